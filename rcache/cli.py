@@ -1,0 +1,56 @@
+"""Command line: ``rcache`` runs a node; ``rcache cluster start --nodes 3`` a local cluster."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from . import __version__
+from .config import OPTIONS, Config
+
+
+def _node_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rcache",
+        description="Run an rcache node: a Redis-protocol, Raft-replicated, RocksDB-persistent "
+                    "cache. With no flags: a single node on 127.0.0.1:6379, data in ./rcache-data."
+                    " Every option can also come from a config file (Redis-style 'name value' "
+                    "lines) or from an RCACHE_<NAME> environment variable.",
+        epilog="Local cluster for trying it out: rcache cluster start --nodes 3")
+    parser.add_argument("config_file", nargs="?", help="Redis-style config file")
+    parser.add_argument("--version", action="version", version=f"rcache {__version__}")
+    for opt in OPTIONS:
+        parser.add_argument(f"--{opt.name}", dest=opt.attr,
+                            metavar=opt.name.upper().replace("-", "_"),
+                            help=f"{opt.help} (default: {opt.format(opt.default) or 'none'}; "
+                                 f"env {opt.env})")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["cluster"]:
+        from .localcluster import main as cluster_main
+        cluster_main(argv[1:])
+        return
+    args = _node_parser().parse_args(argv)
+    flags = {opt.name: getattr(args, opt.attr) for opt in OPTIONS
+             if getattr(args, opt.attr) is not None}
+    try:
+        config = Config.load(args.config_file, dict(os.environ), flags)
+    except (OSError, ValueError) as err:
+        sys.exit(f"rcache: {err}")
+    level = {"debug": logging.DEBUG, "verbose": logging.INFO}.get(config.loglevel, logging.WARNING)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if config.bind not in ("127.0.0.1", "::1", "localhost") and not config.requirepass:
+        logging.warning("listening on %s without requirepass: any host that can reach this port "
+                        "can read and write everything (Redis's protected-mode warning)",
+                        config.bind)
+    from .server import run
+    run(config)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""Cluster membership and routing: who leads, where a client must go, which slot a key is in.
+
+rcache presents the whole Raft group to clients as one Redis Cluster shard owning slots
+0-16383: the leader is the master, followers are replicas. A follower answers a write (or a
+read, unless the client sent READONLY) with ``-MOVED <slot> <leader>``, so cluster-aware
+clients follow the leader by themselves. Member addresses (Raft and client) are replicated
+through the log, so every node can name the leader's client address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from . import errors
+from .errors import CommandError
+from .raft import Replicator
+from .statemachine import MEMBER
+
+if TYPE_CHECKING:
+    from .commands.table import Command
+    from .server import Client, Server
+
+SLOTS = 16384
+log = logging.getLogger(__name__)
+
+
+def _crc16_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+        table.append(crc & 0xFFFF)
+    return table
+
+
+_CRC16 = _crc16_table()
+
+
+def key_slot(key: bytes) -> int:
+    """Redis Cluster's slot: CRC16 (XMODEM) of the key, or of its {hash tag}, mod 16384."""
+    start = key.find(b"{")
+    if start >= 0:
+        end = key.find(b"}", start + 1)
+        if end > start + 1:
+            key = key[start + 1:end]
+    crc = 0
+    for byte in key:
+        crc = ((crc << 8) & 0xFFFF) ^ _CRC16[((crc >> 8) ^ byte) & 0xFF]
+    return crc % SLOTS
+
+
+class Cluster:
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.config = server.config
+        self.node_id = self.config.node_id
+        self.replicator: Replicator | None = None
+
+    async def start(self, loop: asyncio.AbstractEventLoop) -> Replicator:
+        """Start Raft with the members recorded in our data dir; else join the cluster named by
+        --join; else bootstrap a new one-node cluster."""
+        members = self.server.store.members()
+        config = self.config
+        if not members and config.join:
+            members = await self._call_member(config.join, "RAFT.CLUSTER", "INFO")
+        partners = [raft for node, (raft, _) in members.items() if node != self.node_id]
+        self.replicator = Replicator(
+            self.server.machine, config.raft_address, partners, data_dir=config.dir,
+            election_timeout_ms=config.raft_election_timeout,
+            heartbeat_ms=config.raft_heartbeat_period, secret=config.cluster_secret)
+        joining = config.join and self.node_id not in members
+        # A joining node waits for the leader's first heartbeat instead of calling elections
+        # that would depose it (PySyncObj has no pre-vote).
+        self.replicator.start(loop, first_election_delay=10.0 if joining else 0.0)
+        if not members:
+            await self._bootstrap()
+        elif joining:
+            await self._call_member(config.join, "RAFT.NODE", "ADD", self.node_id,
+                                    config.raft_address, config.client_address)
+        return self.replicator
+
+    async def _call_member(self, seed: str, *command: str, timeout: float = 60
+                           ) -> dict[str, tuple[str, str]]:
+        """Send an admin command to the cluster through any member, following MOVED to the
+        leader and retrying while there is none. -> the member list it replies with."""
+        import redis.asyncio
+        import redis.exceptions
+        config = self.config
+        target = seed
+        deadline = asyncio.get_running_loop().time() + timeout
+        last_error: Exception | None = None
+        while asyncio.get_running_loop().time() < deadline:
+            host, port = target.rsplit(":", 1)
+            conn = redis.asyncio.Redis(host=host, port=int(port), socket_connect_timeout=2,
+                                       socket_timeout=min(15, timeout),
+                                       password=config.requirepass or None)
+            try:
+                reply = await conn.execute_command(*command)
+                return {node.decode(): (raft.decode(), client.decode())
+                        for node, raft, client in reply}
+            except redis.exceptions.ResponseError as err:
+                last_error = err
+                if str(err).startswith("MOVED "):
+                    target = str(err).split()[2]
+                    continue
+            except (OSError, redis.exceptions.RedisError) as err:
+                last_error = err
+            finally:
+                await conn.aclose()
+            await asyncio.sleep(0.5)
+        raise RuntimeError(f"{' '.join(command[:2])} through {seed} failed: {last_error}")
+
+    async def _bootstrap(self) -> None:
+        """A new single-node cluster: lead it, and record our own addresses in the log."""
+        if not await self.replicator.wait_leader(timeout=10):
+            raise RuntimeError("could not become leader of a new cluster within 10 s")
+        result = await asyncio.wait_for(self.replicator.propose(
+            (MEMBER, self.node_id, self.config.raft_address, self.config.client_address)), 10)
+        if isinstance(result, CommandError):
+            raise RuntimeError(f"could not record this node as a member: {result}")
+
+    async def leave_when_removed(self) -> None:
+        """A node removed from the cluster shuts down instead of disturbing it with elections.
+        It learns so from the log, or, if it was cut off before hearing it, from the members
+        it can still reach once it has had no leader for a while."""
+        leaderless_since = None
+        while True:
+            await asyncio.sleep(0.5)
+            removed = self.node_id not in self.members() and self.server.store.members()
+            if not removed and self.leader_id() is None:
+                now = asyncio.get_running_loop().time()
+                leaderless_since = leaderless_since or now
+                if now - leaderless_since > 3:
+                    leaderless_since = now
+                    removed = await self._others_say_removed()
+            elif not removed:
+                leaderless_since = None
+            if removed:
+                log.warning("this node was removed from the cluster: shutting down")
+                self.server.shutdown()
+                return
+
+    async def _others_say_removed(self) -> bool:
+        for node, (_, client) in self.members().items():
+            if node == self.node_id:
+                continue
+            try:
+                members = await self._call_member(client, "RAFT.CLUSTER", "INFO", timeout=2)
+            except RuntimeError:
+                continue
+            return self.node_id not in members
+        return False
+
+    # -- who is where ------------------------------------------------------------------------
+    def members(self) -> dict[str, tuple[str, str]]:
+        return self.server.store.members()
+
+    def leader_id(self) -> str | None:
+        raft = self.replicator.leader_address if self.replicator else None
+        if raft is None:
+            return None
+        for node, (member_raft, _) in self.members().items():
+            if member_raft == raft:
+                return node
+        return None
+
+    def leader_client_address(self) -> str | None:
+        leader = self.leader_id()
+        return self.members()[leader][1] if leader else None
+
+    # -- routing -----------------------------------------------------------------------------
+    def route_write(self, client: Client, cmd: Command, argv: list[bytes]) -> CommandError | None:
+        """None if this node may take the write, else the reply that sends the client away."""
+        if self.replicator.is_leader:
+            return None
+        return self.redirect(cmd, argv)
+
+    def route_read(self, client: Client, cmd: Command, argv: list[bytes]
+                   ) -> CommandError | bool | None:
+        """None: serve from local state now. True: serve after a ReadIndex barrier
+        (linearizable). A CommandError: the redirect to send instead."""
+        consistency = "stale" if client.readonly else (
+            client.read_consistency or self.config.read_consistency)
+        if consistency == "stale":
+            return None
+        if not self.replicator.is_leader:
+            return self.redirect(cmd, argv)
+        return True if consistency == "linearizable" else None
+
+    def redirect(self, cmd: Command | None = None, argv: list[bytes] | None = None
+                 ) -> CommandError:
+        leader = self.leader_client_address()
+        if leader is None:
+            return CommandError(errors.CLUSTERDOWN)
+        keys = cmd.keys(argv) if cmd is not None else []
+        slot = key_slot(keys[0]) if keys else 0
+        return CommandError(f"MOVED {slot} {leader}")

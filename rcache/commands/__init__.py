@@ -1,0 +1,1 @@
+"""Command families, one module each; ``table`` holds the declarations they register."""

@@ -1,0 +1,144 @@
+"""Redis Cluster's view of an rcache cluster: one shard owning every slot, the Raft leader as
+its master and the followers as replicas. Also READONLY/READWRITE and ROLE."""
+
+from __future__ import annotations
+
+import hashlib
+
+from ..cluster import SLOTS, key_slot
+from ..resp import OK, SimpleString
+from .table import Context, command, container
+
+_G = "cluster"
+
+
+def hex_id(node_id: str) -> str:
+    """Redis Cluster node names are 40 hex characters; derive one from the rcache node id."""
+    return hashlib.sha1(node_id.encode()).hexdigest()
+
+
+def _topology(ctx: Context) -> tuple[str | None, list[tuple[str, str, str]]]:
+    """-> (leader id, [(node id, host, port)] with the leader first)."""
+    cluster = ctx.server.cluster
+    leader = cluster.leader_id()
+    nodes = []
+    for node, (_, client) in sorted(cluster.members().items(), key=lambda m: m[0] != leader):
+        host, port = client.rsplit(":", 1)
+        nodes.append((node, host, port))
+    return leader, nodes
+
+
+container("cluster", -2, "", group=_G, since="3.0.0", summary="A container for cluster commands")
+
+
+@command("slots", 2, "loading stale node", group=_G, container="cluster", since="3.0.0",
+         summary="Get array of cluster slots to node mappings")
+def cluster_slots(ctx: Context, argv: list[bytes]):
+    leader, nodes = _topology(ctx)
+    if leader is None:
+        return []
+    return [[0, SLOTS - 1] + [[host.encode(), int(port), hex_id(node).encode(), {}]
+                              for node, host, port in nodes]]
+
+
+@command("shards", 2, "loading stale node", group=_G, container="cluster", since="7.0.0",
+         summary="Get array of cluster slots to node mappings")
+def cluster_shards(ctx: Context, argv: list[bytes]):
+    leader, nodes = _topology(ctx)
+    offset = ctx.server.machine.applied_index
+    return [{
+        b"slots": [0, SLOTS - 1] if leader else [],
+        b"nodes": [{b"id": hex_id(node).encode(), b"port": int(port), b"ip": host.encode(),
+                    b"endpoint": host.encode(),
+                    b"role": b"master" if node == leader else b"replica",
+                    b"replication-offset": offset, b"health": b"online"}
+                   for node, host, port in nodes],
+    }]
+
+
+@command("nodes", 2, "loading stale node", group=_G, container="cluster", since="3.0.0",
+         summary="Get cluster config for the node")
+def cluster_nodes(ctx: Context, argv: list[bytes]):
+    leader, nodes = _topology(ctx)
+    me = ctx.server.cluster.node_id
+    lines = []
+    for node, host, port in nodes:
+        flags = ("myself," if node == me else "") + ("master" if node == leader else "slave")
+        master = "-" if node == leader or leader is None else hex_id(leader)
+        slots = f" 0-{SLOTS - 1}" if node == leader else ""
+        lines.append(f"{hex_id(node)} {host}:{port}@{int(port) + 10000} {flags} {master} 0 0 1 "
+                     f"connected{slots}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+@command("info", 2, "loading stale node", group=_G, container="cluster", since="3.0.0",
+         summary="Provides info about Redis Cluster node state")
+def cluster_info(ctx: Context, argv: list[bytes]):
+    leader, nodes = _topology(ctx)
+    status = ctx.server.replicator.node.getStatus()
+    ok = leader is not None
+    fields = {
+        "cluster_state": "ok" if ok else "fail",
+        "cluster_slots_assigned": SLOTS if ok else 0, "cluster_slots_ok": SLOTS if ok else 0,
+        "cluster_slots_pfail": 0, "cluster_slots_fail": 0,
+        "cluster_known_nodes": len(nodes), "cluster_size": 1,
+        "cluster_current_epoch": status["raft_term"], "cluster_my_epoch": status["raft_term"],
+    }
+    return "".join(f"{k}:{v}\r\n" for k, v in fields.items()).encode()
+
+
+@command("myid", 2, "loading stale node", group=_G, container="cluster", since="3.0.0",
+         summary="Return the node id")
+def cluster_myid(ctx: Context, argv: list[bytes]):
+    return hex_id(ctx.server.cluster.node_id).encode()
+
+
+@command("keyslot", 3, "loading stale node", group=_G, container="cluster", since="3.0.0",
+         summary="Returns the hash slot of the specified key")
+def cluster_keyslot(ctx: Context, argv: list[bytes]):
+    return key_slot(argv[2])
+
+
+@command("help", 2, "loading stale node", group=_G, container="cluster", since="5.0.0",
+         summary="Show helpful text about the different subcommands")
+def cluster_help(ctx: Context, argv: list[bytes]):
+    return [SimpleString(line) for line in (
+        "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "INFO", "    Return information about the cluster.",
+        "KEYSLOT <key>", "    Return the hash slot for <key>.",
+        "MYID", "    Return the node id.",
+        "NODES", "    Return cluster configuration seen by node.",
+        "SHARDS", "    Return information about slot range mappings and the nodes.",
+        "SLOTS", "    Return information about slots range mappings.",
+        "HELP", "    Prints this help.")]
+
+
+@command("readonly", 1, "loading stale fast node", group=_G, since="3.0.0",
+         summary="Enables read queries for a connection to a cluster replica node")
+def readonly(ctx: Context, argv: list[bytes]):
+    ctx.client.readonly = True
+    return OK
+
+
+@command("readwrite", 1, "loading stale fast node", group=_G, since="3.0.0",
+         summary="Disables read queries for a connection to a cluster replica node")
+def readwrite(ctx: Context, argv: list[bytes]):
+    ctx.client.readonly = False
+    return OK
+
+
+@command("role", 1, "noscript loading stale fast node", group=_G, since="2.8.12",
+         summary="Return the role of the instance in the context of replication")
+def role(ctx: Context, argv: list[bytes]):
+    server = ctx.server
+    offset = server.machine.applied_index
+    leader, nodes = _topology(ctx)
+    if server.replicator.is_leader:
+        return [b"master", offset, [[host.encode(), port.encode(), str(offset).encode()]
+                                    for node, host, port in nodes if node != leader]]
+    leader_client = server.cluster.leader_client_address()
+    if leader_client is None:
+        return [b"slave", b"", -1, b"connect", -1]
+    host, port = leader_client.rsplit(":", 1)
+    return [b"slave", host.encode(), int(port), b"connected", offset]
+

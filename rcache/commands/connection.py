@@ -1,0 +1,260 @@
+"""Connection commands: PING ECHO HELLO AUTH QUIT RESET SELECT CLIENT ..."""
+
+from __future__ import annotations
+
+import hmac
+import time
+
+from .. import errors
+from ..errors import CommandError
+from ..resp import OK, PONG, SimpleString, Verbatim, parse_int
+from .table import Context, command, container
+
+REDIS_VERSION = "7.0.15"  # the Redis release whose commands and replies we follow
+
+_G = "connection"
+
+
+@command("ping", -1, "fast node", group=_G, summary="Ping the server")
+def ping(ctx: Context, argv: list[bytes]):
+    if len(argv) > 2:
+        raise CommandError(errors.wrong_arity("ping"))
+    return argv[1] if len(argv) == 2 else PONG
+
+
+@command("echo", 2, "fast node", group=_G, summary="Echo the given string")
+def echo(ctx: Context, argv: list[bytes]):
+    return argv[1]
+
+
+def _check_password(ctx: Context, username: bytes, password: bytes) -> None:
+    required = ctx.server.config.requirepass
+    if username.lower() != b"default" or not hmac.compare_digest(password, required.encode()):
+        raise CommandError(errors.WRONGPASS)
+    ctx.client.reader.authenticated = True
+
+
+@command("auth", -2, "noscript loading stale fast no-auth node", group=_G,
+         summary="Authenticate to the server")
+def auth(ctx: Context, argv: list[bytes]):
+    if len(argv) > 3:
+        raise CommandError(errors.SYNTAX)
+    if len(argv) == 2 and not ctx.server.config.requirepass:
+        raise CommandError("ERR AUTH <password> called without any password configured for "
+                           "the default user. Are you sure your configuration is correct?")
+    username = argv[1] if len(argv) == 3 else b"default"
+    _check_password(ctx, username, argv[-1])
+    return OK
+
+
+@command("hello", -1, "noscript loading stale fast no-auth node", group=_G, since="6.0.0",
+         summary="Handshake with Redis")
+def hello(ctx: Context, argv: list[bytes]):
+    client = ctx.client
+    version = None
+    if len(argv) > 1:
+        version = parse_int(argv[1])
+        if version is None:
+            raise CommandError("ERR Protocol version is not an integer or out of range")
+        if version not in (2, 3):
+            raise CommandError("NOPROTO unsupported protocol version")
+    name = None
+    i = 2
+    while i < len(argv):
+        option = argv[i].lower()
+        remaining = len(argv) - i - 1
+        if option == b"auth" and remaining >= 2:
+            _check_password(ctx, argv[i + 1], argv[i + 2])
+            i += 3
+        elif option == b"setname" and remaining >= 1:
+            name = _valid_name(argv[i + 1])
+            i += 2
+        else:
+            option_text = argv[i].decode(errors="replace")
+            raise CommandError(f"ERR Syntax error in HELLO option '{option_text}'")
+    if not client.reader.authenticated:
+        raise CommandError("NOAUTH HELLO must be called with the client already authenticated, "
+                           "otherwise the HELLO <proto> AUTH <user> <pass> option can be used "
+                           "to authenticate the client and select the RESP protocol version "
+                           "at the same time")
+    if version is not None:
+        client.resp3 = version == 3
+    if name is not None:
+        client.name = name
+    return {
+        b"server": b"redis", b"version": REDIS_VERSION.encode(),
+        b"proto": 3 if client.resp3 else 2, b"id": client.id,
+        b"mode": b"cluster", b"role": b"master" if ctx.server.replicator.is_leader else b"replica",
+        b"modules": [],
+    }
+
+
+@command("quit", -1, "noscript loading stale fast no-auth allow-busy node", group=_G,
+         summary="Close the connection")
+def quit_(ctx: Context, argv: list[bytes]):
+    ctx.client.quit()
+    return OK
+
+
+@command("reset", 1, "noscript loading stale fast no-auth allow-busy node", group=_G,
+         since="6.2.0", summary="Reset the connection")
+def reset(ctx: Context, argv: list[bytes]):
+    ctx.client.reset()
+    return SimpleString("RESET")
+
+
+@command("select", 2, "loading stale fast node", group=_G, summary="Change the selected database")
+def select(ctx: Context, argv: list[bytes]):
+    ctx.client.db = parse_db_index(ctx, argv[1])
+    return OK
+
+
+def parse_db_index(ctx: Context, raw: bytes) -> int:
+    index = parse_int(raw)
+    if index is None or not -(2**31) <= index < 2**31:
+        raise CommandError(errors.NOT_INTEGER)
+    if not 0 <= index < ctx.ks.store.databases:
+        raise CommandError(errors.DB_INDEX)
+    return index
+
+
+# -- CLIENT -----------------------------------------------------------------------------------
+container("client", -2, "sentinel", group=_G, summary="A container for client connection commands")
+
+
+def _valid_name(name: bytes) -> bytes:
+    if any(c < 33 or c > 126 for c in name):
+        raise CommandError(
+            "ERR Client names cannot contain spaces, newlines or special characters.")
+    return name
+
+
+@command("setname", 3, "noscript loading stale node", group=_G, container="client",
+         since="2.6.9", summary="Set the current connection name")
+def client_setname(ctx: Context, argv: list[bytes]):
+    ctx.client.name = _valid_name(argv[2])
+    return OK
+
+
+@command("getname", 2, "noscript loading stale node", group=_G, container="client",
+         since="2.6.9", summary="Get the current connection name")
+def client_getname(ctx: Context, argv: list[bytes]):
+    return ctx.client.name or None
+
+
+@command("id", 2, "noscript loading stale node", group=_G, container="client", since="5.0.0",
+         summary="Returns the client ID for the current connection")
+def client_id(ctx: Context, argv: list[bytes]):
+    return ctx.client.id
+
+
+@command("setinfo", 4, "noscript loading stale node", group=_G, container="client",
+         since="7.2.0", summary="Set client or connection specific info")
+def client_setinfo(ctx: Context, argv: list[bytes]):
+    attr = argv[2].lower()
+    if attr not in (b"lib-name", b"lib-ver"):
+        raise CommandError(f"ERR Unrecognized option '{argv[2].decode(errors='replace')}'")
+    if any(c < 33 or c > 126 for c in argv[3]):
+        raise CommandError(f"ERR {attr.decode()} cannot contain spaces, newlines or special "
+                           "characters.")
+    if attr == b"lib-name":
+        ctx.client.lib_name = argv[3]
+    else:
+        ctx.client.lib_ver = argv[3]
+    return OK
+
+
+def describe(client, now: float) -> str:
+    """One CLIENT LIST line, with Redis's field names."""
+    return (f"id={client.id} addr={client.addr} laddr={client.laddr} fd=-1 "
+            f"name={client.name.decode(errors='replace')} age={int(now - client.created)} "
+            f"idle={int(now - client.last_active)} flags={'x' if client.multi is not None else 'N'}"
+            f" db={client.db} sub=0 psub=0 ssub=0 "
+            f"multi={len(client.multi) if client.multi is not None else -1} "
+            f"qbuf={client.reader.buffered()} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 "
+            f"obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={client.last_command.decode()} "
+            f"user=default redir=-1 resp={3 if client.resp3 else 2} "
+            f"lib-name={client.lib_name.decode(errors='replace')} "
+            f"lib-ver={client.lib_ver.decode(errors='replace')}")
+
+
+@command("list", -2, "admin noscript loading stale node", group=_G, container="client",
+         since="2.4.0", summary="Get the list of client connections")
+def client_list(ctx: Context, argv: list[bytes]):
+    clients = list(ctx.server.clients.values())
+    if len(argv) > 2:
+        if len(argv) >= 4 and argv[2].lower() == b"id":
+            wanted = set()
+            for raw in argv[3:]:
+                value = parse_int(raw)
+                if value is None or value <= 0:
+                    raise CommandError("ERR Invalid client ID")
+                wanted.add(value)
+            clients = [c for c in clients if c.id in wanted]
+        elif len(argv) == 4 and argv[2].lower() == b"type":
+            if argv[3].lower() not in (b"normal", b"master", b"replica", b"pubsub"):
+                raise CommandError(f"ERR Unknown client type '{argv[3].decode(errors='replace')}'")
+            clients = clients if argv[3].lower() == b"normal" else []
+        else:
+            raise CommandError(errors.SYNTAX)
+    now = time.time()
+    return Verbatim("".join(describe(c, now) + "\n" for c in clients).encode())
+
+
+@command("info", 2, "noscript loading stale node", group=_G, container="client", since="6.2.0",
+         summary="Returns information about the current client connection.")
+def client_info(ctx: Context, argv: list[bytes]):
+    return Verbatim((describe(ctx.client, time.time()) + "\n").encode())
+
+
+@command("kill", -3, "admin noscript loading stale node", group=_G, container="client",
+         since="2.4.0", summary="Kill the connection of a client")
+def client_kill(ctx: Context, argv: list[bytes]):
+    clients = ctx.server.clients.values()
+    if len(argv) == 3:  # old form: CLIENT KILL addr:port
+        victims = [c for c in clients if c.addr == argv[2].decode(errors="replace")]
+        if not victims:
+            raise CommandError("ERR No such client")
+        victims[0].close()
+        return OK
+    if len(argv) % 2:
+        raise CommandError(errors.SYNTAX)
+    victims = list(clients)
+    for i in range(2, len(argv), 2):
+        field, value = argv[i].lower(), argv[i + 1]
+        if field == b"id":
+            wanted = parse_int(value)
+            if wanted is None or wanted <= 0:
+                raise CommandError("ERR client-id should be greater than 0")
+            victims = [c for c in victims if c.id == wanted]
+        elif field == b"addr":
+            victims = [c for c in victims if c.addr == value.decode(errors="replace")]
+        elif field == b"laddr":
+            victims = [c for c in victims if c.laddr == value.decode(errors="replace")]
+        elif field == b"skipme":
+            if value.lower() not in (b"yes", b"no"):
+                raise CommandError(errors.SYNTAX)
+            if value.lower() == b"yes":
+                victims = [c for c in victims if c is not ctx.client]
+        else:
+            raise CommandError(errors.SYNTAX)
+    for victim in victims:
+        victim.close()
+    return len(victims)
+
+
+@command("help", 2, "loading stale node", group=_G, container="client", since="5.0.0",
+         summary="Show helpful text about the different subcommands")
+def client_help(ctx: Context, argv: list[bytes]):
+    return [SimpleString(line) for line in (
+        "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GETNAME", "    Return the name of the current connection.",
+        "ID", "    Return the ID of the current connection.",
+        "INFO", "    Return information about the current client connection.",
+        "KILL <option> <value> [<option> <value> [...]]", "    Kill connections.",
+        "LIST [TYPE <type>] [ID <id> [<id> ...]]", "    Return information about connections.",
+        "SETNAME <name>", "    Assign the name <name> to the current connection.",
+        "SETINFO <option> <value>", "    Set client meta attributes (LIB-NAME, LIB-VER).",
+        "HELP", "    Print this help.",
+    )]
+

@@ -1,0 +1,344 @@
+"""Keyspace commands: DEL EXISTS TYPE KEYS SCAN RENAME COPY MOVE SWAPDB FLUSHDB OBJECT ...
+
+Also home of the argument parsers every family shares (``int_arg``), since they are
+Redis's generic object.c helpers rather than part of one type.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterator
+
+from .. import errors
+from ..errors import CommandError
+from ..resp import OK, SimpleString, parse_int
+from ..storage import TYPE_NAMES, Keyspace, compile_pattern, literal_prefix
+from .table import Context, command, container
+
+_G = "generic"
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+ULONG_MAX = 2**64 - 1
+SCAN_DEFAULT_COUNT = 10
+MAX_SCAN_CURSORS = 10_000
+EMBSTR_SIZE_LIMIT = 44  # OBJ_ENCODING_EMBSTR_SIZE_LIMIT
+
+
+# -- argument parsing shared by the command families ------------------------------------
+def int_arg(raw: bytes) -> int:
+    """A 64-bit integer argument, strict as Redis's getLongLongFromObjectOrReply."""
+    value = parse_int(raw)
+    if value is None:
+        raise CommandError(errors.NOT_INTEGER)
+    return value
+
+
+def _int32_arg(raw: bytes, error: str | None = None) -> int:
+    """getIntFromObjectOrReply: its own error text (if given) for both failure kinds."""
+    value = parse_int(raw)
+    if value is None:
+        raise CommandError(error or errors.NOT_INTEGER)
+    if not INT_MIN <= value <= INT_MAX:
+        raise CommandError(error or errors.out_of_range(INT_MIN, INT_MAX))
+    return value
+
+
+def _db_index(ctx: Context, raw: bytes) -> int:
+    """Target database of COPY ... DB and MOVE, validated as SELECT does."""
+    dbnum = _int32_arg(raw)
+    _check_db_range(ctx, dbnum)
+    return dbnum
+
+
+def _check_db_range(ctx: Context, dbnum: int) -> None:
+    if not 0 <= dbnum < ctx.ks.store.databases:
+        raise CommandError(errors.DB_INDEX)
+
+
+def _copy_record(record: tuple[int, int, bytes], target: Keyspace, key: bytes) -> None:
+    """Write a looked-up value (with its TTL) under key in target, replacing what is there.
+
+    RENAME, COPY and MOVE all go through here: the one place to teach about types whose
+    elements live in records of their own.
+    """
+    kind, expire_at, payload = record
+    target.put(key, kind, payload, expire_at)
+
+
+# -- existence and deletion ---------------------------------------------------------------
+@command("del", -2, "write", 1, -1, 1, group=_G, summary="Delete a key",
+         complexity="O(N) where N is the number of keys that will be removed.")
+@command("unlink", -2, "write fast", 1, -1, 1, group=_G, since="4.0.0",
+         summary="Delete a key asynchronously in another thread. Otherwise it is just as DEL, "
+                 "but non blocking.",
+         complexity="O(1) for each key removed regardless of its size.")
+def delete(ctx: Context, argv: list[bytes]) -> int:
+    ks = ctx.ks
+    return sum(ks.delete(key) for key in argv[1:])
+
+
+@command("exists", -2, "readonly fast", 1, -1, 1, group=_G, summary="Determine if a key exists",
+         complexity="O(N) where N is the number of keys to check.")
+@command("touch", -2, "readonly fast", 1, -1, 1, group=_G, since="3.2.1",
+         summary="Alters the last access time of a key(s). Returns the number of existing keys "
+                 "specified.",
+         complexity="O(N) where N is the number of keys that will be touched.")
+def exists(ctx: Context, argv: list[bytes]) -> int:
+    """Counts a key once per time it is named, as Redis does (TOUCH has no LRU to update)."""
+    ks = ctx.ks
+    return sum(ks.exists(key) for key in argv[1:])
+
+
+@command("type", 2, "readonly fast", 1, 1, 1, group=_G,
+         summary="Determine the type stored at key")
+def type_(ctx: Context, argv: list[bytes]) -> SimpleString:
+    record = ctx.ks.lookup(argv[1])
+    return SimpleString("none" if record is None else TYPE_NAMES[record[0]].decode())
+
+
+# -- enumeration ----------------------------------------------------------------------------
+def _keys_under(ks: Keyspace, prefix: bytes, start: bytes = b"") -> Iterator[bytes]:
+    """Live keys from start (inclusive) that begin with prefix, in byte order.
+
+    The literal head of a glob bounds the walk, so ``KEYS user:*`` seeks instead of scanning.
+    """
+    for key in ks.iter_keys(max(start, prefix)):
+        if not key.startswith(prefix):
+            return
+        yield key
+
+
+def _matcher(pattern: bytes) -> Callable[[bytes], object] | None:
+    """The glob as a match function, or None when it matches everything."""
+    return None if pattern == b"*" else compile_pattern(pattern).match
+
+
+@command("keys", 2, "readonly", group=_G, summary="Find all keys matching the given pattern",
+         complexity="O(N) with N being the number of keys in the database, under the "
+                    "assumption that the key names in the database and the given pattern "
+                    "have limited length.")
+def keys(ctx: Context, argv: list[bytes]) -> list[bytes]:
+    pattern = argv[1]
+    match = _matcher(pattern)
+    candidates = _keys_under(ctx.ks, literal_prefix(pattern))
+    return list(candidates) if match is None else [key for key in candidates if match(key)]
+
+
+_CURSOR = re.compile(rb"([+-]?)([0-9]+)")
+
+
+def _parse_cursor(raw: bytes) -> int:
+    """Redis reads the cursor with strtoul: a sign is allowed, '-1' wraps, '' is 0."""
+    if not raw:
+        return 0
+    found = _CURSOR.fullmatch(raw)
+    digits = found[2].lstrip(b"0") if found else b""
+    value = int(digits) if 0 < len(digits) <= 20 else 0
+    if found is None or len(digits) > 20 or value > ULONG_MAX:
+        raise CommandError(errors.INVALID_CURSOR)
+    return (-value) & ULONG_MAX if found[1] == b"-" else value
+
+
+def _cursor_for(cursors: dict[int, bytes], resume_key: bytes) -> int:
+    """The cursor that resumes at resume_key, remembered in a bounded, oldest-first map.
+
+    The id is a hash of the key: the same position gets the same cursor on every node and
+    across restarts, so a stale cursor can only restart a scan, never skip keys (unless
+    two resume keys collide in 64 bits).
+    """
+    cursor = int.from_bytes(hashlib.blake2b(resume_key, digest_size=8).digest(), "big") or 1
+    cursors.pop(cursor, None)
+    while len(cursors) >= MAX_SCAN_CURSORS:
+        del cursors[next(iter(cursors))]
+    cursors[cursor] = resume_key
+    return cursor
+
+
+@command("scan", -2, "readonly", group=_G, since="2.8.0",
+         summary="Incrementally iterate the keys space",
+         complexity="O(1) for every call. O(N) for a complete iteration, including enough "
+                    "command calls for the cursor to return back to 0. N is the number of "
+                    "elements inside the collection.")
+def scan(ctx: Context, argv: list[bytes]) -> list:
+    """Walks keys in byte order; COUNT bounds the keys examined, as Redis bounds buckets."""
+    cursor = _parse_cursor(argv[1])
+    count, pattern, type_name = SCAN_DEFAULT_COUNT, b"*", None
+    i = 2
+    while i < len(argv):
+        option = argv[i].lower()
+        if i + 1 >= len(argv):
+            raise CommandError(errors.SYNTAX)
+        if option == b"count":
+            count = int_arg(argv[i + 1])
+            if count < 1:
+                raise CommandError(errors.SYNTAX)
+        elif option == b"match":
+            pattern = argv[i + 1]
+        elif option == b"type":
+            type_name = argv[i + 1].lower()
+        else:
+            raise CommandError(errors.SYNTAX)
+        i += 2
+    ks = ctx.ks
+    cursors = ks.store.scan_cursors
+    match = _matcher(pattern)
+    found = []
+    for examined, key in enumerate(_keys_under(ks, literal_prefix(pattern),
+                                               cursors.get(cursor, b"") if cursor else b"")):
+        if examined == count:
+            return [b"%d" % _cursor_for(cursors, key), found]
+        if match is not None and not match(key):
+            continue
+        if type_name is not None:
+            record = ks.lookup(key)  # None if a write removed it since the iterator saw it
+            if record is None or TYPE_NAMES[record[0]] != type_name:
+                continue
+        found.append(key)
+    return [b"0", found]
+
+
+@command("randomkey", 1, "readonly", group=_G,
+         summary="Return a random key from the keyspace")
+def randomkey(ctx: Context, argv: list[bytes]) -> bytes | None:
+    return ctx.ks.random_key(ctx.rng)
+
+
+@command("dbsize", 1, "readonly fast", group="server",
+         summary="Return the number of keys in the selected database")
+def dbsize(ctx: Context, argv: list[bytes]) -> int:
+    return ctx.ks.size()
+
+
+# -- renaming and copying ---------------------------------------------------------------------
+def _rename(ctx: Context, argv: list[bytes], only_if_new: bool) -> SimpleString | int:
+    ks = ctx.ks
+    source, target = argv[1], argv[2]
+    record = ks.lookup(source)
+    if record is None:
+        raise CommandError(errors.NO_SUCH_KEY)
+    if source == target:
+        return 0 if only_if_new else OK
+    if only_if_new and ks.exists(target):
+        return 0
+    _copy_record(record, ks, target)
+    ks.delete(source)
+    return 1 if only_if_new else OK
+
+
+@command("rename", 3, "write", 1, 2, 1, group=_G, summary="Rename a key")
+def rename(ctx: Context, argv: list[bytes]) -> SimpleString | int:
+    return _rename(ctx, argv, only_if_new=False)
+
+
+@command("renamenx", 3, "write fast", 1, 2, 1, group=_G,
+         summary="Rename a key, only if the new key does not exist")
+def renamenx(ctx: Context, argv: list[bytes]) -> SimpleString | int:
+    return _rename(ctx, argv, only_if_new=True)
+
+
+@command("copy", -3, "write denyoom", 1, 2, 1, group=_G, since="6.2.0", summary="Copy a key",
+         complexity="O(N) worst case for collections, where N is the number of nested items. "
+                    "O(1) for string values.")
+def copy(ctx: Context, argv: list[bytes]) -> int:
+    ks = ctx.ks
+    target_db, replace = ks.dbnum, False
+    i = 3
+    while i < len(argv):
+        option = argv[i].lower()
+        if option == b"replace":
+            replace = True
+        elif option == b"db" and i + 1 < len(argv):
+            target_db = _db_index(ctx, argv[i + 1])
+            i += 1
+        else:
+            raise CommandError(errors.SYNTAX)
+        i += 1
+    source, target = argv[1], argv[2]
+    if target_db == ks.dbnum and source == target:
+        raise CommandError(errors.SAME_OBJECT)
+    record = ks.lookup(source)
+    if record is None:
+        return 0
+    target_ks = ctx.db(target_db)
+    if not replace and target_ks.exists(target):
+        return 0
+    _copy_record(record, target_ks, target)
+    return 1
+
+
+@command("move", 3, "write fast", 1, 1, 1, group=_G, summary="Move a key to another database")
+def move(ctx: Context, argv: list[bytes]) -> int:
+    ks = ctx.ks
+    key = argv[1]
+    target_db = _db_index(ctx, argv[2])
+    if target_db == ks.dbnum:
+        raise CommandError(errors.SAME_OBJECT)
+    record = ks.lookup(key)
+    target_ks = ctx.db(target_db)
+    if record is None or target_ks.exists(key):
+        return 0
+    _copy_record(record, target_ks, key)
+    ks.delete(key)
+    return 1
+
+
+# -- whole databases ------------------------------------------------------------------------------
+def _check_flush_args(argv: list[bytes]) -> None:
+    """FLUSHDB/FLUSHALL take one optional ASYNC|SYNC (both mean the same here)."""
+    if len(argv) > 2 or (len(argv) == 2 and argv[1].lower() not in (b"async", b"sync")):
+        raise CommandError(errors.SYNTAX)
+
+
+@command("flushdb", -1, "write", group="server",
+         summary="Remove all keys from the current database",
+         complexity="O(N) where N is the number of keys in the selected database")
+def flushdb(ctx: Context, argv: list[bytes]) -> SimpleString:
+    _check_flush_args(argv)
+    ctx.ks.flush()
+    return OK
+
+
+@command("flushall", -1, "write", group="server", summary="Remove all keys from all databases",
+         complexity="O(N) where N is the total number of keys in all databases")
+def flushall(ctx: Context, argv: list[bytes]) -> SimpleString:
+    _check_flush_args(argv)
+    for dbnum in range(ctx.ks.store.databases):
+        ctx.db(dbnum).flush()
+    return OK
+
+
+@command("swapdb", 3, "write fast", group="server", since="4.0.0",
+         summary="Swaps two Redis databases",
+         complexity="O(N) where N is the count of clients watching or blocking on keys from "
+                    "both databases.")
+def swapdb(ctx: Context, argv: list[bytes]) -> SimpleString:
+    first = _int32_arg(argv[1], errors.INVALID_FIRST_DB)
+    second = _int32_arg(argv[2], errors.INVALID_SECOND_DB)
+    _check_db_range(ctx, first)
+    _check_db_range(ctx, second)
+    if first != second:
+        ctx.db(first).swap(second)
+    return OK
+
+
+# -- OBJECT ---------------------------------------------------------------------------------------
+container("object", -2, "", group=_G, since="2.2.3",
+          summary="A container for object introspection commands")
+
+
+def _string_encoding(value: bytes) -> bytes:
+    """The encoding Redis's tryObjectEncoding picks for a freshly written string.
+
+    Values are not stored with an encoding, so strings grown by APPEND or SETRANGE (raw in
+    Redis whatever their size) report what SET of the same bytes would give.
+    """
+    if len(value) <= 20 and parse_int(value) is not None:
+        return b"int"
+    return b"embstr" if len(value) <= EMBSTR_SIZE_LIMIT else b"raw"
+
+
+@command("encoding", 3, "readonly", 2, 2, 1, group=_G, container="object", since="2.2.3",
+         summary="Inspect the internal encoding of a Redis object")
+def object_encoding(ctx: Context, argv: list[bytes]) -> bytes | None:
+    value = ctx.ks.get_string(argv[2])  # strings are the only type stored so far
+    return None if value is None else _string_encoding(value)

@@ -1,0 +1,123 @@
+"""Cluster administration, named as RedisRaft names it: RAFT.NODE ADD/REMOVE,
+RAFT.TRANSFER-LEADER, RAFT.CLUSTER INFO; and RAFT.READ-CONSISTENCY (per connection)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ..errors import CommandError
+from ..resp import OK, SimpleString
+from ..statemachine import MEMBER
+from .table import Context, command, container
+
+_G = "cluster"
+_LEVELS = (b"default", b"linearizable", b"stale")
+
+container("raft.node", -2, "admin", group=_G, summary="Add or remove cluster members")
+
+
+def _leader_only(ctx: Context) -> None:
+    if not ctx.server.replicator.is_leader:
+        raise ctx.server.cluster.redirect()
+
+
+def _member_list(ctx: Context) -> list[list[bytes]]:
+    return [[node.encode(), raft.encode(), client.encode()]
+            for node, (raft, client) in sorted(ctx.server.cluster.members().items())]
+
+
+@command("add", 5, "admin noscript node", group=_G, container="raft.node",
+         summary="Add a node: RAFT.NODE ADD <id> <raft host:port> <client host:port>")
+def node_add(ctx: Context, argv: list[bytes]):
+    _leader_only(ctx)
+    node_id, raft, client = (a.decode(errors="replace") for a in argv[2:5])
+    members = ctx.server.cluster.members()
+    for other, (other_raft, _) in members.items():
+        if other != node_id and raft == other_raft:
+            raise CommandError(f"ERR raft address {raft} is already used by node {other}")
+    if node_id in members and members[node_id] != (raft, client):
+        raise CommandError(f"ERR node {node_id} is already a member with other addresses")
+    replicator = ctx.server.replicator
+
+    async def add() -> list:
+        if node_id not in members:
+            await replicator.propose((MEMBER, node_id, raft, client))
+        if raft not in {n.address for n in replicator.node.otherNodes}:
+            await replicator.change_membership(add=True, raft_address=raft)
+        return _member_list(ctx)
+
+    return ctx.client.run_async(add())
+
+
+@command("remove", 3, "admin noscript node", group=_G, container="raft.node",
+         summary="Remove a node: RAFT.NODE REMOVE <id>")
+def node_remove(ctx: Context, argv: list[bytes]):
+    _leader_only(ctx)
+    node_id = argv[2].decode(errors="replace")
+    cluster = ctx.server.cluster
+    members = cluster.members()
+    if node_id not in members:
+        raise CommandError(f"ERR node {node_id} is not a member")
+    if node_id == cluster.node_id:
+        raise CommandError("ERR the leader cannot remove itself: RAFT.TRANSFER-LEADER first, "
+                           "then RAFT.NODE REMOVE on the new leader")
+    replicator = ctx.server.replicator
+    raft = members[node_id][0]
+
+    async def remove() -> SimpleString:
+        # The node learns of its removal from this entry, while it still receives the log:
+        # give it a moment to hear that the entry is committed before cutting it off.
+        await replicator.propose((MEMBER, node_id, None, None))
+        await replicator.wait_applied_by(raft, replicator.node.raftCommitIndex, timeout=3)
+        if raft in {n.address for n in replicator.node.otherNodes}:
+            await replicator.change_membership(add=False, raft_address=raft)
+        return OK
+
+    return ctx.client.run_async(remove())
+
+
+@command("raft.transfer-leader", -1, "admin noscript node", group=_G,
+         summary="Hand leadership to another node (the most up-to-date one by default)")
+def transfer_leader(ctx: Context, argv: list[bytes]):
+    _leader_only(ctx)
+    if len(argv) > 2:
+        raise CommandError("ERR syntax error")
+    cluster = ctx.server.cluster
+    target = None
+    if len(argv) == 2:
+        node_id = argv[1].decode(errors="replace")
+        if node_id not in cluster.members() or node_id == cluster.node_id:
+            raise CommandError(f"ERR {node_id} is not another member of this cluster")
+        target = cluster.members()[node_id][0]
+
+    async def transfer() -> SimpleString:
+        ctx.server.replicator.transfer_leadership(target)
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            leader = cluster.leader_id()
+            if leader is not None and leader != cluster.node_id:
+                return OK
+        raise CommandError("ERR leadership was not transferred (is a follower caught up?)")
+
+    return ctx.client.run_async(transfer())
+
+
+container("raft.cluster", -2, "admin", group=_G, summary="Cluster membership information")
+
+
+@command("info", 2, "admin node", group=_G, container="raft.cluster",
+         summary="Members of the cluster: id, raft address, client address")
+def cluster_members(ctx: Context, argv: list[bytes]):
+    return _member_list(ctx)
+
+
+@command("raft.read-consistency", -1, "fast node", group=_G,
+         summary="Get or set this connection's read consistency: default, linearizable, stale")
+def read_consistency(ctx: Context, argv: list[bytes]):
+    client = ctx.client
+    if len(argv) == 1:
+        return (client.read_consistency or ctx.server.config.read_consistency).encode()
+    if len(argv) > 2 or argv[1].lower() not in _LEVELS:
+        raise CommandError("ERR read consistency must be one of: default, linearizable, stale")
+    client.read_consistency = argv[1].lower().decode()
+    return OK

@@ -1,0 +1,271 @@
+"""Server commands: INFO, CONFIG, COMMAND, TIME, SHUTDOWN."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import time
+
+from .. import __version__, errors
+from ..errors import CommandError
+from ..resp import OK, SimpleString, Verbatim
+from .connection import REDIS_VERSION
+from .table import COMMANDS, Command, Context, command, container, lookup
+
+_G = "server"
+
+
+def _help(lines: tuple[str, ...]) -> list[SimpleString]:
+    return [SimpleString(line) for line in lines]
+
+
+# -- INFO -------------------------------------------------------------------------------------
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def info_sections(ctx: Context) -> dict[str, dict[str, object]]:
+    """INFO's sections and fields, with Redis's field names."""
+    server = ctx.server
+    config = server.config
+    cluster = server.cluster
+    replicator = server.replicator
+    now = time.time()
+    rss = _rss_bytes()
+    leader = replicator.is_leader
+    members = cluster.members()
+    followers = [(node, client) for node, (_, client) in members.items()
+                 if node != cluster.leader_id()]
+    replication: dict[str, object] = {"role": "master" if leader else "slave"}
+    if leader:
+        replication["connected_slaves"] = len(followers)
+        for i, (_, client) in enumerate(followers):
+            host, port = client.rsplit(":", 1)
+            replication[f"slave{i}"] = f"ip={host},port={port},state=online,offset=" \
+                                       f"{server.machine.applied_index},lag=0"
+    else:
+        leader_client = cluster.leader_client_address()
+        host, port = leader_client.rsplit(":", 1) if leader_client else ("", "0")
+        replication.update(master_host=host, master_port=port,
+                           master_link_status="up" if leader_client else "down",
+                           slave_repl_offset=server.machine.applied_index, slave_read_only=1)
+    replication.update(master_replid=cluster.node_id,
+                       master_repl_offset=server.machine.applied_index)
+    keyspace = {}
+    for db in range(config.databases):
+        keys = server.store.key_count(db)
+        if keys:
+            keyspace[f"db{db}"] = f"keys={keys},expires={server.store.expires_count(db)},avg_ttl=0"
+    status = replicator.node.getStatus()
+    return {
+        "Server": {
+            "redis_version": REDIS_VERSION, "rcache_version": __version__,
+            "redis_mode": "cluster", "os": f"{platform.system()} {platform.release()} "
+                                             f"{platform.machine()}",
+            "arch_bits": 64, "process_id": os.getpid(), "run_id": cluster.node_id,
+            "tcp_port": config.port, "server_time_usec": int(now * 1e6),
+            "uptime_in_seconds": int(now - server.started),
+            "uptime_in_days": int((now - server.started) // 86400), "hz": config.hz,
+            "executable": os.path.abspath(os.sys.argv[0]), "config_file": config.config_file or "",
+        },
+        "Clients": {"connected_clients": len(server.clients), "maxclients": config.maxclients,
+                    "blocked_clients": 0},
+        "Memory": {"used_memory": rss, "used_memory_human": f"{rss / 1024 / 1024:.2f}M",
+                   "used_memory_rss": rss, "maxmemory": 0, "maxmemory_policy": "noeviction",
+                   "mem_allocator": "libc"},
+        "Persistence": {"loading": 0, "appendfsync": config.appendfsync,
+                        "raft_applied_index": server.machine.applied_index,
+                        "raft_log_entries": status["log_len"]},
+        "Stats": {"total_connections_received": server.stats.connections_received,
+                  "total_commands_processed": server.stats.commands_processed,
+                  "rejected_connections": server.stats.rejected_connections,
+                  "expired_keys": server.stats.expired_keys},
+        "Replication": replication,
+        "Cluster": {"cluster_enabled": 1},
+        "Raft": {
+            "raft_node_id": cluster.node_id,
+            "raft_role": "leader" if leader else "follower" if cluster.leader_id() else "candidate",
+            "raft_term": status["raft_term"], "raft_leader_id": cluster.leader_id() or "",
+            "raft_leader_address": cluster.leader_client_address() or "",
+            "raft_commit_index": status["commit_idx"], "raft_applied_index": status["last_applied"],
+            "raft_log_entries": status["log_len"], "raft_has_quorum": int(status["has_quorum"]),
+            "raft_num_nodes": len(members),
+            **{f"raft_node{i}": f"id={node},raft={raft},addr={client}"
+               for i, (node, (raft, client)) in enumerate(sorted(members.items()))},
+        },
+        "Keyspace": keyspace,
+    }
+
+
+_DEFAULT_SECTIONS = ("server", "clients", "memory", "persistence", "stats", "replication",
+                     "cluster", "keyspace")
+
+
+@command("info", -1, "loading stale node", group=_G, summary="Get information and statistics "
+         "about the server")
+def info(ctx: Context, argv: list[bytes]):
+    sections = info_sections(ctx)
+    wanted = [a.decode(errors="replace").lower() for a in argv[1:]] or ["default"]
+    if "all" in wanted or "everything" in wanted:
+        names = list(sections)
+    elif "default" in wanted:
+        names = [n for n in sections if n.lower() in _DEFAULT_SECTIONS]
+    else:
+        names = [n for n in sections if n.lower() in wanted]
+    blocks = []
+    for name in names:
+        lines = [f"# {name}"] + [f"{k}:{v}" for k, v in sections[name].items()]
+        blocks.append("\r\n".join(lines) + "\r\n")
+    return Verbatim("\r\n".join(blocks).encode())
+
+
+# -- CONFIG -----------------------------------------------------------------------------------
+container("config", -2, "", group=_G, since="2.0.0", summary="A container for server "
+          "configuration commands")
+
+
+@command("get", -3, "admin noscript loading stale node", group=_G, container="config",
+         since="2.0.0", summary="Get the values of configuration parameters")
+def config_get(ctx: Context, argv: list[bytes]):
+    found: dict[bytes, bytes] = {}
+    for pattern in argv[2:]:
+        found.update(ctx.server.config.matching(pattern))
+    return found
+
+
+@command("set", -4, "admin noscript loading stale node", group=_G, container="config",
+         since="2.0.0", summary="Set configuration parameters")
+def config_set(ctx: Context, argv: list[bytes]):
+    if len(argv) % 2:
+        raise CommandError(errors.wrong_arity("config|set"))
+    pairs = [(argv[i], argv[i + 1]) for i in range(2, len(argv), 2)]
+    ctx.server.config.set_at_runtime(pairs)
+    return OK
+
+
+@command("resetstat", 2, "admin noscript loading stale node", group=_G, container="config",
+         since="2.0.0", summary="Reset the stats returned by INFO")
+def config_resetstat(ctx: Context, argv: list[bytes]):
+    stats = ctx.server.stats
+    stats.connections_received = stats.commands_processed = 0
+    stats.rejected_connections = stats.expired_keys = 0
+    return OK
+
+
+@command("rewrite", 2, "admin noscript loading stale node", group=_G, container="config",
+         since="2.8.0", summary="Rewrite the configuration file with the in memory configuration")
+def config_rewrite(ctx: Context, argv: list[bytes]):
+    ctx.server.config.rewrite()
+    return OK
+
+
+@command("help", 2, "loading stale node", group=_G, container="config", since="5.0.0",
+         summary="Show helpful text about the different subcommands")
+def config_help(ctx: Context, argv: list[bytes]):
+    return _help((
+        "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values.",
+        "SET <directive> <value>", "    Set the configuration <directive> to <value>.",
+        "RESETSTAT", "    Reset statistics reported by the INFO command.",
+        "REWRITE", "    Rewrite the configuration file.",
+        "HELP", "    Prints this help."))
+
+
+# -- COMMAND ----------------------------------------------------------------------------------
+@command("command", -1, "loading stale node", group=_G, since="2.8.13",
+         summary="Get array of Redis command details")
+def command_(ctx: Context, argv: list[bytes]):
+    return [cmd.info() for cmd in COMMANDS.values()]
+
+
+def _find(name: bytes) -> Command | None:
+    """A command or a 'container|sub' name, as COMMAND INFO/DOCS accept them."""
+    parent, _, sub = name.lower().partition(b"|")
+    cmd = COMMANDS.get(parent)
+    if cmd is not None and sub:
+        return cmd.subcommands.get(sub)
+    return cmd
+
+
+@command("count", 2, "loading stale node", group=_G, container="command", since="2.8.13",
+         summary="Get total number of Redis commands")
+def command_count(ctx: Context, argv: list[bytes]):
+    return len(COMMANDS)
+
+
+@command("list", -2, "loading stale node", group=_G, container="command", since="7.0.0",
+         summary="Get an array of Redis command names")
+def command_list(ctx: Context, argv: list[bytes]):
+    names = []
+    for cmd in COMMANDS.values():
+        names.append(cmd.name.encode())
+        names.extend(sub.full_name.encode() for sub in cmd.subcommands.values())
+    return names
+
+
+@command("info", -2, "loading stale node", group=_G, container="command", since="2.8.13",
+         summary="Get array of specific Redis command details, or all when no argument is given")
+def command_info(ctx: Context, argv: list[bytes]):
+    if len(argv) == 2:
+        return [cmd.info() for cmd in COMMANDS.values()]
+    return [cmd.info() if (cmd := _find(name)) else None for name in argv[2:]]
+
+
+@command("docs", -2, "loading stale node", group=_G, container="command", since="7.0.0",
+         summary="Get array of specific Redis command documentation")
+def command_docs(ctx: Context, argv: list[bytes]):
+    chosen = COMMANDS.values() if len(argv) == 2 else [c for n in argv[2:] if (c := _find(n))]
+    return {cmd.full_name.encode(): cmd.docs() for cmd in chosen}
+
+
+@command("getkeys", -4, "loading stale node", group=_G, container="command", since="2.8.13",
+         summary="Extract keys given a full Redis command")
+def command_getkeys(ctx: Context, argv: list[bytes]):
+    target = argv[2:]
+    if target[0].lower() not in COMMANDS:
+        raise CommandError("ERR Invalid command specified")
+    try:
+        cmd = lookup(target)
+    except CommandError:
+        raise CommandError("ERR Invalid number of arguments specified for command") from None
+    keys = cmd.keys(target)
+    if not keys:
+        raise CommandError("ERR The command has no key arguments")
+    return keys
+
+
+@command("help", 2, "loading stale node", group=_G, container="command", since="5.0.0",
+         summary="Show helpful text about the different subcommands")
+def command_help(ctx: Context, argv: list[bytes]):
+    return _help((
+        "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "(no subcommand)", "    Return details about all Redis commands.",
+        "COUNT", "    Return the total number of commands in this Redis server.",
+        "LIST", "    Return a list of all commands in this Redis server.",
+        "INFO [<command-name> ...]", "    Return details about multiple Redis commands.",
+        "DOCS [<command-name> ...]", "    Return documentation details about multiple Redis "
+        "commands.", "GETKEYS <full-command>", "    Return the keys from a full Redis command.",
+        "HELP", "    Prints this help."))
+
+
+# -- misc ---------------------------------------------------------------------------------------
+@command("time", 1, "loading stale fast node", group=_G, since="2.6.0",
+         summary="Return the current server time")
+def time_(ctx: Context, argv: list[bytes]):
+    now_us = time.time_ns() // 1000
+    return [str(now_us // 1_000_000).encode(), str(now_us % 1_000_000).encode()]
+
+
+@command("shutdown", -1, "admin noscript loading stale no-multi allow-busy node", group=_G,
+         summary="Synchronously save the dataset to disk and then shut down the server")
+def shutdown(ctx: Context, argv: list[bytes]):
+    for option in argv[1:]:
+        if option.lower() not in (b"nosave", b"save", b"now", b"force", b"abort"):
+            raise CommandError(errors.SYNTAX)
+    ctx.server.shutdown()
+    return OK

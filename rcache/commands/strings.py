@@ -1,0 +1,457 @@
+"""String commands: GET SET (and its variants) MGET MSET APPEND INCR* GETRANGE SETRANGE ...
+
+Write handlers run inside the state machine: relative expiries are turned into absolute
+times with ``ctx.now_ms``, the leader's clock stamped on the entry, so every node stores
+the same deadline. Commands that rewrite a value (APPEND, INCR...) keep its TTL, as Redis's
+dbOverwrite does; SET-like commands drop it unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+
+from .. import errors
+from ..errors import CommandError
+from ..resp import LLONG_MAX, LLONG_MIN, OK, SimpleString
+from ..storage import STRING, Keyspace
+from .keyspace import int_arg
+from .table import Context, command
+
+_G = "string"
+PROTO_MAX_BULK_LEN = 512 * 1024 * 1024  # Redis's default proto-max-bulk-len
+
+# SET/GETEX expiry options -> (milliseconds per unit, relative to now?)
+_EXPIRY_UNITS = {b"EX": (1000, True), b"PX": (1, True), b"EXAT": (1000, False),
+                 b"PXAT": (1, False)}
+
+
+def _lookup_string(ks: Keyspace, key: bytes) -> tuple[bytes, int] | None:
+    """(value, expire_at) of a live string key, None if missing; WRONGTYPE for other types."""
+    record = ks.lookup(key)
+    if record is None:
+        return None
+    if record[0] != STRING:
+        raise CommandError(errors.WRONGTYPE)
+    return record[2], record[1]
+
+
+def _check_length(length: int) -> None:
+    if length > PROTO_MAX_BULK_LEN:
+        raise CommandError(errors.STRING_TOO_LONG)
+
+
+# -- SET and its options (shared by SET, SETNX, SETEX, PSETEX, GETEX) --------------------------
+@dataclass(slots=True)
+class StringOptions:
+    """Options of SET and GETEX, as Redis 7.0's parseExtendedStringArgumentsOrReply reads them."""
+
+    nx: bool = False
+    xx: bool = False
+    get: bool = False
+    keepttl: bool = False
+    persist: bool = False
+    expiry: bytes | None = None  # b"EX", b"PX", b"EXAT" or b"PXAT"
+    expiry_arg: bytes = b""
+
+    def deadline(self, now_ms: int, command_name: str) -> int | None:
+        """Absolute expiry in ms, None without an expiry option (getExpireMillisecondsOrReply).
+
+        Zero, negative and overflowing times are refused; a past EXAT/PXAT is accepted.
+        """
+        if self.expiry is None:
+            return None
+        unit, relative = _EXPIRY_UNITS[self.expiry]
+        when = int_arg(self.expiry_arg)
+        if when <= 0 or when > LLONG_MAX // unit:
+            raise CommandError(errors.invalid_expire(command_name))
+        when = when * unit + (now_ms if relative else 0)
+        if when > LLONG_MAX:
+            raise CommandError(errors.invalid_expire(command_name))
+        return when
+
+
+def parse_string_options(argv: list[bytes], start: int, *, for_set: bool) -> StringOptions:
+    """SET accepts NX XX GET KEEPTTL and one expiry; GETEX accepts PERSIST or one expiry.
+
+    Repeating an option is allowed (the last expiry value wins); combining exclusive ones
+    (NX XX, two different expiries, KEEPTTL or PERSIST with an expiry) is a syntax error.
+    """
+    opts = StringOptions()
+    i = start
+    while i < len(argv):
+        word = argv[i].upper()
+        if for_set and word == b"NX" and not opts.xx:
+            opts.nx = True
+        elif for_set and word == b"XX" and not opts.nx:
+            opts.xx = True
+        elif for_set and word == b"GET":
+            opts.get = True
+        elif for_set and word == b"KEEPTTL" and opts.expiry is None:
+            opts.keepttl = True
+        elif not for_set and word == b"PERSIST" and opts.expiry is None:
+            opts.persist = True
+        elif (word in _EXPIRY_UNITS and i + 1 < len(argv) and opts.expiry in (None, word)
+              and not opts.keepttl and not opts.persist):
+            opts.expiry, opts.expiry_arg = word, argv[i + 1]
+            i += 1
+        else:
+            raise CommandError(errors.SYNTAX)
+        i += 1
+    return opts
+
+
+def _set(ctx: Context, key: bytes, value: bytes, opts: StringOptions, command_name: str,
+         done: object = OK, skipped: object = None) -> object:
+    """Redis's setGenericCommand: validate everything, then write (or not, for NX/XX).
+
+    With GET the reply is the old value whether or not the write happened.
+    """
+    ks = ctx.ks
+    expire_at = opts.deadline(ctx.now_ms, command_name) or 0
+    record = ks.lookup(key)
+    if opts.get and record is not None and record[0] != STRING:
+        raise CommandError(errors.WRONGTYPE)
+    old = record[2] if record is not None else None
+    if (opts.nx and record is not None) or (opts.xx and record is None):
+        return old if opts.get else skipped
+    if opts.keepttl and record is not None:
+        expire_at = record[1]
+    # An EXAT/PXAT already past stores a key that is expired at once, as Redis 7.0 does (it
+    # stays counted by DBSIZE until active expiry removes it).
+    ks.put(key, STRING, value, expire_at)
+    return old if opts.get else done
+
+
+@command("set", -3, "write denyoom", 1, 1, 1, group=_G, summary="Set the string value of a key")
+def set_(ctx: Context, argv: list[bytes]) -> object:
+    if len(argv) == 3:
+        ctx.ks.put(argv[1], STRING, argv[2])
+        return OK
+    return _set(ctx, argv[1], argv[2], parse_string_options(argv, 3, for_set=True), "set")
+
+
+@command("setnx", 3, "write denyoom fast", 1, 1, 1, group=_G,
+         summary="Set the value of a key, only if the key does not exist")
+def setnx(ctx: Context, argv: list[bytes]) -> object:
+    return _set(ctx, argv[1], argv[2], StringOptions(nx=True), "setnx", done=1, skipped=0)
+
+
+@command("setex", 4, "write denyoom", 1, 1, 1, group=_G, since="2.0.0",
+         summary="Set the value and expiration of a key")
+def setex(ctx: Context, argv: list[bytes]) -> object:
+    opts = StringOptions(expiry=b"EX", expiry_arg=argv[2])
+    return _set(ctx, argv[1], argv[3], opts, "setex")
+
+
+@command("psetex", 4, "write denyoom", 1, 1, 1, group=_G, since="2.6.0",
+         summary="Set the value and expiration in milliseconds of a key")
+def psetex(ctx: Context, argv: list[bytes]) -> object:
+    opts = StringOptions(expiry=b"PX", expiry_arg=argv[2])
+    return _set(ctx, argv[1], argv[3], opts, "psetex")
+
+
+@command("mset", -3, "write denyoom", 1, -1, 2, group=_G, since="1.0.1",
+         summary="Set multiple keys to multiple values",
+         complexity="O(N) where N is the number of keys to set.")
+def mset(ctx: Context, argv: list[bytes]) -> SimpleString:
+    ks = ctx.ks
+    for key, value in _pairs(argv, "mset"):
+        ks.put(key, STRING, value)
+    return OK
+
+
+@command("msetnx", -3, "write denyoom", 1, -1, 2, group=_G, since="1.0.1",
+         summary="Set multiple keys to multiple values, only if none of the keys exist",
+         complexity="O(N) where N is the number of keys to set.")
+def msetnx(ctx: Context, argv: list[bytes]) -> int:
+    ks = ctx.ks
+    pairs = _pairs(argv, "msetnx")
+    if any(ks.exists(key) for key, _ in pairs):
+        return 0
+    for key, value in pairs:
+        ks.put(key, STRING, value)
+    return 1
+
+
+def _pairs(argv: list[bytes], command_name: str) -> list[tuple[bytes, bytes]]:
+    if len(argv) % 2 == 0:
+        raise CommandError(errors.wrong_arity(command_name))
+    return list(zip(argv[1::2], argv[2::2], strict=True))
+
+
+# -- reading ----------------------------------------------------------------------------------
+@command("get", 2, "readonly fast", 1, 1, 1, group=_G, summary="Get the value of a key")
+def get(ctx: Context, argv: list[bytes]) -> bytes | None:
+    return ctx.ks.get_string(argv[1])
+
+
+@command("mget", -2, "readonly fast", 1, -1, 1, group=_G,
+         summary="Get the values of all the given keys",
+         complexity="O(N) where N is the number of keys to retrieve.")
+def mget(ctx: Context, argv: list[bytes]) -> list[bytes | None]:
+    """Keys of other types read as nil, not as an error."""
+    ks = ctx.ks
+    values = []
+    for key in argv[1:]:
+        record = ks.lookup(key)
+        values.append(record[2] if record is not None and record[0] == STRING else None)
+    return values
+
+
+@command("strlen", 2, "readonly fast", 1, 1, 1, group=_G, since="2.2.0",
+         summary="Get the length of the value stored in a key")
+def strlen(ctx: Context, argv: list[bytes]) -> int:
+    value = ctx.ks.get_string(argv[1])
+    return 0 if value is None else len(value)
+
+
+@command("getrange", 4, "readonly", 1, 1, 1, group=_G, since="2.4.0",
+         summary="Get a substring of the string stored at a key",
+         complexity="O(N) where N is the length of the returned string.")
+@command("substr", 4, "readonly", 1, 1, 1, group=_G,
+         summary="Get a substring of the string stored at a key",
+         complexity="O(N) where N is the length of the returned string.")
+def getrange(ctx: Context, argv: list[bytes]) -> bytes:
+    start, end = int_arg(argv[2]), int_arg(argv[3])
+    value = ctx.ks.get_string(argv[1])
+    if not value or (start < 0 and end < 0 and start > end):
+        return b""
+    size = len(value)
+    start = max(start + size if start < 0 else start, 0)
+    end = min(max(end + size if end < 0 else end, 0), size - 1)
+    return value[start:end + 1]
+
+
+# -- read and write -----------------------------------------------------------------------
+@command("getset", 3, "write denyoom fast", 1, 1, 1, group=_G,
+         summary="Set the string value of a key and return its old value")
+def getset(ctx: Context, argv: list[bytes]) -> bytes | None:
+    old = ctx.ks.get_string(argv[1])
+    ctx.ks.put(argv[1], STRING, argv[2])
+    return old
+
+
+@command("getdel", 2, "write fast", 1, 1, 1, group=_G, since="6.2.0",
+         summary="Get the value of a key and delete the key")
+def getdel(ctx: Context, argv: list[bytes]) -> bytes | None:
+    value = ctx.ks.get_string(argv[1])
+    if value is not None:
+        ctx.ks.delete(argv[1])
+    return value
+
+
+@command("getex", -2, "write fast", 1, 1, 1, group=_G, since="6.2.0",
+         summary="Get the value of a key and optionally set its expiration")
+def getex(ctx: Context, argv: list[bytes]) -> bytes | None:
+    """A missing key answers nil before the expiry value is even validated, as in Redis."""
+    ks = ctx.ks
+    key = argv[1]
+    opts = parse_string_options(argv, 2, for_set=False)
+    current = _lookup_string(ks, key)
+    if current is None:
+        return None
+    value, expire_at = current
+    deadline = opts.deadline(ctx.now_ms, "getex")
+    if deadline is not None:
+        ks.set_expiry(key, deadline)  # deletes the key if EXAT/PXAT is already past
+    elif opts.persist and expire_at:
+        ks.set_expiry(key, 0)
+    return value
+
+
+@command("append", 3, "write denyoom fast", 1, 1, 1, group=_G, since="2.0.0",
+         summary="Append a value to a key")
+def append(ctx: Context, argv: list[bytes]) -> int:
+    ks = ctx.ks
+    key, suffix = argv[1], argv[2]
+    current = _lookup_string(ks, key)
+    if current is None:
+        ks.put(key, STRING, suffix)
+        return len(suffix)
+    value, expire_at = current
+    _check_length(len(value) + len(suffix))
+    ks.put(key, STRING, value + suffix, expire_at)
+    return len(value) + len(suffix)
+
+
+@command("setrange", 4, "write denyoom", 1, 1, 1, group=_G, since="2.2.0",
+         summary="Overwrite part of a string at key starting at the specified offset",
+         complexity="O(1), not counting the time taken to copy the new string in place.")
+def setrange(ctx: Context, argv: list[bytes]) -> int:
+    ks = ctx.ks
+    key, patch = argv[1], argv[3]
+    offset = int_arg(argv[2])
+    if offset < 0:
+        raise CommandError(errors.OFFSET_RANGE)
+    current = _lookup_string(ks, key)
+    value, expire_at = current if current is not None else (b"", 0)
+    if not patch:  # nothing to write: never creates the key
+        return len(value)
+    _check_length(offset + len(patch))
+    padded = value.ljust(offset, b"\0")
+    ks.put(key, STRING, padded[:offset] + patch + padded[offset + len(patch):], expire_at)
+    return max(len(value), offset + len(patch))
+
+
+# -- counters ---------------------------------------------------------------------------------
+def _incr_by(ctx: Context, key: bytes, delta: int) -> int:
+    ks = ctx.ks
+    current = _lookup_string(ks, key)
+    value, expire_at = (int_arg(current[0]), current[1]) if current is not None else (0, 0)
+    result = value + delta
+    if not LLONG_MIN <= result <= LLONG_MAX:
+        raise CommandError(errors.OVERFLOW)
+    ks.put(key, STRING, b"%d" % result, expire_at)
+    return result
+
+
+@command("incr", 2, "write denyoom fast", 1, 1, 1, group=_G,
+         summary="Increment the integer value of a key by one")
+def incr(ctx: Context, argv: list[bytes]) -> int:
+    return _incr_by(ctx, argv[1], 1)
+
+
+@command("decr", 2, "write denyoom fast", 1, 1, 1, group=_G,
+         summary="Decrement the integer value of a key by one")
+def decr(ctx: Context, argv: list[bytes]) -> int:
+    return _incr_by(ctx, argv[1], -1)
+
+
+@command("incrby", 3, "write denyoom fast", 1, 1, 1, group=_G,
+         summary="Increment the integer value of a key by the given amount")
+def incrby(ctx: Context, argv: list[bytes]) -> int:
+    return _incr_by(ctx, argv[1], int_arg(argv[2]))
+
+
+@command("decrby", 3, "write denyoom fast", 1, 1, 1, group=_G,
+         summary="Decrement the integer value of a key by the given number")
+def decrby(ctx: Context, argv: list[bytes]) -> int:
+    delta = int_arg(argv[2])
+    if delta == LLONG_MIN:
+        raise CommandError(errors.DECREMENT_OVERFLOW)
+    return _incr_by(ctx, argv[1], -delta)
+
+
+@command("incrbyfloat", 3, "write denyoom fast", 1, 1, 1, group=_G, since="2.6.0",
+         summary="Increment the float value of a key by the given amount")
+def incrbyfloat(ctx: Context, argv: list[bytes]) -> bytes:
+    ks = ctx.ks
+    key = argv[1]
+    current = _lookup_string(ks, key)
+    value, expire_at = current if current is not None else (b"0", 0)
+    base, increment = parse_long_double(value), parse_long_double(argv[2])
+    if base is None or increment is None:
+        raise CommandError(errors.NOT_FLOAT)
+    infinite = isinstance(base, float) or isinstance(increment, float)
+    total = None if infinite else to_long_double(base + increment)
+    if total is None:
+        raise CommandError(errors.NAN_OR_INF)
+    text = format_long_double(total)
+    ks.put(key, STRING, text, expire_at)
+    return text
+
+
+# -- long double arithmetic, as Redis's INCRBYFLOAT does it ---------------------------------------
+# Redis parses with strtold, adds in x86's 80-bit long double (64-bit significand) and prints
+# with "%.17Lf". Emulating that exactly (rationals rounded to 64 bits) reproduces its digits,
+# e.g. 1e10 + 0.1 -> 10000000000.09999999962747097, which no decimal precision would.
+_LD_MIN_EXP = -16445  # the smallest subnormal long double is 2**-16445
+_LD_MAX_EXP = 16320  # the largest long double is (2**64 - 1) * 2**16320
+_MAX_LONG_DOUBLE_CHARS = 5 * 1024
+_STRTOLD = re.compile(rb"""
+    [+-]?(?:
+        0x(?P<hex_int>[0-9a-f]*)(?:\.(?P<hex_frac>[0-9a-f]*))?(?:p(?P<hex_exp>[+-]?[0-9]+))?
+      | (?P<int>[0-9]*)(?:\.(?P<frac>[0-9]*))?(?:e(?P<exp>[+-]?[0-9]+))?
+      | (?P<inf>inf|infinity)
+    )""", re.VERBOSE | re.IGNORECASE)
+
+
+def _exponent(raw: bytes | None) -> int:
+    """An exponent's digits, clamped: beyond a billion only its sign matters."""
+    if not raw:
+        return 0
+    digits = raw.lstrip(b"+-").lstrip(b"0")
+    magnitude = int(digits or b"0") if len(digits) <= 9 else 10**9
+    return -magnitude if raw.startswith(b"-") else magnitude
+
+
+def parse_long_double(raw: bytes) -> Fraction | float | None:
+    """Redis's string2ld: the whole string must be one strtold number, with no leading
+    space, no NaN, and no overflow or underflow to zero.
+
+    Returns the exact value of the long double it reads, ``math.inf`` for an infinity of
+    either sign (any sum with it is NaN or infinite, which INCRBYFLOAT refuses), or None.
+    """
+    if not 0 < len(raw) < _MAX_LONG_DOUBLE_CHARS:
+        return None
+    found = _STRTOLD.fullmatch(raw)
+    if found is None:
+        return None
+    sign = -1 if raw.startswith(b"-") else 1
+    if found["inf"]:
+        return math.inf
+    if found["hex_int"] is not None:
+        whole, fraction = found["hex_int"], found["hex_frac"] or b""
+        if not whole and not fraction:
+            return None
+        mantissa = int(whole + fraction, 16)
+        exp2 = _exponent(found["hex_exp"]) - 4 * len(fraction)
+        if mantissa == 0:
+            return Fraction(0)
+        if not _LD_MIN_EXP - 2 <= mantissa.bit_length() + exp2 <= _LD_MAX_EXP + 65:
+            return None  # certain overflow, or underflow to zero
+        exact = mantissa * Fraction(2) ** exp2
+    else:
+        whole, fraction = found["int"], found["frac"] or b""
+        if not whole and not fraction:
+            return None
+        digits = (whole + fraction).lstrip(b"0")
+        if not digits:
+            return Fraction(0)
+        exp10 = _exponent(found["exp"]) - len(fraction)
+        if not -4953 <= len(digits) + exp10 <= 4934:
+            return None  # certain overflow, or underflow to zero
+        exact = Fraction(Decimal(f"{digits.decode()}e{exp10}"))
+    return to_long_double(sign * exact) or None  # zero here means it underflowed
+
+
+def to_long_double(exact: Fraction) -> Fraction | None:
+    """Round to the nearest long double, ties to even; None when it overflows."""
+    num, den = abs(exact.numerator), exact.denominator
+    if num == 0:
+        return exact
+    exp = max(num.bit_length() - den.bit_length() - 63, _LD_MIN_EXP)
+    mantissa, rest, divisor = _scaled_divmod(num, den, exp)
+    if mantissa < 1 << 63 and exp > _LD_MIN_EXP:  # the estimate was one binade high
+        exp -= 1
+        mantissa, rest, divisor = _scaled_divmod(num, den, exp)
+    if 2 * rest > divisor or (2 * rest == divisor and mantissa & 1):
+        mantissa += 1
+        if mantissa == 1 << 64:
+            mantissa, exp = 1 << 63, exp + 1
+    if exp > _LD_MAX_EXP:
+        return None
+    signed = mantissa if exact > 0 else -mantissa
+    return Fraction(signed << exp) if exp >= 0 else Fraction(signed, 1 << -exp)
+
+
+def _scaled_divmod(num: int, den: int, exp: int) -> tuple[int, int, int]:
+    """divmod(num / 2**exp, 1) in integers: (quotient, remainder, divisor)."""
+    if exp >= 0:
+        divisor = den << exp
+        return *divmod(num, divisor), divisor
+    return *divmod(num << -exp, den), den
+
+
+def format_long_double(value: Fraction) -> bytes:
+    """ld2string(LD_STR_HUMAN): "%.17Lf" (exact digits, ties to even), trailing zeros and a
+    bare point stripped, "-0" shown as "0"."""
+    scaled = round(value * 10**17)
+    # Decimal, not str(): the integer part can exceed Python's 4300-digit str() limit.
+    digits = format(Decimal(abs(scaled)), "f").rjust(18, "0")
+    text = (digits[:-17] + "." + digits[-17:]).rstrip("0").rstrip(".")
+    return ("-" + text if scaled < 0 else text).encode()

@@ -1,0 +1,198 @@
+"""The command table: each command is declared once, here, with everything the server needs.
+
+Dispatch (arity and unknown-command errors), write routing (the ``write`` flag sends a
+command through Raft), MOVED (key positions give the slot), MULTI queuing and the replies
+of ``COMMAND``/``COMMAND INFO``/``COMMAND DOCS``/``COMMAND GETKEYS`` all read this table.
+Flags and arities follow Redis 7.0's ``src/commands/*.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import errors
+from ..errors import CommandError
+
+Handler = Callable[[Any, list[bytes]], Any]
+
+# Flags that change how the server routes a command (the rest are informational, as in Redis):
+#   write    - replicated: goes through the Raft log and is applied by the state machine
+#   node     - needs the connection/server (CLIENT, CONFIG, INFO...): never replicated
+#   noscript, loading, stale, fast, denyoom, admin, readonly... as Redis reports them
+#   no-multi - refused inside MULTI
+_ACL_BY_GROUP = {
+    "string": "@string", "generic": "@keyspace", "connection": "@connection",
+    "server": "@admin", "transactions": "@transaction", "cluster": "@admin",
+    "hash": "@hash", "list": "@list", "set": "@set", "sorted_set": "@sortedset",
+}
+
+
+@dataclass(slots=True)
+class Command:
+    name: str
+    arity: int
+    flags: frozenset[str]
+    first_key: int
+    last_key: int
+    step: int
+    handler: Handler | None
+    group: str
+    summary: str
+    since: str
+    complexity: str
+    container: Command | None = None
+    subcommands: dict[bytes, Command] = field(default_factory=dict)
+    # For commands whose keys are not a fixed range (movablekeys): argv -> key indexes.
+    key_finder: Callable[[list[bytes]], list[int]] | None = None
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.container.name}|{self.name}" if self.container else self.name
+
+    @property
+    def is_write(self) -> bool:
+        return "write" in self.flags
+
+    def key_indexes(self, argv: list[bytes]) -> list[int]:
+        """Positions of the keys in argv, as COMMAND GETKEYS reports them."""
+        if self.key_finder is not None:
+            return self.key_finder(argv)
+        if self.first_key <= 0:
+            return []
+        last = self.last_key if self.last_key >= 0 else len(argv) + self.last_key
+        return list(range(self.first_key, min(last, len(argv) - 1) + 1, self.step))
+
+    def keys(self, argv: list[bytes]) -> list[bytes]:
+        return [argv[i] for i in self.key_indexes(argv)]
+
+    def check_arity(self, argc: int) -> None:
+        if (self.arity > 0 and argc != self.arity) or argc < -self.arity:
+            raise CommandError(errors.wrong_arity(self.full_name))
+
+    def info(self) -> list:
+        """One entry of the COMMAND reply (Redis 7 layout, 10 fields)."""
+        flags = sorted(self.flags - {"node"})
+        if self.key_finder is not None:
+            flags.append("movablekeys")
+        from ..resp import SimpleString
+        key_specs = []
+        if self.first_key > 0:
+            last_key = self.last_key - self.first_key if self.last_key >= 0 else self.last_key
+            key_specs.append({
+                b"flags": [SimpleString("RW" if self.is_write else "RO")],
+                b"begin_search": {b"type": b"index", b"spec": {b"index": self.first_key}},
+                b"find_keys": {b"type": b"range", b"spec": {
+                    b"lastkey": last_key, b"keystep": self.step, b"limit": 0}},
+            })
+        acl = [SimpleString("@write" if self.is_write else "@read")] if self.first_key else []
+        acl.append(SimpleString(_ACL_BY_GROUP.get(self.group, "@admin")))
+        if "fast" in self.flags:
+            acl.append(SimpleString("@fast"))
+        else:
+            acl.append(SimpleString("@slow"))
+        return [
+            self.full_name.encode(), self.arity, {SimpleString(f) for f in flags},
+            self.first_key, self.last_key, self.step, set(acl), [], key_specs,
+            [sub.info() for sub in self.subcommands.values()],
+        ]
+
+    def docs(self) -> dict:
+        doc: dict = {b"summary": self.summary.encode(), b"since": self.since.encode(),
+                     b"group": self.group.encode(), b"complexity": self.complexity.encode()}
+        if self.subcommands:
+            doc[b"subcommands"] = {sub.full_name.encode(): sub.docs()
+                                   for sub in self.subcommands.values()}
+        return doc
+
+
+COMMANDS: dict[bytes, Command] = {}
+
+
+def command(name: str, arity: int, flags: str, first_key: int = 0, last_key: int = 0,
+            step: int = 0, *, group: str, summary: str, since: str = "1.0.0",
+            complexity: str = "O(1)", container: str | None = None,
+            key_finder: Callable[[list[bytes]], list[int]] | None = None
+            ) -> Callable[[Handler], Handler]:
+    """Declare a command (or, with ``container``, a subcommand like CLIENT SETNAME)."""
+
+    def register(handler: Handler) -> Handler:
+        parent = COMMANDS[container.encode()] if container else None
+        cmd = Command(name=name, arity=arity, flags=frozenset(flags.split()), first_key=first_key,
+                      last_key=last_key, step=step, handler=handler, group=group,
+                      summary=summary, since=since, complexity=complexity, container=parent,
+                      key_finder=key_finder)
+        table = parent.subcommands if parent else COMMANDS
+        key = name.encode()
+        if key in table:
+            raise ValueError(f"command {cmd.full_name} declared twice")
+        table[key] = cmd
+        return handler
+
+    return register
+
+
+def container(name: str, arity: int, flags: str, *, group: str, summary: str,
+              since: str = "1.0.0") -> None:
+    """Declare a command that only groups subcommands (CLIENT, CONFIG, CLUSTER...)."""
+    COMMANDS[name.encode()] = Command(
+        name=name, arity=arity, flags=frozenset(flags.split()), first_key=0, last_key=0, step=0,
+        handler=None, group=group, summary=summary, since=since,
+        complexity="Depends on subcommand.")
+
+
+def lookup(argv: list[bytes]) -> Command:
+    """Find the command (or subcommand) for argv, raising Redis's errors for unknown ones."""
+    cmd = COMMANDS.get(argv[0].lower())
+    if cmd is None:
+        raise CommandError(errors.unknown_command(argv[0], argv[1:]))
+    if cmd.subcommands and (len(argv) > 1 or cmd.handler is None):  # the subcommand decides
+        if len(argv) < 2:
+            raise CommandError(errors.wrong_arity(cmd.name))
+        sub = cmd.subcommands.get(argv[1].lower())
+        if sub is None:
+            raise CommandError(errors.unknown_subcommand(argv[1], cmd.name))
+        cmd = sub
+    cmd.check_arity(len(argv))
+    return cmd
+
+
+def ensure_loaded() -> None:
+    """Import every command family so that their declarations fill the table."""
+    from . import (  # noqa: F401
+        cluster,
+        connection,
+        expiry,
+        keyspace,
+        raft,
+        server,
+        strings,
+        transactions,
+    )
+
+
+class Context:
+    """What a handler sees: the keyspace of the client's database at one instant, a random
+    source, and (outside the state machine only) the client and the server.
+
+    Inside the state machine ``ks`` writes into the entry's transaction, ``now_ms`` is the
+    time the leader stamped on the entry and ``rng`` is seeded by the entry, so every node
+    computes the same result. ``client`` and ``server`` are None there.
+    """
+
+    __slots__ = ("ks", "rng", "client", "server")
+
+    def __init__(self, ks, rng, client=None, server=None) -> None:
+        self.ks = ks
+        self.rng = rng
+        self.client = client
+        self.server = server
+
+    @property
+    def now_ms(self) -> int:
+        return self.ks.now_ms
+
+    def db(self, dbnum: int):
+        """The keyspace of another logical database (COPY ... DB, MOVE, SWAPDB)."""
+        return self.ks.other(dbnum)

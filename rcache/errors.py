@@ -1,0 +1,80 @@
+"""Redis's error replies, word for word, in one place.
+
+Clients match on these strings (redis-py maps prefixes to exception classes), so every
+handler raises one of these instead of composing its own text.
+"""
+
+
+class CommandError(Exception):
+    """An error reply. ``str(err)`` is the reply text without the leading '-'."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is CommandError and other.args == self.args
+
+    def __hash__(self) -> int:
+        return hash(self.args)
+
+
+SYNTAX = "ERR syntax error"
+NOT_INTEGER = "ERR value is not an integer or out of range"
+NOT_FLOAT = "ERR value is not a valid float"
+WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+NO_SUCH_KEY = "ERR no such key"
+OVERFLOW = "ERR increment or decrement would overflow"
+NAN_OR_INF = "ERR increment would produce NaN or Infinity"
+DB_INDEX = "ERR DB index is out of range"
+SAME_OBJECT = "ERR source and destination objects are the same"
+STRING_TOO_LONG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+OFFSET_RANGE = "ERR offset is out of range"
+INVALID_CURSOR = "ERR invalid cursor"
+NOAUTH = "NOAUTH Authentication required."
+WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
+NESTED_MULTI = "ERR MULTI calls can not be nested"
+EXEC_WITHOUT_MULTI = "ERR EXEC without MULTI"
+DISCARD_WITHOUT_MULTI = "ERR DISCARD without MULTI"
+EXECABORT = "EXECABORT Transaction discarded because of previous errors."
+CLUSTERDOWN = "CLUSTERDOWN The cluster is down"
+
+
+def wrong_arity(name: str) -> str:
+    return f"ERR wrong number of arguments for '{name}' command"
+
+
+def unknown_command(name: bytes, args: list[bytes]) -> str:
+    shown = ""
+    for arg in args:  # Redis lists arguments until the list reaches 128 characters
+        if len(shown) >= 128:
+            break
+        shown += f"'{_printable(arg, 128 - len(shown))}' "
+    return f"ERR unknown command '{_printable(name, 128)}', with args beginning with: {shown}"
+
+
+def unknown_subcommand(sub: bytes, container: str) -> str:
+    return f"ERR unknown subcommand '{_printable(sub, 128)}'. Try {container.upper()} HELP."
+
+
+def invalid_expire(name: str) -> str:
+    return f"ERR invalid expire time in '{name}' command"
+
+
+def _printable(raw: bytes, limit: int) -> str:
+    """Redis truncates echoed arguments and turns line breaks into spaces."""
+    return raw[:limit].decode("utf-8", "replace").replace("\r", " ").replace("\n", " ")
+
+
+DECREMENT_OVERFLOW = "ERR decrement would overflow"
+EXPIRE_NX_CONFLICT = "ERR NX and XX, GT or LT options at the same time are not compatible"
+EXPIRE_GT_LT_CONFLICT = "ERR GT and LT options at the same time are not compatible"
+INVALID_FIRST_DB = "ERR invalid first DB index"
+INVALID_SECOND_DB = "ERR invalid second DB index"
+
+
+def unsupported_option(option: bytes) -> str:
+    return f"ERR Unsupported option {_printable(option, len(option))}"
+
+
+def out_of_range(low: int, high: int) -> str:
+    """getRangeLongFromObjectOrReply's reply (Redis's own wording, grammar included)."""
+    return f"ERR value is out of range, value must between {low} and {high}"

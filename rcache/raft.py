@@ -1,0 +1,401 @@
+"""Raft glue: PySyncObj underneath, batches of writes on top.
+
+* Every write that reaches the event loop in one turn (all connections, pipelined or not)
+  becomes ONE Raft entry (``Replicator.submit``), applied by the state machine with one
+  RocksDB WriteBatch. A client's reply is sent only after its entry is committed and applied.
+* PySyncObj runs with ``autoTick=False``: our own thread ticks it, without sleeping while a
+  one-node cluster has an entry to commit, and PySyncObj's pipe notifier wakes it as soon as
+  an entry is queued. Commit latency is then network latency, not PySyncObj's timers.
+* Replies cross from the tick thread to asyncio with ``call_soon_threadsafe``; the event loop
+  never blocks on Raft.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
+from pysyncobj.monotonic import monotonic as raft_clock
+from pysyncobj.tcp_connection import CONNECTION_STATE
+
+from .errors import CommandError
+from .statemachine import StateMachine, encode_entry
+
+log = logging.getLogger(__name__)
+
+NOT_COMMITTED = "TRYAGAIN The write was not committed (leadership changed); retrying is safe"
+OUTCOME_UNKNOWN = "ERR The write may or may not have been committed (leader unreachable)"
+NOT_LEADER_FOR_READ = "TRYAGAIN This node stopped leading before the read was confirmed"
+READ_TIMEOUT = "TRYAGAIN Could not confirm leadership with a majority in time"
+_DEFINITE_FAILURES = {FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER,
+                      FAIL_REASON.DISCARDED, FAIL_REASON.NOT_LEADER,
+                      FAIL_REASON.REQUEST_DENIED}
+
+
+class Pending:
+    """A reply that arrives once the entry carrying its command is applied."""
+
+    __slots__ = ("value", "done", "on_done")
+
+    def __init__(self, on_done: Callable[[Pending], None] | None) -> None:
+        self.value: object = None
+        self.done = False
+        self.on_done = on_done
+
+    def resolve(self, value: object) -> None:
+        if not self.done:
+            self.value = value
+            self.done = True
+            if self.on_done is not None:
+                self.on_done(self)
+
+
+class RaftNode(SyncObj):
+    """The PySyncObj object: one replicated method that carries our batches, plus two things
+    PySyncObj lacks: a follower that never drops log entries matching the leader's, and
+    per-follower counts of AppendEntries sent and answered (ReadIndex's leadership proof)."""
+
+    def __init__(self, machine: StateMachine, self_address: str, partners: list[str],
+                 conf: SyncObjConf) -> None:
+        self._machine = machine
+        self._keep_log_tail = False
+        self.appends_sent: dict[str, int] = {}
+        self.appends_acked: dict[str, int] = {}
+        super().__init__(self_address, partners, conf)
+        transport = self._SyncObj__transport
+        send = transport.send
+
+        def counting_send(node, message) -> bool:
+            conn = transport._connections.get(node)
+            counted = (isinstance(message, dict) and message.get("type") == "append_entries"
+                       and conn is not None and conn.state == CONNECTION_STATE.CONNECTED)
+            if counted:
+                self.appends_sent[node.address] = self.appends_sent.get(node.address, 0) + 1
+            return send(node, message)
+
+        transport.send = counting_send
+
+    @replicated
+    def apply_entry(self, payload: bytes) -> list | None:
+        return self._machine.apply(self.raftLastApplied + 1, payload)
+
+    def start_election_now(self) -> None:
+        """A lone node need not wait out an election timeout to lead its own cluster."""
+        self._SyncObj__raftElectionDeadline = 0
+
+    def delay_election(self, seconds: float) -> None:
+        self._SyncObj__raftElectionDeadline = raft_clock() + seconds
+
+    def wake(self) -> None:
+        """Interrupt the tick thread's poll (PySyncObj's own pipe notifier)."""
+        self._SyncObj__pipeNotifier.notify()
+
+    def last_log_index(self) -> int:
+        return self._SyncObj__raftLog[-1][1]
+
+    def term_committed(self) -> bool:
+        """Has this leader committed an entry of its own term? (needed before ReadIndex)"""
+        noop = self._SyncObj__noopIDx
+        return noop is not None and self.raftCommitIndex >= noop
+
+    # -- PySyncObj overrides (its private names, mangled) --------------------------------------
+    def _SyncObj__onMessageReceived(self, node, message) -> None:
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "next_node_idx":
+            self.appends_acked[node.address] = self.appends_acked.get(node.address, 0) + 1
+        elif kind == "append_entries" and message.get("entries") and "transmission" not in message \
+                and message["term"] >= self.raftCurrentTerm:
+            self._skip_entries_we_hold(message)
+        try:
+            SyncObj._SyncObj__onMessageReceived(self, node, message)
+        finally:
+            self._keep_log_tail = False
+
+    def _skip_entries_we_hold(self, message: dict) -> None:
+        """Raft truncates a follower's log only from the first entry whose term conflicts.
+        PySyncObj deletes everything after prevLogIdx, even entries that match: a resent or
+        reordered AppendEntries (e.g. after the leader's nextIndex moved back) would drop
+        entries the leader already counts as replicated, so a committed write could be lost.
+        Here the leading entries we already hold (same index and term) are cut from the
+        message; if all of them match, our tail is kept and the commit index is capped at the
+        last entry the message proved to match."""
+        entries = message["entries"]
+        held = 0
+        for _, index, term in entries:
+            ours = self._SyncObj__getEntries(index, 1)
+            if not ours or ours[0][2] != term:
+                break
+            held += 1
+        if not held:
+            return
+        _, last_index, last_term = entries[held - 1]
+        message["entries"] = entries[held:]
+        message["prevLogIdx"], message["prevLogTerm"] = last_index, last_term
+        if not message["entries"]:
+            self._keep_log_tail = True
+            message["commit_index"] = min(message["commit_index"], last_index)
+
+    def _SyncObj__deleteEntriesFrom(self, from_index: int) -> None:
+        if not self._keep_log_tail:
+            SyncObj._SyncObj__deleteEntriesFrom(self, from_index)
+
+    def _SyncObj__doChangeCluster(self, request, reverse: bool = False):
+        if reverse and self._keep_log_tail:  # the entries are kept, so are their changes
+            return False
+        return SyncObj._SyncObj__doChangeCluster(self, request, reverse)
+
+    def _SyncObj__onNodeConnected(self, node) -> None:
+        self.appends_sent[node.address] = self.appends_acked[node.address] = 0
+        SyncObj._SyncObj__onNodeConnected(self, node)
+
+    def _SyncObj__onNodeDisconnected(self, node) -> None:
+        self.appends_sent[node.address] = self.appends_acked[node.address] = 0
+        SyncObj._SyncObj__onNodeDisconnected(self, node)
+
+    def send_heartbeats(self) -> dict[str, int]:
+        """Send AppendEntries to every connected follower now; -> the acknowledgement count
+        that proves each one still followed us after this moment."""
+        before = dict(self.appends_sent)
+        self._SyncObj__sendAppendEntries()
+        return {addr: count for addr, count in self.appends_sent.items()
+                if count > before.get(addr, 0)}
+
+    def majority_acknowledged(self, targets: dict[str, int]) -> bool:
+        acked = 1 + sum(1 for addr, count in targets.items()
+                        if self.appends_acked.get(addr, 0) >= count)
+        return acked > (len(self.otherNodes) + 1) / 2
+
+
+class _ReadRound:
+    __slots__ = ("waiters", "deadline", "index", "targets")
+
+    def __init__(self, waiters: list[Pending], deadline: float) -> None:
+        self.waiters = waiters
+        self.deadline = deadline
+        self.index = 0
+        self.targets: dict[str, int] | None = None
+
+
+def _resolve_all(waiters: list[Pending], value: object) -> None:
+    for waiter in waiters:
+        waiter.resolve(value)
+
+
+class Replicator:
+    """Owns the Raft node, its tick thread and the write batcher."""
+
+    def __init__(self, machine: StateMachine, self_address: str, partners: list[str], *,
+                 data_dir: str, election_timeout_ms: int, heartbeat_ms: int,
+                 secret: str = "", write_timeout: float = 10.0) -> None:
+        self.machine = machine
+        conf = SyncObjConf(
+            autoTick=False,
+            appendEntriesUseBatch=False,  # send each entry at once, wake the ticker by pipe
+            dynamicMembershipChange=True,
+            commandsWaitLeader=False,
+            journalFile=os.path.join(data_dir, "raft.journal"),
+            fullDumpFile=os.path.join(data_dir, "raft.snapshot"),
+            raftMinTimeout=election_timeout_ms / 1000,
+            raftMaxTimeout=2 * election_timeout_ms / 1000,
+            appendEntriesPeriod=heartbeat_ms / 1000,
+            # A leader cut off from the majority steps down within one election timeout.
+            leaderFallbackTimeout=2 * election_timeout_ms / 1000,
+            connectionRetryTime=0.2,
+            connectionTimeout=2 * election_timeout_ms / 1000,
+            logCompactionMinEntries=2**62,
+            logCompactionMinTime=2**62,
+            password=secret or None,
+        )
+        self._tick_wait = min(heartbeat_ms / 1000, 0.05)
+        self.node = RaftNode(machine, self_address, partners, conf)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._items: list[tuple] = []
+        self._waiters: list[Pending] = []
+        self._inflight = 0
+        self._unresolved: deque[tuple[float, list[Pending]]] = deque()
+        self._write_timeout = write_timeout
+        self._stopped = False
+        self._read_requests: deque[Pending] = deque()  # appended by the loop, taken by the ticker
+        self._read_rounds: list[_ReadRound] = []  # tick thread only
+        self._read_timeout = 2 * election_timeout_ms / 1000
+        self._tick_calls: deque[Callable[[], None]] = deque()
+        self._thread = threading.Thread(target=self._tick_forever, name="raft-tick", daemon=True)
+
+    def start(self, loop: asyncio.AbstractEventLoop, first_election_delay: float = 0.0) -> None:
+        self._loop = loop
+        if not self.node.otherNodes:
+            self.node.start_election_now()
+        elif first_election_delay:
+            self.node.delay_election(first_election_delay)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped = True
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self.node.destroy()
+
+    def _tick_forever(self) -> None:
+        node = self.node
+        while not self._stopped:
+            # A one-node cluster commits on the tick after the append: don't sleep between.
+            busy = self._inflight > 0 and not node.otherNodes
+            wait = 0.0 if busy else 0.001 if self._read_rounds else self._tick_wait
+            try:
+                node.doTick(wait)
+                while self._tick_calls:
+                    self._tick_calls.popleft()()
+                if self._read_requests or self._read_rounds:
+                    self._serve_reads()
+            except Exception:
+                log.exception("raft tick failed")
+                time.sleep(self._tick_wait)
+
+    def call_on_tick_thread(self, fn: Callable[[], None]) -> None:
+        """PySyncObj's state is the tick thread's: run fn there, soon."""
+        self._tick_calls.append(fn)
+        self.node.wake()
+
+    # -- roles -----------------------------------------------------------------------------
+    @property
+    def is_leader(self) -> bool:
+        return self.node._isLeader()
+
+    @property
+    def leader_address(self) -> str | None:
+        """Raft address of the leader this node knows of, or None."""
+        leader = self.node._getLeader()
+        return leader.address if leader is not None else None
+
+    # -- writes ----------------------------------------------------------------------------
+    def submit(self, item: tuple, on_done: Callable[[Pending], None] | None = None) -> Pending:
+        """Queue one state-machine item for the next entry; its reply resolves the Pending."""
+        waiter = Pending(on_done)
+        self._items.append(item)
+        self._waiters.append(waiter)
+        if len(self._items) == 1:
+            self._loop.call_soon(self._flush)
+        return waiter
+
+    async def propose(self, item: tuple) -> object:
+        """Submit an item of the node's own (not a client's) and wait for its reply."""
+        done = self._loop.create_future()
+        self.submit(item, lambda pending: done.done() or done.set_result(pending.value))
+        return await done
+
+    def _flush(self) -> None:
+        items, waiters = self._items, self._waiters
+        self._items, self._waiters = [], []
+        payload = encode_entry(int(time.time() * 1000), random.getrandbits(63), items)
+        self._inflight += 1
+        self._unresolved.append((time.monotonic() + self._write_timeout, waiters))
+        self.node.apply_entry(payload, callback=lambda result, error: self._committed(
+            waiters, result, error))
+
+    def _committed(self, waiters: list[Pending], result: list | None, error: int) -> None:
+        """Tick thread: hand the outcome to the event loop."""
+        self._inflight -= 1
+        self._loop.call_soon_threadsafe(self._resolve, waiters, result, error)
+
+    @staticmethod
+    def _resolve(waiters: list[Pending], result: list | None, error: int) -> None:
+        if error == FAIL_REASON.SUCCESS and result is not None:
+            for waiter, value in zip(waiters, result, strict=True):
+                waiter.resolve(value)
+            return
+        _resolve_all(waiters, CommandError(
+            NOT_COMMITTED if error in _DEFINITE_FAILURES else OUTCOME_UNKNOWN))
+
+    async def expire_writes(self) -> None:
+        """Fail writes whose entry neither committed nor failed in time (e.g. a leader cut
+        off from its followers): the client gets an answer, an honest "unknown"."""
+        unresolved = self._unresolved
+        while not self._stopped:
+            await asyncio.sleep(0.5)
+            now = time.monotonic()
+            while unresolved and (unresolved[0][1][-1].done or unresolved[0][0] < now):
+                _resolve_all(unresolved.popleft()[1], CommandError(OUTCOME_UNKNOWN))
+
+    # -- linearizable reads (ReadIndex) -----------------------------------------------------
+    def read_barrier(self, on_done: Callable[[Pending], None]) -> Pending:
+        """Resolves to True once a majority has confirmed, after this call, that we still
+        lead, and the state machine has applied everything committed before it: a read
+        served then is linearizable. Many reads share one confirmation round."""
+        waiter = Pending(on_done)
+        self._read_requests.append(waiter)
+        self.node.wake()
+        return waiter
+
+    def _serve_reads(self) -> None:
+        """Tick thread: start a round for new reads, finish the rounds that are proven."""
+        node = self.node
+        now = time.monotonic()
+        if self._read_requests:
+            waiters = []
+            while self._read_requests:
+                waiters.append(self._read_requests.popleft())
+            self._read_rounds.append(_ReadRound(waiters, now + self._read_timeout))
+        leader = node._isLeader()
+        for round_ in list(self._read_rounds):
+            outcome: object = None
+            if not leader:
+                outcome = CommandError(NOT_LEADER_FOR_READ)
+            elif round_.targets is None and node.term_committed():
+                round_.index = node.raftCommitIndex
+                round_.targets = node.send_heartbeats()
+            if outcome is None and round_.targets is not None \
+                    and node.majority_acknowledged(round_.targets) \
+                    and node.raftLastApplied >= round_.index:
+                outcome = True
+            if outcome is None and now > round_.deadline:
+                outcome = CommandError(READ_TIMEOUT)
+            if outcome is not None:
+                self._read_rounds.remove(round_)
+                self._loop.call_soon_threadsafe(_resolve_all, round_.waiters, outcome)
+
+    # -- membership --------------------------------------------------------------------------
+    async def change_membership(self, add: bool, raft_address: str, timeout: float = 10) -> None:
+        """Add or remove a voting member through PySyncObj's joint log entry; waits for it to
+        commit."""
+        loop = self._loop
+        done = loop.create_future()
+
+        def finished(_result, error) -> None:
+            loop.call_soon_threadsafe(lambda: done.done() or done.set_result(error))
+
+        change = self.node.addNodeToCluster if add else self.node.removeNodeFromCluster
+        change(raft_address, callback=finished)
+        error = await asyncio.wait_for(done, timeout)
+        if error != FAIL_REASON.SUCCESS:
+            raise CommandError(f"ERR membership change failed (reason {error}); another change "
+                               "may be in progress or this node is not the leader")
+
+    async def wait_applied_by(self, raft_address: str, index: int, timeout: float) -> bool:
+        """Wait until a follower holds the log up to index and has been told it is committed
+        (one heartbeat after it acknowledged it)."""
+        deadline = time.monotonic() + timeout
+        key = f"match_idx_server_{raft_address}"
+        while time.monotonic() < deadline:
+            if self.node.getStatus().get(key, 0) >= index:
+                await asyncio.sleep(2 * self._tick_wait)
+                return True
+            await asyncio.sleep(0.01)
+        return False
+
+    def transfer_leadership(self, raft_address: str | None) -> None:
+        self.call_on_tick_thread(lambda: self.node.transferLeadership(raft_address))
+
+    async def wait_leader(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.is_leader or self.leader_address:
+                return True
+            await asyncio.sleep(0.02)
+        return False

@@ -1,0 +1,353 @@
+"""RESP2/RESP3 without I/O: request bytes in, argument lists out; reply values in, bytes out.
+
+The request reader follows Redis's own parser (networking.c: processInlineBuffer and
+processMultibulkBuffer) so that malformed input gets Redis's exact protocol errors, limits
+and skip rules. Nothing here knows about sockets, so it is tested and fuzzed with bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from .errors import CommandError
+
+INLINE_MAX = 64 * 1024  # PROTO_INLINE_MAX_SIZE
+INT_MAX = 2**31 - 1
+LLONG_MIN, LLONG_MAX = -(2**63), 2**63 - 1
+
+
+class ProtocolError(Exception):
+    """Malformed request: Redis replies ``-ERR Protocol error: <msg>`` and closes the connection."""
+
+
+def parse_int(raw: bytes) -> int | None:
+    """Redis's string2ll: optional '-', no '+', no leading zeros, no spaces, 64-bit range."""
+    n = len(raw)
+    if n == 0 or n > 20:
+        return None
+    if raw.isdigit():
+        if n > 1 and raw[0] == 48:
+            return None
+        value = int(raw)
+        return value if value <= LLONG_MAX else None
+    if raw[0] == 45 and n > 1 and raw[1] != 48 and raw[1:].isdigit():
+        value = -int(raw[1:])
+        return value if value >= LLONG_MIN else None
+    return None
+
+
+class RequestReader:
+    """Accumulates bytes and yields complete commands (lists of bytes arguments).
+
+    ``pop_commands`` returns the commands that are complete; when the buffer holds a
+    malformed request it sets ``error`` (the commands before it are still returned, as
+    Redis executes them before replying with the error and closing). Like Redis, the reader
+    keeps a half-read multibulk request's arguments between calls, so a request that arrives
+    in many pieces is parsed once (not once per piece), and its bytes leave the buffer as
+    soon as each argument is complete.
+    """
+
+    __slots__ = ("_buf", "_need", "_args", "_left", "max_bulk_len", "error", "authenticated")
+
+    def __init__(self, max_bulk_len: int = 512 * 1024 * 1024) -> None:
+        self._buf = bytearray()
+        self._need = 0  # buffer length below which parsing cannot make progress
+        self._args: list[bytes] = []  # arguments read so far of a multibulk request
+        self._left = 0  # arguments still to read of that request (0: between requests)
+        self.max_bulk_len = max_bulk_len
+        self.error: str | None = None
+        self.authenticated = True
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    def buffered(self) -> int:
+        return len(self._buf)
+
+    def pop_commands(self) -> list[list[bytes]]:
+        buf = self._buf
+        if self.error is not None or len(buf) < self._need:
+            return []
+        self._need = 0
+        commands: list[list[bytes]] = []
+        pos = 0
+        end = len(buf)
+        try:
+            while True:
+                if self._left:
+                    pos = self._bulks(buf, pos, end)
+                    if self._left:
+                        break
+                    commands.append(self._args)
+                    self._args = []
+                if pos >= end:
+                    break
+                if buf[pos] == 42:  # '*'
+                    new_pos = self._count(buf, pos, end)
+                else:
+                    args, new_pos = self._inline(buf, pos, end)
+                    if args:
+                        commands.append(args)
+                if new_pos < 0:
+                    break
+                pos = new_pos
+        except ProtocolError as err:
+            self.error = f"Protocol error: {err}"
+            self._args, self._left = [], 0
+            pos = end
+        if pos:
+            del buf[:pos]
+            self._need = max(0, self._need - pos)
+        return commands
+
+    def _count(self, buf: bytearray, pos: int, end: int) -> int:
+        """The '*<count>' line: sets up the arguments to read; -1 if the line is incomplete."""
+        cr = _strchr(buf, 13, pos)
+        if cr < 0:
+            if end - pos > INLINE_MAX:
+                raise ProtocolError("too big mbulk count string")
+            self._need = end + 1
+            return -1
+        if cr + 1 >= end:  # Redis skips the byte after '\r' without looking at it
+            self._need = end + 1
+            return -1
+        count = parse_int(bytes(buf[pos + 1:cr]))
+        if count is None or count > INT_MAX:
+            raise ProtocolError("invalid multibulk length")
+        if count > 10 and not self.authenticated:
+            raise ProtocolError("unauthenticated multibulk length")
+        if count > 0:  # '*0' and '*-1' are skipped
+            self._left = count
+        return cr + 2
+
+    def _bulks(self, buf: bytearray, pos: int, end: int) -> int:
+        """Read '$<len>' arguments until the request is complete or the buffer runs out."""
+        args = self._args
+        max_bulk = self.max_bulk_len
+        while self._left:
+            # Redis looks for the line end before it looks at the first byte.
+            cr = _strchr(buf, 13, pos)
+            if cr < 0:
+                if end - pos > INLINE_MAX:
+                    raise ProtocolError("too big bulk count string")
+                self._need = end + 1
+                return pos
+            if cr + 1 >= end:
+                self._need = end + 1
+                return pos
+            if buf[pos] != 36:  # '$'
+                got = bytes(buf[pos:pos + 1]).decode("utf-8", "surrogateescape")
+                raise ProtocolError(f"expected '$', got '{got}'")
+            size = parse_int(bytes(buf[pos + 1:cr]))
+            if size is None or size < 0 or size > max_bulk:
+                raise ProtocolError("invalid bulk length")
+            if size > 16384 and not self.authenticated:
+                raise ProtocolError("unauthenticated bulk length")
+            start = cr + 2
+            stop = start + size
+            if stop + 2 > end:
+                self._need = stop + 2
+                return pos  # the '$<len>' line is read again with the data: it is short
+            args.append(bytes(buf[start:stop]))
+            pos = stop + 2  # the two bytes after the data are skipped unread, as in Redis
+            self._left -= 1
+        return pos
+
+    def _inline(self, buf: bytearray, pos: int, end: int) -> tuple[list[bytes] | None, int]:
+        nl = _strchr(buf, 10, pos)
+        if nl < 0:
+            if end - pos > INLINE_MAX:
+                raise ProtocolError("too big inline request")
+            self._need = end + 1
+            return None, -1
+        line = bytes(buf[pos:nl])
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        args = split_args(line)
+        if args is None:
+            raise ProtocolError("unbalanced quotes in request")
+        return args, nl + 1
+
+
+def _strchr(buf: bytearray, byte: int, pos: int) -> int:
+    """C's strchr on Redis's NUL-terminated query buffer: a NUL byte hides what follows it,
+    so a line end after a NUL is not found (Redis then waits for more data)."""
+    found = buf.find(byte, pos)
+    if found > pos and buf.find(0, pos, found) >= 0:
+        return -1
+    return found
+
+
+_ISSPACE = frozenset(b" \t\n\v\f\r")  # C isspace(): skipped between words, allowed after quotes
+_WORD_END = frozenset(b" \t\n\r")  # what ends an unquoted word (plus the end of the string)
+_ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+_NEEDS_SLOW_SPLIT = re.compile(b"[\"'\v\f\0]")
+
+
+def split_args(line: bytes) -> list[bytes] | None:
+    """Redis's sdssplitargs: whitespace-separated words, "double" and 'single' quotes.
+
+    Returns None for unbalanced quotes, or a closing quote not followed by a space. As in C,
+    the line ends at its first NUL byte. Inside double quotes: \\xHH, \\n, \\r, \\t, \\b, \\a
+    and \\<any>; inside single quotes only \\' is an escape.
+    """
+    if not _NEEDS_SLOW_SPLIT.search(line):
+        return line.split()  # no quotes, and every isspace() byte separates words
+    nul = line.find(0)
+    if nul >= 0:
+        line = line[:nul]
+    args: list[bytes] = []
+    i, n = 0, len(line)
+    while True:
+        while i < n and line[i] in _ISSPACE:
+            i += 1
+        if i >= n:
+            return args
+        word = bytearray()
+        in_double = in_single = False
+        while True:
+            c = line[i] if i < n else None
+            if in_double:
+                if (c == 92 and i + 3 < n and line[i + 1] == 120
+                        and line[i + 2] in _HEX and line[i + 3] in _HEX):
+                    word.append(int(line[i + 2:i + 4], 16))
+                    i += 3
+                elif c == 92 and i + 1 < n:
+                    i += 1
+                    word.append(_ESCAPES.get(line[i], line[i]))
+                elif c == 34:
+                    if i + 1 < n and line[i + 1] not in _ISSPACE:
+                        return None
+                    i += 1
+                    break
+                elif c is None:
+                    return None
+                else:
+                    word.append(c)
+            elif in_single:
+                if c == 92 and i + 1 < n and line[i + 1] == 39:
+                    i += 1
+                    word.append(39)
+                elif c == 39:
+                    if i + 1 < n and line[i + 1] not in _ISSPACE:
+                        return None
+                    i += 1
+                    break
+                elif c is None:
+                    return None
+                else:
+                    word.append(c)
+            else:
+                if c is None or c in _WORD_END:
+                    break
+                if c == 34:
+                    in_double = True
+                elif c == 39:
+                    in_single = True
+                else:
+                    word.append(c)
+            i += 1
+        args.append(bytes(word))
+
+
+# ---------------------------------------------------------------------------------------
+# Replies. Handlers return plain Python values; the encoder picks the wire type:
+#   bytes -> bulk, int -> integer, None -> null, list/tuple -> array, dict -> map,
+#   set/frozenset -> set, float -> double, SimpleString -> +status, CommandError -> -error,
+#   Verbatim -> verbatim text (RESP3), NULL_ARRAY -> *-1 (RESP2 only distinction).
+
+
+class SimpleString(str):
+    __slots__ = ()
+
+
+class Verbatim(bytes):
+    """Text Redis sends as a verbatim string in RESP3 (INFO, CLIENT LIST) and bulk in RESP2."""
+
+    __slots__ = ()
+
+
+class _NullArray:
+    __slots__ = ()
+
+
+OK = SimpleString("OK")
+QUEUED = SimpleString("QUEUED")
+PONG = SimpleString("PONG")
+NULL_ARRAY = _NullArray()
+
+
+def format_double(value: float) -> bytes:
+    """Redis 7.0's addReplyDouble: '%.17g', with inf spelled out."""
+    if value != value:
+        return b"nan"
+    if value in (float("inf"), float("-inf")):
+        return b"inf" if value > 0 else b"-inf"
+    return b"%.17g" % value
+
+
+def encode(value: object, resp3: bool = False) -> bytes:
+    out: list[bytes] = []
+    _encode_into(value, resp3, out)
+    return b"".join(out)
+
+
+def _encode_into(value: object, resp3: bool, out: list[bytes]) -> None:
+    kind = type(value)
+    if kind is bytes:
+        out.append(b"$%d\r\n%b\r\n" % (len(value), value))
+    elif kind is SimpleString:
+        out.append(b"+%b\r\n" % value.encode("utf-8", "surrogateescape"))
+    elif kind is int:
+        out.append(b":%d\r\n" % value)
+    elif value is None:
+        out.append(b"_\r\n" if resp3 else b"$-1\r\n")
+    elif kind is list or kind is tuple:
+        out.append(b"*%d\r\n" % len(value))
+        for item in value:
+            _encode_into(item, resp3, out)
+    elif kind is CommandError:
+        # Redis maps line breaks to spaces; raw bytes a message quotes (e.g. "expected '$',
+        # got '\xff'") travel as surrogate escapes and go out as the bytes they were.
+        text = str(value).replace("\r", " ").replace("\n", " ")
+        out.append(b"-%b\r\n" % text.encode("utf-8", "surrogateescape"))
+    elif kind is dict:
+        if resp3:
+            out.append(b"%%%d\r\n" % len(value))
+        else:
+            out.append(b"*%d\r\n" % (2 * len(value)))
+        for k, v in value.items():
+            _encode_into(k, resp3, out)
+            _encode_into(v, resp3, out)
+    elif kind is float:
+        text = format_double(value)
+        out.append(b",%b\r\n" % text if resp3 else b"$%d\r\n%b\r\n" % (len(text), text))
+    elif kind is set or kind is frozenset:
+        out.append(b"~%d\r\n" % len(value) if resp3 else b"*%d\r\n" % len(value))
+        for item in value:
+            _encode_into(item, resp3, out)
+    elif kind is Verbatim:
+        if resp3:
+            out.append(b"=%d\r\ntxt:%b\r\n" % (len(value) + 4, value))
+        else:
+            out.append(b"$%d\r\n%b\r\n" % (len(value), value))
+    elif kind is bool:
+        out.append((b"#t\r\n" if value else b"#f\r\n") if resp3 else b":%d\r\n" % value)
+    elif kind is _NullArray:
+        out.append(b"_\r\n" if resp3 else b"*-1\r\n")
+    elif kind is str:
+        raw = value.encode("utf-8", "surrogateescape")
+        out.append(b"$%d\r\n%b\r\n" % (len(raw), raw))
+    else:
+        raise TypeError(f"cannot encode reply of type {kind.__name__}")
+
+
+def encode_command(args: Iterable[bytes]) -> bytes:
+    """A request as clients send it: an array of bulk strings."""
+    parts = list(args)
+    out = [b"*%d\r\n" % len(parts)]
+    for arg in parts:
+        out.append(b"$%d\r\n%b\r\n" % (len(arg), arg))
+    return b"".join(out)

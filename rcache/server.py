@@ -1,0 +1,429 @@
+"""The node: asyncio server, one protocol object per client connection, routing.
+
+Replies keep request order. A connection runs each command as soon as it is parsed, except
+that a read never runs while an earlier write of the same connection awaits its commit (it
+is deferred until then, and so is everything after it): a client always reads its writes.
+Writes are submitted at once, so pipelined writes share Raft entries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import signal
+import socket
+import time
+from collections import deque
+
+from . import errors
+from .cluster import Cluster
+from .commands.table import Command, Context, lookup
+from .config import Config
+from .errors import CommandError
+from .raft import Pending, Replicator
+from .resp import QUEUED, RequestReader, encode
+from .statemachine import COMMAND, EXPIRE, TRANSACTION, StateMachine
+from .storage import Store
+
+log = logging.getLogger("rcache")
+
+# Commands a client may send before AUTH, and the ones that act on MULTI itself.
+_NO_AUTH_NEEDED = frozenset({"auth", "hello", "quit", "reset"})
+_TRANSACTION_CONTROL = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.connections_received = 0
+        self.commands_processed = 0
+        self.rejected_connections = 0
+        self.expired_keys = 0
+
+
+class Client(asyncio.Protocol):
+    """One connection: parser, selected db, protocol version, MULTI queue, reply ordering."""
+
+    _next_id = 0
+
+    def __init__(self, server: Server) -> None:
+        Client._next_id += 1
+        self.id = Client._next_id
+        self.server = server
+        self.reader = RequestReader(server.config.proto_max_bulk_len)
+        self.reader.authenticated = not server.config.requirepass
+        self.name = b""
+        self.lib_name = b""
+        self.lib_ver = b""
+        self.db = 0
+        self.resp3 = False
+        self.readonly = False  # READONLY: stale reads allowed on a follower
+        self.read_consistency: str | None = None  # per-connection override (RCACHE.CONSISTENCY)
+        self.multi: list[tuple[Command, list[bytes]]] | None = None
+        self.multi_failed = False
+        self.created = self.last_active = time.time()
+        self.last_command = b"NULL"
+        self.addr = self.laddr = ""
+        self.transport: asyncio.Transport | None = None
+        self._slots: deque = deque()  # replies not yet written: bytes | Pending | _Deferred
+        self._deferred = 0
+        self._barriers = 0  # linearizable reads awaiting their ReadIndex confirmation
+        self._out: list[bytes] = []
+        self._closing = False
+
+    # -- asyncio callbacks -------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        peer, local = transport.get_extra_info("peername"), transport.get_extra_info("sockname")
+        self.addr = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self.laddr = f"{local[0]}:{local[1]}" if local else "?"
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.stats.connections_received += 1
+        if len(self.server.clients) >= self.server.config.maxclients:
+            self.server.stats.rejected_connections += 1
+            transport.write(b"-ERR max number of clients reached\r\n")
+            transport.close()
+            return
+        self.server.clients[self.id] = self
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        self.server.clients.pop(self.id, None)
+
+    def pause_writing(self) -> None:
+        """The client is not reading its replies: stop reading its requests (bounded memory)."""
+        if self.transport is not None and not self._closing:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and not self._closing:
+            self.transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        reader = self.reader
+        reader.feed(data)
+        self.last_active = time.time()
+        for argv in reader.pop_commands():
+            if self._closing:
+                break
+            self._on_command(argv)
+        if reader.error is not None and not self._closing:
+            self._emit(CommandError("ERR " + reader.error))
+            self._close_after_reply()
+        self._write_out()
+
+    # -- running commands --------------------------------------------------------------------
+    def _on_command(self, argv: list[bytes]) -> None:
+        self.server.stats.commands_processed += 1
+        if self._deferred or (self._slots and not self._runs_in_order(argv)):
+            self._slots.append(_Deferred(argv))
+            self._deferred += 1
+            return
+        self._emit(self._execute(argv))
+
+    def _runs_in_order(self, argv: list[bytes]) -> bool:
+        """May this command run while earlier replies are pending? Only if it reads nothing:
+        a write (ordered by the log), a command queued by MULTI, or EXEC."""
+        if self._barriers:
+            return False
+        cmd = _lookup_quietly(argv)
+        if cmd is None:
+            return self.multi is not None
+        if self.multi is not None:
+            return cmd.name not in _TRANSACTION_CONTROL or cmd.name == "exec"
+        return cmd.is_write
+
+    def _execute(self, argv: list[bytes]):
+        """Run one command: returns a reply value, or a Pending for a replicated one."""
+        try:
+            cmd = lookup(argv)
+        except CommandError as err:
+            if self.multi is not None:
+                self.multi_failed = True
+            return err
+        self.last_command = cmd.full_name.encode()
+        if not self.reader.authenticated and cmd.name not in _NO_AUTH_NEEDED:
+            return CommandError(errors.NOAUTH)
+        if self.multi is not None and cmd.name not in _TRANSACTION_CONTROL:
+            if "no-multi" in cmd.flags:
+                self.multi_failed = True
+                return CommandError("ERR Command not allowed inside a transaction")
+            self.multi.append((cmd, argv))
+            return QUEUED
+        server = self.server
+        try:
+            if cmd.is_write:
+                redirect = server.cluster.route_write(self, cmd, argv)
+                if redirect is not None:
+                    return redirect
+                return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready)
+            if cmd.first_key > 0 or cmd.key_finder is not None:
+                route = server.cluster.route_read(self, cmd, argv)
+                if route is True:
+                    return self._read_after_barrier(cmd, argv)
+                if route is not None:
+                    return route
+            return cmd.handler(self.context(), argv)
+        except CommandError as err:
+            return err
+
+    def _read_after_barrier(self, cmd: Command, argv: list[bytes]) -> Pending:
+        """A linearizable read: runs once the leader has proven it still leads. Until then,
+        later commands of this connection wait (``_barriers``), so it cannot see them."""
+        result = Pending(self._reply_ready)
+        self._barriers += 1
+
+        def run(barrier: Pending) -> None:
+            self._barriers -= 1
+            if barrier.value is not True:
+                result.resolve(barrier.value)
+                return
+            try:
+                result.resolve(cmd.handler(self.context(), argv))
+            except CommandError as err:
+                result.resolve(err)
+
+        self.server.replicator.read_barrier(run)
+        return result
+
+    def run_async(self, coro) -> Pending:
+        """For admin commands that wait on the cluster: their reply arrives like a write's."""
+        result = Pending(self._reply_ready)
+
+        def finished(task: asyncio.Task) -> None:
+            error = task.exception()
+            if isinstance(error, CommandError):
+                result.resolve(error)
+            elif error is not None:
+                log.error("command failed", exc_info=error)
+                result.resolve(CommandError(f"ERR {error}"))
+            else:
+                result.resolve(task.result())
+
+        asyncio.ensure_future(coro).add_done_callback(finished)
+        return result
+
+    def context(self) -> Context:
+        now_ms = int(time.time() * 1000)
+        return Context(self.server.store.keyspace(self.db, now_ms), random, self, self.server)
+
+    def exec_transaction(self):
+        """EXEC: data commands become one atomic entry; connection commands run here, in order."""
+        queued, self.multi = self.multi or [], None
+        failed, self.multi_failed = self.multi_failed, False
+        if failed:
+            return CommandError(errors.EXECABORT)
+        replies: list = []
+        data: list[tuple[int, list[bytes]]] = []
+        positions: list[int] = []
+        for cmd, argv in queued:
+            if "node" in cmd.flags:
+                try:
+                    replies.append(cmd.handler(self.context(), argv))
+                except CommandError as err:
+                    replies.append(err)
+            else:
+                positions.append(len(replies))
+                replies.append(None)
+                data.append((self.db, argv))
+        if not data:
+            return replies
+        redirect = self.server.cluster.route_write(self, queued[positions[0]][0], data[0][1])
+        if redirect is not None:
+            return redirect
+
+        def merge(pending: Pending) -> None:
+            results = pending.value
+            if isinstance(results, list):
+                for pos, value in zip(positions, results, strict=True):
+                    replies[pos] = value
+                pending.value = replies
+            self._reply_ready(pending)
+
+        return self.server.replicator.submit((TRANSACTION, data), merge)
+
+    # -- replies -----------------------------------------------------------------------------
+    def _emit(self, reply) -> None:
+        if self._slots or type(reply) is Pending and not reply.done:
+            self._slots.append(reply)
+        else:
+            self._out.append(self._encode(reply.value if type(reply) is Pending else reply))
+
+    def _encode(self, value) -> bytes:
+        try:
+            return encode(value, self.resp3)
+        except TypeError:
+            log.exception("unencodable reply %r", value)
+            return b"-ERR internal error: unencodable reply\r\n"
+
+    def _reply_ready(self, _pending: Pending) -> None:
+        if not self._closing:
+            self._drain()
+            self._write_out()
+
+    def _drain(self) -> None:
+        slots = self._slots
+        while slots:
+            head = slots[0]
+            kind = type(head)
+            if kind is Pending:
+                if not head.done:
+                    return
+                slots.popleft()
+                self._out.append(self._encode(head.value))
+            elif kind is _Deferred:
+                self._deferred -= 1
+                result = self._execute(head.argv)
+                if type(result) is Pending:
+                    slots[0] = result
+                else:
+                    slots.popleft()
+                    self._out.append(self._encode(result))
+            elif kind is _Close:
+                slots.clear()
+                self._write_out()
+                self.transport.close()
+                return
+            else:
+                slots.popleft()
+                self._out.append(head)
+
+    def _write_out(self) -> None:
+        if self._out and self.transport is not None:
+            data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
+            self._out = []
+            self.transport.write(data)
+            limit = self.server.config.client_output_buffer_limit
+            if limit and self.transport.get_write_buffer_size() > limit:
+                log.warning("closing client %s: output buffer over %d bytes", self.addr, limit)
+                self.close()
+
+    def _close_after_reply(self) -> None:
+        self._closing = True
+        if not self._slots and self.transport is not None:
+            self._write_out()
+            self.transport.close()
+        else:
+            self._slots.append(_Close())
+
+    def close(self) -> None:
+        self._closing = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def quit(self) -> None:
+        """QUIT: reply, then close once every earlier reply has been written."""
+        self._write_out()
+        self._closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def reset(self) -> None:
+        self.multi, self.multi_failed = None, False
+        self.db = 0
+        self.resp3 = False
+        self.readonly = False
+        self.read_consistency = None
+        self.name = b""
+        self.reader.authenticated = not self.server.config.requirepass
+
+
+class _Deferred:
+    __slots__ = ("argv",)
+
+    def __init__(self, argv: list[bytes]) -> None:
+        self.argv = argv
+
+
+class _Close:
+    __slots__ = ()
+
+
+def _lookup_quietly(argv: list[bytes]) -> Command | None:
+    try:
+        return lookup(argv)
+    except CommandError:
+        return None
+
+
+class Server:
+    def __init__(self, config: Config) -> None:
+        from .commands.table import ensure_loaded
+        ensure_loaded()
+        self.config = config
+        os.makedirs(config.dir, exist_ok=True)
+        self.store = Store(os.path.join(config.dir, "db"))
+        self.store.databases = config.databases
+        self.machine = StateMachine(self.store)
+        self.cluster = Cluster(self)
+        self.replicator: Replicator | None = None
+        self.clients: dict[int, Client] = {}
+        self.stats = Stats()
+        self.started = time.time()
+        self._server: asyncio.AbstractServer | None = None
+        self._stopping: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task] = []
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        self.replicator = await self.cluster.start(loop)
+        self._server = await loop.create_server(
+            lambda: Client(self), self.config.bind, self.config.port, reuse_address=True,
+            backlog=511)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.shutdown)
+        self._tasks = [asyncio.create_task(self._active_expiry()),
+                       asyncio.create_task(self.replicator.expire_writes()),
+                       asyncio.create_task(self.cluster.leave_when_removed())]
+        print(f"rcache {self.cluster.node_id} listening on {self.config.bind}:{self.config.port}"
+              f", raft {self.config.raft_address}, data in {os.path.abspath(self.config.dir)}",
+              flush=True)
+        try:
+            await self._stopping.wait()
+        finally:
+            await self._close()
+
+    def shutdown(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def _close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self._server is not None:
+            self._server.close()
+        for client in list(self.clients.values()):
+            client.close()
+        if self.replicator is not None:
+            self.replicator.stop()
+        self.store.close()
+
+    async def _active_expiry(self) -> None:
+        """The leader proposes deleting keys whose TTL has passed (replicated, so every node
+        agrees); bounded work per cycle, as Redis's activeExpireCycle."""
+        budget = 200
+        while True:
+            await asyncio.sleep(1 / max(1, self.config.hz))
+            if not self.replicator.is_leader:
+                continue
+            now_ms = int(time.time() * 1000)
+            for db in range(self.config.databases):
+                keys = self.store.keyspace(db, now_ms).expired_keys(budget)
+                if keys:
+                    deleted = await self.replicator.propose((EXPIRE, db, keys))
+                    if isinstance(deleted, int):
+                        self.stats.expired_keys += deleted
+
+
+def run(config: Config) -> None:
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(Server(config).serve())
+

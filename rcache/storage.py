@@ -1,0 +1,399 @@
+"""RocksDB layout and the keyspace API the command handlers use.
+
+Layout (all keys and values raw bytes):
+    b"k" + dbid + key                 -> header + payload       (one record per user key)
+    b"e" + dbid + expire_at(8) + key  -> b""                    (expiry index, for active expiry)
+    b"\\x00applied"                   -> Raft index of the last applied entry (8 bytes)
+    b"\\x00count" + dbid              -> number of keys in that physical database (8 bytes)
+    b"\\x00dbmap"                     -> logical db number -> physical dbid (SWAPDB swaps these)
+
+The header is one type byte, with 0x80 set when an 8-byte absolute expiry (Unix ms) follows.
+Strings keep their value inline; the type byte leaves room for collections stored as
+per-element records under their own prefix.
+
+Only the state machine writes, through a ``Transaction`` that becomes one RocksDB WriteBatch
+together with the applied index; readers use a ``Keyspace`` straight on the database.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from functools import lru_cache
+
+from rocksdict import Options, Rdict, WriteBatch
+
+from . import errors
+from .errors import CommandError
+
+STRING = 1
+TYPE_NAMES = {STRING: b"string"}
+_HAS_EXPIRY = 0x80
+
+APPLIED_KEY = b"\x00applied"
+DBMAP_KEY = b"\x00dbmap"
+MEMBER_PREFIX = b"\x00node:"
+MAX_DATABASES = 256
+
+
+def _count_key(dbid: int) -> bytes:
+    return b"\x00count" + bytes((dbid,))
+
+
+def _expires_key(dbid: int) -> bytes:
+    return b"\x00expires" + bytes((dbid,))
+
+
+def _read_counter(db: Rdict, key: bytes) -> int:
+    raw = db.get(key)
+    return int.from_bytes(raw, "big", signed=True) if raw else 0
+
+
+def encode_record(kind: int, payload: bytes, expire_at: int = 0) -> bytes:
+    if expire_at:
+        return bytes((kind | _HAS_EXPIRY,)) + expire_at.to_bytes(8, "big") + payload
+    return bytes((kind,)) + payload
+
+
+def decode_record(raw: bytes) -> tuple[int, int, bytes]:
+    """-> (type, expire_at or 0, payload)"""
+    head = raw[0]
+    if head & _HAS_EXPIRY:
+        return head & 0x7F, int.from_bytes(raw[1:9], "big"), raw[9:]
+    return head, 0, raw[1:]
+
+
+class Store:
+    """The node's RocksDB database."""
+
+    def __init__(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+        options = Options(raw_mode=True)
+        options.create_if_missing(True)
+        options.set_max_background_jobs(2)
+        self.path = path
+        self.db = Rdict(path, options)
+        raw = self.db.get(DBMAP_KEY)
+        self.dbmap = list(raw) if raw else list(range(MAX_DATABASES))
+        # Redis's `databases`: every node of a cluster must use the same value, since
+        # SELECT/MOVE/COPY validate indexes against it while applying entries.
+        self.databases = 16
+        # SCAN cursors: opaque integers -> the key to resume from (node-local, bounded).
+        self.scan_cursors: dict[int, bytes] = {}
+
+    @property
+    def applied_index(self) -> int:
+        raw = self.db.get(APPLIED_KEY)
+        return int.from_bytes(raw, "big") if raw else 0
+
+    def members(self) -> dict[str, tuple[str, str]]:
+        """node id -> (raft address, client address), as replicated through the log."""
+        found = {}
+        for key, value in self.db.items(from_key=MEMBER_PREFIX):
+            if not key.startswith(MEMBER_PREFIX):
+                break
+            raft, client = value.decode().split(" ")
+            found[key[len(MEMBER_PREFIX):].decode()] = (raft, client)
+        return found
+
+    def key_count(self, dbnum: int) -> int:
+        return _read_counter(self.db, _count_key(self.dbmap[dbnum]))
+
+    def expires_count(self, dbnum: int) -> int:
+        return _read_counter(self.db, _expires_key(self.dbmap[dbnum]))
+
+    def keyspace(self, dbnum: int, now_ms: int) -> Keyspace:
+        return Keyspace(self, None, dbnum, now_ms)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class Transaction:
+    """Pending writes of one Raft entry: read-your-writes overlay, then one WriteBatch."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.pending: dict[bytes, bytes | None] = {}
+        self.counts: dict[bytes, int] = {}  # counter key -> change in this entry
+        self.flushed: set[int] = set()  # physical dbids emptied earlier in this entry
+        self.dbmap = list(store.dbmap)
+
+    def get(self, key: bytes) -> bytes | None:
+        if key in self.pending:
+            return self.pending[key]
+        if self.flushed and key[0] in (0x6B, 0x65) and key[1] in self.flushed:
+            return None
+        return self.store.db.get(key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.pending[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self.pending[key] = None
+
+    def add_count(self, counter: bytes, delta: int) -> None:
+        self.counts[counter] = self.counts.get(counter, 0) + delta
+
+    def counter(self, counter: bytes) -> int:
+        base = 0 if counter[-1] in self.flushed else _read_counter(self.store.db, counter)
+        return base + self.counts.get(counter, 0)
+
+    def count(self, dbid: int) -> int:
+        return self.counter(_count_key(dbid))
+
+    def set_member(self, node_id: str, raft: str | None, client: str | None) -> None:
+        key = MEMBER_PREFIX + node_id.encode()
+        self.pending[key] = None if raft is None else f"{raft} {client}".encode()
+
+    def flush_db(self, dbid: int) -> None:
+        for key in [k for k in self.pending if k[0] in (0x6B, 0x65) and k[1] == dbid]:
+            del self.pending[key]
+        self.counts[_count_key(dbid)] = self.counts[_expires_key(dbid)] = 0
+        self.flushed.add(dbid)
+
+    def commit(self, index: int) -> None:
+        batch = WriteBatch(raw_mode=True)
+        for dbid in sorted(self.flushed):
+            for prefix in (b"k", b"e"):
+                batch.delete_range(prefix + bytes((dbid,)), prefix + bytes((dbid + 1,)))
+        for key, value in self.pending.items():
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+        for counter in self.counts:
+            batch.put(counter, self.counter(counter).to_bytes(8, "big", signed=True))
+        if self.dbmap != self.store.dbmap:
+            batch.put(DBMAP_KEY, bytes(self.dbmap))
+        batch.put(APPLIED_KEY, index.to_bytes(8, "big"))
+        self.store.db.write(batch)
+        self.store.dbmap = self.dbmap
+
+
+class Keyspace:
+    """One logical database as a command handler sees it, at one instant ``now_ms``.
+
+    Keys whose expiry is at or before ``now_ms`` are invisible. Writes require a transaction
+    (only the state machine has one).
+    """
+
+    __slots__ = ("store", "txn", "dbnum", "dbid", "prefix", "now_ms", "_get")
+
+    def __init__(self, store: Store, txn: Transaction | None, dbnum: int, now_ms: int) -> None:
+        self.store = store
+        self.txn = txn
+        self.dbnum = dbnum
+        self.dbid = (txn.dbmap if txn else store.dbmap)[dbnum]
+        self.prefix = b"k" + bytes((self.dbid,))
+        self.now_ms = now_ms
+        self._get = txn.get if txn else store.db.get
+
+    def other(self, dbnum: int) -> Keyspace:
+        return Keyspace(self.store, self.txn, dbnum, self.now_ms)
+
+    # -- reading -----------------------------------------------------------------------
+    def lookup(self, key: bytes) -> tuple[int, int, bytes] | None:
+        """-> (type, expire_at, payload) of a live key, or None."""
+        raw = self._get(self.prefix + key)
+        if raw is None:
+            return None
+        record = decode_record(raw)
+        if record[1] and record[1] <= self.now_ms:
+            return None
+        return record
+
+    def get_string(self, key: bytes) -> bytes | None:
+        record = self.lookup(key)
+        if record is None:
+            return None
+        if record[0] != STRING:
+            raise CommandError(errors.WRONGTYPE)
+        return record[2]
+
+    def exists(self, key: bytes) -> bool:
+        return self.lookup(key) is not None
+
+    def expire_at(self, key: bytes) -> int | None:
+        """Absolute expiry in ms, 0 for none, None when the key does not exist."""
+        record = self.lookup(key)
+        return None if record is None else record[1]
+
+    def is_expired(self, key: bytes) -> bool:
+        """True for a key still stored but past its expiry (what active expiry deletes)."""
+        at = self._old_expiry(self.prefix + key)[1]
+        return 0 < at <= self.now_ms
+
+    def size(self) -> int:
+        if self.txn is not None:
+            return self.txn.count(self.dbid)
+        return self.store.key_count(self.dbnum)
+
+    def iter_keys(self, start: bytes = b"") -> Iterator[bytes]:
+        """Live keys in byte order, from ``start`` (inclusive)."""
+        now = self.now_ms
+        prefix = self.prefix
+        for full, raw in self._iter_records(prefix + start, prefix):
+            head = raw[0]
+            if head & _HAS_EXPIRY and int.from_bytes(raw[1:9], "big") <= now:
+                continue
+            yield full[2:]
+
+    def _iter_records(self, seek: bytes, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """RocksDB records under prefix from seek, merged with a transaction's overlay."""
+        txn = self.txn
+        overlay: list[bytes] = []
+        if txn is not None and txn.pending:
+            overlay = sorted(k for k in txn.pending if k.startswith(prefix) and k >= seek)
+        skip_db = txn is not None and self.dbid in txn.flushed
+        it = self.store.db.iter()
+        it.seek(seek)
+        oi = 0
+        while True:
+            db_key = None
+            if not skip_db and it.valid():
+                db_key = it.key()
+                if not db_key.startswith(prefix):
+                    db_key = None
+            if oi < len(overlay) and (db_key is None or overlay[oi] <= db_key):
+                key = overlay[oi]
+                oi += 1
+                if db_key == key:
+                    it.next()
+                value = txn.pending[key]
+                if value is not None:
+                    yield key, value
+            elif db_key is not None:
+                value = it.value()
+                it.next()
+                yield db_key, value
+            else:
+                return
+
+    def random_key(self, rng) -> bytes | None:
+        """A live key near a random point of the keyspace (wrapping around), or None."""
+        start = bytes(rng.getrandbits(8) for _ in range(8))
+        for begin in (start, b""):
+            for key in self.iter_keys(begin):
+                return key
+        return None
+
+    # -- writing (state machine only) ----------------------------------------------------
+    def _old_expiry(self, full: bytes) -> tuple[bool, int]:
+        raw = self._get(full)
+        if raw is None:
+            return False, 0
+        return True, (int.from_bytes(raw[1:9], "big") if raw[0] & _HAS_EXPIRY else 0)
+
+    def _index_expiry(self, key: bytes, old_at: int, new_at: int) -> None:
+        if old_at == new_at:
+            return
+        tag = b"e" + bytes((self.dbid,))
+        if old_at:
+            self.txn.delete(tag + old_at.to_bytes(8, "big") + key)
+        if new_at:
+            self.txn.put(tag + new_at.to_bytes(8, "big") + key, b"")
+        if not (old_at and new_at):
+            self.txn.add_count(_expires_key(self.dbid), 1 if new_at else -1)
+
+    def put(self, key: bytes, kind: int, payload: bytes, expire_at: int = 0) -> None:
+        """Create or replace key (dropping any TTL unless expire_at is given)."""
+        full = self.prefix + key
+        existed, old_at = self._old_expiry(full)
+        if not existed:
+            self.txn.add_count(_count_key(self.dbid), 1)
+        self._index_expiry(key, old_at, expire_at)
+        self.txn.put(full, encode_record(kind, payload, expire_at))
+
+    def delete(self, key: bytes) -> bool:
+        """Remove key; True if a live key was removed."""
+        full = self.prefix + key
+        raw = self._get(full)
+        if raw is None:
+            return False
+        _, old_at, _ = decode_record(raw)
+        self.txn.delete(full)
+        self.txn.add_count(_count_key(self.dbid), -1)
+        self._index_expiry(key, old_at, 0)
+        return not (old_at and old_at <= self.now_ms)
+
+    def set_expiry(self, key: bytes, expire_at: int) -> None:
+        """Change the TTL of an existing key (0 removes it); deletes at once if already past."""
+        if expire_at and expire_at <= self.now_ms:
+            self.delete(key)
+            return
+        kind, old_at, payload = self.lookup(key)
+        self._index_expiry(key, old_at, expire_at)
+        self.txn.put(self.prefix + key, encode_record(kind, payload, expire_at))
+
+    def expired_keys(self, limit: int) -> list[bytes]:
+        """Keys whose expiry has passed by ``now_ms``, oldest first (for active expiry)."""
+        tag = b"e" + bytes((self.dbid,))
+        found = []
+        for full, _ in self._iter_records(tag, tag):
+            if int.from_bytes(full[2:10], "big") > self.now_ms or len(found) >= limit:
+                break
+            found.append(full[10:])
+        return found
+
+    def flush(self) -> None:
+        self.txn.flush_db(self.dbid)
+
+    def swap(self, other_dbnum: int) -> None:
+        dbmap = self.txn.dbmap
+        dbmap[self.dbnum], dbmap[other_dbnum] = dbmap[other_dbnum], dbmap[self.dbnum]
+
+
+@lru_cache(maxsize=256)
+def compile_pattern(pattern: bytes) -> re.Pattern[bytes]:
+    """Redis's glob (stringmatchlen): * ? [abc] [^a] [a-z] and backslash escapes."""
+    out = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i:i + 1]
+        if c == b"*":
+            out.append(b".*")
+        elif c == b"?":
+            out.append(b".")
+        elif c == b"\\" and i + 1 < n:
+            i += 1
+            out.append(re.escape(pattern[i:i + 1]))
+        elif c == b"[":
+            j = i + 1
+            negate = j < n and pattern[j:j + 1] == b"^"
+            if negate:
+                j += 1
+            items = []
+            while j < n and pattern[j:j + 1] != b"]":
+                if pattern[j:j + 1] == b"\\" and j + 1 < n:
+                    j += 1
+                    items.append(re.escape(pattern[j:j + 1]))
+                elif j + 2 < n and pattern[j + 1:j + 2] == b"-" and pattern[j + 2:j + 3] != b"]":
+                    lo, hi = sorted((pattern[j], pattern[j + 2]))
+                    items.append(re.escape(bytes((lo,))) + b"-" + re.escape(bytes((hi,))))
+                    j += 2
+                else:
+                    items.append(re.escape(pattern[j:j + 1]))
+                j += 1
+            body = b"".join(items)
+            if negate:
+                out.append(b"[^" + body + b"]" if body else b".")
+            else:
+                out.append(b"[" + body + b"]" if body else b"(?!)")
+            i = j
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile(b"".join(out) + b"\\Z", re.DOTALL)
+
+
+def literal_prefix(pattern: bytes) -> bytes:
+    """The part of a glob before its first special character (lets KEYS seek, not scan all)."""
+    cut = len(pattern)
+    for special in (b"*", b"?", b"[", b"\\"):
+        pos = pattern.find(special)
+        if pos >= 0:
+            cut = min(cut, pos)
+    return pattern[:cut]
+
