@@ -48,8 +48,12 @@ def main(argv: list[str] | None = None) -> None:
         logging.warning("listening on %s without requirepass: any host that can reach this port "
                         "can read and write everything (Redis's protected-mode warning)",
                         config.bind)
+    from .durability import CorruptFile
     from .server import run
-    run(config)
+    try:
+        run(config)
+    except CorruptFile as err:
+        sys.exit(f"rcache: refusing to start, a data file is damaged: {err}")
 
 
 if __name__ == "__main__":

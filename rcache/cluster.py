@@ -67,16 +67,15 @@ class Cluster:
         if not members and config.join:
             members = await self._call_member(config.join, "RAFT.CLUSTER", "INFO")
         partners = [raft for node, (raft, _) in members.items() if node != self.node_id]
-        self.replicator = Replicator(
-            self.server.machine, config.raft_address, partners, data_dir=config.dir,
-            election_timeout_ms=config.raft_election_timeout,
-            heartbeat_ms=config.raft_heartbeat_period, secret=config.cluster_secret)
+        self.replicator = Replicator(self.server.machine, config.raft_address, partners, config)
         joining = config.join and self.node_id not in members
         # A joining node waits for the leader's first heartbeat instead of calling elections
         # that would depose it (PySyncObj has no pre-vote).
         self.replicator.start(loop, first_election_delay=10.0 if joining else 0.0)
         if not members:
             await self._bootstrap()
+        elif not partners and not await self.replicator.wait_leader(timeout=10):
+            raise RuntimeError("a one-node cluster could not elect itself within 10 s")
         elif joining:
             await self._call_member(config.join, "RAFT.NODE", "ADD", self.node_id,
                                     config.raft_address, config.client_address)

@@ -89,8 +89,10 @@ OPTIONS: list[Option] = [
     Option("raft-election-timeout", 300, int, "ms a follower waits for the leader before an "
            "election (randomized up to 2x)"),
     Option("raft-heartbeat-period", 50, int, "ms between leader heartbeats"),
-    Option("raft-log-max-entries", 100000, int, "compact the log into a snapshot past this many "
+    Option("raft-log-max-entries", 20000, int, "compact the log into a snapshot past this many "
            "entries", mutable=True),
+    Option("raft-log-max-bytes", 64 * 1024 * 1024, parse_memory, "compact the log into a "
+           "snapshot past this size", mutable=True),
     Option("hz", 10, int, "active expiry cycles per second", mutable=True),
     Option("maxclients", 10000, int, "maximum number of connected clients", mutable=True),
     Option("timeout", 0, int, "close idle clients after this many seconds (0: never)",

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -21,10 +22,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+import pysyncobj.syncobj
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 from pysyncobj.monotonic import monotonic as raft_clock
 from pysyncobj.tcp_connection import CONNECTION_STATE
 
+from .durability import DurableJournal, Snapshots
 from .errors import CommandError
 from .statemachine import StateMachine, encode_entry
 
@@ -66,6 +69,7 @@ class RaftNode(SyncObj):
                  conf: SyncObjConf) -> None:
         self._machine = machine
         self._keep_log_tail = False
+        self.before_ack: Callable[[], None] = lambda: None
         self.appends_sent: dict[str, int] = {}
         self.appends_acked: dict[str, int] = {}
         super().__init__(self_address, partners, conf)
@@ -78,6 +82,8 @@ class RaftNode(SyncObj):
                        and conn is not None and conn.state == CONNECTION_STATE.CONNECTED)
             if counted:
                 self.appends_sent[node.address] = self.appends_sent.get(node.address, 0) + 1
+            elif isinstance(message, dict) and message.get("type") == "next_node_idx":
+                self.before_ack()  # appendfsync always: the entries are on disk first
             return send(node, message)
 
         transport.send = counting_send
@@ -173,6 +179,21 @@ class RaftNode(SyncObj):
         return acked > (len(self.otherNodes) + 1) / 2
 
 
+def _not_used(*_args) -> None:
+    raise AssertionError("PySyncObj's own log compaction is disabled")
+
+
+@contextlib.contextmanager
+def _journal_factory(factory: Callable[[str], DurableJournal]):
+    """PySyncObj builds its journal itself; hand it ours for the duration of __init__."""
+    original = pysyncobj.syncobj.createJournal
+    pysyncobj.syncobj.createJournal = factory
+    try:
+        yield
+    finally:
+        pysyncobj.syncobj.createJournal = original
+
+
 class _ReadRound:
     __slots__ = ("waiters", "deadline", "index", "targets")
 
@@ -191,30 +212,43 @@ def _resolve_all(waiters: list[Pending], value: object) -> None:
 class Replicator:
     """Owns the Raft node, its tick thread and the write batcher."""
 
-    def __init__(self, machine: StateMachine, self_address: str, partners: list[str], *,
-                 data_dir: str, election_timeout_ms: int, heartbeat_ms: int,
-                 secret: str = "", write_timeout: float = 10.0) -> None:
+    def __init__(self, machine: StateMachine, self_address: str, partners: list[str],
+                 config, write_timeout: float = 10.0) -> None:
         self.machine = machine
+        self.config = config
+        election_timeout_ms = config.raft_election_timeout
+        dump_path = os.path.join(config.dir, "raft.snapshot")
+        self.snapshots = Snapshots(dump_path, machine.store)
+        if os.path.exists(dump_path):  # refuse a damaged snapshot before Raft reads it
+            self.snapshots.verify(dump_path)
+        self.journal = DurableJournal(os.path.join(config.dir, "raft.journal"),
+                                      lambda: config.appendfsync)
         conf = SyncObjConf(
             autoTick=False,
             appendEntriesUseBatch=False,  # send each entry at once, wake the ticker by pipe
             dynamicMembershipChange=True,
             commandsWaitLeader=False,
-            journalFile=os.path.join(data_dir, "raft.journal"),
-            fullDumpFile=os.path.join(data_dir, "raft.snapshot"),
+            journalFile=self.journal.path,
+            fullDumpFile=dump_path,
             raftMinTimeout=election_timeout_ms / 1000,
             raftMaxTimeout=2 * election_timeout_ms / 1000,
-            appendEntriesPeriod=heartbeat_ms / 1000,
+            appendEntriesPeriod=config.raft_heartbeat_period / 1000,
             # A leader cut off from the majority steps down within one election timeout.
             leaderFallbackTimeout=2 * election_timeout_ms / 1000,
             connectionRetryTime=0.2,
             connectionTimeout=2 * election_timeout_ms / 1000,
+            # Compaction is ours (``_compact``); PySyncObj only ships and loads the snapshot.
             logCompactionMinEntries=2**62,
             logCompactionMinTime=2**62,
-            password=secret or None,
+            useFork=False,
+            serializer=_not_used,
+            deserializer=self._load_snapshot,
+            password=config.cluster_secret or None,
         )
-        self._tick_wait = min(heartbeat_ms / 1000, 0.05)
-        self.node = RaftNode(machine, self_address, partners, conf)
+        self._tick_wait = min(config.raft_heartbeat_period / 1000, 0.05)
+        with _journal_factory(lambda _path: self.journal):
+            self.node = RaftNode(machine, self_address, partners, conf)
+        self.node.before_ack = self.journal.sync
         self._loop: asyncio.AbstractEventLoop | None = None
         self._items: list[tuple] = []
         self._waiters: list[Pending] = []
@@ -249,7 +283,9 @@ class Replicator:
             busy = self._inflight > 0 and not node.otherNodes
             wait = 0.0 if busy else 0.001 if self._read_rounds else self._tick_wait
             try:
+                self.journal.sync()  # appendfsync always: durable before counted for commit
                 node.doTick(wait)
+                self._compact()
                 while self._tick_calls:
                     self._tick_calls.popleft()()
                 if self._read_requests or self._read_rounds:
@@ -257,6 +293,34 @@ class Replicator:
             except Exception:
                 log.exception("raft tick failed")
                 time.sleep(self._tick_wait)
+
+    # -- snapshots -----------------------------------------------------------------------------
+    def _compact(self) -> None:
+        """Tick thread: snapshot when the log is long, then drop what the snapshot covers."""
+        node, config = self.node, self.config
+        done = self.snapshots.finished()
+        if done is not None:
+            node._SyncObj__deleteEntriesTo(done - 1)
+            node._SyncObj__lastSerializedEntry = done - 1
+            return
+        if self.snapshots.in_progress or (
+                len(self.journal) <= config.raft_log_max_entries
+                and self.journal.bytes <= config.raft_log_max_bytes):
+            return
+        index = node.raftLastApplied
+        entries = node._SyncObj__getEntries(index - 1, 2)
+        if len(entries) < 2:
+            return
+        cluster = sorted(n.address for n in node.otherNodes | {node.selfNode})
+        self.snapshots.start({"raft_index": index, "applied_index": self.machine.applied_index,
+                              "last": entries[1], "previous": entries[0], "cluster": cluster})
+
+    def _load_snapshot(self, path: str) -> tuple:
+        """PySyncObj's deserializer: on restart, and when a snapshot arrives from the leader."""
+        header = self.snapshots.load(path)
+        self.machine.reload()
+        me = self.node.selfNode.address  # PySyncObj compares members to itself as nodes
+        return header["last"], header["previous"], [a for a in header["cluster"] if a != me]
 
     def call_on_tick_thread(self, fn: Callable[[], None]) -> None:
         """PySyncObj's state is the tick thread's: run fn there, soon."""

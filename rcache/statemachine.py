@@ -38,6 +38,10 @@ class StateMachine:
         self.applied_index = store.applied_index
         self.clock_ms = 0  # never let entry time run backwards across leaders
 
+    def reload(self) -> None:
+        """After a snapshot replaced the database."""
+        self.applied_index = self.store.applied_index
+
     def apply(self, index: int, payload: bytes) -> list | None:
         """Apply the entry at Raft ``index``; returns one reply per item (None if replayed)."""
         if index <= self.applied_index:

@@ -3,13 +3,16 @@
 Layout (all keys and values raw bytes):
     b"k" + dbid + key                 -> header + payload       (one record per user key)
     b"e" + dbid + expire_at(8) + key  -> b""                    (expiry index, for active expiry)
+    b"s" + dbid + ...                 -> elements of hashes, lists, sets and sorted sets
+                                         (laid out by collections_store)
     b"\\x00applied"                   -> Raft index of the last applied entry (8 bytes)
     b"\\x00count" + dbid              -> number of keys in that physical database (8 bytes)
     b"\\x00dbmap"                     -> logical db number -> physical dbid (SWAPDB swaps these)
 
 The header is one type byte, with 0x80 set when an 8-byte absolute expiry (Unix ms) follows.
-Strings keep their value inline; the type byte leaves room for collections stored as
-per-element records under their own prefix.
+Strings keep their value inline; a collection's payload is its metadata (version, count...)
+and its elements are records of their own under b"s" (see collections_store, which registers
+in ``ELEMENT_DROPPERS`` how to drop them when the key is deleted or replaced).
 
 Only the state machine writes, through a ``Transaction`` that becomes one RocksDB WriteBatch
 together with the applied index; readers use a ``Keyspace`` straight on the database.
@@ -19,7 +22,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+import shutil
+import time
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 
 from rocksdict import Options, Rdict, WriteBatch
@@ -27,14 +32,19 @@ from rocksdict import Options, Rdict, WriteBatch
 from . import errors
 from .errors import CommandError
 
-STRING = 1
-TYPE_NAMES = {STRING: b"string"}
+STRING, HASH, LIST, SET, ZSET = 1, 2, 3, 4, 5
+TYPE_NAMES = {STRING: b"string", HASH: b"hash", LIST: b"list", SET: b"set", ZSET: b"zset"}
 _HAS_EXPIRY = 0x80
 
 APPLIED_KEY = b"\x00applied"
 DBMAP_KEY = b"\x00dbmap"
 MEMBER_PREFIX = b"\x00node:"
 MAX_DATABASES = 256
+_PER_DB = (0x6B, 0x65, 0x73)  # b"k", b"e", b"s": prefixes followed by a dbid (FLUSHDB drops them)
+
+# type -> function(keyspace, key, old payload) that drops the elements of a collection stored
+# under key; called whenever such a key is deleted or replaced (filled by collections_store).
+ELEMENT_DROPPERS: dict[int, Callable[[Keyspace, bytes, bytes], None]] = {}
 
 
 def _count_key(dbid: int) -> bytes:
@@ -65,22 +75,50 @@ def decode_record(raw: bytes) -> tuple[int, int, bytes]:
 
 
 class Store:
-    """The node's RocksDB database."""
+    """The node's RocksDB database.
+
+    ``path`` names a small pointer file (``<path>.current``) and the directories it points
+    to, so that an installed snapshot can replace the whole database atomically.
+    """
 
     def __init__(self, path: str) -> None:
-        os.makedirs(path, exist_ok=True)
-        options = Options(raw_mode=True)
-        options.create_if_missing(True)
-        options.set_max_background_jobs(2)
         self.path = path
-        self.db = Rdict(path, options)
-        raw = self.db.get(DBMAP_KEY)
-        self.dbmap = list(raw) if raw else list(range(MAX_DATABASES))
+        self._pointer = path + ".current"
+        current = open(self._pointer).read().strip() if os.path.exists(self._pointer) else ""
+        self.db = self._open(os.path.join(os.path.dirname(path), current) if current else path)
         # Redis's `databases`: every node of a cluster must use the same value, since
         # SELECT/MOVE/COPY validate indexes against it while applying entries.
         self.databases = 16
         # SCAN cursors: opaque integers -> the key to resume from (node-local, bounded).
         self.scan_cursors: dict[int, bytes] = {}
+
+    def _open(self, directory: str) -> Rdict:
+        os.makedirs(directory, exist_ok=True)
+        options = Options(raw_mode=True)
+        options.create_if_missing(True)
+        options.set_max_background_jobs(2)
+        # Small memtables keep the flush inside a snapshot's checkpoint short.
+        options.set_write_buffer_size(16 * 1024 * 1024)
+        try:
+            db = Rdict(directory, options)
+        except Exception as err:
+            from .durability import CorruptFile
+            raise CorruptFile(directory, f"RocksDB cannot open it: {err}") from None
+        self.directory = directory
+        raw = db.get(DBMAP_KEY)
+        self.dbmap = list(raw) if raw else list(range(MAX_DATABASES))
+        return db
+
+    def replace_with(self, directory: str) -> None:
+        """Swap in a restored database (a snapshot) and drop the current one."""
+        old_db, old_dir = self.db, self.directory
+        target = f"{self.path}.{int(time.time() * 1000)}"
+        os.replace(directory, target)
+        self.db = self._open(target)
+        from .durability import write_atomically
+        write_atomically(self._pointer, os.path.basename(target).encode())
+        old_db.close()
+        shutil.rmtree(old_dir, ignore_errors=True)
 
     @property
     def applied_index(self) -> int:
@@ -118,12 +156,15 @@ class Transaction:
         self.pending: dict[bytes, bytes | None] = {}
         self.counts: dict[bytes, int] = {}  # counter key -> change in this entry
         self.flushed: set[int] = set()  # physical dbids emptied earlier in this entry
+        self.ranges: list[tuple[bytes, bytes]] = []  # [start, end) deleted in this entry
         self.dbmap = list(store.dbmap)
 
     def get(self, key: bytes) -> bytes | None:
         if key in self.pending:
             return self.pending[key]
-        if self.flushed and key[0] in (0x6B, 0x65) and key[1] in self.flushed:
+        if self.flushed and key[0] in _PER_DB and key[1] in self.flushed:
+            return None
+        if self.ranges and any(start <= key < end for start, end in self.ranges):
             return None
         return self.store.db.get(key)
 
@@ -132,6 +173,16 @@ class Transaction:
 
     def delete(self, key: bytes) -> None:
         self.pending[key] = None
+
+    def delete_range(self, start: bytes, end: bytes) -> None:
+        """Delete every key in [start, end): one range tombstone, whatever the range holds.
+
+        Meant for ranges nothing reads again (a dropped collection version): iterators over
+        the range still see the records already in RocksDB until the entry commits.
+        """
+        for key in [k for k in self.pending if start <= k < end]:
+            del self.pending[key]
+        self.ranges.append((start, end))
 
     def add_count(self, counter: bytes, delta: int) -> None:
         self.counts[counter] = self.counts.get(counter, 0) + delta
@@ -148,7 +199,7 @@ class Transaction:
         self.pending[key] = None if raft is None else f"{raft} {client}".encode()
 
     def flush_db(self, dbid: int) -> None:
-        for key in [k for k in self.pending if k[0] in (0x6B, 0x65) and k[1] == dbid]:
+        for key in [k for k in self.pending if k[0] in _PER_DB and k[1] == dbid]:
             del self.pending[key]
         self.counts[_count_key(dbid)] = self.counts[_expires_key(dbid)] = 0
         self.flushed.add(dbid)
@@ -156,8 +207,10 @@ class Transaction:
     def commit(self, index: int) -> None:
         batch = WriteBatch(raw_mode=True)
         for dbid in sorted(self.flushed):
-            for prefix in (b"k", b"e"):
-                batch.delete_range(prefix + bytes((dbid,)), prefix + bytes((dbid + 1,)))
+            for tag in _PER_DB:
+                batch.delete_range(bytes((tag, dbid)), bytes((tag, dbid + 1)))
+        for start, end in self.ranges:  # before the puts: a range never hides a newer write
+            batch.delete_range(start, end)
         for key, value in self.pending.items():
             if value is None:
                 batch.delete(key)
@@ -298,21 +351,34 @@ class Keyspace:
             self.txn.add_count(_expires_key(self.dbid), 1 if new_at else -1)
 
     def put(self, key: bytes, kind: int, payload: bytes, expire_at: int = 0) -> None:
-        """Create or replace key (dropping any TTL unless expire_at is given)."""
+        """Create or replace key (dropping any TTL unless expire_at is given, and the
+        elements of a collection it held)."""
         full = self.prefix + key
-        existed, old_at = self._old_expiry(full)
-        if not existed:
+        raw = self._get(full)
+        old_at = 0
+        if raw is None:
             self.txn.add_count(_count_key(self.dbid), 1)
+        else:
+            old_kind, old_at, old_payload = decode_record(raw)
+            if old_kind in ELEMENT_DROPPERS:
+                ELEMENT_DROPPERS[old_kind](self, key, old_payload)
         self._index_expiry(key, old_at, expire_at)
         self.txn.put(full, encode_record(kind, payload, expire_at))
 
+    def rewrite(self, key: bytes, kind: int, payload: bytes, expire_at: int) -> None:
+        """Replace the payload of an existing key, keeping its elements and TTL (a
+        collection's count or list indexes change; its identity does not)."""
+        self.txn.put(self.prefix + key, encode_record(kind, payload, expire_at))
+
     def delete(self, key: bytes) -> bool:
-        """Remove key; True if a live key was removed."""
+        """Remove key (and the elements of a collection); True if a live key was removed."""
         full = self.prefix + key
         raw = self._get(full)
         if raw is None:
             return False
-        _, old_at, _ = decode_record(raw)
+        old_kind, old_at, old_payload = decode_record(raw)
+        if old_kind in ELEMENT_DROPPERS:
+            ELEMENT_DROPPERS[old_kind](self, key, old_payload)
         self.txn.delete(full)
         self.txn.add_count(_count_key(self.dbid), -1)
         self._index_expiry(key, old_at, 0)

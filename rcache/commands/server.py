@@ -78,9 +78,7 @@ def info_sections(ctx: Context) -> dict[str, dict[str, object]]:
         "Memory": {"used_memory": rss, "used_memory_human": f"{rss / 1024 / 1024:.2f}M",
                    "used_memory_rss": rss, "maxmemory": 0, "maxmemory_policy": "noeviction",
                    "mem_allocator": "libc"},
-        "Persistence": {"loading": 0, "appendfsync": config.appendfsync,
-                        "raft_applied_index": server.machine.applied_index,
-                        "raft_log_entries": status["log_len"]},
+        "Persistence": _persistence(server),
         "Stats": {"total_connections_received": server.stats.connections_received,
                   "total_commands_processed": server.stats.commands_processed,
                   "rejected_connections": server.stats.rejected_connections,
@@ -99,6 +97,22 @@ def info_sections(ctx: Context) -> dict[str, dict[str, object]]:
                for i, (node, (raft, client)) in enumerate(sorted(members.items()))},
         },
         "Keyspace": keyspace,
+    }
+
+
+def _persistence(server) -> dict[str, object]:
+    journal = server.replicator.journal
+    snapshots = server.replicator.snapshots
+    return {
+        "loading": 0, "appendfsync": server.config.appendfsync,
+        "raft_log_entries": len(journal), "raft_log_bytes": journal.bytes,
+        "raft_log_fsyncs": journal.fsyncs, "raft_applied_index": server.machine.applied_index,
+        "raft_snapshot_index": snapshots.last_index,
+        "raft_snapshot_time": int(snapshots.last_time),
+        "raft_snapshot_bytes": snapshots.last_size,
+        "raft_snapshot_in_progress": int(snapshots.in_progress),
+        "raft_snapshot_last_duration_ms": round(snapshots.last_duration_ms, 1),
+        "raft_snapshot_longest_pause_ms": round(snapshots.longest_pause_ms, 1),
     }
 
 
