@@ -54,7 +54,7 @@ def test_new_node_installs_snapshot_and_the_rest_of_the_log(tmp_path) -> None:
         for i in range(20000):
             pipe.set(f"k{i}", i)
         pipe.execute()
-        for i in range(300):  # many small entries: the log is compacted past them
+        for _ in range(300):  # many small entries: the log is compacted past them
             r.incr("counter")
         wait_for(lambda: persistence(leader)["raft_snapshot_index"] > 0, 10, "a snapshot")
         fresh = cluster.add_node()
