@@ -36,6 +36,11 @@ EXEC_WITHOUT_MULTI = "ERR EXEC without MULTI"
 DISCARD_WITHOUT_MULTI = "ERR DISCARD without MULTI"
 EXECABORT = "EXECABORT Transaction discarded because of previous errors."
 CLUSTERDOWN = "CLUSTERDOWN The cluster is down"
+DECREMENT_OVERFLOW = "ERR decrement would overflow"
+EXPIRE_NX_CONFLICT = "ERR NX and XX, GT or LT options at the same time are not compatible"
+EXPIRE_GT_LT_CONFLICT = "ERR GT and LT options at the same time are not compatible"
+INVALID_FIRST_DB = "ERR invalid first DB index"
+INVALID_SECOND_DB = "ERR invalid second DB index"
 
 
 def wrong_arity(name: str) -> str:
@@ -43,12 +48,13 @@ def wrong_arity(name: str) -> str:
 
 
 def unknown_command(name: bytes, args: list[bytes]) -> str:
-    shown = ""
-    for arg in args:  # Redis lists arguments until the list reaches 128 characters
+    shown = b""
+    for arg in args:  # Redis lists arguments until the list reaches 128 bytes
         if len(shown) >= 128:
             break
-        shown += f"'{_printable(arg, 128 - len(shown))}' "
-    return f"ERR unknown command '{_printable(name, 128)}', with args beginning with: {shown}"
+        shown += b"'" + _c_string(arg)[:128 - len(shown)] + b"' "
+    return (f"ERR unknown command '{_printable(name, 128)}', with args beginning with: "
+            f"{_decode(shown)}")
 
 
 def unknown_subcommand(sub: bytes, container: str) -> str:
@@ -59,18 +65,6 @@ def invalid_expire(name: str) -> str:
     return f"ERR invalid expire time in '{name}' command"
 
 
-def _printable(raw: bytes, limit: int) -> str:
-    """Redis truncates echoed arguments and turns line breaks into spaces."""
-    return raw[:limit].decode("utf-8", "replace").replace("\r", " ").replace("\n", " ")
-
-
-DECREMENT_OVERFLOW = "ERR decrement would overflow"
-EXPIRE_NX_CONFLICT = "ERR NX and XX, GT or LT options at the same time are not compatible"
-EXPIRE_GT_LT_CONFLICT = "ERR GT and LT options at the same time are not compatible"
-INVALID_FIRST_DB = "ERR invalid first DB index"
-INVALID_SECOND_DB = "ERR invalid second DB index"
-
-
 def unsupported_option(option: bytes) -> str:
     return f"ERR Unsupported option {_printable(option, len(option))}"
 
@@ -78,3 +72,18 @@ def unsupported_option(option: bytes) -> str:
 def out_of_range(low: int, high: int) -> str:
     """getRangeLongFromObjectOrReply's reply (Redis's own wording, grammar included)."""
     return f"ERR value is out of range, value must between {low} and {high}"
+
+
+def _c_string(raw: bytes) -> bytes:
+    """What C's %s prints of an argument: up to its first NUL byte."""
+    return raw.split(b"\0", 1)[0]
+
+
+def _decode(raw: bytes) -> str:
+    """Raw bytes carried inside an error text (the encoder sends them back unchanged)."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _printable(raw: bytes, limit: int) -> str:
+    """Redis echoes at most `limit` bytes of an argument (%.128s)."""
+    return _decode(_c_string(raw)[:limit])

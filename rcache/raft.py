@@ -103,6 +103,10 @@ class RaftNode(SyncObj):
         """Interrupt the tick thread's poll (PySyncObj's own pipe notifier)."""
         self._SyncObj__pipeNotifier.notify()
 
+    def has_queued_commands(self) -> bool:
+        """Entries submitted but not yet appended (the tick that appends them is next)."""
+        return bool(self._SyncObj__commandsQueue._FastQueue__queue)
+
     def last_log_index(self) -> int:
         return self._SyncObj__raftLog[-1][1]
 
@@ -252,7 +256,6 @@ class Replicator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._items: list[tuple] = []
         self._waiters: list[Pending] = []
-        self._inflight = 0
         self._unresolved: deque[tuple[float, list[Pending]]] = deque()
         self._write_timeout = write_timeout
         self._stopped = False
@@ -279,9 +282,14 @@ class Replicator:
     def _tick_forever(self) -> None:
         node = self.node
         while not self._stopped:
-            # A one-node cluster commits on the tick after the append: don't sleep between.
-            busy = self._inflight > 0 and not node.otherNodes
-            wait = 0.0 if busy else 0.001 if self._read_rounds else self._tick_wait
+            # A one-node cluster commits an entry on the tick after the one that appended it:
+            # run that tick at once. Otherwise sleep until a message, a write (PySyncObj's
+            # pipe notifier) or the next heartbeat is due.
+            if not node.otherNodes and (node.has_queued_commands()
+                                        or node.last_log_index() > node.raftCommitIndex):
+                wait = 0.0
+            else:
+                wait = 0.001 if self._read_rounds else self._tick_wait
             try:
                 self.journal.sync()  # appendfsync always: durable before counted for commit
                 node.doTick(wait)
@@ -358,14 +366,12 @@ class Replicator:
         items, waiters = self._items, self._waiters
         self._items, self._waiters = [], []
         payload = encode_entry(int(time.time() * 1000), random.getrandbits(63), items)
-        self._inflight += 1
         self._unresolved.append((time.monotonic() + self._write_timeout, waiters))
         self.node.apply_entry(payload, callback=lambda result, error: self._committed(
             waiters, result, error))
 
     def _committed(self, waiters: list[Pending], result: list | None, error: int) -> None:
         """Tick thread: hand the outcome to the event loop."""
-        self._inflight -= 1
         self._loop.call_soon_threadsafe(self._resolve, waiters, result, error)
 
     @staticmethod

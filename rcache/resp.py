@@ -60,7 +60,8 @@ class RequestReader:
         self.authenticated = True
 
     def feed(self, data: bytes) -> None:
-        self._buf += data
+        if self.error is None:  # after a protocol error the rest is discarded, as in Redis
+            self._buf += data
 
     def buffered(self) -> int:
         return len(self._buf)
@@ -256,7 +257,8 @@ def split_args(line: bytes) -> list[bytes] | None:
 # Replies. Handlers return plain Python values; the encoder picks the wire type:
 #   bytes -> bulk, int -> integer, None -> null, list/tuple -> array, dict -> map,
 #   set/frozenset -> set, float -> double, SimpleString -> +status, CommandError -> -error,
-#   Verbatim -> verbatim text (RESP3), NULL_ARRAY -> *-1 (RESP2 only distinction).
+#   Verbatim -> verbatim text (RESP3), NULL_ARRAY -> *-1 (RESP2 only distinction),
+#   Pairs -> flat array (RESP2) or array of pairs (RESP3).
 
 
 class SimpleString(str):
@@ -265,6 +267,20 @@ class SimpleString(str):
 
 class Verbatim(bytes):
     """Text Redis sends as a verbatim string in RESP3 (INFO, CLIENT LIST) and bulk in RESP2."""
+
+    __slots__ = ()
+
+
+class Pairs(list):
+    """A list of (a, b) tuples Redis sends flat in RESP2 and as 2-element arrays in RESP3
+    (HRANDFIELD ... WITHVALUES, ZRANGE ... WITHSCORES, ZPOPMIN with a count)."""
+
+    __slots__ = ()
+
+
+class OrderedSet(list):
+    """Distinct items sent as a RESP3 set (an array in RESP2) in the order given (SMEMBERS...:
+    a Python set's order would change from one process to the next)."""
 
     __slots__ = ()
 
@@ -324,10 +340,17 @@ def _encode_into(value: object, resp3: bool, out: list[bytes]) -> None:
     elif kind is float:
         text = format_double(value)
         out.append(b",%b\r\n" % text if resp3 else b"$%d\r\n%b\r\n" % (len(text), text))
-    elif kind is set or kind is frozenset:
+    elif kind is set or kind is frozenset or kind is OrderedSet:
         out.append(b"~%d\r\n" % len(value) if resp3 else b"*%d\r\n" % len(value))
         for item in value:
             _encode_into(item, resp3, out)
+    elif kind is Pairs:
+        out.append(b"*%d\r\n" % (len(value) if resp3 else 2 * len(value)))
+        for a, b in value:
+            if resp3:
+                out.append(b"*2\r\n")
+            _encode_into(a, resp3, out)
+            _encode_into(b, resp3, out)
     elif kind is Verbatim:
         if resp3:
             out.append(b"=%d\r\ntxt:%b\r\n" % (len(value) + 4, value))

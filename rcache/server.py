@@ -71,6 +71,7 @@ class Client(asyncio.Protocol):
         self._barriers = 0  # linearizable reads awaiting their ReadIndex confirmation
         self._out: list[bytes] = []
         self._closing = False
+        self._quitting = False
 
     # -- asyncio callbacks -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:
@@ -123,6 +124,8 @@ class Client(asyncio.Protocol):
             self._deferred += 1
             return
         self._emit(self._execute(argv))
+        if self._quitting:
+            self._close_after_reply()
 
     def _runs_in_order(self, argv: list[bytes]) -> bool:
         """May this command run while earlier replies are pending? Only if it reads nothing:
@@ -247,10 +250,16 @@ class Client(asyncio.Protocol):
 
     # -- replies -----------------------------------------------------------------------------
     def _emit(self, reply) -> None:
-        if self._slots or type(reply) is Pending and not reply.done:
-            self._slots.append(reply)
+        """Queue a reply behind the pending ones (encoded now, in the current protocol)."""
+        if type(reply) is Pending:
+            if reply.done and not self._slots:
+                self._out.append(self._encode(reply.value))
+            else:
+                self._slots.append(reply)
+        elif self._slots:
+            self._slots.append(self._encode(reply))
         else:
-            self._out.append(self._encode(reply.value if type(reply) is Pending else reply))
+            self._out.append(self._encode(reply))
 
     def _encode(self, value) -> bytes:
         try:
@@ -260,7 +269,7 @@ class Client(asyncio.Protocol):
             return b"-ERR internal error: unencodable reply\r\n"
 
     def _reply_ready(self, _pending: Pending) -> None:
-        if not self._closing:
+        if self.transport is not None and not self.transport.is_closing():
             self._drain()
             self._write_out()
 
@@ -282,6 +291,9 @@ class Client(asyncio.Protocol):
                 else:
                     slots.popleft()
                     self._out.append(self._encode(result))
+                if self._quitting:
+                    slots.clear()
+                    slots.append(_Close())
             elif kind is _Close:
                 slots.clear()
                 self._write_out()
@@ -315,11 +327,8 @@ class Client(asyncio.Protocol):
             self.transport.abort()
 
     def quit(self) -> None:
-        """QUIT: reply, then close once every earlier reply has been written."""
-        self._write_out()
-        self._closing = True
-        if self.transport is not None:
-            self.transport.close()
+        """QUIT: close once its reply, and every earlier one, has been written."""
+        self._quitting = True
 
     def reset(self) -> None:
         self.multi, self.multi_failed = None, False

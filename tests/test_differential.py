@@ -191,7 +191,9 @@ COMMANDS = st.one_of(
     st.tuples(st.sampled_from(["RENAME", "RENAMENX", "COPY"]), KEYS, KEYS),
     st.tuples(st.just("MSET"), KEYS, VALUES, KEYS, VALUES),
     st.tuples(st.just("MGET"), KEYS, KEYS, KEYS),
-    st.tuples(st.sampled_from(["DBSIZE", "MULTI", "EXEC", "DISCARD"])),
+    # No DBSIZE here: Redis deletes an expired key when a command touches it, rcache only by
+    # active expiry (a replicated delete), so the two counts differ for up to 1/hz seconds.
+    st.tuples(st.sampled_from(["MULTI", "EXEC", "DISCARD"])),
     st.tuples(st.just("GETEX"), KEYS, st.sampled_from(["PERSIST", "EX"]), st.sampled_from(["5", "x"])),
 )
 
