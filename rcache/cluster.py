@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from . import errors
 from .errors import CommandError
-from .raft import Replicator
+from .proxy import LeaderProxy
+from .raft import Pending, Replicator
 from .statemachine import MEMBER
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from .server import Client, Server
 
 SLOTS = 16384
+PROXY = "proxy"  # route: forward the command to the leader (follower-proxy yes)
 log = logging.getLogger(__name__)
 
 
@@ -58,6 +60,7 @@ class Cluster:
         self.config = server.config
         self.node_id = self.config.node_id
         self.replicator: Replicator | None = None
+        self._proxy: LeaderProxy | None = None
 
     async def start(self, loop: asyncio.AbstractEventLoop) -> Replicator:
         """Start Raft with the members recorded in our data dir; else join the cluster named by
@@ -171,22 +174,38 @@ class Cluster:
         return self.members()[leader][1] if leader else None
 
     # -- routing -----------------------------------------------------------------------------
-    def route_write(self, client: Client, cmd: Command, argv: list[bytes]) -> CommandError | None:
-        """None if this node may take the write, else the reply that sends the client away."""
+    def route_write(self, client: Client, cmd: Command, argv: list[bytes]
+                    ) -> CommandError | str | None:
+        """None if this node may take the write; PROXY if it forwards it to the leader; else
+        the reply that sends the client away."""
         if self.replicator.is_leader:
             return None
+        return self._elsewhere(cmd, argv)
+
+    def _elsewhere(self, cmd: Command, argv: list[bytes]) -> CommandError | str:
+        if self.config.follower_proxy and self.leader_client_address():
+            return PROXY
         return self.redirect(cmd, argv)
 
+    def forward(self, client: Client, commands: list[tuple[int, list[bytes]]],
+                transaction: bool = False) -> Pending | CommandError:
+        leader = self.leader_client_address()
+        if leader is None:
+            return CommandError(errors.CLUSTERDOWN)
+        if self._proxy is None:
+            self._proxy = LeaderProxy(self.config.requirepass)
+        return self._proxy.forward(leader, client, commands, transaction)
+
     def route_read(self, client: Client, cmd: Command, argv: list[bytes]
-                   ) -> CommandError | bool | None:
+                   ) -> CommandError | bool | str | None:
         """None: serve from local state now. True: serve after a ReadIndex barrier
-        (linearizable). A CommandError: the redirect to send instead."""
+        (linearizable). PROXY: forward to the leader. A CommandError: the redirect."""
         consistency = "stale" if client.readonly else (
             client.read_consistency or self.config.read_consistency)
         if consistency == "stale":
             return None
         if not self.replicator.is_leader:
-            return self.redirect(cmd, argv)
+            return self._elsewhere(cmd, argv)
         return True if consistency == "linearizable" else None
 
     def redirect(self, cmd: Command | None = None, argv: list[bytes] | None = None

@@ -271,6 +271,12 @@ class Verbatim(bytes):
     __slots__ = ()
 
 
+class RawReply(bytes):
+    """A complete reply already encoded (relayed from the leader by a proxying follower)."""
+
+    __slots__ = ()
+
+
 class Pairs(list):
     """A list of (a, b) tuples Redis sends flat in RESP2 and as 2-element arrays in RESP3
     (HRANDFIELD ... WITHVALUES, ZRANGE ... WITHSCORES, ZPOPMIN with a count)."""
@@ -351,6 +357,8 @@ def _encode_into(value: object, resp3: bool, out: list[bytes]) -> None:
                 out.append(b"*2\r\n")
             _encode_into(a, resp3, out)
             _encode_into(b, resp3, out)
+    elif kind is RawReply:
+        out.append(value)
     elif kind is Verbatim:
         if resp3:
             out.append(b"=%d\r\ntxt:%b\r\n" % (len(value) + 4, value))
@@ -374,3 +382,34 @@ def encode_command(args: Iterable[bytes]) -> bytes:
     for arg in parts:
         out.append(b"$%d\r\n%b\r\n" % (len(arg), arg))
     return b"".join(out)
+
+
+def reply_end(buf: bytes | bytearray, pos: int = 0) -> int:
+    """End offset of the complete reply starting at pos, or -1 if more bytes are needed.
+    (A proxy relays replies as they are; it only needs to know where each one ends.)"""
+    end = buf.find(b"\r\n", pos)
+    if end < 0:
+        return -1
+    kind, head = buf[pos:pos + 1], buf[pos + 1:end]
+    pos = end + 2
+    if kind in (b"$", b"=", b"!") and head != b"-1":
+        pos += int(head) + 2
+        return pos if pos <= len(buf) else -1
+    if kind in (b"*", b"~", b">", b"%", b"|") and head not in (b"-1", b"?"):
+        count = int(head) * (2 if kind in (b"%", b"|") else 1)
+        for _ in range(count):
+            pos = reply_end(buf, pos)
+            if pos < 0:
+                return -1
+    return pos
+
+
+def split_array(raw: bytes) -> list[RawReply]:
+    """The elements of an encoded array reply, each still encoded."""
+    pos = raw.index(b"\r\n") + 2
+    items = []
+    while pos < len(raw):
+        end = reply_end(raw, pos)
+        items.append(RawReply(raw[pos:end]))
+        pos = end
+    return items

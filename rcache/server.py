@@ -18,12 +18,12 @@ import time
 from collections import deque
 
 from . import errors
-from .cluster import Cluster
+from .cluster import PROXY, Cluster
 from .commands.table import Command, Context, lookup
 from .config import Config
 from .errors import CommandError
 from .raft import Pending, Replicator
-from .resp import QUEUED, RequestReader, encode
+from .resp import QUEUED, RawReply, RequestReader, encode, split_array
 from .statemachine import COMMAND, EXPIRE, TRANSACTION, StateMachine
 from .storage import Store
 
@@ -159,14 +159,16 @@ class Client(asyncio.Protocol):
         server = self.server
         try:
             if cmd.is_write:
-                redirect = server.cluster.route_write(self, cmd, argv)
-                if redirect is not None:
-                    return redirect
-                return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready)
+                route = server.cluster.route_write(self, cmd, argv)
+                if route is None:
+                    return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready)
+                return server.cluster.forward(self, [(self.db, argv)]) if route is PROXY else route
             if cmd.first_key > 0 or cmd.key_finder is not None:
                 route = server.cluster.route_read(self, cmd, argv)
                 if route is True:
                     return self._read_after_barrier(cmd, argv)
+                if route is PROXY:
+                    return server.cluster.forward(self, [(self.db, argv)])
                 if route is not None:
                     return route
             return cmd.handler(self.context(), argv)
@@ -234,18 +236,24 @@ class Client(asyncio.Protocol):
                 data.append((self.db, argv))
         if not data:
             return replies
-        redirect = self.server.cluster.route_write(self, queued[positions[0]][0], data[0][1])
-        if redirect is not None:
-            return redirect
-
         def merge(pending: Pending) -> None:
             results = pending.value
+            if type(results) is RawReply and results.startswith(b"*"):
+                results = split_array(results)  # relayed by the leader: splice it raw
             if isinstance(results, list):
                 for pos, value in zip(positions, results, strict=True):
                     replies[pos] = value
                 pending.value = replies
             self._reply_ready(pending)
 
+        route = self.server.cluster.route_write(self, queued[positions[0]][0], data[0][1])
+        if route is PROXY:
+            relayed = self.server.cluster.forward(self, data, transaction=True)
+            if type(relayed) is Pending:
+                relayed.on_done = merge
+            return relayed
+        if route is not None:
+            return route
         return self.server.replicator.submit((TRANSACTION, data), merge)
 
     # -- replies -----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from redis.cluster import RedisCluster
 from redis.exceptions import MovedError
 
 from .conftest import LocalCluster, Node, wait_for
+from .test_differential import RawConnection
 
 
 def test_writes_reach_every_node(cluster: LocalCluster) -> None:
@@ -194,3 +195,28 @@ def test_redis_benchmark_against_the_leader(cluster: LocalCluster) -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     assert "SET:" in run.stdout and "GET:" in run.stdout, run.stdout
     assert "error" not in run.stdout.lower()
+
+
+def test_follower_proxy_forwards_to_the_leader(tmp_path) -> None:
+    proxied = LocalCluster(tmp_path, 3, "--follower-proxy", "yes").start()
+    try:
+        follower = proxied.followers()[0]
+        r = follower.client(decode_responses=True)
+        assert r.set("p", "1") is True
+        assert r.incr("p") == 2 and r.get("p") == "2"
+        r.select(3)
+        r.set("in-db3", "x")
+        with r.pipeline(transaction=True) as tx:
+            tx.incr("p3").ping().get("p3")
+            assert tx.execute() == [1, True, "1"]
+        with pytest.raises(redis.ResponseError, match="not an integer"):
+            r.execute_command("INCR", "in-db3")
+        leader = proxied.leader().client(db=3, decode_responses=True)
+        assert leader.get("in-db3") == "x" and leader.get("p3") == "1"
+        raw = RawConnection(follower.port)
+        raw.call("HELLO", "3")
+        assert raw.call("GET", "missing") == b"_\r\n"  # the leader answered in RESP3
+        assert raw.call("GET", "p") == b"$1\r\n2\r\n"  # db 0 on this connection
+        raw.close()
+    finally:
+        proxied.stop()

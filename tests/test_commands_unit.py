@@ -18,7 +18,7 @@ from rcache.commands import keyspace, table
 from rcache.errors import CommandError
 from rcache.resp import OK, SimpleString
 from rcache.statemachine import COMMAND, StateMachine, encode_entry
-from rcache.storage import Keyspace, Store, Transaction
+from rcache.storage import Store
 
 NOW = 1_700_000_000_000  # the leader's clock on every entry, unless a test moves it
 
@@ -152,11 +152,7 @@ def test_set_ttl_options(kv: DirectNode) -> None:
 
 
 def test_wrong_type(kv: DirectNode) -> None:
-    # No other type exists yet: store a record of another type straight in a write batch.
-    txn = Transaction(kv.store)
-    Keyspace(kv.store, txn, 0, NOW).put(b"list", 2, b"")
-    txn.commit(1)
-    kv.index = 1
+    kv.call("rpush", "list", "a")
     assert kv.call("set", "list", "v", "GET") == err(errors.WRONGTYPE)
     assert kv.call("set", "list", "v", "EX", "abc", "GET") == err(errors.NOT_INTEGER)
     assert kv.call("getex", "list", "EX", "abc") == err(errors.WRONGTYPE)

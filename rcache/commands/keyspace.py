@@ -10,10 +10,11 @@ import hashlib
 import re
 from collections.abc import Callable, Iterator
 
+from .. import collections_store as cs
 from .. import errors
 from ..errors import CommandError
 from ..resp import OK, SimpleString, parse_int
-from ..storage import TYPE_NAMES, Keyspace, compile_pattern, literal_prefix
+from ..storage import STRING, TYPE_NAMES, Keyspace, compile_pattern, literal_prefix
 from .table import Context, command, container
 
 _G = "generic"
@@ -55,14 +56,19 @@ def _check_db_range(ctx: Context, dbnum: int) -> None:
         raise CommandError(errors.DB_INDEX)
 
 
-def _copy_record(record: tuple[int, int, bytes], target: Keyspace, key: bytes) -> None:
+def _copy_record(ks: Keyspace, source: bytes, record: tuple[int, int, bytes],
+                 target: Keyspace, key: bytes) -> None:
     """Write a looked-up value (with its TTL) under key in target, replacing what is there.
 
     RENAME, COPY and MOVE all go through here: the one place to teach about types whose
-    elements live in records of their own.
+    elements live in records of their own (copied one by one: O(N), where Redis's RENAME
+    and MOVE are O(1)).
     """
     kind, expire_at, payload = record
-    target.put(key, kind, payload, expire_at)
+    if kind == STRING:
+        target.put(key, kind, payload, expire_at)
+    else:
+        cs.copy_to(ks, cs.lookup(ks, source, kind), target, key)
 
 
 # -- existence and deletion ---------------------------------------------------------------
@@ -220,7 +226,7 @@ def _rename(ctx: Context, argv: list[bytes], only_if_new: bool) -> SimpleString 
         return 0 if only_if_new else OK
     if only_if_new and ks.exists(target):
         return 0
-    _copy_record(record, ks, target)
+    _copy_record(ks, source, record, ks, target)
     ks.delete(source)
     return 1 if only_if_new else OK
 
@@ -262,7 +268,7 @@ def copy(ctx: Context, argv: list[bytes]) -> int:
     target_ks = ctx.db(target_db)
     if not replace and target_ks.exists(target):
         return 0
-    _copy_record(record, target_ks, target)
+    _copy_record(ks, source, record, target_ks, target)
     return 1
 
 
@@ -277,7 +283,7 @@ def move(ctx: Context, argv: list[bytes]) -> int:
     target_ks = ctx.db(target_db)
     if record is None or target_ks.exists(key):
         return 0
-    _copy_record(record, target_ks, key)
+    _copy_record(ks, key, record, target_ks, key)
     ks.delete(key)
     return 1
 
@@ -340,5 +346,11 @@ def _string_encoding(value: bytes) -> bytes:
 @command("encoding", 3, "readonly", 2, 2, 1, group=_G, container="object", since="2.2.3",
          summary="Inspect the internal encoding of a Redis object")
 def object_encoding(ctx: Context, argv: list[bytes]) -> bytes | None:
-    value = ctx.ks.get_string(argv[2])  # strings are the only type stored so far
-    return None if value is None else _string_encoding(value)
+    """Collections report the encoding Redis 7.0 would have picked for their history (see
+    collections_store.Meta.encoding)."""
+    record = ctx.ks.lookup(argv[2])
+    if record is None:
+        return None
+    if record[0] == STRING:
+        return _string_encoding(record[2])
+    return cs.lookup_any(ctx.ks, argv[2]).encoding

@@ -164,9 +164,12 @@ def ensure_loaded() -> None:
         cluster,
         connection,
         expiry,
+        hashes,
         keyspace,
+        lists,
         raft,
         server,
+        sets,
         strings,
         transactions,
     )

@@ -1,0 +1,316 @@
+"""Hashes, lists, sets and sorted sets on RocksDB: one record per element, as Apache Kvrocks
+lays them out.
+
+Per key, the keyspace record (``storage.encode_record``) holds the metadata:
+    version(8) count(8) flags(1)              hash, set, sorted set
+    version(8) count(8) flags(1) head(8)      list (tail = head + count)
+and each element is a record of its own under the key's current version:
+    b"s" + dbid + len(key)(4) + key + version(8) + field   -> value       hash
+    ... + version(8) + member                              -> b""         set
+    ... + version(8) + index(8)                            -> element     list
+    ... + version(8) + b"m" + member                       -> score(8)    sorted set
+    ... + version(8) + b"i" + score(8) + member            -> b""         score index
+
+List indexes are offsets from 2**63 (big-endian), so byte order is list order and both ends
+grow in O(1). Scores are IEEE 754 doubles with the sign bit flipped (all bits for negatives),
+so byte order is score order, -inf and +inf included; then ties sort by member, as in Redis.
+
+Versions come from a counter stored in RocksDB (``VERSION_KEY``), advanced inside the entry's
+transaction: every node assigns the same version, and a key deleted and recreated in one entry
+still gets a new one. Deleting or replacing a collection (DEL, expiry, SET over it, RENAME
+onto it, FLUSHDB) only has to make its old version unreachable:
+
+    Small collections (at most ``POINT_DROP_LIMIT`` records) have their records deleted one
+    by one in the same WriteBatch. Bigger ones get one RocksDB ``delete_range`` over the old
+    version's prefix, in the same WriteBatch as the metadata change: O(1) to issue whatever
+    the size, atomic with the delete (no window in which a reader, a snapshot or a replica
+    sees half a collection), and replicated like any write since every node applies the same
+    entry. The space is reclaimed by RocksDB's compactions in the background, without a
+    cleanup command to propose, track and retry. Range tombstones are not free for reads,
+    which is why small collections (the common case) use plain point deletes instead.
+
+Writes happen only in the state machine, through ``ks.txn``; reads use the keyspace without a
+transaction. Iterators merge RocksDB with the transaction's pending writes, as
+``Keyspace._iter_records`` does, so commands later in a MULTI see earlier ones.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from . import errors
+from .errors import CommandError
+from .resp import parse_int
+from .storage import ELEMENT_DROPPERS, HASH, LIST, SET, ZSET, Keyspace
+
+VERSION_KEY = b"\x00version"
+POINT_DROP_LIMIT = 128
+LIST_ORIGIN = 2**63
+
+# Redis 7.0's built-in encoding thresholds (OBJECT ENCODING only). A redis-server started
+# without a config file uses these; the sample redis.conf lowers hash entries to 128.
+HASH_MAX_LISTPACK_ENTRIES = 512
+HASH_MAX_LISTPACK_VALUE = 64
+SET_MAX_INTSET_ENTRIES = 512
+ZSET_MAX_LISTPACK_ENTRIES = 128
+ZSET_MAX_LISTPACK_VALUE = 64
+
+_BIG = 1  # flags: Redis would have converted it to its big encoding (never converted back)
+_HEAD = struct.Struct(">QQB")
+_LIST_HEAD = struct.Struct(">QQBQ")
+_DOUBLE = struct.Struct(">d")
+_U64 = struct.Struct(">Q")
+_SMALL_ENCODING = {HASH: b"listpack", SET: b"intset", ZSET: b"listpack", LIST: b"quicklist"}
+_BIG_ENCODING = {HASH: b"hashtable", SET: b"hashtable", ZSET: b"skiplist", LIST: b"quicklist"}
+ZMEMBER, ZINDEX = b"m", b"i"
+
+
+@dataclass(slots=True)
+class Meta:
+    """A collection's metadata, as read (or freshly created) by a command."""
+
+    kind: int
+    version: int
+    count: int = 0
+    flags: int = 0
+    head: int = LIST_ORIGIN
+    expire_at: int = 0
+    new: bool = False  # not stored yet: saving creates the key
+    prefix: bytes = b""  # where its elements live
+
+    @property
+    def tail(self) -> int:
+        return self.head + self.count
+
+    def payload(self) -> bytes:
+        if self.kind == LIST:
+            return _LIST_HEAD.pack(self.version, self.count, self.flags, self.head)
+        return _HEAD.pack(self.version, self.count, self.flags)
+
+    @property
+    def encoding(self) -> bytes:
+        return (_BIG_ENCODING if self.flags & _BIG else _SMALL_ENCODING)[self.kind]
+
+    def mark_big(self) -> None:
+        self.flags |= _BIG
+
+
+def element_prefix(ks: Keyspace, key: bytes, version: int) -> bytes:
+    return b"s" + bytes((ks.dbid,)) + len(key).to_bytes(4, "big") + key + _U64.pack(version)
+
+
+def _decode(ks: Keyspace, key: bytes, kind: int, expire_at: int, payload: bytes) -> Meta:
+    if kind == LIST:
+        version, count, flags, head = _LIST_HEAD.unpack(payload)
+    else:
+        (version, count, flags), head = _HEAD.unpack(payload), LIST_ORIGIN
+    return Meta(kind, version, count, flags, head, expire_at, False,
+                element_prefix(ks, key, version))
+
+
+def lookup(ks: Keyspace, key: bytes, kind: int) -> Meta | None:
+    """The live collection at key, None if missing; WRONGTYPE if it holds another type."""
+    record = ks.lookup(key)
+    if record is None:
+        return None
+    if record[0] != kind:
+        raise CommandError(errors.WRONGTYPE)
+    return _decode(ks, key, kind, record[1], record[2])
+
+
+def lookup_any(ks: Keyspace, key: bytes) -> Meta | None:
+    """The live collection at key whatever its type (None for strings and missing keys)."""
+    record = ks.lookup(key)
+    if record is None or record[0] not in _SMALL_ENCODING:
+        return None
+    return _decode(ks, key, record[0], record[1], record[2])
+
+
+def create(ks: Keyspace, key: bytes, kind: int) -> Meta:
+    """A new, empty collection with a fresh version; stored by ``save`` once it has elements."""
+    txn = ks.txn
+    raw = txn.get(VERSION_KEY)
+    version = (int.from_bytes(raw, "big") if raw else 0) + 1
+    txn.put(VERSION_KEY, _U64.pack(version))
+    return Meta(kind, version, new=True, prefix=element_prefix(ks, key, version))
+
+
+def lookup_or_create(ks: Keyspace, key: bytes, kind: int) -> Meta:
+    return lookup(ks, key, kind) or create(ks, key, kind)
+
+
+def save(ks: Keyspace, key: bytes, meta: Meta) -> None:
+    """Store changed metadata; an emptied collection is deleted, as Redis never keeps one."""
+    if meta.count <= 0:
+        if not meta.new:
+            ks.delete(key)
+    elif meta.new:
+        ks.put(key, meta.kind, meta.payload(), meta.expire_at)  # drops an expired old value
+        meta.new = False
+    else:
+        ks.rewrite(key, meta.kind, meta.payload(), meta.expire_at)
+
+
+def _drop(ks: Keyspace, key: bytes, payload: bytes, records_per_element: int) -> None:
+    """ELEMENT_DROPPERS hook: make a deleted or replaced collection's elements disappear."""
+    version, count = _HEAD.unpack_from(payload)[:2]
+    prefix = element_prefix(ks, key, version)
+    if count * records_per_element <= POINT_DROP_LIMIT:
+        for full, _ in iter_range(ks, prefix, _end_of(prefix)):
+            ks.txn.delete(full)
+    else:
+        ks.txn.delete_range(prefix, _end_of(prefix))
+
+
+def _dropper(records_per_element: int):
+    return lambda ks, key, payload: _drop(ks, key, payload, records_per_element)
+
+
+for _kind in (HASH, LIST, SET):
+    ELEMENT_DROPPERS[_kind] = _dropper(1)
+ELEMENT_DROPPERS[ZSET] = _dropper(2)  # member record + score index record
+
+
+def _end_of(prefix: bytes) -> bytes:
+    """The smallest key above every key starting with prefix."""
+    stripped = prefix.rstrip(b"\xff")
+    return stripped[:-1] + bytes((stripped[-1] + 1,))
+
+
+# -- reading elements ---------------------------------------------------------------------------
+def get(ks: Keyspace, full: bytes) -> bytes | None:
+    return ks.txn.get(full) if ks.txn is not None else ks.store.db.get(full)
+
+
+def iter_range(ks: Keyspace, lo: bytes, hi: bytes, reverse: bool = False
+               ) -> Iterator[tuple[bytes, bytes]]:
+    """Records with lo <= key < hi, in byte order (or reversed), RocksDB merged with the
+    transaction's pending writes (the approach of ``Keyspace._iter_records``)."""
+    txn = ks.txn
+    overlay: list[bytes] = []
+    if txn is not None and txn.pending:
+        overlay = sorted((k for k in txn.pending if lo <= k < hi), reverse=reverse)
+    skip_db = txn is not None and ks.dbid in txn.flushed
+    it = ks.store.db.iter()
+    if reverse:
+        it.seek_for_prev(hi)
+        if it.valid() and it.key() >= hi:
+            it.prev()
+        advance = it.prev
+
+        def inside(k: bytes) -> bool:
+            return k >= lo
+
+        def first(a: bytes, b: bytes) -> bool:
+            return a >= b
+    else:
+        it.seek(lo)
+        advance = it.next
+
+        def inside(k: bytes) -> bool:
+            return k < hi
+
+        def first(a: bytes, b: bytes) -> bool:
+            return a <= b
+    oi = 0
+    while True:
+        db_key = None
+        if not skip_db and it.valid():
+            db_key = it.key()
+            if not inside(db_key):
+                db_key = None
+        if oi < len(overlay) and (db_key is None or first(overlay[oi], db_key)):
+            key = overlay[oi]
+            oi += 1
+            if db_key == key:
+                advance()
+            value = txn.pending[key]
+            if value is not None:
+                yield key, value
+        elif db_key is not None:
+            value = it.value()
+            advance()
+            yield db_key, value
+        else:
+            return
+
+
+def iter_elements(meta: Meta, ks: Keyspace, start: bytes = b"", reverse: bool = False
+                  ) -> Iterator[tuple[bytes, bytes]]:
+    """(suffix after the version, value) of a collection's records, from start on."""
+    prefix = meta.prefix
+    cut = len(prefix)
+    if reverse:
+        lo, hi = prefix, (prefix + start if start else _end_of(prefix))
+    else:
+        lo, hi = prefix + start, _end_of(prefix)
+    for full, value in iter_range(ks, lo, hi, reverse):
+        yield full[cut:], value
+
+
+# -- writing elements (state machine only) ------------------------------------------------------
+def put(ks: Keyspace, meta: Meta, suffix: bytes, value: bytes) -> None:
+    ks.txn.put(meta.prefix + suffix, value)
+
+
+def delete(ks: Keyspace, meta: Meta, suffix: bytes) -> None:
+    ks.txn.delete(meta.prefix + suffix)
+
+
+def delete_between(ks: Keyspace, meta: Meta, lo: bytes, hi: bytes, records: int) -> None:
+    """Delete the records with suffix in [lo, hi), ``records`` of them (point deletes when few)."""
+    if records <= POINT_DROP_LIMIT:
+        for full, _ in iter_range(ks, meta.prefix + lo, meta.prefix + hi):
+            ks.txn.delete(full)
+    else:
+        ks.txn.delete_range(meta.prefix + lo, meta.prefix + hi)
+
+
+def copy_to(ks: Keyspace, meta: Meta, target: Keyspace, target_key: bytes) -> None:
+    """Write a copy of the collection under target_key (replacing it), TTL included: O(N),
+    since element records are named after their key (RENAME, COPY and MOVE use it)."""
+    copied = create(target, target_key, meta.kind)
+    copied.count, copied.flags, copied.head = meta.count, meta.flags, meta.head
+    copied.expire_at = meta.expire_at
+    records = list(iter_elements(meta, ks))  # read before the target may replace the source
+    save(target, target_key, copied)
+    for suffix, value in records:
+        put(target, copied, suffix, value)
+
+
+# -- encodings ------------------------------------------------------------------------------------
+def is_intset_member(member: bytes) -> bool:
+    return len(member) <= 20 and parse_int(member) is not None
+
+
+def list_index(position: int) -> bytes:
+    return _U64.pack(position)
+
+
+def list_position(suffix: bytes) -> int:
+    return _U64.unpack(suffix)[0]
+
+
+def encode_score(score: float) -> bytes:
+    """8 bytes whose byte order is the numeric order of doubles (-0.0 sorts as 0.0)."""
+    if score == 0:
+        score = 0.0
+    (bits,) = _U64.unpack(_DOUBLE.pack(score))
+    return _U64.pack(bits ^ 0xFFFFFFFFFFFFFFFF if bits >> 63 else bits | 1 << 63)
+
+
+def decode_score(raw: bytes) -> float:
+    (bits,) = _U64.unpack(raw)
+    bits = bits ^ (1 << 63) if bits >> 63 else bits ^ 0xFFFFFFFFFFFFFFFF
+    return _DOUBLE.unpack(_U64.pack(bits))[0]
+
+
+def pack_double(score: float) -> bytes:
+    """A member record's value: the exact double (keeps -0.0, which the index folds)."""
+    return _DOUBLE.pack(score)
+
+
+def unpack_double(raw: bytes) -> float:
+    return _DOUBLE.unpack(raw)[0]

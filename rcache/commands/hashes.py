@@ -1,0 +1,237 @@
+"""Hash commands: HSET HGET HDEL HINCRBY HGETALL HRANDFIELD HSCAN ...
+
+One record per field (see collections_store). HKEYS, HVALS, HGETALL and HSCAN return fields
+in byte order, where Redis uses insertion order (listpack) or hash-table order.
+"""
+
+from __future__ import annotations
+
+from .. import collections_store as cs
+from .. import errors
+from ..errors import CommandError
+from ..resp import LLONG_MAX, LLONG_MIN, OK, Pairs, SimpleString, parse_int
+from ..storage import HASH, Keyspace
+from .scanning import parse_random_count, random_elements, scan_collection
+from .strings import format_long_double, parse_long_double, to_long_double
+from .table import Context, command
+
+_G = "hash"
+HASH_NOT_INTEGER = "ERR hash value is not an integer"
+HASH_NOT_FLOAT = "ERR hash value is not a float"
+NAN_OR_INF_VALUE = "ERR value is NaN or Infinity"
+
+
+def _read(ks: Keyspace, key: bytes) -> cs.Meta | None:
+    return cs.lookup(ks, key, HASH)
+
+
+def _set_field(ks: Keyspace, meta: cs.Meta, field: bytes, value: bytes) -> bool:
+    """Write one field; True if it is new. Tracks the encoding Redis would switch to."""
+    full = meta.prefix + field
+    added = cs.get(ks, full) is None
+    if added:
+        meta.count += 1
+    if (meta.count > cs.HASH_MAX_LISTPACK_ENTRIES or len(field) > cs.HASH_MAX_LISTPACK_VALUE
+            or len(value) > cs.HASH_MAX_LISTPACK_VALUE):
+        meta.mark_big()
+    ks.txn.put(full, value)
+    return added
+
+
+def _hset(ctx: Context, argv: list[bytes], name: str) -> int:
+    if len(argv) % 2:
+        raise CommandError(errors.wrong_arity(name))
+    ks = ctx.ks
+    meta = cs.lookup_or_create(ks, argv[1], HASH)
+    added = sum(_set_field(ks, meta, argv[i], argv[i + 1]) for i in range(2, len(argv), 2))
+    cs.save(ks, argv[1], meta)
+    return added
+
+
+@command("hset", -4, "write denyoom fast", 1, 1, 1, group=_G, since="2.0.0",
+         summary="Set the string value of a hash field",
+         complexity="O(1) for each field/value pair added, so O(N) to add N field/value pairs "
+                    "when the command is called with multiple field/value pairs.")
+def hset(ctx: Context, argv: list[bytes]) -> int:
+    return _hset(ctx, argv, "hset")
+
+
+@command("hmset", -4, "write denyoom fast", 1, 1, 1, group=_G, since="2.0.0",
+         summary="Set multiple hash fields to multiple values",
+         complexity="O(N) where N is the number of fields being set.")
+def hmset(ctx: Context, argv: list[bytes]) -> SimpleString:
+    _hset(ctx, argv, "hmset")
+    return OK
+
+
+@command("hsetnx", 4, "write denyoom fast", 1, 1, 1, group=_G, since="2.0.0",
+         summary="Set the value of a hash field, only if the field does not exist")
+def hsetnx(ctx: Context, argv: list[bytes]) -> int:
+    ks = ctx.ks
+    meta = cs.lookup_or_create(ks, argv[1], HASH)
+    if not meta.new and cs.get(ks, meta.prefix + argv[2]) is not None:
+        return 0
+    _set_field(ks, meta, argv[2], argv[3])
+    cs.save(ks, argv[1], meta)
+    return 1
+
+
+@command("hget", 3, "readonly fast", 1, 1, 1, group=_G, since="2.0.0",
+         summary="Get the value of a hash field")
+def hget(ctx: Context, argv: list[bytes]) -> bytes | None:
+    meta = _read(ctx.ks, argv[1])
+    return None if meta is None else cs.get(ctx.ks, meta.prefix + argv[2])
+
+
+@command("hmget", -3, "readonly fast", 1, 1, 1, group=_G, since="2.0.0",
+         summary="Get the values of all the given hash fields",
+         complexity="O(N) where N is the number of fields being requested.")
+def hmget(ctx: Context, argv: list[bytes]) -> list[bytes | None]:
+    ks = ctx.ks
+    meta = _read(ks, argv[1])
+    if meta is None:
+        return [None] * (len(argv) - 2)
+    return [cs.get(ks, meta.prefix + field) for field in argv[2:]]
+
+
+@command("hdel", -3, "write fast", 1, 1, 1, group=_G, since="2.0.0",
+         summary="Delete one or more hash fields",
+         complexity="O(N) where N is the number of fields to be removed.")
+def hdel(ctx: Context, argv: list[bytes]) -> int:
+    ks = ctx.ks
+    meta = _read(ks, argv[1])
+    if meta is None:
+        return 0
+    removed = 0
+    for field in argv[2:]:
+        full = meta.prefix + field
+        if cs.get(ks, full) is not None:
+            ks.txn.delete(full)
+            removed += 1
+    if removed:
+        meta.count -= removed
+        cs.save(ks, argv[1], meta)
+    return removed
+
+
+@command("hlen", 2, "readonly fast", 1, 1, 1, group=_G, since="2.0.0",
+         summary="Get the number of fields in a hash")
+def hlen(ctx: Context, argv: list[bytes]) -> int:
+    meta = _read(ctx.ks, argv[1])
+    return 0 if meta is None else meta.count
+
+
+@command("hstrlen", 3, "readonly fast", 1, 1, 1, group=_G, since="3.2.0",
+         summary="Get the length of the value of a hash field")
+def hstrlen(ctx: Context, argv: list[bytes]) -> int:
+    value = hget(ctx, argv)
+    return 0 if value is None else len(value)
+
+
+@command("hexists", 3, "readonly fast", 1, 1, 1, group=_G, since="2.0.0",
+         summary="Determine if a hash field exists")
+def hexists(ctx: Context, argv: list[bytes]) -> int:
+    return int(hget(ctx, argv) is not None)
+
+
+def _fields(ctx: Context, key: bytes) -> list[tuple[bytes, bytes]]:
+    meta = _read(ctx.ks, key)
+    return [] if meta is None else list(cs.iter_elements(meta, ctx.ks))
+
+
+@command("hkeys", 2, "readonly", 1, 1, 1, group=_G, since="2.0.0",
+         summary="Get all the fields in a hash",
+         complexity="O(N) where N is the size of the hash.")
+def hkeys(ctx: Context, argv: list[bytes]) -> list[bytes]:
+    return [field for field, _ in _fields(ctx, argv[1])]
+
+
+@command("hvals", 2, "readonly", 1, 1, 1, group=_G, since="2.0.0",
+         summary="Get all the values in a hash",
+         complexity="O(N) where N is the size of the hash.")
+def hvals(ctx: Context, argv: list[bytes]) -> list[bytes]:
+    return [value for _, value in _fields(ctx, argv[1])]
+
+
+@command("hgetall", 2, "readonly", 1, 1, 1, group=_G, since="2.0.0",
+         summary="Get all the fields and values in a hash",
+         complexity="O(N) where N is the size of the hash.")
+def hgetall(ctx: Context, argv: list[bytes]) -> dict[bytes, bytes]:
+    return dict(_fields(ctx, argv[1]))
+
+
+@command("hincrby", 4, "write denyoom fast", 1, 1, 1, group=_G, since="2.0.0",
+         summary="Increment the integer value of a hash field by the given number")
+def hincrby(ctx: Context, argv: list[bytes]) -> int:
+    delta = parse_int(argv[3])
+    if delta is None:
+        raise CommandError(errors.NOT_INTEGER)
+    ks = ctx.ks
+    meta = cs.lookup_or_create(ks, argv[1], HASH)
+    current = None if meta.new else cs.get(ks, meta.prefix + argv[2])
+    value = 0
+    if current is not None:
+        value = parse_int(current)
+        if value is None:
+            raise CommandError(HASH_NOT_INTEGER)
+    result = value + delta
+    if not LLONG_MIN <= result <= LLONG_MAX:
+        raise CommandError(errors.OVERFLOW)
+    _set_field(ks, meta, argv[2], b"%d" % result)
+    cs.save(ks, argv[1], meta)
+    return result
+
+
+@command("hincrbyfloat", 4, "write denyoom fast", 1, 1, 1, group=_G, since="2.6.0",
+         summary="Increment the float value of a hash field by the given amount")
+def hincrbyfloat(ctx: Context, argv: list[bytes]) -> bytes:
+    """Long double arithmetic and formatting, as INCRBYFLOAT (strings.py) does it."""
+    increment = parse_long_double(argv[3])
+    if increment is None:
+        raise CommandError(errors.NOT_FLOAT)
+    if isinstance(increment, float):
+        raise CommandError(NAN_OR_INF_VALUE)
+    ks = ctx.ks
+    meta = cs.lookup_or_create(ks, argv[1], HASH)
+    current = None if meta.new else cs.get(ks, meta.prefix + argv[2])
+    base = parse_long_double(current) if current is not None else 0
+    if base is None:
+        raise CommandError(HASH_NOT_FLOAT)
+    total = None if isinstance(base, float) else to_long_double(base + increment)
+    if total is None:
+        raise CommandError(errors.NAN_OR_INF)
+    text = format_long_double(total)
+    _set_field(ks, meta, argv[2], text)
+    cs.save(ks, argv[1], meta)
+    return text
+
+
+@command("hrandfield", -2, "readonly", 1, 1, 1, group=_G, since="6.2.0",
+         summary="Get one or multiple random fields from a hash",
+         complexity="O(N) where N is the number of fields returned")
+def hrandfield(ctx: Context, argv: list[bytes]) -> object:
+    """Picks with ctx.rng (seeded by the entry inside MULTI), never the random module."""
+    if len(argv) > 4 or (len(argv) == 4 and argv[3].lower() != b"withvalues"):
+        raise CommandError(errors.SYNTAX)
+    withvalues = len(argv) == 4
+    count = parse_random_count(argv[2], withvalues) if len(argv) > 2 else None
+    meta = _read(ctx.ks, argv[1])
+    if count is None:
+        if meta is None:
+            return None
+        return random_elements(ctx, meta, 1)[0][0]
+    if meta is None or count == 0:
+        return []
+    picked = random_elements(ctx, meta, count)
+    if not withvalues:
+        return [field for field, _ in picked]
+    return Pairs(picked)
+
+
+@command("hscan", -3, "readonly", 1, 1, 1, group=_G, since="2.8.0",
+         summary="Incrementally iterate hash fields and associated values",
+         complexity="O(1) for every call. O(N) for a complete iteration, including enough "
+                    "command calls for the cursor to return back to 0. N is the number of "
+                    "elements inside the collection..")
+def hscan(ctx: Context, argv: list[bytes]) -> list:
+    return scan_collection(ctx, argv, HASH, reply=lambda field, value: [field, value])

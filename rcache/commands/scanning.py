@@ -1,0 +1,101 @@
+"""What the collection families share: HSCAN/SSCAN/ZSCAN and random picks (HRANDFIELD,
+SRANDMEMBER, SPOP).
+
+Elements come back in byte order (Redis: insertion order for a listpack, numeric for an
+intset, hash-table order otherwise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from .. import collections_store as cs
+from .. import errors
+from ..errors import CommandError
+from ..resp import LLONG_MAX
+from ..storage import Keyspace
+from .keyspace import SCAN_DEFAULT_COUNT, _cursor_for, _matcher, _parse_cursor, int_arg
+from .table import Context
+
+EMPTY_SCAN = [b"0", []]
+
+
+def scan_collection(ctx: Context, argv: list[bytes], kind: int, sub: bytes = b"",
+                    reply: Callable[[bytes, bytes], list[bytes]] | None = None) -> list:
+    """HSCAN/SSCAN/ZSCAN key cursor [MATCH pattern] [COUNT count], in Redis's order of checks.
+
+    A collection Redis keeps in a small encoding is returned whole with cursor 0, as Redis
+    does; a big one is walked COUNT elements at a time from a resume point.
+    """
+    cursor = _parse_cursor(argv[2])
+    ks = ctx.ks
+    meta = cs.lookup(ks, argv[1], kind)
+    if meta is None:
+        return EMPTY_SCAN
+    count, pattern = SCAN_DEFAULT_COUNT, b"*"
+    i = 3
+    while i < len(argv):
+        option = argv[i].lower()
+        if i + 1 >= len(argv):
+            raise CommandError(errors.SYNTAX)
+        if option == b"count":
+            count = int_arg(argv[i + 1])
+            if count < 1:
+                raise CommandError(errors.SYNTAX)
+        elif option == b"match":
+            pattern = argv[i + 1]
+        else:
+            raise CommandError(errors.SYNTAX)
+        i += 2
+    match = _matcher(pattern)
+    cursors = ks.store.scan_cursors
+    whole = not meta.flags & 1
+    start = sub + (cursors.get(cursor, b"") if cursor and not whole else b"")
+    found: list[bytes] = []
+    for examined, (suffix, value) in enumerate(cs.iter_elements(meta, ks, start)):
+        if not suffix.startswith(sub):
+            break
+        name = suffix[len(sub):]
+        if examined == count and not whole:
+            return [b"%d" % _cursor_for(cursors, name), found]
+        if match is None or match(name):
+            found.extend(reply(name, value) if reply else (name,))
+    return [b"0", found]
+
+
+def parse_random_count(raw: bytes, withvalues: bool = False) -> int:
+    """getRangeLongFromObjectOrReply(-LONG_MAX, LONG_MAX), and half that with values."""
+    count = int_arg(raw)
+    if count < -LLONG_MAX:
+        raise CommandError(errors.out_of_range(-LLONG_MAX, LLONG_MAX))
+    if withvalues and count < -LLONG_MAX // 2:
+        raise CommandError("ERR value is out of range")
+    return count
+
+
+def random_elements(ctx: Context, meta: cs.Meta, count: int, sub: bytes = b""
+                    ) -> list[tuple[bytes, bytes]]:
+    """``count`` (suffix, value) records picked with ctx.rng: distinct when count > 0 (all of
+    them when count >= size), with repetition when negative. O(N) walk, O(count) memory."""
+    size = meta.count
+    if count >= size:
+        ranks = list(range(size))
+    elif count >= 0:
+        ranks = ctx.rng.sample(range(size), count)
+    else:
+        ranks = [ctx.rng.randrange(size) for _ in range(-count)]
+    wanted = set(ranks)
+    picked: dict[int, tuple[bytes, bytes]] = {}
+    for rank, record in enumerate(_records(ctx.ks, meta, sub)):
+        if rank in wanted:
+            picked[rank] = record
+            if len(picked) == len(wanted):
+                break
+    return [picked[rank] for rank in ranks]
+
+
+def _records(ks: Keyspace, meta: cs.Meta, sub: bytes) -> Iterator[tuple[bytes, bytes]]:
+    for suffix, value in cs.iter_elements(meta, ks, sub):
+        if not suffix.startswith(sub):
+            return
+        yield suffix[len(sub):], value

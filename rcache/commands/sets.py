@@ -1,0 +1,292 @@
+"""Set commands: SADD SREM SMEMBERS SPOP SMOVE SINTER SUNION SDIFF (and *STORE) SSCAN ...
+
+One record per member (see collections_store). Members come back in byte order, where Redis
+uses numeric order (intset) or hash-table order. SPOP picks with ctx.rng, seeded by the Raft
+entry, so every node pops the same members.
+"""
+
+from __future__ import annotations
+
+from .. import collections_store as cs
+from .. import errors
+from ..errors import CommandError
+from ..resp import OrderedSet, parse_int
+from ..storage import SET, Keyspace
+from .scanning import parse_random_count, random_elements, scan_collection
+from .table import Context, command
+
+_G = "set"
+SPOP_COUNT_RANGE = "ERR value is out of range, must be positive"
+NUMKEYS = "ERR numkeys should be greater than 0"
+TOO_MANY_NUMKEYS = "ERR Number of keys can't be greater than number of args"
+NEGATIVE_LIMIT = "ERR LIMIT can't be negative"
+
+
+def _read(ks: Keyspace, key: bytes) -> cs.Meta | None:
+    return cs.lookup(ks, key, SET)
+
+
+def _add(ks: Keyspace, meta: cs.Meta, member: bytes) -> bool:
+    full = meta.prefix + member
+    if not meta.new and cs.get(ks, full) is not None:
+        return False
+    meta.count += 1
+    if meta.count > cs.SET_MAX_INTSET_ENTRIES or not cs.is_intset_member(member):
+        meta.mark_big()
+    ks.txn.put(full, b"")
+    return True
+
+
+def _remove(ks: Keyspace, meta: cs.Meta, member: bytes) -> bool:
+    full = meta.prefix + member
+    if cs.get(ks, full) is None:
+        return False
+    ks.txn.delete(full)
+    meta.count -= 1
+    return True
+
+
+def _has(ks: Keyspace, meta: cs.Meta | None, member: bytes) -> bool:
+    return meta is not None and cs.get(ks, meta.prefix + member) is not None
+
+
+def members(ks: Keyspace, meta: cs.Meta | None) -> list[bytes]:
+    return [] if meta is None else [member for member, _ in cs.iter_elements(meta, ks)]
+
+
+def _store(ks: Keyspace, key: bytes, result: list[bytes]) -> int:
+    """Replace key with a set of result (deleting it when empty), encoded afresh."""
+    ks.delete(key)
+    if result:
+        meta = cs.create(ks, key, SET)
+        for member in result:
+            _add(ks, meta, member)
+        cs.save(ks, key, meta)
+    return len(result)
+
+
+@command("sadd", -3, "write denyoom fast", 1, 1, 1, group=_G,
+         summary="Add one or more members to a set",
+         complexity="O(1) for each element added, so O(N) to add N elements when the command "
+                    "is called with multiple arguments.")
+def sadd(ctx: Context, argv: list[bytes]) -> int:
+    ks = ctx.ks
+    meta = cs.lookup_or_create(ks, argv[1], SET)
+    added = sum(_add(ks, meta, member) for member in argv[2:])
+    if added:
+        cs.save(ks, argv[1], meta)
+    return added
+
+
+@command("srem", -3, "write fast", 1, 1, 1, group=_G,
+         summary="Remove one or more members from a set",
+         complexity="O(N) where N is the number of members to be removed.")
+def srem(ctx: Context, argv: list[bytes]) -> int:
+    ks = ctx.ks
+    meta = _read(ks, argv[1])
+    if meta is None:
+        return 0
+    removed = sum(_remove(ks, meta, member) for member in argv[2:])
+    if removed:
+        cs.save(ks, argv[1], meta)
+    return removed
+
+
+@command("smembers", 2, "readonly", 1, 1, 1, group=_G, summary="Get all the members in a set",
+         complexity="O(N) where N is the set cardinality.")
+def smembers(ctx: Context, argv: list[bytes]) -> OrderedSet:
+    return OrderedSet(members(ctx.ks, _read(ctx.ks, argv[1])))
+
+
+@command("sismember", 3, "readonly fast", 1, 1, 1, group=_G,
+         summary="Determine if a given value is a member of a set")
+def sismember(ctx: Context, argv: list[bytes]) -> int:
+    return int(_has(ctx.ks, _read(ctx.ks, argv[1]), argv[2]))
+
+
+@command("smismember", -3, "readonly fast", 1, 1, 1, group=_G, since="6.2.0",
+         summary="Returns the membership associated with the given elements for a set",
+         complexity="O(N) where N is the number of elements being checked for membership")
+def smismember(ctx: Context, argv: list[bytes]) -> list[int]:
+    meta = _read(ctx.ks, argv[1])
+    return [int(_has(ctx.ks, meta, member)) for member in argv[2:]]
+
+
+@command("scard", 2, "readonly fast", 1, 1, 1, group=_G,
+         summary="Get the number of members in a set")
+def scard(ctx: Context, argv: list[bytes]) -> int:
+    meta = _read(ctx.ks, argv[1])
+    return 0 if meta is None else meta.count
+
+
+@command("spop", -2, "write fast", 1, 1, 1, group=_G,
+         summary="Remove and return one or multiple random members from a set",
+         complexity="Without the count argument O(1), otherwise O(N) where N is the value of "
+                    "the passed count.")
+def spop(ctx: Context, argv: list[bytes]) -> object:
+    if len(argv) > 3:
+        raise CommandError(errors.SYNTAX)
+    count = None
+    if len(argv) == 3:
+        count = parse_int(argv[2])
+        if count is None or count < 0:
+            raise CommandError(SPOP_COUNT_RANGE)
+    ks = ctx.ks
+    meta = _read(ks, argv[1])
+    if meta is None:
+        return None if count is None else OrderedSet()
+    if count == 0:
+        return OrderedSet()
+    picked = [member for member, _ in random_elements(ctx, meta, 1 if count is None else count)]
+    if count is not None and count >= meta.count:
+        ks.delete(argv[1])
+        return OrderedSet(picked)
+    for member in picked:
+        _remove(ks, meta, member)
+    cs.save(ks, argv[1], meta)
+    return picked[0] if count is None else OrderedSet(picked)
+
+
+@command("srandmember", -2, "readonly", 1, 1, 1, group=_G,
+         summary="Get one or multiple random members from a set",
+         complexity="Without the count argument O(1), otherwise O(N) where N is the absolute "
+                    "value of the passed count.")
+def srandmember(ctx: Context, argv: list[bytes]) -> object:
+    if len(argv) > 3:
+        raise CommandError(errors.SYNTAX)
+    count = parse_random_count(argv[2]) if len(argv) == 3 else None
+    meta = _read(ctx.ks, argv[1])
+    if count is None:
+        return None if meta is None else random_elements(ctx, meta, 1)[0][0]
+    if meta is None or count == 0:
+        return []
+    return [member for member, _ in random_elements(ctx, meta, count)]
+
+
+@command("smove", 4, "write fast", 1, 2, 1, group=_G,
+         summary="Move a member from one set to another")
+def smove(ctx: Context, argv: list[bytes]) -> int:
+    ks = ctx.ks
+    source_key, target_key, member = argv[1], argv[2], argv[3]
+    source = _read(ks, source_key)
+    if source is None:
+        return 0
+    target = _read(ks, target_key)  # a wrong type is an error only once the source exists
+    if source_key == target_key:
+        return int(_has(ks, source, member))
+    if not _remove(ks, source, member):
+        return 0
+    cs.save(ks, source_key, source)
+    target = target or cs.create(ks, target_key, SET)
+    if _add(ks, target, member):
+        cs.save(ks, target_key, target)
+    return 1
+
+
+# -- algebra --------------------------------------------------------------------------------------
+def _inter(ks: Keyspace, keys: list[bytes], limit: int = 0) -> list[bytes]:
+    """Members of every set, smallest set first (every key is type-checked first)."""
+    sets = [_read(ks, key) for key in keys]
+    if None in sets:
+        return []
+    sets.sort(key=lambda meta: meta.count)
+    found = []
+    for member in members(ks, sets[0]):
+        if all(_has(ks, other, member) for other in sets[1:]):
+            found.append(member)
+            if len(found) == limit:
+                break
+    return found
+
+
+def _union_or_diff(ks: Keyspace, keys: list[bytes], diff: bool) -> list[bytes]:
+    sets = [_read(ks, key) for key in keys]  # every key is type-checked first
+    if diff:
+        first, others = sets[0], [meta for meta in sets[1:] if meta is not None]
+        return [m for m in members(ks, first) if not any(_has(ks, o, m) for o in others)]
+    union: set[bytes] = set()
+    for meta in sets:
+        union.update(members(ks, meta))
+    return sorted(union)
+
+
+@command("sinter", -2, "readonly", 1, -1, 1, group=_G, summary="Intersect multiple sets",
+         complexity="O(N*M) worst case where N is the cardinality of the smallest set and M "
+                    "is the number of sets.")
+def sinter(ctx: Context, argv: list[bytes]) -> OrderedSet:
+    return OrderedSet(_inter(ctx.ks, argv[1:]))
+
+
+@command("sunion", -2, "readonly", 1, -1, 1, group=_G, summary="Add multiple sets",
+         complexity="O(N) where N is the total number of elements in all given sets.")
+def sunion(ctx: Context, argv: list[bytes]) -> OrderedSet:
+    return OrderedSet(_union_or_diff(ctx.ks, argv[1:], diff=False))
+
+
+@command("sdiff", -2, "readonly", 1, -1, 1, group=_G, summary="Subtract multiple sets",
+         complexity="O(N) where N is the total number of elements in all given sets.")
+def sdiff(ctx: Context, argv: list[bytes]) -> OrderedSet:
+    return OrderedSet(_union_or_diff(ctx.ks, argv[1:], diff=True))
+
+
+@command("sinterstore", -3, "write denyoom", 1, -1, 1, group=_G,
+         summary="Intersect multiple sets and store the resulting set in a key",
+         complexity="O(N*M) worst case where N is the cardinality of the smallest set and M "
+                    "is the number of sets.")
+def sinterstore(ctx: Context, argv: list[bytes]) -> int:
+    return _store(ctx.ks, argv[1], _inter(ctx.ks, argv[2:]))
+
+
+@command("sunionstore", -3, "write denyoom", 1, -1, 1, group=_G,
+         summary="Add multiple sets and store the resulting set in a key",
+         complexity="O(N) where N is the total number of elements in all given sets.")
+def sunionstore(ctx: Context, argv: list[bytes]) -> int:
+    return _store(ctx.ks, argv[1], _union_or_diff(ctx.ks, argv[2:], diff=False))
+
+
+@command("sdiffstore", -3, "write denyoom", 1, -1, 1, group=_G,
+         summary="Subtract multiple sets and store the resulting set in a key",
+         complexity="O(N) where N is the total number of elements in all given sets.")
+def sdiffstore(ctx: Context, argv: list[bytes]) -> int:
+    return _store(ctx.ks, argv[1], _union_or_diff(ctx.ks, argv[2:], diff=True))
+
+
+def _numkeys_keys(argv: list[bytes]) -> list[int]:
+    """SINTERCARD numkeys key [key ...]: the keys numkeys announces (none if it is invalid)."""
+    numkeys = parse_int(argv[1]) if len(argv) > 1 else None
+    if numkeys is None or numkeys < 1 or numkeys > len(argv) - 2:
+        return []
+    return list(range(2, 2 + numkeys))
+
+
+@command("sintercard", -3, "readonly", group=_G, since="7.0.0", key_finder=_numkeys_keys,
+         summary="Intersect multiple sets and return the cardinality of the result",
+         complexity="O(N*M) worst case where N is the cardinality of the smallest set and M "
+                    "is the number of sets.")
+def sintercard(ctx: Context, argv: list[bytes]) -> int:
+    numkeys = parse_int(argv[1])
+    if numkeys is None or numkeys < 1:
+        raise CommandError(NUMKEYS)
+    if numkeys > len(argv) - 2:
+        raise CommandError(TOO_MANY_NUMKEYS)
+    limit = 0
+    i = 2 + numkeys
+    while i < len(argv):
+        if argv[i].lower() == b"limit" and i + 1 < len(argv):
+            limit = parse_int(argv[i + 1])
+            if limit is None or limit < 0:
+                raise CommandError(NEGATIVE_LIMIT)
+            i += 2
+        else:
+            raise CommandError(errors.SYNTAX)
+    return len(_inter(ctx.ks, argv[2:2 + numkeys], limit))
+
+
+@command("sscan", -3, "readonly", 1, 1, 1, group=_G, since="2.8.0",
+         summary="Incrementally iterate Set elements",
+         complexity="O(1) for every call. O(N) for a complete iteration, including enough "
+                    "command calls for the cursor to return back to 0. N is the number of "
+                    "elements inside the collection..")
+def sscan(ctx: Context, argv: list[bytes]) -> list:
+    return scan_collection(ctx, argv, SET)
+

@@ -1,0 +1,123 @@
+"""``follower-proxy yes``: a follower forwards commands to the leader and relays its replies.
+
+One pipelined connection per (protocol, consistency) to the leader's client port; replies
+come back in request order and are relayed byte for byte. If the link breaks, the writes it
+carried may or may not have been applied: their clients get an honest "unknown outcome".
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+from .errors import CommandError
+from .raft import OUTCOME_UNKNOWN, Pending
+from .resp import RawReply, encode_command, reply_end
+
+
+class LeaderLink(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiting: deque[Pending | None] = deque()  # None: a reply we sent for ourselves
+        self.db = 0
+        self.lost = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        pos = 0
+        while self.waiting and (end := reply_end(self.buffer, pos)) >= 0:
+            waiter = self.waiting.popleft()
+            if waiter is not None:
+                waiter.resolve(RawReply(self.buffer[pos:end]))
+            pos = end
+        del self.buffer[:pos]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        while self.waiting:
+            waiter = self.waiting.popleft()
+            if waiter is not None:
+                waiter.resolve(CommandError(OUTCOME_UNKNOWN))
+
+    def send(self, commands: list[list[bytes]], replies: list[Pending | None]) -> None:
+        self.transport.write(b"".join(encode_command(argv) for argv in commands))
+        self.waiting.extend(replies)
+
+
+class LeaderProxy:
+    def __init__(self, password: str) -> None:
+        self.password = password
+        self.links: dict[tuple[str, bool, bool], LeaderLink] = {}
+        self.connecting: dict[tuple[str, bool, bool], asyncio.Task] = {}
+
+    async def _link(self, leader: str, resp3: bool, linearizable: bool) -> LeaderLink:
+        key = (leader, resp3, linearizable)
+        link = self.links.get(key)
+        if link is not None and not link.lost:
+            return link
+        task = self.connecting.get(key)
+        if task is None:
+            task = self.connecting[key] = asyncio.ensure_future(self._connect(leader, key))
+        try:
+            return await asyncio.shield(task)
+        finally:
+            self.connecting.pop(key, None)
+
+    async def _connect(self, leader: str, key: tuple[str, bool, bool]) -> LeaderLink:
+        host, port = leader.rsplit(":", 1)
+        _, link = await asyncio.wait_for(asyncio.get_running_loop().create_connection(
+            LeaderLink, host, int(port)), timeout=5)
+        setup: list[list[bytes]] = []
+        if self.password:
+            setup.append([b"AUTH", self.password.encode()])
+        if key[1]:
+            setup.append([b"HELLO", b"3"])
+        if key[2]:
+            setup.append([b"RAFT.READ-CONSISTENCY", b"linearizable"])
+        link.send(setup, [None] * len(setup))
+        self.links[key] = link
+        return link
+
+    def forward(self, leader: str, client, commands: list[tuple[int, list[bytes]]],
+                transaction: bool = False) -> Pending:
+        """Send (db, argv) commands; the Pending gets the last reply (EXEC's for a
+        transaction), relayed as is."""
+        result = Pending(client._reply_ready)
+        linearizable = (client.read_consistency or client.server.config.read_consistency) \
+            == "linearizable"
+
+        async def go() -> None:
+            try:
+                link = await self._link(leader, client.resp3, linearizable)
+            except (TimeoutError, OSError) as err:
+                result.resolve(CommandError(f"CLUSTERDOWN cannot reach the leader: {err}"))
+                return
+            batch: list[list[bytes]] = []
+            replies: list[Pending | None] = []
+            dbs = {db for db, _ in commands}
+            if len(dbs) > 1:
+                result.resolve(CommandError("ERR follower-proxy cannot forward a transaction "
+                                            "that spans databases: send it to the leader"))
+                return
+            (db,) = dbs
+            if db != link.db:
+                batch.append([b"SELECT", str(db).encode()])
+                replies.append(None)
+                link.db = db
+            if transaction:
+                batch.append([b"MULTI"])
+                replies.append(None)
+            for _, argv in commands:
+                batch.append(argv)
+                replies.append(None if transaction else result)
+            if transaction:
+                batch.append([b"EXEC"])
+                replies.append(result)
+            link.send(batch, replies)
+
+        asyncio.ensure_future(go())
+        return result
