@@ -26,6 +26,7 @@ import pysyncobj.syncobj
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 from pysyncobj.monotonic import monotonic as raft_clock
 from pysyncobj.tcp_connection import CONNECTION_STATE
+from pysyncobj.transport import TCPTransport
 
 from .durability import DurableJournal, Snapshots
 from .errors import CommandError
@@ -60,6 +61,23 @@ class Pending:
                 self.on_done(self)
 
 
+class ClusterTransport(TCPTransport):
+    """PySyncObj's TCP transport without two doors rcache never uses: read-only nodes (any
+    process announcing itself as one receives the whole log) and utility commands (any
+    connection could add or remove members). Members authenticate with ``cluster-secret``
+    (PySyncObj's encryption: a key derived from it, and an HMAC on every message)."""
+
+    def _onIncomingMessageReceived(self, conn, message) -> None:  # noqa: N802
+        handshake_done = not self._syncObj.encryptor or conn.sendRandKey
+        if handshake_done and (isinstance(message, list) or message == "readonly"):
+            log.warning("refused a Raft connection that offered %r",
+                        "read-only mode" if message == "readonly" else "a utility command")
+            conn.disconnect()
+            self._unknownConnections.discard(conn)
+            return
+        super()._onIncomingMessageReceived(conn, message)
+
+
 class RaftNode(SyncObj):
     """The PySyncObj object: one replicated method that carries our batches, plus two things
     PySyncObj lacks: a follower that never drops log entries matching the leader's, and
@@ -72,7 +90,7 @@ class RaftNode(SyncObj):
         self.before_ack: Callable[[], None] = lambda: None
         self.appends_sent: dict[str, int] = {}
         self.appends_acked: dict[str, int] = {}
-        super().__init__(self_address, partners, conf)
+        super().__init__(self_address, partners, conf, transportClass=ClusterTransport)
         transport = self._SyncObj__transport
         send = transport.send
 

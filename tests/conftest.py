@@ -86,7 +86,10 @@ class Node:
         def ready() -> bool:
             if self.proc.poll() is not None:
                 raise AssertionError(f"rcache exited with {self.proc.returncode}:\n{self.log()}")
-            return self.client(socket_timeout=1).ping()
+            try:
+                return self.client(socket_timeout=1).ping()
+            except redis.AuthenticationError:  # requirepass is set: it is up all the same
+                return True
         wait_for(ready, timeout, f"rcache on port {self.port}")
 
     def client(self, **kwargs) -> redis.Redis:

@@ -93,6 +93,7 @@ def info_sections(ctx: Context) -> dict[str, dict[str, object]]:
             "raft_commit_index": status["commit_idx"], "raft_applied_index": status["last_applied"],
             "raft_log_entries": status["log_len"], "raft_has_quorum": int(status["has_quorum"]),
             "raft_num_nodes": len(members),
+            "raft_voters": len(replicator.node.otherNodes) + 1,
             **{f"raft_node{i}": f"id={node},raft={raft},addr={client}"
                for i, (node, (raft, client)) in enumerate(sorted(members.items()))},
         },

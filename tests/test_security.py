@@ -1,0 +1,111 @@
+"""Who may talk to rcache: requirepass/AUTH as Redis, the protected-mode warning, and a Raft
+channel that a process without the cluster secret can neither join, vote in nor append to."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+from pysyncobj import SyncObj, SyncObjConf
+
+from .conftest import LocalCluster, free_port, wait_for
+from .test_differential import RawConnection
+
+
+def test_requirepass_as_redis(make_node) -> None:
+    node = make_node("--requirepass", "s3cret")
+    raw = RawConnection(node.port)
+    assert raw.call("GET", "k") == b"-NOAUTH Authentication required.\r\n"
+    assert raw.call("CONFIG", "SET", "requirepass", "x") == b"-NOAUTH Authentication required.\r\n"
+    assert raw.call("RAFT.NODE", "REMOVE", "x") == b"-NOAUTH Authentication required.\r\n"
+    assert raw.call("AUTH", "wrong") == \
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    assert raw.call("AUTH", "nobody", "s3cret").startswith(b"-WRONGPASS")
+    assert raw.call("PING") == b"-NOAUTH Authentication required.\r\n"  # still not in
+    assert raw.call("AUTH", "default", "s3cret") == b"+OK\r\n"
+    assert raw.call("SET", "k", "v") == b"+OK\r\n"
+    raw.close()
+    hello = RawConnection(node.port)
+    assert hello.call("HELLO", "3").startswith(b"-NOAUTH HELLO must be called with the client")
+    assert hello.call("HELLO", "3", "AUTH", "default", "s3cret").startswith(b"%7\r\n")
+    assert hello.call("GET", "k") == b"$1\r\nv\r\n"
+    hello.close()
+    assert node.client(password="s3cret").get("k") == b"v"
+    with pytest.raises(redis.AuthenticationError):
+        node.client(password="nope").ping()
+
+
+def test_failed_auth_does_not_slow_other_clients(make_node) -> None:
+    node = make_node("--requirepass", "s3cret")
+    attacker = RawConnection(node.port)
+    good = node.client(password="s3cret")
+    started = time.monotonic()
+    for i in range(500):
+        attacker.call("AUTH", f"guess{i}")
+        good.incr("n")
+    assert good.get("n") == b"500"
+    assert time.monotonic() - started < 60
+    attacker.close()
+
+
+def test_protected_mode_warning(make_node) -> None:
+    node = make_node("--bind", "127.0.0.2", start=False)  # loopback, but not 127.0.0.1
+    node.start(wait=False)
+    wait_for(lambda: "listening on 127.0.0.2" in node.log(), 30, "the node to listen")
+    assert "without requirepass" in node.log()
+    quiet = make_node()
+    assert "without requirepass" not in quiet.log()
+
+
+def test_process_without_the_secret_cannot_join_vote_or_append(tmp_path) -> None:
+    cluster = LocalCluster(tmp_path, 3, "--cluster-secret", "the-secret").start()
+    try:
+        leader = cluster.leader()
+        r = leader.client()
+        for i in range(50):
+            r.set(f"k{i}", i)
+        cluster.wait_converged()
+        before = {n.name: cluster.info(n) for n in cluster.nodes}
+        members = sorted(f"127.0.0.1:{n.port + 10000}" for n in cluster.nodes)
+        # A rogue node claiming a member's identity, with the wrong secret, for a few
+        # election timeouts: it would win votes with ever higher terms if it were heard.
+        impostor = members[-1]
+        conf = SyncObjConf(password="not-the-secret", bindAddress=f"127.0.0.1:{free_port()}",
+                           raftMinTimeout=0.1, raftMaxTimeout=0.2, appendEntriesPeriod=0.02,
+                           connectionRetryTime=0.1,
+                           dynamicMembershipChange=True)
+        rogue = SyncObj(impostor, [m for m in members if m != impostor], conf)
+        try:
+            time.sleep(3)
+        finally:
+            rogue.destroy()
+        after = {n.name: cluster.info(n) for n in cluster.nodes}
+        assert {a["raft_term"] for a in after.values()} == {b["raft_term"] for b in before.values()}
+        assert all(a["raft_voters"] == 3 for a in after.values())
+        assert cluster.leader() is leader
+        assert r.mget([f"k{i}" for i in range(50)]) == [str(i).encode() for i in range(50)]
+        r.set("still", "writable")
+    finally:
+        cluster.stop()
+
+
+def test_raft_port_refuses_read_only_and_utility_connections(tmp_path) -> None:
+    """Even without a secret, nobody can stream the log through PySyncObj's read-only door
+    (nor add members through its utility commands, refused by the same check)."""
+    cluster = LocalCluster(tmp_path, 1).start()
+    try:
+        node = cluster.nodes[0]
+        raft_port = node.port + 10000
+        voters = cluster.info(node)["raft_voters"]
+        conf = SyncObjConf(dynamicMembershipChange=True, connectionRetryTime=0.1)
+        reader = SyncObj(None, [f"127.0.0.1:{raft_port}"], conf)  # a read-only node
+        try:
+            wait_for(lambda: "refused a Raft connection" in node.log(), 10,
+                     "the read-only connection to be refused")
+        finally:
+            reader.destroy()
+        assert cluster.info(node)["raft_voters"] == voters
+        assert node.client().set("ok", 1)
+    finally:
+        cluster.stop()
