@@ -127,11 +127,17 @@ class Cluster:
     async def leave_when_removed(self) -> None:
         """A node removed from the cluster shuts down instead of disturbing it with elections.
         It learns so from the log, or, if it was cut off before hearing it, from the members
-        it can still reach once it has had no leader for a while."""
+        it can still reach once it has had no leader for a while. Absence from the member
+        list counts only once this node has applied all the leader has committed: a node
+        catching up (replaying from the start, or from a snapshot older than its joining)
+        does not list itself yet."""
         leaderless_since = None
         while True:
             await asyncio.sleep(0.5)
-            removed = self.node_id not in self.members() and self.server.store.members()
+            status = self.replicator.node.getStatus()
+            caught_up = (status["leader_commit_idx"] is not None
+                         and status["last_applied"] >= status["leader_commit_idx"])
+            removed = caught_up and self.node_id not in self.members()
             if not removed and self.leader_id() is None:
                 now = asyncio.get_running_loop().time()
                 leaderless_since = leaderless_since or now

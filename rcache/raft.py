@@ -105,6 +105,12 @@ class RaftNode(SyncObj):
             return send(node, message)
 
         transport.send = counting_send
+        logging.getLogger("pysyncobj.syncobj").addFilter(self._hide_kept_tail_warning)
+
+    def _hide_kept_tail_warning(self, record: logging.LogRecord) -> bool:
+        """PySyncObj warns that it is truncating applied entries before it calls the delete
+        that ``_keep_log_tail`` turns into a no-op: that warning is then untrue."""
+        return not (self._keep_log_tail and "truncating already-applied" in str(record.msg))
 
     @replicated
     def apply_entry(self, payload: bytes) -> list | None:

@@ -9,6 +9,7 @@ Writes are submitted at once, so pipelined writes share Raft entries.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import random
@@ -63,12 +64,15 @@ class Client(asyncio.Protocol):
         self.multi: list[tuple[Command, list[bytes]]] | None = None
         self.multi_failed = False
         self.created = self.last_active = time.time()
-        self.last_command = b"NULL"
+        self.last_command: Command | None = None
         self.addr = self.laddr = ""
         self.transport: asyncio.Transport | None = None
         self._slots: deque = deque()  # replies not yet written: bytes | Pending | _Deferred
         self._deferred = 0
         self._barriers = 0  # linearizable reads awaiting their ReadIndex confirmation
+        self._keyspace = None
+        self._context: Context | None = None
+        self._store_generation = -1
         self._out: list[bytes] = []
         self._closing = False
         self._quitting = False
@@ -147,7 +151,7 @@ class Client(asyncio.Protocol):
             if self.multi is not None:
                 self.multi_failed = True
             return err
-        self.last_command = cmd.full_name.encode()
+        self.last_command = cmd
         if not self.reader.authenticated and cmd.name not in _NO_AUTH_NEEDED:
             return CommandError(errors.NOAUTH)
         if self.multi is not None and cmd.name not in _TRANSACTION_CONTROL:
@@ -163,7 +167,7 @@ class Client(asyncio.Protocol):
                 if route is None:
                     return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready)
                 return server.cluster.forward(self, [(self.db, argv)]) if route is PROXY else route
-            if cmd.first_key > 0 or cmd.key_finder is not None:
+            if cmd.keyed:
                 route = server.cluster.route_read(self, cmd, argv)
                 if route is True:
                     return self._read_after_barrier(cmd, argv)
@@ -212,8 +216,16 @@ class Client(asyncio.Protocol):
         return result
 
     def context(self) -> Context:
-        now_ms = int(time.time() * 1000)
-        return Context(self.server.store.keyspace(self.db, now_ms), random, self, self.server)
+        """The handler's view: this client's database, now. Reused while the database
+        mapping (SWAPDB, an installed snapshot) and the selected db stay the same."""
+        store = self.server.store
+        ks = self._keyspace
+        if ks is None or ks.dbnum != self.db or self._store_generation != store.generation:
+            ks = self._keyspace = store.keyspace(self.db, 0)
+            self._store_generation = store.generation
+            self._context = Context(ks, random, self, self.server)
+        ks.now_ms = int(time.time() * 1000)
+        return self._context
 
     def exec_transaction(self):
         """EXEC: data commands become one atomic entry; connection commands run here, in order."""
@@ -442,5 +454,9 @@ def run(config: Config) -> None:
         uvloop.install()
     except ImportError:
         pass
+    # Requests make many short-lived objects and almost no cycles: collect the young
+    # generation less often, and never rescan what exists once the node is up.
+    gc.set_threshold(50_000, 50, 100)
+    gc.freeze()
     asyncio.run(Server(config).serve())
 

@@ -89,6 +89,8 @@ class Store:
         # Redis's `databases`: every node of a cluster must use the same value, since
         # SELECT/MOVE/COPY validate indexes against it while applying entries.
         self.databases = 16
+        # Bumped whenever dbmap or db change: readers rebuild the views they cached.
+        self.generation = 0
         # SCAN cursors: opaque integers -> the key to resume from (node-local, bounded).
         self.scan_cursors: dict[int, bytes] = {}
 
@@ -115,6 +117,7 @@ class Store:
         target = f"{self.path}.{int(time.time() * 1000)}"
         os.replace(directory, target)
         self.db = self._open(target)
+        self.generation += 1
         from .durability import write_atomically
         write_atomically(self._pointer, os.path.basename(target).encode())
         old_db.close()
@@ -222,7 +225,9 @@ class Transaction:
             batch.put(DBMAP_KEY, bytes(self.dbmap))
         batch.put(APPLIED_KEY, index.to_bytes(8, "big"))
         self.store.db.write(batch)
-        self.store.dbmap = self.dbmap
+        if self.dbmap != self.store.dbmap:
+            self.store.dbmap = self.dbmap
+            self.store.generation += 1
 
 
 class Keyspace:

@@ -172,7 +172,8 @@ def describe(client, now: float) -> str:
             f" db={client.db} sub=0 psub=0 ssub=0 "
             f"multi={len(client.multi) if client.multi is not None else -1} "
             f"qbuf={client.reader.buffered()} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 "
-            f"obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={client.last_command.decode()} "
+            f"obl=0 oll=0 omem=0 tot-mem=0 events=r "
+            f"cmd={client.last_command.full_name if client.last_command else 'NULL'} "
             f"user=default redir=-1 resp={3 if client.resp3 else 2} "
             f"lib-name={client.lib_name.decode(errors='replace')} "
             f"lib-ver={client.lib_ver.decode(errors='replace')}")

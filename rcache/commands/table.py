@@ -46,14 +46,15 @@ class Command:
     subcommands: dict[bytes, Command] = field(default_factory=dict)
     # For commands whose keys are not a fixed range (movablekeys): argv -> key indexes.
     key_finder: Callable[[list[bytes]], list[int]] | None = None
+    # Derived once, read for every command the server runs:
+    full_name: str = ""
+    is_write: bool = False
+    keyed: bool = False
 
-    @property
-    def full_name(self) -> str:
-        return f"{self.container.name}|{self.name}" if self.container else self.name
-
-    @property
-    def is_write(self) -> bool:
-        return "write" in self.flags
+    def __post_init__(self) -> None:
+        self.full_name = f"{self.container.name}|{self.name}" if self.container else self.name
+        self.is_write = "write" in self.flags
+        self.keyed = self.first_key > 0 or self.key_finder is not None
 
     def key_indexes(self, argv: list[bytes]) -> list[int]:
         """Positions of the keys in argv, as COMMAND GETKEYS reports them."""

@@ -88,10 +88,6 @@ class History:
         with self._lock:
             return sorted((replace(op) for op in self._ops), key=lambda op: op.invoke_ns)
 
-    def counts(self) -> dict[str, int]:
-        ops = self.ops
-        return {outcome: sum(op.outcome == outcome for op in ops) for outcome in (OK, FAIL, INFO)}
-
 
 def save_history(ops: Iterable[Op], path: Path, final: dict[str, dict[str, str | None]]
                  | None = None) -> None:
@@ -229,19 +225,19 @@ class Worker(threading.Thread):
         self._keys = keys.keys
         self._process_ids = iter(process_ids)
         self._client = RoutingClient(addresses, timeout, read_consistency)
-        self._stop = stop
+        self._halt = stop
         self._random = random.Random(seed)
 
     def run(self) -> None:
         process = next(self._process_ids)
         sequence = itertools.count()
         try:
-            while not self._stop.is_set():
+            while not self._halt.is_set():
                 outcome = self._one_op(process, next(sequence))
                 if outcome == INFO:
                     process = next(self._process_ids)
                 elif outcome == FAIL:
-                    self._stop.wait(0.02)  # no leader yet: don't spin
+                    self._halt.wait(0.02)  # no leader yet: don't spin
         finally:
             self._client.close()
 
