@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import TYPE_CHECKING
 
 from . import errors
 from .errors import CommandError
 from .proxy import LeaderProxy
 from .raft import Pending, Replicator
+from .resp import OK, SimpleString
 from .statemachine import MEMBER
 
 if TYPE_CHECKING:
@@ -114,6 +116,27 @@ class Cluster:
                 await conn.aclose()
             await asyncio.sleep(0.5)
         raise RuntimeError(f"{' '.join(command[:2])} through {seed} failed: {last_error}")
+
+    async def join_now(self, seed: str) -> SimpleString:
+        """RAFT.CLUSTER JOIN: a node that leads only itself and holds no data discards its
+        one-node log and joins the cluster at seed, as --join would have at start."""
+        store = self.server.store
+        if set(self.members()) != {self.node_id}:
+            raise CommandError("ERR Already cluster member")
+        if any(store.key_count(db) for db in range(self.config.databases)):
+            raise CommandError("ERR this node holds data: only an empty node can join a cluster")
+        self.replicator.stop()
+        for name in ("raft.journal", "raft.journal.meta", "raft.snapshot"):
+            path = os.path.join(self.config.dir, name)
+            if os.path.exists(path):
+                os.remove(path)
+        empty = store.path + ".empty"
+        os.makedirs(empty, exist_ok=True)
+        store.replace_with(empty)
+        self.server.machine.reload()
+        self.config.join = seed
+        self.server.replicator = await self.start(asyncio.get_running_loop())
+        return OK
 
     async def _bootstrap(self) -> None:
         """A new single-node cluster: lead it, and record our own addresses in the log."""

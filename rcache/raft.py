@@ -278,6 +278,7 @@ class Replicator:
             self.node = RaftNode(machine, self_address, partners, conf)
         self.node.before_ack = self.journal.sync
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._expiry_task: asyncio.Task | None = None
         self._items: list[tuple] = []
         self._waiters: list[Pending] = []
         self._unresolved: deque[tuple[float, list[Pending]]] = deque()
@@ -296,9 +297,12 @@ class Replicator:
         elif first_election_delay:
             self.node.delay_election(first_election_delay)
         self._thread.start()
+        self._expiry_task = loop.create_task(self._expire_writes())
 
     def stop(self) -> None:
         self._stopped = True
+        if self._expiry_task is not None:
+            self._expiry_task.cancel()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
         self.node.destroy()
@@ -407,7 +411,7 @@ class Replicator:
         _resolve_all(waiters, CommandError(
             NOT_COMMITTED if error in _DEFINITE_FAILURES else OUTCOME_UNKNOWN))
 
-    async def expire_writes(self) -> None:
+    async def _expire_writes(self) -> None:
         """Fail writes whose entry neither committed nor failed in time (e.g. a leader cut
         off from its followers): the client gets an answer, an honest "unknown"."""
         unresolved = self._unresolved

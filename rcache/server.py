@@ -406,7 +406,6 @@ class Server:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.shutdown)
         self._tasks = [asyncio.create_task(self._active_expiry()),
-                       asyncio.create_task(self.replicator.expire_writes()),
                        asyncio.create_task(self.cluster.leave_when_removed())]
         print(f"rcache {self.cluster.node_id} listening on {self.config.bind}:{self.config.port}"
               f", raft {self.config.raft_address}, data in {os.path.abspath(self.config.dir)}",

@@ -220,3 +220,24 @@ def test_follower_proxy_forwards_to_the_leader(tmp_path) -> None:
         raw.close()
     finally:
         proxied.stop()
+
+
+def test_raft_cluster_init_and_join_at_run_time(make_node) -> None:
+    first = make_node("--id", "a")
+    second = make_node("--id", "b")
+    assert first.client().execute_command("RAFT.CLUSTER", "INIT") == b"OK a"
+    first.client().set("before-join", "1")
+    with pytest.raises(redis.ResponseError, match="holds data"):
+        first.client().execute_command("RAFT.CLUSTER", "JOIN", f"127.0.0.1:{second.port}")
+    assert second.client().execute_command("RAFT.CLUSTER", "JOIN",
+                                           f"127.0.0.1:{first.port}") == b"OK"
+    members = first.client().execute_command("RAFT.CLUSTER", "INFO")
+    assert sorted(m[0] for m in members) == [b"a", b"b"]
+    with pytest.raises(redis.ResponseError, match="Already cluster member"):
+        second.client().execute_command("RAFT.CLUSTER", "INIT")
+    follower = second.client()
+    follower.execute_command("READONLY")
+    wait_for(lambda: follower.get("before-join") == b"1", 20, "the joined node to catch up")
+    second.restart()  # it knows its cluster from its data dir now
+    wait_for(lambda: second.client().info("raft")["raft_leader_id"] == "a", 20,
+             "the restarted node to follow a")

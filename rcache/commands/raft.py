@@ -105,6 +105,24 @@ def transfer_leader(ctx: Context, argv: list[bytes]):
 container("raft.cluster", -2, "admin", group=_G, summary="Cluster membership information")
 
 
+@command("init", 2, "admin node", group=_G, container="raft.cluster",
+         summary="Start a new cluster with this node (every node starts as one)")
+def cluster_init(ctx: Context, argv: list[bytes]):
+    cluster = ctx.server.cluster
+    if set(cluster.members()) != {cluster.node_id}:
+        raise CommandError("ERR Already cluster member")
+    return SimpleString(f"OK {cluster.node_id}")
+
+
+@command("join", 3, "admin node", group=_G, container="raft.cluster",
+         summary="Make this empty one-node cluster a member of the cluster at host:port")
+def cluster_join(ctx: Context, argv: list[bytes]):
+    seed = argv[2].decode(errors="replace")
+    if ":" not in seed:
+        raise CommandError("ERR expected host:port of a member's client port")
+    return ctx.client.run_async(ctx.server.cluster.join_now(seed))
+
+
 @command("info", 2, "admin node", group=_G, container="raft.cluster",
          summary="Members of the cluster: id, raft address, client address")
 def cluster_members(ctx: Context, argv: list[bytes]):
