@@ -70,6 +70,8 @@ OPTIONS: list[Option] = [
     Option("dir", "./rcache-data", str, "data directory (RocksDB, Raft log, snapshots)"),
     Option("id", "", str, "node id, unique in the cluster (default: derived from bind:port)"),
     Option("raft-port", 0, int, "Raft port between nodes (default: port + 10000)"),
+    Option("cluster-announce-raft-port", 0, int, "Raft port other nodes connect to, when "
+           "something (NAT, a proxy) stands in front of raft-port (default: raft-port)"),
     Option("join", "", str, "host:port (client port) of a member of the cluster to join"),
     Option("cluster-announce-ip", "", str, "IP that other nodes and clients use for this node "
            "(default: bind address)"),
@@ -188,7 +190,16 @@ class Config:
 
     @property
     def raft_address(self) -> str:
-        return f"{self.announce_ip}:{self.raft_port or self.port + 10000}"
+        """The Raft address this node announces (and is known by)."""
+        return f"{self.announce_ip}:{self.cluster_announce_raft_port or self.raft_listen_port}"
+
+    @property
+    def raft_listen_port(self) -> int:
+        return self.raft_port or self.port + 10000
+
+    @property
+    def raft_bind_address(self) -> str:
+        return f"{self.bind}:{self.raft_listen_port}"
 
     @property
     def announce_ip(self) -> str:

@@ -272,6 +272,7 @@ class Replicator:
             serializer=_not_used,
             deserializer=self._load_snapshot,
             password=config.cluster_secret or None,
+            bindAddress=config.raft_bind_address,
         )
         self._tick_wait = min(config.raft_heartbeat_period / 1000, 0.05)
         with _journal_factory(lambda _path: self.journal):
