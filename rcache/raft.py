@@ -30,9 +30,15 @@ from pysyncobj.transport import TCPTransport
 
 from .durability import DurableJournal, Snapshots
 from .errors import CommandError
-from .statemachine import StateMachine, encode_entry
+from .statemachine import COMMAND, StateMachine, encode_entry
 
 log = logging.getLogger(__name__)
+
+# Entries are applied on the tick thread, which also sends heartbeats: a huge entry would
+# delay them past the election timeout. A loop turn's writes beyond this size start a new
+# entry, and a tick applies at most APPLY_PER_TICK entries before heartbeats go out.
+MAX_ENTRY_BYTES = 256 * 1024
+APPLY_PER_TICK = 4
 
 NOT_COMMITTED = "TRYAGAIN The write was not committed (leadership changed); retrying is safe"
 OUTCOME_UNKNOWN = "ERR The write may or may not have been committed (leader unreachable)"
@@ -176,6 +182,22 @@ class RaftNode(SyncObj):
             self._keep_log_tail = True
             message["commit_index"] = min(message["commit_index"], last_index)
 
+    def _SyncObj__applyLogEntries(self) -> bool:
+        """Apply at most APPLY_PER_TICK committed entries per tick (the rest on the next)."""
+        commit = self._SyncObj__raftCommitIndex
+        limit = self.raftLastApplied + APPLY_PER_TICK
+        if commit <= limit:
+            return SyncObj._SyncObj__applyLogEntries(self)
+        self._SyncObj__raftCommitIndex = limit
+        try:
+            return SyncObj._SyncObj__applyLogEntries(self)
+        finally:
+            self._SyncObj__raftCommitIndex = commit
+
+    def behind(self) -> bool:
+        """Committed entries are waiting to be applied."""
+        return self.raftCommitIndex > self.raftLastApplied
+
     def _SyncObj__deleteEntriesFrom(self, from_index: int) -> None:
         if not self._keep_log_tail:
             SyncObj._SyncObj__deleteEntriesFrom(self, from_index)
@@ -273,6 +295,7 @@ class Replicator:
             deserializer=self._load_snapshot,
             password=config.cluster_secret or None,
             bindAddress=config.raft_bind_address,
+            appendEntriesBatchSizeBytes=2 * MAX_ENTRY_BYTES,
         )
         self._tick_wait = min(config.raft_heartbeat_period / 1000, 0.05)
         with _journal_factory(lambda _path: self.journal):
@@ -282,6 +305,7 @@ class Replicator:
         self._expiry_task: asyncio.Task | None = None
         self._items: list[tuple] = []
         self._waiters: list[Pending] = []
+        self._batch_bytes = 0
         self._unresolved: deque[tuple[float, list[Pending]]] = deque()
         self._write_timeout = write_timeout
         self._stopped = False
@@ -314,8 +338,8 @@ class Replicator:
             # A one-node cluster commits an entry on the tick after the one that appended it:
             # run that tick at once. Otherwise sleep until a message, a write (PySyncObj's
             # pipe notifier) or the next heartbeat is due.
-            if not node.otherNodes and (node.has_queued_commands()
-                                        or node.last_log_index() > node.raftCommitIndex):
+            if node.behind() or not node.otherNodes and (
+                    node.has_queued_commands() or node.last_log_index() > node.raftCommitIndex):
                 wait = 0.0
             else:
                 wait = 0.001 if self._read_rounds else self._tick_wait
@@ -382,7 +406,12 @@ class Replicator:
         self._items.append(item)
         self._waiters.append(waiter)
         if len(self._items) == 1:
+            self._batch_bytes = 0
             self._loop.call_soon(self._flush)
+        if item[0] == COMMAND:
+            self._batch_bytes += sum(map(len, item[2]))
+            if self._batch_bytes > MAX_ENTRY_BYTES:
+                self._flush()  # the scheduled flush then finds an empty batch
         return waiter
 
     async def propose(self, item: tuple) -> object:
@@ -392,6 +421,8 @@ class Replicator:
         return await done
 
     def _flush(self) -> None:
+        if not self._items:
+            return
         items, waiters = self._items, self._waiters
         self._items, self._waiters = [], []
         payload = encode_entry(int(time.time() * 1000), random.getrandbits(63), items)

@@ -241,3 +241,32 @@ def test_raft_cluster_init_and_join_at_run_time(make_node) -> None:
     second.restart()  # it knows its cluster from its data dir now
     wait_for(lambda: second.client().info("raft")["raft_leader_id"] == "a", 20,
              "the restarted node to follow a")
+
+
+def _rss_mb(node: Node) -> float:
+    with open(f"/proc/{node.proc.pid}/status") as status:
+        line = next(s for s in status if s.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+def test_big_collection_deleted_on_every_node(cluster: LocalCluster) -> None:
+    leader = cluster.leader()
+    r = leader.client()
+    fields = 200_000
+    pipe = r.pipeline(transaction=False)
+    for start in range(0, fields, 1000):
+        pipe.hset("big", mapping={f"f{i}": "v" for i in range(start, start + 1000)})
+    pipe.execute()
+    assert r.hlen("big") == fields
+    cluster.wait_converged()
+    rss_before = {n.name: _rss_mb(n) for n in cluster.nodes}
+    started = time.monotonic()
+    assert r.delete("big") == 1
+    assert time.monotonic() - started < 2  # one range delete, not 200k deletes
+    cluster.wait_converged()
+    for node in cluster.nodes:
+        reader = node.client()
+        reader.execute_command("READONLY")
+        assert reader.exists("big") == 0 and reader.hlen("big") == 0 and reader.dbsize() == 0
+        assert reader.hget("big", "f1") is None
+        assert _rss_mb(node) < rss_before[node.name] + 50
