@@ -132,11 +132,15 @@ class Client(asyncio.Protocol):
             self._close_after_reply()
 
     def _runs_in_order(self, argv: list[bytes]) -> bool:
-        """May this command run while earlier replies are pending? Only if it reads nothing:
-        a write (ordered by the log), a command queued by MULTI, or EXEC."""
-        if self._barriers:
-            return False
+        """May this command run while earlier replies are pending? Only if it reads nothing
+        (a write, ordered by the log; a command queued by MULTI; EXEC), or if it is a
+        linearizable read behind others."""
         cmd = _lookup_quietly(argv)
+        if self._barriers:
+            # Another linearizable read may start its own barrier now: rounds complete in
+            # the order they started, so the reads still run (and reply) in order.
+            return (cmd is not None and cmd.keyed and not cmd.is_write and self.multi is None
+                    and self.server.cluster.route_read(self, cmd, argv) is True)
         if cmd is None:
             return self.multi is not None
         if self.multi is not None:
