@@ -107,6 +107,9 @@ OPTIONS: list[Option] = [
            "log verbosity", mutable=True),
 ]
 BY_NAME = {opt.name: opt for opt in OPTIONS}
+# Redis options whose answer is fixed by rcache's design (tools such as redis-benchmark ask):
+# the Raft log is the append-only file, and there are no RDB save points.
+_FIXED = {b"appendonly": b"yes", b"save": b""}
 
 
 class Config:
@@ -156,8 +159,10 @@ class Config:
     def matching(self, pattern: bytes) -> dict[bytes, bytes]:
         from .storage import compile_pattern
         regex = compile_pattern(pattern.lower())
-        return {opt.name.encode(): self.get(opt.name).encode()
-                for opt in OPTIONS if regex.match(opt.name.encode())}
+        found = {opt.name.encode(): self.get(opt.name).encode()
+                 for opt in OPTIONS if regex.match(opt.name.encode())}
+        found.update((name, value) for name, value in _FIXED.items() if regex.match(name))
+        return found
 
     def set_at_runtime(self, pairs: list[tuple[bytes, bytes]]) -> None:
         """CONFIG SET: all or nothing, with Redis's error texts."""
