@@ -70,7 +70,7 @@ class Cluster:
         members = self.server.store.members()
         config = self.config
         if not members and config.join:
-            members = await self._call_member(config.join, "RAFT.CLUSTER", "INFO")
+            members = await self.cluster_members(config.join)
         partners = [raft for node, (raft, _) in members.items() if node != self.node_id]
         self.replicator = Replicator(self.server.machine, config.raft_address, partners, config)
         joining = config.join and self.node_id not in members
@@ -82,17 +82,15 @@ class Cluster:
         elif not partners and not await self.replicator.wait_leader(timeout=10):
             raise RuntimeError("a one-node cluster could not elect itself within 10 s")
         elif joining:
-            await self._call_member(config.join, "RAFT.NODE", "ADD", self.node_id,
+            await self.call_cluster(config.join, "RAFT.NODE", "ADD", self.node_id,
                                     config.raft_address, config.client_address)
         return self.replicator
 
-    async def _call_member(self, seed: str, *command: str, timeout: float = 60
-                           ) -> dict[str, tuple[str, str]]:
+    async def call_cluster(self, seed: str, *command: str, timeout: float = 60) -> object:
         """Send an admin command to the cluster through any member, following MOVED to the
-        leader and retrying while there is none. -> the member list it replies with."""
+        leader and retrying while there is none."""
         import redis.asyncio
         import redis.exceptions
-        config = self.config
         target = seed
         deadline = asyncio.get_running_loop().time() + timeout
         last_error: Exception | None = None
@@ -100,22 +98,23 @@ class Cluster:
             host, port = target.rsplit(":", 1)
             conn = redis.asyncio.Redis(host=host, port=int(port), socket_connect_timeout=2,
                                        socket_timeout=min(15, timeout),
-                                       password=config.requirepass or None)
+                                       password=self.config.requirepass or None)
             try:
-                reply = await conn.execute_command(*command)
-                return {node.decode(): (raft.decode(), client.decode())
-                        for node, raft, client in reply}
-            except redis.exceptions.ResponseError as err:
-                last_error = err
-                if str(err).startswith("MOVED "):
-                    target = str(err).split()[2]
-                    continue
+                return await conn.execute_command(*command)
+            except redis.exceptions.MovedError as err:
+                last_error, target = err, f"{err.host}:{err.port}"
+                continue
             except (OSError, redis.exceptions.RedisError) as err:
                 last_error = err
             finally:
                 await conn.aclose()
             await asyncio.sleep(0.5)
         raise RuntimeError(f"{' '.join(command[:2])} through {seed} failed: {last_error}")
+
+    async def cluster_members(self, seed: str, timeout: float = 60
+                              ) -> dict[str, tuple[str, str]]:
+        reply = await self.call_cluster(seed, "RAFT.CLUSTER", "INFO", timeout=timeout)
+        return {node.decode(): (raft.decode(), client.decode()) for node, raft, client in reply}
 
     async def join_now(self, seed: str) -> SimpleString:
         """RAFT.CLUSTER JOIN: a node that leads only itself and holds no data discards its
@@ -179,7 +178,7 @@ class Cluster:
             if node == self.node_id:
                 continue
             try:
-                members = await self._call_member(client, "RAFT.CLUSTER", "INFO", timeout=2)
+                members = await self.cluster_members(client, timeout=2)
             except RuntimeError:
                 continue
             return self.node_id not in members

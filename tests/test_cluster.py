@@ -270,3 +270,39 @@ def test_big_collection_deleted_on_every_node(cluster: LocalCluster) -> None:
         assert reader.exists("big") == 0 and reader.hlen("big") == 0 and reader.dbsize() == 0
         assert reader.hget("big", "f1") is None
         assert _rss_mb(node) < rss_before[node.name] + 50
+
+
+def test_remove_the_leader_while_writing(cluster: LocalCluster) -> None:
+    rc = RedisCluster(host="127.0.0.1", port=cluster.nodes[0].port)
+    acknowledged: list[int] = []
+    stop = threading.Event()
+
+    def writer() -> None:
+        for i in range(100_000):
+            if stop.is_set():
+                return
+            try:
+                rc.set(f"r{i}", i)
+                acknowledged.append(i)
+            except redis.RedisError:
+                time.sleep(0.05)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        time.sleep(0.5)
+        old = cluster.leader()
+        assert old.client(socket_timeout=30).execute_command(
+            "RAFT.NODE", "REMOVE", old.name) == b"OK"
+        wait_for(lambda: old.proc.poll() is not None, 20, "the removed leader to shut down")
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    survivors = [n for n in cluster.nodes if n is not old]
+    leader = cluster.leader(among=survivors)
+    members = leader.client().execute_command("RAFT.CLUSTER", "INFO")
+    assert sorted(m[0].decode() for m in members) == sorted(n.name for n in survivors)
+    assert len(acknowledged) > 50
+    keys = [f"r{i}" for i in acknowledged]
+    assert leader.client().mget(keys) == [str(i).encode() for i in acknowledged]

@@ -58,10 +58,9 @@ def node_remove(ctx: Context, argv: list[bytes]):
     members = cluster.members()
     if node_id not in members:
         raise CommandError(f"ERR node {node_id} is not a member")
-    if node_id == cluster.node_id:
-        raise CommandError("ERR the leader cannot remove itself: RAFT.TRANSFER-LEADER first, "
-                           "then RAFT.NODE REMOVE on the new leader")
     replicator = ctx.server.replicator
+    if node_id == cluster.node_id:
+        return ctx.client.run_async(_remove_leader(ctx))
     raft = members[node_id][0]
 
     async def remove() -> SimpleString:
@@ -74,6 +73,32 @@ def node_remove(ctx: Context, argv: list[bytes]):
         return OK
 
     return ctx.client.run_async(remove())
+
+
+async def _remove_leader(ctx: Context) -> object:
+    """The leader cannot drop itself from the Raft configuration: it hands leadership over,
+    then asks the new leader to remove it."""
+    cluster = ctx.server.cluster
+    new_leader = await _transfer(ctx, None)
+    reply = await cluster.call_cluster(cluster.members()[new_leader][1], "RAFT.NODE", "REMOVE",
+                                       cluster.node_id, timeout=15)
+    return OK if reply == b"OK" else reply
+
+
+async def _transfer(ctx: Context, target: str | None) -> str:
+    """Hand leadership to target (a Raft address; None: the most caught-up follower) and
+    wait until another node leads. -> its id."""
+    cluster = ctx.server.cluster
+    for attempt in range(100):
+        if attempt % 5 == 0 and ctx.server.replicator.is_leader:
+            # PySyncObj hands over only to a follower holding the whole log: under writes
+            # that may take a few tries.
+            ctx.server.replicator.transfer_leadership(target)
+        await asyncio.sleep(0.05)
+        leader = cluster.leader_id()
+        if leader is not None and leader != cluster.node_id:
+            return leader
+    raise CommandError("ERR leadership was not transferred (is a follower caught up?)")
 
 
 @command("raft.transfer-leader", -1, "admin noscript node", group=_G,
@@ -91,13 +116,8 @@ def transfer_leader(ctx: Context, argv: list[bytes]):
         target = cluster.members()[node_id][0]
 
     async def transfer() -> SimpleString:
-        ctx.server.replicator.transfer_leadership(target)
-        for _ in range(100):
-            await asyncio.sleep(0.05)
-            leader = cluster.leader_id()
-            if leader is not None and leader != cluster.node_id:
-                return OK
-        raise CommandError("ERR leadership was not transferred (is a follower caught up?)")
+        await _transfer(ctx, target)
+        return OK
 
     return ctx.client.run_async(transfer())
 
