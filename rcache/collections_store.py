@@ -9,11 +9,14 @@ and each element is a record of its own under the key's current version:
     ... + version(8) + member                              -> b""         set
     ... + version(8) + index(8)                            -> element     list
     ... + version(8) + b"m" + member                       -> score(8)    sorted set
-    ... + version(8) + b"i" + score(8) + member            -> b""         score index
+    ... + version(8) + b"i" + score(8) + member            -> b"" (b"-")  score index
 
 List indexes are offsets from 2**63 (big-endian), so byte order is list order and both ends
 grow in O(1). Scores are IEEE 754 doubles with the sign bit flipped (all bits for negatives),
 so byte order is score order, -inf and +inf included; then ties sort by member, as in Redis.
+The index folds -0.0 into 0.0 (Redis orders them as equals, by member); an index record whose
+score is -0.0 has the value b"-", so a walk over the index still returns the exact score.
+Only a skiplist-encoded sorted set keeps a -0.0: Redis's listpack stores scores as text, "0".
 
 Versions come from a counter stored in RocksDB (``VERSION_KEY``), advanced inside the entry's
 transaction: every node assigns the same version, and a key deleted and recreated in one entry
@@ -36,6 +39,7 @@ transaction. Iterators merge RocksDB with the transaction's pending writes, as
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -314,3 +318,59 @@ def pack_double(score: float) -> bytes:
 
 def unpack_double(raw: bytes) -> float:
     return _DOUBLE.unpack(raw)[0]
+
+
+# -- sorted sets ----------------------------------------------------------------------------------
+def _index_suffix(score: float, member: bytes) -> bytes:
+    return ZINDEX + encode_score(score) + member
+
+
+def _score_after(score: float) -> bytes:
+    """The 8 bytes just above encode_score(score): where scores greater than it begin."""
+    return _U64.pack(_U64.unpack(encode_score(score))[0] + 1)
+
+
+def zset_score(ks: Keyspace, meta: Meta, member: bytes) -> float | None:
+    raw = get(ks, meta.prefix + ZMEMBER + member)
+    return None if raw is None else unpack_double(raw)
+
+
+def zset_put(ks: Keyspace, meta: Meta, member: bytes, score: float, old: float | None) -> None:
+    """Set member's score (old: its current score, None when it is new), both records.
+    Mark the collection big first when it is, since that decides whether -0.0 is kept."""
+    if old is not None:
+        delete(ks, meta, _index_suffix(old, member))
+    negative_zero = score == 0 and math.copysign(1.0, score) < 0
+    if negative_zero and not meta.flags & _BIG:
+        score, negative_zero = 0.0, False
+    put(ks, meta, ZMEMBER + member, pack_double(score))
+    put(ks, meta, _index_suffix(score, member), b"-" if negative_zero else b"")
+
+
+def zset_delete(ks: Keyspace, meta: Meta, member: bytes, score: float) -> None:
+    delete(ks, meta, ZMEMBER + member)
+    delete(ks, meta, _index_suffix(score, member))
+
+
+def iter_zset(ks: Keyspace, meta: Meta, reverse: bool = False,
+              low: tuple[float, bool] | None = None, high: tuple[float, bool] | None = None
+              ) -> Iterator[tuple[bytes, float]]:
+    """(member, score) in score order then member (or the reverse), optionally only the
+    scores within low and high, each (score, exclusive)."""
+    base = meta.prefix + ZINDEX
+    lo, hi = base, meta.prefix + _end_of(ZINDEX)
+    if low is not None:
+        lo = base + (_score_after(low[0]) if low[1] else encode_score(low[0]))
+    if high is not None:
+        hi = base + (encode_score(high[0]) if high[1] else _score_after(high[0]))
+    if lo >= hi:
+        return
+    cut = len(base)
+    for full, value in iter_range(ks, lo, hi, reverse):
+        yield full[cut + 8:], -0.0 if value else decode_score(full[cut:cut + 8])
+
+
+def zset_rank(ks: Keyspace, meta: Meta, member: bytes, score: float) -> int:
+    """How many members sort before member (O(rank): RocksDB keeps no counts)."""
+    base = meta.prefix + ZINDEX
+    return sum(1 for _ in iter_range(ks, base, base + encode_score(score) + member))

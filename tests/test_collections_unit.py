@@ -19,7 +19,7 @@ from rcache import errors
 from rcache.commands import table
 from rcache.errors import CommandError
 from rcache.statemachine import COMMAND, EXPIRE, TRANSACTION, encode_entry
-from rcache.storage import HASH, Transaction
+from rcache.storage import HASH, ZSET, Transaction
 
 from .test_commands_unit import NOW, DirectNode
 
@@ -81,6 +81,18 @@ REDIS_TABLE = {
     "hincrby": (4, "write denyoom fast", 1, 1, 1),
     "hincrbyfloat": (4, "write denyoom fast", 1, 1, 1),
     "hrandfield": (-2, "readonly", 1, 1, 1), "hscan": (-3, "readonly", 1, 1, 1),
+    "zadd": (-4, "write denyoom fast", 1, 1, 1), "zincrby": (4, "write denyoom fast", 1, 1, 1),
+    "zrem": (-3, "write fast", 1, 1, 1), "zscore": (3, "readonly fast", 1, 1, 1),
+    "zmscore": (-3, "readonly fast", 1, 1, 1), "zcard": (2, "readonly fast", 1, 1, 1),
+    "zcount": (4, "readonly fast", 1, 1, 1), "zlexcount": (4, "readonly fast", 1, 1, 1),
+    "zrange": (-4, "readonly", 1, 1, 1), "zrevrange": (-4, "readonly", 1, 1, 1),
+    "zrangebyscore": (-4, "readonly", 1, 1, 1), "zrevrangebyscore": (-4, "readonly", 1, 1, 1),
+    "zrangebylex": (-4, "readonly", 1, 1, 1), "zrevrangebylex": (-4, "readonly", 1, 1, 1),
+    "zrank": (3, "readonly fast", 1, 1, 1), "zrevrank": (3, "readonly fast", 1, 1, 1),
+    "zpopmin": (-2, "write fast", 1, 1, 1), "zpopmax": (-2, "write fast", 1, 1, 1),
+    "zremrangebyrank": (4, "write", 1, 1, 1), "zremrangebyscore": (4, "write", 1, 1, 1),
+    "zremrangebylex": (4, "write", 1, 1, 1), "zunionstore": (-4, "write denyoom", 1, 1, 1),
+    "zinterstore": (-4, "write denyoom", 1, 1, 1), "zscan": (-3, "readonly", 1, 1, 1),
 }
 
 
@@ -227,3 +239,48 @@ def test_dropping_a_million_fields_is_constant_work(kv: DirectNode, how: str,
     kv.call("del", "big", now=NOW + 20)
     kv.call("hset", "big", "again", "1", now=NOW + 20)
     assert kv.call("hgetall", "big", now=NOW + 20) == {b"again": b"1"}
+
+
+# -- sorted sets ----------------------------------------------------------------------------------
+def test_zset_orders_negative_positive_and_infinite_scores(kv: DirectNode) -> None:
+    """Byte order of the score index is Redis's order: score, then member (ties), with -inf
+    and +inf at the ends, -0 equal to 0, and subnormals and huge values in between."""
+    scores = {"ninf": "-inf", "big_neg": "-1e300", "neg": "-2.5", "neg_tiny": "-1e-310",
+              "zero_b": "0", "zero_a": "-0", "tiny": "1e-310", "one_b": "1", "one_a": "1",
+              "big": "1e300", "pinf": "+inf"}
+    kv.call("zadd", "z", *[x for member, score in scores.items() for x in (score, member)])
+    expected = [b"ninf", b"big_neg", b"neg", b"neg_tiny", b"zero_a", b"zero_b", b"tiny",
+                b"one_a", b"one_b", b"big", b"pinf"]
+    assert kv.call("zrange", "z", "0", "-1") == expected
+    assert kv.call("zrange", "z", "0", "-1", "rev") == expected[::-1]
+    assert kv.call("zrangebyscore", "z", "-inf", "(0") == expected[:4]
+    assert kv.call("zrangebyscore", "z", "(-inf", "(+inf") == expected[1:-1]
+    assert kv.call("zrevrangebyscore", "z", "+inf", "(1") == [b"pinf", b"big"]
+    assert kv.call("zcount", "z", "-0", "0") == 2
+    assert [kv.call("zrank", "z", member) for member in ("ninf", "zero_a", "pinf")] == [0, 4, 10]
+    ranged = kv.call("zrange", "z", "0", "-1", "withscores")
+    assert [score for _, score in ranged] == sorted(float(s) for s in scores.values())
+    assert kv.call("zpopmax", "z") == [b"pinf", float("inf")]
+    assert kv.call("zpopmin", "z") == [b"ninf", float("-inf")]
+
+
+def test_dropping_a_big_zset_is_constant_work(kv: DirectNode,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    members = 200_000
+    for base in range(0, members, CHUNK):
+        argv = [b"zadd", b"big"]
+        for i in range(base, base + CHUNK):
+            argv += (b"%d" % (i % 1000 - 500), b"member:%d" % i)
+        assert apply(kv, (COMMAND, 0, argv)) == [CHUNK]
+    assert kv.call("zcard", "big") == members
+    assert kv.call("object", "encoding", "big") == b"skiplist"
+    meta = cs.lookup(kv.store.keyspace(0, NOW), b"big", ZSET)
+    assert records_under(kv, meta.prefix) == 2 * members  # member records + score index
+    spy = BatchSpy(monkeypatch)
+    assert kv.call("del", "big") == 1
+    pending, ranges = spy.sizes[-1]
+    assert ranges == 1 and pending <= 4
+    assert records_under(kv, meta.prefix) == 0
+    assert kv.call("zcard", "big") == 0
+    assert kv.call("zadd", "big", "1", "again") == 1
+    assert kv.call("zrange", "big", "0", "-1", "withscores") == [(b"again", 1.0)]

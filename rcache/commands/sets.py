@@ -28,7 +28,7 @@ def _read(ks: Keyspace, key: bytes) -> cs.Meta | None:
 
 def _add(ks: Keyspace, meta: cs.Meta, member: bytes) -> bool:
     full = meta.prefix + member
-    if not meta.new and cs.get(ks, full) is not None:
+    if cs.get(ks, full) is not None:  # also when new: SADD s x x adds x once
         return False
     meta.count += 1
     if meta.count > cs.SET_MAX_INTSET_ENTRIES or not cs.is_intset_member(member):

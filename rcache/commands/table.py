@@ -173,6 +173,7 @@ def ensure_loaded() -> None:
         sets,
         strings,
         transactions,
+        zsets,
     )
 
 

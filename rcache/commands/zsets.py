@@ -1,0 +1,699 @@
+"""Sorted set commands: ZADD ZREM ZSCORE ZRANGE (and its BYSCORE/BYLEX forms) ZRANK ZPOP*
+ZREMRANGEBY* ZUNIONSTORE ZINTERSTORE ZSCAN ...
+
+Two records per member (see collections_store): member -> score, and a score index whose
+byte order is Redis's order (score, then member), so ranges are RocksDB range scans. Ranks
+are counted by walking the index (RocksDB keeps no counts): ZRANK and rank ranges cost
+O(rank), where Redis's skiplist needs O(log N).
+
+Numbers are read as Redis reads them: scores and weights with its strict string2d (strtod
+over the whole argument, no NaN, no overflow), range bounds with the laxer strtod prefix
+parse of zslParseRange.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from itertools import chain, islice
+
+from .. import collections_store as cs
+from .. import errors
+from ..errors import CommandError
+from ..resp import Pairs, format_double, parse_int
+from ..storage import SET, ZSET, Keyspace
+from .keyspace import int_arg
+from .scanning import scan_collection
+from .sets import members as set_members
+from .table import Context, command
+
+_G = "sorted_set"
+XX_AND_NX = "ERR XX and NX options at the same time are not compatible"
+GT_LT_NX = "ERR GT, LT, and/or NX options at the same time are not compatible"
+INCR_SINGLE_PAIR = "ERR INCR option supports a single increment-element pair"
+NAN_SCORE = "ERR resulting score is not a number (NaN)"
+MIN_MAX_NOT_FLOAT = "ERR min or max is not a float"
+MIN_MAX_NOT_STRING = "ERR min or max not valid string range item"
+WEIGHT_NOT_FLOAT = "ERR weight value is not a float"
+LIMIT_NEEDS_BY = ("ERR syntax error, LIMIT is only supported in combination with either "
+                  "BYSCORE or BYLEX")
+WITHSCORES_BYLEX = "ERR syntax error, WITHSCORES not supported in combination with BYLEX"
+POSITIVE = "ERR value is out of range, must be positive"
+
+# -- number parsing -------------------------------------------------------------------------------
+_ISSPACE = frozenset(b" \t\n\v\f\r")
+_STRTOD = re.compile(rb"""[+-]?(?:
+    0x(?P<hex>(?:[0-9a-f]+(?:\.[0-9a-f]*)?|\.[0-9a-f]+))(?:p[+-]?[0-9]+)?
+  | (?P<inf>inf(?:inity)?)
+  | (?P<nan>nan(?:\([0-9a-z_]*\))?)
+  | (?P<dec>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:e[+-]?[0-9]+)?
+)""", re.VERBOSE | re.IGNORECASE)
+
+
+def strtod(raw: bytes) -> tuple[float, int, bool]:
+    """C's strtod on raw: (value, bytes consumed, ERANGE). Leading white space is skipped;
+    nothing parsed consumes 0 bytes; ERANGE means overflow, or underflow to zero."""
+    pos = 0
+    while pos < len(raw) and raw[pos] in _ISSPACE:
+        pos += 1
+    found = _STRTOD.match(raw, pos)
+    if found is None:
+        return 0.0, 0, False
+    text = found.group().decode()
+    if found["inf"]:
+        return (-math.inf if text[0] == "-" else math.inf), found.end(), False
+    if found["nan"]:
+        return math.nan, found.end(), False
+    if found["hex"] is not None:
+        nonzero = found["hex"].strip(b"0.") != b""
+        try:
+            value = float.fromhex(text)
+        except OverflowError:
+            return (-math.inf if text[0] == "-" else math.inf), found.end(), True
+    else:
+        nonzero = found["dec"].strip(b"0.") != b""
+        value = float(text)
+    return value, found.end(), math.isinf(value) or (value == 0 and nonzero)
+
+
+def string2d(raw: bytes) -> float | None:
+    """Redis's string2d (getDoubleFromObject): the whole argument one finite-or-inf number."""
+    if not raw or raw[0] in _ISSPACE:
+        return None
+    value, end, out_of_range = strtod(raw)
+    if end != len(raw) or value != value or out_of_range:
+        return None
+    return value
+
+
+def score_arg(raw: bytes, error: str = errors.NOT_FLOAT) -> float:
+    value = string2d(raw)
+    if value is None:
+        raise CommandError(error)
+    return value
+
+
+Bound = tuple[float, bool]  # (score, exclusive)
+
+
+def _score_bound(raw: bytes) -> Bound | None:
+    """One end of zslParseRange: "(" for exclusive, then strtod up to the end (or a NUL)."""
+    exclusive = raw[:1] == b"("
+    body = raw[1:] if exclusive else raw
+    value, end, _ = strtod(body)
+    if (end < len(body) and body[end] != 0) or value != value:
+        return None
+    return value, exclusive
+
+
+def _score_range(low: bytes, high: bytes) -> tuple[Bound, Bound]:
+    lo, hi = _score_bound(low), _score_bound(high)
+    if lo is None or hi is None:
+        raise CommandError(MIN_MAX_NOT_FLOAT)
+    return lo, hi
+
+
+# A lex bound: (-1 for "-", 1 for "+", 0 for a value), value, exclusive.
+LexBound = tuple[int, bytes, bool]
+
+
+def _lex_bound(raw: bytes) -> LexBound | None:
+    """zslParseLexRangeItem: "-" and "+" (the C string must end there), "(x" and "[x"."""
+    head, rest = raw[:1], raw[1:]
+    if head in (b"-", b"+"):
+        return (-1 if head == b"-" else 1, b"", True) if rest[:1] in (b"", b"\0") else None
+    if head in (b"(", b"["):
+        return 0, rest, head == b"("
+    return None
+
+
+def _lex_range(low: bytes, high: bytes) -> tuple[LexBound, LexBound]:
+    lo, hi = _lex_bound(low), _lex_bound(high)
+    if lo is None or hi is None:
+        raise CommandError(MIN_MAX_NOT_STRING)
+    return lo, hi
+
+
+def _lex_cmp(a: LexBound, b: LexBound) -> int:
+    """sdscmplex: "-" below and "+" above every string."""
+    if a[0] == b[0] and a[0]:
+        return 0
+    if a[0] == -1 or b[0] == 1:
+        return -1
+    if a[0] == 1 or b[0] == -1:
+        return 1
+    return (a[1] > b[1]) - (a[1] < b[1])
+
+
+def _gte_min(member: bytes, low: LexBound) -> bool:
+    if low[0]:
+        return low[0] < 0
+    return member > low[1] if low[2] else member >= low[1]
+
+
+def _lte_max(member: bytes, high: LexBound) -> bool:
+    if high[0]:
+        return high[0] > 0
+    return member < high[1] if high[2] else member <= high[1]
+
+
+# -- reading --------------------------------------------------------------------------------------
+def _read(ks: Keyspace, key: bytes) -> cs.Meta | None:
+    return cs.lookup(ks, key, ZSET)
+
+
+def _by_rank(ks: Keyspace, meta: cs.Meta, start: int, end: int, reverse: bool
+             ) -> list[tuple[bytes, float]]:
+    """Redis's rank sanitizing: negative from the end, clamped, empty when start > end."""
+    size = meta.count
+    if start < 0:
+        start += size
+    if end < 0:
+        end += size
+    start = max(start, 0)
+    if start > end or start >= size:
+        return []
+    end = min(end, size - 1)
+    return list(islice(cs.iter_zset(ks, meta, reverse), start, end + 1))
+
+
+def _window(items: Iterator[tuple[bytes, float]], offset: int, limit: int
+            ) -> list[tuple[bytes, float]]:
+    """LIMIT offset count as Redis applies it: a negative offset skips everything, a negative
+    count takes everything left."""
+    if offset < 0:
+        return []
+    stop = None if limit < 0 else offset + limit
+    return list(islice(items, offset, stop))
+
+
+def _by_score(ks: Keyspace, meta: cs.Meta, low: Bound, high: Bound, reverse: bool,
+              offset: int = 0, limit: int = -1) -> list[tuple[bytes, float]]:
+    return _window(cs.iter_zset(ks, meta, reverse, low, high), offset, limit)
+
+
+def _by_lex(ks: Keyspace, meta: cs.Meta, low: LexBound, high: LexBound, reverse: bool,
+            offset: int = 0, limit: int = -1) -> list[tuple[bytes, float]]:
+    """A walk in score order, as Redis's listpack does it (meaningful when all scores are
+    equal): from the first member inside the near bound while members stay inside the far
+    one; the offset skips members without checking them."""
+    cmp = _lex_cmp(low, high)
+    if cmp > 0 or (cmp == 0 and (low[2] or high[2])):
+        return []
+    first = next(cs.iter_zset(ks, meta), None)
+    last = next(cs.iter_zset(ks, meta, reverse=True), None)
+    if first is None or not _gte_min(last[0], low) or not _lte_max(first[0], high):
+        return []
+    near, far = (_lte_max, _gte_min) if reverse else (_gte_min, _lte_max)
+    near_bound, far_bound = (high, low) if reverse else (low, high)
+    items = cs.iter_zset(ks, meta, reverse)
+    start = next((item for item in items if near(item[0], near_bound)), None)
+    if start is None or not far(start[0], far_bound) or offset < 0:
+        return []
+    found: list[tuple[bytes, float]] = []
+    for member, score in islice(chain((start,), items), offset, None):
+        if limit == 0 or not far(member, far_bound):
+            break
+        found.append((member, score))
+        limit -= 1
+    return found
+
+
+def _reply(items: list[tuple[bytes, float]], withscores: bool) -> object:
+    return Pairs(items) if withscores else [member for member, _ in items]
+
+
+# -- writing --------------------------------------------------------------------------------------
+def _insert(ks: Keyspace, meta: cs.Meta, member: bytes, score: float) -> None:
+    """Add a new member, after the skiplist conversion Redis would make to fit it."""
+    meta.count += 1
+    if meta.count > cs.ZSET_MAX_LISTPACK_ENTRIES or len(member) > cs.ZSET_MAX_LISTPACK_VALUE:
+        meta.mark_big()
+    cs.zset_put(ks, meta, member, score, None)
+
+
+def _remove_all(ks: Keyspace, key: bytes, meta: cs.Meta, items: list[tuple[bytes, float]]
+                ) -> int:
+    for member, score in items:
+        cs.zset_delete(ks, meta, member, score)
+    if items:
+        meta.count -= len(items)
+        cs.save(ks, key, meta)
+    return len(items)
+
+
+def _zadd(ctx: Context, argv: list[bytes], incr: bool) -> object:
+    """zaddGenericCommand: ZINCRBY is ZADD with INCR (and parses ZADD's options too)."""
+    options: set[bytes] = set()
+    i = 2
+    while i < len(argv) and argv[i].lower() in (b"nx", b"xx", b"ch", b"incr", b"gt", b"lt"):
+        options.add(argv[i].lower())
+        i += 1
+    incr = incr or b"incr" in options
+    nx, xx, gt, lt = (opt in options for opt in (b"nx", b"xx", b"gt", b"lt"))
+    pairs = len(argv) - i
+    if pairs % 2 or not pairs:
+        raise CommandError(errors.SYNTAX)
+    if nx and xx:
+        raise CommandError(XX_AND_NX)
+    if (gt and nx) or (lt and nx) or (gt and lt):
+        raise CommandError(GT_LT_NX)
+    if incr and pairs > 2:
+        raise CommandError(INCR_SINGLE_PAIR)
+    scores = [score_arg(argv[j]) for j in range(i, len(argv), 2)]
+    ks = ctx.ks
+    key = argv[1]
+    meta = _read(ks, key)
+    if meta is None:
+        if xx:
+            return None if incr else 0
+        meta = cs.create(ks, key, ZSET)
+    added = updated = processed = 0
+    result = 0.0
+    for score, member in zip(scores, argv[i + 1::2], strict=True):
+        old = cs.zset_score(ks, meta, member)
+        if old is not None:
+            if nx:
+                continue
+            if incr:
+                score += old
+                if score != score:
+                    raise CommandError(NAN_SCORE)
+            if (lt and score >= old) or (gt and score <= old):
+                continue
+            if score != old:
+                cs.zset_put(ks, meta, member, score, old)
+                updated += 1
+        elif xx:
+            continue
+        else:
+            _insert(ks, meta, member, score)
+            added += 1
+        processed += 1
+        result = score
+    if added:
+        cs.save(ks, key, meta)
+    if incr:
+        return result if processed else None
+    return added + updated if b"ch" in options else added
+
+
+@command("zadd", -4, "write denyoom fast", 1, 1, 1, group=_G, since="1.2.0",
+         summary="Add one or more members to a sorted set, or update its score if it already "
+                 "exists",
+         complexity="O(log(N)) for each item added, where N is the number of elements in the "
+                    "sorted set.")
+def zadd(ctx: Context, argv: list[bytes]) -> object:
+    return _zadd(ctx, argv, incr=False)
+
+
+@command("zincrby", 4, "write denyoom fast", 1, 1, 1, group=_G, since="1.2.0",
+         summary="Increment the score of a member in a sorted set",
+         complexity="O(log(N)) where N is the number of elements in the sorted set.")
+def zincrby(ctx: Context, argv: list[bytes]) -> object:
+    return _zadd(ctx, argv, incr=True)
+
+
+@command("zrem", -3, "write fast", 1, 1, 1, group=_G, since="1.2.0",
+         summary="Remove one or more members from a sorted set",
+         complexity="O(M*log(N)) with N being the number of elements in the sorted set and M "
+                    "the number of elements to be removed.")
+def zrem(ctx: Context, argv: list[bytes]) -> int:
+    ks = ctx.ks
+    meta = _read(ks, argv[1])
+    if meta is None:
+        return 0
+    found = []
+    for member in dict.fromkeys(argv[2:]):
+        score = cs.zset_score(ks, meta, member)
+        if score is not None:
+            found.append((member, score))
+    return _remove_all(ks, argv[1], meta, found)
+
+
+@command("zscore", 3, "readonly fast", 1, 1, 1, group=_G, since="1.2.0",
+         summary="Get the score associated with the given member in a sorted set")
+def zscore(ctx: Context, argv: list[bytes]) -> float | None:
+    meta = _read(ctx.ks, argv[1])
+    return None if meta is None else cs.zset_score(ctx.ks, meta, argv[2])
+
+
+@command("zmscore", -3, "readonly fast", 1, 1, 1, group=_G, since="6.2.0",
+         summary="Get the score associated with the given members in a sorted set",
+         complexity="O(N) where N is the number of members being requested.")
+def zmscore(ctx: Context, argv: list[bytes]) -> list[float | None]:
+    meta = _read(ctx.ks, argv[1])
+    if meta is None:
+        return [None] * (len(argv) - 2)
+    return [cs.zset_score(ctx.ks, meta, member) for member in argv[2:]]
+
+
+@command("zcard", 2, "readonly fast", 1, 1, 1, group=_G, since="1.2.0",
+         summary="Get the number of members in a sorted set")
+def zcard(ctx: Context, argv: list[bytes]) -> int:
+    meta = _read(ctx.ks, argv[1])
+    return 0 if meta is None else meta.count
+
+
+@command("zcount", 4, "readonly fast", 1, 1, 1, group=_G, since="2.0.0",
+         summary="Count the members in a sorted set with scores within the given values",
+         complexity="O(log(N)) with N being the number of elements in the sorted set.")
+def zcount(ctx: Context, argv: list[bytes]) -> int:
+    low, high = _score_range(argv[2], argv[3])
+    meta = _read(ctx.ks, argv[1])
+    return 0 if meta is None else sum(1 for _ in cs.iter_zset(ctx.ks, meta, False, low, high))
+
+
+@command("zlexcount", 4, "readonly fast", 1, 1, 1, group=_G, since="2.8.9",
+         summary="Count the number of members in a sorted set between a given lexicographical "
+                 "range",
+         complexity="O(log(N)) with N being the number of elements in the sorted set.")
+def zlexcount(ctx: Context, argv: list[bytes]) -> int:
+    low, high = _lex_range(argv[2], argv[3])
+    meta = _read(ctx.ks, argv[1])
+    return 0 if meta is None else len(_by_lex(ctx.ks, meta, low, high, False))
+
+
+# -- ranges ---------------------------------------------------------------------------------------
+RANK, SCORE, LEX = "rank", "score", "lex"
+
+
+def _zrange(ctx: Context, argv: list[bytes], by: str | None, reverse: bool | None) -> object:
+    """zrangeGenericCommand: options, then the range, then the key (so syntax errors win
+    over WRONGTYPE)."""
+    withscores = False
+    offset, limit = 0, -1
+    j = 4
+    while j < len(argv):
+        option = argv[j].lower()
+        if option == b"withscores":
+            withscores = True
+        elif option == b"limit" and len(argv) - j - 1 >= 2:
+            offset, limit = int_arg(argv[j + 1]), int_arg(argv[j + 2])
+            j += 2
+        elif reverse is None and option == b"rev":
+            reverse = True
+        elif by is None and option in (b"bylex", b"byscore"):
+            by = LEX if option == b"bylex" else SCORE
+        else:
+            raise CommandError(errors.SYNTAX)
+        j += 1
+    reverse = bool(reverse)
+    by = by or RANK
+    if limit != -1 and by == RANK:
+        raise CommandError(LIMIT_NEEDS_BY)
+    if withscores and by == LEX:
+        raise CommandError(WITHSCORES_BYLEX)
+    first, second = (argv[3], argv[2]) if reverse and by != RANK else (argv[2], argv[3])
+    if by == RANK:
+        start, end = int_arg(first), int_arg(second)
+    elif by == SCORE:
+        low, high = _score_range(first, second)
+    else:
+        lex_low, lex_high = _lex_range(first, second)
+    ks = ctx.ks
+    meta = _read(ks, argv[1])
+    if meta is None:
+        return []
+    if by == RANK:
+        items = _by_rank(ks, meta, start, end, reverse)
+    elif by == SCORE:
+        items = _by_score(ks, meta, low, high, reverse, offset, limit)
+    else:
+        items = _by_lex(ks, meta, lex_low, lex_high, reverse, offset, limit)
+    return _reply(items, withscores)
+
+
+_RANGE_COMPLEXITY = ("O(log(N)+M) with N being the number of elements in the sorted set and M "
+                     "the number of elements returned.")
+_BY_COMPLEXITY = ("O(log(N)+M) with N being the number of elements in the sorted set and M the "
+                  "number of elements being returned. If M is constant (e.g. always asking for "
+                  "the first 10 elements with LIMIT), you can consider it O(log(N)).")
+
+
+@command("zrange", -4, "readonly", 1, 1, 1, group=_G, since="1.2.0",
+         summary="Return a range of members in a sorted set", complexity=_RANGE_COMPLEXITY)
+def zrange(ctx: Context, argv: list[bytes]) -> object:
+    return _zrange(ctx, argv, None, None)
+
+
+@command("zrevrange", -4, "readonly", 1, 1, 1, group=_G, since="1.2.0",
+         summary="Return a range of members in a sorted set, by index, with scores ordered "
+                 "from high to low", complexity=_RANGE_COMPLEXITY)
+def zrevrange(ctx: Context, argv: list[bytes]) -> object:
+    return _zrange(ctx, argv, RANK, True)
+
+
+@command("zrangebyscore", -4, "readonly", 1, 1, 1, group=_G, since="1.0.5",
+         summary="Return a range of members in a sorted set, by score", complexity=_BY_COMPLEXITY)
+def zrangebyscore(ctx: Context, argv: list[bytes]) -> object:
+    return _zrange(ctx, argv, SCORE, False)
+
+
+@command("zrevrangebyscore", -4, "readonly", 1, 1, 1, group=_G, since="2.2.0",
+         summary="Return a range of members in a sorted set, by score, with scores ordered "
+                 "from high to low", complexity=_BY_COMPLEXITY)
+def zrevrangebyscore(ctx: Context, argv: list[bytes]) -> object:
+    return _zrange(ctx, argv, SCORE, True)
+
+
+@command("zrangebylex", -4, "readonly", 1, 1, 1, group=_G, since="2.8.9",
+         summary="Return a range of members in a sorted set, by lexicographical range",
+         complexity=_BY_COMPLEXITY)
+def zrangebylex(ctx: Context, argv: list[bytes]) -> object:
+    return _zrange(ctx, argv, LEX, False)
+
+
+@command("zrevrangebylex", -4, "readonly", 1, 1, 1, group=_G, since="2.8.9",
+         summary="Return a range of members in a sorted set, by lexicographical range, "
+                 "ordered from higher to lower strings.", complexity=_BY_COMPLEXITY)
+def zrevrangebylex(ctx: Context, argv: list[bytes]) -> object:
+    return _zrange(ctx, argv, LEX, True)
+
+
+def _rank(ctx: Context, argv: list[bytes], reverse: bool) -> int | None:
+    ks = ctx.ks
+    meta = _read(ks, argv[1])
+    if meta is None:
+        return None
+    score = cs.zset_score(ks, meta, argv[2])
+    if score is None:
+        return None
+    rank = cs.zset_rank(ks, meta, argv[2], score)
+    return meta.count - 1 - rank if reverse else rank
+
+
+@command("zrank", 3, "readonly fast", 1, 1, 1, group=_G, since="2.0.0",
+         summary="Determine the index of a member in a sorted set", complexity="O(log(N))")
+def zrank(ctx: Context, argv: list[bytes]) -> int | None:
+    return _rank(ctx, argv, reverse=False)
+
+
+@command("zrevrank", 3, "readonly fast", 1, 1, 1, group=_G, since="2.0.0",
+         summary="Determine the index of a member in a sorted set, with scores ordered from "
+                 "high to low", complexity="O(log(N))")
+def zrevrank(ctx: Context, argv: list[bytes]) -> int | None:
+    return _rank(ctx, argv, reverse=True)
+
+
+# -- removing ranges and popping ------------------------------------------------------------------
+def _zpop(ctx: Context, argv: list[bytes], reverse: bool) -> object:
+    """ZPOPMIN/ZPOPMAX: one flat [member, score] without a count; pairs (nested in RESP3)
+    with one."""
+    if len(argv) > 3:
+        raise CommandError(errors.SYNTAX)
+    count = None
+    if len(argv) == 3:
+        count = parse_int(argv[2])
+        if count is None or count < 0:
+            raise CommandError(POSITIVE)
+    ks = ctx.ks
+    meta = _read(ks, argv[1])
+    if meta is None or count == 0:
+        return []
+    items = list(islice(cs.iter_zset(ks, meta, reverse), 1 if count is None else count))
+    _remove_all(ks, argv[1], meta, items)
+    if count is None:
+        return [items[0][0], items[0][1]]
+    return Pairs(items)
+
+
+_POP_COMPLEXITY = ("O(log(N)*M) with N being the number of elements in the sorted set, and M "
+                   "being the number of elements popped.")
+
+
+@command("zpopmin", -2, "write fast", 1, 1, 1, group=_G, since="5.0.0",
+         summary="Remove and return members with the lowest scores in a sorted set",
+         complexity=_POP_COMPLEXITY)
+def zpopmin(ctx: Context, argv: list[bytes]) -> object:
+    return _zpop(ctx, argv, reverse=False)
+
+
+@command("zpopmax", -2, "write fast", 1, 1, 1, group=_G, since="5.0.0",
+         summary="Remove and return members with the highest scores in a sorted set",
+         complexity=_POP_COMPLEXITY)
+def zpopmax(ctx: Context, argv: list[bytes]) -> object:
+    return _zpop(ctx, argv, reverse=True)
+
+
+_REMRANGE_COMPLEXITY = ("O(log(N)+M) with N being the number of elements in the sorted set and "
+                        "M the number of elements removed by the operation.")
+
+
+@command("zremrangebyrank", 4, "write", 1, 1, 1, group=_G, since="2.0.0",
+         summary="Remove all members in a sorted set within the given indexes",
+         complexity=_REMRANGE_COMPLEXITY)
+def zremrangebyrank(ctx: Context, argv: list[bytes]) -> int:
+    start, end = int_arg(argv[2]), int_arg(argv[3])
+    meta = _read(ctx.ks, argv[1])
+    if meta is None:
+        return 0
+    return _remove_all(ctx.ks, argv[1], meta, _by_rank(ctx.ks, meta, start, end, False))
+
+
+@command("zremrangebyscore", 4, "write", 1, 1, 1, group=_G, since="1.2.0",
+         summary="Remove all members in a sorted set within the given scores",
+         complexity=_REMRANGE_COMPLEXITY)
+def zremrangebyscore(ctx: Context, argv: list[bytes]) -> int:
+    low, high = _score_range(argv[2], argv[3])
+    meta = _read(ctx.ks, argv[1])
+    if meta is None:
+        return 0
+    return _remove_all(ctx.ks, argv[1], meta, _by_score(ctx.ks, meta, low, high, False))
+
+
+@command("zremrangebylex", 4, "write", 1, 1, 1, group=_G, since="2.8.9",
+         summary="Remove all members in a sorted set between the given lexicographical range",
+         complexity=_REMRANGE_COMPLEXITY)
+def zremrangebylex(ctx: Context, argv: list[bytes]) -> int:
+    low, high = _lex_range(argv[2], argv[3])
+    meta = _read(ctx.ks, argv[1])
+    if meta is None:
+        return 0
+    return _remove_all(ctx.ks, argv[1], meta, _by_lex(ctx.ks, meta, low, high, False))
+
+
+# -- union and intersection -----------------------------------------------------------------------
+def _store_keys(argv: list[bytes]) -> list[int]:
+    """ZUNIONSTORE/ZINTERSTORE destination numkeys key [key ...]: the destination and the keys
+    numkeys announces (none if it is invalid)."""
+    numkeys = parse_int(argv[2]) if len(argv) > 2 else None
+    if numkeys is None or numkeys < 1 or numkeys > len(argv) - 3:
+        return []
+    return [1, *range(3, 3 + numkeys)]
+
+
+def _aggregate(how: bytes, target: float, value: float) -> float:
+    """zunionInterAggregate (SUM turns inf + -inf into 0, not NaN)."""
+    if how == b"sum":
+        total = target + value
+        return 0.0 if total != total else total
+    if how == b"min":
+        return value if value < target else target
+    return value if value > target else target
+
+
+def _source(ks: Keyspace, meta: cs.Meta | None) -> dict[bytes, float]:
+    """A ZUNIONSTORE/ZINTERSTORE input: a sorted set, or a set whose members score 1."""
+    if meta is None:
+        return {}
+    if meta.kind == SET:
+        return dict.fromkeys(set_members(ks, meta), 1.0)
+    return dict(cs.iter_zset(ks, meta))
+
+
+def _zstore(ctx: Context, argv: list[bytes], name: str, inter: bool) -> int:
+    """zunionInterDiffGenericCommand: inputs type-checked before the options are parsed,
+    then combined smallest first, as Redis orders them."""
+    numkeys = int_arg(argv[2])
+    if numkeys < 1:
+        raise CommandError(f"ERR at least 1 input key is needed for '{name}' command")
+    if numkeys > len(argv) - 3:
+        raise CommandError(errors.SYNTAX)
+    ks = ctx.ks
+    metas = []
+    for key in argv[3:3 + numkeys]:
+        record = ks.lookup(key)
+        if record is not None and record[0] not in (SET, ZSET):
+            raise CommandError(errors.WRONGTYPE)
+        metas.append(None if record is None else cs.lookup(ks, key, record[0]))
+    weights = [1.0] * numkeys
+    how = b"sum"
+    j = 3 + numkeys
+    while j < len(argv):
+        option, remaining = argv[j].lower(), len(argv) - j
+        if option == b"weights" and remaining >= numkeys + 1:
+            weights = [score_arg(raw, WEIGHT_NOT_FLOAT) for raw in argv[j + 1:j + 1 + numkeys]]
+            j += 1 + numkeys
+        elif option == b"aggregate" and remaining >= 2:
+            how = argv[j + 1].lower()
+            if how not in (b"sum", b"min", b"max"):
+                raise CommandError(errors.SYNTAX)
+            j += 2
+        else:
+            raise CommandError(errors.SYNTAX)
+    inputs = sorted(zip((_source(ks, meta) for meta in metas), weights, strict=True),
+                    key=lambda source: len(source[0]))
+    result: dict[bytes, float] = {}
+    if inter:
+        (first, first_weight), others = inputs[0], inputs[1:]
+        for member, score in first.items():
+            total = first_weight * score
+            total = 0.0 if total != total else total
+            for source, weight in others:
+                if member not in source:
+                    break
+                total = _aggregate(how, total, source[member] * weight)
+            else:
+                result[member] = total
+    else:
+        for source, weight in inputs:
+            for member, score in source.items():
+                value = weight * score
+                value = 0.0 if value != value else value
+                result[member] = (value if member not in result
+                                  else _aggregate(how, result[member], value))
+    destination = argv[1]
+    ks.delete(destination)
+    if not result:
+        return 0
+    meta = cs.create(ks, destination, ZSET)
+    meta.count = len(result)
+    if (meta.count > cs.ZSET_MAX_LISTPACK_ENTRIES
+            or max(map(len, result)) > cs.ZSET_MAX_LISTPACK_VALUE):
+        meta.mark_big()
+    for member, score in result.items():
+        cs.zset_put(ks, meta, member, score, None)
+    cs.save(ks, destination, meta)
+    return meta.count
+
+
+@command("zunionstore", -4, "write denyoom", 1, 1, 1, group=_G, since="2.0.0",
+         key_finder=_store_keys,
+         summary="Add multiple sorted sets and store the resulting sorted set in a new key",
+         complexity="O(N)+O(M log(M)) with N being the sum of the sizes of the input sorted "
+                    "sets, and M being the number of elements in the resulting sorted set.")
+def zunionstore(ctx: Context, argv: list[bytes]) -> int:
+    return _zstore(ctx, argv, "zunionstore", inter=False)
+
+
+@command("zinterstore", -4, "write denyoom", 1, 1, 1, group=_G, since="2.0.0",
+         key_finder=_store_keys,
+         summary="Intersect multiple sorted sets and store the resulting sorted set in a new key",
+         complexity="O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, "
+                    "K being the number of input sorted sets and M being the number of elements "
+                    "in the resulting sorted set.")
+def zinterstore(ctx: Context, argv: list[bytes]) -> int:
+    return _zstore(ctx, argv, "zinterstore", inter=True)
+
+
+@command("zscan", -3, "readonly", 1, 1, 1, group=_G, since="2.8.0",
+         summary="Incrementally iterate sorted sets elements and associated scores",
+         complexity="O(1) for every call. O(N) for a complete iteration, including enough "
+                    "command calls for the cursor to return back to 0. N is the number of "
+                    "elements inside the collection..")
+def zscan(ctx: Context, argv: list[bytes]) -> list:
+    """Scores as Redis's scan sends them: strings ("%.17g"), in RESP3 too."""
+    return scan_collection(ctx, argv, ZSET, sub=cs.ZMEMBER, reply=lambda member, raw: [
+        member, format_double(cs.unpack_double(raw))])
