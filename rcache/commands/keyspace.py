@@ -133,6 +133,27 @@ def keys(ctx: Context, argv: list[bytes]) -> list[bytes]:
 _CURSOR = re.compile(rb"([+-]?)([0-9]+)")
 
 
+def parse_scan_options(argv: list[bytes], start: int, with_type: bool
+                       ) -> tuple[int, bytes, bytes | None]:
+    """[MATCH pattern] [COUNT count] (and for SCAN [TYPE type]) -> (count, pattern, type)."""
+    count, pattern, type_name = SCAN_DEFAULT_COUNT, b"*", None
+    for i in range(start, len(argv), 2):
+        option = argv[i].lower()
+        if i + 1 >= len(argv):
+            raise CommandError(errors.SYNTAX)
+        if option == b"count":
+            count = int_arg(argv[i + 1])
+            if count < 1:
+                raise CommandError(errors.SYNTAX)
+        elif option == b"match":
+            pattern = argv[i + 1]
+        elif option == b"type" and with_type:
+            type_name = argv[i + 1].lower()
+        else:
+            raise CommandError(errors.SYNTAX)
+    return count, pattern, type_name
+
+
 def _parse_cursor(raw: bytes) -> int:
     """Redis reads the cursor with strtoul: a sign is allowed, '-1' wraps, '' is 0."""
     if not raw:
@@ -168,23 +189,7 @@ def _cursor_for(cursors: dict[int, bytes], resume_key: bytes) -> int:
 def scan(ctx: Context, argv: list[bytes]) -> list:
     """Walks keys in byte order; COUNT bounds the keys examined, as Redis bounds buckets."""
     cursor = _parse_cursor(argv[1])
-    count, pattern, type_name = SCAN_DEFAULT_COUNT, b"*", None
-    i = 2
-    while i < len(argv):
-        option = argv[i].lower()
-        if i + 1 >= len(argv):
-            raise CommandError(errors.SYNTAX)
-        if option == b"count":
-            count = int_arg(argv[i + 1])
-            if count < 1:
-                raise CommandError(errors.SYNTAX)
-        elif option == b"match":
-            pattern = argv[i + 1]
-        elif option == b"type":
-            type_name = argv[i + 1].lower()
-        else:
-            raise CommandError(errors.SYNTAX)
-        i += 2
+    count, pattern, type_name = parse_scan_options(argv, 2, with_type=True)
     ks = ctx.ks
     cursors = ks.store.scan_cursors
     match = _matcher(pattern)

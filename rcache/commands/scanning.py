@@ -14,7 +14,7 @@ from .. import errors
 from ..errors import CommandError
 from ..resp import LLONG_MAX
 from ..storage import Keyspace
-from .keyspace import SCAN_DEFAULT_COUNT, _cursor_for, _matcher, _parse_cursor, int_arg
+from .keyspace import _cursor_for, _matcher, _parse_cursor, int_arg, parse_scan_options
 from .table import Context
 
 EMPTY_SCAN = [b"0", []]
@@ -32,21 +32,7 @@ def scan_collection(ctx: Context, argv: list[bytes], kind: int, sub: bytes = b""
     meta = cs.lookup(ks, argv[1], kind)
     if meta is None:
         return EMPTY_SCAN
-    count, pattern = SCAN_DEFAULT_COUNT, b"*"
-    i = 3
-    while i < len(argv):
-        option = argv[i].lower()
-        if i + 1 >= len(argv):
-            raise CommandError(errors.SYNTAX)
-        if option == b"count":
-            count = int_arg(argv[i + 1])
-            if count < 1:
-                raise CommandError(errors.SYNTAX)
-        elif option == b"match":
-            pattern = argv[i + 1]
-        else:
-            raise CommandError(errors.SYNTAX)
-        i += 2
+    count, pattern, _ = parse_scan_options(argv, 3, with_type=False)
     match = _matcher(pattern)
     cursors = ks.store.scan_cursors
     whole = not meta.flags & 1
