@@ -170,6 +170,7 @@ class Cluster:
                 leaderless_since = None
             if removed:
                 log.warning("this node was removed from the cluster: shutting down")
+                await asyncio.sleep(1)  # let replies in flight (RAFT.NODE REMOVE's) go out
                 self.server.shutdown()
                 return
 
