@@ -32,7 +32,7 @@ log = logging.getLogger("rcache")
 
 # Commands a client may send before AUTH, and the ones that act on MULTI itself.
 _NO_AUTH_NEEDED = frozenset({"auth", "hello", "quit", "reset"})
-_TRANSACTION_CONTROL = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+_TRANSACTION_CONTROL = frozenset({"exec", "discard", "multi", "quit", "reset"})
 
 
 class Stats:

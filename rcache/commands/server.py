@@ -159,7 +159,10 @@ def config_set(ctx: Context, argv: list[bytes]):
     if len(argv) % 2:
         raise CommandError(errors.wrong_arity("config|set"))
     pairs = [(argv[i], argv[i + 1]) for i in range(2, len(argv), 2)]
-    ctx.server.config.set_at_runtime(pairs)
+    config = ctx.server.config
+    config.set_at_runtime(pairs)
+    for client in ctx.server.clients.values():  # as Redis, open connections follow at once
+        client.reader.max_bulk_len = config.proto_max_bulk_len
     return OK
 
 
