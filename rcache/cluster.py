@@ -235,7 +235,11 @@ class Cluster:
             return None
         if not self.replicator.is_leader:
             return self._elsewhere(cmd, argv)
-        return True if consistency == "linearizable" else None
+        # A leader just elected may not have applied what its predecessor acknowledged:
+        # until it has, even a default read waits for the ReadIndex barrier.
+        if consistency == "linearizable" or not self.replicator.node.term_applied():
+            return True
+        return None
 
     def redirect(self, cmd: Command | None = None, argv: list[bytes] | None = None
                  ) -> CommandError:

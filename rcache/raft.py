@@ -145,6 +145,12 @@ class RaftNode(SyncObj):
         noop = self._SyncObj__noopIDx
         return noop is not None and self.raftCommitIndex >= noop
 
+    def term_applied(self) -> bool:
+        """Has this leader applied everything committed before its term? Until then its
+        state may lack writes its predecessor acknowledged."""
+        noop = self._SyncObj__noopIDx
+        return noop is not None and self.raftLastApplied >= noop
+
     # -- PySyncObj overrides (its private names, mangled) --------------------------------------
     def _SyncObj__onMessageReceived(self, node, message) -> None:
         kind = message.get("type") if isinstance(message, dict) else None
