@@ -229,8 +229,9 @@ class Cluster:
                    ) -> CommandError | bool | str | None:
         """None: serve from local state now. True: serve after a ReadIndex barrier
         (linearizable). PROXY: forward to the leader. A CommandError: the redirect."""
-        consistency = "stale" if client.readonly else (
-            client.read_consistency or self.config.read_consistency)
+        if client.readonly:
+            return None
+        consistency = client.read_consistency or self.config.read_consistency
         if consistency == "stale":
             return None
         if not self.replicator.is_leader:

@@ -311,6 +311,13 @@ def format_double(value: float) -> bytes:
 
 
 def encode(value: object, resp3: bool = False) -> bytes:
+    kind = type(value)  # the common single-value replies first: no list to join
+    if kind is bytes:
+        return b"$%d\r\n%b\r\n" % (len(value), value)
+    if value is OK:
+        return b"+OK\r\n"
+    if kind is int:
+        return b":%d\r\n" % value
     out: list[bytes] = []
     _encode_into(value, resp3, out)
     return b"".join(out)
