@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from .errors import CommandError
-from .raft import OUTCOME_UNKNOWN, Pending
+from .errors import OUTCOME_UNKNOWN, CommandError
+from .raft import Pending
 from .resp import RawReply, encode_command, reply_end
 
 

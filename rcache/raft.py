@@ -29,7 +29,7 @@ from pysyncobj.tcp_connection import CONNECTION_STATE
 from pysyncobj.transport import TCPTransport
 
 from .durability import DurableJournal, Snapshots
-from .errors import CommandError
+from .errors import NOT_COMMITTED, NOT_LEADER_FOR_READ, OUTCOME_UNKNOWN, READ_TIMEOUT, CommandError
 from .statemachine import COMMAND, StateMachine, encode_entry
 
 log = logging.getLogger(__name__)
@@ -40,10 +40,6 @@ log = logging.getLogger(__name__)
 MAX_ENTRY_BYTES = 256 * 1024
 APPLY_PER_TICK = 4
 
-NOT_COMMITTED = "TRYAGAIN The write was not committed (leadership changed); retrying is safe"
-OUTCOME_UNKNOWN = "ERR The write may or may not have been committed (leader unreachable)"
-NOT_LEADER_FOR_READ = "TRYAGAIN This node stopped leading before the read was confirmed"
-READ_TIMEOUT = "TRYAGAIN Could not confirm leadership with a majority in time"
 _DEFINITE_FAILURES = {FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER,
                       FAIL_REASON.DISCARDED, FAIL_REASON.NOT_LEADER,
                       FAIL_REASON.REQUEST_DENIED}
