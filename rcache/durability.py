@@ -68,18 +68,21 @@ def write_atomically(path: str, data: bytes) -> None:
 class DurableJournal:
     """PySyncObj's Journal interface over an append-only file with an fsync policy."""
 
-    def __init__(self, path: str, policy: Callable[[], str]) -> None:
+    def __init__(self, path: str, policy: Callable[[], str], node_id: str) -> None:
         self.path = path
         self.meta_path = path + ".meta"
         self.policy = policy  # read at each decision: CONFIG SET appendfsync applies at once
+        self.node_id = node_id
         self.fsyncs = 0
         self.bytes = 0
         self._entries: list[tuple[bytes, int, int]] = []
         self._offsets: list[int] = []
         self._dirty = False
+        # The header names the node: a journal copied from another node is refused.
+        name = node_id.encode()
+        self._header = JOURNAL_MAGIC + struct.pack("<H", len(name)) + name
         self._meta = self._read_meta()
         self._meta_dirty = False
-        self._last_everysec = time.monotonic()
         self._file = self._open()
 
     # -- loading ---------------------------------------------------------------------------
@@ -89,19 +92,28 @@ class DurableJournal:
         raw = open(self.meta_path, "rb").read()
         if len(raw) < 4 or zlib.crc32(raw[4:]) != struct.unpack("<I", raw[:4])[0]:
             raise CorruptFile(self.meta_path, "checksum mismatch (Raft term and vote)")
-        return pickle.loads(raw[4:])
+        meta = pickle.loads(raw[4:])
+        if meta.get("node", self.node_id) != self.node_id:
+            raise CorruptFile(self.meta_path, f"belongs to node {meta['node']!r}, "
+                                              f"not {self.node_id!r}")
+        return meta
 
     def _open(self):
         if not os.path.exists(self.path):
             with open(self.path, "wb") as fh:
-                fh.write(JOURNAL_MAGIC)
+                fh.write(self._header)
                 fh.flush()
                 os.fsync(fh.fileno())
         fh = open(self.path, "r+b")
         data = fh.read()
         if not data.startswith(JOURNAL_MAGIC):
             raise CorruptFile(self.path, "not an rcache Raft journal (bad header)")
-        pos = len(JOURNAL_MAGIC)
+        if not data.startswith(self._header):
+            (size,) = struct.unpack_from("<H", data, len(JOURNAL_MAGIC))
+            owner = data[len(JOURNAL_MAGIC) + 2:len(JOURNAL_MAGIC) + 2 + size]
+            raise CorruptFile(self.path, f"belongs to node {owner.decode(errors='replace')!r}, "
+                                         f"not {self.node_id!r}")
+        pos = len(self._header)
         while pos < len(data):
             if pos + _RECORD.size > len(data):
                 break  # torn header of the last record
@@ -140,7 +152,7 @@ class DurableJournal:
 
     def clear(self) -> None:
         self._entries, self._offsets = [], []
-        self._truncate(len(JOURNAL_MAGIC))
+        self._truncate(len(self._header))
 
     def deleteEntriesFrom(self, entry_from: int) -> None:  # noqa: N802 (PySyncObj's name)
         if entry_from >= len(self._entries):
@@ -154,12 +166,12 @@ class DurableJournal:
         kept = self._entries[entry_to:]
         tmp = self.path + ".tmp"
         with open(tmp, "wb") as fh:
-            fh.write(JOURNAL_MAGIC)
+            fh.write(self._header)
         self._file.close()
         os.replace(tmp, self.path)
         self._file = open(self.path, "r+b")
-        self._file.seek(len(JOURNAL_MAGIC))
-        self._entries, self._offsets, self.bytes = [], [], len(JOURNAL_MAGIC)
+        self._file.seek(len(self._header))
+        self._entries, self._offsets, self.bytes = [], [], len(self._header)
         for entry in kept:
             self.add(*entry)
         self.sync(force=True)
@@ -220,6 +232,7 @@ class DurableJournal:
             self._dirty = False
 
     def _store_meta(self) -> None:
+        self._meta["node"] = self.node_id
         body = pickle.dumps(self._meta)
         write_atomically(self.meta_path, struct.pack("<I", zlib.crc32(body)) + body)
         self._meta_dirty = False

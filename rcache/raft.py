@@ -274,7 +274,7 @@ class Replicator:
         if os.path.exists(dump_path):  # refuse a damaged snapshot before Raft reads it
             self.snapshots.verify(dump_path)
         self.journal = DurableJournal(os.path.join(config.dir, "raft.journal"),
-                                      lambda: config.appendfsync)
+                                      lambda: config.appendfsync, config.node_id)
         conf = SyncObjConf(
             autoTick=False,
             appendEntriesUseBatch=False,  # send each entry at once, wake the ticker by pipe

@@ -131,10 +131,21 @@ def test_damaged_files_stop_the_node_with_a_clear_message(make_node, damage) -> 
     for i in range(20):
         r.set(f"after{i}", "y" * 100)
     node.stop()
-    files = {"journal-header": ("raft.journal", 2), "journal-record": ("raft.journal", 60),
+    files = {"journal-header": ("raft.journal", 2), "journal-record": ("raft.journal", 90),
              "journal-meta": ("raft.journal.meta", 6), "snapshot": ("raft.snapshot", -100)}
     name, offset = files[damage]
     path = node.dir / name
     _flip_byte(path, offset if offset >= 0 else path.stat().st_size + offset)
     message = _start_fails(node)
     assert name in message and "refusing to start" in message, message
+
+
+def test_data_dir_of_another_node_is_refused(make_node) -> None:
+    node = make_node("--id", "first")
+    node.client().set("k", "v")
+    node.stop()
+    run = subprocess.run([sys.executable, "-m", "rcache", "--id", "second", "--port",
+                          str(node.port), "--dir", str(node.dir)], capture_output=True, text=True,
+                         timeout=60, cwd=ROOT)
+    assert run.returncode != 0
+    assert "raft.journal" in run.stderr and "belongs to node 'first'" in run.stderr, run.stderr
