@@ -293,10 +293,6 @@ def list_index(position: int) -> bytes:
     return _U64.pack(position)
 
 
-def list_position(suffix: bytes) -> int:
-    return _U64.unpack(suffix)[0]
-
-
 def encode_score(score: float) -> bytes:
     """8 bytes whose byte order is the numeric order of doubles (-0.0 sorts as 0.0)."""
     if score == 0:
