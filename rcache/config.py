@@ -93,7 +93,7 @@ OPTIONS: list[Option] = [
     Option("raft-heartbeat-period", 50, int, "ms between leader heartbeats"),
     Option("raft-log-max-entries", 20000, int, "compact the log into a snapshot past this many "
            "entries", mutable=True),
-    Option("raft-log-max-bytes", 64 * 1024 * 1024, parse_memory, "compact the log into a "
+    Option("raft-log-max-bytes", 16 * 1024 * 1024, parse_memory, "compact the log into a "
            "snapshot past this size", mutable=True),
     Option("hz", 10, int, "active expiry cycles per second", mutable=True),
     Option("maxclients", 10000, int, "maximum number of connected clients", mutable=True),

@@ -370,6 +370,8 @@ class Replicator:
                 len(self.journal) <= config.raft_log_max_entries
                 and self.journal.bytes <= config.raft_log_max_bytes):
             return
+        if not self.snapshots.memtables_flushed():
+            return
         index = node.raftLastApplied
         entries = node._SyncObj__getEntries(index - 1, 2)
         if len(entries) < 2:
