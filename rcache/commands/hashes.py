@@ -11,7 +11,7 @@ from .. import errors
 from ..errors import CommandError
 from ..resp import LLONG_MAX, LLONG_MIN, OK, Pairs, SimpleString, parse_int
 from ..storage import HASH, Keyspace
-from .scanning import parse_random_count, random_elements, scan_collection
+from .scanning import parse_random_count, random_element, random_elements, scan_collection
 from .strings import format_long_double, parse_long_double, to_long_double
 from .table import Context, command
 
@@ -219,7 +219,7 @@ def hrandfield(ctx: Context, argv: list[bytes]) -> object:
     if count is None:
         if meta is None:
             return None
-        return random_elements(ctx, meta, 1)[0][0]
+        return random_element(ctx, meta)[0]
     if meta is None or count == 0:
         return []
     picked = random_elements(ctx, meta, count)

@@ -12,7 +12,7 @@ from .. import errors
 from ..errors import CommandError
 from ..resp import OrderedSet, parse_int
 from ..storage import SET, Keyspace
-from .scanning import parse_random_count, random_elements, scan_collection
+from .scanning import parse_random_count, random_element, random_elements, scan_collection
 from .table import Context, command
 
 _G = "set"
@@ -137,7 +137,8 @@ def spop(ctx: Context, argv: list[bytes]) -> object:
         return None if count is None else OrderedSet()
     if count == 0:
         return OrderedSet()
-    picked = [member for member, _ in random_elements(ctx, meta, 1 if count is None else count)]
+    picked = [random_element(ctx, meta)[0]] if count is None else \
+        [member for member, _ in random_elements(ctx, meta, count)]
     if count is not None and count >= meta.count:
         ks.delete(argv[1])
         return OrderedSet(picked)
@@ -157,7 +158,7 @@ def srandmember(ctx: Context, argv: list[bytes]) -> object:
     count = parse_random_count(argv[2]) if len(argv) == 3 else None
     meta = _read(ctx.ks, argv[1])
     if count is None:
-        return None if meta is None else random_elements(ctx, meta, 1)[0][0]
+        return None if meta is None else random_element(ctx, meta)[0]
     if meta is None or count == 0:
         return []
     return [member for member, _ in random_elements(ctx, meta, count)]
