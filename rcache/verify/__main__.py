@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .checker import check_history, print_report
 from .history import load_history
-from .nemesis import NEMESES, PARTITION_BLOCKER
+from .nemesis import NEMESES
 from .runner import RunConfig, run
 
 
@@ -20,11 +20,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m rcache.verify",
         description="Start a local rcache cluster, run concurrent clients (GET, SET of unique "
                     "values, INCR) while nemeses inject faults, then check the recorded history "
-                    "for linearizability and the final state of every node.",
-        epilog=PARTITION_BLOCKER)
+                    "for linearizability and the final state of every node.")
     parser.add_argument("--nodes", type=int, default=3, help="cluster size (default 3)")
     parser.add_argument("--time", type=float, default=60, help="seconds of workload (default 60)")
-    parser.add_argument("--nemesis", default="kill,pause,membership",
+    parser.add_argument("--nemesis", default=",".join(NEMESES),
                         help=f"comma-separated faults among {', '.join(NEMESES)}, or 'none' "
                              "(default: all, mixed)")
     parser.add_argument("--clients", type=int, default=5, help="concurrent clients (default 5)")

@@ -6,8 +6,9 @@ hold, heal, let the cluster recover, repeat.
   as a long GC pause or a frozen VM would), SIGCONT later
 * ``membership``: RAFT.NODE REMOVE a follower (it shuts itself down), later add a fresh node
   that joins with ``--join``
-
-A network-partition nemesis needs a node option rcache lacks: see ``PARTITION_BLOCKER``.
+* ``partition``: through the Raft proxies (``netproxy``), one of: isolate the leader from the
+  majority, split the members into a random majority and minority, cut the leader's frames to
+  its followers one way (it still hears them), or delay every link by 50-200 ms; heal later
 """
 
 from __future__ import annotations
@@ -18,13 +19,6 @@ import time
 from dataclasses import dataclass, field
 
 from .nodes import NodeCluster, NodeProcess
-
-PARTITION_BLOCKER = (
-    "partition nemesis not available: a node listens for Raft on the same address it announces "
-    "(cluster-announce-ip:raft-port), so peers cannot be routed through a proxy. It needs "
-    "'cluster-announce-raft-port' (as Redis's cluster-announce-bus-port): announce that port in "
-    "the node's Raft address, listen on raft-port (SyncObjConf(bindAddress=bind:raft-port))."
-)
 
 
 class Nemesis:
@@ -97,7 +91,50 @@ class Membership(Nemesis):
         return f"added {fresh.name} (--join)"
 
 
-NEMESES: dict[str, type[Nemesis]] = {n.name: n for n in (Kill, Pause, Membership)}
+class Partition(Nemesis):
+    """Network faults between the members. A cut closes the links and refuses new ones (the
+    peers see it at once); a blackhole drops every frame both ways (the peers only notice the
+    silence, as behind a firewall that drops packets)."""
+
+    name = "partition"
+    KINDS = ("isolate-leader", "split", "one-way", "delay")
+
+    def inject(self, cluster: NodeCluster, rng: random.Random) -> str:
+        net = cluster.network
+        leader = cluster.leader(timeout=15)
+        names = [n.name for n in cluster.members]
+        others = [n for n in names if n != leader.name]
+        kind = rng.choice(self.KINDS)
+        if kind == "delay":
+            delays = {(a, b): rng.uniform(0.05, 0.2) for a in names for b in names if a != b}
+            net.delay(delays)
+            return "delay every link " + ", ".join(
+                f"{a}->{b} {int(s * 1000)}ms" for (a, b), s in sorted(delays.items()))
+        if kind == "one-way":
+            net.drop([leader.name], others)
+            return f"one-way cut: leader {leader.name} -> {', '.join(others)} dropped"
+        if kind == "isolate-leader":
+            minority, majority = [leader.name], others
+        else:
+            shuffled = rng.sample(names, len(names))
+            size = rng.randint(1, max(1, (len(names) - 1) // 2))
+            minority, majority = sorted(shuffled[:size]), sorted(shuffled[size:])
+        how = rng.choice(("cut", "blackhole"))
+        if how == "cut":
+            net.cut(minority, majority)
+        else:
+            net.drop(minority, majority)
+            net.drop(majority, minority)
+        where = "leader" if leader.name in minority else "followers"
+        return (f"{kind} ({how}): {{{', '.join(minority)}}} | {{{', '.join(majority)}}} "
+                f"(minority holds the {where})")
+
+    def heal(self, cluster: NodeCluster) -> str:
+        cluster.network.heal()
+        return "network healed"
+
+
+NEMESES: dict[str, type[Nemesis]] = {n.name: n for n in (Kill, Pause, Membership, Partition)}
 
 
 @dataclass

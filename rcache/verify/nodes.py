@@ -1,6 +1,9 @@
 """A cluster of real ``python -m rcache`` processes on 127.0.0.1, started and stopped by the
 verify runner itself (no pytest needed). The same ideas as tests/conftest.py's LocalCluster:
 node 1 bootstraps, the others ``--join`` it; every wait has a deadline.
+
+Every node's Raft traffic passes through a proxy (``netproxy``): the node listens on its Raft
+port and announces the proxy's, so the partition nemesis can cut, drop and delay links.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from typing import IO, TypeVar
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from .netproxy import Network
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 T = TypeVar("T")
@@ -66,9 +71,11 @@ def _is_free(port: int) -> bool:
 class NodeProcess:
     """One rcache node: its id, ports, data directory and (while running) process."""
 
-    def __init__(self, name: str, port: int, data_dir: Path, join: str | None) -> None:
+    def __init__(self, name: str, port: int, data_dir: Path, join: str | None,
+                 announce_raft_port: int = 0) -> None:
         self.name = name
         self.port = port
+        self.announce_raft_port = announce_raft_port  # its proxy's port, if it has one
         self.dir = data_dir
         self.join = join
         self.proc: subprocess.Popen | None = None
@@ -86,6 +93,8 @@ class NodeProcess:
     def start(self) -> None:
         """Start (or restart: the data directory remembers the cluster, so no --join)."""
         args = ["--id", self.name, "--port", str(self.port), "--dir", str(self.dir)]
+        if self.announce_raft_port:
+            args += ["--cluster-announce-raft-port", str(self.announce_raft_port)]
         if self.join and not self.dir.exists():
             args += ["--join", self.join]
         if self._log is None:
@@ -148,6 +157,7 @@ class NodeCluster:
 
     def __init__(self, base_dir: Path, size: int) -> None:
         self.base_dir = base_dir
+        self.network = Network()
         self.members: list[NodeProcess] = []
         self._started: list[NodeProcess] = []  # members and former members, to stop at the end
         self._next_id = 1
@@ -158,13 +168,16 @@ class NodeCluster:
         self._next_id += 1
         taken = {n.port for n in self.members}
         join = self.members[0].address if self.members else None
-        return NodeProcess(name, free_port(taken), self.base_dir / name, join)
+        port = free_port(taken)
+        return NodeProcess(name, port, self.base_dir / name, join,
+                           self.network.add(name, port + 10000))
 
     def start(self) -> NodeCluster:
         """A new cluster: its directory must not hold an earlier run's nodes."""
         if self.base_dir.exists() and any(self.base_dir.iterdir()):
             raise FileExistsError(f"{self.base_dir} holds an earlier run's nodes")
         self.base_dir.mkdir(parents=True, exist_ok=True)
+        self.network.start()
         for _ in range(self._size):
             self.add_node()
         self.wait_converged()
@@ -218,6 +231,7 @@ class NodeCluster:
         self.members.remove(node)
         wait_until(lambda: not node.alive, timeout, f"removed node {node.name} to exit")
         node.stop()
+        self.network.remove(node.name)
 
     def wait_converged(self, timeout: float = 60) -> None:
         """Every running member has applied everything the leader has committed."""
@@ -228,9 +242,10 @@ class NodeCluster:
         wait_until(caught_up, timeout, "every node to apply the leader's commits", 0.2)
 
     def heal(self, timeout: float = 30) -> None:
-        """Undo every fault: resume paused nodes, restart killed ones, forget members the
-        cluster no longer lists (a removal that timed out may still have happened), and add
-        fresh nodes until the cluster has its size again."""
+        """Undo every fault: heal the network, resume paused nodes, restart killed ones, forget
+        members the cluster no longer lists (a removal that timed out may still have
+        happened), and add fresh nodes until the cluster has its size again."""
+        self.network.heal()
         for node in self.members:
             if node.paused:
                 node.resume()
@@ -240,11 +255,15 @@ class NodeCluster:
         for node in [n for n in self.members if n.name not in listed]:
             node.stop()
             self.members.remove(node)
+            self.network.remove(node.name)
         for node in self.members:
             node.wait_ready(timeout)
         while len(self.members) < self._size:
             self.add_node()
 
     def stop(self) -> None:
-        for node in self._started:
-            node.stop()
+        try:
+            for node in self._started:
+                node.stop()
+        finally:
+            self.network.stop()

@@ -23,7 +23,8 @@ from .nodes import NodeCluster, Timeout
 class RunConfig:
     nodes: int = 3
     seconds: float = 60.0
-    nemeses: list[str] = field(default_factory=lambda: ["kill", "pause", "membership"])
+    nemeses: list[str] = field(default_factory=lambda: ["kill", "pause", "membership",
+                                                        "partition"])
     clients: int = 5
     keys: int = 5
     seed: int = 0
