@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -77,7 +78,21 @@ class ClusterTransport(TCPTransport):
             conn.disconnect()
             self._unknownConnections.discard(conn)
             return
+        node = self._nodeAddrToNode.get(message) if isinstance(message, str) else None
+        previous = self._connections.get(node) if node is not None else None
         super()._onIncomingMessageReceived(conn, message)
+        if node is not None and self._connections.get(node) is conn:
+            conn.setOnMessageReceivedCallback(functools.partial(self._on_current, conn, node))
+            if previous is not None and previous is not conn:
+                previous.disconnect()
+
+    def _on_current(self, conn, node, message) -> None:
+        """A peer that reconnected may still have frames in flight on its old connection.
+        PySyncObj would take them as the peer's latest word; they are dropped instead (as a
+        lossy network may), so an old acknowledgement never counts toward a ReadIndex
+        round on the new connection."""
+        if self._connections.get(node) is conn:
+            self._onMessageReceived(node, message)
 
 
 class RaftNode(SyncObj):
