@@ -139,7 +139,7 @@ class Client(asyncio.Protocol):
         if self._barriers:
             # Another linearizable read may start its own barrier now: rounds complete in
             # the order they started, so the reads still run (and reply) in order.
-            return (cmd is not None and cmd.keyed and not cmd.is_write and self.multi is None
+            return (cmd is not None and cmd.reads_keyspace and self.multi is None
                     and self.server.cluster.route_read(self, cmd, argv) is True)
         if cmd is None:
             return self.multi is not None
@@ -171,7 +171,7 @@ class Client(asyncio.Protocol):
                 if route is None:
                     return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready)
                 return server.cluster.forward(self, [(self.db, argv)]) if route is PROXY else route
-            if cmd.keyed:
+            if cmd.reads_keyspace:
                 route = server.cluster.route_read(self, cmd, argv)
                 if route is True:
                     return self._read_after_barrier(cmd, argv)

@@ -38,8 +38,13 @@ def test_follower_redirects_writes_and_default_reads(cluster: LocalCluster) -> N
     assert str(moved.value) == f"12182 127.0.0.1:{leader.port}"
     with pytest.raises(MovedError):
         r.get("foo")
+    for keyless_read in (r.dbsize, r.keys, r.randomkey):  # no key, still the leader's data
+        with pytest.raises(MovedError) as moved:
+            keyless_read()
+        assert str(moved.value) == f"0 127.0.0.1:{leader.port}"
     r.execute_command("READONLY")
     assert r.get("foo") is None  # stale read served locally
+    assert r.dbsize() == 0
     r.execute_command("READWRITE")
     with pytest.raises(MovedError):
         r.get("foo")
@@ -96,6 +101,7 @@ def test_paused_leader_serves_no_stale_linearizable_read(cluster: LocalCluster) 
 
         def use_old_leader() -> None:
             for name, call in (("get", lambda: stale_conn.get("k")),
+                               ("keys", lambda: stale_conn.keys("k")),
                                ("set", lambda: stale_conn.set("k", "from-old-leader"))):
                 try:
                     results[name] = call()
@@ -110,6 +116,7 @@ def test_paused_leader_serves_no_stale_linearizable_read(cluster: LocalCluster) 
     worker.join(timeout=30)
     assert not worker.is_alive()
     assert results["get"] != b"old", "a deposed leader answered a linearizable read"
+    assert isinstance(results["keys"], redis.RedisError), "... or listed its keys"
     if results["set"] is True:  # acknowledged: then it must really be in the cluster
         assert cluster.leader().client().get("k") == b"from-old-leader"
     else:

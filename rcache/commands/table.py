@@ -50,11 +50,13 @@ class Command:
     full_name: str = ""
     is_write: bool = False
     keyed: bool = False
+    reads_keyspace: bool = False  # routed by read consistency (keyed or not: KEYS, DBSIZE...)
 
     def __post_init__(self) -> None:
         self.full_name = f"{self.container.name}|{self.name}" if self.container else self.name
         self.is_write = "write" in self.flags
         self.keyed = self.first_key > 0 or self.key_finder is not None
+        self.reads_keyspace = "readonly" in self.flags
 
     def key_indexes(self, argv: list[bytes]) -> list[int]:
         """Positions of the keys in argv, as COMMAND GETKEYS reports them."""
