@@ -7,12 +7,14 @@ So every server in TARGETS runs the same redis-benchmark specs, interleaved spec
 that a burst of machine noise hits all servers alike, and the issue's goals are ratios.
 
 The default run compares one rcache node with redis-server. Heavier measurements are opt-in:
---cluster adds 3-node cluster targets (default reads and linearizable reads), --failover times
-the loss of the leader, --durability measures fsync-always throughput, restart, snapshot
-install and RSS with a large data set; --all does everything.
+--cluster adds 3-node cluster targets (default reads and linearizable reads), --types runs
+redis-benchmark's data-type tests (hashes, lists, sets, sorted sets) against redis-server, one
+node and a 3-node cluster, --failover times the loss of the leader, --durability measures
+fsync-always throughput, restart, snapshot install and RSS with a large data set; --all does
+everything.
 
 Usage: python bench/run.py [--quick] [--requests N] [--clients C] [--rounds R]
-                           [--cluster] [--failover] [--durability] [--all] [--keys K]
+                           [--cluster] [--types] [--failover] [--durability] [--all] [--keys K]
 """
 
 from __future__ import annotations
@@ -54,6 +56,16 @@ CLUSTER_TIMEOUT_S = 60.0  # a cluster's members joining, or a restarted node cat
 STOP_TIMEOUT_S = 10.0
 # A run slower than this is a stall, not a measurement: redis-benchmark is killed past it.
 SLOWEST_PLAUSIBLE_OPS_PER_S = 1_000
+# --types: redis-benchmark's own tests, each its own run, in redis-benchmark's own order (the
+# one it uses when given them all in one -t), so that RPOP finds the list LPUSH filled and SPOP
+# the set SADD filled; lrange_100 LPUSHes its own list first. Every test hits one key (mylist,
+# myset, myhash, myzset); -r randomizes the SADD/HSET/ZADD members.
+TYPE_TESTS = ("lpush", "rpop", "sadd", "hset", "spop", "zadd", "lrange_100")
+TYPE_KEYS = {"mylist": "llen", "myset": "scard", "myhash": "hlen", "myzset": "zcard"}
+# Requests per type test = --requests / this: seven tests on three servers keep --all under 10
+# minutes.
+TYPES_REQUESTS_DIVISOR = 10
+TYPES_MIN_REQUESTS = 1_000
 CLUSTER_SIZE = 3
 FAILOVER_TRIALS = 5
 FAILOVER_GIVE_UP_S = 30.0
@@ -406,6 +418,12 @@ CLUSTER_TARGETS = [
            lambda workdir: RcacheCluster(workdir, extra=["--read-consistency", "linearizable"]),
            tests=("get",)),
 ]
+# --types: the data-type tests against one node and a cluster (fresh servers, not those above).
+TYPES_TARGETS = [
+    Target("redis-server", redis_server),
+    Target("rcache", rcache_single_node),
+    Target("rcache-3", RcacheCluster),
+]
 # --durability: both fsync before replying.
 DURABLE_TARGETS = [
     Target("redis-server-aof-always", redis_server_aof_always),
@@ -427,6 +445,10 @@ class BenchSpec:
     requests: int
     tests: tuple[str, ...] = ("set", "get")  # SET first, so that GETs find keys
 
+    def requests_sent(self) -> int:
+        """lrange_N tests LPUSH `requests` elements first ("needed to benchmark LRANGE")."""
+        return self.requests * sum(2 if test.startswith("lrange") else 1 for test in self.tests)
+
     def argv(self, port: int) -> list[str]:
         return ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port),
                 "-t", ",".join(self.tests), "-c", str(self.clients), "-n", str(self.requests),
@@ -441,6 +463,12 @@ def bench_specs(requests: int, clients: int) -> list[BenchSpec]:
         BenchSpec(clients=clients, pipeline=16, requests=requests * 5),
         BenchSpec(clients=1, pipeline=1, requests=max(1_000, requests // 5)),
     ]
+
+
+def types_specs(requests: int, clients: int) -> list[BenchSpec]:
+    """One spec per data-type test, -P 1 only, in TYPE_TESTS order (see there)."""
+    return [BenchSpec(clients=clients, pipeline=1, requests=requests, tests=(test,))
+            for test in TYPE_TESTS]
 
 
 def prefill_spec(clients: int) -> BenchSpec:
@@ -468,6 +496,10 @@ GOALS = [
     Goal("rcache-3", "GET", pipeline=1, min_ratio=0.9),
     Goal("rcache-3-linearizable", "GET", pipeline=1, min_ratio=0.5),
 ]
+# --types ("Redis data types on RocksDB"): writes >= 0.5x, reads >= 0.7x, at -P 1.
+TYPES_GOALS = [Goal(target, test.upper(), pipeline=1,
+                    min_ratio=0.7 if test.startswith("lrange") else 0.5)
+               for target in ("rcache", "rcache-3") for test in TYPE_TESTS]
 FAILOVER_GOAL_S = 1.5
 RESTART_GOAL_S = 5.0
 RSS_GOAL_X_DATA = 2.0
@@ -484,9 +516,12 @@ RunResult = dict[str, Measurement] | str  # per test (upper case), or why the ru
 
 
 def parse_csv(text: str) -> dict[str, Measurement]:
-    """redis-benchmark 7 --csv: a header line, then one quoted row per test."""
-    return {row["test"].upper(): Measurement(float(row["rps"]), float(row["p50_latency_ms"]),
-                                             float(row["p99_latency_ms"]))
+    """redis-benchmark 7 --csv: a header line, then one quoted row per test. Rows are keyed by
+    the -t name in upper case: "LRANGE_100 (first 100 elements)" -> LRANGE_100; its list fill,
+    "LPUSH (needed to benchmark LRANGE)", keeps its whole name (apart from a real LPUSH)."""
+    return {re.sub(r" \(first \d+ elements\)$", "", row["test"]).upper():
+            Measurement(float(row["rps"]), float(row["p50_latency_ms"]),
+                        float(row["p99_latency_ms"]))
             for row in csv.DictReader(io.StringIO(text))}
 
 
@@ -505,7 +540,7 @@ def median_of_rounds(rounds: Sequence[RunResult]) -> RunResult:
 def run_benchmark(spec: BenchSpec, port: int) -> RunResult:
     """redis-benchmark exits non-zero on the first error reply, so a server that answers
     errors fails the run instead of posting a fast (and false) ops/s."""
-    timeout = 30 + spec.requests * len(spec.tests) / SLOWEST_PLAUSIBLE_OPS_PER_S
+    timeout = 30 + spec.requests_sent() / SLOWEST_PLAUSIBLE_OPS_PER_S
     try:
         done = subprocess.run(spec.argv(port), capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -608,6 +643,8 @@ class ThroughputRun:
     rounds: int
     results: dict[tuple[BenchSpec, str], RunResult] = field(default_factory=dict)
     facts: dict[str, ServerFacts] = field(default_factory=dict)
+    # --types: per target, per node, the length of each key the type tests write
+    lengths: dict[str, list[tuple[str, dict[str, int]]]] = field(default_factory=dict)
 
     @property
     def baseline(self) -> str:
@@ -619,10 +656,11 @@ class ThroughputRun:
 
 
 def run_throughput(targets: list[Target], specs: list[BenchSpec], rounds: int, clients: int,
-                   tmp: Path, problems: list[str]) -> ThroughputRun:
+                   tmp: Path, problems: list[str], lengths: bool = False) -> ThroughputRun:
     """Start every target, run the specs round after round interleaved across targets, stop
     them all (also on failure). A target other than the baseline that cannot start is
-    reported as failed; the baseline failing to start raises."""
+    reported as failed; the baseline failing to start raises. `lengths`: also record the
+    lengths of the type tests' keys on every node at the end."""
     run = ThroughputRun(targets, specs, rounds)
     runs: dict[tuple[BenchSpec, str], list[RunResult]] = {}
     with contextlib.ExitStack() as running:
@@ -673,8 +711,36 @@ def run_throughput(targets: list[Target], specs: list[BenchSpec], rounds: int, c
                         log(f"  FAILED: {result}")
         run.facts = {name: collect_facts(server, terms[name])
                      for name, server in servers.items()}
+        if lengths:
+            run.lengths = {name: type_lengths(server) for name, server in servers.items()}
     run.results = {key: median_of_rounds(rounds_run) for key, rounds_run in runs.items()}
     return run
+
+
+def type_lengths(server: ServerUnderTest) -> list[tuple[str, dict[str, int]]]:
+    """LLEN mylist, SCARD myset, ... on every node (a follower after READONLY): replicas that
+    applied the same writes hold the same lengths. -> [(node, {key: length or -1})]."""
+    with contextlib.suppress(RuntimeError):
+        server.ready_for_run()  # a cluster: every node applied the leader's commit index
+    if isinstance(server, RcacheCluster):
+        nodes = [(f"{node.name} ({'leader' if node.port == server.port else 'follower'})",
+                  node.port, node.port != server.port) for node in server.nodes]
+    else:
+        nodes = [("-", server.port, False)]
+    found = []
+    for label, port, follower in nodes:
+        commands = "".join(f"{command.upper()} {key}\n" for key, command in TYPE_KEYS.items())
+        try:
+            done = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(port)],
+                                  input=("READONLY\n" if follower else "") + commands,
+                                  capture_output=True, text=True, timeout=30)
+            replies = done.stdout.split()[-len(TYPE_KEYS):]
+        except subprocess.TimeoutExpired:
+            replies = []
+        numbers = [int(reply) if reply.lstrip("-").isdigit() else -1 for reply in replies]
+        numbers += [-1] * (len(TYPE_KEYS) - len(numbers))
+        found.append((label, dict(zip(TYPE_KEYS, numbers, strict=True))))
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1158,15 +1224,16 @@ GOAL_HEADER = ["| target | test | pipeline | clients | goal | measured | status 
                "| --- | --- | --- | --- | --- | --- | --- |"]
 
 
-def goal_rows(run: ThroughputRun) -> list[str]:
+def goal_rows(run: ThroughputRun, goals: Sequence[Goal] = tuple(GOALS)) -> list[str]:
     baseline = run.baseline
     names = {target.name for target in run.targets}
     lines = []
-    for goal in GOALS:
+    for goal in goals:
         if goal.target not in names:
             continue
         spec = next((s for s in run.specs
-                     if (s.pipeline, s.clients) == (goal.pipeline, goal.clients)), None)
+                     if (s.pipeline, s.clients) == (goal.pipeline, goal.clients)
+                     and goal.test.lower() in s.tests), None)
         ratio: float | None = None
         if spec is not None:
             base, got = run.results.get((spec, baseline)), run.results.get((spec, goal.target))
@@ -1403,17 +1470,74 @@ class Report:
     scaled: list[str]  # how counts were scaled down from the defaults, said in the report
     log_findings: list[LogFinding] = field(default_factory=list)
     revision: str = ""  # source_revision() when the run started
+    types: ThroughputRun | None = None
+
+
+def types_section(run: ThroughputRun) -> list[str]:
+    requests = run.specs[0].requests if run.specs else 0
+    distinct = RANDOM_KEYSPACE * (1 - (1 - 1 / RANDOM_KEYSPACE) ** requests)
+    lines = [
+        "## Redis data types",
+        "",
+        f"redis-benchmark's own tests `-t {','.join(TYPE_TESTS)}`, `-c "
+        f"{run.specs[0].clients if run.specs else '-'} -P 1 -n {requests:,} -r "
+        f"{RANDOM_KEYSPACE}`, each test its own redis-benchmark run, in the order redis-benchmark "
+        "itself runs them; median of "
+        f"{run.rounds} round(s), each test interleaved across the servers. Fresh servers "
+        "(not those of the table above): redis-server, one rcache node, and a 3-node rcache "
+        "cluster loaded through its leader. What the tests send (redis-benchmark 7.0, one key "
+        "each): LPUSH mylist xxx; RPOP mylist (pops the list LPUSH filled in the same round); "
+        "SADD myset element:R; HSET myhash element:R xxx; SPOP myset; ZADD myzset R element:R "
+        f"(R random in [0, {RANDOM_KEYSPACE})); LRANGE_100 is LRANGE mylist 0 99, after "
+        f"redis-benchmark's own {requests:,} LPUSHes (\"needed to benchmark LRANGE\", not "
+        f"in the table). Each round's SADDs leave ~{distinct:,.0f} distinct members, so the "
+        f"last ~{max(0, requests - distinct):,.0f} SPOPs of the round find the set empty (nil "
+        "reply), on every server alike; the list grows by "
+        f"{requests:,} per round (LRANGE's fill).",
+        "",
+        *results_table(run),
+        "",
+        "Lengths of the keys at the end (every node of the cluster; a follower read after "
+        f"READONLY). LLEN mylist should be {run.rounds * requests:,} everywhere; the others are "
+        "random counts of distinct members, alike on the nodes of one cluster.",
+        "",
+        "| target | node | " + " | ".join(f"{command.upper()} {key}"
+                                       for key, command in TYPE_KEYS.items()) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in TYPE_KEYS) + " |",
+    ]
+    for name, nodes in run.lengths.items():
+        for node, lengths in nodes:
+            lines.append(f"| {name} | {node} | " + " | ".join(
+                f"{lengths[key]:,}" if lengths[key] >= 0 else "no answer" for key in TYPE_KEYS)
+                + " |")
+    lines += [
+        "",
+        *facts_table(run.facts),
+        "",
+        "Servers:",
+        "",
+        *(f"- {name}: `{fact.command}`" for name, fact in run.facts.items()),
+        "",
+    ]
+    return lines
 
 
 def render_results(report: Report) -> str:
     main = report.main
     failures = [f"- {name}, -c {spec.clients} -P {spec.pipeline}: {result}"
                 for (spec, name), result in main.results.items() if isinstance(result, str)]
+    if report.types is not None:
+        failures += [f"- types, {name}, {', '.join(spec.tests)} -c {spec.clients} -P "
+                     f"{spec.pipeline}: {result}"
+                     for (spec, name), result in report.types.results.items()
+                     if isinstance(result, str)]
     if report.durability and report.durability.throughput:
         failures += [f"- {name}, -c {spec.clients} -P {spec.pipeline}: {result}"
                      for (spec, name), result in report.durability.throughput.results.items()
                      if isinstance(result, str)]
     goal_lines = goal_rows(main)
+    if report.types is not None:
+        goal_lines += goal_rows(report.types, TYPES_GOALS)
     if report.failover is not None:
         goal_lines += failover_goal_rows(report.failover)
     if report.durability is not None:
@@ -1466,6 +1590,8 @@ def render_results(report: Report) -> str:
         *(f"- {name}: `{fact.command}`" for name, fact in main.facts.items()),
         "",
     ]
+    if report.types is not None:
+        sections += types_section(report.types)
     if report.failover is not None:
         sections += failover_section(report.failover)
     if report.durability is not None:
@@ -1499,19 +1625,22 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                              f"{DEFAULT_ROUNDS}, 1 with --quick)")
     parser.add_argument("--cluster", action="store_true",
                         help="also benchmark 3-node clusters (default and linearizable reads)")
+    parser.add_argument("--types", action="store_true",
+                        help="redis-benchmark's data-type tests (" + ",".join(TYPE_TESTS)
+                             + ") against redis-server, one node and a 3-node cluster")
     parser.add_argument("--failover", action="store_true",
                         help=f"time leader loss in a 3-node cluster ({FAILOVER_TRIALS} trials)")
     parser.add_argument("--durability", action="store_true",
                         help="fsync-always throughput; restart, snapshot install and RSS with "
                              "a large data set")
     parser.add_argument("--all", action="store_true",
-                        help="--cluster --failover --durability")
+                        help="--cluster --types --failover --durability")
     parser.add_argument("--keys", type=int, metavar="K",
                         help=f"size of the --durability data set (default {DEFAULT_KEYS:,}; "
                              f"{QUICK_KEYS:,} with --quick)")
     args = parser.parse_args(argv)
     if args.all:
-        args.cluster = args.failover = args.durability = True
+        args.cluster = args.types = args.failover = args.durability = True
     return args
 
 
@@ -1549,6 +1678,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started, load_before, revision = time.monotonic(), os.getloadavg(), source_revision()
     failover: FailoverRun | None = None
     durability: DurabilityRun | None = None
+    types: ThroughputRun | None = None
     with tempfile.TemporaryDirectory(prefix="rcache-bench-") as tmp_name:
         tmp = Path(tmp_name)
         try:
@@ -1557,6 +1687,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         except RuntimeError as err:
             log(f"bench: {err}")
             return 2
+        if args.types:
+            types_requests = max(TYPES_MIN_REQUESTS, requests // TYPES_REQUESTS_DIVISOR)
+            (tmp / "types").mkdir()
+            try:
+                with phase("types"):
+                    types = run_throughput(TYPES_TARGETS,
+                                           types_specs(types_requests, args.clients), rounds,
+                                           args.clients, tmp / "types", problems, lengths=True)
+            except RuntimeError as err:
+                problems.append(f"types: {err}")
+                log(f"bench: types: {err}")
         if args.failover:
             with phase("failover"):
                 failover = run_failover(tmp, problems)
@@ -1574,12 +1715,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     elapsed_s = time.monotonic() - started
     report = Report(shlex.join(["python", "bench/run.py", *argv]),
                     machine_description(load_before), elapsed_s, main_run, failover, durability,
-                    problems, scaled, findings, revision)
+                    problems, scaled, findings, revision, types)
     text = render_results(report)
     RESULTS_PATH.write_text(text)
     print(text)
     log(f"written to {RESULTS_PATH.relative_to(REPO)}")
     failed = any(isinstance(result, str) for result in main_run.results.values())
+    if types is not None:
+        failed |= any(isinstance(result, str) for result in types.results.values())
     if durability is not None and durability.throughput is not None:
         failed |= any(isinstance(r, str) for r in durability.throughput.results.values())
     failed |= bool(problems)
