@@ -34,6 +34,7 @@ WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
 NESTED_MULTI = "ERR MULTI calls can not be nested"
 EXEC_WITHOUT_MULTI = "ERR EXEC without MULTI"
 DISCARD_WITHOUT_MULTI = "ERR DISCARD without MULTI"
+WATCH_IN_MULTI = "ERR WATCH inside MULTI is not allowed"
 EXECABORT = "EXECABORT Transaction discarded because of previous errors."
 CLUSTERDOWN = "CLUSTERDOWN The cluster is down"
 # rcache's own: what a client must know when Raft could not settle its command.

@@ -322,6 +322,7 @@ class Replicator:
         self._expiry_task: asyncio.Task | None = None
         self._items: list[tuple] = []
         self._waiters: list[Pending] = []
+        self.on_submit: Callable[[tuple], None] = lambda item: None  # WATCH sees every write
         self._batch_bytes = 0
         self._unresolved: deque[tuple[float, list[Pending]]] = deque()
         self._write_timeout = write_timeout
@@ -422,6 +423,7 @@ class Replicator:
     def submit(self, item: tuple, on_done: Callable[[Pending], None] | None = None) -> Pending:
         """Queue one state-machine item for the next entry; its reply resolves the Pending."""
         waiter = Pending(on_done)
+        self.on_submit(item)
         self._items.append(item)
         self._waiters.append(waiter)
         if len(self._items) == 1:
@@ -432,6 +434,22 @@ class Replicator:
             if self._batch_bytes > MAX_ENTRY_BYTES:
                 self._flush()  # the scheduled flush then finds an empty batch
         return waiter
+
+    def after_submitted(self, callback: Callable[[], None]) -> bool:
+        """Call back once every item submitted so far has its outcome (they resolve in log
+        order, so the last one's is enough). -> True if that is already so (no callback)."""
+        last = self._waiters[-1] if self._waiters else (
+            self._unresolved[-1][1][-1] if self._unresolved else None)
+        if last is None or last.done:
+            return True
+        then = last.on_done
+
+        def chained(pending: Pending) -> None:
+            if then is not None:
+                then(pending)
+            callback()
+        last.on_done = chained
+        return False
 
     async def propose(self, item: tuple) -> object:
         """Submit an item of the node's own (not a client's) and wait for its reply."""

@@ -24,15 +24,16 @@ from .commands.table import Command, Context, lookup
 from .config import Config
 from .errors import CommandError
 from .raft import Pending, Replicator
-from .resp import QUEUED, RawReply, RequestReader, encode, split_array
+from .resp import NULL_ARRAY, QUEUED, RawReply, RequestReader, encode, split_array
 from .statemachine import COMMAND, EXPIRE, TRANSACTION, StateMachine
 from .storage import Store
+from .watch import Watches
 
 log = logging.getLogger("rcache")
 
 # Commands a client may send before AUTH, and the ones that act on MULTI itself.
 _NO_AUTH_NEEDED = frozenset({"auth", "hello", "quit", "reset"})
-_TRANSACTION_CONTROL = frozenset({"exec", "discard", "multi", "quit", "reset"})
+_TRANSACTION_CONTROL = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 
 
 class Stats:
@@ -63,6 +64,9 @@ class Client(asyncio.Protocol):
         self.read_consistency: str | None = None  # per-connection override (RCACHE.CONSISTENCY)
         self.multi: list[tuple[Command, list[bytes]]] | None = None
         self.multi_failed = False
+        self.watched: dict[tuple[int, bytes], bool] = {}  # WATCH: key -> expired then
+        self.watch_dirty = False
+        self.watch_term = 0
         self.created = self.last_active = time.time()
         self.last_command: Command | None = None
         self.addr = self.laddr = ""
@@ -97,6 +101,7 @@ class Client(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
         self.server.clients.pop(self.id, None)
+        self.server.watches.unwatch(self)
 
     def pause_writing(self) -> None:
         """The client is not reading its replies: stop reading its requests (bounded memory)."""
@@ -159,7 +164,7 @@ class Client(asyncio.Protocol):
         if not self.reader.authenticated and cmd.name not in _NO_AUTH_NEEDED:
             return CommandError(errors.NOAUTH)
         if self.multi is not None and cmd.name not in _TRANSACTION_CONTROL:
-            if "no-multi" in cmd.flags:
+            if "no_multi" in cmd.flags:
                 self.multi_failed = True
                 return CommandError("ERR Command not allowed inside a transaction")
             self.multi.append((cmd, argv))
@@ -202,6 +207,13 @@ class Client(asyncio.Protocol):
         self.server.replicator.read_barrier(run)
         return result
 
+    def after_submitted_writes(self, reply):
+        """``reply`` once every write submitted so far (by any client) is applied."""
+        result = Pending(self._reply_ready)
+        if self.server.replicator.after_submitted(lambda: result.resolve(reply)):
+            return reply
+        return result
+
     def run_async(self, coro) -> Pending:
         """For admin commands that wait on the cluster: their reply arrives like a write's."""
         result = Pending(self._reply_ready)
@@ -235,8 +247,12 @@ class Client(asyncio.Protocol):
         """EXEC: data commands become one atomic entry; connection commands run here, in order."""
         queued, self.multi = self.multi or [], None
         failed, self.multi_failed = self.multi_failed, False
+        modified = bool(self.watched) and self.server.watches.modified(self)
+        self.server.watches.unwatch(self)
         if failed:
             return CommandError(errors.EXECABORT)
+        if modified:
+            return NULL_ARRAY
         replies: list = []
         data: list[tuple[int, list[bytes]]] = []
         positions: list[int] = []
@@ -356,6 +372,7 @@ class Client(asyncio.Protocol):
 
     def reset(self) -> None:
         self.multi, self.multi_failed = None, False
+        self.server.watches.unwatch(self)
         self.db = 0
         self.resp3 = False
         self.readonly = False
@@ -394,6 +411,7 @@ class Server:
         self.cluster = Cluster(self)
         self.replicator: Replicator | None = None
         self.clients: dict[int, Client] = {}
+        self.watches = Watches(self)
         self.stats = Stats()
         self.started = time.time()
         self._server: asyncio.AbstractServer | None = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+import threading
 
 import pytest
 import redis
@@ -31,6 +32,35 @@ def test_redis_py_strings_pipeline_and_transaction(shared_node: Node) -> None:
         assert tx.execute() == [43, "43", True]
     assert r.mget("c:a", "c:missing", "c:counter") == ["bye", None, "43"]
     assert r.delete(*[f"c:p{i}" for i in range(100)]) == 100
+
+
+def test_watch_makes_concurrent_read_modify_write_safe(shared_node: Node) -> None:
+    """redis-py's optimistic-locking helper (WATCH, GET, MULTI, SET, EXEC, retry on
+    WatchError) from 4 threads on one key: no increment is lost, and some EXECs were refused
+    (else nothing was tested)."""
+    key, threads, increments = "c:cas", 4, 50
+    shared_node.client().delete(key)
+    attempts = []
+
+    def increment(pipe: redis.client.Pipeline) -> None:
+        attempts.append(1)
+        value = int(pipe.get(key) or 0)
+        pipe.multi()
+        pipe.set(key, value + 1)
+
+    def worker() -> None:
+        with shared_node.client() as r:
+            for _ in range(increments):
+                r.transaction(increment, key)
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in pool)
+    assert int(shared_node.client().get(key)) == threads * increments
+    assert len(attempts) > threads * increments
 
 
 def test_redis_py_resp3(shared_node: Node) -> None:

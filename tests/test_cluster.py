@@ -42,6 +42,8 @@ def test_follower_redirects_writes_and_default_reads(cluster: LocalCluster) -> N
         with pytest.raises(MovedError) as moved:
             keyless_read()
         assert str(moved.value) == f"0 127.0.0.1:{leader.port}"
+    with pytest.raises(MovedError):  # only the leader orders writes, so only it can WATCH
+        r.execute_command("WATCH", "foo")
     r.execute_command("READONLY")
     assert r.get("foo") is None  # stale read served locally
     assert r.dbsize() == 0
@@ -83,6 +85,26 @@ def test_leader_sigkill_keeps_acknowledged_writes(cluster: LocalCluster) -> None
     caught_up.execute_command("READONLY")
     assert caught_up.get("after-failover") == b"1"
     assert caught_up.mget(list(acknowledged)) == list(acknowledged.values())
+
+
+def test_exec_fails_after_a_leader_change_since_watch(cluster: LocalCluster) -> None:
+    """Another leader may have written the watched key: EXEC must not trust the WATCH."""
+    leader = cluster.leader()
+    r = leader.client()
+    r.set("w", "1")
+    pipe = r.pipeline()
+    pipe.watch("w")
+    admin = leader.client()
+    other = cluster.followers()[0]
+    admin.execute_command("RAFT.TRANSFER-LEADER", other.name)
+    wait_for(lambda: cluster.leader() is other, 15, f"{other.name} to lead")
+    other.client().execute_command("RAFT.TRANSFER-LEADER", leader.name)
+    wait_for(lambda: cluster.leader() is leader, 15, f"{leader.name} to lead again")
+    pipe.multi()
+    pipe.set("w", "2")
+    with pytest.raises(redis.WatchError):
+        pipe.execute()
+    assert r.get("w") == b"1"
 
 
 def test_paused_leader_serves_no_stale_linearizable_read(cluster: LocalCluster) -> None:

@@ -185,6 +185,15 @@ HAND_WRITTEN = [
      ("MULTI",), ("MULTI",), ("SET", "t", "2"), ("DISCARD",), ("GET", "t"), ("MULTI",), ("SET", "t"),
      ("INCR", "t"), ("EXEC",), ("GET", "t"), ("MULTI",), ("SET", "s", "x"), ("INCR", "s"), ("GET", "s"),
      ("EXEC",), ("MULTI",), ("PING",), ("ECHO", "hi"), ("EXEC",), ("MULTI",), ("EXEC",)],
+    # WATCH (one connection: its own writes touch what it watches too)
+    [("WATCH", "w"), ("SET", "w", "1"), ("MULTI",), ("GET", "w"), ("EXEC",), ("WATCH", "w"),
+     ("MULTI",), ("INCR", "w"), ("EXEC",), ("WATCH", "w"), ("UNWATCH",), ("SET", "w", "2"),
+     ("MULTI",), ("GET", "w"), ("EXEC",), ("MULTI",), ("WATCH", "w"), ("GET", "w"), ("EXEC",),
+     ("WATCH", "w"), ("MULTI",), ("DISCARD",), ("SET", "w", "3"), ("MULTI",), ("GET", "w"),
+     ("EXEC",), ("WATCH",), ("UNWATCH", "x"), ("WATCH", "w", "v"), ("SET", "v", "1"),
+     ("MULTI",), ("SET", "w", "4"), ("EXEC",), ("GET", "w"), ("WATCH", "gone"), ("FLUSHDB",),
+     ("MULTI",), ("PING",), ("EXEC",), ("SET", "w", "5"), ("WATCH", "w"), ("FLUSHALL",),
+     ("MULTI",), ("PING",), ("EXEC",)],
     # hashes
     [("HSET", "h", "a", "1", "b", "2"), ("HSET", "h", "a", "3", "c", "4"), ("HGET", "h", "a"),
      ("HGET", "h", "zz"), ("HGET", "nope", "a"), ("HMGET", "h", "a", "zz", "c"), ("HMGET", "nope", "a"),
@@ -462,6 +471,7 @@ def test_command_table_matches_redis(pair) -> None:
         our_info = _parse(ours.call("COMMAND", "INFO", name))[0]
         assert our_info[1] == redis_info[1], (name, "arity")
         assert our_info[3:6] == redis_info[3:6], (name, "key positions")
+        assert set(our_info[2]) == set(redis_info[2]), (name, "flags")
         checked += 1
     assert checked > 50
 

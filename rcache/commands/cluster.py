@@ -31,7 +31,7 @@ def _topology(ctx: Context) -> tuple[str | None, list[tuple[str, str, str]]]:
 container("cluster", -2, "", group=_G, since="3.0.0", summary="A container for cluster commands")
 
 
-@command("slots", 2, "loading stale node", group=_G, container="cluster", since="3.0.0",
+@command("slots", 2, "stale node", group=_G, container="cluster", since="3.0.0",
          summary="Get array of cluster slots to node mappings")
 def cluster_slots(ctx: Context, argv: list[bytes]):
     leader, nodes = _topology(ctx)
@@ -41,7 +41,7 @@ def cluster_slots(ctx: Context, argv: list[bytes]):
                               for node, host, port in nodes]]
 
 
-@command("shards", 2, "loading stale node", group=_G, container="cluster", since="7.0.0",
+@command("shards", 2, "stale node", group=_G, container="cluster", since="7.0.0",
          summary="Get array of cluster slots to node mappings")
 def cluster_shards(ctx: Context, argv: list[bytes]):
     leader, nodes = _topology(ctx)
@@ -56,7 +56,7 @@ def cluster_shards(ctx: Context, argv: list[bytes]):
     }]
 
 
-@command("nodes", 2, "loading stale node", group=_G, container="cluster", since="3.0.0",
+@command("nodes", 2, "stale node", group=_G, container="cluster", since="3.0.0",
          summary="Get cluster config for the node")
 def cluster_nodes(ctx: Context, argv: list[bytes]):
     leader, nodes = _topology(ctx)
@@ -71,7 +71,7 @@ def cluster_nodes(ctx: Context, argv: list[bytes]):
     return ("\n".join(lines) + "\n").encode()
 
 
-@command("info", 2, "loading stale node", group=_G, container="cluster", since="3.0.0",
+@command("info", 2, "stale node", group=_G, container="cluster", since="3.0.0",
          summary="Provides info about Redis Cluster node state")
 def cluster_info(ctx: Context, argv: list[bytes]):
     leader, nodes = _topology(ctx)
@@ -87,13 +87,13 @@ def cluster_info(ctx: Context, argv: list[bytes]):
     return "".join(f"{k}:{v}\r\n" for k, v in fields.items()).encode()
 
 
-@command("myid", 2, "loading stale node", group=_G, container="cluster", since="3.0.0",
+@command("myid", 2, "stale node", group=_G, container="cluster", since="3.0.0",
          summary="Return the node id")
 def cluster_myid(ctx: Context, argv: list[bytes]):
     return hex_id(ctx.server.cluster.node_id).encode()
 
 
-@command("keyslot", 3, "loading stale node", group=_G, container="cluster", since="3.0.0",
+@command("keyslot", 3, "stale node", group=_G, container="cluster", since="3.0.0",
          summary="Returns the hash slot of the specified key")
 def cluster_keyslot(ctx: Context, argv: list[bytes]):
     return key_slot(argv[2])

@@ -22,7 +22,7 @@ def ping(ctx: Context, argv: list[bytes]):
     return argv[1] if len(argv) == 2 else PONG
 
 
-@command("echo", 2, "fast node", group=_G, summary="Echo the given string")
+@command("echo", 2, "loading stale fast node", group=_G, summary="Echo the given string")
 def echo(ctx: Context, argv: list[bytes]):
     return argv[1]
 
@@ -34,7 +34,7 @@ def _check_password(ctx: Context, username: bytes, password: bytes) -> None:
     ctx.client.reader.authenticated = True
 
 
-@command("auth", -2, "noscript loading stale fast no-auth node", group=_G,
+@command("auth", -2, "noscript loading stale fast no_auth allow_busy node", group=_G,
          summary="Authenticate to the server")
 def auth(ctx: Context, argv: list[bytes]):
     if len(argv) > 3:
@@ -47,7 +47,8 @@ def auth(ctx: Context, argv: list[bytes]):
     return OK
 
 
-@command("hello", -1, "noscript loading stale fast no-auth node", group=_G, since="6.0.0",
+@command("hello", -1, "noscript loading stale fast no_auth allow_busy node", group=_G,
+         since="6.0.0",
          summary="Handshake with Redis")
 def hello(ctx: Context, argv: list[bytes]):
     client = ctx.client
@@ -89,14 +90,14 @@ def hello(ctx: Context, argv: list[bytes]):
     }
 
 
-@command("quit", -1, "noscript loading stale fast no-auth allow-busy node", group=_G,
+@command("quit", -1, "noscript loading stale fast no_auth allow_busy node", group=_G,
          summary="Close the connection")
 def quit_(ctx: Context, argv: list[bytes]):
     ctx.client.quit()
     return OK
 
 
-@command("reset", 1, "noscript loading stale fast no-auth allow-busy node", group=_G,
+@command("reset", 1, "noscript loading stale fast no_auth allow_busy node", group=_G,
          since="6.2.0", summary="Reset the connection")
 def reset(ctx: Context, argv: list[bytes]):
     ctx.client.reset()
@@ -119,7 +120,7 @@ def parse_db_index(ctx: Context, raw: bytes) -> int:
 
 
 # -- CLIENT -----------------------------------------------------------------------------------
-container("client", -2, "sentinel", group=_G, summary="A container for client connection commands")
+container("client", -2, "", group=_G, summary="A container for client connection commands")
 
 
 def _valid_name(name: bytes) -> bytes:

@@ -279,7 +279,7 @@ def time_(ctx: Context, argv: list[bytes]):
     return [str(now_us // 1_000_000).encode(), str(now_us % 1_000_000).encode()]
 
 
-@command("shutdown", -1, "admin noscript loading stale no-multi allow-busy node", group=_G,
+@command("shutdown", -1, "admin noscript loading stale no_multi allow_busy node", group=_G,
          summary="Synchronously save the dataset to disk and then shut down the server")
 def shutdown(ctx: Context, argv: list[bytes]):
     for option in argv[1:]:

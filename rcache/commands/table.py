@@ -21,7 +21,7 @@ Handler = Callable[[Any, list[bytes]], Any]
 #   write    - replicated: goes through the Raft log and is applied by the state machine
 #   node     - needs the connection/server (CLIENT, CONFIG, INFO...): never replicated
 #   noscript, loading, stale, fast, denyoom, admin, readonly... as Redis reports them
-#   no-multi - refused inside MULTI
+#   no_multi - refused inside MULTI
 _ACL_BY_GROUP = {
     "string": "@string", "generic": "@keyspace", "connection": "@connection",
     "server": "@admin", "transactions": "@transaction", "cluster": "@admin",
@@ -89,7 +89,8 @@ class Command:
                 b"find_keys": {b"type": b"range", b"spec": {
                     b"lastkey": last_key, b"keystep": self.step, b"limit": 0}},
             })
-        acl = [SimpleString("@write" if self.is_write else "@read")] if self.first_key else []
+        acl = ([SimpleString("@write")] if self.is_write
+               else [SimpleString("@read")] if self.reads_keyspace else [])
         acl.append(SimpleString(_ACL_BY_GROUP.get(self.group, "@admin")))
         if "fast" in self.flags:
             acl.append(SimpleString("@fast"))

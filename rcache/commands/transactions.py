@@ -1,16 +1,17 @@
-"""MULTI / EXEC / DISCARD: the queued commands become one atomic Raft entry at EXEC."""
+"""MULTI / EXEC / DISCARD: the queued commands become one atomic Raft entry at EXEC.
+WATCH / UNWATCH: see rcache.watch."""
 
 from __future__ import annotations
 
 from .. import errors
 from ..errors import CommandError
 from ..resp import OK
-from .table import Context, command
+from .table import Context, command, lookup
 
 _G = "transactions"
 
 
-@command("multi", 1, "noscript loading stale fast allow-busy node", group=_G,
+@command("multi", 1, "noscript loading stale fast allow_busy node", group=_G,
          summary="Mark the start of a transaction block")
 def multi(ctx: Context, argv: list[bytes]):
     if ctx.client.multi is not None:
@@ -19,7 +20,7 @@ def multi(ctx: Context, argv: list[bytes]):
     return OK
 
 
-@command("exec", 1, "noscript loading stale skip-slowlog node", group=_G,
+@command("exec", 1, "noscript loading stale skip_slowlog node", group=_G,
          summary="Execute all commands issued after MULTI")
 def exec_(ctx: Context, argv: list[bytes]):
     if ctx.client.multi is None:
@@ -27,10 +28,32 @@ def exec_(ctx: Context, argv: list[bytes]):
     return ctx.client.exec_transaction()
 
 
-@command("discard", 1, "noscript loading stale fast allow-busy node", group=_G,
+@command("discard", 1, "noscript loading stale fast allow_busy node", group=_G,
          summary="Discard all commands issued after MULTI")
 def discard(ctx: Context, argv: list[bytes]):
     if ctx.client.multi is None:
         raise CommandError(errors.DISCARD_WITHOUT_MULTI)
     ctx.client.multi, ctx.client.multi_failed = None, False
+    ctx.server.watches.unwatch(ctx.client)
+    return OK
+
+
+@command("watch", -2, "noscript loading stale fast allow_busy", 1, -1, 1, group=_G,
+         since="2.2.0", summary="Monitor changes to keys",
+         complexity="O(1) for every key.")
+def watch(ctx: Context, argv: list[bytes]):
+    """Only the leader orders writes, so only the leader can watch them (see rcache.watch)."""
+    client, server = ctx.client, ctx.server
+    if client.multi is not None:
+        raise CommandError(errors.WATCH_IN_MULTI)
+    if not server.replicator.is_leader:
+        return server.cluster.redirect(lookup(argv), argv)
+    server.watches.watch(client, client.db, argv[1:])
+    return client.after_submitted_writes(OK)
+
+
+@command("unwatch", 1, "noscript loading stale fast allow_busy node", group=_G,
+         since="2.2.0", summary="Forget about all watched keys")
+def unwatch(ctx: Context, argv: list[bytes]):
+    ctx.server.watches.unwatch(ctx.client)
     return OK
