@@ -8,6 +8,10 @@ redis-server. Replies are also decoded with hiredis, the parser redis-py uses.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import hiredis
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -593,3 +597,14 @@ replies = st.recursive(scalars, lambda inner: st.one_of(
 @FAST
 def test_hiredis_decodes_any_reply(value: object, resp3: bool) -> None:
     assert _hiredis(encode(value, resp3)) == _decoded(value, resp3)
+
+
+def test_atheris_finds_no_failing_input() -> None:
+    """30,000 coverage-guided inputs (tests/fuzz_reader.py states the properties)."""
+    pytest.importorskip("atheris")
+    script = Path(__file__).with_name("fuzz_reader.py")
+    done = subprocess.run([sys.executable, str(script), "-runs=30000", "-max_len=2048",
+                           "-seed=1"], cwd=script.parent.parent, capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Done 30000 runs" in done.stderr
