@@ -48,7 +48,7 @@ def wait_until(condition: Callable[[], T], timeout: float, what: str,
     raise Timeout(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
 
 
-def free_port(taken: set[int]) -> int:
+def free_port(taken: frozenset[int] | set[int] = frozenset()) -> int:
     """A client port free now whose default Raft port (+10000) is free too."""
     for _ in range(200):
         with socket.socket() as sock:
