@@ -39,10 +39,13 @@ transaction. Iterators merge RocksDB with the transaction's pending writes, as
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+from rocksdict import Rdict, ReadOptions
 
 from . import errors
 from .errors import CommandError
@@ -197,6 +200,28 @@ def iter_range(ks: Keyspace, lo: bytes, hi: bytes, reverse: bool = False
     if txn is not None and txn.pending:
         overlay = sorted((k for k in txn.pending if lo <= k < hi), reverse=reverse)
     skip_db = txn is not None and ks.dbid in txn.flushed
+    if not overlay and not skip_db:
+        return _stored_range(ks.store.db, lo, hi, reverse)
+    return _merged_range(ks, lo, hi, reverse, overlay, skip_db)
+
+
+def _stored_range(db: Rdict, lo: bytes, hi: bytes, reverse: bool
+                  ) -> Iterator[tuple[bytes, bytes]]:
+    """RocksDB alone (every read, most writes): the iterator itself stops at hi, so the loop
+    runs in rocksdict, about twice as fast as stepping it from Python. rocksdict ignores a
+    lower bound: a reverse walk stops at lo here."""
+    bounds = ReadOptions()  # alive while the walk is: the iterator points into it
+    bounds.set_iterate_upper_bound(hi)
+    if reverse:
+        yield from itertools.takewhile(lambda item: item[0] >= lo,
+                                       db.items(backwards=True, read_opt=bounds))
+    else:
+        yield from db.items(from_key=lo, read_opt=bounds)
+
+
+def _merged_range(ks: Keyspace, lo: bytes, hi: bytes, reverse: bool, overlay: list[bytes],
+                  skip_db: bool) -> Iterator[tuple[bytes, bytes]]:
+    txn = ks.txn
     it = ks.store.db.iter()
     if reverse:
         it.seek_for_prev(hi)
