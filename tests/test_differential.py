@@ -89,7 +89,7 @@ _UNORDERED = {b"hkeys": False, b"hvals": False, b"hgetall": True, b"smembers": F
               b"sinter": False, b"sunion": False, b"sdiff": False}
 _UNORDERED_SCAN = {b"scan": False, b"hscan": True, b"sscan": False, b"zscan": True}
 # Random picks: only the shape of the reply (type and length) is compared.
-_RANDOM = {b"hrandfield", b"srandmember", b"spop"}
+_RANDOM = {b"hrandfield", b"srandmember", b"spop", b"zrandmember"}
 
 
 def _shape(raw: bytes) -> bytes:
@@ -194,6 +194,28 @@ HAND_WRITTEN = [
      ("MULTI",), ("SET", "w", "4"), ("EXEC",), ("GET", "w"), ("WATCH", "gone"), ("FLUSHDB",),
      ("MULTI",), ("PING",), ("EXEC",), ("SET", "w", "5"), ("WATCH", "w"), ("FLUSHALL",),
      ("MULTI",), ("PING",), ("EXEC",)],
+    # sorted-set algebra, ZRANGESTORE, ZMPOP, ZRANDMEMBER (deterministic cases)
+    [("ZADD", "a", "1", "x", "2", "y", "3", "z"), ("ZADD", "b", "2", "y", "5", "z", "7", "w"),
+     ("SADD", "s", "x", "q"), ("SET", "str", "v"), ("ZUNION", "2", "a", "b"),
+     ("ZUNION", "3", "a", "b", "s", "WEIGHTS", "1", "2", "3", "AGGREGATE", "MAX", "WITHSCORES"),
+     ("ZINTER", "2", "a", "b", "AGGREGATE", "MIN", "WITHSCORES"), ("ZDIFF", "2", "a", "b"),
+     ("ZDIFF", "2", "a", "b", "WEIGHTS", "1", "1"), ("ZUNION", "0", "a"), ("ZUNION", "3", "a"),
+     ("ZUNION", "x", "a"), ("ZINTER", "2", "a", "str"), ("ZDIFFSTORE", "d", "2", "a", "b"),
+     ("ZRANGE", "d", "0", "-1", "WITHSCORES"), ("ZDIFFSTORE", "d", "1", "missing"),
+     ("EXISTS", "d"), ("ZINTERCARD", "2", "a", "b", "LIMIT", "1"),
+     ("ZINTERCARD", "2", "a", "b", "LIMIT", "-1"), ("ZINTERCARD", "2", "a", "b", "WITHSCORES"),
+     ("ZRANGESTORE", "dst", "a", "(1", "+inf", "BYSCORE", "LIMIT", "0", "1"),
+     ("ZRANGE", "dst", "0", "-1", "WITHSCORES"), ("ZRANGESTORE", "dst", "a", "[z", "-", "BYLEX",
+                                                  "REV"),
+     ("ZRANGESTORE", "dst", "missing", "0", "-1"), ("EXISTS", "dst"),
+     ("ZRANGESTORE", "dst", "a", "0", "-1", "WITHSCORES"), ("ZRANGESTORE", "dst", "str", "0", "1"),
+     ("ZRANDMEMBER", "missing"), ("ZRANDMEMBER", "missing", "3"), ("ZRANDMEMBER", "a", "0"),
+     ("ZRANDMEMBER", "str"), ("ZRANDMEMBER", "a", "1", "x"), ("ZMPOP", "1", "a", "MIN"),
+     ("ZMPOP", "2", "missing", "a", "MAX", "COUNT", "5"), ("ZMPOP", "1", "missing", "MIN"),
+     ("ZMPOP", "0", "a", "MIN"), ("ZMPOP", "1", "b", "MID"), ("ZMPOP", "1", "b", "MIN", "COUNT",
+                                                          "0"),
+     ("ZMPOP", "1", "b", "MIN", "COUNT", "1", "COUNT", "2"), ("ZMPOP", "2", "str", "b", "MIN"),
+     ("ZMPOP", "5", "b", "MIN")],
     # hashes
     [("HSET", "h", "a", "1", "b", "2"), ("HSET", "h", "a", "3", "c", "4"), ("HGET", "h", "a"),
      ("HGET", "h", "zz"), ("HGET", "nope", "a"), ("HMGET", "h", "a", "zz", "c"), ("HMGET", "nope", "a"),
@@ -569,6 +591,22 @@ COLLECTION_COMMANDS = st.one_of(
               st.sampled_from(["ZUNIONSTORE", "ZINTERSTORE"]), CKEYS,
               st.lists(CKEYS, min_size=1, max_size=3),
               st.sampled_from([(), ("AGGREGATE", "MIN"), ("AGGREGATE", "MAX")])),
+    st.builds(lambda c, keys, o: (c, str(len(keys)), *keys, *o),
+              st.sampled_from(["ZUNION", "ZINTER"]), st.lists(CKEYS, min_size=1, max_size=3),
+              st.sampled_from([(), ("WITHSCORES",), ("AGGREGATE", "MAX", "WITHSCORES")])),
+    st.builds(lambda keys, o: ("ZDIFF", str(len(keys)), *keys, *o),
+              st.lists(CKEYS, min_size=1, max_size=3), st.sampled_from([(), ("WITHSCORES",)])),
+    st.builds(lambda d, keys: ("ZDIFFSTORE", d, str(len(keys)), *keys), CKEYS,
+              st.lists(CKEYS, min_size=1, max_size=3)),
+    st.builds(lambda keys, o: ("ZINTERCARD", str(len(keys)), *keys, *o),
+              st.lists(CKEYS, min_size=1, max_size=3), st.sampled_from([(), ("LIMIT", "1")])),
+    st.builds(lambda d, k, lo, hi, o: ("ZRANGESTORE", d, k, lo, hi, *o), CKEYS, CKEYS, RANKS,
+              RANKS, st.sampled_from([(), ("REV",)])),
+    st.builds(lambda keys, o: ("ZMPOP", str(len(keys)), *keys, *o),
+              st.lists(CKEYS, min_size=1, max_size=3),
+              st.sampled_from([("MIN",), ("MAX",), ("MIN", "COUNT", "2")])),
+    st.tuples(st.just("ZRANDMEMBER"), CKEYS,
+              st.sampled_from(["1", "2", "-5", "10"]), st.sampled_from(["WITHSCORES"])),
     st.tuples(st.just("ZSCAN"), CKEYS, st.just("0")),
     # Lex ranges only mean something when all scores are equal (Redis walks its skiplist
     # otherwise): they get a key of their own, only ever given score 0.

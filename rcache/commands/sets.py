@@ -252,15 +252,16 @@ def sdiffstore(ctx: Context, argv: list[bytes]) -> int:
     return _store(ctx.ks, argv[1], _union_or_diff(ctx.ks, argv[2:], diff=True))
 
 
-def _numkeys_keys(argv: list[bytes]) -> list[int]:
-    """SINTERCARD numkeys key [key ...]: the keys numkeys announces (none if it is invalid)."""
+def numkeys_keys(argv: list[bytes]) -> list[int]:
+    """CMD numkeys key [key ...] (SINTERCARD, ZUNION, ZMPOP...): the keys numkeys announces
+    (none if it is invalid)."""
     numkeys = parse_int(argv[1]) if len(argv) > 1 else None
     if numkeys is None or numkeys < 1 or numkeys > len(argv) - 2:
         return []
     return list(range(2, 2 + numkeys))
 
 
-@command("sintercard", -3, "readonly", group=_G, since="7.0.0", key_finder=_numkeys_keys,
+@command("sintercard", -3, "readonly", group=_G, since="7.0.0", key_finder=numkeys_keys,
          summary="Intersect multiple sets and return the cardinality of the result",
          complexity="O(N*M) worst case where N is the cardinality of the smallest set and M "
                     "is the number of sets.")

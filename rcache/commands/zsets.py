@@ -21,10 +21,11 @@ from itertools import chain, islice
 from .. import collections_store as cs
 from .. import errors
 from ..errors import CommandError
-from ..resp import Pairs, format_double, parse_int
+from ..resp import NULL_ARRAY, Pairs, format_double, parse_int
 from ..storage import SET, ZSET, Keyspace
 from .keyspace import int_arg
-from .scanning import scan_collection
+from .scanning import parse_random_count, random_element, random_elements, scan_collection
+from .sets import NEGATIVE_LIMIT, numkeys_keys
 from .sets import members as set_members
 from .table import Context, command
 
@@ -379,15 +380,17 @@ def zlexcount(ctx: Context, argv: list[bytes]) -> int:
 RANK, SCORE, LEX = "rank", "score", "lex"
 
 
-def _zrange(ctx: Context, argv: list[bytes], by: str | None, reverse: bool | None) -> object:
+def _zrange(ctx: Context, argv: list[bytes], by: str | None, reverse: bool | None,
+            store: bool = False) -> object:
     """zrangeGenericCommand: options, then the range, then the key (so syntax errors win
-    over WRONGTYPE)."""
+    over WRONGTYPE). ``store``: ZRANGESTORE dst src ..., the result replaces dst."""
+    src = 2 if store else 1
     withscores = False
     offset, limit = 0, -1
-    j = 4
+    j = src + 3
     while j < len(argv):
         option = argv[j].lower()
-        if option == b"withscores":
+        if option == b"withscores" and not store:
             withscores = True
         elif option == b"limit" and len(argv) - j - 1 >= 2:
             offset, limit = int_arg(argv[j + 1]), int_arg(argv[j + 2])
@@ -405,7 +408,8 @@ def _zrange(ctx: Context, argv: list[bytes], by: str | None, reverse: bool | Non
         raise CommandError(LIMIT_NEEDS_BY)
     if withscores and by == LEX:
         raise CommandError(WITHSCORES_BYLEX)
-    first, second = (argv[3], argv[2]) if reverse and by != RANK else (argv[2], argv[3])
+    low_arg, high_arg = argv[src + 1], argv[src + 2]
+    first, second = (high_arg, low_arg) if reverse and by != RANK else (low_arg, high_arg)
     if by == RANK:
         start, end = int_arg(first), int_arg(second)
     elif by == SCORE:
@@ -413,16 +417,18 @@ def _zrange(ctx: Context, argv: list[bytes], by: str | None, reverse: bool | Non
     else:
         lex_low, lex_high = _lex_range(first, second)
     ks = ctx.ks
-    meta = _read(ks, argv[1])
+    meta = _read(ks, argv[src])
     if meta is None:
-        return []
-    if by == RANK:
+        items = []
+    elif by == RANK:
         items = _by_rank(ks, meta, start, end, reverse)
     elif by == SCORE:
         items = _by_score(ks, meta, low, high, reverse, offset, limit)
     else:
         items = _by_lex(ks, meta, lex_low, lex_high, reverse, offset, limit)
-    return _reply(items, withscores)
+    if store:
+        return _store(ks, argv[1], dict(items))
+    return _reply(items, withscores) if items else []
 
 
 _RANGE_COMPLEXITY = ("O(log(N)+M) with N being the number of elements in the sorted set and M "
@@ -574,14 +580,15 @@ def zremrangebylex(ctx: Context, argv: list[bytes]) -> int:
     return _remove_all(ctx.ks, argv[1], meta, _by_lex(ctx.ks, meta, low, high, False))
 
 
-# -- union and intersection -----------------------------------------------------------------------
+# -- union, intersection, difference ----------------------------------------------------------
+UNION, INTER, DIFF = "union", "inter", "diff"
+
+
 def _store_keys(argv: list[bytes]) -> list[int]:
-    """ZUNIONSTORE/ZINTERSTORE destination numkeys key [key ...]: the destination and the keys
-    numkeys announces (none if it is invalid)."""
-    numkeys = parse_int(argv[2]) if len(argv) > 2 else None
-    if numkeys is None or numkeys < 1 or numkeys > len(argv) - 3:
-        return []
-    return [1, *range(3, 3 + numkeys)]
+    """ZUNIONSTORE/ZINTERSTORE/ZDIFFSTORE destination numkeys key [key ...]: the destination
+    and the keys numkeys announces (none if it is invalid)."""
+    keys = numkeys_keys(argv[1:])
+    return [1, *(index + 1 for index in keys)] if keys else []
 
 
 def _aggregate(how: bytes, target: float, value: float) -> float:
@@ -595,7 +602,7 @@ def _aggregate(how: bytes, target: float, value: float) -> float:
 
 
 def _source(ks: Keyspace, meta: cs.Meta | None) -> dict[bytes, float]:
-    """A ZUNIONSTORE/ZINTERSTORE input: a sorted set, or a set whose members score 1."""
+    """A set operation's input: a sorted set, or a set whose members score 1."""
     if meta is None:
         return {}
     if meta.kind == SET:
@@ -603,58 +610,97 @@ def _source(ks: Keyspace, meta: cs.Meta | None) -> dict[bytes, float]:
     return dict(cs.iter_zset(ks, meta))
 
 
-def _zstore(ctx: Context, argv: list[bytes], name: str, inter: bool) -> int:
+def _weighted(score: float, weight: float) -> float:
+    value = score * weight
+    return 0.0 if value != value else value
+
+
+def _combine(op: str, inputs: list[tuple[dict[bytes, float], float]], how: bytes,
+             limit: int = 0) -> dict[bytes, float]:
+    """The members and scores of the result (at most ``limit`` members for ZINTERCARD)."""
+    result: dict[bytes, float] = {}
+    if op == DIFF:
+        (first, _), others = inputs[0], inputs[1:]
+        return {member: score for member, score in first.items()
+                if not any(member in source for source, _ in others)}
+    if op == UNION:
+        for source, weight in inputs:
+            for member, score in source.items():
+                value = _weighted(score, weight)
+                result[member] = (value if member not in result
+                                  else _aggregate(how, result[member], value))
+        return result
+    (first, first_weight), others = inputs[0], inputs[1:]
+    for member, score in first.items():
+        total = _weighted(score, first_weight)
+        for source, weight in others:
+            if member not in source:
+                break
+            total = _aggregate(how, total, source[member] * weight)
+        else:
+            result[member] = total
+            if len(result) == limit:
+                break
+    return result
+
+
+def _setop(ctx: Context, argv: list[bytes], op: str, store: bool = False,
+           cardinality: bool = False) -> object:
     """zunionInterDiffGenericCommand: inputs type-checked before the options are parsed,
-    then combined smallest first, as Redis orders them."""
-    numkeys = int_arg(argv[2])
+    then combined smallest first (the first input stays first for a difference)."""
+    at = 2 if store else 1
+    numkeys = int_arg(argv[at])
     if numkeys < 1:
+        name = argv[0].lower().decode(errors="replace")
         raise CommandError(f"ERR at least 1 input key is needed for '{name}' command")
-    if numkeys > len(argv) - 3:
+    if numkeys > len(argv) - at - 1:
         raise CommandError(errors.SYNTAX)
     ks = ctx.ks
     metas = []
-    for key in argv[3:3 + numkeys]:
+    for key in argv[at + 1:at + 1 + numkeys]:
         record = ks.lookup(key)
         if record is not None and record[0] not in (SET, ZSET):
             raise CommandError(errors.WRONGTYPE)
         metas.append(None if record is None else cs.lookup(ks, key, record[0]))
     weights = [1.0] * numkeys
     how = b"sum"
-    j = 3 + numkeys
+    withscores = False
+    limit = 0
+    combines = op != DIFF and not cardinality
+    j = at + 1 + numkeys
     while j < len(argv):
         option, remaining = argv[j].lower(), len(argv) - j
-        if option == b"weights" and remaining >= numkeys + 1:
+        if combines and option == b"weights" and remaining >= numkeys + 1:
             weights = [score_arg(raw, WEIGHT_NOT_FLOAT) for raw in argv[j + 1:j + 1 + numkeys]]
             j += 1 + numkeys
-        elif option == b"aggregate" and remaining >= 2:
+        elif combines and option == b"aggregate" and remaining >= 2:
             how = argv[j + 1].lower()
             if how not in (b"sum", b"min", b"max"):
                 raise CommandError(errors.SYNTAX)
             j += 2
+        elif option == b"withscores" and not store and not cardinality:
+            withscores = True
+            j += 1
+        elif option == b"limit" and cardinality and remaining >= 2:
+            limit = parse_int(argv[j + 1])
+            if limit is None or limit < 0:
+                raise CommandError(NEGATIVE_LIMIT)
+            j += 2
         else:
             raise CommandError(errors.SYNTAX)
-    inputs = sorted(zip((_source(ks, meta) for meta in metas), weights, strict=True),
-                    key=lambda source: len(source[0]))
-    result: dict[bytes, float] = {}
-    if inter:
-        (first, first_weight), others = inputs[0], inputs[1:]
-        for member, score in first.items():
-            total = first_weight * score
-            total = 0.0 if total != total else total
-            for source, weight in others:
-                if member not in source:
-                    break
-                total = _aggregate(how, total, source[member] * weight)
-            else:
-                result[member] = total
-    else:
-        for source, weight in inputs:
-            for member, score in source.items():
-                value = weight * score
-                value = 0.0 if value != value else value
-                result[member] = (value if member not in result
-                                  else _aggregate(how, result[member], value))
-    destination = argv[1]
+    inputs = list(zip((_source(ks, meta) for meta in metas), weights, strict=True))
+    if op != DIFF:
+        inputs.sort(key=lambda source: len(source[0]))
+    result = _combine(op, inputs, how, limit)
+    if cardinality:
+        return len(result)
+    if store:
+        return _store(ks, argv[1], result)
+    return _reply(sorted(result.items(), key=lambda item: (item[1], item[0])), withscores)
+
+
+def _store(ks: Keyspace, destination: bytes, result: dict[bytes, float]) -> int:
+    """Replace destination with the sorted set ``result`` (deleted if it is empty)."""
     ks.delete(destination)
     if not result:
         return 0
@@ -669,23 +715,124 @@ def _zstore(ctx: Context, argv: list[bytes], name: str, inter: bool) -> int:
     return meta.count
 
 
+_UNION_COMPLEXITY = ("O(N)+O(M*log(M)) with N being the sum of the sizes of the input sorted "
+                     "sets, and M being the number of elements in the resulting sorted set.")
+_INTER_COMPLEXITY = ("O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted "
+                     "set, K being the number of input sorted sets and M being the number of "
+                     "elements in the resulting sorted set.")
+_DIFF_COMPLEXITY = ("O(L + (N-K)log(N)) worst case where L is the total number of elements in "
+                    "all the sets, N is the size of the first set, and K is the size of the "
+                    "result set.")
+
+
 @command("zunionstore", -4, "write denyoom", 1, 1, 1, group=_G, since="2.0.0",
-         key_finder=_store_keys,
-         summary="Add multiple sorted sets and store the resulting sorted set in a new key",
-         complexity="O(N)+O(M log(M)) with N being the sum of the sizes of the input sorted "
-                    "sets, and M being the number of elements in the resulting sorted set.")
+         key_finder=_store_keys, complexity=_UNION_COMPLEXITY,
+         summary="Add multiple sorted sets and store the resulting sorted set in a new key")
 def zunionstore(ctx: Context, argv: list[bytes]) -> int:
-    return _zstore(ctx, argv, "zunionstore", inter=False)
+    return _setop(ctx, argv, UNION, store=True)
 
 
 @command("zinterstore", -4, "write denyoom", 1, 1, 1, group=_G, since="2.0.0",
-         key_finder=_store_keys,
-         summary="Intersect multiple sorted sets and store the resulting sorted set in a new key",
-         complexity="O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, "
-                    "K being the number of input sorted sets and M being the number of elements "
-                    "in the resulting sorted set.")
+         key_finder=_store_keys, complexity=_INTER_COMPLEXITY,
+         summary="Intersect multiple sorted sets and store the resulting sorted set in a new key")
 def zinterstore(ctx: Context, argv: list[bytes]) -> int:
-    return _zstore(ctx, argv, "zinterstore", inter=True)
+    return _setop(ctx, argv, INTER, store=True)
+
+
+@command("zdiffstore", -4, "write denyoom", 1, 1, 1, group=_G, since="6.2.0",
+         key_finder=_store_keys, complexity=_DIFF_COMPLEXITY,
+         summary="Subtract multiple sorted sets and store the resulting sorted set in a new key")
+def zdiffstore(ctx: Context, argv: list[bytes]) -> int:
+    return _setop(ctx, argv, DIFF, store=True)
+
+
+@command("zunion", -3, "readonly", group=_G, since="6.2.0", key_finder=numkeys_keys,
+         complexity=_UNION_COMPLEXITY, summary="Add multiple sorted sets")
+def zunion(ctx: Context, argv: list[bytes]) -> object:
+    return _setop(ctx, argv, UNION)
+
+
+@command("zinter", -3, "readonly", group=_G, since="6.2.0", key_finder=numkeys_keys,
+         complexity=_INTER_COMPLEXITY, summary="Intersect multiple sorted sets")
+def zinter(ctx: Context, argv: list[bytes]) -> object:
+    return _setop(ctx, argv, INTER)
+
+
+@command("zdiff", -3, "readonly", group=_G, since="6.2.0", key_finder=numkeys_keys,
+         complexity=_DIFF_COMPLEXITY, summary="Subtract multiple sorted sets")
+def zdiff(ctx: Context, argv: list[bytes]) -> object:
+    return _setop(ctx, argv, DIFF)
+
+
+@command("zintercard", -3, "readonly", group=_G, since="7.0.0", key_finder=numkeys_keys,
+         complexity="O(N*K) worst case with N being the smallest input sorted set, K being "
+                    "the number of input sorted sets.",
+         summary="Intersect multiple sorted sets and return the cardinality of the result")
+def zintercard(ctx: Context, argv: list[bytes]) -> int:
+    return _setop(ctx, argv, INTER, cardinality=True)
+
+
+@command("zrangestore", -5, "write denyoom", 1, 2, 1, group=_G, since="6.2.0",
+         complexity="O(log(N)+M) with N being the number of elements in the sorted set and M "
+                    "the number of elements stored into the destination key.",
+         summary="Store a range of members from sorted set into another key")
+def zrangestore(ctx: Context, argv: list[bytes]) -> int:
+    return _zrange(ctx, argv, None, None, store=True)
+
+
+# -- random members and ZMPOP ---------------------------------------------------------------------
+@command("zrandmember", -2, "readonly", 1, 1, 1, group=_G, since="6.2.0",
+         complexity="O(N) where N is the number of members returned",
+         summary="Get one or multiple random elements from a sorted set")
+def zrandmember(ctx: Context, argv: list[bytes]) -> object:
+    """Picks with ctx.rng (seeded by the entry inside MULTI), as HRANDFIELD does."""
+    if len(argv) > 4 or (len(argv) == 4 and argv[3].lower() != b"withscores"):
+        raise CommandError(errors.SYNTAX)
+    withscores = len(argv) == 4
+    count = parse_random_count(argv[2], withscores) if len(argv) > 2 else None
+    meta = _read(ctx.ks, argv[1])
+    if count is None:
+        return None if meta is None else random_element(ctx, meta, cs.ZMEMBER)[0]
+    if meta is None or count == 0:
+        return []
+    picked = [(member, cs.unpack_double(raw))
+              for member, raw in random_elements(ctx, meta, count, cs.ZMEMBER)]
+    return _reply(picked, withscores)
+
+
+@command("zmpop", -4, "write", group=_G, since="7.0.0", key_finder=numkeys_keys,
+         complexity="O(K) + O(M*log(N)) where K is the number of provided keys, N being the "
+                    "number of elements in the sorted set, and M being the number of elements "
+                    "popped.",
+         summary="Remove and return members with scores in a sorted set")
+def zmpop(ctx: Context, argv: list[bytes]) -> object:
+    """zmpopGenericCommand: the first of the keys that exists is popped; the reply is
+    [key, [[member, score], ...]] in RESP2 too, or a null array when none exists."""
+    numkeys = parse_int(argv[1])
+    if numkeys is None or numkeys < 1:
+        raise CommandError("ERR numkeys should be greater than 0")
+    where = 2 + numkeys
+    if where >= len(argv) or argv[where].lower() not in (b"min", b"max"):
+        raise CommandError(errors.SYNTAX)
+    count = None
+    j = where + 1
+    while j < len(argv):
+        if count is None and argv[j].lower() == b"count" and j + 1 < len(argv):
+            count = parse_int(argv[j + 1])
+            if count is None or count < 1:
+                raise CommandError("ERR count should be greater than 0")
+            j += 2
+        else:
+            raise CommandError(errors.SYNTAX)
+    ks = ctx.ks
+    for key in argv[2:where]:
+        meta = _read(ks, key)
+        if meta is not None:
+            items = list(islice(cs.iter_zset(ks, meta, argv[where].lower() == b"max"),
+                                count or 1))
+            _remove_all(ks, key, meta, items)
+            return [key, [[member, score] for member, score in items]]
+    return NULL_ARRAY
 
 
 @command("zscan", -3, "readonly", 1, 1, 1, group=_G, since="2.8.0",
