@@ -9,9 +9,9 @@ from __future__ import annotations
 from .. import collections_store as cs
 from .. import errors
 from ..errors import CommandError
-from ..resp import LLONG_MAX, LLONG_MIN, OK, Pairs, SimpleString, parse_int
+from ..resp import LLONG_MAX, LLONG_MIN, OK, SimpleString, parse_int
 from ..storage import HASH, Keyspace
-from .scanning import parse_random_count, random_element, random_elements, scan_collection
+from .scanning import random_fields, scan_collection
 from .strings import format_long_double, parse_long_double, to_long_double
 from .table import Context, command
 
@@ -210,22 +210,7 @@ def hincrbyfloat(ctx: Context, argv: list[bytes]) -> bytes:
          summary="Get one or multiple random fields from a hash",
          complexity="O(N) where N is the number of fields returned")
 def hrandfield(ctx: Context, argv: list[bytes]) -> object:
-    """Picks with ctx.rng (seeded by the entry inside MULTI), never the random module."""
-    if len(argv) > 4 or (len(argv) == 4 and argv[3].lower() != b"withvalues"):
-        raise CommandError(errors.SYNTAX)
-    withvalues = len(argv) == 4
-    count = parse_random_count(argv[2], withvalues) if len(argv) > 2 else None
-    meta = _read(ctx.ks, argv[1])
-    if count is None:
-        if meta is None:
-            return None
-        return random_element(ctx, meta)[0]
-    if meta is None or count == 0:
-        return []
-    picked = random_elements(ctx, meta, count)
-    if not withvalues:
-        return [field for field, _ in picked]
-    return Pairs(picked)
+    return random_fields(ctx, argv, _read, b"withvalues")
 
 
 @command("hscan", -3, "readonly", 1, 1, 1, group=_G, since="2.8.0",

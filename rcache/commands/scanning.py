@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from .. import collections_store as cs
 from .. import errors
 from ..errors import CommandError
-from ..resp import LLONG_MAX
+from ..resp import LLONG_MAX, Pairs
 from ..storage import Keyspace
 from .keyspace import _cursor_for, _matcher, _parse_cursor, int_arg, parse_scan_options
 from .table import Context
@@ -92,6 +92,26 @@ def random_element(ctx: Context, meta: cs.Meta, sub: bytes = b"") -> tuple[bytes
         if steps == skip:
             break
     return picked if picked is not None else first_record  # past the end: wrap around
+
+
+def random_fields(ctx: Context, argv: list[bytes],
+                  read: Callable[[Keyspace, bytes], cs.Meta | None], option: bytes,
+                  sub: bytes = b"", decode: Callable[[bytes], object] | None = None) -> object:
+    """HRANDFIELD / ZRANDMEMBER key [count [WITHVALUES | WITHSCORES]]: picks with ctx.rng
+    (seeded by the entry inside MULTI), never the random module."""
+    if len(argv) > 4 or (len(argv) == 4 and argv[3].lower() != option):
+        raise CommandError(errors.SYNTAX)
+    with_values = len(argv) == 4
+    count = parse_random_count(argv[2], with_values) if len(argv) > 2 else None
+    meta = read(ctx.ks, argv[1])
+    if count is None:
+        return None if meta is None else random_element(ctx, meta, sub)[0]
+    if meta is None or count == 0:
+        return []
+    picked = random_elements(ctx, meta, count, sub)
+    if not with_values:
+        return [name for name, _ in picked]
+    return Pairs([(name, decode(raw)) for name, raw in picked] if decode else picked)
 
 
 def random_elements(ctx: Context, meta: cs.Meta, count: int, sub: bytes = b""

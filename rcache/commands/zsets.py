@@ -24,7 +24,7 @@ from ..errors import CommandError
 from ..resp import NULL_ARRAY, Pairs, format_double, parse_int
 from ..storage import SET, ZSET, Keyspace
 from .keyspace import int_arg
-from .scanning import parse_random_count, random_element, random_elements, scan_collection
+from .scanning import random_fields, scan_collection
 from .sets import NEGATIVE_LIMIT, numkeys_keys
 from .sets import members as set_members
 from .table import Context, command
@@ -785,19 +785,7 @@ def zrangestore(ctx: Context, argv: list[bytes]) -> int:
          complexity="O(N) where N is the number of members returned",
          summary="Get one or multiple random elements from a sorted set")
 def zrandmember(ctx: Context, argv: list[bytes]) -> object:
-    """Picks with ctx.rng (seeded by the entry inside MULTI), as HRANDFIELD does."""
-    if len(argv) > 4 or (len(argv) == 4 and argv[3].lower() != b"withscores"):
-        raise CommandError(errors.SYNTAX)
-    withscores = len(argv) == 4
-    count = parse_random_count(argv[2], withscores) if len(argv) > 2 else None
-    meta = _read(ctx.ks, argv[1])
-    if count is None:
-        return None if meta is None else random_element(ctx, meta, cs.ZMEMBER)[0]
-    if meta is None or count == 0:
-        return []
-    picked = [(member, cs.unpack_double(raw))
-              for member, raw in random_elements(ctx, meta, count, cs.ZMEMBER)]
-    return _reply(picked, withscores)
+    return random_fields(ctx, argv, _read, b"withscores", cs.ZMEMBER, cs.unpack_double)
 
 
 @command("zmpop", -4, "write", group=_G, since="7.0.0", key_finder=numkeys_keys,
