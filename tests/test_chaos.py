@@ -1,5 +1,5 @@
 """Short linearizability runs under each nemesis, and under all of them mixed: real node
-processes, concurrent clients, the whole history checked. About two and a half minutes in all.
+processes, concurrent clients, the whole history checked. About three minutes in all.
 
 Each run is made once (module-scoped fixture) and judged twice: safety (no anomaly: every
 key linearizable, every acknowledged write in every node's final state) and recovery (the
@@ -22,6 +22,10 @@ RUNS = {
                             seed=3),
     "partition": RunConfig(nodes=3, seconds=20, nemeses=["partition"], clients=4, keys=4,
                            seed=5, op_timeout=2.0),
+    # Default reads are the leader's local state: linearizable too, as long as no deposed
+    # leader still believes it leads (kill and membership faults, not pause or partition).
+    "default-reads": RunConfig(nodes=3, seconds=20, nemeses=["kill", "membership"], clients=4,
+                               keys=4, seed=6, read_consistency="default"),
     "mixed-5-nodes": RunConfig(nodes=5, seconds=25,
                                nemeses=["kill", "pause", "membership", "partition"],
                                clients=5, keys=4, seed=4, op_timeout=2.0),
