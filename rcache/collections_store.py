@@ -45,12 +45,13 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from rocksdict import Rdict, ReadOptions
+from rocksdict import Rdict
 
 from . import errors
 from .errors import CommandError
 from .resp import parse_int
-from .storage import ELEMENT_DROPPERS, HASH, LIST, SET, ZSET, Keyspace
+from .storage import (ELEMENT_DROPPERS, HASH, LIST, SET, ZSET, Keyspace, end_of_prefix,
+                      read_below)
 
 VERSION_KEY = b"\x00version"
 POINT_DROP_LIMIT = 128
@@ -165,10 +166,10 @@ def _drop(ks: Keyspace, key: bytes, payload: bytes, records_per_element: int) ->
     version, count = _HEAD.unpack_from(payload)[:2]
     prefix = element_prefix(ks, key, version)
     if count * records_per_element <= POINT_DROP_LIMIT:
-        for full, _ in iter_range(ks, prefix, _end_of(prefix)):
+        for full, _ in iter_range(ks, prefix, end_of_prefix(prefix)):
             ks.txn.delete(full)
     else:
-        ks.txn.delete_range(prefix, _end_of(prefix))
+        ks.txn.delete_range(prefix, end_of_prefix(prefix))
 
 
 def _dropper(records_per_element: int):
@@ -178,12 +179,6 @@ def _dropper(records_per_element: int):
 for _kind in (HASH, LIST, SET):
     ELEMENT_DROPPERS[_kind] = _dropper(1)
 ELEMENT_DROPPERS[ZSET] = _dropper(2)  # member record + score index record
-
-
-def _end_of(prefix: bytes) -> bytes:
-    """The smallest key above every key starting with prefix."""
-    stripped = prefix.rstrip(b"\xff")
-    return stripped[:-1] + bytes((stripped[-1] + 1,))
 
 
 # -- reading elements ---------------------------------------------------------------------------
@@ -210,8 +205,7 @@ def _stored_range(db: Rdict, lo: bytes, hi: bytes, reverse: bool
     """RocksDB alone (every read, most writes): the iterator itself stops at hi, so the loop
     runs in rocksdict, about twice as fast as stepping it from Python. rocksdict ignores a
     lower bound: a reverse walk stops at lo here."""
-    bounds = ReadOptions()  # alive while the walk is: the iterator points into it
-    bounds.set_iterate_upper_bound(hi)
+    bounds = read_below(hi)  # referenced while the walk lives: the iterator points into it
     if reverse:
         yield from itertools.takewhile(lambda item: item[0] >= lo,
                                        db.items(backwards=True, read_opt=bounds))
@@ -222,7 +216,8 @@ def _stored_range(db: Rdict, lo: bytes, hi: bytes, reverse: bool
 def _merged_range(ks: Keyspace, lo: bytes, hi: bytes, reverse: bool, overlay: list[bytes],
                   skip_db: bool) -> Iterator[tuple[bytes, bytes]]:
     txn = ks.txn
-    it = ks.store.db.iter()
+    bounds = read_below(hi)  # referenced while the walk lives: the iterator points into it
+    it = ks.store.db.iter(bounds)
     if reverse:
         it.seek_for_prev(hi)
         if it.valid() and it.key() >= hi:
@@ -272,9 +267,9 @@ def iter_elements(meta: Meta, ks: Keyspace, start: bytes = b"", reverse: bool = 
     prefix = meta.prefix
     cut = len(prefix)
     if reverse:
-        lo, hi = prefix, (prefix + start if start else _end_of(prefix))
+        lo, hi = prefix, (prefix + start if start else end_of_prefix(prefix))
     else:
-        lo, hi = prefix + start, _end_of(prefix)
+        lo, hi = prefix + start, end_of_prefix(prefix)
     for full, value in iter_range(ks, lo, hi, reverse):
         yield full[cut:], value
 
@@ -379,7 +374,7 @@ def iter_zset(ks: Keyspace, meta: Meta, reverse: bool = False,
     """(member, score) in score order then member (or the reverse), optionally only the
     scores within low and high, each (score, exclusive)."""
     base = meta.prefix + ZINDEX
-    lo, hi = base, meta.prefix + _end_of(ZINDEX)
+    lo, hi = base, meta.prefix + end_of_prefix(ZINDEX)
     if low is not None:
         lo = base + (_score_after(low[0]) if low[1] else encode_score(low[0]))
     if high is not None:
