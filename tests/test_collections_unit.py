@@ -284,3 +284,19 @@ def test_dropping_a_big_zset_is_constant_work(kv: DirectNode,
     assert kv.call("zcard", "big") == 0
     assert kv.call("zadd", "big", "1", "again") == 1
     assert kv.call("zrange", "big", "0", "-1", "withscores") == [(b"again", 1.0)]
+
+
+def test_random_picks_on_a_big_set_spread_and_pop_each_member_once(kv: DirectNode) -> None:
+    members = [b"m%04d" % i for i in range(1000)]  # past the walk threshold: picks seek
+    assert kv.call("sadd", "s", *members) == len(members)
+    counts: dict[bytes, int] = {}
+    for _ in range(20_000):  # through entries: each one seeds its own picks
+        picked = apply(kv, (COMMAND, 0, [b"srandmember", b"s"]))[0]
+        counts[picked] = counts.get(picked, 0) + 1
+    # 20 draws per member on average; stopping the seek's steps at the end of the set (the
+    # old code) gave the last member about 150.
+    assert max(counts.values()) < 60, sorted(counts.items(), key=lambda item: -item[1])[:3]
+    assert len(counts) > 950
+    popped = [apply(kv, (COMMAND, 0, [b"spop", b"s"]))[0] for _ in members]
+    assert sorted(popped) == members
+    assert kv.call("exists", "s") == 0
