@@ -245,18 +245,20 @@ def _merged_range(ks: Keyspace, lo: bytes, hi: bytes, reverse: bool, overlay: li
             db_key = it.key()
             if not inside(db_key):
                 db_key = None
+        # Each step moves the iterator after its record is taken, not before it is handed
+        # out: a caller that wants one record does not pay for skipping the deleted ones
+        # behind it (SPOP's first and last, every pick after the first in an entry).
         if oi < len(overlay) and (db_key is None or first(overlay[oi], db_key)):
             key = overlay[oi]
             oi += 1
-            if db_key == key:
-                advance()
             value = txn.pending[key]
             if value is not None:
                 yield key, value
+            if db_key == key:
+                advance()
         elif db_key is not None:
-            value = it.value()
+            yield db_key, it.value()
             advance()
-            yield db_key, value
         else:
             return
 
