@@ -344,7 +344,7 @@ class Client(asyncio.Protocol):
                 self._out.append(head)
 
     def _write_out(self) -> None:
-        if self._out and self.transport is not None:
+        if self._out and self.transport is not None and not self.transport.is_closing():
             data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
             self._out = []
             self.transport.write(data)

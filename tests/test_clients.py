@@ -114,3 +114,18 @@ def test_redis_benchmark_smoke(node: Node) -> None:
     assert "SET:" in run.stdout and "GET:" in run.stdout, run.stdout
     assert "error" not in (run.stdout + run.stderr).lower()
     assert 0 < node.client().dbsize() <= 1000
+
+
+def test_shutdown_as_redis_py_expects(node: Node) -> None:
+    """redis-py's shutdown() waits for the connection to close; a reply means it failed."""
+    client = node.client()
+    client.set("k", "v")
+    with pytest.raises(redis.ResponseError, match="^No shutdown in progress.$"):
+        client.execute_command("SHUTDOWN", "ABORT")
+    for bad in (["NOW", "ABORT"], ["NOSAVE", "SAVE"], ["LATER"]):
+        with pytest.raises(redis.ResponseError, match="^syntax error$"):
+            client.execute_command("SHUTDOWN", *bad)
+    assert client.get("k") == b"v"  # none of those stopped it
+    client.shutdown(nosave=True)
+    assert node.proc.wait(timeout=30) == 0
+    assert node.start().client().get("k") == b"v"

@@ -282,8 +282,14 @@ def time_(ctx: Context, argv: list[bytes]):
 @command("shutdown", -1, "admin noscript loading stale no_multi allow_busy node", group=_G,
          summary="Synchronously save the dataset to disk and then shut down the server")
 def shutdown(ctx: Context, argv: list[bytes]):
-    for option in argv[1:]:
-        if option.lower() not in (b"nosave", b"save", b"now", b"force", b"abort"):
-            raise CommandError(errors.SYNTAX)
+    """Stops at once (every write is already in the Raft log, so SAVE has nothing to add).
+    Like Redis, no reply: the connection just closes, which is what clients wait for."""
+    options = {option.lower() for option in argv[1:]}
+    if (not options <= {b"nosave", b"save", b"now", b"force", b"abort"}
+            or (b"abort" in options and len(argv) > 2) or {b"nosave", b"save"} <= options):
+        raise CommandError(errors.SYNTAX)
+    if b"abort" in options:
+        raise CommandError("ERR No shutdown in progress.")
     ctx.server.shutdown()
-    return OK
+    ctx.client.close()
+    return None
