@@ -964,6 +964,7 @@ class RssRow:
     rss_kib: int
     peak_rss_kib: int
     judged: bool  # rcache nodes are judged against the goal, redis-server is a reference
+    empty_kib: int = 0  # VmRSS of the same process before the fill (0: not measured)
 
 
 @dataclass
@@ -987,9 +988,10 @@ class DurabilityRun:
         return None if value == float("inf") else value
 
 
-def rss_row(target: str, node: str, pid: int, keys: int, judged: bool) -> RssRow:
+def rss_row(target: str, node: str, pid: int, keys: int, judged: bool,
+            empty_kib: int = 0) -> RssRow:
     return RssRow(target, node, keys, read_proc_status_kib(pid, "VmRSS"),
-                  read_proc_status_kib(pid, "VmHWM"), judged)
+                  read_proc_status_kib(pid, "VmHWM"), judged, empty_kib)
 
 
 def dbsize(port: int, follower: bool = False) -> int:
@@ -1106,10 +1108,11 @@ def _dataset_redis_server(run: DurabilityRun, data_dir: Path, chunks: list[bytes
     run.commands["redis-server (data set)"] = server.command
     try:
         server.start()
-        run.fills.append(fill("redis-server", server.port, chunks))
         assert server.process is not None
+        empty = read_proc_status_kib(server.process.pid, "VmRSS")
+        run.fills.append(fill("redis-server", server.port, chunks))
         run.rss.append(rss_row("redis-server", "-", server.process.pid, dbsize(server.port),
-                               judged=False))
+                               judged=False, empty_kib=empty))
     finally:
         server.stop()
 
@@ -1123,11 +1126,12 @@ def _dataset_single_node(run: DurabilityRun, data_dir: Path, chunks: list[bytes]
     run.commands["rcache (data set, restarts)"] = server.command
     try:
         server.start()
+        assert server.process is not None
+        empty = read_proc_status_kib(server.process.pid, "VmRSS")
         log(f"durability: filling one rcache node with {keys:,} keys")
         run.fills.append(fill("rcache", server.port, chunks))
-        assert server.process is not None
         run.rss.append(rss_row("rcache", "single node", server.process.pid, dbsize(server.port),
-                               judged=True))
+                               judged=True, empty_kib=empty))
         run.restart_log = persistence_summary(server.port)
         for trial in range(1, RESTART_TRIALS + 1):
             seconds = measure_restart(server, keys)
@@ -1147,6 +1151,7 @@ def _dataset_cluster(run: DurabilityRun, data_dir: Path, chunks: list[bytes],
     cluster = RcacheCluster(workdir, extra=COMPACTING_ARGS)
     try:
         cluster.start()
+        empty = {node.name: read_proc_status_kib(node.pids[0], "VmRSS") for node in cluster.nodes}
         log(f"durability: filling a 3-node cluster with {keys:,} keys")
         run.fills.append(fill("rcache-3", cluster.port, chunks,
                               find_leader=lambda: cluster.wait_healthy(CLUSTER_TIMEOUT_S).port))
@@ -1154,7 +1159,8 @@ def _dataset_cluster(run: DurabilityRun, data_dir: Path, chunks: list[bytes],
         for node in cluster.nodes:
             role = "leader" if node is leader else "follower"
             run.rss.append(rss_row("rcache-3", f"{node.name} ({role})", node.pids[0],
-                                   dbsize(node.port, follower=node is not leader), judged=True))
+                                   dbsize(node.port, follower=node is not leader), judged=True,
+                                   empty_kib=empty.get(node.name, 0)))
         before = persistence_summary(leader.port)
         joiner = cluster.add_node_server(join_port=leader.port)
         log(f"durability: {joiner.name} joins; leader {leader.name}: {before}")
@@ -1375,14 +1381,17 @@ def durability_section(run: DurabilityRun) -> list[str]:
           + f" | {f.terms or '-'} |" for f in run.fills if f.seconds > 0),
         "",
         "| target | node | keys (DBSIZE) | RSS MiB (VmRSS) | peak RSS MiB (VmHWM) | "
-        "RSS / data size |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "RSS / data size | RSS before the fill, MiB | (RSS - before) / data size |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in run.rss:
         size = data_bytes(row.keys) if row.keys > 0 else 0
         ratio = f"{row.rss_kib * 1024 / size:.1f}x" if size else "-"
+        growth = (f"{(row.rss_kib - row.empty_kib) * 1024 / size:.1f}x"
+                  if size and row.empty_kib else "-")
+        before = f"{row.empty_kib / 1024:.1f}" if row.empty_kib else "-"
         lines.append(f"| {row.target} | {row.node} | {row.keys:,} | {row.rss_kib / 1024:.1f} | "
-                     f"{row.peak_rss_kib / 1024:.1f} | {ratio} |")
+                     f"{row.peak_rss_kib / 1024:.1f} | {ratio} | {before} | {growth} |")
     restarts = ", ".join(_fmt_s(s) for s in run.restart_s)
     lines += [
         "",
