@@ -29,7 +29,7 @@ _EXPIRY_UNITS = {b"EX": (1000, True), b"PX": (1, True), b"EXAT": (1000, False),
                  b"PXAT": (1, False)}
 
 
-def _lookup_string(ks: Keyspace, key: bytes) -> tuple[bytes, int] | None:
+def lookup_string(ks: Keyspace, key: bytes) -> tuple[bytes, int] | None:
     """(value, expire_at) of a live string key, None if missing; WRONGTYPE for other types."""
     record = ks.lookup(key)
     if record is None:
@@ -251,7 +251,7 @@ def getex(ctx: Context, argv: list[bytes]) -> bytes | None:
     ks = ctx.ks
     key = argv[1]
     opts = parse_string_options(argv, 2, for_set=False)
-    current = _lookup_string(ks, key)
+    current = lookup_string(ks, key)
     if current is None:
         return None
     value, expire_at = current
@@ -268,7 +268,7 @@ def getex(ctx: Context, argv: list[bytes]) -> bytes | None:
 def append(ctx: Context, argv: list[bytes]) -> int:
     ks = ctx.ks
     key, suffix = argv[1], argv[2]
-    current = _lookup_string(ks, key)
+    current = lookup_string(ks, key)
     if current is None:
         ks.put(key, STRING, suffix)
         return len(suffix)
@@ -287,7 +287,7 @@ def setrange(ctx: Context, argv: list[bytes]) -> int:
     offset = int_arg(argv[2])
     if offset < 0:
         raise CommandError(errors.OFFSET_RANGE)
-    current = _lookup_string(ks, key)
+    current = lookup_string(ks, key)
     value, expire_at = current if current is not None else (b"", 0)
     if not patch:  # nothing to write: never creates the key
         return len(value)
@@ -300,7 +300,7 @@ def setrange(ctx: Context, argv: list[bytes]) -> int:
 # -- counters ---------------------------------------------------------------------------------
 def _incr_by(ctx: Context, key: bytes, delta: int) -> int:
     ks = ctx.ks
-    current = _lookup_string(ks, key)
+    current = lookup_string(ks, key)
     value, expire_at = (int_arg(current[0]), current[1]) if current is not None else (0, 0)
     result = value + delta
     if not LLONG_MIN <= result <= LLONG_MAX:
@@ -341,7 +341,7 @@ def decrby(ctx: Context, argv: list[bytes]) -> int:
 def incrbyfloat(ctx: Context, argv: list[bytes]) -> bytes:
     ks = ctx.ks
     key = argv[1]
-    current = _lookup_string(ks, key)
+    current = lookup_string(ks, key)
     value, expire_at = current if current is not None else (b"0", 0)
     base, increment = parse_long_double(value), parse_long_double(argv[2])
     if base is None or increment is None:

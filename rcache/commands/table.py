@@ -165,6 +165,7 @@ def lookup(argv: list[bytes]) -> Command:
 def ensure_loaded() -> None:
     """Import every command family so that their declarations fill the table."""
     from . import (  # noqa: F401
+        bits,
         cluster,
         connection,
         expiry,

@@ -1,0 +1,292 @@
+"""Bitmap commands: SETBIT GETBIT BITCOUNT BITPOS BITOP BITFIELD BITFIELD_RO.
+
+A bitmap is a string: bit 0 is the most significant bit of byte 0, and a string is as long as
+its highest byte written. Reads treat bits past the end as 0. Writes keep the key's TTL (Redis
+edits the string in place), except BITOP, which stores a new value. Ranges are worked on as
+Python integers: one conversion, then shifts and bit_count(), whatever the string's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .. import errors
+from ..errors import CommandError
+from ..resp import parse_int
+from ..storage import STRING
+from .keyspace import int_arg
+from .strings import PROTO_MAX_BULK_LEN, lookup_string
+from .table import Context, command
+
+_G = "bitmap"
+BIT_OFFSET = "ERR bit offset is not an integer or out of range"
+BIT_VALUE = "ERR bit is not an integer or out of range"
+BITFIELD_TYPE = ("ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not "
+                 "supported but i64 is.")
+
+
+def _bit_offset(raw: bytes, field_bits: int = 0) -> int:
+    """A bit offset; with field_bits, BITFIELD's "#N" form (the N-th field of that width)."""
+    by_field = field_bits and raw[:1] == b"#" and len(raw) > 1
+    offset = parse_int(raw[1:] if by_field else raw)
+    if offset is None:
+        raise CommandError(BIT_OFFSET)
+    if by_field:
+        offset *= field_bits
+    if offset < 0 or offset >> 3 >= PROTO_MAX_BULK_LEN:
+        raise CommandError(BIT_OFFSET)
+    return offset
+
+
+def _bits(value: bytes, first: int, last: int) -> int:
+    """Bits first..last (inclusive, both inside value) as one integer, first bit highest."""
+    chunk = int.from_bytes(value[first >> 3:(last >> 3) + 1], "big")
+    return (chunk >> (7 - (last & 7))) & ((1 << (last - first + 1)) - 1)
+
+
+def _unit_is_bit(raw: bytes) -> bool:
+    unit = raw.lower()
+    if unit not in (b"bit", b"byte"):
+        raise CommandError(errors.SYNTAX)
+    return unit == b"bit"
+
+
+def _bit_range(value: bytes, start: int, end: int | None, unit_is_bit: bool
+               ) -> tuple[int, int] | None:
+    """BITCOUNT/BITPOS's start..end (in bytes or bits; end None: to the end) as an inclusive
+    range of bits, negative and out-of-range indexes clamped as Redis does; None if empty."""
+    total = len(value) * 8 if unit_is_bit else len(value)
+    if end is None:
+        end = total - 1
+    if start < 0:
+        start += total
+    if end < 0:
+        end += total
+    start, end = max(start, 0), min(max(end, 0), total - 1)
+    if start > end:
+        return None
+    return (start, end) if unit_is_bit else (start * 8, end * 8 + 7)
+
+
+def _write_bits(ctx: Context, key: bytes, highest_bit: int,
+                edit: Callable[[bytearray], object]) -> object:
+    """Grow the string at key (created if missing) to hold highest_bit, apply edit to its
+    bytes, store it if it changed (TTL kept), and return what edit returned."""
+    current = lookup_string(ctx.ks, key)
+    value, expire_at = current if current is not None else (b"", 0)
+    data = bytearray(value)
+    if len(data) <= highest_bit >> 3:
+        data.extend(bytes((highest_bit >> 3) + 1 - len(data)))
+    result = edit(data)
+    if current is None or data != value:
+        ctx.ks.put(key, STRING, bytes(data), expire_at)
+    return result
+
+
+@command("setbit", 4, "write denyoom", 1, 1, 1, group=_G, since="2.2.0",
+         summary="Sets or clears the bit at offset in the string value stored at key")
+def setbit(ctx: Context, argv: list[bytes]) -> int:
+    offset = _bit_offset(argv[2])
+    on = parse_int(argv[3])
+    if on not in (0, 1):
+        raise CommandError(BIT_VALUE)
+    mask = 0x80 >> (offset & 7)
+
+    def flip(data: bytearray) -> int:
+        old = data[offset >> 3] & mask
+        data[offset >> 3] = data[offset >> 3] | mask if on else data[offset >> 3] & ~mask
+        return 1 if old else 0
+
+    return _write_bits(ctx, argv[1], offset, flip)
+
+
+@command("getbit", 3, "readonly fast", 1, 1, 1, group=_G, since="2.2.0",
+         summary="Returns the bit value at offset in the string value stored at key")
+def getbit(ctx: Context, argv: list[bytes]) -> int:
+    offset = _bit_offset(argv[2])
+    value = ctx.ks.get_string(argv[1]) or b""
+    if offset >> 3 >= len(value):
+        return 0
+    return 1 if value[offset >> 3] & (0x80 >> (offset & 7)) else 0
+
+
+@command("bitcount", -2, "readonly", 1, 1, 1, group=_G, since="2.6.0",
+         summary="Count set bits in a string", complexity="O(N)")
+def bitcount(ctx: Context, argv: list[bytes]) -> int:
+    value = ctx.ks.get_string(argv[1])
+    if value is None:
+        return 0  # Redis looks the key up before it parses the range
+    if len(argv) == 2:
+        bits = _bit_range(value, 0, None, False)
+    elif len(argv) in (4, 5):
+        start, end = int_arg(argv[2]), int_arg(argv[3])
+        unit_is_bit = len(argv) == 5 and _unit_is_bit(argv[4])
+        if start < 0 and end < 0 and start > end:
+            return 0
+        bits = _bit_range(value, start, end, unit_is_bit)
+    else:
+        raise CommandError(errors.SYNTAX)
+    return 0 if bits is None else _bits(value, *bits).bit_count()
+
+
+@command("bitpos", -3, "readonly", 1, 1, 1, group=_G, since="2.8.7",
+         summary="Find first bit set or clear in a string", complexity="O(N)")
+def bitpos(ctx: Context, argv: list[bytes]) -> int:
+    wanted = int_arg(argv[2])
+    if wanted not in (0, 1):
+        raise CommandError("ERR The bit argument must be 1 or 0.")
+    value = ctx.ks.get_string(argv[1])
+    if value is None:  # an endless run of 0 bits
+        return -1 if wanted else 0
+    if len(argv) > 6:
+        raise CommandError(errors.SYNTAX)
+    start = int_arg(argv[3]) if len(argv) > 3 else 0
+    unit_is_bit = len(argv) == 6 and _unit_is_bit(argv[5])  # checked before end, as Redis
+    end_given = len(argv) > 4
+    bits = _bit_range(value, start, int_arg(argv[4]) if end_given else None, unit_is_bit)
+    if bits is None:
+        return -1
+    first, last = bits
+    width = last - first + 1
+    window = _bits(value, first, last)
+    if not wanted:
+        window ^= (1 << width) - 1
+    if window:
+        return first + width - window.bit_length()
+    # No such bit in range. Past the string's end the bits are 0: a search for 0 without an
+    # explicit end finds the first of them.
+    return -1 if wanted or end_given else last + 1
+
+
+_BITOPS: dict[bytes, Callable[[int, int], int]] = {
+    b"and": int.__and__, b"or": int.__or__, b"xor": int.__xor__}
+
+
+@command("bitop", -4, "write denyoom", 2, -1, 1, group=_G, since="2.6.0",
+         summary="Perform bitwise operations between strings", complexity="O(N)")
+def bitop(ctx: Context, argv: list[bytes]) -> int:
+    operation = argv[1].lower()
+    if operation not in _BITOPS and operation != b"not":
+        raise CommandError(errors.SYNTAX)
+    if operation == b"not" and len(argv) != 4:
+        raise CommandError("ERR BITOP NOT must be called with a single source key.")
+    sources = [ctx.ks.get_string(key) or b"" for key in argv[3:]]
+    size = max(map(len, sources))
+    # Shorter strings count as zero-padded on the right.
+    numbers = [int.from_bytes(source.ljust(size, b"\0"), "big") for source in sources]
+    if operation == b"not":
+        result = numbers[0] ^ ((1 << (8 * size)) - 1)
+    else:
+        result = numbers[0]
+        for number in numbers[1:]:
+            result = _BITOPS[operation](result, number)
+    if size:
+        ctx.ks.put(argv[2], STRING, result.to_bytes(size, "big"))
+    else:
+        ctx.ks.delete(argv[2])
+    return size
+
+
+# -- BITFIELD -----------------------------------------------------------------------------------
+def _field_type(raw: bytes) -> tuple[bool, int]:
+    """(signed, width) of i1..i64 or u1..u63 (case-sensitive, as in Redis)."""
+    width = parse_int(raw[1:]) if raw[:1] in (b"i", b"u") else None
+    signed = raw[:1] == b"i"
+    if width is None or not 1 <= width <= (64 if signed else 63):
+        raise CommandError(BITFIELD_TYPE)
+    return signed, width
+
+
+def _fit(value: int, signed: bool, width: int, overflow: bytes) -> int | None:
+    """value if the field holds it; else wrapped (two's complement), saturated, or None
+    (FAIL: the operation is skipped and its reply is nil)."""
+    low, high = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
+    if low <= value <= high:
+        return value
+    if overflow == b"sat":
+        return high if value > high else low
+    if overflow == b"fail":
+        return None
+    return ((value - low) & ((1 << width) - 1)) + low
+
+
+def _read_field(data: bytes, offset: int, signed: bool, width: int) -> int:
+    first, last = offset >> 3, (offset + width - 1) >> 3
+    chunk = bytes(data[first:last + 1]).ljust(last - first + 1, b"\0")  # 0 bits past the end
+    raw = _bits(chunk, offset & 7, (offset & 7) + width - 1)
+    return raw - (1 << width) if signed and raw >> (width - 1) else raw
+
+
+def _write_field(data: bytearray, offset: int, width: int, value: int) -> None:
+    first, last = offset >> 3, (offset + width - 1) >> 3
+    span = (last - first + 1) * 8
+    shift = span - (offset & 7) - width
+    mask = ((1 << width) - 1) << shift
+    chunk = int.from_bytes(data[first:last + 1], "big")
+    chunk = (chunk & ~mask) | ((value & ((1 << width) - 1)) << shift)
+    data[first:last + 1] = chunk.to_bytes(last - first + 1, "big")
+
+
+def _parse_bitfield(argv: list[bytes]) -> list[tuple]:
+    """(operation, signed, width, offset, argument, overflow) per GET/SET/INCRBY, in order."""
+    operations = []
+    overflow = b"wrap"
+    i = 2
+    while i < len(argv):
+        sub, left = argv[i].lower(), len(argv) - i - 1
+        if sub == b"overflow" and left >= 1:
+            overflow = argv[i + 1].lower()
+            if overflow not in (b"wrap", b"sat", b"fail"):
+                raise CommandError("ERR Invalid OVERFLOW type specified")
+            i += 2
+            continue
+        if not ((sub == b"get" and left >= 2) or (sub in (b"set", b"incrby") and left >= 3)):
+            raise CommandError(errors.SYNTAX)
+        signed, width = _field_type(argv[i + 1])
+        offset = _bit_offset(argv[i + 2], width)
+        argument = int_arg(argv[i + 3]) if sub != b"get" else 0
+        operations.append((sub, signed, width, offset, argument, overflow))
+        i += 3 if sub == b"get" else 4
+    return operations
+
+
+def _run_bitfield(data: bytearray, operations: list[tuple]) -> list[int | None]:
+    replies: list[int | None] = []
+    for sub, signed, width, offset, argument, overflow in operations:
+        old = _read_field(data, offset, signed, width)
+        if sub == b"get":
+            replies.append(old)
+            continue
+        if sub == b"incrby":
+            target = old + argument
+        else:  # Redis takes an unsigned field's new value as a uint64
+            target = argument if signed else argument & (2**64 - 1)
+        new = _fit(target, signed, width, overflow)
+        if new is None:
+            replies.append(None)
+            continue
+        _write_field(data, offset, width, new)
+        replies.append(new if sub == b"incrby" else old)
+    return replies
+
+
+@command("bitfield", -2, "write denyoom", 1, 1, 1, group=_G, since="3.2.0",
+         summary="Perform arbitrary bitfield integer operations on strings",
+         complexity="O(1) for each subcommand specified")
+def bitfield(ctx: Context, argv: list[bytes]) -> list[int | None]:
+    operations = _parse_bitfield(argv)
+    writes = [op for op in operations if op[0] != b"get"]
+    if not writes:
+        return _run_bitfield(bytearray(ctx.ks.get_string(argv[1]) or b""), operations)
+    highest_bit = max(offset + width - 1 for _, _, width, offset, _, _ in writes)
+    return _write_bits(ctx, argv[1], highest_bit, lambda data: _run_bitfield(data, operations))
+
+
+@command("bitfield_ro", -2, "readonly fast", 1, 1, 1, group=_G, since="6.0.0",
+         summary="Perform arbitrary bitfield integer operations on strings. Read-only variant "
+                 "of BITFIELD", complexity="O(1) for each subcommand specified")
+def bitfield_ro(ctx: Context, argv: list[bytes]) -> list[int | None]:
+    operations = _parse_bitfield(argv)
+    if any(op[0] != b"get" for op in operations):
+        raise CommandError("ERR BITFIELD_RO only supports the GET subcommand")
+    return _run_bitfield(bytearray(ctx.ks.get_string(argv[1]) or b""), operations)
