@@ -291,6 +291,19 @@ class OrderedSet(list):
     __slots__ = ()
 
 
+class Push(list):
+    """Out-of-band data (pub/sub): a RESP3 push (>), an array in RESP2."""
+
+    __slots__ = ()
+
+
+class Replies(list):
+    """Several replies to one command, one after the other (SUBSCRIBE a b answers once per
+    channel)."""
+
+    __slots__ = ()
+
+
 class _NullArray:
     __slots__ = ()
 
@@ -366,6 +379,13 @@ def _encode_into(value: object, resp3: bool, out: list[bytes]) -> None:
             _encode_into(b, resp3, out)
     elif kind is RawReply:
         out.append(value)
+    elif kind is Push:
+        out.append(b">%d\r\n" % len(value) if resp3 else b"*%d\r\n" % len(value))
+        for item in value:
+            _encode_into(item, resp3, out)
+    elif kind is Replies:
+        for item in value:
+            _encode_into(item, resp3, out)
     elif kind is Verbatim:
         if resp3:
             out.append(b"=%d\r\ntxt:%b\r\n" % (len(value) + 4, value))

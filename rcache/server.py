@@ -20,11 +20,13 @@ from collections import deque
 
 from . import errors
 from .cluster import PROXY, Cluster
+from .commands.pubsub import ALLOWED_WHILE_SUBSCRIBED
 from .commands.table import Command, Context, lookup
 from .config import Config
 from .errors import CommandError
+from .pubsub import Hub
 from .raft import Pending, Replicator
-from .resp import NULL_ARRAY, QUEUED, RawReply, RequestReader, encode, split_array
+from .resp import NULL_ARRAY, QUEUED, Push, RawReply, RequestReader, encode, split_array
 from .statemachine import COMMAND, EXPIRE, TRANSACTION, StateMachine
 from .storage import Store
 from .watch import Watches
@@ -65,6 +67,8 @@ class Client(asyncio.Protocol):
         self.multi: list[tuple[Command, list[bytes]]] | None = None
         self.multi_failed = False
         self.watched: dict[tuple[int, bytes], bool] = {}  # WATCH: key -> expired then
+        self.channels: dict[bytes, None] = {}  # SUBSCRIBE, in subscription order
+        self.patterns: dict[bytes, None] = {}  # PSUBSCRIBE
         self.watch_dirty = False
         self.watch_term = 0
         self.created = self.last_active = time.time()
@@ -102,6 +106,7 @@ class Client(asyncio.Protocol):
         self._closing = True
         self.server.clients.pop(self.id, None)
         self.server.watches.unwatch(self)
+        self.server.hub.drop(self)
 
     def pause_writing(self) -> None:
         """The client is not reading its replies: stop reading its requests (bounded memory)."""
@@ -163,6 +168,11 @@ class Client(asyncio.Protocol):
         self.last_command = cmd
         if not self.reader.authenticated and cmd.name not in _NO_AUTH_NEEDED:
             return CommandError(errors.NOAUTH)
+        if self.subscriptions and not self.resp3 and (
+                cmd.container is not None or cmd.name not in ALLOWED_WHILE_SUBSCRIBED):
+            return CommandError(f"ERR Can't execute '{cmd.full_name}': only (P|S)SUBSCRIBE / "
+                                "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
+                                "context")
         if self.multi is not None and cmd.name not in _TRANSACTION_CONTROL:
             if "no_multi" in cmd.flags:
                 self.multi_failed = True
@@ -366,6 +376,17 @@ class Client(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
+    @property
+    def subscriptions(self) -> int:
+        return len(self.channels) + len(self.patterns)
+
+    def push(self, message: Push) -> None:
+        """A pub/sub message: written at once, ahead of any reply still pending (a RESP3
+        client tells the two apart; a RESP2 subscriber has none pending)."""
+        if self.transport is not None and not self.transport.is_closing():
+            self._out.append(self._encode(message))
+            self._write_out()
+
     def quit(self) -> None:
         """QUIT: close once its reply, and every earlier one, has been written."""
         self._quitting = True
@@ -373,6 +394,7 @@ class Client(asyncio.Protocol):
     def reset(self) -> None:
         self.multi, self.multi_failed = None, False
         self.server.watches.unwatch(self)
+        self.server.hub.drop(self)
         self.db = 0
         self.resp3 = False
         self.readonly = False
@@ -407,7 +429,8 @@ class Server:
         os.makedirs(config.dir, exist_ok=True)
         self.store = Store(os.path.join(config.dir, "db"))
         self.store.databases = config.databases
-        self.machine = StateMachine(self.store)
+        self.hub = Hub()
+        self.machine = StateMachine(self.store, self.hub)
         self.cluster = Cluster(self)
         self.replicator: Replicator | None = None
         self.clients: dict[int, Client] = {}
@@ -420,6 +443,7 @@ class Server:
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
+        self.hub.loop = loop
         self._stopping = asyncio.Event()
         self.replicator = await self.cluster.start(loop)
         self._server = await loop.create_server(

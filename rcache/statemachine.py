@@ -2,7 +2,9 @@
 
 An entry is a batch built by the leader (``encode_entry``): the leader's clock, a random
 seed, and items. Applying depends on the entry alone, so every node ends in the same state
-and computes the same replies (the leader returns them to its clients). The entry's Raft
+and computes the same replies (the leader returns them to its clients). PUBLISH is the one
+item that reaches outside the database: each node hands the message to its own subscribers
+and replies with how many there were. The entry's Raft
 index is written in the same RocksDB WriteBatch as its effects: replaying the log after a
 restart skips what RocksDB already holds, so nothing is applied twice.
 
@@ -21,6 +23,7 @@ import random
 
 from .commands.table import Context, lookup
 from .errors import CommandError
+from .pubsub import Hub
 from .storage import Keyspace, Store, Transaction
 
 COMMAND, TRANSACTION, EXPIRE, MEMBER = 0, 1, 2, 3
@@ -33,8 +36,9 @@ def encode_entry(now_ms: int, seed: int, items: list[tuple]) -> bytes:
 
 
 class StateMachine:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, hub: Hub | None = None) -> None:
         self.store = store
+        self.hub = hub  # delivers PUBLISH to this node's subscribers
         self.applied_index = store.applied_index
         self.clock_ms = 0  # never let entry time run backwards across leaders
 
@@ -69,7 +73,8 @@ class StateMachine:
     def _run(self, txn: Transaction, rng: random.Random, now_ms: int, db: int, argv: list[bytes]):
         try:
             cmd = lookup(argv)
-            return cmd.handler(Context(Keyspace(self.store, txn, db, now_ms), rng), argv)
+            return cmd.handler(Context(Keyspace(self.store, txn, db, now_ms), rng, hub=self.hub),
+                               argv)
         except CommandError as err:
             return err
         except Exception:  # a bug must not stop the log: every node fails the same way

@@ -19,6 +19,8 @@ _G = "connection"
 def ping(ctx: Context, argv: list[bytes]):
     if len(argv) > 2:
         raise CommandError(errors.wrong_arity("ping"))
+    if ctx.client is not None and ctx.client.subscriptions and not ctx.client.resp3:
+        return [b"pong", argv[1] if len(argv) == 2 else b""]  # RESP2 subscriber: as Redis
     return argv[1] if len(argv) == 2 else PONG
 
 
@@ -165,12 +167,17 @@ def client_setinfo(ctx: Context, argv: list[bytes]):
     return OK
 
 
+def _flags(client) -> str:
+    flags = ("x" if client.multi is not None else "") + ("P" if client.subscriptions else "")
+    return flags or "N"
+
+
 def describe(client, now: float) -> str:
     """One CLIENT LIST line, with Redis's field names."""
     return (f"id={client.id} addr={client.addr} laddr={client.laddr} fd=-1 "
             f"name={client.name.decode(errors='replace')} age={int(now - client.created)} "
-            f"idle={int(now - client.last_active)} flags={'x' if client.multi is not None else 'N'}"
-            f" db={client.db} sub=0 psub=0 ssub=0 "
+            f"idle={int(now - client.last_active)} flags={_flags(client)} db={client.db} "
+            f"sub={len(client.channels)} psub={len(client.patterns)} ssub=0 "
             f"multi={len(client.multi) if client.multi is not None else -1} "
             f"qbuf={client.reader.buffered()} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 "
             f"obl=0 oll=0 omem=0 tot-mem=0 events=r "

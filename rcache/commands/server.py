@@ -82,7 +82,9 @@ def info_sections(ctx: Context) -> dict[str, dict[str, object]]:
         "Stats": {"total_connections_received": server.stats.connections_received,
                   "total_commands_processed": server.stats.commands_processed,
                   "rejected_connections": server.stats.rejected_connections,
-                  "expired_keys": server.stats.expired_keys},
+                  "expired_keys": server.stats.expired_keys,
+                  "pubsub_channels": len(server.hub.channels),
+                  "pubsub_patterns": len(server.hub.patterns)},
         "Replication": replication,
         "Cluster": {"cluster_enabled": 1},
         "Raft": {

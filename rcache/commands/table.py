@@ -20,13 +20,16 @@ Handler = Callable[[Any, list[bytes]], Any]
 # Flags that change how the server routes a command (the rest are informational, as in Redis):
 #   write    - replicated: goes through the Raft log and is applied by the state machine
 #   node     - needs the connection/server (CLIENT, CONFIG, INFO...): never replicated
+#   replicated - goes through the Raft log though Redis does not call it a write (PUBLISH)
 #   noscript, loading, stale, fast, denyoom, admin, readonly... as Redis reports them
 #   no_multi - refused inside MULTI
 _ACL_BY_GROUP = {
     "string": "@string", "generic": "@keyspace", "connection": "@connection",
     "server": "@admin", "transactions": "@transaction", "cluster": "@admin",
     "hash": "@hash", "list": "@list", "set": "@set", "sorted_set": "@sortedset",
+    "bitmap": "@bitmap", "pubsub": "@pubsub",
 }
+_INTERNAL_FLAGS = frozenset({"node", "replicated"})  # rcache's own: not in COMMAND replies
 
 
 @dataclass(slots=True)
@@ -54,7 +57,7 @@ class Command:
 
     def __post_init__(self) -> None:
         self.full_name = f"{self.container.name}|{self.name}" if self.container else self.name
-        self.is_write = "write" in self.flags
+        self.is_write = "write" in self.flags or "replicated" in self.flags
         self.keyed = self.first_key > 0 or self.key_finder is not None
         self.reads_keyspace = "readonly" in self.flags
 
@@ -76,7 +79,7 @@ class Command:
 
     def info(self) -> list:
         """One entry of the COMMAND reply (Redis 7 layout, 10 fields)."""
-        flags = sorted(self.flags - {"node"})
+        flags = sorted(self.flags - _INTERNAL_FLAGS)
         if self.key_finder is not None:
             flags.append("movablekeys")
         from ..resp import SimpleString
@@ -89,7 +92,7 @@ class Command:
                 b"find_keys": {b"type": b"range", b"spec": {
                     b"lastkey": last_key, b"keystep": self.step, b"limit": 0}},
             })
-        acl = ([SimpleString("@write")] if self.is_write
+        acl = ([SimpleString("@write")] if "write" in self.flags
                else [SimpleString("@read")] if self.reads_keyspace else [])
         acl.append(SimpleString(_ACL_BY_GROUP.get(self.group, "@admin")))
         if "fast" in self.flags:
@@ -172,6 +175,7 @@ def ensure_loaded() -> None:
         hashes,
         keyspace,
         lists,
+        pubsub,
         raft,
         server,
         sets,
@@ -187,16 +191,18 @@ class Context:
 
     Inside the state machine ``ks`` writes into the entry's transaction, ``now_ms`` is the
     time the leader stamped on the entry and ``rng`` is seeded by the entry, so every node
-    computes the same result. ``client`` and ``server`` are None there.
+    computes the same result. ``client`` and ``server`` are None there; ``hub`` is the
+    node's pub/sub hub, the one thing an entry reaches outside the database (PUBLISH).
     """
 
-    __slots__ = ("ks", "rng", "client", "server")
+    __slots__ = ("ks", "rng", "client", "server", "hub")
 
-    def __init__(self, ks, rng, client=None, server=None) -> None:
+    def __init__(self, ks, rng, client=None, server=None, hub=None) -> None:
         self.ks = ks
         self.rng = rng
         self.client = client
         self.server = server
+        self.hub = hub
 
     @property
     def now_ms(self) -> int:

@@ -1,0 +1,137 @@
+"""Pub/sub against real processes: the same conversation with redis-server and rcache, byte
+for byte; redis-py's PubSub; messages crossing a 3-node cluster."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+import redis
+from redis.exceptions import MovedError
+
+from rcache.resp import encode_command, reply_end
+
+from .conftest import LocalCluster, Node, wait_for
+
+
+class Connection:
+    """Raw RESP: send a command, then read exactly the replies expected, as bytes."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.buffer = b""
+
+    def send(self, *args: str) -> None:
+        self.sock.sendall(encode_command([a.encode() for a in args]))
+
+    def read(self, replies: int) -> bytes:
+        """The next ``replies`` replies (the socket's timeout bounds the wait)."""
+        end = 0
+        for _ in range(replies):
+            while (next_end := reply_end(self.buffer, end)) < 0:
+                data = self.sock.recv(65536)
+                if not data:
+                    raise ConnectionError("closed")
+                self.buffer += data
+            end = next_end
+        taken, self.buffer = self.buffer[:end], self.buffer[end:]
+        return taken
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+# (who sends, command, replies the subscriber then reads). Messages are read by the subscriber
+# after each PUBLISH. One pattern at most matches a message: Redis's order among several
+# patterns is its hash table's.
+CONVERSATION = [
+    ("sub", "SUBSCRIBE a b", 2), ("sub", "PING", 1), ("sub", "PING x", 1), ("sub", "GET k", 1),
+    ("sub", "CLIENT ID", 1), ("sub", "NOSUCH", 1), ("sub", "SUBSCRIBE", 1),
+    ("pub", "PUBLISH a hello", 1), ("pub", "PUBLISH zzz nobody", 0),
+    ("sub", "PSUBSCRIBE a?", 1), ("pub", "PUBLISH ab two", 1), ("pub", "PUBLISH a three", 1),
+    ("pub", "PUBSUB NUMSUB a b c", 0), ("pub", "PUBSUB NUMPAT", 0),
+    ("pub", "PUBSUB CHANNELS b*", 0), ("sub", "UNSUBSCRIBE b nope", 2),
+    ("sub", "PUNSUBSCRIBE", 1), ("sub", "UNSUBSCRIBE", 1), ("sub", "UNSUBSCRIBE", 1),
+    ("sub", "PUNSUBSCRIBE x", 1), ("sub", "GET k", 1), ("pub", "PUBLISH a unheard", 0),
+    ("sub", "SUBSCRIBE c", 1), ("sub", "RESET", 1), ("pub", "PUBLISH c after-reset", 0),
+    ("pub", "MULTI", 0), ("pub", "PUBLISH c queued", 0), ("sub", "SUBSCRIBE c", 1),
+    ("pub", "EXEC", 1), ("pub", "PUBLISH", 0), ("pub", "PUBSUB", 0), ("pub", "PUBSUB FOO", 0),
+    ("sub", "HELLO 3", 1), ("sub", "GET k", 1), ("sub", "PING", 1), ("pub", "PUBLISH c pushed", 1),
+    ("sub", "UNSUBSCRIBE c", 1),
+]
+
+
+def _converse(port: int) -> list[bytes]:
+    sub, pub = Connection(port), Connection(port)
+    seen = []
+    try:
+        for who, line, replies in CONVERSATION:
+            sender = sub if who == "sub" else pub
+            sender.send(*line.split())
+            if who == "pub":
+                seen.append(pub.read(1))
+            if replies:
+                reply = sub.read(replies)
+                # HELLO's map names the server's mode and client id: compare its shape.
+                seen.append(reply[:4] if line.startswith("HELLO") else reply)
+        return seen
+    finally:
+        sub.close()
+        pub.close()
+
+
+def test_conversation_matches_redis(shared_node: Node, redis_server: int) -> None:
+    ours, theirs = _converse(shared_node.port), _converse(redis_server)
+    for step, (got, expected) in enumerate(zip(ours, theirs, strict=True)):
+        assert got == expected, (step, got, expected)
+
+
+def test_redis_py_pubsub(shared_node: Node) -> None:
+    client = shared_node.client()
+    pubsub = client.pubsub()
+    pubsub.subscribe("news")
+    pubsub.psubscribe("new*")
+    assert [pubsub.get_message(timeout=5)["type"] for _ in range(2)] == ["subscribe",
+                                                                         "psubscribe"]
+    assert client.publish("news", "hi") == 2  # the channel and the pattern
+    received = [pubsub.get_message(timeout=5) for _ in range(2)]
+    assert {(m["type"], m["channel"], m["data"]) for m in received} == {
+        ("message", b"news", b"hi"), ("pmessage", b"news", b"hi")}
+    assert client.pubsub_numsub("news") == [(b"news", 1)]
+    pubsub.close()
+    wait_for(lambda: client.pubsub_numsub("news") == [(b"news", 0)], 5, "the close to count")
+
+
+def test_messages_cross_the_cluster(cluster: LocalCluster) -> None:
+    leader, followers = cluster.leader(), cluster.followers()
+    listeners = []
+    for node in [leader, *followers]:
+        pubsub = node.client().pubsub()
+        pubsub.subscribe("events")
+        assert pubsub.get_message(timeout=5)["type"] == "subscribe"
+        listeners.append(pubsub)
+    with pytest.raises(MovedError):  # the leader orders messages, as it orders writes
+        followers[0].client().publish("events", "x")
+    assert leader.client().publish("events", "through the log") == 1  # the leader's own
+    for pubsub in listeners:
+        message = pubsub.get_message(timeout=10)
+        assert message is not None and message["data"] == b"through the log"
+        pubsub.close()
+
+
+def test_a_slow_subscriber_is_cut_off(make_node) -> None:
+    """A subscriber that never reads is disconnected past the output limit; others go on."""
+    node = make_node("--client-output-buffer-limit", "1048576")
+    silent = socket.create_connection(("127.0.0.1", node.port), timeout=5)
+    silent.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    silent.sendall(encode_command([b"SUBSCRIBE", b"flood"]))
+    client = node.client()
+    wait_for(lambda: client.pubsub_numsub("flood") == [(b"flood", 1)], 5, "the subscription")
+    payload = b"x" * 65536
+    deadline = time.monotonic() + 60
+    while client.pubsub_numsub("flood") != [(b"flood", 0)]:
+        assert time.monotonic() < deadline, "the slow subscriber was never disconnected"
+        client.publish("flood", payload)
+    assert client.ping()
+    silent.close()
