@@ -73,7 +73,7 @@ class Cluster:
             members = await self.cluster_members(config.join)
         partners = [raft for node, (raft, _) in members.items() if node != self.node_id]
         self.replicator = Replicator(self.server.machine, config.raft_address, partners, config)
-        self.replicator.on_submit = self.server.watches.submitted
+        self.replicator.on_submit = self.server.submitted
         joining = config.join and self.node_id not in members
         # A joining node waits for the leader's first heartbeat instead of calling elections
         # that would depose it (PySyncObj has no pre-vote).

@@ -50,8 +50,7 @@ from rocksdict import Rdict
 from . import errors
 from .errors import CommandError
 from .resp import parse_int
-from .storage import (ELEMENT_DROPPERS, HASH, LIST, SET, ZSET, Keyspace, end_of_prefix,
-                      read_below)
+from .storage import ELEMENT_DROPPERS, HASH, LIST, SET, ZSET, Keyspace, end_of_prefix, read_below
 
 VERSION_KEY = b"\x00version"
 POINT_DROP_LIMIT = 128

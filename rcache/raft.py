@@ -322,7 +322,7 @@ class Replicator:
         self._expiry_task: asyncio.Task | None = None
         self._items: list[tuple] = []
         self._waiters: list[Pending] = []
-        self.on_submit: Callable[[tuple], None] = lambda item: None  # WATCH sees every write
+        self.on_submit: Callable[[tuple], None] = lambda item: None  # sees every write
         self._batch_bytes = 0
         self._unresolved: deque[tuple[float, list[Pending]]] = deque()
         self._write_timeout = write_timeout

@@ -19,6 +19,7 @@ import time
 from collections import deque
 
 from . import errors
+from .blocking import Blocking
 from .cluster import PROXY, Cluster
 from .commands.pubsub import ALLOWED_WHILE_SUBSCRIBED
 from .commands.table import Command, Context, lookup
@@ -107,6 +108,7 @@ class Client(asyncio.Protocol):
         self.server.clients.pop(self.id, None)
         self.server.watches.unwatch(self)
         self.server.hub.drop(self)
+        self.server.blocking.drop(self)
 
     def pause_writing(self) -> None:
         """The client is not reading its replies: stop reading its requests (bounded memory)."""
@@ -184,7 +186,11 @@ class Client(asyncio.Protocol):
             if cmd.is_write:
                 route = server.cluster.route_write(self, cmd, argv)
                 if route is None:
+                    if "blocking" in cmd.flags:
+                        return server.blocking.run(self, cmd, argv, Pending(self._reply_ready))
                     return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready)
+                if route is PROXY and "blocking" in cmd.flags:
+                    return server.cluster.redirect(cmd, argv)  # it would stall the shared link
                 return server.cluster.forward(self, [(self.db, argv)]) if route is PROXY else route
             if cmd.reads_keyspace:
                 route = server.cluster.route_read(self, cmd, argv)
@@ -377,6 +383,10 @@ class Client(asyncio.Protocol):
             self.transport.abort()
 
     @property
+    def closed(self) -> bool:
+        return self._closing
+
+    @property
     def subscriptions(self) -> int:
         return len(self.channels) + len(self.patterns)
 
@@ -435,6 +445,7 @@ class Server:
         self.replicator: Replicator | None = None
         self.clients: dict[int, Client] = {}
         self.watches = Watches(self)
+        self.blocking = Blocking(self)
         self.stats = Stats()
         self.started = time.time()
         self._server: asyncio.AbstractServer | None = None
@@ -460,6 +471,11 @@ class Server:
             await self._stopping.wait()
         finally:
             await self._close()
+
+    def submitted(self, item: tuple) -> None:
+        """Every item the write path submits: WATCH and parked blocking pops look at it."""
+        self.watches.submitted(item)
+        self.blocking.submitted(item)
 
     def shutdown(self) -> None:
         if self._stopping is not None:

@@ -7,7 +7,6 @@ import socket
 import time
 
 import pytest
-import redis
 from redis.exceptions import MovedError
 
 from rcache.resp import encode_command, reply_end

@@ -13,6 +13,7 @@ from ..errors import CommandError
 from ..resp import NULL_ARRAY, OK, SimpleString, parse_int
 from ..storage import LIST, Keyspace
 from .keyspace import int_arg
+from .strings import timeout_arg
 from .table import Context, command
 
 _G = "list"
@@ -373,4 +374,52 @@ def lmove(ctx: Context, argv: list[bytes]) -> bytes | None:
 @command("rpoplpush", 3, "write denyoom", 1, 2, 1, group=_G, since="1.2.0",
          summary="Remove the last element in a list, prepend it to another list and return it")
 def rpoplpush(ctx: Context, argv: list[bytes]) -> bytes | None:
+    return _move(ctx, argv[1], argv[2], from_left=False, to_left=True)
+
+
+# -- blocking variants: here they never wait. Run by the state machine they pop if they can
+# and otherwise reply as on a timeout, which is all they do inside MULTI; outside, the server
+# (rcache.blocking) parks the client and sends the command through the log again later.
+def _blocking_pop(ctx: Context, argv: list[bytes], left: bool) -> object:
+    timeout_arg(argv[-1])
+    for key in argv[1:-1]:
+        meta = _read(ctx.ks, key)
+        if meta is not None:  # an empty list does not exist
+            value = _pop(ctx.ks, meta, left)
+            cs.save(ctx.ks, key, meta)
+            return [key, value]
+    return NULL_ARRAY
+
+
+_BLOCKING_POP_COMPLEXITY = "O(N) where N is the number of provided keys."
+
+
+@command("blpop", -3, "write noscript blocking", 1, -2, 1, group=_G, since="2.0.0",
+         summary="Remove and get the first element in a list, or block until one is available",
+         complexity=_BLOCKING_POP_COMPLEXITY)
+def blpop(ctx: Context, argv: list[bytes]) -> object:
+    return _blocking_pop(ctx, argv, left=True)
+
+
+@command("brpop", -3, "write noscript blocking", 1, -2, 1, group=_G, since="2.0.0",
+         summary="Remove and get the last element in a list, or block until one is available",
+         complexity=_BLOCKING_POP_COMPLEXITY)
+def brpop(ctx: Context, argv: list[bytes]) -> object:
+    return _blocking_pop(ctx, argv, left=False)
+
+
+@command("blmove", 6, "write denyoom noscript blocking", 1, 2, 1, group=_G, since="6.2.0",
+         summary="Pop an element from a list, push it to another list and return it; or block "
+                 "until one is available")
+def blmove(ctx: Context, argv: list[bytes]) -> bytes | None:
+    from_left, to_left = _side(argv[3]), _side(argv[4])
+    timeout_arg(argv[5])
+    return _move(ctx, argv[1], argv[2], from_left, to_left)
+
+
+@command("brpoplpush", 4, "write denyoom noscript blocking", 1, 2, 1, group=_G, since="2.2.0",
+         summary="Pop an element from a list, push it to another list and return it; or block "
+                 "until one is available")
+def brpoplpush(ctx: Context, argv: list[bytes]) -> bytes | None:
+    timeout_arg(argv[3])
     return _move(ctx, argv[1], argv[2], from_left=False, to_left=True)

@@ -74,7 +74,7 @@ def info_sections(ctx: Context) -> dict[str, dict[str, object]]:
             "executable": os.path.abspath(os.sys.argv[0]), "config_file": config.config_file or "",
         },
         "Clients": {"connected_clients": len(server.clients), "maxclients": config.maxclients,
-                    "blocked_clients": 0},
+                    "blocked_clients": server.blocking.parked},
         "Memory": {"used_memory": rss, "used_memory_human": f"{rss / 1024 / 1024:.2f}M",
                    "used_memory_rss": rss, "maxmemory": 0, "maxmemory_policy": "noeviction",
                    "mem_allocator": "libc"},

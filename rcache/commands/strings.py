@@ -419,6 +419,17 @@ def parse_long_double(raw: bytes) -> Fraction | float | None:
     return to_long_double(sign * exact) or None  # zero here means it underflowed
 
 
+def timeout_arg(raw: bytes) -> int:
+    """A blocking command's timeout: seconds as strtold reads them, cut to whole
+    milliseconds; 0 waits forever (so does anything under a millisecond)."""
+    seconds = parse_long_double(raw)
+    if seconds is None:
+        raise CommandError("ERR timeout is not a float or out of range")
+    if seconds < 0 or seconds * 1000 >= 2**63:  # C's cast of an overflow comes out negative
+        raise CommandError("ERR timeout is negative")
+    return int(seconds * 1000)
+
+
 def to_long_double(exact: Fraction) -> Fraction | None:
     """Round to the nearest long double, ties to even; None when it overflows."""
     num, den = abs(exact.numerator), exact.denominator

@@ -27,6 +27,7 @@ from .keyspace import int_arg
 from .scanning import random_fields, scan_collection
 from .sets import NEGATIVE_LIMIT, numkeys_keys
 from .sets import members as set_members
+from .strings import timeout_arg
 from .table import Context, command
 
 _G = "sorted_set"
@@ -541,6 +542,35 @@ def zpopmin(ctx: Context, argv: list[bytes]) -> object:
          complexity=_POP_COMPLEXITY)
 def zpopmax(ctx: Context, argv: list[bytes]) -> object:
     return _zpop(ctx, argv, reverse=True)
+
+
+def _blocking_zpop(ctx: Context, argv: list[bytes], reverse: bool) -> object:
+    """BZPOPMIN/BZPOPMAX as the state machine runs them: [key, member, score] from the first
+    non-empty key, else a timeout's reply (see lists._blocking_pop)."""
+    timeout_arg(argv[-1])
+    for key in argv[1:-1]:
+        meta = _read(ctx.ks, key)
+        if meta is not None:
+            member, score = next(cs.iter_zset(ctx.ks, meta, reverse))
+            _remove_all(ctx.ks, key, meta, [(member, score)])
+            return [key, member, score]
+    return NULL_ARRAY
+
+
+@command("bzpopmin", -3, "write noscript blocking fast", 1, -2, 1, group=_G, since="5.0.0",
+         summary="Remove and return the member with the lowest score from one or more sorted "
+                 "sets, or block until one is available",
+         complexity="O(log(N)) with N being the number of elements in the sorted set.")
+def bzpopmin(ctx: Context, argv: list[bytes]) -> object:
+    return _blocking_zpop(ctx, argv, reverse=False)
+
+
+@command("bzpopmax", -3, "write noscript blocking fast", 1, -2, 1, group=_G, since="5.0.0",
+         summary="Remove and return the member with the highest score from one or more sorted "
+                 "sets, or block until one is available",
+         complexity="O(log(N)) with N being the number of elements in the sorted set.")
+def bzpopmax(ctx: Context, argv: list[bytes]) -> object:
+    return _blocking_zpop(ctx, argv, reverse=True)
 
 
 _REMRANGE_COMPLEXITY = ("O(log(N)+M) with N being the number of elements in the sorted set and "

@@ -1,0 +1,179 @@
+"""Blocking pops (BLPOP BRPOP BLMOVE BRPOPLPUSH BZPOPMIN BZPOPMAX): clients parked on the
+leader until an element comes or their timeout passes.
+
+A blocking command first goes through the log like any write: the state machine pops if it
+can, or gives the timeout's reply (which is all it does inside MULTI). Outside MULTI that reply
+parks the client here. Each write the leader submits afterwards to one of its keys sends the
+command through the log again, right behind that write, so it pops what the write brought if
+nobody ordered earlier took it; the clients parked on a key try in the order they came. Only a
+leader parks clients: one that stops leading unblocks them with Redis's UNBLOCKED error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from .commands.strings import timeout_arg
+from .commands.table import Command, lookup
+from .errors import CommandError
+from .raft import Pending
+from .resp import NULL_ARRAY
+from .statemachine import COMMAND, TRANSACTION
+
+if TYPE_CHECKING:
+    from .server import Client, Server
+
+UNBLOCKED = CommandError("UNBLOCKED force unblock from blocking operation, instance state "
+                         "changed (master -> replica?)")
+LEADERSHIP_CHECK_S = 0.5
+# Moves push into their second key: a client parked there may now pop.
+_PUSHING_BLOCKERS = frozenset({"blmove", "brpoplpush"})
+_OTHER_DATABASES = frozenset({"move", "copy", "swapdb"})  # may fill a key of another db
+
+
+class Waiter:
+    __slots__ = ("client", "db", "argv", "keys", "result", "in_flight", "again", "expired",
+                 "timer")
+
+    def __init__(self, client: Client, argv: list[bytes], keys: list[bytes],
+                 result: Pending) -> None:
+        self.client = client
+        self.db = client.db
+        self.argv = argv
+        self.keys = list(dict.fromkeys((client.db, key) for key in keys))  # BLPOP a a 0
+        self.result = result
+        self.in_flight = False  # its command is in the log, its outcome not known yet
+        self.again = False  # a write to its keys came while it was in flight: try once more
+        self.expired = False  # timed out (or its client left) while in flight
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class Blocking:
+    def __init__(self, server: Server) -> None:
+        self._server = server
+        self._parked: dict[Waiter, None] = {}  # (a client pipelining two pops has two)
+        self._by_key: dict[tuple[int, bytes], dict[Waiter, None]] = {}  # in arrival order
+        self._monitor: asyncio.TimerHandle | None = None
+
+    @property
+    def parked(self) -> int:
+        """Clients waiting (INFO's blocked_clients)."""
+        return len(self._parked)
+
+    def run(self, client: Client, cmd: Command, argv: list[bytes], result: Pending) -> Pending:
+        """A blocking command on the leader, outside MULTI; ``result`` gets its reply."""
+        try:
+            timeout_ms = timeout_arg(argv[-1])  # every blocking command ends with it
+        except CommandError:
+            timeout_ms = 0  # the first try replies with the error, after any Redis finds first
+        keys = cmd.keys(argv)
+        waiter = Waiter(client, argv, keys[:1] if cmd.name in _PUSHING_BLOCKERS else keys,
+                        result)
+        if timeout_ms:
+            waiter.timer = asyncio.get_running_loop().call_later(
+                timeout_ms / 1000, self._time_out, waiter)
+        self._attempt(waiter)
+        return result
+
+    def _attempt(self, waiter: Waiter) -> None:
+        waiter.in_flight = True
+        self._server.replicator.submit((COMMAND, waiter.db, waiter.argv),
+                                       lambda pending: self._attempted(waiter, pending))
+
+    def _attempted(self, waiter: Waiter, pending: Pending) -> None:
+        waiter.in_flight = False
+        value = pending.value
+        popped = value is not NULL_ARRAY and value is not None  # or an error
+        if popped or waiter.expired or waiter.client.closed:
+            self._release(waiter, value if popped else NULL_ARRAY)
+        elif waiter.again:
+            waiter.again = False
+            self._attempt(waiter)
+        else:
+            self._park(waiter)
+
+    def _park(self, waiter: Waiter) -> None:
+        self._parked[waiter] = None
+        for key in waiter.keys:
+            self._by_key.setdefault(key, {})[waiter] = None
+        if self._monitor is None:
+            self._monitor = asyncio.get_running_loop().call_later(
+                LEADERSHIP_CHECK_S, self._check_leadership)
+
+    def _release(self, waiter: Waiter, reply: object) -> None:
+        if waiter in self._parked:
+            del self._parked[waiter]
+            for key in waiter.keys:
+                parked = self._by_key[key]
+                del parked[waiter]
+                if not parked:
+                    del self._by_key[key]
+        if waiter.timer is not None:
+            waiter.timer.cancel()
+        waiter.result.resolve(reply)
+
+    def _time_out(self, waiter: Waiter) -> None:
+        """Redis's reply to a timed-out blocking pop, unless a try still in the log pops:
+        then that element is the reply."""
+        waiter.timer = None
+        if waiter.in_flight:
+            waiter.expired = True
+        else:
+            self._release(waiter, NULL_ARRAY)
+
+    def drop(self, client: Client) -> None:
+        """The client left. A try of its already in the log still pops (as an element Redis
+        popped for a client that then died is gone with its reply)."""
+        for waiter in [waiter for waiter in self._parked if waiter.client is client]:
+            if waiter.in_flight:
+                waiter.expired = True
+            else:
+                self._release(waiter, NULL_ARRAY)
+
+    def _check_leadership(self) -> None:
+        self._monitor = None
+        if not self._parked:
+            return
+        if not self._server.replicator.is_leader:
+            for waiter in list(self._parked):
+                if waiter.in_flight:
+                    waiter.expired = True  # its try fails or pops: either is the reply
+                else:
+                    self._release(waiter, UNBLOCKED)
+            return
+        self._monitor = asyncio.get_running_loop().call_later(
+            LEADERSHIP_CHECK_S, self._check_leadership)
+
+    # -- the write path calls this for every item it submits ---------------------------------
+    def submitted(self, item: tuple) -> None:
+        if not self._by_key:
+            return
+        commands = [(item[1], item[2])] if item[0] == COMMAND else (
+            item[1] if item[0] == TRANSACTION else [])
+        woken: dict[Waiter, None] = {}
+        for db, argv in commands:
+            keys = _written_keys(argv)
+            if keys is None:
+                woken.update(self._parked)
+            for key in keys or ():
+                woken.update(self._by_key.get((db, key), {}))
+        for waiter in woken:
+            if waiter.in_flight:
+                waiter.again = True
+            else:  # once this item is queued, so that the try is ordered behind it
+                waiter.in_flight = True
+                asyncio.get_running_loop().call_soon(self._attempt, waiter)
+
+
+def _written_keys(argv: list[bytes]) -> list[bytes] | None:
+    """The keys a command may fill (None: keys of any database)."""
+    try:
+        cmd = lookup(argv)
+    except CommandError:
+        return []
+    if "blocking" in cmd.flags:  # a pop empties; only a move fills its target
+        return [argv[2]] if cmd.name in _PUSHING_BLOCKERS else []
+    if cmd.name in _OTHER_DATABASES:
+        return None
+    return cmd.keys(argv)

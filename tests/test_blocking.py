@@ -1,0 +1,145 @@
+"""Blocking pops against real processes: clients parked until a push, in arrival order, timed
+out, gone, moved along a chain, used as a work queue, and unblocked when the leader changes."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import redis
+from redis.exceptions import MovedError
+
+from rcache.resp import encode_command
+
+from .conftest import LocalCluster, Node, wait_for
+
+
+def _blocked(client: redis.Redis, count: int) -> None:
+    wait_for(lambda: client.info("clients")["blocked_clients"] == count, 10,
+             f"{count} blocked client(s)")
+
+
+def test_pop_waits_for_a_push_and_times_out(node: Node) -> None:
+    client = node.client()
+    with ThreadPoolExecutor(2) as pool:
+        popped = pool.submit(node.client().blpop, ["empty", "queue"], 30)
+        moved = pool.submit(node.client().blmove, "src", "dst", 30, "LEFT", "RIGHT")
+        _blocked(client, 2)
+        client.rpush("queue", "job")
+        client.rpush("src", "item")
+        assert popped.result(timeout=30) == (b"queue", b"job")
+        assert moved.result(timeout=30) == b"item"
+    assert client.lrange("dst", 0, -1) == [b"item"]
+    assert client.blpop(["empty"], 0.2) is None  # the timeout's nil
+    assert client.bzpopmin(["empty"], 0.2) is None
+    assert client.info("clients")["blocked_clients"] == 0
+
+
+def test_waiters_are_served_in_arrival_order(node: Node) -> None:
+    client = node.client()
+    with ThreadPoolExecutor(3) as pool:
+        waiting = []
+        for count in range(1, 4):
+            waiting.append(pool.submit(node.client().brpop, ["q"], 30))
+            _blocked(client, count)
+        client.lpush("q", "first", "second", "third")  # brpop takes "first" first
+        assert [w.result(timeout=30) for w in waiting] == [
+            (b"q", b"first"), (b"q", b"second"), (b"q", b"third")]
+
+
+def test_a_move_wakes_the_client_parked_on_its_target(node: Node) -> None:
+    client = node.client()
+    with ThreadPoolExecutor(3) as pool:
+        mover = pool.submit(node.client().brpoplpush, "a", "b", 30)
+        _blocked(client, 1)
+        taker = pool.submit(node.client().bzpopmax, ["z"], 30)
+        popper = pool.submit(node.client().blpop, ["b"], 30)
+        _blocked(client, 3)
+        client.zadd("z", {"low": 1, "high": 2})
+        client.rpush("a", "x")
+        assert mover.result(timeout=30) == b"x"
+        assert popper.result(timeout=30) == (b"b", b"x")
+        assert taker.result(timeout=30) == (b"z", b"high", 2.0)
+
+
+def test_a_list_moved_in_from_another_database_wakes_its_waiter(node: Node) -> None:
+    client = node.client()
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(node.client(db=1).blpop, ["q"], 30)
+        _blocked(client, 1)
+        client.rpush("q", "from db 0")
+        client.move("q", 1)
+        assert waiting.result(timeout=30) == (b"q", b"from db 0")
+
+
+def test_a_client_that_leaves_takes_nothing(node: Node) -> None:
+    client = node.client()
+    gone = socket.create_connection(("127.0.0.1", node.port), timeout=5)
+    gone.sendall(encode_command([b"BLPOP", b"q", b"0"]))
+    _blocked(client, 1)
+    gone.close()
+    _blocked(client, 0)
+    client.rpush("q", "kept")
+    assert client.lrange("q", 0, -1) == [b"kept"]
+
+
+def test_pops_pipelined_on_one_connection_each_time_out(node: Node) -> None:
+    with socket.create_connection(("127.0.0.1", node.port), timeout=10) as sock:
+        sock.sendall(encode_command([b"BLPOP", b"q", b"q", b"0.2"])
+                     + encode_command([b"BZPOPMIN", b"z", b"0.2"]))
+        replies = b""
+        while len(replies) < 10:
+            replies += sock.recv(100)
+    assert replies == b"*-1\r\n*-1\r\n"
+    _blocked(node.client(), 0)
+
+
+def test_work_queue_hands_out_each_job_once(node: Node) -> None:
+    jobs = [f"job{i}".encode() for i in range(400)]
+    taken: list[bytes] = []
+    lock = threading.Lock()
+
+    def consume() -> None:
+        worker = node.client()
+        while (item := worker.blpop(["jobs"], 2)) is not None:
+            with lock:
+                taken.append(item[1])
+
+    with ThreadPoolExecutor(5) as pool:
+        workers = [pool.submit(consume) for _ in range(4)]
+        producer = node.client()
+        for start in range(0, len(jobs), 20):
+            producer.rpush("jobs", *jobs[start:start + 20])
+        for worker in workers:
+            worker.result(timeout=60)
+    assert sorted(taken) == sorted(jobs)
+
+
+def test_only_the_leader_parks_clients(cluster: LocalCluster) -> None:
+    leader, follower = cluster.leader(), cluster.followers()[0]
+    with pytest.raises(MovedError):
+        follower.client().blpop(["q"], 1)
+    client = leader.client()
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(leader.client().blpop, ["q"], 0)
+        _blocked(client, 1)
+        client.execute_command("RAFT.TRANSFER-LEADER", follower.name)
+        with pytest.raises(redis.ResponseError, match="^UNBLOCKED force unblock"):
+            waiting.result(timeout=30)
+
+
+def test_a_proxying_follower_redirects_blocking_pops(tmp_path) -> None:
+    """A proxying follower shares one pipelined link to the leader: a pop waiting on it
+    would hold up every other client's writes, so it answers MOVED instead."""
+    cluster = LocalCluster(tmp_path, 3, "--follower-proxy", "yes").start()
+    try:
+        follower = cluster.followers()[0]
+        client = follower.client()
+        assert client.rpush("q", "x") == 1  # proxied
+        with pytest.raises(MovedError):
+            client.blpop(["q"], 1)
+        assert client.lpop("q") == b"x"
+    finally:
+        cluster.stop()
