@@ -331,6 +331,7 @@ class Replicator:
         self._read_rounds: list[_ReadRound] = []  # tick thread only
         self._read_timeout = 2 * election_timeout_ms / 1000
         self._tick_calls: deque[Callable[[], None]] = deque()
+        self._snapshot_waiters: list[asyncio.Future] = []  # SAVE/BGSAVE (tick thread only)
         self._thread = threading.Thread(target=self._tick_forever, name="raft-tick", daemon=True)
 
     def start(self, loop: asyncio.AbstractEventLoop, first_election_delay: float = 0.0) -> None:
@@ -381,20 +382,35 @@ class Replicator:
         if done is not None:
             node._SyncObj__deleteEntriesTo(done - 1)
             node._SyncObj__lastSerializedEntry = done - 1
+            self._snapshot_done(True)
             return
         if self.snapshots.in_progress or (
-                len(self.journal) <= config.raft_log_max_entries
+                not self._snapshot_waiters and len(self.journal) <= config.raft_log_max_entries
                 and self.journal.bytes <= config.raft_log_max_bytes):
             return
         if not self.snapshots.memtables_flushed():
             return
         index = node.raftLastApplied
         entries = node._SyncObj__getEntries(index - 1, 2)
-        if len(entries) < 2:
+        if len(entries) < 2:  # nothing the last snapshot does not hold already
+            self._snapshot_done(False)
             return
         cluster = sorted(n.address for n in node.otherNodes | {node.selfNode})
         self.snapshots.start({"raft_index": index, "applied_index": self.machine.applied_index,
                               "last": entries[1], "previous": entries[0], "cluster": cluster})
+
+    def snapshot_now(self) -> asyncio.Future:
+        """SAVE/BGSAVE: a snapshot whatever the log's size. The future says whether one was
+        written (False: the log holds nothing newer than the last)."""
+        done = self._loop.create_future()
+        self.call_on_tick_thread(lambda: self._snapshot_waiters.append(done))
+        return done
+
+    def _snapshot_done(self, written: bool) -> None:
+        waiters, self._snapshot_waiters = self._snapshot_waiters, []
+        for done in waiters:
+            self._loop.call_soon_threadsafe(
+                lambda done=done: done.done() or done.set_result(written))
 
     def _load_snapshot(self, path: str) -> tuple:
         """PySyncObj's deserializer: on restart, and when a snapshot arrives from the leader."""

@@ -544,7 +544,8 @@ HAND_WRITTEN = [
      ("CLIENT", "GETNAME"), ("HELLO", "4"), ("HELLO", "x"), ("AUTH", "x"), ("CONFIG", "GET", "databases"),
      ("CONFIG", "SET", "nosuch", "1"), ("COMMAND", "GETKEYS", "GET", "a"), ("COMMAND", "GETKEYS", "PING"),
      ("COMMAND", "GETKEYS", "NOPE", "a"), ("COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"),
-     ("COMMAND", "INFO", "nosuch")],
+     ("COMMAND", "INFO", "nosuch"), ("SAVE", "x"), ("BGSAVE", "x"), ("BGSAVE", "SCHEDULE", "x"),
+     ("LASTSAVE", "x")],
 ]
 
 

@@ -32,6 +32,26 @@ def test_log_is_compacted_and_restart_replays_only_the_rest(make_node) -> None:
     assert r.get("counter") == b"1500"
 
 
+def test_save_and_bgsave_snapshot_on_demand(node) -> None:
+    r = node.client()
+    started = r.lastsave()
+    for i in range(50):  # far below the compaction threshold
+        r.set(f"k{i}", i)
+    assert r.save() is True  # redis-py's True for +OK, after the snapshot is on disk
+    after_save = persistence(node)
+    assert after_save["raft_snapshot_index"] >= 50 and after_save["raft_log_entries"] <= 5
+    assert r.lastsave() >= started
+    r.set("later", "x")
+    assert r.bgsave() is True
+    wait_for(lambda: persistence(node)["raft_snapshot_index"] > after_save["raft_snapshot_index"],
+             20, "the background snapshot")
+    node.kill()
+    node.start()
+    assert node.client().get("later") == b"x"
+    assert node.client().mget([f"k{i}" for i in range(50)]) == [str(i).encode()
+                                                                for i in range(50)]
+
+
 def test_appendfsync_always_syncs_before_acknowledging(make_node) -> None:
     node = make_node("--appendfsync", "always")
     r = node.client()

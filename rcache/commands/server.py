@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import resource
@@ -279,6 +280,48 @@ def command_help(ctx: Context, argv: list[bytes]):
 def time_(ctx: Context, argv: list[bytes]):
     now_us = time.time_ns() // 1000
     return [str(now_us // 1_000_000).encode(), str(now_us % 1_000_000).encode()]
+
+
+# -- snapshots: the Raft log's compaction, which is what Redis's RDB files are to rcache --------
+SAVE_TIMEOUT_S = 60
+
+
+def _no_snapshot_running(ctx: Context) -> None:
+    if ctx.server.replicator.snapshots.in_progress:
+        raise CommandError("ERR Background save already in progress")
+
+
+@command("save", 1, "admin noscript no_async_loading no_multi node", group=_G,
+         summary="Synchronously save the dataset to disk")
+def save(ctx: Context, argv: list[bytes]):
+    """A snapshot of the applied state, now, written before the reply (every acknowledged
+    write is on disk in the log already; a snapshot shortens what a restart replays)."""
+    _no_snapshot_running(ctx)
+    written = ctx.server.replicator.snapshot_now()
+
+    async def wait() -> SimpleString:
+        await asyncio.wait_for(written, SAVE_TIMEOUT_S)
+        return OK
+
+    return ctx.client.run_async(wait())
+
+
+@command("bgsave", -1, "admin noscript no_async_loading node", group=_G,
+         summary="Asynchronously save the dataset to disk")
+def bgsave(ctx: Context, argv: list[bytes]):
+    if len(argv) > 2 or (len(argv) == 2 and argv[1].lower() != b"schedule"):
+        raise CommandError(errors.SYNTAX)
+    _no_snapshot_running(ctx)
+    ctx.server.replicator.snapshot_now()
+    return SimpleString("Background saving started")
+
+
+@command("lastsave", 1, "loading stale fast node", group=_G,
+         summary="Get the UNIX time stamp of the last successful save to disk")
+def lastsave(ctx: Context, argv: list[bytes]) -> int:
+    """The last snapshot's time; before any, when the server started (as Redis, which counts
+    the load of its dump at startup)."""
+    return int(ctx.server.replicator.snapshots.last_time or ctx.server.started)
 
 
 @command("shutdown", -1, "admin noscript loading stale no_multi allow_busy node", group=_G,
