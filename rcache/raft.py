@@ -151,6 +151,12 @@ class RaftNode(SyncObj):
     def last_log_index(self) -> int:
         return self._SyncObj__raftLog[-1][1]
 
+    def followers_at(self, index: int) -> int:
+        """Leader: how many followers hold the log up to index (WAIT). Read off the tick
+        thread: a stale count only makes WAIT look again."""
+        return sum(1 for matched in list(self._SyncObj__raftMatchIndex.values())
+                   if matched >= index)
+
     def term_committed(self) -> bool:
         """Has this leader committed an entry of its own term? (needed before ReadIndex)"""
         noop = self._SyncObj__noopIDx

@@ -67,6 +67,7 @@ class Client(asyncio.Protocol):
         self.read_consistency: str | None = None  # per-connection override (RCACHE.CONSISTENCY)
         self.multi: list[tuple[Command, list[bytes]]] | None = None
         self.multi_failed = False
+        self.in_exec = False  # running EXEC's connection commands: nothing may wait
         self.watched: dict[tuple[int, bytes], bool] = {}  # WATCH: key -> expired then
         self.channels: dict[bytes, None] = {}  # SUBSCRIBE, in subscription order
         self.patterns: dict[bytes, None] = {}  # PSUBSCRIBE
@@ -274,10 +275,13 @@ class Client(asyncio.Protocol):
         positions: list[int] = []
         for cmd, argv in queued:
             if "node" in cmd.flags:
+                self.in_exec = True
                 try:
                     replies.append(cmd.handler(self.context(), argv))
                 except CommandError as err:
                     replies.append(err)
+                finally:
+                    self.in_exec = False
             else:
                 positions.append(len(replies))
                 replies.append(None)

@@ -52,6 +52,16 @@ def test_follower_redirects_writes_and_default_reads(cluster: LocalCluster) -> N
         r.get("foo")
 
 
+def test_wait_counts_the_followers_that_hold_the_writes(cluster: LocalCluster) -> None:
+    leader, follower = cluster.leader(), cluster.followers()[0]
+    r = leader.client()
+    r.set("k", "v")
+    assert r.wait(2, 10_000) == 2
+    assert r.wait(3, 100) == 2  # there are only two
+    with pytest.raises(redis.ResponseError, match="^WAIT cannot be used with replica"):
+        follower.client().wait(1, 100)
+
+
 def test_cluster_commands_describe_one_shard(cluster: LocalCluster) -> None:
     leader = cluster.leader()
     slots = cluster.nodes[2].client().execute_command("CLUSTER SLOTS")

@@ -545,7 +545,8 @@ HAND_WRITTEN = [
      ("CONFIG", "SET", "nosuch", "1"), ("COMMAND", "GETKEYS", "GET", "a"), ("COMMAND", "GETKEYS", "PING"),
      ("COMMAND", "GETKEYS", "NOPE", "a"), ("COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"),
      ("COMMAND", "INFO", "nosuch"), ("SAVE", "x"), ("BGSAVE", "x"), ("BGSAVE", "SCHEDULE", "x"),
-     ("LASTSAVE", "x")],
+     ("LASTSAVE", "x"), ("WAIT", "0", "0"), ("WAIT", "x", "0"), ("WAIT", "0", "x"), ("WAIT", "0", "-1"),
+     ("WAIT", "1", "10"), ("WAIT", "1"), ("MULTI",), ("WAIT", "5", "0"), ("EXEC",)],
 ]
 
 

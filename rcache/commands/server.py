@@ -10,7 +10,7 @@ import time
 
 from .. import __version__, errors
 from ..errors import CommandError
-from ..resp import OK, SimpleString, Verbatim
+from ..resp import OK, SimpleString, Verbatim, parse_int
 from .connection import REDIS_VERSION
 from .table import COMMANDS, Command, Context, command, container, lookup
 
@@ -322,6 +322,48 @@ def lastsave(ctx: Context, argv: list[bytes]) -> int:
     """The last snapshot's time; before any, when the server started (as Redis, which counts
     the load of its dump at startup)."""
     return int(ctx.server.replicator.snapshots.last_time or ctx.server.started)
+
+
+# -- WAIT ---------------------------------------------------------------------------------------
+WAIT_POLL_S = 0.005
+WAIT_ON_FOLLOWER = ("ERR WAIT cannot be used with replica instances. Please also note that since "
+                    "Redis 4.0 if a replica is configured to be writable (which is not the "
+                    "default) writes to replicas are just local and are not propagated.")
+
+
+@command("wait", 3, "noscript node", group="generic", since="3.0.0",
+         summary="Wait for the synchronous replication of all the write commands sent in the "
+                 "context of the current connection",
+         complexity="O(1)")
+def wait(ctx: Context, argv: list[bytes]):
+    """How many followers hold every write acknowledged so far. An acknowledged write is on a
+    majority already; WAIT counts followers holding the log up to the commit index (which
+    covers this connection's writes: each was acknowledged after its commit)."""
+    replicator = ctx.server.replicator
+    if not replicator.is_leader:
+        raise CommandError(WAIT_ON_FOLLOWER)
+    wanted = parse_int(argv[1])
+    if wanted is None:
+        raise CommandError(errors.NOT_INTEGER)
+    timeout_ms = parse_int(argv[2])
+    if timeout_ms is None:
+        raise CommandError("ERR timeout is not an integer or out of range")
+    if timeout_ms < 0:
+        raise CommandError("ERR timeout is negative")
+    node = replicator.node
+    index = node.raftCommitIndex
+    acked = node.followers_at(index)
+    if acked >= wanted or ctx.client.in_exec:  # no waiting inside a transaction
+        return acked
+
+    async def poll() -> int:
+        deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else None
+        while (count := node.followers_at(index)) < wanted and (
+                deadline is None or time.monotonic() < deadline):
+            await asyncio.sleep(WAIT_POLL_S)
+        return count
+
+    return ctx.client.run_async(poll())
 
 
 @command("shutdown", -1, "admin noscript loading stale no_multi allow_busy node", group=_G,
