@@ -77,6 +77,10 @@ class Blocking:
         return result
 
     def _attempt(self, waiter: Waiter) -> None:
+        if waiter.expired or waiter.client.closed:  # over before this try left: pop nothing
+            waiter.in_flight = False
+            self._release(waiter, NULL_ARRAY)
+            return
         waiter.in_flight = True
         self._server.replicator.submit((COMMAND, waiter.db, waiter.argv),
                                        lambda pending: self._attempted(waiter, pending))
