@@ -1,5 +1,5 @@
-"""Blocking pops (BLPOP BRPOP BLMOVE BRPOPLPUSH BZPOPMIN BZPOPMAX): clients parked on the
-leader until an element comes or their timeout passes.
+"""Blocking pops (BLPOP BRPOP BLMPOP BLMOVE BRPOPLPUSH BZPOPMIN BZPOPMAX BZMPOP): clients
+parked on the leader until an element comes or their timeout passes.
 
 A blocking command first goes through the log like any write: the state machine pops if it
 can, or gives the timeout's reply (which is all it does inside MULTI). Outside MULTI that reply
@@ -29,6 +29,7 @@ UNBLOCKED = CommandError("UNBLOCKED force unblock from blocking operation, insta
 LEADERSHIP_CHECK_S = 0.5
 # Moves push into their second key: a client parked there may now pop.
 _PUSHING_BLOCKERS = frozenset({"blmove", "brpoplpush"})
+_TIMEOUT_FIRST = frozenset({"blmpop", "bzmpop"})  # the others end with their timeout
 _OTHER_DATABASES = frozenset({"move", "copy", "swapdb"})  # may fill a key of another db
 
 
@@ -64,7 +65,7 @@ class Blocking:
     def run(self, client: Client, cmd: Command, argv: list[bytes], result: Pending) -> Pending:
         """A blocking command on the leader, outside MULTI; ``result`` gets its reply."""
         try:
-            timeout_ms = timeout_arg(argv[-1])  # every blocking command ends with it
+            timeout_ms = timeout_arg(argv[1] if cmd.name in _TIMEOUT_FIRST else argv[-1])
         except CommandError:
             timeout_ms = 0  # the first try replies with the error, after any Redis finds first
         keys = cmd.keys(argv)

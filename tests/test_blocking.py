@@ -37,6 +37,19 @@ def test_pop_waits_for_a_push_and_times_out(node: Node) -> None:
     assert client.info("clients")["blocked_clients"] == 0
 
 
+def test_multi_key_pops_wait_too(node: Node) -> None:
+    client = node.client()
+    with ThreadPoolExecutor(2) as pool:
+        lists = pool.submit(node.client().execute_command,
+                            "BLMPOP", "30", "2", "l1", "l2", "RIGHT", "COUNT", "5")
+        zsets = pool.submit(node.client().execute_command, "BZMPOP", "30", "1", "z", "MIN")
+        _blocked(client, 2)
+        client.rpush("l2", "a", "b")
+        client.zadd("z", {"m": 1.5})
+        assert lists.result(timeout=30) == [b"l2", [b"b", b"a"]]
+        assert zsets.result(timeout=30) == [b"z", [[b"m", b"1.5"]]]
+
+
 def test_waiters_are_served_in_arrival_order(node: Node) -> None:
     client = node.client()
     with ThreadPoolExecutor(3) as pool:

@@ -13,6 +13,7 @@ from ..errors import CommandError
 from ..resp import NULL_ARRAY, OK, SimpleString, parse_int
 from ..storage import LIST, Keyspace
 from .keyspace import int_arg
+from .sets import numkeys_keys, numkeys_keys_after_timeout, parse_mpop
 from .strings import timeout_arg
 from .table import Context, command
 
@@ -423,3 +424,33 @@ def blmove(ctx: Context, argv: list[bytes]) -> bytes | None:
 def brpoplpush(ctx: Context, argv: list[bytes]) -> bytes | None:
     timeout_arg(argv[3])
     return _move(ctx, argv[1], argv[2], from_left=False, to_left=True)
+
+
+def _mpop(ctx: Context, keys: list[bytes], side: bytes, count: int) -> object:
+    """[key, [element, ...]] from the first list that exists, or a null array."""
+    for key in keys:
+        meta = _read(ctx.ks, key)
+        if meta is not None:
+            popped = [_pop(ctx.ks, meta, side == b"left") for _ in range(min(count, meta.count))]
+            cs.save(ctx.ks, key, meta)
+            return [key, popped]
+    return NULL_ARRAY
+
+
+@command("lmpop", -4, "write", group=_G, since="7.0.0", key_finder=numkeys_keys,
+         complexity="O(N+M) where N is the number of provided keys and M is the number of "
+                    "elements returned.",
+         summary="Pop elements from a list")
+def lmpop(ctx: Context, argv: list[bytes]) -> object:
+    return _mpop(ctx, *parse_mpop(argv, 1, (b"left", b"right")))
+
+
+@command("blmpop", -5, "write blocking", group=_G, since="7.0.0",
+         key_finder=numkeys_keys_after_timeout,
+         complexity="O(N+M) where N is the number of provided keys and M is the number of "
+                    "elements returned.",
+         summary="Pop elements from a list, or block until one is available")
+def blmpop(ctx: Context, argv: list[bytes]) -> object:
+    parsed = parse_mpop(argv, 2, (b"left", b"right"))
+    timeout_arg(argv[1])
+    return _mpop(ctx, *parsed)

@@ -252,13 +252,40 @@ def sdiffstore(ctx: Context, argv: list[bytes]) -> int:
     return _store(ctx.ks, argv[1], _union_or_diff(ctx.ks, argv[2:], diff=True))
 
 
-def numkeys_keys(argv: list[bytes]) -> list[int]:
-    """CMD numkeys key [key ...] (SINTERCARD, ZUNION, ZMPOP...): the keys numkeys announces
-    (none if it is invalid)."""
-    numkeys = parse_int(argv[1]) if len(argv) > 1 else None
-    if numkeys is None or numkeys < 1 or numkeys > len(argv) - 2:
+def numkeys_keys(argv: list[bytes], at: int = 1) -> list[int]:
+    """CMD numkeys key [key ...] (SINTERCARD, ZUNION, ZMPOP...; numkeys at argv[2] after
+    BLMPOP's and BZMPOP's timeout): the keys numkeys announces (none if it is invalid)."""
+    numkeys = parse_int(argv[at]) if len(argv) > at else None
+    if numkeys is None or numkeys < 1 or numkeys > len(argv) - at - 1:
         return []
-    return list(range(2, 2 + numkeys))
+    return list(range(at + 1, at + 1 + numkeys))
+
+
+def numkeys_keys_after_timeout(argv: list[bytes]) -> list[int]:
+    return numkeys_keys(argv, at=2)
+
+
+def parse_mpop(argv: list[bytes], at: int, sides: tuple[bytes, bytes]
+               ) -> tuple[list[bytes], bytes, int]:
+    """[B]LMPOP / [B]ZMPOP's numkeys (at argv[at]) key [key ...] side [COUNT count]:
+    (keys, side, count), with Redis's errors in Redis's order."""
+    numkeys = parse_int(argv[at])
+    if numkeys is None or numkeys < 1:
+        raise CommandError("ERR numkeys should be greater than 0")
+    where = at + 1 + numkeys
+    if where >= len(argv) or argv[where].lower() not in sides:
+        raise CommandError(errors.SYNTAX)
+    count = None
+    j = where + 1
+    while j < len(argv):
+        if count is None and argv[j].lower() == b"count" and j + 1 < len(argv):
+            count = parse_int(argv[j + 1])
+            if count is None or count < 1:
+                raise CommandError("ERR count should be greater than 0")
+            j += 2
+        else:
+            raise CommandError(errors.SYNTAX)
+    return argv[at + 1:where], argv[where].lower(), count or 1
 
 
 @command("sintercard", -3, "readonly", group=_G, since="7.0.0", key_finder=numkeys_keys,

@@ -25,7 +25,7 @@ from ..resp import NULL_ARRAY, Pairs, format_double, parse_int
 from ..storage import SET, ZSET, Keyspace
 from .keyspace import int_arg
 from .scanning import random_fields, scan_collection
-from .sets import NEGATIVE_LIMIT, numkeys_keys
+from .sets import NEGATIVE_LIMIT, numkeys_keys, numkeys_keys_after_timeout, parse_mpop
 from .sets import members as set_members
 from .strings import timeout_arg
 from .table import Context, command
@@ -826,31 +826,32 @@ def zrandmember(ctx: Context, argv: list[bytes]) -> object:
 def zmpop(ctx: Context, argv: list[bytes]) -> object:
     """zmpopGenericCommand: the first of the keys that exists is popped; the reply is
     [key, [[member, score], ...]] in RESP2 too, or a null array when none exists."""
-    numkeys = parse_int(argv[1])
-    if numkeys is None or numkeys < 1:
-        raise CommandError("ERR numkeys should be greater than 0")
-    where = 2 + numkeys
-    if where >= len(argv) or argv[where].lower() not in (b"min", b"max"):
-        raise CommandError(errors.SYNTAX)
-    count = None
-    j = where + 1
-    while j < len(argv):
-        if count is None and argv[j].lower() == b"count" and j + 1 < len(argv):
-            count = parse_int(argv[j + 1])
-            if count is None or count < 1:
-                raise CommandError("ERR count should be greater than 0")
-            j += 2
-        else:
-            raise CommandError(errors.SYNTAX)
+    return _mpop(ctx, *parse_mpop(argv, 1, (b"min", b"max")))
+
+
+def _mpop(ctx: Context, keys: list[bytes], side: bytes, count: int) -> object:
     ks = ctx.ks
-    for key in argv[2:where]:
+    for key in keys:
         meta = _read(ks, key)
         if meta is not None:
-            items = list(islice(cs.iter_zset(ks, meta, argv[where].lower() == b"max"),
-                                count or 1))
+            items = list(islice(cs.iter_zset(ks, meta, side == b"max"), count))
             _remove_all(ks, key, meta, items)
             return [key, [[member, score] for member, score in items]]
     return NULL_ARRAY
+
+
+@command("bzmpop", -5, "write blocking", group=_G, since="7.0.0",
+         key_finder=numkeys_keys_after_timeout,
+         complexity="O(K) + O(M*log(N)) where K is the number of provided keys, N being the "
+                    "number of elements in the sorted set, and M being the number of elements "
+                    "popped.",
+         summary="Remove and return members with scores in a sorted set or block until one "
+                 "is available")
+def bzmpop(ctx: Context, argv: list[bytes]) -> object:
+    """ZMPOP after a timeout (see _blocking_zpop)."""
+    parsed = parse_mpop(argv, 2, (b"min", b"max"))
+    timeout_arg(argv[1])
+    return _mpop(ctx, *parsed)
 
 
 @command("zscan", -3, "readonly", 1, 1, 1, group=_G, since="2.8.0",
