@@ -38,7 +38,8 @@ class Hub:
 
     def unsubscribe(self, client: Client, name: bytes, pattern: bool) -> None:
         table, mine = self._tables(client, pattern)
-        if mine.pop(name, False) is None:
+        if name in mine:
+            del mine[name]
             with self._lock:
                 listeners = table[name]
                 del listeners[client.id]
