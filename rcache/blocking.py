@@ -118,23 +118,23 @@ class Blocking:
             waiter.timer.cancel()
         waiter.result.resolve(reply)
 
-    def _time_out(self, waiter: Waiter) -> None:
-        """Redis's reply to a timed-out blocking pop, unless a try still in the log pops:
-        then that element is the reply."""
-        waiter.timer = None
+    def _end(self, waiter: Waiter, reply: object) -> None:
+        """The wait is over: reply now, or, if a try is in the log, with whatever it brings
+        (an element it pops is the reply; nothing gives the timeout's reply)."""
         if waiter.in_flight:
             waiter.expired = True
         else:
-            self._release(waiter, NULL_ARRAY)
+            self._release(waiter, reply)
+
+    def _time_out(self, waiter: Waiter) -> None:
+        waiter.timer = None
+        self._end(waiter, NULL_ARRAY)
 
     def drop(self, client: Client) -> None:
         """The client left. A try of its already in the log still pops (as an element Redis
         popped for a client that then died is gone with its reply)."""
         for waiter in [waiter for waiter in self._parked if waiter.client is client]:
-            if waiter.in_flight:
-                waiter.expired = True
-            else:
-                self._release(waiter, NULL_ARRAY)
+            self._end(waiter, NULL_ARRAY)
 
     def _check_leadership(self) -> None:
         self._monitor = None
@@ -142,10 +142,7 @@ class Blocking:
             return
         if not self._server.replicator.is_leader:
             for waiter in list(self._parked):
-                if waiter.in_flight:
-                    waiter.expired = True  # its try fails or pops: either is the reply
-                else:
-                    self._release(waiter, UNBLOCKED)
+                self._end(waiter, UNBLOCKED)
             return
         self._monitor = asyncio.get_running_loop().call_later(
             LEADERSHIP_CHECK_S, self._check_leadership)

@@ -382,14 +382,10 @@ def rpoplpush(ctx: Context, argv: list[bytes]) -> bytes | None:
 # and otherwise reply as on a timeout, which is all they do inside MULTI; outside, the server
 # (rcache.blocking) parks the client and sends the command through the log again later.
 def _blocking_pop(ctx: Context, argv: list[bytes], left: bool) -> object:
+    """BLPOP/BRPOP: LMPOP's pop of one element, replied [key, element]."""
     timeout_arg(argv[-1])
-    for key in argv[1:-1]:
-        meta = _read(ctx.ks, key)
-        if meta is not None:  # an empty list does not exist
-            value = _pop(ctx.ks, meta, left)
-            cs.save(ctx.ks, key, meta)
-            return [key, value]
-    return NULL_ARRAY
+    popped = _mpop(ctx, argv[1:-1], b"left" if left else b"right", 1)
+    return popped if popped is NULL_ARRAY else [popped[0], popped[1][0]]
 
 
 _BLOCKING_POP_COMPLEXITY = "O(N) where N is the number of provided keys."
@@ -427,7 +423,8 @@ def brpoplpush(ctx: Context, argv: list[bytes]) -> bytes | None:
 
 
 def _mpop(ctx: Context, keys: list[bytes], side: bytes, count: int) -> object:
-    """[key, [element, ...]] from the first list that exists, or a null array."""
+    """[key, [element, ...]] from the first list that exists (an empty list does not), or a
+    null array."""
     for key in keys:
         meta = _read(ctx.ks, key)
         if meta is not None:

@@ -12,6 +12,7 @@ from .. import __version__, errors
 from ..errors import CommandError
 from ..resp import OK, SimpleString, Verbatim, parse_int
 from .connection import REDIS_VERSION
+from .keyspace import int_arg
 from .table import COMMANDS, Command, Context, command, container, lookup
 
 _G = "server"
@@ -342,9 +343,7 @@ def wait(ctx: Context, argv: list[bytes]):
     replicator = ctx.server.replicator
     if not replicator.is_leader:
         raise CommandError(WAIT_ON_FOLLOWER)
-    wanted = parse_int(argv[1])
-    if wanted is None:
-        raise CommandError(errors.NOT_INTEGER)
+    wanted = int_arg(argv[1])
     timeout_ms = parse_int(argv[2])
     if timeout_ms is None:
         raise CommandError("ERR timeout is not an integer or out of range")

@@ -545,16 +545,11 @@ def zpopmax(ctx: Context, argv: list[bytes]) -> object:
 
 
 def _blocking_zpop(ctx: Context, argv: list[bytes], reverse: bool) -> object:
-    """BZPOPMIN/BZPOPMAX as the state machine runs them: [key, member, score] from the first
-    non-empty key, else a timeout's reply (see lists._blocking_pop)."""
+    """BZPOPMIN/BZPOPMAX as the state machine runs them: ZMPOP's pop of one member, replied
+    [key, member, score], else a timeout's reply (see lists._blocking_pop)."""
     timeout_arg(argv[-1])
-    for key in argv[1:-1]:
-        meta = _read(ctx.ks, key)
-        if meta is not None:
-            member, score = next(cs.iter_zset(ctx.ks, meta, reverse))
-            _remove_all(ctx.ks, key, meta, [(member, score)])
-            return [key, member, score]
-    return NULL_ARRAY
+    popped = _mpop(ctx, argv[1:-1], b"max" if reverse else b"min", 1)
+    return popped if popped is NULL_ARRAY else [popped[0], *popped[1][0]]
 
 
 @command("bzpopmin", -3, "write noscript blocking fast", 1, -2, 1, group=_G, since="5.0.0",
