@@ -2,9 +2,11 @@
 
 Every PUBLISH goes through the Raft log, so every node applies it and hands the message to
 its own subscribers: a client may subscribe on any node, as with Redis Cluster's broadcast.
-Subscriptions change on the event loop; publications arrive from the Raft thread, which
-counts the receivers (the publisher's reply, on the leader) under a lock and leaves the
-writing to the event loop. Delivery is at most once: a subscriber that connects after a
+Subscriptions change on the event loop, and publications are matched against them there
+too: the Raft thread that applies a PUBLISH only hands it over, so no pattern (however
+costly) and no number of subscribers can delay heartbeats. The publisher's reply (the count
+of receivers, on the leader) is a ``Delivery`` that the loop fills in before the reply is
+sent. Delivery is at most once: a subscriber that connects after a
 message was applied never sees it, and a node that replays its log after a restart has no
 subscribers yet.
 """
@@ -12,7 +14,6 @@ subscribers yet.
 from __future__ import annotations
 
 import asyncio
-import threading
 from typing import TYPE_CHECKING
 
 from .resp import Push
@@ -22,10 +23,30 @@ if TYPE_CHECKING:
     from .server import Client
 
 
+class Delivery:
+    """PUBLISH's reply: how many of this node's subscribers received the message."""
+
+    __slots__ = ("receivers",)
+
+    def __init__(self) -> None:
+        self.receivers = 0
+
+
+def settle(reply):
+    """A reply from the state machine, with PUBLISH counts (known on the loop) filled in."""
+    kind = type(reply)
+    if kind is Delivery:
+        return reply.receivers
+    if kind is list:
+        return [settle(item) for item in reply]
+    return reply
+
+
 class Hub:
+    """Event loop only, but for ``publish``."""
+
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None  # set when the server starts
-        self._lock = threading.Lock()
         self.channels: dict[bytes, dict[int, Client]] = {}  # channel -> client id -> client
         self.patterns: dict[bytes, dict[int, Client]] = {}
 
@@ -33,18 +54,16 @@ class Hub:
         table, mine = self._tables(client, pattern)
         if name not in mine:
             mine[name] = None
-            with self._lock:
-                table.setdefault(name, {})[client.id] = client
+            table.setdefault(name, {})[client.id] = client
 
     def unsubscribe(self, client: Client, name: bytes, pattern: bool) -> None:
         table, mine = self._tables(client, pattern)
         if name in mine:
             del mine[name]
-            with self._lock:
-                listeners = table[name]
-                del listeners[client.id]
-                if not listeners:
-                    del table[name]
+            listeners = table[name]
+            del listeners[client.id]
+            if not listeners:
+                del table[name]
 
     def drop(self, client: Client) -> None:
         """The client left (or RESET): forget all it listened to."""
@@ -55,21 +74,20 @@ class Hub:
     def _tables(self, client: Client, pattern: bool):
         return (self.patterns, client.patterns) if pattern else (self.channels, client.channels)
 
-    def publish(self, channel: bytes, message: bytes) -> int:
-        """Hand message to this node's subscribers (any thread); returns how many get it."""
-        with self._lock:
-            direct = list(self.channels.get(channel, {}).values())
-            by_pattern = [(pattern, client) for pattern, listeners in self.patterns.items()
-                          if compile_pattern(pattern).fullmatch(channel)
-                          for client in listeners.values()]
-        if (direct or by_pattern) and self.loop is not None:
-            self.loop.call_soon_threadsafe(self._deliver, channel, message, direct, by_pattern)
-        return len(direct) + len(by_pattern)
+    def publish(self, channel: bytes, message: bytes) -> Delivery:
+        """Raft thread: hand the message to the loop, which delivers and counts it."""
+        delivery = Delivery()
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._deliver, channel, message, delivery)
+        return delivery
 
-    @staticmethod
-    def _deliver(channel: bytes, message: bytes, direct: list[Client],
-                 by_pattern: list[tuple[bytes, Client]]) -> None:
-        for client in direct:
+    def _deliver(self, channel: bytes, message: bytes, delivery: Delivery) -> None:
+        direct = self.channels.get(channel, {})
+        for client in direct.values():
             client.push(Push([b"message", channel, message]))
-        for pattern, client in by_pattern:
-            client.push(Push([b"pmessage", pattern, channel, message]))
+        delivery.receivers = len(direct)
+        for pattern, listeners in self.patterns.items():
+            if compile_pattern(pattern).fullmatch(channel):
+                for client in listeners.values():
+                    client.push(Push([b"pmessage", pattern, channel, message]))
+                delivery.receivers += len(listeners)

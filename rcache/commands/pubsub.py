@@ -9,6 +9,7 @@ then; RESP3 connections take any.
 
 from __future__ import annotations
 
+from ..pubsub import Delivery
 from ..resp import Push, Replies
 from ..storage import compile_pattern
 from .table import Context, command, container
@@ -78,7 +79,7 @@ def punsubscribe(ctx: Context, argv: list[bytes]) -> Replies:
          summary="Post a message to a channel",
          complexity="O(N+M) where N is the number of clients subscribed to the receiving "
                     "channel and M is the total number of subscribed patterns (by any client).")
-def publish(ctx: Context, argv: list[bytes]) -> int:
+def publish(ctx: Context, argv: list[bytes]) -> Delivery | int:
     """Runs in the state machine, on every node; unit tests run it without a hub."""
     return ctx.hub.publish(argv[1], argv[2]) if ctx.hub is not None else 0
 
