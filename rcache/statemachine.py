@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import marshal
 import random
+from collections.abc import Callable
 
 from .commands.table import Context, lookup
 from .errors import CommandError
@@ -29,6 +30,21 @@ from .storage import Keyspace, Store, Transaction
 COMMAND, TRANSACTION, EXPIRE, MEMBER = 0, 1, 2, 3
 
 log = logging.getLogger(__name__)
+
+
+class EntryRandom:
+    """A command's random source, seeded from its entry: built only if the command draws."""
+
+    __slots__ = ("_seed", "_rng")
+
+    def __init__(self, seed: int) -> None:
+        self._seed = seed
+        self._rng: random.Random | None = None
+
+    def __getattr__(self, name: str):
+        if self._rng is None:
+            self._rng = random.Random(self._seed)
+        return getattr(self._rng, name)
 
 
 def encode_entry(now_ms: int, seed: int, items: list[tuple]) -> bytes:
@@ -41,6 +57,9 @@ class StateMachine:
         self.hub = hub  # delivers PUBLISH to this node's subscribers
         self.applied_index = store.applied_index
         self.clock_ms = 0  # never let entry time run backwards across leaders
+        # Does a client on this node wait for this entry's replies (keyed by its seed)?
+        # Reads inside MULTI change nothing, so only that node runs them.
+        self.replies_awaited: Callable[[int], bool] = lambda seed: True
 
     def reload(self) -> None:
         """After a snapshot replaced the database."""
@@ -53,14 +72,22 @@ class StateMachine:
         now_ms, seed, items = marshal.loads(payload)
         self.clock_ms = now_ms = max(now_ms, self.clock_ms)
         txn = Transaction(self.store)
-        rng = random.Random(seed)
         results = []
-        for item in items:
+        position = 0  # each command draws from its own seeded source: skipping one (a read
+        for item in items:  # nobody awaits) leaves the others' draws unchanged
             kind = item[0]
             if kind == COMMAND:
-                results.append(self._run(txn, rng, now_ms, item[1], item[2]))
+                position += 1
+                results.append(self._run(txn, EntryRandom(seed + position), now_ms,
+                                         item[1], item[2]))
             elif kind == TRANSACTION:
-                results.append([self._run(txn, rng, now_ms, db, argv) for db, argv in item[1]])
+                awaited = self.replies_awaited(seed)
+                replies = []
+                for db, argv in item[1]:
+                    position += 1
+                    replies.append(self._run(txn, EntryRandom(seed + position), now_ms, db, argv,
+                                             run_reads=awaited))
+                results.append(replies)
             elif kind == EXPIRE:
                 results.append(self._expire(Keyspace(self.store, txn, item[1], now_ms), item[2]))
             elif kind == MEMBER:
@@ -70,9 +97,12 @@ class StateMachine:
         self.applied_index = index
         return results
 
-    def _run(self, txn: Transaction, rng: random.Random, now_ms: int, db: int, argv: list[bytes]):
+    def _run(self, txn: Transaction, rng: EntryRandom, now_ms: int, db: int, argv: list[bytes],
+             run_reads: bool = True):
         try:
             cmd = lookup(argv)
+            if not run_reads and not cmd.is_write:
+                return None
             return cmd.handler(Context(Keyspace(self.store, txn, db, now_ms), rng, hub=self.hub),
                                argv)
         except CommandError as err:
