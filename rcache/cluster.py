@@ -63,6 +63,8 @@ class Cluster:
         self.node_id = self.config.node_id
         self.replicator: Replicator | None = None
         self._proxy: LeaderProxy | None = None
+        self.reads_by_lease = 0  # default reads the leader answered under its lease
+        self.reads_by_read_index = 0  # reads that waited for a ReadIndex round
 
     async def start(self, loop: asyncio.AbstractEventLoop) -> Replicator:
         """Start Raft with the members recorded in our data dir; else join the cluster named by
@@ -237,11 +239,13 @@ class Cluster:
             return None
         if not self.replicator.is_leader:
             return self._elsewhere(cmd, argv)
-        # A leader just elected may not have applied what its predecessor acknowledged:
-        # until it has, even a default read waits for the ReadIndex barrier.
-        if consistency == "linearizable" or not self.replicator.node.term_applied():
-            return True
-        return None
+        # A default read is served locally while the leader lease holds; otherwise (just
+        # elected, paused, cut off) it waits for a ReadIndex round like a linearizable one.
+        if consistency == "default" and self.replicator.node.lease_holds():
+            self.reads_by_lease += 1
+            return None
+        self.reads_by_read_index += 1
+        return True
 
     def redirect(self, cmd: Command | None = None, argv: list[bytes] | None = None
                  ) -> CommandError:

@@ -82,8 +82,8 @@ OPTIONS: list[Option] = [
     Option("proto-max-bulk-len", 512 * 1024 * 1024, parse_memory, "largest bulk string a "
            "client may send", mutable=True),
     Option("read-consistency", "default", _choice("default", "linearizable", "stale"),
-           "consistency of reads: default (leader-local), linearizable (leader confirms "
-           "leadership), stale (any node)", mutable=True),
+           "consistency of reads: default (leader-local under its lease), linearizable "
+           "(leader confirms leadership), stale (any node)", mutable=True),
     Option("follower-proxy", False, parse_bool, "followers forward commands to the leader "
            "instead of answering MOVED", mutable=True, format=_format_bool),
     Option("appendfsync", "everysec", _choice("always", "everysec", "no"), "when the Raft log "

@@ -26,11 +26,13 @@ from collections.abc import Callable
 import pysyncobj.syncobj
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 from pysyncobj.monotonic import monotonic as raft_clock
+from pysyncobj.syncobj import _RAFT_STATE
 from pysyncobj.tcp_connection import CONNECTION_STATE
 from pysyncobj.transport import TCPTransport
 
 from .durability import DurableJournal, Snapshots
 from .errors import NOT_COMMITTED, NOT_LEADER_FOR_READ, OUTCOME_UNKNOWN, READ_TIMEOUT, CommandError
+from .pubsub import settle
 from .statemachine import COMMAND, StateMachine, encode_entry
 
 log = logging.getLogger(__name__)
@@ -96,9 +98,22 @@ class ClusterTransport(TCPTransport):
 
 
 class RaftNode(SyncObj):
-    """The PySyncObj object: one replicated method that carries our batches, plus two things
-    PySyncObj lacks: a follower that never drops log entries matching the leader's, and
-    per-follower counts of AppendEntries sent and answered (ReadIndex's leadership proof)."""
+    """The PySyncObj object: one replicated method that carries our batches, plus what
+    PySyncObj lacks:
+
+    * a follower that never drops log entries matching the leader's;
+    * per-follower counts of AppendEntries sent and answered (ReadIndex's leadership proof);
+    * a leader lease (Raft thesis 6.4.1): the leader knows when a majority last confirmed it,
+      measured from when it *sent* the confirmed message, so it may answer reads from its
+      own state until ``lease_until`` without asking anyone;
+    * pre-vote (thesis 9.6) and ignoring vote requests while a leader is heard from (4.2.3):
+      a node that was only slow or cut off cannot depose a healthy leader, and no new leader
+      is elected while the old one's lease may still hold.
+    """
+
+    # The lease is shorter than the election timeout by this factor: a margin for clocks
+    # that run at different rates on different machines.
+    LEASE_FRACTION = 0.8
 
     def __init__(self, machine: StateMachine, self_address: str, partners: list[str],
                  conf: SyncObjConf) -> None:
@@ -107,18 +122,32 @@ class RaftNode(SyncObj):
         self.before_ack: Callable[[], None] = lambda: None
         self.appends_sent: dict[str, int] = {}
         self.appends_acked: dict[str, int] = {}
+        self._min_timeout = conf.raftMinTimeout
+        self.lease_until = 0.0  # monotonic; written by the tick thread, read by the loop
+        self._sent_at: dict[str, deque[float]] = {}  # AppendEntries not answered yet
+        self._confirmed_at: dict[str, float] = {}  # follower -> send time it last answered
+        self._lease_from = float("inf")  # no lease before this (a new leader waits)
+        self._leader_heard = float("-inf")  # when a leader last reached us (follower)
+        self._prevote_term = 0
+        self._prevotes = 0
+        self._prevote_won = False
+        self._campaign_transfer = False  # this tick's election was asked for by the leader
         super().__init__(self_address, partners, conf, transportClass=ClusterTransport)
         transport = self._SyncObj__transport
         send = transport.send
 
         def counting_send(node, message) -> bool:
-            conn = transport._connections.get(node)
-            counted = (isinstance(message, dict) and message.get("type") == "append_entries"
-                       and conn is not None and conn.state == CONNECTION_STATE.CONNECTED)
-            if counted:
-                self.appends_sent[node.address] = self.appends_sent.get(node.address, 0) + 1
-            elif isinstance(message, dict) and message.get("type") == "next_node_idx":
+            kind = message.get("type") if isinstance(message, dict) else None
+            if kind == "append_entries":
+                conn = transport._connections.get(node)
+                if conn is not None and conn.state == CONNECTION_STATE.CONNECTED:
+                    address = node.address
+                    self.appends_sent[address] = self.appends_sent.get(address, 0) + 1
+                    self._sent_at.setdefault(address, deque()).append(time.monotonic())
+            elif kind == "next_node_idx":
                 self.before_ack()  # appendfsync always: the entries are on disk first
+            elif kind == "request_vote" and self._campaign_transfer:
+                message = {**message, "transfer": True}  # voters may set their leader aside
             return send(node, message)
 
         transport.send = counting_send
@@ -162,20 +191,131 @@ class RaftNode(SyncObj):
         noop = self._SyncObj__noopIDx
         return noop is not None and self.raftCommitIndex >= noop
 
+    def lease_holds(self) -> bool:
+        """May this leader answer a read from its own state now? (any thread)"""
+        return self.lease_until > time.monotonic()
+
     def term_applied(self) -> bool:
         """Has this leader applied everything committed before its term? Until then its
         state may lack writes its predecessor acknowledged."""
         noop = self._SyncObj__noopIDx
         return noop is not None and self.raftLastApplied >= noop
 
+    # -- elections: pre-vote, leader stickiness, lease ------------------------------------------
+    def _onTick(self, timeToWait: float = 0.0) -> None:  # noqa: N802 (PySyncObj's name)
+        was_leader = self._isLeader()
+        self._maybe_pre_vote()
+        self._campaign_transfer = self._SyncObj__transferInProgress
+        try:
+            SyncObj._onTick(self, timeToWait)
+        finally:
+            self._campaign_transfer = False
+        if self._prevote_won and self.raftCurrentTerm >= self._prevote_term:
+            self._prevote_won = False  # the election it allowed has started
+        leader = self._isLeader()
+        if leader and not was_leader:
+            self._confirmed_at.clear()
+            # The previous leader's lease may hold up to one election timeout after the
+            # voters last heard from it; ours starts after that.
+            self._lease_from = time.monotonic() + self._min_timeout
+        if not leader:
+            self.lease_until = 0.0
+        elif not self.otherNodes:
+            self._renew_lease()
+
+    def _maybe_pre_vote(self) -> None:
+        """Before PySyncObj starts an election (which raises the term and so deposes any
+        leader), ask the others whether they would vote at all. Only a majority's yes lets
+        the election run; a leadership transfer skips the question."""
+        if (self._prevote_won or self._SyncObj__raftState == _RAFT_STATE.LEADER
+                or not self.otherNodes or self._SyncObj__transferInProgress
+                or self._SyncObj__raftElectionDeadline >= raft_clock()
+                or not self._SyncObj__connectedToAnyone()):
+            return
+        self._SyncObj__raftElectionDeadline = raft_clock() + self._SyncObj__generateRaftTimeout()
+        self._prevote_term = self.raftCurrentTerm + 1
+        self._prevotes = 1
+        request = {"type": "pre_vote", "term": self._prevote_term,
+                   "last_log_index": self._SyncObj__getCurrentLogIndex(),
+                   "last_log_term": self._SyncObj__getCurrentLogTerm()}
+        for node in self.otherNodes:
+            self._SyncObj__transport.send(node, request)
+
+    def _on_pre_vote(self, node, message: dict) -> None:
+        my_term = self._SyncObj__getCurrentLogTerm()
+        log_ok = (message["last_log_term"], message["last_log_index"]) >= (
+            my_term, self._SyncObj__getCurrentLogIndex())
+        granted = (message["term"] > self.raftCurrentTerm and log_ok
+                   and not self._leader_heard_recently())
+        self._SyncObj__transport.send(node, {"type": "pre_vote_response",
+                                             "term": message["term"], "granted": granted})
+
+    def _on_pre_vote_response(self, message: dict) -> None:
+        if not message.get("granted") or message["term"] != self._prevote_term \
+                or self._prevote_won or self._isLeader():
+            return
+        self._prevotes += 1
+        if self._prevotes > (len(self.otherNodes) + 1) / 2:
+            self._prevote_won = True
+            self._SyncObj__raftElectionDeadline = 0  # the next tick runs the election
+
+    def _leader_heard_recently(self) -> bool:
+        """A leader (maybe us) was in touch within the election timeout: its lease may hold."""
+        if self._isLeader():
+            return self.lease_until > time.monotonic() or not self.otherNodes
+        return time.monotonic() - self._leader_heard < self._min_timeout
+
+    def _on_append_answered(self, address: str) -> None:
+        self.appends_acked[address] = self.appends_acked.get(address, 0) + 1
+        sent = self._sent_at.get(address)
+        if sent:  # answers come in send order; an unanswered send only makes this earlier
+            self._confirmed_at[address] = sent.popleft()
+            if self._isLeader():
+                self._renew_lease()
+
+    def _renew_lease(self) -> None:
+        """Tick thread: the lease runs from the send time of the latest message that a
+        majority (counting us) has answered, for LEASE_FRACTION of the election timeout."""
+        now = time.monotonic()
+        if now < self._lease_from or not self.term_applied():
+            return
+        others = len(self.otherNodes)
+        needed = (others + 1) // 2  # followers that make a majority with us
+        if needed == 0:
+            start = now
+        else:
+            confirmed = sorted((self._confirmed_at.get(n.address, 0.0) for n in self.otherNodes),
+                               reverse=True)
+            start = confirmed[needed - 1]
+            if start < self._lease_from - self._min_timeout:
+                return  # answered in an earlier term of ours
+        self.lease_until = max(self.lease_until,
+                               start + self.LEASE_FRACTION * self._min_timeout)
+
+    def transferLeadership(self, node=None, callback=None) -> None:  # noqa: N802
+        """Handing leadership over: another node may lead before our lease would lapse."""
+        self.lease_until = 0.0
+        self._lease_from = float("inf")
+        SyncObj.transferLeadership(self, node, callback)
+
     # -- PySyncObj overrides (its private names, mangled) --------------------------------------
     def _SyncObj__onMessageReceived(self, node, message) -> None:
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "next_node_idx":
-            self.appends_acked[node.address] = self.appends_acked.get(node.address, 0) + 1
-        elif kind == "append_entries" and message.get("entries") and "transmission" not in message \
-                and message["term"] >= self.raftCurrentTerm:
-            self._skip_entries_we_hold(message)
+            self._on_append_answered(node.address)
+        elif kind == "append_entries" and message["term"] >= self.raftCurrentTerm:
+            self._leader_heard = time.monotonic()
+            if message.get("entries") and "transmission" not in message:
+                self._skip_entries_we_hold(message)
+        elif kind == "pre_vote":
+            self._on_pre_vote(node, message)
+            return
+        elif kind == "pre_vote_response":
+            self._on_pre_vote_response(message)
+            return
+        elif kind == "request_vote" and not message.get("transfer") \
+                and self._leader_heard_recently():
+            return  # thesis 4.2.3: a live leader's followers ignore campaigns
         try:
             SyncObj._SyncObj__onMessageReceived(self, node, message)
         finally:
@@ -231,12 +371,17 @@ class RaftNode(SyncObj):
         return SyncObj._SyncObj__doChangeCluster(self, request, reverse)
 
     def _SyncObj__onNodeConnected(self, node) -> None:
-        self.appends_sent[node.address] = self.appends_acked[node.address] = 0
+        self._forget_appends(node.address)
         SyncObj._SyncObj__onNodeConnected(self, node)
 
     def _SyncObj__onNodeDisconnected(self, node) -> None:
-        self.appends_sent[node.address] = self.appends_acked[node.address] = 0
+        self._forget_appends(node.address)
         SyncObj._SyncObj__onNodeDisconnected(self, node)
+
+    def _forget_appends(self, address: str) -> None:
+        """A new connection: earlier sends will never be answered on it."""
+        self.appends_sent[address] = self.appends_acked[address] = 0
+        self._sent_at.pop(address, None)
 
     def send_heartbeats(self) -> dict[str, int]:
         """Send AppendEntries to every connected follower now; -> the acknowledgement count
@@ -330,6 +475,8 @@ class Replicator:
         self._waiters: list[Pending] = []
         self.on_submit: Callable[[tuple], None] = lambda item: None  # sees every write
         self._batch_bytes = 0
+        self._awaited_seeds: set[int] = set()  # entries whose replies a client here awaits
+        machine.replies_awaited = self._awaited_seeds.__contains__
         self._unresolved: deque[tuple[float, list[Pending]]] = deque()
         self._write_timeout = write_timeout
         self._stopped = False
@@ -484,20 +631,24 @@ class Replicator:
             return
         items, waiters = self._items, self._waiters
         self._items, self._waiters = [], []
-        payload = encode_entry(int(time.time() * 1000), random.getrandbits(63), items)
+        seed = random.getrandbits(63)
+        payload = encode_entry(int(time.time() * 1000), seed, items)
+        self._awaited_seeds.add(seed)
         self._unresolved.append((time.monotonic() + self._write_timeout, waiters))
         self.node.apply_entry(payload, callback=lambda result, error: self._committed(
-            waiters, result, error))
+            seed, waiters, result, error))
 
-    def _committed(self, waiters: list[Pending], result: list | None, error: int) -> None:
+    def _committed(self, seed: int, waiters: list[Pending], result: list | None,
+                   error: int) -> None:
         """Tick thread: hand the outcome to the event loop."""
-        self._loop.call_soon_threadsafe(self._resolve, waiters, result, error)
+        self._loop.call_soon_threadsafe(self._resolve, seed, waiters, result, error)
 
-    @staticmethod
-    def _resolve(waiters: list[Pending], result: list | None, error: int) -> None:
+    def _resolve(self, seed: int, waiters: list[Pending], result: list | None,
+                 error: int) -> None:
+        self._awaited_seeds.discard(seed)
         if error == FAIL_REASON.SUCCESS and result is not None:
             for waiter, value in zip(waiters, result, strict=True):
-                waiter.resolve(value)
+                waiter.resolve(settle(value))
             return
         _resolve_all(waiters, CommandError(
             NOT_COMMITTED if error in _DEFINITE_FAILURES else OUTCOME_UNKNOWN))

@@ -214,7 +214,8 @@ class Client(asyncio.Protocol):
         def run(barrier: Pending) -> None:
             self._barriers -= 1
             if barrier.value is not True:
-                result.resolve(barrier.value)
+                lost = not self.server.replicator.is_leader  # deposed: send the client on
+                result.resolve(self.server.cluster.redirect(cmd, argv) if lost else barrier.value)
                 return
             try:
                 result.resolve(cmd.handler(self.context(), argv))

@@ -22,10 +22,11 @@ RUNS = {
                             seed=3),
     "partition": RunConfig(nodes=3, seconds=20, nemeses=["partition"], clients=4, keys=4,
                            seed=5, op_timeout=2.0),
-    # Default reads are the leader's local state: linearizable too, as long as no deposed
-    # leader still believes it leads (kill and membership faults, not pause or partition).
-    "default-reads": RunConfig(nodes=3, seconds=20, nemeses=["kill", "membership"], clients=4,
-                               keys=4, seed=6, read_consistency="default"),
+    # Default reads are the leader's local state under its lease: linearizable too, through
+    # pauses and partitions that depose a leader which still believes it leads.
+    "default-reads": RunConfig(nodes=3, seconds=20, nemeses=["pause", "partition", "kill"],
+                               clients=4, keys=4, seed=6, read_consistency="default",
+                               op_timeout=2.0),
     "mixed-5-nodes": RunConfig(nodes=5, seconds=25,
                                nemeses=["kill", "pause", "membership", "partition"],
                                clients=5, keys=4, seed=4, op_timeout=2.0),

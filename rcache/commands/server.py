@@ -98,6 +98,10 @@ def info_sections(ctx: Context) -> dict[str, dict[str, object]]:
             "raft_log_entries": status["log_len"], "raft_has_quorum": int(status["has_quorum"]),
             "raft_num_nodes": len(members),
             "raft_voters": len(replicator.node.otherNodes) + 1,
+            "raft_lease_remaining_ms": max(0, round(
+                (replicator.node.lease_until - time.monotonic()) * 1000)) if leader else 0,
+            "raft_reads_by_lease": cluster.reads_by_lease,
+            "raft_reads_by_read_index": cluster.reads_by_read_index,
             **{f"raft_node{i}": f"id={node},raft={raft},addr={client}"
                for i, (node, (raft, client)) in enumerate(sorted(members.items()))},
         },

@@ -1,0 +1,99 @@
+"""Leader leases: default reads stay linearizable through a paused leader, and a node that
+was only cut off cannot depose a healthy leader (pre-vote)."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+
+from .conftest import LocalCluster, wait_for
+
+
+def _raw_replies(sock: socket.socket, count: int, timeout: float) -> list[bytes]:
+    """Read `count` RESP replies (simple lines or bulk strings) from a raw socket."""
+    sock.settimeout(timeout)
+    data = b""
+    replies: list[bytes] = []
+    while len(replies) < count:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+        while True:
+            end = data.find(b"\r\n")
+            if end < 0:
+                break
+            head = data[:end]
+            if head.startswith(b"$") and head != b"$-1":
+                size = int(head[1:])
+                if len(data) < end + 2 + size + 2:
+                    break
+                replies.append(data[end + 2:end + 2 + size])
+                data = data[end + 2 + size + 2:]
+            else:
+                replies.append(head)
+                data = data[end + 2:]
+    return replies
+
+
+def test_a_paused_leader_never_answers_a_stale_read(cluster: LocalCluster) -> None:
+    old = cluster.leader()
+    old.client().set("k", "before")
+    cluster.wait_converged()
+    assert old.client().info("raft")["raft_lease_remaining_ms"] > 0
+
+    old.signal(signal.SIGSTOP)
+    try:
+        others = [n for n in cluster.nodes if n is not old]
+        new = cluster.leader(among=others, timeout=30)
+        new.client().set("k", "after")
+        # Reads already waiting on the paused leader's socket when it resumes.
+        sock = socket.create_connection(("127.0.0.1", old.port), timeout=5)
+        sock.sendall(b"GET k\r\n" * 20)
+    finally:
+        old.signal(signal.SIGCONT)
+    replies = _raw_replies(sock, 20, timeout=15)
+    sock.close()
+    assert len(replies) == 20, replies
+    for reply in replies:
+        # The new value, or a redirect / retry error: never the overwritten one.
+        assert reply == b"after" or reply.startswith((b"-MOVED", b"-TRYAGAIN", b"-CLUSTERDOWN")), \
+            replies
+    wait_for(lambda: cluster.info(old)["raft_role"] == "follower", 15, "old leader to follow")
+
+
+def test_default_reads_use_the_lease_and_linearizable_ones_do_not(cluster: LocalCluster) -> None:
+    leader = cluster.leader()
+    client = leader.client()
+    client.set("x", "1")
+    before = client.info("raft")
+    for _ in range(20):
+        assert client.get("x") == b"1"
+    after = client.info("raft")
+    assert after["raft_reads_by_lease"] - before["raft_reads_by_lease"] >= 19
+    client.execute_command("RAFT.READ-CONSISTENCY", "linearizable")
+    for _ in range(5):
+        assert client.get("x") == b"1"
+    final = client.info("raft")
+    assert final["raft_reads_by_read_index"] - after["raft_reads_by_read_index"] == 5
+
+
+def test_a_cut_off_follower_does_not_depose_the_leader(cluster: LocalCluster) -> None:
+    """The follower's election timer fires while it is paused; back, it must not force an
+    election (pre-vote: the others still hear the leader, so it gets no votes)."""
+    leader = cluster.leader()
+    term = cluster.info(leader)["raft_term"]
+    follower = next(n for n in cluster.nodes if n is not leader)
+    for round_ in range(3):
+        follower.signal(signal.SIGSTOP)
+        try:
+            client = leader.client()
+            for i in range(20):
+                client.set(f"w{round_}-{i}", i)
+            time.sleep(1.5)  # the fault itself: longer than the 300-600 ms election timeout
+        finally:
+            follower.signal(signal.SIGCONT)
+        cluster.wait_converged()
+    assert cluster.leader() is leader
+    assert cluster.info(leader)["raft_term"] == term
