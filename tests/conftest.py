@@ -24,6 +24,23 @@ from rcache.verify.nodes import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# Test tiers (pytest -m unit | system | chaos); the README's command runs them all.
+_IN_PROCESS_MODULES = frozenset({"test_resp.py", "test_checker.py", "test_raft_log.py"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """unit: in-process, no server processes. system: real nodes or redis-server.
+    chaos: the linearizability runs under faults (minutes)."""
+    for item in items:
+        name = item.path.name
+        if name == "test_chaos.py":
+            item.add_marker(pytest.mark.chaos)
+        elif name in _IN_PROCESS_MODULES or name.endswith("_unit.py"):
+            item.add_marker(pytest.mark.unit)
+        else:
+            item.add_marker(pytest.mark.system)
+
+
 def wait_for(condition: Callable[[], object], timeout: float, what: str,
              interval: float = 0.05) -> object:
     """Poll until condition() is truthy; fail the test after `timeout` seconds."""
