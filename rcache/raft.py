@@ -39,9 +39,10 @@ log = logging.getLogger(__name__)
 
 # Entries are applied on the tick thread, which also sends heartbeats: a huge entry would
 # delay them past the election timeout. A loop turn's writes beyond this size start a new
-# entry, and a tick applies at most APPLY_PER_TICK entries before heartbeats go out.
+# entry, and a tick stops applying once APPLY_BUDGET_S has passed, so that heartbeats and
+# votes go out (the rest is applied on the next tick, which then comes at once).
 MAX_ENTRY_BYTES = 256 * 1024
-APPLY_PER_TICK = 4
+APPLY_BUDGET_S = 0.01
 
 _DEFINITE_FAILURES = {FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER,
                       FAIL_REASON.DISCARDED, FAIL_REASON.NOT_LEADER,
@@ -346,16 +347,17 @@ class RaftNode(SyncObj):
             message["commit_index"] = min(message["commit_index"], last_index)
 
     def _SyncObj__applyLogEntries(self) -> bool:
-        """Apply at most APPLY_PER_TICK committed entries per tick (the rest on the next)."""
+        """Apply committed entries one at a time until APPLY_BUDGET_S has passed."""
         commit = self._SyncObj__raftCommitIndex
-        limit = self.raftLastApplied + APPLY_PER_TICK
-        if commit <= limit:
-            return SyncObj._SyncObj__applyLogEntries(self)
-        self._SyncObj__raftCommitIndex = limit
+        deadline = time.monotonic() + APPLY_BUDGET_S
+        need_send = False
         try:
-            return SyncObj._SyncObj__applyLogEntries(self)
+            while self.raftLastApplied < commit and time.monotonic() < deadline:
+                self._SyncObj__raftCommitIndex = self.raftLastApplied + 1
+                need_send = SyncObj._SyncObj__applyLogEntries(self) or need_send
         finally:
             self._SyncObj__raftCommitIndex = commit
+        return need_send
 
     def behind(self) -> bool:
         """Committed entries are waiting to be applied."""
