@@ -144,7 +144,10 @@ def test_no_stale_read_from_acks_of_a_replaced_connection(cluster: NodeCluster) 
     cluster.network.heal()  # the new connection is not delayed; the old one's acks still are
     follower.start()
     follower.wait_ready()
-    cluster.network.cut([leader.name], [other.name])  # the follower can elect `other` now
+    cluster.network.cut([leader.name], [other.name])
+    # The follower no longer hears the leader (so, pre-vote allowing, it can elect `other`),
+    # while its frames to the leader, the late ones included, still arrive.
+    cluster.network.drop([leader.name], [follower.name])
 
     new = wait_until(lambda: _majority_leader([follower, other]), 15, "a new leader")
     with _linearizable(new, 5) as client:
