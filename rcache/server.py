@@ -25,10 +25,11 @@ from .commands.pubsub import ALLOWED_WHILE_SUBSCRIBED
 from .commands.table import Command, Context, lookup
 from .config import Config
 from .errors import CommandError
+from .leases import due_leases
 from .pubsub import Hub
 from .raft import Pending, Replicator
 from .resp import NULL_ARRAY, QUEUED, Push, RawReply, RequestReader, encode, split_array
-from .statemachine import COMMAND, EXPIRE, TRANSACTION, StateMachine
+from .statemachine import COMMAND, EXPIRE, LEASE_EXPIRY, TRANSACTION, StateMachine
 from .storage import Store
 from .watch import Watches
 
@@ -498,14 +499,18 @@ class Server:
         self.store.close()
 
     async def _active_expiry(self) -> None:
-        """The leader proposes deleting keys whose TTL has passed (replicated, so every node
-        agrees); bounded work per cycle, as Redis's activeExpireCycle."""
+        """The leader proposes deleting keys whose TTL has passed, and leases past their
+        deadline (replicated, so every node agrees); bounded work per cycle, as Redis's
+        activeExpireCycle."""
         budget = 200
         while True:
             await asyncio.sleep(1 / max(1, self.config.hz))
             if not self.replicator.is_leader:
                 continue
             now_ms = int(time.time() * 1000)
+            due = due_leases(self.store, now_ms, budget)
+            if due:
+                await self.replicator.propose((LEASE_EXPIRY, due))
             for db in range(self.config.databases):
                 keys = self.store.keyspace(db, now_ms).expired_keys(budget)
                 if keys:

@@ -13,6 +13,7 @@ Items:
     (TRANSACTION, [(db, argv)])  MULTI ... EXEC, atomically -> list of replies
     (EXPIRE, db, [keys])         active expiry from leader  -> number of keys deleted
     (MEMBER, id, raft, client)   cluster member addresses    -> None (raft None: removal)
+    (LEASE_EXPIRY, [ids])        due leases, from the leader -> number of leases expired
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from collections.abc import Callable
 
 from .commands.table import Context, lookup
 from .errors import CommandError
+from .leases import Leases
 from .pubsub import Hub
 from .storage import Keyspace, Store, Transaction
 
-COMMAND, TRANSACTION, EXPIRE, MEMBER = 0, 1, 2, 3
+COMMAND, TRANSACTION, EXPIRE, MEMBER, LEASE_EXPIRY = 0, 1, 2, 3, 4
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,8 @@ class StateMachine:
                 results.append(replies)
             elif kind == EXPIRE:
                 results.append(self._expire(Keyspace(self.store, txn, item[1], now_ms), item[2]))
+            elif kind == LEASE_EXPIRY:
+                results.append(Leases(Keyspace(self.store, txn, 0, now_ms)).expire(item[1]))
             elif kind == MEMBER:
                 txn.set_member(item[1], item[2], item[3])
                 results.append(None)

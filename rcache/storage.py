@@ -304,7 +304,8 @@ class Keyspace:
         overlay: list[bytes] = []
         if txn is not None and txn.pending:
             overlay = sorted(k for k in txn.pending if k.startswith(prefix) and k >= seek)
-        skip_db = txn is not None and self.dbid in txn.flushed
+        skip_db = (txn is not None and prefix[0] in _PER_DB and len(prefix) > 1
+                   and prefix[1] in txn.flushed)
         bounds = read_below(end_of_prefix(prefix))  # referenced while the iterator lives
         it = self.store.db.iter(bounds)
         it.seek(seek)

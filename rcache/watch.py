@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from .commands.table import lookup
 from .errors import CommandError
-from .statemachine import COMMAND, EXPIRE, TRANSACTION
+from .statemachine import COMMAND, EXPIRE, LEASE_EXPIRY, TRANSACTION
 
 if TYPE_CHECKING:
     from .server import Client, Server
@@ -76,6 +76,8 @@ class Watches:
         elif kind == TRANSACTION:
             for db, argv in item[1]:
                 self._touch_command(db, argv)
+        elif kind == LEASE_EXPIRY:  # its keys are known only when it is applied
+            self._touch(list(self._watchers))
         elif kind == EXPIRE:  # only a key still live at WATCH time changes by expiring
             for key in item[2]:
                 for client in list(self._watchers.get((item[1], key), ())):
@@ -87,7 +89,9 @@ class Watches:
             cmd = lookup(argv)
         except CommandError:
             return
-        if cmd.name in _WHOLE_DB:
+        if cmd.full_name == "lease|revoke":  # deletes keys its arguments do not name
+            self._touch(list(self._watchers))
+        elif cmd.name in _WHOLE_DB:
             self._touch_databases(self._databases(cmd.name, db, argv))
         elif cmd.name in _OTHER_DB:
             keys = set(cmd.keys(argv))

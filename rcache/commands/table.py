@@ -27,7 +27,7 @@ _ACL_BY_GROUP = {
     "string": "@string", "generic": "@keyspace", "connection": "@connection",
     "server": "@admin", "transactions": "@transaction", "cluster": "@admin",
     "hash": "@hash", "list": "@list", "set": "@set", "sorted_set": "@sortedset",
-    "bitmap": "@bitmap", "pubsub": "@pubsub",
+    "bitmap": "@bitmap", "pubsub": "@pubsub", "lease": "@keyspace",
 }
 _INTERNAL_FLAGS = frozenset({"node", "replicated"})  # rcache's own: not in COMMAND replies
 
@@ -174,6 +174,7 @@ def ensure_loaded() -> None:
         expiry,
         hashes,
         keyspace,
+        leases,
         lists,
         pubsub,
         raft,

@@ -1,0 +1,133 @@
+"""LEASE: etcd's lease API in Redis's style (rcache's own family; see rcache/leases.py).
+
+    LEASE GRANT <ttl-seconds> [ID <id>]      -> the lease id
+    LEASE ATTACH <id> <key> [key ...]        -> keys newly attached (a key moves from its
+                                                previous lease: one lease per key)
+    LEASE DETACH <id> <key> [key ...]        -> keys detached
+    LEASE KEEPALIVE <id>                     -> the renewed TTL in seconds
+    LEASE REVOKE <id>                        -> keys deleted with it
+    LEASE TTL <id> [KEYS]                    -> id, granted-ttl, ttl (-1: unknown) [, keys]
+    LEASE LIST                               -> the live lease ids
+"""
+
+from __future__ import annotations
+
+from .. import errors
+from ..errors import CommandError
+from ..leases import Leases
+from ..resp import SimpleString
+from .keyspace import int_arg
+from .table import Context, command, container
+
+_G = "lease"
+# A lease must outlive an election (300-600 ms by default), or a failover alone expires it.
+MIN_TTL_S = 1
+MAX_TTL_S = 2**31 - 1
+NO_LEASE = "ERR no such lease"
+
+
+def _lease_id(raw: bytes) -> int:
+    lease_id = int_arg(raw)
+    if lease_id <= 0:
+        raise CommandError("ERR lease id must be a positive integer")
+    return lease_id
+
+
+def _live(leases: Leases, raw: bytes):
+    lease = leases.get(_lease_id(raw))
+    if lease is None:
+        raise CommandError(NO_LEASE)
+    return lease
+
+
+def _ttl_seconds(ms: int) -> int:
+    return (ms + 500) // 1000  # rounded, as Redis's TTL
+
+
+container("lease", -2, "", group=_G, since="0.1.0",
+          summary="A container for lease commands (one TTL shared by many keys)")
+
+
+@command("grant", -3, "write fast", group=_G, container="lease", since="0.1.0",
+         summary="Create a lease with a TTL in seconds")
+def lease_grant(ctx: Context, argv: list[bytes]) -> int:
+    ttl = int_arg(argv[2])
+    if not MIN_TTL_S <= ttl <= MAX_TTL_S:
+        raise CommandError(f"ERR lease TTL must be between {MIN_TTL_S} and {MAX_TTL_S} seconds")
+    leases = Leases(ctx.ks)
+    if len(argv) == 3:
+        lease_id = leases.new_id()
+    elif len(argv) == 5 and argv[3].lower() == b"id":
+        lease_id = _lease_id(argv[4])
+        if leases.get(lease_id) is not None:
+            raise CommandError("ERR lease already exists")
+        leases.revoke(lease_id)  # a lease past its deadline that the leader has not expired
+    else:
+        raise CommandError(errors.SYNTAX)
+    leases.grant(lease_id, ttl * 1000)
+    return lease_id
+
+
+@command("attach", -4, "write fast", 3, -1, 1, group=_G, container="lease", since="0.1.0",
+         summary="Attach keys to a lease: they are deleted when it expires or is revoked")
+def lease_attach(ctx: Context, argv: list[bytes]) -> int:
+    leases = Leases(ctx.ks)
+    lease = _live(leases, argv[2])
+    return sum(leases.attach(lease.id, ctx.ks.dbnum, key) for key in argv[3:])
+
+
+@command("detach", -4, "write fast", 3, -1, 1, group=_G, container="lease", since="0.1.0",
+         summary="Detach keys from a lease (the keys stay)")
+def lease_detach(ctx: Context, argv: list[bytes]) -> int:
+    leases = Leases(ctx.ks)
+    lease = _live(leases, argv[2])
+    return sum(leases.detach(lease.id, ctx.ks.dbnum, key) for key in argv[3:])
+
+
+@command("keepalive", 3, "write fast", group=_G, container="lease", since="0.1.0",
+         summary="Renew a lease for its granted TTL")
+def lease_keepalive(ctx: Context, argv: list[bytes]) -> int:
+    leases = Leases(ctx.ks)
+    lease = _live(leases, argv[2])
+    leases.keep_alive(lease)
+    return _ttl_seconds(lease.ttl_ms)
+
+
+@command("revoke", 3, "write", group=_G, container="lease", since="0.1.0",
+         summary="Delete a lease and every key attached to it")
+def lease_revoke(ctx: Context, argv: list[bytes]) -> int:
+    leases = Leases(ctx.ks)
+    return leases.revoke(_live(leases, argv[2]).id)
+
+
+@command("ttl", -3, "readonly fast", group=_G, container="lease", since="0.1.0",
+         summary="Granted and remaining TTL of a lease, and with KEYS its keys")
+def lease_ttl(ctx: Context, argv: list[bytes]) -> dict:
+    with_keys = len(argv) == 4 and argv[3].lower() == b"keys"
+    if len(argv) > 3 and not with_keys:
+        raise CommandError(errors.SYNTAX)
+    leases = Leases(ctx.ks)
+    lease_id = _lease_id(argv[2])
+    lease = leases.get(lease_id)
+    reply: dict = {
+        SimpleString("id"): lease_id,
+        SimpleString("granted-ttl"): _ttl_seconds(lease.ttl_ms) if lease else -1,
+        SimpleString("ttl"): _ttl_seconds(lease.deadline - ctx.now_ms) if lease else -1,
+    }
+    if with_keys:
+        db = ctx.ks.dbnum
+        reply[SimpleString("keys")] = [key for key_db, key in leases.keys(lease_id)
+                                       if key_db == db and ctx.ks.exists(key)] if lease else []
+    return reply
+
+
+@command("list", 2, "readonly", group=_G, container="lease", since="0.1.0",
+         summary="The ids of the live leases")
+def lease_list(ctx: Context, argv: list[bytes]) -> list[int]:
+    return Leases(ctx.ks).ids()
+
+
+@command("help", 2, "loading stale", group=_G, container="lease", since="0.1.0",
+         summary="Show helpful text about the different subcommands")
+def lease_help(ctx: Context, argv: list[bytes]) -> list[SimpleString]:
+    return [SimpleString(line) for line in (__doc__ or "").splitlines()[2:11]]

@@ -1,0 +1,123 @@
+"""LEASE: grant, attach, keep alive, revoke, expiry; on one node and across leader kills."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import redis
+
+from .conftest import LocalCluster, Node, wait_for
+
+
+def _ttl(client: redis.Redis, lease_id: int, *extra: str) -> dict:
+    reply = client.execute_command("LEASE", "TTL", lease_id, *extra)
+    if isinstance(reply, dict):  # RESP3: a map
+        return reply
+    return dict(zip(reply[::2], reply[1::2], strict=True))
+
+
+def test_lease_life_cycle(node: Node) -> None:
+    client = node.client()
+    lease = client.execute_command("LEASE", "GRANT", 30)
+    assert isinstance(lease, int) and lease > 0
+    client.set("svc/a", "10.0.0.1:80")
+    client.set("svc/b", "10.0.0.2:80")
+    client.set("other", "stays")
+    assert client.execute_command("LEASE", "ATTACH", lease, "svc/a", "svc/b") == 2
+    assert client.execute_command("LEASE", "ATTACH", lease, "svc/a") == 0  # already there
+    info = _ttl(client, lease, "KEYS")
+    assert info[b"id"] == lease and info[b"granted-ttl"] == 30
+    assert 28 <= info[b"ttl"] <= 30
+    assert info[b"keys"] == [b"svc/a", b"svc/b"]
+    assert client.execute_command("LEASE", "KEEPALIVE", lease) == 30
+    assert client.execute_command("LEASE", "LIST") == [lease]
+    assert client.execute_command("LEASE", "DETACH", lease, "svc/b", "nope") == 1
+    assert client.execute_command("LEASE", "REVOKE", lease) == 1
+    assert client.mget("svc/a", "svc/b", "other") == [None, b"10.0.0.2:80", b"stays"]
+    assert _ttl(client, lease) == {b"id": lease, b"granted-ttl": -1, b"ttl": -1}
+    assert client.execute_command("LEASE", "LIST") == []
+
+
+def test_lease_errors(node: Node) -> None:
+    client = node.client()
+    assert client.execute_command("LEASE", "GRANT", 5, "ID", 42) == 42
+    cases = [
+        (("GRANT", 5, "ID", 42), "lease already exists"),
+        (("GRANT", 0), "lease TTL must be between 1 and"),
+        (("GRANT", "x"), "value is not an integer or out of range"),
+        (("GRANT", 5, "FOO", 1), "syntax error"),
+        (("KEEPALIVE", 7), "no such lease"),
+        (("REVOKE", 7), "no such lease"),
+        (("ATTACH", 7, "k"), "no such lease"),
+        (("ATTACH", -1, "k"), "lease id must be a positive integer"),
+        (("TTL", 42, "FOO"), "syntax error"),
+    ]
+    for args, message in cases:
+        with pytest.raises(redis.ResponseError, match=message):
+            client.execute_command("LEASE", *args)
+    # A key belongs to one lease: attaching it to another moves it.
+    other = client.execute_command("LEASE", "GRANT", 5)
+    client.set("k", "v")
+    client.execute_command("LEASE", "ATTACH", 42, "k")
+    assert client.execute_command("LEASE", "ATTACH", other, "k") == 1
+    assert _ttl(client, 42, "KEYS")[b"keys"] == []
+    assert _ttl(client, other, "KEYS")[b"keys"] == [b"k"]
+
+
+def test_a_lease_left_alone_expires_with_its_keys(node: Node) -> None:
+    client = node.client()
+    lease = client.execute_command("LEASE", "GRANT", 1)
+    client.set("ephemeral", "1")
+    client.execute_command("LEASE", "ATTACH", lease, "ephemeral")
+    granted = time.monotonic()
+    wait_for(lambda: client.exists("ephemeral") == 0, 15, "the lease's key to expire")
+    assert time.monotonic() - granted >= 0.9  # not before its TTL
+    assert client.execute_command("LEASE", "LIST") == []
+
+
+def test_a_kept_lease_outlives_leader_kills_then_expires_everywhere(
+        cluster: LocalCluster) -> None:
+    leader = cluster.leader()
+    client = leader.client()
+    lease = client.execute_command("LEASE", "GRANT", 2)
+    client.set("svc/x", "up")
+    client.execute_command("LEASE", "ATTACH", lease, "svc/x")
+    stop = threading.Event()
+    renewals: list[object] = []
+
+    def keep_alive() -> None:
+        """A service's heartbeat: renew every 0.5 s through whichever node leads."""
+        while not stop.wait(0.5):
+            for node in cluster.live():
+                try:
+                    renewals.append(node.client(socket_timeout=2).execute_command(
+                        "LEASE", "KEEPALIVE", lease))
+                    break
+                except (redis.RedisError, OSError) as err:  # MOVED, a dead node...
+                    renewals.append(err)
+
+    renewer = threading.Thread(target=keep_alive, daemon=True)
+    renewer.start()
+    try:
+        for _ in range(2):
+            victim = cluster.leader()
+            victim.kill()
+            cluster.leader(timeout=15)
+            victim.start()
+            cluster.wait_converged()
+            assert cluster.leader().client().get("svc/x") == b"up", renewals[-5:]
+    finally:
+        stop.set()
+        renewer.join(timeout=10)
+    assert 2 in renewals
+
+    # Left alone, it expires, and the key is gone from every node.
+    wait_for(lambda: cluster.leader().client().exists("svc/x") == 0, 20, "the lease to expire")
+    cluster.wait_converged()
+    for node in cluster.live():
+        reader = node.client()
+        reader.execute_command("READONLY")
+        assert reader.get("svc/x") is None, node.name
+        assert reader.execute_command("LEASE", "LIST") == [], node.name
