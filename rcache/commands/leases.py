@@ -71,17 +71,20 @@ def lease_grant(ctx: Context, argv: list[bytes]) -> int:
 @command("attach", -4, "write fast", 3, -1, 1, group=_G, container="lease", since="0.1.0",
          summary="Attach keys to a lease: they are deleted when it expires or is revoked")
 def lease_attach(ctx: Context, argv: list[bytes]) -> int:
-    leases = Leases(ctx.ks)
-    lease = _live(leases, argv[2])
-    return sum(leases.attach(lease.id, ctx.ks.dbnum, key) for key in argv[3:])
+    return _each_key(ctx, argv, Leases.attach)
 
 
 @command("detach", -4, "write fast", 3, -1, 1, group=_G, container="lease", since="0.1.0",
          summary="Detach keys from a lease (the keys stay)")
 def lease_detach(ctx: Context, argv: list[bytes]) -> int:
+    return _each_key(ctx, argv, Leases.detach)
+
+
+def _each_key(ctx: Context, argv: list[bytes], change) -> int:
+    """ATTACH/DETACH <id> <key>...: how many keys the change applied to."""
     leases = Leases(ctx.ks)
     lease = _live(leases, argv[2])
-    return sum(leases.detach(lease.id, ctx.ks.dbnum, key) for key in argv[3:])
+    return sum(change(leases, lease.id, ctx.ks.dbnum, key) for key in argv[3:])
 
 
 @command("keepalive", 3, "write fast", group=_G, container="lease", since="0.1.0",
