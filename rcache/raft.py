@@ -228,7 +228,10 @@ class RaftNode(SyncObj):
         """Before PySyncObj starts an election (which raises the term and so deposes any
         leader), ask the others whether they would vote at all. Only a majority's yes lets
         the election run; a leadership transfer skips the question."""
-        if (self._prevote_won or self._SyncObj__raftState == _RAFT_STATE.LEADER
+        if self._prevote_won and self._prevote_term == self.raftCurrentTerm + 1:
+            return  # won for this term: PySyncObj's election runs now
+        self._prevote_won = False
+        if (self._SyncObj__raftState == _RAFT_STATE.LEADER
                 or not self.otherNodes or self._SyncObj__transferInProgress
                 or self._SyncObj__raftElectionDeadline >= raft_clock()
                 or not self._SyncObj__connectedToAnyone()):
@@ -306,6 +309,7 @@ class RaftNode(SyncObj):
             self._on_append_answered(node.address)
         elif kind == "append_entries" and message["term"] >= self.raftCurrentTerm:
             self._leader_heard = time.monotonic()
+            self._prevote_won = False  # a leader is back: no election on an old yes
             if message.get("entries") and "transmission" not in message:
                 self._skip_entries_we_hold(message)
         elif kind == "pre_vote":
