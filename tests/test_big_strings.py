@@ -1,0 +1,151 @@
+"""Huge strings (issue #16) on a real node: bit and range edits of a 512 MB string touch one
+fragment, so the node keeps answering; DEL drops the fragments without reading them; a
+restart serves at once; snapshots and followers hold the same bytes.
+
+Speed itself is measured in bench/bigstrings.py. The PING bound here is generous, far above
+what a busy machine adds and far below what rewriting 512 MB cost (PING waited 8-10 s).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import redis
+
+from .conftest import LocalCluster, Node, wait_for
+
+LAST_BIT = 2**32 - 1  # the highest offset SETBIT accepts: a 512 MB string
+MAX_LENGTH = 2**29
+FRAGMENT = 64 * 1024
+PING_BOUND_S = 2.0
+PATTERN = bytes(range(1, 256)) * 1000  # no zero byte
+
+
+class PingWatch:
+    """PINGs a node from a thread of its own while a test works, keeping each round trip."""
+
+    def __init__(self, node: Node) -> None:
+        self.client = node.client(socket_timeout=60)
+        self.times: list[float] = []
+        self.error: Exception | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                started = time.monotonic()
+                self.client.ping()
+                self.times.append(time.monotonic() - started)
+                self._stop.wait(0.01)
+        except Exception as err:  # reported by check()
+            self.error = err
+
+    def __enter__(self) -> PingWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=120)
+
+    def check(self) -> None:
+        assert self.error is None, self.error
+        assert self.times, "no PING was answered"
+        assert max(self.times) < PING_BOUND_S, f"slowest PING {max(self.times):.2f}s"
+
+
+def test_setbit_at_the_last_offset_then_del_and_restart(node: Node) -> None:
+    r = node.client()
+    with PingWatch(node) as watch:
+        assert r.setbit("big", LAST_BIT, 1) == 0
+        assert r.getbit("big", LAST_BIT) == 1
+        assert r.getbit("big", LAST_BIT - 1) == 0
+        assert r.strlen("big") == MAX_LENGTH
+        assert r.bitcount("big") == 1
+        assert r.bitpos("big", 1) == LAST_BIT
+        assert r.bitpos("big", 0) == 0
+        for offset in (0, 12_345_678, 2**31, LAST_BIT - 8):
+            assert r.setbit("big", offset, 1) == 0
+        assert r.bitcount("big") == 5
+        assert r.bitcount("big", 2**28, -1) == 3  # the bytes from the middle on
+        assert r.setbit("big", LAST_BIT, 0) == 1
+        assert r.getrange("big", MAX_LENGTH - 2, -1) == b"\x01\x00"
+        assert r.bitfield("big").incrby("u8", "#1000000", 200).get("u8", "#1000000").execute() \
+            == [200, 200]
+        assert r.type("big") == b"string"
+        assert r.delete("big") == 1
+        assert r.exists("big") == 0
+    watch.check()
+    node.restart()
+    fresh = node.client(socket_timeout=PING_BOUND_S)
+    for _ in range(20):  # before the fix: one PING in 30 s after such a restart
+        assert fresh.ping()
+    assert fresh.exists("big") == 0
+
+
+def test_setrange_far_out_then_getrange_pieces(node: Node) -> None:
+    r = node.client()
+    with PingWatch(node) as watch:
+        assert r.setrange("s", MAX_LENGTH - 1, "x") == MAX_LENGTH
+        assert r.getrange("s", 0, 15) == b"\0" * 16
+        assert r.getrange("s", MAX_LENGTH - 3, -1) == b"\0\0x"
+        assert r.getrange("s", -1, -1) == b"x"
+        assert r.setrange("s", FRAGMENT - 2, "abcd") == MAX_LENGTH  # across fragments 0 and 1
+        assert r.getrange("s", FRAGMENT - 4, FRAGMENT + 3) == b"\0\0abcd\0\0"
+        assert r.setrange("s", 300 * 1024 * 1024, "mid") == MAX_LENGTH
+        assert r.getrange("s", 300 * 1024 * 1024 - 1, 300 * 1024 * 1024 + 3) == b"\0mid\0"
+        assert r.strlen("s") == MAX_LENGTH
+        expected_bits = sum(bin(c).count("1") for c in b"abcdmidx")
+        assert r.bitcount("s") == expected_bits
+        assert r.bitpos("s", 1, 2) == (FRAGMENT - 2) * 8 + 1  # 'a' is 0b01100001
+        with pytest.raises(redis.ResponseError, match="proto-max-bulk-len"):
+            r.append("s", "!")  # 512 MB + 1 byte: over Redis's limit
+        assert r.strlen("s") == MAX_LENGTH
+    watch.check()
+
+
+def test_append_across_the_fragment_boundary(node: Node) -> None:
+    r = node.client()
+    model = bytearray(PATTERN[:FRAGMENT - 100])
+    r.set("a", bytes(model), ex=1000)
+    for piece in (PATTERN[:1000], PATTERN[:200_000], b"end"):  # grows into fragments
+        model += piece
+        assert r.append("a", piece) == len(model)
+    assert r.get("a") == model
+    assert r.strlen("a") == len(model)
+    for start in (FRAGMENT - 5, 2 * FRAGMENT - 1, len(model) - 4):
+        assert r.getrange("a", start, start + 9) == model[start:start + 10]
+    assert r.ttl("a") > 0  # APPEND keeps the TTL, also when the value becomes fragments
+    assert r.object("encoding", "a") == b"raw"
+    assert r.copy("a", "b")
+    assert r.rename("a", "c")
+    assert r.get("b") == r.get("c") == model
+    assert r.getdel("b") == model and r.exists("b") == 0
+    assert r.set("c", "small", get=True) == model
+    assert r.get("c") == b"small"
+
+
+def test_big_strings_survive_snapshot_and_reach_followers(cluster: LocalCluster) -> None:
+    leader = cluster.leader()
+    r = leader.client()
+    r.set("full", PATTERN * 10)  # 2.5 MB, every fragment stored
+    r.setrange("full", 20_000_000, "tail")
+    r.setbit("full", 8, 1)
+    r.setrange("sparse", 100_000_000, "z")
+    expected = {key: r.get(key) for key in ("full", "sparse")}
+    assert r.save()
+    cluster.wait_converged()
+    for node in cluster.live():
+        reader = node.client()
+        reader.execute_command("READONLY")
+        wait_for(lambda reader=reader: all(reader.get(k) == v for k, v in expected.items()),
+                 30, f"the big strings on {node.name}")
+    for node in cluster.nodes:
+        node.kill()
+    cluster.start()
+    r = cluster.leader().client()
+    assert {key: r.get(key) for key in expected} == expected
+    assert r.delete("full", "sparse") == 2
