@@ -80,13 +80,15 @@ def measure(server: ProcessServer, edits: int) -> dict[str, float]:
         results["BITFIELD big INCRBY u32 #100000000 1"] = timed(
             lambda: r.bitfield("big").incrby("u32", "#100000000", 1).execute())
         results["DEL big (512 MB, sparse)"] = timed(lambda: r.delete("big"))
+    results["slowest PING during the 512 MB steps"] = watch.slowest
+    with PingWatch(server.port) as watch:
         value = bytes(range(1, 256)) * (FULL_SIZE // 255)
         results["SET full (64 MB)"] = timed(lambda: r.set("full", value))
         results[f"SETBIT full <offset> 1, median of {edits}"] = statistics.median(
             timed(lambda o=o: r.setbit("full", o % (FULL_SIZE * 8), 1)) for o in offsets)
         results["BITCOUNT full (64 MB)"] = timed(lambda: r.bitcount("full"))
         results["DEL full (64 MB)"] = timed(lambda: r.delete("full"))
-    results["slowest PING meanwhile"] = watch.slowest
+    results["slowest PING during the 64 MB steps"] = watch.slowest
     r.close()
     return results
 

@@ -77,9 +77,13 @@ def _count_bits(value: StoredString, first: int, last: int) -> int:
     """Set bits from bit first to bit last (inclusive, inside the value)."""
     total = 0
     for offset, size, data in value.segments(first >> 3, (last >> 3) + 1):
-        if data is not None:
-            base = offset * 8
-            total += _bits(data, max(first - base, 0), min(last - base, size * 8 - 1)).bit_count()
+        if data is None:
+            continue
+        lo, hi = max(first - offset * 8, 0), min(last - offset * 8, size * 8 - 1)
+        if lo == 0 and hi == size * 8 - 1:  # whole bytes: no shifting nor masking
+            total += int.from_bytes(data, "big").bit_count()
+        else:
+            total += _bits(data, lo, hi).bit_count()
     return total
 
 
