@@ -99,6 +99,7 @@ class StoredString:
             yield _INDEX.unpack_from(full, cut)[0], data
 
     def all_records(self) -> list[tuple[int, bytes]]:
+        """(index, stored bytes) of every fragment record (what a copy has to write)."""
         return list(self._records(0, max(self.length - 1, 0) // FRAGMENT_SIZE))
 
 
@@ -115,10 +116,18 @@ def lookup(ks: Keyspace, key: bytes) -> StoredString | None:
     return None if record is None else from_record(ks, key, record)
 
 
+def value_of(ks: Keyspace, key: bytes, record: tuple[int, int, bytes]) -> bytes:
+    """The whole value in a looked-up record (assembled if fragmented); WRONGTYPE for other
+    types. An inline value, the common case, is returned as stored."""
+    if record[0] == STRING:
+        return record[2]
+    return from_record(ks, key, record).read()
+
+
 def get_value(ks: Keyspace, key: bytes) -> bytes | None:
-    """The whole value of the string at key (assembled if fragmented), None if missing."""
-    found = lookup(ks, key)
-    return None if found is None else found.read()
+    """The whole value of the string at key, None if missing."""
+    record = ks.lookup(key)
+    return None if record is None else value_of(ks, key, record)
 
 
 # -- writing (state machine only) -------------------------------------------------------------
@@ -163,12 +172,13 @@ class StringEditor:
         self.replace = current is None
         self.expire_at = 0 if current is None else current.expire_at
         self.length = 0 if current is None else current.length
-        self.inline: bytearray | None = None
+        self.inline: bytearray | None = None  # the value while it is short enough
+        self.version, self.prefix = 0, b""  # its fragments' otherwise
         if current is None or current.inline is not None:
             self.inline = bytearray(current.inline if current is not None else b"")
         else:
             self.version, self.prefix = current.version, current.prefix
-        self.dirty: dict[int, bytearray] = {}
+        self.dirty: dict[int, bytearray] = {}  # fragment index -> edited bytes
 
     def read(self, start: int, end: int) -> bytes:
         """Bytes [start, end) as edited so far (end cut at the length)."""

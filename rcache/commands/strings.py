@@ -117,7 +117,7 @@ def _set(ctx: Context, key: bytes, value: bytes, opts: StringOptions, command_na
     record = ks.lookup(key)
     old = None
     if opts.get and record is not None:
-        old = ss.from_record(ks, key, record).read()  # WRONGTYPE for other types
+        old = ss.value_of(ks, key, record)  # WRONGTYPE for other types
     if (opts.nx and record is not None) or (opts.xx and record is None):
         return old if opts.get else skipped
     if opts.keepttl and record is not None:
@@ -201,7 +201,7 @@ def mget(ctx: Context, argv: list[bytes]) -> list[bytes | None]:
     for key in argv[1:]:
         record = ks.lookup(key)
         is_string = record is not None and record[0] in STRING_KINDS
-        values.append(ss.from_record(ks, key, record).read() if is_string else None)
+        values.append(ss.value_of(ks, key, record) if is_string else None)
     return values
 
 
@@ -221,7 +221,7 @@ def strlen(ctx: Context, argv: list[bytes]) -> int:
 def getrange(ctx: Context, argv: list[bytes]) -> bytes:
     start, end = int_arg(argv[2]), int_arg(argv[3])
     current = ss.lookup(ctx.ks, argv[1])
-    if not current or not current.length or (start < 0 and end < 0 and start > end):
+    if current is None or not current.length or (start < 0 and end < 0 and start > end):
         return b""
     size = current.length
     start = max(start + size if start < 0 else start, 0)
