@@ -1,6 +1,7 @@
 """Huge strings (issue #16) on a real node: bit and range edits of a 512 MB string touch one
 fragment, so the node keeps answering; DEL drops the fragments without reading them; a
-restart serves at once; snapshots and followers hold the same bytes.
+restart serves at once; snapshots and followers hold the same bytes. In process: the
+fragment records themselves, and edits with tiny fragments checked against a bytearray.
 
 Speed itself is measured in bench/bigstrings.py. The PING bound here is generous, far above
 what a busy machine adds and far below what rewriting 512 MB cost (PING waited 8-10 s).
@@ -8,13 +9,21 @@ what a busy machine adds and far below what rewriting 512 MB cost (PING waited 8
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rcache import strings_store
 
 from .conftest import LocalCluster, Node, wait_for
+from .test_collections_unit import records_under
+from .test_commands_unit import DirectNode
 
 LAST_BIT = 2**32 - 1  # the highest offset SETBIT accepts: a 512 MB string
 MAX_LENGTH = 2**29
@@ -149,3 +158,89 @@ def test_big_strings_survive_snapshot_and_reach_followers(cluster: LocalCluster)
     r = cluster.leader().client()
     assert {key: r.get(key) for key in expected} == expected
     assert r.delete("full", "sparse") == 2
+
+
+# -- in process: the records, and a model with tiny fragments -----------------------------------
+def fragment_records(kv: DirectNode) -> int:
+    return records_under(kv, b"s")
+
+
+def test_sparse_strings_store_only_the_fragments_written(tmp_path: Path) -> None:
+    kv = DirectNode(tmp_path / "db")
+    assert kv.call("SETBIT", "big", LAST_BIT, 1) == 0
+    assert fragment_records(kv) == 1
+    assert kv.call("SETRANGE", "big", 3 * FRAGMENT + 5, "ab") == MAX_LENGTH
+    assert fragment_records(kv) == 2
+    assert kv.call("SETBIT", "big", LAST_BIT, 0) == 1  # back to zeros: the record goes
+    assert fragment_records(kv) == 1
+    assert kv.call("DEL", "big") == 1  # 8192 possible fragments: one range delete
+    assert fragment_records(kv) == 0
+    kv.call("SET", "small", PATTERN[:3 * FRAGMENT])  # 3 fragments: point deletes
+    assert fragment_records(kv) == 3
+    kv.call("SET", "small", "x")
+    assert fragment_records(kv) == 0
+    assert kv.call("GET", "small") == b"x"
+    kv.store.close()
+
+
+EDITS = st.one_of(
+    st.tuples(st.just("SETRANGE"), st.integers(0, 90), st.binary(min_size=0, max_size=30)),
+    st.tuples(st.just("APPEND"), st.binary(min_size=0, max_size=30)),
+    st.tuples(st.just("SETBIT"), st.integers(0, 800), st.integers(0, 1)),
+    st.tuples(st.just("SET"), st.binary(min_size=0, max_size=60)),
+    st.tuples(st.just("BITFIELD"), st.integers(0, 700), st.integers(-(2**15), 2**15 - 1)),
+)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(EDITS, min_size=1, max_size=12))
+def test_edits_match_a_bytearray_with_tiny_fragments(monkeypatch, edits) -> None:
+    """With 8-byte fragments every edit crosses fragments and inline/fragmented switches."""
+    monkeypatch.setattr(strings_store, "FRAGMENT_SIZE", 8)
+    with tempfile.TemporaryDirectory() as tmp:
+        kv = DirectNode(Path(tmp) / "db")
+        model = bytearray()
+        created = False
+        for edit in edits:
+            created = created or not (edit[0] == "SETRANGE" and not edit[2])
+            if edit[0] == "SETRANGE" and edit[2]:
+                model[len(model):] = bytes(max(0, edit[1] - len(model)))
+                model[edit[1]:edit[1] + len(edit[2])] = edit[2]
+            elif edit[0] == "APPEND":
+                model += edit[1]
+            elif edit[0] == "SETBIT":
+                model[len(model):] = bytes(max(0, edit[1] // 8 + 1 - len(model)))
+                mask = 0x80 >> (edit[1] % 8)
+                model[edit[1] // 8] = model[edit[1] // 8] | mask if edit[2] else \
+                    model[edit[1] // 8] & ~mask
+            elif edit[0] == "SET":
+                model = bytearray(edit[1])
+            if edit[0] == "BITFIELD":  # a 16-bit field at a bit offset
+                bit = edit[1]
+                model[len(model):] = bytes(max(0, (bit + 15) // 8 + 1 - len(model)))
+                first, last = bit // 8, (bit + 15) // 8
+                span = (last - first + 1) * 8
+                shift = span - bit % 8 - 16
+                chunk = int.from_bytes(model[first:last + 1], "big")
+                chunk = chunk & ~(0xFFFF << shift) | (edit[2] & 0xFFFF) << shift
+                model[first:last + 1] = chunk.to_bytes(last - first + 1, "big")
+                kv.call("BITFIELD", "k", "SET", "i16", bit, edit[2])
+            else:
+                kv.call(*edit[:1], "k", *edit[1:])
+            assert kv.call("STRLEN", "k") == len(model)
+        value = bytes(model)
+        assert kv.call("GET", "k") == (value if created else None)
+        assert kv.call("GETRANGE", "k", 0, -1) == value
+        for start in range(0, len(value) + 2, 5):
+            assert kv.call("GETRANGE", "k", start, start + 12) == value[start:start + 13]
+        assert kv.call("BITCOUNT", "k") == sum(bin(b).count("1") for b in value)
+        bits = "".join(f"{b:08b}" for b in value)
+        for bit, start in ((1, 0), (0, 0), (1, 3), (0, 5)) if value else ():
+            found = bits.find(str(bit), start * 8)
+            if start >= len(value):
+                found = -1  # an empty range
+            elif found < 0 and not bit:
+                found = len(bits)  # the zeros past the end
+            assert kv.call("BITPOS", "k", bit, start) == found, (bit, start)
+        kv.store.close()
