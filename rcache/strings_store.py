@@ -179,6 +179,8 @@ class StringEditor:
         else:
             self.version, self.prefix = current.version, current.prefix
         self.dirty: dict[int, bytearray] = {}  # fragment index -> edited bytes
+        if self.length > FRAGMENT_SIZE and self.inline is not None:
+            self._fragment_inline()  # stored whole before fragments existed: split it now
 
     def read(self, start: int, end: int) -> bytes:
         """Bytes [start, end) as edited so far (end cut at the length)."""

@@ -20,10 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rcache import strings_store
+from rcache.storage import STRING, Keyspace, Transaction
 
 from .conftest import LocalCluster, Node, wait_for
 from .test_collections_unit import records_under
-from .test_commands_unit import DirectNode
+from .test_commands_unit import NOW, DirectNode
 
 LAST_BIT = 2**32 - 1  # the highest offset SETBIT accepts: a 512 MB string
 MAX_LENGTH = 2**29
@@ -180,6 +181,20 @@ def test_sparse_strings_store_only_the_fragments_written(tmp_path: Path) -> None
     kv.call("SET", "small", "x")
     assert fragment_records(kv) == 0
     assert kv.call("GET", "small") == b"x"
+    kv.store.close()
+
+
+def test_a_long_value_stored_whole_is_split_at_its_first_edit(tmp_path: Path) -> None:
+    """Databases written before fragments hold long strings in one record: still readable,
+    and fragmented by the first command that edits them."""
+    kv = DirectNode(tmp_path / "db")
+    txn = Transaction(kv.store)
+    Keyspace(kv.store, txn, 0, NOW).put(b"old", STRING, PATTERN)
+    txn.commit(kv.index)
+    assert kv.call("GET", "old") == PATTERN and fragment_records(kv) == 0
+    assert kv.call("SETBIT", "old", 7, 1) == 1
+    assert fragment_records(kv) == -(-len(PATTERN) // FRAGMENT)
+    assert kv.call("GET", "old") == PATTERN
     kv.store.close()
 
 
