@@ -14,8 +14,10 @@ record may be shorter than that, or missing: the bytes it lacks (up to the value
 zeros. So SETBIT or SETRANGE far out writes one fragment, not the gap before it, and a command
 reads and rewrites only the fragments it touches (Apache Kvrocks keeps bitmaps in fragments
 for the same reason). Deleting, expiring or replacing a long string drops its version as a
-collection's is dropped: one range delete, whatever its size. GET of a long string assembles
-it, as Redis must send all of it anyway.
+collection's is dropped: point deletes up to ``POINT_DROP_LIMIT`` fragments (8 MiB), beyond
+that one range delete, whatever the size; no fragment is read. GET of a long string assembles
+it, as Redis must send all of it anyway. RENAME, COPY and MOVE copy the fragment records, as
+they copy a collection's elements.
 """
 
 from __future__ import annotations
@@ -185,8 +187,8 @@ class StringEditor:
     def read(self, start: int, end: int) -> bytes:
         """Bytes [start, end) as edited so far (end cut at the length)."""
         end = min(end, self.length)
-        if self.inline is not None or start >= end:
-            return bytes(self.inline[start:end]) if self.inline is not None else b""
+        if self.inline is not None:
+            return bytes(self.inline[start:end])
         out = bytearray()
         for index in range(start // FRAGMENT_SIZE, (end - 1) // FRAGMENT_SIZE + 1):
             base = index * FRAGMENT_SIZE
