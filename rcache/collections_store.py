@@ -135,12 +135,18 @@ def lookup_any(ks: Keyspace, key: bytes) -> Meta | None:
     return _decode(ks, key, record[0], record[1], record[2])
 
 
-def create(ks: Keyspace, key: bytes, kind: int) -> Meta:
-    """A new, empty collection with a fresh version; stored by ``save`` once it has elements."""
+def next_version(ks: Keyspace) -> int:
+    """A version no key has used, the same on every node (fragmented strings use them too)."""
     txn = ks.txn
     raw = txn.get(VERSION_KEY)
     version = (int.from_bytes(raw, "big") if raw else 0) + 1
     txn.put(VERSION_KEY, _U64.pack(version))
+    return version
+
+
+def create(ks: Keyspace, key: bytes, kind: int) -> Meta:
+    """A new, empty collection with a fresh version; stored by ``save`` once it has elements."""
+    version = next_version(ks)
     return Meta(kind, version, new=True, prefix=element_prefix(ks, key, version))
 
 

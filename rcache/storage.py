@@ -4,15 +4,18 @@ Layout (all keys and values raw bytes):
     b"k" + dbid + key                 -> header + payload       (one record per user key)
     b"e" + dbid + expire_at(8) + key  -> b""                    (expiry index, for active expiry)
     b"s" + dbid + ...                 -> elements of hashes, lists, sets and sorted sets
-                                         (laid out by collections_store)
+                                         (laid out by collections_store), fragments of long
+                                         strings (strings_store)
     b"\\x00applied"                   -> Raft index of the last applied entry (8 bytes)
     b"\\x00count" + dbid              -> number of keys in that physical database (8 bytes)
     b"\\x00dbmap"                     -> logical db number -> physical dbid (SWAPDB swaps these)
 
 The header is one type byte, with 0x80 set when an 8-byte absolute expiry (Unix ms) follows.
-Strings keep their value inline; a collection's payload is its metadata (version, count...)
-and its elements are records of their own under b"s" (see collections_store, which registers
-in ``ELEMENT_DROPPERS`` how to drop them when the key is deleted or replaced).
+Strings up to 64 KiB keep their value inline, longer ones are fragments under b"s" (see
+strings_store, the one module that reads or writes string values); a collection's payload is
+its metadata (version, count...) and its elements are records of their own under b"s" (see
+collections_store). Both register in ``ELEMENT_DROPPERS`` how to drop those records when the
+key is deleted or replaced.
 
 Only the state machine writes, through a ``Transaction`` that becomes one RocksDB WriteBatch
 together with the applied index; readers use a ``Keyspace`` straight on the database.
@@ -29,11 +32,11 @@ from functools import lru_cache
 
 from rocksdict import Options, Rdict, ReadOptions, WriteBatch
 
-from . import errors
-from .errors import CommandError
-
 STRING, HASH, LIST, SET, ZSET = 1, 2, 3, 4, 5
-TYPE_NAMES = {STRING: b"string", HASH: b"hash", LIST: b"list", SET: b"set", ZSET: b"zset"}
+BIG_STRING = 6  # a string kept in fragment records (strings_store); TYPE says "string"
+STRING_KINDS = (STRING, BIG_STRING)
+TYPE_NAMES = {STRING: b"string", HASH: b"hash", LIST: b"list", SET: b"set", ZSET: b"zset",
+              BIG_STRING: b"string"}
 _HAS_EXPIRY = 0x80
 
 APPLIED_KEY = b"\x00applied"
@@ -261,14 +264,6 @@ class Keyspace:
         if record[1] and record[1] <= self.now_ms:
             return None
         return record
-
-    def get_string(self, key: bytes) -> bytes | None:
-        record = self.lookup(key)
-        if record is None:
-            return None
-        if record[0] != STRING:
-            raise CommandError(errors.WRONGTYPE)
-        return record[2]
 
     def exists(self, key: bytes) -> bool:
         return self.lookup(key) is not None

@@ -2,8 +2,10 @@
 
 A bitmap is a string: bit 0 is the most significant bit of byte 0, and a string is as long as
 its highest byte written. Reads treat bits past the end as 0. Writes keep the key's TTL (Redis
-edits the string in place), except BITOP, which stores a new value. Ranges are worked on as
-Python integers: one conversion, then shifts and bit_count(), whatever the string's size.
+edits the string in place), except BITOP, which stores a new value. Long strings are
+fragments (strings_store): a command reads and rewrites only the fragments in its range, and
+skips the zero runs of a sparse one. A range is worked on a segment at a time as Python
+integers: one conversion, then shifts and bit_count().
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .. import errors
+from .. import strings_store as ss
 from ..errors import CommandError
 from ..resp import parse_int
-from ..storage import STRING
+from ..storage import Keyspace
+from ..strings_store import FRAGMENT_SIZE, StoredString, StringEditor
 from .keyspace import int_arg
-from .strings import PROTO_MAX_BULK_LEN, lookup_string
+from .strings import PROTO_MAX_BULK_LEN
 from .table import Context, command
 
 _G = "bitmap"
@@ -38,7 +42,7 @@ def _bit_offset(raw: bytes, field_bits: int = 0) -> int:
     return offset
 
 
-def _bits(value: bytes, first: int, last: int) -> int:
+def _bits(value: bytes | memoryview, first: int, last: int) -> int:
     """Bits first..last (inclusive, both inside value) as one integer, first bit highest."""
     chunk = int.from_bytes(value[first >> 3:(last >> 3) + 1], "big")
     return (chunk >> (7 - (last & 7))) & ((1 << (last - first + 1)) - 1)
@@ -51,11 +55,12 @@ def _unit_is_bit(raw: bytes) -> bool:
     return unit == b"bit"
 
 
-def _bit_range(value: bytes, start: int, end: int | None, unit_is_bit: bool
+def _bit_range(length: int, start: int, end: int | None, unit_is_bit: bool
                ) -> tuple[int, int] | None:
-    """BITCOUNT/BITPOS's start..end (in bytes or bits; end None: to the end) as an inclusive
-    range of bits, negative and out-of-range indexes clamped as Redis does; None if empty."""
-    total = len(value) * 8 if unit_is_bit else len(value)
+    """BITCOUNT/BITPOS's start..end (in bytes or bits; end None: to the end) of a string of
+    length bytes as an inclusive range of bits, negative and out-of-range indexes clamped as
+    Redis does; None if empty."""
+    total = length * 8 if unit_is_bit else length
     if end is None:
         end = total - 1
     if start < 0:
@@ -68,18 +73,45 @@ def _bit_range(value: bytes, start: int, end: int | None, unit_is_bit: bool
     return (start, end) if unit_is_bit else (start * 8, end * 8 + 7)
 
 
+def _count_bits(value: StoredString, first: int, last: int) -> int:
+    """Set bits from bit first to bit last (inclusive, inside the value)."""
+    total = 0
+    for offset, size, data in value.segments(first >> 3, (last >> 3) + 1):
+        if data is None:
+            continue
+        lo, hi = max(first - offset * 8, 0), min(last - offset * 8, size * 8 - 1)
+        if lo == 0 and hi == size * 8 - 1:  # whole bytes: no shifting nor masking
+            total += int.from_bytes(data, "big").bit_count()
+        else:
+            total += _bits(data, lo, hi).bit_count()
+    return total
+
+
+def _find_bit(value: StoredString, first: int, last: int, wanted: int) -> int | None:
+    """The first bit equal to wanted from bit first to bit last (inside the value)."""
+    for offset, size, data in value.segments(first >> 3, (last >> 3) + 1):
+        lo, hi = max(first, offset * 8), min(last, (offset + size) * 8 - 1)
+        if data is None:
+            if not wanted:
+                return lo
+            continue
+        width = hi - lo + 1
+        window = _bits(data, lo - offset * 8, hi - offset * 8)
+        if not wanted:
+            window ^= (1 << width) - 1
+        if window:
+            return lo + width - window.bit_length()
+    return None
+
+
 def _write_bits(ctx: Context, key: bytes, highest_bit: int,
-                edit: Callable[[bytearray], object]) -> object:
-    """Grow the string at key (created if missing) to hold highest_bit, apply edit to its
-    bytes, store it if it changed (TTL kept), and return what edit returned."""
-    current = lookup_string(ctx.ks, key)
-    value, expire_at = current if current is not None else (b"", 0)
-    data = bytearray(value)
-    if len(data) <= highest_bit >> 3:
-        data.extend(bytes((highest_bit >> 3) + 1 - len(data)))
-    result = edit(data)
-    if current is None or data != value:
-        ctx.ks.put(key, STRING, bytes(data), expire_at)
+                edit: Callable[[StringEditor], object]) -> object:
+    """Grow the string at key (created if missing) to hold highest_bit, apply edit to it,
+    save what it changed (TTL kept), and return what edit returned."""
+    editor = ss.edit(ctx.ks, key)
+    editor.grow((highest_bit >> 3) + 1)
+    result = edit(editor)
+    editor.save()
     return result
 
 
@@ -91,11 +123,12 @@ def setbit(ctx: Context, argv: list[bytes]) -> int:
     if on not in (0, 1):
         raise CommandError(BIT_VALUE)
     mask = 0x80 >> (offset & 7)
+    position = offset >> 3
 
-    def flip(data: bytearray) -> int:
-        old = data[offset >> 3] & mask
-        data[offset >> 3] = data[offset >> 3] | mask if on else data[offset >> 3] & ~mask
-        return 1 if old else 0
+    def flip(editor: StringEditor) -> int:
+        old = editor.read(position, position + 1)[0]
+        editor.write(position, bytes((old | mask if on else old & ~mask,)))
+        return 1 if old & mask else 0
 
     return _write_bits(ctx, argv[1], offset, flip)
 
@@ -104,29 +137,27 @@ def setbit(ctx: Context, argv: list[bytes]) -> int:
          summary="Returns the bit value at offset in the string value stored at key")
 def getbit(ctx: Context, argv: list[bytes]) -> int:
     offset = _bit_offset(argv[2])
-    value = ctx.ks.get_string(argv[1]) or b""
-    if offset >> 3 >= len(value):
-        return 0
-    return 1 if value[offset >> 3] & (0x80 >> (offset & 7)) else 0
+    byte = _reader(ctx.ks, argv[1])(offset >> 3, (offset >> 3) + 1)
+    return 1 if byte and byte[0] & (0x80 >> (offset & 7)) else 0
 
 
 @command("bitcount", -2, "readonly", 1, 1, 1, group=_G, since="2.6.0",
          summary="Count set bits in a string", complexity="O(N)")
 def bitcount(ctx: Context, argv: list[bytes]) -> int:
-    value = ctx.ks.get_string(argv[1])
+    value = ss.lookup(ctx.ks, argv[1])
     if value is None:
         return 0  # Redis looks the key up before it parses the range
     if len(argv) == 2:
-        bits = _bit_range(value, 0, None, False)
+        bits = _bit_range(value.length, 0, None, False)
     elif len(argv) in (4, 5):
         start, end = int_arg(argv[2]), int_arg(argv[3])
         unit_is_bit = len(argv) == 5 and _unit_is_bit(argv[4])
         if start < 0 and end < 0 and start > end:
             return 0
-        bits = _bit_range(value, start, end, unit_is_bit)
+        bits = _bit_range(value.length, start, end, unit_is_bit)
     else:
         raise CommandError(errors.SYNTAX)
-    return 0 if bits is None else _bits(value, *bits).bit_count()
+    return 0 if bits is None else _count_bits(value, *bits)
 
 
 @command("bitpos", -3, "readonly", 1, 1, 1, group=_G, since="2.8.7",
@@ -135,7 +166,7 @@ def bitpos(ctx: Context, argv: list[bytes]) -> int:
     wanted = int_arg(argv[2])
     if wanted not in (0, 1):
         raise CommandError("ERR The bit argument must be 1 or 0.")
-    value = ctx.ks.get_string(argv[1])
+    value = ss.lookup(ctx.ks, argv[1])
     if value is None:  # an endless run of 0 bits
         return -1 if wanted else 0
     if len(argv) > 6:
@@ -143,19 +174,15 @@ def bitpos(ctx: Context, argv: list[bytes]) -> int:
     start = int_arg(argv[3]) if len(argv) > 3 else 0
     unit_is_bit = len(argv) == 6 and _unit_is_bit(argv[5])  # checked before end, as Redis
     end_given = len(argv) > 4
-    bits = _bit_range(value, start, int_arg(argv[4]) if end_given else None, unit_is_bit)
+    bits = _bit_range(value.length, start, int_arg(argv[4]) if end_given else None, unit_is_bit)
     if bits is None:
         return -1
-    first, last = bits
-    width = last - first + 1
-    window = _bits(value, first, last)
-    if not wanted:
-        window ^= (1 << width) - 1
-    if window:
-        return first + width - window.bit_length()
+    found = _find_bit(value, *bits, wanted)
+    if found is not None:
+        return found
     # No such bit in range. Past the string's end the bits are 0: a search for 0 without an
     # explicit end finds the first of them.
-    return -1 if wanted or end_given else last + 1
+    return -1 if wanted or end_given else bits[1] + 1
 
 
 _BITOPS: dict[bytes, Callable[[int, int], int]] = {
@@ -170,20 +197,27 @@ def bitop(ctx: Context, argv: list[bytes]) -> int:
         raise CommandError(errors.SYNTAX)
     if operation == b"not" and len(argv) != 4:
         raise CommandError("ERR BITOP NOT must be called with a single source key.")
-    sources = [ctx.ks.get_string(key) or b"" for key in argv[3:]]
-    size = max(map(len, sources))
-    # Shorter strings count as zero-padded on the right.
-    numbers = [int.from_bytes(source.ljust(size, b"\0"), "big") for source in sources]
-    if operation == b"not":
-        result = numbers[0] ^ ((1 << (8 * size)) - 1)
-    else:
-        result = numbers[0]
-        for number in numbers[1:]:
-            result = _BITOPS[operation](result, number)
-    if size:
-        ctx.ks.put(argv[2], STRING, result.to_bytes(size, "big"))
-    else:
+    sources = [ss.lookup(ctx.ks, key) for key in argv[3:]]
+    size = max(source.length if source else 0 for source in sources)
+    if not size:
         ctx.ks.delete(argv[2])
+        return 0
+    target = StringEditor(ctx.ks, argv[2], None)  # replaces the target at save
+    target.grow(size)
+    for start in range(0, size, FRAGMENT_SIZE):  # one fragment's span at a time
+        width = min(FRAGMENT_SIZE, size - start)
+        # Shorter strings count as zero-padded on the right.
+        numbers = [int.from_bytes(source.read(start, start + width).ljust(width, b"\0"), "big")
+                   if source else 0 for source in sources]
+        if operation == b"not":
+            result = numbers[0] ^ ((1 << (8 * width)) - 1)
+        else:
+            result = numbers[0]
+            for number in numbers[1:]:
+                result = _BITOPS[operation](result, number)
+        if result:  # zeros need no writing
+            target.write(start, result.to_bytes(width, "big"))
+    target.save()
     return size
 
 
@@ -210,21 +244,27 @@ def _fit(value: int, signed: bool, width: int, overflow: bytes) -> int | None:
     return ((value - low) & ((1 << width) - 1)) + low
 
 
-def _read_field(data: bytes, offset: int, signed: bool, width: int) -> int:
+def _reader(ks: Keyspace, key: bytes) -> Callable[[int, int], bytes]:
+    """read(start, end) of the string at key (b"" when missing); WRONGTYPE for other types."""
+    value = ss.lookup(ks, key)
+    return value.read if value is not None else lambda start, end: b""
+
+
+def _read_field(read: Callable[[int, int], bytes], offset: int, signed: bool, width: int) -> int:
     first, last = offset >> 3, (offset + width - 1) >> 3
-    chunk = bytes(data[first:last + 1]).ljust(last - first + 1, b"\0")  # 0 bits past the end
+    chunk = read(first, last + 1).ljust(last - first + 1, b"\0")  # 0 bits past the end
     raw = _bits(chunk, offset & 7, (offset & 7) + width - 1)
     return raw - (1 << width) if signed and raw >> (width - 1) else raw
 
 
-def _write_field(data: bytearray, offset: int, width: int, value: int) -> None:
+def _write_field(editor: StringEditor, offset: int, width: int, value: int) -> None:
     first, last = offset >> 3, (offset + width - 1) >> 3
     span = (last - first + 1) * 8
     shift = span - (offset & 7) - width
     mask = ((1 << width) - 1) << shift
-    chunk = int.from_bytes(data[first:last + 1], "big")
+    chunk = int.from_bytes(editor.read(first, last + 1), "big")
     chunk = (chunk & ~mask) | ((value & ((1 << width) - 1)) << shift)
-    data[first:last + 1] = chunk.to_bytes(last - first + 1, "big")
+    editor.write(first, chunk.to_bytes(last - first + 1, "big"))
 
 
 def _parse_bitfield(argv: list[bytes]) -> list[tuple]:
@@ -250,10 +290,12 @@ def _parse_bitfield(argv: list[bytes]) -> list[tuple]:
     return operations
 
 
-def _run_bitfield(data: bytearray, operations: list[tuple]) -> list[int | None]:
+def _run_bitfield(operations: list[tuple], read: Callable[[int, int], bytes],
+                  editor: StringEditor | None = None) -> list[int | None]:
+    """Replies of the operations, in order; SET and INCRBY need the editor."""
     replies: list[int | None] = []
     for sub, signed, width, offset, argument, overflow in operations:
-        old = _read_field(data, offset, signed, width)
+        old = _read_field(read, offset, signed, width)
         if sub == b"get":
             replies.append(old)
             continue
@@ -265,7 +307,7 @@ def _run_bitfield(data: bytearray, operations: list[tuple]) -> list[int | None]:
         if new is None:
             replies.append(None)
             continue
-        _write_field(data, offset, width, new)
+        _write_field(editor, offset, width, new)
         replies.append(new if sub == b"incrby" else old)
     return replies
 
@@ -277,9 +319,10 @@ def bitfield(ctx: Context, argv: list[bytes]) -> list[int | None]:
     operations = _parse_bitfield(argv)
     writes = [op for op in operations if op[0] != b"get"]
     if not writes:
-        return _run_bitfield(bytearray(ctx.ks.get_string(argv[1]) or b""), operations)
+        return _run_bitfield(operations, _reader(ctx.ks, argv[1]))
     highest_bit = max(offset + width - 1 for _, _, width, offset, _, _ in writes)
-    return _write_bits(ctx, argv[1], highest_bit, lambda data: _run_bitfield(data, operations))
+    return _write_bits(ctx, argv[1], highest_bit,
+                       lambda editor: _run_bitfield(operations, editor.read, editor))
 
 
 @command("bitfield_ro", -2, "readonly fast", 1, 1, 1, group=_G, since="6.0.0",
@@ -289,4 +332,4 @@ def bitfield_ro(ctx: Context, argv: list[bytes]) -> list[int | None]:
     operations = _parse_bitfield(argv)
     if any(op[0] != b"get" for op in operations):
         raise CommandError("ERR BITFIELD_RO only supports the GET subcommand")
-    return _run_bitfield(bytearray(ctx.ks.get_string(argv[1]) or b""), operations)
+    return _run_bitfield(operations, _reader(ctx.ks, argv[1]))

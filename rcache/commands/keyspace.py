@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterator
 
 from .. import collections_store as cs
 from .. import errors
+from .. import strings_store as ss
 from ..errors import CommandError
 from ..resp import OK, SimpleString, parse_int
-from ..storage import STRING, TYPE_NAMES, Keyspace, compile_pattern, literal_prefix
+from ..storage import STRING_KINDS, TYPE_NAMES, Keyspace, compile_pattern, literal_prefix
 from .table import Context, command, container
 
 _G = "generic"
@@ -64,11 +65,10 @@ def _copy_record(ks: Keyspace, source: bytes, record: tuple[int, int, bytes],
     elements live in records of their own (copied one by one: O(N), where Redis's RENAME
     and MOVE are O(1)).
     """
-    kind, expire_at, payload = record
-    if kind == STRING:
-        target.put(key, kind, payload, expire_at)
+    if record[0] in STRING_KINDS:
+        ss.copy_to(ss.from_record(ks, source, record), target, key)
     else:
-        cs.copy_to(ks, cs.lookup(ks, source, kind), target, key)
+        cs.copy_to(ks, cs.lookup(ks, source, record[0]), target, key)
 
 
 # -- existence and deletion ---------------------------------------------------------------
@@ -337,15 +337,15 @@ container("object", -2, "", group=_G, since="2.2.3",
           summary="A container for object introspection commands")
 
 
-def _string_encoding(value: bytes) -> bytes:
+def _string_encoding(value: ss.StoredString) -> bytes:
     """The encoding Redis's tryObjectEncoding picks for a freshly written string.
 
     Values are not stored with an encoding, so strings grown by APPEND or SETRANGE (raw in
     Redis whatever their size) report what SET of the same bytes would give.
     """
-    if len(value) <= 20 and parse_int(value) is not None:
+    if value.length <= 20 and parse_int(value.read()) is not None:
         return b"int"
-    return b"embstr" if len(value) <= EMBSTR_SIZE_LIMIT else b"raw"
+    return b"embstr" if value.length <= EMBSTR_SIZE_LIMIT else b"raw"
 
 
 @command("encoding", 3, "readonly", 2, 2, 1, group=_G, container="object", since="2.2.3",
@@ -356,6 +356,6 @@ def object_encoding(ctx: Context, argv: list[bytes]) -> bytes | None:
     record = ctx.ks.lookup(argv[2])
     if record is None:
         return None
-    if record[0] == STRING:
-        return _string_encoding(record[2])
+    if record[0] in STRING_KINDS:
+        return _string_encoding(ss.from_record(ctx.ks, argv[2], record))
     return cs.lookup_any(ctx.ks, argv[2]).encoding

@@ -15,9 +15,10 @@ from decimal import Decimal
 from fractions import Fraction
 
 from .. import errors
+from .. import strings_store as ss
 from ..errors import CommandError
 from ..resp import LLONG_MAX, LLONG_MIN, OK, SimpleString
-from ..storage import STRING, Keyspace
+from ..storage import STRING_KINDS, Keyspace
 from .keyspace import int_arg
 from .table import Context, command
 
@@ -29,14 +30,15 @@ _EXPIRY_UNITS = {b"EX": (1000, True), b"PX": (1, True), b"EXAT": (1000, False),
                  b"PXAT": (1, False)}
 
 
-def lookup_string(ks: Keyspace, key: bytes) -> tuple[bytes, int] | None:
-    """(value, expire_at) of a live string key, None if missing; WRONGTYPE for other types."""
-    record = ks.lookup(key)
-    if record is None:
-        return None
-    if record[0] != STRING:
-        raise CommandError(errors.WRONGTYPE)
-    return record[2], record[1]
+def _number_text(ks: Keyspace, key: bytes, error: str) -> tuple[bytes | None, int]:
+    """(value, expire_at) of a string INCR* can read (None if missing); a fragmented value is
+    longer than any number, so it fails with error without being read."""
+    current = ss.lookup(ks, key)
+    if current is None:
+        return None, 0
+    if current.inline is None:
+        raise CommandError(error)
+    return current.inline, current.expire_at
 
 
 def _check_length(length: int) -> None:
@@ -113,23 +115,23 @@ def _set(ctx: Context, key: bytes, value: bytes, opts: StringOptions, command_na
     ks = ctx.ks
     expire_at = opts.deadline(ctx.now_ms, command_name) or 0
     record = ks.lookup(key)
-    if opts.get and record is not None and record[0] != STRING:
-        raise CommandError(errors.WRONGTYPE)
-    old = record[2] if record is not None else None
+    old = None
+    if opts.get and record is not None:
+        old = ss.value_of(ks, key, record)  # WRONGTYPE for other types
     if (opts.nx and record is not None) or (opts.xx and record is None):
         return old if opts.get else skipped
     if opts.keepttl and record is not None:
         expire_at = record[1]
     # An EXAT/PXAT already past stores a key that is expired at once, as Redis 7.0 does (it
     # stays counted by DBSIZE until active expiry removes it).
-    ks.put(key, STRING, value, expire_at)
+    ss.store(ks, key, value, expire_at)
     return old if opts.get else done
 
 
 @command("set", -3, "write denyoom", 1, 1, 1, group=_G, summary="Set the string value of a key")
 def set_(ctx: Context, argv: list[bytes]) -> object:
     if len(argv) == 3:
-        ctx.ks.put(argv[1], STRING, argv[2])
+        ss.store(ctx.ks, argv[1], argv[2])
         return OK
     return _set(ctx, argv[1], argv[2], parse_string_options(argv, 3, for_set=True), "set")
 
@@ -160,7 +162,7 @@ def psetex(ctx: Context, argv: list[bytes]) -> object:
 def mset(ctx: Context, argv: list[bytes]) -> SimpleString:
     ks = ctx.ks
     for key, value in _pairs(argv, "mset"):
-        ks.put(key, STRING, value)
+        ss.store(ks, key, value)
     return OK
 
 
@@ -173,7 +175,7 @@ def msetnx(ctx: Context, argv: list[bytes]) -> int:
     if any(ks.exists(key) for key, _ in pairs):
         return 0
     for key, value in pairs:
-        ks.put(key, STRING, value)
+        ss.store(ks, key, value)
     return 1
 
 
@@ -186,7 +188,7 @@ def _pairs(argv: list[bytes], command_name: str) -> list[tuple[bytes, bytes]]:
 # -- reading ----------------------------------------------------------------------------------
 @command("get", 2, "readonly fast", 1, 1, 1, group=_G, summary="Get the value of a key")
 def get(ctx: Context, argv: list[bytes]) -> bytes | None:
-    return ctx.ks.get_string(argv[1])
+    return ss.get_value(ctx.ks, argv[1])
 
 
 @command("mget", -2, "readonly fast", 1, -1, 1, group=_G,
@@ -198,15 +200,16 @@ def mget(ctx: Context, argv: list[bytes]) -> list[bytes | None]:
     values = []
     for key in argv[1:]:
         record = ks.lookup(key)
-        values.append(record[2] if record is not None and record[0] == STRING else None)
+        is_string = record is not None and record[0] in STRING_KINDS
+        values.append(ss.value_of(ks, key, record) if is_string else None)
     return values
 
 
 @command("strlen", 2, "readonly fast", 1, 1, 1, group=_G, since="2.2.0",
          summary="Get the length of the value stored in a key")
 def strlen(ctx: Context, argv: list[bytes]) -> int:
-    value = ctx.ks.get_string(argv[1])
-    return 0 if value is None else len(value)
+    current = ss.lookup(ctx.ks, argv[1])
+    return 0 if current is None else current.length
 
 
 @command("getrange", 4, "readonly", 1, 1, 1, group=_G, since="2.4.0",
@@ -217,28 +220,28 @@ def strlen(ctx: Context, argv: list[bytes]) -> int:
          complexity="O(N) where N is the length of the returned string.")
 def getrange(ctx: Context, argv: list[bytes]) -> bytes:
     start, end = int_arg(argv[2]), int_arg(argv[3])
-    value = ctx.ks.get_string(argv[1])
-    if not value or (start < 0 and end < 0 and start > end):
+    current = ss.lookup(ctx.ks, argv[1])
+    if current is None or not current.length or (start < 0 and end < 0 and start > end):
         return b""
-    size = len(value)
+    size = current.length
     start = max(start + size if start < 0 else start, 0)
     end = min(max(end + size if end < 0 else end, 0), size - 1)
-    return value[start:end + 1]
+    return current.read(start, end + 1)
 
 
 # -- read and write -----------------------------------------------------------------------
 @command("getset", 3, "write denyoom fast", 1, 1, 1, group=_G,
          summary="Set the string value of a key and return its old value")
 def getset(ctx: Context, argv: list[bytes]) -> bytes | None:
-    old = ctx.ks.get_string(argv[1])
-    ctx.ks.put(argv[1], STRING, argv[2])
+    old = ss.get_value(ctx.ks, argv[1])
+    ss.store(ctx.ks, argv[1], argv[2])
     return old
 
 
 @command("getdel", 2, "write fast", 1, 1, 1, group=_G, since="6.2.0",
          summary="Get the value of a key and delete the key")
 def getdel(ctx: Context, argv: list[bytes]) -> bytes | None:
-    value = ctx.ks.get_string(argv[1])
+    value = ss.get_value(ctx.ks, argv[1])
     if value is not None:
         ctx.ks.delete(argv[1])
     return value
@@ -251,14 +254,14 @@ def getex(ctx: Context, argv: list[bytes]) -> bytes | None:
     ks = ctx.ks
     key = argv[1]
     opts = parse_string_options(argv, 2, for_set=False)
-    current = lookup_string(ks, key)
+    current = ss.lookup(ks, key)
     if current is None:
         return None
-    value, expire_at = current
+    value = current.read()
     deadline = opts.deadline(ctx.now_ms, "getex")
     if deadline is not None:
         ks.set_expiry(key, deadline)  # deletes the key if EXAT/PXAT is already past
-    elif opts.persist and expire_at:
+    elif opts.persist and current.expire_at:
         ks.set_expiry(key, 0)
     return value
 
@@ -266,46 +269,38 @@ def getex(ctx: Context, argv: list[bytes]) -> bytes | None:
 @command("append", 3, "write denyoom fast", 1, 1, 1, group=_G, since="2.0.0",
          summary="Append a value to a key")
 def append(ctx: Context, argv: list[bytes]) -> int:
-    ks = ctx.ks
-    key, suffix = argv[1], argv[2]
-    current = lookup_string(ks, key)
-    if current is None:
-        ks.put(key, STRING, suffix)
-        return len(suffix)
-    value, expire_at = current
-    _check_length(len(value) + len(suffix))
-    ks.put(key, STRING, value + suffix, expire_at)
-    return len(value) + len(suffix)
+    editor = ss.edit(ctx.ks, argv[1])
+    suffix = argv[2]
+    _check_length(editor.length + len(suffix))
+    editor.write(editor.length, suffix)
+    editor.save()
+    return editor.length
 
 
 @command("setrange", 4, "write denyoom", 1, 1, 1, group=_G, since="2.2.0",
          summary="Overwrite part of a string at key starting at the specified offset",
          complexity="O(1), not counting the time taken to copy the new string in place.")
 def setrange(ctx: Context, argv: list[bytes]) -> int:
-    ks = ctx.ks
-    key, patch = argv[1], argv[3]
+    patch = argv[3]
     offset = int_arg(argv[2])
     if offset < 0:
         raise CommandError(errors.OFFSET_RANGE)
-    current = lookup_string(ks, key)
-    value, expire_at = current if current is not None else (b"", 0)
+    editor = ss.edit(ctx.ks, argv[1])
     if not patch:  # nothing to write: never creates the key
-        return len(value)
+        return editor.length
     _check_length(offset + len(patch))
-    padded = value.ljust(offset, b"\0")
-    ks.put(key, STRING, padded[:offset] + patch + padded[offset + len(patch):], expire_at)
-    return max(len(value), offset + len(patch))
+    editor.write(offset, patch)
+    editor.save()
+    return editor.length
 
 
 # -- counters ---------------------------------------------------------------------------------
 def _incr_by(ctx: Context, key: bytes, delta: int) -> int:
-    ks = ctx.ks
-    current = lookup_string(ks, key)
-    value, expire_at = (int_arg(current[0]), current[1]) if current is not None else (0, 0)
-    result = value + delta
+    text, expire_at = _number_text(ctx.ks, key, errors.NOT_INTEGER)
+    result = (0 if text is None else int_arg(text)) + delta
     if not LLONG_MIN <= result <= LLONG_MAX:
         raise CommandError(errors.OVERFLOW)
-    ks.put(key, STRING, b"%d" % result, expire_at)
+    ss.store(ctx.ks, key, b"%d" % result, expire_at)
     return result
 
 
@@ -339,11 +334,10 @@ def decrby(ctx: Context, argv: list[bytes]) -> int:
 @command("incrbyfloat", 3, "write denyoom fast", 1, 1, 1, group=_G, since="2.6.0",
          summary="Increment the float value of a key by the given amount")
 def incrbyfloat(ctx: Context, argv: list[bytes]) -> bytes:
-    ks = ctx.ks
     key = argv[1]
-    current = lookup_string(ks, key)
-    value, expire_at = current if current is not None else (b"0", 0)
-    base, increment = parse_long_double(value), parse_long_double(argv[2])
+    value, expire_at = _number_text(ctx.ks, key, errors.NOT_FLOAT)
+    base = parse_long_double(b"0" if value is None else value)
+    increment = parse_long_double(argv[2])
     if base is None or increment is None:
         raise CommandError(errors.NOT_FLOAT)
     infinite = isinstance(base, float) or isinstance(increment, float)
@@ -351,7 +345,7 @@ def incrbyfloat(ctx: Context, argv: list[bytes]) -> bytes:
     if total is None:
         raise CommandError(errors.NAN_OR_INF)
     text = format_long_double(total)
-    ks.put(key, STRING, text, expire_at)
+    ss.store(ctx.ks, key, text, expire_at)
     return text
 
 
