@@ -177,6 +177,7 @@ def ensure_loaded() -> None:
         lists,
         pubsub,
         raft,
+        serialization,
         server,
         sets,
         strings,
