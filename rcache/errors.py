@@ -67,6 +67,10 @@ def unknown_subcommand(sub: bytes, container: str) -> str:
     return f"ERR unknown subcommand '{_printable(sub, 128)}'. Try {container.upper()} HELP."
 
 
+def no_latency_samples(event: bytes) -> str:
+    return f"ERR No samples available for event '{_decode(_c_string(event))}'"
+
+
 def invalid_expire(name: str) -> str:
     return f"ERR invalid expire time in '{name}' command"
 

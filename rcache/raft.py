@@ -484,7 +484,8 @@ class Replicator:
             return
         items, waiters = self._items, self._waiters
         self._items, self._waiters = [], []
-        payload = encode_entry(int(time.time() * 1000), random.getrandbits(63), items)
+        payload = encode_entry(int(time.time() * 1000), random.getrandbits(63), items,
+                               self.config.encoding_limits)
         self._unresolved.append((time.monotonic() + self._write_timeout, waiters))
         self.node.apply_entry(payload, callback=lambda result, error: self._committed(
             waiters, result, error))

@@ -20,8 +20,11 @@ from __future__ import annotations
 import logging
 import marshal
 import random
+import time
+from collections.abc import Callable
 
-from .commands.table import Context, lookup
+from .commands.table import Command, Context, lookup
+from .encodings import DEFAULT_LIMITS, EncodingLimits
 from .errors import CommandError
 from .pubsub import Hub
 from .storage import Keyspace, Store, Transaction
@@ -31,8 +34,9 @@ COMMAND, TRANSACTION, EXPIRE, MEMBER = 0, 1, 2, 3
 log = logging.getLogger(__name__)
 
 
-def encode_entry(now_ms: int, seed: int, items: list[tuple]) -> bytes:
-    return marshal.dumps((now_ms, seed, items))
+def encode_entry(now_ms: int, seed: int, items: list[tuple],
+                 limits: EncodingLimits = DEFAULT_LIMITS) -> bytes:
+    return marshal.dumps((now_ms, seed, items, tuple(limits)))
 
 
 class StateMachine:
@@ -41,6 +45,8 @@ class StateMachine:
         self.hub = hub  # delivers PUBLISH to this node's subscribers
         self.applied_index = store.applied_index
         self.clock_ms = 0  # never let entry time run backwards across leaders
+        # Told of each applied command and how long it took (µs): this node's SLOWLOG.
+        self.observer: Callable[[Command, list[bytes], int], None] | None = None
 
     def reload(self) -> None:
         """After a snapshot replaced the database."""
@@ -50,7 +56,8 @@ class StateMachine:
         """Apply the entry at Raft ``index``; returns one reply per item (None if replayed)."""
         if index <= self.applied_index:
             return None
-        now_ms, seed, items = marshal.loads(payload)
+        now_ms, seed, items, *rest = marshal.loads(payload)  # entries before limits: 3
+        limits = EncodingLimits(*rest[0]) if rest else DEFAULT_LIMITS
         self.clock_ms = now_ms = max(now_ms, self.clock_ms)
         txn = Transaction(self.store)
         rng = random.Random(seed)
@@ -58,9 +65,10 @@ class StateMachine:
         for item in items:
             kind = item[0]
             if kind == COMMAND:
-                results.append(self._run(txn, rng, now_ms, item[1], item[2]))
+                results.append(self._run(txn, rng, now_ms, limits, item[1], item[2]))
             elif kind == TRANSACTION:
-                results.append([self._run(txn, rng, now_ms, db, argv) for db, argv in item[1]])
+                results.append([self._run(txn, rng, now_ms, limits, db, argv)
+                                for db, argv in item[1]])
             elif kind == EXPIRE:
                 results.append(self._expire(Keyspace(self.store, txn, item[1], now_ms), item[2]))
             elif kind == MEMBER:
@@ -70,16 +78,31 @@ class StateMachine:
         self.applied_index = index
         return results
 
-    def _run(self, txn: Transaction, rng: random.Random, now_ms: int, db: int, argv: list[bytes]):
+    def _run(self, txn: Transaction, rng: random.Random, now_ms: int, limits: EncodingLimits,
+             db: int, argv: list[bytes]):
         try:
             cmd = lookup(argv)
-            return cmd.handler(Context(Keyspace(self.store, txn, db, now_ms), rng, hub=self.hub),
-                               argv)
         except CommandError as err:
             return err
+        start = time.perf_counter_ns()
+        try:
+            ks = Keyspace(self.store, txn, db, now_ms, limits)
+            result = cmd.handler(Context(ks, rng, hub=self.hub), argv)
+        except CommandError as err:
+            result = err
         except Exception:  # a bug must not stop the log: every node fails the same way
             log.exception("command %r failed in apply", argv[:1])
-            return CommandError("ERR internal error while applying command")
+            result = CommandError("ERR internal error while applying command")
+        # Node-local statistics only (INFO commandstats, SLOWLOG): nothing here reaches the
+        # database, so the apply stays a function of the entry.
+        elapsed_us = (time.perf_counter_ns() - start) // 1000
+        cmd.calls += 1
+        cmd.usec += elapsed_us
+        if type(result) is CommandError:
+            cmd.failed_calls += 1
+        if self.observer is not None:
+            self.observer(cmd, argv, elapsed_us)
+        return result
 
     @staticmethod
     def _expire(ks: Keyspace, keys: list[bytes]) -> int:

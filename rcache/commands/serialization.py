@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .. import collections_store as cs
 from .. import errors, rdb
+from ..encodings import EncodingLimits
 from ..errors import CommandError
 from ..resp import OK, SimpleString
 from ..storage import HASH, LIST, SET, STRING, TYPE_NAMES, ZSET, Keyspace
@@ -42,18 +43,18 @@ def read_value(ks: Keyspace, key: bytes) -> tuple[str, object] | None:
     return kind, [value if record[0] == LIST else member for member, value in elements]
 
 
-def _is_big(kind: int, data: list) -> bool:
+def _is_big(limits: EncodingLimits, kind: int, data: list) -> bool:
     """Would Redis 7.0 hold this freshly loaded value in its big encoding (OBJECT ENCODING)?"""
     if kind == SET:
-        return (len(data) > cs.SET_MAX_INTSET_ENTRIES
+        return (len(data) > limits.set_max_intset_entries
                 or not all(cs.is_intset_member(member) for member in data))
     if kind == HASH:
-        return (len(data) > cs.HASH_MAX_LISTPACK_ENTRIES
-                or any(len(f) > cs.HASH_MAX_LISTPACK_VALUE or len(v) > cs.HASH_MAX_LISTPACK_VALUE
-                       for f, v in data))
+        longest = limits.hash_max_listpack_value
+        return (len(data) > limits.hash_max_listpack_entries
+                or any(len(f) > longest or len(v) > longest for f, v in data))
     if kind == ZSET:
-        return (len(data) > cs.ZSET_MAX_LISTPACK_ENTRIES
-                or any(len(member) > cs.ZSET_MAX_LISTPACK_VALUE for member, _ in data))
+        return (len(data) > limits.zset_max_listpack_entries
+                or any(len(member) > limits.zset_max_listpack_value for member, _ in data))
     return False
 
 
@@ -65,7 +66,7 @@ def write_value(ks: Keyspace, key: bytes, kind_name: str, data, expire_at: int) 
         return
     meta = cs.create(ks, key, kind)
     meta.count, meta.expire_at = len(data), expire_at
-    if _is_big(kind, data):
+    if _is_big(ks.limits, kind, data):
         meta.mark_big()
     cs.save(ks, key, meta)
     if kind == LIST:

@@ -23,7 +23,7 @@ def _help(lines: tuple[str, ...]) -> list[SimpleString]:
 
 
 # -- INFO -------------------------------------------------------------------------------------
-def _rss_bytes() -> int:
+def rss_bytes() -> int:
     try:
         with open("/proc/self/statm") as fh:
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -38,7 +38,7 @@ def info_sections(ctx: Context) -> dict[str, dict[str, object]]:
     cluster = server.cluster
     replicator = server.replicator
     now = time.time()
-    rss = _rss_bytes()
+    rss = rss_bytes()
     leader = replicator.is_leader
     members = cluster.members()
     followers = [(node, client) for node, (_, client) in members.items()

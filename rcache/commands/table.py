@@ -54,6 +54,11 @@ class Command:
     is_write: bool = False
     keyed: bool = False
     reads_keyspace: bool = False  # routed by read consistency (keyed or not: KEYS, DBSIZE...)
+    # INFO commandstats, this node's: reads where they are served, writes where applied.
+    calls: int = 0
+    usec: int = 0
+    failed_calls: int = 0
+    rejected_calls: int = 0
 
     def __post_init__(self) -> None:
         self.full_name = f"{self.container.name}|{self.name}" if self.container else self.name
@@ -149,6 +154,15 @@ def container(name: str, arity: int, flags: str, *, group: str, summary: str,
         complexity="Depends on subcommand.")
 
 
+def all_commands() -> list[Command]:
+    """Every command and subcommand, containers first."""
+    found = []
+    for cmd in COMMANDS.values():
+        found.append(cmd)
+        found.extend(cmd.subcommands.values())
+    return found
+
+
 def lookup(argv: list[bytes]) -> Command:
     """Find the command (or subcommand) for argv, raising Redis's errors for unknown ones."""
     cmd = COMMANDS.get(argv[0].lower())
@@ -173,6 +187,7 @@ def ensure_loaded() -> None:
         connection,
         expiry,
         hashes,
+        introspection,
         keyspace,
         lists,
         pubsub,

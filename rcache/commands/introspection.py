@@ -1,0 +1,402 @@
+"""Introspection: OBJECT, MEMORY, SLOWLOG, LATENCY.
+
+OBJECT and MEMORY USAGE describe a value as Redis 7.0 would hold it (its encoding, its
+size in Redis's allocator), since that is what tools and test suites compare. SLOWLOG is
+this node's own, as each Redis instance keeps its own; LATENCY records no events.
+"""
+
+from __future__ import annotations
+
+import itertools
+import resource
+
+from .. import collections_store as cs
+from .. import errors
+from ..errors import CommandError
+from ..resp import OK, SimpleString, Verbatim, parse_int
+from ..storage import HASH, LIST, SET, STRING, ZSET, Keyspace
+from .keyspace import int_arg
+from .server import rss_bytes
+from .table import Context, command, container
+
+_G = "generic"
+EMBSTR_SIZE_LIMIT = 44  # OBJ_ENCODING_EMBSTR_SIZE_LIMIT
+SHARED_INTEGERS = 10000  # OBJ_SHARED_INTEGERS: 0..9999 are one shared object in Redis
+SHARED_REFCOUNT = 2**31 - 1  # OBJ_SHARED_REFCOUNT
+LFU_NOT_SELECTED = ("ERR An LFU maxmemory policy is not selected, access frequency not tracked. "
+                    "Please note that when switching between policies at runtime LRU and LFU "
+                    "data will take some time to adjust.")
+
+
+def _help(name: str, lines: tuple[str, ...]) -> list[SimpleString]:
+    """addReplyHelp: a header, the subcommands, and HELP."""
+    return [SimpleString(line) for line in (
+        f"{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", *lines,
+        "HELP", "    Prints this help.")]
+
+
+# -- OBJECT ---------------------------------------------------------------------------------------
+container("object", -2, "", group=_G, since="2.2.3",
+          summary="A container for object introspection commands")
+
+
+def string_encoding(value: bytes) -> bytes:
+    """The encoding Redis's tryObjectEncoding picks for a freshly written string.
+
+    Values are not stored with an encoding, so strings grown by APPEND or SETRANGE (raw in
+    Redis whatever their size) report what SET of the same bytes would give.
+    """
+    if len(value) <= 20 and parse_int(value) is not None:
+        return b"int"
+    return b"embstr" if len(value) <= EMBSTR_SIZE_LIMIT else b"raw"
+
+
+def _record(ctx: Context, key: bytes) -> tuple[int, int, bytes] | None:
+    return ctx.ks.lookup(key)
+
+
+@command("encoding", 3, "readonly", 2, 2, 1, group=_G, container="object", since="2.2.3",
+         summary="Inspect the internal encoding of a Redis object")
+def object_encoding(ctx: Context, argv: list[bytes]) -> bytes | None:
+    """Collections report the encoding Redis 7.0 would have picked for their history (see
+    collections_store.Meta.encoding and rcache/encodings.py)."""
+    record = _record(ctx, argv[2])
+    if record is None:
+        return None
+    if record[0] == STRING:
+        return string_encoding(record[2])
+    return cs.lookup_any(ctx.ks, argv[2]).encoding
+
+
+@command("refcount", 3, "readonly", 2, 2, 1, group=_G, container="object", since="2.2.3",
+         summary="Get the number of references to the value of the key")
+def object_refcount(ctx: Context, argv: list[bytes]) -> int | None:
+    """1, or Redis's shared-object count for the integers 0..9999 it keeps shared."""
+    record = _record(ctx, argv[2])
+    if record is None:
+        return None
+    number = parse_int(record[2]) if record[0] == STRING else None
+    return SHARED_REFCOUNT if number is not None and 0 <= number < SHARED_INTEGERS else 1
+
+
+@command("idletime", 3, "readonly", 2, 2, 1, group=_G, container="object", since="2.2.3",
+         summary="Get the time since a Redis object was last accessed")
+def object_idletime(ctx: Context, argv: list[bytes]) -> int | None:
+    """Always 0: rcache evicts nothing, so it keeps no access clock per key (Redis's is
+    approximate too, and only LRU eviction reads it)."""
+    return None if _record(ctx, argv[2]) is None else 0
+
+
+@command("freq", 3, "readonly", 2, 2, 1, group=_G, container="object", since="4.0.0",
+         summary="Get the logarithmic access frequency counter of a Redis object")
+def object_freq(ctx: Context, argv: list[bytes]) -> int | None:
+    """Redis answers only under an LFU maxmemory-policy; rcache's is always noeviction."""
+    if _record(ctx, argv[2]) is None:
+        return None
+    raise CommandError(LFU_NOT_SELECTED)
+
+
+@command("help", 2, "loading stale", group=_G, container="object", since="6.2.0",
+         summary="Show helpful text about the different subcommands")
+def object_help(ctx: Context, argv: list[bytes]) -> list[SimpleString]:
+    return _help("OBJECT", (
+        "ENCODING <key>",
+        "    Return the kind of internal representation used in order to store the value",
+        "    associated with a <key>.",
+        "FREQ <key>",
+        "    Return the access frequency index of the <key>. The returned integer is",
+        "    proportional to the logarithm of the recent access frequency of the key.",
+        "IDLETIME <key>",
+        "    Return the idle time of the <key>, that is the approximated number of",
+        "    seconds elapsed since the last access to the key.",
+        "REFCOUNT <key>",
+        "    Return the number of references of the value associated with the specified",
+        "    <key>."))
+
+
+# -- MEMORY ---------------------------------------------------------------------------------------
+container("memory", -2, "", group="server", since="4.0.0",
+          summary="A container for memory diagnostics commands")
+
+_ROBJ, _DICT_ENTRY, _DICT, _QUICKLIST, _QUICKLIST_NODE, _ZSET = 16, 24, 56, 40, 32, 16
+DEFAULT_SAMPLES = 5  # OBJ_COMPUTE_SIZE_DEF_SAMPLES
+
+
+def allocation(size: int) -> int:
+    """The size class jemalloc rounds a request up to (what zmalloc_size reports)."""
+    if size <= 8:
+        return 8
+    if size <= 128:
+        return (size + 15) // 16 * 16
+    step = 1 << (size - 1).bit_length() - 3  # four classes per doubling
+    return (size + step - 1) // step * step
+
+
+def _sds(length: int) -> int:
+    """An sds string's allocation: header by length, the bytes, a terminating NUL."""
+    header = 1 if length < 32 else 3 if length < 256 else 5 if length < 65536 else 9
+    return allocation(header + length + 1)
+
+
+def _listpack_entry(value: bytes) -> int:
+    """Bytes one element takes in a listpack: encoding, data, back-length."""
+    if parse_int(value) is not None:
+        return 10 if len(value) > 4 else 4
+    head = 1 if len(value) < 64 else 2 if len(value) < 4096 else 5
+    return head + len(value) + (1 if head + len(value) < 128 else 2)
+
+
+def _buckets(count: int) -> int:
+    return 8 * (1 << max(count - 1, 3).bit_length())
+
+
+def _value_size(ks: Keyspace, key: bytes, record: tuple[int, int, bytes], samples: int) -> int:
+    """objectComputeSize: exact for strings, sampled and extrapolated for collections."""
+    kind, _, payload = record
+    if kind == STRING:
+        encoding = string_encoding(payload)
+        if encoding == b"int":
+            return _ROBJ
+        if encoding == b"embstr":
+            return allocation(_ROBJ + 3 + len(payload) + 1)
+        return _ROBJ + _sds(len(payload))
+    meta = cs.lookup_any(ks, key)
+    elements = (cs.iter_zset(ks, meta) if kind == ZSET
+                else cs.iter_elements(meta, ks))
+    sampled = list(itertools.islice(elements, samples))
+    big = meta.encoding in (b"hashtable", b"skiplist")
+    if kind == LIST:
+        each = sum(_listpack_entry(value) for _, value in sampled)
+        nodes = max(1, meta.count * (each // max(len(sampled), 1)) // 8192 + 1)
+        return (_ROBJ + _QUICKLIST + nodes * _QUICKLIST_NODE
+                + allocation(7 + each * meta.count // max(len(sampled), 1)))
+    if kind == SET and not big:
+        return _ROBJ + allocation(8 + 8 * meta.count)
+    if kind == ZSET:
+        names = [(member, b"%r" % score) for member, score in sampled]
+    elif kind == SET:
+        names = [(member, b"") for member, _ in sampled]
+    else:
+        names = sampled
+    if not big:
+        each = sum(_listpack_entry(a) + _listpack_entry(b) for a, b in names)
+        return _ROBJ + allocation(7 + each * meta.count // max(len(names), 1))
+    per_element = _DICT_ENTRY + (48 if kind == ZSET else 0)
+    each = sum(_sds(len(a)) + (_sds(len(b)) if kind == HASH else 0) for a, b in names)
+    overhead = _DICT + _buckets(meta.count) + (_ZSET if kind == ZSET else 0)
+    return _ROBJ + overhead + meta.count * (per_element + each // max(len(names), 1))
+
+
+@command("usage", -3, "readonly", 2, 2, 1, group="server", container="memory", since="4.0.0",
+         summary="Estimate the memory usage of a key",
+         complexity="O(N) where N is the number of samples.")
+def memory_usage(ctx: Context, argv: list[bytes]) -> int | None:
+    """The bytes Redis 7.0 would use for the key (its allocator's size classes): exact for
+    most strings, an estimate from SAMPLES elements (default 5, 0: all) for collections."""
+    samples = DEFAULT_SAMPLES
+    i = 3
+    while i < len(argv):
+        if argv[i].lower() == b"samples" and i + 1 < len(argv):
+            samples = int_arg(argv[i + 1])
+            if samples < 0:
+                raise CommandError(errors.SYNTAX)
+            samples = samples or None
+            i += 2
+        else:
+            raise CommandError(errors.SYNTAX)
+    key = argv[2]
+    record = ctx.ks.lookup(key)
+    if record is None:
+        return None
+    return _value_size(ctx.ks, key, record, samples) + _sds(len(key)) + _DICT_ENTRY
+
+
+@command("stats", 2, "node", group="server", container="memory", since="4.0.0",
+         summary="Show memory usage details")
+def memory_stats(ctx: Context, argv: list[bytes]) -> dict:
+    """Redis's fields; the process's RSS stands for every allocator figure (Python's heap is
+    not one allocator's), the data lives in RocksDB."""
+    server = ctx.server
+    rss = rss_bytes()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    keys = sum(server.store.key_count(db) for db in range(server.config.databases))
+    stats: dict = {
+        b"peak.allocated": max(peak, rss), b"total.allocated": rss,
+        b"startup.allocated": 0, b"replication.backlog": 0, b"clients.slaves": 0,
+        b"clients.normal": 0, b"cluster.links": 0, b"aof.buffer": 0, b"lua.caches": 0,
+        b"functions.caches": 0,
+    }
+    for db in range(server.config.databases):
+        if server.store.key_count(db):
+            stats[b"db.%d" % db] = {b"overhead.hashtable.main": 0,
+                                    b"overhead.hashtable.expires": 0,
+                                    b"overhead.hashtable.slot-to-keys": 0}
+    stats.update({
+        b"overhead.total": 0, b"keys.count": keys,
+        b"keys.bytes-per-key": rss // keys if keys else 0,
+        b"dataset.bytes": rss, b"dataset.percentage": 100.0,
+        b"peak.percentage": 100.0 * rss / max(peak, rss), b"allocator.allocated": rss,
+        b"allocator.active": rss, b"allocator.resident": rss,
+        b"allocator-fragmentation.ratio": 1.0, b"allocator-fragmentation.bytes": 0,
+        b"allocator-rss.ratio": 1.0, b"allocator-rss.bytes": 0, b"rss-overhead.ratio": 1.0,
+        b"rss-overhead.bytes": 0, b"fragmentation": 1.0, b"fragmentation.bytes": 0,
+    })
+    return stats
+
+
+@command("doctor", 2, "node", group="server", container="memory", since="4.0.0",
+         summary="Outputs memory problems report")
+def memory_doctor(ctx: Context, argv: list[bytes]) -> Verbatim:
+    """Redis's verdict when its detector finds nothing: rcache has none of the allocator
+    figures it reads (fragmentation, peaks of its own heap)."""
+    return Verbatim(b"Hi Sam, I can't find any memory issue in your instance. I can only "
+                    b"account for what occurs on this base.\n")
+
+
+@command("malloc-stats", 2, "node", group="server", container="memory", since="4.0.0",
+         summary="Show allocator internal stats")
+def memory_malloc_stats(ctx: Context, argv: list[bytes]) -> bytes:
+    return b"Stats not supported for the current allocator"  # Redis's reply without jemalloc
+
+
+@command("purge", 2, "node", group="server", container="memory", since="4.0.0",
+         summary="Ask the allocator to release memory")
+def memory_purge(ctx: Context, argv: list[bytes]) -> SimpleString:
+    return OK  # Redis's reply without jemalloc
+
+
+@command("help", 2, "loading stale", group="server", container="memory", since="4.0.0",
+         summary="Show helpful text about the different subcommands")
+def memory_help(ctx: Context, argv: list[bytes]) -> list[SimpleString]:
+    return _help("MEMORY", (
+        "DOCTOR",
+        "    Return memory problems reports.",
+        "MALLOC-STATS",
+        "    Return internal statistics report from the memory allocator.",
+        "PURGE",
+        "    Attempt to purge dirty pages for reclamation by the allocator.",
+        "STATS",
+        "    Return information about the memory usage of the server.",
+        "USAGE <key> [SAMPLES <count>]",
+        "    Return memory in bytes used by <key> and its value. Nested values are",
+        "    sampled up to <count> times (default: 5, 0 means sample all)."))
+
+
+# -- SLOWLOG --------------------------------------------------------------------------------------
+container("slowlog", -2, "", group="server", since="2.2.12",
+          summary="A container for slow log commands")
+_SLOWLOG_FLAGS = "admin loading stale node"
+BAD_SLOWLOG_COUNT = "ERR count should be greater than or equal to -1"
+
+
+@command("get", -2, _SLOWLOG_FLAGS, group="server", container="slowlog", since="2.2.12",
+         summary="Get the slow log's entries",
+         complexity="O(N) where N is the number of entries returned")
+def slowlog_get(ctx: Context, argv: list[bytes]) -> list:
+    if len(argv) > 3:
+        raise CommandError(errors.unknown_subcommand(argv[1], "slowlog"))
+    entries = ctx.server.slowlog.entries
+    count = 10
+    if len(argv) == 3:
+        count = parse_int(argv[2])
+        if count is None:
+            raise CommandError(errors.NOT_INTEGER)
+        if count < -1:
+            raise CommandError(BAD_SLOWLOG_COUNT)
+        if count == -1:
+            count = len(entries)
+    return list(itertools.islice(entries, count))
+
+
+@command("len", 2, _SLOWLOG_FLAGS, group="server", container="slowlog", since="2.2.12",
+         summary="Get the slow log's length")
+def slowlog_len(ctx: Context, argv: list[bytes]) -> int:
+    return len(ctx.server.slowlog.entries)
+
+
+@command("reset", 2, _SLOWLOG_FLAGS, group="server", container="slowlog", since="2.2.12",
+         summary="Clear all entries from the slow log",
+         complexity="O(N) where N is the number of entries in the slowlog")
+def slowlog_reset(ctx: Context, argv: list[bytes]) -> SimpleString:
+    ctx.server.slowlog.reset()
+    return OK
+
+
+@command("help", 2, "loading stale", group="server", container="slowlog", since="6.2.0",
+         summary="Show helpful text about the different subcommands")
+def slowlog_help(ctx: Context, argv: list[bytes]) -> list[SimpleString]:
+    return _help("SLOWLOG", (
+        "GET [<count>]",
+        "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+        "    Entries are made of:",
+        "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+        "    client name",
+        "LEN",
+        "    Return the length of the slowlog.",
+        "RESET",
+        "    Reset the slowlog."))
+
+
+# -- LATENCY --------------------------------------------------------------------------------------
+container("latency", -2, "", group="server", since="2.8.13",
+          summary="A container for latency diagnostics commands")
+_LATENCY_FLAGS = "admin noscript loading stale node"
+
+
+@command("latest", 2, _LATENCY_FLAGS, group="server", container="latency", since="2.8.13",
+         summary="Return the latest latency samples for all events.")
+def latency_latest(ctx: Context, argv: list[bytes]) -> list:
+    return []  # rcache's latency monitor records no events
+
+
+@command("history", 3, _LATENCY_FLAGS, group="server", container="latency", since="2.8.13",
+         summary="Return timestamp-latency samples for the event.")
+def latency_history(ctx: Context, argv: list[bytes]) -> list:
+    return []
+
+
+@command("reset", -2, _LATENCY_FLAGS, group="server", container="latency", since="2.8.13",
+         summary="Reset latency data for one or more events.")
+def latency_reset(ctx: Context, argv: list[bytes]) -> int:
+    return 0
+
+
+@command("graph", 3, _LATENCY_FLAGS, group="server", container="latency", since="2.8.13",
+         summary="Return a latency graph for the event.")
+def latency_graph(ctx: Context, argv: list[bytes]) -> bytes:
+    raise CommandError(errors.no_latency_samples(argv[2]))
+
+
+@command("doctor", 2, _LATENCY_FLAGS, group="server", container="latency", since="2.8.13",
+         summary="Return a human readable latency analysis report.")
+def latency_doctor(ctx: Context, argv: list[bytes]) -> Verbatim:
+    if ctx.server.config.latency_monitor_threshold == 0:
+        return Verbatim(
+            b"I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this Redis "
+            b"instance. You may use \"CONFIG SET latency-monitor-threshold <milliseconds>.\" in "
+            b"order to enable it. If we weren't in a deep space mission I'd suggest to take a "
+            b"look at https://redis.io/topics/latency-monitor.\n")
+    return Verbatim(b"Dave, no latency spike was observed during the lifetime of this Redis "
+                    b"instance, not in the slightest bit. I honestly think you ought to sit down "
+                    b"calmly, take a stress pill, and think things over.\n")
+
+
+@command("help", 2, "loading stale", group="server", container="latency", since="2.8.13",
+         summary="Show helpful text about the different subcommands")
+def latency_help(ctx: Context, argv: list[bytes]) -> list[SimpleString]:
+    return _help("LATENCY", (
+        "DOCTOR",
+        "    Return a human readable latency analysis report.",
+        "GRAPH <event>",
+        "    Return an ASCII latency graph for the <event> class.",
+        "HISTORY <event>",
+        "    Return time-latency samples for the <event> class.",
+        "LATEST",
+        "    Return the latest latency samples for all events.",
+        "RESET [<event> ...]",
+        "    Reset latency data of one or more <event> classes.",
+        "    (default: reset all data for all event classes)",
+        "HISTOGRAM [COMMAND ...]",
+        "    Return a cumulative distribution of latencies in the format of a histogram for "
+        "the specified command names.",
+        "    If no commands are specified then all histograms are replied."))
