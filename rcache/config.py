@@ -259,6 +259,7 @@ class Config:
     def set_at_runtime(self, pairs: list[tuple[bytes, bytes]]) -> None:
         """CONFIG SET: all or nothing, with Redis's error texts."""
         staged = []
+        seen = set()
         for raw_name, raw_value in pairs:
             name = raw_name.decode(errors="replace").lower()
             opt = BY_NAME.get(name)
@@ -266,6 +267,9 @@ class Config:
                 raise CommandError(
                     f"ERR Unknown option or number of arguments for CONFIG SET - '{name}'")
             failed = f"ERR CONFIG SET failed (possibly related to argument '{name}') - "
+            if name in seen:
+                raise CommandError(failed + "duplicate parameter")
+            seen.add(name)
             if not opt.mutable:
                 raise CommandError(failed + "can't set immutable config")
             try:

@@ -294,14 +294,12 @@ BAD_SLOWLOG_COUNT = "ERR count should be greater than or equal to -1"
          complexity="O(N) where N is the number of entries returned")
 def slowlog_get(ctx: Context, argv: list[bytes]) -> list:
     if len(argv) > 3:
-        raise CommandError(errors.unknown_subcommand(argv[1], "slowlog"))
+        raise CommandError(errors.subcommand_syntax(argv[1], "slowlog"))
     entries = ctx.server.slowlog.entries
     count = 10
     if len(argv) == 3:
         count = parse_int(argv[2])
-        if count is None:
-            raise CommandError(errors.NOT_INTEGER)
-        if count < -1:
+        if count is None or count < -1:
             raise CommandError(BAD_SLOWLOG_COUNT)
         if count == -1:
             count = len(entries)
