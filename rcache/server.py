@@ -228,10 +228,7 @@ class Client(asyncio.Protocol):
         except CommandError as err:
             reply = err
         elapsed_us = (perf_counter_ns() - start) // 1000
-        cmd.calls += 1
-        cmd.usec += elapsed_us
-        if type(reply) is CommandError:
-            cmd.failed_calls += 1
+        cmd.record(elapsed_us, type(reply) is CommandError)
         self.server.note_duration(cmd, argv, elapsed_us, self)
         if type(reply) is CommandError:
             raise reply

@@ -96,10 +96,7 @@ class StateMachine:
         # Node-local statistics only (INFO commandstats, SLOWLOG): nothing here reaches the
         # database, so the apply stays a function of the entry.
         elapsed_us = (time.perf_counter_ns() - start) // 1000
-        cmd.calls += 1
-        cmd.usec += elapsed_us
-        if type(result) is CommandError:
-            cmd.failed_calls += 1
+        cmd.record(elapsed_us, type(result) is CommandError)
         if self.observer is not None:
             self.observer(cmd, argv, elapsed_us)
         return result

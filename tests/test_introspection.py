@@ -152,3 +152,49 @@ def test_encoding_options_travel_in_the_entry(tmp_path: Path) -> None:
             ctx, [b"object", b"encoding", key]) for key in (b"s", b"t")])
         store.close()
     assert encodings == [[b"hashtable", b"intset"]] * 2
+
+
+def _section_names(raw: bytes) -> list[str]:
+    return [line[2:] for line in raw.decode().splitlines() if line.startswith("# ")]
+
+
+def test_info_sections_as_redis(shared_node: Node, redis_server: int) -> None:
+    """Every section Redis 7.0 has, in its order, for INFO, INFO all and INFO everything;
+    redis-py parses each, and the fields tools read are there."""
+    import redis
+
+    raw_ours, raw_theirs = RawConnection(shared_node.port), RawConnection(redis_server)
+    for argv in (("INFO",), ("INFO", "all"), ("INFO", "everything"), ("INFO", "cpu", "keyspace")):
+        redis_sections = _section_names(raw_theirs.call(*argv))
+        our_sections = [name for name in _section_names(raw_ours.call(*argv))
+                        if name != "Raft"]  # rcache's own, in all/everything
+        assert our_sections == redis_sections, argv
+    raw_ours.close()
+    raw_theirs.close()
+    ours, theirs = shared_node.client(), redis.Redis(port=redis_server)
+    ours.set("info:k", "v")
+    ours.get("info:k")
+    with pytest.raises(redis.ResponseError):
+        ours.incr("info:k")
+    info = ours.info("all")
+    for field in ("redis_version", "process_id", "tcp_port", "uptime_in_seconds",
+                  "connected_clients", "maxclients", "blocked_clients", "used_memory",
+                  "used_memory_human", "used_memory_peak", "maxmemory_policy", "loading",
+                  "rdb_last_save_time", "aof_enabled", "total_connections_received",
+                  "total_commands_processed", "expired_keys", "total_error_replies", "role",
+                  "master_repl_offset", "cluster_enabled", "raft_role"):
+        assert field in info, field
+    assert isinstance(info["used_cpu_sys"], float) and isinstance(info["used_cpu_user"], float)
+    assert info["used_cpu_user"] > 0
+    get = info["cmdstat_get"]
+    assert get["calls"] >= 1 and set(get) == {"calls", "usec", "usec_per_call",
+                                              "rejected_calls", "failed_calls"}
+    assert info["cmdstat_incrby"]["failed_calls"] >= 1  # INCR is INCRBY in redis-py
+    assert info["errorstat_ERR"]["count"] >= 1  # INCR on a non-integer
+    assert set(info["latency_percentiles_usec_get"]) == {"p50", "p99", "p99.9"}
+    assert info["db0"]["keys"] >= 1
+    ours.config_resetstat()
+    assert "cmdstat_get" not in ours.info("commandstats")
+    ours.delete("info:k")
+    ours.close()
+    theirs.close()

@@ -8,15 +8,14 @@ this node's own, as each Redis instance keeps its own; LATENCY records no events
 from __future__ import annotations
 
 import itertools
-import resource
 
 from .. import collections_store as cs
 from .. import errors
 from ..errors import CommandError
 from ..resp import OK, SimpleString, Verbatim, parse_int
 from ..storage import HASH, LIST, SET, STRING, ZSET, Keyspace
+from .info import peak_rss_bytes, rss_bytes
 from .keyspace import int_arg
-from .server import rss_bytes
 from .table import Context, command, container
 
 _G = "generic"
@@ -217,11 +216,10 @@ def memory_stats(ctx: Context, argv: list[bytes]) -> dict:
     """Redis's fields; the process's RSS stands for every allocator figure (Python's heap is
     not one allocator's), the data lives in RocksDB."""
     server = ctx.server
-    rss = rss_bytes()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss, peak = rss_bytes(), peak_rss_bytes()
     keys = sum(server.store.key_count(db) for db in range(server.config.databases))
     stats: dict = {
-        b"peak.allocated": max(peak, rss), b"total.allocated": rss,
+        b"peak.allocated": peak, b"total.allocated": rss,
         b"startup.allocated": 0, b"replication.backlog": 0, b"clients.slaves": 0,
         b"clients.normal": 0, b"cluster.links": 0, b"aof.buffer": 0, b"lua.caches": 0,
         b"functions.caches": 0,
@@ -235,7 +233,7 @@ def memory_stats(ctx: Context, argv: list[bytes]) -> dict:
         b"overhead.total": 0, b"keys.count": keys,
         b"keys.bytes-per-key": rss // keys if keys else 0,
         b"dataset.bytes": rss, b"dataset.percentage": 100.0,
-        b"peak.percentage": 100.0 * rss / max(peak, rss), b"allocator.allocated": rss,
+        b"peak.percentage": 100.0 * rss / peak, b"allocator.allocated": rss,
         b"allocator.active": rss, b"allocator.resident": rss,
         b"allocator-fragmentation.ratio": 1.0, b"allocator-fragmentation.bytes": 0,
         b"allocator-rss.ratio": 1.0, b"allocator-rss.bytes": 0, b"rss-overhead.ratio": 1.0,

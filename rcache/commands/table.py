@@ -54,17 +54,40 @@ class Command:
     is_write: bool = False
     keyed: bool = False
     reads_keyspace: bool = False  # routed by read consistency (keyed or not: KEYS, DBSIZE...)
-    # INFO commandstats, this node's: reads where they are served, writes where applied.
+    # INFO commandstats and latencystats, this node's: reads where they are served, writes
+    # where they are applied. latency[b]: calls that took [2**(b-1), 2**b) microseconds.
     calls: int = 0
     usec: int = 0
     failed_calls: int = 0
     rejected_calls: int = 0
+    latency: list[int] = field(default_factory=lambda: [0] * 64)
 
     def __post_init__(self) -> None:
         self.full_name = f"{self.container.name}|{self.name}" if self.container else self.name
         self.is_write = "write" in self.flags or "replicated" in self.flags
         self.keyed = self.first_key > 0 or self.key_finder is not None
         self.reads_keyspace = "readonly" in self.flags
+
+    def record(self, elapsed_us: int, failed: bool) -> None:
+        """Count one execution (INFO commandstats, latencystats)."""
+        self.calls += 1
+        self.usec += elapsed_us
+        self.latency[elapsed_us.bit_length()] += 1
+        if failed:
+            self.failed_calls += 1
+
+    def reset_stats(self) -> None:
+        self.calls = self.usec = self.failed_calls = self.rejected_calls = 0
+        self.latency = [0] * 64
+
+    def latency_percentile(self, fraction: float) -> int:
+        """The upper bound (µs) of the bucket holding that fraction of the calls."""
+        wanted, seen = fraction * self.calls, 0
+        for bucket, count in enumerate(self.latency):
+            seen += count
+            if seen >= wanted:
+                return 1 << bucket
+        return 0
 
     def key_indexes(self, argv: list[bytes]) -> list[int]:
         """Positions of the keys in argv, as COMMAND GETKEYS reports them."""
@@ -187,6 +210,7 @@ def ensure_loaded() -> None:
         connection,
         expiry,
         hashes,
+        info,
         introspection,
         keyspace,
         lists,
