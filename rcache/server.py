@@ -511,10 +511,10 @@ class Server:
 
     def note_duration(self, cmd: Command, argv: list[bytes], duration_us: int,
                       client: Client | None = None) -> None:
-        """SLOWLOG: keep the commands slower than slowlog-log-slower-than (EXEC's own time is
-        not, as in Redis: its commands are). Applied writes come without a client."""
+        """SLOWLOG: keep the commands slower than slowlog-log-slower-than (not EXEC itself,
+        as in Redis: its commands are). Applied writes come without a client."""
         threshold = self.config.slowlog_log_slower_than
-        if 0 <= threshold <= duration_us and cmd.name != "exec":
+        if 0 <= threshold <= duration_us and "skip_slowlog" not in cmd.flags:
             peer, name = (client.addr, client.name) if client is not None else ("", b"")
             self.slowlog.record(argv, duration_us, self.config.slowlog_max_len, peer, name)
 

@@ -198,3 +198,36 @@ def test_info_sections_as_redis(shared_node: Node, redis_server: int) -> None:
     ours.delete("info:k")
     ours.close()
     theirs.close()
+
+
+def _parsed(conn: RawConnection, *argv):
+    import hiredis
+    reader = hiredis.Reader()
+    reader.feed(conn.call(*argv))
+    return reader.gets()
+
+
+def _flat_docs(docs: dict) -> dict:
+    flat = {}
+    for name, doc in docs.items():
+        flat[name] = doc
+        flat.update(doc.get(b"subcommands") or {})
+    return flat
+
+
+def test_command_docs_cover_every_command(pair) -> None:
+    """COMMAND COUNT, COMMAND LIST and COMMAND DOCS describe the same commands, each with
+    Redis 7.0's group and version where Redis has it."""
+    ours, theirs = pair
+    for conn in pair:
+        conn.call("HELLO", "3")
+    our_docs = _flat_docs(_parsed(ours, "COMMAND", "DOCS"))
+    redis_docs = _flat_docs(_parsed(theirs, "COMMAND", "DOCS"))
+    assert set(our_docs) == set(_parsed(ours, "COMMAND", "LIST"))
+    assert _parsed(ours, "COMMAND", "COUNT") == len(_parsed(ours, "COMMAND"))
+    shared = set(our_docs) & set(redis_docs)
+    assert len(shared) > 200
+    for name in shared:
+        for field in (b"group", b"since"):
+            assert our_docs[name][field] == redis_docs[name][field], (name, field)
+    assert all(doc[b"summary"] for doc in our_docs.values())

@@ -195,6 +195,17 @@ def bgsave(ctx: Context, argv: list[bytes]):
     return SimpleString("Background saving started")
 
 
+@command("bgrewriteaof", 1, "admin noscript no_async_loading node", group=_G,
+         summary="Asynchronously rewrite the append-only file")
+def bgrewriteaof(ctx: Context, argv: list[bytes]):
+    """The Raft log is rcache's append-only file: rewriting it is compacting it into a
+    snapshot, as BGSAVE does."""
+    if ctx.server.replicator.snapshots.in_progress:
+        raise CommandError("ERR Background append only file rewriting already in progress")
+    ctx.server.replicator.snapshot_now()
+    return SimpleString("Background append only file rewriting started")
+
+
 @command("lastsave", 1, "loading stale fast node", group=_G,
          summary="Get the UNIX time stamp of the last successful save to disk")
 def lastsave(ctx: Context, argv: list[bytes]) -> int:

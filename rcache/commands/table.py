@@ -135,7 +135,8 @@ class Command:
 
     def docs(self) -> dict:
         doc: dict = {b"summary": self.summary.encode(), b"since": self.since.encode(),
-                     b"group": self.group.encode(), b"complexity": self.complexity.encode()}
+                     b"group": self.group.replace("_", "-").encode(),  # Redis: sorted-set
+                     b"complexity": self.complexity.encode()}
         if self.subcommands:
             doc[b"subcommands"] = {sub.full_name.encode(): sub.docs()
                                    for sub in self.subcommands.values()}
