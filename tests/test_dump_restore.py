@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rcache import rdb
 
@@ -198,3 +200,32 @@ def test_errors_match_redis(pair, resp3: bool) -> None:  # noqa: F811
     for argv in RESTORE_ERRORS:
         filled = [values[arg[1:-1]] if arg.startswith("{") else arg for arg in argv]
         assert_same(pair, *filled)
+
+
+_SAMPLES = [
+    rdb.dump("string", b"x" * 50),
+    rdb.dump("list", [b"a", b"12", b"y" * 70]),
+    rdb.dump("hash", [(b"f", b"1"), (b"g", b"v")]),
+    rdb.dump("zset", [(b"m", 1.5), (b"n", -3.0)]),
+    _payload(b"\x10" + rdb._length(17)  # a hash listpack: a=1, b=2
+             + b"\x11\x00\x00\x00\x04\x00\x81a\x02\x01\x01\x81b\x02\x02\x01\xff"),
+    _payload(b"\x0b" + rdb._length(12)  # an intset: 1, 2
+             + b"\x02\x00\x00\x00\x02\x00\x00\x00\x01\x00\x02\x00"),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(sample=st.sampled_from(_SAMPLES), cuts=st.lists(st.tuples(st.integers(0, 200),
+                                                              st.integers(0, 255)), max_size=4))
+def test_corrupt_payloads_fail_as_bad_data_format(sample: bytes, cuts) -> None:
+    """Whatever the bytes, loading yields a value or FormatError (Redis's 'Bad data format'),
+    never another exception: a RESTORE is applied on every node."""
+    body = bytearray(sample[:-10])
+    for position, value in cuts:
+        if body:
+            body[position % len(body)] = value
+    try:
+        kind, data = rdb.load(_payload(bytes(body)))
+    except rdb.FormatError:
+        return
+    assert kind in ("string", "list", "set", "zset", "hash") and data is not None
