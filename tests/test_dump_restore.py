@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from rcache import rdb
 
-from .conftest import Node
+from .conftest import Node, wait_for
 from .test_differential import assert_same, pair  # noqa: F401  (pair is a fixture)
 
 
@@ -229,3 +229,32 @@ def test_corrupt_payloads_fail_as_bad_data_format(sample: bytes, cuts) -> None:
     except rdb.FormatError:
         return
     assert kind in ("string", "list", "set", "zset", "hash") and data is not None
+
+
+def test_restore_and_encodings_agree_on_every_node(cluster, redis_server: int) -> None:
+    """RESTORE is applied by every node from the entry alone: the followers hold the value
+    Redis dumped, TTL included, and report the encodings the leader's options decided
+    (set on the leader only)."""
+    theirs = redis.Redis(port=redis_server)
+    theirs.delete("cluster:z")
+    theirs.zadd("cluster:z", {"a": 1, "b": 2, "c": 3})
+    payload = theirs.dump("cluster:z")
+    theirs.delete("cluster:z")
+    leader = cluster.leader().client()
+    leader.config_set("zset-max-listpack-entries", 2)
+    leader.config_set("set-max-intset-entries", 1)
+    assert leader.restore("z", 3_600_000, payload)
+    leader.sadd("s", 1, 2)
+    leader.sadd("t", 1)
+    expected = [leader.dump("z"), leader.pexpiretime("z"), leader.object("encoding", "z"),
+                leader.object("encoding", "s"), leader.object("encoding", "t")]
+    assert expected[2:] == [b"skiplist", b"hashtable", b"intset"]
+    for node in cluster.followers():
+        follower = node.client()
+        assert follower.config_get("zset-max-listpack-entries") == {
+            "zset-max-listpack-entries": "128"}
+        follower.execute_command("READONLY")
+        wait_for(lambda f=follower: f.exists("t"), 10, f"replication to {node.name}")
+        assert [follower.dump("z"), follower.pexpiretime("z"), follower.object("encoding", "z"),
+                follower.object("encoding", "s"), follower.object("encoding", "t")] == expected
+    theirs.close()
