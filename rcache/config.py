@@ -92,6 +92,13 @@ def _format_bool(value: bool) -> str:
     return "yes" if value else "no"
 
 
+def _quoted(value: str) -> str:
+    """A value as a config file line holds it: quoted when empty or when it has spaces."""
+    if value and not any(c in value for c in ' "\\\''):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 @dataclass(frozen=True)
 class Option:
     name: str
@@ -219,9 +226,10 @@ class Config:
                     words = split_args(line.strip().encode())
                     if not words or words[0].startswith(b"#"):
                         continue
-                    if len(words) != 2:
+                    if len(words) < 2:
                         raise ValueError(f"{config_file}:{lineno}: expected 'name value'")
-                    config.set(words[0].decode(), words[1].decode())
+                    # several words are one value, as Redis reads "save 900 1 300 10"
+                    config.set(words[0].decode(), b" ".join(words[1:]).decode())
         for opt in OPTIONS:
             if opt.env in env:
                 config.set(opt.name, env[opt.env])
@@ -282,7 +290,7 @@ class Config:
     def rewrite(self) -> None:
         if not self.config_file:
             raise CommandError("ERR The server is running without a config file")
-        lines = [f"{opt.name} {self.get(opt.name) or chr(34) * 2}" for opt in OPTIONS
+        lines = [f"{opt.name} {_quoted(self.get(opt.name))}" for opt in OPTIONS
                  if getattr(self, opt.attr) != opt.default]
         tmp = self.config_file + ".tmp"
         with open(tmp, "w", encoding="utf-8") as fh:

@@ -3,6 +3,8 @@ kept per node (as each Redis instance keeps its own). No I/O."""
 
 from __future__ import annotations
 
+import itertools
+import threading
 import time
 from collections import deque
 
@@ -27,14 +29,22 @@ class SlowLog:
     def __init__(self) -> None:
         self.entries: deque[list] = deque()
         self.next_id = 0
+        self._lock = threading.Lock()  # reads log on the event loop, writes on the Raft thread
 
     def record(self, argv: list[bytes], duration_us: int, max_len: int, peer: str,
                name: bytes) -> None:
-        self.entries.appendleft([self.next_id, int(time.time()), duration_us,
-                                 _shown_args(argv), peer.encode(), name])
-        self.next_id += 1
-        while len(self.entries) > max_len:
-            self.entries.pop()
+        entry = [0, int(time.time()), duration_us, _shown_args(argv), peer.encode(), name]
+        with self._lock:
+            entry[0] = self.next_id
+            self.next_id += 1
+            self.entries.appendleft(entry)
+            while len(self.entries) > max_len:
+                self.entries.pop()
+
+    def latest(self, count: int) -> list[list]:
+        with self._lock:
+            return list(itertools.islice(self.entries, count))
 
     def reset(self) -> None:
-        self.entries.clear()
+        with self._lock:
+            self.entries.clear()

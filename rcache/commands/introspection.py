@@ -293,15 +293,12 @@ BAD_SLOWLOG_COUNT = "ERR count should be greater than or equal to -1"
 def slowlog_get(ctx: Context, argv: list[bytes]) -> list:
     if len(argv) > 3:
         raise CommandError(errors.subcommand_syntax(argv[1], "slowlog"))
-    entries = ctx.server.slowlog.entries
     count = 10
     if len(argv) == 3:
         count = parse_int(argv[2])
         if count is None or count < -1:
             raise CommandError(BAD_SLOWLOG_COUNT)
-        if count == -1:
-            count = len(entries)
-    return list(itertools.islice(entries, count))
+    return ctx.server.slowlog.latest(None if count == -1 else count)
 
 
 @command("len", 2, _SLOWLOG_FLAGS, group="server", container="slowlog", since="2.2.12",
