@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from rcache import rdb
 
-from .conftest import Node, wait_for
+from .conftest import Node, free_port, wait_for
 from .test_differential import assert_same, pair  # noqa: F401  (pair is a fixture)
 
 
@@ -258,3 +258,56 @@ def test_restore_and_encodings_agree_on_every_node(cluster, redis_server: int) -
         assert [follower.dump("z"), follower.pexpiretime("z"), follower.object("encoding", "z"),
                 follower.object("encoding", "s"), follower.object("encoding", "t")] == expected
     theirs.close()
+
+
+def test_migrate_both_ways(clients, redis_server: int) -> None:
+    ours, theirs = clients
+    keys = _fill(ours)
+    ours.pexpire("s:int", 100_000)
+    expected = {key: _content(ours, key) for key in keys}
+    assert ours.migrate("127.0.0.1", redis_server, keys[:3], 0, 5000) == b"OK"
+    assert ours.execute_command("MIGRATE", "127.0.0.1", redis_server, "", 0, 5000, "COPY",
+                                "KEYS", *keys[3:], "missing") == b"OK"
+    assert ours.exists(*keys[:3]) == 0 and ours.exists(*keys[3:]) == len(keys) - 3
+    for key in keys:
+        assert _content(theirs, key) == expected[key], key
+    assert 0 < theirs.pttl("s:int") <= 100_000
+    ours.flushall()
+    assert theirs.migrate("127.0.0.1", ours.connection_pool.connection_kwargs["port"],
+                          keys, 0, 5000) == b"OK"  # Redis sends SELECT and RESTORE
+    for key in keys:
+        assert _content(ours, key) == expected[key], key
+
+
+MIGRATE_ERRORS = [
+    ("SET", "m", "v"),
+    ("MIGRATE", "127.0.0.1", "{target}", "nokey", "9", "1000"),
+    ("MIGRATE", "127.0.0.1", "{target}", "m", "x", "1000"),
+    ("MIGRATE", "127.0.0.1", "{target}", "m", "9", "x"),
+    ("MIGRATE", "127.0.0.1", "{target}", "m", "9", "1000", "KEYS", "m"),
+    ("MIGRATE", "127.0.0.1", "{target}", "", "9", "1000", "KEYS", "nokey"),
+    ("MIGRATE", "127.0.0.1", "{target}", "m", "9", "1000", "FOO"),
+    ("MIGRATE", "127.0.0.1", "{target}", "m", "9", "1000", "AUTH"),
+    ("MIGRATE", "127.0.0.1", "{target}", "m", "9", "1000", "AUTH2", "u"),
+    ("MIGRATE", "127.0.0.1", "{target}", "m", "9", "1000"),  # BUSYKEY from the target
+    ("MIGRATE", "127.0.0.1", "{closed}", "m", "9", "1000"),
+    ("GET", "m"),
+    ("MIGRATE", "127.0.0.1", "{target}"),
+]
+
+
+@pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
+def test_migrate_errors_match_redis(pair, node: Node, resp3: bool) -> None:  # noqa: F811
+    """Both servers migrate to a third (an rcache node): a Redis cannot wait on itself."""
+    target = node.client(db=9)
+    target.set("m", "already here")
+    values = {"target": str(node.port), "closed": str(free_port())}
+    if resp3:
+        for conn in pair:
+            conn.call("HELLO", "3")
+    try:
+        for argv in MIGRATE_ERRORS:
+            assert_same(pair, *[values[arg[1:-1]] if arg.startswith("{") else arg
+                                for arg in argv])
+    finally:
+        target.close()

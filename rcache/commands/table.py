@@ -19,7 +19,8 @@ Handler = Callable[[Any, list[bytes]], Any]
 
 # Flags that change how the server routes a command (the rest are informational, as in Redis):
 #   write    - replicated: goes through the Raft log and is applied by the state machine
-#   node     - needs the connection/server (CLIENT, CONFIG, INFO...): never replicated
+#   node     - needs the connection/server (CLIENT, CONFIG, INFO...): never replicated itself
+#              (with write, as MIGRATE: runs on the leader and proposes its writes)
 #   replicated - goes through the Raft log though Redis does not call it a write (PUBLISH)
 #   noscript, loading, stale, fast, denyoom, admin, readonly... as Redis reports them
 #   no_multi - refused inside MULTI
@@ -64,7 +65,8 @@ class Command:
 
     def __post_init__(self) -> None:
         self.full_name = f"{self.container.name}|{self.name}" if self.container else self.name
-        self.is_write = "write" in self.flags or "replicated" in self.flags
+        self.is_write = ("write" in self.flags or "replicated" in self.flags) and (
+            "node" not in self.flags)
         self.keyed = self.first_key > 0 or self.key_finder is not None
         self.reads_keyspace = "readonly" in self.flags
 
