@@ -277,6 +277,11 @@ def test_migrate_both_ways(clients, redis_server: int) -> None:
                           keys, 0, 5000) == b"OK"  # Redis sends SELECT and RESTORE
     for key in keys:
         assert _content(ours, key) == expected[key], key
+    with ours.pipeline(transaction=True) as multi:  # no waiting on another server in EXEC
+        multi.migrate("127.0.0.1", redis_server, keys[0], 0, 5000)
+        multi.exists(keys[0])
+        refused, still_here = multi.execute(raise_on_error=False)
+    assert isinstance(refused, redis.ResponseError) and still_here == 1
 
 
 MIGRATE_ERRORS = [

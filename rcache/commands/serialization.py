@@ -178,6 +178,7 @@ MIGRATE_KEYS_NOT_EMPTY = ("ERR When using MIGRATE KEYS option, the key argument 
                           "the empty string")
 MIGRATE_WRITE_FAILED = "IOERR error or timeout writing to target instance"
 MIGRATE_READ_FAILED = "IOERR error or timeout reading to target instance"
+MIGRATE_IN_EXEC = "ERR MIGRATE waits on another instance: rcache does not run it inside MULTI"
 
 
 def _migrate_keys(argv: list[bytes]) -> list[int]:
@@ -231,6 +232,8 @@ def migrate(ctx: Context, argv: list[bytes]):
     keys the target took are then deleted through the Raft log (unless COPY). Unlike Redis,
     writes to those keys between the dump and the delete are not held back."""
     keys, copy, replace, auth = _parse_migrate(argv)
+    if ctx.client.in_exec:
+        raise CommandError(MIGRATE_IN_EXEC)
     timeout_ms, dbnum = int_arg(argv[5]), int_arg(argv[4])
     if timeout_ms <= 0:
         timeout_ms = 1000
