@@ -19,6 +19,8 @@ import itertools
 import math
 import struct
 
+import anycrc
+
 RDB_VERSION = 10  # what Redis 7.0 writes and the newest it loads
 
 TYPE_STRING, TYPE_LIST, TYPE_SET, TYPE_ZSET, TYPE_HASH, TYPE_ZSET_2 = 0, 1, 2, 3, 4, 5
@@ -41,26 +43,13 @@ class FormatError(ValueError):
     """The payload passed its checksum but does not hold a value Redis would load."""
 
 
-# -- CRC64 (Jones polynomial, reflected, as Redis's crc64.c) ---------------------------------
-def _crc64_table() -> list[int]:
-    poly = 0x95AC9329AC4BC9B5  # 0xad93d23594c935a9 bit-reversed
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ poly if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
+# -- CRC64 (Jones polynomial, reflected, as Redis's crc64.c: the catalogue's CRC-64/REDIS) -----
+_CRC64 = anycrc.CRC(width=64, poly=0xAD93D23594C935A9, init=0, refin=True, refout=True, xorout=0)
 
 
-_CRC64_TABLE = _crc64_table()
-
-
-def crc64(data: bytes, crc: int = 0) -> int:
-    table = _CRC64_TABLE
-    for byte in data:
-        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    return crc
+def crc64(data: bytes) -> int:
+    """In C (anycrc): a payload's checksum is computed on every node that applies it."""
+    return _CRC64.calc(data)
 
 
 # -- LZF ---------------------------------------------------------------------------------------
@@ -93,9 +82,9 @@ def lzf_decompress(data: bytes, out_len: int) -> bytes:
             raise FormatError("bad LZF reference")
         if ref + length <= len(out):
             out += out[ref:ref + length]
-        else:  # the copy overlaps what it produces: byte by byte
-            for i in range(length):
-                out.append(out[ref + i])
+        else:  # the copy overlaps what it produces: the bytes from ref on, repeated
+            period = out[ref:]
+            out += (period * (length // len(period) + 1))[:length]
     if len(out) != out_len:
         raise FormatError("LZF length mismatch")
     return bytes(out)
