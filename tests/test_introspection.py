@@ -94,7 +94,8 @@ SEQUENCES = [
      ("SLOWLOG", "GET", "x"), ("SLOWLOG", "GET", "1", "2"), ("SLOWLOG", "NOSUCH"), ("SLOWLOG", "HELP"),
      ("SLOWLOG", "LEN", "x"), ("LATENCY", "LATEST"), ("LATENCY", "HISTORY", "command"),
      ("LATENCY", "RESET"), ("LATENCY", "RESET", "command"), ("LATENCY", "GRAPH", "foo"),
-     ("LATENCY", "DOCTOR"), ("LATENCY", "HELP"), ("LATENCY", "NOSUCH")],
+     ("LATENCY", "DOCTOR"), ("LATENCY", "HELP"), ("LATENCY", "NOSUCH"),
+     ("LATENCY", "HISTOGRAM", "nosuch"), ("LATENCY", "HISTOGRAM", "nosuch|sub")],
 ]
 
 
@@ -195,6 +196,13 @@ def test_info_sections_as_redis(shared_node: Node, redis_server: int) -> None:
     assert info["db0"]["keys"] >= 1
     ours.config_resetstat()
     assert "cmdstat_get" not in ours.info("commandstats")
+    for _ in range(3):
+        ours.get("info:k")
+    ours.config_get("hz")
+    histograms = ours.execute_command("LATENCY", "HISTOGRAM", "get", "config")
+    assert set(histograms) >= {b"get", b"config|get"}
+    get = histograms[b"get"]
+    assert get[b"calls"] == 3 and max(get[b"histogram_usec"].values()) == 3
     ours.delete("info:k")
     ours.close()
     theirs.close()

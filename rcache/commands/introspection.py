@@ -16,7 +16,7 @@ from ..resp import OK, SimpleString, Verbatim, parse_int
 from ..storage import HASH, LIST, SET, STRING, ZSET, Keyspace
 from .info import peak_rss_bytes, rss_bytes
 from .keyspace import int_arg
-from .table import Context, command, container
+from .table import Context, all_commands, command, container, find
 
 _G = "generic"
 EMBSTR_SIZE_LIMIT = 44  # OBJ_ENCODING_EMBSTR_SIZE_LIMIT
@@ -358,6 +358,26 @@ def latency_reset(ctx: Context, argv: list[bytes]) -> int:
          summary="Return a latency graph for the event.")
 def latency_graph(ctx: Context, argv: list[bytes]) -> bytes:
     raise CommandError(errors.no_latency_samples(argv[2]))
+
+
+@command("histogram", -2, _LATENCY_FLAGS, group="server", container="latency", since="7.0.0",
+         summary="Return the cumulative distribution of latencies of a subset of commands or all.",
+         complexity="O(N) where N is the number of commands with latency information being "
+                    "retrieved.")
+def latency_histogram(ctx: Context, argv: list[bytes]) -> dict:
+    """Per command: its calls and how many took under each power of two of microseconds
+    (Redis's own buckets are powers of two too)."""
+    if len(argv) == 2:
+        chosen = all_commands()
+    else:
+        chosen = []
+        for name in argv[2:]:
+            cmd = find(name)
+            if cmd is not None:
+                chosen += [cmd, *cmd.subcommands.values()]
+    return {cmd.full_name.encode(): {b"calls": cmd.calls,
+                                     b"histogram_usec": cmd.latency_histogram()}
+            for cmd in chosen if cmd.calls}
 
 
 @command("doctor", 2, _LATENCY_FLAGS, group="server", container="latency", since="2.8.13",

@@ -9,7 +9,7 @@ from .. import errors
 from ..errors import CommandError
 from ..resp import OK, SimpleString, parse_int
 from .keyspace import int_arg
-from .table import COMMANDS, Command, Context, all_commands, command, container, lookup
+from .table import COMMANDS, Context, all_commands, command, container, find, lookup
 
 _G = "server"
 
@@ -83,15 +83,6 @@ def command_(ctx: Context, argv: list[bytes]):
     return [cmd.info() for cmd in COMMANDS.values()]
 
 
-def _find(name: bytes) -> Command | None:
-    """A command or a 'container|sub' name, as COMMAND INFO/DOCS accept them."""
-    parent, _, sub = name.lower().partition(b"|")
-    cmd = COMMANDS.get(parent)
-    if cmd is not None and sub:
-        return cmd.subcommands.get(sub)
-    return cmd
-
-
 @command("count", 2, "loading stale node", group=_G, container="command", since="2.8.13",
          summary="Get total number of Redis commands")
 def command_count(ctx: Context, argv: list[bytes]):
@@ -113,13 +104,13 @@ def command_list(ctx: Context, argv: list[bytes]):
 def command_info(ctx: Context, argv: list[bytes]):
     if len(argv) == 2:
         return [cmd.info() for cmd in COMMANDS.values()]
-    return [cmd.info() if (cmd := _find(name)) else None for name in argv[2:]]
+    return [cmd.info() if (cmd := find(name)) else None for name in argv[2:]]
 
 
 @command("docs", -2, "loading stale node", group=_G, container="command", since="7.0.0",
          summary="Get array of specific Redis command documentation")
 def command_docs(ctx: Context, argv: list[bytes]):
-    chosen = COMMANDS.values() if len(argv) == 2 else [c for n in argv[2:] if (c := _find(n))]
+    chosen = COMMANDS.values() if len(argv) == 2 else [c for n in argv[2:] if (c := find(n))]
     return {cmd.full_name.encode(): cmd.docs() for cmd in chosen}
 
 

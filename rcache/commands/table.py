@@ -91,6 +91,15 @@ class Command:
                 return 1 << bucket
         return 0
 
+    def latency_histogram(self) -> dict[int, int]:
+        """LATENCY HISTOGRAM's buckets: upper bound (µs) -> calls that took less, cumulated."""
+        histogram, seen = {}, 0
+        for bucket, count in enumerate(self.latency):
+            if count:
+                seen += count
+                histogram[1 << bucket] = seen
+        return histogram
+
     def key_indexes(self, argv: list[bytes]) -> list[int]:
         """Positions of the keys in argv, as COMMAND GETKEYS reports them."""
         if self.key_finder is not None:
@@ -187,6 +196,16 @@ def all_commands() -> list[Command]:
         found.append(cmd)
         found.extend(cmd.subcommands.values())
     return found
+
+
+def find(name: bytes) -> Command | None:
+    """A command or a 'container|sub' name, as COMMAND INFO/DOCS and LATENCY HISTOGRAM
+    accept them."""
+    parent, _, sub = name.lower().partition(b"|")
+    cmd = COMMANDS.get(parent)
+    if cmd is not None and sub:
+        return cmd.subcommands.get(sub)
+    return cmd
 
 
 def lookup(argv: list[bytes]) -> Command:
