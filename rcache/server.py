@@ -308,6 +308,7 @@ class Client(asyncio.Protocol):
                 try:
                     replies.append(self.run_here(cmd, argv))
                 except CommandError as err:
+                    self.server.stats.count_error(err)  # EXEC's own reply is an array
                     replies.append(err)
                 finally:
                     self.in_exec = False
@@ -324,6 +325,8 @@ class Client(asyncio.Protocol):
             if isinstance(results, list):
                 for pos, value in zip(positions, results, strict=True):
                     replies[pos] = value
+                    if type(value) is CommandError:
+                        self.server.stats.count_error(value)
                 pending.value = replies
             self._reply_ready(pending)
 

@@ -173,10 +173,14 @@ def test_info_sections_as_redis(shared_node: Node, redis_server: int) -> None:
     raw_ours.close()
     raw_theirs.close()
     ours, theirs = shared_node.client(), redis.Redis(port=redis_server)
+    ours.config_resetstat()
     ours.set("info:k", "v")
     ours.get("info:k")
     with pytest.raises(redis.ResponseError):
         ours.incr("info:k")
+    with ours.pipeline(transaction=True) as multi:  # errors inside EXEC count too, as Redis
+        multi.hset("info:k", "f", "v")
+        multi.execute(raise_on_error=False)
     info = ours.info("all")
     for field in ("redis_version", "process_id", "tcp_port", "uptime_in_seconds",
                   "connected_clients", "maxclients", "blocked_clients", "used_memory",
@@ -190,8 +194,10 @@ def test_info_sections_as_redis(shared_node: Node, redis_server: int) -> None:
     get = info["cmdstat_get"]
     assert get["calls"] >= 1 and set(get) == {"calls", "usec", "usec_per_call",
                                               "rejected_calls", "failed_calls"}
-    assert info["cmdstat_incrby"]["failed_calls"] >= 1  # INCR is INCRBY in redis-py
-    assert info["errorstat_ERR"]["count"] >= 1  # INCR on a non-integer
+    assert info["cmdstat_incrby"]["failed_calls"] == 1  # INCR is INCRBY in redis-py
+    assert info["errorstat_ERR"]["count"] == 1  # INCR on a non-integer
+    assert info["errorstat_WRONGTYPE"]["count"] == 1  # HSET inside EXEC
+    assert info["total_error_replies"] == 2
     assert set(info["latency_percentiles_usec_get"]) == {"p50", "p99", "p99.9"}
     assert info["db0"]["keys"] >= 1
     ours.config_resetstat()
