@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 
 def encode_entry(now_ms: int, seed: int, items: list[tuple],
                  limits: EncodingLimits = DEFAULT_LIMITS) -> bytes:
+    """The encoding options go in only when they are not Redis's defaults: entries stay as
+    small as before, and as readable by nodes that predate them."""
+    if limits == DEFAULT_LIMITS:
+        return marshal.dumps((now_ms, seed, items))
     return marshal.dumps((now_ms, seed, items, tuple(limits)))
 
 
@@ -56,7 +60,7 @@ class StateMachine:
         """Apply the entry at Raft ``index``; returns one reply per item (None if replayed)."""
         if index <= self.applied_index:
             return None
-        now_ms, seed, items, *rest = marshal.loads(payload)  # entries before limits: 3
+        now_ms, seed, items, *rest = marshal.loads(payload)
         limits = EncodingLimits(*rest[0]) if rest else DEFAULT_LIMITS
         self.clock_ms = now_ms = max(now_ms, self.clock_ms)
         txn = Transaction(self.store)
