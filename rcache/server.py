@@ -229,7 +229,8 @@ class Client(asyncio.Protocol):
             reply = err
         elapsed_us = (perf_counter_ns() - start) // 1000
         cmd.record(elapsed_us, type(reply) is CommandError)
-        self.server.note_duration(cmd, argv, elapsed_us, self)
+        if elapsed_us >= self.server.config.slowlog_log_slower_than >= 0:
+            self.server.note_duration(cmd, argv, elapsed_us, self)
         if type(reply) is CommandError:
             raise reply
         return reply
