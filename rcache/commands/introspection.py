@@ -117,7 +117,10 @@ def object_help(ctx: Context, argv: list[bytes]) -> list[SimpleString]:
 container("memory", -2, "", group="server", since="4.0.0",
           summary="A container for memory diagnostics commands")
 
-_ROBJ, _DICT_ENTRY, _DICT, _QUICKLIST, _QUICKLIST_NODE, _ZSET = 16, 24, 56, 40, 32, 16
+# sizes of Redis's structures (64-bit): object, dict entry, dict, quicklist, quicklist node,
+# zset, skiplist node (one level on average)
+_ROBJ, _DICT_ENTRY, _DICT, _QUICKLIST, _QUICKLIST_NODE, _ZSET, _SKIPLIST_NODE = (
+    16, 24, 56, 40, 32, 16, 48)
 DEFAULT_SAMPLES = 5  # OBJ_COMPUTE_SIZE_DEF_SAMPLES
 
 
@@ -145,45 +148,50 @@ def _listpack_entry(value: bytes) -> int:
     return head + len(value) + (1 if head + len(value) < 128 else 2)
 
 
-def _buckets(count: int) -> int:
-    return 8 * (1 << max(count - 1, 3).bit_length())
+def _string_size(value: bytes) -> int:
+    encoding = string_encoding(value)
+    if encoding == b"int":
+        return _ROBJ
+    if encoding == b"embstr":  # object and sds (3-byte header) in one allocation
+        return allocation(_ROBJ + 3 + len(value) + 1)
+    return _ROBJ + _sds(len(value))
 
 
-def _value_size(ks: Keyspace, key: bytes, record: tuple[int, int, bytes], samples: int) -> int:
-    """objectComputeSize: exact for strings, sampled and extrapolated for collections."""
-    kind, _, payload = record
-    if kind == STRING:
-        encoding = string_encoding(payload)
-        if encoding == b"int":
-            return _ROBJ
-        if encoding == b"embstr":
-            return allocation(_ROBJ + 3 + len(payload) + 1)
-        return _ROBJ + _sds(len(payload))
+def _intset_width(value: int) -> int:
+    return 2 if -(1 << 15) <= value < 1 << 15 else 4 if -(1 << 31) <= value < 1 << 31 else 8
+
+
+def _extrapolated(per_sample: list[int], count: int) -> int:
+    """Redis's sampling: the sampled elements' average size times the element count."""
+    return sum(per_sample) * count // max(len(per_sample), 1)
+
+
+def _collection_size(ks: Keyspace, key: bytes, kind: int, samples: int | None) -> int:
+    """objectComputeSize for a collection, from its first ``samples`` elements (None: all)."""
     meta = cs.lookup_any(ks, key)
-    elements = (cs.iter_zset(ks, meta) if kind == ZSET
-                else cs.iter_elements(meta, ks))
+    elements = cs.iter_zset(ks, meta) if kind == ZSET else cs.iter_elements(meta, ks)
     sampled = list(itertools.islice(elements, samples))
-    big = meta.encoding in (b"hashtable", b"skiplist")
-    if kind == LIST:
-        each = sum(_listpack_entry(value) for _, value in sampled)
-        nodes = max(1, meta.count * (each // max(len(sampled), 1)) // 8192 + 1)
-        return (_ROBJ + _QUICKLIST + nodes * _QUICKLIST_NODE
-                + allocation(7 + each * meta.count // max(len(sampled), 1)))
-    if kind == SET and not big:
-        return _ROBJ + allocation(8 + 8 * meta.count)
+    if kind == LIST:  # a quicklist of 8 KB listpacks
+        packed = _extrapolated([_listpack_entry(value) for _, value in sampled], meta.count)
+        nodes = packed // 8192 + 1
+        return _ROBJ + _QUICKLIST + nodes * _QUICKLIST_NODE + allocation(7 * nodes + packed)
     if kind == ZSET:
-        names = [(member, b"%r" % score) for member, score in sampled]
-    elif kind == SET:
-        names = [(member, b"") for member, _ in sampled]
+        pairs = [(member, b"%r" % score) for member, score in sampled]
     else:
-        names = sampled
-    if not big:
-        each = sum(_listpack_entry(a) + _listpack_entry(b) for a, b in names)
-        return _ROBJ + allocation(7 + each * meta.count // max(len(names), 1))
-    per_element = _DICT_ENTRY + (48 if kind == ZSET else 0)
-    each = sum(_sds(len(a)) + (_sds(len(b)) if kind == HASH else 0) for a, b in names)
-    overhead = _DICT + _buckets(meta.count) + (_ZSET if kind == ZSET else 0)
-    return _ROBJ + overhead + meta.count * (per_element + each // max(len(names), 1))
+        pairs = [(name, b"" if kind == SET else value) for name, value in sampled]
+    if meta.encoding == b"intset":  # every member as wide as the widest (2, 4 or 8 bytes)
+        width = max(_intset_width(int(member)) for member, _ in pairs)
+        return _ROBJ + allocation(8 + width * meta.count)
+    if meta.encoding == b"listpack":
+        sizes = [_listpack_entry(a) + _listpack_entry(b) for a, b in pairs]
+        return _ROBJ + allocation(7 + _extrapolated(sizes, meta.count))
+    # a hash table (and for sorted sets, a skiplist node per member beside it)
+    per_member = _DICT_ENTRY + (_SKIPLIST_NODE if kind == ZSET else 0)
+    sizes = [per_member + _sds(len(a)) + (_sds(len(b)) if kind == HASH else 0)
+             for a, b in pairs]
+    buckets = 8 * (1 << max(meta.count - 1, 3).bit_length())
+    return (_ROBJ + _DICT + buckets + (_ZSET if kind == ZSET else 0)
+            + _extrapolated(sizes, meta.count))
 
 
 @command("usage", -3, "readonly", 2, 2, 1, group="server", container="memory", since="4.0.0",
@@ -207,7 +215,9 @@ def memory_usage(ctx: Context, argv: list[bytes]) -> int | None:
     record = ctx.ks.lookup(key)
     if record is None:
         return None
-    return _value_size(ctx.ks, key, record, samples) + _sds(len(key)) + _DICT_ENTRY
+    value = (_string_size(record[2]) if record[0] == STRING
+             else _collection_size(ctx.ks, key, record[0], samples))
+    return value + _sds(len(key)) + _DICT_ENTRY
 
 
 @command("stats", 2, "node", group="server", container="memory", since="4.0.0",
