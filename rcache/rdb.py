@@ -6,8 +6,9 @@ A payload is one RDB object (a type byte, then the RDB-encoded value), the RDB v
 types rcache has: strings (raw, integer-encoded, LZF-compressed), lists (plain, ziplist,
 quicklist of ziplists, quicklist v2 of listpacks or plain nodes), sets (plain, intset),
 sorted sets (plain with text or binary scores, ziplist, listpack), hashes (plain, ziplist,
-listpack). Dumping writes the simplest encodings Redis 7.0 loads: a string as an integer or
-raw bytes, the other types as their plain RDB forms (list 1, set 2, zset 5, hash 4).
+listpack). Not loaded ('Bad data format'): Redis 2.4's zipmap hashes, streams, module types.
+Dumping writes the simplest encodings Redis 7.0 loads: a string as an integer or raw bytes
+(uncompressed), the other types as their plain RDB forms (list 1, set 2, zset 5, hash 4).
 
 Values are ``(kind, data)`` with kind one of ``STRING LIST SET ZSET HASH``: bytes, a list of
 elements, a list of members, a list of (member, score), a list of (field, value).
@@ -24,7 +25,7 @@ import anycrc
 RDB_VERSION = 10  # what Redis 7.0 writes and the newest it loads
 
 TYPE_STRING, TYPE_LIST, TYPE_SET, TYPE_ZSET, TYPE_HASH, TYPE_ZSET_2 = 0, 1, 2, 3, 4, 5
-TYPE_HASH_ZIPMAP, TYPE_LIST_ZIPLIST, TYPE_SET_INTSET, TYPE_ZSET_ZIPLIST = 9, 10, 11, 12
+TYPE_LIST_ZIPLIST, TYPE_SET_INTSET, TYPE_ZSET_ZIPLIST = 10, 11, 12
 TYPE_HASH_ZIPLIST, TYPE_LIST_QUICKLIST = 13, 14
 TYPE_HASH_LISTPACK, TYPE_ZSET_LISTPACK, TYPE_LIST_QUICKLIST_2 = 16, 17, 18
 
