@@ -277,7 +277,9 @@ async def _send_to_target(server, db: int, host: str, port: int, timeout: float,
     taken = [key for key, reply in zip(keys, restored, strict=True)
              if not isinstance(reply, hiredis.ReplyError)]
     if taken and not copy:
-        await server.replicator.propose((COMMAND, db, [b"del", *taken]))
+        deleted = await server.replicator.propose((COMMAND, db, [b"del", *taken]))
+        if isinstance(deleted, CommandError):  # leadership lost: the keys are on both sides
+            raise deleted
     if error is not None:
         raise CommandError(f"ERR Target instance replied with error: {error}")
     return OK
