@@ -56,14 +56,6 @@ VERSION_KEY = b"\x00version"
 POINT_DROP_LIMIT = 128
 LIST_ORIGIN = 2**63
 
-# Redis 7.0's built-in encoding thresholds (OBJECT ENCODING only). A redis-server started
-# without a config file uses these; the sample redis.conf lowers hash entries to 128.
-HASH_MAX_LISTPACK_ENTRIES = 512
-HASH_MAX_LISTPACK_VALUE = 64
-SET_MAX_INTSET_ENTRIES = 512
-ZSET_MAX_LISTPACK_ENTRIES = 128
-ZSET_MAX_LISTPACK_VALUE = 64
-
 _BIG = 1  # flags: Redis would have converted it to its big encoding (never converted back)
 _HEAD = struct.Struct(">QQB")
 _LIST_HEAD = struct.Struct(">QQBQ")

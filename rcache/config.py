@@ -12,19 +12,65 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .encodings import EncodingLimits
 from .errors import CommandError
-from .resp import split_args
+from .resp import parse_int, split_args
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2,
           "g": 1000**3, "gb": 1024**3}
+
+
+LONG_MAX = 2**63 - 1
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 
 def parse_memory(text: str) -> int:
     """Redis's memtoull: '512mb', '1gb', '100' (bytes)."""
     match = re.fullmatch(r"(\d+)([a-z]*)", text.strip().lower())
     if not match or match.group(2) not in _UNITS:
-        raise ValueError(f"argument must be a memory value: {text!r}")
+        raise ValueError("argument must be a memory value")
     return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _check_range(value: int, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise ValueError(f"argument must be between {low} and {high} inclusive")
+    return value
+
+
+def _integer(low: int, high: int) -> Callable[[str], int]:
+    """Redis's numeric configs: a strict integer within [low, high], its error texts."""
+    def parse(text: str) -> int:
+        value = parse_int(text.encode())
+        if value is None:
+            raise ValueError("argument couldn't be parsed into an integer")
+        return _check_range(value, low, high)
+    return parse
+
+
+def _memory(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        return _check_range(parse_memory(text), low, high)
+    return parse
+
+
+def _save_points(text: str) -> str:
+    """'<seconds> <changes> ...' as Redis validates it (kept and reported; rcache's Raft log
+    and snapshots replace RDB save points)."""
+    words = text.split()
+    numbers = [parse_int(word.encode()) for word in words]
+    if len(words) % 2 or any(n is None or n < (0 if i % 2 else 1)
+                             for i, n in enumerate(numbers)):
+        raise ValueError("Invalid save parameters")
+    return " ".join(str(n) for n in numbers)
+
+
+def _no_defrag(text: str) -> bool:
+    if parse_bool(text):
+        raise ValueError("Active defragmentation cannot be enabled: it requires a Redis server "
+                         "compiled with a modified Jemalloc like the one shipped by default with "
+                         "the Redis source distribution")
+    return False
 
 
 def parse_bool(text: str) -> bool:
@@ -46,6 +92,13 @@ def _format_bool(value: bool) -> str:
     return "yes" if value else "no"
 
 
+def _quoted(value: str) -> str:
+    """A value as a config file line holds it: quoted when empty or when it has spaces."""
+    if value and not any(c in value for c in ' "\\\''):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 @dataclass(frozen=True)
 class Option:
     name: str
@@ -54,6 +107,7 @@ class Option:
     help: str
     mutable: bool = False  # CONFIG SET may change it at run time
     format: Callable[[Any], str] = str
+    alias: str = ""  # Redis's older name for it, answered by CONFIG GET/SET too
 
     @property
     def env(self) -> str:
@@ -105,11 +159,51 @@ OPTIONS: list[Option] = [
            "a password", mutable=True, format=_format_bool),
     Option("loglevel", "notice", _choice("debug", "verbose", "notice", "warning"),
            "log verbosity", mutable=True),
+    Option("slowlog-log-slower-than", 10000, _integer(-1, LONG_MAX), "log commands slower "
+           "than this many microseconds in SLOWLOG (-1: none, 0: all)", mutable=True),
+    Option("slowlog-max-len", 128, _integer(0, LONG_MAX), "entries SLOWLOG keeps",
+           mutable=True),
+    Option("latency-monitor-threshold", 0, _integer(0, LONG_MAX), "accepted for Redis "
+           "compatibility (LATENCY records nothing)", mutable=True),
+    # Redis's encoding options: the leader's values travel in each Raft entry and decide the
+    # encodings OBJECT ENCODING reports (rcache stores every type the same way).
+    Option("hash-max-listpack-entries", 512, _integer(0, LONG_MAX), "hashes up to this many "
+           "fields report listpack", mutable=True, alias="hash-max-ziplist-entries"),
+    Option("hash-max-listpack-value", 64, _memory(0, LONG_MAX), "hashes whose fields and "
+           "values are up to this long report listpack", mutable=True,
+           alias="hash-max-ziplist-value"),
+    Option("set-max-intset-entries", 512, _integer(0, LONG_MAX), "sets of up to this many "
+           "integers report intset", mutable=True),
+    Option("zset-max-listpack-entries", 128, _integer(0, LONG_MAX), "sorted sets up to this "
+           "many members report listpack", mutable=True, alias="zset-max-ziplist-entries"),
+    Option("zset-max-listpack-value", 64, _memory(0, LONG_MAX), "sorted sets whose members "
+           "are up to this long report listpack", mutable=True, alias="zset-max-ziplist-value"),
+    Option("list-max-listpack-size", -2, _integer(INT_MIN, INT_MAX), "accepted for Redis "
+           "compatibility", mutable=True, alias="list-max-ziplist-size"),
+    Option("list-compress-depth", 0, _integer(0, INT_MAX), "accepted for Redis compatibility",
+           mutable=True),
+    Option("hll-sparse-max-bytes", 3000, _memory(0, LONG_MAX), "accepted for Redis "
+           "compatibility", mutable=True),
+    Option("stream-node-max-entries", 100, _integer(0, LONG_MAX), "accepted for Redis "
+           "compatibility", mutable=True),
+    Option("stream-node-max-bytes", 4096, _memory(0, LONG_MAX), "accepted for Redis "
+           "compatibility", mutable=True),
+    # Options Redis test suites and tools set; rcache's Raft log is its append-only file and
+    # its snapshots replace RDB save points, so these are validated and reported only.
+    Option("save", "", _save_points, "accepted for Redis compatibility (snapshots follow "
+           "raft-log-max-*)", mutable=True),
+    Option("appendonly", True, parse_bool, "accepted for Redis compatibility (the Raft log is "
+           "always on)", mutable=True, format=_format_bool),
+    Option("busy-reply-threshold", 5000, _integer(0, LONG_MAX), "accepted for Redis "
+           "compatibility", mutable=True, alias="lua-time-limit"),
+    *(Option(f"lazyfree-lazy-{what}", False, parse_bool, "accepted for Redis compatibility",
+             mutable=True, format=_format_bool)
+      for what in ("eviction", "expire", "server-del", "user-del", "user-flush")),
+    Option("activedefrag", False, _no_defrag, "accepted for Redis compatibility (only 'no')",
+           mutable=True, format=_format_bool),
 ]
 BY_NAME = {opt.name: opt for opt in OPTIONS}
-# Redis options whose answer is fixed by rcache's design (tools such as redis-benchmark ask):
-# the Raft log is the append-only file, and there are no RDB save points.
-_FIXED = {b"appendonly": b"yes", b"save": b""}
+BY_NAME.update((opt.alias, opt) for opt in OPTIONS if opt.alias)
 
 
 class Config:
@@ -132,9 +226,10 @@ class Config:
                     words = split_args(line.strip().encode())
                     if not words or words[0].startswith(b"#"):
                         continue
-                    if len(words) != 2:
+                    if len(words) < 2:
                         raise ValueError(f"{config_file}:{lineno}: expected 'name value'")
-                    config.set(words[0].decode(), words[1].decode())
+                    # several words are one value, as Redis reads "save 900 1 300 10"
+                    config.set(words[0].decode(), b" ".join(words[1:]).decode())
         for opt in OPTIONS:
             if opt.env in env:
                 config.set(opt.name, env[opt.env])
@@ -159,14 +254,20 @@ class Config:
     def matching(self, pattern: bytes) -> dict[bytes, bytes]:
         from .storage import compile_pattern
         regex = compile_pattern(pattern.lower())
-        found = {opt.name.encode(): self.get(opt.name).encode()
-                 for opt in OPTIONS if regex.match(opt.name.encode())}
-        found.update((name, value) for name, value in _FIXED.items() if regex.match(name))
-        return found
+        return {name.encode(): self.get(opt.name).encode()
+                for name, opt in BY_NAME.items() if regex.match(name.encode())}
+
+    @property
+    def encoding_limits(self) -> EncodingLimits:
+        """The encoding options the leader stamps on each Raft entry."""
+        return EncodingLimits(self.hash_max_listpack_entries, self.hash_max_listpack_value,
+                              self.set_max_intset_entries, self.zset_max_listpack_entries,
+                              self.zset_max_listpack_value)
 
     def set_at_runtime(self, pairs: list[tuple[bytes, bytes]]) -> None:
         """CONFIG SET: all or nothing, with Redis's error texts."""
         staged = []
+        seen = set()
         for raw_name, raw_value in pairs:
             name = raw_name.decode(errors="replace").lower()
             opt = BY_NAME.get(name)
@@ -174,6 +275,9 @@ class Config:
                 raise CommandError(
                     f"ERR Unknown option or number of arguments for CONFIG SET - '{name}'")
             failed = f"ERR CONFIG SET failed (possibly related to argument '{name}') - "
+            if name in seen:
+                raise CommandError(failed + "duplicate parameter")
+            seen.add(name)
             if not opt.mutable:
                 raise CommandError(failed + "can't set immutable config")
             try:
@@ -186,7 +290,7 @@ class Config:
     def rewrite(self) -> None:
         if not self.config_file:
             raise CommandError("ERR The server is running without a config file")
-        lines = [f"{opt.name} {self.get(opt.name) or chr(34) * 2}" for opt in OPTIONS
+        lines = [f"{opt.name} {_quoted(self.get(opt.name))}" for opt in OPTIONS
                  if getattr(self, opt.attr) != opt.default]
         tmp = self.config_file + ".tmp"
         with open(tmp, "w", encoding="utf-8") as fh:

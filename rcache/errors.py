@@ -67,6 +67,16 @@ def unknown_subcommand(sub: bytes, container: str) -> str:
     return f"ERR unknown subcommand '{_printable(sub, 128)}'. Try {container.upper()} HELP."
 
 
+def subcommand_syntax(sub: bytes, container: str) -> str:
+    """addReplySubcommandSyntaxError: a known subcommand with the wrong arguments."""
+    return (f"ERR unknown subcommand or wrong number of arguments for "
+            f"'{_printable(sub, 128)}'. Try {container.upper()} HELP.")
+
+
+def no_latency_samples(event: bytes) -> str:
+    return f"ERR No samples available for event '{_decode(_c_string(event))}'"
+
+
 def invalid_expire(name: str) -> str:
     return f"ERR invalid expire time in '{name}' command"
 

@@ -638,7 +638,7 @@ class Replicator:
         items, waiters = self._items, self._waiters
         self._items, self._waiters = [], []
         seed = random.getrandbits(63)
-        payload = encode_entry(int(time.time() * 1000), seed, items)
+        payload = encode_entry(int(time.time() * 1000), seed, items, self.config.encoding_limits)
         self._awaited_seeds.add(seed)
         self._unresolved.append((time.monotonic() + self._write_timeout, waiters))
         self.node.apply_entry(payload, callback=lambda result, error: self._committed(

@@ -17,6 +17,7 @@ import signal
 import socket
 import time
 from collections import deque
+from time import perf_counter_ns
 
 from . import errors
 from .blocking import Blocking
@@ -29,6 +30,7 @@ from .leases import due_leases
 from .pubsub import Hub
 from .raft import Pending, Replicator
 from .resp import NULL_ARRAY, QUEUED, Push, RawReply, RequestReader, encode, split_array
+from .slowlog import SlowLog
 from .statemachine import COMMAND, EXPIRE, LEASE_EXPIRY, TRANSACTION, StateMachine
 from .storage import Store
 from .watch import Watches
@@ -46,6 +48,11 @@ class Stats:
         self.commands_processed = 0
         self.rejected_connections = 0
         self.expired_keys = 0
+        self.error_replies: dict[str, int] = {}  # INFO errorstats: error code -> replies
+
+    def count_error(self, error: CommandError) -> None:
+        code = str(error).split(" ", 1)[0]
+        self.error_replies[code] = self.error_replies.get(code, 0) + 1
 
 
 class Client(asyncio.Protocol):
@@ -171,15 +178,18 @@ class Client(asyncio.Protocol):
             return err
         self.last_command = cmd
         if not self.reader.authenticated and cmd.name not in _NO_AUTH_NEEDED:
+            cmd.rejected_calls += 1
             return CommandError(errors.NOAUTH)
         if self.subscriptions and not self.resp3 and (
                 cmd.container is not None or cmd.name not in ALLOWED_WHILE_SUBSCRIBED):
+            cmd.rejected_calls += 1
             return CommandError(f"ERR Can't execute '{cmd.full_name}': only (P|S)SUBSCRIBE / "
                                 "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
                                 "context")
         if self.multi is not None and cmd.name not in _TRANSACTION_CONTROL:
             if "no_multi" in cmd.flags:
                 self.multi_failed = True
+                cmd.rejected_calls += 1
                 return CommandError("ERR Command not allowed inside a transaction")
             self.multi.append((cmd, argv))
             return QUEUED
@@ -193,7 +203,10 @@ class Client(asyncio.Protocol):
                     return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready)
                 if route is PROXY and "blocking" in cmd.flags:
                     return server.cluster.redirect(cmd, argv)  # it would stall the shared link
-                return server.cluster.forward(self, [(self.db, argv)]) if route is PROXY else route
+                if route is PROXY:
+                    return server.cluster.forward(self, [(self.db, argv)])
+                cmd.rejected_calls += 1  # -MOVED, -CLUSTERDOWN
+                return route
             if cmd.reads_keyspace:
                 route = server.cluster.route_read(self, cmd, argv)
                 if route is True:
@@ -201,10 +214,27 @@ class Client(asyncio.Protocol):
                 if route is PROXY:
                     return server.cluster.forward(self, [(self.db, argv)])
                 if route is not None:
+                    cmd.rejected_calls += 1
                     return route
-            return cmd.handler(self.context(), argv)
+            return self.run_here(cmd, argv)
         except CommandError as err:
             return err
+
+    def run_here(self, cmd: Command, argv: list[bytes]):
+        """Run a command on this node, now: counted for INFO commandstats and timed for
+        SLOWLOG (writes are counted and timed where they are applied)."""
+        start = perf_counter_ns()
+        try:
+            reply = cmd.handler(self.context(), argv)
+        except CommandError as err:
+            reply = err
+        elapsed_us = (perf_counter_ns() - start) // 1000
+        cmd.record(elapsed_us, type(reply) is CommandError)
+        if elapsed_us >= self.server.config.slowlog_log_slower_than >= 0:
+            self.server.note_duration(cmd, argv, elapsed_us, self)
+        if type(reply) is CommandError:
+            raise reply
+        return reply
 
     def _read_after_barrier(self, cmd: Command, argv: list[bytes]) -> Pending:
         """A linearizable read: runs once the leader has proven it still leads. Until then,
@@ -219,7 +249,7 @@ class Client(asyncio.Protocol):
                 result.resolve(self.server.cluster.redirect(cmd, argv) if lost else barrier.value)
                 return
             try:
-                result.resolve(cmd.handler(self.context(), argv))
+                result.resolve(self.run_here(cmd, argv))
             except CommandError as err:
                 result.resolve(err)
 
@@ -279,8 +309,9 @@ class Client(asyncio.Protocol):
             if "node" in cmd.flags:
                 self.in_exec = True
                 try:
-                    replies.append(cmd.handler(self.context(), argv))
+                    replies.append(self.run_here(cmd, argv))
                 except CommandError as err:
+                    self.server.stats.count_error(err)  # EXEC's own reply is an array
                     replies.append(err)
                 finally:
                     self.in_exec = False
@@ -297,6 +328,8 @@ class Client(asyncio.Protocol):
             if isinstance(results, list):
                 for pos, value in zip(positions, results, strict=True):
                     replies[pos] = value
+                    if type(value) is CommandError:
+                        self.server.stats.count_error(value)
                 pending.value = replies
             self._reply_ready(pending)
 
@@ -324,6 +357,8 @@ class Client(asyncio.Protocol):
             self._out.append(self._encode(reply))
 
     def _encode(self, value) -> bytes:
+        if type(value) is CommandError:
+            self.server.stats.count_error(value)
         try:
             return encode(value, self.resp3)
         except TypeError:
@@ -453,6 +488,8 @@ class Server:
         self.watches = Watches(self)
         self.blocking = Blocking(self)
         self.stats = Stats()
+        self.slowlog = SlowLog()
+        self.machine.observer = self.note_duration
         self.started = time.time()
         self._server: asyncio.AbstractServer | None = None
         self._stopping: asyncio.Event | None = None
@@ -477,6 +514,15 @@ class Server:
             await self._stopping.wait()
         finally:
             await self._close()
+
+    def note_duration(self, cmd: Command, argv: list[bytes], duration_us: int,
+                      client: Client | None = None) -> None:
+        """SLOWLOG: keep the commands slower than slowlog-log-slower-than (not EXEC itself,
+        as in Redis: its commands are). Applied writes come without a client."""
+        threshold = self.config.slowlog_log_slower_than
+        if 0 <= threshold <= duration_us and "skip_slowlog" not in cmd.flags:
+            peer, name = (client.addr, client.name) if client is not None else ("", b"")
+            self.slowlog.record(argv, duration_us, self.config.slowlog_max_len, peer, name)
 
     def submitted(self, item: tuple) -> None:
         """Every item the write path submits: WATCH and parked blocking pops look at it."""

@@ -21,9 +21,11 @@ from __future__ import annotations
 import logging
 import marshal
 import random
+import time
 from collections.abc import Callable
 
-from .commands.table import Context, lookup
+from .commands.table import Command, Context, lookup
+from .encodings import DEFAULT_LIMITS, EncodingLimits
 from .errors import CommandError
 from .leases import Leases
 from .pubsub import Hub
@@ -49,8 +51,13 @@ class EntryRandom:
         return getattr(self._rng, name)
 
 
-def encode_entry(now_ms: int, seed: int, items: list[tuple]) -> bytes:
-    return marshal.dumps((now_ms, seed, items))
+def encode_entry(now_ms: int, seed: int, items: list[tuple],
+                 limits: EncodingLimits = DEFAULT_LIMITS) -> bytes:
+    """The encoding options go in only when they are not Redis's defaults: entries stay as
+    small as before, and as readable by nodes that predate them."""
+    if limits == DEFAULT_LIMITS:
+        return marshal.dumps((now_ms, seed, items))
+    return marshal.dumps((now_ms, seed, items, tuple(limits)))
 
 
 class StateMachine:
@@ -62,6 +69,8 @@ class StateMachine:
         # Does a client on this node wait for this entry's replies (keyed by its seed)?
         # Reads inside MULTI change nothing, so only that node runs them.
         self.replies_awaited: Callable[[int], bool] = lambda seed: True
+        # Told of each applied command and how long it took (µs): this node's SLOWLOG.
+        self.observer: Callable[[Command, list[bytes], int], None] | None = None
 
     def reload(self) -> None:
         """After a snapshot replaced the database."""
@@ -71,7 +80,8 @@ class StateMachine:
         """Apply the entry at Raft ``index``; returns one reply per item (None if replayed)."""
         if index <= self.applied_index:
             return None
-        now_ms, seed, items = marshal.loads(payload)
+        now_ms, seed, items, *rest = marshal.loads(payload)
+        limits = EncodingLimits(*rest[0]) if rest else DEFAULT_LIMITS
         self.clock_ms = now_ms = max(now_ms, self.clock_ms)
         txn = Transaction(self.store)
         results = []
@@ -80,15 +90,15 @@ class StateMachine:
             kind = item[0]
             if kind == COMMAND:
                 position += 1
-                results.append(self._run(txn, EntryRandom(seed + position), now_ms,
+                results.append(self._run(txn, EntryRandom(seed + position), now_ms, limits,
                                          item[1], item[2]))
             elif kind == TRANSACTION:
                 awaited = self.replies_awaited(seed)
                 replies = []
                 for db, argv in item[1]:
                     position += 1
-                    replies.append(self._run(txn, EntryRandom(seed + position), now_ms, db, argv,
-                                             run_reads=awaited))
+                    replies.append(self._run(txn, EntryRandom(seed + position), now_ms, limits,
+                                             db, argv, run_reads=awaited))
                 results.append(replies)
             elif kind == EXPIRE:
                 results.append(self._expire(Keyspace(self.store, txn, item[1], now_ms), item[2]))
@@ -101,19 +111,30 @@ class StateMachine:
         self.applied_index = index
         return results
 
-    def _run(self, txn: Transaction, rng: EntryRandom, now_ms: int, db: int, argv: list[bytes],
-             run_reads: bool = True):
+    def _run(self, txn: Transaction, rng: EntryRandom, now_ms: int, limits: EncodingLimits,
+             db: int, argv: list[bytes], run_reads: bool = True):
         try:
             cmd = lookup(argv)
             if not run_reads and not cmd.is_write:
                 return None
-            return cmd.handler(Context(Keyspace(self.store, txn, db, now_ms), rng, hub=self.hub),
-                               argv)
         except CommandError as err:
             return err
+        start = time.perf_counter_ns()
+        try:
+            ks = Keyspace(self.store, txn, db, now_ms, limits)
+            result = cmd.handler(Context(ks, rng, hub=self.hub), argv)
+        except CommandError as err:
+            result = err
         except Exception:  # a bug must not stop the log: every node fails the same way
             log.exception("command %r failed in apply", argv[:1])
-            return CommandError("ERR internal error while applying command")
+            result = CommandError("ERR internal error while applying command")
+        # Node-local statistics only (INFO commandstats, SLOWLOG): nothing here reaches the
+        # database, so the apply stays a function of the entry.
+        elapsed_us = (time.perf_counter_ns() - start) // 1000
+        cmd.record(elapsed_us, type(result) is CommandError)
+        if self.observer is not None:
+            self.observer(cmd, argv, elapsed_us)
+        return result
 
     @staticmethod
     def _expire(ks: Keyspace, keys: list[bytes]) -> int:

@@ -32,6 +32,8 @@ from functools import lru_cache
 
 from rocksdict import Options, Rdict, ReadOptions, WriteBatch
 
+from .encodings import DEFAULT_LIMITS, EncodingLimits
+
 STRING, HASH, LIST, SET, ZSET = 1, 2, 3, 4, 5
 BIG_STRING = 6  # a string kept in fragment records (strings_store); TYPE says "string"
 STRING_KINDS = (STRING, BIG_STRING)
@@ -240,10 +242,12 @@ class Keyspace:
     (only the state machine has one).
     """
 
-    __slots__ = ("store", "txn", "dbnum", "dbid", "prefix", "now_ms", "_get")
+    __slots__ = ("store", "txn", "dbnum", "dbid", "prefix", "now_ms", "limits", "_get")
 
-    def __init__(self, store: Store, txn: Transaction | None, dbnum: int, now_ms: int) -> None:
+    def __init__(self, store: Store, txn: Transaction | None, dbnum: int, now_ms: int,
+                 limits: EncodingLimits = DEFAULT_LIMITS) -> None:
         self.store = store
+        self.limits = limits  # the entry's encoding options (see rcache/encodings.py)
         self.txn = txn
         self.dbnum = dbnum
         self.dbid = (txn.dbmap if txn else store.dbmap)[dbnum]
@@ -252,7 +256,7 @@ class Keyspace:
         self._get = txn.get if txn else store.db.get
 
     def other(self, dbnum: int) -> Keyspace:
-        return Keyspace(self.store, self.txn, dbnum, self.now_ms)
+        return Keyspace(self.store, self.txn, dbnum, self.now_ms, self.limits)
 
     # -- reading -----------------------------------------------------------------------
     def lookup(self, key: bytes) -> tuple[int, int, bytes] | None:

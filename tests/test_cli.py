@@ -37,6 +37,23 @@ def test_config_file_then_environment_then_flags(tmp_path) -> None:
         node.stop()
 
 
+def test_config_file_takes_redis_options_and_rewrites_them(tmp_path) -> None:
+    """Redis's multi-word 'save' lines and *-ziplist-* names load; CONFIG REWRITE writes
+    values that load back the same (quoted when they have spaces or are empty)."""
+    from rcache.config import Config
+
+    conf = tmp_path / "redis.conf"
+    conf.write_text("save 900 1 300 10\nhash-max-ziplist-entries 64\nappendonly no\n")
+    config = Config.load(str(conf), {}, {})
+    assert (config.save, config.hash_max_listpack_entries, config.appendonly) == (
+        "900 1 300 10", 64, False)
+    config.set_at_runtime([(b"save", b""), (b"zset-max-ziplist-value", b"1kb")])
+    config.rewrite()
+    again = Config.load(str(conf), {}, {})
+    assert (again.save, again.zset_max_listpack_value, again.hash_max_listpack_entries) == (
+        "", 1024, 64)
+
+
 def test_local_cluster_command(tmp_path) -> None:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "rcache", "cluster", "start", "--nodes", "3",

@@ -86,7 +86,7 @@ def _sorted_reply(raw: bytes, pairs: bool) -> bytes:
 # Where Redis's order is its internal one (listpack insertion order, intset numeric order,
 # hash-table order) and rcache's is byte order, both are sorted before comparing.
 _UNORDERED = {b"hkeys": False, b"hvals": False, b"hgetall": True, b"smembers": False,
-              b"sinter": False, b"sunion": False, b"sdiff": False}
+              b"sinter": False, b"sunion": False, b"sdiff": False, b"config": True}
 _UNORDERED_SCAN = {b"scan": False, b"hscan": True, b"sscan": False, b"zscan": True}
 # Random picks: only the shape of the reply (type and length) is compared.
 _RANDOM = {b"hrandfield", b"srandmember", b"spop", b"zrandmember"}

@@ -127,7 +127,7 @@ def readwrite(ctx: Context, argv: list[bytes]):
     return OK
 
 
-@command("role", 1, "noscript loading stale fast node", group=_G, since="2.8.12",
+@command("role", 1, "noscript loading stale fast node", group="server", since="2.8.12",
          summary="Return the role of the instance in the context of replication")
 def role(ctx: Context, argv: list[bytes]):
     server = ctx.server

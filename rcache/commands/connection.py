@@ -122,7 +122,8 @@ def parse_db_index(ctx: Context, raw: bytes) -> int:
 
 
 # -- CLIENT -----------------------------------------------------------------------------------
-container("client", -2, "", group=_G, summary="A container for client connection commands")
+container("client", -2, "", group=_G, since="2.4.0",
+          summary="A container for client connection commands")
 
 
 def _valid_name(name: bytes) -> bytes:

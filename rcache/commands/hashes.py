@@ -31,8 +31,9 @@ def _set_field(ks: Keyspace, meta: cs.Meta, field: bytes, value: bytes) -> bool:
     added = cs.get(ks, full) is None
     if added:
         meta.count += 1
-    if (meta.count > cs.HASH_MAX_LISTPACK_ENTRIES or len(field) > cs.HASH_MAX_LISTPACK_VALUE
-            or len(value) > cs.HASH_MAX_LISTPACK_VALUE):
+    limits = ks.limits
+    if (meta.count > limits.hash_max_listpack_entries or len(field) > limits.hash_max_listpack_value
+            or len(value) > limits.hash_max_listpack_value):
         meta.mark_big()
     ks.txn.put(full, value)
     return added

@@ -1,4 +1,4 @@
-"""Keyspace commands: DEL EXISTS TYPE KEYS SCAN RENAME COPY MOVE SWAPDB FLUSHDB OBJECT ...
+"""Keyspace commands: DEL EXISTS TYPE KEYS SCAN RENAME COPY MOVE SWAPDB FLUSHDB ...
 
 Also home of the argument parsers every family shares (``int_arg``), since they are
 Redis's generic object.c helpers rather than part of one type.
@@ -16,14 +16,13 @@ from .. import strings_store as ss
 from ..errors import CommandError
 from ..resp import OK, SimpleString, parse_int
 from ..storage import STRING_KINDS, TYPE_NAMES, Keyspace, compile_pattern, literal_prefix
-from .table import Context, command, container
+from .table import Context, command
 
 _G = "generic"
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 ULONG_MAX = 2**64 - 1
 SCAN_DEFAULT_COUNT = 10
 MAX_SCAN_CURSORS = 10_000
-EMBSTR_SIZE_LIMIT = 44  # OBJ_ENCODING_EMBSTR_SIZE_LIMIT
 
 
 # -- argument parsing shared by the command families ------------------------------------
@@ -330,32 +329,3 @@ def swapdb(ctx: Context, argv: list[bytes]) -> SimpleString:
     if first != second:
         ctx.db(first).swap(second)
     return OK
-
-
-# -- OBJECT ---------------------------------------------------------------------------------------
-container("object", -2, "", group=_G, since="2.2.3",
-          summary="A container for object introspection commands")
-
-
-def _string_encoding(value: ss.StoredString) -> bytes:
-    """The encoding Redis's tryObjectEncoding picks for a freshly written string.
-
-    Values are not stored with an encoding, so strings grown by APPEND or SETRANGE (raw in
-    Redis whatever their size) report what SET of the same bytes would give.
-    """
-    if value.length <= 20 and parse_int(value.read()) is not None:
-        return b"int"
-    return b"embstr" if value.length <= EMBSTR_SIZE_LIMIT else b"raw"
-
-
-@command("encoding", 3, "readonly", 2, 2, 1, group=_G, container="object", since="2.2.3",
-         summary="Inspect the internal encoding of a Redis object")
-def object_encoding(ctx: Context, argv: list[bytes]) -> bytes | None:
-    """Collections report the encoding Redis 7.0 would have picked for their history (see
-    collections_store.Meta.encoding)."""
-    record = ctx.ks.lookup(argv[2])
-    if record is None:
-        return None
-    if record[0] in STRING_KINDS:
-        return _string_encoding(ss.from_record(ctx.ks, argv[2], record))
-    return cs.lookup_any(ctx.ks, argv[2]).encoding

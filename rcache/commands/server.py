@@ -1,150 +1,21 @@
-"""Server commands: INFO, CONFIG, COMMAND, TIME, SHUTDOWN."""
+"""Server commands: CONFIG, COMMAND, TIME, SAVE, BGSAVE, WAIT, SHUTDOWN (INFO: info.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import platform
-import resource
 import time
 
-from .. import __version__, errors
+from .. import errors
 from ..errors import CommandError
-from ..resp import OK, SimpleString, Verbatim, parse_int
-from .connection import REDIS_VERSION
+from ..resp import OK, SimpleString, parse_int
 from .keyspace import int_arg
-from .table import COMMANDS, Command, Context, command, container, lookup
+from .table import COMMANDS, Context, all_commands, command, container, find, lookup
 
 _G = "server"
 
 
 def _help(lines: tuple[str, ...]) -> list[SimpleString]:
     return [SimpleString(line) for line in lines]
-
-
-# -- INFO -------------------------------------------------------------------------------------
-def _rss_bytes() -> int:
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def info_sections(ctx: Context) -> dict[str, dict[str, object]]:
-    """INFO's sections and fields, with Redis's field names."""
-    server = ctx.server
-    config = server.config
-    cluster = server.cluster
-    replicator = server.replicator
-    now = time.time()
-    rss = _rss_bytes()
-    leader = replicator.is_leader
-    members = cluster.members()
-    followers = [(node, client) for node, (_, client) in members.items()
-                 if node != cluster.leader_id()]
-    replication: dict[str, object] = {"role": "master" if leader else "slave"}
-    if leader:
-        replication["connected_slaves"] = len(followers)
-        for i, (_, client) in enumerate(followers):
-            host, port = client.rsplit(":", 1)
-            replication[f"slave{i}"] = f"ip={host},port={port},state=online,offset=" \
-                                       f"{server.machine.applied_index},lag=0"
-    else:
-        leader_client = cluster.leader_client_address()
-        host, port = leader_client.rsplit(":", 1) if leader_client else ("", "0")
-        replication.update(master_host=host, master_port=port,
-                           master_link_status="up" if leader_client else "down",
-                           slave_repl_offset=server.machine.applied_index, slave_read_only=1)
-    replication.update(master_replid=cluster.node_id,
-                       master_repl_offset=server.machine.applied_index)
-    keyspace = {}
-    for db in range(config.databases):
-        keys = server.store.key_count(db)
-        if keys:
-            keyspace[f"db{db}"] = f"keys={keys},expires={server.store.expires_count(db)},avg_ttl=0"
-    status = replicator.node.getStatus()
-    return {
-        "Server": {
-            "redis_version": REDIS_VERSION, "rcache_version": __version__,
-            "redis_mode": "cluster", "os": f"{platform.system()} {platform.release()} "
-                                             f"{platform.machine()}",
-            "arch_bits": 64, "process_id": os.getpid(), "run_id": cluster.node_id,
-            "tcp_port": config.port, "server_time_usec": int(now * 1e6),
-            "uptime_in_seconds": int(now - server.started),
-            "uptime_in_days": int((now - server.started) // 86400), "hz": config.hz,
-            "executable": os.path.abspath(os.sys.argv[0]), "config_file": config.config_file or "",
-        },
-        "Clients": {"connected_clients": len(server.clients), "maxclients": config.maxclients,
-                    "blocked_clients": server.blocking.parked},
-        "Memory": {"used_memory": rss, "used_memory_human": f"{rss / 1024 / 1024:.2f}M",
-                   "used_memory_rss": rss, "maxmemory": 0, "maxmemory_policy": "noeviction",
-                   "mem_allocator": "libc"},
-        "Persistence": _persistence(server),
-        "Stats": {"total_connections_received": server.stats.connections_received,
-                  "total_commands_processed": server.stats.commands_processed,
-                  "rejected_connections": server.stats.rejected_connections,
-                  "expired_keys": server.stats.expired_keys,
-                  "pubsub_channels": len(server.hub.channels),
-                  "pubsub_patterns": len(server.hub.patterns)},
-        "Replication": replication,
-        "Cluster": {"cluster_enabled": 1},
-        "Raft": {
-            "raft_node_id": cluster.node_id,
-            "raft_role": "leader" if leader else "follower" if cluster.leader_id() else "candidate",
-            "raft_term": status["raft_term"], "raft_leader_id": cluster.leader_id() or "",
-            "raft_leader_address": cluster.leader_client_address() or "",
-            "raft_commit_index": status["commit_idx"], "raft_applied_index": status["last_applied"],
-            "raft_log_entries": status["log_len"], "raft_has_quorum": int(status["has_quorum"]),
-            "raft_num_nodes": len(members),
-            "raft_voters": len(replicator.node.otherNodes) + 1,
-            "raft_lease_remaining_ms": max(0, round(
-                (replicator.node.lease_until - time.monotonic()) * 1000)) if leader else 0,
-            "raft_reads_by_lease": cluster.reads_by_lease,
-            "raft_reads_by_read_index": cluster.reads_by_read_index,
-            **{f"raft_node{i}": f"id={node},raft={raft},addr={client}"
-               for i, (node, (raft, client)) in enumerate(sorted(members.items()))},
-        },
-        "Keyspace": keyspace,
-    }
-
-
-def _persistence(server) -> dict[str, object]:
-    journal = server.replicator.journal
-    snapshots = server.replicator.snapshots
-    return {
-        "loading": 0, "appendfsync": server.config.appendfsync,
-        "raft_log_entries": len(journal), "raft_log_bytes": journal.bytes,
-        "raft_log_fsyncs": journal.fsyncs, "raft_applied_index": server.machine.applied_index,
-        "raft_snapshot_index": snapshots.last_index,
-        "raft_snapshot_time": int(snapshots.last_time),
-        "raft_snapshot_bytes": snapshots.last_size,
-        "raft_snapshot_in_progress": int(snapshots.in_progress),
-        "raft_snapshot_last_duration_ms": round(snapshots.last_duration_ms, 1),
-        "raft_snapshot_longest_pause_ms": round(snapshots.longest_pause_ms, 1),
-    }
-
-
-_DEFAULT_SECTIONS = ("server", "clients", "memory", "persistence", "stats", "replication",
-                     "cluster", "keyspace")
-
-
-@command("info", -1, "loading stale node", group=_G, summary="Get information and statistics "
-         "about the server")
-def info(ctx: Context, argv: list[bytes]):
-    sections = info_sections(ctx)
-    wanted = [a.decode(errors="replace").lower() for a in argv[1:]] or ["default"]
-    if "all" in wanted or "everything" in wanted:
-        names = list(sections)
-    elif "default" in wanted:
-        names = [n for n in sections if n.lower() in _DEFAULT_SECTIONS]
-    else:
-        names = [n for n in sections if n.lower() in wanted]
-    blocks = []
-    for name in names:
-        lines = [f"# {name}"] + [f"{k}:{v}" for k, v in sections[name].items()]
-        blocks.append("\r\n".join(lines) + "\r\n")
-    return Verbatim("\r\n".join(blocks).encode())
 
 
 # -- CONFIG -----------------------------------------------------------------------------------
@@ -180,6 +51,9 @@ def config_resetstat(ctx: Context, argv: list[bytes]):
     stats = ctx.server.stats
     stats.connections_received = stats.commands_processed = 0
     stats.rejected_connections = stats.expired_keys = 0
+    stats.error_replies.clear()
+    for cmd in all_commands():
+        cmd.reset_stats()
     return OK
 
 
@@ -209,15 +83,6 @@ def command_(ctx: Context, argv: list[bytes]):
     return [cmd.info() for cmd in COMMANDS.values()]
 
 
-def _find(name: bytes) -> Command | None:
-    """A command or a 'container|sub' name, as COMMAND INFO/DOCS accept them."""
-    parent, _, sub = name.lower().partition(b"|")
-    cmd = COMMANDS.get(parent)
-    if cmd is not None and sub:
-        return cmd.subcommands.get(sub)
-    return cmd
-
-
 @command("count", 2, "loading stale node", group=_G, container="command", since="2.8.13",
          summary="Get total number of Redis commands")
 def command_count(ctx: Context, argv: list[bytes]):
@@ -239,13 +104,13 @@ def command_list(ctx: Context, argv: list[bytes]):
 def command_info(ctx: Context, argv: list[bytes]):
     if len(argv) == 2:
         return [cmd.info() for cmd in COMMANDS.values()]
-    return [cmd.info() if (cmd := _find(name)) else None for name in argv[2:]]
+    return [cmd.info() if (cmd := find(name)) else None for name in argv[2:]]
 
 
 @command("docs", -2, "loading stale node", group=_G, container="command", since="7.0.0",
          summary="Get array of specific Redis command documentation")
 def command_docs(ctx: Context, argv: list[bytes]):
-    chosen = COMMANDS.values() if len(argv) == 2 else [c for n in argv[2:] if (c := _find(n))]
+    chosen = COMMANDS.values() if len(argv) == 2 else [c for n in argv[2:] if (c := find(n))]
     return {cmd.full_name.encode(): cmd.docs() for cmd in chosen}
 
 
@@ -319,6 +184,17 @@ def bgsave(ctx: Context, argv: list[bytes]):
     _no_snapshot_running(ctx)
     ctx.server.replicator.snapshot_now()
     return SimpleString("Background saving started")
+
+
+@command("bgrewriteaof", 1, "admin noscript no_async_loading node", group=_G,
+         summary="Asynchronously rewrite the append-only file")
+def bgrewriteaof(ctx: Context, argv: list[bytes]):
+    """The Raft log is rcache's append-only file: rewriting it is compacting it into a
+    snapshot, as BGSAVE does."""
+    if ctx.server.replicator.snapshots.in_progress:
+        raise CommandError("ERR Background append only file rewriting already in progress")
+    ctx.server.replicator.snapshot_now()
+    return SimpleString("Background append only file rewriting started")
 
 
 @command("lastsave", 1, "loading stale fast node", group=_G,

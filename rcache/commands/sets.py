@@ -31,7 +31,7 @@ def _add(ks: Keyspace, meta: cs.Meta, member: bytes) -> bool:
     if cs.get(ks, full) is not None:  # also when new: SADD s x x adds x once
         return False
     meta.count += 1
-    if meta.count > cs.SET_MAX_INTSET_ENTRIES or not cs.is_intset_member(member):
+    if meta.count > ks.limits.set_max_intset_entries or not cs.is_intset_member(member):
         meta.mark_big()
     ks.txn.put(full, b"")
     return True

@@ -19,7 +19,8 @@ Handler = Callable[[Any, list[bytes]], Any]
 
 # Flags that change how the server routes a command (the rest are informational, as in Redis):
 #   write    - replicated: goes through the Raft log and is applied by the state machine
-#   node     - needs the connection/server (CLIENT, CONFIG, INFO...): never replicated
+#   node     - needs the connection/server (CLIENT, CONFIG, INFO...): never replicated itself
+#              (with write, as MIGRATE: runs on the leader and proposes its writes)
 #   replicated - goes through the Raft log though Redis does not call it a write (PUBLISH)
 #   noscript, loading, stale, fast, denyoom, admin, readonly... as Redis reports them
 #   no_multi - refused inside MULTI
@@ -54,12 +55,50 @@ class Command:
     is_write: bool = False
     keyed: bool = False
     reads_keyspace: bool = False  # routed by read consistency (keyed or not: KEYS, DBSIZE...)
+    # INFO commandstats and latencystats, this node's: reads where they are served, writes
+    # where they are applied. latency[b]: calls that took [2**(b-1), 2**b) microseconds.
+    calls: int = 0
+    usec: int = 0
+    failed_calls: int = 0
+    rejected_calls: int = 0
+    latency: list[int] = field(default_factory=lambda: [0] * 64)
 
     def __post_init__(self) -> None:
         self.full_name = f"{self.container.name}|{self.name}" if self.container else self.name
-        self.is_write = "write" in self.flags or "replicated" in self.flags
+        self.is_write = ("write" in self.flags or "replicated" in self.flags) and (
+            "node" not in self.flags)
         self.keyed = self.first_key > 0 or self.key_finder is not None
         self.reads_keyspace = "readonly" in self.flags
+
+    def record(self, elapsed_us: int, failed: bool) -> None:
+        """Count one execution (INFO commandstats, latencystats)."""
+        self.calls += 1
+        self.usec += elapsed_us
+        self.latency[elapsed_us.bit_length()] += 1
+        if failed:
+            self.failed_calls += 1
+
+    def reset_stats(self) -> None:
+        self.calls = self.usec = self.failed_calls = self.rejected_calls = 0
+        self.latency = [0] * 64
+
+    def latency_percentile(self, fraction: float) -> int:
+        """The upper bound (µs) of the bucket holding that fraction of the calls."""
+        wanted, seen = fraction * self.calls, 0
+        for bucket, count in enumerate(self.latency):
+            seen += count
+            if seen >= wanted:
+                return 1 << bucket
+        return 0
+
+    def latency_histogram(self) -> dict[int, int]:
+        """LATENCY HISTOGRAM's buckets: upper bound (µs) -> calls that took less, cumulated."""
+        histogram, seen = {}, 0
+        for bucket, count in enumerate(self.latency):
+            if count:
+                seen += count
+                histogram[1 << bucket] = seen
+        return histogram
 
     def key_indexes(self, argv: list[bytes]) -> list[int]:
         """Positions of the keys in argv, as COMMAND GETKEYS reports them."""
@@ -107,7 +146,8 @@ class Command:
 
     def docs(self) -> dict:
         doc: dict = {b"summary": self.summary.encode(), b"since": self.since.encode(),
-                     b"group": self.group.encode(), b"complexity": self.complexity.encode()}
+                     b"group": self.group.replace("_", "-").encode(),  # Redis: sorted-set
+                     b"complexity": self.complexity.encode()}
         if self.subcommands:
             doc[b"subcommands"] = {sub.full_name.encode(): sub.docs()
                                    for sub in self.subcommands.values()}
@@ -149,6 +189,25 @@ def container(name: str, arity: int, flags: str, *, group: str, summary: str,
         complexity="Depends on subcommand.")
 
 
+def all_commands() -> list[Command]:
+    """Every command and subcommand, containers first."""
+    found = []
+    for cmd in COMMANDS.values():
+        found.append(cmd)
+        found.extend(cmd.subcommands.values())
+    return found
+
+
+def find(name: bytes) -> Command | None:
+    """A command or a 'container|sub' name, as COMMAND INFO/DOCS and LATENCY HISTOGRAM
+    accept them."""
+    parent, _, sub = name.lower().partition(b"|")
+    cmd = COMMANDS.get(parent)
+    if cmd is not None and sub:
+        return cmd.subcommands.get(sub)
+    return cmd
+
+
 def lookup(argv: list[bytes]) -> Command:
     """Find the command (or subcommand) for argv, raising Redis's errors for unknown ones."""
     cmd = COMMANDS.get(argv[0].lower())
@@ -173,11 +232,14 @@ def ensure_loaded() -> None:
         connection,
         expiry,
         hashes,
+        info,
+        introspection,
         keyspace,
         leases,
         lists,
         pubsub,
         raft,
+        serialization,
         server,
         sets,
         strings,

@@ -11,7 +11,7 @@ from .table import Context, command, lookup
 _G = "transactions"
 
 
-@command("multi", 1, "noscript loading stale fast allow_busy node", group=_G,
+@command("multi", 1, "noscript loading stale fast allow_busy node", group=_G, since="1.2.0",
          summary="Mark the start of a transaction block")
 def multi(ctx: Context, argv: list[bytes]):
     if ctx.client.multi is not None:
@@ -20,7 +20,7 @@ def multi(ctx: Context, argv: list[bytes]):
     return OK
 
 
-@command("exec", 1, "noscript loading stale skip_slowlog node", group=_G,
+@command("exec", 1, "noscript loading stale skip_slowlog node", group=_G, since="1.2.0",
          summary="Execute all commands issued after MULTI")
 def exec_(ctx: Context, argv: list[bytes]):
     if ctx.client.multi is None:
@@ -28,7 +28,7 @@ def exec_(ctx: Context, argv: list[bytes]):
     return ctx.client.exec_transaction()
 
 
-@command("discard", 1, "noscript loading stale fast allow_busy node", group=_G,
+@command("discard", 1, "noscript loading stale fast allow_busy node", group=_G, since="2.0.0",
          summary="Discard all commands issued after MULTI")
 def discard(ctx: Context, argv: list[bytes]):
     if ctx.client.multi is None:

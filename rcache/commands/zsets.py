@@ -230,7 +230,9 @@ def _reply(items: list[tuple[bytes, float]], withscores: bool) -> object:
 def _insert(ks: Keyspace, meta: cs.Meta, member: bytes, score: float) -> None:
     """Add a new member, after the skiplist conversion Redis would make to fit it."""
     meta.count += 1
-    if meta.count > cs.ZSET_MAX_LISTPACK_ENTRIES or len(member) > cs.ZSET_MAX_LISTPACK_VALUE:
+    limits = ks.limits
+    if (meta.count > limits.zset_max_listpack_entries
+            or len(member) > limits.zset_max_listpack_value):
         meta.mark_big()
     cs.zset_put(ks, meta, member, score, None)
 
@@ -731,8 +733,8 @@ def _store(ks: Keyspace, destination: bytes, result: dict[bytes, float]) -> int:
         return 0
     meta = cs.create(ks, destination, ZSET)
     meta.count = len(result)
-    if (meta.count > cs.ZSET_MAX_LISTPACK_ENTRIES
-            or max(map(len, result)) > cs.ZSET_MAX_LISTPACK_VALUE):
+    if (meta.count > ks.limits.zset_max_listpack_entries
+            or max(map(len, result)) > ks.limits.zset_max_listpack_value):
         meta.mark_big()
     for member, score in result.items():
         cs.zset_put(ks, meta, member, score, None)

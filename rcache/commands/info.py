@@ -1,0 +1,248 @@
+"""INFO: Redis 7.0's sections and field names, filled from this node (and rcache's own Raft
+section).
+
+Sections: server clients memory persistence stats replication cpu modules errorstats cluster
+raft keyspace by default; commandstats and latencystats too with ``all`` or ``everything``.
+Per-command figures count reads where they are served and writes where they are applied
+(every node, as a Redis replica counts what its master sends). Latency percentiles come
+from power-of-two buckets, so they are upper bounds.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import time
+from collections.abc import Callable
+
+from .. import __version__
+from ..resp import Verbatim
+from .connection import REDIS_VERSION
+from .table import Context, all_commands, command
+
+_DEFAULT_SECTIONS = ("server", "clients", "memory", "persistence", "stats", "replication",
+                     "cpu", "modules", "errorstats", "cluster", "keyspace")
+
+
+def rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def peak_rss_bytes() -> int:
+    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, rss_bytes())
+
+
+def human_bytes(n: int) -> str:
+    """Redis's bytesToHuman: 512B, 1.50K, 12.00M ..."""
+    if n < 1024:
+        return f"{n}B"
+    for unit in "KMGTP":
+        n /= 1024
+        if n < 1024 or unit == "P":
+            return f"{n:.2f}{unit}"
+    raise AssertionError("unreachable")
+
+
+def _server(ctx: Context, now: float) -> dict[str, object]:
+    server, config = ctx.server, ctx.server.config
+    return {
+        "redis_version": REDIS_VERSION, "rcache_version": __version__,
+        "redis_mode": "cluster", "os": f"{platform.system()} {platform.release()} "
+                                         f"{platform.machine()}",
+        "arch_bits": 64, "multiplexing_api": "asyncio",
+        "python_version": platform.python_version(), "process_id": os.getpid(),
+        "process_supervised": "no", "run_id": server.cluster.node_id, "tcp_port": config.port,
+        "server_time_usec": int(now * 1e6), "uptime_in_seconds": int(now - server.started),
+        "uptime_in_days": int((now - server.started) // 86400), "hz": config.hz,
+        "configured_hz": config.hz, "executable": os.path.abspath(os.sys.argv[0]),
+        "config_file": config.config_file or "", "io_threads_active": 0,
+    }
+
+
+def _clients(ctx: Context) -> dict[str, object]:
+    server = ctx.server
+    return {"connected_clients": len(server.clients), "cluster_connections": 0,
+            "maxclients": server.config.maxclients, "client_recent_max_input_buffer": 0,
+            "client_recent_max_output_buffer": 0, "blocked_clients": server.blocking.parked,
+            "tracking_clients": 0, "clients_in_timeout_table": 0}
+
+
+def _memory() -> dict[str, object]:
+    """The process's RSS stands for Redis's allocator figures: Python's heap is not one
+    allocator's, and the data itself lives in RocksDB (its own caches included in RSS)."""
+    rss, peak = rss_bytes(), peak_rss_bytes()
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {
+        "used_memory": rss, "used_memory_human": human_bytes(rss), "used_memory_rss": rss,
+        "used_memory_rss_human": human_bytes(rss), "used_memory_peak": peak,
+        "used_memory_peak_human": human_bytes(peak),
+        "used_memory_peak_perc": f"{100 * rss / peak:.2f}%", "used_memory_overhead": 0,
+        "used_memory_startup": 0, "used_memory_dataset": rss,
+        "used_memory_dataset_perc": "100.00%", "total_system_memory": total,
+        "total_system_memory_human": human_bytes(total), "used_memory_lua": 0,
+        "used_memory_scripts": 0, "number_of_cached_scripts": 0, "maxmemory": 0,
+        "maxmemory_human": "0B", "maxmemory_policy": "noeviction",
+        "mem_fragmentation_ratio": "1.00", "mem_fragmentation_bytes": 0,
+        "mem_allocator": "libc", "active_defrag_running": 0, "lazyfree_pending_objects": 0,
+        "lazyfreed_objects": 0,
+    }
+
+
+def _persistence(ctx: Context) -> dict[str, object]:
+    """Redis's RDB fields describe rcache's snapshots, its AOF fields the Raft log."""
+    server = ctx.server
+    journal = server.replicator.journal
+    snapshots = server.replicator.snapshots
+    applied = server.machine.applied_index
+    return {
+        "loading": 0, "async_loading": 0,
+        "rdb_changes_since_last_save": max(0, applied - snapshots.last_index),
+        "rdb_bgsave_in_progress": int(snapshots.in_progress),
+        "rdb_last_save_time": int(snapshots.last_time or server.started),
+        "rdb_last_bgsave_status": "ok",
+        "rdb_last_bgsave_time_sec": (round(snapshots.last_duration_ms / 1000)
+                                     if snapshots.last_time else -1),
+        "rdb_current_bgsave_time_sec": -1, "aof_enabled": 1, "aof_rewrite_in_progress": 0,
+        "aof_rewrite_scheduled": 0, "aof_last_write_status": "ok",
+        "appendfsync": server.config.appendfsync,
+        "raft_log_entries": len(journal), "raft_log_bytes": journal.bytes,
+        "raft_log_fsyncs": journal.fsyncs, "raft_applied_index": applied,
+        "raft_snapshot_index": snapshots.last_index,
+        "raft_snapshot_time": int(snapshots.last_time),
+        "raft_snapshot_bytes": snapshots.last_size,
+        "raft_snapshot_in_progress": int(snapshots.in_progress),
+        "raft_snapshot_last_duration_ms": round(snapshots.last_duration_ms, 1),
+        "raft_snapshot_longest_pause_ms": round(snapshots.longest_pause_ms, 1),
+    }
+
+
+def _stats(ctx: Context) -> dict[str, object]:
+    server = ctx.server
+    stats = server.stats
+    return {"total_connections_received": stats.connections_received,
+            "total_commands_processed": stats.commands_processed,
+            "rejected_connections": stats.rejected_connections,
+            "expired_keys": stats.expired_keys, "evicted_keys": 0, "evicted_clients": 0,
+            "pubsub_channels": len(server.hub.channels),
+            "pubsub_patterns": len(server.hub.patterns), "pubsubshard_channels": 0,
+            "total_forks": 0, "total_error_replies": sum(stats.error_replies.values()),
+            "dump_payload_sanitizations": 0}
+
+
+def _replication(ctx: Context) -> dict[str, object]:
+    """The leader is the master, the followers its replicas; offsets are Raft indexes."""
+    server = ctx.server
+    cluster = server.cluster
+    applied = server.machine.applied_index
+    leader = server.replicator.is_leader
+    replication: dict[str, object] = {"role": "master" if leader else "slave"}
+    if leader:
+        followers = [client for node, (_, client) in cluster.members().items()
+                     if node != cluster.leader_id()]
+        replication["connected_slaves"] = len(followers)
+        for i, client in enumerate(followers):
+            host, port = client.rsplit(":", 1)
+            replication[f"slave{i}"] = (f"ip={host},port={port},state=online,offset={applied},"
+                                        "lag=0")
+        replication["master_failover_state"] = "no-failover"
+    else:
+        leader_client = cluster.leader_client_address()
+        host, port = leader_client.rsplit(":", 1) if leader_client else ("", "0")
+        replication.update(master_host=host, master_port=port,
+                           master_link_status="up" if leader_client else "down",
+                           slave_repl_offset=applied, slave_read_only=1,
+                           replica_announced=1, connected_slaves=0)
+    replication.update(master_replid=cluster.node_id, master_replid2="0" * 40,
+                       master_repl_offset=applied, second_repl_offset=-1,
+                       repl_backlog_active=0)
+    return replication
+
+
+def _cpu() -> dict[str, object]:
+    """getrusage of the process, its children and (INFO runs on it) the event-loop thread."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    main = resource.getrusage(resource.RUSAGE_THREAD)
+    return {"used_cpu_sys": f"{own.ru_stime:.6f}", "used_cpu_user": f"{own.ru_utime:.6f}",
+            "used_cpu_sys_children": f"{children.ru_stime:.6f}",
+            "used_cpu_user_children": f"{children.ru_utime:.6f}",
+            "used_cpu_sys_main_thread": f"{main.ru_stime:.6f}",
+            "used_cpu_user_main_thread": f"{main.ru_utime:.6f}"}
+
+
+def _commandstats() -> dict[str, object]:
+    return {f"cmdstat_{cmd.full_name}":
+            f"calls={cmd.calls},usec={cmd.usec},usec_per_call={cmd.usec / cmd.calls:.2f},"
+            f"rejected_calls={cmd.rejected_calls},failed_calls={cmd.failed_calls}"
+            for cmd in all_commands() if cmd.calls or cmd.rejected_calls}
+
+
+def _latencystats() -> dict[str, object]:
+    return {f"latency_percentiles_usec_{cmd.full_name}":
+            ",".join(f"p{label}={cmd.latency_percentile(fraction):.3f}"
+                     for label, fraction in (("50", 0.5), ("99", 0.99), ("99.9", 0.999)))
+            for cmd in all_commands() if cmd.calls}
+
+
+def _raft(ctx: Context) -> dict[str, object]:
+    server = ctx.server
+    cluster, replicator = server.cluster, server.replicator
+    status = replicator.node.getStatus()
+    members = cluster.members()
+    role = ("leader" if replicator.is_leader else "follower" if cluster.leader_id()
+            else "candidate")
+    return {
+        "raft_node_id": cluster.node_id, "raft_role": role, "raft_term": status["raft_term"],
+        "raft_leader_id": cluster.leader_id() or "",
+        "raft_leader_address": cluster.leader_client_address() or "",
+        "raft_commit_index": status["commit_idx"], "raft_applied_index": status["last_applied"],
+        "raft_log_entries": status["log_len"], "raft_has_quorum": int(status["has_quorum"]),
+        "raft_num_nodes": len(members), "raft_voters": len(replicator.node.otherNodes) + 1,
+        "raft_lease_remaining_ms": max(0, round(
+            (replicator.node.lease_until - time.monotonic()) * 1000)) if role == "leader" else 0,
+        "raft_reads_by_lease": cluster.reads_by_lease,
+        "raft_reads_by_read_index": cluster.reads_by_read_index,
+        **{f"raft_node{i}": f"id={node},raft={raft},addr={client}"
+           for i, (node, (raft, client)) in enumerate(sorted(members.items()))},
+    }
+
+
+def _keyspace(ctx: Context) -> dict[str, object]:
+    store = ctx.server.store
+    return {f"db{db}": f"keys={keys},expires={store.expires_count(db)},avg_ttl=0"
+            for db in range(ctx.server.config.databases) if (keys := store.key_count(db))}
+
+
+_SECTIONS: dict[str, Callable[[Context], dict[str, object]]] = {
+    "Server": lambda ctx: _server(ctx, time.time()), "Clients": _clients,
+    "Memory": lambda ctx: _memory(), "Persistence": _persistence, "Stats": _stats,
+    "Replication": _replication, "CPU": lambda ctx: _cpu(), "Modules": lambda ctx: {},
+    "Commandstats": lambda ctx: _commandstats(),
+    "Errorstats": lambda ctx: {f"errorstat_{code}": f"count={count}"
+                               for code, count in ctx.server.stats.error_replies.items()},
+    "Latencystats": lambda ctx: _latencystats(), "Cluster": lambda ctx: {"cluster_enabled": 1},
+    "Raft": _raft, "Keyspace": _keyspace,
+}  # in Redis's order (Raft is rcache's own)
+
+
+@command("info", -1, "loading stale node", group="server",
+         summary="Get information and statistics about the server")
+def info(ctx: Context, argv: list[bytes]) -> Verbatim:
+    """Only the sections asked for are computed (tests and tools poll INFO raft)."""
+    wanted = {a.decode(errors="replace").lower() for a in argv[1:]} or {"default"}
+    if wanted & {"all", "everything"}:
+        names = list(_SECTIONS)
+    else:
+        if "default" in wanted:
+            wanted.update(_DEFAULT_SECTIONS)
+        names = [name for name in _SECTIONS if name.lower() in wanted]
+    blocks = []
+    for name in names:
+        lines = [f"# {name}"] + [f"{k}:{v}" for k, v in _SECTIONS[name](ctx).items()]
+        blocks.append("\r\n".join(lines) + "\r\n")
+    return Verbatim("\r\n".join(blocks).encode())

@@ -1,0 +1,432 @@
+"""Introspection: OBJECT, MEMORY, SLOWLOG, LATENCY.
+
+OBJECT and MEMORY USAGE describe a value as Redis 7.0 would hold it (its encoding, its
+size in Redis's allocator), since that is what tools and test suites compare. SLOWLOG is
+this node's own, as each Redis instance keeps its own; LATENCY records no events.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from .. import collections_store as cs
+from .. import errors
+from .. import strings_store as ss
+from ..errors import CommandError
+from ..resp import OK, SimpleString, Verbatim, parse_int
+from ..storage import BIG_STRING, HASH, LIST, SET, STRING, ZSET, Keyspace
+from .info import peak_rss_bytes, rss_bytes
+from .keyspace import int_arg
+from .table import Context, all_commands, command, container, find
+
+_G = "generic"
+EMBSTR_SIZE_LIMIT = 44  # OBJ_ENCODING_EMBSTR_SIZE_LIMIT
+SHARED_INTEGERS = 10000  # OBJ_SHARED_INTEGERS: 0..9999 are one shared object in Redis
+SHARED_REFCOUNT = 2**31 - 1  # OBJ_SHARED_REFCOUNT
+LFU_NOT_SELECTED = ("ERR An LFU maxmemory policy is not selected, access frequency not tracked. "
+                    "Please note that when switching between policies at runtime LRU and LFU "
+                    "data will take some time to adjust.")
+
+
+def _help(name: str, lines: tuple[str, ...]) -> list[SimpleString]:
+    """addReplyHelp: a header, the subcommands, and HELP."""
+    return [SimpleString(line) for line in (
+        f"{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", *lines,
+        "HELP", "    Prints this help.")]
+
+
+# -- OBJECT ---------------------------------------------------------------------------------------
+container("object", -2, "", group=_G, since="2.2.3",
+          summary="A container for object introspection commands")
+
+
+def string_encoding(value: bytes) -> bytes:
+    """The encoding Redis's tryObjectEncoding picks for a freshly written string.
+
+    Values are not stored with an encoding, so strings grown by APPEND or SETRANGE (raw in
+    Redis whatever their size) report what SET of the same bytes would give.
+    """
+    if len(value) <= 20 and parse_int(value) is not None:
+        return b"int"
+    return b"embstr" if len(value) <= EMBSTR_SIZE_LIMIT else b"raw"
+
+
+def _record(ctx: Context, key: bytes) -> tuple[int, int, bytes] | None:
+    return ctx.ks.lookup(key)
+
+
+@command("encoding", 3, "readonly", 2, 2, 1, group=_G, container="object", since="2.2.3",
+         summary="Inspect the internal encoding of a Redis object")
+def object_encoding(ctx: Context, argv: list[bytes]) -> bytes | None:
+    """Collections report the encoding Redis 7.0 would have picked for their history (see
+    collections_store.Meta.encoding and rcache/encodings.py)."""
+    record = _record(ctx, argv[2])
+    if record is None:
+        return None
+    if record[0] == STRING:
+        return string_encoding(record[2])
+    if record[0] == BIG_STRING:  # longer than any int or embstr
+        return b"raw"
+    return cs.lookup_any(ctx.ks, argv[2]).encoding
+
+
+@command("refcount", 3, "readonly", 2, 2, 1, group=_G, container="object", since="2.2.3",
+         summary="Get the number of references to the value of the key")
+def object_refcount(ctx: Context, argv: list[bytes]) -> int | None:
+    """1, or Redis's shared-object count for the integers 0..9999 it keeps shared."""
+    record = _record(ctx, argv[2])
+    if record is None:
+        return None
+    number = parse_int(record[2]) if record[0] == STRING else None
+    return SHARED_REFCOUNT if number is not None and 0 <= number < SHARED_INTEGERS else 1
+
+
+@command("idletime", 3, "readonly", 2, 2, 1, group=_G, container="object", since="2.2.3",
+         summary="Get the time since a Redis object was last accessed")
+def object_idletime(ctx: Context, argv: list[bytes]) -> int | None:
+    """Always 0: rcache evicts nothing, so it keeps no access clock per key (Redis's is
+    approximate too, and only LRU eviction reads it)."""
+    return None if _record(ctx, argv[2]) is None else 0
+
+
+@command("freq", 3, "readonly", 2, 2, 1, group=_G, container="object", since="4.0.0",
+         summary="Get the logarithmic access frequency counter of a Redis object")
+def object_freq(ctx: Context, argv: list[bytes]) -> int | None:
+    """Redis answers only under an LFU maxmemory-policy; rcache's is always noeviction."""
+    if _record(ctx, argv[2]) is None:
+        return None
+    raise CommandError(LFU_NOT_SELECTED)
+
+
+@command("help", 2, "loading stale", group=_G, container="object", since="6.2.0",
+         summary="Show helpful text about the different subcommands")
+def object_help(ctx: Context, argv: list[bytes]) -> list[SimpleString]:
+    return _help("OBJECT", (
+        "ENCODING <key>",
+        "    Return the kind of internal representation used in order to store the value",
+        "    associated with a <key>.",
+        "FREQ <key>",
+        "    Return the access frequency index of the <key>. The returned integer is",
+        "    proportional to the logarithm of the recent access frequency of the key.",
+        "IDLETIME <key>",
+        "    Return the idle time of the <key>, that is the approximated number of",
+        "    seconds elapsed since the last access to the key.",
+        "REFCOUNT <key>",
+        "    Return the number of references of the value associated with the specified",
+        "    <key>."))
+
+
+# -- MEMORY ---------------------------------------------------------------------------------------
+container("memory", -2, "", group="server", since="4.0.0",
+          summary="A container for memory diagnostics commands")
+
+# sizes of Redis's structures (64-bit): object, dict entry, dict, quicklist, quicklist node,
+# zset, skiplist node (one level on average)
+_ROBJ, _DICT_ENTRY, _DICT, _QUICKLIST, _QUICKLIST_NODE, _ZSET, _SKIPLIST_NODE = (
+    16, 24, 56, 40, 32, 16, 48)
+DEFAULT_SAMPLES = 5  # OBJ_COMPUTE_SIZE_DEF_SAMPLES
+
+
+def allocation(size: int) -> int:
+    """The size class jemalloc rounds a request up to (what zmalloc_size reports)."""
+    if size <= 8:
+        return 8
+    if size <= 128:
+        return (size + 15) // 16 * 16
+    step = 1 << (size - 1).bit_length() - 3  # four classes per doubling
+    return (size + step - 1) // step * step
+
+
+def _sds(length: int) -> int:
+    """An sds string's allocation: header by length, the bytes, a terminating NUL."""
+    header = 1 if length < 32 else 3 if length < 256 else 5 if length < 65536 else 9
+    return allocation(header + length + 1)
+
+
+def _listpack_entry(value: bytes) -> int:
+    """Bytes one element takes in a listpack: encoding, data, back-length."""
+    if parse_int(value) is not None:
+        return 10 if len(value) > 4 else 4
+    head = 1 if len(value) < 64 else 2 if len(value) < 4096 else 5
+    return head + len(value) + (1 if head + len(value) < 128 else 2)
+
+
+def _string_size(value: bytes) -> int:
+    encoding = string_encoding(value)
+    if encoding == b"int":
+        return _ROBJ
+    if encoding == b"embstr":  # object and sds (3-byte header) in one allocation
+        return allocation(_ROBJ + 3 + len(value) + 1)
+    return _ROBJ + _sds(len(value))
+
+
+def _intset_width(value: int) -> int:
+    return 2 if -(1 << 15) <= value < 1 << 15 else 4 if -(1 << 31) <= value < 1 << 31 else 8
+
+
+def _extrapolated(per_sample: list[int], count: int) -> int:
+    """Redis's sampling: the sampled elements' average size times the element count."""
+    return sum(per_sample) * count // max(len(per_sample), 1)
+
+
+def _collection_size(ks: Keyspace, key: bytes, kind: int, samples: int | None) -> int:
+    """objectComputeSize for a collection, from its first ``samples`` elements (None: all)."""
+    meta = cs.lookup_any(ks, key)
+    elements = cs.iter_zset(ks, meta) if kind == ZSET else cs.iter_elements(meta, ks)
+    sampled = list(itertools.islice(elements, samples))
+    if kind == LIST:  # a quicklist of 8 KB listpacks
+        packed = _extrapolated([_listpack_entry(value) for _, value in sampled], meta.count)
+        nodes = packed // 8192 + 1
+        return _ROBJ + _QUICKLIST + nodes * _QUICKLIST_NODE + allocation(7 * nodes + packed)
+    if kind == ZSET:
+        pairs = [(member, b"%r" % score) for member, score in sampled]
+    else:
+        pairs = [(name, b"" if kind == SET else value) for name, value in sampled]
+    if meta.encoding == b"intset":  # every member as wide as the widest (2, 4 or 8 bytes)
+        width = max(_intset_width(int(member)) for member, _ in pairs)
+        return _ROBJ + allocation(8 + width * meta.count)
+    if meta.encoding == b"listpack":
+        sizes = [_listpack_entry(a) + _listpack_entry(b) for a, b in pairs]
+        return _ROBJ + allocation(7 + _extrapolated(sizes, meta.count))
+    # a hash table (and for sorted sets, a skiplist node per member beside it)
+    per_member = _DICT_ENTRY + (_SKIPLIST_NODE if kind == ZSET else 0)
+    sizes = [per_member + _sds(len(a)) + (_sds(len(b)) if kind == HASH else 0)
+             for a, b in pairs]
+    buckets = 8 * (1 << max(meta.count - 1, 3).bit_length())
+    return (_ROBJ + _DICT + buckets + (_ZSET if kind == ZSET else 0)
+            + _extrapolated(sizes, meta.count))
+
+
+@command("usage", -3, "readonly", 2, 2, 1, group="server", container="memory", since="4.0.0",
+         summary="Estimate the memory usage of a key",
+         complexity="O(N) where N is the number of samples.")
+def memory_usage(ctx: Context, argv: list[bytes]) -> int | None:
+    """The bytes Redis 7.0 would use for the key (its allocator's size classes): exact for
+    most strings, an estimate from SAMPLES elements (default 5, 0: all) for collections."""
+    samples = DEFAULT_SAMPLES
+    i = 3
+    while i < len(argv):
+        if argv[i].lower() == b"samples" and i + 1 < len(argv):
+            samples = int_arg(argv[i + 1])
+            if samples < 0:
+                raise CommandError(errors.SYNTAX)
+            samples = samples or None
+            i += 2
+        else:
+            raise CommandError(errors.SYNTAX)
+    key = argv[2]
+    record = ctx.ks.lookup(key)
+    if record is None:
+        return None
+    if record[0] == STRING:
+        value = _string_size(record[2])
+    elif record[0] == BIG_STRING:
+        value = _ROBJ + _sds(ss.from_record(ctx.ks, key, record).length)
+    else:
+        value = _collection_size(ctx.ks, key, record[0], samples)
+    return value + _sds(len(key)) + _DICT_ENTRY
+
+
+@command("stats", 2, "node", group="server", container="memory", since="4.0.0",
+         summary="Show memory usage details")
+def memory_stats(ctx: Context, argv: list[bytes]) -> dict:
+    """Redis's fields; the process's RSS stands for every allocator figure (Python's heap is
+    not one allocator's), the data lives in RocksDB."""
+    server = ctx.server
+    rss, peak = rss_bytes(), peak_rss_bytes()
+    keys = sum(server.store.key_count(db) for db in range(server.config.databases))
+    stats: dict = {
+        b"peak.allocated": peak, b"total.allocated": rss,
+        b"startup.allocated": 0, b"replication.backlog": 0, b"clients.slaves": 0,
+        b"clients.normal": 0, b"cluster.links": 0, b"aof.buffer": 0, b"lua.caches": 0,
+        b"functions.caches": 0,
+    }
+    for db in range(server.config.databases):
+        if server.store.key_count(db):
+            stats[b"db.%d" % db] = {b"overhead.hashtable.main": 0,
+                                    b"overhead.hashtable.expires": 0,
+                                    b"overhead.hashtable.slot-to-keys": 0}
+    stats.update({
+        b"overhead.total": 0, b"keys.count": keys,
+        b"keys.bytes-per-key": rss // keys if keys else 0,
+        b"dataset.bytes": rss, b"dataset.percentage": 100.0,
+        b"peak.percentage": 100.0 * rss / peak, b"allocator.allocated": rss,
+        b"allocator.active": rss, b"allocator.resident": rss,
+        b"allocator-fragmentation.ratio": 1.0, b"allocator-fragmentation.bytes": 0,
+        b"allocator-rss.ratio": 1.0, b"allocator-rss.bytes": 0, b"rss-overhead.ratio": 1.0,
+        b"rss-overhead.bytes": 0, b"fragmentation": 1.0, b"fragmentation.bytes": 0,
+    })
+    return stats
+
+
+@command("doctor", 2, "node", group="server", container="memory", since="4.0.0",
+         summary="Outputs memory problems report")
+def memory_doctor(ctx: Context, argv: list[bytes]) -> Verbatim:
+    """Redis's verdict when its detector finds nothing: rcache has none of the allocator
+    figures it reads (fragmentation, peaks of its own heap)."""
+    return Verbatim(b"Hi Sam, I can't find any memory issue in your instance. I can only "
+                    b"account for what occurs on this base.\n")
+
+
+@command("malloc-stats", 2, "node", group="server", container="memory", since="4.0.0",
+         summary="Show allocator internal stats")
+def memory_malloc_stats(ctx: Context, argv: list[bytes]) -> bytes:
+    return b"Stats not supported for the current allocator"  # Redis's reply without jemalloc
+
+
+@command("purge", 2, "node", group="server", container="memory", since="4.0.0",
+         summary="Ask the allocator to release memory")
+def memory_purge(ctx: Context, argv: list[bytes]) -> SimpleString:
+    return OK  # Redis's reply without jemalloc
+
+
+@command("help", 2, "loading stale", group="server", container="memory", since="4.0.0",
+         summary="Show helpful text about the different subcommands")
+def memory_help(ctx: Context, argv: list[bytes]) -> list[SimpleString]:
+    return _help("MEMORY", (
+        "DOCTOR",
+        "    Return memory problems reports.",
+        "MALLOC-STATS",
+        "    Return internal statistics report from the memory allocator.",
+        "PURGE",
+        "    Attempt to purge dirty pages for reclamation by the allocator.",
+        "STATS",
+        "    Return information about the memory usage of the server.",
+        "USAGE <key> [SAMPLES <count>]",
+        "    Return memory in bytes used by <key> and its value. Nested values are",
+        "    sampled up to <count> times (default: 5, 0 means sample all)."))
+
+
+# -- SLOWLOG --------------------------------------------------------------------------------------
+container("slowlog", -2, "", group="server", since="2.2.12",
+          summary="A container for slow log commands")
+_SLOWLOG_FLAGS = "admin loading stale node"
+BAD_SLOWLOG_COUNT = "ERR count should be greater than or equal to -1"
+
+
+@command("get", -2, _SLOWLOG_FLAGS, group="server", container="slowlog", since="2.2.12",
+         summary="Get the slow log's entries",
+         complexity="O(N) where N is the number of entries returned")
+def slowlog_get(ctx: Context, argv: list[bytes]) -> list:
+    if len(argv) > 3:
+        raise CommandError(errors.subcommand_syntax(argv[1], "slowlog"))
+    count = 10
+    if len(argv) == 3:
+        count = parse_int(argv[2])
+        if count is None or count < -1:
+            raise CommandError(BAD_SLOWLOG_COUNT)
+    return ctx.server.slowlog.latest(None if count == -1 else count)
+
+
+@command("len", 2, _SLOWLOG_FLAGS, group="server", container="slowlog", since="2.2.12",
+         summary="Get the slow log's length")
+def slowlog_len(ctx: Context, argv: list[bytes]) -> int:
+    return len(ctx.server.slowlog.entries)
+
+
+@command("reset", 2, _SLOWLOG_FLAGS, group="server", container="slowlog", since="2.2.12",
+         summary="Clear all entries from the slow log",
+         complexity="O(N) where N is the number of entries in the slowlog")
+def slowlog_reset(ctx: Context, argv: list[bytes]) -> SimpleString:
+    ctx.server.slowlog.reset()
+    return OK
+
+
+@command("help", 2, "loading stale", group="server", container="slowlog", since="6.2.0",
+         summary="Show helpful text about the different subcommands")
+def slowlog_help(ctx: Context, argv: list[bytes]) -> list[SimpleString]:
+    return _help("SLOWLOG", (
+        "GET [<count>]",
+        "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+        "    Entries are made of:",
+        "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+        "    client name",
+        "LEN",
+        "    Return the length of the slowlog.",
+        "RESET",
+        "    Reset the slowlog."))
+
+
+# -- LATENCY --------------------------------------------------------------------------------------
+container("latency", -2, "", group="server", since="2.8.13",
+          summary="A container for latency diagnostics commands")
+_LATENCY_FLAGS = "admin noscript loading stale node"
+
+
+@command("latest", 2, _LATENCY_FLAGS, group="server", container="latency", since="2.8.13",
+         summary="Return the latest latency samples for all events.")
+def latency_latest(ctx: Context, argv: list[bytes]) -> list:
+    return []  # rcache's latency monitor records no events
+
+
+@command("history", 3, _LATENCY_FLAGS, group="server", container="latency", since="2.8.13",
+         summary="Return timestamp-latency samples for the event.")
+def latency_history(ctx: Context, argv: list[bytes]) -> list:
+    return []
+
+
+@command("reset", -2, _LATENCY_FLAGS, group="server", container="latency", since="2.8.13",
+         summary="Reset latency data for one or more events.")
+def latency_reset(ctx: Context, argv: list[bytes]) -> int:
+    return 0
+
+
+@command("graph", 3, _LATENCY_FLAGS, group="server", container="latency", since="2.8.13",
+         summary="Return a latency graph for the event.")
+def latency_graph(ctx: Context, argv: list[bytes]) -> bytes:
+    raise CommandError(errors.no_latency_samples(argv[2]))
+
+
+@command("histogram", -2, _LATENCY_FLAGS, group="server", container="latency", since="7.0.0",
+         summary="Return the cumulative distribution of latencies of a subset of commands or all.",
+         complexity="O(N) where N is the number of commands with latency information being "
+                    "retrieved.")
+def latency_histogram(ctx: Context, argv: list[bytes]) -> dict:
+    """Per command: its calls and how many took under each power of two of microseconds
+    (Redis's own buckets are powers of two too)."""
+    if len(argv) == 2:
+        chosen = all_commands()
+    else:
+        chosen = []
+        for name in argv[2:]:
+            cmd = find(name)
+            if cmd is not None:
+                chosen += [cmd, *cmd.subcommands.values()]
+    return {cmd.full_name.encode(): {b"calls": cmd.calls,
+                                     b"histogram_usec": cmd.latency_histogram()}
+            for cmd in chosen if cmd.calls}
+
+
+@command("doctor", 2, _LATENCY_FLAGS, group="server", container="latency", since="2.8.13",
+         summary="Return a human readable latency analysis report.")
+def latency_doctor(ctx: Context, argv: list[bytes]) -> Verbatim:
+    if ctx.server.config.latency_monitor_threshold == 0:
+        return Verbatim(
+            b"I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this Redis "
+            b"instance. You may use \"CONFIG SET latency-monitor-threshold <milliseconds>.\" in "
+            b"order to enable it. If we weren't in a deep space mission I'd suggest to take a "
+            b"look at https://redis.io/topics/latency-monitor.\n")
+    return Verbatim(b"Dave, no latency spike was observed during the lifetime of this Redis "
+                    b"instance, not in the slightest bit. I honestly think you ought to sit down "
+                    b"calmly, take a stress pill, and think things over.\n")
+
+
+@command("help", 2, "loading stale", group="server", container="latency", since="2.8.13",
+         summary="Show helpful text about the different subcommands")
+def latency_help(ctx: Context, argv: list[bytes]) -> list[SimpleString]:
+    return _help("LATENCY", (
+        "DOCTOR",
+        "    Return a human readable latency analysis report.",
+        "GRAPH <event>",
+        "    Return an ASCII latency graph for the <event> class.",
+        "HISTORY <event>",
+        "    Return time-latency samples for the <event> class.",
+        "LATEST",
+        "    Return the latest latency samples for all events.",
+        "RESET [<event> ...]",
+        "    Reset latency data of one or more <event> classes.",
+        "    (default: reset all data for all event classes)",
+        "HISTOGRAM [COMMAND ...]",
+        "    Return a cumulative distribution of latencies in the format of a histogram for "
+        "the specified command names.",
+        "    If no commands are specified then all histograms are replied."))

@@ -1,0 +1,23 @@
+"""The encoding options (Redis's ``*-max-listpack-*``, ``set-max-intset-entries``) that decide
+which encoding OBJECT ENCODING reports for a collection.
+
+rcache stores every collection the same way; it tracks only whether Redis would have
+converted the value to its big encoding, which depends on these options when the value is
+written. Applying an entry must not read node-local configuration, so the leader puts its
+values in each entry (as it puts its clock), and every node decides the same.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class EncodingLimits(NamedTuple):
+    hash_max_listpack_entries: int = 512
+    hash_max_listpack_value: int = 64
+    set_max_intset_entries: int = 512
+    zset_max_listpack_entries: int = 128
+    zset_max_listpack_value: int = 64
+
+
+DEFAULT_LIMITS = EncodingLimits()

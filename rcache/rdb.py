@@ -1,0 +1,446 @@
+"""Redis's DUMP payload format: bytes in, values out, and back. No I/O.
+
+A payload is one RDB object (a type byte, then the RDB-encoded value), the RDB version as
+2 bytes and a CRC64 of everything before it, both little-endian (Redis's
+``createDumpPayload``). Loading accepts what Redis 7.0's ``rdbLoadObject`` accepts for the
+types rcache has: strings (raw, integer-encoded, LZF-compressed), lists (plain, ziplist,
+quicklist of ziplists, quicklist v2 of listpacks or plain nodes), sets (plain, intset),
+sorted sets (plain with text or binary scores, ziplist, listpack), hashes (plain, ziplist,
+listpack). Not loaded ('Bad data format'): Redis 2.4's zipmap hashes, streams, module types.
+Dumping writes the simplest encodings Redis 7.0 loads: a string as an integer or raw bytes
+(uncompressed), the other types as their plain RDB forms (list 1, set 2, zset 5, hash 4).
+
+Values are ``(kind, data)`` with kind one of ``STRING LIST SET ZSET HASH``: bytes, a list of
+elements, a list of members, a list of (member, score), a list of (field, value).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import struct
+
+import anycrc
+
+RDB_VERSION = 10  # what Redis 7.0 writes and the newest it loads
+
+TYPE_STRING, TYPE_LIST, TYPE_SET, TYPE_ZSET, TYPE_HASH, TYPE_ZSET_2 = 0, 1, 2, 3, 4, 5
+TYPE_LIST_ZIPLIST, TYPE_SET_INTSET, TYPE_ZSET_ZIPLIST = 10, 11, 12
+TYPE_HASH_ZIPLIST, TYPE_LIST_QUICKLIST = 13, 14
+TYPE_HASH_LISTPACK, TYPE_ZSET_LISTPACK, TYPE_LIST_QUICKLIST_2 = 16, 17, 18
+
+STRING, LIST, SET, ZSET, HASH = "string", "list", "set", "zset", "hash"
+
+_ENC_INT8, _ENC_INT16, _ENC_INT32, _ENC_LZF = 0, 1, 2, 3
+_QUICKLIST_PLAIN, _QUICKLIST_PACKED = 1, 2
+_DOUBLE_LE = struct.Struct("<d")
+
+
+class ChecksumError(ValueError):
+    """The footer's version is too new or the CRC64 does not match."""
+
+
+class FormatError(ValueError):
+    """The payload passed its checksum but does not hold a value Redis would load."""
+
+
+# -- CRC64 (Jones polynomial, reflected, as Redis's crc64.c: the catalogue's CRC-64/REDIS) -----
+_CRC64 = anycrc.CRC(width=64, poly=0xAD93D23594C935A9, init=0, refin=True, refout=True, xorout=0)
+
+
+def crc64(data: bytes) -> int:
+    """In C (anycrc): a payload's checksum is computed on every node that applies it."""
+    return _CRC64.calc(data)
+
+
+# -- LZF ---------------------------------------------------------------------------------------
+def lzf_decompress(data: bytes, out_len: int) -> bytes:
+    """liblzf's lzf_decompress; FormatError where it would fail (E2BIG, EINVAL)."""
+    out = bytearray()
+    ip, end = 0, len(data)
+    while ip < end:
+        ctrl = data[ip]
+        ip += 1
+        if ctrl < 32:  # a literal run of ctrl + 1 bytes
+            run = ctrl + 1
+            if ip + run > end or len(out) + run > out_len:
+                raise FormatError("bad LZF literal")
+            out += data[ip:ip + run]
+            ip += run
+            continue
+        length = ctrl >> 5  # a back reference
+        if ip >= end:
+            raise FormatError("truncated LZF reference")
+        if length == 7:
+            length += data[ip]
+            ip += 1
+            if ip >= end:
+                raise FormatError("truncated LZF reference")
+        ref = len(out) - ((ctrl & 0x1F) << 8) - 1 - data[ip]
+        ip += 1
+        length += 2
+        if ref < 0 or len(out) + length > out_len:
+            raise FormatError("bad LZF reference")
+        if ref + length <= len(out):
+            out += out[ref:ref + length]
+        else:  # the copy overlaps what it produces: the bytes from ref on, repeated
+            period = out[ref:]
+            out += (period * (length // len(period) + 1))[:length]
+    if len(out) != out_len:
+        raise FormatError("LZF length mismatch")
+    return bytes(out)
+
+
+# -- reading -----------------------------------------------------------------------------------
+class _Reader:
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def take(self, n: int) -> bytes:
+        end = self.pos + n
+        if n < 0 or end > len(self.data):
+            raise FormatError("truncated payload")
+        chunk = self.data[self.pos:end]
+        self.pos = end
+        return chunk
+
+    def byte(self) -> int:
+        return self.take(1)[0]
+
+    def length(self) -> tuple[int, bool]:
+        """rdbLoadLenByRef: (length, False) or (special encoding, True)."""
+        first = self.byte()
+        kind = first >> 6
+        if kind == 3:
+            return first & 0x3F, True
+        if kind == 0:
+            return first & 0x3F, False
+        if kind == 1:
+            return (first & 0x3F) << 8 | self.byte(), False
+        if first == 0x80:
+            return int.from_bytes(self.take(4), "big"), False
+        if first == 0x81:
+            return int.from_bytes(self.take(8), "big"), False
+        raise FormatError("unknown length encoding")
+
+    def count(self) -> int:
+        value, special = self.length()
+        if special:
+            raise FormatError("encoded value where a length belongs")
+        return value
+
+    def string(self) -> bytes:
+        """rdbGenericLoadStringObject: raw, integer-encoded or LZF-compressed."""
+        value, special = self.length()
+        if not special:
+            return self.take(value)
+        if value == _ENC_INT8:
+            return b"%d" % int.from_bytes(self.take(1), "little", signed=True)
+        if value == _ENC_INT16:
+            return b"%d" % int.from_bytes(self.take(2), "little", signed=True)
+        if value == _ENC_INT32:
+            return b"%d" % int.from_bytes(self.take(4), "little", signed=True)
+        if value == _ENC_LZF:
+            compressed_len, out_len = self.count(), self.count()
+            return lzf_decompress(self.take(compressed_len), out_len)
+        raise FormatError("unknown string encoding")
+
+    def text_double(self) -> float:
+        """rdbLoadDoubleValue: a length byte (253 nan, 254 inf, 255 -inf) and text."""
+        size = self.byte()
+        if size in (253, 254, 255):
+            return {253: math.nan, 254: math.inf, 255: -math.inf}[size]
+        return _parse_double(self.take(size))
+
+    def binary_double(self) -> float:
+        return _DOUBLE_LE.unpack(self.take(8))[0]
+
+
+def _parse_double(raw: bytes) -> float:
+    try:
+        text = raw.decode("ascii")
+        if "_" in text or not text.strip() or text != text.strip():
+            raise ValueError
+        return float(text)
+    except (UnicodeDecodeError, ValueError):
+        raise FormatError("not a double") from None
+
+
+def verify(payload: bytes) -> None:
+    """verifyDumpPayload: footer version at most ours and a matching CRC64."""
+    if len(payload) < 10:
+        raise ChecksumError("payload too short")
+    version = int.from_bytes(payload[-10:-8], "little")
+    if version > RDB_VERSION:
+        raise ChecksumError("RDB version too new")
+    if crc64(payload[:-8]) != int.from_bytes(payload[-8:], "little"):
+        raise ChecksumError("checksum mismatch")
+
+
+def load(payload: bytes) -> tuple[str, object]:
+    """The value of a verified payload; FormatError where Redis says 'Bad data format'."""
+    reader = _Reader(payload[:-10])
+    rdb_type = reader.byte()
+    loader = _LOADERS.get(rdb_type)
+    if loader is None:
+        raise FormatError(f"unsupported RDB type {rdb_type}")
+    kind, data = loader(reader)
+    if kind != STRING:
+        if not data:
+            raise FormatError("empty key")
+        _check_unique(kind, data)
+    return kind, data
+
+
+def _check_unique(kind: str, data: list) -> None:
+    """Redis refuses duplicate set members, hash fields and zset members."""
+    if kind == LIST:
+        return
+    names = data if kind == SET else [pair[0] for pair in data]
+    if len(set(names)) != len(names):
+        raise FormatError("duplicate elements")
+
+
+def _pairs(items: list[bytes]) -> list[tuple[bytes, bytes]]:
+    if len(items) % 2:
+        raise FormatError("odd number of entries in a pairs encoding")
+    return list(zip(items[::2], items[1::2], strict=True))
+
+
+def _zset_pairs(items: list[bytes]) -> list[tuple[bytes, float]]:
+    pairs = [(member, _parse_double(score)) for member, score in _pairs(items)]
+    if any(math.isnan(score) for _, score in pairs):
+        raise FormatError("NaN score")
+    return pairs
+
+
+def _load_string(reader: _Reader) -> tuple[str, object]:
+    return STRING, reader.string()
+
+
+def _load_list(reader: _Reader) -> tuple[str, object]:
+    return LIST, [reader.string() for _ in range(reader.count())]
+
+
+def _load_set(reader: _Reader) -> tuple[str, object]:
+    return SET, [reader.string() for _ in range(reader.count())]
+
+
+def _load_zset(reader: _Reader, binary: bool) -> tuple[str, object]:
+    pairs = []
+    for _ in range(reader.count()):
+        member = reader.string()
+        score = reader.binary_double() if binary else reader.text_double()
+        if math.isnan(score):
+            raise FormatError("NaN score")
+        pairs.append((member, score))
+    return ZSET, pairs
+
+
+def _load_hash(reader: _Reader) -> tuple[str, object]:
+    return HASH, [(reader.string(), reader.string()) for _ in range(reader.count())]
+
+
+def _load_quicklist(reader: _Reader, version: int) -> tuple[str, object]:
+    elements: list[bytes] = []
+    for _ in range(reader.count()):
+        container = reader.count() if version == 2 else _QUICKLIST_PACKED
+        if container not in (_QUICKLIST_PLAIN, _QUICKLIST_PACKED):
+            raise FormatError("bad quicklist container")
+        node = reader.string()
+        if not node:
+            raise FormatError("empty quicklist node")
+        if container == _QUICKLIST_PLAIN:
+            elements.append(node)
+        else:
+            elements.extend(parse_listpack(node) if version == 2 else parse_ziplist(node))
+    return LIST, elements
+
+
+_LOADERS = {
+    TYPE_STRING: _load_string,
+    TYPE_LIST: _load_list,
+    TYPE_SET: _load_set,
+    TYPE_ZSET: lambda r: _load_zset(r, binary=False),
+    TYPE_ZSET_2: lambda r: _load_zset(r, binary=True),
+    TYPE_HASH: _load_hash,
+    TYPE_LIST_ZIPLIST: lambda r: (LIST, parse_ziplist(r.string())),
+    TYPE_SET_INTSET: lambda r: (SET, parse_intset(r.string())),
+    TYPE_ZSET_ZIPLIST: lambda r: (ZSET, _zset_pairs(parse_ziplist(r.string()))),
+    TYPE_ZSET_LISTPACK: lambda r: (ZSET, _zset_pairs(parse_listpack(r.string()))),
+    TYPE_HASH_ZIPLIST: lambda r: (HASH, _pairs(parse_ziplist(r.string()))),
+    TYPE_HASH_LISTPACK: lambda r: (HASH, _pairs(parse_listpack(r.string()))),
+    TYPE_LIST_QUICKLIST: lambda r: _load_quicklist(r, version=1),
+    TYPE_LIST_QUICKLIST_2: lambda r: _load_quicklist(r, version=2),
+}
+
+
+# -- compact encodings -------------------------------------------------------------------------
+def parse_intset(blob: bytes) -> list[bytes]:
+    """intset.c: encoding (2, 4 or 8 bytes per value), count, sorted little-endian values."""
+    if len(blob) < 8:
+        raise FormatError("intset too short")
+    width, count = int.from_bytes(blob[0:4], "little"), int.from_bytes(blob[4:8], "little")
+    if width not in (2, 4, 8) or len(blob) != 8 + width * count:
+        raise FormatError("bad intset header")
+    values = [int.from_bytes(blob[8 + i * width:8 + (i + 1) * width], "little", signed=True)
+              for i in range(count)]
+    if any(a >= b for a, b in itertools.pairwise(values)):
+        raise FormatError("intset not sorted")
+    return [b"%d" % value for value in values]
+
+
+def _backlen_size(entry_len: int) -> int:
+    """Bytes of a listpack entry's back-length (listpack.c's lpEncodeBacklen)."""
+    for size, limit in ((1, 128), (2, 16383), (3, 2097151), (4, 268435455)):
+        if entry_len < limit:
+            return size
+    return 5
+
+
+def parse_listpack(blob: bytes) -> list[bytes]:
+    """listpack.c: total bytes, count, entries (encoding, data, back-length), 0xFF."""
+    if len(blob) < 7 or int.from_bytes(blob[0:4], "little") != len(blob) or blob[-1] != 0xFF:
+        raise FormatError("bad listpack header")
+    declared = int.from_bytes(blob[4:6], "little")
+    items: list[bytes] = []
+    pos, end = 6, len(blob) - 1
+    while pos < end:
+        first = blob[pos]
+        if first < 0x80:  # 7-bit unsigned integer
+            value, head, size = b"%d" % first, 1, 0
+        elif first < 0xC0:  # string up to 63 bytes
+            value, head, size = None, 1, first & 0x3F
+        elif first < 0xE0:  # 13-bit signed integer
+            number = (first & 0x1F) << 8 | _at(blob, pos + 1, end)
+            value, head, size = b"%d" % (number - (1 << 13) if number >> 12 else number), 2, 0
+        elif first < 0xF0:  # string up to 4095 bytes
+            value, head, size = None, 2, (first & 0x0F) << 8 | _at(blob, pos + 1, end)
+        elif first == 0xF0:  # string, 32-bit length
+            value, head, size = None, 5, int.from_bytes(_span(blob, pos + 1, 4, end), "little")
+        elif 0xF1 <= first <= 0xF4:  # 16, 24, 32, 64-bit signed integers
+            width = {0xF1: 2, 0xF2: 3, 0xF3: 4, 0xF4: 8}[first]
+            value = b"%d" % int.from_bytes(_span(blob, pos + 1, width, end), "little",
+                                           signed=True)
+            head, size = 1 + width, 0
+        else:
+            raise FormatError("bad listpack entry encoding")
+        if value is None:
+            value = _span(blob, pos + head, size, end)
+        entry_len = head + size
+        pos += entry_len + _backlen_size(entry_len)
+        if pos > end:
+            raise FormatError("listpack entry past its end")
+        items.append(value)
+    if declared != 65535 and declared != len(items):
+        raise FormatError("listpack count mismatch")
+    return items
+
+
+def parse_ziplist(blob: bytes) -> list[bytes]:
+    """ziplist.c: bytes, tail offset, count, entries (prevlen, encoding, data), 0xFF."""
+    if len(blob) < 11 or int.from_bytes(blob[0:4], "little") != len(blob) or blob[-1] != 0xFF:
+        raise FormatError("bad ziplist header")
+    declared = int.from_bytes(blob[8:10], "little")
+    items: list[bytes] = []
+    pos, end = 10, len(blob) - 1
+    while pos < end:
+        pos += 5 if blob[pos] >= 254 else 1  # previous entry's length
+        first = _at(blob, pos, end)
+        kind = first >> 6
+        if kind == 0:
+            head, size = 1, first & 0x3F
+        elif kind == 1:
+            head, size = 2, (first & 0x3F) << 8 | _at(blob, pos + 1, end)
+        elif kind == 2:
+            head, size = 5, int.from_bytes(_span(blob, pos + 1, 4, end), "big")
+        else:
+            head, size = 1, 0
+        if kind < 3:
+            items.append(_span(blob, pos + head, size, end))
+            pos += head + size
+            continue
+        width = {0xC0: 2, 0xD0: 4, 0xE0: 8, 0xF0: 3, 0xFE: 1}.get(first)
+        if width is not None:
+            items.append(b"%d" % int.from_bytes(_span(blob, pos + 1, width, end), "little",
+                                                 signed=True))
+            pos += 1 + width
+        elif 0xF1 <= first <= 0xFD:  # a small integer inside the encoding byte
+            items.append(b"%d" % ((first & 0x0F) - 1))
+            pos += 1
+        else:
+            raise FormatError("bad ziplist entry encoding")
+    if pos != end or (declared != 65535 and declared != len(items)):
+        raise FormatError("ziplist count mismatch")
+    return items
+
+
+def _at(blob: bytes, pos: int, end: int) -> int:
+    if pos >= end:
+        raise FormatError("entry past the end")
+    return blob[pos]
+
+
+def _span(blob: bytes, start: int, size: int, end: int) -> bytes:
+    if start + size > end:
+        raise FormatError("entry past the end")
+    return blob[start:start + size]
+
+
+# -- writing -----------------------------------------------------------------------------------
+def _length(value: int) -> bytes:
+    """rdbSaveLen."""
+    if value < 1 << 6:
+        return bytes((value,))
+    if value < 1 << 14:
+        return bytes((value >> 8 | 0x40, value & 0xFF))
+    if value <= 0xFFFFFFFF:
+        return b"\x80" + value.to_bytes(4, "big")
+    return b"\x81" + value.to_bytes(8, "big")
+
+
+def _string(value: bytes) -> bytes:
+    """rdbSaveRawString without compression: small integers in their encoded forms."""
+    if len(value) <= 11:
+        number = _strict_int(value)
+        if number is not None:
+            for enc, width in ((_ENC_INT8, 1), (_ENC_INT16, 2), (_ENC_INT32, 4)):
+                if -(1 << (8 * width - 1)) <= number < 1 << (8 * width - 1):
+                    return bytes((0xC0 | enc,)) + number.to_bytes(width, "little", signed=True)
+    return _length(len(value)) + value
+
+
+def _strict_int(value: bytes) -> int | None:
+    """string2ll: the integer whose decimal form is exactly value."""
+    try:
+        number = int(value)
+    except ValueError:
+        return None
+    return number if b"%d" % number == value else None
+
+
+def dump(kind: str, data) -> bytes:
+    """A DUMP payload of the value, footer included."""
+    if kind == STRING:
+        body = bytes((TYPE_STRING,)) + _string(data)
+    elif kind in (LIST, SET):
+        parts = [bytes((TYPE_LIST if kind == LIST else TYPE_SET,)), _length(len(data))]
+        parts.extend(_string(element) for element in data)
+        body = b"".join(parts)
+    elif kind == ZSET:
+        parts = [bytes((TYPE_ZSET_2,)), _length(len(data))]
+        for member, score in data:
+            parts += (_string(member), _DOUBLE_LE.pack(score))
+        body = b"".join(parts)
+    elif kind == HASH:
+        parts = [bytes((TYPE_HASH,)), _length(len(data))]
+        for field, value in data:
+            parts += (_string(field), _string(value))
+        body = b"".join(parts)
+    else:
+        raise ValueError(f"no RDB encoding for {kind}")
+    body += RDB_VERSION.to_bytes(2, "little")
+    return body + crc64(body).to_bytes(8, "little")

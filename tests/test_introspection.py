@@ -1,0 +1,250 @@
+"""OBJECT, MEMORY, SLOWLOG, LATENCY and Redis's encoding options in CONFIG, compared with a
+real redis-server (RESP2 and RESP3), and the encoding options' trip through the Raft entry."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from rcache.commands import table
+from rcache.encodings import EncodingLimits
+from rcache.statemachine import COMMAND, StateMachine, encode_entry
+from rcache.storage import Store
+
+from .conftest import Node
+from .test_differential import RawConnection, assert_same
+
+# What the tests change, and Redis 7.0's defaults to put back (the servers are shared).
+DEFAULTS = {"hash-max-listpack-entries": "512", "hash-max-listpack-value": "64",
+            "set-max-intset-entries": "512", "zset-max-listpack-entries": "128",
+            "zset-max-listpack-value": "64", "list-max-listpack-size": "-2",
+            "list-compress-depth": "0", "hll-sparse-max-bytes": "3000",
+            "stream-node-max-entries": "100", "stream-node-max-bytes": "4096", "save": "",
+            "busy-reply-threshold": "5000", "latency-monitor-threshold": "0",
+            "slowlog-log-slower-than": "10000", "slowlog-max-len": "128",
+            "lazyfree-lazy-user-del": "no", "activedefrag": "no"}
+
+
+@pytest.fixture
+def pair(shared_node: Node, redis_server: int):
+    ours, theirs = RawConnection(shared_node.port), RawConnection(redis_server)
+    for conn in (ours, theirs):
+        conn.call("FLUSHALL")
+        conn.call("CONFIG", "SET", *[part for item in DEFAULTS.items() for part in item])
+    yield ours, theirs
+    for conn in (ours, theirs):
+        conn.call("CONFIG", "SET", *[part for item in DEFAULTS.items() for part in item])
+        conn.call("FLUSHALL")
+        conn.close()
+
+
+SEQUENCES = [
+    # OBJECT: shared integers, missing keys, the LFU-only FREQ, HELP, bad subcommands
+    [("SET", "a", "5"), ("SET", "big", "12345"), ("SET", "b", "hello"), ("OBJECT", "REFCOUNT", "a"),
+     ("OBJECT", "REFCOUNT", "big"), ("OBJECT", "REFCOUNT", "b"), ("OBJECT", "REFCOUNT", "nope"),
+     ("OBJECT", "IDLETIME", "nope"), ("OBJECT", "FREQ", "b"), ("OBJECT", "FREQ", "nope"),
+     ("OBJECT", "HELP"), ("OBJECT", "NOSUCH", "a"), ("OBJECT", "ENCODING"), ("OBJECT", "HELP", "x"),
+     ("OBJECT",)],
+    # MEMORY: strings are sized as Redis's allocator would; options and errors
+    [("SET", "a", "5"), ("SET", "b", "hello"), ("SET", "c", "x" * 100), ("SET", "d", "y" * 300),
+     ("SET", "a-much-longer-key-name-than-thirty-two-bytes", "v"), ("HSET", "h", "f", "1"),
+     ("SADD", "s", "a", "b", "c"), ("MEMORY", "USAGE", "a"), ("MEMORY", "USAGE", "b"),
+     ("MEMORY", "USAGE", "c"), ("MEMORY", "USAGE", "d"),
+     ("MEMORY", "USAGE", "a-much-longer-key-name-than-thirty-two-bytes"),
+     ("MEMORY", "USAGE", "h"), ("MEMORY", "USAGE", "s"), ("MEMORY", "USAGE", "s", "SAMPLES", "0"),
+     ("SADD", "i", "1", "2", "3"), ("SADD", "j", "1", "100000"), ("MEMORY", "USAGE", "i"),
+     ("MEMORY", "USAGE", "j"), ("HSET", "big", *[part for n in range(600) for part in (f"f{n}", f"v{n}")]),
+     ("MEMORY", "USAGE", "big", "SAMPLES", "0"),
+     ("MEMORY", "USAGE", "nope"), ("MEMORY", "USAGE", "a", "SAMPLES", "-1"),
+     ("MEMORY", "USAGE", "a", "SAMPLES", "x"), ("MEMORY", "USAGE", "a", "FOO"),
+     ("MEMORY", "USAGE", "a", "SAMPLES"), ("MEMORY", "HELP"), ("MEMORY", "NOSUCH"),
+     ("MEMORY", "PURGE"), ("MEMORY", "STATS", "x"), ("MEMORY",)],
+    # encodings follow the options, as Redis converts at write time and never back
+    [("CONFIG", "SET", "zset-max-ziplist-entries", "2"), ("ZADD", "z", "1", "a", "2", "b"),
+     ("OBJECT", "ENCODING", "z"), ("ZADD", "z", "3", "c"), ("OBJECT", "ENCODING", "z"),
+     ("CONFIG", "SET", "zset-max-listpack-entries", "128", "zset-max-listpack-value", "3"),
+     ("ZADD", "y", "1", "abc"), ("OBJECT", "ENCODING", "y"), ("ZADD", "y", "1", "abcd"),
+     ("OBJECT", "ENCODING", "y"), ("CONFIG", "SET", "set-max-intset-entries", "1"),
+     ("SADD", "s", "1"), ("OBJECT", "ENCODING", "s"), ("SADD", "s", "2"), ("OBJECT", "ENCODING", "s"),
+     ("CONFIG", "SET", "hash-max-ziplist-entries", "1", "hash-max-ziplist-value", "4"),
+     ("HSET", "h", "f", "v"), ("OBJECT", "ENCODING", "h"), ("HSET", "h", "g", "v"),
+     ("OBJECT", "ENCODING", "h"), ("HSET", "i", "f", "12345"), ("OBJECT", "ENCODING", "i"),
+     ("CONFIG", "SET", "zset-max-listpack-entries", "0"), ("ZADD", "x", "1", "a"),
+     ("OBJECT", "ENCODING", "x")],
+    # CONFIG SET validation and CONFIG GET, by name, alias and pattern
+    [("CONFIG", "SET", "hash-max-listpack-entries", "abc"), ("CONFIG", "SET", "hash-max-listpack-entries", "-1"),
+     ("CONFIG", "SET", "hash-max-ziplist-value", "1kb"), ("CONFIG", "GET", "hash-max-listpack-value"),
+     ("CONFIG", "SET", "hash-max-listpack-value", "1.5"), ("CONFIG", "SET", "list-max-listpack-size", "0"),
+     ("CONFIG", "SET", "list-max-ziplist-size", "x"), ("CONFIG", "SET", "list-compress-depth", "-1"),
+     ("CONFIG", "SET", "save", "abc"), ("CONFIG", "SET", "save", "100 10 60 0"), ("CONFIG", "GET", "save"),
+     ("CONFIG", "SET", "save", "0 1"), ("CONFIG", "SET", "save", "100"), ("CONFIG", "SET", "save", ""),
+     ("CONFIG", "GET", "save"), ("CONFIG", "SET", "appendonly", "maybe"), ("CONFIG", "SET", "lua-time-limit", "100"),
+     ("CONFIG", "GET", "busy-reply-threshold"), ("CONFIG", "GET", "lua-time-limit"),
+     ("CONFIG", "SET", "activedefrag", "yes"), ("CONFIG", "SET", "activedefrag", "no"),
+     ("CONFIG", "SET", "latency-monitor-threshold", "-1"), ("CONFIG", "SET", "slowlog-log-slower-than", "-2"),
+     ("CONFIG", "SET", "slowlog-max-len", "-1"), ("CONFIG", "SET", "hll-sparse-max-bytes", "1gb"),
+     ("CONFIG", "GET", "hll-sparse-max-bytes"), ("CONFIG", "SET", "set-max-intset-entries", "99999999999999999999"),
+     ("CONFIG", "SET", "lazyfree-lazy-user-del", "yes"), ("CONFIG", "GET", "lazyfree-lazy-user-del"),
+     ("CONFIG", "SET", "stream-node-max-bytes", "2mb"), ("CONFIG", "GET", "stream-node-max-*"),
+     ("CONFIG", "SET", "maxclients", "10", "maxclients", "20"),
+     ("CONFIG", "SET", "hash-max-ziplist-entries", "10", "hash-max-listpack-entries", "20"),
+     ("CONFIG", "GET", "*max-*-entries"), ("CONFIG", "GET", "*ziplist*"), ("CONFIG", "GET", "zset-max-*"),
+     ("CONFIG", "GET", "list-*"), ("CONFIG", "GET", "slowlog-*"), ("CONFIG", "GET", "latency-monitor-threshold")],
+    # SLOWLOG and LATENCY (the entries themselves carry times: see test_slowlog_records)
+    [("SLOWLOG", "RESET"), ("SLOWLOG", "LEN"), ("SLOWLOG", "GET"), ("SLOWLOG", "GET", "-2"),
+     ("SLOWLOG", "GET", "x"), ("SLOWLOG", "GET", "1", "2"), ("SLOWLOG", "NOSUCH"), ("SLOWLOG", "HELP"),
+     ("SLOWLOG", "LEN", "x"), ("LATENCY", "LATEST"), ("LATENCY", "HISTORY", "command"),
+     ("LATENCY", "RESET"), ("LATENCY", "RESET", "command"), ("LATENCY", "GRAPH", "foo"),
+     ("LATENCY", "DOCTOR"), ("LATENCY", "HELP"), ("LATENCY", "NOSUCH"),
+     ("LATENCY", "HISTOGRAM", "nosuch"), ("LATENCY", "HISTOGRAM", "nosuch|sub")],
+]
+
+
+@pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
+@pytest.mark.parametrize("sequence", SEQUENCES, ids=["object", "memory", "encodings", "config",
+                                                     "slowlog-latency"])
+def test_same_as_redis(pair, sequence, resp3: bool) -> None:
+    if resp3:
+        for conn in pair:
+            conn.call("HELLO", "3")
+    for argv in sequence:
+        assert_same(pair, *argv)
+
+
+def test_slowlog_records(shared_node: Node) -> None:
+    client = shared_node.client()
+    client.config_set("slowlog-log-slower-than", 0)
+    try:
+        client.slowlog_reset()
+        client.set("key", "x" * 200)  # a write: logged where it is applied
+        client.get("key")  # a read: logged with its client
+        client.exists(*["a"] * 40)
+        entries = client.slowlog_get(10)
+        commands = [entry["command"] for entry in entries]
+        assert b"GET key" in commands
+        assert any(c.startswith(b"SET key " + b"x" * 128 + b"... (72 more bytes)")
+                   for c in commands)
+        exists = next(c for c in commands if c.startswith(b"EXISTS"))
+        assert exists.split(b" ", 31)[-1] == b"... (10 more arguments)"
+        ids = [entry["id"] for entry in entries]
+        assert ids == sorted(ids, reverse=True)
+        client.config_set("slowlog-max-len", 2)
+        client.get("key")
+        assert client.slowlog_len() == 2
+    finally:
+        client.config_set("slowlog-log-slower-than", 10000)
+        client.config_set("slowlog-max-len", 128)
+        client.delete("key")
+        client.close()
+
+
+def test_encoding_options_travel_in_the_entry(tmp_path: Path) -> None:
+    """Two nodes apply the same entry whatever their own configuration: the leader's
+    options are in it."""
+    table.ensure_loaded()
+    limits = EncodingLimits(set_max_intset_entries=1)
+    entry = encode_entry(1_000, 7, [(COMMAND, 0, [b"sadd", b"s", b"1", b"2"]),
+                                    (COMMAND, 0, [b"sadd", b"t", b"1"])], limits)
+    encodings = []
+    for name in ("a", "b"):
+        store = Store(str(tmp_path / name))
+        StateMachine(store).apply(1, entry)
+        ctx = table.Context(store.keyspace(0, 1_000), random.Random(1))
+        encodings.append([table.lookup([b"object", b"encoding", key]).handler(
+            ctx, [b"object", b"encoding", key]) for key in (b"s", b"t")])
+        store.close()
+    assert encodings == [[b"hashtable", b"intset"]] * 2
+
+
+def _section_names(raw: bytes) -> list[str]:
+    return [line[2:] for line in raw.decode().splitlines() if line.startswith("# ")]
+
+
+def test_info_sections_as_redis(shared_node: Node, redis_server: int) -> None:
+    """Every section Redis 7.0 has, in its order, for INFO, INFO all and INFO everything;
+    redis-py parses each, and the fields tools read are there."""
+    import redis
+
+    raw_ours, raw_theirs = RawConnection(shared_node.port), RawConnection(redis_server)
+    for argv in (("INFO",), ("INFO", "all"), ("INFO", "everything"), ("INFO", "cpu", "keyspace")):
+        redis_sections = _section_names(raw_theirs.call(*argv))
+        our_sections = [name for name in _section_names(raw_ours.call(*argv))
+                        if name != "Raft"]  # rcache's own, in all/everything
+        assert our_sections == redis_sections, argv
+    raw_ours.close()
+    raw_theirs.close()
+    ours, theirs = shared_node.client(), redis.Redis(port=redis_server)
+    ours.config_resetstat()
+    ours.set("info:k", "v")
+    ours.get("info:k")
+    with pytest.raises(redis.ResponseError):
+        ours.incr("info:k")
+    with ours.pipeline(transaction=True) as multi:  # errors inside EXEC count too, as Redis
+        multi.hset("info:k", "f", "v")
+        multi.execute(raise_on_error=False)
+    info = ours.info("all")
+    for field in ("redis_version", "process_id", "tcp_port", "uptime_in_seconds",
+                  "connected_clients", "maxclients", "blocked_clients", "used_memory",
+                  "used_memory_human", "used_memory_peak", "maxmemory_policy", "loading",
+                  "rdb_last_save_time", "aof_enabled", "total_connections_received",
+                  "total_commands_processed", "expired_keys", "total_error_replies", "role",
+                  "master_repl_offset", "cluster_enabled", "raft_role"):
+        assert field in info, field
+    assert isinstance(info["used_cpu_sys"], float) and isinstance(info["used_cpu_user"], float)
+    assert info["used_cpu_user"] > 0
+    get = info["cmdstat_get"]
+    assert get["calls"] >= 1 and set(get) == {"calls", "usec", "usec_per_call",
+                                              "rejected_calls", "failed_calls"}
+    assert info["cmdstat_incrby"]["failed_calls"] == 1  # INCR is INCRBY in redis-py
+    assert info["errorstat_ERR"]["count"] == 1  # INCR on a non-integer
+    assert info["errorstat_WRONGTYPE"]["count"] == 1  # HSET inside EXEC
+    assert info["total_error_replies"] == 2
+    assert set(info["latency_percentiles_usec_get"]) == {"p50", "p99", "p99.9"}
+    assert info["db0"]["keys"] >= 1
+    ours.config_resetstat()
+    assert "cmdstat_get" not in ours.info("commandstats")
+    for _ in range(3):
+        ours.get("info:k")
+    ours.config_get("hz")
+    histograms = ours.execute_command("LATENCY", "HISTOGRAM", "get", "config")
+    assert set(histograms) >= {b"get", b"config|get"}
+    get = histograms[b"get"]
+    assert get[b"calls"] == 3 and max(get[b"histogram_usec"].values()) == 3
+    ours.delete("info:k")
+    ours.close()
+    theirs.close()
+
+
+def _parsed(conn: RawConnection, *argv):
+    import hiredis
+    reader = hiredis.Reader()
+    reader.feed(conn.call(*argv))
+    return reader.gets()
+
+
+def _flat_docs(docs: dict) -> dict:
+    flat = {}
+    for name, doc in docs.items():
+        flat[name] = doc
+        flat.update(doc.get(b"subcommands") or {})
+    return flat
+
+
+def test_command_docs_cover_every_command(pair) -> None:
+    """COMMAND COUNT, COMMAND LIST and COMMAND DOCS describe the same commands, each with
+    Redis 7.0's group and version where Redis has it."""
+    ours, theirs = pair
+    for conn in pair:
+        conn.call("HELLO", "3")
+    our_docs = _flat_docs(_parsed(ours, "COMMAND", "DOCS"))
+    redis_docs = _flat_docs(_parsed(theirs, "COMMAND", "DOCS"))
+    assert set(our_docs) == set(_parsed(ours, "COMMAND", "LIST"))
+    assert _parsed(ours, "COMMAND", "COUNT") == len(_parsed(ours, "COMMAND"))
+    shared = set(our_docs) & set(redis_docs)
+    assert len(shared) > 200
+    for name in shared:
+        for field in (b"group", b"since"):
+            assert our_docs[name][field] == redis_docs[name][field], (name, field)
+    assert all(doc[b"summary"] for doc in our_docs.values())
