@@ -172,6 +172,7 @@ def ensure_loaded() -> None:
         cluster,
         connection,
         expiry,
+        geo,
         hashes,
         hyperloglog,
         keyspace,
