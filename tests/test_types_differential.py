@@ -248,3 +248,113 @@ def test_geo_generated(both, points, searches, resp3) -> None:
         for conn in both:
             conn.call("HELLO", "2")
             conn.call("FLUSHALL")
+
+
+# -- SORT -----------------------------------------------------------------------------------------
+SORT_SEQUENCES = [
+    [("RPUSH", "l", "3", "1", "2", "10", "-1.5", "1e3", "0x10", " 5", "", "inf", "-inf"),
+     ("SORT", "l"), ("SORT", "l", "DESC"), ("SORT", "l", "ALPHA"), ("SORT", "l", "asc", "alpha"),
+     ("SORT", "l", "ALPHA", "DESC", "LIMIT", "1", "3"), ("SORT", "l", "LIMIT", "-5", "2"),
+     ("SORT", "l", "LIMIT", "100", "2"), ("SORT", "l", "LIMIT", "2", "-1"),
+     ("SORT", "l", "LIMIT", "2", "0"), ("SORT", "l", "LIMIT", "0", "9223372036854775807"),
+     ("SORT", "l", "LIMIT", "x", "1"), ("SORT", "l", "LIMIT", "1"), ("SORT", "l", "FOO"),
+     ("SORT", "l", "BY"), ("SORT", "l", "GET"), ("SORT", "l", "STORE"),
+     ("RPUSH", "bad", "1", "abc", "2"), ("SORT", "bad"), ("SORT", "bad", "ALPHA"),
+     ("SORT", "bad", "BY", "nosort"), ("SORT", "bad", "BY", "nosort", "DESC", "LIMIT", "1", "1"),
+     ("SORT", "bad", "STORE", "dst"), ("EXISTS", "dst"), ("SORT", "nokey"),
+     ("SORT", "nokey", "BY", "x", "DESC"), ("SET", "str", "x"), ("SORT", "str"),
+     ("SORT", "str", "FOO"), ("HSET", "h", "a", "1"), ("SORT_RO", "h"),
+     ("RPUSH", "nul", "a\0b", "a\0a", "a", "b"), ("SORT", "nul", "ALPHA"),
+     ("SORT", "nul", "ALPHA", "STORE", "d2"), ("LRANGE", "d2", "0", "-1"),
+     ("RPUSH", "n2", "1\0x", "2"), ("SORT", "n2")],
+    [("RPUSH", "l", "3", "1", "2", "10"), ("MSET", "w_3", "30", "w_1", "10", "w_2", "20",
+     "w_10", "-5", "o_1", "one", "o_2", "two", "o_10", "ten"),
+     ("HSET", "h_1", "f", "100", "g", "x"), ("HSET", "h_2", "f", "50"), ("HSET", "h_3", "f", "x"),
+     ("SORT", "l", "BY", "w_*"), ("SORT", "l", "BY", "w_*", "DESC", "GET", "#", "GET", "o_*",
+     "GET", "h_*->f", "GET", "nostar", "GET", "h_*->"),
+     ("SORT", "l", "BY", "h_*->f"), ("SORT", "l", "BY", "h_*->g"), ("SORT", "l", "BY", "h_*->"),
+     ("SORT", "l", "BY", "w_*", "ALPHA"), ("SORT", "l", "BY", "o_*", "ALPHA", "DESC"),
+     ("SORT", "l", "BY", "o_*", "ALPHA", "DESC", "LIMIT", "0", "2"),
+     ("SORT", "l", "BY", "o_*", "ALPHA", "STORE", "dst"), ("LRANGE", "dst", "0", "-1"),
+     ("SORT", "l", "GET", "o_*", "STORE", "dst"), ("LRANGE", "dst", "0", "-1"),
+     ("SORT", "l", "BY", "w_*", "GET", "#", "GET", "w_*", "LIMIT", "1", "2", "STORE", "dst"),
+     ("LRANGE", "dst", "0", "-1"), ("SORT", "l", "BY", "o_*->x"), ("SORT", "l", "BY", "o_*"),
+     ("SORT", "l", "BY", "o_*", "LIMIT", "1", "1"), ("SORT", "l", "GET", "#", "GET", "#"),
+     ("SORT", "l", "BY", "nosort", "DESC", "LIMIT", "1", "2", "GET", "o_*"),
+     ("EXPIRE", "dst", "100"), ("SORT", "l", "STORE", "dst"), ("TTL", "dst"),
+     ("SORT", "nokey", "STORE", "dst"), ("EXISTS", "dst"), ("SORT", "l", "STORE", "l"),
+     ("LRANGE", "l", "0", "-1"), ("SORT_RO", "l", "STORE", "x"),
+     ("SORT_RO", "l", "BY", "w_*", "GET", "#", "GET", "o_*")],
+    [("SADD", "s", "5", "3", "9", "1", "-2"), ("SORT", "s"),
+     ("SORT", "s", "DESC", "LIMIT", "0", "2"), ("SORT", "s", "ALPHA"),
+     ("SORT", "s", "BY", "nosort", "STORE", "dst"),
+     ("LRANGE", "dst", "0", "-1"), ("SADD", "t", "b", "a", "c"), ("SORT", "t", "ALPHA", "DESC"),
+     ("SORT", "t"), ("ZADD", "z", "1", "c", "2", "b", "3", "a", "3", "d"),
+     ("SORT", "z", "BY", "nosort"), ("SORT", "z", "BY", "nosort", "DESC"),
+     ("SORT", "z", "BY", "nosort", "DESC", "LIMIT", "1", "5"),
+     ("SORT", "z", "BY", "nosort", "LIMIT", "1", "2", "GET", "#"), ("SORT", "z", "ALPHA"),
+     ("SORT", "z"), ("SORT", "z", "BY", "nosort", "STORE", "dst"), ("LRANGE", "dst", "0", "-1"),
+     ("COMMAND", "GETKEYS", "SORT", "k", "STORE", "a", "LIMIT", "0", "1", "STORE", "b"),
+     ("COMMAND", "GETKEYS", "SORT", "k", "GET", "STORE", "BY", "x", "STORE"),
+     ("COMMAND", "GETKEYS", "SORT", "k", "STORE", "LIMIT", "x", "y", "STORE"),
+     ("COMMAND", "GETKEYS", "SORT_RO", "k", "STORE", "a"),
+     # last: Redis checks a stale errno, so after this ERANGE every numeric SORT on the
+     # connection's server fails until errno changes (a new connection's accept resets it)
+     ("RPUSH", "inf", "1", "1e400"), ("SORT", "inf")],
+]
+
+
+@pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
+@pytest.mark.parametrize("sequence", SORT_SEQUENCES, ids=lambda s: f"sort{len(s)}")
+def test_sort_hand_written(both, sequence, resp3) -> None:
+    _resp3(both, resp3)
+    for argv in sequence:
+        assert_same(both, *argv)
+
+
+def test_sort_set_unsorted(both) -> None:
+    """BY a constant leaves a set in its own order, Redis's hash order: same members."""
+    ours, theirs = both
+    for conn in both:
+        conn.call("SADD", "s", *[f"m{i}" for i in range(40)])
+    assert (sorted(_replies(ours.call("SORT", "s", "BY", "nosort")))
+            == sorted(_replies(theirs.call("SORT", "s", "BY", "nosort"))))
+
+
+def _replies(raw: bytes) -> list[bytes]:
+    return raw.split(b"\r\n")[2::2]
+
+
+SORT_ELEMENTS = st.sampled_from(["1", "2", "10", "-3", "2.5", "x", "y", "", "1e2", "07", "b"])
+WEIGHTED = ["1", "2", "10", "-3", "x", "b"]
+
+
+@_SETTINGS
+@given(elements=st.lists(SORT_ELEMENTS, min_size=0, max_size=12),
+       weights=st.permutations(["5", "1", "-2", "30", "4.5", "7"]),
+       as_set=st.booleans(),
+       options=st.lists(st.sampled_from([("DESC",), ("ALPHA",), ("LIMIT", "1", "3"),
+                                         ("LIMIT", "-1", "2"), ("BY", "w_*"), ("GET", "#"),
+                                         ("GET", "w_*"), ("GET", "h_*->f"), ("BY", "h_*->f"),
+                                         ("STORE", "dst")]), max_size=4, unique=True))
+def test_sort_generated(both, elements, weights, as_set, options) -> None:
+    """Random lists and sets sorted with random options. Where Redis's order is not its own
+    to decide (a set's members ALPHA BY a pattern, BY with LIMIT finding ties) the case is
+    left out."""
+    flat = [word for option in options for word in option]
+    by = [option for option in options if option[0] == "BY"]
+    if by and "ALPHA" in flat and (as_set or "LIMIT" in flat):
+        return
+    try:
+        for conn in both:
+            for element, weight in zip(WEIGHTED, weights, strict=True):
+                conn.call("SET", f"w_{element}", weight)
+                conn.call("HSET", f"h_{element}", "f", weight)
+        if elements:
+            assert_same(both, "SADD" if as_set else "RPUSH", "k", *elements)
+        assert_same(both, "SORT", "k", *flat)
+        assert_same(both, "SORT_RO", "k", *[w for w in flat if w not in ("STORE", "dst")])
+        assert_same(both, "LRANGE", "dst", "0", "-1")
+    finally:
+        for conn in both:
+            conn.call("FLUSHALL")

@@ -181,6 +181,7 @@ def ensure_loaded() -> None:
         raft,
         server,
         sets,
+        sort,
         strings,
         transactions,
         zsets,
