@@ -13,6 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rcache.commands.lcs import MAX_TOTAL_LENGTH as LCS_MAX_TOTAL_LENGTH
+
 from .test_differential import assert_same, pair  # noqa: F401 (pair: the fixture)
 
 _SETTINGS = settings(max_examples=40, deadline=None,
@@ -357,4 +359,69 @@ def test_sort_generated(both, elements, weights, as_set, options) -> None:
         assert_same(both, "LRANGE", "dst", "0", "-1")
     finally:
         for conn in both:
+            conn.call("FLUSHALL")
+
+
+# -- LCS ------------------------------------------------------------------------------------------
+LCS_SEQUENCE = [
+    ("MSET", "key1", "ohmytext", "key2", "mynewtext"), ("LCS", "key1", "key2"),
+    ("LCS", "key1", "key2", "LEN"), ("LCS", "key1", "key2", "IDX"),
+    ("LCS", "key1", "key2", "IDX", "MINMATCHLEN", "4"),
+    ("LCS", "key1", "key2", "IDX", "MINMATCHLEN", "4", "WITHMATCHLEN"),
+    ("LCS", "key1", "key2", "idx", "withmatchlen"), ("LCS", "key1", "key2", "LEN", "IDX"),
+    ("LCS", "key1", "key2", "FOO"), ("LCS", "key1", "key2", "MINMATCHLEN"),
+    ("LCS", "key1", "key2", "MINMATCHLEN", "x"),
+    ("LCS", "key1", "key2", "IDX", "MINMATCHLEN", "-5"),
+    ("LCS", "key1", "key2", "LEN", "MINMATCHLEN", "2", "WITHMATCHLEN"),
+    ("LCS", "nokey", "key2"), ("LCS", "nokey", "nokey2", "IDX"), ("LCS", "key1", "nokey", "LEN"),
+    ("LCS", "key1", "key1", "IDX", "WITHMATCHLEN"), ("LPUSH", "l", "a"), ("LCS", "l", "key1"),
+    ("LCS", "key1", "l", "FOO"), ("SET", "e", ""), ("LCS", "e", "key1", "IDX"),
+    ("MSET", "a", "a\0b\0c", "b", "\0b\0"), ("LCS", "a", "b", "IDX", "WITHMATCHLEN"),
+    ("LCS", "a", "b"), ("COMMAND", "GETKEYS", "LCS", "x", "y", "IDX"),
+    # Redis's own limit: the (len+1)^2 table of uint32 may not exceed proto-max-bulk-len
+    ("SET", "big1", "x" * 20000), ("SET", "big2", "y" * 20000), ("LCS", "big1", "big2"),
+    ("LCS", "big1", "big2", "LEN"),
+]
+
+
+@pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
+def test_lcs_hand_written(both, resp3) -> None:
+    _resp3(both, resp3)
+    for argv in LCS_SEQUENCE:
+        assert_same(both, *argv)
+
+
+def test_lcs_bounded_in_rcache(both) -> None:
+    """Inputs Redis accepts (its table fits 512 MB) but whose rows and walk back would stall
+    a Python node are refused, with an error that says why; just below the limit, answers."""
+    ours, theirs = both
+    for conn in both:
+        conn.call("SET", "a", "ab" * 50)
+        conn.call("SET", "b", "ba" * 300_000)
+    for options in ((), ("LEN",), ("IDX",)):
+        assert ours.call("LCS", "a", "b", *options).startswith(
+            b"-ERR LCS input too long for rcache")
+    assert theirs.call("LCS", "a", "b").startswith(b"$100\r\n")
+    for conn in both:
+        conn.call("SET", "b", "ba" * (LCS_MAX_TOTAL_LENGTH // 2 - 50))
+    assert_same(both, "LCS", "a", "b", "LEN")
+    assert_same(both, "LCS", "a", "b", "IDX", "MINMATCHLEN", "2")
+
+
+@_SETTINGS
+@given(a=st.binary(max_size=60).map(lambda raw: bytes(b % 4 + 97 for b in raw)),
+       b=st.binary(max_size=60).map(lambda raw: bytes(b % 5 + 97 for b in raw)),
+       min_len=st.sampled_from(["0", "1", "2", "3"]), resp3=st.booleans())
+def test_lcs_generated(both, a, b, min_len, resp3) -> None:
+    """Random strings over small alphabets (many ties in the table): the same subsequence and
+    the same ranges as Redis's walk back."""
+    try:
+        _resp3(both, resp3)
+        assert_same(both, "MSET", "a", a, "b", b)
+        assert_same(both, "LCS", "a", "b")
+        assert_same(both, "LCS", "b", "a", "LEN")
+        assert_same(both, "LCS", "a", "b", "IDX", "MINMATCHLEN", min_len, "WITHMATCHLEN")
+    finally:
+        for conn in both:
+            conn.call("HELLO", "2")
             conn.call("FLUSHALL")

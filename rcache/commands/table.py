@@ -176,6 +176,7 @@ def ensure_loaded() -> None:
         hashes,
         hyperloglog,
         keyspace,
+        lcs,
         lists,
         pubsub,
         raft,
