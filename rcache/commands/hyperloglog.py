@@ -1,7 +1,7 @@
 """HyperLogLog: PFADD PFCOUNT PFMERGE PFDEBUG, byte for byte Redis's (hyperloglog.c).
 
-The value is a plain string, as in Redis, so GET, DUMP-free copies between servers, SET of a
-value read from Redis, and counts all agree with Redis for the same input:
+The value is a plain string, as in Redis, so GET returns Redis's bytes, a value read from
+Redis and SET here counts the same, and counts agree with Redis's for the same input:
 
     "HYLL" encoding(1) unused(3) cached-cardinality(8, little endian; MSB set = stale)
     dense:  16384 6-bit registers, little-endian bit order, 12288 bytes
@@ -45,7 +45,6 @@ HLL_SPARSE_MAX_BYTES = 3000  # Redis's default hll-sparse-max-bytes
 _SPARSE_VAL_MAX_VALUE = 32
 _SPARSE_VAL_MAX_LEN = 4
 _SPARSE_ZERO_MAX_LEN = 64
-_XZERO_MAX_LEN = 16384
 _ALPHA_INF = 0.721347520444481703680  # 0.5 / ln(2)
 _STALE = 0x80  # in the cardinality's last byte
 _M64 = 0xFFFFFFFFFFFFFFFF
@@ -81,23 +80,23 @@ def pattern(element: bytes) -> tuple[int, int]:
 
 
 # -- dense registers ------------------------------------------------------------------------------
-def _dense_get(regs: bytes | bytearray, index: int, base: int = HEADER) -> int:
-    """HLL_DENSE_GET_REGISTER on the registers starting at ``base``. A register whose bits
-    end in its first byte never reads the next (Redis reads its string's terminator there)."""
+def _dense_get(hll: bytes | bytearray, index: int) -> int:
+    """HLL_DENSE_GET_REGISTER on a dense value. A register whose bits end in its first byte
+    never reads the next (Redis reads its string's terminator past the last one)."""
     bit = index * 6
-    byte, shift = base + (bit >> 3), bit & 7
-    value = regs[byte] >> shift
+    byte, shift = HEADER + (bit >> 3), bit & 7
+    value = hll[byte] >> shift
     if shift > 2:
-        value |= regs[byte + 1] << (8 - shift)
+        value |= hll[byte + 1] << (8 - shift)
     return value & REGISTER_MAX
 
 
-def _dense_set(regs: bytearray, index: int, value: int, base: int = HEADER) -> None:
+def _dense_set(hll: bytearray, index: int, value: int) -> None:
     bit = index * 6
-    byte, shift = base + (bit >> 3), bit & 7
-    regs[byte] = (regs[byte] & ~(REGISTER_MAX << shift) & 0xFF) | ((value << shift) & 0xFF)
+    byte, shift = HEADER + (bit >> 3), bit & 7
+    hll[byte] = (hll[byte] & ~(REGISTER_MAX << shift) & 0xFF) | ((value << shift) & 0xFF)
     if shift > 2:
-        regs[byte + 1] = (regs[byte + 1] & ~(REGISTER_MAX >> (8 - shift))) | (value >> (8 - shift))
+        hll[byte + 1] = (hll[byte + 1] & ~(REGISTER_MAX >> (8 - shift))) | (value >> (8 - shift))
 
 
 def _dense_update(hll: bytearray, index: int, count: int) -> int:
@@ -108,16 +107,17 @@ def _dense_update(hll: bytearray, index: int, count: int) -> int:
     return 1
 
 
-def _table(fn) -> bytes:
-    return bytes(fn(b) & 0xFF for b in range(256))
+# Whole-value conversions run at C speed: bytes.translate through these tables, slices with a
+# step, and big-integer additions to OR bytes together.
+def _table(mask: int, shift: int) -> bytes:
+    """Each byte's bits under mask, moved left by shift (right when negative)."""
+    return bytes(((b & mask) << shift if shift >= 0 else (b & mask) >> -shift) & 0xFF
+                 for b in range(256))
 
 
-_LOW6, _HIGH2, _HIGH4, _HIGH6 = (_table(lambda b: b & 63), _table(lambda b: b >> 6),
-                                 _table(lambda b: b >> 4), _table(lambda b: b >> 2))
-_LOW4_UP2, _LOW2_UP4 = _table(lambda b: (b & 15) << 2), _table(lambda b: (b & 3) << 4)
-_LOW2_UP6, _UP2_DOWN2 = _table(lambda b: (b & 3) << 6), _table(lambda b: b >> 2)
-_LOW4_UP4, _UP4_DOWN4, _UP2 = (_table(lambda b: (b & 15) << 4), _table(lambda b: b >> 4),
-                               _table(lambda b: b << 2))
+_LOW6, _SHR2, _SHR4, _SHR6 = _table(63, 0), _table(255, -2), _table(255, -4), _table(255, -6)
+_LOW2_SHL4, _LOW2_SHL6 = _table(3, 4), _table(3, 6)
+_LOW4_SHL2, _LOW4_SHL4, _LOW6_SHL2 = _table(15, 2), _table(15, 4), _table(63, 2)
 
 
 def _byte_or(a: bytes, b: bytes) -> bytes:
@@ -127,13 +127,13 @@ def _byte_or(a: bytes, b: bytes) -> bytes:
 
 
 def unpack_dense(packed: bytes) -> bytearray:
-    """12288 bytes of 6-bit registers -> 16384 bytes, one register each (C-speed slicing)."""
+    """12288 bytes of 6-bit registers -> 16384 bytes, one register each."""
     b0, b1, b2 = packed[0::3], packed[1::3], packed[2::3]
     out = bytearray(REGISTERS)
     out[0::4] = b0.translate(_LOW6)
-    out[1::4] = _byte_or(b0.translate(_HIGH2), b1.translate(_LOW4_UP2))
-    out[2::4] = _byte_or(b1.translate(_HIGH4), b2.translate(_LOW2_UP4))
-    out[3::4] = b2.translate(_HIGH6)
+    out[1::4] = _byte_or(b0.translate(_SHR6), b1.translate(_LOW4_SHL2))
+    out[2::4] = _byte_or(b1.translate(_SHR4), b2.translate(_LOW2_SHL4))
+    out[3::4] = b2.translate(_SHR2)
     return out
 
 
@@ -141,9 +141,9 @@ def pack_dense(registers: bytes) -> bytes:
     """The inverse of unpack_dense (registers are at most 63)."""
     r0, r1, r2, r3 = (registers[i::4] for i in range(4))
     out = bytearray(REGISTERS * 6 // 8)
-    out[0::3] = _byte_or(r0, r1.translate(_LOW2_UP6))
-    out[1::3] = _byte_or(r1.translate(_UP2_DOWN2), r2.translate(_LOW4_UP4))
-    out[2::3] = _byte_or(r2.translate(_UP4_DOWN4), r3.translate(_UP2))
+    out[0::3] = _byte_or(r0, r1.translate(_LOW2_SHL6))
+    out[1::3] = _byte_or(r1.translate(_SHR2), r2.translate(_LOW4_SHL4))
+    out[2::3] = _byte_or(r2.translate(_SHR4), r3.translate(_LOW6_SHL2))
     return bytes(out)
 
 

@@ -3,7 +3,8 @@
 Numeric sorting compares the elements (or the values BY names) as doubles, equal ones by
 their bytes, so the result is fully determined. ALPHA compares bytes: Redis uses strcoll,
 which is byte order up to the first NUL in the C and C.UTF-8 locales rcache follows; elements
-ALPHA finds equal keep their input order, as glibc's stable qsort keeps them. BY a pattern
+ALPHA finds equal keep their input order, as glibc's stable qsort keeps them (for a list its
+order; for a set or sorted set Redis's is its hash table's, rcache's byte order). BY a pattern
 without '*' skips sorting: lists and sorted sets come back in their order (reversed by
 DESC), sets in rcache's member order (byte order, where Redis's is its hash table's), except
 with STORE, where Redis sorts them ALPHA. GET and BY read other keys inside the command, so
