@@ -12,6 +12,7 @@ arithmetic give the same coordinates, distances and digits.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 from .. import collections_store as cs
@@ -355,14 +356,27 @@ def geohash(ctx: Context, argv: list[bytes]) -> list[bytes | None]:
 RADIUS_COORDS, RADIUS_MEMBER, NOSTORE, SEARCH, SEARCHSTORE = 1, 2, 4, 8, 16
 
 
-def _search(ctx: Context, argv: list[bytes], source: int, flags: int) -> object:
-    """georadiusGeneric: arguments in Redis's order (errors included), then the boxes, the
-    points inside, sorted, replied or stored."""
-    ks = ctx.ks
-    meta = _read(ks, argv[source])
-    shape = Shape()
+@dataclass(slots=True)
+class Search:
+    """A GEOSEARCH/GEORADIUS request, parsed."""
+
+    shape: Shape = field(default_factory=Shape)
+    withdist: bool = False
+    withhash: bool = False
+    withcoord: bool = False
+    any: bool = False
+    sort: str = ""  # "", "asc" or "desc"
+    count: int = 0  # 0: no limit
     store_key: bytes | None = None
-    store_dist = False
+    store_dist: bool = False
+
+
+def _parse_search(ks: Keyspace, meta: cs.Meta | None, argv: list[bytes], flags: int
+                  ) -> Search:
+    """georadiusGeneric's parsing, its errors in its order (a missing source key still has
+    its options checked; the centre member is looked up only when the key exists)."""
+    search = Search()
+    shape = search.shape
     if flags & RADIUS_COORDS:
         base = 6
         shape.lon, shape.lat = _lon_lat(argv[2], argv[3])
@@ -375,34 +389,31 @@ def _search(ctx: Context, argv: list[bytes], source: int, flags: int) -> object:
     else:
         base = 3 if flags & SEARCHSTORE else 2
         if flags & SEARCHSTORE:
-            store_key = argv[1]
-    withdist = withhash = withcoord = any_ = False
+            search.store_key = argv[1]
     from_member = from_lonlat = by_radius = by_box = False
-    sort = ""
-    count = 0
     i = base
     while i < len(argv):
         arg, more = argv[i].lower(), len(argv) - i - 1
         if arg == b"withdist":
-            withdist = True
+            search.withdist = True
         elif arg == b"withhash":
-            withhash = True
+            search.withhash = True
         elif arg == b"withcoord":
-            withcoord = True
+            search.withcoord = True
         elif arg == b"any":
-            any_ = True
+            search.any = True
         elif arg in (b"asc", b"desc"):
-            sort = arg.decode()
+            search.sort = arg.decode()
         elif arg == b"count" and more >= 1:
-            count = int_arg(argv[i + 1])
-            if count <= 0:
+            search.count = int_arg(argv[i + 1])
+            if search.count <= 0:
                 raise CommandError(COUNT_POSITIVE)
             i += 1
         elif arg in (b"store", b"storedist") and more >= 1 and not flags & (NOSTORE | SEARCH):
-            store_key, store_dist = argv[i + 1], arg == b"storedist"
+            search.store_key, search.store_dist = argv[i + 1], arg == b"storedist"
             i += 1
         elif arg == b"storedist" and flags & SEARCHSTORE:
-            store_dist = True
+            search.store_dist = True
         elif arg == b"frommember" and more >= 1 and flags & SEARCH and not from_lonlat:
             if meta is not None:
                 shape.lon, shape.lat = _member_position(ks, meta, argv[i + 1])
@@ -423,7 +434,7 @@ def _search(ctx: Context, argv: list[bytes], source: int, flags: int) -> object:
         else:
             raise CommandError(errors.SYNTAX)
         i += 1
-    if store_key is not None and (withdist or withhash or withcoord):
+    if search.store_key is not None and (search.withdist or search.withhash or search.withcoord):
         what = "GEOSEARCHSTORE" if flags & SEARCHSTORE else "STORE option in GEORADIUS"
         raise CommandError(f"ERR {what} is not compatible with WITHDIST, WITHHASH and WITHCOORD "
                            "options")
@@ -433,25 +444,34 @@ def _search(ctx: Context, argv: list[bytes], source: int, flags: int) -> object:
                            f"{name}")
     if flags & SEARCH and not (by_radius or by_box):
         raise CommandError(f"ERR exactly one of BYRADIUS and BYBOX can be specified for {name}")
-    if any_ and not count:
+    if search.any and not search.count:
         raise CommandError(ANY_NEEDS_COUNT)
+    return search
+
+
+def _search(ctx: Context, argv: list[bytes], source: int, flags: int) -> object:
+    """georadiusGeneric: parse, then the boxes, the points inside, sorted, replied or
+    stored. COUNT without ANY sorts nearest first unless told otherwise."""
+    ks = ctx.ks
+    meta = _read(ks, argv[source])
+    search = _parse_search(ks, meta, argv, flags)
     if meta is None:
-        if store_key is not None:
-            ks.delete(store_key)
+        if search.store_key is not None:
+            ks.delete(search.store_key)
             return 0
         return []
-    if count and not sort and not any_:
-        sort = "asc"
-    points = _points(ks, meta, shape, count if any_ else 0)
+    sort = search.sort or ("asc" if search.count and not search.any else "")
+    points = _points(ks, meta, search.shape, search.count if search.any else 0)
     if sort:
         points.sort(key=lambda point: point[1], reverse=sort == "desc")
-    if count:
-        points = points[:count]
-    if store_key is not None:
-        return store_sorted_set(ks, store_key, {
-            member: dist / shape.conversion if store_dist else score
+    if search.count:
+        points = points[:search.count]
+    conversion = search.shape.conversion
+    if search.store_key is not None:
+        return store_sorted_set(ks, search.store_key, {
+            member: dist / conversion if search.store_dist else score
             for member, dist, score in points})
-    return [_result(point, shape, withdist, withhash, withcoord) for point in points]
+    return [_result(point, conversion, search) for point in points]
 
 
 def _points(ks: Keyspace, meta: cs.Meta, shape: Shape, limit: int
@@ -480,17 +500,16 @@ def _points(ks: Keyspace, meta: cs.Meta, shape: Shape, limit: int
     return found
 
 
-def _result(point: tuple[bytes, float, float], shape: Shape, withdist: bool, withhash: bool,
-            withcoord: bool) -> object:
+def _result(point: tuple[bytes, float, float], conversion: float, search: Search) -> object:
     member, dist, score = point
-    if not (withdist or withhash or withcoord):
+    if not (search.withdist or search.withhash or search.withcoord):
         return member
     item: list = [member]
-    if withdist:
-        item.append(format_distance(dist / shape.conversion))
-    if withhash:
+    if search.withdist:
+        item.append(format_distance(dist / conversion))
+    if search.withhash:
         item.append(int(score))
-    if withcoord:
+    if search.withcoord:
         item.append([_coordinate(value) for value in score_position(score)])
     return item
 
