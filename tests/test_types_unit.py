@@ -7,6 +7,7 @@ import random
 
 from rcache.commands import geo, hyperloglog
 from rcache.commands.lcs import LcsTable
+from rcache.resp import DoubleText, encode
 
 
 def _lcs_table(a: bytes, b: bytes) -> list[list[int]]:
@@ -58,3 +59,9 @@ def test_geo_scores_and_positions_are_redis_values() -> None:
     assert (repr(lon), repr(lat)) == ("13.361389338970184", "38.1155563954963")
     catania = geo.score_position(3479447370796909.0)
     assert geo.format_distance(geo.distance(lon, lat, *catania)) == b"166274.1516"
+
+
+def test_coordinates_are_bulk_in_resp2_and_doubles_in_resp3() -> None:
+    """addReplyHumanLongDouble: the same text either way."""
+    assert encode([DoubleText(b"13.36138933897018433")]) == b"*1\r\n$20\r\n13.36138933897018433\r\n"
+    assert encode(DoubleText(b"-0.5"), resp3=True) == b",-0.5\r\n"
