@@ -13,6 +13,8 @@ in rcache they see exactly the state the Raft entry applies to.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from .. import collections_store as cs
 from .. import errors
 from ..errors import CommandError
@@ -86,66 +88,86 @@ def _store_list(ks: Keyspace, key: bytes, values: list[bytes]) -> None:
     cs.save(ks, key, meta)
 
 
-def _sort(ctx: Context, argv: list[bytes], readonly: bool) -> object:
-    """sortCommandGeneric: options first (their errors win), then the key's type."""
-    desc = alpha = dont_sort = False
-    offset, count = 0, -1
+@dataclass(slots=True)
+class SortOptions:
+    desc: bool = False
+    alpha: bool = False
+    offset: int = 0
+    count: int = -1  # LIMIT's count, -1: all
     by: bytes | None = None
+    dont_sort: bool = False  # BY a pattern without '*'
     store: bytes | None = None
-    gets: list[bytes] = []
+    gets: list[bytes] = field(default_factory=list)
+
+
+def _parse_sort(argv: list[bytes], readonly: bool) -> SortOptions:
+    """sortCommandGeneric's options (SORT_RO has no STORE); their errors come first."""
+    options = SortOptions()
     j = 2
     while j < len(argv):
         option, left = argv[j].lower(), len(argv) - j - 1
         if option in (b"asc", b"desc"):
-            desc = option == b"desc"
+            options.desc = option == b"desc"
         elif option == b"alpha":
-            alpha = True
+            options.alpha = True
         elif option == b"limit" and left >= 2:
-            offset, count = int_arg(argv[j + 1]), int_arg(argv[j + 2])
+            options.offset, options.count = int_arg(argv[j + 1]), int_arg(argv[j + 2])
             j += 2
         elif option == b"store" and left >= 1 and not readonly:
-            store = argv[j + 1]
+            options.store = argv[j + 1]
             j += 1
         elif option == b"by" and left >= 1:
-            by = argv[j + 1]
-            dont_sort = b"*" not in _c_string(by)
+            options.by = argv[j + 1]
+            options.dont_sort = b"*" not in _c_string(options.by)
             j += 1
         elif option == b"get" and left >= 1:
-            gets.append(argv[j + 1])
+            options.gets.append(argv[j + 1])
             j += 1
         else:
             raise CommandError(errors.SYNTAX)
         j += 1
+    return options
+
+
+def _window(size: int, offset: int, count: int) -> tuple[int, int]:
+    """LIMIT as Redis clamps it: (start, end), inclusive, empty when end < start."""
+    start = min(max(offset, 0), size)
+    count = min(max(count, -1), size)
+    end = size - 1 if count < 0 else start + count - 1
+    if start >= size:
+        return size - 1, size - 2
+    return start, min(end, size - 1)
+
+
+def _sort(ctx: Context, argv: list[bytes], readonly: bool) -> object:
+    """sortCommandGeneric: options, the key's type, the elements (sorted unless BY a
+    constant), the LIMIT window, GET, then the reply or the stored list."""
+    options = _parse_sort(argv, readonly)
     ks = ctx.ks
     record = ks.lookup(argv[1])
     kind = record[0] if record is not None else LIST
     if kind not in (LIST, SET, ZSET):
         raise CommandError(errors.WRONGTYPE)
     meta = cs.lookup(ks, argv[1], kind) if record is not None else None
-    if dont_sort and kind == SET and store is not None:
-        dont_sort, alpha, by = False, True, None
+    if options.dont_sort and kind == SET and options.store is not None:
+        options.dont_sort, options.alpha, options.by = False, True, None
     elements = _elements(ks, kind, meta)
-    size = len(elements)
-    start = min(max(offset, 0), size)
-    count = min(max(count, -1), size)
-    end = size - 1 if count < 0 else start + count - 1
-    if start >= size:
-        start, end = size - 1, size - 2
-    end = min(end, size - 1)
-    if dont_sort:
-        if desc and kind != SET:
+    start, end = _window(len(elements), options.offset, options.count)
+    if options.dont_sort:
+        if options.desc and kind != SET:
             elements.reverse()
     else:
-        elements = _sorted(ks, elements, by, alpha, desc, store is not None)
+        elements = _sorted(ks, elements, options.by, options.alpha, options.desc,
+                           options.store is not None)
     window = elements[start:end + 1] if end >= start else []
-    if not gets:
+    if not options.gets:
         results: list[bytes | None] = window
     else:
         results = [lookup_by_pattern(ks, pattern, element)
-                   for element in window for pattern in gets]
-    if store is None:
+                   for element in window for pattern in options.gets]
+    if options.store is None:
         return results
-    _store_list(ks, store, [b"" if value is None else value for value in results])
+    _store_list(ks, options.store, [b"" if value is None else value for value in results])
     return len(results)
 
 
