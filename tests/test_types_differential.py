@@ -201,6 +201,17 @@ GEO_SEQUENCES = [
       "COUNT", "1"), ("ZRANGE", "dst", "0", "-1", "WITHSCORES"),
      ("GEOSEARCHSTORE", "dst", "nokey", "FROMMEMBER", "x", "BYBOX", "3", "3", "km"),
      ("EXISTS", "dst")],
+    # huge numbers
+    [_SICILY,
+     ("GEOSEARCH", "Sicily", "FROMLONLAT", "15", "37", "BYRADIUS", "1e300", "km", "COUNT",
+      "9223372036854775807", "WITHDIST"),
+     ("GEOSEARCH", "Sicily", "FROMLONLAT", "15", "37", "BYRADIUS", "inf", "m", "COUNT",
+      "9223372036854775808"),
+     ("GEOSEARCH", "Sicily", "FROMLONLAT", "15", "37", "BYBOX", "1e308", "1e308", "mi", "COUNT",
+      "1", "ANY", "WITHCOORD"),
+     ("GEORADIUS", "Sicily", "0", "0", "40000", "km", "COUNT", "9223372036854775807", "ANY"),
+     ("GEORADIUS", "Sicily", "0", "0", "40000", "km", "COUNT", "-9223372036854775808"),
+     ("GEODIST", "Sicily", "Palermo", "Catania", "M")],
 ]
 
 
@@ -268,7 +279,10 @@ SORT_SEQUENCES = [
      ("SORT", "str", "FOO"), ("HSET", "h", "a", "1"), ("SORT_RO", "h"),
      ("RPUSH", "nul", "a\0b", "a\0a", "a", "b"), ("SORT", "nul", "ALPHA"),
      ("SORT", "nul", "ALPHA", "STORE", "d2"), ("LRANGE", "d2", "0", "-1"),
-     ("RPUSH", "n2", "1\0x", "2"), ("SORT", "n2")],
+     ("RPUSH", "n2", "1\0x", "2"), ("SORT", "n2"),
+     ("SORT", "l", "LIMIT", "9223372036854775807", "9223372036854775807"),
+     ("SORT", "l", "LIMIT", "-9223372036854775808", "9223372036854775807"),
+     ("SORT", "l", "LIMIT", "1", "9223372036854775808")],
     [("RPUSH", "l", "3", "1", "2", "10"), ("MSET", "w_3", "30", "w_1", "10", "w_2", "20",
      "w_10", "-5", "o_1", "one", "o_2", "two", "o_10", "ten"),
      ("HSET", "h_1", "f", "100", "g", "x"), ("HSET", "h_2", "f", "50"), ("HSET", "h_3", "f", "x"),
@@ -378,6 +392,8 @@ LCS_SEQUENCE = [
     ("LCS", "key1", "l", "FOO"), ("SET", "e", ""), ("LCS", "e", "key1", "IDX"),
     ("MSET", "a", "a\0b\0c", "b", "\0b\0"), ("LCS", "a", "b", "IDX", "WITHMATCHLEN"),
     ("LCS", "a", "b"), ("COMMAND", "GETKEYS", "LCS", "x", "y", "IDX"),
+    ("LCS", "key1", "key2", "IDX", "MINMATCHLEN", "9223372036854775807"),
+    ("LCS", "key1", "key2", "IDX", "MINMATCHLEN", "9223372036854775808"),
     # Redis's own limit: the (len+1)^2 table of uint32 may not exceed proto-max-bulk-len
     ("SET", "big1", "x" * 20000), ("SET", "big2", "y" * 20000), ("LCS", "big1", "big2"),
     ("LCS", "big1", "big2", "LEN"),

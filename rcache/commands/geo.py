@@ -127,6 +127,21 @@ def align52(hashed: Hash) -> int:
 
 
 # -- geohash_helper.c -----------------------------------------------------------------------------
+def _nan_outside_domain(function):
+    """C's libm returns NaN where Python's math raises (cos(inf), asin(1.0000000000000002))."""
+
+    def call(x: float) -> float:
+        try:
+            return function(x)
+        except ValueError:
+            return math.nan
+
+    return call
+
+
+_cos, _asin = _nan_outside_domain(math.cos), _nan_outside_domain(math.asin)
+
+
 def _lat_distance(lat1: float, lat2: float) -> float:
     return EARTH_RADIUS * abs(lat2 * _D_R - lat1 * _D_R)
 
@@ -140,7 +155,7 @@ def distance(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     lat1r, lat2r = lat1 * _D_R, lat2 * _D_R
     u = math.sin((lat2r - lat1r) / 2)
     a = u * u + math.cos(lat1r) * math.cos(lat2r) * v * v
-    return 2.0 * EARTH_RADIUS * math.asin(math.sqrt(a))
+    return 2.0 * EARTH_RADIUS * _asin(math.sqrt(a))
 
 
 def _estimate_steps(range_meters: float, lat: float) -> int:
@@ -173,8 +188,8 @@ class Shape:
         height = self.conversion * (self.height / 2 if self.box else self.radius)
         width = self.conversion * (self.width / 2 if self.box else self.radius)
         lat_delta = height / EARTH_RADIUS / _D_R
-        top = width / EARTH_RADIUS / math.cos((self.lat + lat_delta) * _D_R) / _D_R
-        bottom = width / EARTH_RADIUS / math.cos((self.lat - lat_delta) * _D_R) / _D_R
+        top = width / EARTH_RADIUS / _cos((self.lat + lat_delta) * _D_R) / _D_R
+        bottom = width / EARTH_RADIUS / _cos((self.lat - lat_delta) * _D_R) / _D_R
         lon_delta = bottom if self.lat < 0 else top
         return (self.lon - lon_delta, self.lat - lat_delta, self.lon + lon_delta,
                 self.lat + lat_delta)
@@ -270,7 +285,9 @@ def format_distance(value: float) -> bytes:
     """fixedpoint_d2string(4): llrint(value * 10000), with four decimals."""
     if value == 0:
         return b"0.0000"
-    scaled = round(value * 10000.0)
+    scaled = -(2**63)  # what llrint gives on x86 for NaN and out-of-range values
+    if math.isfinite(value * 10000.0) and abs(round(value * 10000.0)) < 2**63:
+        scaled = round(value * 10000.0)
     whole, fraction = divmod(abs(scaled), 10000)
     return b"%s%d.%04d" % (b"-" if scaled < 0 else b"", whole, fraction)
 
