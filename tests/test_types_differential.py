@@ -62,7 +62,10 @@ HLL_SEQUENCES = [
      ("PFDEBUG", "TODENSE", "c1"), ("SET", "c2", b"HYLL\x01\x00\x00\x00" + bytes(8) + b"\x7f"),
      ("PFADD", "c2", "a"), ("GET", "c2"), ("PFCOUNT", "c2"),
      ("PFADD", "c3"), ("SETRANGE", "c3", "15", "\x00"), ("PFCOUNT", "c3"), ("PFADD", "c3", "x"),
-     ("PFCOUNT", "c3"), ("GET", "c3")],
+     ("PFCOUNT", "c3"), ("GET", "c3"),
+     # every register 63: Redis's estimate divides by zero (its count is then 2**63)
+     ("SET", "full", b"HYLL\x00\x00\x00\x00" + bytes(7) + b"\x80" + b"\xff" * 12288),
+     ("PFCOUNT", "full"), ("GET", "full"), ("PFCOUNT", "full", "h")],
     [("PFADD", "t", "a"), ("EXPIRE", "t", "100"), ("PFADD", "t", "b"), ("TTL", "t"),
      ("PFCOUNT", "t"), ("TTL", "t"), ("PFMERGE", "t", "t"), ("TTL", "t"), ("PFMERGE", "new", "t"),
      ("TTL", "new"), ("GET", "new"), ("PFMERGE", "empty"), ("GET", "empty"),

@@ -47,6 +47,7 @@ _SPARSE_VAL_MAX_LEN = 4
 _SPARSE_ZERO_MAX_LEN = 64
 _ALPHA_INF = 0.721347520444481703680  # 0.5 / ln(2)
 _STALE = 0x80  # in the cardinality's last byte
+_INDEFINITE = 1 << 63  # what llroundl(inf) gives on x86
 _M64 = 0xFFFFFFFFFFFFFFFF
 _MURMUR_M = 0xC6A4A7935BD1E995
 _SEED = 0xADC83B19
@@ -336,9 +337,16 @@ def estimate(histogram: list[int]) -> int:
         z += histogram[j]
         z *= 0.5
     z += m * _sigma(histogram[0] / m)
+    if z == 0:  # only registers past 51, in a value written by hand: C divides to inf
+        return _INDEFINITE
     value = _ALPHA_INF * m * m / z
     whole = math.floor(value)
     return int(whole) + (value - whole >= 0.5)  # llroundl: halves away from zero
+
+
+def _as_reply(card: int) -> int:
+    """addReplyLongLong of the uint64 count."""
+    return card - 2**64 if card >= 2**63 else card
 
 
 def histogram(registers: bytes) -> list[int]:
@@ -426,7 +434,7 @@ def pfcount(ctx: Context, argv: list[bytes]) -> int:
     Redis). Several keys: the cardinality of their union, nothing stored."""
     ks = ctx.ks
     if len(argv) > 2:
-        return estimate(histogram(_max_registers(ks, argv[1:])[0]))
+        return _as_reply(estimate(histogram(_max_registers(ks, argv[1:])[0])))
     loaded = _load(ks, argv[1])
     if loaded is None:
         return 0
@@ -439,7 +447,7 @@ def pfcount(ctx: Context, argv: list[bytes]) -> int:
     card = estimate(histogram(registers))
     hll[8:16] = card.to_bytes(8, "little")
     ks.put(argv[1], STRING, bytes(hll), expire_at)
-    return card
+    return _as_reply(card)
 
 
 @command("pfmerge", -2, "write denyoom", 1, -1, 1, group=_G, since="2.8.9",
