@@ -258,7 +258,8 @@ def split_args(line: bytes) -> list[bytes] | None:
 #   bytes -> bulk, int -> integer, None -> null, list/tuple -> array, dict -> map,
 #   set/frozenset -> set, float -> double, SimpleString -> +status, CommandError -> -error,
 #   Verbatim -> verbatim text (RESP3), NULL_ARRAY -> *-1 (RESP2 only distinction),
-#   Pairs -> flat array (RESP2) or array of pairs (RESP3).
+#   Pairs -> flat array (RESP2) or array of pairs (RESP3), DoubleText -> bulk (RESP2) or
+#   a double written as given (RESP3).
 
 
 class SimpleString(str):
@@ -267,6 +268,13 @@ class SimpleString(str):
 
 class Verbatim(bytes):
     """Text Redis sends as a verbatim string in RESP3 (INFO, CLIENT LIST) and bulk in RESP2."""
+
+    __slots__ = ()
+
+
+class DoubleText(bytes):
+    """A double already formatted (addReplyHumanLongDouble's text): a bulk string in RESP2,
+    a RESP3 double."""
 
     __slots__ = ()
 
@@ -386,6 +394,8 @@ def _encode_into(value: object, resp3: bool, out: list[bytes]) -> None:
     elif kind is Replies:
         for item in value:
             _encode_into(item, resp3, out)
+    elif kind is DoubleText:
+        out.append(b",%b\r\n" % value if resp3 else b"$%d\r\n%b\r\n" % (len(value), value))
     elif kind is Verbatim:
         if resp3:
             out.append(b"=%d\r\ntxt:%b\r\n" % (len(value) + 4, value))

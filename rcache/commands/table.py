@@ -29,6 +29,7 @@ _ACL_BY_GROUP = {
     "server": "@admin", "transactions": "@transaction", "cluster": "@admin",
     "hash": "@hash", "list": "@list", "set": "@set", "sorted_set": "@sortedset",
     "bitmap": "@bitmap", "pubsub": "@pubsub", "lease": "@keyspace",
+    "hyperloglog": "@hyperloglog", "geo": "@geo",
 }
 _INTERNAL_FLAGS = frozenset({"node", "replicated"})  # rcache's own: not in COMMAND replies
 
@@ -231,10 +232,13 @@ def ensure_loaded() -> None:
         cluster,
         connection,
         expiry,
+        geo,
         hashes,
+        hyperloglog,
         info,
         introspection,
         keyspace,
+        lcs,
         leases,
         lists,
         pubsub,
@@ -242,6 +246,7 @@ def ensure_loaded() -> None:
         serialization,
         server,
         sets,
+        sort,
         strings,
         transactions,
         zsets,

@@ -430,7 +430,7 @@ def _zrange(ctx: Context, argv: list[bytes], by: str | None, reverse: bool | Non
     else:
         items = _by_lex(ks, meta, lex_low, lex_high, reverse, offset, limit)
     if store:
-        return _store(ks, argv[1], dict(items))
+        return store_sorted_set(ks, argv[1], dict(items))
     return _reply(items, withscores) if items else []
 
 
@@ -722,11 +722,11 @@ def _setop(ctx: Context, argv: list[bytes], op: str, store: bool = False,
     if cardinality:
         return len(result)
     if store:
-        return _store(ks, argv[1], result)
+        return store_sorted_set(ks, argv[1], result)
     return _reply(sorted(result.items(), key=lambda item: (item[1], item[0])), withscores)
 
 
-def _store(ks: Keyspace, destination: bytes, result: dict[bytes, float]) -> int:
+def store_sorted_set(ks: Keyspace, destination: bytes, result: dict[bytes, float]) -> int:
     """Replace destination with the sorted set ``result`` (deleted if it is empty)."""
     ks.delete(destination)
     if not result:

@@ -1,0 +1,70 @@
+"""HyperLogLog, geo and SORT on a 3-node cluster: every node applies the same writes to the
+same bytes (the state machine is deterministic for them too), and PFCOUNT, which may rewrite
+its value, is routed like a write.
+
+Under load the cluster may change leader mid-test: writes here are idempotent and retried on
+the leader of the moment when a node says they were not done (MOVED, TRYAGAIN).
+"""
+
+from __future__ import annotations
+
+from redis.exceptions import MovedError, TryAgainError
+
+from .conftest import LocalCluster, wait_for
+
+
+def _write(cluster: LocalCluster, *argv):
+    outcome: list = []
+
+    def attempt() -> bool:
+        try:
+            outcome.append(cluster.leader().client().execute_command(*argv))
+        except (MovedError, TryAgainError):
+            return False
+        return True
+
+    wait_for(attempt, 30, f"{argv[0]} on the leader")
+    return outcome[-1]
+
+
+def _state(client) -> list:
+    return [client.get("hll"), client.get("dense"), client.zrange("geo", 0, -1, withscores=True),
+            client.zrange("near", 0, -1, withscores=True), client.lrange("sorted", 0, -1)]
+
+
+def test_types_apply_identically_on_every_node(cluster: LocalCluster) -> None:
+    _write(cluster, "PFADD", "hll", *[f"e{i}" for i in range(500)])
+    _write(cluster, "PFADD", "dense", *[f"d{i}" for i in range(5000)])
+    assert _write(cluster, "PFCOUNT", "hll") > 0  # stores the count in the value, everywhere
+    _write(cluster, "GEOADD", "geo", "13.361389", "38.115556", "Palermo", "15.087269",
+           "37.502669", "Catania", "2.3522", "48.8566", "Paris")
+    _write(cluster, "GEOSEARCHSTORE", "near", "geo", "FROMLONLAT", "15", "37", "BYRADIUS",
+           "300", "km", "STOREDIST")
+    _write(cluster, "SADD", "nums", "3", "1", "2")
+    _write(cluster, "SORT", "nums", "DESC", "STORE", "sorted")
+    expected = _state(cluster.leader().client())
+    assert expected[0].startswith(b"HYLL\x01") and expected[1].startswith(b"HYLL\x00")
+    assert expected[1][15] & 0x80 and not expected[0][15] & 0x80  # stale vs cached count
+    assert [member for member, _ in expected[3]] == [b"Catania", b"Palermo"]
+    assert expected[4] == [b"3", b"2", b"1"]
+    for node in cluster.live():
+        client = node.client()
+        client.execute_command("READONLY")
+        wait_for(lambda c=client: _state(c) == expected, 10, f"the same values on {node.name}")
+
+
+def test_pfcount_on_a_follower_is_redirected(cluster: LocalCluster) -> None:
+    _write(cluster, "PFADD", "h", "a")
+
+    def redirected() -> bool:
+        """True once a follower answers MOVED (one that became leader meanwhile answers)."""
+        follower = cluster.followers()[0].client()
+        follower.execute_command("READONLY")
+        assert follower.execute_command("GEORADIUS_RO", "nokey", "1", "2", "3", "km") == []
+        try:
+            follower.pfcount("h")
+        except MovedError:
+            return True
+        return False
+
+    wait_for(redirected, 30, "a follower's MOVED for PFCOUNT")
