@@ -444,3 +444,25 @@ def test_lcs_generated(both, a, b, min_len, resp3) -> None:
         for conn in both:
             conn.call("HELLO", "2")
             conn.call("FLUSHALL")
+
+
+def test_long_strings_kept_in_fragments(both) -> None:
+    """Strings past the fragment threshold (64 KiB) read as strings by every family."""
+    long_value = "x" * 70_000 + "needle" + "y" * 10_000
+    for conn in both:
+        conn.call("SET", "long", long_value)
+        conn.call("SET", "short", "needles")
+        conn.call("RPUSH", "ids", "1")
+        conn.call("SET", "w_1", long_value)
+    for argv in [("PFCOUNT", "long"), ("PFADD", "long", "a"), ("LCS", "long", "short", "LEN"),
+                 ("LCS", "short", "long"), ("SORT", "ids", "BY", "nosort", "GET", "w_*"),
+                 ("OBJECT", "ENCODING", "long"), ("STRLEN", "long")]:
+        assert_same(both, *argv)
+    ours, theirs = both
+    payload = theirs.call("DUMP", "long")  # LZF-compressed by Redis
+    raw = payload.split(b"\r\n", 1)[1][:-2]
+    assert ours.call("RESTORE", "copy", "0", raw) == b"+OK\r\n"
+    assert ours.call("GET", "copy") == theirs.call("GET", "long")
+    mine = ours.call("DUMP", "long").split(b"\r\n", 1)[1][:-2]
+    assert theirs.call("RESTORE", "copy", "0", mine) == b"+OK\r\n"
+    assert theirs.call("GET", "copy") == ours.call("GET", "long")

@@ -25,7 +25,7 @@ import struct
 from .. import errors
 from ..errors import CommandError
 from ..resp import SimpleString
-from ..storage import STRING, Keyspace
+from ..storage import BIG_STRING, STRING, Keyspace
 from .table import Context, command
 
 _G = "hyperloglog"
@@ -367,6 +367,8 @@ def _load(ks: Keyspace, key: bytes) -> tuple[bytearray, int] | None:
     record = ks.lookup(key)
     if record is None:
         return None
+    if record[0] == BIG_STRING:  # longer than any HLL
+        raise CommandError(NOT_HLL)
     if record[0] != STRING:
         raise CommandError(errors.WRONGTYPE)
     value = record[2]

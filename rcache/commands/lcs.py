@@ -17,8 +17,9 @@ Redis takes seconds for what it accepts).
 from __future__ import annotations
 
 from .. import errors
+from .. import strings_store as ss
 from ..errors import CommandError
-from ..storage import STRING
+from ..storage import STRING_KINDS
 from .keyspace import int_arg
 from .strings import PROTO_MAX_BULK_LEN
 from .table import Context, command
@@ -65,19 +66,18 @@ class LcsTable:
         return (self.rows[i][(j - 1) >> 3] >> ((j - 1) & 7)) & 1
 
 
-def _string(ctx: Context, key: bytes) -> bytes | None:
+def _string(ctx: Context, key: bytes) -> ss.StoredString | None:
     record = ctx.ks.lookup(key)
-    if record is not None and record[0] != STRING:
+    if record is not None and record[0] not in STRING_KINDS:
         raise CommandError(NOT_STRINGS)
-    return None if record is None else record[2]
+    return None if record is None else ss.from_record(ctx.ks, key, record)
 
 
 @command("lcs", -3, "readonly", 1, 2, 1, group="string", since="7.0.0",
          summary="Find longest common substring",
          complexity="O(N*M) where N and M are the lengths of s1 and s2, respectively")
 def lcs(ctx: Context, argv: list[bytes]) -> object:
-    a, b = _string(ctx, argv[1]), _string(ctx, argv[2])
-    a, b = a or b"", b or b""
+    stored_a, stored_b = _string(ctx, argv[1]), _string(ctx, argv[2])
     get_len = get_idx = with_match_len = False
     min_match_len = 0
     j = 3
@@ -97,10 +97,14 @@ def lcs(ctx: Context, argv: list[bytes]) -> object:
         j += 1
     if get_len and get_idx:
         raise CommandError(LEN_AND_IDX)
-    if (len(a) + 1) * (len(b) + 1) * 4 > PROTO_MAX_BULK_LEN:
+    len_a = stored_a.length if stored_a else 0
+    len_b = stored_b.length if stored_b else 0
+    if (len_a + 1) * (len_b + 1) * 4 > PROTO_MAX_BULK_LEN:
         raise CommandError(TABLE_TOO_BIG)
-    if len(a) + len(b) > MAX_TOTAL_LENGTH:
+    if len_a + len_b > MAX_TOTAL_LENGTH:
         raise CommandError(TOO_LONG)
+    a = stored_a.read() if stored_a else b""  # bounded by the checks above
+    b = stored_b.read() if stored_b else b""
     if get_len:  # symmetric: one row per byte of the shorter string
         short, long = sorted((a, b), key=len)
         return LcsTable(short, long).value(len(short), len(long))

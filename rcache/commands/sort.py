@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 from .. import collections_store as cs
 from .. import errors
+from .. import strings_store as ss
 from ..errors import CommandError
-from ..storage import HASH, LIST, SET, STRING, ZSET, Keyspace
+from ..storage import HASH, LIST, SET, STRING_KINDS, ZSET, Keyspace
 from .keyspace import int_arg
 from .table import Context, command
 from .zsets import strtod
@@ -53,7 +54,7 @@ def lookup_by_pattern(ks: Keyspace, pattern: bytes, element: bytes) -> bytes | N
     if record is None:
         return None
     if field is None:
-        return record[2] if record[0] == STRING else None
+        return ss.value_of(ks, key, record) if record[0] in STRING_KINDS else None
     if record[0] != HASH:
         return None
     return cs.get(ks, cs.lookup(ks, key, HASH).prefix + field)
