@@ -228,6 +228,9 @@ class Client(asyncio.Protocol):
             reply = cmd.handler(self.context(), argv)
         except CommandError as err:
             reply = err
+        except Exception:  # a bug: the client gets an error, the connection stays
+            log.exception("command %r failed", argv[:1])
+            reply = CommandError("ERR internal error while running the command")
         elapsed_us = (perf_counter_ns() - start) // 1000
         cmd.record(elapsed_us, type(reply) is CommandError)
         if elapsed_us >= self.server.config.slowlog_log_slower_than >= 0:
