@@ -1,0 +1,96 @@
+"""What a node learns from the other members over their client (RESP) port: their Raft state
+(``INFO raft``) and their HTTP port (``CONFIG GET http-port``).
+
+The rule for a member's HTTP address: the host of its recorded client address and the
+``http-port`` it reports. So a follower can send a client to the leader's HTTP port without
+the member records carrying HTTP ports, and members may use different HTTP ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import redis.asyncio
+import redis.exceptions
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from .state import RaftState, local_state, state_from_info
+
+if TYPE_CHECKING:
+    from ..server import Server
+
+PROBE_TIMEOUT = 2.0
+
+
+def http_url(client_address: str, http_port: int) -> str:
+    host = client_address.rsplit(":", 1)[0]
+    return f"http://{host}:{http_port}"
+
+
+class Peers:
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self._connections: dict[str, redis.asyncio.Redis] = {}
+        self._http_ports: dict[str, int] = {}  # client address -> its http-port (0: off)
+
+    def _connection(self, address: str) -> redis.asyncio.Redis:
+        conn = self._connections.get(address)
+        if conn is None:
+            host, port = address.rsplit(":", 1)
+            conn = self._connections[address] = redis.asyncio.Redis(
+                host=host, port=int(port), password=self.server.config.requirepass or None,
+                socket_timeout=PROBE_TIMEOUT, socket_connect_timeout=PROBE_TIMEOUT,
+                retry=Retry(NoBackoff(), 0), decode_responses=True)
+        return conn
+
+    async def probe(self, node_id: str, address: str) -> RaftState | None:
+        """A member's Raft state, or None if it does not answer in time."""
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT):
+                pipe = self._connection(address).pipeline(transaction=False)
+                pipe.info("raft")
+                pipe.config_get("http-port")
+                info, config = await pipe.execute()
+        except (OSError, TimeoutError, redis.exceptions.RedisError):
+            stale = self._connections.pop(address, None)
+            if stale is not None:
+                await stale.aclose()
+            return None
+        self._http_ports[address] = int(config.get("http-port", 0))
+        return state_from_info(node_id, info)
+
+    async def states(self) -> dict[str, RaftState | None]:
+        """Every member's state, asked in parallel; this node's own is read directly."""
+        cluster = self.server.cluster
+        members = cluster.members()
+        others = [node for node in members if node != cluster.node_id]
+        probed = await asyncio.gather(*(self.probe(node, members[node][1]) for node in others))
+        states: dict[str, RaftState | None] = dict(zip(others, probed, strict=True))
+        if cluster.node_id in members:
+            states[cluster.node_id] = local_state(self.server)
+        return states
+
+    async def url_of(self, node_id: str) -> str | None:
+        """A member's HTTP base URL (asked once, then remembered), or None if unknown/off."""
+        cluster = self.server.cluster
+        if node_id == cluster.node_id:
+            return http_url(self.server.config.client_address, self.server.config.http_port)
+        address = cluster.members().get(node_id, (None, None))[1]
+        if address is None:
+            return None
+        if address not in self._http_ports:
+            await self.probe(node_id, address)
+        port = self._http_ports.get(address)
+        return http_url(address, port) if port else None
+
+    def known_urls(self) -> set[str]:
+        """The HTTP base URLs of the members seen so far (the origins the page may come from)."""
+        own = http_url(self.server.config.client_address, self.server.config.http_port)
+        return {own} | {http_url(addr, port) for addr, port in self._http_ports.items() if port}
+
+    async def close(self) -> None:
+        connections, self._connections = list(self._connections.values()), {}
+        for conn in connections:
+            await conn.aclose()
