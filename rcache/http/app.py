@@ -147,7 +147,7 @@ class HttpService:
         """Password, CORS for the other members' pages, errors as JSON, and 503 while the
         node is still starting."""
         origin = request.headers.get("Origin")
-        allowed = origin if origin in self.peers.known_urls() else None
+        allowed = origin if origin and await self.peers.is_member_url(origin) else None
         if request.method == "OPTIONS" and allowed:
             response: web.StreamResponse = web.Response(status=204, headers={
                 "Access-Control-Allow-Methods": "GET, PUT, POST, DELETE",

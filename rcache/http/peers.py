@@ -9,6 +9,7 @@ the member records carrying HTTP ports, and members may use different HTTP ports
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING
 
 import redis.asyncio
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from ..server import Server
 
 PROBE_TIMEOUT = 2.0
+RECHECK = 5.0  # seconds between looks for the HTTP ports of members not known yet
 
 
 def http_url(client_address: str, http_port: int) -> str:
@@ -34,6 +36,8 @@ class Peers:
         self.server = server
         self._connections: dict[str, redis.asyncio.Redis] = {}
         self._http_ports: dict[str, int] = {}  # client address -> its http-port (0: off)
+        self._recheck: asyncio.Future | None = None
+        self._rechecked_at = 0.0
 
     def _connection(self, address: str) -> redis.asyncio.Redis:
         conn = self._connections.get(address)
@@ -85,8 +89,26 @@ class Peers:
         port = self._http_ports.get(address)
         return http_url(address, port) if port else None
 
-    def known_urls(self) -> set[str]:
-        """The HTTP base URLs of the members seen so far (the origins the page may come from)."""
+    async def is_member_url(self, url: str) -> bool:
+        """Is url a member's HTTP base URL? (the origins whose pages may call this node).
+        Members whose port is not known yet are asked, at most every RECHECK seconds;
+        requests arriving meanwhile wait for that same look."""
+        if url in self._known_urls():
+            return True
+        if self._recheck is None or (self._recheck.done() and
+                                     time.monotonic() - self._rechecked_at > RECHECK):
+            self._rechecked_at = time.monotonic()
+            self._recheck = asyncio.ensure_future(self._probe_unknown())
+        await asyncio.shield(self._recheck)
+        return url in self._known_urls()
+
+    async def _probe_unknown(self) -> None:
+        cluster = self.server.cluster
+        await asyncio.gather(*(self.probe(node, client)
+                               for node, (_, client) in cluster.members().items()
+                               if client not in self._http_ports and node != cluster.node_id))
+
+    def _known_urls(self) -> set[str]:
         own = http_url(self.server.config.client_address, self.server.config.http_port)
         return {own} | {http_url(addr, port) for addr, port in self._http_ports.items() if port}
 
