@@ -11,6 +11,7 @@ const state = { cluster: null, leaderBase: null, keysNext: null, selected: null,
                 samples: [], passwordPrompt: null };
 
 class ApiError extends Error {}
+class LeaderMoved extends ApiError {}
 
 function authHeaders() {
   const password = sessionStorage.getItem(PASSWORD_KEY);
@@ -44,8 +45,7 @@ async function call(base, path, options = {}) {
     return call(base, path, options);
   }
   if (response.type === "opaqueredirect" || response.status === 307) {
-    await refreshCluster();
-    throw new ApiError("the leader changed: try again");
+    throw new LeaderMoved("the leader changed");
   }
   const isJson = (response.headers.get("Content-Type") || "").includes("json");
   const body = isJson ? await response.json() : await response.text();
@@ -53,9 +53,18 @@ async function call(base, path, options = {}) {
   return body;
 }
 
-function leader(path, options) {
-  if (state.leaderBase === null) throw new ApiError("no leader: the cluster cannot serve now");
-  return call(state.leaderBase, path, options);
+// The leader's answer; if leadership moved since the last refresh (a 307), once more at the
+// new leader (the old one did nothing with the request).
+async function leader(path, options) {
+  for (let attempt = 0; ; attempt++) {
+    if (state.leaderBase === null) throw new ApiError("no leader: the cluster cannot serve now");
+    try {
+      return await call(state.leaderBase, path, options);
+    } catch (error) {
+      if (!(error instanceof LeaderMoved) || attempt > 0) throw error;
+      await refreshCluster();
+    }
+  }
 }
 
 function toast(message, isError = false) {
