@@ -52,6 +52,8 @@ _UNAVAILABLE = ("TRYAGAIN", "CLUSTERDOWN", errors.OUTCOME_UNKNOWN)
 
 
 class HttpError(Exception):
+    """A reply other than 200, with its message (sent as {"error": message})."""
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
@@ -177,6 +179,8 @@ class HttpService:
             return _json({"error": str(err)}, err.status)
         except CommandError as err:
             return _error_response(err)
+        except (RuntimeError, TimeoutError) as err:  # the cluster did not answer in time
+            return _json({"error": str(err) or "timed out"}, 503)
 
     # -- routing to the leader -----------------------------------------------------------------
     async def _elsewhere(self, request: web.Request) -> web.StreamResponse:
@@ -401,7 +405,7 @@ class HttpService:
         for node_id, (raft, client) in sorted(cluster.members().items()):
             state = states.get(node_id)
             entry = {"id": node_id, "raft": raft, "client": client,
-                     "http": await self.peers.url_of(node_id), "reachable": state is not None}
+                     "http": self.peers.known_url(node_id), "reachable": state is not None}
             if state is not None:
                 entry.update(state.as_json())
                 if leader_commit is not None:
@@ -411,7 +415,7 @@ class HttpService:
             members.append(entry)
         return _json({
             "node": cluster.node_id, "role": me.role, "leader": leader, "term": me.term,
-            "leader_http": await self.peers.url_of(leader) if leader else None,
+            "leader_http": self.peers.known_url(leader) if leader else None,
             "commit_index": me.commit_index, "applied_index": me.applied_index,
             "stats": {"commands_processed": server.stats.commands_processed,
                       "write_commands": server.stats.writes_submitted,

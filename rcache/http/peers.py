@@ -77,15 +77,20 @@ class Peers:
         return states
 
     async def url_of(self, node_id: str) -> str | None:
-        """A member's HTTP base URL (asked once, then remembered), or None if unknown/off."""
+        """A member's HTTP base URL, asking it if its port is not known yet; None if it is
+        unknown or off."""
+        address = self.server.cluster.members().get(node_id, (None, None))[1]
+        if address is not None and address not in self._http_ports \
+                and node_id != self.server.cluster.node_id:
+            await self.probe(node_id, address)
+        return self.known_url(node_id)
+
+    def known_url(self, node_id: str) -> str | None:
+        """A member's HTTP base URL as last heard (this node's own: from its config)."""
         cluster = self.server.cluster
         if node_id == cluster.node_id:
             return http_url(self.server.config.client_address, self.server.config.http_port)
         address = cluster.members().get(node_id, (None, None))[1]
-        if address is None:
-            return None
-        if address not in self._http_ports:
-            await self.probe(node_id, address)
         port = self._http_ports.get(address)
         return http_url(address, port) if port else None
 
