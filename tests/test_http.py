@@ -185,6 +185,10 @@ def test_health_and_metrics(http_cluster: LocalCluster) -> None:
         wait_for(lambda: http("GET", f"{base(follower)}/health", timeout=5).status == 503, 30,
                  "a cut-off node to report unhealthy")
         assert http("GET", f"{base(follower)}/health").json()["healthy"] is False
+        assert http("PUT", f"{base(follower)}/v1/keys/k", b"v").status == 503  # no leader
+        view = http("GET", f"{base(follower)}/v1/cluster").json()
+        reachable = {m["id"]: m["reachable"] for m in view["members"]}
+        assert reachable == {follower.name: True, leader.name: False, other.name: False}
     finally:
         for node in (leader, other):
             node.signal(signal.SIGCONT)
