@@ -175,6 +175,7 @@ def test_health_and_metrics(http_cluster: LocalCluster) -> None:
     assert value("rcache_commands_processed") >= 1
     assert value("rcache_raft_applied_index") >= 1
     assert value("rcache_raft_log_fsyncs") >= 0
+    assert value("process_resident_memory_bytes") > 0
     lags = {s.labels["follower"] for s in families["rcache_raft_follower_lag_entries"].samples}
     assert lags == {follower.name, other.name}
 

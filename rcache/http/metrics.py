@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -86,6 +86,9 @@ class NodeCollector(Collector):
 
 
 def registry_for(server: Server) -> CollectorRegistry:
+    """The node's metrics, plus the process's own (memory, CPU, open files: read from /proc
+    at scrape time too)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(NodeCollector(server))
+    ProcessCollector(registry=registry)
     return registry
