@@ -152,6 +152,17 @@ def test_dashboard_follows_the_leader_and_edits_keys(browser, tmp_path: Path) ->
         wait_for(lambda: not browser.find_elements(
             By.CSS_SELECTOR, GREETING_ROW), 15, "the row to go")
 
+        # Leadership handed to the node the page is on, after a confirmation.
+        make_leader = find(browser, f'#members tr[data-id="{follower.name}"] button')
+        assert make_leader.text == "Make leader"
+        make_leader.click()
+        wait_for(lambda: find(browser, "#confirm").is_displayed(), 10, "the confirmation")
+        assert follower.name in text(browser, "#confirm-text")
+        find(browser, "#confirm-ok").click()
+        wait_for(lambda: cluster.leader(timeout=5) is follower, 30, "the new leader")
+        wait_for(lambda: text(browser, "#node-role") == "leader", 15, "the page to say so")
+        assert find(browser, "#follower-banner").get_attribute("hidden") is not None
+
         errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
         assert errors == []
     finally:
