@@ -49,11 +49,14 @@ def main(argv: list[str] | None = None) -> None:
                         "can read and write everything (Redis's protected-mode warning)",
                         config.bind)
     from .durability import CorruptFile
+    from .http import HttpPortUnavailable
     from .server import run
     try:
         run(config)
     except CorruptFile as err:
         sys.exit(f"rcache: refusing to start, a data file is damaged: {err}")
+    except HttpPortUnavailable as err:
+        sys.exit(f"rcache: {err}")
 
 
 if __name__ == "__main__":

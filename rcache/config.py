@@ -123,6 +123,8 @@ OPTIONS: list[Option] = [
     Option("port", 6379, int, "client (RESP) port"),
     Option("dir", "./rcache-data", str, "data directory (RocksDB, Raft log, snapshots)"),
     Option("id", "", str, "node id, unique in the cluster (default: derived from bind:port)"),
+    Option("http-port", 0, int, "HTTP port: JSON API, dashboard, /metrics, /health, on the "
+           "bind address (0: off)"),
     Option("raft-port", 0, int, "Raft port between nodes (default: port + 10000)"),
     Option("cluster-announce-raft-port", 0, int, "Raft port other nodes connect to, when "
            "something (NAT, a proxy) stands in front of raft-port (default: raft-port)"),

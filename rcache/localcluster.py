@@ -36,6 +36,8 @@ def main(argv: list[str]) -> None:
     start.add_argument("--port", type=int, default=7001, help="client port of node 1; "
                        "node i uses port+i-1 (Raft: +10000)")
     start.add_argument("--dir", default="./rcache-cluster", help="node i keeps data in DIR/i")
+    start.add_argument("--http-port", type=int, default=0, help="HTTP port (dashboard, API) of "
+                       "node 1; node i uses http-port+i-1 (default: no HTTP)")
     args = parser.parse_args(argv)
 
     procs: list[subprocess.Popen] = []
@@ -47,6 +49,8 @@ def main(argv: list[str]) -> None:
             flags = ["--id", f"node{i}", "--port", str(port), "--dir", data_dir]
             if i > 1 and not os.path.isdir(data_dir):
                 flags += ["--join", seed]
+            if args.http_port:
+                flags += ["--http-port", str(args.http_port + i - 1)]
             procs.append(subprocess.Popen([sys.executable, "-m", "rcache", *flags]))
             _wait_ready(port, procs[-1])
         leader = redis.Redis(port=args.port).execute_command("INFO", "raft")
@@ -54,6 +58,8 @@ def main(argv: list[str]) -> None:
               f"{args.port}-{args.port + args.nodes - 1}, leader "
               f"{leader.get('raft_leader_address', leader.get('raft_leader_id'))}")
         print(f"try: redis-cli -c -p {args.port} set hello world   (Ctrl-C stops the cluster)")
+        if args.http_port:
+            print(f"dashboard: http://127.0.0.1:{args.http_port}/")
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         while True:
             time.sleep(3600)

@@ -18,6 +18,7 @@ import socket
 import time
 from collections import deque
 from time import perf_counter_ns
+from typing import TYPE_CHECKING
 
 from . import errors
 from .blocking import Blocking
@@ -35,6 +36,9 @@ from .statemachine import COMMAND, EXPIRE, LEASE_EXPIRY, TRANSACTION, StateMachi
 from .storage import Store
 from .watch import Watches
 
+if TYPE_CHECKING:
+    from .http.app import HttpService
+
 log = logging.getLogger("rcache")
 
 # Commands a client may send before AUTH, and the ones that act on MULTI itself.
@@ -48,6 +52,7 @@ class Stats:
         self.commands_processed = 0
         self.rejected_connections = 0
         self.expired_keys = 0
+        self.writes_submitted = 0  # client writes (a MULTI block once): /metrics, dashboard
         self.error_replies: dict[str, int] = {}  # INFO errorstats: error code -> replies
 
     def count_error(self, error: CommandError) -> None:
@@ -497,11 +502,16 @@ class Server:
         self._server: asyncio.AbstractServer | None = None
         self._stopping: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
+        self.http: HttpService | None = None
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
         self.hub.loop = loop
         self._stopping = asyncio.Event()
+        if self.config.http_port:  # first: a taken port stops start-up before Raft runs
+            from .http.app import HttpService
+            self.http = HttpService(self)
+            await self.http.start()
         self.replicator = await self.cluster.start(loop)
         self._server = await loop.create_server(
             lambda: Client(self), self.config.bind, self.config.port, reuse_address=True,
@@ -531,6 +541,8 @@ class Server:
         """Every item the write path submits: WATCH and parked blocking pops look at it."""
         self.watches.submitted(item)
         self.blocking.submitted(item)
+        if item[0] in (COMMAND, TRANSACTION):
+            self.stats.writes_submitted += 1
 
     def shutdown(self) -> None:
         if self._stopping is not None:
@@ -543,6 +555,8 @@ class Server:
             self._server.close()
         for client in list(self.clients.values()):
             client.close()
+        if self.http is not None:
+            await self.http.stop()
         if self.replicator is not None:
             self.replicator.stop()
         self.store.close()

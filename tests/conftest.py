@@ -179,9 +179,10 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 class LocalCluster:
     """Real rcache node processes forming one Raft cluster on loopback."""
 
-    def __init__(self, base: Path, size: int, *args: str) -> None:
+    def __init__(self, base: Path, size: int, *args: str, http: bool = False) -> None:
         self.base = base
         self.args = args
+        self.http = http  # each node also gets an HTTP port of its own (node.http_port)
         self.nodes: list[Node] = []
         for _ in range(size):
             self.add_node(start=False)
@@ -189,8 +190,10 @@ class LocalCluster:
     def add_node(self, start: bool = True) -> Node:
         i = len(self.nodes) + 1
         join = ["--join", f"127.0.0.1:{self.nodes[0].port}"] if self.nodes else []
-        node = Node(self.base / f"n{i}", None, "--id", f"n{i}", *join, *self.args)
+        http = ["--http-port", str(free_port())] if self.http else []
+        node = Node(self.base / f"n{i}", None, "--id", f"n{i}", *join, *http, *self.args)
         node.name = f"n{i}"
+        node.http_port = int(http[1]) if http else None
         self.nodes.append(node)
         if start:
             node.start()

@@ -102,7 +102,7 @@ def type_(ctx: Context, argv: list[bytes]) -> SimpleString:
 
 
 # -- enumeration ----------------------------------------------------------------------------
-def _keys_under(ks: Keyspace, prefix: bytes, start: bytes = b"") -> Iterator[bytes]:
+def keys_under(ks: Keyspace, prefix: bytes, start: bytes = b"") -> Iterator[bytes]:
     """Live keys from start (inclusive) that begin with prefix, in byte order.
 
     The literal head of a glob bounds the walk, so ``KEYS user:*`` seeks instead of scanning.
@@ -125,7 +125,7 @@ def _matcher(pattern: bytes) -> Callable[[bytes], object] | None:
 def keys(ctx: Context, argv: list[bytes]) -> list[bytes]:
     pattern = argv[1]
     match = _matcher(pattern)
-    candidates = _keys_under(ctx.ks, literal_prefix(pattern))
+    candidates = keys_under(ctx.ks, literal_prefix(pattern))
     return list(candidates) if match is None else [key for key in candidates if match(key)]
 
 
@@ -193,7 +193,7 @@ def scan(ctx: Context, argv: list[bytes]) -> list:
     cursors = ks.store.scan_cursors
     match = _matcher(pattern)
     found = []
-    for examined, key in enumerate(_keys_under(ks, literal_prefix(pattern),
+    for examined, key in enumerate(keys_under(ks, literal_prefix(pattern),
                                                cursors.get(cursor, b"") if cursor else b"")):
         if examined == count:
             return [b"%d" % _cursor_for(cursors, key), found]
