@@ -237,6 +237,7 @@ class RaftNode(SyncObj):
                 or not self._SyncObj__connectedToAnyone()):
             return
         self._SyncObj__raftElectionDeadline = raft_clock() + self._SyncObj__generateRaftTimeout()
+        self._SyncObj__raftLeader = None  # not heard from for an election timeout: gone
         self._prevote_term = self.raftCurrentTerm + 1
         self._prevotes = 1
         request = {"type": "pre_vote", "term": self._prevote_term,
