@@ -308,10 +308,17 @@ class _NullArray:
     __slots__ = ()
 
 
+class _FalseOrNull:
+    """A Lua script's ``false``: a null bulk in RESP2, a boolean false in RESP3."""
+
+    __slots__ = ()
+
+
 OK = SimpleString("OK")
 QUEUED = SimpleString("QUEUED")
 PONG = SimpleString("PONG")
 NULL_ARRAY = _NullArray()
+FALSE_OR_NULL = _FalseOrNull()
 
 
 def format_double(value: float) -> bytes:
@@ -395,6 +402,8 @@ def _encode_into(value: object, resp3: bool, out: list[bytes]) -> None:
         out.append((b"#t\r\n" if value else b"#f\r\n") if resp3 else b":%d\r\n" % value)
     elif kind is _NullArray:
         out.append(b"_\r\n" if resp3 else b"*-1\r\n")
+    elif kind is _FalseOrNull:
+        out.append(b"#f\r\n" if resp3 else b"$-1\r\n")
     elif kind is str:
         raw = value.encode("utf-8", "surrogateescape")
         out.append(b"$%d\r\n%b\r\n" % (len(raw), raw))

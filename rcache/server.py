@@ -18,7 +18,7 @@ import socket
 import time
 from collections import deque
 
-from . import errors
+from . import errors, scripting
 from .blocking import Blocking
 from .cluster import PROXY, Cluster
 from .commands.pubsub import ALLOWED_WHILE_SUBSCRIBED
@@ -440,6 +440,7 @@ class Server:
         from .commands.table import ensure_loaded
         ensure_loaded()
         self.config = config
+        scripting.instruction_budget = config.lua_instruction_budget
         os.makedirs(config.dir, exist_ok=True)
         self.store = Store(os.path.join(config.dir, "db"))
         self.store.databases = config.databases

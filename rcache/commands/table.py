@@ -27,7 +27,7 @@ _ACL_BY_GROUP = {
     "string": "@string", "generic": "@keyspace", "connection": "@connection",
     "server": "@admin", "transactions": "@transaction", "cluster": "@admin",
     "hash": "@hash", "list": "@list", "set": "@set", "sorted_set": "@sortedset",
-    "bitmap": "@bitmap", "pubsub": "@pubsub",
+    "bitmap": "@bitmap", "pubsub": "@pubsub", "scripting": "@scripting",
 }
 _INTERNAL_FLAGS = frozenset({"node", "replicated"})  # rcache's own: not in COMMAND replies
 
@@ -177,6 +177,7 @@ def ensure_loaded() -> None:
         lists,
         pubsub,
         raft,
+        scripting,
         server,
         sets,
         strings,
