@@ -26,7 +26,6 @@ from . import lualibs
 from .errors import CommandError
 from .lualibs import LibraryError, is_table
 from .resp import (
-    FALSE_OR_NULL,
     NULL_ARRAY,
     OrderedSet,
     Pairs,
@@ -458,7 +457,7 @@ class LuaRun:
             return value
         if kind is SimpleString:
             return self.runtime.table_from({b"ok": value.encode("utf-8", "surrogateescape")})
-        if value is None or value is NULL_ARRAY or value is FALSE_OR_NULL:
+        if value is None or value is NULL_ARRAY:
             return None if self.resp3 else False
         if kind is CommandError:
             return self.error_table("-" + str(value))
@@ -514,8 +513,8 @@ class LuaRun:
             return value
         if kind is int or kind is float:
             return lua_number_to_int(value)
-        if kind is bool:
-            return True if value else FALSE_OR_NULL
+        if kind is bool:  # as the script's protocol says (redis.setresp), not the client's
+            return value if self.resp3 else (1 if value else None)
         if not is_table(value):
             return None
         err = value[b"err"]

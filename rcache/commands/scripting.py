@@ -202,14 +202,14 @@ def _body_of(ctx: Context, sha: bytes) -> bytes:
 _EVAL_FLAGS = "noscript skip_monitor no_mandatory_keys stale"
 
 
-@command("eval", -3, _EVAL_FLAGS + " may_replicate replicated", group=_G, since="2.6.0",
+@command("eval", -3, _EVAL_FLAGS + " replicated", group=_G, since="2.6.0",
          key_finder=numkeys_positions, summary="Execute a Lua script server side",
          complexity="Depends on the script that is executed.")
 def eval_(ctx: Context, argv: list[bytes]):
     return _evaluate(ctx, argv[1], argv, read_only_command=False, cache=True)
 
 
-@command("evalsha", -3, _EVAL_FLAGS + " may_replicate replicated", group=_G, since="2.6.0",
+@command("evalsha", -3, _EVAL_FLAGS + " replicated", group=_G, since="2.6.0",
          key_finder=numkeys_positions, summary="Execute a Lua script server side",
          complexity="Depends on the script that is executed.")
 def evalsha(ctx: Context, argv: list[bytes]):

@@ -1,0 +1,227 @@
+"""Lua scripting: replies compared with redis-server 7.0 byte for byte (RESP2 and RESP3),
+scripts replicated deterministically on a 3-node cluster, and real clients that use Lua
+(redis-py's Lock, dramatiq's Redis broker)."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from .conftest import LocalCluster, Node, wait_for
+from .test_differential import assert_same, pair  # noqa: F401 (pair is a fixture)
+
+S = "SET"
+# Each sequence runs on a fresh pair of databases; every reply must be identical.
+SEQUENCES = [
+    # the Lua -> RESP conversion table
+    [("EVAL", "return {1,2,3,'ciao',{1,2}}", "0"), ("EVAL", "return {1,2,nil,4}", "0"),
+     ("EVAL", "return 3.99", "0"), ("EVAL", "return -3.99", "0"), ("EVAL", "return true", "0"),
+     ("EVAL", "return false", "0"), ("EVAL", "return nil", "0"),
+     ("EVAL", "return {ok='fine'}", "0"), ("EVAL", "return {err='bad thing'}", "0"),
+     ("EVAL", "return {1,{err='inner'}}", "0"), ("EVAL", "return {double=3.14}", "0"),
+     ("EVAL", "return {map={a=1}}", "0"), ("EVAL", "return {set={a=true}}", "0"),
+     ("EVAL", "return {1, 'x', true, false, 3.7}", "0"), ("EVAL", "return {'a', nil, 'b'}", "0"),
+     ("EVAL", "return 2^53", "0"), ("EVAL", "return 1e30", "0"), ("EVAL", "return 0/0", "0"),
+     ("EVAL", "return {1,2,{3,{4,nil,5}},6}", "0"), ("EVAL", "return {err=42}", "0"),
+     ("EVAL", "return {KEYS[1], ARGV[1], #KEYS, #ARGV}", "1", "k", "a")],
+    # RESP -> Lua, RESP2 and after redis.setresp(3)
+    [(S, "s", "abc"), ("HSET", "h", "f", "v"), ("ZADD", "z", "1.5", "m"),
+     ("EVAL", "return redis.call('get','nokey')", "0"),
+     ("EVAL", "return type(redis.call('get','nokey'))", "0"),
+     ("EVAL", "redis.setresp(3); return type(redis.call('get','nokey'))", "0"),
+     ("EVAL", "return redis.call('ping')", "0"), ("EVAL", "return type(redis.call('ping'))", "0"),
+     ("EVAL", "return redis.call('ping')['ok']", "0"),
+     ("EVAL", "return redis.call('hgetall','h')", "0"),
+     ("EVAL", "redis.setresp(3); return redis.call('hgetall','h')", "0"),
+     ("EVAL", "redis.setresp(3); return redis.call('hgetall','h')['map']['f']", "0"),
+     ("EVAL", "return redis.call('zscore','z','m')", "0"),
+     ("EVAL", "redis.setresp(3); return redis.call('zscore','z','m')['double']", "0"),
+     ("EVAL", "return redis.call('set','s','abc','get')", "0"),
+     ("EVAL", "redis.call('set','a',0.1) return redis.call('get','a')", "0"),
+     ("EVAL", "redis.call('set','a',100) return redis.call('get','a')", "0")],
+    # errors: from redis.call, from Lua, compile errors, argument checks
+    [(S, "s", "abc"), ("EVAL", "error('x')", "0"), ("EVAL", "return redis.call('incr')", "0"),
+     ("EVAL", "return redis.call('incr','s')", "0"),
+     ("EVAL", "return redis.pcall('incr','s')", "0"),
+     ("EVAL", "\nlocal a = 1\nredis.call('incr','s')\nreturn 1", "0"),
+     ("EVAL", "local function f() error('deep') end\nf()", "0"),
+     ("EVAL", "return redis.call('nosuch')", "0"), ("EVAL", "return redis.pcall('nosuch')", "0"),
+     ("EVAL", "return redis.error_reply('MY err')", "0"),
+     ("EVAL", "return redis.error_reply('')", "0"), ("EVAL", "return redis.status_reply()", "0"),
+     ("EVAL", "return redis.status_reply('FINE')", "0"), ("EVAL", "x=1", "0"),
+     ("EVAL", "return y", "0"), ("EVAL", "return (", "0"), ("EVAL", "string.foo=1 return 1", "0"),
+     ("EVAL", "return redis.call('set',{},1)", "0"), ("EVAL", "return redis.call()", "0"),
+     ("EVAL", "return redis.call('blpop','l',0)", "0"), ("EVAL", "return redis.call('multi')", "0"),
+     ("EVAL", "return redis.call('eval','return 1','0')", "0"),
+     ("EVAL", "error({err='MYERR custom'})", "0"), ("EVAL", "error(nil)", "0"),
+     ("EVAL", "error(42)", "0"), ("EVAL", "return redis.setresp(4)", "0"),
+     ("EVAL", "return redis.setresp()", "0"), ("EVAL", "return redis.log(99, 'x')", "0"),
+     ("EVAL", "return math.random(0)", "0"),
+     ("EVAL", "local ok, e = pcall(function() redis.call('incr','s') end) return e", "0"),
+     ("EVAL", "local ok, e = pcall(function() error('zz') end) return e", "0"),
+     ("EVAL", "return redis.pcall('incr','s')['err']", "0"),
+     ("EVAL", "return tostring(print)", "0"), ("EVAL", "return type(os)", "0"),
+     ("EVAL", "local a = 1", "-1"), ("EVAL", "local a = 1", "x"), ("EVAL", "return 1", "2", "a"),
+     ("EVAL",), ("EVAL", "return 1")],
+    # the script cache
+    [("SCRIPT", "LOAD", "return 1"), ("SCRIPT", "LOAD", "return ("),
+     ("EVALSHA", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "0"),
+     ("EVALSHA", "E0E1F9FABFC9D4800C877A703B823AC0578FF8DB", "0"),
+     ("SCRIPT", "EXISTS", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "ffff"),
+     ("EVALSHA", "ffffffffffffffffffffffffffffffffffffffff", "0"), ("EVALSHA", "fff", "0"),
+     ("EVAL", "return 2", "0"), ("EVALSHA", "7f923f79fe76194c868d7e1d0820de36700eb649", "0"),
+     ("SCRIPT", "FLUSH", "X"), ("SCRIPT", "FLUSH", "SYNC"),
+     ("SCRIPT", "EXISTS", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"),
+     ("EVALSHA", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "0"), ("SCRIPT", "KILL"),
+     ("SCRIPT", "EXISTS"), ("SCRIPT", "NOPE"), ("SCRIPT", "HELP"),
+     ("EVAL_RO", "return redis.call('set','a','1')", "0"), (S, "s", "v"),
+     ("EVAL_RO", "return redis.call('get','s')", "0"),
+     ("EVAL_RO", "return redis.pcall('set','a','1')", "0"),
+     ("EVALSHA_RO", "ffffffffffffffffffffffffffffffffffffffff", "0"),
+     ("EVAL", "#!lua\nreturn error('x')", "0"),
+     ("EVAL", "#!lua flags=no-writes\nreturn redis.call('set','a','1')", "0"),
+     ("EVAL", "#!lua flags=bad\nreturn 1", "0"), ("EVAL", "#!py\nreturn 1", "0")],
+    # the libraries and the sandbox
+    [("EVAL", "return cjson.encode({1,2,{a=1}})", "0"),
+     ("EVAL", "return cjson.decode('[1,2,{\"a\":1.5}]')[3].a", "0"),
+     ("EVAL", "return cjson.encode(cjson.decode('{\"a\":[1,2,null,true],\"b\":\"x/y\"}'))", "0"),
+     ("EVAL", "return bit.band(0xff, 0x0f)", "0"), ("EVAL", "return bit.tohex(255)", "0"),
+     ("EVAL", "return {bit.bor(1, 2, 4), bit.lshift(1, 31), bit.bxor(5, 3), bit.bnot(0)}", "0"),
+     ("EVAL", "return cmsgpack.pack({1,2,3}, 'x', -5, 300, {a=1})", "0"),
+     ("EVAL", "return cmsgpack.unpack(cmsgpack.pack({1,2,'x'}))", "0"),
+     ("EVAL", "return struct.pack('>I2', 258)", "0"),
+     ("EVAL", "return {struct.unpack('<i4', struct.pack('<i4', -2))}", "0"),
+     ("EVAL", "return redis.sha1hex('abc')", "0"), ("EVAL", "return redis.REDIS_VERSION", "0"),
+     ("EVAL", "return math.random(1000) > 0", "0"), ("EVAL", "return _VERSION", "0"),
+     ("EVAL", "return loadstring('return 1')()", "0"),
+     ("EVAL", "local t = {} for k in pairs(_G) do t[#t+1] = k end return #t >= 0", "0")],
+]
+
+
+@pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
+@pytest.mark.parametrize("sequence", SEQUENCES, ids=lambda s: f"{s[0][0].lower()}{len(s)}")
+def test_same_replies_as_redis(pair, sequence, resp3) -> None:  # noqa: F811
+    ours, theirs = pair
+    for conn in pair:
+        conn.call("SCRIPT", "FLUSH")
+        if resp3:
+            conn.call("HELLO", "3")
+    for argv in sequence:
+        assert_same(pair, *argv)
+
+
+def test_writes_before_an_error_stay(shared_node: Node) -> None:
+    client = shared_node.client()
+    client.delete("kept", "str")
+    client.set("str", "x")
+    with pytest.raises(redis.ResponseError, match="not an integer"):
+        client.eval("redis.call('set', KEYS[1], 'v') return redis.call('incr', KEYS[2])", 2,
+                    "kept", "str")
+    assert client.get("kept") == b"v"
+
+
+def test_runaway_script_is_cut_by_the_budget(shared_node: Node) -> None:
+    client = shared_node.client()
+    for body in ("while true do end",
+                 "while true do pcall(function() while true do end end) end",
+                 "local co = coroutine.wrap(function() while true do end end) co()"):
+        with pytest.raises(redis.ResponseError, match="instruction budget"):
+            client.eval(body, 0)
+    assert client.ping()
+
+
+def test_redis_py_lock(shared_node: Node) -> None:
+    """redis-py's Lock: acquire and extend are Lua (EVALSHA, then EVAL on NOSCRIPT)."""
+    client = shared_node.client()
+    client.script_flush()
+    lock = client.lock("resource", timeout=10)
+    assert lock.acquire(blocking=False)
+    assert not client.lock("resource", timeout=10).acquire(blocking=False)
+    assert lock.extend(20)
+    assert 20_000 < client.pttl("resource") <= 30_000
+    assert lock.owned()
+    lock.release()
+    assert client.get("resource") is None
+    with pytest.raises(redis.exceptions.LockError):
+        lock.release()
+
+
+def test_dramatiq_worker_runs_a_job(shared_node: Node) -> None:
+    """dramatiq's Redis broker does everything (enqueue, fetch, ack) in one Lua script."""
+    dramatiq = pytest.importorskip("dramatiq")
+    from dramatiq.brokers.redis import RedisBroker
+
+    client = shared_node.client()
+    client.delete("job-result")
+    broker = RedisBroker(host="127.0.0.1", port=shared_node.port, namespace="rcache-test")
+    dramatiq.set_broker(broker)
+
+    @dramatiq.actor(broker=broker, max_retries=0)
+    def add(a: int, b: int) -> None:
+        client.set("job-result", a + b)
+
+    add.send(20, 22)
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        wait_for(lambda: client.get("job-result") == b"42", 30, "the worker to run the job")
+    finally:
+        worker.stop()
+        broker.close()
+
+
+# -- replication ------------------------------------------------------------------------------
+RANDOM_WRITES = """
+redis.call('sadd', KEYS[1], 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h')
+local popped = redis.call('spop', KEYS[1])
+local t = redis.call('time')
+redis.call('set', KEYS[2], popped .. ':' .. t[1] .. '.' .. t[2] .. ':' .. math.random(1000000))
+redis.call('rpush', KEYS[3], math.random(), math.random(10, 20))
+return popped
+"""
+
+
+def _values(node: Node) -> tuple:
+    client = node.client()
+    client.execute_command("READONLY")
+    return (client.get("picked"), tuple(sorted(client.smembers("pool"))),
+            tuple(client.lrange("nums", 0, -1)))
+
+
+def test_scripts_replicate_identically_and_survive_failover(cluster: LocalCluster) -> None:
+    leader = cluster.leader()
+    client = leader.client()
+    for _ in range(5):
+        client.eval(RANDOM_WRITES, 3, "pool", "picked", "nums")
+    sha = client.script_load("return redis.call('incr', KEYS[1])")
+    assert client.evalsha(sha, 1, "counter") == 1
+    cluster.wait_converged()
+    values = {n.name: _values(n) for n in cluster.live()}
+    assert len(set(values.values())) == 1, values
+    assert values[leader.name][0] is not None
+
+    term = cluster.info(leader)["raft_term"]
+    with pytest.raises(redis.ResponseError, match="instruction budget"):
+        client.eval("while true do end", 0)
+    assert cluster.leader() is leader
+    assert cluster.info(leader)["raft_term"] == term
+    assert all(n.client().ping() for n in cluster.live())
+
+    leader.kill()
+    new_leader = cluster.leader(among=[n for n in cluster.nodes if n is not leader])
+    assert new_leader is not leader
+    assert new_leader.client().evalsha(sha, 1, "counter") == 2
+
+
+def test_scripts_route_and_run_read_only_on_followers(cluster: LocalCluster) -> None:
+    leader = cluster.leader()
+    leader.client().set("k", "v")
+    cluster.wait_converged()
+    follower = cluster.followers()[0]
+    client = follower.client()
+    with pytest.raises(redis.exceptions.MovedError):
+        client.eval("return 1", 1, "k")
+    client.execute_command("READONLY")
+    assert client.eval_ro("return redis.call('get', KEYS[1])", 1, "k") == b"v"
+    with pytest.raises(redis.ResponseError, match="read-only scripts"):
+        client.eval_ro("return redis.call('set', KEYS[1], 'x')", 1, "k")
