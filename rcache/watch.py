@@ -29,6 +29,8 @@ WatchedKey = tuple[int, bytes]  # (db, key)
 # Writes whose keys are not (all) in their arguments' key positions.
 _WHOLE_DB = frozenset({"flushdb", "flushall", "swapdb"})
 _OTHER_DB = frozenset({"move", "copy"})  # MOVE key db, COPY src dst DB db: touch every db
+# A script may write keys it does not declare, in any database: it dirties every watcher.
+_ANY_KEY = frozenset({"eval", "evalsha"})
 
 
 class Watches:
@@ -87,7 +89,9 @@ class Watches:
             cmd = lookup(argv)
         except CommandError:
             return
-        if cmd.name in _WHOLE_DB:
+        if cmd.name in _ANY_KEY:
+            self._touch(list(self._watchers))
+        elif cmd.name in _WHOLE_DB:
             self._touch_databases(self._databases(cmd.name, db, argv))
         elif cmd.name in _OTHER_DB:
             keys = set(cmd.keys(argv))

@@ -120,6 +120,18 @@ def test_writes_before_an_error_stay(shared_node: Node) -> None:
     assert client.get("kept") == b"v"
 
 
+def test_a_script_fails_watch_even_on_undeclared_keys(shared_node: Node) -> None:
+    client = shared_node.client()
+    with client.pipeline() as pipe:
+        pipe.watch("watched")
+        client.eval("redis.call('set', 'watched', 'changed')", 0)
+        pipe.multi()
+        pipe.set("watched", "mine")
+        with pytest.raises(redis.WatchError):
+            pipe.execute()
+    assert client.get("watched") == b"changed"
+
+
 def test_runaway_script_is_cut_by_the_budget(shared_node: Node) -> None:
     client = shared_node.client()
     for body in ("while true do end",
