@@ -103,7 +103,7 @@ OPTIONS: list[Option] = [
            "whose unread replies exceed this many bytes", mutable=True),
     Option("protected-mode", True, parse_bool, "warn when listening beyond loopback without "
            "a password", mutable=True, format=_format_bool),
-    Option("lua-instruction-budget", 10_000_000, int, "Lua instructions a script may run "
+    Option("lua-instruction-budget", 5_000_000, int, "Lua instructions a script may run "
            "before it is aborted (same on every node; each redis.call counts 1000)"),
     Option("busy-reply-threshold", 5000, int, "accepted for Redis compatibility: scripts "
            "are bounded by lua-instruction-budget instead", mutable=True),

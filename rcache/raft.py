@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 # entry, and a tick applies at most APPLY_PER_TICK entries before heartbeats go out.
 MAX_ENTRY_BYTES = 256 * 1024
 APPLY_PER_TICK = 4
+# A script may run up to its instruction budget when applied: each one ends its entry, so a
+# tick runs at most APPLY_PER_TICK budgets' worth of Lua before heartbeats go out.
+_SCRIPTS = frozenset({b"eval", b"evalsha", b"fcall"})
 
 _DEFINITE_FAILURES = {FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER,
                       FAIL_REASON.DISCARDED, FAIL_REASON.NOT_LEADER,
@@ -453,7 +456,7 @@ class Replicator:
             self._loop.call_soon(self._flush)
         if item[0] == COMMAND:
             self._batch_bytes += sum(map(len, item[2]))
-            if self._batch_bytes > MAX_ENTRY_BYTES:
+            if self._batch_bytes > MAX_ENTRY_BYTES or item[2][0].lower() in _SCRIPTS:
                 self._flush()  # the scheduled flush then finds an empty batch
         return waiter
 

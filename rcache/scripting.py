@@ -39,8 +39,9 @@ log = logging.getLogger("rcache.script")
 REDIS_VERSION = "7.0.15"
 REDIS_VERSION_NUM = 0x07000F
 # The instruction budget (configurable: lua-instruction-budget; the same on every node).
-# ~30 ms of pure Lua on an idle core of this machine: cut long before an election timeout.
-DEFAULT_BUDGET = 10_000_000
+# ~15 ms of pure Lua on an idle core of this machine (~35 ms at load 16): cut long before an
+# election timeout, even with APPLY_PER_TICK of them in one Raft tick.
+DEFAULT_BUDGET = 5_000_000
 instruction_budget = DEFAULT_BUDGET  # the node's lua-instruction-budget (set at start)
 HOOK_STEP = 10_000  # instructions between two budget checks
 CALL_COST = 1_000  # what one redis.call/pcall costs, in instructions
@@ -67,7 +68,7 @@ _BOOTSTRAP = r"""
 local api = ...
 local error, type, tostring, rawget, setmetatable, unpack, pcall, xpcall, loadstring =
       error, type, tostring, rawget, setmetatable, unpack, pcall, xpcall, loadstring
-local G, pairs, ipairs, maxn, newproxy = _G, pairs, ipairs, table.maxn, newproxy
+local G, pairs, ipairs, maxn, newproxy, setfenv = _G, pairs, ipairs, table.maxn, newproxy, setfenv
 local getinfo, sethook = debug.getinfo, debug.sethook
 local co_create, co_resume = coroutine.create, coroutine.resume
 local charge, step = api.charge, api.step
@@ -196,11 +197,33 @@ local function set_global(name, value)
   G0[name] = value
 end
 
-local function run(f, ...)
+-- A function library runs with only redis.register_function and redis.log in reach while
+-- it loads; its functions, when called, see what an EVAL script sees (KEYS/ARGV aside).
+local loading = false
+local function missing(_, name)
+  error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+end
+local load_globals = {redis = setmetatable({
+  register_function = api.register_function, log = api.log,
+  LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+  REDIS_VERSION = api.version, REDIS_VERSION_NUM = api.version_num,
+}, {__index = missing, __newindex = readonly_error, __metatable = false})}
+local library_env = setmetatable({}, {__index = function(_, name)
+  local value
+  if loading then value = load_globals[name] else value = rawget(G0, name) end
+  if value == nil then error("Script attempted to access nonexistent global variable '" ..
+    tostring(name) .. "'", 2) end
+  return value
+end, __newindex = readonly_error, __metatable = false})
+
+local function run(f, library, ...)
   local n, args = select("#", ...), {...}
+  loading = library
+  if library then setfenv(f, library_env) end
   sethook(hook, "", step)
   local ok, result = xpcall(function() return (f(unpack(args, 1, n))) end, handler)
   sethook()
+  loading = false
   return ok, result
 end
 
@@ -343,12 +366,12 @@ class LuaRun:
         self.cjson.null = null
 
     # -- compiling and running -------------------------------------------------------------
-    def compile(self, body: bytes, chunk: bytes):
+    def compile(self, body: bytes, chunk: bytes,
+                failure: str = "Error compiling script (new function)"):
         """The compiled chunk, or raises CommandError with Lua's message."""
         function, error = self._compile(body, chunk)
         if function is None:
-            raise CommandError(f"ERR Error compiling script (new function): "
-                               f"{_text(error)}")
+            raise CommandError(f"ERR {failure}: {_text(error)}")
         return function
 
     def set_global(self, name: bytes, value) -> None:
@@ -357,27 +380,43 @@ class LuaRun:
     def table(self, items: list[bytes]):
         return self.runtime.table_from(items)
 
+    def load_library(self, function) -> None:
+        """Run a library's code (its redis.register_function calls reach ``register``)."""
+        ok, result = self._execute(function, True, ())
+        if not ok:
+            raise CommandError(f"ERR Error registering functions: {self._error_text(result)}")
+
     def run(self, function, *args):
         """Run a compiled function; -> its reply value (RESP), or raises CommandError."""
+        ok, result = self._execute(function, False, args)
+        if ok:
+            return self.to_reply(result)
+        message = self._error_text(result)
+        source, line = result[b"source"], result[b"line"]
+        if type(source) is bytes and line is not None:
+            message += f" script: {self.name}, on {_text(source)}:{_number_text(line)}."
+        raise CommandError(message)
+
+    def _execute(self, function, library: bool, args: tuple):
+        """-> (True, value) or (False, error table); raises CommandError when Lua fails
+        outside the script (the budget ran out: the hook fires on every instruction)."""
         try:
-            ok, result = self._run(function, *args)
-        except lua51.LuaError as err:  # only after the budget ran out (the hook fires again)
+            ok, result = self._run(function, library, *args)
+        except lua51.LuaError as err:
             if not self.killed:
                 raise CommandError(f"ERR Error running script {self.name}, "
                                    f"{_text(err.args[0] if err.args else b'')[:100]}") from None
             ok, result = False, None
         if self.killed:
             raise CommandError(self._budget_message())
-        if ok:
-            return self.to_reply(result)
-        if not is_table(result):
+        if not ok and not is_table(result):
             raise CommandError(f"ERR Error running script {self.name}, {_text(result)[:100]}")
-        message = result[b"err"]
-        message = _text(message) if type(message) is bytes else "ERR unknown error"
-        source, line = result[b"source"], result[b"line"]
-        if type(source) is bytes and line is not None:
-            message += f" script: {self.name}, on {_text(source)}:{_number_text(line)}."
-        raise CommandError(message)
+        return ok, result
+
+    @staticmethod
+    def _error_text(table) -> str:
+        message = table[b"err"]
+        return _text(message) if type(message) is bytes else "ERR unknown error"
 
     def _budget_message(self) -> str:
         return (f"ERR Script exceeded the instruction budget of {self.budget} "
@@ -393,7 +432,7 @@ class LuaRun:
     def _call(self, raise_error: bool, *args):
         """redis.call (raises the error table) and redis.pcall (returns it)."""
         if self._charge(CALL_COST):
-            raise _TableError(self._budget_message())
+            raise TableError(self._budget_message())
         if not args:
             return self._fail("Please specify at least one argument for this redis lib call",
                               raise_error)
@@ -411,7 +450,7 @@ class LuaRun:
         table = self.error_table(message)
         table[b"ignore_error_stats_update"] = True
         if raise_error:
-            raise _TableError(table)
+            raise TableError(table)
         return table
 
     def error_table(self, buffer: str):
@@ -435,7 +474,7 @@ class LuaRun:
                 return function(*args)
             except LibraryError as err:
                 raise LuaScriptError(self._where().decode() + str(err)) from None
-            except _TableError as err:
+            except TableError as err:
                 table = err.args[0]
                 if type(table) is str:
                     table = self.error_table(table)
@@ -551,10 +590,10 @@ class LuaRun:
     # -- the rest of the redis table -------------------------------------------------------
     def _setresp(self, *args):
         if len(args) != 1:
-            raise _TableError("redis.setresp() requires one argument.")
+            raise TableError("redis.setresp() requires one argument.")
         version = _lua_int(args[0], 1, "setresp") if type(args[0]) in (int, float) else 0
         if version not in (2, 3):
-            raise _TableError("RESP version must be 2 or 3.")
+            raise TableError("RESP version must be 2 or 3.")
         self.resp3 = version == 3
 
     def _error_reply(self, *args):
@@ -571,17 +610,17 @@ class LuaRun:
     @staticmethod
     def _set_repl(*args):
         if len(args) != 1:
-            raise _TableError("redis.set_repl() requires two arguments.")
+            raise TableError("redis.set_repl() requires two arguments.")
         flags = args[0] if type(args[0]) in (int, float) else 0
         if int(flags) & ~3:
-            raise _TableError("Invalid replication flags. Use REPL_AOF, REPL_REPLICA, "
+            raise TableError("Invalid replication flags. Use REPL_AOF, REPL_REPLICA, "
                               "REPL_ALL or REPL_NONE.")
 
     def _randomseed(self, *args):
         self.rand.seed(_lua_int(args[0] if args else None, 1, "randomseed"))
 
 
-class _TableError(Exception):
+class TableError(Exception):
     """An error Redis raises as a table ({err='ERR ...'}: no position); the argument is the
     message or the table itself."""
 
@@ -595,7 +634,7 @@ _ERROR_MARK = b"\x00rcache-error:"
 
 def _sha1hex(*args) -> bytes:
     if len(args) != 1:
-        raise _TableError("wrong number of arguments")
+        raise TableError("wrong number of arguments")
     value = args[0]
     raw = value if type(value) is bytes else command_arg(value) or b""
     return sha1hex(raw).encode()
@@ -603,12 +642,12 @@ def _sha1hex(*args) -> bytes:
 
 def _log(*args) -> None:
     if len(args) < 2:
-        raise _TableError("redis.log() requires two arguments or more.")
+        raise TableError("redis.log() requires two arguments or more.")
     if type(args[0]) not in (int, float):
-        raise _TableError("First argument must be a number (log level).")
+        raise TableError("First argument must be a number (log level).")
     level = int(args[0])
     if not 0 <= level <= 3:
-        raise _TableError("Invalid debug level.")
+        raise TableError("Invalid debug level.")
     words = [command_arg(arg) if type(arg) is not bytes else arg for arg in args[1:]]
     log.log(LOG_LEVELS[level], "%s", b" ".join(w for w in words if w is not None).decode(
         "utf-8", "replace"))

@@ -30,7 +30,7 @@ WatchedKey = tuple[int, bytes]  # (db, key)
 _WHOLE_DB = frozenset({"flushdb", "flushall", "swapdb"})
 _OTHER_DB = frozenset({"move", "copy"})  # MOVE key db, COPY src dst DB db: touch every db
 # A script may write keys it does not declare, in any database: it dirties every watcher.
-_ANY_KEY = frozenset({"eval", "evalsha"})
+_ANY_KEY = frozenset({"eval", "evalsha", "fcall"})
 
 
 class Watches:

@@ -15,12 +15,18 @@ against its local state, and any write inside is refused.
 from __future__ import annotations
 
 import logging
+import marshal
+import re
+import zlib
+
+import lupa.lua51 as lua51
 
 from .. import errors, scripting
 from ..errors import CommandError
-from ..resp import OK, SimpleString
-from ..scripting import LuaRun, sha1hex
-from ..storage import end_of_prefix
+from ..lualibs import is_table
+from ..resp import OK, OrderedSet, SimpleString, parse_int
+from ..scripting import LuaRun, TableError, command_arg, sha1hex
+from ..storage import compile_pattern, end_of_prefix
 from .table import Context, command, container, lookup
 
 log = logging.getLogger(__name__)
@@ -307,3 +313,362 @@ def script_help(ctx: Context, argv: list[bytes]):
         "KILL", "    Kill the currently executing Lua script.",
         "LOAD <script>", "    Load a script into the scripts cache without executing it.",
         "HELP", "    Prints this help.")]
+
+
+# -- FUNCTION / FCALL ---------------------------------------------------------------------
+_NAME = re.compile(rb"[A-Za-z0-9_]+\Z")
+BAD_NAME = ("Library names can only contain letters, numbers, or underscores(_) and must be "
+            "at least one character long")
+
+
+class _Library:
+    """A library's code and what its loading registered: name -> (callback, flags, desc)."""
+
+    def __init__(self, name: bytes, code: bytes) -> None:
+        self.name = name
+        self.code = code
+        self.functions: dict[bytes, tuple[object, tuple[str, ...], bytes | None]] = {}
+
+    def register(self, *args) -> None:
+        """redis.register_function(name, callback) or redis.register_function{...}."""
+        if len(args) == 1:
+            if not is_table(args[0]):
+                raise TableError("calling redis.register_function with a single argument is "
+                                 "only applicable to Lua table (representing named arguments).")
+            name, callback, flags, description = self._named_arguments(args[0])
+        elif len(args) == 2:
+            name, callback, flags, description = args[0], args[1], (), None
+            if lua51.lua_type(callback) != "function":
+                raise TableError("second argument to redis.register_function must be a "
+                                 "function")
+        else:
+            raise TableError("wrong number of arguments to redis.register_function")
+        if type(name) is not bytes or not _NAME.match(name):
+            raise TableError(BAD_NAME)
+        if name in self.functions:
+            raise TableError("Function already exists in the library")
+        self.functions[name] = (callback, flags, description)
+
+    @staticmethod
+    def _named_arguments(table):
+        name = callback = description = None
+        flags: tuple[str, ...] = ()
+        for key, value in table.items():
+            if key == b"function_name":
+                name = value
+            elif key == b"callback":
+                callback = value
+            elif key == b"description":
+                description = value if type(value) is bytes else command_arg(value)
+            elif key == b"flags":
+                if not is_table(value):
+                    raise TableError("flags argument to redis.register_function must be a "
+                                     "table representing function flags")
+                named = [flag.decode("utf-8", "replace") if type(flag) is bytes else ""
+                         for flag in value.values()]
+                if any(flag not in FUNCTION_FLAGS for flag in named):
+                    raise TableError("unknown flag given")
+                flags = tuple(flag for flag in FUNCTION_FLAGS if flag in named)
+            else:
+                raise TableError("unknown argument given to redis.register_function")
+        if name is None:
+            raise TableError("redis.register_function must get a function name argument")
+        if callback is None or lua51.lua_type(callback) != "function":
+            raise TableError("redis.register_function must get a callback argument")
+        return name, callback, flags, description
+
+
+def _library_name(code: bytes) -> bytes:
+    """The name in a library's '#!lua name=<name>' first line (Redis's checks, in order)."""
+    if not code.startswith(b"#!"):
+        raise CommandError("ERR Missing library metadata")
+    line, newline, _ = code.partition(b"\n")
+    if not newline:
+        raise CommandError("ERR Invalid library metadata")
+    engine, *parts = line[2:].split(b" ")
+    if engine.lower() != b"lua":
+        raise CommandError(f"ERR Engine '{_decode(engine)}' not found")
+    name = None
+    for part in parts:
+        if not part.startswith(b"name="):
+            raise CommandError(f"ERR Invalid metadata value given: {_decode(part)}")
+        if name is not None:
+            raise CommandError("ERR Invalid metadata value, name argument was given multiple "
+                               "times")
+        name = part[len(b"name="):]
+    if name is None:
+        raise CommandError("ERR Library name was not given")
+    if not _NAME.match(name):
+        raise CommandError(f"ERR {BAD_NAME}")
+    return name
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _load(ctx: Context, code: bytes, caller: _Caller | None = None, name: str = ""
+          ) -> tuple[_Library, LuaRun]:
+    """Compile and run a library's code in a fresh runtime: -> what it registered."""
+    library = _Library(_library_name(code), code)
+    run = LuaRun(caller or _Caller(ctx, True), seed=ctx.rng.getrandbits(32),
+                 budget=scripting.instruction_budget, name=name, register=library.register)
+    _, _, body = code.partition(b"\n")
+    function = run.compile(b"\n" + body, scripting.FUNCTION_CHUNK,
+                           failure="Error compiling function")
+    run.load_library(function)
+    if not library.functions:
+        raise CommandError("ERR No functions registered")
+    return library, run
+
+
+def _stored_library(ctx: Context, name: bytes) -> tuple[bytes, list] | None:
+    raw = _record(ctx, LIBRARY_PREFIX + name)
+    return None if raw is None else marshal.loads(raw)
+
+
+def _delete_library(txn, name: bytes, functions: list) -> None:
+    txn.delete(LIBRARY_PREFIX + name)
+    for function in functions:
+        txn.delete(FUNCTION_PREFIX + function[0].lower())
+
+
+def _store_library(ctx: Context, library: _Library, replace: bool) -> None:
+    """FUNCTION LOAD's checks against what exists, then the records."""
+    txn = _writable(ctx)
+    old = _stored_library(ctx, library.name)
+    if old is not None and not replace:
+        raise CommandError(f"ERR Library '{_decode(library.name)}' already exists")
+    for function in library.functions:
+        owner = _record(ctx, FUNCTION_PREFIX + function.lower())
+        if owner is not None and marshal.loads(owner)[0] != library.name:
+            raise CommandError(f"ERR Function {_decode(function)} already exists")
+    if old is not None:
+        _delete_library(txn, library.name, old[1])
+    described = [(name, description, flags)
+                 for name, (_, flags, description) in library.functions.items()]
+    txn.put(LIBRARY_PREFIX + library.name, marshal.dumps((library.code, described)))
+    for name, (_, flags, _) in library.functions.items():
+        txn.put(FUNCTION_PREFIX + name.lower(), marshal.dumps((library.name, name, flags)))
+
+
+container("function", -2, "", group=_G, since="7.0.0",
+          summary="A container for function commands")
+
+
+@command("load", -3, "write denyoom noscript", group=_G, container="function", since="7.0.0",
+         summary="Create a function with the given arguments (name, code, description)",
+         complexity="O(1) (considering compilation time is redundant)")
+def function_load(ctx: Context, argv: list[bytes]):
+    replace = False
+    for option in argv[2:-1]:
+        if option.lower() != b"replace":
+            raise CommandError(f"ERR Unknown option given: {_decode(option)}")
+        replace = True
+    code = argv[-1]
+    name = _library_name(code)
+    if not replace and _stored_library(ctx, name) is not None:
+        raise CommandError(f"ERR Library '{_decode(name)}' already exists")
+    library, _ = _load(ctx, code)
+    _store_library(ctx, library, replace)
+    return library.name
+
+
+@command("delete", 3, "write noscript", group=_G, container="function", since="7.0.0",
+         summary="Delete a function by name")
+def function_delete(ctx: Context, argv: list[bytes]):
+    old = _stored_library(ctx, argv[2])
+    if old is None:
+        raise CommandError("ERR Library not found")
+    _delete_library(_writable(ctx), argv[2], old[1])
+    return OK
+
+
+def _flush_functions(txn) -> None:
+    for prefix in (LIBRARY_PREFIX, FUNCTION_PREFIX):
+        txn.delete_range(prefix, end_of_prefix(prefix))
+
+
+@command("flush", -2, "write noscript", group=_G, container="function", since="7.0.0",
+         summary="Deleting all functions",
+         complexity="O(N) where N is the number of functions deleted")
+def function_flush(ctx: Context, argv: list[bytes]):
+    if len(argv) > 3:
+        raise CommandError("ERR unknown subcommand or wrong number of arguments for 'FLUSH'. "
+                           "Try FUNCTION HELP.")
+    _flush_mode(argv, "ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
+    _flush_functions(_writable(ctx))
+    return OK
+
+
+@command("list", -2, "noscript node", group=_G, container="function", since="7.0.0",
+         summary="List information about all the functions",
+         complexity="O(N) where N is the number of functions")
+def function_list(ctx: Context, argv: list[bytes]):
+    with_code, pattern = False, None
+    i = 2
+    while i < len(argv):
+        option = argv[i].lower()
+        if option == b"withcode" and not with_code:
+            with_code = True
+        elif option == b"libraryname" and pattern is None:
+            if i + 1 >= len(argv):
+                raise CommandError("ERR library name argument was not given")
+            pattern = compile_pattern(argv[i + 1])
+            i += 1
+        else:
+            raise CommandError(f"ERR Unknown argument {_decode(argv[i])}")
+        i += 1
+    libraries = []
+    for key, raw in _records(ctx, LIBRARY_PREFIX):
+        name = key[len(LIBRARY_PREFIX):]
+        if pattern is not None and not pattern.match(name):
+            continue
+        code, functions = marshal.loads(raw)
+        entry = {b"library_name": name, b"engine": b"LUA", b"functions": [
+            {b"name": fname, b"description": description,
+             b"flags": OrderedSet(SimpleString(flag) for flag in flags)}
+            for fname, description, flags in functions]}
+        if with_code:
+            entry[b"library_code"] = code
+        libraries.append(entry)
+    return libraries
+
+
+@command("dump", 2, "noscript node", group=_G, container="function", since="7.0.0",
+         summary="Dump all functions into a serialized binary payload",
+         complexity="O(N) where N is the number of functions")
+def function_dump(ctx: Context, argv: list[bytes]):
+    """rcache's own payload (not Redis's RDB encoding): the libraries' code and a CRC."""
+    body = _DUMP_MAGIC + b"".join(
+        len(code).to_bytes(4, "big") + code
+        for code, _ in (marshal.loads(raw) for _, raw in _records(ctx, LIBRARY_PREFIX)))
+    return body + zlib.crc32(body).to_bytes(4, "big")
+
+
+def _dumped_codes(payload: bytes) -> list[bytes]:
+    wrong = CommandError("ERR DUMP payload version or checksum are wrong")
+    body, crc = payload[:-4], payload[-4:]
+    if not body.startswith(_DUMP_MAGIC) or zlib.crc32(body).to_bytes(4, "big") != crc:
+        raise wrong
+    codes, pos = [], len(_DUMP_MAGIC)
+    while pos < len(body):
+        size = int.from_bytes(body[pos:pos + 4], "big")
+        codes.append(body[pos + 4:pos + 4 + size])
+        pos += 4 + size
+    if pos != len(body):
+        raise wrong
+    return codes
+
+
+@command("restore", -3, "write denyoom noscript", group=_G, container="function",
+         since="7.0.0", summary="Restore all the functions on the given payload",
+         complexity="O(N) where N is the number of functions on the payload")
+def function_restore(ctx: Context, argv: list[bytes]):
+    policy = argv[3].lower() if len(argv) > 3 else b"append"
+    if len(argv) > 4 or policy not in (b"flush", b"append", b"replace"):
+        raise CommandError("ERR Wrong restore policy given, value should be either FLUSH, "
+                           "APPEND or REPLACE.")
+    libraries = [_load(ctx, code)[0] for code in _dumped_codes(argv[2])]
+    txn = _writable(ctx)
+    if policy == b"flush":
+        _flush_functions(txn)
+    names = [function for library in libraries for function in library.functions]
+    if len(set(names)) != len(names):
+        raise CommandError("ERR Function already exists")
+    for library in libraries:  # every check before the first write: all or nothing
+        if policy == b"append" and _stored_library(ctx, library.name) is not None:
+            raise CommandError(f"ERR Library {_decode(library.name)} already exists")
+    for library in libraries:
+        _store_library(ctx, library, replace=True)
+    return OK
+
+
+@command("stats", 2, "noscript allow_busy node", group=_G, container="function",
+         since="7.0.0", summary="Return information about the function currently running "
+         "(name, description, duration)")
+def function_stats(ctx: Context, argv: list[bytes]):
+    libraries = _records(ctx, LIBRARY_PREFIX)
+    functions = sum(len(marshal.loads(raw)[1]) for _, raw in libraries)
+    return {b"running_script": None, b"engines": {b"LUA": {
+        b"libraries_count": len(libraries), b"functions_count": functions}}}
+
+
+@command("kill", 2, "noscript allow_busy node", group=_G, container="function",
+         since="7.0.0", summary="Kill the function currently in execution.")
+def function_kill(ctx: Context, argv: list[bytes]):
+    raise CommandError(NOTBUSY)
+
+
+@command("help", 2, "loading stale node", group=_G, container="function", since="7.0.0",
+         summary="Show helpful text about the different subcommands")
+def function_help(ctx: Context, argv: list[bytes]):
+    return [SimpleString(line) for line in _FUNCTION_HELP]
+
+
+_FUNCTION_HELP = (
+    "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "LOAD [REPLACE] <FUNCTION CODE>",
+    "    Create a new library with the given library name and code.",
+    "DELETE <LIBRARY NAME>", "    Delete the given library.",
+    "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+    "    Return general information on all the libraries:", "    * Library name",
+    "    * The engine used to run the Library", "    * Library description",
+    "    * Functions list", "    * Library code (if WITHCODE is given)",
+    "    It also possible to get only function that matches a pattern using LIBRARYNAME "
+    "argument.",
+    "STATS", "    Return information about the current function running:",
+    "    * Function name", "    * Command used to run the function",
+    "    * Duration in MS that the function is running", "    If no function is running, "
+    "return nil", "    In addition, returns a list of available engines.",
+    "KILL", "    Kill the current running function.",
+    "FLUSH [ASYNC|SYNC]", "    Delete all the libraries.",
+    "    When called without the optional mode argument, the behavior is determined by the",
+    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+    "    * ASYNC: Asynchronously flush the libraries.",
+    "    * SYNC: Synchronously flush the libraries.",
+    "DUMP", "    Return a serialized payload representing the current libraries, can be "
+    "restored using FUNCTION RESTORE command",
+    "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
+    "    Restore the libraries represented by the given payload, it is possible to give a "
+    "restore policy to",
+    "    control how to handle existing libraries (default APPEND):",
+    "    * FLUSH: delete all existing libraries.",
+    "    * APPEND: appends the restored libraries to the existing libraries. On collision, "
+    "abort.",
+    "    * REPLACE: appends the restored libraries to the existing libraries, On collision, "
+    "replace the old",
+    "      libraries with the new libraries (notice that even on this option there is a "
+    "chance of failure",
+    "      in case of functions name collision with another library).",
+    "HELP", "    Prints this help.")
+
+
+def _fcall(ctx: Context, argv: list[bytes], read_only_command: bool):
+    record = _record(ctx, FUNCTION_PREFIX + argv[1].lower())
+    if record is None:
+        raise CommandError("ERR Function not found")
+    if parse_int(argv[2]) is None:
+        raise CommandError("ERR Bad number of keys provided")
+    keys, args = _keys_and_args(argv)
+    library_name, name, flags = marshal.loads(record)
+    if read_only_command and "no-writes" not in flags:
+        raise CommandError("ERR Can not execute a script with write flag using *_ro command.")
+    code, _ = _stored_library(ctx, library_name)
+    caller = _Caller(ctx, read_only_command or "no-writes" in flags)
+    library, run = _load(ctx, code, caller, _decode(name))
+    return run.run(library.functions[name][0], run.table(keys), run.table(args))
+
+
+@command("fcall", -3, _EVAL_FLAGS + " replicated", group=_G, since="7.0.0",
+         key_finder=numkeys_positions, summary="Invoke a function",
+         complexity="Depends on the function that is executed.")
+def fcall(ctx: Context, argv: list[bytes]):
+    return _fcall(ctx, argv, read_only_command=False)
+
+
+@command("fcall_ro", -3, _EVAL_FLAGS + " readonly", group=_G, since="7.0.0",
+         key_finder=numkeys_positions, summary="Invoke a read-only function",
+         complexity="Depends on the function that is executed.")
+def fcall_ro(ctx: Context, argv: list[bytes]):
+    return _fcall(ctx, argv, read_only_command=True)
