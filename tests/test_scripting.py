@@ -8,9 +8,21 @@ import pytest
 import redis
 
 from .conftest import LocalCluster, Node, wait_for
-from .test_differential import assert_same, pair  # noqa: F401 (pair is a fixture)
+from .test_differential import _parse, assert_same, pair  # noqa: F401 (pair is a fixture)
 
 S = "SET"
+LIB = """#!lua name=mylib
+redis.register_function('echo_arg', function(keys, args) return args[1] end)
+redis.register_function('incr_key', function(keys, args) return redis.call('incr', keys[1]) end)
+redis.register_function('fails', function(keys, args) error('x') end)
+redis.register_function{function_name='read_only', description='writes are refused',
+  callback=function(keys, args) return redis.call('set', keys[1], args[1]) end,
+  flags={'no-writes', 'allow-stale'}}
+redis.register_function{function_name='get_key', flags={'no-writes'},
+  callback=function(keys, args) return redis.call('get', keys[1]) end}
+redis.register_function('globals', function(keys, args)
+  return {#keys, #args, type(keys), redis.setresp == nil, KEYS} end)
+"""
 # Each sequence runs on a fresh pair of databases; every reply must be identical.
 SEQUENCES = [
     # the Lua -> RESP conversion table
@@ -95,6 +107,47 @@ SEQUENCES = [
      ("EVAL", "return math.random(1000) > 0", "0"), ("EVAL", "return _VERSION", "0"),
      ("EVAL", "return loadstring('return 1')()", "0"),
      ("EVAL", "local t = {} for k in pairs(_G) do t[#t+1] = k end return #t >= 0", "0")],
+    # functions: loading, errors, calling
+    [("FUNCTION", "LOAD", LIB), ("FUNCTION", "LOAD", LIB), ("FCALL", "echo_arg", "0", "hello"),
+     ("FCALL", "ECHO_ARG", "0", "hi"), ("FCALL", "nofunc", "0"), ("FCALL", "echo_arg", "-1"),
+     ("FCALL", "echo_arg", "5"), ("FCALL", "echo_arg", "x"), (S, "s", "abc"),
+     ("FCALL", "incr_key", "1", "s"), ("FCALL", "incr_key", "1", "n"), ("FCALL", "fails", "0"),
+     ("FCALL", "read_only", "1", "s", "v"), ("FCALL_RO", "read_only", "1", "s", "v"),
+     ("FCALL_RO", "echo_arg", "0", "x"), ("FCALL", "globals", "1", "a", "b", "c"),
+     ("FUNCTION", "LIST"), ("FUNCTION", "LIST", "WITHCODE", "LIBRARYNAME", "my*"),
+     ("FUNCTION", "LIST", "LIBRARYNAME", "nope"), ("FUNCTION", "LIST", "LIBRARYNAME"),
+     ("FUNCTION", "LIST", "BOGUS"), ("FUNCTION", "LIST", "WITHCODE", "WITHCODE"),
+     ("FUNCTION", "STATS"), ("FUNCTION", "KILL"), ("FUNCTION", "HELP"),
+     ("FUNCTION", "LOAD", "#!lua name=other\nredis.register_function('echo_arg', function() end)"),
+     ("FUNCTION", "LOAD", "REPLACE",
+      "#!lua name=mylib\nredis.register_function('echo_arg', function() return 2 end)"),
+     ("FCALL", "echo_arg", "0"), ("FCALL", "incr_key", "1", "n"),
+     ("FUNCTION", "DELETE", "nolib"), ("FUNCTION", "DELETE", "mylib"), ("FCALL", "echo_arg", "0"),
+     ("FUNCTION", "RESTORE", "xx"), ("FUNCTION", "RESTORE", "xx", "BOGUS"),
+     ("FUNCTION", "FLUSH", "BAD"), ("FUNCTION", "FLUSH", "SYNC", "X"), ("FUNCTION", "FLUSH"),
+     ("FUNCTION", "LIST"), ("FUNCTION", "STATS")],
+    [("FUNCTION", "LOAD", code) for code in (
+        "return 1", "#!lua\nreturn 1", "#!lua name=l\nreturn 1", "#!js name=l\nreturn 1",
+        "#!lua name=bad-name\nreturn 1", "#!lua name=l foo=bar\nreturn 1",
+        "#!lua name=l name=m\nreturn 1", "#!lua name=l\nreturn (",
+        "#!lua name=l\nredis.call('ping')", "#!lua name=l\nlocal x = type",
+        "#!lua name=l\nredis.register_function('bad-name', function() end)",
+        "#!lua name=l\nredis.register_function('f')",
+        "#!lua name=l\nredis.register_function('f', 1)",
+        "#!lua name=l\nredis.register_function()",
+        "#!lua name=l\nredis.register_function{function_name='f'}",
+        "#!lua name=l\nredis.register_function{callback=function() end}",
+        "#!lua name=l\nredis.register_function{function_name='f', callback=function() end, x=1}",
+        "#!lua name=l\nredis.register_function{function_name='f', callback=function() end, "
+        "flags='no-writes'}",
+        "#!lua name=l\nredis.register_function{function_name='f', callback=function() end, "
+        "flags={'bogus'}}",
+        "#!lua name=l\nredis.register_function('f', function() end)\n"
+        "redis.register_function('f', function() end)",
+        "#!LUA name=l\nredis.log(redis.LOG_NOTICE, redis.REDIS_VERSION)\n"
+        "redis.register_function('f', function() return redis.call('ping') end)")]
+    + [("FCALL", "f", "0"), ("FUNCTION", "LOAD", "BOGUS", "#!lua name=l"),
+       ("FUNCTION", "LOAD", "REPLACE")],
 ]
 
 
@@ -104,10 +157,28 @@ def test_same_replies_as_redis(pair, sequence, resp3) -> None:  # noqa: F811
     ours, theirs = pair
     for conn in pair:
         conn.call("SCRIPT", "FLUSH")
+        conn.call("FUNCTION", "FLUSH")
         if resp3:
             conn.call("HELLO", "3")
     for argv in sequence:
-        assert_same(pair, *argv)
+        if argv[:2] == ("FUNCTION", "LIST"):
+            assert _libraries(ours.call(*argv)) == _libraries(theirs.call(*argv)), argv
+        else:
+            assert_same(pair, *argv)
+
+
+def _libraries(raw: bytes):
+    """FUNCTION LIST with libraries and functions sorted: Redis lists them in hash order."""
+    reply = _parse(raw)
+    if not isinstance(reply, list):
+        return raw
+    libraries = []
+    for library in reply:
+        fields = dict(zip(library[::2], library[1::2], strict=True)) \
+            if isinstance(library, list) else dict(library)
+        fields[b"functions"] = sorted(repr(f) for f in fields[b"functions"])
+        libraries.append(sorted(fields.items()))
+    return sorted(libraries)
 
 
 def test_writes_before_an_error_stay(shared_node: Node) -> None:
@@ -237,3 +308,53 @@ def test_scripts_route_and_run_read_only_on_followers(cluster: LocalCluster) -> 
     assert client.eval_ro("return redis.call('get', KEYS[1])", 1, "k") == b"v"
     with pytest.raises(redis.ResponseError, match="read-only scripts"):
         client.eval_ro("return redis.call('set', KEYS[1], 'x')", 1, "k")
+
+
+def test_functions_replicate_and_survive_failover(cluster: LocalCluster) -> None:
+    leader = cluster.leader()
+    client = leader.client()
+    assert client.function_load(LIB) == b"mylib"
+    assert client.fcall("incr_key", 1, "n") == 1
+    payload = client.function_dump()
+    cluster.wait_converged()
+    for node in cluster.live():
+        reader = node.client()
+        reader.execute_command("READONLY")
+        assert reader.fcall_ro("get_key", 1, "n") == b"1"
+        assert [lib[1] for lib in reader.function_list()] == [b"mylib"]  # RESP2: flat
+    leader.kill()
+    new_leader = cluster.leader(among=[n for n in cluster.nodes if n is not leader])
+    client = new_leader.client()
+    assert client.fcall("incr_key", 1, "n") == 2
+    assert client.function_flush() is True
+    with pytest.raises(redis.ResponseError, match="Function not found"):
+        client.fcall("incr_key", 1, "n")
+    assert client.function_restore(payload) is True
+    assert client.fcall("echo_arg", 0, "back") == b"back"
+
+
+def test_scripts_and_functions_reach_a_node_by_snapshot(tmp_path) -> None:
+    cluster = LocalCluster(tmp_path, 1, "--raft-log-max-entries", "50")
+    try:
+        cluster.start()
+        leader = cluster.nodes[0]
+        client = leader.client()
+        sha = client.script_load("return redis.call('get', KEYS[1])")
+        client.function_load(LIB)
+        client.set("k", "v")
+        for _ in range(100):  # the log is compacted past the loads
+            client.incr("counter")
+        wait_for(lambda: client.info("persistence")["raft_snapshot_index"] > 0, 10,
+                 "a snapshot")
+        fresh = cluster.add_node()
+        cluster.wait_converged()
+        assert "installed snapshot" in fresh.log()
+        fresh.restart()
+        cluster.wait_converged()
+        reader = fresh.client()
+        reader.execute_command("READONLY")
+        assert reader.script_exists(sha) == [True]
+        assert reader.evalsha_ro(sha, 1, "k") == b"v"
+        assert reader.fcall_ro("get_key", 1, "k") == b"v"
+    finally:
+        cluster.stop()
