@@ -158,7 +158,7 @@ class Client(asyncio.Protocol):
             return self.multi is not None
         if self.multi is not None:
             return cmd.name not in _TRANSACTION_CONTROL or cmd.name == "exec"
-        return cmd.is_write
+        return cmd.is_write and not cmd.served_as_read(self.server.store, argv)
 
     def _execute(self, argv: list[bytes]):
         """Run one command: returns a reply value, or a Pending for a replicated one."""
@@ -184,7 +184,9 @@ class Client(asyncio.Protocol):
             return QUEUED
         server = self.server
         try:
-            if cmd.is_write:
+            reads = cmd.reads_keyspace or (  # inlined served_as_read: every command passes here
+                cmd.reads_if is not None and cmd.reads_if(server.store, argv))
+            if cmd.is_write and not reads:
                 route = server.cluster.route_write(self, cmd, argv)
                 if route is None:
                     if "blocking" in cmd.flags:
@@ -193,7 +195,7 @@ class Client(asyncio.Protocol):
                 if route is PROXY and "blocking" in cmd.flags:
                     return server.cluster.redirect(cmd, argv)  # it would stall the shared link
                 return server.cluster.forward(self, [(self.db, argv)]) if route is PROXY else route
-            if cmd.reads_keyspace:
+            if reads:
                 route = server.cluster.route_read(self, cmd, argv)
                 if route is True:
                     return self._read_after_barrier(cmd, argv)

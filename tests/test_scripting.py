@@ -308,6 +308,22 @@ def test_scripts_route_and_run_read_only_on_followers(cluster: LocalCluster) -> 
     assert client.eval_ro("return redis.call('get', KEYS[1])", 1, "k") == b"v"
     with pytest.raises(redis.ResponseError, match="read-only scripts"):
         client.eval_ro("return redis.call('set', KEYS[1], 'x')", 1, "k")
+    # no-writes scripts and functions are reads too, under EVAL and FCALL
+    assert client.eval("#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])", 1, "k") \
+        == b"v"
+    leader.client().function_load(LIB)
+    cluster.wait_converged()
+    assert client.fcall("get_key", 1, "k") == b"v"
+    with pytest.raises(redis.exceptions.MovedError):
+        client.fcall("incr_key", 1, "k")
+    # RedisCluster routes EVALSHA by its first key, to the leader
+    routed = redis.RedisCluster(host="127.0.0.1", port=follower.port, socket_timeout=10)
+    try:
+        sha = routed.script_load("return redis.call('incr', KEYS[1])")
+        assert routed.evalsha(sha, 1, "routed") == 1
+        assert routed.eval("return redis.call('incr', KEYS[1])", 1, "routed") == 2
+    finally:
+        routed.close()
 
 
 def test_functions_replicate_and_survive_failover(cluster: LocalCluster) -> None:

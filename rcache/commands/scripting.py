@@ -101,7 +101,7 @@ class _Caller:
         self.ks = ctx.ks
         self.rng = ctx.rng
         self.hub = ctx.hub
-        self.read_only = read_only
+        self.read_only = read_only or ctx.ks.txn is None  # run as a read: never writes
 
     def __call__(self, argv: list[bytes]):
         try:
@@ -140,7 +140,7 @@ class _Caller:
 
 def _ping(caller: _Caller, argv: list[bytes]):
     if len(argv) > 2:
-        raise CommandError(scripting.ARITY_FROM_SCRIPT)
+        raise CommandError(errors.wrong_arity("ping"))
     return argv[1] if len(argv) == 2 else SimpleString("PONG")
 
 
@@ -198,6 +198,23 @@ def _evaluate(ctx: Context, body: bytes, argv: list[bytes], read_only_command: b
     return run.run(function)
 
 
+def _no_writes(body: bytes | None) -> bool:
+    try:
+        flags = _shebang(body)[1] if body is not None else None
+    except CommandError:
+        return False
+    return flags is not None and "no-writes" in flags
+
+
+def _eval_reads(store, argv: list[bytes]) -> bool:
+    """EVAL of a '#!lua flags=no-writes' script is a read, as Redis lets replicas run it."""
+    return argv[1].startswith(b"#!") and _no_writes(argv[1])
+
+
+def _evalsha_reads(store, argv: list[bytes]) -> bool:
+    return len(argv[1]) == 40 and _no_writes(store.db.get(SCRIPT_PREFIX + argv[1].lower()))
+
+
 def _body_of(ctx: Context, sha: bytes) -> bytes:
     body = _record(ctx, SCRIPT_PREFIX + sha.lower()) if len(sha) == 40 else None
     if body is None:
@@ -209,14 +226,16 @@ _EVAL_FLAGS = "noscript skip_monitor no_mandatory_keys stale"
 
 
 @command("eval", -3, _EVAL_FLAGS + " replicated", group=_G, since="2.6.0",
-         key_finder=numkeys_positions, summary="Execute a Lua script server side",
+         key_finder=numkeys_positions, reads_if=_eval_reads,
+         summary="Execute a Lua script server side",
          complexity="Depends on the script that is executed.")
 def eval_(ctx: Context, argv: list[bytes]):
     return _evaluate(ctx, argv[1], argv, read_only_command=False, cache=True)
 
 
 @command("evalsha", -3, _EVAL_FLAGS + " replicated", group=_G, since="2.6.0",
-         key_finder=numkeys_positions, summary="Execute a Lua script server side",
+         key_finder=numkeys_positions, reads_if=_evalsha_reads,
+         summary="Execute a Lua script server side",
          complexity="Depends on the script that is executed.")
 def evalsha(ctx: Context, argv: list[bytes]):
     _keys_and_args(argv)
@@ -660,8 +679,14 @@ def _fcall(ctx: Context, argv: list[bytes], read_only_command: bool):
     return run.run(library.functions[name][0], run.table(keys), run.table(args))
 
 
+def _fcall_reads(store, argv: list[bytes]) -> bool:
+    """FCALL of a no-writes function is a read, as Redis lets replicas run it."""
+    record = store.db.get(FUNCTION_PREFIX + argv[1].lower())
+    return record is not None and "no-writes" in marshal.loads(record)[2]
+
+
 @command("fcall", -3, _EVAL_FLAGS + " replicated", group=_G, since="7.0.0",
-         key_finder=numkeys_positions, summary="Invoke a function",
+         key_finder=numkeys_positions, reads_if=_fcall_reads, summary="Invoke a function",
          complexity="Depends on the function that is executed.")
 def fcall(ctx: Context, argv: list[bytes]):
     return _fcall(ctx, argv, read_only_command=False)

@@ -49,6 +49,9 @@ class Command:
     subcommands: dict[bytes, Command] = field(default_factory=dict)
     # For commands whose keys are not a fixed range (movablekeys): argv -> key indexes.
     key_finder: Callable[[list[bytes]], list[int]] | None = None
+    # For replicated commands that are reads for some arguments (EVAL of a no-writes script):
+    # (node's store, argv) -> True to serve it as a read, by the read consistency rules.
+    reads_if: Callable[[Any, list[bytes]], bool] | None = None
     # Derived once, read for every command the server runs:
     full_name: str = ""
     is_write: bool = False
@@ -60,6 +63,10 @@ class Command:
         self.is_write = "write" in self.flags or "replicated" in self.flags
         self.keyed = self.first_key > 0 or self.key_finder is not None
         self.reads_keyspace = "readonly" in self.flags
+
+    def served_as_read(self, store, argv: list[bytes]) -> bool:
+        """A read (routed by read consistency, run on this node) rather than a write?"""
+        return self.reads_keyspace or (self.reads_if is not None and self.reads_if(store, argv))
 
     def key_indexes(self, argv: list[bytes]) -> list[int]:
         """Positions of the keys in argv, as COMMAND GETKEYS reports them."""
@@ -120,7 +127,8 @@ COMMANDS: dict[bytes, Command] = {}
 def command(name: str, arity: int, flags: str, first_key: int = 0, last_key: int = 0,
             step: int = 0, *, group: str, summary: str, since: str = "1.0.0",
             complexity: str = "O(1)", container: str | None = None,
-            key_finder: Callable[[list[bytes]], list[int]] | None = None
+            key_finder: Callable[[list[bytes]], list[int]] | None = None,
+            reads_if: Callable[[Any, list[bytes]], bool] | None = None
             ) -> Callable[[Handler], Handler]:
     """Declare a command (or, with ``container``, a subcommand like CLIENT SETNAME)."""
 
@@ -129,7 +137,7 @@ def command(name: str, arity: int, flags: str, first_key: int = 0, last_key: int
         cmd = Command(name=name, arity=arity, flags=frozenset(flags.split()), first_key=first_key,
                       last_key=last_key, step=step, handler=handler, group=group,
                       summary=summary, since=since, complexity=complexity, container=parent,
-                      key_finder=key_finder)
+                      key_finder=key_finder, reads_if=reads_if)
         table = parent.subcommands if parent else COMMANDS
         key = name.encode()
         if key in table:
