@@ -17,7 +17,6 @@ from typing import Any
 
 import lupa.lua51 as lua51
 
-LuaError = lua51.LuaError
 _LuaTable = type(lua51.LuaRuntime().table())
 
 

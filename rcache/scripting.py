@@ -46,7 +46,6 @@ DEFAULT_BUDGET = 5_000_000
 instruction_budget = DEFAULT_BUDGET  # the node's lua-instruction-budget (set at start)
 HOOK_STEP = 10_000  # instructions between two budget checks
 CALL_COST = 1_000  # what one redis.call/pcall costs, in instructions
-LUA_RUNTIME = "lua51"  # lupa's Lua 5.1: the language Redis embeds
 
 EVAL_CHUNK = b"@user_script"
 FUNCTION_CHUNK = b"@user_function"

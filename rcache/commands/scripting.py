@@ -7,9 +7,9 @@ it at apply time, inside the entry's transaction, with the entry's clock and ran
 machine does, so the script's writes land in the entry's WriteBatch, and the writes made
 before an error stay, as in Redis. SCRIPT LOAD/FLUSH and FUNCTION LOAD/DELETE/FLUSH/RESTORE
 go through the log too and keep scripts and libraries in RocksDB (outside any database,
-so FLUSHALL keeps them, as Redis does; snapshots carry them). The *_RO variants and
-EVAL of a ``#!lua flags=no-writes`` script are reads: they run on the node that got them,
-against its local state, and any write inside is refused.
+so FLUSHALL keeps them, as Redis does; snapshots carry them). The *_RO variants, and the
+others when the script or function is flagged no-writes, are reads: they run on the node
+that got them, against its local state, and any write inside is refused.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ..lualibs import is_table
 from ..resp import OK, OrderedSet, SimpleString, parse_int
 from ..scripting import LuaRun, TableError, command_arg, sha1hex
 from ..storage import compile_pattern, end_of_prefix
+from .keyspace import int_arg
 from .table import Context, command, container, lookup
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 _G = "scripting"
 SCRIPT_PREFIX = b"\x00script:"  # + sha1 (40 lower-case hex digits) -> body
 LIBRARY_PREFIX = b"\x00library:"  # + library name -> marshal((code, [(name, desc, flags)]))
-FUNCTION_PREFIX = b"\x00function:"  # + lower-case function name -> library name
+FUNCTION_PREFIX = b"\x00function:"  # + lower-case name -> marshal((library, name, flags))
 
 NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
 NOTBUSY = "NOTBUSY No scripts in execution right now."
@@ -56,7 +57,6 @@ def numkeys_positions(argv: list[bytes]) -> list[int]:
 
 
 def _keys_and_args(argv: list[bytes]) -> tuple[list[bytes], list[bytes]]:
-    from .keyspace import int_arg
     count = int_arg(argv[2])
     if count < 0:
         raise CommandError("ERR Number of keys can't be negative")
@@ -126,7 +126,6 @@ class _Caller:
             raise CommandError("ERR internal error while running a command") from None
 
     def select(self, argv: list[bytes]):
-        from .keyspace import int_arg
         db = int_arg(argv[1])
         if not 0 <= db < self.ks.store.databases:
             raise CommandError(errors.DB_INDEX)
@@ -179,9 +178,9 @@ def _shebang(body: bytes) -> tuple[bytes, frozenset[str] | None]:
     return newline + rest, frozenset(flags)
 
 
-def _evaluate(ctx: Context, body: bytes, argv: list[bytes], read_only_command: bool,
-              cache: bool):
-    keys, args = _keys_and_args(argv)
+def _evaluate(ctx: Context, body: bytes, keys_and_args: tuple[list[bytes], list[bytes]],
+              read_only_command: bool, cache: bool):
+    keys, args = keys_and_args
     code, flags = _shebang(body)
     read_only = read_only_command or (flags is not None and "no-writes" in flags)
     if read_only_command and flags is not None and "no-writes" not in flags:
@@ -230,7 +229,7 @@ _EVAL_FLAGS = "noscript skip_monitor no_mandatory_keys stale"
          summary="Execute a Lua script server side",
          complexity="Depends on the script that is executed.")
 def eval_(ctx: Context, argv: list[bytes]):
-    return _evaluate(ctx, argv[1], argv, read_only_command=False, cache=True)
+    return _evaluate(ctx, argv[1], _keys_and_args(argv), read_only_command=False, cache=True)
 
 
 @command("evalsha", -3, _EVAL_FLAGS + " replicated", group=_G, since="2.6.0",
@@ -238,23 +237,25 @@ def eval_(ctx: Context, argv: list[bytes]):
          summary="Execute a Lua script server side",
          complexity="Depends on the script that is executed.")
 def evalsha(ctx: Context, argv: list[bytes]):
-    _keys_and_args(argv)
-    return _evaluate(ctx, _body_of(ctx, argv[1]), argv, read_only_command=False, cache=False)
+    keys_and_args = _keys_and_args(argv)  # its errors come before NOSCRIPT, as in Redis
+    return _evaluate(ctx, _body_of(ctx, argv[1]), keys_and_args, read_only_command=False,
+                     cache=False)
 
 
 @command("eval_ro", -3, _EVAL_FLAGS + " readonly", group=_G, since="7.0.0",
          key_finder=numkeys_positions, summary="Execute a read-only Lua script server side",
          complexity="Depends on the script that is executed.")
 def eval_ro(ctx: Context, argv: list[bytes]):
-    return _evaluate(ctx, argv[1], argv, read_only_command=True, cache=False)
+    return _evaluate(ctx, argv[1], _keys_and_args(argv), read_only_command=True, cache=False)
 
 
 @command("evalsha_ro", -3, _EVAL_FLAGS + " readonly", group=_G, since="7.0.0",
          key_finder=numkeys_positions, summary="Execute a read-only Lua script server side",
          complexity="Depends on the script that is executed.")
 def evalsha_ro(ctx: Context, argv: list[bytes]):
-    _keys_and_args(argv)
-    return _evaluate(ctx, _body_of(ctx, argv[1]), argv, read_only_command=True, cache=False)
+    keys_and_args = _keys_and_args(argv)
+    return _evaluate(ctx, _body_of(ctx, argv[1]), keys_and_args, read_only_command=True,
+                     cache=False)
 
 
 # -- SCRIPT -------------------------------------------------------------------------------
