@@ -271,6 +271,12 @@ class Verbatim(bytes):
     __slots__ = ()
 
 
+class BigNumber(bytes):
+    """A RESP3 big number (a bulk string in RESP2): what a script's {big_number=...} is."""
+
+    __slots__ = ()
+
+
 class RawReply(bytes):
     """A complete reply already encoded (relayed from the leader by a proxying follower)."""
 
@@ -402,6 +408,8 @@ def _encode_into(value: object, resp3: bool, out: list[bytes]) -> None:
         out.append((b"#t\r\n" if value else b"#f\r\n") if resp3 else b":%d\r\n" % value)
     elif kind is _NullArray:
         out.append(b"_\r\n" if resp3 else b"*-1\r\n")
+    elif kind is BigNumber:
+        out.append(b"(%b\r\n" % value if resp3 else b"$%d\r\n%b\r\n" % (len(value), value))
     elif kind is _FalseOrNull:
         out.append(b"#f\r\n" if resp3 else b"$-1\r\n")
     elif kind is str:

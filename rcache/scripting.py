@@ -28,6 +28,7 @@ from .errors import CommandError
 from .lualibs import LibraryError, is_table
 from .resp import (
     NULL_ARRAY,
+    BigNumber,
     OrderedSet,
     Pairs,
     SimpleString,
@@ -575,7 +576,7 @@ class LuaRun:
             return float(double)
         big = value[b"big_number"]
         if type(big) is bytes:
-            return big.replace(b"\r", b" ").replace(b"\n", b" ")
+            return BigNumber(big.replace(b"\r", b" ").replace(b"\n", b" "))
         verbatim = value[b"verbatim_string"]
         if is_table(verbatim) and type(verbatim[b"string"]) is bytes \
                 and type(verbatim[b"format"]) is bytes:

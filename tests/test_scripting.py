@@ -32,6 +32,9 @@ SEQUENCES = [
      ("EVAL", "return {ok='fine'}", "0"), ("EVAL", "return {err='bad thing'}", "0"),
      ("EVAL", "return {1,{err='inner'}}", "0"), ("EVAL", "return {double=3.14}", "0"),
      ("EVAL", "return {map={a=1}}", "0"), ("EVAL", "return {set={a=true}}", "0"),
+     ("EVAL", "return {big_number='123'}", "0"),
+     ("EVAL", "return {verbatim_string={format='txt', string='hi'}}", "0"),
+     ("EVAL", "redis.setresp(3) return {true, false}", "0"),
      ("EVAL", "return {1, 'x', true, false, 3.7}", "0"), ("EVAL", "return {'a', nil, 'b'}", "0"),
      ("EVAL", "return 2^53", "0"), ("EVAL", "return 1e30", "0"), ("EVAL", "return 0/0", "0"),
      ("EVAL", "return {1,2,{3,{4,nil,5}},6}", "0"), ("EVAL", "return {err=42}", "0"),
@@ -104,7 +107,21 @@ SEQUENCES = [
      ("EVAL", "return {bit.bor(1, 2, 4), bit.lshift(1, 31), bit.bxor(5, 3), bit.bnot(0)}", "0"),
      ("EVAL", "return cmsgpack.pack({1,2,3}, 'x', -5, 300, {a=1})", "0"),
      ("EVAL", "return cmsgpack.unpack(cmsgpack.pack({1,2,'x'}))", "0"),
+     ("EVAL", "return cmsgpack.pack(1.5, 0.1, -200, 70000, 2^40, -2^40, true, false, "
+      "string.rep('x', 40), string.rep('y', 300), {1, {2, 3}})", "0"),
+     ("EVAL", "local t = {cmsgpack.unpack(cmsgpack.pack(-1, 0.25, 'abc', {9, 8}, 2^33))} "
+      "return {t[1], tostring(t[2]), t[3], t[4][2], tostring(t[5])}", "0"),
+     ("EVAL", "return cjson.encode({a={b={c='d'}}, n=-1.5, s='q\"\\\\\\n\\t'})", "0"),
+     ("EVAL", "return cjson.encode({})", "0"), ("EVAL", "return cjson.encode('x/y')", "0"),
+     ("EVAL", "return cjson.decode('\"\\u00e9\"')", "0"),
+     ("EVAL", "return cjson.decode('[1e2, -0.5, 12345678901234]')[3]", "0"),
+     ("EVAL", "return {bit.rshift(-1, 28), bit.arshift(-16, 2), bit.rol(1, 33), bit.ror(1, 1), "
+      "bit.bswap(0x01020304), bit.tohex(-1, -4), bit.tobit(2^32 + 5)}", "0"),
      ("EVAL", "return struct.pack('>I2', 258)", "0"),
+     ("EVAL", "return {struct.pack('<h', -2), struct.pack('>i', 7), struct.pack('B', 255), "
+      "struct.size('>i2h'), struct.pack('s', 'ab'), struct.pack('c3', 'abcdef')}", "0"),
+     ("EVAL", "local a, b, n = struct.unpack('>hB', struct.pack('>hB', -300, 200)) "
+      "return {a, b, n}", "0"),
      ("EVAL", "return {struct.unpack('<i4', struct.pack('<i4', -2))}", "0"),
      ("EVAL", "return redis.sha1hex('abc')", "0"), ("EVAL", "return redis.REDIS_VERSION", "0"),
      ("EVAL", "return math.random(1000) > 0", "0"), ("EVAL", "return _VERSION", "0"),
