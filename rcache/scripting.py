@@ -46,6 +46,9 @@ REDIS_VERSION_NUM = 0x07000F
 DEFAULT_BUDGET = 5_000_000
 instruction_budget = DEFAULT_BUDGET  # the node's lua-instruction-budget (set at start)
 HOOK_STEP = 10_000  # instructions between two budget checks
+# What one run may allocate: a few doubling concatenations would otherwise take the machine's
+# memory in a handful of instructions. Allocation is deterministic, so is this error.
+MAX_MEMORY = 64 * 1024 * 1024
 CALL_COST = 1_000  # what one redis.call/pcall costs, in instructions
 
 EVAL_CHUNK = b"@user_script"
@@ -114,6 +117,8 @@ end
 local function readonly(t)
   return setmetatable({}, {__index = t, __newindex = readonly_error, __metatable = false})
 end
+
+string.rep = api.string_rep  -- charged to the budget: it would loop in C, unseen by the hook
 
 local function library(functions)
   local t = {}
@@ -270,29 +275,41 @@ class Rand48:
         if not args:
             return r
         if len(args) == 1:
-            upper = _lua_int(args[0], 1, "random")
+            upper = _lua_int(args, 0, "random")
             if upper < 1:
                 raise LibraryError("bad argument #1 to 'random' (interval is empty)")
             return math.floor(r * upper) + 1
         if len(args) == 2:
-            lower, upper = _lua_int(args[0], 1, "random"), _lua_int(args[1], 2, "random")
+            lower, upper = _lua_int(args, 0, "random"), _lua_int(args, 1, "random")
             if lower > upper:
                 raise LibraryError("bad argument #2 to 'random' (interval is empty)")
             return math.floor(r * (upper - lower + 1)) + lower
         raise LibraryError("wrong number of arguments")
 
 
-def _lua_int(value, position: int, name: str) -> int:
-    """luaL_checkint: a number (or a numeric string), truncated to a C int."""
+def _lua_int(args: tuple, index: int, name: str) -> int:
+    """luaL_checkint of argument ``index`` (0-based): a number or a numeric string."""
+    value = args[index] if index < len(args) else None
+    number = value
     if type(value) is bytes:
         try:
-            value = float(value)
+            number = float(value)
         except ValueError:
-            value = None
-    if type(value) not in (int, float) or value != value:
-        got = "no value" if value is None else lua51.lua_type(value) or "string"
-        raise LibraryError(f"bad argument #{position} to '{name}' (number expected, got {got})")
-    return int(value)
+            number = None
+    if type(number) not in (int, float) or number != number:
+        raise LibraryError(f"bad argument #{index + 1} to '{name}' (number expected, got "
+                           f"{_type_name(args, index)})")
+    return int(number)
+
+
+def _type_name(args: tuple, index: int) -> str:
+    """luaL_typename of an argument, 'no value' when it was not given."""
+    if index >= len(args):
+        return "no value"
+    value = args[index]
+    names = {type(None): "nil", bool: "boolean", bytes: "string", int: "number",
+             float: "number"}
+    return names.get(type(value)) or lua51.lua_type(value) or "userdata"
 
 
 def command_arg(value) -> bytes | None:
@@ -326,7 +343,8 @@ class LuaRun:
                  name: str = "", register: Callable | None = None) -> None:
         self.runtime = lua51.LuaRuntime(encoding=None, unpack_returned_tuples=True,
                                         register_eval=False, register_builtins=False,
-                                        attribute_filter=_no_attributes)
+                                        attribute_filter=_no_attributes,
+                                        max_memory=MAX_MEMORY)
         self.call_command = call
         self.name = name
         self.budget = budget
@@ -348,6 +366,7 @@ class LuaRun:
             b"status_reply": self._guard(self._status_reply),
             b"set_repl": self._guard(self._set_repl),
             b"random": self._guard(self.rand.random), b"randomseed": self._guard(self._randomseed),
+            b"string_rep": self._guard(self._string_rep),
             b"version": REDIS_VERSION.encode(), b"version_num": REDIS_VERSION_NUM,
             b"cjson": table({b"encode": self._guard(self.cjson.encode),
                              b"decode": self._guard(self.cjson.decode)}),
@@ -600,7 +619,7 @@ class LuaRun:
     def _setresp(self, *args):
         if len(args) != 1:
             raise TableError("redis.setresp() requires one argument.")
-        version = _lua_int(args[0], 1, "setresp") if type(args[0]) in (int, float) else 0
+        version = int(args[0]) if type(args[0]) in (int, float) else 0
         if version not in (2, 3):
             raise TableError("RESP version must be 2 or 3.")
         self.resp3 = version == 3
@@ -625,8 +644,22 @@ class LuaRun:
             raise TableError("Invalid replication flags. Use REPL_AOF, REPL_REPLICA, "
                               "REPL_ALL or REPL_NONE.")
 
+    def _string_rep(self, *args) -> bytes:
+        """string.rep, its work charged first (a byte copied costs 1/8 of an instruction), so
+        a huge one is refused before it runs instead of stalling the node in C."""
+        if not args or type(args[0]) not in (bytes, int, float):
+            raise LibraryError(f"bad argument #1 to 'rep' (string expected, got "
+                               f"{_type_name(args, 0)})")
+        text = args[0] if type(args[0]) is bytes else lualibs.format_number(args[0])
+        count = _lua_int(args, 1, "rep")
+        if count <= 0:
+            return b""
+        if self._charge(count + count * len(text) // 8):
+            raise TableError(self._budget_message())
+        return text * count
+
     def _randomseed(self, *args):
-        self.rand.seed(_lua_int(args[0] if args else None, 1, "randomseed"))
+        self.rand.seed(_lua_int(args, 0, "randomseed"))
 
 
 class TableError(Exception):

@@ -125,6 +125,13 @@ SEQUENCES = [
      ("EVAL", "return {struct.unpack('<i4', struct.pack('<i4', -2))}", "0"),
      ("EVAL", "return redis.sha1hex('abc')", "0"), ("EVAL", "return redis.REDIS_VERSION", "0"),
      ("EVAL", "return math.random(1000) > 0", "0"), ("EVAL", "return _VERSION", "0"),
+     ("EVAL", "math.randomseed(42) return {math.random(100), math.random(100), "
+      "math.random(5, 10), tostring(math.random())}", "0"),
+     ("EVAL", "return math.random('x')", "0"), ("EVAL", "return math.random(1, 2, 3)", "0"),
+     ("EVAL", "return math.random(3, 1)", "0"), ("EVAL", "return math.randomseed(true)", "0"),
+     ("EVAL", "return #string.rep('ab', 1000)", "0"), ("EVAL", "return ('ab'):rep(3)", "0"),
+     ("EVAL", "return string.rep()", "0"), ("EVAL", "return string.rep({}, 2)", "0"),
+     ("EVAL", "return string.rep('x', 'y')", "0"), ("EVAL", "return string.rep(1.5, 2)", "0"),
      ("EVAL", "return loadstring('return 1')()", "0"),
      ("EVAL", "local t = {} for k in pairs(_G) do t[#t+1] = k end return #t >= 0", "0")],
     # commands inside scripts: blocking ones do not block, SELECT stays in the script
@@ -244,9 +251,12 @@ def test_runaway_script_is_cut_by_the_budget(shared_node: Node) -> None:
     client = shared_node.client()
     for body in ("while true do end",
                  "while true do pcall(function() while true do end end) end",
-                 "local co = coroutine.wrap(function() while true do end end) co()"):
+                 "local co = coroutine.wrap(function() while true do end end) co()",
+                 "return string.rep('x', 2^30)"):
         with pytest.raises(redis.ResponseError, match="instruction budget"):
             client.eval(body, 0)
+    with pytest.raises(redis.ResponseError, match="not enough memory"):
+        client.eval("local s = 'x' for i = 1, 40 do s = s .. s end", 0)
     assert client.ping()
 
 
