@@ -89,6 +89,8 @@ SEQUENCES = [
      ("SCRIPT", "EXISTS", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"),
      ("EVALSHA", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "0"), ("SCRIPT", "KILL"),
      ("SCRIPT", "EXISTS"), ("SCRIPT", "NOPE"), ("SCRIPT", "HELP"), ("SCRIPT", "DEBUG", "NO"),
+     ("CONFIG", "GET", "busy-reply-threshold"), ("CONFIG", "GET", "lua-time-limit"),
+     ("CONFIG", "SET", "lua-time-limit", "5000"), ("CONFIG", "SET", "busy-reply-threshold", "5000"),
      ("SCRIPT", "DEBUG", "BOGUS"), ("COMMAND", "GETKEYS", "EVAL", "return 1", "2", "a", "b"),
      ("COMMAND", "GETKEYS", "EVAL", "return 1", "0"),
      ("COMMAND", "GETKEYS", "FCALL", "f", "1", "a", "b"),
@@ -258,6 +260,18 @@ def test_runaway_script_is_cut_by_the_budget(shared_node: Node) -> None:
     with pytest.raises(redis.ResponseError, match="not enough memory"):
         client.eval("local s = 'x' for i = 1, 40 do s = s .. s end", 0)
     assert client.ping()
+
+
+def test_the_budget_is_configurable(make_node) -> None:
+    node = make_node("--lua-instruction-budget", "20000")
+    client = node.client()
+    assert client.eval("for i = 1, 1000 do end return 1", 0) == 1
+    with pytest.raises(redis.ResponseError, match="instruction budget of 20000"):
+        client.eval("for i = 1, 100000 do end return 1", 0)
+    with pytest.raises(redis.ResponseError, match="instruction budget"):
+        client.eval("for i = 1, 100 do redis.call('incr', KEYS[1]) end", 1, "n")
+    assert client.get("n") == b"20"  # 20 calls cost 20000: the 21st finds the budget spent
+    assert client.config_get("lua-instruction-budget") == {"lua-instruction-budget": "20000"}
 
 
 def test_redis_py_lock(shared_node: Node) -> None:
