@@ -678,7 +678,8 @@ def _sha1hex(*args) -> bytes:
     if len(args) != 1:
         raise TableError("wrong number of arguments")
     value = args[0]
-    raw = value if type(value) is bytes else command_arg(value) or b""
+    raw = value if type(value) is bytes else (
+        lualibs.format_number(value) if type(value) in (int, float) else b"")
     return sha1hex(raw).encode()
 
 
@@ -690,9 +691,9 @@ def _log(*args) -> None:
     level = int(args[0])
     if not 0 <= level <= 3:
         raise TableError("Invalid debug level.")
-    words = [command_arg(arg) if type(arg) is not bytes else arg for arg in args[1:]]
-    log.log(LOG_LEVELS[level], "%s", b" ".join(w for w in words if w is not None).decode(
-        "utf-8", "replace"))
+    words = [arg if type(arg) is bytes else lualibs.format_number(arg)
+             for arg in args[1:] if type(arg) in (bytes, int, float)]  # lua_tolstring's
+    log.log(LOG_LEVELS[level], "%s", b" ".join(words).decode("utf-8", "replace"))
 
 
 def _hashable(value):

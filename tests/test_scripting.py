@@ -125,7 +125,8 @@ SEQUENCES = [
      ("EVAL", "local a, b, n = struct.unpack('>hB', struct.pack('>hB', -300, 200)) "
       "return {a, b, n}", "0"),
      ("EVAL", "return {struct.unpack('<i4', struct.pack('<i4', -2))}", "0"),
-     ("EVAL", "return redis.sha1hex('abc')", "0"), ("EVAL", "return redis.REDIS_VERSION", "0"),
+     ("EVAL", "return redis.sha1hex('abc')", "0"), ("EVAL", "return redis.sha1hex(0.1)", "0"),
+     ("EVAL", "return redis.sha1hex({})", "0"), ("EVAL", "return redis.REDIS_VERSION", "0"),
      ("EVAL", "return math.random(1000) > 0", "0"), ("EVAL", "return _VERSION", "0"),
      ("EVAL", "math.randomseed(42) return {math.random(100), math.random(100), "
       "math.random(5, 10), tostring(math.random())}", "0"),
