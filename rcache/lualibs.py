@@ -21,7 +21,7 @@ _LuaTable = type(lua51.LuaRuntime().table())
 
 
 class LibraryError(Exception):
-    """Raised to Lua as an error with this message (position added by the Lua wrapper)."""
+    """Raised to Lua as an error with this message, after the calling script's position."""
 
 
 def is_table(value: object) -> bool:
@@ -43,9 +43,7 @@ def array_length(table) -> int | None:
 
 
 def format_number(value: int | float) -> bytes:
-    """Lua's own tostring of a number ('%.14g')."""
-    if type(value) is int:
-        return b"%d" % value
+    """Lua's own tostring of a number ('%.14g': Lua numbers are doubles, whole or not)."""
     if math.isnan(value):
         return b"nan" if math.copysign(1, value) > 0 else b"-nan"
     if math.isinf(value):

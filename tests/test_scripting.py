@@ -115,6 +115,7 @@ SEQUENCES = [
       "return {t[1], tostring(t[2]), t[3], t[4][2], tostring(t[5])}", "0"),
      ("EVAL", "return cjson.encode({a={b={c='d'}}, n=-1.5, s='q\"\\\\\\n\\t'})", "0"),
      ("EVAL", "return cjson.encode({})", "0"), ("EVAL", "return cjson.encode('x/y')", "0"),
+     ("EVAL", "return cjson.encode({2^53, 123456789012345, 5})", "0"),
      ("EVAL", "return cjson.decode('\"\\u00e9\"')", "0"),
      ("EVAL", "return cjson.decode('[1e2, -0.5, 12345678901234]')[3]", "0"),
      ("EVAL", "return {bit.rshift(-1, 28), bit.arshift(-16, 2), bit.rol(1, 33), bit.ror(1, 1), "
