@@ -317,11 +317,7 @@ def command_arg(value) -> bytes | None:
     kind = type(value)
     if kind is bytes:
         return value
-    if kind is int:
-        return b"%d" % value
-    if kind is float:
-        if value.is_integer() and abs(value) < 2**63:
-            return b"%d" % int(value)
+    if kind is int or kind is float:  # a Lua number is a double, whole or not
         return b"%.17g" % value
     return None
 

@@ -53,7 +53,9 @@ SEQUENCES = [
      ("EVAL", "redis.setresp(3); return redis.call('zscore','z','m')['double']", "0"),
      ("EVAL", "return redis.call('set','s','abc','get')", "0"),
      ("EVAL", "redis.call('set','a',0.1) return redis.call('get','a')", "0"),
-     ("EVAL", "redis.call('set','a',100) return redis.call('get','a')", "0")],
+     ("EVAL", "redis.call('set','a',100) return redis.call('get','a')", "0"),
+     ("EVAL", "redis.call('set','a',2^62) return redis.call('get','a')", "0"),
+     ("EVAL", "redis.call('set','a',-7) return redis.call('get','a')", "0")],
     # errors: from redis.call, from Lua, compile errors, argument checks
     [(S, "s", "abc"), ("EVAL", "error('x')", "0"), ("EVAL", "return redis.call('incr')", "0"),
      ("EVAL", "return redis.call('incr','s')", "0"),
