@@ -294,6 +294,35 @@ def test_redis_py_lock(shared_node: Node) -> None:
         lock.release()
 
 
+def test_limits_rate_limiters(shared_node: Node) -> None:
+    """limits (Flask-Limiter's engine): its Redis strategies are Lua scripts."""
+    limits = pytest.importorskip("limits")
+    from limits import strategies
+    from limits.storage import RedisStorage
+
+    shared_node.client().flushall()
+    backend = RedisStorage(f"redis://127.0.0.1:{shared_node.port}")
+    item = limits.RateLimitItemPerMinute(3)
+    for strategy in (strategies.MovingWindowRateLimiter, strategies.FixedWindowRateLimiter,
+                     strategies.SlidingWindowCounterRateLimiter):
+        limiter = strategy(backend)
+        assert [limiter.hit(item, strategy.__name__) for _ in range(5)] == [True] * 3 + [False] * 2
+        assert limiter.get_window_stats(item, strategy.__name__).remaining == 0
+
+
+def test_python_redis_lock(shared_node: Node) -> None:
+    redis_lock = pytest.importorskip("redis_lock")
+    client = shared_node.client()
+    client.delete("lock:shared")
+    lock = redis_lock.Lock(client, "shared", expire=10)
+    assert lock.acquire(blocking=False)
+    assert not redis_lock.Lock(client, "shared").acquire(blocking=False)
+    lock.extend(30)
+    assert 20 < client.ttl("lock:shared") <= 30
+    lock.release()
+    assert client.exists("lock:shared") == 0
+
+
 def test_dramatiq_worker_runs_a_job(shared_node: Node) -> None:
     """dramatiq's Redis broker does everything (enqueue, fetch, ack) in one Lua script."""
     dramatiq = pytest.importorskip("dramatiq")
