@@ -1,6 +1,6 @@
-"""Lua scripting: replies compared with redis-server 7.0 byte for byte (RESP2 and RESP3),
-scripts replicated deterministically on a 3-node cluster, and real clients that use Lua
-(redis-py's Lock, dramatiq's Redis broker)."""
+"""Lua scripts and functions: replies compared with redis-server 7.0 byte for byte (RESP2 and
+RESP3), scripts replicated deterministically on a 3-node cluster (and carried by snapshots),
+and real clients that use Lua (redis-py's Lock, python-redis-lock, limits, dramatiq)."""
 
 from __future__ import annotations
 
