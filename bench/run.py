@@ -537,6 +537,37 @@ def median_of_rounds(rounds: Sequence[RunResult]) -> RunResult:
             for test in rounds[0]}
 
 
+# --scripts: a script that reads and writes one random key, as a rate limiter or lock does.
+SCRIPT = "redis.call('incr', KEYS[1]) return redis.call('get', KEYS[1])"
+
+
+def run_scripts(requests: int, clients: int) -> int:
+    """EVALSHA throughput, rcache's single node against redis-server, -P 1."""
+    rates: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="rcache-bench-scripts-") as tmp_name:
+        tmp = Path(tmp_name)
+        for make in (redis_server, rcache_single_node):
+            workdir = tmp / make.__name__
+            workdir.mkdir()
+            server = make(workdir)
+            try:
+                server.start()
+                sha = redis_cli(server.port, "script", "load", SCRIPT)
+                argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(server.port), "-c",
+                        str(clients), "-n", str(requests), "-r", str(RANDOM_KEYSPACE), "--csv",
+                        "EVALSHA", sha, "1", "key:__rand_int__"]
+                done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+                row = done.stdout.strip().splitlines()[-1].split(",")
+                rates[server.name] = float(row[1].strip('"'))
+            finally:
+                server.stop()
+    ratio = rates["rcache"] / rates["redis-server"]
+    print(f"EVALSHA (-c {clients}, -P 1, {requests:,} requests, load {load_now()}): "
+          f"redis-server {rates['redis-server']:,.0f}/s, rcache {rates['rcache']:,.0f}/s, "
+          f"ratio {ratio:.2f}")
+    return 0
+
+
 def run_benchmark(spec: BenchSpec, port: int) -> RunResult:
     """redis-benchmark exits non-zero on the first error reply, so a server that answers
     errors fails the run instead of posting a fast (and false) ops/s."""
@@ -1642,6 +1673,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--durability", action="store_true",
                         help="fsync-always throughput; restart, snapshot install and RSS with "
                              "a large data set")
+    parser.add_argument("--scripts", action="store_true",
+                        help="only this: EVALSHA of a small script, rcache against "
+                             "redis-server, printed (not written to RESULTS.md)")
     parser.add_argument("--all", action="store_true",
                         help="--cluster --types --failover --durability")
     parser.add_argument("--keys", type=int, metavar="K",
@@ -1682,6 +1716,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                       f"throughput table are halved ({requests // 2:,} per unpipelined test, "
                       f"{requests * 5 // 2:,} with -P 16, {max(1_000, requests // 5) // 2:,} "
                       "with -c 1); pass --requests to choose them.")
+    if args.scripts:
+        return run_scripts(requests, args.clients)
     targets = TARGETS + (CLUSTER_TARGETS if args.cluster else [])
     problems: list[str] = []
     started, load_before, revision = time.monotonic(), os.getloadavg(), source_revision()

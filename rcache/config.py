@@ -159,6 +159,12 @@ OPTIONS: list[Option] = [
            "whose unread replies exceed this many bytes", mutable=True),
     Option("protected-mode", True, parse_bool, "warn when listening beyond loopback without "
            "a password", mutable=True, format=_format_bool),
+    Option("lua-instruction-budget", 5_000_000, int, "Lua instructions a script may run "
+           "before it is aborted (same on every node; each redis.call counts 1000)"),
+    Option("busy-reply-threshold", 5000, int, "accepted for Redis compatibility: scripts "
+           "are bounded by lua-instruction-budget instead", mutable=True),
+    Option("lua-time-limit", 5000, int, "alias of busy-reply-threshold (accepted, see "
+           "lua-instruction-budget)", mutable=True),
     Option("loglevel", "notice", _choice("debug", "verbose", "notice", "warning"),
            "log verbosity", mutable=True),
     Option("slowlog-log-slower-than", 10000, _integer(-1, LONG_MAX), "log commands slower "

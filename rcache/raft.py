@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 # votes go out (the rest is applied on the next tick, which then comes at once).
 MAX_ENTRY_BYTES = 256 * 1024
 APPLY_BUDGET_S = 0.01
+# A script may run up to its instruction budget when applied: each one ends its entry, so a
+# tick runs at most one script past APPLY_BUDGET_S before heartbeats go out.
+_SCRIPTS = frozenset({b"eval", b"evalsha", b"fcall"})
 
 _DEFINITE_FAILURES = {FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER,
                       FAIL_REASON.DISCARDED, FAIL_REASON.NOT_LEADER,
@@ -607,7 +610,7 @@ class Replicator:
             self._loop.call_soon(self._flush)
         if item[0] == COMMAND:
             self._batch_bytes += sum(map(len, item[2]))
-            if self._batch_bytes > MAX_ENTRY_BYTES:
+            if self._batch_bytes > MAX_ENTRY_BYTES or item[2][0].lower() in _SCRIPTS:
                 self._flush()  # the scheduled flush then finds an empty batch
         return waiter
 

@@ -276,6 +276,10 @@ class DoubleText(bytes):
     """A double already formatted (addReplyHumanLongDouble's text): a bulk string in RESP2,
     a RESP3 double."""
 
+
+class BigNumber(bytes):
+    """A RESP3 big number (a bulk string in RESP2): what a script's {big_number=...} is."""
+
     __slots__ = ()
 
 
@@ -316,10 +320,17 @@ class _NullArray:
     __slots__ = ()
 
 
+class _FalseOrNull:
+    """A Lua script's ``false``: a null bulk in RESP2, a boolean false in RESP3."""
+
+    __slots__ = ()
+
+
 OK = SimpleString("OK")
 QUEUED = SimpleString("QUEUED")
 PONG = SimpleString("PONG")
 NULL_ARRAY = _NullArray()
+FALSE_OR_NULL = _FalseOrNull()
 
 
 def format_double(value: float) -> bytes:
@@ -405,6 +416,10 @@ def _encode_into(value: object, resp3: bool, out: list[bytes]) -> None:
         out.append((b"#t\r\n" if value else b"#f\r\n") if resp3 else b":%d\r\n" % value)
     elif kind is _NullArray:
         out.append(b"_\r\n" if resp3 else b"*-1\r\n")
+    elif kind is BigNumber:
+        out.append(b"(%b\r\n" % value if resp3 else b"$%d\r\n%b\r\n" % (len(value), value))
+    elif kind is _FalseOrNull:
+        out.append(b"#f\r\n" if resp3 else b"$-1\r\n")
     elif kind is str:
         raw = value.encode("utf-8", "surrogateescape")
         out.append(b"$%d\r\n%b\r\n" % (len(raw), raw))

@@ -20,7 +20,7 @@ from collections import deque
 from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
-from . import errors
+from . import errors, scripting
 from .blocking import Blocking
 from .cluster import PROXY, Cluster
 from .commands.pubsub import ALLOWED_WHILE_SUBSCRIBED
@@ -171,7 +171,7 @@ class Client(asyncio.Protocol):
             return self.multi is not None
         if self.multi is not None:
             return cmd.name not in _TRANSACTION_CONTROL or cmd.name == "exec"
-        return cmd.is_write
+        return cmd.is_write and not cmd.served_as_read(self.server.store, argv)
 
     def _execute(self, argv: list[bytes]):
         """Run one command: returns a reply value, or a Pending for a replicated one."""
@@ -200,7 +200,9 @@ class Client(asyncio.Protocol):
             return QUEUED
         server = self.server
         try:
-            if cmd.is_write:
+            reads = cmd.reads_keyspace or (  # inlined served_as_read: every command passes here
+                cmd.reads_if is not None and cmd.reads_if(server.store, argv))
+            if cmd.is_write and not reads:
                 route = server.cluster.route_write(self, cmd, argv)
                 if route is None:
                     if "blocking" in cmd.flags:
@@ -212,7 +214,7 @@ class Client(asyncio.Protocol):
                     return server.cluster.forward(self, [(self.db, argv)])
                 cmd.rejected_calls += 1  # -MOVED, -CLUSTERDOWN
                 return route
-            if cmd.reads_keyspace:
+            if reads:
                 route = server.cluster.route_read(self, cmd, argv)
                 if route is True:
                     return self._read_after_barrier(cmd, argv)
@@ -485,6 +487,7 @@ class Server:
         from .commands.table import ensure_loaded
         ensure_loaded()
         self.config = config
+        scripting.instruction_budget = config.lua_instruction_budget
         os.makedirs(config.dir, exist_ok=True)
         self.store = Store(os.path.join(config.dir, "db"))
         self.store.databases = config.databases

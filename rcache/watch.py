@@ -29,6 +29,9 @@ WatchedKey = tuple[int, bytes]  # (db, key)
 # Writes whose keys are not (all) in their arguments' key positions.
 _WHOLE_DB = frozenset({"flushdb", "flushall", "swapdb"})
 _OTHER_DB = frozenset({"move", "copy"})  # MOVE key db, COPY src dst DB db: touch every db
+# A script may write keys it does not declare, in any database, and LEASE REVOKE deletes keys
+# its arguments do not name: they dirty every watcher.
+_ANY_KEY = frozenset({"eval", "evalsha", "fcall", "lease|revoke"})
 
 
 class Watches:
@@ -89,7 +92,7 @@ class Watches:
             cmd = lookup(argv)
         except CommandError:
             return
-        if cmd.full_name == "lease|revoke":  # deletes keys its arguments do not name
+        if cmd.full_name in _ANY_KEY:
             self._touch(list(self._watchers))
         elif cmd.name in _WHOLE_DB:
             self._touch_databases(self._databases(cmd.name, db, argv))

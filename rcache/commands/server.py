@@ -125,7 +125,7 @@ def command_getkeys(ctx: Context, argv: list[bytes]):
     except CommandError:
         raise CommandError("ERR Invalid number of arguments specified for command") from None
     keys = cmd.keys(target)
-    if not keys:
+    if not keys and "no_mandatory_keys" not in cmd.flags:  # EVAL ... 0: an empty list
         raise CommandError("ERR The command has no key arguments")
     return keys
 

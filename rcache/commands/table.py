@@ -29,7 +29,7 @@ _ACL_BY_GROUP = {
     "server": "@admin", "transactions": "@transaction", "cluster": "@admin",
     "hash": "@hash", "list": "@list", "set": "@set", "sorted_set": "@sortedset",
     "bitmap": "@bitmap", "pubsub": "@pubsub", "lease": "@keyspace",
-    "hyperloglog": "@hyperloglog", "geo": "@geo",
+    "hyperloglog": "@hyperloglog", "geo": "@geo", "scripting": "@scripting",
 }
 _INTERNAL_FLAGS = frozenset({"node", "replicated"})  # rcache's own: not in COMMAND replies
 
@@ -51,6 +51,9 @@ class Command:
     subcommands: dict[bytes, Command] = field(default_factory=dict)
     # For commands whose keys are not a fixed range (movablekeys): argv -> key indexes.
     key_finder: Callable[[list[bytes]], list[int]] | None = None
+    # For replicated commands that are reads for some arguments (EVAL of a no-writes script):
+    # (node's store, argv) -> True to serve it as a read, by the read consistency rules.
+    reads_if: Callable[[Any, list[bytes]], bool] | None = None
     # Derived once, read for every command the server runs:
     full_name: str = ""
     is_write: bool = False
@@ -100,6 +103,10 @@ class Command:
                 seen += count
                 histogram[1 << bucket] = seen
         return histogram
+
+    def served_as_read(self, store, argv: list[bytes]) -> bool:
+        """A read (routed by read consistency, run on this node) rather than a write?"""
+        return self.reads_keyspace or (self.reads_if is not None and self.reads_if(store, argv))
 
     def key_indexes(self, argv: list[bytes]) -> list[int]:
         """Positions of the keys in argv, as COMMAND GETKEYS reports them."""
@@ -161,7 +168,8 @@ COMMANDS: dict[bytes, Command] = {}
 def command(name: str, arity: int, flags: str, first_key: int = 0, last_key: int = 0,
             step: int = 0, *, group: str, summary: str, since: str = "1.0.0",
             complexity: str = "O(1)", container: str | None = None,
-            key_finder: Callable[[list[bytes]], list[int]] | None = None
+            key_finder: Callable[[list[bytes]], list[int]] | None = None,
+            reads_if: Callable[[Any, list[bytes]], bool] | None = None
             ) -> Callable[[Handler], Handler]:
     """Declare a command (or, with ``container``, a subcommand like CLIENT SETNAME)."""
 
@@ -170,7 +178,7 @@ def command(name: str, arity: int, flags: str, first_key: int = 0, last_key: int
         cmd = Command(name=name, arity=arity, flags=frozenset(flags.split()), first_key=first_key,
                       last_key=last_key, step=step, handler=handler, group=group,
                       summary=summary, since=since, complexity=complexity, container=parent,
-                      key_finder=key_finder)
+                      key_finder=key_finder, reads_if=reads_if)
         table = parent.subcommands if parent else COMMANDS
         key = name.encode()
         if key in table:
@@ -243,6 +251,7 @@ def ensure_loaded() -> None:
         lists,
         pubsub,
         raft,
+        scripting,
         serialization,
         server,
         sets,

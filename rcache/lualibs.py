@@ -1,0 +1,481 @@
+"""The libraries Redis bundles into its Lua: cjson, cmsgpack, bit and struct, in Python.
+
+lupa's Lua 5.1 comes without them, and C modules cannot be loaded into it, so each is a
+table of Python functions (no I/O, no state between calls). They follow the C libraries
+Redis ships (lua-cjson, antirez's lua-cmsgpack, LuaBitOp, Roberto's struct) in what they
+produce; error texts are the closest these functions can give. Lua strings arrive and leave
+as bytes (the runtime runs with ``encoding=None``); numbers as int or float.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct as pystruct
+from collections.abc import Callable
+from typing import Any
+
+import lupa.lua51 as lua51
+
+_LuaTable = type(lua51.LuaRuntime().table())
+
+
+class LibraryError(Exception):
+    """Raised to Lua as an error with this message, after the calling script's position."""
+
+
+def is_table(value: object) -> bool:
+    return type(value) is _LuaTable
+
+
+def array_length(table) -> int | None:
+    """n if the table's keys are exactly 1..n (lua-cjson and cmsgpack call it an array)."""
+    count = 0
+    highest = 0
+    for key in table.keys():
+        if type(key) is float and key.is_integer():
+            key = int(key)
+        if type(key) is not int or key < 1:
+            return None
+        highest = max(highest, key)
+        count += 1
+    return highest if highest == count else None
+
+
+def format_number(value: int | float) -> bytes:
+    """Lua's own tostring of a number ('%.14g': Lua numbers are doubles, whole or not)."""
+    if math.isnan(value):
+        return b"nan" if math.copysign(1, value) > 0 else b"-nan"
+    if math.isinf(value):
+        return b"inf" if value > 0 else b"-inf"
+    return b"%.14g" % value
+
+
+# -- cjson --------------------------------------------------------------------------------
+_JSON_ESCAPES = {0x22: b'\\"', 0x5C: b"\\\\", 0x2F: b"\\/", 0x08: b"\\b", 0x0C: b"\\f",
+                 0x0A: b"\\n", 0x0D: b"\\r", 0x09: b"\\t"}
+
+
+def _json_string(raw: bytes) -> bytes:
+    out = bytearray(b'"')
+    for byte in raw:
+        escaped = _JSON_ESCAPES.get(byte)
+        if escaped is not None:
+            out += escaped
+        elif byte < 0x20 or byte == 0x7F:
+            out += b"\\u%04x" % byte
+        else:
+            out.append(byte)
+    out += b'"'
+    return bytes(out)
+
+
+class Cjson:
+    def __init__(self, runtime, null) -> None:
+        self.runtime = runtime
+        self.null = null  # cjson.null: a light userdata in Lua, a sentinel here
+
+    def encode(self, *args) -> bytes:
+        if len(args) != 1:
+            raise LibraryError("bad argument #1 to 'encode' (expected 1 argument)")
+        out: list[bytes] = []
+        self._encode(args[0], out, 0)
+        return b"".join(out)
+
+    def _encode(self, value, out: list[bytes], depth: int) -> None:
+        kind = type(value)
+        if value is None or lua51.lua_type(value) == "userdata":  # cjson.null
+            out.append(b"null")
+        elif kind is bool:
+            out.append(b"true" if value else b"false")
+        elif kind is int or kind is float:
+            if kind is float and (math.isnan(value) or math.isinf(value)):
+                raise LibraryError("Cannot serialise number: must not be NaN or Inf")
+            out.append(format_number(value))
+        elif kind is bytes:
+            out.append(_json_string(value))
+        elif kind is _LuaTable:
+            if depth >= 1000:
+                raise LibraryError("Cannot serialise, excessive nesting (1001)")
+            length = array_length(value)
+            if length:
+                out.append(b"[")
+                for i in range(1, length + 1):
+                    if i > 1:
+                        out.append(b",")
+                    self._encode(value[i], out, depth + 1)
+                out.append(b"]")
+                return
+            out.append(b"{")
+            first = True
+            for key, item in value.items():
+                if not first:
+                    out.append(b",")
+                first = False
+                if type(key) is bytes:
+                    out.append(_json_string(key))
+                elif type(key) in (int, float):
+                    out.append(b'"' + format_number(key) + b'"')
+                else:
+                    raise LibraryError("Cannot serialise table: table key must be a number "
+                                       "or string")
+                out.append(b":")
+                self._encode(item, out, depth + 1)
+            out.append(b"}")
+        else:
+            name = lua51.lua_type(value) or kind.__name__
+            raise LibraryError(f"Cannot serialise {name}: type not supported")
+
+    def decode(self, *args):
+        if len(args) != 1 or type(args[0]) not in (bytes, int, float):
+            raise LibraryError("bad argument #1 to 'decode' (expected 1 argument)")
+        text = args[0] if type(args[0]) is bytes else format_number(args[0])
+        try:
+            parsed = json.loads(text.decode("utf-8", "surrogateescape"),
+                                parse_constant=_no_constant)
+        except (ValueError, RecursionError) as err:
+            position = getattr(err, "pos", 0) + 1
+            raise LibraryError(f"Expected value but found invalid token at character "
+                               f"{position}") from None
+        return self._to_lua(parsed)
+
+    def _to_lua(self, value):
+        if value is None:
+            return self.null
+        if type(value) is str:
+            return value.encode("utf-8", "surrogateescape")
+        if type(value) is list:
+            table = self.runtime.table()
+            for i, item in enumerate(value, 1):
+                table[i] = self._to_lua(item)
+            return table
+        if type(value) is dict:
+            table = self.runtime.table()
+            for key, item in value.items():
+                table[key.encode("utf-8", "surrogateescape")] = self._to_lua(item)
+            return table
+        if type(value) is int and not -2**53 <= value <= 2**53:
+            return float(value)
+        return value
+
+
+def _no_constant(name: str):
+    raise ValueError(name)
+
+
+# -- cmsgpack -----------------------------------------------------------------------------
+class Cmsgpack:
+    def __init__(self, runtime) -> None:
+        self.runtime = runtime
+
+    def pack(self, *args) -> bytes:
+        if not args:
+            raise LibraryError("MessagePack pack needs input.")
+        out = bytearray()
+        for value in args:
+            self._pack(value, out, 0)
+        return bytes(out)
+
+    def _pack(self, value, out: bytearray, depth: int) -> None:
+        kind = type(value)
+        if value is None:
+            out.append(0xC0)
+        elif kind is bool:
+            out.append(0xC3 if value else 0xC2)
+        elif kind is int or (kind is float and value.is_integer() and abs(value) < 2**63):
+            self._pack_int(int(value), out)
+        elif kind is float:
+            if math.isnan(value) or math.isinf(value) or pystruct.unpack(
+                    ">f", pystruct.pack(">f", value))[0] == value:
+                out += b"\xca" + pystruct.pack(">f", value)
+            else:
+                out += b"\xcb" + pystruct.pack(">d", value)
+        elif kind is bytes:
+            size = len(value)
+            if size < 32:
+                out.append(0xA0 | size)
+            elif size <= 0xFF:
+                out += bytes((0xD9, size))
+            elif size <= 0xFFFF:
+                out += b"\xda" + pystruct.pack(">H", size)
+            else:
+                out += b"\xdb" + pystruct.pack(">I", size)
+            out += value
+        elif kind is _LuaTable and depth < 16:
+            length = array_length(value)
+            if length is not None:
+                self._header(length, 0x90, 0xDC, out)
+                for i in range(1, length + 1):
+                    self._pack(value[i], out, depth + 1)
+            else:
+                items = list(value.items())
+                self._header(len(items), 0x80, 0xDE, out)
+                for key, item in items:
+                    self._pack(key, out, depth + 1)
+                    self._pack(item, out, depth + 1)
+        else:
+            out.append(0xC0)  # functions, userdata, tables nested too deep: nil
+
+    @staticmethod
+    def _header(count: int, fix: int, wide: int, out: bytearray) -> None:
+        if count < 16:
+            out.append(fix | count)
+        elif count <= 0xFFFF:
+            out += bytes((wide,)) + pystruct.pack(">H", count)
+        else:
+            out += bytes((wide + 1,)) + pystruct.pack(">I", count)
+
+    @staticmethod
+    def _pack_int(n: int, out: bytearray) -> None:
+        if n >= 0:
+            if n <= 127:
+                out.append(n)
+            elif n <= 0xFF:
+                out += bytes((0xCC, n))
+            elif n <= 0xFFFF:
+                out += b"\xcd" + pystruct.pack(">H", n)
+            elif n <= 0xFFFFFFFF:
+                out += b"\xce" + pystruct.pack(">I", n)
+            else:
+                out += b"\xcf" + pystruct.pack(">Q", n)
+        elif n >= -32:
+            out += pystruct.pack(">b", n)
+        elif n >= -128:
+            out += b"\xd0" + pystruct.pack(">b", n)
+        elif n >= -32768:
+            out += b"\xd1" + pystruct.pack(">h", n)
+        elif n >= -2**31:
+            out += b"\xd2" + pystruct.pack(">i", n)
+        else:
+            out += b"\xd3" + pystruct.pack(">q", n)
+
+    def unpack(self, *args):
+        if len(args) != 1 or type(args[0]) is not bytes:
+            raise LibraryError("MessagePack unpack needs a string")
+        data = args[0]
+        values = []
+        pos = 0
+        while pos < len(data):
+            value, pos = self._unpack(data, pos)
+            values.append(value)
+        return tuple(values)
+
+    def _unpack(self, data: bytes, pos: int):
+        try:
+            return self._unpack_one(data, pos)
+        except (IndexError, pystruct.error):
+            raise LibraryError("Missing bytes in input.") from None
+
+    def _unpack_one(self, data: bytes, pos: int):
+        head = data[pos]
+        pos += 1
+        if head <= 0x7F:
+            return head, pos
+        if head >= 0xE0:
+            return head - 0x100, pos
+        if 0xA0 <= head <= 0xBF:
+            return self._take(data, pos, head & 0x1F)
+        if 0x90 <= head <= 0x9F:
+            return self._array(data, pos, head & 0x0F)
+        if 0x80 <= head <= 0x8F:
+            return self._map(data, pos, head & 0x0F)
+        fixed = _MSGPACK_FIXED.get(head)
+        if fixed is not None:
+            fmt, size = fixed
+            value = pystruct.unpack_from(fmt, data, pos)[0]
+            if pos + size > len(data):
+                raise IndexError
+            return value, pos + size
+        if head == 0xC0:
+            return None, pos
+        if head in (0xC2, 0xC3):
+            return head == 0xC3, pos
+        if head in (0xD9, 0xC4):
+            return self._take(data, pos + 1, data[pos])
+        if head in (0xDA, 0xC5):
+            return self._take(data, pos + 2, pystruct.unpack_from(">H", data, pos)[0])
+        if head in (0xDB, 0xC6):
+            return self._take(data, pos + 4, pystruct.unpack_from(">I", data, pos)[0])
+        if head == 0xDC:
+            return self._array(data, pos + 2, pystruct.unpack_from(">H", data, pos)[0])
+        if head == 0xDD:
+            return self._array(data, pos + 4, pystruct.unpack_from(">I", data, pos)[0])
+        if head == 0xDE:
+            return self._map(data, pos + 2, pystruct.unpack_from(">H", data, pos)[0])
+        if head == 0xDF:
+            return self._map(data, pos + 4, pystruct.unpack_from(">I", data, pos)[0])
+        raise LibraryError("Bad data format in input.")
+
+    @staticmethod
+    def _take(data: bytes, pos: int, size: int):
+        if pos + size > len(data):
+            raise IndexError
+        return data[pos:pos + size], pos + size
+
+    def _array(self, data: bytes, pos: int, count: int):
+        table = self.runtime.table()
+        for i in range(1, count + 1):
+            table[i], pos = self._unpack_one(data, pos)
+        return table, pos
+
+    def _map(self, data: bytes, pos: int, count: int):
+        table = self.runtime.table()
+        for _ in range(count):
+            key, pos = self._unpack_one(data, pos)
+            table[key], pos = self._unpack_one(data, pos)
+        return table, pos
+
+
+_MSGPACK_FIXED = {0xCA: (">f", 4), 0xCB: (">d", 8), 0xCC: (">B", 1), 0xCD: (">H", 2),
+                  0xCE: (">I", 4), 0xCF: (">Q", 8), 0xD0: (">b", 1), 0xD1: (">h", 2),
+                  0xD2: (">i", 4), 0xD3: (">q", 8)}
+
+
+# -- bit (LuaBitOp: 32-bit operations, signed results) ----------------------------------------
+def _tobit(value) -> int:
+    if type(value) not in (int, float):
+        raise LibraryError("bad argument #1 (number expected)")
+    number = int(math.floor(value + 0.5)) if type(value) is float else value
+    number &= 0xFFFFFFFF
+    return number - 0x100000000 if number & 0x80000000 else number
+
+
+def _bits(fold: Callable[[int, int], int]) -> Callable[..., int]:
+    def operation(first, *rest) -> int:
+        result = _tobit(first)
+        for value in rest:
+            result = fold(result, _tobit(value))
+        return _tobit(result)
+    return operation
+
+
+def _shift(how: Callable[[int, int], int]) -> Callable[[Any, Any], int]:
+    def operation(value, count) -> int:
+        return _tobit(how(_tobit(value) & 0xFFFFFFFF, _tobit(count) & 31))
+    return operation
+
+
+def _tohex(value, digits=8) -> bytes:
+    number = _tobit(value) & 0xFFFFFFFF
+    digits = _tobit(digits)
+    upper = digits < 0
+    digits = min(abs(digits), 8)
+    text = b"%0*x" % (digits, number & ((1 << (4 * digits)) - 1)) if digits else b""
+    return text.upper() if upper else text
+
+
+def _arshift(value, count) -> int:
+    return _tobit(_tobit(value) >> (_tobit(count) & 31))
+
+
+def _rotate(value: int, count: int) -> int:
+    return ((value << count) | (value >> (32 - count))) & 0xFFFFFFFF
+
+
+BIT = {
+    b"tobit": _tobit,
+    b"tohex": _tohex,
+    b"bnot": lambda value: _tobit(~_tobit(value)),
+    b"band": _bits(lambda a, b: a & b),
+    b"bor": _bits(lambda a, b: a | b),
+    b"bxor": _bits(lambda a, b: a ^ b),
+    b"lshift": _shift(lambda a, n: a << n),
+    b"rshift": _shift(lambda a, n: a >> n),
+    b"arshift": _arshift,
+    b"rol": _shift(_rotate),
+    b"ror": _shift(lambda a, n: _rotate(a, (32 - n) % 32)),
+    b"bswap": lambda value: _tobit(int.from_bytes(
+        (_tobit(value) & 0xFFFFFFFF).to_bytes(4, "little"), "big")),
+}
+
+
+# -- struct ---------------------------------------------------------------------------------
+_STRUCT_SIZES = {"b": 1, "h": 2, "l": 8, "T": 8, "i": 4, "f": 4, "d": 8}
+
+
+def _struct_items(fmt: bytes):
+    """(endianness, [(code, size)]) of a struct format string."""
+    endian = "<"
+    items = []
+    i = 0
+    text = fmt.decode("latin-1")
+    while i < len(text):
+        code = text[i]
+        i += 1
+        digits = ""
+        while i < len(text) and text[i].isdigit():
+            digits += text[i]
+            i += 1
+        if code in "<>=!":
+            endian = {"<": "<", ">": ">", "=": "<", "!": endian}[code]
+        elif code in " ":
+            continue
+        elif code.lower() in _STRUCT_SIZES or code in "cs x":
+            size = int(digits) if digits else _STRUCT_SIZES.get(code.lower(), 1)
+            items.append((code, size))
+        else:
+            raise LibraryError(f"invalid format option '{code}'")
+    return endian, items
+
+
+def _struct_pack(fmt, *values) -> bytes:
+    endian, items = _struct_items(fmt)
+    out = bytearray()
+    values = list(values)
+    for code, size in items:
+        if code == "x":
+            out += b"\0"
+            continue
+        if not values:
+            raise LibraryError("bad argument to 'pack' (no value)")
+        value = values.pop(0)
+        if code in "fd":
+            out += pystruct.pack(endian + code, float(value))
+        elif code == "s":
+            out += value + b"\0"
+        elif code == "c":
+            out += value[:size] if size else value
+        else:
+            number = int(value) % (1 << (8 * size))
+            out += number.to_bytes(size, "little" if endian == "<" else "big")
+    return bytes(out)
+
+
+def _struct_unpack(fmt, data, start=1):
+    endian, items = _struct_items(fmt)
+    pos = int(start) - 1
+    results: list = []
+    for code, size in items:
+        if code == "x":
+            pos += 1
+            continue
+        if code in "fd":
+            results.append(pystruct.unpack_from(endian + code, data, pos)[0])
+            pos += size
+        elif code == "s":
+            end = data.index(b"\0", pos)
+            results.append(data[pos:end])
+            pos = end + 1
+        elif code == "c":
+            size = size or int(results.pop())
+            results.append(data[pos:pos + size])
+            pos += size
+        else:
+            if pos + size > len(data):
+                raise LibraryError("bad argument #2 to 'unpack' (data string too short)")
+            results.append(int.from_bytes(data[pos:pos + size],
+                                          "little" if endian == "<" else "big",
+                                          signed=code.islower()))
+            pos += size
+    results.append(pos + 1)
+    return tuple(results)
+
+
+def _struct_size(fmt) -> int:
+    _, items = _struct_items(fmt)
+    if any(code in "s" or (code == "c" and not size) for code, size in items):
+        raise LibraryError("options 'c0' - 's' have undefined sizes")
+    return sum(size for _, size in items)
+
+
+STRUCT = {b"pack": _struct_pack, b"unpack": _struct_unpack, b"size": _struct_size}
