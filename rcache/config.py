@@ -161,10 +161,6 @@ OPTIONS: list[Option] = [
            "a password", mutable=True, format=_format_bool),
     Option("lua-instruction-budget", 5_000_000, int, "Lua instructions a script may run "
            "before it is aborted (same on every node; each redis.call counts 1000)"),
-    Option("busy-reply-threshold", 5000, int, "accepted for Redis compatibility: scripts "
-           "are bounded by lua-instruction-budget instead", mutable=True),
-    Option("lua-time-limit", 5000, int, "alias of busy-reply-threshold (accepted, see "
-           "lua-instruction-budget)", mutable=True),
     Option("loglevel", "notice", _choice("debug", "verbose", "notice", "warning"),
            "log verbosity", mutable=True),
     Option("slowlog-log-slower-than", 10000, _integer(-1, LONG_MAX), "log commands slower "
@@ -203,7 +199,8 @@ OPTIONS: list[Option] = [
     Option("appendonly", True, parse_bool, "accepted for Redis compatibility (the Raft log is "
            "always on)", mutable=True, format=_format_bool),
     Option("busy-reply-threshold", 5000, _integer(0, LONG_MAX), "accepted for Redis "
-           "compatibility", mutable=True, alias="lua-time-limit"),
+           "compatibility: scripts are bounded by lua-instruction-budget instead",
+           mutable=True, alias="lua-time-limit"),
     *(Option(f"lazyfree-lazy-{what}", False, parse_bool, "accepted for Redis compatibility",
              mutable=True, format=_format_bool)
       for what in ("eviction", "expire", "server-del", "user-del", "user-flush")),

@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
+import redis
 
 from rcache.commands import table
 from rcache.encodings import EncodingLimits
@@ -165,7 +166,6 @@ def _section_names(raw: bytes) -> list[str]:
 def test_info_sections_as_redis(shared_node: Node, redis_server: int) -> None:
     """Every section Redis 7.0 has, in its order, for INFO, INFO all and INFO everything;
     redis-py parses each, and the fields tools read are there."""
-    import redis
 
     raw_ours, raw_theirs = RawConnection(shared_node.port), RawConnection(redis_server)
     for argv in (("INFO",), ("INFO", "all"), ("INFO", "everything"), ("INFO", "cpu", "keyspace")):
@@ -248,3 +248,16 @@ def test_command_docs_cover_every_command(pair) -> None:
         for field in (b"group", b"since"):
             assert our_docs[name][field] == redis_docs[name][field], (name, field)
     assert all(doc[b"summary"] for doc in our_docs.values())
+
+
+def test_commandstats_of_a_command_only_ever_refused(make_node) -> None:
+    """A command whose every call was refused (NOAUTH, -MOVED...) has 0 calls: its line must
+    still print (Redis prints usec_per_call=0.00)."""
+    node = make_node("--requirepass", "pw")
+    conn = RawConnection(node.port)
+    assert conn.call("GET", "k").startswith(b"-NOAUTH")
+    assert conn.call("AUTH", "pw") == b"+OK\r\n"
+    stats = conn.call("INFO", "commandstats")
+    conn.close()
+    assert b"cmdstat_get:calls=0,usec=0,usec_per_call=0.00,rejected_calls=1,failed_calls=0" \
+        in stats, stats

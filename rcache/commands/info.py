@@ -177,7 +177,7 @@ def _cpu() -> dict[str, object]:
 
 def _commandstats() -> dict[str, object]:
     return {f"cmdstat_{cmd.full_name}":
-            f"calls={cmd.calls},usec={cmd.usec},usec_per_call={cmd.usec / cmd.calls:.2f},"
+            f"calls={cmd.calls},usec={cmd.usec},usec_per_call={cmd.usec / max(cmd.calls, 1):.2f},"
             f"rejected_calls={cmd.rejected_calls},failed_calls={cmd.failed_calls}"
             for cmd in all_commands() if cmd.calls or cmd.rejected_calls}
 
