@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import CommandError
+from .glob import matcher
 from .resp import split_args
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2,
@@ -157,11 +158,10 @@ class Config:
 
     # -- CONFIG GET / CONFIG SET ------------------------------------------------------------
     def matching(self, pattern: bytes) -> dict[bytes, bytes]:
-        from .storage import compile_pattern
-        regex = compile_pattern(pattern.lower())
+        match = matcher(pattern, nocase=True)
         found = {opt.name.encode(): self.get(opt.name).encode()
-                 for opt in OPTIONS if regex.match(opt.name.encode())}
-        found.update((name, value) for name, value in _FIXED.items() if regex.match(name))
+                 for opt in OPTIONS if match(opt.name.encode())}
+        found.update((name, value) for name, value in _FIXED.items() if match(name))
         return found
 
     def set_at_runtime(self, pairs: list[tuple[bytes, bytes]]) -> None:

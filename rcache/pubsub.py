@@ -15,8 +15,8 @@ import asyncio
 import threading
 from typing import TYPE_CHECKING
 
+from .glob import matcher
 from .resp import Push
-from .storage import compile_pattern
 
 if TYPE_CHECKING:
     from .server import Client
@@ -60,7 +60,7 @@ class Hub:
         with self._lock:
             direct = list(self.channels.get(channel, {}).values())
             by_pattern = [(pattern, client) for pattern, listeners in self.patterns.items()
-                          if compile_pattern(pattern).fullmatch(channel)
+                          if matcher(pattern)(channel)
                           for client in listeners.values()]
         if (direct or by_pattern) and self.loop is not None:
             self.loop.call_soon_threadsafe(self._deliver, channel, message, direct, by_pattern)

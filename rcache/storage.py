@@ -21,11 +21,9 @@ together with the applied index; readers use a ``Keyspace`` straight on the data
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from functools import lru_cache
 
 from rocksdict import Options, Rdict, ReadOptions, WriteBatch
 
@@ -431,57 +429,3 @@ def read_below(limit: bytes) -> ReadOptions:
     bounds = ReadOptions()
     bounds.set_iterate_upper_bound(limit)
     return bounds
-
-
-@lru_cache(maxsize=256)
-def compile_pattern(pattern: bytes) -> re.Pattern[bytes]:
-    """Redis's glob (stringmatchlen): * ? [abc] [^a] [a-z] and backslash escapes."""
-    out = []
-    i, n = 0, len(pattern)
-    while i < n:
-        c = pattern[i:i + 1]
-        if c == b"*":
-            out.append(b".*")
-        elif c == b"?":
-            out.append(b".")
-        elif c == b"\\" and i + 1 < n:
-            i += 1
-            out.append(re.escape(pattern[i:i + 1]))
-        elif c == b"[":
-            j = i + 1
-            negate = j < n and pattern[j:j + 1] == b"^"
-            if negate:
-                j += 1
-            items = []
-            while j < n and pattern[j:j + 1] != b"]":
-                if pattern[j:j + 1] == b"\\" and j + 1 < n:
-                    j += 1
-                    items.append(re.escape(pattern[j:j + 1]))
-                elif j + 2 < n and pattern[j + 1:j + 2] == b"-" and pattern[j + 2:j + 3] != b"]":
-                    lo, hi = sorted((pattern[j], pattern[j + 2]))
-                    items.append(re.escape(bytes((lo,))) + b"-" + re.escape(bytes((hi,))))
-                    j += 2
-                else:
-                    items.append(re.escape(pattern[j:j + 1]))
-                j += 1
-            body = b"".join(items)
-            if negate:
-                out.append(b"[^" + body + b"]" if body else b".")
-            else:
-                out.append(b"[" + body + b"]" if body else b"(?!)")
-            i = j
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return re.compile(b"".join(out) + b"\\Z", re.DOTALL)
-
-
-def literal_prefix(pattern: bytes) -> bytes:
-    """The part of a glob before its first special character (lets KEYS seek, not scan all)."""
-    cut = len(pattern)
-    for special in (b"*", b"?", b"[", b"\\"):
-        pos = pattern.find(special)
-        if pos >= 0:
-            cut = min(cut, pos)
-    return pattern[:cut]
-

@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterator
 from .. import collections_store as cs
 from .. import errors
 from ..errors import CommandError
+from ..glob import literal_prefix, matcher
 from ..resp import OK, SimpleString, parse_int
-from ..storage import STRING, TYPE_NAMES, Keyspace, compile_pattern, literal_prefix
+from ..storage import STRING, TYPE_NAMES, Keyspace
 from .table import Context, command, container
 
 _G = "generic"
@@ -116,7 +117,7 @@ def _keys_under(ks: Keyspace, prefix: bytes, start: bytes = b"") -> Iterator[byt
 
 def _matcher(pattern: bytes) -> Callable[[bytes], object] | None:
     """The glob as a match function, or None when it matches everything."""
-    return None if pattern == b"*" else compile_pattern(pattern).match
+    return None if pattern == b"*" else matcher(pattern)
 
 
 @command("keys", 2, "readonly", group=_G, summary="Find all keys matching the given pattern",
