@@ -29,6 +29,7 @@ from rocksdict import Options, Rdict, ReadOptions, WriteBatch
 
 from . import errors
 from .errors import CommandError
+from .oslimits import ROCKSDB_MAX_OPEN_FILES
 
 STRING, HASH, LIST, SET, ZSET = 1, 2, 3, 4, 5
 TYPE_NAMES = {STRING: b"string", HASH: b"hash", LIST: b"list", SET: b"set", ZSET: b"zset"}
@@ -99,6 +100,7 @@ class Store:
         options.set_max_background_jobs(2)
         # Small memtables keep the flush inside a snapshot's checkpoint short.
         options.set_write_buffer_size(16 * 1024 * 1024)
+        options.set_max_open_files(ROCKSDB_MAX_OPEN_FILES)  # clients need descriptors too
         try:
             db = Rdict(directory, options)
         except Exception as err:

@@ -180,7 +180,7 @@ def describe(client, now: float) -> str:
             f"sub={len(client.channels)} psub={len(client.patterns)} ssub=0 "
             f"multi={len(client.multi) if client.multi is not None else -1} "
             f"qbuf={client.reader.buffered()} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 "
-            f"obl=0 oll=0 omem=0 tot-mem=0 events=r "
+            f"obl=0 oll=0 omem={client.unsent_bytes} tot-mem=0 events=r "
             f"cmd={client.last_command.full_name if client.last_command else 'NULL'} "
             f"user=default redir=-1 resp={3 if client.resp3 else 2} "
             f"lib-name={client.lib_name.decode(errors='replace')} "
@@ -203,7 +203,7 @@ def client_list(ctx: Context, argv: list[bytes]):
         elif len(argv) == 4 and argv[2].lower() == b"type":
             if argv[3].lower() not in (b"normal", b"master", b"replica", b"pubsub"):
                 raise CommandError(f"ERR Unknown client type '{argv[3].decode(errors='replace')}'")
-            clients = clients if argv[3].lower() == b"normal" else []
+            clients = [c for c in clients if c.output_class.encode() == argv[3].lower()]
         else:
             raise CommandError(errors.SYNTAX)
     now = time.time()
