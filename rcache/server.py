@@ -239,6 +239,9 @@ class Client(asyncio.Protocol):
             return cmd.handler(self.context(), argv)
         except CommandError as err:
             return err
+        except Exception:  # a bug in one command must not cost the client its connection
+            log.exception("command %r failed", argv[:1])
+            return CommandError("ERR internal error while running command")
 
     def _read_after_barrier(self, cmd: Command, argv: list[bytes]) -> Pending:
         """A linearizable read: runs once the leader has proven it still leads. Until then,

@@ -156,3 +156,45 @@ def test_tcp_keepalive(make_node, interval: str, expected: bool) -> None:
         assert sock.recv(100) == b"+PONG\r\n"
         lines = wait_for(lambda: _keepalive_timers(node.port), 10, "the server's socket")
         assert any("timer:(keepalive" in line for line in lines) == expected, lines
+
+
+# -- count arguments ---------------------------------------------------------------------
+@pytest.mark.parametrize("argv", [
+    ["HRANDFIELD", "bl:h", "-4611686018427387904", "WITHVALUES"],
+    ["HRANDFIELD", "bl:h", "-9223372036854775808"],
+    ["ZRANDMEMBER", "bl:z", "-4611686018427387904", "WITHSCORES"],
+    ["ZRANDMEMBER", "bl:z", "-9223372036854775808"],
+    ["SRANDMEMBER", "bl:s", "-9223372036854775808"],
+    ["SPOP", "bl:s", "-1"],
+    ["HRANDFIELD", "bl:missing", "-4611686018427387904", "WITHVALUES"],
+])
+def test_random_counts_out_of_range_like_redis(shared_node: Node, redis_server: int,
+                                               argv: list[str]) -> None:
+    """These counts are refused at once, with Redis's text (HRANDFIELD used to block the
+    node for minutes, then fail with MemoryError)."""
+    errors = []
+    for client in (shared_node.client(), redis.Redis(port=redis_server, socket_timeout=10)):
+        client.hset("bl:h", "f", "v")
+        client.zadd("bl:z", {"m": 1})
+        client.sadd("bl:s", "m")
+        try:
+            with pytest.raises(redis.ResponseError) as caught:
+                client.execute_command(*argv)
+            errors.append(str(caught.value))
+        finally:
+            client.delete("bl:h", "bl:z", "bl:s")
+    assert errors[0] == errors[1]
+
+
+def test_huge_repeated_picks_refused(shared_node: Node) -> None:
+    """A count Redis accepts but cannot answer (it builds the reply until memory runs out):
+    rcache refuses it and keeps serving."""
+    client = shared_node.client()
+    client.hset("bl:h", "f", "v")
+    try:
+        with pytest.raises(redis.ResponseError, match="count is out of range"):
+            client.hrandfield("bl:h", -4611686018427387903, withvalues=True)
+        assert client.hrandfield("bl:h", -3) == [b"f"] * 3
+        assert client.ping()
+    finally:
+        client.delete("bl:h")
