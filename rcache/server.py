@@ -222,6 +222,9 @@ class Client(asyncio.Protocol):
             if cmd.is_write:
                 route = server.cluster.route_write(self, cmd, argv)
                 if route is None:
+                    refusal = server.replicator.faults.refusal()
+                    if refusal is not None:
+                        return CommandError(refusal)
                     if "blocking" in cmd.flags:
                         return server.blocking.run(self, cmd, argv, Pending(self._reply_ready))
                     return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready)
@@ -344,6 +347,9 @@ class Client(asyncio.Protocol):
             return relayed
         if route is not None:
             return route
+        refusal = self.server.replicator.faults.refusal()
+        if refusal is not None:
+            return CommandError(refusal)
         return self.server.replicator.submit((TRANSACTION, data), merge)
 
     # -- replies -----------------------------------------------------------------------------

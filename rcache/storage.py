@@ -20,6 +20,7 @@ together with the applied index; readers use a ``Keyspace`` straight on the data
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -29,9 +30,12 @@ from rocksdict import Options, Rdict, ReadOptions, WriteBatch
 
 from . import errors
 from .errors import CommandError
+from .faults import is_io_error
 from .oslimits import ROCKSDB_MAX_OPEN_FILES
 
 STRING, HASH, LIST, SET, ZSET = 1, 2, 3, 4, 5
+# Room RocksDB needs to reopen after a full disk (a new WAL and memtable, a MANIFEST).
+REOPEN_MIN_FREE_BYTES = 32 * 1024 * 1024
 TYPE_NAMES = {STRING: b"string", HASH: b"hash", LIST: b"list", SET: b"set", ZSET: b"zset"}
 _HAS_EXPIRY = 0x80
 
@@ -92,6 +96,7 @@ class Store:
         self.generation = 0
         # SCAN cursors: opaque integers -> the key to resume from (node-local, bounded).
         self.scan_cursors: dict[int, bytes] = {}
+        self._write_error: Exception | None = None  # RocksDB refuses writes since this
 
     def _open(self, directory: str) -> Rdict:
         os.makedirs(directory, exist_ok=True)
@@ -122,6 +127,27 @@ class Store:
         write_atomically(self._pointer, os.path.basename(target).encode())
         old_db.close()
         shutil.rmtree(old_dir, ignore_errors=True)
+
+    def write(self, batch: WriteBatch) -> None:
+        """Apply's one write. After an I/O error (a full disk) RocksDB refuses every write
+        until reopened: reopen it once the disk has room again, else fail as before."""
+        if self._write_error is not None:
+            self._reopen_after(self._write_error)
+        try:
+            self.db.write(batch)
+        except Exception as err:
+            if is_io_error(err):
+                self._write_error = err
+            raise
+
+    def _reopen_after(self, error: Exception) -> None:
+        if shutil.disk_usage(self.directory).free < REOPEN_MIN_FREE_BYTES:
+            raise error
+        with contextlib.suppress(Exception):  # it flushes the WAL that failed; closed anyway
+            self.db.close()
+        self.db = self._open(self.directory)
+        self.generation += 1
+        self._write_error = None
 
     @property
     def applied_index(self) -> int:
@@ -224,7 +250,7 @@ class Transaction:
         if self.dbmap != self.store.dbmap:
             batch.put(DBMAP_KEY, bytes(self.dbmap))
         batch.put(APPLIED_KEY, index.to_bytes(8, "big"))
-        self.store.db.write(batch)
+        self.store.write(batch)
         if self.dbmap != self.store.dbmap:
             self.store.dbmap = self.dbmap
             self.store.generation += 1

@@ -198,3 +198,54 @@ def test_huge_repeated_picks_refused(shared_node: Node) -> None:
         assert client.ping()
     finally:
         client.delete("bl:h")
+
+
+# -- a full disk -------------------------------------------------------------------------
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 MB tmpfs (needs root, as the CI runs): a disk that can be filled and freed."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)],
+                          capture_output=True, timeout=30)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], timeout=30, check=True)
+
+
+def _fill(path) -> None:
+    with open(path, "wb") as filler:
+        try:
+            while True:
+                filler.write(b"\0" * (1 << 20))
+                filler.flush()
+        except OSError:
+            pass  # full
+
+
+def test_full_disk_refuses_writes_then_recovers(small_disk, make_node) -> None:
+    node = make_node("--dir", str(small_disk / "data"))
+    try:
+        client = node.client(socket_timeout=30)
+        assert client.set("before", "v")
+        _fill(small_disk / "filler")
+        with pytest.raises(redis.ResponseError, match="No space left on device"):
+            client.set("during", "x" * 100_000)  # in flight when the disk fills up
+
+        def refused() -> bool:
+            try:
+                client.set("during", "y")
+            except redis.ResponseError as err:
+                return str(err).startswith("MISCONF Errors writing to disk: ") and \
+                    "No space left on device" in str(err)
+            return False
+        assert wait_for(refused, 20, "writes refused with the disk's error")
+        assert client.get("before") == b"v" and client.ping()  # reads go on
+        assert node.log().count("Traceback") <= 4, "a traceback per tick"
+        (small_disk / "filler").unlink()
+        wait_for(lambda: client.set("after", "v"), 30, "writes to work again")
+        assert "raft tick recovered" in node.log()
+        assert client.get("after") == b"v"
+    finally:
+        node.stop()
