@@ -91,6 +91,7 @@ class Client(asyncio.Protocol):
         self._inbox: deque[list[bytes]] = deque()  # parsed commands not run yet
         self._write_paused = False  # the transport holds more than FLOW_HIGH unsent bytes
         self._reading = True
+        self._consuming = False
         self._limit_watch = LimitWatch()
         self._closing = False
         self._quitting = False
@@ -142,13 +143,19 @@ class Client(asyncio.Protocol):
     def _consume(self) -> None:
         """Run the parsed commands, in order, while the unsent replies stay below the flow
         bound; past it the rest wait (and reading stops) until the client reads."""
+        if self._consuming:
+            return  # a reply resolved while a command ran: the running loop goes on
         inbox = self._inbox
-        while inbox and not self._closing:
-            if self._out_size > FLUSH_AT:
-                self._write_out()
-            if self._write_paused or self._held > FLOW_HIGH:
-                break
-            self._on_command(inbox.popleft())
+        self._consuming = True
+        try:
+            while inbox and not self._closing:
+                if self._out_size > FLUSH_AT:
+                    self._write_out()
+                if self._write_paused or self._held > FLOW_HIGH:
+                    break
+                self._on_command(inbox.popleft())
+        finally:
+            self._consuming = False
         reader = self.reader
         if not inbox and reader.error is not None and not self._closing:
             self._emit(CommandError("ERR " + reader.error))
