@@ -9,8 +9,10 @@ stop. So, as Redis's adjustOpenFilesLimit does, the node raises its soft RLIMIT_
 from __future__ import annotations
 
 import logging
+import os
 import resource
 import socket
+import sys
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,17 @@ def check_maxclients(maxclients: int) -> None:
     if limit < maxclients + RESERVED_FDS:
         raise ValueError("The operating system is not able to handle the specified number "
                          f"of clients, try with {limit - RESERVED_FDS}")
+
+
+def free_descriptors() -> int:
+    """Descriptors this process may still open (Linux: counted in /proc/self/fd)."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return sys.maxsize
+    try:
+        return soft - len(os.listdir("/proc/self/fd"))
+    except OSError:  # no /proc, or no descriptor left to list it
+        return 0
 
 
 def set_keepalive(sock: socket.socket, interval: int) -> None:

@@ -31,7 +31,7 @@ from rocksdict import Options, Rdict, ReadOptions, WriteBatch
 from . import errors
 from .errors import CommandError
 from .faults import is_io_error
-from .oslimits import ROCKSDB_MAX_OPEN_FILES
+from .oslimits import ROCKSDB_MAX_OPEN_FILES, free_descriptors
 
 STRING, HASH, LIST, SET, ZSET = 1, 2, 3, 4, 5
 # Room RocksDB needs to reopen after a full disk (a new WAL and memtable, a MANIFEST).
@@ -129,8 +129,9 @@ class Store:
         shutil.rmtree(old_dir, ignore_errors=True)
 
     def write(self, batch: WriteBatch) -> None:
-        """Apply's one write. After an I/O error (a full disk) RocksDB refuses every write
-        until reopened: reopen it once the disk has room again, else fail as before."""
+        """Apply's one write. After an I/O error (a full disk, no descriptor left) RocksDB
+        refuses every write until reopened: reopen it once there is room again, else fail
+        as before."""
         if self._write_error is not None:
             self._reopen_after(self._write_error)
         try:
@@ -141,8 +142,9 @@ class Store:
             raise
 
     def _reopen_after(self, error: Exception) -> None:
-        if shutil.disk_usage(self.directory).free < REOPEN_MIN_FREE_BYTES:
-            raise error
+        if (shutil.disk_usage(self.directory).free < REOPEN_MIN_FREE_BYTES
+                or free_descriptors() < ROCKSDB_MAX_OPEN_FILES):
+            raise error  # reopening now would fail, and leave no database open at all
         with contextlib.suppress(Exception):  # it flushes the WAL that failed; closed anyway
             self.db.close()
         self.db = self._open(self.directory)
