@@ -128,11 +128,27 @@ def _regex(tokens: list[frozenset[int] | None]) -> bytes:
     return segments[0] + middle + b".*" + segments[-1] + b"\\Z"
 
 
-@lru_cache(maxsize=256)
+# A compiled pattern costs ~25 bytes per pattern byte: only short ones are kept for reuse.
+CACHED_PATTERN_MAX = 1024
+
+
 def matcher(pattern: bytes, nocase: bool = False) -> Callable[[bytes], bool]:
     """``matcher(pattern)(subject)`` is Redis's ``stringmatchlen(pattern, subject, nocase)``."""
+    if len(pattern) <= CACHED_PATTERN_MAX:
+        return _cached_matcher(pattern, nocase)
+    match = _compiled_matcher(pattern, nocase)
+    re.purge()  # re keeps its last 512 compiled patterns: not this one
+    return match
+
+
+@lru_cache(maxsize=256)
+def _cached_matcher(pattern: bytes, nocase: bool) -> Callable[[bytes], bool]:
     if not pattern:
         return lambda subject: not subject
+    return _compiled_matcher(pattern, nocase)
+
+
+def _compiled_matcher(pattern: bytes, nocase: bool) -> Callable[[bytes], bool]:
     compiled = re.compile(_regex(tokenize(pattern, nocase)), re.DOTALL)
     return lambda subject: bool(subject) and compiled.match(subject) is not None
 
