@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .glob import matcher
@@ -28,13 +29,18 @@ class Hub:
         self._lock = threading.Lock()
         self.channels: dict[bytes, dict[int, Client]] = {}  # channel -> client id -> client
         self.patterns: dict[bytes, dict[int, Client]] = {}
+        # each subscribed pattern compiled once (every PUBLISH on every node matches them all)
+        self._matchers: dict[bytes, Callable[[bytes], bool]] = {}
 
     def subscribe(self, client: Client, name: bytes, pattern: bool) -> None:
         table, mine = self._tables(client, pattern)
         if name not in mine:
             mine[name] = None
+            match = matcher(name) if pattern and name not in self._matchers else None
             with self._lock:
                 table.setdefault(name, {})[client.id] = client
+                if match is not None:
+                    self._matchers[name] = match
 
     def unsubscribe(self, client: Client, name: bytes, pattern: bool) -> None:
         table, mine = self._tables(client, pattern)
@@ -45,6 +51,8 @@ class Hub:
                 del listeners[client.id]
                 if not listeners:
                     del table[name]
+                    if pattern:
+                        del self._matchers[name]
 
     def drop(self, client: Client) -> None:
         """The client left (or RESET): forget all it listened to."""
@@ -60,7 +68,7 @@ class Hub:
         with self._lock:
             direct = list(self.channels.get(channel, {}).values())
             by_pattern = [(pattern, client) for pattern, listeners in self.patterns.items()
-                          if matcher(pattern)(channel)
+                          if self._matchers[pattern](channel)
                           for client in listeners.values()]
         if (direct or by_pattern) and self.loop is not None:
             self.loop.call_soon_threadsafe(self._deliver, channel, message, direct, by_pattern)
