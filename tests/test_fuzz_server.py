@@ -181,3 +181,57 @@ def test_random_arguments_answer_in_bounded_time(node: Node) -> None:
     assert node.proc.poll() is None, "the server crashed"
     assert _rss_mb(node.proc.pid) < baseline + 200
     assert "Traceback" not in node.log()
+
+
+# The same arguments against redis-server: replies and errors must be Redis's (C integer
+# semantics: ranges, truncation, overflow), for commands whose reply is deterministic.
+_DETERMINISTIC = [
+    b"LRANGE fzl N N", b"LINDEX fzl N", b"LPOS fzl a RANK N COUNT N MAXLEN N", b"LPOS fzl a RANK N",
+    b"ZRANGE fzz N N", b"ZRANGE fzz N N REV", b"ZRANGEBYSCORE fzz -inf +inf LIMIT N N",
+    b"ZRANGE fzz (N N BYSCORE LIMIT N N", b"ZREVRANGEBYLEX fzz + - LIMIT N N",
+    b"ZRANGEBYLEX fzz - + LIMIT N N", b"GETRANGE fz N N", b"GETBIT fz N", b"BITCOUNT fz N N",
+    b"BITPOS fz 1 N N", b"BITCOUNT fz N N BIT", b"BITPOS fz 0 N N BYTE", b"SINTERCARD N fzs fzs",
+    b"SINTERCARD 2 fzs fzs LIMIT N", b"ZINTERCARD N fzz", b"ZINTERCARD 1 fzz LIMIT N",
+    b"SELECT N", b"HRANDFIELD nokey N", b"HRANDFIELD nokey N WITHVALUES", b"SRANDMEMBER nokey N",
+    b"ZRANDMEMBER nokey N WITHSCORES", b"ZRANGE fzz N N BYSCORE", b"LMPOP N nokey LEFT COUNT N",
+    b"ZMPOP N nokey MIN COUNT N", b"EXPIRE nokey N", b"PEXPIRE nokey N", b"SETEX nokey2 N v",
+    b"GETEX nokey EX N", b"SET nokey3 v PX N", b"INCRBY fzn N", b"INCRBYFLOAT fzf N",
+    b"HINCRBY fzh n N", b"ZINCRBY fzz2 N m", b"LSET fzl N v", b"LTRIM nokey N N",
+    b"ZREMRANGEBYRANK nokey N N", b"WAIT 0 N", b"CLIENT KILL ID N", b"ZUNION N fzz fzz",
+    b"SPOP nokey N", b"LPOP nokey N", b"RPOP fzl2 N", b"RPUSH fzl2 a b c", b"LPOS fzl2 c COUNT N",
+]
+_DIFF_DB = b"9"
+
+
+def _call_in_db(port: int, argv: list[bytes]) -> object:
+    with socket.create_connection(("127.0.0.1", port), timeout=COMMAND_TIME_BOUND) as sock:
+        sock.sendall(encode_command([b"SELECT", _DIFF_DB]) + encode_command(argv))
+        reader, replies = hiredis.Reader(), []
+        while len(replies) < 2:
+            data = sock.recv(65536)
+            assert data, f"connection closed on {argv!r}"
+            reader.feed(data)
+            while (reply := reader.gets()) is not False:
+                replies.append(reply)
+        return replies[1]
+
+
+def _comparable(reply: object) -> object:
+    return ("error", str(reply)) if isinstance(reply, hiredis.ReplyError) else reply
+
+
+def test_random_arguments_like_redis(node: Node, redis_server: int) -> None:
+    rng = random.Random(SEED)
+    for port in (node.port, redis_server):
+        for argv in ([b"FLUSHDB"], [b"SET", b"fz", b"a" * 60], [b"SET", b"fzn", b"0"],
+                     [b"SET", b"fzf", b"0"], [b"SADD", b"fzs", *(b"a%d" % i for i in range(20))],
+                     [b"HSET", b"fzh", b"n", b"1"], [b"RPUSH", b"fzl", *([b"a", b"b"] * 10)],
+                     [b"ZADD", b"fzz", *(x for i in range(20) for x in (b"%d" % i, b"a%d" % i))]):
+            _call_in_db(port, argv)
+    try:
+        for _ in range(ROUNDS * 10):
+            argv = _arguments(rng, rng.choice(_DETERMINISTIC))
+            ours, theirs = _call_in_db(node.port, argv), _call_in_db(redis_server, argv)
+            assert _comparable(ours) == _comparable(theirs), argv
+    finally:
+        _call_in_db(redis_server, [b"FLUSHDB"])

@@ -8,6 +8,7 @@ import time
 from .. import errors
 from ..errors import CommandError
 from ..resp import OK, PONG, SimpleString, Verbatim, parse_int
+from .keyspace import db_index_arg
 from .table import Context, command, container
 
 REDIS_VERSION = "7.0.15"  # the Redis release whose commands and replies we follow
@@ -108,17 +109,8 @@ def reset(ctx: Context, argv: list[bytes]):
 
 @command("select", 2, "loading stale fast node", group=_G, summary="Change the selected database")
 def select(ctx: Context, argv: list[bytes]):
-    ctx.client.db = parse_db_index(ctx, argv[1])
+    ctx.client.db = db_index_arg(ctx, argv[1])
     return OK
-
-
-def parse_db_index(ctx: Context, raw: bytes) -> int:
-    index = parse_int(raw)
-    if index is None or not -(2**31) <= index < 2**31:
-        raise CommandError(errors.NOT_INTEGER)
-    if not 0 <= index < ctx.ks.store.databases:
-        raise CommandError(errors.DB_INDEX)
-    return index
 
 
 # -- CLIENT -----------------------------------------------------------------------------------

@@ -45,8 +45,8 @@ def _int32_arg(raw: bytes, error: str | None = None) -> int:
     return value
 
 
-def _db_index(ctx: Context, raw: bytes) -> int:
-    """Target database of COPY ... DB and MOVE, validated as SELECT does."""
+def db_index_arg(ctx: Context, raw: bytes) -> int:
+    """A database index (SELECT, MOVE, COPY ... DB): a C int, then within `databases`."""
     dbnum = _int32_arg(raw)
     _check_db_range(ctx, dbnum)
     return dbnum
@@ -260,7 +260,7 @@ def copy(ctx: Context, argv: list[bytes]) -> int:
         if option == b"replace":
             replace = True
         elif option == b"db" and i + 1 < len(argv):
-            target_db = _db_index(ctx, argv[i + 1])
+            target_db = db_index_arg(ctx, argv[i + 1])
             i += 1
         else:
             raise CommandError(errors.SYNTAX)
@@ -282,7 +282,7 @@ def copy(ctx: Context, argv: list[bytes]) -> int:
 def move(ctx: Context, argv: list[bytes]) -> int:
     ks = ctx.ks
     key = argv[1]
-    target_db = _db_index(ctx, argv[2])
+    target_db = db_index_arg(ctx, argv[2])
     if target_db == ks.dbnum:
         raise CommandError(errors.SAME_OBJECT)
     record = ks.lookup(key)

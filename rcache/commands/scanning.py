@@ -55,7 +55,7 @@ def parse_random_count(raw: bytes, withvalues: bool = False) -> int:
     count = int_arg(raw)
     if count < -LLONG_MAX:
         raise CommandError(errors.out_of_range(-LLONG_MAX, LLONG_MAX))
-    if withvalues and count < -(LLONG_MAX // 2):  # C's -LONG_MAX/2 truncates toward zero
+    if withvalues and not -(LLONG_MAX // 2) <= count <= LLONG_MAX // 2:  # C truncates
         raise CommandError("ERR value is out of range")
     return count
 
