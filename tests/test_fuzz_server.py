@@ -199,6 +199,12 @@ _DETERMINISTIC = [
     b"HINCRBY fzh n N", b"ZINCRBY fzz2 N m", b"LSET fzl N v", b"LTRIM nokey N N",
     b"ZREMRANGEBYRANK nokey N N", b"WAIT 0 N", b"CLIENT KILL ID N", b"ZUNION N fzz fzz",
     b"SPOP nokey N", b"LPOP nokey N", b"RPOP fzl2 N", b"RPUSH fzl2 a b c", b"LPOS fzl2 c COUNT N",
+    b"ZRANGESTORE fzd fzz N N", b"LREM fzl2 N a", b"SUBSTR fz N N", b"ZCOUNT fzz N N",
+    b"ZREMRANGEBYSCORE nokey N N", b"EXPIREAT nokey N", b"PEXPIREAT nokey N",
+    b"BITFIELD_RO fz GET u8 N", b"BITFIELD_RO fz GET i5 N", b"BITFIELD fz GET u8 N",
+    b"HINCRBYFLOAT fzh f N", b"ZADD fzz2 N m", b"ZADD fzz2 INCR N m", b"DECRBY fzn N",
+    b"ZREMRANGEBYRANK fzz2 N N", b"LINDEX fzl2 N", b"ZRANGE fzz2 N N WITHSCORES",
+    b"GET fzn", b"LLEN fzl2", b"ZSCORE fzz2 m",
 ]
 _DIFF_DB = b"9"
 

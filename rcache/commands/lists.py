@@ -175,10 +175,10 @@ def lrange(ctx: Context, argv: list[bytes]) -> list[bytes]:
                     "at index. This makes asking for the first or the last element of the list "
                     "O(1).")
 def lindex(ctx: Context, argv: list[bytes]) -> bytes | None:
-    index = int_arg(argv[2])
-    meta = _read(ctx.ks, argv[1])
+    meta = _read(ctx.ks, argv[1])  # Redis looks the key up before it parses the index
     if meta is None:
         return None
+    index = int_arg(argv[2])
     if index < 0:
         index += meta.count
     if not 0 <= index < meta.count:
