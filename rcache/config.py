@@ -14,11 +14,11 @@ from typing import Any
 
 from .errors import CommandError
 from .glob import matcher
-from .resp import parse_int, split_args
+from .resp import INT_MAX, LLONG_MAX, parse_int, split_args
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2,
           "g": 1000**3, "gb": 1024**3}
-INT_MAX, UINT_MAX, LONG_MAX = 2**31 - 1, 2**32 - 1, 2**63 - 1
+UINT_MAX = 2**32 - 1
 MIN_HZ, MAX_HZ = 1, 500  # Redis clamps hz into this range
 
 
@@ -119,7 +119,7 @@ def parse_output_limits(text: str) -> dict[str, OutputLimit]:
         if seconds is None:
             raise ValueError("Error in hard, soft or soft_seconds setting in buffer limit "
                              "configuration.")
-        limits[name] = OutputLimit(hard, soft, _c_int(min(int(seconds.group(1)), LONG_MAX)))
+        limits[name] = OutputLimit(hard, soft, _c_int(min(int(seconds.group(1)), LLONG_MAX)))
     return limits
 
 
@@ -164,7 +164,7 @@ OPTIONS: list[Option] = [
            "traffic between nodes"),
     Option("databases", 16, _integer(1, INT_MAX), "number of logical databases (same on "
            "every node)"),
-    Option("proto-max-bulk-len", 512 * 1024 * 1024, _memory(1024 * 1024, LONG_MAX),
+    Option("proto-max-bulk-len", 512 * 1024 * 1024, _memory(1024 * 1024, LLONG_MAX),
            "largest bulk string a client may send", mutable=True),
     Option("read-consistency", "default", _choice("default", "linearizable", "stale"),
            "consistency of reads: default (leader-local), linearizable (leader confirms "
@@ -176,9 +176,9 @@ OPTIONS: list[Option] = [
     Option("raft-election-timeout", 300, _integer(1, INT_MAX), "ms a follower waits for the "
            "leader before an election (randomized up to 2x)"),
     Option("raft-heartbeat-period", 50, _integer(1, INT_MAX), "ms between leader heartbeats"),
-    Option("raft-log-max-entries", 20000, _integer(1, LONG_MAX), "compact the log into a "
+    Option("raft-log-max-entries", 20000, _integer(1, LLONG_MAX), "compact the log into a "
            "snapshot past this many entries", mutable=True),
-    Option("raft-log-max-bytes", 16 * 1024 * 1024, _memory(1, LONG_MAX), "compact the log into a "
+    Option("raft-log-max-bytes", 16 * 1024 * 1024, _memory(1, LLONG_MAX), "compact the log into a "
            "snapshot past this size", mutable=True),
     Option("hz", 10, _hz, "active expiry cycles per second (kept within 1-500)", mutable=True),
     Option("maxclients", 10000, _integer(1, UINT_MAX), "maximum number of connected clients "
