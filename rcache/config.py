@@ -123,6 +123,13 @@ def parse_output_limits(text: str) -> dict[str, OutputLimit]:
     return limits
 
 
+def _legacy_output_limit(text: str) -> str:
+    """Before Redis's syntax, rcache took one size for every client (flags, environment and
+    config files still may): the hard limit of each class."""
+    hard = parse_memory(text)
+    return " ".join(f"{name} {hard} 0 0" for name in OUTPUT_CLASSES)
+
+
 def format_output_limits(limits: dict[str, OutputLimit]) -> str:
     return " ".join(f"{name} {limits[name].hard} {limits[name].soft} {limits[name].seconds}"
                     for name in OUTPUT_CLASSES)
@@ -240,6 +247,8 @@ class Config:
         if opt is None:
             raise ValueError(f"unknown option '{name}'")
         try:
+            if opt.name == "client-output-buffer-limit" and len(text.split()) == 1:
+                text = _legacy_output_limit(text)
             setattr(self, opt.attr, self._parsed(opt, text))
         except ValueError as err:
             raise ValueError(f"invalid value for '{opt.name}': {err}") from None

@@ -8,7 +8,8 @@ import socket
 import hiredis
 import pytest
 
-from rcache.config import OutputLimit, parse_output_limits
+from rcache.config import Config, OutputLimit, parse_output_limits
+from rcache.errors import CommandError
 from rcache.outbuf import FLOW_HIGH, LimitWatch
 from rcache.resp import encode_command
 
@@ -128,3 +129,13 @@ def test_soft_limit_needs_its_seconds() -> None:
     assert not watch.exceeded(50, limit, now=10.0)
     assert watch.exceeded(100, limit, now=10.0)  # hard: at once
     assert not LimitWatch().exceeded(10**12, OutputLimit(0, 0, 0), now=0.0)
+
+
+def test_legacy_single_size_at_start_only() -> None:
+    """A flag, variable or config line with one size (rcache's former form) still starts the
+    node: it is every class's hard limit. CONFIG SET takes Redis's syntax only."""
+    config = Config.load(None, {"RCACHE_CLIENT_OUTPUT_BUFFER_LIMIT": "1mb"}, {})
+    assert config.get("client-output-buffer-limit") == (
+        "normal 1048576 0 0 slave 1048576 0 0 pubsub 1048576 0 0")
+    with pytest.raises(CommandError, match="Wrong number of arguments"):
+        config.set_at_runtime([(b"client-output-buffer-limit", b"1mb")])
