@@ -14,13 +14,15 @@ from typing import Any
 
 from .encodings import EncodingLimits
 from .errors import CommandError
-from .resp import parse_int, split_args
+from .glob import matcher
+from .resp import LLONG_MAX, parse_int, split_args
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2,
           "g": 1000**3, "gb": 1024**3}
+UINT_MAX = 2**32 - 1
+MIN_HZ, MAX_HZ = 1, 500  # Redis clamps hz into this range
 
 
-LONG_MAX = 2**63 - 1
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 
@@ -32,14 +34,18 @@ def parse_memory(text: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
+def _out_of_range(low: int, high: int) -> ValueError:
+    return ValueError(f"argument must be between {low} and {high} inclusive")
+
+
 def _check_range(value: int, low: int, high: int) -> int:
     if not low <= value <= high:
-        raise ValueError(f"argument must be between {low} and {high} inclusive")
+        raise _out_of_range(low, high)
     return value
 
 
 def _integer(low: int, high: int) -> Callable[[str], int]:
-    """Redis's numeric configs: a strict integer within [low, high], its error texts."""
+    """A numeric option as Redis parses it (string2ll, then its min and max)."""
     def parse(text: str) -> int:
         value = parse_int(text.encode())
         if value is None:
@@ -73,6 +79,10 @@ def _no_defrag(text: str) -> bool:
     return False
 
 
+def _hz(text: str) -> int:
+    return min(MAX_HZ, max(MIN_HZ, _integer(0, INT_MAX)(text)))
+
+
 def parse_bool(text: str) -> bool:
     lowered = text.lower()
     if lowered not in ("yes", "no"):
@@ -83,7 +93,7 @@ def parse_bool(text: str) -> bool:
 def _choice(*allowed: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text.lower() not in allowed:
-            raise ValueError(f"argument must be one of: {', '.join(allowed)}")
+            raise ValueError("argument(s) must be one of the following: " + ", ".join(allowed))
         return text.lower()
     return parse
 
@@ -100,6 +110,63 @@ def _quoted(value: str) -> str:
 
 
 @dataclass(frozen=True)
+class OutputLimit:
+    """One client class's output buffer limit: cut past ``hard`` bytes, or past ``soft``
+    bytes for ``seconds`` in a row (0: no limit)."""
+    hard: int
+    soft: int
+    seconds: int
+
+
+OUTPUT_CLASSES = ("normal", "slave", "pubsub")
+_CLASS_ALIASES = {"normal": "normal", "slave": "slave", "replica": "slave", "pubsub": "pubsub"}
+DEFAULT_OUTPUT_LIMITS = {"normal": OutputLimit(0, 0, 0),
+                         "slave": OutputLimit(256 * 1024**2, 64 * 1024**2, 60),
+                         "pubsub": OutputLimit(32 * 1024**2, 8 * 1024**2, 60)}
+
+
+def _c_int(value: int) -> int:
+    """What a C ``int`` keeps of a number (Redis stores soft seconds in one)."""
+    value &= UINT_MAX
+    return value - 2**32 if value > INT_MAX else value
+
+
+def parse_output_limits(text: str) -> dict[str, OutputLimit]:
+    """``<class> <hard> <soft> <soft seconds>`` repeated; the classes named are replaced,
+    the others keep their limits (Redis's setConfigClientOutputBufferLimitOption)."""
+    words = text.split()
+    if len(words) % 4:
+        raise ValueError("Wrong number of arguments in buffer limit configuration.")
+    limits = {}
+    for i in range(0, len(words), 4):
+        name = _CLASS_ALIASES.get(words[i].lower())
+        if name is None:
+            raise ValueError("Invalid client class specified in buffer limit configuration.")
+        seconds = re.fullmatch(r"\+?(\d+)", words[i + 3])
+        try:
+            hard, soft = parse_memory(words[i + 1]), parse_memory(words[i + 2])
+        except ValueError:
+            seconds = None
+        if seconds is None:
+            raise ValueError("Error in hard, soft or soft_seconds setting in buffer limit "
+                             "configuration.")
+        limits[name] = OutputLimit(hard, soft, _c_int(min(int(seconds.group(1)), LLONG_MAX)))
+    return limits
+
+
+def _legacy_output_limit(text: str) -> str:
+    """Before Redis's syntax, rcache took one size for every client (flags, environment and
+    config files still may): the hard limit of each class."""
+    hard = parse_memory(text)
+    return " ".join(f"{name} {hard} 0 0" for name in OUTPUT_CLASSES)
+
+
+def format_output_limits(limits: dict[str, OutputLimit]) -> str:
+    return " ".join(f"{name} {limits[name].hard} {limits[name].soft} {limits[name].seconds}"
+                    for name in OUTPUT_CLASSES)
+
+
+@dataclass(frozen=True)
 class Option:
     name: str
     default: Any
@@ -108,6 +175,7 @@ class Option:
     mutable: bool = False  # CONFIG SET may change it at run time
     format: Callable[[Any], str] = str
     alias: str = ""  # Redis's older name for it, answered by CONFIG GET/SET too
+    partial: bool = False  # parse gives a dict of updates to the current dict
 
     @property
     def env(self) -> str:
@@ -120,77 +188,85 @@ class Option:
 
 OPTIONS: list[Option] = [
     Option("bind", "127.0.0.1", str, "address the client port listens on"),
-    Option("port", 6379, int, "client (RESP) port"),
+    Option("port", 6379, _integer(0, 65535), "client (RESP) port"),
     Option("dir", "./rcache-data", str, "data directory (RocksDB, Raft log, snapshots)"),
     Option("id", "", str, "node id, unique in the cluster (default: derived from bind:port)"),
-    Option("http-port", 0, int, "HTTP port: JSON API, dashboard, /metrics, /health, on the "
-           "bind address (0: off)"),
-    Option("raft-port", 0, int, "Raft port between nodes (default: port + 10000)"),
-    Option("cluster-announce-raft-port", 0, int, "Raft port other nodes connect to, when "
-           "something (NAT, a proxy) stands in front of raft-port (default: raft-port)"),
+    Option("http-port", 0, _integer(0, 65535), "HTTP port: JSON API, dashboard, /metrics, "
+           "/health, on the bind address (0: off)"),
+    Option("raft-port", 0, _integer(0, 65535), "Raft port between nodes (default: port + 10000)"),
+    Option("cluster-announce-raft-port", 0, _integer(0, 65535), "Raft port other nodes "
+           "connect to, when something (NAT, a proxy) stands in front of raft-port "
+           "(default: raft-port)"),
     Option("join", "", str, "host:port (client port) of a member of the cluster to join"),
     Option("cluster-announce-ip", "", str, "IP that other nodes and clients use for this node "
            "(default: bind address)"),
     Option("requirepass", "", str, "password clients must AUTH with (empty: none)", mutable=True),
     Option("cluster-secret", "", str, "shared secret that authenticates and encrypts Raft "
            "traffic between nodes"),
-    Option("databases", 16, int, "number of logical databases (same on every node)"),
-    Option("proto-max-bulk-len", 512 * 1024 * 1024, parse_memory, "largest bulk string a "
-           "client may send", mutable=True),
+    Option("databases", 16, _integer(1, INT_MAX), "number of logical databases (same on "
+           "every node)"),
+    Option("proto-max-bulk-len", 512 * 1024 * 1024, _memory(1024 * 1024, LLONG_MAX),
+           "largest bulk string a client may send", mutable=True),
     Option("read-consistency", "default", _choice("default", "linearizable", "stale"),
            "consistency of reads: default (leader-local under its lease), linearizable "
            "(leader confirms leadership), stale (any node)", mutable=True),
     Option("follower-proxy", False, parse_bool, "followers forward commands to the leader "
            "instead of answering MOVED", mutable=True, format=_format_bool),
-    Option("appendfsync", "everysec", _choice("always", "everysec", "no"), "when the Raft log "
+    Option("appendfsync", "everysec", _choice("everysec", "always", "no"), "when the Raft log "
            "reaches the disk", mutable=True),
-    Option("raft-election-timeout", 300, int, "ms a follower waits for the leader before an "
-           "election (randomized up to 2x)"),
-    Option("raft-heartbeat-period", 50, int, "ms between leader heartbeats"),
-    Option("raft-log-max-entries", 20000, int, "compact the log into a snapshot past this many "
-           "entries", mutable=True),
-    Option("raft-log-max-bytes", 16 * 1024 * 1024, parse_memory, "compact the log into a "
+    Option("raft-election-timeout", 300, _integer(1, INT_MAX), "ms a follower waits for the "
+           "leader before an election (randomized up to 2x)"),
+    Option("raft-heartbeat-period", 50, _integer(1, INT_MAX), "ms between leader heartbeats"),
+    Option("raft-log-max-entries", 20000, _integer(1, LLONG_MAX), "compact the log into a "
+           "snapshot past this many entries", mutable=True),
+    Option("raft-log-max-bytes", 16 * 1024 * 1024, _memory(1, LLONG_MAX), "compact the log into a "
            "snapshot past this size", mutable=True),
-    Option("hz", 10, int, "active expiry cycles per second", mutable=True),
-    Option("maxclients", 10000, int, "maximum number of connected clients", mutable=True),
-    Option("timeout", 0, int, "close idle clients after this many seconds (0: never)",
+    Option("hz", 10, _hz, "active expiry cycles per second (kept within 1-500)", mutable=True),
+    Option("maxclients", 10000, _integer(1, UINT_MAX), "maximum number of connected clients "
+           "(lowered at start to what the open-files limit allows)", mutable=True),
+    Option("timeout", 0, _integer(0, INT_MAX), "close clients idle this many seconds (0: never; "
+           "not subscribers or blocked clients)",
            mutable=True),
-    Option("client-output-buffer-limit", 256 * 1024 * 1024, parse_memory, "close a client "
-           "whose unread replies exceed this many bytes", mutable=True),
+    Option("tcp-keepalive", 300, _integer(0, INT_MAX), "seconds of silence before TCP "
+           "keepalive probes on client connections (0: off)", mutable=True),
+    Option("client-output-buffer-limit", DEFAULT_OUTPUT_LIMITS, parse_output_limits,
+           "per class (normal, replica, pubsub): '<class> <hard> <soft> <seconds>'; a client "
+           "whose unsent replies pass hard, or stay above soft that long, is disconnected",
+           mutable=True, format=format_output_limits, partial=True),
     Option("protected-mode", True, parse_bool, "warn when listening beyond loopback without "
            "a password", mutable=True, format=_format_bool),
     Option("lua-instruction-budget", 5_000_000, int, "Lua instructions a script may run "
            "before it is aborted (same on every node; each redis.call counts 1000)"),
     Option("loglevel", "notice", _choice("debug", "verbose", "notice", "warning"),
            "log verbosity", mutable=True),
-    Option("slowlog-log-slower-than", 10000, _integer(-1, LONG_MAX), "log commands slower "
+    Option("slowlog-log-slower-than", 10000, _integer(-1, LLONG_MAX), "log commands slower "
            "than this many microseconds in SLOWLOG (-1: none, 0: all)", mutable=True),
-    Option("slowlog-max-len", 128, _integer(0, LONG_MAX), "entries SLOWLOG keeps",
+    Option("slowlog-max-len", 128, _integer(0, LLONG_MAX), "entries SLOWLOG keeps",
            mutable=True),
-    Option("latency-monitor-threshold", 0, _integer(0, LONG_MAX), "accepted for Redis "
+    Option("latency-monitor-threshold", 0, _integer(0, LLONG_MAX), "accepted for Redis "
            "compatibility (LATENCY records nothing)", mutable=True),
     # Redis's encoding options: the leader's values travel in each Raft entry and decide the
     # encodings OBJECT ENCODING reports (rcache stores every type the same way).
-    Option("hash-max-listpack-entries", 512, _integer(0, LONG_MAX), "hashes up to this many "
+    Option("hash-max-listpack-entries", 512, _integer(0, LLONG_MAX), "hashes up to this many "
            "fields report listpack", mutable=True, alias="hash-max-ziplist-entries"),
-    Option("hash-max-listpack-value", 64, _memory(0, LONG_MAX), "hashes whose fields and "
+    Option("hash-max-listpack-value", 64, _memory(0, LLONG_MAX), "hashes whose fields and "
            "values are up to this long report listpack", mutable=True,
            alias="hash-max-ziplist-value"),
-    Option("set-max-intset-entries", 512, _integer(0, LONG_MAX), "sets of up to this many "
+    Option("set-max-intset-entries", 512, _integer(0, LLONG_MAX), "sets of up to this many "
            "integers report intset", mutable=True),
-    Option("zset-max-listpack-entries", 128, _integer(0, LONG_MAX), "sorted sets up to this "
+    Option("zset-max-listpack-entries", 128, _integer(0, LLONG_MAX), "sorted sets up to this "
            "many members report listpack", mutable=True, alias="zset-max-ziplist-entries"),
-    Option("zset-max-listpack-value", 64, _memory(0, LONG_MAX), "sorted sets whose members "
+    Option("zset-max-listpack-value", 64, _memory(0, LLONG_MAX), "sorted sets whose members "
            "are up to this long report listpack", mutable=True, alias="zset-max-ziplist-value"),
     Option("list-max-listpack-size", -2, _integer(INT_MIN, INT_MAX), "accepted for Redis "
            "compatibility", mutable=True, alias="list-max-ziplist-size"),
     Option("list-compress-depth", 0, _integer(0, INT_MAX), "accepted for Redis compatibility",
            mutable=True),
-    Option("hll-sparse-max-bytes", 3000, _memory(0, LONG_MAX), "accepted for Redis "
+    Option("hll-sparse-max-bytes", 3000, _memory(0, LLONG_MAX), "accepted for Redis "
            "compatibility", mutable=True),
-    Option("stream-node-max-entries", 100, _integer(0, LONG_MAX), "accepted for Redis "
+    Option("stream-node-max-entries", 100, _integer(0, LLONG_MAX), "accepted for Redis "
            "compatibility", mutable=True),
-    Option("stream-node-max-bytes", 4096, _memory(0, LONG_MAX), "accepted for Redis "
+    Option("stream-node-max-bytes", 4096, _memory(0, LLONG_MAX), "accepted for Redis "
            "compatibility", mutable=True),
     # Options Redis test suites and tools set; rcache's Raft log is its append-only file and
     # its snapshots replace RDB save points, so these are validated and reported only.
@@ -198,7 +274,7 @@ OPTIONS: list[Option] = [
            "raft-log-max-*)", mutable=True),
     Option("appendonly", True, parse_bool, "accepted for Redis compatibility (the Raft log is "
            "always on)", mutable=True, format=_format_bool),
-    Option("busy-reply-threshold", 5000, _integer(0, LONG_MAX), "accepted for Redis "
+    Option("busy-reply-threshold", 5000, _integer(0, LLONG_MAX), "accepted for Redis "
            "compatibility: scripts are bounded by lua-instruction-budget instead",
            mutable=True, alias="lua-time-limit"),
     *(Option(f"lazyfree-lazy-{what}", False, parse_bool, "accepted for Redis compatibility",
@@ -218,6 +294,8 @@ class Config:
         for opt in OPTIONS:
             setattr(self, opt.attr, opt.default)
         self.config_file: str | None = None
+        # CONFIG SET checks that depend on the running node (maxclients: the open-files limit)
+        self.runtime_checks: dict[str, Callable[[Any], None]] = {}
         for name, value in values.items():
             setattr(self, name, value)
 
@@ -247,9 +325,15 @@ class Config:
         if opt is None:
             raise ValueError(f"unknown option '{name}'")
         try:
-            setattr(self, opt.attr, opt.parse(text))
+            if opt.name == "client-output-buffer-limit" and len(text.split()) == 1:
+                text = _legacy_output_limit(text)
+            setattr(self, opt.attr, self._parsed(opt, text))
         except ValueError as err:
             raise ValueError(f"invalid value for '{opt.name}': {err}") from None
+
+    def _parsed(self, opt: Option, text: str) -> Any:
+        value = opt.parse(text)
+        return {**getattr(self, opt.attr), **value} if opt.partial else value
 
     def get(self, name: str) -> str:
         opt = BY_NAME[name]
@@ -257,10 +341,9 @@ class Config:
 
     # -- CONFIG GET / CONFIG SET ------------------------------------------------------------
     def matching(self, pattern: bytes) -> dict[bytes, bytes]:
-        from .storage import compile_pattern
-        regex = compile_pattern(pattern.lower())
+        match = matcher(pattern, nocase=True)
         return {name.encode(): self.get(opt.name).encode()
-                for name, opt in BY_NAME.items() if regex.match(name.encode())}
+                for name, opt in BY_NAME.items() if match(name.encode())}
 
     @property
     def encoding_limits(self) -> EncodingLimits:
@@ -286,7 +369,11 @@ class Config:
             if not opt.mutable:
                 raise CommandError(failed + "can't set immutable config")
             try:
-                staged.append((opt, opt.parse(raw_value.decode(errors="replace"))))
+                value = self._parsed(opt, raw_value.decode(errors="replace"))
+                check = self.runtime_checks.get(opt.name)
+                if check is not None:
+                    check(value)
+                staged.append((opt, value))
             except ValueError as err:
                 raise CommandError(failed + str(err)) from None
         for opt, value in staged:

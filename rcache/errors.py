@@ -39,7 +39,13 @@ EXECABORT = "EXECABORT Transaction discarded because of previous errors."
 CLUSTERDOWN = "CLUSTERDOWN The cluster is down"
 # rcache's own: what a client must know when Raft could not settle its command.
 NOT_COMMITTED = "TRYAGAIN The write was not committed (leadership changed); retrying is safe"
-OUTCOME_UNKNOWN = "ERR The write may or may not have been committed (leader unreachable)"
+
+
+def outcome_unknown(reason: str) -> str:
+    return f"ERR The write may or may not have been committed ({reason})"
+
+
+OUTCOME_UNKNOWN = outcome_unknown("leader unreachable")
 NOT_LEADER_FOR_READ = "TRYAGAIN This node stopped leading before the read was confirmed"
 READ_TIMEOUT = "TRYAGAIN Could not confirm leadership with a majority in time"
 DECREMENT_OVERFLOW = "ERR decrement would overflow"

@@ -14,10 +14,11 @@ subscribers yet.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .glob import matcher
 from .resp import Push
-from .storage import compile_pattern
 
 if TYPE_CHECKING:
     from .server import Client
@@ -49,11 +50,15 @@ class Hub:
         self.loop: asyncio.AbstractEventLoop | None = None  # set when the server starts
         self.channels: dict[bytes, dict[int, Client]] = {}  # channel -> client id -> client
         self.patterns: dict[bytes, dict[int, Client]] = {}
+        # each subscribed pattern compiled once (every PUBLISH on every node matches them all)
+        self._matchers: dict[bytes, Callable[[bytes], bool]] = {}
 
     def subscribe(self, client: Client, name: bytes, pattern: bool) -> None:
         table, mine = self._tables(client, pattern)
         if name not in mine:
             mine[name] = None
+            if pattern and name not in self._matchers:
+                self._matchers[name] = matcher(name)
             table.setdefault(name, {})[client.id] = client
 
     def unsubscribe(self, client: Client, name: bytes, pattern: bool) -> None:
@@ -64,6 +69,8 @@ class Hub:
             del listeners[client.id]
             if not listeners:
                 del table[name]
+                if pattern:
+                    del self._matchers[name]
 
     def drop(self, client: Client) -> None:
         """The client left (or RESET): forget all it listened to."""
@@ -87,7 +94,7 @@ class Hub:
             client.push(Push([b"message", channel, message]))
         delivery.receivers = len(direct)
         for pattern, listeners in self.patterns.items():
-            if compile_pattern(pattern).fullmatch(channel):
+            if self._matchers[pattern](channel):
                 for client in listeners.values():
                     client.push(Push([b"pmessage", pattern, channel, message]))
                 delivery.receivers += len(listeners)

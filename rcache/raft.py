@@ -32,6 +32,7 @@ from pysyncobj.transport import TCPTransport
 
 from .durability import DurableJournal, Snapshots
 from .errors import NOT_COMMITTED, NOT_LEADER_FOR_READ, OUTCOME_UNKNOWN, READ_TIMEOUT, CommandError
+from .faults import TickFaults
 from .pubsub import settle
 from .statemachine import COMMAND, StateMachine, encode_entry
 
@@ -489,6 +490,7 @@ class Replicator:
         machine.replies_awaited = self._awaited_seeds.__contains__
         self._unresolved: deque[tuple[float, list[Pending]]] = deque()
         self._write_timeout = write_timeout
+        self.faults = TickFaults()
         self._stopped = False
         self._read_requests: deque[Pending] = deque()  # appended by the loop, taken by the ticker
         self._read_rounds: list[_ReadRound] = []  # tick thread only
@@ -533,8 +535,9 @@ class Replicator:
                     self._tick_calls.popleft()()
                 if self._read_requests or self._read_rounds:
                     self._serve_reads()
-            except Exception:
-                log.exception("raft tick failed")
+                self.faults.succeeded()
+            except Exception as err:
+                self.faults.failed(err)
                 time.sleep(self._tick_wait)
 
     # -- snapshots -----------------------------------------------------------------------------
@@ -671,7 +674,7 @@ class Replicator:
             await asyncio.sleep(0.5)
             now = time.monotonic()
             while unresolved and (unresolved[0][1][-1].done or unresolved[0][0] < now):
-                _resolve_all(unresolved.popleft()[1], CommandError(OUTCOME_UNKNOWN))
+                _resolve_all(unresolved.popleft()[1], CommandError(self.faults.unknown_outcome()))
 
     # -- linearizable reads (ReadIndex) -----------------------------------------------------
     def read_barrier(self, on_done: Callable[[Pending], None]) -> Pending:

@@ -28,6 +28,8 @@ from .commands.table import Command, Context, lookup
 from .config import Config
 from .errors import CommandError
 from .leases import due_leases
+from .oslimits import check_maxclients, fit_maxclients, set_keepalive
+from .outbuf import FLOW_HIGH, FLOW_LOW, FLUSH_AT, LimitWatch
 from .pubsub import Hub
 from .raft import Pending, Replicator
 from .resp import NULL_ARRAY, QUEUED, Push, RawReply, RequestReader, encode, split_array
@@ -97,6 +99,13 @@ class Client(asyncio.Protocol):
         self._context: Context | None = None
         self._store_generation = -1
         self._out: list[bytes] = []
+        self._out_size = 0  # bytes in _out
+        self._held = 0  # encoded reply bytes in _slots, behind a pending one
+        self._inbox: deque[list[bytes]] = deque()  # parsed commands not run yet
+        self._write_paused = False  # the transport holds more than FLOW_HIGH unsent bytes
+        self._reading = True
+        self._consuming = False
+        self._limit_watch = LimitWatch()
         self._closing = False
         self._quitting = False
 
@@ -106,9 +115,11 @@ class Client(asyncio.Protocol):
         peer, local = transport.get_extra_info("peername"), transport.get_extra_info("sockname")
         self.addr = f"{peer[0]}:{peer[1]}" if peer else "?"
         self.laddr = f"{local[0]}:{local[1]}" if local else "?"
+        transport.set_write_buffer_limits(high=FLOW_HIGH, low=FLOW_LOW)
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            set_keepalive(sock, self.server.config.tcp_keepalive)
         self.server.stats.connections_received += 1
         if len(self.server.clients) >= self.server.config.maxclients:
             self.server.stats.rejected_connections += 1
@@ -125,26 +136,57 @@ class Client(asyncio.Protocol):
         self.server.blocking.drop(self)
 
     def pause_writing(self) -> None:
-        """The client is not reading its replies: stop reading its requests (bounded memory)."""
-        if self.transport is not None and not self._closing:
-            self.transport.pause_reading()
+        """The client is not reading its replies: run none of its commands until it does."""
+        self._write_paused = True
+        self._update_reading()
 
     def resume_writing(self) -> None:
-        if self.transport is not None and not self._closing:
-            self.transport.resume_reading()
+        self._write_paused = False
+        if self.transport is not None and not self.transport.is_closing():
+            self._drain()
+            self._consume()
 
     def data_received(self, data: bytes) -> None:
         reader = self.reader
         reader.feed(data)
         self.last_active = time.time()
-        for argv in reader.pop_commands():
-            if self._closing:
-                break
-            self._on_command(argv)
-        if reader.error is not None and not self._closing:
+        self._inbox.extend(reader.pop_commands())
+        self._consume()
+
+    def _consume(self) -> None:
+        """Run the parsed commands, in order, while the unsent replies stay below the flow
+        bound; past it the rest wait (and reading stops) until the client reads."""
+        if self._consuming:
+            return  # a reply resolved while a command ran: the running loop goes on
+        inbox = self._inbox
+        self._consuming = True
+        try:
+            while inbox and not self._closing:
+                if self._out_size > FLUSH_AT:
+                    self._write_out()
+                if self._write_paused or self._held > FLOW_HIGH:
+                    break
+                self._on_command(inbox.popleft())
+        finally:
+            self._consuming = False
+        reader = self.reader
+        if not inbox and reader.error is not None and not self._closing:
             self._emit(CommandError("ERR " + reader.error))
             self._close_after_reply()
         self._write_out()
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        wanted = not (self._write_paused or self._inbox)
+        if wanted != self._reading:
+            self._reading = wanted
+            if wanted:
+                transport.resume_reading()
+            else:
+                transport.pause_reading()
 
     # -- running commands --------------------------------------------------------------------
     def _on_command(self, argv: list[bytes]) -> None:
@@ -205,6 +247,9 @@ class Client(asyncio.Protocol):
             if cmd.is_write and not reads:
                 route = server.cluster.route_write(self, cmd, argv)
                 if route is None:
+                    refusal = server.replicator.faults.refusal()
+                    if refusal is not None:
+                        return CommandError(refusal)
                     if "blocking" in cmd.flags:
                         return server.blocking.run(self, cmd, argv, Pending(self._reply_ready))
                     return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready)
@@ -226,6 +271,9 @@ class Client(asyncio.Protocol):
             return self.run_here(cmd, argv)
         except CommandError as err:
             return err
+        except Exception:  # a bug in one command must not cost the client its connection
+            log.exception("command %r failed", argv[:1])
+            return CommandError("ERR internal error while running command")
 
     def run_here(self, cmd: Command, argv: list[bytes]):
         """Run a command on this node, now: counted for INFO commandstats and timed for
@@ -351,6 +399,9 @@ class Client(asyncio.Protocol):
             return relayed
         if route is not None:
             return route
+        refusal = self.server.replicator.faults.refusal()
+        if refusal is not None:
+            return CommandError(refusal)
         return self.server.replicator.submit((TRANSACTION, data), merge)
 
     # -- replies -----------------------------------------------------------------------------
@@ -358,13 +409,19 @@ class Client(asyncio.Protocol):
         """Queue a reply behind the pending ones (encoded now, in the current protocol)."""
         if type(reply) is Pending:
             if reply.done and not self._slots:
-                self._out.append(self._encode(reply.value))
+                self._queue_out(self._encode(reply.value))
             else:
                 self._slots.append(reply)
         elif self._slots:
-            self._slots.append(self._encode(reply))
+            encoded = self._encode(reply)
+            self._held += len(encoded)
+            self._slots.append(encoded)
         else:
-            self._out.append(self._encode(reply))
+            self._queue_out(self._encode(reply))
+
+    def _queue_out(self, encoded: bytes) -> None:
+        self._out.append(encoded)
+        self._out_size += len(encoded)
 
     def _encode(self, value) -> bytes:
         if type(value) is CommandError:
@@ -378,7 +435,7 @@ class Client(asyncio.Protocol):
     def _reply_ready(self, _pending: Pending) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self._drain()
-            self._write_out()
+            self._consume()
 
     def _drain(self) -> None:
         slots = self._slots
@@ -389,36 +446,67 @@ class Client(asyncio.Protocol):
                 if not head.done:
                     return
                 slots.popleft()
-                self._out.append(self._encode(head.value))
+                self._queue_out(self._encode(head.value))
             elif kind is _Deferred:
+                if self._out_size > FLUSH_AT:
+                    self._write_out()
+                if self._write_paused:
+                    return  # resume_writing drains the rest
                 self._deferred -= 1
                 result = self._execute(head.argv)
                 if type(result) is Pending:
                     slots[0] = result
                 else:
                     slots.popleft()
-                    self._out.append(self._encode(result))
+                    self._queue_out(self._encode(result))
                 if self._quitting:
                     slots.clear()
+                    self._held = 0
                     slots.append(_Close())
             elif kind is _Close:
                 slots.clear()
+                self._held = 0
                 self._write_out()
                 self.transport.close()
                 return
             else:
                 slots.popleft()
-                self._out.append(head)
+                self._held -= len(head)
+                self._queue_out(head)
 
     def _write_out(self) -> None:
-        if self._out and self.transport is not None and not self.transport.is_closing():
+        transport = self.transport
+        if self._out and transport is not None and not transport.is_closing():
             data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
             self._out = []
-            self.transport.write(data)
-            limit = self.server.config.client_output_buffer_limit
-            if limit and self.transport.get_write_buffer_size() > limit:
-                log.warning("closing client %s: output buffer over %d bytes", self.addr, limit)
-                self.close()
+            self._out_size = 0
+            transport.write(data)
+            self._check_output_limit(self.unsent_bytes)
+
+    def _check_output_limit(self, unsent: int) -> None:
+        """Redis's client-output-buffer-limit, for this client's class."""
+        limit = self.server.config.client_output_buffer_limit[self.output_class]
+        if self._limit_watch.exceeded(unsent, limit, time.monotonic()):
+            log.warning("Client id=%d addr=%s closed for overcoming of output buffer limits "
+                        "(%s class, %d bytes unsent)", self.id, self.addr, self.output_class,
+                        unsent)
+            self.close()
+
+    @property
+    def unsent_bytes(self) -> int:
+        """Replies made and not yet sent (CLIENT LIST's omem)."""
+        buffered = self.transport.get_write_buffer_size() if self.transport is not None else 0
+        return buffered + self._held + self._out_size
+
+    @property
+    def output_class(self) -> str:
+        return "pubsub" if self.subscriptions else "normal"
+
+    @property
+    def idle(self) -> bool:
+        """Waiting for nothing from us (Redis's timeout skips subscribers and blocked
+        clients: here, any client with a reply still to come)."""
+        return not (self.subscriptions or self._slots or self._inbox)
 
     def _close_after_reply(self) -> None:
         self._closing = True
@@ -445,7 +533,7 @@ class Client(asyncio.Protocol):
         """A pub/sub message: written at once, ahead of any reply still pending (a RESP3
         client tells the two apart; a RESP2 subscriber has none pending)."""
         if self.transport is not None and not self.transport.is_closing():
-            self._out.append(self._encode(message))
+            self._queue_out(self._encode(message))
             self._write_out()
 
     def quit(self) -> None:
@@ -488,6 +576,8 @@ class Server:
         ensure_loaded()
         self.config = config
         scripting.instruction_budget = config.lua_instruction_budget
+        config.maxclients = fit_maxclients(config.maxclients)
+        config.runtime_checks["maxclients"] = check_maxclients
         os.makedirs(config.dir, exist_ok=True)
         self.store = Store(os.path.join(config.dir, "db"))
         self.store.databases = config.databases
@@ -522,6 +612,7 @@ class Server:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.shutdown)
         self._tasks = [asyncio.create_task(self._active_expiry()),
+                       asyncio.create_task(self._close_idle_clients()),
                        asyncio.create_task(self.cluster.leave_when_removed())]
         print(f"rcache {self.cluster.node_id} listening on {self.config.bind}:{self.config.port}"
               f", raft {self.config.raft_address}, data in {os.path.abspath(self.config.dir)}",
@@ -563,6 +654,20 @@ class Server:
         if self.replicator is not None:
             self.replicator.stop()
         self.store.close()
+
+    async def _close_idle_clients(self) -> None:
+        """``timeout``: close clients silent that long, as Redis's clientsCron does (not
+        subscribers, nor clients waiting for a reply such as a blocking pop)."""
+        while True:
+            await asyncio.sleep(1)
+            timeout = self.config.timeout
+            if not timeout:
+                continue
+            oldest = time.time() - timeout
+            for client in list(self.clients.values()):
+                if client.last_active < oldest and client.idle:
+                    log.info("Closing idle client id=%d addr=%s", client.id, client.addr)
+                    client.close()
 
     async def _active_expiry(self) -> None:
         """The leader proposes deleting keys whose TTL has passed, and leases past their

@@ -23,22 +23,25 @@ together with the applied index; readers use a ``Keyspace`` straight on the data
 
 from __future__ import annotations
 
+import contextlib
 import os
-import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from functools import lru_cache
 
 from rocksdict import Options, Rdict, ReadOptions, WriteBatch
 
 from .encodings import DEFAULT_LIMITS, EncodingLimits
+from .faults import is_io_error
+from .oslimits import ROCKSDB_MAX_OPEN_FILES, free_descriptors
 
 STRING, HASH, LIST, SET, ZSET = 1, 2, 3, 4, 5
 BIG_STRING = 6  # a string kept in fragment records (strings_store); TYPE says "string"
 STRING_KINDS = (STRING, BIG_STRING)
 TYPE_NAMES = {STRING: b"string", HASH: b"hash", LIST: b"list", SET: b"set", ZSET: b"zset",
               BIG_STRING: b"string"}
+# Room RocksDB needs to reopen after a full disk (a new WAL and memtable, a MANIFEST).
+REOPEN_MIN_FREE_BYTES = 32 * 1024 * 1024
 _HAS_EXPIRY = 0x80
 
 APPLIED_KEY = b"\x00applied"
@@ -98,6 +101,7 @@ class Store:
         self.generation = 0
         # SCAN cursors: opaque integers -> the key to resume from (node-local, bounded).
         self.scan_cursors: dict[int, bytes] = {}
+        self._write_error: Exception | None = None  # RocksDB refuses writes since this
 
     def _open(self, directory: str) -> Rdict:
         os.makedirs(directory, exist_ok=True)
@@ -106,6 +110,7 @@ class Store:
         options.set_max_background_jobs(2)
         # Small memtables keep the flush inside a snapshot's checkpoint short.
         options.set_write_buffer_size(16 * 1024 * 1024)
+        options.set_max_open_files(ROCKSDB_MAX_OPEN_FILES)  # clients need descriptors too
         try:
             db = Rdict(directory, options)
         except Exception as err:
@@ -127,6 +132,29 @@ class Store:
         write_atomically(self._pointer, os.path.basename(target).encode())
         old_db.close()
         shutil.rmtree(old_dir, ignore_errors=True)
+
+    def write(self, batch: WriteBatch) -> None:
+        """Apply's one write. After an I/O error (a full disk, no descriptor left) RocksDB
+        refuses every write until reopened: reopen it once there is room again, else fail
+        as before."""
+        if self._write_error is not None:
+            self._reopen_after(self._write_error)
+        try:
+            self.db.write(batch)
+        except Exception as err:
+            if is_io_error(err):
+                self._write_error = err
+            raise
+
+    def _reopen_after(self, error: Exception) -> None:
+        if (shutil.disk_usage(self.directory).free < REOPEN_MIN_FREE_BYTES
+                or free_descriptors() < ROCKSDB_MAX_OPEN_FILES):
+            raise error  # reopening now would fail, and leave no database open at all
+        with contextlib.suppress(Exception):  # it flushes the WAL that failed; closed anyway
+            self.db.close()
+        self.db = self._open(self.directory)
+        self.generation += 1
+        self._write_error = None
 
     @property
     def applied_index(self) -> int:
@@ -229,7 +257,7 @@ class Transaction:
         if self.dbmap != self.store.dbmap:
             batch.put(DBMAP_KEY, bytes(self.dbmap))
         batch.put(APPLIED_KEY, index.to_bytes(8, "big"))
-        self.store.db.write(batch)
+        self.store.write(batch)
         if self.dbmap != self.store.dbmap:
             self.store.dbmap = self.dbmap
             self.store.generation += 1
@@ -431,57 +459,3 @@ def read_below(limit: bytes) -> ReadOptions:
     bounds = ReadOptions()
     bounds.set_iterate_upper_bound(limit)
     return bounds
-
-
-@lru_cache(maxsize=256)
-def compile_pattern(pattern: bytes) -> re.Pattern[bytes]:
-    """Redis's glob (stringmatchlen): * ? [abc] [^a] [a-z] and backslash escapes."""
-    out = []
-    i, n = 0, len(pattern)
-    while i < n:
-        c = pattern[i:i + 1]
-        if c == b"*":
-            out.append(b".*")
-        elif c == b"?":
-            out.append(b".")
-        elif c == b"\\" and i + 1 < n:
-            i += 1
-            out.append(re.escape(pattern[i:i + 1]))
-        elif c == b"[":
-            j = i + 1
-            negate = j < n and pattern[j:j + 1] == b"^"
-            if negate:
-                j += 1
-            items = []
-            while j < n and pattern[j:j + 1] != b"]":
-                if pattern[j:j + 1] == b"\\" and j + 1 < n:
-                    j += 1
-                    items.append(re.escape(pattern[j:j + 1]))
-                elif j + 2 < n and pattern[j + 1:j + 2] == b"-" and pattern[j + 2:j + 3] != b"]":
-                    lo, hi = sorted((pattern[j], pattern[j + 2]))
-                    items.append(re.escape(bytes((lo,))) + b"-" + re.escape(bytes((hi,))))
-                    j += 2
-                else:
-                    items.append(re.escape(pattern[j:j + 1]))
-                j += 1
-            body = b"".join(items)
-            if negate:
-                out.append(b"[^" + body + b"]" if body else b".")
-            else:
-                out.append(b"[" + body + b"]" if body else b"(?!)")
-            i = j
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return re.compile(b"".join(out) + b"\\Z", re.DOTALL)
-
-
-def literal_prefix(pattern: bytes) -> bytes:
-    """The part of a glob before its first special character (lets KEYS seek, not scan all)."""
-    cut = len(pattern)
-    for special in (b"*", b"?", b"[", b"\\"):
-        pos = pattern.find(special)
-        if pos >= 0:
-            cut = min(cut, pos)
-    return pattern[:cut]
-

@@ -62,11 +62,13 @@ class Node:
     """One rcache process, started with `python -m rcache`, as a user would run it."""
 
     def __init__(self, data_dir: Path, port: int | None = None, *args: str,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None,
+                 preexec_fn: Callable[[], None] | None = None) -> None:
         self.dir = data_dir
         self.port = port or free_port()
         self.args = list(args)
         self.env = env or {}
+        self.preexec_fn = preexec_fn  # e.g. lower a resource limit of the node's process
         self.proc: subprocess.Popen | None = None
         self.log_path = data_dir.with_suffix(".log")
 
@@ -75,7 +77,8 @@ class Node:
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "rcache", "--port", str(self.port), "--dir", str(self.dir),
-             *self.args], stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+             *self.args], stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+            preexec_fn=self.preexec_fn)
         if wait:
             self.wait_ready()
         return self

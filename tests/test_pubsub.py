@@ -121,7 +121,7 @@ def test_messages_cross_the_cluster(cluster: LocalCluster) -> None:
 
 def test_a_slow_subscriber_is_cut_off(make_node) -> None:
     """A subscriber that never reads is disconnected past the output limit; others go on."""
-    node = make_node("--client-output-buffer-limit", "1048576")
+    node = make_node("--client-output-buffer-limit", "pubsub 1mb 0 0")
     silent = socket.create_connection(("127.0.0.1", node.port), timeout=5)
     silent.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     silent.sendall(encode_command([b"SUBSCRIBE", b"flood"]))

@@ -8,6 +8,7 @@ import time
 from .. import errors
 from ..errors import CommandError
 from ..resp import OK, PONG, SimpleString, Verbatim, parse_int
+from .keyspace import db_index_arg
 from .table import Context, command, container
 
 REDIS_VERSION = "7.0.15"  # the Redis release whose commands and replies we follow
@@ -108,17 +109,8 @@ def reset(ctx: Context, argv: list[bytes]):
 
 @command("select", 2, "loading stale fast node", group=_G, summary="Change the selected database")
 def select(ctx: Context, argv: list[bytes]):
-    ctx.client.db = parse_db_index(ctx, argv[1])
+    ctx.client.db = db_index_arg(ctx, argv[1])
     return OK
-
-
-def parse_db_index(ctx: Context, raw: bytes) -> int:
-    index = parse_int(raw)
-    if index is None or not -(2**31) <= index < 2**31:
-        raise CommandError(errors.NOT_INTEGER)
-    if not 0 <= index < ctx.ks.store.databases:
-        raise CommandError(errors.DB_INDEX)
-    return index
 
 
 # -- CLIENT -----------------------------------------------------------------------------------
@@ -181,7 +173,7 @@ def describe(client, now: float) -> str:
             f"sub={len(client.channels)} psub={len(client.patterns)} ssub=0 "
             f"multi={len(client.multi) if client.multi is not None else -1} "
             f"qbuf={client.reader.buffered()} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 "
-            f"obl=0 oll=0 omem=0 tot-mem=0 events=r "
+            f"obl=0 oll=0 omem={client.unsent_bytes} tot-mem=0 events=r "
             f"cmd={client.last_command.full_name if client.last_command else 'NULL'} "
             f"user=default redir=-1 resp={3 if client.resp3 else 2} "
             f"lib-name={client.lib_name.decode(errors='replace')} "
@@ -204,7 +196,7 @@ def client_list(ctx: Context, argv: list[bytes]):
         elif len(argv) == 4 and argv[2].lower() == b"type":
             if argv[3].lower() not in (b"normal", b"master", b"replica", b"pubsub"):
                 raise CommandError(f"ERR Unknown client type '{argv[3].decode(errors='replace')}'")
-            clients = clients if argv[3].lower() == b"normal" else []
+            clients = [c for c in clients if c.output_class.encode() == argv[3].lower()]
         else:
             raise CommandError(errors.SYNTAX)
     now = time.time()

@@ -14,8 +14,9 @@ from .. import collections_store as cs
 from .. import errors
 from .. import strings_store as ss
 from ..errors import CommandError
+from ..glob import literal_prefix, matcher
 from ..resp import OK, SimpleString, parse_int
-from ..storage import STRING_KINDS, TYPE_NAMES, Keyspace, compile_pattern, literal_prefix
+from ..storage import STRING_KINDS, TYPE_NAMES, Keyspace
 from .table import Context, command
 
 _G = "generic"
@@ -44,8 +45,8 @@ def _int32_arg(raw: bytes, error: str | None = None) -> int:
     return value
 
 
-def _db_index(ctx: Context, raw: bytes) -> int:
-    """Target database of COPY ... DB and MOVE, validated as SELECT does."""
+def db_index_arg(ctx: Context, raw: bytes) -> int:
+    """A database index (SELECT, MOVE, COPY ... DB): a C int, then within `databases`."""
     dbnum = _int32_arg(raw)
     _check_db_range(ctx, dbnum)
     return dbnum
@@ -115,7 +116,7 @@ def keys_under(ks: Keyspace, prefix: bytes, start: bytes = b"") -> Iterator[byte
 
 def _matcher(pattern: bytes) -> Callable[[bytes], object] | None:
     """The glob as a match function, or None when it matches everything."""
-    return None if pattern == b"*" else compile_pattern(pattern).match
+    return None if pattern == b"*" else matcher(pattern)
 
 
 @command("keys", 2, "readonly", group=_G, summary="Find all keys matching the given pattern",
@@ -258,7 +259,7 @@ def copy(ctx: Context, argv: list[bytes]) -> int:
         if option == b"replace":
             replace = True
         elif option == b"db" and i + 1 < len(argv):
-            target_db = _db_index(ctx, argv[i + 1])
+            target_db = db_index_arg(ctx, argv[i + 1])
             i += 1
         else:
             raise CommandError(errors.SYNTAX)
@@ -280,7 +281,7 @@ def copy(ctx: Context, argv: list[bytes]) -> int:
 def move(ctx: Context, argv: list[bytes]) -> int:
     ks = ctx.ks
     key = argv[1]
-    target_db = _db_index(ctx, argv[2])
+    target_db = db_index_arg(ctx, argv[2])
     if target_db == ks.dbnum:
         raise CommandError(errors.SAME_OBJECT)
     record = ks.lookup(key)

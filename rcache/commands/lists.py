@@ -10,7 +10,7 @@ from __future__ import annotations
 from .. import collections_store as cs
 from .. import errors
 from ..errors import CommandError
-from ..resp import NULL_ARRAY, OK, SimpleString, parse_int
+from ..resp import LLONG_MIN, NULL_ARRAY, OK, SimpleString, parse_int
 from ..storage import LIST, Keyspace
 from .keyspace import int_arg
 from .sets import numkeys_keys, numkeys_keys_after_timeout, parse_mpop
@@ -175,10 +175,10 @@ def lrange(ctx: Context, argv: list[bytes]) -> list[bytes]:
                     "at index. This makes asking for the first or the last element of the list "
                     "O(1).")
 def lindex(ctx: Context, argv: list[bytes]) -> bytes | None:
-    index = int_arg(argv[2])
-    meta = _read(ctx.ks, argv[1])
+    meta = _read(ctx.ks, argv[1])  # Redis looks the key up before it parses the index
     if meta is None:
         return None
+    index = int_arg(argv[2])
     if index < 0:
         index += meta.count
     if not 0 <= index < meta.count:
@@ -304,19 +304,14 @@ def lpos(ctx: Context, argv: list[bytes]) -> object:
         option = argv[i].lower()
         if i + 1 >= len(argv):
             raise CommandError(errors.SYNTAX)
-        value = int_arg(argv[i + 1])
         if option == b"rank":
-            if value == 0:
+            rank = int_arg(argv[i + 1])
+            if rank == 0:
                 raise CommandError(RANK_ZERO)
-            rank = value
         elif option == b"count":
-            if value < 0:
-                raise CommandError(COUNT_NEGATIVE)
-            count = value
+            count = _positive_arg(argv[i + 1], COUNT_NEGATIVE)
         elif option == b"maxlen":
-            if value < 0:
-                raise CommandError(MAXLEN_NEGATIVE)
-            maxlen = value
+            maxlen = _positive_arg(argv[i + 1], MAXLEN_NEGATIVE)
         else:
             raise CommandError(errors.SYNTAX)
         i += 2
@@ -328,18 +323,29 @@ def lpos(ctx: Context, argv: list[bytes]) -> object:
     order = range(len(elements)) if rank > 0 else range(len(elements) - 1, -1, -1)
     if maxlen:
         order = order[:maxlen]
-    skip, found = abs(rank) - 1, []
+    # C negates a negative rank: -LONG_MIN stays LONG_MIN, so every match is past the rank
+    # and COUNT (compared through an overflowing sum) is never reached.
+    wrapped = rank == LLONG_MIN
+    skip, found = 0 if wrapped else abs(rank) - 1, []
     for index in order:
         if elements[index] == argv[2]:
             if skip:
                 skip -= 1
                 continue
             found.append(index)
-            if count is None or (count and len(found) == count):
+            if count is None or (count and not wrapped and len(found) == count):
                 break
     if count is None:
         return found[0] if found else None
     return found
+
+
+def _positive_arg(raw: bytes, error: str) -> int:
+    """getPositiveLongFromObjectOrReply with a message: the same text for both failures."""
+    value = parse_int(raw)
+    if value is None or value < 0:
+        raise CommandError(error)
+    return value
 
 
 def _move(ctx: Context, source_key: bytes, target_key: bytes, from_left: bool,

@@ -9,9 +9,9 @@ then; RESP3 connections take any.
 
 from __future__ import annotations
 
+from ..glob import matcher
 from ..pubsub import Delivery
 from ..resp import Push, Replies
-from ..storage import compile_pattern
 from .table import Context, command, container
 
 _G = "pubsub"
@@ -94,7 +94,7 @@ container("pubsub", -2, "", group=_G, since="2.8.0", summary="A container for Pu
 def pubsub_channels(ctx: Context, argv: list[bytes]) -> list[bytes]:
     channels = list(ctx.server.hub.channels)
     if len(argv) > 2:
-        match = compile_pattern(argv[2]).match
+        match = matcher(argv[2])
         channels = [channel for channel in channels if match(channel)]
     return channels
 

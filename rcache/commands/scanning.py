@@ -55,9 +55,14 @@ def parse_random_count(raw: bytes, withvalues: bool = False) -> int:
     count = int_arg(raw)
     if count < -LLONG_MAX:
         raise CommandError(errors.out_of_range(-LLONG_MAX, LLONG_MAX))
-    if withvalues and count < -LLONG_MAX // 2:
+    if withvalues and not -(LLONG_MAX // 2) <= count <= LLONG_MAX // 2:  # C truncates
         raise CommandError("ERR value is out of range")
     return count
+
+
+# A negative count asks for that many picks, repeats allowed: Redis builds such a reply
+# whatever its size (and stalls or dies on a huge one). Here one reply holds at most this many.
+MAX_REPEATED_PICKS = 1_000_000
 
 
 # A single random pick seeks instead of walking: a walk costs O(N) per SPOP, which on a big
@@ -116,6 +121,9 @@ def random_elements(ctx: Context, meta: cs.Meta, count: int, sub: bytes = b""
     """``count`` (suffix, value) records picked with ctx.rng: distinct when count > 0 (all of
     them when count >= size), with repetition when negative. O(N) walk, O(count) memory."""
     size = meta.count
+    if count < -MAX_REPEATED_PICKS:
+        raise CommandError(f"ERR count is out of range: at most {MAX_REPEATED_PICKS} "
+                           "elements with repetitions")
     if count >= size:
         ranks = list(range(size))
     elif count >= 0:

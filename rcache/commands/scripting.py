@@ -23,11 +23,12 @@ import lupa.lua51 as lua51
 
 from .. import errors, scripting
 from ..errors import CommandError
+from ..glob import matcher
 from ..lualibs import is_table
 from ..pubsub import settle
 from ..resp import OK, OrderedSet, SimpleString, parse_int
 from ..scripting import LuaRun, TableError, command_arg, sha1hex
-from ..storage import compile_pattern, end_of_prefix
+from ..storage import end_of_prefix
 from .keyspace import int_arg
 from .table import Context, command, container, lookup
 
@@ -536,7 +537,7 @@ def function_list(ctx: Context, argv: list[bytes]):
         elif option == b"libraryname" and pattern is None:
             if i + 1 >= len(argv):
                 raise CommandError("ERR library name argument was not given")
-            pattern = compile_pattern(argv[i + 1])
+            pattern = matcher(argv[i + 1])
             i += 1
         else:
             raise CommandError(f"ERR Unknown argument {_decode(argv[i])}")
@@ -544,7 +545,7 @@ def function_list(ctx: Context, argv: list[bytes]):
     libraries = []
     for key, raw in _records(ctx, LIBRARY_PREFIX):
         name = key[len(LIBRARY_PREFIX):]
-        if pattern is not None and not pattern.match(name):
+        if pattern is not None and not pattern(name):
             continue
         code, functions = marshal.loads(raw)
         entry = {b"library_name": name, b"engine": b"LUA", b"functions": [

@@ -21,7 +21,7 @@ from itertools import chain, islice
 from .. import collections_store as cs
 from .. import errors
 from ..errors import CommandError
-from ..resp import NULL_ARRAY, Pairs, format_double, parse_int
+from ..resp import LLONG_MAX, NULL_ARRAY, Pairs, format_double, parse_int
 from ..storage import SET, ZSET, Keyspace
 from .keyspace import int_arg
 from .scanning import random_fields, scan_collection
@@ -186,7 +186,7 @@ def _window(items: Iterator[tuple[bytes, float]], offset: int, limit: int
     count takes everything left."""
     if offset < 0:
         return []
-    stop = None if limit < 0 else offset + limit
+    stop = None if limit < 0 else min(offset + limit, LLONG_MAX)  # C counts the limit down
     return list(islice(items, offset, stop))
 
 
