@@ -222,7 +222,8 @@ class RaftNode(SyncObj):
             self._confirmed_at.clear()
             # The previous leader's lease may hold up to one election timeout after the
             # voters last heard from it; ours starts after that.
-            self._lease_from = time.monotonic() + self._min_timeout
+            # (A one-node cluster has no other leader to wait out.)
+            self._lease_from = time.monotonic() + (self._min_timeout if self.otherNodes else 0)
         if not leader:
             self.lease_until = 0.0
         elif not self.otherNodes:

@@ -306,10 +306,9 @@ class Client(asyncio.Protocol):
                 lost = not self.server.replicator.is_leader  # deposed: send the client on
                 result.resolve(self.server.cluster.redirect(cmd, argv) if lost else barrier.value)
                 return
-            try:
-                result.resolve(self.run_here(cmd, argv))
-            except CommandError as err:
-                result.resolve(err)
+            # Run it when its turn to reply comes (_drain), under the output flow bound: a
+            # read that runs later than its barrier is still linearizable.
+            result.resolve(_ConfirmedRead(cmd, argv))
 
         self.server.replicator.read_barrier(run)
         return result
@@ -445,8 +444,18 @@ class Client(asyncio.Protocol):
             if kind is Pending:
                 if not head.done:
                     return
+                value = head.value
+                if type(value) is _ConfirmedRead:
+                    if self._out_size > FLUSH_AT:
+                        self._write_out()
+                    if self._write_paused:
+                        return  # resume_writing drains the rest
+                    try:
+                        value = self.run_here(value.cmd, value.argv)
+                    except CommandError as err:
+                        value = err
                 slots.popleft()
-                self._queue_out(self._encode(head.value))
+                self._queue_out(self._encode(value))
             elif kind is _Deferred:
                 if self._out_size > FLUSH_AT:
                     self._write_out()
@@ -556,6 +565,16 @@ class _Deferred:
     __slots__ = ("argv",)
 
     def __init__(self, argv: list[bytes]) -> None:
+        self.argv = argv
+
+
+class _ConfirmedRead:
+    """A linearizable read whose leadership confirmation has come: it runs in its turn."""
+
+    __slots__ = ("cmd", "argv")
+
+    def __init__(self, cmd: Command, argv: list[bytes]) -> None:
+        self.cmd = cmd
         self.argv = argv
 
 
