@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from .notify import messages
 from .resp import Push
 from .storage import compile_pattern
 
@@ -45,7 +46,8 @@ def settle(reply):
 class Hub:
     """Event loop only, but for ``publish``."""
 
-    def __init__(self) -> None:
+    def __init__(self, config=None) -> None:
+        self.config = config  # notify-keyspace-events decides which events are published
         self.loop: asyncio.AbstractEventLoop | None = None  # set when the server starts
         self.channels: dict[bytes, dict[int, Client]] = {}  # channel -> client id -> client
         self.patterns: dict[bytes, dict[int, Client]] = {}
@@ -80,6 +82,20 @@ class Hub:
         if self.loop is not None:
             self.loop.call_soon_threadsafe(self._deliver, channel, message, delivery)
         return delivery
+
+    @property
+    def notify_flags(self) -> int:
+        """Any thread: this node's notify-keyspace-events (0: collect no events)."""
+        return self.config.notify_keyspace_events if self.config is not None else 0
+
+    def notify(self, events: list[tuple[int, bytes, bytes, int]]) -> None:
+        """Raft thread, after the entry is committed: publish its keyspace events in order."""
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._deliver_events, events)
+
+    def _deliver_events(self, events: list[tuple[int, bytes, bytes, int]]) -> None:
+        for channel, message in messages(self.notify_flags, events):
+            self._deliver(channel, message, Delivery())
 
     def _deliver(self, channel: bytes, message: bytes, delivery: Delivery) -> None:
         direct = self.channels.get(channel, {})

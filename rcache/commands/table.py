@@ -276,6 +276,10 @@ class Context:
     def now_ms(self) -> int:
         return self.ks.now_ms
 
+    def notify(self, kind: int, event: bytes, key: bytes) -> None:
+        """A keyspace event of this database (rcache.notify): Redis's notifyKeyspaceEvent."""
+        self.ks.notify(kind, event, key)
+
     def db(self, dbnum: int):
         """The keyspace of another logical database (COPY ... DB, MOVE, SWAPDB)."""
         return self.ks.other(dbnum)

