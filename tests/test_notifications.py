@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import Node
+from .conftest import LocalCluster, Node, wait_for
 from .test_pubsub import Connection
 
 DB = 9
@@ -152,6 +152,46 @@ def test_same_messages_as_redis(shared_node: Node, redis_server: int, protocol: 
     theirs = _messages(redis_server, protocol, flags)
     ours = _messages(shared_node.port, protocol, flags)
     assert len(theirs) > 1
-    for position, (got, expected) in enumerate(zip(ours, theirs)):
+    for position, (got, expected) in enumerate(zip(ours, theirs, strict=False)):
         assert got == expected, (position, got, expected)
     assert len(ours) == len(theirs)
+
+
+def _collect(pubsub, wanted: set[tuple[bytes, bytes]], timeout: float) -> list[tuple[bytes, bytes]]:
+    """(channel, data) of every message until all wanted ones arrived (bounded)."""
+    seen: list[tuple[bytes, bytes]] = []
+
+    def all_arrived() -> bool:
+        message = pubsub.get_message(timeout=0.2)
+        if message is not None and message["type"] == "pmessage":
+            seen.append((message["channel"], message["data"]))
+        return wanted <= set(seen)
+
+    wait_for(all_arrived, timeout, f"{wanted - set(seen)} on the follower")
+    return seen
+
+
+def test_a_follower_publishes_expiries_of_the_leader(cluster: LocalCluster) -> None:
+    leader = cluster.leader()
+    follower = cluster.followers()[0]
+    listener = follower.client()
+    listener.config_set("notify-keyspace-events", "Egx")  # this node's option only
+    pubsub = listener.pubsub()
+    pubsub.psubscribe("__keyevent@0__:*")
+    wait_for(lambda: pubsub.get_message(timeout=0.2) is not None, 10, "psubscribe's reply")
+    writer = leader.client()
+    lease = writer.execute_command("LEASE", "GRANT", 1)
+    writer.mset({"svc/a": "1", "svc/b": "2"})
+    writer.execute_command("LEASE", "ATTACH", lease, "svc/a", "svc/b")
+    writer.set("temp", "x", px=200)
+    writer.set("kept", "x")
+    writer.delete("kept")
+    seen = _collect(pubsub, {(b"__keyevent@0__:expired", b"temp"),
+                             (b"__keyevent@0__:lease_expired", b"svc/a"),
+                             (b"__keyevent@0__:lease_expired", b"svc/b"),
+                             (b"__keyevent@0__:del", b"kept")}, 30)
+    assert len(seen) == len(set(seen)), seen  # each once: no event of class $ (SET, MSET)
+    assert seen.index((b"__keyevent@0__:lease_expired", b"svc/a")) + 1 == seen.index(
+        (b"__keyevent@0__:lease_expired", b"svc/b"))  # one entry, in key order
+    assert writer.exists("temp", "svc/a", "svc/b") == 0
+    pubsub.close()
