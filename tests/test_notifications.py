@@ -4,7 +4,10 @@ cluster, the ``expired`` and ``lease_expired`` events the leader's deletions pro
 
 from __future__ import annotations
 
+import hiredis
 import pytest
+
+from rcache.resp import encode_command
 
 from .conftest import LocalCluster, Node, wait_for
 from .test_pubsub import Connection
@@ -112,7 +115,50 @@ ZDIFFSTORE zd 2 z2 z
 ZRANGESTORE zr z2 0 -1
 ZMPOP 1 z MIN
 DEL l l2 h st2 o1 o2 su sd z2 zu zi zd zr
+SETBIT b 7 1
+SETBIT b 7 1
+SETBIT b 30 0
+SETBIT b 30 0
+SETBIT b0 3 0
+BITFIELD b SET u8 0 255 GET u4 0
+BITFIELD b OVERFLOW FAIL INCRBY u8 0 10
+BITFIELD b GET u8 0
+BITOP NOT bn b
+BITOP OR bn nothing
+RPUSH tosort 3 1 2
+SORT tosort STORE sorted
+SORT nothing STORE sorted
+PFADD hll a b c
+PFADD hll a
+PFMERGE hll2 hll
+GEOADD g 13.361389 38.115556 Palermo 15.087269 37.502669 Catania
+GEOSEARCHSTORE gs g FROMLONLAT 15 37 BYRADIUS 200 km
+GEORADIUS g 15 37 200 km STORE gr
+MULTI
+SET tx 1
+INCR tx
+LPUSH txl a
+EXEC
+SET ttl-kept v EX 100
+SET ttl-kept w KEEPTTL
+SET ttl-kept v GET
+DEL b b0 bn tosort sorted hll hll2 g gs gr tx txl ttl-kept
 """
+
+
+def _dump_and_restore(client: Connection) -> None:
+    """RESTORE (and RESTORE REPLACE) of a value DUMP serialized on the same server."""
+    client.send("SET", "dumped", "value")
+    client.read(1)
+    client.send("DUMP", "dumped")
+    reader = hiredis.Reader()
+    reader.feed(client.read(1))
+    payload = reader.gets()
+    for argv in ([b"RESTORE", b"restored", b"0", payload],
+                 [b"RESTORE", b"restored", b"0", payload, b"REPLACE"],
+                 [b"DEL", b"dumped", b"restored"]):
+        client.sock.sendall(encode_command(argv))
+        client.read(1)
 
 
 def _messages(port: int, protocol: int, flags: str) -> list[bytes]:
@@ -132,6 +178,7 @@ def _messages(port: int, protocol: int, flags: str) -> list[bytes]:
         for line in SCRIPT.strip().splitlines():
             client.send(*[word.strip('"') for word in line.split()])
             client.read(1)
+        _dump_and_restore(client)
         client.send("PUBLISH", END, "done")
         client.read(1)
         received = []
@@ -146,7 +193,7 @@ def _messages(port: int, protocol: int, flags: str) -> list[bytes]:
 
 
 @pytest.mark.parametrize("protocol", [2, 3])
-@pytest.mark.parametrize("flags", ["KEA", "Kgn", "E$lshzx"])
+@pytest.mark.parametrize("flags", ["KEA", "KEAn", "Kgn", "E$lshzx"])
 def test_same_messages_as_redis(shared_node: Node, redis_server: int, protocol: int,
                                 flags: str) -> None:
     theirs = _messages(redis_server, protocol, flags)
