@@ -13,6 +13,9 @@ from __future__ import annotations
 KEYSPACE, KEYEVENT, GENERIC, STRING, LIST, SET, HASH, ZSET = 1, 2, 4, 8, 16, 32, 64, 128
 EXPIRED, EVICTED, STREAM, KEY_MISS, MODULE, NEW = 256, 512, 1024, 2048, 4096, 8192
 ALL = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE
+# Not a class: a PUBLISH of the entry, kept in its place among the events while they are
+# collected (``(PUBLISHED, channel, message, delivery)``), so subscribers see log order.
+PUBLISHED = 0
 
 _BY_CHAR = {"A": ALL, "g": GENERIC, "$": STRING, "l": LIST, "s": SET, "h": HASH, "z": ZSET,
             "x": EXPIRED, "e": EVICTED, "K": KEYSPACE, "E": KEYEVENT, "t": STREAM,
@@ -40,12 +43,13 @@ def format_flags(flags: int) -> str:
     return text + "".join(char for char in "KEm" if flags & _BY_CHAR[char])
 
 
-def messages(flags: int, events: list[tuple[int, bytes, bytes, int]]):
-    """(channel, message) pairs to publish for an entry's events, under these flags."""
-    for kind, event, key, db in events:
-        if not flags & kind:
-            continue
-        if flags & KEYSPACE:
-            yield b"__keyspace@%d__:%s" % (db, key), event
-        if flags & KEYEVENT:
-            yield b"__keyevent@%d__:%s" % (db, event), key
+def messages(flags: int, kind: int, event: bytes, key: bytes, db: int) -> list[tuple[bytes, bytes]]:
+    """The (channel, message) pairs one event publishes under these flags (0, 1 or 2)."""
+    if not flags & kind:
+        return []
+    found = []
+    if flags & KEYSPACE:
+        found.append((b"__keyspace@%d__:%s" % (db, key), event))
+    if flags & KEYEVENT:
+        found.append((b"__keyevent@%d__:%s" % (db, event), key))
+    return found

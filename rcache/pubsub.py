@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from .notify import messages
+from .notify import PUBLISHED, messages
 from .resp import Push
 from .storage import compile_pattern
 
@@ -76,10 +76,13 @@ class Hub:
     def _tables(self, client: Client, pattern: bool):
         return (self.patterns, client.patterns) if pattern else (self.channels, client.channels)
 
-    def publish(self, channel: bytes, message: bytes) -> Delivery:
-        """Raft thread: hand the message to the loop, which delivers and counts it."""
+    def publish(self, channel: bytes, message: bytes, events: list | None = None) -> Delivery:
+        """Raft thread: hand the message to the loop, which delivers and counts it; while the
+        entry's keyspace events are collected, in its place among them."""
         delivery = Delivery()
-        if self.loop is not None:
+        if events is not None:
+            events.append((PUBLISHED, channel, message, delivery))
+        elif self.loop is not None:
             self.loop.call_soon_threadsafe(self._deliver, channel, message, delivery)
         return delivery
 
@@ -93,9 +96,14 @@ class Hub:
         if self.loop is not None:
             self.loop.call_soon_threadsafe(self._deliver_events, events)
 
-    def _deliver_events(self, events: list[tuple[int, bytes, bytes, int]]) -> None:
-        for channel, message in messages(self.notify_flags, events):
-            self._deliver(channel, message, Delivery())
+    def _deliver_events(self, events: list[tuple]) -> None:
+        flags = self.notify_flags
+        for kind, event, key, db in events:
+            if kind == PUBLISHED:
+                self._deliver(event, key, db)  # channel, message, delivery
+                continue
+            for channel, message in messages(flags, kind, event, key, db):
+                self._deliver(channel, message, Delivery())
 
     def _deliver(self, channel: bytes, message: bytes, delivery: Delivery) -> None:
         direct = self.channels.get(channel, {})

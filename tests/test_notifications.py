@@ -138,11 +138,13 @@ MULTI
 SET tx 1
 INCR tx
 LPUSH txl a
+PUBLISH __keyspace@9__:published in-order
+DEL tx
 EXEC
 SET ttl-kept v EX 100
 SET ttl-kept w KEEPTTL
 SET ttl-kept v GET
-DEL b b0 bn tosort sorted hll hll2 g gs gr tx txl ttl-kept
+DEL b b0 bn tosort sorted hll hll2 g gs gr txl ttl-kept
 """
 
 
