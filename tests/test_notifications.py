@@ -206,6 +206,26 @@ def test_same_messages_as_redis(shared_node: Node, redis_server: int, protocol: 
     assert len(ours) == len(theirs)
 
 
+def _config_replies(port: int) -> list[bytes]:
+    client = Connection(port)
+    replies = []
+    try:
+        for flags in ("KEA", "Ag$", "gn$KEmx", "AKEmn", "g$lshzxetdn", "lshzxetd", "E", "m",
+                      "KEg$lshzxetd", "", "bogus", "A B", "KEA"):
+            client.send("CONFIG", "SET", "notify-keyspace-events", flags)
+            client.send("CONFIG", "GET", "notify-keyspace-events")
+            replies.append(client.read(2))
+        client.send("CONFIG", "SET", "notify-keyspace-events", "")
+        client.read(1)
+        return replies
+    finally:
+        client.close()
+
+
+def test_option_reads_and_prints_as_redis(shared_node: Node, redis_server: int) -> None:
+    assert _config_replies(shared_node.port) == _config_replies(redis_server)
+
+
 def _collect(pubsub, wanted: set[tuple[bytes, bytes]], timeout: float) -> list[tuple[bytes, bytes]]:
     """(channel, data) of every message until all wanted ones arrived (bounded)."""
     seen: list[tuple[bytes, bytes]] = []
