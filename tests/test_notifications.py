@@ -144,7 +144,14 @@ EXEC
 SET ttl-kept v EX 100
 SET ttl-kept w KEEPTTL
 SET ttl-kept v GET
-DEL b b0 bn tosort sorted hll hll2 g gs gr txl ttl-kept
+SET ren1 a
+SET ren2 b
+RENAME ren1 ren2
+SADD sren a
+RENAME ren2 sren
+SET ex1 v PXAT 1
+SET ex1 v2
+DEL b b0 bn tosort sorted hll hll2 g gs gr txl ttl-kept sren ex1
 """
 
 

@@ -234,8 +234,10 @@ def _rename(ctx: Context, argv: list[bytes], only_if_new: bool) -> SimpleString 
         raise CommandError(errors.NO_SUCH_KEY)
     if source == target:
         return 0 if only_if_new else OK
-    if only_if_new and ks.exists(target):
-        return 0
+    if ks.exists(target):
+        if only_if_new:
+            return 0
+        ks.delete(target)  # as Redis: the renamed key is then added anew (event "new")
     _copy_record(ks, source, record, ks, target)
     ks.delete(source)
     ctx.notify(GENERIC, b"rename_from", source)
