@@ -213,6 +213,35 @@ def test_same_messages_as_redis(shared_node: Node, redis_server: int, protocol: 
     assert len(ours) == len(theirs)
 
 
+def _expiry_messages(port: int) -> list[bytes]:
+    """A key with a TTL, left to expire: its events, up to ``expired`` (sent by active
+    expiry; the socket timeout bounds the wait)."""
+    sub, client = Connection(port), Connection(port)
+    try:
+        client.send("CONFIG", "SET", "notify-keyspace-events", "KEA")
+        client.send("SELECT", str(DB))
+        client.read(2)
+        sub.send("PSUBSCRIBE", "__key*@9__:*")
+        sub.read(1)
+        client.send("SET", "short-lived", "v", "PX", "100")
+        client.read(1)
+        received = [sub.read(1)]
+        while b"__keyevent@9__:expired" not in received[-1]:
+            received.append(sub.read(1))
+        return received
+    finally:
+        client.send("CONFIG", "SET", "notify-keyspace-events", "")
+        client.read(1)
+        sub.close()
+        client.close()
+
+
+def test_expiry_notifies_as_redis(shared_node: Node, redis_server: int) -> None:
+    theirs = _expiry_messages(redis_server)
+    assert len(theirs) == 6  # set, expire, expired: keyspace and keyevent each
+    assert _expiry_messages(shared_node.port) == theirs
+
+
 def _config_replies(port: int) -> list[bytes]:
     client = Connection(port)
     replies = []
