@@ -4,9 +4,10 @@ An entry is a batch built by the leader (``encode_entry``): the leader's clock, 
 seed, and items. Applying depends on the entry alone, so every node ends in the same state
 and computes the same replies (the leader returns them to its clients). The entry's Raft
 index is written in the same RocksDB WriteBatch as its effects: replaying the log after a
-restart skips what RocksDB already holds, so nothing is applied twice. PUBLISH is the one
-command that reaches outside the database: each node hands the message to its own
-subscribers and replies with how many there were.
+restart skips what RocksDB already holds, so nothing is applied twice. Only PUBLISH and
+keyspace notifications reach outside the database: once the entry is committed, each node
+hands its messages and events (collected only if the node publishes any) to its own
+subscribers; PUBLISH replies with how many there were.
 
 Items:
     (COMMAND, db, argv)          one client command         -> its reply
