@@ -5,9 +5,9 @@ seed, and items. Applying depends on the entry alone, so every node ends in the 
 and computes the same replies (the leader returns them to its clients). The entry's Raft
 index is written in the same RocksDB WriteBatch as its effects: replaying the log after a
 restart skips what RocksDB already holds, so nothing is applied twice. Only PUBLISH and
-keyspace notifications reach outside the database: once the entry is committed, each node
-hands its messages and events (collected only if the node publishes any) to its own
-subscribers; PUBLISH replies with how many there were.
+keyspace notifications reach outside the database: each node hands them to its own
+subscribers (events, collected only if the node publishes some, once the entry is committed,
+with the entry's PUBLISHes in their place); PUBLISH replies with how many there were.
 
 Items:
     (COMMAND, db, argv)          one client command         -> its reply
