@@ -13,8 +13,9 @@ versions (it then jumps to the oldest version still kept).
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import redis
@@ -161,6 +162,16 @@ class Watcher:
         change = self._pending.pop(0)
         self.md5, self.version = change.md5, change.version
         return change
+
+    def run(self, callback: Callable[[Config], object], stop: threading.Event) -> None:
+        """Call back with each version until stop is set (run it in a thread of its own)."""
+        try:
+            while not stop.is_set():
+                change = self.next_change(timeout=0.5)
+                if change is not None:
+                    callback(change)
+        finally:
+            self.close()
 
     def close(self) -> None:
         self._disconnect()

@@ -75,14 +75,7 @@ def test_a_follower_watcher_misses_no_version_across_a_leader_kill(
     watcher = ConfigCenter.watch("svc", "routes", None, port=follower.port, socket_timeout=5)
     seen: list[Config] = []
     stop = threading.Event()
-
-    def watch() -> None:
-        while not stop.is_set():
-            change = watcher.next_change(timeout=0.5)
-            if change is not None:
-                seen.append(change)
-
-    thread = threading.Thread(target=watch, daemon=True)
+    thread = threading.Thread(target=watcher.run, args=(seen.append, stop), daemon=True)
     thread.start()
     try:
         _publish_until_done(cluster, center_on, [f"v{n}" for n in range(10)])
@@ -101,7 +94,6 @@ def test_a_follower_watcher_misses_no_version_across_a_leader_kill(
     finally:
         stop.set()
         thread.join(timeout=10)
-        watcher.close()
     versions = [change.version for change in seen]
     assert versions == list(range(1, last.version + 1))  # every one, in order, once
     assert seen[-1] == last and last.content == b"final"
