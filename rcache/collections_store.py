@@ -49,6 +49,7 @@ from rocksdict import Rdict
 
 from . import errors
 from .errors import CommandError
+from .notify import GENERIC
 from .resp import parse_int
 from .storage import ELEMENT_DROPPERS, HASH, LIST, SET, ZSET, Keyspace, end_of_prefix, read_below
 
@@ -156,6 +157,14 @@ def save(ks: Keyspace, key: bytes, meta: Meta) -> None:
         meta.new = False
     else:
         ks.rewrite(key, meta.kind, meta.payload(), meta.expire_at)
+
+
+def save_notifying(ks: Keyspace, key: bytes, meta: Meta, kind: int, event: bytes) -> None:
+    """``save``, then Redis's events: the command's, and ``del`` if it emptied the key."""
+    save(ks, key, meta)
+    ks.notify(kind, event, key)
+    if meta.count <= 0:
+        ks.notify(GENERIC, b"del", key)
 
 
 def _drop(ks: Keyspace, key: bytes, payload: bytes, records_per_element: int) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from .encodings import EncodingLimits
 from .errors import CommandError
 from .glob import matcher
+from .notify import format_flags, parse_flags
 from .resp import LLONG_MAX, parse_int, split_args
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2,
@@ -243,6 +244,9 @@ OPTIONS: list[Option] = [
            "than this many microseconds in SLOWLOG (-1: none, 0: all)", mutable=True),
     Option("slowlog-max-len", 128, _integer(0, LLONG_MAX), "entries SLOWLOG keeps",
            mutable=True),
+    Option("notify-keyspace-events", 0, parse_flags, "keyspace notification classes, as "
+           "Redis's (K E g $ l s h z x e t m d n A; empty: off)", mutable=True,
+           format=format_flags),
     Option("latency-monitor-threshold", 0, _integer(0, LLONG_MAX), "accepted for Redis "
            "compatibility (LATENCY records nothing)", mutable=True),
     # Redis's encoding options: the leader's values travel in each Raft entry and decide the

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from .notify import GENERIC
 from .storage import Keyspace, Store, end_of_prefix, read_below
 
 LEASE = b"\x00lease:"
@@ -113,15 +114,19 @@ class Leases:
         self.ks.txn.delete(KEYS + _id(lease_id) + bytes((db,)) + key)
         return True
 
-    def revoke(self, lease_id: int) -> int:
-        """Delete the lease and its keys; -> how many keys were deleted."""
+    def revoke(self, lease_id: int, event: bytes = b"lease_revoked") -> int:
+        """Delete the lease and its keys, notifying the event for each (a keyspace event of
+        class g); -> how many keys were deleted."""
         txn = self.ks.txn
         raw = self._get(LEASE + _id(lease_id))
         if raw is None:
             return 0
         deleted = 0
         for db, key in list(self.keys(lease_id)):
-            deleted += self.ks.other(db).delete(key)
+            keyspace = self.ks.other(db)
+            if keyspace.delete(key):
+                keyspace.notify(GENERIC, event, key)
+                deleted += 1
             txn.delete(OWNER + bytes((db,)) + key)
             txn.delete(KEYS + _id(lease_id) + bytes((db,)) + key)
         txn.delete(DUE + raw[8:] + _id(lease_id))
@@ -134,7 +139,7 @@ class Leases:
         for lease_id in lease_ids:
             raw = self._get(LEASE + _id(lease_id))
             if raw is not None and int.from_bytes(raw[8:], "big") <= self.ks.now_ms:
-                self.revoke(lease_id)
+                self.revoke(lease_id, b"lease_expired")
                 expired += 1
         return expired
 

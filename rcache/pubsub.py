@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .glob import matcher
+from .notify import PUBLISHED, messages
 from .resp import Push
 
 if TYPE_CHECKING:
@@ -46,7 +47,8 @@ def settle(reply):
 class Hub:
     """Event loop only, but for ``publish``."""
 
-    def __init__(self) -> None:
+    def __init__(self, config=None) -> None:
+        self.config = config  # notify-keyspace-events decides which events are published
         self.loop: asyncio.AbstractEventLoop | None = None  # set when the server starts
         self.channels: dict[bytes, dict[int, Client]] = {}  # channel -> client id -> client
         self.patterns: dict[bytes, dict[int, Client]] = {}
@@ -81,12 +83,34 @@ class Hub:
     def _tables(self, client: Client, pattern: bool):
         return (self.patterns, client.patterns) if pattern else (self.channels, client.channels)
 
-    def publish(self, channel: bytes, message: bytes) -> Delivery:
-        """Raft thread: hand the message to the loop, which delivers and counts it."""
+    def publish(self, channel: bytes, message: bytes, events: list | None = None) -> Delivery:
+        """Raft thread: hand the message to the loop, which delivers and counts it; while the
+        entry's keyspace events are collected, in its place among them."""
         delivery = Delivery()
-        if self.loop is not None:
+        if events is not None:
+            events.append((PUBLISHED, channel, message, delivery))
+        elif self.loop is not None:
             self.loop.call_soon_threadsafe(self._deliver, channel, message, delivery)
         return delivery
+
+    @property
+    def notify_flags(self) -> int:
+        """Any thread: this node's notify-keyspace-events (0: collect no events)."""
+        return self.config.notify_keyspace_events if self.config is not None else 0
+
+    def notify(self, events: list[tuple[int, bytes, bytes, int]]) -> None:
+        """Raft thread, after the entry is committed: publish its keyspace events in order."""
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._deliver_events, events)
+
+    def _deliver_events(self, events: list[tuple]) -> None:
+        flags = self.notify_flags
+        for kind, event, key, db in events:
+            if kind == PUBLISHED:
+                self._deliver(event, key, db)  # channel, message, delivery
+                continue
+            for channel, message in messages(flags, kind, event, key, db):
+                self._deliver(channel, message, Delivery())
 
     def _deliver(self, channel: bytes, message: bytes, delivery: Delivery) -> None:
         direct = self.channels.get(channel, {})

@@ -600,7 +600,7 @@ class Server:
         os.makedirs(config.dir, exist_ok=True)
         self.store = Store(os.path.join(config.dir, "db"))
         self.store.databases = config.databases
-        self.hub = Hub()
+        self.hub = Hub(config)
         self.machine = StateMachine(self.store, self.hub)
         self.cluster = Cluster(self)
         self.replicator: Replicator | None = None

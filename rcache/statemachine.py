@@ -4,9 +4,10 @@ An entry is a batch built by the leader (``encode_entry``): the leader's clock, 
 seed, and items. Applying depends on the entry alone, so every node ends in the same state
 and computes the same replies (the leader returns them to its clients). The entry's Raft
 index is written in the same RocksDB WriteBatch as its effects: replaying the log after a
-restart skips what RocksDB already holds, so nothing is applied twice. PUBLISH is the one
-command that reaches outside the database: each node hands the message to its own
-subscribers and replies with how many there were.
+restart skips what RocksDB already holds, so nothing is applied twice. Only PUBLISH and
+keyspace notifications reach outside the database: each node hands them to its own
+subscribers (events, collected only if the node publishes some, once the entry is committed,
+with the entry's PUBLISHes in their place); PUBLISH replies with how many there were.
 
 Items:
     (COMMAND, db, argv)          one client command         -> its reply
@@ -84,6 +85,9 @@ class StateMachine:
         limits = EncodingLimits(*rest[0]) if rest else DEFAULT_LIMITS
         self.clock_ms = now_ms = max(now_ms, self.clock_ms)
         txn = Transaction(self.store)
+        # Keyspace notifications: collected only when this node publishes some (a list
+        # costs nothing to skip otherwise), delivered once the entry is committed.
+        events = [] if self.hub is not None and self.hub.notify_flags else None
         results = []
         position = 0  # each command draws from its own seeded source: skipping one (a read
         for item in items:  # nobody awaits) leaves the others' draws unchanged
@@ -91,28 +95,32 @@ class StateMachine:
             if kind == COMMAND:
                 position += 1
                 results.append(self._run(txn, EntryRandom(seed + position), now_ms, limits,
-                                         item[1], item[2]))
+                                         item[1], item[2], events))
             elif kind == TRANSACTION:
                 awaited = self.replies_awaited(seed)
                 replies = []
                 for db, argv in item[1]:
                     position += 1
                     replies.append(self._run(txn, EntryRandom(seed + position), now_ms, limits,
-                                             db, argv, run_reads=awaited))
+                                             db, argv, events, run_reads=awaited))
                 results.append(replies)
             elif kind == EXPIRE:
-                results.append(self._expire(Keyspace(self.store, txn, item[1], now_ms), item[2]))
+                ks = Keyspace(self.store, txn, item[1], now_ms, events=events)
+                results.append(self._expire(ks, item[2]))
             elif kind == LEASE_EXPIRY:
-                results.append(Leases(Keyspace(self.store, txn, 0, now_ms)).expire(item[1]))
+                ks = Keyspace(self.store, txn, 0, now_ms, events=events)
+                results.append(Leases(ks).expire(item[1]))
             elif kind == MEMBER:
                 txn.set_member(item[1], item[2], item[3])
                 results.append(None)
         txn.commit(index)
         self.applied_index = index
+        if events:
+            self.hub.notify(events)
         return results
 
     def _run(self, txn: Transaction, rng: EntryRandom, now_ms: int, limits: EncodingLimits,
-             db: int, argv: list[bytes], run_reads: bool = True):
+             db: int, argv: list[bytes], events: list | None, run_reads: bool = True):
         try:
             cmd = lookup(argv)
             if not run_reads and not cmd.is_write:
@@ -121,7 +129,7 @@ class StateMachine:
             return err
         start = time.perf_counter_ns()
         try:
-            ks = Keyspace(self.store, txn, db, now_ms, limits)
+            ks = Keyspace(self.store, txn, db, now_ms, limits, events)
             result = cmd.handler(Context(ks, rng, hub=self.hub), argv)
         except CommandError as err:
             result = err
@@ -138,7 +146,8 @@ class StateMachine:
 
     @staticmethod
     def _expire(ks: Keyspace, keys: list[bytes]) -> int:
-        """Delete the keys that are expired by the entry's clock (the leader may be ahead)."""
+        """Delete the keys that are expired by the entry's clock (the leader may be ahead);
+        each deletion notifies ``expired``."""
         expired = [key for key in keys if ks.is_expired(key)]
         for key in expired:
             ks.delete(key)

@@ -33,6 +33,7 @@ from rocksdict import Options, Rdict, ReadOptions, WriteBatch
 
 from .encodings import DEFAULT_LIMITS, EncodingLimits
 from .faults import is_io_error
+from .notify import EXPIRED, NEW
 from .oslimits import ROCKSDB_MAX_OPEN_FILES, free_descriptors
 
 STRING, HASH, LIST, SET, ZSET = 1, 2, 3, 4, 5
@@ -270,11 +271,13 @@ class Keyspace:
     (only the state machine has one).
     """
 
-    __slots__ = ("store", "txn", "dbnum", "dbid", "prefix", "now_ms", "limits", "_get")
+    __slots__ = ("store", "txn", "dbnum", "dbid", "prefix", "now_ms", "limits", "_get", "events")
 
     def __init__(self, store: Store, txn: Transaction | None, dbnum: int, now_ms: int,
-                 limits: EncodingLimits = DEFAULT_LIMITS) -> None:
+                 limits: EncodingLimits = DEFAULT_LIMITS, events: list | None = None) -> None:
         self.store = store
+        # The entry's keyspace notifications (rcache.notify), None when nobody could hear them.
+        self.events = events
         self.limits = limits  # the entry's encoding options (see rcache/encodings.py)
         self.txn = txn
         self.dbnum = dbnum
@@ -284,7 +287,12 @@ class Keyspace:
         self._get = txn.get if txn else store.db.get
 
     def other(self, dbnum: int) -> Keyspace:
-        return Keyspace(self.store, self.txn, dbnum, self.now_ms, self.limits)
+        return Keyspace(self.store, self.txn, dbnum, self.now_ms, self.limits, self.events)
+
+    def notify(self, kind: int, event: bytes, key: bytes) -> None:
+        """Record a keyspace event of class ``kind`` (rcache.notify) for this database."""
+        if self.events is not None:
+            self.events.append((kind, event, key, self.dbnum))
 
     # -- reading -----------------------------------------------------------------------
     def lookup(self, key: bytes) -> tuple[int, int, bytes] | None:
@@ -392,8 +400,12 @@ class Keyspace:
         old_at = 0
         if raw is None:
             self.txn.add_count(_count_key(self.dbid), 1)
+            self.notify(NEW, b"new", key)
         else:
             old_kind, old_at, old_payload = decode_record(raw)
+            if old_at and old_at <= self.now_ms:  # Redis deletes it first, then adds anew
+                self.notify(EXPIRED, b"expired", key)
+                self.notify(NEW, b"new", key)
             if old_kind in ELEMENT_DROPPERS:
                 ELEMENT_DROPPERS[old_kind](self, key, old_payload)
         self._index_expiry(key, old_at, expire_at)
@@ -416,7 +428,10 @@ class Keyspace:
         self.txn.delete(full)
         self.txn.add_count(_count_key(self.dbid), -1)
         self._index_expiry(key, old_at, 0)
-        return not (old_at and old_at <= self.now_ms)
+        if old_at and old_at <= self.now_ms:
+            self.notify(EXPIRED, b"expired", key)
+            return False
+        return True
 
     def set_expiry(self, key: bytes, expire_at: int) -> None:
         """Change the TTL of an existing key (0 removes it); deletes at once if already past."""

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from .. import errors
 from .. import strings_store as ss
 from ..errors import CommandError
+from ..notify import GENERIC, STRING
 from ..resp import parse_int
 from ..storage import Keyspace
 from ..strings_store import FRAGMENT_SIZE, StoredString, StringEditor
@@ -105,14 +106,15 @@ def _find_bit(value: StoredString, first: int, last: int, wanted: int) -> int | 
 
 
 def _write_bits(ctx: Context, key: bytes, highest_bit: int,
-                edit: Callable[[StringEditor], object]) -> object:
+                edit: Callable[[StringEditor], object]) -> tuple[object, bool]:
     """Grow the string at key (created if missing) to hold highest_bit, apply edit to it,
-    save what it changed (TTL kept), and return what edit returned."""
+    save what it changed (TTL kept); -> what edit returned, and whether the string grew."""
     editor = ss.edit(ctx.ks, key)
+    length = -1 if editor.replace else editor.length  # a new key grows from nothing
     editor.grow((highest_bit >> 3) + 1)
     result = edit(editor)
     editor.save()
-    return result
+    return result, editor.length > length
 
 
 @command("setbit", 4, "write denyoom", 1, 1, 1, group=_G, since="2.2.0",
@@ -130,7 +132,10 @@ def setbit(ctx: Context, argv: list[bytes]) -> int:
         editor.write(position, bytes((old | mask if on else old & ~mask,)))
         return 1 if old & mask else 0
 
-    return _write_bits(ctx, argv[1], offset, flip)
+    old_bit, grew = _write_bits(ctx, argv[1], offset, flip)
+    if grew or old_bit != on:  # Redis notifies a change only (a created key is one)
+        ctx.notify(STRING, b"setbit", argv[1])
+    return old_bit
 
 
 @command("getbit", 3, "readonly fast", 1, 1, 1, group=_G, since="2.2.0",
@@ -200,7 +205,8 @@ def bitop(ctx: Context, argv: list[bytes]) -> int:
     sources = [ss.lookup(ctx.ks, key) for key in argv[3:]]
     size = max(source.length if source else 0 for source in sources)
     if not size:
-        ctx.ks.delete(argv[2])
+        if ctx.ks.delete(argv[2]):
+            ctx.notify(GENERIC, b"del", argv[2])
         return 0
     target = StringEditor(ctx.ks, argv[2], None)  # replaces the target at save
     target.grow(size)
@@ -218,6 +224,7 @@ def bitop(ctx: Context, argv: list[bytes]) -> int:
         if result:  # zeros need no writing
             target.write(start, result.to_bytes(width, "big"))
     target.save()
+    ctx.notify(STRING, b"set", argv[2])
     return size
 
 
@@ -321,8 +328,12 @@ def bitfield(ctx: Context, argv: list[bytes]) -> list[int | None]:
     if not writes:
         return _run_bitfield(operations, _reader(ctx.ks, argv[1]))
     highest_bit = max(offset + width - 1 for _, _, width, offset, _, _ in writes)
-    return _write_bits(ctx, argv[1], highest_bit,
-                       lambda editor: _run_bitfield(operations, editor.read, editor))
+    replies, _ = _write_bits(ctx, argv[1], highest_bit,
+                             lambda editor: _run_bitfield(operations, editor.read, editor))
+    if any(op[0] != b"get" and reply is not None
+           for op, reply in zip(operations, replies, strict=True)):  # not all failed (OVERFLOW)
+        ctx.notify(STRING, b"setbit", argv[1])
+    return replies
 
 
 @command("bitfield_ro", -2, "readonly fast", 1, 1, 1, group=_G, since="6.0.0",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .. import errors
 from ..errors import CommandError
+from ..notify import GENERIC
 from ..resp import LLONG_MAX, LLONG_MIN
 from .keyspace import int_arg
 from .table import Context, command
@@ -57,8 +58,10 @@ def _expire(ctx: Context, argv: list[bytes], command_name: str, unit_ms: int,
         return 0
     if when <= ctx.now_ms:
         ks.delete(key)
+        ctx.notify(GENERIC, b"del", key)
     else:
         ks.set_expiry(key, when)
+        ctx.notify(GENERIC, b"expire", key)
     return 1
 
 
@@ -127,4 +130,5 @@ def persist(ctx: Context, argv: list[bytes]) -> int:
     if not ctx.ks.expire_at(argv[1]):  # missing (None) or no TTL (0)
         return 0
     ctx.ks.set_expiry(argv[1], 0)
+    ctx.notify(GENERIC, b"persist", argv[1])
     return 1

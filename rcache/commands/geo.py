@@ -466,6 +466,11 @@ def _parse_search(ks: Keyspace, meta: cs.Meta | None, argv: list[bytes], flags: 
     return search
 
 
+def _store_event(argv: list[bytes]) -> bytes:
+    """The keyspace event of a search that stores its result, as Redis names it."""
+    return b"geosearchstore" if argv[0].lower() == b"geosearchstore" else b"georadiusstore"
+
+
 def _search(ctx: Context, argv: list[bytes], source: int, flags: int) -> object:
     """georadiusGeneric: parse, then the boxes, the points inside, sorted, replied or
     stored. COUNT without ANY sorts nearest first unless told otherwise."""
@@ -473,9 +478,8 @@ def _search(ctx: Context, argv: list[bytes], source: int, flags: int) -> object:
     meta = _read(ks, argv[source])
     search = _parse_search(ks, meta, argv, flags)
     if meta is None:
-        if search.store_key is not None:
-            ks.delete(search.store_key)
-            return 0
+        if search.store_key is not None:  # deleted, as for an empty result
+            return store_sorted_set(ks, search.store_key, {}, _store_event(argv))
         return []
     sort = search.sort or ("asc" if search.count and not search.any else "")
     points = _points(ks, meta, search.shape, search.count if search.any else 0)
@@ -487,7 +491,7 @@ def _search(ctx: Context, argv: list[bytes], source: int, flags: int) -> object:
     if search.store_key is not None:
         return store_sorted_set(ks, search.store_key, {
             member: dist / conversion if search.store_dist else score
-            for member, dist, score in points})
+            for member, dist, score in points}, _store_event(argv))
     return [_result(point, conversion, search) for point in points]
 
 

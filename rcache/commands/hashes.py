@@ -9,6 +9,7 @@ from __future__ import annotations
 from .. import collections_store as cs
 from .. import errors
 from ..errors import CommandError
+from ..notify import HASH as HASH_EVENTS
 from ..resp import LLONG_MAX, LLONG_MIN, OK, SimpleString, parse_int
 from ..storage import HASH, Keyspace
 from .scanning import random_fields, scan_collection
@@ -45,7 +46,7 @@ def _hset(ctx: Context, argv: list[bytes], name: str) -> int:
     ks = ctx.ks
     meta = cs.lookup_or_create(ks, argv[1], HASH)
     added = sum(_set_field(ks, meta, argv[i], argv[i + 1]) for i in range(2, len(argv), 2))
-    cs.save(ks, argv[1], meta)
+    cs.save_notifying(ks, argv[1], meta, HASH_EVENTS, b"hset")
     return added
 
 
@@ -73,7 +74,7 @@ def hsetnx(ctx: Context, argv: list[bytes]) -> int:
     if not meta.new and cs.get(ks, meta.prefix + argv[2]) is not None:
         return 0
     _set_field(ks, meta, argv[2], argv[3])
-    cs.save(ks, argv[1], meta)
+    cs.save_notifying(ks, argv[1], meta, HASH_EVENTS, b"hset")
     return 1
 
 
@@ -111,7 +112,7 @@ def hdel(ctx: Context, argv: list[bytes]) -> int:
             removed += 1
     if removed:
         meta.count -= removed
-        cs.save(ks, argv[1], meta)
+        cs.save_notifying(ks, argv[1], meta, HASH_EVENTS, b"hdel")
     return removed
 
 
@@ -179,7 +180,7 @@ def hincrby(ctx: Context, argv: list[bytes]) -> int:
     if not LLONG_MIN <= result <= LLONG_MAX:
         raise CommandError(errors.OVERFLOW)
     _set_field(ks, meta, argv[2], b"%d" % result)
-    cs.save(ks, argv[1], meta)
+    cs.save_notifying(ks, argv[1], meta, HASH_EVENTS, b"hincrby")
     return result
 
 
@@ -203,7 +204,7 @@ def hincrbyfloat(ctx: Context, argv: list[bytes]) -> bytes:
         raise CommandError(errors.NAN_OR_INF)
     text = format_long_double(total)
     _set_field(ks, meta, argv[2], text)
-    cs.save(ks, argv[1], meta)
+    cs.save_notifying(ks, argv[1], meta, HASH_EVENTS, b"hincrbyfloat")
     return text
 
 

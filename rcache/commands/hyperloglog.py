@@ -24,6 +24,7 @@ import struct
 
 from .. import errors
 from ..errors import CommandError
+from ..notify import STRING as STRING_EVENTS
 from ..resp import SimpleString
 from ..storage import BIG_STRING, STRING, Keyspace
 from .table import Context, command
@@ -422,6 +423,7 @@ def pfadd(ctx: Context, argv: list[bytes]) -> int:
     if updated:
         hll[15] |= _STALE
         ks.put(key, STRING, bytes(hll), expire_at)
+        ctx.notify(STRING_EVENTS, b"pfadd", key)
     return int(updated)
 
 
@@ -478,6 +480,7 @@ def pfmerge(ctx: Context, argv: list[bytes]) -> SimpleString:
                     _sparse_set(hll, index, value, trail)
     hll[15] |= _STALE
     ks.put(key, STRING, bytes(hll), expire_at)
+    ctx.notify(STRING_EVENTS, b"pfadd", key)
     return SimpleString("OK")
 
 

@@ -15,6 +15,7 @@ from .. import errors
 from .. import strings_store as ss
 from ..errors import CommandError
 from ..glob import literal_prefix, matcher
+from ..notify import GENERIC
 from ..resp import OK, SimpleString, parse_int
 from ..storage import STRING_KINDS, TYPE_NAMES, Keyspace
 from .table import Context, command
@@ -80,7 +81,12 @@ def _copy_record(ks: Keyspace, source: bytes, record: tuple[int, int, bytes],
          complexity="O(1) for each key removed regardless of its size.")
 def delete(ctx: Context, argv: list[bytes]) -> int:
     ks = ctx.ks
-    return sum(ks.delete(key) for key in argv[1:])
+    deleted = 0
+    for key in argv[1:]:
+        if ks.delete(key):
+            ctx.notify(GENERIC, b"del", key)
+            deleted += 1
+    return deleted
 
 
 @command("exists", -2, "readonly fast", 1, -1, 1, group=_G, summary="Determine if a key exists",
@@ -229,10 +235,14 @@ def _rename(ctx: Context, argv: list[bytes], only_if_new: bool) -> SimpleString 
         raise CommandError(errors.NO_SUCH_KEY)
     if source == target:
         return 0 if only_if_new else OK
-    if only_if_new and ks.exists(target):
-        return 0
+    if ks.exists(target):
+        if only_if_new:
+            return 0
+        ks.delete(target)  # as Redis: the renamed key is then added anew (event "new")
     _copy_record(ks, source, record, ks, target)
     ks.delete(source)
+    ctx.notify(GENERIC, b"rename_from", source)
+    ctx.notify(GENERIC, b"rename_to", target)
     return 1 if only_if_new else OK
 
 
@@ -274,6 +284,7 @@ def copy(ctx: Context, argv: list[bytes]) -> int:
     if not replace and target_ks.exists(target):
         return 0
     _copy_record(ks, source, record, target_ks, target)
+    target_ks.notify(GENERIC, b"copy_to", target)
     return 1
 
 
@@ -290,6 +301,8 @@ def move(ctx: Context, argv: list[bytes]) -> int:
         return 0
     _copy_record(ks, key, record, target_ks, key)
     ks.delete(key)
+    ctx.notify(GENERIC, b"move_from", key)
+    target_ks.notify(GENERIC, b"move_to", key)
     return 1
 
 

@@ -61,7 +61,7 @@ def lease_grant(ctx: Context, argv: list[bytes]) -> int:
         lease_id = _lease_id(argv[4])
         if leases.get(lease_id) is not None:
             raise CommandError("ERR lease already exists")
-        leases.revoke(lease_id)  # a lease past its deadline that the leader has not expired
+        leases.revoke(lease_id, b"lease_expired")  # past its deadline, not yet expired
     else:
         raise CommandError(errors.SYNTAX)
     leases.grant(lease_id, ttl * 1000)

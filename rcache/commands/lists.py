@@ -10,6 +10,8 @@ from __future__ import annotations
 from .. import collections_store as cs
 from .. import errors
 from ..errors import CommandError
+from ..notify import GENERIC
+from ..notify import LIST as LIST_EVENTS
 from ..resp import LLONG_MIN, NULL_ARRAY, OK, SimpleString, parse_int
 from ..storage import LIST, Keyspace
 from .keyspace import int_arg
@@ -81,7 +83,7 @@ def _push_command(ctx: Context, argv: list[bytes], left: bool, only_existing: bo
             return 0
         meta = cs.create(ks, argv[1], LIST)
     _push(ks, meta, argv[2:], left)
-    cs.save(ks, argv[1], meta)
+    cs.save_notifying(ks, argv[1], meta, LIST_EVENTS, b"lpush" if left else b"rpush")
     return meta.count
 
 
@@ -132,7 +134,7 @@ def _pop_command(ctx: Context, argv: list[bytes], left: bool) -> object:
     if count == 0:
         return []
     popped = [_pop(ks, meta, left) for _ in range(min(count or 1, meta.count))]
-    cs.save(ks, argv[1], meta)
+    cs.save_notifying(ks, argv[1], meta, LIST_EVENTS, b"lpop" if left else b"rpop")
     return popped[0] if count is None else popped
 
 
@@ -201,6 +203,7 @@ def lset(ctx: Context, argv: list[bytes]) -> SimpleString:
     if not 0 <= index < meta.count:
         raise CommandError(INDEX_RANGE)
     ks.txn.put(_at(meta, index), argv[3])
+    ctx.notify(LIST_EVENTS, b"lset", argv[1])
     return OK
 
 
@@ -238,7 +241,7 @@ def linsert(ctx: Context, argv: list[bytes]) -> int:
     if where == b"after":
         index += 1
     _replace_from(ks, meta, index, [argv[4], *elements[index:]])
-    cs.save(ks, argv[1], meta)
+    cs.save_notifying(ks, argv[1], meta, LIST_EVENTS, b"linsert")
     return meta.count
 
 
@@ -263,7 +266,7 @@ def lrem(ctx: Context, argv: list[bytes]) -> int:
     first = positions[0]
     _replace_from(ks, meta, first, [v for i, v in enumerate(elements[first:], first)
                                     if i not in removed])
-    cs.save(ks, argv[1], meta)
+    cs.save_notifying(ks, argv[1], meta, LIST_EVENTS, b"lrem")
     return len(positions)
 
 
@@ -279,6 +282,8 @@ def ltrim(ctx: Context, argv: list[bytes]) -> SimpleString:
     start, stop = _clamp(meta, start, stop)
     if start > stop or start >= meta.count:
         ks.delete(argv[1])
+        ctx.notify(LIST_EVENTS, b"ltrim", argv[1])
+        ctx.notify(GENERIC, b"del", argv[1])
         return OK
     head, count = meta.head, meta.count
     if start:
@@ -287,7 +292,7 @@ def ltrim(ctx: Context, argv: list[bytes]) -> SimpleString:
         cs.delete_between(ks, meta, cs.list_index(head + stop + 1), cs.list_index(head + count),
                           count - stop - 1)
     meta.head, meta.count = head + start, stop - start + 1
-    cs.save(ks, argv[1], meta)
+    cs.save_notifying(ks, argv[1], meta, LIST_EVENTS, b"ltrim")
     return OK
 
 
@@ -362,6 +367,11 @@ def _move(ctx: Context, source_key: bytes, target_key: bytes, from_left: bool,
     target = target or cs.create(ks, target_key, LIST)
     _push(ks, target, [value], to_left)
     cs.save(ks, target_key, target)
+    # Redis's order: the push, then the pop (and the source's deletion)
+    ctx.notify(LIST_EVENTS, b"lpush" if to_left else b"rpush", target_key)
+    ctx.notify(LIST_EVENTS, b"lpop" if from_left else b"rpop", source_key)
+    if source.count <= 0 and source_key != target_key:
+        ctx.notify(GENERIC, b"del", source_key)
     return value
 
 
@@ -435,7 +445,8 @@ def _mpop(ctx: Context, keys: list[bytes], side: bytes, count: int) -> object:
         meta = _read(ctx.ks, key)
         if meta is not None:
             popped = [_pop(ctx.ks, meta, side == b"left") for _ in range(min(count, meta.count))]
-            cs.save(ctx.ks, key, meta)
+            cs.save_notifying(ctx.ks, key, meta, LIST_EVENTS,
+                               b"lpop" if side == b"left" else b"rpop")
             return [key, popped]
     return NULL_ARRAY
 

@@ -81,7 +81,7 @@ def punsubscribe(ctx: Context, argv: list[bytes]) -> Replies:
                     "channel and M is the total number of subscribed patterns (by any client).")
 def publish(ctx: Context, argv: list[bytes]) -> Delivery | int:
     """Runs in the state machine, on every node; unit tests run it without a hub."""
-    return ctx.hub.publish(argv[1], argv[2]) if ctx.hub is not None else 0
+    return ctx.hub.publish(argv[1], argv[2], ctx.ks.events) if ctx.hub is not None else 0
 
 
 container("pubsub", -2, "", group=_G, since="2.8.0", summary="A container for Pub/Sub commands")

@@ -16,6 +16,7 @@ from .. import errors, rdb
 from .. import strings_store as ss
 from ..encodings import EncodingLimits
 from ..errors import CommandError
+from ..notify import GENERIC
 from ..resp import OK, SimpleString, encode_command, parse_int
 from ..statemachine import COMMAND
 from ..storage import BIG_STRING, HASH, LIST, SET, STRING, STRING_KINDS, TYPE_NAMES, ZSET, Keyspace
@@ -165,12 +166,14 @@ def restore(ctx: Context, argv: list[bytes]) -> SimpleString:
         kind, data = rdb.load(payload)
     except rdb.FormatError:
         raise CommandError(BAD_FORMAT) from None
-    if replace:
-        ks.delete(key)
+    deleted = replace and ks.delete(key)
     expire_at = ttl if absttl or not ttl else ttl + ctx.now_ms
     if expire_at and expire_at <= ctx.now_ms:
-        return OK  # already expired: Redis creates nothing (and REPLACE has deleted)
+        if deleted:  # already expired: Redis creates nothing (and REPLACE has deleted)
+            ctx.notify(GENERIC, b"del", key)
+        return OK
     write_value(ks, key, kind, data, expire_at)
+    ctx.notify(GENERIC, b"restore", key)
     return OK
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from .. import collections_store as cs
 from .. import errors
 from ..errors import CommandError
+from ..notify import GENERIC
+from ..notify import SET as SET_EVENTS
 from ..resp import OrderedSet, parse_int
 from ..storage import SET, Keyspace
 from .scanning import parse_random_count, random_element, random_elements, scan_collection
@@ -54,14 +56,17 @@ def members(ks: Keyspace, meta: cs.Meta | None) -> list[bytes]:
     return [] if meta is None else [member for member, _ in cs.iter_elements(meta, ks)]
 
 
-def _store(ks: Keyspace, key: bytes, result: list[bytes]) -> int:
+def _store(ctx: Context, key: bytes, result: list[bytes], event: bytes) -> int:
     """Replace key with a set of result (deleting it when empty), encoded afresh."""
-    ks.delete(key)
-    if result:
-        meta = cs.create(ks, key, SET)
-        for member in result:
-            _add(ks, meta, member)
-        cs.save(ks, key, meta)
+    ks = ctx.ks
+    if not result:
+        if ks.delete(key):
+            ctx.notify(GENERIC, b"del", key)
+        return 0
+    meta = cs.create(ks, key, SET)
+    for member in result:
+        _add(ks, meta, member)
+    cs.save_notifying(ks, key, meta, SET_EVENTS, event)  # replaces what key held
     return len(result)
 
 
@@ -74,7 +79,7 @@ def sadd(ctx: Context, argv: list[bytes]) -> int:
     meta = cs.lookup_or_create(ks, argv[1], SET)
     added = sum(_add(ks, meta, member) for member in argv[2:])
     if added:
-        cs.save(ks, argv[1], meta)
+        cs.save_notifying(ks, argv[1], meta, SET_EVENTS, b"sadd")
     return added
 
 
@@ -88,7 +93,7 @@ def srem(ctx: Context, argv: list[bytes]) -> int:
         return 0
     removed = sum(_remove(ks, meta, member) for member in argv[2:])
     if removed:
-        cs.save(ks, argv[1], meta)
+        cs.save_notifying(ks, argv[1], meta, SET_EVENTS, b"srem")
     return removed
 
 
@@ -141,10 +146,12 @@ def spop(ctx: Context, argv: list[bytes]) -> object:
         [member for member, _ in random_elements(ctx, meta, count)]
     if count is not None and count >= meta.count:
         ks.delete(argv[1])
+        ctx.notify(SET_EVENTS, b"spop", argv[1])
+        ctx.notify(GENERIC, b"del", argv[1])
         return OrderedSet(picked)
     for member in picked:
         _remove(ks, meta, member)
-    cs.save(ks, argv[1], meta)
+    cs.save_notifying(ks, argv[1], meta, SET_EVENTS, b"spop")
     return picked[0] if count is None else OrderedSet(picked)
 
 
@@ -177,10 +184,10 @@ def smove(ctx: Context, argv: list[bytes]) -> int:
         return int(_has(ks, source, member))
     if not _remove(ks, source, member):
         return 0
-    cs.save(ks, source_key, source)
+    cs.save_notifying(ks, source_key, source, SET_EVENTS, b"srem")
     target = target or cs.create(ks, target_key, SET)
     if _add(ks, target, member):
-        cs.save(ks, target_key, target)
+        cs.save_notifying(ks, target_key, target, SET_EVENTS, b"sadd")
     return 1
 
 
@@ -235,21 +242,21 @@ def sdiff(ctx: Context, argv: list[bytes]) -> OrderedSet:
          complexity="O(N*M) worst case where N is the cardinality of the smallest set and M "
                     "is the number of sets.")
 def sinterstore(ctx: Context, argv: list[bytes]) -> int:
-    return _store(ctx.ks, argv[1], _inter(ctx.ks, argv[2:]))
+    return _store(ctx, argv[1], _inter(ctx.ks, argv[2:]), b"sinterstore")
 
 
 @command("sunionstore", -3, "write denyoom", 1, -1, 1, group=_G,
          summary="Add multiple sets and store the resulting set in a key",
          complexity="O(N) where N is the total number of elements in all given sets.")
 def sunionstore(ctx: Context, argv: list[bytes]) -> int:
-    return _store(ctx.ks, argv[1], _union_or_diff(ctx.ks, argv[2:], diff=False))
+    return _store(ctx, argv[1], _union_or_diff(ctx.ks, argv[2:], diff=False), b"sunionstore")
 
 
 @command("sdiffstore", -3, "write denyoom", 1, -1, 1, group=_G,
          summary="Subtract multiple sets and store the resulting set in a key",
          complexity="O(N) where N is the total number of elements in all given sets.")
 def sdiffstore(ctx: Context, argv: list[bytes]) -> int:
-    return _store(ctx.ks, argv[1], _union_or_diff(ctx.ks, argv[2:], diff=True))
+    return _store(ctx, argv[1], _union_or_diff(ctx.ks, argv[2:], diff=True), b"sdiffstore")
 
 
 def numkeys_keys(argv: list[bytes], at: int = 1) -> list[int]:

@@ -19,6 +19,8 @@ from .. import collections_store as cs
 from .. import errors
 from .. import strings_store as ss
 from ..errors import CommandError
+from ..notify import GENERIC
+from ..notify import LIST as LIST_EVENTS
 from ..storage import HASH, LIST, SET, STRING_KINDS, ZSET, Keyspace
 from .keyspace import int_arg
 from .table import Context, command
@@ -78,15 +80,17 @@ def _elements(ks: Keyspace, kind: int, meta: cs.Meta | None) -> list[bytes]:
 
 
 def _store_list(ks: Keyspace, key: bytes, values: list[bytes]) -> None:
-    """Replace key with a list of values (deleted when there are none)."""
-    ks.delete(key)
+    """Replace key with a list of values (deleted when there are none), notifying
+    ``sortstore`` or ``del`` as Redis does."""
     if not values:
+        if ks.delete(key):
+            ks.notify(GENERIC, b"del", key)
         return
     meta = cs.create(ks, key, LIST)
     for value in values:
         cs.put(ks, meta, cs.list_index(meta.head + meta.count), value)
         meta.count += 1
-    cs.save(ks, key, meta)
+    cs.save_notifying(ks, key, meta, LIST_EVENTS, b"sortstore")  # replaces what key held
 
 
 @dataclass(slots=True)

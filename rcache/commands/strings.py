@@ -17,6 +17,7 @@ from fractions import Fraction
 from .. import errors
 from .. import strings_store as ss
 from ..errors import CommandError
+from ..notify import GENERIC, STRING
 from ..resp import LLONG_MAX, LLONG_MIN, OK, SimpleString
 from ..storage import STRING_KINDS, Keyspace
 from .keyspace import int_arg
@@ -125,6 +126,9 @@ def _set(ctx: Context, key: bytes, value: bytes, opts: StringOptions, command_na
     # An EXAT/PXAT already past stores a key that is expired at once, as Redis 7.0 does (it
     # stays counted by DBSIZE until active expiry removes it).
     ss.store(ks, key, value, expire_at)
+    ctx.notify(STRING, b"set", key)
+    if opts.expiry is not None:
+        ctx.notify(GENERIC, b"expire", key)
     return old if opts.get else done
 
 
@@ -132,6 +136,7 @@ def _set(ctx: Context, key: bytes, value: bytes, opts: StringOptions, command_na
 def set_(ctx: Context, argv: list[bytes]) -> object:
     if len(argv) == 3:
         ss.store(ctx.ks, argv[1], argv[2])
+        ctx.notify(STRING, b"set", argv[1])
         return OK
     return _set(ctx, argv[1], argv[2], parse_string_options(argv, 3, for_set=True), "set")
 
@@ -163,6 +168,7 @@ def mset(ctx: Context, argv: list[bytes]) -> SimpleString:
     ks = ctx.ks
     for key, value in _pairs(argv, "mset"):
         ss.store(ks, key, value)
+        ctx.notify(STRING, b"set", key)
     return OK
 
 
@@ -176,6 +182,7 @@ def msetnx(ctx: Context, argv: list[bytes]) -> int:
         return 0
     for key, value in pairs:
         ss.store(ks, key, value)
+        ctx.notify(STRING, b"set", key)
     return 1
 
 
@@ -235,6 +242,7 @@ def getrange(ctx: Context, argv: list[bytes]) -> bytes:
 def getset(ctx: Context, argv: list[bytes]) -> bytes | None:
     old = ss.get_value(ctx.ks, argv[1])
     ss.store(ctx.ks, argv[1], argv[2])
+    ctx.notify(STRING, b"set", argv[1])
     return old
 
 
@@ -244,6 +252,7 @@ def getdel(ctx: Context, argv: list[bytes]) -> bytes | None:
     value = ss.get_value(ctx.ks, argv[1])
     if value is not None:
         ctx.ks.delete(argv[1])
+        ctx.notify(GENERIC, b"del", argv[1])
     return value
 
 
@@ -261,8 +270,10 @@ def getex(ctx: Context, argv: list[bytes]) -> bytes | None:
     deadline = opts.deadline(ctx.now_ms, "getex")
     if deadline is not None:
         ks.set_expiry(key, deadline)  # deletes the key if EXAT/PXAT is already past
+        ctx.notify(GENERIC, b"expire" if deadline > ctx.now_ms else b"del", key)
     elif opts.persist and current.expire_at:
         ks.set_expiry(key, 0)
+        ctx.notify(GENERIC, b"persist", key)
     return value
 
 
@@ -274,6 +285,7 @@ def append(ctx: Context, argv: list[bytes]) -> int:
     _check_length(editor.length + len(suffix))
     editor.write(editor.length, suffix)
     editor.save()
+    ctx.notify(STRING, b"append", argv[1])
     return editor.length
 
 
@@ -291,6 +303,7 @@ def setrange(ctx: Context, argv: list[bytes]) -> int:
     _check_length(offset + len(patch))
     editor.write(offset, patch)
     editor.save()
+    ctx.notify(STRING, b"setrange", argv[1])
     return editor.length
 
 
@@ -301,6 +314,7 @@ def _incr_by(ctx: Context, key: bytes, delta: int) -> int:
     if not LLONG_MIN <= result <= LLONG_MAX:
         raise CommandError(errors.OVERFLOW)
     ss.store(ctx.ks, key, b"%d" % result, expire_at)
+    ctx.notify(STRING, b"incrby", key)
     return result
 
 
@@ -346,6 +360,7 @@ def incrbyfloat(ctx: Context, argv: list[bytes]) -> bytes:
         raise CommandError(errors.NAN_OR_INF)
     text = format_long_double(total)
     ss.store(ctx.ks, key, text, expire_at)
+    ctx.notify(STRING, b"incrbyfloat", key)
     return text
 
 

@@ -269,7 +269,8 @@ class Context:
     Inside the state machine ``ks`` writes into the entry's transaction, ``now_ms`` is the
     time the leader stamped on the entry and ``rng`` is seeded by the entry, so every node
     computes the same result. ``client`` and ``server`` are None there; ``hub`` is the
-    node's pub/sub hub, the one thing an entry reaches outside the database (PUBLISH).
+    node's pub/sub hub, the one thing an entry reaches outside the database (PUBLISH), and
+    ``notify`` records keyspace events for it (rcache.notify).
     """
 
     __slots__ = ("ks", "rng", "client", "server", "hub")
@@ -284,6 +285,10 @@ class Context:
     @property
     def now_ms(self) -> int:
         return self.ks.now_ms
+
+    def notify(self, kind: int, event: bytes, key: bytes) -> None:
+        """A keyspace event of this database (rcache.notify): Redis's notifyKeyspaceEvent."""
+        self.ks.notify(kind, event, key)
 
     def db(self, dbnum: int):
         """The keyspace of another logical database (COPY ... DB, MOVE, SWAPDB)."""

@@ -21,6 +21,8 @@ from itertools import chain, islice
 from .. import collections_store as cs
 from .. import errors
 from ..errors import CommandError
+from ..notify import GENERIC
+from ..notify import ZSET as ZSET_EVENTS
 from ..resp import LLONG_MAX, NULL_ARRAY, Pairs, format_double, parse_int
 from ..storage import SET, ZSET, Keyspace
 from .keyspace import int_arg
@@ -237,13 +239,14 @@ def _insert(ks: Keyspace, meta: cs.Meta, member: bytes, score: float) -> None:
     cs.zset_put(ks, meta, member, score, None)
 
 
-def _remove_all(ks: Keyspace, key: bytes, meta: cs.Meta, items: list[tuple[bytes, float]]
-                ) -> int:
+def _remove_all(ks: Keyspace, key: bytes, meta: cs.Meta, items: list[tuple[bytes, float]],
+                event: bytes) -> int:
+    """Remove items; the event (and ``del`` if the key is emptied) only if there were some."""
     for member, score in items:
         cs.zset_delete(ks, meta, member, score)
     if items:
         meta.count -= len(items)
-        cs.save(ks, key, meta)
+        cs.save_notifying(ks, key, meta, ZSET_EVENTS, event)
     return len(items)
 
 
@@ -298,6 +301,8 @@ def _zadd(ctx: Context, argv: list[bytes], incr: bool) -> object:
         result = score
     if added:
         cs.save(ks, key, meta)
+    if added or updated:
+        ctx.notify(ZSET_EVENTS, b"zincr" if incr else b"zadd", key)
     if incr:
         return result if processed else None
     return added + updated if b"ch" in options else added
@@ -333,7 +338,7 @@ def zrem(ctx: Context, argv: list[bytes]) -> int:
         score = cs.zset_score(ks, meta, member)
         if score is not None:
             found.append((member, score))
-    return _remove_all(ks, argv[1], meta, found)
+    return _remove_all(ks, argv[1], meta, found, b"zrem")
 
 
 @command("zscore", 3, "readonly fast", 1, 1, 1, group=_G, since="1.2.0",
@@ -430,7 +435,7 @@ def _zrange(ctx: Context, argv: list[bytes], by: str | None, reverse: bool | Non
     else:
         items = _by_lex(ks, meta, lex_low, lex_high, reverse, offset, limit)
     if store:
-        return store_sorted_set(ks, argv[1], dict(items))
+        return store_sorted_set(ks, argv[1], dict(items), b"zrangestore")
     return _reply(items, withscores) if items else []
 
 
@@ -522,7 +527,7 @@ def _zpop(ctx: Context, argv: list[bytes], reverse: bool) -> object:
     if meta is None or count == 0:
         return []
     items = list(islice(cs.iter_zset(ks, meta, reverse), 1 if count is None else count))
-    _remove_all(ks, argv[1], meta, items)
+    _remove_all(ks, argv[1], meta, items, b"zpopmax" if reverse else b"zpopmin")
     if count is None:
         return [items[0][0], items[0][1]]
     return Pairs(items)
@@ -582,7 +587,8 @@ def zremrangebyrank(ctx: Context, argv: list[bytes]) -> int:
     meta = _read(ctx.ks, argv[1])
     if meta is None:
         return 0
-    return _remove_all(ctx.ks, argv[1], meta, _by_rank(ctx.ks, meta, start, end, False))
+    items = _by_rank(ctx.ks, meta, start, end, False)
+    return _remove_all(ctx.ks, argv[1], meta, items, b"zremrangebyrank")
 
 
 @command("zremrangebyscore", 4, "write", 1, 1, 1, group=_G, since="1.2.0",
@@ -593,7 +599,8 @@ def zremrangebyscore(ctx: Context, argv: list[bytes]) -> int:
     meta = _read(ctx.ks, argv[1])
     if meta is None:
         return 0
-    return _remove_all(ctx.ks, argv[1], meta, _by_score(ctx.ks, meta, low, high, False))
+    items = _by_score(ctx.ks, meta, low, high, False)
+    return _remove_all(ctx.ks, argv[1], meta, items, b"zremrangebyscore")
 
 
 @command("zremrangebylex", 4, "write", 1, 1, 1, group=_G, since="2.8.9",
@@ -604,7 +611,8 @@ def zremrangebylex(ctx: Context, argv: list[bytes]) -> int:
     meta = _read(ctx.ks, argv[1])
     if meta is None:
         return 0
-    return _remove_all(ctx.ks, argv[1], meta, _by_lex(ctx.ks, meta, low, high, False))
+    items = _by_lex(ctx.ks, meta, low, high, False)
+    return _remove_all(ctx.ks, argv[1], meta, items, b"zremrangebylex")
 
 
 # -- union, intersection, difference ----------------------------------------------------------
@@ -722,14 +730,17 @@ def _setop(ctx: Context, argv: list[bytes], op: str, store: bool = False,
     if cardinality:
         return len(result)
     if store:
-        return store_sorted_set(ks, argv[1], result)
+        return store_sorted_set(ks, argv[1], result, b"z%sstore" % op.encode())
     return _reply(sorted(result.items(), key=lambda item: (item[1], item[0])), withscores)
 
 
-def store_sorted_set(ks: Keyspace, destination: bytes, result: dict[bytes, float]) -> int:
-    """Replace destination with the sorted set ``result`` (deleted if it is empty)."""
-    ks.delete(destination)
+def store_sorted_set(ks: Keyspace, destination: bytes, result: dict[bytes, float],
+                     event: bytes) -> int:
+    """Replace destination with the sorted set ``result`` (deleted if it is empty); notify
+    the event, or ``del`` if an existing destination was deleted."""
     if not result:
+        if ks.delete(destination):
+            ks.notify(GENERIC, b"del", destination)
         return 0
     meta = cs.create(ks, destination, ZSET)
     meta.count = len(result)
@@ -738,7 +749,7 @@ def store_sorted_set(ks: Keyspace, destination: bytes, result: dict[bytes, float
         meta.mark_big()
     for member, score in result.items():
         cs.zset_put(ks, meta, member, score, None)
-    cs.save(ks, destination, meta)
+    cs.save_notifying(ks, destination, meta, ZSET_EVENTS, event)  # replaces what it held
     return meta.count
 
 
@@ -832,7 +843,7 @@ def _mpop(ctx: Context, keys: list[bytes], side: bytes, count: int) -> object:
         meta = _read(ks, key)
         if meta is not None:
             items = list(islice(cs.iter_zset(ks, meta, side == b"max"), count))
-            _remove_all(ks, key, meta, items)
+            _remove_all(ks, key, meta, items, b"zpopmax" if side == b"max" else b"zpopmin")
             return [key, [[member, score] for member, score in items]]
     return NULL_ARRAY
 
