@@ -50,10 +50,13 @@ def main(argv: list[str] | None = None) -> None:
                         config.bind)
     from .durability import CorruptFile
     from .server import run
+    from .transport import PortUnavailable
     try:
         run(config)
     except CorruptFile as err:
         sys.exit(f"rcache: refusing to start, a data file is damaged: {err}")
+    except PortUnavailable as err:
+        sys.exit(f"rcache: {err}")
 
 
 if __name__ == "__main__":

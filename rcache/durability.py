@@ -8,7 +8,10 @@ The journal replaces PySyncObj's (an mmap that is never synced): records are app
     everysec - once a second; a crash of the machine may lose the last second.
     no       - left to the operating system.
 Every record carries a CRC32: a torn last record (the process died mid-write) is dropped,
-anything else that does not check out stops the node with a message naming the file.
+anything else that does not check out stops the node with a message naming the file. So does
+a journal that ends before an entry the node knows was committed (the commit index recorded
+in ``raft.journal.meta``, only ever up to what was fsynced) or applied (RocksDB's applied
+index): entries are missing, and replaying the rest would silently lose committed writes.
 
 RocksDB needs no fsync of its own: the applied Raft index is stored in the same WriteBatch
 as the data, so after a crash RocksDB holds a prefix of the applied entries and the journal
@@ -32,6 +35,8 @@ import zlib
 from collections.abc import Callable
 
 from rocksdict import Checkpoint
+
+from .transport import loads
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +80,7 @@ class DurableJournal:
         self.node_id = node_id
         self.fsyncs = 0
         self.bytes = 0
+        self._synced_index = 0  # the last index known to be on disk (fsynced)
         self._entries: list[tuple[bytes, int, int]] = []
         self._offsets: list[int] = []
         self._dirty = False
@@ -92,7 +98,7 @@ class DurableJournal:
         raw = open(self.meta_path, "rb").read()
         if len(raw) < 4 or zlib.crc32(raw[4:]) != struct.unpack("<I", raw[:4])[0]:
             raise CorruptFile(self.meta_path, "checksum mismatch (Raft term and vote)")
-        meta = pickle.loads(raw[4:])
+        meta = loads(raw[4:])
         if meta.get("node", self.node_id) != self.node_id:
             raise CorruptFile(self.meta_path, f"belongs to node {meta['node']!r}, "
                                               f"not {self.node_id!r}")
@@ -137,7 +143,21 @@ class DurableJournal:
             fh.truncate(pos)
         fh.seek(pos)
         self.bytes = pos
+        self._synced_index = self._entries[-1][1] if self._entries else 0
         return fh
+
+    def check_complete(self, applied_index: int, snapshot_index: int) -> None:
+        """Refuse a journal that lacks entries the node committed or applied (a truncated or
+        older file); the one tail it may lose is a record torn by a crash mid-write."""
+        last = self._entries[-1][1] if self._entries else 0
+        last = max(last, snapshot_index)  # a snapshot holds what compaction dropped
+        commit = self._meta.get("commit", 0)
+        if max(applied_index, commit) > last:
+            raise CorruptFile(self.path, f"ends at Raft index {last}, but entries up to "
+                              f"{max(applied_index, commit)} were committed (recorded commit "
+                              f"index {commit}, database applied index {applied_index}): "
+                              "committed entries are missing. Restore the file, or empty this "
+                              "node's data directory and add it to the cluster again")
 
     # -- the Journal interface PySyncObj uses -------------------------------------------------
     def add(self, command: bytes, index: int, term: int) -> None:
@@ -215,10 +235,10 @@ class DurableJournal:
         return self._meta.get("vote")
 
     def onOneSecondTimer(self) -> None:  # noqa: N802
-        if self._meta_dirty:
-            self._store_meta()
         if self.policy() == "everysec":
             self.sync(force=True)
+        if self._meta_dirty:  # after the sync: the recorded commit index is then on disk
+            self._store_meta()
 
     # -- durability ----------------------------------------------------------------------------
     def sync(self, force: bool = False) -> None:
@@ -230,10 +250,15 @@ class DurableJournal:
             os.fsync(self._file.fileno())
             self.fsyncs += 1
             self._dirty = False
+            self._synced_index = self._entries[-1][1] if self._entries else 0
 
     def _store_meta(self) -> None:
-        self._meta["node"] = self.node_id
-        body = pickle.dumps(self._meta)
+        """The commit index is recorded only up to the last fsynced entry: after a power
+        loss the journal must still reach it (else ``check_complete`` would refuse it)."""
+        meta = dict(self._meta, node=self.node_id)
+        if "commit" in meta:
+            meta["commit"] = min(meta["commit"], self._synced_index)
+        body = pickle.dumps(meta)
         write_atomically(self.meta_path, struct.pack("<I", zlib.crc32(body)) + body)
         self._meta_dirty = False
 
@@ -343,7 +368,7 @@ class Snapshots:
             intact = len(body) == size and len(crc) == 4
             if not intact or zlib.crc32(body) != struct.unpack("<I", crc)[0]:
                 raise CorruptFile(path, "snapshot header is truncated or fails its checksum")
-            return pickle.loads(body)
+            return loads(body)  # plain data only: a snapshot may come from the leader
 
     def verify(self, path: str) -> dict:
         """Check a snapshot file whole (header and data checksums) without installing it."""

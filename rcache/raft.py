@@ -27,11 +27,11 @@ import pysyncobj.syncobj
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 from pysyncobj.monotonic import monotonic as raft_clock
 from pysyncobj.tcp_connection import CONNECTION_STATE
-from pysyncobj.transport import TCPTransport
 
 from .durability import DurableJournal, Snapshots
 from .errors import NOT_COMMITTED, NOT_LEADER_FOR_READ, OUTCOME_UNKNOWN, READ_TIMEOUT, CommandError
 from .statemachine import COMMAND, StateMachine, encode_entry
+from .transport import ClusterTransport, frame_limit, use_plain_codec_for_log
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 # entry, and a tick applies at most APPLY_PER_TICK entries before heartbeats go out.
 MAX_ENTRY_BYTES = 256 * 1024
 APPLY_PER_TICK = 4
+
+use_plain_codec_for_log()
 
 _DEFINITE_FAILURES = {FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER,
                       FAIL_REASON.DISCARDED, FAIL_REASON.NOT_LEADER,
@@ -64,50 +66,20 @@ class Pending:
                 self.on_done(self)
 
 
-class ClusterTransport(TCPTransport):
-    """PySyncObj's TCP transport without two doors rcache never uses: read-only nodes (any
-    process announcing itself as one receives the whole log) and utility commands (any
-    connection could add or remove members). Members authenticate with ``cluster-secret``
-    (PySyncObj's encryption: a key derived from it, and an HMAC on every message)."""
-
-    def _onIncomingMessageReceived(self, conn, message) -> None:  # noqa: N802
-        handshake_done = not self._syncObj.encryptor or conn.sendRandKey
-        if handshake_done and (isinstance(message, list) or message == "readonly"):
-            log.warning("refused a Raft connection that offered %r",
-                        "read-only mode" if message == "readonly" else "a utility command")
-            conn.disconnect()
-            self._unknownConnections.discard(conn)
-            return
-        node = self._nodeAddrToNode.get(message) if isinstance(message, str) else None
-        previous = self._connections.get(node) if node is not None else None
-        super()._onIncomingMessageReceived(conn, message)
-        if node is not None and self._connections.get(node) is conn:
-            conn.setOnMessageReceivedCallback(functools.partial(self._on_current, conn, node))
-            if previous is not None and previous is not conn:
-                previous.disconnect()
-
-    def _on_current(self, conn, node, message) -> None:
-        """A peer that reconnected may still have frames in flight on its old connection.
-        PySyncObj would take them as the peer's latest word; they are dropped instead (as a
-        lossy network may), so an old acknowledgement never counts toward a ReadIndex
-        round on the new connection."""
-        if self._connections.get(node) is conn:
-            self._onMessageReceived(node, message)
-
-
 class RaftNode(SyncObj):
     """The PySyncObj object: one replicated method that carries our batches, plus two things
     PySyncObj lacks: a follower that never drops log entries matching the leader's, and
     per-follower counts of AppendEntries sent and answered (ReadIndex's leadership proof)."""
 
     def __init__(self, machine: StateMachine, self_address: str, partners: list[str],
-                 conf: SyncObjConf) -> None:
+                 conf: SyncObjConf, max_frame: int) -> None:
         self._machine = machine
         self._keep_log_tail = False
         self.before_ack: Callable[[], None] = lambda: None
         self.appends_sent: dict[str, int] = {}
         self.appends_acked: dict[str, int] = {}
-        super().__init__(self_address, partners, conf, transportClass=ClusterTransport)
+        super().__init__(self_address, partners, conf, transportClass=functools.partial(
+            ClusterTransport, member_frame_limit=max_frame))
         transport = self._SyncObj__transport
         send = transport.send
 
@@ -292,10 +264,12 @@ class Replicator:
         election_timeout_ms = config.raft_election_timeout
         dump_path = os.path.join(config.dir, "raft.snapshot")
         self.snapshots = Snapshots(dump_path, machine.store)
+        snapshot_index = 0
         if os.path.exists(dump_path):  # refuse a damaged snapshot before Raft reads it
-            self.snapshots.verify(dump_path)
+            snapshot_index = self.snapshots.verify(dump_path)["raft_index"]
         self.journal = DurableJournal(os.path.join(config.dir, "raft.journal"),
                                       lambda: config.appendfsync, config.node_id)
+        self.journal.check_complete(machine.applied_index, snapshot_index)
         conf = SyncObjConf(
             autoTick=False,
             appendEntriesUseBatch=False,  # send each entry at once, wake the ticker by pipe
@@ -322,7 +296,8 @@ class Replicator:
         )
         self._tick_wait = min(config.raft_heartbeat_period / 1000, 0.05)
         with _journal_factory(lambda _path: self.journal):
-            self.node = RaftNode(machine, self_address, partners, conf)
+            self.node = RaftNode(machine, self_address, partners, conf,
+                                 frame_limit(MAX_ENTRY_BYTES, config.proto_max_bulk_len))
         self.node.before_ack = self.journal.sync
         self._loop: asyncio.AbstractEventLoop | None = None
         self._expiry_task: asyncio.Task | None = None

@@ -15,6 +15,8 @@ import os
 import random
 import signal
 import socket
+import sys
+import threading
 import time
 from collections import deque
 
@@ -30,6 +32,7 @@ from .raft import Pending, Replicator
 from .resp import NULL_ARRAY, QUEUED, Push, RawReply, RequestReader, encode, split_array
 from .statemachine import COMMAND, EXPIRE, TRANSACTION, StateMachine
 from .storage import Store
+from .transport import PortUnavailable
 from .watch import Watches
 
 log = logging.getLogger("rcache")
@@ -457,23 +460,39 @@ class Server:
         self._tasks: list[asyncio.Task] = []
 
     async def serve(self) -> None:
+        """Open the client port first (so a port that is taken stops the node before it
+        joins anything), start Raft, then serve. SIGTERM stops the node at any point."""
         loop = asyncio.get_running_loop()
         self.hub.loop = loop
         self._stopping = asyncio.Event()
-        self.replicator = await self.cluster.start(loop)
-        self._server = await loop.create_server(
-            lambda: Client(self), self.config.bind, self.config.port, reuse_address=True,
-            backlog=511)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.shutdown)
-        self._tasks = [asyncio.create_task(self._active_expiry()),
-                       asyncio.create_task(self.cluster.leave_when_removed())]
-        print(f"rcache {self.cluster.node_id} listening on {self.config.bind}:{self.config.port}"
-              f", raft {self.config.raft_address}, data in {os.path.abspath(self.config.dir)}",
-              flush=True)
         try:
-            await self._stopping.wait()
+            self._server = await loop.create_server(
+                lambda: Client(self), self.config.bind, self.config.port, reuse_address=True,
+                backlog=511, start_serving=False)
+        except OSError as err:
+            reason = os.strerror(err.errno) if err.errno else str(err)
+            raise PortUnavailable(f"cannot listen on client port {self.config.bind}:"
+                                  f"{self.config.port}: {reason}") from None
+        starting = asyncio.ensure_future(self.cluster.start(loop))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not starting.done():
+                log.warning("stopped while starting")
+                starting.cancel()
+                return
+            self.replicator = starting.result()
+            await self._server.start_serving()
+            self._tasks = [asyncio.create_task(self._active_expiry()),
+                           asyncio.create_task(self.cluster.leave_when_removed())]
+            print(f"rcache {self.cluster.node_id} listening on {self.config.bind}:"
+                  f"{self.config.port}, raft {self.config.raft_address}, data in "
+                  f"{os.path.abspath(self.config.dir)}", flush=True)
+            await stopping
         finally:
+            stopping.cancel()
             await self._close()
 
     def submitted(self, item: tuple) -> None:
@@ -482,8 +501,10 @@ class Server:
         self.blocking.submitted(item)
 
     def shutdown(self) -> None:
-        if self._stopping is not None:
+        if self._stopping is not None and not self._stopping.is_set():
             self._stopping.set()
+            threading.Thread(target=_exit_if_stuck, name="shutdown-watchdog",
+                             daemon=True).start()
 
     async def _close(self) -> None:
         for task in self._tasks:
@@ -492,8 +513,9 @@ class Server:
             self._server.close()
         for client in list(self.clients.values()):
             client.close()
-        if self.replicator is not None:
-            self.replicator.stop()
+        replicator = self.replicator or self.cluster.replicator  # or stopped while starting
+        if replicator is not None:
+            replicator.stop()
         self.store.close()
 
     async def _active_expiry(self) -> None:
@@ -511,6 +533,14 @@ class Server:
                     deleted = await self.replicator.propose((EXPIRE, db, keys))
                     if isinstance(deleted, int):
                         self.stats.expired_keys += deleted
+
+
+def _exit_if_stuck(grace: float = 8.0) -> None:
+    """SIGTERM stops the node within seconds whatever it is doing: if the orderly shutdown
+    has not finished by then, leave without it (the journal is what recovery relies on)."""
+    time.sleep(grace)
+    print("rcache: shutdown did not finish in time; exiting", file=sys.stderr, flush=True)
+    os._exit(1)
 
 
 def run(config: Config) -> None:
