@@ -106,6 +106,9 @@ class Cluster:
                 last_error, target = err, f"{err.host}:{err.port}"
                 continue
             except (OSError, redis.exceptions.RedisError) as err:
+                if last_error is None:
+                    log.warning("%s through %s failed (%s); retrying for up to %d s",
+                                " ".join(command[:2]), target, err, timeout)
                 last_error = err
             finally:
                 await conn.aclose()

@@ -244,7 +244,7 @@ class Client(asyncio.Protocol):
                 result.resolve(error)
             elif error is not None:
                 log.error("command failed", exc_info=error)
-                result.resolve(CommandError(f"ERR {error}"))
+                result.resolve(CommandError(f"ERR {error or type(error).__name__}"))
             else:
                 result.resolve(task.result())
 
