@@ -86,7 +86,11 @@ OPTIONS: list[Option] = [
            "(default: bind address)"),
     Option("requirepass", "", str, "password clients must AUTH with (empty: none)", mutable=True),
     Option("cluster-secret", "", str, "shared secret that authenticates and encrypts Raft "
-           "traffic between nodes"),
+           "traffic between nodes (default: generated, see cluster-secret-generate)"),
+    Option("cluster-secret-generate", True, parse_bool, "without cluster-secret, a node that "
+           "starts a new cluster generates one (kept in <dir>/cluster-secret) and a node that "
+           "joins receives it from the member it joins (CONFIG GET cluster-secret); 'no': "
+           "unauthenticated Raft traffic", format=_format_bool),
     Option("databases", 16, int, "number of logical databases (same on every node)"),
     Option("proto-max-bulk-len", 512 * 1024 * 1024, parse_memory, "largest bulk string a "
            "client may send", mutable=True),

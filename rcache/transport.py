@@ -42,7 +42,7 @@ from pysyncobj.transport import TCPTransport
 
 log = logging.getLogger(__name__)
 
-_HEADER = struct.Struct("!I")  # frame length, then the frame
+_HEADER = struct.Struct("<I")  # frame length (as PySyncObj: rcache.verify reads it), frame
 HANDSHAKE_FRAME_BYTES = 4096  # a random key or a node address, encrypted: well under this
 PROBE = "rcache-raft-probe"  # a connection's first message, asking the node who it is
 _RAND_KEY_BYTES = 32

@@ -96,7 +96,7 @@ def test_process_without_the_secret_cannot_join_vote_or_append(tmp_path) -> None
 def test_raft_port_refuses_read_only_and_utility_connections(tmp_path) -> None:
     """Even without a secret, nobody can stream the log through PySyncObj's read-only door
     (nor add members through its utility commands, refused by the same check)."""
-    cluster = LocalCluster(tmp_path, 1).start()
+    cluster = LocalCluster(tmp_path, 1, "--cluster-secret-generate", "no").start()
     try:
         node = cluster.nodes[0]
         raft_port = node.port + 10000
