@@ -28,6 +28,7 @@ from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 from pysyncobj.monotonic import monotonic as raft_clock
 from pysyncobj.tcp_connection import CONNECTION_STATE
 
+from .config import BY_NAME
 from .durability import DurableJournal, Snapshots
 from .errors import NOT_COMMITTED, NOT_LEADER_FOR_READ, OUTCOME_UNKNOWN, READ_TIMEOUT, CommandError
 from .statemachine import COMMAND, StateMachine, encode_entry
@@ -72,12 +73,14 @@ class RaftNode(SyncObj):
     per-follower counts of AppendEntries sent and answered (ReadIndex's leadership proof)."""
 
     def __init__(self, machine: StateMachine, self_address: str, partners: list[str],
-                 conf: SyncObjConf, max_frame: int) -> None:
+                 conf: SyncObjConf, max_frame: int | None = None) -> None:
         self._machine = machine
         self._keep_log_tail = False
         self.before_ack: Callable[[], None] = lambda: None
         self.appends_sent: dict[str, int] = {}
         self.appends_acked: dict[str, int] = {}
+        if max_frame is None:
+            max_frame = frame_limit(MAX_ENTRY_BYTES, BY_NAME["proto-max-bulk-len"].default)
         super().__init__(self_address, partners, conf, transportClass=functools.partial(
             ClusterTransport, member_frame_limit=max_frame))
         transport = self._SyncObj__transport

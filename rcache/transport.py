@@ -446,7 +446,7 @@ class ClusterTransport(TCPTransport):
 
     def _createServer(self) -> None:  # noqa: N802 (PySyncObj's name)
         """Bind now: a node that cannot open its Raft port stops with the reason."""
-        host, port = self._syncObj.conf.bindAddress.rsplit(":", 1)
+        host, port = (self._syncObj.conf.bindAddress or self._selfNode.address).rsplit(":", 1)
         self._server = _Listener(
             self._syncObj._poller, host.strip("[]"), int(port), self._onNewIncomingConnection,
             lambda sock: self._new_connection(sock, HANDSHAKE_FRAME_BYTES))
