@@ -112,7 +112,7 @@ def frame_limit(max_entry_bytes: int, max_bulk_len: int) -> int:
 def encode_frame(message: object, encryptor=None, rand_key: bytes | None = None) -> bytes:
     if rand_key:
         message = (rand_key, message)
-    data = zlib.compress(dumps(message), 3)
+    data = zlib.compress(pickle.dumps(message, protocol=5), 3)  # messages hold no nodes
     if encryptor is not None:
         data = encryptor.encrypt_at_time(data, int(raft_clock()))
     return _HEADER.pack(len(data)) + data
