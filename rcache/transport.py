@@ -46,6 +46,7 @@ _HEADER = struct.Struct("<I")  # frame length (as PySyncObj: rcache.verify reads
 HANDSHAKE_FRAME_BYTES = 4096  # a random key or a node address, encrypted: well under this
 PROBE = "rcache-raft-probe"  # a connection's first message, asking the node who it is
 _RAND_KEY_BYTES = 32
+_REGULAR_COMMAND = b"\x00"  # PySyncObj's entry type of a replicated call
 _READ_BUDGET = 1 << 20  # bytes read per poll event: a fast sender cannot starve heartbeats
 _WARN_INTERVAL = 10.0
 
@@ -151,8 +152,7 @@ class _RateLimitedWarnings:
             return
         quiet = self._quiet.pop(reason, 0)
         self._last[reason] = now
-        log.warning("Raft connection dropped: %s%s", detail,
-                    f" ({quiet} more like it not logged)" if quiet else "")
+        log.warning("%s%s", detail, f" ({quiet} more like it not logged)" if quiet else "")
 
 
 _warnings = _RateLimitedWarnings()
@@ -270,7 +270,7 @@ class FrameConnection:
             self._on_disconnected()
 
     def _refuse(self, reason: str, detail: str) -> None:
-        _warnings.warn(reason, f"{self._peer} {detail}")
+        _warnings.warn(reason, f"Raft connection dropped: {self._peer} {detail}")
         self.disconnect()
 
     # -- events --------------------------------------------------------------------------------
@@ -489,7 +489,7 @@ class ClusterTransport(TCPTransport):
                 previous.disconnect()
 
     def _drop(self, conn, why: str) -> None:
-        log.warning("refused a Raft connection that %s", why)
+        _warnings.warn(why, f"refused a Raft connection that {why}")
         conn.disconnect()
         self._unknownConnections.discard(conn)
 
@@ -498,8 +498,16 @@ class ClusterTransport(TCPTransport):
         PySyncObj would take them as the peer's latest word; they are dropped instead (as a
         lossy network may), so an old acknowledgement never counts toward a ReadIndex
         round on the new connection."""
-        if self._connections.get(node) is conn:
-            self._onMessageReceived(node, message)
+        if self._connections.get(node) is not conn:
+            return
+        kind = message.get("type") if isinstance(message, dict) else None
+        command = message.get("command") if kind == "apply_command" else _REGULAR_COMMAND
+        if not isinstance(kind, str) or not isinstance(command, bytes) \
+                or command[:1] != _REGULAR_COMMAND:
+            # rcache's followers never forward membership or version changes to the leader
+            self._drop(conn, f"sent {'a non-regular apply_command' if kind else 'a non-message'}")
+            return
+        self._onMessageReceived(node, message)
 
 
 # -- asking a would-be member who it is ----------------------------------------------------------

@@ -198,9 +198,7 @@ def cluster_init(ctx: Context, argv: list[bytes]):
 @command("join", 3, "admin node", group=_G, container="raft.cluster",
          summary="Make this empty one-node cluster a member of the cluster at host:port")
 def cluster_join(ctx: Context, argv: list[bytes]):
-    seed = argv[2].decode(errors="replace")
-    if ":" not in seed:
-        raise CommandError("ERR expected host:port of a member's client port")
+    seed = _address(argv[2].decode(errors="replace"), "member's client")
     return ctx.client.run_async(ctx.server.cluster.join_now(seed))
 
 
