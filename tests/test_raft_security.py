@@ -110,6 +110,42 @@ def test_malicious_pickle_frames_create_nothing(tmp_path: Path, secret: str | No
         cluster.stop()
 
 
+def test_a_fake_leaders_entry_is_never_unpickled(tmp_path: Path) -> None:
+    """Without a secret anyone can claim to be the leader; the entries it appends are still
+    decoded by the plain codec when applied (PySyncObj unpickled them). The forged entry has
+    the real leader's term, so the follower keeps it and stays stuck on it: an
+    unauthenticated channel cannot protect the log, only the process."""
+    cluster = LocalCluster(tmp_path, 3, "--cluster-secret-generate", "no").start()
+    try:
+        leader = cluster.leader()
+        leader.client().set("k", "v")
+        cluster.wait_converged()
+        follower = cluster.followers()[0]
+        created = tmp_path / "created"
+        entry = b"\x00" + pickle.dumps((0, (_CreatesFile(created),)), protocol=2)
+
+        def forge() -> bool:
+            """Append after the follower's last entry, as the leader (retried: the real
+            leader's connection may win the race for the follower's ear)."""
+            info = cluster.info(follower)
+            index, term = info["raft_commit_index"], info["raft_term"]
+            _send(follower.port + 10000, encode_frame(f"127.0.0.1:{leader.port + 10000}"),
+                  encode_frame({"type": "append_entries", "term": term,
+                                "commit_index": index + 1, "prevLogIdx": index,
+                                "prevLogTerm": term, "entries": [(entry, index + 1, term)]}))
+            return "refused to load io.open" in follower.log()
+
+        wait_for(forge, 30, "the forged entry to be refused when applied", interval=0.5)
+        assert not created.exists()
+        # that follower cannot apply the forged entry (nor should it); the others serve on
+        assert leader.client().set("after", "ok")
+        others = [n for n in cluster.nodes if n is not follower]
+        assert cluster.leader(among=others) is leader
+        assert not created.exists()
+    finally:
+        cluster.stop()
+
+
 @pytest.mark.parametrize("secret", [None, "the-secret"])
 def test_huge_declared_length_is_refused_at_once(tmp_path: Path, secret: str | None) -> None:
     args = ("--cluster-secret", secret) if secret else ("--cluster-secret-generate", "no")
