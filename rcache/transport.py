@@ -362,7 +362,7 @@ class FrameConnection:
                 return False
             if self._on_message is not None:
                 self._on_message(message)
-            if self._state == CONNECTION_STATE.DISCONNECTED:
+            if self._state != CONNECTION_STATE.CONNECTED:  # closed (and maybe reconnecting)
                 return False
         return True
 
@@ -498,16 +498,23 @@ class ClusterTransport(TCPTransport):
         PySyncObj would take them as the peer's latest word; they are dropped instead (as a
         lossy network may), so an old acknowledgement never counts toward a ReadIndex
         round on the new connection."""
-        if self._connections.get(node) is not conn:
-            return
+        if self._connections.get(node) is conn:
+            self._onMessageReceived(node, message)
+
+    def _onMessageReceived(self, node, message) -> None:  # noqa: N802
+        """Every member's message, on connections either side opened: PySyncObj reads
+        ``message['type']`` unchecked, and would log any member's forwarded membership or
+        version change (rcache's followers forward none)."""
         kind = message.get("type") if isinstance(message, dict) else None
         command = message.get("command") if kind == "apply_command" else _REGULAR_COMMAND
         if not isinstance(kind, str) or not isinstance(command, bytes) \
                 or command[:1] != _REGULAR_COMMAND:
-            # rcache's followers never forward membership or version changes to the leader
-            self._drop(conn, f"sent {'a non-regular apply_command' if kind else 'a non-message'}")
+            conn = self._connections.get(node)
+            if conn is not None:
+                self._drop(conn, "sent a non-regular apply_command" if kind
+                           else "sent something else than a message")
             return
-        self._onMessageReceived(node, message)
+        super()._onMessageReceived(node, message)
 
 
 # -- asking a would-be member who it is ----------------------------------------------------------

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from rcache.transport import BadFrame, encode_frame, loads, use_plain_codec_for_log
+from rcache.transport import BadFrame, dumps, encode_frame, loads, use_plain_codec_for_log
 
 from .conftest import ROOT, LocalCluster, free_port, wait_for
 
@@ -142,6 +142,14 @@ def test_a_fake_leaders_entry_is_never_unpickled(tmp_path: Path) -> None:
         others = [n for n in cluster.nodes if n is not follower]
         assert cluster.leader(among=others) is leader
         assert not created.exists()
+        # a "member" forwarding a membership change to the leader is refused
+        third = next(n for n in others if n is not leader)
+        change = b"\x02" + dumps(["add", "127.0.0.1:1", "127.0.0.1:1"])
+        _send(leader.port + 10000, encode_frame(f"127.0.0.1:{third.port + 10000}"),
+              encode_frame({"type": "apply_command", "command": change}))
+        wait_for(lambda: "sent a non-regular apply_command" in leader.log(), 10,
+                 "the forwarded membership change to be refused")
+        assert cluster.info(leader)["raft_voters"] == 3
     finally:
         cluster.stop()
 
