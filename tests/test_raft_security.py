@@ -237,12 +237,16 @@ def test_node_add_refuses_unreachable_or_malformed_members(tmp_path: Path) -> No
         cluster.stop()
 
 
-def test_journal_missing_committed_entries_is_refused(make_node) -> None:
-    node = make_node("--appendfsync", "always")
+@pytest.mark.parametrize("snapshot", [False, True])
+def test_journal_missing_committed_entries_is_refused(make_node, snapshot: bool) -> None:
+    node = make_node()  # appendfsync everysec: a clean stop records the commit index
     r = node.client()
     for i in range(300):
         r.set(f"k{i}", i)
+        if snapshot and i == 100:
+            r.save()
     node.stop()
+    assert (node.dir / "raft.snapshot").exists() == snapshot
     journal = node.dir / "raft.journal"
     size = journal.stat().st_size
     with open(journal, "r+b") as fh:
