@@ -73,14 +73,15 @@ class RaftNode(SyncObj):
     per-follower counts of AppendEntries sent and answered (ReadIndex's leadership proof)."""
 
     def __init__(self, machine: StateMachine, self_address: str, partners: list[str],
-                 conf: SyncObjConf, max_frame: int | None = None) -> None:
+                 conf: SyncObjConf, max_frame: Callable[[], int] | None = None) -> None:
         self._machine = machine
         self._keep_log_tail = False
         self.before_ack: Callable[[], None] = lambda: None
         self.appends_sent: dict[str, int] = {}
         self.appends_acked: dict[str, int] = {}
         if max_frame is None:
-            max_frame = frame_limit(MAX_ENTRY_BYTES, BY_NAME["proto-max-bulk-len"].default)
+            max_frame = functools.partial(frame_limit, MAX_ENTRY_BYTES,
+                                          BY_NAME["proto-max-bulk-len"].default)
         super().__init__(self_address, partners, conf, transportClass=functools.partial(
             ClusterTransport, member_frame_limit=max_frame))
         transport = self._SyncObj__transport
@@ -300,7 +301,7 @@ class Replicator:
         self._tick_wait = min(config.raft_heartbeat_period / 1000, 0.05)
         with _journal_factory(lambda _path: self.journal):
             self.node = RaftNode(machine, self_address, partners, conf,
-                                 frame_limit(MAX_ENTRY_BYTES, config.proto_max_bulk_len))
+                                 lambda: frame_limit(MAX_ENTRY_BYTES, config.proto_max_bulk_len))
         self.node.before_ack = self.journal.sync
         self._loop: asyncio.AbstractEventLoop | None = None
         self._expiry_task: asyncio.Task | None = None

@@ -31,6 +31,7 @@ import socket
 import struct
 import time
 import zlib
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import pysyncobj.syncobj
@@ -163,14 +164,14 @@ class FrameConnection:
     """PySyncObj's TcpConnection interface (callbacks, send, state, the handshake's random
     keys) over bounded, linear buffers and the plain codec."""
 
-    def __init__(self, poller, max_frame: int, sock: socket.socket | None = None,
+    def __init__(self, poller, max_frame: Callable[[], int], sock: socket.socket | None = None,
                  timeout: float = 10.0, send_buffer: int = 2**16, recv_buffer: int = 2**16,
                  keepalive: tuple | None = None) -> None:
         self.sendRandKey = None  # noqa: N815 (PySyncObj's attribute names)
         self.recvRandKey = None  # noqa: N815
         self.recvLastTimestamp = 0  # noqa: N815
         self.encryptor = None
-        self.max_frame = max_frame
+        self.max_frame = max_frame  # read per frame: CONFIG SET proto-max-bulk-len applies
         self._poller = poller
         self._timeout = timeout
         self._send_buffer = send_buffer
@@ -346,9 +347,9 @@ class FrameConnection:
         inbox = self._inbox
         while len(inbox) >= _HEADER.size:
             (size,) = _HEADER.unpack_from(inbox)
-            if not 0 < size <= self.max_frame:
-                self._refuse("length", f"declared a frame of {size} bytes "
-                                       f"(limit {self.max_frame})")
+            limit = self.max_frame()
+            if not 0 < size <= limit:
+                self._refuse("length", f"declared a frame of {size} bytes (limit {limit})")
                 return False
             end = _HEADER.size + size
             if len(inbox) < end:
@@ -367,7 +368,7 @@ class FrameConnection:
         return True
 
     def _decode(self, frame: bytes) -> object:
-        message, stamp = decode_frame(frame, self.max_frame, self.encryptor)
+        message, stamp = decode_frame(frame, self.max_frame(), self.encryptor)
         if self.encryptor is not None:
             if stamp < self.recvLastTimestamp:
                 raise BadFrame("an encrypted frame older than the previous one (replayed?)")
@@ -427,19 +428,25 @@ class _Listener:
 
 
 # -- the transport -------------------------------------------------------------------------------
+def _handshake_limit() -> int:
+    return HANDSHAKE_FRAME_BYTES
+
+
 class ClusterTransport(TCPTransport):
     """PySyncObj's TCP transport over FrameConnections, without two doors rcache never uses:
     read-only nodes (any process announcing itself as one receives the whole log) and
     utility commands (any connection could add or remove members). Members authenticate
     with ``cluster-secret`` (PySyncObj's encryption: a key derived from it, and an HMAC on
-    every message). Members may send frames up to ``member_frame_limit`` bytes (see
+    every message). Members may send frames up to ``member_frame_limit()`` bytes (see
     ``frame_limit``), other connections ``HANDSHAKE_FRAME_BYTES``."""
 
-    def __init__(self, syncObj, selfNode, otherNodes, member_frame_limit: int) -> None:  # noqa: N803
+    def __init__(self, syncObj, selfNode, otherNodes,  # noqa: N803 (PySyncObj's names)
+                 member_frame_limit: Callable[[], int]) -> None:
         self.max_frame = member_frame_limit  # before PySyncObj's __init__ adds the members
         super().__init__(syncObj, selfNode, otherNodes)
 
-    def _new_connection(self, sock: socket.socket | None, max_frame: int) -> FrameConnection:
+    def _new_connection(self, sock: socket.socket | None,
+                        max_frame: Callable[[], int]) -> FrameConnection:
         conf = self._syncObj.conf
         return FrameConnection(self._syncObj._poller, max_frame, sock, conf.connectionTimeout,
                                conf.sendBufferSize, conf.recvBufferSize, conf.tcp_keepalive)
@@ -449,7 +456,7 @@ class ClusterTransport(TCPTransport):
         host, port = (self._syncObj.conf.bindAddress or self._selfNode.address).rsplit(":", 1)
         self._server = _Listener(
             self._syncObj._poller, host.strip("[]"), int(port), self._onNewIncomingConnection,
-            lambda sock: self._new_connection(sock, HANDSHAKE_FRAME_BYTES))
+            lambda sock: self._new_connection(sock, _handshake_limit))
         self._ready = True
         self._bindOverEvent.set()
 
