@@ -16,8 +16,17 @@ from pathlib import Path
 
 import pytest
 import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from rcache.transport import BadFrame, dumps, encode_frame, loads, use_plain_codec_for_log
+from rcache.transport import (
+    BadFrame,
+    decode_frame,
+    dumps,
+    encode_frame,
+    loads,
+    use_plain_codec_for_log,
+)
 
 from .conftest import ROOT, LocalCluster, free_port, wait_for
 
@@ -79,6 +88,28 @@ def test_log_codec_builds_only_plain_data(tmp_path: Path) -> None:
     with pytest.raises(BadFrame):
         codec.loads(pickle.dumps((0, (_CreatesFile(target),))))
     assert not target.exists()
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.one_of(st.binary(max_size=512), st.builds(
+    lambda body, cut: zlib.compress(body)[:cut], st.binary(max_size=256), st.integers(0, 300))))
+def test_garbage_frames_raise_only_bad_frame(data: bytes) -> None:
+    """Whatever a peer sends, decoding fails only with BadFrame (the connection is then
+    dropped), never with an error that would escape into the Raft tick."""
+    try:
+        decode_frame(data, 4096)
+    except BadFrame:
+        pass
+    try:
+        decode_frame(zlib.compress(data), 4096)
+    except BadFrame:
+        pass
+
+
+def test_decompression_is_bounded() -> None:
+    bomb = zlib.compress(bytes(10 * 1024 * 1024))  # ~10 KB that inflate to 10 MB
+    with pytest.raises(BadFrame, match="decompresses to more than"):
+        decode_frame(bomb, 1024 * 1024)
 
 
 @pytest.mark.parametrize("secret", [None, "the-secret"])
