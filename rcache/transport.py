@@ -521,6 +521,10 @@ class ClusterTransport(TCPTransport):
                 self._drop(conn, "sent a non-regular apply_command" if kind
                            else "sent something else than a message")
             return
+        if message.get("transmission") == "start" and isinstance(message.get("data"), bytes):
+            # PySyncObj appends each chunk of a large entry to the first one: as a bytearray
+            # that is linear, as bytes it copies everything received so far per chunk.
+            message["data"] = bytearray(message["data"])
         super()._onMessageReceived(node, message)
 
 
