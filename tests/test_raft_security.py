@@ -30,6 +30,10 @@ from rcache.transport import (
 
 from .conftest import ROOT, LocalCluster, free_port, wait_for
 
+# Tests that assert "no leader change" make elections from a loaded machine unlikely; what
+# they guard against (a tick thread blocked for seconds or minutes) still exceeds this.
+_RARE_ELECTIONS = ("--raft-election-timeout", "1500")
+
 
 class _CreatesFile:
     """A pickle that, if ever unpickled by a plain ``pickle.loads``, creates a file."""
@@ -146,7 +150,8 @@ def test_a_fake_leaders_entry_is_never_unpickled(tmp_path: Path) -> None:
     decoded by the plain codec when applied (PySyncObj unpickled them). The forged entry has
     the real leader's term, so the follower keeps it and stays stuck on it: an
     unauthenticated channel cannot protect the log, only the process."""
-    cluster = LocalCluster(tmp_path, 3, "--cluster-secret-generate", "no").start()
+    cluster = LocalCluster(tmp_path, 3, "--cluster-secret-generate", "no",
+                           *_RARE_ELECTIONS).start()
     try:
         leader = cluster.leader()
         leader.client().set("k", "v")
@@ -188,7 +193,7 @@ def test_a_fake_leaders_entry_is_never_unpickled(tmp_path: Path) -> None:
 @pytest.mark.parametrize("secret", [None, "the-secret"])
 def test_huge_declared_length_is_refused_at_once(tmp_path: Path, secret: str | None) -> None:
     args = ("--cluster-secret", secret) if secret else ("--cluster-secret-generate", "no")
-    cluster = LocalCluster(tmp_path, 3, *args).start()
+    cluster = LocalCluster(tmp_path, 3, *args, *_RARE_ELECTIONS).start()
     try:
         leader = cluster.leader()
         term = cluster.info(leader)["raft_term"]
