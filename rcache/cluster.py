@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 from typing import TYPE_CHECKING
 
 from . import errors
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 SLOTS = 16384
 PROXY = "proxy"  # route: forward the command to the leader (follower-proxy yes)
+SECRET_FILE = "cluster-secret"  # in the data dir: the generated or received cluster secret
 log = logging.getLogger(__name__)
 
 
@@ -56,6 +58,17 @@ def key_slot(key: bytes) -> int:
     return crc % SLOTS
 
 
+def _write_private(path: str, text: str) -> None:
+    """Readable by this user only, replaced atomically."""
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
 class Cluster:
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -65,6 +78,7 @@ class Cluster:
         self._proxy: LeaderProxy | None = None
         self.reads_by_lease = 0  # default reads the leader answered under its lease
         self.reads_by_read_index = 0  # reads that waited for a ReadIndex round
+        self._explicit_secret = bool(self.config.cluster_secret)
 
     async def start(self, loop: asyncio.AbstractEventLoop) -> Replicator:
         """Start Raft with the members recorded in our data dir; else join the cluster named by
@@ -73,6 +87,8 @@ class Cluster:
         config = self.config
         if not members and config.join:
             members = await self.cluster_members(config.join)
+        await self._choose_secret(config.join if config.join and self.node_id not in members
+                                  else None, bootstrapping=not members)
         partners = [raft for node, (raft, _) in members.items() if node != self.node_id]
         self.replicator = Replicator(self.server.machine, config.raft_address, partners, config)
         self.replicator.on_submit = self.server.submitted
@@ -88,6 +104,31 @@ class Cluster:
             await self.call_cluster(config.join, "RAFT.NODE", "ADD", self.node_id,
                                     config.raft_address, config.client_address)
         return self.replicator
+
+    async def _choose_secret(self, seed: str | None, bootstrapping: bool) -> None:
+        """The Raft channel is authenticated unless told otherwise: without an explicit
+        cluster-secret, a joining node takes the one of the member it joins (over the
+        requirepass-authenticated client port), a node starting a cluster generates one, and
+        a restarted member reads its own (``<dir>/cluster-secret``)."""
+        config = self.config
+        if self._explicit_secret:
+            return
+        path = os.path.join(config.dir, SECRET_FILE)
+        if seed is not None:
+            reply = await self.call_cluster(seed, "CONFIG", "GET", "cluster-secret")
+            secret = reply.get(b"cluster-secret", b"").decode()  # redis-py makes it a dict
+        elif os.path.exists(path):
+            with open(path, encoding="utf-8") as fh:
+                secret = fh.read().strip()
+        elif bootstrapping and config.cluster_secret_generate:
+            secret = secrets.token_urlsafe(32)
+        else:
+            secret = ""
+        if secret:
+            _write_private(path, secret)
+        elif os.path.exists(path):
+            os.remove(path)
+        config.cluster_secret = secret
 
     async def call_cluster(self, seed: str, *command: str, timeout: float = 60) -> object:
         """Send an admin command to the cluster through any member, following MOVED to the
@@ -108,6 +149,9 @@ class Cluster:
                 last_error, target = err, f"{err.host}:{err.port}"
                 continue
             except (OSError, redis.exceptions.RedisError) as err:
+                if last_error is None:
+                    log.warning("%s through %s failed (%s); retrying for up to %d s",
+                                " ".join(command[:2]), target, err, timeout)
                 last_error = err
             finally:
                 await conn.aclose()

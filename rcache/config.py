@@ -91,6 +91,15 @@ def parse_bool(text: str) -> bool:
     return lowered == "yes"
 
 
+def _port(lowest: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        port = int(text)
+        if not lowest <= port <= 65535:
+            raise ValueError(f"argument must be between {lowest} and 65535 inclusive")
+        return port
+    return parse
+
+
 def _choice(*allowed: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text.lower() not in allowed:
@@ -189,21 +198,24 @@ class Option:
 
 OPTIONS: list[Option] = [
     Option("bind", "127.0.0.1", str, "address the client port listens on"),
-    Option("port", 6379, _integer(0, 65535), "client (RESP) port"),
+    Option("port", 6379, _port(1), "client (RESP) port"),
     Option("dir", "./rcache-data", str, "data directory (RocksDB, Raft log, snapshots)"),
     Option("id", "", str, "node id, unique in the cluster (default: derived from bind:port)"),
-    Option("http-port", 0, _integer(0, 65535), "HTTP port: JSON API, dashboard, /metrics, "
-           "/health, on the bind address (0: off)"),
-    Option("raft-port", 0, _integer(0, 65535), "Raft port between nodes (default: port + 10000)"),
-    Option("cluster-announce-raft-port", 0, _integer(0, 65535), "Raft port other nodes "
-           "connect to, when something (NAT, a proxy) stands in front of raft-port "
-           "(default: raft-port)"),
+    Option("http-port", 0, _port(0), "HTTP port: JSON API, dashboard, /metrics, /health, on "
+           "the bind address (0: off)"),
+    Option("raft-port", 0, _port(0), "Raft port between nodes (default: port + 10000)"),
+    Option("cluster-announce-raft-port", 0, _port(0), "Raft port other nodes connect to, when "
+           "something (NAT, a proxy) stands in front of raft-port (default: raft-port)"),
     Option("join", "", str, "host:port (client port) of a member of the cluster to join"),
     Option("cluster-announce-ip", "", str, "IP that other nodes and clients use for this node "
            "(default: bind address)"),
     Option("requirepass", "", str, "password clients must AUTH with (empty: none)", mutable=True),
     Option("cluster-secret", "", str, "shared secret that authenticates and encrypts Raft "
-           "traffic between nodes"),
+           "traffic between nodes (default: generated, see cluster-secret-generate)"),
+    Option("cluster-secret-generate", True, parse_bool, "without cluster-secret, a node that "
+           "starts a new cluster generates one (kept in <dir>/cluster-secret) and a node that "
+           "joins receives it from the member it joins (CONFIG GET cluster-secret); 'no': "
+           "unauthenticated Raft traffic", format=_format_bool),
     Option("databases", 16, _integer(1, INT_MAX), "number of logical databases (same on "
            "every node)"),
     Option("proto-max-bulk-len", 512 * 1024 * 1024, _memory(1024 * 1024, LLONG_MAX),
@@ -322,6 +334,10 @@ class Config:
                 config.set(opt.name, env[opt.env])
         for name, text in flags.items():
             config.set(name, text)
+        if config.raft_listen_port > 65535:  # Redis Cluster refuses such a port too
+            raise ValueError(f"the Raft port is the client port + 10000 = "
+                             f"{config.raft_listen_port}, above 65535: use a client port of "
+                             "55535 or less, or set raft-port")
         return config
 
     def set(self, name: str, text: str) -> None:

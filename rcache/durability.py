@@ -8,7 +8,9 @@ The journal replaces PySyncObj's (an mmap that is never synced): records are app
     everysec - once a second; a crash of the machine may lose the last second.
     no       - left to the operating system.
 Every record carries a CRC32: a torn last record (the process died mid-write) is dropped,
-anything else that does not check out stops the node with a message naming the file.
+anything else that does not check out stops the node with a message naming the file. So does
+a journal that ends before an entry the node knows was committed (``check_complete``):
+entries are missing, and replaying the rest would silently lose committed writes.
 
 RocksDB needs no fsync of its own: the applied Raft index is stored in the same WriteBatch
 as the data, so after a crash RocksDB holds a prefix of the applied entries and the journal
@@ -32,6 +34,8 @@ import zlib
 from collections.abc import Callable
 
 from rocksdict import Checkpoint
+
+from .transport import loads
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,7 @@ class DurableJournal:
         self.node_id = node_id
         self.fsyncs = 0
         self.bytes = 0
+        self._synced_index = 0  # the last index known to be on disk (fsynced)
         self._entries: list[tuple[bytes, int, int]] = []
         self._offsets: list[int] = []
         self._dirty = False
@@ -82,6 +87,7 @@ class DurableJournal:
         name = node_id.encode()
         self._header = JOURNAL_MAGIC + struct.pack("<H", len(name)) + name
         self._meta = self._read_meta()
+        self._stored_commit = self._meta.get("commit", 0)
         self._meta_dirty = False
         self._file = self._open()
 
@@ -92,7 +98,7 @@ class DurableJournal:
         raw = open(self.meta_path, "rb").read()
         if len(raw) < 4 or zlib.crc32(raw[4:]) != struct.unpack("<I", raw[:4])[0]:
             raise CorruptFile(self.meta_path, "checksum mismatch (Raft term and vote)")
-        meta = pickle.loads(raw[4:])
+        meta = loads(raw[4:])
         if meta.get("node", self.node_id) != self.node_id:
             raise CorruptFile(self.meta_path, f"belongs to node {meta['node']!r}, "
                                               f"not {self.node_id!r}")
@@ -137,15 +143,41 @@ class DurableJournal:
             fh.truncate(pos)
         fh.seek(pos)
         self.bytes = pos
+        self._synced_index = self._entries[-1][1] if self._entries else 0
         return fh
 
+    def check_complete(self, applied_index: int, snapshot_index: int) -> None:
+        """Refuse a journal that lacks entries the node committed (a truncated or older
+        file); the one tail it may lose is a record torn by a crash mid-write.
+
+        Committed: the commit index recorded in the meta file (only ever up to an fsynced
+        entry) and, while there is no snapshot, the database's applied index (entries reach
+        the journal file before they are applied). Once there is a snapshot, RocksDB may
+        legitimately be ahead of the journal: PySyncObj replaces the log with the snapshot's
+        last entries when it loads one, and a node killed then has not received the rest
+        again yet; its RocksDB keeps what it had applied."""
+        last = self._entries[-1][1] if self._entries else 0
+        last = max(last, snapshot_index)  # a snapshot holds what compaction dropped
+        commit = self._meta.get("commit", 0)
+        applied = 0 if snapshot_index else applied_index
+        if max(applied, commit) > last:
+            raise CorruptFile(self.path, f"ends at Raft index {last}, but entries up to "
+                              f"{max(applied, commit)} were committed (recorded commit "
+                              f"index {commit}, database applied index {applied_index}): "
+                              "committed entries are missing. Restore the file, or empty this "
+                              "node's data directory and add it to the cluster again")
+
     # -- the Journal interface PySyncObj uses -------------------------------------------------
-    def add(self, command: bytes, index: int, term: int) -> None:
+    @staticmethod
+    def _record(command: bytes, index: int, term: int) -> bytes:
         head = struct.pack("<QQ", index, term)
         crc = zlib.crc32(command, zlib.crc32(head))
+        return struct.pack("<II", len(command), crc) + head + command
+
+    def add(self, command: bytes, index: int, term: int) -> None:
         self._offsets.append(self.bytes)
         self._entries.append((command, index, term))
-        record = struct.pack("<II", len(command), crc) + head + command
+        record = self._record(command, index, term)
         self._file.write(record)
         self.bytes += len(record)
         self._dirty = True
@@ -162,27 +194,41 @@ class DurableJournal:
         self._truncate(offset)
 
     def deleteEntriesTo(self, entry_to: int) -> None:  # noqa: N802
-        """Drop the compacted prefix: rewrite what remains (a few entries after a snapshot)."""
+        """Drop the compacted prefix: rewrite what remains (a few entries after a snapshot)
+        into a new file, on disk before it replaces the old one (a crash in between must not
+        leave a journal without the entries after the snapshot)."""
         kept = self._entries[entry_to:]
-        tmp = self.path + ".tmp"
-        with open(tmp, "wb") as fh:
+        offsets, position = [], len(self._header)
+        with open(self.path + ".tmp", "wb") as fh:
             fh.write(self._header)
+            for entry in kept:
+                record = self._record(*entry)
+                offsets.append(position)
+                fh.write(record)
+                position += len(record)
+            fh.flush()
+            os.fsync(fh.fileno())
         self._file.close()
-        os.replace(tmp, self.path)
-        self._file = open(self.path, "r+b")
-        self._file.seek(len(self._header))
-        self._entries, self._offsets, self.bytes = [], [], len(self._header)
-        for entry in kept:
-            self.add(*entry)
-        self.sync(force=True)
+        os.replace(self.path + ".tmp", self.path)
         _fsync_dir(self.path)
+        self._file = open(self.path, "r+b")
+        self._file.seek(position)
+        self._entries, self._offsets, self.bytes = kept, offsets, position
+        self._dirty = False
+        self.fsyncs += 1
+        self._synced_index = kept[-1][1] if kept else 0
 
     def _truncate(self, offset: int) -> None:
+        """Entries at the end are gone (a conflicting tail, or the whole log when PySyncObj
+        loads a snapshot): the recorded commit index must not claim them."""
         self._file.flush()
         self._file.truncate(offset)
         self._file.seek(offset)
         self.bytes = offset
         self._dirty = True
+        self._synced_index = min(self._synced_index, self._entries[-1][1] if self._entries else 0)
+        if self._stored_commit > self._synced_index:
+            self._store_meta()
 
     def __getitem__(self, item):
         return self._entries[item]
@@ -191,7 +237,7 @@ class DurableJournal:
         return len(self._entries)
 
     def _destroy(self) -> None:
-        self.sync(force=self.policy() != "no")
+        self.sync(force=True)  # even with appendfsync no, as Redis at shutdown
         self._store_meta()
         self._file.close()
 
@@ -215,10 +261,10 @@ class DurableJournal:
         return self._meta.get("vote")
 
     def onOneSecondTimer(self) -> None:  # noqa: N802
-        if self._meta_dirty:
-            self._store_meta()
         if self.policy() == "everysec":
             self.sync(force=True)
+        if self._meta_dirty:  # after the sync: the recorded commit index is then on disk
+            self._store_meta()
 
     # -- durability ----------------------------------------------------------------------------
     def sync(self, force: bool = False) -> None:
@@ -230,10 +276,16 @@ class DurableJournal:
             os.fsync(self._file.fileno())
             self.fsyncs += 1
             self._dirty = False
+            self._synced_index = self._entries[-1][1] if self._entries else 0
 
     def _store_meta(self) -> None:
-        self._meta["node"] = self.node_id
-        body = pickle.dumps(self._meta)
+        """The commit index is recorded only up to the last fsynced entry: after a power
+        loss the journal must still reach it (else ``check_complete`` would refuse it)."""
+        meta = dict(self._meta, node=self.node_id)
+        if "commit" in meta:
+            meta["commit"] = min(meta["commit"], self._synced_index)
+        self._stored_commit = meta.get("commit", 0)
+        body = pickle.dumps(meta)
         write_atomically(self.meta_path, struct.pack("<I", zlib.crc32(body)) + body)
         self._meta_dirty = False
 
@@ -343,7 +395,7 @@ class Snapshots:
             intact = len(body) == size and len(crc) == 4
             if not intact or zlib.crc32(body) != struct.unpack("<I", crc)[0]:
                 raise CorruptFile(path, "snapshot header is truncated or fails its checksum")
-            return pickle.loads(body)
+            return loads(body)  # plain data only: a snapshot may come from the leader
 
     def verify(self, path: str) -> dict:
         """Check a snapshot file whole (header and data checksums) without installing it."""

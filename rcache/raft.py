@@ -28,13 +28,14 @@ from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 from pysyncobj.monotonic import monotonic as raft_clock
 from pysyncobj.syncobj import _RAFT_STATE
 from pysyncobj.tcp_connection import CONNECTION_STATE
-from pysyncobj.transport import TCPTransport
 
+from .config import BY_NAME
 from .durability import DurableJournal, Snapshots
 from .errors import NOT_COMMITTED, NOT_LEADER_FOR_READ, OUTCOME_UNKNOWN, READ_TIMEOUT, CommandError
 from .faults import TickFaults
 from .pubsub import settle
 from .statemachine import COMMAND, StateMachine, encode_entry
+from .transport import ClusterTransport, frame_limit, use_plain_codec_for_log
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ APPLY_BUDGET_S = 0.01
 # A script may run up to its instruction budget when applied: each one ends its entry, so a
 # tick runs at most one script past APPLY_BUDGET_S before heartbeats go out.
 _SCRIPTS = frozenset({b"eval", b"evalsha", b"fcall"})
+
+use_plain_codec_for_log()
 
 _DEFINITE_FAILURES = {FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER,
                       FAIL_REASON.DISCARDED, FAIL_REASON.NOT_LEADER,
@@ -71,37 +74,6 @@ class Pending:
                 self.on_done(self)
 
 
-class ClusterTransport(TCPTransport):
-    """PySyncObj's TCP transport without two doors rcache never uses: read-only nodes (any
-    process announcing itself as one receives the whole log) and utility commands (any
-    connection could add or remove members). Members authenticate with ``cluster-secret``
-    (PySyncObj's encryption: a key derived from it, and an HMAC on every message)."""
-
-    def _onIncomingMessageReceived(self, conn, message) -> None:  # noqa: N802
-        handshake_done = not self._syncObj.encryptor or conn.sendRandKey
-        if handshake_done and (isinstance(message, list) or message == "readonly"):
-            log.warning("refused a Raft connection that offered %r",
-                        "read-only mode" if message == "readonly" else "a utility command")
-            conn.disconnect()
-            self._unknownConnections.discard(conn)
-            return
-        node = self._nodeAddrToNode.get(message) if isinstance(message, str) else None
-        previous = self._connections.get(node) if node is not None else None
-        super()._onIncomingMessageReceived(conn, message)
-        if node is not None and self._connections.get(node) is conn:
-            conn.setOnMessageReceivedCallback(functools.partial(self._on_current, conn, node))
-            if previous is not None and previous is not conn:
-                previous.disconnect()
-
-    def _on_current(self, conn, node, message) -> None:
-        """A peer that reconnected may still have frames in flight on its old connection.
-        PySyncObj would take them as the peer's latest word; they are dropped instead (as a
-        lossy network may), so an old acknowledgement never counts toward a ReadIndex
-        round on the new connection."""
-        if self._connections.get(node) is conn:
-            self._onMessageReceived(node, message)
-
-
 class RaftNode(SyncObj):
     """The PySyncObj object: one replicated method that carries our batches, plus what
     PySyncObj lacks:
@@ -121,7 +93,7 @@ class RaftNode(SyncObj):
     LEASE_FRACTION = 0.8
 
     def __init__(self, machine: StateMachine, self_address: str, partners: list[str],
-                 conf: SyncObjConf) -> None:
+                 conf: SyncObjConf, max_frame: Callable[[], int] | None = None) -> None:
         self._machine = machine
         self._keep_log_tail = False
         self.before_ack: Callable[[], None] = lambda: None
@@ -137,7 +109,11 @@ class RaftNode(SyncObj):
         self._prevotes = 0
         self._prevote_won = False
         self._campaign_transfer = False  # this tick's election was asked for by the leader
-        super().__init__(self_address, partners, conf, transportClass=ClusterTransport)
+        if max_frame is None:
+            max_frame = functools.partial(frame_limit, MAX_ENTRY_BYTES,
+                                          BY_NAME["proto-max-bulk-len"].default)
+        super().__init__(self_address, partners, conf, transportClass=functools.partial(
+            ClusterTransport, member_frame_limit=max_frame))
         transport = self._SyncObj__transport
         send = transport.send
 
@@ -449,10 +425,12 @@ class Replicator:
         election_timeout_ms = config.raft_election_timeout
         dump_path = os.path.join(config.dir, "raft.snapshot")
         self.snapshots = Snapshots(dump_path, machine.store)
+        snapshot_index = 0
         if os.path.exists(dump_path):  # refuse a damaged snapshot before Raft reads it
-            self.snapshots.verify(dump_path)
+            snapshot_index = self.snapshots.verify(dump_path)["raft_index"]
         self.journal = DurableJournal(os.path.join(config.dir, "raft.journal"),
                                       lambda: config.appendfsync, config.node_id)
+        self.journal.check_complete(machine.applied_index, snapshot_index)
         conf = SyncObjConf(
             autoTick=False,
             appendEntriesUseBatch=False,  # send each entry at once, wake the ticker by pipe
@@ -479,7 +457,8 @@ class Replicator:
         )
         self._tick_wait = min(config.raft_heartbeat_period / 1000, 0.05)
         with _journal_factory(lambda _path: self.journal):
-            self.node = RaftNode(machine, self_address, partners, conf)
+            self.node = RaftNode(machine, self_address, partners, conf,
+                                 lambda: frame_limit(MAX_ENTRY_BYTES, config.proto_max_bulk_len))
         self.node.before_ack = self.journal.sync
         self._loop: asyncio.AbstractEventLoop | None = None
         self._expiry_task: asyncio.Task | None = None

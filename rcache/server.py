@@ -15,6 +15,8 @@ import os
 import random
 import signal
 import socket
+import sys
+import threading
 import time
 from collections import deque
 from time import perf_counter_ns
@@ -36,6 +38,7 @@ from .resp import NULL_ARRAY, QUEUED, Push, RawReply, RequestReader, encode, spl
 from .slowlog import SlowLog
 from .statemachine import COMMAND, EXPIRE, LEASE_EXPIRY, TRANSACTION, StateMachine
 from .storage import Store
+from .transport import PortUnavailable
 from .watch import Watches
 
 if TYPE_CHECKING:
@@ -330,7 +333,7 @@ class Client(asyncio.Protocol):
                 result.resolve(error)
             elif error is not None:
                 log.error("command failed", exc_info=error)
-                result.resolve(CommandError(f"ERR {error}"))
+                result.resolve(CommandError(f"ERR {error or type(error).__name__}"))
             else:
                 result.resolve(task.result())
 
@@ -617,28 +620,44 @@ class Server:
         self.http: HttpService | None = None
 
     async def serve(self) -> None:
+        """Open the client port first (so a port that is taken stops the node before it
+        joins anything), start Raft, then serve. SIGTERM stops the node at any point."""
         loop = asyncio.get_running_loop()
         self.hub.loop = loop
         self._stopping = asyncio.Event()
-        if self.config.http_port:  # first: a taken port stops start-up before Raft runs
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.shutdown)
+        if self.config.http_port:  # before Raft: a taken port stops start-up at once
             from .http.app import HttpService
             self.http = HttpService(self)
             await self.http.start()
-        self.replicator = await self.cluster.start(loop)
-        self._server = await loop.create_server(
-            lambda: Client(self), self.config.bind, self.config.port, reuse_address=True,
-            backlog=511)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.shutdown)
-        self._tasks = [asyncio.create_task(self._active_expiry()),
-                       asyncio.create_task(self._close_idle_clients()),
-                       asyncio.create_task(self.cluster.leave_when_removed())]
-        print(f"rcache {self.cluster.node_id} listening on {self.config.bind}:{self.config.port}"
-              f", raft {self.config.raft_address}, data in {os.path.abspath(self.config.dir)}",
-              flush=True)
         try:
-            await self._stopping.wait()
+            self._server = await loop.create_server(
+                lambda: Client(self), self.config.bind, self.config.port, reuse_address=True,
+                backlog=511, start_serving=False)
+        except OSError as err:
+            reason = os.strerror(err.errno) if err.errno else str(err)
+            raise PortUnavailable(f"cannot listen on client port {self.config.bind}:"
+                                  f"{self.config.port}: {reason}") from None
+        starting = asyncio.ensure_future(self.cluster.start(loop))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not starting.done():
+                log.warning("stopped while starting")
+                starting.cancel()
+                return
+            self.replicator = starting.result()
+            await self._server.start_serving()
+            self._tasks = [asyncio.create_task(self._active_expiry()),
+                           asyncio.create_task(self._close_idle_clients()),
+                           asyncio.create_task(self.cluster.leave_when_removed())]
+            print(f"rcache {self.cluster.node_id} listening on {self.config.bind}:"
+                  f"{self.config.port}, raft {self.config.raft_address}, data in "
+                  f"{os.path.abspath(self.config.dir)}", flush=True)
+            await stopping
         finally:
+            stopping.cancel()
             await self._close()
 
     def note_duration(self, cmd: Command, argv: list[bytes], duration_us: int,
@@ -658,8 +677,10 @@ class Server:
             self.stats.writes_submitted += 1
 
     def shutdown(self) -> None:
-        if self._stopping is not None:
+        if self._stopping is not None and not self._stopping.is_set():
             self._stopping.set()
+            threading.Thread(target=_exit_if_stuck, name="shutdown-watchdog",
+                             daemon=True).start()
 
     async def _close(self) -> None:
         for task in self._tasks:
@@ -670,8 +691,9 @@ class Server:
             client.close()
         if self.http is not None:
             await self.http.stop()
-        if self.replicator is not None:
-            self.replicator.stop()
+        replicator = self.replicator or self.cluster.replicator  # or stopped while starting
+        if replicator is not None:
+            replicator.stop()
         self.store.close()
 
     async def _close_idle_clients(self) -> None:
@@ -707,6 +729,14 @@ class Server:
                     deleted = await self.replicator.propose((EXPIRE, db, keys))
                     if isinstance(deleted, int):
                         self.stats.expired_keys += deleted
+
+
+def _exit_if_stuck(grace: float = 8.0) -> None:
+    """SIGTERM stops the node within seconds whatever it is doing: if the orderly shutdown
+    has not finished by then, leave without it (the journal is what recovery relies on)."""
+    time.sleep(grace)
+    print("rcache: shutdown did not finish in time; exiting", file=sys.stderr, flush=True)
+    os._exit(1)
 
 
 def run(config: Config) -> None:

@@ -3,11 +3,14 @@ channel that a process without the cluster secret can neither join, vote in nor 
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
 import redis
 from pysyncobj import SyncObj, SyncObjConf
+
+from rcache.transport import encode_frame
 
 from .conftest import LocalCluster, free_port, wait_for
 from .test_differential import RawConnection
@@ -93,18 +96,17 @@ def test_process_without_the_secret_cannot_join_vote_or_append(tmp_path) -> None
 def test_raft_port_refuses_read_only_and_utility_connections(tmp_path) -> None:
     """Even without a secret, nobody can stream the log through PySyncObj's read-only door
     (nor add members through its utility commands, refused by the same check)."""
-    cluster = LocalCluster(tmp_path, 1).start()
+    cluster = LocalCluster(tmp_path, 1, "--cluster-secret-generate", "no").start()
     try:
         node = cluster.nodes[0]
         raft_port = node.port + 10000
         voters = cluster.info(node)["raft_voters"]
-        conf = SyncObjConf(dynamicMembershipChange=True, connectionRetryTime=0.1)
-        reader = SyncObj(None, [f"127.0.0.1:{raft_port}"], conf)  # a read-only node
-        try:
-            wait_for(lambda: "refused a Raft connection" in node.log(), 10,
-                     "the read-only connection to be refused")
-        finally:
-            reader.destroy()
+        for offer, refusal in (("readonly", "offered read-only mode"),
+                               (["add", "127.0.0.1:1"], "offered a utility command")):
+            with socket.create_connection(("127.0.0.1", raft_port), timeout=5) as sock:
+                sock.sendall(encode_frame(offer))
+                wait_for(lambda refusal=refusal: refusal in node.log(), 10,
+                         f"the connection that {refusal} to be refused")
         assert cluster.info(node)["raft_voters"] == voters
         assert node.client().set("ok", 1)
     finally:

@@ -4,10 +4,12 @@ RAFT.TRANSFER-LEADER, RAFT.CLUSTER INFO; and RAFT.READ-CONSISTENCY (per connecti
 from __future__ import annotations
 
 import asyncio
+import os
 
 from ..errors import CommandError
 from ..resp import OK, SimpleString
 from ..statemachine import MEMBER
+from ..transport import BadFrame, probe_raft_port
 from .table import Context, command, container
 
 _G = "cluster"
@@ -26,11 +28,62 @@ def _member_list(ctx: Context) -> list[list[bytes]]:
             for node, (raft, client) in sorted(ctx.server.cluster.members().items())]
 
 
+def _address(text: str, what: str) -> str:
+    host, colon, port = text.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise CommandError(f"ERR invalid {what} address '{text}': expected host:port, "
+                           "port between 1 and 65535")
+    return text
+
+
+def _reachable_voters(replicator) -> tuple[int, list[str]]:
+    """-> (voters counting this node, the Raft addresses of those it is connected to)."""
+    node = replicator.node
+    others = list(node.otherNodes)
+    return 1 + len(others), [n.address for n in others if node.isNodeConnected(n)]
+
+
+def _require_majority(reachable: int, voters: int, change: str) -> None:
+    if reachable <= voters // 2:
+        raise CommandError(f"ERR {change} would leave {reachable} of {voters} voting members "
+                           "reachable from the leader, not a majority: the cluster could not "
+                           "commit anything, not even the change that undoes it")
+
+
+async def _change_membership(replicator, add: bool, raft: str) -> None:
+    try:
+        await replicator.change_membership(add=add, raft_address=raft)
+    except TimeoutError:
+        raise CommandError(f"ERR {'adding' if add else 'removing'} {raft} did not commit "
+                           "within 10 s") from None
+
+
+async def _check_new_member(replicator, node_id: str, raft: str) -> None:
+    """Before a node becomes a voter: it must answer on its Raft port as an rcache node that
+    shares our cluster secret, and the cluster must keep a reachable majority with it."""
+    try:
+        answered = await probe_raft_port(raft, replicator.node.encryptor)
+    except BadFrame as err:
+        raise CommandError(f"ERR cannot add {node_id}: its Raft port {raft} {err}") from None
+    except OSError as err:
+        reason = os.strerror(err.errno) if err.errno else str(err) or "timed out"
+        raise CommandError(f"ERR cannot add {node_id}: cannot connect to its Raft port {raft}: "
+                           f"{reason}") from None
+    if answered != raft:
+        raise CommandError(f"ERR cannot add {node_id}: {raft} answers as Raft node {answered}")
+    voters, reachable = _reachable_voters(replicator)
+    _require_majority(len(reachable) + 2, voters + 1, f"adding {node_id}")
+
+
 @command("add", 5, "admin noscript node", group=_G, container="raft.node",
          summary="Add a node: RAFT.NODE ADD <id> <raft host:port> <client host:port>")
 def node_add(ctx: Context, argv: list[bytes]):
     _leader_only(ctx)
-    node_id, raft, client = (a.decode(errors="replace") for a in argv[2:5])
+    node_id = argv[2].decode(errors="replace")
+    if not node_id:
+        raise CommandError("ERR node id must not be empty")
+    raft = _address(argv[3].decode(errors="replace"), "raft")
+    client = _address(argv[4].decode(errors="replace"), "client")
     members = ctx.server.cluster.members()
     for other, (other_raft, _) in members.items():
         if other != node_id and raft == other_raft:
@@ -40,10 +93,13 @@ def node_add(ctx: Context, argv: list[bytes]):
     replicator = ctx.server.replicator
 
     async def add() -> list:
+        joining = raft not in {n.address for n in replicator.node.otherNodes}
+        if joining:
+            await _check_new_member(replicator, node_id, raft)
         if node_id not in members:
             await replicator.propose((MEMBER, node_id, raft, client))
-        if raft not in {n.address for n in replicator.node.otherNodes}:
-            await replicator.change_membership(add=True, raft_address=raft)
+        if joining:
+            await _change_membership(replicator, True, raft)
         return _member_list(ctx)
 
     return ctx.client.run_async(add())
@@ -62,14 +118,19 @@ def node_remove(ctx: Context, argv: list[bytes]):
     if node_id == cluster.node_id:
         return ctx.client.run_async(_remove_leader(ctx))
     raft = members[node_id][0]
+    voting = raft in {n.address for n in replicator.node.otherNodes}
+    if voting:
+        voters, reachable = _reachable_voters(replicator)
+        _require_majority(1 + len([a for a in reachable if a != raft]), voters - 1,
+                          f"removing {node_id}")
 
     async def remove() -> SimpleString:
         # The node learns of its removal from this entry, while it still receives the log:
         # give it a moment to hear that the entry is committed before cutting it off.
         await replicator.propose((MEMBER, node_id, None, None))
         await replicator.wait_applied_by(raft, replicator.node.raftCommitIndex, timeout=3)
-        if raft in {n.address for n in replicator.node.otherNodes}:
-            await replicator.change_membership(add=False, raft_address=raft)
+        if voting:
+            await _change_membership(replicator, False, raft)
         return OK
 
     return ctx.client.run_async(remove())
@@ -137,9 +198,7 @@ def cluster_init(ctx: Context, argv: list[bytes]):
 @command("join", 3, "admin node", group=_G, container="raft.cluster",
          summary="Make this empty one-node cluster a member of the cluster at host:port")
 def cluster_join(ctx: Context, argv: list[bytes]):
-    seed = argv[2].decode(errors="replace")
-    if ":" not in seed:
-        raise CommandError("ERR expected host:port of a member's client port")
+    seed = _address(argv[2].decode(errors="replace"), "member's client")
     return ctx.client.run_async(ctx.server.cluster.join_now(seed))
 
 

@@ -1,0 +1,566 @@
+"""The Raft channel between nodes: PySyncObj's TCP transport, with a codec that cannot run code.
+
+PySyncObj frames every message as ``length + zlib(pickle)`` and unpickles whatever arrives,
+before any authentication; it also unpickles every log entry it applies. An unpickler builds
+any object a pickle names, so one frame to the Raft port could run code. Here:
+
+* Messages and log entries are decoded by ``PlainUnpickler``, which refuses every global:
+  only plain data (dict, list, tuple, set, str, bytes, int, float, bool, None) can come out.
+  A cluster node travels as its address (PySyncObj rebuilds the node from it).
+* A frame's declared length is checked before anything is buffered: a connection that has
+  not yet said which member it is may send ``HANDSHAKE_FRAME_BYTES``, a member
+  ``frame_limit()``; decompression is bounded by the same limit. Buffers are bytearrays
+  consumed from the front (linear, never re-copied per read).
+* A peer that sends anything undecodable is disconnected, and logged at most once per
+  ``_WARN_INTERVAL`` per reason.
+* The Raft port binds when the node starts, or the node stops with ``PortUnavailable``
+  (PySyncObj retried forever in a busy loop).
+* ``probe_raft_port`` asks a would-be member's Raft port who it is, through the same
+  handshake (and cluster secret) members use, before RAFT.NODE ADD proposes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import io
+import logging
+import os
+import pickle
+import socket
+import struct
+import time
+import zlib
+from collections.abc import Callable
+from types import SimpleNamespace
+
+import pysyncobj.syncobj
+from pysyncobj.monotonic import monotonic as raft_clock
+from pysyncobj.node import Node
+from pysyncobj.poller import POLL_EVENT_TYPE
+from pysyncobj.tcp_connection import CONNECTION_STATE, set_keepalive
+from pysyncobj.transport import TCPTransport
+
+log = logging.getLogger(__name__)
+
+_HEADER = struct.Struct("<I")  # frame length (as PySyncObj: rcache.verify reads it), frame
+HANDSHAKE_FRAME_BYTES = 4096  # a random key or a node address, encrypted: well under this
+PROBE = "rcache-raft-probe"  # a connection's first message, asking the node who it is
+_RAND_KEY_BYTES = 32
+_REGULAR_COMMAND = b"\x00"  # PySyncObj's entry type of a replicated call
+_READ_BUDGET = 1 << 20  # bytes read per poll event: a fast sender cannot starve heartbeats
+_WARN_INTERVAL = 10.0
+
+
+class PortUnavailable(Exception):
+    """A port the node must listen on cannot be opened: the node must not start."""
+
+
+class BadFrame(Exception):
+    """A frame that is not a message of ours: its sender is disconnected."""
+
+
+# -- the codec -----------------------------------------------------------------------------------
+class PlainUnpickler(pickle.Unpickler):
+    """An unpickler that can only build plain data: every global (class, function) is refused,
+    so no pickle can call anything. A persistent id is a cluster node's address."""
+
+    def find_class(self, module: str, name: str):
+        raise BadFrame(f"refused to load {module}.{name}")
+
+    def persistent_load(self, pid):
+        if isinstance(pid, str):
+            return pid
+        raise BadFrame("a persistent id that is not a node address")
+
+
+class _NodesAsAddresses(pickle.Pickler):
+    def persistent_id(self, obj):
+        return obj.id if isinstance(obj, Node) else None
+
+
+def dumps(obj: object) -> bytes:
+    """Protocol 5 writes bytes, sets and tuples natively (protocol 2, PySyncObj's, needed a
+    global to rebuild bytes)."""
+    out = io.BytesIO()
+    _NodesAsAddresses(out, protocol=5).dump(obj)
+    return out.getvalue()
+
+
+def loads(data: bytes) -> object:
+    try:
+        return PlainUnpickler(io.BytesIO(data)).load()
+    except BadFrame:
+        raise
+    except Exception as err:  # truncated or malformed pickles raise many kinds of errors
+        raise BadFrame(f"undecodable ({type(err).__name__}: {err})") from None
+
+
+def use_plain_codec_for_log() -> None:
+    """PySyncObj pickles log entries (replicated calls, membership changes) and unpickles
+    them on apply, also when they come from a leader: make it use this codec."""
+    pysyncobj.syncobj.pickle = SimpleNamespace(dumps=dumps, loads=loads)
+
+
+def frame_limit(max_entry_bytes: int, max_bulk_len: int) -> int:
+    """The largest frame a member sends: a batch of entries (up to two batches' worth, as
+    PySyncObj cuts a batch after the entry that crosses its size) or one entry holding a
+    command as large as a client may send, compressed (never much larger) and encrypted
+    (base64: 4/3), plus headers."""
+    largest = 2 * max_entry_bytes + max_bulk_len
+    return largest * 4 // 3 + 64 * 1024
+
+
+def encode_frame(message: object, encryptor=None, rand_key: bytes | None = None) -> bytes:
+    if rand_key:
+        message = (rand_key, message)
+    data = zlib.compress(pickle.dumps(message, protocol=5), 3)  # messages hold no nodes
+    if encryptor is not None:
+        data = encryptor.encrypt_at_time(data, int(raft_clock()))
+    return _HEADER.pack(len(data)) + data
+
+
+def decode_frame(data: bytes, limit: int, encryptor=None) -> tuple[object, int]:
+    """-> (message, the encryption timestamp or 0). Raises BadFrame."""
+    stamp = 0
+    if encryptor is not None:
+        try:
+            stamp = encryptor.extract_timestamp(data)
+            data = encryptor.decrypt(data)
+        except Exception:
+            raise BadFrame("not encrypted with the cluster secret") from None
+    inflate = zlib.decompressobj()
+    try:
+        raw = inflate.decompress(data, limit)
+    except zlib.error:
+        raise BadFrame("not zlib data") from None
+    if inflate.unconsumed_tail:
+        raise BadFrame(f"decompresses to more than {limit} bytes")
+    return loads(raw), stamp
+
+
+class _RateLimitedWarnings:
+    """One line per reason and interval: a peer sending garbage in a loop cannot flood the log."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+        self._quiet: dict[str, int] = {}
+
+    def warn(self, reason: str, detail: str) -> None:
+        now = time.monotonic()
+        if now - self._last.get(reason, -_WARN_INTERVAL) < _WARN_INTERVAL:
+            self._quiet[reason] = self._quiet.get(reason, 0) + 1
+            return
+        quiet = self._quiet.pop(reason, 0)
+        self._last[reason] = now
+        log.warning("%s%s", detail, f" ({quiet} more like it not logged)" if quiet else "")
+
+
+_warnings = _RateLimitedWarnings()
+
+
+# -- one connection ------------------------------------------------------------------------------
+class FrameConnection:
+    """PySyncObj's TcpConnection interface (callbacks, send, state, the handshake's random
+    keys) over bounded, linear buffers and the plain codec."""
+
+    def __init__(self, poller, max_frame: Callable[[], int], sock: socket.socket | None = None,
+                 timeout: float = 10.0, send_buffer: int = 2**16, recv_buffer: int = 2**16,
+                 keepalive: tuple | None = None) -> None:
+        self.sendRandKey = None  # noqa: N815 (PySyncObj's attribute names)
+        self.recvRandKey = None  # noqa: N815
+        self.recvLastTimestamp = 0  # noqa: N815
+        self.encryptor = None
+        self.max_frame = max_frame  # read per frame: CONFIG SET proto-max-bulk-len applies
+        self._poller = poller
+        self._timeout = timeout
+        self._send_buffer = send_buffer
+        self._recv_buffer = recv_buffer
+        self._keepalive = keepalive
+        self._inbox = bytearray()
+        self._outbox = bytearray()
+        self._last_read = raft_clock()
+        self._on_message = self._on_connected = self._on_disconnected = None
+        self._socket = sock
+        self._fileno: int | None = None
+        self._state = CONNECTION_STATE.DISCONNECTED
+        if sock is not None:
+            self._peer = _peer_name(sock)
+            self._state = CONNECTION_STATE.CONNECTED
+            self._fileno = sock.fileno()
+            self._set_keepalive()
+            poller.subscribe(self._fileno, self._on_event, POLL_EVENT_TYPE.READ
+                             | POLL_EVENT_TYPE.WRITE | POLL_EVENT_TYPE.ERROR)
+        else:
+            self._peer = "?"
+
+    # PySyncObj's callback setters
+    def setOnConnectedCallback(self, callback) -> None:  # noqa: N802
+        self._on_connected = callback
+
+    def setOnMessageReceivedCallback(self, callback) -> None:  # noqa: N802
+        self._on_message = callback
+
+    def setOnDisconnectedCallback(self, callback) -> None:  # noqa: N802
+        self._on_disconnected = callback
+
+    @property
+    def state(self) -> int:
+        return self._state
+
+    def fileno(self) -> int | None:
+        return self._fileno
+
+    def getSendBufferSize(self) -> int:  # noqa: N802
+        return len(self._outbox)
+
+    def _set_keepalive(self) -> None:
+        if self._keepalive is not None:
+            set_keepalive(self._socket, *self._keepalive)
+
+    def connect(self, host: str, port: int) -> bool:
+        self._state = CONNECTION_STATE.DISCONNECTED
+        self._fileno = None
+        self._peer = f"{host}:{port}"
+        try:
+            family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+            self._socket = socket.socket(family, socket.SOCK_STREAM)
+        except (OSError, OverflowError):
+            return False
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._send_buffer)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._recv_buffer)
+        self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._set_keepalive()
+        self._socket.setblocking(False)
+        self._inbox.clear()
+        self._outbox.clear()
+        self._last_read = raft_clock()
+        try:
+            self._socket.connect((host, port))
+        except BlockingIOError:
+            pass
+        except (OSError, OverflowError):
+            self._socket.close()
+            self._socket = None
+            return False
+        self._fileno = self._socket.fileno()
+        self._state = CONNECTION_STATE.CONNECTING
+        self._poller.subscribe(self._fileno, self._on_event, POLL_EVENT_TYPE.READ
+                               | POLL_EVENT_TYPE.WRITE | POLL_EVENT_TYPE.ERROR)
+        return True
+
+    def send(self, message: object) -> None:
+        self._outbox += encode_frame(message, self.encryptor, self.sendRandKey)
+        self._flush()
+
+    def disconnect(self) -> None:
+        notify = self._on_disconnected is not None and self._state != \
+            CONNECTION_STATE.DISCONNECTED
+        self.sendRandKey = self.recvRandKey = None
+        self.recvLastTimestamp = 0
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+        if self._fileno is not None:
+            self._poller.unsubscribe(self._fileno)
+            self._fileno = None
+        self._inbox.clear()
+        self._outbox.clear()
+        self._state = CONNECTION_STATE.DISCONNECTED
+        if notify:
+            self._on_disconnected()
+
+    def _refuse(self, reason: str, detail: str) -> None:
+        _warnings.warn(reason, f"Raft connection dropped: {self._peer} {detail}")
+        self.disconnect()
+
+    # -- events --------------------------------------------------------------------------------
+    def _on_event(self, descr: int, event: int) -> None:
+        if descr != self._fileno:
+            self._poller.unsubscribe(descr)
+            return
+        if event & POLL_EVENT_TYPE.ERROR or self._timed_out():
+            self.disconnect()
+            return
+        if self._socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+            self.disconnect()
+            return
+        if self._state == CONNECTION_STATE.CONNECTING:
+            if self._on_connected is not None:
+                self._on_connected()
+            if self._state != CONNECTION_STATE.DISCONNECTED:
+                self._state = CONNECTION_STATE.CONNECTED
+                self._last_read = raft_clock()
+            return
+        if event & POLL_EVENT_TYPE.WRITE:
+            self._flush()
+            if self._state == CONNECTION_STATE.DISCONNECTED:
+                return
+            mask = POLL_EVENT_TYPE.READ | POLL_EVENT_TYPE.ERROR
+            if self._outbox:
+                mask |= POLL_EVENT_TYPE.WRITE
+            self._poller.subscribe(descr, self._on_event, mask)
+        if event & POLL_EVENT_TYPE.READ:
+            self._read()
+
+    def _timed_out(self) -> bool:
+        return raft_clock() - self._last_read > self._timeout
+
+    def _flush(self) -> None:
+        if self._timed_out():
+            self.disconnect()
+            return
+        while self._outbox and self._socket is not None:
+            try:
+                sent = self._socket.send(self._outbox)
+            except BlockingIOError:
+                return
+            except OSError:
+                self.disconnect()
+                return
+            if sent <= 0:
+                return
+            del self._outbox[:sent]
+
+    def _read(self) -> None:
+        budget = _READ_BUDGET
+        while budget > 0 and self._socket is not None:
+            try:
+                chunk = self._socket.recv(min(budget, 1 << 16))
+            except BlockingIOError:
+                break
+            except OSError:
+                self.disconnect()
+                return
+            if not chunk:
+                self.disconnect()
+                return
+            budget -= len(chunk)
+            self._last_read = raft_clock()
+            self._inbox += chunk
+            if not self._deliver():
+                return
+
+    def _deliver(self) -> bool:
+        """Hand over every complete frame; refuse an oversized one as soon as its length is
+        known. -> False once the connection is closed."""
+        inbox = self._inbox
+        while len(inbox) >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(inbox)
+            limit = self.max_frame()
+            if not 0 < size <= limit:
+                self._refuse("length", f"declared a frame of {size} bytes (limit {limit})")
+                return False
+            end = _HEADER.size + size
+            if len(inbox) < end:
+                return True
+            frame = bytes(inbox[_HEADER.size:end])
+            del inbox[:end]
+            try:
+                message = self._decode(frame)
+            except BadFrame as err:
+                self._refuse("garbage", f"sent a frame that is not a Raft message of ours: {err}")
+                return False
+            if self._on_message is not None:
+                self._on_message(message)
+            if self._state != CONNECTION_STATE.CONNECTED:  # closed (and maybe reconnecting)
+                return False
+        return True
+
+    def _decode(self, frame: bytes) -> object:
+        message, stamp = decode_frame(frame, self.max_frame(), self.encryptor)
+        if self.encryptor is not None:
+            if stamp < self.recvLastTimestamp:
+                raise BadFrame("an encrypted frame older than the previous one (replayed?)")
+            self.recvLastTimestamp = stamp
+        if self.recvRandKey:
+            if not (isinstance(message, tuple) and len(message) == 2
+                    and message[0] == self.recvRandKey):
+                raise BadFrame("a frame without this connection's key (replayed?)")
+            message = message[1]
+        return message
+
+
+def _peer_name(sock: socket.socket) -> str:
+    try:
+        host, port = sock.getpeername()[:2]
+    except OSError:
+        return "?"
+    return f"{host}:{port}"
+
+
+class _Listener:
+    """The Raft port: accepts connections as FrameConnections that may send only a small
+    first frame until the transport knows which member they are."""
+
+    def __init__(self, poller, host: str, port: int, on_connection, make_connection) -> None:
+        self._poller = poller
+        self._on_connection = on_connection
+        self._make_connection = make_connection
+        try:
+            family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+            self._socket = socket.socket(family, socket.SOCK_STREAM)
+            self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self._socket.bind(address)
+            self._socket.listen(64)
+        except (OSError, OverflowError) as err:
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+            raise PortUnavailable(f"cannot listen on Raft port {host}:{port}: {reason}") from None
+        self._socket.setblocking(False)
+        poller.subscribe(self._socket.fileno(), self._on_event,
+                         POLL_EVENT_TYPE.READ | POLL_EVENT_TYPE.ERROR)
+
+    def _on_event(self, _descr: int, event: int) -> None:
+        if not event & POLL_EVENT_TYPE.READ:
+            return
+        try:
+            sock, _ = self._socket.accept()
+        except OSError:  # the peer gave up already, or too many open files: try next time
+            return
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        self._on_connection(self._make_connection(sock))
+
+    def unbind(self) -> None:
+        if self._socket.fileno() >= 0:
+            self._poller.unsubscribe(self._socket.fileno())
+        self._socket.close()
+
+
+# -- the transport -------------------------------------------------------------------------------
+def _handshake_limit() -> int:
+    return HANDSHAKE_FRAME_BYTES
+
+
+class ClusterTransport(TCPTransport):
+    """PySyncObj's TCP transport over FrameConnections, without two doors rcache never uses:
+    read-only nodes (any process announcing itself as one receives the whole log) and
+    utility commands (any connection could add or remove members). Members authenticate
+    with ``cluster-secret`` (PySyncObj's encryption: a key derived from it, and an HMAC on
+    every message). Members may send frames up to ``member_frame_limit()`` bytes (see
+    ``frame_limit``), other connections ``HANDSHAKE_FRAME_BYTES``."""
+
+    def __init__(self, syncObj, selfNode, otherNodes,  # noqa: N803 (PySyncObj's names)
+                 member_frame_limit: Callable[[], int]) -> None:
+        self.max_frame = member_frame_limit  # before PySyncObj's __init__ adds the members
+        super().__init__(syncObj, selfNode, otherNodes)
+
+    def _new_connection(self, sock: socket.socket | None,
+                        max_frame: Callable[[], int]) -> FrameConnection:
+        conf = self._syncObj.conf
+        return FrameConnection(self._syncObj._poller, max_frame, sock, conf.connectionTimeout,
+                               conf.sendBufferSize, conf.recvBufferSize, conf.tcp_keepalive)
+
+    def _createServer(self) -> None:  # noqa: N802 (PySyncObj's name)
+        """Bind now: a node that cannot open its Raft port stops with the reason."""
+        host, port = (self._syncObj.conf.bindAddress or self._selfNode.address).rsplit(":", 1)
+        self._server = _Listener(
+            self._syncObj._poller, host.strip("[]"), int(port), self._onNewIncomingConnection,
+            lambda sock: self._new_connection(sock, _handshake_limit))
+        self._ready = True
+        self._bindOverEvent.set()
+
+    def addNode(self, node) -> None:  # noqa: N802
+        self._nodes.add(node)
+        self._nodeAddrToNode[node.address] = node
+        if self._shouldConnect(node):
+            conn = self._new_connection(None, self.max_frame)
+            conn.encryptor = self._syncObj.encryptor
+            conn.setOnConnectedCallback(functools.partial(self._onOutgoingConnected, conn))
+            conn.setOnMessageReceivedCallback(functools.partial(self._onMessageReceived, node))
+            conn.setOnDisconnectedCallback(functools.partial(self._onDisconnected, conn))
+            self._connections[node] = conn
+
+    def _onIncomingMessageReceived(self, conn, message) -> None:  # noqa: N802
+        encrypted = self._syncObj.encryptor is not None
+        if encrypted and not conn.sendRandKey:
+            if not (isinstance(message, bytes) and len(message) == _RAND_KEY_BYTES):
+                self._drop(conn, "opened without a handshake key")
+                return
+            super()._onIncomingMessageReceived(conn, message)
+            return
+        if message == PROBE:
+            conn.send({"rcache": PROBE, "raft": self._selfNode.address})
+            return
+        if not isinstance(message, str) or message == "readonly":
+            self._drop(conn, "offered read-only mode" if message == "readonly"
+                       else "offered a utility command or something else than a member address")
+            return
+        node = self._nodeAddrToNode.get(message)
+        previous = self._connections.get(node) if node is not None else None
+        super()._onIncomingMessageReceived(conn, message)
+        if node is not None and self._connections.get(node) is conn:
+            conn.max_frame = self.max_frame
+            conn.setOnMessageReceivedCallback(functools.partial(self._on_current, conn, node))
+            if previous is not None and previous is not conn:
+                previous.disconnect()
+
+    def _drop(self, conn, why: str) -> None:
+        _warnings.warn(why, f"refused a Raft connection that {why}")
+        conn.disconnect()
+        self._unknownConnections.discard(conn)
+
+    def _on_current(self, conn, node, message) -> None:
+        """A peer that reconnected may still have frames in flight on its old connection.
+        PySyncObj would take them as the peer's latest word; they are dropped instead (as a
+        lossy network may), so an old acknowledgement never counts toward a ReadIndex
+        round on the new connection."""
+        if self._connections.get(node) is conn:
+            self._onMessageReceived(node, message)
+
+    def _onMessageReceived(self, node, message) -> None:  # noqa: N802
+        """Every member's message, on connections either side opened: PySyncObj reads
+        ``message['type']`` unchecked, and would log any member's forwarded membership or
+        version change (rcache's followers forward none)."""
+        kind = message.get("type") if isinstance(message, dict) else None
+        command = message.get("command") if kind == "apply_command" else _REGULAR_COMMAND
+        if not isinstance(kind, str) or not isinstance(command, bytes) \
+                or command[:1] != _REGULAR_COMMAND:
+            conn = self._connections.get(node)
+            if conn is not None:
+                self._drop(conn, "sent a non-regular apply_command" if kind
+                           else "sent something else than a message")
+            return
+        if message.get("transmission") == "start" and isinstance(message.get("data"), bytes):
+            # PySyncObj appends each chunk of a large entry to the first one: as a bytearray
+            # that is linear, as bytes it copies everything received so far per chunk.
+            message["data"] = bytearray(message["data"])
+        super()._onMessageReceived(node, message)
+
+
+# -- asking a would-be member who it is ----------------------------------------------------------
+async def probe_raft_port(address: str, encryptor=None, timeout: float = 3.0) -> str:
+    """Connect to a Raft port as a member would (with the cluster secret's handshake, if any)
+    and ask who it is. -> the Raft address it answers with. Raises OSError or BadFrame."""
+    host, port = address.rsplit(":", 1)
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), int(port)),
+                                            timeout)
+
+    async def receive() -> object:
+        (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
+        if not 0 < size <= HANDSHAKE_FRAME_BYTES:
+            raise BadFrame(f"answered with a frame of {size} bytes")
+        return decode_frame(await reader.readexactly(size), HANDSHAKE_FRAME_BYTES, encryptor)[0]
+
+    try:
+        async with asyncio.timeout(timeout):
+            their_key = None
+            if encryptor is not None:
+                our_key = os.urandom(_RAND_KEY_BYTES)
+                writer.write(encode_frame(our_key, encryptor))
+                answer = await receive()
+                if not (isinstance(answer, tuple) and len(answer) == 2 and answer[0] == our_key):
+                    raise BadFrame("answered the handshake with something else")
+                their_key = answer[1]
+            writer.write(encode_frame(PROBE, encryptor, their_key))
+            answer = await receive()
+            if their_key is not None:
+                answer = answer[1] if isinstance(answer, tuple) and len(answer) == 2 else None
+            if not (isinstance(answer, dict) and answer.get("rcache") == PROBE):
+                raise BadFrame("answered, but not as an rcache node of this version")
+            return str(answer.get("raft"))
+    except (asyncio.IncompleteReadError, TimeoutError):
+        raise BadFrame("closed the connection or did not answer (is it an rcache Raft port, "
+                       "with the same cluster-secret?)") from None
+    finally:
+        writer.close()
