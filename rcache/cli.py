@@ -51,11 +51,12 @@ def main(argv: list[str] | None = None) -> None:
     from .durability import CorruptFile
     from .http import HttpPortUnavailable
     from .server import run
+    from .tls import TlsConfigError
     try:
         run(config)
     except CorruptFile as err:
         sys.exit(f"rcache: refusing to start, a data file is damaged: {err}")
-    except HttpPortUnavailable as err:
+    except (HttpPortUnavailable, TlsConfigError) as err:
         sys.exit(f"rcache: {err}")
 
 

@@ -34,6 +34,7 @@ from .resp import NULL_ARRAY, QUEUED, Push, RawReply, RequestReader, encode, spl
 from .slowlog import SlowLog
 from .statemachine import COMMAND, EXPIRE, LEASE_EXPIRY, TRANSACTION, StateMachine
 from .storage import Store
+from .tls import server_context
 from .watch import Watches
 
 if TYPE_CHECKING:
@@ -65,10 +66,11 @@ class Client(asyncio.Protocol):
 
     _next_id = 0
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, tls: bool = False) -> None:
         Client._next_id += 1
         self.id = Client._next_id
         self.server = server
+        self.tls = tls  # came in on the TLS port: redirects name TLS ports
         self.reader = RequestReader(server.config.proto_max_bulk_len)
         self.reader.authenticated = not server.config.requirepass
         self.name = b""
@@ -207,7 +209,8 @@ class Client(asyncio.Protocol):
                         return server.blocking.run(self, cmd, argv, Pending(self._reply_ready))
                     return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready)
                 if route is PROXY and "blocking" in cmd.flags:
-                    return server.cluster.redirect(cmd, argv)  # it would stall the shared link
+                    # it would stall the shared link
+                    return server.cluster.redirect(cmd, argv, self.tls)
                 if route is PROXY:
                     return server.cluster.forward(self, [(self.db, argv)])
                 cmd.rejected_calls += 1  # -MOVED, -CLUSTERDOWN
@@ -254,7 +257,8 @@ class Client(asyncio.Protocol):
             self._barriers -= 1
             if barrier.value is not True:
                 lost = not self.server.replicator.is_leader  # deposed: send the client on
-                result.resolve(self.server.cluster.redirect(cmd, argv) if lost else barrier.value)
+                result.resolve(self.server.cluster.redirect(cmd, argv, self.tls) if lost
+                               else barrier.value)
                 return
             try:
                 result.resolve(self.run_here(cmd, argv))
@@ -499,7 +503,7 @@ class Server:
         self.slowlog = SlowLog()
         self.machine.observer = self.note_duration
         self.started = time.time()
-        self._server: asyncio.AbstractServer | None = None
+        self._servers: list[asyncio.AbstractServer] = []
         self._stopping: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
         self.http: HttpService | None = None
@@ -512,17 +516,25 @@ class Server:
             from .http.app import HttpService
             self.http = HttpService(self)
             await self.http.start()
+        config = self.config
+        tls_context = server_context(config) if config.tls_port else None  # fail early
         self.replicator = await self.cluster.start(loop)
-        self._server = await loop.create_server(
-            lambda: Client(self), self.config.bind, self.config.port, reuse_address=True,
-            backlog=511)
+        if config.port:
+            self._servers.append(await loop.create_server(
+                lambda: Client(self), config.bind, config.port, reuse_address=True,
+                backlog=511))
+        if tls_context is not None:
+            self._servers.append(await loop.create_server(
+                lambda: Client(self, tls=True), config.bind, config.tls_port,
+                reuse_address=True, backlog=511, ssl=tls_context))
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.shutdown)
         self._tasks = [asyncio.create_task(self._active_expiry()),
                        asyncio.create_task(self.cluster.leave_when_removed())]
-        print(f"rcache {self.cluster.node_id} listening on {self.config.bind}:{self.config.port}"
-              f", raft {self.config.raft_address}, data in {os.path.abspath(self.config.dir)}",
-              flush=True)
+        ports = ", ".join(([f"{config.bind}:{config.port}"] if config.port else [])
+                          + ([f"{config.bind}:{config.tls_port} (TLS)"] if tls_context else []))
+        print(f"rcache {self.cluster.node_id} listening on {ports}, raft {config.raft_address}"
+              f", data in {os.path.abspath(config.dir)}", flush=True)
         try:
             await self._stopping.wait()
         finally:
@@ -551,8 +563,8 @@ class Server:
     async def _close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        if self._server is not None:
-            self._server.close()
+        for listener in self._servers:
+            listener.close()
         for client in list(self.clients.values()):
             client.close()
         if self.http is not None:
