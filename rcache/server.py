@@ -21,8 +21,10 @@ from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
 from . import errors
+from .acl import User, Users, denial
 from .blocking import Blocking
 from .cluster import PROXY, Cluster
+from .commands.acl import noperm_reply
 from .commands.pubsub import ALLOWED_WHILE_SUBSCRIBED
 from .commands.table import Command, Context, lookup
 from .config import Config
@@ -73,6 +75,9 @@ class Client(asyncio.Protocol):
         self.tls = tls  # came in on the TLS port: redirects name TLS ports
         self.reader = RequestReader(server.config.proto_max_bulk_len)
         self.reader.authenticated = not server.config.requirepass
+        self.user_name = b"default"
+        self.acl_user: User | None = None  # None: default, which may run everything
+        self._acl_seen: tuple = ()  # the users' version acl_user was resolved at
         self.name = b""
         self.lib_name = b""
         self.lib_ver = b""
@@ -187,6 +192,13 @@ class Client(asyncio.Protocol):
         if not self.reader.authenticated and cmd.name not in _NO_AUTH_NEEDED:
             cmd.rejected_calls += 1
             return CommandError(errors.NOAUTH)
+        if self.acl_user is not None:
+            refused = self._acl_refusal(cmd, argv)
+            if refused is not None:
+                cmd.rejected_calls += 1
+                if self.multi is not None:
+                    self.multi_failed = True
+                return refused
         if self.subscriptions and not self.resp3 and (
                 cmd.container is not None or cmd.name not in ALLOWED_WHILE_SUBSCRIBED):
             cmd.rejected_calls += 1
@@ -227,6 +239,26 @@ class Client(asyncio.Protocol):
             return self.run_here(cmd, argv)
         except CommandError as err:
             return err
+
+    def authenticate(self, user: User) -> None:
+        """AUTH, HELLO AUTH: this connection's commands are checked against ``user`` now."""
+        self.reader.authenticated = True
+        self.user_name = user.name
+        self.acl_user = None if user.name == b"default" else user
+        self._acl_seen = self.server.users.version
+
+    def _acl_refusal(self, cmd: Command, argv: list[bytes]) -> CommandError | None:
+        """The NOPERM error if this connection's user may not run this command. A user
+        changed by ACL SETUSER applies at once; a deleted one closes the connection."""
+        users = self.server.users
+        if self._acl_seen != users.version:
+            self.acl_user = users.get(self.user_name)
+            self._acl_seen = users.version
+            if self.acl_user is None:
+                self._close_after_reply()
+                return CommandError("ERR the user of this connection was deleted")
+        refused = denial(self.acl_user, cmd, argv)
+        return noperm_reply(*refused) if refused is not None else None
 
     def run_here(self, cmd: Command, argv: list[bytes]):
         """Run a command on this node, now: counted for INFO commandstats and timed for
@@ -464,6 +496,7 @@ class Client(asyncio.Protocol):
         self.read_consistency = None
         self.name = b""
         self.reader.authenticated = not self.server.config.requirepass
+        self.user_name, self.acl_user = b"default", None
 
 
 class _Deferred:
@@ -494,6 +527,7 @@ class Server:
         self.store.databases = config.databases
         self.hub = Hub()
         self.machine = StateMachine(self.store, self.hub)
+        self.users = Users(self.store, lambda: config.requirepass)
         self.cluster = Cluster(self)
         self.replicator: Replicator | None = None
         self.clients: dict[int, Client] = {}

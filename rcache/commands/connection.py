@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import time
 
 from .. import errors
@@ -30,10 +29,10 @@ def echo(ctx: Context, argv: list[bytes]):
 
 
 def _check_password(ctx: Context, username: bytes, password: bytes) -> None:
-    required = ctx.server.config.requirepass
-    if username.lower() != b"default" or not hmac.compare_digest(password, required.encode()):
+    user = ctx.server.users.get(username)
+    if user is None or not user.check_password(password):
         raise CommandError(errors.WRONGPASS)
-    ctx.client.reader.authenticated = True
+    ctx.client.authenticate(user)
 
 
 @command("auth", -2, "noscript loading stale fast no_auth allow_busy node", group=_G,

@@ -25,11 +25,11 @@ Handler = Callable[[Any, list[bytes]], Any]
 #   noscript, loading, stale, fast, denyoom, admin, readonly... as Redis reports them
 #   no_multi - refused inside MULTI
 _ACL_BY_GROUP = {
-    "string": "@string", "generic": "@keyspace", "connection": "@connection",
-    "server": "@admin", "transactions": "@transaction", "cluster": "@admin",
-    "hash": "@hash", "list": "@list", "set": "@set", "sorted_set": "@sortedset",
-    "bitmap": "@bitmap", "pubsub": "@pubsub", "lease": "@keyspace",
-    "hyperloglog": "@hyperloglog", "geo": "@geo",
+    "string": "string", "generic": "keyspace", "connection": "connection",
+    "server": "admin", "transactions": "transaction", "cluster": "admin",
+    "hash": "hash", "list": "list", "set": "set", "sorted_set": "sortedset",
+    "bitmap": "bitmap", "pubsub": "pubsub", "lease": "keyspace",
+    "hyperloglog": "hyperloglog", "geo": "geo",
 }
 _INTERNAL_FLAGS = frozenset({"node", "replicated"})  # rcache's own: not in COMMAND replies
 
@@ -56,6 +56,7 @@ class Command:
     is_write: bool = False
     keyed: bool = False
     reads_keyspace: bool = False  # routed by read consistency (keyed or not: KEYS, DBSIZE...)
+    acl_categories: frozenset[str] = frozenset()  # 'read', 'string', 'fast'...: COMMAND, ACL
     # INFO commandstats and latencystats, this node's: reads where they are served, writes
     # where they are applied. latency[b]: calls that took [2**(b-1), 2**b) microseconds.
     calls: int = 0
@@ -70,6 +71,9 @@ class Command:
             "node" not in self.flags)
         self.keyed = self.first_key > 0 or self.key_finder is not None
         self.reads_keyspace = "readonly" in self.flags
+        self.acl_categories = frozenset(
+            (["write"] if "write" in self.flags else ["read"] if self.reads_keyspace else [])
+            + [_ACL_BY_GROUP.get(self.group, "admin"), "fast" if "fast" in self.flags else "slow"])
 
     def record(self, elapsed_us: int, failed: bool) -> None:
         """Count one execution (INFO commandstats, latencystats)."""
@@ -132,16 +136,10 @@ class Command:
                 b"find_keys": {b"type": b"range", b"spec": {
                     b"lastkey": last_key, b"keystep": self.step, b"limit": 0}},
             })
-        acl = ([SimpleString("@write")] if "write" in self.flags
-               else [SimpleString("@read")] if self.reads_keyspace else [])
-        acl.append(SimpleString(_ACL_BY_GROUP.get(self.group, "@admin")))
-        if "fast" in self.flags:
-            acl.append(SimpleString("@fast"))
-        else:
-            acl.append(SimpleString("@slow"))
+        acl = {SimpleString("@" + category) for category in self.acl_categories}
         return [
             self.full_name.encode(), self.arity, {SimpleString(f) for f in flags},
-            self.first_key, self.last_key, self.step, set(acl), [], key_specs,
+            self.first_key, self.last_key, self.step, acl, [], key_specs,
             [sub.info() for sub in self.subcommands.values()],
         ]
 
@@ -228,6 +226,7 @@ def lookup(argv: list[bytes]) -> Command:
 def ensure_loaded() -> None:
     """Import every command family so that their declarations fill the table."""
     from . import (  # noqa: F401
+        acl,
         bits,
         cluster,
         connection,

@@ -1,0 +1,166 @@
+"""ACL: users, their rules and their permissions (see rcache/acl.py). SETUSER and DELUSER
+are writes: the leader logs them and every node applies them, so a user exists everywhere."""
+
+from __future__ import annotations
+
+import secrets
+
+from .. import errors
+from ..acl import CATEGORIES, RuleError, User, denial
+from ..errors import CommandError
+from ..resp import OK, OrderedSet, parse_int
+from ..storage import ACL_PREFIX
+from .table import Context, all_commands, command, container, lookup
+
+_G = "server"
+
+container("acl", -2, "", group=_G, since="6.0.0", summary="A container for Access List Control "
+          "commands")
+
+
+def _stored_user(ctx: Context, name: bytes) -> User | None:
+    rules = ctx.ks.txn.get(ACL_PREFIX + name)
+    if rules is None:
+        return None
+    user = User(name)
+    user.apply(rules.split(b" "))
+    return user
+
+
+def _refuse_default(name: bytes) -> None:
+    if name == b"default":
+        raise CommandError("ERR rcache's default user follows requirepass: change it with "
+                           "CONFIG SET requirepass")
+
+
+@command("setuser", -3, "admin noscript loading stale write", group=_G, container="acl",
+         since="6.0.0", summary="Modify or create the rules for a specific ACL user")
+def acl_setuser(ctx: Context, argv: list[bytes]):
+    name = argv[2]
+    _refuse_default(name)
+    user = _stored_user(ctx, name) or User(name)
+    for rule in argv[3:]:
+        try:
+            user.apply([rule])
+        except RuleError as err:
+            text = rule.decode(errors="replace")
+            raise CommandError(f"ERR Error in ACL SETUSER modifier '{text}': {err}") from None
+    ctx.ks.txn.set_acl_user(name, user.describe().encode())
+    return OK
+
+
+@command("deluser", -3, "admin noscript loading stale write", group=_G, container="acl",
+         since="6.0.0", summary="Remove the specified ACL users and the associated rules")
+def acl_deluser(ctx: Context, argv: list[bytes]):
+    if b"default" in argv[2:]:
+        raise CommandError("ERR The 'default' user cannot be removed")
+    deleted = 0
+    for name in dict.fromkeys(argv[2:]):
+        if ctx.ks.txn.get(ACL_PREFIX + name) is not None:
+            ctx.ks.txn.set_acl_user(name, None)
+            deleted += 1
+    return deleted
+
+
+def _users(ctx: Context) -> dict[bytes, User]:
+    return dict(sorted(ctx.server.users.all().items()))
+
+
+def _user_or_error(ctx: Context, name: bytes) -> User:
+    user = ctx.server.users.get(name)
+    if user is None:
+        raise CommandError(f"ERR User '{name.decode(errors='replace')}' not found")
+    return user
+
+
+@command("getuser", 3, "admin noscript loading stale node", group=_G, container="acl",
+         since="6.0.0", summary="Get the rules for a specific ACL user")
+def acl_getuser(ctx: Context, argv: list[bytes]):
+    user = ctx.server.users.get(argv[2])
+    if user is None:
+        return None
+    return {b"flags": OrderedSet(flag.encode() for flag in user.flags()),
+            b"passwords": [digest.encode() for digest in user.passwords],
+            b"commands": user.describe_commands().encode(),
+            b"keys": " ".join(user.describe_keys()).encode(),
+            b"channels": " ".join(user.describe_channels()).encode(),
+            b"selectors": []}
+
+
+@command("list", 2, "admin noscript loading stale node", group=_G, container="acl",
+         since="6.0.0", summary="List the current ACL rules in ACL config file format")
+def acl_list(ctx: Context, argv: list[bytes]):
+    return [b"user " + name + b" " + user.describe().encode()
+            for name, user in _users(ctx).items()]
+
+
+@command("users", 2, "admin noscript loading stale node", group=_G, container="acl",
+         since="6.0.0", summary="List the username of all the configured ACL rules")
+def acl_users(ctx: Context, argv: list[bytes]):
+    return list(_users(ctx))
+
+
+@command("whoami", 2, "noscript loading stale node", group=_G, container="acl",
+         since="6.0.0", summary="Return the name of the user associated to the current "
+         "connection")
+def acl_whoami(ctx: Context, argv: list[bytes]):
+    return ctx.client.user_name
+
+
+@command("cat", -2, "noscript loading stale node", group=_G, container="acl", since="6.0.0",
+         summary="List the ACL categories or the commands inside a category")
+def acl_cat(ctx: Context, argv: list[bytes]):
+    if len(argv) > 3:
+        raise CommandError(errors.wrong_arity("acl|cat"))
+    if len(argv) == 2:
+        return [category.encode() for category in CATEGORIES]
+    category = argv[2].decode(errors="replace").lower()
+    if category not in CATEGORIES:
+        raise CommandError(f"ERR Unknown category '{argv[2].decode(errors='replace')}'")
+    return [cmd.full_name.encode() for cmd in all_commands()
+            if cmd.handler is not None and category in cmd.acl_categories]
+
+
+@command("genpass", -2, "noscript loading stale node", group=_G, container="acl",
+         since="6.0.0", summary="Generate a pseudorandom secure password to use for ACL users")
+def acl_genpass(ctx: Context, argv: list[bytes]):
+    if len(argv) > 3:
+        raise CommandError(errors.wrong_arity("acl|genpass"))
+    bits = parse_int(argv[2]) if len(argv) == 3 else 256
+    if bits is None or not 0 < bits <= 4096:
+        raise CommandError("ERR ACL GENPASS argument must be the number of bits for the output "
+                           "password, a positive number up to 4096")
+    chars = (bits + 3) // 4
+    return secrets.token_hex((chars + 1) // 2)[:chars].encode()
+
+
+@command("dryrun", -4, "admin noscript loading stale node", group=_G, container="acl",
+         since="7.0.0", summary="Returns whether the user can execute the given command "
+         "without executing the command.")
+def acl_dryrun(ctx: Context, argv: list[bytes]):
+    user = _user_or_error(ctx, argv[2])
+    try:
+        cmd = lookup(argv[3:])
+    except CommandError as err:
+        if str(err).startswith("ERR unknown command"):
+            name = argv[3].decode(errors="replace")
+            raise CommandError(f"ERR Command '{name}' not found") from None
+        raise
+    refused = denial(user, cmd, argv[3:])
+    if refused is None:
+        return OK
+    kind, name = refused
+    return f"This user has no permissions to {_what(kind, name)}".encode()
+
+
+def _what(kind: str, name: str) -> str:
+    return f"run the '{name}' command" if kind == "command" else f"access the '{name}' {kind}"
+
+
+def noperm_reply(kind: str, name: str) -> CommandError:
+    """The error a refused command answers (Redis 7.0's texts)."""
+    if kind == "command":
+        return CommandError(f"NOPERM this user has no permissions to run the '{name}' command")
+    return CommandError(f"NOPERM this user has no permissions to access one of the {kind}s "
+                        "used as arguments")
+
