@@ -33,7 +33,7 @@ def _refuse_default(name: bytes) -> None:
                            "CONFIG SET requirepass")
 
 
-@command("setuser", -3, "admin noscript loading stale write", group=_G, container="acl",
+@command("setuser", -3, "admin noscript loading stale replicated", group=_G, container="acl",
          since="6.0.0", summary="Modify or create the rules for a specific ACL user")
 def acl_setuser(ctx: Context, argv: list[bytes]):
     name = argv[2]
@@ -49,7 +49,7 @@ def acl_setuser(ctx: Context, argv: list[bytes]):
     return OK
 
 
-@command("deluser", -3, "admin noscript loading stale write", group=_G, container="acl",
+@command("deluser", -3, "admin noscript loading stale replicated", group=_G, container="acl",
          since="6.0.0", summary="Remove the specified ACL users and the associated rules")
 def acl_deluser(ctx: Context, argv: list[bytes]):
     if b"default" in argv[2:]:
