@@ -317,3 +317,38 @@ class Users:
 
     def get(self, name: bytes) -> User | None:
         return self.all().get(name)
+
+
+class AclLog:
+    """ACL LOG: this node's refused commands and failed AUTHs, newest first. A refusal like
+    one of the last ten (same reason, context, object and user, within a minute) counts
+    into it instead of adding an entry, as Redis groups them."""
+
+    GROUP_WITHIN_S = 60
+    GROUP_AMONG = 10
+
+    def __init__(self) -> None:
+        self.entries: list[dict] = []
+
+    def record(self, reason: str, context: str, obj: str, username: bytes, client_info: str,
+               now: float, max_len: int) -> None:
+        identity = (reason, context, obj, username)
+        for i, entry in enumerate(self.entries[:self.GROUP_AMONG]):
+            if entry["identity"] == identity and now - entry["time"] < self.GROUP_WITHIN_S:
+                entry.update(count=entry["count"] + 1, time=now, client_info=client_info)
+                self.entries.insert(0, self.entries.pop(i))
+                return
+        self.entries.insert(0, {"identity": identity, "count": 1, "time": now,
+                                "client_info": client_info})
+        del self.entries[max_len:]
+
+    def latest(self, count: int, now: float) -> list[dict]:
+        return [{b"count": entry["count"], b"reason": entry["identity"][0].encode(),
+                 b"context": entry["identity"][1].encode(),
+                 b"object": entry["identity"][2].encode(), b"username": entry["identity"][3],
+                 b"age-seconds": now - entry["time"],
+                 b"client-info": entry["client_info"].encode()}
+                for entry in self.entries[:max(count, 0)]]
+
+    def reset(self) -> None:
+        self.entries.clear()

@@ -21,7 +21,7 @@ from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
 from . import errors
-from .acl import User, Users, denial
+from .acl import AclLog, User, Users, denial
 from .blocking import Blocking
 from .cluster import PROXY, Cluster
 from .commands.acl import noperm_reply
@@ -258,7 +258,11 @@ class Client(asyncio.Protocol):
                 self._close_after_reply()
                 return CommandError("ERR the user of this connection was deleted")
         refused = denial(self.acl_user, cmd, argv)
-        return noperm_reply(*refused) if refused is not None else None
+        if refused is None:
+            return None
+        kind, name = refused
+        self.server.log_acl_refusal(self, kind, name, self.user_name)
+        return noperm_reply(kind, name)
 
     def run_here(self, cmd: Command, argv: list[bytes]):
         """Run a command on this node, now: counted for INFO commandstats and timed for
@@ -528,6 +532,7 @@ class Server:
         self.hub = Hub()
         self.machine = StateMachine(self.store, self.hub)
         self.users = Users(self.store, lambda: config.requirepass)
+        self.acl_log = AclLog()
         self.cluster = Cluster(self)
         self.replicator: Replicator | None = None
         self.clients: dict[int, Client] = {}
@@ -573,6 +578,13 @@ class Server:
             await self._stopping.wait()
         finally:
             await self._close()
+
+    def log_acl_refusal(self, client: Client, reason: str, obj: str, username: bytes) -> None:
+        from .commands.connection import describe
+        now = time.time()
+        context = "multi" if client.multi is not None else "toplevel"
+        self.acl_log.record(reason, context, obj, username, describe(client, now), now,
+                            self.config.acllog_max_len)
 
     def note_duration(self, cmd: Command, argv: list[bytes], duration_us: int,
                       client: Client | None = None) -> None:

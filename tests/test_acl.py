@@ -133,3 +133,34 @@ def test_users_are_replicated_and_survive_failover(cluster: LocalCluster) -> Non
                 return True
             return False
         wait_for(refused, 20, f"the deleted user to be refused on {node.name}")
+
+
+def test_acl_log_matches_redis(make_node, redis_server) -> None:
+    """The refusals ACL LOG keeps (grouped as Redis groups them), and ACL HELP's lines."""
+    node = make_node()
+    seen = {}
+    for name, port in (("rcache", node.port), ("redis", redis_server)):
+        admin = redis.Redis(port=port, socket_timeout=10)
+        admin.execute_command("ACL", "LOG", "RESET")
+        admin.execute_command("ACL", "SETUSER", "lg", "on", ">pw", "+get", "+publish",
+                              "~k*", "&ch*")
+        try:
+            user = redis.Redis(port=port, username="lg", password="pw", socket_timeout=10,
+                               lib_name=None, lib_version=None)  # no CLIENT SETINFO (7.2)
+            for command in (("GET", "z"), ("GET", "z"), ("SET", "k", "1"),
+                            ("PUBLISH", "other", "m")):
+                with pytest.raises(redis.exceptions.NoPermissionError):
+                    user.execute_command(*command)
+            with pytest.raises(redis.AuthenticationError):
+                redis.Redis(port=port, username="lg", password="bad").ping()
+            entries = admin.execute_command("ACL", "LOG")
+            seen[name] = [{k: v for k, v in entry.items()
+                           if k not in (b"age-seconds", b"client-info")} for entry in entries]
+            assert all(b"user=lg" in entry[b"client-info"] or entry[b"reason"] == b"auth"
+                       for entry in entries)
+            latest = admin.execute_command("ACL", "LOG", "1")
+            assert [entry[b"client-info"] for entry in latest] == [entries[0][b"client-info"]]
+        finally:
+            admin.execute_command("ACL", "DELUSER", "lg")
+    assert seen["rcache"] == seen["redis"]
+    assert len(seen["rcache"]) == 4 and seen["rcache"][-1][b"count"] == 2  # GET z twice

@@ -4,12 +4,14 @@ are writes: the leader logs them and every node applies them, so a user exists e
 from __future__ import annotations
 
 import secrets
+import time
 
 from .. import errors
 from ..acl import CATEGORIES, RuleError, User, denial
 from ..errors import CommandError
-from ..resp import OK, OrderedSet, parse_int
+from ..resp import OK, OrderedSet, SimpleString, parse_int
 from ..storage import ACL_PREFIX
+from .keyspace import int_arg
 from .table import Context, all_commands, command, container, lookup
 
 _G = "server"
@@ -164,3 +166,47 @@ def noperm_reply(kind: str, name: str) -> CommandError:
     return CommandError(f"NOPERM this user has no permissions to access one of the {kind}s "
                         "used as arguments")
 
+
+
+@command("log", -2, "admin noscript loading stale node", group=_G, container="acl",
+         since="6.0.0", summary="List latest events denied because of ACLs in place")
+def acl_log(ctx: Context, argv: list[bytes]):
+    if len(argv) > 3:
+        raise CommandError(errors.wrong_arity("acl|log"))
+    if len(argv) == 3 and argv[2].lower() == b"reset":
+        ctx.server.acl_log.reset()
+        return OK
+    count = int_arg(argv[2]) if len(argv) == 3 else 10
+    return ctx.server.acl_log.latest(count, time.time())
+
+
+@command("help", 2, "loading stale node", group=_G, container="acl", since="6.0.0",
+         summary="Show helpful text about the different subcommands")
+def acl_help(ctx: Context, argv: list[bytes]):
+    return [SimpleString(line) for line in (
+        "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CAT [<category>]",
+        "    List all commands that belong to <category>, or all command categories",
+        "    when no category is specified.",
+        "DELUSER <username> [<username> ...]",
+        "    Delete a list of users.",
+        "DRYRUN <username> <command> [<arg> ...]",
+        "    Returns whether the user can execute the given command without executing the "
+        "command.",
+        "GETUSER <username>",
+        "    Get the user's details.",
+        "GENPASS [<bits>]",
+        "    Generate a secure 256-bit user password. The optional `bits` argument can",
+        "    be used to specify a different size.",
+        "LIST",
+        "    Show users details in config file format.",
+        "LOG [<count> | RESET]",
+        "    Show the ACL log entries.",
+        "SETUSER <username> <attribute> [<attribute> ...]",
+        "    Create or modify a user with the specified attributes.",
+        "USERS",
+        "    List all the registered usernames.",
+        "WHOAMI",
+        "    Return the current connection username.",
+        "HELP",
+        "    Prints this help.")]

@@ -28,9 +28,10 @@ def echo(ctx: Context, argv: list[bytes]):
     return argv[1]
 
 
-def _check_password(ctx: Context, username: bytes, password: bytes) -> None:
+def _check_password(ctx: Context, username: bytes, password: bytes, via: str) -> None:
     user = ctx.server.users.get(username)
     if user is None or not user.check_password(password):
+        ctx.server.log_acl_refusal(ctx.client, "auth", via, username)
         raise CommandError(errors.WRONGPASS)
     ctx.client.authenticate(user)
 
@@ -44,7 +45,7 @@ def auth(ctx: Context, argv: list[bytes]):
         raise CommandError("ERR AUTH <password> called without any password configured for "
                            "the default user. Are you sure your configuration is correct?")
     username = argv[1] if len(argv) == 3 else b"default"
-    _check_password(ctx, username, argv[-1])
+    _check_password(ctx, username, argv[-1], "AUTH")
     return OK
 
 
@@ -66,7 +67,7 @@ def hello(ctx: Context, argv: list[bytes]):
         option = argv[i].lower()
         remaining = len(argv) - i - 1
         if option == b"auth" and remaining >= 2:
-            _check_password(ctx, argv[i + 1], argv[i + 2])
+            _check_password(ctx, argv[i + 1], argv[i + 2], "HELLO")
             i += 3
         elif option == b"setname" and remaining >= 1:
             name = _valid_name(argv[i + 1])
@@ -182,7 +183,8 @@ def describe(client, now: float) -> str:
             f"qbuf={client.reader.buffered()} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 "
             f"obl=0 oll=0 omem=0 tot-mem=0 events=r "
             f"cmd={client.last_command.full_name if client.last_command else 'NULL'} "
-            f"user=default redir=-1 resp={3 if client.resp3 else 2} "
+            f"user={client.user_name.decode(errors='replace')} redir=-1 "
+            f"resp={3 if client.resp3 else 2} "
             f"lib-name={client.lib_name.decode(errors='replace')} "
             f"lib-ver={client.lib_ver.decode(errors='replace')}")
 
