@@ -307,12 +307,13 @@ class Users:
         return (self._store.generation, self._store.acl_version, self._requirepass())
 
     def all(self) -> dict[bytes, User]:
-        if self._seen != self.version:
+        version = self.version  # read first: the Raft thread may apply a change meanwhile
+        if self._seen != version:
             users = {b"default": default_user(self._requirepass())}
             for name, rules in self._store.acl_users().items():
                 user = users[name] = User(name)
                 user.apply(rules.split(b" "))
-            self._users, self._seen = users, self.version
+            self._users, self._seen = users, version
         return self._users
 
     def get(self, name: bytes) -> User | None:

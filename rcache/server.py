@@ -241,19 +241,21 @@ class Client(asyncio.Protocol):
             return err
 
     def authenticate(self, user: User) -> None:
-        """AUTH, HELLO AUTH: this connection's commands are checked against ``user`` now."""
+        """AUTH, HELLO AUTH: this connection's commands are checked against ``user`` now
+        (and against its new rules once ACL SETUSER changes it)."""
         self.reader.authenticated = True
         self.user_name = user.name
         self.acl_user = None if user.name == b"default" else user
-        self._acl_seen = self.server.users.version
+        self._acl_seen = ()
 
     def _acl_refusal(self, cmd: Command, argv: list[bytes]) -> CommandError | None:
         """The NOPERM error if this connection's user may not run this command. A user
         changed by ACL SETUSER applies at once; a deleted one closes the connection."""
         users = self.server.users
-        if self._acl_seen != users.version:
+        version = users.version
+        if self._acl_seen != version:
+            self._acl_seen = version
             self.acl_user = users.get(self.user_name)
-            self._acl_seen = users.version
             if self.acl_user is None:
                 self._close_after_reply()
                 return CommandError("ERR the user of this connection was deleted")
