@@ -164,3 +164,30 @@ def test_acl_log_matches_redis(make_node, redis_server) -> None:
             admin.execute_command("ACL", "DELUSER", "lg")
     assert seen["rcache"] == seen["redis"]
     assert len(seen["rcache"]) == 4 and seen["rcache"][-1][b"count"] == 2  # GET z twice
+
+
+def test_users_travel_in_snapshots_and_survive_restart(tmp_path) -> None:
+    """A node that joins after the log was compacted gets the users from the snapshot."""
+    cluster = LocalCluster(tmp_path, 1)
+    try:
+        cluster.start()
+        leader = cluster.nodes[0]
+        admin = leader.client()
+        admin.execute_command("ACL", "SETUSER", "app", "on", ">s3cret", "+@read", "+readonly",
+                              "~app:*")
+        admin.set("app:1", "one")
+        assert admin.save() is True  # a snapshot now: the SETUSER entry leaves the log
+        fresh = cluster.add_node()
+        cluster.wait_converged()
+        assert "installed snapshot" in fresh.log()
+        for restarted in (False, True):
+            if restarted:
+                fresh.restart()
+            reader = _auth_client(fresh)
+            reader.execute_command("READONLY")
+            assert reader.get("app:1") == b"one"
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                reader.get("other")
+        assert b"user app on" in b"\n".join(fresh.client().execute_command("ACL", "LIST"))
+    finally:
+        cluster.stop()
