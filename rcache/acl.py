@@ -320,6 +320,29 @@ class Users:
         return self.all().get(name)
 
 
+_FILE_ERROR_END = ("WARNING: ACL errors detected, no change to the previously active ACL "
+                   "rules was performed")
+
+
+def parse_acl_file(text: str, path: str) -> dict[bytes, User]:
+    """An aclfile's users ('user <name> <rules...>' lines), with Redis's error texts."""
+    from .resp import split_args
+    users: dict[bytes, User] = {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        words = split_args(line.strip().encode())
+        if not words:
+            continue
+        if len(words) < 2 or words[0] != b"user":
+            raise RuleError(f"{path}:{lineno} should start with user keyword followed by the "
+                            f"username. {_FILE_ERROR_END}")
+        user = users[words[1]] = User(words[1])
+        try:
+            user.apply(words[2:])
+        except RuleError as err:
+            raise RuleError(f"{path}:{lineno}: {err}. {_FILE_ERROR_END}") from None
+    return users
+
+
 class AclLog:
     """ACL LOG: this node's refused commands and failed AUTHs, newest first. A refusal like
     one of the last ten (same reason, context, object and user, within a minute) counts

@@ -157,6 +157,8 @@ OPTIONS: list[Option] = [
     Option("cluster-announce-ip", "", str, "IP that other nodes and clients use for this node "
            "(default: bind address)"),
     Option("requirepass", "", str, "password clients must AUTH with (empty: none)", mutable=True),
+    Option("aclfile", "", str, "file ACL SAVE writes the users to and ACL LOAD reads them "
+           "from (the users themselves are replicated state, kept across restarts)"),
     Option("acllog-max-len", 128, _integer(0, LONG_MAX), "entries ACL LOG keeps",
            mutable=True),
     Option("cluster-secret", "", str, "shared secret that authenticates and encrypts Raft "

@@ -94,8 +94,8 @@ def test_noperm_in_multi_aborts_exec_and_hello_auth(make_node) -> None:
     conn.close()
 
 
-def _auth_client(node, **kwargs) -> redis.Redis:
-    return node.client(username="app", password="s3cret", **kwargs)
+def _auth_client(node, password: str = "s3cret", **kwargs) -> redis.Redis:
+    return node.client(username="app", password=password, **kwargs)
 
 
 def test_users_are_replicated_and_survive_failover(cluster: LocalCluster) -> None:
@@ -189,5 +189,34 @@ def test_users_travel_in_snapshots_and_survive_restart(tmp_path) -> None:
             with pytest.raises(redis.exceptions.NoPermissionError):
                 reader.get("other")
         assert b"user app on" in b"\n".join(fresh.client().execute_command("ACL", "LIST"))
+    finally:
+        cluster.stop()
+
+
+def test_acl_save_and_load_through_the_log(tmp_path) -> None:
+    acl_file = tmp_path / "users.acl"
+    cluster = LocalCluster(tmp_path, 2, "--aclfile", str(acl_file))
+    try:
+        cluster.start()
+        leader = cluster.leader()
+        follower = cluster.followers()[0]
+        admin = leader.client()
+        admin.execute_command("ACL", "SETUSER", "app", "on", ">s3cret", "+@read", "~app:*")
+        admin.execute_command("ACL", "SETUSER", "gone", "on", ">x")
+        assert admin.execute_command("ACL", "SAVE") == b"OK"
+        saved = acl_file.read_text()
+        assert "user app on #" in saved and "user default on nopass" in saved
+
+        acl_file.write_text("user b on bogus\n")
+        with pytest.raises(redis.ResponseError, match=r"users.acl:1: Syntax error\. WARNING"):
+            admin.execute_command("ACL", "LOAD")
+        acl_file.write_text("user default on nopass ~* &* +@all\nuser app on >n3w +@read +ping "
+                            "~app:*\nuser extra on >e +ping\n")
+        assert admin.execute_command("ACL", "LOAD") == b"OK"
+        cluster.wait_converged()
+        for node in (leader, follower):  # the file's users, on every node
+            assert node.client().execute_command("ACL", "USERS") == [b"app", b"default",
+                                                                     b"extra"]
+            assert _auth_client(node, password="n3w").ping() is True
     finally:
         cluster.stop()

@@ -3,13 +3,15 @@ are writes: the leader logs them and every node applies them, so a user exists e
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 
 from .. import errors
-from ..acl import CATEGORIES, RuleError, User, denial
+from ..acl import CATEGORIES, RuleError, User, denial, parse_acl_file
 from ..errors import CommandError
 from ..resp import OK, OrderedSet, SimpleString, parse_int
+from ..statemachine import TRANSACTION
 from ..storage import ACL_PREFIX
 from .keyspace import int_arg
 from .table import Context, all_commands, command, container, lookup
@@ -200,8 +202,12 @@ def acl_help(ctx: Context, argv: list[bytes]):
         "    be used to specify a different size.",
         "LIST",
         "    Show users details in config file format.",
+        "LOAD",
+        "    Reload users from the ACL file.",
         "LOG [<count> | RESET]",
         "    Show the ACL log entries.",
+        "SAVE",
+        "    Save the current config to the ACL file.",
         "SETUSER <username> <attribute> [<attribute> ...]",
         "    Create or modify a user with the specified attributes.",
         "USERS",
@@ -210,3 +216,65 @@ def acl_help(ctx: Context, argv: list[bytes]):
         "    Return the current connection username.",
         "HELP",
         "    Prints this help.")]
+
+
+_NO_ACL_FILE = ("ERR This Redis instance is not configured to use an ACL file. You may want to "
+                "specify users via the ACL SETUSER command and then issue a CONFIG REWRITE "
+                "(assuming you have a Redis configuration file set) in order to store users in "
+                "the Redis configuration.")
+
+
+def _acl_file(ctx: Context) -> str:
+    if not ctx.server.config.aclfile:
+        raise CommandError(_NO_ACL_FILE)
+    return ctx.server.config.aclfile
+
+
+@command("save", 2, "admin noscript loading stale node", group=_G, container="acl",
+         since="6.0.0", summary="Save the current ACL rules in the configured ACL file")
+def acl_save(ctx: Context, argv: list[bytes]):
+    path = _acl_file(ctx)
+    lines = b"".join(line + b"\n" for line in acl_list(ctx, argv))
+    try:
+        with open(path + ".tmp", "wb") as fh:
+            fh.write(lines)
+        os.replace(path + ".tmp", path)
+    except OSError as err:
+        raise CommandError(f"ERR There was an error trying to save the ACLs. Please check the "
+                           f"server logs for more information ({err.strerror})") from None
+    return OK
+
+
+@command("load", 2, "admin noscript loading stale node", group=_G, container="acl",
+         since="6.0.0", summary="Reload the ACLs from the configured ACL file")
+def acl_load(ctx: Context, argv: list[bytes]):
+    """The leader reads the file and logs one transaction that replaces every user by the
+    file's, so every node ends with the same users (the file itself is this node's)."""
+    server = ctx.server
+    if not server.replicator.is_leader:
+        return server.cluster.redirect(tls=ctx.client.tls)
+    path = _acl_file(ctx)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            users = parse_acl_file(fh.read(), path)
+    except OSError as err:
+        raise CommandError(f"ERR Error loading ACLs, opening file '{path}': "
+                           f"{err.strerror}") from None
+    except RuleError as err:
+        raise CommandError(f"ERR {err}") from None
+    stored = [name for name in server.users.all() if name != b"default"]
+    commands = [(0, [b"ACL", b"DELUSER", *stored])] if stored else []
+    commands += [(0, [b"ACL", b"SETUSER", name, b"reset", *user.describe().encode().split()])
+                 for name, user in users.items() if name != b"default"]
+    if not commands:
+        return OK
+
+    async def replace_users() -> object:
+        replies = await server.replicator.propose((TRANSACTION, commands))
+        failed = [reply for reply in replies if isinstance(reply, CommandError)] \
+            if isinstance(replies, list) else [replies]
+        if failed:
+            raise failed[0]
+        return OK
+
+    return ctx.client.run_async(replace_users())
