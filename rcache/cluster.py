@@ -119,8 +119,8 @@ class Cluster:
         """A node with no plaintext port (port 0) reaches its peers on their TLS ports."""
         if self.config.port:
             return {}
-        from .tls import client_context
-        return {"ssl": True, "ssl_context": client_context(self.config)}
+        from .tls import client_options
+        return client_options(self.config)
 
     async def cluster_members(self, seed: str, timeout: float = 60
                               ) -> dict[str, tuple[str, str]]:

@@ -204,3 +204,26 @@ def test_plain_ssl_module_handshake_needs_the_client_certificate(make_node, cert
         except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
             reply = b""
     assert reply == b""
+
+
+def test_nodes_with_only_tls_ports_form_a_cluster(tmp_path, certs) -> None:
+    """port 0 everywhere: a node joins through the seed's TLS port, showing its certificate
+    (tls-auth-clients yes), and MOVED names the leader's TLS port."""
+    tls_ports = [free_port() for _ in range(2)]
+    nodes = []
+    try:
+        for i, tls_port in enumerate(tls_ports, 1):
+            join = ["--join", f"127.0.0.1:{tls_ports[0]}"] if i > 1 else []
+            node = Node(tmp_path / f"n{i}", free_port(), "--port", "0", "--id", f"n{i}",
+                        "--tls-port", str(tls_port), *join, *_tls_args(certs))
+            nodes.append(node.start(wait=False))
+            client = _tls_client(tls_port, certs)
+            wait_for(lambda c=client: c.info("raft")["raft_leader_id"] == "n1", 60,
+                     f"n{i} to follow n1")
+        follower = _tls_client(tls_ports[1], certs)
+        assert follower.info("raft")["raft_num_nodes"] == 2
+        with pytest.raises(redis.exceptions.MovedError, match=f" 127.0.0.1:{tls_ports[0]}$"):
+            follower.set("k", "v")
+    finally:
+        for node in nodes:
+            node.stop()
