@@ -220,3 +220,22 @@ def test_acl_save_and_load_through_the_log(tmp_path) -> None:
             assert _auth_client(node, password="n3w").ping() is True
     finally:
         cluster.stop()
+
+
+def test_acl_cat_matches_redis_for_the_commands_rcache_has(make_node, redis_server) -> None:
+    """Categories come from the command table; each lists what Redis 7.0's lists, less the
+    commands rcache does not have (streams, scripting...)."""
+    node = make_node()
+    ours = node.client(decode_responses=True)
+    theirs = redis.Redis(port=redis_server, decode_responses=True)
+    ours_raw, theirs_raw = RawConnection(node.port), RawConnection(redis_server)
+    unknown = b"*1\r\n$-1\r\n"  # COMMAND INFO of a command the server does not have
+    assert ours.acl_cat() == theirs.acl_cat()
+    for category in ours.acl_cat():
+        mine, reference = set(ours.acl_cat(category)), set(theirs.acl_cat(category))
+        for name in mine - reference:  # only rcache's own commands (LEASE, RAFT.*...)
+            assert theirs_raw.call("COMMAND", "INFO", name) == unknown, (category, name)
+        for name in reference - mine:  # only the commands rcache does not have
+            assert ours_raw.call("COMMAND", "INFO", name) == unknown, (category, name)
+    ours_raw.close()
+    theirs_raw.close()

@@ -121,8 +121,7 @@ def acl_cat(ctx: Context, argv: list[bytes]):
     category = argv[2].decode(errors="replace").lower()
     if category not in CATEGORIES:
         raise CommandError(f"ERR Unknown category '{argv[2].decode(errors='replace')}'")
-    return [cmd.full_name.encode() for cmd in all_commands()
-            if cmd.handler is not None and category in cmd.acl_categories]
+    return [cmd.full_name.encode() for cmd in all_commands() if category in cmd.acl_categories]
 
 
 @command("genpass", -2, "noscript loading stale node", group=_G, container="acl",
