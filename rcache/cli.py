@@ -51,12 +51,13 @@ def main(argv: list[str] | None = None) -> None:
     from .durability import CorruptFile
     from .http import HttpPortUnavailable
     from .server import run
+    from .tls import TlsConfigError
     from .transport import PortUnavailable
     try:
         run(config)
     except CorruptFile as err:
         sys.exit(f"rcache: refusing to start, a data file is damaged: {err}")
-    except (HttpPortUnavailable, PortUnavailable) as err:
+    except (HttpPortUnavailable, PortUnavailable, TlsConfigError) as err:
         sys.exit(f"rcache: {err}")
 
 

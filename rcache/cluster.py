@@ -142,7 +142,8 @@ class Cluster:
             host, port = target.rsplit(":", 1)
             conn = redis.asyncio.Redis(host=host, port=int(port), socket_connect_timeout=2,
                                        socket_timeout=min(15, timeout),
-                                       password=self.config.requirepass or None)
+                                       password=self.config.requirepass or None,
+                                       **self._tls_client_options())
             try:
                 return await conn.execute_command(*command)
             except redis.exceptions.MovedError as err:
@@ -157,6 +158,13 @@ class Cluster:
                 await conn.aclose()
             await asyncio.sleep(0.5)
         raise RuntimeError(f"{' '.join(command[:2])} through {seed} failed: {last_error}")
+
+    def _tls_client_options(self) -> dict:
+        """A node with no plaintext port (port 0) reaches its peers on their TLS ports."""
+        if self.config.port:
+            return {}
+        from .tls import client_options
+        return client_options(self.config)
 
     async def cluster_members(self, seed: str, timeout: float = 60
                               ) -> dict[str, tuple[str, str]]:
@@ -245,9 +253,19 @@ class Cluster:
                 return node
         return None
 
-    def leader_client_address(self) -> str | None:
+    def leader_client_address(self, tls: bool = False) -> str | None:
         leader = self.leader_id()
-        return self.members()[leader][1] if leader else None
+        return self.client_address(self.members()[leader][1], tls) if leader else None
+
+    def client_address(self, recorded: str, tls: bool) -> str:
+        """A member's client address as a client of this port reaches it: members record
+        their plaintext port (their TLS port when port is 0), and every node keeps the same
+        tls-port - port offset, so a TLS client adds it (Redis's tls-cluster)."""
+        offset = self.config.tls_offset
+        if not tls or not offset:
+            return recorded
+        host, port = recorded.rsplit(":", 1)
+        return f"{host}:{int(port) + offset}"
 
     # -- routing -----------------------------------------------------------------------------
     def route_write(self, client: Client, cmd: Command, argv: list[bytes]
@@ -256,12 +274,12 @@ class Cluster:
         the reply that sends the client away."""
         if self.replicator.is_leader:
             return None
-        return self._elsewhere(cmd, argv)
+        return self._elsewhere(client, cmd, argv)
 
-    def _elsewhere(self, cmd: Command, argv: list[bytes]) -> CommandError | str:
+    def _elsewhere(self, client: Client, cmd: Command, argv: list[bytes]) -> CommandError | str:
         if self.config.follower_proxy and self.leader_client_address():
             return PROXY
-        return self.redirect(cmd, argv)
+        return self.redirect(cmd, argv, client.tls)
 
     def forward(self, client: Client, commands: list[tuple[int, list[bytes]]],
                 transaction: bool = False) -> Pending | CommandError:
@@ -282,7 +300,7 @@ class Cluster:
         if consistency == "stale":
             return None
         if not self.replicator.is_leader:
-            return self._elsewhere(cmd, argv)
+            return self._elsewhere(client, cmd, argv)
         # A default read is served locally while the leader lease holds; otherwise (just
         # elected, paused, cut off) it waits for a ReadIndex round like a linearizable one.
         if consistency == "default" and self.replicator.node.lease_holds():
@@ -291,9 +309,9 @@ class Cluster:
         self.reads_by_read_index += 1
         return True
 
-    def redirect(self, cmd: Command | None = None, argv: list[bytes] | None = None
-                 ) -> CommandError:
-        leader = self.leader_client_address()
+    def redirect(self, cmd: Command | None = None, argv: list[bytes] | None = None,
+                 tls: bool = False) -> CommandError:
+        leader = self.leader_client_address(tls)
         if leader is None:
             return CommandError(errors.CLUSTERDOWN)
         keys = cmd.keys(argv) if cmd is not None else []

@@ -108,6 +108,16 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
+def _tls_protocols(text: str) -> str:
+    """Redis's tls-protocols: a space-separated subset of TLSv1 TLSv1.1 TLSv1.2 TLSv1.3."""
+    words = text.split()
+    known = ("tlsv1", "tlsv1.1", "tlsv1.2", "tlsv1.3")
+    for word in words:
+        if word.lower() not in known:
+            raise ValueError(f"Invalid tls-protocols specified: {word}")
+    return " ".join(words)
+
+
 def _format_bool(value: bool) -> str:
     return "yes" if value else "no"
 
@@ -198,7 +208,22 @@ class Option:
 
 OPTIONS: list[Option] = [
     Option("bind", "127.0.0.1", str, "address the client port listens on"),
-    Option("port", 6379, _port(1), "client (RESP) port"),
+    Option("port", 6379, _port(0), "client (RESP) port, plaintext (0: none, with tls-port)"),
+    Option("tls-port", 0, _port(0), "client (RESP) port over TLS (0: off); in a cluster every node "
+           "keeps the same tls-port - port offset, which TLS clients are redirected by"),
+    Option("tls-cert-file", "", str, "server certificate (PEM) of the TLS port"),
+    Option("tls-key-file", "", str, "private key (PEM) of tls-cert-file"),
+    Option("tls-key-file-pass", "", str, "passphrase of tls-key-file, if it is encrypted"),
+    Option("tls-ca-cert-file", "", str, "CA certificates (PEM) that client certificates are "
+           "checked against"),
+    Option("tls-ca-cert-dir", "", str, "directory of CA certificates (c_rehash layout)"),
+    Option("tls-auth-clients", "yes", _choice("yes", "no", "optional"), "TLS clients must "
+           "present a certificate signed by a trusted CA (optional: checked if presented)"),
+    Option("tls-protocols", "", _tls_protocols, "TLS versions allowed, e.g. 'TLSv1.2 TLSv1.3' "
+           "(default: both)"),
+    Option("tls-ciphers", "", str, "OpenSSL cipher list for TLSv1.2 and below"),
+    Option("tls-ciphersuites", "", str, "TLSv1.3 ciphersuites (accepted; Python's ssl keeps "
+           "OpenSSL's TLSv1.3 defaults)"),
     Option("dir", "./rcache-data", str, "data directory (RocksDB, Raft log, snapshots)"),
     Option("id", "", str, "node id, unique in the cluster (default: derived from bind:port)"),
     Option("http-port", 0, _port(0), "HTTP port: JSON API, dashboard, /metrics, /health, on "
@@ -210,6 +235,10 @@ OPTIONS: list[Option] = [
     Option("cluster-announce-ip", "", str, "IP that other nodes and clients use for this node "
            "(default: bind address)"),
     Option("requirepass", "", str, "password clients must AUTH with (empty: none)", mutable=True),
+    Option("aclfile", "", str, "file ACL SAVE writes the users to and ACL LOAD reads them "
+           "from (the users themselves are replicated state, kept across restarts)"),
+    Option("acllog-max-len", 128, _integer(0, LLONG_MAX), "entries ACL LOG keeps",
+           mutable=True),
     Option("cluster-secret", "", str, "shared secret that authenticates and encrypts Raft "
            "traffic between nodes (default: generated, see cluster-secret-generate)"),
     Option("cluster-secret-generate", True, parse_bool, "without cluster-secret, a node that "
@@ -416,7 +445,20 @@ class Config:
 
     @property
     def raft_listen_port(self) -> int:
-        return self.raft_port or self.port + 10000
+        return self.raft_port or self.main_port + 10000
+
+    @property
+    def main_port(self) -> int:
+        """The client port this node is known by: the plaintext one, else (port 0) TLS's."""
+        return self.port or self.tls_port
+
+    @property
+    def tls_offset(self) -> int | None:
+        """What a TLS client adds to a member's recorded port to reach its TLS port (every
+        node of a cluster has the same layout); None when this node has no TLS port."""
+        if not self.tls_port:
+            return None
+        return self.tls_port - self.port if self.port else 0
 
     @property
     def raft_bind_address(self) -> str:
@@ -430,8 +472,8 @@ class Config:
 
     @property
     def client_address(self) -> str:
-        return f"{self.announce_ip}:{self.port}"
+        return f"{self.announce_ip}:{self.main_port}"
 
     @property
     def node_id(self) -> str:
-        return self.id or f"{self.announce_ip}:{self.port}"
+        return self.id or f"{self.announce_ip}:{self.main_port}"

@@ -9,6 +9,7 @@ Writes are submitted at once, so pipelined writes share Raft entries.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import os
@@ -23,8 +24,10 @@ from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
 from . import errors, scripting
+from .acl import AclLog, User, Users, denial
 from .blocking import Blocking
 from .cluster import PROXY, Cluster
+from .commands.acl import noperm_reply
 from .commands.pubsub import ALLOWED_WHILE_SUBSCRIBED
 from .commands.table import Command, Context, lookup
 from .config import Config
@@ -38,6 +41,7 @@ from .resp import NULL_ARRAY, QUEUED, Push, RawReply, RequestReader, encode, spl
 from .slowlog import SlowLog
 from .statemachine import COMMAND, EXPIRE, LEASE_EXPIRY, TRANSACTION, StateMachine
 from .storage import Store
+from .tls import server_context
 from .transport import PortUnavailable
 from .watch import Watches
 
@@ -70,12 +74,16 @@ class Client(asyncio.Protocol):
 
     _next_id = 0
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, tls: bool = False) -> None:
         Client._next_id += 1
         self.id = Client._next_id
         self.server = server
+        self.tls = tls  # came in on the TLS port: redirects name TLS ports
         self.reader = RequestReader(server.config.proto_max_bulk_len)
         self.reader.authenticated = not server.config.requirepass
+        self.user_name = b"default"
+        self.acl_user: User | None = None  # None: default, which may run everything
+        self._acl_seen: tuple = ()  # the users' version acl_user was resolved at
         self.name = b""
         self.lib_name = b""
         self.lib_ver = b""
@@ -230,6 +238,13 @@ class Client(asyncio.Protocol):
         if not self.reader.authenticated and cmd.name not in _NO_AUTH_NEEDED:
             cmd.rejected_calls += 1
             return CommandError(errors.NOAUTH)
+        if self.acl_user is not None:
+            refused = self._acl_refusal(cmd, argv)
+            if refused is not None:
+                cmd.rejected_calls += 1
+                if self.multi is not None:
+                    self.multi_failed = True
+                return refused
         if self.subscriptions and not self.resp3 and (
                 cmd.container is not None or cmd.name not in ALLOWED_WHILE_SUBSCRIBED):
             cmd.rejected_calls += 1
@@ -257,7 +272,8 @@ class Client(asyncio.Protocol):
                         return server.blocking.run(self, cmd, argv, Pending(self._reply_ready))
                     return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready)
                 if route is PROXY and "blocking" in cmd.flags:
-                    return server.cluster.redirect(cmd, argv)  # it would stall the shared link
+                    # it would stall the shared link
+                    return server.cluster.redirect(cmd, argv, self.tls)
                 if route is PROXY:
                     return server.cluster.forward(self, [(self.db, argv)])
                 cmd.rejected_calls += 1  # -MOVED, -CLUSTERDOWN
@@ -277,6 +293,32 @@ class Client(asyncio.Protocol):
         except Exception:  # a bug in one command must not cost the client its connection
             log.exception("command %r failed", argv[:1])
             return CommandError("ERR internal error while running command")
+
+    def authenticate(self, user: User) -> None:
+        """AUTH, HELLO AUTH: this connection's commands are checked against ``user`` now
+        (and against its new rules once ACL SETUSER changes it)."""
+        self.reader.authenticated = True
+        self.user_name = user.name
+        self.acl_user = None if user.name == b"default" else user
+        self._acl_seen = ()
+
+    def _acl_refusal(self, cmd: Command, argv: list[bytes]) -> CommandError | None:
+        """The NOPERM error if this connection's user may not run this command. A user
+        changed by ACL SETUSER applies at once; a deleted one closes the connection."""
+        users = self.server.users
+        version = users.version
+        if self._acl_seen != version:
+            self._acl_seen = version
+            self.acl_user = users.get(self.user_name)
+            if self.acl_user is None:
+                self._close_after_reply()
+                return CommandError("ERR the user of this connection was deleted")
+        refused = denial(self.acl_user, cmd, argv)
+        if refused is None:
+            return None
+        kind, name = refused
+        self.server.log_acl_refusal(self, kind, name, self.user_name)
+        return noperm_reply(kind, name)
 
     def run_here(self, cmd: Command, argv: list[bytes]):
         """Run a command on this node, now: counted for INFO commandstats and timed for
@@ -307,7 +349,8 @@ class Client(asyncio.Protocol):
             self._barriers -= 1
             if barrier.value is not True:
                 lost = not self.server.replicator.is_leader  # deposed: send the client on
-                result.resolve(self.server.cluster.redirect(cmd, argv) if lost else barrier.value)
+                result.resolve(self.server.cluster.redirect(cmd, argv, self.tls) if lost
+                               else barrier.value)
                 return
             # Run it when its turn to reply comes (_drain), under the output flow bound: a
             # read that runs later than its barrier is still linearizable.
@@ -562,6 +605,7 @@ class Client(asyncio.Protocol):
         self.read_consistency = None
         self.name = b""
         self.reader.authenticated = not self.server.config.requirepass
+        self.user_name, self.acl_user = b"default", None
 
 
 class _Deferred:
@@ -605,6 +649,8 @@ class Server:
         self.store.databases = config.databases
         self.hub = Hub(config)
         self.machine = StateMachine(self.store, self.hub)
+        self.users = Users(self.store, lambda: config.requirepass)
+        self.acl_log = AclLog()
         self.cluster = Cluster(self)
         self.replicator: Replicator | None = None
         self.clients: dict[int, Client] = {}
@@ -614,7 +660,7 @@ class Server:
         self.slowlog = SlowLog()
         self.machine.observer = self.note_duration
         self.started = time.time()
-        self._server: asyncio.AbstractServer | None = None
+        self._servers: list[asyncio.AbstractServer] = []
         self._stopping: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
         self.http: HttpService | None = None
@@ -631,14 +677,19 @@ class Server:
             from .http.app import HttpService
             self.http = HttpService(self)
             await self.http.start()
-        try:
-            self._server = await loop.create_server(
-                lambda: Client(self), self.config.bind, self.config.port, reuse_address=True,
-                backlog=511, start_serving=False)
-        except OSError as err:
-            reason = os.strerror(err.errno) if err.errno else str(err)
-            raise PortUnavailable(f"cannot listen on client port {self.config.bind}:"
-                                  f"{self.config.port}: {reason}") from None
+        config = self.config
+        tls_context = server_context(config) if config.tls_port else None  # fail early
+        listeners = ([(config.port, None)] if config.port else []) + (
+            [(config.tls_port, tls_context)] if tls_context is not None else [])
+        for port, context in listeners:
+            try:
+                self._servers.append(await loop.create_server(
+                    functools.partial(Client, self, tls=context is not None), config.bind,
+                    port, reuse_address=True, backlog=511, ssl=context, start_serving=False))
+            except OSError as err:
+                reason = os.strerror(err.errno) if err.errno else str(err)
+                raise PortUnavailable(f"cannot listen on client port {config.bind}:{port}: "
+                                      f"{reason}") from None
         starting = asyncio.ensure_future(self.cluster.start(loop))
         stopping = asyncio.ensure_future(self._stopping.wait())
         try:
@@ -648,17 +699,26 @@ class Server:
                 starting.cancel()
                 return
             self.replicator = starting.result()
-            await self._server.start_serving()
+            for listener in self._servers:
+                await listener.start_serving()
             self._tasks = [asyncio.create_task(self._active_expiry()),
                            asyncio.create_task(self._close_idle_clients()),
                            asyncio.create_task(self.cluster.leave_when_removed())]
-            print(f"rcache {self.cluster.node_id} listening on {self.config.bind}:"
-                  f"{self.config.port}, raft {self.config.raft_address}, data in "
-                  f"{os.path.abspath(self.config.dir)}", flush=True)
+            ports = ", ".join(f"{config.bind}:{port}" + (" (TLS)" if context else "")
+                              for port, context in listeners)
+            print(f"rcache {self.cluster.node_id} listening on {ports}, raft "
+                  f"{config.raft_address}, data in {os.path.abspath(config.dir)}", flush=True)
             await stopping
         finally:
             stopping.cancel()
             await self._close()
+
+    def log_acl_refusal(self, client: Client, reason: str, obj: str, username: bytes) -> None:
+        from .commands.connection import describe
+        now = time.time()
+        context = "multi" if client.multi is not None else "toplevel"
+        self.acl_log.record(reason, context, obj, username, describe(client, now), now,
+                            self.config.acllog_max_len)
 
     def note_duration(self, cmd: Command, argv: list[bytes], duration_us: int,
                       client: Client | None = None) -> None:
@@ -685,8 +745,8 @@ class Server:
     async def _close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        if self._server is not None:
-            self._server.close()
+        for listener in self._servers:
+            listener.close()
         for client in list(self.clients.values()):
             client.close()
         if self.http is not None:

@@ -48,6 +48,7 @@ _HAS_EXPIRY = 0x80
 APPLIED_KEY = b"\x00applied"
 DBMAP_KEY = b"\x00dbmap"
 MEMBER_PREFIX = b"\x00node:"
+ACL_PREFIX = b"\x00acl:"  # ACL users: name -> their rules (ACL LIST's form), replicated
 MAX_DATABASES = 256
 _PER_DB = (0x6B, 0x65, 0x73)  # b"k", b"e", b"s": prefixes followed by a dbid (FLUSHDB drops them)
 
@@ -100,6 +101,7 @@ class Store:
         self.databases = 16
         # Bumped whenever dbmap or db change: readers rebuild the views they cached.
         self.generation = 0
+        self.acl_version = 0  # bumped when an entry changes ACL users (rcache.acl caches them)
         # SCAN cursors: opaque integers -> the key to resume from (node-local, bounded).
         self.scan_cursors: dict[int, bytes] = {}
         self._write_error: Exception | None = None  # RocksDB refuses writes since this
@@ -172,6 +174,15 @@ class Store:
             found[key[len(MEMBER_PREFIX):].decode()] = (raft, client)
         return found
 
+    def acl_users(self) -> dict[bytes, bytes]:
+        """user name -> rules, as ACL SETUSER/DELUSER left them through the log."""
+        found = {}
+        for key, value in self.db.items(from_key=ACL_PREFIX):
+            if not key.startswith(ACL_PREFIX):
+                break
+            found[key[len(ACL_PREFIX):]] = value
+        return found
+
     def key_count(self, dbnum: int) -> int:
         return _read_counter(self.db, _count_key(self.dbmap[dbnum]))
 
@@ -195,6 +206,7 @@ class Transaction:
         self.flushed: set[int] = set()  # physical dbids emptied earlier in this entry
         self.ranges: list[tuple[bytes, bytes]] = []  # [start, end) deleted in this entry
         self.dbmap = list(store.dbmap)
+        self.acl_changed = False
 
     def get(self, key: bytes) -> bytes | None:
         if key in self.pending:
@@ -235,6 +247,11 @@ class Transaction:
         key = MEMBER_PREFIX + node_id.encode()
         self.pending[key] = None if raft is None else f"{raft} {client}".encode()
 
+    def set_acl_user(self, name: bytes, rules: bytes | None) -> None:
+        """ACL SETUSER (rules) or DELUSER (None), applied with the rest of the entry."""
+        self.pending[ACL_PREFIX + name] = rules
+        self.acl_changed = True
+
     def flush_db(self, dbid: int) -> None:
         for key in [k for k in self.pending if k[0] in _PER_DB and k[1] == dbid]:
             del self.pending[key]
@@ -259,6 +276,8 @@ class Transaction:
             batch.put(DBMAP_KEY, bytes(self.dbmap))
         batch.put(APPLIED_KEY, index.to_bytes(8, "big"))
         self.store.write(batch)
+        if self.acl_changed:
+            self.store.acl_version += 1
         if self.dbmap != self.store.dbmap:
             self.store.dbmap = self.dbmap
             self.store.generation += 1

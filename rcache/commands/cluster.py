@@ -18,12 +18,13 @@ def hex_id(node_id: str) -> str:
 
 
 def _topology(ctx: Context) -> tuple[str | None, list[tuple[str, str, str]]]:
-    """-> (leader id, [(node id, host, port)] with the leader first)."""
+    """-> (leader id, [(node id, host, port)] with the leader first), the ports this client
+    reaches (TLS ones for a TLS client)."""
     cluster = ctx.server.cluster
     leader = cluster.leader_id()
     nodes = []
     for node, (_, client) in sorted(cluster.members().items(), key=lambda m: m[0] != leader):
-        host, port = client.rsplit(":", 1)
+        host, port = cluster.client_address(client, ctx.client.tls).rsplit(":", 1)
         nodes.append((node, host, port))
     return leader, nodes
 
@@ -136,7 +137,7 @@ def role(ctx: Context, argv: list[bytes]):
     if server.replicator.is_leader:
         return [b"master", offset, [[host.encode(), port.encode(), str(offset).encode()]
                                     for node, host, port in nodes if node != leader]]
-    leader_client = server.cluster.leader_client_address()
+    leader_client = server.cluster.leader_client_address(ctx.client.tls)
     if leader_client is None:
         return [b"slave", b"", -1, b"connect", -1]
     host, port = leader_client.rsplit(":", 1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import time
 
 from .. import errors
@@ -30,11 +29,12 @@ def echo(ctx: Context, argv: list[bytes]):
     return argv[1]
 
 
-def _check_password(ctx: Context, username: bytes, password: bytes) -> None:
-    required = ctx.server.config.requirepass
-    if username.lower() != b"default" or not hmac.compare_digest(password, required.encode()):
+def _check_password(ctx: Context, username: bytes, password: bytes, via: str) -> None:
+    user = ctx.server.users.get(username)
+    if user is None or not user.check_password(password):
+        ctx.server.log_acl_refusal(ctx.client, "auth", via, username)
         raise CommandError(errors.WRONGPASS)
-    ctx.client.reader.authenticated = True
+    ctx.client.authenticate(user)
 
 
 @command("auth", -2, "noscript loading stale fast no_auth allow_busy node", group=_G,
@@ -46,7 +46,7 @@ def auth(ctx: Context, argv: list[bytes]):
         raise CommandError("ERR AUTH <password> called without any password configured for "
                            "the default user. Are you sure your configuration is correct?")
     username = argv[1] if len(argv) == 3 else b"default"
-    _check_password(ctx, username, argv[-1])
+    _check_password(ctx, username, argv[-1], "AUTH")
     return OK
 
 
@@ -68,7 +68,7 @@ def hello(ctx: Context, argv: list[bytes]):
         option = argv[i].lower()
         remaining = len(argv) - i - 1
         if option == b"auth" and remaining >= 2:
-            _check_password(ctx, argv[i + 1], argv[i + 2])
+            _check_password(ctx, argv[i + 1], argv[i + 2], "HELLO")
             i += 3
         elif option == b"setname" and remaining >= 1:
             name = _valid_name(argv[i + 1])
@@ -175,7 +175,8 @@ def describe(client, now: float) -> str:
             f"qbuf={client.reader.buffered()} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 "
             f"obl=0 oll=0 omem={client.unsent_bytes} tot-mem=0 events=r "
             f"cmd={client.last_command.full_name if client.last_command else 'NULL'} "
-            f"user=default redir=-1 resp={3 if client.resp3 else 2} "
+            f"user={client.user_name.decode(errors='replace')} redir=-1 "
+            f"resp={3 if client.resp3 else 2} "
             f"lib-name={client.lib_name.decode(errors='replace')} "
             f"lib-ver={client.lib_ver.decode(errors='replace')}")
 

@@ -20,7 +20,7 @@ container("raft.node", -2, "admin", group=_G, summary="Add or remove cluster mem
 
 def _leader_only(ctx: Context) -> None:
     if not ctx.server.replicator.is_leader:
-        raise ctx.server.cluster.redirect()
+        raise ctx.server.cluster.redirect(tls=ctx.client.tls)
 
 
 def _member_list(ctx: Context) -> list[list[bytes]]:

@@ -243,7 +243,7 @@ def migrate(ctx: Context, argv: list[bytes]):
         timeout_ms = 1000
     server = ctx.server
     if server.cluster.route_write(ctx.client, COMMANDS[b"migrate"], argv) is not None:
-        return server.cluster.redirect(COMMANDS[b"migrate"], argv)
+        return server.cluster.redirect(COMMANDS[b"migrate"], argv, ctx.client.tls)
     ks = ctx.ks
     requests = ([auth] if auth else []) + [[b"SELECT", b"%d" % dbnum]]
     moved = []

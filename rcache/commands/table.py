@@ -25,12 +25,52 @@ Handler = Callable[[Any, list[bytes]], Any]
 #   noscript, loading, stale, fast, denyoom, admin, readonly... as Redis reports them
 #   no_multi - refused inside MULTI
 _ACL_BY_GROUP = {
-    "string": "@string", "generic": "@keyspace", "connection": "@connection",
-    "server": "@admin", "transactions": "@transaction", "cluster": "@admin",
-    "hash": "@hash", "list": "@list", "set": "@set", "sorted_set": "@sortedset",
-    "bitmap": "@bitmap", "pubsub": "@pubsub", "lease": "@keyspace",
-    "hyperloglog": "@hyperloglog", "geo": "@geo", "scripting": "@scripting",
+    "string": "string", "generic": "keyspace", "connection": "connection",
+    "server": "admin", "transactions": "transaction", "cluster": "admin",
+    "hash": "hash", "list": "list", "set": "set", "sorted_set": "sortedset",
+    "bitmap": "bitmap", "pubsub": "pubsub", "lease": "keyspace",
+    "hyperloglog": "hyperloglog", "geo": "geo", "scripting": "scripting",
 }
+# Categories Redis 7.0's command files declare beyond what the flags and the family give.
+_ACL_DECLARED = {
+    "keys": "dangerous", "flushdb": "keyspace dangerous", "flushall": "keyspace dangerous",
+    "swapdb": "keyspace dangerous", "dbsize": "keyspace", "restore-asking": "keyspace dangerous",
+    "restore": "dangerous", "migrate": "dangerous", "sort": "set sortedset list dangerous",
+    "sort_ro": "set sortedset list dangerous", "role": "admin dangerous",
+    "lastsave": "admin dangerous", "info": "dangerous",
+    "client|list": "admin dangerous", "client|kill": "admin dangerous",
+    "pfdebug": "admin dangerous", "wait": "connection", "readonly": "connection",
+    "readwrite": "connection", "command": "connection",
+}
+# Server and cluster commands: the flags decide (@admin comes with the admin flag). Neither
+# containers nor these commands take their family's category in Redis.
+_ACL_NO_FAMILY_GROUPS = frozenset({"server", "cluster"})
+_ACL_NO_FAMILY = frozenset({"wait", "sort", "sort_ro"})
+
+
+def _acl_categories(cmd: Command) -> frozenset[str]:
+    """Redis's rules: write/readonly/admin/blocking/fast flags give @write, @read, @admin
+    with @dangerous, @blocking, @fast (else @slow); the family gives its own category; and
+    _ACL_DECLARED adds what Redis's command files declare by hand."""
+    flags = cmd.flags
+    found = {"fast" if "fast" in flags else "slow"}
+    if "write" in flags:
+        found.add("write")
+    elif cmd.reads_keyspace:
+        found.add("read")
+    if "admin" in flags:
+        found |= {"admin", "dangerous"}
+    if "blocking" in flags:
+        found.add("blocking")
+    family = _ACL_BY_GROUP.get(cmd.group)
+    if family and not (cmd.group in _ACL_NO_FAMILY_GROUPS or cmd.full_name in _ACL_NO_FAMILY
+                       or cmd.handler is None):
+        found.add(family)
+    parent = cmd.container.name if cmd.container else cmd.name
+    found.update(_ACL_DECLARED.get(cmd.full_name, _ACL_DECLARED.get(parent, "")).split())
+    return frozenset(found)
+
+
 _INTERNAL_FLAGS = frozenset({"node", "replicated"})  # rcache's own: not in COMMAND replies
 
 
@@ -59,6 +99,7 @@ class Command:
     is_write: bool = False
     keyed: bool = False
     reads_keyspace: bool = False  # routed by read consistency (keyed or not: KEYS, DBSIZE...)
+    acl_categories: frozenset[str] = frozenset()  # 'read', 'string', 'fast'...: COMMAND, ACL
     # INFO commandstats and latencystats, this node's: reads where they are served, writes
     # where they are applied. latency[b]: calls that took [2**(b-1), 2**b) microseconds.
     calls: int = 0
@@ -73,6 +114,7 @@ class Command:
             "node" not in self.flags)
         self.keyed = self.first_key > 0 or self.key_finder is not None
         self.reads_keyspace = "readonly" in self.flags
+        self.acl_categories = _acl_categories(self)
 
     def record(self, elapsed_us: int, failed: bool) -> None:
         """Count one execution (INFO commandstats, latencystats)."""
@@ -139,16 +181,10 @@ class Command:
                 b"find_keys": {b"type": b"range", b"spec": {
                     b"lastkey": last_key, b"keystep": self.step, b"limit": 0}},
             })
-        acl = ([SimpleString("@write")] if "write" in self.flags
-               else [SimpleString("@read")] if self.reads_keyspace else [])
-        acl.append(SimpleString(_ACL_BY_GROUP.get(self.group, "@admin")))
-        if "fast" in self.flags:
-            acl.append(SimpleString("@fast"))
-        else:
-            acl.append(SimpleString("@slow"))
+        acl = {SimpleString("@" + category) for category in self.acl_categories}
         return [
             self.full_name.encode(), self.arity, {SimpleString(f) for f in flags},
-            self.first_key, self.last_key, self.step, set(acl), [], key_specs,
+            self.first_key, self.last_key, self.step, acl, [], key_specs,
             [sub.info() for sub in self.subcommands.values()],
         ]
 
@@ -236,6 +272,7 @@ def lookup(argv: list[bytes]) -> Command:
 def ensure_loaded() -> None:
     """Import every command family so that their declarations fill the table."""
     from . import (  # noqa: F401
+        acl,
         bits,
         cluster,
         connection,

@@ -47,7 +47,7 @@ def watch(ctx: Context, argv: list[bytes]):
     if client.multi is not None:
         raise CommandError(errors.WATCH_IN_MULTI)
     if not server.replicator.is_leader:
-        return server.cluster.redirect(lookup(argv), argv)
+        return server.cluster.redirect(lookup(argv), argv, client.tls)
     server.watches.watch(client, client.db, argv[1:])
     return client.after_submitted_writes(OK)
 

@@ -64,6 +64,7 @@ class _HttpCaller:
     ``run_async``, through which admin handlers hand back the coroutine the request awaits."""
 
     readonly = False
+    tls = False  # redirects name plaintext ports
 
     def __init__(self, read_consistency: str | None = None) -> None:
         self.read_consistency = read_consistency

@@ -1,0 +1,64 @@
+"""TLS on the client port (Redis's ``tls-*`` options) with the standard library's ``ssl``."""
+
+from __future__ import annotations
+
+import ssl
+
+from .config import Config
+
+_VERSIONS = {"tlsv1": ssl.TLSVersion.TLSv1, "tlsv1.1": ssl.TLSVersion.TLSv1_1,
+             "tlsv1.2": ssl.TLSVersion.TLSv1_2, "tlsv1.3": ssl.TLSVersion.TLSv1_3}
+_VERIFY = {"yes": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL, "no": ssl.CERT_NONE}
+
+
+def _load_trust(context: ssl.SSLContext, config: Config) -> None:
+    if config.tls_ca_cert_file or config.tls_ca_cert_dir:
+        context.load_verify_locations(cafile=config.tls_ca_cert_file or None,
+                                      capath=config.tls_ca_cert_dir or None)
+
+
+def _restrict(context: ssl.SSLContext, config: Config) -> None:
+    versions = sorted(_VERSIONS[word.lower()] for word in config.tls_protocols.split())
+    if versions:
+        context.minimum_version, context.maximum_version = versions[0], versions[-1]
+    if config.tls_ciphers:
+        context.set_ciphers(config.tls_ciphers)
+
+
+class TlsConfigError(ValueError):
+    """The tls-* options do not make a working TLS port: start-up stops with the reason."""
+
+
+def server_context(config: Config) -> ssl.SSLContext:
+    """The TLS port's context."""
+    if not config.tls_cert_file or not config.tls_key_file:
+        raise TlsConfigError("tls-port needs tls-cert-file and tls-key-file")
+    try:
+        return _server_context(config)
+    except (OSError, ValueError) as err:  # ssl.SSLError is an OSError
+        raise TlsConfigError(f"TLS configuration: {err}") from None
+
+
+def _server_context(config: Config) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(config.tls_cert_file, config.tls_key_file,
+                            password=config.tls_key_file_pass or None)
+    context.verify_mode = _VERIFY[config.tls_auth_clients]
+    if context.verify_mode != ssl.CERT_NONE:
+        if not (config.tls_ca_cert_file or config.tls_ca_cert_dir):
+            raise TlsConfigError("tls-auth-clients needs tls-ca-cert-file or tls-ca-cert-dir "
+                             "(or tls-auth-clients no)")
+        _load_trust(context, config)
+    _restrict(context, config)
+    return context
+
+
+def client_options(config: Config) -> dict:
+    """redis-py's TLS options for a node that has only a TLS port (port 0) calling another
+    one (joining): it trusts the tls-ca-cert-* CAs and shows its own certificate, as Redis's
+    tls-replication does. Members are addressed by IP: the CA vouches, not the host name."""
+    return {"ssl": True, "ssl_certfile": config.tls_cert_file,
+            "ssl_keyfile": config.tls_key_file, "ssl_password": config.tls_key_file_pass or None,
+            "ssl_ca_certs": config.tls_ca_cert_file or None,
+            "ssl_ca_path": config.tls_ca_cert_dir or None, "ssl_check_hostname": False,
+            "ssl_cert_reqs": "required", "ssl_ciphers": config.tls_ciphers or None}

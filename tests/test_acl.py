@@ -1,0 +1,241 @@
+"""ACL users: replies compared byte for byte with a real redis-server (RESP2 and RESP3), and
+users replicated through the Raft log (they authenticate on every node, after failover)."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from .conftest import LocalCluster, wait_for
+from .test_differential import RawConnection
+
+_SETUP = [
+    ("ACL", "SETUSER", "u", "on", ">p1", "+get", "~k*", "&ch*"),
+    ("ACL", "SETUSER", "u", "+@string", "-set", "+@hash", "-@hash"),
+    ("ACL", "SETUSER", "v"),
+    ("ACL", "SETUSER", "t4", "%W~w*", "%R~r*", "~k*", "#" + "a" * 64, ">x", "<x"),
+    ("ACL", "SETUSER", "t5", "+@all", "-@hash", "+@hash", "allkeys", "allchannels"),
+    ("ACL", "SETUSER", "t6", "+@all", "-@string", "nopass", "on", "resetchannels", "&c*"),
+    ("ACL", "SETUSER", "p", "on", ">pw", "+@string", "+@pubsub", "%R~k*", "&ch*"),
+]
+_CHECKS = [
+    ("ACL", "SETUSER", "z", "bogus"),
+    ("ACL", "SETUSER", "z", "+nosuch"),
+    ("ACL", "SETUSER", "z", "~*", "~k*"),
+    ("ACL", "SETUSER", "z", "<nope"),
+    ("ACL", "SETUSER", "z", "#xyz"),
+    ("ACL", "GETUSER", "u"), ("ACL", "GETUSER", "t4"), ("ACL", "GETUSER", "t5"),
+    ("ACL", "GETUSER", "t6"), ("ACL", "GETUSER", "default"), ("ACL", "GETUSER", "nosuch"),
+    ("ACL", "LIST"), ("ACL", "USERS"), ("ACL", "WHOAMI"), ("ACL", "CAT"),
+    ("ACL", "CAT", "nosuch"), ("ACL", "GENPASS", "0"), ("ACL", "GENPASS", "5000"),
+    ("ACL", "DRYRUN", "u", "set", "k", "1"), ("ACL", "DRYRUN", "u", "get", "z"),
+    ("ACL", "DRYRUN", "u", "get", "k1"), ("ACL", "DRYRUN", "u", "publish", "d", "m"),
+    ("ACL", "DRYRUN", "u", "client", "id"), ("ACL", "DRYRUN", "nosuch", "get", "k"),
+    ("ACL", "DRYRUN", "u", "nosuchcmd"), ("ACL", "DRYRUN", "p", "subscribe", "ch1", "d"),
+    ("ACL", "DRYRUN", "p", "psubscribe", "ch1"), ("ACL", "DRYRUN", "p", "set", "k1", "v"),
+    ("ACL", "DELUSER", "default"), ("ACL", "DELUSER", "z", "nosuch"),
+]
+# What user p (GET/SET/PUBLISH/SUBSCRIBE, read-only keys k*, channels ch*) is answered.
+_AS_USER_P = [
+    ("AUTH", "p", "wrong"), ("AUTH", "p", "pw"), ("ACL", "WHOAMI"), ("GET", "other"),
+    ("GET", "k1"), ("SET", "k1", "v"), ("DEL", "k1"), ("PUBLISH", "other", "m"),
+    ("PUBLISH", "ch1", "m"), ("AUTH", "nosuch", "pw"),
+]
+
+
+def _users_created() -> list[str]:
+    return sorted({argv[2] for argv in _SETUP})
+
+
+@pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
+def test_acl_replies_match_redis(make_node, redis_server, resp3) -> None:
+    node = make_node()
+    replies = {}
+    for name, port in (("rcache", node.port), ("redis", redis_server)):
+        admin, user = RawConnection(port), RawConnection(port)
+        try:
+            if resp3:
+                admin.call("HELLO", "3")
+                user.call("HELLO", "3")
+            replies[name] = [admin.call(*argv) for argv in _SETUP + _CHECKS]
+            replies[name] += [user.call(*argv) for argv in _AS_USER_P]
+            replies[name].append(user.call("SUBSCRIBE", "other"))  # after: it subscribes
+        finally:
+            admin.call("ACL", "DELUSER", *_users_created())
+            admin.close()
+            user.close()
+    commands = _SETUP + _CHECKS + _AS_USER_P + [("SUBSCRIBE", "other")]
+    differences = [f"{argv}: rcache {mine!r} != redis {theirs!r}" for argv, mine, theirs
+                   in zip(commands, replies["rcache"], replies["redis"], strict=True)
+                   if mine != theirs]
+    assert not differences, "\n".join(differences)
+
+
+def test_noperm_in_multi_aborts_exec_and_hello_auth(make_node) -> None:
+    node = make_node()
+    admin = node.client()
+    admin.execute_command("ACL", "SETUSER", "q", "on", ">pw", "+@all", "-flushall", "~q*")
+    conn = RawConnection(node.port)
+    hello = conn.call("HELLO", "3", "AUTH", "q", "pw")
+    assert hello.startswith(b"%7")  # the HELLO map: authenticated as q in one round trip
+    assert conn.call("ACL", "WHOAMI") == b"$1\r\nq\r\n"
+    assert conn.call("MULTI") == b"+OK\r\n"
+    assert conn.call("SET", "q1", "v") == b"+QUEUED\r\n"
+    assert conn.call("SET", "other", "v").startswith(b"-NOPERM")
+    assert conn.call("EXEC").startswith(b"-EXECABORT")
+    assert conn.call("FLUSHALL") == (b"-NOPERM this user has no permissions to run the "
+                                     b"'flushall' command\r\n")
+    admin.execute_command("ACL", "SETUSER", "q", "+flushall")  # applies to the connection
+    assert conn.call("FLUSHALL") == b"+OK\r\n"
+    admin.execute_command("ACL", "DELUSER", "q")
+    with pytest.raises(ConnectionError):  # a deleted user's connection is closed
+        conn.call("GET", "q1")
+        conn.call("GET", "q1")
+    conn.close()
+
+
+def _auth_client(node, password: str = "s3cret", **kwargs) -> redis.Redis:
+    return node.client(username="app", password=password, **kwargs)
+
+
+def test_users_are_replicated_and_survive_failover(cluster: LocalCluster) -> None:
+    leader = cluster.leader()
+    admin = leader.client()
+    assert admin.execute_command("ACL", "SETUSER", "app", "on", ">s3cret", "+@read",
+                                 "+@write", "+readonly", "+acl|whoami", "~app:*") == b"OK"
+    assert admin.set("app:1", "one") is True
+    cluster.wait_converged()
+    for node in cluster.live():  # at once on every node: the SETUSER entry is applied
+        conn = _auth_client(node)
+        assert conn.execute_command("ACL", "WHOAMI") == b"app"
+        conn.execute_command("READONLY")
+        assert conn.get("app:1") == b"one"
+        with pytest.raises(redis.exceptions.NoPermissionError, match="access one of the keys"):
+            conn.get("secret")
+        with pytest.raises(redis.exceptions.NoPermissionError, match="'config|get' command"):
+            conn.config_get("maxclients")
+        conn.close()
+
+    leader.kill()
+    survivors = [n for n in cluster.nodes if n is not leader]
+    new_leader = cluster.leader(among=survivors)
+    writer = _auth_client(new_leader)
+    wait_for(lambda: writer.set("app:2", "two") is True, 30, "a write as app after failover")
+    for node in survivors:
+        assert _auth_client(node).execute_command("ACL", "WHOAMI") == b"app"
+
+    assert new_leader.client().execute_command("ACL", "DELUSER", "app") == 1
+    for node in survivors:
+        def refused(node=node) -> bool:
+            try:
+                _auth_client(node).ping()
+            except redis.AuthenticationError:
+                return True
+            return False
+        wait_for(refused, 20, f"the deleted user to be refused on {node.name}")
+
+
+def test_acl_log_matches_redis(make_node, redis_server) -> None:
+    """The refusals ACL LOG keeps (grouped as Redis groups them), and ACL HELP's lines."""
+    node = make_node()
+    seen = {}
+    for name, port in (("rcache", node.port), ("redis", redis_server)):
+        admin = redis.Redis(port=port, socket_timeout=10)
+        admin.execute_command("ACL", "LOG", "RESET")
+        admin.execute_command("ACL", "SETUSER", "lg", "on", ">pw", "+get", "+publish",
+                              "~k*", "&ch*")
+        try:
+            user = redis.Redis(port=port, username="lg", password="pw", socket_timeout=10,
+                               lib_name=None, lib_version=None)  # no CLIENT SETINFO (7.2)
+            for command in (("GET", "z"), ("GET", "z"), ("SET", "k", "1"),
+                            ("PUBLISH", "other", "m")):
+                with pytest.raises(redis.exceptions.NoPermissionError):
+                    user.execute_command(*command)
+            with pytest.raises(redis.AuthenticationError):
+                redis.Redis(port=port, username="lg", password="bad").ping()
+            entries = admin.execute_command("ACL", "LOG")
+            seen[name] = [{k: v for k, v in entry.items()
+                           if k not in (b"age-seconds", b"client-info")} for entry in entries]
+            assert all(b"user=lg" in entry[b"client-info"] or entry[b"reason"] == b"auth"
+                       for entry in entries)
+            latest = admin.execute_command("ACL", "LOG", "1")
+            assert [entry[b"client-info"] for entry in latest] == [entries[0][b"client-info"]]
+        finally:
+            admin.execute_command("ACL", "DELUSER", "lg")
+    assert seen["rcache"] == seen["redis"]
+    assert len(seen["rcache"]) == 4 and seen["rcache"][-1][b"count"] == 2  # GET z twice
+
+
+def test_users_travel_in_snapshots_and_survive_restart(tmp_path) -> None:
+    """A node that joins after the log was compacted gets the users from the snapshot."""
+    cluster = LocalCluster(tmp_path, 1)
+    try:
+        cluster.start()
+        leader = cluster.nodes[0]
+        admin = leader.client()
+        admin.execute_command("ACL", "SETUSER", "app", "on", ">s3cret", "+@read", "+readonly",
+                              "~app:*")
+        admin.set("app:1", "one")
+        assert admin.save() is True  # a snapshot now: the SETUSER entry leaves the log
+        fresh = cluster.add_node()
+        cluster.wait_converged()
+        assert "installed snapshot" in fresh.log()
+        for restarted in (False, True):
+            if restarted:
+                fresh.restart()
+            reader = _auth_client(fresh)
+            reader.execute_command("READONLY")
+            assert reader.get("app:1") == b"one"
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                reader.get("other")
+        assert b"user app on" in b"\n".join(fresh.client().execute_command("ACL", "LIST"))
+    finally:
+        cluster.stop()
+
+
+def test_acl_save_and_load_through_the_log(tmp_path) -> None:
+    acl_file = tmp_path / "users.acl"
+    cluster = LocalCluster(tmp_path, 2, "--aclfile", str(acl_file))
+    try:
+        cluster.start()
+        leader = cluster.leader()
+        follower = cluster.followers()[0]
+        admin = leader.client()
+        admin.execute_command("ACL", "SETUSER", "app", "on", ">s3cret", "+@read", "~app:*")
+        admin.execute_command("ACL", "SETUSER", "gone", "on", ">x")
+        assert admin.execute_command("ACL", "SAVE") == b"OK"
+        saved = acl_file.read_text()
+        assert "user app on #" in saved and "user default on nopass" in saved
+
+        acl_file.write_text("user b on bogus\n")
+        with pytest.raises(redis.ResponseError, match=r"users.acl:1: Syntax error\. WARNING"):
+            admin.execute_command("ACL", "LOAD")
+        acl_file.write_text("user default on nopass ~* &* +@all\nuser app on >n3w +@read +ping "
+                            "~app:*\nuser extra on >e +ping\n")
+        assert admin.execute_command("ACL", "LOAD") == b"OK"
+        cluster.wait_converged()
+        for node in (leader, follower):  # the file's users, on every node
+            assert node.client().execute_command("ACL", "USERS") == [b"app", b"default",
+                                                                     b"extra"]
+            assert _auth_client(node, password="n3w").ping() is True
+    finally:
+        cluster.stop()
+
+
+def test_acl_cat_matches_redis_for_the_commands_rcache_has(make_node, redis_server) -> None:
+    """Categories come from the command table; each lists what Redis 7.0's lists, less the
+    commands rcache does not have (streams, scripting...)."""
+    node = make_node()
+    ours = node.client(decode_responses=True)
+    theirs = redis.Redis(port=redis_server, decode_responses=True)
+    ours_raw, theirs_raw = RawConnection(node.port), RawConnection(redis_server)
+    unknown = b"*1\r\n$-1\r\n"  # COMMAND INFO of a command the server does not have
+    assert ours.acl_cat() == theirs.acl_cat()
+    for category in ours.acl_cat():
+        mine, reference = set(ours.acl_cat(category)), set(theirs.acl_cat(category))
+        for name in mine - reference:  # only rcache's own commands (LEASE, RAFT.*...)
+            assert theirs_raw.call("COMMAND", "INFO", name) == unknown, (category, name)
+        for name in reference - mine:  # only the commands rcache does not have
+            assert ours_raw.call("COMMAND", "INFO", name) == unknown, (category, name)
+    ours_raw.close()
+    theirs_raw.close()

@@ -1,0 +1,229 @@
+"""TLS on the client port: certificates made by the test (a CA, a server certificate for
+127.0.0.1, a client certificate), real clients (redis-cli --tls, redis-py, RedisCluster)."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import shutil
+import socket
+import ssl
+import subprocess
+from pathlib import Path
+
+import pytest
+import redis
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from redis.cluster import RedisCluster
+
+from rcache.verify.nodes import free_port
+
+from .conftest import LocalCluster, Node, wait_for
+
+TLS_OFFSET = 3000  # every node of the test cluster: tls-port = port + 3000
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _issue(subject: str, key, issuer_name: x509.Name, issuer_key, ca: bool = False,
+           ip: str | None = None) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(issuer_name)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(minutes=5))
+               .not_valid_after(now + datetime.timedelta(days=1))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if ip:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]),
+            critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _write(path: Path, cert: x509.Certificate, key) -> tuple[str, str]:
+    cert_path, key_path = path.with_suffix(".crt"), path.with_suffix(".key")
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    base = tmp_path_factory.mktemp("certs")
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_cert = _issue("rcache test CA", ca_key, _name("rcache test CA"), ca_key, ca=True)
+    server_key, client_key = ec.generate_private_key(ec.SECP256R1()), \
+        ec.generate_private_key(ec.SECP256R1())
+    server_cert = _issue("127.0.0.1", server_key, ca_cert.subject, ca_key, ip="127.0.0.1")
+    client_cert = _issue("client", client_key, ca_cert.subject, ca_key)
+    ca, _ = _write(base / "ca", ca_cert, ca_key)
+    server, server_key_path = _write(base / "server", server_cert, server_key)
+    client, client_key_path = _write(base / "client", client_cert, client_key)
+    return {"ca": ca, "server": server, "server_key": server_key_path, "client": client,
+            "client_key": client_key_path}
+
+
+def _tls_args(certs: dict[str, str], auth_clients: str = "yes") -> list[str]:
+    return ["--tls-cert-file", certs["server"], "--tls-key-file", certs["server_key"],
+            "--tls-ca-cert-file", certs["ca"], "--tls-auth-clients", auth_clients]
+
+
+def _tls_client(port: int, certs: dict[str, str], with_cert: bool = True,
+                **kwargs) -> redis.Redis:
+    extra = {"ssl_certfile": certs["client"], "ssl_keyfile": certs["client_key"]} \
+        if with_cert else {}
+    return redis.Redis(host="127.0.0.1", port=port, ssl=True, ssl_ca_certs=certs["ca"],
+                       socket_timeout=10, socket_connect_timeout=5, **extra, **kwargs)
+
+
+def _free_port_pair() -> int:
+    """A client port whose TLS twin (port + TLS_OFFSET) is free too."""
+    for _ in range(100):
+        port = free_port()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + TLS_OFFSET))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair")
+
+
+def test_tls_port_beside_the_plain_port(make_node, certs) -> None:
+    tls_port = free_port()
+    node = make_node("--tls-port", str(tls_port), *_tls_args(certs))
+    tls = _tls_client(tls_port, certs)
+    assert tls.set("k", "over tls") is True
+    assert node.client().get("k") == b"over tls"  # the plain port still works beside it
+    assert tls.get("k") == b"over tls"
+
+    with pytest.raises(redis.ConnectionError):  # no client certificate: refused
+        _tls_client(tls_port, certs, with_cert=False).ping()
+
+    with socket.create_connection(("127.0.0.1", tls_port), timeout=10) as plain:
+        plain.sendall(b"*1\r\n$4\r\nPING\r\n")  # a plaintext client: the handshake fails
+        assert b"PONG" not in plain.recv(1024)
+
+    # plaintext redis-py on the TLS port is refused too
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis(host="127.0.0.1", port=tls_port, socket_timeout=5).ping()
+
+
+@pytest.mark.skipif(shutil.which("redis-cli") is None, reason="redis-cli not installed")
+def test_redis_cli_and_tls_port_alone(make_node, certs) -> None:
+    """port 0: only the TLS port listens, and the Raft port defaults to it + 10000."""
+    tls_port = free_port()  # its +10000 twin is free too
+    node = make_node("--tls-port", str(tls_port), "--port", "0", *_tls_args(certs, "no"),
+                     start=False)
+    node.start(wait=False)
+    wait_for(lambda: _tls_client(tls_port, certs, with_cert=False).ping(), 30,
+             "the TLS port to answer")
+    out = subprocess.run(["redis-cli", "--tls", "--cacert", certs["ca"], "-p", str(tls_port),
+                          "ping"], capture_output=True, text=True, timeout=30)
+    assert out.stdout.strip() == "PONG", out
+    raft = _tls_client(tls_port, certs, with_cert=False).info("raft")
+    assert raft["raft_node_id"] == f"127.0.0.1:{tls_port}"
+    assert raft["raft_node0"] == {"id": f"127.0.0.1:{tls_port}", "addr": f"127.0.0.1:{tls_port}",
+                                  "raft": f"127.0.0.1:{tls_port + 10000}"}
+    with pytest.raises(redis.ConnectionError):  # nothing listens on the plain port
+        redis.Redis(host="127.0.0.1", port=node.port, socket_timeout=5).ping()
+
+
+def test_tls_options_in_config_file_and_bad_files_stop_startup(make_node, certs,
+                                                               tmp_path) -> None:
+    tls_port = free_port()
+    conf = tmp_path / "rcache.conf"
+    conf.write_text(f"tls-port {tls_port}\ntls-cert-file {certs['server']}\n"
+                    f"tls-key-file {certs['server_key']}\ntls-auth-clients optional\n"
+                    f"tls-ca-cert-file {certs['ca']}\ntls-protocols \"TLSv1.2 TLSv1.3\"\n")
+    node = make_node(str(conf))
+    assert _tls_client(tls_port, certs, with_cert=False).ping()  # optional: none needed
+    assert _tls_client(tls_port, certs).ping()
+    assert node.client().config_get("tls-auth-clients") == {"tls-auth-clients": "optional"}
+
+    bad = make_node("--tls-port", str(free_port()), "--tls-cert-file", certs["ca"] + ".nope",
+                    "--tls-key-file", certs["server_key"], start=False)
+    bad.start(wait=False)
+    assert bad.proc.wait(timeout=30) != 0
+    assert "TLS configuration" in bad.log()
+
+
+def test_tls_cluster_client_follows_moved_after_leader_kill(tmp_path, certs) -> None:
+    cluster = LocalCluster(tmp_path, 0)
+    ports = [_free_port_pair() for _ in range(3)]
+    for i, port in enumerate(ports, 1):
+        join = ["--join", f"127.0.0.1:{ports[0]}"] if i > 1 else []
+        node = Node(tmp_path / f"n{i}", port, "--id", f"n{i}", *join,
+                    "--tls-port", str(port + TLS_OFFSET), *_tls_args(certs))
+        node.name = f"n{i}"
+        cluster.nodes.append(node)
+    try:
+        cluster.start()
+        follower = cluster.followers()[0]
+        tls_follower = _tls_client(follower.port + TLS_OFFSET, certs)
+        with pytest.raises(redis.exceptions.ResponseError) as moved:
+            tls_follower.set("k", "v")
+        leader = cluster.leader()
+        assert str(moved.value).endswith(f"127.0.0.1:{leader.port + TLS_OFFSET}")
+        slots = tls_follower.execute_command("CLUSTER", "SLOTS")
+        assert slots[0][2][1] == leader.port + TLS_OFFSET
+        assert follower.client().execute_command("CLUSTER", "SLOTS")[0][2][1] == leader.port
+
+        rc = RedisCluster(host="127.0.0.1", port=follower.port + TLS_OFFSET, ssl=True,
+                          ssl_ca_certs=certs["ca"], ssl_certfile=certs["client"],
+                          ssl_keyfile=certs["client_key"])
+        for i in range(20):
+            rc.set(f"c{i}", i)
+        leader.kill()
+        cluster.leader(among=[n for n in cluster.nodes if n is not leader])
+        wait_for(lambda: rc.set("after", "kill") is True, 30,
+                 "the TLS RedisCluster client to write through the new leader")
+        assert rc.get("c19") == b"19" and rc.get("after") == b"kill"
+        rc.close()
+    finally:
+        cluster.stop()
+
+
+def test_plain_ssl_module_handshake_needs_the_client_certificate(make_node, certs) -> None:
+    """The refusal is the TLS handshake's, not a later error reply."""
+    tls_port = free_port()
+    make_node("--tls-port", str(tls_port), *_tls_args(certs))
+    context = ssl.create_default_context(cafile=certs["ca"])
+    with socket.create_connection(("127.0.0.1", tls_port), timeout=10) as raw:
+        try:
+            with context.wrap_socket(raw, server_hostname="127.0.0.1") as conn:
+                conn.sendall(b"*1\r\n$4\r\nPING\r\n")
+                reply = conn.recv(1024)  # TLS 1.3: the refusal arrives on the first read
+        except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+            reply = b""
+    assert reply == b""
+
+
+def test_nodes_with_only_tls_ports_form_a_cluster(tmp_path, certs) -> None:
+    """port 0 everywhere: a node joins through the seed's TLS port, showing its certificate
+    (tls-auth-clients yes), and MOVED names the leader's TLS port."""
+    tls_ports = [free_port() for _ in range(2)]
+    nodes = []
+    try:
+        for i, tls_port in enumerate(tls_ports, 1):
+            join = ["--join", f"127.0.0.1:{tls_ports[0]}"] if i > 1 else []
+            node = Node(tmp_path / f"n{i}", free_port(), "--port", "0", "--id", f"n{i}",
+                        "--tls-port", str(tls_port), *join, *_tls_args(certs))
+            nodes.append(node.start(wait=False))
+            client = _tls_client(tls_port, certs)
+            wait_for(lambda c=client: c.info("raft")["raft_leader_id"] == "n1", 60,
+                     f"n{i} to follow n1")
+        follower = _tls_client(tls_ports[1], certs)
+        assert follower.info("raft")["raft_num_nodes"] == 2
+        with pytest.raises(redis.exceptions.MovedError, match=f" 127.0.0.1:{tls_ports[0]}$"):
+            follower.set("k", "v")
+    finally:
+        for node in nodes:
+            node.stop()
