@@ -9,6 +9,14 @@ Layout (all keys and values raw bytes):
     b"\\x00applied"                   -> Raft index of the last applied entry (8 bytes)
     b"\\x00count" + dbid              -> number of keys in that physical database (8 bytes)
     b"\\x00dbmap"                     -> logical db number -> physical dbid (SWAPDB swaps these)
+    b"\\x00bytes" + dbid              -> logical size of that physical database (8 bytes)
+    b"\\x00used"                      -> logical size of the whole dataset (8 bytes)
+    b"z" + <element prefix>[1:]       -> logical size of one collection's (or long string's)
+                                         element records, so dropping them knows it (8 bytes)
+
+The logical size is what ``maxmemory`` bounds: the sum of ``record_size`` over every b"k" and
+b"s" record, kept by the ``Transaction`` as records are written and deleted, so every node
+holds the same number at the same index (RSS differs from node to node).
 
 The header is one type byte, with 0x80 set when an 8-byte absolute expiry (Unix ms) follows.
 Strings up to 64 KiB keep their value inline, longer ones are fragments under b"s" (see
@@ -45,7 +53,11 @@ APPLIED_KEY = b"\x00applied"
 DBMAP_KEY = b"\x00dbmap"
 MEMBER_PREFIX = b"\x00node:"
 MAX_DATABASES = 256
-_PER_DB = (0x6B, 0x65, 0x73)  # b"k", b"e", b"s": prefixes followed by a dbid (FLUSHDB drops them)
+# b"k", b"e", b"s", b"z": prefixes followed by a dbid (FLUSHDB drops them)
+_PER_DB = (0x6B, 0x65, 0x73, 0x7A)
+_SIZED = (0x6B, 0x73)  # b"k", b"s": the records the logical size counts
+USED_KEY = b"\x00used"
+RECORD_OVERHEAD = 32  # bytes counted per record besides its key and value (RocksDB's own)
 
 # type -> function(keyspace, key, old payload) that drops the elements of a collection stored
 # under key; called whenever such a key is deleted or replaced (filled by collections_store).
@@ -58,6 +70,22 @@ def _count_key(dbid: int) -> bytes:
 
 def _expires_key(dbid: int) -> bytes:
     return b"\x00expires" + bytes((dbid,))
+
+
+def _size_key(dbid: int) -> bytes:
+    return b"\x00bytes" + bytes((dbid,))
+
+
+def record_size(key: bytes, value: bytes) -> int:
+    """What one stored record counts against maxmemory."""
+    return len(key) + len(value) + RECORD_OVERHEAD
+
+
+def elements_total_key(element: bytes) -> bytes:
+    """Where the size of the collection an b"s" record (or element prefix) belongs to is kept:
+    b"s" + dbid + len(key)(4) + key + version(8) names the collection."""
+    cut = 14 + int.from_bytes(element[2:6], "big")
+    return b"z" + element[1:cut]
 
 
 def _read_counter(db: Rdict, key: bytes) -> int:
@@ -146,6 +174,15 @@ class Store:
     def key_count(self, dbnum: int) -> int:
         return _read_counter(self.db, _count_key(self.dbmap[dbnum]))
 
+    @property
+    def used_bytes(self) -> int:
+        """The logical size of the dataset (what maxmemory bounds), the same on every node."""
+        return _read_counter(self.db, USED_KEY)
+
+    def elements_bytes(self, element_prefix: bytes) -> int:
+        """The logical size of one collection's element records (MEMORY USAGE, eviction)."""
+        return _read_counter(self.db, elements_total_key(element_prefix))
+
     def expires_count(self, dbnum: int) -> int:
         return _read_counter(self.db, _expires_key(self.dbmap[dbnum]))
 
@@ -165,7 +202,11 @@ class Transaction:
         self.counts: dict[bytes, int] = {}  # counter key -> change in this entry
         self.flushed: set[int] = set()  # physical dbids emptied earlier in this entry
         self.ranges: list[tuple[bytes, bytes]] = []  # [start, end) deleted in this entry
+        self.zeroed: set[bytes] = set()  # counters reset earlier in this entry (FLUSHDB)
         self.dbmap = list(store.dbmap)
+        # Records read from RocksDB in this entry: the size accounting of a put or delete
+        # needs the old record, which the command has almost always just read.
+        self.reads: dict[bytes, bytes | None] = {}
 
     def get(self, key: bytes) -> bytes | None:
         if key in self.pending:
@@ -174,20 +215,64 @@ class Transaction:
             return None
         if self.ranges and any(start <= key < end for start, end in self.ranges):
             return None
-        return self.store.db.get(key)
+        if key in self.reads:
+            return self.reads[key]
+        value = self.reads[key] = self.store.db.get(key)
+        return value
 
     def put(self, key: bytes, value: bytes) -> None:
+        if key[0] in _SIZED:
+            old = self.get(key)
+            self._add_size(key, record_size(key, value) - (
+                0 if old is None else record_size(key, old)))
         self.pending[key] = value
 
-    def delete(self, key: bytes) -> None:
+    def delete(self, key: bytes, old: bytes | None = None) -> None:
+        """old: the record's value when the caller has it (saves a read)."""
+        if key[0] in _SIZED:
+            if old is None:
+                old = self.get(key)
+            if old is not None:
+                self._add_size(key, -record_size(key, old))
         self.pending[key] = None
 
-    def delete_range(self, start: bytes, end: bytes) -> None:
+    def _add_size(self, key: bytes, delta: int) -> None:
+        self.add_count(_size_key(key[1]), delta)
+        self.add_count(USED_KEY, delta)
+        if key[0] == 0x73:  # an element: its collection's total too
+            total_key = elements_total_key(key)
+            total = self._stored_int(total_key) + delta
+            self.pending[total_key] = total.to_bytes(8, "big", signed=True) if total else None
+
+    def _stored_int(self, key: bytes) -> int:
+        raw = self.get(key)
+        return int.from_bytes(raw, "big", signed=True) if raw else 0
+
+    def drop_elements(self, prefix: bytes, keys: list[bytes] | None) -> None:
+        """Delete a whole collection's (or long string's) element records: ``keys`` one by
+        one, or None for one range delete over ``prefix``; their size comes from the
+        collection's total, so none of them is read."""
+        total_key = elements_total_key(prefix)
+        total = self._stored_int(total_key)
+        if total:
+            self.add_count(_size_key(prefix[1]), -total)
+            self.add_count(USED_KEY, -total)
+            self.pending[total_key] = None
+        if keys is None:
+            self.delete_range(prefix, end_of_prefix(prefix))
+        else:
+            for key in keys:
+                self.pending[key] = None
+
+    def delete_range(self, start: bytes, end: bytes, size: int = 0) -> None:
         """Delete every key in [start, end): one range tombstone, whatever the range holds.
+        ``size``: the logical size of the element records it holds (the caller knows it).
 
         Meant for ranges nothing reads again (a dropped collection version): iterators over
         the range still see the records already in RocksDB until the entry commits.
         """
+        if size:
+            self._add_size(start, -size)
         for key in [k for k in self.pending if start <= k < end]:
             del self.pending[key]
         self.ranges.append((start, end))
@@ -196,7 +281,7 @@ class Transaction:
         self.counts[counter] = self.counts.get(counter, 0) + delta
 
     def counter(self, counter: bytes) -> int:
-        base = 0 if counter[-1] in self.flushed else _read_counter(self.store.db, counter)
+        base = 0 if counter in self.zeroed else _read_counter(self.store.db, counter)
         return base + self.counts.get(counter, 0)
 
     def count(self, dbid: int) -> int:
@@ -209,7 +294,10 @@ class Transaction:
     def flush_db(self, dbid: int) -> None:
         for key in [k for k in self.pending if k[0] in _PER_DB and k[1] == dbid]:
             del self.pending[key]
-        self.counts[_count_key(dbid)] = self.counts[_expires_key(dbid)] = 0
+        self.add_count(USED_KEY, -self.counter(_size_key(dbid)))
+        for counter in (_count_key(dbid), _expires_key(dbid), _size_key(dbid)):
+            self.counts[counter] = 0
+            self.zeroed.add(counter)
         self.flushed.add(dbid)
 
     def commit(self, index: int) -> None:
