@@ -27,6 +27,7 @@ from .commands.pubsub import ALLOWED_WHILE_SUBSCRIBED
 from .commands.table import Command, Context, lookup
 from .config import Config
 from .errors import CommandError
+from .eviction import Eviction
 from .leases import due_leases
 from .pubsub import Hub
 from .raft import Pending, Replicator
@@ -199,10 +200,17 @@ class Client(asyncio.Protocol):
             self.multi.append((cmd, argv))
             return QUEUED
         server = self.server
+        if cmd.keyed and (cmd.container is None or cmd.container.name != "object"):
+            server.eviction.note_access(self.db, cmd.keys(argv))
         try:
             if cmd.is_write:
                 route = server.cluster.route_write(self, cmd, argv)
                 if route is None:
+                    if "denyoom" in cmd.flags:
+                        refused = server.eviction.admit()
+                        if refused is not None:
+                            cmd.rejected_calls += 1
+                            return refused
                     if "blocking" in cmd.flags:
                         return server.blocking.run(self, cmd, argv, Pending(self._reply_ready))
                     return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready)
@@ -349,6 +357,10 @@ class Client(asyncio.Protocol):
             return relayed
         if route is not None:
             return route
+        if any("denyoom" in cmd.flags for cmd, _ in queued):
+            refused = self.server.eviction.admit()
+            if refused is not None:
+                return refused
         return self.server.replicator.submit((TRANSACTION, data), merge)
 
     # -- replies -----------------------------------------------------------------------------
@@ -496,6 +508,7 @@ class Server:
         self.watches = Watches(self)
         self.blocking = Blocking(self)
         self.stats = Stats()
+        self.eviction = Eviction(self)
         self.slowlog = SlowLog()
         self.machine.observer = self.note_duration
         self.started = time.time()

@@ -14,6 +14,7 @@ Items:
     (EXPIRE, db, [keys])         active expiry from leader  -> number of keys deleted
     (MEMBER, id, raft, client)   cluster member addresses    -> None (raft None: removal)
     (LEASE_EXPIRY, [ids])        due leases, from the leader -> number of leases expired
+    (EVICT, db, [keys])          maxmemory eviction, leader  -> number of keys deleted
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .leases import Leases
 from .pubsub import Hub
 from .storage import Keyspace, Store, Transaction
 
-COMMAND, TRANSACTION, EXPIRE, MEMBER, LEASE_EXPIRY = 0, 1, 2, 3, 4
+COMMAND, TRANSACTION, EXPIRE, MEMBER, LEASE_EXPIRY, EVICT = 0, 1, 2, 3, 4, 5
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,9 @@ class StateMachine:
                 results.append(replies)
             elif kind == EXPIRE:
                 results.append(self._expire(Keyspace(self.store, txn, item[1], now_ms), item[2]))
+            elif kind == EVICT:  # the leader's choice: every node deletes the same keys
+                ks = Keyspace(self.store, txn, item[1], now_ms)
+                results.append(sum(ks.delete(key) for key in item[2]))
             elif kind == LEASE_EXPIRY:
                 results.append(Leases(Keyspace(self.store, txn, 0, now_ms)).expire(item[1]))
             elif kind == MEMBER:

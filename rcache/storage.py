@@ -140,6 +140,7 @@ class Store:
             from .durability import CorruptFile
             raise CorruptFile(directory, f"RocksDB cannot open it: {err}") from None
         self.directory = directory
+        self._used: int | None = None  # read again from the database it now holds
         raw = db.get(DBMAP_KEY)
         self.dbmap = list(raw) if raw else list(range(MAX_DATABASES))
         return db
@@ -176,8 +177,11 @@ class Store:
 
     @property
     def used_bytes(self) -> int:
-        """The logical size of the dataset (what maxmemory bounds), the same on every node."""
-        return _read_counter(self.db, USED_KEY)
+        """The logical size of the dataset (what maxmemory bounds), the same on every node
+        at the same applied index; kept in memory too, as every write checks it."""
+        if self._used is None:
+            self._used = _read_counter(self.db, USED_KEY)
+        return self._used
 
     def elements_bytes(self, element_prefix: bytes) -> int:
         """The logical size of one collection's element records (MEMORY USAGE, eviction)."""
@@ -312,12 +316,15 @@ class Transaction:
                 batch.delete(key)
             else:
                 batch.put(key, value)
-        for counter in self.counts:
-            batch.put(counter, self.counter(counter).to_bytes(8, "big", signed=True))
+        totals = {counter: self.counter(counter) for counter in self.counts}
+        for counter, total in totals.items():
+            batch.put(counter, total.to_bytes(8, "big", signed=True))
         if self.dbmap != self.store.dbmap:
             batch.put(DBMAP_KEY, bytes(self.dbmap))
         batch.put(APPLIED_KEY, index.to_bytes(8, "big"))
         self.store.db.write(batch)
+        if USED_KEY in totals:
+            self.store._used = totals[USED_KEY]
         if self.dbmap != self.store.dbmap:
             self.store.dbmap = self.dbmap
             self.store.generation += 1
@@ -374,6 +381,54 @@ class Keyspace:
         if self.txn is not None:
             return self.txn.count(self.dbid)
         return self.store.key_count(self.dbnum)
+
+    def logical_size(self, key: bytes) -> int:
+        """What the key counts against maxmemory: its record and its element records."""
+        full = self.prefix + key
+        raw = self._get(full)
+        if raw is None:
+            return 0
+        size = record_size(full, raw)
+        if raw[0] & 0x7F in ELEMENT_DROPPERS:
+            version = decode_record(raw)[2][:8]  # every element layout starts with it
+            size += self.store.elements_bytes(
+                b"s" + bytes((self.dbid,)) + len(key).to_bytes(4, "big") + key + version)
+        return size
+
+    def volatile_keys(self, start: bytes, limit: int) -> list[tuple[int, bytes]]:
+        """Up to limit (expire_at, key) of keys with a TTL, from expire_at ``start`` (8
+        bytes) on, wrapping around: eviction samples them, and volatile-ttl takes the first."""
+        tag = b"e" + bytes((self.dbid,))
+        found: list[tuple[int, bytes]] = []
+        for begin in (tag + start, tag):
+            for full, _ in self._iter_records(begin, tag):
+                if len(found) >= limit:
+                    return found
+                found.append((int.from_bytes(full[2:10], "big"), full[10:]))
+            if found:
+                break
+        return found
+
+    def key_span(self) -> tuple[bytes, bytes] | None:
+        """The first live key and the last stored key (None: the database is empty)."""
+        first = next(self.iter_keys(), None)
+        if first is None:
+            return None
+        it = self.store.db.iter()
+        it.seek_for_prev(end_of_prefix(self.prefix))
+        last = it.key() if it.valid() and it.key().startswith(self.prefix) else b""
+        return first, max(first, last[2:])
+
+    def expiry_span(self) -> tuple[int, int] | None:
+        """The soonest and the latest expiry time in the index (None: no key has a TTL)."""
+        tag = b"e" + bytes((self.dbid,))
+        soonest = self.volatile_keys(b"", 1)
+        if not soonest:
+            return None
+        it = self.store.db.iter()
+        it.seek_for_prev(end_of_prefix(tag))
+        latest = it.key() if it.valid() and it.key().startswith(tag) else b""
+        return soonest[0][0], int.from_bytes(latest[2:10], "big") if latest else soonest[0][0]
 
     def iter_keys(self, start: bytes = b"") -> Iterator[bytes]:
         """Live keys in byte order, from ``start`` (inclusive)."""

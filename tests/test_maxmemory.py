@@ -11,11 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from rcache.commands import table
 from rcache.storage import RECORD_OVERHEAD, elements_total_key
 
+from .conftest import wait_for
 from .test_commands_unit import DirectNode
+from .test_differential import RawConnection
 
 table.ensure_loaded()
 
@@ -73,3 +76,141 @@ def test_logical_size_matches_the_records_after_random_writes(kv: DirectNode) ->
     assert stored_totals(kv) == per_collection
     kv.call("flushall")
     assert kv.store.used_bytes == 0 and stored_totals(kv) == {}
+
+
+# -- real nodes ---------------------------------------------------------------------------------
+MAXMEMORY = 2 * 1024 * 1024
+VALUE = b"v" * 1000
+PIPELINE = 100  # writes per round trip: what one batch can add past the limit
+BATCH_BYTES = PIPELINE * (len(VALUE) + 64)
+
+
+def configure(nodes, **options: str) -> None:
+    """Every node, so that whichever leads evicts alike."""
+    for n in nodes:
+        client = n.client()
+        for name, value in options.items():
+            client.config_set(name.replace("_", "-"), value)
+
+
+def used_memory(client) -> int:
+    return client.info("memory")["used_memory_dataset"]
+
+
+def all_keys(node) -> set[bytes]:
+    """Every key a node holds, read from that node itself (READONLY, stale reads)."""
+    client = node.client()
+    client.execute_command("READONLY")
+    return set(client.scan_iter(count=1000))
+
+
+def test_allkeys_lru_keeps_three_nodes_under_the_limit_and_identical(cluster) -> None:
+    configure(cluster.nodes, maxmemory=str(MAXMEMORY), maxmemory_policy="allkeys-lru")
+    leader = cluster.leader()
+    client = leader.client()
+    hot = [b"hot:%d" % i for i in range(10)]
+    client.mset({key: b"h" for key in hot})
+    written, highest = 0, 0
+    while written < 5 * MAXMEMORY:
+        pipe = client.pipeline(transaction=False)
+        for _ in range(PIPELINE):
+            pipe.set(b"key:%08d" % (written // len(VALUE)), VALUE)
+            written += len(VALUE)
+        pipe.execute()
+        assert client.mget(hot) == [b"h"] * len(hot)  # read: recently used, kept
+        highest = max(highest, used_memory(client))
+    assert highest <= MAXMEMORY + BATCH_BYTES
+    assert used_memory(client) <= MAXMEMORY + BATCH_BYTES
+    info = client.info("stats")
+    assert info["evicted_keys"] > 0
+    assert client.dbsize() < written // len(VALUE)
+    cluster.wait_converged()
+    keys = [all_keys(n) for n in cluster.nodes]
+    assert keys[0] == keys[1] == keys[2]
+    assert set(hot) <= keys[0]
+    sizes = {used_memory(n.client()) for n in cluster.nodes}
+    assert len(sizes) == 1
+
+
+def test_noeviction_answers_oom_to_writes_and_serves_reads_and_deletes(node) -> None:
+    client = node.client()
+    client.set("kept", "x" * 100)
+    configure([node], maxmemory="1", maxmemory_policy="noeviction")
+    with pytest.raises(redis.exceptions.ResponseError,
+                       match=r"^command not allowed when used memory > 'maxmemory'\.$"):
+        client.set("more", "y")
+    assert client.get("kept") == b"x" * 100
+    assert client.info("stats")["evicted_keys"] == 0
+    assert client.delete("kept") == 1
+    assert client.set("more", "y")  # nothing stored: under the limit again
+
+
+def test_volatile_policy_without_volatile_keys_answers_oom(node) -> None:
+    client = node.client()
+    client.set("plain", "x" * 100)
+    configure([node], maxmemory="1", maxmemory_policy="volatile-lru")
+    with pytest.raises(redis.exceptions.ResponseError, match="maxmemory"):
+        client.set("more", "y")
+    assert client.get("plain") == b"x" * 100
+
+
+def test_volatile_ttl_evicts_the_shortest_ttl_first(node) -> None:
+    client = node.client()
+    for i in range(20):
+        client.set(f"ttl:{i:02d}", "x" * 1000, ex=1000 + i * 100)
+    client.set("forever", "x" * 1000)
+    limit = used_memory(client) - 4000  # room for 16 of the 21 keys, less one
+    configure([node], maxmemory=str(limit), maxmemory_policy="volatile-ttl")
+    client.set("trigger", "t")
+    wait_for(lambda: used_memory(client) <= limit, 20, "eviction")
+    left = {key.decode() for key in client.scan_iter()}
+    gone = {f"ttl:{i:02d}" for i in range(20)} - left
+    assert gone and gone == {f"ttl:{i:02d}" for i in range(len(gone))}
+    assert {"forever", "trigger"} <= left
+    assert client.info("stats")["evicted_keys"] == len(gone)
+
+
+def test_lfu_and_lru_tracking_answer_object_freq_and_idletime(node) -> None:
+    client = node.client()
+    client.set("k", "v")
+    assert client.object("idletime", "k") == 0
+    with pytest.raises(redis.exceptions.ResponseError, match="LFU maxmemory policy is not"):
+        client.object("freq", "k")
+    configure([node], maxmemory_policy="allkeys-lfu")
+    for _ in range(50):
+        client.get("k")
+    assert client.object("freq", "k") > 5
+    with pytest.raises(redis.exceptions.ResponseError, match="LFU maxmemory policy is selected"):
+        client.object("idletime", "k")
+
+
+OPTIONS = ("maxmemory", "maxmemory-policy", "maxmemory-samples", "lfu-log-factor",
+           "lfu-decay-time", "maxmemory-eviction-tenacity")
+
+
+@pytest.mark.parametrize("commands", [
+    [("CONFIG", "GET", name)] for name in OPTIONS] + [
+    [("CONFIG", "SET", "maxmemory", "3mb"), ("CONFIG", "GET", "maxmemory")],
+    [("CONFIG", "SET", "maxmemory-policy", "ALLKEYS-LFU"), ("CONFIG", "GET", "maxmemory-policy")],
+    [("CONFIG", "SET", "maxmemory-policy", "lru")],
+    [("CONFIG", "SET", "maxmemory", "-1")],
+    [("CONFIG", "SET", "maxmemory-samples", "0")],
+    [("CONFIG", "SET", "lfu-log-factor", "-1")],
+    [("CONFIG", "SET", "lfu-decay-time", "x")],
+    [("SET", "big", "x" * 2000), ("CONFIG", "SET", "maxmemory", "1"), ("SET", "a", "b"),
+     ("GET", "big"), ("DEL", "big")],
+])
+def test_replies_match_redis(commands, node, redis_server) -> None:
+    """Byte for byte, run on a fresh rcache and on redis-server (restored afterwards)."""
+    theirs = redis.Redis(port=redis_server)
+    before = {name: theirs.config_get(name)[name] for name in OPTIONS}
+    ours, reference = RawConnection(node.port), RawConnection(redis_server)
+    try:
+        for command in commands:
+            assert ours.call(*command) == reference.call(*command), command
+    finally:
+        ours.close()
+        reference.close()
+        theirs.config_set("maxmemory", before["maxmemory"])
+        theirs.config_set("maxmemory-policy", before["maxmemory-policy"])
+        theirs.delete("big", "a")

@@ -1,0 +1,232 @@
+"""maxmemory: which keys the leader evicts, and when a write is refused.
+
+What the limit bounds is the dataset's logical size (``Store.used_bytes``), which the state
+machine keeps in the entry's transaction, so every node holds the same number at the same
+index. Only the leader decides: a write that may grow the dataset (the command table's
+``denyoom`` flag, as in Redis) arriving while the size is past the limit either makes the
+leader pick victims by ``maxmemory-policy`` and submit their deletion as one ``EVICT`` item
+ahead of the write, in the same or an earlier Raft entry, or, when nothing may be evicted
+(``noeviction``, a ``volatile-*`` policy and no key with a TTL), answers Redis's OOM error.
+Every node then deletes the same keys at the same index. The dataset may so pass the limit by
+at most the writes already submitted when it was found past it: one batch.
+
+LRU and LFU read the leader's own access clock (``AccessClock``), which forgets nothing
+replicated: after a change of leader, keys the new one has not seen used count as idle since
+it started and with Redis's initial LFU count. Candidates are sampled as Redis does,
+``maxmemory-samples`` at a time: random keys for ``allkeys-*``, random entries of the expiry
+index for ``volatile-*``; ``volatile-ttl`` takes the index's first (soonest) entries.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from . import errors
+from .errors import CommandError
+from .statemachine import EVICT
+
+if TYPE_CHECKING:
+    from .raft import Pending
+    from .server import Server
+    from .storage import Keyspace
+
+LFU_INIT_VAL = 5  # Redis's count for a new key
+LFU_MAX = 255
+MAX_VICTIMS = 1000  # per EVICT item: one round frees at most this many keys
+_TRACKED_KEYS = 200_000  # the access clock forgets the longest-unused keys beyond this
+
+
+class AccessClock:
+    """This node's per-key access time and LFU counter, updated by the commands it runs
+    (Redis keeps both in each object's header); bounded, oldest access forgotten first."""
+
+    def __init__(self, limit: int = _TRACKED_KEYS) -> None:
+        self.limit = limit
+        self.started_ms = int(time.time() * 1000)
+        # (db, key) -> [last access ms, LFU counter, last LFU decrement ms]; insertion order
+        # is access order (a touched key moves to the end).
+        self._keys: dict[tuple[int, bytes], list[int]] = {}
+
+    def touch(self, db: int, keys: list[bytes], log_factor: int, decay_minutes: int) -> None:
+        now = int(time.time() * 1000)
+        table = self._keys
+        for key in keys:
+            entry = table.pop((db, key), None)
+            if entry is None:
+                entry = [now, LFU_INIT_VAL, now]
+            else:
+                entry[1] = _decayed(entry, now, decay_minutes)
+                entry[0] = entry[2] = now
+                entry[1] = _incremented(entry[1], log_factor)
+            table[(db, key)] = entry
+        while len(table) > self.limit:
+            del table[next(iter(table))]
+
+    def idle_ms(self, db: int, key: bytes, now_ms: int) -> int:
+        entry = self._keys.get((db, key))
+        return now_ms - (entry[0] if entry else self.started_ms)
+
+    def frequency(self, db: int, key: bytes, now_ms: int, decay_minutes: int) -> int:
+        """The LFU counter as OBJECT FREQ reports it (decayed to now, not stored back)."""
+        entry = self._keys.get((db, key))
+        return LFU_INIT_VAL if entry is None else _decayed(entry, now_ms, decay_minutes)
+
+    def knows(self, db: int, key: bytes) -> bool:
+        return (db, key) in self._keys
+
+    def oldest(self, limit: int) -> Iterator[tuple[int, bytes]]:
+        """The least recently used keys first (a copy: eviction forgets keys as it goes)."""
+        return iter(list(itertools.islice(self._keys, limit)))
+
+    def forget(self, db: int, key: bytes) -> None:
+        self._keys.pop((db, key), None)
+
+
+def _decayed(entry: list[int], now_ms: int, decay_minutes: int) -> int:
+    """LFUDecrAndReturn: one step down per lfu-decay-time minutes without access."""
+    if not decay_minutes:
+        return entry[1]
+    periods = (now_ms - entry[2]) // 60_000 // decay_minutes
+    return max(0, entry[1] - periods)
+
+
+def _incremented(counter: int, log_factor: int) -> int:
+    """LFULogIncr: logarithmic growth, slower as the count and lfu-log-factor grow."""
+    if counter >= LFU_MAX:
+        return LFU_MAX
+    base = max(0, counter - LFU_INIT_VAL)
+    return counter + 1 if random.random() < 1.0 / (base * log_factor + 1) else counter
+
+
+class Eviction:
+    """The leader's half of maxmemory: admits or refuses writes, submits evictions."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.clock = AccessClock()
+        self.evicted_keys = 0
+        self.in_flight = 0  # EVICT items submitted and not applied yet
+
+    def note_access(self, db: int, keys: list[bytes]) -> None:
+        config = self.server.config
+        self.clock.touch(db, keys, config.lfu_log_factor, config.lfu_decay_time)
+
+    def admit(self) -> CommandError | None:
+        """Before a denyoom write is submitted on the leader: None lets it through (after
+        submitting an eviction when the dataset is past maxmemory), else Redis's OOM."""
+        config, store = self.server.config, self.server.store
+        over = store.used_bytes - config.maxmemory
+        if not config.maxmemory or over <= 0 or self.in_flight:
+            return None
+        if config.maxmemory_policy == "noeviction":
+            return CommandError(errors.OOM)
+        victims = self._pick(over)
+        if not victims:
+            return CommandError(errors.OOM)
+        for db, keys in victims.items():
+            self.in_flight += 1
+            self.server.replicator.submit((EVICT, db, keys), self._applied)
+        return None
+
+    def _applied(self, pending: Pending) -> None:
+        self.in_flight -= 1
+        if isinstance(pending.value, int):
+            self.evicted_keys += pending.value
+
+    # -- choosing victims --------------------------------------------------------------------
+    def _pick(self, needed: int) -> dict[int, list[bytes]]:
+        """Keys whose deletion frees at least ``needed`` bytes (as far as there are any)."""
+        config, store = self.server.config, self.server.store
+        policy = config.maxmemory_policy
+        now_ms = int(time.time() * 1000)
+        volatile = policy.startswith("volatile-")
+        dbs = [db for db in range(config.databases)
+               if (store.expires_count(db) if volatile else store.key_count(db))]
+        if policy == "volatile-ttl":
+            return self._soonest(dbs, needed, now_ms)
+        keyspaces = {db: store.keyspace(db, now_ms) for db in dbs}
+        spans = {db: ks.expiry_span() if volatile else ks.key_span()
+                 for db, ks in keyspaces.items()}
+        oldest = self.clock.oldest(4 * MAX_VICTIMS) if policy.endswith("-lru") else iter(())
+        chosen: dict[int, list[bytes]] = {}
+        freed = misses = 0
+        while dbs and freed < needed and misses < 16:
+            db = random.choice(dbs)
+            ks = keyspaces[db]
+            candidates = [key for key in _sample(ks, spans[db], config.maxmemory_samples)
+                          if key not in chosen.get(db, ())]
+            if policy.endswith("-lru") and all(self.clock.knows(db, key) for key in candidates):
+                # every sample was used since this node leads: the clock's own least
+                # recently used key is a better pick than the best of a few samples
+                db, victim = next(((d, key) for d, key in oldest
+                                   if _evictable(keyspaces.get(d), key, volatile)), (db, None))
+                candidates = [victim] if victim is not None else candidates
+            if not candidates:
+                misses += 1
+                continue
+            victim = max(candidates, key=lambda key: self._badness(policy, db, key, now_ms))
+            chosen.setdefault(db, []).append(victim)
+            freed += keyspaces[db].logical_size(victim)
+            self.clock.forget(db, victim)
+            if sum(map(len, chosen.values())) >= MAX_VICTIMS:
+                break
+        return chosen
+
+    def _soonest(self, dbs: list[int], needed: int, now_ms: int) -> dict[int, list[bytes]]:
+        """volatile-ttl: the keys that expire soonest, across databases."""
+        store = self.server.store
+        queue = sorted((at, db, key) for db in dbs
+                       for at, key in store.keyspace(db, now_ms).volatile_keys(b"", MAX_VICTIMS))
+        chosen: dict[int, list[bytes]] = {}
+        freed = 0
+        for _, db, key in queue[:MAX_VICTIMS]:
+            if freed >= needed:
+                break
+            chosen.setdefault(db, []).append(key)
+            freed += store.keyspace(db, now_ms).logical_size(key)
+        return chosen
+
+    def _badness(self, policy: str, db: int, key: bytes, now_ms: int) -> tuple[int, int]:
+        """Higher: a better victim (Redis's idle score for the policy); equal for random
+        policies, so the first sample wins."""
+        idle = self.clock.idle_ms(db, key, now_ms)
+        if policy.endswith("-lru"):
+            return idle, 0
+        if policy.endswith("-lfu"):
+            decay = self.server.config.lfu_decay_time
+            return LFU_MAX - self.clock.frequency(db, key, now_ms, decay), idle
+        return 0, 0
+
+
+def _evictable(ks: Keyspace | None, key: bytes, volatile: bool) -> bool:
+    if ks is None:
+        return False
+    expire_at = ks.expire_at(key)
+    return expire_at is not None and (expire_at > 0 or not volatile)
+
+
+def _sample(ks: Keyspace, span: tuple | None, samples: int) -> list[bytes]:
+    """maxmemory-samples candidates: keys after random points between the database's first
+    and last key (or, for volatile-* policies, between the first and last expiry times)."""
+    if span is None:
+        return []
+    if isinstance(span[0], int):
+        points = [random.randint(*span).to_bytes(8, "big") for _ in range(samples)]
+        return list({key: None for point in points for _, key in ks.volatile_keys(point, 1)})
+    found: dict[bytes, None] = {}
+    for _ in range(samples):
+        key = next(ks.iter_keys(_between(*span)), None) or span[0]
+        found[key] = None
+    return list(found)
+
+
+def _between(low: bytes, high: bytes) -> bytes:
+    """A random byte string in [low, high]: keys sharing a prefix (``user:1``...) spread by
+    the bytes after it, which a random point of the whole byte space would not do."""
+    width = max(len(low), len(high)) + 2
+    return random.randint(int.from_bytes(low.ljust(width, b"\0"), "big"),
+                          int.from_bytes(high.ljust(width, b"\0"), "big")).to_bytes(width, "big")
