@@ -51,17 +51,21 @@ class AccessClock:
         # is access order (a touched key moves to the end).
         self._keys: dict[tuple[int, bytes], list[int]] = {}
 
-    def touch(self, db: int, keys: list[bytes], log_factor: int, decay_minutes: int) -> None:
+    def touch(self, db: int, keys: list[bytes], log_factor: int | None,
+              decay_minutes: int) -> None:
+        """log_factor None: only the access time changes (Redis, too, counts frequencies
+        only under an LFU policy)."""
         now = int(time.time() * 1000)
         table = self._keys
         for key in keys:
             entry = table.pop((db, key), None)
             if entry is None:
                 entry = [now, LFU_INIT_VAL, now]
+            elif log_factor is None:
+                entry[0] = now
             else:
-                entry[1] = _decayed(entry, now, decay_minutes)
+                entry[1] = _incremented(_decayed(entry, now, decay_minutes), log_factor)
                 entry[0] = entry[2] = now
-                entry[1] = _incremented(entry[1], log_factor)
             table[(db, key)] = entry
         while len(table) > self.limit:
             del table[next(iter(table))]
@@ -113,7 +117,8 @@ class Eviction:
 
     def note_access(self, db: int, keys: list[bytes]) -> None:
         config = self.server.config
-        self.clock.touch(db, keys, config.lfu_log_factor, config.lfu_decay_time)
+        lfu = config.maxmemory_policy.endswith("-lfu")
+        self.clock.touch(db, keys, config.lfu_log_factor if lfu else None, config.lfu_decay_time)
 
     def admit(self) -> CommandError | None:
         """Before a denyoom write is submitted on the leader: None lets it through (after

@@ -214,3 +214,14 @@ def test_replies_match_redis(commands, node, redis_server) -> None:
         theirs.config_set("maxmemory", before["maxmemory"])
         theirs.config_set("maxmemory-policy", before["maxmemory-policy"])
         theirs.delete("big", "a")
+
+
+def test_options_come_from_flags_and_environment(make_node) -> None:
+    started = make_node("--maxmemory", "3mb", "--lfu-log-factor", "20",
+                        env={"RCACHE_MAXMEMORY_POLICY": "volatile-ttl",
+                             "RCACHE_MAXMEMORY_SAMPLES": "7"})
+    got = started.client().config_get("*")
+    assert (got["maxmemory"], got["maxmemory-policy"], got["maxmemory-samples"],
+            got["lfu-log-factor"], got["lfu-decay-time"]) == (
+        str(3 * 1024 * 1024), "volatile-ttl", "7", "20", "1")
+    assert started.client().info("memory")["maxmemory"] == 3 * 1024 * 1024
