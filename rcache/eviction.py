@@ -12,9 +12,11 @@ at most the writes already submitted when it was found past it: one batch.
 
 LRU and LFU read the leader's own access clock (``AccessClock``), which forgets nothing
 replicated: after a change of leader, keys the new one has not seen used count as idle since
-it started and with Redis's initial LFU count. Candidates are sampled as Redis does,
-``maxmemory-samples`` at a time: random keys for ``allkeys-*``, random entries of the expiry
-index for ``volatile-*``; ``volatile-ttl`` takes the index's first (soonest) entries.
+it started and with Redis's initial LFU count. Candidates are random keys for ``allkeys-*``
+and random entries of the expiry index for ``volatile-*``: LFU compares ``maxmemory-samples``
+of them as Redis does, the random policies take one; LRU takes a key the clock has never seen
+if its one sample is such, else the clock's least recently used key (exact LRU among the keys
+it tracks); ``volatile-ttl`` takes the index's first (soonest) entries.
 """
 
 from __future__ import annotations
@@ -157,16 +159,17 @@ class Eviction:
         spans = {db: ks.expiry_span() if volatile else ks.key_span()
                  for db, ks in keyspaces.items()}
         oldest = self.clock.oldest(4 * MAX_VICTIMS) if policy.endswith("-lru") else iter(())
+        # LFU compares maxmemory-samples keys; a random policy takes one key, as Redis does;
+        # LRU probes one for a key the clock has not seen, else takes the clock's oldest.
+        samples = config.maxmemory_samples if policy.endswith("-lfu") else 1
         chosen: dict[int, list[bytes]] = {}
         freed = misses = 0
         while dbs and freed < needed and misses < 16:
             db = random.choice(dbs)
             ks = keyspaces[db]
-            candidates = [key for key in _sample(ks, spans[db], config.maxmemory_samples)
+            candidates = [key for key in _sample(ks, spans[db], samples)
                           if key not in chosen.get(db, ())]
             if policy.endswith("-lru") and all(self.clock.knows(db, key) for key in candidates):
-                # every sample was used since this node leads: the clock's own least
-                # recently used key is a better pick than the best of a few samples
                 db, victim = next(((d, key) for d, key in oldest
                                    if _evictable(keyspaces.get(d), key, volatile)), (db, None))
                 candidates = [victim] if victim is not None else candidates
