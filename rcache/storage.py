@@ -211,6 +211,7 @@ class Transaction:
         # Records read from RocksDB in this entry: the size accounting of a put or delete
         # needs the old record, which the command has almost always just read.
         self.reads: dict[bytes, bytes | None] = {}
+        self.sizes: dict[int, int] = {}  # dbid -> change of its logical size, not yet counted
 
     def get(self, key: bytes) -> bytes | None:
         if key in self.pending:
@@ -226,9 +227,14 @@ class Transaction:
 
     def put(self, key: bytes, value: bytes) -> None:
         if key[0] in _SIZED:
-            old = self.get(key)
-            self._add_size(key, record_size(key, value) - (
-                0 if old is None else record_size(key, old)))
+            self.replace(key, value, self.get(key))
+        else:
+            self.pending[key] = value
+
+    def replace(self, key: bytes, value: bytes, old: bytes | None) -> None:
+        """A put of a counted record whose current value (None: none) the caller has read."""
+        self._add_size(key, len(value) - len(old) if old is not None
+                       else record_size(key, value))
         self.pending[key] = value
 
     def delete(self, key: bytes, old: bytes | None = None) -> None:
@@ -241,8 +247,8 @@ class Transaction:
         self.pending[key] = None
 
     def _add_size(self, key: bytes, delta: int) -> None:
-        self.add_count(_size_key(key[1]), delta)
-        self.add_count(USED_KEY, delta)
+        sizes = self.sizes
+        sizes[key[1]] = sizes.get(key[1], 0) + delta
         if key[0] == 0x73:  # an element: its collection's total too
             total_key = elements_total_key(key)
             total = self._stored_int(total_key) + delta
@@ -259,8 +265,7 @@ class Transaction:
         total_key = elements_total_key(prefix)
         total = self._stored_int(total_key)
         if total:
-            self.add_count(_size_key(prefix[1]), -total)
-            self.add_count(USED_KEY, -total)
+            self.sizes[prefix[1]] = self.sizes.get(prefix[1], 0) - total
             self.pending[total_key] = None
         if keys is None:
             self.delete_range(prefix, end_of_prefix(prefix))
@@ -295,7 +300,15 @@ class Transaction:
         key = MEMBER_PREFIX + node_id.encode()
         self.pending[key] = None if raft is None else f"{raft} {client}".encode()
 
+    def _count_sizes(self) -> None:
+        """Fold the size changes gathered per put into the counters."""
+        for dbid, delta in self.sizes.items():
+            self.add_count(_size_key(dbid), delta)
+            self.add_count(USED_KEY, delta)
+        self.sizes.clear()
+
     def flush_db(self, dbid: int) -> None:
+        self._count_sizes()
         for key in [k for k in self.pending if k[0] in _PER_DB and k[1] == dbid]:
             del self.pending[key]
         self.add_count(USED_KEY, -self.counter(_size_key(dbid)))
@@ -316,6 +329,7 @@ class Transaction:
                 batch.delete(key)
             else:
                 batch.put(key, value)
+        self._count_sizes()
         totals = {counter: self.counter(counter) for counter in self.counts}
         for counter, total in totals.items():
             batch.put(counter, total.to_bytes(8, "big", signed=True))
@@ -512,7 +526,7 @@ class Keyspace:
             if old_kind in ELEMENT_DROPPERS:
                 ELEMENT_DROPPERS[old_kind](self, key, old_payload)
         self._index_expiry(key, old_at, expire_at)
-        self.txn.put(full, encode_record(kind, payload, expire_at))
+        self.txn.replace(full, encode_record(kind, payload, expire_at), raw)
 
     def rewrite(self, key: bytes, kind: int, payload: bytes, expire_at: int) -> None:
         """Replace the payload of an existing key, keeping its elements and TTL (a
@@ -528,7 +542,7 @@ class Keyspace:
         old_kind, old_at, old_payload = decode_record(raw)
         if old_kind in ELEMENT_DROPPERS:
             ELEMENT_DROPPERS[old_kind](self, key, old_payload)
-        self.txn.delete(full)
+        self.txn.delete(full, raw)
         self.txn.add_count(_count_key(self.dbid), -1)
         self._index_expiry(key, old_at, 0)
         return not (old_at and old_at <= self.now_ms)
