@@ -143,6 +143,8 @@ class Store:
         self._used: int | None = None  # read again from the database it now holds
         raw = db.get(DBMAP_KEY)
         self.dbmap = list(raw) if raw else list(range(MAX_DATABASES))
+        if db.get(APPLIED_KEY) is not None and db.get(USED_KEY) is None:
+            _count_sizes_of(db)
         return db
 
     def replace_with(self, directory: str) -> None:
@@ -195,6 +197,27 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _count_sizes_of(db: Rdict) -> None:
+    """A database written before sizes were kept: count them once, from every record. The
+    result depends on the data alone, so every node holding the same applied index writes
+    the same counters."""
+    per_db: dict[int, int] = {}
+    per_collection: dict[bytes, int] = {}
+    for tag in _SIZED:
+        bounds = read_below(bytes((tag + 1,)))  # referenced while the iterator lives
+        for key, value in db.items(from_key=bytes((tag,)), read_opt=bounds):
+            size = record_size(key, value)
+            per_db[key[1]] = per_db.get(key[1], 0) + size
+            if tag == 0x73:
+                owner = elements_total_key(key)
+                per_collection[owner] = per_collection.get(owner, 0) + size
+    batch = WriteBatch(raw_mode=True)
+    for key, size in [*((_size_key(d), n) for d, n in per_db.items()),
+                      *per_collection.items(), (USED_KEY, sum(per_db.values()))]:
+        batch.put(key, size.to_bytes(8, "big", signed=True))
+    db.write(batch)
 
 
 class Transaction:

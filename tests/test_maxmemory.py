@@ -14,7 +14,8 @@ import pytest
 import redis
 
 from rcache.commands import table
-from rcache.storage import RECORD_OVERHEAD, elements_total_key
+from rcache.statemachine import StateMachine
+from rcache.storage import RECORD_OVERHEAD, Store, elements_total_key
 
 from .conftest import wait_for
 from .test_commands_unit import DirectNode
@@ -225,3 +226,21 @@ def test_options_come_from_flags_and_environment(make_node) -> None:
             got["lfu-log-factor"], got["lfu-decay-time"]) == (
         str(3 * 1024 * 1024), "volatile-ttl", "7", "20", "1")
     assert started.client().info("memory")["maxmemory"] == 3 * 1024 * 1024
+
+
+def test_a_database_from_before_sizes_were_kept_is_counted_at_open(kv: DirectNode) -> None:
+    for i in range(50):
+        kv.call("set", f"s{i}", "x" * i)
+        kv.call("hset", f"h{i % 7}", f"f{i}", "y" * i)
+    kv.call("setrange", "big", "100000", "z")
+    expected = kv.store.used_bytes
+    path = kv.store.path
+    for counter in [key for key, _ in kv.store.db.items()
+                    if key[:1] == b"z" or key.startswith((b"\x00used", b"\x00bytes"))]:
+        kv.store.db.delete(counter)
+    kv.store.close()
+    kv.store = Store(path)
+    assert kv.store.used_bytes == expected
+    kv.machine = StateMachine(kv.store)
+    kv.call("flushall")
+    assert kv.store.used_bytes == 0
