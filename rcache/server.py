@@ -197,6 +197,12 @@ class Client(asyncio.Protocol):
                 self.multi_failed = True
                 cmd.rejected_calls += 1
                 return CommandError("ERR Command not allowed inside a transaction")
+            # Redis refuses to queue anything while out of memory (the queue grows too)
+            refused = self.server.eviction.admit() if self.server.replicator.is_leader else None
+            if refused is not None:
+                self.multi_failed = True
+                cmd.rejected_calls += 1
+                return refused
             self.multi.append((cmd, argv))
             return QUEUED
         server = self.server
@@ -318,6 +324,10 @@ class Client(asyncio.Protocol):
             return CommandError(errors.EXECABORT)
         if modified:
             return NULL_ARRAY
+        if self.server.replicator.is_leader and any("denyoom" in cmd.flags for cmd, _ in queued):
+            refused = self.server.eviction.admit()  # before anything runs, as Redis checks
+            if refused is not None:
+                return refused
         replies: list = []
         data: list[tuple[int, list[bytes]]] = []
         positions: list[int] = []
@@ -357,10 +367,6 @@ class Client(asyncio.Protocol):
             return relayed
         if route is not None:
             return route
-        if any("denyoom" in cmd.flags for cmd, _ in queued):
-            refused = self.server.eviction.admit()
-            if refused is not None:
-                return refused
         return self.server.replicator.submit((TRANSACTION, data), merge)
 
     # -- replies -----------------------------------------------------------------------------

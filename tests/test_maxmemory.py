@@ -200,6 +200,10 @@ OPTIONS = ("maxmemory", "maxmemory-policy", "maxmemory-samples", "lfu-log-factor
     [("CONFIG", "SET", "lfu-decay-time", "x")],
     [("SET", "big", "x" * 2000), ("CONFIG", "SET", "maxmemory", "1"), ("SET", "a", "b"),
      ("GET", "big"), ("DEL", "big")],
+    [("SET", "big", "x" * 2000), ("CONFIG", "SET", "maxmemory", "1"), ("MULTI",),
+     ("SET", "a", "b"), ("GET", "big"), ("EXEC",), ("MULTI",), ("DEL", "big"), ("EXEC",)],
+    [("SET", "big", "x" * 2000), ("MULTI",), ("SET", "a", "b"), ("CONFIG", "SET", "maxmemory",
+                                                                  "1"), ("EXEC",)],
 ])
 def test_replies_match_redis(commands, node, redis_server) -> None:
     """Byte for byte, run on a fresh rcache and on redis-server (restored afterwards)."""
