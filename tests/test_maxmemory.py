@@ -7,6 +7,8 @@ runs real nodes (and a real redis-server for the differential checks).
 from __future__ import annotations
 
 import random
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import redis
 from rcache.commands import table
 from rcache.statemachine import StateMachine
 from rcache.storage import RECORD_OVERHEAD, Store, elements_total_key
+from rcache.verify.nodes import free_port
 
 from .conftest import wait_for
 from .test_commands_unit import DirectNode
@@ -248,3 +251,18 @@ def test_a_database_from_before_sizes_were_kept_is_counted_at_open(kv: DirectNod
     kv.machine = StateMachine(kv.store)
     kv.call("flushall")
     assert kv.store.used_bytes == 0
+
+
+def test_http_writes_answer_insufficient_storage_under_noeviction(make_node) -> None:
+    port = free_port()
+    started = make_node("--http-port", str(port), "--maxmemory", "1")
+    client = started.client()
+    client.set("kept", "x")  # admitted: the dataset was empty, under the limit
+    url = f"http://127.0.0.1:{port}/v1/keys/"
+    request = urllib.request.Request(url + "more", data=b"y", method="PUT")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 507
+    assert b"OOM command not allowed" in refused.value.read()
+    with urllib.request.urlopen(url + "kept", timeout=10) as found:
+        assert found.status == 200
