@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 LFU_INIT_VAL = 5  # Redis's count for a new key
 LFU_MAX = 255
 MAX_VICTIMS = 1000  # per EVICT item: one round frees at most this many keys
-_TRACKED_KEYS = 200_000  # the access clock forgets the longest-unused keys beyond this
+_TRACKED_KEYS = 100_000  # beyond this the clock forgets the longest-unused keys (~20 MB)
 
 
 class AccessClock:
