@@ -12,11 +12,12 @@ at most the writes already submitted when it was found past it: one batch.
 
 LRU and LFU read the leader's own access clock (``AccessClock``), which forgets nothing
 replicated: after a change of leader, keys the new one has not seen used count as idle since
-it started and with Redis's initial LFU count. Candidates are random keys for ``allkeys-*``
-and random entries of the expiry index for ``volatile-*``: LFU compares ``maxmemory-samples``
-of them as Redis does, the random policies take one; LRU takes a key the clock has never seen
-if its one sample is such, else the clock's least recently used key (exact LRU among the keys
-it tracks); ``volatile-ttl`` takes the index's first (soonest) entries.
+it started and with Redis's initial LFU count. Each pick probes RocksDB once, at a random
+point of the keys (``allkeys-*``) or of the expiry index (``volatile-*``): LRU takes that key
+if the clock has never seen it, else the clock's least recently used key (exact LRU among the
+keys it tracks); LFU compares it with ``maxmemory-samples`` keys drawn uniformly from the
+clock, as Redis samples its dict; the random policies take it or one such draw.
+``volatile-ttl`` takes the index's first (soonest) entries.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 LFU_INIT_VAL = 5  # Redis's count for a new key
 LFU_MAX = 255
 MAX_VICTIMS = 1000  # per EVICT item: one round frees at most this many keys
+_SKIP_LIMIT = 64  # keys a sample walks past when they are chosen already
 _TRACKED_KEYS = 100_000  # beyond this the clock forgets the longest-unused keys (~20 MB)
 
 
@@ -80,6 +82,10 @@ class AccessClock:
         """The LFU counter as OBJECT FREQ reports it (decayed to now, not stored back)."""
         entry = self._keys.get((db, key))
         return LFU_INIT_VAL if entry is None else _decayed(entry, now_ms, decay_minutes)
+
+    def keys(self) -> list[tuple[int, bytes]]:
+        """Every tracked key (a copy, to draw from)."""
+        return list(self._keys)
 
     def knows(self, db: int, key: bytes) -> bool:
         return (db, key) in self._keys
@@ -158,30 +164,37 @@ class Eviction:
         keyspaces = {db: store.keyspace(db, now_ms) for db in dbs}
         spans = {db: ks.expiry_span() if volatile else ks.key_span()
                  for db, ks in keyspaces.items()}
-        oldest = self.clock.oldest(4 * MAX_VICTIMS) if policy.endswith("-lru") else iter(())
-        # LFU compares maxmemory-samples keys; a random policy takes one key, as Redis does;
-        # LRU probes one for a key the clock has not seen, else takes the clock's oldest.
-        samples = config.maxmemory_samples if policy.endswith("-lfu") else 1
+        lru = policy.endswith("-lru")
+        oldest = self.clock.oldest(4 * MAX_VICTIMS) if lru else iter(())
+        tracked = [] if lru else self.clock.keys()
+        # Each pick: one probe of RocksDB (a random key, maybe one the clock never saw),
+        # plus, but for LRU, draws from the keys the clock tracks (uniform, as Redis's):
+        # maxmemory-samples for LFU, one for the random policies.
+        draws = config.maxmemory_samples if policy.endswith("-lfu") else 1
         chosen: dict[int, list[bytes]] = {}
+        taken: set[tuple[int, bytes]] = set()
         freed = misses = 0
-        while dbs and freed < needed and misses < 16:
+        while dbs and freed < needed and misses < 16 and len(taken) < MAX_VICTIMS:
             db = random.choice(dbs)
-            ks = keyspaces[db]
-            candidates = [key for key in _sample(ks, spans[db], samples)
-                          if key not in chosen.get(db, ())]
-            if policy.endswith("-lru") and all(self.clock.knows(db, key) for key in candidates):
-                db, victim = next(((d, key) for d, key in oldest
-                                   if _evictable(keyspaces.get(d), key, volatile)), (db, None))
-                candidates = [victim] if victim is not None else candidates
+            candidates = [(db, key) for key in _sample(keyspaces[db], spans[db], taken)]
+            if lru and all(self.clock.knows(*candidate) for candidate in candidates):
+                least_recent = next(((d, key) for d, key in oldest
+                                     if _evictable(keyspaces.get(d), key, volatile)), None)
+                candidates = [least_recent] if least_recent else candidates
+            elif tracked:
+                drawn = random.sample(tracked, min(draws, len(tracked)))
+                candidates += [candidate for candidate in drawn if candidate not in taken
+                               and _evictable(keyspaces.get(candidate[0]), candidate[1],
+                                              volatile)]
+                random.shuffle(candidates)  # random policies: any of them
             if not candidates:
                 misses += 1
                 continue
-            victim = max(candidates, key=lambda key: self._badness(policy, db, key, now_ms))
-            chosen.setdefault(db, []).append(victim)
-            freed += keyspaces[db].logical_size(victim)
-            self.clock.forget(db, victim)
-            if sum(map(len, chosen.values())) >= MAX_VICTIMS:
-                break
+            victim = max(candidates, key=lambda c: self._badness(policy, c[0], c[1], now_ms))
+            taken.add(victim)
+            chosen.setdefault(victim[0], []).append(victim[1])
+            freed += keyspaces[victim[0]].logical_size(victim[1])
+            self.clock.forget(*victim)
         return chosen
 
     def _soonest(self, dbs: list[int], needed: int, now_ms: int) -> dict[int, list[bytes]]:
@@ -217,19 +230,19 @@ def _evictable(ks: Keyspace | None, key: bytes, volatile: bool) -> bool:
     return expire_at is not None and (expire_at > 0 or not volatile)
 
 
-def _sample(ks: Keyspace, span: tuple | None, samples: int) -> list[bytes]:
-    """maxmemory-samples candidates: keys after random points between the database's first
-    and last key (or, for volatile-* policies, between the first and last expiry times)."""
+def _sample(ks: Keyspace, span: tuple | None, taken: set) -> list[bytes]:
+    """One random key not taken yet: the first after a random point between the database's
+    first and last key (or, for volatile-* policies, between its first and last expiry)."""
     if span is None:
         return []
     if isinstance(span[0], int):
-        points = [random.randint(*span).to_bytes(8, "big") for _ in range(samples)]
-        return list({key: None for point in points for _, key in ks.volatile_keys(point, 1)})
-    found: dict[bytes, None] = {}
-    for _ in range(samples):
-        key = next(ks.iter_keys(_between(*span)), None) or span[0]
-        found[key] = None
-    return list(found)
+        start = random.randint(*span).to_bytes(8, "big")
+        keys: Iterator[bytes] = (key for _, key in ks.volatile_keys(start, _SKIP_LIMIT))
+    else:
+        keys = itertools.chain(ks.iter_keys(_between(*span)), ks.iter_keys())
+    key = next((key for key in itertools.islice(keys, _SKIP_LIMIT)
+                if (ks.dbnum, key) not in taken), None)
+    return [] if key is None else [key]
 
 
 def _between(low: bytes, high: bytes) -> bytes:

@@ -266,3 +266,28 @@ def test_http_writes_answer_insufficient_storage_under_noeviction(make_node) -> 
     assert b"OOM command not allowed" in refused.value.read()
     with urllib.request.urlopen(url + "kept", timeout=10) as found:
         assert found.status == 200
+
+
+@pytest.mark.parametrize("policy", ["allkeys-lfu", "allkeys-random", "volatile-lru",
+                                    "volatile-lfu", "volatile-random"])
+def test_every_evicting_policy_keeps_one_node_under_the_limit(make_node, policy) -> None:
+    limit = 512 * 1024
+    started = make_node("--maxmemory", str(limit), "--maxmemory-policy", policy)
+    client = started.client()
+    hot = [b"hot:%d" % i for i in range(5)]
+    for key in hot:  # no TTL: volatile policies may not take them
+        client.set(key, b"h")
+        for _ in range(30):
+            client.get(key)  # frequently used: LFU keeps them
+    written = 0
+    while written < 5 * limit:
+        pipe = client.pipeline(transaction=False)
+        for _ in range(PIPELINE):
+            pipe.set(b"key:%08d" % (written // len(VALUE)), VALUE, ex=1000)
+            written += len(VALUE)
+        pipe.execute()
+        assert used_memory(client) <= limit + BATCH_BYTES
+    assert client.info("stats")["evicted_keys"] > 0
+    kept = client.mget(hot)
+    if policy.startswith("volatile-") or policy == "allkeys-lfu":
+        assert kept == [b"h"] * len(hot)
