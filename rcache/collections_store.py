@@ -51,7 +51,17 @@ from . import errors
 from .errors import CommandError
 from .notify import GENERIC
 from .resp import parse_int
-from .storage import ELEMENT_DROPPERS, HASH, LIST, SET, ZSET, Keyspace, end_of_prefix, read_below
+from .storage import (
+    ELEMENT_DROPPERS,
+    HASH,
+    LIST,
+    SET,
+    ZSET,
+    Keyspace,
+    end_of_prefix,
+    read_below,
+    record_size,
+)
 
 VERSION_KEY = b"\x00version"
 POINT_DROP_LIMIT = 128
@@ -172,10 +182,10 @@ def _drop(ks: Keyspace, key: bytes, payload: bytes, records_per_element: int) ->
     version, count = _HEAD.unpack_from(payload)[:2]
     prefix = element_prefix(ks, key, version)
     if count * records_per_element <= POINT_DROP_LIMIT:
-        for full, _ in iter_range(ks, prefix, end_of_prefix(prefix)):
-            ks.txn.delete(full)
+        ks.txn.drop_elements(prefix, [full for full, _ in iter_range(ks, prefix,
+                                                                    end_of_prefix(prefix))])
     else:
-        ks.txn.delete_range(prefix, end_of_prefix(prefix))
+        ks.txn.drop_elements(prefix, None)
 
 
 def _dropper(records_per_element: int):
@@ -293,11 +303,13 @@ def delete(ks: Keyspace, meta: Meta, suffix: bytes) -> None:
 
 def delete_between(ks: Keyspace, meta: Meta, lo: bytes, hi: bytes, records: int) -> None:
     """Delete the records with suffix in [lo, hi), ``records`` of them (point deletes when few)."""
+    found = iter_range(ks, meta.prefix + lo, meta.prefix + hi)
     if records <= POINT_DROP_LIMIT:
-        for full, _ in iter_range(ks, meta.prefix + lo, meta.prefix + hi):
-            ks.txn.delete(full)
-    else:
-        ks.txn.delete_range(meta.prefix + lo, meta.prefix + hi)
+        for full, value in list(found):
+            ks.txn.delete(full, value)
+    else:  # the range's size is summed from a read of it: it is only part of the collection
+        size = sum(record_size(full, value) for full, value in found)
+        ks.txn.delete_range(meta.prefix + lo, meta.prefix + hi, size)
 
 
 def copy_to(ks: Keyspace, meta: Meta, target: Keyspace, target_key: bytes) -> None:

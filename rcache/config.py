@@ -24,6 +24,8 @@ UINT_MAX = 2**32 - 1
 MIN_HZ, MAX_HZ = 1, 500  # Redis clamps hz into this range
 
 
+EVICTION_POLICIES = ("volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
+                     "allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction")
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 
@@ -103,7 +105,7 @@ def _port(lowest: int) -> Callable[[str], int]:
 def _choice(*allowed: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text.lower() not in allowed:
-            raise ValueError("argument(s) must be one of the following: " + ", ".join(allowed))
+            raise ValueError(f"argument(s) must be one of the following: {', '.join(allowed)}")
         return text.lower()
     return parse
 
@@ -290,6 +292,20 @@ OPTIONS: list[Option] = [
            format=format_flags),
     Option("latency-monitor-threshold", 0, _integer(0, LLONG_MAX), "accepted for Redis "
            "compatibility (LATENCY records nothing)", mutable=True),
+    # Eviction (see rcache/eviction.py): the limit bounds the dataset's logical size, which
+    # every node counts the same; the leader alone evicts, through the log.
+    Option("maxmemory", 0, _memory(0, LLONG_MAX), "bound on the dataset's logical size, in "
+           "bytes (0: none)", mutable=True),
+    Option("maxmemory-policy", "noeviction", _choice(*EVICTION_POLICIES), "what the leader "
+           "evicts past maxmemory (noeviction: writes answer OOM)", mutable=True),
+    Option("maxmemory-samples", 5, _integer(1, INT_MAX), "keys sampled per eviction pick",
+           mutable=True),
+    Option("maxmemory-eviction-tenacity", 10, _integer(0, 100), "accepted for Redis "
+           "compatibility", mutable=True),
+    Option("lfu-log-factor", 10, _integer(0, INT_MAX), "LFU counter growth: higher, slower",
+           mutable=True),
+    Option("lfu-decay-time", 1, _integer(0, INT_MAX), "minutes per halving step of an idle "
+           "key's LFU counter (0: never)", mutable=True),
     # Redis's encoding options: the leader's values travel in each Raft entry and decide the
     # encodings OBJECT ENCODING reports (rcache stores every type the same way).
     Option("hash-max-listpack-entries", 512, _integer(0, LLONG_MAX), "hashes up to this many "

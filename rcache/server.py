@@ -32,6 +32,7 @@ from .commands.pubsub import ALLOWED_WHILE_SUBSCRIBED
 from .commands.table import Command, Context, lookup
 from .config import Config
 from .errors import CommandError
+from .eviction import Eviction
 from .leases import due_leases
 from .oslimits import check_maxclients, fit_maxclients, set_keepalive
 from .outbuf import FLOW_HIGH, FLOW_LOW, FLUSH_AT, LimitWatch
@@ -256,9 +257,17 @@ class Client(asyncio.Protocol):
                 self.multi_failed = True
                 cmd.rejected_calls += 1
                 return CommandError("ERR Command not allowed inside a transaction")
+            # Redis refuses to queue anything while out of memory (the queue grows too)
+            refused = self.server.eviction.admit() if self.server.replicator.is_leader else None
+            if refused is not None:
+                self.multi_failed = True
+                cmd.rejected_calls += 1
+                return refused
             self.multi.append((cmd, argv))
             return QUEUED
         server = self.server
+        if cmd.keyed and (cmd.container is None or cmd.container.name != "object"):
+            server.eviction.note_access(self.db, cmd.keys(argv))
         try:
             reads = cmd.reads_keyspace or (  # inlined served_as_read: every command passes here
                 cmd.reads_if is not None and cmd.reads_if(server.store, argv))
@@ -268,6 +277,11 @@ class Client(asyncio.Protocol):
                     refusal = server.replicator.faults.refusal()
                     if refusal is not None:
                         return CommandError(refusal)
+                    if "denyoom" in cmd.flags:
+                        refused = server.eviction.admit()
+                        if refused is not None:
+                            cmd.rejected_calls += 1
+                            return refused
                     if "blocking" in cmd.flags:
                         return server.blocking.run(self, cmd, argv, Pending(self._reply_ready))
                     return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready)
@@ -405,6 +419,10 @@ class Client(asyncio.Protocol):
             return CommandError(errors.EXECABORT)
         if modified:
             return NULL_ARRAY
+        if self.server.replicator.is_leader and any("denyoom" in cmd.flags for cmd, _ in queued):
+            refused = self.server.eviction.admit()  # before anything runs, as Redis checks
+            if refused is not None:
+                return refused
         replies: list = []
         data: list[tuple[int, list[bytes]]] = []
         positions: list[int] = []
@@ -657,6 +675,7 @@ class Server:
         self.watches = Watches(self)
         self.blocking = Blocking(self)
         self.stats = Stats()
+        self.eviction = Eviction(self)
         self.slowlog = SlowLog()
         self.machine.observer = self.note_duration
         self.started = time.time()

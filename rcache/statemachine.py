@@ -15,6 +15,7 @@ Items:
     (EXPIRE, db, [keys])         active expiry from leader  -> number of keys deleted
     (MEMBER, id, raft, client)   cluster member addresses    -> None (raft None: removal)
     (LEASE_EXPIRY, [ids])        due leases, from the leader -> number of leases expired
+    (EVICT, db, [keys])          maxmemory eviction, leader  -> number of keys deleted
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from .commands.table import Command, Context, lookup
 from .encodings import DEFAULT_LIMITS, EncodingLimits
 from .errors import CommandError
 from .leases import Leases
+from .notify import EVICTED
 from .pubsub import Hub
 from .storage import Keyspace, Store, Transaction
 
-COMMAND, TRANSACTION, EXPIRE, MEMBER, LEASE_EXPIRY = 0, 1, 2, 3, 4
+COMMAND, TRANSACTION, EXPIRE, MEMBER, LEASE_EXPIRY, EVICT = 0, 1, 2, 3, 4, 5
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,9 @@ class StateMachine:
             elif kind == EXPIRE:
                 ks = Keyspace(self.store, txn, item[1], now_ms, events=events)
                 results.append(self._expire(ks, item[2]))
+            elif kind == EVICT:  # the leader's choice: every node deletes the same keys
+                ks = Keyspace(self.store, txn, item[1], now_ms, events=events)
+                results.append(self._evict(ks, item[2]))
             elif kind == LEASE_EXPIRY:
                 ks = Keyspace(self.store, txn, 0, now_ms, events=events)
                 results.append(Leases(ks).expire(item[1]))
@@ -143,6 +148,16 @@ class StateMachine:
         if self.observer is not None:
             self.observer(cmd, argv, elapsed_us)
         return result
+
+    @staticmethod
+    def _evict(ks: Keyspace, keys: list[bytes]) -> int:
+        """Delete the keys the leader chose to evict; each deletion notifies ``evicted``."""
+        evicted = 0
+        for key in keys:
+            if ks.delete(key):
+                ks.notify(EVICTED, b"evicted", key)
+                evicted += 1
+        return evicted
 
     @staticmethod
     def _expire(ks: Keyspace, keys: list[bytes]) -> int:

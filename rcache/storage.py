@@ -9,6 +9,14 @@ Layout (all keys and values raw bytes):
     b"\\x00applied"                   -> Raft index of the last applied entry (8 bytes)
     b"\\x00count" + dbid              -> number of keys in that physical database (8 bytes)
     b"\\x00dbmap"                     -> logical db number -> physical dbid (SWAPDB swaps these)
+    b"\\x00bytes" + dbid              -> logical size of that physical database (8 bytes)
+    b"\\x00used"                      -> logical size of the whole dataset (8 bytes)
+    b"z" + <element prefix>[1:]       -> logical size of one collection's (or long string's)
+                                         element records, so dropping them knows it (8 bytes)
+
+The logical size is what ``maxmemory`` bounds: the sum of ``record_size`` over every b"k" and
+b"s" record, kept by the ``Transaction`` as records are written and deleted, so every node
+holds the same number at the same index (RSS differs from node to node).
 
 The header is one type byte, with 0x80 set when an 8-byte absolute expiry (Unix ms) follows.
 Strings up to 64 KiB keep their value inline, longer ones are fragments under b"s" (see
@@ -50,7 +58,11 @@ DBMAP_KEY = b"\x00dbmap"
 MEMBER_PREFIX = b"\x00node:"
 ACL_PREFIX = b"\x00acl:"  # ACL users: name -> their rules (ACL LIST's form), replicated
 MAX_DATABASES = 256
-_PER_DB = (0x6B, 0x65, 0x73)  # b"k", b"e", b"s": prefixes followed by a dbid (FLUSHDB drops them)
+# b"k", b"e", b"s", b"z": prefixes followed by a dbid (FLUSHDB drops them)
+_PER_DB = (0x6B, 0x65, 0x73, 0x7A)
+_SIZED = (0x6B, 0x73)  # b"k", b"s": the records the logical size counts
+USED_KEY = b"\x00used"
+RECORD_OVERHEAD = 32  # bytes counted per record besides its key and value (RocksDB's own)
 
 # type -> function(keyspace, key, old payload) that drops the elements of a collection stored
 # under key; called whenever such a key is deleted or replaced (filled by collections_store).
@@ -63,6 +75,22 @@ def _count_key(dbid: int) -> bytes:
 
 def _expires_key(dbid: int) -> bytes:
     return b"\x00expires" + bytes((dbid,))
+
+
+def _size_key(dbid: int) -> bytes:
+    return b"\x00bytes" + bytes((dbid,))
+
+
+def record_size(key: bytes, value: bytes) -> int:
+    """What one stored record counts against maxmemory."""
+    return len(key) + len(value) + RECORD_OVERHEAD
+
+
+def elements_total_key(element: bytes) -> bytes:
+    """Where the size of the collection an b"s" record (or element prefix) belongs to is kept:
+    b"s" + dbid + len(key)(4) + key + version(8) names the collection."""
+    cut = 14 + int.from_bytes(element[2:6], "big")
+    return b"z" + element[1:cut]
 
 
 def _read_counter(db: Rdict, key: bytes) -> int:
@@ -120,8 +148,11 @@ class Store:
             from .durability import CorruptFile
             raise CorruptFile(directory, f"RocksDB cannot open it: {err}") from None
         self.directory = directory
+        self._used: int | None = None  # read again from the database it now holds
         raw = db.get(DBMAP_KEY)
         self.dbmap = list(raw) if raw else list(range(MAX_DATABASES))
+        if db.get(APPLIED_KEY) is not None and db.get(USED_KEY) is None:
+            _count_sizes_of(db)
         return db
 
     def replace_with(self, directory: str) -> None:
@@ -186,6 +217,18 @@ class Store:
     def key_count(self, dbnum: int) -> int:
         return _read_counter(self.db, _count_key(self.dbmap[dbnum]))
 
+    @property
+    def used_bytes(self) -> int:
+        """The logical size of the dataset (what maxmemory bounds), the same on every node
+        at the same applied index; kept in memory too, as every write checks it."""
+        if self._used is None:
+            self._used = _read_counter(self.db, USED_KEY)
+        return self._used
+
+    def elements_bytes(self, element_prefix: bytes) -> int:
+        """The logical size of one collection's element records (MEMORY USAGE, eviction)."""
+        return _read_counter(self.db, elements_total_key(element_prefix))
+
     def expires_count(self, dbnum: int) -> int:
         return _read_counter(self.db, _expires_key(self.dbmap[dbnum]))
 
@@ -194,6 +237,27 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _count_sizes_of(db: Rdict) -> None:
+    """A database written before sizes were kept: count them once, from every record. The
+    result depends on the data alone, so every node holding the same applied index writes
+    the same counters."""
+    per_db: dict[int, int] = {}
+    per_collection: dict[bytes, int] = {}
+    for tag in _SIZED:
+        bounds = read_below(bytes((tag + 1,)))  # referenced while the iterator lives
+        for key, value in db.items(from_key=bytes((tag,)), read_opt=bounds):
+            size = record_size(key, value)
+            per_db[key[1]] = per_db.get(key[1], 0) + size
+            if tag == 0x73:
+                owner = elements_total_key(key)
+                per_collection[owner] = per_collection.get(owner, 0) + size
+    batch = WriteBatch(raw_mode=True)
+    for key, size in [*((_size_key(d), n) for d, n in per_db.items()),
+                      *per_collection.items(), (USED_KEY, sum(per_db.values()))]:
+        batch.put(key, size.to_bytes(8, "big", signed=True))
+    db.write(batch)
 
 
 class Transaction:
@@ -205,8 +269,13 @@ class Transaction:
         self.counts: dict[bytes, int] = {}  # counter key -> change in this entry
         self.flushed: set[int] = set()  # physical dbids emptied earlier in this entry
         self.ranges: list[tuple[bytes, bytes]] = []  # [start, end) deleted in this entry
+        self.zeroed: set[bytes] = set()  # counters reset earlier in this entry (FLUSHDB)
         self.dbmap = list(store.dbmap)
         self.acl_changed = False
+        # Records read from RocksDB in this entry: the size accounting of a put or delete
+        # needs the old record, which the command has almost always just read.
+        self.reads: dict[bytes, bytes | None] = {}
+        self.sizes: dict[int, int] = {}  # dbid -> change of its logical size, not yet counted
 
     def get(self, key: bytes) -> bytes | None:
         if key in self.pending:
@@ -215,20 +284,68 @@ class Transaction:
             return None
         if self.ranges and any(start <= key < end for start, end in self.ranges):
             return None
-        return self.store.db.get(key)
+        if key in self.reads:
+            return self.reads[key]
+        value = self.reads[key] = self.store.db.get(key)
+        return value
 
     def put(self, key: bytes, value: bytes) -> None:
+        if key[0] in _SIZED:
+            self.replace(key, value, self.get(key))
+        else:
+            self.pending[key] = value
+
+    def replace(self, key: bytes, value: bytes, old: bytes | None) -> None:
+        """A put of a counted record whose current value (None: none) the caller has read."""
+        self._add_size(key, len(value) - len(old) if old is not None
+                       else record_size(key, value))
         self.pending[key] = value
 
-    def delete(self, key: bytes) -> None:
+    def delete(self, key: bytes, old: bytes | None = None) -> None:
+        """old: the record's value when the caller has it (saves a read)."""
+        if key[0] in _SIZED:
+            if old is None:
+                old = self.get(key)
+            if old is not None:
+                self._add_size(key, -record_size(key, old))
         self.pending[key] = None
 
-    def delete_range(self, start: bytes, end: bytes) -> None:
+    def _add_size(self, key: bytes, delta: int) -> None:
+        sizes = self.sizes
+        sizes[key[1]] = sizes.get(key[1], 0) + delta
+        if key[0] == 0x73:  # an element: its collection's total too
+            total_key = elements_total_key(key)
+            total = self._stored_int(total_key) + delta
+            self.pending[total_key] = total.to_bytes(8, "big", signed=True) if total else None
+
+    def _stored_int(self, key: bytes) -> int:
+        raw = self.get(key)
+        return int.from_bytes(raw, "big", signed=True) if raw else 0
+
+    def drop_elements(self, prefix: bytes, keys: list[bytes] | None) -> None:
+        """Delete a whole collection's (or long string's) element records: ``keys`` one by
+        one, or None for one range delete over ``prefix``; their size comes from the
+        collection's total, so none of them is read."""
+        total_key = elements_total_key(prefix)
+        total = self._stored_int(total_key)
+        if total:
+            self.sizes[prefix[1]] = self.sizes.get(prefix[1], 0) - total
+            self.pending[total_key] = None
+        if keys is None:
+            self.delete_range(prefix, end_of_prefix(prefix))
+        else:
+            for key in keys:
+                self.pending[key] = None
+
+    def delete_range(self, start: bytes, end: bytes, size: int = 0) -> None:
         """Delete every key in [start, end): one range tombstone, whatever the range holds.
+        ``size``: the logical size of the element records it holds (the caller knows it).
 
         Meant for ranges nothing reads again (a dropped collection version): iterators over
         the range still see the records already in RocksDB until the entry commits.
         """
+        if size:
+            self._add_size(start, -size)
         for key in [k for k in self.pending if start <= k < end]:
             del self.pending[key]
         self.ranges.append((start, end))
@@ -237,7 +354,7 @@ class Transaction:
         self.counts[counter] = self.counts.get(counter, 0) + delta
 
     def counter(self, counter: bytes) -> int:
-        base = 0 if counter[-1] in self.flushed else _read_counter(self.store.db, counter)
+        base = 0 if counter in self.zeroed else _read_counter(self.store.db, counter)
         return base + self.counts.get(counter, 0)
 
     def count(self, dbid: int) -> int:
@@ -251,11 +368,21 @@ class Transaction:
         """ACL SETUSER (rules) or DELUSER (None), applied with the rest of the entry."""
         self.pending[ACL_PREFIX + name] = rules
         self.acl_changed = True
+    def _count_sizes(self) -> None:
+        """Fold the size changes gathered per put into the counters."""
+        for dbid, delta in self.sizes.items():
+            self.add_count(_size_key(dbid), delta)
+            self.add_count(USED_KEY, delta)
+        self.sizes.clear()
 
     def flush_db(self, dbid: int) -> None:
+        self._count_sizes()
         for key in [k for k in self.pending if k[0] in _PER_DB and k[1] == dbid]:
             del self.pending[key]
-        self.counts[_count_key(dbid)] = self.counts[_expires_key(dbid)] = 0
+        self.add_count(USED_KEY, -self.counter(_size_key(dbid)))
+        for counter in (_count_key(dbid), _expires_key(dbid), _size_key(dbid)):
+            self.counts[counter] = 0
+            self.zeroed.add(counter)
         self.flushed.add(dbid)
 
     def commit(self, index: int) -> None:
@@ -270,14 +397,18 @@ class Transaction:
                 batch.delete(key)
             else:
                 batch.put(key, value)
-        for counter in self.counts:
-            batch.put(counter, self.counter(counter).to_bytes(8, "big", signed=True))
+        self._count_sizes()
+        totals = {counter: self.counter(counter) for counter in self.counts}
+        for counter, total in totals.items():
+            batch.put(counter, total.to_bytes(8, "big", signed=True))
         if self.dbmap != self.store.dbmap:
             batch.put(DBMAP_KEY, bytes(self.dbmap))
         batch.put(APPLIED_KEY, index.to_bytes(8, "big"))
         self.store.write(batch)
         if self.acl_changed:
             self.store.acl_version += 1
+        if USED_KEY in totals:
+            self.store._used = totals[USED_KEY]
         if self.dbmap != self.store.dbmap:
             self.store.dbmap = self.dbmap
             self.store.generation += 1
@@ -341,6 +472,54 @@ class Keyspace:
         if self.txn is not None:
             return self.txn.count(self.dbid)
         return self.store.key_count(self.dbnum)
+
+    def logical_size(self, key: bytes) -> int:
+        """What the key counts against maxmemory: its record and its element records."""
+        full = self.prefix + key
+        raw = self._get(full)
+        if raw is None:
+            return 0
+        size = record_size(full, raw)
+        if raw[0] & 0x7F in ELEMENT_DROPPERS:
+            version = decode_record(raw)[2][:8]  # every element layout starts with it
+            size += self.store.elements_bytes(
+                b"s" + bytes((self.dbid,)) + len(key).to_bytes(4, "big") + key + version)
+        return size
+
+    def volatile_keys(self, start: bytes, limit: int) -> list[tuple[int, bytes]]:
+        """Up to limit (expire_at, key) of keys with a TTL, from expire_at ``start`` (8
+        bytes) on, wrapping around: eviction samples them, and volatile-ttl takes the first."""
+        tag = b"e" + bytes((self.dbid,))
+        found: list[tuple[int, bytes]] = []
+        for begin in (tag + start, tag):
+            for full, _ in self._iter_records(begin, tag):
+                if len(found) >= limit:
+                    return found
+                found.append((int.from_bytes(full[2:10], "big"), full[10:]))
+            if found:
+                break
+        return found
+
+    def key_span(self) -> tuple[bytes, bytes] | None:
+        """The first live key and the last stored key (None: the database is empty)."""
+        first = next(self.iter_keys(), None)
+        if first is None:
+            return None
+        it = self.store.db.iter()
+        it.seek_for_prev(end_of_prefix(self.prefix))
+        last = it.key() if it.valid() and it.key().startswith(self.prefix) else b""
+        return first, max(first, last[2:])
+
+    def expiry_span(self) -> tuple[int, int] | None:
+        """The soonest and the latest expiry time in the index (None: no key has a TTL)."""
+        tag = b"e" + bytes((self.dbid,))
+        soonest = self.volatile_keys(b"", 1)
+        if not soonest:
+            return None
+        it = self.store.db.iter()
+        it.seek_for_prev(end_of_prefix(tag))
+        latest = it.key() if it.valid() and it.key().startswith(tag) else b""
+        return soonest[0][0], int.from_bytes(latest[2:10], "big") if latest else soonest[0][0]
 
     def iter_keys(self, start: bytes = b"") -> Iterator[bytes]:
         """Live keys in byte order, from ``start`` (inclusive)."""
@@ -428,7 +607,7 @@ class Keyspace:
             if old_kind in ELEMENT_DROPPERS:
                 ELEMENT_DROPPERS[old_kind](self, key, old_payload)
         self._index_expiry(key, old_at, expire_at)
-        self.txn.put(full, encode_record(kind, payload, expire_at))
+        self.txn.replace(full, encode_record(kind, payload, expire_at), raw)
 
     def rewrite(self, key: bytes, kind: int, payload: bytes, expire_at: int) -> None:
         """Replace the payload of an existing key, keeping its elements and TTL (a
@@ -444,7 +623,7 @@ class Keyspace:
         old_kind, old_at, old_payload = decode_record(raw)
         if old_kind in ELEMENT_DROPPERS:
             ELEMENT_DROPPERS[old_kind](self, key, old_payload)
-        self.txn.delete(full)
+        self.txn.delete(full, raw)
         self.txn.add_count(_count_key(self.dbid), -1)
         self._index_expiry(key, old_at, 0)
         if old_at and old_at <= self.now_ms:

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from . import collections_store as cs
 from . import errors
 from .errors import CommandError
-from .storage import BIG_STRING, ELEMENT_DROPPERS, STRING, STRING_KINDS, Keyspace, end_of_prefix
+from .storage import BIG_STRING, ELEMENT_DROPPERS, STRING, STRING_KINDS, Keyspace
 
 FRAGMENT_SIZE = 64 * 1024  # also the longest value kept inline
 _META = struct.Struct(">QQ")  # version, length
@@ -270,10 +270,9 @@ def _drop(ks: Keyspace, key: bytes, payload: bytes) -> None:
     prefix = cs.element_prefix(ks, key, version)
     fragments = -(-length // FRAGMENT_SIZE)
     if fragments <= cs.POINT_DROP_LIMIT:
-        for index in range(fragments):
-            ks.txn.delete(prefix + _INDEX.pack(index))
+        ks.txn.drop_elements(prefix, [prefix + _INDEX.pack(index) for index in range(fragments)])
     else:
-        ks.txn.delete_range(prefix, end_of_prefix(prefix))
+        ks.txn.drop_elements(prefix, None)
 
 
 ELEMENT_DROPPERS[BIG_STRING] = _drop

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from .commands.table import lookup
 from .errors import CommandError
-from .statemachine import COMMAND, EXPIRE, LEASE_EXPIRY, TRANSACTION
+from .statemachine import COMMAND, EVICT, EXPIRE, LEASE_EXPIRY, TRANSACTION
 
 if TYPE_CHECKING:
     from .server import Client, Server
@@ -81,6 +81,10 @@ class Watches:
                 self._touch_command(db, argv)
         elif kind == LEASE_EXPIRY:  # its keys are known only when it is applied
             self._touch(list(self._watchers))
+        elif kind == EVICT:
+            for key in item[2]:
+                for client in list(self._watchers.get((item[1], key), ())):
+                    client.watch_dirty = True
         elif kind == EXPIRE:  # only a key still live at WATCH time changes by expiring
             for key in item[2]:
                 for client in list(self._watchers.get((item[1], key), ())):

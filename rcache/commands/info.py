@@ -72,21 +72,26 @@ def _clients(ctx: Context) -> dict[str, object]:
             "tracking_clients": 0, "clients_in_timeout_table": 0}
 
 
-def _memory() -> dict[str, object]:
-    """The process's RSS stands for Redis's allocator figures: Python's heap is not one
-    allocator's, and the data itself lives in RocksDB (its own caches included in RSS)."""
+def _memory(ctx: Context) -> dict[str, object]:
+    """``used_memory`` and ``used_memory_dataset`` are the dataset's logical size, what
+    maxmemory bounds, the same on every node at the same index; the process's RSS stands for
+    Redis's allocator figures (Python's heap is not one allocator's, and RocksDB's caches
+    are in it)."""
+    config = ctx.server.config
     rss, peak = rss_bytes(), peak_rss_bytes()
+    dataset = ctx.server.store.used_bytes
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return {
-        "used_memory": rss, "used_memory_human": human_bytes(rss), "used_memory_rss": rss,
-        "used_memory_rss_human": human_bytes(rss), "used_memory_peak": peak,
-        "used_memory_peak_human": human_bytes(peak),
+        "used_memory": dataset, "used_memory_human": human_bytes(dataset),
+        "used_memory_rss": rss, "used_memory_rss_human": human_bytes(rss),
+        "used_memory_peak": peak, "used_memory_peak_human": human_bytes(peak),
         "used_memory_peak_perc": f"{100 * rss / peak:.2f}%", "used_memory_overhead": 0,
-        "used_memory_startup": 0, "used_memory_dataset": rss,
+        "used_memory_startup": 0, "used_memory_dataset": dataset,
         "used_memory_dataset_perc": "100.00%", "total_system_memory": total,
         "total_system_memory_human": human_bytes(total), "used_memory_lua": 0,
-        "used_memory_scripts": 0, "number_of_cached_scripts": 0, "maxmemory": 0,
-        "maxmemory_human": "0B", "maxmemory_policy": "noeviction",
+        "used_memory_scripts": 0, "number_of_cached_scripts": 0,
+        "maxmemory": config.maxmemory, "maxmemory_human": human_bytes(config.maxmemory),
+        "maxmemory_policy": config.maxmemory_policy, "mem_not_counted_for_evict": 0,
         "mem_fragmentation_ratio": "1.00", "mem_fragmentation_bytes": 0,
         "mem_allocator": "libc", "active_defrag_running": 0, "lazyfree_pending_objects": 0,
         "lazyfreed_objects": 0,
@@ -127,7 +132,8 @@ def _stats(ctx: Context) -> dict[str, object]:
     return {"total_connections_received": stats.connections_received,
             "total_commands_processed": stats.commands_processed,
             "rejected_connections": stats.rejected_connections,
-            "expired_keys": stats.expired_keys, "evicted_keys": 0, "evicted_clients": 0,
+            "expired_keys": stats.expired_keys, "evicted_keys": server.eviction.evicted_keys,
+            "evicted_clients": 0,
             "pubsub_channels": len(server.hub.channels),
             "pubsub_patterns": len(server.hub.patterns), "pubsubshard_channels": 0,
             "total_forks": 0, "total_error_replies": sum(stats.error_replies.values()),
@@ -220,7 +226,7 @@ def _keyspace(ctx: Context) -> dict[str, object]:
 
 _SECTIONS: dict[str, Callable[[Context], dict[str, object]]] = {
     "Server": lambda ctx: _server(ctx, time.time()), "Clients": _clients,
-    "Memory": lambda ctx: _memory(), "Persistence": _persistence, "Stats": _stats,
+    "Memory": _memory, "Persistence": _persistence, "Stats": _stats,
     "Replication": _replication, "CPU": lambda ctx: _cpu(), "Modules": lambda ctx: {},
     "Commandstats": lambda ctx: _commandstats(),
     "Errorstats": lambda ctx: {f"errorstat_{code}": f"count={count}"

@@ -26,6 +26,9 @@ SHARED_REFCOUNT = 2**31 - 1  # OBJ_SHARED_REFCOUNT
 LFU_NOT_SELECTED = ("ERR An LFU maxmemory policy is not selected, access frequency not tracked. "
                     "Please note that when switching between policies at runtime LRU and LFU "
                     "data will take some time to adjust.")
+LFU_SELECTED = ("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note "
+                "that when switching between policies at runtime LRU and LFU data will take "
+                "some time to adjust.")
 
 
 def _help(name: str, lines: tuple[str, ...]) -> list[SimpleString]:
@@ -81,21 +84,29 @@ def object_refcount(ctx: Context, argv: list[bytes]) -> int | None:
     return SHARED_REFCOUNT if number is not None and 0 <= number < SHARED_INTEGERS else 1
 
 
-@command("idletime", 3, "readonly", 2, 2, 1, group=_G, container="object", since="2.2.3",
+@command("idletime", 3, "readonly node", 2, 2, 1, group=_G, container="object", since="2.2.3",
          summary="Get the time since a Redis object was last accessed")
 def object_idletime(ctx: Context, argv: list[bytes]) -> int | None:
-    """Always 0: rcache evicts nothing, so it keeps no access clock per key (Redis's is
-    approximate too, and only LRU eviction reads it)."""
-    return None if _record(ctx, argv[2]) is None else 0
-
-
-@command("freq", 3, "readonly", 2, 2, 1, group=_G, container="object", since="4.0.0",
-         summary="Get the logarithmic access frequency counter of a Redis object")
-def object_freq(ctx: Context, argv: list[bytes]) -> int | None:
-    """Redis answers only under an LFU maxmemory-policy; rcache's is always noeviction."""
+    """Seconds since this node last ran a command on the key (its access clock, which
+    maxmemory's LRU policies read on the leader); refused under an LFU policy, as Redis does."""
     if _record(ctx, argv[2]) is None:
         return None
-    raise CommandError(LFU_NOT_SELECTED)
+    if ctx.server.config.maxmemory_policy.endswith("-lfu"):
+        raise CommandError(LFU_SELECTED)
+    return ctx.server.eviction.clock.idle_ms(ctx.client.db, argv[2], ctx.now_ms) // 1000
+
+
+@command("freq", 3, "readonly node", 2, 2, 1, group=_G, container="object", since="4.0.0",
+         summary="Get the logarithmic access frequency counter of a Redis object")
+def object_freq(ctx: Context, argv: list[bytes]) -> int | None:
+    """This node's LFU counter of the key; only under an LFU maxmemory-policy, as in Redis."""
+    if _record(ctx, argv[2]) is None:
+        return None
+    config = ctx.server.config
+    if not config.maxmemory_policy.endswith("-lfu"):
+        raise CommandError(LFU_NOT_SELECTED)
+    return ctx.server.eviction.clock.frequency(ctx.client.db, argv[2], ctx.now_ms,
+                                               config.lfu_decay_time)
 
 
 @command("help", 2, "loading stale", group=_G, container="object", since="6.2.0",

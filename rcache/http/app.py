@@ -84,6 +84,8 @@ def _error_response(err: CommandError) -> web.Response:
         status = 503
     elif text.startswith("WRONGTYPE"):
         status = 409
+    elif text.startswith("OOM"):  # maxmemory reached and nothing may be evicted
+        status = 507
     else:
         status = 400
     return _json({"error": text}, status)
@@ -234,6 +236,10 @@ class HttpService:
         raise AssertionError(f"unexpected read route {route!r}")
 
     async def _write(self, db: int, argv: list[bytes]) -> object:
+        if "denyoom" in lookup(argv).flags:
+            refused = self.server.eviction.admit()  # maxmemory, as on the client port
+            if refused is not None:
+                raise refused
         value = await _wait(lambda done: self.server.replicator.submit((COMMAND, db, argv), done))
         if isinstance(value, CommandError):
             raise value
