@@ -56,7 +56,7 @@ def _acl_categories(cmd: Command) -> frozenset[str]:
     found = {"fast" if "fast" in flags else "slow"}
     if "write" in flags:
         found.add("write")
-    elif cmd.reads_keyspace:
+    elif "readonly" in flags and cmd.group != "scripting":  # Redis keeps scripts out of @read
         found.add("read")
     if "admin" in flags:
         found |= {"admin", "dangerous"}
@@ -113,7 +113,9 @@ class Command:
         self.is_write = ("write" in self.flags or "replicated" in self.flags) and (
             "node" not in self.flags)
         self.keyed = self.first_key > 0 or self.key_finder is not None
-        self.reads_keyspace = "readonly" in self.flags
+        # A readonly command that still goes through the log (PFCOUNT, which caches its
+        # count in the value, as Redis does) is routed as a write.
+        self.reads_keyspace = "readonly" in self.flags and not self.is_write
         self.acl_categories = _acl_categories(self)
 
     def record(self, elapsed_us: int, failed: bool) -> None:
