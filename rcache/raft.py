@@ -173,8 +173,10 @@ class RaftNode(SyncObj):
         return noop is not None and self.raftCommitIndex >= noop
 
     def lease_holds(self) -> bool:
-        """May this leader answer a read from its own state now? (any thread)"""
-        return self.lease_until > time.monotonic()
+        """May this leader answer a read from its own state now? (any thread) A lone
+        leader may always: no other node can be elected without its vote."""
+        return self.lease_until > time.monotonic() or (
+            not self.otherNodes and self._isLeader())
 
     def term_applied(self) -> bool:
         """Has this leader applied everything committed before its term? Until then its
@@ -513,12 +515,15 @@ class Replicator:
                 self._compact()
                 while self._tick_calls:
                     self._tick_calls.popleft()()
-                if self._read_requests or self._read_rounds:
-                    self._serve_reads()
                 self.faults.succeeded()
             except Exception as err:
                 self.faults.failed(err)
                 time.sleep(self._tick_wait)
+            if self._read_requests or self._read_rounds:  # even after a failed tick: a
+                try:  # read gets its answer or its timeout, never a hang
+                    self._serve_reads()
+                except Exception:
+                    log.exception("serving linearizable reads failed")
 
     # -- snapshots -----------------------------------------------------------------------------
     def _compact(self) -> None:
