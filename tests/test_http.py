@@ -173,6 +173,10 @@ def test_health_and_metrics(http_cluster: LocalCluster) -> None:
     assert value("rcache_raft_members") == 3
     assert value("rcache_write_commands") >= 1
     assert value("rcache_commands_processed") >= 1
+    assert value("rcache_command_calls", command="mset") >= 1  # applied on the leader
+    durations = families["rcache_command_duration_seconds"]
+    assert any(s.name.endswith("_count") and s.labels == {"command": "mset"} and s.value >= 1
+               for s in durations.samples)
     assert value("rcache_raft_applied_index") >= 1
     assert value("rcache_raft_log_fsyncs") >= 0
     assert value("process_resident_memory_bytes") > 0

@@ -1,7 +1,8 @@
 """/metrics: Prometheus text, built at scrape time from the node's own counters and Raft
 state (a custom collector), so serving commands costs nothing extra.
 
-rcache keeps no per-command counts: the command totals are for all commands together."""
+Per-command counts and latencies are the ones INFO commandstats and latencystats show, kept
+on each command's table entry (reads where they ran, writes where they were applied)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,15 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, ProcessCollector
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
+from ..commands.table import all_commands
 from .state import follower_lag, local_state
 
 if TYPE_CHECKING:
@@ -83,6 +90,34 @@ class NodeCollector(Collector):
         for node_id, entries in sorted(follower_lag(server).items()):
             lag.add_metric([node_id], entries)
         yield lag
+        yield from _per_command()
+
+
+def _per_command() -> Iterator[Metric]:
+    calls = CounterMetricFamily("rcache_command_calls", "Calls run, per command",
+                                labels=["command"])
+    failed = CounterMetricFamily("rcache_command_failed_calls", "Calls that answered an "
+                                 "error, per command", labels=["command"])
+    rejected = CounterMetricFamily("rcache_command_rejected_calls", "Calls refused before "
+                                   "running (NOAUTH, MOVED...), per command", labels=["command"])
+    latency = HistogramMetricFamily("rcache_command_duration_seconds", "Time a command took "
+                                    "to run, per command (power-of-two microsecond buckets)",
+                                    labels=["command"])
+    for cmd in all_commands():
+        if not (cmd.calls or cmd.rejected_calls):
+            continue
+        name = [cmd.full_name]
+        calls.add_metric(name, cmd.calls)
+        failed.add_metric(name, cmd.failed_calls)
+        rejected.add_metric(name, cmd.rejected_calls)
+        buckets, seen = [], 0
+        for bucket, count in enumerate(cmd.latency):
+            seen += count
+            if count:
+                buckets.append((f"{(1 << bucket) / 1e6:.6f}", seen))
+        buckets.append(("+Inf", cmd.calls))
+        latency.add_metric(name, buckets, sum_value=cmd.usec / 1e6)
+    yield from (calls, failed, rejected, latency)
 
 
 def registry_for(server: Server) -> CollectorRegistry:
