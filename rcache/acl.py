@@ -91,28 +91,13 @@ class User:
         if lowered in simple:
             simple[lowered]()
         elif rule[:1] in (">", "<"):
-            digest = password_hash(raw[1:])
-            if rule[0] == ">":
-                self.nopass = False
-                if digest not in self.passwords:
-                    self.passwords.append(digest)
-            elif digest in self.passwords:
-                self.passwords.remove(digest)
-            else:
-                raise RuleError(_NO_SUCH_PASSWORD)
+            self._change_password(password_hash(raw[1:]), add=rule[0] == ">")
         elif rule[:1] in ("#", "!"):
             digest = lowered[1:]
             if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
                 raise RuleError("The password hash must be exactly 64 characters and contain "
                                 "only lowercase hexadecimal characters")
-            if rule[0] == "#":
-                self.nopass = False
-                if digest not in self.passwords:
-                    self.passwords.append(digest)
-            elif digest in self.passwords:
-                self.passwords.remove(digest)
-            else:
-                raise RuleError(_NO_SUCH_PASSWORD)
+            self._change_password(digest, add=rule[0] == "#")
         elif rule[:1] == "~":
             self._add_key_pattern("RW", raw[1:])
         elif rule[:1] == "%":
@@ -138,6 +123,17 @@ class User:
 
     def _reset_passwords(self) -> None:
         self.nopass, self.passwords = False, []
+
+    def _change_password(self, digest: str, add: bool) -> None:
+        """>pass / #hash add one (and end nopass); <pass / !hash remove one that exists."""
+        if add:
+            self.nopass = False
+            if digest not in self.passwords:
+                self.passwords.append(digest)
+        elif digest in self.passwords:
+            self.passwords.remove(digest)
+        else:
+            raise RuleError(_NO_SUCH_PASSWORD)
 
     def _add_key_pattern(self, perms: str, pattern: bytes) -> None:
         if self.all_keys:

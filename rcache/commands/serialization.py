@@ -130,23 +130,21 @@ def _parse_restore_options(argv: list[bytes]) -> tuple[bool, bool]:
     return replace, absttl
 
 
+_RESTORE_COMPLEXITY = (
+    "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, "
+    "where N is the number of Redis objects composing the value and M their average size. "
+    "For small string values the time complexity is thus O(1)+O(1*M) where M is small, so "
+    "simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because "
+    "inserting values into sorted sets is O(log(N)).")
+
+
 @command("restore-asking", -4, "write denyoom asking", 1, 1, 1, group="server", since="3.0.0",
          summary="An internal command for migrating keys in a cluster",
-         complexity="O(1) to create the new key and additional O(N*M) to reconstruct the "
-                    "serialized value, where N is the number of Redis objects composing the "
-                    "value and M their average size. For small string values the time "
-                    "complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However "
-                    "for sorted set values the complexity is O(N*M*log(N)) because inserting "
-                    "values into sorted sets is O(log(N)).")
+         complexity=_RESTORE_COMPLEXITY)
 @command("restore", -4, "write denyoom", 1, 1, 1, group=_G, since="2.6.0",
          summary="Create a key using the provided serialized value, previously obtained using "
                  "DUMP.",
-         complexity="O(1) to create the new key and additional O(N*M) to reconstruct the "
-                    "serialized value, where N is the number of Redis objects composing the "
-                    "value and M their average size. For small string values the time "
-                    "complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However "
-                    "for sorted set values the complexity is O(N*M*log(N)) because inserting "
-                    "values into sorted sets is O(log(N)).")
+         complexity=_RESTORE_COMPLEXITY)
 def restore(ctx: Context, argv: list[bytes]) -> SimpleString:
     """Redis's restoreCommand, checks in its order: options, BUSYKEY, TTL, checksum, format."""
     replace, absttl = _parse_restore_options(argv)
