@@ -379,6 +379,8 @@ class Config:
                 config.set(opt.name, env[opt.env])
         for name, text in flags.items():
             config.set(name, text)
+        if not config.main_port:
+            raise ValueError("port 0 needs a tls-port: the node would listen nowhere")
         if config.raft_listen_port > 65535:  # Redis Cluster refuses such a port too
             raise ValueError(f"the Raft port is the client port + 10000 = "
                              f"{config.raft_listen_port}, above 65535: use a client port of "

@@ -313,7 +313,9 @@ def test_ports_that_cannot_be_opened_stop_the_node(tmp_path: Path) -> None:
     run = _start("--port", "60000", "--dir", str(tmp_path / "a"))
     assert run.returncode != 0 and "above 65535" in run.stderr, run.stderr
     run = _start("--port", "70000", "--dir", str(tmp_path / "b"))
-    assert run.returncode != 0 and "between 1 and 65535" in run.stderr, run.stderr
+    assert run.returncode != 0 and "between 0 and 65535" in run.stderr, run.stderr
+    run = _start("--port", "0", "--dir", str(tmp_path / "b"))  # 0 only beside a tls-port
+    assert run.returncode != 0 and "port 0 needs a tls-port" in run.stderr, run.stderr
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         run = _start("--port", str(port), "--raft-port", str(free_port()),
