@@ -48,13 +48,19 @@ def wait_until(condition: Callable[[], T], timeout: float, what: str,
     raise Timeout(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
 
 
+_HANDED_OUT: set[int] = set()  # never the same port twice in one process (nor its +10000)
+
+
 def free_port(taken: frozenset[int] | set[int] = frozenset()) -> int:
-    """A client port free now whose default Raft port (+10000) is free too."""
+    """A client port free now whose default Raft port (+10000) is free too, and that this
+    process was not given before (the kernel may hand a just-closed port out again)."""
     for _ in range(200):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        if port < 55000 and port not in taken and _is_free(port + 10000):
+        pair = {port, port + 10000}
+        if port < 55000 and not pair & (set(taken) | _HANDED_OUT) and _is_free(port + 10000):
+            _HANDED_OUT.update(pair)
             return port
     raise RuntimeError("no free port pair found")
 
