@@ -189,11 +189,11 @@ class Client(asyncio.Protocol):
         self._update_reading()
 
     def _update_reading(self) -> None:
-        transport = self.transport
-        if transport is None or transport.is_closing():
-            return
         wanted = not (self._write_paused or self._inbox)
-        if wanted != self._reading:
+        if wanted == self._reading:
+            return
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
             self._reading = wanted
             if wanted:
                 transport.resume_reading()
@@ -266,7 +266,9 @@ class Client(asyncio.Protocol):
             self.multi.append((cmd, argv))
             return QUEUED
         server = self.server
-        if cmd.keyed and (cmd.container is None or cmd.container.name != "object"):
+        config = server.config  # the LRU/LFU clock: only where eviction may read it
+        if (config.maxmemory or config.maxmemory_policy != "noeviction") and cmd.keyed and (
+                cmd.container is None or cmd.container.name != "object"):
             server.eviction.note_access(self.db, cmd.keys(argv))
         try:
             reads = cmd.reads_keyspace or (  # inlined served_as_read: every command passes here
@@ -554,7 +556,10 @@ class Client(asyncio.Protocol):
             self._out = []
             self._out_size = 0
             transport.write(data)
-            self._check_output_limit(self.unsent_bytes)
+            if self._held or transport.get_write_buffer_size():
+                self._check_output_limit(self.unsent_bytes)
+            else:  # all sent: under any limit
+                self._limit_watch.soft_since = None
 
     def _check_output_limit(self, unsent: int) -> None:
         """Redis's client-output-buffer-limit, for this client's class."""

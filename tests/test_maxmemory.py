@@ -176,6 +176,7 @@ def test_volatile_ttl_evicts_the_shortest_ttl_first(node) -> None:
 
 def test_lfu_and_lru_tracking_answer_object_freq_and_idletime(node) -> None:
     client = node.client()
+    configure([node], maxmemory_policy="allkeys-lru")  # the access clock runs under a policy
     client.set("k", "v")
     assert 0 <= client.object("idletime", "k") < 10  # seconds since the SET just above
     with pytest.raises(redis.exceptions.ResponseError, match="LFU maxmemory policy is not"):
