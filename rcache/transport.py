@@ -487,6 +487,11 @@ class ClusterTransport(TCPTransport):
                        else "offered a utility command or something else than a member address")
             return
         node = self._nodeAddrToNode.get(message)
+        if node is not None and self._shouldConnect(node):
+            # This node opens the connection to that member itself: a peer calling in under
+            # its address is not it, and would take the place of the real link.
+            self._drop(conn, "claimed the address of a member this node connects to")
+            return
         previous = self._connections.get(node) if node is not None else None
         super()._onIncomingMessageReceived(conn, message)
         if node is not None and self._connections.get(node) is conn:
