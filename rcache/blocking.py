@@ -12,17 +12,14 @@ leader parks clients: one that stops leading unblocks them with Redis's UNBLOCKE
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from .commands.strings import timeout_arg
 from .commands.table import Command, lookup
+from .entries import COMMAND, TRANSACTION
 from .errors import CommandError
-from .raft import Pending
+from .interfaces import Connection, Node
+from .pending import Pending
 from .resp import NULL_ARRAY
-from .statemachine import COMMAND, TRANSACTION
-
-if TYPE_CHECKING:
-    from .server import Client, Server
 
 UNBLOCKED = CommandError("UNBLOCKED force unblock from blocking operation, instance state "
                          "changed (master -> replica?)")
@@ -37,7 +34,7 @@ class Waiter:
     __slots__ = ("client", "db", "argv", "keys", "result", "in_flight", "again", "expired",
                  "timer")
 
-    def __init__(self, client: Client, argv: list[bytes], keys: list[bytes],
+    def __init__(self, client: Connection, argv: list[bytes], keys: list[bytes],
                  result: Pending) -> None:
         self.client = client
         self.db = client.db
@@ -51,7 +48,7 @@ class Waiter:
 
 
 class Blocking:
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Node) -> None:
         self._server = server
         self._parked: dict[Waiter, None] = {}  # (a client pipelining two pops has two)
         self._by_key: dict[tuple[int, bytes], dict[Waiter, None]] = {}  # in arrival order
@@ -62,7 +59,7 @@ class Blocking:
         """Clients waiting (INFO's blocked_clients)."""
         return len(self._parked)
 
-    def run(self, client: Client, cmd: Command, argv: list[bytes], result: Pending) -> Pending:
+    def run(self, client: Connection, cmd: Command, argv: list[bytes], result: Pending) -> Pending:
         """A blocking command on the leader, outside MULTI; ``result`` gets its reply."""
         try:
             timeout_ms = timeout_arg(argv[1] if cmd.name in _TIMEOUT_FIRST else argv[-1])
@@ -130,7 +127,7 @@ class Blocking:
         waiter.timer = None
         self._end(waiter, NULL_ARRAY)
 
-    def drop(self, client: Client) -> None:
+    def drop(self, client: Connection) -> None:
         """The client left. A try of its already in the log still pops (as an element Redis
         popped for a client that then died is gone with its reply)."""
         for waiter in [waiter for waiter in self._parked if waiter.client is client]:

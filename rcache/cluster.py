@@ -13,49 +13,21 @@ import asyncio
 import logging
 import os
 import secrets
-from typing import TYPE_CHECKING
 
 from . import errors
+from .commands.table import Command
+from .entries import MEMBER
 from .errors import CommandError
+from .interfaces import Connection, Node
+from .pending import Pending
 from .proxy import LeaderProxy
-from .raft import Pending, Replicator
+from .raft import Replicator
 from .resp import OK, SimpleString
-from .statemachine import MEMBER
+from .slots import key_slot
 
-if TYPE_CHECKING:
-    from .commands.table import Command
-    from .server import Client, Server
-
-SLOTS = 16384
 PROXY = "proxy"  # route: forward the command to the leader (follower-proxy yes)
 SECRET_FILE = "cluster-secret"  # in the data dir: the generated or received cluster secret
 log = logging.getLogger(__name__)
-
-
-def _crc16_table() -> list[int]:
-    table = []
-    for byte in range(256):
-        crc = byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-        table.append(crc & 0xFFFF)
-    return table
-
-
-_CRC16 = _crc16_table()
-
-
-def key_slot(key: bytes) -> int:
-    """Redis Cluster's slot: CRC16 (XMODEM) of the key, or of its {hash tag}, mod 16384."""
-    start = key.find(b"{")
-    if start >= 0:
-        end = key.find(b"}", start + 1)
-        if end > start + 1:
-            key = key[start + 1:end]
-    crc = 0
-    for byte in key:
-        crc = ((crc << 8) & 0xFFFF) ^ _CRC16[((crc >> 8) ^ byte) & 0xFF]
-    return crc % SLOTS
 
 
 def _write_private(path: str, text: str) -> None:
@@ -70,7 +42,7 @@ def _write_private(path: str, text: str) -> None:
 
 
 class Cluster:
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Node) -> None:
         self.server = server
         self.config = server.config
         self.node_id = self.config.node_id
@@ -268,7 +240,7 @@ class Cluster:
         return f"{host}:{int(port) + offset}"
 
     # -- routing -----------------------------------------------------------------------------
-    def route_write(self, client: Client, cmd: Command, argv: list[bytes]
+    def route_write(self, client: Connection, cmd: Command, argv: list[bytes]
                     ) -> CommandError | str | None:
         """None if this node may take the write; PROXY if it forwards it to the leader; else
         the reply that sends the client away."""
@@ -276,12 +248,12 @@ class Cluster:
             return None
         return self._elsewhere(client, cmd, argv)
 
-    def _elsewhere(self, client: Client, cmd: Command, argv: list[bytes]) -> CommandError | str:
+    def _elsewhere(self, client: Connection, cmd: Command, argv: list[bytes]) -> CommandError | str:
         if self.config.follower_proxy and self.leader_client_address():
             return PROXY
         return self.redirect(cmd, argv, client.tls)
 
-    def forward(self, client: Client, commands: list[tuple[int, list[bytes]]],
+    def forward(self, client: Connection, commands: list[tuple[int, list[bytes]]],
                 transaction: bool = False) -> Pending | CommandError:
         leader = self.leader_client_address()
         if leader is None:
@@ -290,7 +262,7 @@ class Cluster:
             self._proxy = LeaderProxy(self.config.requirepass)
         return self._proxy.forward(leader, client, commands, transaction)
 
-    def route_read(self, client: Client, cmd: Command, argv: list[bytes]
+    def route_read(self, client: Connection, cmd: Command, argv: list[bytes]
                    ) -> CommandError | bool | str | None:
         """None: serve from local state now. True: serve after a ReadIndex barrier
         (linearizable). PROXY: forward to the leader. A CommandError: the redirect."""

@@ -11,7 +11,7 @@ import asyncio
 from collections import deque
 
 from .errors import OUTCOME_UNKNOWN, CommandError
-from .raft import Pending
+from .pending import Pending
 from .resp import RawReply, encode_command, reply_end
 
 

@@ -31,10 +31,12 @@ from pysyncobj.tcp_connection import CONNECTION_STATE
 
 from .config import BY_NAME
 from .durability import DurableJournal, Snapshots
+from .entries import COMMAND
 from .errors import NOT_COMMITTED, NOT_LEADER_FOR_READ, OUTCOME_UNKNOWN, READ_TIMEOUT, CommandError
 from .faults import TickFaults
+from .pending import Pending
 from .pubsub import settle
-from .statemachine import COMMAND, StateMachine, encode_entry
+from .statemachine import StateMachine, encode_entry
 from .transport import ClusterTransport, frame_limit, use_plain_codec_for_log
 
 log = logging.getLogger(__name__)
@@ -54,24 +56,6 @@ use_plain_codec_for_log()
 _DEFINITE_FAILURES = {FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER,
                       FAIL_REASON.DISCARDED, FAIL_REASON.NOT_LEADER,
                       FAIL_REASON.REQUEST_DENIED}
-
-
-class Pending:
-    """A reply that arrives once the entry carrying its command is applied."""
-
-    __slots__ = ("value", "done", "on_done")
-
-    def __init__(self, on_done: Callable[[Pending], None] | None) -> None:
-        self.value: object = None
-        self.done = False
-        self.on_done = on_done
-
-    def resolve(self, value: object) -> None:
-        if not self.done:
-            self.value = value
-            self.done = True
-            if self.on_done is not None:
-                self.on_done(self)
 
 
 class RaftNode(SyncObj):

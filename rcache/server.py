@@ -24,23 +24,25 @@ from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
 from . import errors, scripting
-from .acl import AclLog, User, Users, denial
 from .blocking import Blocking
 from .cluster import PROXY, Cluster
 from .commands.acl import noperm_reply
+from .commands.acl_rules import AclLog, User, Users, denial
 from .commands.pubsub import ALLOWED_WHILE_SUBSCRIBED
 from .commands.table import Command, Context, lookup
 from .config import Config
+from .entries import COMMAND, EXPIRE, LEASE_EXPIRY, TRANSACTION
 from .errors import CommandError
 from .eviction import Eviction
 from .leases import due_leases
 from .oslimits import check_maxclients, fit_maxclients, set_keepalive
 from .outbuf import FLOW_HIGH, FLOW_LOW, FLUSH_AT, LimitWatch
+from .pending import Pending
 from .pubsub import Hub
-from .raft import Pending, Replicator
+from .raft import Replicator
 from .resp import NULL_ARRAY, QUEUED, Push, RawReply, RequestReader, encode, split_array
 from .slowlog import SlowLog
-from .statemachine import COMMAND, EXPIRE, LEASE_EXPIRY, TRANSACTION, StateMachine
+from .statemachine import StateMachine
 from .storage import Store
 from .tls import server_context
 from .transport import PortUnavailable
@@ -661,8 +663,6 @@ def _lookup_quietly(argv: list[bytes]) -> Command | None:
 
 class Server:
     def __init__(self, config: Config) -> None:
-        from .commands.table import ensure_loaded
-        ensure_loaded()
         self.config = config
         scripting.instruction_budget = config.lua_instruction_budget
         config.maxclients = fit_maxclients(config.maxclients)

@@ -28,13 +28,12 @@ from collections.abc import Callable
 
 from .commands.table import Command, Context, lookup
 from .encodings import DEFAULT_LIMITS, EncodingLimits
+from .entries import COMMAND, EVICT, EXPIRE, LEASE_EXPIRY, MEMBER, TRANSACTION
 from .errors import CommandError
 from .leases import Leases
 from .notify import EVICTED
 from .pubsub import Hub
 from .storage import Keyspace, Store, Transaction
-
-COMMAND, TRANSACTION, EXPIRE, MEMBER, LEASE_EXPIRY, EVICT = 0, 1, 2, 3, 4, 5
 
 log = logging.getLogger(__name__)
 

@@ -129,7 +129,8 @@ class Store:
         self.databases = 16
         # Bumped whenever dbmap or db change: readers rebuild the views they cached.
         self.generation = 0
-        self.acl_version = 0  # bumped when an entry changes ACL users (rcache.acl caches them)
+        # Bumped when an entry changes ACL users (commands/acl_rules.py caches them).
+        self.acl_version = 0
         # SCAN cursors: opaque integers -> the key to resume from (node-local, bounded).
         self.scan_cursors: dict[int, bytes] = {}
         self._write_error: Exception | None = None  # RocksDB refuses writes since this

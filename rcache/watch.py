@@ -15,14 +15,11 @@ A key that expires while watched also fails EXEC, as in Redis 7.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from .commands.table import lookup
+from .entries import COMMAND, EVICT, EXPIRE, LEASE_EXPIRY, TRANSACTION
 from .errors import CommandError
-from .statemachine import COMMAND, EVICT, EXPIRE, LEASE_EXPIRY, TRANSACTION
-
-if TYPE_CHECKING:
-    from .server import Client, Server
+from .interfaces import Connection, Node
 
 WatchedKey = tuple[int, bytes]  # (db, key)
 
@@ -37,11 +34,11 @@ _ANY_KEY = frozenset({"eval", "evalsha", "fcall", "lease|revoke"})
 class Watches:
     """Who watches which key, on this node (only the leader's matter)."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Node) -> None:
         self._server = server
-        self._watchers: dict[WatchedKey, set[Client]] = {}
+        self._watchers: dict[WatchedKey, set[Connection]] = {}
 
-    def watch(self, client: Client, db: int, keys: list[bytes]) -> None:
+    def watch(self, client: Connection, db: int, keys: list[bytes]) -> None:
         if not client.watched:
             client.watch_term = self._term()
         ks = self._server.store.keyspace(db, _now_ms())
@@ -50,7 +47,7 @@ class Watches:
                 client.watched[(db, key)] = ks.is_expired(key)  # already expired: not "live"
                 self._watchers.setdefault((db, key), set()).add(client)
 
-    def unwatch(self, client: Client) -> None:
+    def unwatch(self, client: Connection) -> None:
         for watched in client.watched:
             watchers = self._watchers.get(watched)
             if watchers is not None:
@@ -60,7 +57,7 @@ class Watches:
         client.watched.clear()
         client.watch_dirty = False
 
-    def modified(self, client: Client) -> bool:
+    def modified(self, client: Connection) -> bool:
         """EXEC's question: did anything touch the client's watched keys since WATCH?"""
         if client.watch_dirty or client.watch_term != self._term():
             return True

@@ -22,8 +22,6 @@ from rcache.storage import Store
 
 NOW = 1_700_000_000_000  # the leader's clock on every entry, unless a test moves it
 
-table.ensure_loaded()
-
 
 def err(text: str) -> CommandError:
     return CommandError(text)

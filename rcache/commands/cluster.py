@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import hashlib
 
-from ..cluster import SLOTS, key_slot
 from ..resp import OK, SimpleString
+from ..slots import SLOTS, key_slot
 from .table import Context, command, container
 
 _G = "cluster"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 
+from ..entries import MEMBER
 from ..errors import CommandError
 from ..resp import OK, SimpleString
-from ..statemachine import MEMBER
 from ..transport import BadFrame, probe_raft_port
 from .table import Context, command, container
 

@@ -15,10 +15,10 @@ from .. import collections_store as cs
 from .. import errors, rdb
 from .. import strings_store as ss
 from ..encodings import EncodingLimits
+from ..entries import COMMAND
 from ..errors import CommandError
 from ..notify import GENERIC
 from ..resp import OK, SimpleString, encode_command, parse_int
-from ..statemachine import COMMAND
 from ..storage import BIG_STRING, HASH, LIST, SET, STRING, STRING_KINDS, TYPE_NAMES, ZSET, Keyspace
 from .keyspace import int_arg
 from .table import COMMANDS, Context, command

@@ -1,5 +1,8 @@
 """The command table: each command is declared once, here, with everything the server needs.
 
+A leaf: it imports nothing of the runtime, and the families (``rcache/commands/__init__.py``
+imports them all) fill it as they are imported.
+
 Dispatch (arity and unknown-command errors), write routing (the ``write`` flag sends a
 command through Raft), MOVED (key positions give the slot), MULTI queuing and the replies
 of ``COMMAND``/``COMMAND INFO``/``COMMAND DOCS``/``COMMAND GETKEYS`` all read this table.
@@ -269,36 +272,6 @@ def lookup(argv: list[bytes]) -> Command:
         cmd = sub
     cmd.check_arity(len(argv))
     return cmd
-
-
-def ensure_loaded() -> None:
-    """Import every command family so that their declarations fill the table."""
-    from . import (  # noqa: F401
-        acl,
-        bits,
-        cluster,
-        connection,
-        expiry,
-        geo,
-        hashes,
-        hyperloglog,
-        info,
-        introspection,
-        keyspace,
-        lcs,
-        leases,
-        lists,
-        pubsub,
-        raft,
-        scripting,
-        serialization,
-        server,
-        sets,
-        sort,
-        strings,
-        transactions,
-        zsets,
-    )
 
 
 class Context:

@@ -19,7 +19,6 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import aiohttp
 import redis.asyncio
@@ -31,17 +30,15 @@ from .. import errors
 from ..cluster import PROXY
 from ..commands.keyspace import keys_under
 from ..commands.table import Context, lookup
+from ..entries import COMMAND
 from ..errors import CommandError
-from ..raft import Pending
-from ..statemachine import COMMAND
+from ..interfaces import Node
+from ..pending import Pending
 from ..storage import TYPE_NAMES
 from . import HttpPortUnavailable
 from .metrics import registry_for
 from .peers import Peers
 from .state import follower_lag, local_state
-
-if TYPE_CHECKING:
-    from ..server import Server
 
 STATIC = Path(__file__).parent / "static"
 MAX_LIST_LIMIT = 1000  # keys per GET /v1/keys page
@@ -103,7 +100,7 @@ async def _wait(start: Callable[[Callable[[Pending], None]], Pending]) -> object
 
 
 class HttpService:
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Node) -> None:
         self.server = server
         self.config = server.config
         self.peers = Peers(server)

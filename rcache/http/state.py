@@ -4,10 +4,8 @@ from the same sources as ``INFO raft``, so nothing is counted on the command pat
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from ..server import Server
+from ..interfaces import Node
 
 
 @dataclass
@@ -29,7 +27,7 @@ class RaftState:
         return {**asdict(self), "healthy": self.healthy}
 
 
-def local_state(server: Server) -> RaftState:
+def local_state(server: Node) -> RaftState:
     cluster = server.cluster
     status = server.replicator.node.getStatus()
     leader = cluster.leader_id()
@@ -49,7 +47,7 @@ def state_from_info(node_id: str, info: dict) -> RaftState:
                      log_entries=int(info["raft_log_entries"]))
 
 
-def follower_lag(server: Server) -> dict[str, int]:
+def follower_lag(server: Node) -> dict[str, int]:
     """On the leader: how many log entries each follower lacks (last log index minus the
     follower's match index), by node id."""
     replicator = server.replicator

@@ -1,0 +1,132 @@
+"""The narrow interfaces between a node's parts, as Protocols (a leaf: it imports no runtime).
+
+* ``Replication``: what the node asks of Raft (implemented by ``raft.Replicator``; PySyncObj
+  is reached through it alone).
+* ``Routing``: who is a member, who leads, where a client must go (``cluster.Cluster``).
+* ``Node`` and ``Connection``: what the node's services (blocking pops, WATCH, pub/sub,
+  eviction, the HTTP port) use of the server and of one client connection, so that they
+  depend on these shapes and not on ``rcache.server``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .config import Config
+from .errors import CommandError
+from .pending import Pending
+from .storage import Store
+
+
+@dataclass(frozen=True, slots=True)
+class RaftStatus:
+    """This node's view of the Raft log (INFO raft, CLUSTER INFO, the HTTP state)."""
+
+    term: int
+    commit_index: int
+    applied_index: int
+    leader_commit_index: int | None  # the leader's, as last heard (None: not heard yet)
+    log_entries: int
+    last_log_index: int
+    has_quorum: bool
+    lease_remaining_ms: int  # the leader's lease; 0 elsewhere
+    match_index: dict[str, int] = field(default_factory=dict)  # leader: Raft address -> index
+
+
+class PeerUnreachable(Exception):
+    """A would-be member's Raft port did not answer as an rcache node of this cluster."""
+
+
+class Replication(Protocol):
+    @property
+    def is_leader(self) -> bool: ...
+
+    @property
+    def leader_address(self) -> str | None:
+        """The Raft address of the leader this node knows of."""
+
+    @property
+    def term(self) -> int: ...
+
+    def status(self) -> RaftStatus: ...
+
+    def lease_holds(self) -> bool:
+        """A leader whose lease holds may answer reads without a ReadIndex round."""
+
+    def voters(self) -> list[str]:
+        """The Raft addresses of the other voting members."""
+
+    def reachable_voters(self) -> list[str]:
+        """Those of them this node is connected to."""
+
+    def followers_at(self, index: int) -> int:
+        """Followers holding the log up to index (WAIT)."""
+
+    def submit(self, item: tuple, on_done: Callable[[Pending], None] | None = None
+               ) -> Pending: ...
+
+    def after_submitted(self, callback: Callable[[], None]) -> bool: ...
+
+    def propose(self, item: tuple) -> Awaitable[object]: ...
+
+    def read_barrier(self, on_done: Callable[[Pending], None]) -> Pending: ...
+
+    def change_membership(self, add: bool, raft_address: str) -> Awaitable[None]: ...
+
+    def wait_applied_by(self, raft_address: str, index: int, timeout: float
+                        ) -> Awaitable[bool]: ...
+
+    def transfer_leadership(self, raft_address: str | None) -> None: ...
+
+    def probe(self, raft_address: str) -> Awaitable[str]:
+        """The Raft address a peer answers as; raises PeerUnreachable."""
+
+
+class Routing(Protocol):
+    node_id: str
+
+    def members(self) -> dict[str, tuple[str, str]]:
+        """node id -> (Raft address, client address), as the log recorded them."""
+
+    def leader_id(self) -> str | None: ...
+
+    def leader_client_address(self, tls: bool = False) -> str | None: ...
+
+    def redirect(self, cmd: Any = None, argv: list[bytes] | None = None,
+                 tls: bool = False) -> CommandError:
+        """-MOVED to the leader (or CLUSTERDOWN without one)."""
+
+
+class Connection(Protocol):
+    id: int
+    db: int
+    tls: bool
+    resp3: bool
+    readonly: bool  # READONLY: stale reads allowed on a follower
+    read_consistency: str | None
+    closed: bool
+    watched: dict[tuple[int, bytes], bool]
+    watch_dirty: bool
+    watch_term: int
+    channels: dict[bytes, None]
+    patterns: dict[bytes, None]
+
+    def push(self, message: Any) -> None: ...
+
+
+class Node(Protocol):
+    config: Config
+    store: Store
+    replicator: Replication
+    cluster: Routing
+    machine: Any  # statemachine.StateMachine
+    clients: Any
+    stats: Any
+    blocking: Any
+
+    def submitted(self, item: tuple) -> None:
+        """Told of every item the node submits (blocking pops, WATCH)."""
+
+    def shutdown(self) -> None: ...
