@@ -24,10 +24,6 @@ from .resp import NULL_ARRAY
 UNBLOCKED = CommandError("UNBLOCKED force unblock from blocking operation, instance state "
                          "changed (master -> replica?)")
 LEADERSHIP_CHECK_S = 0.5
-# Moves push into their second key: a client parked there may now pop.
-_PUSHING_BLOCKERS = frozenset({"blmove", "brpoplpush"})
-_TIMEOUT_FIRST = frozenset({"blmpop", "bzmpop"})  # the others end with their timeout
-_OTHER_DATABASES = frozenset({"move", "copy", "swapdb"})  # may fill a key of another db
 
 
 class Waiter:
@@ -62,11 +58,12 @@ class Blocking:
     def run(self, client: Connection, cmd: Command, argv: list[bytes], result: Pending) -> Pending:
         """A blocking command on the leader, outside MULTI; ``result`` gets its reply."""
         try:
-            timeout_ms = timeout_arg(argv[1] if cmd.name in _TIMEOUT_FIRST else argv[-1])
+            timeout_ms = timeout_arg(argv[1] if "timeout_first" in cmd.flags else argv[-1])
         except CommandError:
             timeout_ms = 0  # the first try replies with the error, after any Redis finds first
         keys = cmd.keys(argv)
-        waiter = Waiter(client, argv, keys[:1] if cmd.name in _PUSHING_BLOCKERS else keys,
+        # A move pushes into its second key: a client parked there may pop, not this one.
+        waiter = Waiter(client, argv, keys[:1] if "fills_second_key" in cmd.flags else keys,
                         result)
         if timeout_ms:
             waiter.timer = asyncio.get_running_loop().call_later(
@@ -172,7 +169,7 @@ def _written_keys(argv: list[bytes]) -> list[bytes] | None:
     except CommandError:
         return []
     if "blocking" in cmd.flags:  # a pop empties; only a move fills its target
-        return [argv[2]] if cmd.name in _PUSHING_BLOCKERS else []
-    if cmd.name in _OTHER_DATABASES:
+        return [argv[2]] if "fills_second_key" in cmd.flags else []
+    if "touches_other_db" in cmd.flags:
         return None
     return cmd.keys(argv)

@@ -183,9 +183,9 @@ class Cluster:
         leaderless_since = None
         while True:
             await asyncio.sleep(0.5)
-            status = self.replicator.node.getStatus()
-            caught_up = (status["leader_commit_idx"] is not None
-                         and status["last_applied"] >= status["leader_commit_idx"])
+            status = self.replicator.status()
+            caught_up = (status.leader_commit_index is not None
+                         and status.applied_index >= status.leader_commit_index)
             removed = caught_up and self.node_id not in self.members()
             if not removed and self.leader_id() is None:
                 now = asyncio.get_running_loop().time()
@@ -275,7 +275,7 @@ class Cluster:
             return self._elsewhere(client, cmd, argv)
         # A default read is served locally while the leader lease holds; otherwise (just
         # elected, paused, cut off) it waits for a ReadIndex round like a linearizable one.
-        if consistency == "default" and self.replicator.node.lease_holds():
+        if consistency == "default" and self.replicator.lease_holds():
             self.reads_by_lease += 1
             return None
         self.reads_by_read_index += 1

@@ -40,6 +40,14 @@ class PeerUnreachable(Exception):
 
 
 class Replication(Protocol):
+    # rcache's own parts of the Raft node (no PySyncObj object behind them):
+    journal: Any  # durability.DurableJournal: INFO persistence, /metrics
+    snapshots: Any  # durability.Snapshots: SAVE, BGSAVE, LASTSAVE
+    faults: Any  # faults.TickFaults: the write path's injected I/O errors
+
+    def snapshot_now(self) -> Any:
+        """A future that resolves once a snapshot is written (SAVE, BGSAVE)."""
+
     @property
     def is_leader(self) -> bool: ...
 

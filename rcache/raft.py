@@ -34,10 +34,17 @@ from .durability import DurableJournal, Snapshots
 from .entries import COMMAND
 from .errors import NOT_COMMITTED, NOT_LEADER_FOR_READ, OUTCOME_UNKNOWN, READ_TIMEOUT, CommandError
 from .faults import TickFaults
+from .interfaces import PeerUnreachable, RaftStatus
 from .pending import Pending
 from .pubsub import settle
 from .statemachine import StateMachine, encode_entry
-from .transport import ClusterTransport, frame_limit, use_plain_codec_for_log
+from .transport import (
+    BadFrame,
+    ClusterTransport,
+    frame_limit,
+    probe_raft_port,
+    use_plain_codec_for_log,
+)
 
 log = logging.getLogger(__name__)
 
@@ -559,7 +566,7 @@ class Replicator:
         self._tick_calls.append(fn)
         self.node.wake()
 
-    # -- roles -----------------------------------------------------------------------------
+    # -- roles (the rest of the node sees Raft through these: interfaces.Replication) --------
     @property
     def is_leader(self) -> bool:
         return self.node._isLeader()
@@ -569,6 +576,53 @@ class Replicator:
         """Raft address of the leader this node knows of, or None."""
         leader = self.node._getLeader()
         return leader.address if leader is not None else None
+
+    @property
+    def term(self) -> int:
+        return self.node.raftCurrentTerm
+
+    def status(self) -> RaftStatus:
+        node = self.node
+        status = node.getStatus()
+        match_prefix = "match_idx_server_"
+        return RaftStatus(
+            term=status["raft_term"], commit_index=status["commit_idx"],
+            applied_index=status["last_applied"],
+            leader_commit_index=status["leader_commit_idx"], log_entries=status["log_len"],
+            last_log_index=node.last_log_index(), has_quorum=bool(status["has_quorum"]),
+            lease_remaining_ms=max(0, round((node.lease_until - time.monotonic()) * 1000))
+            if self.is_leader else 0,
+            match_index={key[len(match_prefix):]: value for key, value in status.items()
+                         if key.startswith(match_prefix)})
+
+    def lease_holds(self) -> bool:
+        return self.node.lease_holds()
+
+    def voters(self) -> list[str]:
+        return [other.address for other in self.node.otherNodes]
+
+    def reachable_voters(self) -> list[str]:
+        node = self.node
+        return [other.address for other in node.otherNodes if node.isNodeConnected(other)]
+
+    def followers_at(self, index: int) -> int:
+        return self.node.followers_at(index)
+
+    @property
+    def commit_index(self) -> int:
+        return self.node.raftCommitIndex
+
+    async def probe(self, raft_address: str) -> str:
+        """The Raft address a would-be member answers as, over a connection authenticated
+        with our cluster secret."""
+        try:
+            return await probe_raft_port(raft_address, self.node.encryptor)
+        except BadFrame as err:
+            raise PeerUnreachable(f"its Raft port {raft_address} {err}") from None
+        except OSError as err:
+            reason = os.strerror(err.errno) if err.errno else str(err) or "timed out"
+            raise PeerUnreachable(f"cannot connect to its Raft port {raft_address}: "
+                                  f"{reason}") from None
 
     # -- writes ----------------------------------------------------------------------------
     def submit(self, item: tuple, on_done: Callable[[Pending], None] | None = None) -> Pending:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import ipaddress
 import logging
 import os
 import random
@@ -28,7 +29,6 @@ from .blocking import Blocking
 from .cluster import PROXY, Cluster
 from .commands.acl import noperm_reply
 from .commands.acl_rules import AclLog, User, Users, denial
-from .commands.pubsub import ALLOWED_WHILE_SUBSCRIBED
 from .commands.table import Command, Context, lookup
 from .config import Config
 from .entries import COMMAND, EXPIRE, LEASE_EXPIRY, TRANSACTION
@@ -52,10 +52,6 @@ if TYPE_CHECKING:
     from .http.app import HttpService
 
 log = logging.getLogger("rcache")
-
-# Commands a client may send before AUTH, and the ones that act on MULTI itself.
-_NO_AUTH_NEEDED = frozenset({"auth", "hello", "quit", "reset"})
-_TRANSACTION_CONTROL = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 
 
 class Stats:
@@ -138,6 +134,11 @@ class Client(asyncio.Protocol):
         if len(self.server.clients) >= self.server.config.maxclients:
             self.server.stats.rejected_connections += 1
             transport.write(b"-ERR max number of clients reached\r\n")
+            transport.close()
+            return
+        if _refused_by_protected_mode(self.server.config, peer):
+            self.server.stats.rejected_connections += 1
+            transport.write(b"-" + errors.PROTECTED_MODE_DENIED.encode() + b"\r\n")
             transport.close()
             return
         self.server.clients[self.id] = self
@@ -226,7 +227,7 @@ class Client(asyncio.Protocol):
         if cmd is None:
             return self.multi is not None
         if self.multi is not None:
-            return cmd.name not in _TRANSACTION_CONTROL or cmd.name == "exec"
+            return "multi_control" not in cmd.flags or cmd.name == "exec"
         return cmd.is_write and not cmd.served_as_read(self.server.store, argv)
 
     def _execute(self, argv: list[bytes]):
@@ -238,7 +239,7 @@ class Client(asyncio.Protocol):
                 self.multi_failed = True
             return err
         self.last_command = cmd
-        if not self.reader.authenticated and cmd.name not in _NO_AUTH_NEEDED:
+        if not self.reader.authenticated and "no_auth" not in cmd.flags:
             cmd.rejected_calls += 1
             return CommandError(errors.NOAUTH)
         if self.acl_user is not None:
@@ -249,12 +250,12 @@ class Client(asyncio.Protocol):
                     self.multi_failed = True
                 return refused
         if self.subscriptions and not self.resp3 and (
-                cmd.container is not None or cmd.name not in ALLOWED_WHILE_SUBSCRIBED):
+                "pubsub_ok" not in cmd.flags):
             cmd.rejected_calls += 1
             return CommandError(f"ERR Can't execute '{cmd.full_name}': only (P|S)SUBSCRIBE / "
                                 "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
                                 "context")
-        if self.multi is not None and cmd.name not in _TRANSACTION_CONTROL:
+        if self.multi is not None and "multi_control" not in cmd.flags:
             if "no_multi" in cmd.flags:
                 self.multi_failed = True
                 cmd.rejected_calls += 1
@@ -652,6 +653,17 @@ class _ConfirmedRead:
 
 class _Close:
     __slots__ = ()
+
+
+def _refused_by_protected_mode(config: Config, peer) -> bool:
+    """Redis's protected mode: while the default user has no password, only clients on the
+    loopback interface may connect."""
+    if not config.protected_mode or config.requirepass or not peer:
+        return False
+    address = ipaddress.ip_address(peer[0].split("%", 1)[0])
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return not address.is_loopback
 
 
 def _lookup_quietly(argv: list[bytes]) -> Command | None:

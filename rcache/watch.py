@@ -23,12 +23,6 @@ from .interfaces import Connection, Node
 
 WatchedKey = tuple[int, bytes]  # (db, key)
 
-# Writes whose keys are not (all) in their arguments' key positions.
-_WHOLE_DB = frozenset({"flushdb", "flushall", "swapdb"})
-_OTHER_DB = frozenset({"move", "copy"})  # MOVE key db, COPY src dst DB db: touch every db
-# A script may write keys it does not declare, in any database, and LEASE REVOKE deletes keys
-# its arguments do not name: they dirty every watcher.
-_ANY_KEY = frozenset({"eval", "evalsha", "fcall", "lease|revoke"})
 
 
 class Watches:
@@ -93,11 +87,14 @@ class Watches:
             cmd = lookup(argv)
         except CommandError:
             return
-        if cmd.full_name in _ANY_KEY:
+        # Writes whose keys are not (all) in their key positions say so by their flags
+        # (commands/table.py).
+        flags = cmd.flags
+        if "touches_any_key" in flags:
             self._touch(list(self._watchers))
-        elif cmd.name in _WHOLE_DB:
+        elif "touches_dbs" in flags:
             self._touch_databases(self._databases(cmd.name, db, argv))
-        elif cmd.name in _OTHER_DB:
+        elif "touches_other_db" in flags:  # MOVE key db, COPY src dst DB db: any db
             keys = set(cmd.keys(argv))
             self._touch(watched for watched in self._watchers if watched[1] in keys)
         else:
@@ -129,7 +126,7 @@ class Watches:
                 client.watch_dirty = True
 
     def _term(self) -> int:
-        return self._server.replicator.node.raftCurrentTerm
+        return self._server.replicator.term
 
 
 def _now_ms() -> int:

@@ -3,7 +3,10 @@ channel that a process without the cluster secret can neither join, vote in nor 
 
 from __future__ import annotations
 
+import ipaddress
+import shutil
 import socket
+import subprocess
 import time
 
 import pytest
@@ -111,3 +114,66 @@ def test_raft_port_refuses_read_only_and_utility_connections(tmp_path) -> None:
         assert node.client().set("ok", 1)
     finally:
         cluster.stop()
+
+
+def _outward_address() -> str | None:
+    """An IPv4 address of this host beyond loopback, if it has one."""
+    out = subprocess.run(["hostname", "-I"], capture_output=True, text=True, timeout=10).stdout
+    found = [a for a in out.split() if "." in a and not ipaddress.ip_address(a).is_loopback]
+    return found[0] if found else None
+
+
+def _refusal(host: str, port: int) -> bytes:
+    """All a new connection receives, unprompted, until the server closes it."""
+    with socket.create_connection((host, port), timeout=10) as sock:
+        data = b""
+        while chunk := sock.recv(65536):  # a server that never closes fails by the timeout
+            data += chunk
+        return data
+
+
+def _first_reply(host: str, port: int) -> bytes:
+    """The reply line to a PING sent on a new connection."""
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(b"PING\r\n")
+        data = b""
+        while b"\r\n" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, f"closed after {data!r}"
+            data += chunk
+        return data
+
+
+def _real_redis(tmp_path, *args: str) -> tuple[subprocess.Popen, int]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no",
+                             "--dir", str(tmp_path), *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: redis.Redis(port=port, socket_timeout=1).ping(), 10, "redis-server")
+    return proc, port
+
+
+def test_protected_mode_refuses_other_hosts_as_redis(make_node, tmp_path) -> None:
+    outward = _outward_address()
+    if outward is None:
+        pytest.skip("this host has no address beyond loopback")
+    proc, redis_port = _real_redis(tmp_path, "--bind", "0.0.0.0", "--protected-mode", "yes")
+    try:
+        expected = _refusal(outward, redis_port)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert expected.startswith(b"-DENIED Redis is running in protected mode")
+    node = make_node("--bind", "0.0.0.0")
+    assert _refusal(outward, node.port) == expected
+    assert _first_reply("127.0.0.1", node.port) == b"+PONG\r\n"  # loopback stays welcome
+    local = node.client()
+    local.config_set("protected-mode", "no")  # takes effect for the next connection
+    assert _first_reply(outward, node.port) == b"+PONG\r\n"
+    local.config_set("protected-mode", "yes")
+    assert _refusal(outward, node.port) == expected
+    local.config_set("requirepass", "s3cret")  # a password lifts it: AUTH decides now
+    assert _first_reply(outward, node.port) == b"-NOAUTH Authentication required.\r\n"

@@ -257,7 +257,8 @@ def renamenx(ctx: Context, argv: list[bytes]) -> SimpleString | int:
     return _rename(ctx, argv, only_if_new=True)
 
 
-@command("copy", -3, "write denyoom", 1, 2, 1, group=_G, since="6.2.0", summary="Copy a key",
+@command("copy", -3, "write denyoom touches_other_db", 1, 2, 1,
+         group=_G, since="6.2.0", summary="Copy a key",
          complexity="O(N) worst case for collections, where N is the number of nested items. "
                     "O(1) for string values.")
 def copy(ctx: Context, argv: list[bytes]) -> int:
@@ -288,7 +289,8 @@ def copy(ctx: Context, argv: list[bytes]) -> int:
     return 1
 
 
-@command("move", 3, "write fast", 1, 1, 1, group=_G, summary="Move a key to another database")
+@command("move", 3, "write fast touches_other_db", 1, 1, 1,
+         group=_G, summary="Move a key to another database")
 def move(ctx: Context, argv: list[bytes]) -> int:
     ks = ctx.ks
     key = argv[1]
@@ -313,7 +315,7 @@ def _check_flush_args(argv: list[bytes]) -> None:
         raise CommandError(errors.SYNTAX)
 
 
-@command("flushdb", -1, "write", group="server",
+@command("flushdb", -1, "write touches_dbs", group="server",
          summary="Remove all keys from the current database",
          complexity="O(N) where N is the number of keys in the selected database")
 def flushdb(ctx: Context, argv: list[bytes]) -> SimpleString:
@@ -322,7 +324,8 @@ def flushdb(ctx: Context, argv: list[bytes]) -> SimpleString:
     return OK
 
 
-@command("flushall", -1, "write", group="server", summary="Remove all keys from all databases",
+@command("flushall", -1, "write touches_dbs",
+         group="server", summary="Remove all keys from all databases",
          complexity="O(N) where N is the total number of keys in all databases")
 def flushall(ctx: Context, argv: list[bytes]) -> SimpleString:
     _check_flush_args(argv)
@@ -331,7 +334,7 @@ def flushall(ctx: Context, argv: list[bytes]) -> SimpleString:
     return OK
 
 
-@command("swapdb", 3, "write fast", group="server", since="4.0.0",
+@command("swapdb", 3, "write fast touches_dbs touches_other_db", group="server", since="4.0.0",
          summary="Swaps two Redis databases",
          complexity="O(N) where N is the count of clients watching or blocking on keys from "
                     "both databases.")

@@ -421,7 +421,8 @@ def brpop(ctx: Context, argv: list[bytes]) -> object:
     return _blocking_pop(ctx, argv, left=False)
 
 
-@command("blmove", 6, "write denyoom noscript blocking", 1, 2, 1, group=_G, since="6.2.0",
+@command("blmove", 6, "write denyoom noscript blocking fills_second_key", 1, 2, 1,
+         group=_G, since="6.2.0",
          summary="Pop an element from a list, push it to another list and return it; or block "
                  "until one is available")
 def blmove(ctx: Context, argv: list[bytes]) -> bytes | None:
@@ -430,7 +431,8 @@ def blmove(ctx: Context, argv: list[bytes]) -> bytes | None:
     return _move(ctx, argv[1], argv[2], from_left, to_left)
 
 
-@command("brpoplpush", 4, "write denyoom noscript blocking", 1, 2, 1, group=_G, since="2.2.0",
+@command("brpoplpush", 4, "write denyoom noscript blocking fills_second_key", 1, 2, 1,
+         group=_G, since="2.2.0",
          summary="Pop an element from a list, push it to another list and return it; or block "
                  "until one is available")
 def brpoplpush(ctx: Context, argv: list[bytes]) -> bytes | None:
@@ -459,7 +461,7 @@ def lmpop(ctx: Context, argv: list[bytes]) -> object:
     return _mpop(ctx, *parse_mpop(argv, 1, (b"left", b"right")))
 
 
-@command("blmpop", -5, "write blocking", group=_G, since="7.0.0",
+@command("blmpop", -5, "write blocking timeout_first", group=_G, since="7.0.0",
          key_finder=numkeys_keys_after_timeout,
          complexity="O(N+M) where N is the number of provided keys and M is the number of "
                     "elements returned.",

@@ -27,6 +27,17 @@ Handler = Callable[[Any, list[bytes]], Any]
 #   replicated - goes through the Raft log though Redis does not call it a write (PUBLISH)
 #   noscript, loading, stale, fast, denyoom, admin, readonly... as Redis reports them
 #   no_multi - refused inside MULTI
+#   no_auth - may run before AUTH (Redis's CMD_NO_AUTH)
+# rcache's own facts about a command (internal: not in COMMAND replies), read by the server,
+# WATCH and blocking pops instead of lists of names:
+#   pubsub_ok - a RESP2 connection with subscriptions may still run it
+#   multi_control - acts on MULTI/WATCH itself: run at once, never queued
+#   touches_any_key - may write keys its arguments do not name, in any db (scripts, LEASE
+#                     REVOKE): dirties every WATCH
+#   touches_dbs - changes whole databases (FLUSHDB, FLUSHALL, SWAPDB)
+#   touches_other_db - may fill a key of another database (MOVE, COPY ... DB, SWAPDB)
+#   fills_second_key - a blocking move: pushes into its second key (BLMOVE, BRPOPLPUSH)
+#   timeout_first - a blocking command whose timeout is its first argument (BLMPOP, BZMPOP)
 _ACL_BY_GROUP = {
     "string": "string", "generic": "keyspace", "connection": "connection",
     "server": "admin", "transactions": "transaction", "cluster": "admin",
@@ -74,7 +85,9 @@ def _acl_categories(cmd: Command) -> frozenset[str]:
     return frozenset(found)
 
 
-_INTERNAL_FLAGS = frozenset({"node", "replicated"})  # rcache's own: not in COMMAND replies
+_INTERNAL_FLAGS = frozenset({  # rcache's own: not in COMMAND replies
+    "node", "replicated", "pubsub_ok", "multi_control", "touches_any_key", "touches_dbs",
+    "touches_other_db", "fills_second_key", "timeout_first"})
 
 
 @dataclass(slots=True)
@@ -120,6 +133,11 @@ class Command:
         # count in the value, as Redis does) is routed as a write.
         self.reads_keyspace = "readonly" in self.flags and not self.is_write
         self.acl_categories = _acl_categories(self)
+
+    @property
+    def redis_flags(self) -> frozenset[str]:
+        """The flags Redis has too: what COMMAND INFO shows."""
+        return self.flags - _INTERNAL_FLAGS
 
     def record(self, elapsed_us: int, failed: bool) -> None:
         """Count one execution (INFO commandstats, latencystats)."""
@@ -173,7 +191,7 @@ class Command:
 
     def info(self) -> list:
         """One entry of the COMMAND reply (Redis 7 layout, 10 fields)."""
-        flags = sorted(self.flags - _INTERNAL_FLAGS)
+        flags = sorted(self.redis_flags)
         if self.key_finder is not None:
             flags.append("movablekeys")
         from ..resp import SimpleString
