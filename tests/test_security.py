@@ -25,6 +25,7 @@ def test_requirepass_as_redis(make_node) -> None:
     assert raw.call("GET", "k") == b"-NOAUTH Authentication required.\r\n"
     assert raw.call("CONFIG", "SET", "requirepass", "x") == b"-NOAUTH Authentication required.\r\n"
     assert raw.call("RAFT.NODE", "REMOVE", "x") == b"-NOAUTH Authentication required.\r\n"
+    assert raw.call("SLOWLOG", "RESET") == b"-NOAUTH Authentication required.\r\n"  # no_auth
     assert raw.call("AUTH", "wrong") == \
         b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
     assert raw.call("AUTH", "nobody", "s3cret").startswith(b"-WRONGPASS")
