@@ -102,9 +102,25 @@ class Routing(Protocol):
 
     def leader_client_address(self, tls: bool = False) -> str | None: ...
 
+    def client_address(self, recorded: str, tls: bool) -> str:
+        """A member's client address as a client of this port (plain or TLS) reaches it."""
+
     def redirect(self, cmd: Any = None, argv: list[bytes] | None = None,
                  tls: bool = False) -> CommandError:
         """-MOVED to the leader (or CLUSTERDOWN without one)."""
+
+    # Where a command runs (None: here; PROXY: forwarded to the leader; an error: go there).
+    def route_write(self, client: Connection, cmd: Any, argv: list[bytes]) -> Any: ...
+
+    def route_read(self, client: Connection, cmd: Any, argv: list[bytes]) -> Any: ...
+
+    def forward(self, client: Connection, commands: list[tuple[int, list[bytes]]],
+                transaction: bool = False) -> Pending | CommandError: ...
+
+    # Membership changes made through the cluster's leader.
+    def call_cluster(self, seed: str, *command: str, timeout: float = 60) -> Awaitable[Any]: ...
+
+    def join_now(self, seed: str) -> Awaitable[Any]: ...
 
 
 class Connection(Protocol):
