@@ -319,6 +319,10 @@ def run_throughput(targets: list[Target], specs: list[BenchSpec], rounds: int, c
             log(f"started {target.name} on port {server.port}")
             if target.spec_for(BenchSpec(1, 1, 1, ("set",))) is None:
                 fill = run_benchmark(prefill_spec(clients), server.port)
+                if isinstance(fill, str):  # e.g. a leader change midway: once more, on the
+                    log(f"  {target.name}: fill failed ({fill}); once more")  # leader then
+                    server.ready_for_run()
+                    fill = run_benchmark(prefill_spec(clients), server.port)
                 if isinstance(fill, str):
                     problems.append(f"{target.name}: filling keys before GET-only runs "
                                     f"failed: {fill}")
