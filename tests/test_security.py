@@ -13,6 +13,7 @@ import pytest
 import redis
 from pysyncobj import SyncObj, SyncObjConf
 
+from rcache import launch
 from rcache.transport import encode_frame
 
 from .conftest import LocalCluster, free_port, wait_for
@@ -145,28 +146,19 @@ def _first_reply(host: str, port: int) -> bytes:
         return data
 
 
-def _real_redis(tmp_path, *args: str) -> tuple[subprocess.Popen, int]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no",
-                             "--dir", str(tmp_path), *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(lambda: redis.Redis(port=port, socket_timeout=1).ping(), 10, "redis-server")
-    return proc, port
-
-
 def test_protected_mode_refuses_other_hosts_as_redis(make_node, tmp_path) -> None:
     outward = _outward_address()
     if outward is None:
         pytest.skip("this host has no address beyond loopback")
-    proc, redis_port = _real_redis(tmp_path, "--bind", "0.0.0.0", "--protected-mode", "yes")
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    reference = launch.redis_server(free_port(), tmp_path, "--bind", "0.0.0.0",
+                                    "--protected-mode", "yes")  # the later --bind wins
     try:
-        expected = _refusal(outward, redis_port)
+        reference.start(timeout=10)
+        expected = _refusal(outward, reference.port)
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        reference.stop()
     assert expected.startswith(b"-DENIED Redis is running in protected mode")
     node = make_node("--bind", "0.0.0.0")
     assert _refusal(outward, node.port) == expected
