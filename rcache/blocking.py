@@ -1,5 +1,6 @@
-"""Blocking pops (BLPOP BRPOP BLMPOP BLMOVE BRPOPLPUSH BZPOPMIN BZPOPMAX BZMPOP): clients
-parked on the leader until an element comes or their timeout passes.
+"""Blocking pops (BLPOP BRPOP BLMPOP BLMOVE BRPOPLPUSH BZPOPMIN BZPOPMAX BZMPOP) and stream
+reads (XREAD and XREADGROUP with BLOCK): clients parked on the leader until an element comes
+or their timeout passes.
 
 A blocking command first goes through the log like any write: the state machine pops if it
 can, or gives the timeout's reply (which is all it does inside MULTI). Outside MULTI that reply
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from .commands.streams import block_timeout_ms, resolve_last_ids
 from .commands.strings import timeout_arg
 from .commands.table import Command, lookup
 from .errors import CommandError
@@ -30,6 +32,7 @@ LEADERSHIP_CHECK_S = 0.5
 # Moves push into their second key: a client parked there may now pop.
 _PUSHING_BLOCKERS = frozenset({"blmove", "brpoplpush"})
 _TIMEOUT_FIRST = frozenset({"blmpop", "bzmpop"})  # the others end with their timeout
+_STREAM_READS = frozenset({"xread", "xreadgroup"})  # BLOCK <milliseconds> among the options
 _OTHER_DATABASES = frozenset({"move", "copy", "swapdb"})  # may fill a key of another db
 
 
@@ -65,7 +68,16 @@ class Blocking:
     def run(self, client: Client, cmd: Command, argv: list[bytes], result: Pending) -> Pending:
         """A blocking command on the leader, outside MULTI; ``result`` gets its reply."""
         try:
-            timeout_ms = timeout_arg(argv[1] if cmd.name in _TIMEOUT_FIRST else argv[-1])
+            if cmd.name in _STREAM_READS:
+                timeout_ms = block_timeout_ms(argv)
+                if timeout_ms is None:  # XREADGROUP without BLOCK: one try, never parked
+                    self._server.replicator.submit((COMMAND, client.db, argv),
+                                                   lambda pending: result.resolve(pending.value))
+                    return result
+                if cmd.name == "xread":  # $: the ids the leader holds now, the same every try
+                    argv = resolve_last_ids(client.context().ks, argv)
+            else:
+                timeout_ms = timeout_arg(argv[1] if cmd.name in _TIMEOUT_FIRST else argv[-1])
         except CommandError:
             timeout_ms = 0  # the first try replies with the error, after any Redis finds first
         keys = cmd.keys(argv)

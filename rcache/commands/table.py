@@ -29,7 +29,7 @@ _ACL_BY_GROUP = {
     "server": "admin", "transactions": "transaction", "cluster": "admin",
     "hash": "hash", "list": "list", "set": "set", "sorted_set": "sortedset",
     "bitmap": "bitmap", "pubsub": "pubsub", "lease": "keyspace",
-    "hyperloglog": "hyperloglog", "geo": "geo", "scripting": "scripting",
+    "hyperloglog": "hyperloglog", "geo": "geo", "scripting": "scripting", "stream": "stream",
 }
 # Categories Redis 7.0's command files declare beyond what the flags and the family give.
 _ACL_DECLARED = {
@@ -295,6 +295,7 @@ def ensure_loaded() -> None:
         server,
         sets,
         sort,
+        streams,
         strings,
         transactions,
         zsets,
