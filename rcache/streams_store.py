@@ -5,7 +5,8 @@ The keyspace record holds the usual collection metadata (version, count = XLEN, 
 element records, after the version, are:
     b"\\x00"                                   -> last id, max deleted id, first id (16 each),
                                                  entries added (8)
-    b"e" + id(16)                             -> the entry's fields and values
+    b"e" + id(16)                             -> the entry's ordinal (8: entries added when
+                                                 it came) then its fields and values
     b"g" + group                              -> last delivered id(16), entries read(8, -1:
                                                  unknown), pending(8), consumers(8)
     b"p" + len(group)(4) + group + id(16)      -> delivery time(8), deliveries(8), consumer
@@ -13,6 +14,10 @@ element records, after the version, are:
     b"q" + len(group)(4) + group + len(consumer)(4) + consumer + id(16) -> b""
 Ids are (ms, seq) pairs packed big-endian, so byte order is id order, as in Redis's radix
 trees; groups and consumers sort by name as in Redis's. An empty stream stays a key.
+
+The ordinal places an entry in the radix-tree node Redis would have put it in (a node holds
+``stream-node-max-entries``, 100, entries in arrival order): approximate trimming removes
+only whole nodes, as Redis's does.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ _GROUP = struct.Struct(">QQqQQ")
 _PENDING = struct.Struct(">QQ")
 _CONSUMER = struct.Struct(">QQ")
 _LEN = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
 _STATE_SUFFIX, ENTRY, GROUP, PEL, CONSUMER, CONSUMER_PEL = b"\x00", b"e", b"g", b"p", b"c", b"q"
 
 
@@ -122,19 +128,37 @@ class Stream:
             *self.last_id, *self.max_deleted_id, *self.first_id, self.entries_added))
 
     # -- entries -----------------------------------------------------------------------------
-    def entries(self, low: StreamId = ZERO_ID, high: StreamId = MAX_ID, reverse: bool = False
-                ) -> Iterator[tuple[StreamId, list[bytes]]]:
-        """(id, fields) with low <= id <= high, in id order (or the reverse), lazily."""
+    def _entry_records(self, low: StreamId, high: StreamId, reverse: bool = False
+                       ) -> Iterator[tuple[StreamId, bytes]]:
         if low > high:
             return
         base = self.meta.prefix + ENTRY
         hi = end_of_prefix(base) if high == MAX_ID else base + pack_id(high) + b"\x00"
         for full, value in cs.iter_range(self.ks, base + pack_id(low), hi, reverse):
-            yield unpack_id(full[-16:]), decode_fields(value)
+            yield unpack_id(full[-16:]), value
+
+    def entries(self, low: StreamId = ZERO_ID, high: StreamId = MAX_ID, reverse: bool = False
+                ) -> Iterator[tuple[StreamId, list[bytes]]]:
+        """(id, fields) with low <= id <= high, in id order (or the reverse), lazily."""
+        for found, value in self._entry_records(low, high, reverse):
+            yield found, decode_fields(value[8:])
 
     def entry(self, stream_id: StreamId) -> list[bytes] | None:
         raw = cs.get(self.ks, self.meta.prefix + ENTRY + pack_id(stream_id))
-        return None if raw is None else decode_fields(raw)
+        return None if raw is None else decode_fields(raw[8:])
+
+    def head_nodes(self, node_entries: int) -> Iterator[list[StreamId]]:
+        """The ids of the oldest entries, grouped by the node Redis would keep them in."""
+        node, ids = -1, []
+        for found, value in self._entry_records(ZERO_ID, MAX_ID):
+            this = (_U64.unpack_from(value)[0] - 1) // node_entries
+            if this != node and ids:
+                yield ids
+                ids = []
+            node = this
+            ids.append(found)
+        if ids:
+            yield ids
 
     def first_entry_id(self) -> StreamId:
         return next((found for found, _ in self.entries()), ZERO_ID)
@@ -144,9 +168,10 @@ class Stream:
         return next((found for found, _ in self.entries(reverse=True)), ZERO_ID)
 
     def append(self, stream_id: StreamId, fields: list[bytes]) -> None:
-        cs.put(self.ks, self.meta, ENTRY + pack_id(stream_id), encode_fields(fields))
-        self.meta.count += 1
         self.entries_added += 1
+        cs.put(self.ks, self.meta, ENTRY + pack_id(stream_id),
+               _U64.pack(self.entries_added) + encode_fields(fields))
+        self.meta.count += 1
         self.last_id = stream_id
         if self.meta.count == 1:
             self.first_id = stream_id
@@ -163,15 +188,10 @@ class Stream:
             self.first_id = self.first_entry_id()
         return True
 
-    def trim_before(self, count: int) -> None:
-        """Delete the ``count`` oldest entries (XTRIM, XADD's trimming)."""
-        if count <= 0:
-            return
-        ids = [found for found, _ in itertools.islice(self.entries(), count)]
-        base = ENTRY
-        cs.delete_between(self.ks, self.meta, base + pack_id(ids[0]),
-                          base + pack_id(ids[-1]) + b"\x00", len(ids))
-        self.meta.count -= len(ids)
+    def trim_through(self, last: StreamId, count: int) -> None:
+        """Delete the ``count`` oldest entries, ``last`` the newest of them (XTRIM)."""
+        cs.delete_between(self.ks, self.meta, ENTRY, ENTRY + pack_id(last) + b"\x00", count)
+        self.meta.count -= count
         self.first_id = self.first_entry_id()
 
     # -- the lag of a group (Redis 7.0's streamRangeHasTombstones and friends) ----------------
@@ -349,6 +369,28 @@ class Stream:
         group.consumers -= 1
         cs.delete(self.ks, self.meta, CONSUMER + _named(group.name) + consumer.name)
         self.seen.pop((group.name, consumer.name), None)
+
+
+_STREAM_STRUCT, _GROUP_STRUCT, _CONSUMER_STRUCT, _NACK = 96, 56, 48, 32
+_LISTPACK_BYTES = 4096  # stream-node-max-bytes: what Redis allocates for each node
+
+
+def _radix_tree(elements: int) -> int:
+    """Roughly what a Redis radix tree of ``elements`` 16-byte keys takes."""
+    return 48 + 64 * elements
+
+
+def memory_estimate(stream: Stream) -> int:
+    """MEMORY USAGE's value for a stream, counted the way Redis's objectComputeSize does:
+    the stream, its radix tree of listpack nodes (each allocated whole), and per group its
+    PEL, its NACKs and its consumers."""
+    nodes = -(-stream.length // 100)
+    size = _STREAM_STRUCT + _radix_tree(nodes) + nodes * _LISTPACK_BYTES
+    for group in stream.groups():
+        size += _GROUP_STRUCT + _radix_tree(group.pending) + _NACK * group.pending
+        for consumer in stream.consumers(group):
+            size += _CONSUMER_STRUCT + len(consumer.name) + _radix_tree(consumer.pending)
+    return size
 
 
 def _from_meta(ks: Keyspace, key: bytes, meta: cs.Meta) -> Stream:

@@ -19,7 +19,18 @@ from ..errors import CommandError
 from ..notify import GENERIC
 from ..resp import OK, SimpleString, encode_command, parse_int
 from ..statemachine import COMMAND
-from ..storage import BIG_STRING, HASH, LIST, SET, STRING, STRING_KINDS, TYPE_NAMES, ZSET, Keyspace
+from ..storage import (
+    BIG_STRING,
+    HASH,
+    LIST,
+    SET,
+    STREAM,
+    STRING,
+    STRING_KINDS,
+    TYPE_NAMES,
+    ZSET,
+    Keyspace,
+)
 from .keyspace import int_arg
 from .table import COMMANDS, Context, command
 
@@ -30,6 +41,7 @@ BAD_IDLETIME = "ERR Invalid IDLETIME value, must be >= 0"
 BAD_FREQ = "ERR Invalid FREQ value, must be >= 0 and <= 255"
 BAD_PAYLOAD = "ERR DUMP payload version or checksum are wrong"
 BAD_FORMAT = "ERR Bad data format"
+STREAM_NOT_SERIALIZED = "ERR rcache cannot serialize streams yet (DUMP, MIGRATE)"
 _KIND_BY_NAME = {name.decode(): kind for kind, name in TYPE_NAMES.items() if kind != BIG_STRING}
 
 
@@ -38,6 +50,8 @@ def read_value(ks: Keyspace, key: bytes) -> tuple[str, object] | None:
     record = ks.lookup(key)
     if record is None:
         return None
+    if record[0] == STREAM:
+        raise CommandError(STREAM_NOT_SERIALIZED)
     kind = TYPE_NAMES[record[0]].decode()
     if record[0] in STRING_KINDS:
         return kind, ss.value_of(ks, key, record)

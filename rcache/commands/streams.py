@@ -221,22 +221,35 @@ def _parse_add_or_trim(argv: list[bytes], xadd: bool) -> tuple[_Trim, int, dict]
 
 
 def _trim(stream: ss.Stream, trim: _Trim) -> int:
-    """streamTrim: how many entries it removed. Approximate trimming removes whole nodes of
-    NODE_ENTRIES and at most ``limit`` entries (0: no limit)."""
+    """streamTrim: how many entries it removed. Whole nodes go first while the stream stays
+    at or above its threshold (and, with ``~``, within ``limit``); exact trimming then goes
+    on entry by entry."""
     if trim.strategy == b"maxlen":
-        excess = stream.length - trim.threshold
+        def keeps(ids: list[StreamId], length: int) -> bool:
+            return length - len(ids) < trim.threshold
     else:
-        excess = sum(1 for _ in _counted(
-            (found for found, _ in stream.entries() if found < trim.threshold),
-            trim.limit + NODE_ENTRIES if trim.approximate and trim.limit else 0))
-    if excess <= 0:
-        return 0
-    if trim.approximate:
-        if trim.limit:
-            excess = min(excess, trim.limit)
-        excess -= excess % NODE_ENTRIES
-    stream.trim_before(excess)
-    return excess
+        def keeps(ids: list[StreamId], length: int) -> bool:
+            return ids[-1] >= trim.threshold
+    removed, last = 0, None
+    for ids in stream.head_nodes(NODE_ENTRIES):
+        length = stream.length - removed
+        if trim.strategy == b"maxlen" and length <= trim.threshold:
+            break
+        if trim.limit and removed + len(ids) > trim.limit:
+            break
+        if not keeps(ids, length):
+            removed, last = removed + len(ids), ids[-1]
+            continue
+        if not trim.approximate:
+            for found in ids:
+                if (stream.length - removed <= trim.threshold if trim.strategy == b"maxlen"
+                        else found >= trim.threshold):
+                    break
+                removed, last = removed + 1, found
+        break
+    if removed:
+        stream.trim_through(last, removed)
+    return removed
 
 
 def _add(ks: Keyspace, stream: ss.Stream, given: StreamId | None, seq_given: bool,
@@ -252,7 +265,7 @@ def _add(ks: Keyspace, stream: ss.Stream, given: StreamId | None, seq_given: boo
         new = given
     elif given[0] == last[0]:
         if last[1] == _U64_MAX:
-            raise CommandError(ID_TOO_SMALL)
+            raise CommandError("ERR Elements are too large to be stored")
         new = (last[0], last[1] + 1)
     else:
         new = given
@@ -440,7 +453,7 @@ def _block_timeout(raw: bytes) -> int:
 
 
 def _parse_read(argv: list[bytes], group_read: bool) -> _Read:
-    name = "xreadgroup" if group_read else "xread"
+    name = "XREADGROUP" if group_read else "XREAD"
     found = _Read()
     streams_at = 0
     i = 1
@@ -457,7 +470,7 @@ def _parse_read(argv: list[bytes], group_read: bool) -> _Read:
             streams_at = i + 1
             if (len(argv) - streams_at) % 2:
                 symbol = ">" if group_read else "$"
-                raise CommandError(f"ERR Unbalanced '{name}' list of streams: for each stream "
+                raise CommandError(f"ERR Unbalanced {name} list of streams: for each stream "
                                    f"key an ID or '{symbol}' must be specified.")
             break
         elif option == b"group" and more >= 2:
