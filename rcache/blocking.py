@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from .commands.streams import block_timeout_ms, resolve_last_ids
+from .commands.streams import block_timeout_ms, resolve_last_ids, woken_reply
 from .commands.strings import timeout_arg
 from .commands.table import Command, lookup
 from .errors import CommandError
@@ -33,12 +33,13 @@ LEADERSHIP_CHECK_S = 0.5
 _PUSHING_BLOCKERS = frozenset({"blmove", "brpoplpush"})
 _TIMEOUT_FIRST = frozenset({"blmpop", "bzmpop"})  # the others end with their timeout
 _STREAM_READS = frozenset({"xread", "xreadgroup"})  # BLOCK <milliseconds> among the options
+_STREAM_READ_NAMES = frozenset(name.encode() for name in _STREAM_READS)
 _OTHER_DATABASES = frozenset({"move", "copy", "swapdb"})  # may fill a key of another db
 
 
 class Waiter:
     __slots__ = ("client", "db", "argv", "keys", "result", "in_flight", "again", "expired",
-                 "timer")
+                 "timer", "parked_before")
 
     def __init__(self, client: Client, argv: list[bytes], keys: list[bytes],
                  result: Pending) -> None:
@@ -51,6 +52,7 @@ class Waiter:
         self.again = False  # a write to its keys came while it was in flight: try once more
         self.expired = False  # timed out (or its client left) while in flight
         self.timer: asyncio.TimerHandle | None = None
+        self.parked_before = False  # its tries now are wake-ups (a stream read answers so)
 
 
 class Blocking:
@@ -101,6 +103,8 @@ class Blocking:
     def _attempted(self, waiter: Waiter, pending: Pending) -> None:
         waiter.in_flight = False
         value = pending.value
+        if waiter.parked_before and waiter.argv[0].lower() in _STREAM_READ_NAMES:
+            value = woken_reply(self._server.store.keyspace(waiter.db, 0), waiter.argv, value)
         popped = value is not NULL_ARRAY and value is not None  # or an error
         if popped or waiter.expired or waiter.client.closed:
             self._release(waiter, value if popped else NULL_ARRAY)
@@ -111,6 +115,7 @@ class Blocking:
             self._park(waiter)
 
     def _park(self, waiter: Waiter) -> None:
+        waiter.parked_before = True
         self._parked[waiter] = None
         for key in waiter.keys:
             self._by_key.setdefault(key, {})[waiter] = None

@@ -36,6 +36,8 @@ EXHAUSTED = "ERR The stream has exhausted the last possible ID, unable to add mo
 BUSYGROUP = "BUSYGROUP Consumer Group name already exists"
 KEY_REQUIRED = ("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you "
                 "may want to use the MKSTREAM option to create an empty stream automatically.")
+STREAM_GONE = "UNBLOCKED the stream key no longer exists"
+GROUP_GONE = "NOGROUP the consumer group this client was blocked on no longer exists"
 ENTRIES_READ_RANGE = "ERR value for ENTRIESREAD must be positive or -1"
 _STRTOULL = re.compile(rb"[ \t\n\v\f\r]*[+-]?([0-9]+)\Z")
 
@@ -374,10 +376,10 @@ def xlen(ctx: Context, argv: list[bytes]) -> int:
                  "actually deleted, that may be different from the number of IDs passed in "
                  "case certain IDs do not exist.")
 def xdel(ctx: Context, argv: list[bytes]) -> int:
-    ids = [strict_id(raw) for raw in argv[2:]]
     stream = _stream(ctx.ks, argv[1])
     if stream is None:
         return 0
+    ids = [strict_id(raw) for raw in argv[2:]]
     deleted = sum(stream.delete(stream_id) for stream_id in ids)
     if deleted:
         stream.save()
@@ -528,6 +530,25 @@ def resolve_last_ids(ks: Keyspace, argv: list[bytes]) -> list[bytes]:
             last = stream.last_id if stream is not None else ZERO_ID
             resolved[first_id_at + n] = ss.format_id(last)
     return resolved
+
+
+def woken_reply(ks: Keyspace, argv: list[bytes], reply: object) -> object:
+    """What a parked XREAD / XREADGROUP answers when a wake-up try fails: XREAD keeps
+    waiting (Redis ignores a stream deleted or replaced under it); XREADGROUP gets Redis's
+    errors for a stream or group gone meanwhile."""
+    if type(reply) is not CommandError:
+        return reply
+    if argv[0].lower() == b"xread":
+        return NULL_ARRAY
+    for key in stream_keys(argv):
+        try:
+            if _stream(ks, argv[key]) is None:
+                return CommandError(STREAM_GONE)
+        except CommandError:
+            return CommandError(STREAM_GONE)
+    if str(reply).startswith("NOGROUP"):
+        return CommandError(GROUP_GONE)
+    return reply
 
 
 def _reads_without_blocking(_store, argv: list[bytes]) -> bool:
