@@ -359,6 +359,10 @@ class HttpService:
             length = call(b"hlen", key)
             flat = call(b"hscan", key, b"0", b"count", count)[1]
             value = {_text(f): _text(v) for f, v in zip(flat[::2], flat[1::2], strict=True)}
+        elif kind == "stream":
+            length = call(b"xlen", key)
+            value = [[_text(entry_id), [_text(item) for item in fields]]
+                     for entry_id, fields in call(b"xrange", key, b"-", b"+", b"count", count)]
         else:
             length = call(b"zcard", key)
             pairs = call(b"zrange", key, b"0", last, b"withscores")
