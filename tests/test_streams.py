@@ -609,8 +609,13 @@ def test_streams_replicate_and_blocked_reads_unblock_on_leader_change(
                  f"the same stream on {node.name}")
 
     leader = cluster.leader()
-    with pytest.raises(MovedError):
-        cluster.followers()[0].client().xread({"orders": "$"}, block=100)
+    follower = cluster.followers()[0].client()
+    follower.execute_command("READONLY")
+    assert follower.xread({"orders": "4-1"}, count=1) == [[b"orders", [(b"5-1", {b"item": b"i5"})]]]
+    with pytest.raises(MovedError):  # a write, even without BLOCK, as in Redis
+        follower.xreadgroup("billing", "carol", {"orders": ">"})
+    with pytest.raises(MovedError):  # it may wait: it goes to the leader, where clients park
+        follower.xread({"orders": "$"}, block=100)
     watcher = leader.client()
     with ThreadPoolExecutor(2) as pool:
         stream_read = pool.submit(leader.client(socket_timeout=60).xread, {"orders": "$"},
