@@ -12,7 +12,7 @@ import asyncio
 import hiredis
 
 from .. import collections_store as cs
-from .. import errors, rdb
+from .. import errors, rdb, streams_store
 from .. import strings_store as ss
 from ..encodings import EncodingLimits
 from ..errors import CommandError
@@ -41,8 +41,8 @@ BAD_IDLETIME = "ERR Invalid IDLETIME value, must be >= 0"
 BAD_FREQ = "ERR Invalid FREQ value, must be >= 0 and <= 255"
 BAD_PAYLOAD = "ERR DUMP payload version or checksum are wrong"
 BAD_FORMAT = "ERR Bad data format"
-STREAM_NOT_SERIALIZED = "ERR rcache cannot serialize streams yet (DUMP, MIGRATE)"
-_KIND_BY_NAME = {name.decode(): kind for kind, name in TYPE_NAMES.items() if kind != BIG_STRING}
+_KIND_BY_NAME = {name.decode(): kind for kind, name in TYPE_NAMES.items()
+                 if kind not in (BIG_STRING, STREAM)}
 
 
 def read_value(ks: Keyspace, key: bytes) -> tuple[str, object] | None:
@@ -51,7 +51,7 @@ def read_value(ks: Keyspace, key: bytes) -> tuple[str, object] | None:
     if record is None:
         return None
     if record[0] == STREAM:
-        raise CommandError(STREAM_NOT_SERIALIZED)
+        return rdb.STREAM, _stream_value(streams_store.lookup(ks, key))
     kind = TYPE_NAMES[record[0]].decode()
     if record[0] in STRING_KINDS:
         return kind, ss.value_of(ks, key, record)
@@ -79,8 +79,45 @@ def _is_big(limits: EncodingLimits, kind: int, data: list) -> bool:
     return False
 
 
+def _stream_value(stream: streams_store.Stream) -> rdb.StreamValue:
+    groups = [rdb.StreamGroup(
+        group.name, group.last_id, group.entries_read,
+        [(entry.id, entry.delivery_time, entry.deliveries)
+         for entry in stream.pending_entries(group)],
+        [(consumer.name, consumer.seen_time,
+          list(stream.consumer_pending_ids(group, consumer.name)))
+         for consumer in stream.consumers(group)]) for group in stream.groups()]
+    return rdb.StreamValue(list(stream.entries()), stream.last_id, stream.first_id,
+                           stream.max_deleted_id, stream.entries_added, groups)
+
+
+def _write_stream(ks: Keyspace, key: bytes, value: rdb.StreamValue, expire_at: int) -> None:
+    stream = streams_store.create(ks, key)
+    for entry_id, fields in value.entries:
+        stream.append(entry_id, fields)
+    stream.last_id, stream.first_id = value.last_id, value.first_id
+    stream.max_deleted_id, stream.entries_added = value.max_deleted_id, value.entries_added
+    stream.meta.expire_at = expire_at
+    stream.save()
+    for loaded in value.groups:
+        group = streams_store.Group(loaded.name, loaded.last_id, loaded.entries_read)
+        deliveries = {entry_id: (time_ms, count) for entry_id, time_ms, count in loaded.pending}
+        for name, seen_time, ids in loaded.consumers:
+            consumer = streams_store.Consumer(name, seen_time)
+            group.consumers += 1
+            for entry_id in ids:
+                time_ms, count = deliveries[entry_id]
+                stream.add_pending(group, streams_store.Pending(entry_id, time_ms, count, name),
+                                   consumer)
+            stream.save_consumer(group, consumer)
+        stream.save_group(group)
+
+
 def write_value(ks: Keyspace, key: bytes, kind_name: str, data, expire_at: int) -> None:
     """Store a decoded value under key (which must not exist), with its absolute expiry."""
+    if kind_name == rdb.STREAM:
+        _write_stream(ks, key, data, expire_at)
+        return
     kind = _KIND_BY_NAME[kind_name]
     if kind == STRING:
         ss.store(ks, key, data, expire_at)
