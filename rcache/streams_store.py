@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from . import collections_store as cs
+from .notify import STREAM as STREAM_EVENTS
 from .storage import ELEMENT_DROPPERS, STREAM, Keyspace, end_of_prefix
 
 StreamId = tuple[int, int]
@@ -353,10 +354,12 @@ class Stream:
                _CONSUMER.pack(consumer.seen_time, consumer.pending))
 
     def create_consumer(self, group: Group, name: bytes) -> Consumer:
-        """A new consumer, seen now (group saved by the caller)."""
+        """A new consumer, seen now (group saved by the caller); notified as Redis's
+        streamCreateConsumer does."""
         consumer = self.seen[group.name, name] = Consumer(name, self.ks.now_ms)
         group.consumers += 1
         self.save_consumer(group, consumer)
+        self.ks.notify(STREAM_EVENTS, b"xgroup-createconsumer", self.key)
         return consumer
 
     def delete_consumer(self, group: Group, consumer: Consumer) -> None:

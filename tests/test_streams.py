@@ -23,6 +23,7 @@ from redis.exceptions import MovedError, TryAgainError
 
 from .conftest import LocalCluster, Node, wait_for
 from .test_differential import RawConnection, pair  # noqa: F401 (pair: the fixture)
+from .test_pubsub import Connection
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -694,3 +695,59 @@ def test_dump_restore_of_a_stream_between_rcache_and_redis(shared_node: Node, re
     assert _described(target, "dumped") == _described(origin, "dumped")
     assert target.xadd("dumped", {"after": "restore"}, id="999-0") == b"999-0"
     assert target.xlen("dumped") == origin.xlen("dumped") + 1
+
+
+# -- keyspace notifications ------------------------------------------------------------------------
+_EVENTS_SCRIPT = """
+XADD ev 1-1 a 1
+XADD ev MAXLEN 1 2-1 a 2
+XADD ev NOMKSTREAM 3-1 a 3
+XTRIM ev MAXLEN 0
+XTRIM ev MAXLEN 0
+XDEL ev 9-9
+XADD ev 4-1 a 4
+XDEL ev 4-1
+XSETID ev 10-0
+XGROUP CREATE ev g $
+XGROUP CREATE new g $ MKSTREAM
+XGROUP CREATECONSUMER ev g c1
+XADD ev 11-1 a 5
+XREADGROUP GROUP g c2 STREAMS ev >
+XCLAIM ev g c3 0 11-1
+XAUTOCLAIM ev g c4 0 0
+XACK ev g 11-1
+XGROUP SETID ev g 0
+XGROUP DELCONSUMER ev g c1
+XGROUP DESTROY ev g
+DEL ev new
+PUBLISH zz-end done
+"""
+
+
+def _stream_events(port: int) -> list[bytes]:
+    sub, client = Connection(port), Connection(port)
+    try:
+        client.send("CONFIG", "SET", "notify-keyspace-events", "KEA")
+        client.send("SELECT", "9")
+        client.send("FLUSHDB")
+        client.read(3)
+        sub.send("PSUBSCRIBE", "__key*__:*", "zz-end")
+        sub.read(2)
+        for line in _EVENTS_SCRIPT.strip().splitlines():
+            client.send(*line.split())
+            client.read(1)
+        received = [sub.read(1)]
+        while b"zz-end" not in received[-1]:
+            received.append(sub.read(1))
+        return received
+    finally:
+        client.send("CONFIG", "SET", "notify-keyspace-events", "")
+        client.read(1)
+        sub.close()
+        client.close()
+
+
+def test_stream_keyspace_events_as_redis(shared_node: Node, redis_server: int) -> None:
+    expected = _stream_events(redis_server)
+    assert any(b"xgroup-createconsumer" in message for message in expected)
+    assert _stream_events(shared_node.port) == expected

@@ -552,7 +552,11 @@ def woken_reply(ks: Keyspace, argv: list[bytes], reply: object) -> object:
 
 
 def _reads_without_blocking(_store, argv: list[bytes]) -> bool:
-    return not any(arg.lower() == b"block" for arg in argv[1:-2])
+    """XREAD without BLOCK is a read (a malformed one too: the read replies its error)."""
+    try:
+        return _parse_read(argv, group_read=False).block_ms is None
+    except CommandError:
+        return True
 
 
 def _keyed(served: list) -> object:
@@ -1013,7 +1017,6 @@ def xgroup_createconsumer(ctx: Context, argv: list[bytes]) -> int:
         return 0
     stream.create_consumer(group, argv[4])
     stream.save_group(group)
-    ctx.notify(STREAM_EVENTS, b"xgroup-createconsumer", argv[2])
     return 1
 
 
