@@ -486,7 +486,8 @@ class HttpService:
         body = await self._json_body(request)
         address = body.get("address")
         if isinstance(address, str) and address.rpartition(":")[2].isdigit():
-            self._permit(request, [b"raft.node", b"add"])  # what the joining node will run
+            # what this request makes the joining node run
+            self._permit(request, [b"raft.cluster", b"join", self.config.client_address.encode()])
             await self._tell_to_join(address)
         else:
             fields = [body.get(name) for name in ("id", "raft", "client")]
