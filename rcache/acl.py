@@ -14,6 +14,7 @@ import hmac
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from .acl_keys import key_needs
 from .commands.table import Command, all_commands, find
 from .glob import matcher
 
@@ -155,11 +156,12 @@ class Selector:
     def may_run(self, cmd: Command) -> bool:
         return cmd.full_name in self.allowed
 
-    def may_access(self, key: bytes, write: bool) -> bool:
+    def may_access(self, key: bytes, need: str) -> bool:
+        """need: 'R', 'W', 'RW' or '' (see acl_keys): a pattern with those permissions
+        must match the key."""
         if self.all_keys:
             return True
-        need = "W" if write else "R"
-        return any(need in perms and glob_matches(pattern, key)
+        return any(set(need) <= set(perms) and glob_matches(pattern, key)
                    for perms, pattern in self.key_patterns)
 
     def may_use_channel(self, channel: bytes, is_pattern: bool = False) -> bool:
@@ -176,9 +178,10 @@ class Selector:
         if "no_auth" not in cmd.flags and not self.may_run(cmd):
             return _DENIED_COMMAND, 0
         if cmd.keyed and not self.all_keys:
-            write = "write" in cmd.flags
-            for index in cmd.key_indexes(argv):
-                if not self.may_access(argv[index], write):
+            indexes = cmd.key_indexes(argv)
+            needs = key_needs(cmd.full_name, argv, indexes, "write" in cmd.flags)
+            for index, need in zip(indexes, needs, strict=True):
+                if not self.may_access(argv[index], need):
                     return _DENIED_KEY, index
         channels = _CHANNEL_COMMANDS.get(cmd.full_name)
         if channels is not None and not self.all_channels:

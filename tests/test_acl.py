@@ -135,6 +135,45 @@ def test_acl_selectors_match_redis(make_node, redis_server, resp3) -> None:
         commands.index(("ACL", "LIST"))]
 
 
+# Read (%R~) and write (%W~) key permissions, inside a selector: what each key of a command
+# needs follows Redis's key specifications (INCR reads and writes, EXISTS needs neither...).
+_KEY_ACCESS_COMMANDS = [
+    "set w1 v", "set r1 v", "set w1 v get", "get w1", "get r1", "del w1", "append w1 x",
+    "lpush w1 x", "rpoplpush r1 w1", "rpoplpush w1 w2", "copy r1 w1", "incr w1", "getdel w1",
+    "exists w1", "type w1", "expire w1 5", "setnx w1 v", "lmove r1 w1 left left",
+    "object encoding r1", "ttl w1", "ttl r1", "touch w1", "unlink w1", "sinterstore w1 r1",
+    "sinterstore w1 w2", "mset w1 v r1 v", "hset w1 a b", "rename w1 w2", "persist w1",
+    "getset w1 v", "bitfield r1 get u8 0", "bitfield w1 set u8 0 1", "sort r1 store w1",
+    "sort r1", "zunionstore w1 2 r1 r2", "zunionstore w1 2 r1 w2", "strlen w1",
+    "georadius r1 0 0 1 km store w1", "georadius r1 0 0 1 km store r2", "bitop and w1 r1 r2",
+    "pfmerge w1 r1", "smove r1 w1 m", "eval return 1 1 w1", "memory usage w1", "mget r1 r2",
+    "zrangestore w1 r1 0 -1", "geosearchstore w1 r1 frommember m bybox 1 1 km",
+]
+
+
+@pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
+def test_read_and_write_key_permissions_match_redis(make_node, redis_server, resp3) -> None:
+    node = make_node()
+    setup = [("ACL", "SETUSER", "kw", "on", "nopass", "+@all", "%R~nothing"),
+             ("ACL", "SETUSER", "kw", "(%W~w* %R~r* +@all)")]
+    checks = [("ACL", "DRYRUN", "kw", *line.split()) for line in _KEY_ACCESS_COMMANDS]
+    replies = {}
+    for name, port in (("rcache", node.port), ("redis", redis_server)):
+        admin = RawConnection(port)
+        try:
+            if resp3:
+                admin.call("HELLO", "3")
+            replies[name] = [admin.call(*argv) for argv in setup + checks]
+        finally:
+            admin.call("ACL", "DELUSER", "kw")
+            admin.close()
+    differences = [f"{argv}: rcache {mine!r} != redis {theirs!r}" for argv, mine, theirs
+                   in zip(setup + checks, replies["rcache"], replies["redis"], strict=True)
+                   if mine != theirs]
+    assert not differences, "\n".join(differences)
+    assert replies["rcache"].count(b"+OK\r\n") < len(replies["rcache"]) - 10  # some refused
+
+
 def test_selector_users_replicate(tmp_path) -> None:
     """A user's selectors are stored with it: a follower applies the same permissions."""
     cluster = LocalCluster(tmp_path, 2)
