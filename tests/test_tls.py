@@ -368,3 +368,25 @@ def test_follower_proxy_link_over_tls(tmp_path, certs) -> None:
         assert proxy_links, "the follower's proxy link did not come in on the TLS port"
     finally:
         cluster.stop()
+
+
+def test_tls_link_options_from_file_env_and_flags(make_node, certs, tmp_path) -> None:
+    conf = tmp_path / "rcache.conf"
+    conf.write_text(f"tls-cluster yes\ntls-cert-file {certs['server']}\n"
+                    f"tls-key-file {certs['server_key']}\ntls-ca-cert-file {certs['ca']}\n")
+    node = make_node(str(conf), "--tls-port", str(free_port()),
+                     env={"RCACHE_TLS_REPLICATION": "yes"})
+    options = node.client().config_get("tls-*")
+    assert (options["tls-cluster"], options["tls-replication"]) == ("yes", "yes")
+    info = node.client().info("raft")
+    assert (info["raft_link_tls"], info["raft_proxy_tls"]) == (1, 1)
+
+    no_ca = make_node("--tls-cluster", "yes", "--tls-cert-file", certs["server"],
+                      "--tls-key-file", certs["server_key"], start=False)
+    no_ca.start(wait=False)
+    assert no_ca.proc.wait(timeout=30) != 0
+    assert "tls-ca-cert-file" in no_ca.log()
+    no_port = make_node("--tls-replication", "yes", start=False)
+    no_port.start(wait=False)
+    assert no_port.proc.wait(timeout=30) != 0
+    assert "tls-replication needs a tls-port" in no_port.log()
