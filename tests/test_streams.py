@@ -540,11 +540,10 @@ def test_blocked_xreadgroup_hands_each_entry_to_one_consumer(shared_node: Node) 
     lock = threading.Lock()
 
     def work(name: str) -> None:
-        client = shared_node.client(socket_timeout=30)
+        """Take jobs until a stop entry (each worker takes one: there is one per worker)."""
+        client = shared_node.client(socket_timeout=60)  # bounds a wait that never ends
         while True:
-            reply = client.xreadgroup("workers", name, {"jobs": ">"}, count=1, block=5000)
-            if not reply:
-                return
+            reply = client.xreadgroup("workers", name, {"jobs": ">"}, count=1, block=0)
             for _, entries in reply:
                 for entry_id, fields in entries:
                     if fields == {b"stop": b"1"}:
