@@ -169,10 +169,21 @@ class _Trim:
         self.limit = 0
 
 
-def _parse_add_or_trim(argv: list[bytes], xadd: bool) -> tuple[_Trim, int, dict]:
-    """streamParseAddOrTrimArgsOrReply -> (trimming, index of the id (XADD), XADD's own
-    options: nomkstream, id, seq_given)."""
-    trim, found = _Trim(), {"nomkstream": False, "id": None, "seq_given": True}
+class _Add:
+    """XADD's own options."""
+
+    __slots__ = ("no_mkstream", "id", "seq_given", "fields_at")
+
+    def __init__(self) -> None:
+        self.no_mkstream = False
+        self.id: StreamId | None = None  # None: *
+        self.seq_given = True  # False for ms-*
+        self.fields_at = 0
+
+
+def _parse_add_or_trim(argv: list[bytes], xadd: bool) -> tuple[_Trim, _Add]:
+    """streamParseAddOrTrimArgsOrReply: the trimming, and for XADD its own options."""
+    trim, found = _Trim(), _Add()
     limit_given = False
     i = 2
     while i < len(argv):
@@ -203,9 +214,9 @@ def _parse_add_or_trim(argv: list[bytes], xadd: bool) -> tuple[_Trim, int, dict]
             limit_given = True
             i += 1
         elif xadd and option == b"nomkstream":
-            found["nomkstream"] = True
+            found.no_mkstream = True
         elif xadd:
-            found["id"], found["seq_given"] = parse_id(argv[i], strict=True, star_seq=True)
+            found.id, found.seq_given = parse_id(argv[i], strict=True, star_seq=True)
             break
         else:
             raise CommandError(errors.SYNTAX)
@@ -219,7 +230,8 @@ def _parse_add_or_trim(argv: list[bytes], xadd: bool) -> tuple[_Trim, int, dict]
         raise CommandError("ERR syntax error, LIMIT cannot be used without the special ~ option")
     if not limit_given:
         trim.limit = 100 * NODE_ENTRIES if trim.approximate else 0
-    return trim, i, found
+    found.fields_at = i + 1
+    return trim, found
 
 
 def _trim(stream: ss.Stream, trim: _Trim) -> int:
@@ -282,21 +294,21 @@ def _add(ks: Keyspace, stream: ss.Stream, given: StreamId | None, seq_given: boo
                     "of entries evicted.",
          summary="Appends a new entry to a stream")
 def xadd(ctx: Context, argv: list[bytes]) -> bytes | None:
-    trim, id_at, found = _parse_add_or_trim(argv, xadd=True)
-    fields = argv[id_at + 1:]
+    trim, found = _parse_add_or_trim(argv, xadd=True)
+    fields = argv[found.fields_at:]
     if len(fields) < 2 or len(fields) % 2:
         raise CommandError(errors.wrong_arity("xadd"))
-    if found["id"] == ZERO_ID and found["seq_given"]:
+    if found.id == ZERO_ID and found.seq_given:
         raise CommandError(ID_ZERO)
     ks = ctx.ks
     stream = _stream(ks, argv[1])
     if stream is None:
-        if found["nomkstream"]:
+        if found.no_mkstream:
             return None
         stream = ss.create(ks, argv[1])
     if stream.last_id == MAX_ID:
         raise CommandError(EXHAUSTED)
-    new = _add(ks, stream, found["id"], found["seq_given"], fields)
+    new = _add(ks, stream, found.id, found.seq_given, fields)
     ctx.notify(STREAM_EVENTS, b"xadd", argv[1])
     if trim.strategy is not None and _trim(stream, trim):
         ctx.notify(STREAM_EVENTS, b"xtrim", argv[1])
@@ -573,24 +585,23 @@ def _keyed(served: list) -> object:
                  "ones reported by the caller for each stream. Can block.")
 def xread(ctx: Context, argv: list[bytes]) -> object:
     found = _parse_read(argv, group_read=False)
-    after: list[StreamId] = []
+    targets: list[tuple[bytes, ss.Stream | None, StreamId]] = []
     for key, raw in zip(found.keys, found.ids, strict=True):
         stream = _stream(ctx.ks, key)
         if raw == b"$":
-            after.append(stream.last_id if stream is not None else ZERO_ID)
+            after = stream.last_id if stream is not None else ZERO_ID
         elif raw == b">":
             raise CommandError("ERR The > ID can be specified only when calling XREADGROUP "
                                "using the GROUP <group> <consumer> option.")
         else:
-            after.append(strict_id(raw))
+            after = strict_id(raw)
+        targets.append((key, stream, after))
     served = []
-    for key, gt in zip(found.keys, after, strict=True):
-        stream = _stream(ctx.ks, key)
-        if stream is None or not stream.length or stream.last_entry_id() <= gt:
+    for key, stream, after in targets:
+        if stream is None or not stream.length or stream.last_entry_id() <= after:
             continue
-        start = _next_id(gt)
         served.append((key, [_entry_reply(i, fields) for i, fields in
-                             _counted(stream.entries(start), found.count)]))
+                             _counted(stream.entries(_next_id(after)), found.count)]))
     return _keyed(served)
 
 
