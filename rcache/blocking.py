@@ -69,13 +69,13 @@ class Blocking:
 
     def run(self, client: Client, cmd: Command, argv: list[bytes], result: Pending) -> Pending:
         """A blocking command on the leader, outside MULTI; ``result`` gets its reply."""
+        if not may_wait(cmd, argv):  # XREADGROUP without BLOCK: one try, never parked
+            self._server.replicator.submit((COMMAND, client.db, argv),
+                                           lambda pending: result.resolve(pending.value))
+            return result
         try:
             if cmd.name in _STREAM_READS:
-                timeout_ms = block_timeout_ms(argv)
-                if timeout_ms is None:  # XREADGROUP without BLOCK: one try, never parked
-                    self._server.replicator.submit((COMMAND, client.db, argv),
-                                                   lambda pending: result.resolve(pending.value))
-                    return result
+                timeout_ms = block_timeout_ms(argv) or 0
                 if cmd.name == "xread":  # $: the ids the leader holds now, the same every try
                     argv = resolve_last_ids(client.context().ks, argv)
             else:
@@ -183,6 +183,17 @@ class Blocking:
             else:  # once this item is queued, so that the try is ordered behind it
                 waiter.in_flight = True
                 asyncio.get_running_loop().call_soon(self._attempt, waiter)
+
+
+def may_wait(cmd: Command, argv: list[bytes]) -> bool:
+    """Whether a command flagged blocking may park its client: XREAD and XREADGROUP only with
+    BLOCK (a malformed one replies its error at once)."""
+    if cmd.name not in _STREAM_READS:
+        return True
+    try:
+        return block_timeout_ms(argv) is not None
+    except CommandError:
+        return False
 
 
 def _written_keys(argv: list[bytes]) -> list[bytes] | None:

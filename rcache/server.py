@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from . import errors, scripting
 from .acl import AclLog, User, Users, denial
-from .blocking import Blocking
+from .blocking import Blocking, may_wait
 from .cluster import PROXY, Cluster
 from .commands.acl import noperm_reply
 from .commands.pubsub import ALLOWED_WHILE_SUBSCRIBED
@@ -287,7 +287,7 @@ class Client(asyncio.Protocol):
                     if "blocking" in cmd.flags:
                         return server.blocking.run(self, cmd, argv, Pending(self._reply_ready))
                     return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready)
-                if route is PROXY and "blocking" in cmd.flags:
+                if route is PROXY and "blocking" in cmd.flags and may_wait(cmd, argv):
                     # it would stall the shared link
                     return server.cluster.redirect(cmd, argv, self.tls)
                 if route is PROXY:

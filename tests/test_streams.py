@@ -636,6 +636,21 @@ def test_streams_replicate_and_blocked_reads_unblock_on_leader_change(
                 waiting.result(timeout=60)
 
 
+def test_a_proxying_follower_forwards_group_reads_and_redirects_blocking_ones(
+        tmp_path: Path) -> None:
+    cluster = LocalCluster(tmp_path, 3, "--follower-proxy", "yes").start()
+    try:
+        client = cluster.followers()[0].client()
+        assert client.xadd("q", {"job": "1"}, id="1-1") == b"1-1"  # proxied
+        assert client.xgroup_create("q", "g", id="0") is True
+        assert client.xreadgroup("g", "c", {"q": ">"}) == [[b"q", [(b"1-1", {b"job": b"1"})]]]
+        with pytest.raises(MovedError):  # it may wait: that would stall the shared link
+            client.xreadgroup("g", "c", {"q": ">"}, block=100)
+        assert client.xack("q", "g", "1-1") == 1
+    finally:
+        cluster.stop()
+
+
 # -- rq, which stores job results with XADD inside MULTI ------------------------------------------
 def test_rq_job_result_round_trip(node: Node) -> None:
     from rq import Queue
