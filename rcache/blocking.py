@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from .commands.strings import timeout_arg
+from .commands.args import timeout_arg
 from .commands.table import Command, lookup
 from .errors import CommandError
 from .raft import Pending

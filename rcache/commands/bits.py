@@ -19,7 +19,7 @@ from ..notify import GENERIC, STRING
 from ..resp import parse_int
 from ..storage import Keyspace
 from ..strings_store import FRAGMENT_SIZE, StoredString, StringEditor
-from .keyspace import int_arg
+from .args import int_arg
 from .strings import PROTO_MAX_BULK_LEN
 from .table import Context, command
 

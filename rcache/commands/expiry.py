@@ -11,7 +11,7 @@ from .. import errors
 from ..errors import CommandError
 from ..notify import GENERIC
 from ..resp import LLONG_MAX, LLONG_MIN
-from .keyspace import int_arg
+from .args import int_arg
 from .table import Context, command
 
 _G = "generic"

@@ -20,10 +20,10 @@ from .. import errors
 from ..errors import CommandError
 from ..resp import NULL_ARRAY, DoubleText
 from ..storage import ZSET, Keyspace
-from .keyspace import int_arg
+from .args import float_arg, int_arg
 from .strings import format_long_double
 from .table import Context, command
-from .zsets import score_arg, store_sorted_set, zadd
+from .zsets import store_sorted_set, zadd
 
 _G = "geo"
 LONG_MIN, LONG_MAX = -180.0, 180.0
@@ -240,7 +240,7 @@ class Shape:
 # -- arguments ------------------------------------------------------------------------------------
 def _lon_lat(raw_lon: bytes, raw_lat: bytes) -> tuple[float, float]:
     """extractLongLatOrReply."""
-    lon, lat = score_arg(raw_lon), score_arg(raw_lat)
+    lon, lat = float_arg(raw_lon), float_arg(raw_lat)
     if not (LONG_MIN <= lon <= LONG_MAX and LAT_MIN <= lat <= LAT_MAX):
         raise CommandError(f"ERR invalid longitude,latitude pair {lon:f},{lat:f}")
     return lon, lat
@@ -255,7 +255,7 @@ def _unit(raw: bytes) -> float:
 
 def _radius(shape: Shape, raw: bytes, unit: bytes) -> None:
     """extractDistanceOrReply."""
-    radius = score_arg(raw, "ERR need numeric radius")
+    radius = float_arg(raw, "ERR need numeric radius")
     if radius < 0:
         raise CommandError("ERR radius cannot be negative")
     shape.radius, shape.conversion, shape.box = radius, _unit(unit), False
@@ -263,8 +263,8 @@ def _radius(shape: Shape, raw: bytes, unit: bytes) -> None:
 
 def _box(shape: Shape, raw_width: bytes, raw_height: bytes, unit: bytes) -> None:
     """extractBoxOrReply."""
-    width = score_arg(raw_width, "ERR need numeric width")
-    height = score_arg(raw_height, "ERR need numeric height")
+    width = float_arg(raw_width, "ERR need numeric width")
+    height = float_arg(raw_height, "ERR need numeric height")
     if height < 0 or width < 0:
         raise CommandError("ERR height or width cannot be negative")
     shape.width, shape.height, shape.conversion, shape.box = width, height, _unit(unit), True

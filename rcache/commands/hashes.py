@@ -12,8 +12,9 @@ from ..errors import CommandError
 from ..notify import HASH as HASH_EVENTS
 from ..resp import LLONG_MAX, LLONG_MIN, OK, SimpleString, parse_int
 from ..storage import HASH, Keyspace
+from .args import int_arg, parse_long_double, to_long_double
 from .scanning import random_fields, scan_collection
-from .strings import format_long_double, parse_long_double, to_long_double
+from .strings import format_long_double
 from .table import Context, command
 
 _G = "hash"
@@ -165,9 +166,7 @@ def hgetall(ctx: Context, argv: list[bytes]) -> dict[bytes, bytes]:
 @command("hincrby", 4, "write denyoom fast", 1, 1, 1, group=_G, since="2.0.0",
          summary="Increment the integer value of a hash field by the given number")
 def hincrby(ctx: Context, argv: list[bytes]) -> int:
-    delta = parse_int(argv[3])
-    if delta is None:
-        raise CommandError(errors.NOT_INTEGER)
+    delta = int_arg(argv[3])
     ks = ctx.ks
     meta = cs.lookup_or_create(ks, argv[1], HASH)
     current = None if meta.new else cs.get(ks, meta.prefix + argv[2])

@@ -16,8 +16,9 @@ from .. import strings_store as ss
 from ..errors import CommandError
 from ..glob import literal_prefix, matcher
 from ..notify import GENERIC
-from ..resp import OK, SimpleString, parse_int
+from ..resp import OK, SimpleString
 from ..storage import STRING_KINDS, TYPE_NAMES, Keyspace
+from .args import int32_arg, int_arg
 from .table import Context, command
 
 _G = "generic"
@@ -27,28 +28,9 @@ SCAN_DEFAULT_COUNT = 10
 MAX_SCAN_CURSORS = 10_000
 
 
-# -- argument parsing shared by the command families ------------------------------------
-def int_arg(raw: bytes) -> int:
-    """A 64-bit integer argument, strict as Redis's getLongLongFromObjectOrReply."""
-    value = parse_int(raw)
-    if value is None:
-        raise CommandError(errors.NOT_INTEGER)
-    return value
-
-
-def _int32_arg(raw: bytes, error: str | None = None) -> int:
-    """getIntFromObjectOrReply: its own error text (if given) for both failure kinds."""
-    value = parse_int(raw)
-    if value is None:
-        raise CommandError(error or errors.NOT_INTEGER)
-    if not INT_MIN <= value <= INT_MAX:
-        raise CommandError(error or errors.out_of_range(INT_MIN, INT_MAX))
-    return value
-
-
 def db_index_arg(ctx: Context, raw: bytes) -> int:
     """A database index (SELECT, MOVE, COPY ... DB): a C int, then within `databases`."""
-    dbnum = _int32_arg(raw)
+    dbnum = int32_arg(raw)
     _check_db_range(ctx, dbnum)
     return dbnum
 
@@ -336,8 +318,8 @@ def flushall(ctx: Context, argv: list[bytes]) -> SimpleString:
          complexity="O(N) where N is the count of clients watching or blocking on keys from "
                     "both databases.")
 def swapdb(ctx: Context, argv: list[bytes]) -> SimpleString:
-    first = _int32_arg(argv[1], errors.INVALID_FIRST_DB)
-    second = _int32_arg(argv[2], errors.INVALID_SECOND_DB)
+    first = int32_arg(argv[1], errors.INVALID_FIRST_DB)
+    second = int32_arg(argv[2], errors.INVALID_SECOND_DB)
     _check_db_range(ctx, first)
     _check_db_range(ctx, second)
     if first != second:

@@ -16,7 +16,7 @@ from .. import errors
 from ..errors import CommandError
 from ..leases import Leases
 from ..resp import SimpleString
-from .keyspace import int_arg
+from .args import int_arg
 from .table import Context, command, container
 
 _G = "lease"

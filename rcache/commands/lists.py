@@ -12,15 +12,13 @@ from .. import errors
 from ..errors import CommandError
 from ..notify import GENERIC
 from ..notify import LIST as LIST_EVENTS
-from ..resp import LLONG_MIN, NULL_ARRAY, OK, SimpleString, parse_int
+from ..resp import LLONG_MIN, NULL_ARRAY, OK, SimpleString
 from ..storage import LIST, Keyspace
-from .keyspace import int_arg
+from .args import int_arg, optional_count, positive_arg, timeout_arg
 from .sets import numkeys_keys, numkeys_keys_after_timeout, parse_mpop
-from .strings import timeout_arg
 from .table import Context, command
 
 _G = "list"
-COUNT_RANGE = "ERR value is out of range, must be positive"
 INDEX_RANGE = "ERR index out of range"
 RANK_ZERO = ("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second "
              "... or use negative to start from the end of the list")
@@ -122,11 +120,7 @@ def rpushx(ctx: Context, argv: list[bytes]) -> int:
 def _pop_command(ctx: Context, argv: list[bytes], left: bool) -> object:
     if len(argv) > 3:
         raise CommandError(errors.wrong_arity("lpop" if left else "rpop"))
-    count = None
-    if len(argv) == 3:
-        count = parse_int(argv[2])
-        if count is None or count < 0:
-            raise CommandError(COUNT_RANGE)
+    count = optional_count(argv, 2)
     ks = ctx.ks
     meta = _read(ks, argv[1])
     if meta is None:
@@ -314,9 +308,9 @@ def lpos(ctx: Context, argv: list[bytes]) -> object:
             if rank == 0:
                 raise CommandError(RANK_ZERO)
         elif option == b"count":
-            count = _positive_arg(argv[i + 1], COUNT_NEGATIVE)
+            count = positive_arg(argv[i + 1], COUNT_NEGATIVE)
         elif option == b"maxlen":
-            maxlen = _positive_arg(argv[i + 1], MAXLEN_NEGATIVE)
+            maxlen = positive_arg(argv[i + 1], MAXLEN_NEGATIVE)
         else:
             raise CommandError(errors.SYNTAX)
         i += 2
@@ -343,14 +337,6 @@ def lpos(ctx: Context, argv: list[bytes]) -> object:
     if count is None:
         return found[0] if found else None
     return found
-
-
-def _positive_arg(raw: bytes, error: str) -> int:
-    """getPositiveLongFromObjectOrReply with a message: the same text for both failures."""
-    value = parse_int(raw)
-    if value is None or value < 0:
-        raise CommandError(error)
-    return value
 
 
 def _move(ctx: Context, source_key: bytes, target_key: bytes, from_left: bool,

@@ -29,7 +29,7 @@ from ..pubsub import settle
 from ..resp import OK, OrderedSet, SimpleString, parse_int
 from ..scripting import LuaRun, TableError, command_arg, sha1hex
 from ..storage import end_of_prefix
-from .keyspace import int_arg
+from .args import int_arg
 from .table import Context, command, container, lookup
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from ..notify import GENERIC
 from ..resp import OK, SimpleString, encode_command, parse_int
 from ..statemachine import COMMAND
 from ..storage import BIG_STRING, HASH, LIST, SET, STRING, STRING_KINDS, TYPE_NAMES, ZSET, Keyspace
-from .keyspace import int_arg
+from .args import int_arg
 from .table import COMMANDS, Context, command
 
 _G = "generic"

@@ -14,11 +14,11 @@ from ..notify import GENERIC
 from ..notify import SET as SET_EVENTS
 from ..resp import OrderedSet, parse_int
 from ..storage import SET, Keyspace
+from .args import optional_count, positive_arg
 from .scanning import parse_random_count, random_element, random_elements, scan_collection
 from .table import Context, command
 
 _G = "set"
-SPOP_COUNT_RANGE = "ERR value is out of range, must be positive"
 NUMKEYS = "ERR numkeys should be greater than 0"
 TOO_MANY_NUMKEYS = "ERR Number of keys can't be greater than number of args"
 NEGATIVE_LIMIT = "ERR LIMIT can't be negative"
@@ -131,11 +131,7 @@ def scard(ctx: Context, argv: list[bytes]) -> int:
 def spop(ctx: Context, argv: list[bytes]) -> object:
     if len(argv) > 3:
         raise CommandError(errors.SYNTAX)
-    count = None
-    if len(argv) == 3:
-        count = parse_int(argv[2])
-        if count is None or count < 0:
-            raise CommandError(SPOP_COUNT_RANGE)
+    count = optional_count(argv, 2)
     ks = ctx.ks
     meta = _read(ks, argv[1])
     if meta is None:
@@ -309,9 +305,7 @@ def sintercard(ctx: Context, argv: list[bytes]) -> int:
     i = 2 + numkeys
     while i < len(argv):
         if argv[i].lower() == b"limit" and i + 1 < len(argv):
-            limit = parse_int(argv[i + 1])
-            if limit is None or limit < 0:
-                raise CommandError(NEGATIVE_LIMIT)
+            limit = positive_arg(argv[i + 1], NEGATIVE_LIMIT)
             i += 2
         else:
             raise CommandError(errors.SYNTAX)

@@ -22,9 +22,8 @@ from ..errors import CommandError
 from ..notify import GENERIC
 from ..notify import LIST as LIST_EVENTS
 from ..storage import HASH, LIST, SET, STRING_KINDS, ZSET, Keyspace
-from .keyspace import int_arg
+from .args import int_arg, strtod
 from .table import Context, command
-from .zsets import strtod
 
 _G = "generic"
 NOT_DOUBLE = "ERR One or more scores can't be converted into double"

@@ -8,8 +8,6 @@ dbOverwrite does; SET-like commands drop it unless told otherwise.
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -20,7 +18,7 @@ from ..errors import CommandError
 from ..notify import GENERIC, STRING
 from ..resp import LLONG_MAX, LLONG_MIN, OK, SimpleString
 from ..storage import STRING_KINDS, Keyspace
-from .keyspace import int_arg
+from .args import int_arg, parse_long_double, to_long_double
 from .table import Context, command
 
 _G = "string"
@@ -362,109 +360,6 @@ def incrbyfloat(ctx: Context, argv: list[bytes]) -> bytes:
     ss.store(ctx.ks, key, text, expire_at)
     ctx.notify(STRING, b"incrbyfloat", key)
     return text
-
-
-# -- long double arithmetic, as Redis's INCRBYFLOAT does it ---------------------------------------
-# Redis parses with strtold, adds in x86's 80-bit long double (64-bit significand) and prints
-# with "%.17Lf". Emulating that exactly (rationals rounded to 64 bits) reproduces its digits,
-# e.g. 1e10 + 0.1 -> 10000000000.09999999962747097, which no decimal precision would.
-_LD_MIN_EXP = -16445  # the smallest subnormal long double is 2**-16445
-_LD_MAX_EXP = 16320  # the largest long double is (2**64 - 1) * 2**16320
-_MAX_LONG_DOUBLE_CHARS = 5 * 1024
-_STRTOLD = re.compile(rb"""
-    [+-]?(?:
-        0x(?P<hex_int>[0-9a-f]*)(?:\.(?P<hex_frac>[0-9a-f]*))?(?:p(?P<hex_exp>[+-]?[0-9]+))?
-      | (?P<int>[0-9]*)(?:\.(?P<frac>[0-9]*))?(?:e(?P<exp>[+-]?[0-9]+))?
-      | (?P<inf>inf|infinity)
-    )""", re.VERBOSE | re.IGNORECASE)
-
-
-def _exponent(raw: bytes | None) -> int:
-    """An exponent's digits, clamped: beyond a billion only its sign matters."""
-    if not raw:
-        return 0
-    digits = raw.lstrip(b"+-").lstrip(b"0")
-    magnitude = int(digits or b"0") if len(digits) <= 9 else 10**9
-    return -magnitude if raw.startswith(b"-") else magnitude
-
-
-def parse_long_double(raw: bytes) -> Fraction | float | None:
-    """Redis's string2ld: the whole string must be one strtold number, with no leading
-    space, no NaN, and no overflow or underflow to zero.
-
-    Returns the exact value of the long double it reads, ``math.inf`` for an infinity of
-    either sign (any sum with it is NaN or infinite, which INCRBYFLOAT refuses), or None.
-    """
-    if not 0 < len(raw) < _MAX_LONG_DOUBLE_CHARS:
-        return None
-    found = _STRTOLD.fullmatch(raw)
-    if found is None:
-        return None
-    sign = -1 if raw.startswith(b"-") else 1
-    if found["inf"]:
-        return math.inf
-    if found["hex_int"] is not None:
-        whole, fraction = found["hex_int"], found["hex_frac"] or b""
-        if not whole and not fraction:
-            return None
-        mantissa = int(whole + fraction, 16)
-        exp2 = _exponent(found["hex_exp"]) - 4 * len(fraction)
-        if mantissa == 0:
-            return Fraction(0)
-        if not _LD_MIN_EXP - 2 <= mantissa.bit_length() + exp2 <= _LD_MAX_EXP + 65:
-            return None  # certain overflow, or underflow to zero
-        exact = mantissa * Fraction(2) ** exp2
-    else:
-        whole, fraction = found["int"], found["frac"] or b""
-        if not whole and not fraction:
-            return None
-        digits = (whole + fraction).lstrip(b"0")
-        if not digits:
-            return Fraction(0)
-        exp10 = _exponent(found["exp"]) - len(fraction)
-        if not -4953 <= len(digits) + exp10 <= 4934:
-            return None  # certain overflow, or underflow to zero
-        exact = Fraction(Decimal(f"{digits.decode()}e{exp10}"))
-    return to_long_double(sign * exact) or None  # zero here means it underflowed
-
-
-def timeout_arg(raw: bytes) -> int:
-    """A blocking command's timeout: seconds as strtold reads them, cut to whole
-    milliseconds; 0 waits forever (so does anything under a millisecond)."""
-    seconds = parse_long_double(raw)
-    if seconds is None:
-        raise CommandError("ERR timeout is not a float or out of range")
-    if seconds < 0 or seconds * 1000 >= 2**63:  # C's cast of an overflow comes out negative
-        raise CommandError("ERR timeout is negative")
-    return int(seconds * 1000)
-
-
-def to_long_double(exact: Fraction) -> Fraction | None:
-    """Round to the nearest long double, ties to even; None when it overflows."""
-    num, den = abs(exact.numerator), exact.denominator
-    if num == 0:
-        return exact
-    exp = max(num.bit_length() - den.bit_length() - 63, _LD_MIN_EXP)
-    mantissa, rest, divisor = _scaled_divmod(num, den, exp)
-    if mantissa < 1 << 63 and exp > _LD_MIN_EXP:  # the estimate was one binade high
-        exp -= 1
-        mantissa, rest, divisor = _scaled_divmod(num, den, exp)
-    if 2 * rest > divisor or (2 * rest == divisor and mantissa & 1):
-        mantissa += 1
-        if mantissa == 1 << 64:
-            mantissa, exp = 1 << 63, exp + 1
-    if exp > _LD_MAX_EXP:
-        return None
-    signed = mantissa if exact > 0 else -mantissa
-    return Fraction(signed << exp) if exp >= 0 else Fraction(signed, 1 << -exp)
-
-
-def _scaled_divmod(num: int, den: int, exp: int) -> tuple[int, int, int]:
-    """divmod(num / 2**exp, 1) in integers: (quotient, remainder, divisor)."""
-    if exp >= 0:
-        divisor = den << exp
-        return *divmod(num, divisor), divisor
-    return *divmod(num << -exp, den), den
 
 
 def format_long_double(value: Fraction) -> bytes:

@@ -13,8 +13,6 @@ parse of zslParseRange.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Iterator
 from itertools import chain, islice
 
@@ -23,13 +21,12 @@ from .. import errors
 from ..errors import CommandError
 from ..notify import GENERIC
 from ..notify import ZSET as ZSET_EVENTS
-from ..resp import LLONG_MAX, NULL_ARRAY, Pairs, format_double, parse_int
+from ..resp import LLONG_MAX, NULL_ARRAY, Pairs, format_double
 from ..storage import SET, ZSET, Keyspace
-from .keyspace import int_arg
+from .args import float_arg, int_arg, optional_count, positive_arg, strtod, timeout_arg
 from .scanning import random_fields, scan_collection
 from .sets import NEGATIVE_LIMIT, numkeys_keys, numkeys_keys_after_timeout, parse_mpop
 from .sets import members as set_members
-from .strings import timeout_arg
 from .table import Context, command
 
 _G = "sorted_set"
@@ -43,60 +40,6 @@ WEIGHT_NOT_FLOAT = "ERR weight value is not a float"
 LIMIT_NEEDS_BY = ("ERR syntax error, LIMIT is only supported in combination with either "
                   "BYSCORE or BYLEX")
 WITHSCORES_BYLEX = "ERR syntax error, WITHSCORES not supported in combination with BYLEX"
-POSITIVE = "ERR value is out of range, must be positive"
-
-# -- number parsing -------------------------------------------------------------------------------
-_ISSPACE = frozenset(b" \t\n\v\f\r")
-_STRTOD = re.compile(rb"""[+-]?(?:
-    0x(?P<hex>(?:[0-9a-f]+(?:\.[0-9a-f]*)?|\.[0-9a-f]+))(?:p[+-]?[0-9]+)?
-  | (?P<inf>inf(?:inity)?)
-  | (?P<nan>nan(?:\([0-9a-z_]*\))?)
-  | (?P<dec>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:e[+-]?[0-9]+)?
-)""", re.VERBOSE | re.IGNORECASE)
-
-
-def strtod(raw: bytes) -> tuple[float, int, bool]:
-    """C's strtod on raw: (value, bytes consumed, ERANGE). Leading white space is skipped;
-    nothing parsed consumes 0 bytes; ERANGE means overflow, or underflow to zero."""
-    pos = 0
-    while pos < len(raw) and raw[pos] in _ISSPACE:
-        pos += 1
-    found = _STRTOD.match(raw, pos)
-    if found is None:
-        return 0.0, 0, False
-    text = found.group().decode()
-    if found["inf"]:
-        return (-math.inf if text[0] == "-" else math.inf), found.end(), False
-    if found["nan"]:
-        return math.nan, found.end(), False
-    if found["hex"] is not None:
-        nonzero = found["hex"].strip(b"0.") != b""
-        try:
-            value = float.fromhex(text)
-        except OverflowError:
-            return (-math.inf if text[0] == "-" else math.inf), found.end(), True
-    else:
-        nonzero = found["dec"].strip(b"0.") != b""
-        value = float(text)
-    return value, found.end(), math.isinf(value) or (value == 0 and nonzero)
-
-
-def string2d(raw: bytes) -> float | None:
-    """Redis's string2d (getDoubleFromObject): the whole argument one finite-or-inf number."""
-    if not raw or raw[0] in _ISSPACE:
-        return None
-    value, end, out_of_range = strtod(raw)
-    if end != len(raw) or value != value or out_of_range:
-        return None
-    return value
-
-
-def score_arg(raw: bytes, error: str = errors.NOT_FLOAT) -> float:
-    value = string2d(raw)
-    if value is None:
-        raise CommandError(error)
-    return value
-
 
 Bound = tuple[float, bool]  # (score, exclusive)
 
@@ -268,7 +211,7 @@ def _zadd(ctx: Context, argv: list[bytes], incr: bool) -> object:
         raise CommandError(GT_LT_NX)
     if incr and pairs > 2:
         raise CommandError(INCR_SINGLE_PAIR)
-    scores = [score_arg(argv[j]) for j in range(i, len(argv), 2)]
+    scores = [float_arg(argv[j]) for j in range(i, len(argv), 2)]
     ks = ctx.ks
     key = argv[1]
     meta = _read(ks, key)
@@ -517,11 +460,7 @@ def _zpop(ctx: Context, argv: list[bytes], reverse: bool) -> object:
     with one."""
     if len(argv) > 3:
         raise CommandError(errors.SYNTAX)
-    count = None
-    if len(argv) == 3:
-        count = parse_int(argv[2])
-        if count is None or count < 0:
-            raise CommandError(POSITIVE)
+    count = optional_count(argv, 2)
     ks = ctx.ks
     meta = _read(ks, argv[1])
     if meta is None or count == 0:
@@ -706,7 +645,7 @@ def _setop(ctx: Context, argv: list[bytes], op: str, store: bool = False,
     while j < len(argv):
         option, remaining = argv[j].lower(), len(argv) - j
         if combines and option == b"weights" and remaining >= numkeys + 1:
-            weights = [score_arg(raw, WEIGHT_NOT_FLOAT) for raw in argv[j + 1:j + 1 + numkeys]]
+            weights = [float_arg(raw, WEIGHT_NOT_FLOAT) for raw in argv[j + 1:j + 1 + numkeys]]
             j += 1 + numkeys
         elif combines and option == b"aggregate" and remaining >= 2:
             how = argv[j + 1].lower()
@@ -717,9 +656,7 @@ def _setop(ctx: Context, argv: list[bytes], op: str, store: bool = False,
             withscores = True
             j += 1
         elif option == b"limit" and cardinality and remaining >= 2:
-            limit = parse_int(argv[j + 1])
-            if limit is None or limit < 0:
-                raise CommandError(NEGATIVE_LIMIT)
+            limit = positive_arg(argv[j + 1], NEGATIVE_LIMIT)
             j += 2
         else:
             raise CommandError(errors.SYNTAX)
