@@ -284,6 +284,10 @@ class Client(asyncio.Protocol):
                         if refused is not None:
                             cmd.rejected_calls += 1
                             return refused
+                    if cmd.parser is not None:
+                        refused = self._malformed(cmd, argv)
+                        if refused is not None:
+                            return refused
                     if "blocking" in cmd.flags:
                         return server.blocking.run(self, cmd, argv, Pending(self._reply_ready))
                     return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready)
@@ -309,6 +313,17 @@ class Client(asyncio.Protocol):
         except Exception:  # a bug in one command must not cost the client its connection
             log.exception("command %r failed", argv[:1])
             return CommandError("ERR internal error while running command")
+
+    @staticmethod
+    def _malformed(cmd: Command, argv: list[bytes]) -> CommandError | None:
+        """A write's syntax error, answered here rather than through the Raft log (counted
+        as a failed call, as the state machine would have counted it)."""
+        try:
+            cmd.parser(argv)
+        except CommandError as err:
+            cmd.record(0, True)
+            return err
+        return None
 
     def authenticate(self, user: User) -> None:
         """AUTH, HELLO AUTH: this connection's commands are checked against ``user`` now
@@ -341,7 +356,7 @@ class Client(asyncio.Protocol):
         SLOWLOG (writes are counted and timed where they are applied)."""
         start = perf_counter_ns()
         try:
-            reply = cmd.handler(self.context(), argv)
+            reply = cmd.call(self.context(), argv)
         except CommandError as err:
             reply = err
         except Exception:  # a bug: the client gets an error, the connection stays

@@ -135,7 +135,7 @@ class StateMachine:
         start = time.perf_counter_ns()
         try:
             ks = Keyspace(self.store, txn, db, now_ms, limits, events)
-            result = cmd.handler(Context(ks, rng, hub=self.hub), argv)
+            result = cmd.call(Context(ks, rng, hub=self.hub), argv)
         except CommandError as err:
             result = err
         except Exception:  # a bug must not stop the log: every node fails the same way

@@ -47,7 +47,7 @@ class DirectNode:
                 entry = encode_entry(now, self.index, [(COMMAND, db, argv)])
                 return self.machine.apply(self.index, entry)[0]
             ctx = table.Context(self.store.keyspace(db, now), random.Random(1))
-            return cmd.handler(ctx, argv)
+            return cmd.call(ctx, argv)
         except CommandError as error:  # reads raise; the state machine returns its errors
             return error
 

@@ -8,6 +8,7 @@ dbOverwrite does; SET-like commands drop it unless told otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -74,6 +75,10 @@ class StringOptions:
             raise CommandError(errors.invalid_expire(command_name))
         return when
 
+    def check_expiry(self, command_name: str) -> None:
+        """The checks of deadline() that do not depend on the clock (a parser's part)."""
+        self.deadline(0, command_name)
+
 
 def parse_string_options(argv: list[bytes], start: int, *, for_set: bool) -> StringOptions:
     """SET accepts NX XX GET KEEPTTL and one expiry; GETEX accepts PERSIST or one expiry.
@@ -130,13 +135,36 @@ def _set(ctx: Context, key: bytes, value: bytes, opts: StringOptions, command_na
     return old if opts.get else done
 
 
-@command("set", -3, "write denyoom", 1, 1, 1, group=_G, summary="Set the string value of a key")
-def set_(ctx: Context, argv: list[bytes]) -> object:
+SetArgs = tuple[bytes, bytes, StringOptions | None]  # key, value, options (None: none given)
+
+
+def _parse_set(argv: list[bytes]) -> SetArgs:
+    """setCommand: the options, then the expiry value, before the key is looked at."""
     if len(argv) == 3:
-        ss.store(ctx.ks, argv[1], argv[2])
-        ctx.notify(STRING, b"set", argv[1])
+        return argv[1], argv[2], None
+    opts = parse_string_options(argv, 3, for_set=True)
+    opts.check_expiry("set")
+    return argv[1], argv[2], opts
+
+
+def _expiring_set(unit: bytes, command_name: str) -> Callable[[list[bytes]], SetArgs]:
+    """SETEX/PSETEX key time value: SET with one expiry option."""
+    def parse(argv: list[bytes]) -> SetArgs:
+        opts = StringOptions(expiry=unit, expiry_arg=argv[2])
+        opts.check_expiry(command_name)
+        return argv[1], argv[3], opts
+    return parse
+
+
+@command("set", -3, "write denyoom", 1, 1, 1, group=_G, summary="Set the string value of a key",
+         parser=_parse_set)
+def set_(ctx: Context, args: SetArgs) -> object:
+    key, value, opts = args
+    if opts is None:
+        ss.store(ctx.ks, key, value)
+        ctx.notify(STRING, b"set", key)
         return OK
-    return _set(ctx, argv[1], argv[2], parse_string_options(argv, 3, for_set=True), "set")
+    return _set(ctx, key, value, opts, "set")
 
 
 @command("setnx", 3, "write denyoom fast", 1, 1, 1, group=_G,
@@ -146,17 +174,16 @@ def setnx(ctx: Context, argv: list[bytes]) -> object:
 
 
 @command("setex", 4, "write denyoom", 1, 1, 1, group=_G, since="2.0.0",
-         summary="Set the value and expiration of a key")
-def setex(ctx: Context, argv: list[bytes]) -> object:
-    opts = StringOptions(expiry=b"EX", expiry_arg=argv[2])
-    return _set(ctx, argv[1], argv[3], opts, "setex")
+         summary="Set the value and expiration of a key", parser=_expiring_set(b"EX", "setex"))
+def setex(ctx: Context, args: SetArgs) -> object:
+    return _set(ctx, *args, "setex")
 
 
 @command("psetex", 4, "write denyoom", 1, 1, 1, group=_G, since="2.6.0",
-         summary="Set the value and expiration in milliseconds of a key")
-def psetex(ctx: Context, argv: list[bytes]) -> object:
-    opts = StringOptions(expiry=b"PX", expiry_arg=argv[2])
-    return _set(ctx, argv[1], argv[3], opts, "psetex")
+         summary="Set the value and expiration in milliseconds of a key",
+         parser=_expiring_set(b"PX", "psetex"))
+def psetex(ctx: Context, args: SetArgs) -> object:
+    return _set(ctx, *args, "psetex")
 
 
 @command("mset", -3, "write denyoom", 1, -1, 2, group=_G, since="1.0.1",
@@ -254,13 +281,17 @@ def getdel(ctx: Context, argv: list[bytes]) -> bytes | None:
     return value
 
 
+def _parse_getex(argv: list[bytes]) -> tuple[bytes, StringOptions]:
+    """The options' syntax only: Redis validates the expiry value after the key lookup."""
+    return argv[1], parse_string_options(argv, 2, for_set=False)
+
+
 @command("getex", -2, "write fast", 1, 1, 1, group=_G, since="6.2.0",
-         summary="Get the value of a key and optionally set its expiration")
-def getex(ctx: Context, argv: list[bytes]) -> bytes | None:
+         summary="Get the value of a key and optionally set its expiration", parser=_parse_getex)
+def getex(ctx: Context, args: tuple[bytes, StringOptions]) -> bytes | None:
     """A missing key answers nil before the expiry value is even validated, as in Redis."""
     ks = ctx.ks
-    key = argv[1]
-    opts = parse_string_options(argv, 2, for_set=False)
+    key, opts = args
     current = ss.lookup(ks, key)
     if current is None:
         return None
@@ -289,20 +320,25 @@ def append(ctx: Context, argv: list[bytes]) -> int:
 
 @command("setrange", 4, "write denyoom", 1, 1, 1, group=_G, since="2.2.0",
          summary="Overwrite part of a string at key starting at the specified offset",
-         complexity="O(1), not counting the time taken to copy the new string in place.")
-def setrange(ctx: Context, argv: list[bytes]) -> int:
-    patch = argv[3]
-    offset = int_arg(argv[2])
-    if offset < 0:
-        raise CommandError(errors.OFFSET_RANGE)
-    editor = ss.edit(ctx.ks, argv[1])
+         complexity="O(1), not counting the time taken to copy the new string in place.",
+         parser=lambda argv: (argv[1], _offset_arg(argv[2]), argv[3]))
+def setrange(ctx: Context, args: tuple[bytes, int, bytes]) -> int:
+    key, offset, patch = args
+    editor = ss.edit(ctx.ks, key)
     if not patch:  # nothing to write: never creates the key
         return editor.length
     _check_length(offset + len(patch))
     editor.write(offset, patch)
     editor.save()
-    ctx.notify(STRING, b"setrange", argv[1])
+    ctx.notify(STRING, b"setrange", key)
     return editor.length
+
+
+def _offset_arg(raw: bytes) -> int:
+    offset = int_arg(raw)
+    if offset < 0:
+        raise CommandError(errors.OFFSET_RANGE)
+    return offset
 
 
 # -- counters ---------------------------------------------------------------------------------
@@ -329,18 +365,25 @@ def decr(ctx: Context, argv: list[bytes]) -> int:
 
 
 @command("incrby", 3, "write denyoom fast", 1, 1, 1, group=_G,
-         summary="Increment the integer value of a key by the given amount")
-def incrby(ctx: Context, argv: list[bytes]) -> int:
-    return _incr_by(ctx, argv[1], int_arg(argv[2]))
+         summary="Increment the integer value of a key by the given amount",
+         parser=lambda argv: (argv[1], int_arg(argv[2])))
+def incrby(ctx: Context, args: tuple[bytes, int]) -> int:
+    return _incr_by(ctx, *args)
 
 
 @command("decrby", 3, "write denyoom fast", 1, 1, 1, group=_G,
-         summary="Decrement the integer value of a key by the given number")
-def decrby(ctx: Context, argv: list[bytes]) -> int:
-    delta = int_arg(argv[2])
+         summary="Decrement the integer value of a key by the given number",
+         parser=lambda argv: (argv[1], _decrement_arg(argv[2])))
+def decrby(ctx: Context, args: tuple[bytes, int]) -> int:
+    return _incr_by(ctx, *args)
+
+
+def _decrement_arg(raw: bytes) -> int:
+    """DECRBY's decrement, as the delta to add (its negation must fit too)."""
+    delta = int_arg(raw)
     if delta == LLONG_MIN:
         raise CommandError(errors.DECREMENT_OVERFLOW)
-    return _incr_by(ctx, argv[1], -delta)
+    return -delta
 
 
 @command("incrbyfloat", 3, "write denyoom fast", 1, 1, 1, group=_G, since="2.6.0",

@@ -236,10 +236,13 @@ class HttpService:
         raise AssertionError(f"unexpected read route {route!r}")
 
     async def _write(self, db: int, argv: list[bytes]) -> object:
-        if "denyoom" in lookup(argv).flags:
+        cmd = lookup(argv)
+        if "denyoom" in cmd.flags:
             refused = self.server.eviction.admit()  # maxmemory, as on the client port
             if refused is not None:
                 raise refused
+        if cmd.parser is not None:
+            cmd.parser(argv)  # a syntax error is answered before the log, as on the client port
         value = await _wait(lambda done: self.server.replicator.submit((COMMAND, db, argv), done))
         if isinstance(value, CommandError):
             raise value
@@ -247,7 +250,7 @@ class HttpService:
 
     async def _admin(self, argv: list[bytes]) -> object:
         """Run a cluster-administration command's handler (the leader's only)."""
-        value = lookup(argv).handler(self._context(0), argv)
+        value = lookup(argv).call(self._context(0), argv)
         return await value if asyncio.iscoroutine(value) else value
 
     def _context(self, db: int) -> Context:
@@ -346,7 +349,7 @@ class HttpService:
     def _collection(ctx: Context, kind: str, key: bytes) -> dict:
         """The first MAX_ELEMENTS elements of a collection, by the commands' own handlers."""
         def call(*argv: bytes):
-            return lookup(list(argv)).handler(ctx, list(argv))
+            return lookup(list(argv)).call(ctx, list(argv))
 
         last = str(MAX_ELEMENTS - 1).encode()
         count = str(MAX_ELEMENTS).encode()
