@@ -567,6 +567,34 @@ HAND_WRITTEN = [
 ]
 
 
+# Writes whose arguments are wrong: answered before the Raft log (tests/test_parse_once.py
+# checks that the log does not move), with Redis's texts, in Redis's order of checks.
+MALFORMED_WRITES = [
+    ("SET", "k", "v", "FOO"), ("SET", "k", "v", "NX", "XX"), ("SET", "k", "v", "EX", "abc"),
+    ("SET", "k", "v", "EX", "0"), ("SET", "k", "v", "PX", "-1"), ("SET", "k", "v", "EX"),
+    ("SET", "k", "v", "KEEPTTL", "PX", "5"), ("SET", "k", "v", "EXAT", "9223372036854775807"),
+    ("SETEX", "k", "abc", "v"), ("SETEX", "k", "0", "v"), ("PSETEX", "k", "-5", "v"),
+    ("GETEX", "k", "FOO"), ("GETEX", "k", "EX"), ("GETEX", "k", "PERSIST", "EX", "5"),
+    ("SETRANGE", "k", "x", "v"), ("SETRANGE", "k", "-1", "v"),
+    ("INCRBY", "k", "1.5"), ("DECRBY", "k", "x"), ("DECRBY", "k", "-9223372036854775808"),
+    ("EXPIRE", "k", "x"), ("EXPIRE", "k", "10", "FOO"), ("EXPIRE", "k", "10", "NX", "XX"),
+    ("PEXPIRE", "k", "10", "GT", "LT"), ("EXPIREAT", "k", "9223372036854775807"),
+    ("PEXPIREAT", "k", "1.5"),
+]
+# The same writes on a key of another type (or a missing key, for GETEX): Redis checks the
+# syntax first, except where it looks at the key before some arguments (GETEX's expiry).
+_WRONG_TYPE_FIRST = [("LPUSH", "k", "x"), *MALFORMED_WRITES, ("DEL", "k"),
+                     ("GETEX", "k", "EX", "abc"), ("SET", "k", "v"), ("GETEX", "k", "EX", "abc"),
+                     ("GETEX", "k", "PX", "0")]
+
+
+@pytest.mark.parametrize("sequence", [MALFORMED_WRITES, _WRONG_TYPE_FIRST],
+                         ids=["missing-key", "other-type"])
+def test_malformed_writes(pair, sequence) -> None:
+    for argv in sequence:
+        assert_same(pair, *argv)
+
+
 @pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
 @pytest.mark.parametrize("sequence", HAND_WRITTEN, ids=lambda s: s[0][0].lower() + str(len(s)))
 def test_hand_written(pair, sequence, resp3) -> None:
