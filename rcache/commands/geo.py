@@ -23,7 +23,7 @@ from ..storage import ZSET, Keyspace
 from .args import float_arg, int_arg
 from .strings import format_long_double
 from .table import Context, command
-from .zsets import store_sorted_set, zadd
+from .zsets import ZaddArgs, parse_zadd, store_sorted_set, zadd
 
 _G = "geo"
 LONG_MIN, LONG_MAX = -180.0, 180.0
@@ -301,9 +301,13 @@ def _coordinate(value: float) -> DoubleText:
          summary="Add one or more geospatial items in the geospatial index represented using a "
                  "sorted set",
          complexity="O(log(N)) for each item added, where N is the number of elements in the "
-                    "sorted set.")
-def geoadd(ctx: Context, argv: list[bytes]) -> object:
-    """ZADD with the geohashes as scores (and NX XX CH passed on)."""
+                    "sorted set.", parser=lambda argv: parse_zadd(_as_zadd(argv)))
+def geoadd(ctx: Context, args: ZaddArgs) -> object:
+    return zadd(ctx, args)
+
+
+def _as_zadd(argv: list[bytes]) -> list[bytes]:
+    """GEOADD as ZADD with the geohashes as scores (and NX XX CH passed on)."""
     first = 2
     while first < len(argv) and argv[first].lower() in (b"nx", b"xx", b"ch"):
         first += 1
@@ -314,7 +318,7 @@ def geoadd(ctx: Context, argv: list[bytes]) -> object:
     for i in range(first, len(argv), 3):
         lon, lat = _lon_lat(argv[i], argv[i + 1])
         zadd_argv += [b"%d" % align52(encode(lon, lat, STEP_MAX)), argv[i + 2]]
-    return zadd(ctx, zadd_argv)
+    return zadd_argv
 
 
 @command("geopos", -2, "readonly", 1, 1, 1, group=_G, since="3.2.0",

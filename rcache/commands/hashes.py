@@ -6,6 +6,8 @@ in byte order, where Redis uses insertion order (listpack) or hash-table order.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from .. import collections_store as cs
 from .. import errors
 from ..errors import CommandError
@@ -164,12 +166,13 @@ def hgetall(ctx: Context, argv: list[bytes]) -> dict[bytes, bytes]:
 
 
 @command("hincrby", 4, "write denyoom fast", 1, 1, 1, group=_G, since="2.0.0",
-         summary="Increment the integer value of a hash field by the given number")
-def hincrby(ctx: Context, argv: list[bytes]) -> int:
-    delta = int_arg(argv[3])
+         summary="Increment the integer value of a hash field by the given number",
+         parser=lambda argv: (argv[1], argv[2], int_arg(argv[3])))
+def hincrby(ctx: Context, args: tuple[bytes, bytes, int]) -> int:
+    key, field, delta = args
     ks = ctx.ks
-    meta = cs.lookup_or_create(ks, argv[1], HASH)
-    current = None if meta.new else cs.get(ks, meta.prefix + argv[2])
+    meta = cs.lookup_or_create(ks, key, HASH)
+    current = None if meta.new else cs.get(ks, meta.prefix + field)
     value = 0
     if current is not None:
         value = parse_int(current)
@@ -178,23 +181,20 @@ def hincrby(ctx: Context, argv: list[bytes]) -> int:
     result = value + delta
     if not LLONG_MIN <= result <= LLONG_MAX:
         raise CommandError(errors.OVERFLOW)
-    _set_field(ks, meta, argv[2], b"%d" % result)
-    cs.save_notifying(ks, argv[1], meta, HASH_EVENTS, b"hincrby")
+    _set_field(ks, meta, field, b"%d" % result)
+    cs.save_notifying(ks, key, meta, HASH_EVENTS, b"hincrby")
     return result
 
 
 @command("hincrbyfloat", 4, "write denyoom fast", 1, 1, 1, group=_G, since="2.6.0",
-         summary="Increment the float value of a hash field by the given amount")
-def hincrbyfloat(ctx: Context, argv: list[bytes]) -> bytes:
+         summary="Increment the float value of a hash field by the given amount",
+         parser=lambda argv: (argv[1], argv[2], _increment_arg(argv[3])))
+def hincrbyfloat(ctx: Context, args: tuple[bytes, bytes, Fraction]) -> bytes:
     """Long double arithmetic and formatting, as INCRBYFLOAT (strings.py) does it."""
-    increment = parse_long_double(argv[3])
-    if increment is None:
-        raise CommandError(errors.NOT_FLOAT)
-    if isinstance(increment, float):
-        raise CommandError(NAN_OR_INF_VALUE)
+    key, field, increment = args
     ks = ctx.ks
-    meta = cs.lookup_or_create(ks, argv[1], HASH)
-    current = None if meta.new else cs.get(ks, meta.prefix + argv[2])
+    meta = cs.lookup_or_create(ks, key, HASH)
+    current = None if meta.new else cs.get(ks, meta.prefix + field)
     base = parse_long_double(current) if current is not None else 0
     if base is None:
         raise CommandError(HASH_NOT_FLOAT)
@@ -202,9 +202,19 @@ def hincrbyfloat(ctx: Context, argv: list[bytes]) -> bytes:
     if total is None:
         raise CommandError(errors.NAN_OR_INF)
     text = format_long_double(total)
-    _set_field(ks, meta, argv[2], text)
-    cs.save_notifying(ks, argv[1], meta, HASH_EVENTS, b"hincrbyfloat")
+    _set_field(ks, meta, field, text)
+    cs.save_notifying(ks, key, meta, HASH_EVENTS, b"hincrbyfloat")
     return text
+
+
+def _increment_arg(raw: bytes) -> Fraction:
+    """HINCRBYFLOAT's increment: a finite long double, checked before the hash is read."""
+    increment = parse_long_double(raw)
+    if increment is None:
+        raise CommandError(errors.NOT_FLOAT)
+    if isinstance(increment, float):
+        raise CommandError(NAN_OR_INF_VALUE)
+    return increment
 
 
 @command("hrandfield", -2, "readonly", 1, 1, 1, group=_G, since="6.2.0",

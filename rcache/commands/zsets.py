@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from itertools import chain, islice
+from typing import NamedTuple
 
 from .. import collections_store as cs
 from .. import errors
@@ -193,8 +194,17 @@ def _remove_all(ks: Keyspace, key: bytes, meta: cs.Meta, items: list[tuple[bytes
     return len(items)
 
 
-def _zadd(ctx: Context, argv: list[bytes], incr: bool) -> object:
-    """zaddGenericCommand: ZINCRBY is ZADD with INCR (and parses ZADD's options too)."""
+class ZaddArgs(NamedTuple):
+    key: bytes
+    options: frozenset[bytes]  # nx xx ch gt lt (lower case)
+    incr: bool
+    scores: list[float]
+    members: list[bytes]
+
+
+def parse_zadd(argv: list[bytes], incr: bool = False) -> ZaddArgs:
+    """zaddGenericCommand's checks before the key: ZINCRBY is ZADD with INCR (and takes
+    ZADD's options too)."""
     options: set[bytes] = set()
     i = 2
     while i < len(argv) and argv[i].lower() in (b"nx", b"xx", b"ch", b"incr", b"gt", b"lt"):
@@ -212,8 +222,13 @@ def _zadd(ctx: Context, argv: list[bytes], incr: bool) -> object:
     if incr and pairs > 2:
         raise CommandError(INCR_SINGLE_PAIR)
     scores = [float_arg(argv[j]) for j in range(i, len(argv), 2)]
+    return ZaddArgs(argv[1], frozenset(options), incr, scores, argv[i + 1::2])
+
+
+def _zadd(ctx: Context, args: ZaddArgs) -> object:
+    key, options, incr, scores, members = args
+    nx, xx, gt, lt = (opt in options for opt in (b"nx", b"xx", b"gt", b"lt"))
     ks = ctx.ks
-    key = argv[1]
     meta = _read(ks, key)
     if meta is None:
         if xx:
@@ -221,7 +236,7 @@ def _zadd(ctx: Context, argv: list[bytes], incr: bool) -> object:
         meta = cs.create(ks, key, ZSET)
     added = updated = processed = 0
     result = 0.0
-    for score, member in zip(scores, argv[i + 1::2], strict=True):
+    for score, member in zip(scores, members, strict=True):
         old = cs.zset_score(ks, meta, member)
         if old is not None:
             if nx:
@@ -255,16 +270,17 @@ def _zadd(ctx: Context, argv: list[bytes], incr: bool) -> object:
          summary="Add one or more members to a sorted set, or update its score if it already "
                  "exists",
          complexity="O(log(N)) for each item added, where N is the number of elements in the "
-                    "sorted set.")
-def zadd(ctx: Context, argv: list[bytes]) -> object:
-    return _zadd(ctx, argv, incr=False)
+                    "sorted set.", parser=parse_zadd)
+def zadd(ctx: Context, args: ZaddArgs) -> object:
+    return _zadd(ctx, args)
 
 
 @command("zincrby", 4, "write denyoom fast", 1, 1, 1, group=_G, since="1.2.0",
          summary="Increment the score of a member in a sorted set",
-         complexity="O(log(N)) where N is the number of elements in the sorted set.")
-def zincrby(ctx: Context, argv: list[bytes]) -> object:
-    return _zadd(ctx, argv, incr=True)
+         complexity="O(log(N)) where N is the number of elements in the sorted set.",
+         parser=lambda argv: parse_zadd(argv, incr=True))
+def zincrby(ctx: Context, args: ZaddArgs) -> object:
+    return _zadd(ctx, args)
 
 
 @command("zrem", -3, "write fast", 1, 1, 1, group=_G, since="1.2.0",
