@@ -14,7 +14,7 @@ from ..notify import GENERIC
 from ..notify import SET as SET_EVENTS
 from ..resp import OrderedSet, parse_int
 from ..storage import SET, Keyspace
-from .args import optional_count, positive_arg
+from .args import optional_count, positive_arg, timeout_arg
 from .scanning import parse_random_count, random_element, random_elements, scan_collection
 from .table import Context, command
 
@@ -268,8 +268,10 @@ def numkeys_keys_after_timeout(argv: list[bytes]) -> list[int]:
     return numkeys_keys(argv, at=2)
 
 
-def parse_mpop(argv: list[bytes], at: int, sides: tuple[bytes, bytes]
-               ) -> tuple[list[bytes], bytes, int]:
+MpopArgs = tuple[list[bytes], bytes, int]  # keys, side, count
+
+
+def parse_mpop(argv: list[bytes], at: int, sides: tuple[bytes, bytes]) -> MpopArgs:
     """[B]LMPOP / [B]ZMPOP's numkeys (at argv[at]) key [key ...] side [COUNT count]:
     (keys, side, count), with Redis's errors in Redis's order."""
     numkeys = parse_int(argv[at])
@@ -289,6 +291,13 @@ def parse_mpop(argv: list[bytes], at: int, sides: tuple[bytes, bytes]
         else:
             raise CommandError(errors.SYNTAX)
     return argv[at + 1:where], argv[where].lower(), count or 1
+
+
+def parse_blocking_mpop(argv: list[bytes], sides: tuple[bytes, bytes]) -> MpopArgs:
+    """BLMPOP / BZMPOP timeout numkeys ...: Redis reads the timeout after the rest."""
+    parsed = parse_mpop(argv, 2, sides)
+    timeout_arg(argv[1])
+    return parsed
 
 
 @command("sintercard", -3, "readonly", group=_G, since="7.0.0", key_finder=numkeys_keys,
