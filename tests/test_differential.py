@@ -580,16 +580,46 @@ MALFORMED_WRITES = [
     ("EXPIRE", "k", "x"), ("EXPIRE", "k", "10", "FOO"), ("EXPIRE", "k", "10", "NX", "XX"),
     ("PEXPIRE", "k", "10", "GT", "LT"), ("EXPIREAT", "k", "9223372036854775807"),
     ("PEXPIREAT", "k", "1.5"),
+    ("HINCRBY", "k", "f", "x"), ("HINCRBYFLOAT", "k", "f", "x"), ("HINCRBYFLOAT", "k", "f", "inf"),
+    ("ZADD", "k", "x", "m"), ("ZADD", "k", "NX", "XX", "1", "m"), ("ZADD", "k", "GT", "LT", "1", "m"),
+    ("ZADD", "k", "1", "m", "2"), ("ZADD", "k", "INCR", "1", "a", "2", "b"), ("ZADD", "k", "nan", "m"),
+    ("ZINCRBY", "k", "x", "m"), ("ZRANGESTORE", "d", "k", "0", "x"),
+    ("ZRANGESTORE", "d", "k", "0", "1", "WITHSCORES"), ("ZRANGESTORE", "d", "k", "0", "1", "LIMIT", "0", "1"),
+    ("ZRANGESTORE", "d", "k", "(a", "b", "BYSCORE"), ("ZRANGESTORE", "d", "k", "a", "b", "BYLEX"),
+    ("ZUNIONSTORE", "d", "0", "k"), ("ZINTERSTORE", "d", "x", "k"), ("ZDIFFSTORE", "d", "3", "k"),
+    ("ZPOPMIN", "k", "-1"), ("ZPOPMAX", "k", "1", "2"), ("ZMPOP", "0", "k", "MIN"),
+    ("ZMPOP", "1", "k", "UP"), ("ZMPOP", "1", "k", "MIN", "COUNT", "0"), ("BZMPOP", "x", "1", "k", "MIN"),
+    ("BZMPOP", "0", "1", "k", "MAX", "COUNT", "-1"), ("BZPOPMIN", "k", "-1"), ("BZPOPMAX", "k", "x"),
+    ("ZREMRANGEBYRANK", "k", "x", "1"), ("ZREMRANGEBYSCORE", "k", "x", "1"),
+    ("ZREMRANGEBYLEX", "k", "a", "b"),
+    ("LPOP", "k", "-1"), ("RPOP", "k", "x"), ("LINSERT", "k", "MIDDLE", "a", "b"),
+    ("LREM", "k", "x", "v"), ("LTRIM", "k", "0", "x"), ("LMOVE", "k", "d", "UP", "LEFT"),
+    ("BLMOVE", "k", "d", "LEFT", "LEFT", "-1"), ("BRPOPLPUSH", "k", "d", "x"), ("BLPOP", "k", "-1"),
+    ("BRPOP", "k", "x"), ("LMPOP", "0", "k", "LEFT"), ("LMPOP", "1", "k", "UP"),
+    ("BLMPOP", "-1", "1", "k", "LEFT"), ("BLMPOP", "0", "1", "k", "LEFT", "COUNT", "0"),
+    ("SPOP", "k", "-1"), ("SPOP", "k", "1", "2"), ("SETBIT", "k", "-1", "1"), ("SETBIT", "k", "0", "2"),
+    ("BITOP", "NAND", "d", "k"), ("BITOP", "NOT", "d", "k", "k2"), ("BITFIELD", "k", "SET", "u64", "0", "1"),
+    ("BITFIELD", "k", "INCRBY", "i8", "x", "1"), ("BITFIELD", "k", "OVERFLOW", "UP"),
+    ("RESTORE", "k", "0", "x", "FOO"), ("RESTORE", "k", "0", "x", "IDLETIME", "-1"),
+    ("SORT", "k", "LIMIT", "0"), ("SORT", "k", "STORE"), ("SORT", "k", "LIMIT", "x", "1"),
 ]
-# The same writes on a key of another type (or a missing key, for GETEX): Redis checks the
-# syntax first, except where it looks at the key before some arguments (GETEX's expiry).
+# The same writes on keys of other types (or a missing key, for GETEX): Redis checks the
+# syntax first, except where it looks at the key before some arguments (GETEX's expiry,
+# LSET's index).
 _WRONG_TYPE_FIRST = [("LPUSH", "k", "x"), *MALFORMED_WRITES, ("DEL", "k"),
                      ("GETEX", "k", "EX", "abc"), ("SET", "k", "v"), ("GETEX", "k", "EX", "abc"),
-                     ("GETEX", "k", "PX", "0")]
+                     ("GETEX", "k", "PX", "0"), ("LSET", "k", "x", "v")]
 
 
-@pytest.mark.parametrize("sequence", [MALFORMED_WRITES, _WRONG_TYPE_FIRST],
-                         ids=["missing-key", "other-type"])
+_ON_A_STRING = [("SET", "k", "v"), *MALFORMED_WRITES, ("LSET", "k", "x", "v")]
+# Inside MULTI they are queued, and fail inside EXEC's reply, as in Redis.
+_IN_MULTI = [("MULTI",), ("SET", "k", "v", "FOO"), ("ZADD", "k", "x", "m"), ("SET", "k", "v"),
+             ("EXPIRE", "k", "10", "NX", "XX"), ("GET", "k"), ("EXEC",)]
+
+
+@pytest.mark.parametrize("sequence", [MALFORMED_WRITES, _WRONG_TYPE_FIRST, _ON_A_STRING,
+                                      _IN_MULTI],
+                         ids=["missing-key", "on-a-list", "on-a-string", "in-multi"])
 def test_malformed_writes(pair, sequence) -> None:
     for argv in sequence:
         assert_same(pair, *argv)

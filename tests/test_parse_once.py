@@ -9,6 +9,12 @@ import redis
 from .conftest import LocalCluster, Node, wait_for
 from .test_differential import MALFORMED_WRITES
 
+# rcache's own writes (no redis-server to compare with): refused before the log too.
+_MALFORMED_LEASES = [("LEASE", "GRANT", "0"), ("LEASE", "GRANT", "x"),
+                     ("LEASE", "GRANT", "10", "ID"), ("LEASE", "GRANT", "10", "ID", "-1"),
+                     ("LEASE", "ATTACH", "x", "k"), ("LEASE", "DETACH", "0", "k"),
+                     ("LEASE", "KEEPALIVE", "x"), ("LEASE", "REVOKE", "-5")]
+
 
 def _commit_index(client: redis.Redis) -> int:
     return int(client.info("raft")["raft_commit_index"])
@@ -17,11 +23,12 @@ def _commit_index(client: redis.Redis) -> int:
 def _assert_refused_before_the_log(client: redis.Redis) -> None:
     client.set("k", "v")  # settles the node's own entries (a leader's first no-op...)
     before = _commit_index(client)
+    malformed = MALFORMED_WRITES + _MALFORMED_LEASES
     with client.pipeline(transaction=False) as pipe:
-        for argv in MALFORMED_WRITES:
+        for argv in malformed:
             pipe.execute_command(*argv)
         replies = pipe.execute(raise_on_error=False)
-    accepted = [(argv, reply) for argv, reply in zip(MALFORMED_WRITES, replies, strict=True)
+    accepted = [(argv, reply) for argv, reply in zip(malformed, replies, strict=True)
                 if not isinstance(reply, redis.ResponseError)]
     assert accepted == []
     assert _commit_index(client) == before

@@ -200,14 +200,15 @@ def lindex(ctx: Context, argv: list[bytes]) -> bytes | None:
 @command("lset", 4, "write denyoom", 1, 1, 1, group=_G,
          summary="Set the value of an element in a list by its index",
          complexity="O(N) where N is the length of the list. Setting either the first or the "
-                    "last element of the list is O(1).",
-         parser=lambda argv: (argv[1], int_arg(argv[2]), argv[3]))
-def lset(ctx: Context, args: tuple[bytes, int, bytes]) -> SimpleString:
-    key, index, value = args
+                    "last element of the list is O(1).")
+def lset(ctx: Context, argv: list[bytes]) -> SimpleString:
+    """No parser: Redis looks the key up (no such key, WRONGTYPE) before it reads the index."""
+    key, value = argv[1], argv[3]
     ks = ctx.ks
     meta = _read(ks, key)
     if meta is None:
         raise CommandError(errors.NO_SUCH_KEY)
+    index = int_arg(argv[2])
     if index < 0:
         index += meta.count
     if not 0 <= index < meta.count:
