@@ -241,9 +241,10 @@ class HttpService:
             refused = self.server.eviction.admit()  # maxmemory, as on the client port
             if refused is not None:
                 raise refused
-        if cmd.parser is not None:
-            cmd.parser(argv)  # a syntax error is answered before the log, as on the client port
-        value = await _wait(lambda done: self.server.replicator.submit((COMMAND, db, argv), done))
+        # A syntax error is answered before the log, as on the client port.
+        parsed = cmd.parser(argv) if cmd.parser is not None else None
+        value = await _wait(lambda done: self.server.replicator.submit(
+            (COMMAND, db, argv), done, (cmd, parsed)))
         if isinstance(value, CommandError):
             raise value
         return value
