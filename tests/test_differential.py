@@ -617,9 +617,18 @@ _IN_MULTI = [("MULTI",), ("SET", "k", "v", "FOO"), ("ZADD", "k", "x", "m"), ("SE
              ("EXPIRE", "k", "10", "NX", "XX"), ("GET", "k"), ("EXEC",)]
 
 
+# And from scripts: redis.call parses them as the client port does.
+_IN_SCRIPTS = [("EVAL", "return redis.pcall('SET', 'k', 'v', 'FOO')", "0"),
+               ("EVAL", "return redis.call('ZADD', 'k', 'x', 'm')", "0"),
+               ("EVAL", "return redis.pcall('EXPIRE', 'k', '10', 'NX', 'XX')", "0"),
+               ("EVAL", "redis.call('SET', 'k', 'v') return redis.pcall('GETEX', 'k', 'EX', 'x')",
+                "0"),
+               ("EVAL", "return redis.pcall('LPOP', 'k', '-1')", "0")]
+
+
 @pytest.mark.parametrize("sequence", [MALFORMED_WRITES, _WRONG_TYPE_FIRST, _ON_A_STRING,
-                                      _IN_MULTI],
-                         ids=["missing-key", "on-a-list", "on-a-string", "in-multi"])
+                                      _IN_MULTI, _IN_SCRIPTS],
+                         ids=["missing-key", "on-a-list", "on-a-string", "in-multi", "in-scripts"])
 def test_malformed_writes(pair, sequence) -> None:
     for argv in sequence:
         assert_same(pair, *argv)
