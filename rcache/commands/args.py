@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
 
@@ -207,20 +208,29 @@ def _scaled_divmod(num: int, den: int, exp: int) -> tuple[int, int, int]:
 
 
 # -- options --------------------------------------------------------------------------------------
-def option_words(argv: list[bytes], start: int, words: frozenset[bytes]) -> set[bytes]:
-    """Flag options (NX, XX, GT, LT, CH...) from argv[start:], upper-cased; any other word is a
-    syntax error. The caller refuses the combinations Redis refuses, with their texts."""
+def flag_options(options: list[bytes], words: frozenset[bytes],
+                 error: Callable[[bytes], str] = lambda _: errors.SYNTAX) -> set[bytes]:
+    """Flags (NX, XX, GT, LT...) in any case and number, upper-cased; any other word gets
+    ``error``'s text. The caller refuses the combinations Redis refuses, with their texts."""
     found = set()
-    for raw in argv[start:]:
+    for raw in options:
         word = raw.upper()
         if word not in words:
-            raise CommandError(errors.SYNTAX)
+            raise CommandError(error(raw))
         found.add(word)
     return found
 
 
+def leading_flags(argv: list[bytes], start: int, words: frozenset[bytes]
+                  ) -> tuple[set[bytes], int]:
+    """Flags before the arguments proper (ZADD's NX XX CH INCR GT LT, GEOADD's NX XX CH):
+    (the flags, lower-cased; the index of the first other argument)."""
+    end = start
+    while end < len(argv) and argv[end].lower() in words:
+        end += 1
+    return {word.lower() for word in argv[start:end]}, end
+
+
 def limit_args(argv: list[bytes], at: int) -> tuple[int, int]:
-    """LIMIT offset count (argv[at] is LIMIT): two integers, or a syntax error if missing."""
-    if at + 2 >= len(argv):
-        raise CommandError(errors.SYNTAX)
+    """LIMIT offset count, argv[at] being LIMIT (the caller checked that both follow)."""
     return int_arg(argv[at + 1]), int_arg(argv[at + 2])

@@ -13,22 +13,17 @@ from .. import errors
 from ..errors import CommandError
 from ..notify import GENERIC
 from ..resp import LLONG_MAX, LLONG_MIN
-from .args import int_arg
+from .args import flag_options, int_arg
 from .table import Context, command
 
 _G = "generic"
 _SECONDS_MIN = -(-LLONG_MIN // 1000)  # C's LLONG_MIN / 1000 truncates toward zero
-_EXPIRE_FLAGS = (b"NX", b"XX", b"GT", b"LT")
+_EXPIRE_FLAGS = frozenset((b"NX", b"XX", b"GT", b"LT"))
 
 
 def _parse_expire_flags(options: list[bytes]) -> set[bytes]:
     """NX XX GT LT, in any case and number; Redis 7.0's incompatibility checks."""
-    flags = set()
-    for option in options:
-        flag = option.upper()
-        if flag not in _EXPIRE_FLAGS:
-            raise CommandError(errors.unsupported_option(option))
-        flags.add(flag)
+    flags = flag_options(options, _EXPIRE_FLAGS, errors.unsupported_option)
     if b"NX" in flags and len(flags) > 1:
         raise CommandError(errors.EXPIRE_NX_CONFLICT)
     if {b"GT", b"LT"} <= flags:

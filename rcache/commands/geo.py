@@ -20,7 +20,7 @@ from .. import errors
 from ..errors import CommandError
 from ..resp import NULL_ARRAY, DoubleText
 from ..storage import ZSET, Keyspace
-from .args import float_arg, int_arg
+from .args import float_arg, int_arg, leading_flags
 from .strings import format_long_double
 from .table import Context, command
 from .zsets import ZaddArgs, parse_zadd, store_sorted_set, zadd
@@ -306,12 +306,12 @@ def geoadd(ctx: Context, args: ZaddArgs) -> object:
     return zadd(ctx, args)
 
 
+_GEOADD_FLAGS = frozenset((b"nx", b"xx", b"ch"))
+
+
 def _as_zadd(argv: list[bytes]) -> list[bytes]:
     """GEOADD as ZADD with the geohashes as scores (and NX XX CH passed on)."""
-    first = 2
-    while first < len(argv) and argv[first].lower() in (b"nx", b"xx", b"ch"):
-        first += 1
-    options = {arg.lower() for arg in argv[2:first]}
+    options, first = leading_flags(argv, 2, _GEOADD_FLAGS)
     if (len(argv) - first) % 3 or {b"nx", b"xx"} <= options:
         raise CommandError(errors.SYNTAX)
     zadd_argv = [b"zadd", *argv[1:first]]

@@ -23,7 +23,7 @@ from ..errors import CommandError
 from ..notify import GENERIC
 from ..notify import LIST as LIST_EVENTS
 from ..storage import HASH, LIST, SET, STRING_KINDS, ZSET, Keyspace
-from .args import int_arg, strtod
+from .args import limit_args, strtod
 from .table import Context, command
 
 _G = "generic"
@@ -116,7 +116,7 @@ def _parse_sort(argv: list[bytes], readonly: bool) -> SortOptions:
         elif option == b"alpha":
             options.alpha = True
         elif option == b"limit" and left >= 2:
-            options.offset, options.count = int_arg(argv[j + 1]), int_arg(argv[j + 2])
+            options.offset, options.count = limit_args(argv, j)
             j += 2
         elif option == b"store" and left >= 1 and not readonly:
             options.store = argv[j + 1]

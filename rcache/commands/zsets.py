@@ -24,7 +24,16 @@ from ..notify import GENERIC
 from ..notify import ZSET as ZSET_EVENTS
 from ..resp import LLONG_MAX, NULL_ARRAY, Pairs, format_double
 from ..storage import SET, ZSET, Keyspace
-from .args import float_arg, int_arg, optional_count, positive_arg, strtod, timeout_arg
+from .args import (
+    float_arg,
+    int_arg,
+    leading_flags,
+    limit_args,
+    optional_count,
+    positive_arg,
+    strtod,
+    timeout_arg,
+)
 from .scanning import random_fields, scan_collection
 from .sets import (
     NEGATIVE_LIMIT,
@@ -201,6 +210,9 @@ def _remove_all(ks: Keyspace, key: bytes, meta: cs.Meta, items: list[tuple[bytes
     return len(items)
 
 
+_ZADD_FLAGS = frozenset((b"nx", b"xx", b"ch", b"incr", b"gt", b"lt"))
+
+
 class ZaddArgs(NamedTuple):
     key: bytes
     options: frozenset[bytes]  # nx xx ch gt lt (lower case)
@@ -212,11 +224,7 @@ class ZaddArgs(NamedTuple):
 def parse_zadd(argv: list[bytes], incr: bool = False) -> ZaddArgs:
     """zaddGenericCommand's checks before the key: ZINCRBY is ZADD with INCR (and takes
     ZADD's options too)."""
-    options: set[bytes] = set()
-    i = 2
-    while i < len(argv) and argv[i].lower() in (b"nx", b"xx", b"ch", b"incr", b"gt", b"lt"):
-        options.add(argv[i].lower())
-        i += 1
+    options, i = leading_flags(argv, 2, _ZADD_FLAGS)
     incr = incr or b"incr" in options
     nx, xx, gt, lt = (opt in options for opt in (b"nx", b"xx", b"gt", b"lt"))
     pairs = len(argv) - i
@@ -384,7 +392,7 @@ def _parse_zrange(argv: list[bytes], by: str | None, reverse: bool | None,
         if option == b"withscores" and not store:
             withscores = True
         elif option == b"limit" and len(argv) - j - 1 >= 2:
-            offset, limit = int_arg(argv[j + 1]), int_arg(argv[j + 2])
+            offset, limit = limit_args(argv, j)
             j += 2
         elif reverse is None and option == b"rev":
             reverse = True
