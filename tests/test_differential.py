@@ -602,6 +602,8 @@ MALFORMED_WRITES = [
     ("BITFIELD", "k", "INCRBY", "i8", "x", "1"), ("BITFIELD", "k", "OVERFLOW", "UP"),
     ("RESTORE", "k", "0", "x", "FOO"), ("RESTORE", "k", "0", "x", "IDLETIME", "-1"),
     ("SORT", "k", "LIMIT", "0"), ("SORT", "k", "STORE"), ("SORT", "k", "LIMIT", "x", "1"),
+    ("MSET", "a", "1", "b"), ("MSETNX", "a", "1", "b"), ("HSET", "k", "f", "v", "g"),
+    ("HMSET", "k", "f", "v", "g"), ("FLUSHALL", "FOO"), ("FLUSHDB", "ASYNC", "SYNC"),
 ]
 # The same writes on keys of other types (or a missing key, for GETEX): Redis checks the
 # syntax first, except where it looks at the key before some arguments (GETEX's expiry,

@@ -6,6 +6,7 @@ in byte order, where Redis uses insertion order (listpack) or hash-table order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
 
 from .. import collections_store as cs
@@ -43,29 +44,42 @@ def _set_field(ks: Keyspace, meta: cs.Meta, field: bytes, value: bytes) -> bool:
     return added
 
 
-def _hset(ctx: Context, argv: list[bytes], name: str) -> int:
-    if len(argv) % 2:
-        raise CommandError(errors.wrong_arity(name))
+FieldValues = tuple[bytes, list[tuple[bytes, bytes]]]  # key, (field, value) pairs
+
+
+def _field_values(name: str) -> Callable[[list[bytes]], FieldValues]:
+    """HSET/HMSET key field value [field value ...]: a missing value is an arity error."""
+    def parse(argv: list[bytes]) -> FieldValues:
+        if len(argv) % 2:
+            raise CommandError(errors.wrong_arity(name))
+        return argv[1], list(zip(argv[2::2], argv[3::2], strict=True))
+    return parse
+
+
+def _hset(ctx: Context, args: FieldValues) -> int:
+    key, pairs = args
     ks = ctx.ks
-    meta = cs.lookup_or_create(ks, argv[1], HASH)
-    added = sum(_set_field(ks, meta, argv[i], argv[i + 1]) for i in range(2, len(argv), 2))
-    cs.save_notifying(ks, argv[1], meta, HASH_EVENTS, b"hset")
+    meta = cs.lookup_or_create(ks, key, HASH)
+    added = sum(_set_field(ks, meta, field, value) for field, value in pairs)
+    cs.save_notifying(ks, key, meta, HASH_EVENTS, b"hset")
     return added
 
 
 @command("hset", -4, "write denyoom fast", 1, 1, 1, group=_G, since="2.0.0",
          summary="Set the string value of a hash field",
          complexity="O(1) for each field/value pair added, so O(N) to add N field/value pairs "
-                    "when the command is called with multiple field/value pairs.")
-def hset(ctx: Context, argv: list[bytes]) -> int:
-    return _hset(ctx, argv, "hset")
+                    "when the command is called with multiple field/value pairs.",
+         parser=_field_values("hset"))
+def hset(ctx: Context, args: FieldValues) -> int:
+    return _hset(ctx, args)
 
 
 @command("hmset", -4, "write denyoom fast", 1, 1, 1, group=_G, since="2.0.0",
          summary="Set multiple hash fields to multiple values",
-         complexity="O(N) where N is the number of fields being set.")
-def hmset(ctx: Context, argv: list[bytes]) -> SimpleString:
-    _hset(ctx, argv, "hmset")
+         complexity="O(N) where N is the number of fields being set.",
+         parser=_field_values("hmset"))
+def hmset(ctx: Context, args: FieldValues) -> SimpleString:
+    _hset(ctx, args)
     return OK
 
 

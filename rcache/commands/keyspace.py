@@ -289,25 +289,26 @@ def move(ctx: Context, argv: list[bytes]) -> int:
 
 
 # -- whole databases ------------------------------------------------------------------------------
-def _check_flush_args(argv: list[bytes]) -> None:
+def _flush_mode(argv: list[bytes]) -> bytes:
     """FLUSHDB/FLUSHALL take one optional ASYNC|SYNC (both mean the same here)."""
     if len(argv) > 2 or (len(argv) == 2 and argv[1].lower() not in (b"async", b"sync")):
         raise CommandError(errors.SYNTAX)
+    return argv[1].lower() if len(argv) == 2 else b"sync"
 
 
 @command("flushdb", -1, "write", group="server",
          summary="Remove all keys from the current database",
-         complexity="O(N) where N is the number of keys in the selected database")
-def flushdb(ctx: Context, argv: list[bytes]) -> SimpleString:
-    _check_flush_args(argv)
+         complexity="O(N) where N is the number of keys in the selected database",
+         parser=_flush_mode)
+def flushdb(ctx: Context, _mode: bytes) -> SimpleString:
     ctx.ks.flush()
     return OK
 
 
 @command("flushall", -1, "write", group="server", summary="Remove all keys from all databases",
-         complexity="O(N) where N is the total number of keys in all databases")
-def flushall(ctx: Context, argv: list[bytes]) -> SimpleString:
-    _check_flush_args(argv)
+         complexity="O(N) where N is the total number of keys in all databases",
+         parser=_flush_mode)
+def flushall(ctx: Context, _mode: bytes) -> SimpleString:
     for dbnum in range(ctx.ks.store.databases):
         ctx.db(dbnum).flush()
     return OK

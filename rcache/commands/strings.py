@@ -188,10 +188,11 @@ def psetex(ctx: Context, args: SetArgs) -> object:
 
 @command("mset", -3, "write denyoom", 1, -1, 2, group=_G, since="1.0.1",
          summary="Set multiple keys to multiple values",
-         complexity="O(N) where N is the number of keys to set.")
-def mset(ctx: Context, argv: list[bytes]) -> SimpleString:
+         complexity="O(N) where N is the number of keys to set.",
+         parser=lambda argv: _pairs(argv, "mset"))
+def mset(ctx: Context, pairs: list[tuple[bytes, bytes]]) -> SimpleString:
     ks = ctx.ks
-    for key, value in _pairs(argv, "mset"):
+    for key, value in pairs:
         ss.store(ks, key, value)
         ctx.notify(STRING, b"set", key)
     return OK
@@ -199,10 +200,10 @@ def mset(ctx: Context, argv: list[bytes]) -> SimpleString:
 
 @command("msetnx", -3, "write denyoom", 1, -1, 2, group=_G, since="1.0.1",
          summary="Set multiple keys to multiple values, only if none of the keys exist",
-         complexity="O(N) where N is the number of keys to set.")
-def msetnx(ctx: Context, argv: list[bytes]) -> int:
+         complexity="O(N) where N is the number of keys to set.",
+         parser=lambda argv: _pairs(argv, "msetnx"))
+def msetnx(ctx: Context, pairs: list[tuple[bytes, bytes]]) -> int:
     ks = ctx.ks
-    pairs = _pairs(argv, "msetnx")
     if any(ks.exists(key) for key, _ in pairs):
         return 0
     for key, value in pairs:
