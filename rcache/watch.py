@@ -100,20 +100,20 @@ class Watches:
         if cmd.full_name in _ANY_KEY:
             self._touch(list(self._watchers))
         elif cmd.name in _WHOLE_DB:
-            self._touch_databases(self._databases(cmd.name, db, argv))
+            self._touch_databases(self._databases(cmd, db, argv))
         elif cmd.name in _OTHER_DB:
             keys = set(cmd.keys(argv))
             self._touch(watched for watched in self._watchers if watched[1] in keys)
         else:
             self._touch((db, key) for key in cmd.keys(argv))
 
-    def _databases(self, name: str, db: int, argv: list[bytes]) -> list[int]:
-        if name == "flushall":
+    def _databases(self, cmd: Command, db: int, argv: list[bytes]) -> list[int]:
+        if cmd.name == "flushall":
             return list(range(self._server.config.databases))
-        if name == "swapdb":
+        if cmd.name == "swapdb":
             try:
-                return [int(argv[1]), int(argv[2])]
-            except ValueError:
+                return list(cmd.parser(argv))  # the two indexes, as SWAPDB reads them
+            except CommandError:
                 return []
         return [db]
 

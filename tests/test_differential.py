@@ -604,6 +604,7 @@ MALFORMED_WRITES = [
     ("SORT", "k", "LIMIT", "0"), ("SORT", "k", "STORE"), ("SORT", "k", "LIMIT", "x", "1"),
     ("MSET", "a", "1", "b"), ("MSETNX", "a", "1", "b"), ("HSET", "k", "f", "v", "g"),
     ("HMSET", "k", "f", "v", "g"), ("FLUSHALL", "FOO"), ("FLUSHDB", "ASYNC", "SYNC"),
+    ("MOVE", "k", "x"), ("MOVE", "k", "2147483648"), ("SWAPDB", "x", "0"), ("SWAPDB", "0", "1.5"),
 ]
 # The same writes on keys of other types (or a missing key, for GETEX): Redis checks the
 # syntax first, except where it looks at the key before some arguments (GETEX's expiry,
@@ -613,7 +614,8 @@ _WRONG_TYPE_FIRST = [("LPUSH", "k", "x"), *MALFORMED_WRITES, ("DEL", "k"),
                      ("GETEX", "k", "PX", "0"), ("LSET", "k", "x", "v")]
 
 
-_ON_A_STRING = [("SET", "k", "v"), *MALFORMED_WRITES, ("LSET", "k", "x", "v")]
+_ON_A_STRING = [("SET", "k", "v"), *MALFORMED_WRITES, ("LSET", "k", "x", "v"),
+                ("MOVE", "k", "99"), ("SWAPDB", "0", "99"), ("SWAPDB", "99", "x")]
 # Inside MULTI they are queued, and fail inside EXEC's reply, as in Redis.
 _IN_MULTI = [("MULTI",), ("SET", "k", "v", "FOO"), ("ZADD", "k", "x", "m"), ("SET", "k", "v"),
              ("EXPIRE", "k", "10", "NX", "XX"), ("GET", "k"), ("EXEC",)]

@@ -270,11 +270,13 @@ def copy(ctx: Context, argv: list[bytes]) -> int:
     return 1
 
 
-@command("move", 3, "write fast", 1, 1, 1, group=_G, summary="Move a key to another database")
-def move(ctx: Context, argv: list[bytes]) -> int:
+@command("move", 3, "write fast", 1, 1, 1, group=_G, summary="Move a key to another database",
+         parser=lambda argv: (argv[1], int32_arg(argv[2])))
+def move(ctx: Context, args: tuple[bytes, int]) -> int:
+    """The index's range (the node's `databases`) is checked here, next in Redis's order."""
     ks = ctx.ks
-    key = argv[1]
-    target_db = db_index_arg(ctx, argv[2])
+    key, target_db = args
+    _check_db_range(ctx, target_db)
     if target_db == ks.dbnum:
         raise CommandError(errors.SAME_OBJECT)
     record = ks.lookup(key)
@@ -317,10 +319,11 @@ def flushall(ctx: Context, _mode: bytes) -> SimpleString:
 @command("swapdb", 3, "write fast", group="server", since="4.0.0",
          summary="Swaps two Redis databases",
          complexity="O(N) where N is the count of clients watching or blocking on keys from "
-                    "both databases.")
-def swapdb(ctx: Context, argv: list[bytes]) -> SimpleString:
-    first = int32_arg(argv[1], errors.INVALID_FIRST_DB)
-    second = int32_arg(argv[2], errors.INVALID_SECOND_DB)
+                    "both databases.",
+         parser=lambda argv: (int32_arg(argv[1], errors.INVALID_FIRST_DB),
+                              int32_arg(argv[2], errors.INVALID_SECOND_DB)))
+def swapdb(ctx: Context, args: tuple[int, int]) -> SimpleString:
+    first, second = args
     _check_db_range(ctx, first)
     _check_db_range(ctx, second)
     if first != second:
