@@ -608,8 +608,12 @@ MALFORMED_WRITES = [
 ]
 # The same writes on keys of other types (or a missing key, for GETEX): Redis checks the
 # syntax first, except where it looks at the key before some arguments (GETEX's expiry,
-# LSET's index).
-_WRONG_TYPE_FIRST = [("LPUSH", "k", "x"), *MALFORMED_WRITES, ("DEL", "k"),
+# LSET's index, and the commands without a parser below).
+_WRONG_TYPE_FIRST = [("LPUSH", "k", "x"), *MALFORMED_WRITES,
+                     # no parser: Redis reads the key (or checks the index's range) first
+                     ("INCRBYFLOAT", "k", "x"), ("COPY", "a", "b", "DB", "99", "FOO"),
+                     ("GEOSEARCHSTORE", "d", "k", "FROMLONLAT", "0", "0", "BYRADIUS", "1", "km",
+                      "FOO"), ("DEL", "k"),
                      ("GETEX", "k", "EX", "abc"), ("SET", "k", "v"), ("GETEX", "k", "EX", "abc"),
                      ("GETEX", "k", "PX", "0"), ("LSET", "k", "x", "v")]
 
