@@ -1,8 +1,9 @@
 """Argument parsers every command family shares, with Redis's exact error texts.
 
-A command's parser (``@command(..., parser=...)``) is built from these: it runs before the
-command is routed, so a malformed write is answered without reaching the Raft log, and it
-runs again (the same pure function of argv) where the entry is applied.
+A command's parser (``@command(..., parser=...)``) is built from these: the node a write
+arrives at runs it before proposing it, so a malformed write is answered without reaching
+the Raft log, and hands the result to its own apply of the entry; the other nodes (and a
+replay after a restart) run the same pure function of argv on the entry.
 """
 
 from __future__ import annotations
