@@ -35,6 +35,7 @@ from .errors import NOT_COMMITTED, NOT_LEADER_FOR_READ, OUTCOME_UNKNOWN, READ_TI
 from .faults import TickFaults
 from .pubsub import settle
 from .statemachine import COMMAND, Prepared, StateMachine, encode_entry
+from .tls import RaftContexts, raft_contexts
 from .transport import ClusterTransport, frame_limit, use_plain_codec_for_log
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,8 @@ class RaftNode(SyncObj):
     LEASE_FRACTION = 0.8
 
     def __init__(self, machine: StateMachine, self_address: str, partners: list[str],
-                 conf: SyncObjConf, max_frame: Callable[[], int] | None = None) -> None:
+                 conf: SyncObjConf, max_frame: Callable[[], int] | None = None,
+                 tls: RaftContexts | None = None) -> None:
         self._machine = machine
         self._keep_log_tail = False
         self.before_ack: Callable[[], None] = lambda: None
@@ -113,7 +115,8 @@ class RaftNode(SyncObj):
             max_frame = functools.partial(frame_limit, MAX_ENTRY_BYTES,
                                           BY_NAME["proto-max-bulk-len"].default)
         super().__init__(self_address, partners, conf, transportClass=functools.partial(
-            ClusterTransport, member_frame_limit=max_frame))
+            ClusterTransport, member_frame_limit=max_frame, tls=tls))
+        self.tls = tls
         transport = self._SyncObj__transport
         send = transport.send
 
@@ -460,7 +463,8 @@ class Replicator:
         self._tick_wait = min(config.raft_heartbeat_period / 1000, 0.05)
         with _journal_factory(lambda _path: self.journal):
             self.node = RaftNode(machine, self_address, partners, conf,
-                                 lambda: frame_limit(MAX_ENTRY_BYTES, config.proto_max_bulk_len))
+                                 lambda: frame_limit(MAX_ENTRY_BYTES, config.proto_max_bulk_len),
+                                 raft_contexts(config))
         self.node.before_ack = self.journal.sync
         self._loop: asyncio.AbstractEventLoop | None = None
         self._expiry_task: asyncio.Task | None = None
