@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from .commands.args import timeout_arg
 from .commands.streams import block_timeout_ms, resolve_last_ids, woken_reply
-from .commands.strings import timeout_arg
 from .commands.table import Command, lookup
 from .errors import CommandError
 from .raft import Pending
 from .resp import NULL_ARRAY
-from .statemachine import COMMAND, TRANSACTION
+from .statemachine import COMMAND, TRANSACTION, Prepared
 
 if TYPE_CHECKING:
     from .server import Client, Server
@@ -33,18 +33,18 @@ LEADERSHIP_CHECK_S = 0.5
 _PUSHING_BLOCKERS = frozenset({"blmove", "brpoplpush"})
 _TIMEOUT_FIRST = frozenset({"blmpop", "bzmpop"})  # the others end with their timeout
 _STREAM_READS = frozenset({"xread", "xreadgroup"})  # BLOCK <milliseconds> among the options
-_STREAM_READ_NAMES = frozenset(name.encode() for name in _STREAM_READS)
 _OTHER_DATABASES = frozenset({"move", "copy", "swapdb"})  # may fill a key of another db
 
 
 class Waiter:
-    __slots__ = ("client", "db", "argv", "keys", "result", "in_flight", "again", "expired",
-                 "timer", "parked_before")
+    __slots__ = ("client", "db", "cmd", "argv", "keys", "result", "in_flight", "again",
+                 "expired", "timer", "parked_before")
 
-    def __init__(self, client: Client, argv: list[bytes], keys: list[bytes],
+    def __init__(self, client: Client, cmd: Command, argv: list[bytes], keys: list[bytes],
                  result: Pending) -> None:
         self.client = client
         self.db = client.db
+        self.cmd = cmd
         self.argv = argv
         self.keys = list(dict.fromkeys((client.db, key) for key in keys))  # BLPOP a a 0
         self.result = result
@@ -71,7 +71,8 @@ class Blocking:
         """A blocking command on the leader, outside MULTI; ``result`` gets its reply."""
         if not may_wait(cmd, argv):  # XREADGROUP without BLOCK: one try, never parked
             self._server.replicator.submit((COMMAND, client.db, argv),
-                                           lambda pending: result.resolve(pending.value))
+                                           lambda pending: result.resolve(pending.value),
+                                           (cmd, None))
             return result
         try:
             if cmd.name in _STREAM_READS:
@@ -83,8 +84,8 @@ class Blocking:
         except CommandError:
             timeout_ms = 0  # the first try replies with the error, after any Redis finds first
         keys = cmd.keys(argv)
-        waiter = Waiter(client, argv, keys[:1] if cmd.name in _PUSHING_BLOCKERS else keys,
-                        result)
+        waiter = Waiter(client, cmd, argv,
+                        keys[:1] if cmd.name in _PUSHING_BLOCKERS else keys, result)
         if timeout_ms:
             waiter.timer = asyncio.get_running_loop().call_later(
                 timeout_ms / 1000, self._time_out, waiter)
@@ -98,12 +99,13 @@ class Blocking:
             return
         waiter.in_flight = True
         self._server.replicator.submit((COMMAND, waiter.db, waiter.argv),
-                                       lambda pending: self._attempted(waiter, pending))
+                                       lambda pending: self._attempted(waiter, pending),
+                                       (waiter.cmd, None))
 
     def _attempted(self, waiter: Waiter, pending: Pending) -> None:
         waiter.in_flight = False
         value = pending.value
-        if waiter.parked_before and waiter.argv[0].lower() in _STREAM_READ_NAMES:
+        if waiter.parked_before and waiter.cmd.name in _STREAM_READS:
             value = woken_reply(self._server.store.keyspace(waiter.db, 0), waiter.argv, value)
         popped = value is not NULL_ARRAY and value is not None  # or an error
         if popped or waiter.expired or waiter.client.closed:
@@ -165,14 +167,15 @@ class Blocking:
             LEADERSHIP_CHECK_S, self._check_leadership)
 
     # -- the write path calls this for every item it submits ---------------------------------
-    def submitted(self, item: tuple) -> None:
+    def submitted(self, item: tuple, prepared: Prepared = None) -> None:
         if not self._by_key:
             return
         commands = [(item[1], item[2])] if item[0] == COMMAND else (
             item[1] if item[0] == TRANSACTION else [])
+        found = ([prepared] if item[0] == COMMAND else prepared) or [None] * len(commands)
         woken: dict[Waiter, None] = {}
-        for db, argv in commands:
-            keys = _written_keys(argv)
+        for (db, argv), known in zip(commands, found, strict=True):
+            keys = _written_keys(argv, known[0] if known else None)
             if keys is None:
                 woken.update(self._parked)
             for key in keys or ():
@@ -196,10 +199,11 @@ def may_wait(cmd: Command, argv: list[bytes]) -> bool:
         return False
 
 
-def _written_keys(argv: list[bytes]) -> list[bytes] | None:
-    """The keys a command may fill (None: keys of any database)."""
+def _written_keys(argv: list[bytes], cmd: Command | None) -> list[bytes] | None:
+    """The keys a command may fill (None: keys of any database); ``cmd``: its table entry,
+    if the write path found it already."""
     try:
-        cmd = lookup(argv)
+        cmd = cmd or lookup(argv)
     except CommandError:
         return []
     if "blocking" in cmd.flags:  # a pop empties; only a move fills its target

@@ -34,7 +34,7 @@ from .durability import DurableJournal, Snapshots
 from .errors import NOT_COMMITTED, NOT_LEADER_FOR_READ, OUTCOME_UNKNOWN, READ_TIMEOUT, CommandError
 from .faults import TickFaults
 from .pubsub import settle
-from .statemachine import COMMAND, StateMachine, encode_entry
+from .statemachine import COMMAND, Prepared, StateMachine, encode_entry
 from .tls import RaftContexts, raft_contexts
 from .transport import ClusterTransport, frame_limit, use_plain_codec_for_log
 
@@ -470,10 +470,16 @@ class Replicator:
         self._expiry_task: asyncio.Task | None = None
         self._items: list[tuple] = []
         self._waiters: list[Pending] = []
-        self.on_submit: Callable[[tuple], None] = lambda item: None  # sees every write
+        self._prepared: list[Prepared] = []  # per item: its commands looked up (and parsed)
+        # Sees every write, with its commands if the caller looked them up.
+        self.on_submit: Callable[[tuple, Prepared], None] = lambda item, prepared: None
         self._batch_bytes = 0
         self._awaited_seeds: set[int] = set()  # entries whose replies a client here awaits
         machine.replies_awaited = self._awaited_seeds.__contains__
+        # This node's entries, by seed: their commands, so that applying them here looks up
+        # and parses nothing again (a pure function of argv: any node computes the same).
+        self._prepared_by_seed: dict[int, list[Prepared]] = {}
+        machine.prepared_for = lambda seed: self._prepared_by_seed.pop(seed, None)
         self._unresolved: deque[tuple[float, list[Pending]]] = deque()
         self._write_timeout = write_timeout
         self.faults = TickFaults()
@@ -591,12 +597,15 @@ class Replicator:
         return leader.address if leader is not None else None
 
     # -- writes ----------------------------------------------------------------------------
-    def submit(self, item: tuple, on_done: Callable[[Pending], None] | None = None) -> Pending:
-        """Queue one state-machine item for the next entry; its reply resolves the Pending."""
+    def submit(self, item: tuple, on_done: Callable[[Pending], None] | None = None,
+               prepared: Prepared = None) -> Pending:
+        """Queue one state-machine item for the next entry; its reply resolves the Pending.
+        ``prepared``: the item's commands as the caller found them (statemachine.Prepared)."""
         waiter = Pending(on_done)
-        self.on_submit(item)
+        self.on_submit(item, prepared)
         self._items.append(item)
         self._waiters.append(waiter)
+        self._prepared.append(prepared)
         if len(self._items) == 1:
             self._batch_bytes = 0
             self._loop.call_soon(self._flush)
@@ -631,11 +640,13 @@ class Replicator:
     def _flush(self) -> None:
         if not self._items:
             return
-        items, waiters = self._items, self._waiters
-        self._items, self._waiters = [], []
+        items, waiters, prepared = self._items, self._waiters, self._prepared
+        self._items, self._waiters, self._prepared = [], [], []
         seed = random.getrandbits(63)
         payload = encode_entry(int(time.time() * 1000), seed, items, self.config.encoding_limits)
         self._awaited_seeds.add(seed)
+        if any(prepared):
+            self._prepared_by_seed[seed] = prepared
         self._unresolved.append((time.monotonic() + self._write_timeout, waiters))
         self.node.apply_entry(payload, callback=lambda result, error: self._committed(
             seed, waiters, result, error))
@@ -648,6 +659,7 @@ class Replicator:
     def _resolve(self, seed: int, waiters: list[Pending], result: list | None,
                  error: int) -> None:
         self._awaited_seeds.discard(seed)
+        self._prepared_by_seed.pop(seed, None)  # applied after all (outcome unknown): looked up
         if error == FAIL_REASON.SUCCESS and result is not None:
             for waiter, value in zip(waiters, result, strict=True):
                 waiter.resolve(settle(value))

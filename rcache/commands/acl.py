@@ -21,7 +21,7 @@ from ..errors import CommandError
 from ..resp import OK, OrderedSet, SimpleString, parse_int
 from ..statemachine import TRANSACTION
 from ..storage import ACL_PREFIX
-from .keyspace import int_arg
+from .args import int_arg
 from .table import Context, all_commands, command, container, lookup
 
 _G = "server"

@@ -23,7 +23,7 @@ from ..notify import STREAM as STREAM_EVENTS
 from ..resp import NULL_ARRAY, OK, KeyedReplies, SimpleString, parse_int
 from ..storage import Keyspace
 from ..streams_store import MAX_ID, ZERO_ID, StreamId
-from .keyspace import int_arg
+from .args import int_arg
 from .table import Context, command, container
 
 _G = "stream"

@@ -271,11 +271,15 @@ class HttpService:
 
     async def _write(self, request: web.Request, db: int, argv: list[bytes]) -> object:
         self._permit(request, argv)
-        if "denyoom" in lookup(argv).flags:
+        cmd = lookup(argv)
+        if "denyoom" in cmd.flags:
             refused = self.server.eviction.admit()  # maxmemory, as on the client port
             if refused is not None:
                 raise refused
-        value = await _wait(lambda done: self.server.replicator.submit((COMMAND, db, argv), done))
+        # A syntax error is answered before the log, as on the client port.
+        parsed = cmd.parser(argv) if cmd.parser is not None else None
+        value = await _wait(lambda done: self.server.replicator.submit(
+            (COMMAND, db, argv), done, (cmd, parsed)))
         if isinstance(value, CommandError):
             raise value
         return value
@@ -283,7 +287,7 @@ class HttpService:
     async def _admin(self, request: web.Request, argv: list[bytes]) -> object:
         """Run a cluster-administration command's handler (the leader's only)."""
         self._permit(request, argv)
-        value = lookup(argv).handler(self._context(0), argv)
+        value = lookup(argv).call(self._context(0), argv)
         return await value if asyncio.iscoroutine(value) else value
 
     def _context(self, db: int) -> Context:
@@ -382,7 +386,7 @@ class HttpService:
     def _collection(ctx: Context, kind: str, key: bytes) -> dict:
         """The first MAX_ELEMENTS elements of a collection, by the commands' own handlers."""
         def call(*argv: bytes):
-            return lookup(list(argv)).handler(ctx, list(argv))
+            return lookup(list(argv)).call(ctx, list(argv))
 
         last = str(MAX_ELEMENTS - 1).encode()
         count = str(MAX_ELEMENTS).encode()
