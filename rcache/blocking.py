@@ -13,6 +13,7 @@ leader parks clients: one that stops leading unblocks them with Redis's UNBLOCKE
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING
 
 from .commands.args import timeout_arg
@@ -106,7 +107,8 @@ class Blocking:
         waiter.in_flight = False
         value = pending.value
         if waiter.parked_before and waiter.cmd.name in _STREAM_READS:
-            value = woken_reply(self._server.store.keyspace(waiter.db, 0), waiter.argv, value)
+            ks = self._server.store.keyspace(waiter.db, int(time.time() * 1000))
+            value = woken_reply(ks, waiter.argv, value)
         popped = value is not NULL_ARRAY and value is not None  # or an error
         if popped or waiter.expired or waiter.client.closed:
             self._release(waiter, value if popped else NULL_ARRAY)
