@@ -1,5 +1,6 @@
-"""Blocking pops (BLPOP BRPOP BLMPOP BLMOVE BRPOPLPUSH BZPOPMIN BZPOPMAX BZMPOP): clients
-parked on the leader until an element comes or their timeout passes.
+"""Blocking pops (BLPOP BRPOP BLMPOP BLMOVE BRPOPLPUSH BZPOPMIN BZPOPMAX BZMPOP) and stream
+reads (XREAD and XREADGROUP with BLOCK): clients parked on the leader until an element comes
+or their timeout passes.
 
 A blocking command first goes through the log like any write: the state machine pops if it
 can, or gives the timeout's reply (which is all it does inside MULTI). Outside MULTI that reply
@@ -12,14 +13,17 @@ leader parks clients: one that stops leading unblocks them with Redis's UNBLOCKE
 from __future__ import annotations
 
 import asyncio
+import time
 
-from .commands.strings import timeout_arg
+from .commands.args import timeout_arg
+from .commands.streams import block_timeout_ms, resolve_last_ids, woken_reply
 from .commands.table import Command, lookup
 from .entries import COMMAND, TRANSACTION
 from .errors import CommandError
 from .interfaces import Connection, Node
 from .pending import Pending
 from .resp import NULL_ARRAY
+from .statemachine import Prepared
 
 UNBLOCKED = CommandError("UNBLOCKED force unblock from blocking operation, instance state "
                          "changed (master -> replica?)")
@@ -27,13 +31,14 @@ LEADERSHIP_CHECK_S = 0.5
 
 
 class Waiter:
-    __slots__ = ("client", "db", "argv", "keys", "result", "in_flight", "again", "expired",
-                 "timer")
+    __slots__ = ("client", "db", "cmd", "argv", "keys", "result", "in_flight", "again",
+                 "expired", "timer", "parked_before")
 
-    def __init__(self, client: Connection, argv: list[bytes], keys: list[bytes],
+    def __init__(self, client: Connection, cmd: Command, argv: list[bytes], keys: list[bytes],
                  result: Pending) -> None:
         self.client = client
         self.db = client.db
+        self.cmd = cmd
         self.argv = argv
         self.keys = list(dict.fromkeys((client.db, key) for key in keys))  # BLPOP a a 0
         self.result = result
@@ -41,6 +46,7 @@ class Waiter:
         self.again = False  # a write to its keys came while it was in flight: try once more
         self.expired = False  # timed out (or its client left) while in flight
         self.timer: asyncio.TimerHandle | None = None
+        self.parked_before = False  # its tries now are wake-ups (a stream read answers so)
 
 
 class Blocking:
@@ -57,14 +63,24 @@ class Blocking:
 
     def run(self, client: Connection, cmd: Command, argv: list[bytes], result: Pending) -> Pending:
         """A blocking command on the leader, outside MULTI; ``result`` gets its reply."""
+        if not may_wait(cmd, argv):  # XREADGROUP without BLOCK: one try, never parked
+            self._server.replicator.submit((COMMAND, client.db, argv),
+                                           lambda pending: result.resolve(pending.value),
+                                           (cmd, None))
+            return result
         try:
-            timeout_ms = timeout_arg(argv[1] if "timeout_first" in cmd.flags else argv[-1])
+            if "block_option" in cmd.flags:  # XREAD(GROUP) ... BLOCK <milliseconds>
+                timeout_ms = block_timeout_ms(argv) or 0
+                if cmd.name == "xread":  # $: the ids the leader holds now, the same every try
+                    argv = resolve_last_ids(client.context().ks, argv)
+            else:
+                timeout_ms = timeout_arg(argv[1] if "timeout_first" in cmd.flags else argv[-1])
         except CommandError:
             timeout_ms = 0  # the first try replies with the error, after any Redis finds first
         keys = cmd.keys(argv)
         # A move pushes into its second key: a client parked there may pop, not this one.
-        waiter = Waiter(client, argv, keys[:1] if "fills_second_key" in cmd.flags else keys,
-                        result)
+        waiter = Waiter(client, cmd, argv,
+                        keys[:1] if "fills_second_key" in cmd.flags else keys, result)
         if timeout_ms:
             waiter.timer = asyncio.get_running_loop().call_later(
                 timeout_ms / 1000, self._time_out, waiter)
@@ -78,11 +94,15 @@ class Blocking:
             return
         waiter.in_flight = True
         self._server.replicator.submit((COMMAND, waiter.db, waiter.argv),
-                                       lambda pending: self._attempted(waiter, pending))
+                                       lambda pending: self._attempted(waiter, pending),
+                                       (waiter.cmd, None))
 
     def _attempted(self, waiter: Waiter, pending: Pending) -> None:
         waiter.in_flight = False
         value = pending.value
+        if waiter.parked_before and "block_option" in waiter.cmd.flags:
+            ks = self._server.store.keyspace(waiter.db, int(time.time() * 1000))
+            value = woken_reply(ks, waiter.argv, value)
         popped = value is not NULL_ARRAY and value is not None  # or an error
         if popped or waiter.expired or waiter.client.closed:
             self._release(waiter, value if popped else NULL_ARRAY)
@@ -93,6 +113,7 @@ class Blocking:
             self._park(waiter)
 
     def _park(self, waiter: Waiter) -> None:
+        waiter.parked_before = True
         self._parked[waiter] = None
         for key in waiter.keys:
             self._by_key.setdefault(key, {})[waiter] = None
@@ -142,14 +163,15 @@ class Blocking:
             LEADERSHIP_CHECK_S, self._check_leadership)
 
     # -- the write path calls this for every item it submits ---------------------------------
-    def submitted(self, item: tuple) -> None:
+    def submitted(self, item: tuple, prepared: Prepared = None) -> None:
         if not self._by_key:
             return
         commands = [(item[1], item[2])] if item[0] == COMMAND else (
             item[1] if item[0] == TRANSACTION else [])
+        found = ([prepared] if item[0] == COMMAND else prepared) or [None] * len(commands)
         woken: dict[Waiter, None] = {}
-        for db, argv in commands:
-            keys = _written_keys(argv)
+        for (db, argv), known in zip(commands, found, strict=True):
+            keys = _written_keys(argv, known[0] if known else None)
             if keys is None:
                 woken.update(self._parked)
             for key in keys or ():
@@ -162,10 +184,22 @@ class Blocking:
                 asyncio.get_running_loop().call_soon(self._attempt, waiter)
 
 
-def _written_keys(argv: list[bytes]) -> list[bytes] | None:
-    """The keys a command may fill (None: keys of any database)."""
+def may_wait(cmd: Command, argv: list[bytes]) -> bool:
+    """Whether a command flagged blocking may park its client: XREAD and XREADGROUP only with
+    BLOCK (a malformed one replies its error at once)."""
+    if "block_option" not in cmd.flags:
+        return True
     try:
-        cmd = lookup(argv)
+        return block_timeout_ms(argv) is not None
+    except CommandError:
+        return False
+
+
+def _written_keys(argv: list[bytes], cmd: Command | None) -> list[bytes] | None:
+    """The keys a command may fill (None: keys of any database); ``cmd``: its table entry,
+    if the write path found it already."""
+    try:
+        cmd = cmd or lookup(argv)
     except CommandError:
         return []
     if "blocking" in cmd.flags:  # a pop empties; only a move fills its target

@@ -34,6 +34,7 @@ PROTECTED_MODE_DENIED = (
     "user. NOTE: You only need to do one of the above things in order for the server to start "
     "accepting connections from the outside.")
 NOT_INTEGER = "ERR value is not an integer or out of range"
+MUST_BE_POSITIVE = "ERR value is out of range, must be positive"
 NOT_FLOAT = "ERR value is not a valid float"
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 NO_SUCH_KEY = "ERR no such key"

@@ -32,6 +32,8 @@ class RaftStatus:
     last_log_index: int
     has_quorum: bool
     lease_remaining_ms: int  # the leader's lease; 0 elsewhere
+    links_tls: bool  # the Raft links run over TLS (tls-cluster)
+    links_secret: bool  # and/or are authenticated by the cluster secret
     match_index: dict[str, int] = field(default_factory=dict)  # leader: Raft address -> index
 
 
@@ -72,8 +74,9 @@ class Replication(Protocol):
     def followers_at(self, index: int) -> int:
         """Followers holding the log up to index (WAIT)."""
 
-    def submit(self, item: tuple, on_done: Callable[[Pending], None] | None = None
-               ) -> Pending: ...
+    def submit(self, item: tuple, on_done: Callable[[Pending], None] | None = None,
+               prepared: Any = None) -> Pending:
+        """``prepared``: the item's commands as the caller found them (statemachine.Prepared)."""
 
     def after_submitted(self, callback: Callable[[], None]) -> bool: ...
 
@@ -139,6 +142,9 @@ class Connection(Protocol):
 
     def push(self, message: Any) -> None: ...
 
+    def context(self) -> Any:
+        """A handler's Context on this connection's database (commands.table.Context)."""
+
 
 class Node(Protocol):
     config: Config
@@ -150,7 +156,7 @@ class Node(Protocol):
     stats: Any
     blocking: Any
 
-    def submitted(self, item: tuple) -> None:
+    def submitted(self, item: tuple, prepared: Any) -> None:
         """Told of every item the node submits (blocking pops, WATCH)."""
 
     def shutdown(self) -> None: ...

@@ -25,7 +25,7 @@ from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
 from . import errors, scripting
-from .blocking import Blocking
+from .blocking import Blocking, may_wait
 from .cluster import PROXY, Cluster
 from .commands.acl import noperm_reply
 from .commands.acl_rules import AclLog, User, Users, denial
@@ -42,7 +42,7 @@ from .pubsub import Hub
 from .raft import Replicator
 from .resp import NULL_ARRAY, QUEUED, Push, RawReply, RequestReader, encode, split_array
 from .slowlog import SlowLog
-from .statemachine import StateMachine
+from .statemachine import Prepared, StateMachine
 from .storage import Store
 from .tls import server_context
 from .transport import PortUnavailable
@@ -206,19 +206,21 @@ class Client(asyncio.Protocol):
     # -- running commands --------------------------------------------------------------------
     def _on_command(self, argv: list[bytes]) -> None:
         self.server.stats.commands_processed += 1
-        if self._deferred or (self._slots and not self._runs_in_order(argv)):
-            self._slots.append(_Deferred(argv))
-            self._deferred += 1
-            return
-        self._emit(self._execute(argv))
+        cmd = None
+        if self._deferred or self._slots:
+            cmd = _lookup_quietly(argv)  # looked up once: _execute takes it
+            if self._deferred or not self._runs_in_order(cmd, argv):
+                self._slots.append(_Deferred(argv, cmd))
+                self._deferred += 1
+                return
+        self._emit(self._execute(argv, cmd))
         if self._quitting:
             self._close_after_reply()
 
-    def _runs_in_order(self, argv: list[bytes]) -> bool:
+    def _runs_in_order(self, cmd: Command | None, argv: list[bytes]) -> bool:
         """May this command run while earlier replies are pending? Only if it reads nothing
         (a write, ordered by the log; a command queued by MULTI; EXEC), or if it is a
         linearizable read behind others."""
-        cmd = _lookup_quietly(argv)
         if self._barriers:
             # Another linearizable read may start its own barrier now: rounds complete in
             # the order they started, so the reads still run (and reply) in order.
@@ -230,10 +232,11 @@ class Client(asyncio.Protocol):
             return "multi_control" not in cmd.flags or cmd.name == "exec"
         return cmd.is_write and not cmd.served_as_read(self.server.store, argv)
 
-    def _execute(self, argv: list[bytes]):
-        """Run one command: returns a reply value, or a Pending for a replicated one."""
+    def _execute(self, argv: list[bytes], cmd: Command | None = None):
+        """Run one command (``cmd``: its table entry, if already found): returns a reply
+        value, or a Pending for a replicated one."""
         try:
-            cmd = lookup(argv)
+            cmd = cmd or lookup(argv)
         except CommandError as err:
             if self.multi is not None:
                 self.multi_failed = True
@@ -287,10 +290,18 @@ class Client(asyncio.Protocol):
                         if refused is not None:
                             cmd.rejected_calls += 1
                             return refused
+                    parsed = None
+                    if cmd.parser is not None:
+                        try:
+                            parsed = cmd.parser(argv)  # a syntax error never reaches the log
+                        except CommandError as err:
+                            cmd.record(0, True)  # a failed call, as if it had been applied
+                            return err
                     if "blocking" in cmd.flags:
                         return server.blocking.run(self, cmd, argv, Pending(self._reply_ready))
-                    return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready)
-                if route is PROXY and "blocking" in cmd.flags:
+                    return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready,
+                                                    (cmd, parsed))
+                if route is PROXY and "blocking" in cmd.flags and may_wait(cmd, argv):
                     # it would stall the shared link
                     return server.cluster.redirect(cmd, argv, self.tls)
                 if route is PROXY:
@@ -344,7 +355,7 @@ class Client(asyncio.Protocol):
         SLOWLOG (writes are counted and timed where they are applied)."""
         start = perf_counter_ns()
         try:
-            reply = cmd.handler(self.context(), argv)
+            reply = cmd.call(self.context(), argv)
         except CommandError as err:
             reply = err
         except Exception:  # a bug: the client gets an error, the connection stays
@@ -470,7 +481,8 @@ class Client(asyncio.Protocol):
         refusal = self.server.replicator.faults.refusal()
         if refusal is not None:
             return CommandError(refusal)
-        return self.server.replicator.submit((TRANSACTION, data), merge)
+        return self.server.replicator.submit((TRANSACTION, data), merge, [
+            (cmd, None) for cmd, _ in queued if "node" not in cmd.flags])
 
     # -- replies -----------------------------------------------------------------------------
     def _emit(self, reply) -> None:
@@ -531,7 +543,7 @@ class Client(asyncio.Protocol):
                 if self._write_paused:
                     return  # resume_writing drains the rest
                 self._deferred -= 1
-                result = self._execute(head.argv)
+                result = self._execute(head.argv, head.cmd)
                 if type(result) is Pending:
                     slots[0] = result
                 else:
@@ -635,10 +647,11 @@ class Client(asyncio.Protocol):
 
 
 class _Deferred:
-    __slots__ = ("argv",)
+    __slots__ = ("argv", "cmd")
 
-    def __init__(self, argv: list[bytes]) -> None:
+    def __init__(self, argv: list[bytes], cmd: Command | None) -> None:
         self.argv = argv
+        self.cmd = cmd  # None: unknown (its error is given when it runs)
 
 
 class _ConfirmedRead:
@@ -765,10 +778,11 @@ class Server:
             peer, name = (client.addr, client.name) if client is not None else ("", b"")
             self.slowlog.record(argv, duration_us, self.config.slowlog_max_len, peer, name)
 
-    def submitted(self, item: tuple) -> None:
-        """Every item the write path submits: WATCH and parked blocking pops look at it."""
-        self.watches.submitted(item)
-        self.blocking.submitted(item)
+    def submitted(self, item: tuple, prepared: Prepared) -> None:
+        """Every item the write path submits (with its commands if known): WATCH and parked
+        blocking pops look at it."""
+        self.watches.submitted(item, prepared)
+        self.blocking.submitted(item, prepared)
         if item[0] in (COMMAND, TRANSACTION):
             self.stats.writes_submitted += 1
 

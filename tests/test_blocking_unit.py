@@ -25,9 +25,9 @@ class OneNodeReplication:
         self.direct = direct
         self.blocking = blocking
 
-    def submit(self, item: tuple, on_done=None) -> Pending:
+    def submit(self, item: tuple, on_done=None, prepared=None) -> Pending:
         pending = Pending(on_done)
-        self.blocking.submitted(item)  # as Server.submitted, before the item is queued
+        self.blocking.submitted(item, prepared)  # as Server.submitted, before it is queued
         self.direct.index += 1
         entry = encode_entry(NOW, self.direct.index, [item])
         reply = self.direct.machine.apply(self.direct.index, entry)[0]

@@ -29,6 +29,7 @@ from . import (  # noqa: F401  (each family registers its commands when imported
     server,
     sets,
     sort,
+    streams,
     strings,
     transactions,
     zsets,

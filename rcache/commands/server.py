@@ -10,7 +10,7 @@ from .. import errors
 from ..config import python_log_level
 from ..errors import CommandError
 from ..resp import OK, SimpleString, parse_int
-from .keyspace import int_arg
+from .args import int_arg
 from .table import COMMANDS, Context, all_commands, command, container, find, lookup
 
 _G = "server"

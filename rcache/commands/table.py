@@ -18,7 +18,8 @@ from typing import Any
 from .. import errors
 from ..errors import CommandError
 
-Handler = Callable[[Any, list[bytes]], Any]
+Handler = Callable[[Any, Any], Any]  # (Context, argv or the parser's result) -> reply
+Parser = Callable[[list[bytes]], Any]  # argv -> parsed arguments, or CommandError
 
 # Flags that change how the server routes a command (the rest are informational, as in Redis):
 #   write    - replicated: goes through the Raft log and is applied by the state machine
@@ -38,12 +39,13 @@ Handler = Callable[[Any, list[bytes]], Any]
 #   touches_other_db - may fill a key of another database (MOVE, COPY ... DB, SWAPDB)
 #   fills_second_key - a blocking move: pushes into its second key (BLMOVE, BRPOPLPUSH)
 #   timeout_first - a blocking command whose timeout is its first argument (BLMPOP, BZMPOP)
+#   block_option - a blocking command that waits only with its BLOCK option (XREAD, XREADGROUP)
 _ACL_BY_GROUP = {
     "string": "string", "generic": "keyspace", "connection": "connection",
     "server": "admin", "transactions": "transaction", "cluster": "admin",
     "hash": "hash", "list": "list", "set": "set", "sorted_set": "sortedset",
     "bitmap": "bitmap", "pubsub": "pubsub", "lease": "keyspace",
-    "hyperloglog": "hyperloglog", "geo": "geo", "scripting": "scripting",
+    "hyperloglog": "hyperloglog", "geo": "geo", "scripting": "scripting", "stream": "stream",
 }
 # Categories Redis 7.0's command files declare beyond what the flags and the family give.
 _ACL_DECLARED = {
@@ -87,7 +89,7 @@ def _acl_categories(cmd: Command) -> frozenset[str]:
 
 _INTERNAL_FLAGS = frozenset({  # rcache's own: not in COMMAND replies
     "node", "replicated", "pubsub_ok", "multi_control", "touches_any_key", "touches_dbs",
-    "touches_other_db", "fills_second_key", "timeout_first"})
+    "touches_other_db", "fills_second_key", "timeout_first", "block_option"})
 
 
 @dataclass(slots=True)
@@ -110,6 +112,10 @@ class Command:
     # For replicated commands that are reads for some arguments (EVAL of a no-writes script):
     # (node's store, argv) -> True to serve it as a read, by the read consistency rules.
     reads_if: Callable[[Any, list[bytes]], bool] | None = None
+    # argv -> the handler's arguments, raising Redis's syntax errors (commands/args.py).
+    # A pure function of argv: the leader runs it before proposing a write, so a malformed
+    # one never reaches the log, and the state machine runs it again to apply the entry.
+    parser: Parser | None = None
     # Derived once, read for every command the server runs:
     full_name: str = ""
     is_write: bool = False
@@ -138,6 +144,13 @@ class Command:
     def redis_flags(self) -> frozenset[str]:
         """The flags Redis has too: what COMMAND INFO shows."""
         return self.flags - _INTERNAL_FLAGS
+
+    def call(self, ctx: Context, argv: list[bytes], parsed: Any = None) -> Any:
+        """Run the handler: on its parsed arguments (``parsed`` if the caller parsed them
+        already) if the command declares a parser, else on argv."""
+        if self.parser is None:
+            return self.handler(ctx, argv)
+        return self.handler(ctx, self.parser(argv) if parsed is None else parsed)
 
     def record(self, elapsed_us: int, failed: bool) -> None:
         """Count one execution (INFO commandstats, latencystats)."""
@@ -228,16 +241,17 @@ def command(name: str, arity: int, flags: str, first_key: int = 0, last_key: int
             step: int = 0, *, group: str, summary: str, since: str = "1.0.0",
             complexity: str = "O(1)", container: str | None = None,
             key_finder: Callable[[list[bytes]], list[int]] | None = None,
-            reads_if: Callable[[Any, list[bytes]], bool] | None = None
-            ) -> Callable[[Handler], Handler]:
-    """Declare a command (or, with ``container``, a subcommand like CLIENT SETNAME)."""
+            reads_if: Callable[[Any, list[bytes]], bool] | None = None,
+            parser: Parser | None = None) -> Callable[[Handler], Handler]:
+    """Declare a command (or, with ``container``, a subcommand like CLIENT SETNAME). With a
+    ``parser`` the handler receives what it returns instead of argv."""
 
     def register(handler: Handler) -> Handler:
         parent = COMMANDS[container.encode()] if container else None
         cmd = Command(name=name, arity=arity, flags=frozenset(flags.split()), first_key=first_key,
                       last_key=last_key, step=step, handler=handler, group=group,
                       summary=summary, since=since, complexity=complexity, container=parent,
-                      key_finder=key_finder, reads_if=reads_if)
+                      key_finder=key_finder, reads_if=reads_if, parser=parser)
         table = parent.subcommands if parent else COMMANDS
         key = name.encode()
         if key in table:
