@@ -11,7 +11,7 @@ import pytest
 
 from rcache import collections_store as cs
 from rcache import rdb
-from rcache.commands.streams import interval_end, interval_start, parse_id
+from rcache.commands.stream_args import interval_end, interval_start, parse_id
 from rcache.errors import CommandError
 from rcache.streams_store import MAX_ID
 
