@@ -7,6 +7,9 @@ block; with BLOCK, and XREADGROUP always, the command goes through the log and, 
 nothing, gives the timeout's reply, which parks the client on the leader (rcache.blocking)
 until a write to one of its streams sends it through the log again.
 
+The writes' arguments are parsed before the log by ``stream_args`` as far as Redis parses
+them before it reads the key; what Redis reads after the key is checked here, in apply.
+
 Approximate trimming (``~``) removes whole blocks of ``stream-node-max-entries`` (100)
 entries, as Redis only drops whole radix-tree nodes; exact trimming removes all it must.
 """
