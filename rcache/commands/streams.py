@@ -265,9 +265,6 @@ def xsetid(ctx: Context, found: SetIdArgs) -> SimpleString:
     stream = _stream(ctx.ks, found.key)
     if stream is None:
         raise CommandError(errors.NO_SUCH_KEY)
-    if new < stream.max_deleted_id:
-        raise CommandError("ERR The ID specified in XSETID is smaller than current "
-                           "max_deleted_entry_id")
     if stream.length:
         if new < stream.last_entry_id():
             raise CommandError("ERR The ID specified in XSETID is smaller than the target "
