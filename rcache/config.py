@@ -305,6 +305,9 @@ OPTIONS: list[Option] = [
     Option("notify-keyspace-events", 0, parse_flags, "keyspace notification classes, as "
            "Redis's (K E g $ l s h z x e t m d n A; empty: off)", mutable=True,
            format=format_flags),
+    Option("tracking-table-max-keys", 1_000_000, _integer(0, LLONG_MAX), "keys CLIENT "
+           "TRACKING remembers on this node (past it the oldest are invalidated; 0: no limit)",
+           mutable=True),
     Option("latency-monitor-threshold", 0, _integer(0, LLONG_MAX), "accepted for Redis "
            "compatibility (LATENCY records nothing)", mutable=True),
     # Eviction (see rcache/eviction.py): the limit bounds the dataset's logical size, which

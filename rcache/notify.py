@@ -16,6 +16,9 @@ ALL = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM |
 # Not a class: a PUBLISH of the entry, kept in its place among the events while they are
 # collected (``(PUBLISHED, channel, message, delivery)``), so subscribers see log order.
 PUBLISHED = 0
+# Not a class either (no option bit matches it): a database was emptied (FLUSHDB, FLUSHALL),
+# ``(FLUSHED, b"flush", b"", db)``, for client tracking's null invalidation.
+FLUSHED = 1 << 30
 
 _BY_CHAR = {"A": ALL, "g": GENERIC, "$": STRING, "l": LIST, "s": SET, "h": HASH, "z": ZSET,
             "x": EXPIRED, "e": EVICTED, "K": KEYSPACE, "E": KEYEVENT, "t": STREAM,

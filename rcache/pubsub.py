@@ -20,6 +20,7 @@ from .glob import matcher
 from .interfaces import Connection
 from .notify import PUBLISHED, messages
 from .resp import Push
+from .tracking import Tracker
 
 
 class Delivery:
@@ -51,6 +52,7 @@ class Hub:
         self.patterns: dict[bytes, dict[int, Connection]] = {}
         # each subscribed pattern compiled once (every PUBLISH on every node matches them all)
         self._matchers: dict[bytes, Callable[[bytes], bool]] = {}
+        self.tracker: Tracker | None = None  # CLIENT TRACKING: told of every modified key
 
     def subscribe(self, client: Connection, name: bytes, pattern: bool) -> None:
         table, mine = self._tables(client, pattern)
@@ -95,12 +97,21 @@ class Hub:
         """Any thread: this node's notify-keyspace-events (0: collect no events)."""
         return self.config.notify_keyspace_events if self.config is not None else 0
 
+    @property
+    def collects_events(self) -> bool:
+        """Any thread: does an entry's apply collect its keyspace events (for notifications or
+        for client tracking)?"""
+        return bool(self.notify_flags or (self.tracker is not None
+                                          and self.tracker.tracking_clients))
+
     def notify(self, events: list[tuple[int, bytes, bytes, int]]) -> None:
         """Raft thread, after the entry is committed: publish its keyspace events in order."""
         if self.loop is not None:
             self.loop.call_soon_threadsafe(self._deliver_events, events)
 
     def _deliver_events(self, events: list[tuple]) -> None:
+        if self.tracker is not None and self.tracker.tracking_clients:
+            self.tracker.invalidate(events)
         flags = self.notify_flags
         for kind, event, key, db in events:
             if kind == PUBLISHED:

@@ -45,6 +45,7 @@ from .slowlog import SlowLog
 from .statemachine import Prepared, StateMachine
 from .storage import Store
 from .tls import server_context
+from .tracking import ClientTracking, Tracker
 from .transport import PortUnavailable
 from .watch import Watches
 
@@ -96,6 +97,7 @@ class Client(asyncio.Protocol):
         self.watched: dict[tuple[int, bytes], bool] = {}  # WATCH: key -> expired then
         self.channels: dict[bytes, None] = {}  # SUBSCRIBE, in subscription order
         self.patterns: dict[bytes, None] = {}  # PSUBSCRIBE
+        self.tracking: ClientTracking | None = None  # CLIENT TRACKING ON
         self.watch_dirty = False
         self.watch_term = 0
         self.created = self.last_active = time.time()
@@ -149,6 +151,7 @@ class Client(asyncio.Protocol):
         self.server.watches.unwatch(self)
         self.server.hub.drop(self)
         self.server.blocking.drop(self)
+        self.server.tracker.disable(self)
 
     def pause_writing(self) -> None:
         """The client is not reading its replies: run none of its commands until it does."""
@@ -258,6 +261,8 @@ class Client(asyncio.Protocol):
             return CommandError(f"ERR Can't execute '{cmd.full_name}': only (P|S)SUBSCRIBE / "
                                 "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
                                 "context")
+        if self.tracking is not None:
+            self.server.tracker.on_command(self, cmd, argv)
         if self.multi is not None and "multi_control" not in cmd.flags:
             if "no_multi" in cmd.flags:
                 self.multi_failed = True
@@ -629,6 +634,17 @@ class Client(asyncio.Protocol):
             self._queue_out(self._encode(message))
             self._write_out()
 
+    def push_after_replies(self, message: Push) -> None:
+        """An invalidation message: behind the replies still to come, as Redis sends a
+        write's invalidation to its own connection after the write's reply."""
+        if self.transport is not None and not self.transport.is_closing():
+            self._emit(message)
+            self._write_out()
+
+    @property
+    def awaiting_replies(self) -> bool:
+        return bool(self._slots)
+
     def quit(self) -> None:
         """QUIT: close once its reply, and every earlier one, has been written."""
         self._quitting = True
@@ -637,6 +653,7 @@ class Client(asyncio.Protocol):
         self.multi, self.multi_failed = None, False
         self.server.watches.unwatch(self)
         self.server.hub.drop(self)
+        self.server.tracker.disable(self)
         self.db = 0
         self.resp3 = False
         self.readonly = False
@@ -696,12 +713,13 @@ class Server:
         self.store = Store(os.path.join(config.dir, "db"))
         self.store.databases = config.databases
         self.hub = Hub(config)
+        self.clients: dict[int, Client] = {}
+        self.tracker = self.hub.tracker = Tracker(self.clients, config)
         self.machine = StateMachine(self.store, self.hub)
         self.users = Users(self.store, lambda: config.requirepass)
         self.acl_log = AclLog()
         self.cluster = Cluster(self)
         self.replicator: Replicator | None = None
-        self.clients: dict[int, Client] = {}
         self.watches = Watches(self)
         self.blocking = Blocking(self)
         self.stats = Stats()

@@ -32,7 +32,7 @@ from .encodings import DEFAULT_LIMITS, EncodingLimits
 from .entries import COMMAND, EVICT, EXPIRE, LEASE_EXPIRY, MEMBER, TRANSACTION
 from .errors import CommandError
 from .leases import Leases
-from .notify import EVICTED
+from .notify import EVICTED, FLUSHED
 from .pubsub import Hub
 from .storage import Keyspace, Store, Transaction
 
@@ -94,9 +94,10 @@ class StateMachine:
         limits = EncodingLimits(*rest[0]) if rest else DEFAULT_LIMITS
         self.clock_ms = now_ms = max(now_ms, self.clock_ms)
         txn = Transaction(self.store)
-        # Keyspace notifications: collected only when this node publishes some (a list
-        # costs nothing to skip otherwise), delivered once the entry is committed.
-        events = [] if self.hub is not None and self.hub.notify_flags else None
+        # Keyspace events: collected only when this node publishes notifications or has
+        # tracking clients (a list costs nothing to skip otherwise), delivered once the
+        # entry is committed.
+        events = [] if self.hub is not None and self.hub.collects_events else None
         results = []
         prepared = self.prepared_for(seed) or [None] * len(items)
         # Each command draws from its own seeded source: skipping one (a read nobody awaits)
@@ -133,6 +134,10 @@ class StateMachine:
         self.applied_index = index
         if events:
             self.hub.notify(events)
+        elif events is None and self.hub is not None and self.hub.collects_events:
+            # Tracking began while this entry applied: its keys went unseen, so every
+            # tracking client forgets all (as after a flush) rather than keep a stale key.
+            self.hub.notify([(FLUSHED, b"flush", b"", 0)])
         return results
 
     def _run(self, txn: Transaction, rng: EntryRandom, now_ms: int, limits: EncodingLimits,

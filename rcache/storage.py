@@ -42,7 +42,7 @@ from rocksdict import Options, Rdict, ReadOptions, WriteBatch
 
 from .encodings import DEFAULT_LIMITS, EncodingLimits
 from .faults import is_io_error
-from .notify import EXPIRED, NEW
+from .notify import EXPIRED, FLUSHED, NEW
 from .oslimits import ROCKSDB_MAX_OPEN_FILES, free_descriptors
 
 STRING, HASH, LIST, SET, ZSET = 1, 2, 3, 4, 5
@@ -655,6 +655,7 @@ class Keyspace:
 
     def flush(self) -> None:
         self.txn.flush_db(self.dbid)
+        self.notify(FLUSHED, b"flush", b"")
 
     def swap(self, other_dbnum: int) -> None:
         dbmap = self.txn.dbmap

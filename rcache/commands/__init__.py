@@ -31,6 +31,7 @@ from . import (  # noqa: F401  (each family registers its commands when imported
     sort,
     streams,
     strings,
+    tracking,
     transactions,
     zsets,
 )

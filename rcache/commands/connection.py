@@ -116,7 +116,7 @@ def select(ctx: Context, argv: list[bytes]):
 
 
 # -- CLIENT -----------------------------------------------------------------------------------
-container("client", -2, "", group=_G, since="2.4.0",
+container("client", -2, "keeps_caching", group=_G, since="2.4.0",
           summary="A container for client connection commands")
 
 
@@ -164,6 +164,9 @@ def client_setinfo(ctx: Context, argv: list[bytes]):
 
 def _flags(client) -> str:
     flags = ("x" if client.multi is not None else "") + ("P" if client.subscriptions else "")
+    tracking = client.tracking
+    if tracking is not None:  # Redis's t R B
+        flags += "t" + ("R" if tracking.broken_redirect else "") + ("B" if tracking.bcast else "")
     return flags or "N"
 
 
@@ -177,7 +180,8 @@ def describe(client, now: float) -> str:
             f"qbuf={client.reader.buffered()} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 "
             f"obl=0 oll=0 omem={client.unsent_bytes} tot-mem=0 events=r "
             f"cmd={client.last_command.full_name if client.last_command else 'NULL'} "
-            f"user={client.user_name.decode(errors='replace')} redir=-1 "
+            f"user={client.user_name.decode(errors='replace')} "
+            f"redir={client.tracking.redirect if client.tracking is not None else -1} "
             f"resp={3 if client.resp3 else 2} "
             f"lib-name={client.lib_name.decode(errors='replace')} "
             f"lib-ver={client.lib_ver.decode(errors='replace')}")
