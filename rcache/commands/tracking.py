@@ -79,7 +79,7 @@ def client_tracking(ctx: Context, argv: list[bytes]):
     if bcast and (optin or optout):
         raise CommandError("ERR OPTIN and OPTOUT are not compatible with BCAST")
     if optin and optout:
-        raise CommandError("ERR You can't use both OPTIN and OPTOUT")
+        raise CommandError("ERR You can't specify both OPTIN mode and OPTOUT mode")
     if tracking is not None and (optin and tracking.optout or optout and tracking.optin):
         raise CommandError("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking "
                            "for this client, and then re-enabling it with a different mode.")

@@ -1,0 +1,195 @@
+"""Client-side caching (CLIENT TRACKING): the same replies and invalidation messages as
+redis-server, byte for byte, in RESP3 (pushes) and RESP2 (a redirect subscribed to
+__redis__:invalidate); a follower's tracking client invalidated by the leader's writes; and
+redis-py's own client-side cache."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import redis
+
+from .conftest import LocalCluster, Node, wait_for
+from .test_pubsub import Connection
+
+# A conversation: (connection, command, replies it reads, {other connection: messages it
+# then reads}). Each connection's bytes are compared with redis-server's; a message one
+# server sends and the other does not shifts everything after it, and every connection
+# ends with a message that both send (the ``zz`` keys), so nothing extra goes unseen.
+# ``{r}`` stands for the client id of connection r (client ids differ between servers).
+RESP3_DEFAULT = [
+    ("a", "HELLO 3", 1, {}), ("a", "CLIENT TRACKINGINFO", 1, {}),
+    ("a", "CLIENT GETREDIR", 1, {}), ("a", "CLIENT CACHING yes", 1, {}),
+    ("a", "CLIENT TRACKING on PREFIX x", 1, {}), ("a", "CLIENT TRACKING on OPTIN OPTOUT", 1, {}),
+    ("a", "CLIENT TRACKING on REDIRECT 999999", 1, {}),
+    ("a", "CLIENT TRACKING on REDIRECT x", 1, {}), ("a", "CLIENT TRACKING maybe", 1, {}),
+    ("a", "CLIENT TRACKING on NOSUCH", 1, {}), ("a", "CLIENT TRACKING", 1, {}),
+    ("a", "CLIENT TRACKING on", 1, {}), ("a", "CLIENT TRACKINGINFO", 1, {}),
+    ("a", "CLIENT GETREDIR", 1, {}), ("a", "CLIENT CACHING yes", 1, {}),
+    ("a", "CLIENT TRACKING on BCAST", 1, {}), ("a", "CLIENT INFO", 0, {}),
+    ("a", "GET k", 1, {}), ("a", "SET k 1", 2, {}), ("a", "GET k", 1, {}),
+    ("b", "SET k 2", 1, {"a": 1}), ("b", "SET k 3", 1, {}),
+    ("a", "MGET k k2 k3", 1, {}), ("a", "STRLEN s", 1, {}),
+    ("b", "MSET k 4 k2 5 other 6", 1, {"a": 2}), ("b", "APPEND s x", 1, {"a": 1}),
+    ("a", "GET k", 1, {}), ("b", "FLUSHDB", 1, {"a": 1}), ("b", "SET k 7", 1, {}),
+    ("a", "EXISTS zz1", 1, {}), ("a", "SET short v PX 1500", 1, {}), ("a", "GET short", 1, {}),
+    ("a", "CLIENT TRACKING off", 1, {}), ("a", "CLIENT TRACKINGINFO", 1, {}),
+    ("a", "CLIENT TRACKING on", 1, {}), ("a", "PING", 1, {"a": 1}),  # the expiry of short
+    ("b", "SET zz1 done", 1, {"a": 1}),
+]
+RESP2_REDIRECT = [
+    ("r", "CLIENT ID", 1, {}), ("r", "SUBSCRIBE __redis__:invalidate", 1, {}),
+    ("a", "CLIENT TRACKING on REDIRECT {r}", 1, {}), ("a", "CLIENT GETREDIR", 1, {}),
+    ("a", "CLIENT TRACKINGINFO", 1, {}),
+    ("a", "CLIENT TRACKING on REDIRECT {r} REDIRECT {r}", 1, {}),
+    ("a", "GET x", 1, {}), ("a", "HGET h f", 1, {}), ("b", "SET x 1", 1, {"r": 1}),
+    ("b", "HSET h f v", 1, {"r": 1}), ("b", "SET x 2", 1, {}), ("a", "GET x", 1, {}),
+    ("a", "SET x mine", 1, {"r": 1}), ("b", "FLUSHALL", 1, {"r": 1}),
+    ("a", "GET zz2", 1, {}), ("b", "SET zz2 done", 1, {"r": 1}),
+]
+BCAST = [
+    ("a", "HELLO 3", 1, {}), ("a", "CLIENT TRACKING on PREFIX a BCAST PREFIX b", 1, {}),
+    ("a", "CLIENT TRACKING on BCAST PREFIX ab", 1, {}),
+    ("a", "CLIENT TRACKING on BCAST PREFIX c PREFIX cd", 1, {}),
+    ("a", "CLIENT TRACKING on BCAST OPTIN", 1, {}), ("a", "CLIENT TRACKING on", 1, {}),
+    ("a", "CLIENT TRACKING on BCAST PREFIX zz", 1, {}), ("a", "CLIENT TRACKINGINFO", 1, {}),
+    ("b", "MSET a1 1 b1 2 c1 3 a2 4", 1, {"a": 2}), ("b", "DEL a1 a2 nosuch", 1, {"a": 1}),
+    ("a", "SET b2 mine", 2, {}), ("b", "SET zz3 done", 1, {"a": 1}),
+    ("c", "CLIENT TRACKING on BCAST", 1, {}), ("c", "HELLO 3", 1, {}),
+    ("b", "SET anything x", 1, {"c": 1}), ("a", "CLIENT TRACKING off", 1, {}),
+    ("b", "SET zz4 done", 1, {"c": 1}),
+]
+OPTIN_OPTOUT_NOLOOP = [
+    ("a", "HELLO 3", 1, {}), ("a", "CLIENT TRACKING on OPTIN", 1, {}),
+    ("a", "CLIENT CACHING no", 1, {}), ("a", "CLIENT CACHING maybe", 1, {}),
+    ("a", "GET o1", 1, {}), ("a", "CLIENT CACHING yes", 1, {}),
+    ("a", "CLIENT TRACKINGINFO", 1, {}), ("a", "GET o2", 1, {}), ("a", "GET o3", 1, {}),
+    ("b", "MSET o1 1 o2 2 o3 3", 1, {"a": 1}), ("a", "CLIENT TRACKING on OPTOUT", 1, {}),
+    ("c", "HELLO 3", 1, {}), ("c", "CLIENT TRACKING on OPTOUT NOLOOP", 1, {}),
+    ("c", "CLIENT CACHING yes", 1, {}), ("c", "CLIENT CACHING no", 1, {}),
+    ("c", "GET p1", 1, {}), ("c", "GET p2", 1, {}), ("c", "CLIENT TRACKINGINFO", 1, {}),
+    ("c", "SET p2 mine", 1, {}), ("c", "GET p2", 1, {}), ("b", "MSET p1 1 p2 2", 1, {"c": 1}),
+    ("c", "GET zz5", 1, {}), ("a", "CLIENT TRACKING off", 1, {}),
+    ("b", "SET zz5 done", 1, {"c": 1}),
+]
+_NAMING_IDS = frozenset({"CLIENT ID", "CLIENT GETREDIR", "CLIENT TRACKINGINFO"})
+CONVERSATIONS = {"resp3-default": RESP3_DEFAULT, "resp2-redirect": RESP2_REDIRECT,
+                 "bcast": BCAST, "optin-optout-noloop": OPTIN_OPTOUT_NOLOOP}
+
+
+def _converse(port: int, steps: list) -> dict[str, list[bytes]]:
+    """Run the steps; what each connection read, with client ids written as their names."""
+    names = sorted({step[0] for step in steps} | {n for step in steps for n in step[3]})
+    connections = {name: Connection(port) for name in names}
+    ids: dict[str, int] = {}
+    for name, connection in connections.items():
+        connection.send("CLIENT", "ID")
+        ids[name] = int(connection.read(1)[1:-2])
+    connections["b"].send("FLUSHALL")
+    connections["b"].read(1)
+    received: dict[str, list[bytes]] = {name: [] for name in names}
+    try:
+        for who, line, replies, others in steps:
+            connection = connections[who]
+            if line == "HELLO 3":  # its reply is the server's own (version, mode)
+                connection.send("HELLO", "3")
+                connection.read(1)
+                continue
+            if line == "CLIENT INFO":  # only its flags compare: the rest is the server's
+                connection.send("CLIENT", "INFO")
+                fields = re.search(rb" flags=(\S+) .* redir=(\S+) ", connection.read(1))
+                received[who].append(b"%s %s" % fields.groups())
+                continue
+            connection.send(*line.format(**ids).split())
+            raw = connection.read(replies)
+            if line in _NAMING_IDS:
+                for other, found in ids.items():
+                    raw = raw.replace(b":%d\r\n" % found, b":<%s>\r\n" % other.encode())
+            received[who].append(raw)
+            for other, messages in others.items():
+                received[other].append(connections[other].read(messages))
+        return received
+    finally:
+        for connection in connections.values():
+            connection.close()
+
+
+@pytest.mark.parametrize("name", sorted(CONVERSATIONS))
+def test_same_replies_and_messages_as_redis(shared_node: Node, redis_server: int,
+                                            name: str) -> None:
+    theirs = _converse(redis_server, CONVERSATIONS[name])
+    ours = _converse(shared_node.port, CONVERSATIONS[name])
+    assert any(b"invalidate" in raw for raws in theirs.values() for raw in raws)
+    for who in theirs:
+        for position, (got, expected) in enumerate(zip(ours[who], theirs[who], strict=True)):
+            assert got == expected, (who, position, got, expected)
+
+
+def test_table_bounded_by_max_keys(shared_node: Node) -> None:
+    """Past tracking-table-max-keys the oldest keys are invalidated (and forgotten)."""
+    admin = shared_node.client()
+    admin.config_set("tracking-table-max-keys", 2)
+    tracked = Connection(shared_node.port)
+    try:
+        tracked.send("HELLO", "3")
+        tracked.send("CLIENT", "TRACKING", "on")
+        tracked.read(2)
+        for key in ("m1", "m2", "m3"):
+            tracked.send("GET", key)
+            tracked.read(1)
+        assert tracked.read(1) == b">2\r\n$10\r\ninvalidate\r\n*1\r\n$2\r\nm1\r\n"
+        admin.set("m1", "changed")  # forgotten: no second message for m1
+        admin.set("m2", "changed")
+        assert tracked.read(1) == b">2\r\n$10\r\ninvalidate\r\n*1\r\n$2\r\nm2\r\n"
+    finally:
+        admin.config_set("tracking-table-max-keys", 1_000_000)
+        tracked.close()
+        admin.close()
+
+
+def test_follower_tracking_client_invalidated_by_leader_writes(cluster: LocalCluster) -> None:
+    """A tracking client on a follower (READONLY reads served there) hears of the leader's
+    writes: every node applies them, and every node's tracker sees the keys."""
+    leader = cluster.leader()
+    follower = cluster.followers()[0]
+    writer = leader.client()
+    writer.set("cached", "v1")
+    cluster.wait_converged()
+    tracked = Connection(follower.port)
+    tracked.sock.settimeout(30)
+    try:
+        tracked.send("HELLO", "3")
+        tracked.send("READONLY")
+        tracked.send("CLIENT", "TRACKING", "on")
+        tracked.read(3)
+        tracked.send("GET", "cached")
+        assert tracked.read(1) == b"$2\r\nv1\r\n"
+        writer.set("cached", "v2")
+        assert tracked.read(1) == b">2\r\n$10\r\ninvalidate\r\n*1\r\n$6\r\ncached\r\n"
+        writer.flushall()
+        assert tracked.read(1) == b">2\r\n$10\r\ninvalidate\r\n_\r\n"
+    finally:
+        tracked.close()
+        writer.close()
+
+
+def test_redis_py_client_side_cache(shared_node: Node) -> None:
+    """redis-py's own cache (RESP3, CLIENT TRACKING underneath) serves a cached GET and
+    drops it once another client's SET invalidates the key."""
+    cache_module = pytest.importorskip("redis.cache")
+    cached = redis.Redis(host="127.0.0.1", port=shared_node.port, protocol=3,
+                         cache_config=cache_module.CacheConfig(), socket_timeout=10)
+    other = shared_node.client()
+    try:
+        other.set("py-cached", "one")
+        assert cached.get("py-cached") == b"one"
+        cache = cached.get_cache()
+        assert cache.size == 1
+        assert cached.get("py-cached") == b"one"  # from the cache
+        other.set("py-cached", "two")
+        # redis-py reads pending invalidations before it serves from its cache
+        wait_for(lambda: cached.get("py-cached") == b"two", 20, "the cache to drop the key")
+    finally:
+        cached.close()
+        other.close()
