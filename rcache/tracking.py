@@ -17,6 +17,9 @@ from .notify import FLUSHED, PUBLISHED
 from .resp import Push
 
 INVALIDATE_CHANNEL = b"__redis__:invalidate"
+# NOLOOP: the most keys of a connection's writes in flight it keeps (its memory stays bounded
+# while a pipeline keeps replies pending; past it, its own writes may invalidate it too).
+_NOLOOP_KEYS_MAX = 10_000
 
 
 class ClientTracking:
@@ -111,7 +114,10 @@ class Tracker:
             return
         if cmd.is_write:
             if tracking.noloop:
-                tracking.writing.update(cmd.keys(argv))
+                writing = tracking.writing
+                if len(writing) > _NOLOOP_KEYS_MAX:  # forget: at worst a needless message
+                    writing.clear()
+                writing.update(cmd.keys(argv))
             return
         if "readonly" not in cmd.flags or tracking.bcast:
             return

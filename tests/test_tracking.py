@@ -126,6 +126,44 @@ def test_same_replies_and_messages_as_redis(shared_node: Node, redis_server: int
             assert got == expected, (who, position, got, expected)
 
 
+def _broken_redirect(port: int) -> list[bytes]:
+    """A RESP3 connection whose redirect client left: Redis's tracking-redir-broken push,
+    the broken_redirect flag and CLIENT LIST's R."""
+    tracked, redirect, writer = Connection(port), Connection(port), Connection(port)
+    try:
+        redirect.send("CLIENT", "ID")
+        redirect_id = int(redirect.read(1)[1:-2])
+        tracked.send("HELLO", "3")
+        tracked.read(1)
+        tracked.send("CLIENT", "TRACKING", "on", "REDIRECT", str(redirect_id))
+        tracked.send("GET", "broken")
+        seen = [tracked.read(2)]
+        redirect.close()
+
+        def redirect_gone() -> bool:
+            writer.send("CLIENT", "LIST")
+            return b"id=%d " % redirect_id not in writer.read(1)
+
+        wait_for(redirect_gone, 20, "the server to see the redirect client leave")
+        writer.send("SET", "broken", "v")
+        writer.read(1)
+        seen.append(tracked.read(1))
+        tracked.send("CLIENT", "TRACKINGINFO")
+        seen.append(tracked.read(1))
+        tracked.send("CLIENT", "INFO")
+        seen.append(re.search(rb" flags=\S+ ", tracked.read(1)).group(0))
+        return [raw.replace(b":%d\r\n" % redirect_id, b":<r>\r\n") for raw in seen]
+    finally:
+        for connection in (tracked, redirect, writer):
+            connection.close()
+
+
+def test_broken_redirect_as_redis(shared_node: Node, redis_server: int) -> None:
+    theirs = _broken_redirect(redis_server)
+    assert b"tracking-redir-broken" in theirs[1]
+    assert _broken_redirect(shared_node.port) == theirs
+
+
 def test_table_bounded_by_max_keys(shared_node: Node) -> None:
     """Past tracking-table-max-keys the oldest keys are invalidated (and forgotten)."""
     admin = shared_node.client()
