@@ -65,6 +65,7 @@ class Tracker:
         self.clients = clients  # client id -> connection (the server's)
         self.config = config  # tracking-table-max-keys
         self.keys: dict[bytes, set[int]] = {}  # key -> ids of the clients that read it
+        self.items = 0  # (key, client) pairs in keys: INFO's tracking_total_items
         self.prefixes: dict[bytes, set[int]] = {}  # BCAST prefix -> client ids
         self.tracking_clients = 0  # read by the Raft thread: collect events while any
 
@@ -131,12 +132,18 @@ class Tracker:
             ids = table.get(key)
             if ids is None:
                 table[key] = {client_id}
-            else:
+                self.items += 1
+            elif client_id not in ids:
                 ids.add(client_id)
+                self.items += 1
         limit = self.config.tracking_table_max_keys
         while limit and len(table) > limit:
-            oldest = next(iter(table))
-            self._invalidate_key(oldest, table.pop(oldest))
+            self._invalidate_key(*self._forget(next(iter(table))))
+
+    def _forget(self, key: bytes) -> tuple[bytes, set[int]]:
+        ids = self.keys.pop(key, ())
+        self.items -= len(ids)
+        return key, ids
 
     # -- invalidation ---------------------------------------------------------------------
     def invalidate(self, events: list[tuple]) -> None:
@@ -153,9 +160,8 @@ class Tracker:
                 flushing = True
                 continue
             flushing = False
-            ids = self.keys.pop(key, None)
-            if ids:
-                self._invalidate_key(key, ids)
+            if key in self.keys:
+                self._invalidate_key(*self._forget(key))
             for prefix in self.prefixes:
                 if key.startswith(prefix):
                     broadcast.setdefault(prefix, {})[key] = None
@@ -179,6 +185,7 @@ class Tracker:
     def _flush(self) -> None:
         """FLUSHDB, FLUSHALL: every tracking client forgets everything (a null message)."""
         self.keys.clear()
+        self.items = 0
         for client in list(self.clients.values()):
             if client.tracking is not None:
                 self._send(client, None)

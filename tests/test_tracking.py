@@ -180,6 +180,9 @@ def test_table_bounded_by_max_keys(shared_node: Node) -> None:
         replies = tracked.read(2)
         assert replies.count(b">2\r\n$10\r\ninvalidate\r\n*1\r\n$2\r\nm1\r\n") == 1
         assert replies.count(b"_\r\n") == 1
+        info = admin.info()
+        assert info["tracking_total_keys"] == 2 and info["tracking_total_items"] == 2
+        assert info["tracking_clients"] >= 1
         admin.set("m1", "changed")  # forgotten: no second message for m1
         admin.set("m2", "changed")
         assert tracked.read(1) == b">2\r\n$10\r\ninvalidate\r\n*1\r\n$2\r\nm2\r\n"

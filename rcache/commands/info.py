@@ -69,7 +69,7 @@ def _clients(ctx: Context) -> dict[str, object]:
     return {"connected_clients": len(server.clients), "cluster_connections": 0,
             "maxclients": server.config.maxclients, "client_recent_max_input_buffer": 0,
             "client_recent_max_output_buffer": 0, "blocked_clients": server.blocking.parked,
-            "tracking_clients": 0, "clients_in_timeout_table": 0}
+            "tracking_clients": server.tracker.tracking_clients, "clients_in_timeout_table": 0}
 
 
 def _memory(ctx: Context) -> dict[str, object]:
@@ -136,7 +136,10 @@ def _stats(ctx: Context) -> dict[str, object]:
             "evicted_clients": 0,
             "pubsub_channels": len(server.hub.channels),
             "pubsub_patterns": len(server.hub.patterns), "pubsubshard_channels": 0,
-            "total_forks": 0, "total_error_replies": sum(stats.error_replies.values()),
+            "total_forks": 0, "tracking_total_keys": len(server.tracker.keys),
+            "tracking_total_items": server.tracker.items,
+            "tracking_total_prefixes": len(server.tracker.prefixes),
+            "total_error_replies": sum(stats.error_replies.values()),
             "dump_payload_sanitizations": 0}
 
 
