@@ -102,10 +102,10 @@ class Tracker:
                 del self.prefixes[prefix]
 
     def on_command(self, client: Any, cmd: Any, argv: list[bytes]) -> None:
-        """Every command of a tracking connection, before it runs: a read remembers its keys
-        (unless OPTIN/OPTOUT say otherwise); a write, under NOLOOP, marks its keys as this
-        connection's own. CLIENT CACHING lasts one command (a MULTI block, or CLIENT
-        subcommands, keep it), as Redis's resetClient."""
+        """Every command of a tracking connection, before it runs: a read (or a script)
+        remembers its keys (unless OPTIN/OPTOUT say otherwise); a write, under NOLOOP, marks
+        its keys as this connection's own. CLIENT CACHING lasts one command (a MULTI block,
+        or CLIENT subcommands, keep it), as Redis's resetClient."""
         tracking = client.tracking
         tracking.caching_now = caching = tracking.caching
         container = cmd.container
@@ -119,8 +119,12 @@ class Tracker:
                 if len(writing) > _NOLOOP_KEYS_MAX:  # forget: at worst a needless message
                     writing.clear()
                 writing.update(cmd.keys(argv))
+            # A script's reads are not seen one by one: its keys count as read.
+            if "script_reads" not in cmd.flags:
+                return
+        elif "readonly" not in cmd.flags:
             return
-        if "readonly" not in cmd.flags or tracking.bcast:
+        if tracking.bcast:
             return
         if (tracking.optin and not caching) or (tracking.optout and caching):
             return

@@ -36,6 +36,9 @@ RESP3_DEFAULT = [
     ("a", "EXISTS zz1", 1, {}), ("a", "SET short v PX 1500", 1, {}), ("a", "GET short", 1, {}),
     ("a", "CLIENT TRACKING off", 1, {}), ("a", "CLIENT TRACKINGINFO", 1, {}),
     ("a", "CLIENT TRACKING on", 1, {}), ("a", "PING", 1, {"a": 1}),  # the expiry of short
+    ("a", "EVAL return(redis.call('GET',KEYS[1])) 1 sk", 1, {}),
+    ("a", "EVAL_RO return(redis.call('GET',KEYS[1])) 1 sk2", 1, {}),
+    ("b", "MSET sk 1 sk2 2", 1, {"a": 2}),  # what scripts read is tracked too
     ("b", "SET zz1 done", 1, {"a": 1}),
 ]
 RESP2_REDIRECT = [

@@ -40,6 +40,7 @@ Parser = Callable[[list[bytes]], Any]  # argv -> parsed arguments, or CommandErr
 #   fills_second_key - a blocking move: pushes into its second key (BLMOVE, BRPOPLPUSH)
 #   timeout_first - a blocking command whose timeout is its first argument (BLMPOP, BZMPOP)
 #   block_option - a blocking command that waits only with its BLOCK option (XREAD, XREADGROUP)
+#   script_reads - runs a script that may read its keys: CLIENT TRACKING remembers them
 #   keeps_caching - (on a container) its subcommands leave CLIENT CACHING's flag for the next
 #                   command, as Redis's resetClient spares CLIENT
 _ACL_BY_GROUP = {
@@ -91,7 +92,8 @@ def _acl_categories(cmd: Command) -> frozenset[str]:
 
 _INTERNAL_FLAGS = frozenset({  # rcache's own: not in COMMAND replies
     "node", "replicated", "pubsub_ok", "multi_control", "touches_any_key", "touches_dbs",
-    "touches_other_db", "fills_second_key", "timeout_first", "block_option", "keeps_caching"})
+    "touches_other_db", "fills_second_key", "timeout_first", "block_option", "keeps_caching",
+    "script_reads"})
 
 
 @dataclass(slots=True)
