@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from .conftest import LocalCluster, Node, wait_for
+from .test_maxmemory import configure, used_memory
 from .test_pubsub import Connection
 
 # A conversation: (connection, command, replies it reads, {other connection: messages it
@@ -73,7 +74,7 @@ OPTIN_OPTOUT_NOLOOP = [
     ("c", "CLIENT CACHING yes", 1, {}), ("c", "CLIENT CACHING no", 1, {}),
     ("c", "GET p1", 1, {}), ("c", "GET p2", 1, {}), ("c", "CLIENT TRACKINGINFO", 1, {}),
     ("c", "SET p2 mine", 1, {}), ("c", "GET p2", 1, {}), ("b", "MSET p1 1 p2 2", 1, {"c": 1}),
-    ("c", "GET zz5", 1, {}), ("a", "CLIENT TRACKING off", 1, {}),
+    ("c", "GET zz5", 1, {}), ("a", "RESET", 1, {}), ("a", "CLIENT TRACKINGINFO", 1, {}),
     ("b", "SET zz5 done", 1, {"c": 1}),
 ]
 _NAMING_IDS = frozenset({"CLIENT ID", "CLIENT GETREDIR", "CLIENT TRACKINGINFO"})
@@ -193,6 +194,28 @@ def test_table_bounded_by_max_keys(shared_node: Node) -> None:
         admin.config_set("tracking-table-max-keys", 1_000_000)
         tracked.close()
         admin.close()
+
+
+def test_evicted_key_invalidates(node: Node) -> None:
+    """maxmemory eviction (an entry of the leader's, applied on every node) invalidates."""
+    client = node.client()
+    tracked = Connection(node.port)
+    tracked.sock.settimeout(30)
+    try:
+        for i in range(20):
+            client.set(f"ttl:{i:02d}", "x" * 1000, ex=1000 + i * 100)
+        tracked.send("HELLO", "3")
+        tracked.send("CLIENT", "TRACKING", "on")
+        tracked.send("STRLEN", "ttl:00")  # the shortest TTL: volatile-ttl's first victim
+        assert tracked.read(3).endswith(b":1000\r\n")
+        configure([node], maxmemory=str(used_memory(client) - 4000),
+                  maxmemory_policy="volatile-ttl")
+        client.set("trigger", "t")
+        assert tracked.read(1) == b">2\r\n$10\r\ninvalidate\r\n*1\r\n$6\r\nttl:00\r\n"
+        assert client.info("stats")["evicted_keys"] > 0
+    finally:
+        tracked.close()
+        client.close()
 
 
 def test_follower_tracking_client_invalidated_by_leader_writes(cluster: LocalCluster) -> None:
