@@ -257,6 +257,9 @@ def client_kill(ctx: Context, argv: list[bytes]):
 def client_help(ctx: Context, argv: list[bytes]):
     return [SimpleString(line) for line in (
         "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CACHING (YES|NO)",
+        "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+        "GETREDIR", "    Return the client ID we are redirecting to when tracking is enabled.",
         "GETNAME", "    Return the name of the current connection.",
         "ID", "    Return the ID of the current connection.",
         "INFO", "    Return information about the current client connection.",
@@ -264,6 +267,9 @@ def client_help(ctx: Context, argv: list[bytes]):
         "LIST [TYPE <type>] [ID <id> [<id> ...]]", "    Return information about connections.",
         "SETNAME <name>", "    Assign the name <name> to the current connection.",
         "SETINFO <option> <value>", "    Set client meta attributes (LIB-NAME, LIB-VER).",
+        "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+        "         [OPTIN] [OPTOUT] [NOLOOP]", "    Control server assisted client side caching.",
+        "TRACKINGINFO", "    Report tracking status for the current connection.",
         "HELP", "    Print this help.",
     )]
 
