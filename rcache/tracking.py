@@ -228,5 +228,5 @@ class Tracker:
                 return
         if target.resp3:
             target.push_after_replies(Push([b"invalidate", keys]))
-        elif target is not client and target.subscriptions:
+        elif tracking.redirect and target.subscriptions:
             target.push_after_replies(Push([b"message", INVALIDATE_CHANNEL, keys]))

@@ -50,6 +50,8 @@ RESP2_REDIRECT = [
     ("a", "GET x", 1, {}), ("a", "HGET h f", 1, {}), ("b", "SET x 1", 1, {"r": 1}),
     ("b", "HSET h f v", 1, {"r": 1}), ("b", "SET x 2", 1, {}), ("a", "GET x", 1, {}),
     ("a", "SET x mine", 1, {"r": 1}), ("b", "FLUSHALL", 1, {"r": 1}),
+    ("s", "CLIENT TRACKING on REDIRECT {s}", 1, {}), ("s", "GET self", 1, {}),
+    ("s", "SUBSCRIBE __redis__:invalidate", 1, {}), ("b", "SET self 1", 1, {"s": 1}),
     ("a", "GET zz2", 1, {}), ("b", "SET zz2 done", 1, {"r": 1}),
 ]
 BCAST = [
