@@ -26,7 +26,7 @@ class ClientTracking:
     """One connection's CLIENT TRACKING state (a connection that does not track has None)."""
 
     __slots__ = ("redirect", "bcast", "optin", "optout", "noloop", "prefixes", "caching",
-                 "caching_now", "broken_redirect", "writing")
+                 "after_client", "broken_redirect", "writing")
 
     def __init__(self, redirect: int, bcast: bool, optin: bool, optout: bool,
                  noloop: bool) -> None:
@@ -36,8 +36,8 @@ class ClientTracking:
         self.optout = optout
         self.noloop = noloop
         self.prefixes: dict[bytes, None] = {}  # BCAST prefixes, in the order given
-        self.caching = False  # CLIENT CACHING given for the next command
-        self.caching_now = False  # ... and as the running command sees it
+        self.caching = False  # CLIENT CACHING's flag
+        self.after_client = False  # the last command was a CLIENT subcommand (it kept it)
         self.broken_redirect = False  # the redirect client was gone when a message was due
         # NOLOOP: the keys of this connection's writes whose replies have not come yet.
         self.writing: Counter[bytes] = Counter()
@@ -48,9 +48,9 @@ class ClientTracking:
         if self.bcast:
             found.append(b"bcast")
         if self.optin:
-            found += [b"optin", b"caching-yes"] if self.caching_now else [b"optin"]
+            found += [b"optin", b"caching-yes"] if self.caching else [b"optin"]
         if self.optout:
-            found += [b"optout", b"caching-no"] if self.caching_now else [b"optout"]
+            found += [b"optout", b"caching-no"] if self.caching else [b"optout"]
         if self.noloop:
             found.append(b"noloop")
         if self.broken_redirect:
@@ -105,12 +105,15 @@ class Tracker:
         """Every command of a tracking connection, before it runs: a read (or a script)
         remembers its keys (unless OPTIN/OPTOUT say otherwise); a write, under NOLOOP, marks
         its keys as this connection's own. CLIENT CACHING lasts one command (a MULTI block,
-        or CLIENT subcommands, keep it), as Redis's resetClient."""
+        or CLIENT subcommands, keep it)."""
         tracking = client.tracking
-        tracking.caching_now = caching = tracking.caching
-        container = cmd.container
-        if client.multi is None and (container is None or "keeps_caching" not in container.flags):
+        # Redis's resetClient, for the command before this one: the flag goes unless that
+        # command was a CLIENT subcommand or left the connection in MULTI.
+        if tracking.caching and not (tracking.after_client or client.multi is not None):
             tracking.caching = False
+        caching = tracking.caching
+        container = cmd.container
+        tracking.after_client = container is not None and "keeps_caching" in container.flags
         if not cmd.keyed:
             return
         if cmd.is_write:

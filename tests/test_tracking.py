@@ -71,7 +71,10 @@ OPTIN_OPTOUT_NOLOOP = [
     ("a", "CLIENT CACHING no", 1, {}), ("a", "CLIENT CACHING maybe", 1, {}),
     ("a", "GET o1", 1, {}), ("a", "CLIENT CACHING yes", 1, {}),
     ("a", "CLIENT TRACKINGINFO", 1, {}), ("a", "GET o2", 1, {}), ("a", "GET o3", 1, {}),
-    ("b", "MSET o1 1 o2 2 o3 3", 1, {"a": 1}), ("a", "CLIENT TRACKING on OPTOUT", 1, {}),
+    ("b", "MSET o1 1 o2 2 o3 3", 1, {"a": 1}), ("a", "CLIENT CACHING yes", 1, {}),
+    ("a", "MULTI", 1, {}), ("a", "GET o4", 1, {}), ("a", "EXEC", 1, {}), ("a", "GET o5", 1, {}),
+    ("b", "MSET o4 4 o5 5", 1, {"a": 1}),  # CACHING lasts the MULTI block, then goes
+    ("a", "CLIENT TRACKING on OPTOUT", 1, {}),
     ("c", "HELLO 3", 1, {}), ("c", "CLIENT TRACKING on OPTOUT NOLOOP", 1, {}),
     ("c", "CLIENT CACHING yes", 1, {}), ("c", "CLIENT CACHING no", 1, {}),
     ("c", "GET p1", 1, {}), ("c", "GET p2", 1, {}), ("c", "CLIENT TRACKINGINFO", 1, {}),
