@@ -139,8 +139,15 @@ class Connection(Protocol):
     watch_term: int
     channels: dict[bytes, None]
     patterns: dict[bytes, None]
+    multi: Any  # the MULTI queue, None outside MULTI
+    tracking: Any  # tracking.ClientTracking, None while CLIENT TRACKING is off
+    subscriptions: int
+    awaiting_replies: bool  # replies still to come (a write awaiting its entry...)
 
     def push(self, message: Any) -> None: ...
+
+    def push_after_replies(self, message: Any) -> None:
+        """Out of band, but behind the replies still to come (invalidation messages)."""
 
     def context(self) -> Any:
         """A handler's Context on this connection's database (commands.table.Context)."""

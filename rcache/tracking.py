@@ -11,10 +11,15 @@ dropped, their clients told to forget them first.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING
 
+from .interfaces import Connection
 from .notify import FLUSHED, PUBLISHED
 from .resp import Push
+
+if TYPE_CHECKING:
+    from .commands.table import Command
+    from .config import Config
 
 INVALIDATE_CHANNEL = b"__redis__:invalidate"
 # NOLOOP: the most keys of a connection's writes in flight it keeps (its memory stays bounded
@@ -61,7 +66,7 @@ class ClientTracking:
 class Tracker:
     """This node's tracking table and BCAST prefixes (event loop only)."""
 
-    def __init__(self, clients: dict[int, Any], config: Any) -> None:
+    def __init__(self, clients: dict[int, Connection], config: Config) -> None:
         self.clients = clients  # client id -> connection (the server's)
         self.config = config  # tracking-table-max-keys
         self.keys: dict[bytes, set[int]] = {}  # key -> ids of the clients that read it
@@ -70,7 +75,7 @@ class Tracker:
         self.tracking_clients = 0  # read by the Raft thread: collect events while any
 
     # -- a connection's state -------------------------------------------------------------
-    def enable(self, client: Any, redirect: int, bcast: bool, optin: bool, optout: bool,
+    def enable(self, client: Connection, redirect: int, bcast: bool, optin: bool, optout: bool,
                noloop: bool, prefixes: list[bytes]) -> None:
         """CLIENT TRACKING ON (options already checked): again on a tracking connection,
         it replaces the options and adds the prefixes, as Redis's enableTracking."""
@@ -87,7 +92,7 @@ class Tracker:
                 tracking.prefixes[prefix] = None
                 self.prefixes.setdefault(prefix, set()).add(client.id)
 
-    def disable(self, client: Any) -> None:
+    def disable(self, client: Connection) -> None:
         """CLIENT TRACKING OFF, RESET, the connection closed. Its remembered keys stay in the
         table (they go when invalidated or evicted, as in Redis)."""
         tracking = client.tracking
@@ -101,7 +106,7 @@ class Tracker:
             if not ids:
                 del self.prefixes[prefix]
 
-    def on_command(self, client: Any, cmd: Any, argv: list[bytes]) -> None:
+    def on_command(self, client: Connection, cmd: Command, argv: list[bytes]) -> None:
         """Every command of a tracking connection, before it runs: a read (or a script)
         remembers its keys (unless OPTIN/OPTOUT say otherwise); a write, under NOLOOP, marks
         its keys as this connection's own. CLIENT CACHING lasts one command (a MULTI block,
@@ -198,7 +203,7 @@ class Tracker:
                 self._send(client, None)
 
     @staticmethod
-    def _own_write(client: Any, key: bytes) -> bool:
+    def _own_write(client: Connection, key: bytes) -> bool:
         """NOLOOP: the key changed by this connection's own write, still awaiting its reply
         (on the node that took the write, its invalidation comes before the reply)."""
         writing = client.tracking.writing
@@ -216,7 +221,7 @@ class Tracker:
             writing[key] = count - 1
         return True
 
-    def _send(self, client: Any, keys: list[bytes] | None) -> None:
+    def _send(self, client: Connection, keys: list[bytes] | None) -> None:
         """Redis's sendTrackingMessage: a RESP3 push to the connection (or its redirect), a
         message on __redis__:invalidate to a RESP2 redirect that subscribes, else nothing."""
         tracking = client.tracking
