@@ -164,7 +164,7 @@ class Tracker:
         broadcast: dict[bytes, dict[bytes, None]] = {}  # prefix -> keys, in order
         flushing = False
         for kind, _event, key, _db in events:
-            if kind == PUBLISHED:
+            if kind <= PUBLISHED:  # a publication in its place among the events: no key
                 continue
             if kind == FLUSHED:
                 if not flushing:
