@@ -83,8 +83,11 @@ class StateMachine:
         self.prepared_for: Callable[[int], list[Prepared] | None] = lambda seed: None
 
     def reload(self) -> None:
-        """After a snapshot replaced the database."""
+        """After a snapshot replaced the database: tracking clients forget all they cached,
+        as a Redis replica's full resync flushes them."""
         self.applied_index = self.store.applied_index
+        if self.hub is not None:
+            self.hub.notify([(FLUSHED, b"flush", b"", 0)])
 
     def apply(self, index: int, payload: bytes) -> list | None:
         """Apply the entry at Raft ``index``; returns one reply per item (None if replayed)."""
