@@ -11,15 +11,12 @@ dropped, their clients told to forget them first.
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import Any
 
+from .config import Config
 from .interfaces import Connection
 from .notify import FLUSHED, PUBLISHED
 from .resp import Push
-
-if TYPE_CHECKING:
-    from .commands.table import Command
-    from .config import Config
 
 INVALIDATE_CHANNEL = b"__redis__:invalidate"
 # NOLOOP: the most keys of a connection's writes in flight it keeps (its memory stays bounded
@@ -106,11 +103,12 @@ class Tracker:
             if not ids:
                 del self.prefixes[prefix]
 
-    def on_command(self, client: Connection, cmd: Command, argv: list[bytes]) -> None:
+    def on_command(self, client: Connection, cmd: Any, argv: list[bytes]) -> None:
         """Every command of a tracking connection, before it runs: a read (or a script)
         remembers its keys (unless OPTIN/OPTOUT say otherwise); a write, under NOLOOP, marks
         its keys as this connection's own. CLIENT CACHING lasts one command (a MULTI block,
-        or CLIENT subcommands, keep it)."""
+        or CLIENT subcommands, keep it). ``cmd``: its commands.table.Command (not imported
+        here: importing the table imports every family)."""
         tracking = client.tracking
         # Redis's resetClient, for the command before this one: the flag goes unless that
         # command was a CLIENT subcommand or left the connection in MULTI.
