@@ -118,6 +118,7 @@ class Client(asyncio.Protocol):
         self._reading = True
         self._consuming = False
         self._limit_watch = LimitWatch()
+        self._flush_due = False  # in the server's list of clients with replies resolved
         self._closing = False
         self._quitting = False
 
@@ -498,6 +499,14 @@ class Client(asyncio.Protocol):
             return b"-ERR internal error: unencodable reply\r\n"
 
     def _reply_ready(self, _pending: Pending) -> None:
+        """A pending reply resolved: written with the others resolved in the same loop turn
+        (an entry's replies to this client all go out in one write)."""
+        if not self._flush_due:
+            self._flush_due = True
+            self.server.flush_soon(self)
+
+    def flush_replies(self) -> None:
+        self._flush_due = False
         if self.transport is not None and not self.transport.is_closing():
             self._drain()
             self._consume()
@@ -688,6 +697,7 @@ class Server:
         self._stopping: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
         self.http: HttpService | None = None
+        self._flush_due: list[Client] = []  # clients with replies resolved, to write
 
     async def serve(self) -> None:
         """Open the client port first (so a port that is taken stops the node before it
@@ -723,6 +733,7 @@ class Server:
                 starting.cancel()
                 return
             self.replicator = starting.result()
+            self.replicator.on_resolved = self.flush_replies
             for listener in self._servers:
                 await listener.start_serving()
             self._tasks = [asyncio.create_task(self._active_expiry()),
@@ -752,6 +763,18 @@ class Server:
         if 0 <= threshold <= duration_us and "skip_slowlog" not in cmd.flags:
             peer, name = (client.addr, client.name) if client is not None else ("", b"")
             self.slowlog.record(argv, duration_us, self.config.slowlog_max_len, peer, name)
+
+    def flush_soon(self, client: Client) -> None:
+        """``client`` has replies resolved: it writes them at the end of what resolves
+        them (an applied entry, a read round) or, for anything else, later in this turn."""
+        if not self._flush_due:
+            asyncio.get_running_loop().call_soon(self.flush_replies)
+        self._flush_due.append(client)
+
+    def flush_replies(self) -> None:
+        due, self._flush_due = self._flush_due, []
+        for client in due:
+            client.flush_replies()
 
     def submitted(self, item: tuple) -> None:
         """Every item the write path submits: WATCH and parked blocking pops look at it."""
