@@ -29,7 +29,7 @@ from .blocking import Blocking
 from .cluster import PROXY, Cluster
 from .commands.acl import noperm_reply
 from .commands.pubsub import ALLOWED_WHILE_SUBSCRIBED
-from .commands.table import Command, Context, lookup
+from .commands.table import COMMANDS, Command, Context, lookup
 from .config import Config
 from .errors import CommandError
 from .eviction import Eviction
@@ -119,6 +119,7 @@ class Client(asyncio.Protocol):
         self._consuming = False
         self._limit_watch = LimitWatch()
         self._flush_due = False  # in the server's list of clients with replies resolved
+        self._plain = False  # _in_plain_state(), as of the last command or read
         self._closing = False
         self._quitting = False
 
@@ -173,6 +174,7 @@ class Client(asyncio.Protocol):
             return  # a reply resolved while a command ran: the running loop goes on
         inbox = self._inbox
         self._consuming = True
+        self._plain = self._in_plain_state()
         try:
             while inbox and not self._closing:
                 if self._out_size > FLUSH_AT:
@@ -204,13 +206,32 @@ class Client(asyncio.Protocol):
     # -- running commands --------------------------------------------------------------------
     def _on_command(self, argv: list[bytes]) -> None:
         self.server.stats.commands_processed += 1
+        if self._plain and not self._deferred:
+            cmd = _PLAIN.get(argv[0], _UNSEEN)
+            if cmd is _UNSEEN:
+                cmd = _plain_command(argv[0])
+            if cmd is not None and (not self._slots or (cmd.is_write and not self._barriers)) \
+                    and (argc := len(argv)) >= -cmd.arity and (cmd.arity < 0 or argc == cmd.arity):
+                self.last_command = cmd
+                self._emit(self._route(cmd, argv))
+                return
         if self._deferred or (self._slots and not self._runs_in_order(argv)):
             self._slots.append(_Deferred(argv))
             self._deferred += 1
-            return
-        self._emit(self._execute(argv))
-        if self._quitting:
-            self._close_after_reply()
+        else:
+            self._emit(self._execute(argv))
+            if self._quitting:
+                self._close_after_reply()
+        self._plain = self._in_plain_state()
+
+    def _in_plain_state(self) -> bool:
+        """May this connection's data commands skip the checks of ``_execute``? Only
+        commands other than plain ones (AUTH, MULTI, SUBSCRIBE, CONFIG SET...) change that,
+        so it is decided again after each of them, and on each read from the socket."""
+        config = self.server.config
+        return (self.reader.authenticated and self.acl_user is None and self.multi is None
+                and not self.channels and not self.patterns and not config.maxmemory
+                and config.maxmemory_policy == "noeviction")
 
     def _runs_in_order(self, argv: list[bytes]) -> bool:
         """May this command run while earlier replies are pending? Only if it reads nothing
@@ -271,6 +292,12 @@ class Client(asyncio.Protocol):
         if (config.maxmemory or config.maxmemory_policy != "noeviction") and cmd.keyed and (
                 cmd.container is None or cmd.container.name != "object"):
             server.eviction.note_access(self.db, cmd.keys(argv))
+        return self._route(cmd, argv)
+
+    def _route(self, cmd: Command, argv: list[bytes]):
+        """Where an admitted command runs: here now, after a read barrier, through the log,
+        at the leader (proxied), or elsewhere (MOVED)."""
+        server = self.server
         try:
             reads = cmd.reads_keyspace or (  # inlined served_as_read: every command passes here
                 cmd.reads_if is not None and cmd.reads_if(server.store, argv))
@@ -659,6 +686,24 @@ class _ConfirmedRead:
 
 class _Close:
     __slots__ = ()
+
+
+_UNSEEN = object()
+_PLAIN: dict[bytes, Command | None] = {}  # command name as sent -> _plain_command(name)
+
+
+def _plain_command(name: bytes) -> Command | None:
+    """The command, if it is a data command with no subcommands that reads or writes the
+    keyspace the same way whatever its arguments (not blocking): the only kind that takes
+    the plain path. Remembered for the name's lower- and upper-case spellings."""
+    cmd = COMMANDS.get(name.lower())
+    if cmd is not None and (cmd.subcommands or cmd.handler is None or cmd.reads_if is not None
+                            or "blocking" in cmd.flags
+                            or not (cmd.reads_keyspace or cmd.is_write)):
+        cmd = None
+    if name in (name.lower(), name.upper()):
+        _PLAIN[name] = cmd
+    return cmd
 
 
 def _lookup_quietly(argv: list[bytes]) -> Command | None:
