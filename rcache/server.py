@@ -38,6 +38,7 @@ from .oslimits import check_maxclients, fit_maxclients, set_keepalive
 from .outbuf import FLOW_HIGH, FLOW_LOW, FLUSH_AT, LimitWatch
 from .pubsub import Hub
 from .raft import Pending, Replicator
+from .replies import ReplyQueue, RunWhenDue
 from .resp import NULL_ARRAY, QUEUED, Push, RawReply, RequestReader, encode, split_array
 from .slowlog import SlowLog
 from .statemachine import COMMAND, EXPIRE, LEASE_EXPIRY, TRANSACTION, StateMachine
@@ -104,24 +105,20 @@ class Client(asyncio.Protocol):
         self.last_command: Command | None = None
         self.addr = self.laddr = ""
         self.transport: asyncio.Transport | None = None
-        self._slots: deque = deque()  # replies not yet written: bytes | Pending | _Deferred
-        self._deferred = 0
+        self.replies = ReplyQueue()
         self._barriers = 0  # linearizable reads awaiting their ReadIndex confirmation
         self._keyspace = None
         self._context: Context | None = None
         self._store_generation = -1
-        self._out: list[bytes] = []
-        self._out_size = 0  # bytes in _out
-        self._held = 0  # encoded reply bytes in _slots, behind a pending one
         self._inbox: deque[list[bytes]] = deque()  # parsed commands not run yet
-        self._write_paused = False  # the transport holds more than FLOW_HIGH unsent bytes
+        self.write_paused = False  # the transport holds more than FLOW_HIGH unsent bytes
         self._reading = True
         self._consuming = False
         self._limit_watch = LimitWatch()
         self._flush_due = False  # in the server's list of clients with replies resolved
         self._plain = False  # _in_plain_state(), as of the last command or read
         self._closing = False
-        self._quitting = False
+        self.quitting = False
 
     # -- asyncio callbacks -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:
@@ -151,11 +148,11 @@ class Client(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         """The client is not reading its replies: run none of its commands until it does."""
-        self._write_paused = True
+        self.write_paused = True
         self._update_reading()
 
     def resume_writing(self) -> None:
-        self._write_paused = False
+        self.write_paused = False
         if self.transport is not None and not self.transport.is_closing():
             self._drain()
             self._consume()
@@ -173,13 +170,14 @@ class Client(asyncio.Protocol):
         if self._consuming:
             return  # a reply resolved while a command ran: the running loop goes on
         inbox = self._inbox
+        replies = self.replies
         self._consuming = True
         self._plain = self._in_plain_state()
         try:
             while inbox and not self._closing:
-                if self._out_size > FLUSH_AT:
+                if replies.out_size > FLUSH_AT:
                     self._write_out()
-                if self._write_paused or self._held > FLOW_HIGH:
+                if self.write_paused or replies.held > FLOW_HIGH:
                     break
                 self._on_command(inbox.popleft())
         finally:
@@ -192,7 +190,7 @@ class Client(asyncio.Protocol):
         self._update_reading()
 
     def _update_reading(self) -> None:
-        wanted = not (self._write_paused or self._inbox)
+        wanted = not (self.write_paused or self._inbox)
         if wanted == self._reading:
             return
         transport = self.transport
@@ -206,21 +204,21 @@ class Client(asyncio.Protocol):
     # -- running commands --------------------------------------------------------------------
     def _on_command(self, argv: list[bytes]) -> None:
         self.server.stats.commands_processed += 1
-        if self._plain and not self._deferred:
+        replies = self.replies
+        if self._plain and not replies.deferred:
             cmd = _PLAIN.get(argv[0], _UNSEEN)
             if cmd is _UNSEEN:
                 cmd = _plain_command(argv[0])
-            if cmd is not None and (not self._slots or (cmd.is_write and not self._barriers)) \
+            if cmd is not None and (not replies.slots or (cmd.is_write and not self._barriers)) \
                     and (argc := len(argv)) >= -cmd.arity and (cmd.arity < 0 or argc == cmd.arity):
                 self.last_command = cmd
                 self._emit(self._route(cmd, argv))
                 return
-        if self._deferred or (self._slots and not self._runs_in_order(argv)):
-            self._slots.append(_Deferred(argv))
-            self._deferred += 1
+        if replies.deferred or (replies.slots and not self._runs_in_order(argv)):
+            replies.defer(argv)
         else:
             self._emit(self._execute(argv))
-            if self._quitting:
+            if self.quitting:
                 self._close_after_reply()
         self._plain = self._in_plain_state()
 
@@ -398,7 +396,7 @@ class Client(asyncio.Protocol):
                 return
             # Run it when its turn to reply comes (_drain), under the output flow bound: a
             # read that runs later than its barrier is still linearizable.
-            result.resolve(_ConfirmedRead(cmd, argv))
+            result.resolve(RunWhenDue(functools.partial(self._run_reporting, cmd, argv)))
 
         self.server.replicator.read_barrier(run)
         return result
@@ -501,22 +499,13 @@ class Client(asyncio.Protocol):
     def _emit(self, reply) -> None:
         """Queue a reply behind the pending ones (encoded now, in the current protocol)."""
         if type(reply) is Pending:
-            if reply.done and not self._slots:
-                self._queue_out(self._encode(reply.value))
-            else:
-                self._slots.append(reply)
-        elif self._slots:
-            encoded = self._encode(reply)
-            self._held += len(encoded)
-            self._slots.append(encoded)
-        else:
-            self._queue_out(self._encode(reply))
+            if not reply.done or self.replies.slots:
+                self.replies.wait_for(reply)
+                return
+            reply = reply.value
+        self.replies.add(self.encode(reply))
 
-    def _queue_out(self, encoded: bytes) -> None:
-        self._out.append(encoded)
-        self._out_size += len(encoded)
-
-    def _encode(self, value) -> bytes:
+    def encode(self, value) -> bytes:
         if type(value) is CommandError:
             self.server.stats.count_error(value)
         try:
@@ -539,60 +528,26 @@ class Client(asyncio.Protocol):
             self._consume()
 
     def _drain(self) -> None:
-        slots = self._slots
-        while slots:
-            head = slots[0]
-            kind = type(head)
-            if kind is Pending:
-                if not head.done:
-                    return
-                value = head.value
-                if type(value) is _ConfirmedRead:
-                    if self._out_size > FLUSH_AT:
-                        self._write_out()
-                    if self._write_paused:
-                        return  # resume_writing drains the rest
-                    try:
-                        value = self.run_here(value.cmd, value.argv)
-                    except CommandError as err:
-                        value = err
-                slots.popleft()
-                self._queue_out(self._encode(value))
-            elif kind is _Deferred:
-                if self._out_size > FLUSH_AT:
-                    self._write_out()
-                if self._write_paused:
-                    return  # resume_writing drains the rest
-                self._deferred -= 1
-                result = self._execute(head.argv)
-                if type(result) is Pending:
-                    slots[0] = result
-                else:
-                    slots.popleft()
-                    self._queue_out(self._encode(result))
-                if self._quitting:
-                    slots.clear()
-                    self._held = 0
-                    slots.append(_Close())
-            elif kind is _Close:
-                slots.clear()
-                self._held = 0
-                self._write_out()
-                self.transport.close()
-                return
-            else:
-                slots.popleft()
-                self._held -= len(head)
-                self._queue_out(head)
+        if self.replies.drain(self):
+            self._write_out()
+            self.transport.close()
+
+    def run_deferred(self, argv: list[bytes]):
+        """A command deferred behind earlier replies, run now that they are out."""
+        return self._execute(argv)
+
+    def _run_reporting(self, cmd: Command, argv: list[bytes]):
+        """run_here, its error as the reply."""
+        try:
+            return self.run_here(cmd, argv)
+        except CommandError as err:
+            return err
 
     def _write_out(self) -> None:
         transport = self.transport
-        if self._out and transport is not None and not transport.is_closing():
-            data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
-            self._out = []
-            self._out_size = 0
-            transport.write(data)
-            if self._held or transport.get_write_buffer_size():
+        if self.replies.out and transport is not None and not transport.is_closing():
+            transport.write(self.replies.take())
+            if self.replies.held or transport.get_write_buffer_size():
                 self._check_output_limit(self.unsent_bytes)
             else:  # all sent: under any limit
                 self._limit_watch.soft_since = None
@@ -610,7 +565,7 @@ class Client(asyncio.Protocol):
     def unsent_bytes(self) -> int:
         """Replies made and not yet sent (CLIENT LIST's omem)."""
         buffered = self.transport.get_write_buffer_size() if self.transport is not None else 0
-        return buffered + self._held + self._out_size
+        return buffered + self.replies.held + self.replies.out_size
 
     @property
     def output_class(self) -> str:
@@ -620,15 +575,13 @@ class Client(asyncio.Protocol):
     def idle(self) -> bool:
         """Waiting for nothing from us (Redis's timeout skips subscribers and blocked
         clients: here, any client with a reply still to come)."""
-        return not (self.subscriptions or self._slots or self._inbox)
+        return not (self.subscriptions or self.replies.slots or self._inbox)
 
     def _close_after_reply(self) -> None:
         self._closing = True
-        if not self._slots and self.transport is not None:
+        if self.replies.close_after() and self.transport is not None:
             self._write_out()
             self.transport.close()
-        else:
-            self._slots.append(_Close())
 
     def close(self) -> None:
         self._closing = True
@@ -647,12 +600,12 @@ class Client(asyncio.Protocol):
         """A pub/sub message: written at once, ahead of any reply still pending (a RESP3
         client tells the two apart; a RESP2 subscriber has none pending)."""
         if self.transport is not None and not self.transport.is_closing():
-            self._queue_out(self._encode(message))
+            self.replies.add_out_of_band(self.encode(message))
             self._write_out()
 
     def quit(self) -> None:
         """QUIT: close once its reply, and every earlier one, has been written."""
-        self._quitting = True
+        self.quitting = True
 
     def reset(self) -> None:
         self.multi, self.multi_failed = None, False
@@ -665,27 +618,6 @@ class Client(asyncio.Protocol):
         self.name = b""
         self.reader.authenticated = not self.server.config.requirepass
         self.user_name, self.acl_user = b"default", None
-
-
-class _Deferred:
-    __slots__ = ("argv",)
-
-    def __init__(self, argv: list[bytes]) -> None:
-        self.argv = argv
-
-
-class _ConfirmedRead:
-    """A linearizable read whose leadership confirmation has come: it runs in its turn."""
-
-    __slots__ = ("cmd", "argv")
-
-    def __init__(self, cmd: Command, argv: list[bytes]) -> None:
-        self.cmd = cmd
-        self.argv = argv
-
-
-class _Close:
-    __slots__ = ()
 
 
 _UNSEEN = object()
