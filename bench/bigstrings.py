@@ -24,8 +24,8 @@ from pathlib import Path
 
 import redis
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import ProcessServer, rcache_single_node, redis_server  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.servers import ProcessServer, rcache_single_node, redis_server  # noqa: E402
 
 LAST_BIT = 2**32 - 1
 FULL_SIZE = 64 * 1024 * 1024

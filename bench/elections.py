@@ -20,8 +20,8 @@ from pathlib import Path
 
 import redis
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run as bench  # noqa: E402  (bench/run.py: the cluster launcher)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import servers as bench  # noqa: E402  (the cluster launcher)
 
 
 def _hog(stop_at: float) -> None:
@@ -66,9 +66,9 @@ def main() -> int:
     parser.add_argument("--repo", type=Path, help="checkout whose rcache to run (default: this)")
     args = parser.parse_args()
     if args.repo:
-        bench.REPO = args.repo.resolve()
+        bench.RCACHE_ROOT = args.repo.resolve()
     result = measure(args.minutes, args.hogs)
-    print(f"rcache at {bench.REPO}: {result['hogs']} CPU hogs, {result['minutes']:.1f} min: "
+    print(f"rcache at {bench.RCACHE_ROOT}: {result['hogs']} CPU hogs, {result['minutes']:.1f} min: "
           f"{result['leader_changes']} term changes ({result['per_minute']:.2f}/min), "
           f"{result['failed']} of {result['writes']} writes failed")
     return 0

@@ -1,4 +1,4 @@
-"""ACL users as Redis 7.0 has them (without selectors): rules, permission checks, the users
+"""ACL users as Redis 7.0 has them (with selectors): rules, permission checks, the users
 every node knows.
 
 Users are replicated state: ACL SETUSER/DELUSER are writes whose apply stores a user's rules
@@ -14,6 +14,7 @@ import hmac
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from .acl_keys import key_needs
 from .commands.table import Command, all_commands, find
 from .glob import matcher
 
@@ -58,12 +59,15 @@ def _commands_in(category: str) -> list[Command]:
     return [cmd for cmd in all_commands() if category in cmd.acl_categories]
 
 
-class User:
-    def __init__(self, name: bytes) -> None:
-        self.name = name
-        self.enabled = False
-        self.nopass = False
-        self.passwords: list[str] = []  # SHA-256 hex, in the order they were added
+_CHANNEL_COMMANDS = {"publish": (1, 2, False), "subscribe": (1, None, False),
+                     "psubscribe": (1, None, True)}  # name -> (first, end, patterns)
+
+
+class Selector:
+    """What a set of permissions allows: commands, keys, channels. A user's root permissions
+    are one; each ``(...)`` selector (Redis 7.0) is another."""
+
+    def __init__(self) -> None:
         self.all_commands_base = False  # +@all/allcommands came last of the resets
         self.command_rules: list[str] = []  # '+get', '-@hash'... since the last reset
         self.allowed: set[str] = set()  # full command names ('get', 'client|id')
@@ -73,36 +77,22 @@ class User:
         self.all_channels = False
 
     # -- rules -------------------------------------------------------------------------------
-    def apply(self, rules: Iterable[bytes]) -> None:
-        for rule in rules:
-            self._apply_one(rule)
-
     def _apply_one(self, raw: bytes) -> None:
         rule = raw.decode(errors="replace")
         lowered = rule.lower()
-        simple = {"on": self._set_enabled(True), "off": self._set_enabled(False),
-                  "nopass": self._set_nopass, "resetpass": self._reset_passwords,
-                  "allkeys": lambda: self._add_key_pattern("RW", b"*"),
+        simple = {"allkeys": lambda: self._add_key_pattern("RW", b"*"),
                   "resetkeys": self._reset_keys,
                   "allchannels": lambda: self._add_channel(b"*"),
                   "resetchannels": self._reset_channels,
                   "allcommands": lambda: self._reset_commands(True),
-                  "nocommands": lambda: self._reset_commands(False), "reset": self.reset}
+                  "nocommands": lambda: self._reset_commands(False)}
         if lowered in simple:
             simple[lowered]()
-        elif rule[:1] in (">", "<"):
-            self._change_password(password_hash(raw[1:]), add=rule[0] == ">")
-        elif rule[:1] in ("#", "!"):
-            digest = lowered[1:]
-            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-                raise RuleError("The password hash must be exactly 64 characters and contain "
-                                "only lowercase hexadecimal characters")
-            self._change_password(digest, add=rule[0] == "#")
         elif rule[:1] == "~":
             self._add_key_pattern("RW", raw[1:])
         elif rule[:1] == "%":
             flags, tilde, pattern = rule[1:].partition("~")
-            perms = "".join(sorted(set(flags.upper()), reverse=True))  # 'RW', 'R', 'W'
+            perms = "".join(sorted(set(flags.upper())))  # 'RW' (as '~'), 'R', 'W'
             if not tilde or not flags or set(flags.upper()) - {"R", "W"}:
                 raise RuleError("Syntax error")
             self._add_key_pattern(perms, raw[raw.index(b"~") + 1:])
@@ -112,28 +102,6 @@ class User:
             self._command_rule(lowered)
         else:
             raise RuleError("Syntax error")
-
-    def _set_enabled(self, enabled: bool):
-        def set_it() -> None:
-            self.enabled = enabled
-        return set_it
-
-    def _set_nopass(self) -> None:
-        self.nopass, self.passwords = True, []
-
-    def _reset_passwords(self) -> None:
-        self.nopass, self.passwords = False, []
-
-    def _change_password(self, digest: str, add: bool) -> None:
-        """>pass / #hash add one (and end nopass); <pass / !hash remove one that exists."""
-        if add:
-            self.nopass = False
-            if digest not in self.passwords:
-                self.passwords.append(digest)
-        elif digest in self.passwords:
-            self.passwords.remove(digest)
-        else:
-            raise RuleError(_NO_SUCH_PASSWORD)
 
     def _add_key_pattern(self, perms: str, pattern: bytes) -> None:
         if self.all_keys:
@@ -184,18 +152,16 @@ class User:
         else:
             self.allowed -= names
 
-    def reset(self) -> None:
-        self.__init__(self.name)  # 'reset': off, resetpass, resetkeys, resetchannels, -@all
-
     # -- what it may do ------------------------------------------------------------------------
     def may_run(self, cmd: Command) -> bool:
         return cmd.full_name in self.allowed
 
-    def may_access(self, key: bytes, write: bool) -> bool:
+    def may_access(self, key: bytes, need: str) -> bool:
+        """need: 'R', 'W', 'RW' or '' (see acl_keys): a pattern with those permissions
+        must match the key."""
         if self.all_keys:
             return True
-        need = "W" if write else "R"
-        return any(need in perms and glob_matches(pattern, key)
+        return any(set(need) <= set(perms) and glob_matches(pattern, key)
                    for perms, pattern in self.key_patterns)
 
     def may_use_channel(self, channel: bytes, is_pattern: bool = False) -> bool:
@@ -206,13 +172,24 @@ class User:
             return channel in self.channel_patterns
         return any(glob_matches(pattern, channel) for pattern in self.channel_patterns)
 
-    def check_password(self, password: bytes) -> bool:
-        if not self.enabled:
-            return False
-        if self.nopass:
-            return True
-        digest = password_hash(password)
-        return any(hmac.compare_digest(digest, known) for known in self.passwords)
+    def refusal(self, cmd: Command, argv: list[bytes]) -> tuple[int, int] | None:
+        """None if this selector allows the command; else (what refuses it: _DENIED_*, the
+        position in argv of the key or channel refused), as Redis's ACLSelectorCheckCmd."""
+        if "no_auth" not in cmd.flags and not self.may_run(cmd):
+            return _DENIED_COMMAND, 0
+        if cmd.keyed and not self.all_keys:
+            indexes = cmd.key_indexes(argv)
+            needs = key_needs(cmd.full_name, argv, indexes, "write" in cmd.flags)
+            for index, need in zip(indexes, needs, strict=True):
+                if not self.may_access(argv[index], need):
+                    return _DENIED_KEY, index
+        channels = _CHANNEL_COMMANDS.get(cmd.full_name)
+        if channels is not None and not self.all_channels:
+            first, end, patterns = channels
+            for index in range(first, len(argv) if end is None else min(end, len(argv))):
+                if not self.may_use_channel(argv[index], patterns):
+                    return _DENIED_CHANNEL, index
+        return None
 
     # -- how it is shown --------------------------------------------------------------------
     def describe_commands(self) -> str:
@@ -226,7 +203,7 @@ class User:
         return " ".join(["+@all" if self.all_commands_base else "-@all", *kept])
 
     def _replay(self, rules: list[str]) -> set[str]:
-        probe = User(self.name)
+        probe = Selector()
         probe._reset_commands(self.all_commands_base)
         for rule in rules:
             probe._command_rule(rule)
@@ -239,6 +216,100 @@ class User:
     def describe_channels(self) -> list[str]:
         return ["&" + pattern.decode(errors="replace") for pattern in self.channel_patterns]
 
+    def describe_permissions(self) -> list[str]:
+        channels = self.describe_channels() if self.all_channels else \
+            ["resetchannels", *self.describe_channels()]
+        return [*self.describe_keys(), *channels, self.describe_commands()]
+
+    def details(self) -> dict[bytes, bytes]:
+        """ACL GETUSER's commands, keys and channels fields."""
+        return {b"commands": self.describe_commands().encode(),
+                b"keys": " ".join(self.describe_keys()).encode(),
+                b"channels": " ".join(self.describe_channels()).encode()}
+
+
+# What stops a command, in Redis's order: of the selectors that all refuse a command, the
+# reply names what the highest-ranked refusal names (Redis's ACL_DENIED_*).
+_DENIED_COMMAND, _DENIED_KEY, _DENIED_CHANNEL = 1, 2, 4
+_DENIED_KIND = {_DENIED_COMMAND: "command", _DENIED_KEY: "key", _DENIED_CHANNEL: "channel"}
+
+
+class User(Selector):
+    """A user: on/off and passwords, its root permissions, and its selectors."""
+
+    def __init__(self, name: bytes) -> None:
+        super().__init__()
+        self.name = name
+        self.enabled = False
+        self.nopass = False
+        self.passwords: list[str] = []  # SHA-256 hex, in the order they were added
+        self.selectors: list[Selector] = []
+
+    # -- rules -------------------------------------------------------------------------------
+    def apply(self, rules: Iterable[bytes]) -> None:
+        """Rules as ACL SETUSER takes them, after ``merge_selector_words``."""
+        for rule in rules:
+            self._apply_one(rule)
+
+    def _apply_one(self, raw: bytes) -> None:
+        rule = raw.decode(errors="replace")
+        lowered = rule.lower()
+        simple = {"on": self._set_enabled(True), "off": self._set_enabled(False),
+                  "nopass": self._set_nopass, "resetpass": self._reset_passwords,
+                  "clearselectors": self.selectors.clear, "reset": self.reset}
+        if lowered in simple:
+            simple[lowered]()
+        elif rule[:1] in (">", "<"):
+            self._change_password(password_hash(raw[1:]), add=rule[0] == ">")
+        elif rule[:1] in ("#", "!"):
+            digest = lowered[1:]
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise RuleError("The password hash must be exactly 64 characters and contain "
+                                "only lowercase hexadecimal characters")
+            self._change_password(digest, add=rule[0] == "#")
+        elif rule[:1] == "(" and rule[-1:] == ")":
+            selector = Selector()
+            for word in raw[1:-1].split():
+                selector._apply_one(word)
+            self.selectors.append(selector)
+        else:
+            super()._apply_one(raw)
+
+    def _set_enabled(self, enabled: bool):
+        def set_it() -> None:
+            self.enabled = enabled
+        return set_it
+
+    def _set_nopass(self) -> None:
+        self.nopass, self.passwords = True, []
+
+    def _reset_passwords(self) -> None:
+        self.nopass, self.passwords = False, []
+
+    def _change_password(self, digest: str, add: bool) -> None:
+        """>pass / #hash add one (and end nopass); <pass / !hash remove one that exists."""
+        if add:
+            self.nopass = False
+            if digest not in self.passwords:
+                self.passwords.append(digest)
+        elif digest in self.passwords:
+            self.passwords.remove(digest)
+        else:
+            raise RuleError(_NO_SUCH_PASSWORD)
+
+    def reset(self) -> None:
+        """'reset': off, resetpass, resetkeys, resetchannels, clearselectors, -@all."""
+        self.__init__(self.name)
+
+    def check_password(self, password: bytes) -> bool:
+        if not self.enabled:
+            return False
+        if self.nopass:
+            return True
+        digest = password_hash(password)
+        return any(hmac.compare_digest(digest, known) for known in self.passwords)
+
+    # -- how it is shown --------------------------------------------------------------------
     def flags(self) -> list[str]:
         return ["on" if self.enabled else "off"] + (["nopass"] if self.nopass else [])
 
@@ -246,36 +317,56 @@ class User:
         """The rules as ACL LIST prints them (and as they are stored: replayed, they give
         this user back)."""
         parts = self.flags() + ["#" + digest for digest in self.passwords]
-        parts += self.describe_keys()
-        parts += self.describe_channels() if self.all_channels else \
-            ["resetchannels", *self.describe_channels()]
-        parts.append(self.describe_commands())
+        parts += self.describe_permissions()
+        parts += ["(" + " ".join(selector.describe_permissions()) + ")"
+                  for selector in self.selectors]
         return " ".join(parts)
 
 
-_CHANNEL_COMMANDS = {"publish": (1, 2, False), "subscribe": (1, None, False),
-                     "psubscribe": (1, None, True)}  # name -> (first, end, patterns)
+def merge_selector_words(words: list[bytes]) -> list[bytes]:
+    """Rules split at spaces (redis-cli arguments, an aclfile line, stored rules): the words
+    from one that opens a selector, '(', to the one that closes it, ')', are one rule, as
+    Redis's ACLMergeSelectorArguments joins them."""
+    merged: list[bytes] = []
+    opened: list[bytes] | None = None
+    for word in words:
+        if opened is None and word[:1] == b"(" and word[-1:] != b")":
+            opened = [word]
+        elif opened is not None:
+            opened.append(word)
+            if word[-1:] == b")":
+                merged.append(b" ".join(opened))
+                opened = None
+        else:
+            merged.append(word)
+    if opened is not None:
+        raise RuleError(f"Unmatched parenthesis in acl selector starting at "
+                        f"'{opened[0].decode(errors='replace')}'.")
+    return merged
+
+
+def user_from_rules(name: bytes, rules: bytes) -> User:
+    """A user from its stored rules (``User.describe``'s words)."""
+    user = User(name)
+    user.apply(merge_selector_words(rules.split(b" ")))
+    return user
 
 
 def denial(user: User, cmd: Command, argv: list[bytes]) -> tuple[str, str] | None:
-    """None if the user may run this; else what stops it: ('command', name), ('key', key)
-    or ('channel', channel)."""
-    if "no_auth" in cmd.flags:  # AUTH, HELLO, QUIT...: every user may (re)authenticate
-        return None
-    if not user.may_run(cmd):
+    """None if the user's root permissions or one of its selectors allow this command (its
+    name, keys and channels, all within that one selector); else what stops it: ('command',
+    name), ('key', key) or ('channel', channel), chosen among the selectors' refusals as
+    Redis's ACLCheckAllUserCommandPerm chooses."""
+    worst, worst_index = _DENIED_COMMAND, 0
+    for selector in (user, *user.selectors):
+        refused = selector.refusal(cmd, argv)
+        if refused is None:
+            return None
+        if refused > (worst, worst_index):
+            worst, worst_index = refused
+    if worst == _DENIED_COMMAND:
         return "command", cmd.full_name
-    if cmd.keyed and not user.all_keys:
-        write = "write" in cmd.flags
-        for key in cmd.keys(argv):
-            if not user.may_access(key, write):
-                return "key", key.decode(errors="replace")
-    channels = _CHANNEL_COMMANDS.get(cmd.full_name)
-    if channels is not None and not user.all_channels:
-        first, end, patterns = channels
-        for channel in argv[first:end]:
-            if not user.may_use_channel(channel, patterns):
-                return "channel", channel.decode(errors="replace")
-    return None
+    return _DENIED_KIND[worst], argv[worst_index].decode(errors="replace")
 
 
 def default_user(requirepass: str) -> User:
@@ -307,8 +398,7 @@ class Users:
         if self._seen != version:
             users = {b"default": default_user(self._requirepass())}
             for name, rules in self._store.acl_users().items():
-                user = users[name] = User(name)
-                user.apply(rules.split(b" "))
+                users[name] = user_from_rules(name, rules)
             self._users, self._seen = users, version
         return self._users
 
@@ -333,7 +423,7 @@ def parse_acl_file(text: str, path: str) -> dict[bytes, User]:
                             f"username. {_FILE_ERROR_END}")
         user = users[words[1]] = User(words[1])
         try:
-            user.apply(words[2:])
+            user.apply(merge_selector_words(words[2:]))
         except RuleError as err:
             raise RuleError(f"{path}:{lineno}: {err}. {_FILE_ERROR_END}") from None
     return users

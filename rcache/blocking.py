@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from .commands.strings import timeout_arg
+from .commands.args import timeout_arg
 from .commands.table import Command, lookup
 from .errors import CommandError
 from .raft import Pending
 from .resp import NULL_ARRAY
-from .statemachine import COMMAND, TRANSACTION
+from .statemachine import COMMAND, TRANSACTION, Prepared
 
 if TYPE_CHECKING:
     from .server import Client, Server
@@ -34,13 +34,14 @@ _OTHER_DATABASES = frozenset({"move", "copy", "swapdb"})  # may fill a key of an
 
 
 class Waiter:
-    __slots__ = ("client", "db", "argv", "keys", "result", "in_flight", "again", "expired",
-                 "timer")
+    __slots__ = ("client", "db", "cmd", "argv", "keys", "result", "in_flight", "again",
+                 "expired", "timer")
 
-    def __init__(self, client: Client, argv: list[bytes], keys: list[bytes],
+    def __init__(self, client: Client, cmd: Command, argv: list[bytes], keys: list[bytes],
                  result: Pending) -> None:
         self.client = client
         self.db = client.db
+        self.cmd = cmd
         self.argv = argv
         self.keys = list(dict.fromkeys((client.db, key) for key in keys))  # BLPOP a a 0
         self.result = result
@@ -69,8 +70,8 @@ class Blocking:
         except CommandError:
             timeout_ms = 0  # the first try replies with the error, after any Redis finds first
         keys = cmd.keys(argv)
-        waiter = Waiter(client, argv, keys[:1] if cmd.name in _PUSHING_BLOCKERS else keys,
-                        result)
+        waiter = Waiter(client, cmd, argv,
+                        keys[:1] if cmd.name in _PUSHING_BLOCKERS else keys, result)
         if timeout_ms:
             waiter.timer = asyncio.get_running_loop().call_later(
                 timeout_ms / 1000, self._time_out, waiter)
@@ -84,7 +85,8 @@ class Blocking:
             return
         waiter.in_flight = True
         self._server.replicator.submit((COMMAND, waiter.db, waiter.argv),
-                                       lambda pending: self._attempted(waiter, pending))
+                                       lambda pending: self._attempted(waiter, pending),
+                                       (waiter.cmd, None))
 
     def _attempted(self, waiter: Waiter, pending: Pending) -> None:
         waiter.in_flight = False
@@ -148,14 +150,15 @@ class Blocking:
             LEADERSHIP_CHECK_S, self._check_leadership)
 
     # -- the write path calls this for every item it submits ---------------------------------
-    def submitted(self, item: tuple) -> None:
+    def submitted(self, item: tuple, prepared: Prepared = None) -> None:
         if not self._by_key:
             return
         commands = [(item[1], item[2])] if item[0] == COMMAND else (
             item[1] if item[0] == TRANSACTION else [])
+        found = ([prepared] if item[0] == COMMAND else prepared) or [None] * len(commands)
         woken: dict[Waiter, None] = {}
-        for db, argv in commands:
-            keys = _written_keys(argv)
+        for (db, argv), known in zip(commands, found, strict=True):
+            keys = _written_keys(argv, known[0] if known else None)
             if keys is None:
                 woken.update(self._parked)
             for key in keys or ():
@@ -168,10 +171,11 @@ class Blocking:
                 asyncio.get_running_loop().call_soon(self._attempt, waiter)
 
 
-def _written_keys(argv: list[bytes]) -> list[bytes] | None:
-    """The keys a command may fill (None: keys of any database)."""
+def _written_keys(argv: list[bytes], cmd: Command | None) -> list[bytes] | None:
+    """The keys a command may fill (None: keys of any database); ``cmd``: its table entry,
+    if the write path found it already."""
     try:
-        cmd = lookup(argv)
+        cmd = cmd or lookup(argv)
     except CommandError:
         return []
     if "blocking" in cmd.flags:  # a pop empties; only a move fills its target

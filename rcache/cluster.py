@@ -21,6 +21,7 @@ from .proxy import LeaderProxy
 from .raft import Pending, Replicator
 from .resp import OK, SimpleString
 from .statemachine import MEMBER
+from .tls import replication_context
 
 if TYPE_CHECKING:
     from .commands.table import Command
@@ -76,6 +77,7 @@ class Cluster:
         self.node_id = self.config.node_id
         self.replicator: Replicator | None = None
         self._proxy: LeaderProxy | None = None
+        self._proxy_tls = None
         self.reads_by_lease = 0  # default reads the leader answered under its lease
         self.reads_by_read_index = 0  # reads that waited for a ReadIndex round
         self._explicit_secret = bool(self.config.cluster_secret)
@@ -85,6 +87,7 @@ class Cluster:
         --join; else bootstrap a new one-node cluster."""
         members = self.server.store.members()
         config = self.config
+        self._proxy_tls = replication_context(config)  # a bad tls-* file stops the start
         if not members and config.join:
             members = await self.cluster_members(config.join)
         await self._choose_secret(config.join if config.join and self.node_id not in members
@@ -92,6 +95,10 @@ class Cluster:
         partners = [raft for node, (raft, _) in members.items() if node != self.node_id]
         self.replicator = Replicator(self.server.machine, config.raft_address, partners, config)
         self.replicator.on_submit = self.server.submitted
+        log.warning("Raft links: %s", "TLS, peers need a certificate signed by the cluster CA"
+                    + (" (and cluster-secret)" if config.cluster_secret else "")
+                    if config.tls_cluster else "cluster-secret" if config.cluster_secret
+                    else "plaintext, unauthenticated")
         joining = config.join and self.node_id not in members
         # A joining node waits for the leader's first heartbeat instead of calling elections
         # that would depose it (PySyncObj has no pre-vote).
@@ -108,8 +115,9 @@ class Cluster:
     async def _choose_secret(self, seed: str | None, bootstrapping: bool) -> None:
         """The Raft channel is authenticated unless told otherwise: without an explicit
         cluster-secret, a joining node takes the one of the member it joins (over the
-        requirepass-authenticated client port), a node starting a cluster generates one, and
-        a restarted member reads its own (``<dir>/cluster-secret``)."""
+        requirepass-authenticated client port), a node starting a cluster generates one
+        (unless tls-cluster authenticates the links instead), and a restarted member reads its
+        own (``<dir>/cluster-secret``)."""
         config = self.config
         if self._explicit_secret:
             return
@@ -120,7 +128,7 @@ class Cluster:
         elif os.path.exists(path):
             with open(path, encoding="utf-8") as fh:
                 secret = fh.read().strip()
-        elif bootstrapping and config.cluster_secret_generate:
+        elif bootstrapping and config.cluster_secret_generate and not config.tls_cluster:
             secret = secrets.token_urlsafe(32)
         else:
             secret = ""
@@ -283,11 +291,11 @@ class Cluster:
 
     def forward(self, client: Client, commands: list[tuple[int, list[bytes]]],
                 transaction: bool = False) -> Pending | CommandError:
-        leader = self.leader_client_address()
+        leader = self.leader_client_address(tls=self.config.tls_replication)
         if leader is None:
             return CommandError(errors.CLUSTERDOWN)
         if self._proxy is None:
-            self._proxy = LeaderProxy(self.config.requirepass)
+            self._proxy = LeaderProxy(self.config.requirepass, self._proxy_tls)
         return self._proxy.forward(leader, client, commands, transaction)
 
     def route_read(self, client: Client, cmd: Command, argv: list[bytes]

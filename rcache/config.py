@@ -226,6 +226,12 @@ OPTIONS: list[Option] = [
     Option("tls-ciphers", "", str, "OpenSSL cipher list for TLSv1.2 and below"),
     Option("tls-ciphersuites", "", str, "TLSv1.3 ciphersuites (accepted; Python's ssl keeps "
            "OpenSSL's TLSv1.3 defaults)"),
+    Option("tls-cluster", False, parse_bool, "Raft links between members use TLS, each member "
+           "showing tls-cert-file and requiring a peer certificate signed by the tls-ca-cert-* "
+           "CA (instead of, or besides, cluster-secret)", format=_format_bool),
+    Option("tls-replication", False, parse_bool, "follower-proxy links to the leader use TLS "
+           "(the leader's tls-port; this node shows tls-cert-file, checks the leader's "
+           "against the tls-ca-cert-* CA)", format=_format_bool),
     Option("dir", "./rcache-data", str, "data directory (RocksDB, Raft log, snapshots)"),
     Option("id", "", str, "node id, unique in the cluster (default: derived from bind:port)"),
     Option("http-port", 0, _port(0), "HTTP port: JSON API, dashboard, /metrics, /health, on "
@@ -381,6 +387,9 @@ class Config:
             config.set(name, text)
         if not config.main_port:
             raise ValueError("port 0 needs a tls-port: the node would listen nowhere")
+        if config.tls_replication and not config.tls_port:
+            raise ValueError("tls-replication needs a tls-port (the leader's TLS port is this "
+                             "node's tls-port - port offset away from its port)")
         if config.raft_listen_port > 65535:  # Redis Cluster refuses such a port too
             raise ValueError(f"the Raft port is the client port + 10000 = "
                              f"{config.raft_listen_port}, above 65535: use a client port of "

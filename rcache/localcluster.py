@@ -1,31 +1,22 @@
 """``rcache cluster start --nodes 3``: a local cluster on one machine, for trying rcache out.
 
-Node 1 bootstraps the cluster, the others join it through node 1. Ctrl-C stops them all.
+Node 1 bootstraps the cluster, the others join it through node 1 (rcache/launch.py starts
+them); node i logs to DIR/i.log. Ctrl-C stops them all.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import signal
-import subprocess
 import sys
 import time
+from pathlib import Path
 
 import redis
 
+from . import launch
 
-def _wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"node on port {port} exited with code {proc.returncode}")
-        try:
-            if redis.Redis(port=port, socket_timeout=1).ping():
-                return
-        except redis.exceptions.RedisError:
-            time.sleep(0.2)
-    sys.exit(f"node on port {port} did not start within {timeout} s")
+READY_TIMEOUT_S = 60.0
 
 
 def main(argv: list[str]) -> None:
@@ -40,23 +31,25 @@ def main(argv: list[str]) -> None:
                        "node 1; node i uses http-port+i-1 (default: no HTTP)")
     args = parser.parse_args(argv)
 
-    procs: list[subprocess.Popen] = []
-    seed = f"127.0.0.1:{args.port}"
+    nodes: list[launch.RcacheNode] = []
+    for i in range(1, args.nodes + 1):
+        data_dir = Path(args.dir).resolve() / str(i)
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        join_port = args.port if i > 1 and not data_dir.is_dir() else None
+        http = ["--http-port", str(args.http_port + i - 1)] if args.http_port else []
+        nodes.append(launch.RcacheNode(args.port + i - 1, data_dir,
+                                       *launch.cluster_node_args(f"node{i}", join_port, *http),
+                                       name=f"node{i}"))
     try:
-        for i in range(1, args.nodes + 1):
-            port = args.port + i - 1
-            data_dir = os.path.join(args.dir, str(i))
-            flags = ["--id", f"node{i}", "--port", str(port), "--dir", data_dir]
-            if i > 1 and not os.path.isdir(data_dir):
-                flags += ["--join", seed]
-            if args.http_port:
-                flags += ["--http-port", str(args.http_port + i - 1)]
-            procs.append(subprocess.Popen([sys.executable, "-m", "rcache", *flags]))
-            _wait_ready(port, procs[-1])
+        try:
+            launch.start_cluster(nodes, READY_TIMEOUT_S)
+        except launch.StartFailed as err:
+            sys.exit(str(err))
         leader = redis.Redis(port=args.port).execute_command("INFO", "raft")
         print(f"\nrcache cluster of {args.nodes} nodes: ports "
               f"{args.port}-{args.port + args.nodes - 1}, leader "
               f"{leader.get('raft_leader_address', leader.get('raft_leader_id'))}")
+        print(f"logs: {Path(args.dir) / '<n>.log'}")
         print(f"try: redis-cli -c -p {args.port} set hello world   (Ctrl-C stops the cluster)")
         if args.http_port:
             print(f"dashboard: http://127.0.0.1:{args.http_port}/")
@@ -66,7 +59,5 @@ def main(argv: list[str]) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=15)
+        for node in nodes:
+            node.stop()

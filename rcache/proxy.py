@@ -8,6 +8,7 @@ carried may or may not have been applied: their clients get an honest "unknown o
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections import deque
 
 from .errors import OUTCOME_UNKNOWN, CommandError
@@ -49,8 +50,9 @@ class LeaderLink(asyncio.Protocol):
 
 
 class LeaderProxy:
-    def __init__(self, password: str) -> None:
+    def __init__(self, password: str, tls: ssl.SSLContext | None = None) -> None:
         self.password = password
+        self.tls = tls  # tls-replication yes: the link goes to the leader's TLS port
         self.links: dict[tuple[str, bool, bool], LeaderLink] = {}
         self.connecting: dict[tuple[str, bool, bool], asyncio.Task] = {}
 
@@ -70,7 +72,7 @@ class LeaderProxy:
     async def _connect(self, leader: str, key: tuple[str, bool, bool]) -> LeaderLink:
         host, port = leader.rsplit(":", 1)
         _, link = await asyncio.wait_for(asyncio.get_running_loop().create_connection(
-            LeaderLink, host, int(port)), timeout=5)
+            LeaderLink, host, int(port), ssl=self.tls), timeout=5)
         setup: list[list[bytes]] = []
         if self.password:
             setup.append([b"AUTH", self.password.encode()])

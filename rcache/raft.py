@@ -34,7 +34,8 @@ from .durability import DurableJournal, Snapshots
 from .errors import NOT_COMMITTED, NOT_LEADER_FOR_READ, OUTCOME_UNKNOWN, READ_TIMEOUT, CommandError
 from .faults import TickFaults
 from .pubsub import settle
-from .statemachine import COMMAND, StateMachine, encode_entry
+from .statemachine import COMMAND, Prepared, StateMachine, encode_entry
+from .tls import RaftContexts, raft_contexts
 from .transport import ClusterTransport, frame_limit, use_plain_codec_for_log
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,8 @@ class RaftNode(SyncObj):
     LEASE_FRACTION = 0.8
 
     def __init__(self, machine: StateMachine, self_address: str, partners: list[str],
-                 conf: SyncObjConf, max_frame: Callable[[], int] | None = None) -> None:
+                 conf: SyncObjConf, max_frame: Callable[[], int] | None = None,
+                 tls: RaftContexts | None = None) -> None:
         self._machine = machine
         self._keep_log_tail = False
         self.before_ack: Callable[[], None] = lambda: None
@@ -113,7 +115,8 @@ class RaftNode(SyncObj):
             max_frame = functools.partial(frame_limit, MAX_ENTRY_BYTES,
                                           BY_NAME["proto-max-bulk-len"].default)
         super().__init__(self_address, partners, conf, transportClass=functools.partial(
-            ClusterTransport, member_frame_limit=max_frame))
+            ClusterTransport, member_frame_limit=max_frame, tls=tls))
+        self.tls = tls
         transport = self._SyncObj__transport
         send = transport.send
 
@@ -460,19 +463,26 @@ class Replicator:
         self._tick_wait = min(config.raft_heartbeat_period / 1000, 0.05)
         with _journal_factory(lambda _path: self.journal):
             self.node = RaftNode(machine, self_address, partners, conf,
-                                 lambda: frame_limit(MAX_ENTRY_BYTES, config.proto_max_bulk_len))
+                                 lambda: frame_limit(MAX_ENTRY_BYTES, config.proto_max_bulk_len),
+                                 raft_contexts(config))
         self.node.before_ack = self.journal.sync
         self._loop: asyncio.AbstractEventLoop | None = None
         self._expiry_task: asyncio.Task | None = None
         self._items: list[tuple] = []
         self._waiters: list[Pending] = []
-        self.on_submit: Callable[[tuple], None] = lambda item: None  # sees every write
+        self._prepared: list[Prepared] = []  # per item: its commands looked up (and parsed)
+        # Sees every write, with its commands if the caller looked them up.
+        self.on_submit: Callable[[tuple, Prepared], None] = lambda item, prepared: None
         # After an entry's (or a read round's) replies are resolved: their clients write them
         # now, one write each, instead of one per reply.
         self.on_resolved: Callable[[], None] = lambda: None
         self._batch_bytes = 0
         self._awaited_seeds: set[int] = set()  # entries whose replies a client here awaits
         machine.replies_awaited = self._awaited_seeds.__contains__
+        # This node's entries, by seed: their commands, so that applying them here looks up
+        # and parses nothing again (a pure function of argv: any node computes the same).
+        self._prepared_by_seed: dict[int, list[Prepared]] = {}
+        machine.prepared_for = lambda seed: self._prepared_by_seed.pop(seed, None)
         self._unresolved: deque[tuple[float, list[Pending]]] = deque()
         self._write_timeout = write_timeout
         self.faults = TickFaults()
@@ -590,12 +600,15 @@ class Replicator:
         return leader.address if leader is not None else None
 
     # -- writes ----------------------------------------------------------------------------
-    def submit(self, item: tuple, on_done: Callable[[Pending], None] | None = None) -> Pending:
-        """Queue one state-machine item for the next entry; its reply resolves the Pending."""
+    def submit(self, item: tuple, on_done: Callable[[Pending], None] | None = None,
+               prepared: Prepared = None) -> Pending:
+        """Queue one state-machine item for the next entry; its reply resolves the Pending.
+        ``prepared``: the item's commands as the caller found them (statemachine.Prepared)."""
         waiter = Pending(on_done)
-        self.on_submit(item)
+        self.on_submit(item, prepared)
         self._items.append(item)
         self._waiters.append(waiter)
+        self._prepared.append(prepared)
         if len(self._items) == 1:
             self._batch_bytes = 0
             self._loop.call_soon(self._flush)
@@ -630,11 +643,13 @@ class Replicator:
     def _flush(self) -> None:
         if not self._items:
             return
-        items, waiters = self._items, self._waiters
-        self._items, self._waiters = [], []
+        items, waiters, prepared = self._items, self._waiters, self._prepared
+        self._items, self._waiters, self._prepared = [], [], []
         seed = random.getrandbits(63)
         payload = encode_entry(int(time.time() * 1000), seed, items, self.config.encoding_limits)
         self._awaited_seeds.add(seed)
+        if any(prepared):
+            self._prepared_by_seed[seed] = prepared
         self._unresolved.append((time.monotonic() + self._write_timeout, waiters))
         self.node.apply_entry(payload, callback=lambda result, error: self._committed(
             seed, waiters, result, error))
@@ -647,6 +662,7 @@ class Replicator:
     def _resolve(self, seed: int, waiters: list[Pending], result: list | None,
                  error: int) -> None:
         self._awaited_seeds.discard(seed)
+        self._prepared_by_seed.pop(seed, None)  # applied after all (outcome unknown): looked up
         if error == FAIL_REASON.SUCCESS and result is not None:
             for waiter, value in zip(waiters, result, strict=True):
                 waiter.resolve(settle(value))

@@ -21,10 +21,11 @@ from .raft import Pending
 class Deferred:
     """A command that runs when every reply before it is out."""
 
-    __slots__ = ("argv",)
+    __slots__ = ("argv", "cmd")
 
-    def __init__(self, argv: list[bytes]) -> None:
+    def __init__(self, argv: list[bytes], cmd: object) -> None:
         self.argv = argv
+        self.cmd = cmd  # its table entry, None if unknown (its error is given when it runs)
 
 
 class RunWhenDue:
@@ -52,7 +53,7 @@ class Owner(Protocol):
 
     def encode(self, value: object) -> bytes: ...
 
-    def run_deferred(self, argv: list[bytes]) -> object: ...
+    def run_deferred(self, argv: list[bytes], cmd: object) -> object: ...
 
     def flush(self) -> None: ...
 
@@ -83,8 +84,8 @@ class ReplyQueue:
     def wait_for(self, pending: Pending) -> None:
         self.slots.append(pending)
 
-    def defer(self, argv: list[bytes]) -> None:
-        self.slots.append(Deferred(argv))
+    def defer(self, argv: list[bytes], cmd: object = None) -> None:
+        self.slots.append(Deferred(argv, cmd))
         self.deferred += 1
 
     def close_after(self) -> bool:
@@ -125,7 +126,7 @@ class ReplyQueue:
                 if not self._may_run(owner):
                     return False
                 self.deferred -= 1
-                result = owner.run_deferred(head.argv)
+                result = owner.run_deferred(head.argv, head.cmd)
                 if type(result) is Pending:
                     slots[0] = result
                 else:

@@ -41,7 +41,7 @@ from .raft import Pending, Replicator
 from .replies import ReplyQueue, RunWhenDue
 from .resp import NULL_ARRAY, QUEUED, Push, RawReply, RequestReader, encode, split_array
 from .slowlog import SlowLog
-from .statemachine import COMMAND, EXPIRE, LEASE_EXPIRY, TRANSACTION, StateMachine
+from .statemachine import COMMAND, EXPIRE, LEASE_EXPIRY, TRANSACTION, Prepared, StateMachine
 from .storage import Store
 from .tls import server_context
 from .transport import PortUnavailable
@@ -214,12 +214,15 @@ class Client(asyncio.Protocol):
                 self.last_command = cmd
                 self._emit(self._route(cmd, argv))
                 return
-        if replies.deferred or (replies.slots and not self._runs_in_order(argv)):
-            replies.defer(argv)
-        else:
-            self._emit(self._execute(argv))
-            if self.quitting:
-                self._close_after_reply()
+        cmd = None
+        if replies.deferred or replies.slots:
+            cmd = _lookup_quietly(argv)  # looked up once: _execute takes it
+            if replies.deferred or not self._runs_in_order(cmd, argv):
+                replies.defer(argv, cmd)
+                return
+        self._emit(self._execute(argv, cmd))
+        if self.quitting:
+            self._close_after_reply()
         self._plain = self._in_plain_state()
 
     def _in_plain_state(self) -> bool:
@@ -231,11 +234,10 @@ class Client(asyncio.Protocol):
                 and not self.channels and not self.patterns and not config.maxmemory
                 and config.maxmemory_policy == "noeviction")
 
-    def _runs_in_order(self, argv: list[bytes]) -> bool:
+    def _runs_in_order(self, cmd: Command | None, argv: list[bytes]) -> bool:
         """May this command run while earlier replies are pending? Only if it reads nothing
         (a write, ordered by the log; a command queued by MULTI; EXEC), or if it is a
         linearizable read behind others."""
-        cmd = _lookup_quietly(argv)
         if self._barriers:
             # Another linearizable read may start its own barrier now: rounds complete in
             # the order they started, so the reads still run (and reply) in order.
@@ -247,10 +249,11 @@ class Client(asyncio.Protocol):
             return cmd.name not in _TRANSACTION_CONTROL or cmd.name == "exec"
         return cmd.is_write and not cmd.served_as_read(self.server.store, argv)
 
-    def _execute(self, argv: list[bytes]):
-        """Run one command: returns a reply value, or a Pending for a replicated one."""
+    def _execute(self, argv: list[bytes], cmd: Command | None = None):
+        """Run one command (``cmd``: its table entry, if already found): returns a reply
+        value, or a Pending for a replicated one."""
         try:
-            cmd = lookup(argv)
+            cmd = cmd or lookup(argv)
         except CommandError as err:
             if self.multi is not None:
                 self.multi_failed = True
@@ -310,9 +313,17 @@ class Client(asyncio.Protocol):
                         if refused is not None:
                             cmd.rejected_calls += 1
                             return refused
+                    parsed = None
+                    if cmd.parser is not None:
+                        try:
+                            parsed = cmd.parser(argv)  # a syntax error never reaches the log
+                        except CommandError as err:
+                            cmd.record(0, True)  # a failed call, as if it had been applied
+                            return err
                     if "blocking" in cmd.flags:
                         return server.blocking.run(self, cmd, argv, Pending(self._reply_ready))
-                    return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready)
+                    return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready,
+                                                    (cmd, parsed))
                 if route is PROXY and "blocking" in cmd.flags:
                     # it would stall the shared link
                     return server.cluster.redirect(cmd, argv, self.tls)
@@ -367,7 +378,7 @@ class Client(asyncio.Protocol):
         SLOWLOG (writes are counted and timed where they are applied)."""
         start = perf_counter_ns()
         try:
-            reply = cmd.handler(self.context(), argv)
+            reply = cmd.call(self.context(), argv)
         except CommandError as err:
             reply = err
         except Exception:  # a bug: the client gets an error, the connection stays
@@ -493,7 +504,8 @@ class Client(asyncio.Protocol):
         refusal = self.server.replicator.faults.refusal()
         if refusal is not None:
             return CommandError(refusal)
-        return self.server.replicator.submit((TRANSACTION, data), merge)
+        return self.server.replicator.submit((TRANSACTION, data), merge, [
+            (cmd, None) for cmd, _ in queued if "node" not in cmd.flags])
 
     # -- replies -----------------------------------------------------------------------------
     def _emit(self, reply) -> None:
@@ -532,9 +544,11 @@ class Client(asyncio.Protocol):
             self._write_out()
             self.transport.close()
 
-    def run_deferred(self, argv: list[bytes]):
+    def run_deferred(self, argv: list[bytes], cmd: Command | None):
         """A command deferred behind earlier replies, run now that they are out."""
-        return self._execute(argv)
+        result = self._execute(argv, cmd)
+        self._plain = self._in_plain_state()
+        return result
 
     def _run_reporting(self, cmd: Command, argv: list[bytes]):
         """run_here, its error as the reply."""
@@ -753,10 +767,11 @@ class Server:
         for client in due:
             client.flush_replies()
 
-    def submitted(self, item: tuple) -> None:
-        """Every item the write path submits: WATCH and parked blocking pops look at it."""
-        self.watches.submitted(item)
-        self.blocking.submitted(item)
+    def submitted(self, item: tuple, prepared: Prepared) -> None:
+        """Every item the write path submits (with its commands if known): WATCH and parked
+        blocking pops look at it."""
+        self.watches.submitted(item, prepared)
+        self.blocking.submitted(item, prepared)
         if item[0] in (COMMAND, TRANSACTION):
             self.stats.writes_submitted += 1
 

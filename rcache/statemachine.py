@@ -25,6 +25,7 @@ import marshal
 import random
 import time
 from collections.abc import Callable
+from typing import Any
 
 from .commands.table import Command, Context, lookup
 from .encodings import DEFAULT_LIMITS, EncodingLimits
@@ -35,6 +36,10 @@ from .pubsub import Hub
 from .storage import Keyspace, Store, Transaction
 
 COMMAND, TRANSACTION, EXPIRE, MEMBER, LEASE_EXPIRY, EVICT = 0, 1, 2, 3, 4, 5
+
+# An item's commands as the node that submitted it found them: (Command, parsed arguments or
+# None) for a COMMAND item, a list of those for a TRANSACTION, None when not looked up.
+Prepared = tuple[Command, Any] | list[tuple[Command, Any]] | None
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +79,9 @@ class StateMachine:
         self.replies_awaited: Callable[[int], bool] = lambda seed: True
         # Told of each applied command and how long it took (µs): this node's SLOWLOG.
         self.observer: Callable[[Command, list[bytes], int], None] | None = None
+        # The commands of an entry this node submitted (keyed by its seed), looked up and
+        # parsed before it was proposed: a pure function of argv, spared here. None: none.
+        self.prepared_for: Callable[[int], list[Prepared] | None] = lambda seed: None
 
     def reload(self) -> None:
         """After a snapshot replaced the database."""
@@ -91,20 +99,24 @@ class StateMachine:
         # costs nothing to skip otherwise), delivered once the entry is committed.
         events = [] if self.hub is not None and self.hub.notify_flags else None
         results = []
-        position = 0  # each command draws from its own seeded source: skipping one (a read
-        for item in items:  # nobody awaits) leaves the others' draws unchanged
+        prepared = self.prepared_for(seed) or [None] * len(items)
+        # Each command draws from its own seeded source: skipping one (a read nobody awaits)
+        # leaves the others' draws unchanged.
+        position = 0
+        for item, found in zip(items, prepared, strict=True):
             kind = item[0]
             if kind == COMMAND:
                 position += 1
                 results.append(self._run(txn, EntryRandom(seed + position), now_ms, limits,
-                                         item[1], item[2], events))
+                                         item[1], item[2], events, found=found))
             elif kind == TRANSACTION:
                 awaited = self.replies_awaited(seed)
                 replies = []
-                for db, argv in item[1]:
+                for i, (db, argv) in enumerate(item[1]):
                     position += 1
                     replies.append(self._run(txn, EntryRandom(seed + position), now_ms, limits,
-                                             db, argv, events, run_reads=awaited))
+                                             db, argv, events, run_reads=awaited,
+                                             found=found[i] if found else None))
                 results.append(replies)
             elif kind == EXPIRE:
                 ks = Keyspace(self.store, txn, item[1], now_ms, events=events)
@@ -125,9 +137,11 @@ class StateMachine:
         return results
 
     def _run(self, txn: Transaction, rng: EntryRandom, now_ms: int, limits: EncodingLimits,
-             db: int, argv: list[bytes], events: list | None, run_reads: bool = True):
+             db: int, argv: list[bytes], events: list | None, run_reads: bool = True,
+             found: tuple[Command, Any] | None = None):
+        """One command; ``found``: its command (and parsed arguments) if already known."""
         try:
-            cmd = lookup(argv)
+            cmd, parsed = found or (lookup(argv), None)
             if not run_reads and not cmd.is_write:
                 return None
         except CommandError as err:
@@ -135,7 +149,7 @@ class StateMachine:
         start = time.perf_counter_ns()
         try:
             ks = Keyspace(self.store, txn, db, now_ms, limits, events)
-            result = cmd.handler(Context(ks, rng, hub=self.hub), argv)
+            result = cmd.call(Context(ks, rng, hub=self.hub), argv, parsed)
         except CommandError as err:
             result = err
         except Exception:  # a bug must not stop the log: every node fails the same way

@@ -1,8 +1,10 @@
-"""TLS on the client port (Redis's ``tls-*`` options) with the standard library's ``ssl``."""
+"""TLS (Redis's ``tls-*`` options) with the standard library's ``ssl``: the client port, the
+Raft link between members (``tls-cluster``) and follower-proxy links (``tls-replication``)."""
 
 from __future__ import annotations
 
 import ssl
+from typing import NamedTuple
 
 from .config import Config
 
@@ -62,3 +64,51 @@ def client_options(config: Config) -> dict:
             "ssl_ca_certs": config.tls_ca_cert_file or None,
             "ssl_ca_path": config.tls_ca_cert_dir or None, "ssl_check_hostname": False,
             "ssl_cert_reqs": "required", "ssl_ciphers": config.tls_ciphers or None}
+
+
+class RaftContexts(NamedTuple):
+    """``tls-cluster yes``: a member accepts (server) and dials (client) Raft links over TLS,
+    each side showing tls-cert-file and requiring a peer certificate the cluster's CA signed."""
+
+    server: ssl.SSLContext
+    client: ssl.SSLContext
+
+
+def raft_contexts(config: Config) -> RaftContexts | None:
+    """None unless tls-cluster is on."""
+    if not config.tls_cluster:
+        return None
+    if not config.tls_cert_file or not config.tls_key_file:
+        raise TlsConfigError("tls-cluster needs tls-cert-file and tls-key-file")
+    try:
+        return RaftContexts(_member_context(config, ssl.PROTOCOL_TLS_SERVER),
+                            _member_context(config, ssl.PROTOCOL_TLS_CLIENT))
+    except (OSError, ValueError) as err:
+        raise TlsConfigError(f"TLS configuration (tls-cluster): {err}") from None
+
+
+def replication_context(config: Config) -> ssl.SSLContext | None:
+    """``tls-replication yes``: the context of a follower's proxy link to the leader's TLS
+    port. None unless the option is on."""
+    if not config.tls_replication:
+        return None
+    try:
+        return _member_context(config, ssl.PROTOCOL_TLS_CLIENT)
+    except (OSError, ValueError) as err:
+        raise TlsConfigError(f"TLS configuration (tls-replication): {err}") from None
+
+
+def _member_context(config: Config, protocol: int) -> ssl.SSLContext:
+    """Mutual authentication by the cluster's CA: both sides show tls-cert-file and require
+    the other's certificate. Members are addressed by IP: the CA vouches, not a host name."""
+    if not (config.tls_ca_cert_file or config.tls_ca_cert_dir):
+        raise TlsConfigError("tls-cluster and tls-replication need tls-ca-cert-file or "
+                             "tls-ca-cert-dir (the CA that signs the members' certificates)")
+    context = ssl.SSLContext(protocol)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_cert_chain(config.tls_cert_file, config.tls_key_file,
+                            password=config.tls_key_file_pass or None)
+    _load_trust(context, config)
+    _restrict(context, config)
+    return context

@@ -15,6 +15,10 @@ any object a pickle names, so one frame to the Raft port could run code. Here:
   ``_WARN_INTERVAL`` per reason.
 * The Raft port binds when the node starts, or the node stops with ``PortUnavailable``
   (PySyncObj retried forever in a busy loop).
+* ``tls-cluster yes``: every link runs over TLS (``ssl`` with memory buffers under the same
+  non-blocking poller), both sides showing a certificate that the cluster's CA must have
+  signed; a peer that fails the handshake (no certificate, another CA, plaintext) is
+  disconnected before any frame of it is read.
 * ``probe_raft_port`` asks a would-be member's Raft port who it is, through the same
   handshake (and cluster secret) members use, before RAFT.NODE ADD proposes it.
 """
@@ -28,6 +32,7 @@ import logging
 import os
 import pickle
 import socket
+import ssl
 import struct
 import time
 import zlib
@@ -159,6 +164,67 @@ class _RateLimitedWarnings:
 _warnings = _RateLimitedWarnings()
 
 
+# -- TLS under a connection ---------------------------------------------------------------------
+class TlsSession:
+    """One TLS session over memory buffers: the connection moves ciphertext between the socket
+    and here, so the poller, timeouts and frame limits stay the same as in plaintext."""
+
+    def __init__(self, context: ssl.SSLContext, server_side: bool) -> None:
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side=server_side)
+        self.established = False
+        self._backlog = bytearray()  # plaintext sent before the handshake ended
+
+    def start(self) -> None:
+        """The client's first flight (ClientHello)."""
+        self._handshake()
+
+    def _handshake(self) -> None:
+        try:
+            self._tls.do_handshake()
+        except ssl.SSLWantReadError:
+            return
+        self.established = True
+        if self._backlog:
+            self._tls.write(self._backlog)
+            self._backlog.clear()
+
+    def received(self, ciphertext: bytes) -> bytes:
+        """-> the plaintext it carried. Raises ssl.SSLError (a failed handshake: bad or missing
+        certificate, not TLS at all) and ssl.SSLEOFError/SSLZeroReturnError (closed)."""
+        self._incoming.write(ciphertext)
+        if not self.established:
+            self._handshake()
+            if not self.established:
+                return b""
+        plain = bytearray()
+        while True:
+            try:
+                chunk = self._tls.read(1 << 16)
+            except ssl.SSLWantReadError:
+                return bytes(plain)
+            if not chunk:
+                raise ssl.SSLZeroReturnError("the peer closed the TLS session")
+            plain += chunk
+
+    def send(self, plaintext: bytes) -> None:
+        if self.established:
+            self._tls.write(plaintext)
+        else:
+            self._backlog += plaintext
+
+    def outgoing(self) -> bytes:
+        """Ciphertext to put on the wire (handshake messages, records, alerts)."""
+        return self._outgoing.read()
+
+    def describe(self) -> str:
+        peer = self._tls.getpeercert() or {}
+        subject = ", ".join(f"{key}={value}" for rdn in peer.get("subject", ())
+                            for key, value in rdn)
+        return f"{self._tls.version()}, peer certificate {subject or '?'}"
+
+
 # -- one connection ------------------------------------------------------------------------------
 class FrameConnection:
     """PySyncObj's TcpConnection interface (callbacks, send, state, the handshake's random
@@ -166,7 +232,7 @@ class FrameConnection:
 
     def __init__(self, poller, max_frame: Callable[[], int], sock: socket.socket | None = None,
                  timeout: float = 10.0, send_buffer: int = 2**16, recv_buffer: int = 2**16,
-                 keepalive: tuple | None = None) -> None:
+                 keepalive: tuple | None = None, tls: ssl.SSLContext | None = None) -> None:
         self.sendRandKey = None  # noqa: N815 (PySyncObj's attribute names)
         self.recvRandKey = None  # noqa: N815
         self.recvLastTimestamp = 0  # noqa: N815
@@ -177,6 +243,8 @@ class FrameConnection:
         self._send_buffer = send_buffer
         self._recv_buffer = recv_buffer
         self._keepalive = keepalive
+        self._tls_context = tls
+        self._tls: TlsSession | None = None
         self._inbox = bytearray()
         self._outbox = bytearray()
         self._last_read = raft_clock()
@@ -188,6 +256,8 @@ class FrameConnection:
             self._peer = _peer_name(sock)
             self._state = CONNECTION_STATE.CONNECTED
             self._fileno = sock.fileno()
+            if tls is not None:
+                self._tls = TlsSession(tls, server_side=True)
             self._set_keepalive()
             poller.subscribe(self._fileno, self._on_event, POLL_EVENT_TYPE.READ
                              | POLL_EVENT_TYPE.WRITE | POLL_EVENT_TYPE.ERROR)
@@ -234,6 +304,7 @@ class FrameConnection:
         self._socket.setblocking(False)
         self._inbox.clear()
         self._outbox.clear()
+        self._tls = None
         self._last_read = raft_clock()
         try:
             self._socket.connect((host, port))
@@ -250,7 +321,12 @@ class FrameConnection:
         return True
 
     def send(self, message: object) -> None:
-        self._outbox += encode_frame(message, self.encryptor, self.sendRandKey)
+        frame = encode_frame(message, self.encryptor, self.sendRandKey)
+        if self._tls is None:
+            self._outbox += frame
+        else:
+            self._tls.send(frame)
+            self._outbox += self._tls.outgoing()
         self._flush()
 
     def disconnect(self) -> None:
@@ -285,13 +361,14 @@ class FrameConnection:
         if self._socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
             self.disconnect()
             return
-        if self._state == CONNECTION_STATE.CONNECTING:
-            if self._on_connected is not None:
-                self._on_connected()
-            if self._state != CONNECTION_STATE.DISCONNECTED:
-                self._state = CONNECTION_STATE.CONNECTED
-                self._last_read = raft_clock()
-            return
+        if self._state == CONNECTION_STATE.CONNECTING and self._tls is None:
+            if self._tls_context is None:
+                self._established()
+                return
+            self._tls = TlsSession(self._tls_context, server_side=False)
+            self._tls.start()
+            self._outbox += self._tls.outgoing()
+            event |= POLL_EVENT_TYPE.WRITE  # send the ClientHello now
         if event & POLL_EVENT_TYPE.WRITE:
             self._flush()
             if self._state == CONNECTION_STATE.DISCONNECTED:
@@ -302,6 +379,14 @@ class FrameConnection:
             self._poller.subscribe(descr, self._on_event, mask)
         if event & POLL_EVENT_TYPE.READ:
             self._read()
+
+    def _established(self) -> None:
+        """The outgoing link is up (TCP, and TLS if any): PySyncObj's handshake starts."""
+        if self._on_connected is not None:
+            self._on_connected()
+        if self._state != CONNECTION_STATE.DISCONNECTED:
+            self._state = CONNECTION_STATE.CONNECTED
+            self._last_read = raft_clock()
 
     def _timed_out(self) -> bool:
         return raft_clock() - self._last_read > self._timeout
@@ -337,9 +422,39 @@ class FrameConnection:
                 return
             budget -= len(chunk)
             self._last_read = raft_clock()
+            if self._tls is not None:
+                chunk = self._decrypt(chunk)
+                if chunk is None:
+                    return
             self._inbox += chunk
             if not self._deliver():
                 return
+
+    def _decrypt(self, ciphertext: bytes) -> bytes | None:
+        """-> the plaintext, or None once the connection is closed (the peer failed the TLS
+        handshake, or ended the session)."""
+        tls = self._tls
+        was_established = tls.established
+        try:
+            plain = tls.received(ciphertext)
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            self.disconnect()
+            return None
+        except ssl.SSLError as err:
+            self._outbox += tls.outgoing()  # the alert tells the peer why
+            self._flush()
+            self._refuse("tls", f"failed the TLS handshake: {err.reason or err}")
+            return None
+        self._outbox += tls.outgoing()
+        if self._outbox:
+            self._flush()
+        if tls.established and not was_established:
+            log.info("Raft TLS link with %s: %s", self._peer, tls.describe())
+            if self._state == CONNECTION_STATE.CONNECTING:
+                self._established()
+        if self._state == CONNECTION_STATE.DISCONNECTED:
+            return None
+        return plain
 
     def _deliver(self) -> bool:
         """Hand over every complete frame; refuse an oversized one as soon as its length is
@@ -441,15 +556,17 @@ class ClusterTransport(TCPTransport):
     ``frame_limit``), other connections ``HANDSHAKE_FRAME_BYTES``."""
 
     def __init__(self, syncObj, selfNode, otherNodes,  # noqa: N803 (PySyncObj's names)
-                 member_frame_limit: Callable[[], int]) -> None:
+                 member_frame_limit: Callable[[], int], tls=None) -> None:
         self.max_frame = member_frame_limit  # before PySyncObj's __init__ adds the members
+        self.tls = tls  # tls.RaftContexts (tls-cluster yes) or None
         super().__init__(syncObj, selfNode, otherNodes)
 
     def _new_connection(self, sock: socket.socket | None,
                         max_frame: Callable[[], int]) -> FrameConnection:
         conf = self._syncObj.conf
+        tls = None if self.tls is None else self.tls.server if sock else self.tls.client
         return FrameConnection(self._syncObj._poller, max_frame, sock, conf.connectionTimeout,
-                               conf.sendBufferSize, conf.recvBufferSize, conf.tcp_keepalive)
+                               conf.sendBufferSize, conf.recvBufferSize, conf.tcp_keepalive, tls)
 
     def _createServer(self) -> None:  # noqa: N802 (PySyncObj's name)
         """Bind now: a node that cannot open its Raft port stops with the reason."""
@@ -534,12 +651,14 @@ class ClusterTransport(TCPTransport):
 
 
 # -- asking a would-be member who it is ----------------------------------------------------------
-async def probe_raft_port(address: str, encryptor=None, timeout: float = 3.0) -> str:
-    """Connect to a Raft port as a member would (with the cluster secret's handshake, if any)
-    and ask who it is. -> the Raft address it answers with. Raises OSError or BadFrame."""
+async def probe_raft_port(address: str, encryptor=None, timeout: float = 3.0,
+                          tls: ssl.SSLContext | None = None) -> str:
+    """Connect to a Raft port as a member would (over TLS with tls-cluster, with the cluster
+    secret's handshake, if any) and ask who it is. -> the Raft address it answers with.
+    Raises OSError (ssl.SSLError: a failed TLS handshake) or BadFrame."""
     host, port = address.rsplit(":", 1)
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), int(port)),
-                                            timeout)
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(
+        host.strip("[]"), int(port), ssl=tls), timeout)
 
     async def receive() -> object:
         (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
@@ -566,6 +685,6 @@ async def probe_raft_port(address: str, encryptor=None, timeout: float = 3.0) ->
             return str(answer.get("raft"))
     except (asyncio.IncompleteReadError, TimeoutError):
         raise BadFrame("closed the connection or did not answer (is it an rcache Raft port, "
-                       "with the same cluster-secret?)") from None
+                       "with the same cluster-secret and tls-cluster?)") from None
     finally:
         writer.close()

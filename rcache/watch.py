@@ -17,9 +17,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from .commands.table import lookup
+from .commands.table import Command, lookup
 from .errors import CommandError
-from .statemachine import COMMAND, EVICT, EXPIRE, LEASE_EXPIRY, TRANSACTION
+from .statemachine import COMMAND, EVICT, EXPIRE, LEASE_EXPIRY, TRANSACTION, Prepared
 
 if TYPE_CHECKING:
     from .server import Client, Server
@@ -70,15 +70,15 @@ class Watches:
                    for (db, key), expired_then in client.watched.items())
 
     # -- the write path calls this for every item it submits ---------------------------------
-    def submitted(self, item: tuple) -> None:
+    def submitted(self, item: tuple, prepared: Prepared = None) -> None:
         if not self._watchers:
             return
         kind = item[0]
         if kind == COMMAND:
-            self._touch_command(item[1], item[2])
+            self._touch_command(item[1], item[2], prepared[0] if prepared else None)
         elif kind == TRANSACTION:
-            for db, argv in item[1]:
-                self._touch_command(db, argv)
+            for i, (db, argv) in enumerate(item[1]):
+                self._touch_command(db, argv, prepared[i][0] if prepared else None)
         elif kind == LEASE_EXPIRY:  # its keys are known only when it is applied
             self._touch(list(self._watchers))
         elif kind == EVICT:
@@ -91,28 +91,29 @@ class Watches:
                     if not client.watched.get((item[1], key)):
                         client.watch_dirty = True
 
-    def _touch_command(self, db: int, argv: list[bytes]) -> None:
+    def _touch_command(self, db: int, argv: list[bytes], cmd: Command | None) -> None:
+        """``cmd``: the command's table entry, if the write path found it already."""
         try:
-            cmd = lookup(argv)
+            cmd = cmd or lookup(argv)
         except CommandError:
             return
         if cmd.full_name in _ANY_KEY:
             self._touch(list(self._watchers))
         elif cmd.name in _WHOLE_DB:
-            self._touch_databases(self._databases(cmd.name, db, argv))
+            self._touch_databases(self._databases(cmd, db, argv))
         elif cmd.name in _OTHER_DB:
             keys = set(cmd.keys(argv))
             self._touch(watched for watched in self._watchers if watched[1] in keys)
         else:
             self._touch((db, key) for key in cmd.keys(argv))
 
-    def _databases(self, name: str, db: int, argv: list[bytes]) -> list[int]:
-        if name == "flushall":
+    def _databases(self, cmd: Command, db: int, argv: list[bytes]) -> list[int]:
+        if cmd.name == "flushall":
             return list(range(self._server.config.databases))
-        if name == "swapdb":
+        if cmd.name == "swapdb":
             try:
-                return [int(argv[1]), int(argv[2])]
-            except ValueError:
+                return list(cmd.parser(argv))  # the two indexes, as SWAPDB reads them
+            except CommandError:
                 return []
         return [db]
 

@@ -5,11 +5,7 @@ Every process a test starts is stopped by the fixture that started it; every wai
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +15,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from rcache.verify.nodes import free_port
+from rcache import launch
+from rcache.launch import RcacheNode, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,40 +55,20 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str,
                          f"(last error: {last_error})")
 
 
-class Node:
+class Node(RcacheNode):
     """One rcache process, started with `python -m rcache`, as a user would run it."""
 
     def __init__(self, data_dir: Path, port: int | None = None, *args: str,
                  env: dict[str, str] | None = None,
                  preexec_fn: Callable[[], None] | None = None) -> None:
-        self.dir = data_dir
-        self.port = port or free_port()
-        self.args = list(args)
-        self.env = env or {}
-        self.preexec_fn = preexec_fn  # e.g. lower a resource limit of the node's process
-        self.proc: subprocess.Popen | None = None
-        self.log_path = data_dir.with_suffix(".log")
+        super().__init__(port or free_port(), data_dir, *args, root=ROOT, env=env,
+                         preexec_fn=preexec_fn)
 
     def start(self, wait: bool = True) -> Node:
-        env = {**os.environ, **self.env, "PYTHONPATH": str(ROOT)}
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rcache", "--port", str(self.port), "--dir", str(self.dir),
-             *self.args], stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
-            preexec_fn=self.preexec_fn)
+        self.launch()
         if wait:
             self.wait_ready()
         return self
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        def ready() -> bool:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"rcache exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                return self.client(socket_timeout=1).ping()
-            except redis.AuthenticationError:  # requirepass is set: it is up all the same
-                return True
-        wait_for(ready, timeout, f"rcache on port {self.port}")
 
     def client(self, **kwargs) -> redis.Redis:
         """A redis-py client that never retries behind the test's back (a retried INCR
@@ -101,29 +78,8 @@ class Node:
         kwargs.setdefault("retry", Retry(NoBackoff(), 0))
         return redis.Redis(host="127.0.0.1", port=self.port, **kwargs)
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
     def signal(self, sig: int) -> None:
         self.proc.send_signal(sig)
-
-    def kill(self) -> None:
-        """SIGKILL: no chance to flush anything."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)  # in case a test paused it
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        if getattr(self, "_log", None):
-            self._log.close()
 
     def restart(self) -> Node:
         self.stop()
@@ -163,20 +119,15 @@ def shared_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A real redis-server (no persistence), the reference our replies are compared to."""
-    binary = shutil.which("redis-server")
-    if binary is None:
+    if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed (.ci/run installs it)")
-    port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(workdir)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = launch.redis_server(free_port(), workdir)
     try:
-        wait_for(lambda: redis.Redis(port=port, socket_timeout=1).ping(), 10, "redis-server")
-        yield port
+        server.start(timeout=10)
+        yield server.port
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        server.stop()
 
 
 class LocalCluster:
@@ -192,9 +143,10 @@ class LocalCluster:
 
     def add_node(self, start: bool = True) -> Node:
         i = len(self.nodes) + 1
-        join = ["--join", f"127.0.0.1:{self.nodes[0].port}"] if self.nodes else []
         http = ["--http-port", str(free_port())] if self.http else []
-        node = Node(self.base / f"n{i}", None, "--id", f"n{i}", *join, *http, *self.args)
+        join_port = self.nodes[0].port if self.nodes else None
+        node = Node(self.base / f"n{i}", None,
+                    *launch.cluster_node_args(f"n{i}", join_port, *http, *self.args))
         node.name = f"n{i}"
         node.http_port = int(http[1]) if http else None
         self.nodes.append(node)
@@ -203,8 +155,7 @@ class LocalCluster:
         return node
 
     def start(self) -> LocalCluster:
-        for node in self.nodes:
-            node.start()
+        launch.start_cluster(self.nodes)
         self.wait_converged()
         return self
 

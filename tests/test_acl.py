@@ -71,6 +71,128 @@ def test_acl_replies_match_redis(make_node, redis_server, resp3) -> None:
     assert not differences, "\n".join(differences)
 
 
+# Selectors (Redis 7.0): the root permissions or any one selector must allow the command,
+# its keys and its channels together; refusals name what Redis's ranking picks.
+_SELECTOR_SETUP = [
+    ("ACL", "SETUSER", "s", "on", ">pw", "~a*", "&a*", "+get", "(~x* +set &c*)",
+     "(%R~r* +publish &p*)", "(%W~w*", "+set)", "(%R~r* +get)"),
+    ("ACL", "SETUSER", "s2", "(allkeys allchannels allcommands)", "(resetkeys ~k nocommands)",
+     "()"),
+    ("ACL", "SETUSER", "s3", "on", "nopass", "(~x* +@string)", "clearselectors",
+     "(%RW~y* +@hash -hdel)"),
+]
+_SELECTOR_CHECKS = [
+    ("ACL", "SETUSER", "z", "(~x*", "+get"), ("ACL", "SETUSER", "z", "(bogus)"),
+    ("ACL", "SETUSER", "z", "(+nosuch)"), ("ACL", "SETUSER", "z", "(on)"),
+    ("ACL", "SETUSER", "z", "(>pass)"), ("ACL", "SETUSER", "z", "(reset)"),
+    ("ACL", "SETUSER", "z", "(clearselectors)"), ("ACL", "SETUSER", "z", "(~* ~k)"),
+    ("ACL", "GETUSER", "s"), ("ACL", "GETUSER", "s2"), ("ACL", "GETUSER", "s3"),
+    ("ACL", "LIST"),
+    *[("ACL", "DRYRUN", "s", *argv.split()) for argv in (
+        "get a1", "get x1", "set x1 v", "set a1 v", "get r1", "set r1 v", "get w1",
+        "set w1 v", "publish c1 m", "publish p1 m", "publish a1 m", "publish zz m",
+        "mset x1 v", "mget a1 r1", "subscribe c1", "set zz v")],
+    ("ACL", "DRYRUN", "s3", "hset", "y1", "f", "v"), ("ACL", "DRYRUN", "s3", "hdel", "y1", "f"),
+    ("ACL", "DRYRUN", "s3", "set", "x1", "v"), ("ACL", "DRYRUN", "s3", "hget", "x1", "f"),
+]
+# What user s is answered, logged in: each command needs one selector that allows it all.
+_AS_USER_S = [
+    ("AUTH", "s", "pw"), ("SET", "x1", "v"), ("GET", "x1"), ("GET", "a1"), ("SET", "w1", "v"),
+    ("GET", "w1"), ("GET", "r1"), ("SET", "r1", "v"), ("PUBLISH", "p1", "m"),
+    ("PUBLISH", "c1", "m"), ("DEL", "x1"),
+]
+
+
+_LOGGED = (b"count", b"reason", b"context", b"object", b"username")
+
+
+@pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
+def test_acl_selectors_match_redis(make_node, redis_server, resp3) -> None:
+    node = make_node()
+    replies, logged = {}, {}
+    commands = _SELECTOR_SETUP + _SELECTOR_CHECKS + _AS_USER_S
+    for name, port in (("rcache", node.port), ("redis", redis_server)):
+        admin, user = RawConnection(port), RawConnection(port)
+        try:
+            admin.call("ACL", "LOG", "RESET")
+            if resp3:
+                admin.call("HELLO", "3")
+                user.call("HELLO", "3")
+            replies[name] = [admin.call(*argv) for argv in _SELECTOR_SETUP + _SELECTOR_CHECKS]
+            replies[name] += [user.call(*argv) for argv in _AS_USER_S]
+            logged[name] = [{k: v for k, v in entry.items() if k in _LOGGED}
+                            for entry in redis.Redis(port=port).execute_command("ACL", "LOG")]
+        finally:
+            admin.call("ACL", "DELUSER", "s", "s2", "s3", "z")
+            admin.close()
+            user.close()
+    differences = [f"{argv}: rcache {mine!r} != redis {theirs!r}" for argv, mine, theirs
+                   in zip(commands, replies["rcache"], replies["redis"], strict=True)
+                   if mine != theirs]
+    assert not differences, "\n".join(differences)
+    assert logged["rcache"] == logged["redis"] and len(logged["rcache"]) == 5
+    assert b"(~x* resetchannels &c* -@all +set)" in replies["rcache"][
+        commands.index(("ACL", "LIST"))]
+
+
+# Read (%R~) and write (%W~) key permissions, inside a selector: what each key of a command
+# needs follows Redis's key specifications (INCR reads and writes, EXISTS needs neither...).
+_KEY_ACCESS_COMMANDS = [
+    "set w1 v", "set r1 v", "set w1 v get", "get w1", "get r1", "del w1", "append w1 x",
+    "lpush w1 x", "rpoplpush r1 w1", "rpoplpush w1 w2", "copy r1 w1", "incr w1", "getdel w1",
+    "exists w1", "type w1", "expire w1 5", "setnx w1 v", "lmove r1 w1 left left",
+    "object encoding r1", "ttl w1", "ttl r1", "touch w1", "unlink w1", "sinterstore w1 r1",
+    "sinterstore w1 w2", "mset w1 v r1 v", "hset w1 a b", "rename w1 w2", "persist w1",
+    "getset w1 v", "bitfield r1 get u8 0", "bitfield w1 set u8 0 1", "sort r1 store w1",
+    "sort r1", "zunionstore w1 2 r1 r2", "zunionstore w1 2 r1 w2", "strlen w1",
+    "georadius r1 0 0 1 km store w1", "georadius r1 0 0 1 km store r2", "bitop and w1 r1 r2",
+    "pfmerge w1 r1", "smove r1 w1 m", "eval return 1 1 w1", "memory usage w1", "mget r1 r2",
+    "zrangestore w1 r1 0 -1", "geosearchstore w1 r1 frommember m bybox 1 1 km",
+]
+
+
+@pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
+def test_read_and_write_key_permissions_match_redis(make_node, redis_server, resp3) -> None:
+    node = make_node()
+    setup = [("ACL", "SETUSER", "kw", "on", "nopass", "+@all", "%R~nothing"),
+             ("ACL", "SETUSER", "kw", "(%W~w* %R~r* +@all)")]
+    checks = [("ACL", "DRYRUN", "kw", *line.split()) for line in _KEY_ACCESS_COMMANDS]
+    replies = {}
+    for name, port in (("rcache", node.port), ("redis", redis_server)):
+        admin = RawConnection(port)
+        try:
+            if resp3:
+                admin.call("HELLO", "3")
+            replies[name] = [admin.call(*argv) for argv in setup + checks]
+        finally:
+            admin.call("ACL", "DELUSER", "kw")
+            admin.close()
+    differences = [f"{argv}: rcache {mine!r} != redis {theirs!r}" for argv, mine, theirs
+                   in zip(setup + checks, replies["rcache"], replies["redis"], strict=True)
+                   if mine != theirs]
+    assert not differences, "\n".join(differences)
+    assert replies["rcache"].count(b"+OK\r\n") < len(replies["rcache"]) - 10  # some refused
+
+
+def test_selector_users_replicate(tmp_path) -> None:
+    """A user's selectors are stored with it: a follower applies the same permissions."""
+    cluster = LocalCluster(tmp_path, 2)
+    try:
+        cluster.start()
+        leader, follower = cluster.leader(), cluster.followers()[0]
+        leader.client().execute_command("ACL", "SETUSER", "sel", "on", ">pw", "+get",
+                                        "+readonly", "~a*", "(+get %R~r*)")
+        leader.client().mset({"a1": "1", "r1": "2", "z1": "3"})
+        cluster.wait_converged()
+        reader = follower.client(username="sel", password="pw")
+        reader.execute_command("READONLY")
+        assert (reader.get("a1"), reader.get("r1")) == (b"1", b"2")
+        with pytest.raises(redis.exceptions.NoPermissionError, match="access one of the keys"):
+            reader.get("z1")
+    finally:
+        cluster.stop()
+
+
 def test_noperm_in_multi_aborts_exec_and_hello_auth(make_node) -> None:
     node = make_node()
     admin = node.client()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rcache import errors
-from rcache.commands import keyspace, table
+from rcache.commands import args, keyspace, table
 from rcache.errors import CommandError
 from rcache.resp import OK, SimpleString
 from rcache.statemachine import COMMAND, StateMachine, encode_entry
@@ -47,7 +47,7 @@ class DirectNode:
                 entry = encode_entry(now, self.index, [(COMMAND, db, argv)])
                 return self.machine.apply(self.index, entry)[0]
             ctx = table.Context(self.store.keyspace(db, now), random.Random(1))
-            return cmd.handler(ctx, argv)
+            return cmd.call(ctx, argv)
         except CommandError as error:  # reads raise; the state machine returns its errors
             return error
 
@@ -551,3 +551,54 @@ def test_scan_cursors_stay_bounded(kv: DirectNode, monkeypatch: pytest.MonkeyPat
     assert len(_scan_all(kv, "COUNT", "1")[0]) == 30
     assert len(cursors) == 10
     assert b"stale" not in cursors.values()  # the oldest went first
+
+
+# -- parse once ----------------------------------------------------------------------------
+def test_apply_takes_the_submitting_nodes_parse(kv: DirectNode) -> None:
+    """The node that parsed a write before proposing it hands the Command and the parsed
+    arguments to its apply (the seed identifies its entry), which parses nothing again;
+    an item without them is parsed from the entry."""
+    cmd = table.lookup([b"set", b"k", b"v"])
+    parsed_elsewhere = cmd.parser([b"set", b"k", b"w"])  # differs from the entry, to tell
+    entry = encode_entry(NOW, 7, [(COMMAND, 0, [b"set", b"k", b"v"]),
+                                  (COMMAND, 0, [b"set", b"j", b"v", b"XX"])])
+    seen: list[int] = []
+    kv.machine.prepared_for = lambda seed: seen.append(seed) or [(cmd, parsed_elsewhere), None]
+    assert kv.machine.apply(1, entry) == [OK, None]  # XX on a missing key: not set
+    assert seen == [7]
+    assert kv.call("get", "k") == b"w"
+    assert kv.call("exists", "j") == 0
+
+
+def test_syntax_errors_come_from_the_parser(kv: DirectNode) -> None:
+    for argv in ([b"set", b"k", b"v", b"FOO"], [b"zadd", b"k", b"x", b"m"],
+                 [b"expire", b"k", b"1", b"NX", b"XX"], [b"lpop", b"k", b"-1"]):
+        cmd = table.lookup(argv)
+        with pytest.raises(CommandError) as raised:
+            cmd.parser(argv)
+        assert kv.call(*argv) == raised.value  # the same error where the entry is applied
+
+
+@pytest.mark.parametrize(("call", "error"), [
+    (lambda: args.optional_count([b"spop", b"k", b"-1"], 2), errors.MUST_BE_POSITIVE),
+    (lambda: args.optional_count([b"spop", b"k", b"x"], 2), errors.MUST_BE_POSITIVE),
+    (lambda: args.int32_arg(b"2147483648"), errors.out_of_range(-2**31, 2**31 - 1)),
+    (lambda: args.float_arg(b"1e999"), errors.NOT_FLOAT),
+    (lambda: args.timeout_arg(b"-1"), "ERR timeout is negative"),
+    (lambda: args.timeout_arg(b"x"), "ERR timeout is not a float or out of range"),
+    (lambda: args.flag_options([b"nx", b"up"], frozenset({b"NX"})), errors.SYNTAX),
+    (lambda: args.limit_args([b"limit", b"0", b"x"], 0), errors.NOT_INTEGER),
+])
+def test_argument_parsers_errors(call, error: str) -> None:
+    with pytest.raises(CommandError, match="^" + error.replace("(", r"\(") + "$"):
+        call()
+
+
+def test_argument_parsers_values() -> None:
+    assert args.optional_count([b"spop", b"k"], 2) is None
+    assert args.optional_count([b"spop", b"k", b"3"], 2) == 3
+    assert args.timeout_arg(b"0.5") == 500
+    assert args.flag_options([b"nx", b"Gt"], frozenset({b"NX", b"GT"})) == {b"NX", b"GT"}
+    assert args.leading_flags([b"zadd", b"k", b"NX", b"ch", b"1", b"m"], 2,
+                              frozenset({b"nx", b"ch"})) == ({b"nx", b"ch"}, 4)
+    assert args.limit_args([b"x", b"LIMIT", b"1", b"-1"], 1) == (1, -1)

@@ -567,6 +567,81 @@ HAND_WRITTEN = [
 ]
 
 
+# Writes whose arguments are wrong: answered before the Raft log (tests/test_parse_once.py
+# checks that the log does not move), with Redis's texts, in Redis's order of checks.
+MALFORMED_WRITES = [
+    ("SET", "k", "v", "FOO"), ("SET", "k", "v", "NX", "XX"), ("SET", "k", "v", "EX", "abc"),
+    ("SET", "k", "v", "EX", "0"), ("SET", "k", "v", "PX", "-1"), ("SET", "k", "v", "EX"),
+    ("SET", "k", "v", "KEEPTTL", "PX", "5"), ("SET", "k", "v", "EXAT", "9223372036854775807"),
+    ("SETEX", "k", "abc", "v"), ("SETEX", "k", "0", "v"), ("PSETEX", "k", "-5", "v"),
+    ("GETEX", "k", "FOO"), ("GETEX", "k", "EX"), ("GETEX", "k", "PERSIST", "EX", "5"),
+    ("SETRANGE", "k", "x", "v"), ("SETRANGE", "k", "-1", "v"),
+    ("INCRBY", "k", "1.5"), ("DECRBY", "k", "x"), ("DECRBY", "k", "-9223372036854775808"),
+    ("EXPIRE", "k", "x"), ("EXPIRE", "k", "10", "FOO"), ("EXPIRE", "k", "10", "NX", "XX"),
+    ("PEXPIRE", "k", "10", "GT", "LT"), ("EXPIREAT", "k", "9223372036854775807"),
+    ("PEXPIREAT", "k", "1.5"),
+    ("HINCRBY", "k", "f", "x"), ("HINCRBYFLOAT", "k", "f", "x"), ("HINCRBYFLOAT", "k", "f", "inf"),
+    ("ZADD", "k", "x", "m"), ("ZADD", "k", "NX", "XX", "1", "m"), ("ZADD", "k", "GT", "LT", "1", "m"),
+    ("ZADD", "k", "1", "m", "2"), ("ZADD", "k", "INCR", "1", "a", "2", "b"), ("ZADD", "k", "nan", "m"),
+    ("ZINCRBY", "k", "x", "m"), ("ZRANGESTORE", "d", "k", "0", "x"),
+    ("ZRANGESTORE", "d", "k", "0", "1", "WITHSCORES"), ("ZRANGESTORE", "d", "k", "0", "1", "LIMIT", "0", "1"),
+    ("ZRANGESTORE", "d", "k", "(a", "b", "BYSCORE"), ("ZRANGESTORE", "d", "k", "a", "b", "BYLEX"),
+    ("ZUNIONSTORE", "d", "0", "k"), ("ZINTERSTORE", "d", "x", "k"), ("ZDIFFSTORE", "d", "3", "k"),
+    ("ZPOPMIN", "k", "-1"), ("ZPOPMAX", "k", "1", "2"), ("ZMPOP", "0", "k", "MIN"),
+    ("ZMPOP", "1", "k", "UP"), ("ZMPOP", "1", "k", "MIN", "COUNT", "0"), ("BZMPOP", "x", "1", "k", "MIN"),
+    ("BZMPOP", "0", "1", "k", "MAX", "COUNT", "-1"), ("BZPOPMIN", "k", "-1"), ("BZPOPMAX", "k", "x"),
+    ("ZREMRANGEBYRANK", "k", "x", "1"), ("ZREMRANGEBYSCORE", "k", "x", "1"),
+    ("ZREMRANGEBYLEX", "k", "a", "b"),
+    ("LPOP", "k", "-1"), ("RPOP", "k", "x"), ("LINSERT", "k", "MIDDLE", "a", "b"),
+    ("LREM", "k", "x", "v"), ("LTRIM", "k", "0", "x"), ("LMOVE", "k", "d", "UP", "LEFT"),
+    ("BLMOVE", "k", "d", "LEFT", "LEFT", "-1"), ("BRPOPLPUSH", "k", "d", "x"), ("BLPOP", "k", "-1"),
+    ("BRPOP", "k", "x"), ("LMPOP", "0", "k", "LEFT"), ("LMPOP", "1", "k", "UP"),
+    ("BLMPOP", "-1", "1", "k", "LEFT"), ("BLMPOP", "0", "1", "k", "LEFT", "COUNT", "0"),
+    ("SPOP", "k", "-1"), ("SPOP", "k", "1", "2"), ("SETBIT", "k", "-1", "1"), ("SETBIT", "k", "0", "2"),
+    ("BITOP", "NAND", "d", "k"), ("BITOP", "NOT", "d", "k", "k2"), ("BITFIELD", "k", "SET", "u64", "0", "1"),
+    ("BITFIELD", "k", "INCRBY", "i8", "x", "1"), ("BITFIELD", "k", "OVERFLOW", "UP"),
+    ("RESTORE", "k", "0", "x", "FOO"), ("RESTORE", "k", "0", "x", "IDLETIME", "-1"),
+    ("SORT", "k", "LIMIT", "0"), ("SORT", "k", "STORE"), ("SORT", "k", "LIMIT", "x", "1"),
+    ("MSET", "a", "1", "b"), ("MSETNX", "a", "1", "b"), ("HSET", "k", "f", "v", "g"),
+    ("HMSET", "k", "f", "v", "g"), ("FLUSHALL", "FOO"), ("FLUSHDB", "ASYNC", "SYNC"),
+    ("MOVE", "k", "x"), ("MOVE", "k", "2147483648"), ("SWAPDB", "x", "0"), ("SWAPDB", "0", "1.5"),
+]
+# The same writes on keys of other types (or a missing key, for GETEX): Redis checks the
+# syntax first, except where it looks at the key before some arguments (GETEX's expiry,
+# LSET's index, and the commands without a parser below).
+_WRONG_TYPE_FIRST = [("LPUSH", "k", "x"), *MALFORMED_WRITES,
+                     # no parser: Redis reads the key (or checks the index's range) first
+                     ("INCRBYFLOAT", "k", "x"), ("COPY", "a", "b", "DB", "99", "FOO"),
+                     ("GEOSEARCHSTORE", "d", "k", "FROMLONLAT", "0", "0", "BYRADIUS", "1", "km",
+                      "FOO"), ("DEL", "k"),
+                     ("GETEX", "k", "EX", "abc"), ("SET", "k", "v"), ("GETEX", "k", "EX", "abc"),
+                     ("GETEX", "k", "PX", "0"), ("LSET", "k", "x", "v")]
+
+
+_ON_A_STRING = [("SET", "k", "v"), *MALFORMED_WRITES, ("LSET", "k", "x", "v"),
+                ("MOVE", "k", "99"), ("SWAPDB", "0", "99"), ("SWAPDB", "99", "x")]
+# Inside MULTI they are queued, and fail inside EXEC's reply, as in Redis.
+_IN_MULTI = [("MULTI",), ("SET", "k", "v", "FOO"), ("ZADD", "k", "x", "m"), ("SET", "k", "v"),
+             ("EXPIRE", "k", "10", "NX", "XX"), ("GET", "k"), ("EXEC",)]
+
+
+# And from scripts: redis.call parses them as the client port does.
+_IN_SCRIPTS = [("EVAL", "return redis.pcall('SET', 'k', 'v', 'FOO')", "0"),
+               ("EVAL", "return redis.call('ZADD', 'k', 'x', 'm')", "0"),
+               ("EVAL", "return redis.pcall('EXPIRE', 'k', '10', 'NX', 'XX')", "0"),
+               ("EVAL", "redis.call('SET', 'k', 'v') return redis.pcall('GETEX', 'k', 'EX', 'x')",
+                "0"),
+               ("EVAL", "return redis.pcall('LPOP', 'k', '-1')", "0")]
+
+
+@pytest.mark.parametrize("sequence", [MALFORMED_WRITES, _WRONG_TYPE_FIRST, _ON_A_STRING,
+                                      _IN_MULTI, _IN_SCRIPTS],
+                         ids=["missing-key", "on-a-list", "on-a-string", "in-multi", "in-scripts"])
+def test_malformed_writes(pair, sequence) -> None:
+    for argv in sequence:
+        assert_same(pair, *argv)
+
+
 @pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
 @pytest.mark.parametrize("sequence", HAND_WRITTEN, ids=lambda s: s[0][0].lower() + str(len(s)))
 def test_hand_written(pair, sequence, resp3) -> None:

@@ -3,6 +3,7 @@ redirects and relays from followers, membership, /health, /metrics, the password
 
 from __future__ import annotations
 
+import base64
 import json
 import signal
 import socket
@@ -215,6 +216,57 @@ def test_password_is_required_when_set(http_cluster: LocalCluster) -> None:
         assert http("PUT", f"{url}/v1/keys/k", b"v", password="s3cret").status == 200
         assert http("GET", f"{url}/v1/keys/k", password="s3cret").json()["value"] == "v"
         assert http("GET", f"{url}/").status == 200  # the page itself: it asks for the password
+    finally:
+        leader.client(password="s3cret").config_set("requirepass", "")
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _as(method: str, url: str, authorization: str, body: bytes | None = None) -> Reply:
+    request = urllib.request.Request(url, data=body, method=method,
+                                     headers={"Authorization": authorization})
+    try:
+        with _OPENER.open(request, timeout=30) as response:
+            return Reply(response.status, response.headers, response.read())
+    except urllib.error.HTTPError as err:
+        return Reply(err.code, err.headers, err.read())
+
+
+def test_acl_users_guard_the_http_api(http_cluster: LocalCluster) -> None:
+    """Basic or Bearer with user:password of an ACL user (replicated: any node knows it);
+    what the user may do is what it may do on RESP, with the same NOPERM text."""
+    leader = http_cluster.leader()
+    follower = http_cluster.followers()[0]
+    admin = leader.client()
+    admin.execute_command("ACL", "SETUSER", "web", "on", ">pw", "+get", "+set", "~app:*")
+    admin.config_set("requirepass", "s3cret")
+    url = base(leader)
+    try:
+        for authorization in (_basic("web", "pw"), "Bearer web:pw"):
+            put = _as("PUT", f"{url}/v1/keys/app:1", authorization, b"one")
+            assert put.status == 200, put.body
+            assert _as("GET", f"{url}/v1/keys/app:1", authorization).json()["value"] == "one"
+        denied = _as("PUT", f"{url}/v1/keys/other", _basic("web", "pw"), b"x")
+        assert denied.status == 403
+        assert denied.json()["error"] == ("NOPERM this user has no permissions to access one "
+                                          "of the keys used as arguments")
+        refused = _as("DELETE", f"{url}/v1/keys/app:1", _basic("web", "pw"))
+        assert refused.status == 403 and "'del' command" in refused.json()["error"]
+        assert _as("GET", f"{url}/v1/keys", _basic("web", "pw")).status == 403  # no KEYS
+        for wrong in (_basic("web", "nope"), _basic("nosuch", "pw"), "Bearer web:nope",
+                      "Basic !!!", "Bearer wrong"):
+            assert _as("GET", f"{url}/v1/keys/app:1", wrong).status == 401, wrong
+        assert _as("DELETE", f"{url}/v1/keys/app:1", "Bearer s3cret").status == 200  # default
+        assert leader.client(password="s3cret").exists("app:1") == 0
+
+        # the user exists on every node (the follower has no requirepass: Basic still names it)
+        wait_for(lambda: _as("GET", f"{base(follower)}/health", _basic("web", "pw")).status
+                 in (200, 503), 30, "the follower to know the user")
+        leader.client(password="s3cret").execute_command("ACL", "DELUSER", "web")
+        wait_for(lambda: _as("GET", f"{base(follower)}/health", _basic("web", "pw")).status
+                 == 401, 30, "the deleted user to be refused on the follower")
     finally:
         leader.client(password="s3cret").config_set("requirepass", "")
 

@@ -21,7 +21,7 @@ class Owner:
     def encode(self, value: object) -> bytes:
         return repr(value).encode() + b";"
 
-    def run_deferred(self, argv: list[bytes]) -> object:
+    def run_deferred(self, argv: list[bytes], cmd: object) -> object:
         self.ran.append(argv)
         if argv[0] == b"QUIT":
             self.quitting = True

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import ipaddress
 import shutil
@@ -19,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from redis.cluster import RedisCluster
 
+from rcache.transport import PROBE, BadFrame, encode_frame, probe_raft_port
 from rcache.verify.nodes import free_port
 
 from .conftest import LocalCluster, Node, wait_for
@@ -227,3 +229,164 @@ def test_nodes_with_only_tls_ports_form_a_cluster(tmp_path, certs) -> None:
     finally:
         for node in nodes:
             node.stop()
+
+
+# -- TLS on the Raft link (tls-cluster) and the follower-proxy link (tls-replication) ---------
+@pytest.fixture(scope="module")
+def rogue(tmp_path_factory: pytest.TempPathFactory, certs) -> dict[str, str]:
+    """A certificate for 127.0.0.1 from another CA, by a node that trusts the cluster's CA."""
+    base = tmp_path_factory.mktemp("rogue")
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_cert = _issue("rogue CA", ca_key, _name("rogue CA"), ca_key, ca=True)
+    cert, key_path = _write(base / "rogue", _issue("127.0.0.1", key, ca_cert.subject, ca_key,
+                                                   ip="127.0.0.1"), key)
+    return {**certs, "server": cert, "server_key": key_path}
+
+
+def _raft_tls_cluster(tmp_path: Path, certs: dict[str, str], *extra: str) -> LocalCluster:
+    return LocalCluster(tmp_path, 3, "--tls-cluster", "yes", *_tls_args(certs), *extra)
+
+
+def _member_tls(certs: dict[str, str]) -> ssl.SSLContext:
+    """What a member dials with: its certificate, the CA it trusts."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.load_cert_chain(certs["server"], certs["server_key"])
+    context.load_verify_locations(certs["ca"])
+    return context
+
+
+def _raft_port(node: Node) -> int:
+    return node.port + 10000
+
+
+def test_raft_links_over_tls_survive_a_leader_kill(tmp_path, certs) -> None:
+    cluster = _raft_tls_cluster(tmp_path, certs).start()
+    try:
+        leader = cluster.leader()
+        info = leader.client().info("raft")
+        assert (info["raft_link_tls"], info["raft_link_secret"]) == (1, 0)
+        assert "Raft links: TLS" in leader.log()
+        assert not (leader.dir / "cluster-secret").exists()  # TLS authenticates instead
+        written = {f"k{i}": str(i) for i in range(50)}
+        writer = leader.client()
+        for key, value in written.items():
+            assert writer.set(key, value) is True  # acknowledged: committed by a majority
+        cluster.wait_converged()
+        for node in cluster.followers():
+            follower = node.client()
+            follower.execute_command("READONLY")
+            assert follower.get("k49") == b"49"
+
+        leader.kill()  # SIGKILL
+        survivors = [n for n in cluster.nodes if n is not leader]
+        new_leader = cluster.leader(timeout=30, among=survivors)
+        assert new_leader is not leader
+        client = new_leader.client()
+        assert client.mget(list(written)) == [v.encode() for v in written.values()]
+        assert client.set("after", "kill") is True
+        other = next(n for n in survivors if n is not new_leader).client()
+        other.execute_command("READONLY")
+        wait_for(lambda: other.get("after") == b"kill", 30, "the write to replicate over TLS")
+    finally:
+        cluster.stop()
+
+
+def test_a_peer_without_a_cluster_ca_certificate_is_refused(tmp_path, certs, rogue) -> None:
+    cluster = _raft_tls_cluster(tmp_path, certs).start()
+    outsider = Node(tmp_path / "rogue", None, "--id", "rogue", "--tls-cluster", "yes",
+                    *_tls_args(rogue))
+    try:
+        leader = cluster.leader()
+        outsider.start()
+        with pytest.raises(redis.ResponseError, match="cannot add rogue: its Raft port "
+                           ".* failed the TLS handshake: certificate verify failed"):
+            leader.client().execute_command("RAFT.NODE", "ADD", "rogue",
+                                            f"127.0.0.1:{_raft_port(outsider)}",
+                                            f"127.0.0.1:{outsider.port}")
+
+        async def ask(context: ssl.SSLContext) -> str:
+            return await probe_raft_port(f"127.0.0.1:{_raft_port(leader)}", tls=context)
+
+        # The same question with the cluster's certificate is answered, the rogue's is not.
+        assert asyncio.run(ask(_member_tls(certs))) == f"127.0.0.1:{_raft_port(leader)}"
+        with pytest.raises((ssl.SSLError, ConnectionError, BadFrame)):
+            asyncio.run(ask(_member_tls(rogue)))
+        wait_for(lambda: "failed the TLS handshake" in leader.log(), 30,
+                 "the leader to log the refused handshake")
+
+        assert leader.client().info("raft")["raft_num_nodes"] == 3
+        assert leader.client().set("still", "fine") is True
+        cluster.wait_converged()
+    finally:
+        outsider.stop()
+        cluster.stop()
+
+
+def test_a_plaintext_peer_on_a_tls_raft_port_is_refused(tmp_path, certs) -> None:
+    cluster = _raft_tls_cluster(tmp_path, certs).start()
+    try:
+        leader = cluster.leader()
+        with socket.create_connection(("127.0.0.1", _raft_port(leader)), timeout=10) as plain:
+            plain.sendall(encode_frame(PROBE))  # what a member without TLS would say
+            answer = b""
+            while chunk := plain.recv(4096):  # until the node closes (socket timeout: fails)
+                answer += chunk
+        assert PROBE.encode() not in answer
+        with pytest.raises(BadFrame):
+            asyncio.run(probe_raft_port(f"127.0.0.1:{_raft_port(leader)}"))
+        wait_for(lambda: "failed the TLS handshake" in leader.log(), 30,
+                 "the leader to log the refused handshake")
+        assert leader.client().set("k", "v") is True
+        cluster.wait_converged()
+        assert cluster.leader() is leader
+    finally:
+        cluster.stop()
+
+
+def test_follower_proxy_link_over_tls(tmp_path, certs) -> None:
+    """tls-replication yes: a follower forwards to the leader's TLS port, showing its
+    certificate (tls-auth-clients yes there)."""
+    cluster = LocalCluster(tmp_path, 0)
+    ports = [_free_port_pair() for _ in range(2)]
+    for i, port in enumerate(ports, 1):
+        join = ["--join", f"127.0.0.1:{ports[0]}"] if i > 1 else []
+        node = Node(tmp_path / f"n{i}", port, "--id", f"n{i}", *join, "--follower-proxy", "yes",
+                    "--tls-replication", "yes", "--tls-cluster", "yes",
+                    "--tls-port", str(port + TLS_OFFSET), *_tls_args(certs))
+        node.name = f"n{i}"
+        cluster.nodes.append(node)
+    try:
+        cluster.start()
+        follower = cluster.followers()[0]
+        assert follower.client().info("raft")["raft_proxy_tls"] == 1
+        assert follower.client().set("proxied", "over tls") is True
+        leader = cluster.leader()
+        assert leader.client().get("proxied") == b"over tls"
+        proxy_links = [c for c in leader.client().client_list()
+                       if c["laddr"].endswith(f":{leader.port + TLS_OFFSET}")]
+        assert proxy_links, "the follower's proxy link did not come in on the TLS port"
+    finally:
+        cluster.stop()
+
+
+def test_tls_link_options_from_file_env_and_flags(make_node, certs, tmp_path) -> None:
+    conf = tmp_path / "rcache.conf"
+    conf.write_text(f"tls-cluster yes\ntls-cert-file {certs['server']}\n"
+                    f"tls-key-file {certs['server_key']}\ntls-ca-cert-file {certs['ca']}\n")
+    node = make_node(str(conf), "--tls-port", str(free_port()),
+                     env={"RCACHE_TLS_REPLICATION": "yes"})
+    options = node.client().config_get("tls-*")
+    assert (options["tls-cluster"], options["tls-replication"]) == ("yes", "yes")
+    info = node.client().info("raft")
+    assert (info["raft_link_tls"], info["raft_proxy_tls"]) == (1, 1)
+
+    no_ca = make_node("--tls-cluster", "yes", "--tls-cert-file", certs["server"],
+                      "--tls-key-file", certs["server_key"], start=False)
+    no_ca.start(wait=False)
+    assert no_ca.proc.wait(timeout=30) != 0
+    assert "tls-ca-cert-file" in no_ca.log()
+    no_port = make_node("--tls-replication", "yes", start=False)
+    no_port.start(wait=False)
+    assert no_port.proc.wait(timeout=30) != 0
+    assert "tls-replication needs a tls-port" in no_port.log()

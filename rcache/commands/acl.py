@@ -8,12 +8,20 @@ import secrets
 import time
 
 from .. import errors
-from ..acl import CATEGORIES, RuleError, User, denial, parse_acl_file
+from ..acl import (
+    CATEGORIES,
+    RuleError,
+    User,
+    denial,
+    merge_selector_words,
+    parse_acl_file,
+    user_from_rules,
+)
 from ..errors import CommandError
 from ..resp import OK, OrderedSet, SimpleString, parse_int
 from ..statemachine import TRANSACTION
 from ..storage import ACL_PREFIX
-from .keyspace import int_arg
+from .args import int_arg
 from .table import Context, all_commands, command, container, lookup
 
 _G = "server"
@@ -24,11 +32,7 @@ container("acl", -2, "", group=_G, since="6.0.0", summary="A container for Acces
 
 def _stored_user(ctx: Context, name: bytes) -> User | None:
     rules = ctx.ks.txn.get(ACL_PREFIX + name)
-    if rules is None:
-        return None
-    user = User(name)
-    user.apply(rules.split(b" "))
-    return user
+    return None if rules is None else user_from_rules(name, rules)
 
 
 def _refuse_default(name: bytes) -> None:
@@ -42,8 +46,12 @@ def _refuse_default(name: bytes) -> None:
 def acl_setuser(ctx: Context, argv: list[bytes]):
     name = argv[2]
     _refuse_default(name)
+    try:
+        rules = merge_selector_words(argv[3:])
+    except RuleError as err:
+        raise CommandError(f"ERR {err}") from None
     user = _stored_user(ctx, name) or User(name)
-    for rule in argv[3:]:
+    for rule in rules:
         try:
             user.apply([rule])
         except RuleError as err:
@@ -85,10 +93,8 @@ def acl_getuser(ctx: Context, argv: list[bytes]):
         return None
     return {b"flags": OrderedSet(flag.encode() for flag in user.flags()),
             b"passwords": [digest.encode() for digest in user.passwords],
-            b"commands": user.describe_commands().encode(),
-            b"keys": " ".join(user.describe_keys()).encode(),
-            b"channels": " ".join(user.describe_channels()).encode(),
-            b"selectors": []}
+            **user.details(),
+            b"selectors": [selector.details() for selector in user.selectors]}
 
 
 @command("list", 2, "admin noscript loading stale node", group=_G, container="acl",

@@ -19,7 +19,7 @@ from ..notify import GENERIC, STRING
 from ..resp import parse_int
 from ..storage import Keyspace
 from ..strings_store import FRAGMENT_SIZE, StoredString, StringEditor
-from .keyspace import int_arg
+from .args import int_arg
 from .strings import PROTO_MAX_BULK_LEN
 from .table import Context, command
 
@@ -41,6 +41,13 @@ def _bit_offset(raw: bytes, field_bits: int = 0) -> int:
     if offset < 0 or offset >> 3 >= PROTO_MAX_BULK_LEN:
         raise CommandError(BIT_OFFSET)
     return offset
+
+
+def _bit_value(raw: bytes) -> int:
+    on = parse_int(raw)
+    if on not in (0, 1):
+        raise CommandError(BIT_VALUE)
+    return on
 
 
 def _bits(value: bytes | memoryview, first: int, last: int) -> int:
@@ -118,12 +125,10 @@ def _write_bits(ctx: Context, key: bytes, highest_bit: int,
 
 
 @command("setbit", 4, "write denyoom", 1, 1, 1, group=_G, since="2.2.0",
-         summary="Sets or clears the bit at offset in the string value stored at key")
-def setbit(ctx: Context, argv: list[bytes]) -> int:
-    offset = _bit_offset(argv[2])
-    on = parse_int(argv[3])
-    if on not in (0, 1):
-        raise CommandError(BIT_VALUE)
+         summary="Sets or clears the bit at offset in the string value stored at key",
+         parser=lambda argv: (argv[1], _bit_offset(argv[2]), _bit_value(argv[3])))
+def setbit(ctx: Context, args: tuple[bytes, int, int]) -> int:
+    key, offset, on = args
     mask = 0x80 >> (offset & 7)
     position = offset >> 3
 
@@ -132,9 +137,9 @@ def setbit(ctx: Context, argv: list[bytes]) -> int:
         editor.write(position, bytes((old | mask if on else old & ~mask,)))
         return 1 if old & mask else 0
 
-    old_bit, grew = _write_bits(ctx, argv[1], offset, flip)
+    old_bit, grew = _write_bits(ctx, key, offset, flip)
     if grew or old_bit != on:  # Redis notifies a change only (a created key is one)
-        ctx.notify(STRING, b"setbit", argv[1])
+        ctx.notify(STRING, b"setbit", key)
     return old_bit
 
 
@@ -194,14 +199,21 @@ _BITOPS: dict[bytes, Callable[[int, int], int]] = {
     b"and": int.__and__, b"or": int.__or__, b"xor": int.__xor__}
 
 
-@command("bitop", -4, "write denyoom", 2, -1, 1, group=_G, since="2.6.0",
-         summary="Perform bitwise operations between strings", complexity="O(N)")
-def bitop(ctx: Context, argv: list[bytes]) -> int:
+def _bitop_operation(argv: list[bytes]) -> bytes:
+    """BITOP's operation (lower case), with NOT's single source."""
     operation = argv[1].lower()
     if operation not in _BITOPS and operation != b"not":
         raise CommandError(errors.SYNTAX)
     if operation == b"not" and len(argv) != 4:
         raise CommandError("ERR BITOP NOT must be called with a single source key.")
+    return operation
+
+
+@command("bitop", -4, "write denyoom", 2, -1, 1, group=_G, since="2.6.0",
+         summary="Perform bitwise operations between strings", complexity="O(N)",
+         parser=lambda argv: (argv, _bitop_operation(argv)))
+def bitop(ctx: Context, args: tuple[list[bytes], bytes]) -> int:
+    argv, operation = args
     sources = [ss.lookup(ctx.ks, key) for key in argv[3:]]
     size = max(source.length if source else 0 for source in sources)
     if not size:
@@ -321,18 +333,19 @@ def _run_bitfield(operations: list[tuple], read: Callable[[int, int], bytes],
 
 @command("bitfield", -2, "write denyoom", 1, 1, 1, group=_G, since="3.2.0",
          summary="Perform arbitrary bitfield integer operations on strings",
-         complexity="O(1) for each subcommand specified")
-def bitfield(ctx: Context, argv: list[bytes]) -> list[int | None]:
-    operations = _parse_bitfield(argv)
+         complexity="O(1) for each subcommand specified",
+         parser=lambda argv: (argv[1], _parse_bitfield(argv)))
+def bitfield(ctx: Context, args: tuple[bytes, list[tuple]]) -> list[int | None]:
+    key, operations = args
     writes = [op for op in operations if op[0] != b"get"]
     if not writes:
-        return _run_bitfield(operations, _reader(ctx.ks, argv[1]))
+        return _run_bitfield(operations, _reader(ctx.ks, key))
     highest_bit = max(offset + width - 1 for _, _, width, offset, _, _ in writes)
-    replies, _ = _write_bits(ctx, argv[1], highest_bit,
+    replies, _ = _write_bits(ctx, key, highest_bit,
                              lambda editor: _run_bitfield(operations, editor.read, editor))
     if any(op[0] != b"get" and reply is not None
            for op, reply in zip(operations, replies, strict=True)):  # not all failed (OVERFLOW)
-        ctx.notify(STRING, b"setbit", argv[1])
+        ctx.notify(STRING, b"setbit", key)
     return replies
 
 

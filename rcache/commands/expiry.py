@@ -7,26 +7,23 @@ deadline; TTL and friends are reads and measure against the serving node's clock
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .. import errors
 from ..errors import CommandError
 from ..notify import GENERIC
 from ..resp import LLONG_MAX, LLONG_MIN
-from .keyspace import int_arg
+from .args import flag_options, int_arg
 from .table import Context, command
 
 _G = "generic"
 _SECONDS_MIN = -(-LLONG_MIN // 1000)  # C's LLONG_MIN / 1000 truncates toward zero
-_EXPIRE_FLAGS = (b"NX", b"XX", b"GT", b"LT")
+_EXPIRE_FLAGS = frozenset((b"NX", b"XX", b"GT", b"LT"))
 
 
 def _parse_expire_flags(options: list[bytes]) -> set[bytes]:
     """NX XX GT LT, in any case and number; Redis 7.0's incompatibility checks."""
-    flags = set()
-    for option in options:
-        flag = option.upper()
-        if flag not in _EXPIRE_FLAGS:
-            raise CommandError(errors.unsupported_option(option))
-        flags.add(flag)
+    flags = flag_options(options, _EXPIRE_FLAGS, errors.unsupported_option)
     if b"NX" in flags and len(flags) > 1:
         raise CommandError(errors.EXPIRE_NX_CONFLICT)
     if {b"GT", b"LT"} <= flags:
@@ -34,21 +31,29 @@ def _parse_expire_flags(options: list[bytes]) -> set[bytes]:
     return flags
 
 
-def _expire(ctx: Context, argv: list[bytes], command_name: str, unit_ms: int,
-            relative: bool) -> int:
+ExpireArgs = tuple[bytes, int, set[bytes]]  # key, time in ms, flags
+
+
+def _expire_parser(command_name: str, unit_ms: int) -> Callable[[list[bytes]], ExpireArgs]:
+    """expireGenericCommand's checks before the clock and the key: flags, then the time."""
+    def parse(argv: list[bytes]) -> ExpireArgs:
+        flags = _parse_expire_flags(argv[3:])
+        when = int_arg(argv[2])
+        if unit_ms == 1000 and not _SECONDS_MIN <= when <= LLONG_MAX // 1000:
+            raise CommandError(errors.invalid_expire(command_name))
+        return argv[1], when * unit_ms, flags
+    return parse
+
+
+def _expire(ctx: Context, args: ExpireArgs, command_name: str, relative: bool) -> int:
     """Redis's expireGenericCommand: 1 if the TTL was set (or the key deleted because the
     time is already past), 0 if the key is missing or a flag's condition fails."""
-    flags = _parse_expire_flags(argv[3:])
-    when = int_arg(argv[2])
-    if unit_ms == 1000 and not _SECONDS_MIN <= when <= LLONG_MAX // 1000:
-        raise CommandError(errors.invalid_expire(command_name))
-    when *= unit_ms
+    key, when, flags = args
     base = ctx.now_ms if relative else 0
     if when > LLONG_MAX - base:
         raise CommandError(errors.invalid_expire(command_name))
     when += base
     ks = ctx.ks
-    key = argv[1]
     current = ks.expire_at(key)  # 0: no TTL, which GT and LT treat as infinite
     if current is None:
         return 0
@@ -66,27 +71,29 @@ def _expire(ctx: Context, argv: list[bytes], command_name: str, unit_ms: int,
 
 
 @command("expire", -3, "write fast", 1, 1, 1, group=_G,
-         summary="Set a key's time to live in seconds")
-def expire(ctx: Context, argv: list[bytes]) -> int:
-    return _expire(ctx, argv, "expire", 1000, relative=True)
+         summary="Set a key's time to live in seconds", parser=_expire_parser("expire", 1000))
+def expire(ctx: Context, args: ExpireArgs) -> int:
+    return _expire(ctx, args, "expire", relative=True)
 
 
 @command("pexpire", -3, "write fast", 1, 1, 1, group=_G, since="2.6.0",
-         summary="Set a key's time to live in milliseconds")
-def pexpire(ctx: Context, argv: list[bytes]) -> int:
-    return _expire(ctx, argv, "pexpire", 1, relative=True)
+         summary="Set a key's time to live in milliseconds", parser=_expire_parser("pexpire", 1))
+def pexpire(ctx: Context, args: ExpireArgs) -> int:
+    return _expire(ctx, args, "pexpire", relative=True)
 
 
 @command("expireat", -3, "write fast", 1, 1, 1, group=_G, since="1.2.0",
-         summary="Set the expiration for a key as a UNIX timestamp")
-def expireat(ctx: Context, argv: list[bytes]) -> int:
-    return _expire(ctx, argv, "expireat", 1000, relative=False)
+         summary="Set the expiration for a key as a UNIX timestamp",
+         parser=_expire_parser("expireat", 1000))
+def expireat(ctx: Context, args: ExpireArgs) -> int:
+    return _expire(ctx, args, "expireat", relative=False)
 
 
 @command("pexpireat", -3, "write fast", 1, 1, 1, group=_G, since="2.6.0",
-         summary="Set the expiration for a key as a UNIX timestamp specified in milliseconds")
-def pexpireat(ctx: Context, argv: list[bytes]) -> int:
-    return _expire(ctx, argv, "pexpireat", 1, relative=False)
+         summary="Set the expiration for a key as a UNIX timestamp specified in milliseconds",
+         parser=_expire_parser("pexpireat", 1))
+def pexpireat(ctx: Context, args: ExpireArgs) -> int:
+    return _expire(ctx, args, "pexpireat", relative=False)
 
 
 def _ttl(ctx: Context, key: bytes, in_ms: bool, absolute: bool) -> int:

@@ -20,10 +20,10 @@ from .. import errors
 from ..errors import CommandError
 from ..resp import NULL_ARRAY, DoubleText
 from ..storage import ZSET, Keyspace
-from .keyspace import int_arg
+from .args import float_arg, int_arg, leading_flags
 from .strings import format_long_double
 from .table import Context, command
-from .zsets import score_arg, store_sorted_set, zadd
+from .zsets import ZaddArgs, parse_zadd, store_sorted_set, zadd
 
 _G = "geo"
 LONG_MIN, LONG_MAX = -180.0, 180.0
@@ -240,7 +240,7 @@ class Shape:
 # -- arguments ------------------------------------------------------------------------------------
 def _lon_lat(raw_lon: bytes, raw_lat: bytes) -> tuple[float, float]:
     """extractLongLatOrReply."""
-    lon, lat = score_arg(raw_lon), score_arg(raw_lat)
+    lon, lat = float_arg(raw_lon), float_arg(raw_lat)
     if not (LONG_MIN <= lon <= LONG_MAX and LAT_MIN <= lat <= LAT_MAX):
         raise CommandError(f"ERR invalid longitude,latitude pair {lon:f},{lat:f}")
     return lon, lat
@@ -255,7 +255,7 @@ def _unit(raw: bytes) -> float:
 
 def _radius(shape: Shape, raw: bytes, unit: bytes) -> None:
     """extractDistanceOrReply."""
-    radius = score_arg(raw, "ERR need numeric radius")
+    radius = float_arg(raw, "ERR need numeric radius")
     if radius < 0:
         raise CommandError("ERR radius cannot be negative")
     shape.radius, shape.conversion, shape.box = radius, _unit(unit), False
@@ -263,8 +263,8 @@ def _radius(shape: Shape, raw: bytes, unit: bytes) -> None:
 
 def _box(shape: Shape, raw_width: bytes, raw_height: bytes, unit: bytes) -> None:
     """extractBoxOrReply."""
-    width = score_arg(raw_width, "ERR need numeric width")
-    height = score_arg(raw_height, "ERR need numeric height")
+    width = float_arg(raw_width, "ERR need numeric width")
+    height = float_arg(raw_height, "ERR need numeric height")
     if height < 0 or width < 0:
         raise CommandError("ERR height or width cannot be negative")
     shape.width, shape.height, shape.conversion, shape.box = width, height, _unit(unit), True
@@ -301,20 +301,24 @@ def _coordinate(value: float) -> DoubleText:
          summary="Add one or more geospatial items in the geospatial index represented using a "
                  "sorted set",
          complexity="O(log(N)) for each item added, where N is the number of elements in the "
-                    "sorted set.")
-def geoadd(ctx: Context, argv: list[bytes]) -> object:
-    """ZADD with the geohashes as scores (and NX XX CH passed on)."""
-    first = 2
-    while first < len(argv) and argv[first].lower() in (b"nx", b"xx", b"ch"):
-        first += 1
-    options = {arg.lower() for arg in argv[2:first]}
+                    "sorted set.", parser=lambda argv: parse_zadd(_as_zadd(argv)))
+def geoadd(ctx: Context, args: ZaddArgs) -> object:
+    return zadd(ctx, args)
+
+
+_GEOADD_FLAGS = frozenset((b"nx", b"xx", b"ch"))
+
+
+def _as_zadd(argv: list[bytes]) -> list[bytes]:
+    """GEOADD as ZADD with the geohashes as scores (and NX XX CH passed on)."""
+    options, first = leading_flags(argv, 2, _GEOADD_FLAGS)
     if (len(argv) - first) % 3 or {b"nx", b"xx"} <= options:
         raise CommandError(errors.SYNTAX)
     zadd_argv = [b"zadd", *argv[1:first]]
     for i in range(first, len(argv), 3):
         lon, lat = _lon_lat(argv[i], argv[i + 1])
         zadd_argv += [b"%d" % align52(encode(lon, lat, STEP_MAX)), argv[i + 2]]
-    return zadd(ctx, zadd_argv)
+    return zadd_argv
 
 
 @command("geopos", -2, "readonly", 1, 1, 1, group=_G, since="3.2.0",

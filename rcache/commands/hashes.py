@@ -6,14 +6,18 @@ in byte order, where Redis uses insertion order (listpack) or hash-table order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from fractions import Fraction
+
 from .. import collections_store as cs
 from .. import errors
 from ..errors import CommandError
 from ..notify import HASH as HASH_EVENTS
 from ..resp import LLONG_MAX, LLONG_MIN, OK, SimpleString, parse_int
 from ..storage import HASH, Keyspace
+from .args import int_arg, parse_long_double, to_long_double
 from .scanning import random_fields, scan_collection
-from .strings import format_long_double, parse_long_double, to_long_double
+from .strings import format_long_double
 from .table import Context, command
 
 _G = "hash"
@@ -40,29 +44,42 @@ def _set_field(ks: Keyspace, meta: cs.Meta, field: bytes, value: bytes) -> bool:
     return added
 
 
-def _hset(ctx: Context, argv: list[bytes], name: str) -> int:
-    if len(argv) % 2:
-        raise CommandError(errors.wrong_arity(name))
+FieldValues = tuple[bytes, list[tuple[bytes, bytes]]]  # key, (field, value) pairs
+
+
+def _field_values(name: str) -> Callable[[list[bytes]], FieldValues]:
+    """HSET/HMSET key field value [field value ...]: a missing value is an arity error."""
+    def parse(argv: list[bytes]) -> FieldValues:
+        if len(argv) % 2:
+            raise CommandError(errors.wrong_arity(name))
+        return argv[1], list(zip(argv[2::2], argv[3::2], strict=True))
+    return parse
+
+
+def _hset(ctx: Context, args: FieldValues) -> int:
+    key, pairs = args
     ks = ctx.ks
-    meta = cs.lookup_or_create(ks, argv[1], HASH)
-    added = sum(_set_field(ks, meta, argv[i], argv[i + 1]) for i in range(2, len(argv), 2))
-    cs.save_notifying(ks, argv[1], meta, HASH_EVENTS, b"hset")
+    meta = cs.lookup_or_create(ks, key, HASH)
+    added = sum(_set_field(ks, meta, field, value) for field, value in pairs)
+    cs.save_notifying(ks, key, meta, HASH_EVENTS, b"hset")
     return added
 
 
 @command("hset", -4, "write denyoom fast", 1, 1, 1, group=_G, since="2.0.0",
          summary="Set the string value of a hash field",
          complexity="O(1) for each field/value pair added, so O(N) to add N field/value pairs "
-                    "when the command is called with multiple field/value pairs.")
-def hset(ctx: Context, argv: list[bytes]) -> int:
-    return _hset(ctx, argv, "hset")
+                    "when the command is called with multiple field/value pairs.",
+         parser=_field_values("hset"))
+def hset(ctx: Context, args: FieldValues) -> int:
+    return _hset(ctx, args)
 
 
 @command("hmset", -4, "write denyoom fast", 1, 1, 1, group=_G, since="2.0.0",
          summary="Set multiple hash fields to multiple values",
-         complexity="O(N) where N is the number of fields being set.")
-def hmset(ctx: Context, argv: list[bytes]) -> SimpleString:
-    _hset(ctx, argv, "hmset")
+         complexity="O(N) where N is the number of fields being set.",
+         parser=_field_values("hmset"))
+def hmset(ctx: Context, args: FieldValues) -> SimpleString:
+    _hset(ctx, args)
     return OK
 
 
@@ -163,14 +180,13 @@ def hgetall(ctx: Context, argv: list[bytes]) -> dict[bytes, bytes]:
 
 
 @command("hincrby", 4, "write denyoom fast", 1, 1, 1, group=_G, since="2.0.0",
-         summary="Increment the integer value of a hash field by the given number")
-def hincrby(ctx: Context, argv: list[bytes]) -> int:
-    delta = parse_int(argv[3])
-    if delta is None:
-        raise CommandError(errors.NOT_INTEGER)
+         summary="Increment the integer value of a hash field by the given number",
+         parser=lambda argv: (argv[1], argv[2], int_arg(argv[3])))
+def hincrby(ctx: Context, args: tuple[bytes, bytes, int]) -> int:
+    key, field, delta = args
     ks = ctx.ks
-    meta = cs.lookup_or_create(ks, argv[1], HASH)
-    current = None if meta.new else cs.get(ks, meta.prefix + argv[2])
+    meta = cs.lookup_or_create(ks, key, HASH)
+    current = None if meta.new else cs.get(ks, meta.prefix + field)
     value = 0
     if current is not None:
         value = parse_int(current)
@@ -179,23 +195,20 @@ def hincrby(ctx: Context, argv: list[bytes]) -> int:
     result = value + delta
     if not LLONG_MIN <= result <= LLONG_MAX:
         raise CommandError(errors.OVERFLOW)
-    _set_field(ks, meta, argv[2], b"%d" % result)
-    cs.save_notifying(ks, argv[1], meta, HASH_EVENTS, b"hincrby")
+    _set_field(ks, meta, field, b"%d" % result)
+    cs.save_notifying(ks, key, meta, HASH_EVENTS, b"hincrby")
     return result
 
 
 @command("hincrbyfloat", 4, "write denyoom fast", 1, 1, 1, group=_G, since="2.6.0",
-         summary="Increment the float value of a hash field by the given amount")
-def hincrbyfloat(ctx: Context, argv: list[bytes]) -> bytes:
+         summary="Increment the float value of a hash field by the given amount",
+         parser=lambda argv: (argv[1], argv[2], _increment_arg(argv[3])))
+def hincrbyfloat(ctx: Context, args: tuple[bytes, bytes, Fraction]) -> bytes:
     """Long double arithmetic and formatting, as INCRBYFLOAT (strings.py) does it."""
-    increment = parse_long_double(argv[3])
-    if increment is None:
-        raise CommandError(errors.NOT_FLOAT)
-    if isinstance(increment, float):
-        raise CommandError(NAN_OR_INF_VALUE)
+    key, field, increment = args
     ks = ctx.ks
-    meta = cs.lookup_or_create(ks, argv[1], HASH)
-    current = None if meta.new else cs.get(ks, meta.prefix + argv[2])
+    meta = cs.lookup_or_create(ks, key, HASH)
+    current = None if meta.new else cs.get(ks, meta.prefix + field)
     base = parse_long_double(current) if current is not None else 0
     if base is None:
         raise CommandError(HASH_NOT_FLOAT)
@@ -203,9 +216,19 @@ def hincrbyfloat(ctx: Context, argv: list[bytes]) -> bytes:
     if total is None:
         raise CommandError(errors.NAN_OR_INF)
     text = format_long_double(total)
-    _set_field(ks, meta, argv[2], text)
-    cs.save_notifying(ks, argv[1], meta, HASH_EVENTS, b"hincrbyfloat")
+    _set_field(ks, meta, field, text)
+    cs.save_notifying(ks, key, meta, HASH_EVENTS, b"hincrbyfloat")
     return text
+
+
+def _increment_arg(raw: bytes) -> Fraction:
+    """HINCRBYFLOAT's increment: a finite long double, checked before the hash is read."""
+    increment = parse_long_double(raw)
+    if increment is None:
+        raise CommandError(errors.NOT_FLOAT)
+    if isinstance(increment, float):
+        raise CommandError(NAN_OR_INF_VALUE)
+    return increment
 
 
 @command("hrandfield", -2, "readonly", 1, 1, 1, group=_G, since="6.2.0",

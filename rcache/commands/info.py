@@ -213,6 +213,10 @@ def _raft(ctx: Context) -> dict[str, object]:
             (replicator.node.lease_until - time.monotonic()) * 1000)) if role == "leader" else 0,
         "raft_reads_by_lease": cluster.reads_by_lease,
         "raft_reads_by_read_index": cluster.reads_by_read_index,
+        # how the Raft links are protected: TLS (tls-cluster), the cluster secret, or both
+        "raft_link_tls": int(replicator.node.tls is not None),
+        "raft_link_secret": int(replicator.node.encryptor is not None),
+        "raft_proxy_tls": int(server.config.tls_replication),
         **{f"raft_node{i}": f"id={node},raft={raft},addr={client}"
            for i, (node, (raft, client)) in enumerate(sorted(members.items()))},
     }

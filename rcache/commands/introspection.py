@@ -15,8 +15,8 @@ from .. import strings_store as ss
 from ..errors import CommandError
 from ..resp import OK, SimpleString, Verbatim, parse_int
 from ..storage import BIG_STRING, HASH, LIST, SET, STRING, ZSET, Keyspace
+from .args import int_arg
 from .info import peak_rss_bytes, rss_bytes
-from .keyspace import int_arg
 from .table import Context, all_commands, command, container, find
 
 _G = "generic"

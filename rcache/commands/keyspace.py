@@ -16,8 +16,9 @@ from .. import strings_store as ss
 from ..errors import CommandError
 from ..glob import literal_prefix, matcher
 from ..notify import GENERIC
-from ..resp import OK, SimpleString, parse_int
+from ..resp import OK, SimpleString
 from ..storage import STRING_KINDS, TYPE_NAMES, Keyspace
+from .args import int32_arg, int_arg
 from .table import Context, command
 
 _G = "generic"
@@ -27,28 +28,9 @@ SCAN_DEFAULT_COUNT = 10
 MAX_SCAN_CURSORS = 10_000
 
 
-# -- argument parsing shared by the command families ------------------------------------
-def int_arg(raw: bytes) -> int:
-    """A 64-bit integer argument, strict as Redis's getLongLongFromObjectOrReply."""
-    value = parse_int(raw)
-    if value is None:
-        raise CommandError(errors.NOT_INTEGER)
-    return value
-
-
-def _int32_arg(raw: bytes, error: str | None = None) -> int:
-    """getIntFromObjectOrReply: its own error text (if given) for both failure kinds."""
-    value = parse_int(raw)
-    if value is None:
-        raise CommandError(error or errors.NOT_INTEGER)
-    if not INT_MIN <= value <= INT_MAX:
-        raise CommandError(error or errors.out_of_range(INT_MIN, INT_MAX))
-    return value
-
-
 def db_index_arg(ctx: Context, raw: bytes) -> int:
     """A database index (SELECT, MOVE, COPY ... DB): a C int, then within `databases`."""
-    dbnum = _int32_arg(raw)
+    dbnum = int32_arg(raw)
     _check_db_range(ctx, dbnum)
     return dbnum
 
@@ -288,11 +270,13 @@ def copy(ctx: Context, argv: list[bytes]) -> int:
     return 1
 
 
-@command("move", 3, "write fast", 1, 1, 1, group=_G, summary="Move a key to another database")
-def move(ctx: Context, argv: list[bytes]) -> int:
+@command("move", 3, "write fast", 1, 1, 1, group=_G, summary="Move a key to another database",
+         parser=lambda argv: (argv[1], int32_arg(argv[2])))
+def move(ctx: Context, args: tuple[bytes, int]) -> int:
+    """The index's range (the node's `databases`) is checked here, next in Redis's order."""
     ks = ctx.ks
-    key = argv[1]
-    target_db = db_index_arg(ctx, argv[2])
+    key, target_db = args
+    _check_db_range(ctx, target_db)
     if target_db == ks.dbnum:
         raise CommandError(errors.SAME_OBJECT)
     record = ks.lookup(key)
@@ -307,25 +291,26 @@ def move(ctx: Context, argv: list[bytes]) -> int:
 
 
 # -- whole databases ------------------------------------------------------------------------------
-def _check_flush_args(argv: list[bytes]) -> None:
+def _flush_mode(argv: list[bytes]) -> bytes:
     """FLUSHDB/FLUSHALL take one optional ASYNC|SYNC (both mean the same here)."""
     if len(argv) > 2 or (len(argv) == 2 and argv[1].lower() not in (b"async", b"sync")):
         raise CommandError(errors.SYNTAX)
+    return argv[1].lower() if len(argv) == 2 else b"sync"
 
 
 @command("flushdb", -1, "write", group="server",
          summary="Remove all keys from the current database",
-         complexity="O(N) where N is the number of keys in the selected database")
-def flushdb(ctx: Context, argv: list[bytes]) -> SimpleString:
-    _check_flush_args(argv)
+         complexity="O(N) where N is the number of keys in the selected database",
+         parser=_flush_mode)
+def flushdb(ctx: Context, _mode: bytes) -> SimpleString:
     ctx.ks.flush()
     return OK
 
 
 @command("flushall", -1, "write", group="server", summary="Remove all keys from all databases",
-         complexity="O(N) where N is the total number of keys in all databases")
-def flushall(ctx: Context, argv: list[bytes]) -> SimpleString:
-    _check_flush_args(argv)
+         complexity="O(N) where N is the total number of keys in all databases",
+         parser=_flush_mode)
+def flushall(ctx: Context, _mode: bytes) -> SimpleString:
     for dbnum in range(ctx.ks.store.databases):
         ctx.db(dbnum).flush()
     return OK
@@ -334,10 +319,11 @@ def flushall(ctx: Context, argv: list[bytes]) -> SimpleString:
 @command("swapdb", 3, "write fast", group="server", since="4.0.0",
          summary="Swaps two Redis databases",
          complexity="O(N) where N is the count of clients watching or blocking on keys from "
-                    "both databases.")
-def swapdb(ctx: Context, argv: list[bytes]) -> SimpleString:
-    first = _int32_arg(argv[1], errors.INVALID_FIRST_DB)
-    second = _int32_arg(argv[2], errors.INVALID_SECOND_DB)
+                    "both databases.",
+         parser=lambda argv: (int32_arg(argv[1], errors.INVALID_FIRST_DB),
+                              int32_arg(argv[2], errors.INVALID_SECOND_DB)))
+def swapdb(ctx: Context, args: tuple[int, int]) -> SimpleString:
+    first, second = args
     _check_db_range(ctx, first)
     _check_db_range(ctx, second)
     if first != second:

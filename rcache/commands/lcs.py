@@ -20,7 +20,7 @@ from .. import errors
 from .. import strings_store as ss
 from ..errors import CommandError
 from ..storage import STRING_KINDS
-from .keyspace import int_arg
+from .args import int_arg
 from .strings import PROTO_MAX_BULK_LEN
 from .table import Context, command
 

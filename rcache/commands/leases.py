@@ -16,7 +16,7 @@ from .. import errors
 from ..errors import CommandError
 from ..leases import Leases
 from ..resp import SimpleString
-from .keyspace import int_arg
+from .args import int_arg
 from .table import Context, command, container
 
 _G = "lease"
@@ -33,8 +33,8 @@ def _lease_id(raw: bytes) -> int:
     return lease_id
 
 
-def _live(leases: Leases, raw: bytes):
-    lease = leases.get(_lease_id(raw))
+def _live(leases: Leases, lease_id: int):
+    lease = leases.get(lease_id)
     if lease is None:
         raise CommandError(NO_LEASE)
     return lease
@@ -48,59 +48,73 @@ container("lease", -2, "", group=_G, since="0.1.0",
           summary="A container for lease commands (one TTL shared by many keys)")
 
 
-@command("grant", -3, "write fast", group=_G, container="lease", since="0.1.0",
-         summary="Create a lease with a TTL in seconds")
-def lease_grant(ctx: Context, argv: list[bytes]) -> int:
+def _parse_grant(argv: list[bytes]) -> tuple[int, int | None]:
+    """LEASE GRANT ttl [ID id]: (ttl in seconds, the id asked for or None)."""
     ttl = int_arg(argv[2])
     if not MIN_TTL_S <= ttl <= MAX_TTL_S:
         raise CommandError(f"ERR lease TTL must be between {MIN_TTL_S} and {MAX_TTL_S} seconds")
-    leases = Leases(ctx.ks)
     if len(argv) == 3:
+        return ttl, None
+    if len(argv) == 5 and argv[3].lower() == b"id":
+        return ttl, _lease_id(argv[4])
+    raise CommandError(errors.SYNTAX)
+
+
+def _id_and_keys(argv: list[bytes]) -> tuple[int, list[bytes]]:
+    """LEASE ATTACH/DETACH/KEEPALIVE/REVOKE id [key ...]."""
+    return _lease_id(argv[2]), argv[3:]
+
+
+@command("grant", -3, "write fast", group=_G, container="lease", since="0.1.0",
+         summary="Create a lease with a TTL in seconds", parser=_parse_grant)
+def lease_grant(ctx: Context, args: tuple[int, int | None]) -> int:
+    ttl, lease_id = args
+    leases = Leases(ctx.ks)
+    if lease_id is None:
         lease_id = leases.new_id()
-    elif len(argv) == 5 and argv[3].lower() == b"id":
-        lease_id = _lease_id(argv[4])
+    else:
         if leases.get(lease_id) is not None:
             raise CommandError("ERR lease already exists")
         leases.revoke(lease_id, b"lease_expired")  # past its deadline, not yet expired
-    else:
-        raise CommandError(errors.SYNTAX)
     leases.grant(lease_id, ttl * 1000)
     return lease_id
 
 
 @command("attach", -4, "write fast", 3, -1, 1, group=_G, container="lease", since="0.1.0",
-         summary="Attach keys to a lease: they are deleted when it expires or is revoked")
-def lease_attach(ctx: Context, argv: list[bytes]) -> int:
-    return _each_key(ctx, argv, Leases.attach)
+         summary="Attach keys to a lease: they are deleted when it expires or is revoked",
+         parser=_id_and_keys)
+def lease_attach(ctx: Context, args: tuple[int, list[bytes]]) -> int:
+    return _each_key(ctx, args, Leases.attach)
 
 
 @command("detach", -4, "write fast", 3, -1, 1, group=_G, container="lease", since="0.1.0",
-         summary="Detach keys from a lease (the keys stay)")
-def lease_detach(ctx: Context, argv: list[bytes]) -> int:
-    return _each_key(ctx, argv, Leases.detach)
+         summary="Detach keys from a lease (the keys stay)", parser=_id_and_keys)
+def lease_detach(ctx: Context, args: tuple[int, list[bytes]]) -> int:
+    return _each_key(ctx, args, Leases.detach)
 
 
-def _each_key(ctx: Context, argv: list[bytes], change) -> int:
+def _each_key(ctx: Context, args: tuple[int, list[bytes]], change) -> int:
     """ATTACH/DETACH <id> <key>...: how many keys the change applied to."""
+    lease_id, keys = args
     leases = Leases(ctx.ks)
-    lease = _live(leases, argv[2])
-    return sum(change(leases, lease.id, ctx.ks.dbnum, key) for key in argv[3:])
+    lease = _live(leases, lease_id)
+    return sum(change(leases, lease.id, ctx.ks.dbnum, key) for key in keys)
 
 
 @command("keepalive", 3, "write fast", group=_G, container="lease", since="0.1.0",
-         summary="Renew a lease for its granted TTL")
-def lease_keepalive(ctx: Context, argv: list[bytes]) -> int:
+         summary="Renew a lease for its granted TTL", parser=_id_and_keys)
+def lease_keepalive(ctx: Context, args: tuple[int, list[bytes]]) -> int:
     leases = Leases(ctx.ks)
-    lease = _live(leases, argv[2])
+    lease = _live(leases, args[0])
     leases.keep_alive(lease)
     return _ttl_seconds(lease.ttl_ms)
 
 
 @command("revoke", 3, "write", group=_G, container="lease", since="0.1.0",
-         summary="Delete a lease and every key attached to it")
-def lease_revoke(ctx: Context, argv: list[bytes]) -> int:
+         summary="Delete a lease and every key attached to it", parser=_id_and_keys)
+def lease_revoke(ctx: Context, args: tuple[int, list[bytes]]) -> int:
     leases = Leases(ctx.ks)
-    return leases.revoke(_live(leases, argv[2]).id)
+    return leases.revoke(_live(leases, args[0]).id)
 
 
 @command("ttl", -3, "readonly fast", group=_G, container="lease", since="0.1.0",

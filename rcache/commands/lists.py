@@ -7,20 +7,26 @@ ranges. LINSERT and LREM renumber the elements after the change (O(N)), as Kvroc
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .. import collections_store as cs
 from .. import errors
 from ..errors import CommandError
 from ..notify import GENERIC
 from ..notify import LIST as LIST_EVENTS
-from ..resp import LLONG_MIN, NULL_ARRAY, OK, SimpleString, parse_int
+from ..resp import LLONG_MIN, NULL_ARRAY, OK, SimpleString
 from ..storage import LIST, Keyspace
-from .keyspace import int_arg
-from .sets import numkeys_keys, numkeys_keys_after_timeout, parse_mpop
-from .strings import timeout_arg
+from .args import int_arg, optional_count, positive_arg, timeout_arg
+from .sets import (
+    MpopArgs,
+    numkeys_keys,
+    numkeys_keys_after_timeout,
+    parse_blocking_mpop,
+    parse_mpop,
+)
 from .table import Context, command
 
 _G = "list"
-COUNT_RANGE = "ERR value is out of range, must be positive"
 INDEX_RANGE = "ERR index out of range"
 RANK_ZERO = ("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second "
              "... or use negative to start from the end of the list")
@@ -119,37 +125,40 @@ def rpushx(ctx: Context, argv: list[bytes]) -> int:
     return _push_command(ctx, argv, left=False, only_existing=True)
 
 
-def _pop_command(ctx: Context, argv: list[bytes], left: bool) -> object:
-    if len(argv) > 3:
-        raise CommandError(errors.wrong_arity("lpop" if left else "rpop"))
-    count = None
-    if len(argv) == 3:
-        count = parse_int(argv[2])
-        if count is None or count < 0:
-            raise CommandError(COUNT_RANGE)
+def _pop_parser(name: str) -> Callable[[list[bytes]], tuple[bytes, int | None]]:
+    """LPOP/RPOP key [count]."""
+    def parse(argv: list[bytes]) -> tuple[bytes, int | None]:
+        if len(argv) > 3:
+            raise CommandError(errors.wrong_arity(name))
+        return argv[1], optional_count(argv, 2)
+    return parse
+
+
+def _pop_command(ctx: Context, args: tuple[bytes, int | None], left: bool) -> object:
+    key, count = args
     ks = ctx.ks
-    meta = _read(ks, argv[1])
+    meta = _read(ks, key)
     if meta is None:
         return None if count is None else NULL_ARRAY
     if count == 0:
         return []
     popped = [_pop(ks, meta, left) for _ in range(min(count or 1, meta.count))]
-    cs.save_notifying(ks, argv[1], meta, LIST_EVENTS, b"lpop" if left else b"rpop")
+    cs.save_notifying(ks, key, meta, LIST_EVENTS, b"lpop" if left else b"rpop")
     return popped[0] if count is None else popped
 
 
 @command("lpop", -2, "write fast", 1, 1, 1, group=_G,
          summary="Remove and get the first elements in a list",
-         complexity="O(N) where N is the number of elements returned")
-def lpop(ctx: Context, argv: list[bytes]) -> object:
-    return _pop_command(ctx, argv, left=True)
+         complexity="O(N) where N is the number of elements returned", parser=_pop_parser("lpop"))
+def lpop(ctx: Context, args: tuple[bytes, int | None]) -> object:
+    return _pop_command(ctx, args, left=True)
 
 
 @command("rpop", -2, "write fast", 1, 1, 1, group=_G,
          summary="Remove and get the last elements in a list",
-         complexity="O(N) where N is the number of elements returned")
-def rpop(ctx: Context, argv: list[bytes]) -> object:
-    return _pop_command(ctx, argv, left=False)
+         complexity="O(N) where N is the number of elements returned", parser=_pop_parser("rpop"))
+def rpop(ctx: Context, args: tuple[bytes, int | None]) -> object:
+    return _pop_command(ctx, args, left=False)
 
 
 @command("llen", 2, "readonly fast", 1, 1, 1, group=_G, summary="Get the length of a list")
@@ -193,17 +202,19 @@ def lindex(ctx: Context, argv: list[bytes]) -> bytes | None:
          complexity="O(N) where N is the length of the list. Setting either the first or the "
                     "last element of the list is O(1).")
 def lset(ctx: Context, argv: list[bytes]) -> SimpleString:
-    index = int_arg(argv[2])
+    """No parser: Redis looks the key up (no such key, WRONGTYPE) before it reads the index."""
+    key, value = argv[1], argv[3]
     ks = ctx.ks
-    meta = _read(ks, argv[1])
+    meta = _read(ks, key)
     if meta is None:
         raise CommandError(errors.NO_SUCH_KEY)
+    index = int_arg(argv[2])
     if index < 0:
         index += meta.count
     if not 0 <= index < meta.count:
         raise CommandError(INDEX_RANGE)
-    ks.txn.put(_at(meta, index), argv[3])
-    ctx.notify(LIST_EVENTS, b"lset", argv[1])
+    ks.txn.put(_at(meta, index), value)
+    ctx.notify(LIST_EVENTS, b"lset", key)
     return OK
 
 
@@ -224,11 +235,9 @@ def _replace_from(ks: Keyspace, meta: cs.Meta, index: int, values: list[bytes]) 
          complexity="O(N) where N is the number of elements to traverse before seeing the "
                     "value pivot. This means that inserting somewhere on the left end on the "
                     "list (head) can be considered O(1) and inserting somewhere on the right "
-                    "end (tail) is O(N).")
-def linsert(ctx: Context, argv: list[bytes]) -> int:
-    where = argv[2].lower()
-    if where not in (b"before", b"after"):
-        raise CommandError(errors.SYNTAX)
+                    "end (tail) is O(N).", parser=lambda argv: (argv, _after(argv[2])))
+def linsert(ctx: Context, args: tuple[list[bytes], bool]) -> int:
+    argv, after = args
     ks = ctx.ks
     meta = _read(ks, argv[1])
     if meta is None:
@@ -238,24 +247,32 @@ def linsert(ctx: Context, argv: list[bytes]) -> int:
         index = elements.index(argv[3])
     except ValueError:
         return -1
-    if where == b"after":
+    if after:
         index += 1
     _replace_from(ks, meta, index, [argv[4], *elements[index:]])
     cs.save_notifying(ks, argv[1], meta, LIST_EVENTS, b"linsert")
     return meta.count
 
 
+def _after(where: bytes) -> bool:
+    """LINSERT's BEFORE|AFTER: True for AFTER."""
+    where = where.lower()
+    if where not in (b"before", b"after"):
+        raise CommandError(errors.SYNTAX)
+    return where == b"after"
+
+
 @command("lrem", 4, "write", 1, 1, 1, group=_G, summary="Remove elements from a list",
          complexity="O(N+M) where N is the length of the list and M is the number of elements "
-                    "removed.")
-def lrem(ctx: Context, argv: list[bytes]) -> int:
-    count = int_arg(argv[2])
+                    "removed.", parser=lambda argv: (argv[1], int_arg(argv[2]), argv[3]))
+def lrem(ctx: Context, args: tuple[bytes, int, bytes]) -> int:
+    key, count, element = args
     ks = ctx.ks
-    meta = _read(ks, argv[1])
+    meta = _read(ks, key)
     if meta is None:
         return 0
     elements = _range(ks, meta, 0, meta.count - 1)
-    positions = [i for i, value in enumerate(elements) if value == argv[3]]
+    positions = [i for i, value in enumerate(elements) if value == element]
     if count > 0:
         positions = positions[:count]
     elif count < 0:
@@ -266,24 +283,25 @@ def lrem(ctx: Context, argv: list[bytes]) -> int:
     first = positions[0]
     _replace_from(ks, meta, first, [v for i, v in enumerate(elements[first:], first)
                                     if i not in removed])
-    cs.save_notifying(ks, argv[1], meta, LIST_EVENTS, b"lrem")
+    cs.save_notifying(ks, key, meta, LIST_EVENTS, b"lrem")
     return len(positions)
 
 
 @command("ltrim", 4, "write", 1, 1, 1, group=_G,
          summary="Trim a list to the specified range",
-         complexity="O(N) where N is the number of elements to be removed by the operation.")
-def ltrim(ctx: Context, argv: list[bytes]) -> SimpleString:
-    start, stop = int_arg(argv[2]), int_arg(argv[3])
+         complexity="O(N) where N is the number of elements to be removed by the operation.",
+         parser=lambda argv: (argv[1], int_arg(argv[2]), int_arg(argv[3])))
+def ltrim(ctx: Context, args: tuple[bytes, int, int]) -> SimpleString:
+    key, start, stop = args
     ks = ctx.ks
-    meta = _read(ks, argv[1])
+    meta = _read(ks, key)
     if meta is None:
         return OK
     start, stop = _clamp(meta, start, stop)
     if start > stop or start >= meta.count:
-        ks.delete(argv[1])
-        ctx.notify(LIST_EVENTS, b"ltrim", argv[1])
-        ctx.notify(GENERIC, b"del", argv[1])
+        ks.delete(key)
+        ctx.notify(LIST_EVENTS, b"ltrim", key)
+        ctx.notify(GENERIC, b"del", key)
         return OK
     head, count = meta.head, meta.count
     if start:
@@ -292,7 +310,7 @@ def ltrim(ctx: Context, argv: list[bytes]) -> SimpleString:
         cs.delete_between(ks, meta, cs.list_index(head + stop + 1), cs.list_index(head + count),
                           count - stop - 1)
     meta.head, meta.count = head + start, stop - start + 1
-    cs.save_notifying(ks, argv[1], meta, LIST_EVENTS, b"ltrim")
+    cs.save_notifying(ks, key, meta, LIST_EVENTS, b"ltrim")
     return OK
 
 
@@ -314,9 +332,9 @@ def lpos(ctx: Context, argv: list[bytes]) -> object:
             if rank == 0:
                 raise CommandError(RANK_ZERO)
         elif option == b"count":
-            count = _positive_arg(argv[i + 1], COUNT_NEGATIVE)
+            count = positive_arg(argv[i + 1], COUNT_NEGATIVE)
         elif option == b"maxlen":
-            maxlen = _positive_arg(argv[i + 1], MAXLEN_NEGATIVE)
+            maxlen = positive_arg(argv[i + 1], MAXLEN_NEGATIVE)
         else:
             raise CommandError(errors.SYNTAX)
         i += 2
@@ -345,14 +363,6 @@ def lpos(ctx: Context, argv: list[bytes]) -> object:
     return found
 
 
-def _positive_arg(raw: bytes, error: str) -> int:
-    """getPositiveLongFromObjectOrReply with a message: the same text for both failures."""
-    value = parse_int(raw)
-    if value is None or value < 0:
-        raise CommandError(error)
-    return value
-
-
 def _move(ctx: Context, source_key: bytes, target_key: bytes, from_left: bool,
           to_left: bool) -> bytes | None:
     ks = ctx.ks
@@ -375,6 +385,9 @@ def _move(ctx: Context, source_key: bytes, target_key: bytes, from_left: bool,
     return value
 
 
+MoveArgs = tuple[bytes, bytes, bool, bool]  # source, destination, from left, to left
+
+
 def _side(raw: bytes) -> bool:
     side = raw.lower()
     if side not in (b"left", b"right"):
@@ -383,9 +396,10 @@ def _side(raw: bytes) -> bool:
 
 
 @command("lmove", 5, "write denyoom", 1, 2, 1, group=_G, since="6.2.0",
-         summary="Pop an element from a list, push it to another list and return it")
-def lmove(ctx: Context, argv: list[bytes]) -> bytes | None:
-    return _move(ctx, argv[1], argv[2], _side(argv[3]), _side(argv[4]))
+         summary="Pop an element from a list, push it to another list and return it",
+         parser=lambda argv: (argv[1], argv[2], _side(argv[3]), _side(argv[4])))
+def lmove(ctx: Context, args: MoveArgs) -> bytes | None:
+    return _move(ctx, *args)
 
 
 @command("rpoplpush", 3, "write denyoom", 1, 2, 1, group=_G, since="1.2.0",
@@ -397,11 +411,29 @@ def rpoplpush(ctx: Context, argv: list[bytes]) -> bytes | None:
 # -- blocking variants: here they never wait. Run by the state machine they pop if they can
 # and otherwise reply as on a timeout, which is all they do inside MULTI; outside, the server
 # (rcache.blocking) parks the client and sends the command through the log again later.
-def _blocking_pop(ctx: Context, argv: list[bytes], left: bool) -> object:
-    """BLPOP/BRPOP: LMPOP's pop of one element, replied [key, element]."""
+def _parse_blocking_pop(argv: list[bytes]) -> list[bytes]:
+    """BLPOP/BRPOP key [key ...] timeout: the keys, once the timeout is valid."""
     timeout_arg(argv[-1])
-    popped = _mpop(ctx, argv[1:-1], b"left" if left else b"right", 1)
+    return argv[1:-1]
+
+
+def _blocking_pop(ctx: Context, keys: list[bytes], left: bool) -> object:
+    """BLPOP/BRPOP: LMPOP's pop of one element, replied [key, element]."""
+    popped = _mpop(ctx, keys, b"left" if left else b"right", 1)
     return popped if popped is NULL_ARRAY else [popped[0], popped[1][0]]
+
+
+def _parse_blmove(argv: list[bytes]) -> MoveArgs:
+    """BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout: the sides first."""
+    args = argv[1], argv[2], _side(argv[3]), _side(argv[4])
+    timeout_arg(argv[5])
+    return args
+
+
+def _parse_brpoplpush(argv: list[bytes]) -> MoveArgs:
+    """BRPOPLPUSH source destination timeout: RPOPLPUSH once the timeout is valid."""
+    timeout_arg(argv[3])
+    return argv[1], argv[2], False, True
 
 
 _BLOCKING_POP_COMPLEXITY = "O(N) where N is the number of provided keys."
@@ -409,33 +441,31 @@ _BLOCKING_POP_COMPLEXITY = "O(N) where N is the number of provided keys."
 
 @command("blpop", -3, "write noscript blocking", 1, -2, 1, group=_G, since="2.0.0",
          summary="Remove and get the first element in a list, or block until one is available",
-         complexity=_BLOCKING_POP_COMPLEXITY)
-def blpop(ctx: Context, argv: list[bytes]) -> object:
-    return _blocking_pop(ctx, argv, left=True)
+         complexity=_BLOCKING_POP_COMPLEXITY, parser=_parse_blocking_pop)
+def blpop(ctx: Context, keys: list[bytes]) -> object:
+    return _blocking_pop(ctx, keys, left=True)
 
 
 @command("brpop", -3, "write noscript blocking", 1, -2, 1, group=_G, since="2.0.0",
          summary="Remove and get the last element in a list, or block until one is available",
-         complexity=_BLOCKING_POP_COMPLEXITY)
-def brpop(ctx: Context, argv: list[bytes]) -> object:
-    return _blocking_pop(ctx, argv, left=False)
+         complexity=_BLOCKING_POP_COMPLEXITY, parser=_parse_blocking_pop)
+def brpop(ctx: Context, keys: list[bytes]) -> object:
+    return _blocking_pop(ctx, keys, left=False)
 
 
 @command("blmove", 6, "write denyoom noscript blocking", 1, 2, 1, group=_G, since="6.2.0",
          summary="Pop an element from a list, push it to another list and return it; or block "
-                 "until one is available")
-def blmove(ctx: Context, argv: list[bytes]) -> bytes | None:
-    from_left, to_left = _side(argv[3]), _side(argv[4])
-    timeout_arg(argv[5])
-    return _move(ctx, argv[1], argv[2], from_left, to_left)
+                 "until one is available", parser=_parse_blmove)
+def blmove(ctx: Context, args: MoveArgs) -> bytes | None:
+    return _move(ctx, *args)
 
 
 @command("brpoplpush", 4, "write denyoom noscript blocking", 1, 2, 1, group=_G, since="2.2.0",
          summary="Pop an element from a list, push it to another list and return it; or block "
-                 "until one is available")
-def brpoplpush(ctx: Context, argv: list[bytes]) -> bytes | None:
-    timeout_arg(argv[3])
-    return _move(ctx, argv[1], argv[2], from_left=False, to_left=True)
+                 "until one is available",
+         parser=_parse_brpoplpush)
+def brpoplpush(ctx: Context, args: MoveArgs) -> bytes | None:
+    return _move(ctx, *args)
 
 
 def _mpop(ctx: Context, keys: list[bytes], side: bytes, count: int) -> object:
@@ -454,17 +484,17 @@ def _mpop(ctx: Context, keys: list[bytes], side: bytes, count: int) -> object:
 @command("lmpop", -4, "write", group=_G, since="7.0.0", key_finder=numkeys_keys,
          complexity="O(N+M) where N is the number of provided keys and M is the number of "
                     "elements returned.",
-         summary="Pop elements from a list")
-def lmpop(ctx: Context, argv: list[bytes]) -> object:
-    return _mpop(ctx, *parse_mpop(argv, 1, (b"left", b"right")))
+         summary="Pop elements from a list",
+         parser=lambda argv: parse_mpop(argv, 1, (b"left", b"right")))
+def lmpop(ctx: Context, args: MpopArgs) -> object:
+    return _mpop(ctx, *args)
 
 
 @command("blmpop", -5, "write blocking", group=_G, since="7.0.0",
          key_finder=numkeys_keys_after_timeout,
          complexity="O(N+M) where N is the number of provided keys and M is the number of "
                     "elements returned.",
-         summary="Pop elements from a list, or block until one is available")
-def blmpop(ctx: Context, argv: list[bytes]) -> object:
-    parsed = parse_mpop(argv, 2, (b"left", b"right"))
-    timeout_arg(argv[1])
-    return _mpop(ctx, *parsed)
+         summary="Pop elements from a list, or block until one is available",
+         parser=lambda argv: parse_blocking_mpop(argv, (b"left", b"right")))
+def blmpop(ctx: Context, args: MpopArgs) -> object:
+    return _mpop(ctx, *args)

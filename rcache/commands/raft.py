@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 
 from ..errors import CommandError
 from ..resp import OK, SimpleString
@@ -62,9 +63,15 @@ async def _check_new_member(replicator, node_id: str, raft: str) -> None:
     """Before a node becomes a voter: it must answer on its Raft port as an rcache node that
     shares our cluster secret, and the cluster must keep a reachable majority with it."""
     try:
-        answered = await probe_raft_port(raft, replicator.node.encryptor)
+        answered = await probe_raft_port(raft, replicator.node.encryptor,
+                                         tls=replicator.node.tls and replicator.node.tls.client)
     except BadFrame as err:
         raise CommandError(f"ERR cannot add {node_id}: its Raft port {raft} {err}") from None
+    except ssl.SSLError as err:  # tls-cluster: its certificate is not the cluster CA's
+        detail = getattr(err, "verify_message", None)
+        why = f"certificate verify failed: {detail}" if detail else err.reason or str(err)
+        raise CommandError(f"ERR cannot add {node_id}: its Raft port {raft} failed the TLS "
+                           f"handshake: {why}") from None
     except OSError as err:
         reason = os.strerror(err.errno) if err.errno else str(err) or "timed out"
         raise CommandError(f"ERR cannot add {node_id}: cannot connect to its Raft port {raft}: "

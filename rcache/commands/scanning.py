@@ -15,7 +15,8 @@ from .. import errors
 from ..errors import CommandError
 from ..resp import LLONG_MAX, Pairs
 from ..storage import Keyspace
-from .keyspace import _cursor_for, _matcher, _parse_cursor, int_arg, parse_scan_options
+from .args import int_arg
+from .keyspace import _cursor_for, _matcher, _parse_cursor, parse_scan_options
 from .table import Context
 
 EMPTY_SCAN = [b"0", []]

@@ -29,7 +29,7 @@ from ..pubsub import settle
 from ..resp import OK, OrderedSet, SimpleString, parse_int
 from ..scripting import LuaRun, TableError, command_arg, sha1hex
 from ..storage import end_of_prefix
-from .keyspace import int_arg
+from .args import int_arg
 from .table import Context, command, container, lookup
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class _Caller:
             raise CommandError(scripting.WRITE_IN_READ_ONLY)
         try:
             # PUBLISH's receivers are counted later, on the event loop: a script sees 0.
-            return settle(cmd.handler(Context(self.ks, self.rng, hub=self.hub), argv))
+            return settle(cmd.call(Context(self.ks, self.rng, hub=self.hub), argv))
         except CommandError:
             raise
         except Exception:  # a bug must not stop the log: every node fails the same way

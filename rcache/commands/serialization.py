@@ -20,7 +20,7 @@ from ..notify import GENERIC
 from ..resp import OK, SimpleString, encode_command, parse_int
 from ..statemachine import COMMAND
 from ..storage import BIG_STRING, HASH, LIST, SET, STRING, STRING_KINDS, TYPE_NAMES, ZSET, Keyspace
-from .keyspace import int_arg
+from .args import int_arg
 from .table import COMMANDS, Context, command
 
 _G = "generic"
@@ -140,14 +140,17 @@ _RESTORE_COMPLEXITY = (
 
 @command("restore-asking", -4, "write denyoom asking", 1, 1, 1, group="server", since="3.0.0",
          summary="An internal command for migrating keys in a cluster",
-         complexity=_RESTORE_COMPLEXITY)
+         complexity=_RESTORE_COMPLEXITY,
+         parser=lambda argv: (argv, *_parse_restore_options(argv)))
 @command("restore", -4, "write denyoom", 1, 1, 1, group=_G, since="2.6.0",
          summary="Create a key using the provided serialized value, previously obtained using "
                  "DUMP.",
-         complexity=_RESTORE_COMPLEXITY)
-def restore(ctx: Context, argv: list[bytes]) -> SimpleString:
-    """Redis's restoreCommand, checks in its order: options, BUSYKEY, TTL, checksum, format."""
-    replace, absttl = _parse_restore_options(argv)
+         complexity=_RESTORE_COMPLEXITY,
+         parser=lambda argv: (argv, *_parse_restore_options(argv)))
+def restore(ctx: Context, args: tuple[list[bytes], bool, bool]) -> SimpleString:
+    """Redis's restoreCommand, checks in its order: options (parsed before the log), BUSYKEY,
+    TTL, checksum, format."""
+    argv, replace, absttl = args
     ks = ctx.ks
     key = argv[1]
     if not replace and ks.exists(key):

@@ -8,7 +8,7 @@ import time
 from .. import errors
 from ..errors import CommandError
 from ..resp import OK, SimpleString, parse_int
-from .keyspace import int_arg
+from .args import int_arg
 from .table import COMMANDS, Context, all_commands, command, container, find, lookup
 
 _G = "server"

@@ -14,11 +14,11 @@ from ..notify import GENERIC
 from ..notify import SET as SET_EVENTS
 from ..resp import OrderedSet, parse_int
 from ..storage import SET, Keyspace
+from .args import optional_count, positive_arg, timeout_arg
 from .scanning import parse_random_count, random_element, random_elements, scan_collection
 from .table import Context, command
 
 _G = "set"
-SPOP_COUNT_RANGE = "ERR value is out of range, must be positive"
 NUMKEYS = "ERR numkeys should be greater than 0"
 TOO_MANY_NUMKEYS = "ERR Number of keys can't be greater than number of args"
 NEGATIVE_LIMIT = "ERR LIMIT can't be negative"
@@ -124,20 +124,21 @@ def scard(ctx: Context, argv: list[bytes]) -> int:
     return 0 if meta is None else meta.count
 
 
+def _parse_spop(argv: list[bytes]) -> tuple[bytes, int | None]:
+    """SPOP key [count]."""
+    if len(argv) > 3:
+        raise CommandError(errors.SYNTAX)
+    return argv[1], optional_count(argv, 2)
+
+
 @command("spop", -2, "write fast", 1, 1, 1, group=_G,
          summary="Remove and return one or multiple random members from a set",
          complexity="Without the count argument O(1), otherwise O(N) where N is the value of "
-                    "the passed count.")
-def spop(ctx: Context, argv: list[bytes]) -> object:
-    if len(argv) > 3:
-        raise CommandError(errors.SYNTAX)
-    count = None
-    if len(argv) == 3:
-        count = parse_int(argv[2])
-        if count is None or count < 0:
-            raise CommandError(SPOP_COUNT_RANGE)
+                    "the passed count.", parser=_parse_spop)
+def spop(ctx: Context, args: tuple[bytes, int | None]) -> object:
+    key, count = args
     ks = ctx.ks
-    meta = _read(ks, argv[1])
+    meta = _read(ks, key)
     if meta is None:
         return None if count is None else OrderedSet()
     if count == 0:
@@ -145,13 +146,13 @@ def spop(ctx: Context, argv: list[bytes]) -> object:
     picked = [random_element(ctx, meta)[0]] if count is None else \
         [member for member, _ in random_elements(ctx, meta, count)]
     if count is not None and count >= meta.count:
-        ks.delete(argv[1])
-        ctx.notify(SET_EVENTS, b"spop", argv[1])
-        ctx.notify(GENERIC, b"del", argv[1])
+        ks.delete(key)
+        ctx.notify(SET_EVENTS, b"spop", key)
+        ctx.notify(GENERIC, b"del", key)
         return OrderedSet(picked)
     for member in picked:
         _remove(ks, meta, member)
-    cs.save_notifying(ks, argv[1], meta, SET_EVENTS, b"spop")
+    cs.save_notifying(ks, key, meta, SET_EVENTS, b"spop")
     return picked[0] if count is None else OrderedSet(picked)
 
 
@@ -272,8 +273,10 @@ def numkeys_keys_after_timeout(argv: list[bytes]) -> list[int]:
     return numkeys_keys(argv, at=2)
 
 
-def parse_mpop(argv: list[bytes], at: int, sides: tuple[bytes, bytes]
-               ) -> tuple[list[bytes], bytes, int]:
+MpopArgs = tuple[list[bytes], bytes, int]  # keys, side, count
+
+
+def parse_mpop(argv: list[bytes], at: int, sides: tuple[bytes, bytes]) -> MpopArgs:
     """[B]LMPOP / [B]ZMPOP's numkeys (at argv[at]) key [key ...] side [COUNT count]:
     (keys, side, count), with Redis's errors in Redis's order."""
     numkeys = parse_int(argv[at])
@@ -295,11 +298,15 @@ def parse_mpop(argv: list[bytes], at: int, sides: tuple[bytes, bytes]
     return argv[at + 1:where], argv[where].lower(), count or 1
 
 
-@command("sintercard", -3, "readonly", group=_G, since="7.0.0", key_finder=numkeys_keys,
-         summary="Intersect multiple sets and return the cardinality of the result",
-         complexity="O(N*M) worst case where N is the cardinality of the smallest set and M "
-                    "is the number of sets.")
-def sintercard(ctx: Context, argv: list[bytes]) -> int:
+def parse_blocking_mpop(argv: list[bytes], sides: tuple[bytes, bytes]) -> MpopArgs:
+    """BLMPOP / BZMPOP timeout numkeys ...: Redis reads the timeout after the rest."""
+    parsed = parse_mpop(argv, 2, sides)
+    timeout_arg(argv[1])
+    return parsed
+
+
+def _parse_sintercard(argv: list[bytes]) -> tuple[list[bytes], int]:
+    """SINTERCARD numkeys key [key ...] [LIMIT limit]: (keys, limit)."""
     numkeys = parse_int(argv[1])
     if numkeys is None or numkeys < 1:
         raise CommandError(NUMKEYS)
@@ -309,13 +316,21 @@ def sintercard(ctx: Context, argv: list[bytes]) -> int:
     i = 2 + numkeys
     while i < len(argv):
         if argv[i].lower() == b"limit" and i + 1 < len(argv):
-            limit = parse_int(argv[i + 1])
-            if limit is None or limit < 0:
-                raise CommandError(NEGATIVE_LIMIT)
+            limit = positive_arg(argv[i + 1], NEGATIVE_LIMIT)
             i += 2
         else:
             raise CommandError(errors.SYNTAX)
-    return len(_inter(ctx.ks, argv[2:2 + numkeys], limit))
+    return argv[2:2 + numkeys], limit
+
+
+@command("sintercard", -3, "readonly", group=_G, since="7.0.0", key_finder=numkeys_keys,
+         summary="Intersect multiple sets and return the cardinality of the result",
+         complexity="O(N*M) worst case where N is the cardinality of the smallest set and M "
+                    "is the number of sets.", parser=_parse_sintercard)
+def sintercard(ctx: Context, args: tuple[list[bytes], int]) -> int:
+    keys, limit = args
+    return len(_inter(ctx.ks, keys, limit))
+
 
 
 @command("sscan", -3, "readonly", 1, 1, 1, group=_G, since="2.8.0",

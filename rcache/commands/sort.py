@@ -13,6 +13,7 @@ in rcache they see exactly the state the Raft entry applies to.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import collections_store as cs
@@ -22,9 +23,8 @@ from ..errors import CommandError
 from ..notify import GENERIC
 from ..notify import LIST as LIST_EVENTS
 from ..storage import HASH, LIST, SET, STRING_KINDS, ZSET, Keyspace
-from .keyspace import int_arg
+from .args import limit_args, strtod
 from .table import Context, command
-from .zsets import strtod
 
 _G = "generic"
 NOT_DOUBLE = "ERR One or more scores can't be converted into double"
@@ -116,7 +116,7 @@ def _parse_sort(argv: list[bytes], readonly: bool) -> SortOptions:
         elif option == b"alpha":
             options.alpha = True
         elif option == b"limit" and left >= 2:
-            options.offset, options.count = int_arg(argv[j + 1]), int_arg(argv[j + 2])
+            options.offset, options.count = limit_args(argv, j)
             j += 2
         elif option == b"store" and left >= 1 and not readonly:
             options.store = argv[j + 1]
@@ -144,10 +144,17 @@ def _window(size: int, offset: int, count: int) -> tuple[int, int]:
     return start, min(end, size - 1)
 
 
-def _sort(ctx: Context, argv: list[bytes], readonly: bool) -> object:
-    """sortCommandGeneric: options, the key's type, the elements (sorted unless BY a
-    constant), the LIMIT window, GET, then the reply or the stored list."""
-    options = _parse_sort(argv, readonly)
+SortArgs = tuple[list[bytes], SortOptions]
+
+
+def _sort_parser(readonly: bool) -> Callable[[list[bytes]], SortArgs]:
+    return lambda argv: (argv, _parse_sort(argv, readonly))
+
+
+def _sort(ctx: Context, args: SortArgs) -> object:
+    """sortCommandGeneric: options (parsed first), the key's type, the elements (sorted
+    unless BY a constant), the LIMIT window, GET, then the reply or the stored list."""
+    argv, options = args
     ks = ctx.ks
     record = ks.lookup(argv[1])
     kind = record[0] if record is not None else LIST
@@ -218,13 +225,14 @@ def _sort_keys(argv: list[bytes]) -> list[int]:
 
 @command("sort", -2, "write denyoom", 1, 1, 1, group=_G, key_finder=_sort_keys,
          complexity=_COMPLEXITY,
-         summary="Sort the elements in a list, set or sorted set")
-def sort(ctx: Context, argv: list[bytes]) -> object:
-    return _sort(ctx, argv, readonly=False)
+         summary="Sort the elements in a list, set or sorted set", parser=_sort_parser(False))
+def sort(ctx: Context, args: SortArgs) -> object:
+    return _sort(ctx, args)
 
 
 @command("sort_ro", -2, "readonly", 1, 1, 1, group=_G, since="7.0.0",
          key_finder=lambda argv: [1], complexity=_COMPLEXITY,
-         summary="Sort the elements in a list, set or sorted set. Read-only variant of SORT.")
-def sort_ro(ctx: Context, argv: list[bytes]) -> object:
-    return _sort(ctx, argv, readonly=True)
+         summary="Sort the elements in a list, set or sorted set. Read-only variant of SORT.",
+         parser=_sort_parser(True))
+def sort_ro(ctx: Context, args: SortArgs) -> object:
+    return _sort(ctx, args)

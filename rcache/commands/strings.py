@@ -8,8 +8,7 @@ dbOverwrite does; SET-like commands drop it unless told otherwise.
 
 from __future__ import annotations
 
-import math
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -20,7 +19,7 @@ from ..errors import CommandError
 from ..notify import GENERIC, STRING
 from ..resp import LLONG_MAX, LLONG_MIN, OK, SimpleString
 from ..storage import STRING_KINDS, Keyspace
-from .keyspace import int_arg
+from .args import int_arg, parse_long_double, to_long_double
 from .table import Context, command
 
 _G = "string"
@@ -75,6 +74,10 @@ class StringOptions:
         if when > LLONG_MAX:
             raise CommandError(errors.invalid_expire(command_name))
         return when
+
+    def check_expiry(self, command_name: str) -> None:
+        """The checks of deadline() that do not depend on the clock (a parser's part)."""
+        self.deadline(0, command_name)
 
 
 def parse_string_options(argv: list[bytes], start: int, *, for_set: bool) -> StringOptions:
@@ -132,13 +135,36 @@ def _set(ctx: Context, key: bytes, value: bytes, opts: StringOptions, command_na
     return old if opts.get else done
 
 
-@command("set", -3, "write denyoom", 1, 1, 1, group=_G, summary="Set the string value of a key")
-def set_(ctx: Context, argv: list[bytes]) -> object:
+SetArgs = tuple[bytes, bytes, StringOptions | None]  # key, value, options (None: none given)
+
+
+def _parse_set(argv: list[bytes]) -> SetArgs:
+    """setCommand: the options, then the expiry value, before the key is looked at."""
     if len(argv) == 3:
-        ss.store(ctx.ks, argv[1], argv[2])
-        ctx.notify(STRING, b"set", argv[1])
+        return argv[1], argv[2], None
+    opts = parse_string_options(argv, 3, for_set=True)
+    opts.check_expiry("set")
+    return argv[1], argv[2], opts
+
+
+def _expiring_set(unit: bytes, command_name: str) -> Callable[[list[bytes]], SetArgs]:
+    """SETEX/PSETEX key time value: SET with one expiry option."""
+    def parse(argv: list[bytes]) -> SetArgs:
+        opts = StringOptions(expiry=unit, expiry_arg=argv[2])
+        opts.check_expiry(command_name)
+        return argv[1], argv[3], opts
+    return parse
+
+
+@command("set", -3, "write denyoom", 1, 1, 1, group=_G, summary="Set the string value of a key",
+         parser=_parse_set)
+def set_(ctx: Context, args: SetArgs) -> object:
+    key, value, opts = args
+    if opts is None:
+        ss.store(ctx.ks, key, value)
+        ctx.notify(STRING, b"set", key)
         return OK
-    return _set(ctx, argv[1], argv[2], parse_string_options(argv, 3, for_set=True), "set")
+    return _set(ctx, key, value, opts, "set")
 
 
 @command("setnx", 3, "write denyoom fast", 1, 1, 1, group=_G,
@@ -148,25 +174,25 @@ def setnx(ctx: Context, argv: list[bytes]) -> object:
 
 
 @command("setex", 4, "write denyoom", 1, 1, 1, group=_G, since="2.0.0",
-         summary="Set the value and expiration of a key")
-def setex(ctx: Context, argv: list[bytes]) -> object:
-    opts = StringOptions(expiry=b"EX", expiry_arg=argv[2])
-    return _set(ctx, argv[1], argv[3], opts, "setex")
+         summary="Set the value and expiration of a key", parser=_expiring_set(b"EX", "setex"))
+def setex(ctx: Context, args: SetArgs) -> object:
+    return _set(ctx, *args, "setex")
 
 
 @command("psetex", 4, "write denyoom", 1, 1, 1, group=_G, since="2.6.0",
-         summary="Set the value and expiration in milliseconds of a key")
-def psetex(ctx: Context, argv: list[bytes]) -> object:
-    opts = StringOptions(expiry=b"PX", expiry_arg=argv[2])
-    return _set(ctx, argv[1], argv[3], opts, "psetex")
+         summary="Set the value and expiration in milliseconds of a key",
+         parser=_expiring_set(b"PX", "psetex"))
+def psetex(ctx: Context, args: SetArgs) -> object:
+    return _set(ctx, *args, "psetex")
 
 
 @command("mset", -3, "write denyoom", 1, -1, 2, group=_G, since="1.0.1",
          summary="Set multiple keys to multiple values",
-         complexity="O(N) where N is the number of keys to set.")
-def mset(ctx: Context, argv: list[bytes]) -> SimpleString:
+         complexity="O(N) where N is the number of keys to set.",
+         parser=lambda argv: _pairs(argv, "mset"))
+def mset(ctx: Context, pairs: list[tuple[bytes, bytes]]) -> SimpleString:
     ks = ctx.ks
-    for key, value in _pairs(argv, "mset"):
+    for key, value in pairs:
         ss.store(ks, key, value)
         ctx.notify(STRING, b"set", key)
     return OK
@@ -174,10 +200,10 @@ def mset(ctx: Context, argv: list[bytes]) -> SimpleString:
 
 @command("msetnx", -3, "write denyoom", 1, -1, 2, group=_G, since="1.0.1",
          summary="Set multiple keys to multiple values, only if none of the keys exist",
-         complexity="O(N) where N is the number of keys to set.")
-def msetnx(ctx: Context, argv: list[bytes]) -> int:
+         complexity="O(N) where N is the number of keys to set.",
+         parser=lambda argv: _pairs(argv, "msetnx"))
+def msetnx(ctx: Context, pairs: list[tuple[bytes, bytes]]) -> int:
     ks = ctx.ks
-    pairs = _pairs(argv, "msetnx")
     if any(ks.exists(key) for key, _ in pairs):
         return 0
     for key, value in pairs:
@@ -256,13 +282,17 @@ def getdel(ctx: Context, argv: list[bytes]) -> bytes | None:
     return value
 
 
+def _parse_getex(argv: list[bytes]) -> tuple[bytes, StringOptions]:
+    """The options' syntax only: Redis validates the expiry value after the key lookup."""
+    return argv[1], parse_string_options(argv, 2, for_set=False)
+
+
 @command("getex", -2, "write fast", 1, 1, 1, group=_G, since="6.2.0",
-         summary="Get the value of a key and optionally set its expiration")
-def getex(ctx: Context, argv: list[bytes]) -> bytes | None:
+         summary="Get the value of a key and optionally set its expiration", parser=_parse_getex)
+def getex(ctx: Context, args: tuple[bytes, StringOptions]) -> bytes | None:
     """A missing key answers nil before the expiry value is even validated, as in Redis."""
     ks = ctx.ks
-    key = argv[1]
-    opts = parse_string_options(argv, 2, for_set=False)
+    key, opts = args
     current = ss.lookup(ks, key)
     if current is None:
         return None
@@ -291,20 +321,25 @@ def append(ctx: Context, argv: list[bytes]) -> int:
 
 @command("setrange", 4, "write denyoom", 1, 1, 1, group=_G, since="2.2.0",
          summary="Overwrite part of a string at key starting at the specified offset",
-         complexity="O(1), not counting the time taken to copy the new string in place.")
-def setrange(ctx: Context, argv: list[bytes]) -> int:
-    patch = argv[3]
-    offset = int_arg(argv[2])
-    if offset < 0:
-        raise CommandError(errors.OFFSET_RANGE)
-    editor = ss.edit(ctx.ks, argv[1])
+         complexity="O(1), not counting the time taken to copy the new string in place.",
+         parser=lambda argv: (argv[1], _offset_arg(argv[2]), argv[3]))
+def setrange(ctx: Context, args: tuple[bytes, int, bytes]) -> int:
+    key, offset, patch = args
+    editor = ss.edit(ctx.ks, key)
     if not patch:  # nothing to write: never creates the key
         return editor.length
     _check_length(offset + len(patch))
     editor.write(offset, patch)
     editor.save()
-    ctx.notify(STRING, b"setrange", argv[1])
+    ctx.notify(STRING, b"setrange", key)
     return editor.length
+
+
+def _offset_arg(raw: bytes) -> int:
+    offset = int_arg(raw)
+    if offset < 0:
+        raise CommandError(errors.OFFSET_RANGE)
+    return offset
 
 
 # -- counters ---------------------------------------------------------------------------------
@@ -331,18 +366,25 @@ def decr(ctx: Context, argv: list[bytes]) -> int:
 
 
 @command("incrby", 3, "write denyoom fast", 1, 1, 1, group=_G,
-         summary="Increment the integer value of a key by the given amount")
-def incrby(ctx: Context, argv: list[bytes]) -> int:
-    return _incr_by(ctx, argv[1], int_arg(argv[2]))
+         summary="Increment the integer value of a key by the given amount",
+         parser=lambda argv: (argv[1], int_arg(argv[2])))
+def incrby(ctx: Context, args: tuple[bytes, int]) -> int:
+    return _incr_by(ctx, *args)
 
 
 @command("decrby", 3, "write denyoom fast", 1, 1, 1, group=_G,
-         summary="Decrement the integer value of a key by the given number")
-def decrby(ctx: Context, argv: list[bytes]) -> int:
-    delta = int_arg(argv[2])
+         summary="Decrement the integer value of a key by the given number",
+         parser=lambda argv: (argv[1], _decrement_arg(argv[2])))
+def decrby(ctx: Context, args: tuple[bytes, int]) -> int:
+    return _incr_by(ctx, *args)
+
+
+def _decrement_arg(raw: bytes) -> int:
+    """DECRBY's decrement, as the delta to add (its negation must fit too)."""
+    delta = int_arg(raw)
     if delta == LLONG_MIN:
         raise CommandError(errors.DECREMENT_OVERFLOW)
-    return _incr_by(ctx, argv[1], -delta)
+    return -delta
 
 
 @command("incrbyfloat", 3, "write denyoom fast", 1, 1, 1, group=_G, since="2.6.0",
@@ -362,109 +404,6 @@ def incrbyfloat(ctx: Context, argv: list[bytes]) -> bytes:
     ss.store(ctx.ks, key, text, expire_at)
     ctx.notify(STRING, b"incrbyfloat", key)
     return text
-
-
-# -- long double arithmetic, as Redis's INCRBYFLOAT does it ---------------------------------------
-# Redis parses with strtold, adds in x86's 80-bit long double (64-bit significand) and prints
-# with "%.17Lf". Emulating that exactly (rationals rounded to 64 bits) reproduces its digits,
-# e.g. 1e10 + 0.1 -> 10000000000.09999999962747097, which no decimal precision would.
-_LD_MIN_EXP = -16445  # the smallest subnormal long double is 2**-16445
-_LD_MAX_EXP = 16320  # the largest long double is (2**64 - 1) * 2**16320
-_MAX_LONG_DOUBLE_CHARS = 5 * 1024
-_STRTOLD = re.compile(rb"""
-    [+-]?(?:
-        0x(?P<hex_int>[0-9a-f]*)(?:\.(?P<hex_frac>[0-9a-f]*))?(?:p(?P<hex_exp>[+-]?[0-9]+))?
-      | (?P<int>[0-9]*)(?:\.(?P<frac>[0-9]*))?(?:e(?P<exp>[+-]?[0-9]+))?
-      | (?P<inf>inf|infinity)
-    )""", re.VERBOSE | re.IGNORECASE)
-
-
-def _exponent(raw: bytes | None) -> int:
-    """An exponent's digits, clamped: beyond a billion only its sign matters."""
-    if not raw:
-        return 0
-    digits = raw.lstrip(b"+-").lstrip(b"0")
-    magnitude = int(digits or b"0") if len(digits) <= 9 else 10**9
-    return -magnitude if raw.startswith(b"-") else magnitude
-
-
-def parse_long_double(raw: bytes) -> Fraction | float | None:
-    """Redis's string2ld: the whole string must be one strtold number, with no leading
-    space, no NaN, and no overflow or underflow to zero.
-
-    Returns the exact value of the long double it reads, ``math.inf`` for an infinity of
-    either sign (any sum with it is NaN or infinite, which INCRBYFLOAT refuses), or None.
-    """
-    if not 0 < len(raw) < _MAX_LONG_DOUBLE_CHARS:
-        return None
-    found = _STRTOLD.fullmatch(raw)
-    if found is None:
-        return None
-    sign = -1 if raw.startswith(b"-") else 1
-    if found["inf"]:
-        return math.inf
-    if found["hex_int"] is not None:
-        whole, fraction = found["hex_int"], found["hex_frac"] or b""
-        if not whole and not fraction:
-            return None
-        mantissa = int(whole + fraction, 16)
-        exp2 = _exponent(found["hex_exp"]) - 4 * len(fraction)
-        if mantissa == 0:
-            return Fraction(0)
-        if not _LD_MIN_EXP - 2 <= mantissa.bit_length() + exp2 <= _LD_MAX_EXP + 65:
-            return None  # certain overflow, or underflow to zero
-        exact = mantissa * Fraction(2) ** exp2
-    else:
-        whole, fraction = found["int"], found["frac"] or b""
-        if not whole and not fraction:
-            return None
-        digits = (whole + fraction).lstrip(b"0")
-        if not digits:
-            return Fraction(0)
-        exp10 = _exponent(found["exp"]) - len(fraction)
-        if not -4953 <= len(digits) + exp10 <= 4934:
-            return None  # certain overflow, or underflow to zero
-        exact = Fraction(Decimal(f"{digits.decode()}e{exp10}"))
-    return to_long_double(sign * exact) or None  # zero here means it underflowed
-
-
-def timeout_arg(raw: bytes) -> int:
-    """A blocking command's timeout: seconds as strtold reads them, cut to whole
-    milliseconds; 0 waits forever (so does anything under a millisecond)."""
-    seconds = parse_long_double(raw)
-    if seconds is None:
-        raise CommandError("ERR timeout is not a float or out of range")
-    if seconds < 0 or seconds * 1000 >= 2**63:  # C's cast of an overflow comes out negative
-        raise CommandError("ERR timeout is negative")
-    return int(seconds * 1000)
-
-
-def to_long_double(exact: Fraction) -> Fraction | None:
-    """Round to the nearest long double, ties to even; None when it overflows."""
-    num, den = abs(exact.numerator), exact.denominator
-    if num == 0:
-        return exact
-    exp = max(num.bit_length() - den.bit_length() - 63, _LD_MIN_EXP)
-    mantissa, rest, divisor = _scaled_divmod(num, den, exp)
-    if mantissa < 1 << 63 and exp > _LD_MIN_EXP:  # the estimate was one binade high
-        exp -= 1
-        mantissa, rest, divisor = _scaled_divmod(num, den, exp)
-    if 2 * rest > divisor or (2 * rest == divisor and mantissa & 1):
-        mantissa += 1
-        if mantissa == 1 << 64:
-            mantissa, exp = 1 << 63, exp + 1
-    if exp > _LD_MAX_EXP:
-        return None
-    signed = mantissa if exact > 0 else -mantissa
-    return Fraction(signed << exp) if exp >= 0 else Fraction(signed, 1 << -exp)
-
-
-def _scaled_divmod(num: int, den: int, exp: int) -> tuple[int, int, int]:
-    """divmod(num / 2**exp, 1) in integers: (quotient, remainder, divisor)."""
-    if exp >= 0:
-        divisor = den << exp
-        return *divmod(num, divisor), divisor
-    return *divmod(num << -exp, den), den
 
 
 def format_long_double(value: Fraction) -> bytes:

@@ -15,7 +15,8 @@ from typing import Any
 from .. import errors
 from ..errors import CommandError
 
-Handler = Callable[[Any, list[bytes]], Any]
+Handler = Callable[[Any, Any], Any]  # (Context, argv or the parser's result) -> reply
+Parser = Callable[[list[bytes]], Any]  # argv -> parsed arguments, or CommandError
 
 # Flags that change how the server routes a command (the rest are informational, as in Redis):
 #   write    - replicated: goes through the Raft log and is applied by the state machine
@@ -94,6 +95,10 @@ class Command:
     # For replicated commands that are reads for some arguments (EVAL of a no-writes script):
     # (node's store, argv) -> True to serve it as a read, by the read consistency rules.
     reads_if: Callable[[Any, list[bytes]], bool] | None = None
+    # argv -> the handler's arguments, raising Redis's syntax errors (commands/args.py).
+    # A pure function of argv: the leader runs it before proposing a write, so a malformed
+    # one never reaches the log, and the state machine runs it again to apply the entry.
+    parser: Parser | None = None
     # Derived once, read for every command the server runs:
     full_name: str = ""
     is_write: bool = False
@@ -117,6 +122,13 @@ class Command:
         # count in the value, as Redis does) is routed as a write.
         self.reads_keyspace = "readonly" in self.flags and not self.is_write
         self.acl_categories = _acl_categories(self)
+
+    def call(self, ctx: Context, argv: list[bytes], parsed: Any = None) -> Any:
+        """Run the handler: on its parsed arguments (``parsed`` if the caller parsed them
+        already) if the command declares a parser, else on argv."""
+        if self.parser is None:
+            return self.handler(ctx, argv)
+        return self.handler(ctx, self.parser(argv) if parsed is None else parsed)
 
     def record(self, elapsed_us: int, failed: bool) -> None:
         """Count one execution (INFO commandstats, latencystats)."""
@@ -207,16 +219,17 @@ def command(name: str, arity: int, flags: str, first_key: int = 0, last_key: int
             step: int = 0, *, group: str, summary: str, since: str = "1.0.0",
             complexity: str = "O(1)", container: str | None = None,
             key_finder: Callable[[list[bytes]], list[int]] | None = None,
-            reads_if: Callable[[Any, list[bytes]], bool] | None = None
-            ) -> Callable[[Handler], Handler]:
-    """Declare a command (or, with ``container``, a subcommand like CLIENT SETNAME)."""
+            reads_if: Callable[[Any, list[bytes]], bool] | None = None,
+            parser: Parser | None = None) -> Callable[[Handler], Handler]:
+    """Declare a command (or, with ``container``, a subcommand like CLIENT SETNAME). With a
+    ``parser`` the handler receives what it returns instead of argv."""
 
     def register(handler: Handler) -> Handler:
         parent = COMMANDS[container.encode()] if container else None
         cmd = Command(name=name, arity=arity, flags=frozenset(flags.split()), first_key=first_key,
                       last_key=last_key, step=step, handler=handler, group=group,
                       summary=summary, since=since, complexity=complexity, container=parent,
-                      key_finder=key_finder, reads_if=reads_if)
+                      key_finder=key_finder, reads_if=reads_if, parser=parser)
         table = parent.subcommands if parent else COMMANDS
         key = name.encode()
         if key in table:

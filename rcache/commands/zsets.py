@@ -13,23 +13,37 @@ parse of zslParseRange.
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import chain, islice
+from typing import Any, NamedTuple
 
 from .. import collections_store as cs
 from .. import errors
 from ..errors import CommandError
 from ..notify import GENERIC
 from ..notify import ZSET as ZSET_EVENTS
-from ..resp import LLONG_MAX, NULL_ARRAY, Pairs, format_double, parse_int
+from ..resp import LLONG_MAX, NULL_ARRAY, Pairs, format_double
 from ..storage import SET, ZSET, Keyspace
-from .keyspace import int_arg
+from .args import (
+    float_arg,
+    int_arg,
+    leading_flags,
+    limit_args,
+    optional_count,
+    positive_arg,
+    strtod,
+    timeout_arg,
+)
 from .scanning import random_fields, scan_collection
-from .sets import NEGATIVE_LIMIT, numkeys_keys, numkeys_keys_after_timeout, parse_mpop
+from .sets import (
+    NEGATIVE_LIMIT,
+    MpopArgs,
+    numkeys_keys,
+    numkeys_keys_after_timeout,
+    parse_blocking_mpop,
+    parse_mpop,
+)
 from .sets import members as set_members
-from .strings import timeout_arg
 from .table import Context, command
 
 _G = "sorted_set"
@@ -43,60 +57,6 @@ WEIGHT_NOT_FLOAT = "ERR weight value is not a float"
 LIMIT_NEEDS_BY = ("ERR syntax error, LIMIT is only supported in combination with either "
                   "BYSCORE or BYLEX")
 WITHSCORES_BYLEX = "ERR syntax error, WITHSCORES not supported in combination with BYLEX"
-POSITIVE = "ERR value is out of range, must be positive"
-
-# -- number parsing -------------------------------------------------------------------------------
-_ISSPACE = frozenset(b" \t\n\v\f\r")
-_STRTOD = re.compile(rb"""[+-]?(?:
-    0x(?P<hex>(?:[0-9a-f]+(?:\.[0-9a-f]*)?|\.[0-9a-f]+))(?:p[+-]?[0-9]+)?
-  | (?P<inf>inf(?:inity)?)
-  | (?P<nan>nan(?:\([0-9a-z_]*\))?)
-  | (?P<dec>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:e[+-]?[0-9]+)?
-)""", re.VERBOSE | re.IGNORECASE)
-
-
-def strtod(raw: bytes) -> tuple[float, int, bool]:
-    """C's strtod on raw: (value, bytes consumed, ERANGE). Leading white space is skipped;
-    nothing parsed consumes 0 bytes; ERANGE means overflow, or underflow to zero."""
-    pos = 0
-    while pos < len(raw) and raw[pos] in _ISSPACE:
-        pos += 1
-    found = _STRTOD.match(raw, pos)
-    if found is None:
-        return 0.0, 0, False
-    text = found.group().decode()
-    if found["inf"]:
-        return (-math.inf if text[0] == "-" else math.inf), found.end(), False
-    if found["nan"]:
-        return math.nan, found.end(), False
-    if found["hex"] is not None:
-        nonzero = found["hex"].strip(b"0.") != b""
-        try:
-            value = float.fromhex(text)
-        except OverflowError:
-            return (-math.inf if text[0] == "-" else math.inf), found.end(), True
-    else:
-        nonzero = found["dec"].strip(b"0.") != b""
-        value = float(text)
-    return value, found.end(), math.isinf(value) or (value == 0 and nonzero)
-
-
-def string2d(raw: bytes) -> float | None:
-    """Redis's string2d (getDoubleFromObject): the whole argument one finite-or-inf number."""
-    if not raw or raw[0] in _ISSPACE:
-        return None
-    value, end, out_of_range = strtod(raw)
-    if end != len(raw) or value != value or out_of_range:
-        return None
-    return value
-
-
-def score_arg(raw: bytes, error: str = errors.NOT_FLOAT) -> float:
-    value = string2d(raw)
-    if value is None:
-        raise CommandError(error)
-    return value
-
 
 Bound = tuple[float, bool]  # (score, exclusive)
 
@@ -250,13 +210,21 @@ def _remove_all(ks: Keyspace, key: bytes, meta: cs.Meta, items: list[tuple[bytes
     return len(items)
 
 
-def _zadd(ctx: Context, argv: list[bytes], incr: bool) -> object:
-    """zaddGenericCommand: ZINCRBY is ZADD with INCR (and parses ZADD's options too)."""
-    options: set[bytes] = set()
-    i = 2
-    while i < len(argv) and argv[i].lower() in (b"nx", b"xx", b"ch", b"incr", b"gt", b"lt"):
-        options.add(argv[i].lower())
-        i += 1
+_ZADD_FLAGS = frozenset((b"nx", b"xx", b"ch", b"incr", b"gt", b"lt"))
+
+
+class ZaddArgs(NamedTuple):
+    key: bytes
+    options: frozenset[bytes]  # nx xx ch gt lt (lower case)
+    incr: bool
+    scores: list[float]
+    members: list[bytes]
+
+
+def parse_zadd(argv: list[bytes], incr: bool = False) -> ZaddArgs:
+    """zaddGenericCommand's checks before the key: ZINCRBY is ZADD with INCR (and takes
+    ZADD's options too)."""
+    options, i = leading_flags(argv, 2, _ZADD_FLAGS)
     incr = incr or b"incr" in options
     nx, xx, gt, lt = (opt in options for opt in (b"nx", b"xx", b"gt", b"lt"))
     pairs = len(argv) - i
@@ -268,9 +236,14 @@ def _zadd(ctx: Context, argv: list[bytes], incr: bool) -> object:
         raise CommandError(GT_LT_NX)
     if incr and pairs > 2:
         raise CommandError(INCR_SINGLE_PAIR)
-    scores = [score_arg(argv[j]) for j in range(i, len(argv), 2)]
+    scores = [float_arg(argv[j]) for j in range(i, len(argv), 2)]
+    return ZaddArgs(argv[1], frozenset(options), incr, scores, argv[i + 1::2])
+
+
+def _zadd(ctx: Context, args: ZaddArgs) -> object:
+    key, options, incr, scores, members = args
+    nx, xx, gt, lt = (opt in options for opt in (b"nx", b"xx", b"gt", b"lt"))
     ks = ctx.ks
-    key = argv[1]
     meta = _read(ks, key)
     if meta is None:
         if xx:
@@ -278,7 +251,7 @@ def _zadd(ctx: Context, argv: list[bytes], incr: bool) -> object:
         meta = cs.create(ks, key, ZSET)
     added = updated = processed = 0
     result = 0.0
-    for score, member in zip(scores, argv[i + 1::2], strict=True):
+    for score, member in zip(scores, members, strict=True):
         old = cs.zset_score(ks, meta, member)
         if old is not None:
             if nx:
@@ -312,16 +285,17 @@ def _zadd(ctx: Context, argv: list[bytes], incr: bool) -> object:
          summary="Add one or more members to a sorted set, or update its score if it already "
                  "exists",
          complexity="O(log(N)) for each item added, where N is the number of elements in the "
-                    "sorted set.")
-def zadd(ctx: Context, argv: list[bytes]) -> object:
-    return _zadd(ctx, argv, incr=False)
+                    "sorted set.", parser=parse_zadd)
+def zadd(ctx: Context, args: ZaddArgs) -> object:
+    return _zadd(ctx, args)
 
 
 @command("zincrby", 4, "write denyoom fast", 1, 1, 1, group=_G, since="1.2.0",
          summary="Increment the score of a member in a sorted set",
-         complexity="O(log(N)) where N is the number of elements in the sorted set.")
-def zincrby(ctx: Context, argv: list[bytes]) -> object:
-    return _zadd(ctx, argv, incr=True)
+         complexity="O(log(N)) where N is the number of elements in the sorted set.",
+         parser=lambda argv: parse_zadd(argv, incr=True))
+def zincrby(ctx: Context, args: ZaddArgs) -> object:
+    return _zadd(ctx, args)
 
 
 @command("zrem", -3, "write fast", 1, 1, 1, group=_G, since="1.2.0",
@@ -388,10 +362,27 @@ def zlexcount(ctx: Context, argv: list[bytes]) -> int:
 RANK, SCORE, LEX = "rank", "score", "lex"
 
 
-def _zrange(ctx: Context, argv: list[bytes], by: str | None, reverse: bool | None,
-            store: bool = False) -> object:
-    """zrangeGenericCommand: options, then the range, then the key (so syntax errors win
-    over WRONGTYPE). ``store``: ZRANGESTORE dst src ..., the result replaces dst."""
+class ZrangeArgs(NamedTuple):
+    destination: bytes | None  # ZRANGESTORE's
+    source: bytes
+    by: str
+    reverse: bool
+    withscores: bool
+    offset: int
+    limit: int
+    low: Any  # the range's ends: ranks, score Bounds or lex bounds, by ``by``
+    high: Any
+
+
+def _zrange_parser(by: str | None, reverse: bool | None, store: bool = False
+                   ) -> Callable[[list[bytes]], ZrangeArgs]:
+    """zrangeGenericCommand's checks, all before the key (so syntax errors win over
+    WRONGTYPE): options, then the range. ``store``: ZRANGESTORE dst src ..."""
+    return lambda argv: _parse_zrange(argv, by, reverse, store)
+
+
+def _parse_zrange(argv: list[bytes], by: str | None, reverse: bool | None,
+                  store: bool) -> ZrangeArgs:
     src = 2 if store else 1
     withscores = False
     offset, limit = 0, -1
@@ -401,7 +392,7 @@ def _zrange(ctx: Context, argv: list[bytes], by: str | None, reverse: bool | Non
         if option == b"withscores" and not store:
             withscores = True
         elif option == b"limit" and len(argv) - j - 1 >= 2:
-            offset, limit = int_arg(argv[j + 1]), int_arg(argv[j + 2])
+            offset, limit = limit_args(argv, j)
             j += 2
         elif reverse is None and option == b"rev":
             reverse = True
@@ -419,24 +410,31 @@ def _zrange(ctx: Context, argv: list[bytes], by: str | None, reverse: bool | Non
     low_arg, high_arg = argv[src + 1], argv[src + 2]
     first, second = (high_arg, low_arg) if reverse and by != RANK else (low_arg, high_arg)
     if by == RANK:
-        start, end = int_arg(first), int_arg(second)
+        low, high = int_arg(first), int_arg(second)
     elif by == SCORE:
         low, high = _score_range(first, second)
     else:
-        lex_low, lex_high = _lex_range(first, second)
+        low, high = _lex_range(first, second)
+    return ZrangeArgs(argv[1] if store else None, argv[src], by, reverse, withscores, offset,
+                      limit, low, high)
+
+
+def _zrange(ctx: Context, args: ZrangeArgs) -> object:
+    """The range of the source; ZRANGESTORE's replaces its destination."""
     ks = ctx.ks
-    meta = _read(ks, argv[src])
+    by, low, high, reverse = args.by, args.low, args.high, args.reverse
+    meta = _read(ks, args.source)
     if meta is None:
         items = []
     elif by == RANK:
-        items = _by_rank(ks, meta, start, end, reverse)
+        items = _by_rank(ks, meta, low, high, reverse)
     elif by == SCORE:
-        items = _by_score(ks, meta, low, high, reverse, offset, limit)
+        items = _by_score(ks, meta, low, high, reverse, args.offset, args.limit)
     else:
-        items = _by_lex(ks, meta, lex_low, lex_high, reverse, offset, limit)
-    if store:
-        return store_sorted_set(ks, argv[1], dict(items), b"zrangestore")
-    return _reply(items, withscores) if items else []
+        items = _by_lex(ks, meta, low, high, reverse, args.offset, args.limit)
+    if args.destination is not None:
+        return store_sorted_set(ks, args.destination, dict(items), b"zrangestore")
+    return _reply(items, args.withscores) if items else []
 
 
 _RANGE_COMPLEXITY = ("O(log(N)+M) with N being the number of elements in the sorted set and M "
@@ -447,43 +445,49 @@ _BY_COMPLEXITY = ("O(log(N)+M) with N being the number of elements in the sorted
 
 
 @command("zrange", -4, "readonly", 1, 1, 1, group=_G, since="1.2.0",
-         summary="Return a range of members in a sorted set", complexity=_RANGE_COMPLEXITY)
-def zrange(ctx: Context, argv: list[bytes]) -> object:
-    return _zrange(ctx, argv, None, None)
+         summary="Return a range of members in a sorted set", complexity=_RANGE_COMPLEXITY,
+         parser=_zrange_parser(None, None))
+def zrange(ctx: Context, args: ZrangeArgs) -> object:
+    return _zrange(ctx, args)
 
 
 @command("zrevrange", -4, "readonly", 1, 1, 1, group=_G, since="1.2.0",
          summary="Return a range of members in a sorted set, by index, with scores ordered "
-                 "from high to low", complexity=_RANGE_COMPLEXITY)
-def zrevrange(ctx: Context, argv: list[bytes]) -> object:
-    return _zrange(ctx, argv, RANK, True)
+                 "from high to low", complexity=_RANGE_COMPLEXITY,
+         parser=_zrange_parser(RANK, True))
+def zrevrange(ctx: Context, args: ZrangeArgs) -> object:
+    return _zrange(ctx, args)
 
 
 @command("zrangebyscore", -4, "readonly", 1, 1, 1, group=_G, since="1.0.5",
-         summary="Return a range of members in a sorted set, by score", complexity=_BY_COMPLEXITY)
-def zrangebyscore(ctx: Context, argv: list[bytes]) -> object:
-    return _zrange(ctx, argv, SCORE, False)
+         summary="Return a range of members in a sorted set, by score", complexity=_BY_COMPLEXITY,
+         parser=_zrange_parser(SCORE, False))
+def zrangebyscore(ctx: Context, args: ZrangeArgs) -> object:
+    return _zrange(ctx, args)
 
 
 @command("zrevrangebyscore", -4, "readonly", 1, 1, 1, group=_G, since="2.2.0",
          summary="Return a range of members in a sorted set, by score, with scores ordered "
-                 "from high to low", complexity=_BY_COMPLEXITY)
-def zrevrangebyscore(ctx: Context, argv: list[bytes]) -> object:
-    return _zrange(ctx, argv, SCORE, True)
+                 "from high to low", complexity=_BY_COMPLEXITY,
+         parser=_zrange_parser(SCORE, True))
+def zrevrangebyscore(ctx: Context, args: ZrangeArgs) -> object:
+    return _zrange(ctx, args)
 
 
 @command("zrangebylex", -4, "readonly", 1, 1, 1, group=_G, since="2.8.9",
          summary="Return a range of members in a sorted set, by lexicographical range",
-         complexity=_BY_COMPLEXITY)
-def zrangebylex(ctx: Context, argv: list[bytes]) -> object:
-    return _zrange(ctx, argv, LEX, False)
+         complexity=_BY_COMPLEXITY,
+         parser=_zrange_parser(LEX, False))
+def zrangebylex(ctx: Context, args: ZrangeArgs) -> object:
+    return _zrange(ctx, args)
 
 
 @command("zrevrangebylex", -4, "readonly", 1, 1, 1, group=_G, since="2.8.9",
          summary="Return a range of members in a sorted set, by lexicographical range, "
-                 "ordered from higher to lower strings.", complexity=_BY_COMPLEXITY)
-def zrevrangebylex(ctx: Context, argv: list[bytes]) -> object:
-    return _zrange(ctx, argv, LEX, True)
+                 "ordered from higher to lower strings.", complexity=_BY_COMPLEXITY,
+         parser=_zrange_parser(LEX, True))
+def zrevrangebylex(ctx: Context, args: ZrangeArgs) -> object:
+    return _zrange(ctx, args)
 
 
 def _rank(ctx: Context, argv: list[bytes], reverse: bool) -> int | None:
@@ -512,22 +516,23 @@ def zrevrank(ctx: Context, argv: list[bytes]) -> int | None:
 
 
 # -- removing ranges and popping ------------------------------------------------------------------
-def _zpop(ctx: Context, argv: list[bytes], reverse: bool) -> object:
-    """ZPOPMIN/ZPOPMAX: one flat [member, score] without a count; pairs (nested in RESP3)
-    with one."""
+def _parse_zpop(argv: list[bytes]) -> tuple[bytes, int | None]:
+    """ZPOPMIN/ZPOPMAX key [count]."""
     if len(argv) > 3:
         raise CommandError(errors.SYNTAX)
-    count = None
-    if len(argv) == 3:
-        count = parse_int(argv[2])
-        if count is None or count < 0:
-            raise CommandError(POSITIVE)
+    return argv[1], optional_count(argv, 2)
+
+
+def _zpop(ctx: Context, args: tuple[bytes, int | None], reverse: bool) -> object:
+    """ZPOPMIN/ZPOPMAX: one flat [member, score] without a count; pairs (nested in RESP3)
+    with one."""
+    key, count = args
     ks = ctx.ks
-    meta = _read(ks, argv[1])
+    meta = _read(ks, key)
     if meta is None or count == 0:
         return []
     items = list(islice(cs.iter_zset(ks, meta, reverse), 1 if count is None else count))
-    _remove_all(ks, argv[1], meta, items, b"zpopmax" if reverse else b"zpopmin")
+    _remove_all(ks, key, meta, items, b"zpopmax" if reverse else b"zpopmin")
     if count is None:
         return [items[0][0], items[0][1]]
     return Pairs(items)
@@ -539,40 +544,47 @@ _POP_COMPLEXITY = ("O(log(N)*M) with N being the number of elements in the sorte
 
 @command("zpopmin", -2, "write fast", 1, 1, 1, group=_G, since="5.0.0",
          summary="Remove and return members with the lowest scores in a sorted set",
-         complexity=_POP_COMPLEXITY)
-def zpopmin(ctx: Context, argv: list[bytes]) -> object:
-    return _zpop(ctx, argv, reverse=False)
+         complexity=_POP_COMPLEXITY, parser=_parse_zpop)
+def zpopmin(ctx: Context, args: tuple[bytes, int | None]) -> object:
+    return _zpop(ctx, args, reverse=False)
 
 
 @command("zpopmax", -2, "write fast", 1, 1, 1, group=_G, since="5.0.0",
          summary="Remove and return members with the highest scores in a sorted set",
-         complexity=_POP_COMPLEXITY)
-def zpopmax(ctx: Context, argv: list[bytes]) -> object:
-    return _zpop(ctx, argv, reverse=True)
+         complexity=_POP_COMPLEXITY, parser=_parse_zpop)
+def zpopmax(ctx: Context, args: tuple[bytes, int | None]) -> object:
+    return _zpop(ctx, args, reverse=True)
 
 
-def _blocking_zpop(ctx: Context, argv: list[bytes], reverse: bool) -> object:
+def _parse_blocking_pop(argv: list[bytes]) -> list[bytes]:
+    """BZPOPMIN/BZPOPMAX key [key ...] timeout: the keys, once the timeout is valid."""
+    timeout_arg(argv[-1])
+    return argv[1:-1]
+
+
+def _blocking_zpop(ctx: Context, keys: list[bytes], reverse: bool) -> object:
     """BZPOPMIN/BZPOPMAX as the state machine runs them: ZMPOP's pop of one member, replied
     [key, member, score], else a timeout's reply (see lists._blocking_pop)."""
-    timeout_arg(argv[-1])
-    popped = _mpop(ctx, argv[1:-1], b"max" if reverse else b"min", 1)
+    popped = _mpop(ctx, keys, b"max" if reverse else b"min", 1)
     return popped if popped is NULL_ARRAY else [popped[0], *popped[1][0]]
 
 
 @command("bzpopmin", -3, "write noscript blocking fast", 1, -2, 1, group=_G, since="5.0.0",
          summary="Remove and return the member with the lowest score from one or more sorted "
                  "sets, or block until one is available",
-         complexity="O(log(N)) with N being the number of elements in the sorted set.")
-def bzpopmin(ctx: Context, argv: list[bytes]) -> object:
-    return _blocking_zpop(ctx, argv, reverse=False)
+         complexity="O(log(N)) with N being the number of elements in the sorted set.",
+         parser=_parse_blocking_pop)
+def bzpopmin(ctx: Context, keys: list[bytes]) -> object:
+    return _blocking_zpop(ctx, keys, reverse=False)
 
 
 @command("bzpopmax", -3, "write noscript blocking fast", 1, -2, 1, group=_G, since="5.0.0",
          summary="Remove and return the member with the highest score from one or more sorted "
                  "sets, or block until one is available",
-         complexity="O(log(N)) with N being the number of elements in the sorted set.")
-def bzpopmax(ctx: Context, argv: list[bytes]) -> object:
-    return _blocking_zpop(ctx, argv, reverse=True)
+         complexity="O(log(N)) with N being the number of elements in the sorted set.",
+         parser=_parse_blocking_pop)
+def bzpopmax(ctx: Context, keys: list[bytes]) -> object:
+    return _blocking_zpop(ctx, keys, reverse=True)
 
 
 _REMRANGE_COMPLEXITY = ("O(log(N)+M) with N being the number of elements in the sorted set and "
@@ -581,38 +593,41 @@ _REMRANGE_COMPLEXITY = ("O(log(N)+M) with N being the number of elements in the 
 
 @command("zremrangebyrank", 4, "write", 1, 1, 1, group=_G, since="2.0.0",
          summary="Remove all members in a sorted set within the given indexes",
-         complexity=_REMRANGE_COMPLEXITY)
-def zremrangebyrank(ctx: Context, argv: list[bytes]) -> int:
-    start, end = int_arg(argv[2]), int_arg(argv[3])
-    meta = _read(ctx.ks, argv[1])
+         complexity=_REMRANGE_COMPLEXITY,
+         parser=lambda argv: (argv[1], int_arg(argv[2]), int_arg(argv[3])))
+def zremrangebyrank(ctx: Context, args: tuple[bytes, int, int]) -> int:
+    key, start, end = args
+    meta = _read(ctx.ks, key)
     if meta is None:
         return 0
     items = _by_rank(ctx.ks, meta, start, end, False)
-    return _remove_all(ctx.ks, argv[1], meta, items, b"zremrangebyrank")
+    return _remove_all(ctx.ks, key, meta, items, b"zremrangebyrank")
 
 
 @command("zremrangebyscore", 4, "write", 1, 1, 1, group=_G, since="1.2.0",
          summary="Remove all members in a sorted set within the given scores",
-         complexity=_REMRANGE_COMPLEXITY)
-def zremrangebyscore(ctx: Context, argv: list[bytes]) -> int:
-    low, high = _score_range(argv[2], argv[3])
-    meta = _read(ctx.ks, argv[1])
+         complexity=_REMRANGE_COMPLEXITY,
+         parser=lambda argv: (argv[1], *_score_range(argv[2], argv[3])))
+def zremrangebyscore(ctx: Context, args: tuple[bytes, Bound, Bound]) -> int:
+    key, low, high = args
+    meta = _read(ctx.ks, key)
     if meta is None:
         return 0
     items = _by_score(ctx.ks, meta, low, high, False)
-    return _remove_all(ctx.ks, argv[1], meta, items, b"zremrangebyscore")
+    return _remove_all(ctx.ks, key, meta, items, b"zremrangebyscore")
 
 
 @command("zremrangebylex", 4, "write", 1, 1, 1, group=_G, since="2.8.9",
          summary="Remove all members in a sorted set between the given lexicographical range",
-         complexity=_REMRANGE_COMPLEXITY)
-def zremrangebylex(ctx: Context, argv: list[bytes]) -> int:
-    low, high = _lex_range(argv[2], argv[3])
-    meta = _read(ctx.ks, argv[1])
+         complexity=_REMRANGE_COMPLEXITY,
+         parser=lambda argv: (argv[1], *_lex_range(argv[2], argv[3])))
+def zremrangebylex(ctx: Context, args: tuple) -> int:
+    key, low, high = args
+    meta = _read(ctx.ks, key)
     if meta is None:
         return 0
     items = _by_lex(ctx.ks, meta, low, high, False)
-    return _remove_all(ctx.ks, argv[1], meta, items, b"zremrangebylex")
+    return _remove_all(ctx.ks, key, meta, items, b"zremrangebylex")
 
 
 # -- union, intersection, difference ----------------------------------------------------------
@@ -679,17 +694,32 @@ def _combine(op: str, inputs: list[tuple[dict[bytes, float], float]], how: bytes
     return result
 
 
-def _setop(ctx: Context, argv: list[bytes], op: str, store: bool = False,
-           cardinality: bool = False) -> object:
-    """zunionInterDiffGenericCommand: inputs type-checked before the options are parsed,
-    then combined smallest first (the first input stays first for a difference)."""
-    at = 2 if store else 1
+def _numkeys_arg(argv: list[bytes], at: int) -> int:
+    """The checks zunionInterDiffGenericCommand makes before the keys: the options are
+    parsed only after the inputs' types are (so WRONGTYPE wins over a syntax error)."""
     numkeys = int_arg(argv[at])
     if numkeys < 1:
         name = argv[0].lower().decode(errors="replace")
         raise CommandError(f"ERR at least 1 input key is needed for '{name}' command")
     if numkeys > len(argv) - at - 1:
         raise CommandError(errors.SYNTAX)
+    return numkeys
+
+
+StoreArgs = tuple[list[bytes], int]  # Z*STORE's argv, numkeys
+
+
+def _parse_store(argv: list[bytes]) -> StoreArgs:
+    return argv, _numkeys_arg(argv, 2)
+
+
+def _setop(ctx: Context, argv: list[bytes], op: str, store: bool = False,
+           cardinality: bool = False, numkeys: int | None = None) -> object:
+    """zunionInterDiffGenericCommand: inputs type-checked before the options are parsed,
+    then combined smallest first (the first input stays first for a difference)."""
+    at = 2 if store else 1
+    if numkeys is None:
+        numkeys = _numkeys_arg(argv, at)
     ks = ctx.ks
     metas = []
     for key in argv[at + 1:at + 1 + numkeys]:
@@ -706,7 +736,7 @@ def _setop(ctx: Context, argv: list[bytes], op: str, store: bool = False,
     while j < len(argv):
         option, remaining = argv[j].lower(), len(argv) - j
         if combines and option == b"weights" and remaining >= numkeys + 1:
-            weights = [score_arg(raw, WEIGHT_NOT_FLOAT) for raw in argv[j + 1:j + 1 + numkeys]]
+            weights = [float_arg(raw, WEIGHT_NOT_FLOAT) for raw in argv[j + 1:j + 1 + numkeys]]
             j += 1 + numkeys
         elif combines and option == b"aggregate" and remaining >= 2:
             how = argv[j + 1].lower()
@@ -717,9 +747,7 @@ def _setop(ctx: Context, argv: list[bytes], op: str, store: bool = False,
             withscores = True
             j += 1
         elif option == b"limit" and cardinality and remaining >= 2:
-            limit = parse_int(argv[j + 1])
-            if limit is None or limit < 0:
-                raise CommandError(NEGATIVE_LIMIT)
+            limit = positive_arg(argv[j + 1], NEGATIVE_LIMIT)
             j += 2
         else:
             raise CommandError(errors.SYNTAX)
@@ -765,23 +793,26 @@ _DIFF_COMPLEXITY = ("O(L + (N-K)log(N)) worst case where L is the total number o
 
 @command("zunionstore", -4, "write denyoom", 1, 1, 1, group=_G, since="2.0.0",
          key_finder=_store_keys, complexity=_UNION_COMPLEXITY,
-         summary="Add multiple sorted sets and store the resulting sorted set in a new key")
-def zunionstore(ctx: Context, argv: list[bytes]) -> int:
-    return _setop(ctx, argv, UNION, store=True)
+         summary="Add multiple sorted sets and store the resulting sorted set in a new key",
+         parser=_parse_store)
+def zunionstore(ctx: Context, args: StoreArgs) -> int:
+    return _setop(ctx, args[0], UNION, store=True, numkeys=args[1])
 
 
 @command("zinterstore", -4, "write denyoom", 1, 1, 1, group=_G, since="2.0.0",
          key_finder=_store_keys, complexity=_INTER_COMPLEXITY,
-         summary="Intersect multiple sorted sets and store the resulting sorted set in a new key")
-def zinterstore(ctx: Context, argv: list[bytes]) -> int:
-    return _setop(ctx, argv, INTER, store=True)
+         summary="Intersect multiple sorted sets and store the resulting sorted set in a new key",
+         parser=_parse_store)
+def zinterstore(ctx: Context, args: StoreArgs) -> int:
+    return _setop(ctx, args[0], INTER, store=True, numkeys=args[1])
 
 
 @command("zdiffstore", -4, "write denyoom", 1, 1, 1, group=_G, since="6.2.0",
          key_finder=_store_keys, complexity=_DIFF_COMPLEXITY,
-         summary="Subtract multiple sorted sets and store the resulting sorted set in a new key")
-def zdiffstore(ctx: Context, argv: list[bytes]) -> int:
-    return _setop(ctx, argv, DIFF, store=True)
+         summary="Subtract multiple sorted sets and store the resulting sorted set in a new key",
+         parser=_parse_store)
+def zdiffstore(ctx: Context, args: StoreArgs) -> int:
+    return _setop(ctx, args[0], DIFF, store=True, numkeys=args[1])
 
 
 @command("zunion", -3, "readonly", group=_G, since="6.2.0", key_finder=numkeys_keys,
@@ -813,9 +844,10 @@ def zintercard(ctx: Context, argv: list[bytes]) -> int:
 @command("zrangestore", -5, "write denyoom", 1, 2, 1, group=_G, since="6.2.0",
          complexity="O(log(N)+M) with N being the number of elements in the sorted set and M "
                     "the number of elements stored into the destination key.",
-         summary="Store a range of members from sorted set into another key")
-def zrangestore(ctx: Context, argv: list[bytes]) -> int:
-    return _zrange(ctx, argv, None, None, store=True)
+         summary="Store a range of members from sorted set into another key",
+         parser=_zrange_parser(None, None, store=True))
+def zrangestore(ctx: Context, args: ZrangeArgs) -> int:
+    return _zrange(ctx, args)
 
 
 # -- random members and ZMPOP ---------------------------------------------------------------------
@@ -830,11 +862,12 @@ def zrandmember(ctx: Context, argv: list[bytes]) -> object:
          complexity="O(K) + O(M*log(N)) where K is the number of provided keys, N being the "
                     "number of elements in the sorted set, and M being the number of elements "
                     "popped.",
-         summary="Remove and return members with scores in a sorted set")
-def zmpop(ctx: Context, argv: list[bytes]) -> object:
+         summary="Remove and return members with scores in a sorted set",
+         parser=lambda argv: parse_mpop(argv, 1, (b"min", b"max")))
+def zmpop(ctx: Context, args: MpopArgs) -> object:
     """zmpopGenericCommand: the first of the keys that exists is popped; the reply is
     [key, [[member, score], ...]] in RESP2 too, or a null array when none exists."""
-    return _mpop(ctx, *parse_mpop(argv, 1, (b"min", b"max")))
+    return _mpop(ctx, *args)
 
 
 def _mpop(ctx: Context, keys: list[bytes], side: bytes, count: int) -> object:
@@ -854,12 +887,10 @@ def _mpop(ctx: Context, keys: list[bytes], side: bytes, count: int) -> object:
                     "number of elements in the sorted set, and M being the number of elements "
                     "popped.",
          summary="Remove and return members with scores in a sorted set or block until one "
-                 "is available")
-def bzmpop(ctx: Context, argv: list[bytes]) -> object:
+                 "is available", parser=lambda argv: parse_blocking_mpop(argv, (b"min", b"max")))
+def bzmpop(ctx: Context, args: MpopArgs) -> object:
     """ZMPOP after a timeout (see _blocking_zpop)."""
-    parsed = parse_mpop(argv, 2, (b"min", b"max"))
-    timeout_arg(argv[1])
-    return _mpop(ctx, *parsed)
+    return _mpop(ctx, *args)
 
 
 @command("zscan", -3, "readonly", 1, 1, 1, group=_G, since="2.8.0",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hmac
 import json
 import random
 import time
@@ -28,7 +27,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .. import errors
+from ..acl import User, denial
 from ..cluster import PROXY
+from ..commands.acl import noperm_reply
 from ..commands.keyspace import keys_under
 from ..commands.table import Context, lookup
 from ..errors import CommandError
@@ -167,13 +168,14 @@ class HttpService:
 
     async def _handle(self, request: web.Request, handler) -> web.StreamResponse:
         page = request.path == "/" or request.path.startswith("/static/")
-        password = self.config.requirepass
-        if password and not page:
-            given = request.headers.get("Authorization", "").encode()
-            if not hmac.compare_digest(given, f"Bearer {password}".encode()):
-                return web.json_response({"error": "Authorization: Bearer <requirepass> "
-                                          "required"}, status=401,
-                                         headers={"WWW-Authenticate": 'Bearer realm="rcache"'})
+        if not page:
+            user = self._authenticate(request.headers.get("Authorization", ""))
+            if user is None:
+                return web.json_response(
+                    {"error": "Authorization: Bearer <requirepass>, or Basic or Bearer with "
+                              "<user>:<password> of an ACL user, required"}, status=401,
+                    headers={"WWW-Authenticate": 'Bearer realm="rcache", Basic realm="rcache"'})
+            request["user"] = user
         if self.server.replicator is None and not page:
             return _json({"error": "the node is starting"}, 503)
         try:
@@ -184,6 +186,37 @@ class HttpService:
             return _error_response(err)
         except (RuntimeError, TimeoutError) as err:  # the cluster did not answer in time
             return _json({"error": str(err) or "timed out"}, 503)
+
+    def _authenticate(self, authorization: str) -> User | None:
+        """The ACL user a request acts as: ``Basic`` or ``Bearer`` with ``user:password``, or
+        ``Bearer <password>`` of the default user (requirepass); without the header, the
+        default user if it needs no password. None: not authenticated."""
+        users = self.server.users
+        scheme, _, credentials = authorization.partition(" ")
+        if not authorization:
+            name, password = b"default", b""
+        elif scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(credentials, validate=True)
+            except binascii.Error:
+                return None
+            name, _, password = decoded.partition(b":")
+        elif scheme.lower() == "bearer":
+            name, password = b"default", credentials.encode()
+            if not users.get(name).check_password(password) and ":" in credentials:
+                name, _, password = password.partition(b":")
+        else:
+            return None
+        user = users.get(name)
+        return user if user is not None and user.check_password(password) else None
+
+    @staticmethod
+    def _permit(request: web.Request, argv: list[bytes]) -> None:
+        """The request's user must be allowed the command the request runs, on its keys, as
+        on the client port (the NOPERM text is the same)."""
+        refused = denial(request["user"], lookup(argv), argv)
+        if refused is not None:
+            raise HttpError(403, str(noperm_reply(*refused)))
 
     # -- routing to the leader -----------------------------------------------------------------
     async def _elsewhere(self, request: web.Request) -> web.StreamResponse:
@@ -219,6 +252,7 @@ class HttpService:
                          ) -> web.StreamResponse | None:
         """Route a read as RESP does: None when this node may serve it now (after a ReadIndex
         barrier for a linearizable read), else the response that sends it to the leader."""
+        self._permit(request, argv)
         consistency = request.query.get("consistency")
         if consistency is not None and consistency not in _CONSISTENCY:
             raise HttpError(400, "consistency must be one of: " + ", ".join(_CONSISTENCY))
@@ -235,19 +269,25 @@ class HttpService:
             return await self._elsewhere(request)
         raise AssertionError(f"unexpected read route {route!r}")
 
-    async def _write(self, db: int, argv: list[bytes]) -> object:
-        if "denyoom" in lookup(argv).flags:
+    async def _write(self, request: web.Request, db: int, argv: list[bytes]) -> object:
+        self._permit(request, argv)
+        cmd = lookup(argv)
+        if "denyoom" in cmd.flags:
             refused = self.server.eviction.admit()  # maxmemory, as on the client port
             if refused is not None:
                 raise refused
-        value = await _wait(lambda done: self.server.replicator.submit((COMMAND, db, argv), done))
+        # A syntax error is answered before the log, as on the client port.
+        parsed = cmd.parser(argv) if cmd.parser is not None else None
+        value = await _wait(lambda done: self.server.replicator.submit(
+            (COMMAND, db, argv), done, (cmd, parsed)))
         if isinstance(value, CommandError):
             raise value
         return value
 
-    async def _admin(self, argv: list[bytes]) -> object:
+    async def _admin(self, request: web.Request, argv: list[bytes]) -> object:
         """Run a cluster-administration command's handler (the leader's only)."""
-        value = lookup(argv).handler(self._context(0), argv)
+        self._permit(request, argv)
+        value = lookup(argv).call(self._context(0), argv)
         return await value if asyncio.iscoroutine(value) else value
 
     def _context(self, db: int) -> Context:
@@ -346,7 +386,7 @@ class HttpService:
     def _collection(ctx: Context, kind: str, key: bytes) -> dict:
         """The first MAX_ELEMENTS elements of a collection, by the commands' own handlers."""
         def call(*argv: bytes):
-            return lookup(list(argv)).handler(ctx, list(argv))
+            return lookup(list(argv)).call(ctx, list(argv))
 
         last = str(MAX_ELEMENTS - 1).encode()
         count = str(MAX_ELEMENTS).encode()
@@ -384,14 +424,14 @@ class HttpService:
             if ttl <= 0:
                 raise HttpError(400, "ttl must be a positive number of seconds")
             argv += [b"ex", str(ttl).encode()]
-        await self._write(db, argv)
+        await self._write(request, db, argv)
         return _json({"key": _text(key), "db": db, "ttl": ttl or None})
 
     async def delete_key(self, request: web.Request) -> web.StreamResponse:
         db, key = self._db(request), self._key(request)
         if not self.server.replicator.is_leader:
             return await self._elsewhere(request)
-        deleted = await self._write(db, [b"del", key])
+        deleted = await self._write(request, db, [b"del", key])
         if not deleted:
             raise HttpError(404, "no such key")
         return _json({"key": _text(key), "db": db, "deleted": deleted})
@@ -450,13 +490,15 @@ class HttpService:
         body = await self._json_body(request)
         address = body.get("address")
         if isinstance(address, str) and address.rpartition(":")[2].isdigit():
+            # what this request makes the joining node run
+            self._permit(request, [b"raft.cluster", b"join", self.config.client_address.encode()])
             await self._tell_to_join(address)
         else:
             fields = [body.get(name) for name in ("id", "raft", "client")]
             if not all(isinstance(field, str) and field for field in fields):
                 raise HttpError(400, 'expected {"address": "host:port"} or {"id": ..., '
                                      '"raft": "host:port", "client": "host:port"}')
-            await self._admin([b"raft.node", b"add", *(f.encode() for f in fields)])
+            await self._admin(request, [b"raft.node", b"add", *(f.encode() for f in fields)])
         members = self.server.cluster.members()
         return _json({"members": [{"id": node, "raft": raft, "client": client}
                                   for node, (raft, client) in sorted(members.items())]}, 201)
@@ -479,7 +521,7 @@ class HttpService:
         if not self.server.replicator.is_leader:
             return await self._elsewhere(request)
         node_id = request.match_info["id"]
-        await self._admin([b"raft.node", b"remove", node_id.encode()])
+        await self._admin(request, [b"raft.node", b"remove", node_id.encode()])
         return _json({"removed": node_id})
 
     async def transfer_leader(self, request: web.Request) -> web.StreamResponse:
@@ -488,5 +530,5 @@ class HttpService:
             return await self._elsewhere(request)
         target = (await self._json_body(request)).get("id")
         argv = [b"raft.transfer-leader"] + ([str(target).encode()] if target else [])
-        await self._admin(argv)
+        await self._admin(request, argv)
         return _json({"leader": self.server.cluster.leader_id()})

@@ -1,5 +1,5 @@
 """A cluster of real ``python -m rcache`` processes on 127.0.0.1, started and stopped by the
-verify runner itself (no pytest needed). The same ideas as tests/conftest.py's LocalCluster:
+verify runner itself (no pytest needed), through rcache/launch.py as the tests' fixtures:
 node 1 bootstraps, the others ``--join`` it; every wait has a deadline.
 
 Every node's Raft traffic passes through a proxy (``netproxy``): the node listens on its Raft
@@ -8,23 +8,20 @@ port and announces the proxy's, so the partition nemesis can cut, drop and delay
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import TypeVar
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from ..launch import RcacheNode, free_port
 from .netproxy import Network
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+__all__ = ["NodeCluster", "NodeProcess", "Timeout", "free_port", "wait_until"]
 T = TypeVar("T")
 
 
@@ -48,82 +45,33 @@ def wait_until(condition: Callable[[], T], timeout: float, what: str,
     raise Timeout(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
 
 
-_HANDED_OUT: set[int] = set()  # never the same port twice in one process (nor its +10000)
-
-
-def free_port(taken: frozenset[int] | set[int] = frozenset()) -> int:
-    """A client port free now whose default Raft port (+10000) is free too, and that this
-    process was not given before (the kernel may hand a just-closed port out again)."""
-    for _ in range(200):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        pair = {port, port + 10000}
-        if port < 55000 and not pair & (set(taken) | _HANDED_OUT) and _is_free(port + 10000):
-            _HANDED_OUT.update(pair)
-            return port
-    raise RuntimeError("no free port pair found")
-
-
-def _is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
-class NodeProcess:
+class NodeProcess(RcacheNode):
     """One rcache node: its id, ports, data directory and (while running) process."""
 
     def __init__(self, name: str, port: int, data_dir: Path, join: str | None,
                  announce_raft_port: int = 0) -> None:
-        self.name = name
-        self.port = port
+        # The Raft proxies tell links apart by the first frame, which a secret would encrypt.
+        announce = (["--cluster-announce-raft-port", str(announce_raft_port)]
+                    if announce_raft_port else [])
+        super().__init__(port, data_dir, "--id", name, "--cluster-secret-generate", "no",
+                         *announce, name=name)
         self.announce_raft_port = announce_raft_port  # its proxy's port, if it has one
-        self.dir = data_dir
         self.join = join
-        self.proc: subprocess.Popen | None = None
         self.paused = False
-        self._log: IO[bytes] | None = None
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
     def start(self) -> None:
         """Start (or restart: the data directory remembers the cluster, so no --join)."""
-        # The Raft proxies tell links apart by the first frame, which a secret would encrypt.
-        args = ["--id", self.name, "--port", str(self.port), "--dir", str(self.dir),
-                "--cluster-secret-generate", "no"]
-        if self.announce_raft_port:
-            args += ["--cluster-announce-raft-port", str(self.announce_raft_port)]
-        if self.join and not self.dir.exists():
-            args += ["--join", self.join]
-        if self._log is None:
-            self._log = open(self.dir.with_suffix(".log"), "ab")
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.proc = subprocess.Popen([sys.executable, "-m", "rcache", *args], stdout=self._log,
-                                     stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        join = ["--join", self.join] if self.join and not self.dir.exists() else []
+        self.launch(self.argv + join)
         self.paused = False
 
     def client(self, timeout: float = 2.0) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=timeout,
                            socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        def ready() -> bool:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; "
-                                   f"see {self.dir.with_suffix('.log')}")
-            with self.client(1) as client:
-                return client.ping()
-        wait_until(ready, timeout, f"{self.name} to answer PING")
 
     def info(self) -> dict:
         with self.client() as client:
@@ -131,9 +79,7 @@ class NodeProcess:
 
     def kill(self) -> None:
         """SIGKILL: nothing is flushed, nothing is said goodbye."""
-        if self.alive:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        super().kill()
         self.paused = False
 
     def pause(self) -> None:
@@ -144,19 +90,6 @@ class NodeProcess:
         if self.alive:
             self.proc.send_signal(signal.SIGCONT)
         self.paused = False
-
-    def stop(self) -> None:
-        if self.alive:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
 
 
 class NodeCluster:
