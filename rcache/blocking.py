@@ -1,5 +1,6 @@
-"""Blocking pops (BLPOP BRPOP BLMPOP BLMOVE BRPOPLPUSH BZPOPMIN BZPOPMAX BZMPOP): clients
-parked on the leader until an element comes or their timeout passes.
+"""Blocking pops (BLPOP BRPOP BLMPOP BLMOVE BRPOPLPUSH BZPOPMIN BZPOPMAX BZMPOP) and stream
+reads (XREAD and XREADGROUP with BLOCK): clients parked on the leader until an element comes
+or their timeout passes.
 
 A blocking command first goes through the log like any write: the state machine pops if it
 can, or gives the timeout's reply (which is all it does inside MULTI). Outside MULTI that reply
@@ -12,32 +13,28 @@ leader parks clients: one that stops leading unblocks them with Redis's UNBLOCKE
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+import time
 
 from .commands.args import timeout_arg
+from .commands.streams import block_timeout_ms, resolve_last_ids, woken_reply
 from .commands.table import Command, lookup
+from .entries import COMMAND, TRANSACTION
 from .errors import CommandError
-from .raft import Pending
+from .interfaces import Connection, Node
+from .pending import Pending
 from .resp import NULL_ARRAY
-from .statemachine import COMMAND, TRANSACTION, Prepared
-
-if TYPE_CHECKING:
-    from .server import Client, Server
+from .statemachine import Prepared
 
 UNBLOCKED = CommandError("UNBLOCKED force unblock from blocking operation, instance state "
                          "changed (master -> replica?)")
 LEADERSHIP_CHECK_S = 0.5
-# Moves push into their second key: a client parked there may now pop.
-_PUSHING_BLOCKERS = frozenset({"blmove", "brpoplpush"})
-_TIMEOUT_FIRST = frozenset({"blmpop", "bzmpop"})  # the others end with their timeout
-_OTHER_DATABASES = frozenset({"move", "copy", "swapdb"})  # may fill a key of another db
 
 
 class Waiter:
     __slots__ = ("client", "db", "cmd", "argv", "keys", "result", "in_flight", "again",
-                 "expired", "timer")
+                 "expired", "timer", "parked_before")
 
-    def __init__(self, client: Client, cmd: Command, argv: list[bytes], keys: list[bytes],
+    def __init__(self, client: Connection, cmd: Command, argv: list[bytes], keys: list[bytes],
                  result: Pending) -> None:
         self.client = client
         self.db = client.db
@@ -49,10 +46,11 @@ class Waiter:
         self.again = False  # a write to its keys came while it was in flight: try once more
         self.expired = False  # timed out (or its client left) while in flight
         self.timer: asyncio.TimerHandle | None = None
+        self.parked_before = False  # its tries now are wake-ups (a stream read answers so)
 
 
 class Blocking:
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Node) -> None:
         self._server = server
         self._parked: dict[Waiter, None] = {}  # (a client pipelining two pops has two)
         self._by_key: dict[tuple[int, bytes], dict[Waiter, None]] = {}  # in arrival order
@@ -63,15 +61,26 @@ class Blocking:
         """Clients waiting (INFO's blocked_clients)."""
         return len(self._parked)
 
-    def run(self, client: Client, cmd: Command, argv: list[bytes], result: Pending) -> Pending:
+    def run(self, client: Connection, cmd: Command, argv: list[bytes], result: Pending) -> Pending:
         """A blocking command on the leader, outside MULTI; ``result`` gets its reply."""
+        if not may_wait(cmd, argv):  # XREADGROUP without BLOCK: one try, never parked
+            self._server.replicator.submit((COMMAND, client.db, argv),
+                                           lambda pending: result.resolve(pending.value),
+                                           (cmd, None))
+            return result
         try:
-            timeout_ms = timeout_arg(argv[1] if cmd.name in _TIMEOUT_FIRST else argv[-1])
+            if "block_option" in cmd.flags:  # XREAD(GROUP) ... BLOCK <milliseconds>
+                timeout_ms = block_timeout_ms(argv) or 0
+                if cmd.name == "xread":  # $: the ids the leader holds now, the same every try
+                    argv = resolve_last_ids(client.context().ks, argv)
+            else:
+                timeout_ms = timeout_arg(argv[1] if "timeout_first" in cmd.flags else argv[-1])
         except CommandError:
             timeout_ms = 0  # the first try replies with the error, after any Redis finds first
         keys = cmd.keys(argv)
+        # A move pushes into its second key: a client parked there may pop, not this one.
         waiter = Waiter(client, cmd, argv,
-                        keys[:1] if cmd.name in _PUSHING_BLOCKERS else keys, result)
+                        keys[:1] if "fills_second_key" in cmd.flags else keys, result)
         if timeout_ms:
             waiter.timer = asyncio.get_running_loop().call_later(
                 timeout_ms / 1000, self._time_out, waiter)
@@ -91,6 +100,9 @@ class Blocking:
     def _attempted(self, waiter: Waiter, pending: Pending) -> None:
         waiter.in_flight = False
         value = pending.value
+        if waiter.parked_before and "block_option" in waiter.cmd.flags:
+            ks = self._server.store.keyspace(waiter.db, int(time.time() * 1000))
+            value = woken_reply(ks, waiter.argv, value)
         popped = value is not NULL_ARRAY and value is not None  # or an error
         if popped or waiter.expired or waiter.client.closed:
             self._release(waiter, value if popped else NULL_ARRAY)
@@ -101,6 +113,7 @@ class Blocking:
             self._park(waiter)
 
     def _park(self, waiter: Waiter) -> None:
+        waiter.parked_before = True
         self._parked[waiter] = None
         for key in waiter.keys:
             self._by_key.setdefault(key, {})[waiter] = None
@@ -132,7 +145,7 @@ class Blocking:
         waiter.timer = None
         self._end(waiter, NULL_ARRAY)
 
-    def drop(self, client: Client) -> None:
+    def drop(self, client: Connection) -> None:
         """The client left. A try of its already in the log still pops (as an element Redis
         popped for a client that then died is gone with its reply)."""
         for waiter in [waiter for waiter in self._parked if waiter.client is client]:
@@ -171,6 +184,17 @@ class Blocking:
                 asyncio.get_running_loop().call_soon(self._attempt, waiter)
 
 
+def may_wait(cmd: Command, argv: list[bytes]) -> bool:
+    """Whether a command flagged blocking may park its client: XREAD and XREADGROUP only with
+    BLOCK (a malformed one replies its error at once)."""
+    if "block_option" not in cmd.flags:
+        return True
+    try:
+        return block_timeout_ms(argv) is not None
+    except CommandError:
+        return False
+
+
 def _written_keys(argv: list[bytes], cmd: Command | None) -> list[bytes] | None:
     """The keys a command may fill (None: keys of any database); ``cmd``: its table entry,
     if the write path found it already."""
@@ -179,7 +203,7 @@ def _written_keys(argv: list[bytes], cmd: Command | None) -> list[bytes] | None:
     except CommandError:
         return []
     if "blocking" in cmd.flags:  # a pop empties; only a move fills its target
-        return [argv[2]] if cmd.name in _PUSHING_BLOCKERS else []
-    if cmd.name in _OTHER_DATABASES:
+        return [argv[2]] if "fills_second_key" in cmd.flags else []
+    if "touches_other_db" in cmd.flags:
         return None
     return cmd.keys(argv)

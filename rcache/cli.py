@@ -8,7 +8,7 @@ import os
 import sys
 
 from . import __version__
-from .config import OPTIONS, Config
+from .config import OPTIONS, Config, python_log_level
 
 
 def _node_parser() -> argparse.ArgumentParser:
@@ -42,12 +42,16 @@ def main(argv: list[str] | None = None) -> None:
         config = Config.load(args.config_file, dict(os.environ), flags)
     except (OSError, ValueError) as err:
         sys.exit(f"rcache: {err}")
-    level = {"debug": logging.DEBUG, "verbose": logging.INFO}.get(config.loglevel, logging.WARNING)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=python_log_level(config.loglevel),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if config.bind not in ("127.0.0.1", "::1", "localhost") and not config.requirepass:
-        logging.warning("listening on %s without requirepass: any host that can reach this port "
-                        "can read and write everything (Redis's protected-mode warning)",
-                        config.bind)
+        if config.protected_mode:
+            logging.warning("listening on %s without requirepass: protected mode refuses "
+                            "clients from other hosts until a password is set", config.bind)
+        else:
+            logging.warning("listening on %s without requirepass and protected-mode no: any "
+                            "host that can reach this port can read and write everything",
+                            config.bind)
     from .durability import CorruptFile
     from .http import HttpPortUnavailable
     from .server import run

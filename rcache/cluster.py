@@ -13,50 +13,22 @@ import asyncio
 import logging
 import os
 import secrets
-from typing import TYPE_CHECKING
 
 from . import errors
+from .commands.table import Command
+from .entries import MEMBER
 from .errors import CommandError
+from .interfaces import Connection, Node
+from .pending import Pending
 from .proxy import LeaderProxy
-from .raft import Pending, Replicator
+from .raft import Replicator
 from .resp import OK, SimpleString
-from .statemachine import MEMBER
+from .slots import key_slot
 from .tls import replication_context
 
-if TYPE_CHECKING:
-    from .commands.table import Command
-    from .server import Client, Server
-
-SLOTS = 16384
 PROXY = "proxy"  # route: forward the command to the leader (follower-proxy yes)
 SECRET_FILE = "cluster-secret"  # in the data dir: the generated or received cluster secret
 log = logging.getLogger(__name__)
-
-
-def _crc16_table() -> list[int]:
-    table = []
-    for byte in range(256):
-        crc = byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-        table.append(crc & 0xFFFF)
-    return table
-
-
-_CRC16 = _crc16_table()
-
-
-def key_slot(key: bytes) -> int:
-    """Redis Cluster's slot: CRC16 (XMODEM) of the key, or of its {hash tag}, mod 16384."""
-    start = key.find(b"{")
-    if start >= 0:
-        end = key.find(b"}", start + 1)
-        if end > start + 1:
-            key = key[start + 1:end]
-    crc = 0
-    for byte in key:
-        crc = ((crc << 8) & 0xFFFF) ^ _CRC16[((crc >> 8) ^ byte) & 0xFF]
-    return crc % SLOTS
 
 
 def _write_private(path: str, text: str) -> None:
@@ -71,7 +43,7 @@ def _write_private(path: str, text: str) -> None:
 
 
 class Cluster:
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Node) -> None:
         self.server = server
         self.config = server.config
         self.node_id = self.config.node_id
@@ -219,9 +191,9 @@ class Cluster:
         leaderless_since = None
         while True:
             await asyncio.sleep(0.5)
-            status = self.replicator.node.getStatus()
-            caught_up = (status["leader_commit_idx"] is not None
-                         and status["last_applied"] >= status["leader_commit_idx"])
+            status = self.replicator.status()
+            caught_up = (status.leader_commit_index is not None
+                         and status.applied_index >= status.leader_commit_index)
             removed = caught_up and self.node_id not in self.members()
             if not removed and self.leader_id() is None:
                 now = asyncio.get_running_loop().time()
@@ -276,7 +248,7 @@ class Cluster:
         return f"{host}:{int(port) + offset}"
 
     # -- routing -----------------------------------------------------------------------------
-    def route_write(self, client: Client, cmd: Command, argv: list[bytes]
+    def route_write(self, client: Connection, cmd: Command, argv: list[bytes]
                     ) -> CommandError | str | None:
         """None if this node may take the write; PROXY if it forwards it to the leader; else
         the reply that sends the client away."""
@@ -284,12 +256,12 @@ class Cluster:
             return None
         return self._elsewhere(client, cmd, argv)
 
-    def _elsewhere(self, client: Client, cmd: Command, argv: list[bytes]) -> CommandError | str:
+    def _elsewhere(self, client: Connection, cmd: Command, argv: list[bytes]) -> CommandError | str:
         if self.config.follower_proxy and self.leader_client_address():
             return PROXY
         return self.redirect(cmd, argv, client.tls)
 
-    def forward(self, client: Client, commands: list[tuple[int, list[bytes]]],
+    def forward(self, client: Connection, commands: list[tuple[int, list[bytes]]],
                 transaction: bool = False) -> Pending | CommandError:
         leader = self.leader_client_address(tls=self.config.tls_replication)
         if leader is None:
@@ -298,7 +270,7 @@ class Cluster:
             self._proxy = LeaderProxy(self.config.requirepass, self._proxy_tls)
         return self._proxy.forward(leader, client, commands, transaction)
 
-    def route_read(self, client: Client, cmd: Command, argv: list[bytes]
+    def route_read(self, client: Connection, cmd: Command, argv: list[bytes]
                    ) -> CommandError | bool | str | None:
         """None: serve from local state now. True: serve after a ReadIndex barrier
         (linearizable). PROXY: forward to the leader. A CommandError: the redirect."""
@@ -311,7 +283,7 @@ class Cluster:
             return self._elsewhere(client, cmd, argv)
         # A default read is served locally while the leader lease holds; otherwise (just
         # elected, paused, cut off) it waits for a ReadIndex round like a linearizable one.
-        if consistency == "default" and self.replicator.node.lease_holds():
+        if consistency == "default" and self.replicator.lease_holds():
             self.reads_by_lease += 1
             return None
         self.reads_by_read_index += 1

@@ -56,6 +56,7 @@ from .storage import (
     HASH,
     LIST,
     SET,
+    STREAM,
     ZSET,
     Keyspace,
     end_of_prefix,
@@ -72,8 +73,10 @@ _HEAD = struct.Struct(">QQB")
 _LIST_HEAD = struct.Struct(">QQBQ")
 _DOUBLE = struct.Struct(">d")
 _U64 = struct.Struct(">Q")
-_SMALL_ENCODING = {HASH: b"listpack", SET: b"intset", ZSET: b"listpack", LIST: b"quicklist"}
-_BIG_ENCODING = {HASH: b"hashtable", SET: b"hashtable", ZSET: b"skiplist", LIST: b"quicklist"}
+_SMALL_ENCODING = {HASH: b"listpack", SET: b"intset", ZSET: b"listpack", LIST: b"quicklist",
+                   STREAM: b"stream"}
+_BIG_ENCODING = {HASH: b"hashtable", SET: b"hashtable", ZSET: b"skiplist", LIST: b"quicklist",
+                 STREAM: b"stream"}
 ZMEMBER, ZINDEX = b"m", b"i"
 
 
@@ -158,8 +161,9 @@ def lookup_or_create(ks: Keyspace, key: bytes, kind: int) -> Meta:
 
 
 def save(ks: Keyspace, key: bytes, meta: Meta) -> None:
-    """Store changed metadata; an emptied collection is deleted, as Redis never keeps one."""
-    if meta.count <= 0:
+    """Store changed metadata; an emptied collection is deleted, as Redis never keeps one
+    (but a stream, which keeps its last id and groups when empty)."""
+    if meta.count <= 0 and meta.kind != STREAM:
         if not meta.new:
             ks.delete(key)
     elif meta.new:

@@ -6,6 +6,7 @@ read the same declarations.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable
@@ -100,6 +101,14 @@ def _port(lowest: int) -> Callable[[str], int]:
             raise ValueError(f"argument must be between {lowest} and 65535 inclusive")
         return port
     return parse
+
+
+# loglevel -> the logging level of the root logger (Python has no NOTICE: warnings and up).
+_LOG_LEVELS = {"debug": logging.DEBUG, "verbose": logging.INFO}
+
+
+def python_log_level(loglevel: str) -> int:
+    return _LOG_LEVELS.get(loglevel, logging.WARNING)
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
@@ -283,8 +292,8 @@ OPTIONS: list[Option] = [
            "per class (normal, replica, pubsub): '<class> <hard> <soft> <seconds>'; a client "
            "whose unsent replies pass hard, or stay above soft that long, is disconnected",
            mutable=True, format=format_output_limits, partial=True),
-    Option("protected-mode", True, parse_bool, "warn when listening beyond loopback without "
-           "a password", mutable=True, format=_format_bool),
+    Option("protected-mode", True, parse_bool, "while no requirepass is set, refuse clients "
+           "from beyond loopback (Redis's DENIED error)", mutable=True, format=_format_bool),
     Option("lua-instruction-budget", 5_000_000, int, "Lua instructions a script may run "
            "before it is aborted (same on every node; each redis.call counts 1000)"),
     Option("loglevel", "notice", _choice("debug", "verbose", "notice", "warning"),

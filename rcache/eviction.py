@@ -26,16 +26,13 @@ import itertools
 import random
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from . import errors
+from .entries import EVICT
 from .errors import CommandError
-from .statemachine import EVICT
-
-if TYPE_CHECKING:
-    from .raft import Pending
-    from .server import Server
-    from .storage import Keyspace
+from .interfaces import Node
+from .pending import Pending
+from .storage import Keyspace
 
 LFU_INIT_VAL = 5  # Redis's count for a new key
 LFU_MAX = 255
@@ -117,7 +114,7 @@ def _incremented(counter: int, log_factor: int) -> int:
 class Eviction:
     """The leader's half of maxmemory: admits or refuses writes, submits evictions."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Node) -> None:
         self.server = server
         self.clock = AccessClock()
         self.evicted_keys = 0

@@ -12,7 +12,7 @@ import ssl
 from collections import deque
 
 from .errors import OUTCOME_UNKNOWN, CommandError
-from .raft import Pending
+from .pending import Pending
 from .resp import RawReply, encode_command, reply_end
 
 

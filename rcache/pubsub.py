@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from .glob import matcher
+from .interfaces import Connection
 from .notify import PUBLISHED, messages
 from .resp import Push
-
-if TYPE_CHECKING:
-    from .server import Client
 
 
 class Delivery:
@@ -50,12 +47,12 @@ class Hub:
     def __init__(self, config=None) -> None:
         self.config = config  # notify-keyspace-events decides which events are published
         self.loop: asyncio.AbstractEventLoop | None = None  # set when the server starts
-        self.channels: dict[bytes, dict[int, Client]] = {}  # channel -> client id -> client
-        self.patterns: dict[bytes, dict[int, Client]] = {}
+        self.channels: dict[bytes, dict[int, Connection]] = {}  # channel -> client id -> client
+        self.patterns: dict[bytes, dict[int, Connection]] = {}
         # each subscribed pattern compiled once (every PUBLISH on every node matches them all)
         self._matchers: dict[bytes, Callable[[bytes], bool]] = {}
 
-    def subscribe(self, client: Client, name: bytes, pattern: bool) -> None:
+    def subscribe(self, client: Connection, name: bytes, pattern: bool) -> None:
         table, mine = self._tables(client, pattern)
         if name not in mine:
             mine[name] = None
@@ -63,7 +60,7 @@ class Hub:
                 self._matchers[name] = matcher(name)
             table.setdefault(name, {})[client.id] = client
 
-    def unsubscribe(self, client: Client, name: bytes, pattern: bool) -> None:
+    def unsubscribe(self, client: Connection, name: bytes, pattern: bool) -> None:
         table, mine = self._tables(client, pattern)
         if name in mine:
             del mine[name]
@@ -74,13 +71,13 @@ class Hub:
                 if pattern:
                     del self._matchers[name]
 
-    def drop(self, client: Client) -> None:
+    def drop(self, client: Connection) -> None:
         """The client left (or RESET): forget all it listened to."""
         for pattern in (False, True):
             for name in list(self._tables(client, pattern)[1]):
                 self.unsubscribe(client, name, pattern)
 
-    def _tables(self, client: Client, pattern: bool):
+    def _tables(self, client: Connection, pattern: bool):
         return (self.patterns, client.patterns) if pattern else (self.channels, client.channels)
 
     def publish(self, channel: bytes, message: bytes, events: list | None = None) -> Delivery:

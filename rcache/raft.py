@@ -18,6 +18,7 @@ import functools
 import logging
 import os
 import random
+import ssl
 import threading
 import time
 from collections import deque
@@ -31,12 +32,21 @@ from pysyncobj.tcp_connection import CONNECTION_STATE
 
 from .config import BY_NAME
 from .durability import DurableJournal, Snapshots
+from .entries import COMMAND
 from .errors import NOT_COMMITTED, NOT_LEADER_FOR_READ, OUTCOME_UNKNOWN, READ_TIMEOUT, CommandError
 from .faults import TickFaults
+from .interfaces import PeerUnreachable, RaftStatus
+from .pending import Pending
 from .pubsub import settle
-from .statemachine import COMMAND, Prepared, StateMachine, encode_entry
+from .statemachine import Prepared, StateMachine, encode_entry
 from .tls import RaftContexts, raft_contexts
-from .transport import ClusterTransport, frame_limit, use_plain_codec_for_log
+from .transport import (
+    BadFrame,
+    ClusterTransport,
+    frame_limit,
+    probe_raft_port,
+    use_plain_codec_for_log,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,24 +65,6 @@ use_plain_codec_for_log()
 _DEFINITE_FAILURES = {FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER,
                       FAIL_REASON.DISCARDED, FAIL_REASON.NOT_LEADER,
                       FAIL_REASON.REQUEST_DENIED}
-
-
-class Pending:
-    """A reply that arrives once the entry carrying its command is applied."""
-
-    __slots__ = ("value", "done", "on_done")
-
-    def __init__(self, on_done: Callable[[Pending], None] | None) -> None:
-        self.value: object = None
-        self.done = False
-        self.on_done = on_done
-
-    def resolve(self, value: object) -> None:
-        if not self.done:
-            self.value = value
-            self.done = True
-            if self.on_done is not None:
-                self.on_done(self)
 
 
 class RaftNode(SyncObj):
@@ -588,7 +580,7 @@ class Replicator:
         self._tick_calls.append(fn)
         self.node.wake()
 
-    # -- roles -----------------------------------------------------------------------------
+    # -- roles (the rest of the node sees Raft through these: interfaces.Replication) --------
     @property
     def is_leader(self) -> bool:
         return self.node._isLeader()
@@ -598,6 +590,61 @@ class Replicator:
         """Raft address of the leader this node knows of, or None."""
         leader = self.node._getLeader()
         return leader.address if leader is not None else None
+
+    @property
+    def term(self) -> int:
+        return self.node.raftCurrentTerm
+
+    def status(self) -> RaftStatus:
+        node = self.node
+        status = node.getStatus()
+        match_prefix = "match_idx_server_"
+        return RaftStatus(
+            term=status["raft_term"], commit_index=status["commit_idx"],
+            applied_index=status["last_applied"],
+            leader_commit_index=status["leader_commit_idx"], log_entries=status["log_len"],
+            last_log_index=node.last_log_index(), has_quorum=bool(status["has_quorum"]),
+            lease_remaining_ms=max(0, round((node.lease_until - time.monotonic()) * 1000))
+            if self.is_leader else 0,
+            links_tls=node.tls is not None, links_secret=node.encryptor is not None,
+            match_index={key[len(match_prefix):]: value for key, value in status.items()
+                         if key.startswith(match_prefix)})
+
+    def lease_holds(self) -> bool:
+        return self.node.lease_holds()
+
+    def voters(self) -> list[str]:
+        return [other.address for other in self.node.otherNodes]
+
+    def reachable_voters(self) -> list[str]:
+        node = self.node
+        return [other.address for other in node.otherNodes if node.isNodeConnected(other)]
+
+    def followers_at(self, index: int) -> int:
+        return self.node.followers_at(index)
+
+    @property
+    def commit_index(self) -> int:
+        return self.node.raftCommitIndex
+
+    async def probe(self, raft_address: str) -> str:
+        """The Raft address a would-be member answers as, over a connection authenticated
+        with our cluster secret."""
+        node = self.node
+        try:
+            return await probe_raft_port(raft_address, node.encryptor,
+                                         tls=node.tls and node.tls.client)
+        except BadFrame as err:
+            raise PeerUnreachable(f"its Raft port {raft_address} {err}") from None
+        except ssl.SSLError as err:  # tls-cluster: its certificate is not the cluster CA's
+            detail = getattr(err, "verify_message", None)
+            why = f"certificate verify failed: {detail}" if detail else err.reason or str(err)
+            raise PeerUnreachable(f"its Raft port {raft_address} failed the TLS handshake: "
+                                  f"{why}") from None
+        except OSError as err:
+            reason = os.strerror(err.errno) if err.errno else str(err) or "timed out"
+            raise PeerUnreachable(f"cannot connect to its Raft port {raft_address}: "
+                                  f"{reason}") from None
 
     # -- writes ----------------------------------------------------------------------------
     def submit(self, item: tuple, on_done: Callable[[Pending], None] | None = None,

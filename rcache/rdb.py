@@ -6,12 +6,15 @@ A payload is one RDB object (a type byte, then the RDB-encoded value), the RDB v
 types rcache has: strings (raw, integer-encoded, LZF-compressed), lists (plain, ziplist,
 quicklist of ziplists, quicklist v2 of listpacks or plain nodes), sets (plain, intset),
 sorted sets (plain with text or binary scores, ziplist, listpack), hashes (plain, ziplist,
-listpack). Not loaded ('Bad data format'): Redis 2.4's zipmap hashes, streams, module types.
+listpack), streams (Redis 7.0's listpacks of entries with their consumer groups). Not loaded
+('Bad data format'): Redis 2.4's zipmap hashes, streams of Redis 5 and 6, module types.
 Dumping writes the simplest encodings Redis 7.0 loads: a string as an integer or raw bytes
-(uncompressed), the other types as their plain RDB forms (list 1, set 2, zset 5, hash 4).
+(uncompressed), the other types as their plain RDB forms (list 1, set 2, zset 5, hash 4), a
+stream as Redis 7.0 writes it (19), 100 entries per listpack.
 
-Values are ``(kind, data)`` with kind one of ``STRING LIST SET ZSET HASH``: bytes, a list of
-elements, a list of members, a list of (member, score), a list of (field, value).
+Values are ``(kind, data)`` with kind one of ``STRING LIST SET ZSET HASH STREAM``: bytes, a
+list of elements, a list of members, a list of (member, score), a list of (field, value), a
+``StreamValue``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import itertools
 import math
 import struct
+from dataclasses import dataclass, field
 
 import anycrc
 
@@ -28,12 +32,37 @@ TYPE_STRING, TYPE_LIST, TYPE_SET, TYPE_ZSET, TYPE_HASH, TYPE_ZSET_2 = 0, 1, 2, 3
 TYPE_LIST_ZIPLIST, TYPE_SET_INTSET, TYPE_ZSET_ZIPLIST = 10, 11, 12
 TYPE_HASH_ZIPLIST, TYPE_LIST_QUICKLIST = 13, 14
 TYPE_HASH_LISTPACK, TYPE_ZSET_LISTPACK, TYPE_LIST_QUICKLIST_2 = 16, 17, 18
+TYPE_STREAM_LISTPACKS_2 = 19  # Redis 7.0's streams
 
-STRING, LIST, SET, ZSET, HASH = "string", "list", "set", "zset", "hash"
+STRING, LIST, SET, ZSET, HASH, STREAM = "string", "list", "set", "zset", "hash", "stream"
 
 _ENC_INT8, _ENC_INT16, _ENC_INT32, _ENC_LZF = 0, 1, 2, 3
 _QUICKLIST_PLAIN, _QUICKLIST_PACKED = 1, 2
 _DOUBLE_LE = struct.Struct("<d")
+_ID = struct.Struct(">QQ")
+_U64 = 1 << 64
+_ITEM_DELETED, _ITEM_SAME_FIELDS = 1, 2  # stream listpack entry flags
+_STREAM_NODE_ENTRIES = 100
+_UNKNOWN_READS = -1
+
+
+@dataclass
+class StreamGroup:
+    name: bytes
+    last_id: tuple[int, int]
+    entries_read: int
+    pending: list[tuple[tuple[int, int], int, int]]  # (id, delivery time, deliveries)
+    consumers: list[tuple[bytes, int, list[tuple[int, int]]]]  # (name, seen time, ids)
+
+
+@dataclass
+class StreamValue:
+    entries: list[tuple[tuple[int, int], list[bytes]]]  # (id, [field, value, ...])
+    last_id: tuple[int, int] = (0, 0)
+    first_id: tuple[int, int] = (0, 0)
+    max_deleted_id: tuple[int, int] = (0, 0)
+    entries_added: int = 0
+    groups: list[StreamGroup] = field(default_factory=list)
 
 
 class ChecksumError(ValueError):
@@ -188,7 +217,7 @@ def load(payload: bytes) -> tuple[str, object]:
     if loader is None:
         raise FormatError(f"unsupported RDB type {rdb_type}")
     kind, data = loader(reader)
-    if kind != STRING:
+    if kind not in (STRING, STREAM):
         if not data:
             raise FormatError("empty key")
         _check_unique(kind, data)
@@ -260,6 +289,83 @@ def _load_quicklist(reader: _Reader, version: int) -> tuple[str, object]:
     return LIST, elements
 
 
+def _signed(value: bytes) -> int:
+    number = _strict_int(value)
+    if number is None:
+        raise FormatError("not an integer in a stream listpack")
+    return number
+
+
+def _stream_node(master: tuple[int, int], items: list[bytes]
+                 ) -> list[tuple[tuple[int, int], list[bytes]]]:
+    """The live entries of one stream listpack: a master entry (count, deleted, its fields,
+    0), then entries (flags, id deltas, [field count, fields and] values, lp-count)."""
+    try:
+        master_fields = items[3:3 + _signed(items[2])]
+        pos = 4 + len(master_fields)
+        entries = []
+        while pos < len(items):
+            flags = _signed(items[pos])
+            entry_id = ((master[0] + _signed(items[pos + 1])) % _U64,
+                        (master[1] + _signed(items[pos + 2])) % _U64)
+            if flags & _ITEM_SAME_FIELDS:
+                values = items[pos + 3:pos + 3 + len(master_fields)]
+                fields = [item for pair in zip(master_fields, values, strict=True)
+                          for item in pair]
+                pos += 4 + len(master_fields)
+            else:
+                count = _signed(items[pos + 3])
+                fields = items[pos + 4:pos + 4 + 2 * count]
+                if len(fields) != 2 * count:
+                    raise FormatError("stream entry past its listpack")
+                pos += 5 + 2 * count
+            if not flags & _ITEM_DELETED:
+                entries.append((entry_id, fields))
+    except (IndexError, ValueError) as err:
+        raise FormatError("bad stream listpack") from err
+    return entries
+
+
+def _stream_id(reader: _Reader) -> tuple[int, int]:
+    return reader.count(), reader.count()
+
+
+def _load_stream(reader: _Reader) -> tuple[str, object]:
+    """rdbLoadObject's RDB_TYPE_STREAM_LISTPACKS_2."""
+    value = StreamValue([])
+    for _ in range(reader.count()):
+        node_key = reader.string()
+        if len(node_key) != 16:
+            raise FormatError("stream node key is not an id")
+        items = parse_listpack(reader.string())
+        if not items:
+            raise FormatError("empty listpack inside a stream")
+        value.entries.extend(_stream_node(_ID.unpack(node_key), items))
+    length = reader.count()
+    if length != len(value.entries):
+        raise FormatError("stream length mismatch")
+    value.last_id, value.first_id = _stream_id(reader), _stream_id(reader)
+    value.max_deleted_id, value.entries_added = _stream_id(reader), reader.count()
+    for _ in range(reader.count()):
+        name, last_id = reader.string(), _stream_id(reader)
+        reads = reader.count()
+        pending = [(_ID.unpack(reader.take(16)), _millis(reader), reader.count())
+                   for _ in range(reader.count())]
+        consumers = [(reader.string(), _millis(reader),
+                      [_ID.unpack(reader.take(16)) for _ in range(reader.count())])
+                     for _ in range(reader.count())]
+        owned = [stream_id for _, _, ids in consumers for stream_id in ids]
+        if sorted(owned) != sorted(entry[0] for entry in pending):
+            raise FormatError("a pending entry without its consumer")
+        value.groups.append(StreamGroup(
+            name, last_id, _UNKNOWN_READS if reads == _U64 - 1 else reads, pending, consumers))
+    return STREAM, value
+
+
+def _millis(reader: _Reader) -> int:
+    return int.from_bytes(reader.take(8), "little", signed=True)
+
+
 _LOADERS = {
     TYPE_STRING: _load_string,
     TYPE_LIST: _load_list,
@@ -275,6 +381,7 @@ _LOADERS = {
     TYPE_HASH_LISTPACK: lambda r: (HASH, _pairs(parse_listpack(r.string()))),
     TYPE_LIST_QUICKLIST: lambda r: _load_quicklist(r, version=1),
     TYPE_LIST_QUICKLIST_2: lambda r: _load_quicklist(r, version=2),
+    TYPE_STREAM_LISTPACKS_2: _load_stream,
 }
 
 
@@ -422,6 +529,89 @@ def _strict_int(value: bytes) -> int | None:
     return number if b"%d" % number == value else None
 
 
+def _listpack_entry(value: bytes | int) -> bytes:
+    """lpAppend's encoding of one element (integers as lpAppendInteger, strings that read
+    as integers likewise), with its back-length."""
+    number = value if isinstance(value, int) else (
+        _strict_int(value) if len(value) <= 20 else None)
+    if number is not None and 0 <= number <= 127:
+        encoded = bytes((number,))
+    elif number is not None and -4096 <= number <= 4095:
+        number &= 0x1FFF
+        encoded = bytes((0xC0 | number >> 8, number & 0xFF))
+    elif number is not None and -(1 << 63) <= number < 1 << 63:
+        width, tag = next((w, t) for w, t in ((2, 0xF1), (3, 0xF2), (4, 0xF3), (8, 0xF4))
+                          if -(1 << (8 * w - 1)) <= number < 1 << (8 * w - 1))
+        encoded = bytes((tag,)) + number.to_bytes(width, "little", signed=True)
+    else:
+        size = len(value)
+        if size < 64:
+            encoded = bytes((0x80 | size,)) + value
+        elif size < 4096:
+            encoded = bytes((0xE0 | size >> 8, size & 0xFF)) + value
+        else:
+            encoded = b"\xf0" + size.to_bytes(4, "little") + value
+    size, groups = len(encoded), []
+    while True:  # lpEncodeBacklen: 7-bit groups, the highest first, the others flagged
+        groups.append(size & 127)
+        size >>= 7
+        if not size:
+            break
+    return encoded + bytes([groups[-1], *(group | 128 for group in reversed(groups[:-1]))])
+
+
+def build_listpack(items: list[bytes | int]) -> bytes:
+    body = b"".join(_listpack_entry(item) for item in items)
+    count = min(len(items), 65535)
+    return (len(body) + 7).to_bytes(4, "little") + count.to_bytes(2, "little") + body + b"\xff"
+
+
+def _wrapped(delta: int) -> int:
+    """An id delta as the int64 Redis stores (uint64 arithmetic cast to signed)."""
+    delta %= _U64
+    return delta - _U64 if delta >= 1 << 63 else delta
+
+
+def _stream_listpack(entries: list[tuple[tuple[int, int], list[bytes]]]) -> bytes:
+    master_id, master_fields = entries[0][0], entries[0][1][::2]
+    items: list[bytes | int] = [len(entries), 0, len(master_fields), *master_fields, 0]
+    for entry_id, fields in entries:
+        deltas = [_wrapped(entry_id[0] - master_id[0]), _wrapped(entry_id[1] - master_id[1])]
+        if fields[::2] == master_fields:
+            items += [_ITEM_SAME_FIELDS, *deltas, *fields[1::2], 3 + len(master_fields)]
+        else:
+            items += [0, *deltas, len(fields) // 2, *fields, 4 + len(fields)]
+    return build_listpack(items)
+
+
+def _dump_stream(value: StreamValue) -> bytes:
+    nodes = [value.entries[i:i + _STREAM_NODE_ENTRIES]
+             for i in range(0, len(value.entries), _STREAM_NODE_ENTRIES)]
+    parts = [bytes((TYPE_STREAM_LISTPACKS_2,)), _length(len(nodes))]
+    for node in nodes:
+        parts += (_string(_ID.pack(*node[0][0])), _length_prefixed(_stream_listpack(node)))
+    parts.append(_length(len(value.entries)))
+    for stream_id in (value.last_id, value.first_id, value.max_deleted_id):
+        parts += (_length(stream_id[0]), _length(stream_id[1]))
+    parts += (_length(value.entries_added), _length(len(value.groups)))
+    for group in value.groups:
+        parts += (_string(group.name), _length(group.last_id[0]), _length(group.last_id[1]),
+                  _length(group.entries_read % _U64), _length(len(group.pending)))
+        for stream_id, delivery_time, deliveries in group.pending:
+            parts += (_ID.pack(*stream_id), delivery_time.to_bytes(8, "little", signed=True),
+                      _length(deliveries))
+        parts.append(_length(len(group.consumers)))
+        for name, seen_time, ids in group.consumers:
+            parts += (_string(name), seen_time.to_bytes(8, "little", signed=True),
+                      _length(len(ids)))
+            parts.extend(_ID.pack(*stream_id) for stream_id in ids)
+    return b"".join(parts)
+
+
+def _length_prefixed(blob: bytes) -> bytes:
+    return _length(len(blob)) + blob
+
+
 def dump(kind: str, data) -> bytes:
     """A DUMP payload of the value, footer included."""
     if kind == STRING:
@@ -437,9 +627,11 @@ def dump(kind: str, data) -> bytes:
         body = b"".join(parts)
     elif kind == HASH:
         parts = [bytes((TYPE_HASH,)), _length(len(data))]
-        for field, value in data:
-            parts += (_string(field), _string(value))
+        for field_name, value in data:
+            parts += (_string(field_name), _string(value))
         body = b"".join(parts)
+    elif kind == STREAM:
+        body = _dump_stream(data)
     else:
         raise ValueError(f"no RDB encoding for {kind}")
     body += RDB_VERSION.to_bytes(2, "little")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from .outbuf import FLUSH_AT
-from .raft import Pending
+from .pending import Pending
 
 
 class Deferred:

@@ -361,6 +361,13 @@ class Pairs(list):
     __slots__ = ()
 
 
+class KeyedReplies(list):
+    """A list of (key, reply) tuples: a RESP3 map, an array of [key, reply] arrays in RESP2
+    (XREAD, XREADGROUP)."""
+
+    __slots__ = ()
+
+
 class OrderedSet(list):
     """Distinct items sent as a RESP3 set (an array in RESP2) in the order given (SMEMBERS...:
     a Python set's order would change from one process to the next)."""
@@ -458,6 +465,13 @@ def _encode_into(value: object, resp3: bool, out: list[bytes]) -> None:
         out.append(b"*%d\r\n" % (len(value) if resp3 else 2 * len(value)))
         for a, b in value:
             if resp3:
+                out.append(b"*2\r\n")
+            _encode_into(a, resp3, out)
+            _encode_into(b, resp3, out)
+    elif kind is KeyedReplies:
+        out.append(b"%%%d\r\n" % len(value) if resp3 else b"*%d\r\n" % len(value))
+        for a, b in value:
+            if not resp3:
                 out.append(b"*2\r\n")
             _encode_into(a, resp3, out)
             _encode_into(b, resp3, out)

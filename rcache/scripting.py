@@ -29,6 +29,7 @@ from .lualibs import LibraryError, is_table
 from .resp import (
     NULL_ARRAY,
     BigNumber,
+    KeyedReplies,
     OrderedSet,
     Pairs,
     SimpleString,
@@ -557,6 +558,8 @@ class LuaRun:
             if self.resp3:
                 return self._array([list(pair) for pair in value])
             return self._array([item for pair in value for item in pair])
+        if kind is KeyedReplies:
+            return self.to_lua(dict(value) if self.resp3 else [list(pair) for pair in value])
         if kind is list or kind is tuple:
             return self._array(value)
         raise CommandError(f"ERR reply of type {kind.__name__} cannot be passed to a script")

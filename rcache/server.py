@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import ipaddress
 import logging
 import os
 import random
@@ -24,24 +25,25 @@ from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
 from . import errors, scripting
-from .acl import AclLog, User, Users, denial
-from .blocking import Blocking
+from .blocking import Blocking, may_wait
 from .cluster import PROXY, Cluster
 from .commands.acl import noperm_reply
-from .commands.pubsub import ALLOWED_WHILE_SUBSCRIBED
+from .commands.acl_rules import AclLog, User, Users, denial
 from .commands.table import COMMANDS, Command, Context, lookup
 from .config import Config
+from .entries import COMMAND, EXPIRE, LEASE_EXPIRY, TRANSACTION
 from .errors import CommandError
 from .eviction import Eviction
 from .leases import due_leases
 from .oslimits import check_maxclients, fit_maxclients, set_keepalive
 from .outbuf import FLOW_HIGH, FLOW_LOW, FLUSH_AT, LimitWatch
+from .pending import Pending
 from .pubsub import Hub
-from .raft import Pending, Replicator
+from .raft import Replicator
 from .replies import ReplyQueue, RunWhenDue
 from .resp import NULL_ARRAY, QUEUED, Push, RawReply, RequestReader, encode, split_array
 from .slowlog import SlowLog
-from .statemachine import COMMAND, EXPIRE, LEASE_EXPIRY, TRANSACTION, Prepared, StateMachine
+from .statemachine import Prepared, StateMachine
 from .storage import Store
 from .tls import server_context
 from .transport import PortUnavailable
@@ -51,10 +53,6 @@ if TYPE_CHECKING:
     from .http.app import HttpService
 
 log = logging.getLogger("rcache")
-
-# Commands a client may send before AUTH, and the ones that act on MULTI itself.
-_NO_AUTH_NEEDED = frozenset({"auth", "hello", "quit", "reset"})
-_TRANSACTION_CONTROL = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 
 
 class Stats:
@@ -135,6 +133,11 @@ class Client(asyncio.Protocol):
         if len(self.server.clients) >= self.server.config.maxclients:
             self.server.stats.rejected_connections += 1
             transport.write(b"-ERR max number of clients reached\r\n")
+            transport.close()
+            return
+        if _refused_by_protected_mode(self.server.config, peer):
+            self.server.stats.rejected_connections += 1
+            transport.write(b"-" + errors.PROTECTED_MODE_DENIED.encode() + b"\r\n")
             transport.close()
             return
         self.server.clients[self.id] = self
@@ -246,7 +249,7 @@ class Client(asyncio.Protocol):
         if cmd is None:
             return self.multi is not None
         if self.multi is not None:
-            return cmd.name not in _TRANSACTION_CONTROL or cmd.name == "exec"
+            return "multi_control" not in cmd.flags or cmd.name == "exec"
         return cmd.is_write and not cmd.served_as_read(self.server.store, argv)
 
     def _execute(self, argv: list[bytes], cmd: Command | None = None):
@@ -259,7 +262,7 @@ class Client(asyncio.Protocol):
                 self.multi_failed = True
             return err
         self.last_command = cmd
-        if not self.reader.authenticated and cmd.name not in _NO_AUTH_NEEDED:
+        if not self.reader.authenticated and "no_auth" not in cmd.flags:
             cmd.rejected_calls += 1
             return CommandError(errors.NOAUTH)
         if self.acl_user is not None:
@@ -270,12 +273,12 @@ class Client(asyncio.Protocol):
                     self.multi_failed = True
                 return refused
         if self.subscriptions and not self.resp3 and (
-                cmd.container is not None or cmd.name not in ALLOWED_WHILE_SUBSCRIBED):
+                "pubsub_ok" not in cmd.flags):
             cmd.rejected_calls += 1
             return CommandError(f"ERR Can't execute '{cmd.full_name}': only (P|S)SUBSCRIBE / "
                                 "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
                                 "context")
-        if self.multi is not None and cmd.name not in _TRANSACTION_CONTROL:
+        if self.multi is not None and "multi_control" not in cmd.flags:
             if "no_multi" in cmd.flags:
                 self.multi_failed = True
                 cmd.rejected_calls += 1
@@ -324,7 +327,7 @@ class Client(asyncio.Protocol):
                         return server.blocking.run(self, cmd, argv, Pending(self._reply_ready))
                     return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready,
                                                     (cmd, parsed))
-                if route is PROXY and "blocking" in cmd.flags:
+                if route is PROXY and "blocking" in cmd.flags and may_wait(cmd, argv):
                     # it would stall the shared link
                     return server.cluster.redirect(cmd, argv, self.tls)
                 if route is PROXY:
@@ -652,6 +655,17 @@ def _plain_command(name: bytes) -> Command | None:
     return cmd
 
 
+def _refused_by_protected_mode(config: Config, peer) -> bool:
+    """Redis's protected mode: while the default user has no password, only clients on the
+    loopback interface may connect."""
+    if not config.protected_mode or config.requirepass or not peer:
+        return False
+    address = ipaddress.ip_address(peer[0].split("%", 1)[0])
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return not address.is_loopback
+
+
 def _lookup_quietly(argv: list[bytes]) -> Command | None:
     try:
         return lookup(argv)
@@ -661,8 +675,6 @@ def _lookup_quietly(argv: list[bytes]) -> Command | None:
 
 class Server:
     def __init__(self, config: Config) -> None:
-        from .commands.table import ensure_loaded
-        ensure_loaded()
         self.config = config
         scripting.instruction_budget = config.lua_instruction_budget
         config.maxclients = fit_maxclients(config.maxclients)

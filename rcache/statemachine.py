@@ -29,13 +29,12 @@ from typing import Any
 
 from .commands.table import Command, Context, lookup
 from .encodings import DEFAULT_LIMITS, EncodingLimits
+from .entries import COMMAND, EVICT, EXPIRE, LEASE_EXPIRY, MEMBER, TRANSACTION
 from .errors import CommandError
 from .leases import Leases
 from .notify import EVICTED
 from .pubsub import Hub
 from .storage import Keyspace, Store, Transaction
-
-COMMAND, TRANSACTION, EXPIRE, MEMBER, LEASE_EXPIRY, EVICT = 0, 1, 2, 3, 4, 5
 
 # An item's commands as the node that submitted it found them: (Command, parsed arguments or
 # None) for a COMMAND item, a list of those for a TRANSACTION, None when not looked up.

@@ -3,8 +3,9 @@
 Layout (all keys and values raw bytes):
     b"k" + dbid + key                 -> header + payload       (one record per user key)
     b"e" + dbid + expire_at(8) + key  -> b""                    (expiry index, for active expiry)
-    b"s" + dbid + ...                 -> elements of hashes, lists, sets and sorted sets
-                                         (laid out by collections_store), fragments of long
+    b"s" + dbid + ...                 -> elements of hashes, lists, sets, sorted sets and
+                                         streams (laid out by collections_store and
+                                         streams_store), fragments of long
                                          strings (strings_store)
     b"\\x00applied"                   -> Raft index of the last applied entry (8 bytes)
     b"\\x00count" + dbid              -> number of keys in that physical database (8 bytes)
@@ -46,9 +47,10 @@ from .oslimits import ROCKSDB_MAX_OPEN_FILES, free_descriptors
 
 STRING, HASH, LIST, SET, ZSET = 1, 2, 3, 4, 5
 BIG_STRING = 6  # a string kept in fragment records (strings_store); TYPE says "string"
+STREAM = 7  # laid out by streams_store
 STRING_KINDS = (STRING, BIG_STRING)
 TYPE_NAMES = {STRING: b"string", HASH: b"hash", LIST: b"list", SET: b"set", ZSET: b"zset",
-              BIG_STRING: b"string"}
+              BIG_STRING: b"string", STREAM: b"stream"}
 # Room RocksDB needs to reopen after a full disk (a new WAL and memtable, a MANIFEST).
 REOPEN_MIN_FREE_BYTES = 32 * 1024 * 1024
 _HAS_EXPIRY = 0x80
@@ -129,7 +131,8 @@ class Store:
         self.databases = 16
         # Bumped whenever dbmap or db change: readers rebuild the views they cached.
         self.generation = 0
-        self.acl_version = 0  # bumped when an entry changes ACL users (rcache.acl caches them)
+        # Bumped when an entry changes ACL users (commands/acl_rules.py caches them).
+        self.acl_version = 0
         # SCAN cursors: opaque integers -> the key to resume from (node-local, bounded).
         self.scan_cursors: dict[int, bytes] = {}
         self._write_error: Exception | None = None  # RocksDB refuses writes since this

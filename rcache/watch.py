@@ -15,33 +15,25 @@ A key that expires while watched also fails EXEC, as in Redis 7.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from .commands.table import Command, lookup
+from .entries import COMMAND, EVICT, EXPIRE, LEASE_EXPIRY, TRANSACTION
 from .errors import CommandError
-from .statemachine import COMMAND, EVICT, EXPIRE, LEASE_EXPIRY, TRANSACTION, Prepared
-
-if TYPE_CHECKING:
-    from .server import Client, Server
+from .interfaces import Connection, Node
+from .statemachine import Prepared
 
 WatchedKey = tuple[int, bytes]  # (db, key)
 
-# Writes whose keys are not (all) in their arguments' key positions.
-_WHOLE_DB = frozenset({"flushdb", "flushall", "swapdb"})
-_OTHER_DB = frozenset({"move", "copy"})  # MOVE key db, COPY src dst DB db: touch every db
-# A script may write keys it does not declare, in any database, and LEASE REVOKE deletes keys
-# its arguments do not name: they dirty every watcher.
-_ANY_KEY = frozenset({"eval", "evalsha", "fcall", "lease|revoke"})
 
 
 class Watches:
     """Who watches which key, on this node (only the leader's matter)."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Node) -> None:
         self._server = server
-        self._watchers: dict[WatchedKey, set[Client]] = {}
+        self._watchers: dict[WatchedKey, set[Connection]] = {}
 
-    def watch(self, client: Client, db: int, keys: list[bytes]) -> None:
+    def watch(self, client: Connection, db: int, keys: list[bytes]) -> None:
         if not client.watched:
             client.watch_term = self._term()
         ks = self._server.store.keyspace(db, _now_ms())
@@ -50,7 +42,7 @@ class Watches:
                 client.watched[(db, key)] = ks.is_expired(key)  # already expired: not "live"
                 self._watchers.setdefault((db, key), set()).add(client)
 
-    def unwatch(self, client: Client) -> None:
+    def unwatch(self, client: Connection) -> None:
         for watched in client.watched:
             watchers = self._watchers.get(watched)
             if watchers is not None:
@@ -60,7 +52,7 @@ class Watches:
         client.watched.clear()
         client.watch_dirty = False
 
-    def modified(self, client: Client) -> bool:
+    def modified(self, client: Connection) -> bool:
         """EXEC's question: did anything touch the client's watched keys since WATCH?"""
         if client.watch_dirty or client.watch_term != self._term():
             return True
@@ -97,11 +89,14 @@ class Watches:
             cmd = cmd or lookup(argv)
         except CommandError:
             return
-        if cmd.full_name in _ANY_KEY:
+        # Writes whose keys are not (all) in their key positions say so by their flags
+        # (commands/table.py).
+        flags = cmd.flags
+        if "touches_any_key" in flags:
             self._touch(list(self._watchers))
-        elif cmd.name in _WHOLE_DB:
+        elif "touches_dbs" in flags:
             self._touch_databases(self._databases(cmd, db, argv))
-        elif cmd.name in _OTHER_DB:
+        elif "touches_other_db" in flags:  # MOVE key db, COPY src dst DB db: any db
             keys = set(cmd.keys(argv))
             self._touch(watched for watched in self._watchers if watched[1] in keys)
         else:
@@ -133,7 +128,7 @@ class Watches:
                 client.watch_dirty = True
 
     def _term(self) -> int:
-        return self._server.replicator.node.raftCurrentTerm
+        return self._server.replicator.term
 
 
 def _now_ms() -> int:

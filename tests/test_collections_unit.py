@@ -23,8 +23,6 @@ from rcache.storage import HASH, ZSET, Transaction
 
 from .test_commands_unit import NOW, DirectNode
 
-table.ensure_loaded()
-
 BIG = 1_000_000
 CHUNK = 100_000
 

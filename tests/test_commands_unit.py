@@ -22,8 +22,6 @@ from rcache.storage import Store
 
 NOW = 1_700_000_000_000  # the leader's clock on every entry, unless a test moves it
 
-table.ensure_loaded()
-
 
 def err(text: str) -> CommandError:
     return CommandError(text)
@@ -85,7 +83,7 @@ REDIS_TABLE = {
 def test_declarations_match_redis(name: str) -> None:
     cmd = table.COMMANDS[name.encode()]
     arity, flags, first, last, step = REDIS_TABLE[name]
-    assert (cmd.arity, cmd.flags, cmd.first_key, cmd.last_key, cmd.step) == (
+    assert (cmd.arity, cmd.redis_flags, cmd.first_key, cmd.last_key, cmd.step) == (
         arity, frozenset(flags.split()), first, last, step)
 
 

@@ -184,7 +184,8 @@ HAND_WRITTEN = [
     [("MULTI",), ("SET", "t", "1"), ("INCR", "t"), ("GET", "t"), ("EXEC",), ("EXEC",), ("DISCARD",),
      ("MULTI",), ("MULTI",), ("SET", "t", "2"), ("DISCARD",), ("GET", "t"), ("MULTI",), ("SET", "t"),
      ("INCR", "t"), ("EXEC",), ("GET", "t"), ("MULTI",), ("SET", "s", "x"), ("INCR", "s"), ("GET", "s"),
-     ("EXEC",), ("MULTI",), ("PING",), ("ECHO", "hi"), ("EXEC",), ("MULTI",), ("EXEC",)],
+     ("EXEC",), ("MULTI",), ("PING",), ("ECHO", "hi"), ("EXEC",), ("MULTI",), ("EXEC",),
+     ("MULTI",), ("SLOWLOG", "RESET"), ("DISCARD",)],  # a subcommand named RESET is queued
     # WATCH (one connection: its own writes touch what it watches too)
     [("WATCH", "w"), ("SET", "w", "1"), ("MULTI",), ("GET", "w"), ("EXEC",), ("WATCH", "w"),
      ("MULTI",), ("INCR", "w"), ("EXEC",), ("WATCH", "w"), ("UNWATCH",), ("SET", "w", "2"),

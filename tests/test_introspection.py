@@ -144,7 +144,6 @@ def test_slowlog_records(shared_node: Node) -> None:
 def test_encoding_options_travel_in_the_entry(tmp_path: Path) -> None:
     """Two nodes apply the same entry whatever their own configuration: the leader's
     options are in it."""
-    table.ensure_loaded()
     limits = EncodingLimits(set_max_intset_entries=1)
     entry = encode_entry(1_000, 7, [(COMMAND, 0, [b"sadd", b"s", b"1", b"2"]),
                                     (COMMAND, 0, [b"sadd", b"t", b"1"])], limits)

@@ -142,6 +142,28 @@ def test_idle_clients_closed_after_timeout(make_node) -> None:
     subscriber.close()
 
 
+def _closed_when_idle(port: int) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as idle:
+        idle.sendall(b"PING\r\n")
+        assert idle.recv(100) == b"+PONG\r\n"
+        assert idle.recv(100) == b"", "the idle client was not closed"  # within 10 s
+
+
+def test_loglevel_set_at_run_time(make_node) -> None:
+    """CONFIG SET loglevel takes effect at once: closing an idle client is logged at
+    verbose, not at the default notice."""
+    node = make_node("--timeout", "1")
+    _closed_when_idle(node.port)
+    assert "Closing idle client" not in node.log()
+    node.client().config_set("loglevel", "verbose")
+    _closed_when_idle(node.port)
+    wait_for(lambda: "Closing idle client" in node.log(), 10, "the close in the log")
+    node.client().config_set("loglevel", "warning")
+    before = node.log().count("Closing idle client")
+    _closed_when_idle(node.port)
+    assert node.log().count("Closing idle client") == before
+
+
 def _keepalive_timers(port: int) -> list[str]:
     out = subprocess.run(["ss", "-tnoH", "state", "established", f"( sport = :{port} )"],
                          capture_output=True, text=True, timeout=10, check=True).stdout

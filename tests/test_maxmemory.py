@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 import redis
 
-from rcache.commands import table
 from rcache.statemachine import StateMachine
 from rcache.storage import RECORD_OVERHEAD, Store, elements_total_key
 from rcache.verify.nodes import free_port
@@ -23,8 +22,6 @@ from rcache.verify.nodes import free_port
 from .conftest import wait_for
 from .test_commands_unit import DirectNode
 from .test_differential import RawConnection
-
-table.ensure_loaded()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rcache.outbuf import FLUSH_AT
-from rcache.raft import Pending
+from rcache.pending import Pending
 from rcache.replies import ReplyQueue, RunWhenDue
 
 

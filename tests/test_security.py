@@ -3,13 +3,17 @@ channel that a process without the cluster secret can neither join, vote in nor 
 
 from __future__ import annotations
 
+import ipaddress
+import shutil
 import socket
+import subprocess
 import time
 
 import pytest
 import redis
 from pysyncobj import SyncObj, SyncObjConf
 
+from rcache import launch
 from rcache.transport import encode_frame
 
 from .conftest import LocalCluster, free_port, wait_for
@@ -22,6 +26,7 @@ def test_requirepass_as_redis(make_node) -> None:
     assert raw.call("GET", "k") == b"-NOAUTH Authentication required.\r\n"
     assert raw.call("CONFIG", "SET", "requirepass", "x") == b"-NOAUTH Authentication required.\r\n"
     assert raw.call("RAFT.NODE", "REMOVE", "x") == b"-NOAUTH Authentication required.\r\n"
+    assert raw.call("SLOWLOG", "RESET") == b"-NOAUTH Authentication required.\r\n"  # no_auth
     assert raw.call("AUTH", "wrong") == \
         b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
     assert raw.call("AUTH", "nobody", "s3cret").startswith(b"-WRONGPASS")
@@ -111,3 +116,57 @@ def test_raft_port_refuses_read_only_and_utility_connections(tmp_path) -> None:
         assert node.client().set("ok", 1)
     finally:
         cluster.stop()
+
+
+def _outward_address() -> str | None:
+    """An IPv4 address of this host beyond loopback, if it has one."""
+    out = subprocess.run(["hostname", "-I"], capture_output=True, text=True, timeout=10).stdout
+    found = [a for a in out.split() if "." in a and not ipaddress.ip_address(a).is_loopback]
+    return found[0] if found else None
+
+
+def _refusal(host: str, port: int) -> bytes:
+    """All a new connection receives, unprompted, until the server closes it."""
+    with socket.create_connection((host, port), timeout=10) as sock:
+        data = b""
+        while chunk := sock.recv(65536):  # a server that never closes fails by the timeout
+            data += chunk
+        return data
+
+
+def _first_reply(host: str, port: int) -> bytes:
+    """The reply line to a PING sent on a new connection."""
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(b"PING\r\n")
+        data = b""
+        while b"\r\n" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, f"closed after {data!r}"
+            data += chunk
+        return data
+
+
+def test_protected_mode_refuses_other_hosts_as_redis(make_node, tmp_path) -> None:
+    outward = _outward_address()
+    if outward is None:
+        pytest.skip("this host has no address beyond loopback")
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    reference = launch.redis_server(free_port(), tmp_path, "--bind", "0.0.0.0",
+                                    "--protected-mode", "yes")  # the later --bind wins
+    try:
+        reference.start(timeout=10)
+        expected = _refusal(outward, reference.port)
+    finally:
+        reference.stop()
+    assert expected.startswith(b"-DENIED Redis is running in protected mode")
+    node = make_node("--bind", "0.0.0.0")
+    assert _refusal(outward, node.port) == expected
+    assert _first_reply("127.0.0.1", node.port) == b"+PONG\r\n"  # loopback stays welcome
+    local = node.client()
+    local.config_set("protected-mode", "no")  # takes effect for the next connection
+    assert _first_reply(outward, node.port) == b"+PONG\r\n"
+    local.config_set("protected-mode", "yes")
+    assert _refusal(outward, node.port) == expected
+    local.config_set("requirepass", "s3cret")  # a password lifts it: AUTH decides now
+    assert _first_reply(outward, node.port) == b"-NOAUTH Authentication required.\r\n"

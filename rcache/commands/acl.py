@@ -1,4 +1,4 @@
-"""ACL: users, their rules and their permissions (see rcache/acl.py). SETUSER and DELUSER
+"""ACL: users, their rules and their permissions (see acl_rules.py). SETUSER and DELUSER
 are writes: the leader logs them and every node applies them, so a user exists everywhere."""
 
 from __future__ import annotations
@@ -8,7 +8,11 @@ import secrets
 import time
 
 from .. import errors
-from ..acl import (
+from ..entries import TRANSACTION
+from ..errors import CommandError
+from ..resp import OK, OrderedSet, SimpleString, parse_int
+from ..storage import ACL_PREFIX
+from .acl_rules import (
     CATEGORIES,
     RuleError,
     User,
@@ -17,10 +21,6 @@ from ..acl import (
     parse_acl_file,
     user_from_rules,
 )
-from ..errors import CommandError
-from ..resp import OK, OrderedSet, SimpleString, parse_int
-from ..statemachine import TRANSACTION
-from ..storage import ACL_PREFIX
 from .args import int_arg
 from .table import Context, all_commands, command, container, lookup
 

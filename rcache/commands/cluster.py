@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import hashlib
 
-from ..cluster import SLOTS, key_slot
 from ..resp import OK, SimpleString
+from ..slots import SLOTS, key_slot
 from .table import Context, command, container
 
 _G = "cluster"
@@ -76,14 +76,14 @@ def cluster_nodes(ctx: Context, argv: list[bytes]):
          summary="Provides info about Redis Cluster node state")
 def cluster_info(ctx: Context, argv: list[bytes]):
     leader, nodes = _topology(ctx)
-    status = ctx.server.replicator.node.getStatus()
+    term = ctx.server.replicator.term
     ok = leader is not None
     fields = {
         "cluster_state": "ok" if ok else "fail",
         "cluster_slots_assigned": SLOTS if ok else 0, "cluster_slots_ok": SLOTS if ok else 0,
         "cluster_slots_pfail": 0, "cluster_slots_fail": 0,
         "cluster_known_nodes": len(nodes), "cluster_size": 1,
-        "cluster_current_epoch": status["raft_term"], "cluster_my_epoch": status["raft_term"],
+        "cluster_current_epoch": term, "cluster_my_epoch": term,
     }
     return "".join(f"{k}:{v}\r\n" for k, v in fields.items()).encode()
 

@@ -15,7 +15,7 @@ REDIS_VERSION = "7.0.15"  # the Redis release whose commands and replies we foll
 _G = "connection"
 
 
-@command("ping", -1, "fast node", group=_G, summary="Ping the server")
+@command("ping", -1, "fast node pubsub_ok", group=_G, summary="Ping the server")
 def ping(ctx: Context, argv: list[bytes]):
     if len(argv) > 2:
         raise CommandError(errors.wrong_arity("ping"))
@@ -93,14 +93,16 @@ def hello(ctx: Context, argv: list[bytes]):
     }
 
 
-@command("quit", -1, "noscript loading stale fast no_auth allow_busy node", group=_G,
+@command("quit", -1, "noscript loading stale fast no_auth allow_busy node pubsub_ok multi_control",
+         group=_G,
          summary="Close the connection")
 def quit_(ctx: Context, argv: list[bytes]):
     ctx.client.quit()
     return OK
 
 
-@command("reset", 1, "noscript loading stale fast no_auth allow_busy node", group=_G,
+@command("reset", 1, "noscript loading stale fast no_auth allow_busy node pubsub_ok multi_control",
+         group=_G,
          since="6.2.0", summary="Reset the connection")
 def reset(ctx: Context, argv: list[bytes]):
     ctx.client.reset()

@@ -198,24 +198,22 @@ def _latencystats() -> dict[str, object]:
 def _raft(ctx: Context) -> dict[str, object]:
     server = ctx.server
     cluster, replicator = server.cluster, server.replicator
-    status = replicator.node.getStatus()
+    status = replicator.status()
     members = cluster.members()
     role = ("leader" if replicator.is_leader else "follower" if cluster.leader_id()
             else "candidate")
     return {
-        "raft_node_id": cluster.node_id, "raft_role": role, "raft_term": status["raft_term"],
+        "raft_node_id": cluster.node_id, "raft_role": role, "raft_term": status.term,
         "raft_leader_id": cluster.leader_id() or "",
         "raft_leader_address": cluster.leader_client_address() or "",
-        "raft_commit_index": status["commit_idx"], "raft_applied_index": status["last_applied"],
-        "raft_log_entries": status["log_len"], "raft_has_quorum": int(status["has_quorum"]),
-        "raft_num_nodes": len(members), "raft_voters": len(replicator.node.otherNodes) + 1,
-        "raft_lease_remaining_ms": max(0, round(
-            (replicator.node.lease_until - time.monotonic()) * 1000)) if role == "leader" else 0,
+        "raft_commit_index": status.commit_index, "raft_applied_index": status.applied_index,
+        "raft_log_entries": status.log_entries, "raft_has_quorum": int(status.has_quorum),
+        "raft_num_nodes": len(members), "raft_voters": len(replicator.voters()) + 1,
+        "raft_lease_remaining_ms": status.lease_remaining_ms if role == "leader" else 0,
         "raft_reads_by_lease": cluster.reads_by_lease,
         "raft_reads_by_read_index": cluster.reads_by_read_index,
         # how the Raft links are protected: TLS (tls-cluster), the cluster secret, or both
-        "raft_link_tls": int(replicator.node.tls is not None),
-        "raft_link_secret": int(replicator.node.encryptor is not None),
+        "raft_link_tls": int(status.links_tls), "raft_link_secret": int(status.links_secret),
         "raft_proxy_tls": int(server.config.tls_replication),
         **{f"raft_node{i}": f"id={node},raft={raft},addr={client}"
            for i, (node, (raft, client)) in enumerate(sorted(members.items()))},

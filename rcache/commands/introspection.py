@@ -10,11 +10,11 @@ from __future__ import annotations
 import itertools
 
 from .. import collections_store as cs
-from .. import errors
+from .. import errors, streams_store
 from .. import strings_store as ss
 from ..errors import CommandError
 from ..resp import OK, SimpleString, Verbatim, parse_int
-from ..storage import BIG_STRING, HASH, LIST, SET, STRING, ZSET, Keyspace
+from ..storage import BIG_STRING, HASH, LIST, SET, STREAM, STRING, ZSET, Keyspace
 from .args import int_arg
 from .info import peak_rss_bytes, rss_bytes
 from .table import Context, all_commands, command, container, find
@@ -233,6 +233,8 @@ def memory_usage(ctx: Context, argv: list[bytes]) -> int | None:
         value = _string_size(record[2])
     elif record[0] == BIG_STRING:
         value = _ROBJ + _sds(ss.from_record(ctx.ks, key, record).length)
+    elif record[0] == STREAM:
+        value = _ROBJ + streams_store.memory_estimate(streams_store.lookup(ctx.ks, key))
     else:
         value = _collection_size(ctx.ks, key, record[0], samples)
     return value + _sds(len(key)) + _DICT_ENTRY

@@ -239,7 +239,8 @@ def renamenx(ctx: Context, argv: list[bytes]) -> SimpleString | int:
     return _rename(ctx, argv, only_if_new=True)
 
 
-@command("copy", -3, "write denyoom", 1, 2, 1, group=_G, since="6.2.0", summary="Copy a key",
+@command("copy", -3, "write denyoom touches_other_db", 1, 2, 1,
+         group=_G, since="6.2.0", summary="Copy a key",
          complexity="O(N) worst case for collections, where N is the number of nested items. "
                     "O(1) for string values.")
 def copy(ctx: Context, argv: list[bytes]) -> int:
@@ -270,7 +271,8 @@ def copy(ctx: Context, argv: list[bytes]) -> int:
     return 1
 
 
-@command("move", 3, "write fast", 1, 1, 1, group=_G, summary="Move a key to another database",
+@command("move", 3, "write fast touches_other_db", 1, 1, 1, group=_G,
+         summary="Move a key to another database",
          parser=lambda argv: (argv[1], int32_arg(argv[2])))
 def move(ctx: Context, args: tuple[bytes, int]) -> int:
     """The index's range (the node's `databases`) is checked here, next in Redis's order."""
@@ -298,7 +300,7 @@ def _flush_mode(argv: list[bytes]) -> bytes:
     return argv[1].lower() if len(argv) == 2 else b"sync"
 
 
-@command("flushdb", -1, "write", group="server",
+@command("flushdb", -1, "write touches_dbs", group="server",
          summary="Remove all keys from the current database",
          complexity="O(N) where N is the number of keys in the selected database",
          parser=_flush_mode)
@@ -307,7 +309,8 @@ def flushdb(ctx: Context, _mode: bytes) -> SimpleString:
     return OK
 
 
-@command("flushall", -1, "write", group="server", summary="Remove all keys from all databases",
+@command("flushall", -1, "write touches_dbs", group="server",
+         summary="Remove all keys from all databases",
          complexity="O(N) where N is the total number of keys in all databases",
          parser=_flush_mode)
 def flushall(ctx: Context, _mode: bytes) -> SimpleString:
@@ -316,7 +319,7 @@ def flushall(ctx: Context, _mode: bytes) -> SimpleString:
     return OK
 
 
-@command("swapdb", 3, "write fast", group="server", since="4.0.0",
+@command("swapdb", 3, "write fast touches_dbs touches_other_db", group="server", since="4.0.0",
          summary="Swaps two Redis databases",
          complexity="O(N) where N is the count of clients watching or blocking on keys from "
                     "both databases.",

@@ -110,7 +110,7 @@ def lease_keepalive(ctx: Context, args: tuple[int, list[bytes]]) -> int:
     return _ttl_seconds(lease.ttl_ms)
 
 
-@command("revoke", 3, "write", group=_G, container="lease", since="0.1.0",
+@command("revoke", 3, "write touches_any_key", group=_G, container="lease", since="0.1.0",
          summary="Delete a lease and every key attached to it", parser=_id_and_keys)
 def lease_revoke(ctx: Context, args: tuple[int, list[bytes]]) -> int:
     leases = Leases(ctx.ks)

@@ -453,14 +453,16 @@ def brpop(ctx: Context, keys: list[bytes]) -> object:
     return _blocking_pop(ctx, keys, left=False)
 
 
-@command("blmove", 6, "write denyoom noscript blocking", 1, 2, 1, group=_G, since="6.2.0",
+@command("blmove", 6, "write denyoom noscript blocking fills_second_key", 1, 2, 1,
+         group=_G, since="6.2.0",
          summary="Pop an element from a list, push it to another list and return it; or block "
                  "until one is available", parser=_parse_blmove)
 def blmove(ctx: Context, args: MoveArgs) -> bytes | None:
     return _move(ctx, *args)
 
 
-@command("brpoplpush", 4, "write denyoom noscript blocking", 1, 2, 1, group=_G, since="2.2.0",
+@command("brpoplpush", 4, "write denyoom noscript blocking fills_second_key", 1, 2, 1,
+         group=_G, since="2.2.0",
          summary="Pop an element from a list, push it to another list and return it; or block "
                  "until one is available",
          parser=_parse_brpoplpush)
@@ -490,7 +492,7 @@ def lmpop(ctx: Context, args: MpopArgs) -> object:
     return _mpop(ctx, *args)
 
 
-@command("blmpop", -5, "write blocking", group=_G, since="7.0.0",
+@command("blmpop", -5, "write blocking timeout_first", group=_G, since="7.0.0",
          key_finder=numkeys_keys_after_timeout,
          complexity="O(N+M) where N is the number of provided keys and M is the number of "
                     "elements returned.",

@@ -15,9 +15,6 @@ from ..resp import Push, Replies
 from .table import Context, command, container
 
 _G = "pubsub"
-# What a RESP2 connection may run while it has subscriptions (Redis 7.0's list).
-ALLOWED_WHILE_SUBSCRIBED = frozenset({"ping", "subscribe", "unsubscribe", "psubscribe",
-                                      "punsubscribe", "quit", "reset"})
 
 
 def _subscribe(ctx: Context, names: list[bytes], pattern: bool) -> Replies:
@@ -44,21 +41,21 @@ def _unsubscribe(ctx: Context, names: list[bytes], pattern: bool) -> Replies:
     return replies
 
 
-@command("subscribe", -2, "pubsub noscript loading stale node", group=_G, since="2.0.0",
+@command("subscribe", -2, "pubsub noscript loading stale node pubsub_ok", group=_G, since="2.0.0",
          summary="Listen for messages published to the given channels",
          complexity="O(N) where N is the number of channels to subscribe to.")
 def subscribe(ctx: Context, argv: list[bytes]) -> Replies:
     return _subscribe(ctx, argv[1:], pattern=False)
 
 
-@command("unsubscribe", -1, "pubsub noscript loading stale node", group=_G, since="2.0.0",
+@command("unsubscribe", -1, "pubsub noscript loading stale node pubsub_ok", group=_G, since="2.0.0",
          summary="Stop listening for messages posted to the given channels",
          complexity="O(N) where N is the number of clients already subscribed to a channel.")
 def unsubscribe(ctx: Context, argv: list[bytes]) -> Replies:
     return _unsubscribe(ctx, argv[1:], pattern=False)
 
 
-@command("psubscribe", -2, "pubsub noscript loading stale node", group=_G, since="2.0.0",
+@command("psubscribe", -2, "pubsub noscript loading stale node pubsub_ok", group=_G, since="2.0.0",
          summary="Listen for messages published to channels matching the given patterns",
          complexity="O(N) where N is the number of patterns the client is already "
                     "subscribed to.")
@@ -66,7 +63,8 @@ def psubscribe(ctx: Context, argv: list[bytes]) -> Replies:
     return _subscribe(ctx, argv[1:], pattern=True)
 
 
-@command("punsubscribe", -1, "pubsub noscript loading stale node", group=_G, since="2.0.0",
+@command("punsubscribe", -1, "pubsub noscript loading stale node pubsub_ok",
+         group=_G, since="2.0.0",
          summary="Stop listening for messages posted to channels matching the given patterns",
          complexity="O(N+M) where N is the number of patterns the client is already subscribed "
                     "and M is the number of total patterns subscribed in the system (by any "

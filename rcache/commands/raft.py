@@ -4,13 +4,11 @@ RAFT.TRANSFER-LEADER, RAFT.CLUSTER INFO; and RAFT.READ-CONSISTENCY (per connecti
 from __future__ import annotations
 
 import asyncio
-import os
-import ssl
 
+from ..entries import MEMBER
 from ..errors import CommandError
+from ..interfaces import PeerUnreachable, Replication
 from ..resp import OK, SimpleString
-from ..statemachine import MEMBER
-from ..transport import BadFrame, probe_raft_port
 from .table import Context, command, container
 
 _G = "cluster"
@@ -37,11 +35,9 @@ def _address(text: str, what: str) -> str:
     return text
 
 
-def _reachable_voters(replicator) -> tuple[int, list[str]]:
+def _reachable_voters(replicator: Replication) -> tuple[int, list[str]]:
     """-> (voters counting this node, the Raft addresses of those it is connected to)."""
-    node = replicator.node
-    others = list(node.otherNodes)
-    return 1 + len(others), [n.address for n in others if node.isNodeConnected(n)]
+    return 1 + len(replicator.voters()), replicator.reachable_voters()
 
 
 def _require_majority(reachable: int, voters: int, change: str) -> None:
@@ -51,7 +47,7 @@ def _require_majority(reachable: int, voters: int, change: str) -> None:
                            "commit anything, not even the change that undoes it")
 
 
-async def _change_membership(replicator, add: bool, raft: str) -> None:
+async def _change_membership(replicator: Replication, add: bool, raft: str) -> None:
     try:
         await replicator.change_membership(add=add, raft_address=raft)
     except TimeoutError:
@@ -59,23 +55,13 @@ async def _change_membership(replicator, add: bool, raft: str) -> None:
                            "within 10 s") from None
 
 
-async def _check_new_member(replicator, node_id: str, raft: str) -> None:
+async def _check_new_member(replicator: Replication, node_id: str, raft: str) -> None:
     """Before a node becomes a voter: it must answer on its Raft port as an rcache node that
     shares our cluster secret, and the cluster must keep a reachable majority with it."""
     try:
-        answered = await probe_raft_port(raft, replicator.node.encryptor,
-                                         tls=replicator.node.tls and replicator.node.tls.client)
-    except BadFrame as err:
-        raise CommandError(f"ERR cannot add {node_id}: its Raft port {raft} {err}") from None
-    except ssl.SSLError as err:  # tls-cluster: its certificate is not the cluster CA's
-        detail = getattr(err, "verify_message", None)
-        why = f"certificate verify failed: {detail}" if detail else err.reason or str(err)
-        raise CommandError(f"ERR cannot add {node_id}: its Raft port {raft} failed the TLS "
-                           f"handshake: {why}") from None
-    except OSError as err:
-        reason = os.strerror(err.errno) if err.errno else str(err) or "timed out"
-        raise CommandError(f"ERR cannot add {node_id}: cannot connect to its Raft port {raft}: "
-                           f"{reason}") from None
+        answered = await replicator.probe(raft)
+    except PeerUnreachable as err:
+        raise CommandError(f"ERR cannot add {node_id}: {err}") from None
     if answered != raft:
         raise CommandError(f"ERR cannot add {node_id}: {raft} answers as Raft node {answered}")
     voters, reachable = _reachable_voters(replicator)
@@ -100,7 +86,7 @@ def node_add(ctx: Context, argv: list[bytes]):
     replicator = ctx.server.replicator
 
     async def add() -> list:
-        joining = raft not in {n.address for n in replicator.node.otherNodes}
+        joining = raft not in replicator.voters()
         if joining:
             await _check_new_member(replicator, node_id, raft)
         if node_id not in members:
@@ -125,7 +111,7 @@ def node_remove(ctx: Context, argv: list[bytes]):
     if node_id == cluster.node_id:
         return ctx.client.run_async(_remove_leader(ctx))
     raft = members[node_id][0]
-    voting = raft in {n.address for n in replicator.node.otherNodes}
+    voting = raft in replicator.voters()
     if voting:
         voters, reachable = _reachable_voters(replicator)
         _require_majority(1 + len([a for a in reachable if a != raft]), voters - 1,
@@ -135,7 +121,7 @@ def node_remove(ctx: Context, argv: list[bytes]):
         # The node learns of its removal from this entry, while it still receives the log:
         # give it a moment to hear that the entry is committed before cutting it off.
         await replicator.propose((MEMBER, node_id, None, None))
-        await replicator.wait_applied_by(raft, replicator.node.raftCommitIndex, timeout=3)
+        await replicator.wait_applied_by(raft, replicator.commit_index, timeout=3)
         if voting:
             await _change_membership(replicator, False, raft)
         return OK

@@ -227,7 +227,7 @@ def _body_of(ctx: Context, sha: bytes) -> bytes:
 _EVAL_FLAGS = "noscript skip_monitor no_mandatory_keys stale"
 
 
-@command("eval", -3, _EVAL_FLAGS + " replicated", group=_G, since="2.6.0",
+@command("eval", -3, _EVAL_FLAGS + " replicated touches_any_key", group=_G, since="2.6.0",
          key_finder=numkeys_positions, reads_if=_eval_reads,
          summary="Execute a Lua script server side",
          complexity="Depends on the script that is executed.")
@@ -235,7 +235,7 @@ def eval_(ctx: Context, argv: list[bytes]):
     return _evaluate(ctx, argv[1], _keys_and_args(argv), read_only_command=False, cache=True)
 
 
-@command("evalsha", -3, _EVAL_FLAGS + " replicated", group=_G, since="2.6.0",
+@command("evalsha", -3, _EVAL_FLAGS + " replicated touches_any_key", group=_G, since="2.6.0",
          key_finder=numkeys_positions, reads_if=_evalsha_reads,
          summary="Execute a Lua script server side",
          complexity="Depends on the script that is executed.")
@@ -689,7 +689,7 @@ def _fcall_reads(store, argv: list[bytes]) -> bool:
     return record is not None and "no-writes" in marshal.loads(record)[2]
 
 
-@command("fcall", -3, _EVAL_FLAGS + " replicated", group=_G, since="7.0.0",
+@command("fcall", -3, _EVAL_FLAGS + " replicated touches_any_key", group=_G, since="7.0.0",
          key_finder=numkeys_positions, reads_if=_fcall_reads, summary="Invoke a function",
          complexity="Depends on the function that is executed.")
 def fcall(ctx: Context, argv: list[bytes]):

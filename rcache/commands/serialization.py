@@ -12,14 +12,25 @@ import asyncio
 import hiredis
 
 from .. import collections_store as cs
-from .. import errors, rdb
+from .. import errors, rdb, streams_store
 from .. import strings_store as ss
 from ..encodings import EncodingLimits
+from ..entries import COMMAND
 from ..errors import CommandError
 from ..notify import GENERIC
 from ..resp import OK, SimpleString, encode_command, parse_int
-from ..statemachine import COMMAND
-from ..storage import BIG_STRING, HASH, LIST, SET, STRING, STRING_KINDS, TYPE_NAMES, ZSET, Keyspace
+from ..storage import (
+    BIG_STRING,
+    HASH,
+    LIST,
+    SET,
+    STREAM,
+    STRING,
+    STRING_KINDS,
+    TYPE_NAMES,
+    ZSET,
+    Keyspace,
+)
 from .args import int_arg
 from .table import COMMANDS, Context, command
 
@@ -30,7 +41,8 @@ BAD_IDLETIME = "ERR Invalid IDLETIME value, must be >= 0"
 BAD_FREQ = "ERR Invalid FREQ value, must be >= 0 and <= 255"
 BAD_PAYLOAD = "ERR DUMP payload version or checksum are wrong"
 BAD_FORMAT = "ERR Bad data format"
-_KIND_BY_NAME = {name.decode(): kind for kind, name in TYPE_NAMES.items() if kind != BIG_STRING}
+_KIND_BY_NAME = {name.decode(): kind for kind, name in TYPE_NAMES.items()
+                 if kind not in (BIG_STRING, STREAM)}
 
 
 def read_value(ks: Keyspace, key: bytes) -> tuple[str, object] | None:
@@ -38,6 +50,8 @@ def read_value(ks: Keyspace, key: bytes) -> tuple[str, object] | None:
     record = ks.lookup(key)
     if record is None:
         return None
+    if record[0] == STREAM:
+        return rdb.STREAM, _stream_value(streams_store.lookup(ks, key))
     kind = TYPE_NAMES[record[0]].decode()
     if record[0] in STRING_KINDS:
         return kind, ss.value_of(ks, key, record)
@@ -65,8 +79,45 @@ def _is_big(limits: EncodingLimits, kind: int, data: list) -> bool:
     return False
 
 
+def _stream_value(stream: streams_store.Stream) -> rdb.StreamValue:
+    groups = [rdb.StreamGroup(
+        group.name, group.last_id, group.entries_read,
+        [(entry.id, entry.delivery_time, entry.deliveries)
+         for entry in stream.pending_entries(group)],
+        [(consumer.name, consumer.seen_time,
+          list(stream.consumer_pending_ids(group, consumer.name)))
+         for consumer in stream.consumers(group)]) for group in stream.groups()]
+    return rdb.StreamValue(list(stream.entries()), stream.last_id, stream.first_id,
+                           stream.max_deleted_id, stream.entries_added, groups)
+
+
+def _write_stream(ks: Keyspace, key: bytes, value: rdb.StreamValue, expire_at: int) -> None:
+    stream = streams_store.create(ks, key)
+    for entry_id, fields in value.entries:
+        stream.append(entry_id, fields)
+    stream.last_id, stream.first_id = value.last_id, value.first_id
+    stream.max_deleted_id, stream.entries_added = value.max_deleted_id, value.entries_added
+    stream.meta.expire_at = expire_at
+    stream.save()
+    for loaded in value.groups:
+        group = streams_store.Group(loaded.name, loaded.last_id, loaded.entries_read)
+        deliveries = {entry_id: (time_ms, count) for entry_id, time_ms, count in loaded.pending}
+        for name, seen_time, ids in loaded.consumers:
+            consumer = streams_store.Consumer(name, seen_time)
+            group.consumers += 1
+            for entry_id in ids:
+                time_ms, count = deliveries[entry_id]
+                stream.add_pending(group, streams_store.Pending(entry_id, time_ms, count, name),
+                                   consumer)
+            stream.save_consumer(group, consumer)
+        stream.save_group(group)
+
+
 def write_value(ks: Keyspace, key: bytes, kind_name: str, data, expire_at: int) -> None:
     """Store a decoded value under key (which must not exist), with its absolute expiry."""
+    if kind_name == rdb.STREAM:
+        _write_stream(ks, key, data, expire_at)
+        return
     kind = _KIND_BY_NAME[kind_name]
     if kind == STRING:
         ss.store(ks, key, data, expire_at)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 from .. import errors
+from ..config import python_log_level
 from ..errors import CommandError
 from ..resp import OK, SimpleString, parse_int
 from .args import int_arg
@@ -42,6 +44,7 @@ def config_set(ctx: Context, argv: list[bytes]):
     config.set_at_runtime(pairs)
     for client in ctx.server.clients.values():  # as Redis, open connections follow at once
         client.reader.max_bulk_len = config.proto_max_bulk_len
+    logging.getLogger().setLevel(python_log_level(config.loglevel))
     return OK
 
 
@@ -229,15 +232,14 @@ def wait(ctx: Context, argv: list[bytes]):
         raise CommandError("ERR timeout is not an integer or out of range")
     if timeout_ms < 0:
         raise CommandError("ERR timeout is negative")
-    node = replicator.node
-    index = node.raftCommitIndex
-    acked = node.followers_at(index)
+    index = replicator.commit_index
+    acked = replicator.followers_at(index)
     if acked >= wanted or ctx.client.in_exec:  # no waiting inside a transaction
         return acked
 
     async def poll() -> int:
         deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else None
-        while (count := node.followers_at(index)) < wanted and (
+        while (count := replicator.followers_at(index)) < wanted and (
                 deadline is None or time.monotonic() < deadline):
             await asyncio.sleep(WAIT_POLL_S)
         return count

@@ -1,5 +1,8 @@
 """The command table: each command is declared once, here, with everything the server needs.
 
+A leaf: it imports nothing of the runtime, and the families (``rcache/commands/__init__.py``
+imports them all) fill it as they are imported.
+
 Dispatch (arity and unknown-command errors), write routing (the ``write`` flag sends a
 command through Raft), MOVED (key positions give the slot), MULTI queuing and the replies
 of ``COMMAND``/``COMMAND INFO``/``COMMAND DOCS``/``COMMAND GETKEYS`` all read this table.
@@ -25,12 +28,24 @@ Parser = Callable[[list[bytes]], Any]  # argv -> parsed arguments, or CommandErr
 #   replicated - goes through the Raft log though Redis does not call it a write (PUBLISH)
 #   noscript, loading, stale, fast, denyoom, admin, readonly... as Redis reports them
 #   no_multi - refused inside MULTI
+#   no_auth - may run before AUTH (Redis's CMD_NO_AUTH)
+# rcache's own facts about a command (internal: not in COMMAND replies), read by the server,
+# WATCH and blocking pops instead of lists of names:
+#   pubsub_ok - a RESP2 connection with subscriptions may still run it
+#   multi_control - acts on MULTI/WATCH itself: run at once, never queued
+#   touches_any_key - may write keys its arguments do not name, in any db (scripts, LEASE
+#                     REVOKE): dirties every WATCH
+#   touches_dbs - changes whole databases (FLUSHDB, FLUSHALL, SWAPDB)
+#   touches_other_db - may fill a key of another database (MOVE, COPY ... DB, SWAPDB)
+#   fills_second_key - a blocking move: pushes into its second key (BLMOVE, BRPOPLPUSH)
+#   timeout_first - a blocking command whose timeout is its first argument (BLMPOP, BZMPOP)
+#   block_option - a blocking command that waits only with its BLOCK option (XREAD, XREADGROUP)
 _ACL_BY_GROUP = {
     "string": "string", "generic": "keyspace", "connection": "connection",
     "server": "admin", "transactions": "transaction", "cluster": "admin",
     "hash": "hash", "list": "list", "set": "set", "sorted_set": "sortedset",
     "bitmap": "bitmap", "pubsub": "pubsub", "lease": "keyspace",
-    "hyperloglog": "hyperloglog", "geo": "geo", "scripting": "scripting",
+    "hyperloglog": "hyperloglog", "geo": "geo", "scripting": "scripting", "stream": "stream",
 }
 # Categories Redis 7.0's command files declare beyond what the flags and the family give.
 _ACL_DECLARED = {
@@ -72,7 +87,9 @@ def _acl_categories(cmd: Command) -> frozenset[str]:
     return frozenset(found)
 
 
-_INTERNAL_FLAGS = frozenset({"node", "replicated"})  # rcache's own: not in COMMAND replies
+_INTERNAL_FLAGS = frozenset({  # rcache's own: not in COMMAND replies
+    "node", "replicated", "pubsub_ok", "multi_control", "touches_any_key", "touches_dbs",
+    "touches_other_db", "fills_second_key", "timeout_first", "block_option"})
 
 
 @dataclass(slots=True)
@@ -122,6 +139,11 @@ class Command:
         # count in the value, as Redis does) is routed as a write.
         self.reads_keyspace = "readonly" in self.flags and not self.is_write
         self.acl_categories = _acl_categories(self)
+
+    @property
+    def redis_flags(self) -> frozenset[str]:
+        """The flags Redis has too: what COMMAND INFO shows."""
+        return self.flags - _INTERNAL_FLAGS
 
     def call(self, ctx: Context, argv: list[bytes], parsed: Any = None) -> Any:
         """Run the handler: on its parsed arguments (``parsed`` if the caller parsed them
@@ -182,7 +204,7 @@ class Command:
 
     def info(self) -> list:
         """One entry of the COMMAND reply (Redis 7 layout, 10 fields)."""
-        flags = sorted(self.flags - _INTERNAL_FLAGS)
+        flags = sorted(self.redis_flags)
         if self.key_finder is not None:
             flags.append("movablekeys")
         from ..resp import SimpleString
@@ -282,36 +304,6 @@ def lookup(argv: list[bytes]) -> Command:
         cmd = sub
     cmd.check_arity(len(argv))
     return cmd
-
-
-def ensure_loaded() -> None:
-    """Import every command family so that their declarations fill the table."""
-    from . import (  # noqa: F401
-        acl,
-        bits,
-        cluster,
-        connection,
-        expiry,
-        geo,
-        hashes,
-        hyperloglog,
-        info,
-        introspection,
-        keyspace,
-        lcs,
-        leases,
-        lists,
-        pubsub,
-        raft,
-        scripting,
-        serialization,
-        server,
-        sets,
-        sort,
-        strings,
-        transactions,
-        zsets,
-    )
 
 
 class Context:

@@ -11,7 +11,8 @@ from .table import Context, command, lookup
 _G = "transactions"
 
 
-@command("multi", 1, "noscript loading stale fast allow_busy node", group=_G, since="1.2.0",
+@command("multi", 1, "noscript loading stale fast allow_busy node multi_control",
+         group=_G, since="1.2.0",
          summary="Mark the start of a transaction block")
 def multi(ctx: Context, argv: list[bytes]):
     if ctx.client.multi is not None:
@@ -20,7 +21,8 @@ def multi(ctx: Context, argv: list[bytes]):
     return OK
 
 
-@command("exec", 1, "noscript loading stale skip_slowlog node", group=_G, since="1.2.0",
+@command("exec", 1, "noscript loading stale skip_slowlog node multi_control",
+         group=_G, since="1.2.0",
          summary="Execute all commands issued after MULTI")
 def exec_(ctx: Context, argv: list[bytes]):
     if ctx.client.multi is None:
@@ -28,7 +30,8 @@ def exec_(ctx: Context, argv: list[bytes]):
     return ctx.client.exec_transaction()
 
 
-@command("discard", 1, "noscript loading stale fast allow_busy node", group=_G, since="2.0.0",
+@command("discard", 1, "noscript loading stale fast allow_busy node multi_control",
+         group=_G, since="2.0.0",
          summary="Discard all commands issued after MULTI")
 def discard(ctx: Context, argv: list[bytes]):
     if ctx.client.multi is None:
@@ -38,7 +41,7 @@ def discard(ctx: Context, argv: list[bytes]):
     return OK
 
 
-@command("watch", -2, "noscript loading stale fast allow_busy", 1, -1, 1, group=_G,
+@command("watch", -2, "noscript loading stale fast allow_busy multi_control", 1, -1, 1, group=_G,
          since="2.2.0", summary="Monitor changes to keys",
          complexity="O(1) for every key.")
 def watch(ctx: Context, argv: list[bytes]):

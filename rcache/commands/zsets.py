@@ -881,7 +881,7 @@ def _mpop(ctx: Context, keys: list[bytes], side: bytes, count: int) -> object:
     return NULL_ARRAY
 
 
-@command("bzmpop", -5, "write blocking", group=_G, since="7.0.0",
+@command("bzmpop", -5, "write blocking timeout_first", group=_G, since="7.0.0",
          key_finder=numkeys_keys_after_timeout,
          complexity="O(K) + O(M*log(N)) where K is the number of provided keys, N being the "
                     "number of elements in the sorted set, and M being the number of elements "

@@ -18,7 +18,6 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import aiohttp
 import redis.asyncio
@@ -27,22 +26,20 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .. import errors
-from ..acl import User, denial
 from ..cluster import PROXY
 from ..commands.acl import noperm_reply
+from ..commands.acl_rules import User, denial
 from ..commands.keyspace import keys_under
 from ..commands.table import Context, lookup
+from ..entries import COMMAND
 from ..errors import CommandError
-from ..raft import Pending
-from ..statemachine import COMMAND
+from ..interfaces import Node
+from ..pending import Pending
 from ..storage import TYPE_NAMES
 from . import HttpPortUnavailable
 from .metrics import registry_for
 from .peers import Peers
 from .state import follower_lag, local_state
-
-if TYPE_CHECKING:
-    from ..server import Server
 
 STATIC = Path(__file__).parent / "static"
 MAX_LIST_LIMIT = 1000  # keys per GET /v1/keys page
@@ -104,7 +101,7 @@ async def _wait(start: Callable[[Callable[[Pending], None]], Pending]) -> object
 
 
 class HttpService:
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Node) -> None:
         self.server = server
         self.config = server.config
         self.peers = Peers(server)
@@ -399,6 +396,10 @@ class HttpService:
             length = call(b"hlen", key)
             flat = call(b"hscan", key, b"0", b"count", count)[1]
             value = {_text(f): _text(v) for f, v in zip(flat[::2], flat[1::2], strict=True)}
+        elif kind == "stream":
+            length = call(b"xlen", key)
+            value = [[_text(entry_id), [_text(item) for item in fields]]
+                     for entry_id, fields in call(b"xrange", key, b"-", b"+", b"count", count)]
         else:
             length = call(b"zcard", key)
             pairs = call(b"zrange", key, b"0", last, b"withscores")

@@ -7,7 +7,6 @@ on each command's table entry (reads where they ran, writes where they were appl
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import (
@@ -19,16 +18,14 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from ..commands.table import all_commands
+from ..interfaces import Node
 from .state import follower_lag, local_state
-
-if TYPE_CHECKING:
-    from ..server import Server
 
 ROLES = ("leader", "follower", "candidate")
 
 
 class NodeCollector(Collector):
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Node) -> None:
         self.server = server
 
     def collect(self) -> Iterator[Metric]:
@@ -120,7 +117,7 @@ def _per_command() -> Iterator[Metric]:
     yield from (calls, failed, rejected, latency)
 
 
-def registry_for(server: Server) -> CollectorRegistry:
+def registry_for(server: Node) -> CollectorRegistry:
     """The node's metrics, plus the process's own (memory, CPU, open files: read from /proc
     at scrape time too)."""
     registry = CollectorRegistry(auto_describe=False)

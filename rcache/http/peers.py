@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
 
 import redis.asyncio
 import redis.exceptions
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from ..interfaces import Node
 from .state import RaftState, local_state, state_from_info
-
-if TYPE_CHECKING:
-    from ..server import Server
 
 PROBE_TIMEOUT = 2.0
 RECHECK = 5.0  # seconds between looks for the HTTP ports of members not known yet
@@ -32,7 +29,7 @@ def http_url(client_address: str, http_port: int) -> str:
 
 
 class Peers:
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Node) -> None:
         self.server = server
         self._connections: dict[str, redis.asyncio.Redis] = {}
         self._http_ports: dict[str, int] = {}  # client address -> its http-port (0: off)

@@ -4,10 +4,8 @@ from the same sources as ``INFO raft``, so nothing is counted on the command pat
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from ..server import Server
+from ..interfaces import Node
 
 
 @dataclass
@@ -29,14 +27,14 @@ class RaftState:
         return {**asdict(self), "healthy": self.healthy}
 
 
-def local_state(server: Server) -> RaftState:
+def local_state(server: Node) -> RaftState:
     cluster = server.cluster
-    status = server.replicator.node.getStatus()
+    status = server.replicator.status()
     leader = cluster.leader_id()
     role = "leader" if server.replicator.is_leader else "follower" if leader else "candidate"
-    return RaftState(id=cluster.node_id, role=role, term=status["raft_term"], leader=leader,
-                     commit_index=status["commit_idx"], applied_index=status["last_applied"],
-                     log_entries=status["log_len"])
+    return RaftState(id=cluster.node_id, role=role, term=status.term, leader=leader,
+                     commit_index=status.commit_index, applied_index=status.applied_index,
+                     log_entries=status.log_entries)
 
 
 def state_from_info(node_id: str, info: dict) -> RaftState:
@@ -49,17 +47,16 @@ def state_from_info(node_id: str, info: dict) -> RaftState:
                      log_entries=int(info["raft_log_entries"]))
 
 
-def follower_lag(server: Server) -> dict[str, int]:
+def follower_lag(server: Node) -> dict[str, int]:
     """On the leader: how many log entries each follower lacks (last log index minus the
     follower's match index), by node id."""
     replicator = server.replicator
     if not replicator.is_leader:
         return {}
-    status = replicator.node.getStatus()
-    last = replicator.node.last_log_index()
+    status = replicator.status()
     lag = {}
     for node_id, (raft, _) in server.cluster.members().items():
-        matched = status.get(f"match_idx_server_{raft}")
+        matched = status.match_index.get(raft)
         if matched is not None:
-            lag[node_id] = max(0, last - matched)
+            lag[node_id] = max(0, status.last_log_index - matched)
     return lag

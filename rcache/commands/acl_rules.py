@@ -14,12 +14,12 @@ import hmac
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from .acl_keys import key_needs
-from .commands.table import Command, all_commands, find
-from .glob import matcher
+from ..acl_keys import key_needs
+from ..glob import matcher
+from .table import Command, all_commands, find
 
 if TYPE_CHECKING:
-    from .storage import Store
+    from ..storage import Store
 
 # Redis 7.0's ACL CAT, in its order.
 CATEGORIES = ("keyspace", "read", "write", "set", "sortedset", "list", "hash", "string",
@@ -412,7 +412,7 @@ _FILE_ERROR_END = ("WARNING: ACL errors detected, no change to the previously ac
 
 def parse_acl_file(text: str, path: str) -> dict[bytes, User]:
     """An aclfile's users ('user <name> <rules...>' lines), with Redis's error texts."""
-    from .resp import split_args
+    from ..resp import split_args
     users: dict[bytes, User] = {}
     for lineno, line in enumerate(text.splitlines(), 1):
         words = split_args(line.strip().encode())

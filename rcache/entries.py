@@ -1,0 +1,7 @@
+"""The kinds of item a Raft entry carries (see rcache.statemachine for what each holds).
+
+A leaf, so that command families, blocking pops and WATCH can build and read items without
+importing the state machine that applies them.
+"""
+
+COMMAND, TRANSACTION, EXPIRE, MEMBER, LEASE_EXPIRY, EVICT = 0, 1, 2, 3, 4, 5

@@ -1,0 +1,162 @@
+"""The narrow interfaces between a node's parts, as Protocols (a leaf: it imports no runtime).
+
+* ``Replication``: what the node asks of Raft (implemented by ``raft.Replicator``; PySyncObj
+  is reached through it alone).
+* ``Routing``: who is a member, who leads, where a client must go (``cluster.Cluster``).
+* ``Node`` and ``Connection``: what the node's services (blocking pops, WATCH, pub/sub,
+  eviction, the HTTP port) use of the server and of one client connection, so that they
+  depend on these shapes and not on ``rcache.server``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .config import Config
+from .errors import CommandError
+from .pending import Pending
+from .storage import Store
+
+
+@dataclass(frozen=True, slots=True)
+class RaftStatus:
+    """This node's view of the Raft log (INFO raft, CLUSTER INFO, the HTTP state)."""
+
+    term: int
+    commit_index: int
+    applied_index: int
+    leader_commit_index: int | None  # the leader's, as last heard (None: not heard yet)
+    log_entries: int
+    last_log_index: int
+    has_quorum: bool
+    lease_remaining_ms: int  # the leader's lease; 0 elsewhere
+    links_tls: bool  # the Raft links run over TLS (tls-cluster)
+    links_secret: bool  # and/or are authenticated by the cluster secret
+    match_index: dict[str, int] = field(default_factory=dict)  # leader: Raft address -> index
+
+
+class PeerUnreachable(Exception):
+    """A would-be member's Raft port did not answer as an rcache node of this cluster."""
+
+
+class Replication(Protocol):
+    # rcache's own parts of the Raft node (no PySyncObj object behind them):
+    journal: Any  # durability.DurableJournal: INFO persistence, /metrics
+    snapshots: Any  # durability.Snapshots: SAVE, BGSAVE, LASTSAVE
+    faults: Any  # faults.TickFaults: the write path's injected I/O errors
+
+    def snapshot_now(self) -> Any:
+        """A future that resolves once a snapshot is written (SAVE, BGSAVE)."""
+
+    @property
+    def is_leader(self) -> bool: ...
+
+    @property
+    def leader_address(self) -> str | None:
+        """The Raft address of the leader this node knows of."""
+
+    @property
+    def term(self) -> int: ...
+
+    def status(self) -> RaftStatus: ...
+
+    def lease_holds(self) -> bool:
+        """A leader whose lease holds may answer reads without a ReadIndex round."""
+
+    def voters(self) -> list[str]:
+        """The Raft addresses of the other voting members."""
+
+    def reachable_voters(self) -> list[str]:
+        """Those of them this node is connected to."""
+
+    def followers_at(self, index: int) -> int:
+        """Followers holding the log up to index (WAIT)."""
+
+    def submit(self, item: tuple, on_done: Callable[[Pending], None] | None = None,
+               prepared: Any = None) -> Pending:
+        """``prepared``: the item's commands as the caller found them (statemachine.Prepared)."""
+
+    def after_submitted(self, callback: Callable[[], None]) -> bool: ...
+
+    def propose(self, item: tuple) -> Awaitable[object]: ...
+
+    def read_barrier(self, on_done: Callable[[Pending], None]) -> Pending: ...
+
+    def change_membership(self, add: bool, raft_address: str) -> Awaitable[None]: ...
+
+    def wait_applied_by(self, raft_address: str, index: int, timeout: float
+                        ) -> Awaitable[bool]: ...
+
+    def transfer_leadership(self, raft_address: str | None) -> None: ...
+
+    def probe(self, raft_address: str) -> Awaitable[str]:
+        """The Raft address a peer answers as; raises PeerUnreachable."""
+
+
+class Routing(Protocol):
+    node_id: str
+
+    def members(self) -> dict[str, tuple[str, str]]:
+        """node id -> (Raft address, client address), as the log recorded them."""
+
+    def leader_id(self) -> str | None: ...
+
+    def leader_client_address(self, tls: bool = False) -> str | None: ...
+
+    def client_address(self, recorded: str, tls: bool) -> str:
+        """A member's client address as a client of this port (plain or TLS) reaches it."""
+
+    def redirect(self, cmd: Any = None, argv: list[bytes] | None = None,
+                 tls: bool = False) -> CommandError:
+        """-MOVED to the leader (or CLUSTERDOWN without one)."""
+
+    # Where a command runs (None: here; PROXY: forwarded to the leader; an error: go there).
+    def route_write(self, client: Connection, cmd: Any, argv: list[bytes]) -> Any: ...
+
+    def route_read(self, client: Connection, cmd: Any, argv: list[bytes]) -> Any: ...
+
+    def forward(self, client: Connection, commands: list[tuple[int, list[bytes]]],
+                transaction: bool = False) -> Pending | CommandError: ...
+
+    # Membership changes made through the cluster's leader.
+    def call_cluster(self, seed: str, *command: str, timeout: float = 60) -> Awaitable[Any]: ...
+
+    def join_now(self, seed: str) -> Awaitable[Any]: ...
+
+
+class Connection(Protocol):
+    id: int
+    db: int
+    tls: bool
+    resp3: bool
+    readonly: bool  # READONLY: stale reads allowed on a follower
+    read_consistency: str | None
+    closed: bool
+    watched: dict[tuple[int, bytes], bool]
+    watch_dirty: bool
+    watch_term: int
+    channels: dict[bytes, None]
+    patterns: dict[bytes, None]
+
+    def push(self, message: Any) -> None: ...
+
+    def context(self) -> Any:
+        """A handler's Context on this connection's database (commands.table.Context)."""
+
+
+class Node(Protocol):
+    config: Config
+    store: Store
+    replicator: Replication
+    cluster: Routing
+    machine: Any  # statemachine.StateMachine
+    clients: Any
+    stats: Any
+    blocking: Any
+
+    def submitted(self, item: tuple, prepared: Any) -> None:
+        """Told of every item the node submits (blocking pops, WATCH)."""
+
+    def shutdown(self) -> None: ...

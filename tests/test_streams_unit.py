@@ -1,0 +1,117 @@
+"""Streams without a server: the entry's clock is the only clock apply reads, two nodes that
+apply the same entries hold the same bytes, a deleted stream leaves no record behind, and the
+RDB listpack codec reads back what it writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rcache import collections_store as cs
+from rcache import rdb
+from rcache.commands.streams import interval_end, interval_start, parse_id
+from rcache.errors import CommandError
+from rcache.streams_store import MAX_ID
+
+from .test_collections_unit import apply, command, records_under
+from .test_commands_unit import NOW, DirectNode
+
+
+@pytest.fixture
+def pair_of_nodes(tmp_path: Path) -> Iterator[tuple[DirectNode, DirectNode]]:
+    nodes = DirectNode(tmp_path / "a"), DirectNode(tmp_path / "b")
+    yield nodes
+    for node in nodes:
+        node.store.close()
+
+
+_ENTRIES = [
+    [command("XADD", "s", "*", "f", "1"), command("XADD", "s", "*", "f", "2")],
+    [command("XGROUP", "CREATE", "s", "g", "0")],
+    [command("XREADGROUP", "GROUP", "g", "alice", "COUNT", "1", "STREAMS", "s", ">")],
+    [command("XADD", "s", "MAXLEN", "5", "*", "f", "3"),
+     command("XREADGROUP", "GROUP", "g", "bob", "STREAMS", "s", ">")],
+    [command("XCLAIM", "s", "g", "carol", "0", f"{NOW}-1", "IDLE", "500")],
+    [command("XAUTOCLAIM", "s", "g", "dave", "0", "0", "COUNT", "1")],
+]
+
+
+def test_apply_reads_only_the_entry_clock(pair_of_nodes) -> None:
+    """Ids, delivery times, idle and seen times come from each entry's clock: two nodes
+    applying the same entries (at different wall-clock moments) hold the same stream."""
+    for node in pair_of_nodes:
+        for step, items in enumerate(_ENTRIES):
+            apply(node, *items, now=NOW + 10 * step)
+    first, second = ([node.call("XINFO", "STREAM", "s", "FULL"),
+                      node.call("XRANGE", "s", "-", "+")] for node in pair_of_nodes)
+    assert first == second
+    assert [entry[0] for entry in first[1]] == [b"%d-0" % NOW, b"%d-1" % NOW,
+                                                b"%d-0" % (NOW + 30)]
+    group = first[0][b"groups"][0]
+    pending = {entry[0]: entry[1:] for entry in group[b"pending"]}
+    assert pending[b"%d-1" % NOW] == [b"carol", NOW + 40 - 500, 2]  # IDLE from the clock
+    assert pending[b"%d-0" % NOW] == [b"dave", NOW + 50, 2]
+    seen = {consumer[b"name"]: consumer[b"seen-time"] for consumer in group[b"consumers"]}
+    assert seen == {b"alice": NOW + 20, b"bob": NOW + 30, b"carol": NOW + 40,
+                    b"dave": NOW + 50}
+
+
+def test_deleting_a_stream_leaves_no_record(pair_of_nodes) -> None:
+    node = pair_of_nodes[0]
+    for start in range(0, 400, 100):
+        apply(node, *[command("XADD", "big", f"{i}-1", "f", "v") for i in range(start + 1,
+                                                                            start + 101)])
+    apply(node, command("XGROUP", "CREATE", "big", "g", "0"))
+    apply(node, command("XREADGROUP", "GROUP", "g", "c", "COUNT", "150", "STREAMS", "big", ">"))
+    prefix = cs.lookup_any(node.store.keyspace(0, NOW), b"big").prefix
+    assert records_under(node, prefix) > 550  # state, 400 entries, group, 2 x 150 pending
+    assert apply(node, command("DEL", "big")) == [1]
+    assert records_under(node, prefix) == 0
+    apply(node, command("XADD", "small", "1-1", "f", "v"),
+          command("XGROUP", "CREATE", "small", "g", "0"))
+    prefix = cs.lookup_any(node.store.keyspace(0, NOW), b"small").prefix
+    apply(node, command("XGROUP", "DESTROY", "small", "g"), command("XDEL", "small", "1-1"))
+    assert records_under(node, prefix) == 1  # the state: an empty stream stays a key
+    assert node.call("XINFO", "STREAM", "small")[b"last-generated-id"] == b"1-1"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (b"5", ((5, 0), True)), (b"5-3", ((5, 3), True)), (b" 5-3", ((5, 3), True)),
+    (b"+5-3", ((5, 3), True)), (b"5-*", ((5, 0), False)), (b"-", ((0, 0), True)),
+    (b"+", (MAX_ID, True)), (b"18446744073709551615-18446744073709551615", (MAX_ID, True)),
+])
+def test_ids_parse_as_redis_reads_them(raw: bytes, expected) -> None:
+    assert parse_id(raw, star_seq=True) == expected
+
+
+@pytest.mark.parametrize("raw", [b"", b"-5", b"5-", b"5-x", b"5-1-1", b"18446744073709551616",
+                                 b"x" * 128, b"5 -1", b"5-+-1"])
+def test_invalid_ids_are_refused(raw: bytes) -> None:
+    with pytest.raises(CommandError, match="Invalid stream ID"):
+        parse_id(raw, star_seq=True)
+
+
+def test_exclusive_interval_edges() -> None:
+    assert interval_start(b"(5-18446744073709551615") == (6, 0)
+    assert interval_end(b"(6-0") == (5, 2**64 - 1)
+    assert interval_end(b"(6") == (6, 2**64 - 2)  # a missing end sequence is the largest
+    with pytest.raises(CommandError, match="invalid start ID"):
+        interval_start(b"(18446744073709551615-18446744073709551615")
+    with pytest.raises(CommandError, match="invalid end ID"):
+        interval_end(b"(0-0")
+
+
+@pytest.mark.parametrize("size", [0, 1, 63, 64, 127, 128, 4095, 4096, 16383, 16384, 70000])
+def test_listpack_strings_read_back(size: int) -> None:
+    items = [b"a" * size, b"z", b"b" * (size // 2)]
+    assert rdb.parse_listpack(rdb.build_listpack(items)) == items
+
+
+def test_listpack_integers_read_back() -> None:
+    numbers = [0, 1, 127, 128, -1, -4096, 4095, 4096, -4097, 32767, -32768, 32768, 2**23,
+               -(2**23), 2**31 - 1, -(2**31), 2**31, 2**63 - 1, -(2**63)]
+    packed = rdb.build_listpack(numbers)
+    assert rdb.parse_listpack(packed) == [b"%d" % number for number in numbers]
+    assert len(rdb.build_listpack([127])) == 6 + 2 + 1  # a 7-bit integer takes one byte
