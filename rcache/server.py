@@ -234,11 +234,12 @@ class Client(asyncio.Protocol):
     def _in_plain_state(self) -> bool:
         """May this connection's data commands skip the checks of ``_execute``? Only
         commands other than plain ones (AUTH, MULTI, SUBSCRIBE, CONFIG SET...) change that,
-        so it is decided again after each of them, and on each read from the socket."""
+        so it is decided again after each of them, and on each read from the socket. A
+        tracking connection's reads record their keys in ``_execute``: never plain."""
         config = self.server.config
         return (self.reader.authenticated and self.acl_user is None and self.multi is None
                 and not self.channels and not self.patterns and not config.maxmemory
-                and config.maxmemory_policy == "noeviction")
+                and config.maxmemory_policy == "noeviction" and self.tracking is None)
 
     def _runs_in_order(self, cmd: Command | None, argv: list[bytes]) -> bool:
         """May this command run while earlier replies are pending? Only if it reads nothing
@@ -634,7 +635,7 @@ class Client(asyncio.Protocol):
 
     @property
     def awaiting_replies(self) -> bool:
-        return bool(self._slots)
+        return bool(self.replies.slots)
 
     def quit(self) -> None:
         """QUIT: close once its reply, and every earlier one, has been written."""
