@@ -1,8 +1,9 @@
 """Raft glue: PySyncObj underneath, batches of writes on top.
 
 * Every write that reaches the event loop in one turn (all connections, pipelined or not)
-  becomes ONE Raft entry (``Replicator.submit``), applied by the state machine with one
-  RocksDB WriteBatch. A client's reply is sent only after its entry is committed and applied.
+  goes into ONE Raft entry (``Replicator.submit``; a turn's writes past MAX_ENTRY_BYTES or
+  MAX_ENTRY_ARGS into the next), applied by the state machine with one RocksDB WriteBatch.
+  A client's reply is sent only after its entry is committed and applied.
 * PySyncObj runs with ``autoTick=False``: our own thread ticks it, without sleeping while a
   one-node cluster has an entry to commit, and PySyncObj's pipe notifier wakes it as soon as
   an entry is queued. Commit latency is then network latency, not PySyncObj's timers.
@@ -56,7 +57,7 @@ log = logging.getLogger(__name__)
 # MAX_ENTRY_ARGS arguments (applying costs per argument: one HSET of 1000 fields is 2002),
 # a single bigger command alone making one entry; and a tick stops applying once
 # APPLY_BUDGET_S has passed, so that heartbeats and votes go out (the rest is applied on the
-# next tick, which then comes at once). Measured under CPU load (2 cores, load ~4): 38 HSETs
+# next tick, which then comes at once). Measured under CPU load (2 cores, load ~5): 38 HSETs
 # of 1000 fields, one entry, took 0.3-1.3 s to apply on each node, past the election timeout.
 MAX_ENTRY_BYTES = 256 * 1024
 MAX_ENTRY_ARGS = 4096
