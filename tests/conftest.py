@@ -183,6 +183,20 @@ class LocalCluster:
 
         return wait_for(agreed, timeout, "an agreed leader")
 
+    def on_leader(self, *argv, timeout: float = 30):
+        """Run one command on the leader, retrying while leadership moves (MOVED, TRYAGAIN)."""
+        outcome: list = []
+
+        def attempt() -> bool:
+            try:
+                outcome.append(self.leader().client().execute_command(*argv))
+            except (redis.exceptions.MovedError, redis.exceptions.TryAgainError):
+                return False
+            return True
+
+        wait_for(attempt, timeout, f"{argv[0]} on the leader")
+        return outcome[-1]
+
     def followers(self) -> list[Node]:
         leader = self.leader()
         return [n for n in self.live() if n is not leader]

@@ -570,6 +570,55 @@ HAND_WRITTEN = [
 
 # Writes whose arguments are wrong: answered before the Raft log (tests/test_parse_once.py
 # checks that the log does not move), with Redis's texts, in Redis's order of checks.
+# Stream writes Redis refuses before it looks the key up (t_stream.c's order).
+_MALFORMED_STREAM_WRITES = [
+    ("XADD", "k", "NOMKSTREAM", "MAXLEN", "x", "*", "f", "v"), ("XADD", "k", "MAXLEN", "-1", "*", "f", "v"),
+    ("XADD", "k", "MAXLEN", "1", "MINID", "0", "*", "f", "v"), ("XADD", "k", "MINID", "=", "x", "*", "f", "v"),
+    ("XADD", "k", "MAXLEN", "~", "x", "*", "f", "v"), ("XADD", "k", "LIMIT", "5", "*", "f", "v"),
+    ("XADD", "k", "LIMIT", "0", "*", "f", "v"), ("XADD", "k", "MAXLEN", "1", "LIMIT", "5", "*", "f", "v"),
+    ("XADD", "k", "MAXLEN", "~", "1", "LIMIT", "-1", "*", "f", "v"),
+    ("XADD", "k", "MAXLEN", "~", "1", "LIMIT", "x", "*", "f", "v"), ("XADD", "k", "1-x", "f", "v"),
+    ("XADD", "k", "-", "f", "v"), ("XADD", "k", "0-0", "f", "v"), ("XADD", "k", "*", "f"),
+    ("XADD", "k", "*", "f", "v", "g"), ("XADD", "k", "NOMKSTREAM", "*", "f"), ("XADD", "k", "FOO", "f", "v"),
+    ("XADD", "k", "MAXLEN", "1", "x-1", "f", "v"),
+    ("XTRIM", "k", "FOO", "1"), ("XTRIM", "k", "LIMIT", "1"), ("XTRIM", "k", "LIMIT", "0", "MAXLEN"),
+    ("XTRIM", "k", "MAXLEN", "x"), ("XTRIM", "k", "MAXLEN", "-1"), ("XTRIM", "k", "MINID", "x"),
+    ("XTRIM", "k", "MAXLEN", "1", "LIMIT", "1"), ("XTRIM", "k", "MAXLEN", "1", "MINID", "1"),
+    ("XTRIM", "k", "MAXLEN", "~"), ("XTRIM", "k", "MAXLEN", "1", "*"),
+    ("XSETID", "k", "x"), ("XSETID", "k", "+"), ("XSETID", "k", "1-1", "ENTRIESADDED", "x"),
+    ("XSETID", "k", "1-1", "ENTRIESADDED", "-1"), ("XSETID", "k", "1-1", "MAXDELETEDID", "2-0"),
+    ("XSETID", "k", "1-1", "MAXDELETEDID", "+"), ("XSETID", "k", "1-1", "FOO"),
+    ("XSETID", "k", "1-1", "ENTRIESADDED"),
+    ("XGROUP", "CREATE", "k", "g", "$", "FOO"), ("XGROUP", "CREATE", "k", "g", "$", "ENTRIESREAD", "x"),
+    ("XGROUP", "CREATE", "k", "g", "$", "ENTRIESREAD", "-2"), ("XGROUP", "CREATE", "k", "g", "$", "ENTRIESREAD"),
+    ("XGROUP", "SETID", "k", "g", "$", "MKSTREAM"), ("XGROUP", "SETID", "k", "g", "$", "ENTRIESREAD", "x"),
+    ("XGROUP", "SETID", "k", "g", "0", "ENTRIESREAD", "-5"),
+    ("XREADGROUP", "GROUP", "g", "c", "COUNT", "x", "STREAMS", "k", ">"),
+    ("XREADGROUP", "GROUP", "g", "c", "BLOCK", "-1", "STREAMS", "k", ">"),
+    ("XREADGROUP", "GROUP", "g", "c", "BLOCK", "x", "STREAMS", "k", ">"),
+    ("XREADGROUP", "GROUP", "g", "c", "BLOCK", "1.5", "STREAMS", "k", ">"),
+    ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "k", "j", ">"),
+    ("XREADGROUP", "GROUP", "g", "c", "FOO", "STREAMS", "k", ">"),
+    ("XREADGROUP", "COUNT", "1", "NOACK", "STREAMS", "k", ">"), ("XREADGROUP", "GROUP", "g", "c", "NOACK", "k", ">"),
+    ("XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "BLOCK", "0"),
+    ("XAUTOCLAIM", "k", "g", "c", "x", "0"), ("XAUTOCLAIM", "k", "g", "c", "0", "x"),
+    ("XAUTOCLAIM", "k", "g", "c", "0", "(18446744073709551615-18446744073709551615"),
+    ("XAUTOCLAIM", "k", "g", "c", "0", "0", "COUNT", "0"), ("XAUTOCLAIM", "k", "g", "c", "0", "0", "COUNT", "x"),
+    ("XAUTOCLAIM", "k", "g", "c", "0", "0", "COUNT", "576460752303423488"),
+    ("XAUTOCLAIM", "k", "g", "c", "0", "0", "FOO"), ("XAUTOCLAIM", "k", "g", "c", "0", "0", "COUNT"),
+]
+# Stream writes Redis looks the key (and group) up for before the argument that is wrong: no
+# parser reaches it, so these go through the log (a missing key answers 0 or its own error).
+_STREAM_KEY_FIRST = [
+    ("XDEL", "k", "x"), ("XACK", "k", "g", "x"), ("XCLAIM", "k", "g", "c", "x", "0"),
+    ("XCLAIM", "k", "g", "c", "0", "0", "IDLE", "x"), ("XGROUP", "CREATE", "k", "g", "x", "MKSTREAM"),
+    ("XGROUP", "CREATE", "k", "g", "$", "MKSTREAM", "MKSTREAM", "MKSTREAM", "MKSTREAM"),
+    ("XGROUP", "SETID", "k", "g", "x"), ("XGROUP", "SETID", "k", "g", "0", "ENTRIESREAD", "1", "ENTRIESREAD", "2"),
+    ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "k", "x"), ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "k", "$"),
+    ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "k", "0", "GROUP", "h"),
+    ("XGROUP", "CREATECONSUMER", "k", "g", "c"), ("XGROUP", "DELCONSUMER", "k", "g", "c"),
+    ("XGROUP", "DESTROY", "k", "g"),
+]
 MALFORMED_WRITES = [
     ("SET", "k", "v", "FOO"), ("SET", "k", "v", "NX", "XX"), ("SET", "k", "v", "EX", "abc"),
     ("SET", "k", "v", "EX", "0"), ("SET", "k", "v", "PX", "-1"), ("SET", "k", "v", "EX"),
@@ -606,6 +655,7 @@ MALFORMED_WRITES = [
     ("MSET", "a", "1", "b"), ("MSETNX", "a", "1", "b"), ("HSET", "k", "f", "v", "g"),
     ("HMSET", "k", "f", "v", "g"), ("FLUSHALL", "FOO"), ("FLUSHDB", "ASYNC", "SYNC"),
     ("MOVE", "k", "x"), ("MOVE", "k", "2147483648"), ("SWAPDB", "x", "0"), ("SWAPDB", "0", "1.5"),
+    *_MALFORMED_STREAM_WRITES,
 ]
 # The same writes on keys of other types (or a missing key, for GETEX): Redis checks the
 # syntax first, except where it looks at the key before some arguments (GETEX's expiry,
@@ -614,16 +664,21 @@ _WRONG_TYPE_FIRST = [("LPUSH", "k", "x"), *MALFORMED_WRITES,
                      # no parser: Redis reads the key (or checks the index's range) first
                      ("INCRBYFLOAT", "k", "x"), ("COPY", "a", "b", "DB", "99", "FOO"),
                      ("GEOSEARCHSTORE", "d", "k", "FROMLONLAT", "0", "0", "BYRADIUS", "1", "km",
-                      "FOO"), ("DEL", "k"),
+                      "FOO"), *_STREAM_KEY_FIRST, ("DEL", "k"),
                      ("GETEX", "k", "EX", "abc"), ("SET", "k", "v"), ("GETEX", "k", "EX", "abc"),
                      ("GETEX", "k", "PX", "0"), ("LSET", "k", "x", "v")]
 
 
 _ON_A_STRING = [("SET", "k", "v"), *MALFORMED_WRITES, ("LSET", "k", "x", "v"),
                 ("MOVE", "k", "99"), ("SWAPDB", "0", "99"), ("SWAPDB", "99", "x")]
+# On a stream with a group: the key-first ones reach their argument errors (and a missing key
+# answers first).
+_ON_A_STREAM = [*_STREAM_KEY_FIRST, ("XADD", "k", "1-1", "f", "v"), ("XGROUP", "CREATE", "k", "g", "0"),
+                *_MALFORMED_STREAM_WRITES, *_STREAM_KEY_FIRST]
 # Inside MULTI they are queued, and fail inside EXEC's reply, as in Redis.
 _IN_MULTI = [("MULTI",), ("SET", "k", "v", "FOO"), ("ZADD", "k", "x", "m"), ("SET", "k", "v"),
-             ("EXPIRE", "k", "10", "NX", "XX"), ("GET", "k"), ("EXEC",)]
+             ("EXPIRE", "k", "10", "NX", "XX"), ("XADD", "s", "0-0", "f", "v"),
+             ("XADD", "s", "1-1", "f", "v"), ("XTRIM", "s", "MAXLEN", "-1"), ("GET", "k"), ("EXEC",)]
 
 
 # And from scripts: redis.call parses them as the client port does.
@@ -632,12 +687,16 @@ _IN_SCRIPTS = [("EVAL", "return redis.pcall('SET', 'k', 'v', 'FOO')", "0"),
                ("EVAL", "return redis.pcall('EXPIRE', 'k', '10', 'NX', 'XX')", "0"),
                ("EVAL", "redis.call('SET', 'k', 'v') return redis.pcall('GETEX', 'k', 'EX', 'x')",
                 "0"),
-               ("EVAL", "return redis.pcall('LPOP', 'k', '-1')", "0")]
+               ("EVAL", "return redis.pcall('LPOP', 'k', '-1')", "0"),
+               ("EVAL", "return redis.pcall('XADD', 'k', 'MAXLEN', 'x', '*', 'f', 'v')", "0"),
+               ("EVAL", "return redis.pcall('XGROUP', 'CREATE', 's', 'g', '$', 'ENTRIESREAD', '-2')",
+                "0")]
 
 
 @pytest.mark.parametrize("sequence", [MALFORMED_WRITES, _WRONG_TYPE_FIRST, _ON_A_STRING,
-                                      _IN_MULTI, _IN_SCRIPTS],
-                         ids=["missing-key", "on-a-list", "on-a-string", "in-multi", "in-scripts"])
+                                      _ON_A_STREAM, _IN_MULTI, _IN_SCRIPTS],
+                         ids=["missing-key", "on-a-list", "on-a-string", "on-a-stream", "in-multi",
+                              "in-scripts"])
 def test_malformed_writes(pair, sequence) -> None:
     for argv in sequence:
         assert_same(pair, *argv)

@@ -19,7 +19,7 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from redis.exceptions import MovedError, TryAgainError
+from redis.exceptions import MovedError
 
 from .conftest import LocalCluster, Node, wait_for
 from .test_differential import RawConnection, pair  # noqa: F401 (pair: the fixture)
@@ -150,6 +150,11 @@ XSETID v 3
 XSETID v 4-0 ENTRIESADDED 10 MAXDELETEDID 3-5
 XINFO STREAM v
 XSETID v 4-0 MAXDELETEDID 1-0
+XADD w 1-1 a 1
+XADD w 2-1 a 1
+XDEL w 2-1
+XSETID w 1-5
+XINFO STREAM w
 XSETID nokey 1-1
 XTRIM v
 XTRIM v MAXLEN
@@ -567,20 +572,6 @@ def test_blocked_xreadgroup_hands_each_entry_to_one_consumer(shared_node: Node) 
 
 
 # -- three nodes ----------------------------------------------------------------------------------
-def _on_leader(cluster: LocalCluster, *argv):
-    outcome: list = []
-
-    def attempt() -> bool:
-        try:
-            outcome.append(cluster.leader().client().execute_command(*argv))
-        except (MovedError, TryAgainError):
-            return False
-        return True
-
-    wait_for(attempt, 30, f"{argv[0]} on the leader")
-    return outcome[-1]
-
-
 def _stream_state(client: redis.Redis) -> list:
     """What every node must hold byte for byte: entries, groups, PEL with delivery times."""
     return [client.execute_command("XRANGE", "orders", "-", "+"),
@@ -591,14 +582,14 @@ def _stream_state(client: redis.Redis) -> list:
 def test_streams_replicate_and_blocked_reads_unblock_on_leader_change(
         cluster: LocalCluster) -> None:
     for i in range(1, 6):
-        _on_leader(cluster, "XADD", "orders", f"{i}-1", "item", f"i{i}")
-    _on_leader(cluster, "XADD", "orders", "*", "item", "auto")
-    _on_leader(cluster, "XGROUP", "CREATE", "orders", "billing", "0")
-    _on_leader(cluster, "XREADGROUP", "GROUP", "billing", "alice", "COUNT", "3", "STREAMS",
+        cluster.on_leader("XADD", "orders", f"{i}-1", "item", f"i{i}")
+    cluster.on_leader("XADD", "orders", "*", "item", "auto")
+    cluster.on_leader("XGROUP", "CREATE", "orders", "billing", "0")
+    cluster.on_leader("XREADGROUP", "GROUP", "billing", "alice", "COUNT", "3", "STREAMS",
                "orders", ">")
-    _on_leader(cluster, "XREADGROUP", "GROUP", "billing", "bob", "STREAMS", "orders", ">")
-    _on_leader(cluster, "XACK", "orders", "billing", "2-1")
-    _on_leader(cluster, "XCLAIM", "orders", "billing", "bob", "0", "1-1")
+    cluster.on_leader("XREADGROUP", "GROUP", "billing", "bob", "STREAMS", "orders", ">")
+    cluster.on_leader("XACK", "orders", "billing", "2-1")
+    cluster.on_leader("XCLAIM", "orders", "billing", "bob", "0", "1-1")
     cluster.wait_converged()
     summary = cluster.leader().client().xpending("orders", "billing")
     assert summary["pending"] == 5 and summary["min"] == b"1-1"

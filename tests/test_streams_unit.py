@@ -11,7 +11,15 @@ import pytest
 
 from rcache import collections_store as cs
 from rcache import rdb
-from rcache.commands.streams import interval_end, interval_start, parse_id
+from rcache.commands import table
+from rcache.commands.stream_args import (
+    interval_end,
+    interval_start,
+    parse_group_options,
+    parse_id,
+    parse_read,
+    parse_xadd,
+)
 from rcache.errors import CommandError
 from rcache.streams_store import MAX_ID
 
@@ -101,6 +109,39 @@ def test_exclusive_interval_edges() -> None:
         interval_start(b"(18446744073709551615-18446744073709551615")
     with pytest.raises(CommandError, match="invalid end ID"):
         interval_end(b"(0-0")
+
+
+def test_xadd_parses_every_argument_before_the_log() -> None:
+    found = parse_xadd([b"XADD", b"s", b"NOMKSTREAM", b"MINID", b"~", b"5-1", b"LIMIT", b"10",
+                        b"7-*", b"f", b"v"])
+    assert (found.key, found.no_mkstream, found.id, found.seq_given, found.fields) == (
+        b"s", True, (7, 0), False, [b"f", b"v"])
+    assert (found.trim.strategy, found.trim.approximate, found.trim.threshold,
+            found.trim.limit) == (b"minid", True, (5, 1), 10)
+
+
+@pytest.mark.parametrize("argv", [
+    # Redis reads these ids only after the key (and group): WRONGTYPE or NOGROUP come first.
+    [b"XGROUP", b"CREATE", b"k", b"g", b"bad", b"MKSTREAM"],
+    [b"XGROUP", b"SETID", b"k", b"g", b"x"],
+    [b"XGROUP", b"SETID", b"k", b"g", b"0", b"ENTRIESREAD", b"1", b"ENTRIESREAD", b"2"],
+])
+def test_xgroup_parser_stops_at_the_key(argv: list[bytes]) -> None:
+    assert parse_group_options(argv)[0] == argv
+
+
+def test_xreadgroup_ids_are_left_to_apply() -> None:
+    found = parse_read([b"xreadgroup", b"GROUP", b"g", b"c", b"NOACK", b"BLOCK", b"5",
+                        b"STREAMS", b"a", b"b", b"$", b"bad"])
+    assert (found.group, found.consumer, found.noack, found.block_ms) == (b"g", b"c", True, 5)
+    assert (found.keys, found.ids) == ([b"a", b"b"], [b"$", b"bad"])
+
+
+@pytest.mark.parametrize("name", [b"xdel", b"xack", b"xclaim", b"xgroup|destroy",
+                                  b"xgroup|createconsumer", b"xgroup|delconsumer"])
+def test_writes_that_read_the_key_first_have_no_parser(name: bytes) -> None:
+    """Redis answers their missing key (0, NOGROUP) or WRONGTYPE before any argument."""
+    assert table.find(name).parser is None
 
 
 @pytest.mark.parametrize("size", [0, 1, 63, 64, 127, 128, 4095, 4096, 16383, 16384, 70000])

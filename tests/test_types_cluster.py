@@ -8,23 +8,9 @@ the leader of the moment when a node says they were not done (MOVED, TRYAGAIN).
 
 from __future__ import annotations
 
-from redis.exceptions import MovedError, TryAgainError
+from redis.exceptions import MovedError
 
 from .conftest import LocalCluster, wait_for
-
-
-def _write(cluster: LocalCluster, *argv):
-    outcome: list = []
-
-    def attempt() -> bool:
-        try:
-            outcome.append(cluster.leader().client().execute_command(*argv))
-        except (MovedError, TryAgainError):
-            return False
-        return True
-
-    wait_for(attempt, 30, f"{argv[0]} on the leader")
-    return outcome[-1]
 
 
 def _state(client) -> list:
@@ -33,15 +19,15 @@ def _state(client) -> list:
 
 
 def test_types_apply_identically_on_every_node(cluster: LocalCluster) -> None:
-    _write(cluster, "PFADD", "hll", *[f"e{i}" for i in range(500)])
-    _write(cluster, "PFADD", "dense", *[f"d{i}" for i in range(5000)])
-    assert _write(cluster, "PFCOUNT", "hll") > 0  # stores the count in the value, everywhere
-    _write(cluster, "GEOADD", "geo", "13.361389", "38.115556", "Palermo", "15.087269",
+    cluster.on_leader("PFADD", "hll", *[f"e{i}" for i in range(500)])
+    cluster.on_leader("PFADD", "dense", *[f"d{i}" for i in range(5000)])
+    assert cluster.on_leader("PFCOUNT", "hll") > 0  # stores the count in the value, everywhere
+    cluster.on_leader("GEOADD", "geo", "13.361389", "38.115556", "Palermo", "15.087269",
            "37.502669", "Catania", "2.3522", "48.8566", "Paris")
-    _write(cluster, "GEOSEARCHSTORE", "near", "geo", "FROMLONLAT", "15", "37", "BYRADIUS",
+    cluster.on_leader("GEOSEARCHSTORE", "near", "geo", "FROMLONLAT", "15", "37", "BYRADIUS",
            "300", "km", "STOREDIST")
-    _write(cluster, "SADD", "nums", "3", "1", "2")
-    _write(cluster, "SORT", "nums", "DESC", "STORE", "sorted")
+    cluster.on_leader("SADD", "nums", "3", "1", "2")
+    cluster.on_leader("SORT", "nums", "DESC", "STORE", "sorted")
     expected = _state(cluster.leader().client())
     assert expected[0].startswith(b"HYLL\x01") and expected[1].startswith(b"HYLL\x00")
     assert expected[1][15] & 0x80 and not expected[0][15] & 0x80  # stale vs cached count
@@ -54,7 +40,7 @@ def test_types_apply_identically_on_every_node(cluster: LocalCluster) -> None:
 
 
 def test_pfcount_on_a_follower_is_redirected(cluster: LocalCluster) -> None:
-    _write(cluster, "PFADD", "h", "a")
+    cluster.on_leader("PFADD", "h", "a")
 
     def redirected() -> bool:
         """True once a follower answers MOVED (one that became leader meanwhile answers)."""

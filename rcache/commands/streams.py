@@ -7,13 +7,15 @@ block; with BLOCK, and XREADGROUP always, the command goes through the log and, 
 nothing, gives the timeout's reply, which parks the client on the leader (rcache.blocking)
 until a write to one of its streams sends it through the log again.
 
+The writes' arguments are parsed before the log by ``stream_args`` as far as Redis parses
+them before it reads the key; what Redis reads after the key is checked here, in apply.
+
 Approximate trimming (``~``) removes whole blocks of ``stream-node-max-entries`` (100)
 entries, as Redis only drops whole radix-tree nodes; exact trimming removes all it must.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from .. import errors
@@ -24,22 +26,37 @@ from ..resp import NULL_ARRAY, OK, KeyedReplies, SimpleString, parse_int
 from ..storage import Keyspace
 from ..streams_store import MAX_ID, ZERO_ID, StreamId
 from .args import int_arg
+from .stream_args import (
+    NODE_ENTRIES,
+    U64_MAX,
+    AddArgs,
+    AutoClaimArgs,
+    GroupArgs,
+    ReadArgs,
+    SetIdArgs,
+    Trim,
+    interval_end,
+    interval_start,
+    next_id,
+    parse_group_options,
+    parse_id,
+    parse_read,
+    parse_xadd,
+    parse_xautoclaim,
+    parse_xsetid,
+    parse_xtrim,
+    strict_id,
+)
 from .table import Context, command, container
 
 _G = "stream"
-NODE_ENTRIES = 100  # stream-node-max-entries: approximate trimming works in whole nodes
-_U64_MAX = 2**64 - 1
-INVALID_ID = "ERR Invalid stream ID specified as stream command argument"
 ID_TOO_SMALL = "ERR The ID specified in XADD is equal or smaller than the target stream top item"
-ID_ZERO = "ERR The ID specified in XADD must be greater than 0-0"
 EXHAUSTED = "ERR The stream has exhausted the last possible ID, unable to add more items"
 BUSYGROUP = "BUSYGROUP Consumer Group name already exists"
 KEY_REQUIRED = ("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you "
                 "may want to use the MKSTREAM option to create an empty stream automatically.")
 STREAM_GONE = "UNBLOCKED the stream key no longer exists"
 GROUP_GONE = "NOGROUP the consumer group this client was blocked on no longer exists"
-ENTRIES_READ_RANGE = "ERR value for ENTRIESREAD must be positive or -1"
-_STRTOULL = re.compile(rb"[ \t\n\v\f\r]*[+-]?([0-9]+)\Z")
 
 
 def _text(raw: bytes) -> str:
@@ -55,83 +72,6 @@ def _no_group(key: bytes, group: bytes, command_name: str = "") -> CommandError:
 def _no_such_group(key: bytes, group: bytes) -> CommandError:
     return CommandError(f"NOGROUP No such consumer group '{_text(group)}' for key name "
                         f"'{_text(key)}'")
-
-
-# -- ids ----------------------------------------------------------------------------------------
-def _u64(raw: bytes) -> int | None:
-    """string2ull: string2ll's strict form when it fits (negative: invalid), else strtoull."""
-    value = parse_int(raw)
-    if value is not None:
-        return value if value >= 0 else None
-    match = _STRTOULL.match(raw)
-    if match is None:
-        return None
-    value = int(match.group(1))
-    if value > _U64_MAX:
-        return None
-    return (-value) % (1 << 64) if raw.lstrip(b" \t\n\v\f\r")[:1] == b"-" else value
-
-
-def parse_id(raw: bytes, missing_seq: int = 0, strict: bool = False,
-             star_seq: bool = False) -> tuple[StreamId, bool]:
-    """streamGenericParseIDOrReply -> (id, whether the sequence was given: False for
-    ``ms-*`` when ``star_seq`` allows it)."""
-    raw = raw.split(b"\x00", 1)[0] if len(raw) <= 127 else None
-    if raw is None or (strict and raw in (b"-", b"+")):
-        raise CommandError(INVALID_ID)
-    if raw == b"-":
-        return ZERO_ID, True
-    if raw == b"+":
-        return MAX_ID, True
-    ms_part, dash, seq_part = raw.partition(b"-")
-    ms = _u64(ms_part)
-    if ms is None:
-        raise CommandError(INVALID_ID)
-    if not dash:
-        return (ms, missing_seq), True
-    if star_seq and seq_part == b"*":
-        return (ms, 0), False
-    seq = _u64(seq_part)
-    if seq is None:
-        raise CommandError(INVALID_ID)
-    return (ms, seq), True
-
-
-def strict_id(raw: bytes, missing_seq: int = 0) -> StreamId:
-    return parse_id(raw, missing_seq, strict=True)[0]
-
-
-def _next_id(stream_id: StreamId) -> StreamId | None:
-    ms, seq = stream_id
-    if seq < _U64_MAX:
-        return ms, seq + 1
-    return (ms + 1, 0) if ms < _U64_MAX else None
-
-
-def _previous_id(stream_id: StreamId) -> StreamId | None:
-    ms, seq = stream_id
-    if seq > 0:
-        return ms, seq - 1
-    return (ms - 1, _U64_MAX) if ms > 0 else None
-
-
-def interval_start(raw: bytes) -> StreamId:
-    """An interval's start: ``-``, an id, or ``(id`` for ids after it."""
-    if len(raw) > 1 and raw[:1] == b"(":
-        after = _next_id(strict_id(raw[1:]))
-        if after is None:
-            raise CommandError("ERR invalid start ID for the interval")
-        return after
-    return parse_id(raw)[0]
-
-
-def interval_end(raw: bytes) -> StreamId:
-    if len(raw) > 1 and raw[:1] == b"(":
-        before = _previous_id(strict_id(raw[1:], _U64_MAX))
-        if before is None:
-            raise CommandError("ERR invalid end ID for the interval")
-        return before
-    return parse_id(raw, _U64_MAX)[0]
 
 
 def _entry_reply(stream_id: StreamId, fields: list[bytes] | None) -> list:
@@ -159,82 +99,7 @@ def _counted(entries: Iterator, count: int) -> Iterator:
 
 
 # -- XADD XTRIM -----------------------------------------------------------------------------------
-class _Trim:
-    __slots__ = ("strategy", "approximate", "threshold", "limit")
-
-    def __init__(self) -> None:
-        self.strategy: bytes | None = None  # b"maxlen" | b"minid"
-        self.approximate = False
-        self.threshold: int | StreamId = 0
-        self.limit = 0
-
-
-class _Add:
-    """XADD's own options."""
-
-    __slots__ = ("no_mkstream", "id", "seq_given", "fields_at")
-
-    def __init__(self) -> None:
-        self.no_mkstream = False
-        self.id: StreamId | None = None  # None: *
-        self.seq_given = True  # False for ms-*
-        self.fields_at = 0
-
-
-def _parse_add_or_trim(argv: list[bytes], xadd: bool) -> tuple[_Trim, _Add]:
-    """streamParseAddOrTrimArgsOrReply: the trimming, and for XADD its own options."""
-    trim, found = _Trim(), _Add()
-    limit_given = False
-    i = 2
-    while i < len(argv):
-        more = len(argv) - 1 - i
-        option = argv[i].lower()
-        if xadd and argv[i] == b"*":
-            break
-        if option in (b"maxlen", b"minid") and more:
-            if trim.strategy is not None:
-                raise CommandError("ERR syntax error, MAXLEN and MINID options at the same "
-                                   "time are not compatible")
-            trim.approximate = False
-            if more >= 2 and argv[i + 1] in (b"~", b"="):
-                trim.approximate = argv[i + 1] == b"~"
-                i += 1
-            if option == b"maxlen":
-                trim.threshold = int_arg(argv[i + 1])
-                if trim.threshold < 0:
-                    raise CommandError("ERR The MAXLEN argument must be >= 0.")
-            else:
-                trim.threshold = strict_id(argv[i + 1])
-            trim.strategy = option
-            i += 1
-        elif option == b"limit" and more:
-            trim.limit = int_arg(argv[i + 1])
-            if trim.limit < 0:
-                raise CommandError("ERR The LIMIT argument must be >= 0.")
-            limit_given = True
-            i += 1
-        elif xadd and option == b"nomkstream":
-            found.no_mkstream = True
-        elif xadd:
-            found.id, found.seq_given = parse_id(argv[i], strict=True, star_seq=True)
-            break
-        else:
-            raise CommandError(errors.SYNTAX)
-        i += 1
-    if trim.limit and trim.strategy is None:
-        raise CommandError("ERR syntax error, LIMIT cannot be used without specifying a "
-                           "trimming strategy")
-    if not xadd and trim.strategy is None:
-        raise CommandError("ERR syntax error, XTRIM must be called with a trimming strategy")
-    if limit_given and not trim.approximate:
-        raise CommandError("ERR syntax error, LIMIT cannot be used without the special ~ option")
-    if not limit_given:
-        trim.limit = 100 * NODE_ENTRIES if trim.approximate else 0
-    found.fields_at = i + 1
-    return trim, found
-
-
-def _trim(stream: ss.Stream, trim: _Trim) -> int:
+def _trim(stream: ss.Stream, trim: Trim) -> int:
     """streamTrim: how many entries it removed. Whole nodes go first while the stream stays
     at or above its threshold (and, with ``~``, within ``limit``); exact trimming then goes
     on entry by entry."""
@@ -272,13 +137,13 @@ def _add(ks: Keyspace, stream: ss.Stream, given: StreamId | None, seq_given: boo
     last = stream.last_id
     if given is None:
         now = ks.now_ms
-        new = (now, 0) if now > last[0] else _next_id(last)
+        new = (now, 0) if now > last[0] else next_id(last)
         if new is None:
             raise CommandError(ID_TOO_SMALL)
     elif seq_given:
         new = given
     elif given[0] == last[0]:
-        if last[1] == _U64_MAX:
+        if last[1] == U64_MAX:
             raise CommandError("ERR Elements are too large to be stored")
         new = (last[0], last[1] + 1)
     else:
@@ -292,26 +157,20 @@ def _add(ks: Keyspace, stream: ss.Stream, given: StreamId | None, seq_given: boo
 @command("xadd", -5, "write denyoom fast", 1, 1, 1, group=_G, since="5.0.0",
          complexity="O(1) when adding a new entry, O(N) when trimming where N being the number "
                     "of entries evicted.",
-         summary="Appends a new entry to a stream")
-def xadd(ctx: Context, argv: list[bytes]) -> bytes | None:
-    trim, found = _parse_add_or_trim(argv, xadd=True)
-    fields = argv[found.fields_at:]
-    if len(fields) < 2 or len(fields) % 2:
-        raise CommandError(errors.wrong_arity("xadd"))
-    if found.id == ZERO_ID and found.seq_given:
-        raise CommandError(ID_ZERO)
-    ks = ctx.ks
-    stream = _stream(ks, argv[1])
+         summary="Appends a new entry to a stream", parser=parse_xadd)
+def xadd(ctx: Context, found: AddArgs) -> bytes | None:
+    ks, key = ctx.ks, found.key
+    stream = _stream(ks, key)
     if stream is None:
         if found.no_mkstream:
             return None
-        stream = ss.create(ks, argv[1])
+        stream = ss.create(ks, key)
     if stream.last_id == MAX_ID:
         raise CommandError(EXHAUSTED)
-    new = _add(ks, stream, found.id, found.seq_given, fields)
-    ctx.notify(STREAM_EVENTS, b"xadd", argv[1])
-    if trim.strategy is not None and _trim(stream, trim):
-        ctx.notify(STREAM_EVENTS, b"xtrim", argv[1])
+    new = _add(ks, stream, found.id, found.seq_given, found.fields)
+    ctx.notify(STREAM_EVENTS, b"xadd", key)
+    if found.trim.strategy is not None and _trim(stream, found.trim):
+        ctx.notify(STREAM_EVENTS, b"xtrim", key)
     stream.save()
     return ss.format_id(new)
 
@@ -320,16 +179,16 @@ def xadd(ctx: Context, argv: list[bytes]) -> bytes | None:
          complexity="O(N), with N being the number of evicted entries. Constant times are very "
                     "small however, since entries are organized in macro nodes containing "
                     "multiple entries that can be released with a single deallocation.",
-         summary="Trims the stream to (approximately if '~' is passed) a certain size")
-def xtrim(ctx: Context, argv: list[bytes]) -> int:
-    stream = _stream(ctx.ks, argv[1])
-    trim = _parse_add_or_trim(argv, xadd=False)[0]
+         summary="Trims the stream to (approximately if '~' is passed) a certain size",
+         parser=parse_xtrim)
+def xtrim(ctx: Context, found: AddArgs) -> int:
+    stream = _stream(ctx.ks, found.key)
     if stream is None:
         return 0
-    removed = _trim(stream, trim)
+    removed = _trim(stream, found.trim)
     if removed:
         stream.save()
-        ctx.notify(STREAM_EVENTS, b"xtrim", argv[1])
+        ctx.notify(STREAM_EVENTS, b"xtrim", found.key)
     return removed
 
 
@@ -400,31 +259,12 @@ def xdel(ctx: Context, argv: list[bytes]) -> int:
 
 
 @command("xsetid", -3, "write denyoom fast", 1, 1, 1, group=_G, since="5.0.0",
-         summary="An internal command for replicating stream values")
-def xsetid(ctx: Context, argv: list[bytes]) -> SimpleString:
-    new = strict_id(argv[2])
-    entries_added, max_deleted = -1, ZERO_ID
-    i = 3
-    while i < len(argv):
-        option = argv[i].lower()
-        if option == b"entriesadded" and i + 1 < len(argv):
-            entries_added = int_arg(argv[i + 1])
-            if entries_added < 0:
-                raise CommandError("ERR entries_added must be positive")
-        elif option == b"maxdeletedid" and i + 1 < len(argv):
-            max_deleted = strict_id(argv[i + 1])
-            if new < max_deleted:
-                raise CommandError("ERR The ID specified in XSETID is smaller than the "
-                                   "provided max_deleted_entry_id")
-        else:
-            raise CommandError(errors.SYNTAX)
-        i += 2
-    stream = _stream(ctx.ks, argv[1])
+         summary="An internal command for replicating stream values", parser=parse_xsetid)
+def xsetid(ctx: Context, found: SetIdArgs) -> SimpleString:
+    new, entries_added = found.id, found.entries_added
+    stream = _stream(ctx.ks, found.key)
     if stream is None:
         raise CommandError(errors.NO_SUCH_KEY)
-    if new < stream.max_deleted_id:
-        raise CommandError("ERR The ID specified in XSETID is smaller than current "
-                           "max_deleted_entry_id")
     if stream.length:
         if new < stream.last_entry_id():
             raise CommandError("ERR The ID specified in XSETID is smaller than the target "
@@ -435,82 +275,14 @@ def xsetid(ctx: Context, argv: list[bytes]) -> SimpleString:
     stream.last_id = new
     if entries_added != -1:
         stream.entries_added = entries_added
-    if max_deleted != ZERO_ID:
-        stream.max_deleted_id = max_deleted
+    if found.max_deleted != ZERO_ID:
+        stream.max_deleted_id = found.max_deleted
     stream.save()
-    ctx.notify(STREAM_EVENTS, b"xsetid", argv[1])
+    ctx.notify(STREAM_EVENTS, b"xsetid", found.key)
     return OK
 
 
 # -- XREAD XREADGROUP -----------------------------------------------------------------------------
-class _Read:
-    __slots__ = ("block_ms", "count", "group", "consumer", "noack", "keys", "ids")
-
-    def __init__(self) -> None:
-        self.block_ms: int | None = None
-        self.count = 0
-        self.group: bytes | None = None
-        self.consumer = b""
-        self.noack = False
-        self.keys: list[bytes] = []
-        self.ids: list[bytes] = []
-
-
-def _block_timeout(raw: bytes) -> int:
-    """getTimeoutFromObjectOrReply in milliseconds."""
-    value = parse_int(raw)
-    if value is None:
-        raise CommandError("ERR timeout is not an integer or out of range")
-    if value < 0:
-        raise CommandError("ERR timeout is negative")
-    return value
-
-
-def _parse_read(argv: list[bytes], group_read: bool) -> _Read:
-    name = "XREADGROUP" if group_read else "XREAD"
-    found = _Read()
-    streams_at = 0
-    i = 1
-    while i < len(argv):
-        more = len(argv) - i - 1
-        option = argv[i].lower()
-        if option == b"block" and more:
-            i += 1
-            found.block_ms = _block_timeout(argv[i])
-        elif option == b"count" and more:
-            i += 1
-            found.count = max(int_arg(argv[i]), 0)
-        elif option == b"streams" and more:
-            streams_at = i + 1
-            if (len(argv) - streams_at) % 2:
-                symbol = ">" if group_read else "$"
-                raise CommandError(f"ERR Unbalanced {name} list of streams: for each stream "
-                                   f"key an ID or '{symbol}' must be specified.")
-            break
-        elif option == b"group" and more >= 2:
-            if not group_read:
-                raise CommandError("ERR The GROUP option is only supported by XREADGROUP. You "
-                                   "called XREAD instead.")
-            found.group, found.consumer = argv[i + 1], argv[i + 2]
-            i += 2
-        elif option == b"noack":
-            if not group_read:
-                raise CommandError("ERR The NOACK option is only supported by XREADGROUP. You "
-                                   "called XREAD instead.")
-            found.noack = True
-        else:
-            raise CommandError(errors.SYNTAX)
-        i += 1
-    if not streams_at:
-        raise CommandError(errors.SYNTAX)
-    if group_read and found.group is None:
-        raise CommandError("ERR Missing GROUP option for XREADGROUP")
-    half = (len(argv) - streams_at) // 2
-    found.keys = argv[streams_at:streams_at + half]
-    found.ids = argv[streams_at + half:]
-    return found
-
-
 def stream_keys(argv: list[bytes]) -> list[int]:
     """XREAD / XREADGROUP key positions: the first half of what follows STREAMS."""
     for i in range(1, len(argv)):
@@ -523,14 +295,14 @@ def stream_keys(argv: list[bytes]) -> list[int]:
 def block_timeout_ms(argv: list[bytes]) -> int | None:
     """The BLOCK of an XREAD/XREADGROUP (rcache.blocking parks the client that long; 0:
     forever), None without BLOCK."""
-    return _parse_read(argv, argv[0].lower() == b"xreadgroup").block_ms
+    return parse_read(argv).block_ms
 
 
 def resolve_last_ids(ks: Keyspace, argv: list[bytes]) -> list[bytes]:
     """XREAD ... ``$``: the last id of each stream now, written into the command, so that
     every later try of a parked XREAD waits for entries after the same ids (the leader's
     view when the client blocked, as Redis takes it when the command arrives)."""
-    found = _parse_read(argv, group_read=False)
+    found = parse_read(argv)
     resolved = list(argv)
     first_id_at = len(argv) - len(found.ids)
     for n, raw in enumerate(found.ids):
@@ -566,7 +338,7 @@ def woken_reply(ks: Keyspace, argv: list[bytes], reply: object) -> object:
 def _reads_without_blocking(_store, argv: list[bytes]) -> bool:
     """XREAD without BLOCK is a read (a malformed one too: the read replies its error)."""
     try:
-        return _parse_read(argv, group_read=False).block_ms is None
+        return parse_read(argv).block_ms is None
     except CommandError:
         return True
 
@@ -582,9 +354,8 @@ def _keyed(served: list) -> object:
                     "when the BLOCK option is used, XADD will pay O(M) time in order to serve "
                     "the M clients blocked on the stream getting new data.",
          summary="Return never seen elements in multiple streams, with IDs greater than the "
-                 "ones reported by the caller for each stream. Can block.")
-def xread(ctx: Context, argv: list[bytes]) -> object:
-    found = _parse_read(argv, group_read=False)
+                 "ones reported by the caller for each stream. Can block.", parser=parse_read)
+def xread(ctx: Context, found: ReadArgs) -> object:
     targets: list[tuple[bytes, ss.Stream | None, StreamId]] = []
     for key, raw in zip(found.keys, found.ids, strict=True):
         stream = _stream(ctx.ks, key)
@@ -601,17 +372,17 @@ def xread(ctx: Context, argv: list[bytes]) -> object:
         if stream is None or not stream.length or stream.last_entry_id() <= after:
             continue
         served.append((key, [_entry_reply(i, fields) for i, fields in
-                             _counted(stream.entries(_next_id(after)), found.count)]))
+                             _counted(stream.entries(next_id(after)), found.count)]))
     return _keyed(served)
 
 
-def _deliver(stream: ss.Stream, group: ss.Group, consumer: ss.Consumer, found: _Read,
+def _deliver(stream: ss.Stream, group: ss.Group, consumer: ss.Consumer, found: ReadArgs,
              now: int) -> list:
     """streamReplyWithRange for ``>``: new entries, each moving the group's last id and,
     unless NOACK, joining the PEL (taken from another consumer if XGROUP SETID made it
     pending already)."""
     delivered = []
-    start = _next_id(group.last_id)
+    start = next_id(group.last_id)
     for stream_id, fields in _counted(stream.entries(start) if start else iter(()),
                                       found.count):
         if group.entries_read != ss.UNKNOWN_READS and not stream.has_tombstones_from(
@@ -636,7 +407,7 @@ def _history(stream: ss.Stream, group: ss.Group, consumer: ss.Consumer, after: S
              count: int, now: int) -> list:
     """The consumer's own pending entries after ``after``; a deleted entry comes back as
     [id, nil]. Each delivered again counts one more delivery."""
-    start = _next_id(after)
+    start = next_id(after)
     if start is None:
         return []
     replies = []
@@ -660,9 +431,9 @@ def _history(stream: ss.Stream, group: ss.Group, consumer: ss.Consumer, after: S
                     "blocks, XADD will pay the O(N) time in order to serve the N clients "
                     "blocked on the stream getting new data.",
          summary="Return new entries from a stream using a consumer group, or access the "
-                 "history of the pending entries for a given consumer. Can block.")
-def xreadgroup(ctx: Context, argv: list[bytes]) -> object:
-    found = _parse_read(argv, group_read=True)
+                 "history of the pending entries for a given consumer. Can block.",
+         parser=parse_read)
+def xreadgroup(ctx: Context, found: ReadArgs) -> object:
     ks = ctx.ks
     targets = []
     for key, raw in zip(found.keys, found.ids, strict=True):
@@ -875,35 +646,17 @@ def xclaim(ctx: Context, argv: list[bytes]) -> list:
 @command("xautoclaim", -6, "write fast", 1, 1, 1, group=_G, since="6.2.0",
          complexity="O(1) if COUNT is small.",
          summary="Changes (or acquires) ownership of messages in a consumer group, as if the "
-                 "messages were delivered to the specified consumer.")
-def xautoclaim(ctx: Context, argv: list[bytes]) -> list:
-    min_idle = parse_int(argv[4])
-    if min_idle is None:
-        raise CommandError("ERR Invalid min-idle-time argument for XAUTOCLAIM")
-    min_idle = max(min_idle, 0)
-    start = interval_start(argv[5])
-    count, just_id = 100, False
-    j = 6
-    while j < len(argv):
-        option = argv[j].lower()
-        if option == b"count" and j + 1 < len(argv):
-            count = parse_int(argv[j + 1])
-            if count is None or not 1 <= count <= (2**63 - 1) // 16:
-                raise CommandError("ERR COUNT must be > 0")
-            j += 1
-        elif option == b"justid":
-            just_id = True
-        else:
-            raise CommandError(errors.SYNTAX)
-        j += 1
-    stream = _stream(ctx.ks, argv[1])
-    group = _group_or_error(stream, argv[1], argv[2])
+                 "messages were delivered to the specified consumer.", parser=parse_xautoclaim)
+def xautoclaim(ctx: Context, found: AutoClaimArgs) -> list:
+    stream = _stream(ctx.ks, found.key)
+    group = _group_or_error(stream, found.key, found.group)
+    min_idle, count, just_id = found.min_idle, found.count, found.just_id
     now = ctx.now_ms
     attempts = count * 10
     owner = None
     claimed, deleted = [], []
     cursor = ZERO_ID
-    walk = stream.pending_entries(group, start)
+    walk = stream.pending_entries(group, found.start)
     for entry in walk:
         if not attempts or not count:
             cursor = entry.id
@@ -917,7 +670,7 @@ def xautoclaim(ctx: Context, argv: list[bytes]) -> list:
             continue
         if min_idle and now - entry.delivery_time < min_idle:
             continue
-        owner = owner or _claiming(stream, group, argv[3])
+        owner = owner or _claiming(stream, group, found.consumer)
         entry.delivery_time = now
         if not just_id:
             entry.deliveries += 1
@@ -931,13 +684,6 @@ def xautoclaim(ctx: Context, argv: list[bytes]) -> list:
 # -- XGROUP ---------------------------------------------------------------------------------------
 container("xgroup", -2, "", group=_G, since="5.0.0",
           summary="A container for consumer groups commands")
-
-
-def _entries_read_arg(raw: bytes) -> int:
-    value = int_arg(raw)
-    if value < 0 and value != ss.UNKNOWN_READS:
-        raise CommandError(ENTRIES_READ_RANGE)
-    return value
 
 
 def _existing_stream(ctx: Context, key: bytes) -> ss.Stream:
@@ -956,22 +702,11 @@ def _existing_group(ctx: Context, argv: list[bytes]) -> tuple[ss.Stream, ss.Grou
 
 
 @command("create", -5, "write denyoom", 2, 2, 1, group=_G, container="xgroup", since="5.0.0",
-         summary="Create a consumer group.")
-def xgroup_create(ctx: Context, argv: list[bytes]) -> SimpleString:
-    mkstream, entries_read = False, ss.UNKNOWN_READS
-    i = 5
-    while i < len(argv):
-        option = argv[i].lower()
-        if option == b"mkstream":
-            mkstream = True
-            i += 1
-        elif option == b"entriesread" and i + 1 < len(argv):
-            entries_read = _entries_read_arg(argv[i + 1])
-            i += 2
-        else:
-            raise CommandError(errors.subcommand_syntax(argv[1], "xgroup"))
+         summary="Create a consumer group.", parser=parse_group_options)
+def xgroup_create(ctx: Context, args: GroupArgs) -> SimpleString:
+    argv, options = args
     stream = _stream(ctx.ks, argv[2])
-    if stream is None and not mkstream:
+    if stream is None and not options.mkstream:
         raise CommandError(KEY_REQUIRED)
     if len(argv) > 8:
         raise CommandError(errors.subcommand_syntax(argv[1], "xgroup"))
@@ -983,25 +718,22 @@ def xgroup_create(ctx: Context, argv: list[bytes]) -> SimpleString:
         stream = ss.create(ctx.ks, argv[2])
     elif stream.group(argv[3]) is not None:
         raise CommandError(BUSYGROUP)
-    stream.save_group(ss.Group(argv[3], start, entries_read))
+    stream.save_group(ss.Group(argv[3], start, options.entries_read))
     stream.save()
     ctx.notify(STREAM_EVENTS, b"xgroup-create", argv[2])
     return OK
 
 
 @command("setid", -5, "write", 2, 2, 1, group=_G, container="xgroup", since="5.0.0",
-         summary="Set a consumer group to an arbitrary last delivered ID value.")
-def xgroup_setid(ctx: Context, argv: list[bytes]) -> SimpleString:
+         summary="Set a consumer group to an arbitrary last delivered ID value.",
+         parser=parse_group_options)
+def xgroup_setid(ctx: Context, args: GroupArgs) -> SimpleString:
+    argv, options = args
     stream, group = _existing_group(ctx, argv)
-    if len(argv) not in (5, 7):
+    if len(argv) not in (5, 7):  # ENTRIESREAD twice
         raise CommandError(errors.subcommand_syntax(argv[1], "xgroup"))
-    new = stream.last_id if argv[4] == b"$" else parse_id(argv[4])[0]
-    entries_read = ss.UNKNOWN_READS
-    if len(argv) == 7:
-        if argv[5].lower() != b"entriesread":
-            raise CommandError(errors.subcommand_syntax(argv[1], "xgroup"))
-        entries_read = _entries_read_arg(argv[6])
-    group.last_id, group.entries_read = new, entries_read
+    group.last_id = stream.last_id if argv[4] == b"$" else parse_id(argv[4])[0]
+    group.entries_read = options.entries_read
     stream.save_group(group)
     ctx.notify(STREAM_EVENTS, b"xgroup-setid", argv[2])
     return OK
