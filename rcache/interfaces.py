@@ -139,6 +139,7 @@ class Connection(Protocol):
     watch_term: int
     channels: dict[bytes, None]
     patterns: dict[bytes, None]
+    shard_channels: dict[bytes, None]
 
     def push(self, message: Any) -> None: ...
 

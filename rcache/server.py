@@ -96,6 +96,7 @@ class Client(asyncio.Protocol):
         self.watched: dict[tuple[int, bytes], bool] = {}  # WATCH: key -> expired then
         self.channels: dict[bytes, None] = {}  # SUBSCRIBE, in subscription order
         self.patterns: dict[bytes, None] = {}  # PSUBSCRIBE
+        self.shard_channels: dict[bytes, None] = {}  # SSUBSCRIBE
         self.watch_dirty = False
         self.watch_term = 0
         self.created = self.last_active = time.time()
@@ -620,7 +621,7 @@ class Client(asyncio.Protocol):
 
     @property
     def subscriptions(self) -> int:
-        return len(self.channels) + len(self.patterns)
+        return len(self.channels) + len(self.patterns) + len(self.shard_channels)
 
     def push(self, message: Push) -> None:
         """A pub/sub message: written at once, ahead of any reply still pending (a RESP3

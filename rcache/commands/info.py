@@ -135,7 +135,8 @@ def _stats(ctx: Context) -> dict[str, object]:
             "expired_keys": stats.expired_keys, "evicted_keys": server.eviction.evicted_keys,
             "evicted_clients": 0,
             "pubsub_channels": len(server.hub.channels),
-            "pubsub_patterns": len(server.hub.patterns), "pubsubshard_channels": 0,
+            "pubsub_patterns": len(server.hub.patterns),
+            "pubsubshard_channels": len(server.hub.shard_channels),
             "total_forks": 0, "total_error_replies": sum(stats.error_replies.values()),
             "dump_payload_sanitizations": 0}
 

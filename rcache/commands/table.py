@@ -40,6 +40,8 @@ Parser = Callable[[list[bytes]], Any]  # argv -> parsed arguments, or CommandErr
 #   fills_second_key - a blocking move: pushes into its second key (BLMOVE, BRPOPLPUSH)
 #   timeout_first - a blocking command whose timeout is its first argument (BLMPOP, BZMPOP)
 #   block_option - a blocking command that waits only with its BLOCK option (XREAD, XREADGROUP)
+#   not_key - its key positions name channels, not keys (SPUBLISH, SSUBSCRIBE: Redis's NOT_KEY
+#             key spec): COMMAND shows them, nothing else treats them as keys
 _ACL_BY_GROUP = {
     "string": "string", "generic": "keyspace", "connection": "connection",
     "server": "admin", "transactions": "transaction", "cluster": "admin",
@@ -89,7 +91,7 @@ def _acl_categories(cmd: Command) -> frozenset[str]:
 
 _INTERNAL_FLAGS = frozenset({  # rcache's own: not in COMMAND replies
     "node", "replicated", "pubsub_ok", "multi_control", "touches_any_key", "touches_dbs",
-    "touches_other_db", "fills_second_key", "timeout_first", "block_option"})
+    "touches_other_db", "fills_second_key", "timeout_first", "block_option", "not_key"})
 
 
 @dataclass(slots=True)
@@ -134,7 +136,8 @@ class Command:
         self.full_name = f"{self.container.name}|{self.name}" if self.container else self.name
         self.is_write = ("write" in self.flags or "replicated" in self.flags) and (
             "node" not in self.flags)
-        self.keyed = self.first_key > 0 or self.key_finder is not None
+        self.keyed = (self.first_key > 0 or self.key_finder is not None) and (
+            "not_key" not in self.flags)
         # A readonly command that still goes through the log (PFCOUNT, which caches its
         # count in the value, as Redis does) is routed as a write.
         self.reads_keyspace = "readonly" in self.flags and not self.is_write
@@ -190,7 +193,7 @@ class Command:
         """Positions of the keys in argv, as COMMAND GETKEYS reports them."""
         if self.key_finder is not None:
             return self.key_finder(argv)
-        if self.first_key <= 0:
+        if not self.keyed:
             return []
         last = self.last_key if self.last_key >= 0 else len(argv) + self.last_key
         return list(range(self.first_key, min(last, len(argv) - 1) + 1, self.step))
@@ -212,7 +215,8 @@ class Command:
         if self.first_key > 0:
             last_key = self.last_key - self.first_key if self.last_key >= 0 else self.last_key
             key_specs.append({
-                b"flags": [SimpleString("RW" if self.is_write else "RO")],
+                b"flags": [SimpleString("not_key" if "not_key" in self.flags
+                                        else "RW" if self.is_write else "RO")],
                 b"begin_search": {b"type": b"index", b"spec": {b"index": self.first_key}},
                 b"find_keys": {b"type": b"range", b"spec": {
                     b"lastkey": last_key, b"keystep": self.step, b"limit": 0}},
