@@ -35,12 +35,14 @@ from .entries import COMMAND, EXPIRE, LEASE_EXPIRY, TRANSACTION
 from .errors import CommandError
 from .eviction import Eviction
 from .leases import due_leases
+from .monitor import Monitors
 from .oslimits import check_maxclients, fit_maxclients, set_keepalive
 from .outbuf import FLOW_HIGH, FLOW_LOW, FLUSH_AT, LimitWatch
+from .pause import ClientPause
 from .pending import Pending
 from .pubsub import Hub
 from .raft import Replicator
-from .resp import NULL_ARRAY, QUEUED, Push, RawReply, RequestReader, encode, split_array
+from .resp import NO_REPLY, NULL_ARRAY, QUEUED, Push, RawReply, RequestReader, encode, split_array
 from .slowlog import SlowLog
 from .statemachine import Prepared, StateMachine
 from .storage import Store
@@ -97,6 +99,8 @@ class Client(asyncio.Protocol):
         self.channels: dict[bytes, None] = {}  # SUBSCRIBE, in subscription order
         self.patterns: dict[bytes, None] = {}  # PSUBSCRIBE
         self.shard_channels: dict[bytes, None] = {}  # SSUBSCRIBE
+        self.reply_mode: str | None = None  # CLIENT REPLY: None (ON), "off", "skip_next", "skip"
+        self.no_evict = False  # CLIENT NO-EVICT
         self.watch_dirty = False
         self.watch_term = 0
         self.created = self.last_active = time.time()
@@ -150,6 +154,7 @@ class Client(asyncio.Protocol):
         self.server.watches.unwatch(self)
         self.server.hub.drop(self)
         self.server.blocking.drop(self)
+        self.server.monitors.drop(self)
 
     def pause_writing(self) -> None:
         """The client is not reading its replies: run none of its commands until it does."""
@@ -182,6 +187,9 @@ class Client(asyncio.Protocol):
                     self._write_out()
                 if self._write_paused or self._held > FLOW_HIGH:
                     break
+                pause = self.server.pause
+                if pause.mode is not None and pause.holds(self, inbox[0], self.multi):
+                    break  # CLIENT PAUSE: run_inbox goes on once it ends
                 self._on_command(inbox.popleft())
         finally:
             self._consuming = False
@@ -214,7 +222,11 @@ class Client(asyncio.Protocol):
                 self._slots.append(_Deferred(argv, cmd))
                 self._deferred += 1
                 return
-        self._emit(self._execute(argv, cmd))
+        mode = self.reply_mode
+        reply = self._execute(argv, cmd)
+        if mode is not None or self.reply_mode is not None:
+            reply = self._apply_reply_mode(reply, mode)
+        self._emit(reply)
         if self._quitting:
             self._close_after_reply()
 
@@ -259,6 +271,10 @@ class Client(asyncio.Protocol):
             return CommandError(f"ERR Can't execute '{cmd.full_name}': only (P|S)SUBSCRIBE / "
                                 "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
                                 "context")
+        if self.server.monitors and self.id in self.server.monitors.clients and (
+                cmd.is_write or "readonly" in cmd.flags):  # Redis's monitors are replicas
+            cmd.rejected_calls += 1
+            return CommandError("ERR Replica can't interact with the keyspace")
         if self.multi is not None and "multi_control" not in cmd.flags:
             if "no_multi" in cmd.flags:
                 self.multi_failed = True
@@ -298,6 +314,8 @@ class Client(asyncio.Protocol):
                         except CommandError as err:
                             cmd.record(0, True)  # a failed call, as if it had been applied
                             return err
+                    if server.monitors:
+                        server.monitors.feed(self, cmd, argv)
                     if "blocking" in cmd.flags:
                         return server.blocking.run(self, cmd, argv, Pending(self._reply_ready))
                     return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready,
@@ -363,6 +381,8 @@ class Client(asyncio.Protocol):
             log.exception("command %r failed", argv[:1])
             reply = CommandError("ERR internal error while running the command")
         elapsed_us = (perf_counter_ns() - start) // 1000
+        if self.server.monitors:  # after it ran, as Redis: EXEC follows its commands
+            self.server.monitors.feed(self, cmd, argv)
         cmd.record(elapsed_us, type(reply) is CommandError)
         if elapsed_us >= self.server.config.slowlog_log_slower_than >= 0:
             self.server.note_duration(cmd, argv, elapsed_us, self)
@@ -454,6 +474,8 @@ class Client(asyncio.Protocol):
                 finally:
                     self.in_exec = False
             else:
+                if self.server.monitors:
+                    self.server.monitors.feed(self, cmd, argv)
                 positions.append(len(replies))
                 replies.append(None)
                 data.append((self.db, argv))
@@ -527,6 +549,9 @@ class Client(asyncio.Protocol):
                 if not head.done:
                     return
                 value = head.value
+                if head.muted:
+                    slots.popleft()
+                    continue
                 if type(value) is _ConfirmedRead:
                     if self._out_size > FLUSH_AT:
                         self._write_out()
@@ -544,7 +569,10 @@ class Client(asyncio.Protocol):
                 if self._write_paused:
                     return  # resume_writing drains the rest
                 self._deferred -= 1
+                mode = self.reply_mode
                 result = self._execute(head.argv, head.cmd)
+                if mode is not None or self.reply_mode is not None:
+                    result = self._apply_reply_mode(result, mode)
                 if type(result) is Pending:
                     slots[0] = result
                 else:
@@ -594,6 +622,8 @@ class Client(asyncio.Protocol):
 
     @property
     def output_class(self) -> str:
+        if self.id in self.server.monitors.clients:
+            return "slave"  # Redis's monitors are replicas
         return "pubsub" if self.subscriptions else "normal"
 
     @property
@@ -623,6 +653,28 @@ class Client(asyncio.Protocol):
     def subscriptions(self) -> int:
         return len(self.channels) + len(self.patterns) + len(self.shard_channels)
 
+    def _apply_reply_mode(self, reply, mode: str | None):
+        """CLIENT REPLY OFF, SKIP (``mode``: as this command found it; CLIENT REPLY SKIP
+        leaves skip_next, which skips the command after it): a dropped reply's place is
+        kept if it is pending, so later reads still wait for the write."""
+        now = self.reply_mode
+        muted = now == "off" or (mode == "skip" and now is not None)  # not after REPLY ON
+        if now == "skip_next":
+            self.reply_mode = "skip"
+        elif now == "skip":
+            self.reply_mode = None
+        if not muted:
+            return reply
+        if type(reply) is Pending and not reply.done:
+            reply.muted = True
+            return reply
+        return NO_REPLY
+
+    def run_inbox(self) -> None:
+        """Run the commands that waited for CLIENT PAUSE to end."""
+        if self.transport is not None and not self.transport.is_closing():
+            self._consume()
+
     def push(self, message: Push) -> None:
         """A pub/sub message: written at once, ahead of any reply still pending (a RESP3
         client tells the two apart; a RESP2 subscriber has none pending)."""
@@ -638,6 +690,8 @@ class Client(asyncio.Protocol):
         self.multi, self.multi_failed = None, False
         self.server.watches.unwatch(self)
         self.server.hub.drop(self)
+        self.server.monitors.drop(self)
+        self.reply_mode, self.no_evict = None, False
         self.db = 0
         self.resp3 = False
         self.readonly = False
@@ -705,6 +759,8 @@ class Server:
         self.clients: dict[int, Client] = {}
         self.watches = Watches(self)
         self.blocking = Blocking(self)
+        self.monitors = Monitors()
+        self.pause = ClientPause()
         self.stats = Stats()
         self.eviction = Eviction(self)
         self.slowlog = SlowLog()
@@ -828,8 +884,8 @@ class Server:
         budget = 200
         while True:
             await asyncio.sleep(1 / max(1, self.config.hz))
-            if not self.replicator.is_leader:
-                continue
+            if not self.replicator.is_leader or self.pause.writes_paused:
+                continue  # (CLIENT PAUSE holds expiry too, as Redis does)
             now_ms = int(time.time() * 1000)
             due = due_leases(self.store, now_ms, budget)
             if due:

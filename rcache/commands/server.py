@@ -9,7 +9,7 @@ import time
 from .. import errors
 from ..config import python_log_level
 from ..errors import CommandError
-from ..resp import OK, SimpleString, parse_int
+from ..resp import NO_REPLY, OK, SimpleString, parse_int
 from .args import int_arg
 from .table import COMMANDS, Context, all_commands, command, container, find, lookup
 
@@ -148,6 +148,19 @@ def command_help(ctx: Context, argv: list[bytes]):
 
 
 # -- misc ---------------------------------------------------------------------------------------
+@command("monitor", 1, "admin noscript loading stale node", group=_G,
+         summary="Listen for all requests received by the server in real time")
+def monitor(ctx: Context, argv: list[bytes]):
+    """From now on the connection receives every command this node runs (rcache.monitor);
+    a second MONITOR answers nothing, as in Redis."""
+    if ctx.client.in_exec:
+        raise CommandError("ERR MONITOR isn't allowed for DENY BLOCKING client")
+    monitors = ctx.server.monitors
+    if ctx.client.id in monitors.clients:
+        return NO_REPLY
+    monitors.add(ctx.client)
+    return OK
+
 @command("time", 1, "loading stale fast node", group=_G, since="2.6.0",
          summary="Return the current server time")
 def time_(ctx: Context, argv: list[bytes]):

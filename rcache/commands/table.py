@@ -118,6 +118,8 @@ class Command:
     # A pure function of argv: the leader runs it before proposing a write, so a malformed
     # one never reaches the log, and the state machine runs it again to apply the entry.
     parser: Parser | None = None
+    # argv -> the positions of secrets MONITOR shows as "(redacted)" (AUTH, HELLO, MIGRATE).
+    redact: Callable[[list[bytes]], list[int]] | None = None
     # Derived once, read for every command the server runs:
     full_name: str = ""
     is_write: bool = False
@@ -246,7 +248,9 @@ def command(name: str, arity: int, flags: str, first_key: int = 0, last_key: int
             complexity: str = "O(1)", container: str | None = None,
             key_finder: Callable[[list[bytes]], list[int]] | None = None,
             reads_if: Callable[[Any, list[bytes]], bool] | None = None,
-            parser: Parser | None = None) -> Callable[[Handler], Handler]:
+            parser: Parser | None = None,
+            redact: Callable[[list[bytes]], list[int]] | None = None,
+            ) -> Callable[[Handler], Handler]:
     """Declare a command (or, with ``container``, a subcommand like CLIENT SETNAME). With a
     ``parser`` the handler receives what it returns instead of argv."""
 
@@ -255,7 +259,7 @@ def command(name: str, arity: int, flags: str, first_key: int = 0, last_key: int
         cmd = Command(name=name, arity=arity, flags=frozenset(flags.split()), first_key=first_key,
                       last_key=last_key, step=step, handler=handler, group=group,
                       summary=summary, since=since, complexity=complexity, container=parent,
-                      key_finder=key_finder, reads_if=reads_if, parser=parser)
+                      key_finder=key_finder, reads_if=reads_if, parser=parser, redact=redact)
         table = parent.subcommands if parent else COMMANDS
         key = name.encode()
         if key in table:
