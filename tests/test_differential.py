@@ -565,6 +565,17 @@ HAND_WRITTEN = [
      ("COMMAND", "INFO", "nosuch"), ("SAVE", "x"), ("BGSAVE", "x"), ("BGSAVE", "SCHEDULE", "x"),
      ("LASTSAVE", "x"), ("WAIT", "0", "0"), ("WAIT", "x", "0"), ("WAIT", "0", "x"), ("WAIT", "0", "-1"),
      ("WAIT", "1", "10"), ("WAIT", "1"), ("MULTI",), ("WAIT", "5", "0"), ("EXEC",)],
+    # COMMAND GETKEYSANDFLAGS: Redis 7.0's key-spec flags, by key, arguments and errors
+    [*(("COMMAND", "GETKEYSANDFLAGS", *argv) for argv in (
+        ("GET", "a"), ("SET", "a", "b"), ("SET", "a", "b", "GET"), ("DEL", "a", "b"),
+        ("LPUSH", "a", "x"), ("INCR", "a"), ("EXISTS", "a", "b"), ("LMOVE", "a", "b", "LEFT", "RIGHT"),
+        ("SINTERSTORE", "d", "a", "b"), ("ZUNIONSTORE", "d", "2", "a", "b"), ("RENAME", "a", "b"),
+        ("GETDEL", "a"), ("EXPIRE", "a", "1"), ("BITFIELD", "a", "GET", "u8", "0"),
+        ("BITFIELD", "a", "SET", "u8", "0", "1"), ("SORT", "a", "BY", "x", "STORE", "b"),
+        ("GEORADIUS", "k", "1", "2", "3", "m", "STORE", "a", "STOREDIST", "b"),
+        ("MSET", "a", "1", "b", "2"), ("XADD", "s", "*", "f", "v"), ("EVAL", "return 1", "0"),
+        ("EVAL", "return 1", "1", "a"), ("BLMPOP", "0", "2", "a", "b", "LEFT"), ("PFMERGE", "d", "a"),
+        ("SPUBLISH", "c", "m"), ("PING", "x"), ("NOSUCH", "a"), ("GET", "a", "b"), ("GET",)))],
 ]
 
 

@@ -63,7 +63,7 @@ _ACL_DECLARED = {
 # Server and cluster commands: the flags decide (@admin comes with the admin flag). Neither
 # containers nor these commands take their family's category in Redis.
 _ACL_NO_FAMILY_GROUPS = frozenset({"server", "cluster"})
-_ACL_NO_FAMILY = frozenset({"wait", "sort", "sort_ro"})
+_ACL_NO_FAMILY = frozenset({"wait", "sort", "sort_ro", "pubsub|help"})
 
 
 def _acl_categories(cmd: Command) -> frozenset[str]:
