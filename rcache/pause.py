@@ -14,7 +14,7 @@ import time
 from .commands.table import lookup
 from .errors import CommandError
 
-WRITE, ALL = "write", "all"
+WRITE, ALL = "write", "all"  # as CLIENT PAUSE spells them, lowercased
 
 
 class ClientPause:

@@ -324,6 +324,8 @@ class Client(asyncio.Protocol):
                     # it would stall the shared link
                     return server.cluster.redirect(cmd, argv, self.tls)
                 if route is PROXY:
+                    if server.monitors:
+                        server.monitors.feed(self, cmd, argv)
                     return server.cluster.forward(self, [(self.db, argv)])
                 cmd.rejected_calls += 1  # -MOVED, -CLUSTERDOWN
                 return route
@@ -332,6 +334,8 @@ class Client(asyncio.Protocol):
                 if route is True:
                     return self._read_after_barrier(cmd, argv)
                 if route is PROXY:
+                    if server.monitors:
+                        server.monitors.feed(self, cmd, argv)
                     return server.cluster.forward(self, [(self.db, argv)])
                 if route is not None:
                     cmd.rejected_calls += 1

@@ -6,7 +6,6 @@ import time
 
 from .. import errors
 from ..errors import CommandError
-from ..pause import ALL, WRITE
 from ..resp import NO_REPLY, OK, PONG, SimpleString, Verbatim, parse_int
 from .args import int_arg
 from .keyspace import db_index_arg
@@ -322,12 +321,10 @@ def client_pause(ctx: Context, argv: list[bytes]):
         raise CommandError("ERR timeout is not an integer or out of range")
     if timeout_ms < 0:
         raise CommandError("ERR timeout is negative")
-    mode = ALL
-    if len(argv) == 4:
-        mode = {b"write": WRITE, b"all": ALL}.get(argv[3].lower())
-        if mode is None:
-            raise CommandError("ERR CLIENT PAUSE mode must be WRITE or ALL")
-    ctx.server.pause.pause(timeout_ms, mode)
+    mode = argv[3].lower() if len(argv) == 4 else b"all"
+    if mode not in (b"write", b"all"):
+        raise CommandError("ERR CLIENT PAUSE mode must be WRITE or ALL")
+    ctx.server.pause.pause(timeout_ms, mode.decode())  # rcache.pause's WRITE or ALL
     return OK
 
 
