@@ -465,6 +465,9 @@ class Replicator:
         self._prepared: list[Prepared] = []  # per item: its commands looked up (and parsed)
         # Sees every write, with its commands if the caller looked them up.
         self.on_submit: Callable[[tuple, Prepared], None] = lambda item, prepared: None
+        # After an entry's (or a read round's) replies are resolved: their clients write them
+        # now, one write each, instead of one per reply.
+        self.on_resolved: Callable[[], None] = lambda: None
         self._batch_bytes = 0
         self._awaited_seeds: set[int] = set()  # entries whose replies a client here awaits
         machine.replies_awaited = self._awaited_seeds.__contains__
@@ -710,9 +713,14 @@ class Replicator:
         if error == FAIL_REASON.SUCCESS and result is not None:
             for waiter, value in zip(waiters, result, strict=True):
                 waiter.resolve(settle(value))
-            return
-        _resolve_all(waiters, CommandError(
-            NOT_COMMITTED if error in _DEFINITE_FAILURES else OUTCOME_UNKNOWN))
+        else:
+            _resolve_all(waiters, CommandError(
+                NOT_COMMITTED if error in _DEFINITE_FAILURES else OUTCOME_UNKNOWN))
+        self.on_resolved()
+
+    def _resolve_reads(self, waiters: list[Pending], outcome: object) -> None:
+        _resolve_all(waiters, outcome)
+        self.on_resolved()
 
     async def _expire_writes(self) -> None:
         """Fail writes whose entry neither committed nor failed in time (e.g. a leader cut
@@ -759,7 +767,7 @@ class Replicator:
                 outcome = CommandError(READ_TIMEOUT)
             if outcome is not None:
                 self._read_rounds.remove(round_)
-                self._loop.call_soon_threadsafe(_resolve_all, round_.waiters, outcome)
+                self._loop.call_soon_threadsafe(self._resolve_reads, round_.waiters, outcome)
 
     # -- membership --------------------------------------------------------------------------
     async def change_membership(self, add: bool, raft_address: str, timeout: float = 10) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+import hiredis
+
 from .errors import CommandError
 
 INLINE_MAX = 64 * 1024  # PROTO_INLINE_MAX_SIZE
@@ -46,11 +48,17 @@ class RequestReader:
     keeps a half-read multibulk request's arguments between calls, so a request that arrives
     in many pieces is parsed once (not once per piece), and its bytes leave the buffer as
     soon as each argument is complete.
+
+    Requests in the canonical form every client library sends are read by hiredis's C
+    parser first (``native``); whatever it cannot vouch for is read here, from the start of
+    the first request it did not vouch for, so errors and limits stay Redis's.
     """
 
-    __slots__ = ("_buf", "_need", "_args", "_left", "max_bulk_len", "error", "authenticated")
+    __slots__ = ("_buf", "_need", "_args", "_left", "max_bulk_len", "error", "authenticated",
+                 "_native")
 
-    def __init__(self, max_bulk_len: int = 512 * 1024 * 1024) -> None:
+    def __init__(self, max_bulk_len: int = 512 * 1024 * 1024, native: bool = True) -> None:
+        self._native = hiredis.Reader() if native else None
         self._buf = bytearray()
         self._need = 0  # buffer length below which parsing cannot make progress
         self._args: list[bytes] = []  # arguments read so far of a multibulk request
@@ -74,6 +82,7 @@ class RequestReader:
         commands: list[list[bytes]] = []
         pos = 0
         end = len(buf)
+        native = self._native is not None and self.authenticated
         try:
             while True:
                 if self._left:
@@ -85,6 +94,12 @@ class RequestReader:
                 if pos >= end:
                     break
                 if buf[pos] == 42:  # '*'
+                    if native:
+                        native = False  # once per call: what it stopped at is read here
+                        new_pos = self._read_native(buf, pos, end, commands)
+                        if new_pos != pos:
+                            pos = new_pos
+                            continue
                     new_pos = self._count(buf, pos, end)
                 else:
                     args, new_pos = self._inline(buf, pos, end)
@@ -101,6 +116,50 @@ class RequestReader:
             del buf[:pos]
             self._need = max(0, self._need - pos)
         return commands
+
+    def _read_native(self, buf: bytearray, pos: int, end: int,
+                     commands: list[list[bytes]]) -> int:
+        """Complete requests from ``pos`` read by hiredis; returns where they end.
+
+        hiredis also accepts what Redis refuses in a request (a '+status' or a nested array
+        as an argument, a bulk over proto-max-bulk-len), so a request counts only if every
+        part of it starts where its canonical encoding would put it: '*' at the request,
+        '$' at each argument, each argument a bulk within bounds. Then Redis's parser reads
+        the same bytes as the same arguments (hiredis takes only canonical numbers and
+        "\r\n" line ends, and skips the two bytes after a bulk unread, as Redis does).
+        hiredis allocates an aggregate's list when it reads its count, and frees it item by
+        item: bytes that may hold a count of 10000 or more are not given to it. Nor are
+        large reads: that check costs per byte, our reader per argument.
+        """
+        if end - pos > NATIVE_MAX or buf.translate(_COUNT_SHAPES).find(b"*00000", pos) >= 0:
+            return pos
+        reader = self._native
+        reader.feed(buf, pos, end - pos)
+        max_bulk = self.max_bulk_len
+        try:
+            while True:
+                request = reader.gets()
+                if type(request) is not list or not request or buf[pos] != 42:
+                    break
+                count = len(request)  # "*<count>\r\n", then "$<size>\r\n<arg>\r\n" each
+                at = pos + (4 if count < 10 else 3 + len(b"%d" % count))
+                for arg in request:
+                    if type(arg) is not bytes or buf[at] != 36:  # '$'
+                        break
+                    size = len(arg)
+                    if size > max_bulk:
+                        break
+                    at += size + (6 if size < 10 else 7 if size < 100 else 5 + len(b"%d" % size))
+                else:
+                    commands.append(request)
+                    pos = at
+                    continue
+                break
+        except (hiredis.ProtocolError, MemoryError):  # read again here, for Redis's error
+            pass
+        if pos != end:  # it holds bytes (or a half-read request) that are read here instead
+            self._native = hiredis.Reader()
+        return pos
 
     def _count(self, buf: bytearray, pos: int, end: int) -> int:
         """The '*<count>' line: sets up the arguments to read; -1 if the line is incomplete."""
@@ -169,6 +228,12 @@ class RequestReader:
         if args is None:
             raise ProtocolError("unbalanced quotes in request")
         return args, nl + 1
+
+
+NATIVE_MAX = 8192  # bytes read at once that hiredis may read
+# Maps what may start a hiredis list ('*' array, '~' set, '>' push, '|' attribute) to '*' and
+# digits to '0': "*00000" then marks each count of five digits or more.
+_COUNT_SHAPES = bytes.maketrans(b"~>|0123456789", b"***0000000000")
 
 
 def _strchr(buf: bytearray, byte: int, pos: int) -> int:

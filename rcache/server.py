@@ -29,7 +29,7 @@ from .blocking import Blocking, may_wait
 from .cluster import PROXY, Cluster
 from .commands.acl import noperm_reply
 from .commands.acl_rules import AclLog, User, Users, denial
-from .commands.table import Command, Context, lookup
+from .commands.table import COMMANDS, Command, Context, lookup
 from .config import Config
 from .entries import COMMAND, EXPIRE, LEASE_EXPIRY, TRANSACTION
 from .errors import CommandError
@@ -42,6 +42,7 @@ from .pause import ClientPause
 from .pending import Pending
 from .pubsub import Hub
 from .raft import Replicator
+from .replies import ReplyQueue, RunWhenDue
 from .resp import NO_REPLY, NULL_ARRAY, QUEUED, Push, RawReply, RequestReader, encode, split_array
 from .slowlog import SlowLog
 from .statemachine import Prepared, StateMachine
@@ -107,22 +108,20 @@ class Client(asyncio.Protocol):
         self.last_command: Command | None = None
         self.addr = self.laddr = ""
         self.transport: asyncio.Transport | None = None
-        self._slots: deque = deque()  # replies not yet written: bytes | Pending | _Deferred
-        self._deferred = 0
+        self.replies = ReplyQueue()
         self._barriers = 0  # linearizable reads awaiting their ReadIndex confirmation
         self._keyspace = None
         self._context: Context | None = None
         self._store_generation = -1
-        self._out: list[bytes] = []
-        self._out_size = 0  # bytes in _out
-        self._held = 0  # encoded reply bytes in _slots, behind a pending one
         self._inbox: deque[list[bytes]] = deque()  # parsed commands not run yet
-        self._write_paused = False  # the transport holds more than FLOW_HIGH unsent bytes
+        self.write_paused = False  # the transport holds more than FLOW_HIGH unsent bytes
         self._reading = True
         self._consuming = False
         self._limit_watch = LimitWatch()
+        self._flush_due = False  # in the server's list of clients with replies resolved
+        self._plain = False  # _in_plain_state(), as of the last command or read
         self._closing = False
-        self._quitting = False
+        self.quitting = False
 
     # -- asyncio callbacks -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:
@@ -158,11 +157,11 @@ class Client(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         """The client is not reading its replies: run none of its commands until it does."""
-        self._write_paused = True
+        self.write_paused = True
         self._update_reading()
 
     def resume_writing(self) -> None:
-        self._write_paused = False
+        self.write_paused = False
         if self.transport is not None and not self.transport.is_closing():
             self._drain()
             self._consume()
@@ -180,12 +179,14 @@ class Client(asyncio.Protocol):
         if self._consuming:
             return  # a reply resolved while a command ran: the running loop goes on
         inbox = self._inbox
+        replies = self.replies
         self._consuming = True
+        self._plain = self._in_plain_state()
         try:
             while inbox and not self._closing:
-                if self._out_size > FLUSH_AT:
+                if replies.out_size > FLUSH_AT:
                     self._write_out()
-                if self._write_paused or self._held > FLOW_HIGH:
+                if self.write_paused or replies.held > FLOW_HIGH:
                     break
                 pause = self.server.pause
                 if pause.mode is not None and pause.holds(self, inbox[0], self.multi):
@@ -201,7 +202,7 @@ class Client(asyncio.Protocol):
         self._update_reading()
 
     def _update_reading(self) -> None:
-        wanted = not (self._write_paused or self._inbox)
+        wanted = not (self.write_paused or self._inbox)
         if wanted == self._reading:
             return
         transport = self.transport
@@ -215,20 +216,40 @@ class Client(asyncio.Protocol):
     # -- running commands --------------------------------------------------------------------
     def _on_command(self, argv: list[bytes]) -> None:
         self.server.stats.commands_processed += 1
+        replies = self.replies
+        if self._plain and not replies.deferred:
+            cmd = _PLAIN.get(argv[0], _UNSEEN)
+            if cmd is _UNSEEN:
+                cmd = _plain_command(argv[0])
+            if cmd is not None and (not replies.slots or (cmd.is_write and not self._barriers)) \
+                    and (argc := len(argv)) >= -cmd.arity and (cmd.arity < 0 or argc == cmd.arity):
+                self.last_command = cmd
+                self._emit(self._route(cmd, argv))
+                return
         cmd = None
-        if self._deferred or self._slots:
+        if replies.deferred or replies.slots:
             cmd = _lookup_quietly(argv)  # looked up once: _execute takes it
-            if self._deferred or not self._runs_in_order(cmd, argv):
-                self._slots.append(_Deferred(argv, cmd))
-                self._deferred += 1
+            if replies.deferred or not self._runs_in_order(cmd, argv):
+                replies.defer(argv, cmd)
                 return
         mode = self.reply_mode
         reply = self._execute(argv, cmd)
         if mode is not None or self.reply_mode is not None:
             reply = self._apply_reply_mode(reply, mode)
         self._emit(reply)
-        if self._quitting:
+        if self.quitting:
             self._close_after_reply()
+        self._plain = self._in_plain_state()
+
+    def _in_plain_state(self) -> bool:
+        """May this connection's data commands skip the checks of ``_execute``? Only
+        commands other than plain ones (AUTH, MULTI, SUBSCRIBE, CONFIG SET...) change that,
+        so it is decided again after each of them, and on each read from the socket."""
+        config = self.server.config
+        return (self.reader.authenticated and self.acl_user is None and self.multi is None
+                and not self.subscriptions and not config.maxmemory
+                and config.maxmemory_policy == "noeviction" and self.reply_mode is None
+                and self.id not in self.server.monitors.clients)
 
     def _runs_in_order(self, cmd: Command | None, argv: list[bytes]) -> bool:
         """May this command run while earlier replies are pending? Only if it reads nothing
@@ -293,6 +314,12 @@ class Client(asyncio.Protocol):
         if (config.maxmemory or config.maxmemory_policy != "noeviction") and cmd.keyed and (
                 cmd.container is None or cmd.container.name != "object"):
             server.eviction.note_access(self.db, cmd.keys(argv))
+        return self._route(cmd, argv)
+
+    def _route(self, cmd: Command, argv: list[bytes]):
+        """Where an admitted command runs: here now, after a read barrier, through the log,
+        at the leader (proxied), or elsewhere (MOVED)."""
+        server = self.server
         try:
             reads = cmd.reads_keyspace or (  # inlined served_as_read: every command passes here
                 cmd.reads_if is not None and cmd.reads_if(server.store, argv))
@@ -409,7 +436,7 @@ class Client(asyncio.Protocol):
                 return
             # Run it when its turn to reply comes (_drain), under the output flow bound: a
             # read that runs later than its barrier is still linearizable.
-            result.resolve(_ConfirmedRead(cmd, argv))
+            result.resolve(RunWhenDue(functools.partial(self._run_reporting, cmd, argv)))
 
         self.server.replicator.read_barrier(run)
         return result
@@ -515,22 +542,13 @@ class Client(asyncio.Protocol):
     def _emit(self, reply) -> None:
         """Queue a reply behind the pending ones (encoded now, in the current protocol)."""
         if type(reply) is Pending:
-            if reply.done and not self._slots:
-                self._queue_out(self._encode(reply.value))
-            else:
-                self._slots.append(reply)
-        elif self._slots:
-            encoded = self._encode(reply)
-            self._held += len(encoded)
-            self._slots.append(encoded)
-        else:
-            self._queue_out(self._encode(reply))
+            if not reply.done or self.replies.slots:
+                self.replies.wait_for(reply)
+                return
+            reply = reply.value
+        self.replies.add(self.encode(reply))
 
-    def _queue_out(self, encoded: bytes) -> None:
-        self._out.append(encoded)
-        self._out_size += len(encoded)
-
-    def _encode(self, value) -> bytes:
+    def encode(self, value) -> bytes:
         if type(value) is CommandError:
             self.server.stats.count_error(value)
         try:
@@ -540,71 +558,44 @@ class Client(asyncio.Protocol):
             return b"-ERR internal error: unencodable reply\r\n"
 
     def _reply_ready(self, _pending: Pending) -> None:
+        """A pending reply resolved: written with the others resolved in the same loop turn
+        (an entry's replies to this client all go out in one write)."""
+        if not self._flush_due:
+            self._flush_due = True
+            self.server.flush_soon(self)
+
+    def flush_replies(self) -> None:
+        self._flush_due = False
         if self.transport is not None and not self.transport.is_closing():
             self._drain()
             self._consume()
 
     def _drain(self) -> None:
-        slots = self._slots
-        while slots:
-            head = slots[0]
-            kind = type(head)
-            if kind is Pending:
-                if not head.done:
-                    return
-                value = head.value
-                if head.muted:
-                    slots.popleft()
-                    continue
-                if type(value) is _ConfirmedRead:
-                    if self._out_size > FLUSH_AT:
-                        self._write_out()
-                    if self._write_paused:
-                        return  # resume_writing drains the rest
-                    try:
-                        value = self.run_here(value.cmd, value.argv)
-                    except CommandError as err:
-                        value = err
-                slots.popleft()
-                self._queue_out(self._encode(value))
-            elif kind is _Deferred:
-                if self._out_size > FLUSH_AT:
-                    self._write_out()
-                if self._write_paused:
-                    return  # resume_writing drains the rest
-                self._deferred -= 1
-                mode = self.reply_mode
-                result = self._execute(head.argv, head.cmd)
-                if mode is not None or self.reply_mode is not None:
-                    result = self._apply_reply_mode(result, mode)
-                if type(result) is Pending:
-                    slots[0] = result
-                else:
-                    slots.popleft()
-                    self._queue_out(self._encode(result))
-                if self._quitting:
-                    slots.clear()
-                    self._held = 0
-                    slots.append(_Close())
-            elif kind is _Close:
-                slots.clear()
-                self._held = 0
-                self._write_out()
-                self.transport.close()
-                return
-            else:
-                slots.popleft()
-                self._held -= len(head)
-                self._queue_out(head)
+        if self.replies.drain(self):
+            self._write_out()
+            self.transport.close()
+
+    def run_deferred(self, argv: list[bytes], cmd: Command | None):
+        """A command deferred behind earlier replies, run now that they are out."""
+        mode = self.reply_mode
+        result = self._execute(argv, cmd)
+        if mode is not None or self.reply_mode is not None:
+            result = self._apply_reply_mode(result, mode)
+        self._plain = self._in_plain_state()
+        return result
+
+    def _run_reporting(self, cmd: Command, argv: list[bytes]):
+        """run_here, its error as the reply."""
+        try:
+            return self.run_here(cmd, argv)
+        except CommandError as err:
+            return err
 
     def _write_out(self) -> None:
         transport = self.transport
-        if self._out and transport is not None and not transport.is_closing():
-            data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
-            self._out = []
-            self._out_size = 0
-            transport.write(data)
-            if self._held or transport.get_write_buffer_size():
+        if self.replies.out and transport is not None and not transport.is_closing():
+            transport.write(self.replies.take())
+            if self.replies.held or transport.get_write_buffer_size():
                 self._check_output_limit(self.unsent_bytes)
             else:  # all sent: under any limit
                 self._limit_watch.soft_since = None
@@ -622,7 +613,7 @@ class Client(asyncio.Protocol):
     def unsent_bytes(self) -> int:
         """Replies made and not yet sent (CLIENT LIST's omem)."""
         buffered = self.transport.get_write_buffer_size() if self.transport is not None else 0
-        return buffered + self._held + self._out_size
+        return buffered + self.replies.held + self.replies.out_size
 
     @property
     def output_class(self) -> str:
@@ -634,15 +625,13 @@ class Client(asyncio.Protocol):
     def idle(self) -> bool:
         """Waiting for nothing from us (Redis's timeout skips subscribers and blocked
         clients: here, any client with a reply still to come)."""
-        return not (self.subscriptions or self._slots or self._inbox)
+        return not (self.subscriptions or self.replies.slots or self._inbox)
 
     def _close_after_reply(self) -> None:
         self._closing = True
-        if not self._slots and self.transport is not None:
+        if self.replies.close_after() and self.transport is not None:
             self._write_out()
             self.transport.close()
-        else:
-            self._slots.append(_Close())
 
     def close(self) -> None:
         self._closing = True
@@ -683,12 +672,12 @@ class Client(asyncio.Protocol):
         """A pub/sub message: written at once, ahead of any reply still pending (a RESP3
         client tells the two apart; a RESP2 subscriber has none pending)."""
         if self.transport is not None and not self.transport.is_closing():
-            self._queue_out(self._encode(message))
+            self.replies.add_out_of_band(self.encode(message))
             self._write_out()
 
     def quit(self) -> None:
         """QUIT: close once its reply, and every earlier one, has been written."""
-        self._quitting = True
+        self.quitting = True
 
     def reset(self) -> None:
         self.multi, self.multi_failed = None, False
@@ -705,26 +694,22 @@ class Client(asyncio.Protocol):
         self.user_name, self.acl_user = b"default", None
 
 
-class _Deferred:
-    __slots__ = ("argv", "cmd")
-
-    def __init__(self, argv: list[bytes], cmd: Command | None) -> None:
-        self.argv = argv
-        self.cmd = cmd  # None: unknown (its error is given when it runs)
+_UNSEEN = object()
+_PLAIN: dict[bytes, Command | None] = {}  # command name as sent -> _plain_command(name)
 
 
-class _ConfirmedRead:
-    """A linearizable read whose leadership confirmation has come: it runs in its turn."""
-
-    __slots__ = ("cmd", "argv")
-
-    def __init__(self, cmd: Command, argv: list[bytes]) -> None:
-        self.cmd = cmd
-        self.argv = argv
-
-
-class _Close:
-    __slots__ = ()
+def _plain_command(name: bytes) -> Command | None:
+    """The command, if it is a data command with no subcommands that reads or writes the
+    keyspace the same way whatever its arguments (not blocking): the only kind that takes
+    the plain path. Remembered for the name's lower- and upper-case spellings."""
+    cmd = COMMANDS.get(name.lower())
+    if cmd is not None and (cmd.subcommands or cmd.handler is None or cmd.reads_if is not None
+                            or "blocking" in cmd.flags
+                            or not (cmd.reads_keyspace or cmd.is_write)):
+        cmd = None
+    if name in (name.lower(), name.upper()):
+        _PLAIN[name] = cmd
+    return cmd
 
 
 def _refused_by_protected_mode(config: Config, peer) -> bool:
@@ -774,6 +759,7 @@ class Server:
         self._stopping: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
         self.http: HttpService | None = None
+        self._flush_due: list[Client] = []  # clients with replies resolved, to write
 
     async def serve(self) -> None:
         """Open the client port first (so a port that is taken stops the node before it
@@ -809,6 +795,7 @@ class Server:
                 starting.cancel()
                 return
             self.replicator = starting.result()
+            self.replicator.on_resolved = self.flush_replies
             for listener in self._servers:
                 await listener.start_serving()
             self._tasks = [asyncio.create_task(self._active_expiry()),
@@ -838,6 +825,18 @@ class Server:
         if 0 <= threshold <= duration_us and "skip_slowlog" not in cmd.flags:
             peer, name = (client.addr, client.name) if client is not None else ("", b"")
             self.slowlog.record(argv, duration_us, self.config.slowlog_max_len, peer, name)
+
+    def flush_soon(self, client: Client) -> None:
+        """``client`` has replies resolved: it writes them at the end of what resolves
+        them (an applied entry, a read round) or, for anything else, later in this turn."""
+        if not self._flush_due:
+            asyncio.get_running_loop().call_soon(self.flush_replies)
+        self._flush_due.append(client)
+
+    def flush_replies(self) -> None:
+        due, self._flush_due = self._flush_due, []
+        for client in due:
+            client.flush_replies()
 
     def submitted(self, item: tuple, prepared: Prepared) -> None:
         """Every item the write path submits (with its commands if known): WATCH and parked

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import hiredis
@@ -398,6 +399,73 @@ def test_fuzz_reader_never_raises(data: bytes, cuts: list[int]) -> None:
             assert reader.buffered() == 0
     # Below the 64 KB limits, where the pieces fall changes nothing.
     assert parse(data) == (commands, reader.error)
+
+
+def _read_all(data: bytes, cuts: list[int], native: bool, max_bulk_len: int = 1 << 16
+              ) -> tuple[list[list[bytes]], str | None, int]:
+    reader = RequestReader(max_bulk_len, native=native)
+    commands: list[list[bytes]] = []
+    start = 0
+    for cut in [*sorted({c for c in cuts if c < len(data)}), len(data)]:
+        reader.feed(data[start:cut])
+        start = cut
+        commands += reader.pop_commands()
+    return commands, reader.error, reader.buffered()
+
+
+# What hiredis reads as a reply but Redis refuses in a request: statuses, verbatim strings,
+# nested and RESP3 aggregates, nulls, numbers, errors, non-canonical lengths.
+REPLY_FRAGMENTS = [b"+PING\r\n", b"=8\r\ntxt:PING\r\n", b"*1\r\n*1\r\n$4\r\nPING\r\n",
+                   b"%1\r\n", b"~1\r\n", b">1\r\n", b"|1\r\n", b"_\r\n", b"$-1\r\n",
+                   b":1\r\n", b",1.5\r\n", b"#t\r\n", b"(12\r\n", b"-ERR x\r\n",
+                   b"$04\r\nPING\r\n", b"*02\r\n", b"$70000\r\n", b"*3000000000\r\n",
+                   b"$4\r\nPING\r\n", b"*1\r\n", b"*2\r\n", b"\r\n", b"\r"]
+replyish = st.lists(st.one_of(st.sampled_from(REPLY_FRAGMENTS), st.sampled_from(FRAGMENTS),
+                              st.binary(max_size=4)), max_size=30).map(b"".join)
+
+
+@given(st.one_of(replyish, protocolish, mutated_requests(), st.binary(max_size=200)),
+       st.lists(st.integers(min_value=0, max_value=300), max_size=6))
+@FAST
+@example(b"*2\r\n+PING\r\n=8\r\ntxt:PING\r\n", [])
+@example(b"*1\r\n$4\r\nPING\r\n*1\r\n$70000\r\n", [])
+@example(b"*1\r\n$4\r\nPING\r\nPING\r\n*1\r\n$4\r\nPING\r\n", [])
+def test_native_reader_agrees_with_the_redis_parser(data: bytes, cuts: list[int]) -> None:
+    """hiredis reads canonical requests only: commands, the protocol error and what stays
+    buffered are those of the reader that follows Redis's parser, however the bytes arrive."""
+    assert _read_all(data, cuts, native=True) == _read_all(data, cuts, native=False)
+
+
+def test_native_reader_stops_at_what_it_cannot_vouch_for() -> None:
+    """The requests before a status argument run; the status gets Redis's error."""
+    reader = RequestReader()
+    reader.feed(encode_command([b"SET", b"k", b"v"]) * 3 + b"*1\r\n+PING\r\n")
+    assert reader.pop_commands() == [[b"SET", b"k", b"v"]] * 3
+    assert reader.error == "Protocol error: expected '$', got '+'"
+
+
+@pytest.mark.parametrize("count", [2**31 - 1, 2**31, 2**32 - 1])
+def test_native_reader_leaves_large_counts_to_the_redis_parser(count: int) -> None:
+    """hiredis would allocate (and later free item by item) a list of ``count`` items."""
+    reader = RequestReader()
+    tracemalloc.start()
+    try:
+        reader.feed(b"*%d\r\n" % count)
+        assert reader.pop_commands() == []
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+    assert reader.error == (None if count <= 2**31 - 1 else
+                            "Protocol error: invalid multibulk length")
+
+
+def test_native_reader_keeps_proto_max_bulk_len() -> None:
+    reader = RequestReader(max_bulk_len=10)
+    reader.feed(encode_command([b"SET", b"k", b"x" * 10])
+                + encode_command([b"SET", b"k", b"x" * 11]))
+    assert reader.pop_commands() == [[b"SET", b"k", b"x" * 10]]
+    assert reader.error == "Protocol error: invalid bulk length"
 
 
 def test_garbage_without_line_end_is_bounded() -> None:
