@@ -623,9 +623,10 @@ class Client(asyncio.Protocol):
 
     @property
     def idle(self) -> bool:
-        """Waiting for nothing from us (Redis's timeout skips subscribers and blocked
-        clients: here, any client with a reply still to come)."""
-        return not (self.subscriptions or self.replies.slots or self._inbox)
+        """Waiting for nothing from us (Redis's timeout skips subscribers, monitors and
+        blocked clients: here, any client with a reply still to come)."""
+        return not (self.subscriptions or self.replies.slots or self._inbox
+                    or self.id in self.server.monitors.clients)
 
     def _close_after_reply(self) -> None:
         self._closing = True
