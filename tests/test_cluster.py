@@ -299,9 +299,9 @@ def test_big_collection_deleted_on_every_node(cluster: LocalCluster) -> None:
     assert r.hlen("big") == fields
     cluster.wait_converged()
     rss_before = {n.name: _rss_mb(n) for n in cluster.nodes}
-    started = time.monotonic()
+    # That DEL is one range delete, not 200k deletes, is shown by the WriteBatch it makes
+    # in test_collections_unit.py::test_dropping_a_million_fields_is_constant_work.
     assert r.delete("big") == 1
-    assert time.monotonic() - started < 2  # one range delete, not 200k deletes
     cluster.wait_converged()
     for node in cluster.nodes:
         reader = node.client()
