@@ -745,6 +745,21 @@ def test_command_table_matches_redis(pair) -> None:
     assert checked > 50
 
 
+def test_key_spec_flags_match_redis(pair) -> None:
+    """COMMAND INFO's key-spec flags (RESP2, in Redis's order) for one-spec commands."""
+    ours, theirs = pair
+    for name in ("incr", "get", "del", "exists", "lpush", "getdel", "expire", "xadd",
+                 "pfcount", "spublish", "ssubscribe", "sunsubscribe", "watch", "mset"):
+        our_specs = _parse(ours.call("COMMAND", "INFO", name))[0][8]
+        redis_specs = _parse(theirs.call("COMMAND", "INFO", name))[0][8]
+        assert [_spec_flags(spec) for spec in our_specs] == [
+            _spec_flags(spec) for spec in redis_specs], name
+
+
+def _spec_flags(spec: list) -> list[bytes]:
+    return dict(zip(spec[::2], spec[1::2], strict=True))[b"flags"]
+
+
 KEYS = st.sampled_from(["a", "b", "c"])
 VALUES = st.sampled_from(["0", "1", "-7", "10.5", "x", "", "9223372036854775807", "hello world"])
 INTS = st.sampled_from(["0", "1", "-1", "3", "100", "x", "9223372036854775807", "-9223372036854775808"])

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import errors
+from ..acl_keys import FLAGS as KEY_FLAGS
 from ..errors import CommandError
 
 Handler = Callable[[Any, Any], Any]  # (Context, argv or the parser's result) -> reply
@@ -212,13 +213,12 @@ class Command:
         flags = sorted(self.redis_flags)
         if self.key_finder is not None:
             flags.append("movablekeys")
-        from ..resp import SimpleString
+        from ..resp import OrderedSet, SimpleString
         key_specs = []
         if self.first_key > 0:
             last_key = self.last_key - self.first_key if self.last_key >= 0 else self.last_key
             key_specs.append({
-                b"flags": [SimpleString("not_key" if "not_key" in self.flags
-                                        else "RW" if self.is_write else "RO")],
+                b"flags": OrderedSet(SimpleString(flag) for flag in self._key_spec_flags()),
                 b"begin_search": {b"type": b"index", b"spec": {b"index": self.first_key}},
                 b"find_keys": {b"type": b"range", b"spec": {
                     b"lastkey": last_key, b"keystep": self.step, b"limit": 0}},
@@ -229,6 +229,16 @@ class Command:
             self.first_key, self.last_key, self.step, acl, [], key_specs,
             [sub.info() for sub in self.subcommands.values()],
         ]
+
+    def _key_spec_flags(self) -> list[str]:
+        """Redis 7.0's flags of the command's key spec where acl_keys has them (one spec
+        for all its keys), else what the command does: RW or RO."""
+        if "not_key" in self.flags:
+            return ["not_key"]
+        known = KEY_FLAGS.get(self.full_name)
+        if known is not None:
+            return known.split()
+        return ["RW" if self.is_write else "RO"]
 
     def docs(self) -> dict:
         doc: dict = {b"summary": self.summary.encode(), b"since": self.since.encode(),
