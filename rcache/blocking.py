@@ -27,12 +27,13 @@ from .statemachine import Prepared
 
 UNBLOCKED = CommandError("UNBLOCKED force unblock from blocking operation, instance state "
                          "changed (master -> replica?)")
+UNBLOCKED_BY_CLIENT = CommandError("UNBLOCKED client unblocked via CLIENT UNBLOCK")
 LEADERSHIP_CHECK_S = 0.5
 
 
 class Waiter:
     __slots__ = ("client", "db", "cmd", "argv", "keys", "result", "in_flight", "again",
-                 "expired", "timer", "parked_before")
+                 "expired", "timer", "parked_before", "ended_with")
 
     def __init__(self, client: Connection, cmd: Command, argv: list[bytes], keys: list[bytes],
                  result: Pending) -> None:
@@ -47,6 +48,7 @@ class Waiter:
         self.expired = False  # timed out (or its client left) while in flight
         self.timer: asyncio.TimerHandle | None = None
         self.parked_before = False  # its tries now are wake-ups (a stream read answers so)
+        self.ended_with: object = NULL_ARRAY  # the reply if the wait ends with nothing popped
 
 
 class Blocking:
@@ -90,7 +92,7 @@ class Blocking:
     def _attempt(self, waiter: Waiter) -> None:
         if waiter.expired or waiter.client.closed:  # over before this try left: pop nothing
             waiter.in_flight = False
-            self._release(waiter, NULL_ARRAY)
+            self._release(waiter, waiter.ended_with)
             return
         waiter.in_flight = True
         self._server.replicator.submit((COMMAND, waiter.db, waiter.argv),
@@ -105,7 +107,7 @@ class Blocking:
             value = woken_reply(ks, waiter.argv, value)
         popped = value is not NULL_ARRAY and value is not None  # or an error
         if popped or waiter.expired or waiter.client.closed:
-            self._release(waiter, value if popped else NULL_ARRAY)
+            self._release(waiter, value if popped else waiter.ended_with)
         elif waiter.again:
             waiter.again = False
             self._attempt(waiter)
@@ -138,6 +140,7 @@ class Blocking:
         (an element it pops is the reply; nothing gives the timeout's reply)."""
         if waiter.in_flight:
             waiter.expired = True
+            waiter.ended_with = reply
         else:
             self._release(waiter, reply)
 
@@ -150,6 +153,14 @@ class Blocking:
         popped for a client that then died is gone with its reply)."""
         for waiter in [waiter for waiter in self._parked if waiter.client is client]:
             self._end(waiter, NULL_ARRAY)
+
+    def unblock(self, client_id: int, error: bool) -> bool:
+        """CLIENT UNBLOCK: end the waits of that client, as a timeout would (or with Redis's
+        UNBLOCKED error). False if it waits for nothing."""
+        waiters = [waiter for waiter in self._parked if waiter.client.id == client_id]
+        for waiter in waiters:
+            self._end(waiter, UNBLOCKED_BY_CLIENT if error else NULL_ARRAY)
+        return bool(waiters)
 
     def _check_leadership(self) -> None:
         self._monitor = None

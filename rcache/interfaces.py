@@ -139,6 +139,7 @@ class Connection(Protocol):
     watch_term: int
     channels: dict[bytes, None]
     patterns: dict[bytes, None]
+    shard_channels: dict[bytes, None]
     multi: Any  # the MULTI queue, None outside MULTI
     tracking: Any  # tracking.ClientTracking, None while CLIENT TRACKING is off
     subscriptions: int

@@ -14,8 +14,9 @@ KEYSPACE, KEYEVENT, GENERIC, STRING, LIST, SET, HASH, ZSET = 1, 2, 4, 8, 16, 32,
 EXPIRED, EVICTED, STREAM, KEY_MISS, MODULE, NEW = 256, 512, 1024, 2048, 4096, 8192
 ALL = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE
 # Not a class: a PUBLISH of the entry, kept in its place among the events while they are
-# collected (``(PUBLISHED, channel, message, delivery)``), so subscribers see log order.
-PUBLISHED = 0
+# collected (``(PUBLISHED, channel, message, delivery)``), so subscribers see log order;
+# SHARD_PUBLISHED is an SPUBLISH, the same way.
+PUBLISHED, SHARD_PUBLISHED = 0, -1
 # Not a class either (no option bit matches it): a database was emptied (FLUSHDB, FLUSHALL),
 # ``(FLUSHED, b"flush", b"", db)``, for client tracking's null invalidation.
 FLUSHED = 1 << 30

@@ -9,12 +9,13 @@ from collections.abc import Callable
 class Pending:
     """A reply that arrives once the entry carrying its command is applied."""
 
-    __slots__ = ("value", "done", "on_done")
+    __slots__ = ("value", "done", "on_done", "muted")
 
     def __init__(self, on_done: Callable[[Pending], None] | None) -> None:
         self.value: object = None
         self.done = False
         self.on_done = on_done
+        self.muted = False  # CLIENT REPLY OFF/SKIP: its place is kept, its reply not sent
 
     def resolve(self, value: object) -> None:
         if not self.done:

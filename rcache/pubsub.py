@@ -18,9 +18,13 @@ from collections.abc import Callable
 
 from .glob import matcher
 from .interfaces import Connection
-from .notify import PUBLISHED, messages
+from .notify import PUBLISHED, SHARD_PUBLISHED, messages
 from .resp import Push
 from .tracking import Tracker
+
+# What a client listens to: a channel (SUBSCRIBE), a pattern (PSUBSCRIBE), a shard channel
+# (SSUBSCRIBE; one shard holds them all here, so it is a channel of its own namespace).
+CHANNEL, PATTERN, SHARD = "channel", "pattern", "shard"
 
 
 class Delivery:
@@ -50,46 +54,54 @@ class Hub:
         self.loop: asyncio.AbstractEventLoop | None = None  # set when the server starts
         self.channels: dict[bytes, dict[int, Connection]] = {}  # channel -> client id -> client
         self.patterns: dict[bytes, dict[int, Connection]] = {}
+        self.shard_channels: dict[bytes, dict[int, Connection]] = {}
         # each subscribed pattern compiled once (every PUBLISH on every node matches them all)
         self._matchers: dict[bytes, Callable[[bytes], bool]] = {}
         self.tracker: Tracker | None = None  # CLIENT TRACKING: told of every modified key
 
-    def subscribe(self, client: Connection, name: bytes, pattern: bool) -> None:
-        table, mine = self._tables(client, pattern)
+    def subscribe(self, client: Connection, name: bytes, kind: str) -> None:
+        table, mine = self.tables(client, kind)
         if name not in mine:
             mine[name] = None
-            if pattern and name not in self._matchers:
+            if kind == PATTERN and name not in self._matchers:
                 self._matchers[name] = matcher(name)
             table.setdefault(name, {})[client.id] = client
 
-    def unsubscribe(self, client: Connection, name: bytes, pattern: bool) -> None:
-        table, mine = self._tables(client, pattern)
+    def unsubscribe(self, client: Connection, name: bytes, kind: str) -> None:
+        table, mine = self.tables(client, kind)
         if name in mine:
             del mine[name]
             listeners = table[name]
             del listeners[client.id]
             if not listeners:
                 del table[name]
-                if pattern:
+                if kind == PATTERN:
                     del self._matchers[name]
 
     def drop(self, client: Connection) -> None:
         """The client left (or RESET): forget all it listened to."""
-        for pattern in (False, True):
-            for name in list(self._tables(client, pattern)[1]):
-                self.unsubscribe(client, name, pattern)
+        for kind in (CHANNEL, PATTERN, SHARD):
+            for name in list(self.tables(client, kind)[1]):
+                self.unsubscribe(client, name, kind)
 
-    def _tables(self, client: Connection, pattern: bool):
-        return (self.patterns, client.patterns) if pattern else (self.channels, client.channels)
+    def tables(self, client: Connection, kind: str):
+        if kind == PATTERN:
+            return self.patterns, client.patterns
+        if kind == SHARD:
+            return self.shard_channels, client.shard_channels
+        return self.channels, client.channels
 
-    def publish(self, channel: bytes, message: bytes, events: list | None = None) -> Delivery:
-        """Raft thread: hand the message to the loop, which delivers and counts it; while the
-        entry's keyspace events are collected, in its place among them."""
+    def publish(self, channel: bytes, message: bytes, events: list | None = None,
+                shard: bool = False) -> Delivery:
+        """Raft thread: hand the message (an SPUBLISH's if ``shard``) to the loop, which
+        delivers and counts it; while the entry's keyspace events are collected, in its
+        place among them."""
         delivery = Delivery()
         if events is not None:
-            events.append((PUBLISHED, channel, message, delivery))
+            events.append((SHARD_PUBLISHED if shard else PUBLISHED, channel, message, delivery))
         elif self.loop is not None:
-            self.loop.call_soon_threadsafe(self._deliver, channel, message, delivery)
+            deliver = self._deliver_shard if shard else self._deliver
+            self.loop.call_soon_threadsafe(deliver, channel, message, delivery)
         return delivery
 
     @property
@@ -117,6 +129,9 @@ class Hub:
             if kind == PUBLISHED:
                 self._deliver(event, key, db)  # channel, message, delivery
                 continue
+            if kind == SHARD_PUBLISHED:
+                self._deliver_shard(event, key, db)
+                continue
             for channel, message in messages(flags, kind, event, key, db):
                 self._deliver(channel, message, Delivery())
 
@@ -130,3 +145,9 @@ class Hub:
                 for client in listeners.values():
                     client.push(Push([b"pmessage", pattern, channel, message]))
                 delivery.receivers += len(listeners)
+
+    def _deliver_shard(self, channel: bytes, message: bytes, delivery: Delivery) -> None:
+        listeners = self.shard_channels.get(channel, {})
+        for client in listeners.values():
+            client.push(Push([b"smessage", channel, message]))
+        delivery.receivers = len(listeners)

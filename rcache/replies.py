@@ -116,6 +116,9 @@ class ReplyQueue:
                 if not head.done:
                     return False
                 value = head.value
+                if head.muted:  # CLIENT REPLY OFF/SKIP: its place was kept, nothing is sent
+                    slots.popleft()
+                    continue
                 if type(value) is RunWhenDue:
                     if not self._may_run(owner):
                         return False

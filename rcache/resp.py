@@ -399,6 +399,7 @@ class _FalseOrNull:
 
 
 OK = SimpleString("OK")
+NO_REPLY = Replies()  # no reply at all (CLIENT REPLY OFF, MONITOR twice)
 QUEUED = SimpleString("QUEUED")
 PONG = SimpleString("PONG")
 NULL_ARRAY = _NullArray()

@@ -35,13 +35,15 @@ from .entries import COMMAND, EXPIRE, LEASE_EXPIRY, TRANSACTION
 from .errors import CommandError
 from .eviction import Eviction
 from .leases import due_leases
+from .monitor import Monitors
 from .oslimits import check_maxclients, fit_maxclients, set_keepalive
 from .outbuf import FLOW_HIGH, FLOW_LOW, FLUSH_AT, LimitWatch
+from .pause import ClientPause
 from .pending import Pending
 from .pubsub import Hub
 from .raft import Replicator
 from .replies import ReplyQueue, RunWhenDue
-from .resp import NULL_ARRAY, QUEUED, Push, RawReply, RequestReader, encode, split_array
+from .resp import NO_REPLY, NULL_ARRAY, QUEUED, Push, RawReply, RequestReader, encode, split_array
 from .slowlog import SlowLog
 from .statemachine import Prepared, StateMachine
 from .storage import Store
@@ -98,6 +100,9 @@ class Client(asyncio.Protocol):
         self.watched: dict[tuple[int, bytes], bool] = {}  # WATCH: key -> expired then
         self.channels: dict[bytes, None] = {}  # SUBSCRIBE, in subscription order
         self.patterns: dict[bytes, None] = {}  # PSUBSCRIBE
+        self.shard_channels: dict[bytes, None] = {}  # SSUBSCRIBE
+        self.reply_mode: str | None = None  # CLIENT REPLY: None (ON), "off", "skip_next", "skip"
+        self.no_evict = False  # CLIENT NO-EVICT
         self.tracking: ClientTracking | None = None  # CLIENT TRACKING ON
         self.watch_dirty = False
         self.watch_term = 0
@@ -150,6 +155,7 @@ class Client(asyncio.Protocol):
         self.server.watches.unwatch(self)
         self.server.hub.drop(self)
         self.server.blocking.drop(self)
+        self.server.monitors.drop(self)
         self.server.tracker.disable(self)
 
     def pause_writing(self) -> None:
@@ -185,6 +191,9 @@ class Client(asyncio.Protocol):
                     self._write_out()
                 if self.write_paused or replies.held > FLOW_HIGH:
                     break
+                pause = self.server.pause
+                if pause.mode is not None and pause.holds(self, inbox[0], self.multi):
+                    break  # CLIENT PAUSE: run_inbox goes on once it ends
                 self._on_command(inbox.popleft())
         finally:
             self._consuming = False
@@ -226,7 +235,11 @@ class Client(asyncio.Protocol):
             if replies.deferred or not self._runs_in_order(cmd, argv):
                 replies.defer(argv, cmd)
                 return
-        self._emit(self._execute(argv, cmd))
+        mode = self.reply_mode
+        reply = self._execute(argv, cmd)
+        if mode is not None or self.reply_mode is not None:
+            reply = self._apply_reply_mode(reply, mode)
+        self._emit(reply)
         if self.quitting:
             self._close_after_reply()
         self._plain = self._in_plain_state()
@@ -238,8 +251,10 @@ class Client(asyncio.Protocol):
         tracking connection's reads record their keys in ``_execute``: never plain."""
         config = self.server.config
         return (self.reader.authenticated and self.acl_user is None and self.multi is None
-                and not self.channels and not self.patterns and not config.maxmemory
-                and config.maxmemory_policy == "noeviction" and self.tracking is None)
+                and not self.subscriptions and not config.maxmemory
+                and config.maxmemory_policy == "noeviction" and self.reply_mode is None
+                and self.id not in self.server.monitors.clients
+                and self.tracking is None)
 
     def _runs_in_order(self, cmd: Command | None, argv: list[bytes]) -> bool:
         """May this command run while earlier replies are pending? Only if it reads nothing
@@ -282,6 +297,10 @@ class Client(asyncio.Protocol):
             return CommandError(f"ERR Can't execute '{cmd.full_name}': only (P|S)SUBSCRIBE / "
                                 "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
                                 "context")
+        if self.server.monitors and self.id in self.server.monitors.clients and (
+                cmd.is_write or "readonly" in cmd.flags):  # Redis's monitors are replicas
+            cmd.rejected_calls += 1
+            return CommandError("ERR Replica can't interact with the keyspace")
         if self.tracking is not None:
             self.server.tracker.on_command(self, cmd, argv)
         if self.multi is not None and "multi_control" not in cmd.flags:
@@ -329,6 +348,8 @@ class Client(asyncio.Protocol):
                         except CommandError as err:
                             cmd.record(0, True)  # a failed call, as if it had been applied
                             return err
+                    if server.monitors:
+                        server.monitors.feed(self, cmd, argv)
                     if "blocking" in cmd.flags:
                         return server.blocking.run(self, cmd, argv, Pending(self._reply_ready))
                     return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready,
@@ -337,6 +358,8 @@ class Client(asyncio.Protocol):
                     # it would stall the shared link
                     return server.cluster.redirect(cmd, argv, self.tls)
                 if route is PROXY:
+                    if server.monitors:
+                        server.monitors.feed(self, cmd, argv)
                     return server.cluster.forward(self, [(self.db, argv)])
                 cmd.rejected_calls += 1  # -MOVED, -CLUSTERDOWN
                 return route
@@ -345,6 +368,8 @@ class Client(asyncio.Protocol):
                 if route is True:
                     return self._read_after_barrier(cmd, argv)
                 if route is PROXY:
+                    if server.monitors:
+                        server.monitors.feed(self, cmd, argv)
                     return server.cluster.forward(self, [(self.db, argv)])
                 if route is not None:
                     cmd.rejected_calls += 1
@@ -394,6 +419,8 @@ class Client(asyncio.Protocol):
             log.exception("command %r failed", argv[:1])
             reply = CommandError("ERR internal error while running the command")
         elapsed_us = (perf_counter_ns() - start) // 1000
+        if self.server.monitors:  # after it ran, as Redis: EXEC follows its commands
+            self.server.monitors.feed(self, cmd, argv)
         cmd.record(elapsed_us, type(reply) is CommandError)
         if elapsed_us >= self.server.config.slowlog_log_slower_than >= 0:
             self.server.note_duration(cmd, argv, elapsed_us, self)
@@ -485,6 +512,8 @@ class Client(asyncio.Protocol):
                 finally:
                     self.in_exec = False
             else:
+                if self.server.monitors:
+                    self.server.monitors.feed(self, cmd, argv)
                 positions.append(len(replies))
                 replies.append(None)
                 data.append((self.db, argv))
@@ -555,7 +584,10 @@ class Client(asyncio.Protocol):
 
     def run_deferred(self, argv: list[bytes], cmd: Command | None):
         """A command deferred behind earlier replies, run now that they are out."""
+        mode = self.reply_mode
         result = self._execute(argv, cmd)
+        if mode is not None or self.reply_mode is not None:
+            result = self._apply_reply_mode(result, mode)
         self._plain = self._in_plain_state()
         return result
 
@@ -592,13 +624,16 @@ class Client(asyncio.Protocol):
 
     @property
     def output_class(self) -> str:
+        if self.id in self.server.monitors.clients:
+            return "slave"  # Redis's monitors are replicas
         return "pubsub" if self.subscriptions else "normal"
 
     @property
     def idle(self) -> bool:
-        """Waiting for nothing from us (Redis's timeout skips subscribers and blocked
-        clients: here, any client with a reply still to come)."""
-        return not (self.subscriptions or self.replies.slots or self._inbox)
+        """Waiting for nothing from us (Redis's timeout skips subscribers, monitors and
+        blocked clients: here, any client with a reply still to come)."""
+        return not (self.subscriptions or self.replies.slots or self._inbox
+                    or self.id in self.server.monitors.clients)
 
     def _close_after_reply(self) -> None:
         self._closing = True
@@ -617,7 +652,29 @@ class Client(asyncio.Protocol):
 
     @property
     def subscriptions(self) -> int:
-        return len(self.channels) + len(self.patterns)
+        return len(self.channels) + len(self.patterns) + len(self.shard_channels)
+
+    def _apply_reply_mode(self, reply, mode: str | None):
+        """CLIENT REPLY OFF, SKIP (``mode``: as this command found it; CLIENT REPLY SKIP
+        leaves skip_next, which skips the command after it): a dropped reply's place is
+        kept if it is pending, so later reads still wait for the write."""
+        now = self.reply_mode
+        muted = now == "off" or (mode == "skip" and now is not None)  # not after REPLY ON
+        if now == "skip_next":
+            self.reply_mode = "skip"
+        elif now == "skip":
+            self.reply_mode = None
+        if not muted:
+            return reply
+        if type(reply) is Pending and not reply.done:
+            reply.muted = True
+            return reply
+        return NO_REPLY
+
+    def run_inbox(self) -> None:
+        """Run the commands that waited for CLIENT PAUSE to end."""
+        if self.transport is not None and not self.transport.is_closing():
+            self._consume()
 
     def push(self, message: Push) -> None:
         """A pub/sub message: written at once, ahead of any reply still pending (a RESP3
@@ -645,6 +702,8 @@ class Client(asyncio.Protocol):
         self.multi, self.multi_failed = None, False
         self.server.watches.unwatch(self)
         self.server.hub.drop(self)
+        self.server.monitors.drop(self)
+        self.reply_mode, self.no_evict = None, False
         self.server.tracker.disable(self)
         self.db = 0
         self.resp3 = False
@@ -710,6 +769,8 @@ class Server:
         self.replicator: Replicator | None = None
         self.watches = Watches(self)
         self.blocking = Blocking(self)
+        self.monitors = Monitors()
+        self.pause = ClientPause()
         self.stats = Stats()
         self.eviction = Eviction(self)
         self.slowlog = SlowLog()
@@ -847,8 +908,8 @@ class Server:
         budget = 200
         while True:
             await asyncio.sleep(1 / max(1, self.config.hz))
-            if not self.replicator.is_leader:
-                continue
+            if not self.replicator.is_leader or self.pause.writes_paused:
+                continue  # (CLIENT PAUSE holds expiry too, as Redis does)
             now_ms = int(time.time() * 1000)
             due = due_leases(self.store, now_ms, budget)
             if due:

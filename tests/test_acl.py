@@ -33,13 +33,15 @@ _CHECKS = [
     ("ACL", "DRYRUN", "u", "client", "id"), ("ACL", "DRYRUN", "nosuch", "get", "k"),
     ("ACL", "DRYRUN", "u", "nosuchcmd"), ("ACL", "DRYRUN", "p", "subscribe", "ch1", "d"),
     ("ACL", "DRYRUN", "p", "psubscribe", "ch1"), ("ACL", "DRYRUN", "p", "set", "k1", "v"),
+    ("ACL", "DRYRUN", "p", "ssubscribe", "ch1", "d"), ("ACL", "DRYRUN", "p", "spublish", "x", "m"),
     ("ACL", "DELUSER", "default"), ("ACL", "DELUSER", "z", "nosuch"),
 ]
 # What user p (GET/SET/PUBLISH/SUBSCRIBE, read-only keys k*, channels ch*) is answered.
 _AS_USER_P = [
     ("AUTH", "p", "wrong"), ("AUTH", "p", "pw"), ("ACL", "WHOAMI"), ("GET", "other"),
     ("GET", "k1"), ("SET", "k1", "v"), ("DEL", "k1"), ("PUBLISH", "other", "m"),
-    ("PUBLISH", "ch1", "m"), ("AUTH", "nosuch", "pw"),
+    ("PUBLISH", "ch1", "m"), ("SPUBLISH", "other", "m"), ("SPUBLISH", "ch1", "m"),
+    ("SSUBSCRIBE", "ch1", "other"), ("AUTH", "nosuch", "pw"),
 ]
 
 

@@ -7,7 +7,6 @@ version readable.
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -194,22 +193,20 @@ def test_expired_collection_is_replaced_cleanly(kv: DirectNode) -> None:
 
 
 # -- big collections -----------------------------------------------------------------------------
-def _build_big_hash(kv: DirectNode, key: str) -> float:
-    """BIG fields, CHUNK per entry (each entry one HSET); returns the seconds it took."""
-    started = time.perf_counter()
+def _build_big_hash(kv: DirectNode, key: str) -> None:
+    """BIG fields, CHUNK per entry (each entry one HSET)."""
     for base in range(0, BIG, CHUNK):
         argv = [b"hset", key.encode()]
         for i in range(base, base + CHUNK):
             field = b"field:%d" % i
             argv += (field, field)
         assert apply(kv, (COMMAND, 0, argv)) == [CHUNK]
-    return time.perf_counter() - started
 
 
 @pytest.mark.parametrize("how", ["del", "expire", "overwrite"])
 def test_dropping_a_million_fields_is_constant_work(kv: DirectNode, how: str,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    build_seconds = _build_big_hash(kv, "big")
+    _build_big_hash(kv, "big")
     assert kv.call("hlen", "big") == BIG
     meta = cs.lookup(kv.store.keyspace(0, NOW), b"big", HASH)
     spy = BatchSpy(monkeypatch)
@@ -221,16 +218,13 @@ def test_dropping_a_million_fields_is_constant_work(kv: DirectNode, how: str,
     else:
         item = command("set", "big", "small")
     tracemalloc.start()
-    started = time.perf_counter()
     result = apply(kv, item, now=NOW + 10)
-    drop_seconds = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert result == [1] or result == ["OK"]
     pending, ranges = spy.sizes[-1]
     assert ranges == 1 and pending <= 4  # metadata, expiry index, counters: not the fields
     assert peak < 1_000_000  # bytes allocated while applying: not proportional to the hash
-    assert drop_seconds < build_seconds / 100
     assert records_under(kv, meta.prefix) == 0
     assert kv.call("hlen", "big", now=NOW + 10) == (0 if how != "overwrite" else
                                                     CommandError(errors.WRONGTYPE))

@@ -565,6 +565,17 @@ HAND_WRITTEN = [
      ("COMMAND", "INFO", "nosuch"), ("SAVE", "x"), ("BGSAVE", "x"), ("BGSAVE", "SCHEDULE", "x"),
      ("LASTSAVE", "x"), ("WAIT", "0", "0"), ("WAIT", "x", "0"), ("WAIT", "0", "x"), ("WAIT", "0", "-1"),
      ("WAIT", "1", "10"), ("WAIT", "1"), ("MULTI",), ("WAIT", "5", "0"), ("EXEC",)],
+    # COMMAND GETKEYSANDFLAGS: Redis 7.0's key-spec flags, by key, arguments and errors
+    [*(("COMMAND", "GETKEYSANDFLAGS", *argv) for argv in (
+        ("GET", "a"), ("SET", "a", "b"), ("SET", "a", "b", "GET"), ("DEL", "a", "b"),
+        ("LPUSH", "a", "x"), ("INCR", "a"), ("EXISTS", "a", "b"), ("LMOVE", "a", "b", "LEFT", "RIGHT"),
+        ("SINTERSTORE", "d", "a", "b"), ("ZUNIONSTORE", "d", "2", "a", "b"), ("RENAME", "a", "b"),
+        ("GETDEL", "a"), ("EXPIRE", "a", "1"), ("BITFIELD", "a", "GET", "u8", "0"),
+        ("BITFIELD", "a", "SET", "u8", "0", "1"), ("SORT", "a", "BY", "x", "STORE", "b"),
+        ("GEORADIUS", "k", "1", "2", "3", "m", "STORE", "a", "STOREDIST", "b"),
+        ("MSET", "a", "1", "b", "2"), ("XADD", "s", "*", "f", "v"), ("EVAL", "return 1", "0"),
+        ("EVAL", "return 1", "1", "a"), ("BLMPOP", "0", "2", "a", "b", "LEFT"), ("PFMERGE", "d", "a"),
+        ("SPUBLISH", "c", "m"), ("PING", "x"), ("NOSUCH", "a"), ("GET", "a", "b"), ("GET",)))],
 ]
 
 
@@ -732,6 +743,21 @@ def test_command_table_matches_redis(pair) -> None:
         assert set(our_info[2]) == set(redis_info[2]), (name, "flags")
         checked += 1
     assert checked > 50
+
+
+def test_key_spec_flags_match_redis(pair) -> None:
+    """COMMAND INFO's key-spec flags (RESP2, in Redis's order) for one-spec commands."""
+    ours, theirs = pair
+    for name in ("incr", "get", "del", "exists", "lpush", "getdel", "expire", "xadd",
+                 "pfcount", "spublish", "ssubscribe", "sunsubscribe", "watch", "mset"):
+        our_specs = _parse(ours.call("COMMAND", "INFO", name))[0][8]
+        redis_specs = _parse(theirs.call("COMMAND", "INFO", name))[0][8]
+        assert [_spec_flags(spec) for spec in our_specs] == [
+            _spec_flags(spec) for spec in redis_specs], name
+
+
+def _spec_flags(spec: list) -> list[bytes]:
+    return dict(zip(spec[::2], spec[1::2], strict=True))[b"flags"]
 
 
 KEYS = st.sampled_from(["a", "b", "c"])

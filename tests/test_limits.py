@@ -133,6 +133,9 @@ def test_idle_clients_closed_after_timeout(make_node) -> None:
     subscriber = socket.create_connection(("127.0.0.1", node.port), timeout=10)
     subscriber.sendall(encode_command([b"SUBSCRIBE", b"news"]))
     assert b"subscribe" in _replies(subscriber, 6)
+    monitor = socket.create_connection(("127.0.0.1", node.port), timeout=10)
+    monitor.sendall(b"MONITOR\r\n")
+    assert monitor.recv(100) == b"+OK\r\n"
     idle = socket.create_connection(("127.0.0.1", node.port), timeout=10)
     idle.sendall(b"PING\r\n")
     assert idle.recv(100) == b"+PONG\r\n"
@@ -140,6 +143,9 @@ def test_idle_clients_closed_after_timeout(make_node) -> None:
     subscriber.sendall(encode_command([b"PING"]))  # idle longer, but a subscriber
     assert b"pong" in _replies(subscriber, 3)
     subscriber.close()
+    monitor.sendall(b"PING\r\n")  # idle longer too, but a monitor (as Redis's, a replica)
+    assert b"PONG" in _replies(monitor, 4)
+    monitor.close()
 
 
 def _closed_when_idle(port: int) -> None:

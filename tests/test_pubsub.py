@@ -61,11 +61,30 @@ CONVERSATION = [
 ]
 
 
-def _converse(port: int) -> list[bytes]:
+# Sharded pub/sub: its own counts and reply kinds, the subscribed mode shared with SUBSCRIBE.
+SHARDED_CONVERSATION = [
+    ("sub", "SSUBSCRIBE x y", 2), ("sub", "SUBSCRIBE a", 1), ("sub", "GET k", 1),
+    ("pub", "SPUBLISH x hello", 1), ("pub", "PUBLISH x not-sharded", 0),
+    ("pub", "SPUBLISH a not-a-channel", 0), ("pub", "PUBSUB SHARDNUMSUB x y z", 0),
+    ("pub", "PUBSUB SHARDCHANNELS x*", 0), ("pub", "PUBSUB SHARDCHANNELS z*", 0),
+    ("pub", "PUBSUB NUMSUB x a", 0), ("pub", "PUBSUB HELP", 0), ("pub", "PUBSUB HELP x", 0),
+    ("sub", "SPUBLISH x from-sub", 1), ("sub", "PUBSUB SHARDCHANNELS", 1),
+    ("sub", "SUNSUBSCRIBE x", 1), ("pub", "PUBSUB SHARDCHANNELS", 0), ("sub", "PING", 1),
+    ("sub", "SUNSUBSCRIBE", 1),
+    ("sub", "SUNSUBSCRIBE", 1), ("sub", "UNSUBSCRIBE", 1), ("sub", "GET k", 1),
+    ("sub", "SSUBSCRIBE", 1), ("pub", "SPUBLISH x", 0), ("pub", "MULTI", 0),
+    ("pub", "SSUBSCRIBE q", 0), ("pub", "SPUBLISH q queued", 0), ("pub", "EXEC", 0),
+    ("pub", "COMMAND GETKEYS SPUBLISH a b", 0), ("sub", "HELLO 3", 1),
+    ("sub", "SSUBSCRIBE r", 1), ("sub", "GET k", 1), ("pub", "SPUBLISH r pushed", 1),
+    ("sub", "SUNSUBSCRIBE r", 1),
+]
+
+
+def _converse(port: int, conversation: list = CONVERSATION) -> list[bytes]:
     sub, pub = Connection(port), Connection(port)
     seen = []
     try:
-        for who, line, replies in CONVERSATION:
+        for who, line, replies in conversation:
             sender = sub if who == "sub" else pub
             sender.send(*line.split())
             if who == "pub":
@@ -82,6 +101,13 @@ def _converse(port: int) -> list[bytes]:
 
 def test_conversation_matches_redis(shared_node: Node, redis_server: int) -> None:
     ours, theirs = _converse(shared_node.port), _converse(redis_server)
+    for step, (got, expected) in enumerate(zip(ours, theirs, strict=True)):
+        assert got == expected, (step, got, expected)
+
+
+def test_sharded_conversation_matches_redis(shared_node: Node, redis_server: int) -> None:
+    ours = _converse(shared_node.port, SHARDED_CONVERSATION)
+    theirs = _converse(redis_server, SHARDED_CONVERSATION)
     for step, (got, expected) in enumerate(zip(ours, theirs, strict=True)):
         assert got == expected, (step, got, expected)
 
@@ -117,6 +143,25 @@ def test_messages_cross_the_cluster(cluster: LocalCluster) -> None:
         message = pubsub.get_message(timeout=10)
         assert message is not None and message["data"] == b"through the log"
         pubsub.close()
+
+
+def test_shard_messages_cross_the_cluster(cluster: LocalCluster) -> None:
+    """SPUBLISH goes through the log as PUBLISH does: a follower's shard subscriber hears it."""
+    leader, follower = cluster.leader(), cluster.followers()[0]
+    listener = follower.client().pubsub()
+    listener.ssubscribe("orders")
+    assert listener.get_sharded_message(timeout=5)["type"] == "ssubscribe"
+    plain = follower.client().pubsub()
+    plain.subscribe("orders")  # a channel of the other namespace hears nothing
+    assert plain.get_message(timeout=5)["type"] == "subscribe"
+    assert leader.client().spublish("orders", "shipped") == 0  # none on the leader itself
+    message = listener.get_sharded_message(timeout=10)
+    assert message is not None and (message["type"], message["channel"], message["data"]) == (
+        "smessage", b"orders", b"shipped")
+    assert plain.get_message(timeout=1) is None
+    assert follower.client().pubsub_shardnumsub("orders") == [(b"orders", 1)]
+    listener.close()
+    plain.close()
 
 
 def test_a_slow_subscriber_is_cut_off(make_node) -> None:

@@ -60,6 +60,7 @@ def _commands_in(category: str) -> list[Command]:
 
 
 _CHANNEL_COMMANDS = {"publish": (1, 2, False), "subscribe": (1, None, False),
+                     "spublish": (1, 2, False), "ssubscribe": (1, None, False),
                      "psubscribe": (1, None, True)}  # name -> (first, end, patterns)
 
 

@@ -6,7 +6,8 @@ import time
 
 from .. import errors
 from ..errors import CommandError
-from ..resp import OK, PONG, SimpleString, Verbatim, parse_int
+from ..resp import NO_REPLY, OK, PONG, SimpleString, Verbatim, parse_int
+from .args import int_arg
 from .keyspace import db_index_arg
 from .table import Context, command, container
 
@@ -38,7 +39,8 @@ def _check_password(ctx: Context, username: bytes, password: bytes, via: str) ->
 
 
 @command("auth", -2, "noscript loading stale fast no_auth allow_busy node", group=_G,
-         summary="Authenticate to the server")
+         summary="Authenticate to the server",
+         redact=lambda argv: list(range(1, len(argv))))
 def auth(ctx: Context, argv: list[bytes]):
     if len(argv) > 3:
         raise CommandError(errors.SYNTAX)
@@ -50,8 +52,14 @@ def auth(ctx: Context, argv: list[bytes]):
     return OK
 
 
+def _hello_secrets(argv: list[bytes]) -> list[int]:
+    """HELLO ... AUTH <user> <password>: both hidden from MONITOR, as Redis does."""
+    return [j for i in range(2, len(argv) - 2) if argv[i].lower() == b"auth"
+            for j in (i + 1, i + 2)]
+
+
 @command("hello", -1, "noscript loading stale fast no_auth allow_busy node", group=_G,
-         since="6.0.0",
+         since="6.0.0", redact=_hello_secrets,
          summary="Handshake with Redis")
 def hello(ctx: Context, argv: list[bytes]):
     client = ctx.client
@@ -163,10 +171,12 @@ def client_setinfo(ctx: Context, argv: list[bytes]):
 
 
 def _flags(client) -> str:
-    flags = ("x" if client.multi is not None else "") + ("P" if client.subscriptions else "")
+    flags = (("O" if client.id in client.server.monitors.clients else "")
+             + ("x" if client.multi is not None else "") + ("P" if client.subscriptions else ""))
     tracking = client.tracking
     if tracking is not None:  # Redis's t R B
         flags += "t" + ("R" if tracking.broken_redirect else "") + ("B" if tracking.bcast else "")
+    flags += "e" if client.no_evict else ""
     return flags or "N"
 
 
@@ -175,7 +185,8 @@ def describe(client, now: float) -> str:
     return (f"id={client.id} addr={client.addr} laddr={client.laddr} fd=-1 "
             f"name={client.name.decode(errors='replace')} age={int(now - client.created)} "
             f"idle={int(now - client.last_active)} flags={_flags(client)} db={client.db} "
-            f"sub={len(client.channels)} psub={len(client.patterns)} ssub=0 "
+            f"sub={len(client.channels)} psub={len(client.patterns)} "
+            f"ssub={len(client.shard_channels)} "
             f"multi={len(client.multi) if client.multi is not None else -1} "
             f"qbuf={client.reader.buffered()} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 "
             f"obl=0 oll=0 omem={client.unsent_bytes} tot-mem=0 events=r "
@@ -267,9 +278,84 @@ def client_help(ctx: Context, argv: list[bytes]):
         "LIST [TYPE <type>] [ID <id> [<id> ...]]", "    Return information about connections.",
         "SETNAME <name>", "    Assign the name <name> to the current connection.",
         "SETINFO <option> <value>", "    Set client meta attributes (LIB-NAME, LIB-VER).",
+        "UNPAUSE", "    Stop the current client pause, resuming traffic.",
+        "PAUSE <timeout> [WRITE|ALL]",
+        "    Suspend all, or just write, clients for <timeout> milliseconds.",
+        "REPLY (ON|OFF|SKIP)", "    Control the replies sent to the current connection.",
+        "UNBLOCK <clientid> [TIMEOUT|ERROR]", "    Unblock the specified blocked client.",
         "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
         "         [OPTIN] [OPTOUT] [NOLOOP]", "    Control server assisted client side caching.",
         "TRACKINGINFO", "    Report tracking status for the current connection.",
+        "NO-EVICT (ON|OFF)", "    Protect current client connection from eviction.",
         "HELP", "    Print this help.",
     )]
 
+
+
+@command("reply", 3, "noscript loading stale node", group=_G, container="client", since="3.2.0",
+         summary="Instruct the server whether to reply to commands")
+def client_reply(ctx: Context, argv: list[bytes]):
+    """OFF and SKIP answer nothing themselves; ON answers OK (the Client applies the mode)."""
+    client, mode = ctx.client, argv[2].lower()
+    if mode == b"on":
+        client.reply_mode = None
+        return OK
+    if mode == b"off":
+        client.reply_mode = "off"
+    elif mode == b"skip":
+        if client.reply_mode != "off":
+            client.reply_mode = "skip_next"
+    else:
+        raise CommandError(errors.SYNTAX)
+    return NO_REPLY
+
+
+@command("no-evict", 3, "admin noscript loading stale node", group=_G, container="client",
+         since="7.0.0", summary="Set client eviction mode for the current connection")
+def client_no_evict(ctx: Context, argv: list[bytes]):
+    """Accepted and shown (flag e): rcache never evicts clients, so every one is safe."""
+    mode = argv[2].lower()
+    if mode not in (b"on", b"off"):
+        raise CommandError(errors.SYNTAX)
+    ctx.client.no_evict = mode == b"on"
+    return OK
+
+
+@command("pause", -3, "admin noscript loading stale node", group=_G, container="client",
+         since="2.9.50", summary="Stop processing commands from clients for some time")
+def client_pause(ctx: Context, argv: list[bytes]):
+    if len(argv) > 4:
+        raise CommandError(errors.subcommand_syntax(argv[1], "client"))
+    timeout_ms = parse_int(argv[2])
+    if timeout_ms is None:
+        raise CommandError("ERR timeout is not an integer or out of range")
+    if timeout_ms < 0:
+        raise CommandError("ERR timeout is negative")
+    mode = argv[3].lower() if len(argv) == 4 else b"all"
+    if mode not in (b"write", b"all"):
+        raise CommandError("ERR CLIENT PAUSE mode must be WRITE or ALL")
+    ctx.server.pause.pause(timeout_ms, mode.decode())  # rcache.pause's WRITE or ALL
+    return OK
+
+
+@command("unpause", 2, "admin noscript loading stale node", group=_G, container="client",
+         since="6.2.0", summary="Resume processing of clients that were paused")
+def client_unpause(ctx: Context, argv: list[bytes]):
+    ctx.server.pause.unpause()
+    return OK
+
+
+@command("unblock", -3, "admin noscript loading stale node", group=_G, container="client",
+         since="5.0.0", summary="Unblock a client blocked in a blocking command from a "
+                                "different connection")
+def client_unblock(ctx: Context, argv: list[bytes]):
+    if len(argv) > 4:
+        raise CommandError(errors.subcommand_syntax(argv[1], "client"))
+    client_id = int_arg(argv[2])
+    error = False
+    if len(argv) == 4:
+        reason = argv[3].lower()
+        if reason not in (b"timeout", b"error"):
+            raise CommandError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+        error = reason == b"error"
+    return int(ctx.server.blocking.unblock(client_id, error))

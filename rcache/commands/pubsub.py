@@ -1,4 +1,6 @@
-"""Pub/sub commands: SUBSCRIBE UNSUBSCRIBE PSUBSCRIBE PUNSUBSCRIBE PUBLISH PUBSUB.
+"""Pub/sub commands: SUBSCRIBE UNSUBSCRIBE PSUBSCRIBE PUNSUBSCRIBE PUBLISH PUBSUB, and the
+sharded ones: SSUBSCRIBE SUNSUBSCRIBE SPUBLISH (one shard holds every slot, so a shard
+channel is a channel of its own namespace, replicated and delivered as PUBLISH is).
 
 PUBLISH is replicated (it goes through the Raft log like a write, though Redis does not flag
 it one), so each node delivers it to its own subscribers (``rcache.pubsub``); its reply counts
@@ -9,35 +11,44 @@ then; RESP3 connections take any.
 
 from __future__ import annotations
 
+from ..errors import CommandError
 from ..glob import matcher
-from ..pubsub import Delivery
-from ..resp import Push, Replies
+from ..pubsub import CHANNEL, PATTERN, SHARD, Delivery
+from ..resp import Push, Replies, SimpleString
 from .table import Context, command, container
 
 _G = "pubsub"
+_PREFIX = {CHANNEL: b"", PATTERN: b"p", SHARD: b"s"}  # psubscribe, sunsubscribe...
 
 
-def _subscribe(ctx: Context, names: list[bytes], pattern: bool) -> Replies:
+def _count(client, kind: str) -> int:
+    """The count a (un)subscribe reply carries: Redis counts shard channels apart."""
+    if kind == SHARD:
+        return len(client.shard_channels)
+    return len(client.channels) + len(client.patterns)
+
+
+def _subscribe(ctx: Context, names: list[bytes], kind: str) -> Replies:
     client, hub = ctx.client, ctx.server.hub
-    kind = b"psubscribe" if pattern else b"subscribe"
+    reply_kind = _PREFIX[kind] + b"subscribe"
     replies = Replies()
     for name in names:
-        hub.subscribe(client, name, pattern)
-        replies.append(Push([kind, name, client.subscriptions]))
+        hub.subscribe(client, name, kind)
+        replies.append(Push([reply_kind, name, _count(client, kind)]))
     return replies
 
 
-def _unsubscribe(ctx: Context, names: list[bytes], pattern: bool) -> Replies:
+def _unsubscribe(ctx: Context, names: list[bytes], kind: str) -> Replies:
     """From the names given, or from all (one reply each; one with a nil name if none)."""
     client, hub = ctx.client, ctx.server.hub
-    kind = b"punsubscribe" if pattern else b"unsubscribe"
-    names = names or list(client.patterns if pattern else client.channels)
+    reply_kind = _PREFIX[kind] + b"unsubscribe"
+    names = names or list(hub.tables(client, kind)[1])
     if not names:
-        return Replies([Push([kind, None, client.subscriptions])])
+        return Replies([Push([reply_kind, None, _count(client, kind)])])
     replies = Replies()
     for name in names:
-        hub.unsubscribe(client, name, pattern)
-        replies.append(Push([kind, name, client.subscriptions]))
+        hub.unsubscribe(client, name, kind)
+        replies.append(Push([reply_kind, name, _count(client, kind)]))
     return replies
 
 
@@ -45,14 +56,14 @@ def _unsubscribe(ctx: Context, names: list[bytes], pattern: bool) -> Replies:
          summary="Listen for messages published to the given channels",
          complexity="O(N) where N is the number of channels to subscribe to.")
 def subscribe(ctx: Context, argv: list[bytes]) -> Replies:
-    return _subscribe(ctx, argv[1:], pattern=False)
+    return _subscribe(ctx, argv[1:], CHANNEL)
 
 
 @command("unsubscribe", -1, "pubsub noscript loading stale node pubsub_ok", group=_G, since="2.0.0",
          summary="Stop listening for messages posted to the given channels",
          complexity="O(N) where N is the number of clients already subscribed to a channel.")
 def unsubscribe(ctx: Context, argv: list[bytes]) -> Replies:
-    return _unsubscribe(ctx, argv[1:], pattern=False)
+    return _unsubscribe(ctx, argv[1:], CHANNEL)
 
 
 @command("psubscribe", -2, "pubsub noscript loading stale node pubsub_ok", group=_G, since="2.0.0",
@@ -60,7 +71,7 @@ def unsubscribe(ctx: Context, argv: list[bytes]) -> Replies:
          complexity="O(N) where N is the number of patterns the client is already "
                     "subscribed to.")
 def psubscribe(ctx: Context, argv: list[bytes]) -> Replies:
-    return _subscribe(ctx, argv[1:], pattern=True)
+    return _subscribe(ctx, argv[1:], PATTERN)
 
 
 @command("punsubscribe", -1, "pubsub noscript loading stale node pubsub_ok",
@@ -70,7 +81,7 @@ def psubscribe(ctx: Context, argv: list[bytes]) -> Replies:
                     "and M is the number of total patterns subscribed in the system (by any "
                     "client).")
 def punsubscribe(ctx: Context, argv: list[bytes]) -> Replies:
-    return _unsubscribe(ctx, argv[1:], pattern=True)
+    return _unsubscribe(ctx, argv[1:], PATTERN)
 
 
 @command("publish", 3, "pubsub loading stale fast replicated", group=_G, since="2.0.0",
@@ -82,6 +93,36 @@ def publish(ctx: Context, argv: list[bytes]) -> Delivery | int:
     return ctx.hub.publish(argv[1], argv[2], ctx.ks.events) if ctx.hub is not None else 0
 
 
+@command("ssubscribe", -2, "pubsub noscript loading stale node pubsub_ok not_key", 1, -1, 1,
+         group=_G, since="7.0.0",
+         summary="Listen for messages published to the given shard channels",
+         complexity="O(N) where N is the number of shard channels to subscribe to.")
+def ssubscribe(ctx: Context, argv: list[bytes]) -> Replies:
+    if ctx.client.in_exec:
+        raise CommandError("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client")
+    return _subscribe(ctx, argv[1:], SHARD)
+
+
+@command("sunsubscribe", -1, "pubsub noscript loading stale node pubsub_ok not_key", 1, -1, 1,
+         group=_G, since="7.0.0",
+         summary="Stop listening for messages posted to the given shard channels",
+         complexity="O(N) where N is the number of clients already subscribed to a shard "
+                    "channel.")
+def sunsubscribe(ctx: Context, argv: list[bytes]) -> Replies:
+    return _unsubscribe(ctx, argv[1:], SHARD)
+
+
+@command("spublish", 3, "pubsub loading stale fast replicated not_key", 1, 1, 1, group=_G,
+         since="7.0.0", summary="Post a message to a shard channel",
+         complexity="O(N) where N is the number of clients subscribed to the receiving shard "
+                    "channel.")
+def spublish(ctx: Context, argv: list[bytes]) -> Delivery | int:
+    """As PUBLISH: runs in the state machine, on every node."""
+    if ctx.hub is None:
+        return 0
+    return ctx.hub.publish(argv[1], argv[2], ctx.ks.events, shard=True)
+
+
 container("pubsub", -2, "", group=_G, since="2.8.0", summary="A container for Pub/Sub commands")
 
 
@@ -90,7 +131,11 @@ container("pubsub", -2, "", group=_G, since="2.8.0", summary="A container for Pu
          complexity="O(N) where N is the number of active channels, and assuming constant time "
                     "pattern matching (relatively short channels and patterns)")
 def pubsub_channels(ctx: Context, argv: list[bytes]) -> list[bytes]:
-    channels = list(ctx.server.hub.channels)
+    return _matching(ctx.server.hub.channels, argv)
+
+
+def _matching(table: dict, argv: list[bytes]) -> list[bytes]:
+    channels = list(table)
     if len(argv) > 2:
         match = matcher(argv[2])
         channels = [channel for channel in channels if match(channel)]
@@ -102,8 +147,11 @@ def pubsub_channels(ctx: Context, argv: list[bytes]) -> list[bytes]:
          complexity="O(N) for the NUMSUB subcommand, where N is the number of requested "
                     "channels")
 def pubsub_numsub(ctx: Context, argv: list[bytes]) -> list:
-    channels = ctx.server.hub.channels
-    return [x for channel in argv[2:] for x in (channel, len(channels.get(channel, ())))]
+    return _counts(ctx.server.hub.channels, argv)
+
+
+def _counts(table: dict, argv: list[bytes]) -> list:
+    return [x for channel in argv[2:] for x in (channel, len(table.get(channel, ())))]
 
 
 @command("numpat", 2, "pubsub loading stale node", group=_G, since="2.8.0",
@@ -111,3 +159,38 @@ def pubsub_numsub(ctx: Context, argv: list[bytes]) -> list:
          complexity="O(1)")
 def pubsub_numpat(ctx: Context, argv: list[bytes]) -> int:
     return len(ctx.server.hub.patterns)
+
+
+@command("shardchannels", -2, "pubsub loading stale node", group=_G, since="7.0.0",
+         container="pubsub", summary="List active shard channels",
+         complexity="O(N) where N is the number of active shard channels, and assuming constant "
+                    "time pattern matching (relatively short shard channels).")
+def pubsub_shardchannels(ctx: Context, argv: list[bytes]) -> list[bytes]:
+    return _matching(ctx.server.hub.shard_channels, argv)
+
+
+@command("shardnumsub", -2, "pubsub loading stale node", group=_G, since="7.0.0",
+         container="pubsub", summary="Get the count of subscribers for shard channels",
+         complexity="O(N) for the SHARDNUMSUB subcommand, where N is the number of requested "
+                    "shard channels")
+def pubsub_shardnumsub(ctx: Context, argv: list[bytes]) -> list:
+    return _counts(ctx.server.hub.shard_channels, argv)
+
+
+@command("help", 2, "loading stale node", group=_G, since="6.2.0", container="pubsub",
+         summary="Show helpful text about the different subcommands")
+def pubsub_help(ctx: Context, argv: list[bytes]) -> list:
+    return [SimpleString(line) for line in (
+        "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CHANNELS [<pattern>]",
+        "    Return the currently active channels matching a <pattern> (default: '*').",
+        "NUMPAT", "    Return number of subscriptions to patterns.",
+        "NUMSUB [<channel> ...]",
+        "    Return the number of subscribers for the specified channels, excluding",
+        "    pattern subscriptions(default: no channels).",
+        "SHARDCHANNELS [<pattern>]",
+        "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+        "SHARDNUMSUB [<shardchannel> ...]",
+        "    Return the number of subscribers for the specified shard level channel(s)",
+        "HELP", "    Prints this help.",
+    )]

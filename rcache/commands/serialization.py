@@ -275,8 +275,19 @@ def _parse_migrate(argv: list[bytes]) -> tuple[list[bytes], bool, bool, list[byt
     return keys, copy, replace, auth
 
 
+def _migrate_secrets(argv: list[bytes]) -> list[int]:
+    """AUTH's password, AUTH2's user and password (MONITOR hides them, as Redis does)."""
+    secrets: list[int] = []
+    i = 6
+    while i < len(argv) and argv[i].lower() != b"keys":
+        taken = {b"auth": 1, b"auth2": 2}.get(argv[i].lower(), 0)
+        secrets.extend(range(i + 1, min(i + 1 + taken, len(argv))))
+        i += 1 + taken
+    return secrets
+
+
 @command("migrate", -6, "write node", 3, 3, 1, group=_G, since="2.6.0",
-         key_finder=_migrate_keys,
+         key_finder=_migrate_keys, redact=_migrate_secrets,
          summary="Atomically transfer a key from a Redis instance to another one.",
          complexity="This command actually executes a DUMP+DEL in the source instance, and a "
                     "RESTORE in the target instance. See the pages of these commands for time "

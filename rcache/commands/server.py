@@ -7,11 +7,12 @@ import logging
 import time
 
 from .. import errors
+from ..acl_keys import key_flags
 from ..config import python_log_level
 from ..errors import CommandError
-from ..resp import OK, SimpleString, parse_int
+from ..resp import NO_REPLY, OK, OrderedSet, SimpleString, parse_int
 from .args import int_arg
-from .table import COMMANDS, Context, all_commands, command, container, find, lookup
+from .table import COMMANDS, Command, Context, all_commands, command, container, find, lookup
 
 _G = "server"
 
@@ -117,9 +118,9 @@ def command_docs(ctx: Context, argv: list[bytes]):
     return {cmd.full_name.encode(): cmd.docs() for cmd in chosen}
 
 
-@command("getkeys", -4, "loading stale node", group=_G, container="command", since="2.8.13",
-         summary="Extract keys given a full Redis command")
-def command_getkeys(ctx: Context, argv: list[bytes]):
+def _target_keys(argv: list[bytes]) -> tuple[Command, list[bytes], list[int]]:
+    """COMMAND GETKEYS and GETKEYSANDFLAGS: the command named in argv[2:] and its key
+    positions, with Redis's errors."""
     target = argv[2:]
     if target[0].lower() not in COMMANDS:
         raise CommandError("ERR Invalid command specified")
@@ -127,10 +128,26 @@ def command_getkeys(ctx: Context, argv: list[bytes]):
         cmd = lookup(target)
     except CommandError:
         raise CommandError("ERR Invalid number of arguments specified for command") from None
-    keys = cmd.keys(target)
-    if not keys and "no_mandatory_keys" not in cmd.flags:  # EVAL ... 0: an empty list
+    indexes = cmd.key_indexes(target)
+    if not indexes and "no_mandatory_keys" not in cmd.flags:  # EVAL ... 0: an empty list
         raise CommandError("ERR The command has no key arguments")
-    return keys
+    return cmd, target, indexes
+
+
+@command("getkeys", -4, "loading stale node", group=_G, container="command", since="2.8.13",
+         summary="Extract keys given a full Redis command")
+def command_getkeys(ctx: Context, argv: list[bytes]):
+    _, target, indexes = _target_keys(argv)
+    return [target[i] for i in indexes]
+
+
+@command("getkeysandflags", -4, "loading stale node", group=_G, container="command",
+         since="7.0.0", summary="Extract keys and access flags given a full Redis command")
+def command_getkeysandflags(ctx: Context, argv: list[bytes]):
+    cmd, target, indexes = _target_keys(argv)
+    flags = key_flags(cmd.full_name, target, indexes, "write" in cmd.flags)
+    return [[target[i], OrderedSet(SimpleString(flag) for flag in spec.split())]
+            for i, spec in zip(indexes, flags, strict=True)]
 
 
 @command("help", 2, "loading stale node", group=_G, container="command", since="5.0.0",
@@ -144,10 +161,25 @@ def command_help(ctx: Context, argv: list[bytes]):
         "INFO [<command-name> ...]", "    Return details about multiple Redis commands.",
         "DOCS [<command-name> ...]", "    Return documentation details about multiple Redis "
         "commands.", "GETKEYS <full-command>", "    Return the keys from a full Redis command.",
+        "GETKEYSANDFLAGS <full-command>",
+        "    Return the keys and the access flags from a full Redis command.",
         "HELP", "    Prints this help."))
 
 
 # -- misc ---------------------------------------------------------------------------------------
+@command("monitor", 1, "admin noscript loading stale node", group=_G,
+         summary="Listen for all requests received by the server in real time")
+def monitor(ctx: Context, argv: list[bytes]):
+    """From now on the connection receives every command this node runs (rcache.monitor);
+    a second MONITOR answers nothing, as in Redis."""
+    if ctx.client.in_exec:
+        raise CommandError("ERR MONITOR isn't allowed for DENY BLOCKING client")
+    monitors = ctx.server.monitors
+    if ctx.client.id in monitors.clients:
+        return NO_REPLY
+    monitors.add(ctx.client)
+    return OK
+
 @command("time", 1, "loading stale fast node", group=_G, since="2.6.0",
          summary="Return the current server time")
 def time_(ctx: Context, argv: list[bytes]):

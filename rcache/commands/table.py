@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import errors
+from ..acl_keys import FLAGS as KEY_FLAGS
 from ..errors import CommandError
 
 Handler = Callable[[Any, Any], Any]  # (Context, argv or the parser's result) -> reply
@@ -40,6 +41,8 @@ Parser = Callable[[list[bytes]], Any]  # argv -> parsed arguments, or CommandErr
 #   fills_second_key - a blocking move: pushes into its second key (BLMOVE, BRPOPLPUSH)
 #   timeout_first - a blocking command whose timeout is its first argument (BLMPOP, BZMPOP)
 #   block_option - a blocking command that waits only with its BLOCK option (XREAD, XREADGROUP)
+#   not_key - its key positions name channels, not keys (SPUBLISH, SSUBSCRIBE: Redis's NOT_KEY
+#             key spec): COMMAND shows them, nothing else treats them as keys
 #   script_reads - runs a script that may read its keys: CLIENT TRACKING remembers them
 #   keeps_caching - (on a container) its subcommands leave CLIENT CACHING's flag for the next
 #                   command, as Redis's resetClient spares CLIENT
@@ -64,7 +67,7 @@ _ACL_DECLARED = {
 # Server and cluster commands: the flags decide (@admin comes with the admin flag). Neither
 # containers nor these commands take their family's category in Redis.
 _ACL_NO_FAMILY_GROUPS = frozenset({"server", "cluster"})
-_ACL_NO_FAMILY = frozenset({"wait", "sort", "sort_ro"})
+_ACL_NO_FAMILY = frozenset({"wait", "sort", "sort_ro", "pubsub|help"})
 
 
 def _acl_categories(cmd: Command) -> frozenset[str]:
@@ -92,8 +95,8 @@ def _acl_categories(cmd: Command) -> frozenset[str]:
 
 _INTERNAL_FLAGS = frozenset({  # rcache's own: not in COMMAND replies
     "node", "replicated", "pubsub_ok", "multi_control", "touches_any_key", "touches_dbs",
-    "touches_other_db", "fills_second_key", "timeout_first", "block_option", "keeps_caching",
-    "script_reads"})
+    "touches_other_db", "fills_second_key", "timeout_first", "block_option", "not_key",
+    "keeps_caching", "script_reads"})
 
 
 @dataclass(slots=True)
@@ -120,6 +123,8 @@ class Command:
     # A pure function of argv: the leader runs it before proposing a write, so a malformed
     # one never reaches the log, and the state machine runs it again to apply the entry.
     parser: Parser | None = None
+    # argv -> the positions of secrets MONITOR shows as "(redacted)" (AUTH, HELLO, MIGRATE).
+    redact: Callable[[list[bytes]], list[int]] | None = None
     # Derived once, read for every command the server runs:
     full_name: str = ""
     is_write: bool = False
@@ -138,7 +143,8 @@ class Command:
         self.full_name = f"{self.container.name}|{self.name}" if self.container else self.name
         self.is_write = ("write" in self.flags or "replicated" in self.flags) and (
             "node" not in self.flags)
-        self.keyed = self.first_key > 0 or self.key_finder is not None
+        self.keyed = (self.first_key > 0 or self.key_finder is not None) and (
+            "not_key" not in self.flags)
         # A readonly command that still goes through the log (PFCOUNT, which caches its
         # count in the value, as Redis does) is routed as a write.
         self.reads_keyspace = "readonly" in self.flags and not self.is_write
@@ -194,7 +200,7 @@ class Command:
         """Positions of the keys in argv, as COMMAND GETKEYS reports them."""
         if self.key_finder is not None:
             return self.key_finder(argv)
-        if self.first_key <= 0:
+        if not self.keyed:
             return []
         last = self.last_key if self.last_key >= 0 else len(argv) + self.last_key
         return list(range(self.first_key, min(last, len(argv) - 1) + 1, self.step))
@@ -211,12 +217,12 @@ class Command:
         flags = sorted(self.redis_flags)
         if self.key_finder is not None:
             flags.append("movablekeys")
-        from ..resp import SimpleString
+        from ..resp import OrderedSet, SimpleString
         key_specs = []
         if self.first_key > 0:
             last_key = self.last_key - self.first_key if self.last_key >= 0 else self.last_key
             key_specs.append({
-                b"flags": [SimpleString("RW" if self.is_write else "RO")],
+                b"flags": OrderedSet(SimpleString(flag) for flag in self._key_spec_flags()),
                 b"begin_search": {b"type": b"index", b"spec": {b"index": self.first_key}},
                 b"find_keys": {b"type": b"range", b"spec": {
                     b"lastkey": last_key, b"keystep": self.step, b"limit": 0}},
@@ -227,6 +233,16 @@ class Command:
             self.first_key, self.last_key, self.step, acl, [], key_specs,
             [sub.info() for sub in self.subcommands.values()],
         ]
+
+    def _key_spec_flags(self) -> list[str]:
+        """Redis 7.0's flags of the command's key spec where acl_keys has them (one spec
+        for all its keys), else what the command does: RW or RO."""
+        if "not_key" in self.flags:
+            return ["not_key"]
+        known = KEY_FLAGS.get(self.full_name)
+        if known is not None:
+            return known.split()
+        return ["RW" if self.is_write else "RO"]
 
     def docs(self) -> dict:
         doc: dict = {b"summary": self.summary.encode(), b"since": self.since.encode(),
@@ -246,7 +262,9 @@ def command(name: str, arity: int, flags: str, first_key: int = 0, last_key: int
             complexity: str = "O(1)", container: str | None = None,
             key_finder: Callable[[list[bytes]], list[int]] | None = None,
             reads_if: Callable[[Any, list[bytes]], bool] | None = None,
-            parser: Parser | None = None) -> Callable[[Handler], Handler]:
+            parser: Parser | None = None,
+            redact: Callable[[list[bytes]], list[int]] | None = None,
+            ) -> Callable[[Handler], Handler]:
     """Declare a command (or, with ``container``, a subcommand like CLIENT SETNAME). With a
     ``parser`` the handler receives what it returns instead of argv."""
 
@@ -255,7 +273,7 @@ def command(name: str, arity: int, flags: str, first_key: int = 0, last_key: int
         cmd = Command(name=name, arity=arity, flags=frozenset(flags.split()), first_key=first_key,
                       last_key=last_key, step=step, handler=handler, group=group,
                       summary=summary, since=since, complexity=complexity, container=parent,
-                      key_finder=key_finder, reads_if=reads_if, parser=parser)
+                      key_finder=key_finder, reads_if=reads_if, parser=parser, redact=redact)
         table = parent.subcommands if parent else COMMANDS
         key = name.encode()
         if key in table:

@@ -1,0 +1,228 @@
+"""MONITOR, CLIENT REPLY/PAUSE/UNPAUSE/NO-EVICT/UNBLOCK against real processes: the same
+conversations with redis-server and rcache, byte for byte (where times, ports and ids are
+masked); redis-cli's monitor; a write held by CLIENT PAUSE WRITE while reads go on; a BLPOP
+ended by CLIENT UNBLOCK."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import threading
+
+import pytest
+import redis
+
+from rcache.resp import encode_command
+
+from .conftest import Node, wait_for
+from .test_pubsub import Connection
+
+END = ("ECHO", "end-of-conversation")
+END_REPLY = b"$19\r\nend-of-conversation\r\n"
+
+# Replies to these are compared; CLIENT REPLY OFF/SKIP leave some out, so each conversation is
+# read up to its END marker.
+REPLY_MODES = [
+    ("CLIENT", "REPLY", "OFF"), ("SET", "a", "1"), ("GET", "a"), ("NOSUCH",),
+    ("CLIENT", "REPLY", "SKIP"), ("CLIENT", "REPLY", "FOO"), ("CLIENT", "REPLY", "ON"),
+    ("GET", "a"), ("CLIENT", "REPLY", "SKIP"), ("SET", "b", "2"), ("GET", "b"),
+    ("CLIENT", "REPLY", "SKIP"), ("CLIENT", "REPLY", "SKIP"), ("GET", "a"), ("GET", "b"),
+    ("CLIENT", "REPLY", "SKIP"), ("CLIENT", "REPLY", "ON"), ("CLIENT", "REPLY"),
+    ("CLIENT", "REPLY", "SKIP"), ("INCR", "a"), ("GET", "a"), ("CLIENT", "REPLY", "OFF"),
+    ("INCR", "a"), ("CLIENT", "REPLY", "ON"), ("GET", "a"),
+    ("CLIENT", "NO-EVICT", "ON"), ("CLIENT", "NO-EVICT", "x"), ("CLIENT", "NO-EVICT"),
+    ("CLIENT", "NO-EVICT", "OFF"), ("CLIENT", "UNBLOCK", "99999"), ("CLIENT", "UNBLOCK", "x"),
+    ("CLIENT", "UNBLOCK", "1", "x"), ("CLIENT", "UNBLOCK", "1", "TIMEOUT", "x"),
+    ("CLIENT", "UNBLOCK", "99999", "ERROR"), ("CLIENT", "PAUSE", "x"),
+    ("CLIENT", "PAUSE", "-1"), ("CLIENT", "PAUSE", "1", "nope"),
+    ("CLIENT", "PAUSE", "1", "WRITE", "x"), ("CLIENT", "PAUSE"), ("CLIENT", "PAUSE", "0", "write"),
+    ("CLIENT", "UNPAUSE"), ("CLIENT", "UNPAUSE", "x"), ("MONITOR", "x"), ("MULTI",), ("MONITOR",),
+    ("EXEC",), ("DEL", "a", "b"),
+]
+
+
+def _replies(port: int, commands: list[tuple[str, ...]], resp3: bool) -> list[bytes]:
+    conn = Connection(port)
+    try:
+        if resp3:
+            conn.send("HELLO", "3")
+            conn.read(1)
+        conn.send("DEL", "a", "b")
+        conn.read(1)
+        for argv in commands:
+            conn.send(*argv)
+        conn.send(*END)
+        seen = []
+        while (reply := conn.read(1)) != END_REPLY:
+            seen.append(reply)
+        return seen
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
+def test_reply_modes_and_errors_match_redis(shared_node: Node, redis_server: int,
+                                            resp3: bool) -> None:
+    ours = _replies(shared_node.port, REPLY_MODES, resp3)
+    theirs = _replies(redis_server, REPLY_MODES, resp3)
+    assert ours == theirs
+    assert len(theirs) > 20  # the conversation did run
+
+
+def test_no_evict_shows_in_client_info(shared_node: Node) -> None:
+    client = shared_node.client()
+    assert client.execute_command("CLIENT", "NO-EVICT", "ON") == b"OK"
+    assert " flags=e " in client.execute_command("CLIENT", "INFO").decode()
+    client.execute_command("CLIENT", "NO-EVICT", "OFF")
+    assert " flags=N " in client.execute_command("CLIENT", "INFO").decode()
+
+
+# What a monitor sees of another client's commands, times and addresses masked: secrets
+# redacted, admin and refused commands hidden, a transaction's commands before EXEC.
+MONITORED = [
+    ("SET", "a", "1"), ("GET", 'a\x01"b\\ c\n\t\xff'), ("AUTH", "nobody", "secret"),
+    ("AUTH", "secret"), ("HELLO", "3", "AUTH", "default", "secret"), ("HELLO", "2"),
+    ("CONFIG", "GET", "maxmemory"), ("NOSUCH", "a"), ("GET",), ("LPUSH", "l", "x"),
+    ("MULTI",), ("SET", "k", "v"), ("GET", "k"), ("CLIENT", "ID"), ("EXEC",),
+    ("CLIENT", "PAUSE", "0"), ("PING",), ("PUBLISH", "c", "m"), ("SELECT", "0"),
+    ("DEL", "a", "l", "k"), END,
+]
+_MASK = re.compile(rb"^\+\d+\.\d{6} \[(\d+) [0-9.]+:\d+\] ")
+
+
+def _monitored(port: int) -> list[bytes]:
+    monitor, client = Connection(port), Connection(port)
+    try:
+        monitor.send("MONITOR")
+        assert monitor.read(1) == b"+OK\r\n"
+        for argv in MONITORED:
+            client.sock.sendall(encode_command([a.encode("latin-1") for a in argv]))
+            client.read(1)
+        lines = []
+        while not (line := monitor.read(1)).endswith(b'"end-of-conversation"\r\n'):
+            assert _MASK.match(line), line
+            lines.append(_MASK.sub(rb"+T [\1 ADDR] ", line))
+        return lines
+    finally:
+        monitor.close()
+        client.close()
+
+
+def test_monitor_lines_match_redis(shared_node: Node, redis_server: int) -> None:
+    ours, theirs = _monitored(shared_node.port), _monitored(redis_server)
+    assert ours == theirs
+    assert b'+T [0 ADDR] "AUTH" "(redacted)" "(redacted)"\r\n' in theirs
+
+
+def test_redis_cli_monitor(shared_node: Node) -> None:
+    """redis-cli's own monitor mode prints what the node's clients run."""
+    cli = subprocess.Popen(["redis-cli", "-p", str(shared_node.port), "monitor"],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        assert cli.stdout.readline().strip() == "OK"
+        seen: list[str] = []
+        reader = threading.Thread(target=lambda: seen.extend(iter(cli.stdout.readline, "")),
+                                  daemon=True)
+        reader.start()
+        client = shared_node.client()
+        client.set("watched-key", "v1")
+        client.get("watched-key")
+        wait_for(lambda: any('"GET" "watched-key"' in line for line in seen), 10,
+                 "redis-cli to print the GET")
+        assert any('"SET" "watched-key" "v1"' in line for line in seen)
+        client.delete("watched-key")
+    finally:
+        cli.terminate()
+        cli.wait(timeout=10)
+
+
+def test_redis_py_monitor(shared_node: Node) -> None:
+    client = shared_node.client()
+    with client.monitor() as monitor:
+        client.set("py-monitored", "x")
+        for event in monitor.listen():
+            if event["command"] == "SET py-monitored x":
+                break
+        assert event["db"] == 0 and event["client_type"] == "tcp"
+    client.delete("py-monitored")
+
+
+def test_a_monitor_that_does_not_read_is_cut_off(make_node) -> None:
+    """A monitor's lines are held under the replica class's output limit, as in Redis."""
+    node = make_node("--client-output-buffer-limit", "replica 1mb 0 0")
+    silent = socket.create_connection(("127.0.0.1", node.port), timeout=5)
+    silent.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    silent.sendall(b"MONITOR\r\n")
+    client = node.client()
+
+    def monitors() -> int:
+        return sum("O" in entry["flags"] for entry in client.client_list())
+
+    wait_for(lambda: monitors() == 1, 5, "the monitor to register")
+    payload = "x" * 65536
+    wait_for(lambda: client.echo(payload) and monitors() == 0, 60,
+             "the monitor to be disconnected")
+    assert client.ping()
+    silent.close()
+
+
+def test_pause_write_lets_reads_through_and_holds_writes(shared_node: Node) -> None:
+    admin = shared_node.client()
+    admin.delete("paused-key")
+    assert admin.execute_command("CLIENT", "PAUSE", "60000", "WRITE") == b"OK"
+    writer = Connection(shared_node.port)
+    try:
+        # One packet: the read before the write answers, the write and what follows it wait.
+        writer.sock.sendall(encode_command([b"GET", b"paused-key"])
+                            + encode_command([b"SET", b"paused-key", b"v"])
+                            + encode_command([b"GET", b"paused-key"]))
+        assert writer.read(1) == b"$-1\r\n"
+        reader = shared_node.client()
+        assert reader.get("paused-key") is None  # other clients' reads run
+        assert reader.dbsize() is not None
+        assert admin.execute_command("CLIENT", "UNPAUSE") == b"OK"
+        assert writer.read(2) == b"+OK\r\n$1\r\nv\r\n"
+        assert reader.get("paused-key") == b"v"
+    finally:
+        admin.execute_command("CLIENT", "UNPAUSE")
+        admin.delete("paused-key")
+        writer.close()
+
+
+def test_pause_ends_at_its_timeout(shared_node: Node) -> None:
+    admin = shared_node.client()
+    assert admin.execute_command("CLIENT", "PAUSE", "200", "ALL") == b"OK"
+    assert shared_node.client().set("after-pause", "1")  # waits for the end, then runs
+    assert admin.getdel("after-pause") == b"1"
+
+
+def _blocked(client: redis.Redis) -> int:
+    return client.info("clients")["blocked_clients"]
+
+
+@pytest.mark.parametrize("server", ["rcache", "redis"])
+def test_unblock_a_blpop(shared_node: Node, redis_server: int, server: str) -> None:
+    port = shared_node.port if server == "rcache" else redis_server
+    admin = redis.Redis(port=port, socket_timeout=10)
+    outcome: dict[str, object] = {}
+
+    def blpop() -> None:
+        waiting = redis.Redis(port=port, socket_timeout=30)
+        outcome["id"] = waiting.client_id()
+        try:
+            outcome["reply"] = waiting.blpop(["unblock-me"], 0)
+        except redis.ResponseError as err:
+            outcome["reply"] = str(err)
+
+    for reason, expected in (("ERROR", "UNBLOCKED client unblocked via CLIENT UNBLOCK"),
+                             ("TIMEOUT", None)):
+        outcome.clear()
+        waiter = threading.Thread(target=blpop)
+        waiter.start()
+        wait_for(lambda: _blocked(admin) == 1, 10, "the BLPOP to block")
+        assert admin.execute_command("CLIENT", "UNBLOCK", outcome["id"], reason) == 1
+        waiter.join(timeout=10)
+        assert not waiter.is_alive()
+        assert outcome["reply"] == expected
+        assert admin.execute_command("CLIENT", "UNBLOCK", outcome["id"]) == 0
