@@ -188,7 +188,7 @@ class Client(asyncio.Protocol):
         try:
             while inbox and not self._closing:
                 if replies.out_size > FLUSH_AT:
-                    self._write_out()
+                    self.flush()
                 if self.write_paused or replies.held > FLOW_HIGH:
                     break
                 pause = self.server.pause
@@ -201,7 +201,7 @@ class Client(asyncio.Protocol):
         if not inbox and reader.error is not None and not self._closing:
             self._emit(CommandError("ERR " + reader.error))
             self._close_after_reply()
-        self._write_out()
+        self.flush()
         self._update_reading()
 
     def _update_reading(self) -> None:
@@ -579,7 +579,7 @@ class Client(asyncio.Protocol):
 
     def _drain(self) -> None:
         if self.replies.drain(self):
-            self._write_out()
+            self.flush()
             self.transport.close()
 
     def run_deferred(self, argv: list[bytes], cmd: Command | None):
@@ -598,7 +598,8 @@ class Client(asyncio.Protocol):
         except CommandError as err:
             return err
 
-    def _write_out(self) -> None:
+    def flush(self) -> None:
+        """Hand the replies ready so far to the socket (ReplyQueue's owner calls it too)."""
         transport = self.transport
         if self.replies.out and transport is not None and not transport.is_closing():
             transport.write(self.replies.take())
@@ -638,7 +639,7 @@ class Client(asyncio.Protocol):
     def _close_after_reply(self) -> None:
         self._closing = True
         if self.replies.close_after() and self.transport is not None:
-            self._write_out()
+            self.flush()
             self.transport.close()
 
     def close(self) -> None:
@@ -681,14 +682,14 @@ class Client(asyncio.Protocol):
         client tells the two apart; a RESP2 subscriber has none pending)."""
         if self.transport is not None and not self.transport.is_closing():
             self.replies.add_out_of_band(self.encode(message))
-            self._write_out()
+            self.flush()
 
     def push_after_replies(self, message: Push) -> None:
         """An invalidation message: behind the replies still to come, as Redis sends a
         write's invalidation to its own connection after the write's reply."""
         if self.transport is not None and not self.transport.is_closing():
             self._emit(message)
-            self._write_out()
+            self.flush()
 
     @property
     def awaiting_replies(self) -> bool:
@@ -857,7 +858,11 @@ class Server:
     def flush_replies(self) -> None:
         due, self._flush_due = self._flush_due, []
         for client in due:
-            client.flush_replies()
+            try:
+                client.flush_replies()
+            except Exception:  # a bug in one client's replies must not strand the others
+                log.exception("writing the replies of client %s failed", client.addr)
+                client.close()
 
     def submitted(self, item: tuple, prepared: Prepared) -> None:
         """Every item the write path submits (with its commands if known): WATCH and parked

@@ -139,3 +139,17 @@ def test_legacy_single_size_at_start_only() -> None:
         "normal 1048576 0 0 slave 1048576 0 0 pubsub 1048576 0 0")
     with pytest.raises(CommandError, match="Wrong number of arguments"):
         config.set_at_runtime([(b"client-output-buffer-limit", b"1mb")])
+
+
+def test_reads_behind_a_write_past_the_flush_size_are_answered(shared_node: Node) -> None:
+    """Reads deferred behind a pending write, whose replies pass the size at which the reply
+    queue hands them to the socket mid-drain, are all answered (and other clients too)."""
+    client = shared_node.client(socket_timeout=20)
+    big = b"x" * 50_000
+    client.set("flush-big", big)
+    pipe = client.pipeline(transaction=False)
+    pipe.set("flush-a", 1)
+    for _ in range(4):
+        pipe.get("flush-big")
+    assert pipe.execute() == [True, big, big, big, big]
+    assert shared_node.client(socket_timeout=5).ping()
