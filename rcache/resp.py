@@ -128,10 +128,12 @@ class RequestReader:
         the same bytes as the same arguments (hiredis takes only canonical numbers and
         "\r\n" line ends, and skips the two bytes after a bulk unread, as Redis does).
         hiredis allocates an aggregate's list when it reads its count, and frees it item by
-        item: bytes that may hold a count of 10000 or more are not given to it. Nor are
-        large reads: that check costs per byte, our reader per argument.
+        item: bytes whose counts add up to more than their length (a canonical request
+        spends 4 bytes or more per element) are not given to it. Nor are large reads: that
+        check costs per byte, our reader per argument.
         """
-        if end - pos > NATIVE_MAX or buf.translate(_COUNT_SHAPES).find(b"*00000", pos) >= 0:
+        if end - pos > NATIVE_MAX or sum(map(int, _AGGREGATE_COUNT.findall(
+                buf, pos, end))) > end - pos:
             return pos
         reader = self._native
         reader.feed(buf, pos, end - pos)
@@ -155,8 +157,8 @@ class RequestReader:
                     pos = at
                     continue
                 break
-        except (hiredis.ProtocolError, MemoryError):  # read again here, for Redis's error
-            pass
+        except Exception:  # hiredis refused it (or built a RESP3 map it cannot hash): read
+            pass  # again here, for Redis's error
         if pos != end:  # it holds bytes (or a half-read request) that are read here instead
             self._native = hiredis.Reader()
         return pos
@@ -231,9 +233,9 @@ class RequestReader:
 
 
 NATIVE_MAX = 8192  # bytes read at once that hiredis may read
-# Maps what may start a hiredis list ('*' array, '~' set, '>' push, '|' attribute) to '*' and
-# digits to '0': "*00000" then marks each count of five digits or more.
-_COUNT_SHAPES = bytes.maketrans(b"~>|0123456789", b"***0000000000")
+# What may start a hiredis aggregate ('*' array, '~' set, '>' push, '|' attribute, '%' map),
+# with its count: hiredis allocates that many slots on reading it.
+_AGGREGATE_COUNT = re.compile(rb"[*~>|%](\d+)\r")
 
 
 def _strchr(buf: bytearray, byte: int, pos: int) -> int:

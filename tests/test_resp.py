@@ -460,6 +460,28 @@ def test_native_reader_leaves_large_counts_to_the_redis_parser(count: int) -> No
                             "Protocol error: invalid multibulk length")
 
 
+@pytest.mark.parametrize("head", [b"*", b"~", b"|", b">", b"%"])
+def test_native_reader_leaves_many_nested_counts_to_the_redis_parser(head: bytes) -> None:
+    """Nested aggregate headers of 9999 each, one read: hiredis would allocate them all."""
+    reader = RequestReader()
+    tracemalloc.start()
+    try:
+        reader.feed((head + b"9999\r\n") * 1100)
+        reader.pop_commands()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def test_native_reader_gives_a_map_argument_redis_error() -> None:
+    """hiredis cannot hash a RESP3 map used as a map's key: Redis's error, not a crash."""
+    reader = RequestReader()
+    reader.feed(b"*1\r\n%1\r\n%1\r\n")
+    assert reader.pop_commands() == []
+    assert reader.error == "Protocol error: expected '$', got '%'"
+
+
 def test_native_reader_keeps_proto_max_bulk_len() -> None:
     reader = RequestReader(max_bulk_len=10)
     reader.feed(encode_command([b"SET", b"k", b"x" * 10])
