@@ -43,6 +43,10 @@ class ClientPause:
         for client in held.values():
             client.run_inbox()
 
+    def drop(self, client) -> None:
+        """A closed client: nothing to run again for it."""
+        self._held.pop(client.id, None)
+
     @property
     def writes_paused(self) -> bool:
         """The node must propose no writes of its own (expiry), as Redis pauses them."""

@@ -157,6 +157,7 @@ class Client(asyncio.Protocol):
         self.server.blocking.drop(self)
         self.server.monitors.drop(self)
         self.server.tracker.disable(self)
+        self.server.pause.drop(self)
 
     def pause_writing(self) -> None:
         """The client is not reading its replies: run none of its commands until it does."""
@@ -341,6 +342,8 @@ class Client(asyncio.Protocol):
                         if refused is not None:
                             cmd.rejected_calls += 1
                             return refused
+                    if server.monitors:  # Redis shows a write before parsing it too
+                        server.monitors.feed(self, cmd, argv)
                     parsed = None
                     if cmd.parser is not None:
                         try:
@@ -348,8 +351,6 @@ class Client(asyncio.Protocol):
                         except CommandError as err:
                             cmd.record(0, True)  # a failed call, as if it had been applied
                             return err
-                    if server.monitors:
-                        server.monitors.feed(self, cmd, argv)
                     if "blocking" in cmd.flags:
                         return server.blocking.run(self, cmd, argv, Pending(self._reply_ready))
                     return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready,
@@ -724,9 +725,10 @@ def _plain_command(name: bytes) -> Command | None:
     keyspace the same way whatever its arguments (not blocking): the only kind that takes
     the plain path. Remembered for the name's lower- and upper-case spellings."""
     cmd = COMMANDS.get(name.lower())
-    if cmd is not None and (cmd.subcommands or cmd.handler is None or cmd.reads_if is not None
-                            or "blocking" in cmd.flags
-                            or not (cmd.reads_keyspace or cmd.is_write)):
+    if cmd is None:
+        return None  # not remembered: the cache stays as small as the table
+    if (cmd.subcommands or cmd.handler is None or cmd.reads_if is not None
+            or "blocking" in cmd.flags or not (cmd.reads_keyspace or cmd.is_write)):
         cmd = None
     if name in (name.lower(), name.upper()):
         _PLAIN[name] = cmd

@@ -81,7 +81,8 @@ def test_no_evict_shows_in_client_info(shared_node: Node) -> None:
 # What a monitor sees of another client's commands, times and addresses masked: secrets
 # redacted, admin and refused commands hidden, a transaction's commands before EXEC.
 MONITORED = [
-    ("SET", "a", "1"), ("GET", 'a\x01"b\\ c\n\t\xff'), ("AUTH", "nobody", "secret"),
+    ("SET", "a", "1"), ("SET", "a", "1", "FOO"), ("GET", 'a\x01"b\\ c\n\t\xff'),
+    ("AUTH", "nobody", "secret"),
     ("AUTH", "secret"), ("HELLO", "3", "AUTH", "default", "secret"), ("HELLO", "2"),
     ("CONFIG", "GET", "maxmemory"), ("NOSUCH", "a"), ("GET",), ("LPUSH", "l", "x"),
     ("MULTI",), ("SET", "k", "v"), ("GET", "k"), ("CLIENT", "ID"), ("EXEC",),
