@@ -69,6 +69,9 @@ class Tracker:
         self.keys: dict[bytes, set[int]] = {}  # key -> ids of the clients that read it
         self.items = 0  # (key, client) pairs in keys: INFO's tracking_total_items
         self.prefixes: dict[bytes, set[int]] = {}  # BCAST prefix -> client ids
+        # Lengths of those prefixes -> how many: a key is matched by slicing it to each
+        # length, so a write costs per distinct length, not per prefix.
+        self._prefix_lengths: dict[int, int] = {}
         self.tracking_clients = 0  # read by the Raft thread: collect events while any
 
     # -- a connection's state -------------------------------------------------------------
@@ -87,7 +90,11 @@ class Tracker:
         if bcast:
             for prefix in prefixes or [b""]:
                 tracking.prefixes[prefix] = None
-                self.prefixes.setdefault(prefix, set()).add(client.id)
+                if prefix not in self.prefixes:
+                    self.prefixes[prefix] = set()
+                    lengths = self._prefix_lengths
+                    lengths[len(prefix)] = lengths.get(len(prefix), 0) + 1
+                self.prefixes[prefix].add(client.id)
 
     def disable(self, client: Connection) -> None:
         """CLIENT TRACKING OFF, RESET, the connection closed. Its remembered keys stay in the
@@ -102,6 +109,10 @@ class Tracker:
             ids.discard(client.id)
             if not ids:
                 del self.prefixes[prefix]
+                lengths = self._prefix_lengths
+                lengths[len(prefix)] -= 1
+                if not lengths[len(prefix)]:
+                    del lengths[len(prefix)]
 
     def on_command(self, client: Connection, cmd: Any, argv: list[bytes]) -> None:
         """Every command of a tracking connection, before it runs: a read (or a script)
@@ -172,8 +183,9 @@ class Tracker:
             flushing = False
             if key in self.keys:
                 self._invalidate_key(*self._forget(key))
-            for prefix in self.prefixes:
-                if key.startswith(prefix):
+            for length in self._prefix_lengths:
+                prefix = key[:length]
+                if len(prefix) == length and prefix in self.prefixes:
                     broadcast.setdefault(prefix, {})[key] = None
         for prefix, keys in broadcast.items():
             for client_id in self.prefixes.get(prefix, ()):

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from rcache.commands.table import lookup
+from rcache.commands.tracking import _check_prefixes
+from rcache.errors import CommandError
 from rcache.notify import FLUSHED, NEW, STRING
 from rcache.resp import Push
 from rcache.tracking import Tracker
@@ -88,3 +92,15 @@ def test_the_oldest_keys_go_past_the_limit() -> None:
     _run(tracker, reader, b"MGET", b"k1", b"k2", b"k3")
     assert list(tracker.keys) == [b"k2", b"k3"] and tracker.items == 2
     assert reader.sent == [Push([b"invalidate", [b"k1"]])]
+
+
+def test_many_bcast_prefixes_are_checked_by_their_neighbours() -> None:
+    """30,000 prefixes: no overlap passes; one overlap among them is named (given order)."""
+    prefixes = [b"p%06d" % i for i in range(30_000)]
+    _check_prefixes({}, prefixes)
+    with pytest.raises(CommandError, match="Prefix 'p000000' overlaps with another provided "
+                                           "prefix 'p0000'"):
+        _check_prefixes({}, prefixes + [b"p0000"])
+    with pytest.raises(CommandError, match="Prefix 'p000010' overlaps with an existing "
+                                           "prefix 'p00001'"):
+        _check_prefixes({b"p00001": None}, prefixes)

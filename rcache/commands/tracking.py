@@ -3,6 +3,8 @@ networking.c, with its error texts). The node's tracker (rcache/tracking.py) doe
 
 from __future__ import annotations
 
+import itertools
+
 from .. import errors
 from ..errors import CommandError
 from ..resp import OK, OrderedSet, parse_int
@@ -18,21 +20,46 @@ def _overlap(first: bytes, second: bytes) -> bool:
     return first[:shortest] == second[:shortest]
 
 
+# Pairs compared at most to name the overlap Redis would name; past it, the first overlap
+# found in byte order is named (Redis compares every pair, in C).
+_EXACT_PAIRS = 100_000
+
+
 def _check_prefixes(current: dict[bytes, None], prefixes: list[bytes]) -> None:
-    """checkPrefixCollisionsOrReply: a client's BCAST prefixes must not overlap."""
+    """checkPrefixCollisionsOrReply: a client's BCAST prefixes must not overlap. Sorted,
+    overlapping strings sit next to each other (if a is a prefix of c and a <= b <= c, a is
+    a prefix of b), so one pass over neighbours decides it."""
+    ranked = sorted([(prefix, -1) for prefix in current]  # -1: an existing prefix
+                    + [(prefix, i) for i, prefix in enumerate(prefixes)])
+    clash = next(((first, second) for first, second in itertools.pairwise(ranked)
+                  if second[0].startswith(first[0])), None)
+    if clash is None:
+        return
+    if len(prefixes) * (len(current) + len(prefixes)) > _EXACT_PAIRS:
+        (given, at), (other, other_at) = sorted(clash, key=lambda ranked_prefix: -ranked_prefix[1])
+        if other_at < 0:
+            raise CommandError(_overlaps_existing(given, other))
+        (_, first), (_, second) = sorted([(at, given), (other_at, other)])
+        raise CommandError(_overlaps_given(first, second))
     for i, prefix in enumerate(prefixes):
         for existing in current:
             if _overlap(existing, prefix):
-                raise CommandError(
-                    f"ERR Prefix '{prefix.decode(errors='replace')}' overlaps with an existing "
-                    f"prefix '{existing.decode(errors='replace')}'. Prefixes for a single "
-                    "client must not overlap.")
+                raise CommandError(_overlaps_existing(prefix, existing))
         for other in prefixes[i + 1:]:
             if _overlap(prefix, other):
-                raise CommandError(
-                    f"ERR Prefix '{prefix.decode(errors='replace')}' overlaps with another "
-                    f"provided prefix '{other.decode(errors='replace')}'. Prefixes for a "
-                    "single client must not overlap.")
+                raise CommandError(_overlaps_given(prefix, other))
+
+
+def _overlaps_existing(prefix: bytes, existing: bytes) -> str:
+    return (f"ERR Prefix '{prefix.decode(errors='replace')}' overlaps with an existing prefix "
+            f"'{existing.decode(errors='replace')}'. Prefixes for a single client must not "
+            "overlap.")
+
+
+def _overlaps_given(prefix: bytes, other: bytes) -> str:
+    return (f"ERR Prefix '{prefix.decode(errors='replace')}' overlaps with another provided "
+            f"prefix '{other.decode(errors='replace')}'. Prefixes for a single client must not "
+            "overlap.")
 
 
 @command("tracking", -3, _FLAGS, group=_G, container="client", since="6.0.0",
