@@ -4,10 +4,11 @@ An entry is a batch built by the leader (``encode_entry``): the leader's clock, 
 seed, and items. Applying depends on the entry alone, so every node ends in the same state
 and computes the same replies (the leader returns them to its clients). The entry's Raft
 index is written in the same RocksDB WriteBatch as its effects: replaying the log after a
-restart skips what RocksDB already holds, so nothing is applied twice. Only PUBLISH and
-keyspace notifications reach outside the database: each node hands them to its own
-subscribers (events, collected only if the node publishes some, once the entry is committed,
-with the entry's PUBLISHes in their place); PUBLISH replies with how many there were.
+restart skips what RocksDB already holds, so nothing is applied twice. Only (S)PUBLISH and
+keyspace events reach outside the database: each node hands them to its own subscribers and
+tracking clients (events, collected only if the node publishes notifications or has a
+client tracking keys, once the entry is committed, with the entry's publications in their
+place); PUBLISH replies with how many receivers there were.
 
 Items:
     (COMMAND, db, argv)          one client command         -> its reply
