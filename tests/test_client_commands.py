@@ -227,3 +227,39 @@ def test_unblock_a_blpop(shared_node: Node, redis_server: int, server: str) -> N
         assert not waiter.is_alive()
         assert outcome["reply"] == expected
         assert admin.execute_command("CLIENT", "UNBLOCK", outcome["id"]) == 0
+
+
+def _kill_conversation(port: int) -> list:
+    admin = redis.Redis(port=port)
+    admin.execute_command("ACL", "SETUSER", "killme", "on", ">pw", "+@all", "~*", "&*")
+    victim = redis.Redis(port=port, username="killme", password="pw")
+    listener = redis.Redis(port=port, username="killme", password="pw").pubsub()
+
+    def call(*argv):
+        try:
+            return admin.execute_command(*argv)
+        except redis.ResponseError as err:
+            return f"error: {err}"
+
+    try:
+        victim.ping()
+        listener.subscribe("kill-channel")
+        wait_for(lambda: listener.get_message(timeout=0.1), 10, "the subscription")
+        replies = [call("CLIENT", "KILL", "ID", admin.client_id()),  # SKIPME yes by default
+                   call("CLIENT", "KILL", "USER", "nobody"),
+                   call("CLIENT", "KILL", "TYPE", "bogus"),
+                   call("CLIENT", "KILL", "TYPE", "replica"),
+                   call("CLIENT", "KILL", "TYPE", "pubsub", "USER", "killme"),
+                   call("CLIENT", "KILL", "USER", "killme")]
+        wait_for(lambda: all(c["user"] != "killme" for c in admin.client_list()), 10,
+                 "killme's connections to close")
+        return replies
+    finally:
+        call("ACL", "DELUSER", "killme")
+        listener.close()
+        admin.close()
+
+
+def test_client_kill_filters_match_redis(node: Node, redis_server: int) -> None:
+    assert _kill_conversation(node.port) == _kill_conversation(redis_server) == [
+        0, "error: No such user 'nobody'", "error: Unknown client type 'bogus'", 0, 1, 1]

@@ -239,7 +239,7 @@ def client_kill(ctx: Context, argv: list[bytes]):
         return OK
     if len(argv) % 2:
         raise CommandError(errors.SYNTAX)
-    victims = list(clients)
+    victims, skip_me = list(clients), True
     for i in range(2, len(argv), 2):
         field, value = argv[i].lower(), argv[i + 1]
         if field == b"id":
@@ -251,13 +251,24 @@ def client_kill(ctx: Context, argv: list[bytes]):
             victims = [c for c in victims if c.addr == value.decode(errors="replace")]
         elif field == b"laddr":
             victims = [c for c in victims if c.laddr == value.decode(errors="replace")]
+        elif field == b"user":
+            if ctx.server.users.get(value) is None:
+                raise CommandError(f"ERR No such user '{value.decode(errors='replace')}'")
+            victims = [c for c in victims if c.user_name == value]
+        elif field == b"type":
+            kind = value.lower()
+            if kind not in (b"normal", b"master", b"replica", b"slave", b"pubsub"):
+                raise CommandError(f"ERR Unknown client type '{value.decode(errors='replace')}'")
+            # no replicas or masters here; monitors count as normal clients, as in Redis
+            victims = [c for c in victims if (b"pubsub" if c.subscriptions else b"normal") == kind]
         elif field == b"skipme":
             if value.lower() not in (b"yes", b"no"):
                 raise CommandError(errors.SYNTAX)
-            if value.lower() == b"yes":
-                victims = [c for c in victims if c is not ctx.client]
+            skip_me = value.lower() == b"yes"
         else:
             raise CommandError(errors.SYNTAX)
+    if skip_me:  # Redis's default
+        victims = [c for c in victims if c is not ctx.client]
     for victim in victims:
         victim.close()
     return len(victims)
