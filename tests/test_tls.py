@@ -157,15 +157,21 @@ def test_tls_options_in_config_file_and_bad_files_stop_startup(make_node, certs,
     assert "TLS configuration" in bad.log()
 
 
-def test_tls_cluster_client_follows_moved_after_leader_kill(tmp_path, certs) -> None:
+def _tls_port_cluster(tmp_path, certs, size: int, *args: str) -> LocalCluster:
+    """``size`` nodes (not started), each with a TLS port at its client port + TLS_OFFSET."""
     cluster = LocalCluster(tmp_path, 0)
-    ports = [_free_port_pair() for _ in range(3)]
+    ports = [_free_port_pair() for _ in range(size)]
     for i, port in enumerate(ports, 1):
         join = ["--join", f"127.0.0.1:{ports[0]}"] if i > 1 else []
-        node = Node(tmp_path / f"n{i}", port, "--id", f"n{i}", *join,
+        node = Node(tmp_path / f"n{i}", port, "--id", f"n{i}", *join, *args,
                     "--tls-port", str(port + TLS_OFFSET), *_tls_args(certs))
         node.name = f"n{i}"
         cluster.nodes.append(node)
+    return cluster
+
+
+def test_tls_cluster_client_follows_moved_after_leader_kill(tmp_path, certs) -> None:
+    cluster = _tls_port_cluster(tmp_path, certs, 3)
     try:
         cluster.start()
         follower = cluster.followers()[0]
@@ -347,15 +353,8 @@ def test_a_plaintext_peer_on_a_tls_raft_port_is_refused(tmp_path, certs) -> None
 def test_follower_proxy_link_over_tls(tmp_path, certs) -> None:
     """tls-replication yes: a follower forwards to the leader's TLS port, showing its
     certificate (tls-auth-clients yes there)."""
-    cluster = LocalCluster(tmp_path, 0)
-    ports = [_free_port_pair() for _ in range(2)]
-    for i, port in enumerate(ports, 1):
-        join = ["--join", f"127.0.0.1:{ports[0]}"] if i > 1 else []
-        node = Node(tmp_path / f"n{i}", port, "--id", f"n{i}", *join, "--follower-proxy", "yes",
-                    "--tls-replication", "yes", "--tls-cluster", "yes",
-                    "--tls-port", str(port + TLS_OFFSET), *_tls_args(certs))
-        node.name = f"n{i}"
-        cluster.nodes.append(node)
+    cluster = _tls_port_cluster(tmp_path, certs, 2, "--follower-proxy", "yes",
+                                "--tls-replication", "yes", "--tls-cluster", "yes")
     try:
         cluster.start()
         follower = cluster.followers()[0]
