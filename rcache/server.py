@@ -121,6 +121,7 @@ class Client(asyncio.Protocol):
         self._consuming = False
         self._limit_watch = LimitWatch()
         self._flush_due = False  # in the server's list of clients with replies resolved
+        self._write_due = False  # in the server's list of clients with replies to write
         self._plain = False  # _in_plain_state(), as of the last command or read
         self._closing = False
         self.quitting = False
@@ -202,7 +203,9 @@ class Client(asyncio.Protocol):
         if not inbox and reader.error is not None and not self._closing:
             self._emit(CommandError("ERR " + reader.error))
             self._close_after_reply()
-        self.flush()
+        if self.replies.out and not self._write_due:
+            self._write_due = True
+            self.server.write_soon(self)
         self._update_reading()
 
     def _update_reading(self) -> None:
@@ -601,6 +604,7 @@ class Client(asyncio.Protocol):
 
     def flush(self) -> None:
         """Hand the replies ready so far to the socket (ReplyQueue's owner calls it too)."""
+        self._write_due = False
         transport = self.transport
         if self.replies.out and transport is not None and not transport.is_closing():
             transport.write(self.replies.take())
@@ -784,11 +788,13 @@ class Server:
         self._tasks: list[asyncio.Task] = []
         self.http: HttpService | None = None
         self._flush_due: list[Client] = []  # clients with replies resolved, to write
+        self._write_due: list[Client] = []  # clients with replies ready, written in one go
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def serve(self) -> None:
         """Open the client port first (so a port that is taken stops the node before it
         joins anything), start Raft, then serve. SIGTERM stops the node at any point."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self.hub.loop = loop
         self._stopping = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -854,7 +860,7 @@ class Server:
         """``client`` has replies resolved: it writes them at the end of what resolves
         them (an applied entry, a read round) or, for anything else, later in this turn."""
         if not self._flush_due:
-            asyncio.get_running_loop().call_soon(self.flush_replies)
+            self._loop.call_soon(self.flush_replies)
         self._flush_due.append(client)
 
     def flush_replies(self) -> None:
@@ -865,6 +871,22 @@ class Server:
             except Exception:  # a bug in one client's replies must not strand the others
                 log.exception("writing the replies of client %s failed", client.addr)
                 client.close()
+        self.write_replies()
+
+    def write_soon(self, client: Client) -> None:
+        """``client`` has replies ready: they are written with every other client's at the
+        end of this loop turn, as Redis writes in beforeSleep. Writing each as it is ready
+        wakes a waiting client once per reply, and a wake-up costs the kernel more than the
+        reply: one burst of writes wakes it once for all its connections."""
+        if not self._write_due:
+            self._loop.call_soon(self.write_replies)
+        self._write_due.append(client)
+
+    def write_replies(self) -> None:
+        due, self._write_due = self._write_due, []
+        for client in due:
+            if client._write_due:
+                client.flush()
 
     def submitted(self, item: tuple, prepared: Prepared) -> None:
         """Every item the write path submits (with its commands if known): WATCH and parked
