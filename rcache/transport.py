@@ -31,13 +31,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
-import itertools
 import logging
 import os
 import pickle
 import socket
 import ssl
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -131,25 +131,26 @@ class FrameCipher:
     """The cluster secret's cipher, in the interface PySyncObj's encryptor has
     (``encrypt_at_time``, ``extract_timestamp``, ``decrypt``). A sealed frame: version and
     the sender's clock (authenticated, not secret: the replay check reads it), a nonce, the
-    AES-256-GCM ciphertext and tag. A nonce is this cipher's random prefix and a counter,
-    never reused under the key: a counter that wraps draws a new prefix."""
+    AES-256-GCM ciphertext and tag. A nonce is this cipher's random 64-bit prefix and a
+    32-bit counter, so never reused under the key (every node holds it): a counter that
+    would wrap draws a new prefix."""
 
     def __init__(self, secret: str) -> None:
         kdf = PBKDF2HMAC(algorithm=SHA256(), length=32, salt=_SECRET_SALT, iterations=100_000)
         self._aead = AESGCM(kdf.derive(secret.encode()))
-        self._new_prefix()
+        self._lock = threading.Lock()  # the ticker seals frames, the event loop probes
+        self._prefix, self._sealed = os.urandom(_NONCE_BYTES - 4), 0
 
-    def _new_prefix(self) -> None:
-        self._prefix = os.urandom(_NONCE_BYTES - 4)
-        self._counter = itertools.count()  # next() is atomic: the loop probes, the ticker sends
+    def _nonce(self) -> bytes:
+        with self._lock:
+            if self._sealed == 1 << 32:
+                self._prefix, self._sealed = os.urandom(_NONCE_BYTES - 4), 0
+            self._sealed += 1
+            return self._prefix + (self._sealed - 1).to_bytes(4, "big")
 
     def encrypt_at_time(self, data: bytes, stamp: int) -> bytes:
-        sequence = next(self._counter)
-        if sequence >= 1 << 32:
-            self._new_prefix()
-            sequence = next(self._counter)
         head = _SEALED_HEAD.pack(_SEALED_VERSION, stamp)
-        nonce = self._prefix + sequence.to_bytes(4, "big")
+        nonce = self._nonce()
         return head + nonce + self._aead.encrypt(nonce, data, head)
 
     @staticmethod
