@@ -453,10 +453,13 @@ class Keyspace:
         raw = self._get(self.prefix + key)
         if raw is None:
             return None
-        record = decode_record(raw)
-        if record[1] and record[1] <= self.now_ms:
-            return None
-        return record
+        head = raw[0]
+        if head & _HAS_EXPIRY:  # decode_record inlined: every read of a key comes here
+            expire_at = int.from_bytes(raw[1:9], "big")
+            if expire_at and expire_at <= self.now_ms:
+                return None
+            return head & 0x7F, expire_at, raw[9:]
+        return head, 0, raw[1:]
 
     def exists(self, key: bytes) -> bool:
         return self.lookup(key) is not None
