@@ -98,6 +98,7 @@ class StateMachine:
         limits = EncodingLimits(*rest[0]) if rest else DEFAULT_LIMITS
         self.clock_ms = now_ms = max(now_ms, self.clock_ms)
         txn = Transaction(self.store)
+        keyspaces: dict[int, Keyspace] = {}  # per db, shared by the entry's commands
         # Keyspace events: collected only when this node publishes notifications or has
         # tracking clients (a list costs nothing to skip otherwise), delivered once the
         # entry is committed.
@@ -111,15 +112,16 @@ class StateMachine:
             kind = item[0]
             if kind == COMMAND:
                 position += 1
-                results.append(self._run(txn, EntryRandom(seed + position), now_ms, limits,
-                                         item[1], item[2], events, found=found))
+                results.append(self._run(txn, keyspaces, EntryRandom(seed + position), now_ms,
+                                         limits, item[1], item[2], events, found=found))
             elif kind == TRANSACTION:
                 awaited = self.replies_awaited(seed)
                 replies = []
                 for i, (db, argv) in enumerate(item[1]):
                     position += 1
-                    replies.append(self._run(txn, EntryRandom(seed + position), now_ms, limits,
-                                             db, argv, events, run_reads=awaited,
+                    replies.append(self._run(txn, keyspaces, EntryRandom(seed + position),
+                                             now_ms, limits, db, argv, events,
+                                             run_reads=awaited,
                                              found=found[i] if found else None))
                 results.append(replies)
             elif kind == EXPIRE:
@@ -144,10 +146,12 @@ class StateMachine:
             self.hub.notify([(FLUSHED, b"flush", b"", 0)])
         return results
 
-    def _run(self, txn: Transaction, rng: EntryRandom, now_ms: int, limits: EncodingLimits,
-             db: int, argv: list[bytes], events: list | None, run_reads: bool = True,
+    def _run(self, txn: Transaction, keyspaces: dict[int, Keyspace], rng: EntryRandom,
+             now_ms: int, limits: EncodingLimits, db: int, argv: list[bytes],
+             events: list | None, run_reads: bool = True,
              found: tuple[Command, Any] | None = None):
-        """One command; ``found``: its command (and parsed arguments) if already known."""
+        """One command; ``found``: its command (and parsed arguments) if already known.
+        ``keyspaces``: the entry's keyspaces by db, reused while SWAPDB leaves db's in place."""
         try:
             cmd, parsed = found or (lookup(argv), None)
             if not run_reads and not cmd.is_write:
@@ -156,7 +160,9 @@ class StateMachine:
             return err
         start = time.perf_counter_ns()
         try:
-            ks = Keyspace(self.store, txn, db, now_ms, limits, events)
+            ks = keyspaces.get(db)
+            if ks is None or ks.dbid != txn.dbmap[db]:
+                ks = keyspaces[db] = Keyspace(self.store, txn, db, now_ms, limits, events)
             result = cmd.call(Context(ks, rng, hub=self.hub), argv, parsed)
         except CommandError as err:
             result = err

@@ -71,8 +71,12 @@ RECORD_OVERHEAD = 32  # bytes counted per record besides its key and value (Rock
 ELEMENT_DROPPERS: dict[int, Callable[[Keyspace, bytes, bytes], None]] = {}
 
 
+_COUNT_KEYS = [b"\x00count" + bytes((dbid,)) for dbid in range(MAX_DATABASES)]
+_MISSING = object()
+
+
 def _count_key(dbid: int) -> bytes:
-    return b"\x00count" + bytes((dbid,))
+    return _COUNT_KEYS[dbid]
 
 
 def _expires_key(dbid: int) -> bytes:
@@ -299,15 +303,16 @@ class Transaction:
         self.sizes: dict[int, int] = {}  # dbid -> change of its logical size, not yet counted
 
     def get(self, key: bytes) -> bytes | None:
-        if key in self.pending:
-            return self.pending[key]
+        value = self.pending.get(key, _MISSING)
+        if value is not _MISSING:
+            return value
         if self.flushed and key[0] in _PER_DB and key[1] in self.flushed:
             return None
         if self.ranges and any(start <= key < end for start, end in self.ranges):
             return None
-        if key in self.reads:
-            return self.reads[key]
-        value = self.reads[key] = self.store.db.get(key)
+        value = self.reads.get(key, _MISSING)
+        if value is _MISSING:
+            value = self.reads[key] = self.store.db.get(key)
         return value
 
     def put(self, key: bytes, value: bytes) -> None:
@@ -617,20 +622,32 @@ class Keyspace:
         """Create or replace key (dropping any TTL unless expire_at is given, and the
         elements of a collection it held)."""
         full = self.prefix + key
+        txn = self.txn
         raw = self._get(full)
         old_at = 0
         if raw is None:
-            self.txn.add_count(_count_key(self.dbid), 1)
-            self.notify(NEW, b"new", key)
-        else:
+            counts, counter = txn.counts, _COUNT_KEYS[self.dbid]
+            counts[counter] = counts.get(counter, 0) + 1
+            if self.events is not None:
+                self.notify(NEW, b"new", key)
+        elif raw[0] != kind or kind in ELEMENT_DROPPERS:  # a TTL, elements or another type
             old_kind, old_at, old_payload = decode_record(raw)
             if old_at and old_at <= self.now_ms:  # Redis deletes it first, then adds anew
                 self.notify(EXPIRED, b"expired", key)
                 self.notify(NEW, b"new", key)
             if old_kind in ELEMENT_DROPPERS:
                 ELEMENT_DROPPERS[old_kind](self, key, old_payload)
-        self._index_expiry(key, old_at, expire_at)
-        self.txn.replace(full, encode_record(kind, payload, expire_at), raw)
+        if old_at or expire_at:
+            self._index_expiry(key, old_at, expire_at)
+        if expire_at:
+            record = bytes((kind | _HAS_EXPIRY,)) + expire_at.to_bytes(8, "big") + payload
+        else:
+            record = bytes((kind,)) + payload
+        # Transaction.replace inlined (every SET comes here): a b"k" record counts in its db.
+        sizes, dbid = txn.sizes, self.dbid
+        sizes[dbid] = sizes.get(dbid, 0) + (len(record) - len(raw) if raw is not None
+                                            else len(full) + len(record) + RECORD_OVERHEAD)
+        txn.pending[full] = record
 
     def rewrite(self, key: bytes, kind: int, payload: bytes, expire_at: int) -> None:
         """Replace the payload of an existing key, keeping its elements and TTL (a
