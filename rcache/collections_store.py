@@ -378,13 +378,24 @@ def zset_score(ks: Keyspace, meta: Meta, member: bytes) -> float | None:
 def zset_put(ks: Keyspace, meta: Meta, member: bytes, score: float, old: float | None) -> None:
     """Set member's score (old: its current score, None when it is new), both records.
     Mark the collection big first when it is, since that decides whether -0.0 is kept."""
-    if old is not None:
-        delete(ks, meta, _index_suffix(old, member))
-    negative_zero = score == 0 and math.copysign(1.0, score) < 0
+    txn, prefix = ks.txn, meta.prefix
+    old_record = None
+    if old is not None:  # its records as zset_score read them: their sizes need no read
+        old_record = pack_double(old)
+        txn.delete(prefix + _index_suffix(old, member), b"-" if _is_negative_zero(old) else b"")
+    negative_zero = _is_negative_zero(score)
     if negative_zero and not meta.flags & _BIG:
         score, negative_zero = 0.0, False
-    put(ks, meta, ZMEMBER + member, pack_double(score))
+    member_key = prefix + ZMEMBER + member
+    if old_record is None:
+        txn.put(member_key, pack_double(score))
+    else:
+        txn.replace(member_key, pack_double(score), old_record)
     put(ks, meta, _index_suffix(score, member), b"-" if negative_zero else b"")
+
+
+def _is_negative_zero(score: float) -> bool:
+    return score == 0 and math.copysign(1.0, score) < 0
 
 
 def zset_delete(ks: Keyspace, meta: Meta, member: bytes, score: float) -> None:

@@ -301,6 +301,10 @@ class Transaction:
         # needs the old record, which the command has almost always just read.
         self.reads: dict[bytes, bytes | None] = {}
         self.sizes: dict[int, int] = {}  # dbid -> change of its logical size, not yet counted
+        # Element totals (b"z" records) as this entry changed them, written at commit: a
+        # collection write changes its total once per record, in bytes it would cost a
+        # decode and an encode each time.
+        self.totals: dict[bytes, int] = {}
 
     def get(self, key: bytes) -> bytes | None:
         value = self.pending.get(key, _MISSING)
@@ -320,6 +324,11 @@ class Transaction:
             self.replace(key, value, self.get(key))
         else:
             self.pending[key] = value
+
+    def insert(self, key: bytes, value: bytes) -> None:
+        """A put of a counted record the caller knows is absent (a new element)."""
+        self._add_size(key, len(key) + len(value) + RECORD_OVERHEAD)
+        self.pending[key] = value
 
     def replace(self, key: bytes, value: bytes, old: bytes | None) -> None:
         """A put of a counted record whose current value (None: none) the caller has read."""
@@ -341,11 +350,13 @@ class Transaction:
         sizes[key[1]] = sizes.get(key[1], 0) + delta
         if key[0] == 0x73:  # an element: its collection's total too
             total_key = elements_total_key(key)
-            total = self._stored_int(total_key) + delta
-            self.pending[total_key] = total.to_bytes(8, "big", signed=True) if total else None
+            self.totals[total_key] = self._stored_total(total_key) + delta
 
-    def _stored_int(self, key: bytes) -> int:
-        raw = self.get(key)
+    def _stored_total(self, total_key: bytes) -> int:
+        total = self.totals.get(total_key)
+        if total is not None:
+            return total
+        raw = self.get(total_key)
         return int.from_bytes(raw, "big", signed=True) if raw else 0
 
     def drop_elements(self, prefix: bytes, keys: list[bytes] | None) -> None:
@@ -353,10 +364,10 @@ class Transaction:
         one, or None for one range delete over ``prefix``; their size comes from the
         collection's total, so none of them is read."""
         total_key = elements_total_key(prefix)
-        total = self._stored_int(total_key)
+        total = self._stored_total(total_key)
         if total:
             self.sizes[prefix[1]] = self.sizes.get(prefix[1], 0) - total
-            self.pending[total_key] = None
+            self.totals[total_key] = 0
         if keys is None:
             self.delete_range(prefix, end_of_prefix(prefix))
         else:
@@ -405,6 +416,8 @@ class Transaction:
         self._count_sizes()
         for key in [k for k in self.pending if k[0] in _PER_DB and k[1] == dbid]:
             del self.pending[key]
+        for key in [k for k in self.totals if k[1] == dbid]:
+            del self.totals[key]
         self.add_count(USED_KEY, -self.counter(_size_key(dbid)))
         for counter in (_count_key(dbid), _expires_key(dbid), _size_key(dbid)):
             self.counts[counter] = 0
@@ -423,6 +436,11 @@ class Transaction:
                 batch.delete(key)
             else:
                 batch.put(key, value)
+        for key, total in self.totals.items():
+            if total:
+                batch.put(key, total.to_bytes(8, "big", signed=True))
+            else:
+                batch.delete(key)
         self._count_sizes()
         totals = {counter: self.counter(counter) for counter in self.counts}
         for counter, total in totals.items():
@@ -652,7 +670,8 @@ class Keyspace:
     def rewrite(self, key: bytes, kind: int, payload: bytes, expire_at: int) -> None:
         """Replace the payload of an existing key, keeping its elements and TTL (a
         collection's count or list indexes change; its identity does not)."""
-        self.txn.put(self.prefix + key, encode_record(kind, payload, expire_at))
+        full = self.prefix + key
+        self.txn.replace(full, encode_record(kind, payload, expire_at), self._get(full))
 
     def delete(self, key: bytes) -> bool:
         """Remove key (and the elements of a collection); True if a live key was removed."""

@@ -33,14 +33,15 @@ def _read(ks: Keyspace, key: bytes) -> cs.Meta | None:
 def _set_field(ks: Keyspace, meta: cs.Meta, field: bytes, value: bytes) -> bool:
     """Write one field; True if it is new. Tracks the encoding Redis would switch to."""
     full = meta.prefix + field
-    added = cs.get(ks, full) is None
+    old = cs.get(ks, full)
+    added = old is None
     if added:
         meta.count += 1
     limits = ks.limits
     if (meta.count > limits.hash_max_listpack_entries or len(field) > limits.hash_max_listpack_value
             or len(value) > limits.hash_max_listpack_value):
         meta.mark_big()
-    ks.txn.put(full, value)
+    ks.txn.replace(full, value, old)
     return added
 
 

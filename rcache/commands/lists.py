@@ -46,17 +46,17 @@ def _push(ks: Keyspace, meta: cs.Meta, values: list[bytes], left: bool) -> None:
     for value in values:
         if left:
             meta.head -= 1
-            ks.txn.put(_at(meta, 0), value)
+            ks.txn.insert(_at(meta, 0), value)  # outside the list: no record there
             meta.count += 1
         else:
-            ks.txn.put(_at(meta, meta.count), value)
+            ks.txn.insert(_at(meta, meta.count), value)
             meta.count += 1
 
 
 def _pop(ks: Keyspace, meta: cs.Meta, left: bool) -> bytes:
     full = _at(meta, 0 if left else meta.count - 1)
     value = cs.get(ks, full)
-    ks.txn.delete(full)
+    ks.txn.delete(full, value)
     meta.count -= 1
     if left:
         meta.head += 1

@@ -35,15 +35,16 @@ def _add(ks: Keyspace, meta: cs.Meta, member: bytes) -> bool:
     meta.count += 1
     if meta.count > ks.limits.set_max_intset_entries or not cs.is_intset_member(member):
         meta.mark_big()
-    ks.txn.put(full, b"")
+    ks.txn.insert(full, b"")
     return True
 
 
 def _remove(ks: Keyspace, meta: cs.Meta, member: bytes) -> bool:
     full = meta.prefix + member
-    if cs.get(ks, full) is None:
+    old = cs.get(ks, full)
+    if old is None:
         return False
-    ks.txn.delete(full)
+    ks.txn.delete(full, old)
     meta.count -= 1
     return True
 
