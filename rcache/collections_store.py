@@ -39,6 +39,7 @@ transaction. Iterators merge RocksDB with the transaction's pending writes, as
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 import struct
@@ -210,14 +211,43 @@ def iter_range(ks: Keyspace, lo: bytes, hi: bytes, reverse: bool = False
                ) -> Iterator[tuple[bytes, bytes]]:
     """Records with lo <= key < hi, in byte order (or reversed), RocksDB merged with the
     transaction's pending writes (the approach of ``Keyspace._iter_records``)."""
-    txn = ks.txn
-    overlay: list[bytes] = []
-    if txn is not None and txn.pending:
-        overlay = sorted((k for k in txn.pending if lo <= k < hi), reverse=reverse)
-    skip_db = txn is not None and ks.dbid in txn.flushed
-    if not overlay and not skip_db:
-        return _stored_range(ks.store.db, lo, hi, reverse)
-    return _merged_range(ks, lo, hi, reverse, overlay, skip_db)
+    return RangeReader(ks, lo, hi).records(reverse=reverse)
+
+
+class RangeReader:
+    """The records of one key range, for several walks into it (a random pick seeks three
+    times): the transaction's pending writes in the range are gathered once, not per walk."""
+
+    __slots__ = ("ks", "lo", "hi", "overlay", "deleted", "skip_db")
+
+    def __init__(self, ks: Keyspace, lo: bytes, hi: bytes) -> None:
+        self.ks, self.lo, self.hi = ks, lo, hi
+        txn = ks.txn
+        self.overlay: list[bytes] = []
+        # Only deletions pending (SPOP's, RPOP's): RocksDB's walk with those keys left out.
+        self.deleted: set[bytes] | None = None
+        if txn is not None and txn.pending:
+            pending = txn.pending
+            self.overlay = sorted(k for k in pending if lo <= k < hi)
+            if self.overlay and all(pending[k] is None for k in self.overlay):
+                self.deleted = set(self.overlay)
+        self.skip_db = txn is not None and ks.dbid in txn.flushed
+
+    def records(self, start: bytes | None = None, reverse: bool = False
+                ) -> Iterator[tuple[bytes, bytes]]:
+        """Records in byte order from start (default lo) on, or reversed from the end."""
+        lo = self.lo if start is None or reverse else start
+        if self.skip_db or (self.overlay and self.deleted is None):
+            overlay = self.overlay
+            if overlay and lo != self.lo:
+                overlay = overlay[bisect.bisect_left(overlay, lo):]
+            return _merged_range(self.ks, lo, self.hi, reverse,
+                                 overlay[::-1] if reverse else overlay, self.skip_db)
+        stored = _stored_range(self.ks.store.db, lo, self.hi, reverse)
+        if self.deleted is None:
+            return stored
+        deleted = self.deleted
+        return (record for record in stored if record[0] not in deleted)
 
 
 def _stored_range(db: Rdict, lo: bytes, hi: bytes, reverse: bool

@@ -21,6 +21,7 @@ Items:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import marshal
 import random
@@ -47,11 +48,21 @@ log = logging.getLogger(__name__)
 class EntryRandom:
     """A command's random source, seeded from its entry: built only if the command draws."""
 
-    __slots__ = ("_seed", "_rng")
+    __slots__ = ("_seed", "_rng", "_blocks")
 
     def __init__(self, seed: int) -> None:
         self._seed = seed
         self._rng: random.Random | None = None
+        self._blocks = 0  # randbytes calls so far
+
+    def randbytes(self, n: int) -> bytes:
+        """n bytes from a hash of the seed and a call counter, not from the Mersenne
+        Twister: seeding that costs more than a whole SPOP's pick, which needs a few bytes."""
+        self._blocks += 1
+        out = b""
+        for block in range(-(-n // 64)):
+            out += hashlib.blake2b(b"%d:%d:%d" % (self._seed, self._blocks, block)).digest()
+        return out[:n]
 
     def __getattr__(self, name: str):
         if self._rng is None:

@@ -8,13 +8,14 @@ intset, hash-table order otherwise).
 from __future__ import annotations
 
 import itertools
+import struct
 from collections.abc import Callable, Iterator
 
 from .. import collections_store as cs
 from .. import errors
 from ..errors import CommandError
 from ..resp import LLONG_MAX, Pairs
-from ..storage import Keyspace
+from ..storage import Keyspace, end_of_prefix
 from .args import int_arg
 from .keyspace import _cursor_for, _matcher, _parse_cursor, parse_scan_options
 from .table import Context
@@ -70,6 +71,7 @@ MAX_REPEATED_PICKS = 1_000_000
 # set held the tick thread long enough to cost the leader its leadership.
 SEEK_PICK_MIN_SIZE = 64
 _SEEK_SKIP = 16
+_U16 = struct.Struct(">H")
 
 
 def random_element(ctx: Context, meta: cs.Meta, sub: bytes = b"") -> tuple[bytes, bytes]:
@@ -80,21 +82,28 @@ def random_element(ctx: Context, meta: cs.Meta, sub: bytes = b"") -> tuple[bytes
     not exactly uniform."""
     if meta.count < SEEK_PICK_MIN_SIZE:
         return random_elements(ctx, meta, 1, sub)[0]
-    first = next(_records(ctx.ks, meta, sub))[0]
-    last = next(_records(ctx.ks, meta, sub, reverse=True))[0]
+    base = meta.prefix + sub
+    cut = len(base)
+    reader = cs.RangeReader(ctx.ks, base, end_of_prefix(base))
+    first = next(reader.records())[0][cut:]
+    last = next(reader.records(reverse=True))[0][cut:]
     common = 0
     while common < min(len(first), len(last)) and first[common] == last[common]:
         common += 1
     # Each byte after the common prefix drawn between the first's and the last's: digits
     # stay digits, letters letters, so the target falls among the elements, not past them.
-    target = first[:common] + bytes(
-        ctx.rng.randint(*sorted((first[i] if i < len(first) else 0,
-                                 last[i] if i < len(last) else 255)))
-        for i in range(common, max(len(first), len(last))))
+    # Two random bytes per draw (ctx.rng.randbytes: cheap in the state machine).
+    width = max(len(first), len(last)) - common
+    draws = _U16.iter_unpack(ctx.rng.randbytes(2 * width + 2))
+    target = bytearray(first[:common])
+    for i in range(common, common + width):
+        low, high = sorted((first[i] if i < len(first) else 0, last[i] if i < len(last) else 255))
+        target.append(low + next(draws)[0] % (high - low + 1))
     # The steps wrap around past the end: stopping at the last element instead made it the
     # favourite pick, and the run of deleted records behind it slowed every later pick.
-    steps = itertools.chain(_records(ctx.ks, meta, sub, start=target), _records(ctx.ks, meta, sub))
-    return next(itertools.islice(steps, ctx.rng.randrange(_SEEK_SKIP), None))
+    steps = itertools.chain(reader.records(base + target), reader.records())
+    full, value = next(itertools.islice(steps, next(draws)[0] % _SEEK_SKIP, None))
+    return full[cut:], value
 
 
 def random_fields(ctx: Context, argv: list[bytes],
