@@ -292,3 +292,21 @@ def test_random_picks_on_a_big_set_spread_and_pop_each_member_once(kv: DirectNod
     popped = [apply(kv, (COMMAND, 0, [b"spop", b"s"]))[0] for _ in members]
     assert sorted(popped) == members
     assert kv.call("exists", "s") == 0
+
+
+def test_spops_in_one_entry_see_the_entry_s_own_deletions_and_additions(kv: DirectNode) -> None:
+    members = [b"m%04d" % i for i in range(400)]  # past the walk threshold: picks seek
+    assert kv.call("sadd", "s", *members) == len(members)
+    # 100 pops per entry: each pick skips the members popped earlier in the same entry
+    popped = []
+    for _ in range(3):
+        popped += apply(kv, *[command("spop", "s") for _ in range(100)])
+    # one more entry adds members before popping: picks merge those pending additions too
+    added = [b"n%04d" % i for i in range(50)]
+    replies = apply(kv, command("sadd", "s", *added), *[command("spop", "s") for _ in range(60)])
+    assert replies[0] == len(added)
+    popped += replies[1:]
+    assert len(popped) == len(set(popped)) == 360
+    left = set(kv.call("smembers", "s"))
+    assert left.isdisjoint(popped)
+    assert left | set(popped) == set(members) | set(added)
