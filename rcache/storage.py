@@ -327,7 +327,7 @@ class Transaction:
 
     def insert(self, key: bytes, value: bytes) -> None:
         """A put of a counted record the caller knows is absent (a new element)."""
-        self._add_size(key, len(key) + len(value) + RECORD_OVERHEAD)
+        self._add_size(key, record_size(key, value))
         self.pending[key] = value
 
     def replace(self, key: bytes, value: bytes, old: bytes | None) -> None:
@@ -640,12 +640,10 @@ class Keyspace:
         """Create or replace key (dropping any TTL unless expire_at is given, and the
         elements of a collection it held)."""
         full = self.prefix + key
-        txn = self.txn
         raw = self._get(full)
         old_at = 0
         if raw is None:
-            counts, counter = txn.counts, _COUNT_KEYS[self.dbid]
-            counts[counter] = counts.get(counter, 0) + 1
+            self.txn.add_count(_count_key(self.dbid), 1)
             if self.events is not None:
                 self.notify(NEW, b"new", key)
         elif raw[0] != kind or kind in ELEMENT_DROPPERS:  # a TTL, elements or another type
@@ -657,15 +655,7 @@ class Keyspace:
                 ELEMENT_DROPPERS[old_kind](self, key, old_payload)
         if old_at or expire_at:
             self._index_expiry(key, old_at, expire_at)
-        if expire_at:
-            record = bytes((kind | _HAS_EXPIRY,)) + expire_at.to_bytes(8, "big") + payload
-        else:
-            record = bytes((kind,)) + payload
-        # Transaction.replace inlined (every SET comes here): a b"k" record counts in its db.
-        sizes, dbid = txn.sizes, self.dbid
-        sizes[dbid] = sizes.get(dbid, 0) + (len(record) - len(raw) if raw is not None
-                                            else len(full) + len(record) + RECORD_OVERHEAD)
-        txn.pending[full] = record
+        self.txn.replace(full, encode_record(kind, payload, expire_at), raw)
 
     def rewrite(self, key: bytes, kind: int, payload: bytes, expire_at: int) -> None:
         """Replace the payload of an existing key, keeping its elements and TTL (a
