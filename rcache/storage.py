@@ -32,6 +32,7 @@ together with the applied index; readers use a ``Keyspace`` straight on the data
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
 import shutil
@@ -305,6 +306,10 @@ class Transaction:
         # collection write changes its total once per record, in bytes it would cost a
         # decode and an encode each time.
         self.totals: dict[bytes, int] = {}
+        # Element records this entry put, sorted, per collection (its total's key): a walk
+        # over a collection merges these with RocksDB, leaving out what is pending, instead
+        # of scanning every pending write of the entry for each walk.
+        self.element_puts: dict[bytes, list[bytes]] = {}
 
     def get(self, key: bytes) -> bytes | None:
         value = self.pending.get(key, _MISSING)
@@ -327,14 +332,26 @@ class Transaction:
 
     def insert(self, key: bytes, value: bytes) -> None:
         """A put of a counted record the caller knows is absent (a new element)."""
-        self._add_size(key, record_size(key, value))
-        self.pending[key] = value
+        self.replace(key, value, None)
 
     def replace(self, key: bytes, value: bytes, old: bytes | None) -> None:
         """A put of a counted record whose current value (None: none) the caller has read."""
         self._add_size(key, len(value) - len(old) if old is not None
                        else record_size(key, value))
+        if key[0] == 0x73:
+            puts = self.element_puts.setdefault(elements_total_key(key), [])
+            at = bisect.bisect_left(puts, key)
+            if at == len(puts) or puts[at] != key:
+                puts.insert(at, key)
         self.pending[key] = value
+
+    def element_puts_between(self, lo: bytes, hi: bytes) -> list[bytes]:
+        """Keys in [lo, hi) this entry put (some may be deleted since), sorted."""
+        cut = 14 + int.from_bytes(lo[2:6], "big") if lo[:1] == b"s" and len(lo) >= 6 else 0
+        if cut and len(lo) >= cut and hi <= end_of_prefix(lo[:cut]):  # within one collection
+            puts = self.element_puts.get(b"z" + lo[1:cut], [])
+            return puts[bisect.bisect_left(puts, lo):bisect.bisect_left(puts, hi)]
+        return sorted(k for k, v in self.pending.items() if v is not None and lo <= k < hi)
 
     def delete(self, key: bytes, old: bytes | None = None) -> None:
         """old: the record's value when the caller has it (saves a read)."""

@@ -310,3 +310,19 @@ def test_spops_in_one_entry_see_the_entry_s_own_deletions_and_additions(kv: Dire
     left = set(kv.call("smembers", "s"))
     assert left.isdisjoint(popped)
     assert left | set(popped) == set(members) | set(added)
+
+
+def test_walks_in_one_entry_merge_its_additions_and_hide_its_removals(kv: DirectNode) -> None:
+    stored = {b"m%03d" % i: float(i) for i in range(0, 200, 2)}
+    assert kv.call("zadd", "z", *[part for m, s in stored.items() for part in (str(s), m)]) == 100
+    added = {b"m%03d" % i: float(i) for i in range(1, 40, 2)}
+    removed = [b"m%03d" % i for i in range(0, 60, 4)]
+    replies = apply(kv, command("zadd", "z", *[p for m, s in added.items() for p in (str(s), m)]),
+                    command("zrem", "z", *removed),
+                    command("zrevrange", "z", "0", "-1"), command("zrange", "z", "0", "-1"),
+                    command("zscan", "z", "0", "count", "1000"))
+    expected = sorted((set(stored) | set(added)) - set(removed),
+                      key=lambda m: {**stored, **added}[m])
+    assert replies[:2] == [len(added), len(removed)]
+    assert replies[2] == expected[::-1] and replies[3] == expected
+    assert sorted(replies[4][1][::2]) == sorted(expected)
