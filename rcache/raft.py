@@ -438,12 +438,9 @@ class _ReadRound:
 
 
 def _weight(item: tuple) -> tuple[int, int]:
-    """-> (argument bytes, argument count) of a client's command or transaction (what bounds
-    an entry's apply time); 0 for the node's own small items."""
-    kind = item[0]
-    if kind == COMMAND:
-        return sum(map(len, item[2])), len(item[2])
-    if kind == TRANSACTION:
+    """-> (argument bytes, argument count) of a transaction (what bounds an entry's apply
+    time; ``submit`` weighs a single command itself); 0 for the node's own small items."""
+    if item[0] == TRANSACTION:
         return (sum(sum(map(len, argv)) for _, argv in item[1]),
                 sum(len(argv) for _, argv in item[1]))
     return 0, 0
@@ -695,19 +692,25 @@ class Replicator:
         ``prepared``: the item's commands as the caller found them (statemachine.Prepared)."""
         waiter = Pending(on_done)
         self.on_submit(item, prepared)
-        size, count = _weight(item)
+        command = item[0] == COMMAND
+        if command:  # a client's command, the common item: weighed here, without a call
+            argv = item[2]
+            size, count = sum(map(len, argv)), len(argv)
+        else:
+            size, count = _weight(item)
         if self._items and (self._batch_bytes + size > MAX_ENTRY_BYTES
                             or self._batch_args + count > MAX_ENTRY_ARGS):
             self._flush()  # this item starts the next entry
-        self._items.append(item)
-        self._waiters.append(waiter)
-        self._prepared.append(prepared)
-        if len(self._items) == 1:
+        items = self._items
+        if not items:
             self._batch_bytes = self._batch_args = 0
             self._loop.call_soon(self._flush)
+        items.append(item)
+        self._waiters.append(waiter)
+        self._prepared.append(prepared)
         self._batch_bytes += size
         self._batch_args += count
-        if item[0] == COMMAND and item[2][0].lower() in _SCRIPTS:
+        if command and argv[0].lower() in _SCRIPTS:
             self._flush()  # the scheduled flush then finds an empty batch
         return waiter
 

@@ -348,15 +348,16 @@ class Client(asyncio.Protocol):
             if cmd.is_write:
                 route = server.cluster.route_write(self, cmd, argv)
                 if route is None:
-                    refusal = server.replicator.faults.refusal()
-                    if refusal is not None:
-                        return CommandError(refusal)
-                    if "denyoom" in cmd.flags:
+                    faults = server.replicator.faults
+                    if faults.io_error is not None:
+                        return CommandError(faults.refusal())
+                    # (admit lets every write through while maxmemory is 0: not asked then)
+                    if server.config.maxmemory and "denyoom" in cmd.flags:
                         refused = server.eviction.admit()
                         if refused is not None:
                             cmd.rejected_calls += 1
                             return refused
-                    if server.monitors:  # Redis shows a write before parsing it too
+                    if server.monitors.clients:  # Redis shows a write before parsing it too
                         server.monitors.feed(self, cmd, argv)
                     parsed = None
                     if cmd.parser is not None:
@@ -898,7 +899,8 @@ class Server:
         blocking pops look at it."""
         self.watches.submitted(item, prepared)
         self.blocking.submitted(item, prepared)
-        if item[0] in (COMMAND, TRANSACTION):
+        kind = item[0]
+        if kind == COMMAND or kind == TRANSACTION:
             self.stats.writes_submitted += 1
 
     def shutdown(self) -> None:
