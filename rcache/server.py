@@ -574,10 +574,16 @@ class Client(asyncio.Protocol):
             log.exception("unencodable reply %r", value)
             return b"-ERR internal error: unencodable reply\r\n"
 
-    def _reply_ready(self, _pending: Pending) -> None:
+    def _reply_ready(self, pending: Pending) -> None:
         """A pending reply resolved: written with the others resolved in the same loop turn
-        (an entry's replies to this client all go out in one write)."""
-        if not self._flush_due:
+        (an entry's replies to this client all go out in one write). The first reply
+        awaited, with nothing ready behind it and no command waiting, goes out as is;
+        anything else is drained (deferred commands run, the close after QUIT...)."""
+        if self.replies.resolved(pending, self) and not self._inbox:
+            if not self._write_due:
+                self._write_due = True
+                self.server.write_soon(self)
+        elif not self._flush_due:
             self._flush_due = True
             self.server.flush_soon(self)
 
