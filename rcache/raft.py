@@ -759,6 +759,9 @@ class Replicator:
                  error: int) -> None:
         self._awaited_seeds.discard(seed)
         self._prepared_by_seed.pop(seed, None)  # applied after all (outcome unknown): looked up
+        unresolved = self._unresolved
+        if unresolved and unresolved[0][1] is waiters:  # entries resolve in log order
+            unresolved.popleft()  # (else _expire_writes drops it, resolving nothing again)
         if error == FAIL_REASON.SUCCESS and result is not None:
             for waiter, value in zip(waiters, result, strict=True):
                 waiter.resolve(settle(value))
@@ -779,7 +782,9 @@ class Replicator:
             await asyncio.sleep(0.5)
             now = time.monotonic()
             while unresolved and (unresolved[0][1][-1].done or unresolved[0][0] < now):
-                _resolve_all(unresolved.popleft()[1], CommandError(self.faults.unknown_outcome()))
+                waiters = unresolved.popleft()[1]
+                if not waiters[-1].done:  # an entry's waiters all resolve together
+                    _resolve_all(waiters, CommandError(self.faults.unknown_outcome()))
 
     # -- linearizable reads (ReadIndex) -----------------------------------------------------
     def read_barrier(self, on_done: Callable[[Pending], None]) -> Pending:

@@ -109,7 +109,9 @@ class ReplyQueue:
         if pending.muted or type(value) is RunWhenDue:
             return False
         slots.popleft()
-        self._ready(_OK if value is OK else owner.encode(value))
+        encoded = _OK if value is OK else owner.encode(value)
+        self.out.append(encoded)  # (_ready, inlined: once per write)
+        self.out_size += len(encoded)
         if not slots:
             return True
         head = slots[0]
