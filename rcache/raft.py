@@ -62,6 +62,9 @@ log = logging.getLogger(__name__)
 MAX_ENTRY_BYTES = 256 * 1024
 MAX_ENTRY_ARGS = 4096
 APPLY_BUDGET_S = 0.01
+# ReadIndex rounds whose heartbeats are out at once: a loop turn's reads start a round of
+# their own while fewer are in flight, else wait (with the reads of later turns) for one.
+READ_ROUNDS_IN_FLIGHT = 2
 # A script may run up to its instruction budget when applied: each one ends its entry, so a
 # tick runs at most one script past APPLY_BUDGET_S before heartbeats go out.
 _SCRIPTS = frozenset({b"eval", b"evalsha", b"fcall"})
@@ -512,7 +515,7 @@ class Replicator:
         self._stopped = False
         self._reads_this_turn: list[Pending] = []  # loop only: handed over once per turn
         self._read_requests: deque[list[Pending]] = deque()  # the loop's turns, for the ticker
-        self._read_in_flight: _ReadRound | None = None  # tick thread only: heartbeats sent
+        self._reads_in_flight: deque[_ReadRound] = deque()  # tick thread only: heartbeats sent
         self._read_next: _ReadRound | None = None  # tick thread only: waits for the one above
         self._read_timeout = 2 * election_timeout_ms / 1000
         self._tick_calls: deque[Callable[[], None]] = deque()
@@ -782,24 +785,46 @@ class Replicator:
         return waiter
 
     def _hand_over_reads(self) -> None:
+        """The tick thread takes the reads when a round in flight finishes, without a
+        wake-up (each costs both threads a hand-over of the GIL); only if none is in flight
+        must it be woken. (It pops a round before it takes the reads: a round seen here
+        still in flight has not yet been finished, and its end will find these reads.)"""
         reads, self._reads_this_turn = self._reads_this_turn, []
         self._read_requests.append(reads)
-        self.node.wake()
+        if len(self._reads_in_flight) < READ_ROUNDS_IN_FLIGHT:
+            self.node.wake()
 
     def _reads_pending(self) -> bool:
-        return bool(self._read_requests) or self._read_in_flight is not None \
-            or self._read_next is not None
+        return bool(self._read_requests or self._reads_in_flight) or self._read_next is not None
 
     def _reads_await_commit(self) -> bool:
         """Reads wait for a new leader's first commit, which only a tick makes (a waiting
-        round starts as soon as none is in flight otherwise): tick again soon."""
-        return self._read_next is not None and self._read_in_flight is None
+        round starts as soon as fewer are in flight otherwise): tick again soon."""
+        return self._read_next is not None and not self._reads_in_flight
 
     def _serve_reads(self) -> None:
-        """Tick thread: reads handed over join the round that waits (the one in flight
+        """Tick thread: reads handed over join the round that waits (a round in flight
         started before they arrived, so cannot vouch for them); rounds that are proven
         finish, rounds past their deadline fail."""
         now = time.monotonic()
+        flight = self._reads_in_flight
+        if not self.node._isLeader():
+            while flight:
+                self._finish_round(flight.popleft(), CommandError(NOT_LEADER_FOR_READ))
+            self._take_read_requests(now)
+            if self._read_next is not None:
+                self._finish_round(self._read_next, CommandError(NOT_LEADER_FOR_READ))
+                self._read_next = None
+            return
+        while flight and now > flight[0].deadline:  # the oldest expires first
+            self._finish_round(flight.popleft(), CommandError(READ_TIMEOUT))
+        waiting = self._read_next
+        if waiting is not None and now > waiting.deadline:
+            self._finish_round(waiting, CommandError(READ_TIMEOUT))
+            self._read_next = None
+        self._advance_reads()
+
+    def _take_read_requests(self, now: float) -> None:
         requests = self._read_requests
         if requests:
             waiting = self._read_next
@@ -807,50 +832,41 @@ class Replicator:
                 waiting = self._read_next = _ReadRound(now + self._read_timeout)
             while requests:
                 waiting.waiters += requests.popleft()
-        if not self.node._isLeader():
-            for round_ in (self._read_in_flight, self._read_next):
-                if round_ is not None:
-                    self._finish_round(round_, CommandError(NOT_LEADER_FOR_READ))
-            self._read_in_flight = self._read_next = None
-            return
-        flight = self._read_in_flight
-        if flight is not None and now > flight.deadline:
-            self._finish_round(flight, CommandError(READ_TIMEOUT))
-            self._read_in_flight = None
-        waiting = self._read_next
-        if waiting is not None and now > waiting.deadline:
-            self._finish_round(waiting, CommandError(READ_TIMEOUT))
-            self._read_next = None
-        self._advance_reads()
 
     def _read_acknowledged(self) -> None:
-        """Tick thread, a follower's answer just processed: the round in flight finishes the
-        moment a majority has answered, and the waiting one starts then."""
-        if self._read_in_flight is not None and self.node._isLeader():
+        """Tick thread, a follower's answer just processed: a round finishes the moment a
+        majority has answered, and the waiting one may start then."""
+        if self._reads_in_flight and self.node._isLeader():
             self._advance_reads()
 
     def _advance_reads(self) -> None:
-        """Tick thread, as leader: finish the round in flight if proven; then start the
-        waiting one: its index is the commit index now, after its reads arrived, and its
-        heartbeats, sent now, prove leadership once a majority answers them."""
+        """Tick thread, as leader: finish the rounds that are proven; then start the waiting
+        one if fewer are in flight: its index is the commit index now, after its reads
+        arrived, and its heartbeats, sent now, prove leadership once a majority answers."""
         node = self.node
-        flight = self._read_in_flight
-        if flight is not None:
-            if not node.majority_acknowledged(flight.targets):
-                if node.appends_forgotten(flight.targets):
-                    flight.targets = node.send_heartbeats()  # ask again, on the new connections
-                return
-            if node.raftLastApplied < flight.index:
-                return
-            self._read_in_flight = None
-            self._finish_round(flight, True)
+        flight = self._reads_in_flight
+        # A proven round vouches for every older one: its heartbeats went out after their
+        # reads arrived, and their indexes are no higher than its own.
+        for newest in range(len(flight) - 1, -1, -1):
+            round_ = flight[newest]
+            if node.majority_acknowledged(round_.targets) \
+                    and node.raftLastApplied >= round_.index:
+                for _ in range(newest + 1):
+                    self._finish_round(flight.popleft(), True)
+                break
+        self._take_read_requests(time.monotonic())  # after the pops (see _hand_over_reads)
+        forgotten = [round_ for round_ in flight if node.appends_forgotten(round_.targets)]
+        if forgotten:  # their answers will never come: ask again, on the new connections
+            targets = node.send_heartbeats()
+            for round_ in forgotten:
+                round_.targets = targets
         waiting = self._read_next
-        if waiting is None or not node.term_committed():
+        if waiting is None or len(flight) >= READ_ROUNDS_IN_FLIGHT or not node.term_committed():
             return
         self._read_next = None
         waiting.index = node.raftCommitIndex
         waiting.targets = node.send_heartbeats()
-        self._read_in_flight = waiting
+        flight.append(waiting)
         if node.majority_acknowledged(waiting.targets):  # a lone node: no one to ask
             self._advance_reads()
 
