@@ -322,6 +322,17 @@ def failed_runs(run: ThroughputRun) -> list[tuple[BenchSpec, str, str]]:
             if isinstance(result, str) and not result.startswith(NOT_SUPPORTED)]
 
 
+STEPS = Path(__file__).with_name("STEPS.md")
+
+
+def steps_section() -> list[str]:
+    """The hot-path steps and what each measured when it landed (bench/STEPS.md, kept by
+    hand: a step's effect is an A/B of two commits, which one run of this script is not)."""
+    if not STEPS.exists():
+        return []
+    return [STEPS.read_text().rstrip(), ""]
+
+
 def figures_section(main: ThroughputRun, memory: list[MemoryRow] | None) -> list[str]:
     """Issue #14's table: every figure as a ratio to redis-server in this run, its goal, and
     for the 3-node rows Redis's own replication (a master with two replicas) beside it."""
@@ -467,6 +478,7 @@ def render_results(report: Report) -> str:
         *results_table(main),
         "",
         *figures_section(main, report.memory),
+        *steps_section(),
         *(["## Targets of earlier issues", "", *GOAL_HEADER, *goal_lines, ""]
           if goal_lines else []),
         "## Memory and keys after the run",

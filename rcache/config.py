@@ -38,13 +38,9 @@ def parse_memory(text: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
-def _out_of_range(low: int, high: int) -> ValueError:
-    return ValueError(f"argument must be between {low} and {high} inclusive")
-
-
 def _check_range(value: int, low: int, high: int) -> int:
     if not low <= value <= high:
-        raise _out_of_range(low, high)
+        raise ValueError(f"argument must be between {low} and {high} inclusive")
     return value
 
 

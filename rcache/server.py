@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections import deque
-from time import perf_counter_ns
+from time import perf_counter_ns, time_ns
 from typing import TYPE_CHECKING
 
 from . import errors, scripting
@@ -255,9 +255,9 @@ class Client(asyncio.Protocol):
         tracking connection's reads record their keys in ``_execute``: never plain."""
         config = self.server.config
         return (self.reader.authenticated and self.acl_user is None and self.multi is None
-                and not self.subscriptions and not config.maxmemory
-                and config.maxmemory_policy == "noeviction" and self.reply_mode is None
-                and self.id not in self.server.monitors.clients
+                and not (self.channels or self.patterns or self.shard_channels)
+                and not config.maxmemory and config.maxmemory_policy == "noeviction"
+                and self.reply_mode is None and self.id not in self.server.monitors.clients
                 and self.tracking is None)
 
     def _runs_in_order(self, cmd: Command | None, argv: list[bytes]) -> bool:
@@ -332,9 +332,20 @@ class Client(asyncio.Protocol):
         at the leader (proxied), or elsewhere (MOVED)."""
         server = self.server
         try:
-            reads = cmd.reads_keyspace or (  # inlined served_as_read: every command passes here
-                cmd.reads_if is not None and cmd.reads_if(server.store, argv))
-            if cmd.is_write and not reads:
+            if cmd.reads_keyspace or (  # inlined served_as_read: every command passes here
+                    cmd.reads_if is not None and cmd.reads_if(server.store, argv)):
+                route = server.cluster.route_read(self, cmd, argv)
+                if route is None:
+                    return self.run_here(cmd, argv)
+                if route is True:
+                    return self._read_after_barrier(cmd, argv)
+                if route is PROXY:
+                    if server.monitors:
+                        server.monitors.feed(self, cmd, argv)
+                    return server.cluster.forward(self, [(self.db, argv)])
+                cmd.rejected_calls += 1
+                return route
+            if cmd.is_write:
                 route = server.cluster.route_write(self, cmd, argv)
                 if route is None:
                     refusal = server.replicator.faults.refusal()
@@ -367,17 +378,6 @@ class Client(asyncio.Protocol):
                     return server.cluster.forward(self, [(self.db, argv)])
                 cmd.rejected_calls += 1  # -MOVED, -CLUSTERDOWN
                 return route
-            if reads:
-                route = server.cluster.route_read(self, cmd, argv)
-                if route is True:
-                    return self._read_after_barrier(cmd, argv)
-                if route is PROXY:
-                    if server.monitors:
-                        server.monitors.feed(self, cmd, argv)
-                    return server.cluster.forward(self, [(self.db, argv)])
-                if route is not None:
-                    cmd.rejected_calls += 1
-                    return route
             return self.run_here(cmd, argv)
         except CommandError as err:
             return err
@@ -414,21 +414,24 @@ class Client(asyncio.Protocol):
     def run_here(self, cmd: Command, argv: list[bytes]):
         """Run a command on this node, now: counted for INFO commandstats and timed for
         SLOWLOG (writes are counted and timed where they are applied)."""
+        server = self.server
         start = perf_counter_ns()
         try:
-            reply = cmd.call(self.context(), argv)
+            ctx = self.context()
+            reply = cmd.handler(ctx, argv) if cmd.parser is None else cmd.call(ctx, argv)
         except CommandError as err:
             reply = err
         except Exception:  # a bug: the client gets an error, the connection stays
             log.exception("command %r failed", argv[:1])
             reply = CommandError("ERR internal error while running the command")
         elapsed_us = (perf_counter_ns() - start) // 1000
-        if self.server.monitors:  # after it ran, as Redis: EXEC follows its commands
-            self.server.monitors.feed(self, cmd, argv)
-        cmd.record(elapsed_us, type(reply) is CommandError)
-        if elapsed_us >= self.server.config.slowlog_log_slower_than >= 0:
-            self.server.note_duration(cmd, argv, elapsed_us, self)
-        if type(reply) is CommandError:
+        if server.monitors.clients:  # after it ran, as Redis: EXEC follows its commands
+            server.monitors.feed(self, cmd, argv)
+        failed = type(reply) is CommandError
+        cmd.record(elapsed_us, failed)
+        if elapsed_us >= server.config.slowlog_log_slower_than >= 0:
+            server.note_duration(cmd, argv, elapsed_us, self)
+        if failed:
             raise reply
         return reply
 
@@ -479,13 +482,14 @@ class Client(asyncio.Protocol):
     def context(self) -> Context:
         """The handler's view: this client's database, now. Reused while the database
         mapping (SWAPDB, an installed snapshot) and the selected db stay the same."""
-        store = self.server.store
         ks = self._keyspace
-        if ks is None or ks.dbnum != self.db or self._store_generation != store.generation:
+        if ks is None or ks.dbnum != self.db or (
+                self._store_generation != self.server.store.generation):
+            store = self.server.store
             ks = self._keyspace = store.keyspace(self.db, 0)
             self._store_generation = store.generation
             self._context = Context(ks, random, self, self.server)
-        ks.now_ms = int(time.time() * 1000)
+        ks.now_ms = time_ns() // 1_000_000
         return self._context
 
     def exec_transaction(self):
@@ -557,7 +561,8 @@ class Client(asyncio.Protocol):
                 self.replies.wait_for(reply)
                 return
             reply = reply.value
-        self.replies.add(self.encode(reply))
+        # A bulk string, the common reply, has no error to count and always encodes.
+        self.replies.add(encode(reply) if type(reply) is bytes else self.encode(reply))
 
     def encode(self, value) -> bytes:
         if type(value) is CommandError:

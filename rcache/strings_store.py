@@ -129,7 +129,9 @@ def value_of(ks: Keyspace, key: bytes, record: tuple[int, int, bytes]) -> bytes:
 def get_value(ks: Keyspace, key: bytes) -> bytes | None:
     """The whole value of the string at key, None if missing."""
     record = ks.lookup(key)
-    return None if record is None else value_of(ks, key, record)
+    if record is None:
+        return None
+    return record[2] if record[0] == STRING else value_of(ks, key, record)
 
 
 # -- writing (state machine only) -------------------------------------------------------------

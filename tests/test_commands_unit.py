@@ -528,6 +528,32 @@ def test_scan_sees_keys_present_throughout(kv: DirectNode) -> None:
     assert sorted(first + rest) == [f"k{i:02}".encode() for i in range(40)]
 
 
+def test_reads_across_memtable_and_sst_files(kv: DirectNode) -> None:
+    """Keys written before a memtable flush are read from SST files (through their bloom
+    filters), later changes from the memtable: point reads and iteration agree on both."""
+    kv.call("mset", *[part for i in range(300) for part in (f"k{i:03}", f"old{i}")])
+    kv.call("hset", "h", *[part for i in range(50) for part in (f"f{i}", f"v{i}")])
+    kv.call("set", "gone-later", "v", "PX", "10")
+    kv.store.db.flush()
+    kv.call("mset", *[part for i in range(0, 300, 3) for part in (f"k{i:03}", f"new{i}")])
+    kv.call("del", *[f"k{i:03}" for i in range(1, 300, 3)])
+    kv.call("hdel", "h", *[f"f{i}" for i in range(0, 50, 2)])
+    kv.call("set", "k999", "memtable only")
+    expected = {f"k{i:03}".encode(): f"{'new' if i % 3 == 0 else 'old'}{i}".encode()
+                for i in range(300) if i % 3 != 1}
+    expected[b"k999"] = b"memtable only"
+    for key, value in expected.items():
+        assert kv.call("get", key) == value
+    assert kv.call("get", "k001") is None and kv.call("exists", "k004") == 0
+    assert kv.call("get", "gone-later", now=NOW + 10) is None
+    assert kv.call("mget", "k000", "k001", "k002") == [b"new0", None, b"old2"]
+    names = set(expected) | {b"h", b"gone-later"}
+    assert set(kv.call("keys", "*")) == names
+    assert sorted(_scan_all(kv, "COUNT", "17")[0]) == sorted(names)
+    assert dict(kv.call("hgetall", "h")) == {
+        f"f{i}".encode(): f"v{i}".encode() for i in range(1, 50, 2)}
+
+
 def test_scan_arguments(kv: DirectNode) -> None:
     kv.call("set", "k", "v")
     assert kv.call("scan", "abc") == err(errors.INVALID_CURSOR)
