@@ -4,9 +4,10 @@
   goes into ONE Raft entry (``Replicator.submit``; a turn's writes past MAX_ENTRY_BYTES or
   MAX_ENTRY_ARGS into the next), applied by the state machine with one RocksDB WriteBatch.
   A client's reply is sent only after its entry is committed and applied.
-* PySyncObj runs with ``autoTick=False``: our own thread ticks it, without sleeping while a
-  one-node cluster has an entry to commit, and PySyncObj's pipe notifier wakes it as soon as
-  an entry is queued. Commit latency is then network latency, not PySyncObj's timers.
+* PySyncObj runs with ``autoTick=False``: our own thread ticks it, and PySyncObj's pipe
+  notifier wakes it as soon as an entry is queued; a one-node cluster commits and applies an
+  entry in the tick that appends it. Commit latency is then network latency, not PySyncObj's
+  timers.
 * Replies cross from the tick thread to asyncio with ``call_soon_threadsafe``; the event loop
   never blocks on Raft.
 """
@@ -44,6 +45,7 @@ from .tls import RaftContexts, raft_contexts
 from .transport import (
     BadFrame,
     ClusterTransport,
+    FrameCipher,
     frame_limit,
     probe_raft_port,
     use_plain_codec_for_log,
@@ -96,8 +98,11 @@ class RaftNode(SyncObj):
 
     def __init__(self, machine: StateMachine, self_address: str, partners: list[str],
                  conf: SyncObjConf, max_frame: Callable[[], int] | None = None,
-                 tls: RaftContexts | None = None) -> None:
+                 tls: RaftContexts | None = None, secret: str | None = None) -> None:
+        """secret: the cluster secret, which seals every frame (``FrameCipher``; PySyncObj's
+        own ``password`` would use its slower cipher)."""
         self._machine = machine
+        self._cipher = FrameCipher(secret) if secret else None  # the transport asks at once
         self._keep_log_tail = False
         self.before_ack: Callable[[], None] = lambda: None
         # After a follower's answer to AppendEntries is processed: a read round may be proven.
@@ -114,6 +119,7 @@ class RaftNode(SyncObj):
         self._prevotes = 0
         self._prevote_won = False
         self._campaign_transfer = False  # this tick's election was asked for by the leader
+        self.commands_left = False  # writes the last tick left queued (too many to append)
         if max_frame is None:
             max_frame = functools.partial(frame_limit, MAX_ENTRY_BYTES,
                                           BY_NAME["proto-max-bulk-len"].default)
@@ -140,6 +146,11 @@ class RaftNode(SyncObj):
         transport.send = counting_send
         logging.getLogger("pysyncobj.syncobj").addFilter(self._hide_kept_tail_warning)
 
+    @property
+    def encryptor(self) -> FrameCipher | None:
+        """What PySyncObj's transport seals frames with (None: no cluster secret)."""
+        return self._cipher
+
     def _hide_kept_tail_warning(self, record: logging.LogRecord) -> bool:
         """PySyncObj warns that it is truncating applied entries before it calls the delete
         that ``_keep_log_tail`` turns into a no-op: that warning is then untrue."""
@@ -159,10 +170,6 @@ class RaftNode(SyncObj):
     def wake(self) -> None:
         """Interrupt the tick thread's poll (PySyncObj's own pipe notifier)."""
         self._SyncObj__pipeNotifier.notify()
-
-    def has_queued_commands(self) -> bool:
-        """Entries submitted but not yet appended (the tick that appends them is next)."""
-        return bool(self._SyncObj__commandsQueue._FastQueue__queue)
 
     def last_log_index(self) -> int:
         return self._SyncObj__raftLog[-1][1]
@@ -355,6 +362,23 @@ class RaftNode(SyncObj):
             self._SyncObj__raftCommitIndex = commit
         return need_send
 
+    def _checkCommandsToApply(self) -> None:  # noqa: N802 (PySyncObj's name)
+        """Append the queued entries; a lone leader is then their majority: it commits and
+        applies them in this tick (once they are on disk, appendfsync always) instead of on
+        the next one, one wake-up of the tick thread less per write."""
+        SyncObj._checkCommandsToApply(self)
+        # PySyncObj appends for at most a heartbeat period a tick: the rest waits for the next
+        self.commands_left = bool(self._SyncObj__commandsQueue._FastQueue__queue)
+        if self.otherNodes or self._SyncObj__raftState != _RAFT_STATE.LEADER:
+            return
+        _, last_index, last_term = self._SyncObj__raftLog[-1]
+        if last_index <= self._SyncObj__raftCommitIndex or last_term != self.raftCurrentTerm:
+            return
+        self.before_ack()
+        self._SyncObj__raftCommitIndex = self._SyncObj__leaderCommitIndex = last_index
+        self._SyncObj__raftLog.setRaftCommitIndex(last_index)
+        self._SyncObj__applyLogEntries()
+
     def behind(self) -> bool:
         """Committed entries are waiting to be applied."""
         return self.raftCommitIndex > self.raftLastApplied
@@ -481,7 +505,6 @@ class Replicator:
             useFork=False,
             serializer=_not_used,
             deserializer=self._load_snapshot,
-            password=config.cluster_secret or None,
             bindAddress=config.raft_bind_address,
             appendEntriesBatchSizeBytes=2 * MAX_ENTRY_BYTES,
         )
@@ -489,7 +512,7 @@ class Replicator:
         with _journal_factory(lambda _path: self.journal):
             self.node = RaftNode(machine, self_address, partners, conf,
                                  lambda: frame_limit(MAX_ENTRY_BYTES, config.proto_max_bulk_len),
-                                 raft_contexts(config))
+                                 raft_contexts(config), config.cluster_secret or None)
         self.node.before_ack = self.journal.sync
         self.node.after_append_answered = self._read_acknowledged
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -542,11 +565,12 @@ class Replicator:
     def _tick_forever(self) -> None:
         node = self.node
         while not self._stopped:
-            # A one-node cluster commits an entry on the tick after the one that appended it:
-            # run that tick at once. Otherwise sleep until a message, a write (PySyncObj's
-            # pipe notifier) or the next heartbeat is due.
+            # Committed entries left to apply, or (one-node cluster) entries left to commit:
+            # tick again at once. Otherwise sleep until a message, a write (PySyncObj's pipe
+            # notifier: a lone leader commits and applies it in the tick that appends it) or
+            # the next heartbeat is due.
             if node.behind() or not node.otherNodes and (
-                    node.has_queued_commands() or node.last_log_index() > node.raftCommitIndex):
+                    node.commands_left or node.last_log_index() > node.raftCommitIndex):
                 wait = 0.0
             else:
                 wait = 0.001 if self._reads_await_commit() else self._tick_wait

@@ -161,7 +161,10 @@ class Store:
             from .durability import CorruptFile
             raise CorruptFile(directory, f"RocksDB cannot open it: {err}") from None
         self.directory = directory
-        self._used: int | None = None  # read again from the database it now holds
+        # Counters (sizes, key counts) as last written: every entry updates some, and a
+        # RocksDB read of each costs more than the rest of a small entry's commit. Read
+        # again from the database this now holds.
+        self._counters: dict[bytes, int] = {}
         raw = db.get(DBMAP_KEY)
         self.dbmap = list(raw) if raw else list(range(MAX_DATABASES))
         if db.get(APPLIED_KEY) is not None and db.get(USED_KEY) is None:
@@ -234,9 +237,14 @@ class Store:
     def used_bytes(self) -> int:
         """The logical size of the dataset (what maxmemory bounds), the same on every node
         at the same applied index; kept in memory too, as every write checks it."""
-        if self._used is None:
-            self._used = _read_counter(self.db, USED_KEY)
-        return self._used
+        return self.stored_counter(USED_KEY)
+
+    def stored_counter(self, key: bytes) -> int:
+        """A counter's value as the last applied entry left it."""
+        value = self._counters.get(key)
+        if value is None:
+            value = self._counters[key] = _read_counter(self.db, key)
+        return value
 
     def elements_bytes(self, element_prefix: bytes) -> int:
         """The logical size of one collection's element records (MEMORY USAGE, eviction)."""
@@ -367,7 +375,7 @@ class Transaction:
         self.counts[counter] = self.counts.get(counter, 0) + delta
 
     def counter(self, counter: bytes) -> int:
-        base = 0 if counter in self.zeroed else _read_counter(self.store.db, counter)
+        base = 0 if counter in self.zeroed else self.store.stored_counter(counter)
         return base + self.counts.get(counter, 0)
 
     def count(self, dbid: int) -> int:
@@ -420,8 +428,7 @@ class Transaction:
         self.store.write(batch)
         if self.acl_changed:
             self.store.acl_version += 1
-        if USED_KEY in totals:
-            self.store._used = totals[USED_KEY]
+        self.store._counters.update(totals)
         if self.dbmap != self.store.dbmap:
             self.store.dbmap = self.dbmap
             self.store.generation += 1

@@ -19,6 +19,9 @@ any object a pickle names, so one frame to the Raft port could run code. Here:
   non-blocking poller), both sides showing a certificate that the cluster's CA must have
   signed; a peer that fails the handshake (no certificate, another CA, plaintext) is
   disconnected before any frame of it is read.
+* ``cluster-secret``: every frame is sealed with AES-256-GCM under a key derived from the
+  secret (``FrameCipher``), which authenticates it too; PySyncObj's Fernet cost ~30 us of
+  Python per frame each way, and a leader sends and receives four frames per write.
 * ``probe_raft_port`` asks a would-be member's Raft port who it is, through the same
   handshake (and cluster secret) members use, before RAFT.NODE ADD proposes it.
 """
@@ -34,12 +37,16 @@ import pickle
 import socket
 import ssl
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Callable
 from types import SimpleNamespace
 
 import pysyncobj.syncobj
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from pysyncobj.monotonic import monotonic as raft_clock
 from pysyncobj.node import Node
 from pysyncobj.poller import POLL_EVENT_TYPE
@@ -55,6 +62,10 @@ _RAND_KEY_BYTES = 32
 _REGULAR_COMMAND = b"\x00"  # PySyncObj's entry type of a replicated call
 _READ_BUDGET = 1 << 20  # bytes read per poll event: a fast sender cannot starve heartbeats
 _WARN_INTERVAL = 10.0
+_SECRET_SALT = b"\x15%q\xe6\xbb\x02\xa6\xf8\x13q\x90\xcf6+\x1e\xeb"  # PySyncObj's
+_SEALED_HEAD = struct.Struct(">BQ")  # format version, the sender's clock (seconds)
+_SEALED_VERSION = 1
+_NONCE_BYTES = 12
 
 
 class PortUnavailable(Exception):
@@ -114,6 +125,45 @@ def frame_limit(max_entry_bytes: int, max_bulk_len: int) -> int:
     (base64: 4/3), plus headers."""
     largest = 2 * max_entry_bytes + max_bulk_len
     return largest * 4 // 3 + 64 * 1024
+
+
+class FrameCipher:
+    """The cluster secret's cipher, in the interface PySyncObj's encryptor has
+    (``encrypt_at_time``, ``extract_timestamp``, ``decrypt``). A sealed frame: version and
+    the sender's clock (authenticated, not secret: the replay check reads it), a nonce, the
+    AES-256-GCM ciphertext and tag. A nonce is this cipher's random 64-bit prefix and a
+    32-bit counter, so never reused under the key (every node holds it): a counter that
+    would wrap draws a new prefix."""
+
+    def __init__(self, secret: str) -> None:
+        kdf = PBKDF2HMAC(algorithm=SHA256(), length=32, salt=_SECRET_SALT, iterations=100_000)
+        self._aead = AESGCM(kdf.derive(secret.encode()))
+        self._lock = threading.Lock()  # the ticker seals frames, the event loop probes
+        self._prefix, self._sealed = os.urandom(_NONCE_BYTES - 4), 0
+
+    def _nonce(self) -> bytes:
+        with self._lock:
+            if self._sealed == 1 << 32:
+                self._prefix, self._sealed = os.urandom(_NONCE_BYTES - 4), 0
+            self._sealed += 1
+            return self._prefix + (self._sealed - 1).to_bytes(4, "big")
+
+    def encrypt_at_time(self, data: bytes, stamp: int) -> bytes:
+        head = _SEALED_HEAD.pack(_SEALED_VERSION, stamp)
+        nonce = self._nonce()
+        return head + nonce + self._aead.encrypt(nonce, data, head)
+
+    @staticmethod
+    def extract_timestamp(data: bytes) -> int:
+        version, stamp = _SEALED_HEAD.unpack_from(data)
+        if version != _SEALED_VERSION:
+            raise ValueError(f"sealed frame version {version}")
+        return stamp
+
+    def decrypt(self, data: bytes) -> bytes:
+        cut = _SEALED_HEAD.size
+        return self._aead.decrypt(data[cut:cut + _NONCE_BYTES], data[cut + _NONCE_BYTES:],
+                                  data[:cut])
 
 
 def encode_frame(message: object, encryptor=None, rand_key: bytes | None = None) -> bytes:
@@ -551,7 +601,7 @@ class ClusterTransport(TCPTransport):
     """PySyncObj's TCP transport over FrameConnections, without two doors rcache never uses:
     read-only nodes (any process announcing itself as one receives the whole log) and
     utility commands (any connection could add or remove members). Members authenticate
-    with ``cluster-secret`` (PySyncObj's encryption: a key derived from it, and an HMAC on
+    with ``cluster-secret`` (``FrameCipher``: a key derived from it seals and authenticates
     every message). Members may send frames up to ``member_frame_limit()`` bytes (see
     ``frame_limit``), other connections ``HANDSHAKE_FRAME_BYTES``."""
 

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from rcache.transport import (
     BadFrame,
+    FrameCipher,
     decode_frame,
     dumps,
     encode_frame,
@@ -115,6 +116,31 @@ def test_decompression_is_bounded() -> None:
     bomb = zlib.compress(bytes(10 * 1024 * 1024))  # ~10 KB that inflate to 10 MB
     with pytest.raises(BadFrame, match="decompresses to more than"):
         decode_frame(bomb, 1024 * 1024)
+
+
+def test_sealed_frames_open_only_unchanged_and_with_the_same_secret() -> None:
+    """cluster-secret: a frame sealed by one node opens on another with the same secret, as
+    it was sent; a changed byte, another secret or an unsealed frame is refused."""
+    sender, receiver = FrameCipher("the-secret"), FrameCipher("the-secret")
+    message = {"type": "append_entries", "entries": [(b"\x00payload", 7, 2)], "term": 2}
+    body = encode_frame(message, sender)[4:]
+    assert decode_frame(body, 4096, receiver)[0] == message
+    for at in range(len(body)):
+        tampered = bytearray(body)
+        tampered[at] ^= 0x01
+        with pytest.raises(BadFrame):
+            decode_frame(bytes(tampered), 4096, receiver)
+    with pytest.raises(BadFrame):
+        decode_frame(body, 4096, FrameCipher("another-secret"))
+    with pytest.raises(BadFrame):
+        decode_frame(encode_frame(message)[4:], 4096, receiver)
+
+
+def test_sealed_frames_never_share_a_nonce() -> None:
+    cipher = FrameCipher("the-secret")
+    nonces = {cipher.encrypt_at_time(b"same", 1)[9:21] for _ in range(1000)}
+    assert len(nonces) == 1000
+    assert FrameCipher("the-secret").encrypt_at_time(b"same", 1)[9:21] not in nonces
 
 
 @pytest.mark.parametrize("secret", [None, "the-secret"])
