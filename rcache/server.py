@@ -268,7 +268,7 @@ class Client(asyncio.Protocol):
             # Another linearizable read may start its own barrier now: rounds complete in
             # the order they started, so the reads still run (and reply) in order.
             return (cmd is not None and cmd.reads_keyspace and self.multi is None
-                    and self.server.cluster.route_read(self, cmd, argv) is True)
+                    and self.server.cluster.read_needs_barrier(self))
         if cmd is None:
             return self.multi is not None
         if self.multi is not None:

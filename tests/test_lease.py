@@ -87,6 +87,7 @@ def test_pipelined_linearizable_reads_see_every_write_before_them(cluster: Local
     leader = cluster.leader()
     connections, steps = 8, 60
     failures: list[str] = []
+    reads_before = leader.client().info("raft")["raft_reads_by_read_index"]
 
     def run(number: int) -> None:
         client = leader.client(socket_timeout=30)
@@ -102,6 +103,11 @@ def test_pipelined_linearizable_reads_see_every_write_before_them(cluster: Local
                     for reply in (step, str(step).encode(), str(step).encode())]
         if replies != expected:
             failures.append(f"{key}: {replies[:12]}...")
+        reads_only = client.pipeline(transaction=False)  # reads behind reads' barriers
+        for _ in range(steps):
+            reads_only.get(key)
+        if reads_only.execute() != [str(steps).encode()] * steps:
+            failures.append(f"{key}: reads alone")
 
     workers = [threading.Thread(target=run, args=(n,)) for n in range(connections)]
     for worker in workers:
@@ -110,8 +116,8 @@ def test_pipelined_linearizable_reads_see_every_write_before_them(cluster: Local
         worker.join(timeout=60)
     assert not any(worker.is_alive() for worker in workers)
     assert not failures, failures
-    reads = leader.client().info("raft")["raft_reads_by_read_index"]
-    assert reads >= connections * steps * 2
+    reads = leader.client().info("raft")["raft_reads_by_read_index"] - reads_before
+    assert reads == connections * steps * 3  # each read counted once, pipelined or not
 
 
 def test_a_cut_off_follower_does_not_depose_the_leader(cluster: LocalCluster) -> None:
