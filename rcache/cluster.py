@@ -27,6 +27,8 @@ from .slots import key_slot
 from .tls import replication_context
 
 PROXY = "proxy"  # route: forward the command to the leader (follower-proxy yes)
+_LEASE = object()  # a read served from local state under the leader's lease
+_ELSEWHERE = object()  # a read this follower sends to the leader (MOVED or proxied)
 SECRET_FILE = "cluster-secret"  # in the data dir: the generated or received cluster secret
 log = logging.getLogger(__name__)
 
@@ -274,19 +276,32 @@ class Cluster:
                    ) -> CommandError | bool | str | None:
         """None: serve from local state now. True: serve after a ReadIndex barrier
         (linearizable). PROXY: forward to the leader. A CommandError: the redirect."""
+        route = self._read_route(client)
+        if route is _LEASE:
+            self.reads_by_lease += 1
+            return None
+        if route is True:
+            self.reads_by_read_index += 1
+        elif route is _ELSEWHERE:
+            return self._elsewhere(client, cmd, argv)
+        return route
+
+    def read_needs_barrier(self, client: Connection) -> bool:
+        """Would this client's read wait for a ReadIndex round here? (counts nothing)"""
+        return self._read_route(client) is True
+
+    def _read_route(self, client: Connection) -> object:
         if client.readonly:
             return None
         consistency = client.read_consistency or self.config.read_consistency
         if consistency == "stale":
             return None
         if not self.replicator.is_leader:
-            return self._elsewhere(client, cmd, argv)
+            return _ELSEWHERE
         # A default read is served locally while the leader lease holds; otherwise (just
         # elected, paused, cut off) it waits for a ReadIndex round like a linearizable one.
         if consistency == "default" and self.replicator.lease_holds():
-            self.reads_by_lease += 1
-            return None
-        self.reads_by_read_index += 1
+            return _LEASE
         return True
 
     def redirect(self, cmd: Command | None = None, argv: list[bytes] | None = None,

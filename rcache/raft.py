@@ -64,6 +64,9 @@ log = logging.getLogger(__name__)
 MAX_ENTRY_BYTES = 256 * 1024
 MAX_ENTRY_ARGS = 4096
 APPLY_BUDGET_S = 0.01
+# ReadIndex rounds whose heartbeats are out at once: a loop turn's reads start a round of
+# their own while fewer are in flight, else wait (with the reads of later turns) for one.
+READ_ROUNDS_IN_FLIGHT = 2
 # A script may run up to its instruction budget when applied: each one ends its entry, so a
 # tick runs at most one script past APPLY_BUDGET_S before heartbeats go out.
 _SCRIPTS = frozenset({b"eval", b"evalsha", b"fcall"})
@@ -102,6 +105,8 @@ class RaftNode(SyncObj):
         self._cipher = FrameCipher(secret) if secret else None  # the transport asks at once
         self._keep_log_tail = False
         self.before_ack: Callable[[], None] = lambda: None
+        # After a follower's answer to AppendEntries is processed: a read round may be proven.
+        self.after_append_answered: Callable[[], None] = lambda: None
         self.appends_sent: dict[str, int] = {}
         self.appends_acked: dict[str, int] = {}
         self._min_timeout = conf.raftMinTimeout
@@ -317,6 +322,8 @@ class RaftNode(SyncObj):
             SyncObj._SyncObj__onMessageReceived(self, node, message)
         finally:
             self._keep_log_tail = False
+        if kind == "next_node_idx":
+            self.after_append_answered()
 
     def _skip_entries_we_hold(self, message: dict) -> None:
         """Raft truncates a follower's log only from the first entry whose term conflicts.
@@ -411,6 +418,11 @@ class RaftNode(SyncObj):
                         if self.appends_acked.get(addr, 0) >= count)
         return acked > (len(self.otherNodes) + 1) / 2
 
+    def appends_forgotten(self, targets: dict[str, int]) -> bool:
+        """Has a target's connection been replaced since (its counts restarted)? Its
+        answer to the counted message will then never come."""
+        return any(self.appends_sent.get(addr, 0) < count for addr, count in targets.items())
+
 
 def _not_used(*_args) -> None:
     raise AssertionError("PySyncObj's own log compaction is disabled")
@@ -428,22 +440,22 @@ def _journal_factory(factory: Callable[[str], DurableJournal]):
 
 
 class _ReadRound:
+    """Reads confirmed together: ``index`` is the commit index when the round started (after
+    each of its reads arrived), ``targets`` the acknowledgement counts its heartbeats wait for."""
+
     __slots__ = ("waiters", "deadline", "index", "targets")
 
-    def __init__(self, waiters: list[Pending], deadline: float) -> None:
-        self.waiters = waiters
+    def __init__(self, deadline: float) -> None:
+        self.waiters: list[Pending] = []
         self.deadline = deadline
         self.index = 0
-        self.targets: dict[str, int] | None = None
+        self.targets: dict[str, int] = {}
 
 
 def _weight(item: tuple) -> tuple[int, int]:
-    """-> (argument bytes, argument count) of a client's command or transaction (what bounds
-    an entry's apply time); 0 for the node's own small items."""
-    kind = item[0]
-    if kind == COMMAND:
-        return sum(map(len, item[2])), len(item[2])
-    if kind == TRANSACTION:
+    """-> (argument bytes, argument count) of a transaction (what bounds an entry's apply
+    time; ``submit`` weighs a single command itself); 0 for the node's own small items."""
+    if item[0] == TRANSACTION:
         return (sum(sum(map(len, argv)) for _, argv in item[1]),
                 sum(len(argv) for _, argv in item[1]))
     return 0, 0
@@ -499,6 +511,7 @@ class Replicator:
                                  lambda: frame_limit(MAX_ENTRY_BYTES, config.proto_max_bulk_len),
                                  raft_contexts(config), config.cluster_secret or None)
         self.node.before_ack = self.journal.sync
+        self.node.after_append_answered = self._read_acknowledged
         self._loop: asyncio.AbstractEventLoop | None = None
         self._expiry_task: asyncio.Task | None = None
         self._items: list[tuple] = []
@@ -520,8 +533,10 @@ class Replicator:
         self._write_timeout = write_timeout
         self.faults = TickFaults()
         self._stopped = False
-        self._read_requests: deque[Pending] = deque()  # appended by the loop, taken by the ticker
-        self._read_rounds: list[_ReadRound] = []  # tick thread only
+        self._reads_this_turn: list[Pending] = []  # loop only: handed over once per turn
+        self._read_requests: deque[list[Pending]] = deque()  # the loop's turns, for the ticker
+        self._reads_in_flight: deque[_ReadRound] = deque()  # tick thread only: heartbeats sent
+        self._read_next: _ReadRound | None = None  # tick thread only: waits for the one above
         self._read_timeout = 2 * election_timeout_ms / 1000
         self._tick_calls: deque[Callable[[], None]] = deque()
         self._snapshot_waiters: list[asyncio.Future] = []  # SAVE/BGSAVE (tick thread only)
@@ -555,7 +570,7 @@ class Replicator:
                     node.commands_left or node.last_log_index() > node.raftCommitIndex):
                 wait = 0.0
             else:
-                wait = 0.001 if self._read_rounds else self._tick_wait
+                wait = 0.001 if self._reads_await_commit() else self._tick_wait
             try:
                 self.journal.sync()  # appendfsync always: durable before counted for commit
                 node.doTick(wait)
@@ -566,7 +581,7 @@ class Replicator:
             except Exception as err:
                 self.faults.failed(err)
                 time.sleep(self._tick_wait)
-            if self._read_requests or self._read_rounds:  # even after a failed tick: a
+            if self._reads_pending():  # even after a failed tick: a
                 try:  # read gets its answer or its timeout, never a hang
                     self._serve_reads()
                 except Exception:
@@ -695,19 +710,25 @@ class Replicator:
         ``prepared``: the item's commands as the caller found them (statemachine.Prepared)."""
         waiter = Pending(on_done)
         self.on_submit(item, prepared)
-        size, count = _weight(item)
+        command = item[0] == COMMAND
+        if command:  # a client's command, the common item: weighed here, without a call
+            argv = item[2]
+            size, count = sum(map(len, argv)), len(argv)
+        else:
+            size, count = _weight(item)
         if self._items and (self._batch_bytes + size > MAX_ENTRY_BYTES
                             or self._batch_args + count > MAX_ENTRY_ARGS):
             self._flush()  # this item starts the next entry
-        self._items.append(item)
-        self._waiters.append(waiter)
-        self._prepared.append(prepared)
-        if len(self._items) == 1:
+        items = self._items
+        if not items:
             self._batch_bytes = self._batch_args = 0
             self._loop.call_soon(self._flush)
+        items.append(item)
+        self._waiters.append(waiter)
+        self._prepared.append(prepared)
         self._batch_bytes += size
         self._batch_args += count
-        if item[0] == COMMAND and item[2][0].lower() in _SCRIPTS:
+        if command and argv[0].lower() in _SCRIPTS:
             self._flush()  # the scheduled flush then finds an empty batch
         return waiter
 
@@ -756,6 +777,9 @@ class Replicator:
                  error: int) -> None:
         self._awaited_seeds.discard(seed)
         self._prepared_by_seed.pop(seed, None)  # applied after all (outcome unknown): looked up
+        unresolved = self._unresolved
+        if unresolved and unresolved[0][1] is waiters:  # entries resolve in log order
+            unresolved.popleft()  # (else _expire_writes drops it, resolving nothing again)
         if error == FAIL_REASON.SUCCESS and result is not None:
             for waiter, value in zip(waiters, result, strict=True):
                 waiter.resolve(settle(value))
@@ -776,44 +800,110 @@ class Replicator:
             await asyncio.sleep(0.5)
             now = time.monotonic()
             while unresolved and (unresolved[0][1][-1].done or unresolved[0][0] < now):
-                _resolve_all(unresolved.popleft()[1], CommandError(self.faults.unknown_outcome()))
+                waiters = unresolved.popleft()[1]
+                if not waiters[-1].done:  # an entry's waiters all resolve together
+                    _resolve_all(waiters, CommandError(self.faults.unknown_outcome()))
 
     # -- linearizable reads (ReadIndex) -----------------------------------------------------
     def read_barrier(self, on_done: Callable[[Pending], None]) -> Pending:
         """Resolves to True once a majority has confirmed, after this call, that we still
         lead, and the state machine has applied everything committed before it: a read
-        served then is linearizable. Many reads share one confirmation round."""
+        served then is linearizable. Every read of one loop turn shares one confirmation
+        round, handed to the tick thread with one wake-up."""
         waiter = Pending(on_done)
-        self._read_requests.append(waiter)
-        self.node.wake()
+        if not self._reads_this_turn:
+            self._loop.call_soon(self._hand_over_reads)
+        self._reads_this_turn.append(waiter)
         return waiter
 
+    def _hand_over_reads(self) -> None:
+        """The tick thread takes the reads when a round in flight finishes, without a
+        wake-up (each costs both threads a hand-over of the GIL); only if none is in flight
+        must it be woken. (It pops a round before it takes the reads: a round seen here
+        still in flight has not yet been finished, and its end will find these reads.)"""
+        reads, self._reads_this_turn = self._reads_this_turn, []
+        self._read_requests.append(reads)
+        if len(self._reads_in_flight) < READ_ROUNDS_IN_FLIGHT:
+            self.node.wake()
+
+    def _reads_pending(self) -> bool:
+        return bool(self._read_requests or self._reads_in_flight) or self._read_next is not None
+
+    def _reads_await_commit(self) -> bool:
+        """Reads wait for a new leader's first commit, which only a tick makes (a waiting
+        round starts as soon as fewer are in flight otherwise): tick again soon."""
+        return self._read_next is not None and not self._reads_in_flight
+
     def _serve_reads(self) -> None:
-        """Tick thread: start a round for new reads, finish the rounds that are proven."""
-        node = self.node
+        """Tick thread: reads handed over join the round that waits (a round in flight
+        started before they arrived, so cannot vouch for them); rounds that are proven
+        finish, rounds past their deadline fail."""
         now = time.monotonic()
-        if self._read_requests:
-            waiters = []
-            while self._read_requests:
-                waiters.append(self._read_requests.popleft())
-            self._read_rounds.append(_ReadRound(waiters, now + self._read_timeout))
-        leader = node._isLeader()
-        for round_ in list(self._read_rounds):
-            outcome: object = None
-            if not leader:
-                outcome = CommandError(NOT_LEADER_FOR_READ)
-            elif round_.targets is None and node.term_committed():
-                round_.index = node.raftCommitIndex
-                round_.targets = node.send_heartbeats()
-            if outcome is None and round_.targets is not None \
-                    and node.majority_acknowledged(round_.targets) \
+        flight = self._reads_in_flight
+        if not self.node._isLeader():
+            while flight:
+                self._finish_round(flight.popleft(), CommandError(NOT_LEADER_FOR_READ))
+            self._take_read_requests(now)
+            if self._read_next is not None:
+                self._finish_round(self._read_next, CommandError(NOT_LEADER_FOR_READ))
+                self._read_next = None
+            return
+        while flight and now > flight[0].deadline:  # the oldest expires first
+            self._finish_round(flight.popleft(), CommandError(READ_TIMEOUT))
+        waiting = self._read_next
+        if waiting is not None and now > waiting.deadline:
+            self._finish_round(waiting, CommandError(READ_TIMEOUT))
+            self._read_next = None
+        self._advance_reads()
+
+    def _take_read_requests(self, now: float) -> None:
+        requests = self._read_requests
+        if requests:
+            waiting = self._read_next
+            if waiting is None:
+                waiting = self._read_next = _ReadRound(now + self._read_timeout)
+            while requests:
+                waiting.waiters += requests.popleft()
+
+    def _read_acknowledged(self) -> None:
+        """Tick thread, a follower's answer just processed: a round finishes the moment a
+        majority has answered, and the waiting one may start then."""
+        if self._reads_in_flight and self.node._isLeader():
+            self._advance_reads()
+
+    def _advance_reads(self) -> None:
+        """Tick thread, as leader: finish the rounds that are proven; then start the waiting
+        one if fewer are in flight: its index is the commit index now, after its reads
+        arrived, and its heartbeats, sent now, prove leadership once a majority answers."""
+        node = self.node
+        flight = self._reads_in_flight
+        # A proven round vouches for every older one: its heartbeats went out after their
+        # reads arrived, and their indexes are no higher than its own.
+        for newest in range(len(flight) - 1, -1, -1):
+            round_ = flight[newest]
+            if node.majority_acknowledged(round_.targets) \
                     and node.raftLastApplied >= round_.index:
-                outcome = True
-            if outcome is None and now > round_.deadline:
-                outcome = CommandError(READ_TIMEOUT)
-            if outcome is not None:
-                self._read_rounds.remove(round_)
-                self._loop.call_soon_threadsafe(self._resolve_reads, round_.waiters, outcome)
+                for _ in range(newest + 1):
+                    self._finish_round(flight.popleft(), True)
+                break
+        self._take_read_requests(time.monotonic())  # after the pops (see _hand_over_reads)
+        forgotten = [round_ for round_ in flight if node.appends_forgotten(round_.targets)]
+        if forgotten:  # their answers will never come: ask again, on the new connections
+            targets = node.send_heartbeats()
+            for round_ in forgotten:
+                round_.targets = targets
+        waiting = self._read_next
+        if waiting is None or len(flight) >= READ_ROUNDS_IN_FLIGHT or not node.term_committed():
+            return
+        self._read_next = None
+        waiting.index = node.raftCommitIndex
+        waiting.targets = node.send_heartbeats()
+        flight.append(waiting)
+        if node.majority_acknowledged(waiting.targets):  # a lone node: no one to ask
+            self._advance_reads()
+
+    def _finish_round(self, round_: _ReadRound, outcome: object) -> None:
+        self._loop.call_soon_threadsafe(self._resolve_reads, round_.waiters, outcome)
 
     # -- membership --------------------------------------------------------------------------
     async def change_membership(self, add: bool, raft_address: str, timeout: float = 10) -> None:

@@ -16,6 +16,9 @@ from typing import Protocol
 
 from .outbuf import FLUSH_AT
 from .pending import Pending
+from .resp import OK
+
+_OK = b"+OK\r\n"  # the reply of most writes, encoded once
 
 
 class Deferred:
@@ -94,6 +97,25 @@ class ReplyQueue:
             return True
         self.slots.append(CLOSE)
         return False
+
+    def resolved(self, pending: Pending, owner: Owner) -> bool:
+        """``pending`` has just resolved. If it is the first reply awaited, out with it now
+        (a write's reply, the common case: no draining). -> True when nothing behind it is
+        ready either (else ``drain`` moves the rest)."""
+        slots = self.slots
+        if not slots or slots[0] is not pending:
+            return False
+        value = pending.value
+        if pending.muted or type(value) is RunWhenDue:
+            return False
+        slots.popleft()
+        encoded = _OK if value is OK else owner.encode(value)
+        self.out.append(encoded)  # (_ready, inlined: once per write)
+        self.out_size += len(encoded)
+        if not slots:
+            return True
+        head = slots[0]
+        return type(head) is Pending and not head.done
 
     def take(self) -> bytes:
         """The ready replies, joined (b"" if none), for one socket write."""

@@ -268,7 +268,7 @@ class Client(asyncio.Protocol):
             # Another linearizable read may start its own barrier now: rounds complete in
             # the order they started, so the reads still run (and reply) in order.
             return (cmd is not None and cmd.reads_keyspace and self.multi is None
-                    and self.server.cluster.route_read(self, cmd, argv) is True)
+                    and self.server.cluster.read_needs_barrier(self))
         if cmd is None:
             return self.multi is not None
         if self.multi is not None:
@@ -348,15 +348,16 @@ class Client(asyncio.Protocol):
             if cmd.is_write:
                 route = server.cluster.route_write(self, cmd, argv)
                 if route is None:
-                    refusal = server.replicator.faults.refusal()
-                    if refusal is not None:
-                        return CommandError(refusal)
-                    if "denyoom" in cmd.flags:
+                    faults = server.replicator.faults
+                    if faults.io_error is not None:
+                        return CommandError(faults.refusal())
+                    # (admit lets every write through while maxmemory is 0: not asked then)
+                    if server.config.maxmemory and "denyoom" in cmd.flags:
                         refused = server.eviction.admit()
                         if refused is not None:
                             cmd.rejected_calls += 1
                             return refused
-                    if server.monitors:  # Redis shows a write before parsing it too
+                    if server.monitors.clients:  # Redis shows a write before parsing it too
                         server.monitors.feed(self, cmd, argv)
                     parsed = None
                     if cmd.parser is not None:
@@ -573,10 +574,16 @@ class Client(asyncio.Protocol):
             log.exception("unencodable reply %r", value)
             return b"-ERR internal error: unencodable reply\r\n"
 
-    def _reply_ready(self, _pending: Pending) -> None:
+    def _reply_ready(self, pending: Pending) -> None:
         """A pending reply resolved: written with the others resolved in the same loop turn
-        (an entry's replies to this client all go out in one write)."""
-        if not self._flush_due:
+        (an entry's replies to this client all go out in one write). The first reply
+        awaited, with nothing ready behind it and no command waiting, goes out as is;
+        anything else is drained (deferred commands run, the close after QUIT...)."""
+        if self.replies.resolved(pending, self) and not self._inbox:
+            if not self._write_due:
+                self._write_due = True
+                self.server.write_soon(self)
+        elif not self._flush_due:
             self._flush_due = True
             self.server.flush_soon(self)
 
@@ -898,7 +905,8 @@ class Server:
         blocking pops look at it."""
         self.watches.submitted(item, prepared)
         self.blocking.submitted(item, prepared)
-        if item[0] in (COMMAND, TRANSACTION):
+        kind = item[0]
+        if kind == COMMAND or kind == TRANSACTION:
             self.stats.writes_submitted += 1
 
     def shutdown(self) -> None:

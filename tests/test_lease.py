@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import threading
 import time
 
 from .conftest import LocalCluster, wait_for
@@ -77,6 +78,46 @@ def test_default_reads_use_the_lease_and_linearizable_ones_do_not(cluster: Local
         assert client.get("x") == b"1"
     final = client.info("raft")
     assert final["raft_reads_by_read_index"] - after["raft_reads_by_read_index"] == 5
+
+
+def test_pipelined_linearizable_reads_see_every_write_before_them(cluster: LocalCluster) -> None:
+    """Many connections each pipeline INCRs and linearizable GETs: the reads of one loop turn
+    share a ReadIndex round, join the waiting one while others are in flight, and each must
+    still see its own connection's writes before it, in order."""
+    leader = cluster.leader()
+    connections, steps = 8, 60
+    failures: list[str] = []
+    reads_before = leader.client().info("raft")["raft_reads_by_read_index"]
+
+    def run(number: int) -> None:
+        client = leader.client(socket_timeout=30)
+        client.execute_command("RAFT.READ-CONSISTENCY", "linearizable")
+        key = f"lin-counter-{number}"
+        pipe = client.pipeline(transaction=False)
+        for _ in range(steps):
+            pipe.incr(key)
+            pipe.get(key)
+            pipe.get(key)
+        replies = pipe.execute()
+        expected = [reply for step in range(1, steps + 1)
+                    for reply in (step, str(step).encode(), str(step).encode())]
+        if replies != expected:
+            failures.append(f"{key}: {replies[:12]}...")
+        reads_only = client.pipeline(transaction=False)  # reads behind reads' barriers
+        for _ in range(steps):
+            reads_only.get(key)
+        if reads_only.execute() != [str(steps).encode()] * steps:
+            failures.append(f"{key}: reads alone")
+
+    workers = [threading.Thread(target=run, args=(n,)) for n in range(connections)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert not any(worker.is_alive() for worker in workers)
+    assert not failures, failures
+    reads = leader.client().info("raft")["raft_reads_by_read_index"] - reads_before
+    assert reads == connections * steps * 3  # each read counted once, pipelined or not
 
 
 def test_a_cut_off_follower_does_not_depose_the_leader(cluster: LocalCluster) -> None:

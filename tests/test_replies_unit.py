@@ -165,3 +165,53 @@ def test_out_of_band_goes_ahead_of_pending_replies() -> None:
     write.resolve(0)
     queue.drain(owner)
     assert queue.take() == b"0;"
+
+
+def test_resolved_head_goes_out_without_draining() -> None:
+    queue, owner = _queue()
+    first, second = Pending(None), Pending(None)
+    queue.wait_for(first)
+    queue.wait_for(second)
+    second.value, second.done = 2, True
+    assert not queue.resolved(second, owner)  # not the head: drain takes it in its turn
+    assert queue.take() == b""
+    first.value, first.done = 1, True
+    assert not queue.resolved(first, owner)  # the one behind it is ready: drain moves it
+    assert queue.take() == b"1;"
+    assert not queue.drain(owner)
+    assert queue.take() == b"2;"
+    assert not queue.slots
+
+
+def test_resolved_head_leaves_what_needs_draining() -> None:
+    queue, owner = _queue()
+    write, muted, last = Pending(None), Pending(None), Pending(None)
+    queue.wait_for(write)
+    queue.add(b"held;")
+    queue.wait_for(muted)
+    muted.muted = True
+    queue.wait_for(last)
+    write.value, write.done = b"v", True
+    assert not queue.resolved(write, owner)  # a held reply is next: drained
+    assert queue.take() == b"b'v';"
+    assert queue.held == len(b"held;")
+    assert not queue.drain(owner)
+    assert queue.take() == b"held;"
+    muted.done = True
+    assert not queue.resolved(muted, owner)  # CLIENT REPLY OFF: drain drops it
+    assert not queue.drain(owner)
+    last.value, last.done = 3, True
+    assert queue.resolved(last, owner)
+    assert queue.take() == b"3;"
+    assert not queue.slots
+
+
+def test_resolved_ok_is_encoded_once_for_all() -> None:
+    from rcache.resp import OK
+
+    queue, owner = _queue()
+    pending = Pending(None)
+    queue.wait_for(pending)
+    pending.value, pending.done = OK, True
+    assert queue.resolved(pending, owner)
+    assert queue.take() == b"+OK\r\n"
