@@ -31,16 +31,18 @@ class StartFailed(RuntimeError):
 _HANDED_OUT: set[int] = set()  # never the same port twice in one process (nor its +10000)
 
 
-def free_port(taken: frozenset[int] | set[int] = frozenset()) -> int:
+def free_port(taken: frozenset[int] | set[int] = frozenset(), count: int = 1) -> int:
     """A client port free now whose default Raft port (+10000) is free too, and that this
-    process was not given before (the kernel may hand a just-closed port out again)."""
+    process was not given before (the kernel may hand a just-closed port out again).
+    ``count``: the next count - 1 ports and their Raft ports too (a local cluster's)."""
     for _ in range(200):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        pair = {port, port + 10000}
-        if port < 55000 and not pair & (set(taken) | _HANDED_OUT) and _is_free(port + 10000):
-            _HANDED_OUT.update(pair)
+        ports = {p + raft for p in range(port, port + count) for raft in (0, 10000)}
+        if port + count <= 55000 and not ports & (set(taken) | _HANDED_OUT) and all(
+                _is_free(p) for p in ports - {port}):
+            _HANDED_OUT.update(ports)
             return port
     raise RuntimeError("no free port pair found")
 

@@ -7,6 +7,7 @@ them); node i logs to DIR/i.log. Ctrl-C stops them all.
 from __future__ import annotations
 
 import argparse
+import functools
 import signal
 import sys
 import time
@@ -40,9 +41,15 @@ def main(argv: list[str]) -> None:
         nodes.append(launch.RcacheNode(args.port + i - 1, data_dir,
                                        *launch.cluster_node_args(f"node{i}", join_port, *http),
                                        name=f"node{i}"))
+    # Ctrl-C stops the cluster even if this process was started with SIGINT ignored (as a
+    # background job of a shell without job control).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         try:
             launch.start_cluster(nodes, READY_TIMEOUT_S)
+            for node in nodes:  # a joiner answers before its join is through
+                node.wait_ready(READY_TIMEOUT_S, functools.partial(_counts_members, len(nodes)))
         except launch.StartFailed as err:
             sys.exit(str(err))
         leader = redis.Redis(port=args.port).execute_command("INFO", "raft")
@@ -53,7 +60,6 @@ def main(argv: list[str]) -> None:
         print(f"try: redis-cli -c -p {args.port} set hello world   (Ctrl-C stops the cluster)")
         if args.http_port:
             print(f"dashboard: http://127.0.0.1:{args.http_port}/")
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
@@ -61,3 +67,12 @@ def main(argv: list[str]) -> None:
     finally:
         for node in nodes:
             node.stop()
+
+
+def _counts_members(size: int, port: int) -> bool:
+    """Does the node on `port` count `size` members in its Raft configuration?"""
+    try:
+        with redis.Redis(port=port, socket_timeout=2, socket_connect_timeout=2) as client:
+            return client.info("raft").get("raft_num_nodes") == size
+    except (redis.RedisError, OSError):
+        return False

@@ -55,7 +55,7 @@ def test_config_file_takes_redis_options_and_rewrites_them(tmp_path) -> None:
 
 
 def test_local_cluster_command(tmp_path) -> None:
-    port = free_port()
+    port = free_port(count=3)
     proc = subprocess.Popen([sys.executable, "-m", "rcache", "cluster", "start", "--nodes", "3",
                              "--port", str(port), "--dir", str(tmp_path / "cluster")],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -65,6 +65,7 @@ def test_local_cluster_command(tmp_path) -> None:
 
         def announced() -> bool:
             lines.append(proc.stdout.readline())
+            assert lines[-1] or proc.poll() is None, "".join(lines)  # exited: say why
             return "rcache cluster of 3 nodes" in lines[-1]
 
         wait_for(announced, 90, "the cluster to start")
