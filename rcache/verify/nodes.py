@@ -144,9 +144,15 @@ class NodeCluster:
         return [n for n in self.members if n.alive and not n.paused]
 
     def leader(self, timeout: float = 30) -> NodeProcess:
-        """The member that every running member names as leader, and that says it leads."""
+        """The member that every running member names as leader, and that says it leads. A
+        timeout says what each member last reported (a liveness finding needs it)."""
+        seen: dict[str, str] = {}
+
         def agreed() -> NodeProcess | None:
             infos = {n.name: n.info() for n in self.running()}
+            seen.clear()
+            seen.update({name: f"{info['raft_role']} in term {info['raft_term']}, leader "
+                               f"'{info['raft_leader_id']}'" for name, info in infos.items()})
             named = {info["raft_leader_id"] for info in infos.values()}
             if len(named) != 1 or "" in named:
                 return None
@@ -154,7 +160,11 @@ class NodeCluster:
             if infos.get(leader, {}).get("raft_role") != "leader":
                 return None
             return next(n for n in self.members if n.name == leader)
-        return wait_until(agreed, timeout, "an agreed leader")
+        try:
+            return wait_until(agreed, timeout, "an agreed leader")
+        except Timeout as err:
+            views = "; ".join(f"{name}: {view}" for name, view in sorted(seen.items()))
+            raise Timeout(f"{err}; members last reported: {views or 'nothing'}") from None
 
     def member_ids(self) -> set[str]:
         """Node ids in the cluster's replicated member list, as the leader knows it."""
