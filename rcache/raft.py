@@ -304,7 +304,22 @@ class RaftNode(SyncObj):
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "next_node_idx":
             self._on_append_answered(node.address)
-        elif kind == "append_entries" and message["term"] >= self.raftCurrentTerm:
+        elif kind == "append_entries" and message["term"] < self.raftCurrentTerm:
+            # Raft answers a stale leader with the newer term, so that it steps down.
+            # PySyncObj ignores it silently, and a live leader's followers ignore our
+            # campaign (below): a node whose election raced the leader's return would stay
+            # a candidate of a newer term forever, the leader never learning of it.
+            self._SyncObj__transport.send(node, {"type": "newer_term",
+                                                 "term": self.raftCurrentTerm})
+        elif kind == "newer_term":
+            term = message.get("term")
+            if type(term) is int and term > self.raftCurrentTerm:
+                self.lease_until = 0.0
+                self._SyncObj__setCurrentTerm(term, None)
+                self._SyncObj__setState(_RAFT_STATE.FOLLOWER)
+                self._SyncObj__raftLeader = None
+            return
+        elif kind == "append_entries":
             self._leader_heard = time.monotonic()
             self._prevote_won = False  # a leader is back: no election on an old yes
             if message.get("entries") and "transmission" not in message:
