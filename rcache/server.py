@@ -203,9 +203,8 @@ class Client(asyncio.Protocol):
         if not inbox and reader.error is not None and not self._closing:
             self._emit(CommandError("ERR " + reader.error))
             self._close_after_reply()
-        if self.replies.out and not self._write_due:
-            self._write_due = True
-            self.server.write_soon(self)
+        if self.replies.out:
+            self._write_at_turn_end()
         self._update_reading()
 
     def _update_reading(self) -> None:
@@ -255,7 +254,7 @@ class Client(asyncio.Protocol):
         tracking connection's reads record their keys in ``_execute``: never plain."""
         config = self.server.config
         return (self.reader.authenticated and self.acl_user is None and self.multi is None
-                and not (self.channels or self.patterns or self.shard_channels)
+                and not self.subscriptions
                 and not config.maxmemory and config.maxmemory_policy == "noeviction"
                 and self.reply_mode is None and self.id not in self.server.monitors.clients
                 and self.tracking is None)
@@ -580,12 +579,16 @@ class Client(asyncio.Protocol):
         awaited, with nothing ready behind it and no command waiting, goes out as is;
         anything else is drained (deferred commands run, the close after QUIT...)."""
         if self.replies.resolved(pending, self) and not self._inbox:
-            if not self._write_due:
-                self._write_due = True
-                self.server.write_soon(self)
+            self._write_at_turn_end()
         elif not self._flush_due:
             self._flush_due = True
             self.server.flush_soon(self)
+
+    def _write_at_turn_end(self) -> None:
+        """The replies ready so far go out with every other client's (Server.write_soon)."""
+        if not self._write_due:
+            self._write_due = True
+            self.server.write_soon(self)
 
     def flush_replies(self) -> None:
         self._flush_due = False
