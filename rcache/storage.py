@@ -93,11 +93,15 @@ def record_size(key: bytes, value: bytes) -> int:
     return len(key) + len(value) + RECORD_OVERHEAD
 
 
+def _collection_length(element: bytes) -> int:
+    """How much of a b"s" record's key (or element prefix) names its collection:
+    b"s" + dbid + len(key)(4) + key + version(8)."""
+    return 14 + int.from_bytes(element[2:6], "big")
+
+
 def elements_total_key(element: bytes) -> bytes:
-    """Where the size of the collection an b"s" record (or element prefix) belongs to is kept:
-    b"s" + dbid + len(key)(4) + key + version(8) names the collection."""
-    cut = 14 + int.from_bytes(element[2:6], "big")
-    return b"z" + element[1:cut]
+    """Where the size of the collection an b"s" record (or element prefix) belongs to is kept."""
+    return b"z" + element[1:_collection_length(element)]
 
 
 def _read_counter(db: Rdict, key: bytes) -> int:
@@ -347,9 +351,9 @@ class Transaction:
 
     def element_puts_between(self, lo: bytes, hi: bytes) -> list[bytes]:
         """Keys in [lo, hi) this entry put (some may be deleted since), sorted."""
-        cut = 14 + int.from_bytes(lo[2:6], "big") if lo[:1] == b"s" and len(lo) >= 6 else 0
+        cut = _collection_length(lo) if lo[:1] == b"s" and len(lo) >= 6 else 0
         if cut and len(lo) >= cut and hi <= end_of_prefix(lo[:cut]):  # within one collection
-            puts = self.element_puts.get(b"z" + lo[1:cut], [])
+            puts = self.element_puts.get(elements_total_key(lo), [])
             return puts[bisect.bisect_left(puts, lo):bisect.bisect_left(puts, hi)]
         return sorted(k for k, v in self.pending.items() if v is not None and lo <= k < hi)
 
