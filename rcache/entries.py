@@ -4,4 +4,4 @@ A leaf, so that command families, blocking pops and WATCH can build and read ite
 importing the state machine that applies them.
 """
 
-COMMAND, TRANSACTION, EXPIRE, MEMBER, LEASE_EXPIRY, EVICT = 0, 1, 2, 3, 4, 5
+COMMAND, TRANSACTION, EXPIRE, MEMBER, LEASE_EXPIRY, EVICT, LEASE_PROMOTE = 0, 1, 2, 3, 4, 5, 6

@@ -54,6 +54,10 @@ class Replication(Protocol):
     def is_leader(self) -> bool: ...
 
     @property
+    def leader_caught_up(self) -> bool:
+        """Leads, and has applied every entry committed before its term."""
+
+    @property
     def leader_address(self) -> str | None:
         """The Raft address of the leader this node knows of."""
 

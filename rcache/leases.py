@@ -9,8 +9,10 @@ Layout:
     b"\\x00leasenext"                       -> the next id the server picks (8)
 
 Deadlines are absolute, from the clock of the entry that granted or renewed the lease (the
-leader's), so a change of leader neither shortens nor extends a lease; the leader proposes
-the deletion of due leases, and every node deletes the same keys at the same index.
+leader's); the leader proposes the deletion of due leases, and every node deletes the same keys
+at the same index. A new leader first gives every lease at least its full TTL again (etcd's
+lessor Promote): its holders could not renew while there was no leader, so an election must
+not cost them their lease.
 """
 
 from __future__ import annotations
@@ -133,6 +135,20 @@ class Leases:
         txn.delete(LEASE + _id(lease_id))
         return deleted
 
+    def promote(self, lease_ids: list[int]) -> int:
+        """A new leader's first proposal: each lease, live or lapsed but not yet revoked,
+        runs at least its TTL from the entry's clock; -> how many were extended."""
+        extended = 0
+        for lease_id in lease_ids:
+            raw = self._get(LEASE + _id(lease_id))
+            if raw is None:
+                continue
+            ttl_ms, deadline = int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:], "big")
+            if deadline < self.ks.now_ms + ttl_ms:
+                self._set_deadline(lease_id, ttl_ms, deadline)
+                extended += 1
+        return extended
+
     def expire(self, lease_ids: list[int]) -> int:
         """The leader's proposal: revoke those still due by the entry's clock."""
         expired = 0
@@ -152,4 +168,17 @@ def due_leases(store: Store, now_ms: int, limit: int) -> list[int]:
         if int.from_bytes(key[len(DUE):len(DUE) + 8], "big") > now_ms or len(found) >= limit:
             break
         found.append(int.from_bytes(key[len(DUE) + 8:], "big"))
+    return found
+
+
+def lease_ids_after(store: Store, after: int, limit: int) -> list[int]:
+    """Up to limit lease ids above ``after``, in order, lapsed ones included (a new leader
+    promotes them page by page)."""
+    start = LEASE + _id(after + 1)
+    bounds = read_below(end_of_prefix(LEASE))
+    found: list[int] = []
+    for key, _ in store.db.items(from_key=start, read_opt=bounds):
+        if len(found) >= limit:
+            break
+        found.append(int.from_bytes(key[len(LEASE):], "big"))
     return found

@@ -658,6 +658,11 @@ class Replicator:
         return self.node._isLeader()
 
     @property
+    def leader_caught_up(self) -> bool:
+        """This node leads and has applied everything committed before its term."""
+        return self.node._isLeader() and self.node.term_applied()
+
+    @property
     def leader_address(self) -> str | None:
         """Raft address of the leader this node knows of, or None."""
         leader = self.node._getLeader()

@@ -31,10 +31,10 @@ from .commands.acl import noperm_reply
 from .commands.acl_rules import AclLog, User, Users, denial
 from .commands.table import COMMANDS, Command, Context, lookup
 from .config import Config
-from .entries import COMMAND, EXPIRE, LEASE_EXPIRY, TRANSACTION
+from .entries import COMMAND, EXPIRE, LEASE_EXPIRY, LEASE_PROMOTE, TRANSACTION
 from .errors import CommandError
 from .eviction import Eviction
-from .leases import due_leases
+from .leases import due_leases, lease_ids_after
 from .monitor import Monitors
 from .oslimits import check_maxclients, fit_maxclients, set_keepalive
 from .outbuf import FLOW_HIGH, FLOW_LOW, FLUSH_AT, LimitWatch
@@ -949,12 +949,19 @@ class Server:
     async def _active_expiry(self) -> None:
         """The leader proposes deleting keys whose TTL has passed, and leases past their
         deadline (replicated, so every node agrees); bounded work per cycle, as Redis's
-        activeExpireCycle."""
+        activeExpireCycle. A leader expires nothing until it holds all its predecessors
+        committed, and no lease before it has given every lease its TTL again."""
         budget = 200
+        promoted_term = None
         while True:
             await asyncio.sleep(1 / max(1, self.config.hz))
-            if not self.replicator.is_leader or self.pause.writes_paused:
+            if not self.replicator.leader_caught_up or self.pause.writes_paused:
                 continue  # (CLIENT PAUSE holds expiry too, as Redis does)
+            term = self.replicator.term
+            if promoted_term != term:
+                if await self._promote_leases(budget):
+                    promoted_term = term
+                continue
             now_ms = int(time.time() * 1000)
             due = due_leases(self.store, now_ms, budget)
             if due:
@@ -965,6 +972,15 @@ class Server:
                     deleted = await self.replicator.propose((EXPIRE, db, keys))
                     if isinstance(deleted, int):
                         self.stats.expired_keys += deleted
+
+    async def _promote_leases(self, page: int) -> bool:
+        """-> False if this node stopped leading meanwhile (its successor does it again)."""
+        after = 0
+        while ids := lease_ids_after(self.store, after, page):
+            if not isinstance(await self.replicator.propose((LEASE_PROMOTE, ids)), int):
+                return False
+            after = ids[-1]
+        return True
 
 
 def _exit_if_stuck(grace: float = 8.0) -> None:

@@ -17,6 +17,7 @@ Items:
     (MEMBER, id, raft, client)   cluster member addresses    -> None (raft None: removal)
     (LEASE_EXPIRY, [ids])        due leases, from the leader -> number of leases expired
     (EVICT, db, [keys])          maxmemory eviction, leader  -> number of keys deleted
+    (LEASE_PROMOTE, [ids])       a new leader's leases       -> number of leases extended
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 
 from .commands.table import Command, Context, lookup
 from .encodings import DEFAULT_LIMITS, EncodingLimits
-from .entries import COMMAND, EVICT, EXPIRE, LEASE_EXPIRY, MEMBER, TRANSACTION
+from .entries import COMMAND, EVICT, EXPIRE, LEASE_EXPIRY, LEASE_PROMOTE, MEMBER, TRANSACTION
 from .errors import CommandError
 from .leases import Leases
 from .notify import EVICTED, FLUSHED
@@ -144,6 +145,9 @@ class StateMachine:
             elif kind == LEASE_EXPIRY:
                 ks = Keyspace(self.store, txn, 0, now_ms, events=events)
                 results.append(Leases(ks).expire(item[1]))
+            elif kind == LEASE_PROMOTE:
+                ks = Keyspace(self.store, txn, 0, now_ms, events=events)
+                results.append(Leases(ks).promote(item[1]))
             elif kind == MEMBER:
                 txn.set_member(item[1], item[2], item[3])
                 results.append(None)

@@ -17,6 +17,8 @@ from rcache import errors
 from rcache.commands import args, keyspace, table
 from rcache.errors import CommandError
 from rcache.resp import OK, SimpleString
+from rcache.entries import LEASE_EXPIRY, LEASE_PROMOTE
+from rcache.leases import due_leases, lease_ids_after
 from rcache.statemachine import COMMAND, StateMachine, encode_entry
 from rcache.storage import Store
 
@@ -626,3 +628,26 @@ def test_argument_parsers_values() -> None:
     assert args.leading_flags([b"zadd", b"k", b"NX", b"ch", b"1", b"m"], 2,
                               frozenset({b"nx", b"ch"})) == ({b"nx", b"ch"}, 4)
     assert args.limit_args([b"x", b"LIMIT", b"1", b"-1"], 1) == (1, -1)
+
+
+def test_a_new_leader_gives_lapsed_leases_their_ttl_again(kv: DirectNode) -> None:
+    """Nobody could renew while there was no leader: promotion, not expiry, comes first."""
+    def propose(now: int, item: tuple):
+        kv.index += 1
+        return kv.machine.apply(kv.index, encode_entry(now, kv.index, [item]))[0]
+
+    short, long = kv.call("lease", "grant", 2), kv.call("lease", "grant", 60)
+    kv.call("set", "svc/a", "up")
+    kv.call("lease", "attach", short, "svc/a")
+    later = NOW + 5_000  # the short lease lapsed during an election
+    assert due_leases(kv.store, later, 10) == [short]
+    assert lease_ids_after(kv.store, 0, 1) == [short]
+    assert lease_ids_after(kv.store, short, 10) == [long]
+    assert propose(later, (LEASE_PROMOTE, [short, long, 999])) == 2  # 999: revoked meanwhile
+    assert propose(later, (LEASE_PROMOTE, [short, long])) == 0  # both run their TTL already
+    assert due_leases(kv.store, later + 1_999, 10) == []
+    assert kv.call("lease", "keepalive", short, now=later + 1_000) == 2
+    assert kv.call("get", "svc/a", now=later + 1_000) == b"up"
+    assert due_leases(kv.store, later + 3_000, 10) == [short]
+    assert propose(later + 3_000, (LEASE_EXPIRY, [short])) == 1
+    assert kv.call("exists", "svc/a", now=later + 3_000) == 0

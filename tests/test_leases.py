@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 
@@ -132,3 +133,31 @@ def test_a_kept_lease_outlives_leader_kills_then_expires_everywhere(
         reader.execute_command("READONLY")
         assert reader.get("svc/x") is None, node.name
         assert reader.execute_command("LEASE", "LIST") == [], node.name
+
+
+def test_a_lease_outlives_an_outage_longer_than_its_ttl(cluster: LocalCluster) -> None:
+    """No leader for longer than the TTL, so nobody could renew: the next leader gives the
+    lease its TTL again (etcd's Promote) instead of expiring it."""
+    leader = cluster.leader()
+    lease = leader.client().execute_command("LEASE", "GRANT", 1)
+    leader.client().set("svc/y", "up")
+    leader.client().execute_command("LEASE", "ATTACH", lease, "svc/y")
+    cluster.wait_converged()
+    followers = cluster.followers()
+    leader.kill()
+    for node in followers:  # frozen: no election until the lease has lapsed
+        node.signal(signal.SIGSTOP)
+    time.sleep(1.5)
+    for node in followers:
+        node.signal(signal.SIGCONT)
+    successor = cluster.leader(timeout=15, among=followers)
+
+    def renewed() -> bool:  # until the successor's promotion commits, the lease looks gone
+        try:
+            return successor.client().execute_command("LEASE", "KEEPALIVE", lease) == 1
+        except redis.exceptions.ResponseError:
+            return False
+
+    wait_for(renewed, 10, "a keepalive through the new leader")
+    assert successor.client().get("svc/y") == b"up"
+    leader.start()
