@@ -60,7 +60,7 @@ _HEADER = struct.Struct("<I")  # frame length (as PySyncObj: rcache.verify reads
 HANDSHAKE_FRAME_BYTES = 4096  # a random key or a node address, encrypted: well under this
 PROBE = "rcache-raft-probe"  # a connection's first message, asking the node who it is
 _RAND_KEY_BYTES = 32
-_REGULAR_COMMAND = b"\x00"  # PySyncObj's entry type of a replicated call
+REGULAR_COMMAND = b"\x00"  # PySyncObj's entry type of a replicated call
 _READ_BUDGET = 1 << 20  # bytes read per poll event: a fast sender cannot starve heartbeats
 _WARN_INTERVAL = 10.0
 _SECRET_SALT = b"\x15%q\xe6\xbb\x02\xa6\xf8\x13q\x90\xcf6+\x1e\xeb"  # PySyncObj's
@@ -698,9 +698,9 @@ class ClusterTransport(TCPTransport):
         ``message['type']`` unchecked, and would log any member's forwarded membership or
         version change (rcache's followers forward none)."""
         kind = message.get("type") if isinstance(message, dict) else None
-        command = message.get("command") if kind == "apply_command" else _REGULAR_COMMAND
+        command = message.get("command") if kind == "apply_command" else REGULAR_COMMAND
         if not isinstance(kind, str) or not isinstance(command, bytes) \
-                or command[:1] != _REGULAR_COMMAND:
+                or command[:1] != REGULAR_COMMAND:
             conn = self._connections.get(node)
             if conn is not None:
                 self._drop(conn, "sent a non-regular apply_command" if kind
