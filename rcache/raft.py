@@ -67,6 +67,12 @@ log = logging.getLogger(__name__)
 MAX_ENTRY_BYTES = 256 * 1024
 MAX_ENTRY_ARGS = 4096
 APPLY_BUDGET_S = 0.01
+# Entries of this node's writes out at once (proposed, outcome not back): while as many are
+# out, a loop turn's writes wait, joined by later turns' writes, and go out as one entry when
+# one comes back. Fewer, larger entries: each costs both threads fixed work (a wake-up, a
+# journal write, a RocksDB write, handing the replies back). Writes wait at most until the
+# next write-expiry check (0.5 s) when none comes back.
+ENTRIES_IN_FLIGHT = 1
 # ReadIndex rounds whose heartbeats are out at once: a loop turn's reads start a round of
 # their own while fewer are in flight, else wait (with the reads of later turns) for one.
 READ_ROUNDS_IN_FLIGHT = 2
@@ -798,7 +804,7 @@ class Replicator:
         items = self._items
         if not items:
             self._batch_bytes = self._batch_args = 0
-            self._loop.call_soon(self._flush)
+            self._loop.call_soon(self._flush_unless_busy)
         items.append(item)
         self._waiters.append(waiter)
         self._prepared.append(prepared)
@@ -830,6 +836,12 @@ class Replicator:
         self.submit(item, lambda pending: done.done() or done.set_result(pending.value))
         return await done
 
+    def _flush_unless_busy(self) -> None:
+        """End of a loop turn: propose the batch, unless ENTRIES_IN_FLIGHT entries are out
+        (then ``_resolve`` proposes it)."""
+        if len(self._unresolved) < ENTRIES_IN_FLIGHT:
+            self._flush()
+
     def _flush(self) -> None:
         if not self._items:
             return
@@ -856,6 +868,8 @@ class Replicator:
         unresolved = self._unresolved
         if unresolved and unresolved[0][1] is waiters:  # entries resolve in log order
             unresolved.popleft()  # (else _expire_writes drops it, resolving nothing again)
+        if self._items:  # the writes that waited for an entry to come back
+            self._flush_unless_busy()
         if error == FAIL_REASON.SUCCESS and result is not None:
             for waiter, value in zip(waiters, result, strict=True):
                 waiter.resolve(settle(value))
@@ -879,6 +893,7 @@ class Replicator:
                 waiters = unresolved.popleft()[1]
                 if not waiters[-1].done:  # an entry's waiters all resolve together
                     _resolve_all(waiters, CommandError(self.faults.unknown_outcome()))
+            self._flush()  # writes that waited half a second for an entry to come back
 
     # -- linearizable reads (ReadIndex) -----------------------------------------------------
     def read_barrier(self, on_done: Callable[[Pending], None]) -> Pending:
