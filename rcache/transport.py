@@ -471,10 +471,13 @@ class FrameConnection:
             del self._outbox[:sent]
 
     def _read(self) -> None:
+        """Read what the socket holds: a read shorter than asked for emptied it, so no
+        further read (which would only fail with EAGAIN) follows; poll reports any more."""
         budget = _READ_BUDGET
         while budget > 0 and self._socket is not None:
+            asked = min(budget, 1 << 16)
             try:
-                chunk = self._socket.recv(min(budget, 1 << 16))
+                chunk = self._socket.recv(asked)
             except BlockingIOError:
                 break
             except OSError:
@@ -483,6 +486,7 @@ class FrameConnection:
             if not chunk:
                 self.disconnect()
                 return
+            emptied = len(chunk) < asked
             budget -= len(chunk)
             self._last_read = raft_clock()
             if self._tls is not None:
@@ -490,7 +494,7 @@ class FrameConnection:
                 if chunk is None:
                     return
             self._inbox += chunk
-            if not self._deliver():
+            if not self._deliver() or emptied:
                 return
 
     def _decrypt(self, ciphertext: bytes) -> bytes | None:
