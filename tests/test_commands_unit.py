@@ -15,10 +15,10 @@ import pytest
 
 from rcache import errors
 from rcache.commands import args, keyspace, table
-from rcache.errors import CommandError
-from rcache.resp import OK, SimpleString
 from rcache.entries import LEASE_EXPIRY, LEASE_PROMOTE
+from rcache.errors import CommandError
 from rcache.leases import due_leases, lease_ids_after
+from rcache.resp import OK, SimpleString
 from rcache.statemachine import COMMAND, StateMachine, encode_entry
 from rcache.storage import Store
 
