@@ -959,7 +959,7 @@ class Server:
                 continue  # (CLIENT PAUSE holds expiry too, as Redis does)
             term = self.replicator.term
             if promoted_term != term:
-                if await self._promote_leases(budget):
+                if await self._promote_leases(1000):  # (~10 ms of apply per page)
                     promoted_term = term
                 continue
             now_ms = int(time.time() * 1000)
