@@ -2,12 +2,13 @@
 
 * Every write that reaches the event loop in one turn (all connections, pipelined or not)
   goes into ONE Raft entry (``Replicator.submit``; a turn's writes past MAX_ENTRY_BYTES or
-  MAX_ENTRY_ARGS into the next), applied by the state machine with one RocksDB WriteBatch.
+  MAX_ENTRY_ARGS into the next), applied by the state machine with one RocksDB WriteBatch;
+  while ENTRIES_IN_FLIGHT entries of this node's are out, later turns' writes join the batch.
   A client's reply is sent only after its entry is committed and applied.
 * PySyncObj runs with ``autoTick=False``: our own thread ticks it, and PySyncObj's pipe
-  notifier wakes it as soon as an entry is queued; a one-node cluster commits and applies an
-  entry in the tick that appends it. Commit latency is then network latency, not PySyncObj's
-  timers.
+  notifier wakes it when an entry is queued while it sleeps; a one-node cluster commits and
+  applies an entry in the tick that appends it, a leader sends it to followers at once.
+  Commit latency is then network latency, not PySyncObj's timers.
 * Replies cross from the tick thread to asyncio with ``call_soon_threadsafe``; the event loop
   never blocks on Raft.
 """
