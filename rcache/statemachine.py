@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .commands.table import Command, Context, lookup
+from .commands.table import COMMANDS, Command, Context, lookup
 from .encodings import DEFAULT_LIMITS, EncodingLimits
 from .entries import COMMAND, EVICT, EXPIRE, LEASE_EXPIRY, LEASE_PROMOTE, MEMBER, TRANSACTION
 from .errors import CommandError
@@ -117,6 +117,7 @@ class StateMachine:
         events = [] if self.hub is not None and self.hub.collects_events else None
         results = []
         prepared = self.prepared_for(seed) or [None] * len(items)
+        txn.prefetch(self._first_reads(txn, items, prepared))
         # Each command draws from its own seeded source: skipping one (a read nobody awaits)
         # leaves the others' draws unchanged.
         position = 0
@@ -160,6 +161,26 @@ class StateMachine:
             # tracking client forgets all (as after a flush) rather than keep a stale key.
             self.hub.notify([(FLUSHED, b"flush", b"", 0)])
         return results
+
+    @staticmethod
+    def _first_reads(txn: Transaction, items: list[tuple], prepared: list[Prepared]
+                     ) -> list[bytes]:
+        """The records the entry's commands read first: each one's first key (a hint: a
+        command it names wrongly, as an unknown one, only costs a read nobody uses)."""
+        keys = []
+        prefixes: dict[int, bytes] = {}
+        for item, found in zip(items, prepared, strict=True):
+            if item[0] != COMMAND:
+                continue
+            argv = item[2]
+            cmd = found[0] if found else COMMANDS.get(argv[0].lower())
+            if cmd is not None and 0 < cmd.fixed_first_key < len(argv):
+                db = item[1]
+                prefix = prefixes.get(db)
+                if prefix is None:
+                    prefix = prefixes[db] = b"k" + bytes((txn.dbmap[db],))
+                keys.append(prefix + argv[cmd.fixed_first_key])
+        return keys
 
     def _run(self, txn: Transaction, keyspaces: dict[int, Keyspace], rng: EntryRandom,
              now_ms: int, limits: EncodingLimits, db: int, argv: list[bytes],

@@ -328,6 +328,14 @@ class Transaction:
             value = self.reads[key] = self.store.db.get(key)
         return value
 
+    def prefetch(self, keys: list[bytes]) -> None:
+        """Read these records now, in one RocksDB multi-get, for the commands that will read
+        them: between two commands the CPU's caches lose RocksDB's memtable and blocks, so
+        reads made together cost less than the same reads made one by one. Called before
+        anything is written: the records are as the database holds them."""
+        if keys:
+            self.reads.update(zip(keys, self.store.db.get(keys), strict=True))
+
     def put(self, key: bytes, value: bytes) -> None:
         if key[0] in _SIZED:
             self.replace(key, value, self.get(key))
