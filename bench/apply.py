@@ -17,6 +17,7 @@ Usage: python bench/apply.py [--keys 100000] [--sizes 21,800] [--sets 50000] [--
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import statistics
 import sys
@@ -103,6 +104,8 @@ def main() -> int:
         started = time.perf_counter()
         fill(applier, args.keys)
         print(f"filled {args.keys} keys in {time.perf_counter() - started:.1f} s")
+        gc.set_threshold(50_000, 50, 100)  # the node's collector settings (rcache.server.run)
+        gc.freeze()
         rng = random.Random(1)
         profiler = None
         if args.profile:
