@@ -49,12 +49,15 @@ class Applier:
         self.index = machine.applied_index
         self.now_ms = int(time.time() * 1000)
 
-    def apply(self, items: list[tuple], prepared: list | None = None) -> list | None:
-        self.index += 1
+    def encode(self, items: list[tuple]) -> bytes:
+        """The entry the leader would propose (built on its event loop, not in apply)."""
         self.now_ms += 1
-        seed = random.getrandbits(63)
+        return encode_entry(self.now_ms, random.getrandbits(63), items)
+
+    def apply(self, payload: bytes, prepared: list | None = None) -> list | None:
+        self.index += 1
         self.machine.prepared_for = lambda _seed: prepared
-        return self.machine.apply(self.index, encode_entry(self.now_ms, seed, items))
+        return self.machine.apply(self.index, payload)
 
 
 def fill(applier: Applier, keys: int) -> None:
@@ -62,7 +65,7 @@ def fill(applier: Applier, keys: int) -> None:
         argv = [b"MSET"]
         for number in range(start, min(start + FILL_BATCH, keys)):
             argv += [benchmark_key(number), b"xxx"]
-        applier.apply([(COMMAND, 0, argv)])
+        applier.apply(applier.encode([(COMMAND, 0, argv)]))
 
 
 def set_entries(rng: random.Random, keys: int, size: int, count: int) -> list[list[tuple]]:
@@ -83,10 +86,11 @@ def prepare(items: list[tuple]) -> list:
 def run_round(applier: Applier, entries: list[list[tuple]], leader: bool) -> float:
     """µs of this thread's CPU per SET over the entries."""
     prepared = [prepare(items) if leader else None for items in entries]
+    payloads = [applier.encode(items) for items in entries]
     sets = sum(map(len, entries))
     start = time.thread_time_ns()
-    for items, found in zip(entries, prepared, strict=True):
-        applier.apply(items, found)
+    for payload, found in zip(payloads, prepared, strict=True):
+        applier.apply(payload, found)
     return (time.thread_time_ns() - start) / 1000 / sets
 
 
