@@ -797,6 +797,7 @@ class Server:
         self.eviction = Eviction(self)
         self.slowlog = SlowLog()
         self.machine.observer = self.note_duration
+        self.machine.slowlog_from_us = lambda: config.slowlog_log_slower_than
         self.started = time.time()
         self._servers: list[asyncio.AbstractServer] = []
         self._stopping: asyncio.Event | None = None

@@ -109,10 +109,13 @@ def _read_counter(db: Rdict, key: bytes) -> int:
     return int.from_bytes(raw, "big", signed=True) if raw else 0
 
 
+_HEADERS = [bytes((head,)) for head in range(256)]  # a record's first byte, made once
+
+
 def encode_record(kind: int, payload: bytes, expire_at: int = 0) -> bytes:
     if expire_at:
-        return bytes((kind | _HAS_EXPIRY,)) + expire_at.to_bytes(8, "big") + payload
-    return bytes((kind,)) + payload
+        return _HEADERS[kind | _HAS_EXPIRY] + expire_at.to_bytes(8, "big") + payload
+    return _HEADERS[kind] + payload
 
 
 def decode_record(raw: bytes) -> tuple[int, int, bytes]:
