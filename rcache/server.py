@@ -172,10 +172,8 @@ class Client(asyncio.Protocol):
             self._consume()
 
     def data_received(self, data: bytes) -> None:
-        reader = self.reader
-        reader.feed(data)
         self.last_active = time.time()
-        self._inbox.extend(reader.pop_commands())
+        self._inbox.extend(self.reader.read(data))
         self._consume()
 
     def _consume(self) -> None:
