@@ -78,8 +78,8 @@ class RequestReader:
         """``feed`` then ``pop_commands``. Data that starts a request while nothing is
         buffered, the common read, goes to hiredis as it is: only what hiredis leaves is
         copied into the buffer, and read there."""
-        if (self._buf or self._left or self._native is None or not self.authenticated
-                or self.error is not None or data[:1] != b"*"):
+        if (self._buf or self._left or not data or data[0] != 42 or self._native is None
+                or not self.authenticated or self.error is not None):
             self.feed(data)
             return self.pop_commands()
         commands: list[list[bytes]] = []

@@ -185,14 +185,15 @@ class Client(asyncio.Protocol):
         inbox = self._inbox
         replies = self.replies
         self._consuming = True
-        self._plain = self._plain_connection and _options_plain(self.server.config)
+        server = self.server
+        self._plain = self._plain_connection and _options_plain(server.config)
+        pause = server.pause
         try:
             while inbox and not self._closing:
                 if replies.out_size > FLUSH_AT:
                     self.flush()
                 if self.write_paused or replies.held > FLOW_HIGH:
                     break
-                pause = self.server.pause
                 if pause.mode is not None and pause.holds(self, inbox[0], self.multi):
                     break  # CLIENT PAUSE: run_inbox goes on once it ends
                 self._on_command(inbox.popleft())
