@@ -221,6 +221,11 @@ OPTIONS: list[Option] = [
     Option("tls-cert-file", "", str, "server certificate (PEM) of the TLS port"),
     Option("tls-key-file", "", str, "private key (PEM) of tls-cert-file"),
     Option("tls-key-file-pass", "", str, "passphrase of tls-key-file, if it is encrypted"),
+    Option("tls-client-cert-file", "", str, "certificate (PEM) this node shows when it dials "
+           "out (Raft links, follower-proxy and join links) if it differs from tls-cert-file, "
+           "e.g. one issued for client authentication only"),
+    Option("tls-client-key-file", "", str, "private key (PEM) of tls-client-cert-file"),
+    Option("tls-client-key-file-pass", "", str, "passphrase of tls-client-key-file"),
     Option("tls-ca-cert-file", "", str, "CA certificates (PEM) that client certificates are "
            "checked against"),
     Option("tls-ca-cert-dir", "", str, "directory of CA certificates (c_rehash layout)"),
@@ -398,6 +403,8 @@ class Config:
         if config.tls_replication and not config.tls_port:
             raise ValueError("tls-replication needs a tls-port (the leader's TLS port is this "
                              "node's tls-port - port offset away from its port)")
+        if bool(config.tls_client_cert_file) != bool(config.tls_client_key_file):
+            raise ValueError("tls-client-cert-file and tls-client-key-file go together")
         if config.raft_listen_port > 65535:  # Redis Cluster refuses such a port too
             raise ValueError(f"the Raft port is the client port + 10000 = "
                              f"{config.raft_listen_port}, above 65535: use a client port of "

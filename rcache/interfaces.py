@@ -58,6 +58,10 @@ class Replication(Protocol):
         """Leads, and has applied every entry committed before its term."""
 
     @property
+    def leaderless(self) -> tuple[int, int]:
+        """(Unix ms, ms): when the cluster went without a leader before this term, how long."""
+
+    @property
     def leader_address(self) -> str | None:
         """The Raft address of the leader this node knows of."""
 

@@ -10,9 +10,10 @@ Layout:
 
 Deadlines are absolute, from the clock of the entry that granted or renewed the lease (the
 leader's); the leader proposes the deletion of due leases, and every node deletes the same keys
-at the same index. A new leader first gives every lease at least its full TTL again (etcd's
-lessor Promote): its holders could not renew while there was no leader, so an election must
-not cost them their lease.
+at the same index. A lease's time stands still while the cluster has no leader: its holder
+could not renew then. So a new leader first moves every deadline that was still ahead when
+the cluster lost its leader later by how long it had none (etcd's lessor extends leases on
+Promote too, but by a whole TTL, so that frequent elections made leases immortal).
 """
 
 from __future__ import annotations
@@ -86,13 +87,14 @@ class Leases:
         return lease_id
 
     def grant(self, lease_id: int, ttl_ms: int) -> None:
-        self._set_deadline(lease_id, ttl_ms, None)
+        self._move_deadline(lease_id, ttl_ms, None, self.ks.now_ms + ttl_ms)
 
     def keep_alive(self, lease: Lease) -> None:
-        self._set_deadline(lease.id, lease.ttl_ms, lease.deadline)
+        self._move_deadline(lease.id, lease.ttl_ms, lease.deadline, self.ks.now_ms + lease.ttl_ms)
 
-    def _set_deadline(self, lease_id: int, ttl_ms: int, old_deadline: int | None) -> None:
-        txn, deadline = self.ks.txn, self.ks.now_ms + ttl_ms
+    def _move_deadline(self, lease_id: int, ttl_ms: int, old_deadline: int | None,
+                       deadline: int) -> None:
+        txn = self.ks.txn
         if old_deadline is not None:
             txn.delete(DUE + _id(old_deadline) + _id(lease_id))
         txn.put(LEASE + _id(lease_id), _id(ttl_ms) + _id(deadline))
@@ -135,19 +137,20 @@ class Leases:
         txn.delete(LEASE + _id(lease_id))
         return deleted
 
-    def promote(self, lease_ids: list[int]) -> int:
-        """A new leader's first proposal: each lease, live or lapsed but not yet revoked,
-        runs at least its TTL from the entry's clock; -> how many were extended."""
-        extended = 0
+    def promote(self, lease_ids: list[int], since_ms: int, gap_ms: int) -> int:
+        """A new leader's first proposal: each lease whose deadline was still ahead at
+        ``since_ms``, when the cluster lost its leader, runs ``gap_ms`` longer (how long it
+        had none); -> how many were moved."""
+        moved = 0
         for lease_id in lease_ids:
             raw = self._get(LEASE + _id(lease_id))
             if raw is None:
                 continue
             ttl_ms, deadline = int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:], "big")
-            if deadline < self.ks.now_ms + ttl_ms:
-                self._set_deadline(lease_id, ttl_ms, deadline)
-                extended += 1
-        return extended
+            if deadline > since_ms:
+                self._move_deadline(lease_id, ttl_ms, deadline, deadline + gap_ms)
+                moved += 1
+        return moved
 
     def expire(self, lease_ids: list[int]) -> int:
         """The leader's proposal: revoke those still due by the entry's clock."""

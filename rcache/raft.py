@@ -115,6 +115,10 @@ class RaftNode(SyncObj):
         self._confirmed_at: dict[str, float] = {}  # follower -> send time it last answered
         self._lease_from = float("inf")  # no lease before this (a new leader waits)
         self._leader_heard = float("-inf")  # when a leader last reached us (follower)
+        # When this node last knew a leader (one reached it, or it led; its start counts):
+        # how long the cluster went without one is what a new leader's leases are owed.
+        self._leader_seen = time.monotonic()
+        self.leaderless = (0, 0)  # (Unix ms it began, its ms) before this node's term
         self._prevote_term = 0
         self._prevotes = 0
         self._prevote_won = False
@@ -209,16 +213,21 @@ class RaftNode(SyncObj):
         if self._prevote_won and self.raftCurrentTerm >= self._prevote_term:
             self._prevote_won = False  # the election it allowed has started
         leader = self._isLeader()
+        now = time.monotonic()
         if leader and not was_leader:
+            gap = now - self._leader_seen
+            self.leaderless = (int((time.time() - gap) * 1000), int(gap * 1000))
             self._confirmed_at.clear()
             # The previous leader's lease may hold up to one election timeout after the
             # voters last heard from it; ours starts after that.
             # (A one-node cluster has no other leader to wait out.)
-            self._lease_from = time.monotonic() + (self._min_timeout if self.otherNodes else 0)
+            self._lease_from = now + (self._min_timeout if self.otherNodes else 0)
         if not leader:
             self.lease_until = 0.0
-        elif not self.otherNodes:
-            self._renew_lease()
+        else:
+            self._leader_seen = now
+            if not self.otherNodes:
+                self._renew_lease()
 
     def _maybe_pre_vote(self) -> None:
         """Before PySyncObj starts an election (which raises the term and so deposes any
@@ -320,7 +329,7 @@ class RaftNode(SyncObj):
                 self._SyncObj__raftLeader = None
             return
         elif kind == "append_entries":
-            self._leader_heard = time.monotonic()
+            self._leader_heard = self._leader_seen = time.monotonic()
             self._prevote_won = False  # a leader is back: no election on an old yes
             if message.get("entries") and "transmission" not in message:
                 self._skip_entries_we_hold(message)
@@ -661,6 +670,12 @@ class Replicator:
     def leader_caught_up(self) -> bool:
         """This node leads and has applied everything committed before its term."""
         return self.node._isLeader() and self.node.term_applied()
+
+    @property
+    def leaderless(self) -> tuple[int, int]:
+        """(Unix ms, ms): when the cluster last had a leader before this node's term began,
+        and for how long it then had none, by this node's clock."""
+        return self.node.leaderless
 
     @property
     def leader_address(self) -> str | None:

@@ -961,7 +961,8 @@ class Server:
         """The leader proposes deleting keys whose TTL has passed, and leases past their
         deadline (replicated, so every node agrees); bounded work per cycle, as Redis's
         activeExpireCycle. A leader expires nothing until it holds all its predecessors
-        committed, and no lease before it has given every lease its TTL again."""
+        committed, and no lease before it has given leases back the time the cluster spent
+        without a leader."""
         budget = 200
         promoted_term = None
         while True:
@@ -970,7 +971,7 @@ class Server:
                 continue  # (CLIENT PAUSE holds expiry too, as Redis does)
             term = self.replicator.term
             if promoted_term != term:
-                if await self._promote_leases(budget):
+                if await self._promote_leases(1000):  # (~10 ms of apply per page)
                     promoted_term = term
                 continue
             now_ms = int(time.time() * 1000)
@@ -986,9 +987,11 @@ class Server:
 
     async def _promote_leases(self, page: int) -> bool:
         """-> False if this node stopped leading meanwhile (its successor does it again)."""
+        since_ms, gap_ms = self.replicator.leaderless
         after = 0
-        while ids := lease_ids_after(self.store, after, page):
-            if not isinstance(await self.replicator.propose((LEASE_PROMOTE, ids)), int):
+        while gap_ms and (ids := lease_ids_after(self.store, after, page)):
+            promotion = (LEASE_PROMOTE, ids, since_ms, gap_ms)
+            if not isinstance(await self.replicator.propose(promotion), int):
                 return False
             after = ids[-1]
         return True

@@ -17,7 +17,7 @@ Items:
     (MEMBER, id, raft, client)   cluster member addresses    -> None (raft None: removal)
     (LEASE_EXPIRY, [ids])        due leases, from the leader -> number of leases expired
     (EVICT, db, [keys])          maxmemory eviction, leader  -> number of keys deleted
-    (LEASE_PROMOTE, [ids])       a new leader's leases       -> number of leases extended
+    (LEASE_PROMOTE, [ids], since_ms, gap_ms)  a new leader's leases -> number of leases moved
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ class StateMachine:
                 results.append(Leases(ks).expire(item[1]))
             elif kind == LEASE_PROMOTE:
                 ks = Keyspace(self.store, txn, 0, now_ms, events=events)
-                results.append(Leases(ks).promote(item[1]))
+                results.append(Leases(ks).promote(item[1], item[2], item[3]))
             elif kind == MEMBER:
                 txn.set_member(item[1], item[2], item[3])
                 results.append(None)

@@ -43,8 +43,7 @@ def server_context(config: Config) -> ssl.SSLContext:
 
 def _server_context(config: Config) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(config.tls_cert_file, config.tls_key_file,
-                            password=config.tls_key_file_pass or None)
+    context.load_cert_chain(*identity(config))
     context.verify_mode = _VERIFY[config.tls_auth_clients]
     if context.verify_mode != ssl.CERT_NONE:
         if not (config.tls_ca_cert_file or config.tls_ca_cert_dir):
@@ -55,12 +54,28 @@ def _server_context(config: Config) -> ssl.SSLContext:
     return context
 
 
+class Identity(NamedTuple):
+    cert_file: str
+    key_file: str
+    password: str | None
+
+
+def identity(config: Config, dialing: bool = False) -> Identity:
+    """The certificate a node shows: tls-cert-file, or when it dials out tls-client-cert-file
+    if set (Redis's option, for certificates issued for one purpose only)."""
+    if dialing and config.tls_client_cert_file:  # (the config checked its key is there)
+        return Identity(config.tls_client_cert_file, config.tls_client_key_file,
+                        config.tls_client_key_file_pass or None)
+    return Identity(config.tls_cert_file, config.tls_key_file, config.tls_key_file_pass or None)
+
+
 def client_options(config: Config) -> dict:
     """redis-py's TLS options for a node that has only a TLS port (port 0) calling another
     one (joining): it trusts the tls-ca-cert-* CAs and shows its own certificate, as Redis's
     tls-replication does. Members are addressed by IP: the CA vouches, not the host name."""
-    return {"ssl": True, "ssl_certfile": config.tls_cert_file,
-            "ssl_keyfile": config.tls_key_file, "ssl_password": config.tls_key_file_pass or None,
+    shown = identity(config, dialing=True)
+    return {"ssl": True, "ssl_certfile": shown.cert_file,
+            "ssl_keyfile": shown.key_file, "ssl_password": shown.password,
             "ssl_ca_certs": config.tls_ca_cert_file or None,
             "ssl_ca_path": config.tls_ca_cert_dir or None, "ssl_check_hostname": False,
             "ssl_cert_reqs": "required", "ssl_ciphers": config.tls_ciphers or None}
@@ -68,7 +83,8 @@ def client_options(config: Config) -> dict:
 
 class RaftContexts(NamedTuple):
     """``tls-cluster yes``: a member accepts (server) and dials (client) Raft links over TLS,
-    each side showing tls-cert-file and requiring a peer certificate the cluster's CA signed."""
+    each side showing its certificate (tls-cert-file; dialing, tls-client-cert-file if set)
+    and requiring a peer certificate the cluster's CA signed."""
 
     server: ssl.SSLContext
     client: ssl.SSLContext
@@ -99,16 +115,15 @@ def replication_context(config: Config) -> ssl.SSLContext | None:
 
 
 def _member_context(config: Config, protocol: int) -> ssl.SSLContext:
-    """Mutual authentication by the cluster's CA: both sides show tls-cert-file and require
-    the other's certificate. Members are addressed by IP: the CA vouches, not a host name."""
+    """Mutual authentication by the cluster's CA: both sides show their certificate and
+    require the other's. Members are addressed by IP: the CA vouches, not a host name."""
     if not (config.tls_ca_cert_file or config.tls_ca_cert_dir):
         raise TlsConfigError("tls-cluster and tls-replication need tls-ca-cert-file or "
                              "tls-ca-cert-dir (the CA that signs the members' certificates)")
     context = ssl.SSLContext(protocol)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_REQUIRED
-    context.load_cert_chain(config.tls_cert_file, config.tls_key_file,
-                            password=config.tls_key_file_pass or None)
+    context.load_cert_chain(*identity(config, dialing=protocol == ssl.PROTOCOL_TLS_CLIENT))
     _load_trust(context, config)
     _restrict(context, config)
     return context

@@ -17,6 +17,9 @@ _SETUP = [
     ("ACL", "SETUSER", "t5", "+@all", "-@hash", "+@hash", "allkeys", "allchannels"),
     ("ACL", "SETUSER", "t6", "+@all", "-@string", "nopass", "on", "resetchannels", "&c*"),
     ("ACL", "SETUSER", "p", "on", ">pw", "+@string", "+@pubsub", "%R~k*", "&ch*"),
+    ("ACL", "SETUSER", "s1", "on", "SANITIZE-PAYLOAD", "nopass"),
+    ("ACL", "SETUSER", "s2", "sanitize-payload", "skip-sanitize-payload"),
+    ("ACL", "SETUSER", "s3", "skip-sanitize-payload", "reset"),
 ]
 _CHECKS = [
     ("ACL", "SETUSER", "z", "bogus"),
@@ -26,6 +29,7 @@ _CHECKS = [
     ("ACL", "SETUSER", "z", "#xyz"),
     ("ACL", "GETUSER", "u"), ("ACL", "GETUSER", "t4"), ("ACL", "GETUSER", "t5"),
     ("ACL", "GETUSER", "t6"), ("ACL", "GETUSER", "default"), ("ACL", "GETUSER", "nosuch"),
+    ("ACL", "GETUSER", "s1"), ("ACL", "GETUSER", "s2"), ("ACL", "GETUSER", "s3"),
     ("ACL", "LIST"), ("ACL", "USERS"), ("ACL", "WHOAMI"), ("ACL", "CAT"),
     ("ACL", "CAT", "nosuch"), ("ACL", "GENPASS", "0"), ("ACL", "GENPASS", "5000"),
     ("ACL", "DRYRUN", "u", "set", "k", "1"), ("ACL", "DRYRUN", "u", "get", "z"),

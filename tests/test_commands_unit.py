@@ -15,10 +15,10 @@ import pytest
 
 from rcache import errors
 from rcache.commands import args, keyspace, table
-from rcache.errors import CommandError
-from rcache.resp import OK, SimpleString
 from rcache.entries import LEASE_EXPIRY, LEASE_PROMOTE
+from rcache.errors import CommandError
 from rcache.leases import due_leases, lease_ids_after
+from rcache.resp import OK, SimpleString
 from rcache.statemachine import COMMAND, StateMachine, encode_entry
 from rcache.storage import Store
 
@@ -630,24 +630,27 @@ def test_argument_parsers_values() -> None:
     assert args.limit_args([b"x", b"LIMIT", b"1", b"-1"], 1) == (1, -1)
 
 
-def test_a_new_leader_gives_lapsed_leases_their_ttl_again(kv: DirectNode) -> None:
+def test_a_new_leader_gives_leases_back_the_time_without_a_leader(kv: DirectNode) -> None:
     """Nobody could renew while there was no leader: promotion, not expiry, comes first."""
     def propose(now: int, item: tuple):
         kv.index += 1
         return kv.machine.apply(kv.index, encode_entry(now, kv.index, [item]))[0]
 
-    short, long = kv.call("lease", "grant", 2), kv.call("lease", "grant", 60)
+    lapsed, later_due = kv.call("lease", "grant", 2), kv.call("lease", "grant", 60)
+    gone_before = kv.call("lease", "grant", 1)
     kv.call("set", "svc/a", "up")
-    kv.call("lease", "attach", short, "svc/a")
-    later = NOW + 5_000  # the short lease lapsed during an election
-    assert due_leases(kv.store, later, 10) == [short]
-    assert lease_ids_after(kv.store, 0, 1) == [short]
-    assert lease_ids_after(kv.store, short, 10) == [long]
-    assert propose(later, (LEASE_PROMOTE, [short, long, 999])) == 2  # 999: revoked meanwhile
-    assert propose(later, (LEASE_PROMOTE, [short, long])) == 0  # both run their TTL already
-    assert due_leases(kv.store, later + 1_999, 10) == []
-    assert kv.call("lease", "keepalive", short, now=later + 1_000) == 2
-    assert kv.call("get", "svc/a", now=later + 1_000) == b"up"
-    assert due_leases(kv.store, later + 3_000, 10) == [short]
-    assert propose(later + 3_000, (LEASE_EXPIRY, [short])) == 1
-    assert kv.call("exists", "svc/a", now=later + 3_000) == 0
+    kv.call("lease", "attach", lapsed, "svc/a")
+    # The leader was last seen at NOW + 1.5 s; a new one leads 4 s later.
+    since, gap, now = NOW + 1_500, 4_000, NOW + 5_500
+    assert due_leases(kv.store, now, 10) == [gone_before, lapsed]  # oldest first
+    assert lease_ids_after(kv.store, 0, 1) == [lapsed]
+    assert lease_ids_after(kv.store, lapsed, 10) == [later_due, gone_before]
+    # gone_before was due (NOW + 1 s) before the leader was lost: not moved; 999: revoked.
+    assert propose(now, (LEASE_PROMOTE, [lapsed, later_due, gone_before, 999], since, gap)) == 2
+    assert due_leases(kv.store, now, 10) == [gone_before]
+    assert due_leases(kv.store, NOW + 6_000, 10) == [gone_before, lapsed]  # 2 s + 4 s
+    assert kv.call("lease", "ttl", later_due, now=now)["ttl"] == 59  # 60 - 5.5 + 4, rounded
+    assert kv.call("lease", "keepalive", lapsed, now=now) == 2
+    assert kv.call("get", "svc/a", now=now) == b"up"
+    assert propose(now + 3_000, (LEASE_EXPIRY, [lapsed, gone_before])) == 2
+    assert kv.call("exists", "svc/a", now=now + 3_000) == 0

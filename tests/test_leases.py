@@ -136,25 +136,27 @@ def test_a_kept_lease_outlives_leader_kills_then_expires_everywhere(
 
 
 def test_a_lease_outlives_an_outage_longer_than_its_ttl(cluster: LocalCluster) -> None:
-    """No leader for longer than the TTL, so nobody could renew: the next leader gives the
-    lease its TTL again (etcd's Promote) instead of expiring it."""
+    """No leader for longer than the TTL, so nobody could renew: the lease's time stood
+    still meanwhile, and the next leader gives it back instead of expiring it."""
     leader = cluster.leader()
-    lease = leader.client().execute_command("LEASE", "GRANT", 1)
-    leader.client().set("svc/y", "up")
-    leader.client().execute_command("LEASE", "ATTACH", lease, "svc/y")
+    client = leader.client()
+    lease = client.execute_command("LEASE", "GRANT", 3)
+    client.set("svc/y", "up")
+    client.execute_command("LEASE", "ATTACH", lease, "svc/y")
     cluster.wait_converged()
     followers = cluster.followers()
+    assert client.execute_command("LEASE", "KEEPALIVE", lease) == 3
     leader.kill()
     for node in followers:  # frozen: no election until the lease has lapsed
         node.signal(signal.SIGSTOP)
-    time.sleep(1.5)
+    time.sleep(3.5)
     for node in followers:
         node.signal(signal.SIGCONT)
     successor = cluster.leader(timeout=15, among=followers)
 
     def renewed() -> bool:  # until the successor's promotion commits, the lease looks gone
         try:
-            return successor.client().execute_command("LEASE", "KEEPALIVE", lease) == 1
+            return successor.client().execute_command("LEASE", "KEEPALIVE", lease) == 3
         except redis.exceptions.ResponseError:
             return False
 

@@ -17,7 +17,7 @@ import redis
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from redis.cluster import RedisCluster
 
 from rcache.transport import PROBE, BadFrame, encode_frame, probe_raft_port
@@ -33,7 +33,8 @@ def _name(common_name: str) -> x509.Name:
 
 
 def _issue(subject: str, key, issuer_name: x509.Name, issuer_key, ca: bool = False,
-           ip: str | None = None) -> x509.Certificate:
+           ip: str | None = None, purpose: x509.ObjectIdentifier | None = None
+           ) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
     builder = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(issuer_name)
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
@@ -44,6 +45,8 @@ def _issue(subject: str, key, issuer_name: x509.Name, issuer_key, ca: bool = Fal
         builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]),
             critical=False)
+    if purpose:  # OpenSSL then refuses the certificate for the other side of a handshake
+        builder = builder.add_extension(x509.ExtendedKeyUsage([purpose]), critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
 
 
@@ -68,8 +71,18 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     ca, _ = _write(base / "ca", ca_cert, ca_key)
     server, server_key_path = _write(base / "server", server_cert, server_key)
     client, client_key_path = _write(base / "client", client_cert, client_key)
+    only_server_key, only_client_key = ec.generate_private_key(ec.SECP256R1()), \
+        ec.generate_private_key(ec.SECP256R1())
+    only_server, only_server_key_path = _write(base / "only-server", _issue(
+        "127.0.0.1", only_server_key, ca_cert.subject, ca_key, ip="127.0.0.1",
+        purpose=ExtendedKeyUsageOID.SERVER_AUTH), only_server_key)
+    only_client, only_client_key_path = _write(base / "only-client", _issue(
+        "member", only_client_key, ca_cert.subject, ca_key,
+        purpose=ExtendedKeyUsageOID.CLIENT_AUTH), only_client_key)
     return {"ca": ca, "server": server, "server_key": server_key_path, "client": client,
-            "client_key": client_key_path}
+            "client_key": client_key_path, "only_server": only_server,
+            "only_server_key": only_server_key_path, "only_client": only_client,
+            "only_client_key": only_client_key_path}
 
 
 def _tls_args(certs: dict[str, str], auth_clients: str = "yes") -> list[str]:
@@ -327,6 +340,43 @@ def test_a_peer_without_a_cluster_ca_certificate_is_refused(tmp_path, certs, rog
     finally:
         outsider.stop()
         cluster.stop()
+
+
+def test_members_dial_with_tls_client_cert_file(tmp_path, certs) -> None:
+    """Certificates issued for one purpose: each member serves with a server-only one and
+    dials with a client-only one (tls-client-cert-file), which the others accept."""
+    server_only = {**certs, "server": certs["only_server"],
+                   "server_key": certs["only_server_key"]}
+    cluster = _raft_tls_cluster(tmp_path, server_only, "--tls-client-cert-file",
+                                certs["only_client"], "--tls-client-key-file",
+                                certs["only_client_key"]).start()
+    try:
+        leader = cluster.leader()
+        assert leader.client().set("k", "v") is True  # committed over the members' links
+        cluster.wait_converged()
+        follower = cluster.followers()[0].client()
+        follower.execute_command("READONLY")
+        assert follower.get("k") == b"v"
+
+        async def ask(context: ssl.SSLContext) -> str:
+            return await probe_raft_port(f"127.0.0.1:{_raft_port(leader)}", tls=context)
+
+        # Dialing with the server-only certificate is refused: the option is what works.
+        assert asyncio.run(ask(_member_tls({**certs, "server": certs["only_client"],
+                                            "server_key": certs["only_client_key"]}))) \
+            == f"127.0.0.1:{_raft_port(leader)}"
+        with pytest.raises((ssl.SSLError, ConnectionError, BadFrame)):
+            asyncio.run(ask(_member_tls(server_only)))
+    finally:
+        cluster.stop()
+
+
+def test_tls_client_cert_file_without_its_key_stops_startup(make_node, certs) -> None:
+    node = make_node("--tls-cluster", "yes", *_tls_args(certs), "--tls-client-cert-file",
+                     certs["only_client"], start=False)
+    node.start(wait=False)
+    assert node.proc.wait(timeout=30) != 0
+    assert "tls-client-cert-file and tls-client-key-file go together" in node.log()
 
 
 def test_a_plaintext_peer_on_a_tls_raft_port_is_refused(tmp_path, certs) -> None:

@@ -245,6 +245,9 @@ class User(Selector):
         self.nopass = False
         self.passwords: list[str] = []  # SHA-256 hex, in the order they were added
         self.selectors: list[Selector] = []
+        # "sanitize-payload", "skip-sanitize-payload" or unset: shown as Redis shows them;
+        # RESTORE checks every payload whole whichever it is (decoding it is the check).
+        self.payload_flag: str | None = None
 
     # -- rules -------------------------------------------------------------------------------
     def apply(self, rules: Iterable[bytes]) -> None:
@@ -257,7 +260,9 @@ class User(Selector):
         lowered = rule.lower()
         simple = {"on": self._set_enabled(True), "off": self._set_enabled(False),
                   "nopass": self._set_nopass, "resetpass": self._reset_passwords,
-                  "clearselectors": self.selectors.clear, "reset": self.reset}
+                  "clearselectors": self.selectors.clear, "reset": self.reset,
+                  "sanitize-payload": self._set_payload_flag("sanitize-payload"),
+                  "skip-sanitize-payload": self._set_payload_flag("skip-sanitize-payload")}
         if lowered in simple:
             simple[lowered]()
         elif rule[:1] in (">", "<"):
@@ -281,6 +286,11 @@ class User(Selector):
             self.enabled = enabled
         return set_it
 
+    def _set_payload_flag(self, flag: str):
+        def set_it() -> None:
+            self.payload_flag = flag
+        return set_it
+
     def _set_nopass(self) -> None:
         self.nopass, self.passwords = True, []
 
@@ -299,8 +309,10 @@ class User(Selector):
             raise RuleError(_NO_SUCH_PASSWORD)
 
     def reset(self) -> None:
-        """'reset': off, resetpass, resetkeys, resetchannels, clearselectors, -@all."""
+        """'reset': off, resetpass, resetkeys, resetchannels, clearselectors, -@all,
+        sanitize-payload."""
         self.__init__(self.name)
+        self.payload_flag = "sanitize-payload"
 
     def check_password(self, password: bytes) -> bool:
         if not self.enabled:
@@ -312,7 +324,8 @@ class User(Selector):
 
     # -- how it is shown --------------------------------------------------------------------
     def flags(self) -> list[str]:
-        return ["on" if self.enabled else "off"] + (["nopass"] if self.nopass else [])
+        return (["on" if self.enabled else "off"] + (["nopass"] if self.nopass else [])
+                + ([self.payload_flag] if self.payload_flag else []))
 
     def describe(self) -> str:
         """The rules as ACL LIST prints them (and as they are stored: replayed, they give
