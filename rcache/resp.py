@@ -74,7 +74,22 @@ class RequestReader:
     def buffered(self) -> int:
         return len(self._buf)
 
-    def pop_commands(self) -> list[list[bytes]]:
+    def read(self, data: bytes) -> list[list[bytes]]:
+        """``feed`` then ``pop_commands``. Data that starts a request while nothing is
+        buffered, the common read, goes to hiredis as it is: only what hiredis leaves is
+        copied into the buffer, and read there."""
+        if (self._buf or self._left or not data or data[0] != 42 or self._native is None
+                or not self.authenticated or self.error is not None):
+            self.feed(data)
+            return self.pop_commands()
+        commands: list[list[bytes]] = []
+        pos = self._read_native(data, 0, len(data), commands)
+        if pos < len(data):
+            self._buf += memoryview(data)[pos:]
+            commands += self.pop_commands(native=False)  # hiredis stopped there already
+        return commands
+
+    def pop_commands(self, native: bool = True) -> list[list[bytes]]:
         buf = self._buf
         if self.error is not None or len(buf) < self._need:
             return []
@@ -82,7 +97,7 @@ class RequestReader:
         commands: list[list[bytes]] = []
         pos = 0
         end = len(buf)
-        native = self._native is not None and self.authenticated
+        native = native and self._native is not None and self.authenticated
         try:
             while True:
                 if self._left:
@@ -117,7 +132,7 @@ class RequestReader:
             self._need = max(0, self._need - pos)
         return commands
 
-    def _read_native(self, buf: bytearray, pos: int, end: int,
+    def _read_native(self, buf: bytes | bytearray, pos: int, end: int,
                      commands: list[list[bytes]]) -> int:
         """Complete requests from ``pos`` read by hiredis; returns where they end.
 
@@ -239,7 +254,7 @@ _AGGREGATE_COUNT = re.compile(rb"[*~>|%](\d+)\r")
 _MARKS = bytes.maketrans(b"~>|%123456789", b"****000000000")
 
 
-def _counts_fit(buf: bytearray, pos: int, end: int) -> bool:
+def _counts_fit(buf: bytes | bytearray, pos: int, end: int) -> bool:
     """Do the aggregate counts in buf[pos:end] add up to at most its length? A request
     counts its arguments with one digit: when no count has two digits and the marks are at
     most a ninth of the bytes, they fit, which translate, find and count tell at a fraction

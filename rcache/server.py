@@ -122,9 +122,10 @@ class Client(asyncio.Protocol):
         self._limit_watch = LimitWatch()
         self._flush_due = False  # in the server's list of clients with replies resolved
         self._write_due = False  # in the server's list of clients with replies to write
-        self._plain = False  # _in_plain_state(), as of the last command or read
+        self._plain = False  # _plain_connection and _options_plain(), as of the last read
         self._closing = False
         self.quitting = False
+        self._plain_connection = self._connection_plain()  # as of the last command
 
     # -- asyncio callbacks -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:
@@ -172,10 +173,8 @@ class Client(asyncio.Protocol):
             self._consume()
 
     def data_received(self, data: bytes) -> None:
-        reader = self.reader
-        reader.feed(data)
         self.last_active = time.time()
-        self._inbox.extend(reader.pop_commands())
+        self._inbox.extend(self.reader.read(data))
         self._consume()
 
     def _consume(self) -> None:
@@ -186,14 +185,15 @@ class Client(asyncio.Protocol):
         inbox = self._inbox
         replies = self.replies
         self._consuming = True
-        self._plain = self._in_plain_state()
+        server = self.server
+        self._plain = self._plain_connection and _options_plain(server.config)
+        pause = server.pause
         try:
             while inbox and not self._closing:
                 if replies.out_size > FLUSH_AT:
                     self.flush()
                 if self.write_paused or replies.held > FLOW_HIGH:
                     break
-                pause = self.server.pause
                 if pause.mode is not None and pause.holds(self, inbox[0], self.multi):
                     break  # CLIENT PAUSE: run_inbox goes on once it ends
                 self._on_command(inbox.popleft())
@@ -203,7 +203,7 @@ class Client(asyncio.Protocol):
         if not inbox and reader.error is not None and not self._closing:
             self._emit(CommandError("ERR " + reader.error))
             self._close_after_reply()
-        if self.replies.out:
+        if replies.out:
             self._write_at_turn_end()
         self._update_reading()
 
@@ -245,17 +245,21 @@ class Client(asyncio.Protocol):
         self._emit(reply)
         if self.quitting:
             self._close_after_reply()
-        self._plain = self._in_plain_state()
+        self._decide_plain()
 
-    def _in_plain_state(self) -> bool:
-        """May this connection's data commands skip the checks of ``_execute``? Only
-        commands other than plain ones (AUTH, MULTI, SUBSCRIBE, CONFIG SET...) change that,
-        so it is decided again after each of them, and on each read from the socket. A
-        tracking connection's reads record their keys in ``_execute``: never plain."""
-        config = self.server.config
+    def _decide_plain(self) -> None:
+        """After a command other than a plain one (AUTH, MULTI, SUBSCRIBE, CLIENT REPLY,
+        MONITOR, CONFIG SET...): only such commands change what ``_connection_plain``
+        looks at, so it is decided again after each of them (and not on every read)."""
+        self._plain_connection = plain = self._connection_plain()
+        self._plain = plain and _options_plain(self.server.config)
+
+    def _connection_plain(self) -> bool:
+        """May this connection's data commands skip the checks of ``_execute``, as far as
+        its own state goes (``_options_plain``: the node's)? A tracking connection's reads
+        record their keys in ``_execute``: never plain."""
         return (self.reader.authenticated and self.acl_user is None and self.multi is None
                 and not self.subscriptions
-                and not config.maxmemory and config.maxmemory_policy == "noeviction"
                 and self.reply_mode is None and self.id not in self.server.monitors.clients
                 and self.tracking is None)
 
@@ -607,7 +611,7 @@ class Client(asyncio.Protocol):
         result = self._execute(argv, cmd)
         if mode is not None or self.reply_mode is not None:
             result = self._apply_reply_mode(result, mode)
-        self._plain = self._in_plain_state()
+        self._decide_plain()
         return result
 
     def _run_reporting(self, cmd: Command, argv: list[bytes]):
@@ -754,6 +758,13 @@ def _plain_command(name: bytes) -> Command | None:
     return cmd
 
 
+def _options_plain(config: Config) -> bool:
+    """Do the node's options let plain data commands skip ``_execute``'s checks? (Any
+    client's CONFIG SET may change them: looked at on every read.) Eviction keeps an
+    access clock that only ``_execute`` updates."""
+    return not config.maxmemory and config.maxmemory_policy == "noeviction"
+
+
 def _refused_by_protected_mode(config: Config, peer) -> bool:
     """Redis's protected mode: while the default user has no password, only clients on the
     loopback interface may connect."""
@@ -797,6 +808,7 @@ class Server:
         self.eviction = Eviction(self)
         self.slowlog = SlowLog()
         self.machine.observer = self.note_duration
+        self.machine.slowlog_from_us = lambda: config.slowlog_log_slower_than
         self.started = time.time()
         self._servers: list[asyncio.AbstractServer] = []
         self._stopping: asyncio.Event | None = None

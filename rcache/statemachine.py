@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .commands.table import Command, Context, lookup
+from .commands.table import COMMANDS, Command, Context, lookup
 from .encodings import DEFAULT_LIMITS, EncodingLimits
 from .entries import COMMAND, EVICT, EXPIRE, LEASE_EXPIRY, LEASE_PROMOTE, MEMBER, TRANSACTION
 from .errors import CommandError
@@ -71,6 +71,23 @@ class EntryRandom:
         return getattr(self._rng, name)
 
 
+class EntryContext(Context):
+    """A command's Context in apply: its random source, seeded from the entry and the
+    command's place in it, is built only if the command draws (few do)."""
+
+    __slots__ = ("_seed", "_random")
+
+    def __init__(self, ks: Keyspace, seed: int, hub: Hub | None) -> None:
+        self.ks, self.hub, self.client, self.server = ks, hub, None, None
+        self._seed, self._random = seed, None
+
+    @property
+    def rng(self) -> EntryRandom:
+        if self._random is None:
+            self._random = EntryRandom(self._seed)
+        return self._random
+
+
 def encode_entry(now_ms: int, seed: int, items: list[tuple],
                  limits: EncodingLimits = DEFAULT_LIMITS) -> bytes:
     """The encoding options go in only when they are not Redis's defaults: entries stay as
@@ -89,8 +106,11 @@ class StateMachine:
         # Does a client on this node wait for this entry's replies (keyed by its seed)?
         # Reads inside MULTI change nothing, so only that node runs them.
         self.replies_awaited: Callable[[int], bool] = lambda seed: True
-        # Told of each applied command and how long it took (µs): this node's SLOWLOG.
+        # This node's SLOWLOG: told of each applied command that took at least
+        # slowlog_from_us() µs (read once an entry; negative: none), and how long it took.
         self.observer: Callable[[Command, list[bytes], int], None] | None = None
+        self.slowlog_from_us: Callable[[], int] = lambda: -1
+        self._slow_us = -1  # slowlog_from_us() for the entry being applied
         # The commands of an entry this node submitted (keyed by its seed), looked up and
         # parsed before it was proposed: a pure function of argv, spared here. None: none.
         self.prepared_for: Callable[[int], list[Prepared] | None] = lambda seed: None
@@ -110,6 +130,7 @@ class StateMachine:
         limits = EncodingLimits(*rest[0]) if rest else DEFAULT_LIMITS
         self.clock_ms = now_ms = max(now_ms, self.clock_ms)
         txn = Transaction(self.store)
+        self._slow_us = self.slowlog_from_us() if self.observer is not None else -1
         keyspaces: dict[int, Keyspace] = {}  # per db, shared by the entry's commands
         # Keyspace events: collected only when this node publishes notifications or has
         # tracking clients (a list costs nothing to skip otherwise), delivered once the
@@ -117,6 +138,7 @@ class StateMachine:
         events = [] if self.hub is not None and self.hub.collects_events else None
         results = []
         prepared = self.prepared_for(seed) or [None] * len(items)
+        txn.prefetch(self._first_reads(txn, items, prepared))
         # Each command draws from its own seeded source: skipping one (a read nobody awaits)
         # leaves the others' draws unchanged.
         position = 0
@@ -124,15 +146,15 @@ class StateMachine:
             kind = item[0]
             if kind == COMMAND:
                 position += 1
-                results.append(self._run(txn, keyspaces, EntryRandom(seed + position), now_ms,
-                                         limits, item[1], item[2], events, found=found))
+                results.append(self._run(txn, keyspaces, seed + position, now_ms, limits,
+                                         item[1], item[2], events, found=found))
             elif kind == TRANSACTION:
                 awaited = self.replies_awaited(seed)
                 replies = []
                 for i, (db, argv) in enumerate(item[1]):
                     position += 1
-                    replies.append(self._run(txn, keyspaces, EntryRandom(seed + position),
-                                             now_ms, limits, db, argv, events,
+                    replies.append(self._run(txn, keyspaces, seed + position, now_ms,
+                                             limits, db, argv, events,
                                              run_reads=awaited,
                                              found=found[i] if found else None))
                 results.append(replies)
@@ -161,11 +183,31 @@ class StateMachine:
             self.hub.notify([(FLUSHED, b"flush", b"", 0)])
         return results
 
-    def _run(self, txn: Transaction, keyspaces: dict[int, Keyspace], rng: EntryRandom,
-             now_ms: int, limits: EncodingLimits, db: int, argv: list[bytes],
-             events: list | None, run_reads: bool = True,
-             found: tuple[Command, Any] | None = None):
-        """One command; ``found``: its command (and parsed arguments) if already known.
+    @staticmethod
+    def _first_reads(txn: Transaction, items: list[tuple], prepared: list[Prepared]
+                     ) -> list[bytes]:
+        """The records the entry's commands read first: each one's first key (a hint: a
+        command it names wrongly, as an unknown one, only costs a read nobody uses)."""
+        keys = []
+        prefixes: dict[int, bytes] = {}
+        for item, found in zip(items, prepared, strict=True):
+            if item[0] != COMMAND:
+                continue
+            argv = item[2]
+            cmd = found[0] if found else COMMANDS.get(argv[0].lower())
+            if cmd is not None and 0 < cmd.fixed_first_key < len(argv):
+                db = item[1]
+                prefix = prefixes.get(db)
+                if prefix is None:
+                    prefix = prefixes[db] = b"k" + bytes((txn.dbmap[db],))
+                keys.append(prefix + argv[cmd.fixed_first_key])
+        return keys
+
+    def _run(self, txn: Transaction, keyspaces: dict[int, Keyspace], seed: int, now_ms: int,
+             limits: EncodingLimits, db: int, argv: list[bytes], events: list | None,
+             run_reads: bool = True, found: tuple[Command, Any] | None = None):
+        """One command, drawing from ``seed``; ``found``: its command (and parsed arguments)
+        if already known.
         ``keyspaces``: the entry's keyspaces by db, reused while SWAPDB leaves db's in place."""
         try:
             cmd, parsed = found or (lookup(argv), None)
@@ -178,7 +220,7 @@ class StateMachine:
             ks = keyspaces.get(db)
             if ks is None or ks.dbid != txn.dbmap[db]:
                 ks = keyspaces[db] = Keyspace(self.store, txn, db, now_ms, limits, events)
-            result = cmd.call(Context(ks, rng, hub=self.hub), argv, parsed)
+            result = cmd.call(EntryContext(ks, seed, self.hub), argv, parsed)
         except CommandError as err:
             result = err
         except Exception:  # a bug must not stop the log: every node fails the same way
@@ -188,7 +230,7 @@ class StateMachine:
         # database, so the apply stays a function of the entry.
         elapsed_us = (time.perf_counter_ns() - start) // 1000
         cmd.record(elapsed_us, type(result) is CommandError)
-        if self.observer is not None:
+        if 0 <= self._slow_us <= elapsed_us:
             self.observer(cmd, argv, elapsed_us)
         return result
 

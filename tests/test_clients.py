@@ -105,6 +105,22 @@ def test_redis_cli_pipe(shared_node: Node) -> None:
     assert out.splitlines() == ["OK", "11", "hello world", "1", ""]
 
 
+def test_a_policy_set_by_another_client_reaches_a_connection_already_reading(node: Node) -> None:
+    """A connection decides after its own AUTH, MULTI, SUBSCRIBE... whether its data commands
+    may skip the per-command checks, but the node's options may change under it: another
+    client's CONFIG SET maxmemory-policy allkeys-lfu must make its next GETs count for
+    OBJECT FREQ (only the checked path counts accesses)."""
+    reader = node.client(single_connection_client=True)
+    admin = node.client()
+    reader.set("plain:k", "v")
+    assert reader.get("plain:k") == b"v"  # the connection reads, under noeviction
+    admin.config_set("maxmemory-policy", "allkeys-lfu")
+    before = admin.object("freq", "plain:k")
+    for _ in range(20):
+        assert reader.get("plain:k") == b"v"
+    assert admin.object("freq", "plain:k") > before
+
+
 @pytest.mark.skipif(shutil.which("redis-benchmark") is None, reason="redis-benchmark missing")
 def test_redis_benchmark_smoke(node: Node) -> None:
     run = subprocess.run(["redis-benchmark", "-p", str(node.port), "-t", "set,get", "-n",

@@ -20,7 +20,7 @@ from rcache.errors import CommandError
 from rcache.leases import due_leases, lease_ids_after
 from rcache.resp import OK, SimpleString
 from rcache.statemachine import COMMAND, StateMachine, encode_entry
-from rcache.storage import Store
+from rcache.storage import APPLIED_KEY, Store
 
 NOW = 1_700_000_000_000  # the leader's clock on every entry, unless a test moves it
 
@@ -594,6 +594,43 @@ def test_apply_takes_the_submitting_nodes_parse(kv: DirectNode) -> None:
     assert seen == [7]
     assert kv.call("get", "k") == b"w"
     assert kv.call("exists", "j") == 0
+
+
+# Commands whose records an entry reads ahead (their first keys), then changes and reads
+# again in the same entry, across two dbs and a SWAPDB.
+_ONE_ENTRY = [(0, ["set", "a", "1"]), (0, ["del", "a"]), (0, ["get", "a"]),
+              (0, ["set", "a", "2", "GET"]), (0, ["set", "b", "x" * 100, "EX", "100"]),
+              (0, ["append", "b", "y"]), (0, ["incr", "c"]), (0, ["rename", "c", "d"]),
+              (0, ["lpush", "l", "1", "2"]), (0, ["set", "l", "3", "KEEPTTL"]),
+              (1, ["set", "a", "in db 1"]), (0, ["swapdb", "0", "1"]),
+              (0, ["set", "a", "3", "GET"]), (1, ["incr", "d"]), (0, ["flushdb"]),
+              (0, ["set", "b", "4", "GET"]), (1, ["get", "b"]), (1, ["del", "b", "a"])]
+
+
+def test_an_entry_applies_as_its_commands_one_by_one(tmp_path: Path) -> None:
+    """An entry reads its commands' first keys ahead, together: each command still sees
+    what the ones before it wrote, so its replies, the data, the key counts and the logical
+    size are those of the same commands applied in entries of their own."""
+    whole, separate = DirectNode(tmp_path / "whole"), DirectNode(tmp_path / "separate")
+    try:
+        for node in (whole, separate):
+            for db in (0, 1):
+                node.call("mset", "a", "old", "b", "old", "c", "5", "d", "7", "l", "x", db=db)
+        items = [(COMMAND, db, [arg.encode() for arg in argv]) for db, argv in _ONE_ENTRY]
+        whole.index += 1
+        replies = whole.machine.apply(whole.index, encode_entry(NOW, 1, items))
+        one_by_one = [separate.call(*argv, db=db) for db, argv in _ONE_ENTRY]
+        assert replies == one_by_one
+        assert replies[3] is None and replies[12] == b"in db 1"  # read after a write
+        records = [{key: value for key, value in node.store.db.items() if key != APPLIED_KEY}
+                   for node in (whole, separate)]
+        assert records[0] == records[1]
+        assert [whole.store.key_count(db) for db in (0, 1)] == [
+            separate.store.key_count(db) for db in (0, 1)]
+        assert whole.store.used_bytes == separate.store.used_bytes > 0
+    finally:
+        whole.store.close()
+        separate.store.close()
 
 
 def test_syntax_errors_come_from_the_parser(kv: DirectNode) -> None:

@@ -50,13 +50,12 @@ def parse(data: bytes, *, authenticated: bool = True, max_bulk_len: int | None =
 
 
 def parse_in_chunks(data: bytes, cuts: list[int]) -> tuple[list[list[bytes]], str | None]:
-    """Feed `data` split at `cuts`, popping commands after every piece."""
+    """Read `data` split at `cuts` as the server does (``read`` per piece)."""
     reader = RequestReader()
     commands: list[list[bytes]] = []
     start = 0
     for cut in [*sorted(set(cuts)), len(data)]:
-        reader.feed(data[start:cut])
-        commands += reader.pop_commands()
+        commands += reader.read(data[start:cut])
         start = cut
     return commands, reader.error
 
@@ -376,20 +375,27 @@ def mutated_requests(draw) -> bytes:
 
 
 @given(st.one_of(st.binary(max_size=300), protocolish, mutated_requests()),
-       st.lists(st.integers(min_value=0, max_value=300), max_size=10))
+       st.lists(st.integers(min_value=0, max_value=300), max_size=10), st.booleans())
 @FAST
-@example(b"*1\r\n$-5\r\n", [])
-@example(b"*1\x00\r\n$4\r\nPING\r\n", [2])
-def test_fuzz_reader_never_raises(data: bytes, cuts: list[int]) -> None:
+@example(b"*1\r\n$-5\r\n", [], False)
+@example(b"*1\x00\r\n$4\r\nPING\r\n", [2], False)
+@example(b"*1\r\n$4\r\nPING\r\n*1\r\n+PING\r\n*1\r\n$4\r\nPI", [30], True)
+def test_fuzz_reader_never_raises(data: bytes, cuts: list[int], via_read: bool) -> None:
+    """Pieces fed and popped, or handed to ``read`` as the server does: the same commands
+    and error as the whole input parsed at once."""
     reader = RequestReader()
     fed = 0
     start = 0
     commands: list[list[bytes]] = []
     for cut in [*sorted({c for c in cuts if c < len(data)}), len(data)]:
-        reader.feed(data[start:cut])
+        piece = data[start:cut]
         fed += cut - start
         start = cut
-        popped = reader.pop_commands()
+        if via_read:
+            popped = reader.read(piece)
+        else:
+            reader.feed(piece)
+            popped = reader.pop_commands()
         assert all(type(argv) is list and argv and all(type(a) is bytes for a in argv)
                    for argv in popped)
         commands += popped

@@ -130,6 +130,7 @@ class Command:
     is_write: bool = False
     keyed: bool = False
     reads_keyspace: bool = False  # routed by read consistency (keyed or not: KEYS, DBSIZE...)
+    fixed_first_key: int = 0  # argv position of its first key, unless none or movable (0)
     acl_categories: frozenset[str] = frozenset()  # 'read', 'string', 'fast'...: COMMAND, ACL
     # INFO commandstats and latencystats, this node's: reads where they are served, writes
     # where they are applied. latency[b]: calls that took [2**(b-1), 2**b) microseconds.
@@ -145,6 +146,8 @@ class Command:
             "node" not in self.flags)
         self.keyed = (self.first_key > 0 or self.key_finder is not None) and (
             "not_key" not in self.flags)
+        if self.keyed and self.key_finder is None:
+            self.fixed_first_key = self.first_key
         # A readonly command that still goes through the log (PFCOUNT, which caches its
         # count in the value, as Redis does) is routed as a write.
         self.reads_keyspace = "readonly" in self.flags and not self.is_write
