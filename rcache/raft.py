@@ -10,7 +10,12 @@
   applies an entry in the tick that appends it, a leader sends it to followers at once.
   Commit latency is then network latency, not PySyncObj's timers.
 * Replies cross from the tick thread to asyncio with ``call_soon_threadsafe``; the event loop
-  never blocks on Raft.
+  never waits for the tick thread.
+* A lone voter (no other node) appends, commits and applies its entries on the event loop
+  itself, while the tick thread sleeps (``RaftNode.append_alone``): no wake-up of either
+  thread per entry. The loop is then busy for the entry's apply (bounded by MAX_ENTRY_BYTES
+  and MAX_ENTRY_ARGS; scripts still go through the tick thread): no heartbeats to protect on
+  a lone node. Once another voter joins, every entry goes through the tick thread again.
 """
 
 from __future__ import annotations
@@ -170,8 +175,13 @@ class RaftNode(SyncObj):
 
         transport.send = counting_send
         logging.getLogger("pysyncobj.syncobj").addFilter(self._hide_kept_tail_warning)
+        # Held by the thread that ticks (Replicator._tick_forever), except while it waits in
+        # poll for something to happen: a lone leader's event loop takes it to append alone.
+        self.tick_lock = threading.Lock()
+        waits = self._poller._PollPoller__poll
+        self._poller._PollPoller__poll = _WaitWithoutLock(waits, self.tick_lock)
         poll = self._poller.poll
-        queued = self._SyncObj__commandsQueue._FastQueue__queue
+        self._queued = queued = self._SyncObj__commandsQueue._FastQueue__queue
 
         def poll_unless_queued(timeout: float) -> None:
             """Writes queued while the tick thread was busy sent no wake-up (``_applyCommand``):
@@ -201,10 +211,35 @@ class RaftNode(SyncObj):
     def propose(self, payload: bytes, callback: Callable[[list | None, int], None]) -> None:
         """Loop thread: queue an entry that applies ``payload`` (``apply_entry``'s, encoded
         as PySyncObj's replicated call would be); the leader applies it without decoding."""
+        self._applyCommand(self._entry_command(payload), callback)
+
+    def append_alone(self, payload: bytes, callback: Callable[[list | None, int], None]) -> bool:
+        """Loop thread: as ``propose``, but a leader without other voters appends, commits and
+        applies the entry here and now (``callback`` is called before this returns, unless
+        the apply budget ran out first), instead of waking the tick thread, which would then
+        have to wake the loop: two wake-ups and two hand-overs of the GIL per entry. -> False,
+        having done nothing, if other voters exist, entries wait in the queue (a membership
+        change, say: they go first, on the tick thread) or the tick thread is busy."""
+        lock = self.tick_lock
+        if self.otherNodes or self._queued or not lock.acquire(blocking=False):
+            return False
+        try:
+            if self.otherNodes or self._queued \
+                    or self._SyncObj__raftState != _RAFT_STATE.LEADER:
+                return False
+            self._SyncObj__commandsQueue.put_nowait((self._entry_command(payload), callback))
+            self._checkCommandsToApply()
+            return True
+        finally:
+            lock.release()
+
+    def _entry_command(self, payload: bytes) -> bytes:
+        """The log entry that applies ``payload`` (encoded as PySyncObj's replicated call
+        would be); remembered so that this node applies it without decoding it."""
         func_id = self._methodToID[self._getFuncName("apply_entry")]
         command = REGULAR_COMMAND + pickle.dumps((func_id, (payload,)), protocol=5)
         self._own_payloads[command] = payload
-        self._applyCommand(command, callback)
+        return command
 
     def _applyCommand(self, command: bytes, callback, command_type: int | None = None) -> None:  # noqa: N802
         """PySyncObj's, except that the tick thread is woken only while it sleeps in poll
@@ -523,6 +558,26 @@ class RaftNode(SyncObj):
         return any(self.appends_sent.get(addr, 0) < count for addr, count in targets.items())
 
 
+class _WaitWithoutLock:
+    """PySyncObj's ``select.poll`` object, whose waits run without ``lock`` (the tick lock,
+    which the ticking thread holds otherwise): PySyncObj's state is left to the event loop
+    while the tick thread sleeps, and taken back before any event is handled."""
+
+    def __init__(self, poll, lock: threading.Lock) -> None:
+        self._poll = poll
+        self._lock = lock
+        self.register, self.unregister = poll.register, poll.unregister
+
+    def poll(self, timeout_ms: float) -> list:
+        if not timeout_ms:
+            return self._poll.poll(0)
+        self._lock.release()
+        try:
+            return self._poll.poll(timeout_ms)
+        finally:
+            self._lock.acquire()
+
+
 def _not_used(*_args) -> None:
     raise AssertionError("PySyncObj's own log compaction is disabled")
 
@@ -632,6 +687,7 @@ class Replicator:
         self._write_timeout = write_timeout
         self.faults = TickFaults()
         self._stopped = False
+        self._applying_alone = False  # the loop appends, commits and applies an entry now
         self._reads_this_turn: list[Pending] = []  # loop only: handed over once per turn
         self._read_requests: deque[list[Pending]] = deque()  # the loop's turns, for the ticker
         self._reads_in_flight: deque[_ReadRound] = deque()  # tick thread only: heartbeats sent
@@ -659,6 +715,10 @@ class Replicator:
         self.node.destroy()
 
     def _tick_forever(self) -> None:
+        with self.node.tick_lock:  # released only while waiting (_WaitWithoutLock)
+            self._tick_while_running()
+
+    def _tick_while_running(self) -> None:
         node = self.node
         while not self._stopped:
             # Committed entries left to apply, or (one-node cluster) entries left to commit:
@@ -840,7 +900,7 @@ class Replicator:
         self._batch_bytes += size
         self._batch_args += count
         if command and argv[0].lower() in _SCRIPTS:
-            self._flush()  # the scheduled flush then finds an empty batch
+            self._flush(alone=False)  # the scheduled flush then finds an empty batch
         return waiter
 
     def after_submitted(self, callback: Callable[[], None]) -> bool:
@@ -871,7 +931,10 @@ class Replicator:
         if len(self._unresolved) < ENTRIES_IN_FLIGHT:
             self._flush()
 
-    def _flush(self) -> None:
+    def _flush(self, alone: bool = True) -> None:
+        """Propose the batch as one entry; a lone leader appends, commits and applies it
+        right here (``RaftNode.append_alone``) unless ``alone`` is False: a script runs up to
+        its instruction budget, on the tick thread, so that the loop serves others meanwhile."""
         if not self._items:
             return
         items, waiters, prepared = self._items, self._waiters, self._prepared
@@ -882,13 +945,32 @@ class Replicator:
         if any(prepared):
             self._prepared_by_seed[seed] = prepared
         self._unresolved.append((time.monotonic() + self._write_timeout, waiters))
-        self.node.propose(payload, lambda result, error: self._committed(
-            seed, waiters, result, error))
+
+        def committed(result: list | None, error: int) -> None:
+            self._committed(seed, waiters, result, error)
+
+        node = self.node
+        if alone and not node.otherNodes:
+            self._applying_alone = True
+            try:
+                if node.append_alone(payload, committed):
+                    return
+            except Exception as err:  # the journal's or RocksDB's: the entry's outcome is
+                self.faults.failed(err)  # unknown (it may be in the log): _expire_writes
+                return
+            finally:
+                self._applying_alone = False
+        node.propose(payload, committed)
 
     def _committed(self, seed: int, waiters: list[Pending], result: list | None,
                    error: int) -> None:
-        """Tick thread: hand the outcome to the event loop."""
-        self._loop.call_soon_threadsafe(self._resolve, seed, waiters, result, error)
+        """Tick thread, or the loop applying alone: hand the outcome to the event loop. (The
+        replies follow whatever the apply handed over before them: keyspace events, tracking
+        invalidations.)"""
+        if self._applying_alone:
+            self._loop.call_soon(self._resolve, seed, waiters, result, error)
+        else:
+            self._loop.call_soon_threadsafe(self._resolve, seed, waiters, result, error)
 
     def _resolve(self, seed: int, waiters: list[Pending], result: list | None,
                  error: int) -> None:
