@@ -282,6 +282,48 @@ def test_raft_cluster_init_and_join_at_run_time(make_node) -> None:
              "the restarted node to follow a")
 
 
+def test_join_a_lone_node_while_writing(make_node) -> None:
+    """A lone leader applies its entries on its event loop; once a node joins, they go
+    through the tick thread again: no acknowledged write is missing on either node."""
+    first = make_node("--id", "a")
+    second = make_node("--id", "b")
+    assert first.client().execute_command("RAFT.CLUSTER", "INIT") == b"OK a"
+    acknowledged: list[int] = []
+    stop = threading.Event()
+
+    def writer() -> None:
+        client = first.client(socket_timeout=30)
+        i = 0
+        while not stop.is_set() and i < 100_000:
+            pipe = client.pipeline(transaction=False)
+            for n in range(i, i + 5):
+                pipe.set(f"w{n}", n)
+            try:
+                pipe.execute()
+                acknowledged.extend(range(i, i + 5))
+            except redis.RedisError:
+                time.sleep(0.05)
+            i += 5
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        wait_for(lambda: len(acknowledged) > 200, 20, "writes to the lone node")
+        assert second.client().execute_command("RAFT.CLUSTER", "JOIN",
+                                               f"127.0.0.1:{first.port}") == b"OK"
+        joined = len(acknowledged)
+        wait_for(lambda: len(acknowledged) > joined + 200, 20, "writes after the join")
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    keys = [f"w{n}" for n in acknowledged]
+    values = [str(n).encode() for n in acknowledged]
+    assert first.client().mget(keys) == values
+    follower = second.client()
+    follower.execute_command("READONLY")
+    wait_for(lambda: follower.mget(keys) == values, 20, "the joined node to hold every write")
+
+
 def _rss_mb(node: Node) -> float:
     with open(f"/proc/{node.proc.pid}/status") as status:
         line = next(s for s in status if s.startswith("VmRSS:"))
