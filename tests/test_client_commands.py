@@ -5,6 +5,7 @@ ended by CLIENT UNBLOCK."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import socket
 import subprocess
@@ -89,21 +90,31 @@ MONITORED = [
     ("CLIENT", "PAUSE", "0"), ("PING",), ("PUBLISH", "c", "m"), ("SELECT", "0"),
     ("DEL", "a", "l", "k"), END,
 ]
-_MASK = re.compile(rb"^\+\d+\.\d{6} \[(\d+) [0-9.]+:\d+\] ")
+_MASK = re.compile(rb"^\+\d+\.\d{6} \[(\d+) ([0-9.]+:\d+|lua)\] ")
 
 
-def _monitored(port: int) -> list[bytes]:
+def _masked(line: re.Match) -> bytes:
+    """A line's time (and client address) masked; a script's commands keep their "lua"."""
+    addr = b"lua" if line[2] == b"lua" else b"ADDR"
+    return b"+T [%s %s] " % (line[1], addr)
+
+
+def _monitored(port: int, commands: list[tuple[str, ...]] = MONITORED,
+               resp3: bool = False) -> list[bytes]:
     monitor, client = Connection(port), Connection(port)
     try:
+        if resp3:
+            monitor.send("HELLO", "3")
+            monitor.read(1)
         monitor.send("MONITOR")
         assert monitor.read(1) == b"+OK\r\n"
-        for argv in MONITORED:
+        for argv in commands:
             client.sock.sendall(encode_command([a.encode("latin-1") for a in argv]))
             client.read(1)
         lines = []
         while not (line := monitor.read(1)).endswith(b'"end-of-conversation"\r\n'):
             assert _MASK.match(line), line
-            lines.append(_MASK.sub(rb"+T [\1 ADDR] ", line))
+            lines.append(_MASK.sub(_masked, line))
         return lines
     finally:
         monitor.close()
@@ -114,6 +125,60 @@ def test_monitor_lines_match_redis(shared_node: Node, redis_server: int) -> None
     ours, theirs = _monitored(shared_node.port), _monitored(redis_server)
     assert ours == theirs
     assert b'+T [0 ADDR] "AUTH" "(redacted)" "(redacted)"\r\n' in theirs
+
+
+_LIBRARY = """#!lua name=mon_lua
+redis.register_function('mon_lua_f', function(keys, args)
+  redis.call('set', keys[1], args[1])
+  return redis.call('get', keys[1])
+end)
+redis.register_function{function_name='mon_lua_g', flags={'no-writes'},
+  callback=function(keys) return redis.call('get', keys[1]) end}
+"""
+_GET_K = "return redis.call('get', 'mon-lua-k')"
+# Scripts whose commands a monitor sees as "[<db> lua]" lines after the script's own line:
+# those that fail on their data too (a syntax error, an INCR of a string, a bad SELECT), not
+# those a script may not run; the db after a SELECT inside; a transaction's before its EXEC
+# (one script last in it: the lines of a transaction's scripts follow all its commands' own).
+SCRIPTS = [
+    ("SET", "mon-lua-str", "abc"),
+    ("EVAL", "redis.call('set', KEYS[1], ARGV[1]); return redis.call('get', KEYS[1])", "1",
+     "mon-lua-k", 'v\n\x01"\xff\\'),
+    ("EVAL", "return redis.pcall('incr', KEYS[1])", "1", "mon-lua-str"),
+    ("EVAL", "redis.call('set', 'mon-lua-a', 1); return redis.call('incr', 'mon-lua-str')", "0"),
+    ("EVAL", "return redis.pcall('nosuch', 'a')", "0"),
+    ("EVAL", "return redis.pcall('get')", "0"),
+    ("EVAL", "return {redis.pcall('config', 'get', 'maxmemory'), redis.pcall('auth', 's')}",
+     "0"),
+    ("EVAL", "return redis.pcall('set', 'mon-lua-a', 1, 2)", "0"),
+    ("EVAL", "redis.call('select', 3); redis.call('set', 'mon-lua-x', 1); redis.call('ping'); "
+     "redis.call('echo', 'e'); redis.call('del', 'mon-lua-x'); "
+     "return redis.pcall('select', 100)", "0"),
+    ("EVAL", "return redis.call('publish', 'mon-lua-ch', 'm')", "0"),
+    ("EVAL_RO", "return redis.call('get', KEYS[1])", "1", "mon-lua-k"),
+    ("EVAL_RO", "return redis.pcall('set', 'mon-lua-a', 'x')", "0"),
+    ("EVAL", "#!lua flags=no-writes\n" + _GET_K, "0"),
+    ("SCRIPT", "LOAD", _GET_K), ("EVALSHA", hashlib.sha1(_GET_K.encode()).hexdigest(), "0"),
+    ("EVALSHA_RO", hashlib.sha1(_GET_K.encode()).hexdigest(), "0"),
+    ("FUNCTION", "LOAD", "REPLACE", _LIBRARY),
+    ("FCALL", "mon_lua_f", "1", "mon-lua-f", "fv"), ("FCALL_RO", "mon_lua_g", "1", "mon-lua-f"),
+    ("MULTI",), ("SET", "mon-lua-m", "1"), ("EVAL", "return redis.call('get', 'mon-lua-m')", "0"),
+    ("EXEC",), ("MULTI",), ("EVAL_RO", "return redis.call('strlen', 'mon-lua-m')", "0"),
+    ("EXEC",),
+    ("SELECT", "5"), ("EVAL", "return redis.call('set', 'mon-lua-y', 1)", "0"),
+    ("DEL", "mon-lua-y"), ("SELECT", "0"), ("FUNCTION", "DELETE", "mon_lua"),
+    ("DEL", "mon-lua-str", "mon-lua-k", "mon-lua-a", "mon-lua-f", "mon-lua-m"), END,
+]
+
+
+@pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
+def test_monitor_shows_the_commands_scripts_run_as_redis(shared_node: Node, redis_server: int,
+                                                         resp3: bool) -> None:
+    ours = _monitored(shared_node.port, SCRIPTS, resp3)
+    theirs = _monitored(redis_server, SCRIPTS, resp3)
+    assert ours == theirs
+    assert b'+T [3 lua] "select" "100"\r\n' in theirs
+    assert theirs.count(b'+T [0 lua] "get" "mon-lua-k"\r\n') == 5
 
 
 def test_redis_cli_monitor(shared_node: Node) -> None:
