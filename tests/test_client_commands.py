@@ -16,7 +16,7 @@ import redis
 
 from rcache.resp import encode_command
 
-from .conftest import Node, wait_for
+from .conftest import LocalCluster, Node, wait_for
 from .test_pubsub import Connection
 
 END = ("ECHO", "end-of-conversation")
@@ -179,6 +179,59 @@ def test_monitor_shows_the_commands_scripts_run_as_redis(shared_node: Node, redi
     assert ours == theirs
     assert b'+T [3 lua] "select" "100"\r\n' in theirs
     assert theirs.count(b'+T [0 lua] "get" "mon-lua-k"\r\n') == 5
+
+
+def _lines_until(monitor: Connection, last: bytes) -> list[bytes]:
+    """A monitor's lines, times and addresses masked, up to the one ending with ``last``."""
+    lines = []
+    while not lines or not lines[-1].endswith(last + b"\r\n"):
+        line = monitor.read(1)
+        assert _MASK.match(line), line
+        lines.append(_MASK.sub(_masked, line))
+    return lines
+
+
+def test_a_followers_monitor_shows_nothing_of_a_script_the_leader_ran(
+        cluster: LocalCluster) -> None:
+    """Every node runs the script as it applies the entry; only the node whose client sent
+    it shows its commands, as only that node shows a write."""
+    monitors = {}
+    for node in cluster.nodes:
+        monitors[node.name] = Connection(node.port)
+        monitors[node.name].send("MONITOR")
+        assert monitors[node.name].read(1) == b"+OK\r\n"
+    script = "redis.call('set', KEYS[1], ARGV[1]); return redis.call('get', KEYS[1])"
+    ran_on: list[Node] = []
+
+    def run_script() -> bool:
+        leader = cluster.leader()
+        try:
+            assert leader.client().eval(script, 1, "lua-key", "v") == b"v"
+        except redis.exceptions.MovedError:
+            return False
+        ran_on.append(leader)
+        return True
+
+    wait_for(run_script, 30, "the script to run on the leader")
+    leader = ran_on[0]
+    assert _lines_until(monitors[leader.name], b'"get" "lua-key"')[-3:] == [
+        b'+T [0 ADDR] "EVAL" "%s" "1" "lua-key" "v"\r\n' % script.encode(),
+        b'+T [0 lua] "set" "lua-key" "v"\r\n', b'+T [0 lua] "get" "lua-key"\r\n']
+    cluster.on_leader("SET", "lua-later", "1")  # applied after the script's entry
+    for follower in (node for node in cluster.nodes if node is not leader):
+        reader = follower.client(single_connection_client=True)
+        reader.execute_command("READONLY")
+        wait_for(lambda reader=reader: reader.get("lua-later") == b"1", 30,
+                 "the follower to apply")
+        marker = "return redis.call('strlen', KEYS[1])"
+        assert reader.execute_command("EVAL_RO", marker, 1, "lua-key") == 1
+        seen = _lines_until(monitors[follower.name], b'"strlen" "lua-key"')
+        assert seen[-2:] == [b'+T [0 ADDR] "EVAL_RO" "%s" "1" "lua-key"\r\n' % marker.encode(),
+                             b'+T [0 lua] "strlen" "lua-key"\r\n']
+        assert not any(b" lua] " in line for line in seen[:-1]), seen
+        assert not any(b"EVAL" in line for line in seen[:-2]), seen
+    for monitor in monitors.values():
+        monitor.close()
 
 
 def test_redis_cli_monitor(shared_node: Node) -> None:
