@@ -15,7 +15,11 @@ script) are not shown, those that fail on their data are; the db is the script's
 SELECT. They are noted, with this node's clock when each ran, only while this node has a
 monitor: by ``_Caller`` in scripting (in apply, on the Raft thread, only on the node that
 awaits the entry's replies; the lines reach the loop once the entry is committed, before its
-replies), or right after the command's own line for a script run here as a read.
+replies), or right after the command's own line for a script run here as a read. Unlike
+Redis, a line fed between the script's and the commit (a command pipelined behind it, a
+transaction's next command) comes before them; an EXEC that went to the log is shown once
+its transaction is applied, so after its scripts' lines. A script a follower proxies to
+the leader shows its lines on the leader (the proxy is that node's client).
 """
 
 from __future__ import annotations
