@@ -54,6 +54,7 @@ class Monitors:
         self.clients: dict[int, Connection] = {}
         self.loop: asyncio.AbstractEventLoop | None = None  # set when the server starts
         self._ran_here: list[ScriptLine] = []  # a script run on the loop: after its line
+        self._script_started: float | None = None  # and when it started: its line's time
 
     def __bool__(self) -> bool:
         return bool(self.clients)
@@ -65,14 +66,19 @@ class Monitors:
         self.clients.pop(client.id, None)
 
     def script_lines_here(self) -> list[ScriptLine] | None:
-        """Where a script run on the loop notes its commands: None while nobody monitors.
-        ``feed`` shows them after the line of the command that ran the script."""
-        return self._ran_here if self.clients else None
+        """Where a script starting on the loop notes its commands: None while nobody
+        monitors. ``feed`` shows them after the line of the command that ran the script,
+        which it stamps with the script's start, as Redis shows a script before it runs."""
+        if not self.clients:
+            return None
+        self._script_started = time.time()
+        return self._ran_here
 
     def feed(self, client, cmd, argv: list[bytes]) -> None:
         """Show one command ``client`` ran (``cmd``: its table entry), then the commands
         of the script it ran here, if any."""
-        self._show(time.time(), client.db, client.addr, cmd, argv)
+        now, self._script_started = self._script_started or time.time(), None
+        self._show(now, client.db, client.addr, cmd, argv)
         if self._ran_here:
             ran, self._ran_here = self._ran_here, []
             self.show_script(ran)
