@@ -7,10 +7,24 @@ when EXEC runs them, before EXEC; the secrets of AUTH, HELLO AUTH and MIGRATE AU
 ``(redacted)``. A write shows on the node whose client sent it (the followers that apply it
 show nothing). A monitor's lines are held like any reply, under the replica class's output
 buffer limit (Redis counts monitors as replicas): a monitor that does not read is cut off.
+
+The commands a script runs (``redis.call``/``redis.pcall`` in EVAL, EVALSHA, FCALL and their
+_RO forms) follow the script's own line as ``[<db> lua]`` lines, as in Redis 7.0: those the
+script may not run (unknown, wrong arity, not allowed from scripts, a write in a read-only
+script) are not shown, those that fail on their data are; the db is the script's after a
+SELECT. They are noted, with this node's clock when each ran, only while this node has a
+monitor: by ``_Caller`` in scripting (in apply, on the Raft thread, only on the node that
+awaits the entry's replies; the lines reach the loop once the entry is committed, before its
+replies), or right after the command's own line for a script run here as a read. Unlike
+Redis, a line fed between the script's and the commit (a command pipelined behind it, a
+transaction's next command) comes before them; an EXEC that went to the log is shown once
+its transaction is applied, so after its scripts' lines. A script a follower proxies to
+the leader shows its lines on the leader (the proxy is that node's client).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from .interfaces import Connection
@@ -21,6 +35,10 @@ _ESCAPES = {ord("\\"): b"\\\\", ord('"'): b'\\"', ord("\n"): b"\\n", ord("\r"): 
 _REPR = [_ESCAPES.get(byte, bytes([byte]) if 32 <= byte <= 126 else b"\\x%02x" % byte)
          for byte in range(256)]
 REDACTED = b"(redacted)"
+SCRIPT_ADDR = "lua"  # what Redis's lines show for the commands a script runs
+
+# What a script ran, as noted when it ran: (time.time(), db, table entry, argv).
+ScriptLine = tuple[float, int, object, list[bytes]]
 
 
 def quoted(arg: bytes) -> bytes:
@@ -29,10 +47,14 @@ def quoted(arg: bytes) -> bytes:
 
 
 class Monitors:
-    """The node's monitoring clients (event loop only)."""
+    """The node's monitoring clients (event loop only, but for ``__bool__`` and
+    ``show_committed``, which the Raft thread calls)."""
 
     def __init__(self) -> None:
         self.clients: dict[int, Connection] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None  # set when the server starts
+        self._ran_here: list[ScriptLine] = []  # a script run on the loop: after its line
+        self._script_started: float | None = None  # and when it started: its line's time
 
     def __bool__(self) -> bool:
         return bool(self.clients)
@@ -43,17 +65,41 @@ class Monitors:
     def drop(self, client: Connection) -> None:
         self.clients.pop(client.id, None)
 
+    def script_lines_here(self) -> list[ScriptLine] | None:
+        """Where a script starting on the loop notes its commands: None while nobody
+        monitors. ``feed`` shows them after the line of the command that ran the script,
+        which it stamps with the script's start, as Redis shows a script before it runs."""
+        if not self.clients:
+            return None
+        self._script_started = time.time()
+        return self._ran_here
+
     def feed(self, client, cmd, argv: list[bytes]) -> None:
-        """Show one command ``client`` ran (``cmd``: its table entry)."""
+        """Show one command ``client`` ran (``cmd``: its table entry), then the commands
+        of the script it ran here, if any."""
+        now, self._script_started = self._script_started or time.time(), None
+        self._show(now, client.db, client.addr, cmd, argv)
+        if self._ran_here:
+            ran, self._ran_here = self._ran_here, []
+            self.show_script(ran)
+
+    def show_committed(self, lines: list[ScriptLine]) -> None:
+        """Raft thread, once the entry is committed: its scripts' commands, to the loop."""
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self.show_script, lines)
+
+    def show_script(self, lines: list[ScriptLine]) -> None:
+        for when, db, cmd, argv in lines:
+            self._show(when, db, SCRIPT_ADDR, cmd, argv)
+
+    def _show(self, now: float, db: int, addr: str, cmd, argv: list[bytes]) -> None:
         if "admin" in cmd.flags:
             return
         if cmd.redact is not None:
             hidden = set(cmd.redact(argv))
             argv = [REDACTED if i in hidden else arg for i, arg in enumerate(argv)]
-        now = time.time()
         seconds = int(now)
-        line = (b"%d.%06d [%d %s] " % (seconds, int((now - seconds) * 1e6), client.db,
-                                        client.addr.encode())
+        line = (b"%d.%06d [%d %s] " % (seconds, int((now - seconds) * 1e6), db, addr.encode())
                 + b" ".join(quoted(arg) for arg in argv))
         message = SimpleString(line.decode("ascii"))
         for monitor in list(self.clients.values()):

@@ -429,7 +429,9 @@ class Client(asyncio.Protocol):
             log.exception("command %r failed", argv[:1])
             reply = CommandError("ERR internal error while running the command")
         elapsed_us = (perf_counter_ns() - start) // 1000
-        if server.monitors.clients:  # after it ran, as Redis: EXEC follows its commands
+        # After it ran, as Redis: EXEC follows its commands (those of its scripts too: an
+        # EXEC that went to the log is shown once applied, by exec_transaction)
+        if server.monitors.clients and not (type(reply) is Pending and cmd.name == "exec"):
             server.monitors.feed(self, cmd, argv)
         failed = type(reply) is CommandError
         cmd.record(elapsed_us, failed)
@@ -496,8 +498,9 @@ class Client(asyncio.Protocol):
         ks.now_ms = time_ns() // 1_000_000
         return self._context
 
-    def exec_transaction(self):
-        """EXEC: data commands become one atomic entry; connection commands run here, in order."""
+    def exec_transaction(self, exec_argv: list[bytes]):
+        """EXEC (``exec_argv``): data commands become one atomic entry; connection commands
+        run here, in order."""
         queued, self.multi = self.multi or [], None
         failed, self.multi_failed = self.multi_failed, False
         modified = bool(self.watched) and self.server.watches.modified(self)
@@ -541,6 +544,8 @@ class Client(asyncio.Protocol):
                     if type(value) is CommandError:
                         self.server.stats.count_error(value)
                 pending.value = replies
+            if self.server.monitors.clients:
+                self.server.monitors.feed(self, lookup(exec_argv), exec_argv)
             self._reply_ready(pending)
 
         route = self.server.cluster.route_write(self, queued[positions[0]][0], data[0][1])
@@ -802,7 +807,7 @@ class Server:
         self.replicator: Replicator | None = None
         self.watches = Watches(self)
         self.blocking = Blocking(self)
-        self.monitors = Monitors()
+        self.monitors = self.machine.monitors = Monitors()
         self.pause = ClientPause()
         self.stats = Stats()
         self.eviction = Eviction(self)
@@ -822,7 +827,7 @@ class Server:
         """Open the client port first (so a port that is taken stops the node before it
         joins anything), start Raft, then serve. SIGTERM stops the node at any point."""
         loop = self._loop = asyncio.get_running_loop()
-        self.hub.loop = loop
+        self.hub.loop = self.monitors.loop = loop
         self._stopping = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.shutdown)

@@ -75,11 +75,12 @@ class EntryContext(Context):
     """A command's Context in apply: its random source, seeded from the entry and the
     command's place in it, is built only if the command draws (few do)."""
 
-    __slots__ = ("_seed", "_random")
+    __slots__ = ("_seed", "_random", "script_lines")
 
-    def __init__(self, ks: Keyspace, seed: int, hub: Hub | None) -> None:
+    def __init__(self, ks: Keyspace, seed: int, hub: Hub | None,
+                 script_lines: list | None) -> None:
         self.ks, self.hub, self.client, self.server = ks, hub, None, None
-        self._seed, self._random = seed, None
+        self._seed, self._random, self.script_lines = seed, None, script_lines
 
     @property
     def rng(self) -> EntryRandom:
@@ -114,6 +115,10 @@ class StateMachine:
         # The commands of an entry this node submitted (keyed by its seed), looked up and
         # parsed before it was proposed: a pure function of argv, spared here. None: none.
         self.prepared_for: Callable[[int], list[Prepared] | None] = lambda seed: None
+        # This node's MONITOR clients (rcache.monitor.Monitors; false: none): the commands
+        # the scripts of an entry a client here awaits run are noted only while there are.
+        self.monitors = None
+        self._script_lines: list | None = None  # for the entry being applied
 
     def reload(self) -> None:
         """After a snapshot replaced the database: tracking clients forget all they cached,
@@ -138,6 +143,7 @@ class StateMachine:
         events = [] if self.hub is not None and self.hub.collects_events else None
         results = []
         prepared = self.prepared_for(seed) or [None] * len(items)
+        self._script_lines = lines = [] if self.monitors and self.replies_awaited(seed) else None
         txn.prefetch(self._first_reads(txn, items, prepared))
         # Each command draws from its own seeded source: skipping one (a read nobody awaits)
         # leaves the others' draws unchanged.
@@ -175,6 +181,8 @@ class StateMachine:
                 results.append(None)
         txn.commit(index)
         self.applied_index = index
+        if lines:  # before the replies, as a script's lines come before the next command's
+            self.monitors.show_committed(lines)
         if events:
             self.hub.notify(events)
         elif events is None and self.hub is not None and self.hub.collects_events:
@@ -220,7 +228,8 @@ class StateMachine:
             ks = keyspaces.get(db)
             if ks is None or ks.dbid != txn.dbmap[db]:
                 ks = keyspaces[db] = Keyspace(self.store, txn, db, now_ms, limits, events)
-            result = cmd.call(EntryContext(ks, seed, self.hub), argv, parsed)
+            result = cmd.call(EntryContext(ks, seed, self.hub, self._script_lines), argv,
+                              parsed)
         except CommandError as err:
             result = err
         except Exception:  # a bug must not stop the log: every node fails the same way

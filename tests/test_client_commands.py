@@ -5,6 +5,7 @@ ended by CLIENT UNBLOCK."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import socket
 import subprocess
@@ -15,7 +16,7 @@ import redis
 
 from rcache.resp import encode_command
 
-from .conftest import Node, wait_for
+from .conftest import LocalCluster, Node, wait_for
 from .test_pubsub import Connection
 
 END = ("ECHO", "end-of-conversation")
@@ -89,21 +90,31 @@ MONITORED = [
     ("CLIENT", "PAUSE", "0"), ("PING",), ("PUBLISH", "c", "m"), ("SELECT", "0"),
     ("DEL", "a", "l", "k"), END,
 ]
-_MASK = re.compile(rb"^\+\d+\.\d{6} \[(\d+) [0-9.]+:\d+\] ")
+_MASK = re.compile(rb"^\+\d+\.\d{6} \[(\d+) ([0-9.]+:\d+|lua)\] ")
 
 
-def _monitored(port: int) -> list[bytes]:
+def _masked(line: re.Match) -> bytes:
+    """A line's time (and client address) masked; a script's commands keep their "lua"."""
+    addr = b"lua" if line[2] == b"lua" else b"ADDR"
+    return b"+T [%s %s] " % (line[1], addr)
+
+
+def _monitored(port: int, commands: list[tuple[str, ...]] = MONITORED,
+               resp3: bool = False) -> list[bytes]:
     monitor, client = Connection(port), Connection(port)
     try:
+        if resp3:
+            monitor.send("HELLO", "3")
+            monitor.read(1)
         monitor.send("MONITOR")
         assert monitor.read(1) == b"+OK\r\n"
-        for argv in MONITORED:
+        for argv in commands:
             client.sock.sendall(encode_command([a.encode("latin-1") for a in argv]))
             client.read(1)
         lines = []
         while not (line := monitor.read(1)).endswith(b'"end-of-conversation"\r\n'):
             assert _MASK.match(line), line
-            lines.append(_MASK.sub(rb"+T [\1 ADDR] ", line))
+            lines.append(_MASK.sub(_masked, line))
         return lines
     finally:
         monitor.close()
@@ -114,6 +125,113 @@ def test_monitor_lines_match_redis(shared_node: Node, redis_server: int) -> None
     ours, theirs = _monitored(shared_node.port), _monitored(redis_server)
     assert ours == theirs
     assert b'+T [0 ADDR] "AUTH" "(redacted)" "(redacted)"\r\n' in theirs
+
+
+_LIBRARY = """#!lua name=mon_lua
+redis.register_function('mon_lua_f', function(keys, args)
+  redis.call('set', keys[1], args[1])
+  return redis.call('get', keys[1])
+end)
+redis.register_function{function_name='mon_lua_g', flags={'no-writes'},
+  callback=function(keys) return redis.call('get', keys[1]) end}
+"""
+_GET_K = "return redis.call('get', 'mon-lua-k')"
+# Scripts whose commands a monitor sees as "[<db> lua]" lines after the script's own line:
+# those that fail on their data too (a syntax error, an INCR of a string, a bad SELECT), not
+# those a script may not run; the db after a SELECT inside; a transaction's before its EXEC
+# (one script last in it: the lines of a transaction's scripts follow all its commands' own).
+SCRIPTS = [
+    ("SET", "mon-lua-str", "abc"),
+    ("EVAL", "redis.call('set', KEYS[1], ARGV[1]); return redis.call('get', KEYS[1])", "1",
+     "mon-lua-k", 'v\n\x01"\xff\\'),
+    ("EVAL", "return redis.pcall('incr', KEYS[1])", "1", "mon-lua-str"),
+    ("EVAL", "redis.call('set', 'mon-lua-a', 1); return redis.call('incr', 'mon-lua-str')", "0"),
+    ("EVAL", "return redis.pcall('nosuch', 'a')", "0"),
+    ("EVAL", "return redis.pcall('get')", "0"),
+    ("EVAL", "return {redis.pcall('config', 'get', 'maxmemory'), redis.pcall('auth', 's')}",
+     "0"),
+    ("EVAL", "return redis.pcall('set', 'mon-lua-a', 1, 2)", "0"),
+    ("EVAL", "redis.call('select', 3); redis.call('set', 'mon-lua-x', 1); redis.call('ping'); "
+     "redis.call('echo', 'e'); redis.call('del', 'mon-lua-x'); "
+     "return redis.pcall('select', 100)", "0"),
+    ("EVAL", "return redis.call('publish', 'mon-lua-ch', 'm')", "0"),
+    ("EVAL_RO", "return redis.call('get', KEYS[1])", "1", "mon-lua-k"),
+    ("EVAL_RO", "return redis.pcall('set', 'mon-lua-a', 'x')", "0"),
+    ("EVAL", "#!lua flags=no-writes\n" + _GET_K, "0"),
+    ("SCRIPT", "LOAD", _GET_K), ("EVALSHA", hashlib.sha1(_GET_K.encode()).hexdigest(), "0"),
+    ("EVALSHA_RO", hashlib.sha1(_GET_K.encode()).hexdigest(), "0"),
+    ("FUNCTION", "LOAD", "REPLACE", _LIBRARY),
+    ("FCALL", "mon_lua_f", "1", "mon-lua-f", "fv"), ("FCALL_RO", "mon_lua_g", "1", "mon-lua-f"),
+    ("MULTI",), ("SET", "mon-lua-m", "1"), ("EVAL", "return redis.call('get', 'mon-lua-m')", "0"),
+    ("EXEC",), ("MULTI",), ("EVAL_RO", "return redis.call('strlen', 'mon-lua-m')", "0"),
+    ("EXEC",),
+    ("SELECT", "5"), ("EVAL", "return redis.call('set', 'mon-lua-y', 1)", "0"),
+    ("DEL", "mon-lua-y"), ("SELECT", "0"), ("FUNCTION", "DELETE", "mon_lua"),
+    ("DEL", "mon-lua-str", "mon-lua-k", "mon-lua-a", "mon-lua-f", "mon-lua-m"), END,
+]
+
+
+@pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
+def test_monitor_shows_the_commands_scripts_run_as_redis(shared_node: Node, redis_server: int,
+                                                         resp3: bool) -> None:
+    ours = _monitored(shared_node.port, SCRIPTS, resp3)
+    theirs = _monitored(redis_server, SCRIPTS, resp3)
+    assert ours == theirs
+    assert b'+T [3 lua] "select" "100"\r\n' in theirs
+    assert theirs.count(b'+T [0 lua] "get" "mon-lua-k"\r\n') == 5
+
+
+def _lines_until(monitor: Connection, last: bytes) -> list[bytes]:
+    """A monitor's lines, times and addresses masked, up to the one ending with ``last``."""
+    lines = []
+    while not lines or not lines[-1].endswith(last + b"\r\n"):
+        line = monitor.read(1)
+        assert _MASK.match(line), line
+        lines.append(_MASK.sub(_masked, line))
+    return lines
+
+
+def test_a_followers_monitor_shows_nothing_of_a_script_the_leader_ran(
+        cluster: LocalCluster) -> None:
+    """Every node runs the script as it applies the entry; only the node whose client sent
+    it shows its commands, as only that node shows a write."""
+    monitors = {}
+    for node in cluster.nodes:
+        monitors[node.name] = Connection(node.port)
+        monitors[node.name].send("MONITOR")
+        assert monitors[node.name].read(1) == b"+OK\r\n"
+    script = "redis.call('set', KEYS[1], ARGV[1]); return redis.call('get', KEYS[1])"
+    ran_on: list[Node] = []
+
+    def run_script() -> bool:
+        leader = cluster.leader()
+        try:
+            assert leader.client().eval(script, 1, "lua-key", "v") == b"v"
+        except redis.exceptions.MovedError:
+            return False
+        ran_on.append(leader)
+        return True
+
+    wait_for(run_script, 30, "the script to run on the leader")
+    leader = ran_on[0]
+    assert _lines_until(monitors[leader.name], b'"get" "lua-key"')[-3:] == [
+        b'+T [0 ADDR] "EVAL" "%s" "1" "lua-key" "v"\r\n' % script.encode(),
+        b'+T [0 lua] "set" "lua-key" "v"\r\n', b'+T [0 lua] "get" "lua-key"\r\n']
+    cluster.on_leader("SET", "lua-later", "1")  # applied after the script's entry
+    for follower in (node for node in cluster.nodes if node is not leader):
+        reader = follower.client(single_connection_client=True)
+        reader.execute_command("READONLY")
+        wait_for(lambda reader=reader: reader.get("lua-later") == b"1", 30,
+                 "the follower to apply")
+        marker = "return redis.call('strlen', KEYS[1])"
+        assert reader.execute_command("EVAL_RO", marker, 1, "lua-key") == 1
+        seen = _lines_until(monitors[follower.name], b'"strlen" "lua-key"')
+        assert seen[-2:] == [b'+T [0 ADDR] "EVAL_RO" "%s" "1" "lua-key"\r\n' % marker.encode(),
+                             b'+T [0 lua] "strlen" "lua-key"\r\n']
+        assert not any(b" lua] " in line for line in seen[:-1]), seen
+        assert not any(b"EVAL" in line for line in seen[:-2]), seen
+    for monitor in monitors.values():
+        monitor.close()
 
 
 def test_redis_cli_monitor(shared_node: Node) -> None:

@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rcache.transport import (
+    COMPRESS_FROM,
     BadFrame,
     FrameCipher,
     decode_frame,
@@ -116,6 +117,20 @@ def test_decompression_is_bounded() -> None:
     bomb = zlib.compress(bytes(10 * 1024 * 1024))  # ~10 KB that inflate to 10 MB
     with pytest.raises(BadFrame, match="decompresses to more than"):
         decode_frame(bomb, 1024 * 1024)
+
+
+def test_small_frames_go_as_plain_pickles_and_large_ones_compressed() -> None:
+    """zlib's set-up costs more than a small frame: those go as the pickle itself; both kinds
+    decode to what was sent, and a plain frame past the limit is refused."""
+    small = {"type": "next_node_idx", "next_node_idx": 7, "reset": False, "success": True}
+    large = {"type": "append_entries", "entries": [(b"\x00" + bytes(COMPRESS_FROM), 7, 2)]}
+    small_body, large_body = encode_frame(small)[4:], encode_frame(large)[4:]
+    assert small_body == pickle.dumps(small, protocol=5)
+    assert len(large_body) < COMPRESS_FROM and zlib.decompress(large_body)
+    assert decode_frame(small_body, 4096)[0] == small
+    assert decode_frame(large_body, 2 * COMPRESS_FROM)[0] == large
+    with pytest.raises(BadFrame, match="more than"):
+        decode_frame(small_body, len(small_body) - 1)
 
 
 def test_sealed_frames_open_only_unchanged_and_with_the_same_secret() -> None:

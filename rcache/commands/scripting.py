@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import marshal
 import re
+import time
 import zlib
 
 import lupa.lua51 as lua51
@@ -104,6 +105,10 @@ class _Caller:
         self.rng = ctx.rng
         self.hub = ctx.hub
         self.read_only = read_only or ctx.ks.txn is None  # run as a read: never writes
+        # MONITOR: where the commands it runs are noted (None: nobody here would see them).
+        # Noting them changes nothing the script or the database sees.
+        self.shown = (ctx.script_lines if ctx.server is None
+                      else ctx.server.monitors.script_lines_here())
 
     def __call__(self, argv: list[bytes]):
         try:
@@ -113,13 +118,14 @@ class _Caller:
                 raise CommandError(scripting.ARITY_FROM_SCRIPT) from None
             raise CommandError(scripting.UNKNOWN_FROM_SCRIPT) from None
         special = _IN_SCRIPT.get(cmd.full_name)
-        if special is not None:
-            return special(self, argv)
-        if "noscript" in cmd.flags or "node" in cmd.flags:
-            raise CommandError(scripting.SCRIPT_NOT_ALLOWED)
-        if self.read_only and cmd.is_write:
-            raise CommandError(scripting.WRITE_IN_READ_ONLY)
+        if special is None:
+            if "noscript" in cmd.flags or "node" in cmd.flags:
+                raise CommandError(scripting.SCRIPT_NOT_ALLOWED)
+            if self.read_only and cmd.is_write:
+                raise CommandError(scripting.WRITE_IN_READ_ONLY)
         try:
+            if special is not None:
+                return special(self, argv)
             # PUBLISH's receivers are counted later, on the event loop: a script sees 0.
             return settle(cmd.call(Context(self.ks, self.rng, hub=self.hub), argv))
         except CommandError:
@@ -127,6 +133,9 @@ class _Caller:
         except Exception:  # a bug must not stop the log: every node fails the same way
             log.exception("command %r failed inside a script", argv[:1])
             raise CommandError("ERR internal error while running a command") from None
+        finally:  # it ran (failed on its data or not): shown after it, as Redis does
+            if self.shown is not None:
+                self.shown.append((time.time(), self.ks.dbnum, cmd, argv))
 
     def select(self, argv: list[bytes]):
         db = int_arg(argv[1])

@@ -343,6 +343,9 @@ class Context:
     """
 
     __slots__ = ("ks", "rng", "client", "server", "hub")
+    # In apply, where the commands a script runs are noted for this node's monitors (a list
+    # while it has one and awaits the entry's replies, else None: rcache.monitor).
+    script_lines: list | None = None
 
     def __init__(self, ks, rng, client=None, server=None, hub=None) -> None:
         self.ks = ks

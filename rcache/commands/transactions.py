@@ -27,7 +27,7 @@ def multi(ctx: Context, argv: list[bytes]):
 def exec_(ctx: Context, argv: list[bytes]):
     if ctx.client.multi is None:
         raise CommandError(errors.EXEC_WITHOUT_MULTI)
-    return ctx.client.exec_transaction()
+    return ctx.client.exec_transaction(argv)
 
 
 @command("discard", 1, "noscript loading stale fast allow_busy node multi_control",

@@ -3,10 +3,11 @@ the proxies apply to the links between named nodes.
 
 Each node listens for Raft on its own port but announces the proxy's port
 (``--cluster-announce-raft-port``), so every Raft connection to node B passes through B's
-proxy. PySyncObj frames every message as ``struct.pack('i', len) + zlib(pickle(message))``, and
-without a cluster secret the first frame a connecting node sends is its own announced address:
-from it the proxy learns which node A opened the connection. Both directions of traffic
-between A and B then flow over it, so the proxy can judge each frame by its direction:
+proxy. Nodes frame every message as ``struct.pack('i', len) + pickle(message)`` (zlib of the
+pickle for large ones), and without a cluster secret the first frame a connecting node sends
+is its own announced address: from it the proxy learns which node A opened the connection.
+Both directions of traffic between A and B then flow over it, so the proxy can judge each
+frame by its direction:
 
 * **cut** ``A <-> B``: close the links between them and refuse new ones (after the
   identifying frame: only then is the peer known)
@@ -36,6 +37,7 @@ from typing import Any, TypeVar
 HOST = "127.0.0.1"
 _HEADER = struct.Struct("i")  # PySyncObj's framing: native int length, then the payload
 _MAX_FRAME = 1 << 30
+_PICKLE_START = b"\x80"  # an uncompressed frame (a pickle), not zlib
 _CALL_TIMEOUT = 10.0
 _QUEUED_FRAMES = 4096
 T = TypeVar("T")
@@ -75,7 +77,8 @@ class _Primitives(pickle.Unpickler):
 
 def _identify(payload: bytes) -> object:
     try:
-        return _Primitives(io.BytesIO(zlib.decompress(payload))).load()
+        body = payload if payload[:1] == _PICKLE_START else zlib.decompress(payload)
+        return _Primitives(io.BytesIO(body)).load()
     except Exception:  # noqa: BLE001 - encrypted or foreign: not identifiable
         return None
 
