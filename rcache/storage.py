@@ -170,6 +170,11 @@ class Store:
         # let a read skip every place its key is not, and whose data blocks find a key by
         # hash (iteration uses neither: it stays a binary search, in order).
         options.set_write_buffer_size(4 * 1024 * 1024)
+        # Every flushed memtable is an L0 file whose keys overlap the others': a point read
+        # probes each one newer than its key's. Merged into L1 from the second one on (the
+        # default waits for 4), a read mostly probes one (in process, 100k keys: a random
+        # get costs ~2.8 us over 3 L0 files, ~1.7 us once they are merged).
+        options.set_level_zero_file_num_compaction_trigger(2)
         table = BlockBasedOptions()
         table.set_bloom_filter(10, False)
         table.set_data_block_index_type(DataBlockIndexType.binary_and_hash())
