@@ -54,11 +54,15 @@ class Leases:
     # -- reading ---------------------------------------------------------------------------
     def get(self, lease_id: int) -> Lease | None:
         """A live lease, or None (unknown, or past its deadline)."""
+        lease = self._record(lease_id)
+        return lease if lease is not None and lease.deadline > self.ks.now_ms else None
+
+    def _record(self, lease_id: int) -> Lease | None:
+        """The lease as stored, live or lapsed (not yet revoked), or None."""
         raw = self._get(LEASE + _id(lease_id))
         if raw is None:
             return None
-        lease = Lease(lease_id, int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:], "big"))
-        return lease if lease.deadline > self.ks.now_ms else None
+        return Lease(lease_id, int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:], "big"))
 
     def ids(self) -> list[int]:
         return [lease_id for lease_id, deadline in self._records() if deadline > self.ks.now_ms]
@@ -143,12 +147,10 @@ class Leases:
         had none); -> how many were moved."""
         moved = 0
         for lease_id in lease_ids:
-            raw = self._get(LEASE + _id(lease_id))
-            if raw is None:
-                continue
-            ttl_ms, deadline = int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:], "big")
-            if deadline > since_ms:
-                self._move_deadline(lease_id, ttl_ms, deadline, deadline + gap_ms)
+            lease = self._record(lease_id)
+            if lease is not None and lease.deadline > since_ms:
+                self._move_deadline(lease_id, lease.ttl_ms, lease.deadline,
+                                    lease.deadline + gap_ms)
                 moved += 1
         return moved
 
@@ -156,8 +158,8 @@ class Leases:
         """The leader's proposal: revoke those still due by the entry's clock."""
         expired = 0
         for lease_id in lease_ids:
-            raw = self._get(LEASE + _id(lease_id))
-            if raw is not None and int.from_bytes(raw[8:], "big") <= self.ks.now_ms:
+            lease = self._record(lease_id)
+            if lease is not None and lease.deadline <= self.ks.now_ms:
                 self.revoke(lease_id, b"lease_expired")
                 expired += 1
         return expired

@@ -182,6 +182,7 @@ class RaftNode(SyncObj):
             return send(node, message)
 
         transport.send = counting_send
+        self._apply_entry_id = self._methodToID[self._getFuncName("apply_entry")]
         logging.getLogger("pysyncobj.syncobj").addFilter(self._hide_kept_tail_warning)
         # Held by the thread that ticks (Replicator._tick_forever), except while it waits in
         # poll for something to happen: a lone leader's event loop takes it to append alone.
@@ -214,6 +215,9 @@ class RaftNode(SyncObj):
 
     @replicated
     def apply_entry(self, payload: bytes) -> list | None:
+        return self._apply_next(payload)
+
+    def _apply_next(self, payload: bytes) -> list | None:
         return self._machine.apply(self.raftLastApplied + 1, payload)
 
     def propose(self, payload: bytes, callback: Callable[[list | None, int], None]) -> None:
@@ -246,8 +250,7 @@ class RaftNode(SyncObj):
     def _entry_command(self, payload: bytes) -> bytes:
         """The log entry that applies ``payload`` (encoded as PySyncObj's replicated call
         would be); remembered so that this node applies it without decoding it."""
-        func_id = self._methodToID[self._getFuncName("apply_entry")]
-        command = REGULAR_COMMAND + pickle.dumps((func_id, (payload,)), protocol=5)
+        command = REGULAR_COMMAND + pickle.dumps((self._apply_entry_id, (payload,)), protocol=5)
         self._own_payloads[command] = payload
         return command
 
@@ -270,7 +273,7 @@ class RaftNode(SyncObj):
         payload = self._own_payloads.pop(command, None) if self._own_payloads else None
         if payload is None:
             return SyncObj._SyncObj__doApplyCommand(self, command)
-        return self._machine.apply(self.raftLastApplied + 1, payload)
+        return self._apply_next(payload)
 
     def start_election_now(self) -> None:
         """A lone node need not wait out an election timeout to lead its own cluster."""
@@ -960,7 +963,7 @@ class Replicator:
             self._committed(seed, waiters, result, error)
 
         node = self.node
-        if alone and not node.otherNodes and self._batch_args <= MAX_ALONE_ARGS:
+        if alone and self._batch_args <= MAX_ALONE_ARGS:
             self._applying_alone = True
             try:
                 if node.append_alone(payload, committed):

@@ -37,7 +37,7 @@ from .errors import CommandError
 from .leases import Leases
 from .notify import EVICTED, FLUSHED
 from .pubsub import Hub
-from .storage import Keyspace, Store, Transaction
+from .storage import Keyspace, Store, Transaction, record_prefix
 
 # An item's commands as the node that submitted it found them: (Command, parsed arguments or
 # None) for a COMMAND item, a list of those for a TRANSACTION, None when not looked up.
@@ -207,7 +207,7 @@ class StateMachine:
                 db = item[1]
                 prefix = prefixes.get(db)
                 if prefix is None:
-                    prefix = prefixes[db] = b"k" + bytes((txn.dbmap[db],))
+                    prefix = prefixes[db] = record_prefix(txn.dbmap[db])
                 keys.append(prefix + argv[cmd.fixed_first_key])
         return keys
 

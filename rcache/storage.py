@@ -122,6 +122,11 @@ def _read_counter(db: Rdict, key: bytes) -> int:
 _HEADERS = [bytes((head,)) for head in range(256)]  # a record's first byte, made once
 
 
+def record_prefix(dbid: int) -> bytes:
+    """What the key of every user key's record in database ``dbid`` starts with."""
+    return b"k" + bytes((dbid,))
+
+
 def encode_record(kind: int, payload: bytes, expire_at: int = 0) -> bytes:
     if expire_at:
         return _HEADERS[kind | _HAS_EXPIRY] + expire_at.to_bytes(8, "big") + payload
@@ -526,7 +531,7 @@ class Keyspace:
         self.txn = txn
         self.dbnum = dbnum
         self.dbid = (txn.dbmap if txn else store.dbmap)[dbnum]
-        self.prefix = b"k" + bytes((self.dbid,))
+        self.prefix = record_prefix(self.dbid)
         self.now_ms = now_ms
         self._get = txn.get if txn else store.db.get
 
