@@ -160,6 +160,9 @@ class Connection(Protocol):
     def push_after_replies(self, message: Any) -> None:
         """Out of band, but behind the replies still to come (invalidation messages)."""
 
+    def close_over_output_limit(self, what: str) -> None:
+        """Close it, as its output would pass its class's limit (``what``: the output)."""
+
     def context(self) -> Any:
         """A handler's Context on this connection's database (commands.table.Context)."""
 

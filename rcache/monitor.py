@@ -25,7 +25,9 @@ the leader shows its lines on the leader (the proxy is that node's client).
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from collections.abc import Callable
 
 from .interfaces import Connection
 from .resp import SimpleString
@@ -41,19 +43,51 @@ SCRIPT_ADDR = "lua"  # what Redis's lines show for the commands a script runs
 ScriptLine = tuple[float, int, object, list[bytes]]
 
 
+_ESCAPED = re.compile(rb'[^\x20-\x7e]|["\\]')  # the bytes _REPR does not keep as they are
+
+
 def quoted(arg: bytes) -> bytes:
-    """sdscatrepr: the argument in double quotes, escaped."""
-    return b'"' + b"".join(_REPR[byte] for byte in arg) + b'"'
+    """sdscatrepr: the argument in double quotes, escaped (the scan runs in C: a large value
+    costs the event loop little more than its copy)."""
+    return b'"' + _ESCAPED.sub(lambda found: _REPR[found.group()[0]], arg) + b'"'
+
+
+class ScriptLines(list[ScriptLine]):
+    """The commands scripts ran, noted for the monitors up to ``budget`` bytes of arguments
+    (None: no bound). Past it every monitor would be over the replica class's hard output
+    limit, which makes Redis close it: noting stops (memory stays bounded whatever a script
+    sends) and ``overflowed`` has ``show_script`` close them."""
+
+    def __init__(self, budget: int | None) -> None:
+        super().__init__()
+        self.left = budget
+        self.overflowed = False
+
+    def __bool__(self) -> bool:
+        """Anything for ``show_script`` to do."""
+        return self.overflowed or len(self) > 0
+
+    def note(self, when: float, db: int, cmd, argv: list[bytes]) -> None:
+        if self.overflowed:
+            return
+        if self.left is not None:
+            self.left -= sum(map(len, argv))
+            if self.left < 0:
+                self.overflowed = True
+                self.clear()
+                return
+        self.append((when, db, cmd, argv))
 
 
 class Monitors:
     """The node's monitoring clients (event loop only, but for ``__bool__`` and
     ``show_committed``, which the Raft thread calls)."""
 
-    def __init__(self) -> None:
+    def __init__(self, hard_limit: Callable[[], int] = lambda: 0) -> None:
         self.clients: dict[int, Connection] = {}
         self.loop: asyncio.AbstractEventLoop | None = None  # set when the server starts
-        self._ran_here: list[ScriptLine] = []  # a script run on the loop: after its line
+        self._hard_limit = hard_limit  # the replica class's hard output limit (0: none)
+        self._ran_here = self.new_lines()  # a script run on the loop: after its line
         self._script_started: float | None = None  # and when it started: its line's time
 
     def __bool__(self) -> bool:
@@ -65,7 +99,11 @@ class Monitors:
     def drop(self, client: Connection) -> None:
         self.clients.pop(client.id, None)
 
-    def script_lines_here(self) -> list[ScriptLine] | None:
+    def new_lines(self) -> ScriptLines:
+        """Where the commands of scripts are noted, bounded by the monitors' output limit."""
+        return ScriptLines(self._hard_limit() or None)
+
+    def script_lines_here(self) -> ScriptLines | None:
         """Where a script starting on the loop notes its commands: None while nobody
         monitors. ``feed`` shows them after the line of the command that ran the script,
         which it stamps with the script's start, as Redis shows a script before it runs."""
@@ -80,15 +118,19 @@ class Monitors:
         now, self._script_started = self._script_started or time.time(), None
         self._show(now, client.db, client.addr, cmd, argv)
         if self._ran_here:
-            ran, self._ran_here = self._ran_here, []
+            ran, self._ran_here = self._ran_here, self.new_lines()
             self.show_script(ran)
 
-    def show_committed(self, lines: list[ScriptLine]) -> None:
+    def show_committed(self, lines: ScriptLines) -> None:
         """Raft thread, once the entry is committed: its scripts' commands, to the loop."""
         if self.loop is not None:
             self.loop.call_soon_threadsafe(self.show_script, lines)
 
-    def show_script(self, lines: list[ScriptLine]) -> None:
+    def show_script(self, lines: ScriptLines) -> None:
+        if lines.overflowed:
+            for monitor in list(self.clients.values()):
+                monitor.close_over_output_limit("the commands a script ran")
+            return
         for when, db, cmd, argv in lines:
             self._show(when, db, SCRIPT_ADDR, cmd, argv)
 

@@ -641,10 +641,12 @@ class Client(asyncio.Protocol):
         """Redis's client-output-buffer-limit, for this client's class."""
         limit = self.server.config.client_output_buffer_limit[self.output_class]
         if self._limit_watch.exceeded(unsent, limit, time.monotonic()):
-            log.warning("Client id=%d addr=%s closed for overcoming of output buffer limits "
-                        "(%s class, %d bytes unsent)", self.id, self.addr, self.output_class,
-                        unsent)
-            self.close()
+            self.close_over_output_limit(f"{unsent} bytes unsent")
+
+    def close_over_output_limit(self, what: str) -> None:
+        log.warning("Client id=%d addr=%s closed for overcoming of output buffer limits "
+                    "(%s class, %s)", self.id, self.addr, self.output_class, what)
+        self.close()
 
     @property
     def unsent_bytes(self) -> int:
@@ -807,7 +809,8 @@ class Server:
         self.replicator: Replicator | None = None
         self.watches = Watches(self)
         self.blocking = Blocking(self)
-        self.monitors = self.machine.monitors = Monitors()
+        self.monitors = self.machine.monitors = Monitors(
+            lambda: config.client_output_buffer_limit["slave"].hard)
         self.pause = ClientPause()
         self.stats = Stats()
         self.eviction = Eviction(self)

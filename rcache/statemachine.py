@@ -143,7 +143,8 @@ class StateMachine:
         events = [] if self.hub is not None and self.hub.collects_events else None
         results = []
         prepared = self.prepared_for(seed) or [None] * len(items)
-        self._script_lines = lines = [] if self.monitors and self.replies_awaited(seed) else None
+        self._script_lines = lines = (self.monitors.new_lines()
+                                      if self.monitors and self.replies_awaited(seed) else None)
         txn.prefetch(self._first_reads(txn, items, prepared))
         # Each command draws from its own seeded source: skipping one (a read nobody awaits)
         # leaves the others' draws unchanged.

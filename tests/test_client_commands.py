@@ -286,6 +286,26 @@ def test_a_monitor_that_does_not_read_is_cut_off(make_node) -> None:
     silent.close()
 
 
+def test_a_script_whose_lines_pass_the_limit_cuts_the_monitors_off(make_node) -> None:
+    """A script's lines past the replica class's hard limit would put every monitor over it:
+    they are cut off, as Redis does, and the node holds none of those lines meanwhile."""
+    node = make_node("--client-output-buffer-limit", "replica 1mb 0 0")
+    reading = Connection(node.port)
+    reading.send("MONITOR")
+    assert reading.read(1) == b"+OK\r\n"
+    client = node.client()
+    script = "local v = string.rep('x', 100000) for i = 1, 100 do redis.call('set', KEYS[1], v) end"
+    assert client.eval(script, 1, "big") is None  # 10 MB of arguments, the limit 1 MB
+    wait_for(lambda: not any("O" in entry["flags"] for entry in client.client_list()), 10,
+             "the monitor to be disconnected")
+    # Closed when the script's lines were noted, not once they were formatted and sent.
+    assert "closed for overcoming of output buffer limits (slave class, the commands a " \
+        "script ran)" in node.log()
+    assert client.ping()
+    assert client.strlen("big") == 100000
+    reading.sock.close()
+
+
 def test_pause_write_lets_reads_through_and_holds_writes(shared_node: Node) -> None:
     admin = shared_node.client()
     admin.delete("paused-key")

@@ -135,7 +135,7 @@ class _Caller:
             raise CommandError("ERR internal error while running a command") from None
         finally:  # it ran (failed on its data or not): shown after it, as Redis does
             if self.shown is not None:
-                self.shown.append((time.time(), self.ks.dbnum, cmd, argv))
+                self.shown.note(time.time(), self.ks.dbnum, cmd, argv)
 
     def select(self, argv: list[bytes]):
         db = int_arg(argv[1])
