@@ -379,9 +379,11 @@ class Transaction:
 
     def replace(self, key: bytes, value: bytes, old: bytes | None) -> None:
         """A put of a counted record whose current value (None: none) the caller has read."""
-        self._add_size(key, len(value) - len(old) if old is not None
-                       else record_size(key, value))
-        if key[0] == 0x73:
+        delta = len(value) - len(old) if old is not None else record_size(key, value)
+        if key[0] != 0x73:  # a keyspace record (every SET's): _add_size without its call
+            self.sizes[key[1]] = self.sizes.get(key[1], 0) + delta
+        else:
+            self._add_size(key, delta)
             puts = self.element_puts.setdefault(elements_total_key(key), [])
             at = bisect.bisect_left(puts, key)
             if at == len(puts) or puts[at] != key:
@@ -721,7 +723,9 @@ class Keyspace:
                 ELEMENT_DROPPERS[old_kind](self, key, old_payload)
         if old_at or expire_at:
             self._index_expiry(key, old_at, expire_at)
-        self.txn.replace(full, encode_record(kind, payload, expire_at), raw)
+            self.txn.replace(full, encode_record(kind, payload, expire_at), raw)
+        else:  # encode_record's record without its call: most SETs come here
+            self.txn.replace(full, _HEADERS[kind] + payload, raw)
 
     def rewrite(self, key: bytes, kind: int, payload: bytes, expire_at: int) -> None:
         """Replace the payload of an existing key, keeping its elements and TTL (a
