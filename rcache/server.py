@@ -454,6 +454,13 @@ class Client(asyncio.Protocol):
                 result.resolve(self.server.cluster.redirect(cmd, argv, self.tls) if lost
                                else barrier.value)
                 return
+            replies = self.replies
+            slots = replies.slots
+            if slots and slots[0] is result and not replies.out and not self.write_paused:
+                # Its turn to reply has come (-P 1): run it now, its reply written with the
+                # round's others, instead of through flush_soon and _drain.
+                result.resolve(self._run_reporting(cmd, argv))
+                return
             # Run it when its turn to reply comes (_drain), under the output flow bound: a
             # read that runs later than its barrier is still linearizable.
             result.resolve(RunWhenDue(functools.partial(self._run_reporting, cmd, argv)))
