@@ -177,8 +177,8 @@ class Client(asyncio.Protocol):
         commands = self.reader.read(data)
         replies = self.replies
         if (len(commands) == 1 and not self._inbox and not replies.slots and not self._closing
-                and not self.write_paused and self.server.pause.mode is None
-                and self.reader.error is None):
+                and not self.write_paused and replies.out_size <= FLUSH_AT
+                and self.server.pause.mode is None and self.reader.error is None):
             # One command and nothing before it waits (every read at -P 1): what _consume
             # does for it, without the inbox.
             self._plain = self._plain_connection and _options_plain(self.server.config)
