@@ -79,6 +79,16 @@ APPLY_BUDGET_S = 0.01
 # journal write, a RocksDB write, handing the replies back). Writes wait at most until the
 # next write-expiry check (0.5 s) when none comes back.
 ENTRIES_IN_FLIGHT = 1
+# A leader with followers: when its entry comes back, the clients it answers usually write
+# again within a round trip. The next batch (with the writes that waited meanwhile) waits
+# for them, until it holds as many more items as the entry had, or RETURN_WAIT_S has passed:
+# one entry then carries every client's write instead of two groups of clients alternating
+# in two entries, and every entry costs the three nodes fixed work (frames, acknowledgements,
+# ticks, a journal and a RocksDB write). A lone client's next write fills the count at once.
+# Measured on 3 nodes, SET -P 1 -c 50: 25 -> ~40 SETs per entry, CPU per SET summed over the
+# nodes ~74 -> ~61 us (-c 1 unchanged: its next write fills the count). A lone leader's
+# entries cost little apart from their commands: no wait there.
+RETURN_WAIT_S = 0.001
 # A leader that has applied entries tells followers the new commit index in its next
 # AppendEntries: the next entry's, or, if none comes within this delay, one of its own.
 COMMIT_ANNOUNCE_DELAY_S = 0.002
@@ -690,6 +700,10 @@ class Replicator:
         # now, one write each, instead of one per reply.
         self.on_resolved: Callable[[], None] = lambda: None
         self._batch_bytes = self._batch_args = 0  # the batch's argument bytes and count
+        # While the batch waits for the clients just answered (RETURN_WAIT_S): the item
+        # count it goes out at, and the timer that sends it anyway.
+        self._returning = 0
+        self._return_timer: asyncio.TimerHandle | None = None
         self._awaited_seeds: set[int] = set()  # entries whose replies a client here awaits
         machine.replies_awaited = self._awaited_seeds.__contains__
         # This node's entries, by seed: their commands, so that applying them here looks up
@@ -723,6 +737,8 @@ class Replicator:
         self._stopped = True
         if self._expiry_task is not None:
             self._expiry_task.cancel()
+        if self._return_timer is not None:
+            self._return_timer.cancel()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
         self.node.destroy()
@@ -903,12 +919,16 @@ class Replicator:
         items = self._items
         if not items:
             self._batch_bytes = self._batch_args = 0
-            self._loop.call_soon(self._flush_unless_busy)
+            if not self._returning:
+                self._loop.call_soon(self._flush_unless_busy)
         items.append(item)
         self._waiters.append(waiter)
         self._prepared.append(prepared)
         self._batch_bytes += size
         self._batch_args += count
+        if self._returning and len(items) >= self._returning:
+            self._returning = 0  # they are back: out at the end of this loop turn
+            self._loop.call_soon(self._flush_returned)
         if command and argv[0].lower() in _SCRIPTS:
             self._flush(alone=False)  # the scheduled flush then finds an empty batch
         return waiter
@@ -947,6 +967,10 @@ class Replicator:
         its instruction budget, on the tick thread, so that the loop serves others meanwhile."""
         if not self._items:
             return
+        if self._return_timer is not None:
+            self._return_timer.cancel()
+            self._return_timer = None
+            self._returning = 0
         items, waiters, prepared = self._items, self._waiters, self._prepared
         self._items, self._waiters, self._prepared = [], [], []
         seed = random.getrandbits(63)
@@ -989,7 +1013,9 @@ class Replicator:
         unresolved = self._unresolved
         if unresolved and unresolved[0][1] is waiters:  # entries resolve in log order
             unresolved.popleft()  # (else _expire_writes drops it, resolving nothing again)
-        if self._items:  # the writes that waited for an entry to come back
+        if self.node.otherNodes:
+            self._await_returning(len(waiters))
+        elif self._items:  # the writes that waited for an entry to come back
             self._flush_unless_busy()
         if error == FAIL_REASON.SUCCESS and result is not None:
             for waiter, value in zip(waiters, result, strict=True):
@@ -998,6 +1024,20 @@ class Replicator:
             _resolve_all(waiters, CommandError(
                 NOT_COMMITTED if error in _DEFINITE_FAILURES else OUTCOME_UNKNOWN))
         self.on_resolved()
+
+    def _await_returning(self, answered: int) -> None:
+        """The next batch (with the writes that waited, if any) goes out once ``answered``
+        more items joined it, or after RETURN_WAIT_S (see there)."""
+        self._returning = len(self._items) + answered
+        if self._return_timer is None:
+            self._return_timer = self._loop.call_later(RETURN_WAIT_S, self._flush_returned)
+
+    def _flush_returned(self) -> None:
+        if self._return_timer is not None:
+            self._return_timer.cancel()
+            self._return_timer = None
+        self._returning = 0
+        self._flush_unless_busy()
 
     def _resolve_reads(self, waiters: list[Pending], outcome: object) -> None:
         _resolve_all(waiters, outcome)
