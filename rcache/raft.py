@@ -316,10 +316,9 @@ class RaftNode(SyncObj):
         return noop is not None and self.raftCommitIndex >= noop
 
     def lease_holds(self) -> bool:
-        """May this leader answer a read from its own state now? (any thread) A lone
-        leader may always: no other node can be elected without its vote."""
-        return self.lease_until > time.monotonic() or (
-            not self.otherNodes and self._isLeader())
+        """Does this node lead, and may it answer a read from its own state now? (any
+        thread) A lone leader may always: no other node can be elected without its vote."""
+        return self._isLeader() and (self.lease_until > time.monotonic() or not self.otherNodes)
 
     def term_applied(self) -> bool:
         """Has this leader applied everything committed before its term? Until then its
@@ -720,6 +719,7 @@ class Replicator:
                                  lambda: frame_limit(MAX_ENTRY_BYTES, config.proto_max_bulk_len),
                                  raft_contexts(config), config.cluster_secret or None)
         self.node.before_ack = self.journal.sync
+        self.lease_holds = self.node.lease_holds  # (Replication.lease_holds: every read asks)
         self.node.after_append_answered = self._read_acknowledged
         self._loop: asyncio.AbstractEventLoop | None = None
         self._expiry_task: asyncio.Task | None = None
@@ -902,9 +902,6 @@ class Replicator:
             read_rounds=self.read_rounds,
             match_index={key[len(match_prefix):]: value for key, value in status.items()
                          if key.startswith(match_prefix)})
-
-    def lease_holds(self) -> bool:
-        return self.node.lease_holds()
 
     def voters(self) -> list[str]:
         return [other.address for other in self.node.otherNodes]
