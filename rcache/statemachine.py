@@ -72,20 +72,21 @@ class EntryRandom:
 
 
 class EntryContext(Context):
-    """A command's Context in apply: its random source, seeded from the entry and the
-    command's place in it, is built only if the command draws (few do)."""
+    """The Context of an entry's commands on one database: its random source, seeded from
+    the entry and the command's place in it (``seed``, set before each command), is built
+    only if the command draws (few do). One per database and entry, not one per command."""
 
-    __slots__ = ("_seed", "_random", "script_lines")
+    __slots__ = ("seed", "_random", "script_lines", "notify")
 
-    def __init__(self, ks: Keyspace, seed: int, hub: Hub | None,
-                 script_lines: list | None) -> None:
+    def __init__(self, ks: Keyspace, hub: Hub | None, script_lines: list | None) -> None:
         self.ks, self.hub, self.client, self.server = ks, hub, None, None
-        self._seed, self._random, self.script_lines = seed, None, script_lines
+        self.seed, self._random, self.script_lines = 0, None, script_lines
+        self.notify = ks.notify  # Context.notify without its call: every write notifies
 
     @property
     def rng(self) -> EntryRandom:
         if self._random is None:
-            self._random = EntryRandom(self._seed)
+            self._random = EntryRandom(self.seed)
         return self._random
 
 
@@ -136,7 +137,7 @@ class StateMachine:
         self.clock_ms = now_ms = max(now_ms, self.clock_ms)
         txn = Transaction(self.store)
         self._slow_us = self.slowlog_from_us() if self.observer is not None else -1
-        keyspaces: dict[int, Keyspace] = {}  # per db, shared by the entry's commands
+        contexts: dict[int, EntryContext] = {}  # per db, shared by the entry's commands
         # Keyspace events: collected only when this node publishes notifications or has
         # tracking clients (a list costs nothing to skip otherwise), delivered once the
         # entry is committed.
@@ -153,14 +154,14 @@ class StateMachine:
             kind = item[0]
             if kind == COMMAND:
                 position += 1
-                results.append(self._run(txn, keyspaces, seed + position, now_ms, limits,
+                results.append(self._run(txn, contexts, seed + position, now_ms, limits,
                                          item[1], item[2], events, found=found))
             elif kind == TRANSACTION:
                 awaited = self.replies_awaited(seed)
                 replies = []
                 for i, (db, argv) in enumerate(item[1]):
                     position += 1
-                    replies.append(self._run(txn, keyspaces, seed + position, now_ms,
+                    replies.append(self._run(txn, contexts, seed + position, now_ms,
                                              limits, db, argv, events,
                                              run_reads=awaited,
                                              found=found[i] if found else None))
@@ -212,12 +213,12 @@ class StateMachine:
                 keys.append(prefix + argv[cmd.fixed_first_key])
         return keys
 
-    def _run(self, txn: Transaction, keyspaces: dict[int, Keyspace], seed: int, now_ms: int,
+    def _run(self, txn: Transaction, contexts: dict[int, EntryContext], seed: int, now_ms: int,
              limits: EncodingLimits, db: int, argv: list[bytes], events: list | None,
              run_reads: bool = True, found: tuple[Command, Any] | None = None):
         """One command, drawing from ``seed``; ``found``: its command (and parsed arguments)
         if already known.
-        ``keyspaces``: the entry's keyspaces by db, reused while SWAPDB leaves db's in place."""
+        ``contexts``: the entry's contexts by db, reused while SWAPDB leaves db's in place."""
         try:
             cmd, parsed = found or (lookup(argv), None)
             if not run_reads and not cmd.is_write:
@@ -226,11 +227,13 @@ class StateMachine:
             return err
         start = time.perf_counter_ns()
         try:
-            ks = keyspaces.get(db)
-            if ks is None or ks.dbid != txn.dbmap[db]:
-                ks = keyspaces[db] = Keyspace(self.store, txn, db, now_ms, limits, events)
-            result = cmd.call(EntryContext(ks, seed, self.hub, self._script_lines), argv,
-                              parsed)
+            ctx = contexts.get(db)
+            if ctx is None or ctx.ks.dbid != txn.dbmap[db]:
+                ctx = contexts[db] = EntryContext(
+                    Keyspace(self.store, txn, db, now_ms, limits, events), self.hub,
+                    self._script_lines)
+            ctx.seed, ctx._random = seed, None
+            result = cmd.call(ctx, argv, parsed)
         except CommandError as err:
             result = err
         except Exception:  # a bug must not stop the log: every node fails the same way
