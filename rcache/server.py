@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections import deque
-from time import perf_counter_ns, time_ns
+from time import time_ns
 from typing import TYPE_CHECKING
 
 from . import errors, scripting
@@ -434,16 +434,20 @@ class Client(asyncio.Protocol):
         """Run a command on this node, now: counted for INFO commandstats and timed for
         SLOWLOG (writes are counted and timed where they are applied)."""
         server = self.server
-        start = perf_counter_ns()
+        # One clock read is the command's "now" and its timer's start, as Redis's call() times
+        # a command from the cached clock its expiry checks use.
+        start = time_ns()
         try:
-            ctx = self.context()
+            ctx = self.context(start)
             reply = cmd.handler(ctx, argv) if cmd.parser is None else cmd.call(ctx, argv)
         except CommandError as err:
             reply = err
         except Exception:  # a bug: the client gets an error, the connection stays
             log.exception("command %r failed", argv[:1])
             reply = CommandError("ERR internal error while running the command")
-        elapsed_us = (perf_counter_ns() - start) // 1000
+        elapsed_us = (time_ns() - start) // 1000
+        if elapsed_us < 0:  # the wall clock stepped back
+            elapsed_us = 0
         # After it ran, as Redis: EXEC follows its commands (those of its scripts too: an
         # EXEC that went to the log is shown once applied, by exec_transaction)
         if server.monitors.clients and not (type(reply) is Pending and cmd.name == "exec"):
@@ -507,9 +511,10 @@ class Client(asyncio.Protocol):
         asyncio.ensure_future(coro).add_done_callback(finished)
         return result
 
-    def context(self) -> Context:
-        """The handler's view: this client's database, now. Reused while the database
-        mapping (SWAPDB, an installed snapshot) and the selected db stay the same."""
+    def context(self, now_ns: int = 0) -> Context:
+        """The handler's view: this client's database, now (``now_ns``: the wall clock if the
+        caller read it already). Reused while the database mapping (SWAPDB, an installed
+        snapshot) and the selected db stay the same."""
         ks = self._keyspace
         if ks is None or ks.dbnum != self.db or (
                 self._store_generation != self.server.store.generation):
@@ -517,7 +522,7 @@ class Client(asyncio.Protocol):
             ks = self._keyspace = store.keyspace(self.db, 0)
             self._store_generation = store.generation
             self._context = Context(ks, random, self, self.server)
-        ks.now_ms = time_ns() // 1_000_000
+        ks.now_ms = (now_ns or time_ns()) // 1_000_000
         return self._context
 
     def exec_transaction(self, exec_argv: list[bytes]):
