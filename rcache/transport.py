@@ -421,7 +421,10 @@ class FrameConnection:
         if event & POLL_EVENT_TYPE.ERROR or self._timed_out():
             self.disconnect()
             return
-        if self._socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+        # A connected socket's errors come as POLLERR or from recv/send: only a connect's
+        # outcome needs asking for (one system call less per event).
+        if self._state == CONNECTION_STATE.CONNECTING \
+                and self._socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
             self.disconnect()
             return
         if self._state == CONNECTION_STATE.CONNECTING and self._tls is None:
