@@ -542,7 +542,7 @@ class FrameConnection:
             frame = bytes(inbox[_HEADER.size:end])
             del inbox[:end]
             try:
-                message = self._decode(frame)
+                message = self._decode(frame, limit)
             except BadFrame as err:
                 self._refuse("garbage", f"sent a frame that is not a Raft message of ours: {err}")
                 return False
@@ -552,8 +552,8 @@ class FrameConnection:
                 return False
         return True
 
-    def _decode(self, frame: bytes) -> object:
-        message, stamp = decode_frame(frame, self.max_frame(), self.encryptor)
+    def _decode(self, frame: bytes, limit: int) -> object:
+        message, stamp = decode_frame(frame, limit, self.encryptor)
         if self.encryptor is not None:
             if stamp < self.recvLastTimestamp:
                 raise BadFrame("an encrypted frame older than the previous one (replayed?)")
