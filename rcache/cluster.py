@@ -296,13 +296,12 @@ class Cluster:
         consistency = client.read_consistency or self.config.read_consistency
         if consistency == "stale":
             return None
-        if not self.replicator.is_leader:
-            return _ELSEWHERE
         # A default read is served locally while the leader lease holds; otherwise (just
         # elected, paused, cut off) it waits for a ReadIndex round like a linearizable one.
-        if consistency == "default" and self.replicator.lease_holds():
+        replicator = self.replicator
+        if consistency == "default" and replicator.lease_holds():
             return _LEASE
-        return True
+        return True if replicator.is_leader else _ELSEWHERE
 
     def redirect(self, cmd: Command | None = None, argv: list[bytes] | None = None,
                  tls: bool = False) -> CommandError:

@@ -34,6 +34,7 @@ class RaftStatus:
     lease_remaining_ms: int  # the leader's lease; 0 elsewhere
     links_tls: bool  # the Raft links run over TLS (tls-cluster)
     links_secret: bool  # and/or are authenticated by the cluster secret
+    read_rounds: int = 0  # ReadIndex rounds this node started as leader (reads share them)
     match_index: dict[str, int] = field(default_factory=dict)  # leader: Raft address -> index
 
 

@@ -108,6 +108,11 @@ MAX_ALONE_ARGS = 512
 # ReadIndex rounds whose heartbeats are out at once: a loop turn's reads start a round of
 # their own while fewer are in flight, else wait (with the reads of later turns) for one.
 READ_ROUNDS_IN_FLIGHT = 2
+# A round asks only as many followers as make a majority with the leader (those that
+# answered most recently): each follower asked costs it and the leader's tick thread a frame
+# each way (3 nodes, GET -P 1 -c 50: followers' CPU per read 6.6 -> 4.0 us). Unproven after
+# this long (a follower paused or gone), it asks every follower.
+READ_ASK_ALL_AFTER_S = 0.01
 # A script may run up to its instruction budget when applied: each one ends its entry, so a
 # tick runs at most one script past APPLY_BUDGET_S before heartbeats go out.
 _SCRIPTS = frozenset({b"eval", b"evalsha", b"fcall"})
@@ -315,10 +320,9 @@ class RaftNode(SyncObj):
         return noop is not None and self.raftCommitIndex >= noop
 
     def lease_holds(self) -> bool:
-        """May this leader answer a read from its own state now? (any thread) A lone
-        leader may always: no other node can be elected without its vote."""
-        return self.lease_until > time.monotonic() or (
-            not self.otherNodes and self._isLeader())
+        """Does this node lead, and may it answer a read from its own state now? (any
+        thread) A lone leader may always: no other node can be elected without its vote."""
+        return self._isLeader() and (self.lease_until > time.monotonic() or not self.otherNodes)
 
     def term_applied(self) -> bool:
         """Has this leader applied everything committed before its term? Until then its
@@ -577,6 +581,32 @@ class RaftNode(SyncObj):
         return {addr: count for addr, count in self.appends_sent.items()
                 if count > before.get(addr, 0)}
 
+    def send_read_heartbeats(self) -> tuple[dict[str, int], bool]:
+        """As ``send_heartbeats``, but only to as many followers as make a majority with us,
+        those whose last answer was sent latest (likely up and quick): ReadIndex needs any
+        majority, and each follower asked costs it a frame to read and one to answer, us
+        its answer and a wake-up. If one of them is owed entries, every follower is sent
+        its AppendEntries (``send_heartbeats``). -> (the counts, whether all were asked)."""
+        others = self._SyncObj__otherNodes
+        needed = (len(others) + 1) // 2
+        connected = self._SyncObj__connectedNodes
+        confirmed = self._confirmed_at
+        chosen = sorted((node for node in others if node in connected), reverse=True,
+                        key=lambda node: confirmed.get(node.address, 0.0))[:needed]
+        last = self._SyncObj__getCurrentLogIndex()
+        next_index = self._SyncObj__raftNextIndex
+        if len(chosen) < needed or any(next_index.get(node, 0) <= last for node in chosen):
+            return self.send_heartbeats(), True
+        before = dict(self.appends_sent)
+        term, commit = self.raftCurrentTerm, self._SyncObj__raftCommitIndex
+        send = self._SyncObj__transport.send
+        for node in chosen:
+            prev_index, prev_term = self._SyncObj__getPrevLogIndexTerm(next_index[node])
+            send(node, {"type": "append_entries", "term": term, "commit_index": commit,
+                        "entries": [], "prevLogIdx": prev_index, "prevLogTerm": prev_term})
+        return {addr: count for addr, count in self.appends_sent.items()
+                if count > before.get(addr, 0)}, len(chosen) == len(others)
+
     def majority_acknowledged(self, targets: dict[str, int]) -> bool:
         acked = 1 + sum(1 for addr, count in targets.items()
                         if self.appends_acked.get(addr, 0) >= count)
@@ -627,13 +657,14 @@ class _ReadRound:
     """Reads confirmed together: ``index`` is the commit index when the round started (after
     each of its reads arrived), ``targets`` the acknowledgement counts its heartbeats wait for."""
 
-    __slots__ = ("waiters", "deadline", "index", "targets")
+    __slots__ = ("waiters", "deadline", "index", "targets", "ask_all_at")
 
     def __init__(self, deadline: float) -> None:
         self.waiters: list[Pending] = []
         self.deadline = deadline
         self.index = 0
         self.targets: dict[str, int] = {}
+        self.ask_all_at = _NEVER  # monotonic: asked some followers only, ask all then
 
 
 def _weight(item: tuple) -> tuple[int, int]:
@@ -695,6 +726,7 @@ class Replicator:
                                  lambda: frame_limit(MAX_ENTRY_BYTES, config.proto_max_bulk_len),
                                  raft_contexts(config), config.cluster_secret or None)
         self.node.before_ack = self.journal.sync
+        self.lease_holds = self.node.lease_holds  # (Replication.lease_holds: every read asks)
         self.node.after_append_answered = self._read_acknowledged
         self._loop: asyncio.AbstractEventLoop | None = None
         self._expiry_task: asyncio.Task | None = None
@@ -722,11 +754,12 @@ class Replicator:
         self.faults = TickFaults()
         self._stopped = False
         self._applying_alone = False  # the loop appends, commits and applies an entry now
-        self._reads_this_turn: list[Pending] = []  # loop only: handed over once per turn
+        self._reads_this_turn: list[Pending] = []  # loop only: handed over a turn later
         self._read_requests: deque[list[Pending]] = deque()  # the loop's turns, for the ticker
         self._reads_in_flight: deque[_ReadRound] = deque()  # tick thread only: heartbeats sent
         self._read_next: _ReadRound | None = None  # tick thread only: waits for the one above
         self._read_timeout = 2 * election_timeout_ms / 1000
+        self.read_rounds = 0  # rounds started (INFO: reads per round)
         self._tick_calls: deque[Callable[[], None]] = deque()
         self._snapshot_waiters: list[asyncio.Future] = []  # SAVE/BGSAVE (tick thread only)
         self._thread = threading.Thread(target=self._tick_forever, name="raft-tick", daemon=True)
@@ -766,6 +799,8 @@ class Replicator:
                 wait = 0.0
             else:
                 wait = 0.001 if self._reads_await_commit() else self._tick_wait
+                if self._reads_in_flight:  # wake to ask every follower (_advance_reads)
+                    wait = min(wait, self._reads_in_flight[0].ask_all_at - time.monotonic())
                 wait = max(0.0, min(wait, node.announce_commit_at - time.monotonic()))
             try:
                 self.journal.sync()  # appendfsync always: durable before counted for commit
@@ -871,11 +906,9 @@ class Replicator:
             lease_remaining_ms=max(0, round((node.lease_until - time.monotonic()) * 1000))
             if self.is_leader else 0,
             links_tls=node.tls is not None, links_secret=node.encryptor is not None,
+            read_rounds=self.read_rounds,
             match_index={key[len(match_prefix):]: value for key, value in status.items()
                          if key.startswith(match_prefix)})
-
-    def lease_holds(self) -> bool:
-        return self.node.lease_holds()
 
     def voters(self) -> list[str]:
         return [other.address for other in self.node.otherNodes]
@@ -1070,11 +1103,15 @@ class Replicator:
     def read_barrier(self, on_done: Callable[[Pending], None]) -> Pending:
         """Resolves to True once a majority has confirmed, after this call, that we still
         lead, and the state machine has applied everything committed before it: a read
-        served then is linearizable. Every read of one loop turn shares one confirmation
-        round, handed to the tick thread with one wake-up."""
+        served then is linearizable. The reads of this loop turn and the next share one
+        confirmation round, handed to the tick thread with one wake-up: the next turn's
+        reads are mostly the other clients' answers to the round before, and joining them
+        makes rounds larger (3 nodes, GET -P 1 -c 50: ~28 -> ~31 reads per round, ~6% more
+        reads per second), at the cost of one loop turn's wait."""
         waiter = Pending(on_done)
         if not self._reads_this_turn:
-            self._loop.call_soon(self._hand_over_reads)
+            loop = self._loop
+            loop.call_soon(loop.call_soon, self._hand_over_reads)
         self._reads_this_turn.append(waiter)
         return waiter
 
@@ -1149,18 +1186,26 @@ class Replicator:
                     self._finish_round(flight.popleft(), True)
                 break
         self._take_read_requests(time.monotonic())  # after the pops (see _hand_over_reads)
-        forgotten = [round_ for round_ in flight if node.appends_forgotten(round_.targets)]
-        if forgotten:  # their answers will never come: ask again, on the new connections
+        now = time.monotonic()
+        # Answers that will never come (a connection replaced), or followers asked that have
+        # not answered in time: ask every follower again.
+        again = [round_ for round_ in flight
+                 if now >= round_.ask_all_at or node.appends_forgotten(round_.targets)]
+        if again:
             targets = node.send_heartbeats()
-            for round_ in forgotten:
+            for round_ in again:
                 round_.targets = targets
+                round_.ask_all_at = _NEVER
         waiting = self._read_next
         if waiting is None or len(flight) >= READ_ROUNDS_IN_FLIGHT or not node.term_committed():
             return
         self._read_next = None
         waiting.index = node.raftCommitIndex
-        waiting.targets = node.send_heartbeats()
+        waiting.targets, asked_all = node.send_read_heartbeats()
+        if not asked_all:
+            waiting.ask_all_at = now + READ_ASK_ALL_AFTER_S
         flight.append(waiting)
+        self.read_rounds += 1
         if node.majority_acknowledged(waiting.targets):  # a lone node: no one to ask
             self._advance_reads()
 

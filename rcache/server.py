@@ -174,7 +174,21 @@ class Client(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_active = time.time()
-        self._inbox.extend(self.reader.read(data))
+        commands = self.reader.read(data)
+        replies = self.replies
+        if (len(commands) == 1 and not self._inbox and not replies.slots and not self._closing
+                and not self.write_paused and replies.out_size <= FLUSH_AT
+                and self.server.pause.mode is None and self.reader.error is None):
+            # One command and nothing before it waits (every read at -P 1): what _consume
+            # does for it, without the inbox.
+            self._plain = self._plain_connection and _options_plain(self.server.config)
+            self._on_command(commands[0])
+            if replies.out:
+                self._write_at_turn_end()
+            if self.write_paused or not self._reading:
+                self._update_reading()
+            return
+        self._inbox.extend(commands)
         self._consume()
 
     def _consume(self) -> None:
@@ -454,6 +468,13 @@ class Client(asyncio.Protocol):
                 result.resolve(self.server.cluster.redirect(cmd, argv, self.tls) if lost
                                else barrier.value)
                 return
+            replies = self.replies
+            slots = replies.slots
+            if slots and slots[0] is result and not replies.out and not self.write_paused:
+                # Its turn to reply has come (-P 1): run it now, its reply written with the
+                # round's others, instead of through flush_soon and _drain.
+                result.resolve(self._run_reporting(cmd, argv))
+                return
             # Run it when its turn to reply comes (_drain), under the output flow bound: a
             # read that runs later than its barrier is still linearizable.
             result.resolve(RunWhenDue(functools.partial(self._run_reporting, cmd, argv)))
@@ -630,9 +651,10 @@ class Client(asyncio.Protocol):
         """Hand the replies ready so far to the socket (ReplyQueue's owner calls it too)."""
         self._write_due = False
         transport = self.transport
-        if self.replies.out and transport is not None and not transport.is_closing():
-            transport.write(self.replies.take())
-            if self.replies.held or transport.get_write_buffer_size():
+        replies = self.replies
+        if replies.out and transport is not None and not transport.is_closing():
+            transport.write(replies.take())
+            if replies.held or transport.get_write_buffer_size():
                 self._check_output_limit(self.unsent_bytes)
             else:  # all sent: under any limit
                 self._limit_watch.soft_since = None

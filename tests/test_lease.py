@@ -138,3 +138,28 @@ def test_a_cut_off_follower_does_not_depose_the_leader(cluster: LocalCluster) ->
         cluster.wait_converged()
     assert cluster.leader() is leader
     assert cluster.info(leader)["raft_term"] == term
+
+
+def test_linearizable_reads_go_on_while_a_follower_is_paused(cluster: LocalCluster) -> None:
+    """A ReadIndex round asks one follower (with the leader, a majority of three); if that
+    one is paused, the round must ask the other instead of waiting for its timeout."""
+    leader = cluster.leader()
+    client = leader.client(socket_timeout=10)
+    client.execute_command("RAFT.READ-CONSISTENCY", "linearizable")
+    rounds_before = client.info("raft")["raft_read_rounds"]
+    reads = 0
+    for follower in (n for n in cluster.nodes if n is not leader):
+        for _ in range(20):  # rounds in flight: one follower is the one asked
+            client.get("paused-follower")
+            reads += 1
+        follower.signal(signal.SIGSTOP)
+        try:
+            for step in range(10):
+                assert client.get("paused-follower") == (str(step).encode() if step else None)
+                assert client.incr("paused-follower") == step + 1
+                reads += 1
+            client.delete("paused-follower")
+        finally:
+            follower.signal(signal.SIGCONT)
+    rounds = client.info("raft")["raft_read_rounds"] - rounds_before
+    assert 0 < rounds <= reads

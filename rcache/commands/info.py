@@ -216,6 +216,7 @@ def _raft(ctx: Context) -> dict[str, object]:
         "raft_lease_remaining_ms": status.lease_remaining_ms if role == "leader" else 0,
         "raft_reads_by_lease": cluster.reads_by_lease,
         "raft_reads_by_read_index": cluster.reads_by_read_index,
+        "raft_read_rounds": status.read_rounds,
         # how the Raft links are protected: TLS (tls-cluster), the cluster secret, or both
         "raft_link_tls": int(status.links_tls), "raft_link_secret": int(status.links_secret),
         "raft_proxy_tls": int(server.config.tls_replication),
