@@ -421,7 +421,10 @@ class FrameConnection:
         if event & POLL_EVENT_TYPE.ERROR or self._timed_out():
             self.disconnect()
             return
-        if self._socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+        # A connected socket's errors come as POLLERR or from recv/send: only a connect's
+        # outcome needs asking for (one system call less per event).
+        if self._state == CONNECTION_STATE.CONNECTING \
+                and self._socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
             self.disconnect()
             return
         if self._state == CONNECTION_STATE.CONNECTING and self._tls is None:
@@ -539,7 +542,7 @@ class FrameConnection:
             frame = bytes(inbox[_HEADER.size:end])
             del inbox[:end]
             try:
-                message = self._decode(frame)
+                message = self._decode(frame, limit)
             except BadFrame as err:
                 self._refuse("garbage", f"sent a frame that is not a Raft message of ours: {err}")
                 return False
@@ -549,8 +552,8 @@ class FrameConnection:
                 return False
         return True
 
-    def _decode(self, frame: bytes) -> object:
-        message, stamp = decode_frame(frame, self.max_frame(), self.encryptor)
+    def _decode(self, frame: bytes, limit: int) -> object:
+        message, stamp = decode_frame(frame, limit, self.encryptor)
         if self.encryptor is not None:
             if stamp < self.recvLastTimestamp:
                 raise BadFrame("an encrypted frame older than the previous one (replayed?)")
