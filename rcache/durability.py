@@ -82,7 +82,8 @@ class DurableJournal:
         self._synced_index = 0  # the last index known to be on disk (fsynced)
         self._entries: list[tuple[bytes, int, int]] = []
         self._offsets: list[int] = []
-        self._dirty = False
+        self._dirty = False  # appended or truncated since the last fsync
+        self._unflushed = False  # appended records still in the file object's buffer
         # The header names the node: a journal copied from another node is refused.
         name = node_id.encode()
         self._header = JOURNAL_MAGIC + struct.pack("<H", len(name)) + name
@@ -180,7 +181,7 @@ class DurableJournal:
         record = self._record(command, index, term)
         self._file.write(record)
         self.bytes += len(record)
-        self._dirty = True
+        self._dirty = self._unflushed = True
 
     def clear(self) -> None:
         self._entries, self._offsets = [], []
@@ -214,7 +215,7 @@ class DurableJournal:
         self._file = open(self.path, "r+b")
         self._file.seek(position)
         self._entries, self._offsets, self.bytes = kept, offsets, position
-        self._dirty = False
+        self._dirty = self._unflushed = False
         self.fsyncs += 1
         self._synced_index = kept[-1][1] if kept else 0
 
@@ -222,6 +223,7 @@ class DurableJournal:
         """Entries at the end are gone (a conflicting tail, or the whole log when PySyncObj
         loads a snapshot): the recorded commit index must not claim them."""
         self._file.flush()
+        self._unflushed = False
         self._file.truncate(offset)
         self._file.seek(offset)
         self.bytes = offset
@@ -268,10 +270,14 @@ class DurableJournal:
 
     # -- durability ----------------------------------------------------------------------------
     def sync(self, force: bool = False) -> None:
-        """Make every appended record durable if the policy asks for it now."""
+        """Make every appended record durable if the policy asks for it now. Called every
+        tick and before every answer to AppendEntries: the file object is flushed only when
+        it holds records (a flush of ``r+b`` costs a system call, lseek, even when empty)."""
         if not self._dirty:
             return
-        self._file.flush()
+        if self._unflushed:
+            self._file.flush()
+            self._unflushed = False
         if force or self.policy() == "always":
             os.fsync(self._file.fileno())
             self.fsyncs += 1
