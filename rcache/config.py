@@ -367,6 +367,10 @@ BY_NAME = {opt.name: opt for opt in OPTIONS}
 BY_NAME.update((opt.alias, opt) for opt in OPTIONS if opt.alias)
 
 
+# Options that decide ``Config.evicting``: maxmemory set, or a policy other than noeviction
+_EVICTION_OPTIONS = frozenset({"maxmemory", "maxmemory_policy"})
+
+
 class Config:
     """Current values; attribute names use underscores (``config.proto_max_bulk_len``)."""
 
@@ -378,6 +382,13 @@ class Config:
         self.runtime_checks: dict[str, Callable[[Any], None]] = {}
         for name, value in values.items():
             setattr(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in _EVICTION_OPTIONS:
+            # Kept as one flag: every client read event asks it (the server's plain path)
+            super().__setattr__("evicting", bool(getattr(self, "maxmemory", 0)) or getattr(
+                self, "maxmemory_policy", "noeviction") != "noeviction")
 
     @classmethod
     def load(cls, config_file: str | None, env: dict[str, str], flags: dict[str, str]) -> Config:

@@ -321,8 +321,10 @@ class RaftNode(SyncObj):
 
     def lease_holds(self) -> bool:
         """Does this node lead, and may it answer a read from its own state now? (any
-        thread) A lone leader may always: no other node can be elected without its vote."""
-        return self._isLeader() and (self.lease_until > time.monotonic() or not self.otherNodes)
+        thread) A lone leader may always: no other node can be elected without its vote.
+        (Every read asks: PySyncObj's ``otherNodes`` copies the set, its own is read here.)"""
+        return self._isLeader() and (not self._SyncObj__otherNodes
+                                     or self.lease_until > time.monotonic())
 
     def term_applied(self) -> bool:
         """Has this leader applied everything committed before its term? Until then its

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections import deque
-from time import perf_counter_ns, time_ns
+from time import time_ns
 from typing import TYPE_CHECKING
 
 from . import errors, scripting
@@ -122,7 +122,7 @@ class Client(asyncio.Protocol):
         self._limit_watch = LimitWatch()
         self._flush_due = False  # in the server's list of clients with replies resolved
         self._write_due = False  # in the server's list of clients with replies to write
-        self._plain = False  # _plain_connection and _options_plain(), as of the last read
+        self._plain = False  # _plain_connection and not config.evicting, as of the last read
         self._closing = False
         self.quitting = False
         self._plain_connection = self._connection_plain()  # as of the last command
@@ -181,7 +181,7 @@ class Client(asyncio.Protocol):
                 and self.server.pause.mode is None and self.reader.error is None):
             # One command and nothing before it waits (every read at -P 1): what _consume
             # does for it, without the inbox.
-            self._plain = self._plain_connection and _options_plain(self.server.config)
+            self._plain = self._plain_connection and not self.server.config.evicting
             self._on_command(commands[0])
             if replies.out:
                 self._write_at_turn_end()
@@ -200,7 +200,7 @@ class Client(asyncio.Protocol):
         replies = self.replies
         self._consuming = True
         server = self.server
-        self._plain = self._plain_connection and _options_plain(server.config)
+        self._plain = self._plain_connection and not server.config.evicting
         pause = server.pause
         try:
             while inbox and not self._closing:
@@ -266,11 +266,12 @@ class Client(asyncio.Protocol):
         MONITOR, CONFIG SET...): only such commands change what ``_connection_plain``
         looks at, so it is decided again after each of them (and not on every read)."""
         self._plain_connection = plain = self._connection_plain()
-        self._plain = plain and _options_plain(self.server.config)
+        self._plain = plain and not self.server.config.evicting
 
     def _connection_plain(self) -> bool:
         """May this connection's data commands skip the checks of ``_execute``, as far as
-        its own state goes (``_options_plain``: the node's)? A tracking connection's reads
+        its own state goes (``Config.evicting``: the node's; eviction keeps an access clock
+        that only ``_execute`` updates)? A tracking connection's reads
         record their keys in ``_execute``: never plain."""
         return (self.reader.authenticated and self.acl_user is None and self.multi is None
                 and not self.subscriptions
@@ -339,7 +340,7 @@ class Client(asyncio.Protocol):
             return QUEUED
         server = self.server
         config = server.config  # the LRU/LFU clock: only where eviction may read it
-        if (config.maxmemory or config.maxmemory_policy != "noeviction") and cmd.keyed and (
+        if config.evicting and cmd.keyed and (
                 cmd.container is None or cmd.container.name != "object"):
             server.eviction.note_access(self.db, cmd.keys(argv))
         return self._route(cmd, argv)
@@ -433,16 +434,20 @@ class Client(asyncio.Protocol):
         """Run a command on this node, now: counted for INFO commandstats and timed for
         SLOWLOG (writes are counted and timed where they are applied)."""
         server = self.server
-        start = perf_counter_ns()
+        # One clock read is the command's "now" and its timer's start, as Redis's call() times
+        # a command from the cached clock its expiry checks use.
+        start = time_ns()
         try:
-            ctx = self.context()
+            ctx = self.context(start)
             reply = cmd.handler(ctx, argv) if cmd.parser is None else cmd.call(ctx, argv)
         except CommandError as err:
             reply = err
         except Exception:  # a bug: the client gets an error, the connection stays
             log.exception("command %r failed", argv[:1])
             reply = CommandError("ERR internal error while running the command")
-        elapsed_us = (perf_counter_ns() - start) // 1000
+        elapsed_us = (time_ns() - start) // 1000
+        if elapsed_us < 0:  # the wall clock stepped back
+            elapsed_us = 0
         # After it ran, as Redis: EXEC follows its commands (those of its scripts too: an
         # EXEC that went to the log is shown once applied, by exec_transaction)
         if server.monitors.clients and not (type(reply) is Pending and cmd.name == "exec"):
@@ -506,9 +511,10 @@ class Client(asyncio.Protocol):
         asyncio.ensure_future(coro).add_done_callback(finished)
         return result
 
-    def context(self) -> Context:
-        """The handler's view: this client's database, now. Reused while the database
-        mapping (SWAPDB, an installed snapshot) and the selected db stay the same."""
+    def context(self, now_ns: int = 0) -> Context:
+        """The handler's view: this client's database, now (``now_ns``: the wall clock if the
+        caller read it already). Reused while the database mapping (SWAPDB, an installed
+        snapshot) and the selected db stay the same."""
         ks = self._keyspace
         if ks is None or ks.dbnum != self.db or (
                 self._store_generation != self.server.store.generation):
@@ -516,7 +522,7 @@ class Client(asyncio.Protocol):
             ks = self._keyspace = store.keyspace(self.db, 0)
             self._store_generation = store.generation
             self._context = Context(ks, random, self, self.server)
-        ks.now_ms = time_ns() // 1_000_000
+        ks.now_ms = (now_ns or time_ns()) // 1_000_000
         return self._context
 
     def exec_transaction(self, exec_argv: list[bytes]):
@@ -785,13 +791,6 @@ def _plain_command(name: bytes) -> Command | None:
     if name in (name.lower(), name.upper()):
         _PLAIN[name] = cmd
     return cmd
-
-
-def _options_plain(config: Config) -> bool:
-    """Do the node's options let plain data commands skip ``_execute``'s checks? (Any
-    client's CONFIG SET may change them: looked at on every read.) Eviction keeps an
-    access clock that only ``_execute`` updates."""
-    return not config.maxmemory and config.maxmemory_policy == "noeviction"
 
 
 def _refused_by_protected_mode(config: Config, peer) -> bool:
