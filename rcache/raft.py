@@ -425,8 +425,7 @@ class RaftNode(SyncObj):
         now = time.monotonic()
         if now < self._lease_from or not self.term_applied():
             return
-        others = len(self.otherNodes)
-        needed = (others + 1) // 2  # followers that make a majority with us
+        needed = _followers_for_majority(len(self.otherNodes))
         if needed == 0:
             start = now
         else:
@@ -578,10 +577,7 @@ class RaftNode(SyncObj):
     def send_heartbeats(self) -> dict[str, int]:
         """Send AppendEntries to every connected follower now; -> the acknowledgement count
         that proves each one still followed us after this moment."""
-        before = dict(self.appends_sent)
-        self._SyncObj__sendAppendEntries()
-        return {addr: count for addr, count in self.appends_sent.items()
-                if count > before.get(addr, 0)}
+        return self._counted_sends(self._SyncObj__sendAppendEntries)
 
     def send_read_heartbeats(self) -> tuple[dict[str, int], bool]:
         """As ``send_heartbeats``, but only to as many followers as make a majority with us,
@@ -590,7 +586,7 @@ class RaftNode(SyncObj):
         its answer and a wake-up. If one of them is owed entries, every follower is sent
         its AppendEntries (``send_heartbeats``). -> (the counts, whether all were asked)."""
         others = self._SyncObj__otherNodes
-        needed = (len(others) + 1) // 2
+        needed = _followers_for_majority(len(others))
         connected = self._SyncObj__connectedNodes
         confirmed = self._confirmed_at
         chosen = sorted((node for node in others if node in connected), reverse=True,
@@ -599,15 +595,23 @@ class RaftNode(SyncObj):
         next_index = self._SyncObj__raftNextIndex
         if len(chosen) < needed or any(next_index.get(node, 0) <= last for node in chosen):
             return self.send_heartbeats(), True
-        before = dict(self.appends_sent)
         term, commit = self.raftCurrentTerm, self._SyncObj__raftCommitIndex
         send = self._SyncObj__transport.send
-        for node in chosen:
-            prev_index, prev_term = self._SyncObj__getPrevLogIndexTerm(next_index[node])
-            send(node, {"type": "append_entries", "term": term, "commit_index": commit,
-                        "entries": [], "prevLogIdx": prev_index, "prevLogTerm": prev_term})
+
+        def send_chosen() -> None:
+            for node in chosen:
+                prev_index, prev_term = self._SyncObj__getPrevLogIndexTerm(next_index[node])
+                send(node, {"type": "append_entries", "term": term, "commit_index": commit,
+                            "entries": [], "prevLogIdx": prev_index, "prevLogTerm": prev_term})
+        return self._counted_sends(send_chosen), len(chosen) == len(others)
+
+    def _counted_sends(self, send: Callable[[], None]) -> dict[str, int]:
+        """Run ``send``; -> for each follower it sent to, its send count after it (the
+        acknowledgement count that proves the follower answered one of those sends)."""
+        before = dict(self.appends_sent)
+        send()
         return {addr: count for addr, count in self.appends_sent.items()
-                if count > before.get(addr, 0)}, len(chosen) == len(others)
+                if count > before.get(addr, 0)}
 
     def majority_acknowledged(self, targets: dict[str, int]) -> bool:
         acked = 1 + sum(1 for addr, count in targets.items()
@@ -638,6 +642,11 @@ class _WaitWithoutLock:
             return self._poll.poll(timeout_ms)
         finally:
             self._lock.acquire()
+
+
+def _followers_for_majority(followers: int) -> int:
+    """How many of a leader's followers make a majority of the cluster with it."""
+    return (followers + 1) // 2
 
 
 def _not_used(*_args) -> None:
@@ -779,8 +788,7 @@ class Replicator:
         self._stopped = True
         if self._expiry_task is not None:
             self._expiry_task.cancel()
-        if self._return_timer is not None:
-            self._return_timer.cancel()
+        self._end_return_wait()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
         self.node.destroy()
@@ -1012,10 +1020,7 @@ class Replicator:
         its instruction budget, on the tick thread, so that the loop serves others meanwhile."""
         if not self._items:
             return
-        if self._return_timer is not None:
-            self._return_timer.cancel()
-            self._return_timer = None
-            self._returning = 0
+        self._end_return_wait()
         items, waiters, prepared = self._items, self._waiters, self._prepared
         self._items, self._waiters, self._prepared = [], [], []
         seed = random.getrandbits(63)
@@ -1078,11 +1083,14 @@ class Replicator:
             self._return_timer = self._loop.call_later(RETURN_WAIT_S, self._flush_returned)
 
     def _flush_returned(self) -> None:
+        self._end_return_wait()
+        self._flush_unless_busy()
+
+    def _end_return_wait(self) -> None:
         if self._return_timer is not None:
             self._return_timer.cancel()
             self._return_timer = None
         self._returning = 0
-        self._flush_unless_busy()
 
     def _resolve_reads(self, waiters: list[Pending], outcome: object) -> None:
         _resolve_all(waiters, outcome)
