@@ -8,6 +8,8 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 import redis
@@ -157,24 +159,45 @@ def test_paused_leader_serves_no_stale_linearizable_read(cluster: LocalCluster) 
     assert cluster.info(old)["raft_role"] == "follower"
 
 
-def test_join_and_remove_while_writing(cluster: LocalCluster) -> None:
-    rc = RedisCluster(host="127.0.0.1", port=cluster.nodes[1].port)
+@contextmanager
+def _writing(write: Callable[[range], object], batch: int = 1) -> Iterator[list[int]]:
+    """A thread writes numbers ``batch`` at a time (``write``) until the block ends: -> the
+    numbers acknowledged so far. A failed batch (no leader, no slots while electing) is not
+    counted, and the thread pauses briefly before the next one."""
     acknowledged: list[int] = []
     stop = threading.Event()
 
     def writer() -> None:
-        i = 0
-        while not stop.is_set() and i < 100_000:
+        for start in range(0, 100_000, batch):
+            if stop.is_set():
+                return
+            numbers = range(start, start + batch)
             try:
-                rc.set(f"j{i}", i)
-                acknowledged.append(i)
-            except redis.RedisError:
+                write(numbers)
+                acknowledged.extend(numbers)
+            except (redis.RedisError, RedisClusterException):
                 time.sleep(0.05)
-            i += 1
 
     thread = threading.Thread(target=writer)
     thread.start()
     try:
+        yield acknowledged
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def _set_each(client: redis.Redis | RedisCluster, prefix: str) -> Callable[[range], None]:
+    """SET prefix<n> n for each number, one request each."""
+    def write(numbers: range) -> None:
+        for n in numbers:
+            client.set(f"{prefix}{n}", n)
+    return write
+
+
+def test_join_and_remove_while_writing(cluster: LocalCluster) -> None:
+    rc = RedisCluster(host="127.0.0.1", port=cluster.nodes[1].port)
+    with _writing(_set_each(rc, "j")) as acknowledged:
         time.sleep(0.5)
         fresh = cluster.add_node()
         cluster.wait_converged()
@@ -183,9 +206,6 @@ def test_join_and_remove_while_writing(cluster: LocalCluster) -> None:
         assert leader.client().execute_command("RAFT.NODE", "REMOVE", victim.name) == b"OK"
         wait_for(lambda: victim.proc.poll() is not None, 20, "the removed node to shut down")
         time.sleep(0.5)
-    finally:
-        stop.set()
-        thread.join(timeout=30)
     assert len(acknowledged) > 50
     members = leader.client().execute_command("RAFT.CLUSTER", "INFO")
     assert sorted(m[0].decode() for m in members) == sorted(
@@ -288,34 +308,20 @@ def test_join_a_lone_node_while_writing(make_node) -> None:
     first = make_node("--id", "a")
     second = make_node("--id", "b")
     assert first.client().execute_command("RAFT.CLUSTER", "INIT") == b"OK a"
-    acknowledged: list[int] = []
-    stop = threading.Event()
+    client = first.client(socket_timeout=30)
 
-    def writer() -> None:
-        client = first.client(socket_timeout=30)
-        i = 0
-        while not stop.is_set() and i < 100_000:
-            pipe = client.pipeline(transaction=False)
-            for n in range(i, i + 5):
-                pipe.set(f"w{n}", n)
-            try:
-                pipe.execute()
-                acknowledged.extend(range(i, i + 5))
-            except redis.RedisError:
-                time.sleep(0.05)
-            i += 5
+    def set_pipelined(numbers: range) -> None:
+        pipe = client.pipeline(transaction=False)
+        for n in numbers:
+            pipe.set(f"w{n}", n)
+        pipe.execute()
 
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
+    with _writing(set_pipelined, batch=5) as acknowledged:
         wait_for(lambda: len(acknowledged) > 200, 20, "writes to the lone node")
         assert second.client().execute_command("RAFT.CLUSTER", "JOIN",
                                                f"127.0.0.1:{first.port}") == b"OK"
         joined = len(acknowledged)
         wait_for(lambda: len(acknowledged) > joined + 200, 20, "writes after the join")
-    finally:
-        stop.set()
-        thread.join(timeout=30)
     keys = [f"w{n}" for n in acknowledged]
     values = [str(n).encode() for n in acknowledged]
     # Each node's own state (READONLY): on a loaded machine leadership may move between the
@@ -358,31 +364,13 @@ def test_big_collection_deleted_on_every_node(cluster: LocalCluster) -> None:
 
 def test_remove_the_leader_while_writing(cluster: LocalCluster) -> None:
     rc = RedisCluster(host="127.0.0.1", port=cluster.nodes[0].port)
-    acknowledged: list[int] = []
-    stop = threading.Event()
-
-    def writer() -> None:
-        for i in range(100_000):
-            if stop.is_set():
-                return
-            try:
-                rc.set(f"r{i}", i)
-                acknowledged.append(i)
-            except (redis.RedisError, RedisClusterException):  # no slots while electing
-                time.sleep(0.05)
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
+    with _writing(_set_each(rc, "r")) as acknowledged:
         time.sleep(0.5)
         old = cluster.leader()
         assert old.client(socket_timeout=30).execute_command(
             "RAFT.NODE", "REMOVE", old.name) == b"OK"
         wait_for(lambda: old.proc.poll() is not None, 20, "the removed leader to shut down")
         time.sleep(0.5)
-    finally:
-        stop.set()
-        thread.join(timeout=30)
     survivors = [n for n in cluster.nodes if n is not old]
     leader = cluster.leader(among=survivors)
     members = leader.client().execute_command("RAFT.CLUSTER", "INFO")
