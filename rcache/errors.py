@@ -52,6 +52,7 @@ EXEC_WITHOUT_MULTI = "ERR EXEC without MULTI"
 DISCARD_WITHOUT_MULTI = "ERR DISCARD without MULTI"
 WATCH_IN_MULTI = "ERR WATCH inside MULTI is not allowed"
 EXECABORT = "EXECABORT Transaction discarded because of previous errors."
+EXECABORT_BECAUSE = "EXECABORT Transaction discarded because of: "  # + the refusal's text
 OOM = "OOM command not allowed when used memory > 'maxmemory'."
 CLUSTERDOWN = "CLUSTERDOWN The cluster is down"
 # rcache's own: what a client must know when Raft could not settle its command.

@@ -536,10 +536,9 @@ class Client(asyncio.Protocol):
             return CommandError(errors.EXECABORT)
         if modified:
             return NULL_ARRAY
-        if self.server.replicator.is_leader and any("denyoom" in cmd.flags for cmd, _ in queued):
-            refused = self.server.eviction.admit()  # before anything runs, as Redis checks
-            if refused is not None:
-                return refused
+        refusal = self._exec_refusal(queued)
+        if refusal is not None:  # before anything runs, as Redis checks
+            return CommandError(f"{errors.EXECABORT_BECAUSE}{refusal}")
         replies: list = []
         data: list[tuple[int, list[bytes]]] = []
         positions: list[int] = []
@@ -583,11 +582,19 @@ class Client(asyncio.Protocol):
             return relayed
         if route is not None:
             return route
-        refusal = self.server.replicator.faults.refusal()
-        if refusal is not None:
-            return CommandError(refusal)
         return self.server.replicator.submit((TRANSACTION, data), merge, [
             (cmd, None) for cmd, _ in queued if "node" not in cmd.flags])
+
+    def _exec_refusal(self, queued: list) -> str | None:
+        """Why EXEC may not run its data commands now (a disk error, maxmemory), or None."""
+        if all("node" in cmd.flags for cmd, _ in queued):
+            return None
+        refusal = self.server.replicator.faults.refusal()
+        if refusal is None and self.server.replicator.is_leader and any(
+                "denyoom" in cmd.flags for cmd, _ in queued):
+            refused = self.server.eviction.admit()
+            refusal = None if refused is None else str(refused)
+        return refusal
 
     # -- replies -----------------------------------------------------------------------------
     def _emit(self, reply) -> None:

@@ -222,6 +222,33 @@ def test_replies_match_redis(commands, node, redis_server) -> None:
         theirs.delete("big", "a")
 
 
+def test_exec_refused_by_maxmemory_set_after_queuing_matches_redis(node, redis_server) -> None:
+    """maxmemory set by another client while a transaction is queued: EXEC answers EXECABORT
+    with the OOM reason when a queued command may use memory, and runs a read-only one."""
+    theirs = redis.Redis(port=redis_server)
+    before = theirs.config_get("maxmemory")["maxmemory"]
+    transactions = {port: RawConnection(port) for port in (node.port, redis_server)}
+    admins = {port: RawConnection(port) for port in (node.port, redis_server)}
+    replies: dict[int, list[bytes]] = {port: [] for port in transactions}
+    try:
+        for port, conn in transactions.items():
+            admin = admins[port]
+            for queued in [[("SET", "a", "b"), ("GET", "big")], [("GET", "big"), ("PING",)]]:
+                conn.call("SET", "big", "x" * 2000)
+                conn.call("MULTI")
+                replies[port] += [conn.call(*command) for command in queued]
+                replies[port].append(admin.call("CONFIG", "SET", "maxmemory", "1"))
+                replies[port].append(conn.call("EXEC"))
+                replies[port].append(admin.call("CONFIG", "SET", "maxmemory", "0"))
+        assert b"EXECABORT Transaction discarded because of: OOM" in replies[node.port][3]
+        assert replies[node.port] == replies[redis_server]
+    finally:
+        for conn in (*transactions.values(), *admins.values()):
+            conn.close()
+        theirs.config_set("maxmemory", before)
+        theirs.delete("big", "a")
+
+
 def test_options_come_from_flags_and_environment(make_node) -> None:
     started = make_node("--maxmemory", "3mb", "--lfu-log-factor", "20",
                         env={"RCACHE_MAXMEMORY_POLICY": "volatile-ttl",
