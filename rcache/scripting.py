@@ -377,7 +377,9 @@ class LuaRun:
         if register is not None:
             api[b"register_function"] = self._guard(register)
         self._raised: list = []  # error tables raised from Python, named by _ERROR_MARK + index
-        bootstrap = self.runtime.globals().loadstring(_bootstrap_bytecode(), b"=rcache")
+        lua_globals = self.runtime.globals()
+        self._rawget = lua_globals.rawget  # a reply's fields, read past any metatable
+        bootstrap = lua_globals.loadstring(_bootstrap_bytecode(), b"=rcache")
         self._compile, self._set_global, self._run, self._where = bootstrap(api)
 
     def _guard_all(self, functions: dict) -> dict:
@@ -583,32 +585,33 @@ class LuaRun:
             return value if self.resp3 else (1 if value else None)
         if not is_table(value):
             return None
-        err = value[b"err"]
+        rawget = self._rawget  # as Redis reads them: lua_rawget, no __index called
+        err = rawget(value, b"err")
         if type(err) is bytes:
             return CommandError(_text(err))
-        ok = value[b"ok"]
+        ok = rawget(value, b"ok")
         if type(ok) is bytes:
             return SimpleString(_text(ok).replace("\r", " ").replace("\n", " "))
-        double = value[b"double"]
+        double = rawget(value, b"double")
         if type(double) in (int, float):
             return float(double)
-        big = value[b"big_number"]
+        big = rawget(value, b"big_number")
         if type(big) is bytes:
             return BigNumber(big.replace(b"\r", b" ").replace(b"\n", b" "))
-        verbatim = value[b"verbatim_string"]
-        if is_table(verbatim) and type(verbatim[b"string"]) is bytes \
-                and type(verbatim[b"format"]) is bytes:
-            return Verbatim(verbatim[b"string"])
-        mapping = value[b"map"]
+        verbatim = rawget(value, b"verbatim_string")
+        if is_table(verbatim) and type(rawget(verbatim, b"string")) is bytes \
+                and type(rawget(verbatim, b"format")) is bytes:
+            return Verbatim(rawget(verbatim, b"string"))
+        mapping = rawget(value, b"map")
         if is_table(mapping):
             return {_hashable(self.to_reply(k)): self.to_reply(v) for k, v in mapping.items()}
-        members = value[b"set"]
+        members = rawget(value, b"set")
         if is_table(members):
             return OrderedSet(self.to_reply(k) for k in members.keys())
         items = []
         index = 1
         while True:
-            item = value[index]
+            item = rawget(value, index)
             if item is None:
                 return items
             items.append(self.to_reply(item))

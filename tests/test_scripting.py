@@ -39,6 +39,13 @@ SEQUENCES = [
      ("EVAL", "return 2^53", "0"), ("EVAL", "return 1e30", "0"), ("EVAL", "return 0/0", "0"),
      ("EVAL", "return {1,2,{3,{4,nil,5}},6}", "0"), ("EVAL", "return {err=42}", "0"),
      ("EVAL", "return {KEYS[1], ARGV[1], #KEYS, #ARGV}", "1", "k", "a")],
+    # a returned table is read without its metatable (an __index that errs is never called)
+    [("EVAL", "return setmetatable({}, {__index=function() foo() end})", "0"),
+     ("EVAL", "return setmetatable({}, {__index=function(t, k) if k == 'ok' then return 'x' "
+      "end end})", "0"),
+     ("EVAL", "return setmetatable({7}, {__index={1, 2, err='e'}})", "0"),
+     ("EVAL", "return setmetatable({}, {__index=function() redis.call('set', 'x', '1') end})",
+      "0"), ("GET", "x")],
     # RESP -> Lua, RESP2 and after redis.setresp(3)
     [(S, "s", "abc"), ("HSET", "h", "f", "v"), ("ZADD", "z", "1.5", "m"),
      ("EVAL", "return redis.call('get','nokey')", "0"),
