@@ -9,11 +9,10 @@ as bytes (the runtime runs with ``encoding=None``); numbers as int or float.
 
 from __future__ import annotations
 
-import json
 import math
+import re
 import struct as pystruct
 from collections.abc import Callable
-from typing import Any
 
 import lupa.lua51 as lua51
 
@@ -22,6 +21,53 @@ _LuaTable = type(lua51.LuaRuntime().table())
 
 class LibraryError(Exception):
     """Raised to Lua as an error with this message, after the calling script's position."""
+
+
+class ArgumentError(LibraryError):
+    """luaL_argerror: 'bad argument #<position> to '<name>' (<reason>)', the function's name
+    as its caller knows it ('?' when a C function such as pcall called it)."""
+
+    def __init__(self, position: int, reason: str) -> None:
+        super().__init__(reason)
+        self.position = position
+        self.reason = reason
+
+    def message(self, name: str) -> str:
+        return f"bad argument #{self.position} to '{name}' ({self.reason})"
+
+
+def type_name(args: tuple, index: int) -> str:
+    """luaL_typename of an argument (0-based), 'no value' when it was not given."""
+    if index >= len(args):
+        return "no value"
+    value = args[index]
+    names = {type(None): "nil", bool: "boolean", bytes: "string", int: "number",
+             float: "number"}
+    return names.get(type(value)) or lua51.lua_type(value) or "userdata"
+
+
+def check_int(args: tuple, index: int) -> int:
+    """luaL_checkint of argument ``index`` (0-based): a number or a numeric string, truncated."""
+    value = args[index] if index < len(args) else None
+    number = value
+    if type(value) is bytes:
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+    if type(number) not in (int, float) or number != number:
+        raise ArgumentError(index + 1, f"number expected, got {type_name(args, index)}")
+    return int(number) if abs(number) < 2**63 else -2**63
+
+
+def check_string(args: tuple, index: int) -> bytes:
+    """luaL_checkstring of argument ``index`` (0-based): a string, or a number as text."""
+    value = args[index] if index < len(args) else None
+    if type(value) is bytes:
+        return value
+    if type(value) in (int, float):
+        return format_number(value)
+    raise ArgumentError(index + 1, f"string expected, got {type_name(args, index)}")
 
 
 def is_table(value: object) -> bool:
@@ -70,14 +116,117 @@ def _json_string(raw: bytes) -> bytes:
     return bytes(out)
 
 
+_TOKEN_NAMES = {"{": "T_OBJ_BEGIN", "}": "T_OBJ_END", "[": "T_ARR_BEGIN", "]": "T_ARR_END",
+                ",": "T_COMMA", ":": "T_COLON"}
+_JSON_UNESCAPES = {0x22: 0x22, 0x5C: 0x5C, 0x2F: 0x2F, 0x62: 0x08, 0x74: 0x09, 0x6E: 0x0A,
+                   0x66: 0x0C, 0x72: 0x0D}
+# What C's strtod reads (lua-cjson parses numbers with it): decimal, hexadecimal, inf, nan.
+_STRTOD = re.compile(rb"[+-]?(?:0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)"
+                     rb"(?:[pP][+-]?[0-9]+)?|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+                     rb"|(?i:infinity|inf|nan(?:\([0-9a-zA-Z_]*\))?))")
+_INT_MAX = 2**31 - 1
+
+
+class _JsonSyntaxError(Exception):
+    """A decoding error at a position: 'Expected <what> but found <found> at character n'."""
+
+
 class Cjson:
+    """lua-cjson as Redis bundles it: encode, decode and their settings, which last for the
+    run (Redis keeps them in its Lua state until SCRIPT FLUSH; every run here starts afresh)."""
+
     def __init__(self, runtime, null) -> None:
         self.runtime = runtime
         self.null = null  # cjson.null: a light userdata in Lua, a sentinel here
+        self.sparse_convert, self.sparse_ratio, self.sparse_safe = False, 2, 10
+        self.encode_max_depth = self.decode_max_depth = 1000
+        self.encode_invalid = 0  # 0 off, 1 on, 2 null
+        self.decode_invalid = True
+        self.precision = 14
+        self.keep_buffer = True
 
+    def functions(self) -> dict[bytes, Callable]:
+        return {b"encode": self.encode, b"decode": self.decode,
+                b"encode_sparse_array": self.encode_sparse_array,
+                b"encode_max_depth": self.set_encode_max_depth,
+                b"decode_max_depth": self.set_decode_max_depth,
+                b"encode_number_precision": self.encode_number_precision,
+                b"encode_keep_buffer": self.encode_keep_buffer,
+                b"encode_invalid_numbers": self.encode_invalid_numbers,
+                b"decode_invalid_numbers": self.decode_invalid_numbers}
+
+    # -- settings: each returns the value it has after the call ---------------------------
+    @staticmethod
+    def _settings(args: tuple, count: int) -> tuple:
+        if len(args) > count:
+            raise ArgumentError(count + 1, "found too many arguments")
+        return args + (None,) * (count - len(args))
+
+    @staticmethod
+    def _integer(args: tuple, index: int, current: int, lowest: int, highest: int) -> int:
+        if args[index] is None:
+            return current
+        value = check_int(args, index) & 0xFFFFFFFF  # C's int
+        value = value - 2**32 if value > _INT_MAX else value
+        if not lowest <= value <= highest:
+            raise ArgumentError(1, f"expected integer between {lowest} and {highest}")
+        return value
+
+    @staticmethod
+    def _option(args: tuple, index: int, current: int, options: tuple = (b"off", b"on")):
+        """-> (setting, what Lua gets back: a boolean for off/on, else the option's name)."""
+        value = args[index]
+        if type(value) is bool:
+            current = int(value)
+        elif value is not None:
+            name = check_string(args, index)
+            if name not in options:
+                raise ArgumentError(index + 1, f"invalid option '{_text(name)}'")
+            current = options.index(name)
+        return current, bool(current) if current < 2 else options[current]
+
+    def encode_sparse_array(self, *args):
+        args = self._settings(args, 3)
+        convert, shown = self._option(args, 0, int(self.sparse_convert))
+        self.sparse_convert = bool(convert)
+        self.sparse_ratio = self._integer(args, 1, self.sparse_ratio, 0, _INT_MAX)
+        self.sparse_safe = self._integer(args, 2, self.sparse_safe, 0, _INT_MAX)
+        return shown, self.sparse_ratio, self.sparse_safe
+
+    def set_encode_max_depth(self, *args) -> int:
+        args = self._settings(args, 1)
+        self.encode_max_depth = self._integer(args, 0, self.encode_max_depth, 1, _INT_MAX)
+        return self.encode_max_depth
+
+    def set_decode_max_depth(self, *args) -> int:
+        args = self._settings(args, 1)
+        self.decode_max_depth = self._integer(args, 0, self.decode_max_depth, 1, _INT_MAX)
+        return self.decode_max_depth
+
+    def encode_number_precision(self, *args) -> int:
+        self.precision = self._integer(self._settings(args, 1), 0, self.precision, 1, 14)
+        return self.precision
+
+    def encode_keep_buffer(self, *args) -> bool:
+        """Kept and reported; the buffer it decides about is lua-cjson's own."""
+        keep, shown = self._option(self._settings(args, 1), 0, int(self.keep_buffer))
+        self.keep_buffer = bool(keep)
+        return shown
+
+    def encode_invalid_numbers(self, *args):
+        self.encode_invalid, shown = self._option(self._settings(args, 1), 0,
+                                                  self.encode_invalid, (b"off", b"on", b"null"))
+        return shown
+
+    def decode_invalid_numbers(self, *args) -> bool:
+        invalid, shown = self._option(self._settings(args, 1), 0, int(self.decode_invalid))
+        self.decode_invalid = bool(invalid)
+        return shown
+
+    # -- encoding ---------------------------------------------------------------------------
     def encode(self, *args) -> bytes:
         if len(args) != 1:
-            raise LibraryError("bad argument #1 to 'encode' (expected 1 argument)")
+            raise ArgumentError(1, "expected 1 argument")
         out: list[bytes] = []
         self._encode(args[0], out, 0)
         return b"".join(out)
@@ -89,21 +238,20 @@ class Cjson:
         elif kind is bool:
             out.append(b"true" if value else b"false")
         elif kind is int or kind is float:
-            if kind is float and (math.isnan(value) or math.isinf(value)):
-                raise LibraryError("Cannot serialise number: must not be NaN or Inf")
-            out.append(format_number(value))
+            out.append(self._number(value))
         elif kind is bytes:
             out.append(_json_string(value))
         elif kind is _LuaTable:
-            if depth >= 1000:
-                raise LibraryError("Cannot serialise, excessive nesting (1001)")
-            length = array_length(value)
-            if length:
+            depth += 1
+            if depth > self.encode_max_depth:
+                raise LibraryError(f"Cannot serialise, excessive nesting ({depth})")
+            length = self._array_length(value)
+            if length > 0:
                 out.append(b"[")
                 for i in range(1, length + 1):
                     if i > 1:
                         out.append(b",")
-                    self._encode(value[i], out, depth + 1)
+                    self._encode(value[i], out, depth)
                 out.append(b"]")
                 return
             out.append(b"{")
@@ -115,52 +263,250 @@ class Cjson:
                 if type(key) is bytes:
                     out.append(_json_string(key))
                 elif type(key) in (int, float):
-                    out.append(b'"' + format_number(key) + b'"')
+                    out.append(b'"' + self._number(key) + b'"')
                 else:
-                    raise LibraryError("Cannot serialise table: table key must be a number "
+                    name = lua51.lua_type(key) or "boolean"
+                    raise LibraryError(f"Cannot serialise {name}: table key must be a number "
                                        "or string")
                 out.append(b":")
-                self._encode(item, out, depth + 1)
+                self._encode(item, out, depth)
             out.append(b"}")
         else:
             name = lua51.lua_type(value) or kind.__name__
             raise LibraryError(f"Cannot serialise {name}: type not supported")
 
-    def decode(self, *args):
-        if len(args) != 1 or type(args[0]) not in (bytes, int, float):
-            raise LibraryError("bad argument #1 to 'decode' (expected 1 argument)")
-        text = args[0] if type(args[0]) is bytes else format_number(args[0])
-        try:
-            parsed = json.loads(text.decode("utf-8", "surrogateescape"),
-                                parse_constant=_no_constant)
-        except (ValueError, RecursionError) as err:
-            position = getattr(err, "pos", 0) + 1
-            raise LibraryError(f"Expected value but found invalid token at character "
-                               f"{position}") from None
-        return self._to_lua(parsed)
+    def _array_length(self, table) -> int:
+        """The highest index if every key is a whole number >= 1, else -1 (an object);
+        an excessively sparse array is an object or an error, as configured."""
+        highest = items = 0
+        for key in table.keys():
+            if type(key) not in (int, float) or key < 1 or key != math.floor(key):
+                return -1
+            highest = max(highest, int(key))
+            items += 1
+        if self.sparse_ratio > 0 and highest > items * self.sparse_ratio \
+                and highest > self.sparse_safe:
+            if not self.sparse_convert:
+                raise LibraryError("Cannot serialise table: excessively sparse array")
+            return -1
+        return highest
 
-    def _to_lua(self, value):
-        if value is None:
-            return self.null
-        if type(value) is str:
-            return value.encode("utf-8", "surrogateescape")
-        if type(value) is list:
-            table = self.runtime.table()
-            for i, item in enumerate(value, 1):
-                table[i] = self._to_lua(item)
-            return table
-        if type(value) is dict:
-            table = self.runtime.table()
-            for key, item in value.items():
-                table[key.encode("utf-8", "surrogateescape")] = self._to_lua(item)
-            return table
-        if type(value) is int and not -2**53 <= value <= 2**53:
-            return float(value)
+    def _number(self, value) -> bytes:
+        if math.isnan(value) or math.isinf(value):
+            if self.encode_invalid == 0:
+                raise LibraryError("Cannot serialise number: must not be NaN or Inf")
+            if self.encode_invalid == 2:
+                return b"null"
+            if math.isnan(value):
+                return b"nan"
+        return b"%.*g" % (self.precision, value)
+
+    # -- decoding ---------------------------------------------------------------------------
+    def decode(self, *args):
+        if len(args) != 1:
+            raise ArgumentError(1, "expected 1 argument")
+        text = check_string(args, 0)
+        if len(text) >= 2 and (not text[0] or not text[1]):
+            raise LibraryError("JSON parser does not support UTF-16 or UTF-32")
+        end = text.find(b"\0")  # the C parser stops at the first NUL
+        parser = _JsonParser(self, text if end < 0 else text[:end])
+        try:
+            value = parser.value(parser.token())
+            found = parser.token()
+            if found[0] != "T_END":
+                raise parser.expected("the end", found)
+        except _JsonSyntaxError as err:
+            raise LibraryError(str(err)) from None
         return value
 
 
-def _no_constant(name: str):
-    raise ValueError(name)
+class _JsonParser:
+    """lua-cjson's decoder: one token of look-ahead, its token names in its errors."""
+
+    def __init__(self, cjson: Cjson, text: bytes) -> None:
+        self.cjson = cjson
+        self.text = text
+        self.pos = 0
+        self.depth = 0
+
+    def token(self) -> tuple:
+        """-> (type, value, index): type a T_* name, or 'error' with the reason as value."""
+        text = self.text
+        while self.pos < len(text) and text[self.pos] in b" \t\n\r":
+            self.pos += 1
+        index = self.pos
+        if index == len(text):
+            return "T_END", None, index
+        char = chr(text[index])
+        if char in _TOKEN_NAMES:
+            self.pos += 1
+            return _TOKEN_NAMES[char], None, index
+        if char == '"':
+            return self._string(index)
+        if char == "-" or char.isdigit():
+            if not self.cjson.decode_invalid and self._invalid_number():
+                return "error", "invalid number", index
+            return self._number(index)
+        for word, value in ((b"true", True), (b"false", False), (b"null", self.cjson.null)):
+            if text.startswith(word, index):
+                self.pos += len(word)
+                return ("T_NULL" if word == b"null" else "T_BOOLEAN"), value, index
+        if self.cjson.decode_invalid and char in "+iInN" and self._invalid_number():
+            return self._number(index)
+        return "error", "invalid token", index
+
+    def _invalid_number(self) -> bool:
+        """Numbers strtod reads but JSON has not: a leading +, hex, leading zeros, inf, nan."""
+        rest = self.text[self.pos:]
+        if rest[:1] == b"+":
+            return True
+        if rest[:1] == b"-":
+            rest = rest[1:]
+        if rest[:1] == b"0":
+            return rest[1:2].lower() == b"x" or rest[1:2].isdigit()
+        if rest[:1] <= b"9":
+            return False
+        return rest[:3].lower() in (b"inf", b"nan")
+
+    def _number(self, index: int) -> tuple:
+        match = _STRTOD.match(self.text, index)
+        if not match:
+            return "error", "invalid number", index
+        self.pos = match.end()
+        raw = match.group().lower()
+        sign = -1.0 if raw[:1] == b"-" else 1.0
+        body = raw.lstrip(b"+-")
+        if body.startswith(b"0x"):
+            number = sign * float.fromhex(body.decode())
+        elif body.startswith(b"nan"):
+            number = math.nan
+        elif body.startswith(b"inf"):
+            number = sign * math.inf
+        else:
+            number = float(raw)
+        return "T_NUMBER", number, index
+
+    def _string(self, index: int) -> tuple:
+        text = self.text
+        out = bytearray()
+        pos = index + 1
+        while True:
+            if pos >= len(text):
+                self.pos = pos
+                return "error", "unexpected end of string", pos
+            byte = text[pos]
+            if byte == 0x22:
+                break
+            if byte != 0x5C:
+                out.append(byte)
+                pos += 1
+                continue
+            escape = text[pos + 1] if pos + 1 < len(text) else 0
+            if escape == 0x75:  # \uXXXX, maybe a surrogate pair
+                decoded = _unicode_escape(text, pos)
+                if decoded is None:
+                    self.pos = pos
+                    return "error", "invalid unicode escape code", pos
+                out += decoded[0]
+                pos += decoded[1]
+                continue
+            if escape not in _JSON_UNESCAPES:
+                self.pos = pos
+                return "error", "invalid escape code", pos
+            out.append(_JSON_UNESCAPES[escape])
+            pos += 2
+        self.pos = pos + 1
+        return "T_STRING", bytes(out), index
+
+    def expected(self, what: str, token: tuple) -> _JsonSyntaxError:
+        found = token[1] if token[0] == "error" else token[0]
+        return _JsonSyntaxError(f"Expected {what} but found {found} at character {token[2] + 1}")
+
+    def _descend(self) -> None:
+        self.depth += 1
+        if self.depth > self.cjson.decode_max_depth:
+            raise _JsonSyntaxError(f"Found too many nested data structures ({self.depth}) at "
+                                   f"character {self.pos}")
+
+    def value(self, token: tuple):
+        kind = token[0]
+        if kind in ("T_STRING", "T_NUMBER", "T_BOOLEAN", "T_NULL"):
+            return token[1]
+        if kind == "T_OBJ_BEGIN":
+            return self._object()
+        if kind == "T_ARR_BEGIN":
+            return self._array()
+        raise self.expected("value", token)
+
+    def _object(self):
+        self._descend()
+        table = self.cjson.runtime.table()
+        token = self.token()
+        if token[0] == "T_OBJ_END":
+            self.depth -= 1
+            return table
+        while True:
+            if token[0] != "T_STRING":
+                raise self.expected("object key string", token)
+            key = token[1]
+            token = self.token()
+            if token[0] != "T_COLON":
+                raise self.expected("colon", token)
+            table[key] = self.value(self.token())
+            token = self.token()
+            if token[0] == "T_OBJ_END":
+                self.depth -= 1
+                return table
+            if token[0] != "T_COMMA":
+                raise self.expected("comma or object end", token)
+            token = self.token()
+
+    def _array(self):
+        self._descend()
+        table = self.cjson.runtime.table()
+        token = self.token()
+        if token[0] == "T_ARR_END":
+            self.depth -= 1
+            return table
+        index = 1
+        while True:
+            table[index] = self.value(token)
+            index += 1
+            token = self.token()
+            if token[0] == "T_ARR_END":
+                self.depth -= 1
+                return table
+            if token[0] != "T_COMMA":
+                raise self.expected("comma or array end", token)
+            token = self.token()
+
+
+def _unicode_escape(text: bytes, pos: int) -> tuple[bytes, int] | None:
+    """\\uXXXX (or a surrogate pair of two) at ``pos`` -> (UTF-8 bytes, length read)."""
+    code = _hex4(text, pos + 2)
+    if code is None:
+        return None
+    length = 6
+    if code & 0xF800 == 0xD800:
+        if code & 0x400 or text[pos + 6:pos + 8] != b"\\u":
+            return None
+        low = _hex4(text, pos + 8)
+        if low is None or low & 0xFC00 != 0xDC00:
+            return None
+        code = ((code & 0x3FF) << 10 | (low & 0x3FF)) + 0x10000
+        length = 12
+    return chr(code).encode("utf-8", "surrogatepass"), length
+
+
+def _hex4(text: bytes, pos: int) -> int | None:
+    digits = text[pos:pos + 4]
+    if len(digits) != 4 or not all(chr(d) in "0123456789abcdefABCDEF" for d in digits):
+        return None
+    return int(digits, 16)
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
 
 
 # -- cmsgpack -----------------------------------------------------------------------------
@@ -332,40 +678,66 @@ _MSGPACK_FIXED = {0xCA: (">f", 4), 0xCB: (">d", 8), 0xCC: (">B", 1), 0xCD: (">H"
 
 
 # -- bit (LuaBitOp: 32-bit operations, signed results) ----------------------------------------
-def _tobit(value) -> int:
+def _number_arg(args: tuple, index: int) -> int | float:
+    """luaL_checknumber of argument ``index`` (0-based): a number or a numeric string."""
+    value = args[index] if index < len(args) else None
+    if type(value) is bytes:
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if type(value) not in (int, float):
-        raise LibraryError("bad argument #1 (number expected)")
-    number = int(math.floor(value + 0.5)) if type(value) is float else value
+        raise ArgumentError(index + 1, f"number expected, got {type_name(args, index)}")
+    return value
+
+
+def _wrap(number: int) -> int:
     number &= 0xFFFFFFFF
     return number - 0x100000000 if number & 0x80000000 else number
 
 
+def _bit_arg(args: tuple, index: int) -> int:
+    """LuaBitOp's barg: the number rounded to an integer, as a signed 32-bit one."""
+    value = _number_arg(args, index)
+    if type(value) is float:
+        if math.isnan(value) or math.isinf(value):
+            return 0  # what LuaBitOp's 2^52+2^51 addition leaves of them
+        value = round(value)  # to nearest, ties to even, as adding 2^52+2^51 does
+    return _wrap(value)
+
+
+def _tobit(*args) -> int:
+    return _bit_arg(args, 0)
+
+
 def _bits(fold: Callable[[int, int], int]) -> Callable[..., int]:
-    def operation(first, *rest) -> int:
-        result = _tobit(first)
-        for value in rest:
-            result = fold(result, _tobit(value))
-        return _tobit(result)
+    def operation(*args) -> int:
+        result = _bit_arg(args, 0)
+        for index in range(1, len(args)):
+            result = fold(result, _bit_arg(args, index))
+        return _wrap(result)
     return operation
 
 
-def _shift(how: Callable[[int, int], int]) -> Callable[[Any, Any], int]:
-    def operation(value, count) -> int:
-        return _tobit(how(_tobit(value) & 0xFFFFFFFF, _tobit(count) & 31))
+def _shift(how: Callable[[int, int], int]) -> Callable[..., int]:
+    def operation(*args) -> int:
+        value, count = _bit_arg(args, 0), _bit_arg(args, 1)
+        return _wrap(how(value & 0xFFFFFFFF, count & 31))
     return operation
 
 
-def _tohex(value, digits=8) -> bytes:
-    number = _tobit(value) & 0xFFFFFFFF
-    digits = _tobit(digits)
+def _tohex(*args) -> bytes:
+    number = _bit_arg(args, 0) & 0xFFFFFFFF
+    digits = _bit_arg(args, 1) if len(args) > 1 else 8
     upper = digits < 0
     digits = min(abs(digits), 8)
     text = b"%0*x" % (digits, number & ((1 << (4 * digits)) - 1)) if digits else b""
     return text.upper() if upper else text
 
 
-def _arshift(value, count) -> int:
-    return _tobit(_tobit(value) >> (_tobit(count) & 31))
+def _arshift(*args) -> int:
+    value, count = _bit_arg(args, 0), _bit_arg(args, 1)
+    return _wrap(value >> (count & 31))
 
 
 def _rotate(value: int, count: int) -> int:
@@ -375,7 +747,7 @@ def _rotate(value: int, count: int) -> int:
 BIT = {
     b"tobit": _tobit,
     b"tohex": _tohex,
-    b"bnot": lambda value: _tobit(~_tobit(value)),
+    b"bnot": lambda *args: _wrap(~_bit_arg(args, 0)),
     b"band": _bits(lambda a, b: a & b),
     b"bor": _bits(lambda a, b: a | b),
     b"bxor": _bits(lambda a, b: a ^ b),
@@ -384,8 +756,8 @@ BIT = {
     b"arshift": _arshift,
     b"rol": _shift(_rotate),
     b"ror": _shift(lambda a, n: _rotate(a, (32 - n) % 32)),
-    b"bswap": lambda value: _tobit(int.from_bytes(
-        (_tobit(value) & 0xFFFFFFFF).to_bytes(4, "little"), "big")),
+    b"bswap": lambda *args: _wrap(int.from_bytes(
+        (_bit_arg(args, 0) & 0xFFFFFFFF).to_bytes(4, "little"), "big")),
 }
 
 

@@ -25,7 +25,7 @@ import lupa.lua51 as lua51
 
 from . import lualibs
 from .errors import CommandError
-from .lualibs import LibraryError, is_table
+from .lualibs import ArgumentError, LibraryError, check_int, is_table, type_name
 from .resp import (
     NULL_ARRAY,
     BigNumber,
@@ -177,11 +177,10 @@ G0.bit = readonly(library(api.bit))
 G0.struct = readonly(library(api.struct))
 G0.pcall = function(...)  -- Redis's pcall: an error table comes back as its message
   local results = {pcall(...)}
-  local err = lua_error(results[2])
-  if not results[1] and type(err) == "table" and type(rawget(err, "err")) == "string" then
-    return false, err.err
-  end
-  return unpack(results, 1, maxn(results))
+  if results[1] then return unpack(results, 1, maxn(results)) end
+  local err = lua_error(results[2])  -- a Python function's error: its text, not a userdata
+  if type(err) == "table" and type(rawget(err, "err")) == "string" then return false, err.err end
+  return false, err
 end
 G0.gcinfo = function() return 0 end
 G0.collectgarbage = function() return 0 end
@@ -234,10 +233,15 @@ local function run(f, library, ...)
   return ok, result
 end
 
-local function where()  -- called from Python inside a library call: the caller's line
+-- Called from Python inside a library call: the caller's line (luaL_where) and the name the
+-- caller calls the function by (luaL_argerror's; '?' when a C function such as pcall calls it).
+local function where()
+  local position, name = "", getinfo(2, "n").name or "?"
   local info = getinfo(3, "Sl")
-  if info and info.currentline > 0 then return info.short_src .. ":" .. info.currentline .. ": " end
-  return ""
+  if info and info.currentline > 0 then
+    position = info.short_src .. ":" .. info.currentline .. ": "
+  end
+  return position, name
 end
 
 return compile, set_global, run, where
@@ -276,41 +280,16 @@ class Rand48:
         if not args:
             return r
         if len(args) == 1:
-            upper = _lua_int(args, 0, "random")
+            upper = check_int(args, 0)
             if upper < 1:
-                raise LibraryError("bad argument #1 to 'random' (interval is empty)")
+                raise ArgumentError(1, "interval is empty")
             return math.floor(r * upper) + 1
         if len(args) == 2:
-            lower, upper = _lua_int(args, 0, "random"), _lua_int(args, 1, "random")
+            lower, upper = check_int(args, 0), check_int(args, 1)
             if lower > upper:
-                raise LibraryError("bad argument #2 to 'random' (interval is empty)")
+                raise ArgumentError(2, "interval is empty")
             return math.floor(r * (upper - lower + 1)) + lower
         raise LibraryError("wrong number of arguments")
-
-
-def _lua_int(args: tuple, index: int, name: str) -> int:
-    """luaL_checkint of argument ``index`` (0-based): a number or a numeric string."""
-    value = args[index] if index < len(args) else None
-    number = value
-    if type(value) is bytes:
-        try:
-            number = float(value)
-        except ValueError:
-            number = None
-    if type(number) not in (int, float) or number != number:
-        raise LibraryError(f"bad argument #{index + 1} to '{name}' (number expected, got "
-                           f"{_type_name(args, index)})")
-    return int(number)
-
-
-def _type_name(args: tuple, index: int) -> str:
-    """luaL_typename of an argument, 'no value' when it was not given."""
-    if index >= len(args):
-        return "no value"
-    value = args[index]
-    names = {type(None): "nil", bool: "boolean", bytes: "string", int: "number",
-             float: "number"}
-    return names.get(type(value)) or lua51.lua_type(value) or "userdata"
 
 
 def command_arg(value) -> bytes | None:
@@ -365,8 +344,7 @@ class LuaRun:
             b"random": self._guard(self.rand.random), b"randomseed": self._guard(self._randomseed),
             b"string_rep": self._guard(self._string_rep),
             b"version": REDIS_VERSION.encode(), b"version_num": REDIS_VERSION_NUM,
-            b"cjson": table({b"encode": self._guard(self.cjson.encode),
-                             b"decode": self._guard(self.cjson.decode)}),
+            b"cjson": table(self._guard_all(self.cjson.functions())),
             b"cmsgpack": table(self._guard_all(self._cmsgpack_functions())),
             b"bit": table(self._guard_all(lualibs.BIT)),
             b"struct": table(self._guard_all(lualibs.STRUCT)),
@@ -500,7 +478,10 @@ class LuaRun:
             try:
                 return function(*args)
             except LibraryError as err:
-                raise LuaScriptError(self._where().decode() + str(err)) from None
+                position, name = self._where()
+                message = err.message(name.decode()) if isinstance(err, ArgumentError) \
+                    else str(err)
+                raise LuaScriptError(position.decode() + message) from None
             except TableError as err:
                 table = err.args[0]
                 if type(table) is str:
@@ -650,10 +631,9 @@ class LuaRun:
         """string.rep, its work charged first (a byte copied costs 1/8 of an instruction), so
         a huge one is refused before it runs instead of stalling the node in C."""
         if not args or type(args[0]) not in (bytes, int, float):
-            raise LibraryError(f"bad argument #1 to 'rep' (string expected, got "
-                               f"{_type_name(args, 0)})")
+            raise ArgumentError(1, f"string expected, got {type_name(args, 0)}")
         text = args[0] if type(args[0]) is bytes else lualibs.format_number(args[0])
-        count = _lua_int(args, 1, "rep")
+        count = check_int(args, 1)
         if count <= 0:
             return b""
         if self._charge(count + count * len(text) // 8):
@@ -661,7 +641,7 @@ class LuaRun:
         return text * count
 
     def _randomseed(self, *args):
-        self.rand.seed(_lua_int(args, 0, "randomseed"))
+        self.rand.seed(check_int(args, 0))
 
 
 class TableError(Exception):

@@ -224,6 +224,93 @@ def test_same_replies_as_redis(pair, sequence, resp3) -> None:  # noqa: F811
             assert_same(pair, *argv)
 
 
+# Scripts using the bundled libraries, each run after SCRIPT FLUSH on both servers (Redis keeps
+# cjson's settings in its Lua state until then).
+LIBRARY_SCRIPTS = [
+    'return cjson.encode({[1]=1,[3]=3})',
+    'return cjson.encode({[20]=1})',
+    'return cjson.encode({[1]=1,[2]=2,[3]=3,[4]=4,[5]=5,[6]=6,[20]=1})',
+    'return {pcall(cjson.decode_max_depth, 1)}',
+    'cjson.decode_max_depth(2) return {pcall(cjson.decode, \'{"a": {"b": [1]}}\')}',
+    "cjson.decode_max_depth(1) return {pcall(cjson.decode, '  [[1]]')}",
+    'cjson.encode_max_depth(2) return {pcall(cjson.encode, {{{1}}})}',
+    'return {cjson.encode_sparse_array()}',
+    'return {cjson.encode_sparse_array(true, 0, 3)}',
+    "return {cjson.encode_sparse_array('on', nil, 3)}",
+    'cjson.encode_sparse_array(true) return cjson.encode({[20]=1})',
+    'cjson.encode_sparse_array(false, 0) return cjson.encode({[20]=1})',
+    'return cjson.encode_keep_buffer(false)',
+    "return cjson.encode_keep_buffer('on')",
+    "return {pcall(cjson.encode_keep_buffer, 'x')}",
+    'return {pcall(cjson.encode_keep_buffer, 1, 2)}',
+    'return {pcall(cjson.encode_keep_buffer, {})}',
+    'return cjson.encode_invalid_numbers()',
+    "return {cjson.encode_invalid_numbers('null'), cjson.encode({0/0, 1/0})}",
+    'cjson.encode_invalid_numbers(true) return cjson.encode({0/0, 1/0, -1/0, -(0/0)})',
+    'return cjson.decode_invalid_numbers()',
+    "return {pcall(cjson.decode, '[NaN, Infinity, -Infinity, 0x10, nan, inf, 1e400, -0x1F]')}",
+    "cjson.decode_invalid_numbers(false) return {pcall(cjson.decode, '[NaN]')}",
+    "cjson.decode_invalid_numbers(false) return {pcall(cjson.decode, '[0x10]')}",
+    'return {cjson.encode_number_precision(3), cjson.encode(3.14159)}',
+    'return {pcall(cjson.encode_number_precision, 15)}',
+    'return {pcall(cjson.encode_max_depth, 0)}',
+    "return {pcall(cjson.encode_max_depth, 'x')}",
+    "return {pcall(cjson.encode_max_depth, '7')}",
+    'return {pcall(cjson.encode_max_depth, 2.5)}',
+    'return {pcall(cjson.encode, {[true]=1})}',
+    'return {pcall(cjson.encode, {1, function() end})}',
+    "return {pcall(cjson.decode, '[1, 2')}",
+    'return {pcall(cjson.decode, \'{"a" 1}\')}',
+    "return {pcall(cjson.decode, 'nul')}",
+    "return {pcall(cjson.decode, '')}",
+    'return cjson.encode({1.5, 100000000000000, 1e15, 0.1, 1/3})',
+    'return {pcall(cjson.encode, 1/0)}',
+    'return cjson.encode({})',
+    'return cjson.encode({[1.5]=1})',
+    'return cjson.encode({[-1]=1})',
+    'cjson.encode_max_depth(1) return {pcall(cjson.encode, {a={}})}',
+    'cjson.decode_max_depth(1) return {pcall(cjson.decode, \'{"obj": {"array": [1,2,3,4]}}\')}',
+    "return cjson.encode(cjson.decode('[[[[[[1]]]]]]'))",
+    "local ok, e = pcall(redis.call, 'nosuch') return {tostring(ok), type(e), "
+    "type(e) == 'table' and e.err or e}",
+    'local ok, e = pcall(error, {x=1}) return {tostring(ok), type(e)}',
+    "local ok, e = pcall(cjson.decode, '') return {tostring(ok), type(e), e}",
+    "local ok, e = pcall(function() return cjson.decode('') end) return {tostring(ok), type(e), e}",
+    'local ok, e = pcall(bit.tohex) return {tostring(ok), type(e), e}',
+    'local ok, e = pcall(redis.sha1hex) return {tostring(ok), type(e), type(e) == '
+    "'table' and e.err or e}",
+    "local ok, e = pcall(function() redis.call('nosuch') end) return {tostring(ok), "
+    "type(e), type(e) == 'table' and e.err or e}",
+    "return cjson.decode('')",
+    'return {pcall(cjson.encode, 1/0)}',
+    'return {bit.tobit(1.5), bit.tobit(2.5), bit.tobit(-1.5), bit.tobit(2^32+3), '
+    "bit.tobit('7'), bit.tobit(0/0), bit.tobit(1/0)}",
+    'return {bit.tohex(255), bit.tohex(255, -4), bit.tohex(-1, 2), bit.tohex(1, 0), '
+    'bit.tohex(1, nil)}',
+    'return {bit.band(0xff, 0x0f, 0x3), bit.bor(1), bit.bxor(3, 5), bit.bnot(0)}',
+    'return {bit.lshift(1, 31), bit.rshift(-1, 28), bit.arshift(-256, 4), '
+    'bit.rol(0x80000001, 1), bit.ror(3, 1), bit.bswap(0x12345678)}',
+    "return {pcall(bit.band, 1, 'x')}",
+    'return bit.band()',
+    'return {pcall(bit.lshift, 1)}',
+    "return {pcall(bit.tohex, 1, 'z')}",
+    'return cjson.encode_max_depth(0)',
+    'return bit.tohex()',
+    'local f = bit.tohex return f()',
+    "return {pcall(bit.tohex, 'x')}",
+    'return cjson.encode()',
+    'return {pcall(cjson.encode)}',
+    'return cjson.decode_max_depth(1, 2)',
+]
+
+
+@pytest.mark.parametrize("script", LIBRARY_SCRIPTS)
+def test_library_calls_same_as_redis(pair, script) -> None:  # noqa: F811
+    for conn in pair:
+        conn.call("SCRIPT", "FLUSH")
+    assert_same(pair, "EVAL", script, "0")
+
+
 def _libraries(raw: bytes):
     """FUNCTION LIST with libraries and functions sorted: Redis lists them in hash order."""
     reply = _parse(raw)
