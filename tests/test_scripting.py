@@ -46,6 +46,16 @@ SEQUENCES = [
      ("EVAL", "return setmetatable({7}, {__index={1, 2, err='e'}})", "0"),
      ("EVAL", "return setmetatable({}, {__index=function() redis.call('set', 'x', '1') end})",
       "0"), ("GET", "x")],
+    # XREAD/XREADGROUP's BLOCK is refused in scripts, met in option order
+    [("EVAL", "return redis.pcall('xread','BLOCK',0,'STREAMS','s','$')", "0"),
+     ("EVAL", "return redis.pcall('XREAD','COUNT','x','BLOCK',0,'STREAMS','s','$')", "0"),
+     ("EVAL", "return redis.pcall('XREAD','COUNT','1','BLOCK','x','STREAMS','s','$')", "0"),
+     ("EVAL", "return redis.pcall('xread','GROUP','a','b','BLOCK',0,'STREAMS','s','$')", "0"),
+     ("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"),
+     ("EVAL", "return redis.pcall('xreadgroup','GROUP','g','c','NOACK','BLOCK',0,'STREAMS','s',"
+      "'>')", "0"),
+     ("EVAL", "return redis.pcall('xreadgroup','GROUP','g','c','STREAMS','s','>')", "0"),
+     ("EVAL", "return redis.pcall('xread','STREAMS','s','BLOCK')", "0")],
     # RESP -> Lua, RESP2 and after redis.setresp(3)
     [(S, "s", "abc"), ("HSET", "h", "f", "v"), ("ZADD", "z", "1.5", "m"),
      ("EVAL", "return redis.call('get','nokey')", "0"),

@@ -123,6 +123,8 @@ class _Caller:
                 raise CommandError(scripting.SCRIPT_NOT_ALLOWED)
             if self.read_only and cmd.is_write:
                 raise CommandError(scripting.WRITE_IN_READ_ONLY)
+        if cmd.full_name in ("xread", "xreadgroup"):
+            _refuse_block(argv)
         try:
             if special is not None:
                 return special(self, argv)
@@ -147,6 +149,26 @@ class _Caller:
     def time(self, argv: list[bytes]):
         now_ms = self.ks.now_ms
         return [str(now_ms // 1000).encode(), str(now_ms % 1000 * 1000).encode()]
+
+
+_INTEGER = re.compile(rb"-?[0-9]+")
+
+
+def _refuse_block(argv: list[bytes]) -> None:
+    """XREAD/XREADGROUP's BLOCK from a script is an error, met where Redis meets it: reading
+    the options in order, before BLOCK's own value is looked at."""
+    skips = {b"COUNT": 1, b"GROUP": 2, b"NOACK": 0} if argv[0].lower() == b"xreadgroup" \
+        else {b"COUNT": 1}
+    i = 1
+    while i < len(argv) - 1:
+        option = argv[i].upper()
+        if option == b"BLOCK":
+            name = argv[0].decode("utf-8", "surrogateescape")
+            raise CommandError(f"ERR {name} command is not allowed with BLOCK option from "
+                               "scripts")
+        if option not in skips or (option == b"COUNT" and not _INTEGER.fullmatch(argv[i + 1])):
+            return  # STREAMS, or an error the command itself reports first
+        i += 1 + skips[option]
 
 
 def _ping(caller: _Caller, argv: list[bytes]):
