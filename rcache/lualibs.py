@@ -60,6 +60,11 @@ def check_int(args: tuple, index: int) -> int:
     return int(number) if abs(number) < 2**63 else -2**63
 
 
+def _optional_int(args: tuple, index: int) -> int:
+    """luaL_optinteger: 0 when the argument is missing or nil."""
+    return 0 if index >= len(args) or args[index] is None else check_int(args, index)
+
+
 def check_string(args: tuple, index: int) -> bytes:
     """luaL_checkstring of argument ``index`` (0-based): a string, or a number as text."""
     value = args[index] if index < len(args) else None
@@ -516,7 +521,7 @@ class Cmsgpack:
 
     def pack(self, *args) -> bytes:
         if not args:
-            raise LibraryError("MessagePack pack needs input.")
+            raise ArgumentError(0, "MessagePack pack needs input.")
         out = bytearray()
         for value in args:
             self._pack(value, out, 0)
@@ -596,15 +601,34 @@ class Cmsgpack:
             out += b"\xd3" + pystruct.pack(">q", n)
 
     def unpack(self, *args):
-        if len(args) != 1 or type(args[0]) is not bytes:
-            raise LibraryError("MessagePack unpack needs a string")
-        data = args[0]
+        """Every value in the string."""
+        return self._unpack_values(check_string(args, 0), 0, 0)
+
+    def unpack_one(self, *args):
+        """(next offset or -1 at the end, the value at the offset)."""
+        return self._unpack_values(check_string(args, 0), 1, _optional_int(args, 1))
+
+    def unpack_limit(self, *args):
+        """(next offset or -1 at the end, up to ``limit`` values from the offset)."""
+        data, limit = check_string(args, 0), check_int(args, 1)
+        return self._unpack_values(data, limit, _optional_int(args, 2))
+
+    def _unpack_values(self, data: bytes, limit: int, offset: int) -> tuple:
+        everything = not limit and not offset
+        if offset < 0 or limit < 0:
+            raise LibraryError(f"Invalid request to unpack with offset of {offset} and limit "
+                               f"of {len(data)}.")
+        if offset > len(data):
+            raise LibraryError(f"Start offset {offset} greater than input length "
+                               f"{len(data)}.")
         values = []
-        pos = 0
-        while pos < len(data):
+        pos = offset
+        while pos < len(data) and (everything or len(values) < limit):
             value, pos = self._unpack(data, pos)
             values.append(value)
-        return tuple(values)
+        if everything:
+            return tuple(values)
+        return (-1 if pos == len(data) else pos, *values)
 
     def _unpack(self, data: bytes, pos: int):
         try:

@@ -365,7 +365,8 @@ class LuaRun:
 
     def _cmsgpack_functions(self) -> dict:
         packer = lualibs.Cmsgpack(self.runtime)
-        return {b"pack": packer.pack, b"unpack": packer.unpack}
+        return {b"pack": packer.pack, b"unpack": packer.unpack, b"unpack_one": packer.unpack_one,
+                b"unpack_limit": packer.unpack_limit}
 
     def _set_null(self, null) -> None:
         self.cjson.null = null

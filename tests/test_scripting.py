@@ -311,6 +311,23 @@ LIBRARY_SCRIPTS = [
     'return cjson.encode()',
     'return {pcall(cjson.encode)}',
     'return cjson.decode_max_depth(1, 2)',
+    "local e = cmsgpack.pack(1, 'ab', {1,2}) return {cmsgpack.unpack_one(e)}",
+    "local e = cmsgpack.pack(1, 'ab', {1,2}) return {cmsgpack.unpack_one(e, 1)}",
+    "local e = cmsgpack.pack(1, 'ab', {1,2}) return {cmsgpack.unpack_one(e, 4)}",
+    "local e = cmsgpack.pack(1, 'ab', {1,2}) return {cmsgpack.unpack_limit(e, 2)}",
+    "local e = cmsgpack.pack(1, 'ab', {1,2}) return {cmsgpack.unpack_limit(e, 0, 1)}",
+    "local e = cmsgpack.pack(1, 'ab', {1,2}) return {cmsgpack.unpack_limit(e, 5, 1)}",
+    "local e = cmsgpack.pack(1, 'ab', {1,2}) return {pcall(cmsgpack.unpack_one, e, -1)}",
+    "local e = cmsgpack.pack(1, 'ab', {1,2}) return {pcall(cmsgpack.unpack_one, e, 99)}",
+    "local e = cmsgpack.pack(1, 'ab', {1,2}) return {pcall(cmsgpack.unpack_limit, e)}",
+    'return {cmsgpack.unpack(cmsgpack.pack(1, 2))}',
+    'return {pcall(cmsgpack.unpack, {})}',
+    'return {pcall(cmsgpack.unpack)}',
+    'return {cmsgpack.unpack(7)}',
+    "return {pcall(cmsgpack.unpack, '\\205')}",
+    "return {pcall(cmsgpack.unpack, '\\193')}",
+    'return {pcall(cmsgpack.pack)}',
+    "return {cmsgpack.unpack_one('')}",
 ]
 
 
