@@ -51,6 +51,7 @@ HOOK_STEP = 10_000  # instructions between two budget checks
 # memory in a handful of instructions. Allocation is deterministic, so is this error.
 MAX_MEMORY = 64 * 1024 * 1024
 CALL_COST = 1_000  # what one redis.call/pcall costs, in instructions
+MAX_REPLY_DEPTH = 200  # nesting of a script's reply: within Python's recursion limit
 
 EVAL_CHUNK = b"@user_script"
 FUNCTION_CHUNK = b"@user_function"
@@ -556,8 +557,13 @@ class LuaRun:
                 table[i] = converted
         return table
 
-    def to_reply(self, value):
-        """The script's return value as a reply (luaReplyToRedisReply)."""
+    def to_reply(self, value, depth: int = 0):
+        """The script's return value as a reply (luaReplyToRedisReply). Tables nested deeper
+        than MAX_REPLY_DEPTH (a table that contains itself) end in Redis's error for its Lua
+        stack running out (Redis meets it ~8000 deep)."""
+        if depth > MAX_REPLY_DEPTH:
+            return CommandError("ERR reached lua stack limit")
+        depth += 1
         kind = type(value)
         if kind is bytes:
             return value
@@ -586,17 +592,18 @@ class LuaRun:
             return Verbatim(rawget(verbatim, b"string"))
         mapping = rawget(value, b"map")
         if is_table(mapping):
-            return {_hashable(self.to_reply(k)): self.to_reply(v) for k, v in mapping.items()}
+            return {_hashable(self.to_reply(k, depth)): self.to_reply(v, depth)
+                    for k, v in mapping.items()}
         members = rawget(value, b"set")
         if is_table(members):
-            return OrderedSet(self.to_reply(k) for k in members.keys())
+            return OrderedSet(self.to_reply(k, depth) for k in members.keys())
         items = []
         index = 1
         while True:
             item = rawget(value, index)
             if item is None:
                 return items
-            items.append(self.to_reply(item))
+            items.append(self.to_reply(item, depth))
             index += 1
 
     # -- the rest of the redis table -------------------------------------------------------

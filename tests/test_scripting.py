@@ -46,6 +46,11 @@ SEQUENCES = [
      ("EVAL", "return setmetatable({7}, {__index={1, 2, err='e'}})", "0"),
      ("EVAL", "return setmetatable({}, {__index=function() redis.call('set', 'x', '1') end})",
       "0"), ("GET", "x")],
+    # thousands of arguments to redis.call (lupa takes up to 7995, Redis 7999)
+    [("EVAL", "local a = {} for i = 1, 7995 do a[i] = i end "
+      "return redis.call('lpush', 'l', unpack(a))", "0"), ("LLEN", "l"), ("LINDEX", "l", "0"),
+     ("EVAL", "local a = {} for i = 1, 5000 do a[i] = 1 end a[3000] = nil "
+      "return redis.pcall('rpush', 'l', unpack(a, 1, 5000))", "0"), ("LLEN", "l")],
     # XREAD/XREADGROUP's BLOCK is refused in scripts, met in option order
     [("EVAL", "return redis.pcall('xread','BLOCK',0,'STREAMS','s','$')", "0"),
      ("EVAL", "return redis.pcall('XREAD','COUNT','x','BLOCK',0,'STREAMS','s','$')", "0"),
@@ -350,6 +355,21 @@ def _libraries(raw: bytes):
         fields[b"functions"] = sorted(repr(f) for f in fields[b"functions"])
         libraries.append(sorted(fields.items()))
     return sorted(libraries)
+
+
+def test_a_table_that_contains_itself_ends_in_an_error(shared_node: Node) -> None:
+    """Redis's 'reached lua stack limit' deep down the reply, and the connection goes on."""
+    client = shared_node.client()
+    reply = client.eval("local a = {} local b = {a} a[1] = b return a", 0)
+    depth = 0
+    while isinstance(reply, list):
+        assert len(reply) == 1
+        reply, depth = reply[0], depth + 1
+    assert isinstance(reply, redis.ResponseError) and str(reply) == "reached lua stack limit"
+    assert depth > 100
+    mapped = client.eval("local a = {} a[1] = a return {map={x=a}}", 0)
+    assert list(mapped) == [b"x"]
+    assert client.ping()
 
 
 def test_writes_before_an_error_stay(shared_node: Node) -> None:
