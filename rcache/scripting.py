@@ -116,8 +116,11 @@ local function readonly_error()
   error("Attempt to modify a readonly table", 2)
 end
 
+local readonly_tables = {}  -- Redis's tables are read-only in its Lua's C code: here proxies
 local function readonly(t)
-  return setmetatable({}, {__index = t, __newindex = readonly_error, __metatable = false})
+  local proxy = setmetatable({}, {__index = t, __newindex = readonly_error, __metatable = false})
+  readonly_tables[proxy] = true
+  return proxy
 end
 
 string.rep = api.string_rep  -- charged to the budget: it would loop in C, unseen by the hook
@@ -188,12 +191,78 @@ G0.collectgarbage = function() return 0 end
 G0.__redis__err__handler = handler
 G0._G = G
 for name in pairs(G) do G[name] = nil end
-setmetatable(G0, {__index = function(_, name)
+local function missing_global(_, name)
   local caller = getinfo(2, "S")  -- lupa itself looks up `debug` from C: not an error
   if not caller or caller.what == "C" then return nil end
   error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
-end, __metatable = false})
+end
+setmetatable(G0, {__index = missing_global, __metatable = false})
 setmetatable(G, {__index = G0, __newindex = readonly_error, __metatable = false})
+readonly_tables[G] = true
+
+-- What sees through the proxies refuses them as Redis's C code does; what getmetatable shows
+-- of _G and of strings is read-only too; and every chunk is read as text, as Redis's Lua
+-- does (a binary one, string.dump's, fails to parse).
+do
+  local setmetatable, getmetatable, rawset, loadstring, load =
+        setmetatable, getmetatable, rawset, loadstring, load
+  local shown = {[G] = readonly({__index = missing_global, __newindex = readonly_error})}
+  local string_metatable = readonly(getmetatable(""))
+
+  -- A stand-in's error as the built-in's: at its caller's line (none when a C function such
+  -- as pcall called it), under the name the caller knows it by.
+  local function fail(message)
+    if type(message) == "string" then
+      local name = getinfo(2, "n").name or "?"
+      message = message:gsub("^rcache:%d+: ", ""):gsub("^bad argument (#%d+) to '[^']*'",
+                                                       "bad argument %1 to '" .. name .. "'")
+    end
+    error(message, 3)
+  end
+  local function packed(...) return {n = select("#", ...), ...} end
+  local function stand_in(builtin, prepare)
+    return function(...)
+      local results = packed(pcall(builtin, prepare(...)))
+      if not results[1] then fail(results[2]) end
+      return unpack(results, 2, results.n)
+    end
+  end
+  local function writable(t, ...)
+    if readonly_tables[t] then error("Attempt to modify a readonly table", 0) end
+    return t, ...
+  end
+  local function as_text(chunk)
+    if type(chunk) == "string" and chunk:sub(1, 1) == "\27" then return " " .. chunk end
+    return chunk
+  end
+  local function same(...) return ... end
+
+  G0.setmetatable = stand_in(setmetatable, writable)
+  G0.rawset = stand_in(rawset, writable)
+  G0.getmetatable = stand_in(function(...)
+    local value = ...
+    if select("#", ...) > 0 then
+      if readonly_tables[value] then return shown[value] end
+      if type(value) == "string" then return string_metatable end
+    end
+    return getmetatable(...)
+  end, same)
+  G0.loadstring = stand_in(loadstring, function(...)
+    local chunk = ...
+    if type(chunk) ~= "string" then return ... end
+    if select("#", ...) == 1 then return as_text(chunk), chunk end  -- the chunk names itself
+    return as_text(chunk), select(2, ...)
+  end)
+  G0.load = stand_in(load, function(reader, ...)
+    if type(reader) ~= "function" then return reader, ... end
+    local first = true
+    return function()
+      local piece = reader()
+      if first then first = false; piece = as_text(piece) end
+      return piece
+    end, ...
+  end)
+end
 
 local function compile(body, chunk)
   local f, err = loadstring(body, chunk)
