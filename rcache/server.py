@@ -31,7 +31,7 @@ from .commands.acl import noperm_reply
 from .commands.acl_rules import AclLog, User, Users, denial
 from .commands.table import COMMANDS, Command, Context, lookup
 from .config import Config
-from .entries import COMMAND, EXPIRE, LEASE_EXPIRY, LEASE_PROMOTE, TRANSACTION
+from .entries import COMMAND, EXPIRE, LEASE_EXPIRY, LEASE_PROMOTE, OOM_AT_START, TRANSACTION
 from .errors import CommandError
 from .eviction import Eviction
 from .leases import due_leases, lease_ids_after
@@ -56,6 +56,9 @@ if TYPE_CHECKING:
     from .http.app import HttpService
 
 log = logging.getLogger("rcache")
+# Scripts that may write: past maxmemory they go to the log marked, and refuse on apply to
+# start using more memory (Redis decides by the script's flags, which apply reads).
+_SCRIPT_RUNS = frozenset(("eval", "evalsha", "fcall"))
 
 
 class Stats:
@@ -369,12 +372,16 @@ class Client(asyncio.Protocol):
                     faults = server.replicator.faults
                     if faults.io_error is not None:
                         return CommandError(faults.refusal())
+                    item = (COMMAND, self.db, argv)
                     # (admit lets every write through while maxmemory is 0: not asked then)
                     if server.config.maxmemory and "denyoom" in cmd.flags:
                         refused = server.eviction.admit()
                         if refused is not None:
                             cmd.rejected_calls += 1
                             return refused
+                    elif server.config.maxmemory and cmd.full_name in _SCRIPT_RUNS and \
+                            server.eviction.admit() is not None:
+                        item = (COMMAND, self.db, argv, OOM_AT_START)  # decided on apply
                     if server.monitors.clients:  # Redis shows a write before parsing it too
                         server.monitors.feed(self, cmd, argv)
                     parsed = None
@@ -386,8 +393,7 @@ class Client(asyncio.Protocol):
                             return err
                     if "blocking" in cmd.flags:
                         return server.blocking.run(self, cmd, argv, Pending(self._reply_ready))
-                    return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready,
-                                                    (cmd, parsed))
+                    return server.replicator.submit(item, self._reply_ready, (cmd, parsed))
                 if route is PROXY and "blocking" in cmd.flags and may_wait(cmd, argv):
                     # it would stall the shared link
                     return server.cluster.redirect(cmd, argv, self.tls)

@@ -249,6 +249,50 @@ def test_exec_refused_by_maxmemory_set_after_queuing_matches_redis(node, redis_s
         theirs.delete("big", "a")
 
 
+_OOM_LIBRARY = """#!lua name=oomlib
+redis.register_function('f', function(k, a) return redis.call('set', k[1], 1) end)
+redis.register_function{function_name='g', flags={'allow-oom'},
+  callback=function(k, a) return redis.call('set', k[1], 1) end}
+redis.register_function{function_name='h', flags={'no-writes'},
+  callback=function(k, a) return redis.call('get', k[1]) end}"""
+_PAST_MAXMEMORY = [
+    ("EVAL", "redis.call('set','x',1) return 1", "1", "x"),  # no flags: the first write fails
+    ("EVAL", "return redis.call('get','x')", "1", "x"),
+    ("EVAL", "#!lua flags=\nreturn 1", "0"),  # flags that do not allow it: refused to start
+    ("EVAL", "#!lua flags=allow-oom\nredis.call('set','x',1) return 1", "1", "x"),
+    ("EVAL", "#!lua flags=no-writes\nredis.call('get','x') return 1", "0"),
+    ("EVAL_RO", "#!lua flags=no-writes\nredis.call('get','x') return 1", "1", "x"),
+    ("EVAL", "redis.call('del','nokey') redis.call('set','x',2) return 1", "1", "x"),
+    ("EVAL", "return redis.pcall('set','x',3)", "1", "x"), ("EVAL", "return (", "0"),
+    ("FCALL", "f", "1", "x"), ("FCALL", "g", "1", "x"), ("FCALL", "h", "1", "x"), ("GET", "x")]
+
+
+def test_scripts_past_maxmemory_match_redis(node, redis_server) -> None:
+    """A script submitted past maxmemory: by its flags refused, or its first write that uses
+    memory refused (the leader marks its entry; every node decides the same on apply)."""
+    theirs = redis.Redis(port=redis_server)
+    before = theirs.config_get("maxmemory")["maxmemory"]
+    servers = [RawConnection(port) for port in (node.port, redis_server)]
+    try:
+        replies = []
+        for conn in servers:
+            conn.call("FLUSHALL")
+            conn.call("SET", "x", "123")
+            conn.call("SET", "big", "x" * 5000)
+            conn.call("FUNCTION", "LOAD", "REPLACE", _OOM_LIBRARY)
+            conn.call("CONFIG", "SET", "maxmemory", "1")
+            replies.append([conn.call(*command) for command in _PAST_MAXMEMORY])
+            conn.call("CONFIG", "SET", "maxmemory", "0")
+            conn.call("FUNCTION", "DELETE", "oomlib")
+        assert replies[0][0].startswith(b"-OOM command not allowed")
+        assert replies[0] == replies[1]
+    finally:
+        for conn in servers:
+            conn.close()
+        theirs.config_set("maxmemory", before)
+        theirs.delete("big", "x")
+
+
 def test_options_come_from_flags_and_environment(make_node) -> None:
     started = make_node("--maxmemory", "3mb", "--lfu-log-factor", "20",
                         env={"RCACHE_MAXMEMORY_POLICY": "volatile-ttl",

@@ -100,8 +100,11 @@ class _Caller:
     """redis.call inside a script: the command table's handlers, in the script's context
     (the entry's transaction, clock and generator when applied)."""
 
-    def __init__(self, ctx: Context, read_only: bool) -> None:
+    def __init__(self, ctx: Context, read_only: bool, deny_oom: bool = False) -> None:
         self.ks = ctx.ks
+        # A script without flags, started past maxmemory: its first write may not be one that
+        # uses more memory (after a write it may, not to stop half-way), as in Redis.
+        self.deny_oom = deny_oom
         self.rng = ctx.rng
         self.hub = ctx.hub
         self.read_only = read_only or ctx.ks.txn is None  # run as a read: never writes
@@ -123,6 +126,10 @@ class _Caller:
                 raise CommandError(scripting.SCRIPT_NOT_ALLOWED)
             if self.read_only and cmd.is_write:
                 raise CommandError(scripting.WRITE_IN_READ_ONLY)
+            if self.deny_oom and cmd.is_write:
+                if "denyoom" in cmd.flags:
+                    raise CommandError(errors.OOM)
+                self.deny_oom = False
         if cmd.full_name in ("xread", "xreadgroup"):
             _refuse_block(argv)
         try:
@@ -186,9 +193,18 @@ _IN_SCRIPT = {
 }
 
 
-def _new_run(ctx: Context, name: str, read_only: bool) -> LuaRun:
-    return LuaRun(_Caller(ctx, read_only), seed=ctx.rng.getrandbits(32),
+def _new_run(ctx: Context, name: str, read_only: bool, deny_oom: bool = False) -> LuaRun:
+    return LuaRun(_Caller(ctx, read_only, deny_oom), seed=ctx.rng.getrandbits(32),
                   budget=scripting.instruction_budget, name=name)
+
+
+def _refuse_oom(ctx: Context, flags) -> None:
+    """Past maxmemory (as the leader found it) a script with flags (a function, an EVAL with
+    a shebang) runs only if they allow it; one without refuses its first memory-using write
+    instead (_Caller.deny_oom)."""
+    if ctx.oom_at_start and flags is not None and \
+            "allow-oom" not in flags and "no-writes" not in flags:
+        raise CommandError(errors.OOM)
 
 
 def _shebang(body: bytes) -> tuple[bytes, frozenset[str] | None]:
@@ -205,7 +221,8 @@ def _shebang(body: bytes) -> tuple[bytes, frozenset[str] | None]:
             continue
         if not word.startswith("flags="):
             raise CommandError(f"ERR Unknown lua shebang option: {word}")
-        for flag in word[len("flags="):].split(","):
+        listed = word[len("flags="):]
+        for flag in listed.split(",") if listed else ():  # 'flags=' alone: no flags
             if flag not in _SCRIPT_FLAGS:
                 raise CommandError(f"ERR Unexpected flag in script shebang: {flag}")
             flags.add(flag)
@@ -220,12 +237,13 @@ def _evaluate(ctx: Context, body: bytes, keys_and_args: tuple[list[bytes], list[
     if read_only_command and flags is not None and "no-writes" not in flags:
         raise CommandError("ERR Can not execute a script with write flag using *_ro command.")
     sha = sha1hex(body)
-    run = _new_run(ctx, sha, read_only)
+    run = _new_run(ctx, sha, read_only, ctx.oom_at_start and flags is None)
     function = run.compile(code, scripting.EVAL_CHUNK)
     if cache and ctx.ks.txn is not None:
         key = SCRIPT_PREFIX + sha.encode()
         if ctx.ks.txn.get(key) is None:
             ctx.ks.txn.put(key, body)
+    _refuse_oom(ctx, flags)
     run.set_global(b"KEYS", run.table(keys))
     run.set_global(b"ARGV", run.table(args))
     return run.run(function)
@@ -711,6 +729,7 @@ def _fcall(ctx: Context, argv: list[bytes], read_only_command: bool):
     if read_only_command and "no-writes" not in flags:
         raise CommandError("ERR Can not execute a script with write flag using *_ro command.")
     code, _ = _stored_library(ctx, library_name)
+    _refuse_oom(ctx, flags)
     caller = _Caller(ctx, read_only_command or "no-writes" in flags)
     library, run = _load(ctx, code, caller, _decode(name))
     return run.run(library.functions[name][0], run.table(keys), run.table(args))

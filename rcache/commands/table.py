@@ -349,6 +349,9 @@ class Context:
     # In apply, where the commands a script runs are noted for this node's monitors (a list
     # while it has one and awaits the entry's replies, else None: rcache.monitor).
     script_lines: list | None = None
+    # In apply: the leader found the dataset past maxmemory when it submitted this script
+    # (Redis's pre_command_oom_state), so the script may not start to use more memory.
+    oom_at_start = False
 
     def __init__(self, ks, rng, client=None, server=None, hub=None) -> None:
         self.ks = ks
