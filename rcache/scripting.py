@@ -142,7 +142,6 @@ local redis = {
   REPL_NONE = 0, REPL_AOF = 1, REPL_SLAVE = 2, REPL_REPLICA = 2, REPL_ALL = 3,
   REDIS_VERSION = api.version, REDIS_VERSION_NUM = api.version_num,
 }
-if api.register_function then redis.register_function = api.register_function end
 
 local math_copy = {}
 for name, f in pairs(math) do math_copy[name] = f end

@@ -51,6 +51,80 @@ SEQUENCES = [
       "return redis.call('lpush', 'l', unpack(a))", "0"), ("LLEN", "l"), ("LINDEX", "l", "0"),
      ("EVAL", "local a = {} for i = 1, 5000 do a[i] = 1 end a[3000] = nil "
       "return redis.pcall('rpush', 'l', unpack(a, 1, 5000))", "0"), ("LLEN", "l")],
+    # redis.register_function's argument checks, and only while the library loads
+    [('FUNCTION', 'RESTORE'),
+     ('FUNCTION', 'RESTORE', 'x', 'y', 'z'),
+     ('FUNCTION', 'FLUSH', 'bad', 'bad'),
+     ('FUNCTION', 'flush', 'bad', 'bad'),
+     ('FUNCTION', 'LOAD', '#!lua name=t1\nredis.register_function(1, function() end)'),
+     (
+         'FUNCTION',
+         'LOAD',
+         '#!lua name=t2\nredis.register_function{function_name=1, callback=function() end}',
+     ),
+     ('FUNCTION', 'LOAD', "#!lua name=t3\nredis.register_function{function_name='f', callback=1}"),
+     (
+         'FUNCTION',
+         'LOAD',
+         '#!lua name=t4\n'
+         "redis.register_function{function_name='f', callback=function() end, description=1}",
+     ),
+     ('FUNCTION', 'LOAD', "#!lua name=t5\nredis.register_function('f')"),
+     ('FUNCTION', 'LOAD', "#!lua name=t6\nredis.register_function('f', 1)"),
+     ('FUNCTION', 'LOAD', '#!lua name=t7\nredis.register_function()'),
+     ('FUNCTION', 'LOAD', "#!lua name=t8\nredis.register_function('f', function() end, 3)"),
+     (
+         'FUNCTION',
+         'LOAD',
+         '#!lua name=t9\n'
+         "redis.register_function{function_name='f', callback=function() end, flags=1}",
+     ),
+     (
+         'FUNCTION',
+         'LOAD',
+         '#!lua name=t10\n'
+         "redis.register_function{function_name='f', callback=function() end, flags={1}}",
+     ),
+     (
+         'FUNCTION',
+         'LOAD',
+         '#!lua name=t11\n'
+         "redis.register_function{function_name='f', callback=function() end, bogus=1}",
+     ),
+     ('FUNCTION', 'LOAD', '#!lua name=t12\nredis.register_function{}'),
+     ('FUNCTION', 'LOAD', '#!lua name=t13\nredis.register_function{callback=function() end}'),
+     ('FUNCTION', 'LOAD', '#!lua name=t14\nredis.register_function{1}'),
+     ('FUNCTION', 'LOAD', "#!lua name=t15\nredis.register_function{function_name='f'}"),
+     (
+         'FUNCTION',
+         'LOAD',
+         '#!lua name=inner\n'
+         "redis.register_function('f1', function(keys, args)\n"
+         "  redis.register_function('f2', function() return 2 end)\n"
+         '  return 1\n'
+         'end)',
+     ),
+     ('FCALL', 'f1', '0'),
+     (
+         'FUNCTION',
+         'LOAD',
+         'REPLACE',
+         '#!lua name=kept\n'
+         'local lib = redis\n'
+         "lib.register_function('k1', function() lib.redis = redis end)\n"
+         "lib.register_function('k2', function() lib.register_function('k1', function() end) end)",
+     ),
+     ('FCALL', 'k1', '0'),
+     ('FCALL', 'k2', '0'),
+     (
+         'FUNCTION',
+         'LOAD',
+         '#!lua name=cases\n'
+         "redis.register_function{FUNCTION_NAME='c1', Callback=function() return 1 end, "
+         "flags={'NO-WRITES', 'allow-STALE'}}",
+     ),
+     ('FCALL_RO', 'c1', '0'),
+     ('EVAL', 'return type(redis.register_function)', '0')],
     # XREAD/XREADGROUP's BLOCK is refused in scripts, met in option order
     [("EVAL", "return redis.pcall('xread','BLOCK',0,'STREAMS','s','$')", "0"),
      ("EVAL", "return redis.pcall('XREAD','COUNT','x','BLOCK',0,'STREAMS','s','$')", "0"),

@@ -25,10 +25,10 @@ import lupa.lua51 as lua51
 from .. import errors, scripting
 from ..errors import CommandError
 from ..glob import matcher
-from ..lualibs import is_table
+from ..lualibs import format_number, is_table
 from ..pubsub import settle
 from ..resp import OK, OrderedSet, SimpleString, parse_int
-from ..scripting import LuaRun, TableError, command_arg, sha1hex
+from ..scripting import LuaRun, TableError, sha1hex
 from ..storage import end_of_prefix
 from .args import int_arg
 from .table import Context, command, container, lookup
@@ -402,22 +402,31 @@ class _Library:
         self.name = name
         self.code = code
         self.functions: dict[bytes, tuple[object, tuple[str, ...], bytes | None]] = {}
+        self.loading = True  # until its code has run: redis.register_function works then
 
     def register(self, *args) -> None:
-        """redis.register_function(name, callback) or redis.register_function{...}."""
+        """redis.register_function(name, callback) or redis.register_function{...}; only
+        while the library loads (a function that kept the redis table of that time and calls
+        it later is refused, as Redis refuses it)."""
+        if not self.loading:
+            raise TableError("redis.register_function can only be called on FUNCTION LOAD "
+                             "command")
         if len(args) == 1:
             if not is_table(args[0]):
                 raise TableError("calling redis.register_function with a single argument is "
                                  "only applicable to Lua table (representing named arguments).")
             name, callback, flags, description = self._named_arguments(args[0])
         elif len(args) == 2:
-            name, callback, flags, description = args[0], args[1], (), None
+            name = _lua_string(args[0])
+            if name is None:
+                raise TableError("first argument to redis.register_function must be a string")
+            callback, flags, description = args[1], (), None
             if lua51.lua_type(callback) != "function":
                 raise TableError("second argument to redis.register_function must be a "
                                  "function")
         else:
             raise TableError("wrong number of arguments to redis.register_function")
-        if type(name) is not bytes or not _NAME.match(name):
+        if not _NAME.match(name):
             raise TableError(BAD_NAME)
         if name in self.functions:
             raise TableError("Function already exists in the library")
@@ -425,31 +434,65 @@ class _Library:
 
     @staticmethod
     def _named_arguments(table):
+        """Redis's checks, in the table's order: keys and flags match in any case."""
         name = callback = description = None
         flags: tuple[str, ...] = ()
         for key, value in table.items():
+            key = _lua_string(key)
+            if key is None:
+                raise TableError("named argument key given to redis.register_function is not "
+                                 "a string")
+            key = key.lower()
             if key == b"function_name":
-                name = value
-            elif key == b"callback":
-                callback = value
+                name = _lua_string(value)
+                if name is None:
+                    raise TableError("function_name argument given to redis.register_function "
+                                     "must be a string")
             elif key == b"description":
-                description = value if type(value) is bytes else command_arg(value)
+                description = _lua_string(value)
+                if description is None:
+                    raise TableError("description argument given to redis.register_function "
+                                     "must be a string")
+            elif key == b"callback":
+                if lua51.lua_type(value) != "function":
+                    raise TableError("callback argument given to redis.register_function must "
+                                     "be a function")
+                callback = value
             elif key == b"flags":
                 if not is_table(value):
                     raise TableError("flags argument to redis.register_function must be a "
                                      "table representing function flags")
-                named = [flag.decode("utf-8", "replace") if type(flag) is bytes else ""
-                         for flag in value.values()]
-                if any(flag not in FUNCTION_FLAGS for flag in named):
-                    raise TableError("unknown flag given")
-                flags = tuple(flag for flag in FUNCTION_FLAGS if flag in named)
+                flags = _function_flags(value)
             else:
                 raise TableError("unknown argument given to redis.register_function")
         if name is None:
             raise TableError("redis.register_function must get a function name argument")
-        if callback is None or lua51.lua_type(callback) != "function":
+        if callback is None:
             raise TableError("redis.register_function must get a callback argument")
         return name, callback, flags, description
+
+
+def _lua_string(value) -> bytes | None:
+    """lua_tolstring: a string, a number as Lua prints it, else None."""
+    if type(value) is bytes:
+        return value
+    if type(value) in (int, float):
+        return format_number(value)
+    return None
+
+
+def _function_flags(table) -> tuple[str, ...]:
+    """The flags at 1, 2, ... up to the first nil (any case), in FUNCTION_FLAGS' order."""
+    named = set()
+    index = 1
+    while (value := table[index]) is not None:
+        flag = _lua_string(value)
+        flag = None if flag is None else flag.decode("utf-8", "replace").lower()
+        if flag not in FUNCTION_FLAGS:
+            raise TableError("unknown flag given")
+        named.add(flag)
+        index += 1
+    return tuple(flag for flag in FUNCTION_FLAGS if flag in named)
 
 
 def _library_name(code: bytes) -> bytes:
@@ -491,6 +534,7 @@ def _load(ctx: Context, code: bytes, caller: _Caller | None = None, name: str = 
     function = run.compile(b"\n" + body, scripting.FUNCTION_CHUNK,
                            failure="Error compiling function")
     run.load_library(function)
+    library.loading = False
     if not library.functions:
         raise CommandError("ERR No functions registered")
     return library, run
@@ -568,8 +612,7 @@ def _flush_functions(txn) -> None:
          complexity="O(N) where N is the number of functions deleted")
 def function_flush(ctx: Context, argv: list[bytes]):
     if len(argv) > 3:
-        raise CommandError("ERR unknown subcommand or wrong number of arguments for 'FLUSH'. "
-                           "Try FUNCTION HELP.")
+        raise CommandError(errors.subcommand_syntax(argv[1], "function"))
     _flush_mode(argv, "ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
     _flush_functions(_writable(ctx))
     return OK
@@ -639,8 +682,10 @@ def _dumped_codes(payload: bytes) -> list[bytes]:
          since="7.0.0", summary="Restore all the functions on the given payload",
          complexity="O(N) where N is the number of functions on the payload")
 def function_restore(ctx: Context, argv: list[bytes]):
+    if len(argv) > 4:
+        raise CommandError(errors.subcommand_syntax(argv[1], "function"))
     policy = argv[3].lower() if len(argv) > 3 else b"append"
-    if len(argv) > 4 or policy not in (b"flush", b"append", b"replace"):
+    if policy not in (b"flush", b"append", b"replace"):
         raise CommandError("ERR Wrong restore policy given, value should be either FLUSH, "
                            "APPEND or REPLACE.")
     libraries = [_load(ctx, code)[0] for code in _dumped_codes(argv[2])]
