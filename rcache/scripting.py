@@ -55,6 +55,7 @@ MAX_REPLY_DEPTH = 200  # nesting of a script's reply: within Python's recursion 
 
 EVAL_CHUNK = b"@user_script"
 FUNCTION_CHUNK = b"@user_function"
+LOAD_FAILED = "ERR Error registering functions: "
 SCRIPT_NOT_ALLOWED = "ERR This Redis command is not allowed from script"
 WRITE_IN_READ_ONLY = "ERR Write commands are not allowed from read-only scripts."
 UNKNOWN_FROM_SCRIPT = "ERR Unknown Redis command called from script"
@@ -456,10 +457,16 @@ class LuaRun:
         return self.runtime.table_from(items)
 
     def load_library(self, function) -> None:
-        """Run a library's code (its redis.register_function calls reach ``register``)."""
-        ok, result = self._execute(function, True, ())
+        """Run a library's code (its redis.register_function calls reach ``register``); one
+        that runs out of budget fails as Redis's FUNCTION LOAD fails past its time limit."""
+        try:
+            ok, result = self._execute(function, True, ())
+        except CommandError:
+            if self.killed:
+                raise CommandError(f"{LOAD_FAILED}ERR FUNCTION LOAD timeout") from None
+            raise
         if not ok:
-            raise CommandError(f"ERR Error registering functions: {self._error_text(result)}")
+            raise CommandError(f"{LOAD_FAILED}{self._error_text(result)}")
 
     def run(self, function, *args):
         """Run a compiled function; -> its reply value (RESP), or raises CommandError."""

@@ -507,6 +507,9 @@ def test_runaway_script_is_cut_by_the_budget(shared_node: Node) -> None:
             client.eval(body, 0)
     with pytest.raises(redis.ResponseError, match="not enough memory"):
         client.eval("local s = 'x' for i = 1, 40 do s = s .. s end", 0)
+    with pytest.raises(redis.ResponseError) as cut:  # a library's code: Redis's time limit's
+        client.function_load("#!lua name=spins\nwhile true do end")
+    assert str(cut.value) == "Error registering functions: ERR FUNCTION LOAD timeout"
     assert client.ping()
 
 
