@@ -125,6 +125,15 @@ SEQUENCES = [
      ),
      ('FCALL_RO', 'c1', '0'),
      ('EVAL', 'return type(redis.register_function)', '0')],
+    # shebang lines are split as Redis splits arguments (quotes), library metadata in any case
+    [("EVAL", "#!lua", "0"), ("EVAL", '#!lua "x\nreturn 1', "0"),
+     ("EVAL", '#!lua  flags=no-writes  "flags=allow-oom"\nreturn 1', "0"),
+     ("EVAL", "#!lua Flags=no-writes\nreturn 1", "0"),
+     ("FUNCTION", "LOAD", "#!LUA NAME=abc\nredis.register_function('f', function() end)"),
+     ("FUNCTION", "LOAD", '#!lua  name="q1"\nredis.register_function("f2", function() end)'),
+     ("FUNCTION", "LOAD", '#!lua name="x y"\nredis.register_function("f3", function() end)'),
+     ("FUNCTION", "LOAD", '#!lua name="xy\nredis.register_function("f3", function() end)'),
+     ("FUNCTION", "LOAD", "#!js name=a\nredis.register_function('f3', function() end)")],
     # XREAD/XREADGROUP's BLOCK is refused in scripts, met in option order
     [("EVAL", "return redis.pcall('xread','BLOCK',0,'STREAMS','s','$')", "0"),
      ("EVAL", "return redis.pcall('XREAD','COUNT','x','BLOCK',0,'STREAMS','s','$')", "0"),

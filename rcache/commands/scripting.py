@@ -27,7 +27,7 @@ from ..errors import CommandError
 from ..glob import matcher
 from ..lualibs import format_number, is_table
 from ..pubsub import settle
-from ..resp import OK, OrderedSet, SimpleString, parse_int
+from ..resp import OK, OrderedSet, SimpleString, parse_int, split_args
 from ..scripting import LuaRun, TableError, sha1hex
 from ..storage import end_of_prefix
 from .args import int_arg
@@ -207,18 +207,26 @@ def _refuse_oom(ctx: Context, flags) -> None:
         raise CommandError(errors.OOM)
 
 
+def _shebang_words(line: bytes) -> list[str] | None:
+    """The words of a shebang line as Redis splits them (sdssplitargs: quotes allowed)."""
+    words = split_args(line)
+    return None if words is None else [_decode(word) for word in words]
+
+
 def _shebang(body: bytes) -> tuple[bytes, frozenset[str] | None]:
     """EVAL's '#!lua flags=...' line: -> (body to compile, flags; None without a shebang)."""
     if not body.startswith(b"#!"):
         return body, None
     line, newline, rest = body.partition(b"\n")
-    words = line.decode("utf-8", "surrogateescape").split(" ")
+    if not newline:
+        raise CommandError("ERR Invalid script shebang")
+    words = _shebang_words(line)
+    if not words:
+        raise CommandError("ERR Invalid engine in script shebang")
     if words[0] != "#!lua":
         raise CommandError(f"ERR Unexpected engine in script shebang: {words[0]}")
     flags: set[str] = set()
     for word in words[1:]:
-        if not word:
-            continue
         if not word.startswith("flags="):
             raise CommandError(f"ERR Unknown lua shebang option: {word}")
         listed = word[len("flags="):]
@@ -500,19 +508,20 @@ def _library_name(code: bytes) -> bytes:
     if not code.startswith(b"#!"):
         raise CommandError("ERR Missing library metadata")
     line, newline, _ = code.partition(b"\n")
-    if not newline:
+    words = split_args(line) if newline else None
+    if not words:
         raise CommandError("ERR Invalid library metadata")
-    engine, *parts = line[2:].split(b" ")
-    if engine.lower() != b"lua":
-        raise CommandError(f"ERR Engine '{_decode(engine)}' not found")
+    engine, *parts = words
+    if engine[2:].lower() != b"lua":
+        raise CommandError(f"ERR Engine '{_decode(engine[2:])}' not found")
     name = None
     for part in parts:
-        if not part.startswith(b"name="):
+        if part[:5].lower() != b"name=":
             raise CommandError(f"ERR Invalid metadata value given: {_decode(part)}")
         if name is not None:
             raise CommandError("ERR Invalid metadata value, name argument was given multiple "
                                "times")
-        name = part[len(b"name="):]
+        name = part[5:]
     if name is None:
         raise CommandError("ERR Library name was not given")
     if not _NAME.match(name):
