@@ -73,6 +73,9 @@ MAX_DATABASES = 256
 _PER_DB = (0x6B, 0x65, 0x73, 0x7A)
 _SIZED = (0x6B, 0x73)  # b"k", b"s": the records the logical size counts
 USED_KEY = b"\x00used"
+# The script cache's counters (INFO memory): SCRIPT LOAD and EVAL add, SCRIPT FLUSH zeroes.
+SCRIPTS_COUNT_KEY = b"\x00cached-scripts"
+SCRIPTS_BYTES_KEY = b"\x00cached-script-bytes"
 RECORD_OVERHEAD = 32  # bytes counted per record besides its key and value (RocksDB's own)
 BLOCK_CACHE_BYTES = 32 * 1024 * 1024  # RocksDB's default size
 BLOCK_BYTES = 4096  # RocksDB's default data block size: what a cached block weighs
@@ -452,6 +455,10 @@ class Transaction:
     def add_count(self, counter: bytes, delta: int) -> None:
         self.counts[counter] = self.counts.get(counter, 0) + delta
 
+    def reset_count(self, counter: bytes) -> None:
+        self.counts[counter] = 0
+        self.zeroed.add(counter)
+
     def counter(self, counter: bytes) -> int:
         base = 0 if counter in self.zeroed else self.store.stored_counter(counter)
         return base + self.counts.get(counter, 0)
@@ -488,8 +495,7 @@ class Transaction:
             del self.totals[key]
         self.add_count(USED_KEY, -self.counter(_size_key(dbid)))
         for counter in (_count_key(dbid), _expires_key(dbid), _size_key(dbid)):
-            self.counts[counter] = 0
-            self.zeroed.add(counter)
+            self.reset_count(counter)
         self.flushed.add(dbid)
 
     def commit(self, index: int) -> None:

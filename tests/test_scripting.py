@@ -484,6 +484,22 @@ def test_a_table_that_contains_itself_ends_in_an_error(shared_node: Node) -> Non
     assert client.ping()
 
 
+def test_info_counts_the_script_cache(shared_node: Node) -> None:
+    """INFO memory's number_of_cached_scripts: SCRIPT LOAD and EVAL add a script once,
+    SCRIPT FLUSH empties the cache."""
+    client = shared_node.client()
+    client.script_flush()
+    for n in range(5):
+        client.script_load(f"return {n}")
+    client.script_load("return 0")
+    assert client.eval("return 'new'", 0) == b"new"
+    memory = client.info("memory")
+    assert memory["number_of_cached_scripts"] == 6
+    assert memory["used_memory_scripts_eval"] == 5 * len("return 0") + len("return 'new'")
+    client.script_flush("ASYNC")
+    assert client.info("memory")["number_of_cached_scripts"] == 0
+
+
 def test_writes_before_an_error_stay(shared_node: Node) -> None:
     client = shared_node.client()
     client.delete("kept", "str")

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from .. import __version__
 from ..resp import Verbatim
+from ..storage import SCRIPTS_BYTES_KEY, SCRIPTS_COUNT_KEY
 from .connection import REDIS_VERSION
 from .table import Context, all_commands, command
 
@@ -81,6 +82,8 @@ def _memory(ctx: Context) -> dict[str, object]:
     rss, peak = rss_bytes(), peak_rss_bytes()
     dataset = ctx.server.store.used_bytes
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    store = ctx.server.store
+    scripts_bytes = store.stored_counter(SCRIPTS_BYTES_KEY)
     return {
         "used_memory": dataset, "used_memory_human": human_bytes(dataset),
         "used_memory_rss": rss, "used_memory_rss_human": human_bytes(rss),
@@ -89,7 +92,10 @@ def _memory(ctx: Context) -> dict[str, object]:
         "used_memory_startup": 0, "used_memory_dataset": dataset,
         "used_memory_dataset_perc": "100.00%", "total_system_memory": total,
         "total_system_memory_human": human_bytes(total), "used_memory_lua": 0,
-        "used_memory_scripts": 0, "number_of_cached_scripts": 0,
+        "used_memory_scripts_eval": scripts_bytes,
+        "number_of_cached_scripts": store.stored_counter(SCRIPTS_COUNT_KEY),
+        "used_memory_scripts": scripts_bytes,
+        "used_memory_scripts_human": human_bytes(scripts_bytes),
         "maxmemory": config.maxmemory, "maxmemory_human": human_bytes(config.maxmemory),
         "maxmemory_policy": config.maxmemory_policy, "mem_not_counted_for_evict": 0,
         "mem_fragmentation_ratio": "1.00", "mem_fragmentation_bytes": 0,

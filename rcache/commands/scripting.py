@@ -29,7 +29,7 @@ from ..lualibs import format_number, is_table
 from ..pubsub import settle
 from ..resp import OK, OrderedSet, SimpleString, parse_int, split_args
 from ..scripting import LuaRun, TableError, sha1hex
-from ..storage import end_of_prefix
+from ..storage import SCRIPTS_BYTES_KEY, SCRIPTS_COUNT_KEY, end_of_prefix
 from .args import int_arg
 from .table import Context, command, container, lookup
 
@@ -248,9 +248,7 @@ def _evaluate(ctx: Context, body: bytes, keys_and_args: tuple[list[bytes], list[
     run = _new_run(ctx, sha, read_only, ctx.oom_at_start and flags is None)
     function = run.compile(code, scripting.EVAL_CHUNK)
     if cache and ctx.ks.txn is not None:
-        key = SCRIPT_PREFIX + sha.encode()
-        if ctx.ks.txn.get(key) is None:
-            ctx.ks.txn.put(key, body)
+        _cache_script(ctx.ks.txn, sha.encode(), body)
     _refuse_oom(ctx, flags)
     run.set_global(b"KEYS", run.table(keys))
     run.set_global(b"ARGV", run.table(args))
@@ -272,6 +270,14 @@ def _eval_reads(store, argv: list[bytes]) -> bool:
 
 def _evalsha_reads(store, argv: list[bytes]) -> bool:
     return len(argv[1]) == 40 and _no_writes(store.db.get(SCRIPT_PREFIX + argv[1].lower()))
+
+
+def _cache_script(txn, sha: bytes, body: bytes) -> None:
+    key = SCRIPT_PREFIX + sha
+    if txn.get(key) is None:
+        txn.put(key, body)
+        txn.add_count(SCRIPTS_COUNT_KEY, 1)
+        txn.add_count(SCRIPTS_BYTES_KEY, len(body))
 
 
 def _body_of(ctx: Context, sha: bytes) -> bytes:
@@ -333,7 +339,7 @@ def script_load(ctx: Context, argv: list[bytes]):
     code, _ = _shebang(body)
     _new_run(ctx, "", True).compile(code, scripting.EVAL_CHUNK)
     sha = sha1hex(body).encode()
-    _writable(ctx).put(SCRIPT_PREFIX + sha, body)
+    _cache_script(_writable(ctx), sha, body)
     return sha
 
 
@@ -357,7 +363,10 @@ def _flush_mode(argv: list[bytes], error: str) -> None:
          complexity="O(N) with N being the number of scripts in cache")
 def script_flush(ctx: Context, argv: list[bytes]):
     _flush_mode(argv, "ERR SCRIPT FLUSH only support SYNC|ASYNC option")
-    _writable(ctx).delete_range(SCRIPT_PREFIX, end_of_prefix(SCRIPT_PREFIX))
+    txn = _writable(ctx)
+    txn.delete_range(SCRIPT_PREFIX, end_of_prefix(SCRIPT_PREFIX))
+    txn.reset_count(SCRIPTS_COUNT_KEY)
+    txn.reset_count(SCRIPTS_BYTES_KEY)
     return OK
 
 
