@@ -5,4 +5,6 @@ importing the state machine that applies them.
 """
 
 COMMAND, TRANSACTION, EXPIRE, MEMBER, LEASE_EXPIRY, EVICT, LEASE_PROMOTE = 0, 1, 2, 3, 4, 5, 6
-OOM_AT_START = 1  # a COMMAND item's 4th element: a script submitted past maxmemory
+# A COMMAND item that runs a script may carry a 4th element, (oom_at_start, user): whether
+# the leader found the dataset past maxmemory, and the ACL user (None: default) whose
+# permissions the script's commands need. A TRANSACTION item may carry a 3rd: that user.

@@ -135,7 +135,7 @@ end
 local redis = {
   call = api.call, pcall = api.pcall, setresp = api.setresp, sha1hex = api.sha1hex,
   log = api.log, error_reply = api.error_reply, status_reply = api.status_reply,
-  set_repl = api.set_repl,
+  set_repl = api.set_repl, acl_check_cmd = api.acl_check_cmd,
   replicate_commands = function() return true end,
   breakpoint = function() return false end,
   debug = function() end,
@@ -386,12 +386,14 @@ class LuaRun:
     its reply value, or raises CommandError."""
 
     def __init__(self, call: Callable[[list[bytes]], object], *, seed: int, budget: int,
-                 name: str = "", register: Callable | None = None) -> None:
+                 acl_check: Callable[[list[bytes]], bool], name: str = "",
+                 register: Callable | None = None) -> None:
         self.runtime = lua51.LuaRuntime(encoding=None, unpack_returned_tuples=True,
                                         register_eval=False, register_builtins=False,
                                         attribute_filter=_no_attributes,
                                         max_memory=MAX_MEMORY)
         self.call_command = call
+        self.acl_check = acl_check  # redis.acl_check_cmd
         self.name = name
         self.budget = budget
         self.used = 0
@@ -411,6 +413,7 @@ class LuaRun:
             b"log": self._guard(_log), b"error_reply": self._guard(self._error_reply),
             b"status_reply": self._guard(self._status_reply),
             b"set_repl": self._guard(self._set_repl),
+            b"acl_check_cmd": self._guard(self._acl_check_cmd),
             b"random": self._guard(self.rand.random), b"randomseed": self._guard(self._randomseed),
             b"string_rep": self._guard(self._string_rep),
             b"version": REDIS_VERSION.encode(), b"version_num": REDIS_VERSION_NUM,
@@ -515,18 +518,24 @@ class LuaRun:
         """redis.call (raises the error table) and redis.pcall (returns it)."""
         if self._charge(CALL_COST):
             raise TableError(self._budget_message())
-        if not args:
-            return self._fail("Please specify at least one argument for this redis lib call",
-                              raise_error)
-        argv = [command_arg(arg) for arg in args]
-        if any(arg is None for arg in argv):
-            return self._fail("Lua redis lib command arguments must be strings or integers",
-                              raise_error)
+        argv = _command_argv(args)
+        if type(argv) is str:
+            return self._fail(argv, raise_error)
         try:
             reply = self.call_command(argv)
         except CommandError as err:
             return self._fail("-" + str(err), raise_error)
         return self.to_lua(reply)
+
+    def _acl_check_cmd(self, *args) -> bool:
+        """redis.acl_check_cmd: may the script's user run this command (not run here)?"""
+        argv = _command_argv(args)
+        if type(argv) is str:
+            raise TableError(argv)
+        try:
+            return self.acl_check(argv)
+        except CommandError as err:
+            raise TableError("-" + str(err)) from None
 
     def _fail(self, message: str, raise_error: bool):
         table = self.error_table(message)
@@ -737,6 +746,16 @@ class LuaScriptError(Exception):
 
 
 _ERROR_MARK = b"\x00rcache-error:"
+
+
+def _command_argv(args: tuple) -> list[bytes] | str:
+    """redis.call's arguments as a command, or the error Redis gives for them."""
+    if not args:
+        return "Please specify at least one argument for this redis lib call"
+    argv = [command_arg(arg) for arg in args]
+    if any(arg is None for arg in argv):
+        return "Lua redis lib command arguments must be strings or integers"
+    return argv
 
 
 def _sha1hex(*args) -> bytes:

@@ -31,7 +31,7 @@ from .commands.acl import noperm_reply
 from .commands.acl_rules import AclLog, User, Users, denial
 from .commands.table import COMMANDS, Command, Context, lookup
 from .config import Config
-from .entries import COMMAND, EXPIRE, LEASE_EXPIRY, LEASE_PROMOTE, OOM_AT_START, TRANSACTION
+from .entries import COMMAND, EXPIRE, LEASE_EXPIRY, LEASE_PROMOTE, TRANSACTION
 from .errors import CommandError
 from .eviction import Eviction
 from .leases import due_leases, lease_ids_after
@@ -56,9 +56,10 @@ if TYPE_CHECKING:
     from .http.app import HttpService
 
 log = logging.getLogger("rcache")
-# Scripts that may write: past maxmemory they go to the log marked, and refuse on apply to
-# start using more memory (Redis decides by the script's flags, which apply reads).
+# Scripts that may write: their entries tell apply whether the leader found the dataset past
+# maxmemory and which user runs them (rcache.entries).
 _SCRIPT_RUNS = frozenset(("eval", "evalsha", "fcall"))
+_SCRIPTS = _SCRIPT_RUNS | {"eval_ro", "evalsha_ro", "fcall_ro"}  # all go through EXEC's entry
 
 
 class Stats:
@@ -308,14 +309,14 @@ class Client(asyncio.Protocol):
         self.last_command = cmd
         if not self.reader.authenticated and "no_auth" not in cmd.flags:
             cmd.rejected_calls += 1
-            return CommandError(errors.NOAUTH)
+            return self._rejected(cmd, errors.NOAUTH)
         if self.acl_user is not None:
             refused = self._acl_refusal(cmd, argv)
             if refused is not None:
                 cmd.rejected_calls += 1
                 if self.multi is not None:
                     self.multi_failed = True
-                return refused
+                return self._rejected(cmd, str(refused))
         if self.subscriptions and not self.resp3 and (
                 "pubsub_ok" not in cmd.flags):
             cmd.rejected_calls += 1
@@ -379,9 +380,8 @@ class Client(asyncio.Protocol):
                         if refused is not None:
                             cmd.rejected_calls += 1
                             return refused
-                    elif server.config.maxmemory and cmd.full_name in _SCRIPT_RUNS and \
-                            server.eviction.admit() is not None:
-                        item = (COMMAND, self.db, argv, OOM_AT_START)  # decided on apply
+                    elif cmd.full_name in _SCRIPT_RUNS:
+                        item = self._script_item(argv)
                     if server.monitors.clients:  # Redis shows a write before parsing it too
                         server.monitors.feed(self, cmd, argv)
                     parsed = None
@@ -417,6 +417,15 @@ class Client(asyncio.Protocol):
         self.user_name = user.name
         self.acl_user = None if user.name == b"default" else user
         self._acl_seen = ()
+
+    def _rejected(self, cmd: Command, reason: str) -> CommandError:
+        """A command refused before it runs; EXEC refused discards the transaction and says
+        why, as Redis's rejectCommand does."""
+        if cmd.full_name != "exec":
+            return CommandError(reason)
+        self.multi, self.multi_failed = None, False
+        self.server.watches.unwatch(self)
+        return CommandError(f"{errors.EXECABORT_BECAUSE}{reason}")
 
     def _acl_refusal(self, cmd: Command, argv: list[bytes]) -> CommandError | None:
         """The NOPERM error if this connection's user may not run this command. A user
@@ -588,8 +597,21 @@ class Client(asyncio.Protocol):
             return relayed
         if route is not None:
             return route
-        return self.server.replicator.submit((TRANSACTION, data), merge, [
+        item = (TRANSACTION, data)
+        if self.acl_user is not None and any(cmd.full_name in _SCRIPTS for cmd, _ in queued):
+            item = (TRANSACTION, data, self.user_name)  # its scripts' commands are checked
+        return self.server.replicator.submit(item, merge, [
             (cmd, None) for cmd, _ in queued if "node" not in cmd.flags])
+
+    def _script_item(self, argv: list[bytes]) -> tuple:
+        """A script's entry item: with (oom_at_start, user) when either matters on apply
+        (rcache.entries), Redis deciding both when the script starts."""
+        past_maxmemory = bool(self.server.config.maxmemory) and (
+            self.server.eviction.admit() is not None)
+        user = None if self.acl_user is None else self.user_name
+        if past_maxmemory or user is not None:
+            return (COMMAND, self.db, argv, (past_maxmemory, user))
+        return (COMMAND, self.db, argv)
 
     def _exec_refusal(self, queued: list) -> str | None:
         """Why EXEC may not run its data commands now (a disk error, maxmemory), or None."""

@@ -12,8 +12,9 @@ place); PUBLISH replies with how many receivers there were.
 
 Items:
     (COMMAND, db, argv)          one client command         -> its reply
-    (COMMAND, db, argv, OOM_AT_START)  a script the leader took past maxmemory -> its reply
+    (COMMAND, db, argv, (oom_at_start, user))  a script (rcache.entries)  -> its reply
     (TRANSACTION, [(db, argv)])  MULTI ... EXEC, atomically -> list of replies
+    (TRANSACTION, [(db, argv)], user)  the same, a user's with scripts  -> list of replies
     (EXPIRE, db, [keys])         active expiry from leader  -> number of keys deleted
     (MEMBER, id, raft, client)   cluster member addresses    -> None (raft None: removal)
     (LEASE_EXPIRY, [ids])        due leases, from the leader -> number of leases expired
@@ -77,12 +78,12 @@ class EntryContext(Context):
     the entry and the command's place in it (``seed``, set before each command), is built
     only if the command draws (few do). One per database and entry, not one per command."""
 
-    __slots__ = ("seed", "_random", "script_lines", "notify", "oom_at_start")
+    __slots__ = ("seed", "_random", "script_lines", "notify", "oom_at_start", "script_user")
 
     def __init__(self, ks: Keyspace, hub: Hub | None, script_lines: list | None) -> None:
         self.ks, self.hub, self.client, self.server = ks, hub, None, None
         self.seed, self._random, self.script_lines = 0, None, script_lines
-        self.oom_at_start = False
+        self.oom_at_start, self.script_user = False, None
         self.notify = ks.notify  # Context.notify without its call: every write notifies
 
     @property
@@ -158,16 +159,18 @@ class StateMachine:
                 position += 1
                 results.append(self._run(txn, contexts, seed + position, now_ms, limits,
                                          item[1], item[2], events, found=found,
-                                         oom_at_start=len(item) > 3))
+                                         script=item[3] if len(item) > 3 else None))
             elif kind == TRANSACTION:
                 awaited = self.replies_awaited(seed)
+                script = (False, item[2]) if len(item) > 2 else None
                 replies = []
                 for i, (db, argv) in enumerate(item[1]):
                     position += 1
                     replies.append(self._run(txn, contexts, seed + position, now_ms,
                                              limits, db, argv, events,
                                              run_reads=awaited,
-                                             found=found[i] if found else None))
+                                             found=found[i] if found else None,
+                                             script=script))
                 results.append(replies)
             elif kind == EXPIRE:
                 ks = Keyspace(self.store, txn, item[1], now_ms, events=events)
@@ -219,9 +222,9 @@ class StateMachine:
     def _run(self, txn: Transaction, contexts: dict[int, EntryContext], seed: int, now_ms: int,
              limits: EncodingLimits, db: int, argv: list[bytes], events: list | None,
              run_reads: bool = True, found: tuple[Command, Any] | None = None,
-             oom_at_start: bool = False):
+             script: tuple[bool, bytes | None] | None = None):
         """One command, drawing from ``seed``; ``found``: its command (and parsed arguments)
-        if already known.
+        if already known; ``script``: a script's (oom_at_start, user) (rcache.entries).
         ``contexts``: the entry's contexts by db, reused while SWAPDB leaves db's in place."""
         try:
             cmd, parsed = found or (lookup(argv), None)
@@ -236,7 +239,8 @@ class StateMachine:
                 ctx = contexts[db] = EntryContext(
                     Keyspace(self.store, txn, db, now_ms, limits, events), self.hub,
                     self._script_lines)
-            ctx.seed, ctx._random, ctx.oom_at_start = seed, None, oom_at_start
+            ctx.seed, ctx._random = seed, None
+            ctx.oom_at_start, ctx.script_user = script or (False, None)
             result = cmd.call(ctx, argv, parsed)
         except CommandError as err:
             result = err

@@ -8,7 +8,12 @@ import pytest
 import redis
 
 from .conftest import LocalCluster, Node, wait_for
-from .test_differential import _parse, assert_same, pair  # noqa: F401 (pair is a fixture)
+from .test_differential import (  # noqa: F401 (pair is a fixture)
+    RawConnection,
+    _parse,
+    assert_same,
+    pair,
+)
 
 S = "SET"
 LIB = """#!lua name=mylib
@@ -498,6 +503,73 @@ def test_info_counts_the_script_cache(shared_node: Node) -> None:
     assert memory["used_memory_scripts_eval"] == 5 * len("return 0") + len("return 'new'")
     client.script_flush("ASYNC")
     assert client.info("memory")["number_of_cached_scripts"] == 0
+
+
+_BOB = ("ACL", "SETUSER", "scriptuser", "on", ">pw", "+@scripting", "+set", "+publish", "~x*",
+        "&ch*", "+multi", "+exec")
+_AS_BOB = [
+    ("EVAL", "return redis.acl_check_cmd('set','xx',1)", "1", "xx"),
+    ("EVAL", "return redis.acl_check_cmd('hset','xx','f',1)", "1", "xx"),
+    ("EVAL", "return redis.acl_check_cmd('set','yy',1)", "0"),
+    ("EVAL", "return redis.acl_check_cmd('invalid-cmd','arg')", "0"),
+    ("EVAL", "return redis.acl_check_cmd()", "0"),
+    ("EVAL", "return redis.acl_check_cmd('config','bogus')", "0"),
+    ("EVAL", "return redis.acl_check_cmd('publish','chx','m')", "0"),
+    ("EVAL", "return redis.acl_check_cmd('publish','other','m')", "0"),
+    ("EVAL", "return redis.call('hset','xx','f',1)", "1", "xx"),
+    ("EVAL", "return redis.call('set','yy',1)", "0"),
+    ("EVAL", "return redis.pcall('set','yy',1)", "0"),
+    ("EVAL", "return redis.call('publish','other','m')", "0"),
+    ("EVAL", "return redis.call('set','xa',1)", "0"),
+    ("EVAL", "#!lua flags=no-writes\nreturn redis.call('get','yy')", "0"),
+    ("EVAL_RO", "return redis.call('get','yy')", "0"),
+    ("FCALL", "setter", "1", "yy"), ("FCALL", "setter", "1", "xb"),
+    ("MULTI",), ("EVAL", "return redis.pcall('set','yy',1)", "0"),
+    ("EVAL", "return redis.call('set','xc',1)", "0"), ("EXEC",),
+    ("MULTI",), ("SET", "xd", "1"), ("ACL", "WHOAMI"), ("EXEC",),  # EXEC refused: EXECABORT
+    ("SET", "xd", "1"), ("EXEC",),
+]
+
+
+def test_scripts_run_with_their_users_permissions(pair) -> None:  # noqa: F811
+    """Each command a script runs needs its user's permissions (the entry names the user),
+    and redis.acl_check_cmd asks for them, as in Redis."""
+    connections = []
+    try:
+        for admin in pair:
+            admin.call(*_BOB)
+            admin.call("FUNCTION", "LOAD", "REPLACE", "#!lua name=acl\nredis.register_function("
+                       "'setter', function(keys) return redis.call('set', keys[1], 1) end)")
+            connections.append(RawConnection(admin.sock.getpeername()[1]))
+            connections[-1].call("AUTH", "scriptuser", "pw")
+        for argv in _AS_BOB:
+            ours, theirs = (conn.call(*argv) for conn in connections)
+            assert ours == theirs, (argv, ours, theirs)
+    finally:
+        for conn in connections:
+            conn.close()
+        for admin in pair:
+            admin.call("ACL", "DELUSER", "scriptuser")
+            admin.call("FUNCTION", "DELETE", "acl")
+
+
+def test_exec_refused_by_acl_discards_the_transaction(pair) -> None:  # noqa: F811
+    """EXEC the user may not run: EXECABORT with the reason, and MULTI's state is gone."""
+    connections = []
+    try:
+        for admin in pair:
+            admin.call("ACL", "SETUSER", "noexec", "on", ">pw", "+multi", "+set", "~*")
+            connections.append(RawConnection(admin.sock.getpeername()[1]))
+            connections[-1].call("AUTH", "noexec", "pw")
+        for argv in [("MULTI",), ("SET", "k", "1"), ("EXEC",), ("SET", "k", "2"), ("EXEC",)]:
+            ours, theirs = (conn.call(*argv) for conn in connections)
+            assert ours == theirs, (argv, ours, theirs)
+        assert ours.startswith(b"-EXECABORT Transaction discarded because of: NOPERM")
+    finally:
+        for conn in connections:
+            conn.close()
+        for admin in pair:
+            admin.call("ACL", "DELUSER", "noexec")
 
 
 def test_writes_before_an_error_stay(shared_node: Node) -> None:

@@ -29,9 +29,10 @@ from ..lualibs import format_number, is_table
 from ..pubsub import settle
 from ..resp import OK, OrderedSet, SimpleString, parse_int, split_args
 from ..scripting import LuaRun, TableError, sha1hex
-from ..storage import SCRIPTS_BYTES_KEY, SCRIPTS_COUNT_KEY, end_of_prefix
+from ..storage import ACL_PREFIX, SCRIPTS_BYTES_KEY, SCRIPTS_COUNT_KEY, end_of_prefix
+from .acl_rules import User, denial, user_from_rules
 from .args import int_arg
-from .table import Context, command, container, lookup
+from .table import COMMANDS, Context, command, container, lookup
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ class _Caller:
         # Noting them changes nothing the script or the database sees.
         self.shown = (ctx.script_lines if ctx.server is None
                       else ctx.server.monitors.script_lines_here())
+        self.user = _script_user(ctx)
 
     def __call__(self, argv: list[bytes]):
         try:
@@ -121,9 +123,13 @@ class _Caller:
                 raise CommandError(scripting.ARITY_FROM_SCRIPT) from None
             raise CommandError(scripting.UNKNOWN_FROM_SCRIPT) from None
         special = _IN_SCRIPT.get(cmd.full_name)
+        if special is None and ("noscript" in cmd.flags or "node" in cmd.flags):
+            raise CommandError(scripting.SCRIPT_NOT_ALLOWED)
+        if self.user is not None:
+            refused = denial(self.user, cmd, argv)
+            if refused is not None:
+                raise CommandError(f"ERR The user executing the script {_ACL_DENIALS[refused[0]]}")
         if special is None:
-            if "noscript" in cmd.flags or "node" in cmd.flags:
-                raise CommandError(scripting.SCRIPT_NOT_ALLOWED)
             if self.read_only and cmd.is_write:
                 raise CommandError(scripting.WRITE_IN_READ_ONLY)
             if self.deny_oom and cmd.is_write:
@@ -146,6 +152,16 @@ class _Caller:
             if self.shown is not None:
                 self.shown.note(time.time(), self.ks.dbnum, cmd, argv)
 
+    def may_run(self, argv: list[bytes]) -> bool:
+        """redis.acl_check_cmd: whether the script's user may run this command (found by its
+        name alone, as Redis's lookupCommand finds it: its arity is not checked)."""
+        cmd = COMMANDS.get(argv[0].lower())
+        if cmd is not None and cmd.subcommands and len(argv) > 1:
+            cmd = cmd.subcommands.get(argv[1].lower())
+        if cmd is None:
+            raise CommandError("ERR Invalid command passed to redis.acl_check_cmd()")
+        return self.user is None or denial(self.user, cmd, argv) is None
+
     def select(self, argv: list[bytes]):
         db = int_arg(argv[1])
         if not 0 <= db < self.ks.store.databases:
@@ -159,6 +175,24 @@ class _Caller:
 
 
 _INTEGER = re.compile(rb"-?[0-9]+")
+
+
+_ACL_DENIALS = {"command": "can't run this command or subcommand",
+                "key": "can't access at least one of the keys mentioned in the command arguments",
+                "channel": "can't publish to the channel mentioned in the command"}
+
+
+def _script_user(ctx: Context) -> User | None:
+    """The ACL user whose script runs (None: default, who may run everything): the client's
+    when run here, else the one its entry names, as the log left that user's rules (one
+    deleted since has no permissions)."""
+    if ctx.client is not None:
+        return getattr(ctx.client, "acl_user", None)
+    name = ctx.script_user
+    if name is None:
+        return None
+    rules = ctx.ks.txn.get(ACL_PREFIX + name) if ctx.ks.txn is not None else None
+    return User(name) if rules is None else user_from_rules(name, rules)
 
 
 def _refuse_block(argv: list[bytes]) -> None:
@@ -194,8 +228,9 @@ _IN_SCRIPT = {
 
 
 def _new_run(ctx: Context, name: str, read_only: bool, deny_oom: bool = False) -> LuaRun:
-    return LuaRun(_Caller(ctx, read_only, deny_oom), seed=ctx.rng.getrandbits(32),
-                  budget=scripting.instruction_budget, name=name)
+    caller = _Caller(ctx, read_only, deny_oom)
+    return LuaRun(caller, seed=ctx.rng.getrandbits(32), budget=scripting.instruction_budget,
+                  name=name, acl_check=caller.may_run)
 
 
 def _refuse_oom(ctx: Context, flags) -> None:
@@ -546,8 +581,9 @@ def _load(ctx: Context, code: bytes, caller: _Caller | None = None, name: str = 
           ) -> tuple[_Library, LuaRun]:
     """Compile and run a library's code in a fresh runtime: -> what it registered."""
     library = _Library(_library_name(code), code)
-    run = LuaRun(caller or _Caller(ctx, True), seed=ctx.rng.getrandbits(32),
-                 budget=scripting.instruction_budget, name=name, register=library.register)
+    caller = caller or _Caller(ctx, True)
+    run = LuaRun(caller, seed=ctx.rng.getrandbits(32), budget=scripting.instruction_budget,
+                 name=name, register=library.register, acl_check=caller.may_run)
     _, _, body = code.partition(b"\n")
     function = run.compile(b"\n" + body, scripting.FUNCTION_CHUNK,
                            failure="Error compiling function")

@@ -352,6 +352,8 @@ class Context:
     # In apply: the leader found the dataset past maxmemory when it submitted this script
     # (Redis's pre_command_oom_state), so the script may not start to use more memory.
     oom_at_start = False
+    # In apply: the ACL user (not default) whose script this is; outside, ``client`` tells.
+    script_user: bytes | None = None
 
     def __init__(self, ks, rng, client=None, server=None, hub=None) -> None:
         self.ks = ks
