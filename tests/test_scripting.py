@@ -4,6 +4,8 @@ and real clients that use Lua (redis-py's Lock, python-redis-lock, limits, drama
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import redis
 
@@ -570,6 +572,23 @@ def test_exec_refused_by_acl_discards_the_transaction(pair) -> None:  # noqa: F8
             conn.close()
         for admin in pair:
             admin.call("ACL", "DELUSER", "noexec")
+
+
+def test_commands_scripts_run_count_in_commandstats(pair) -> None:  # noqa: F811
+    """A script's commands count in INFO commandstats: calls, failed and rejected calls."""
+    stats = []
+    for conn in pair:
+        conn.call("CONFIG", "RESETSTAT")
+        conn.call("EVAL", "redis.call('set','a','1') redis.pcall('select', 99) "
+                  "redis.pcall('config','get','x') redis.pcall('incr', 'a', 'b') "
+                  "redis.pcall('nosuch') redis.call('incr','a') redis.pcall('lpush','a','x')", "0")
+        conn.call("EVAL", "#!lua flags=no-writes\nredis.pcall('set','a',1) "
+                  "return redis.call('ping')", "0")
+        lines = _parse(conn.call("INFO", "commandstats")).decode().splitlines()
+        stats.append(sorted(re.sub(r"usec=\d+,usec_per_call=[\d.]+,", "", line)
+                            for line in lines if "resetstat" not in line))
+    assert "cmdstat_incr:calls=1,rejected_calls=1,failed_calls=0" in stats[0]
+    assert stats[0] == stats[1]
 
 
 def test_writes_before_an_error_stay(shared_node: Node) -> None:

@@ -32,7 +32,7 @@ from ..scripting import LuaRun, TableError, sha1hex
 from ..storage import ACL_PREFIX, SCRIPTS_BYTES_KEY, SCRIPTS_COUNT_KEY, end_of_prefix
 from .acl_rules import User, denial, user_from_rules
 from .args import int_arg
-from .table import COMMANDS, Context, command, container, lookup
+from .table import COMMANDS, Command, Context, command, container, lookup
 
 log = logging.getLogger(__name__)
 
@@ -120,44 +120,57 @@ class _Caller:
             cmd = lookup(argv)
         except CommandError as err:
             if str(err).startswith("ERR wrong number of arguments"):
+                _named_command(argv).rejected_calls += 1
                 raise CommandError(scripting.ARITY_FROM_SCRIPT) from None
             raise CommandError(scripting.UNKNOWN_FROM_SCRIPT) from None
         special = _IN_SCRIPT.get(cmd.full_name)
-        if special is None and ("noscript" in cmd.flags or "node" in cmd.flags):
-            raise CommandError(scripting.SCRIPT_NOT_ALLOWED)
-        if self.user is not None:
-            refused = denial(self.user, cmd, argv)
-            if refused is not None:
-                raise CommandError(f"ERR The user executing the script {_ACL_DENIALS[refused[0]]}")
-        if special is None:
-            if self.read_only and cmd.is_write:
-                raise CommandError(scripting.WRITE_IN_READ_ONLY)
-            if self.deny_oom and cmd.is_write:
-                if "denyoom" in cmd.flags:
-                    raise CommandError(errors.OOM)
-                self.deny_oom = False
-        if cmd.full_name in ("xread", "xreadgroup"):
-            _refuse_block(argv)
+        refusal = self._refusal(cmd, argv, special is not None)
+        if refusal is not None:
+            cmd.rejected_calls += 1  # INFO commandstats counts it, as Redis does
+            raise CommandError(refusal)
+        start = time.perf_counter_ns()
+        failed = True
         try:
+            if cmd.full_name in ("xread", "xreadgroup"):
+                _refuse_block(argv)
             if special is not None:
-                return special(self, argv)
-            # PUBLISH's receivers are counted later, on the event loop: a script sees 0.
-            return settle(cmd.call(Context(self.ks, self.rng, hub=self.hub), argv))
+                reply = special(self, argv)
+            else:  # PUBLISH's receivers are counted later, on the event loop: a script sees 0
+                reply = settle(cmd.call(Context(self.ks, self.rng, hub=self.hub), argv))
+            failed = type(reply) is CommandError
+            return reply
         except CommandError:
             raise
         except Exception:  # a bug must not stop the log: every node fails the same way
             log.exception("command %r failed inside a script", argv[:1])
             raise CommandError("ERR internal error while running a command") from None
-        finally:  # it ran (failed on its data or not): shown after it, as Redis does
+        finally:  # it ran (failed on its data or not): counted, and shown after it, as Redis
+            cmd.record((time.perf_counter_ns() - start) // 1000, failed)
             if self.shown is not None:
                 self.shown.note(time.time(), self.ks.dbnum, cmd, argv)
+
+    def _refusal(self, cmd: Command, argv: list[bytes], special: bool) -> str | None:
+        """Why the script may not run this command, checked in Redis's order, or None."""
+        if not special and ("noscript" in cmd.flags or "node" in cmd.flags):
+            return scripting.SCRIPT_NOT_ALLOWED
+        if self.user is not None:
+            refused = denial(self.user, cmd, argv)
+            if refused is not None:
+                return f"ERR The user executing the script {_ACL_DENIALS[refused[0]]}"
+        if special or not cmd.is_write:
+            return None
+        if self.read_only:
+            return scripting.WRITE_IN_READ_ONLY
+        if self.deny_oom:
+            if "denyoom" in cmd.flags:
+                return errors.OOM
+            self.deny_oom = False  # a first write: the script may not stop half-way now
+        return None
 
     def may_run(self, argv: list[bytes]) -> bool:
         """redis.acl_check_cmd: whether the script's user may run this command (found by its
         name alone, as Redis's lookupCommand finds it: its arity is not checked)."""
-        cmd = COMMANDS.get(argv[0].lower())
-        if cmd is not None and cmd.subcommands and len(argv) > 1:
-            cmd = cmd.subcommands.get(argv[1].lower())
+        cmd = _named_command(argv)
         if cmd is None:
             raise CommandError("ERR Invalid command passed to redis.acl_check_cmd()")
         return self.user is None or denial(self.user, cmd, argv) is None
@@ -175,6 +188,14 @@ class _Caller:
 
 
 _INTEGER = re.compile(rb"-?[0-9]+")
+
+
+def _named_command(argv: list[bytes]) -> Command | None:
+    """The command argv names, its arity unchecked (Redis's lookupCommand)."""
+    cmd = COMMANDS.get(argv[0].lower())
+    if cmd is not None and cmd.subcommands and len(argv) > 1:
+        cmd = cmd.subcommands.get(argv[1].lower())
+    return cmd
 
 
 _ACL_DENIALS = {"command": "can't run this command or subcommand",
