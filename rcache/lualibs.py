@@ -785,93 +785,177 @@ BIT = {
 }
 
 
-# -- struct ---------------------------------------------------------------------------------
-_STRUCT_SIZES = {"b": 1, "h": 2, "l": 8, "T": 8, "i": 4, "f": 4, "d": 8}
+# -- struct (Roberto Ierusalimschy's, as Redis bundles it: x86-64 sizes, little-endian) ----
+_STRUCT_SIZES = {ord(c): size for c, size in (("b", 1), ("B", 1), ("h", 2), ("H", 2),
+                                               ("l", 8), ("L", 8), ("T", 8), ("f", 4),
+                                               ("d", 8), ("x", 1))}
+_STRUCT_INTEGERS = frozenset(b"bBhHlLTiI")
+_STRUCT_MAX_INT_SIZE = 32
+_STRUCT_MAX_ALIGN = 8
 
 
-def _struct_items(fmt: bytes):
-    """(endianness, [(code, size)]) of a struct format string."""
-    endian = "<"
-    items = []
-    i = 0
-    text = fmt.decode("latin-1")
-    while i < len(text):
-        code = text[i]
-        i += 1
-        digits = ""
-        while i < len(text) and text[i].isdigit():
-            digits += text[i]
-            i += 1
-        if code in "<>=!":
-            endian = {"<": "<", ">": ">", "=": "<", "!": endian}[code]
-        elif code in " ":
-            continue
-        elif code.lower() in _STRUCT_SIZES or code in "cs x":
-            size = int(digits) if digits else _STRUCT_SIZES.get(code.lower(), 1)
-            items.append((code, size))
-        else:
-            raise LibraryError(f"invalid format option '{code}'")
-    return endian, items
+class _StructFormat:
+    """A format string read option by option (its endianness and alignment change as
+    '<', '>' and '!' come)."""
+
+    def __init__(self, fmt: bytes) -> None:
+        self.fmt = fmt.split(b"\0", 1)[0]  # a C string
+        self.pos = 0
+        self.little = True
+        self.align = 1
+
+    def __iter__(self):
+        """-> (option byte, its size) for each option."""
+        while self.pos < len(self.fmt):
+            option = self.fmt[self.pos]
+            self.pos += 1
+            yield option, self._size(option)
+
+    def _number(self, default: int) -> int:
+        start = self.pos
+        while self.pos < len(self.fmt) and 48 <= self.fmt[self.pos] <= 57:
+            self.pos += 1
+        if self.pos == start:
+            return default
+        value = int(self.fmt[start:self.pos])
+        if value > 2**31 - 1:
+            raise LibraryError("integral size overflow")
+        return value
+
+    def _size(self, option: int) -> int:
+        if option == ord("c"):
+            return self._number(1)
+        if option in (ord("i"), ord("I")):
+            size = self._number(4)
+            if size > _STRUCT_MAX_INT_SIZE:
+                raise LibraryError(f"integral size {size} is larger than limit of "
+                                   f"{_STRUCT_MAX_INT_SIZE}")
+            return size
+        return _STRUCT_SIZES.get(option, 0)
+
+    def padding(self, length: int, option: int, size: int) -> int:
+        if size == 0 or option == ord("c"):
+            return 0
+        size = min(size, self.align)
+        return (size - (length & (size - 1))) & (size - 1)
+
+    def control(self, option: int) -> None:
+        """A non-data option: ' ', '<', '>', '!<n>'; anything else is an error."""
+        if option == ord(" "):
+            return
+        if option in (ord("<"), ord(">")):
+            self.little = option == ord("<")
+            return
+        if option == ord("!"):
+            align = self._number(_STRUCT_MAX_ALIGN)
+            if align <= 0 or align & (align - 1):
+                raise LibraryError(f"alignment {align} is not a power of 2")
+            self.align = align
+            return
+        raise ArgumentError(1, f"invalid format option '{chr(option)}'")
 
 
-def _struct_pack(fmt, *values) -> bytes:
-    endian, items = _struct_items(fmt)
+def _struct_pack(*args) -> bytes:
+    fmt = _StructFormat(check_string(args, 0))
+    args = args + (None,)  # the C code's mark: the first missing value reads as nil
     out = bytearray()
-    values = list(values)
-    for code, size in items:
-        if code == "x":
-            out += b"\0"
-            continue
-        if not values:
-            raise LibraryError("bad argument to 'pack' (no value)")
-        value = values.pop(0)
-        if code in "fd":
-            out += pystruct.pack(endian + code, float(value))
-        elif code == "s":
-            out += value + b"\0"
-        elif code == "c":
-            out += value[:size] if size else value
+    arg = 2  # the next value's argument number
+    for option, size in fmt:
+        out += bytes(fmt.padding(len(out), option, size))
+        if option in _STRUCT_INTEGERS:
+            number = _number_arg(args, arg - 1)
+            arg += 1
+            value = (int(number) if math.isfinite(number) else 0) & (2**64 - 1)
+            raw = bytes((value >> (8 * i)) & 0xFF if i < 8 else 0 for i in range(size))
+            out += raw if fmt.little else raw[::-1]
+        elif option == ord("x"):
+            out.append(0)
+        elif option in (ord("f"), ord("d")):
+            number = float(_number_arg(args, arg - 1))
+            arg += 1
+            code = "f" if option == ord("f") else "d"
+            if code == "f" and math.isfinite(number) and abs(number) > 3.4028234663852886e38:
+                number = math.copysign(math.inf, number)  # what C's cast to float gives
+            out += pystruct.pack(("<" if fmt.little else ">") + code, number)
+        elif option in (ord("c"), ord("s")):
+            text = check_string(args, arg - 1)
+            arg += 1
+            size = size or len(text)
+            if len(text) < size:
+                raise ArgumentError(arg, "string too short")
+            out += text[:size]
+            if option == ord("s"):
+                out.append(0)
         else:
-            number = int(value) % (1 << (8 * size))
-            out += number.to_bytes(size, "little" if endian == "<" else "big")
+            fmt.control(option)
     return bytes(out)
 
 
-def _struct_unpack(fmt, data, start=1):
-    endian, items = _struct_items(fmt)
-    pos = int(start) - 1
+def _struct_unpack(*args):
+    fmt = _StructFormat(check_string(args, 0))
+    data = check_string(args, 1)
+    start = 1 if len(args) < 3 or args[2] is None else check_int(args, 2)
+    if start == 0:
+        raise ArgumentError(3, "offset must be 1 or greater")
+    pos = (start - 1) % 2**64  # a size_t
     results: list = []
-    for code, size in items:
-        if code == "x":
-            pos += 1
-            continue
-        if code in "fd":
-            results.append(pystruct.unpack_from(endian + code, data, pos)[0])
-            pos += size
-        elif code == "s":
-            end = data.index(b"\0", pos)
-            results.append(data[pos:end])
-            pos = end + 1
-        elif code == "c":
-            size = size or int(results.pop())
+    for option, size in fmt:
+        pos += fmt.padding(pos, option, size)
+        if size > len(data) or pos > len(data) - size:
+            raise ArgumentError(2, "data string too short")
+        if option in _STRUCT_INTEGERS:
+            raw = data[pos:pos + size]
+            value = int.from_bytes(raw if fmt.little else raw[::-1], "little") & (2**64 - 1)
+            if chr(option).islower() and value >> min(size * 8 - 1, 63) & 1:
+                value -= 2**64 if size >= 8 else 2 ** (size * 8)
+            results.append(float(value))
+        elif option in (ord("f"), ord("d")):
+            code = ("<" if fmt.little else ">") + ("f" if option == ord("f") else "d")
+            results.append(pystruct.unpack_from(code, data, pos)[0])
+        elif option == ord("c"):
+            if size == 0:
+                size = _previous_size(results)
+                if size > len(data) or pos > len(data) - size:
+                    raise ArgumentError(2, "data string too short")
             results.append(data[pos:pos + size])
-            pos += size
-        else:
-            if pos + size > len(data):
-                raise LibraryError("bad argument #2 to 'unpack' (data string too short)")
-            results.append(int.from_bytes(data[pos:pos + size],
-                                          "little" if endian == "<" else "big",
-                                          signed=code.islower()))
-            pos += size
-    results.append(pos + 1)
-    return tuple(results)
+        elif option == ord("s"):
+            end = data.find(b"\0", pos)
+            if end < 0:
+                raise LibraryError("unfinished string in data")
+            size = end - pos + 1
+            results.append(data[pos:end])
+        elif option != ord("x"):
+            fmt.control(option)
+        pos += size
+    return (*results, pos + 1)
 
 
-def _struct_size(fmt) -> int:
-    _, items = _struct_items(fmt)
-    if any(code in "s" or (code == "c" and not size) for code, size in items):
-        raise LibraryError("options 'c0' - 's' have undefined sizes")
-    return sum(size for _, size in items)
+def _previous_size(results: list) -> int:
+    """'c0': the value unpacked just before is the string's length."""
+    previous = results.pop() if results else None
+    if type(previous) is bytes:
+        try:
+            previous = float(previous)
+        except ValueError:
+            previous = None
+    if type(previous) not in (int, float):
+        raise LibraryError("format 'c0' needs a previous size")
+    return int(previous)
+
+
+def _struct_size(*args) -> int:
+    fmt = _StructFormat(check_string(args, 0))
+    pos = 0
+    for option, size in fmt:
+        pos += fmt.padding(pos, option, size)
+        if option == ord("s"):
+            raise ArgumentError(1, "option 's' has no fixed size")
+        if option == ord("c") and size == 0:
+            raise ArgumentError(1, "option 'c0' has no fixed size")
+        if not bytes((option,)).isalnum():
+            fmt.control(option)
+        pos += size
+    return pos
 
 
 STRUCT = {b"pack": _struct_pack, b"unpack": _struct_unpack, b"size": _struct_size}
