@@ -349,6 +349,9 @@ class Context:
     # In apply, where the commands a script runs are noted for this node's monitors (a list
     # while it has one and awaits the entry's replies, else None: rcache.monitor).
     script_lines: list | None = None
+    # In apply, whether the command is a parked blocking command's wake-up try (not its
+    # first): it then waits on, rather than fails, where Redis would not have woken it.
+    woken: bool = False
 
     def __init__(self, ks, rng, client=None, server=None, hub=None) -> None:
         self.ks = ks
