@@ -77,6 +77,38 @@ def test_a_move_wakes_the_client_parked_on_its_target(node: Node) -> None:
         assert taker.result(timeout=30) == (b"z", b"high", 2.0)
 
 
+def _woken_past_other_types(port: int) -> list:
+    """A parked BLPOP sees its key become a string, then a push to its other key; circular
+    BRPOPLPUSH clients see a DEL, then a push: what each client gets, and the lists after."""
+    client = redis.Redis(port=port, socket_timeout=10)
+    client.delete("a", "b", "l1", "l2")
+    seen: list = []
+    with ThreadPoolExecutor(2) as pool:
+        popped = pool.submit(redis.Redis(port=port).blpop, ["a", "b"], 30)
+        _blocked(client, 1)
+        with client.pipeline(transaction=True) as multi:
+            multi.rpush("a", "x").delete("a").set("a", "string").execute()
+        client.rpush("b", "y")
+        seen.append(popped.result(timeout=30))
+        with pytest.raises(redis.ResponseError, match="^WRONGTYPE"):
+            client.blpop(["a"], 30)  # only a parked client waits on past the string
+        first = pool.submit(redis.Redis(port=port).brpoplpush, "l1", "l2", 30)
+        _blocked(client, 1)
+        second = pool.submit(redis.Redis(port=port).brpoplpush, "l2", "l1", 30)
+        _blocked(client, 2)
+        client.delete("l1")
+        client.rpush("l1", "foo")  # l1 -> l2 -> l1
+        seen += [first.result(timeout=30), second.result(timeout=30)]
+    seen += [client.lrange("l1", 0, -1), client.lrange("l2", 0, -1)]
+    return seen
+
+
+def test_woken_clients_wait_past_other_types_as_redis(node: Node, redis_server: int) -> None:
+    expected = [(b"b", b"y"), b"foo", b"foo", [b"foo"], []]
+    assert _woken_past_other_types(redis_server) == expected
+    assert _woken_past_other_types(node.port) == expected
+
+
 def test_a_list_moved_in_from_another_database_wakes_its_waiter(node: Node) -> None:
     client = node.client()
     with ThreadPoolExecutor(1) as pool:
