@@ -224,14 +224,15 @@ def may_wait(cmd: Command, argv: list[bytes]) -> bool:
 
 
 def _written_keys(argv: list[bytes], cmd: Command | None) -> list[bytes] | None:
-    """The keys a command may fill (None: keys of any database); ``cmd``: its table entry,
-    if the write path found it already."""
+    """The keys a command may fill or take away (None: keys of any database: a flush ends
+    a parked XREADGROUP with Redis's error); ``cmd``: its table entry, if the write path
+    found it already."""
     try:
         cmd = cmd or lookup(argv)
     except CommandError:
         return []
     if "blocking" in cmd.flags:  # a pop empties; only a move fills its target
         return [argv[2]] if "fills_second_key" in cmd.flags else []
-    if "touches_other_db" in cmd.flags:
+    if "touches_other_db" in cmd.flags or "touches_dbs" in cmd.flags:
         return None
     return cmd.keys(argv)

@@ -246,7 +246,7 @@ class StateMachine:
         # Node-local statistics only (INFO commandstats, SLOWLOG): nothing here reaches the
         # database, so the apply stays a function of the entry.
         elapsed_us = (time.perf_counter_ns() - start) // 1000
-        cmd.record(elapsed_us, type(result) is CommandError)
+        cmd.record(elapsed_us, type(result) is CommandError, call=not woken)
         if 0 <= self._slow_us <= elapsed_us:
             self.observer(cmd, argv, elapsed_us)
         return result

@@ -109,6 +109,38 @@ def test_woken_clients_wait_past_other_types_as_redis(node: Node, redis_server: 
     assert _woken_past_other_types(node.port) == expected
 
 
+def _woken_calls_and_flushed_group(port: int) -> list:
+    """A pop woken for nothing, then served, is one call (INFO commandstats); a parked
+    XREADGROUP whose stream a FLUSHDB takes away gets Redis's error."""
+    client = redis.Redis(port=port, db=9, socket_timeout=10)
+    client.flushdb()
+    client.config_resetstat()
+    seen: list = []
+    with ThreadPoolExecutor(1) as pool:
+        popped = pool.submit(redis.Redis(port=port, db=9).blpop, ["q"], 30)
+        _blocked(client, 1)
+        client.delete("q")  # wakes it for nothing
+        client.rpush("q", "x")
+        seen.append(popped.result(timeout=30))
+        seen.append(client.info("commandstats")["cmdstat_blpop"]["calls"])
+        client.xgroup_create("s", "g", "$", mkstream=True)
+        read = pool.submit(redis.Redis(port=port, db=9).xreadgroup, "g", "c", {"s": ">"},
+                           block=0)
+        _blocked(client, 1)
+        client.flushdb()
+        with pytest.raises(redis.ResponseError) as gone:
+            read.result(timeout=30)
+        seen.append(str(gone.value))
+    return seen
+
+
+def test_woken_pops_count_once_and_a_flush_ends_group_reads_as_redis(
+        node: Node, redis_server: int) -> None:
+    expected = _woken_calls_and_flushed_group(redis_server)
+    assert expected[:2] == [(b"q", b"x"), 1]
+    assert _woken_calls_and_flushed_group(node.port) == expected
+
+
 def test_a_list_moved_in_from_another_database_wakes_its_waiter(node: Node) -> None:
     client = node.client()
     with ThreadPoolExecutor(1) as pool:
