@@ -5,6 +5,7 @@ importing the state machine that applies them.
 """
 
 COMMAND, TRANSACTION, EXPIRE, MEMBER, LEASE_EXPIRY, EVICT, LEASE_PROMOTE = 0, 1, 2, 3, 4, 5, 6
-# A COMMAND item that runs a script may carry a 4th element, (oom_at_start, user): whether
-# the leader found the dataset past maxmemory, and the ACL user (None: default) whose
-# permissions the script's commands need. A TRANSACTION item may carry a 3rd: that user.
+# A COMMAND item may carry a 4th element: True for a parked blocking command's wake-up try;
+# for a script, (oom_at_start, user): whether the leader found the dataset past maxmemory,
+# and the ACL user (None: default) whose permissions the script's commands need. A
+# TRANSACTION item may carry a 3rd: that user.

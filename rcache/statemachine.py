@@ -12,6 +12,7 @@ place); PUBLISH replies with how many receivers there were.
 
 Items:
     (COMMAND, db, argv)          one client command         -> its reply
+    (COMMAND, db, argv, True)    a parked blocking command's wake-up try -> its reply
     (COMMAND, db, argv, (oom_at_start, user))  a script (rcache.entries)  -> its reply
     (TRANSACTION, [(db, argv)])  MULTI ... EXEC, atomically -> list of replies
     (TRANSACTION, [(db, argv)], user)  the same, a user's with scripts  -> list of replies
@@ -78,12 +79,13 @@ class EntryContext(Context):
     the entry and the command's place in it (``seed``, set before each command), is built
     only if the command draws (few do). One per database and entry, not one per command."""
 
-    __slots__ = ("seed", "_random", "script_lines", "notify", "oom_at_start", "script_user")
+    __slots__ = ("seed", "_random", "script_lines", "notify", "woken", "oom_at_start",
+                 "script_user")
 
     def __init__(self, ks: Keyspace, hub: Hub | None, script_lines: list | None) -> None:
         self.ks, self.hub, self.client, self.server = ks, hub, None, None
         self.seed, self._random, self.script_lines = 0, None, script_lines
-        self.oom_at_start, self.script_user = False, None
+        self.woken, self.oom_at_start, self.script_user = False, False, None
         self.notify = ks.notify  # Context.notify without its call: every write notifies
 
     @property
@@ -159,10 +161,10 @@ class StateMachine:
                 position += 1
                 results.append(self._run(txn, contexts, seed + position, now_ms, limits,
                                          item[1], item[2], events, found=found,
-                                         script=item[3] if len(item) > 3 else None))
+                                         extra=item[3] if len(item) > 3 else None))
             elif kind == TRANSACTION:
                 awaited = self.replies_awaited(seed)
-                script = (False, item[2]) if len(item) > 2 else None
+                script = (False, item[2]) if len(item) > 2 else None  # its user
                 replies = []
                 for i, (db, argv) in enumerate(item[1]):
                     position += 1
@@ -170,7 +172,7 @@ class StateMachine:
                                              limits, db, argv, events,
                                              run_reads=awaited,
                                              found=found[i] if found else None,
-                                             script=script))
+                                             extra=script))
                 results.append(replies)
             elif kind == EXPIRE:
                 ks = Keyspace(self.store, txn, item[1], now_ms, events=events)
@@ -222,9 +224,10 @@ class StateMachine:
     def _run(self, txn: Transaction, contexts: dict[int, EntryContext], seed: int, now_ms: int,
              limits: EncodingLimits, db: int, argv: list[bytes], events: list | None,
              run_reads: bool = True, found: tuple[Command, Any] | None = None,
-             script: tuple[bool, bytes | None] | None = None):
+             extra: bool | tuple[bool, bytes | None] | None = None):
         """One command, drawing from ``seed``; ``found``: its command (and parsed arguments)
-        if already known; ``script``: a script's (oom_at_start, user) (rcache.entries).
+        if already known; ``extra``: a COMMAND item's 4th element, True for a parked blocking
+        command's wake-up try, (oom_at_start, user) for a script (rcache.entries).
         ``contexts``: the entry's contexts by db, reused while SWAPDB leaves db's in place."""
         try:
             cmd, parsed = found or (lookup(argv), None)
@@ -239,8 +242,8 @@ class StateMachine:
                 ctx = contexts[db] = EntryContext(
                     Keyspace(self.store, txn, db, now_ms, limits, events), self.hub,
                     self._script_lines)
-            ctx.seed, ctx._random = seed, None
-            ctx.oom_at_start, ctx.script_user = script or (False, None)
+            ctx.seed, ctx._random, ctx.woken = seed, None, extra is True
+            ctx.oom_at_start, ctx.script_user = extra if type(extra) is tuple else (False, None)
             result = cmd.call(ctx, argv, parsed)
         except CommandError as err:
             result = err
@@ -250,7 +253,7 @@ class StateMachine:
         # Node-local statistics only (INFO commandstats, SLOWLOG): nothing here reaches the
         # database, so the apply stays a function of the entry.
         elapsed_us = (time.perf_counter_ns() - start) // 1000
-        cmd.record(elapsed_us, type(result) is CommandError)
+        cmd.record(elapsed_us, type(result) is CommandError, call=extra is not True)
         if 0 <= self._slow_us <= elapsed_us:
             self.observer(cmd, argv, elapsed_us)
         return result
