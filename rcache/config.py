@@ -362,6 +362,9 @@ OPTIONS: list[Option] = [
       for what in ("eviction", "expire", "server-del", "user-del", "user-flush")),
     Option("activedefrag", False, _no_defrag, "accepted for Redis compatibility (only 'no')",
            mutable=True, format=_format_bool),
+    # Redis's replication pings (test harnesses set it); Raft's heartbeats replace them.
+    Option("repl-ping-replica-period", 10, _integer(1, INT_MAX), "accepted for Redis "
+           "compatibility", mutable=True, alias="repl-ping-slave-period"),
 ]
 BY_NAME = {opt.name: opt for opt in OPTIONS}
 BY_NAME.update((opt.alias, opt) for opt in OPTIONS if opt.alias)

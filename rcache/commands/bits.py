@@ -310,9 +310,11 @@ def _parse_bitfield(argv: list[bytes]) -> list[tuple]:
 
 
 def _run_bitfield(operations: list[tuple], read: Callable[[int, int], bytes],
-                  editor: StringEditor | None = None) -> list[int | None]:
-    """Replies of the operations, in order; SET and INCRBY need the editor."""
+                  editor: StringEditor | None = None) -> tuple[list[int | None], bool]:
+    """Replies of the operations, in order, and whether a SET or INCRBY changed a field's
+    value; SET and INCRBY need the editor."""
     replies: list[int | None] = []
+    changed = False
     for sub, signed, width, offset, argument, overflow in operations:
         old = _read_field(read, offset, signed, width)
         if sub == b"get":
@@ -327,8 +329,9 @@ def _run_bitfield(operations: list[tuple], read: Callable[[int, int], bytes],
             replies.append(None)
             continue
         _write_field(editor, offset, width, new)
+        changed = changed or new != old
         replies.append(new if sub == b"incrby" else old)
-    return replies
+    return replies, changed
 
 
 @command("bitfield", -2, "write denyoom", 1, 1, 1, group=_G, since="3.2.0",
@@ -339,12 +342,13 @@ def bitfield(ctx: Context, args: tuple[bytes, list[tuple]]) -> list[int | None]:
     key, operations = args
     writes = [op for op in operations if op[0] != b"get"]
     if not writes:
-        return _run_bitfield(operations, _reader(ctx.ks, key))
+        return _run_bitfield(operations, _reader(ctx.ks, key))[0]
     highest_bit = max(offset + width - 1 for _, _, width, offset, _, _ in writes)
-    replies, _ = _write_bits(ctx, key, highest_bit,
-                             lambda editor: _run_bitfield(operations, editor.read, editor))
-    if any(op[0] != b"get" and reply is not None
-           for op, reply in zip(operations, replies, strict=True)):  # not all failed (OVERFLOW)
+    (replies, changed), grew = _write_bits(
+        ctx, key, highest_bit, lambda editor: _run_bitfield(operations, editor.read, editor))
+    wrote = any(op[0] != b"get" and reply is not None  # not all failed (OVERFLOW FAIL)
+                for op, reply in zip(operations, replies, strict=True))
+    if wrote and (changed or grew):  # as SETBIT: a created or longer string is a change
         ctx.notify(STRING, b"setbit", key)
     return replies
 
@@ -356,4 +360,4 @@ def bitfield_ro(ctx: Context, argv: list[bytes]) -> list[int | None]:
     operations = _parse_bitfield(argv)
     if any(op[0] != b"get" for op in operations):
         raise CommandError("ERR BITFIELD_RO only supports the GET subcommand")
-    return _run_bitfield(operations, _reader(ctx.ks, argv[1]))
+    return _run_bitfield(operations, _reader(ctx.ks, argv[1]))[0]
