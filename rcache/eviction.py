@@ -33,7 +33,7 @@ from .entries import EVICT
 from .errors import CommandError
 from .interfaces import Node
 from .pending import Pending
-from .storage import Keyspace
+from .storage import Keyspace, point_between
 
 LFU_INIT_VAL = 5  # Redis's count for a new key
 LFU_MAX = 255
@@ -252,15 +252,7 @@ def _sample(ks: Keyspace, span: tuple | None, taken: set) -> list[bytes]:
         start = random.randint(*span).to_bytes(8, "big")
         keys: Iterator[bytes] = (key for _, key in ks.volatile_keys(start, _SKIP_LIMIT))
     else:
-        keys = itertools.chain(ks.iter_keys(_between(*span)), ks.iter_keys())
+        keys = itertools.chain(ks.iter_keys(point_between(random, *span)), ks.iter_keys())
     key = next((key for key in itertools.islice(keys, _SKIP_LIMIT)
                 if (ks.dbnum, key) not in taken), None)
     return [] if key is None else [key]
-
-
-def _between(low: bytes, high: bytes) -> bytes:
-    """A random byte string in [low, high]: keys sharing a prefix (``user:1``...) spread by
-    the bytes after it, which a random point of the whole byte space would not do."""
-    width = max(len(low), len(high)) + 2
-    return random.randint(int.from_bytes(low.ljust(width, b"\0"), "big"),
-                          int.from_bytes(high.ljust(width, b"\0"), "big")).to_bytes(width, "big")
