@@ -452,10 +452,10 @@ class Config:
 
     @property
     def encoding_limits(self) -> EncodingLimits:
-        """The encoding options the leader stamps on each Raft entry."""
+        """The options the leader stamps on each Raft entry (rcache/encodings.py)."""
         return EncodingLimits(self.hash_max_listpack_entries, self.hash_max_listpack_value,
                               self.set_max_intset_entries, self.zset_max_listpack_entries,
-                              self.zset_max_listpack_value)
+                              self.zset_max_listpack_value, self.proto_max_bulk_len)
 
     def set_at_runtime(self, pairs: list[tuple[bytes, bytes]]) -> None:
         """CONFIG SET: all or nothing, with Redis's error texts."""

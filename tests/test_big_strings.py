@@ -25,6 +25,7 @@ from rcache.storage import STRING, Keyspace, Transaction
 from .conftest import LocalCluster, Node, wait_for
 from .test_collections_unit import records_under
 from .test_commands_unit import NOW, DirectNode
+from .test_differential import assert_same, pair  # noqa: F401  (pair is a fixture)
 
 LAST_BIT = 2**32 - 1  # the highest offset SETBIT accepts: a 512 MB string
 MAX_LENGTH = 2**29
@@ -268,3 +269,46 @@ def test_edits_match_a_bytearray_with_tiny_fragments(monkeypatch, edits) -> None
                 found = len(bits)  # the zeros past the end
             assert kv.call("BITPOS", "k", bit, start) == found, (bit, start)
         kv.store.close()
+
+
+# proto-max-bulk-len bounds the strings SETRANGE, APPEND, SETBIT and BITFIELD grow (and the
+# offsets GETBIT reads): lowered to 1mb, raised past 512mb (without Redis allocating it),
+# with Redis's order of errors when an offset and a later argument are both wrong.
+BULK_LEN_SEQUENCE = [
+    ("CONFIG", "SET", "proto-max-bulk-len", "1mb"), ("SETRANGE", "k", "1048575", "x"),
+    ("SETRANGE", "k", "1048576", "x"), ("APPEND", "k", "y"), ("SETBIT", "b", "8388607", "1"),
+    ("SETBIT", "b", "8388608", "1"), ("SETBIT", "b", "8388608", "2"), ("SETBIT", "b", "100", "2"),
+    ("GETBIT", "b", "8388608"), ("BITFIELD", "b", "GET", "u8", "8388608"),
+    ("BITFIELD", "b", "SET", "u8", "8388608", "x"), ("BITFIELD", "b", "SET", "u8", "100", "x"),
+    ("BITFIELD", "b", "SET", "u8", "100", "1", "GET", "u99", "8388608"),
+    ("BITFIELD", "b", "GET", "u8", "8388608", "GET", "u99", "0"),
+    ("BITFIELD", "b", "SET", "u8", "#1048576", "1"), ("BITFIELD_RO", "b", "GET", "u8", "8388608"),
+    ("BITFIELD_RO", "b", "GET", "u8", "0", "SET", "u8", "8388608", "1"),
+    ("CONFIG", "SET", "proto-max-bulk-len", "536870913"), ("GETBIT", "b", "4294967296"),
+    ("SETBIT", "b", "4294967296", "x"), ("SETBIT", "b", "4294967304", "x"),
+    ("BITFIELD", "nosuch", "GET", "u8", "4294967296"), ("SETRANGE", "k", "536870913", "x"),
+    ("CONFIG", "SET", "proto-max-bulk-len", "512mb"), ("GETBIT", "b", "4294967296"),
+    ("SETBIT", "b", "4294967296", "x"), ("BITFIELD", "b", "SET", "u8", "4294967296", "x"),
+    ("SETRANGE", "k", "536870912", "x")]
+
+
+def test_proto_max_bulk_len_bounds_strings_as_redis(pair) -> None:  # noqa: F811
+    try:
+        for argv in BULK_LEN_SEQUENCE:
+            assert_same(pair, *argv)
+    finally:
+        for conn in pair:
+            conn.call("CONFIG", "SET", "proto-max-bulk-len", "512mb")
+
+
+def test_a_raised_proto_max_bulk_len_lets_strings_pass_512mb(node: Node) -> None:
+    r = node.client()
+    with pytest.raises(redis.ResponseError, match="bit offset is not an integer"):
+        r.setbit("big", LAST_BIT + 1, 1)
+    r.config_set("proto-max-bulk-len", MAX_LENGTH + 1)  # applied with the leader's value
+    assert r.setbit("big", LAST_BIT + 1, 1) == 0
+    assert r.strlen("big") == MAX_LENGTH + 1
+    assert r.bitpos("big", 1) == LAST_BIT + 1
+    assert r.setrange("big", MAX_LENGTH, b"\xff") == MAX_LENGTH + 1
+    with pytest.raises(redis.ResponseError, match="string exceeds maximum allowed size"):
+        r.append("big", "x")
