@@ -25,10 +25,10 @@ from .table import Context, command
 
 _G = "bitmap"
 BIT_OFFSET = "ERR bit offset is not an integer or out of range"
-MIN_BULK_LEN = 1024 * 1024  # proto-max-bulk-len's least value: offsets below fit any
 BIT_VALUE = "ERR bit is not an integer or out of range"
 BITFIELD_TYPE = ("ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not "
                  "supported but i64 is.")
+MIN_BULK_LEN = 1024 * 1024  # proto-max-bulk-len's least value: offsets below fit any
 
 
 def _bit_offset(raw: bytes, field_bits: int = 0) -> int:
