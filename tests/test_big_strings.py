@@ -272,8 +272,9 @@ def test_edits_match_a_bytearray_with_tiny_fragments(monkeypatch, edits) -> None
 
 
 # proto-max-bulk-len bounds the strings SETRANGE, APPEND, SETBIT and BITFIELD grow (and the
-# offsets GETBIT reads): lowered to 1mb, raised past 512mb (without Redis allocating it),
-# with Redis's order of errors when an offset and a later argument are both wrong.
+# offsets GETBIT reads, and LCS's table): lowered to 1mb, raised past 512mb (without Redis
+# allocating it), with Redis's order of errors when an offset and a later argument are both
+# wrong.
 BULK_LEN_SEQUENCE = [
     ("CONFIG", "SET", "proto-max-bulk-len", "1mb"), ("SETRANGE", "k", "1048575", "x"),
     ("SETRANGE", "k", "1048576", "x"), ("APPEND", "k", "y"), ("SETBIT", "b", "8388607", "1"),
@@ -284,6 +285,7 @@ BULK_LEN_SEQUENCE = [
     ("BITFIELD", "b", "GET", "u8", "8388608", "GET", "u99", "0"),
     ("BITFIELD", "b", "SET", "u8", "#1048576", "1"), ("BITFIELD_RO", "b", "GET", "u8", "8388608"),
     ("BITFIELD_RO", "b", "GET", "u8", "0", "SET", "u8", "8388608", "1"),
+    ("MSET", "la", "x" * 600, "lb", "y" * 500), ("LCS", "la", "lb"), ("LCS", "la", "lb", "LEN"),
     ("CONFIG", "SET", "proto-max-bulk-len", "536870913"), ("GETBIT", "b", "4294967296"),
     ("SETBIT", "b", "4294967296", "x"), ("SETBIT", "b", "4294967304", "x"),
     ("BITFIELD", "nosuch", "GET", "u8", "4294967296"), ("SETRANGE", "k", "536870913", "x"),

@@ -23,7 +23,6 @@ from .args import int_arg, parse_long_double, to_long_double
 from .table import Context, command
 
 _G = "string"
-PROTO_MAX_BULK_LEN = 512 * 1024 * 1024  # Redis's default proto-max-bulk-len
 
 # SET/GETEX expiry options -> (milliseconds per unit, relative to now?)
 _EXPIRY_UNITS = {b"EX": (1000, True), b"PX": (1, True), b"EXAT": (1000, False),
