@@ -20,6 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rcache import strings_store
+from rcache.encodings import DEFAULT_LIMITS, EncodingLimits
+from rcache.statemachine import COMMAND, encode_entry
 from rcache.storage import STRING, Keyspace, Transaction
 
 from .conftest import LocalCluster, Node, wait_for
@@ -314,3 +316,29 @@ def test_a_raised_proto_max_bulk_len_lets_strings_pass_512mb(node: Node) -> None
     assert r.setrange("big", MAX_LENGTH, b"\xff") == MAX_LENGTH + 1
     with pytest.raises(redis.ResponseError, match="string exceeds maximum allowed size"):
         r.append("big", "x")
+
+
+def test_proto_max_bulk_len_travels_in_the_entry(tmp_path: Path) -> None:
+    """Every node applies the leader's proto-max-bulk-len, which the entry carries (a
+    follower's own configuration never reaches apply)."""
+    kv = DirectNode(tmp_path / "db")
+
+    def apply(limits: EncodingLimits, *argv: bytes):
+        kv.index += 1
+        entry = encode_entry(NOW, kv.index, [(COMMAND, 0, list(argv))], limits)
+        return kv.machine.apply(kv.index, entry)[0]
+
+    lowered = EncodingLimits(proto_max_bulk_len=1024 * 1024)
+    raised = EncodingLimits(proto_max_bulk_len=MAX_LENGTH + 1)
+    try:
+        assert str(apply(lowered, b"setrange", b"k", b"1048576", b"x")).startswith(
+            "ERR string exceeds maximum allowed size")
+        assert apply(DEFAULT_LIMITS, b"setrange", b"k", b"1048576", b"x") == 1048577
+        assert str(apply(lowered, b"setbit", b"k", b"8388608", b"1")).startswith(
+            "ERR bit offset is not an integer")
+        assert str(apply(DEFAULT_LIMITS, b"setbit", b"k", str(LAST_BIT + 1).encode(), b"1")
+                   ).startswith("ERR bit offset is not an integer")
+        assert apply(raised, b"setbit", b"k", str(LAST_BIT + 1).encode(), b"1") == 0
+        assert kv.call("strlen", "k") == MAX_LENGTH + 1
+    finally:
+        kv.store.close()
