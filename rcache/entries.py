@@ -9,3 +9,4 @@ COMMAND, TRANSACTION, EXPIRE, MEMBER, LEASE_EXPIRY, EVICT, LEASE_PROMOTE = 0, 1,
 # for a script, (oom_at_start, user): whether the leader found the dataset past maxmemory,
 # and the ACL user (None: default) whose permissions the script's commands need. A
 # TRANSACTION item may carry a 3rd: that user.
+SCRIPT_COMMANDS = frozenset(("eval", "evalsha", "fcall", "eval_ro", "evalsha_ro", "fcall_ro"))

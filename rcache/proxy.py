@@ -11,6 +11,7 @@ import asyncio
 import ssl
 from collections import deque
 
+from .entries import SCRIPT_COMMANDS
 from .errors import OUTCOME_UNKNOWN, CommandError
 from .pending import Pending
 from .resp import RawReply, encode_command, reply_end
@@ -110,14 +111,20 @@ class LeaderProxy:
                 batch.append([b"SELECT", str(db).encode()])
                 replies.append(None)
                 link.db = db
+            # A non-default user's scripts: their commands need that user's permissions
+            user = None if client.acl_user is None else client.user_name
+            scripts = user is not None and any(
+                argv[0].lower().decode(errors="replace") in SCRIPT_COMMANDS
+                for _, argv in commands)
+            as_user = [b"RAFT.SCRIPT-USER", user] if scripts else []
             if transaction:
                 batch.append([b"MULTI"])
                 replies.append(None)
             for _, argv in commands:
-                batch.append(argv)
+                batch.append(argv if transaction else as_user + argv)
                 replies.append(None if transaction else result)
             if transaction:
-                batch.append([b"EXEC"])
+                batch.append(as_user + [b"EXEC"])
                 replies.append(result)
             link.send(batch, replies)
 

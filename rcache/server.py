@@ -31,7 +31,7 @@ from .commands.acl import noperm_reply
 from .commands.acl_rules import AclLog, User, Users, denial
 from .commands.table import COMMANDS, Command, Context, lookup
 from .config import Config
-from .entries import COMMAND, EXPIRE, LEASE_EXPIRY, LEASE_PROMOTE, TRANSACTION
+from .entries import COMMAND, EXPIRE, LEASE_EXPIRY, LEASE_PROMOTE, SCRIPT_COMMANDS, TRANSACTION
 from .errors import CommandError
 from .eviction import Eviction
 from .leases import due_leases, lease_ids_after
@@ -59,7 +59,6 @@ log = logging.getLogger("rcache")
 # Scripts that may write: their entries tell apply whether the leader found the dataset past
 # maxmemory and which user runs them (rcache.entries).
 _SCRIPT_RUNS = frozenset(("eval", "evalsha", "fcall"))
-_SCRIPTS = _SCRIPT_RUNS | {"eval_ro", "evalsha_ro", "fcall_ro"}  # all go through EXEC's entry
 
 
 class Stats:
@@ -90,6 +89,7 @@ class Client(asyncio.Protocol):
         self.reader.authenticated = not server.config.requirepass
         self.user_name = b"default"
         self.acl_user: User | None = None  # None: default, which may run everything
+        self.script_user_override: bytes | None = None  # see run_as_script_user
         self._acl_seen: tuple = ()  # the users' version acl_user was resolved at
         self.name = b""
         self.lib_name = b""
@@ -598,8 +598,9 @@ class Client(asyncio.Protocol):
         if route is not None:
             return route
         item = (TRANSACTION, data)
-        if self.acl_user is not None and any(cmd.full_name in _SCRIPTS for cmd, _ in queued):
-            item = (TRANSACTION, data, self.user_name)  # its scripts' commands are checked
+        user = self._scripts_user()
+        if user is not None and any(cmd.full_name in SCRIPT_COMMANDS for cmd, _ in queued):
+            item = (TRANSACTION, data, user)  # its scripts' commands are checked
         return self.server.replicator.submit(item, merge, [
             (cmd, None) for cmd, _ in queued if "node" not in cmd.flags])
 
@@ -608,10 +609,29 @@ class Client(asyncio.Protocol):
         (rcache.entries), Redis deciding both when the script starts."""
         past_maxmemory = bool(self.server.config.maxmemory) and (
             self.server.eviction.admit() is not None)
-        user = None if self.acl_user is None else self.user_name
+        user = self._scripts_user()
         if past_maxmemory or user is not None:
             return (COMMAND, self.db, argv, (past_maxmemory, user))
         return (COMMAND, self.db, argv)
+
+    def _scripts_user(self) -> bytes | None:
+        """Whose permissions this connection's scripts need: its user's, or (a follower's
+        proxy link, in RAFT.SCRIPT-USER) the follower's client's; None for default."""
+        if self.script_user_override is not None:
+            return self.script_user_override
+        return None if self.acl_user is None else self.user_name
+
+    def run_as_script_user(self, user: bytes, argv: list[bytes]):
+        """RAFT.SCRIPT-USER: run argv here as this connection would, its scripts checked
+        against ``user``'s permissions (a follower forwards its non-default users' scripts
+        so; only a default-user connection, as the follower's link is, may ask)."""
+        if self.acl_user is not None:
+            raise CommandError("NOPERM only the default user may run scripts as another user")
+        self.script_user_override = user
+        try:
+            return self._execute(argv)
+        finally:
+            self.script_user_override = None
 
     def _exec_refusal(self, queued: list) -> str | None:
         """Why EXEC may not run its data commands now (a disk error, maxmemory), or None."""

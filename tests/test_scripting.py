@@ -631,6 +631,35 @@ def test_commands_scripts_run_count_in_commandstats(pair) -> None:  # noqa: F811
     assert stats[0] == stats[1]
 
 
+def test_a_followers_forwarded_scripts_keep_their_users_permissions(tmp_path) -> None:
+    """follower-proxy: a non-default user's script the follower forwards is wrapped in
+    RAFT.SCRIPT-USER, so on the leader its commands still need that user's permissions."""
+    proxied = LocalCluster(tmp_path, 3, "--follower-proxy", "yes").start()
+    try:
+        admin = proxied.leader().client()
+        admin.acl_setuser("limited", enabled=True, passwords=["+pw"], keys=["x*"],
+                          commands=["+@scripting", "+set", "+multi", "+exec"])
+        admin.acl_setuser("wide", enabled=True, passwords=["+pw"], keys=["*"],
+                          commands=["+@all"])
+        follower = proxied.followers()[0]
+        wait_for(lambda: "wide" in follower.client().acl_users(), 20, "the users to reach it")
+        limited = follower.client(username="limited", password="pw")
+        assert limited.eval("return redis.call('set', 'xa', 1)", 0) == b"OK"
+        with pytest.raises(redis.ResponseError, match="The user executing the script can't "
+                           "access at least one of the keys"):
+            limited.eval("return redis.call('set', 'other', 1)", 0)
+        with limited.pipeline(transaction=True) as tx:
+            tx.eval("return redis.pcall('set', 'other', 1)", 0).set("xb", 2)
+            denied, ok = tx.execute(raise_on_error=False)
+        assert "can't access at least one of the keys" in str(denied) and ok is True
+        assert admin.get("other") is None and admin.get("xb") == b"2"
+        wide = proxied.leader().client(username="wide", password="pw")
+        with pytest.raises(redis.ResponseError, match="only the default user"):
+            wide.execute_command("RAFT.SCRIPT-USER", "limited", "EVAL", "return 1", "0")
+    finally:
+        proxied.stop()
+
+
 def test_writes_before_an_error_stay(shared_node: Node) -> None:
     client = shared_node.client()
     client.delete("kept", "str")

@@ -1,5 +1,6 @@
 """Cluster administration, named as RedisRaft names it: RAFT.NODE ADD/REMOVE,
-RAFT.TRANSFER-LEADER, RAFT.CLUSTER INFO; and RAFT.READ-CONSISTENCY (per connection)."""
+RAFT.TRANSFER-LEADER, RAFT.CLUSTER INFO; RAFT.READ-CONSISTENCY (per connection); and
+RAFT.SCRIPT-USER, what a follower's proxy link wraps its users' scripts in."""
 
 from __future__ import annotations
 
@@ -199,6 +200,13 @@ def cluster_join(ctx: Context, argv: list[bytes]):
          summary="Members of the cluster: id, raft address, client address")
 def cluster_members(ctx: Context, argv: list[bytes]):
     return _member_list(ctx)
+
+
+@command("raft.script-user", -3, "admin noscript node multi_control", group=_G,
+         summary="Run a script (or EXEC) whose commands need the given user's permissions: "
+         "a follower forwards its users' scripts so")
+def script_user(ctx: Context, argv: list[bytes]):
+    return ctx.client.run_as_script_user(argv[1], argv[2:])
 
 
 @command("raft.read-consistency", -1, "fast node", group=_G,
