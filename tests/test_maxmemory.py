@@ -295,6 +295,7 @@ def test_scripts_past_maxmemory_match_redis(node, redis_server) -> None:
         replies = []
         for conn in servers:
             conn.call("FLUSHALL")
+            conn.call("FUNCTION", "FLUSH")  # functions other tests left on redis-server
             conn.call("SET", "x", "123")
             conn.call("SET", "big", "x" * 5000)
             conn.call("FUNCTION", "LOAD", "REPLACE", _OOM_LIBRARY)
