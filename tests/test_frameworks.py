@@ -1,0 +1,349 @@
+"""The Python frameworks built on redis-py, each the real package run against a real rcache
+node as its users run it: Celery (broker and result backend, a worker process), huey (a
+consumer process: tasks, a delayed task, a periodic task, a task lock), arq (a worker: jobs,
+results, a deferred job), Django's own Redis cache and django-redis (with its lock),
+Flask-Limiter and Flask-Caching. Celery and huey also run against the leader of a 3-node
+cluster, and a huey consumer keeps working through a change of leader.
+
+Each test uses a database of its own on the shared node (flushed first); every worker process
+a test starts is stopped by it (SIGTERM, then SIGKILL), every wait is bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import redis
+
+from rcache.launch import ServerProcess, rcache_env
+
+from .conftest import ROOT, LocalCluster, Node, wait_for
+
+RESULT_TIMEOUT_S = 60  # a task's result under load; it normally comes in milliseconds
+
+# one database per framework on the shared node (the cluster's too), flushed before use
+CELERY_DB, HUEY_DB, ARQ_DB, DJANGO_DB, DJANGO_REDIS_DB, LIMITER_DB, FLASK_CACHE_DB = range(2, 9)
+
+
+def _fresh_db_url(node: Node, db: int) -> str:
+    """The redis:// URL of database `db` on `node`, emptied."""
+    node.client(db=db).flushdb()
+    return f"redis://127.0.0.1:{node.port}/{db}"
+
+
+@contextmanager
+def _worker_process(tmp_path: Path, name: str, argv: list[str],
+                    redis_url: str) -> Iterator[ServerProcess]:
+    """A framework's worker process importing this checkout's tests package, with
+    RCACHE_TEST_REDIS_URL set; stopped on the way out, its log printed (shown on failure)."""
+    worker = ServerProcess(argv, tmp_path / f"{name}.log", 0, name=name, cwd=ROOT,
+                           env=rcache_env(ROOT, {"RCACHE_TEST_REDIS_URL": redis_url}))
+    worker.launch()
+    try:
+        yield worker
+    finally:
+        worker.stop(timeout=20)
+        print(f"--- {name}'s log ends:\n{worker.log_tail(40)}")
+
+
+@pytest.fixture(scope="module")
+def workers_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """One 3-node cluster for this module's cluster runs (started only if one is selected)."""
+    cluster = LocalCluster(tmp_path_factory.mktemp("frameworks-cluster"), 3).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["single-node", "cluster-leader"])
+def broker_node(request: pytest.FixtureRequest) -> Node:
+    """Where a task queue's clients and workers connect: one node, or a cluster's leader."""
+    if request.param == "single-node":
+        return request.getfixturevalue("shared_node")
+    return request.getfixturevalue("workers_cluster").leader()
+
+
+# -- Celery: rcache as broker and result backend ----------------------------------------------
+def test_celery_worker_runs_tasks_groups_and_chords(broker_node: Node, tmp_path: Path) -> None:
+    celery = pytest.importorskip("celery")
+    url = _fresh_db_url(broker_node, CELERY_DB)
+    client = celery.Celery("rcache-test-client", broker=url, backend=url)
+
+    def task(name: str, *args: object) -> celery.Signature:
+        return client.signature(f"tests.celery_tasks.{name}", args)
+
+    argv = [sys.executable, "-m", "celery", "-A", "tests.celery_tasks", "worker",
+            "--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "--loglevel", "warning", "--hostname", f"rcache-test-{tmp_path.name}@localhost"]
+    try:
+        with _worker_process(tmp_path, "celery-worker", argv, url):
+            assert client.send_task("tests.celery_tasks.add", (2, 40)).get(
+                timeout=RESULT_TIMEOUT_S) == 42
+            batch = celery.group(task("add", i, i) for i in range(4)).apply_async()
+            assert batch.get(timeout=RESULT_TIMEOUT_S) == [0, 2, 4, 6]
+            summed = celery.chord(task("add", i, 1) for i in range(3))(task("total"))
+            assert summed.get(timeout=RESULT_TIMEOUT_S) == 6
+            failed = client.send_task("tests.celery_tasks.fail", ("boom",))
+            with pytest.raises(ValueError, match="boom"):
+                failed.get(timeout=RESULT_TIMEOUT_S)
+            assert failed.state == "FAILURE"
+    finally:
+        client.close()
+
+
+# -- huey: tasks, a delayed task, a periodic task, a task lock ---------------------------------
+def _run_huey_tasks(tasks, client: redis.Redis) -> None:
+    """What a huey user does, with a consumer running: results, a delayed task, the periodic
+    task's first run, and a task refused while its lock is held."""
+    from huey.exceptions import TaskException
+
+    from .huey_tasks import LOCK_NAME, PERIODIC_COUNTER
+
+    assert tasks.add(1, 2).get(blocking=True, timeout=RESULT_TIMEOUT_S) == 3
+    delayed = tasks.add.schedule((5, 5), delay=1)
+    assert delayed.get(blocking=True, timeout=RESULT_TIMEOUT_S) == 10
+    wait_for(lambda: int(client.get(PERIODIC_COUNTER) or 0) >= 1, RESULT_TIMEOUT_S,
+             "the periodic task's first run")
+    assert tasks.exclusive(4).get(blocking=True, timeout=RESULT_TIMEOUT_S) == 8
+    with tasks.huey.lock_task(LOCK_NAME):
+        assert tasks.huey.is_locked(LOCK_NAME)
+        refused = tasks.exclusive(5)
+        with pytest.raises(TaskException, match="TaskLockedException"):
+            refused.get(blocking=True, timeout=RESULT_TIMEOUT_S)
+    assert not tasks.huey.is_locked(LOCK_NAME)
+    assert tasks.exclusive(6).get(blocking=True, timeout=RESULT_TIMEOUT_S) == 12
+
+
+def _huey_consumer_argv() -> list[str]:
+    return [sys.executable, "-m", "huey.bin.huey_consumer", "tests.huey_tasks.huey",
+            "--workers", "1", "--worker-type", "thread"]
+
+
+def test_huey_consumer_runs_tasks_periodic_tasks_and_locks(broker_node: Node,
+                                                           tmp_path: Path) -> None:
+    pytest.importorskip("huey")
+    from .huey_tasks import build
+
+    url = _fresh_db_url(broker_node, HUEY_DB)
+    with _worker_process(tmp_path, "huey-consumer", _huey_consumer_argv(), url):
+        _run_huey_tasks(build(url), broker_node.client(db=HUEY_DB))
+
+
+def test_huey_consumer_outlives_a_change_of_leader(workers_cluster: LocalCluster,
+                                                  tmp_path: Path) -> None:
+    """The consumer's node hands leadership over and gets it back: while it follows, an
+    enqueue there answers MOVED (huey has no cluster client); then the same consumer, which
+    kept retrying, runs tasks again."""
+    pytest.importorskip("huey")
+    from .huey_tasks import build
+
+    home = workers_cluster.leader()
+    url = _fresh_db_url(home, HUEY_DB)
+    tasks = build(url)
+    with _worker_process(tmp_path, "huey-consumer", _huey_consumer_argv(), url) as consumer:
+        assert tasks.add(1, 1).get(blocking=True, timeout=RESULT_TIMEOUT_S) == 2
+        home.client().execute_command("RAFT.TRANSFER-LEADER")
+        wait_for(lambda: workers_cluster.leader() is not home, 30, "leadership to move")
+        with pytest.raises(redis.exceptions.MovedError):
+            tasks.add(2, 2)
+        workers_cluster.leader().client().execute_command("RAFT.TRANSFER-LEADER", home.name)
+        wait_for(lambda: workers_cluster.leader() is home, 30, "leadership to come back")
+        # the first writes of a new term may answer TRYAGAIN: huey's users retry the same way
+        again = wait_for(lambda: tasks.add(3, 4), 30, "an enqueue on the leader again")
+        assert again.get(blocking=True, timeout=RESULT_TIMEOUT_S) == 7
+        assert consumer.alive
+
+
+# -- arq: an asyncio worker --------------------------------------------------------------------
+async def _arq_add(ctx: dict, a: int, b: int) -> int:
+    return a + b
+
+
+async def _arq_fail(ctx: dict, message: str) -> None:
+    raise ValueError(message)
+
+
+def test_arq_worker_runs_jobs_deferred_jobs_and_keeps_results(shared_node: Node) -> None:
+    """arq declares redis<6 but runs on the suite's redis-py (installed with --no-deps)."""
+    pytest.importorskip("arq")
+    from arq import create_pool, func
+    from arq.connections import RedisSettings
+    from arq.jobs import JobStatus
+    from arq.worker import Worker
+
+    _fresh_db_url(shared_node, ARQ_DB)
+
+    async def scenario() -> None:
+        pool = await create_pool(RedisSettings(port=shared_node.port, database=ARQ_DB))
+        now = await pool.enqueue_job("add", 2, 3)
+        deferred = await pool.enqueue_job("add", 10, 1, _defer_by=1)
+        assert await deferred.status() == JobStatus.deferred
+        once = await pool.enqueue_job("add", 1, 1, _job_id="once")
+        assert await pool.enqueue_job("add", 1, 1, _job_id="once") is None  # already queued
+        failing = await pool.enqueue_job("fail", "boom")
+        assert len(await pool.queued_jobs()) == 4
+        # burst: runs until the queue is empty, the deferred job included
+        worker = Worker(functions=[func(_arq_add, name="add"), func(_arq_fail, name="fail")],
+                        redis_pool=pool, burst=True, poll_delay=0.05, max_tries=1,
+                        handle_signals=False)
+        try:
+            await asyncio.wait_for(worker.main(), RESULT_TIMEOUT_S)
+            assert (worker.jobs_complete, worker.jobs_failed) == (3, 1)
+            assert await now.result(timeout=5) == 5
+            assert await deferred.result(timeout=5) == 11
+            assert await once.result(timeout=5) == 2
+            with pytest.raises(ValueError, match="boom"):
+                await failing.result(timeout=5)
+            info = await now.result_info()
+            assert (info.function, info.args, info.success) == ("add", (2, 3), True)
+            assert await deferred.status() == JobStatus.complete
+            assert len(await pool.all_job_results()) == 4
+        finally:
+            await worker.close()  # closes the pool too
+
+    asyncio.run(scenario())
+
+
+# -- Django: its own RedisCache and django-redis -----------------------------------------------
+def _django_configured() -> None:
+    from django.conf import settings
+
+    if not settings.configured:
+        settings.configure()
+
+
+def _exercise_django_cache(cache) -> None:
+    """What Django's cache API promises, the same for both backends."""
+    cache.set("profile", {"name": "ada", "langs": ["py"]}, timeout=30)
+    assert cache.get("profile") == {"name": "ada", "langs": ["py"]}
+    assert cache.add("profile", "other") is False
+    assert cache.add("hits", 5) is True
+    assert cache.incr("hits", 3) == 8
+    assert cache.decr("hits") == 7
+    with pytest.raises(ValueError):
+        cache.incr("absent")
+    cache.set_many({"a": 1, "b": "two", "c": 3.5})
+    assert cache.get_many(["a", "b", "c", "absent"]) == {"a": 1, "b": "two", "c": 3.5}
+    cache.delete_many(["a", "b"])
+    assert cache.get_many(["a", "b", "c"]) == {"c": 3.5}
+    assert cache.touch("c", 100) is True
+    assert cache.touch("absent", 100) is False
+    assert cache.has_key("c")
+    assert cache.delete("c") is True
+    assert cache.delete("c") is False
+    assert cache.get_or_set("computed", lambda: "fresh") == "fresh"
+    assert cache.get_or_set("computed", lambda: "again") == "fresh"
+    cache.set("expired-at-once", 1, timeout=0)
+    assert cache.get("expired-at-once", "gone") == "gone"
+    cache.set("forever", 1, timeout=None)
+    assert cache.get("forever") == 1
+
+
+def test_django_redis_cache_backend(shared_node: Node) -> None:
+    """django.core.cache.backends.redis.RedisCache (Django >= 4.0)."""
+    pytest.importorskip("django")
+    _django_configured()
+    from django.core.cache.backends.redis import RedisCache
+
+    cache = RedisCache(_fresh_db_url(shared_node, DJANGO_DB), {"TIMEOUT": 60})
+    _exercise_django_cache(cache)
+    assert shared_node.client(db=DJANGO_DB).ttl(":1:forever") == -1
+    cache.clear()
+    assert shared_node.client(db=DJANGO_DB).dbsize() == 0
+
+
+def test_django_redis_cache_and_lock(shared_node: Node) -> None:
+    pytest.importorskip("django_redis")
+    _django_configured()
+    from django_redis.cache import RedisCache
+
+    cache = RedisCache(_fresh_db_url(shared_node, DJANGO_REDIS_DB),
+                       {"OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"}})
+    _exercise_django_cache(cache)
+    assert cache.ttl("forever") is None  # django-redis: None means no expiry
+    assert 0 < cache.ttl("computed") <= 300
+    assert cache.ttl("absent") == 0
+    assert cache.persist("computed") is True
+    assert cache.ttl("computed") is None
+    assert cache.expire("computed", 50) is True
+    assert sorted(cache.keys("*")) == ["computed", "forever", "hits", "profile"]
+    assert cache.delete_pattern("h*") == 1
+    cache.set("big", 0)
+    assert cache.incr("big", 2**40) == 2**40
+    with cache.lock("job", timeout=5, blocking_timeout=2):
+        assert cache.lock("job", timeout=5).acquire(blocking=False) is False
+    second = cache.lock("job", timeout=5)
+    assert second.acquire(blocking=False) is True
+    second.release()
+
+
+# -- Flask-Limiter and Flask-Caching ----------------------------------------------------------
+@pytest.mark.parametrize("strategy", ["fixed-window", "moving-window", "sliding-window-counter"])
+def test_flask_limiter_enforces_limits_across_requests(shared_node: Node, strategy: str) -> None:
+    flask = pytest.importorskip("flask")
+    flask_limiter = pytest.importorskip("flask_limiter")
+    from flask_limiter.util import get_remote_address
+
+    app = flask.Flask(__name__)
+    limiter = flask_limiter.Limiter(get_remote_address, app=app, strategy=strategy,
+                                    storage_uri=_fresh_db_url(shared_node, LIMITER_DB))
+
+    @app.route("/limited")
+    @limiter.limit("3 per minute")
+    def limited() -> str:
+        return "ok"
+
+    @app.route("/free")
+    @limiter.exempt
+    def free() -> str:
+        return "free"
+
+    browser = app.test_client()
+    assert [browser.get("/limited").status_code for _ in range(5)] == [200, 200, 200, 429, 429]
+    assert browser.get("/free").status_code == 200
+    neighbour = app.test_client().get("/limited", environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert neighbour.status_code == 200  # limits are per client address
+    assert shared_node.client(db=LIMITER_DB).dbsize() > 0  # the counters live in rcache
+    limiter.reset()
+    assert browser.get("/limited").status_code == 200
+
+
+def test_flask_caching_views_and_memoized_functions(shared_node: Node) -> None:
+    flask = pytest.importorskip("flask")
+    flask_caching = pytest.importorskip("flask_caching")
+
+    app = flask.Flask(__name__)
+    cache = flask_caching.Cache(app, config={
+        "CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": _fresh_db_url(shared_node, FLASK_CACHE_DB),
+        "CACHE_DEFAULT_TIMEOUT": 60, "CACHE_KEY_PREFIX": "fc_"})
+    computed: list[object] = []
+
+    @app.route("/report/<int:n>")
+    @cache.cached(timeout=30)
+    def report(n: int) -> str:
+        computed.append(n)
+        return str(n * 10)
+
+    @cache.memoize(30)
+    def square(x: int) -> int:
+        computed.append(("square", x))
+        return x * x
+
+    with app.app_context():
+        browser = app.test_client()
+        assert [browser.get(p).data for p in ("/report/2", "/report/2", "/report/3")] == \
+            [b"20", b"20", b"30"]
+        assert square(4) == square(4) == 16
+        cache.delete_memoized(square, 4)
+        assert square(4) == 16
+        assert computed == [2, 3, ("square", 4), ("square", 4)]
+        cache.set_many({"k1": 1, "k2": [2]})
+        assert cache.get_many("k1", "k2", "k3") == [1, [2], None]
+        assert (cache.cache.inc("counter"), cache.cache.inc("counter", 5)) == (1, 6)
+        assert cache.add("k1", 9) is False
+        assert cache.get("k1") == 1
+        cache.clear()
+        assert shared_node.client(db=FLASK_CACHE_DB).dbsize() == 0
