@@ -255,6 +255,33 @@ def test_django_redis_cache_backend(shared_node: Node) -> None:
     assert shared_node.client(db=DJANGO_DB).dbsize() == 0
 
 
+def test_django_cache_reads_from_followers_as_replicas(workers_cluster: LocalCluster) -> None:
+    """Django's RedisCache writes to its first LOCATION and reads from the others, its
+    replicas: the cluster's followers with `follower-proxy yes` relay those reads to the leader,
+    so a read sees the write before it (a follower without it answers MOVED)."""
+    pytest.importorskip("django")
+    _django_configured()
+    from django.core.cache.backends.redis import RedisCache
+
+    leader = workers_cluster.leader()
+    followers = [n for n in workers_cluster.live() if n is not leader]
+    locations = [_fresh_db_url(leader, DJANGO_DB)] + [
+        f"redis://127.0.0.1:{n.port}/{DJANGO_DB}" for n in followers]
+    for follower in followers:
+        follower.client().config_set("follower-proxy", "yes")
+    try:
+        cache = RedisCache(locations, {})
+        for i in range(12):  # the replica read from is picked at random
+            cache.set("visits", i)
+            assert cache.get("visits") == i
+        assert cache.incr("visits") == 12
+        assert cache.get_many(["visits", "absent"]) == {"visits": 12}
+        assert cache.has_key("visits")
+    finally:
+        for follower in followers:
+            follower.client().config_set("follower-proxy", "no")
+
+
 def test_django_redis_cache_and_lock(shared_node: Node) -> None:
     pytest.importorskip("django_redis")
     _django_configured()
