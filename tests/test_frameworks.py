@@ -338,6 +338,42 @@ def test_flask_limiter_enforces_limits_across_requests(shared_node: Node, strate
     assert browser.get("/limited").status_code == 200
 
 
+def test_flask_limiter_and_caching_on_the_cluster_through_a_change_of_leader(
+        workers_cluster: LocalCluster) -> None:
+    """With their Redis Cluster storages (redis-py's RedisCluster, which follows MOVED), a
+    limit counted before the leader changes still holds after it, cached values too."""
+    flask = pytest.importorskip("flask")
+    flask_limiter = pytest.importorskip("flask_limiter")
+    flask_caching = pytest.importorskip("flask_caching")
+    from flask_limiter.util import get_remote_address
+
+    nodes = ",".join(f"127.0.0.1:{n.port}" for n in workers_cluster.live())
+    app = flask.Flask(__name__)
+    limiter = flask_limiter.Limiter(get_remote_address, app=app, strategy="moving-window",
+                                    storage_uri=f"redis+cluster://{nodes}")
+    cache = flask_caching.Cache(app, config={
+        "CACHE_TYPE": "RedisClusterCache", "CACHE_REDIS_CLUSTER": nodes,
+        "CACHE_KEY_PREFIX": "cluster_fc_"})
+
+    @app.route("/limited")
+    @limiter.limit("5 per minute")
+    def limited() -> str:
+        return "ok"
+
+    browser = app.test_client()
+    limiter.reset()
+    with app.app_context():
+        assert [browser.get("/limited").status_code for _ in range(3)] == [200] * 3
+        cache.set("greeting", "hello")
+        before = workers_cluster.leader()
+        before.client().execute_command("RAFT.TRANSFER-LEADER")
+        wait_for(lambda: workers_cluster.leader() is not before, 30, "leadership to move")
+        assert [browser.get("/limited").status_code for _ in range(3)] == [200, 200, 429]
+        assert cache.get("greeting") == "hello"
+        cache.set("after", 2)
+        assert cache.get("after") == 2
+
+
 def test_flask_caching_views_and_memoized_functions(shared_node: Node) -> None:
     flask = pytest.importorskip("flask")
     flask_caching = pytest.importorskip("flask_caching")
