@@ -94,6 +94,33 @@ def test_celery_worker_runs_tasks_groups_and_chords(broker_node: Node, tmp_path:
         client.close()
 
 
+def test_celery_delivers_a_late_acked_task_again_after_its_worker_is_killed(
+        shared_node: Node, tmp_path: Path) -> None:
+    """acks_late: the message stays in kombu's unacked index (a sorted set and a hash, restored
+    under a SET NX lock, in a WATCH/MULTI transaction) until the task ends, so a task whose
+    worker is SIGKILLed runs again on the next worker."""
+    celery = pytest.importorskip("celery")
+    url = _fresh_db_url(shared_node, CELERY_DB)
+    client = celery.Celery("rcache-test-client", broker=url, backend=url)
+    first_delivery = tmp_path / "first-delivery"
+
+    def worker_argv(name: str) -> list[str]:
+        return [sys.executable, "-m", "celery", "-A", "tests.celery_tasks", "worker",
+                "--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
+                "--loglevel", "warning", "--hostname", f"{name}-{tmp_path.name}@localhost"]
+
+    try:
+        with _worker_process(tmp_path, "celery-worker-1", worker_argv("first"), url) as first:
+            result = client.send_task("tests.celery_tasks.triple_after_a_hang",
+                                      (str(first_delivery), 7))
+            wait_for(first_delivery.exists, RESULT_TIMEOUT_S, "the first delivery")
+            first.kill()
+        with _worker_process(tmp_path, "celery-worker-2", worker_argv("second"), url):
+            assert result.get(timeout=RESULT_TIMEOUT_S) == 21
+    finally:
+        client.close()
+
+
 # -- huey: tasks, a delayed task, a periodic task, a task lock ---------------------------------
 def _run_huey_tasks(tasks, client: redis.Redis) -> None:
     """What a huey user does, with a consumer running: results, a delayed task, the periodic
