@@ -1,9 +1,13 @@
 """The Python frameworks built on redis-py, each the real package run against a real rcache
-node as its users run it: Celery (broker and result backend, a worker process), huey (a
-consumer process: tasks, a delayed task, a periodic task, a task lock), arq (a worker: jobs,
-results, a deferred job), Django's own Redis cache and django-redis (with its lock),
-Flask-Limiter and Flask-Caching. Celery and huey also run against the leader of a 3-node
-cluster, and a huey consumer keeps working through a change of leader.
+node as its users run it: Celery (broker and result backend, a worker process; a late-acked
+task delivered again after its worker is killed), huey (a consumer process: tasks, a delayed
+task, a periodic task, a task lock and a Lua semaphore), arq (a worker: jobs, results, a
+deferred job), Django's own Redis cache and django-redis (with its lock), Flask-Limiter and
+Flask-Caching.
+
+On a 3-node cluster: Celery and huey against the leader, a huey consumer through a change of
+leader, Django's cache reading from the followers as replicas, Flask-Limiter and Flask-Caching
+with their Redis Cluster storages through a change of leader.
 
 Each test uses a database of its own on the shared node (flushed first); every worker process
 a test starts is stopped by it (SIGTERM, then SIGKILL), every wait is bounded."""
@@ -67,6 +71,13 @@ def broker_node(request: pytest.FixtureRequest) -> Node:
 
 
 # -- Celery: rcache as broker and result backend ----------------------------------------------
+def _celery_worker_argv(tmp_path: Path, name: str = "worker") -> list[str]:
+    """A light worker: one process, no gossip, mingle or heartbeat between workers."""
+    return [sys.executable, "-m", "celery", "-A", "tests.celery_tasks", "worker",
+            "--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "--loglevel", "warning", "--hostname", f"{name}-{tmp_path.name}@localhost"]
+
+
 def test_celery_worker_runs_tasks_groups_and_chords(broker_node: Node, tmp_path: Path) -> None:
     celery = pytest.importorskip("celery")
     url = _fresh_db_url(broker_node, CELERY_DB)
@@ -75,11 +86,8 @@ def test_celery_worker_runs_tasks_groups_and_chords(broker_node: Node, tmp_path:
     def task(name: str, *args: object) -> celery.Signature:
         return client.signature(f"tests.celery_tasks.{name}", args)
 
-    argv = [sys.executable, "-m", "celery", "-A", "tests.celery_tasks", "worker",
-            "--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
-            "--loglevel", "warning", "--hostname", f"rcache-test-{tmp_path.name}@localhost"]
     try:
-        with _worker_process(tmp_path, "celery-worker", argv, url):
+        with _worker_process(tmp_path, "celery-worker", _celery_worker_argv(tmp_path), url):
             assert client.send_task("tests.celery_tasks.add", (2, 40)).get(
                 timeout=RESULT_TIMEOUT_S) == 42
             batch = celery.group(task("add", i, i) for i in range(4)).apply_async()
@@ -103,19 +111,15 @@ def test_celery_delivers_a_late_acked_task_again_after_its_worker_is_killed(
     url = _fresh_db_url(shared_node, CELERY_DB)
     client = celery.Celery("rcache-test-client", broker=url, backend=url)
     first_delivery = tmp_path / "first-delivery"
-
-    def worker_argv(name: str) -> list[str]:
-        return [sys.executable, "-m", "celery", "-A", "tests.celery_tasks", "worker",
-                "--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
-                "--loglevel", "warning", "--hostname", f"{name}-{tmp_path.name}@localhost"]
-
     try:
-        with _worker_process(tmp_path, "celery-worker-1", worker_argv("first"), url) as first:
+        with _worker_process(tmp_path, "celery-worker-1", _celery_worker_argv(tmp_path, "first"),
+                             url) as first:
             result = client.send_task("tests.celery_tasks.triple_after_a_hang",
                                       (str(first_delivery), 7))
             wait_for(first_delivery.exists, RESULT_TIMEOUT_S, "the first delivery")
             first.kill()
-        with _worker_process(tmp_path, "celery-worker-2", worker_argv("second"), url):
+        with _worker_process(tmp_path, "celery-worker-2", _celery_worker_argv(tmp_path, "second"),
+                             url):
             assert result.get(timeout=RESULT_TIMEOUT_S) == 21
     finally:
         client.close()
@@ -123,11 +127,13 @@ def test_celery_delivers_a_late_acked_task_again_after_its_worker_is_killed(
 
 # -- huey: tasks, a delayed task, a periodic task, a task lock ---------------------------------
 def _run_huey_tasks(tasks, client: redis.Redis) -> None:
-    """What a huey user does, with a consumer running: results, a delayed task, the periodic
-    task's first run, and a task refused while its lock is held."""
+    """What a huey user does, with a consumer running: results, a delayed task (taken from the
+    schedule by a Lua script), the periodic task's first run, and tasks refused while their
+    lock (SET NX) or semaphore slot (Lua scripts calling TIME, then writing) is held."""
+    from huey.contrib.helpers import RedisSemaphore
     from huey.exceptions import TaskException
 
-    from .huey_tasks import LOCK_NAME, PERIODIC_COUNTER
+    from .huey_tasks import LOCK_NAME, PERIODIC_COUNTER, SEMAPHORE_NAME
 
     assert tasks.add(1, 2).get(blocking=True, timeout=RESULT_TIMEOUT_S) == 3
     delayed = tasks.add.schedule((5, 5), delay=1)
@@ -142,6 +148,15 @@ def _run_huey_tasks(tasks, client: redis.Redis) -> None:
             refused.get(blocking=True, timeout=RESULT_TIMEOUT_S)
     assert not tasks.huey.is_locked(LOCK_NAME)
     assert tasks.exclusive(6).get(blocking=True, timeout=RESULT_TIMEOUT_S) == 12
+
+    assert tasks.one_at_a_time(1).get(blocking=True, timeout=RESULT_TIMEOUT_S) == 101
+    semaphore = RedisSemaphore(tasks.huey, SEMAPHORE_NAME, value=1)
+    holder = semaphore.acquire()
+    assert holder is not None and semaphore.acquire() is None
+    with pytest.raises(TaskException, match="TaskLockedException"):
+        tasks.one_at_a_time(2).get(blocking=True, timeout=RESULT_TIMEOUT_S)
+    assert semaphore.release(holder) == 1
+    assert tasks.one_at_a_time(3).get(blocking=True, timeout=RESULT_TIMEOUT_S) == 103
 
 
 def _huey_consumer_argv() -> list[str]:
