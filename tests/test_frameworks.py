@@ -9,8 +9,9 @@ On a 3-node cluster: Celery and huey against the leader, a huey consumer through
 leader, Django's cache reading from the followers as replicas, Flask-Limiter and Flask-Caching
 with their Redis Cluster storages through a change of leader.
 
-Each test uses a database of its own on the shared node (flushed first); every worker process
-a test starts is stopped by it (SIGTERM, then SIGKILL), every wait is bounded."""
+arq, Django, django-redis, Flask-Limiter and Flask-Caching run on RESP2 and on RESP3. Each test
+uses a database of its own on the shared node (flushed first); every worker process a test
+starts is stopped by it (SIGTERM, then SIGKILL), every wait is bounded."""
 
 from __future__ import annotations
 
@@ -39,10 +40,18 @@ RESULT_TIMEOUT_S = 60  # a task's result under load; it normally comes in millis
 CELERY_DB, HUEY_DB, ARQ_DB, DJANGO_DB, DJANGO_REDIS_DB, LIMITER_DB, FLASK_CACHE_DB = range(2, 9)
 
 
-def _fresh_db_url(node: Node, db: int) -> str:
-    """The redis:// URL of database `db` on `node`, emptied."""
+def _fresh_db_url(node: Node, db: int, protocol: int | None = None) -> str:
+    """The redis:// URL of database `db` on `node`, emptied; with `protocol`, the RESP version
+    redis-py's connections ask for (HELLO 3, or none for 2) instead of its default."""
     node.client(db=db).flushdb()
-    return f"redis://127.0.0.1:{node.port}/{db}"
+    query = f"?protocol={protocol}" if protocol else ""
+    return f"redis://127.0.0.1:{node.port}/{db}{query}"
+
+
+@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
+def resp(request: pytest.FixtureRequest) -> int:
+    """RESP2 (redis-py before 8, and so arq, which caps redis-py below 6) and RESP3."""
+    return request.param
 
 
 @contextmanager
@@ -219,18 +228,20 @@ async def _arq_fail(ctx: dict, message: str) -> None:
     raise ValueError(message)
 
 
-def test_arq_worker_runs_jobs_deferred_jobs_and_keeps_results(shared_node: Node) -> None:
+def test_arq_worker_runs_jobs_deferred_jobs_and_keeps_results(shared_node: Node,
+                                                              resp: int) -> None:
     """arq declares redis<6 but runs on the suite's redis-py (installed with --no-deps)."""
     pytest.importorskip("arq")
-    from arq import create_pool, func
-    from arq.connections import RedisSettings
+    from arq import func
+    from arq.connections import ArqRedis
     from arq.jobs import JobStatus
     from arq.worker import Worker
 
-    _fresh_db_url(shared_node, ARQ_DB)
+    url = _fresh_db_url(shared_node, ARQ_DB, resp)
 
     async def scenario() -> None:
-        pool = await create_pool(RedisSettings(port=shared_node.port, database=ARQ_DB))
+        pool = ArqRedis.from_url(url)
+        assert (await pool.client_info())["resp"] == str(resp)
         now = await pool.enqueue_job("add", 2, 3)
         deferred = await pool.enqueue_job("add", 10, 1, _defer_by=1)
         assert await deferred.status() == JobStatus.deferred
@@ -295,13 +306,13 @@ def _exercise_django_cache(cache) -> None:
     assert cache.get("forever") == 1
 
 
-def test_django_redis_cache_backend(shared_node: Node) -> None:
+def test_django_redis_cache_backend(shared_node: Node, resp: int) -> None:
     """django.core.cache.backends.redis.RedisCache (Django >= 4.0)."""
     pytest.importorskip("django")
     _django_configured()
     from django.core.cache.backends.redis import RedisCache
 
-    cache = RedisCache(_fresh_db_url(shared_node, DJANGO_DB), {"TIMEOUT": 60})
+    cache = RedisCache(_fresh_db_url(shared_node, DJANGO_DB, resp), {"TIMEOUT": 60})
     _exercise_django_cache(cache)
     assert shared_node.client(db=DJANGO_DB).ttl(":1:forever") == -1
     cache.clear()
@@ -335,12 +346,12 @@ def test_django_cache_reads_from_followers_as_replicas(workers_cluster: LocalClu
             follower.client().config_set("follower-proxy", "no")
 
 
-def test_django_redis_cache_and_lock(shared_node: Node) -> None:
+def test_django_redis_cache_and_lock(shared_node: Node, resp: int) -> None:
     pytest.importorskip("django_redis")
     _django_configured()
     from django_redis.cache import RedisCache
 
-    cache = RedisCache(_fresh_db_url(shared_node, DJANGO_REDIS_DB),
+    cache = RedisCache(_fresh_db_url(shared_node, DJANGO_REDIS_DB, resp),
                        {"OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"}})
     _exercise_django_cache(cache)
     assert cache.ttl("forever") is None  # django-redis: None means no expiry
@@ -362,14 +373,15 @@ def test_django_redis_cache_and_lock(shared_node: Node) -> None:
 
 # -- Flask-Limiter and Flask-Caching ----------------------------------------------------------
 @pytest.mark.parametrize("strategy", ["fixed-window", "moving-window", "sliding-window-counter"])
-def test_flask_limiter_enforces_limits_across_requests(shared_node: Node, strategy: str) -> None:
+def test_flask_limiter_enforces_limits_across_requests(shared_node: Node, strategy: str,
+                                                       resp: int) -> None:
     flask = pytest.importorskip("flask")
     flask_limiter = pytest.importorskip("flask_limiter")
     from flask_limiter.util import get_remote_address
 
     app = flask.Flask(__name__)
     limiter = flask_limiter.Limiter(get_remote_address, app=app, strategy=strategy,
-                                    storage_uri=_fresh_db_url(shared_node, LIMITER_DB))
+                                    storage_uri=_fresh_db_url(shared_node, LIMITER_DB, resp))
 
     @app.route("/limited")
     @limiter.limit("3 per minute")
@@ -427,13 +439,14 @@ def test_flask_limiter_and_caching_on_the_cluster_through_a_change_of_leader(
         assert cache.get("after") == 2
 
 
-def test_flask_caching_views_and_memoized_functions(shared_node: Node) -> None:
+def test_flask_caching_views_and_memoized_functions(shared_node: Node, resp: int) -> None:
     flask = pytest.importorskip("flask")
     flask_caching = pytest.importorskip("flask_caching")
 
     app = flask.Flask(__name__)
     cache = flask_caching.Cache(app, config={
-        "CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": _fresh_db_url(shared_node, FLASK_CACHE_DB),
+        "CACHE_TYPE": "RedisCache",
+        "CACHE_REDIS_URL": _fresh_db_url(shared_node, FLASK_CACHE_DB, resp),
         "CACHE_DEFAULT_TIMEOUT": 60, "CACHE_KEY_PREFIX": "fc_"})
     computed: list[object] = []
 
