@@ -5,9 +5,10 @@ task, a periodic task, a task lock and a Lua semaphore), arq (a worker: jobs, re
 deferred job), Django's own Redis cache and django-redis (with its lock), Flask-Limiter and
 Flask-Caching.
 
-On a 3-node cluster: Celery and huey against the leader, a huey consumer through a change of
-leader, Django's cache reading from the followers as replicas, Flask-Limiter and Flask-Caching
-with their Redis Cluster storages through a change of leader.
+On a 3-node cluster: Celery and huey against the leader, Celery tasks queued on a leader that
+is then killed run on the new leader, a huey consumer through a change of leader, Django's
+cache reading from the followers as replicas, Flask-Limiter and Flask-Caching with their Redis
+Cluster storages through a change of leader.
 
 arq, Django, django-redis, Flask-Limiter and Flask-Caching run on RESP2 and on RESP3. Each test
 uses a database of its own on the shared node (flushed first); every worker process a test
@@ -138,6 +139,37 @@ def test_celery_delivers_a_late_acked_task_again_after_its_worker_is_killed(
             assert result.get(timeout=RESULT_TIMEOUT_S) == 21
     finally:
         client.close()
+
+
+def test_celery_tasks_queued_before_the_leader_dies_run_on_the_new_leader(
+        workers_cluster: LocalCluster, tmp_path: Path) -> None:
+    """An acknowledged enqueue is committed on a majority: tasks sent to the leader, which is
+    then SIGKILLed before any worker took them, are run by a worker pointed at the new leader,
+    and their results read there."""
+    celery = pytest.importorskip("celery")
+    old_leader = workers_cluster.leader()
+    old_url = _fresh_db_url(old_leader, CELERY_DB)
+    sender = celery.Celery("rcache-test-sender", broker=old_url, backend=old_url)
+    try:
+        sent = [sender.send_task("tests.celery_tasks.add", (i, i)).id for i in range(5)]
+    finally:
+        sender.close()
+    assert old_leader.client(db=CELERY_DB).llen("celery") == 5
+    old_leader.kill()
+    try:
+        new_leader = workers_cluster.leader()
+        new_url = f"redis://127.0.0.1:{new_leader.port}/{CELERY_DB}"
+        client = celery.Celery("rcache-test-client", broker=new_url, backend=new_url)
+        try:
+            with _worker_process(tmp_path, "celery-worker", _celery_worker_argv(tmp_path),
+                                 new_url):
+                assert [client.AsyncResult(task_id).get(timeout=RESULT_TIMEOUT_S)
+                        for task_id in sent] == [0, 2, 4, 6, 8]
+        finally:
+            client.close()
+    finally:
+        old_leader.start()
+        workers_cluster.wait_converged()
 
 
 # -- huey: tasks, a delayed task, a periodic task, a task lock, a semaphore --------------------
