@@ -87,11 +87,15 @@ def broker_node(request: pytest.FixtureRequest) -> Node:
 
 
 # -- Celery: rcache as broker and result backend ----------------------------------------------
+def _celery_worker_name(tmp_path: Path, name: str = "worker") -> str:
+    return f"{name}-{tmp_path.name}@localhost"
+
+
 def _celery_worker_argv(tmp_path: Path, name: str = "worker") -> list[str]:
     """A light worker: one process, no gossip, mingle or heartbeat between workers."""
     return [sys.executable, "-m", "celery", "-A", "tests.celery_tasks", "worker",
             "--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
-            "--loglevel", "warning", "--hostname", f"{name}-{tmp_path.name}@localhost"]
+            "--loglevel", "warning", "--hostname", _celery_worker_name(tmp_path, name)]
 
 
 def test_celery_worker_runs_tasks_groups_and_chords(broker_node: Node, tmp_path: Path) -> None:
@@ -114,6 +118,10 @@ def test_celery_worker_runs_tasks_groups_and_chords(broker_node: Node, tmp_path:
             with pytest.raises(ValueError, match="boom"):
                 failed.get(timeout=RESULT_TIMEOUT_S)
             assert failed.state == "FAILURE"
+            # remote control: a broadcast over pub/sub, the reply through a list
+            pong = wait_for(lambda: client.control.ping(timeout=2), RESULT_TIMEOUT_S,
+                            "the worker's reply to a ping")
+            assert pong == [{_celery_worker_name(tmp_path): {"ok": "pong"}}]
     finally:
         client.close()
 
