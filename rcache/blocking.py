@@ -6,8 +6,10 @@ A blocking command first goes through the log like any write: the state machine 
 can, or gives the timeout's reply (which is all it does inside MULTI). Outside MULTI that reply
 parks the client here. Each write the leader submits afterwards to one of its keys sends the
 command through the log again, right behind that write, so it pops what the write brought if
-nobody ordered earlier took it; the clients parked on a key try in the order they came. Only a
-leader parks clients: one that stops leading unblocks them with Redis's UNBLOCKED error.
+nobody ordered earlier took it; the clients parked on a key try in the order they came. A
+write submitted while a client's first try is still in the log sends it again too: the write
+may be ordered behind that try. Only a leader parks clients: one that stops leading unblocks
+them with Redis's UNBLOCKED error.
 """
 
 from __future__ import annotations
@@ -55,7 +57,9 @@ class Blocking:
     def __init__(self, server: Node) -> None:
         self._server = server
         self._parked: dict[Waiter, None] = {}  # (a client pipelining two pops has two)
-        self._by_key: dict[tuple[int, bytes], dict[Waiter, None]] = {}  # in arrival order
+        # From its first try to its reply, every waiter, by key, in arrival order
+        self._by_key: dict[tuple[int, bytes], dict[Waiter, None]] = {}
+        self._waiting: dict[Waiter, None] = {}  # the same waiters, for writes to any key
         self._monitor: asyncio.TimerHandle | None = None
 
     @property
@@ -86,6 +90,9 @@ class Blocking:
         if timeout_ms:
             waiter.timer = asyncio.get_running_loop().call_later(
                 timeout_ms / 1000, self._time_out, waiter)
+        self._waiting[waiter] = None
+        for key in waiter.keys:
+            self._by_key.setdefault(key, {})[waiter] = None
         self._attempt(waiter)
         return result
 
@@ -108,8 +115,9 @@ class Blocking:
         popped = value is not NULL_ARRAY and value is not None  # or an error
         if popped or waiter.expired or waiter.client.closed:
             self._release(waiter, value if popped else waiter.ended_with)
-        elif waiter.again:
+        elif waiter.again:  # a write came in behind this try, which found nothing
             waiter.again = False
+            waiter.parked_before = True  # the client waited: the next try is a wake-up
             self._attempt(waiter)
         else:
             self._park(waiter)
@@ -117,19 +125,18 @@ class Blocking:
     def _park(self, waiter: Waiter) -> None:
         waiter.parked_before = True
         self._parked[waiter] = None
-        for key in waiter.keys:
-            self._by_key.setdefault(key, {})[waiter] = None
         if self._monitor is None:
             self._monitor = asyncio.get_running_loop().call_later(
                 LEADERSHIP_CHECK_S, self._check_leadership)
 
     def _release(self, waiter: Waiter, reply: object) -> None:
-        if waiter in self._parked:
-            del self._parked[waiter]
+        self._parked.pop(waiter, None)
+        if waiter in self._waiting:
+            del self._waiting[waiter]
             for key in waiter.keys:
-                parked = self._by_key[key]
-                del parked[waiter]
-                if not parked:
+                on_key = self._by_key[key]
+                del on_key[waiter]
+                if not on_key:
                     del self._by_key[key]
         if waiter.timer is not None:
             waiter.timer.cancel()
@@ -184,7 +191,7 @@ class Blocking:
         for (db, argv), known in zip(commands, found, strict=True):
             keys = _written_keys(argv, known[0] if known else None)
             if keys is None:
-                woken.update(self._parked)
+                woken.update(self._waiting)
             for key in keys or ():
                 woken.update(self._by_key.get((db, key), {}))
         for waiter in woken:

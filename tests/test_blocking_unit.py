@@ -95,3 +95,15 @@ def test_a_timed_out_pop_replies_null(tmp_path) -> None:
 async def _wait_done(pending: Pending) -> None:
     while not pending.done:
         await asyncio.sleep(0.001)
+
+
+def test_a_push_behind_the_first_try_wakes_the_pop(tmp_path) -> None:
+    """The push is ordered right behind the pop's first try, which found the list empty: the
+    pop tries again and gets it (it used to park and miss it until its timeout)."""
+    async def scenario(blocking: Blocking, replication: OneNodeReplication) -> None:
+        result = _pop(blocking, b"blpop", b"q", b"0")  # tried at once; its reply comes later
+        replication.submit((COMMAND, 0, [b"rpush", b"q", b"a"]))
+        await _until(lambda: result.done)
+        assert result.value == [b"q", b"a"]
+        assert blocking.parked == 0
+    _run(tmp_path, scenario)
