@@ -1,6 +1,7 @@
 """Node.js clients and frameworks against real rcache nodes: ioredis (one node, and Cluster
-mode against a 3-node cluster, through a leader change), node-redis 4 and 5 (RESP2 and RESP3)
-and BullMQ (queue, worker, events, delays, retries, flows, schedulers).
+mode against a 3-node cluster, through a leader change), node-redis 4 and 5 (RESP2 and RESP3,
+client-side caching) and BullMQ (queue, worker, events, delays, retries, flows, schedulers;
+over ioredis, node-redis, and ioredis Cluster).
 
 The scripts live in tests/node/ (exact versions in its package-lock.json); each prints one
 JSON object of what it saw. Where the outcome does not depend on timing, the same script runs
@@ -78,6 +79,10 @@ def test_ioredis_single_node(node_project: Path, shared_node: Node, redis_server
     assert outcome["scriptError"].startswith("ERR value is not an integer or out of range")
     assert outcome["scanned"] == ["io:h", "io:l"]
     assert outcome["message"] == ["io:chan", "hi"]
+    assert outcome["getBuffer"] == list(b"hello")
+    assert outcome["xread"] == [["io:stream", [["5-1", ["event", "created"]]]]]
+    assert outcome["watchExec"] is None and outcome["watched"] == "changed"
+    assert outcome["autoPipelined"] == [50, 50] and outcome["prefixed"] == "p"
     assert outcome == run_script(node_project, "ioredis_single.mjs", redis_server)
 
 
@@ -99,6 +104,17 @@ def test_node_redis(node_project: Path, shared_node: Node, redis_server: int,
     assert outcome["scanned"] == sorted(f"{p}{k}" for k in ("bucket", "h", "l", "n", "s",
                                                             "set", "z"))
     assert outcome["message"] == [f"{p}chan", "hi"]
+    assert outcome["functionLoad"] == f"nr{resp}lib" and outcome["fcall"] == 17
+    entries = [["1-1", ["field", "value"]]]
+    assert outcome["xreadgroup"] == ({f"{p}stream": entries} if resp == 3
+                                     else [[f"{p}stream", entries]])
+    assert outcome["xack"] == 1 and outcome["xpending"] == [0, None, None, None]
+    assert outcome["blpopTimeout"] is None
+    assert outcome["blpop"] == {"key": f"{p}q", "element": "job"}
+    assert outcome["watchExec"] == "WatchError" and outcome["watched"] == "changed"
+    if resp == 3:  # client-side caching: served from the cache, then invalidated
+        assert outcome["clientSideCache"] == {"reads": ["v1", "v1"], "hits": 1,
+                                              "invalidatedTo": "v2"}
     assert outcome == run_script(node_project, "node_redis.mjs", package, redis_server, resp)
 
 
@@ -123,8 +139,11 @@ def _check_bullmq_queue(outcome: dict) -> None:
     assert outcome["workerErrors"] == []
 
 
-def test_bullmq_queue_worker_and_events(node_project: Path, shared_node: Node) -> None:
-    _check_bullmq_queue(run_script(node_project, "bullmq_queue.mjs", shared_node.port))
+@pytest.mark.parametrize("driver", [[], ["--node-redis"]], ids=["ioredis", "node-redis"])
+def test_bullmq_queue_worker_and_events(node_project: Path, shared_node: Node,
+                                        driver: list[str]) -> None:
+    _check_bullmq_queue(run_script(node_project, "bullmq_queue.mjs", *driver,
+                                   shared_node.port))
 
 
 def test_bullmq_flows_schedulers_and_queue_control(node_project: Path, shared_node: Node,
@@ -166,6 +185,7 @@ def test_ioredis_cluster_mode_through_a_leader_change(node_project: Path,
     assert outcome["multi"] == [[None, 1], [None, 2]]
     assert outcome["swap"] == [1, 0] and outcome["swapped"] == "one"
     assert outcome["replicaReads"] == ["2", "3"]
+    assert outcome["smessage"] == ["ioc:{news}", "hello"]  # sharded pub/sub
     assert outcome["transfer"] == "OK"
     assert outcome["mastersAfter"] != outcome["masters"]
     assert outcome["mastersAfter"] == [node_cluster.leader().port]

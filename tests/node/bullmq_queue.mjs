@@ -1,15 +1,26 @@
-// BullMQ queue + worker + queue events against one server (PORT) or a cluster (several
-// PORTs, through ioredis Cluster). Usage: node bullmq_queue.mjs PORT [PORT...]
-// Prints one JSON object: what the queue, the worker and the events saw.
-import { Queue, QueueEvents, Worker } from "bullmq";
+// BullMQ queue + worker + queue events against one server or a cluster.
+// Usage: node bullmq_queue.mjs [--node-redis] PORT [PORT...]
+// One PORT: a single server, through ioredis (BullMQ's default) or, with --node-redis,
+// through node-redis 5 (BullMQ's node-redis adapter). Several PORTs: a cluster,
+// through ioredis Cluster. Prints one JSON object: what the queue, worker and events saw.
+import { createNodeRedisClient, Queue, QueueEvents, RedisConnection, Worker } from "bullmq";
 import Redis from "ioredis";
+import { createClient } from "redis";
 
-const ports = process.argv.slice(2).map(Number);
+const args = process.argv.slice(2);
+const viaNodeRedis = args[0] === "--node-redis";
+const ports = args.filter((arg) => !arg.startsWith("--")).map(Number);
 const clustered = ports.length > 1;
 const DEADLINE_MS = 40000;
 const host = "127.0.0.1";
 
+if (viaNodeRedis) {
+  RedisConnection.clientFactory = () =>
+    createNodeRedisClient(createClient({ socket: { host, port: ports[0] } }));
+}
+
 function connect() {
+  if (viaNodeRedis) return { host, port: ports[0] }; // the factory above makes the client
   if (!clustered) return new Redis({ host, port: ports[0], maxRetriesPerRequest: null });
   return new Redis.Cluster(ports.map((port) => ({ host, port })), {
     redisOptions: { maxRetriesPerRequest: null },

@@ -25,6 +25,9 @@ try {
   out.replicas = cluster.nodes("slave").map((n) => n.options.port).sort();
   // Keys in many slots: each goes to the one master.
   const keys = Array.from({ length: 20 }, (_, i) => `ioc:key:${i}`);
+  const others = ["ioc:counter", "ioc:{user1}:profile", "ioc:{t}a", "ioc:{t}b", "ioc:{p}x",
+    "ioc:{p}y"];
+  await cluster.del(...keys, ...others);
   await Promise.all(keys.map((key, i) => cluster.set(key, String(i))));
   out.values = await Promise.all(keys.map((key) => cluster.get(key)));
   out.incr = await cluster.incrby("ioc:counter", 7);
@@ -48,12 +51,25 @@ try {
   out.swapped = await cluster.get("ioc:key:1");
   out.keyslot = await cluster.cluster("KEYSLOT", "ioc:{user1}:profile");
   // Reads on the replicas too (scaleReads): a follower serves them once READONLY is sent.
-  const readers = new Redis.Cluster(seeds, { scaleReads: "slave", slotsRefreshInterval: 600000,
-    clusterRetryStrategy: (times) => (times > 20 ? null : 100) });
+  const readers = new Redis.Cluster(seeds, {
+    scaleReads: "slave", slotsRefreshInterval: 600000,
+    clusterRetryStrategy: (times) => (times > 20 ? null : 100),
+  });
   await new Promise((resolve) => readers.once("ready", resolve));
   out.replicaReads = await Promise.all(
     ["ioc:key:2", "ioc:key:3"].map((key) => readers.get(key)));
   readers.disconnect();
+  // Sharded pub/sub (Redis 7): subscribed through the cluster client, published to the slot's
+  // master.
+  const subscriber = new Redis.Cluster(seeds, {
+    slotsRefreshInterval: 600000, shardedSubscribers: true,
+  });
+  const shardMessage = new Promise((resolve) =>
+    subscriber.on("smessage", (channel, message) => resolve([channel, message])));
+  out.ssubscribed = await subscriber.ssubscribe("ioc:{news}");
+  out.spublished = await cluster.spublish("ioc:{news}", "hello");
+  out.smessage = await shardMessage;
+  subscriber.disconnect();
   // Failover: the leader hands over; the old leader now answers -MOVED, which the client
   // follows (refreshing its slot map) while the writes go on.
   const admin = new Redis({ host: "127.0.0.1", port: out.masters[0] });
@@ -70,8 +86,7 @@ try {
   out.mastersAfter = cluster.nodes("master").map((n) => n.options.port);
   out.counterAfter = await cluster.get("ioc:counter");
   out.valuesAfter = await Promise.all(keys.slice(0, 3).map((key) => cluster.get(key)));
-  await cluster.del(...keys, "ioc:counter", "ioc:{user1}:profile", "ioc:{t}a", "ioc:{t}b",
-    "ioc:{p}x", "ioc:{p}y");
+  await cluster.del(...keys, ...others);
 } catch (err) {
   out.error = String(err && err.stack || err);
 } finally {

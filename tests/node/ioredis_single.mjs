@@ -5,7 +5,8 @@ const port = Number(process.argv[2]);
 const redis = new Redis({ port, host: "127.0.0.1", maxRetriesPerRequest: 2 });
 const out = {};
 try {
-  await redis.del("io:s", "io:n", "io:h", "io:l", "io:z", "io:bucket", "io:hll");
+  await redis.del("io:s", "io:n", "io:h", "io:l", "io:z", "io:bucket", "io:hll", "io:p",
+    "io:stream", "io:w", "io:auto", "app:io:prefixed");
   out.set = await redis.set("io:s", "hello", "EX", 100);
   out.get = await redis.get("io:s");
   out.ttlPositive = (await redis.ttl("io:s")) > 0;
@@ -52,6 +53,39 @@ try {
   out.message = await message;
   sub.disconnect();
   out.info = (await redis.info("server")).includes("redis_version:");
+  out.getBuffer = [...(await redis.getBuffer("io:s"))];
+
+  // A blocked XREAD on its own connection, woken by an XADD.
+  const reader = new Redis({ port, host: "127.0.0.1" });
+  const read = reader.xread("BLOCK", 10000, "STREAMS", "io:stream", "$");
+  const deadline = Date.now() + 10000;
+  while (!/blocked_clients:[1-9]/.test(await redis.info("clients"))) {
+    if (Date.now() > deadline) throw new Error("XREAD never blocked");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await redis.xadd("io:stream", "5-1", "event", "created");
+  out.xread = await read;
+  reader.disconnect();
+
+  // WATCH: a write from another connection makes EXEC return null.
+  const watcher = new Redis({ port, host: "127.0.0.1" });
+  await watcher.watch("io:w");
+  await redis.set("io:w", "changed");
+  out.watchExec = await watcher.multi().set("io:w", "mine").exec();
+  out.watched = await redis.get("io:w");
+  watcher.disconnect();
+
+  // Auto-pipelining and a key prefix, two options applications turn on.
+  const auto = new Redis({ port, host: "127.0.0.1", enableAutoPipelining: true });
+  const counts = await Promise.all(Array.from({ length: 50 }, () => auto.incr("io:auto")));
+  out.autoPipelined = [counts.length, Math.max(...counts)];
+  auto.disconnect();
+  const prefixed = new Redis({ port, host: "127.0.0.1", keyPrefix: "app:" });
+  await prefixed.set("io:prefixed", "p");
+  out.prefixed = await redis.get("app:io:prefixed");
+  prefixed.disconnect();
+  await redis.del("io:s", "io:n", "io:h", "io:l", "io:z", "io:bucket", "io:hll", "io:p",
+    "io:stream", "io:w", "io:auto", "app:io:prefixed", "io:k");
 } catch (err) {
   out.error = String(err && err.stack || err);
 } finally {
