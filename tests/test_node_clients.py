@@ -1,7 +1,8 @@
 """Node.js clients and frameworks against real rcache nodes: ioredis (one node, and Cluster
 mode against a 3-node cluster, through a leader change), node-redis 4 and 5 (RESP2 and RESP3,
-client-side caching) and BullMQ (queue, worker, events, delays, retries, flows, schedulers;
-over ioredis, node-redis, and ioredis Cluster).
+client-side caching; its cluster client through a leader change too) and BullMQ (queue,
+worker, events, delays, retries, flows, schedulers; over ioredis, node-redis and ioredis
+Cluster).
 
 The scripts live in tests/node/ (exact versions in its package-lock.json); each prints one
 JSON object of what it saw. Where the outcome does not depend on timing, the same script runs
@@ -191,6 +192,26 @@ def test_ioredis_cluster_mode_through_a_leader_change(node_project: Path,
     assert outcome["mastersAfter"] == [node_cluster.leader().port]
     assert int(outcome["counterAfter"]) == 7 + outcome["writesDuringFailover"]
     assert outcome["valuesAfter"] == ["0", "one", "2"]
+    assert _moved_replies(node_cluster) > moved_before
+
+
+@pytest.mark.parametrize("package", ["redis-v4", "redis"])
+def test_node_redis_cluster_client_through_a_leader_change(
+        node_project: Path, node_cluster: LocalCluster, package: str) -> None:
+    leader = node_cluster.leader()
+    moved_before = _moved_replies(node_cluster)
+    outcome = run_script(node_project, "node_redis_cluster.mjs", package,
+                         node_cluster.followers()[0].port)
+    assert outcome["masters"] == [leader.port]
+    assert outcome["replicas"] == sorted(n.port for n in node_cluster.nodes
+                                         if n is not leader)
+    assert outcome["values"] == [str(i) for i in range(20)]
+    assert outcome["incr"] == 7 and outcome["multi"] == [1, 2] and outcome["eval"] == 10
+    assert outcome["replicaReads"] == ["2", "3"]
+    assert outcome["sharded"] == ["nrc:{news}", "hi"]
+    assert outcome["transfer"] == "OK"
+    assert outcome["mastersAfter"] == [node_cluster.leader().port] != outcome["masters"]
+    assert int(outcome["counterAfter"]) == 10 + outcome["writesDuringFailover"]
     assert _moved_replies(node_cluster) > moved_before
 
 

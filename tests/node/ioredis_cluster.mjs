@@ -56,8 +56,13 @@ try {
     clusterRetryStrategy: (times) => (times > 20 ? null : 100),
   });
   await new Promise((resolve) => readers.once("ready", resolve));
-  out.replicaReads = await Promise.all(
-    ["ioc:key:2", "ioc:key:3"].map((key) => readers.get(key)));
+  // A replica may lag the leader, as Redis replicas do: poll (bounded) until it shows them.
+  const readDeadline = Date.now() + 10000;
+  do {
+    out.replicaReads = await Promise.all(["ioc:key:2", "ioc:key:3"].map((k) => readers.get(k)));
+    if (Date.now() > readDeadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  } while (out.replicaReads.join() !== "2,3");
   readers.disconnect();
   // Sharded pub/sub (Redis 7): subscribed through the cluster client, published to the slot's
   // master.
