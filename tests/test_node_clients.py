@@ -161,6 +161,8 @@ def test_bullmq_flows_schedulers_and_queue_control(node_project: Path, shared_no
     assert outcome["ticks"] == 3 and outcome["schedulers"] == ["every-100ms"]
     assert outcome["removedScheduler"] is True
     assert outcome["completedAfterClean"] == 0
+    assert outcome["stalledEvent"] == "stuck-1"  # its worker died; another one ran it
+    assert outcome["rescued"] == "rescued stuck-1"
     assert outcome == run_script(node_project, "bullmq_flows.mjs", redis_server)
 
 
@@ -218,3 +220,16 @@ def test_node_redis_cluster_client_through_a_leader_change(
 def test_bullmq_on_a_cluster(node_project: Path, node_cluster: LocalCluster) -> None:
     ports = [n.port for n in node_cluster.nodes]
     _check_bullmq_queue(run_script(node_project, "bullmq_queue.mjs", *ports))
+
+
+def test_bullmq_through_a_leader_change(node_project: Path, node_cluster: LocalCluster) -> None:
+    """The leader hands over while a worker runs 40 jobs: each runs once and completes."""
+    leader = node_cluster.leader()
+    outcome = run_script(node_project, "bullmq_failover.mjs", *(n.port for n in
+                                                                node_cluster.nodes))
+    assert outcome["leaderBefore"] == [leader.port] and outcome["transfer"] == "OK"
+    assert node_cluster.leader() is not leader
+    assert outcome["runs"] == {f"job-{n}": 1 for n in range(40)}
+    assert outcome["completed"] == 40 and outcome["failed"] == 0
+    assert outcome["returned"] == list(range(40))
+    assert outcome["workerErrors"] == []

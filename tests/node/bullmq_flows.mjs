@@ -1,6 +1,7 @@
 // BullMQ beyond plain jobs, against one server: a flow (a parent job that runs after its
 // children), a job scheduler (repeated jobs), pause/resume, promoting a delayed job,
-// deduplication, job logs, removeOnComplete and clean. Usage: node bullmq_flows.mjs PORT
+// deduplication, job logs, removeOnComplete and clean, and a stalled job (its worker died)
+// taken over by another worker. Usage: node bullmq_flows.mjs PORT
 // Prints one JSON object.
 import { FlowProducer, Queue, QueueEvents, Worker } from "bullmq";
 import Redis from "ioredis";
@@ -14,6 +15,7 @@ const events = new QueueEvents(name, { connection: connect() });
 const flows = new FlowProducer({ connection: connect() });
 const out = { order: [], workerErrors: [] };
 let worker;
+const others = []; // queues, workers and event listeners closed at the end
 
 function waitFor(what, check) {
   return new Promise((resolve, reject) => {
@@ -85,11 +87,35 @@ try {
 
   out.cleaned = (await queue.clean(0, 100, "completed")).length;
   out.completedAfterClean = await queue.getCompletedCount();
+
+  // A stalled job: its worker takes it and dies (its lock is never renewed); the stalled
+  // check of another worker puts it back, and that worker runs it.
+  const stalledQueue = new Queue(`${name}-stalled`, { connection: connect() });
+  others.push(stalledQueue);
+  const stalledEvents = new QueueEvents(`${name}-stalled`, { connection: connect() });
+  others.push(stalledEvents);
+  await stalledEvents.waitUntilReady();
+  const stalledSeen = new Promise((resolve) =>
+    stalledEvents.on("stalled", ({ jobId }) => resolve(jobId)));
+  await stalledQueue.add("stuck", {}, { jobId: "stuck-1" });
+  const lockOptions = { connection: connect(), lockDuration: 500, stalledInterval: 300 };
+  const dying = new Worker(`${name}-stalled`, () => new Promise(() => {}), lockOptions);
+  await waitFor("the job to be taken", async () => (await stalledQueue.getActiveCount()) === 1);
+  await dying.close(true); // force: no waiting for the job, no more lock renewals
+  const rescuer = new Worker(`${name}-stalled`, async (job) => `rescued ${job.id}`,
+    lockOptions);
+  others.push(rescuer);
+  await waitFor("the stalled job to complete",
+    async () => (await stalledQueue.getCompletedCount()) === 1);
+  out.stalledEvent = await stalledSeen;
+  out.rescued = (await stalledQueue.getJob("stuck-1")).returnvalue;
+  await stalledQueue.obliterate({ force: true });
 } catch (err) {
   out.error = String(err && err.stack || err);
 } finally {
   if (!out.error) await queue.obliterate({ force: true }).catch(() => {});
-  const closing = [worker, flows, events, queue].filter(Boolean).map((c) => c.close());
+  const closing = [worker, flows, events, queue, ...others].filter(Boolean)
+    .map((c) => c.close());
   await Promise.race([Promise.allSettled(closing), new Promise((r) => setTimeout(r, 5000))]);
 }
 console.log(JSON.stringify(out));
