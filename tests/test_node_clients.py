@@ -23,7 +23,7 @@ import pytest
 from .conftest import LocalCluster, Node
 
 NODE_PROJECT = Path(__file__).resolve().parent / "node"
-NPM_CI_TIMEOUT_S = 300
+NPM_CI_TIMEOUT_S = 240  # within pytest-timeout's 300 s for the first test
 SCRIPT_TIMEOUT_S = 90  # each script bounds its own waits well below this
 
 
