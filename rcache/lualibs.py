@@ -164,6 +164,16 @@ def _no_constant(name: str):
 
 
 # -- cmsgpack -----------------------------------------------------------------------------
+def _survives_float32(value: float) -> bool:
+    """lua-cmsgpack's test for packing a double as a float32, C's `(double)(float)d == d`:
+    false for NaN, and for a double beyond float's range (C rounds it to an infinity, where
+    Python's struct refuses it); both are packed as float64."""
+    try:
+        return pystruct.unpack(">f", pystruct.pack(">f", value))[0] == value
+    except OverflowError:
+        return False
+
+
 class Cmsgpack:
     def __init__(self, runtime) -> None:
         self.runtime = runtime
@@ -185,8 +195,7 @@ class Cmsgpack:
         elif kind is int or (kind is float and value.is_integer() and abs(value) < 2**63):
             self._pack_int(int(value), out)
         elif kind is float:
-            if math.isnan(value) or math.isinf(value) or pystruct.unpack(
-                    ">f", pystruct.pack(">f", value))[0] == value:
+            if _survives_float32(value):
                 out += b"\xca" + pystruct.pack(">f", value)
             else:
                 out += b"\xcb" + pystruct.pack(">d", value)
