@@ -299,11 +299,11 @@ class Cmsgpack:
             return None, pos
         if head in (0xC2, 0xC3):
             return head == 0xC3, pos
-        if head in (0xD9, 0xC4):
+        if head == 0xD9:  # Redis's lua-cmsgpack knows no bin (0xC4-0xC6) nor ext types
             return self._take(data, pos + 1, data[pos])
-        if head in (0xDA, 0xC5):
+        if head == 0xDA:
             return self._take(data, pos + 2, pystruct.unpack_from(">H", data, pos)[0])
-        if head in (0xDB, 0xC6):
+        if head == 0xDB:
             return self._take(data, pos + 4, pystruct.unpack_from(">I", data, pos)[0])
         if head == 0xDC:
             return self._array(data, pos + 2, pystruct.unpack_from(">H", data, pos)[0])
@@ -335,8 +335,9 @@ class Cmsgpack:
         return table, pos
 
 
+# uint 64 (0xCF) reads as signed: Redis's lua-cmsgpack puts it in a signed lua_Integer
 _MSGPACK_FIXED = {0xCA: (">f", 4), 0xCB: (">d", 8), 0xCC: (">B", 1), 0xCD: (">H", 2),
-                  0xCE: (">I", 4), 0xCF: (">Q", 8), 0xD0: (">b", 1), 0xD1: (">h", 2),
+                  0xCE: (">I", 4), 0xCF: (">q", 8), 0xD0: (">b", 1), 0xD1: (">h", 2),
                   0xD2: (">i", 4), 0xD3: (">q", 8)}
 
 

@@ -177,11 +177,12 @@ G0.bit = readonly(library(api.bit))
 G0.struct = readonly(library(api.struct))
 G0.pcall = function(...)  -- Redis's pcall: an error table comes back as its message
   local results = {pcall(...)}
-  local err = lua_error(results[2])
-  if not results[1] and type(err) == "table" and type(rawget(err, "err")) == "string" then
+  if results[1] then return unpack(results, 1, maxn(results)) end
+  local err = lua_error(results[2])  -- a library's error: its text, as a C library's is
+  if type(err) == "table" and type(rawget(err, "err")) == "string" then
     return false, err.err
   end
-  return unpack(results, 1, maxn(results))
+  return false, err
 end
 G0.gcinfo = function() return 0 end
 G0.collectgarbage = function() return 0 end

@@ -116,6 +116,15 @@ SEQUENCES = [
      # float32 when a double survives the round trip; NaN and beyond float's range: float64
      ("EVAL", "return cmsgpack.pack(1e300, -3.5e38, 3.4028234663852886e38, 1/0, 0/0, -(0/0), "
       "-2^63, 2^63, 1e-50, 2^-149)", "0"),
+     ("EVAL", "return {cmsgpack.unpack(ARGV[1])}", "0", b"\xcf\xff\xff\xff\xff\xff\xff\xff\xfe"),
+     ("EVAL", "return tostring(cmsgpack.unpack(ARGV[1]))", "0", b"\xcf\x80" + bytes(7)),
+     ("EVAL", "return cmsgpack.unpack(ARGV[1])", "0", b"\xc4\x03abc"),
+     ("EVAL", "return cmsgpack.unpack(ARGV[1])", "0", b"\xd4\x01\x02"),
+     # a library's error caught by pcall is its text (a string), as a C library's is
+     ("EVAL", "local ok, err = pcall(cmsgpack.unpack, ARGV[1]) return {tostring(ok), type(err), "
+      "err}", "0", b"\xc1"),
+     ("EVAL", "local ok, err = pcall(function() return cmsgpack.unpack(ARGV[1]) end) "
+      "return redis.error_reply(err)", "0", b"\x93\x01"),
      ("EVAL", "local t = {cmsgpack.unpack(cmsgpack.pack(-1, 0.25, 'abc', {9, 8}, 2^33))} "
       "return {t[1], tostring(t[2]), t[3], t[4][2], tostring(t[5])}", "0"),
      ("EVAL", "return cjson.encode({a={b={c='d'}}, n=-1.5, s='q\"\\\\\\n\\t'})", "0"),
