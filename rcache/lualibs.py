@@ -28,6 +28,15 @@ def is_table(value: object) -> bool:
     return type(value) is _LuaTable
 
 
+_TYPE_NAMES = {type(None): "nil", bool: "boolean", bytes: "string", int: "number",
+               float: "number"}
+
+
+def lua_type_name(value: object) -> str:
+    """luaL_typename of a value as it reaches Python."""
+    return _TYPE_NAMES.get(type(value)) or lua51.lua_type(value) or "userdata"
+
+
 def array_length(table) -> int | None:
     """n if the table's keys are exactly 1..n (lua-cjson and cmsgpack call it an array)."""
     count = 0
@@ -403,8 +412,9 @@ BIT = {
 _STRUCT_SIZES = {"b": 1, "h": 2, "l": 8, "T": 8, "i": 4, "f": 4, "d": 8}
 
 
-def _struct_items(fmt: bytes):
-    """(endianness, [(code, size)]) of a struct format string."""
+def _struct_items(fmt: bytes, function: str):
+    """(endianness, [(code, size)]) of a struct format string; ``function`` names the caller
+    in the error about an unknown option (struct.size counts one as 0 bytes, as Redis's)."""
     endian = "<"
     items = []
     i = 0
@@ -423,22 +433,43 @@ def _struct_items(fmt: bytes):
         elif code.lower() in _STRUCT_SIZES or code in "cs x":
             size = int(digits) if digits else _STRUCT_SIZES.get(code.lower(), 1)
             items.append((code, size))
+        elif function == "size":
+            continue
         else:
-            raise LibraryError(f"invalid format option '{code}'")
+            raise LibraryError(f"bad argument #1 to '{function}' (invalid format option "
+                               f"'{code}')")
     return endian, items
 
 
+def _struct_value(values: tuple, index: int, code: str):
+    """Argument ``index`` (0-based, after the format) of struct.pack, checked as Lua's
+    luaL_checknumber / luaL_checklstring would: a number or a numeric string, a string or a
+    number."""
+    value = values[index] if index < len(values) else None
+    wanted = "string" if code in "sc" else "number"
+    if type(value) in (int, float):
+        return format_number(value) if wanted == "string" else value
+    if type(value) is bytes:
+        if wanted == "string":
+            return value
+        try:
+            return float(value)  # a Lua number is a double
+        except ValueError:
+            pass
+    raise LibraryError(f"bad argument #{index + 2} to 'pack' ({wanted} expected, got "
+                       f"{lua_type_name(value)})")
+
+
 def _struct_pack(fmt, *values) -> bytes:
-    endian, items = _struct_items(fmt)
+    endian, items = _struct_items(fmt, "pack")
     out = bytearray()
-    values = list(values)
+    taken = 0
     for code, size in items:
         if code == "x":
             out += b"\0"
             continue
-        if not values:
-            raise LibraryError("bad argument to 'pack' (no value)")
-        value = values.pop(0)
+        value = _struct_value(values, taken, code)
+        taken += 1
         if code in "fd":
             out += pystruct.pack(endian + code, float(value))
         elif code == "s":
@@ -452,7 +483,7 @@ def _struct_pack(fmt, *values) -> bytes:
 
 
 def _struct_unpack(fmt, data, start=1):
-    endian, items = _struct_items(fmt)
+    endian, items = _struct_items(fmt, "unpack")
     pos = int(start) - 1
     results: list = []
     for code, size in items:
@@ -482,7 +513,7 @@ def _struct_unpack(fmt, data, start=1):
 
 
 def _struct_size(fmt) -> int:
-    _, items = _struct_items(fmt)
+    _, items = _struct_items(fmt, "size")
     if any(code in "s" or (code == "c" and not size) for code, size in items):
         raise LibraryError("options 'c0' - 's' have undefined sizes")
     return sum(size for _, size in items)

@@ -306,12 +306,7 @@ def _lua_int(args: tuple, index: int, name: str) -> int:
 
 def _type_name(args: tuple, index: int) -> str:
     """luaL_typename of an argument, 'no value' when it was not given."""
-    if index >= len(args):
-        return "no value"
-    value = args[index]
-    names = {type(None): "nil", bool: "boolean", bytes: "string", int: "number",
-             float: "number"}
-    return names.get(type(value)) or lua51.lua_type(value) or "userdata"
+    return lualibs.lua_type_name(args[index]) if index < len(args) else "no value"
 
 
 def command_arg(value) -> bytes | None:

@@ -140,6 +140,13 @@ SEQUENCES = [
      ("EVAL", "local a, b, n = struct.unpack('>hB', struct.pack('>hB', -300, 200)) "
       "return {a, b, n}", "0"),
      ("EVAL", "return {struct.unpack('<i4', struct.pack('<i4', -2))}", "0"),
+     ("EVAL", "return struct.pack('>i')", "0"), ("EVAL", "return struct.pack('s')", "0"),
+     ("EVAL", "return struct.pack('c2', 42)", "0"), ("EVAL", "return struct.pack('i', 'x')", "0"),
+     ("EVAL", "return struct.pack('>i2', '70000')", "0"),
+     ("EVAL", "return struct.pack('>i', 1, {})", "0"),
+     ("EVAL", "return struct.pack('>i i', 1, {})", "0"),
+     ("EVAL", "return struct.unpack('q', 'abcd')", "0"),
+     ("EVAL", "return struct.pack('q', 1)", "0"), ("EVAL", "return struct.size('>iq')", "0"),
      ("EVAL", "return redis.sha1hex('abc')", "0"), ("EVAL", "return redis.sha1hex(0.1)", "0"),
      ("EVAL", "return redis.sha1hex({})", "0"), ("EVAL", "return redis.REDIS_VERSION", "0"),
      ("EVAL", "return math.random(1000) > 0", "0"), ("EVAL", "return _VERSION", "0"),
