@@ -132,6 +132,17 @@ SEQUENCES = [
      ("EVAL", "return cjson.encode({2^53, 123456789012345, 5})", "0"),
      ("EVAL", "return cjson.decode('\"\\u00e9\"')", "0"),
      ("EVAL", "return cjson.decode('[1e2, -0.5, 12345678901234]')[3]", "0"),
+     # lua-cjson's reading: what it accepts beyond JSON, and its error texts
+     *[("EVAL", "return cjson.decode(ARGV[1])", "0", text) for text in (
+         "{", "[1,", "[1,]", '{"a" 1}', '{"a":1,}', "{1:2}", "[1 2]", '"abc', '"a\\qb"',
+         '"\\u12"', '"\\ud800"', '"\\udc00"', "-", "1e", "truex", "[]x", "", "   ", "1 2",
+         "\x00\x01", "[" * 1001 + "]" * 1001, '["x\x00"]')],
+     *[("EVAL", "return cjson.encode(cjson.decode(ARGV[1]))", "0", text) for text in (
+         "[1e400, 1.5e-3, 01, +1, -0, 1.]", "[-Infinity, 0x1A, -0x10]", "[1]\x00junk",
+         '["\\ud83d\\ude00", "\\u00e9\\n\\/", "\x01raw"]')],
+     ("EVAL", "local t, depth = cjson.decode(ARGV[1]), 1 while t[1] do t, depth = t[1], depth + 1 "
+      "end return depth", "0", "[" * 1000 + "]" * 1000),
+     ("EVAL", "return tostring(cjson.decode('nan'))", "0"),
      ("EVAL", "return {bit.rshift(-1, 28), bit.arshift(-16, 2), bit.rol(1, 33), bit.ror(1, 1), "
       "bit.bswap(0x01020304), bit.tohex(-1, -4), bit.tobit(2^32 + 5)}", "0"),
      ("EVAL", "return struct.pack('>I2', 258)", "0"),
