@@ -9,6 +9,7 @@ as bytes (the runtime runs with ``encoding=None``); numbers as int or float.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import struct as pystruct
@@ -121,19 +122,7 @@ def _json_string(raw: bytes) -> bytes:
     return bytes(out)
 
 
-_TOKEN_NAMES = {"{": "T_OBJ_BEGIN", "}": "T_OBJ_END", "[": "T_ARR_BEGIN", "]": "T_ARR_END",
-                ",": "T_COMMA", ":": "T_COLON"}
-_JSON_UNESCAPES = {0x22: 0x22, 0x5C: 0x5C, 0x2F: 0x2F, 0x62: 0x08, 0x74: 0x09, 0x6E: 0x0A,
-                   0x66: 0x0C, 0x72: 0x0D}
-# What C's strtod reads (lua-cjson parses numbers with it): decimal, hexadecimal, inf, nan.
-_STRTOD = re.compile(rb"[+-]?(?:0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)"
-                     rb"(?:[pP][+-]?[0-9]+)?|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-                     rb"|(?i:infinity|inf|nan(?:\([0-9a-zA-Z_]*\))?))")
 _INT_MAX = 2**31 - 1
-
-
-class _JsonSyntaxError(Exception):
-    """A decoding error at a position: 'Expected <what> but found <found> at character n'."""
 
 
 class Cjson:
@@ -186,7 +175,8 @@ class Cjson:
         elif value is not None:
             name = check_string(args, index)
             if name not in options:
-                raise ArgumentError(index + 1, f"invalid option '{_text(name)}'")
+                shown = name.decode("utf-8", "replace")
+                raise ArgumentError(index + 1, f"invalid option '{shown}'")
             current = options.index(name)
         return current, bool(current) if current < 2 else options[current]
 
@@ -311,210 +301,235 @@ class Cjson:
         if len(args) != 1:
             raise ArgumentError(1, "expected 1 argument")
         text = check_string(args, 0)
-        if len(text) >= 2 and (not text[0] or not text[1]):
+        if len(text) >= 2 and not (text[0] and text[1]):
             raise LibraryError("JSON parser does not support UTF-16 or UTF-32")
-        end = text.find(b"\0")  # the C parser stops at the first NUL
-        parser = _JsonParser(self, text if end < 0 else text[:end])
-        try:
-            value = parser.value(parser.token())
-            found = parser.token()
-            if found[0] != "T_END":
-                raise parser.expected("the end", found)
-        except _JsonSyntaxError as err:
-            raise LibraryError(str(err)) from None
+        if self.decode_max_depth >= _JSON_MAX_DEPTH:  # (json.loads knows no depth setting)
+            try:  # strict JSON in UTF-8, read by Python's C parser as lua-cjson reads it
+                return self._to_lua(json.loads(text.decode("utf-8"), parse_int=float,
+                                               parse_constant=_no_constant))
+            except (ValueError, RecursionError):  # the rest: lua-cjson's own reading or error
+                pass
+        tokens = _JsonTokens(text, self.decode_invalid)
+        value = self._decode_value(tokens, tokens.next())
+        tokens.expect(tokens.next(), "the end", "T_END")
         return value
 
+    def _to_lua(self, value):
+        """json.loads' value in Lua. A lone surrogate (from a \\u escape) fails to encode:
+        lua-cjson refuses it, and the slow path gives its error."""
+        if value is None:
+            return self.null
+        if type(value) is str:
+            return value.encode("utf-8")
+        if type(value) is list:
+            table = self.runtime.table()
+            for i, item in enumerate(value, 1):
+                table[i] = self._to_lua(item)
+            return table
+        if type(value) is dict:
+            table = self.runtime.table()
+            for key, item in value.items():
+                table[key.encode("utf-8")] = self._to_lua(item)
+            return table
+        return value  # a float (parse_int=float: every Lua number is a double) or a bool
 
-class _JsonParser:
-    """lua-cjson's decoder: one token of look-ahead, its token names in its errors."""
+    def _decode_value(self, tokens: _JsonTokens, token: tuple):
+        """lua-cjson's recursive descent, with an explicit stack of the open containers
+        ([table, next index or pending key])."""
+        stack: list[list] = []
+        while True:
+            kind, _, value = token
+            if kind == "T_OBJ_BEGIN" or kind == "T_ARR_BEGIN":
+                if len(stack) == self.decode_max_depth:
+                    raise LibraryError(f"Found too many nested data structures "
+                                       f"({len(stack) + 1}) at character {tokens.pos}")
+                value = self.runtime.table()
+                token = tokens.next()
+                if kind == "T_ARR_BEGIN" and token[0] != "T_ARR_END":
+                    stack.append([value, 1])
+                    continue
+                if kind == "T_OBJ_BEGIN" and token[0] != "T_OBJ_END":
+                    stack.append([value, tokens.key(token)])
+                    token = tokens.next()
+                    continue
+            elif kind == "T_NULL":
+                value = self.null
+            elif kind not in ("T_STRING", "T_NUMBER", "T_BOOLEAN"):
+                tokens.expect(token, "value", None)
+            while stack:  # the value is complete: store it, go on with its container
+                frame = stack[-1]
+                table, slot = frame
+                table[slot] = value
+                token = tokens.next()
+                if type(slot) is int:
+                    if token[0] == "T_ARR_END":
+                        value = stack.pop()[0]
+                        continue
+                    tokens.expect(token, "comma or array end", "T_COMMA")
+                    frame[1] = slot + 1
+                    token = tokens.next()
+                else:
+                    if token[0] == "T_OBJ_END":
+                        value = stack.pop()[0]
+                        continue
+                    tokens.expect(token, "comma or object end", "T_COMMA")
+                    frame[1] = tokens.key(tokens.next())
+                    token = tokens.next()
+                break
+            else:
+                return value
 
-    def __init__(self, cjson: Cjson, text: bytes) -> None:
-        self.cjson = cjson
-        self.text = text
+
+def _no_constant(name: str):
+    raise ValueError(name)  # NaN, Infinity: lua-cjson reads them its own way
+
+
+_JSON_MAX_DEPTH = 1000  # lua-cjson's decode_max_depth
+_JSON_PUNCTUATION = {ord("{"): "T_OBJ_BEGIN", ord("}"): "T_OBJ_END", ord("["): "T_ARR_BEGIN",
+                     ord("]"): "T_ARR_END", ord(","): "T_COMMA", ord(":"): "T_COLON"}
+_JSON_UNESCAPES = {ord('"'): b'"', ord("\\"): b"\\", ord("/"): b"/", ord("b"): b"\b",
+                   ord("f"): b"\f", ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t"}
+_JSON_WHITESPACE = re.compile(rb"[ \t\n\r]*")
+_JSON_PLAIN = re.compile(rb'[^"\\\0]+')
+# What C's strtod reads (lua-cjson hands every number to it)
+_STRTOD = re.compile(rb"[+-]?(?:inf(?:inity)?|nan(?:\([0-9a-z_]*\))?"
+                     rb"|0x(?:[0-9a-f]+\.?[0-9a-f]*|\.[0-9a-f]+)(?:p[+-]?[0-9]+)?"
+                     rb"|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[+-]?[0-9]+)?)", re.IGNORECASE)
+_HEX4 = re.compile(rb"[0-9a-fA-F]{4}")
+_JSON_WORDS = ((b"true", "T_BOOLEAN", True), (b"false", "T_BOOLEAN", False),
+               (b"null", "T_NULL", None))
+
+
+class _JsonTokens:
+    """lua-cjson's tokenizer: tokens are (type name, index, value); a T_ERROR's value is its
+    text. A NUL byte ends the input, as it ends lua-cjson's C string."""
+
+    def __init__(self, data: bytes, invalid_numbers: bool) -> None:
+        self.data = data
         self.pos = 0
-        self.depth = 0
+        self.invalid_numbers = invalid_numbers  # cjson.decode_invalid_numbers
 
-    def token(self) -> tuple:
-        """-> (type, value, index): type a T_* name, or 'error' with the reason as value."""
-        text = self.text
-        while self.pos < len(text) and text[self.pos] in b" \t\n\r":
-            self.pos += 1
-        index = self.pos
-        if index == len(text):
-            return "T_END", None, index
-        char = chr(text[index])
-        if char in _TOKEN_NAMES:
-            self.pos += 1
-            return _TOKEN_NAMES[char], None, index
-        if char == '"':
-            return self._string(index)
-        if char == "-" or char.isdigit():
-            if not self.cjson.decode_invalid and self._invalid_number():
-                return "error", "invalid number", index
-            return self._number(index)
-        for word, value in ((b"true", True), (b"false", False), (b"null", self.cjson.null)):
-            if text.startswith(word, index):
-                self.pos += len(word)
-                return ("T_NULL" if word == b"null" else "T_BOOLEAN"), value, index
-        if self.cjson.decode_invalid and char in "+iInN" and self._invalid_number():
-            return self._number(index)
-        return "error", "invalid token", index
+    def next(self) -> tuple:
+        data = self.data
+        pos = _JSON_WHITESPACE.match(data, self.pos).end()
+        self.pos = pos
+        if pos >= len(data) or data[pos] == 0:
+            return ("T_END", pos, None)
+        char = data[pos]
+        punctuation = _JSON_PUNCTUATION.get(char)
+        if punctuation is not None:
+            self.pos = pos + 1
+            return (punctuation, pos, None)
+        if char == 0x22:
+            return self._string(pos)
+        if char == 0x2D or 0x30 <= char <= 0x39:
+            if not self.invalid_numbers and self._not_json(pos):
+                return ("T_ERROR", pos, "invalid number")
+            return self._number(pos)
+        for word, kind, value in _JSON_WORDS:
+            if data.startswith(word, pos):
+                self.pos = pos + len(word)
+                return (kind, pos, value)
+        if self.invalid_numbers and self._not_json(pos):
+            return self._number(pos)  # not JSON, but lua-cjson decodes them
+        return ("T_ERROR", pos, "invalid token")
 
-    def _invalid_number(self) -> bool:
-        """Numbers strtod reads but JSON has not: a leading +, hex, leading zeros, inf, nan."""
-        rest = self.text[self.pos:]
+    def _not_json(self, pos: int) -> bool:
+        """A number strtod reads but JSON has not: a leading +, hex, leading zeros, inf, nan."""
+        rest = self.data[pos:pos + 4]
         if rest[:1] == b"+":
             return True
         if rest[:1] == b"-":
             rest = rest[1:]
         if rest[:1] == b"0":
             return rest[1:2].lower() == b"x" or rest[1:2].isdigit()
-        if rest[:1] <= b"9":
-            return False
-        return rest[:3].lower() in (b"inf", b"nan")
+        return rest[:1] > b"9" and rest[:3].lower() in (b"inf", b"nan")
 
-    def _number(self, index: int) -> tuple:
-        match = _STRTOD.match(self.text, index)
-        if not match:
-            return "error", "invalid number", index
-        self.pos = match.end()
-        raw = match.group().lower()
-        sign = -1.0 if raw[:1] == b"-" else 1.0
-        body = raw.lstrip(b"+-")
-        if body.startswith(b"0x"):
-            number = sign * float.fromhex(body.decode())
-        elif body.startswith(b"nan"):
-            number = math.nan
-        elif body.startswith(b"inf"):
-            number = sign * math.inf
+    def _number(self, pos: int) -> tuple:
+        found = _STRTOD.match(self.data, pos)
+        if found is None:
+            return ("T_ERROR", pos, "invalid number")
+        self.pos = found.end()
+        text = found[0].decode()
+        body = text.lstrip("+-")
+        if body[:2].lower() == "0x":
+            value = float.fromhex(body)
+        elif body[:3].lower() == "nan":
+            value = math.nan
         else:
-            number = float(raw)
-        return "T_NUMBER", number, index
+            value = float(body)
+        return ("T_NUMBER", pos, -value if text[0] == "-" else value)
 
-    def _string(self, index: int) -> tuple:
-        text = self.text
+    def _string(self, start: int) -> tuple:
+        data = self.data
+        pos = start + 1
         out = bytearray()
-        pos = index + 1
         while True:
-            if pos >= len(text):
-                self.pos = pos
-                return "error", "unexpected end of string", pos
-            byte = text[pos]
-            if byte == 0x22:
-                break
-            if byte != 0x5C:
-                out.append(byte)
-                pos += 1
-                continue
-            escape = text[pos + 1] if pos + 1 < len(text) else 0
-            if escape == 0x75:  # \uXXXX, maybe a surrogate pair
-                decoded = _unicode_escape(text, pos)
+            plain = _JSON_PLAIN.match(data, pos)
+            if plain is not None:
+                out += plain[0]
+                pos = plain.end()
+            if pos >= len(data) or data[pos] == 0:
+                return ("T_ERROR", pos, "unexpected end of string")
+            if data[pos] == 0x22:
+                self.pos = pos + 1
+                return ("T_STRING", start, bytes(out))
+            escape = data[pos + 1] if pos + 1 < len(data) else 0
+            if escape == 0x75:  # \uXXXX, or a surrogate pair of them
+                decoded = _unicode_escape(data, pos)
                 if decoded is None:
-                    self.pos = pos
-                    return "error", "invalid unicode escape code", pos
+                    return ("T_ERROR", pos, "invalid unicode escape code")
                 out += decoded[0]
-                pos += decoded[1]
-                continue
-            if escape not in _JSON_UNESCAPES:
-                self.pos = pos
-                return "error", "invalid escape code", pos
-            out.append(_JSON_UNESCAPES[escape])
-            pos += 2
-        self.pos = pos + 1
-        return "T_STRING", bytes(out), index
+                pos = decoded[1]
+            elif escape in _JSON_UNESCAPES:
+                out += _JSON_UNESCAPES[escape]
+                pos += 2
+            else:
+                return ("T_ERROR", pos, "invalid escape code")
 
-    def expected(self, what: str, token: tuple) -> _JsonSyntaxError:
-        found = token[1] if token[0] == "error" else token[0]
-        return _JsonSyntaxError(f"Expected {what} but found {found} at character {token[2] + 1}")
+    def key(self, token: tuple) -> bytes:
+        self.expect(token, "object key string", "T_STRING")
+        colon = self.next()
+        self.expect(colon, "colon", "T_COLON")
+        return token[2]
 
-    def _descend(self) -> None:
-        self.depth += 1
-        if self.depth > self.cjson.decode_max_depth:
-            raise _JsonSyntaxError(f"Found too many nested data structures ({self.depth}) at "
-                                   f"character {self.pos}")
-
-    def value(self, token: tuple):
-        kind = token[0]
-        if kind in ("T_STRING", "T_NUMBER", "T_BOOLEAN", "T_NULL"):
-            return token[1]
-        if kind == "T_OBJ_BEGIN":
-            return self._object()
-        if kind == "T_ARR_BEGIN":
-            return self._array()
-        raise self.expected("value", token)
-
-    def _object(self):
-        self._descend()
-        table = self.cjson.runtime.table()
-        token = self.token()
-        if token[0] == "T_OBJ_END":
-            self.depth -= 1
-            return table
-        while True:
-            if token[0] != "T_STRING":
-                raise self.expected("object key string", token)
-            key = token[1]
-            token = self.token()
-            if token[0] != "T_COLON":
-                raise self.expected("colon", token)
-            table[key] = self.value(self.token())
-            token = self.token()
-            if token[0] == "T_OBJ_END":
-                self.depth -= 1
-                return table
-            if token[0] != "T_COMMA":
-                raise self.expected("comma or object end", token)
-            token = self.token()
-
-    def _array(self):
-        self._descend()
-        table = self.cjson.runtime.table()
-        token = self.token()
-        if token[0] == "T_ARR_END":
-            self.depth -= 1
-            return table
-        index = 1
-        while True:
-            table[index] = self.value(token)
-            index += 1
-            token = self.token()
-            if token[0] == "T_ARR_END":
-                self.depth -= 1
-                return table
-            if token[0] != "T_COMMA":
-                raise self.expected("comma or array end", token)
-            token = self.token()
+    @staticmethod
+    def expect(token: tuple, what: str, kind: str | None) -> None:
+        if token[0] != kind:
+            found = token[2] if token[0] == "T_ERROR" else token[0]
+            raise LibraryError(f"Expected {what} but found {found} at character {token[1] + 1}")
 
 
-def _unicode_escape(text: bytes, pos: int) -> tuple[bytes, int] | None:
-    """\\uXXXX (or a surrogate pair of two) at ``pos`` -> (UTF-8 bytes, length read)."""
-    code = _hex4(text, pos + 2)
-    if code is None:
+def _unicode_escape(data: bytes, pos: int) -> tuple[bytes, int] | None:
+    """(UTF-8 bytes, position after) of the \\u escape at pos; None if lua-cjson refuses it
+    (bad hex digits, a lone or reversed surrogate)."""
+    if not _HEX4.fullmatch(data, pos + 2, pos + 6):
         return None
-    length = 6
+    code = int(data[pos + 2:pos + 6], 16)
+    end = pos + 6
     if code & 0xF800 == 0xD800:
-        if code & 0x400 or text[pos + 6:pos + 8] != b"\\u":
+        if code & 0x400 or data[end:end + 2] != b"\\u" or not _HEX4.fullmatch(
+                data, end + 2, end + 6):
             return None
-        low = _hex4(text, pos + 8)
-        if low is None or low & 0xFC00 != 0xDC00:
+        low = int(data[end + 2:end + 6], 16)
+        if low & 0xFC00 != 0xDC00:
             return None
-        code = ((code & 0x3FF) << 10 | (low & 0x3FF)) + 0x10000
-        length = 12
-    return chr(code).encode("utf-8", "surrogatepass"), length
-
-
-def _hex4(text: bytes, pos: int) -> int | None:
-    digits = text[pos:pos + 4]
-    if len(digits) != 4 or not all(chr(d) in "0123456789abcdefABCDEF" for d in digits):
-        return None
-    return int(digits, 16)
-
-
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
+        code = ((code & 0x3FF) << 10 | low & 0x3FF) + 0x10000
+        end += 6
+    return chr(code).encode("utf-8"), end
 
 
 # -- cmsgpack -----------------------------------------------------------------------------
+def _survives_float32(value: float) -> bool:
+    """lua-cmsgpack's test for packing a double as a float32, C's `(double)(float)d == d`:
+    false for NaN, and for a double beyond float's range (C rounds it to an infinity, where
+    Python's struct refuses it); both are packed as float64."""
+    try:
+        return pystruct.unpack(">f", pystruct.pack(">f", value))[0] == value
+    except OverflowError:
+        return False
+
+
 class Cmsgpack:
     def __init__(self, runtime) -> None:
         self.runtime = runtime
@@ -536,8 +551,7 @@ class Cmsgpack:
         elif kind is int or (kind is float and value.is_integer() and abs(value) < 2**63):
             self._pack_int(int(value), out)
         elif kind is float:
-            if math.isnan(value) or math.isinf(value) or pystruct.unpack(
-                    ">f", pystruct.pack(">f", value))[0] == value:
+            if _survives_float32(value):
                 out += b"\xca" + pystruct.pack(">f", value)
             else:
                 out += b"\xcb" + pystruct.pack(">d", value)
@@ -660,11 +674,11 @@ class Cmsgpack:
             return None, pos
         if head in (0xC2, 0xC3):
             return head == 0xC3, pos
-        if head in (0xD9, 0xC4):
+        if head == 0xD9:  # Redis's lua-cmsgpack knows no bin (0xC4-0xC6) nor ext types
             return self._take(data, pos + 1, data[pos])
-        if head in (0xDA, 0xC5):
+        if head == 0xDA:
             return self._take(data, pos + 2, pystruct.unpack_from(">H", data, pos)[0])
-        if head in (0xDB, 0xC6):
+        if head == 0xDB:
             return self._take(data, pos + 4, pystruct.unpack_from(">I", data, pos)[0])
         if head == 0xDC:
             return self._array(data, pos + 2, pystruct.unpack_from(">H", data, pos)[0])
@@ -696,8 +710,9 @@ class Cmsgpack:
         return table, pos
 
 
+# uint 64 (0xCF) reads as signed: Redis's lua-cmsgpack puts it in a signed lua_Integer
 _MSGPACK_FIXED = {0xCA: (">f", 4), 0xCB: (">d", 8), 0xCC: (">B", 1), 0xCD: (">H", 2),
-                  0xCE: (">I", 4), 0xCF: (">Q", 8), 0xD0: (">b", 1), 0xD1: (">h", 2),
+                  0xCE: (">I", 4), 0xCF: (">q", 8), 0xD0: (">b", 1), 0xD1: (">h", 2),
                   0xD2: (">i", 4), 0xD3: (">q", 8)}
 
 

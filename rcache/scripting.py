@@ -182,8 +182,10 @@ G0.struct = readonly(library(api.struct))
 G0.pcall = function(...)  -- Redis's pcall: an error table comes back as its message
   local results = {pcall(...)}
   if results[1] then return unpack(results, 1, maxn(results)) end
-  local err = lua_error(results[2])  -- a Python function's error: its text, not a userdata
-  if type(err) == "table" and type(rawget(err, "err")) == "string" then return false, err.err end
+  local err = lua_error(results[2])  -- a library's error: its text, as a C library's is
+  if type(err) == "table" and type(rawget(err, "err")) == "string" then
+    return false, err.err
+  end
   return false, err
 end
 G0.gcinfo = function() return 0 end
