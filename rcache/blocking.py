@@ -6,7 +6,9 @@ A blocking command first goes through the log like any write: the state machine 
 can, or gives the timeout's reply (which is all it does inside MULTI). Outside MULTI that reply
 parks the client here. Each write the leader submits afterwards to one of its keys sends the
 command through the log again, right behind that write, so it pops what the write brought if
-nobody ordered earlier took it; the clients parked on a key try in the order they came. Only a
+nobody ordered earlier took it; the clients parked on a key try in the order they came. A
+write submitted while a command's first try is in the log is ordered behind that try, so it
+sends the command through the log once more if the try finds nothing. Only a
 leader parks clients: one that stops leading unblocks them with Redis's UNBLOCKED error.
 """
 
@@ -55,6 +57,7 @@ class Blocking:
     def __init__(self, server: Node) -> None:
         self._server = server
         self._parked: dict[Waiter, None] = {}  # (a client pipelining two pops has two)
+        self._waiting: dict[Waiter, None] = {}  # the parked ones and those on their first try
         self._by_key: dict[tuple[int, bytes], dict[Waiter, None]] = {}  # in arrival order
         self._monitor: asyncio.TimerHandle | None = None
 
@@ -86,6 +89,9 @@ class Blocking:
         if timeout_ms:
             waiter.timer = asyncio.get_running_loop().call_later(
                 timeout_ms / 1000, self._time_out, waiter)
+        self._waiting[waiter] = None
+        for key in waiter.keys:
+            self._by_key.setdefault(key, {})[waiter] = None
         self._attempt(waiter)
         return result
 
@@ -110,6 +116,7 @@ class Blocking:
             self._release(waiter, value if popped else waiter.ended_with)
         elif waiter.again:
             waiter.again = False
+            waiter.parked_before = True  # it found nothing: the next try is a wake-up
             self._attempt(waiter)
         else:
             self._park(waiter)
@@ -117,15 +124,14 @@ class Blocking:
     def _park(self, waiter: Waiter) -> None:
         waiter.parked_before = True
         self._parked[waiter] = None
-        for key in waiter.keys:
-            self._by_key.setdefault(key, {})[waiter] = None
         if self._monitor is None:
             self._monitor = asyncio.get_running_loop().call_later(
                 LEADERSHIP_CHECK_S, self._check_leadership)
 
     def _release(self, waiter: Waiter, reply: object) -> None:
-        if waiter in self._parked:
-            del self._parked[waiter]
+        self._parked.pop(waiter, None)
+        if waiter in self._waiting:
+            del self._waiting[waiter]
             for key in waiter.keys:
                 parked = self._by_key[key]
                 del parked[waiter]
@@ -184,7 +190,7 @@ class Blocking:
         for (db, argv), known in zip(commands, found, strict=True):
             keys = _written_keys(argv, known[0] if known else None)
             if keys is None:
-                woken.update(self._parked)
+                woken.update(self._waiting)
             for key in keys or ():
                 woken.update(self._by_key.get((db, key), {}))
         for waiter in woken:
@@ -207,14 +213,15 @@ def may_wait(cmd: Command, argv: list[bytes]) -> bool:
 
 
 def _written_keys(argv: list[bytes], cmd: Command | None) -> list[bytes] | None:
-    """The keys a command may fill (None: keys of any database); ``cmd``: its table entry,
-    if the write path found it already."""
+    """The keys a command may fill or delete (None: keys of any database: SWAPDB, and FLUSHDB
+    or FLUSHALL, which end a blocked XREADGROUP); ``cmd``: its table entry, if the write path
+    found it already."""
     try:
         cmd = cmd or lookup(argv)
     except CommandError:
         return []
     if "blocking" in cmd.flags:  # a pop empties; only a move fills its target
         return [argv[2]] if "fills_second_key" in cmd.flags else []
-    if "touches_other_db" in cmd.flags:
+    if "touches_other_db" in cmd.flags or "touches_dbs" in cmd.flags:
         return None
     return cmd.keys(argv)
