@@ -30,7 +30,7 @@ RDB_VERSION = 10  # what Redis 7.0 writes and the newest it loads
 
 TYPE_STRING, TYPE_LIST, TYPE_SET, TYPE_ZSET, TYPE_HASH, TYPE_ZSET_2 = 0, 1, 2, 3, 4, 5
 TYPE_LIST_ZIPLIST, TYPE_SET_INTSET, TYPE_ZSET_ZIPLIST = 10, 11, 12
-TYPE_HASH_ZIPLIST, TYPE_LIST_QUICKLIST = 13, 14
+TYPE_HASH_ZIPLIST, TYPE_LIST_QUICKLIST, TYPE_STREAM_LISTPACKS = 13, 14, 15
 TYPE_HASH_LISTPACK, TYPE_ZSET_LISTPACK, TYPE_LIST_QUICKLIST_2 = 16, 17, 18
 TYPE_STREAM_LISTPACKS_2 = 19  # Redis 7.0's streams
 
@@ -50,7 +50,7 @@ _UNKNOWN_READS = -1
 class StreamGroup:
     name: bytes
     last_id: tuple[int, int]
-    entries_read: int
+    entries_read: int | None  # None: a Redis < 7.0 payload, estimated as Redis loads it
     pending: list[tuple[tuple[int, int], int, int]]  # (id, delivery time, deliveries)
     consumers: list[tuple[bytes, int, list[tuple[int, int]]]]  # (name, seen time, ids)
 
@@ -330,8 +330,11 @@ def _stream_id(reader: _Reader) -> tuple[int, int]:
     return reader.count(), reader.count()
 
 
-def _load_stream(reader: _Reader) -> tuple[str, object]:
-    """rdbLoadObject's RDB_TYPE_STREAM_LISTPACKS_2."""
+def _load_stream(reader: _Reader, legacy: bool = False) -> tuple[str, object]:
+    """rdbLoadObject's RDB_TYPE_STREAM_LISTPACKS_2, or (``legacy``) the RDB_TYPE_STREAM_LISTPACKS
+    of Redis 5 to 6.2, without the first id, the max deleted id, the entries added and the
+    groups' entries read: Redis 7.0 takes the first live id (the largest id when empty), 0-0,
+    the length, and an estimate."""
     value = StreamValue([])
     for _ in range(reader.count()):
         node_key = reader.string()
@@ -344,11 +347,16 @@ def _load_stream(reader: _Reader) -> tuple[str, object]:
     length = reader.count()
     if length != len(value.entries):
         raise FormatError("stream length mismatch")
-    value.last_id, value.first_id = _stream_id(reader), _stream_id(reader)
-    value.max_deleted_id, value.entries_added = _stream_id(reader), reader.count()
+    value.last_id = _stream_id(reader)
+    if legacy:
+        value.first_id = value.entries[0][0] if value.entries else (_U64 - 1, _U64 - 1)
+        value.entries_added = length
+    else:
+        value.first_id, value.max_deleted_id = _stream_id(reader), _stream_id(reader)
+        value.entries_added = reader.count()
     for _ in range(reader.count()):
         name, last_id = reader.string(), _stream_id(reader)
-        reads = reader.count()
+        reads = None if legacy else reader.count()
         pending = [(_ID.unpack(reader.take(16)), _millis(reader), reader.count())
                    for _ in range(reader.count())]
         consumers = [(reader.string(), _millis(reader),
@@ -381,6 +389,7 @@ _LOADERS = {
     TYPE_HASH_LISTPACK: lambda r: (HASH, _pairs(parse_listpack(r.string()))),
     TYPE_LIST_QUICKLIST: lambda r: _load_quicklist(r, version=1),
     TYPE_LIST_QUICKLIST_2: lambda r: _load_quicklist(r, version=2),
+    TYPE_STREAM_LISTPACKS: lambda r: _load_stream(r, legacy=True),
     TYPE_STREAM_LISTPACKS_2: _load_stream,
 }
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -20,6 +21,8 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.exceptions import MovedError
+
+from rcache import rdb
 
 from .conftest import LocalCluster, Node, wait_for
 from .test_differential import RawConnection, pair  # noqa: F401 (pair: the fixture)
@@ -705,6 +708,47 @@ def test_dump_restore_of_a_stream_between_rcache_and_redis(shared_node: Node, re
     assert _described(target, "dumped") == _described(origin, "dumped")
     assert target.xadd("dumped", {"after": "restore"}, id="999-0") == b"999-0"
     assert target.xlen("dumped") == origin.xlen("dumped") + 1
+
+
+def _legacy_payload(value: rdb.StreamValue) -> bytes:
+    """The value as Redis 5 to 6.2 dump it (RDB_TYPE_STREAM_LISTPACKS, RDB version 9): no first
+    id, max deleted id, entries added, nor groups' entries read; 100 entries a node."""
+    nodes = [value.entries[i:i + 100] for i in range(0, len(value.entries), 100)]
+    parts = [bytes((rdb.TYPE_STREAM_LISTPACKS,)), rdb._length(len(nodes))]
+    for node in nodes:
+        listpack = rdb._stream_listpack(node)
+        parts += (rdb._string(struct.pack(">QQ", *node[0][0])), rdb._length(len(listpack)),
+                  listpack)
+    parts += (rdb._length(len(value.entries)), rdb._length(value.last_id[0]),
+              rdb._length(value.last_id[1]), rdb._length(len(value.groups)))
+    for group in value.groups:
+        parts += (rdb._string(group.name), rdb._length(group.last_id[0]),
+                  rdb._length(group.last_id[1]), rdb._length(len(group.pending)))
+        for stream_id, delivery_time, deliveries in group.pending:
+            parts += (struct.pack(">QQ", *stream_id), struct.pack("<q", delivery_time),
+                      rdb._length(deliveries))
+        parts.append(rdb._length(len(group.consumers)))
+        for name, seen_time, ids in group.consumers:
+            parts += (rdb._string(name), struct.pack("<q", seen_time), rdb._length(len(ids)))
+            parts.extend(struct.pack(">QQ", *stream_id) for stream_id in ids)
+    body = b"".join(parts) + (9).to_bytes(2, "little")
+    return body + rdb.crc64(body).to_bytes(8, "little")
+
+
+def test_restore_of_a_stream_dumped_by_redis_6(shared_node: Node, redis_server: int) -> None:
+    """Redis 7.0 loads a Redis 6 stream with entries added = its length and each group's
+    entries read estimated: rcache the same (XINFO STREAM FULL's counts and lags)."""
+    ours = shared_node.client()
+    theirs = redis.Redis(port=redis_server, socket_timeout=10)
+    _filled(theirs, "v6")
+    theirs.xgroup_create("v6", "at-first", id="1-1")
+    theirs.xgroup_create("v6", "at-last", id="$")
+    theirs.xgroup_create("v6", "before-first", id="0-1")
+    payload = _legacy_payload(rdb.load(theirs.dump("v6"))[1])
+    for client in (ours, theirs):
+        client.delete("v6")
+        assert client.restore("v6", 0, payload) == b"OK"
+    assert _described(ours, "v6") == _described(theirs, "v6")
 
 
 # -- keyspace notifications ------------------------------------------------------------------------

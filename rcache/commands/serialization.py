@@ -100,7 +100,10 @@ def _write_stream(ks: Keyspace, key: bytes, value: rdb.StreamValue, expire_at: i
     stream.meta.expire_at = expire_at
     stream.save()
     for loaded in value.groups:
-        group = streams_store.Group(loaded.name, loaded.last_id, loaded.entries_read)
+        reads = loaded.entries_read
+        if reads is None:
+            reads = stream.estimate_reads(loaded.last_id)
+        group = streams_store.Group(loaded.name, loaded.last_id, reads)
         deliveries = {entry_id: (time_ms, count) for entry_id, time_ms, count in loaded.pending}
         for name, seen_time, ids in loaded.consumers:
             consumer = streams_store.Consumer(name, seen_time)
