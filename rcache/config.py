@@ -344,10 +344,11 @@ OPTIONS: list[Option] = [
            mutable=True),
     Option("hll-sparse-max-bytes", 3000, _memory(0, LLONG_MAX), "accepted for Redis "
            "compatibility", mutable=True),
-    Option("stream-node-max-entries", 100, _integer(0, LLONG_MAX), "accepted for Redis "
-           "compatibility", mutable=True),
-    Option("stream-node-max-bytes", 4096, _memory(0, LLONG_MAX), "accepted for Redis "
-           "compatibility", mutable=True),
+    Option("stream-node-max-entries", 100, _integer(0, LLONG_MAX), "a stream's node (what "
+           "approximate trimming removes whole) holds up to this many entries (0: any number)",
+           mutable=True),
+    Option("stream-node-max-bytes", 4096, _memory(0, LLONG_MAX), "a stream's node closes at "
+           "this many bytes of Redis's listpack encoding (0: 1 GB)", mutable=True),
     # Options Redis test suites and tools set; rcache's Raft log is its append-only file and
     # its snapshots replace RDB save points, so these are validated and reported only.
     Option("save", "", _save_points, "accepted for Redis compatibility (snapshots follow "
@@ -452,7 +453,8 @@ class Config:
         """The encoding options the leader stamps on each Raft entry."""
         return EncodingLimits(self.hash_max_listpack_entries, self.hash_max_listpack_value,
                               self.set_max_intset_entries, self.zset_max_listpack_entries,
-                              self.zset_max_listpack_value)
+                              self.zset_max_listpack_value, self.stream_node_max_bytes,
+                              self.stream_node_max_entries)
 
     def set_at_runtime(self, pairs: list[tuple[bytes, bytes]]) -> None:
         """CONFIG SET: all or nothing, with Redis's error texts."""

@@ -1,5 +1,6 @@
 """The encoding options (Redis's ``*-max-listpack-*``, ``set-max-intset-entries``) that decide
-which encoding OBJECT ENCODING reports for a collection.
+which encoding OBJECT ENCODING reports for a collection, and ``stream-node-max-*``, which
+decide where a stream's radix-tree nodes end (what approximate trimming removes).
 
 rcache stores every collection the same way; it tracks only whether Redis would have
 converted the value to its big encoding, which depends on these options when the value is
@@ -18,6 +19,8 @@ class EncodingLimits(NamedTuple):
     set_max_intset_entries: int = 512
     zset_max_listpack_entries: int = 128
     zset_max_listpack_value: int = 64
+    stream_node_max_bytes: int = 4096  # where Redis closes a stream's node (rcache.streams_store)
+    stream_node_max_entries: int = 100
 
 
 DEFAULT_LIMITS = EncodingLimits()

@@ -44,6 +44,9 @@ _U64 = 1 << 64
 _ITEM_DELETED, _ITEM_SAME_FIELDS = 1, 2  # stream listpack entry flags
 _STREAM_NODE_ENTRIES = 100
 _UNKNOWN_READS = -1
+# listpack: integer encodings (bytes with the tag, range) and back-length sizes (bytes, range)
+_INT_WIDTHS = ((2, 1 << 12), (3, 1 << 15), (4, 1 << 23), (5, 1 << 31), (9, 1 << 63))
+_BACKLEN_SIZES = ((1, 128), (2, 16383), (3, 2097151), (4, 268435455), (5, 1 << 64))
 
 
 @dataclass
@@ -560,13 +563,25 @@ def _listpack_entry(value: bytes | int) -> bytes:
             encoded = bytes((0xE0 | size >> 8, size & 0xFF)) + value
         else:
             encoded = b"\xf0" + size.to_bytes(4, "little") + value
-    size, groups = len(encoded), []
-    while True:  # lpEncodeBacklen: 7-bit groups, the highest first, the others flagged
-        groups.append(size & 127)
-        size >>= 7
-        if not size:
-            break
+    size = len(encoded)  # lpEncodeBacklen: 7-bit groups, the highest first, the others flagged
+    width = next(width for width, bound in _BACKLEN_SIZES if size < bound)
+    groups = [size >> (7 * i) & 127 for i in range(width)]
     return encoded + bytes([groups[-1], *(group | 128 for group in reversed(groups[:-1]))])
+
+
+def listpack_entry_size(value: bytes | int) -> int:
+    """The bytes one element takes in a listpack (lpAppend, lpAppendInteger): the length of
+    ``_listpack_entry``'s result, without building it."""
+    number = value if isinstance(value, int) else (
+        _strict_int(value) if len(value) <= 20 else None)
+    if number is None or not -(1 << 63) <= number < 1 << 63:
+        size = len(value)
+        encoded = size + (1 if size < 64 else 2 if size < 4096 else 5)
+    elif 0 <= number <= 127:
+        encoded = 1
+    else:
+        encoded = next(width for width, bound in _INT_WIDTHS if -bound <= number < bound)
+    return encoded + next(size for size, bound in _BACKLEN_SIZES if encoded < bound)
 
 
 def build_listpack(items: list[bytes | int]) -> bytes:
@@ -575,7 +590,7 @@ def build_listpack(items: list[bytes | int]) -> bytes:
     return (len(body) + 7).to_bytes(4, "little") + count.to_bytes(2, "little") + body + b"\xff"
 
 
-def _wrapped(delta: int) -> int:
+def id_delta(delta: int) -> int:
     """An id delta as the int64 Redis stores (uint64 arithmetic cast to signed)."""
     delta %= _U64
     return delta - _U64 if delta >= 1 << 63 else delta
@@ -585,7 +600,7 @@ def _stream_listpack(entries: list[tuple[tuple[int, int], list[bytes]]]) -> byte
     master_id, master_fields = entries[0][0], entries[0][1][::2]
     items: list[bytes | int] = [len(entries), 0, len(master_fields), *master_fields, 0]
     for entry_id, fields in entries:
-        deltas = [_wrapped(entry_id[0] - master_id[0]), _wrapped(entry_id[1] - master_id[1])]
+        deltas = [id_delta(entry_id[0] - master_id[0]), id_delta(entry_id[1] - master_id[1])]
         if fields[::2] == master_fields:
             items += [_ITEM_SAME_FIELDS, *deltas, *fields[1::2], 3 + len(master_fields)]
         else:

@@ -6,6 +6,7 @@ replicated on three nodes; rq, which writes job results with XADD, run end to en
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 import struct
@@ -391,6 +392,66 @@ def test_approximate_trimming_removes_whole_nodes(pair) -> None:  # noqa: F811
                  ("XRANGE", "big", "-", "+", "COUNT", "3"), ("XTRIM", "big", "MAXLEN", "0"),
                  ("XINFO", "STREAM", "big")]:
         assert_same(pair, *argv)
+
+
+def _node_test_fields(rnd: random.Random, n: int) -> list[str]:
+    """Fields and values of the sizes and kinds that change a listpack's size differently:
+    short and long strings (1, 2 and 5 length bytes), integers of every width, names shared
+    with the node's first entry or not."""
+    fields = []
+    for i in range(rnd.choice([1, 1, 2, 3, 6])):
+        fields.append(rnd.choice(["f", "g", f"field{i}", "n" * rnd.randint(0, 70),
+                                  str(rnd.randint(-10**6, 10**6))]))
+        fields.append(rnd.choice(["v", str(rnd.randint(-5000, 5000)), str(rnd.randint(0, 2**40)),
+                                  "-0", "007", "w" * rnd.choice([0, 10, 63, 64, 300, 4095, 4096]),
+                                  str(-2**63), str(2**63)]))
+    return fields
+
+
+def _trim_args(rnd: random.Random, top_ms: int, limit: bool) -> list[str]:
+    strategy, exact = rnd.choice(["MAXLEN", "MINID"]), rnd.random() < 0.25
+    threshold = str(rnd.randint(0, 60)) if strategy == "MAXLEN" else str(rnd.randint(0, top_ms))
+    args = [strategy, "=" if exact else "~", threshold]
+    if limit and not exact and rnd.random() < 0.5:
+        args += ["LIMIT", str(rnd.randint(0, 50))]
+    return args
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_approximate_trimming_follows_redis_node_boundaries(pair, seed) -> None:  # noqa: F811
+    """Nodes close where Redis's do, at stream-node-max-entries entries (deleted ones count)
+    or stream-node-max-bytes of listpack, both set by CONFIG SET: XADD and XTRIM with ~ (and
+    LIMIT), XDEL (which drops a node left empty), then XLEN and XINFO STREAM as Redis's."""
+    rnd = random.Random(seed)
+    top_ms = 1
+    try:
+        for _ in range(6):
+            assert_same(pair, "CONFIG", "SET", "stream-node-max-entries",
+                        rnd.choice([0, 1, 2, 3, 10, 100]))
+            assert_same(pair, "CONFIG", "SET", "stream-node-max-bytes",
+                        rnd.choice([0, 1, 60, 200, 500, 4096, 9000]))
+            for _ in range(40):
+                roll = rnd.random()
+                if roll < 0.75:
+                    top_ms += rnd.choice([0, 1, 1, 900, 2**33])
+                    stream_id = (f"{top_ms}-{rnd.randint(0, 300)}" if rnd.random() < 0.3
+                                 else f"{top_ms}-*")
+                    trim = _trim_args(rnd, top_ms, limit=True) if rnd.random() < 0.2 else []
+                    assert_same(pair, "XADD", "s", *trim, stream_id,
+                                *_node_test_fields(rnd, top_ms))
+                elif roll < 0.88:
+                    listed = pair[1].call("XRANGE", "s", "-", "+")
+                    ids = re.findall(rb"\$\d+\r\n(\d+-\d+)\r\n", listed)
+                    if ids:
+                        assert_same(pair, "XDEL", "s", *rnd.sample(ids, min(len(ids), 3)))
+                else:
+                    assert_same(pair, "XTRIM", "s", *_trim_args(rnd, top_ms, limit=True))
+                assert_same(pair, "XLEN", "s")
+            assert_same(pair, "XINFO", "STREAM", "s")
+    finally:
+        for conn in pair:
+            conn.call("CONFIG", "SET", "stream-node-max-entries", "100")
+            conn.call("CONFIG", "SET", "stream-node-max-bytes", "4096")
 
 
 KEYS = st.sampled_from(["s", "t"])
