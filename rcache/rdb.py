@@ -42,7 +42,6 @@ _DOUBLE_LE = struct.Struct("<d")
 _ID = struct.Struct(">QQ")
 _U64 = 1 << 64
 _ITEM_DELETED, _ITEM_SAME_FIELDS = 1, 2  # stream listpack entry flags
-_STREAM_NODE_ENTRIES = 100
 _UNKNOWN_READS = -1
 # listpack: integer encodings (bytes with the tag, range) and back-length sizes (bytes, range)
 _INT_WIDTHS = ((2, 1 << 12), (3, 1 << 15), (4, 1 << 23), (5, 1 << 31), (9, 1 << 63))
@@ -59,8 +58,22 @@ class StreamGroup:
 
 
 @dataclass
+class StreamNode:
+    """A radix-tree node: its listpack's master id, last id (deleted entries included), live
+    and deleted entries, bytes, and master entry's fields."""
+
+    master_id: tuple[int, int]
+    last_id: tuple[int, int]
+    live: int
+    deleted: int
+    size: int
+    master_fields: list[bytes]
+
+
+@dataclass
 class StreamValue:
     entries: list[tuple[tuple[int, int], list[bytes]]]  # (id, [field, value, ...])
+    nodes: list[StreamNode]  # in order, their live entries making up ``entries``
     last_id: tuple[int, int] = (0, 0)
     first_id: tuple[int, int] = (0, 0)
     max_deleted_id: tuple[int, int] = (0, 0)
@@ -299,14 +312,15 @@ def _signed(value: bytes) -> int:
     return number
 
 
-def _stream_node(master: tuple[int, int], items: list[bytes]
-                 ) -> list[tuple[tuple[int, int], list[bytes]]]:
-    """The live entries of one stream listpack: a master entry (count, deleted, its fields,
-    0), then entries (flags, id deltas, [field count, fields and] values, lp-count)."""
+def _stream_node(master: tuple[int, int], items: list[bytes], size: int
+                 ) -> tuple[StreamNode, list[tuple[tuple[int, int], list[bytes]]]]:
+    """One stream listpack of ``size`` bytes and its live entries: a master entry (count,
+    deleted, its fields, 0), then entries (flags, id deltas, [field count, fields and]
+    values, lp-count)."""
     try:
         master_fields = items[3:3 + _signed(items[2])]
         pos = 4 + len(master_fields)
-        entries = []
+        entries, entry_id, flagged = [], master, 0
         while pos < len(items):
             flags = _signed(items[pos])
             entry_id = ((master[0] + _signed(items[pos + 1])) % _U64,
@@ -322,11 +336,13 @@ def _stream_node(master: tuple[int, int], items: list[bytes]
                 if len(fields) != 2 * count:
                     raise FormatError("stream entry past its listpack")
                 pos += 5 + 2 * count
-            if not flags & _ITEM_DELETED:
+            if flags & _ITEM_DELETED:
+                flagged += 1
+            else:
                 entries.append((entry_id, fields))
     except (IndexError, ValueError) as err:
         raise FormatError("bad stream listpack") from err
-    return entries
+    return StreamNode(master, entry_id, len(entries), flagged, size, master_fields), entries
 
 
 def _stream_id(reader: _Reader) -> tuple[int, int]:
@@ -338,15 +354,18 @@ def _load_stream(reader: _Reader, legacy: bool = False) -> tuple[str, object]:
     of Redis 5 to 6.2, without the first id, the max deleted id, the entries added and the
     groups' entries read: Redis 7.0 takes the first live id (the largest id when empty), 0-0,
     the length, and an estimate."""
-    value = StreamValue([])
+    value = StreamValue([], [])
     for _ in range(reader.count()):
         node_key = reader.string()
         if len(node_key) != 16:
             raise FormatError("stream node key is not an id")
-        items = parse_listpack(reader.string())
+        blob = reader.string()
+        items = parse_listpack(blob)
         if not items:
             raise FormatError("empty listpack inside a stream")
-        value.entries.extend(_stream_node(_ID.unpack(node_key), items))
+        node, entries = _stream_node(_ID.unpack(node_key), items, len(blob))
+        value.nodes.append(node)
+        value.entries.extend(entries)
     length = reader.count()
     if length != len(value.entries):
         raise FormatError("stream length mismatch")
@@ -596,8 +615,8 @@ def id_delta(delta: int) -> int:
     return delta - _U64 if delta >= 1 << 63 else delta
 
 
-def _stream_listpack(entries: list[tuple[tuple[int, int], list[bytes]]]) -> bytes:
-    master_id, master_fields = entries[0][0], entries[0][1][::2]
+def _stream_listpack(master_id: tuple[int, int], master_fields: list[bytes],
+                     entries: list[tuple[tuple[int, int], list[bytes]]]) -> bytes:
     items: list[bytes | int] = [len(entries), 0, len(master_fields), *master_fields, 0]
     for entry_id, fields in entries:
         deltas = [id_delta(entry_id[0] - master_id[0]), id_delta(entry_id[1] - master_id[1])]
@@ -609,11 +628,17 @@ def _stream_listpack(entries: list[tuple[tuple[int, int], list[bytes]]]) -> byte
 
 
 def _dump_stream(value: StreamValue) -> bytes:
-    nodes = [value.entries[i:i + _STREAM_NODE_ENTRIES]
-             for i in range(0, len(value.entries), _STREAM_NODE_ENTRIES)]
+    """The stream's nodes as they are, but with their live entries only (their deleted ones
+    are not kept)."""
+    nodes, start = [], 0
+    for node in value.nodes:
+        if node.live:
+            nodes.append((node, value.entries[start:start + node.live]))
+            start += node.live
     parts = [bytes((TYPE_STREAM_LISTPACKS_2,)), _length(len(nodes))]
-    for node in nodes:
-        parts += (_string(_ID.pack(*node[0][0])), _length_prefixed(_stream_listpack(node)))
+    for node, entries in nodes:
+        listpack = _stream_listpack(node.master_id, node.master_fields, entries)
+        parts += (_string(_ID.pack(*node.master_id)), _length_prefixed(listpack))
     parts.append(_length(len(value.entries)))
     for stream_id in (value.last_id, value.first_id, value.max_deleted_id):
         parts += (_length(stream_id[0]), _length(stream_id[1]))

@@ -350,6 +350,15 @@ class Stream:
         if self.meta.count == 1:
             self.first_id = stream_id
 
+    def load(self, nodes: list[Node], entries: list[tuple[StreamId, list[bytes]]]) -> None:
+        """RESTORE: the payload's nodes as they are (Redis keeps its listpacks), and their
+        live entries."""
+        for node in nodes:
+            self._open_node(node)
+        for stream_id, fields in entries:
+            cs.put(self.ks, self.meta, ENTRY + pack_id(stream_id), encode_fields(fields))
+        self.meta.count += len(entries)
+
     def delete(self, stream_id: StreamId) -> bool:
         """XDEL of one id: True if it was there."""
         suffix = ENTRY + pack_id(stream_id)
