@@ -146,7 +146,7 @@ class Node:
     def _entry_size(self, stream_id: StreamId, fields: list[bytes]) -> int:
         """flags, id deltas, [field count, fields,] values, lp-count."""
         names, values = fields[::2], fields[1::2]
-        size = (listpack_entry_size(_SAME_FIELDS)
+        size = (listpack_entry_size(_SAME_FIELDS)  # or 0: one byte either way
                 + listpack_entry_size(id_delta(stream_id[0] - self.master_id[0]))
                 + listpack_entry_size(id_delta(stream_id[1] - self.master_id[1]))
                 + sum(listpack_entry_size(value) for value in values))
@@ -320,8 +320,8 @@ class Stream:
         return (self._node_key(lo, hi, skip=skip),
                 self._node_key(lo, hi, reverse=True, skip=skip))
 
-    def _tail_for(self, stream_id: StreamId, fields: list[bytes]) -> Node:
-        """The node the new entry goes to: the last one, or a new one (streamAppendItem)."""
+    def _place(self, stream_id: StreamId, fields: list[bytes]) -> None:
+        """Count a new entry in the last node, or in a new one (streamAppendItem)."""
         tail = None
         if self.nodes:
             full = self.meta.prefix + NODE + pack_id(self.tail_id)
@@ -330,9 +330,7 @@ class Stream:
             tail.add(stream_id, fields)
             self.save_node(tail)
         else:
-            tail = Node.opened_by(stream_id, fields)
-            self._open_node(tail)
-        return tail
+            self._open_node(Node.opened_by(stream_id, fields))
 
     def first_entry_id(self) -> StreamId:
         return next((found for found, _ in self.entries()), ZERO_ID)
@@ -343,7 +341,7 @@ class Stream:
 
     def append(self, stream_id: StreamId, fields: list[bytes]) -> None:
         self.entries_added += 1
-        self._tail_for(stream_id, fields)
+        self._place(stream_id, fields)
         cs.put(self.ks, self.meta, ENTRY + pack_id(stream_id), encode_fields(fields))
         self.meta.count += 1
         self.last_id = stream_id
