@@ -6,7 +6,8 @@ element records, after the version, are:
     b"\\x00"                                   -> last id, max deleted id, first id (16 each),
                                                  entries added (8), nodes (8), radix-tree
                                                  nodes (8), the last node's master id (16)
-    b"e" + id(16)                             -> its fields and values
+    b"e" + id(16)                             -> its node's master id (16), its fields and
+                                                 values
     b"n" + master id(16)                      -> a node (from that id on, up to the next
                                                  node's): last id (16), live and deleted
                                                  entries, listpack bytes (8 each), the
@@ -243,11 +244,11 @@ class Stream:
                 ) -> Iterator[tuple[StreamId, list[bytes]]]:
         """(id, fields) with low <= id <= high, in id order (or the reverse), lazily."""
         for found, value in self._entry_records(low, high, reverse):
-            yield found, decode_fields(value)
+            yield found, decode_fields(value[16:])
 
     def entry(self, stream_id: StreamId) -> list[bytes] | None:
         raw = cs.get(self.ks, self.meta.prefix + ENTRY + pack_id(stream_id))
-        return None if raw is None else decode_fields(raw)
+        return None if raw is None else decode_fields(raw[16:])
 
     # -- nodes ---------------------------------------------------------------------------------
     def head_nodes(self, reverse: bool = False) -> Iterator[Node]:
@@ -256,13 +257,9 @@ class Stream:
         for full, raw in cs.iter_range(self.ks, base, end_of_prefix(base), reverse):
             yield _unpack_node(full, raw)
 
-    def _node_of(self, stream_id: StreamId) -> Node:
-        """The node holding an entry: the last to start at or before its id."""
-        base = self.meta.prefix + NODE
-        for full, raw in cs.iter_range(self.ks, base, base + pack_id(stream_id) + b"\x00",
-                                       reverse=True):
-            return _unpack_node(full, raw)
-        raise KeyError(stream_id)
+    def _node(self, key: bytes) -> Node:
+        full = self.meta.prefix + NODE + key
+        return _unpack_node(full, cs.get(self.ks, full))
 
     def save_node(self, node: Node) -> None:
         cs.put(self.ks, self.meta, NODE + pack_id(node.master_id), node.payload())
@@ -320,17 +317,17 @@ class Stream:
         return (self._node_key(lo, hi, skip=skip),
                 self._node_key(lo, hi, reverse=True, skip=skip))
 
-    def _place(self, stream_id: StreamId, fields: list[bytes]) -> None:
-        """Count a new entry in the last node, or in a new one (streamAppendItem)."""
-        tail = None
-        if self.nodes:
-            full = self.meta.prefix + NODE + pack_id(self.tail_id)
-            tail = _unpack_node(full, cs.get(self.ks, full))
+    def _place(self, stream_id: StreamId, fields: list[bytes]) -> StreamId:
+        """Count a new entry in the last node, or in a new one (streamAppendItem): that
+        node's master id."""
+        tail = self._node(pack_id(self.tail_id)) if self.nodes else None
         if tail is not None and tail.has_room(fields, self.ks.limits):
             tail.add(stream_id, fields)
             self.save_node(tail)
         else:
-            self._open_node(Node.opened_by(stream_id, fields))
+            tail = Node.opened_by(stream_id, fields)
+            self._open_node(tail)
+        return tail.master_id
 
     def first_entry_id(self) -> StreamId:
         return next((found for found, _ in self.entries()), ZERO_ID)
@@ -341,8 +338,9 @@ class Stream:
 
     def append(self, stream_id: StreamId, fields: list[bytes]) -> None:
         self.entries_added += 1
-        self._place(stream_id, fields)
-        cs.put(self.ks, self.meta, ENTRY + pack_id(stream_id), encode_fields(fields))
+        node = self._place(stream_id, fields)
+        cs.put(self.ks, self.meta, ENTRY + pack_id(stream_id),
+               pack_id(node) + encode_fields(fields))
         self.meta.count += 1
         self.last_id = stream_id
         if self.meta.count == 1:
@@ -351,11 +349,14 @@ class Stream:
     def load(self, nodes: list[Node], entries: list[tuple[StreamId, list[bytes]]]) -> None:
         """RESTORE: the payload's nodes as they are (Redis keeps its listpacks), and their
         live entries."""
+        start = 0
         for node in nodes:
             self._open_node(node)
-        for stream_id, fields in entries:
-            cs.put(self.ks, self.meta, ENTRY + pack_id(stream_id), encode_fields(fields))
-        self.meta.count += len(entries)
+            for stream_id, fields in entries[start:start + node.live]:
+                cs.put(self.ks, self.meta, ENTRY + pack_id(stream_id),
+                       pack_id(node.master_id) + encode_fields(fields))
+            start += node.live
+        self.meta.count += start
 
     def delete(self, stream_id: StreamId) -> bool:
         """XDEL of one id: True if it was there."""
@@ -364,7 +365,7 @@ class Stream:
         if raw is None:
             return False
         cs.delete(self.ks, self.meta, suffix)
-        node = self._node_of(stream_id)
+        node = self._node(raw[:16])
         if node.live == 1:  # streamIteratorRemoveEntry drops a node left with no live entry
             self._drop_node(node)
         else:
