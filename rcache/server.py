@@ -43,7 +43,17 @@ from .pending import Pending
 from .pubsub import Hub
 from .raft import Replicator
 from .replies import ReplyQueue, RunWhenDue
-from .resp import NO_REPLY, NULL_ARRAY, QUEUED, Push, RawReply, RequestReader, encode, split_array
+from .resp import (
+    NO_REPLY,
+    NULL_ARRAY,
+    QUEUED,
+    Push,
+    RawReply,
+    Replies,
+    RequestReader,
+    encode,
+    split_array,
+)
 from .slowlog import SlowLog
 from .statemachine import Prepared, StateMachine
 from .storage import Store
@@ -717,14 +727,14 @@ class Client(asyncio.Protocol):
     def _apply_reply_mode(self, reply, mode: str | None):
         """CLIENT REPLY OFF, SKIP (``mode``: as this command found it; CLIENT REPLY SKIP
         leaves skip_next, which skips the command after it): a dropped reply's place is
-        kept if it is pending, so later reads still wait for the write."""
+        kept if it is pending, so later reads still wait for the write; pushes still go."""
         now = self.reply_mode
         muted = now == "off" or (mode == "skip" and now is not None)  # not after REPLY ON
         if now == "skip_next":
             self.reply_mode = "skip"
         elif now == "skip":
             self.reply_mode = None
-        if not muted:
+        if not muted or _pushed(reply):
             return reply
         if type(reply) is Pending and not reply.done:
             reply.muted = True
@@ -772,6 +782,12 @@ class Client(asyncio.Protocol):
         self.name = b""
         self.reader.authenticated = not self.server.config.requirepass
         self.user_name, self.acl_user = b"default", None
+
+
+def _pushed(reply) -> bool:
+    """(Un)subscribe confirmations: Redis sends them as pushes, which CLIENT REPLY OFF and
+    SKIP do not silence."""
+    return type(reply) is Replies and bool(reply) and type(reply[0]) is Push
 
 
 _UNSEEN = object()

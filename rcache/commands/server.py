@@ -46,6 +46,9 @@ def config_set(ctx: Context, argv: list[bytes]):
     for client in ctx.server.clients.values():  # as Redis, open connections follow at once
         client.reader.max_bulk_len = config.proto_max_bulk_len
     logging.getLogger().setLevel(python_log_level(config.loglevel))
+    server = ctx.server
+    if config.maxmemory and server.replicator.is_leader:
+        server.eviction.admit()  # as Redis, a lowered limit evicts at once, not at the next write
     return OK
 
 
