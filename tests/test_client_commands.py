@@ -401,3 +401,37 @@ def _kill_conversation(port: int) -> list:
 def test_client_kill_filters_match_redis(node: Node, redis_server: int) -> None:
     assert _kill_conversation(node.port) == _kill_conversation(redis_server) == [
         0, "error: No such user 'nobody'", "error: Unknown client type 'bogus'", 0, 1, 1]
+
+
+def _killing_itself(port: int) -> bytes:
+    """What a connection reads after killing itself, a PING pipelined behind: everything
+    until the server closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(encode_command([b"CLIENT", b"ID"]))
+        own_id = sock.recv(100).strip()[1:]
+        sock.sendall(encode_command([b"CLIENT", b"KILL", b"ID", own_id, b"SKIPME", b"no"])
+                     + encode_command([b"PING"]))
+        received = b""
+        while chunk := sock.recv(100):
+            received += chunk
+        return received
+
+
+def test_a_client_that_kills_itself_reads_the_reply_first(node: Node, redis_server: int) -> None:
+    assert _killing_itself(node.port) == _killing_itself(redis_server) == b":1\r\n"
+
+
+def _query_buffer(port: int) -> list[str]:
+    """qbuf of CLIENT INFO and of the caller's CLIENT LIST line: the running request counts."""
+    client = redis.Redis(port=port, decode_responses=True)
+    try:
+        own_line = [line for line in client.execute_command("CLIENT", "LIST").splitlines()
+                    if f"id={client.client_id()} " in line]
+        lines = [client.execute_command("CLIENT", "INFO"), own_line[0]]
+        return [re.search(r" qbuf=\d+ ", line).group() for line in lines]
+    finally:
+        client.close()
+
+
+def test_query_buffer_counts_the_running_command(shared_node: Node, redis_server: int) -> None:
+    assert _query_buffer(shared_node.port) == _query_buffer(redis_server) == [" qbuf=26 "] * 2

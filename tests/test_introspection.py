@@ -249,6 +249,15 @@ def test_command_docs_cover_every_command(pair) -> None:
     assert all(doc[b"summary"] for doc in our_docs.values())
 
 
+@pytest.mark.parametrize("category", ["geo", "hash", "bitmap", "stream", "pubsub"])
+def test_command_list_by_category_as_redis(pair, category: str) -> None:
+    """Categories whose commands rcache all has list the same names (in another order)."""
+    ours, theirs = (set(_parsed(conn, "COMMAND", "LIST", "FILTERBY", "ACLCAT", category))
+                    for conn in pair)
+    assert ours == theirs
+    assert len(ours) > 3
+
+
 def test_commandstats_of_a_command_only_ever_refused(make_node) -> None:
     """A command whose every call was refused (NOAUTH, -MOVED...) has 0 calls: its line must
     still print (Redis prints usec_per_call=0.00)."""
