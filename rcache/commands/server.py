@@ -50,6 +50,7 @@ def config_set(ctx: Context, argv: list[bytes]):
         client.reader.max_bulk_len = config.proto_max_bulk_len
     logging.getLogger().setLevel(python_log_level(config.loglevel))
     server = ctx.server
+    server.tracker.keep_to_limit()
     if config.maxmemory and server.replicator.is_leader:
         server.eviction.admit()  # as Redis, a lowered limit evicts at once, not at the next write
     return OK
