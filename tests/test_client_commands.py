@@ -329,6 +329,35 @@ def test_pause_write_lets_reads_through_and_holds_writes(shared_node: Node) -> N
         writer.close()
 
 
+NO_WRITES = b"#!lua flags=no-writes\nreturn 'read-only'"
+
+
+def test_pause_write_counts_held_clients_and_lets_read_only_scripts_run(
+        shared_node: Node) -> None:
+    """As Redis: a client held by CLIENT PAUSE counts in INFO's blocked_clients; no-writes
+    scripts, EVAL_RO and SCRIPT LOAD are no writes and run."""
+    admin = shared_node.client()
+    blocked_before = _blocked(admin)
+    assert admin.execute_command("CLIENT", "PAUSE", "60000", "WRITE") == b"OK"
+    writer = Connection(shared_node.port)
+    try:
+        writer.send("SET", "held-key", "v")
+        wait_for(lambda: _blocked(admin) == blocked_before + 1, 10, "the held SET to count")
+        scripts = shared_node.client()
+        assert scripts.eval(NO_WRITES, 0) == b"read-only"
+        assert scripts.execute_command("EVAL_RO", "return redis.call('GET', KEYS[1])", 1,
+                                       "held-key") is None
+        sha = scripts.script_load(NO_WRITES)
+        assert scripts.evalsha(sha, 0) == b"read-only"
+        assert admin.execute_command("CLIENT", "UNPAUSE") == b"OK"
+        assert writer.read(1) == b"+OK\r\n"
+        assert _blocked(admin) == blocked_before
+    finally:
+        admin.execute_command("CLIENT", "UNPAUSE")
+        admin.delete("held-key")
+        writer.close()
+
+
 def test_pause_ends_at_its_timeout(shared_node: Node) -> None:
     admin = shared_node.client()
     assert admin.execute_command("CLIENT", "PAUSE", "200", "ALL") == b"OK"

@@ -68,7 +68,8 @@ def _clients(ctx: Context) -> dict[str, object]:
     server = ctx.server
     return {"connected_clients": len(server.clients), "cluster_connections": 0,
             "maxclients": server.config.maxclients, "client_recent_max_input_buffer": 0,
-            "client_recent_max_output_buffer": 0, "blocked_clients": server.blocking.parked,
+            "client_recent_max_output_buffer": 0,
+            "blocked_clients": server.blocking.parked + server.pause.held,  # as Redis counts
             "tracking_clients": server.tracker.tracking_clients, "clients_in_timeout_table": 0}
 
 
