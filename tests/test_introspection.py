@@ -4,6 +4,7 @@ real redis-server (RESP2 and RESP3), and the encoding options' trip through the 
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -256,6 +257,29 @@ def test_command_list_by_category_as_redis(pair, category: str) -> None:
                     for conn in pair)
     assert ours == theirs
     assert len(ours) > 3
+
+
+SCRIPT_CALLS = ("redis.pcall('incr', KEYS[1]); redis.pcall('get'); redis.pcall('nosuch'); "
+                "redis.pcall('client', 'id'); redis.pcall('object', 'encoding'); "
+                "redis.pcall('ping'); return redis.pcall('set', KEYS[1], 'x', 'EX', 'bad')")
+
+
+def _script_commandstats(conn: RawConnection) -> list[bytes]:
+    conn.call("CONFIG", "RESETSTAT")
+    conn.call("SET", "s", "abc")
+    conn.call("EVAL", SCRIPT_CALLS, "1", "s")
+    conn.call("EVAL_RO", "return redis.pcall('set', 'a', 'b')", "0")
+    lines = conn.call("INFO", "commandstats").split(b"\r\n")
+    return sorted(re.sub(rb"usec=\d+,usec_per_call=[\d.]+,", b"", line) for line in lines
+                  if line.startswith(b"cmdstat_"))
+
+
+def test_commands_a_script_calls_count_as_redis_counts_them(pair) -> None:
+    """Calls, failed calls (an error on the data) and rejected calls (wrong arity, not
+    allowed in a script, a write in a read-only script) of the commands scripts call."""
+    ours, theirs = (_script_commandstats(conn) for conn in pair)
+    assert ours == theirs
+    assert b"cmdstat_set:calls=2,rejected_calls=1,failed_calls=1" in ours
 
 
 def test_commandstats_of_a_command_only_ever_refused(make_node) -> None:

@@ -31,7 +31,7 @@ from ..resp import OK, OrderedSet, SimpleString, parse_int
 from ..scripting import LuaRun, TableError, command_arg, sha1hex
 from ..storage import end_of_prefix
 from .args import int_arg
-from .table import Context, command, container, lookup
+from .table import Context, command, container, find, lookup
 
 log = logging.getLogger(__name__)
 
@@ -111,29 +111,41 @@ class _Caller:
                       else ctx.server.monitors.script_lines_here())
 
     def __call__(self, argv: list[bytes]):
+        """Run one command; counted in its INFO commandstats as Redis counts a script's
+        (node-local statistics: nothing of it reaches the database)."""
         try:
             cmd = lookup(argv)
         except CommandError as err:
             if str(err).startswith("ERR wrong number of arguments"):
+                _count_rejected(argv)
                 raise CommandError(scripting.ARITY_FROM_SCRIPT) from None
             raise CommandError(scripting.UNKNOWN_FROM_SCRIPT) from None
         special = _IN_SCRIPT.get(cmd.full_name)
         if special is None:
+            refusal = None
             if "noscript" in cmd.flags or "node" in cmd.flags:
-                raise CommandError(scripting.SCRIPT_NOT_ALLOWED)
-            if self.read_only and cmd.is_write:
-                raise CommandError(scripting.WRITE_IN_READ_ONLY)
+                refusal = scripting.SCRIPT_NOT_ALLOWED
+            elif self.read_only and cmd.is_write:
+                refusal = scripting.WRITE_IN_READ_ONLY
+            if refusal is not None:
+                cmd.rejected_calls += 1
+                raise CommandError(refusal)
+        start = time.perf_counter_ns()
+        failed = True
         try:
             if special is not None:
-                return special(self, argv)
-            # PUBLISH's receivers are counted later, on the event loop: a script sees 0.
-            return settle(cmd.call(Context(self.ks, self.rng, hub=self.hub), argv))
+                reply = special(self, argv)
+            else:  # PUBLISH's receivers are counted later, on the event loop: a script sees 0
+                reply = settle(cmd.call(Context(self.ks, self.rng, hub=self.hub), argv))
+            failed = False
+            return reply
         except CommandError:
             raise
         except Exception:  # a bug must not stop the log: every node fails the same way
             log.exception("command %r failed inside a script", argv[:1])
             raise CommandError("ERR internal error while running a command") from None
         finally:  # it ran (failed on its data or not): shown after it, as Redis does
+            cmd.record((time.perf_counter_ns() - start) // 1000, failed)
             if self.shown is not None:
                 self.shown.note(time.time(), self.ks.dbnum, cmd, argv)
 
@@ -147,6 +159,15 @@ class _Caller:
     def time(self, argv: list[bytes]):
         now_ms = self.ks.now_ms
         return [str(now_ms // 1000).encode(), str(now_ms % 1000 * 1000).encode()]
+
+
+def _count_rejected(argv: list[bytes]) -> None:
+    """A call of a known command (or subcommand) with the wrong number of arguments."""
+    cmd = find(argv[0])
+    if cmd is not None and cmd.subcommands and len(argv) > 1:
+        cmd = cmd.subcommands.get(argv[1].lower())
+    if cmd is not None:
+        cmd.rejected_calls += 1
 
 
 def _ping(caller: _Caller, argv: list[bytes]):
