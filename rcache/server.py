@@ -226,7 +226,7 @@ class Client(asyncio.Protocol):
         reader = self.reader
         if not inbox and reader.error is not None and not self._closing:
             self._emit(CommandError("ERR " + reader.error))
-            self._close_after_reply()
+            self.close_after_reply()
         if replies.out:
             self._write_at_turn_end()
         self._update_reading()
@@ -268,7 +268,7 @@ class Client(asyncio.Protocol):
             reply = self._apply_reply_mode(reply, mode)
         self._emit(reply)
         if self.quitting:
-            self._close_after_reply()
+            self.close_after_reply()
         self._decide_plain()
 
     def _decide_plain(self) -> None:
@@ -396,8 +396,10 @@ class Client(asyncio.Protocol):
                             return err
                     if "blocking" in cmd.flags:
                         return server.blocking.run(self, cmd, argv, Pending(self._reply_ready))
-                    return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready,
-                                                    (cmd, parsed))
+                    item = (COMMAND, self.db, argv)
+                    if self.acl_user is not None and "script_reads" in cmd.flags:
+                        item += (self.user_name,)  # what the script calls is checked in apply
+                    return server.replicator.submit(item, self._reply_ready, (cmd, parsed))
                 if route is PROXY and "blocking" in cmd.flags and may_wait(cmd, argv):
                     # it would stall the shared link
                     return server.cluster.redirect(cmd, argv, self.tls)
@@ -431,7 +433,7 @@ class Client(asyncio.Protocol):
             self._acl_seen = version
             self.acl_user = users.get(self.user_name)
             if self.acl_user is None:
-                self._close_after_reply()
+                self.close_after_reply()
                 return CommandError("ERR the user of this connection was deleted")
         refused = denial(self.acl_user, cmd, argv)
         if refused is None:
@@ -596,7 +598,10 @@ class Client(asyncio.Protocol):
         refusal = self.server.replicator.faults.refusal()
         if refusal is not None:
             return CommandError(refusal)
-        return self.server.replicator.submit((TRANSACTION, data), merge, [
+        item = (TRANSACTION, data)
+        if self.acl_user is not None and any("script_reads" in cmd.flags for cmd, _ in queued):
+            item += (self.user_name,)
+        return self.server.replicator.submit(item, merge, [
             (cmd, None) for cmd, _ in queued if "node" not in cmd.flags])
 
     # -- replies -----------------------------------------------------------------------------
@@ -705,7 +710,7 @@ class Client(asyncio.Protocol):
         return not (self.subscriptions or self.replies.slots or self._inbox
                     or self.id in self.server.monitors.clients)
 
-    def _close_after_reply(self) -> None:
+    def close_after_reply(self) -> None:
         self._closing = True
         if self.replies.close_after() and self.transport is not None:
             self.flush()
@@ -790,6 +795,13 @@ def _pushed(reply) -> bool:
     return type(reply) is Replies and bool(reply) and type(reply[0]) is Push
 
 
+def _subscriptions_allowed(client: Client, user: User) -> bool:
+    return (user.all_channels
+            or (all(user.may_use_channel(name) for name in client.channels)
+                and all(user.may_use_channel(name) for name in client.shard_channels)
+                and all(user.may_use_channel(name, True) for name in client.patterns)))
+
+
 _UNSEEN = object()
 _PLAIN: dict[bytes, Command | None] = {}  # command name as sent -> _plain_command(name)
 
@@ -868,6 +880,7 @@ class Server:
         joins anything), start Raft, then serve. SIGTERM stops the node at any point."""
         loop = self._loop = asyncio.get_running_loop()
         self.hub.loop = self.monitors.loop = loop
+        self.store.on_acl_change = lambda: loop.call_soon_threadsafe(self._drop_refused_clients)
         self._stopping = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.shutdown)
@@ -911,6 +924,17 @@ class Server:
         finally:
             stopping.cancel()
             await self._close()
+
+    def _drop_refused_clients(self) -> None:
+        """After ACL SETUSER or DELUSER, as Redis: a connection whose user is gone closes,
+        and so does one subscribed to a channel or pattern its user no longer allows."""
+        users = self.users
+        for client in list(self.clients.values()):
+            if client.user_name == b"default":
+                continue
+            user = users.get(client.user_name)
+            if user is None or (client.subscriptions and not _subscriptions_allowed(client, user)):
+                client.close_after_reply()
 
     def log_acl_refusal(self, client: Client, reason: str, obj: str, username: bytes) -> None:
         from .commands.connection import describe

@@ -11,8 +11,9 @@ client tracking keys, once the entry is committed, with the entry's publications
 place); PUBLISH replies with how many receivers there were.
 
 Items:
-    (COMMAND, db, argv)          one client command         -> its reply
-    (TRANSACTION, [(db, argv)])  MULTI ... EXEC, atomically -> list of replies
+    (COMMAND, db, argv[, user])  one client command         -> its reply
+    (TRANSACTION, [(db, argv)][, user])  MULTI ... EXEC, atomically -> list of replies
+    (user: the ACL user a script runs as, when the client is not the default user)
     (EXPIRE, db, [keys])         active expiry from leader  -> number of keys deleted
     (MEMBER, id, raft, client)   cluster member addresses    -> None (raft None: removal)
     (LEASE_EXPIRY, [ids])        due leases, from the leader -> number of leases expired
@@ -76,11 +77,12 @@ class EntryContext(Context):
     the entry and the command's place in it (``seed``, set before each command), is built
     only if the command draws (few do). One per database and entry, not one per command."""
 
-    __slots__ = ("seed", "_random", "script_lines", "notify")
+    __slots__ = ("seed", "_random", "script_lines", "notify", "script_user")
 
     def __init__(self, ks: Keyspace, hub: Hub | None, script_lines: list | None) -> None:
         self.ks, self.hub, self.client, self.server = ks, hub, None, None
         self.seed, self._random, self.script_lines = 0, None, script_lines
+        self.script_user: bytes | None = None
         self.notify = ks.notify  # Context.notify without its call: every write notifies
 
     @property
@@ -155,7 +157,8 @@ class StateMachine:
             if kind == COMMAND:
                 position += 1
                 results.append(self._run(txn, contexts, seed + position, now_ms, limits,
-                                         item[1], item[2], events, found=found))
+                                         item[1], item[2], events, found=found,
+                                         user=item[3] if len(item) > 3 else None))
             elif kind == TRANSACTION:
                 awaited = self.replies_awaited(seed)
                 replies = []
@@ -164,7 +167,8 @@ class StateMachine:
                     replies.append(self._run(txn, contexts, seed + position, now_ms,
                                              limits, db, argv, events,
                                              run_reads=awaited,
-                                             found=found[i] if found else None))
+                                             found=found[i] if found else None,
+                                             user=item[2] if len(item) > 2 else None))
                 results.append(replies)
             elif kind == EXPIRE:
                 ks = Keyspace(self.store, txn, item[1], now_ms, events=events)
@@ -215,9 +219,10 @@ class StateMachine:
 
     def _run(self, txn: Transaction, contexts: dict[int, EntryContext], seed: int, now_ms: int,
              limits: EncodingLimits, db: int, argv: list[bytes], events: list | None,
-             run_reads: bool = True, found: tuple[Command, Any] | None = None):
+             run_reads: bool = True, found: tuple[Command, Any] | None = None,
+             user: bytes | None = None):
         """One command, drawing from ``seed``; ``found``: its command (and parsed arguments)
-        if already known.
+        if already known; ``user``: the ACL user a script runs as.
         ``contexts``: the entry's contexts by db, reused while SWAPDB leaves db's in place."""
         try:
             cmd, parsed = found or (lookup(argv), None)
@@ -232,7 +237,7 @@ class StateMachine:
                 ctx = contexts[db] = EntryContext(
                     Keyspace(self.store, txn, db, now_ms, limits, events), self.hub,
                     self._script_lines)
-            ctx.seed, ctx._random = seed, None
+            ctx.seed, ctx._random, ctx.script_user = seed, None, user
             result = cmd.call(ctx, argv, parsed)
         except CommandError as err:
             result = err

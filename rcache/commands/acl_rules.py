@@ -72,6 +72,9 @@ class Selector:
         self.all_commands_base = False  # +@all/allcommands came last of the resets
         self.command_rules: list[str] = []  # '+get', '-@hash'... since the last reset
         self.allowed: set[str] = set()  # full command names ('get', 'client|id')
+        # '+select|0': a command not allowed otherwise, allowed with these first arguments
+        # (lowercased -> as given), as Redis 7.0 still accepts (deprecated) for SELECT, DEBUG
+        self.first_args: dict[str, dict[str, str]] = {}
         self.key_patterns: list[tuple[str, bytes]] = []  # ('RW' | 'R' | 'W', pattern)
         self.all_keys = False
         self.channel_patterns: list[bytes] = []
@@ -100,7 +103,7 @@ class Selector:
         elif rule[:1] == "&":
             self._add_channel(raw[1:])
         elif rule[:1] in ("+", "-") and len(rule) > 1:
-            self._command_rule(lowered)
+            self._command_rule(rule)
         else:
             raise RuleError("Syntax error")
 
@@ -133,18 +136,40 @@ class Selector:
     def _reset_commands(self, allow: bool) -> None:
         self.all_commands_base, self.command_rules = allow, []
         self.allowed = {cmd.full_name for cmd in all_commands()} if allow else set()
+        self.first_args = {}
 
     def _command_rule(self, rule: str) -> None:
         """'+get', '-@hash'; '+@all'/'-@all' reset. Like Redis 7.0, the rules keep their
         order, a later rule on the same name replaces the earlier one, and ACL LIST shows
         only the rules that change something."""
-        allow, name = rule[0] == "+", rule[1:]
+        allow, name = rule[0] == "+", rule[1:].lower()
         if name == "@all":
             self._reset_commands(allow)
             return
-        commands = _commands_in(name[1:]) if name.startswith("@") else _commands_named(name)
-        self._set_allowed(commands, allow)
+        if allow and name.count("|") and not name.startswith("@") and self._first_arg(rule):
+            name = rule[1:]
+        else:
+            commands = _commands_in(name[1:]) if name.startswith("@") else _commands_named(name)
+            self._set_allowed(commands, allow)
+            rule = rule[0] + name
         self.command_rules = [r for r in self.command_rules if r[1:] != name] + [rule]
+
+    def _first_arg(self, rule: str) -> bool:
+        """'+select|0' (a command without subcommands, then an argument): allows that first
+        argument; False for '+client|id', a subcommand. As Redis splits at the last '|'."""
+        parent_name, _, arg = rule[1:].rpartition("|")
+        parent = find(parent_name.lower().encode())
+        if parent is None:
+            raise RuleError("Unknown command or category name in ACL")
+        if parent.container is not None:
+            raise RuleError("Allowing first-arg of a subcommand is not supported")
+        if not arg:
+            raise RuleError("Syntax error")
+        if parent.subcommands:
+            return False
+        if parent.full_name not in self.allowed:  # else moot, and not shown (as Redis)
+            self.first_args.setdefault(parent.full_name, {}).setdefault(arg.lower(), arg)
+        return True
 
     def _set_allowed(self, commands: list[Command], allow: bool) -> None:
         names = {cmd.full_name for cmd in commands}
@@ -152,6 +177,8 @@ class Selector:
             self.allowed |= names
         else:
             self.allowed -= names
+        for name in names:  # a rule on the whole command ends its first-argument exceptions
+            self.first_args.pop(name, None)
 
     # -- what it may do ------------------------------------------------------------------------
     def may_run(self, cmd: Command) -> bool:
@@ -176,7 +203,9 @@ class Selector:
     def refusal(self, cmd: Command, argv: list[bytes]) -> tuple[int, int] | None:
         """None if this selector allows the command; else (what refuses it: _DENIED_*, the
         position in argv of the key or channel refused), as Redis's ACLSelectorCheckCmd."""
-        if "no_auth" not in cmd.flags and not self.may_run(cmd):
+        if "no_auth" not in cmd.flags and not self.may_run(cmd) and not (
+                len(argv) > 1 and argv[1].decode(errors="replace").lower()
+                in self.first_args.get(cmd.full_name, ())):
             return _DENIED_COMMAND, 0
         if cmd.keyed and not self.all_keys:
             indexes = cmd.key_indexes(argv)
@@ -199,16 +228,16 @@ class Selector:
         kept = list(self.command_rules)
         for rule in self.command_rules:
             without = [r for r in kept if r != rule]
-            if self._replay(without) == self.allowed:
+            if self._replay(without) == (self.allowed, self.first_args):
                 kept = without
         return " ".join(["+@all" if self.all_commands_base else "-@all", *kept])
 
-    def _replay(self, rules: list[str]) -> set[str]:
+    def _replay(self, rules: list[str]) -> tuple[set[str], dict[str, dict[str, str]]]:
         probe = Selector()
         probe._reset_commands(self.all_commands_base)
         for rule in rules:
             probe._command_rule(rule)
-        return probe.allowed
+        return probe.allowed, probe.first_args
 
     def describe_keys(self) -> list[str]:
         return [("~" if perms == "RW" else f"%{perms}~") + pattern.decode(errors="replace")

@@ -203,7 +203,8 @@ def describe(client, now: float, running: list[bytes] | None = None) -> str:
 @command("list", -2, "admin noscript loading stale node", group=_G, container="client",
          since="2.4.0", summary="Get the list of client connections")
 def client_list(ctx: Context, argv: list[bytes]):
-    clients = list(ctx.server.clients.values())
+    # not those closed already, whose transports have yet to report it (Redis frees at once)
+    clients = [c for c in ctx.server.clients.values() if not c.closed or c is ctx.client]
     if len(argv) > 2:
         if len(argv) >= 4 and argv[2].lower() == b"id":
             wanted = set()

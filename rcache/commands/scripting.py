@@ -30,6 +30,8 @@ from ..pubsub import settle
 from ..resp import OK, OrderedSet, SimpleString, parse_int
 from ..scripting import LuaRun, TableError, command_arg, sha1hex
 from ..storage import end_of_prefix
+from .acl import stored_user
+from .acl_rules import User, denial
 from .args import int_arg
 from .table import Context, command, container, find, lookup
 
@@ -105,6 +107,7 @@ class _Caller:
         self.rng = ctx.rng
         self.hub = ctx.hub
         self.read_only = read_only or ctx.ks.txn is None  # run as a read: never writes
+        self.user = _script_user(ctx)  # None: the default user, who may run anything
         # MONITOR: where the commands it runs are noted (None: nobody here would see them).
         # Noting them changes nothing the script or the database sees.
         self.shown = (ctx.script_lines if ctx.server is None
@@ -121,15 +124,16 @@ class _Caller:
                 raise CommandError(scripting.ARITY_FROM_SCRIPT) from None
             raise CommandError(scripting.UNKNOWN_FROM_SCRIPT) from None
         special = _IN_SCRIPT.get(cmd.full_name)
-        if special is None:
-            refusal = None
-            if "noscript" in cmd.flags or "node" in cmd.flags:
-                refusal = scripting.SCRIPT_NOT_ALLOWED
-            elif self.read_only and cmd.is_write:
-                refusal = scripting.WRITE_IN_READ_ONLY
-            if refusal is not None:
-                cmd.rejected_calls += 1
-                raise CommandError(refusal)
+        refusal = None  # in Redis's order of checks
+        if special is None and ("noscript" in cmd.flags or "node" in cmd.flags):
+            refusal = scripting.SCRIPT_NOT_ALLOWED
+        elif self.user is not None and (denied := denial(self.user, cmd, argv)):
+            refusal = _ACL_REFUSALS[denied[0]]
+        elif special is None and self.read_only and cmd.is_write:
+            refusal = scripting.WRITE_IN_READ_ONLY
+        if refusal is not None:
+            cmd.rejected_calls += 1
+            raise CommandError(refusal)
         start = time.perf_counter_ns()
         failed = True
         try:
@@ -159,6 +163,26 @@ class _Caller:
     def time(self, argv: list[bytes]):
         now_ms = self.ks.now_ms
         return [str(now_ms // 1000).encode(), str(now_ms % 1000 * 1000).encode()]
+
+
+_ACL_REFUSALS = {
+    "command": "ERR The user executing the script can't run this command or subcommand",
+    "key": "ERR The user executing the script can't access at least one of the keys "
+           "mentioned in the command arguments",
+    "channel": "ERR The user executing the script can't publish to the channel mentioned in "
+               "the command",
+}
+
+
+def _script_user(ctx: Context) -> User | None:
+    """Whose permissions a script's commands need: the client's here; in apply, the user
+    the entry names, as the replicated rules stand at this entry (a deleted one may run
+    nothing), so that every node refuses the same commands."""
+    if ctx.client is not None:
+        return ctx.client.acl_user
+    if ctx.script_user is None:
+        return None
+    return stored_user(ctx, ctx.script_user) or User(ctx.script_user)
 
 
 def _count_rejected(argv: list[bytes]) -> None:

@@ -349,6 +349,9 @@ class Context:
     # In apply, where the commands a script runs are noted for this node's monitors (a list
     # while it has one and awaits the entry's replies, else None: rcache.monitor).
     script_lines: list | None = None
+    # In apply, the ACL user (name) whose script the entry runs: its commands are checked
+    # against that user's replicated rules (None: the default user, who may run anything).
+    script_user: bytes | None = None
 
     def __init__(self, ks, rng, client=None, server=None, hub=None) -> None:
         self.ks = ks
