@@ -28,7 +28,7 @@ from . import errors, scripting
 from .blocking import Blocking, may_wait
 from .cluster import PROXY, Cluster
 from .commands.acl import noperm_reply
-from .commands.acl_rules import AclLog, User, Users, denial
+from .commands.acl_rules import AclLog, User, Users, denial, sort_option_refusal
 from .commands.table import COMMANDS, Command, Context, lookup
 from .config import Config
 from .entries import COMMAND, EXPIRE, LEASE_EXPIRY, LEASE_PROMOTE, TRANSACTION
@@ -437,6 +437,9 @@ class Client(asyncio.Protocol):
                 return CommandError("ERR the user of this connection was deleted")
         refused = denial(self.acl_user, cmd, argv)
         if refused is None:
+            if cmd.name in ("sort", "sort_ro"):
+                option_refused = sort_option_refusal(self.acl_user, argv)
+                return CommandError(option_refused) if option_refused else None
             return None
         kind, name = refused
         self.server.log_acl_refusal(self, kind, name, self.user_name)

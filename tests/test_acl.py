@@ -382,6 +382,9 @@ _SCRIPT_SETUP = [
     ("ACL", "SETUSER", "fa", "+select"), ("ACL", "GETUSER", "fa"),
     ("ACL", "SETUSER", "fa", "+@all", "+select|2"), ("ACL", "GETUSER", "fa"),
     ("ACL", "CAT", "string", "x"), ("ACL", "GENPASS", "1", "2"), ("ACL", "LOG", "1", "2"),
+    ("ACL", "SETUSER", "rw", "%R~foo", "%W~foo", "%RW~bar", "%R~b*", "%W~b*"),
+    ("ACL", "GETUSER", "rw"), ("LPUSH", "mylist", "1"),
+    ("ACL", "SETUSER", "tsa", "on", "nopass", "(+sort ~mylist)"),
 ]
 _SCRIPT_AS_USER = [
     ("AUTH", "sx", "pw"), ("SELECT", "0"), ("SELECT", "1"),
@@ -395,6 +398,10 @@ _SCRIPT_AS_USER = [
     ("EVAL_RO", "return redis.call('get', 'k1')", "0"),
     ("MULTI",), ("EVAL", "return redis.call('incr', 'k')", "0"), ("SET", "k2", "x"), ("EXEC",),
     ("GET", "k2"), ("DEL", "k1", "k2"),
+    # SORT's BY pattern and GET need a selector that reads every key
+    ("AUTH", "tsa", "x"), ("SORT", "mylist", "BY", "v*"), ("SORT", "mylist", "GET", "v*"),
+    ("SORT", "mylist", "BY", "v"), ("SORT", "mylist", "LIMIT", "0", "1", "BY", "x*"),
+    ("SORT_RO", "mylist", "GET", "#"),
 ]
 
 
@@ -407,7 +414,8 @@ def test_scripts_and_first_arguments_as_redis(make_node, redis_server) -> None:
             replies[name] = [admin.call(*argv) for argv in _SCRIPT_SETUP]
             replies[name] += [user.call(*argv) for argv in _SCRIPT_AS_USER]
         finally:
-            admin.call("ACL", "DELUSER", "sx", "fa")
+            admin.call("ACL", "DELUSER", "sx", "fa", "rw", "tsa")
+            admin.call("DEL", "mylist")
             admin.close()
             user.close()
     commands = _SCRIPT_SETUP + _SCRIPT_AS_USER

@@ -114,8 +114,12 @@ class Selector:
                             "with an empty list of patterns")
         if pattern == b"*" and perms == "RW":
             self.all_keys, self.key_patterns = True, [("RW", b"*")]
-        elif (perms, pattern) not in self.key_patterns:
-            self.key_patterns.append((perms, pattern))
+            return
+        for i, (had, known) in enumerate(self.key_patterns):
+            if known == pattern:  # one entry per pattern, its permissions joined (as Redis)
+                self.key_patterns[i] = ("".join(sorted(set(had + perms))), pattern)
+                return
+        self.key_patterns.append((perms, pattern))
 
     def _reset_keys(self) -> None:
         self.all_keys, self.key_patterns = False, []
@@ -410,6 +414,28 @@ def denial(user: User, cmd: Command, argv: list[bytes]) -> tuple[str, str] | Non
     if worst == _DENIED_COMMAND:
         return "command", cmd.full_name
     return _DENIED_KIND[worst], argv[worst_index].decode(errors="replace")
+
+
+def sort_option_refusal(user: User, argv: list[bytes]) -> str | None:
+    """SORT's BY (with a pattern) and GET read keys no key argument names: as Redis, they
+    need a selector that allows the SORT and reads every key; else the error to answer."""
+    cmd = find(argv[0])
+    if cmd is None or any(selector.refusal(cmd, argv) is None and _reads_every_key(selector)
+                          for selector in (user, *user.selectors)):
+        return None
+    i = 2
+    while i < len(argv) - 1:  # options as SORT reads them, up to the first that needs keys
+        option = argv[i].lower()
+        if (option == b"by" and b"*" in argv[i + 1]) or option == b"get":
+            return (f"ERR {option.decode().upper()} option of SORT denied due to insufficient "
+                    "ACL permissions.")
+        i += {b"limit": 3, b"store": 2, b"by": 2}.get(option, 1)
+    return None
+
+
+def _reads_every_key(selector: Selector) -> bool:
+    return selector.all_keys or any("R" in perms and pattern == b"*"
+                                    for perms, pattern in selector.key_patterns)
 
 
 def default_user(requirepass: str) -> User:

@@ -160,6 +160,8 @@ def _target_keys(argv: list[bytes]) -> tuple[Command, list[bytes], list[int]]:
         raise CommandError("ERR Invalid number of arguments specified for command") from None
     indexes = cmd.key_indexes(target)
     if not indexes and "no_mandatory_keys" not in cmd.flags:  # EVAL ... 0: an empty list
+        if cmd.keyed:  # keys it may take, none in these arguments (MIGRATE x ... KEYS a)
+            raise CommandError("ERR Invalid arguments specified for command")
         raise CommandError("ERR The command has no key arguments")
     return cmd, target, indexes
 
