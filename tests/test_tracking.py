@@ -223,6 +223,26 @@ def test_lowering_max_keys_invalidates_at_once(shared_node: Node) -> None:
         admin.close()
 
 
+def test_table_forgets_keys_once_nobody_tracks(node: Node) -> None:
+    """As Redis: with tracking off everywhere, a write still drops its key from the table and
+    FLUSHALL empties it (INFO's tracking_total_keys)."""
+    admin = node.client()
+    tracked = Connection(node.port)
+    try:
+        tracked.send("CLIENT", "TRACKING", "on")
+        tracked.send("MGET", "gone1", "gone2", "kept")
+        tracked.send("CLIENT", "TRACKING", "off")
+        tracked.read(3)
+        assert admin.info()["tracking_total_keys"] == 3
+        admin.set("gone1", "v")
+        wait_for(lambda: admin.info()["tracking_total_keys"] == 2, 10, "the write to drop gone1")
+        admin.flushall()
+        wait_for(lambda: admin.info()["tracking_total_keys"] == 0, 10, "FLUSHALL to empty it")
+    finally:
+        tracked.close()
+        admin.close()
+
+
 def test_evicted_key_invalidates(node: Node) -> None:
     """maxmemory eviction (an entry of the leader's, applied on every node) invalidates."""
     client = node.client()
