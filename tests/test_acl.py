@@ -263,6 +263,25 @@ def test_users_are_replicated_and_survive_failover(cluster: LocalCluster) -> Non
         wait_for(refused, 20, f"the deleted user to be refused on {node.name}")
 
 
+def test_every_node_refuses_what_a_script_may_not_call(cluster: LocalCluster) -> None:
+    """The entry names the script's user: each node applies it against the same replicated
+    rules, so a refused call writes nothing anywhere, and an allowed one everywhere."""
+    leader = cluster.leader()
+    admin = leader.client()
+    admin.execute_command("ACL", "SETUSER", "app", "on", ">s3cret", "+@all", "-incr", "~*")
+    writer = _auth_client(leader)
+    with pytest.raises(redis.exceptions.ResponseError, match="can't run this command"):
+        writer.eval("redis.call('set', 'before', '1'); return redis.call('incr', 'counter')", 0)
+    assert writer.eval("return redis.call('set', 'allowed', '1')", 0) == b"OK"
+    cluster.wait_converged()
+    for node in cluster.live():
+        reader = node.client()
+        reader.execute_command("READONLY")
+        assert reader.mget("before", "counter", "allowed") == [b"1", None, b"1"], node.name
+        reader.close()
+    admin.execute_command("ACL", "DELUSER", "app")
+
+
 def test_acl_log_matches_redis(make_node, redis_server) -> None:
     """The refusals ACL LOG keeps (grouped as Redis groups them), and ACL HELP's lines."""
     node = make_node()
