@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from . import errors, scripting
 from .blocking import Blocking, may_wait
 from .cluster import PROXY, Cluster
+from .commands import table
 from .commands.acl import noperm_reply
 from .commands.acl_rules import AclLog, User, Users, denial, sort_option_refusal
 from .commands.table import COMMANDS, Command, Context, lookup
@@ -846,6 +847,7 @@ class Server:
     def __init__(self, config: Config) -> None:
         self.config = config
         scripting.instruction_budget = config.lua_instruction_budget
+        table.latency_tracking = config.latency_tracking
         config.maxclients = fit_maxclients(config.maxclients)
         config.runtime_checks["maxclients"] = check_maxclients
         os.makedirs(config.dir, exist_ok=True)

@@ -26,7 +26,8 @@ DEFAULTS = {"hash-max-listpack-entries": "512", "hash-max-listpack-value": "64",
             "stream-node-max-entries": "100", "stream-node-max-bytes": "4096", "save": "",
             "busy-reply-threshold": "5000", "latency-monitor-threshold": "0",
             "slowlog-log-slower-than": "10000", "slowlog-max-len": "128",
-            "lazyfree-lazy-user-del": "no", "activedefrag": "no"}
+            "lazyfree-lazy-user-del": "no", "activedefrag": "no", "latency-tracking": "yes",
+            "latency-tracking-info-percentiles": "50 99 99.9"}
 
 
 @pytest.fixture
@@ -94,6 +95,16 @@ SEQUENCES = [
      ("CONFIG", "SET", "hash-max-ziplist-entries", "10", "hash-max-listpack-entries", "20"),
      ("CONFIG", "GET", "*max-*-entries"), ("CONFIG", "GET", "*ziplist*"), ("CONFIG", "GET", "zset-max-*"),
      ("CONFIG", "GET", "list-*"), ("CONFIG", "GET", "slowlog-*"), ("CONFIG", "GET", "latency-monitor-threshold")],
+    # latency-tracking and the percentiles INFO latencystats prints
+    [("CONFIG", "GET", "latency-tracking*"), ("CONFIG", "SET", "latency-tracking", "maybe"),
+     ("CONFIG", "SET", "latency-tracking-info-percentiles", "0.0 50.0 100.0"),
+     ("CONFIG", "GET", "latency-tracking-info-percentiles"),
+     ("CONFIG", "SET", "latency-tracking-info-percentiles", "10.0 50.0 a"),
+     ("CONFIG", "SET", "latency-tracking-info-percentiles", "10 101"),
+     ("CONFIG", "SET", "latency-tracking-info-percentiles", ""),
+     ("CONFIG", "GET", "latency-tracking-info-percentiles"),
+     ("CONFIG", "SET", "latency-tracking-info-percentiles", "99.99 50.5 99.9"),
+     ("CONFIG", "GET", "latency-tracking-info-percentiles")],
     # SLOWLOG and LATENCY (the entries themselves carry times: see test_slowlog_records)
     [("SLOWLOG", "RESET"), ("SLOWLOG", "LEN"), ("SLOWLOG", "GET"), ("SLOWLOG", "GET", "-2"),
      ("SLOWLOG", "GET", "x"), ("SLOWLOG", "GET", "1", "2"), ("SLOWLOG", "NOSUCH"), ("SLOWLOG", "HELP"),
@@ -106,7 +117,7 @@ SEQUENCES = [
 
 @pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
 @pytest.mark.parametrize("sequence", SEQUENCES, ids=["object", "memory", "encodings", "config",
-                                                     "slowlog-latency"])
+                                                     "latency-tracking", "slowlog-latency"])
 def test_same_as_redis(pair, sequence, resp3: bool) -> None:
     if resp3:
         for conn in pair:
@@ -280,6 +291,27 @@ def test_commands_a_script_calls_count_as_redis_counts_them(pair) -> None:
     ours, theirs = (_script_commandstats(conn) for conn in pair)
     assert ours == theirs
     assert b"cmdstat_set:calls=2,rejected_calls=1,failed_calls=1" in ours
+
+
+def _latencystats_of_set(conn: RawConnection) -> list[bytes]:
+    """INFO latencystats' SET line (times masked) as latency-tracking and its percentiles
+    change: no line for calls made while it is off."""
+    lines = []
+    conn.call("CONFIG", "RESETSTAT")
+    for step in (("latency-tracking", "no"), ("latency-tracking", "yes"),
+                 ("latency-tracking-info-percentiles", "0 50.5 100")):
+        conn.call("CONFIG", "SET", *step)
+        conn.call("SET", "a", "b")
+        info = conn.call("INFO", "latencystats")
+        found = re.search(rb"latency_percentiles_usec_set:\S*", info)
+        lines.append(re.sub(rb"=[\d.]+", b"=", found.group()) if found else b"")
+    return lines
+
+
+def test_latency_tracking_as_redis(pair) -> None:
+    ours, theirs = (_latencystats_of_set(conn) for conn in pair)
+    assert ours == theirs == [b"", b"latency_percentiles_usec_set:p50=,p99=,p99.9=",
+                              b"latency_percentiles_usec_set:p0=,p50.5=,p100="]
 
 
 def test_commandstats_of_a_command_only_ever_refused(make_node) -> None:

@@ -13,6 +13,7 @@ from ..config import python_log_level
 from ..errors import CommandError
 from ..glob import matcher
 from ..resp import NO_REPLY, OK, OrderedSet, SimpleString, parse_int
+from . import table
 from .acl_rules import CATEGORIES
 from .args import int_arg
 from .table import COMMANDS, Command, Context, all_commands, command, container, find, lookup
@@ -49,6 +50,7 @@ def config_set(ctx: Context, argv: list[bytes]):
     for client in ctx.server.clients.values():  # as Redis, open connections follow at once
         client.reader.max_bulk_len = config.proto_max_bulk_len
     logging.getLogger().setLevel(python_log_level(config.loglevel))
+    table.latency_tracking = config.latency_tracking
     server = ctx.server
     server.tracker.keep_to_limit()
     if config.maxmemory and server.replicator.is_leader:

@@ -99,6 +99,11 @@ _INTERNAL_FLAGS = frozenset({  # rcache's own: not in COMMAND replies
     "keeps_caching", "script_reads"})
 
 
+# latency-tracking (config): whether calls fill the latency buckets (every command's; the
+# server sets it from its config).
+latency_tracking = True
+
+
 @dataclass(slots=True)
 class Command:
     name: str
@@ -133,8 +138,9 @@ class Command:
     fixed_first_key: int = 0  # argv position of its first key, unless none or movable (0)
     acl_categories: frozenset[str] = frozenset()  # 'read', 'string', 'fast'...: COMMAND, ACL
     # INFO commandstats and latencystats, this node's: reads where they are served, writes
-    # where they are applied. latency[b]: calls that took [2**(b-1), 2**b) microseconds
-    # (each call is counted there only: ``calls`` sums them when asked).
+    # where they are applied. latency[b]: calls that took [2**(b-1), 2**b) microseconds,
+    # counted while latency-tracking is on.
+    calls: int = 0
     usec: int = 0
     failed_calls: int = 0
     rejected_calls: int = 0
@@ -166,23 +172,26 @@ class Command:
         return self.handler(ctx, self.parser(argv) if parsed is None else parsed)
 
     @property
-    def calls(self) -> int:
+    def timed_calls(self) -> int:
+        """The calls in the latency buckets (those made while latency-tracking was on)."""
         return sum(self.latency)
 
     def record(self, elapsed_us: int, failed: bool) -> None:
         """Count one execution (INFO commandstats, latencystats)."""
+        self.calls += 1
         self.usec += elapsed_us
-        self.latency[elapsed_us.bit_length()] += 1
+        if latency_tracking:
+            self.latency[elapsed_us.bit_length()] += 1
         if failed:
             self.failed_calls += 1
 
     def reset_stats(self) -> None:
-        self.usec = self.failed_calls = self.rejected_calls = 0
+        self.calls = self.usec = self.failed_calls = self.rejected_calls = 0
         self.latency = [0] * 64
 
     def latency_percentile(self, fraction: float) -> int:
-        """The upper bound (µs) of the bucket holding that fraction of the calls."""
-        wanted, seen = fraction * self.calls, 0
+        """The upper bound (µs) of the bucket holding that fraction of the timed calls."""
+        wanted, seen = fraction * self.timed_calls, 0
         for bucket, count in enumerate(self.latency):
             seen += count
             if seen >= wanted:
