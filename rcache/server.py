@@ -30,7 +30,7 @@ from .cluster import PROXY, Cluster
 from .commands import table
 from .commands.acl import noperm_reply
 from .commands.acl_rules import AclLog, User, Users, denial, sort_option_refusal
-from .commands.table import COMMANDS, Command, Context, lookup
+from .commands.table import COMMANDS, Command, Context, count_rejected, lookup
 from .config import Config
 from .entries import COMMAND, EXPIRE, LEASE_EXPIRY, LEASE_PROMOTE, TRANSACTION
 from .errors import CommandError
@@ -79,6 +79,8 @@ class Stats:
         self.error_replies: dict[str, int] = {}  # INFO errorstats: error code -> replies
 
     def count_error(self, error: CommandError) -> None:
+        if error.counted:
+            return
         code = str(error).split(" ", 1)[0]
         self.error_replies[code] = self.error_replies.get(code, 0) + 1
 
@@ -310,6 +312,8 @@ class Client(asyncio.Protocol):
         try:
             cmd = cmd or lookup(argv)
         except CommandError as err:
+            if str(err).startswith(errors.WRONG_ARITY_START):
+                count_rejected(argv)
             if self.multi is not None:
                 self.multi_failed = True
             return err
@@ -867,6 +871,7 @@ class Server:
             lambda: config.client_output_buffer_limit["slave"].hard)
         self.pause = ClientPause()
         self.stats = Stats()
+        self.machine.count_error = self.stats.count_error  # a script's commands' errors
         self.eviction = Eviction(self)
         self.slowlog = SlowLog()
         self.machine.observer = self.note_duration

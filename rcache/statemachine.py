@@ -77,12 +77,14 @@ class EntryContext(Context):
     the entry and the command's place in it (``seed``, set before each command), is built
     only if the command draws (few do). One per database and entry, not one per command."""
 
-    __slots__ = ("seed", "_random", "script_lines", "notify", "script_user")
+    __slots__ = ("seed", "_random", "script_lines", "notify", "script_user", "count_error")
 
     def __init__(self, ks: Keyspace, hub: Hub | None, script_lines: list | None) -> None:
         self.ks, self.hub, self.client, self.server = ks, hub, None, None
         self.seed, self._random, self.script_lines = 0, None, script_lines
         self.script_user: bytes | None = None
+        # INFO errorstats of this node, for the errors of the commands a script calls
+        self.count_error: Callable[[CommandError], None] | None = None
         self.notify = ks.notify  # Context.notify without its call: every write notifies
 
     @property
@@ -122,6 +124,7 @@ class StateMachine:
         # the scripts of an entry a client here awaits run are noted only while there are.
         self.monitors = None
         self._script_lines: list | None = None  # for the entry being applied
+        self.count_error: Callable[[CommandError], None] | None = None  # the server's stats
 
     def reload(self) -> None:
         """After a snapshot replaced the database: tracking clients forget all they cached,
@@ -237,6 +240,7 @@ class StateMachine:
                 ctx = contexts[db] = EntryContext(
                     Keyspace(self.store, txn, db, now_ms, limits, events), self.hub,
                     self._script_lines)
+                ctx.count_error = self.count_error
             ctx.seed, ctx._random, ctx.script_user = seed, None, user
             result = cmd.call(ctx, argv, parsed)
         except CommandError as err:

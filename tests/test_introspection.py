@@ -293,6 +293,35 @@ def test_commands_a_script_calls_count_as_redis_counts_them(pair) -> None:
     assert b"cmdstat_set:calls=2,rejected_calls=1,failed_calls=1" in ours
 
 
+ERRORING_SCRIPTS = ["return redis.call('incr', 'str')", "return redis.pcall('incr', 'str')",
+                    "return {err='MYERR x'}", "return redis.error_reply('E2 y')", "error('boom')",
+                    "return redis.pcall('nosuch')", "redis.pcall('get'); return 1",
+                    "return redis.call('get')", "return redis.pcall('client', 'id')"]
+
+
+def _errorstats_after(conn: RawConnection) -> list[bytes]:
+    """INFO errorstats and total_error_replies after each script (or a command of the wrong
+    arity): an error a called command raised counts once, whether the script returns it."""
+    conn.call("SET", "str", "abc")
+    seen = []
+    for argv in [("EVAL", script, "0") for script in ERRORING_SCRIPTS] + [("SET", "k"),
+                                                                         ("EVAL", "a")]:
+        conn.call("CONFIG", "RESETSTAT")
+        conn.call(*argv)
+        lines = (conn.call("INFO", "errorstats") + conn.call("INFO", "stats")).split(b"\r\n")
+        seen.append([line for line in lines if line.startswith((b"errorstat_", b"total_err"))])
+        seen.append([re.sub(rb"usec=\d+,usec_per_call=[\d.]+,", b"", line)
+                     for line in conn.call("INFO", "commandstats").split(b"\r\n")
+                     if line.startswith((b"cmdstat_set:", b"cmdstat_eval:"))])
+    return seen
+
+
+def test_errors_of_scripts_and_arity_count_as_redis(pair) -> None:
+    ours, theirs = (_errorstats_after(conn) for conn in pair)
+    assert ours == theirs
+    assert [b"errorstat_ERR:count=1", b"total_error_replies:1"] in ours
+
+
 def _latencystats_of_set(conn: RawConnection) -> list[bytes]:
     """INFO latencystats' SET line (times masked) as latency-tracking and its percentiles
     change: no line for calls made while it is off."""

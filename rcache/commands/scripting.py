@@ -33,7 +33,7 @@ from ..storage import end_of_prefix
 from .acl import stored_user
 from .acl_rules import User, denial
 from .args import int_arg
-from .table import Context, command, container, find, lookup
+from .table import Context, command, container, count_rejected, lookup
 
 log = logging.getLogger(__name__)
 
@@ -108,19 +108,29 @@ class _Caller:
         self.hub = ctx.hub
         self.read_only = read_only or ctx.ks.txn is None  # run as a read: never writes
         self.user = _script_user(ctx)  # None: the default user, who may run anything
+        self.count_error = ctx.server.stats.count_error if ctx.server else ctx.count_error
         # MONITOR: where the commands it runs are noted (None: nobody here would see them).
         # Noting them changes nothing the script or the database sees.
         self.shown = (ctx.script_lines if ctx.server is None
                       else ctx.server.monitors.script_lines_here())
 
     def __call__(self, argv: list[bytes]):
-        """Run one command; counted in its INFO commandstats as Redis counts a script's
-        (node-local statistics: nothing of it reaches the database)."""
+        """Run one command; counted in its INFO commandstats, its error in errorstats, as
+        Redis counts a script's (node-local statistics: nothing of it reaches the database).
+        The script's own error reply, if this one becomes it, is then not counted again."""
+        try:
+            return self._run(argv)
+        except CommandError as err:
+            if self.count_error is not None:
+                self.count_error(err)
+            raise
+
+    def _run(self, argv: list[bytes]):
         try:
             cmd = lookup(argv)
         except CommandError as err:
-            if str(err).startswith("ERR wrong number of arguments"):
-                _count_rejected(argv)
+            if str(err).startswith(errors.WRONG_ARITY_START):
+                count_rejected(argv)
                 raise CommandError(scripting.ARITY_FROM_SCRIPT) from None
             raise CommandError(scripting.UNKNOWN_FROM_SCRIPT) from None
         special = _IN_SCRIPT.get(cmd.full_name)
@@ -183,15 +193,6 @@ def _script_user(ctx: Context) -> User | None:
     if ctx.script_user is None:
         return None
     return stored_user(ctx, ctx.script_user) or User(ctx.script_user)
-
-
-def _count_rejected(argv: list[bytes]) -> None:
-    """A call of a known command (or subcommand) with the wrong number of arguments."""
-    cmd = find(argv[0])
-    if cmd is not None and cmd.subcommands and len(argv) > 1:
-        cmd = cmd.subcommands.get(argv[1].lower())
-    if cmd is not None:
-        cmd.rejected_calls += 1
 
 
 def _ping(caller: _Caller, argv: list[bytes]):

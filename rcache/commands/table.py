@@ -327,6 +327,16 @@ def find(name: bytes) -> Command | None:
     return cmd
 
 
+def count_rejected(argv: list[bytes]) -> None:
+    """A call of a known command (or subcommand) with the wrong number of arguments: Redis
+    counts it in the command's rejected_calls."""
+    cmd = find(argv[0])
+    if cmd is not None and cmd.subcommands and len(argv) > 1:
+        cmd = cmd.subcommands.get(argv[1].lower())
+    if cmd is not None:
+        cmd.rejected_calls += 1
+
+
 def lookup(argv: list[bytes]) -> Command:
     """Find the command (or subcommand) for argv, raising Redis's errors for unknown ones."""
     cmd = COMMANDS.get(argv[0].lower())
@@ -361,6 +371,8 @@ class Context:
     # In apply, the ACL user (name) whose script the entry runs: its commands are checked
     # against that user's replicated rules (None: the default user, who may run anything).
     script_user: bytes | None = None
+    # In apply, where the errors of the commands a script calls are counted (INFO errorstats).
+    count_error = None
 
     def __init__(self, ks, rng, client=None, server=None, hub=None) -> None:
         self.ks = ks
