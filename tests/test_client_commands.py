@@ -383,6 +383,7 @@ def test_unblock_a_blpop(shared_node: Node, redis_server: int, server: str) -> N
         except redis.ResponseError as err:
             outcome["reply"] = str(err)
 
+    admin.config_resetstat()
     for reason, expected in (("ERROR", "UNBLOCKED client unblocked via CLIENT UNBLOCK"),
                              ("TIMEOUT", None)):
         outcome.clear()
@@ -394,6 +395,8 @@ def test_unblock_a_blpop(shared_node: Node, redis_server: int, server: str) -> N
         assert not waiter.is_alive()
         assert outcome["reply"] == expected
         assert admin.execute_command("CLIENT", "UNBLOCK", outcome["id"]) == 0
+    stats = admin.info("commandstats")["cmdstat_blpop"]  # Redis counts both as failed
+    assert (stats["calls"], stats["failed_calls"], stats["rejected_calls"]) == (2, 2, 0)
 
 
 def _kill_conversation(port: int) -> list:
