@@ -357,7 +357,7 @@ class Client(asyncio.Protocol):
         config = server.config  # the LRU/LFU clock: only where eviction may read it
         if config.evicting and cmd.keyed and (
                 cmd.container is None or cmd.container.name != "object"):
-            server.eviction.note_access(self.db, cmd.keys(argv))
+            server.eviction.note_access(self.db, cmd, argv)
         return self._route(cmd, argv)
 
     def _route(self, cmd: Command, argv: list[bytes]):
@@ -403,7 +403,7 @@ class Client(asyncio.Protocol):
                         return server.blocking.run(self, cmd, argv, Pending(self._reply_ready))
                     item = (COMMAND, self.db, argv)
                     if self.acl_user is not None and "script_reads" in cmd.flags:
-                        item += (self.user_name,)  # what the script calls is checked in apply
+                        item += (False, self.user_name)  # its calls are checked in apply
                     return server.replicator.submit(item, self._reply_ready, (cmd, parsed))
                 if route is PROXY and "blocking" in cmd.flags and may_wait(cmd, argv):
                     # it would stall the shared link

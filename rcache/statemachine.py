@@ -11,9 +11,11 @@ client tracking keys, once the entry is committed, with the entry's publications
 place); PUBLISH replies with how many receivers there were.
 
 Items:
-    (COMMAND, db, argv[, user])  one client command         -> its reply
+    (COMMAND, db, argv)          one client command         -> its reply
+    (COMMAND, db, argv, True)    a parked blocking command's wake-up try -> its reply
+    (COMMAND, db, argv, False, user)  a script run by an ACL user  -> its reply
     (TRANSACTION, [(db, argv)][, user])  MULTI ... EXEC, atomically -> list of replies
-    (user: the ACL user a script runs as, when the client is not the default user)
+    (user: the ACL user the scripts run as, when the client is not the default user)
     (EXPIRE, db, [keys])         active expiry from leader  -> number of keys deleted
     (MEMBER, id, raft, client)   cluster member addresses    -> None (raft None: removal)
     (LEASE_EXPIRY, [ids])        due leases, from the leader -> number of leases expired
@@ -77,11 +79,13 @@ class EntryContext(Context):
     the entry and the command's place in it (``seed``, set before each command), is built
     only if the command draws (few do). One per database and entry, not one per command."""
 
-    __slots__ = ("seed", "_random", "script_lines", "notify", "script_user", "count_error")
+    __slots__ = ("seed", "_random", "script_lines", "notify", "woken", "script_user",
+                 "count_error")
 
     def __init__(self, ks: Keyspace, hub: Hub | None, script_lines: list | None) -> None:
         self.ks, self.hub, self.client, self.server = ks, hub, None, None
         self.seed, self._random, self.script_lines = 0, None, script_lines
+        self.woken = False
         self.script_user: bytes | None = None
         # INFO errorstats of this node, for the errors of the commands a script calls
         self.count_error: Callable[[CommandError], None] | None = None
@@ -161,7 +165,8 @@ class StateMachine:
                 position += 1
                 results.append(self._run(txn, contexts, seed + position, now_ms, limits,
                                          item[1], item[2], events, found=found,
-                                         user=item[3] if len(item) > 3 else None))
+                                         woken=len(item) > 3 and item[3] is True,
+                                         user=item[4] if len(item) > 4 else None))
             elif kind == TRANSACTION:
                 awaited = self.replies_awaited(seed)
                 replies = []
@@ -223,9 +228,10 @@ class StateMachine:
     def _run(self, txn: Transaction, contexts: dict[int, EntryContext], seed: int, now_ms: int,
              limits: EncodingLimits, db: int, argv: list[bytes], events: list | None,
              run_reads: bool = True, found: tuple[Command, Any] | None = None,
-             user: bytes | None = None):
+             woken: bool = False, user: bytes | None = None):
         """One command, drawing from ``seed``; ``found``: its command (and parsed arguments)
-        if already known; ``user``: the ACL user a script runs as.
+        if already known; ``woken``: a parked blocking command's wake-up try; ``user``: the
+        ACL user a script runs as.
         ``contexts``: the entry's contexts by db, reused while SWAPDB leaves db's in place."""
         try:
             cmd, parsed = found or (lookup(argv), None)
@@ -241,7 +247,7 @@ class StateMachine:
                     Keyspace(self.store, txn, db, now_ms, limits, events), self.hub,
                     self._script_lines)
                 ctx.count_error = self.count_error
-            ctx.seed, ctx._random, ctx.script_user = seed, None, user
+            ctx.seed, ctx._random, ctx.woken, ctx.script_user = seed, None, woken, user
             result = cmd.call(ctx, argv, parsed)
         except CommandError as err:
             result = err
@@ -251,7 +257,7 @@ class StateMachine:
         # Node-local statistics only (INFO commandstats, SLOWLOG): nothing here reaches the
         # database, so the apply stays a function of the entry.
         elapsed_us = (time.perf_counter_ns() - start) // 1000
-        cmd.record(elapsed_us, type(result) is CommandError)
+        cmd.record(elapsed_us, type(result) is CommandError, call=not woken)
         if 0 <= self._slow_us <= elapsed_us:
             self.observer(cmd, argv, elapsed_us)
         return result

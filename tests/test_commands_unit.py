@@ -8,6 +8,7 @@ and error texts are Redis 7.0's (checked against redis-server 7.0.15).
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -465,6 +466,23 @@ def test_randomkey(kv: DirectNode) -> None:
     assert kv.call("randomkey") in (b"a", b"b")
 
 
+def _draws(kv: DirectNode, times: int) -> Counter:
+    """RANDOMKEY's picks with ``times`` seeds, as many clients' reads would draw them."""
+    ks = kv.store.keyspace(0, NOW)
+    return Counter(keyspace.randomkey(table.Context(ks, random.Random(seed)), [b"randomkey"])
+                   for seed in range(times))
+
+
+def test_randomkey_draws_every_key_and_keys_sharing_a_prefix(kv: DirectNode) -> None:
+    """Two keys are drawn alike; keys sharing a prefix once drew the first of them only."""
+    kv.call("mset", "foo", "x", "bar", "y")
+    drawn = _draws(kv, 200)
+    assert set(drawn) == {b"foo", b"bar"} and min(drawn.values()) > 60
+    kv.call("flushall")
+    kv.call("mset", *[part for n in range(200) for part in (f"user:{n}", "v")])
+    assert len(_draws(kv, 400)) > 50
+
+
 def test_object_encoding(kv: DirectNode) -> None:
     kv.call("mset", "int", "12345", "negzero", "-0", "short", "x" * 44, "long", "x" * 45)
     assert kv.call("object", "encoding", "int") == b"int"
@@ -649,6 +667,7 @@ def test_syntax_errors_come_from_the_parser(kv: DirectNode) -> None:
     (lambda: args.float_arg(b"1e999"), errors.NOT_FLOAT),
     (lambda: args.timeout_arg(b"-1"), "ERR timeout is negative"),
     (lambda: args.timeout_arg(b"x"), "ERR timeout is not a float or out of range"),
+    (lambda: args.timeout_arg(b"9223372036854775.808"), "ERR timeout is negative"),
     (lambda: args.flag_options([b"nx", b"up"], frozenset({b"NX"})), errors.SYNTAX),
     (lambda: args.limit_args([b"limit", b"0", b"x"], 0), errors.NOT_INTEGER),
 ])
@@ -661,6 +680,8 @@ def test_argument_parsers_values() -> None:
     assert args.optional_count([b"spop", b"k"], 2) is None
     assert args.optional_count([b"spop", b"k", b"3"], 2) == 3
     assert args.timeout_arg(b"0.5") == 500
+    # Redis rounds up (ceill): under a millisecond still times out, a tiny negative never
+    assert [args.timeout_arg(raw) for raw in (b"0.001", b"0.0001", b"-0.0001")] == [1, 1, 0]
     assert args.flag_options([b"nx", b"Gt"], frozenset({b"NX", b"GT"})) == {b"NX", b"GT"}
     assert args.leading_flags([b"zadd", b"k", b"NX", b"ch", b"1", b"m"], 2,
                               frozenset({b"nx", b"ch"})) == ({b"nx", b"ch"}, 4)
