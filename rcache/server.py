@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING
 from . import errors, scripting
 from .blocking import Blocking, may_wait
 from .cluster import PROXY, Cluster
+from .commands import table
 from .commands.acl import noperm_reply
-from .commands.acl_rules import AclLog, User, Users, denial
-from .commands.table import COMMANDS, Command, Context, lookup
+from .commands.acl_rules import AclLog, User, Users, denial, sort_option_refusal
+from .commands.table import COMMANDS, Command, Context, count_rejected, lookup
 from .config import Config
 from .entries import COMMAND, EXPIRE, LEASE_EXPIRY, LEASE_PROMOTE, SCRIPT_COMMANDS, TRANSACTION
 from .errors import CommandError
@@ -43,7 +44,17 @@ from .pending import Pending
 from .pubsub import Hub
 from .raft import Replicator
 from .replies import ReplyQueue, RunWhenDue
-from .resp import NO_REPLY, NULL_ARRAY, QUEUED, Push, RawReply, RequestReader, encode, split_array
+from .resp import (
+    NO_REPLY,
+    NULL_ARRAY,
+    QUEUED,
+    Push,
+    RawReply,
+    Replies,
+    RequestReader,
+    encode,
+    split_array,
+)
 from .slowlog import SlowLog
 from .statemachine import Prepared, StateMachine
 from .storage import Store
@@ -71,6 +82,8 @@ class Stats:
         self.error_replies: dict[str, int] = {}  # INFO errorstats: error code -> replies
 
     def count_error(self, error: CommandError) -> None:
+        if error.counted:
+            return
         code = str(error).split(" ", 1)[0]
         self.error_replies[code] = self.error_replies.get(code, 0) + 1
 
@@ -220,7 +233,7 @@ class Client(asyncio.Protocol):
         reader = self.reader
         if not inbox and reader.error is not None and not self._closing:
             self._emit(CommandError("ERR " + reader.error))
-            self._close_after_reply()
+            self.close_after_reply()
         if replies.out:
             self._write_at_turn_end()
         self._update_reading()
@@ -262,7 +275,7 @@ class Client(asyncio.Protocol):
             reply = self._apply_reply_mode(reply, mode)
         self._emit(reply)
         if self.quitting:
-            self._close_after_reply()
+            self.close_after_reply()
         self._decide_plain()
 
     def _decide_plain(self) -> None:
@@ -303,6 +316,8 @@ class Client(asyncio.Protocol):
         try:
             cmd = cmd or lookup(argv)
         except CommandError as err:
+            if str(err).startswith(errors.WRONG_ARITY_START):
+                count_rejected(argv)
             if self.multi is not None:
                 self.multi_failed = True
             return err
@@ -436,10 +451,13 @@ class Client(asyncio.Protocol):
             self._acl_seen = version
             self.acl_user = users.get(self.user_name)
             if self.acl_user is None:
-                self._close_after_reply()
+                self.close_after_reply()
                 return CommandError("ERR the user of this connection was deleted")
         refused = denial(self.acl_user, cmd, argv)
         if refused is None:
+            if cmd.name in ("sort", "sort_ro"):
+                option_refused = sort_option_refusal(self.acl_user, argv)
+                return CommandError(option_refused) if option_refused else None
             return None
         kind, name = refused
         self.server.log_acl_refusal(self, kind, name, self.user_name)
@@ -605,13 +623,16 @@ class Client(asyncio.Protocol):
             (cmd, None) for cmd, _ in queued if "node" not in cmd.flags])
 
     def _script_item(self, argv: list[bytes]) -> tuple:
-        """A script's entry item: with (oom_at_start, user) when either matters on apply
-        (rcache.entries), Redis deciding both when the script starts."""
+        """A script's entry item: with its user and whether the leader found the dataset
+        past maxmemory when either matters on apply (rcache.entries), as Redis decides both
+        when the script starts."""
         past_maxmemory = bool(self.server.config.maxmemory) and (
             self.server.eviction.admit() is not None)
         user = self._scripts_user()
-        if past_maxmemory or user is not None:
-            return (COMMAND, self.db, argv, (past_maxmemory, user))
+        if past_maxmemory:
+            return (COMMAND, self.db, argv, False, user, True)
+        if user is not None:
+            return (COMMAND, self.db, argv, False, user)
         return (COMMAND, self.db, argv)
 
     def _scripts_user(self) -> bytes | None:
@@ -750,7 +771,7 @@ class Client(asyncio.Protocol):
         return not (self.subscriptions or self.replies.slots or self._inbox
                     or self.id in self.server.monitors.clients)
 
-    def _close_after_reply(self) -> None:
+    def close_after_reply(self) -> None:
         self._closing = True
         if self.replies.close_after() and self.transport is not None:
             self.flush()
@@ -772,14 +793,14 @@ class Client(asyncio.Protocol):
     def _apply_reply_mode(self, reply, mode: str | None):
         """CLIENT REPLY OFF, SKIP (``mode``: as this command found it; CLIENT REPLY SKIP
         leaves skip_next, which skips the command after it): a dropped reply's place is
-        kept if it is pending, so later reads still wait for the write."""
+        kept if it is pending, so later reads still wait for the write; pushes still go."""
         now = self.reply_mode
         muted = now == "off" or (mode == "skip" and now is not None)  # not after REPLY ON
         if now == "skip_next":
             self.reply_mode = "skip"
         elif now == "skip":
             self.reply_mode = None
-        if not muted:
+        if not muted or _pushed(reply):
             return reply
         if type(reply) is Pending and not reply.done:
             reply.muted = True
@@ -829,6 +850,19 @@ class Client(asyncio.Protocol):
         self.user_name, self.acl_user = b"default", None
 
 
+def _pushed(reply) -> bool:
+    """(Un)subscribe confirmations: Redis sends them as pushes, which CLIENT REPLY OFF and
+    SKIP do not silence."""
+    return type(reply) is Replies and bool(reply) and type(reply[0]) is Push
+
+
+def _subscriptions_allowed(client: Client, user: User) -> bool:
+    return (user.all_channels
+            or (all(user.may_use_channel(name) for name in client.channels)
+                and all(user.may_use_channel(name) for name in client.shard_channels)
+                and all(user.may_use_channel(name, True) for name in client.patterns)))
+
+
 _UNSEEN = object()
 _PLAIN: dict[bytes, Command | None] = {}  # command name as sent -> _plain_command(name)
 
@@ -870,6 +904,7 @@ class Server:
     def __init__(self, config: Config) -> None:
         self.config = config
         scripting.instruction_budget = config.lua_instruction_budget
+        table.latency_tracking = config.latency_tracking
         config.maxclients = fit_maxclients(config.maxclients)
         config.runtime_checks["maxclients"] = check_maxclients
         os.makedirs(config.dir, exist_ok=True)
@@ -889,6 +924,7 @@ class Server:
             lambda: config.client_output_buffer_limit["slave"].hard)
         self.pause = ClientPause()
         self.stats = Stats()
+        self.machine.count_error = self.stats.count_error  # a script's commands' errors
         self.eviction = Eviction(self)
         self.slowlog = SlowLog()
         self.machine.observer = self.note_duration
@@ -907,6 +943,7 @@ class Server:
         joins anything), start Raft, then serve. SIGTERM stops the node at any point."""
         loop = self._loop = asyncio.get_running_loop()
         self.hub.loop = self.monitors.loop = loop
+        self.store.on_acl_change = lambda: loop.call_soon_threadsafe(self._drop_refused_clients)
         self._stopping = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.shutdown)
@@ -950,6 +987,17 @@ class Server:
         finally:
             stopping.cancel()
             await self._close()
+
+    def _drop_refused_clients(self) -> None:
+        """After ACL SETUSER or DELUSER, as Redis: a connection whose user is gone closes,
+        and so does one subscribed to a channel or pattern its user no longer allows."""
+        users = self.users
+        for client in list(self.clients.values()):
+            if client.user_name == b"default":
+                continue
+            user = users.get(client.user_name)
+            if user is None or (client.subscriptions and not _subscriptions_allowed(client, user)):
+                client.close_after_reply()
 
     def log_acl_refusal(self, client: Client, reason: str, obj: str, username: bytes) -> None:
         from .commands.connection import describe

@@ -13,9 +13,10 @@ place); PUBLISH replies with how many receivers there were.
 Items:
     (COMMAND, db, argv)          one client command         -> its reply
     (COMMAND, db, argv, True)    a parked blocking command's wake-up try -> its reply
-    (COMMAND, db, argv, (oom_at_start, user))  a script (rcache.entries)  -> its reply
-    (TRANSACTION, [(db, argv)])  MULTI ... EXEC, atomically -> list of replies
-    (TRANSACTION, [(db, argv)], user)  the same, a user's with scripts  -> list of replies
+    (COMMAND, db, argv, False, user)  a script run by an ACL user  -> its reply
+    (COMMAND, db, argv, False, user, True)  a script the leader took past maxmemory
+    (TRANSACTION, [(db, argv)][, user])  MULTI ... EXEC, atomically -> list of replies
+    (user: the ACL user the scripts run as, when the client is not the default user)
     (EXPIRE, db, [keys])         active expiry from leader  -> number of keys deleted
     (MEMBER, id, raft, client)   cluster member addresses    -> None (raft None: removal)
     (LEASE_EXPIRY, [ids])        due leases, from the leader -> number of leases expired
@@ -79,13 +80,16 @@ class EntryContext(Context):
     the entry and the command's place in it (``seed``, set before each command), is built
     only if the command draws (few do). One per database and entry, not one per command."""
 
-    __slots__ = ("seed", "_random", "script_lines", "notify", "woken", "oom_at_start",
-                 "script_user")
+    __slots__ = ("seed", "_random", "script_lines", "notify", "woken", "script_user",
+                 "count_error", "oom_at_start")
 
     def __init__(self, ks: Keyspace, hub: Hub | None, script_lines: list | None) -> None:
         self.ks, self.hub, self.client, self.server = ks, hub, None, None
         self.seed, self._random, self.script_lines = 0, None, script_lines
-        self.woken, self.oom_at_start, self.script_user = False, False, None
+        self.woken, self.oom_at_start = False, False
+        self.script_user: bytes | None = None
+        # INFO errorstats of this node, for the errors of the commands a script calls
+        self.count_error: Callable[[CommandError], None] | None = None
         self.notify = ks.notify  # Context.notify without its call: every write notifies
 
     @property
@@ -125,6 +129,7 @@ class StateMachine:
         # the scripts of an entry a client here awaits run are noted only while there are.
         self.monitors = None
         self._script_lines: list | None = None  # for the entry being applied
+        self.count_error: Callable[[CommandError], None] | None = None  # the server's stats
 
     def reload(self) -> None:
         """After a snapshot replaced the database: tracking clients forget all they cached,
@@ -161,10 +166,11 @@ class StateMachine:
                 position += 1
                 results.append(self._run(txn, contexts, seed + position, now_ms, limits,
                                          item[1], item[2], events, found=found,
-                                         extra=item[3] if len(item) > 3 else None))
+                                         woken=len(item) > 3 and item[3] is True,
+                                         user=item[4] if len(item) > 4 else None,
+                                         oom_at_start=len(item) > 5 and item[5]))
             elif kind == TRANSACTION:
                 awaited = self.replies_awaited(seed)
-                script = (False, item[2]) if len(item) > 2 else None  # its user
                 replies = []
                 for i, (db, argv) in enumerate(item[1]):
                     position += 1
@@ -172,7 +178,7 @@ class StateMachine:
                                              limits, db, argv, events,
                                              run_reads=awaited,
                                              found=found[i] if found else None,
-                                             extra=script))
+                                             user=item[2] if len(item) > 2 else None))
                 results.append(replies)
             elif kind == EXPIRE:
                 ks = Keyspace(self.store, txn, item[1], now_ms, events=events)
@@ -224,10 +230,10 @@ class StateMachine:
     def _run(self, txn: Transaction, contexts: dict[int, EntryContext], seed: int, now_ms: int,
              limits: EncodingLimits, db: int, argv: list[bytes], events: list | None,
              run_reads: bool = True, found: tuple[Command, Any] | None = None,
-             extra: bool | tuple[bool, bytes | None] | None = None):
+             woken: bool = False, user: bytes | None = None, oom_at_start: bool = False):
         """One command, drawing from ``seed``; ``found``: its command (and parsed arguments)
-        if already known; ``extra``: a COMMAND item's 4th element, True for a parked blocking
-        command's wake-up try, (oom_at_start, user) for a script (rcache.entries).
+        if already known; ``woken``: a parked blocking command's wake-up try; ``user``: the
+        ACL user a script runs as; ``oom_at_start``: a script the leader found past maxmemory.
         ``contexts``: the entry's contexts by db, reused while SWAPDB leaves db's in place."""
         try:
             cmd, parsed = found or (lookup(argv), None)
@@ -242,8 +248,9 @@ class StateMachine:
                 ctx = contexts[db] = EntryContext(
                     Keyspace(self.store, txn, db, now_ms, limits, events), self.hub,
                     self._script_lines)
-            ctx.seed, ctx._random, ctx.woken = seed, None, extra is True
-            ctx.oom_at_start, ctx.script_user = extra if type(extra) is tuple else (False, None)
+                ctx.count_error = self.count_error
+            ctx.seed, ctx._random, ctx.woken, ctx.script_user = seed, None, woken, user
+            ctx.oom_at_start = oom_at_start
             result = cmd.call(ctx, argv, parsed)
         except CommandError as err:
             result = err
@@ -253,7 +260,7 @@ class StateMachine:
         # Node-local statistics only (INFO commandstats, SLOWLOG): nothing here reaches the
         # database, so the apply stays a function of the entry.
         elapsed_us = (time.perf_counter_ns() - start) // 1000
-        cmd.record(elapsed_us, type(result) is CommandError, call=extra is not True)
+        cmd.record(elapsed_us, type(result) is CommandError, call=not woken)
         if 0 <= self._slow_us <= elapsed_us:
             self.observer(cmd, argv, elapsed_us)
         return result

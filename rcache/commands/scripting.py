@@ -29,10 +29,11 @@ from ..lualibs import format_number, is_table
 from ..pubsub import settle
 from ..resp import OK, OrderedSet, SimpleString, parse_int, split_args
 from ..scripting import LuaRun, TableError, sha1hex
-from ..storage import ACL_PREFIX, SCRIPTS_BYTES_KEY, SCRIPTS_COUNT_KEY, end_of_prefix
-from .acl_rules import User, denial, user_from_rules
+from ..storage import SCRIPTS_BYTES_KEY, SCRIPTS_COUNT_KEY, end_of_prefix
+from .acl import stored_user
+from .acl_rules import User, denial
 from .args import int_arg
-from .table import COMMANDS, Command, Context, command, container, lookup
+from .table import COMMANDS, Command, Context, command, container, count_rejected, lookup
 
 log = logging.getLogger(__name__)
 
@@ -109,18 +110,30 @@ class _Caller:
         self.rng = ctx.rng
         self.hub = ctx.hub
         self.read_only = read_only or ctx.ks.txn is None  # run as a read: never writes
+        self.user = _script_user(ctx)  # None: the default user, who may run anything
+        self.count_error = ctx.server.stats.count_error if ctx.server else ctx.count_error
         # MONITOR: where the commands it runs are noted (None: nobody here would see them).
         # Noting them changes nothing the script or the database sees.
         self.shown = (ctx.script_lines if ctx.server is None
                       else ctx.server.monitors.script_lines_here())
-        self.user = _script_user(ctx)
 
     def __call__(self, argv: list[bytes]):
+        """Run one command; counted in its INFO commandstats, its error in errorstats, as
+        Redis counts a script's (node-local statistics: nothing of it reaches the database).
+        The script's own error reply, if this one becomes it, is then not counted again."""
+        try:
+            return self._run(argv)
+        except CommandError as err:
+            if self.count_error is not None:
+                self.count_error(err)
+            raise
+
+    def _run(self, argv: list[bytes]):
         try:
             cmd = lookup(argv)
         except CommandError as err:
-            if str(err).startswith("ERR wrong number of arguments"):
-                _named_command(argv).rejected_calls += 1
+            if str(err).startswith(errors.WRONG_ARITY_START):
+                count_rejected(argv)
                 raise CommandError(scripting.ARITY_FROM_SCRIPT) from None
             raise CommandError(scripting.UNKNOWN_FROM_SCRIPT) from None
         special = _IN_SCRIPT.get(cmd.full_name)
@@ -156,7 +169,7 @@ class _Caller:
         if self.user is not None:
             refused = denial(self.user, cmd, argv)
             if refused is not None:
-                return f"ERR The user executing the script {_ACL_DENIALS[refused[0]]}"
+                return _ACL_REFUSALS[refused[0]]
         if special or not cmd.is_write:
             return None
         if self.read_only:
@@ -198,22 +211,24 @@ def _named_command(argv: list[bytes]) -> Command | None:
     return cmd
 
 
-_ACL_DENIALS = {"command": "can't run this command or subcommand",
-                "key": "can't access at least one of the keys mentioned in the command arguments",
-                "channel": "can't publish to the channel mentioned in the command"}
+_ACL_REFUSALS = {
+    "command": "ERR The user executing the script can't run this command or subcommand",
+    "key": "ERR The user executing the script can't access at least one of the keys "
+           "mentioned in the command arguments",
+    "channel": "ERR The user executing the script can't publish to the channel mentioned in "
+               "the command",
+}
 
 
 def _script_user(ctx: Context) -> User | None:
-    """The ACL user whose script runs (None: default, who may run everything): the client's
-    when run here, else the one its entry names, as the log left that user's rules (one
-    deleted since has no permissions)."""
+    """Whose permissions a script's commands need: the client's here; in apply, the user
+    the entry names, as the replicated rules stand at this entry (a deleted one may run
+    nothing), so that every node refuses the same commands."""
     if ctx.client is not None:
-        return getattr(ctx.client, "acl_user", None)
-    name = ctx.script_user
-    if name is None:
+        return ctx.client.acl_user
+    if ctx.script_user is None:
         return None
-    rules = ctx.ks.txn.get(ACL_PREFIX + name) if ctx.ks.txn is not None else None
-    return User(name) if rules is None else user_from_rules(name, rules)
+    return stored_user(ctx, ctx.script_user) or User(ctx.script_user)
 
 
 def _refuse_block(argv: list[bytes]) -> None:
