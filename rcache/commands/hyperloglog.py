@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import struct
+from bisect import bisect_right
 
 from .. import errors
 from ..errors import CommandError
@@ -303,6 +304,115 @@ def _promote(hll: bytearray, index: int, count: int) -> int:
     return _dense_update(hll, index, count)
 
 
+class _SparseOpcodes:
+    """A well-formed sparse value's opcodes as a list, for PFADD's many sets: hllSparseSet's
+    edits made the same way, but each finds its opcode by bisection (no opcode's first
+    register moves when another is split or merged), where a walk of the bytes costs a
+    Python step per opcode and element."""
+
+    __slots__ = ("firsts", "codes", "size")
+
+    def __init__(self, firsts: list[int], codes: list[bytes], size: int) -> None:
+        self.firsts = firsts  # the first register each opcode covers, ascending
+        self.codes = codes  # each opcode's bytes
+        self.size = size  # the value's length in bytes, header included
+
+    @classmethod
+    def decode(cls, hll: bytearray) -> _SparseOpcodes | None:
+        """None unless the opcodes cover every register exactly, with no truncated XZERO:
+        a corrupt value takes hllSparseSet's own walk, which finds the corruption as C does."""
+        firsts, codes = [], []
+        p, first, end = HEADER, 0, len(hll)
+        while p < end:
+            _, span, _, size = _opcode(hll, p)
+            if p + size > end:
+                return None
+            firsts.append(first)
+            codes.append(bytes(hll[p:p + size]))
+            p += size
+            first += span
+        return cls(firsts, codes, end) if first == REGISTERS else None
+
+    def write_into(self, hll: bytearray) -> None:
+        hll[HEADER:] = b"".join(self.codes)
+
+    def set(self, index: int, count: int) -> int | None:
+        """_sparse_set's result, or None where the value must turn dense first."""
+        if count > _SPARSE_VAL_MAX_VALUE:
+            return None
+        at = bisect_right(self.firsts, index) - 1
+        first, code = self.firsts[at], self.codes[at]
+        kind, span, value, size = _opcode(code, 0)
+        if kind == "v" and value >= count:
+            return 0
+        if span == 1 and kind != "Z":  # (an XZERO of one shrinks: the general case)
+            self.codes[at] = bytes((_val(count, 1),))
+            self._merge_adjacent(at - 1)
+            return 1
+        last = first + span - 1
+        firsts, codes = [], []
+        if index != first:
+            firsts.append(first)
+            codes.append(bytes((_val(value, index - first),)) if kind == "v"
+                         else _zeros(index - first))
+        firsts.append(index)
+        codes.append(bytes((_val(count, 1),)))
+        if index != last:
+            firsts.append(index + 1)
+            codes.append(bytes((_val(value, last - index),)) if kind == "v"
+                         else _zeros(last - index))
+        grown = sum(map(len, codes)) - size
+        if grown > 0 and self.size + grown > HLL_SPARSE_MAX_BYTES:
+            return None
+        self.firsts[at:at + 1] = firsts
+        self.codes[at:at + 1] = codes
+        self.size += grown
+        self._merge_adjacent(at - 1)
+        return 1
+
+    def _merge_adjacent(self, at: int) -> None:
+        """_merge_adjacent on the list, from opcode ``at`` (the first when negative)."""
+        at = max(at, 0)
+        codes, firsts = self.codes, self.firsts
+        scans = 5
+        while at < len(codes) and scans:
+            scans -= 1
+            op = codes[at][0]
+            if op & 0x80 and at + 1 < len(codes) and codes[at + 1][0] & 0x80:
+                nxt = codes[at + 1][0]
+                value = ((op >> 2) & 31) + 1
+                length = (op & 3) + 1 + (nxt & 3) + 1
+                if value == ((nxt >> 2) & 31) + 1 and length <= _SPARSE_VAL_MAX_LEN:
+                    codes[at:at + 2] = [bytes((_val(value, length),))]
+                    del firsts[at + 1]
+                    self.size -= 1
+                    continue
+            at += 1
+
+
+def _add_all(hll: bytearray, elements: list[bytes]) -> tuple[bool, bool]:
+    """PFADD's sets in argument order: (whether a register grew, whether a corrupt opcode
+    stopped them; what changed before it is kept)."""
+    opcodes = _SparseOpcodes.decode(hll) if hll[4] == SPARSE else None
+    grew = False
+    for element in elements:
+        index, count = pattern(element)
+        result = None if opcodes is None else opcodes.set(index, count)
+        if result is None:
+            if opcodes is not None:
+                opcodes.write_into(hll)
+                opcodes = None
+                result = _promote(hll, index, count)
+            else:
+                result = _add(hll, index, count)
+        if result < 0:
+            return grew, True
+        grew = grew or result == 1
+    if opcodes is not None:
+        opcodes.write_into(hll)
+    return grew, False
+
+
 # -- estimating -----------------------------------------------------------------------------------
 def _sigma(x: float) -> float:
     if x == 1.0:
@@ -379,8 +489,7 @@ def _load(ks: Keyspace, key: bytes) -> tuple[bytearray, int] | None:
     return bytearray(value), record[1]
 
 
-def _add(hll: bytearray, element: bytes) -> int:
-    index, count = pattern(element)
+def _add(hll: bytearray, index: int, count: int) -> int:
     if hll[4] == DENSE:
         return _dense_update(hll, index, count)
     return _sparse_set(hll, index, count)
@@ -412,14 +521,12 @@ def pfadd(ctx: Context, argv: list[bytes]) -> int:
     key = argv[1]
     loaded = _load(ks, key)
     hll, expire_at = loaded if loaded is not None else (empty_hll(), 0)
-    updated = loaded is None
-    for element in argv[2:]:
-        result = _add(hll, element)
-        if result < 0:  # Redis keeps what it changed before the corrupt opcode
-            if updated:
-                ks.put(key, STRING, bytes(hll), expire_at)
-            raise CommandError(CORRUPTED)
-        updated = updated or result == 1
+    grew, corrupt = _add_all(hll, argv[2:])
+    updated = loaded is None or grew
+    if corrupt:  # Redis keeps what it changed before the corrupt opcode
+        if updated:
+            ks.put(key, STRING, bytes(hll), expire_at)
+        raise CommandError(CORRUPTED)
     if updated:
         hll[15] |= _STALE
         ks.put(key, STRING, bytes(hll), expire_at)
