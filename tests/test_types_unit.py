@@ -42,6 +42,15 @@ def test_dense_registers_round_trip() -> None:
     assert bytes(hyperloglog.unpack_dense(packed)) == registers
 
 
+def test_registers_max_is_bytewise_max() -> None:
+    rnd = random.Random(7)
+    edges = bytes(range(64)) * (hyperloglog.REGISTERS // 64)
+    for _ in range(20):
+        a = bytes(rnd.randrange(64) for _ in range(hyperloglog.REGISTERS))
+        for b in (edges, a, bytes(rnd.randrange(64) for _ in range(hyperloglog.REGISTERS))):
+            assert hyperloglog._registers_max(a, b) == bytes(map(max, a, b))
+
+
 def test_hll_of_three_elements_is_redis_value() -> None:
     """PFADD h a b c on redis-server 7.0, then GET h: the sparse bytes, cached count stale."""
     hll = hyperloglog.empty_hll()

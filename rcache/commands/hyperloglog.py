@@ -129,6 +129,19 @@ def _byte_or(a: bytes, b: bytes) -> bytes:
     return total.to_bytes(len(a), "little")
 
 
+_LANES_0X80 = int.from_bytes(b"\x80" * REGISTERS, "little")
+_LANES_0X01 = int.from_bytes(b"\x01" * REGISTERS, "little")
+
+
+def _registers_max(a: bytes, b: bytes) -> bytes:
+    """Bytewise max of two register strings (values below 128) in a few big-integer steps:
+    each byte of (a | 0x80) - b keeps its top bit exactly where a >= b (no borrow crosses a
+    byte), and that bit spread over its byte selects a or b."""
+    x, y = int.from_bytes(a, "little"), int.from_bytes(b, "little")
+    a_wins = ((((x | _LANES_0X80) - y) >> 7) & _LANES_0X01) * 0xFF
+    return ((x & a_wins) | (y & ~a_wins)).to_bytes(REGISTERS, "little")
+
+
 def unpack_dense(packed: bytes) -> bytearray:
     """12288 bytes of 6-bit registers -> 16384 bytes, one register each."""
     b0, b1, b2 = packed[0::3], packed[1::3], packed[2::3]
@@ -509,7 +522,7 @@ def _max_registers(ks: Keyspace, keys: list[bytes]) -> tuple[bytearray, bool]:
         registers = registers_of(hll)
         if registers is None:
             raise CommandError(CORRUPTED)
-        maxima = bytes(map(max, maxima, registers))
+        maxima = _registers_max(maxima, registers)
     return bytearray(maxima), any_dense
 
 
@@ -576,7 +589,7 @@ def pfmerge(ctx: Context, argv: list[bytes]) -> SimpleString:
         raise CommandError(CORRUPTED)
     if hll[4] == DENSE:
         current = unpack_dense(bytes(hll[HEADER:]))
-        hll[HEADER:] = pack_dense(bytes(map(max, current, maxima)))
+        hll[HEADER:] = pack_dense(_registers_max(current, maxima))
     else:
         trail: list[Cursor] = []
         for index, value in enumerate(maxima):
