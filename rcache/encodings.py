@@ -1,5 +1,6 @@
 """The encoding options (Redis's ``*-max-listpack-*``, ``set-max-intset-entries``) that decide
-which encoding OBJECT ENCODING reports for a collection.
+which encoding OBJECT ENCODING reports for a collection, and ``hll-sparse-max-bytes``, past
+which a sparse HyperLogLog turns dense (its bytes are the value, so they must agree).
 
 rcache stores every collection the same way; it tracks only whether Redis would have
 converted the value to its big encoding, which depends on these options when the value is
@@ -18,6 +19,7 @@ class EncodingLimits(NamedTuple):
     set_max_intset_entries: int = 512
     zset_max_listpack_entries: int = 128
     zset_max_listpack_value: int = 64
+    hll_sparse_max_bytes: int = 3000
 
 
 DEFAULT_LIMITS = EncodingLimits()

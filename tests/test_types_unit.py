@@ -8,7 +8,10 @@ from itertools import islice
 
 from rcache.commands import geo, hyperloglog
 from rcache.commands.lcs import LcsTable
+from rcache.encodings import DEFAULT_LIMITS
 from rcache.resp import DoubleText, encode
+
+SPARSE_MAX = DEFAULT_LIMITS.hll_sparse_max_bytes
 
 
 def _lcs_table(a: bytes, b: bytes) -> list[list[int]]:
@@ -54,7 +57,7 @@ def test_registers_max_is_bytewise_max() -> None:
 def test_hll_of_three_elements_is_redis_value() -> None:
     """PFADD h a b c on redis-server 7.0, then GET h: the sparse bytes, cached count stale."""
     hll = hyperloglog.empty_hll()
-    assert [hyperloglog._add(hll, *hyperloglog.pattern(element))
+    assert [hyperloglog._add(hll, *hyperloglog.pattern(element), SPARSE_MAX)
             for element in (b"a", b"b", b"c")] == [1, 1, 1]
     hll[15] |= 0x80  # what PFADD does once it changed something
     assert bytes(hll) == (b"HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80"
@@ -62,10 +65,11 @@ def test_hll_of_three_elements_is_redis_value() -> None:
     assert hyperloglog.estimate(hyperloglog.histogram(hyperloglog.registers_of(hll))) == 3
 
 
-def _same_bytes_as_walk(hll: bytearray, elements: list[bytes]) -> None:
+def _same_bytes_as_walk(hll: bytearray, elements: list[bytes], max_bytes: int = SPARSE_MAX
+                        ) -> None:
     walked = bytearray(hll)
-    grew, corrupt = hyperloglog._add_all(hll, elements)
-    results = [hyperloglog._add(walked, *hyperloglog.pattern(e)) for e in elements]
+    grew, corrupt = hyperloglog._add_all(hll, elements, max_bytes)
+    results = [hyperloglog._add(walked, *hyperloglog.pattern(e), max_bytes) for e in elements]
     walked[15] = hll[15]  # (the walk marks the cached count stale; PFADD does that after)
     assert (grew, corrupt) == (1 in results, False)
     assert hll == walked
@@ -79,6 +83,8 @@ def test_hll_batch_adds_equal_one_walk_per_element() -> None:
     for size in (1, 60, 400, 1500, 3000):
         _same_bytes_as_walk(hyperloglog.empty_hll(),
                             [b"%d" % rnd.randrange(10 ** 9) for _ in range(size)])
+        _same_bytes_as_walk(hyperloglog.empty_hll(),  # hll-sparse-max-bytes 100
+                            [b"%d" % rnd.randrange(10 ** 9) for _ in range(size)], 100)
     numbers = (b"%d" % n for n in range(10 ** 6))
     crowded = list(islice((e for e in numbers if hyperloglog.pattern(e)[0] < 64), 300))
     _same_bytes_as_walk(hyperloglog.empty_hll(), crowded)

@@ -10,7 +10,8 @@ Redis and SET here counts the same, and counts agree with Redis's for the same i
 
 A register is hashed with MurmurHash64A (seed 0xadc83b19); its index is the low 14 bits, its
 value the position of the first 1 bit in the rest. A sparse value turns dense once it would
-grow past ``HLL_SPARSE_MAX_BYTES`` or hold a register above 32, exactly where Redis's does.
+grow past ``hll-sparse-max-bytes`` (the entry's, see rcache.encodings) or hold a register
+above 32, exactly where Redis's does.
 The estimate is Ertl's improved estimator, Redis 5's ``hllCount``.
 
 PFCOUNT of one key stores the cardinality it computed in the header, as Redis does (so a GET
@@ -43,7 +44,6 @@ REGISTER_MAX = 63
 HEADER = 16
 DENSE_SIZE = HEADER + REGISTERS * 6 // 8
 DENSE, SPARSE = 0, 1
-HLL_SPARSE_MAX_BYTES = 3000  # Redis's default hll-sparse-max-bytes
 _SPARSE_VAL_MAX_VALUE = 32
 _SPARSE_VAL_MAX_LEN = 4
 _SPARSE_ZERO_MAX_LEN = 64
@@ -226,8 +226,8 @@ def _to_dense(hll: bytearray) -> bool:
 Cursor = tuple[int, int]  # (offset of an opcode, index of the first register it covers)
 
 
-def _sparse_set(hll: bytearray, index: int, count: int, trail: list[Cursor] | None = None
-                ) -> int:
+def _sparse_set(hll: bytearray, index: int, count: int, max_bytes: int,
+                trail: list[Cursor] | None = None) -> int:
     """hllSparseSet: 1 if the register grew, 0 if not, -1 for a corrupt value. May turn the
     value dense (then in place, as Redis's promotion).
 
@@ -279,7 +279,7 @@ def _sparse_set(hll: bytearray, index: int, count: int, trail: list[Cursor] | No
         seq.append(_val(count, 1))
         if index != last:
             seq += _zeros(last - index)
-    if len(seq) > size and len(hll) + len(seq) - size > HLL_SPARSE_MAX_BYTES:
+    if len(seq) > size and len(hll) + len(seq) - size > max_bytes:
         return _promote(hll, index, count)
     new_length = len(hll) + len(seq) - size  # a truncated XZERO counts as 2 bytes, as in C
     hll[p:p + size] = seq
@@ -349,7 +349,7 @@ class _SparseOpcodes:
     def write_into(self, hll: bytearray) -> None:
         hll[HEADER:] = b"".join(self.codes)
 
-    def set(self, index: int, count: int) -> int | None:
+    def set(self, index: int, count: int, max_bytes: int) -> int | None:
         """_sparse_set's result, or None where the value must turn dense first."""
         if count > _SPARSE_VAL_MAX_VALUE:
             return None
@@ -375,7 +375,7 @@ class _SparseOpcodes:
             codes.append(bytes((_val(value, last - index),)) if kind == "v"
                          else _zeros(last - index))
         grown = sum(map(len, codes)) - size
-        if grown > 0 and self.size + grown > HLL_SPARSE_MAX_BYTES:
+        if grown > 0 and self.size + grown > max_bytes:
             return None
         self.firsts[at:at + 1] = firsts
         self.codes[at:at + 1] = codes
@@ -403,21 +403,21 @@ class _SparseOpcodes:
             at += 1
 
 
-def _add_all(hll: bytearray, elements: list[bytes]) -> tuple[bool, bool]:
+def _add_all(hll: bytearray, elements: list[bytes], max_bytes: int) -> tuple[bool, bool]:
     """PFADD's sets in argument order: (whether a register grew, whether a corrupt opcode
     stopped them; what changed before it is kept)."""
     opcodes = _SparseOpcodes.decode(hll) if hll[4] == SPARSE else None
     grew = False
     for element in elements:
         index, count = pattern(element)
-        result = None if opcodes is None else opcodes.set(index, count)
+        result = None if opcodes is None else opcodes.set(index, count, max_bytes)
         if result is None:
             if opcodes is not None:
                 opcodes.write_into(hll)
                 opcodes = None
                 result = _promote(hll, index, count)
             else:
-                result = _add(hll, index, count)
+                result = _add(hll, index, count, max_bytes)
         if result < 0:
             return grew, True
         grew = grew or result == 1
@@ -502,10 +502,10 @@ def _load(ks: Keyspace, key: bytes) -> tuple[bytearray, int] | None:
     return bytearray(value), record[1]
 
 
-def _add(hll: bytearray, index: int, count: int) -> int:
+def _add(hll: bytearray, index: int, count: int, max_bytes: int) -> int:
     if hll[4] == DENSE:
         return _dense_update(hll, index, count)
-    return _sparse_set(hll, index, count)
+    return _sparse_set(hll, index, count, max_bytes)
 
 
 def _max_registers(ks: Keyspace, keys: list[bytes]) -> tuple[bytearray, bool]:
@@ -534,7 +534,7 @@ def pfadd(ctx: Context, argv: list[bytes]) -> int:
     key = argv[1]
     loaded = _load(ks, key)
     hll, expire_at = loaded if loaded is not None else (empty_hll(), 0)
-    grew, corrupt = _add_all(hll, argv[2:])
+    grew, corrupt = _add_all(hll, argv[2:], ks.limits.hll_sparse_max_bytes)
     updated = loaded is None or grew
     if corrupt:  # Redis keeps what it changed before the corrupt opcode
         if updated:
@@ -597,7 +597,7 @@ def pfmerge(ctx: Context, argv: list[bytes]) -> SimpleString:
                 if hll[4] == DENSE:
                     _dense_update(hll, index, value)
                 else:
-                    _sparse_set(hll, index, value, trail)
+                    _sparse_set(hll, index, value, ks.limits.hll_sparse_max_bytes, trail)
     hll[15] |= _STALE
     ks.put(key, STRING, bytes(hll), expire_at)
     ctx.notify(STRING_EVENTS, b"pfadd", key)
