@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Redis's own test suite (its Tcl unit files, in external-server mode) against rcache.
+
+Redis's tests are not part of rcache: point --redis at a checkout of Redis 7.0, e.g.
+`git clone --depth 1 --branch 7.0.15 https://github.com/redis/redis ../redis`. Each unit file
+runs against a fresh single node of this checkout. The tests named in redis_suite_skips.txt
+are left out, each under a comment saying why (Redis internals, DEBUG, replication, what
+README lists as left out). Needs tclsh (Debian: tcl).
+
+Usage: python tests/redis_suite.py --redis ../redis [UNIT ...]   (default: DEFAULT_UNITS)
+Prints ok/err/exception counts per unit and the failures; exit status 1 if any.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's rcache
+
+from rcache.launch import RcacheNode, free_port  # noqa: E402
+
+SKIPS = Path(__file__).resolve().parent / "redis_suite_skips.txt"
+DEFAULT_UNITS = (
+    "unit/type/string", "unit/type/incr", "unit/type/list", "unit/type/list-2",
+    "unit/type/list-3", "unit/type/hash", "unit/type/set", "unit/type/zset",
+    "unit/type/stream", "unit/type/stream-cgroups", "unit/expire", "unit/keyspace",
+    "unit/scan", "unit/bitops", "unit/bitfield", "unit/dump", "unit/sort", "unit/geo",
+    "unit/hyperloglog", "unit/multi", "unit/scripting", "unit/functions", "unit/pubsub",
+    "unit/pubsubshard", "unit/acl", "unit/auth", "unit/introspection", "unit/introspection-2",
+    "unit/info-command", "unit/tracking", "unit/slowlog", "unit/pause", "unit/protocol",
+)
+# Tests tagged so need what an external server cannot give (DEBUG, a replica's stream).
+DENIED_TAGS = "-needs:debug -needs:repl"
+UNIT_TIMEOUT_S = 900
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def run_unit(redis_src: Path, unit: str, workdir: Path) -> tuple[dict[str, int], list[str]]:
+    """One unit file against a fresh node: (count per outcome, the failures' lines)."""
+    port = free_port()
+    node = RcacheNode(port, workdir / unit.replace("/", "_"))
+    node.start()
+    try:
+        run = subprocess.run(
+            ["tclsh", "tests/test_helper.tcl", "--host", "127.0.0.1", "--port", str(port),
+             "--single", unit, "--clients", "1", "--baseport", str(free_port()),
+             "--tags", DENIED_TAGS, "--skipfile", str(SKIPS), "--timeout", "120"],
+            cwd=redis_src, capture_output=True, text=True, timeout=UNIT_TIMEOUT_S)
+        output = _ANSI.sub("", run.stdout + run.stderr)
+    except subprocess.TimeoutExpired as timeout:
+        output = _ANSI.sub("", str(timeout.stdout or "")) + "\n[exception]: unit timed out"
+    finally:
+        node.stop()
+    counts = {outcome: len(re.findall(rf"^\[{outcome}\]:", output, re.M))
+              for outcome in ("ok", "err", "exception", "skip", "ignore")}
+    failures = [line for line in output.splitlines()
+                if line.startswith(("[err]", "[exception]"))]
+    return counts, failures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--redis", type=Path, required=True,
+                        help="a checkout of Redis 7.0 (its tests/ directory is used)")
+    parser.add_argument("units", nargs="*", default=DEFAULT_UNITS)
+    args = parser.parse_args()
+    if not (args.redis / "tests" / "test_helper.tcl").exists():
+        parser.error(f"{args.redis}/tests/test_helper.tcl not found")
+    failed = 0
+    with tempfile.TemporaryDirectory(prefix="rcache-redis-suite-") as tmp:
+        for unit in args.units:
+            counts, failures = run_unit(args.redis.resolve(), unit, Path(tmp))
+            skipped = counts["skip"] + counts["ignore"]
+            print(f"{unit:28} {counts['ok']:4} ok {counts['err']:3} err "
+                  f"{counts['exception']:2} exception {skipped:3} skipped", flush=True)
+            for line in failures:
+                print(f"    {line}")
+            failed += counts["err"] + counts["exception"]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
