@@ -317,6 +317,9 @@ def _promote(hll: bytearray, index: int, count: int) -> int:
     return _dense_update(hll, index, count)
 
 
+_DECODED_FROM = 4  # elements in one PFADD
+
+
 class _SparseOpcodes:
     """A well-formed sparse value's opcodes as a list, for PFADD's many sets: hllSparseSet's
     edits made the same way, but each finds its opcode by bisection (no opcode's first
@@ -405,8 +408,10 @@ class _SparseOpcodes:
 
 def _add_all(hll: bytearray, elements: list[bytes], max_bytes: int) -> tuple[bool, bool]:
     """PFADD's sets in argument order: (whether a register grew, whether a corrupt opcode
-    stopped them; what changed before it is kept)."""
-    opcodes = _SparseOpcodes.decode(hll) if hll[4] == SPARSE else None
+    stopped them; what changed before it is kept). A few elements take a walk each: decoding
+    the opcodes costs about three walks."""
+    batched = hll[4] == SPARSE and len(elements) >= _DECODED_FROM
+    opcodes = _SparseOpcodes.decode(hll) if batched else None
     grew = False
     for element in elements:
         index, count = pattern(element)
