@@ -164,6 +164,7 @@ GEO_SEQUENCES = [
      ("GEOADD", "Sicily", "CH", "XX", "13.361389", "38.115557", "Palermo", "1", "1", "new"),
      ("GEOADD", "Sicily", "NX", "CH", "13.4", "38.1", "Palermo", "1", "1", "new"),
      ("GEOADD", "Sicily", "GT", "1", "1", "x"), ("GEOADD", "Sicily", "181", "2", "x"),
+     ("GEOADD", "Sicily", "NX", "CH", "CH"), ("GEOADD", "Sicily", "CH", "CH", "CH", "CH"),
      ("GEOADD", "Sicily", "1", "86", "x"), ("GEOADD", "Sicily", "-180", "-85.05112878", "corner"),
      ("GEOADD", "Sicily", "180", "85.05112878", "corner2"),
      ("GEOPOS", "Sicily", "corner", "corner2"),
