@@ -6,7 +6,8 @@ A blocking command first goes through the log like any write: the state machine 
 can, or gives the timeout's reply (which is all it does inside MULTI). Outside MULTI that reply
 parks the client here. Each write the leader submits afterwards to one of its keys sends the
 command through the log again, right behind that write, so it pops what the write brought if
-nobody ordered earlier took it; the clients parked on a key try in the order they came. Only a
+nobody ordered earlier took it; the clients parked on a key try in the order they came (a
+blocking move's try wakes those of its target once it moved something). Only a
 leader parks clients: one that stops leading unblocks them with Redis's UNBLOCKED error.
 """
 
@@ -33,7 +34,7 @@ LEADERSHIP_CHECK_S = 0.5
 
 class Waiter:
     __slots__ = ("client", "db", "cmd", "argv", "keys", "result", "in_flight", "again",
-                 "expired", "timer", "parked_before", "ended_with")
+                 "expired", "timer", "woken", "ended_with")
 
     def __init__(self, client: Connection, cmd: Command, argv: list[bytes], keys: list[bytes],
                  result: Pending) -> None:
@@ -47,7 +48,7 @@ class Waiter:
         self.again = False  # a write to its keys came while it was in flight: try once more
         self.expired = False  # timed out (or its client left) while in flight
         self.timer: asyncio.TimerHandle | None = None
-        self.parked_before = False  # its tries now are wake-ups (a stream read answers so)
+        self.woken = False  # its first try found nothing: the tries now are wake-ups
         self.ended_with: object = NULL_ARRAY  # the reply if the wait ends with nothing popped
 
 
@@ -55,8 +56,10 @@ class Blocking:
     def __init__(self, server: Node) -> None:
         self._server = server
         self._parked: dict[Waiter, None] = {}  # (a client pipelining two pops has two)
-        self._by_key: dict[tuple[int, bytes], dict[Waiter, None]] = {}  # in arrival order
+        # Every waiter from its first try on, parked or not yet, in arrival order
+        self._by_key: dict[tuple[int, bytes], dict[Waiter, None]] = {}
         self._monitor: asyncio.TimerHandle | None = None
+        self._own_try: tuple | None = None  # the item of a try being submitted
 
     @property
     def parked(self) -> int:
@@ -87,6 +90,10 @@ class Blocking:
             waiter.timer = asyncio.get_running_loop().call_later(
                 timeout_ms / 1000, self._time_out, waiter)
         self._attempt(waiter)
+        # Watched from its first try on: a write ordered behind that try, which may bring
+        # what the try did not find, sends it again (the try resolves later, in apply).
+        for key in waiter.keys:
+            self._by_key.setdefault(key, {})[waiter] = None
         return result
 
     def _attempt(self, waiter: Waiter) -> None:
@@ -95,42 +102,47 @@ class Blocking:
             self._release(waiter, waiter.ended_with)
             return
         waiter.in_flight = True
-        self._server.replicator.submit((COMMAND, waiter.db, waiter.argv),
-                                       lambda pending: self._attempted(waiter, pending),
+        # A wake-up try is marked: apply then skips a key of another type, as Redis does
+        item = ((COMMAND, waiter.db, waiter.argv, True) if waiter.woken
+                else (COMMAND, waiter.db, waiter.argv))
+        self._own_try = item
+        self._server.replicator.submit(item, lambda pending: self._attempted(waiter, pending),
                                        (waiter.cmd, None))
+        self._own_try = None
 
     def _attempted(self, waiter: Waiter, pending: Pending) -> None:
         waiter.in_flight = False
         value = pending.value
-        if waiter.parked_before and "block_option" in waiter.cmd.flags:
+        if waiter.woken and "block_option" in waiter.cmd.flags:
             ks = self._server.store.keyspace(waiter.db, int(time.time() * 1000))
             value = woken_reply(ks, waiter.argv, value)
         popped = value is not NULL_ARRAY and value is not None  # or an error
         if popped or waiter.expired or waiter.client.closed:
             self._release(waiter, value if popped else waiter.ended_with)
-        elif waiter.again:
+            if popped and "fills_second_key" in waiter.cmd.flags and (
+                    type(value) is not CommandError):
+                self._wake(dict(self._by_key.get((waiter.db, waiter.argv[2]), {})))
+            return
+        waiter.woken = True  # Redis would have blocked it here
+        if waiter.again:
             waiter.again = False
             self._attempt(waiter)
         else:
             self._park(waiter)
 
     def _park(self, waiter: Waiter) -> None:
-        waiter.parked_before = True
         self._parked[waiter] = None
-        for key in waiter.keys:
-            self._by_key.setdefault(key, {})[waiter] = None
         if self._monitor is None:
             self._monitor = asyncio.get_running_loop().call_later(
                 LEADERSHIP_CHECK_S, self._check_leadership)
 
     def _release(self, waiter: Waiter, reply: object) -> None:
-        if waiter in self._parked:
-            del self._parked[waiter]
-            for key in waiter.keys:
-                parked = self._by_key[key]
-                del parked[waiter]
-                if not parked:
-                    del self._by_key[key]
+        self._parked.pop(waiter, None)
+        for key in waiter.keys:
+            watching = self._by_key[key]
+            del watching[waiter]
+            if not watching:
+                del self._by_key[key]
         if waiter.timer is not None:
             waiter.timer.cancel()
         waiter.result.resolve(reply)
@@ -175,8 +187,8 @@ class Blocking:
 
     # -- the write path calls this for every item it submits ---------------------------------
     def submitted(self, item: tuple, prepared: Prepared = None) -> None:
-        if not self._by_key:
-            return
+        if not self._by_key or item is self._own_try:
+            return  # a try wakes the clients parked on its target once it moved something
         commands = [(item[1], item[2])] if item[0] == COMMAND else (
             item[1] if item[0] == TRANSACTION else [])
         found = ([prepared] if item[0] == COMMAND else prepared) or [None] * len(commands)
@@ -184,13 +196,18 @@ class Blocking:
         for (db, argv), known in zip(commands, found, strict=True):
             keys = _written_keys(argv, known[0] if known else None)
             if keys is None:
-                woken.update(self._parked)
+                for watching in self._by_key.values():
+                    woken.update(watching)
             for key in keys or ():
                 woken.update(self._by_key.get((db, key), {}))
+        self._wake(woken)
+
+    def _wake(self, woken: dict[Waiter, None]) -> None:
+        """Try again for these waiters, each behind what the leader submitted so far."""
         for waiter in woken:
             if waiter.in_flight:
                 waiter.again = True
-            else:  # once this item is queued, so that the try is ordered behind it
+            else:  # once the item being submitted is queued: the try is ordered behind it
                 waiter.in_flight = True
                 asyncio.get_running_loop().call_soon(self._attempt, waiter)
 
@@ -207,14 +224,15 @@ def may_wait(cmd: Command, argv: list[bytes]) -> bool:
 
 
 def _written_keys(argv: list[bytes], cmd: Command | None) -> list[bytes] | None:
-    """The keys a command may fill (None: keys of any database); ``cmd``: its table entry,
-    if the write path found it already."""
+    """The keys a command may fill or take away (None: keys of any database: a flush ends
+    a parked XREADGROUP with Redis's error); ``cmd``: its table entry, if the write path
+    found it already."""
     try:
         cmd = cmd or lookup(argv)
     except CommandError:
         return []
     if "blocking" in cmd.flags:  # a pop empties; only a move fills its target
         return [argv[2]] if "fills_second_key" in cmd.flags else []
-    if "touches_other_db" in cmd.flags:
+    if "touches_other_db" in cmd.flags or "touches_dbs" in cmd.flags:
         return None
     return cmd.keys(argv)

@@ -126,12 +126,16 @@ def _decode(ks: Keyspace, key: bytes, kind: int, expire_at: int, payload: bytes)
                 element_prefix(ks, key, version))
 
 
-def lookup(ks: Keyspace, key: bytes, kind: int) -> Meta | None:
-    """The live collection at key, None if missing; WRONGTYPE if it holds another type."""
+def lookup(ks: Keyspace, key: bytes, kind: int, woken: bool = False) -> Meta | None:
+    """The live collection at key, None if missing; WRONGTYPE if it holds another type, but
+    None for a parked blocking pop's wake-up try (``woken``): Redis serves a parked client
+    only from a key of the type it waits for, and leaves it parked otherwise."""
     record = ks.lookup(key)
     if record is None:
         return None
     if record[0] != kind:
+        if woken:
+            return None
         raise CommandError(errors.WRONGTYPE)
     return _decode(ks, key, kind, record[1], record[2])
 

@@ -12,6 +12,7 @@ place); PUBLISH replies with how many receivers there were.
 
 Items:
     (COMMAND, db, argv)          one client command         -> its reply
+    (COMMAND, db, argv, True)    a parked blocking command's wake-up try -> its reply
     (TRANSACTION, [(db, argv)])  MULTI ... EXEC, atomically -> list of replies
     (EXPIRE, db, [keys])         active expiry from leader  -> number of keys deleted
     (MEMBER, id, raft, client)   cluster member addresses    -> None (raft None: removal)
@@ -76,11 +77,12 @@ class EntryContext(Context):
     the entry and the command's place in it (``seed``, set before each command), is built
     only if the command draws (few do). One per database and entry, not one per command."""
 
-    __slots__ = ("seed", "_random", "script_lines", "notify")
+    __slots__ = ("seed", "_random", "script_lines", "notify", "woken")
 
     def __init__(self, ks: Keyspace, hub: Hub | None, script_lines: list | None) -> None:
         self.ks, self.hub, self.client, self.server = ks, hub, None, None
         self.seed, self._random, self.script_lines = 0, None, script_lines
+        self.woken = False
         self.notify = ks.notify  # Context.notify without its call: every write notifies
 
     @property
@@ -159,7 +161,8 @@ class StateMachine:
             if kind == COMMAND:
                 position += 1
                 results.append(self._run(txn, contexts, seed + position, now_ms, limits,
-                                         item[1], item[2], events, found=found))
+                                         item[1], item[2], events, found=found,
+                                         woken=len(item) > 3))
             elif kind == TRANSACTION:
                 awaited = self.replies_awaited(seed)
                 replies = []
@@ -219,9 +222,10 @@ class StateMachine:
 
     def _run(self, txn: Transaction, contexts: dict[int, EntryContext], seed: int, now_ms: int,
              limits: EncodingLimits, db: int, argv: list[bytes], events: list | None,
-             run_reads: bool = True, found: tuple[Command, Any] | None = None):
+             run_reads: bool = True, found: tuple[Command, Any] | None = None,
+             woken: bool = False):
         """One command, drawing from ``seed``; ``found``: its command (and parsed arguments)
-        if already known.
+        if already known; ``woken``: a parked blocking command's wake-up try.
         ``contexts``: the entry's contexts by db, reused while SWAPDB leaves db's in place."""
         try:
             cmd, parsed = found or (lookup(argv), None)
@@ -236,7 +240,7 @@ class StateMachine:
                 ctx = contexts[db] = EntryContext(
                     Keyspace(self.store, txn, db, now_ms, limits, events), self.hub,
                     self._script_lines)
-            ctx.seed, ctx._random = seed, None
+            ctx.seed, ctx._random, ctx.woken = seed, None, woken
             result = cmd.call(ctx, argv, parsed)
         except CommandError as err:
             result = err
@@ -246,7 +250,7 @@ class StateMachine:
         # Node-local statistics only (INFO commandstats, SLOWLOG): nothing here reaches the
         # database, so the apply stays a function of the entry.
         elapsed_us = (time.perf_counter_ns() - start) // 1000
-        cmd.record(elapsed_us, type(result) is CommandError)
+        cmd.record(elapsed_us, type(result) is CommandError, call=not woken)
         if 0 <= self._slow_us <= elapsed_us:
             self.observer(cmd, argv, elapsed_us)
         return result

@@ -77,6 +77,70 @@ def test_a_move_wakes_the_client_parked_on_its_target(node: Node) -> None:
         assert taker.result(timeout=30) == (b"z", b"high", 2.0)
 
 
+def _woken_past_other_types(port: int) -> list:
+    """A parked BLPOP sees its key become a string, then a push to its other key; circular
+    BRPOPLPUSH clients see a DEL, then a push: what each client gets, and the lists after."""
+    client = redis.Redis(port=port, socket_timeout=10)
+    client.delete("a", "b", "l1", "l2")
+    seen: list = []
+    with ThreadPoolExecutor(2) as pool:
+        popped = pool.submit(redis.Redis(port=port).blpop, ["a", "b"], 30)
+        _blocked(client, 1)
+        with client.pipeline(transaction=True) as multi:
+            multi.rpush("a", "x").delete("a").set("a", "string").execute()
+        client.rpush("b", "y")
+        seen.append(popped.result(timeout=30))
+        with pytest.raises(redis.ResponseError, match="^WRONGTYPE"):
+            client.blpop(["a"], 30)  # only a parked client waits on past the string
+        first = pool.submit(redis.Redis(port=port).brpoplpush, "l1", "l2", 30)
+        _blocked(client, 1)
+        second = pool.submit(redis.Redis(port=port).brpoplpush, "l2", "l1", 30)
+        _blocked(client, 2)
+        client.delete("l1")
+        client.rpush("l1", "foo")  # l1 -> l2 -> l1
+        seen += [first.result(timeout=30), second.result(timeout=30)]
+    seen += [client.lrange("l1", 0, -1), client.lrange("l2", 0, -1)]
+    return seen
+
+
+def test_woken_clients_wait_past_other_types_as_redis(node: Node, redis_server: int) -> None:
+    expected = [(b"b", b"y"), b"foo", b"foo", [b"foo"], []]
+    assert _woken_past_other_types(redis_server) == expected
+    assert _woken_past_other_types(node.port) == expected
+
+
+def _woken_calls_and_flushed_group(port: int) -> list:
+    """A pop woken for nothing, then served, is one call (INFO commandstats); a parked
+    XREADGROUP whose stream a FLUSHDB takes away gets Redis's error."""
+    client = redis.Redis(port=port, db=9, socket_timeout=10)
+    client.flushdb()
+    client.config_resetstat()
+    seen: list = []
+    with ThreadPoolExecutor(1) as pool:
+        popped = pool.submit(redis.Redis(port=port, db=9).blpop, ["q"], 30)
+        _blocked(client, 1)
+        client.delete("q")  # wakes it for nothing
+        client.rpush("q", "x")
+        seen.append(popped.result(timeout=30))
+        seen.append(client.info("commandstats")["cmdstat_blpop"]["calls"])
+        client.xgroup_create("s", "g", "$", mkstream=True)
+        read = pool.submit(redis.Redis(port=port, db=9).xreadgroup, "g", "c", {"s": ">"},
+                           block=0)
+        _blocked(client, 1)
+        client.flushdb()
+        with pytest.raises(redis.ResponseError) as gone:
+            read.result(timeout=30)
+        seen.append(str(gone.value))
+    return seen
+
+
+def test_woken_pops_count_once_and_a_flush_ends_group_reads_as_redis(
+        node: Node, redis_server: int) -> None:
+    expected = _woken_calls_and_flushed_group(redis_server)
+    assert expected[:2] == [(b"q", b"x"), 1]
+    assert _woken_calls_and_flushed_group(node.port) == expected
+
+
 def test_a_list_moved_in_from_another_database_wakes_its_waiter(node: Node) -> None:
     client = node.client()
     with ThreadPoolExecutor(1) as pool:

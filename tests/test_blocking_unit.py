@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from rcache.blocking import Blocking
 from rcache.commands.table import lookup
-from rcache.entries import COMMAND
+from rcache.entries import COMMAND, TRANSACTION
 from rcache.pending import Pending
 from rcache.resp import NULL_ARRAY
 from rcache.statemachine import encode_entry
@@ -89,6 +89,60 @@ def test_a_timed_out_pop_replies_null(tmp_path) -> None:
         result = _pop(blocking, b"bzmpop", b"0.01", b"1", b"z", b"MIN")  # timeout_first
         await asyncio.wait_for(_wait_done(result), 30)
         assert result.value is NULL_ARRAY
+    _run(tmp_path, scenario)
+
+
+def test_a_push_behind_the_first_try_is_not_missed(tmp_path) -> None:
+    """The push is ordered after the pop's first try, which finds nothing: the pop must try
+    again rather than park with the element already there."""
+    async def scenario(blocking: Blocking, replication: OneNodeReplication) -> None:
+        waiter = _pop(blocking, b"blpop", b"q", b"0")
+        replication.submit((COMMAND, 0, [b"rpush", b"q", b"x"]))  # first try not back yet
+        await _until(lambda: waiter.done)
+        assert waiter.value == [b"q", b"x"]
+    _run(tmp_path, scenario)
+
+
+def test_a_woken_pop_waits_on_past_a_key_of_another_type(tmp_path) -> None:
+    """Redis serves a parked client only from a list: a key replaced by a string leaves it
+    parked, and a later push to its other key serves it. Its first try says WRONGTYPE."""
+    async def scenario(blocking: Blocking, replication: OneNodeReplication) -> None:
+        waiter = _pop(blocking, b"blpop", b"a", b"b", b"0")
+        await _until(lambda: blocking.parked == 1)
+        replication.submit((TRANSACTION, [(0, [b"rpush", b"a", b"x"]), (0, [b"del", b"a"]),
+                                          (0, [b"set", b"a", b"string"])]))
+        for _ in range(20):  # turns enough for any try that write sent
+            await asyncio.sleep(0)
+        assert not waiter.done and blocking.parked == 1
+        replication.submit((COMMAND, 0, [b"rpush", b"b", b"y"]))
+        await _until(lambda: waiter.done)
+        assert waiter.value == [b"b", b"y"]
+        refused = _pop(blocking, b"blpop", b"a", b"0")
+        await _until(lambda: refused.done)
+        assert str(refused.value).startswith("WRONGTYPE")
+    _run(tmp_path, scenario)
+
+
+def test_circular_moves_that_find_nothing_stop_trying(tmp_path) -> None:
+    """Two BRPOPLPUSH parked on each other's target: a try that moved nothing must not wake
+    the other (which would wake the first again, for ever)."""
+    async def scenario(blocking: Blocking, replication: OneNodeReplication) -> None:
+        first = _pop(blocking, b"brpoplpush", b"a", b"b", b"0")
+        second = _pop(blocking, b"brpoplpush", b"b", b"a", b"0")
+        await _until(lambda: blocking.parked == 2)
+        tries = []
+        submit = replication.submit
+        replication.submit = lambda item, *rest: tries.append(item) or submit(item, *rest)
+        submit((COMMAND, 0, [b"del", b"a"]))  # wakes the first, which finds nothing
+        for _ in range(200):
+            await asyncio.sleep(0)
+        assert len(tries) == 1 and blocking.parked == 2
+        submit((COMMAND, 0, [b"rpush", b"a", b"x"]))  # a -> b -> a
+        await _until(lambda: first.done and second.done)
+        assert (first.value, second.value) == (b"x", b"x")
+        lists = [submit((COMMAND, 0, [b"lrange", key, b"0", b"-1"])) for key in (b"a", b"b")]
+        await _until(lambda: lists[1].done)
+        assert [pending.value for pending in lists] == [[b"x"], []]
     _run(tmp_path, scenario)
 
 

@@ -649,6 +649,7 @@ def test_syntax_errors_come_from_the_parser(kv: DirectNode) -> None:
     (lambda: args.float_arg(b"1e999"), errors.NOT_FLOAT),
     (lambda: args.timeout_arg(b"-1"), "ERR timeout is negative"),
     (lambda: args.timeout_arg(b"x"), "ERR timeout is not a float or out of range"),
+    (lambda: args.timeout_arg(b"9223372036854775.808"), "ERR timeout is negative"),
     (lambda: args.flag_options([b"nx", b"up"], frozenset({b"NX"})), errors.SYNTAX),
     (lambda: args.limit_args([b"limit", b"0", b"x"], 0), errors.NOT_INTEGER),
 ])
@@ -661,6 +662,8 @@ def test_argument_parsers_values() -> None:
     assert args.optional_count([b"spop", b"k"], 2) is None
     assert args.optional_count([b"spop", b"k", b"3"], 2) == 3
     assert args.timeout_arg(b"0.5") == 500
+    # Redis rounds up (ceill): under a millisecond still times out, a tiny negative never
+    assert [args.timeout_arg(raw) for raw in (b"0.001", b"0.0001", b"-0.0001")] == [1, 1, 0]
     assert args.flag_options([b"nx", b"Gt"], frozenset({b"NX", b"GT"})) == {b"NX", b"GT"}
     assert args.leading_flags([b"zadd", b"k", b"NX", b"ch", b"1", b"m"], 2,
                               frozenset({b"nx", b"ch"})) == ({b"nx", b"ch"}, 4)

@@ -524,7 +524,8 @@ HAND_WRITTEN = [
      "incrby", "u8", "8", "1000"), ("GET", "g")],
     # blocking pops, where they do not wait: an element is there, a short timeout, MULTI
     [("RPUSH", "q", "a", "b", "c"), ("BLPOP", "q", "0"), ("BRPOP", "q", "0"), ("BLPOP", "nokey",
-     "q", "0.01"), ("BLPOP", "nokey", "0.01"), ("BLPOP", "nokey", "nokey", "0.01"), ("BRPOP", "nokey", "nokey2", "0.05"), ("BLPOP", "q",
+     "q", "0.01"), ("BLPOP", "nokey", "0.01"), ("BLPOP", "nokey", "0.001"), ("BLPOP", "nokey",
+     "0.0001"), ("BZPOPMIN", "nokey", "0.0005"), ("BLPOP", "nokey", "nokey", "0.01"), ("BRPOP", "nokey", "nokey2", "0.05"), ("BLPOP", "q",
      "x"), ("BLPOP", "q", "-1"), ("BLPOP", "q", "inf"), ("BLPOP", "q", "1e30"), ("BLPOP", "q"),
      ("SET", "s", "v"), ("BLPOP", "s", "0.01"), ("BLPOP", "nokey", "s", "0.01"), ("RPUSH", "q2",
      "x", "y"), ("BLMOVE", "q2", "d", "LEFT", "RIGHT", "0"), ("BLMOVE", "q2", "d", "left", "left",

@@ -120,14 +120,16 @@ def float_arg(raw: bytes, error: str = errors.NOT_FLOAT) -> float:
 
 
 def timeout_arg(raw: bytes) -> int:
-    """A blocking command's timeout: seconds as strtold reads them, cut to whole
-    milliseconds; 0 waits forever (so does anything under a millisecond)."""
+    """A blocking command's timeout: seconds as strtold reads them, in milliseconds rounded
+    up as Redis's ceill of their long double product does (0.0001 waits 1 ms, -0.0001
+    rounds to 0); 0 waits forever."""
     seconds = parse_long_double(raw)
     if seconds is None:
         raise CommandError("ERR timeout is not a float or out of range")
-    if seconds < 0 or seconds * 1000 >= 2**63:  # C's cast of an overflow comes out negative
+    millis = None if seconds == math.inf else to_long_double(seconds * 1000)
+    if millis is None or not 0 <= math.ceil(millis) < 2**63:  # an overflow's cast is negative
         raise CommandError("ERR timeout is negative")
-    return int(seconds * 1000)
+    return math.ceil(millis)
 
 
 # -- long double arithmetic, as Redis's INCRBYFLOAT does it -----------------------------------

@@ -366,10 +366,10 @@ def lpos(ctx: Context, argv: list[bytes]) -> object:
 def _move(ctx: Context, source_key: bytes, target_key: bytes, from_left: bool,
           to_left: bool) -> bytes | None:
     ks = ctx.ks
-    source = _read(ks, source_key)
+    source = cs.lookup(ks, source_key, LIST, ctx.woken)
     if source is None:
         return None
-    target = _read(ks, target_key)  # WRONGTYPE before anything is popped
+    target = _read(ks, target_key)  # WRONGTYPE before anything is popped (woken too)
     value = _pop(ks, source, from_left)
     cs.save(ks, source_key, source)
     if source_key == target_key:
@@ -474,7 +474,7 @@ def _mpop(ctx: Context, keys: list[bytes], side: bytes, count: int) -> object:
     """[key, [element, ...]] from the first list that exists (an empty list does not), or a
     null array."""
     for key in keys:
-        meta = _read(ctx.ks, key)
+        meta = cs.lookup(ctx.ks, key, LIST, ctx.woken)
         if meta is not None:
             popped = [_pop(ctx.ks, meta, side == b"left") for _ in range(min(count, meta.count))]
             cs.save_notifying(ctx.ks, key, meta, LIST_EVENTS,

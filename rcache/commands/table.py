@@ -169,10 +169,13 @@ class Command:
     def calls(self) -> int:
         return sum(self.latency)
 
-    def record(self, elapsed_us: int, failed: bool) -> None:
-        """Count one execution (INFO commandstats, latencystats)."""
+    def record(self, elapsed_us: int, failed: bool, call: bool = True) -> None:
+        """Count one execution (INFO commandstats, latencystats); ``call`` False for a parked
+        client's wake-up try, which Redis counts only if it fails (the command's call was
+        counted when it blocked)."""
         self.usec += elapsed_us
-        self.latency[elapsed_us.bit_length()] += 1
+        if call:
+            self.latency[elapsed_us.bit_length()] += 1
         if failed:
             self.failed_calls += 1
 
@@ -349,6 +352,9 @@ class Context:
     # In apply, where the commands a script runs are noted for this node's monitors (a list
     # while it has one and awaits the entry's replies, else None: rcache.monitor).
     script_lines: list | None = None
+    # In apply, whether the command is a parked blocking command's wake-up try (not its
+    # first): it then waits on, rather than fails, where Redis would not have woken it.
+    woken: bool = False
 
     def __init__(self, ks, rng, client=None, server=None, hub=None) -> None:
         self.ks = ks

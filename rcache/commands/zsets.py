@@ -873,7 +873,7 @@ def zmpop(ctx: Context, args: MpopArgs) -> object:
 def _mpop(ctx: Context, keys: list[bytes], side: bytes, count: int) -> object:
     ks = ctx.ks
     for key in keys:
-        meta = _read(ks, key)
+        meta = cs.lookup(ks, key, ZSET, ctx.woken)
         if meta is not None:
             items = list(islice(cs.iter_zset(ks, meta, side == b"max"), count))
             _remove_all(ks, key, meta, items, b"zpopmax" if side == b"max" else b"zpopmin")
