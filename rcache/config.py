@@ -362,6 +362,9 @@ OPTIONS: list[Option] = [
       for what in ("eviction", "expire", "server-del", "user-del", "user-flush")),
     Option("activedefrag", False, _no_defrag, "accepted for Redis compatibility (only 'no')",
            mutable=True, format=_format_bool),
+    # Redis's replication pings (test harnesses set it); Raft's heartbeats replace them.
+    Option("repl-ping-replica-period", 10, _integer(1, INT_MAX), "accepted for Redis "
+           "compatibility", mutable=True, alias="repl-ping-slave-period"),
 ]
 BY_NAME = {opt.name: opt for opt in OPTIONS}
 BY_NAME.update((opt.alias, opt) for opt in OPTIONS if opt.alias)
@@ -449,10 +452,11 @@ class Config:
 
     @property
     def encoding_limits(self) -> EncodingLimits:
-        """The encoding options the leader stamps on each Raft entry."""
+        """The options the leader stamps on each Raft entry (rcache/encodings.py)."""
         return EncodingLimits(self.hash_max_listpack_entries, self.hash_max_listpack_value,
                               self.set_max_intset_entries, self.zset_max_listpack_entries,
-                              self.zset_max_listpack_value, self.hll_sparse_max_bytes)
+                              self.zset_max_listpack_value, self.proto_max_bulk_len,
+                              self.hll_sparse_max_bytes)
 
     def set_at_runtime(self, pairs: list[tuple[bytes, bytes]]) -> None:
         """CONFIG SET: all or nothing, with Redis's error texts."""

@@ -1,6 +1,8 @@
 """The encoding options (Redis's ``*-max-listpack-*``, ``set-max-intset-entries``) that decide
-which encoding OBJECT ENCODING reports for a collection, and ``hll-sparse-max-bytes``, past
-which a sparse HyperLogLog turns dense (its bytes are the value, so they must agree).
+which encoding OBJECT ENCODING reports for a collection, ``proto-max-bulk-len``, which
+bounds the strings SETRANGE, APPEND, SETBIT and BITFIELD may grow, and
+``hll-sparse-max-bytes``, past which a sparse HyperLogLog turns dense (its bytes are the
+value, so they must agree).
 
 rcache stores every collection the same way; it tracks only whether Redis would have
 converted the value to its big encoding, which depends on these options when the value is
@@ -19,6 +21,7 @@ class EncodingLimits(NamedTuple):
     set_max_intset_entries: int = 512
     zset_max_listpack_entries: int = 128
     zset_max_listpack_value: int = 64
+    proto_max_bulk_len: int = 512 * 1024 * 1024
     hll_sparse_max_bytes: int = 3000
 
 

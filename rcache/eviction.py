@@ -28,11 +28,12 @@ import time
 from collections.abc import Iterator
 
 from . import errors
+from .commands.table import Command
 from .entries import EVICT
 from .errors import CommandError
 from .interfaces import Node
 from .pending import Pending
-from .storage import Keyspace
+from .storage import Keyspace, point_between
 
 LFU_INIT_VAL = 5  # Redis's count for a new key
 LFU_MAX = 255
@@ -70,6 +71,17 @@ class AccessClock:
             table[(db, key)] = entry
         while len(table) > self.limit:
             del table[next(iter(table))]
+
+    def record(self, db: int, key: bytes, idle_seconds: int | None, count: int | None) -> None:
+        """What RESTORE's IDLETIME or FREQ give a key, in place of its last use."""
+        entry = self._keys.get((db, key))
+        if entry is None:
+            return
+        now = int(time.time() * 1000)
+        if idle_seconds is not None:
+            entry[0] = now - idle_seconds * 1000
+        if count is not None:
+            entry[1], entry[2] = count, now
 
     def idle_ms(self, db: int, key: bytes, now_ms: int) -> int:
         entry = self._keys.get((db, key))
@@ -120,10 +132,14 @@ class Eviction:
         self.evicted_keys = 0
         self.in_flight = 0  # EVICT items submitted and not applied yet
 
-    def note_access(self, db: int, keys: list[bytes]) -> None:
+    def note_access(self, db: int, cmd: Command, argv: list[bytes]) -> None:
         config = self.server.config
         lfu = config.maxmemory_policy.endswith("-lfu")
+        keys = cmd.keys(argv)
         self.clock.touch(db, keys, config.lfu_log_factor if lfu else None, config.lfu_decay_time)
+        if cmd.access_hint is not None and (hint := cmd.access_hint(argv)) is not None:
+            idle_seconds, count = hint  # as Redis: the one the policy reads, the other ignored
+            self.clock.record(db, keys[0], None if lfu else idle_seconds, count if lfu else None)
 
     def admit(self) -> CommandError | None:
         """Before a denyoom write is submitted on the leader: None lets it through (after
@@ -236,15 +252,7 @@ def _sample(ks: Keyspace, span: tuple | None, taken: set) -> list[bytes]:
         start = random.randint(*span).to_bytes(8, "big")
         keys: Iterator[bytes] = (key for _, key in ks.volatile_keys(start, _SKIP_LIMIT))
     else:
-        keys = itertools.chain(ks.iter_keys(_between(*span)), ks.iter_keys())
+        keys = itertools.chain(ks.iter_keys(point_between(random, *span)), ks.iter_keys())
     key = next((key for key in itertools.islice(keys, _SKIP_LIMIT)
                 if (ks.dbnum, key) not in taken), None)
     return [] if key is None else [key]
-
-
-def _between(low: bytes, high: bytes) -> bytes:
-    """A random byte string in [low, high]: keys sharing a prefix (``user:1``...) spread by
-    the bytes after it, which a random point of the whole byte space would not do."""
-    width = max(len(low), len(high)) + 2
-    return random.randint(int.from_bytes(low.ljust(width, b"\0"), "big"),
-                          int.from_bytes(high.ljust(width, b"\0"), "big")).to_bytes(width, "big")

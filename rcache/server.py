@@ -342,7 +342,7 @@ class Client(asyncio.Protocol):
         config = server.config  # the LRU/LFU clock: only where eviction may read it
         if config.evicting and cmd.keyed and (
                 cmd.container is None or cmd.container.name != "object"):
-            server.eviction.note_access(self.db, cmd.keys(argv))
+            server.eviction.note_access(self.db, cmd, argv)
         return self._route(cmd, argv)
 
     def _route(self, cmd: Command, argv: list[bytes]):

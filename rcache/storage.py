@@ -34,10 +34,12 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import itertools
 import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from rocksdict import (
     BlockBasedOptions,
@@ -69,6 +71,7 @@ DBMAP_KEY = b"\x00dbmap"
 MEMBER_PREFIX = b"\x00node:"
 ACL_PREFIX = b"\x00acl:"  # ACL users: name -> their rules (ACL LIST's form), replicated
 MAX_DATABASES = 256
+RANDOM_KEY_WINDOW = 16  # keys RANDOMKEY walks from its random point, to draw one of
 # b"k", b"e", b"s", b"z": prefixes followed by a dbid (FLUSHDB drops them)
 _PER_DB = (0x6B, 0x65, 0x73, 0x7A)
 _SIZED = (0x6B, 0x73)  # b"k", b"s": the records the logical size counts
@@ -120,6 +123,15 @@ def _read_counter(db: Rdict, key: bytes) -> int:
 
 
 _HEADERS = [bytes((head,)) for head in range(256)]  # a record's first byte, made once
+
+
+def point_between(rng: Any, low: bytes, high: bytes) -> bytes:
+    """A random byte string in [low, high] drawn from ``rng`` (a random.Random): keys
+    sharing a prefix (``user:1``...) spread by the bytes after it, which a random point of
+    the whole byte space would not do."""
+    width = max(len(low), len(high)) + 2
+    return rng.randint(int.from_bytes(low.ljust(width, b"\0"), "big"),
+                       int.from_bytes(high.ljust(width, b"\0"), "big")).to_bytes(width, "big")
 
 
 def record_prefix(dbid: int) -> bytes:
@@ -685,13 +697,19 @@ class Keyspace:
             else:
                 return
 
-    def random_key(self, rng) -> bytes | None:
-        """A live key near a random point of the keyspace (wrapping around), or None."""
-        start = bytes(rng.getrandbits(8) for _ in range(8))
-        for begin in (start, b""):
-            for key in self.iter_keys(begin):
-                return key
-        return None
+    def random_key(self, rng: Any) -> bytes | None:
+        """A live key, or None: one of the RANDOM_KEY_WINDOW keys from a random point
+        between the first and the last key (wrapping around), picked at random. Uniform up
+        to that many keys; beyond, a key's chance follows the gaps before it, evened out
+        over the window (Redis draws from its hash table; RocksDB has no rank to draw)."""
+        span = self.key_span()
+        if span is None:
+            return None
+        start = point_between(rng, *span)
+        after = self.iter_keys(start)
+        before = itertools.takewhile(lambda key: key < start, self.iter_keys())
+        window = list(itertools.islice(itertools.chain(after, before), RANDOM_KEY_WINDOW))
+        return window[rng.randrange(len(window))] if window else None
 
     # -- writing (state machine only) ----------------------------------------------------
     def _old_expiry(self, full: bytes) -> tuple[bool, int]:

@@ -20,11 +20,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rcache import strings_store
+from rcache.encodings import DEFAULT_LIMITS, EncodingLimits
+from rcache.statemachine import COMMAND, encode_entry
 from rcache.storage import STRING, Keyspace, Transaction
 
 from .conftest import LocalCluster, Node, wait_for
 from .test_collections_unit import records_under
 from .test_commands_unit import NOW, DirectNode
+from .test_differential import assert_same, pair  # noqa: F401  (pair is a fixture)
 
 LAST_BIT = 2**32 - 1  # the highest offset SETBIT accepts: a 512 MB string
 MAX_LENGTH = 2**29
@@ -267,4 +270,75 @@ def test_edits_match_a_bytearray_with_tiny_fragments(monkeypatch, edits) -> None
             elif found < 0 and not bit:
                 found = len(bits)  # the zeros past the end
             assert kv.call("BITPOS", "k", bit, start) == found, (bit, start)
+        kv.store.close()
+
+
+# proto-max-bulk-len bounds the strings SETRANGE, APPEND, SETBIT and BITFIELD grow (and the
+# offsets GETBIT reads, and LCS's table): lowered to 1mb, raised past 512mb (without Redis
+# allocating it), with Redis's order of errors when an offset and a later argument are both
+# wrong.
+BULK_LEN_SEQUENCE = [
+    ("CONFIG", "SET", "proto-max-bulk-len", "1mb"), ("SETRANGE", "k", "1048575", "x"),
+    ("SETRANGE", "k", "1048576", "x"), ("APPEND", "k", "y"), ("SETBIT", "b", "8388607", "1"),
+    ("SETBIT", "b", "8388608", "1"), ("SETBIT", "b", "8388608", "2"), ("SETBIT", "b", "100", "2"),
+    ("GETBIT", "b", "8388608"), ("BITFIELD", "b", "GET", "u8", "8388608"),
+    ("BITFIELD", "b", "SET", "u8", "8388608", "x"), ("BITFIELD", "b", "SET", "u8", "100", "x"),
+    ("BITFIELD", "b", "SET", "u8", "100", "1", "GET", "u99", "8388608"),
+    ("BITFIELD", "b", "GET", "u8", "8388608", "GET", "u99", "0"),
+    ("BITFIELD", "b", "SET", "u8", "#1048576", "1"), ("BITFIELD_RO", "b", "GET", "u8", "8388608"),
+    ("BITFIELD_RO", "b", "GET", "u8", "0", "SET", "u8", "8388608", "1"),
+    ("MSET", "la", "x" * 600, "lb", "y" * 500), ("LCS", "la", "lb"), ("LCS", "la", "lb", "LEN"),
+    ("CONFIG", "SET", "proto-max-bulk-len", "536870913"), ("GETBIT", "b", "4294967296"),
+    ("SETBIT", "b", "4294967296", "x"), ("SETBIT", "b", "4294967304", "x"),
+    ("BITFIELD", "nosuch", "GET", "u8", "4294967296"), ("SETRANGE", "k", "536870913", "x"),
+    ("CONFIG", "SET", "proto-max-bulk-len", "512mb"), ("GETBIT", "b", "4294967296"),
+    ("SETBIT", "b", "4294967296", "x"), ("BITFIELD", "b", "SET", "u8", "4294967296", "x"),
+    ("SETRANGE", "k", "536870912", "x")]
+
+
+def test_proto_max_bulk_len_bounds_strings_as_redis(pair) -> None:  # noqa: F811
+    try:
+        for argv in BULK_LEN_SEQUENCE:
+            assert_same(pair, *argv)
+    finally:
+        for conn in pair:
+            conn.call("CONFIG", "SET", "proto-max-bulk-len", "512mb")
+
+
+def test_a_raised_proto_max_bulk_len_lets_strings_pass_512mb(node: Node) -> None:
+    r = node.client()
+    with pytest.raises(redis.ResponseError, match="bit offset is not an integer"):
+        r.setbit("big", LAST_BIT + 1, 1)
+    r.config_set("proto-max-bulk-len", MAX_LENGTH + 1)  # applied with the leader's value
+    assert r.setbit("big", LAST_BIT + 1, 1) == 0
+    assert r.strlen("big") == MAX_LENGTH + 1
+    assert r.bitpos("big", 1) == LAST_BIT + 1
+    assert r.setrange("big", MAX_LENGTH, b"\xff") == MAX_LENGTH + 1
+    with pytest.raises(redis.ResponseError, match="string exceeds maximum allowed size"):
+        r.append("big", "x")
+
+
+def test_proto_max_bulk_len_travels_in_the_entry(tmp_path: Path) -> None:
+    """Every node applies the leader's proto-max-bulk-len, which the entry carries (a
+    follower's own configuration never reaches apply)."""
+    kv = DirectNode(tmp_path / "db")
+
+    def apply(limits: EncodingLimits, *argv: bytes):
+        kv.index += 1
+        entry = encode_entry(NOW, kv.index, [(COMMAND, 0, list(argv))], limits)
+        return kv.machine.apply(kv.index, entry)[0]
+
+    lowered = EncodingLimits(proto_max_bulk_len=1024 * 1024)
+    raised = EncodingLimits(proto_max_bulk_len=MAX_LENGTH + 1)
+    try:
+        assert str(apply(lowered, b"setrange", b"k", b"1048576", b"x")).startswith(
+            "ERR string exceeds maximum allowed size")
+        assert apply(DEFAULT_LIMITS, b"setrange", b"k", b"1048576", b"x") == 1048577
+        assert str(apply(lowered, b"setbit", b"k", b"8388608", b"1")).startswith(
+            "ERR bit offset is not an integer")
+        assert str(apply(DEFAULT_LIMITS, b"setbit", b"k", str(LAST_BIT + 1).encode(), b"1")
+                   ).startswith("ERR bit offset is not an integer")
+        assert apply(raised, b"setbit", b"k", str(LAST_BIT + 1).encode(), b"1") == 0
+        assert kv.call("strlen", "k") == MAX_LENGTH + 1
+    finally:
         kv.store.close()

@@ -8,6 +8,7 @@ and error texts are Redis 7.0's (checked against redis-server 7.0.15).
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -463,6 +464,23 @@ def test_randomkey(kv: DirectNode) -> None:
     assert kv.call("randomkey") is None
     kv.call("mset", "a", "1", "b", "2")
     assert kv.call("randomkey") in (b"a", b"b")
+
+
+def _draws(kv: DirectNode, times: int) -> Counter:
+    """RANDOMKEY's picks with ``times`` seeds, as many clients' reads would draw them."""
+    ks = kv.store.keyspace(0, NOW)
+    return Counter(keyspace.randomkey(table.Context(ks, random.Random(seed)), [b"randomkey"])
+                   for seed in range(times))
+
+
+def test_randomkey_draws_every_key_and_keys_sharing_a_prefix(kv: DirectNode) -> None:
+    """Two keys are drawn alike; keys sharing a prefix once drew the first of them only."""
+    kv.call("mset", "foo", "x", "bar", "y")
+    drawn = _draws(kv, 200)
+    assert set(drawn) == {b"foo", b"bar"} and min(drawn.values()) > 60
+    kv.call("flushall")
+    kv.call("mset", *[part for n in range(200) for part in (f"user:{n}", "v")])
+    assert len(_draws(kv, 400)) > 50
 
 
 def test_object_encoding(kv: DirectNode) -> None:

@@ -26,7 +26,7 @@ DEFAULTS = {"hash-max-listpack-entries": "512", "hash-max-listpack-value": "64",
             "stream-node-max-entries": "100", "stream-node-max-bytes": "4096", "save": "",
             "busy-reply-threshold": "5000", "latency-monitor-threshold": "0",
             "slowlog-log-slower-than": "10000", "slowlog-max-len": "128",
-            "lazyfree-lazy-user-del": "no", "activedefrag": "no"}
+            "lazyfree-lazy-user-del": "no", "activedefrag": "no", "repl-ping-replica-period": "10"}
 
 
 @pytest.fixture
@@ -93,7 +93,10 @@ SEQUENCES = [
      ("CONFIG", "SET", "maxclients", "10", "maxclients", "20"),
      ("CONFIG", "SET", "hash-max-ziplist-entries", "10", "hash-max-listpack-entries", "20"),
      ("CONFIG", "GET", "*max-*-entries"), ("CONFIG", "GET", "*ziplist*"), ("CONFIG", "GET", "zset-max-*"),
-     ("CONFIG", "GET", "list-*"), ("CONFIG", "GET", "slowlog-*"), ("CONFIG", "GET", "latency-monitor-threshold")],
+     ("CONFIG", "GET", "list-*"), ("CONFIG", "GET", "slowlog-*"), ("CONFIG", "GET", "latency-monitor-threshold"),
+     ("CONFIG", "SET", "repl-ping-replica-period", "3600"), ("CONFIG", "GET", "repl-ping-slave-period"),
+     ("CONFIG", "SET", "repl-ping-slave-period", "0"), ("CONFIG", "SET", "repl-ping-replica-period", "x"),
+     ("CONFIG", "GET", "repl-ping-*")],
     # SLOWLOG and LATENCY (the entries themselves carry times: see test_slowlog_records)
     [("SLOWLOG", "RESET"), ("SLOWLOG", "LEN"), ("SLOWLOG", "GET"), ("SLOWLOG", "GET", "-2"),
      ("SLOWLOG", "GET", "x"), ("SLOWLOG", "GET", "1", "2"), ("SLOWLOG", "NOSUCH"), ("SLOWLOG", "HELP"),
@@ -201,7 +204,8 @@ def test_info_sections_as_redis(shared_node: Node, redis_server: int) -> None:
                   "connected_clients", "maxclients", "blocked_clients", "used_memory",
                   "used_memory_human", "used_memory_peak", "maxmemory_policy", "loading",
                   "rdb_last_save_time", "aof_enabled", "total_connections_received",
-                  "total_commands_processed", "expired_keys", "total_error_replies", "role",
+                  "total_commands_processed", "expired_keys", "total_error_replies",
+                  "migrate_cached_sockets", "role",
                   "master_repl_offset", "cluster_enabled", "raft_role"):
         assert field in info, field
     assert isinstance(info["used_cpu_sys"], float) and isinstance(info["used_cpu_user"], float)

@@ -6,7 +6,9 @@ runs real nodes (and a real redis-server for the differential checks).
 
 from __future__ import annotations
 
+import math
 import random
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -184,6 +186,22 @@ def test_lfu_and_lru_tracking_answer_object_freq_and_idletime(node) -> None:
     assert client.object("freq", "k") > 5
     with pytest.raises(redis.exceptions.ResponseError, match="LFU maxmemory policy is selected"):
         client.object("idletime", "k")
+
+
+def test_restore_idletime_and_freq_set_the_access_clock(node) -> None:
+    """The node RESTORE is sent to records IDLETIME (LRU policies) or FREQ (LFU ones)."""
+    client = node.client()
+    client.set("k", "v")
+    payload = client.dump("k")
+    configure([node], maxmemory_policy="allkeys-lru")
+    start = time.monotonic()
+    client.restore("k", 0, payload, replace=True, idletime=1000)
+    idle = client.object("idletime", "k")
+    assert 1000 <= idle <= 1000 + math.ceil(time.monotonic() - start)
+    configure([node], maxmemory_policy="allkeys-lfu", lfu_decay_time="0")
+    client.restore("k", 0, payload, replace=True, frequency=100)
+    assert client.object("freq", "k") == 100
+    configure([node], maxmemory_policy="noeviction", lfu_decay_time="1")
 
 
 OPTIONS = ("maxmemory", "maxmemory-policy", "maxmemory-samples", "lfu-log-factor",

@@ -10,17 +10,17 @@ integers: one conversion, then shifts and bit_count().
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from .. import errors
 from .. import strings_store as ss
 from ..errors import CommandError
 from ..notify import GENERIC, STRING
-from ..resp import parse_int
+from ..resp import LLONG_MAX, parse_int
 from ..storage import Keyspace
 from ..strings_store import FRAGMENT_SIZE, StoredString, StringEditor
 from .args import int_arg
-from .strings import PROTO_MAX_BULK_LEN
+from .strings import max_bulk_len
 from .table import Context, command
 
 _G = "bitmap"
@@ -28,19 +28,37 @@ BIT_OFFSET = "ERR bit offset is not an integer or out of range"
 BIT_VALUE = "ERR bit is not an integer or out of range"
 BITFIELD_TYPE = ("ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not "
                  "supported but i64 is.")
+MIN_BULK_LEN = 1024 * 1024  # proto-max-bulk-len's least value: offsets below fit any
 
 
 def _bit_offset(raw: bytes, field_bits: int = 0) -> int:
-    """A bit offset; with field_bits, BITFIELD's "#N" form (the N-th field of that width)."""
+    """A bit offset; with field_bits, BITFIELD's "#N" form (the N-th field of that width).
+    Its bound, proto-max-bulk-len, is checked by _check_offsets where the command runs."""
     by_field = field_bits and raw[:1] == b"#" and len(raw) > 1
     offset = parse_int(raw[1:] if by_field else raw)
     if offset is None:
         raise CommandError(BIT_OFFSET)
     if by_field:
         offset *= field_bits
-    if offset < 0 or offset >> 3 >= PROTO_MAX_BULK_LEN:
+    if offset < 0 or offset >> 3 >= LLONG_MAX:
         raise CommandError(BIT_OFFSET)
     return offset
+
+
+def _check_offsets(ctx: Context, offsets: Iterable[int]) -> None:
+    """Redis refuses a bit offset in or past byte proto-max-bulk-len."""
+    limit = max_bulk_len(ctx)
+    if any(offset >> 3 >= limit for offset in offsets):
+        raise CommandError(BIT_OFFSET)
+
+
+def _later_error(error: CommandError, offsets: list[int]) -> CommandError:
+    """An argument error met after these offsets: raised at once, unless proto-max-bulk-len
+    (known where the command runs, not to its parser) may refuse one of them, which Redis
+    reports first; then returned, for the command to raise after _check_offsets."""
+    if all(offset >> 3 < MIN_BULK_LEN for offset in offsets):
+        raise error
+    return error
 
 
 def _bit_value(raw: bytes) -> int:
@@ -48,6 +66,14 @@ def _bit_value(raw: bytes) -> int:
     if on not in (0, 1):
         raise CommandError(BIT_VALUE)
     return on
+
+
+def _parse_setbit(argv: list[bytes]) -> tuple[bytes, int, int | CommandError]:
+    offset = _bit_offset(argv[2])
+    try:
+        return argv[1], offset, _bit_value(argv[3])
+    except CommandError as error:
+        return argv[1], offset, _later_error(error, [offset])
 
 
 def _bits(value: bytes | memoryview, first: int, last: int) -> int:
@@ -126,9 +152,12 @@ def _write_bits(ctx: Context, key: bytes, highest_bit: int,
 
 @command("setbit", 4, "write denyoom", 1, 1, 1, group=_G, since="2.2.0",
          summary="Sets or clears the bit at offset in the string value stored at key",
-         parser=lambda argv: (argv[1], _bit_offset(argv[2]), _bit_value(argv[3])))
-def setbit(ctx: Context, args: tuple[bytes, int, int]) -> int:
+         parser=_parse_setbit)
+def setbit(ctx: Context, args: tuple[bytes, int, int | CommandError]) -> int:
     key, offset, on = args
+    _check_offsets(ctx, (offset,))
+    if isinstance(on, CommandError):
+        raise on
     mask = 0x80 >> (offset & 7)
     position = offset >> 3
 
@@ -147,6 +176,7 @@ def setbit(ctx: Context, args: tuple[bytes, int, int]) -> int:
          summary="Returns the bit value at offset in the string value stored at key")
 def getbit(ctx: Context, argv: list[bytes]) -> int:
     offset = _bit_offset(argv[2])
+    _check_offsets(ctx, (offset,))
     byte = _reader(ctx.ks, argv[1])(offset >> 3, (offset >> 3) + 1)
     return 1 if byte and byte[0] & (0x80 >> (offset & 7)) else 0
 
@@ -286,33 +316,51 @@ def _write_field(editor: StringEditor, offset: int, width: int, value: int) -> N
     editor.write(first, chunk.to_bytes(last - first + 1, "big"))
 
 
-def _parse_bitfield(argv: list[bytes]) -> list[tuple]:
-    """(operation, signed, width, offset, argument, overflow) per GET/SET/INCRBY, in order."""
-    operations = []
+def _parse_bitfield(argv: list[bytes]) -> tuple[list[tuple], list[int], CommandError | None]:
+    """-> (operation, signed, width, offset, argument, overflow) per GET/SET/INCRBY, in
+    order; every offset read; the error that ended the parse, if _later_error returns it."""
+    operations: list[tuple] = []
+    offsets: list[int] = []
     overflow = b"wrap"
     i = 2
-    while i < len(argv):
-        sub, left = argv[i].lower(), len(argv) - i - 1
-        if sub == b"overflow" and left >= 1:
-            overflow = argv[i + 1].lower()
-            if overflow not in (b"wrap", b"sat", b"fail"):
-                raise CommandError("ERR Invalid OVERFLOW type specified")
-            i += 2
-            continue
-        if not ((sub == b"get" and left >= 2) or (sub in (b"set", b"incrby") and left >= 3)):
-            raise CommandError(errors.SYNTAX)
-        signed, width = _field_type(argv[i + 1])
-        offset = _bit_offset(argv[i + 2], width)
-        argument = int_arg(argv[i + 3]) if sub != b"get" else 0
-        operations.append((sub, signed, width, offset, argument, overflow))
-        i += 3 if sub == b"get" else 4
+    try:
+        while i < len(argv):
+            sub, left = argv[i].lower(), len(argv) - i - 1
+            if sub == b"overflow" and left >= 1:
+                overflow = argv[i + 1].lower()
+                if overflow not in (b"wrap", b"sat", b"fail"):
+                    raise CommandError("ERR Invalid OVERFLOW type specified")
+                i += 2
+                continue
+            if not ((sub == b"get" and left >= 2) or (sub in (b"set", b"incrby") and left >= 3)):
+                raise CommandError(errors.SYNTAX)
+            signed, width = _field_type(argv[i + 1])
+            offset = _bit_offset(argv[i + 2], width)
+            offsets.append(offset)
+            argument = int_arg(argv[i + 3]) if sub != b"get" else 0
+            operations.append((sub, signed, width, offset, argument, overflow))
+            i += 3 if sub == b"get" else 4
+    except CommandError as error:
+        return operations, offsets, _later_error(error, offsets)
+    return operations, offsets, None
+
+
+def _checked_operations(ctx: Context, parsed: tuple[list[tuple], list[int], CommandError | None]
+                        ) -> list[tuple]:
+    """BITFIELD's operations once their offsets pass this command's proto-max-bulk-len."""
+    operations, offsets, error = parsed
+    _check_offsets(ctx, offsets)
+    if error is not None:
+        raise error
     return operations
 
 
 def _run_bitfield(operations: list[tuple], read: Callable[[int, int], bytes],
-                  editor: StringEditor | None = None) -> list[int | None]:
-    """Replies of the operations, in order; SET and INCRBY need the editor."""
+                  editor: StringEditor | None = None) -> tuple[list[int | None], bool]:
+    """Replies of the operations, in order, and whether a SET or INCRBY changed a field's
+    value; SET and INCRBY need the editor."""
     replies: list[int | None] = []
+    changed = False
     for sub, signed, width, offset, argument, overflow in operations:
         old = _read_field(read, offset, signed, width)
         if sub == b"get":
@@ -327,24 +375,27 @@ def _run_bitfield(operations: list[tuple], read: Callable[[int, int], bytes],
             replies.append(None)
             continue
         _write_field(editor, offset, width, new)
+        changed = changed or new != old
         replies.append(new if sub == b"incrby" else old)
-    return replies
+    return replies, changed
 
 
 @command("bitfield", -2, "write denyoom", 1, 1, 1, group=_G, since="3.2.0",
          summary="Perform arbitrary bitfield integer operations on strings",
          complexity="O(1) for each subcommand specified",
          parser=lambda argv: (argv[1], _parse_bitfield(argv)))
-def bitfield(ctx: Context, args: tuple[bytes, list[tuple]]) -> list[int | None]:
-    key, operations = args
+def bitfield(ctx: Context, args: tuple[bytes, tuple]) -> list[int | None]:
+    key, parsed = args
+    operations = _checked_operations(ctx, parsed)
     writes = [op for op in operations if op[0] != b"get"]
     if not writes:
-        return _run_bitfield(operations, _reader(ctx.ks, key))
+        return _run_bitfield(operations, _reader(ctx.ks, key))[0]
     highest_bit = max(offset + width - 1 for _, _, width, offset, _, _ in writes)
-    replies, _ = _write_bits(ctx, key, highest_bit,
-                             lambda editor: _run_bitfield(operations, editor.read, editor))
-    if any(op[0] != b"get" and reply is not None
-           for op, reply in zip(operations, replies, strict=True)):  # not all failed (OVERFLOW)
+    (replies, changed), grew = _write_bits(
+        ctx, key, highest_bit, lambda editor: _run_bitfield(operations, editor.read, editor))
+    wrote = any(op[0] != b"get" and reply is not None  # not all failed (OVERFLOW FAIL)
+                for op, reply in zip(operations, replies, strict=True))
+    if wrote and (changed or grew):  # as SETBIT: a created or longer string is a change
         ctx.notify(STRING, b"setbit", key)
     return replies
 
@@ -353,7 +404,7 @@ def bitfield(ctx: Context, args: tuple[bytes, list[tuple]]) -> list[int | None]:
          summary="Perform arbitrary bitfield integer operations on strings. Read-only variant "
                  "of BITFIELD", complexity="O(1) for each subcommand specified")
 def bitfield_ro(ctx: Context, argv: list[bytes]) -> list[int | None]:
-    operations = _parse_bitfield(argv)
+    operations = _checked_operations(ctx, _parse_bitfield(argv))
     if any(op[0] != b"get" for op in operations):
         raise CommandError("ERR BITFIELD_RO only supports the GET subcommand")
-    return _run_bitfield(operations, _reader(ctx.ks, argv[1]))
+    return _run_bitfield(operations, _reader(ctx.ks, argv[1]))[0]

@@ -137,7 +137,9 @@ def _stats(ctx: Context) -> dict[str, object]:
             "pubsub_channels": len(server.hub.channels),
             "pubsub_patterns": len(server.hub.patterns),
             "pubsubshard_channels": len(server.hub.shard_channels),
-            "total_forks": 0, "tracking_total_keys": len(server.tracker.keys),
+            "total_forks": 0,
+            "migrate_cached_sockets": 0,  # MIGRATE opens a connection per call, keeps none
+            "tracking_total_keys": len(server.tracker.keys),
             "tracking_total_items": server.tracker.items,
             "tracking_total_prefixes": len(server.tracker.prefixes),
             "total_error_replies": sum(stats.error_replies.values()),

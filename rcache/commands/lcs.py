@@ -21,7 +21,7 @@ from .. import strings_store as ss
 from ..errors import CommandError
 from ..storage import STRING_KINDS
 from .args import int_arg
-from .strings import PROTO_MAX_BULK_LEN
+from .strings import max_bulk_len
 from .table import Context, command
 
 NOT_STRINGS = "ERR The specified keys must contain string values"
@@ -99,7 +99,7 @@ def lcs(ctx: Context, argv: list[bytes]) -> object:
         raise CommandError(LEN_AND_IDX)
     len_a = stored_a.length if stored_a else 0
     len_b = stored_b.length if stored_b else 0
-    if (len_a + 1) * (len_b + 1) * 4 > PROTO_MAX_BULK_LEN:
+    if (len_a + 1) * (len_b + 1) * 4 > max_bulk_len(ctx):
         raise CommandError(TABLE_TOO_BIG)
     if len_a + len_b > MAX_TOTAL_LENGTH:
         raise CommandError(TOO_LONG)

@@ -152,11 +152,11 @@ def dump(ctx: Context, argv: list[bytes]) -> bytes | None:
     return None if value is None else rdb.dump(*value)
 
 
-def _parse_restore_options(argv: list[bytes]) -> tuple[bool, bool]:
-    """-> (replace, absttl); IDLETIME and FREQ are validated as Redis does, then ignored
-    (rcache evicts nothing, so it keeps no access clock)."""
+def _parse_restore_options(argv: list[bytes]) -> tuple[bool, bool, int | None, int | None]:
+    """-> (replace, absttl, IDLETIME seconds or None, FREQ or None), validated as Redis
+    does."""
     replace = absttl = False
-    idletime = freq = False
+    idletime = freq = None
     i = 4
     while i < len(argv):
         option = argv[i].lower()
@@ -165,20 +165,35 @@ def _parse_restore_options(argv: list[bytes]) -> tuple[bool, bool]:
             replace = True
         elif option == b"absttl":
             absttl = True
-        elif option == b"idletime" and more and not freq:
-            if int_arg(argv[i + 1]) < 0:
+        elif option == b"idletime" and more and freq is None:
+            idletime = int_arg(argv[i + 1])
+            if idletime < 0:
                 raise CommandError(BAD_IDLETIME)
-            idletime = True
             i += 1
-        elif option == b"freq" and more and not idletime:
-            if not 0 <= int_arg(argv[i + 1]) <= 255:
+        elif option == b"freq" and more and idletime is None:
+            freq = int_arg(argv[i + 1])
+            if not 0 <= freq <= 255:
                 raise CommandError(BAD_FREQ)
-            freq = True
             i += 1
         else:
             raise CommandError(errors.SYNTAX)
         i += 1
-    return replace, absttl
+    return replace, absttl, idletime, freq
+
+
+def _restore_access(argv: list[bytes]) -> tuple[int | None, int | None] | None:
+    """IDLETIME and FREQ are not replicated: they set the access clock of the node the
+    client sent RESTORE to, which maxmemory's LRU and LFU policies read on the leader."""
+    try:
+        _, _, idletime, freq = _parse_restore_options(argv)
+    except CommandError:
+        return None  # refused before the log, nothing restored
+    return None if idletime is None and freq is None else (idletime, freq)
+
+
+def _parse_restore(argv: list[bytes]) -> tuple[list[bytes], bool, bool]:
+    replace, absttl, _, _ = _parse_restore_options(argv)
+    return argv, replace, absttl
 
 
 _RESTORE_COMPLEXITY = (
@@ -191,13 +206,11 @@ _RESTORE_COMPLEXITY = (
 
 @command("restore-asking", -4, "write denyoom asking", 1, 1, 1, group="server", since="3.0.0",
          summary="An internal command for migrating keys in a cluster",
-         complexity=_RESTORE_COMPLEXITY,
-         parser=lambda argv: (argv, *_parse_restore_options(argv)))
+         complexity=_RESTORE_COMPLEXITY, parser=_parse_restore, access_hint=_restore_access)
 @command("restore", -4, "write denyoom", 1, 1, 1, group=_G, since="2.6.0",
          summary="Create a key using the provided serialized value, previously obtained using "
                  "DUMP.",
-         complexity=_RESTORE_COMPLEXITY,
-         parser=lambda argv: (argv, *_parse_restore_options(argv)))
+         complexity=_RESTORE_COMPLEXITY, parser=_parse_restore, access_hint=_restore_access)
 def restore(ctx: Context, args: tuple[list[bytes], bool, bool]) -> SimpleString:
     """Redis's restoreCommand, checks in its order: options (parsed before the log), BUSYKEY,
     TTL, checksum, format."""

@@ -23,7 +23,6 @@ from .args import int_arg, parse_long_double, to_long_double
 from .table import Context, command
 
 _G = "string"
-PROTO_MAX_BULK_LEN = 512 * 1024 * 1024  # Redis's default proto-max-bulk-len
 
 # SET/GETEX expiry options -> (milliseconds per unit, relative to now?)
 _EXPIRY_UNITS = {b"EX": (1000, True), b"PX": (1, True), b"EXAT": (1000, False),
@@ -41,8 +40,16 @@ def _number_text(ks: Keyspace, key: bytes, error: str) -> tuple[bytes | None, in
     return current.inline, current.expire_at
 
 
-def _check_length(length: int) -> None:
-    if length > PROTO_MAX_BULK_LEN:
+def max_bulk_len(ctx: Context) -> int:
+    """proto-max-bulk-len, which bounds the strings commands grow: applying an entry, the
+    leader's when it proposed it (the entry carries it); serving a read, this node's."""
+    if ctx.server is not None:
+        return ctx.server.config.proto_max_bulk_len
+    return ctx.ks.limits.proto_max_bulk_len
+
+
+def _check_length(ctx: Context, length: int) -> None:
+    if length > max_bulk_len(ctx):
         raise CommandError(errors.STRING_TOO_LONG)
 
 
@@ -312,7 +319,7 @@ def getex(ctx: Context, args: tuple[bytes, StringOptions]) -> bytes | None:
 def append(ctx: Context, argv: list[bytes]) -> int:
     editor = ss.edit(ctx.ks, argv[1])
     suffix = argv[2]
-    _check_length(editor.length + len(suffix))
+    _check_length(ctx, editor.length + len(suffix))
     editor.write(editor.length, suffix)
     editor.save()
     ctx.notify(STRING, b"append", argv[1])
@@ -328,7 +335,7 @@ def setrange(ctx: Context, args: tuple[bytes, int, bytes]) -> int:
     editor = ss.edit(ctx.ks, key)
     if not patch:  # nothing to write: never creates the key
         return editor.length
-    _check_length(offset + len(patch))
+    _check_length(ctx, offset + len(patch))
     editor.write(offset, patch)
     editor.save()
     ctx.notify(STRING, b"setrange", key)

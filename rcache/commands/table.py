@@ -21,6 +21,8 @@ from ..errors import CommandError
 
 Handler = Callable[[Any, Any], Any]  # (Context, argv or the parser's result) -> reply
 Parser = Callable[[list[bytes]], Any]  # argv -> parsed arguments, or CommandError
+# argv -> (idle seconds, LFU count) for the access clock, or None
+AccessHint = Callable[[list[bytes]], tuple[int | None, int | None] | None]
 
 # Flags that change how the server routes a command (the rest are informational, as in Redis):
 #   write    - replicated: goes through the Raft log and is applied by the state machine
@@ -125,6 +127,9 @@ class Command:
     parser: Parser | None = None
     # argv -> the positions of secrets MONITOR shows as "(redacted)" (AUTH, HELLO, MIGRATE).
     redact: Callable[[list[bytes]], list[int]] | None = None
+    # argv -> (idle seconds, LFU count) for the access clock to record for the first key
+    # instead of a use now, or None (RESTORE's IDLETIME and FREQ).
+    access_hint: AccessHint | None = None
     # Derived once, read for every command the server runs:
     full_name: str = ""
     is_write: bool = False
@@ -273,6 +278,7 @@ def command(name: str, arity: int, flags: str, first_key: int = 0, last_key: int
             reads_if: Callable[[Any, list[bytes]], bool] | None = None,
             parser: Parser | None = None,
             redact: Callable[[list[bytes]], list[int]] | None = None,
+            access_hint: AccessHint | None = None,
             ) -> Callable[[Handler], Handler]:
     """Declare a command (or, with ``container``, a subcommand like CLIENT SETNAME). With a
     ``parser`` the handler receives what it returns instead of argv."""
@@ -282,7 +288,8 @@ def command(name: str, arity: int, flags: str, first_key: int = 0, last_key: int
         cmd = Command(name=name, arity=arity, flags=frozenset(flags.split()), first_key=first_key,
                       last_key=last_key, step=step, handler=handler, group=group,
                       summary=summary, since=since, complexity=complexity, container=parent,
-                      key_finder=key_finder, reads_if=reads_if, parser=parser, redact=redact)
+                      key_finder=key_finder, reads_if=reads_if, parser=parser, redact=redact,
+                      access_hint=access_hint)
         table = parent.subcommands if parent else COMMANDS
         key = name.encode()
         if key in table:
