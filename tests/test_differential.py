@@ -135,6 +135,27 @@ def assert_same(pair, *argv) -> bytes:
     return got
 
 
+# Scripts Python frameworks send (tests/test_frameworks.py runs the frameworks themselves).
+HUEY_SCHEDULE_POP = """local unix_ts = tonumber(ARGV[1])
+local res = redis.call('zrangebyscore', KEYS[1], '-inf', unix_ts)
+if #res and redis.call('zremrangebyscore', KEYS[1], '-inf', unix_ts) == #res then
+    return res
+end"""
+HUEY_SEMAPHORE_ACQUIRE = """local t = redis.call('time')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('zremrangebyscore', KEYS[1], '-inf', now - tonumber(ARGV[1]))
+if redis.call('zscore', KEYS[1], ARGV[3]) == false and
+        redis.call('zcard', KEYS[1]) >= tonumber(ARGV[2]) then
+    return 0
+end
+redis.call('zadd', KEYS[1], now, ARGV[3])
+return 1"""
+DJANGO_INCR = """local exists = redis.call('EXISTS', KEYS[1])
+if (exists == 1) then
+    return redis.call('INCRBY', KEYS[1], ARGV[1])
+else return false end"""
+
+
 HAND_WRITTEN = [
     # strings and SET options
     [("SET", "k", "v"), ("GET", "k"), ("SET", "k", "v2", "NX"), ("SET", "k", "v3", "XX", "GET"),
@@ -577,6 +598,29 @@ HAND_WRITTEN = [
         ("MSET", "a", "1", "b", "2"), ("XADD", "s", "*", "f", "v"), ("EVAL", "return 1", "0"),
         ("EVAL", "return 1", "1", "a"), ("BLMPOP", "0", "2", "a", "b", "LEFT"), ("PFMERGE", "d", "a"),
         ("SPUBLISH", "c", "m"), ("PING", "x"), ("NOSUCH", "a"), ("GET", "a", "b"), ("GET",)))],
+    # Celery (kombu): a message taken, its unacked index (float scores), the restore lock and
+    # transaction, the binding deadlines (ZADD GT)
+    [("LPUSH", "celery", "m1"), ("LPUSH", "celery", "m2"), ("BRPOP", "celery", "1"),
+     ("MULTI",), ("ZADD", "unacked_index", "1796022338.4394941", "t1"), ("HSET", "unacked", "t1", "m1"), ("EXEC",),
+     ("SET", "unacked_mutex", "a", "NX", "PX", "300000"), ("SET", "unacked_mutex", "b", "NX", "PX", "300000"),
+     ("ZRANGE", "unacked_index", "1796022400.5", "0", "BYSCORE", "REV", "WITHSCORES"),
+     ("ZRANGE", "unacked_index", "1796022400.5", "0", "BYSCORE", "REV", "LIMIT", "0", "10", "WITHSCORES"),
+     ("WATCH", "unacked"), ("HGET", "unacked", "t1"), ("MULTI",), ("ZREM", "unacked_index", "t1"),
+     ("HDEL", "unacked", "t1"), ("LPUSH", "celery", "m1"), ("EXEC",), ("LRANGE", "celery", "0", "-1"),
+     ("ZADD", "_kombu.binding_deadlines", "GT", "1796029447666", "reply.celery.pidbox"),
+     ("ZADD", "_kombu.binding_deadlines", "GT", "1796029447662", "reply.celery.pidbox"),
+     ("ZADD", "_kombu.binding_deadlines", "GT", "CH", "1796029447670", "reply.celery.pidbox"),
+     ("ZSCORE", "_kombu.binding_deadlines", "reply.celery.pidbox")],
+    # huey: the schedule popped by a script, a task lock, a semaphore whose script reads TIME and
+    # then writes; Django's RedisCache.incr
+    [("ZADD", "huey.schedule", "100", "t1", "200", "t2"), ("EVAL", HUEY_SCHEDULE_POP, "1", "huey.schedule", "150"),
+     ("EVAL", HUEY_SCHEDULE_POP, "1", "huey.schedule", "150"), ("ZRANGE", "huey.schedule", "0", "-1", "WITHSCORES"),
+     ("HSETNX", "huey.kv", "huey.lock.x", "1"), ("HSETNX", "huey.kv", "huey.lock.x", "1"),
+     ("EVAL", HUEY_SEMAPHORE_ACQUIRE, "1", "huey.sem", "300", "1", "a"),
+     ("EVAL", HUEY_SEMAPHORE_ACQUIRE, "1", "huey.sem", "300", "1", "b"),
+     ("EVAL", HUEY_SEMAPHORE_ACQUIRE, "1", "huey.sem", "300", "1", "a"), ("ZCARD", "huey.sem"),
+     ("EVAL", DJANGO_INCR, "1", ":1:n", "3"), ("SET", ":1:n", "5"), ("EVAL", DJANGO_INCR, "1", ":1:n", "3"),
+     ("SET", ":1:n", "x"), ("EVAL", DJANGO_INCR, "1", ":1:n", "3")],
 ]
 
 

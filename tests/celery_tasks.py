@@ -1,0 +1,42 @@
+"""Tasks for tests/test_frameworks.py's Celery worker, which imports this module by name.
+Redis (rcache) is both the broker and the result backend: RCACHE_TEST_REDIS_URL."""
+
+import os
+import time
+from pathlib import Path
+
+from celery import Celery
+
+redis_url = os.environ.get("RCACHE_TEST_REDIS_URL")
+app = Celery("tests.celery_tasks", broker=redis_url, backend=redis_url)
+app.conf.broker_connection_retry_on_startup = True
+# a late-acked task whose worker died is delivered again once unacknowledged for 3 s; the
+# worker looks for such tasks every second (kombu's defaults: an hour, every 100 s)
+app.conf.broker_transport_options = {"visibility_timeout": 3, "unacked_restore_interval": 1,
+                                     "unacked_restore_throttle": 1}
+
+
+@app.task
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@app.task
+def total(values: list[int]) -> int:
+    """A chord's body: the sum of its header's results."""
+    return sum(values)
+
+
+@app.task
+def fail(message: str) -> None:
+    raise ValueError(message)
+
+
+@app.task(acks_late=True)
+def triple_after_a_hang(marker: str, value: int) -> int:
+    """Hangs on its first delivery (the test kills that worker), answers on the next."""
+    first_delivery = Path(marker)
+    if not first_delivery.exists():
+        first_delivery.touch()
+        time.sleep(60)
+    return value * 3
