@@ -344,10 +344,11 @@ OPTIONS: list[Option] = [
            mutable=True),
     Option("hll-sparse-max-bytes", 3000, _memory(0, LLONG_MAX), "sparse HyperLogLogs that "
            "would grow past this many bytes turn dense", mutable=True),
-    Option("stream-node-max-entries", 100, _integer(0, LLONG_MAX), "accepted for Redis "
-           "compatibility", mutable=True),
-    Option("stream-node-max-bytes", 4096, _memory(0, LLONG_MAX), "accepted for Redis "
-           "compatibility", mutable=True),
+    Option("stream-node-max-entries", 100, _integer(0, LLONG_MAX), "a stream's node (what "
+           "approximate trimming removes whole) holds up to this many entries (0: any number)",
+           mutable=True),
+    Option("stream-node-max-bytes", 4096, _memory(0, LLONG_MAX), "a stream's node closes at "
+           "this many bytes of Redis's listpack encoding (0: 1 GB)", mutable=True),
     # Options Redis test suites and tools set; rcache's Raft log is its append-only file and
     # its snapshots replace RDB save points, so these are validated and reported only.
     Option("save", "", _save_points, "accepted for Redis compatibility (snapshots follow "
@@ -456,6 +457,7 @@ class Config:
         return EncodingLimits(self.hash_max_listpack_entries, self.hash_max_listpack_value,
                               self.set_max_intset_entries, self.zset_max_listpack_entries,
                               self.zset_max_listpack_value, self.proto_max_bulk_len,
+                              self.stream_node_max_bytes, self.stream_node_max_entries,
                               self.hll_sparse_max_bytes)
 
     def set_at_runtime(self, pairs: list[tuple[bytes, bytes]]) -> None:

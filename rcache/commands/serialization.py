@@ -87,20 +87,26 @@ def _stream_value(stream: streams_store.Stream) -> rdb.StreamValue:
         [(consumer.name, consumer.seen_time,
           list(stream.consumer_pending_ids(group, consumer.name)))
          for consumer in stream.consumers(group)]) for group in stream.groups()]
-    return rdb.StreamValue(list(stream.entries()), stream.last_id, stream.first_id,
+    nodes = [rdb.StreamNode(node.master_id, node.last_id, node.live, node.deleted, node.size,
+                            node.master_fields) for node in stream.head_nodes()]
+    return rdb.StreamValue(list(stream.entries()), nodes, stream.last_id, stream.first_id,
                            stream.max_deleted_id, stream.entries_added, groups)
 
 
 def _write_stream(ks: Keyspace, key: bytes, value: rdb.StreamValue, expire_at: int) -> None:
     stream = streams_store.create(ks, key)
-    for entry_id, fields in value.entries:
-        stream.append(entry_id, fields)
+    stream.load([streams_store.Node(node.master_id, node.last_id, node.live, node.deleted,
+                                    node.size, node.master_fields) for node in value.nodes],
+                value.entries)
     stream.last_id, stream.first_id = value.last_id, value.first_id
     stream.max_deleted_id, stream.entries_added = value.max_deleted_id, value.entries_added
     stream.meta.expire_at = expire_at
     stream.save()
     for loaded in value.groups:
-        group = streams_store.Group(loaded.name, loaded.last_id, loaded.entries_read)
+        reads = loaded.entries_read
+        if reads is None:
+            reads = stream.estimate_reads(loaded.last_id)
+        group = streams_store.Group(loaded.name, loaded.last_id, reads)
         deliveries = {entry_id: (time_ms, count) for entry_id, time_ms, count in loaded.pending}
         for name, seen_time, ids in loaded.consumers:
             consumer = streams_store.Consumer(name, seen_time)
