@@ -125,6 +125,22 @@ def _tls_protocols(text: str) -> str:
     return " ".join(words)
 
 
+def _percentiles(text: str) -> tuple[float, ...]:
+    """latency-tracking-info-percentiles: numbers from 0 to 100, space-separated."""
+    try:
+        values = tuple(float(word) for word in text.split())
+    except ValueError:
+        raise ValueError("Invalid latency-tracking-info-percentiles parameters") from None
+    if any(not 0.0 <= value <= 100.0 for value in values):
+        raise ValueError("latency-tracking-info-percentiles parameters should sit between "
+                         "[0.0,100.0]")
+    return values
+
+
+def format_percentiles(values: tuple[float, ...]) -> str:
+    return " ".join(f"{value:g}" for value in values)
+
+
 def _format_bool(value: bool) -> str:
     return "yes" if value else "no"
 
@@ -311,6 +327,10 @@ OPTIONS: list[Option] = [
            mutable=True),
     Option("latency-monitor-threshold", 0, _integer(0, LLONG_MAX), "accepted for Redis "
            "compatibility (LATENCY records nothing)", mutable=True),
+    Option("latency-tracking", True, parse_bool, "time each command into INFO latencystats "
+           "and LATENCY HISTOGRAM", mutable=True, format=_format_bool),
+    Option("latency-tracking-info-percentiles", (50.0, 99.0, 99.9), _percentiles,
+           "the percentiles INFO latencystats prints", mutable=True, format=format_percentiles),
     # Eviction (see rcache/eviction.py): the limit bounds the dataset's logical size, which
     # every node counts the same; the leader alone evicts, through the log.
     Option("maxmemory", 0, _memory(0, LLONG_MAX), "bound on the dataset's logical size, in "

@@ -416,7 +416,7 @@ class LuaRun:
         source, line = result[b"source"], result[b"line"]
         if type(source) is bytes and line is not None:
             message += f" script: {self.name}, on {_text(source)}:{_number_text(line)}."
-        raise CommandError(message)
+        raise _counted_if_called(CommandError(message), result)
 
     def _execute(self, function, library: bool, args: tuple):
         """-> (True, value) or (False, error table); raises CommandError when Lua fails
@@ -581,7 +581,7 @@ class LuaRun:
             return None
         err = value[b"err"]
         if type(err) is bytes:
-            return CommandError(_text(err))
+            return _counted_if_called(CommandError(_text(err)), value)
         ok = value[b"ok"]
         if type(ok) is bytes:
             return SimpleString(_text(ok).replace("\r", " ").replace("\n", " "))
@@ -697,6 +697,14 @@ def _hashable(value):
 
 def _number_text(value) -> str:
     return str(lua_number_to_int(value)) if type(value) in (int, float) else _text(value)
+
+
+def _counted_if_called(error: CommandError, table) -> CommandError:
+    """An error table that redis.call or redis.pcall made (the command's error, counted in
+    INFO errorstats when it happened): the script's reply made of it is not counted again."""
+    if table[b"ignore_error_stats_update"] is True:
+        error.counted = True
+    return error
 
 
 def _text(raw) -> str:

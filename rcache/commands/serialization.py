@@ -256,12 +256,20 @@ MIGRATE_READ_FAILED = "IOERR error or timeout reading to target instance"
 MIGRATE_IN_EXEC = "ERR MIGRATE waits on another instance: rcache does not run it inside MULTI"
 
 
+_MIGRATE_OPTION_ARGS = {b"copy": 0, b"replace": 0, b"auth": 1, b"auth2": 2}
+
+
 def _migrate_keys(argv: list[bytes]) -> list[int]:
-    """The key argument, or with KEYS everything after it (COMMAND GETKEYS)."""
-    for i in range(6, len(argv)):
-        if argv[i].lower() == b"keys":
-            return list(range(i + 1, len(argv)))
-    return [3] if len(argv) > 3 and argv[3] else []
+    """The key argument, or with KEYS everything after it (none if the key argument is not
+    empty then: a syntax error), as Redis's migrateGetKeys, which steps over AUTH's and
+    AUTH2's values (a password 'KEYS' is no KEYS option)."""
+    i = 6
+    while i < len(argv):
+        option = argv[i].lower()
+        if option == b"keys":
+            return [] if argv[3] else list(range(i + 1, len(argv)))
+        i += 1 + _MIGRATE_OPTION_ARGS.get(option, 0)
+    return [3]
 
 
 def _parse_migrate(argv: list[bytes]) -> tuple[list[bytes], bool, bool, list[bytes]]:
