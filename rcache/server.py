@@ -882,6 +882,7 @@ class Server:
                 return
             self.replicator = starting.result()
             self.replicator.on_resolved = self.flush_replies
+            self.replicator.on_deposed = self._close_clients_when_deposed
             for listener in self._servers:
                 await listener.start_serving()
             self._tasks = [asyncio.create_task(self._active_expiry()),
@@ -972,6 +973,17 @@ class Server:
         if replicator is not None:
             replicator.stop()
         self.store.close()
+
+    def _close_clients_when_deposed(self) -> None:
+        """This node stopped leading: close its client connections, as Sentinel has a demoted
+        master do (CLIENT KILL TYPE normal, then pubsub, with its REPLICAOF), so that Sentinel
+        clients ask for the master again and reconnect to the new leader."""
+        if self.replicator.is_leader:  # elected again meanwhile
+            return
+        clients = list(self.clients.values())
+        log.warning("No longer the leader: closing %d client connections", len(clients))
+        for client in clients:
+            client.close()
 
     async def _close_idle_clients(self) -> None:
         """``timeout``: close clients silent that long, as Redis's clientsCron does (not
