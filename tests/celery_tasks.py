@@ -7,8 +7,13 @@ import time
 from pathlib import Path
 
 from celery import Celery
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
-SENTINEL_MASTER_NAME = "mymaster"  # rcache's default sentinel-master-name
+# With sentinel:// URLs: rcache's default sentinel-master-name, and each node asked once
+# (redis-py's default retries, with backoff, cost seconds per discovery while one is down)
+SENTINEL_OPTIONS = {"master_name": "mymaster",
+                    "sentinel_kwargs": {"retry": Retry(NoBackoff(), 0), "socket_timeout": 5}}
 
 redis_url = os.environ.get("RCACHE_TEST_REDIS_URL")
 app = Celery("tests.celery_tasks", broker=redis_url, backend=redis_url)
@@ -18,8 +23,8 @@ app.conf.broker_connection_retry_on_startup = True
 app.conf.broker_transport_options = {"visibility_timeout": 3, "unacked_restore_interval": 1,
                                      "unacked_restore_throttle": 1}
 if redis_url and redis_url.startswith("sentinel://"):
-    app.conf.broker_transport_options["master_name"] = SENTINEL_MASTER_NAME
-    app.conf.result_backend_transport_options = {"master_name": SENTINEL_MASTER_NAME}
+    app.conf.broker_transport_options.update(SENTINEL_OPTIONS)
+    app.conf.result_backend_transport_options = SENTINEL_OPTIONS
 
 
 @app.task

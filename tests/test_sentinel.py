@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 from redis.sentinel import MasterNotFoundError, Sentinel
 
@@ -28,8 +28,10 @@ CELERY_DB = 2
 
 
 def _sentinel(nodes: list[Node]) -> Sentinel:
-    return Sentinel([("127.0.0.1", node.port) for node in nodes], socket_timeout=5,
-                    socket_connect_timeout=2)
+    """Each node asked once per discovery: redis-py's default retries, with backoff, would
+    spend seconds on a killed one every time."""
+    return Sentinel([("127.0.0.1", node.port) for node in nodes], sentinel_kwargs={
+        "socket_timeout": 5, "socket_connect_timeout": 2, "retry": Retry(NoBackoff(), 0)})
 
 
 def _master_client(sentinel: Sentinel, **kwargs) -> redis.Redis:
@@ -309,6 +311,8 @@ def test_sentinel_master_name_is_an_option(make_node) -> None:
 def test_celery_through_sentinel_urls_runs_tasks_before_and_after_the_leader_is_killed(
         sentinel_cluster: LocalCluster, tmp_path: Path) -> None:
     celery = pytest.importorskip("celery")
+    from .celery_tasks import SENTINEL_OPTIONS
+
     cluster = sentinel_cluster
     url = ";".join(f"sentinel://127.0.0.1:{node.port}/{CELERY_DB}" for node in cluster.nodes)
     sentinel = _sentinel(cluster.nodes)
@@ -316,10 +320,9 @@ def test_celery_through_sentinel_urls_runs_tasks_before_and_after_the_leader_is_
     master.flushdb()
     master.close()
     sentinel.close()
-    options = {"master_name": MASTER}
     client = celery.Celery("rcache-sentinel-client", broker=url, backend=url)
-    client.conf.broker_transport_options = options
-    client.conf.result_backend_transport_options = options
+    client.conf.broker_transport_options = client.conf.result_backend_transport_options = (
+        SENTINEL_OPTIONS)
     worker = ServerProcess(
         [sys.executable, "-m", "celery", "-A", "tests.celery_tasks", "worker", "--pool", "solo",
          "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "warning",
