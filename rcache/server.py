@@ -216,7 +216,7 @@ class Client(asyncio.Protocol):
         reader = self.reader
         if not inbox and reader.error is not None and not self._closing:
             self._emit(CommandError("ERR " + reader.error))
-            self._close_after_reply()
+            self.close_after_reply()
         if replies.out:
             self._write_at_turn_end()
         self._update_reading()
@@ -258,7 +258,7 @@ class Client(asyncio.Protocol):
             reply = self._apply_reply_mode(reply, mode)
         self._emit(reply)
         if self.quitting:
-            self._close_after_reply()
+            self.close_after_reply()
         self._decide_plain()
 
     def _decide_plain(self) -> None:
@@ -421,7 +421,7 @@ class Client(asyncio.Protocol):
             self._acl_seen = version
             self.acl_user = users.get(self.user_name)
             if self.acl_user is None:
-                self._close_after_reply()
+                self.close_after_reply()
                 return CommandError("ERR the user of this connection was deleted")
         refused = denial(self.acl_user, cmd, argv)
         if refused is None:
@@ -695,7 +695,8 @@ class Client(asyncio.Protocol):
         return not (self.subscriptions or self.replies.slots or self._inbox
                     or self.id in self.server.monitors.clients)
 
-    def _close_after_reply(self) -> None:
+    def close_after_reply(self) -> None:
+        """Run no more commands; close once the replies of those run so far are out."""
         self._closing = True
         if self.replies.close_after() and self.transport is not None:
             self.flush()
@@ -977,13 +978,14 @@ class Server:
     def _close_clients_when_deposed(self) -> None:
         """This node stopped leading: close its client connections, as Sentinel has a demoted
         master do (CLIENT KILL TYPE normal, then pubsub, with its REPLICAOF), so that Sentinel
-        clients ask for the master again and reconnect to the new leader."""
+        clients ask for the master again and reconnect to the new leader. Each first gets the
+        replies of the commands it sent (a blocked pop's UNBLOCKED, a write's outcome)."""
         if self.replicator.is_leader:  # elected again meanwhile
             return
         clients = list(self.clients.values())
         log.warning("No longer the leader: closing %d client connections", len(clients))
         for client in clients:
-            client.close()
+            client.close_after_reply()
 
     async def _close_idle_clients(self) -> None:
         """``timeout``: close clients silent that long, as Redis's clientsCron does (not
