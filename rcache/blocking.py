@@ -171,6 +171,7 @@ class Blocking:
         UNBLOCKED error). False if it waits for nothing."""
         waiters = [waiter for waiter in self._parked if waiter.client.id == client_id]
         for waiter in waiters:
+            waiter.cmd.failed_calls += 1  # INFO commandstats: Redis counts either reason so
             self._end(waiter, UNBLOCKED_BY_CLIENT if error else NULL_ARRAY)
         return bool(waiters)
 
@@ -180,6 +181,7 @@ class Blocking:
             return
         if not self._server.replicator.is_leader:
             for waiter in list(self._parked):
+                waiter.cmd.failed_calls += 1
                 self._end(waiter, UNBLOCKED)
             return
         self._monitor = asyncio.get_running_loop().call_later(

@@ -125,6 +125,22 @@ def _tls_protocols(text: str) -> str:
     return " ".join(words)
 
 
+def _percentiles(text: str) -> tuple[float, ...]:
+    """latency-tracking-info-percentiles: numbers from 0 to 100, space-separated."""
+    try:
+        values = tuple(float(word) for word in text.split())
+    except ValueError:
+        raise ValueError("Invalid latency-tracking-info-percentiles parameters") from None
+    if any(not 0.0 <= value <= 100.0 for value in values):
+        raise ValueError("latency-tracking-info-percentiles parameters should sit between "
+                         "[0.0,100.0]")
+    return values
+
+
+def format_percentiles(values: tuple[float, ...]) -> str:
+    return " ".join(f"{value:g}" for value in values)
+
+
 def _format_bool(value: bool) -> str:
     return "yes" if value else "no"
 
@@ -314,6 +330,10 @@ OPTIONS: list[Option] = [
            mutable=True),
     Option("latency-monitor-threshold", 0, _integer(0, LLONG_MAX), "accepted for Redis "
            "compatibility (LATENCY records nothing)", mutable=True),
+    Option("latency-tracking", True, parse_bool, "time each command into INFO latencystats "
+           "and LATENCY HISTOGRAM", mutable=True, format=_format_bool),
+    Option("latency-tracking-info-percentiles", (50.0, 99.0, 99.9), _percentiles,
+           "the percentiles INFO latencystats prints", mutable=True, format=format_percentiles),
     # Eviction (see rcache/eviction.py): the limit bounds the dataset's logical size, which
     # every node counts the same; the leader alone evicts, through the log.
     Option("maxmemory", 0, _memory(0, LLONG_MAX), "bound on the dataset's logical size, in "
@@ -347,10 +367,11 @@ OPTIONS: list[Option] = [
            mutable=True),
     Option("hll-sparse-max-bytes", 3000, _memory(0, LLONG_MAX), "accepted for Redis "
            "compatibility", mutable=True),
-    Option("stream-node-max-entries", 100, _integer(0, LLONG_MAX), "accepted for Redis "
-           "compatibility", mutable=True),
-    Option("stream-node-max-bytes", 4096, _memory(0, LLONG_MAX), "accepted for Redis "
-           "compatibility", mutable=True),
+    Option("stream-node-max-entries", 100, _integer(0, LLONG_MAX), "a stream's node (what "
+           "approximate trimming removes whole) holds up to this many entries (0: any number)",
+           mutable=True),
+    Option("stream-node-max-bytes", 4096, _memory(0, LLONG_MAX), "a stream's node closes at "
+           "this many bytes of Redis's listpack encoding (0: 1 GB)", mutable=True),
     # Options Redis test suites and tools set; rcache's Raft log is its append-only file and
     # its snapshots replace RDB save points, so these are validated and reported only.
     Option("save", "", _save_points, "accepted for Redis compatibility (snapshots follow "
@@ -458,7 +479,8 @@ class Config:
         """The options the leader stamps on each Raft entry (rcache/encodings.py)."""
         return EncodingLimits(self.hash_max_listpack_entries, self.hash_max_listpack_value,
                               self.set_max_intset_entries, self.zset_max_listpack_entries,
-                              self.zset_max_listpack_value, self.proto_max_bulk_len)
+                              self.zset_max_listpack_value, self.proto_max_bulk_len,
+                              self.stream_node_max_bytes, self.stream_node_max_entries)
 
     def set_at_runtime(self, pairs: list[tuple[bytes, bytes]]) -> None:
         """CONFIG SET: all or nothing, with Redis's error texts."""

@@ -1,6 +1,7 @@
 """The encoding options (Redis's ``*-max-listpack-*``, ``set-max-intset-entries``) that decide
-which encoding OBJECT ENCODING reports for a collection, and ``proto-max-bulk-len``, which
-bounds the strings SETRANGE, APPEND, SETBIT and BITFIELD may grow.
+which encoding OBJECT ENCODING reports for a collection, ``proto-max-bulk-len``, which
+bounds the strings SETRANGE, APPEND, SETBIT and BITFIELD may grow, and ``stream-node-max-*``,
+which decide where a stream's radix-tree nodes end (what approximate trimming removes).
 
 rcache stores every collection the same way; it tracks only whether Redis would have
 converted the value to its big encoding, which depends on these options when the value is
@@ -20,6 +21,8 @@ class EncodingLimits(NamedTuple):
     zset_max_listpack_entries: int = 128
     zset_max_listpack_value: int = 64
     proto_max_bulk_len: int = 512 * 1024 * 1024
+    stream_node_max_bytes: int = 4096  # where Redis closes a stream's node (rcache.streams_store)
+    stream_node_max_entries: int = 100
 
 
 DEFAULT_LIMITS = EncodingLimits()

@@ -6,9 +6,11 @@ handler raises one of these instead of composing its own text.
 
 
 class CommandError(Exception):
-    """An error reply. ``str(err)`` is the reply text without the leading '-'."""
+    """An error reply. ``str(err)`` is the reply text without the leading '-'. ``counted``:
+    INFO errorstats has it already (a script's error that a command it called raised)."""
 
     __slots__ = ()
+    counted = False
 
     def __eq__(self, other: object) -> bool:
         return type(other) is CommandError and other.args == self.args
@@ -73,8 +75,11 @@ INVALID_FIRST_DB = "ERR invalid first DB index"
 INVALID_SECOND_DB = "ERR invalid second DB index"
 
 
+WRONG_ARITY_START = "ERR wrong number of arguments for "
+
+
 def wrong_arity(name: str) -> str:
-    return f"ERR wrong number of arguments for '{name}' command"
+    return f"{WRONG_ARITY_START}'{name}' command"
 
 
 def unknown_command(name: bytes, args: list[bytes]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct as pystruct
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,15 @@ class LibraryError(Exception):
 
 def is_table(value: object) -> bool:
     return type(value) is _LuaTable
+
+
+_TYPE_NAMES = {type(None): "nil", bool: "boolean", bytes: "string", int: "number",
+               float: "number"}
+
+
+def lua_type_name(value: object) -> str:
+    """luaL_typename of a value as it reaches Python."""
+    return _TYPE_NAMES.get(type(value)) or lua51.lua_type(value) or "userdata"
 
 
 def array_length(table) -> int | None:
@@ -130,20 +140,25 @@ class Cjson:
         if len(args) != 1 or type(args[0]) not in (bytes, int, float):
             raise LibraryError("bad argument #1 to 'decode' (expected 1 argument)")
         text = args[0] if type(args[0]) is bytes else format_number(args[0])
-        try:
-            parsed = json.loads(text.decode("utf-8", "surrogateescape"),
-                                parse_constant=_no_constant)
-        except (ValueError, RecursionError) as err:
-            position = getattr(err, "pos", 0) + 1
-            raise LibraryError(f"Expected value but found invalid token at character "
-                               f"{position}") from None
-        return self._to_lua(parsed)
+        if len(text) >= 2 and not (text[0] and text[1]):
+            raise LibraryError("JSON parser does not support UTF-16 or UTF-32")
+        try:  # strict JSON in UTF-8, read by Python's C parser as lua-cjson reads it
+            return self._to_lua(json.loads(text.decode("utf-8"), parse_int=float,
+                                           parse_constant=_no_constant))
+        except (ValueError, RecursionError):  # the rest: lua-cjson's own reading or error
+            pass
+        tokens = _JsonTokens(text)
+        value = self._decode_value(tokens, tokens.next())
+        tokens.expect(tokens.next(), "the end", "T_END")
+        return value
 
     def _to_lua(self, value):
+        """json.loads' value in Lua. A lone surrogate (from a \\u escape) fails to encode:
+        lua-cjson refuses it, and the slow path gives its error."""
         if value is None:
             return self.null
         if type(value) is str:
-            return value.encode("utf-8", "surrogateescape")
+            return value.encode("utf-8")
         if type(value) is list:
             table = self.runtime.table()
             for i, item in enumerate(value, 1):
@@ -152,18 +167,193 @@ class Cjson:
         if type(value) is dict:
             table = self.runtime.table()
             for key, item in value.items():
-                table[key.encode("utf-8", "surrogateescape")] = self._to_lua(item)
+                table[key.encode("utf-8")] = self._to_lua(item)
             return table
-        if type(value) is int and not -2**53 <= value <= 2**53:
-            return float(value)
-        return value
+        return value  # a float (parse_int=float: every Lua number is a double) or a bool
+
+    def _decode_value(self, tokens: _JsonTokens, token: tuple):
+        """lua-cjson's recursive descent, with an explicit stack of the open containers
+        ([table, next index or pending key])."""
+        stack: list[list] = []
+        while True:
+            kind, _, value = token
+            if kind == "T_OBJ_BEGIN" or kind == "T_ARR_BEGIN":
+                if len(stack) == _JSON_MAX_DEPTH:
+                    raise LibraryError(f"Found too many nested data structures "
+                                       f"({_JSON_MAX_DEPTH + 1}) at character {tokens.pos}")
+                value = self.runtime.table()
+                token = tokens.next()
+                if kind == "T_ARR_BEGIN" and token[0] != "T_ARR_END":
+                    stack.append([value, 1])
+                    continue
+                if kind == "T_OBJ_BEGIN" and token[0] != "T_OBJ_END":
+                    stack.append([value, tokens.key(token)])
+                    token = tokens.next()
+                    continue
+            elif kind == "T_NULL":
+                value = self.null
+            elif kind not in ("T_STRING", "T_NUMBER", "T_BOOLEAN"):
+                tokens.expect(token, "value", None)
+            while stack:  # the value is complete: store it, go on with its container
+                frame = stack[-1]
+                table, slot = frame
+                table[slot] = value
+                token = tokens.next()
+                if type(slot) is int:
+                    if token[0] == "T_ARR_END":
+                        value = stack.pop()[0]
+                        continue
+                    tokens.expect(token, "comma or array end", "T_COMMA")
+                    frame[1] = slot + 1
+                    token = tokens.next()
+                else:
+                    if token[0] == "T_OBJ_END":
+                        value = stack.pop()[0]
+                        continue
+                    tokens.expect(token, "comma or object end", "T_COMMA")
+                    frame[1] = tokens.key(tokens.next())
+                    token = tokens.next()
+                break
+            else:
+                return value
 
 
 def _no_constant(name: str):
-    raise ValueError(name)
+    raise ValueError(name)  # NaN, Infinity: lua-cjson reads them its own way
+
+
+_JSON_MAX_DEPTH = 1000  # lua-cjson's decode_max_depth
+_JSON_PUNCTUATION = {ord("{"): "T_OBJ_BEGIN", ord("}"): "T_OBJ_END", ord("["): "T_ARR_BEGIN",
+                     ord("]"): "T_ARR_END", ord(","): "T_COMMA", ord(":"): "T_COLON"}
+_JSON_UNESCAPES = {ord('"'): b'"', ord("\\"): b"\\", ord("/"): b"/", ord("b"): b"\b",
+                   ord("f"): b"\f", ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t"}
+_JSON_WHITESPACE = re.compile(rb"[ \t\n\r]*")
+_JSON_PLAIN = re.compile(rb'[^"\\\0]+')
+# What C's strtod reads (lua-cjson hands every number to it)
+_STRTOD = re.compile(rb"[+-]?(?:inf(?:inity)?|nan(?:\([0-9a-z_]*\))?"
+                     rb"|0x(?:[0-9a-f]+\.?[0-9a-f]*|\.[0-9a-f]+)(?:p[+-]?[0-9]+)?"
+                     rb"|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[+-]?[0-9]+)?)", re.IGNORECASE)
+_HEX4 = re.compile(rb"[0-9a-fA-F]{4}")
+_JSON_WORDS = ((b"true", "T_BOOLEAN", True), (b"false", "T_BOOLEAN", False),
+               (b"null", "T_NULL", None))
+
+
+class _JsonTokens:
+    """lua-cjson's tokenizer: tokens are (type name, index, value); a T_ERROR's value is its
+    text. A NUL byte ends the input, as it ends lua-cjson's C string."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def next(self) -> tuple:
+        data = self.data
+        pos = _JSON_WHITESPACE.match(data, self.pos).end()
+        self.pos = pos
+        if pos >= len(data) or data[pos] == 0:
+            return ("T_END", pos, None)
+        char = data[pos]
+        punctuation = _JSON_PUNCTUATION.get(char)
+        if punctuation is not None:
+            self.pos = pos + 1
+            return (punctuation, pos, None)
+        if char == 0x22:
+            return self._string(pos)
+        if char == 0x2D or 0x30 <= char <= 0x39:
+            return self._number(pos)
+        for word, kind, value in _JSON_WORDS:
+            if data.startswith(word, pos):
+                self.pos = pos + len(word)
+                return (kind, pos, value)
+        if char == 0x2B or data[pos:pos + 3].lower() in (b"inf", b"nan"):
+            return self._number(pos)  # not JSON, but lua-cjson decodes them
+        return ("T_ERROR", pos, "invalid token")
+
+    def _number(self, pos: int) -> tuple:
+        found = _STRTOD.match(self.data, pos)
+        if found is None:
+            return ("T_ERROR", pos, "invalid number")
+        self.pos = found.end()
+        text = found[0].decode()
+        body = text.lstrip("+-")
+        if body[:2].lower() == "0x":
+            value = float.fromhex(body)
+        elif body[:3].lower() == "nan":
+            value = math.nan
+        else:
+            value = float(body)
+        return ("T_NUMBER", pos, -value if text[0] == "-" else value)
+
+    def _string(self, start: int) -> tuple:
+        data = self.data
+        pos = start + 1
+        out = bytearray()
+        while True:
+            plain = _JSON_PLAIN.match(data, pos)
+            if plain is not None:
+                out += plain[0]
+                pos = plain.end()
+            if pos >= len(data) or data[pos] == 0:
+                return ("T_ERROR", pos, "unexpected end of string")
+            if data[pos] == 0x22:
+                self.pos = pos + 1
+                return ("T_STRING", start, bytes(out))
+            escape = data[pos + 1] if pos + 1 < len(data) else 0
+            if escape == 0x75:  # \uXXXX, or a surrogate pair of them
+                decoded = _unicode_escape(data, pos)
+                if decoded is None:
+                    return ("T_ERROR", pos, "invalid unicode escape code")
+                out += decoded[0]
+                pos = decoded[1]
+            elif escape in _JSON_UNESCAPES:
+                out += _JSON_UNESCAPES[escape]
+                pos += 2
+            else:
+                return ("T_ERROR", pos, "invalid escape code")
+
+    def key(self, token: tuple) -> bytes:
+        self.expect(token, "object key string", "T_STRING")
+        colon = self.next()
+        self.expect(colon, "colon", "T_COLON")
+        return token[2]
+
+    @staticmethod
+    def expect(token: tuple, what: str, kind: str | None) -> None:
+        if token[0] != kind:
+            found = token[2] if token[0] == "T_ERROR" else token[0]
+            raise LibraryError(f"Expected {what} but found {found} at character {token[1] + 1}")
+
+
+def _unicode_escape(data: bytes, pos: int) -> tuple[bytes, int] | None:
+    """(UTF-8 bytes, position after) of the \\u escape at pos; None if lua-cjson refuses it
+    (bad hex digits, a lone or reversed surrogate)."""
+    if not _HEX4.fullmatch(data, pos + 2, pos + 6):
+        return None
+    code = int(data[pos + 2:pos + 6], 16)
+    end = pos + 6
+    if code & 0xF800 == 0xD800:
+        if code & 0x400 or data[end:end + 2] != b"\\u" or not _HEX4.fullmatch(
+                data, end + 2, end + 6):
+            return None
+        low = int(data[end + 2:end + 6], 16)
+        if low & 0xFC00 != 0xDC00:
+            return None
+        code = ((code & 0x3FF) << 10 | low & 0x3FF) + 0x10000
+        end += 6
+    return chr(code).encode("utf-8"), end
 
 
 # -- cmsgpack -----------------------------------------------------------------------------
+def _survives_float32(value: float) -> bool:
+    """lua-cmsgpack's test for packing a double as a float32, C's `(double)(float)d == d`:
+    false for NaN, and for a double beyond float's range (C rounds it to an infinity, where
+    Python's struct refuses it); both are packed as float64."""
+    try:
+        return pystruct.unpack(">f", pystruct.pack(">f", value))[0] == value
+    except OverflowError:
+        return False
+
+
 class Cmsgpack:
     def __init__(self, runtime) -> None:
         self.runtime = runtime
@@ -185,8 +375,7 @@ class Cmsgpack:
         elif kind is int or (kind is float and value.is_integer() and abs(value) < 2**63):
             self._pack_int(int(value), out)
         elif kind is float:
-            if math.isnan(value) or math.isinf(value) or pystruct.unpack(
-                    ">f", pystruct.pack(">f", value))[0] == value:
+            if _survives_float32(value):
                 out += b"\xca" + pystruct.pack(">f", value)
             else:
                 out += b"\xcb" + pystruct.pack(">d", value)
@@ -290,11 +479,11 @@ class Cmsgpack:
             return None, pos
         if head in (0xC2, 0xC3):
             return head == 0xC3, pos
-        if head in (0xD9, 0xC4):
+        if head == 0xD9:  # Redis's lua-cmsgpack knows no bin (0xC4-0xC6) nor ext types
             return self._take(data, pos + 1, data[pos])
-        if head in (0xDA, 0xC5):
+        if head == 0xDA:
             return self._take(data, pos + 2, pystruct.unpack_from(">H", data, pos)[0])
-        if head in (0xDB, 0xC6):
+        if head == 0xDB:
             return self._take(data, pos + 4, pystruct.unpack_from(">I", data, pos)[0])
         if head == 0xDC:
             return self._array(data, pos + 2, pystruct.unpack_from(">H", data, pos)[0])
@@ -326,8 +515,9 @@ class Cmsgpack:
         return table, pos
 
 
+# uint 64 (0xCF) reads as signed: Redis's lua-cmsgpack puts it in a signed lua_Integer
 _MSGPACK_FIXED = {0xCA: (">f", 4), 0xCB: (">d", 8), 0xCC: (">B", 1), 0xCD: (">H", 2),
-                  0xCE: (">I", 4), 0xCF: (">Q", 8), 0xD0: (">b", 1), 0xD1: (">h", 2),
+                  0xCE: (">I", 4), 0xCF: (">q", 8), 0xD0: (">b", 1), 0xD1: (">h", 2),
                   0xD2: (">i", 4), 0xD3: (">q", 8)}
 
 
@@ -393,8 +583,9 @@ BIT = {
 _STRUCT_SIZES = {"b": 1, "h": 2, "l": 8, "T": 8, "i": 4, "f": 4, "d": 8}
 
 
-def _struct_items(fmt: bytes):
-    """(endianness, [(code, size)]) of a struct format string."""
+def _struct_items(fmt: bytes, function: str):
+    """(endianness, [(code, size)]) of a struct format string; ``function`` names the caller
+    in the error about an unknown option (struct.size counts one as 0 bytes, as Redis's)."""
     endian = "<"
     items = []
     i = 0
@@ -413,22 +604,43 @@ def _struct_items(fmt: bytes):
         elif code.lower() in _STRUCT_SIZES or code in "cs x":
             size = int(digits) if digits else _STRUCT_SIZES.get(code.lower(), 1)
             items.append((code, size))
+        elif function == "size":
+            continue
         else:
-            raise LibraryError(f"invalid format option '{code}'")
+            raise LibraryError(f"bad argument #1 to '{function}' (invalid format option "
+                               f"'{code}')")
     return endian, items
 
 
+def _struct_value(values: tuple, index: int, code: str):
+    """Argument ``index`` (0-based, after the format) of struct.pack, checked as Lua's
+    luaL_checknumber / luaL_checklstring would: a number or a numeric string, a string or a
+    number."""
+    value = values[index] if index < len(values) else None
+    wanted = "string" if code in "sc" else "number"
+    if type(value) in (int, float):
+        return format_number(value) if wanted == "string" else value
+    if type(value) is bytes:
+        if wanted == "string":
+            return value
+        try:
+            return float(value)  # a Lua number is a double
+        except ValueError:
+            pass
+    raise LibraryError(f"bad argument #{index + 2} to 'pack' ({wanted} expected, got "
+                       f"{lua_type_name(value)})")
+
+
 def _struct_pack(fmt, *values) -> bytes:
-    endian, items = _struct_items(fmt)
+    endian, items = _struct_items(fmt, "pack")
     out = bytearray()
-    values = list(values)
+    taken = 0
     for code, size in items:
         if code == "x":
             out += b"\0"
             continue
-        if not values:
-            raise LibraryError("bad argument to 'pack' (no value)")
-        value = values.pop(0)
+        value = _struct_value(values, taken, code)
+        taken += 1
         if code in "fd":
             out += pystruct.pack(endian + code, float(value))
         elif code == "s":
@@ -442,7 +654,7 @@ def _struct_pack(fmt, *values) -> bytes:
 
 
 def _struct_unpack(fmt, data, start=1):
-    endian, items = _struct_items(fmt)
+    endian, items = _struct_items(fmt, "unpack")
     pos = int(start) - 1
     results: list = []
     for code, size in items:
@@ -472,7 +684,7 @@ def _struct_unpack(fmt, data, start=1):
 
 
 def _struct_size(fmt) -> int:
-    _, items = _struct_items(fmt)
+    _, items = _struct_items(fmt, "size")
     if any(code in "s" or (code == "c" and not size) for code, size in items):
         raise LibraryError("options 'c0' - 's' have undefined sizes")
     return sum(size for _, size in items)

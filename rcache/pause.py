@@ -48,6 +48,11 @@ class ClientPause:
         self._held.pop(client.id, None)
 
     @property
+    def held(self) -> int:
+        """Clients whose next command waits (Redis counts them in INFO's blocked_clients)."""
+        return len(self._held)
+
+    @property
     def writes_paused(self) -> bool:
         """The node must propose no writes of its own (expiry), as Redis pauses them."""
         return self.mode is not None
@@ -55,20 +60,31 @@ class ClientPause:
     def holds(self, client, argv: list[bytes], queued: list | None) -> bool:
         """Must this command of ``client`` wait? If so the client is run again at the end.
         ``queued``: the client's MULTI queue (EXEC waits if it holds a write)."""
-        if self.mode == WRITE and not _may_write(argv, queued):
+        if self.mode == WRITE and not _may_write(client.server.store, argv, queued):
             return False
         self._held[client.id] = client
         return True
 
 
-def _may_write(argv: list[bytes], queued: list | None) -> bool:
+def _may_write(store, argv: list[bytes], queued: list | None) -> bool:
     """Redis 7.0's test for a WRITE pause: a write or a command that may replicate (PUBLISH,
-    EVAL, PFCOUNT...: here, anything that goes through the log), or an EXEC of such. A
-    command that does not exist or has the wrong arity runs, to give its error."""
+    EVAL, PFCOUNT...: here, anything that goes through the log, but for a no-writes script),
+    or an EXEC of such. A command that does not exist or has the wrong arity runs, to give
+    its error."""
     try:
         cmd = lookup(argv)
     except CommandError:
         return False
     if cmd.name == "exec" and queued:
-        return any(queued_cmd.is_write for queued_cmd, _ in queued)
-    return cmd.is_write
+        return any(_writes(store, queued_cmd, queued_argv) for queued_cmd, queued_argv in queued)
+    return _writes(store, cmd, argv)
+
+
+# Through the log here, but neither write nor may-replicate in Redis: a WRITE pause lets
+# them run (they change the script cache, not the keyspace).
+_SCRIPT_CACHE = frozenset({"script|load", "script|flush"})
+
+
+def _writes(store, cmd, argv: list[bytes]) -> bool:
+    return (cmd.is_write and cmd.full_name not in _SCRIPT_CACHE
+            and not cmd.served_as_read(store, argv))

@@ -112,9 +112,11 @@ class Hub:
     @property
     def collects_events(self) -> bool:
         """Any thread: does an entry's apply collect its keyspace events (for notifications or
-        for client tracking)?"""
-        return bool(self.notify_flags or (self.tracker is not None
-                                          and self.tracker.tracking_clients))
+        for client tracking: while a client tracks, or the table holds keys, which writes and
+        flushes drop even when nobody tracks any more, as in Redis)?"""
+        tracker = self.tracker
+        return bool(self.notify_flags or (tracker is not None
+                                          and (tracker.tracking_clients or tracker.keys)))
 
     def notify(self, events: list[tuple[int, bytes, bytes, int]]) -> None:
         """Raft thread, after the entry is committed: publish its keyspace events in order."""
@@ -122,8 +124,9 @@ class Hub:
             self.loop.call_soon_threadsafe(self._deliver_events, events)
 
     def _deliver_events(self, events: list[tuple]) -> None:
-        if self.tracker is not None and self.tracker.tracking_clients:
-            self.tracker.invalidate(events)
+        tracker = self.tracker
+        if tracker is not None and (tracker.tracking_clients or tracker.keys):
+            tracker.invalidate(events)
         flags = self.notify_flags
         for kind, event, key, db in events:
             if kind == PUBLISHED:

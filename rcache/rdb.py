@@ -30,7 +30,7 @@ RDB_VERSION = 10  # what Redis 7.0 writes and the newest it loads
 
 TYPE_STRING, TYPE_LIST, TYPE_SET, TYPE_ZSET, TYPE_HASH, TYPE_ZSET_2 = 0, 1, 2, 3, 4, 5
 TYPE_LIST_ZIPLIST, TYPE_SET_INTSET, TYPE_ZSET_ZIPLIST = 10, 11, 12
-TYPE_HASH_ZIPLIST, TYPE_LIST_QUICKLIST = 13, 14
+TYPE_HASH_ZIPLIST, TYPE_LIST_QUICKLIST, TYPE_STREAM_LISTPACKS = 13, 14, 15
 TYPE_HASH_LISTPACK, TYPE_ZSET_LISTPACK, TYPE_LIST_QUICKLIST_2 = 16, 17, 18
 TYPE_STREAM_LISTPACKS_2 = 19  # Redis 7.0's streams
 
@@ -42,22 +42,38 @@ _DOUBLE_LE = struct.Struct("<d")
 _ID = struct.Struct(">QQ")
 _U64 = 1 << 64
 _ITEM_DELETED, _ITEM_SAME_FIELDS = 1, 2  # stream listpack entry flags
-_STREAM_NODE_ENTRIES = 100
 _UNKNOWN_READS = -1
+# listpack: integer encodings (bytes with the tag, range) and back-length sizes (bytes, range)
+_INT_WIDTHS = ((2, 1 << 12), (3, 1 << 15), (4, 1 << 23), (5, 1 << 31), (9, 1 << 63))
+_BACKLEN_SIZES = ((1, 128), (2, 16383), (3, 2097151), (4, 268435455), (5, 1 << 64))
 
 
 @dataclass
 class StreamGroup:
     name: bytes
     last_id: tuple[int, int]
-    entries_read: int
+    entries_read: int | None  # None: a Redis < 7.0 payload, estimated as Redis loads it
     pending: list[tuple[tuple[int, int], int, int]]  # (id, delivery time, deliveries)
     consumers: list[tuple[bytes, int, list[tuple[int, int]]]]  # (name, seen time, ids)
 
 
 @dataclass
+class StreamNode:
+    """A radix-tree node: its listpack's master id, last id (deleted entries included), live
+    and deleted entries, bytes, and master entry's fields."""
+
+    master_id: tuple[int, int]
+    last_id: tuple[int, int]
+    live: int
+    deleted: int
+    size: int
+    master_fields: list[bytes]
+
+
+@dataclass
 class StreamValue:
     entries: list[tuple[tuple[int, int], list[bytes]]]  # (id, [field, value, ...])
+    nodes: list[StreamNode]  # in order, their live entries making up ``entries``
     last_id: tuple[int, int] = (0, 0)
     first_id: tuple[int, int] = (0, 0)
     max_deleted_id: tuple[int, int] = (0, 0)
@@ -296,14 +312,15 @@ def _signed(value: bytes) -> int:
     return number
 
 
-def _stream_node(master: tuple[int, int], items: list[bytes]
-                 ) -> list[tuple[tuple[int, int], list[bytes]]]:
-    """The live entries of one stream listpack: a master entry (count, deleted, its fields,
-    0), then entries (flags, id deltas, [field count, fields and] values, lp-count)."""
+def _stream_node(master: tuple[int, int], items: list[bytes], size: int
+                 ) -> tuple[StreamNode, list[tuple[tuple[int, int], list[bytes]]]]:
+    """One stream listpack of ``size`` bytes and its live entries: a master entry (count,
+    deleted, its fields, 0), then entries (flags, id deltas, [field count, fields and]
+    values, lp-count)."""
     try:
         master_fields = items[3:3 + _signed(items[2])]
         pos = 4 + len(master_fields)
-        entries = []
+        entries, entry_id, flagged = [], master, 0
         while pos < len(items):
             flags = _signed(items[pos])
             entry_id = ((master[0] + _signed(items[pos + 1])) % _U64,
@@ -319,36 +336,49 @@ def _stream_node(master: tuple[int, int], items: list[bytes]
                 if len(fields) != 2 * count:
                     raise FormatError("stream entry past its listpack")
                 pos += 5 + 2 * count
-            if not flags & _ITEM_DELETED:
+            if flags & _ITEM_DELETED:
+                flagged += 1
+            else:
                 entries.append((entry_id, fields))
     except (IndexError, ValueError) as err:
         raise FormatError("bad stream listpack") from err
-    return entries
+    return StreamNode(master, entry_id, len(entries), flagged, size, master_fields), entries
 
 
 def _stream_id(reader: _Reader) -> tuple[int, int]:
     return reader.count(), reader.count()
 
 
-def _load_stream(reader: _Reader) -> tuple[str, object]:
-    """rdbLoadObject's RDB_TYPE_STREAM_LISTPACKS_2."""
-    value = StreamValue([])
+def _load_stream(reader: _Reader, legacy: bool = False) -> tuple[str, object]:
+    """rdbLoadObject's RDB_TYPE_STREAM_LISTPACKS_2, or (``legacy``) the RDB_TYPE_STREAM_LISTPACKS
+    of Redis 5 to 6.2, without the first id, the max deleted id, the entries added and the
+    groups' entries read: Redis 7.0 takes the first live id (the largest id when empty), 0-0,
+    the length, and an estimate."""
+    value = StreamValue([], [])
     for _ in range(reader.count()):
         node_key = reader.string()
         if len(node_key) != 16:
             raise FormatError("stream node key is not an id")
-        items = parse_listpack(reader.string())
+        blob = reader.string()
+        items = parse_listpack(blob)
         if not items:
             raise FormatError("empty listpack inside a stream")
-        value.entries.extend(_stream_node(_ID.unpack(node_key), items))
+        node, entries = _stream_node(_ID.unpack(node_key), items, len(blob))
+        value.nodes.append(node)
+        value.entries.extend(entries)
     length = reader.count()
     if length != len(value.entries):
         raise FormatError("stream length mismatch")
-    value.last_id, value.first_id = _stream_id(reader), _stream_id(reader)
-    value.max_deleted_id, value.entries_added = _stream_id(reader), reader.count()
+    value.last_id = _stream_id(reader)
+    if legacy:
+        value.first_id = value.entries[0][0] if value.entries else (_U64 - 1, _U64 - 1)
+        value.entries_added = length
+    else:
+        value.first_id, value.max_deleted_id = _stream_id(reader), _stream_id(reader)
+        value.entries_added = reader.count()
     for _ in range(reader.count()):
         name, last_id = reader.string(), _stream_id(reader)
-        reads = reader.count()
+        reads = None if legacy else reader.count()
         pending = [(_ID.unpack(reader.take(16)), _millis(reader), reader.count())
                    for _ in range(reader.count())]
         consumers = [(reader.string(), _millis(reader),
@@ -381,6 +411,7 @@ _LOADERS = {
     TYPE_HASH_LISTPACK: lambda r: (HASH, _pairs(parse_listpack(r.string()))),
     TYPE_LIST_QUICKLIST: lambda r: _load_quicklist(r, version=1),
     TYPE_LIST_QUICKLIST_2: lambda r: _load_quicklist(r, version=2),
+    TYPE_STREAM_LISTPACKS: lambda r: _load_stream(r, legacy=True),
     TYPE_STREAM_LISTPACKS_2: _load_stream,
 }
 
@@ -551,13 +582,25 @@ def _listpack_entry(value: bytes | int) -> bytes:
             encoded = bytes((0xE0 | size >> 8, size & 0xFF)) + value
         else:
             encoded = b"\xf0" + size.to_bytes(4, "little") + value
-    size, groups = len(encoded), []
-    while True:  # lpEncodeBacklen: 7-bit groups, the highest first, the others flagged
-        groups.append(size & 127)
-        size >>= 7
-        if not size:
-            break
+    size = len(encoded)  # lpEncodeBacklen: 7-bit groups, the highest first, the others flagged
+    width = next(width for width, bound in _BACKLEN_SIZES if size < bound)
+    groups = [size >> (7 * i) & 127 for i in range(width)]
     return encoded + bytes([groups[-1], *(group | 128 for group in reversed(groups[:-1]))])
+
+
+def listpack_entry_size(value: bytes | int) -> int:
+    """The bytes one element takes in a listpack (lpAppend, lpAppendInteger): the length of
+    ``_listpack_entry``'s result, without building it."""
+    number = value if isinstance(value, int) else (
+        _strict_int(value) if len(value) <= 20 else None)
+    if number is None or not -(1 << 63) <= number < 1 << 63:
+        size = len(value)
+        encoded = size + (1 if size < 64 else 2 if size < 4096 else 5)
+    elif 0 <= number <= 127:
+        encoded = 1
+    else:
+        encoded = next(width for width, bound in _INT_WIDTHS if -bound <= number < bound)
+    return encoded + next(size for size, bound in _BACKLEN_SIZES if encoded < bound)
 
 
 def build_listpack(items: list[bytes | int]) -> bytes:
@@ -566,17 +609,17 @@ def build_listpack(items: list[bytes | int]) -> bytes:
     return (len(body) + 7).to_bytes(4, "little") + count.to_bytes(2, "little") + body + b"\xff"
 
 
-def _wrapped(delta: int) -> int:
+def id_delta(delta: int) -> int:
     """An id delta as the int64 Redis stores (uint64 arithmetic cast to signed)."""
     delta %= _U64
     return delta - _U64 if delta >= 1 << 63 else delta
 
 
-def _stream_listpack(entries: list[tuple[tuple[int, int], list[bytes]]]) -> bytes:
-    master_id, master_fields = entries[0][0], entries[0][1][::2]
+def _stream_listpack(master_id: tuple[int, int], master_fields: list[bytes],
+                     entries: list[tuple[tuple[int, int], list[bytes]]]) -> bytes:
     items: list[bytes | int] = [len(entries), 0, len(master_fields), *master_fields, 0]
     for entry_id, fields in entries:
-        deltas = [_wrapped(entry_id[0] - master_id[0]), _wrapped(entry_id[1] - master_id[1])]
+        deltas = [id_delta(entry_id[0] - master_id[0]), id_delta(entry_id[1] - master_id[1])]
         if fields[::2] == master_fields:
             items += [_ITEM_SAME_FIELDS, *deltas, *fields[1::2], 3 + len(master_fields)]
         else:
@@ -585,11 +628,17 @@ def _stream_listpack(entries: list[tuple[tuple[int, int], list[bytes]]]) -> byte
 
 
 def _dump_stream(value: StreamValue) -> bytes:
-    nodes = [value.entries[i:i + _STREAM_NODE_ENTRIES]
-             for i in range(0, len(value.entries), _STREAM_NODE_ENTRIES)]
+    """The stream's nodes as they are, but with their live entries only (their deleted ones
+    are not kept)."""
+    nodes, start = [], 0
+    for node in value.nodes:
+        if node.live:
+            nodes.append((node, value.entries[start:start + node.live]))
+            start += node.live
     parts = [bytes((TYPE_STREAM_LISTPACKS_2,)), _length(len(nodes))]
-    for node in nodes:
-        parts += (_string(_ID.pack(*node[0][0])), _length_prefixed(_stream_listpack(node)))
+    for node, entries in nodes:
+        listpack = _stream_listpack(node.master_id, node.master_fields, entries)
+        parts += (_string(_ID.pack(*node.master_id)), _length_prefixed(listpack))
     parts.append(_length(len(value.entries)))
     for stream_id in (value.last_id, value.first_id, value.max_deleted_id):
         parts += (_length(stream_id[0]), _length(stream_id[1]))

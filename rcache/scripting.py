@@ -177,11 +177,12 @@ G0.bit = readonly(library(api.bit))
 G0.struct = readonly(library(api.struct))
 G0.pcall = function(...)  -- Redis's pcall: an error table comes back as its message
   local results = {pcall(...)}
-  local err = lua_error(results[2])
-  if not results[1] and type(err) == "table" and type(rawget(err, "err")) == "string" then
+  if results[1] then return unpack(results, 1, maxn(results)) end
+  local err = lua_error(results[2])  -- a library's error: its text, as a C library's is
+  if type(err) == "table" and type(rawget(err, "err")) == "string" then
     return false, err.err
   end
-  return unpack(results, 1, maxn(results))
+  return false, err
 end
 G0.gcinfo = function() return 0 end
 G0.collectgarbage = function() return 0 end
@@ -305,12 +306,7 @@ def _lua_int(args: tuple, index: int, name: str) -> int:
 
 def _type_name(args: tuple, index: int) -> str:
     """luaL_typename of an argument, 'no value' when it was not given."""
-    if index >= len(args):
-        return "no value"
-    value = args[index]
-    names = {type(None): "nil", bool: "boolean", bytes: "string", int: "number",
-             float: "number"}
-    return names.get(type(value)) or lua51.lua_type(value) or "userdata"
+    return lualibs.lua_type_name(args[index]) if index < len(args) else "no value"
 
 
 def command_arg(value) -> bytes | None:
@@ -420,7 +416,7 @@ class LuaRun:
         source, line = result[b"source"], result[b"line"]
         if type(source) is bytes and line is not None:
             message += f" script: {self.name}, on {_text(source)}:{_number_text(line)}."
-        raise CommandError(message)
+        raise _counted_if_called(CommandError(message), result)
 
     def _execute(self, function, library: bool, args: tuple):
         """-> (True, value) or (False, error table); raises CommandError when Lua fails
@@ -585,7 +581,7 @@ class LuaRun:
             return None
         err = value[b"err"]
         if type(err) is bytes:
-            return CommandError(_text(err))
+            return _counted_if_called(CommandError(_text(err)), value)
         ok = value[b"ok"]
         if type(ok) is bytes:
             return SimpleString(_text(ok).replace("\r", " ").replace("\n", " "))
@@ -701,6 +697,14 @@ def _hashable(value):
 
 def _number_text(value) -> str:
     return str(lua_number_to_int(value)) if type(value) in (int, float) else _text(value)
+
+
+def _counted_if_called(error: CommandError, table) -> CommandError:
+    """An error table that redis.call or redis.pcall made (the command's error, counted in
+    INFO errorstats when it happened): the script's reply made of it is not counted again."""
+    if table[b"ignore_error_stats_update"] is True:
+        error.counted = True
+    return error
 
 
 def _text(raw) -> str:

@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING
 from . import errors, scripting
 from .blocking import Blocking, may_wait
 from .cluster import PROXY, Cluster
+from .commands import table
 from .commands.acl import noperm_reply
-from .commands.acl_rules import AclLog, User, Users, denial
-from .commands.table import COMMANDS, Command, Context, lookup
+from .commands.acl_rules import AclLog, User, Users, denial, sort_option_refusal
+from .commands.table import COMMANDS, Command, Context, count_rejected, lookup
 from .config import Config
 from .entries import COMMAND, EXPIRE, LEASE_EXPIRY, LEASE_PROMOTE, TRANSACTION
 from .errors import CommandError
@@ -43,7 +44,17 @@ from .pending import Pending
 from .pubsub import Hub
 from .raft import Replicator
 from .replies import ReplyQueue, RunWhenDue
-from .resp import NO_REPLY, NULL_ARRAY, QUEUED, Push, RawReply, RequestReader, encode, split_array
+from .resp import (
+    NO_REPLY,
+    NULL_ARRAY,
+    QUEUED,
+    Push,
+    RawReply,
+    Replies,
+    RequestReader,
+    encode,
+    split_array,
+)
 from .slowlog import SlowLog
 from .statemachine import Prepared, StateMachine
 from .storage import Store
@@ -68,6 +79,8 @@ class Stats:
         self.error_replies: dict[str, int] = {}  # INFO errorstats: error code -> replies
 
     def count_error(self, error: CommandError) -> None:
+        if error.counted:
+            return
         code = str(error).split(" ", 1)[0]
         self.error_replies[code] = self.error_replies.get(code, 0) + 1
 
@@ -299,6 +312,8 @@ class Client(asyncio.Protocol):
         try:
             cmd = cmd or lookup(argv)
         except CommandError as err:
+            if str(err).startswith(errors.WRONG_ARITY_START):
+                count_rejected(argv)
             if self.multi is not None:
                 self.multi_failed = True
             return err
@@ -386,8 +401,10 @@ class Client(asyncio.Protocol):
                             return err
                     if "blocking" in cmd.flags:
                         return server.blocking.run(self, cmd, argv, Pending(self._reply_ready))
-                    return server.replicator.submit((COMMAND, self.db, argv), self._reply_ready,
-                                                    (cmd, parsed))
+                    item = (COMMAND, self.db, argv)
+                    if self.acl_user is not None and "script_reads" in cmd.flags:
+                        item += (False, self.user_name)  # its calls are checked in apply
+                    return server.replicator.submit(item, self._reply_ready, (cmd, parsed))
                 if route is PROXY and "blocking" in cmd.flags and may_wait(cmd, argv):
                     # it would stall the shared link
                     return server.cluster.redirect(cmd, argv, self.tls)
@@ -425,6 +442,9 @@ class Client(asyncio.Protocol):
                 return CommandError("ERR the user of this connection was deleted")
         refused = denial(self.acl_user, cmd, argv)
         if refused is None:
+            if cmd.name in ("sort", "sort_ro"):
+                option_refused = sort_option_refusal(self.acl_user, argv)
+                return CommandError(option_refused) if option_refused else None
             return None
         kind, name = refused
         self.server.log_acl_refusal(self, kind, name, self.user_name)
@@ -586,7 +606,10 @@ class Client(asyncio.Protocol):
         refusal = self.server.replicator.faults.refusal()
         if refusal is not None:
             return CommandError(refusal)
-        return self.server.replicator.submit((TRANSACTION, data), merge, [
+        item = (TRANSACTION, data)
+        if self.acl_user is not None and any("script_reads" in cmd.flags for cmd, _ in queued):
+            item += (self.user_name,)
+        return self.server.replicator.submit(item, merge, [
             (cmd, None) for cmd, _ in queued if "node" not in cmd.flags])
 
     # -- replies -----------------------------------------------------------------------------
@@ -718,14 +741,14 @@ class Client(asyncio.Protocol):
     def _apply_reply_mode(self, reply, mode: str | None):
         """CLIENT REPLY OFF, SKIP (``mode``: as this command found it; CLIENT REPLY SKIP
         leaves skip_next, which skips the command after it): a dropped reply's place is
-        kept if it is pending, so later reads still wait for the write."""
+        kept if it is pending, so later reads still wait for the write; pushes still go."""
         now = self.reply_mode
         muted = now == "off" or (mode == "skip" and now is not None)  # not after REPLY ON
         if now == "skip_next":
             self.reply_mode = "skip"
         elif now == "skip":
             self.reply_mode = None
-        if not muted:
+        if not muted or _pushed(reply):
             return reply
         if type(reply) is Pending and not reply.done:
             reply.muted = True
@@ -775,6 +798,19 @@ class Client(asyncio.Protocol):
         self.user_name, self.acl_user = b"default", None
 
 
+def _pushed(reply) -> bool:
+    """(Un)subscribe confirmations: Redis sends them as pushes, which CLIENT REPLY OFF and
+    SKIP do not silence."""
+    return type(reply) is Replies and bool(reply) and type(reply[0]) is Push
+
+
+def _subscriptions_allowed(client: Client, user: User) -> bool:
+    return (user.all_channels
+            or (all(user.may_use_channel(name) for name in client.channels)
+                and all(user.may_use_channel(name) for name in client.shard_channels)
+                and all(user.may_use_channel(name, True) for name in client.patterns)))
+
+
 _UNSEEN = object()
 _PLAIN: dict[bytes, Command | None] = {}  # command name as sent -> _plain_command(name)
 
@@ -816,6 +852,7 @@ class Server:
     def __init__(self, config: Config) -> None:
         self.config = config
         scripting.instruction_budget = config.lua_instruction_budget
+        table.latency_tracking = config.latency_tracking
         config.maxclients = fit_maxclients(config.maxclients)
         config.runtime_checks["maxclients"] = check_maxclients
         os.makedirs(config.dir, exist_ok=True)
@@ -835,6 +872,7 @@ class Server:
             lambda: config.client_output_buffer_limit["slave"].hard)
         self.pause = ClientPause()
         self.stats = Stats()
+        self.machine.count_error = self.stats.count_error  # a script's commands' errors
         self.eviction = Eviction(self)
         self.slowlog = SlowLog()
         self.machine.observer = self.note_duration
@@ -853,6 +891,7 @@ class Server:
         joins anything), start Raft, then serve. SIGTERM stops the node at any point."""
         loop = self._loop = asyncio.get_running_loop()
         self.hub.loop = self.monitors.loop = loop
+        self.store.on_acl_change = lambda: loop.call_soon_threadsafe(self._drop_refused_clients)
         self._stopping = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.shutdown)
@@ -897,6 +936,17 @@ class Server:
         finally:
             stopping.cancel()
             await self._close()
+
+    def _drop_refused_clients(self) -> None:
+        """After ACL SETUSER or DELUSER, as Redis: a connection whose user is gone closes,
+        and so does one subscribed to a channel or pattern its user no longer allows."""
+        users = self.users
+        for client in list(self.clients.values()):
+            if client.user_name == b"default":
+                continue
+            user = users.get(client.user_name)
+            if user is None or (client.subscriptions and not _subscriptions_allowed(client, user)):
+                client.close_after_reply()
 
     def log_acl_refusal(self, client: Client, reason: str, obj: str, username: bytes) -> None:
         from .commands.connection import describe

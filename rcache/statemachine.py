@@ -13,7 +13,9 @@ place); PUBLISH replies with how many receivers there were.
 Items:
     (COMMAND, db, argv)          one client command         -> its reply
     (COMMAND, db, argv, True)    a parked blocking command's wake-up try -> its reply
-    (TRANSACTION, [(db, argv)])  MULTI ... EXEC, atomically -> list of replies
+    (COMMAND, db, argv, False, user)  a script run by an ACL user  -> its reply
+    (TRANSACTION, [(db, argv)][, user])  MULTI ... EXEC, atomically -> list of replies
+    (user: the ACL user the scripts run as, when the client is not the default user)
     (EXPIRE, db, [keys])         active expiry from leader  -> number of keys deleted
     (MEMBER, id, raft, client)   cluster member addresses    -> None (raft None: removal)
     (LEASE_EXPIRY, [ids])        due leases, from the leader -> number of leases expired
@@ -77,12 +79,16 @@ class EntryContext(Context):
     the entry and the command's place in it (``seed``, set before each command), is built
     only if the command draws (few do). One per database and entry, not one per command."""
 
-    __slots__ = ("seed", "_random", "script_lines", "notify", "woken")
+    __slots__ = ("seed", "_random", "script_lines", "notify", "woken", "script_user",
+                 "count_error")
 
     def __init__(self, ks: Keyspace, hub: Hub | None, script_lines: list | None) -> None:
         self.ks, self.hub, self.client, self.server = ks, hub, None, None
         self.seed, self._random, self.script_lines = 0, None, script_lines
         self.woken = False
+        self.script_user: bytes | None = None
+        # INFO errorstats of this node, for the errors of the commands a script calls
+        self.count_error: Callable[[CommandError], None] | None = None
         self.notify = ks.notify  # Context.notify without its call: every write notifies
 
     @property
@@ -122,6 +128,7 @@ class StateMachine:
         # the scripts of an entry a client here awaits run are noted only while there are.
         self.monitors = None
         self._script_lines: list | None = None  # for the entry being applied
+        self.count_error: Callable[[CommandError], None] | None = None  # the server's stats
 
     def reload(self) -> None:
         """After a snapshot replaced the database: tracking clients forget all they cached,
@@ -158,7 +165,8 @@ class StateMachine:
                 position += 1
                 results.append(self._run(txn, contexts, seed + position, now_ms, limits,
                                          item[1], item[2], events, found=found,
-                                         woken=len(item) > 3))
+                                         woken=len(item) > 3 and item[3] is True,
+                                         user=item[4] if len(item) > 4 else None))
             elif kind == TRANSACTION:
                 awaited = self.replies_awaited(seed)
                 replies = []
@@ -167,7 +175,8 @@ class StateMachine:
                     replies.append(self._run(txn, contexts, seed + position, now_ms,
                                              limits, db, argv, events,
                                              run_reads=awaited,
-                                             found=found[i] if found else None))
+                                             found=found[i] if found else None,
+                                             user=item[2] if len(item) > 2 else None))
                 results.append(replies)
             elif kind == EXPIRE:
                 ks = Keyspace(self.store, txn, item[1], now_ms, events=events)
@@ -219,9 +228,10 @@ class StateMachine:
     def _run(self, txn: Transaction, contexts: dict[int, EntryContext], seed: int, now_ms: int,
              limits: EncodingLimits, db: int, argv: list[bytes], events: list | None,
              run_reads: bool = True, found: tuple[Command, Any] | None = None,
-             woken: bool = False):
+             woken: bool = False, user: bytes | None = None):
         """One command, drawing from ``seed``; ``found``: its command (and parsed arguments)
-        if already known; ``woken``: a parked blocking command's wake-up try.
+        if already known; ``woken``: a parked blocking command's wake-up try; ``user``: the
+        ACL user a script runs as.
         ``contexts``: the entry's contexts by db, reused while SWAPDB leaves db's in place."""
         try:
             cmd, parsed = found or (lookup(argv), None)
@@ -236,7 +246,8 @@ class StateMachine:
                 ctx = contexts[db] = EntryContext(
                     Keyspace(self.store, txn, db, now_ms, limits, events), self.hub,
                     self._script_lines)
-            ctx.seed, ctx._random, ctx.woken = seed, None, woken
+                ctx.count_error = self.count_error
+            ctx.seed, ctx._random, ctx.woken, ctx.script_user = seed, None, woken, user
             result = cmd.call(ctx, argv, parsed)
         except CommandError as err:
             result = err

@@ -172,6 +172,8 @@ class Store:
         self.generation = 0
         # Bumped when an entry changes ACL users (commands/acl_rules.py caches them).
         self.acl_version = 0
+        # Called (on the applying thread) after such an entry: the server checks its clients.
+        self.on_acl_change: Callable[[], None] | None = None
         # SCAN cursors: opaque integers -> the key to resume from (node-local, bounded).
         self.scan_cursors: dict[int, bytes] = {}
         self._write_error: Exception | None = None  # RocksDB refuses writes since this
@@ -531,6 +533,8 @@ class Transaction:
         self.store.write(batch)
         if self.acl_changed:
             self.store.acl_version += 1
+            if self.store.on_acl_change is not None:
+                self.store.on_acl_change()
         self.store._counters.update(totals)
         if self.dbmap is not self.store.dbmap:
             self.store.dbmap = self.dbmap

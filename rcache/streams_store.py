@@ -4,9 +4,14 @@ consumer, under the key's version like the other collections (see collections_st
 The keyspace record holds the usual collection metadata (version, count = XLEN, flags) and the
 element records, after the version, are:
     b"\\x00"                                   -> last id, max deleted id, first id (16 each),
-                                                 entries added (8)
-    b"e" + id(16)                             -> the entry's ordinal (8: entries added when
-                                                 it came) then its fields and values
+                                                 entries added (8), nodes (8), radix-tree
+                                                 nodes (8), the last node's master id (16)
+    b"e" + id(16)                             -> its node's master id (16), its fields and
+                                                 values
+    b"n" + master id(16)                      -> a node (from that id on, up to the next
+                                                 node's): last id (16), live and deleted
+                                                 entries, listpack bytes (8 each), the
+                                                 master entry's fields
     b"g" + group                              -> last delivered id(16), entries read(8, -1:
                                                  unknown), pending(8), consumers(8)
     b"p" + len(group)(4) + group + id(16)      -> delivery time(8), deliveries(8), consumer
@@ -15,9 +20,15 @@ element records, after the version, are:
 Ids are (ms, seq) pairs packed big-endian, so byte order is id order, as in Redis's radix
 trees; groups and consumers sort by name as in Redis's. An empty stream stays a key.
 
-The ordinal places an entry in the radix-tree node Redis would have put it in (a node holds
-``stream-node-max-entries``, 100, entries in arrival order): approximate trimming removes
-only whole nodes, as Redis's does.
+Nodes are Redis's radix-tree nodes, each a listpack of entries: XADD opens a new one where
+Redis's streamAppendItem does (the tail holds ``stream-node-max-entries`` entries, live or
+deleted, or its listpack plus the new entry's fields and values reaches
+``stream-node-max-bytes``), so each node tracks its listpack's size as Redis encodes it.
+Deleted entries stay counted in their node, as Redis only flags them; XDEL of a node's last
+live entry drops the node. Approximate trimming removes only whole nodes, as Redis's does.
+The nodes' master ids are the keys of Redis's radix tree, whose shape depends on them only
+(it stays compressed): a few seeks to the neighbouring keys tell how many tree nodes a key
+adds or takes away (XINFO STREAM's radix-tree-nodes).
 """
 
 from __future__ import annotations
@@ -28,7 +39,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from . import collections_store as cs
+from .encodings import EncodingLimits
 from .notify import STREAM as STREAM_EVENTS
+from .rdb import id_delta, listpack_entry_size
 from .storage import ELEMENT_DROPPERS, STREAM, Keyspace, end_of_prefix
 
 StreamId = tuple[int, int]
@@ -37,13 +50,18 @@ ZERO_ID: StreamId = (0, 0)
 UNKNOWN_READS = -1  # SCG_INVALID_ENTRIES_READ
 
 _ID = struct.Struct(">QQ")
-_STATE = struct.Struct(">QQQQQQQ")
+_STATE = struct.Struct(">QQQQQQQQQQQ")
+_NODE = struct.Struct(">QQQQQ")
 _GROUP = struct.Struct(">QQqQQ")
 _PENDING = struct.Struct(">QQ")
 _CONSUMER = struct.Struct(">QQ")
 _LEN = struct.Struct(">I")
-_U64 = struct.Struct(">Q")
 _STATE_SUFFIX, ENTRY, GROUP, PEL, CONSUMER, CONSUMER_PEL = b"\x00", b"e", b"g", b"p", b"c", b"q"
+NODE = b"n"
+_SAME_FIELDS = 2  # STREAM_ITEM_FLAG_SAMEFIELDS
+_LISTPACK_MAX_SIZE = 1 << 30  # STREAM_LISTPACK_MAX_SIZE
+_EMPTY_LISTPACK = 7  # header and end byte
+_KEY_BYTES = 16  # a radix-tree key: a packed id
 
 
 def pack_id(stream_id: StreamId) -> bytes:
@@ -73,6 +91,86 @@ def decode_fields(raw: bytes) -> list[bytes]:
 
 def _named(name: bytes) -> bytes:
     return _LEN.pack(len(name)) + name
+
+
+def _int_size_change(old: int, new: int) -> int:
+    """How a listpack grows when an integer in it is replaced (lpReplaceInteger)."""
+    return listpack_entry_size(new) - listpack_entry_size(old)
+
+
+@dataclass(slots=True)
+class Node:
+    """One of Redis's radix-tree nodes: a listpack of the entries from ``master_id`` on."""
+
+    master_id: StreamId
+    last_id: StreamId
+    live: int
+    deleted: int
+    size: int  # lpBytes
+    master_fields: list[bytes]
+
+    @classmethod
+    def opened_by(cls, stream_id: StreamId, fields: list[bytes]) -> Node:
+        """A node whose master entry takes the fields of its first entry."""
+        names = fields[::2]
+        node = cls(stream_id, stream_id, 1, 0, _EMPTY_LISTPACK, names)
+        node.size += (listpack_entry_size(1) + listpack_entry_size(0)
+                      + listpack_entry_size(len(names))
+                      + sum(listpack_entry_size(name) for name in names)
+                      + listpack_entry_size(0))
+        node.size += node._entry_size(stream_id, fields)
+        return node
+
+    def has_room(self, fields: list[bytes], limits: EncodingLimits) -> bool:
+        """streamAppendItem's test of the tail before it appends there."""
+        max_bytes = limits.stream_node_max_bytes
+        if not max_bytes or max_bytes > _LISTPACK_MAX_SIZE:
+            max_bytes = _LISTPACK_MAX_SIZE
+        if self.size + sum(map(len, fields)) >= max_bytes:
+            return False
+        max_entries = limits.stream_node_max_entries
+        return not max_entries or self.live + self.deleted < max_entries
+
+    def add(self, stream_id: StreamId, fields: list[bytes]) -> None:
+        self.size += _int_size_change(self.live, self.live + 1) + self._entry_size(
+            stream_id, fields)
+        self.live += 1
+        self.last_id = stream_id
+
+    def flag_deleted(self, count: int) -> None:
+        """``count`` live entries flagged deleted (XDEL, exact trimming within the node)."""
+        self.size += (_int_size_change(self.live, self.live - count)
+                      + _int_size_change(self.deleted, self.deleted + count))
+        self.live -= count
+        self.deleted += count
+
+    def _entry_size(self, stream_id: StreamId, fields: list[bytes]) -> int:
+        """flags, id deltas, [field count, fields,] values, lp-count."""
+        names, values = fields[::2], fields[1::2]
+        size = (listpack_entry_size(_SAME_FIELDS)  # or 0: one byte either way
+                + listpack_entry_size(id_delta(stream_id[0] - self.master_id[0]))
+                + listpack_entry_size(id_delta(stream_id[1] - self.master_id[1]))
+                + sum(listpack_entry_size(value) for value in values))
+        if names == self.master_fields:
+            return size + listpack_entry_size(3 + len(names))
+        return (size + listpack_entry_size(len(names))
+                + sum(listpack_entry_size(name) for name in names)
+                + listpack_entry_size(4 + len(fields)))
+
+    def payload(self) -> bytes:
+        return _NODE.pack(*self.last_id, self.live, self.deleted, self.size) + encode_fields(
+            self.master_fields)
+
+
+def _unpack_node(full: bytes, raw: bytes) -> Node:
+    values = _NODE.unpack_from(raw)
+    return Node(unpack_id(full[-16:]), values[0:2], *values[2:],
+                decode_fields(raw[_NODE.size:]))
+
+
+def _common_prefix(one: bytes, other: bytes) -> int:
+    return next((i for i, (a, b) in enumerate(zip(one, other, strict=True)) if a != b),
+                len(one))
 
 
 @dataclass(slots=True)
@@ -115,6 +213,9 @@ class Stream:
     max_deleted_id: StreamId = ZERO_ID
     first_id: StreamId = ZERO_ID
     entries_added: int = 0
+    nodes: int = 0  # XINFO STREAM's radix-tree-keys
+    tree_nodes: int = 1  # its radix-tree-nodes (an empty tree has its head)
+    tail_id: StreamId = ZERO_ID  # the last node's master id (when there are nodes)
     # consumers this command read, by (group, name): every change goes through one object
     seen: dict[tuple[bytes, bytes], Consumer] = field(default_factory=dict)
 
@@ -126,7 +227,8 @@ class Stream:
         """Store the metadata and the state (write commands, state machine only)."""
         cs.save(self.ks, self.key, self.meta)
         cs.put(self.ks, self.meta, _STATE_SUFFIX, _STATE.pack(
-            *self.last_id, *self.max_deleted_id, *self.first_id, self.entries_added))
+            *self.last_id, *self.max_deleted_id, *self.first_id, self.entries_added,
+            self.nodes, self.tree_nodes, *self.tail_id))
 
     # -- entries -----------------------------------------------------------------------------
     def _entry_records(self, low: StreamId, high: StreamId, reverse: bool = False
@@ -142,24 +244,90 @@ class Stream:
                 ) -> Iterator[tuple[StreamId, list[bytes]]]:
         """(id, fields) with low <= id <= high, in id order (or the reverse), lazily."""
         for found, value in self._entry_records(low, high, reverse):
-            yield found, decode_fields(value[8:])
+            yield found, decode_fields(value[16:])
 
     def entry(self, stream_id: StreamId) -> list[bytes] | None:
         raw = cs.get(self.ks, self.meta.prefix + ENTRY + pack_id(stream_id))
-        return None if raw is None else decode_fields(raw[8:])
+        return None if raw is None else decode_fields(raw[16:])
 
-    def head_nodes(self, node_entries: int) -> Iterator[list[StreamId]]:
-        """The ids of the oldest entries, grouped by the node Redis would keep them in."""
-        node, ids = -1, []
-        for found, value in self._entry_records(ZERO_ID, MAX_ID):
-            this = (_U64.unpack_from(value)[0] - 1) // node_entries
-            if this != node and ids:
-                yield ids
-                ids = []
-            node = this
-            ids.append(found)
-        if ids:
-            yield ids
+    # -- nodes ---------------------------------------------------------------------------------
+    def head_nodes(self, reverse: bool = False) -> Iterator[Node]:
+        """The nodes, oldest first (or newest first), lazily."""
+        base = self.meta.prefix + NODE
+        for full, raw in cs.iter_range(self.ks, base, end_of_prefix(base), reverse):
+            yield _unpack_node(full, raw)
+
+    def _node(self, key: bytes) -> Node:
+        full = self.meta.prefix + NODE + key
+        return _unpack_node(full, cs.get(self.ks, full))
+
+    def save_node(self, node: Node) -> None:
+        cs.put(self.ks, self.meta, NODE + pack_id(node.master_id), node.payload())
+
+    def _open_node(self, node: Node) -> None:
+        self.tree_nodes += self._tree_growth(pack_id(node.master_id))
+        self.nodes += 1
+        self.tail_id = node.master_id
+        self.save_node(node)
+
+    def _drop_node(self, node: Node) -> None:
+        key = pack_id(node.master_id)
+        self.tree_nodes -= self._tree_growth(key)
+        cs.delete(self.ks, self.meta, NODE + key)
+        self.nodes -= 1
+        if node.master_id == self.tail_id:
+            tail = next(self.head_nodes(reverse=True), None)
+            self.tail_id = tail.master_id if tail else ZERO_ID
+
+    def _node_key(self, lo: bytes, hi: bytes, reverse: bool = False,
+                  skip: bytes = b"") -> bytes | None:
+        """The first (or last) node key in [lo, hi) (record keys) but ``skip``."""
+        for full, _ in cs.iter_range(self.ks, lo, hi, reverse):
+            if full[-16:] != skip:
+                return full[-16:]
+        return None
+
+    def _tree_growth(self, key: bytes) -> int:
+        """How many nodes Redis's radix tree gains when ``key`` joins the other nodes' keys
+        (or loses when it leaves them): a leaf, and a compressed node above it unless it is
+        the tree's last byte, where it branches off; plus the node that branching needs
+        where a compressed node passed, and the rest of that compressed node below."""
+        base = self.meta.prefix + NODE
+        before = self._node_key(base, base + key, reverse=True)
+        after = self._node_key(base + key + b"\x00", end_of_prefix(base))
+        if before is None and after is None:
+            return 1  # the head becomes a compressed node above the leaf
+        depth = max(_common_prefix(key, other) for other in (before, after) if other)
+        added = 2 if depth < _KEY_BYTES - 1 else 1
+        first, last = self._keys_under(key[:depth], key)
+        if first[depth] != last[depth]:
+            return added  # a branch more where the tree already branched
+        if depth < _KEY_BYTES - 1 and first[depth + 1] == last[depth + 1]:
+            added += 1  # what a compressed node held below the new branching point
+        if depth:
+            first, last = self._keys_under(key[:depth - 1], key)
+            if first[depth - 1] == last[depth - 1]:
+                added += 1  # a branching point inside a compressed node splits it
+        return added
+
+    def _keys_under(self, prefix: bytes, skip: bytes) -> tuple[bytes, bytes]:
+        """The first and last node keys that start with ``prefix``, but ``skip``."""
+        lo = self.meta.prefix + NODE + prefix
+        hi = end_of_prefix(lo)
+        return (self._node_key(lo, hi, skip=skip),
+                self._node_key(lo, hi, reverse=True, skip=skip))
+
+    def _place(self, stream_id: StreamId, fields: list[bytes]) -> StreamId:
+        """Count a new entry in the last node, or in a new one (streamAppendItem): that
+        node's master id."""
+        tail = self._node(pack_id(self.tail_id)) if self.nodes else None
+        if tail is not None and tail.has_room(fields, self.ks.limits):
+            tail.add(stream_id, fields)
+            self.save_node(tail)
+        else:
+            tail = Node.opened_by(stream_id, fields)
+            self._open_node(tail)
+        return tail.master_id
 
     def first_entry_id(self) -> StreamId:
         return next((found for found, _ in self.entries()), ZERO_ID)
@@ -170,28 +338,55 @@ class Stream:
 
     def append(self, stream_id: StreamId, fields: list[bytes]) -> None:
         self.entries_added += 1
+        node = self._place(stream_id, fields)
         cs.put(self.ks, self.meta, ENTRY + pack_id(stream_id),
-               _U64.pack(self.entries_added) + encode_fields(fields))
+               pack_id(node) + encode_fields(fields))
         self.meta.count += 1
         self.last_id = stream_id
         if self.meta.count == 1:
             self.first_id = stream_id
 
+    def load(self, nodes: list[Node], entries: list[tuple[StreamId, list[bytes]]]) -> None:
+        """RESTORE: the payload's nodes as they are (Redis keeps its listpacks), and their
+        live entries."""
+        start = 0
+        for node in nodes:
+            self._open_node(node)
+            for stream_id, fields in entries[start:start + node.live]:
+                cs.put(self.ks, self.meta, ENTRY + pack_id(stream_id),
+                       pack_id(node.master_id) + encode_fields(fields))
+            start += node.live
+        self.meta.count += start
+
     def delete(self, stream_id: StreamId) -> bool:
         """XDEL of one id: True if it was there."""
         suffix = ENTRY + pack_id(stream_id)
-        if cs.get(self.ks, self.meta.prefix + suffix) is None:
+        raw = cs.get(self.ks, self.meta.prefix + suffix)
+        if raw is None:
             return False
         cs.delete(self.ks, self.meta, suffix)
+        node = self._node(raw[:16])
+        if node.live == 1:  # streamIteratorRemoveEntry drops a node left with no live entry
+            self._drop_node(node)
+        else:
+            node.flag_deleted(1)
+            self.save_node(node)
         self.meta.count -= 1
         self.max_deleted_id = max(self.max_deleted_id, stream_id)
         if stream_id == self.first_id:
             self.first_id = self.first_entry_id()
         return True
 
-    def trim_through(self, last: StreamId, count: int) -> None:
-        """Delete the ``count`` oldest entries, ``last`` the newest of them (XTRIM)."""
+    def trim(self, whole: list[Node], partly: Node | None, last: StreamId, count: int) -> None:
+        """Delete the ``count`` oldest entries, ``last`` the newest of them (XTRIM): those of
+        the ``whole`` nodes, which go, and the first live ones of ``partly``, flagged deleted
+        there."""
         cs.delete_between(self.ks, self.meta, ENTRY, ENTRY + pack_id(last) + b"\x00", count)
+        for node in whole:
+            self._drop_node(node)
+        if partly is not None:
+            partly.flag_deleted(count - sum(node.live for node in whole))
+            self.save_node(partly)
         self.meta.count -= count
         self.first_id = self.first_entry_id()
 
@@ -387,8 +582,7 @@ def memory_estimate(stream: Stream) -> int:
     """MEMORY USAGE's value for a stream, counted the way Redis's objectComputeSize does:
     the stream, its radix tree of listpack nodes (each allocated whole), and per group its
     PEL, its NACKs and its consumers."""
-    nodes = -(-stream.length // 100)
-    size = _STREAM_STRUCT + _radix_tree(nodes) + nodes * _LISTPACK_BYTES
+    size = _STREAM_STRUCT + _radix_tree(stream.nodes) + stream.nodes * _LISTPACK_BYTES
     for group in stream.groups():
         size += _GROUP_STRUCT + _radix_tree(group.pending) + _NACK * group.pending
         for consumer in stream.consumers(group):
@@ -399,7 +593,8 @@ def memory_estimate(stream: Stream) -> int:
 def _from_meta(ks: Keyspace, key: bytes, meta: cs.Meta) -> Stream:
     raw = cs.get(ks, meta.prefix + _STATE_SUFFIX)
     values = _STATE.unpack(raw)
-    return Stream(ks, key, meta, values[0:2], values[2:4], values[4:6], values[6])
+    return Stream(ks, key, meta, values[0:2], values[2:4], values[4:6], *values[6:9],
+                  values[9:11])
 
 
 def lookup(ks: Keyspace, key: bytes) -> Stream | None:

@@ -157,6 +157,12 @@ class Tracker:
             elif client_id not in ids:
                 ids.add(client_id)
                 self.items += 1
+        self.keep_to_limit()
+
+    def keep_to_limit(self) -> None:
+        """Past tracking-table-max-keys (after a read, or CONFIG SET lowering it): the
+        oldest keys go, their clients told to forget them."""
+        table = self.keys
         limit = self.config.tracking_table_max_keys
         while limit and len(table) > limit:
             self._invalidate_key(*self._forget(next(iter(table))))

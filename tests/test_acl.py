@@ -263,6 +263,25 @@ def test_users_are_replicated_and_survive_failover(cluster: LocalCluster) -> Non
         wait_for(refused, 20, f"the deleted user to be refused on {node.name}")
 
 
+def test_every_node_refuses_what_a_script_may_not_call(cluster: LocalCluster) -> None:
+    """The entry names the script's user: each node applies it against the same replicated
+    rules, so a refused call writes nothing anywhere, and an allowed one everywhere."""
+    leader = cluster.leader()
+    admin = leader.client()
+    admin.execute_command("ACL", "SETUSER", "app", "on", ">s3cret", "+@all", "-incr", "~*")
+    writer = _auth_client(leader)
+    with pytest.raises(redis.exceptions.ResponseError, match="can't run this command"):
+        writer.eval("redis.call('set', 'before', '1'); return redis.call('incr', 'counter')", 0)
+    assert writer.eval("return redis.call('set', 'allowed', '1')", 0) == b"OK"
+    cluster.wait_converged()
+    for node in cluster.live():
+        reader = node.client()
+        reader.execute_command("READONLY")
+        assert reader.mget("before", "counter", "allowed") == [b"1", None, b"1"], node.name
+        reader.close()
+    admin.execute_command("ACL", "DELUSER", "app")
+
+
 def test_acl_log_matches_redis(make_node, redis_server) -> None:
     """The refusals ACL LOG keeps (grouped as Redis groups them), and ACL HELP's lines."""
     node = make_node()
@@ -367,3 +386,92 @@ def test_acl_cat_matches_redis_for_the_commands_rcache_has(make_node, redis_serv
             assert ours_raw.call("COMMAND", "INFO", name) == unknown, (category, name)
     ours_raw.close()
     theirs_raw.close()
+
+
+# A script runs with its caller's permissions: what it calls is refused as Redis refuses it
+# (in the entry, on every node); first-argument rules (+select|0); user names; subcommand
+# argument errors.
+_SCRIPT_SETUP = [
+    ("ACL", "SETUSER", "sx", "on", ">pw", "~k*", "&ch", "+@all", "-incr", "-ping", "-select",
+     "+select|0"),
+    ("ACL", "SETUSER", "a b"), ("ACL", "SETUSER", "a\x00b"), ("ACL", "SETUSER", "nl\nx"),
+    ("ACL", "SETUSER", "fa", "+config|get|appendonly"), ("ACL", "SETUSER", "fa", "+select|"),
+    ("ACL", "SETUSER", "fa", "-select|0"), ("ACL", "SETUSER", "fa", "+nosuch|0"),
+    ("ACL", "SETUSER", "fa", "-@all", "+select|1", "+select|X"), ("ACL", "GETUSER", "fa"),
+    ("ACL", "SETUSER", "fa", "+select"), ("ACL", "GETUSER", "fa"),
+    ("ACL", "SETUSER", "fa", "+@all", "+select|2"), ("ACL", "GETUSER", "fa"),
+    ("ACL", "CAT", "string", "x"), ("ACL", "GENPASS", "1", "2"), ("ACL", "LOG", "1", "2"),
+    ("ACL", "SETUSER", "rw", "%R~foo", "%W~foo", "%RW~bar", "%R~b*", "%W~b*"),
+    ("ACL", "GETUSER", "rw"), ("LPUSH", "mylist", "1"),
+    ("ACL", "SETUSER", "tsa", "on", "nopass", "(+sort ~mylist)"),
+]
+_SCRIPT_AS_USER = [
+    ("AUTH", "sx", "pw"), ("SELECT", "0"), ("SELECT", "1"),
+    ("EVAL", "return redis.call('incr', 'k')", "0"),
+    ("EVAL", "return redis.call('get', 'other')", "0"),
+    ("EVAL", "return redis.call('publish', 'nope', 'x')", "0"),
+    ("EVAL", "return redis.call('ping')", "0"),
+    ("EVAL", "return redis.call('set', 'k1', 'v')", "0"),
+    ("EVAL_RO", "return redis.call('incr', 'k')", "0"),
+    ("EVAL_RO", "return redis.call('set', 'k', 'v')", "0"),
+    ("EVAL_RO", "return redis.call('get', 'k1')", "0"),
+    ("MULTI",), ("EVAL", "return redis.call('incr', 'k')", "0"), ("SET", "k2", "x"), ("EXEC",),
+    ("GET", "k2"), ("DEL", "k1", "k2"),
+    # SORT's BY pattern and GET need a selector that reads every key
+    ("AUTH", "tsa", "x"), ("SORT", "mylist", "BY", "v*"), ("SORT", "mylist", "GET", "v*"),
+    ("SORT", "mylist", "BY", "v"), ("SORT", "mylist", "LIMIT", "0", "1", "BY", "x*"),
+    ("SORT_RO", "mylist", "GET", "#"),
+]
+
+
+def test_scripts_and_first_arguments_as_redis(make_node, redis_server) -> None:
+    node = make_node()
+    replies = {}
+    for name, port in (("rcache", node.port), ("redis", redis_server)):
+        admin, user = RawConnection(port), RawConnection(port)
+        try:
+            replies[name] = [admin.call(*argv) for argv in _SCRIPT_SETUP]
+            replies[name] += [user.call(*argv) for argv in _SCRIPT_AS_USER]
+        finally:
+            admin.call("ACL", "DELUSER", "sx", "fa", "rw", "tsa")
+            admin.call("DEL", "mylist")
+            admin.close()
+            user.close()
+    commands = _SCRIPT_SETUP + _SCRIPT_AS_USER
+    differences = [f"{argv}: rcache {mine!r} != redis {theirs!r}" for argv, mine, theirs
+                   in zip(commands, replies["rcache"], replies["redis"], strict=True)
+                   if mine != theirs]
+    assert not differences, "\n".join(differences)
+    assert b"can't run this command" in replies["rcache"][len(_SCRIPT_SETUP) + 3]
+
+
+def test_revoked_channels_and_deleted_users_close_connections(make_node) -> None:
+    """As Redis: ACL SETUSER closes the user's connections subscribed to what it no longer
+    allows; ACL DELUSER closes all of the user's connections; the others stay."""
+    node = make_node()
+    admin = node.client()
+    admin.execute_command("ACL", "SETUSER", "psu", "on", ">pw", "+@all", "~*", "resetchannels",
+                          "&keep", "&drop", "&pat*")
+    def subscriber(**kinds) -> redis.client.PubSub:
+        pubsub = redis.Redis(port=node.port, username="psu", password="pw").pubsub()
+        for kind, names in kinds.items():
+            getattr(pubsub, kind)(*names)
+        wait_for(lambda: pubsub.get_message(timeout=0.1), 10, "the subscription")
+        return pubsub
+    kept = subscriber(subscribe=["keep"])
+    dropped = subscriber(subscribe=["drop"])
+    pattern = subscriber(psubscribe=["pat*"])
+    idle = redis.Redis(port=node.port, username="psu", password="pw", client_name="idle")
+    idle.ping()
+
+    def names_of(user: str) -> list[int]:
+        return sorted(c["id"] for c in admin.client_list() if c["user"] == user)
+    before = names_of("psu")
+    assert len(before) == 4
+    admin.execute_command("ACL", "SETUSER", "psu", "resetchannels", "&keep", "&pat")
+    wait_for(lambda: len(names_of("psu")) == 2, 10, "the two refused subscribers to close")
+    assert kept.connection is not None and idle.ping()
+    admin.execute_command("ACL", "DELUSER", "psu")
+    wait_for(lambda: not names_of("psu"), 10, "the deleted user's connections to close")
+    for pubsub in (kept, dropped, pattern):
+        pubsub.close()

@@ -220,3 +220,51 @@ def test_a_proxying_follower_redirects_blocking_pops(tmp_path) -> None:
         assert client.lpop("q") == b"x"
     finally:
         cluster.stop()
+
+
+def _received(sock: socket.socket, size: int) -> bytes:
+    reply = b""
+    while len(reply) < size:
+        chunk = sock.recv(size - len(reply))
+        assert chunk, "connection closed"
+        reply += chunk
+    return reply
+
+
+def test_a_push_right_behind_a_pop_wakes_it(node: Node) -> None:
+    """The push is sent without waiting for the pop to park, so it often reaches the log
+    while the pop's first try is still there: that try finds nothing, the pop must try again."""
+    client = node.client()
+    for n in range(20):
+        with socket.create_connection(("127.0.0.1", node.port), timeout=30) as sock:
+            sock.sendall(encode_command([b"BLPOP", b"q", b"10"]))
+            client.rpush("q", n)
+            expected = b"*2\r\n$1\r\nq\r\n$%d\r\n%d\r\n" % (len(str(n)), n)
+            assert _received(sock, len(expected)) == expected
+
+
+@pytest.mark.parametrize("removal", [["DEL", "s"], ["FLUSHDB"], ["FLUSHALL"]])
+def test_a_stream_removed_under_a_blocked_xreadgroup_unblocks_it(node: Node,
+                                                                  removal: list[str]) -> None:
+    """Redis answers UNBLOCKED when the stream goes, whether the removal comes right behind
+    the read (first try still in the log) or after it parked; an XREAD keeps waiting."""
+    client = node.client(db=3)
+    for parked_first in (False, True, False, False):
+        client.xgroup_create("s", "g", "$", mkstream=True)
+        with socket.create_connection(("127.0.0.1", node.port), timeout=30) as sock, \
+                socket.create_connection(("127.0.0.1", node.port), timeout=30) as reader:
+            for conn in (sock, reader):
+                conn.sendall(encode_command([b"SELECT", b"3"]))
+                assert _received(conn, 5) == b"+OK\r\n"
+            reader.sendall(encode_command([b"XREAD", b"BLOCK", b"0", b"STREAMS", b"s", b"$"]))
+            sock.sendall(encode_command(
+                [b"XREADGROUP", b"GROUP", b"g", b"c", b"BLOCK", b"0", b"STREAMS", b"s", b">"]))
+            if parked_first:
+                _blocked(client, 2)
+            client.execute_command(*removal)
+            gone = b"-UNBLOCKED the stream key no longer exists\r\n"
+            assert _received(sock, len(gone)) == gone
+            _blocked(client, 1)  # the XREAD
+            client.xadd("s", {"f": "v"}, id="1-1")
+            assert _received(reader, 4) == b"*1\r\n"
+            client.delete("s")

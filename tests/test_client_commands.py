@@ -329,6 +329,35 @@ def test_pause_write_lets_reads_through_and_holds_writes(shared_node: Node) -> N
         writer.close()
 
 
+NO_WRITES = b"#!lua flags=no-writes\nreturn 'read-only'"
+
+
+def test_pause_write_counts_held_clients_and_lets_read_only_scripts_run(
+        shared_node: Node) -> None:
+    """As Redis: a client held by CLIENT PAUSE counts in INFO's blocked_clients; no-writes
+    scripts, EVAL_RO and SCRIPT LOAD are no writes and run."""
+    admin = shared_node.client()
+    blocked_before = _blocked(admin)
+    assert admin.execute_command("CLIENT", "PAUSE", "60000", "WRITE") == b"OK"
+    writer = Connection(shared_node.port)
+    try:
+        writer.send("SET", "held-key", "v")
+        wait_for(lambda: _blocked(admin) == blocked_before + 1, 10, "the held SET to count")
+        scripts = shared_node.client()
+        assert scripts.eval(NO_WRITES, 0) == b"read-only"
+        assert scripts.execute_command("EVAL_RO", "return redis.call('GET', KEYS[1])", 1,
+                                       "held-key") is None
+        sha = scripts.script_load(NO_WRITES)
+        assert scripts.evalsha(sha, 0) == b"read-only"
+        assert admin.execute_command("CLIENT", "UNPAUSE") == b"OK"
+        assert writer.read(1) == b"+OK\r\n"
+        assert _blocked(admin) == blocked_before
+    finally:
+        admin.execute_command("CLIENT", "UNPAUSE")
+        admin.delete("held-key")
+        writer.close()
+
+
 def test_pause_ends_at_its_timeout(shared_node: Node) -> None:
     admin = shared_node.client()
     assert admin.execute_command("CLIENT", "PAUSE", "200", "ALL") == b"OK"
@@ -354,6 +383,7 @@ def test_unblock_a_blpop(shared_node: Node, redis_server: int, server: str) -> N
         except redis.ResponseError as err:
             outcome["reply"] = str(err)
 
+    admin.config_resetstat()
     for reason, expected in (("ERROR", "UNBLOCKED client unblocked via CLIENT UNBLOCK"),
                              ("TIMEOUT", None)):
         outcome.clear()
@@ -365,6 +395,8 @@ def test_unblock_a_blpop(shared_node: Node, redis_server: int, server: str) -> N
         assert not waiter.is_alive()
         assert outcome["reply"] == expected
         assert admin.execute_command("CLIENT", "UNBLOCK", outcome["id"]) == 0
+    stats = admin.info("commandstats")["cmdstat_blpop"]  # Redis counts both as failed
+    assert (stats["calls"], stats["failed_calls"], stats["rejected_calls"]) == (2, 2, 0)
 
 
 def _kill_conversation(port: int) -> list:
@@ -401,3 +433,37 @@ def _kill_conversation(port: int) -> list:
 def test_client_kill_filters_match_redis(node: Node, redis_server: int) -> None:
     assert _kill_conversation(node.port) == _kill_conversation(redis_server) == [
         0, "error: No such user 'nobody'", "error: Unknown client type 'bogus'", 0, 1, 1]
+
+
+def _killing_itself(port: int) -> bytes:
+    """What a connection reads after killing itself, a PING pipelined behind: everything
+    until the server closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(encode_command([b"CLIENT", b"ID"]))
+        own_id = sock.recv(100).strip()[1:]
+        sock.sendall(encode_command([b"CLIENT", b"KILL", b"ID", own_id, b"SKIPME", b"no"])
+                     + encode_command([b"PING"]))
+        received = b""
+        while chunk := sock.recv(100):
+            received += chunk
+        return received
+
+
+def test_a_client_that_kills_itself_reads_the_reply_first(node: Node, redis_server: int) -> None:
+    assert _killing_itself(node.port) == _killing_itself(redis_server) == b":1\r\n"
+
+
+def _query_buffer(port: int) -> list[str]:
+    """qbuf of CLIENT INFO and of the caller's CLIENT LIST line: the running request counts."""
+    client = redis.Redis(port=port, decode_responses=True)
+    try:
+        own_line = [line for line in client.execute_command("CLIENT", "LIST").splitlines()
+                    if f"id={client.client_id()} " in line]
+        lines = [client.execute_command("CLIENT", "INFO"), own_line[0]]
+        return [re.search(r" qbuf=\d+ ", line).group() for line in lines]
+    finally:
+        client.close()
+
+
+def test_query_buffer_counts_the_running_command(shared_node: Node, redis_server: int) -> None:
+    assert _query_buffer(shared_node.port) == _query_buffer(redis_server) == [" qbuf=26 "] * 2

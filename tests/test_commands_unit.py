@@ -574,6 +574,21 @@ def test_reads_across_memtable_and_sst_files(kv: DirectNode) -> None:
         f"f{i}".encode(): f"v{i}".encode() for i in range(1, 50, 2)}
 
 
+def test_scan_cursors_are_exact_as_javascript_numbers(kv: DirectNode) -> None:
+    """node-redis 4 reads a cursor with Number(): one above 2**53 came back changed and its
+    scanIterator looped forever. Redis's cursors stay below its table size."""
+    kv.call("mset", *[part for i in range(300) for part in (f"k{i:03}", "v")])
+    kv.call("hset", "h", *[part for i in range(300) for part in (f"f{i}", "v" * 100)])
+    for scan in (["scan"], ["hscan", "h"]):
+        cursor, cursors = b"0", set()
+        while True:
+            cursor, _ = kv.call(*scan, cursor, "COUNT", "1")
+            if cursor == b"0":
+                break
+            cursors.add(int(cursor))
+        assert len(cursors) >= 299 and max(cursors) < 2**53
+
+
 def test_scan_arguments(kv: DirectNode) -> None:
     kv.call("set", "k", "v")
     assert kv.call("scan", "abc") == err(errors.INVALID_CURSOR)

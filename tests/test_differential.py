@@ -587,6 +587,21 @@ HAND_WRITTEN = [
      ("COMMAND", "INFO", "nosuch"), ("SAVE", "x"), ("BGSAVE", "x"), ("BGSAVE", "SCHEDULE", "x"),
      ("LASTSAVE", "x"), ("WAIT", "0", "0"), ("WAIT", "x", "0"), ("WAIT", "0", "x"), ("WAIT", "0", "-1"),
      ("WAIT", "1", "10"), ("WAIT", "1"), ("MULTI",), ("WAIT", "5", "0"), ("EXEC",)],
+    # COMMAND LIST FILTERBY: lists whose members both servers have (the full lists differ)
+    [("COMMAND", "LIST", "FILTERBY", "PATTERN", "client|l*"),
+     ("COMMAND", "LIST", "FILTERBY", "pattern", "GETD?L"),
+     ("COMMAND", "LIST", "FILTERBY", "ACLCAT", "no_such_category"),
+     ("COMMAND", "LIST", "FILTERBY", "ACLCAT", "all"), ("COMMAND", "LIST", "FILTERBY", "MODULE", "m"),
+     ("COMMAND", "LIST", "FILTERBY", "PATTERN", "x", "y"), ("COMMAND", "LIST", "bad_arg"),
+     ("COMMAND", "LIST", "FILTERBY", "PATTERN", "x", "FILTERBY", "MODULE", "m"),
+     ("COMMAND", "LIST", "FILTERBY", "nosuch", "x"), ("COMMAND", "LIST", "FILTERBY", "PATTERN")],
+    # MIGRATE's keys as Redis finds them: AUTH's and AUTH2's values are not KEYS options
+    [("COMMAND", "GETKEYS", "MIGRATE", "h", "1", "", "0", "500"),
+     ("COMMAND", "GETKEYS", "MIGRATE", "h", "1", "", "0", "500", "AUTH", "KEYS", "KEYS", "a"),
+     ("COMMAND", "GETKEYS", "MIGRATE", "h", "1", "", "0", "500", "AUTH2", "KEYS", "p", "KEYS",
+      "a", "b"),
+     ("COMMAND", "GETKEYS", "MIGRATE", "h", "1", "x", "0", "500", "KEYS", "a"),
+     ("COMMAND", "GETKEYS", "MIGRATE", "h", "1", "x", "0", "500", "COPY", "REPLACE")],
     # COMMAND GETKEYSANDFLAGS: Redis 7.0's key-spec flags, by key, arguments and errors
     [*(("COMMAND", "GETKEYSANDFLAGS", *argv) for argv in (
         ("GET", "a"), ("SET", "a", "b"), ("SET", "a", "b", "GET"), ("DEL", "a", "b"),

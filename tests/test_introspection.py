@@ -4,6 +4,7 @@ real redis-server (RESP2 and RESP3), and the encoding options' trip through the 
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,8 @@ DEFAULTS = {"hash-max-listpack-entries": "512", "hash-max-listpack-value": "64",
             "stream-node-max-entries": "100", "stream-node-max-bytes": "4096", "save": "",
             "busy-reply-threshold": "5000", "latency-monitor-threshold": "0",
             "slowlog-log-slower-than": "10000", "slowlog-max-len": "128",
-            "lazyfree-lazy-user-del": "no", "activedefrag": "no", "repl-ping-replica-period": "10"}
+            "lazyfree-lazy-user-del": "no", "activedefrag": "no", "repl-ping-replica-period": "10",
+            "latency-tracking": "yes", "latency-tracking-info-percentiles": "50 99 99.9"}
 
 
 @pytest.fixture
@@ -96,6 +98,16 @@ SEQUENCES = [
      ("CONFIG", "SET", "repl-ping-replica-period", "3600"), ("CONFIG", "GET", "repl-ping-slave-period"),
      ("CONFIG", "SET", "repl-ping-slave-period", "0"), ("CONFIG", "SET", "repl-ping-replica-period", "x"),
      ("CONFIG", "GET", "repl-ping-*")],
+    # latency-tracking and the percentiles INFO latencystats prints
+    [("CONFIG", "GET", "latency-tracking*"), ("CONFIG", "SET", "latency-tracking", "maybe"),
+     ("CONFIG", "SET", "latency-tracking-info-percentiles", "0.0 50.0 100.0"),
+     ("CONFIG", "GET", "latency-tracking-info-percentiles"),
+     ("CONFIG", "SET", "latency-tracking-info-percentiles", "10.0 50.0 a"),
+     ("CONFIG", "SET", "latency-tracking-info-percentiles", "10 101"),
+     ("CONFIG", "SET", "latency-tracking-info-percentiles", ""),
+     ("CONFIG", "GET", "latency-tracking-info-percentiles"),
+     ("CONFIG", "SET", "latency-tracking-info-percentiles", "99.99 50.5 99.9"),
+     ("CONFIG", "GET", "latency-tracking-info-percentiles")],
     # SLOWLOG and LATENCY (the entries themselves carry times: see test_slowlog_records)
     [("SLOWLOG", "RESET"), ("SLOWLOG", "LEN"), ("SLOWLOG", "GET"), ("SLOWLOG", "GET", "-2"),
      ("SLOWLOG", "GET", "x"), ("SLOWLOG", "GET", "1", "2"), ("SLOWLOG", "NOSUCH"), ("SLOWLOG", "HELP"),
@@ -108,7 +120,7 @@ SEQUENCES = [
 
 @pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
 @pytest.mark.parametrize("sequence", SEQUENCES, ids=["object", "memory", "encodings", "config",
-                                                     "slowlog-latency"])
+                                                     "latency-tracking", "slowlog-latency"])
 def test_same_as_redis(pair, sequence, resp3: bool) -> None:
     if resp3:
         for conn in pair:
@@ -251,6 +263,88 @@ def test_command_docs_cover_every_command(pair) -> None:
         for field in (b"group", b"since"):
             assert our_docs[name][field] == redis_docs[name][field], (name, field)
     assert all(doc[b"summary"] for doc in our_docs.values())
+
+
+@pytest.mark.parametrize("category", ["geo", "hash", "bitmap", "stream", "pubsub"])
+def test_command_list_by_category_as_redis(pair, category: str) -> None:
+    """Categories whose commands rcache all has list the same names (in another order)."""
+    ours, theirs = (set(_parsed(conn, "COMMAND", "LIST", "FILTERBY", "ACLCAT", category))
+                    for conn in pair)
+    assert ours == theirs
+    assert len(ours) > 3
+
+
+SCRIPT_CALLS = ("redis.pcall('incr', KEYS[1]); redis.pcall('get'); redis.pcall('nosuch'); "
+                "redis.pcall('client', 'id'); redis.pcall('object', 'encoding'); "
+                "redis.pcall('ping'); return redis.pcall('set', KEYS[1], 'x', 'EX', 'bad')")
+
+
+def _script_commandstats(conn: RawConnection) -> list[bytes]:
+    conn.call("CONFIG", "RESETSTAT")
+    conn.call("SET", "s", "abc")
+    conn.call("EVAL", SCRIPT_CALLS, "1", "s")
+    conn.call("EVAL_RO", "return redis.pcall('set', 'a', 'b')", "0")
+    lines = conn.call("INFO", "commandstats").split(b"\r\n")
+    return sorted(re.sub(rb"usec=\d+,usec_per_call=[\d.]+,", b"", line) for line in lines
+                  if line.startswith(b"cmdstat_"))
+
+
+def test_commands_a_script_calls_count_as_redis_counts_them(pair) -> None:
+    """Calls, failed calls (an error on the data) and rejected calls (wrong arity, not
+    allowed in a script, a write in a read-only script) of the commands scripts call."""
+    ours, theirs = (_script_commandstats(conn) for conn in pair)
+    assert ours == theirs
+    assert b"cmdstat_set:calls=2,rejected_calls=1,failed_calls=1" in ours
+
+
+ERRORING_SCRIPTS = ["return redis.call('incr', 'str')", "return redis.pcall('incr', 'str')",
+                    "return {err='MYERR x'}", "return redis.error_reply('E2 y')", "error('boom')",
+                    "return redis.pcall('nosuch')", "redis.pcall('get'); return 1",
+                    "return redis.call('get')", "return redis.pcall('client', 'id')"]
+
+
+def _errorstats_after(conn: RawConnection) -> list[bytes]:
+    """INFO errorstats and total_error_replies after each script (or a command of the wrong
+    arity): an error a called command raised counts once, whether the script returns it."""
+    conn.call("SET", "str", "abc")
+    seen = []
+    for argv in [("EVAL", script, "0") for script in ERRORING_SCRIPTS] + [("SET", "k"),
+                                                                         ("EVAL", "a")]:
+        conn.call("CONFIG", "RESETSTAT")
+        conn.call(*argv)
+        lines = (conn.call("INFO", "errorstats") + conn.call("INFO", "stats")).split(b"\r\n")
+        seen.append([line for line in lines if line.startswith((b"errorstat_", b"total_err"))])
+        seen.append([re.sub(rb"usec=\d+,usec_per_call=[\d.]+,", b"", line)
+                     for line in conn.call("INFO", "commandstats").split(b"\r\n")
+                     if line.startswith((b"cmdstat_set:", b"cmdstat_eval:"))])
+    return seen
+
+
+def test_errors_of_scripts_and_arity_count_as_redis(pair) -> None:
+    ours, theirs = (_errorstats_after(conn) for conn in pair)
+    assert ours == theirs
+    assert [b"errorstat_ERR:count=1", b"total_error_replies:1"] in ours
+
+
+def _latencystats_of_set(conn: RawConnection) -> list[bytes]:
+    """INFO latencystats' SET line (times masked) as latency-tracking and its percentiles
+    change: no line for calls made while it is off."""
+    lines = []
+    conn.call("CONFIG", "RESETSTAT")
+    for step in (("latency-tracking", "no"), ("latency-tracking", "yes"),
+                 ("latency-tracking-info-percentiles", "0 50.5 100")):
+        conn.call("CONFIG", "SET", *step)
+        conn.call("SET", "a", "b")
+        info = conn.call("INFO", "latencystats")
+        found = re.search(rb"latency_percentiles_usec_set:\S*", info)
+        lines.append(re.sub(rb"=[\d.]+", b"=", found.group()) if found else b"")
+    return lines
+
+
+def test_latency_tracking_as_redis(pair) -> None:
+    ours, theirs = (_latencystats_of_set(conn) for conn in pair)
+    assert ours == theirs == [b"", b"latency_percentiles_usec_set:p50=,p99=,p99.9=",
+                              b"latency_percentiles_usec_set:p0=,p50.5=,p100="]
 
 
 def test_commandstats_of_a_command_only_ever_refused(make_node) -> None:

@@ -307,3 +307,21 @@ def test_every_evicting_policy_keeps_one_node_under_the_limit(make_node, policy)
     kept = client.mget(hot)
     if policy.startswith("volatile-") or policy == "allkeys-lfu":
         assert kept == [b"h"] * len(hot)
+
+
+def test_lowering_the_limit_evicts_at_once_and_notifies(node) -> None:
+    """As Redis, CONFIG SET maxmemory below the dataset evicts without waiting for a write."""
+    client = node.client()
+    client.config_set("notify-keyspace-events", "Ee")
+    client.config_set("maxmemory-policy", "allkeys-lru")
+    client.set("foo", "bar")
+    pubsub = client.pubsub()
+    pubsub.psubscribe("*")
+    assert pubsub.get_message(timeout=5)["type"] == "psubscribe"
+    client.config_set("maxmemory", "1")
+    message = pubsub.get_message(timeout=10)
+    assert message is not None
+    assert (message["channel"], message["data"]) == (b"__keyevent@0__:evicted", b"foo")
+    assert client.dbsize() == 0
+    assert client.info("stats")["evicted_keys"] == 1
+    pubsub.close()

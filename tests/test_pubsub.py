@@ -79,6 +79,17 @@ SHARDED_CONVERSATION = [
     ("sub", "SUNSUBSCRIBE r", 1),
 ]
 
+# CLIENT REPLY OFF and SKIP silence replies, but not (un)subscribe confirmations nor messages:
+# Redis sends those as pushes, in RESP2 as in RESP3.
+REPLY_OFF_CONVERSATION = [
+    ("sub", "CLIENT REPLY OFF", 0), ("sub", "SUBSCRIBE a", 1), ("sub", "PSUBSCRIBE a*", 1),
+    ("pub", "PUBLISH a muted", 2), ("sub", "UNSUBSCRIBE a", 1), ("sub", "PUNSUBSCRIBE", 1),
+    ("sub", "GET k", 0), ("sub", "CLIENT REPLY ON", 1), ("sub", "HELLO 3", 1),
+    ("sub", "CLIENT REPLY SKIP", 0), ("sub", "SUBSCRIBE b", 1), ("sub", "GET k", 1),
+    ("sub", "CLIENT REPLY OFF", 0), ("pub", "PUBLISH b pushed", 1), ("sub", "UNSUBSCRIBE", 1),
+    ("sub", "CLIENT REPLY ON", 1),
+]
+
 
 def _converse(port: int, conversation: list = CONVERSATION) -> list[bytes]:
     sub, pub = Connection(port), Connection(port)
@@ -108,6 +119,14 @@ def test_conversation_matches_redis(shared_node: Node, redis_server: int) -> Non
 def test_sharded_conversation_matches_redis(shared_node: Node, redis_server: int) -> None:
     ours = _converse(shared_node.port, SHARDED_CONVERSATION)
     theirs = _converse(redis_server, SHARDED_CONVERSATION)
+    for step, (got, expected) in enumerate(zip(ours, theirs, strict=True)):
+        assert got == expected, (step, got, expected)
+
+
+def test_reply_off_keeps_subscription_pushes_as_redis(shared_node: Node,
+                                                      redis_server: int) -> None:
+    ours = _converse(shared_node.port, REPLY_OFF_CONVERSATION)
+    theirs = _converse(redis_server, REPLY_OFF_CONVERSATION)
     for step, (got, expected) in enumerate(zip(ours, theirs, strict=True)):
         assert got == expected, (step, got, expected)
 

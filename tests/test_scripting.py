@@ -113,6 +113,18 @@ SEQUENCES = [
      ("EVAL", "return cmsgpack.unpack(cmsgpack.pack({1,2,'x'}))", "0"),
      ("EVAL", "return cmsgpack.pack(1.5, 0.1, -200, 70000, 2^40, -2^40, true, false, "
       "string.rep('x', 40), string.rep('y', 300), {1, {2, 3}})", "0"),
+     # float32 when a double survives the round trip; NaN and beyond float's range: float64
+     ("EVAL", "return cmsgpack.pack(1e300, -3.5e38, 3.4028234663852886e38, 1/0, 0/0, -(0/0), "
+      "-2^63, 2^63, 1e-50, 2^-149)", "0"),
+     ("EVAL", "return {cmsgpack.unpack(ARGV[1])}", "0", b"\xcf\xff\xff\xff\xff\xff\xff\xff\xfe"),
+     ("EVAL", "return tostring(cmsgpack.unpack(ARGV[1]))", "0", b"\xcf\x80" + bytes(7)),
+     ("EVAL", "return cmsgpack.unpack(ARGV[1])", "0", b"\xc4\x03abc"),
+     ("EVAL", "return cmsgpack.unpack(ARGV[1])", "0", b"\xd4\x01\x02"),
+     # a library's error caught by pcall is its text (a string), as a C library's is
+     ("EVAL", "local ok, err = pcall(cmsgpack.unpack, ARGV[1]) return {tostring(ok), type(err), "
+      "err}", "0", b"\xc1"),
+     ("EVAL", "local ok, err = pcall(function() return cmsgpack.unpack(ARGV[1]) end) "
+      "return redis.error_reply(err)", "0", b"\x93\x01"),
      ("EVAL", "local t = {cmsgpack.unpack(cmsgpack.pack(-1, 0.25, 'abc', {9, 8}, 2^33))} "
       "return {t[1], tostring(t[2]), t[3], t[4][2], tostring(t[5])}", "0"),
      ("EVAL", "return cjson.encode({a={b={c='d'}}, n=-1.5, s='q\"\\\\\\n\\t'})", "0"),
@@ -120,6 +132,17 @@ SEQUENCES = [
      ("EVAL", "return cjson.encode({2^53, 123456789012345, 5})", "0"),
      ("EVAL", "return cjson.decode('\"\\u00e9\"')", "0"),
      ("EVAL", "return cjson.decode('[1e2, -0.5, 12345678901234]')[3]", "0"),
+     # lua-cjson's reading: what it accepts beyond JSON, and its error texts
+     *[("EVAL", "return cjson.decode(ARGV[1])", "0", text) for text in (
+         "{", "[1,", "[1,]", '{"a" 1}', '{"a":1,}', "{1:2}", "[1 2]", '"abc', '"a\\qb"',
+         '"\\u12"', '"\\ud800"', '"\\udc00"', "-", "1e", "truex", "[]x", "", "   ", "1 2",
+         "\x00\x01", "[" * 1001 + "]" * 1001, '["x\x00"]')],
+     *[("EVAL", "return cjson.encode(cjson.decode(ARGV[1]))", "0", text) for text in (
+         "[1e400, 1.5e-3, 01, +1, -0, 1.]", "[-Infinity, 0x1A, -0x10]", "[1]\x00junk",
+         '["\\ud83d\\ude00", "\\u00e9\\n\\/", "\x01raw"]')],
+     ("EVAL", "local t, depth = cjson.decode(ARGV[1]), 1 while t[1] do t, depth = t[1], depth + 1 "
+      "end return depth", "0", "[" * 1000 + "]" * 1000),
+     ("EVAL", "return tostring(cjson.decode('nan'))", "0"),
      ("EVAL", "return {bit.rshift(-1, 28), bit.arshift(-16, 2), bit.rol(1, 33), bit.ror(1, 1), "
       "bit.bswap(0x01020304), bit.tohex(-1, -4), bit.tobit(2^32 + 5)}", "0"),
      ("EVAL", "return struct.pack('>I2', 258)", "0"),
@@ -128,6 +151,13 @@ SEQUENCES = [
      ("EVAL", "local a, b, n = struct.unpack('>hB', struct.pack('>hB', -300, 200)) "
       "return {a, b, n}", "0"),
      ("EVAL", "return {struct.unpack('<i4', struct.pack('<i4', -2))}", "0"),
+     ("EVAL", "return struct.pack('>i')", "0"), ("EVAL", "return struct.pack('s')", "0"),
+     ("EVAL", "return struct.pack('c2', 42)", "0"), ("EVAL", "return struct.pack('i', 'x')", "0"),
+     ("EVAL", "return struct.pack('>i2', '70000')", "0"),
+     ("EVAL", "return struct.pack('>i', 1, {})", "0"),
+     ("EVAL", "return struct.pack('>i i', 1, {})", "0"),
+     ("EVAL", "return struct.unpack('q', 'abcd')", "0"),
+     ("EVAL", "return struct.pack('q', 1)", "0"), ("EVAL", "return struct.size('>iq')", "0"),
      ("EVAL", "return redis.sha1hex('abc')", "0"), ("EVAL", "return redis.sha1hex(0.1)", "0"),
      ("EVAL", "return redis.sha1hex({})", "0"), ("EVAL", "return redis.REDIS_VERSION", "0"),
      ("EVAL", "return math.random(1000) > 0", "0"), ("EVAL", "return _VERSION", "0"),

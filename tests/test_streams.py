@@ -6,8 +6,10 @@ replicated on three nodes; rq, which writes job results with XADD, run end to en
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -20,6 +22,8 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.exceptions import MovedError
+
+from rcache import rdb
 
 from .conftest import LocalCluster, Node, wait_for
 from .test_differential import RawConnection, pair  # noqa: F401 (pair: the fixture)
@@ -390,6 +394,66 @@ def test_approximate_trimming_removes_whole_nodes(pair) -> None:  # noqa: F811
         assert_same(pair, *argv)
 
 
+def _node_test_fields(rnd: random.Random, n: int) -> list[str]:
+    """Fields and values of the sizes and kinds that change a listpack's size differently:
+    short and long strings (1, 2 and 5 length bytes), integers of every width, names shared
+    with the node's first entry or not."""
+    fields = []
+    for i in range(rnd.choice([1, 1, 2, 3, 6])):
+        fields.append(rnd.choice(["f", "g", f"field{i}", "n" * rnd.randint(0, 70),
+                                  str(rnd.randint(-10**6, 10**6))]))
+        fields.append(rnd.choice(["v", str(rnd.randint(-5000, 5000)), str(rnd.randint(0, 2**40)),
+                                  "-0", "007", "w" * rnd.choice([0, 10, 63, 64, 300, 4095, 4096]),
+                                  str(-2**63), str(2**63)]))
+    return fields
+
+
+def _trim_args(rnd: random.Random, top_ms: int, limit: bool) -> list[str]:
+    strategy, exact = rnd.choice(["MAXLEN", "MINID"]), rnd.random() < 0.25
+    threshold = str(rnd.randint(0, 60)) if strategy == "MAXLEN" else str(rnd.randint(0, top_ms))
+    args = [strategy, "=" if exact else "~", threshold]
+    if limit and not exact and rnd.random() < 0.5:
+        args += ["LIMIT", str(rnd.randint(0, 50))]
+    return args
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_approximate_trimming_follows_redis_node_boundaries(pair, seed) -> None:  # noqa: F811
+    """Nodes close where Redis's do, at stream-node-max-entries entries (deleted ones count)
+    or stream-node-max-bytes of listpack, both set by CONFIG SET: XADD and XTRIM with ~ (and
+    LIMIT), XDEL (which drops a node left empty), then XLEN and XINFO STREAM as Redis's."""
+    rnd = random.Random(seed)
+    top_ms = 1
+    try:
+        for _ in range(6):
+            assert_same(pair, "CONFIG", "SET", "stream-node-max-entries",
+                        rnd.choice([0, 1, 2, 3, 10, 100]))
+            assert_same(pair, "CONFIG", "SET", "stream-node-max-bytes",
+                        rnd.choice([0, 1, 60, 200, 500, 4096, 9000]))
+            for _ in range(40):
+                roll = rnd.random()
+                if roll < 0.75:
+                    top_ms += rnd.choice([0, 1, 1, 900, 2**33])
+                    stream_id = (f"{top_ms}-{rnd.randint(0, 300)}" if rnd.random() < 0.3
+                                 else f"{top_ms}-*")
+                    trim = _trim_args(rnd, top_ms, limit=True) if rnd.random() < 0.2 else []
+                    assert_same(pair, "XADD", "s", *trim, stream_id,
+                                *_node_test_fields(rnd, top_ms))
+                elif roll < 0.88:
+                    listed = pair[1].call("XRANGE", "s", "-", "+")
+                    ids = re.findall(rb"\$\d+\r\n(\d+-\d+)\r\n", listed)
+                    if ids:
+                        assert_same(pair, "XDEL", "s", *rnd.sample(ids, min(len(ids), 3)))
+                else:
+                    assert_same(pair, "XTRIM", "s", *_trim_args(rnd, top_ms, limit=True))
+                assert_same(pair, "XLEN", "s")
+            assert_same(pair, "XINFO", "STREAM", "s")
+    finally:
+        for conn in pair:
+            conn.call("CONFIG", "SET", "stream-node-max-entries", "100")
+            conn.call("CONFIG", "SET", "stream-node-max-bytes", "4096")
+
+
 KEYS = st.sampled_from(["s", "t"])
 IDS = st.sampled_from(["1-1", "1-2", "2-1", "3", "3-*", "5-5", "0-1", "-", "+", "(2-1", "x"])
 GROUPS = st.sampled_from(["g", "h"])
@@ -681,11 +745,8 @@ def _filled(client: redis.Redis, key: str) -> None:
 
 
 def _described(client: redis.Redis, key: str) -> list:
-    """Everything but the radix tree's shape, which depends on how the stream was built."""
-    info = client.execute_command("XINFO", "STREAM", key, "FULL", "COUNT", "0")
-    for shape in (b"radix-tree-keys", b"radix-tree-nodes"):
-        info.pop(shape)
-    return [info,
+    """Everything, the radix tree's shape included: DUMP and RESTORE keep the nodes."""
+    return [client.execute_command("XINFO", "STREAM", key, "FULL", "COUNT", "0"),
             client.execute_command("XRANGE", key, "-", "+"),
             client.execute_command("XREVRANGE", key, "+", "-", "COUNT", "5"),
             client.pttl(key) > 0]
@@ -705,6 +766,53 @@ def test_dump_restore_of_a_stream_between_rcache_and_redis(shared_node: Node, re
     assert _described(target, "dumped") == _described(origin, "dumped")
     assert target.xadd("dumped", {"after": "restore"}, id="999-0") == b"999-0"
     assert target.xlen("dumped") == origin.xlen("dumped") + 1
+    if source == "redis":  # rcache kept Redis's nodes, their deleted entries counted
+        origin.xadd("dumped", {"after": "restore"}, id="999-0")
+        for n in range(1000, 1040):
+            for client in (origin, target):
+                client.xadd("dumped", {"n": n, "more": "z" * 40}, id=f"{n}-0", maxlen=150)
+            assert _described(target, "dumped") == _described(origin, "dumped")
+
+
+def _legacy_payload(value: rdb.StreamValue) -> bytes:
+    """The value as Redis 5 to 6.2 dump it (RDB_TYPE_STREAM_LISTPACKS, RDB version 9): no first
+    id, max deleted id, entries added, nor groups' entries read; 100 entries a node."""
+    nodes = [value.entries[i:i + 100] for i in range(0, len(value.entries), 100)]
+    parts = [bytes((rdb.TYPE_STREAM_LISTPACKS,)), rdb._length(len(nodes))]
+    for node in nodes:
+        listpack = rdb._stream_listpack(node[0][0], node[0][1][::2], node)
+        parts += (rdb._string(struct.pack(">QQ", *node[0][0])), rdb._length(len(listpack)),
+                  listpack)
+    parts += (rdb._length(len(value.entries)), rdb._length(value.last_id[0]),
+              rdb._length(value.last_id[1]), rdb._length(len(value.groups)))
+    for group in value.groups:
+        parts += (rdb._string(group.name), rdb._length(group.last_id[0]),
+                  rdb._length(group.last_id[1]), rdb._length(len(group.pending)))
+        for stream_id, delivery_time, deliveries in group.pending:
+            parts += (struct.pack(">QQ", *stream_id), struct.pack("<q", delivery_time),
+                      rdb._length(deliveries))
+        parts.append(rdb._length(len(group.consumers)))
+        for name, seen_time, ids in group.consumers:
+            parts += (rdb._string(name), struct.pack("<q", seen_time), rdb._length(len(ids)))
+            parts.extend(struct.pack(">QQ", *stream_id) for stream_id in ids)
+    body = b"".join(parts) + (9).to_bytes(2, "little")
+    return body + rdb.crc64(body).to_bytes(8, "little")
+
+
+def test_restore_of_a_stream_dumped_by_redis_6(shared_node: Node, redis_server: int) -> None:
+    """Redis 7.0 loads a Redis 6 stream with entries added = its length and each group's
+    entries read estimated: rcache the same (XINFO STREAM FULL's counts and lags)."""
+    ours = shared_node.client()
+    theirs = redis.Redis(port=redis_server, socket_timeout=10)
+    _filled(theirs, "v6")
+    theirs.xgroup_create("v6", "at-first", id="1-1")
+    theirs.xgroup_create("v6", "at-last", id="$")
+    theirs.xgroup_create("v6", "before-first", id="0-1")
+    payload = _legacy_payload(rdb.load(theirs.dump("v6"))[1])
+    for client in (ours, theirs):
+        client.delete("v6")
+        assert client.restore("v6", 0, payload) == b"OK"
+    assert _described(ours, "v6") == _described(theirs, "v6")
 
 
 # -- keyspace notifications ------------------------------------------------------------------------

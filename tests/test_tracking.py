@@ -203,6 +203,46 @@ def test_table_bounded_by_max_keys(shared_node: Node) -> None:
         admin.close()
 
 
+def test_lowering_max_keys_invalidates_at_once(shared_node: Node) -> None:
+    """CONFIG SET tracking-table-max-keys below the table's size drops the oldest keys then,
+    as Redis does, without waiting for another read."""
+    admin = shared_node.client()
+    tracked = Connection(shared_node.port)
+    try:
+        tracked.send("HELLO", "3")
+        tracked.send("CLIENT", "TRACKING", "on")
+        tracked.read(2)
+        tracked.send("MGET", "lower1", "lower2")
+        tracked.read(1)
+        admin.config_set("tracking-table-max-keys", 1)
+        assert tracked.read(1) == b">2\r\n$10\r\ninvalidate\r\n*1\r\n$6\r\nlower1\r\n"
+        assert admin.info()["tracking_total_keys"] == 1
+    finally:
+        admin.config_set("tracking-table-max-keys", 1_000_000)
+        tracked.close()
+        admin.close()
+
+
+def test_table_forgets_keys_once_nobody_tracks(node: Node) -> None:
+    """As Redis: with tracking off everywhere, a write still drops its key from the table and
+    FLUSHALL empties it (INFO's tracking_total_keys)."""
+    admin = node.client()
+    tracked = Connection(node.port)
+    try:
+        tracked.send("CLIENT", "TRACKING", "on")
+        tracked.send("MGET", "gone1", "gone2", "kept")
+        tracked.send("CLIENT", "TRACKING", "off")
+        tracked.read(3)
+        assert admin.info()["tracking_total_keys"] == 3
+        admin.set("gone1", "v")
+        wait_for(lambda: admin.info()["tracking_total_keys"] == 2, 10, "the write to drop gone1")
+        admin.flushall()
+        wait_for(lambda: admin.info()["tracking_total_keys"] == 0, 10, "FLUSHALL to empty it")
+    finally:
+        tracked.close()
+        admin.close()
+
+
 def test_evicted_key_invalidates(node: Node) -> None:
     """maxmemory eviction (an entry of the leader's, applied on every node) invalidates."""
     client = node.client()

@@ -30,7 +30,7 @@ container("acl", -2, "", group=_G, since="6.0.0", summary="A container for Acces
           "commands")
 
 
-def _stored_user(ctx: Context, name: bytes) -> User | None:
+def stored_user(ctx: Context, name: bytes) -> User | None:
     rules = ctx.ks.txn.get(ACL_PREFIX + name)
     return None if rules is None else user_from_rules(name, rules)
 
@@ -45,12 +45,14 @@ def _refuse_default(name: bytes) -> None:
          since="6.0.0", summary="Modify or create the rules for a specific ACL user")
 def acl_setuser(ctx: Context, argv: list[bytes]):
     name = argv[2]
+    if any(c in b" \t\n\v\f\r\0" for c in name):  # C's isspace, or NUL
+        raise CommandError("ERR Usernames can't contain spaces or null characters")
     _refuse_default(name)
     try:
         rules = merge_selector_words(argv[3:])
     except RuleError as err:
         raise CommandError(f"ERR {err}") from None
-    user = _stored_user(ctx, name) or User(name)
+    user = stored_user(ctx, name) or User(name)
     for rule in rules:
         try:
             user.apply([rule])
@@ -121,7 +123,7 @@ def acl_whoami(ctx: Context, argv: list[bytes]):
          summary="List the ACL categories or the commands inside a category")
 def acl_cat(ctx: Context, argv: list[bytes]):
     if len(argv) > 3:
-        raise CommandError(errors.wrong_arity("acl|cat"))
+        raise CommandError(errors.subcommand_syntax(argv[1], "acl"))
     if len(argv) == 2:
         return [category.encode() for category in CATEGORIES]
     category = argv[2].decode(errors="replace").lower()
@@ -134,7 +136,7 @@ def acl_cat(ctx: Context, argv: list[bytes]):
          since="6.0.0", summary="Generate a pseudorandom secure password to use for ACL users")
 def acl_genpass(ctx: Context, argv: list[bytes]):
     if len(argv) > 3:
-        raise CommandError(errors.wrong_arity("acl|genpass"))
+        raise CommandError(errors.subcommand_syntax(argv[1], "acl"))
     bits = parse_int(argv[2]) if len(argv) == 3 else 256
     if bits is None or not 0 < bits <= 4096:
         raise CommandError("ERR ACL GENPASS argument must be the number of bits for the output "
@@ -179,7 +181,7 @@ def noperm_reply(kind: str, name: str) -> CommandError:
          since="6.0.0", summary="List latest events denied because of ACLs in place")
 def acl_log(ctx: Context, argv: list[bytes]):
     if len(argv) > 3:
-        raise CommandError(errors.wrong_arity("acl|log"))
+        raise CommandError(errors.subcommand_syntax(argv[1], "acl"))
     if len(argv) == 3 and argv[2].lower() == b"reset":
         ctx.server.acl_log.reset()
         return OK

@@ -72,6 +72,9 @@ class Selector:
         self.all_commands_base = False  # +@all/allcommands came last of the resets
         self.command_rules: list[str] = []  # '+get', '-@hash'... since the last reset
         self.allowed: set[str] = set()  # full command names ('get', 'client|id')
+        # '+select|0': a command not allowed otherwise, allowed with these first arguments
+        # (lowercased -> as given), as Redis 7.0 still accepts (deprecated) for SELECT, DEBUG
+        self.first_args: dict[str, dict[str, str]] = {}
         self.key_patterns: list[tuple[str, bytes]] = []  # ('RW' | 'R' | 'W', pattern)
         self.all_keys = False
         self.channel_patterns: list[bytes] = []
@@ -100,7 +103,7 @@ class Selector:
         elif rule[:1] == "&":
             self._add_channel(raw[1:])
         elif rule[:1] in ("+", "-") and len(rule) > 1:
-            self._command_rule(lowered)
+            self._command_rule(rule)
         else:
             raise RuleError("Syntax error")
 
@@ -111,8 +114,12 @@ class Selector:
                             "with an empty list of patterns")
         if pattern == b"*" and perms == "RW":
             self.all_keys, self.key_patterns = True, [("RW", b"*")]
-        elif (perms, pattern) not in self.key_patterns:
-            self.key_patterns.append((perms, pattern))
+            return
+        for i, (had, known) in enumerate(self.key_patterns):
+            if known == pattern:  # one entry per pattern, its permissions joined (as Redis)
+                self.key_patterns[i] = ("".join(sorted(set(had + perms))), pattern)
+                return
+        self.key_patterns.append((perms, pattern))
 
     def _reset_keys(self) -> None:
         self.all_keys, self.key_patterns = False, []
@@ -133,18 +140,40 @@ class Selector:
     def _reset_commands(self, allow: bool) -> None:
         self.all_commands_base, self.command_rules = allow, []
         self.allowed = {cmd.full_name for cmd in all_commands()} if allow else set()
+        self.first_args = {}
 
     def _command_rule(self, rule: str) -> None:
         """'+get', '-@hash'; '+@all'/'-@all' reset. Like Redis 7.0, the rules keep their
         order, a later rule on the same name replaces the earlier one, and ACL LIST shows
         only the rules that change something."""
-        allow, name = rule[0] == "+", rule[1:]
+        allow, name = rule[0] == "+", rule[1:].lower()
         if name == "@all":
             self._reset_commands(allow)
             return
-        commands = _commands_in(name[1:]) if name.startswith("@") else _commands_named(name)
-        self._set_allowed(commands, allow)
+        if allow and name.count("|") and not name.startswith("@") and self._first_arg(rule):
+            name = rule[1:]
+        else:
+            commands = _commands_in(name[1:]) if name.startswith("@") else _commands_named(name)
+            self._set_allowed(commands, allow)
+            rule = rule[0] + name
         self.command_rules = [r for r in self.command_rules if r[1:] != name] + [rule]
+
+    def _first_arg(self, rule: str) -> bool:
+        """'+select|0' (a command without subcommands, then an argument): allows that first
+        argument; False for '+client|id', a subcommand. As Redis splits at the last '|'."""
+        parent_name, _, arg = rule[1:].rpartition("|")
+        parent = find(parent_name.lower().encode())
+        if parent is None:
+            raise RuleError("Unknown command or category name in ACL")
+        if parent.container is not None:
+            raise RuleError("Allowing first-arg of a subcommand is not supported")
+        if not arg:
+            raise RuleError("Syntax error")
+        if parent.subcommands:
+            return False
+        if parent.full_name not in self.allowed:  # else moot, and not shown (as Redis)
+            self.first_args.setdefault(parent.full_name, {}).setdefault(arg.lower(), arg)
+        return True
 
     def _set_allowed(self, commands: list[Command], allow: bool) -> None:
         names = {cmd.full_name for cmd in commands}
@@ -152,6 +181,8 @@ class Selector:
             self.allowed |= names
         else:
             self.allowed -= names
+        for name in names:  # a rule on the whole command ends its first-argument exceptions
+            self.first_args.pop(name, None)
 
     # -- what it may do ------------------------------------------------------------------------
     def may_run(self, cmd: Command) -> bool:
@@ -176,7 +207,9 @@ class Selector:
     def refusal(self, cmd: Command, argv: list[bytes]) -> tuple[int, int] | None:
         """None if this selector allows the command; else (what refuses it: _DENIED_*, the
         position in argv of the key or channel refused), as Redis's ACLSelectorCheckCmd."""
-        if "no_auth" not in cmd.flags and not self.may_run(cmd):
+        if "no_auth" not in cmd.flags and not self.may_run(cmd) and not (
+                len(argv) > 1 and argv[1].decode(errors="replace").lower()
+                in self.first_args.get(cmd.full_name, ())):
             return _DENIED_COMMAND, 0
         if cmd.keyed and not self.all_keys:
             indexes = cmd.key_indexes(argv)
@@ -199,16 +232,16 @@ class Selector:
         kept = list(self.command_rules)
         for rule in self.command_rules:
             without = [r for r in kept if r != rule]
-            if self._replay(without) == self.allowed:
+            if self._replay(without) == (self.allowed, self.first_args):
                 kept = without
         return " ".join(["+@all" if self.all_commands_base else "-@all", *kept])
 
-    def _replay(self, rules: list[str]) -> set[str]:
+    def _replay(self, rules: list[str]) -> tuple[set[str], dict[str, dict[str, str]]]:
         probe = Selector()
         probe._reset_commands(self.all_commands_base)
         for rule in rules:
             probe._command_rule(rule)
-        return probe.allowed
+        return probe.allowed, probe.first_args
 
     def describe_keys(self) -> list[str]:
         return [("~" if perms == "RW" else f"%{perms}~") + pattern.decode(errors="replace")
@@ -381,6 +414,28 @@ def denial(user: User, cmd: Command, argv: list[bytes]) -> tuple[str, str] | Non
     if worst == _DENIED_COMMAND:
         return "command", cmd.full_name
     return _DENIED_KIND[worst], argv[worst_index].decode(errors="replace")
+
+
+def sort_option_refusal(user: User, argv: list[bytes]) -> str | None:
+    """SORT's BY (with a pattern) and GET read keys no key argument names: as Redis, they
+    need a selector that allows the SORT and reads every key; else the error to answer."""
+    cmd = find(argv[0])
+    if cmd is None or any(selector.refusal(cmd, argv) is None and _reads_every_key(selector)
+                          for selector in (user, *user.selectors)):
+        return None
+    i = 2
+    while i < len(argv) - 1:  # options as SORT reads them, up to the first that needs keys
+        option = argv[i].lower()
+        if (option == b"by" and b"*" in argv[i + 1]) or option == b"get":
+            return (f"ERR {option.decode().upper()} option of SORT denied due to insufficient "
+                    "ACL permissions.")
+        i += {b"limit": 3, b"store": 2, b"by": 2}.get(option, 1)
+    return None
+
+
+def _reads_every_key(selector: Selector) -> bool:
+    return selector.all_keys or any("R" in perms and pattern == b"*"
+                                    for perms, pattern in selector.key_patterns)
 
 
 def default_user(requirepass: str) -> User:

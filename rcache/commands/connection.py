@@ -6,7 +6,7 @@ import time
 
 from .. import errors
 from ..errors import CommandError
-from ..resp import NO_REPLY, OK, PONG, SimpleString, Verbatim, parse_int
+from ..resp import NO_REPLY, OK, PONG, SimpleString, Verbatim, encode_command, parse_int
 from .args import int_arg
 from .keyspace import db_index_arg
 from .table import Context, command, container
@@ -180,15 +180,17 @@ def _flags(client) -> str:
     return flags or "N"
 
 
-def describe(client, now: float) -> str:
-    """One CLIENT LIST line, with Redis's field names."""
+def describe(client, now: float, running: list[bytes] | None = None) -> str:
+    """One CLIENT LIST line, with Redis's field names. ``running``: the command this client
+    runs now, which Redis still counts in its query buffer (qbuf)."""
+    qbuf = client.reader.buffered() + (len(encode_command(running)) if running else 0)
     return (f"id={client.id} addr={client.addr} laddr={client.laddr} fd=-1 "
             f"name={client.name.decode(errors='replace')} age={int(now - client.created)} "
             f"idle={int(now - client.last_active)} flags={_flags(client)} db={client.db} "
             f"sub={len(client.channels)} psub={len(client.patterns)} "
             f"ssub={len(client.shard_channels)} "
             f"multi={len(client.multi) if client.multi is not None else -1} "
-            f"qbuf={client.reader.buffered()} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 "
+            f"qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 "
             f"obl=0 oll=0 omem={client.unsent_bytes} tot-mem=0 events=r "
             f"cmd={client.last_command.full_name if client.last_command else 'NULL'} "
             f"user={client.user_name.decode(errors='replace')} "
@@ -201,7 +203,8 @@ def describe(client, now: float) -> str:
 @command("list", -2, "admin noscript loading stale node", group=_G, container="client",
          since="2.4.0", summary="Get the list of client connections")
 def client_list(ctx: Context, argv: list[bytes]):
-    clients = list(ctx.server.clients.values())
+    # not those closed already, whose transports have yet to report it (Redis frees at once)
+    clients = [c for c in ctx.server.clients.values() if not c.closed or c is ctx.client]
     if len(argv) > 2:
         if len(argv) >= 4 and argv[2].lower() == b"id":
             wanted = set()
@@ -218,13 +221,14 @@ def client_list(ctx: Context, argv: list[bytes]):
         else:
             raise CommandError(errors.SYNTAX)
     now = time.time()
-    return Verbatim("".join(describe(c, now) + "\n" for c in clients).encode())
+    return Verbatim("".join(describe(c, now, argv if c is ctx.client else None) + "\n"
+                            for c in clients).encode())
 
 
 @command("info", 2, "noscript loading stale node", group=_G, container="client", since="6.2.0",
          summary="Returns information about the current client connection.")
 def client_info(ctx: Context, argv: list[bytes]):
-    return Verbatim((describe(ctx.client, time.time()) + "\n").encode())
+    return Verbatim((describe(ctx.client, time.time(), argv) + "\n").encode())
 
 
 @command("kill", -3, "admin noscript loading stale node", group=_G, container="client",
@@ -235,7 +239,7 @@ def client_kill(ctx: Context, argv: list[bytes]):
         victims = [c for c in clients if c.addr == argv[2].decode(errors="replace")]
         if not victims:
             raise CommandError("ERR No such client")
-        victims[0].close()
+        _kill(ctx, victims[0])
         return OK
     if len(argv) % 2:
         raise CommandError(errors.SYNTAX)
@@ -270,8 +274,16 @@ def client_kill(ctx: Context, argv: list[bytes]):
     if skip_me:  # Redis's default
         victims = [c for c in victims if c is not ctx.client]
     for victim in victims:
-        victim.close()
+        _kill(ctx, victim)
     return len(victims)
+
+
+def _kill(ctx: Context, victim) -> None:
+    """Another client is closed now; the caller itself once this reply is out, as Redis."""
+    if victim is ctx.client:
+        victim.quit()
+    else:
+        victim.close()
 
 
 @command("help", 2, "loading stale node", group=_G, container="client", since="5.0.0",

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from .. import __version__
+from ..config import format_percentiles
 from ..resp import Verbatim
 from .connection import REDIS_VERSION
 from .table import Context, all_commands, command
@@ -68,7 +69,8 @@ def _clients(ctx: Context) -> dict[str, object]:
     server = ctx.server
     return {"connected_clients": len(server.clients), "cluster_connections": 0,
             "maxclients": server.config.maxclients, "client_recent_max_input_buffer": 0,
-            "client_recent_max_output_buffer": 0, "blocked_clients": server.blocking.parked,
+            "client_recent_max_output_buffer": 0,
+            "blocked_clients": server.blocking.parked + server.pause.held,  # as Redis counts
             "tracking_clients": server.tracker.tracking_clients, "clients_in_timeout_table": 0}
 
 
@@ -194,11 +196,13 @@ def _commandstats() -> dict[str, object]:
             for cmd in all_commands() if cmd.calls or cmd.rejected_calls}
 
 
-def _latencystats() -> dict[str, object]:
+def _latencystats(ctx: Context) -> dict[str, object]:
+    """The commands timed while latency-tracking was on, at latency-tracking-info-percentiles."""
+    percentiles = ctx.server.config.latency_tracking_info_percentiles
     return {f"latency_percentiles_usec_{cmd.full_name}":
-            ",".join(f"p{label}={cmd.latency_percentile(fraction):.3f}"
-                     for label, fraction in (("50", 0.5), ("99", 0.99), ("99.9", 0.999)))
-            for cmd in all_commands() if cmd.calls}
+            ",".join(f"p{format_percentiles((p,))}={cmd.latency_percentile(p / 100):.3f}"
+                     for p in percentiles)
+            for cmd in all_commands() if cmd.timed_calls}
 
 
 def _raft(ctx: Context) -> dict[str, object]:
@@ -240,7 +244,7 @@ _SECTIONS: dict[str, Callable[[Context], dict[str, object]]] = {
     "Commandstats": lambda ctx: _commandstats(),
     "Errorstats": lambda ctx: {f"errorstat_{code}": f"count={count}"
                                for code, count in ctx.server.stats.error_replies.items()},
-    "Latencystats": lambda ctx: _latencystats(), "Cluster": lambda ctx: {"cluster_enabled": 1},
+    "Latencystats": _latencystats, "Cluster": lambda ctx: {"cluster_enabled": 1},
     "Raft": _raft, "Keyspace": _keyspace,
 }  # in Redis's order (Raft is rcache's own)
 

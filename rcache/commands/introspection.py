@@ -405,9 +405,9 @@ def latency_histogram(ctx: Context, argv: list[bytes]) -> dict:
             cmd = find(name)
             if cmd is not None:
                 chosen += [cmd, *cmd.subcommands.values()]
-    return {cmd.full_name.encode(): {b"calls": cmd.calls,
+    return {cmd.full_name.encode(): {b"calls": cmd.timed_calls,
                                      b"histogram_usec": cmd.latency_histogram()}
-            for cmd in chosen if cmd.calls}
+            for cmd in chosen if cmd.timed_calls}
 
 
 @command("doctor", 2, _LATENCY_FLAGS, group="server", container="latency", since="2.8.13",

@@ -26,6 +26,7 @@ INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 ULONG_MAX = 2**64 - 1
 SCAN_DEFAULT_COUNT = 10
 MAX_SCAN_CURSORS = 10_000
+MAX_CURSOR_BITS = 53  # a cursor is exact as a JavaScript Number
 
 
 def db_index_arg(ctx: Context, raw: bytes) -> int:
@@ -159,9 +160,12 @@ def _cursor_for(cursors: dict[int, bytes], resume_key: bytes) -> int:
 
     The id is a hash of the key: the same position gets the same cursor on every node and
     across restarts, so a stale cursor can only restart a scan, never skip keys (unless
-    two resume keys collide in 64 bits).
+    two resume keys collide in 53 bits). 53 bits, because clients that read the cursor as a
+    double (node-redis 4 does, with Number()) would send back a different one above 2**53;
+    Redis's own cursors stay below its table size.
     """
-    cursor = int.from_bytes(hashlib.blake2b(resume_key, digest_size=8).digest(), "big") or 1
+    digest = hashlib.blake2b(resume_key, digest_size=8).digest()
+    cursor = (int.from_bytes(digest, "big") >> (64 - MAX_CURSOR_BITS)) or 1
     cursors.pop(cursor, None)
     while len(cursors) >= MAX_SCAN_CURSORS:
         del cursors[next(iter(cursors))]

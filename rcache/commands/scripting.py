@@ -30,8 +30,10 @@ from ..pubsub import settle
 from ..resp import OK, OrderedSet, SimpleString, parse_int
 from ..scripting import LuaRun, TableError, command_arg, sha1hex
 from ..storage import end_of_prefix
+from .acl import stored_user
+from .acl_rules import User, denial
 from .args import int_arg
-from .table import Context, command, container, lookup
+from .table import Context, command, container, count_rejected, lookup
 
 log = logging.getLogger(__name__)
 
@@ -105,35 +107,59 @@ class _Caller:
         self.rng = ctx.rng
         self.hub = ctx.hub
         self.read_only = read_only or ctx.ks.txn is None  # run as a read: never writes
+        self.user = _script_user(ctx)  # None: the default user, who may run anything
+        self.count_error = ctx.server.stats.count_error if ctx.server else ctx.count_error
         # MONITOR: where the commands it runs are noted (None: nobody here would see them).
         # Noting them changes nothing the script or the database sees.
         self.shown = (ctx.script_lines if ctx.server is None
                       else ctx.server.monitors.script_lines_here())
 
     def __call__(self, argv: list[bytes]):
+        """Run one command; counted in its INFO commandstats, its error in errorstats, as
+        Redis counts a script's (node-local statistics: nothing of it reaches the database).
+        The script's own error reply, if this one becomes it, is then not counted again."""
+        try:
+            return self._run(argv)
+        except CommandError as err:
+            if self.count_error is not None:
+                self.count_error(err)
+            raise
+
+    def _run(self, argv: list[bytes]):
         try:
             cmd = lookup(argv)
         except CommandError as err:
-            if str(err).startswith("ERR wrong number of arguments"):
+            if str(err).startswith(errors.WRONG_ARITY_START):
+                count_rejected(argv)
                 raise CommandError(scripting.ARITY_FROM_SCRIPT) from None
             raise CommandError(scripting.UNKNOWN_FROM_SCRIPT) from None
         special = _IN_SCRIPT.get(cmd.full_name)
-        if special is None:
-            if "noscript" in cmd.flags or "node" in cmd.flags:
-                raise CommandError(scripting.SCRIPT_NOT_ALLOWED)
-            if self.read_only and cmd.is_write:
-                raise CommandError(scripting.WRITE_IN_READ_ONLY)
+        refusal = None  # in Redis's order of checks
+        if special is None and ("noscript" in cmd.flags or "node" in cmd.flags):
+            refusal = scripting.SCRIPT_NOT_ALLOWED
+        elif self.user is not None and (denied := denial(self.user, cmd, argv)):
+            refusal = _ACL_REFUSALS[denied[0]]
+        elif special is None and self.read_only and cmd.is_write:
+            refusal = scripting.WRITE_IN_READ_ONLY
+        if refusal is not None:
+            cmd.rejected_calls += 1
+            raise CommandError(refusal)
+        start = time.perf_counter_ns()
+        failed = True
         try:
             if special is not None:
-                return special(self, argv)
-            # PUBLISH's receivers are counted later, on the event loop: a script sees 0.
-            return settle(cmd.call(Context(self.ks, self.rng, hub=self.hub), argv))
+                reply = special(self, argv)
+            else:  # PUBLISH's receivers are counted later, on the event loop: a script sees 0
+                reply = settle(cmd.call(Context(self.ks, self.rng, hub=self.hub), argv))
+            failed = False
+            return reply
         except CommandError:
             raise
         except Exception:  # a bug must not stop the log: every node fails the same way
             log.exception("command %r failed inside a script", argv[:1])
             raise CommandError("ERR internal error while running a command") from None
         finally:  # it ran (failed on its data or not): shown after it, as Redis does
+            cmd.record((time.perf_counter_ns() - start) // 1000, failed)
             if self.shown is not None:
                 self.shown.note(time.time(), self.ks.dbnum, cmd, argv)
 
@@ -147,6 +173,26 @@ class _Caller:
     def time(self, argv: list[bytes]):
         now_ms = self.ks.now_ms
         return [str(now_ms // 1000).encode(), str(now_ms % 1000 * 1000).encode()]
+
+
+_ACL_REFUSALS = {
+    "command": "ERR The user executing the script can't run this command or subcommand",
+    "key": "ERR The user executing the script can't access at least one of the keys "
+           "mentioned in the command arguments",
+    "channel": "ERR The user executing the script can't publish to the channel mentioned in "
+               "the command",
+}
+
+
+def _script_user(ctx: Context) -> User | None:
+    """Whose permissions a script's commands need: the client's here; in apply, the user
+    the entry names, as the replicated rules stand at this entry (a deleted one may run
+    nothing), so that every node refuses the same commands."""
+    if ctx.client is not None:
+        return ctx.client.acl_user
+    if ctx.script_user is None:
+        return None
+    return stored_user(ctx, ctx.script_user) or User(ctx.script_user)
 
 
 def _ping(caller: _Caller, argv: list[bytes]):

@@ -87,20 +87,26 @@ def _stream_value(stream: streams_store.Stream) -> rdb.StreamValue:
         [(consumer.name, consumer.seen_time,
           list(stream.consumer_pending_ids(group, consumer.name)))
          for consumer in stream.consumers(group)]) for group in stream.groups()]
-    return rdb.StreamValue(list(stream.entries()), stream.last_id, stream.first_id,
+    nodes = [rdb.StreamNode(node.master_id, node.last_id, node.live, node.deleted, node.size,
+                            node.master_fields) for node in stream.head_nodes()]
+    return rdb.StreamValue(list(stream.entries()), nodes, stream.last_id, stream.first_id,
                            stream.max_deleted_id, stream.entries_added, groups)
 
 
 def _write_stream(ks: Keyspace, key: bytes, value: rdb.StreamValue, expire_at: int) -> None:
     stream = streams_store.create(ks, key)
-    for entry_id, fields in value.entries:
-        stream.append(entry_id, fields)
+    stream.load([streams_store.Node(node.master_id, node.last_id, node.live, node.deleted,
+                                    node.size, node.master_fields) for node in value.nodes],
+                value.entries)
     stream.last_id, stream.first_id = value.last_id, value.first_id
     stream.max_deleted_id, stream.entries_added = value.max_deleted_id, value.entries_added
     stream.meta.expire_at = expire_at
     stream.save()
     for loaded in value.groups:
-        group = streams_store.Group(loaded.name, loaded.last_id, loaded.entries_read)
+        reads = loaded.entries_read
+        if reads is None:
+            reads = stream.estimate_reads(loaded.last_id)
+        group = streams_store.Group(loaded.name, loaded.last_id, reads)
         deliveries = {entry_id: (time_ms, count) for entry_id, time_ms, count in loaded.pending}
         for name, seen_time, ids in loaded.consumers:
             consumer = streams_store.Consumer(name, seen_time)
@@ -250,12 +256,20 @@ MIGRATE_READ_FAILED = "IOERR error or timeout reading to target instance"
 MIGRATE_IN_EXEC = "ERR MIGRATE waits on another instance: rcache does not run it inside MULTI"
 
 
+_MIGRATE_OPTION_ARGS = {b"copy": 0, b"replace": 0, b"auth": 1, b"auth2": 2}
+
+
 def _migrate_keys(argv: list[bytes]) -> list[int]:
-    """The key argument, or with KEYS everything after it (COMMAND GETKEYS)."""
-    for i in range(6, len(argv)):
-        if argv[i].lower() == b"keys":
-            return list(range(i + 1, len(argv)))
-    return [3] if len(argv) > 3 and argv[3] else []
+    """The key argument, or with KEYS everything after it (none if the key argument is not
+    empty then: a syntax error), as Redis's migrateGetKeys, which steps over AUTH's and
+    AUTH2's values (a password 'KEYS' is no KEYS option)."""
+    i = 6
+    while i < len(argv):
+        option = argv[i].lower()
+        if option == b"keys":
+            return [] if argv[3] else list(range(i + 1, len(argv)))
+        i += 1 + _MIGRATE_OPTION_ARGS.get(option, 0)
+    return [3]
 
 
 def _parse_migrate(argv: list[bytes]) -> tuple[list[bytes], bool, bool, list[bytes]]:

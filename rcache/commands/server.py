@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from .. import errors
 from ..acl_keys import key_flags
 from ..config import python_log_level
 from ..errors import CommandError
+from ..glob import matcher
 from ..resp import NO_REPLY, OK, OrderedSet, SimpleString, parse_int
+from . import table
+from .acl_rules import CATEGORIES
 from .args import int_arg
 from .table import COMMANDS, Command, Context, all_commands, command, container, find, lookup
 
@@ -46,6 +50,11 @@ def config_set(ctx: Context, argv: list[bytes]):
     for client in ctx.server.clients.values():  # as Redis, open connections follow at once
         client.reader.max_bulk_len = config.proto_max_bulk_len
     logging.getLogger().setLevel(python_log_level(config.loglevel))
+    table.latency_tracking = config.latency_tracking
+    server = ctx.server
+    server.tracker.keep_to_limit()
+    if config.maxmemory and server.replicator.is_leader:
+        server.eviction.admit()  # as Redis, a lowered limit evicts at once, not at the next write
     return OK
 
 
@@ -96,11 +105,34 @@ def command_count(ctx: Context, argv: list[bytes]):
 @command("list", -2, "loading stale node", group=_G, container="command", since="7.0.0",
          summary="Get an array of Redis command names")
 def command_list(ctx: Context, argv: list[bytes]):
+    wanted = _list_filter(argv)
     names = []
     for cmd in COMMANDS.values():
-        names.append(cmd.name.encode())
-        names.extend(sub.full_name.encode() for sub in cmd.subcommands.values())
+        for listed in (cmd, *cmd.subcommands.values()):
+            if wanted(listed):
+                names.append(listed.full_name.encode())
     return names
+
+
+def _list_filter(argv: list[bytes]) -> Callable[[Command], bool]:
+    """COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN glob]: as Redis, the
+    last FILTERBY counts, and an unknown category or module lists nothing."""
+    kind = value = None
+    for i in range(2, len(argv), 3):
+        if argv[i].lower() != b"filterby" or len(argv) - i != 3:
+            raise CommandError(errors.SYNTAX)
+        kind, value = argv[i + 1].lower(), argv[i + 2]
+        if kind not in (b"module", b"aclcat", b"pattern"):
+            raise CommandError(errors.SYNTAX)
+    if kind is None:
+        return lambda cmd: True
+    if kind == b"pattern":
+        match = matcher(value, nocase=True)
+        return lambda cmd: match(cmd.full_name.encode())
+    category = value.decode(errors="replace").lower()
+    if kind == b"module" or category not in CATEGORIES:  # rcache loads no modules
+        return lambda cmd: False
+    return lambda cmd: category in cmd.acl_categories
 
 
 @command("info", -2, "loading stale node", group=_G, container="command", since="2.8.13",
@@ -130,6 +162,8 @@ def _target_keys(argv: list[bytes]) -> tuple[Command, list[bytes], list[int]]:
         raise CommandError("ERR Invalid number of arguments specified for command") from None
     indexes = cmd.key_indexes(target)
     if not indexes and "no_mandatory_keys" not in cmd.flags:  # EVAL ... 0: an empty list
+        if cmd.keyed:  # keys it may take, none in these arguments (MIGRATE x ... KEYS a)
+            raise CommandError("ERR Invalid arguments specified for command")
         raise CommandError("ERR The command has no key arguments")
     return cmd, target, indexes
 

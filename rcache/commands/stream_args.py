@@ -18,7 +18,6 @@ from ..streams_store import MAX_ID, UNKNOWN_READS, ZERO_ID, StreamId
 from .args import int_arg
 
 U64_MAX = 2**64 - 1
-NODE_ENTRIES = 100  # stream-node-max-entries: approximate trimming works in whole nodes
 INVALID_ID = "ERR Invalid stream ID specified as stream command argument"
 ID_ZERO = "ERR The ID specified in XADD must be greater than 0-0"
 ENTRIES_READ_RANGE = "ERR value for ENTRIESREAD must be positive or -1"
@@ -108,7 +107,7 @@ class Trim:
     strategy: bytes | None = None  # b"maxlen" | b"minid"
     approximate: bool = False
     threshold: int | StreamId = 0
-    limit: int = 0
+    limit: int | None = None  # None: not given (its default depends on the configuration)
 
 
 @dataclass(slots=True)
@@ -128,7 +127,6 @@ def _add_or_trim(argv: list[bytes], xadd: bool) -> tuple[AddArgs, int]:
     the position of XADD's id."""
     found = AddArgs(argv[1])
     trim = found.trim
-    limit_given = False
     i = 2
     while i < len(argv):
         more = len(argv) - 1 - i
@@ -155,7 +153,6 @@ def _add_or_trim(argv: list[bytes], xadd: bool) -> tuple[AddArgs, int]:
             trim.limit = int_arg(argv[i + 1])
             if trim.limit < 0:
                 raise CommandError("ERR The LIMIT argument must be >= 0.")
-            limit_given = True
             i += 1
         elif xadd and option == b"nomkstream":
             found.no_mkstream = True
@@ -170,10 +167,8 @@ def _add_or_trim(argv: list[bytes], xadd: bool) -> tuple[AddArgs, int]:
                            "trimming strategy")
     if not xadd and trim.strategy is None:
         raise CommandError("ERR syntax error, XTRIM must be called with a trimming strategy")
-    if limit_given and not trim.approximate:
+    if trim.limit is not None and not trim.approximate:
         raise CommandError("ERR syntax error, LIMIT cannot be used without the special ~ option")
-    if not limit_given:
-        trim.limit = 100 * NODE_ENTRIES if trim.approximate else 0
     return found, i
 
 

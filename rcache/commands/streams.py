@@ -10,8 +10,8 @@ until a write to one of its streams sends it through the log again.
 The writes' arguments are parsed before the log by ``stream_args`` as far as Redis parses
 them before it reads the key; what Redis reads after the key is checked here, in apply.
 
-Approximate trimming (``~``) removes whole blocks of ``stream-node-max-entries`` (100)
-entries, as Redis only drops whole radix-tree nodes; exact trimming removes all it must.
+Approximate trimming (``~``) removes whole radix-tree nodes, as Redis's does (streams_store
+keeps Redis's nodes); exact trimming removes all it must.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 from .. import errors
 from .. import streams_store as ss
+from ..encodings import EncodingLimits
 from ..errors import CommandError
 from ..notify import STREAM as STREAM_EVENTS
 from ..resp import NULL_ARRAY, OK, KeyedReplies, SimpleString, parse_int
@@ -27,7 +28,6 @@ from ..storage import Keyspace
 from ..streams_store import MAX_ID, ZERO_ID, StreamId
 from .args import int_arg
 from .stream_args import (
-    NODE_ENTRIES,
     U64_MAX,
     AddArgs,
     AutoClaimArgs,
@@ -99,35 +99,44 @@ def _counted(entries: Iterator, count: int) -> Iterator:
 
 
 # -- XADD XTRIM -----------------------------------------------------------------------------------
+def _trim_limit(trim: Trim, limits: EncodingLimits) -> int:
+    """LIMIT, or with ``~`` alone 100 nodes' worth of entries (capped as Redis caps it)."""
+    if trim.limit is not None:
+        return trim.limit
+    if not trim.approximate:
+        return 0
+    limit = 100 * limits.stream_node_max_entries
+    return min(limit, 1_000_000) if limit > 0 else 10_000
+
+
 def _trim(stream: ss.Stream, trim: Trim) -> int:
     """streamTrim: how many entries it removed. Whole nodes go first while the stream stays
-    at or above its threshold (and, with ``~``, within ``limit``); exact trimming then goes
-    on entry by entry."""
-    if trim.strategy == b"maxlen":
-        def keeps(ids: list[StreamId], length: int) -> bool:
-            return length - len(ids) < trim.threshold
-    else:
-        def keeps(ids: list[StreamId], length: int) -> bool:
-            return ids[-1] >= trim.threshold
-    removed, last = 0, None
-    for ids in stream.head_nodes(NODE_ENTRIES):
+    at or above its threshold (and within the limit); exact trimming then flags entries
+    deleted in the next node."""
+    by_length = trim.strategy == b"maxlen"
+    limit = _trim_limit(trim, stream.ks.limits)
+    removed, whole, partly, last = 0, [], None, ZERO_ID
+    for node in stream.head_nodes():
         length = stream.length - removed
-        if trim.strategy == b"maxlen" and length <= trim.threshold:
+        if by_length and length <= trim.threshold:
             break
-        if trim.limit and removed + len(ids) > trim.limit:
+        if limit and removed + node.live > limit:
             break
-        if not keeps(ids, length):
-            removed, last = removed + len(ids), ids[-1]
+        if (length - node.live >= trim.threshold if by_length
+                else node.last_id < trim.threshold):
+            removed, last = removed + node.live, node.last_id
+            whole.append(node)
             continue
         if not trim.approximate:
-            for found in ids:
-                if (stream.length - removed <= trim.threshold if trim.strategy == b"maxlen"
+            partly = node
+            for found, _ in stream.entries(next_id(last) if whole else ZERO_ID, node.last_id):
+                if (stream.length - removed <= trim.threshold if by_length
                         else found >= trim.threshold):
                     break
                 removed, last = removed + 1, found
         break
-    if removed:
-        stream.trim_through(last, removed)
+    if whole or removed:
+        stream.trim(whole, partly, last, removed)
     return removed
 
 
@@ -185,9 +194,11 @@ def xtrim(ctx: Context, found: AddArgs) -> int:
     stream = _stream(ctx.ks, found.key)
     if stream is None:
         return 0
+    nodes = stream.nodes
     removed = _trim(stream, found.trim)
-    if removed:
+    if removed or stream.nodes != nodes:  # an empty node may go alone
         stream.save()
+    if removed:
         ctx.notify(STREAM_EVENTS, b"xtrim", found.key)
     return removed
 
@@ -837,9 +848,9 @@ def xinfo_stream(ctx: Context, argv: list[bytes]) -> dict:
             if count < 0:
                 count = 10
     stream = _info_stream(ctx, argv[2])
-    nodes = -(-stream.length // NODE_ENTRIES)
     info: dict = {
-        b"length": stream.length, b"radix-tree-keys": nodes, b"radix-tree-nodes": nodes + 1,
+        b"length": stream.length, b"radix-tree-keys": stream.nodes,
+        b"radix-tree-nodes": stream.tree_nodes,
         b"last-generated-id": ss.format_id(stream.last_id),
         b"max-deleted-entry-id": ss.format_id(stream.max_deleted_id),
         b"entries-added": stream.entries_added,

@@ -101,6 +101,11 @@ _INTERNAL_FLAGS = frozenset({  # rcache's own: not in COMMAND replies
     "keeps_caching", "script_reads"})
 
 
+# latency-tracking (config): whether calls fill the latency buckets (every command's; the
+# server sets it from its config).
+latency_tracking = True
+
+
 @dataclass(slots=True)
 class Command:
     name: str
@@ -138,8 +143,9 @@ class Command:
     fixed_first_key: int = 0  # argv position of its first key, unless none or movable (0)
     acl_categories: frozenset[str] = frozenset()  # 'read', 'string', 'fast'...: COMMAND, ACL
     # INFO commandstats and latencystats, this node's: reads where they are served, writes
-    # where they are applied. latency[b]: calls that took [2**(b-1), 2**b) microseconds
-    # (each call is counted there only: ``calls`` sums them when asked).
+    # where they are applied. latency[b]: calls that took [2**(b-1), 2**b) microseconds,
+    # counted while latency-tracking is on.
+    calls: int = 0
     usec: int = 0
     failed_calls: int = 0
     rejected_calls: int = 0
@@ -171,7 +177,8 @@ class Command:
         return self.handler(ctx, self.parser(argv) if parsed is None else parsed)
 
     @property
-    def calls(self) -> int:
+    def timed_calls(self) -> int:
+        """The calls in the latency buckets (those made while latency-tracking was on)."""
         return sum(self.latency)
 
     def record(self, elapsed_us: int, failed: bool, call: bool = True) -> None:
@@ -180,17 +187,19 @@ class Command:
         counted when it blocked)."""
         self.usec += elapsed_us
         if call:
-            self.latency[elapsed_us.bit_length()] += 1
+            self.calls += 1
+            if latency_tracking:
+                self.latency[elapsed_us.bit_length()] += 1
         if failed:
             self.failed_calls += 1
 
     def reset_stats(self) -> None:
-        self.usec = self.failed_calls = self.rejected_calls = 0
+        self.calls = self.usec = self.failed_calls = self.rejected_calls = 0
         self.latency = [0] * 64
 
     def latency_percentile(self, fraction: float) -> int:
-        """The upper bound (µs) of the bucket holding that fraction of the calls."""
-        wanted, seen = fraction * self.calls, 0
+        """The upper bound (µs) of the bucket holding that fraction of the timed calls."""
+        wanted, seen = fraction * self.timed_calls, 0
         for bucket, count in enumerate(self.latency):
             seen += count
             if seen >= wanted:
@@ -328,6 +337,16 @@ def find(name: bytes) -> Command | None:
     return cmd
 
 
+def count_rejected(argv: list[bytes]) -> None:
+    """A call of a known command (or subcommand) with the wrong number of arguments: Redis
+    counts it in the command's rejected_calls."""
+    cmd = find(argv[0])
+    if cmd is not None and cmd.subcommands and len(argv) > 1:
+        cmd = cmd.subcommands.get(argv[1].lower())
+    if cmd is not None:
+        cmd.rejected_calls += 1
+
+
 def lookup(argv: list[bytes]) -> Command:
     """Find the command (or subcommand) for argv, raising Redis's errors for unknown ones."""
     cmd = COMMANDS.get(argv[0].lower())
@@ -359,6 +378,11 @@ class Context:
     # In apply, where the commands a script runs are noted for this node's monitors (a list
     # while it has one and awaits the entry's replies, else None: rcache.monitor).
     script_lines: list | None = None
+    # In apply, the ACL user (name) whose script the entry runs: its commands are checked
+    # against that user's replicated rules (None: the default user, who may run anything).
+    script_user: bytes | None = None
+    # In apply, where the errors of the commands a script calls are counted (INFO errorstats).
+    count_error = None
     # In apply, whether the command is a parked blocking command's wake-up try (not its
     # first): it then waits on, rather than fails, where Redis would not have woken it.
     woken: bool = False

@@ -112,7 +112,7 @@ def _per_command() -> Iterator[Metric]:
             seen += count
             if count:
                 buckets.append((f"{(1 << bucket) / 1e6:.6f}", seen))
-        buckets.append(("+Inf", cmd.calls))
+        buckets.append(("+Inf", cmd.timed_calls))
         latency.add_metric(name, buckets, sum_value=cmd.usec / 1e6)
     yield from (calls, failed, rejected, latency)
 
