@@ -7,7 +7,6 @@ redis-sentinel monitoring a real redis-server master and its replica."""
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,9 +17,10 @@ from redis.retry import Retry
 from redis.sentinel import MasterNotFoundError, Sentinel
 
 from rcache import launch
-from rcache.launch import ServerProcess, free_port, rcache_env
+from rcache.launch import ServerProcess, free_port
 
-from .conftest import ROOT, LocalCluster, Node, wait_for
+from .conftest import LocalCluster, Node, wait_for
+from .test_frameworks import RESULT_TIMEOUT_S, _celery_worker_argv, _worker_process
 
 MASTER = "mymaster"  # rcache's default sentinel-master-name
 FAILOVER_TIMEOUT_S = 30  # a new leader found and writing again, under load
@@ -48,11 +48,12 @@ def sentinel_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local
     cluster.stop()
 
 
-def _kill_leader(cluster: LocalCluster) -> tuple[Node, Node]:
-    """SIGKILL the leader; -> (it, the new leader the others agree on)."""
+def _kill_leader(cluster: LocalCluster) -> Node:
+    """SIGKILL the leader, wait for the others to agree on a new one; -> the killed node."""
     old = cluster.leader()
     old.kill()
-    return old, cluster.leader(timeout=FAILOVER_TIMEOUT_S)
+    cluster.leader(timeout=FAILOVER_TIMEOUT_S)
+    return old
 
 
 def _restart(cluster: LocalCluster, node: Node) -> None:
@@ -75,6 +76,8 @@ def _write_until_acknowledged(client: redis.Redis, key: str, value: str) -> None
 
 def test_redis_py_sentinel_finds_the_leader_and_follows_it_after_a_kill(
         sentinel_cluster: LocalCluster) -> None:
+    """master_for writes to the leader; once it is SIGKILLed, to the new one, every
+    acknowledged write still there."""
     cluster = sentinel_cluster
     leader = cluster.leader()
     sentinel = _sentinel(cluster.nodes)
@@ -87,18 +90,21 @@ def test_redis_py_sentinel_finds_the_leader_and_follows_it_after_a_kill(
             sentinel.discover_master("othermaster")
         assert client.role()[0] == "master"
         acknowledged = {}
-        for i in range(20):
-            client.set(f"sentinel:{i}", i)
-            acknowledged[f"sentinel:{i}"] = str(i)
-        assert client.get("sentinel:19") == "19"
 
-        old, new = _kill_leader(cluster)
-        try:
-            for i in range(20, 40):
+        def write(first: int, last: int) -> None:
+            for i in range(first, last):
                 _write_until_acknowledged(client, f"sentinel:{i}", str(i))
                 acknowledged[f"sentinel:{i}"] = str(i)
-            assert sentinel.discover_master(MASTER) == ("127.0.0.1", new.port)
-            assert client.connection_pool.master_address == ("127.0.0.1", new.port)
+
+        write(0, 20)
+        assert client.get("sentinel:19") == "19"
+        old = _kill_leader(cluster)
+        try:
+            write(20, 40)
+            assert client.connection_pool.master_address != ("127.0.0.1", old.port)
+            wait_for(lambda: sentinel.discover_master(MASTER) == (
+                "127.0.0.1", cluster.leader().port), FAILOVER_TIMEOUT_S,
+                "the sentinels to name the leader the nodes agree on")
             assert client.role()[0] == "master"
             assert dict(zip(acknowledged, client.mget(list(acknowledged)), strict=True)) == (
                 acknowledged)
@@ -310,7 +316,12 @@ def test_sentinel_master_name_is_an_option(make_node) -> None:
 # -- Celery with sentinel:// URLs through a leader kill --------------------------------------
 def test_celery_through_sentinel_urls_runs_tasks_before_and_after_the_leader_is_killed(
         sentinel_cluster: LocalCluster, tmp_path: Path) -> None:
+    """A worker and a client with sentinel:// broker and result backend URLs naming the
+    nodes: a task before the leader is SIGKILLed, and one after, through the new leader."""
     celery = pytest.importorskip("celery")
+    from celery.result import AsyncResult
+    from kombu.exceptions import OperationalError
+
     from .celery_tasks import SENTINEL_OPTIONS
 
     cluster = sentinel_cluster
@@ -323,30 +334,24 @@ def test_celery_through_sentinel_urls_runs_tasks_before_and_after_the_leader_is_
     client = celery.Celery("rcache-sentinel-client", broker=url, backend=url)
     client.conf.broker_transport_options = client.conf.result_backend_transport_options = (
         SENTINEL_OPTIONS)
-    worker = ServerProcess(
-        [sys.executable, "-m", "celery", "-A", "tests.celery_tasks", "worker", "--pool", "solo",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "warning",
-         "--hostname", f"sentinel-worker@{tmp_path.name}"],
-        tmp_path / "celery-worker.log", 0, name="celery-worker", cwd=ROOT,
-        env=rcache_env(ROOT, {"RCACHE_TEST_REDIS_URL": url}))
-    worker.launch()
-    try:
-        assert client.send_task("tests.celery_tasks.add", (2, 40)).get(timeout=60) == 42
-        old, _ = _kill_leader(cluster)
-        try:
-            def sent() -> object:
-                try:
-                    return client.send_task("tests.celery_tasks.add", (20, 22))
-                except Exception as err:  # kombu's OperationalError while no master is known
-                    print("send_task:", err)
-                    return None
 
-            result = wait_for(sent, FAILOVER_TIMEOUT_S, "a task sent after the kill")
-            assert result.get(timeout=60) == 42
-            assert worker.alive, worker.log_tail(40)
-        finally:
-            _restart(cluster, old)
+    def sent() -> AsyncResult | None:
+        try:
+            return client.send_task("tests.celery_tasks.add", (20, 22))
+        except OperationalError:  # kombu's, while the sentinels know no master
+            return None
+
+    try:
+        with _worker_process(tmp_path, "celery-worker", _celery_worker_argv(tmp_path),
+                             url) as worker:
+            assert client.send_task("tests.celery_tasks.add", (2, 40)).get(
+                timeout=RESULT_TIMEOUT_S) == 42
+            old = _kill_leader(cluster)
+            try:
+                result = wait_for(sent, FAILOVER_TIMEOUT_S, "a task sent after the kill")
+                assert result.get(timeout=RESULT_TIMEOUT_S) == 42
+                assert worker.alive  # it reconnected through the sentinels, to the new leader
+            finally:
+                _restart(cluster, old)
     finally:
         client.close()
-        worker.stop(timeout=20)
-        print(f"--- celery worker's log ends:\n{worker.log_tail(40)}")
