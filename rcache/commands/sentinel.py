@@ -29,7 +29,8 @@ class _Member:
     raft: str
     host: str
     port: int
-    down_ms: int | None  # None: up; else since when (ms) this node has had no link to it
+    linked: bool  # this node, or one it has a Raft link to
+    down_ms: int | None  # None: up; else for how long (ms) it has been down
 
     @property
     def runid(self) -> bytes:
@@ -50,19 +51,21 @@ class _View:
         self.members: list[_Member] = []
         for node, (raft, recorded) in sorted(cluster.members().items()):
             host, port = cluster.client_address(recorded, ctx.client.tls).rsplit(":", 1)
-            down = None
-            if node != self.me and raft not in reachable:
+            linked, down = node == self.me or raft in reachable, None
+            if not linked:
                 since = replicator.disconnected_since(raft)
                 down = int((now - since) * 1000) if since is not None else 0
-            self.members.append(_Member(node, raft, host, int(port), down))
+            self.members.append(_Member(node, raft, host, int(port), linked, down))
         leader = cluster.leader_id()
-        by_raft = {m.raft: m for m in self.members}
         # No leader: the last one known stays the master, down (as Sentinel keeps a master
         # that fails until a failover promotes another); none known yet: this node.
-        self.master = next((m for m in self.members if m.node == leader), None) or by_raft.get(
-            replicator.last_leader) or next(m for m in self.members if m.node == self.me)
-        if leader is None and self.master.down_ms is None:
-            self.master.down_ms = int((now - replicator.leader_seen_at) * 1000)
+        by_node, by_raft = {m.node: m for m in self.members}, {m.raft: m for m in self.members}
+        master = by_node.get(leader) or by_raft.get(replicator.last_leader) or by_node.get(self.me)
+        if master is None:  # not a member (yet): no master group to describe
+            raise CommandError(errors.CLUSTERDOWN)
+        self.master = master
+        if leader is None and master.down_ms is None:
+            master.down_ms = int((now - replicator.leader_seen_at) * 1000)
         self.role_age_ms = int((now - replicator.leader_since) * 1000)
         self.replicas = [m for m in self.members if m is not self.master]
         self.others = [m for m in self.members if m.node != self.me]
@@ -74,10 +77,10 @@ class _View:
         return len(self.members) // 2 + 1
 
     def _common(self, name: bytes, member: _Member, role: str) -> dict:
-        flags = ["s_down", "o_down"] if member.down_ms is not None and role == "master" else (
-            ["s_down"] if member.down_ms is not None else [])
+        down = member.down_ms is not None
+        flags = (["s_down"] if down else []) + (["o_down"] if down and role == "master" else [])
         flags.append(role)
-        if member.down_ms is not None:
+        if not member.linked:
             flags.append("disconnected")
         ping_age = b"%d" % (member.down_ms or 0)
         fields = {b"name": name, b"ip": member.host.encode(), b"port": b"%d" % member.port,
