@@ -365,8 +365,8 @@ OPTIONS: list[Option] = [
            "compatibility", mutable=True, alias="list-max-ziplist-size"),
     Option("list-compress-depth", 0, _integer(0, INT_MAX), "accepted for Redis compatibility",
            mutable=True),
-    Option("hll-sparse-max-bytes", 3000, _memory(0, LLONG_MAX), "accepted for Redis "
-           "compatibility", mutable=True),
+    Option("hll-sparse-max-bytes", 3000, _memory(0, LLONG_MAX), "sparse HyperLogLogs that "
+           "would grow past this many bytes turn dense", mutable=True),
     Option("stream-node-max-entries", 100, _integer(0, LLONG_MAX), "a stream's node (what "
            "approximate trimming removes whole) holds up to this many entries (0: any number)",
            mutable=True),
@@ -480,7 +480,8 @@ class Config:
         return EncodingLimits(self.hash_max_listpack_entries, self.hash_max_listpack_value,
                               self.set_max_intset_entries, self.zset_max_listpack_entries,
                               self.zset_max_listpack_value, self.proto_max_bulk_len,
-                              self.stream_node_max_bytes, self.stream_node_max_entries)
+                              self.stream_node_max_bytes, self.stream_node_max_entries,
+                              self.hll_sparse_max_bytes)
 
     def set_at_runtime(self, pairs: list[tuple[bytes, bytes]]) -> None:
         """CONFIG SET: all or nothing, with Redis's error texts."""

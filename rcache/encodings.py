@@ -1,7 +1,9 @@
 """The encoding options (Redis's ``*-max-listpack-*``, ``set-max-intset-entries``) that decide
 which encoding OBJECT ENCODING reports for a collection, ``proto-max-bulk-len``, which
-bounds the strings SETRANGE, APPEND, SETBIT and BITFIELD may grow, and ``stream-node-max-*``,
-which decide where a stream's radix-tree nodes end (what approximate trimming removes).
+bounds the strings SETRANGE, APPEND, SETBIT and BITFIELD may grow, ``stream-node-max-*``,
+which decide where a stream's radix-tree nodes end (what approximate trimming removes),
+and ``hll-sparse-max-bytes``, past which a sparse HyperLogLog turns dense (its bytes are
+the value, so they must agree).
 
 rcache stores every collection the same way; it tracks only whether Redis would have
 converted the value to its big encoding, which depends on these options when the value is
@@ -23,6 +25,7 @@ class EncodingLimits(NamedTuple):
     proto_max_bulk_len: int = 512 * 1024 * 1024
     stream_node_max_bytes: int = 4096  # where Redis closes a stream's node (rcache.streams_store)
     stream_node_max_entries: int = 100
+    hll_sparse_max_bytes: int = 3000
 
 
 DEFAULT_LIMITS = EncodingLimits()

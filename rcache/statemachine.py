@@ -100,11 +100,15 @@ class EntryContext(Context):
 
 def encode_entry(now_ms: int, seed: int, items: list[tuple],
                  limits: EncodingLimits = DEFAULT_LIMITS) -> bytes:
-    """The encoding options go in only when they are not Redis's defaults: entries stay as
-    small as before, and as readable by nodes that predate them."""
-    if limits == DEFAULT_LIMITS:
+    """The encoding options go in up to the last that is not Redis's default (none if all
+    are): entries stay as small as before, and as readable by nodes that predate the
+    options added last."""
+    values = tuple(limits)
+    while values and values[-1] == DEFAULT_LIMITS[len(values) - 1]:
+        values = values[:-1]
+    if not values:
         return marshal.dumps((now_ms, seed, items))
-    return marshal.dumps((now_ms, seed, items, tuple(limits)))
+    return marshal.dumps((now_ms, seed, items, values))
 
 
 class StateMachine:

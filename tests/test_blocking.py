@@ -141,6 +141,31 @@ def test_woken_pops_count_once_and_a_flush_ends_group_reads_as_redis(
     assert _woken_calls_and_flushed_group(node.port) == expected
 
 
+def _zset_pops_woken_past_a_string(port: int) -> list:
+    """BZPOPMIN and BZMPOP parked on a key that a transaction fills, deletes and makes a
+    string: each waits on until a member comes to the key again."""
+    client = redis.Redis(port=port, socket_timeout=10)
+    seen: list = []
+    with ThreadPoolExecutor(1) as pool:
+        for pop in (lambda c: c.bzpopmin(["z"], 30),
+                    lambda c: c.execute_command("BZMPOP", 30, 1, "z", "MIN")):
+            client.delete("z")
+            popped = pool.submit(pop, redis.Redis(port=port))
+            _blocked(client, 1)
+            with client.pipeline(transaction=True) as multi:
+                multi.zadd("z", {"foo": 0}).delete("z").set("z", "foo").execute()
+            client.delete("z")
+            client.zadd("z", {"bar": 1})
+            seen.append(popped.result(timeout=30))
+    return seen
+
+
+def test_woken_zset_pops_wait_past_a_string_as_redis(node: Node, redis_server: int) -> None:
+    expected = [(b"z", b"bar", 1.0), [b"z", [[b"bar", b"1"]]]]
+    assert _zset_pops_woken_past_a_string(redis_server) == expected
+    assert _zset_pops_woken_past_a_string(node.port) == expected
+
+
 def test_a_list_moved_in_from_another_database_wakes_its_waiter(node: Node) -> None:
     client = node.client()
     with ThreadPoolExecutor(1) as pool:

@@ -143,6 +143,22 @@ def test_multi_sees_its_own_writes(kv: DirectNode) -> None:
     assert kv.call("hgetall", "h") == {b"c": b"3"}
 
 
+def test_walks_merge_the_entrys_puts_in_order(kv: DirectNode, tmp_path: Path) -> None:
+    """Members put out of order, put again and removed in one entry, with walks between the
+    puts: each walk sees what one entry per command would have shown."""
+    argvs = [[b"zadd", b"z", b"3", b"c", b"1", b"a", b"2", b"b"], [b"zrange", b"z", b"0", b"-1"],
+             [b"zadd", b"z", b"0", b"c", b"5", b"a", b"4", b"d"], [b"zscan", b"z", b"0"],
+             [b"zrange", b"z", b"0", b"-1", b"withscores"], [b"zrem", b"z", b"b"],
+             [b"hset", b"h", b"y", b"1", b"x", b"2"], [b"hset", b"h", b"w", b"3", b"y", b"4"],
+             [b"hkeys", b"h"], [b"zadd", b"z", b"1", b"b"], [b"zrangebyscore", b"z", b"1", b"4"],
+             [b"zrange", b"z", b"0", b"-1", b"withscores"]]
+    one_entry = apply(kv, (TRANSACTION, [(0, argv) for argv in argvs]))[0]
+    separate = DirectNode(tmp_path / "separate")
+    assert one_entry == [apply(separate, (COMMAND, 0, argv))[0] for argv in argvs]
+    assert list(one_entry[-1]) == [(b"c", 0.0), (b"b", 1.0), (b"d", 4.0), (b"a", 5.0)]
+    separate.store.close()
+
+
 def test_wrong_type_everywhere(kv: DirectNode) -> None:
     kv.call("set", "s", "x")
     kv.call("hset", "h", "f", "v")

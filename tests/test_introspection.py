@@ -3,6 +3,7 @@ real redis-server (RESP2 and RESP3), and the encoding options' trip through the 
 
 from __future__ import annotations
 
+import marshal
 import random
 import re
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 import redis
 
 from rcache.commands import table
-from rcache.encodings import EncodingLimits
+from rcache.encodings import DEFAULT_LIMITS, EncodingLimits
 from rcache.statemachine import COMMAND, StateMachine, encode_entry
 from rcache.storage import Store
 
@@ -171,6 +172,18 @@ def test_encoding_options_travel_in_the_entry(tmp_path: Path) -> None:
             ctx, [b"object", b"encoding", key]) for key in (b"s", b"t")])
         store.close()
     assert encodings == [[b"hashtable", b"intset"]] * 2
+
+
+def test_entry_carries_the_options_up_to_the_last_changed() -> None:
+    """Options at Redis's defaults after the last changed one stay out of the entry: a node
+    older than hll-sparse-max-bytes reads every entry that leaves it at its default."""
+    def carried(limits: EncodingLimits) -> tuple:
+        return marshal.loads(encode_entry(1_000, 7, [], limits))[3:]
+
+    assert carried(DEFAULT_LIMITS) == ()
+    assert carried(EncodingLimits(set_max_intset_entries=1)) == ((512, 64, 1),)
+    hll = EncodingLimits(hll_sparse_max_bytes=0)
+    assert carried(hll) == (tuple(hll),)
 
 
 def _section_names(raw: bytes) -> list[str]:

@@ -21,12 +21,18 @@ _SETTINGS = settings(max_examples=40, deadline=None,
                      suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
+def _sparse_max_bytes(conns, value: str) -> None:
+    for conn in conns:
+        conn.call("CONFIG", "SET", "hll-sparse-max-bytes", value)
+
+
 @pytest.fixture
 def both(pair):  # noqa: F811
-    """The pair, with the reference server at Redis's default hll-sparse-max-bytes (another
-    test of the session may have changed it)."""
-    pair[1].call("CONFIG", "SET", "hll-sparse-max-bytes", "3000")
-    return pair
+    """The pair at Redis's default hll-sparse-max-bytes, before and after the test (both
+    servers serve the whole session, and a test here changes it)."""
+    _sparse_max_bytes(pair, "3000")
+    yield pair
+    _sparse_max_bytes(pair, "3000")
 
 
 def _resp3(conns, resp3: bool) -> None:
@@ -103,6 +109,24 @@ def test_hll_sparse_to_dense_and_merge(both, count) -> None:
     assert_same(both, "PFCOUNT", "merged")
 
 
+@pytest.mark.parametrize("max_bytes", ["0", "100", "4000"])
+def test_hll_sparse_max_bytes(both, max_bytes) -> None:
+    """CONFIG SET hll-sparse-max-bytes decides where PFADD and PFMERGE turn a sparse value
+    dense, and so the value's bytes."""
+    _sparse_max_bytes(both, max_bytes)
+    elements = _elements(7, 2400)
+    for start in range(0, len(elements), 100):
+        assert_same(both, "PFADD", "h", *elements[start:start + 100])
+        assert_same(both, "GET", "h")
+    assert_same(both, "PFADD", "a", *elements[:30])
+    assert_same(both, "PFDEBUG", "ENCODING", "a")
+    assert_same(both, "PFADD", "b", *elements[30:90])
+    assert_same(both, "PFMERGE", "a", "b")
+    assert_same(both, "GET", "a")
+    assert_same(both, "PFDEBUG", "ENCODING", "a")
+    assert_same(both, "CONFIG", "GET", "hll-sparse-max-bytes")
+
+
 @_SETTINGS
 @given(batches=st.lists(st.lists(st.binary(max_size=12), min_size=0, max_size=60), min_size=1,
                         max_size=5),
@@ -140,6 +164,7 @@ GEO_SEQUENCES = [
      ("GEOADD", "Sicily", "CH", "XX", "13.361389", "38.115557", "Palermo", "1", "1", "new"),
      ("GEOADD", "Sicily", "NX", "CH", "13.4", "38.1", "Palermo", "1", "1", "new"),
      ("GEOADD", "Sicily", "GT", "1", "1", "x"), ("GEOADD", "Sicily", "181", "2", "x"),
+     ("GEOADD", "Sicily", "NX", "CH", "CH"), ("GEOADD", "Sicily", "CH", "CH", "CH", "CH"),
      ("GEOADD", "Sicily", "1", "86", "x"), ("GEOADD", "Sicily", "-180", "-85.05112878", "corner"),
      ("GEOADD", "Sicily", "180", "85.05112878", "corner2"),
      ("GEOPOS", "Sicily", "corner", "corner2"),

@@ -4,10 +4,14 @@ reference implementations and values read from Redis 7.0 (no server needed)."""
 from __future__ import annotations
 
 import random
+from itertools import islice
 
 from rcache.commands import geo, hyperloglog
 from rcache.commands.lcs import LcsTable
+from rcache.encodings import DEFAULT_LIMITS
 from rcache.resp import DoubleText, encode
+
+SPARSE_MAX = DEFAULT_LIMITS.hll_sparse_max_bytes
 
 
 def _lcs_table(a: bytes, b: bytes) -> list[list[int]]:
@@ -41,14 +45,57 @@ def test_dense_registers_round_trip() -> None:
     assert bytes(hyperloglog.unpack_dense(packed)) == registers
 
 
+def test_registers_max_is_bytewise_max() -> None:
+    rnd = random.Random(7)
+    edges = bytes(range(64)) * (hyperloglog.REGISTERS // 64)
+    for _ in range(20):
+        a = bytes(rnd.randrange(64) for _ in range(hyperloglog.REGISTERS))
+        for b in (edges, a, bytes(rnd.randrange(64) for _ in range(hyperloglog.REGISTERS))):
+            assert hyperloglog._registers_max(a, b) == bytes(map(max, a, b))
+
+
 def test_hll_of_three_elements_is_redis_value() -> None:
     """PFADD h a b c on redis-server 7.0, then GET h: the sparse bytes, cached count stale."""
     hll = hyperloglog.empty_hll()
-    assert [hyperloglog._add(hll, element) for element in (b"a", b"b", b"c")] == [1, 1, 1]
+    assert [hyperloglog._add(hll, *hyperloglog.pattern(element), SPARSE_MAX)
+            for element in (b"a", b"b", b"c")] == [1, 1, 1]
     hll[15] |= 0x80  # what PFADD does once it changed something
     assert bytes(hll) == (b"HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80"
                           b"`\xf3\x80P\xb1\x84K\xfb\x80BZ")
     assert hyperloglog.estimate(hyperloglog.histogram(hyperloglog.registers_of(hll))) == 3
+
+
+def _same_bytes_as_walk(hll: bytearray, elements: list[bytes], max_bytes: int = SPARSE_MAX
+                        ) -> None:
+    walked = bytearray(hll)
+    grew, corrupt = hyperloglog._add_all(hll, elements, max_bytes)
+    results = [hyperloglog._add(walked, *hyperloglog.pattern(e), max_bytes) for e in elements]
+    walked[15] = hll[15]  # (the walk marks the cached count stale; PFADD does that after)
+    assert (grew, corrupt) == (1 in results, False)
+    assert hll == walked
+
+
+def test_hll_batch_adds_equal_one_walk_per_element() -> None:
+    """PFADD's bisected opcode list leaves the bytes the per-element walk of hllSparseSet
+    leaves: random elements up to the turn to dense, elements crowding the first 64
+    registers (merges of adjacent VALs), and a hand-written value of one-register XZEROs."""
+    rnd = random.Random(11)
+    for size in (1, 60, 400, 1500, 3000):
+        _same_bytes_as_walk(hyperloglog.empty_hll(),
+                            [b"%d" % rnd.randrange(10 ** 9) for _ in range(size)])
+        _same_bytes_as_walk(hyperloglog.empty_hll(),  # hll-sparse-max-bytes 100
+                            [b"%d" % rnd.randrange(10 ** 9) for _ in range(size)], 100)
+    numbers = (b"%d" % n for n in range(10 ** 6))
+    crowded = list(islice((e for e in numbers if hyperloglog.pattern(e)[0] < 64), 300))
+    _same_bytes_as_walk(hyperloglog.empty_hll(), crowded)
+    # 1400 XZEROs of one register, 2818 bytes: shrinking them leaves room for 120 more
+    # elements before the sparse limit (3000), which only a kept byte count knows.
+    ones = hyperloglog.empty_hll()
+    ones[hyperloglog.HEADER:] = b"\x40\x00" * 1400 + hyperloglog._zeros(16384 - 1400)
+    numbers = (b"%d" % n for n in range(10 ** 6))
+    early = list(islice((e for e in numbers if hyperloglog.pattern(e)[0] < 1400), 300))
+    _same_bytes_as_walk(ones, early + [b"%d" % rnd.randrange(10 ** 9) for _ in range(120)])
+    assert ones[4] == hyperloglog.SPARSE
 
 
 def test_geo_scores_and_positions_are_redis_values() -> None:

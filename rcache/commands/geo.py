@@ -23,7 +23,7 @@ from ..storage import ZSET, Keyspace
 from .args import float_arg, int_arg, leading_flags
 from .strings import format_long_double
 from .table import Context, command
-from .zsets import ZaddArgs, parse_zadd, store_sorted_set, zadd
+from .zsets import ZaddArgs, store_sorted_set, zadd
 
 _G = "geo"
 LONG_MIN, LONG_MAX = -180.0, 180.0
@@ -301,7 +301,7 @@ def _coordinate(value: float) -> DoubleText:
          summary="Add one or more geospatial items in the geospatial index represented using a "
                  "sorted set",
          complexity="O(log(N)) for each item added, where N is the number of elements in the "
-                    "sorted set.", parser=lambda argv: parse_zadd(_as_zadd(argv)))
+                    "sorted set.", parser=lambda argv: _as_zadd(argv))
 def geoadd(ctx: Context, args: ZaddArgs) -> object:
     return zadd(ctx, args)
 
@@ -309,16 +309,14 @@ def geoadd(ctx: Context, args: ZaddArgs) -> object:
 _GEOADD_FLAGS = frozenset((b"nx", b"xx", b"ch"))
 
 
-def _as_zadd(argv: list[bytes]) -> list[bytes]:
+def _as_zadd(argv: list[bytes]) -> ZaddArgs:
     """GEOADD as ZADD with the geohashes as scores (and NX XX CH passed on)."""
     options, first = leading_flags(argv, 2, _GEOADD_FLAGS)
-    if (len(argv) - first) % 3 or {b"nx", b"xx"} <= options:
-        raise CommandError(errors.SYNTAX)
-    zadd_argv = [b"zadd", *argv[1:first]]
-    for i in range(first, len(argv), 3):
-        lon, lat = _lon_lat(argv[i], argv[i + 1])
-        zadd_argv += [b"%d" % align52(encode(lon, lat, STEP_MAX)), argv[i + 2]]
-    return zadd_argv
+    if (len(argv) - first) % 3 or first == len(argv) or {b"nx", b"xx"} <= options:
+        raise CommandError(errors.SYNTAX)  # (no point at all: ZADD's syntax error)
+    scores = [float(align52(encode(*_lon_lat(argv[i], argv[i + 1]), STEP_MAX)))
+              for i in range(first, len(argv), 3)]
+    return ZaddArgs(argv[1], frozenset(options), False, scores, argv[first + 2::3])
 
 
 @command("geopos", -2, "readonly", 1, 1, 1, group=_G, since="3.2.0",

@@ -10,7 +10,8 @@ Redis and SET here counts the same, and counts agree with Redis's for the same i
 
 A register is hashed with MurmurHash64A (seed 0xadc83b19); its index is the low 14 bits, its
 value the position of the first 1 bit in the rest. A sparse value turns dense once it would
-grow past ``HLL_SPARSE_MAX_BYTES`` or hold a register above 32, exactly where Redis's does.
+grow past ``hll-sparse-max-bytes`` (the entry's, see rcache.encodings) or hold a register
+above 32, exactly where Redis's does.
 The estimate is Ertl's improved estimator, Redis 5's ``hllCount``.
 
 PFCOUNT of one key stores the cardinality it computed in the header, as Redis does (so a GET
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import math
 import struct
+from bisect import bisect_right
 
 from .. import errors
 from ..errors import CommandError
@@ -42,7 +44,6 @@ REGISTER_MAX = 63
 HEADER = 16
 DENSE_SIZE = HEADER + REGISTERS * 6 // 8
 DENSE, SPARSE = 0, 1
-HLL_SPARSE_MAX_BYTES = 3000  # Redis's default hll-sparse-max-bytes
 _SPARSE_VAL_MAX_VALUE = 32
 _SPARSE_VAL_MAX_LEN = 4
 _SPARSE_ZERO_MAX_LEN = 64
@@ -126,6 +127,19 @@ def _byte_or(a: bytes, b: bytes) -> bytes:
     """Bytewise OR of two equal-length strings whose set bits never overlap: one addition."""
     total = int.from_bytes(a, "little") + int.from_bytes(b, "little")
     return total.to_bytes(len(a), "little")
+
+
+_LANES_0X80 = int.from_bytes(b"\x80" * REGISTERS, "little")
+_LANES_0X01 = int.from_bytes(b"\x01" * REGISTERS, "little")
+
+
+def _registers_max(a: bytes, b: bytes) -> bytes:
+    """Bytewise max of two register strings (values below 128) in a few big-integer steps:
+    each byte of (a | 0x80) - b keeps its top bit exactly where a >= b (no borrow crosses a
+    byte), and that bit spread over its byte selects a or b."""
+    x, y = int.from_bytes(a, "little"), int.from_bytes(b, "little")
+    a_wins = ((((x | _LANES_0X80) - y) >> 7) & _LANES_0X01) * 0xFF
+    return ((x & a_wins) | (y & ~a_wins)).to_bytes(REGISTERS, "little")
 
 
 def unpack_dense(packed: bytes) -> bytearray:
@@ -212,8 +226,8 @@ def _to_dense(hll: bytearray) -> bool:
 Cursor = tuple[int, int]  # (offset of an opcode, index of the first register it covers)
 
 
-def _sparse_set(hll: bytearray, index: int, count: int, trail: list[Cursor] | None = None
-                ) -> int:
+def _sparse_set(hll: bytearray, index: int, count: int, max_bytes: int,
+                trail: list[Cursor] | None = None) -> int:
     """hllSparseSet: 1 if the register grew, 0 if not, -1 for a corrupt value. May turn the
     value dense (then in place, as Redis's promotion).
 
@@ -265,7 +279,7 @@ def _sparse_set(hll: bytearray, index: int, count: int, trail: list[Cursor] | No
         seq.append(_val(count, 1))
         if index != last:
             seq += _zeros(last - index)
-    if len(seq) > size and len(hll) + len(seq) - size > HLL_SPARSE_MAX_BYTES:
+    if len(seq) > size and len(hll) + len(seq) - size > max_bytes:
         return _promote(hll, index, count)
     new_length = len(hll) + len(seq) - size  # a truncated XZERO counts as 2 bytes, as in C
     hll[p:p + size] = seq
@@ -301,6 +315,120 @@ def _promote(hll: bytearray, index: int, count: int) -> int:
     if not _to_dense(hll):
         return -1
     return _dense_update(hll, index, count)
+
+
+_DECODED_FROM = 4  # elements in one PFADD
+
+
+class _SparseOpcodes:
+    """A well-formed sparse value's opcodes as a list, for PFADD's many sets: hllSparseSet's
+    edits made the same way, but each finds its opcode by bisection (no opcode's first
+    register moves when another is split or merged), where a walk of the bytes costs a
+    Python step per opcode and element."""
+
+    __slots__ = ("firsts", "codes", "size")
+
+    def __init__(self, firsts: list[int], codes: list[bytes], size: int) -> None:
+        self.firsts = firsts  # the first register each opcode covers, ascending
+        self.codes = codes  # each opcode's bytes
+        self.size = size  # the value's length in bytes, header included
+
+    @classmethod
+    def decode(cls, hll: bytearray) -> _SparseOpcodes | None:
+        """None unless the opcodes cover every register exactly, with no truncated XZERO:
+        a corrupt value takes hllSparseSet's own walk, which finds the corruption as C does."""
+        firsts, codes = [], []
+        p, first, end = HEADER, 0, len(hll)
+        while p < end:
+            _, span, _, size = _opcode(hll, p)
+            if p + size > end:
+                return None
+            firsts.append(first)
+            codes.append(bytes(hll[p:p + size]))
+            p += size
+            first += span
+        return cls(firsts, codes, end) if first == REGISTERS else None
+
+    def write_into(self, hll: bytearray) -> None:
+        hll[HEADER:] = b"".join(self.codes)
+
+    def set(self, index: int, count: int, max_bytes: int) -> int | None:
+        """_sparse_set's result, or None where the value must turn dense first."""
+        if count > _SPARSE_VAL_MAX_VALUE:
+            return None
+        at = bisect_right(self.firsts, index) - 1
+        first, code = self.firsts[at], self.codes[at]
+        kind, span, value, size = _opcode(code, 0)
+        if kind == "v" and value >= count:
+            return 0
+        if span == 1 and kind != "Z":  # (an XZERO of one shrinks: the general case)
+            self.codes[at] = bytes((_val(count, 1),))
+            self._merge_adjacent(at - 1)
+            return 1
+        last = first + span - 1
+        firsts, codes = [], []
+        if index != first:
+            firsts.append(first)
+            codes.append(bytes((_val(value, index - first),)) if kind == "v"
+                         else _zeros(index - first))
+        firsts.append(index)
+        codes.append(bytes((_val(count, 1),)))
+        if index != last:
+            firsts.append(index + 1)
+            codes.append(bytes((_val(value, last - index),)) if kind == "v"
+                         else _zeros(last - index))
+        grown = sum(map(len, codes)) - size
+        if grown > 0 and self.size + grown > max_bytes:
+            return None
+        self.firsts[at:at + 1] = firsts
+        self.codes[at:at + 1] = codes
+        self.size += grown
+        self._merge_adjacent(at - 1)
+        return 1
+
+    def _merge_adjacent(self, at: int) -> None:
+        """_merge_adjacent on the list, from opcode ``at`` (the first when negative)."""
+        at = max(at, 0)
+        codes, firsts = self.codes, self.firsts
+        scans = 5
+        while at < len(codes) and scans:
+            scans -= 1
+            op = codes[at][0]
+            if op & 0x80 and at + 1 < len(codes) and codes[at + 1][0] & 0x80:
+                nxt = codes[at + 1][0]
+                value = ((op >> 2) & 31) + 1
+                length = (op & 3) + 1 + (nxt & 3) + 1
+                if value == ((nxt >> 2) & 31) + 1 and length <= _SPARSE_VAL_MAX_LEN:
+                    codes[at:at + 2] = [bytes((_val(value, length),))]
+                    del firsts[at + 1]
+                    self.size -= 1
+                    continue
+            at += 1
+
+
+def _add_all(hll: bytearray, elements: list[bytes], max_bytes: int) -> tuple[bool, bool]:
+    """PFADD's sets in argument order: (whether a register grew, whether a corrupt opcode
+    stopped them; what changed before it is kept). A few elements take a walk each: decoding
+    the opcodes costs about three walks."""
+    batched = hll[4] == SPARSE and len(elements) >= _DECODED_FROM
+    opcodes = _SparseOpcodes.decode(hll) if batched else None
+    grew = False
+    for element in elements:
+        index, count = pattern(element)
+        result = None if opcodes is None else opcodes.set(index, count, max_bytes)
+        if result is None:
+            if opcodes is not None:
+                opcodes.write_into(hll)
+                opcodes = None
+                result = _promote(hll, index, count)
+            else:
+                result = _add(hll, index, count, max_bytes)
+        if result < 0:
+            return grew, True
+        grew = grew or result == 1
+    if opcodes is not None:
+        opcodes.write_into(hll)
+    return grew, False
 
 
 # -- estimating -----------------------------------------------------------------------------------
@@ -379,11 +507,10 @@ def _load(ks: Keyspace, key: bytes) -> tuple[bytearray, int] | None:
     return bytearray(value), record[1]
 
 
-def _add(hll: bytearray, element: bytes) -> int:
-    index, count = pattern(element)
+def _add(hll: bytearray, index: int, count: int, max_bytes: int) -> int:
     if hll[4] == DENSE:
         return _dense_update(hll, index, count)
-    return _sparse_set(hll, index, count)
+    return _sparse_set(hll, index, count, max_bytes)
 
 
 def _max_registers(ks: Keyspace, keys: list[bytes]) -> tuple[bytearray, bool]:
@@ -400,7 +527,7 @@ def _max_registers(ks: Keyspace, keys: list[bytes]) -> tuple[bytearray, bool]:
         registers = registers_of(hll)
         if registers is None:
             raise CommandError(CORRUPTED)
-        maxima = bytes(map(max, maxima, registers))
+        maxima = _registers_max(maxima, registers)
     return bytearray(maxima), any_dense
 
 
@@ -412,14 +539,12 @@ def pfadd(ctx: Context, argv: list[bytes]) -> int:
     key = argv[1]
     loaded = _load(ks, key)
     hll, expire_at = loaded if loaded is not None else (empty_hll(), 0)
-    updated = loaded is None
-    for element in argv[2:]:
-        result = _add(hll, element)
-        if result < 0:  # Redis keeps what it changed before the corrupt opcode
-            if updated:
-                ks.put(key, STRING, bytes(hll), expire_at)
-            raise CommandError(CORRUPTED)
-        updated = updated or result == 1
+    grew, corrupt = _add_all(hll, argv[2:], ks.limits.hll_sparse_max_bytes)
+    updated = loaded is None or grew
+    if corrupt:  # Redis keeps what it changed before the corrupt opcode
+        if updated:
+            ks.put(key, STRING, bytes(hll), expire_at)
+        raise CommandError(CORRUPTED)
     if updated:
         hll[15] |= _STALE
         ks.put(key, STRING, bytes(hll), expire_at)
@@ -469,7 +594,7 @@ def pfmerge(ctx: Context, argv: list[bytes]) -> SimpleString:
         raise CommandError(CORRUPTED)
     if hll[4] == DENSE:
         current = unpack_dense(bytes(hll[HEADER:]))
-        hll[HEADER:] = pack_dense(bytes(map(max, current, maxima)))
+        hll[HEADER:] = pack_dense(_registers_max(current, maxima))
     else:
         trail: list[Cursor] = []
         for index, value in enumerate(maxima):
@@ -477,7 +602,7 @@ def pfmerge(ctx: Context, argv: list[bytes]) -> SimpleString:
                 if hll[4] == DENSE:
                     _dense_update(hll, index, value)
                 else:
-                    _sparse_set(hll, index, value, trail)
+                    _sparse_set(hll, index, value, ks.limits.hll_sparse_max_bytes, trail)
     hll[15] |= _STALE
     ks.put(key, STRING, bytes(hll), expire_at)
     ctx.notify(STRING_EVENTS, b"pfadd", key)
