@@ -288,6 +288,9 @@ OPTIONS: list[Option] = [
            "(leader confirms leadership), stale (any node)", mutable=True),
     Option("follower-proxy", False, parse_bool, "followers forward commands to the leader "
            "instead of answering MOVED", mutable=True, format=_format_bool),
+    Option("sentinel-master-name", "mymaster", str, "the master name SENTINEL answers for: "
+           "Sentinel clients given this node as a sentinel find the leader under it",
+           mutable=True),
     Option("appendfsync", "everysec", _choice("everysec", "always", "no"), "when the Raft log "
            "reaches the disk", mutable=True),
     Option("raft-election-timeout", 300, _integer(1, INT_MAX), "ms a follower waits for the "

@@ -47,6 +47,12 @@ class Replication(Protocol):
     journal: Any  # durability.DurableJournal: INFO persistence, /metrics
     snapshots: Any  # durability.Snapshots: SAVE, BGSAVE, LASTSAVE
     faults: Any  # faults.TickFaults: the write path's injected I/O errors
+    on_deposed: Callable[[], None]  # run on the loop when this node stops leading
+    # The leader this node last knew (Raft address), since when, and when it last knew one
+    # (monotonic): SENTINEL's view of its master.
+    last_leader: str | None
+    leader_since: float
+    leader_seen_at: float
 
     def snapshot_now(self) -> Any:
         """A future that resolves once a snapshot is written (SAVE, BGSAVE)."""
@@ -79,6 +85,9 @@ class Replication(Protocol):
 
     def reachable_voters(self) -> list[str]:
         """Those of them this node is connected to."""
+
+    def disconnected_since(self, raft_address: str) -> float | None:
+        """When (monotonic) this node lost its link to that member, if it is down now."""
 
     def followers_at(self, index: int) -> int:
         """Followers holding the log up to index (WAIT)."""

@@ -165,6 +165,7 @@ class RaftNode(SyncObj):
         # how long the cluster went without one is what a new leader's leases are owed.
         self._leader_seen = time.monotonic()
         self.leaderless = (0, 0)  # (Unix ms it began, its ms) before this node's term
+        self.disconnected_at: dict[str, float] = {}  # peer -> monotonic time its link dropped
         self._prevote_term = 0
         self._prevotes = 0
         self._prevote_won = False
@@ -563,10 +564,12 @@ class RaftNode(SyncObj):
 
     def _SyncObj__onNodeConnected(self, node) -> None:
         self._forget_appends(node.address)
+        self.disconnected_at.pop(node.address, None)
         SyncObj._SyncObj__onNodeConnected(self, node)
 
     def _SyncObj__onNodeDisconnected(self, node) -> None:
         self._forget_appends(node.address)
+        self.disconnected_at.setdefault(node.address, time.monotonic())
         SyncObj._SyncObj__onNodeDisconnected(self, node)
 
     def _forget_appends(self, address: str) -> None:
@@ -749,6 +752,12 @@ class Replicator:
         # After an entry's (or a read round's) replies are resolved: their clients write them
         # now, one write each, instead of one per reply.
         self.on_resolved: Callable[[], None] = lambda: None
+        # Called on the event loop when this node stops leading.
+        self.on_deposed: Callable[[], None] = lambda: None
+        # The leader this node last knew (Raft address; SENTINEL names it while there is
+        # none), since when it knows it and when it last knew one (monotonic; tick thread).
+        self.last_leader: str | None = None
+        self.leader_since = self.leader_seen_at = time.monotonic()
         self._batch_bytes = self._batch_args = 0  # the batch's argument bytes and count
         # While the batch waits for the clients just answered (RETURN_WAIT_S): the item
         # count it goes out at, and the timer that sends it anyway.
@@ -814,7 +823,9 @@ class Replicator:
                 wait = max(0.0, min(wait, node.announce_commit_at - time.monotonic()))
             try:
                 self.journal.sync()  # appendfsync always: durable before counted for commit
+                leading = node._isLeader()
                 node.doTick(wait)
+                self._watch_leader(leading)
                 self._compact()
                 while self._tick_calls:
                     self._tick_calls.popleft()()
@@ -827,6 +838,18 @@ class Replicator:
                     self._serve_reads()
                 except Exception:
                     log.exception("serving linearizable reads failed")
+
+    def _watch_leader(self, was_leading: bool) -> None:
+        """Tick thread: note the leader known now, and tell the loop when this node stops
+        leading."""
+        node, now = self.node, time.monotonic()
+        leader = node._getLeader()
+        if leader is not None:
+            if leader.address != self.last_leader:
+                self.last_leader, self.leader_since = leader.address, now
+            self.leader_seen_at = now
+        if was_leading and not node._isLeader():
+            self._loop.call_soon_threadsafe(self.on_deposed)
 
     # -- snapshots -----------------------------------------------------------------------------
     def _compact(self) -> None:
@@ -926,6 +949,10 @@ class Replicator:
     def reachable_voters(self) -> list[str]:
         node = self.node
         return [other.address for other in node.otherNodes if node.isNodeConnected(other)]
+
+    def disconnected_since(self, raft_address: str) -> float | None:
+        """When (monotonic) this node lost its link to that member, if it is down now."""
+        return self.node.disconnected_at.get(raft_address)
 
     def followers_at(self, index: int) -> int:
         return self.node.followers_at(index)

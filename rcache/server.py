@@ -772,6 +772,7 @@ class Client(asyncio.Protocol):
                     or self.id in self.server.monitors.clients)
 
     def close_after_reply(self) -> None:
+        """Run no more commands; close once the replies of those run so far are out."""
         self._closing = True
         if self.replies.close_after() and self.transport is not None:
             self.flush()
@@ -974,6 +975,7 @@ class Server:
                 return
             self.replicator = starting.result()
             self.replicator.on_resolved = self.flush_replies
+            self.replicator.on_deposed = self._close_clients_when_deposed
             for listener in self._servers:
                 await listener.start_serving()
             self._tasks = [asyncio.create_task(self._active_expiry()),
@@ -1075,6 +1077,18 @@ class Server:
         if replicator is not None:
             replicator.stop()
         self.store.close()
+
+    def _close_clients_when_deposed(self) -> None:
+        """This node stopped leading: close its client connections, as Sentinel has a demoted
+        master do (CLIENT KILL TYPE normal, then pubsub, with its REPLICAOF), so that Sentinel
+        clients ask for the master again and reconnect to the new leader. Each first gets the
+        replies of the commands it sent (a blocked pop's UNBLOCKED, a write's outcome)."""
+        if self.replicator.is_leader:  # elected again meanwhile
+            return
+        clients = list(self.clients.values())
+        log.warning("No longer the leader: closing %d client connections", len(clients))
+        for client in clients:
+            client.close_after_reply()
 
     async def _close_idle_clients(self) -> None:
         """``timeout``: close clients silent that long, as Redis's clientsCron does (not

@@ -1,11 +1,19 @@
-"""Tasks for tests/test_frameworks.py's Celery worker, which imports this module by name.
-Redis (rcache) is both the broker and the result backend: RCACHE_TEST_REDIS_URL."""
+"""Tasks for the Celery workers of tests/test_frameworks.py and tests/test_sentinel.py, which
+import this module by name. Redis (rcache) is both the broker and the result backend:
+RCACHE_TEST_REDIS_URL, a redis:// URL or sentinel:// ones (rcache nodes as the sentinels)."""
 
 import os
 import time
 from pathlib import Path
 
 from celery import Celery
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+# With sentinel:// URLs: rcache's default sentinel-master-name, and each node asked once
+# (redis-py's default retries, with backoff, cost seconds per discovery while one is down)
+SENTINEL_OPTIONS = {"master_name": "mymaster",
+                    "sentinel_kwargs": {"retry": Retry(NoBackoff(), 0), "socket_timeout": 5}}
 
 redis_url = os.environ.get("RCACHE_TEST_REDIS_URL")
 app = Celery("tests.celery_tasks", broker=redis_url, backend=redis_url)
@@ -14,6 +22,9 @@ app.conf.broker_connection_retry_on_startup = True
 # worker looks for such tasks every second (kombu's defaults: an hour, every 100 s)
 app.conf.broker_transport_options = {"visibility_timeout": 3, "unacked_restore_interval": 1,
                                      "unacked_restore_throttle": 1}
+if redis_url and redis_url.startswith("sentinel://"):
+    app.conf.broker_transport_options.update(SENTINEL_OPTIONS)
+    app.conf.result_backend_transport_options = SENTINEL_OPTIONS
 
 
 @app.task

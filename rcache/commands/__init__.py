@@ -25,6 +25,7 @@ from . import (  # noqa: F401  (each family registers its commands when imported
     pubsub,
     raft,
     scripting,
+    sentinel,
     serialization,
     server,
     sets,

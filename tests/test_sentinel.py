@@ -1,0 +1,357 @@
+"""Every rcache node answers Redis Sentinel's discovery commands for its own cluster, so that
+Sentinel clients given rcache nodes as their "sentinels" find the leader and follow it through
+a failover, with no Sentinel process: redis-py's ``Sentinel`` and Celery with ``sentinel://``
+URLs, across a SIGKILL of the leader. The replies are compared in shape with a real
+redis-sentinel monitoring a real redis-server master and its replica."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.retry import Retry
+from redis.sentinel import MasterNotFoundError, Sentinel
+
+from rcache import launch
+from rcache.launch import ServerProcess, free_port
+
+from .conftest import LocalCluster, Node, wait_for
+from .test_frameworks import RESULT_TIMEOUT_S, _celery_worker_argv, _worker_process
+
+MASTER = "mymaster"  # rcache's default sentinel-master-name
+FAILOVER_TIMEOUT_S = 30  # a new leader found and writing again, under load
+CELERY_DB = 2
+
+
+def _sentinel(nodes: list[Node]) -> Sentinel:
+    """Each node asked once per discovery: redis-py's default retries, with backoff, would
+    spend seconds on a killed one every time."""
+    return Sentinel([("127.0.0.1", node.port) for node in nodes], sentinel_kwargs={
+        "socket_timeout": 5, "socket_connect_timeout": 2, "retry": Retry(NoBackoff(), 0)})
+
+
+def _master_client(sentinel: Sentinel, **kwargs) -> redis.Redis:
+    """What an application keeps: a client that asks the sentinels for the master whenever its
+    connection breaks (a few quick retries; the test retries beyond them)."""
+    return sentinel.master_for(MASTER, socket_timeout=5, socket_connect_timeout=2,
+                               retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 5), **kwargs)
+
+
+@pytest.fixture(scope="module")
+def sentinel_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    cluster = LocalCluster(tmp_path_factory.mktemp("sentinel-cluster"), 3).start()
+    yield cluster
+    cluster.stop()
+
+
+def _kill_leader(cluster: LocalCluster) -> Node:
+    """SIGKILL the leader, wait for the others to agree on a new one; -> the killed node."""
+    old = cluster.leader()
+    old.kill()
+    cluster.leader(timeout=FAILOVER_TIMEOUT_S)
+    return old
+
+
+def _restart(cluster: LocalCluster, node: Node) -> None:
+    node.start()
+    cluster.wait_converged()
+
+
+def _write_until_acknowledged(client: redis.Redis, key: str, value: str) -> None:
+    """SET until one is acknowledged: while the leader is being replaced a write may fail
+    (the sentinels know no master yet, or name one a node still believed to lead)."""
+    def attempt() -> bool:
+        try:
+            return client.set(key, value)
+        except (redis.ConnectionError, redis.exceptions.MovedError,
+                redis.exceptions.TryAgainError, redis.exceptions.ClusterDownError):
+            return False
+
+    wait_for(attempt, FAILOVER_TIMEOUT_S, f"SET {key} acknowledged")
+
+
+def test_redis_py_sentinel_finds_the_leader_and_follows_it_after_a_kill(
+        sentinel_cluster: LocalCluster) -> None:
+    """master_for writes to the leader; once it is SIGKILLed, to the new one, every
+    acknowledged write still there."""
+    cluster = sentinel_cluster
+    leader = cluster.leader()
+    sentinel = _sentinel(cluster.nodes)
+    client = _master_client(sentinel, decode_responses=True)
+    try:
+        assert sentinel.discover_master(MASTER) == ("127.0.0.1", leader.port)
+        assert {port for _, port in sentinel.discover_slaves(MASTER)} == {
+            node.port for node in cluster.nodes if node is not leader}
+        with pytest.raises(MasterNotFoundError):
+            sentinel.discover_master("othermaster")
+        assert client.role()[0] == "master"
+        acknowledged = {}
+
+        def write(first: int, last: int) -> None:
+            for i in range(first, last):
+                _write_until_acknowledged(client, f"sentinel:{i}", str(i))
+                acknowledged[f"sentinel:{i}"] = str(i)
+
+        write(0, 20)
+        assert client.get("sentinel:19") == "19"
+        old = _kill_leader(cluster)
+        try:
+            write(20, 40)
+            assert client.connection_pool.master_address != ("127.0.0.1", old.port)
+            wait_for(lambda: sentinel.discover_master(MASTER) == (
+                "127.0.0.1", cluster.leader().port), FAILOVER_TIMEOUT_S,
+                "the sentinels to name the leader the nodes agree on")
+            assert client.role()[0] == "master"
+            assert dict(zip(acknowledged, client.mget(list(acknowledged)), strict=True)) == (
+                acknowledged)
+        finally:
+            _restart(cluster, old)
+    finally:
+        client.close()
+        sentinel.close()
+
+
+def test_a_deposed_leader_closes_its_clients_so_they_ask_the_sentinels_again(
+        sentinel_cluster: LocalCluster) -> None:
+    """As Sentinel has a demoted master close its clients (CLIENT KILL TYPE normal, pubsub):
+    a client connected to the leader when it hands leadership over finds the new one."""
+    cluster = sentinel_cluster
+    old = cluster.leader()
+    sentinel = _sentinel(cluster.nodes)
+    client = _master_client(sentinel)
+    watcher = old.client()  # a plain client of the old leader, idle meanwhile
+    try:
+        client.set("handover", "before")
+        assert watcher.ping()
+        watcher_id = watcher.client_id()
+        target = next(node for node in cluster.nodes if node is not old)
+
+        def handed_over() -> bool:  # a transfer may be refused while the target catches up
+            leader = cluster.leader()
+            if leader is target:
+                return True
+            leader.client().execute_command("RAFT.TRANSFER-LEADER", target.name)
+            return False
+
+        wait_for(handed_over, FAILOVER_TIMEOUT_S, f"leadership handed to {target.name}",
+                 interval=0.5)
+        _write_until_acknowledged(client, "handover", "after")
+        assert client.connection_pool.master_address == ("127.0.0.1", target.port)
+        assert target.client().get("handover") == b"after"
+        assert watcher.client_id() != watcher_id  # its connection was closed: a new one
+    finally:
+        client.close()
+        sentinel.close()
+        watcher.close()
+
+
+# -- the replies, in shape, against a real redis-sentinel ------------------------------------
+@pytest.fixture(scope="module")
+def real_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """redis-sentinel monitoring a redis-server master with one replica, and a second
+    redis-sentinel it sees; -> the first one's port."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (.ci/run installs it)")
+    workdir = tmp_path_factory.mktemp("real-sentinel")
+    for name in ("master", "replica"):
+        (workdir / name).mkdir()
+    master = launch.redis_server(free_port(), workdir / "master")
+    replica = launch.redis_server(free_port(), workdir / "replica", "--replicaof", "127.0.0.1",
+                                  str(master.port))
+    sentinels = []
+    for name in ("sentinel-1", "sentinel-2"):
+        port = free_port()
+        config = workdir / f"{name}.conf"
+        config.write_text(f"port {port}\nbind 127.0.0.1\ndir {workdir}\n"
+                          f"sentinel monitor {MASTER} 127.0.0.1 {master.port} 2\n")
+        sentinels.append(ServerProcess(["redis-server", str(config), "--sentinel"],
+                                       workdir / f"{name}.log", port, name=name))
+    processes = [master, replica, *sentinels]
+    try:
+        for process in processes:
+            process.start(timeout=10)
+        first = redis.Redis(port=sentinels[0].port, socket_timeout=5)
+
+        def sees_all() -> bool:
+            replicas = _raw(first, "REPLICAS", MASTER)
+            return (len(_raw(first, "SENTINELS", MASTER)) == 1 and len(replicas) == 1
+                    and _fields(replicas[0])[b"flags"] == b"slave")
+
+        wait_for(sees_all, 30, "redis-sentinel to see the replica and the other sentinel")
+        first.close()
+        yield sentinels[0].port
+    finally:
+        for process in processes:
+            process.stop()
+
+
+def _raw(client: redis.Redis, *argv: str) -> object:
+    """SENTINEL's reply as the server sent it (redis-py's callbacks reshape some)."""
+    connection = client.connection_pool.get_connection()
+    try:
+        connection.send_command("SENTINEL", *argv)
+        return connection.read_response()
+    finally:
+        client.connection_pool.release(connection)
+
+
+def _field_names(reply: object) -> list[bytes]:
+    """An instance's field names, from a RESP3 map or a RESP2 flat array."""
+    return list(reply) if isinstance(reply, dict) else list(reply[::2])
+
+
+def _fields(reply: object) -> dict[bytes, bytes]:
+    return reply if isinstance(reply, dict) else dict(zip(reply[::2], reply[1::2], strict=True))
+
+
+@pytest.mark.parametrize("protocol", [2, 3], ids=["resp2", "resp3"])
+def test_sentinel_replies_have_redis_sentinels_shape(
+        sentinel_cluster: LocalCluster, real_sentinel: int, protocol: int) -> None:
+    cluster = sentinel_cluster
+    leader = cluster.leader()
+    follower = next(node for node in cluster.nodes if node is not leader)
+    ours = follower.client(protocol=protocol)
+    theirs = redis.Redis(port=real_sentinel, socket_timeout=5, protocol=protocol)
+
+    def both(*argv: str) -> tuple[object, object]:
+        return _raw(ours, *argv), _raw(theirs, *argv)
+
+    try:
+        ours_masters, their_masters = both("MASTERS")
+        assert [_field_names(m) for m in ours_masters] == [_field_names(m) for m in their_masters]
+        master = _fields(ours_masters[0])
+        assert (master[b"name"], master[b"ip"], master[b"port"], master[b"flags"]) == (
+            MASTER.encode(), b"127.0.0.1", str(leader.port).encode(), b"master")
+        assert (master[b"num-slaves"], master[b"num-other-sentinels"], master[b"quorum"]) == (
+            b"2", b"2", b"2")
+        ours_master, their_master = both("MASTER", MASTER)
+        assert _field_names(ours_master) == _field_names(their_master)
+
+        ours_replicas, their_replicas = both("REPLICAS", MASTER)
+        assert {_fields(r)[b"port"] for r in ours_replicas} == {
+            str(node.port).encode() for node in cluster.nodes if node is not leader}
+        assert all(_field_names(r) == _field_names(their_replicas[0]) for r in ours_replicas)
+        assert [_fields(r)[b"flags"] for r in ours_replicas] == [b"slave", b"slave"]
+        assert [_fields(r)[b"port"] for r in both("SLAVES", MASTER)[0]] == [
+            _fields(r)[b"port"] for r in ours_replicas]
+
+        ours_sentinels, their_sentinels = both("SENTINELS", MASTER)
+        assert {_fields(s)[b"port"] for s in ours_sentinels} == {
+            str(node.port).encode() for node in cluster.nodes if node is not follower}
+        assert all(_field_names(s) == _field_names(their_sentinels[0]) for s in ours_sentinels)
+
+        address, their_address = both("GET-MASTER-ADDR-BY-NAME", MASTER)
+        assert address == [b"127.0.0.1", str(leader.port).encode()]
+        assert [type(part) for part in address] == [type(part) for part in their_address]
+        assert both("GET-MASTER-ADDR-BY-NAME", "nosuchmaster") == (None, None)
+        my_id, their_id = both("MYID")
+        assert len(my_id) == len(their_id) == 40
+        assert my_id == follower.client().cluster("MYID")
+        assert _raw(ours, "CKQUORUM", MASTER) == (
+            b"OK 3 usable Sentinels. Quorum and failover authorization can be reached")
+
+        for argv in (("MASTER", "nosuchmaster"), ("REPLICAS", "nosuchmaster"),
+                     ("SENTINELS", "nosuchmaster"), ("CKQUORUM", "nosuchmaster"),
+                     ("MASTERS", "extra"), ("MYID", "extra"), ("GET-MASTER-ADDR-BY-NAME",),
+                     ("NOSUCHSUBCOMMAND",)):
+            errors = []
+            for client in (ours, theirs):
+                with pytest.raises(redis.ResponseError) as raised:
+                    client.execute_command("SENTINEL", *argv)
+                errors.append(str(raised.value))
+            assert errors[0] == errors[1], argv
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def test_sentinel_with_no_leader_reports_the_master_down(tmp_path: Path) -> None:
+    """A lone survivor of three knows no leader: the last one stays the master, down
+    (s_down,o_down as Sentinel flags a master that fails), which clients skip."""
+    cluster = LocalCluster(tmp_path, 3).start()
+    try:
+        leader = cluster.leader()
+        survivor = next(node for node in cluster.nodes if node is not leader)
+        for node in cluster.nodes:
+            if node is not survivor:
+                node.kill()
+        client = survivor.client()
+
+        def master_down() -> dict | None:
+            master = _fields(_raw(client, "MASTER", MASTER))
+            return master if master[b"flags"] == b"s_down,o_down,master,disconnected" else None
+
+        master = wait_for(master_down, FAILOVER_TIMEOUT_S, "the master reported down")
+        assert master[b"port"] == str(leader.port).encode()
+        assert b"s-down-time" in master and b"o-down-time" in master
+        assert client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER) == [
+            b"127.0.0.1", str(leader.port).encode()]
+        with pytest.raises(redis.ResponseError, match="^NOQUORUM 1 usable Sentinels"):
+            client.execute_command("SENTINEL", "CKQUORUM", MASTER)
+        sentinel = _sentinel([survivor])
+        try:
+            with pytest.raises(MasterNotFoundError):
+                sentinel.discover_master(MASTER)
+        finally:
+            sentinel.close()
+    finally:
+        cluster.stop()
+
+
+def test_sentinel_master_name_is_an_option(make_node) -> None:
+    node = make_node("--sentinel-master-name", "cache")
+    client = node.client()
+    assert client.config_get("sentinel-master-name") == {"sentinel-master-name": "cache"}
+    assert client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "cache") == [
+        b"127.0.0.1", str(node.port).encode()]
+    assert client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER) is None
+    client.config_set("sentinel-master-name", MASTER)
+    assert _sentinel([node]).discover_master(MASTER) == ("127.0.0.1", node.port)
+
+
+# -- Celery with sentinel:// URLs through a leader kill --------------------------------------
+def test_celery_through_sentinel_urls_runs_tasks_before_and_after_the_leader_is_killed(
+        sentinel_cluster: LocalCluster, tmp_path: Path) -> None:
+    """A worker and a client with sentinel:// broker and result backend URLs naming the
+    nodes: a task before the leader is SIGKILLed, and one after, through the new leader."""
+    celery = pytest.importorskip("celery")
+    from celery.result import AsyncResult
+    from kombu.exceptions import OperationalError
+
+    from .celery_tasks import SENTINEL_OPTIONS
+
+    cluster = sentinel_cluster
+    url = ";".join(f"sentinel://127.0.0.1:{node.port}/{CELERY_DB}" for node in cluster.nodes)
+    sentinel = _sentinel(cluster.nodes)
+    master = _master_client(sentinel, db=CELERY_DB)
+    master.flushdb()
+    master.close()
+    sentinel.close()
+    client = celery.Celery("rcache-sentinel-client", broker=url, backend=url)
+    client.conf.broker_transport_options = client.conf.result_backend_transport_options = (
+        SENTINEL_OPTIONS)
+
+    def sent() -> AsyncResult | None:
+        try:
+            return client.send_task("tests.celery_tasks.add", (20, 22))
+        except OperationalError:  # kombu's, while the sentinels know no master
+            return None
+
+    try:
+        with _worker_process(tmp_path, "celery-worker", _celery_worker_argv(tmp_path),
+                             url) as worker:
+            assert client.send_task("tests.celery_tasks.add", (2, 40)).get(
+                timeout=RESULT_TIMEOUT_S) == 42
+            old = _kill_leader(cluster)
+            try:
+                result = wait_for(sent, FAILOVER_TIMEOUT_S, "a task sent after the kill")
+                assert result.get(timeout=RESULT_TIMEOUT_S) == 42
+                assert worker.alive  # it reconnected through the sentinels, to the new leader
+            finally:
+                _restart(cluster, old)
+    finally:
+        client.close()
