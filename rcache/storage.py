@@ -86,6 +86,12 @@ BLOCK_BYTES = 4096  # RocksDB's default data block size: what a cached block wei
 # type -> function(keyspace, key, old payload) that drops the elements of a collection stored
 # under key; called whenever such a key is deleted or replaced (filled by collections_store).
 ELEMENT_DROPPERS: dict[int, Callable[[Keyspace, bytes, bytes], None]] = {}
+# Rewrites of records that an older rcache stored another way, as (the layout version they
+# bring a store to, function(store)); a store runs those above its FORMAT_KEY's version when
+# it opens (its own data or a snapshot's, maybe from an older leader), then records it. The
+# result is a function of the data alone, so every node converges on the same records.
+UPGRADES: list[tuple[int, Callable[[Store], None]]] = []
+FORMAT_KEY = b"\x00format"
 
 
 _COUNT_KEYS = [b"\x00count" + bytes((dbid,)) for dbid in range(MAX_DATABASES)]
@@ -180,6 +186,16 @@ class Store:
         # SCAN cursors: opaque integers -> the key to resume from (node-local, bounded).
         self.scan_cursors: dict[int, bytes] = {}
         self._write_error: Exception | None = None  # RocksDB refuses writes since this
+        self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Bring records an older rcache stored to today's layout (UPGRADES), once."""
+        raw = self.db.get(FORMAT_KEY)
+        done = int.from_bytes(raw, "big") if raw else 0
+        for version, upgrade in sorted(UPGRADES):
+            if version > done:
+                upgrade(self)
+                self.db.put(FORMAT_KEY, version.to_bytes(4, "big"))
 
     def _open(self, directory: str) -> Rdict:
         os.makedirs(directory, exist_ok=True)
@@ -231,6 +247,7 @@ class Store:
         os.replace(directory, target)
         self.db = self._open(target)
         self.generation += 1
+        self._upgrade()
         from .durability import write_atomically
         write_atomically(self._pointer, os.path.basename(target).encode())
         old_db.close()

@@ -42,7 +42,15 @@ from . import collections_store as cs
 from .encodings import EncodingLimits
 from .notify import STREAM as STREAM_EVENTS
 from .rdb import id_delta, listpack_entry_size
-from .storage import ELEMENT_DROPPERS, STREAM, Keyspace, end_of_prefix
+from .storage import (
+    ELEMENT_DROPPERS,
+    STREAM,
+    UPGRADES,
+    Keyspace,
+    Store,
+    Transaction,
+    end_of_prefix,
+)
 
 StreamId = tuple[int, int]
 MAX_ID: StreamId = (2**64 - 1, 2**64 - 1)
@@ -622,4 +630,36 @@ def _drop(ks: Keyspace, key: bytes, payload: bytes) -> None:
 
 
 ELEMENT_DROPPERS[STREAM] = _drop
+
+# Before nodes were kept (an rcache older than stream-node-max-*): a 56-byte state without
+# the node fields, and each entry led by its ordinal (8 bytes) instead of its node's id.
+_OLD_STATE = struct.Struct(">QQQQQQQ")
+_NODES_KEPT = 1  # the layout version that upgrade_old_streams brings a store to
+
+
+def upgrade_old_streams(store: Store) -> None:
+    """Rebuild the streams stored before nodes were kept: their entries placed into nodes
+    as XADD places them now (under the default node limits), their ids, groups and counters
+    as they were. One transaction per stream, committed at the store's applied index."""
+    for dbnum in range(len(store.dbmap)):
+        ks = Keyspace(store, None, dbnum, 0)  # now 0: every key counts, expired or not
+        streams = [key for key in ks.iter_keys() if (ks.lookup(key) or (None,))[0] == STREAM]
+        for key in streams:
+            txn = Transaction(store)
+            ks = Keyspace(store, txn, dbnum, 0)
+            meta = cs.lookup(ks, key, STREAM)
+            raw = cs.get(ks, meta.prefix + _STATE_SUFFIX)
+            if raw is None or len(raw) != _OLD_STATE.size:
+                continue
+            values = _OLD_STATE.unpack(raw)
+            stream = Stream(ks, key, meta, values[0:2], values[2:4], values[4:6], values[6])
+            for stream_id, value in list(stream._entry_records(ZERO_ID, MAX_ID)):
+                fields = decode_fields(value[8:])
+                node = stream._place(stream_id, fields)
+                cs.put(ks, meta, ENTRY + pack_id(stream_id), pack_id(node) + encode_fields(fields))
+            stream.save()
+            txn.commit(store.applied_index)
+
+
+UPGRADES.append((_NODES_KEPT, upgrade_old_streams))
 

@@ -21,6 +21,7 @@ from rcache.commands.stream_args import (
     parse_xadd,
 )
 from rcache.errors import CommandError
+from rcache.storage import FORMAT_KEY
 from rcache.streams_store import MAX_ID
 
 from .test_collections_unit import apply, command, records_under
@@ -156,3 +157,45 @@ def test_listpack_integers_read_back() -> None:
     packed = rdb.build_listpack(numbers)
     assert rdb.parse_listpack(packed) == [b"%d" % number for number in numbers]
     assert len(rdb.build_listpack([127])) == 6 + 2 + 1  # a 7-bit integer takes one byte
+
+
+def test_streams_of_an_older_layout_are_upgraded_when_the_store_opens(tmp_path: Path) -> None:
+    """A stream stored before nodes were kept (a 56-byte state, entries led by their ordinal,
+    no node records) reads as it did, and its nodes are Redis's, once the store reopens."""
+    node = DirectNode(tmp_path / "db")
+    apply(node, *[command("XADD", "s", f"{i}-0", "f", str(i), "g", "x" * i)
+                  for i in range(1, 251)])
+    apply(node, command("XGROUP", "CREATE", "s", "g", "0"),
+          command("XREADGROUP", "GROUP", "g", "c", "COUNT", "3", "STREAMS", "s", ">"),
+          command("XDEL", "s", "5-0"))
+    before = [node.call("XRANGE", "s", "-", "+"), node.call("XINFO", "STREAM", "s", "FULL")]
+    prefix = cs.lookup_any(node.store.keyspace(0, NOW), b"s").prefix
+    old = {}
+    for key, value in node.store.db.items(from_key=prefix):
+        if not key.startswith(prefix):
+            break
+        suffix = key[len(prefix):]
+        if suffix == b"\x00":  # the state without the node fields
+            old[key] = value[:56]
+        elif suffix[:1] == b"e":  # an ordinal instead of the node's id
+            old[key] = (1).to_bytes(8, "big") + value[16:]
+        elif suffix[:1] == b"n":  # no node records
+            old[key] = None
+    for key, value in old.items():
+        if value is None:
+            node.store.db.delete(key)
+        else:
+            node.store.db.put(key, value)
+    node.store.db.delete(FORMAT_KEY)
+    node.store.close()
+
+    upgraded = DirectNode(tmp_path / "db")
+    upgraded.index = node.index  # entries go on from the store's applied index
+    try:
+        assert [upgraded.call("XRANGE", "s", "-", "+"),
+                upgraded.call("XINFO", "STREAM", "s", "FULL")] == before
+        apply(upgraded, command("XADD", "s", "300-0", "f", "v"))
+        assert upgraded.call("XLEN", "s") == 250
+        assert upgraded.store.db.get(FORMAT_KEY) is not None
+    finally:
+        upgraded.store.close()
