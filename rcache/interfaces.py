@@ -128,7 +128,8 @@ class Routing(Protocol):
 
     def redirect(self, cmd: Any = None, argv: list[bytes] | None = None,
                  tls: bool = False) -> CommandError:
-        """-MOVED to the leader (or CLUSTERDOWN without one)."""
+        """-MOVED to the leader (or CLUSTERDOWN without one); -READONLY with cluster-enabled
+        no, as a Redis replica."""
 
     # Where a command runs (None: here; PROXY: forwarded to the leader; an error: go there).
     def route_write(self, client: Connection, cmd: Any, argv: list[bytes]) -> Any: ...

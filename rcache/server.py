@@ -351,6 +351,8 @@ class Client(asyncio.Protocol):
                 return CommandError("ERR Command not allowed inside a transaction")
             # Redis refuses to queue anything while out of memory (the queue grows too)
             refused = self.server.eviction.admit() if self.server.replicator.is_leader else None
+            if refused is None and cmd.is_write:
+                refused = self.server.cluster.refusal_to_queue(self, cmd, argv)
             if refused is not None:
                 self.multi_failed = True
                 cmd.rejected_calls += 1
