@@ -93,8 +93,9 @@ class Replication(Protocol):
         """Followers holding the log up to index (WAIT)."""
 
     def submit(self, item: tuple, on_done: Callable[[Pending], None] | None = None,
-               prepared: Any = None) -> Pending:
-        """``prepared``: the item's commands as the caller found them (statemachine.Prepared)."""
+               prepared: Any = None, shown: Any = None) -> Pending:
+        """``prepared``: the item's commands as the caller found them (statemachine.Prepared);
+        ``shown``: its MONITOR line, shown once applied (monitor.Submitted)."""
 
     def after_submitted(self, callback: Callable[[], None]) -> bool: ...
 
