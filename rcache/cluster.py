@@ -282,8 +282,15 @@ class Cluster:
         if leader is None:
             return self.redirect()
         if self._proxy is None:
-            self._proxy = LeaderProxy(self.config.requirepass, self._proxy_tls)
+            self._proxy = LeaderProxy(self.config.requirepass, self._proxy_tls,
+                                      self._leader_unreachable)
         return self._proxy.forward(leader, client, commands, transaction)
+
+    def _leader_unreachable(self, err: Exception) -> CommandError:
+        """A forwarded command's reply when the link to the leader fails."""
+        if not self.config.cluster_enabled:
+            return CommandError(errors.READONLY_REPLICA)
+        return CommandError(f"CLUSTERDOWN cannot reach the leader: {err}")
 
     def route_read(self, client: Connection, cmd: Command, argv: list[bytes]
                    ) -> CommandError | bool | str | None:

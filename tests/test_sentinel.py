@@ -304,6 +304,24 @@ def test_cluster_disabled_replies_as_a_redis_master_and_replica(
                 conn.close()
 
 
+def test_cluster_disabled_followers_forward_with_follower_proxy(
+        standalone_cluster: LocalCluster) -> None:
+    """follower-proxy yes: a follower sends writes (and reads) to the leader instead of
+    answering READONLY."""
+    leader = standalone_cluster.leader()
+    follower = next(node for node in standalone_cluster.nodes if node is not leader).client()
+    try:
+        with pytest.raises(redis.exceptions.ReadOnlyError):
+            follower.set("standalone:proxied", "1")
+        follower.config_set("follower-proxy", "yes")
+        assert follower.set("standalone:proxied", "2") is True
+        assert follower.get("standalone:proxied") == b"2"
+        assert leader.client().get("standalone:proxied") == b"2"
+    finally:
+        follower.config_set("follower-proxy", "no")
+        follower.close()
+
+
 def test_cluster_enabled_is_reported_as_redis_cluster_reports_it(
         node: Node, tmp_path: Path) -> None:
     """The default, cluster-enabled yes, as a redis-server in cluster mode shows it."""
