@@ -6,7 +6,8 @@ read, unless the client sent READONLY) with ``-MOVED <slot> <leader>``, so clust
 clients follow the leader by themselves. With ``cluster-enabled no`` the group is a Redis
 master and its replicas instead, as Sentinel clients expect: a follower answers a write with
 ``-READONLY`` (which sends a Sentinel client back to its sentinels) and serves reads from its
-own state, as a Redis replica does. ``redirect`` is the one place that words the refusal.
+own state, as a Redis replica does (not those asked to be linearizable). ``redirect`` is the
+one place that words the refusal.
 Member addresses (Raft and client) are replicated through the log, so every node can name the
 leader's client address.
 """
@@ -323,7 +324,7 @@ class Cluster:
             return _LEASE
         if replicator.is_leader:
             return True
-        if self.config.cluster_enabled or (
+        if self.config.cluster_enabled or consistency == "linearizable" or (
                 self.config.follower_proxy and self.leader_client_address()):
             return _ELSEWHERE
         return None  # a Redis replica (no cluster mode) serves reads from its own data

@@ -304,22 +304,33 @@ def test_cluster_disabled_replies_as_a_redis_master_and_replica(
                 conn.close()
 
 
-def test_cluster_disabled_followers_forward_with_follower_proxy(
+def test_cluster_disabled_followers_read_locally_or_forward_with_follower_proxy(
         standalone_cluster: LocalCluster) -> None:
-    """follower-proxy yes: a follower sends writes (and reads) to the leader instead of
+    """A follower serves reads from its own data, as a Redis replica, but not linearizable
+    ones; with follower-proxy yes it sends writes and reads to the leader instead of
     answering READONLY."""
     leader = standalone_cluster.leader()
-    follower = next(node for node in standalone_cluster.nodes if node is not leader).client()
+    follower_node = next(node for node in standalone_cluster.nodes if node is not leader)
+    follower = follower_node.client()
+    linearizable = follower_node.client(single_connection_client=True)
     try:
+        standalone_cluster.on_leader("SET", "standalone:read", "here")
+        wait_for(lambda: follower.get("standalone:read") == b"here", FAILOVER_TIMEOUT_S,
+                 "the follower to apply the write and serve the read")
+        linearizable.execute_command("RAFT.READ-CONSISTENCY", "linearizable")
+        with pytest.raises(redis.exceptions.ReadOnlyError):
+            linearizable.get("standalone:read")
         with pytest.raises(redis.exceptions.ReadOnlyError):
             follower.set("standalone:proxied", "1")
         follower.config_set("follower-proxy", "yes")
+        assert linearizable.get("standalone:read") == b"here"
         assert follower.set("standalone:proxied", "2") is True
         assert follower.get("standalone:proxied") == b"2"
         assert leader.client().get("standalone:proxied") == b"2"
     finally:
         follower.config_set("follower-proxy", "no")
         follower.close()
+        linearizable.close()
 
 
 def test_cluster_enabled_is_reported_as_redis_cluster_reports_it(
