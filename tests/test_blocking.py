@@ -367,8 +367,11 @@ def test_a_chain_of_moves_on_a_three_node_leader(cluster: LocalCluster) -> None:
     first, second = _parked_in_moves(leader.port)
     try:
         _blocked(client, 2)
-        assert client.rpush("l1", "foo") == 1
-        assert [client.lrange(key, 0, -1) for key in ("l1", "l2", "l3")] == [[], [], [b"foo"]]
+        with client.pipeline(transaction=False) as pipe:  # the reads sent with the push
+            pipe.rpush("l1", "foo")
+            for key in ("l1", "l2", "l3"):
+                pipe.lrange(key, 0, -1)
+            assert pipe.execute() == [1, [], [], [b"foo"]]
         foo = b"$3\r\nfoo\r\n"
         assert (_received(first, len(foo)), _received(second, len(foo))) == (foo, foo)
     finally:
