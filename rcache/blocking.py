@@ -47,10 +47,10 @@ class Chain:
 
     __slots__ = ("tries", "horizon", "parents", "held")
 
-    def __init__(self, horizon: int, parents: list[Chain] = ()) -> None:
+    def __init__(self, horizon: int, parents: list[Chain] | None = None) -> None:
         self.tries = 0  # tries (and chains of moves) not over yet
         self.horizon = horizon  # waiters that arrived from this one on are not waited for
-        self.parents = parents  # chains that wait for this one (a move's, for its waker's)
+        self.parents = parents or []  # chains that wait for this one (a move's, its waker's)
         self.held: list[Callable[[], None]] = []
 
     def hold(self, pending: Pending) -> Pending:

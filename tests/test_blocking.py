@@ -4,6 +4,7 @@ work queue, and unblocked when the leader changes."""
 
 from __future__ import annotations
 
+import select
 import signal
 import socket
 import threading
@@ -416,3 +417,31 @@ def test_a_woken_client_gone_before_it_is_served_holds_up_nothing(tmp_path) -> N
         _blocked(client, 0)
     finally:
         cluster.stop()
+
+
+def _heard_first(port: int, transaction: bool) -> str:
+    """A client parked in BLPOP, another pushes (alone or in MULTI/EXEC): which of the two
+    connections has its reply first ("both": they came together)."""
+    client = redis.Redis(port=port, socket_timeout=10)
+    client.delete("l1")
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as popper, \
+            socket.create_connection(("127.0.0.1", port), timeout=30) as writer:
+        popper.sendall(encode_command([b"BLPOP", b"l1", b"0"]))
+        _blocked(client, 1)
+        push = encode_command([b"RPUSH", b"l1", b"x"])
+        if transaction:
+            writer.sendall(encode_command([b"MULTI"]) + push)
+            assert _received(writer, 14) == b"+OK\r\n+QUEUED\r\n"
+            push = encode_command([b"EXEC"])
+        writer.sendall(push)
+        readable, _, _ = select.select([popper, writer], [], [], 30)
+        return "both" if len(readable) == 2 else "popper" if popper in readable else "writer"
+
+
+def test_the_woken_client_hears_before_the_writer_as_in_redis(
+        node: Node, redis_server: int) -> None:
+    """Redis writes the served client's reply before the reply of the write that served it
+    (EXEC's too); so does rcache: the writer never hears first."""
+    for port in (redis_server, node.port):
+        for transaction in (False, True, False, True):
+            assert _heard_first(port, transaction) in ("popper", "both"), (port, transaction)
