@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 RESULT_TIMEOUT_S = 60  # a task's result under load; it normally comes in milliseconds
 
 # one database per framework on the shared node (the cluster's too), flushed before use
-CELERY_DB, HUEY_DB, ARQ_DB, DJANGO_DB, DJANGO_REDIS_DB, LIMITER_DB, FLASK_CACHE_DB = range(2, 9)
+(CELERY_DB, HUEY_DB, ARQ_DB, DJANGO_DB, DJANGO_REDIS_DB, LIMITER_DB, FLASK_CACHE_DB, CHANNELS_DB,
+ POTTERY_DB, AIOCACHE_DB, FLASK_SESSION_DB) = range(2, 13)
 
 
 def _fresh_db_url(node: Node, db: int, protocol: int | None = None) -> str:
@@ -543,3 +544,142 @@ def test_flask_caching_views_and_memoized_functions(shared_node: Node, resp: int
         assert cache.get("k1") == 1
         cache.clear()
         assert shared_node.client(db=FLASK_CACHE_DB).dbsize() == 0
+
+
+# -- Flask-Session: server-side sessions -------------------------------------------------------
+def test_flask_session_keeps_sessions_in_rcache(shared_node: Node, resp: int) -> None:
+    """A login, the session read back on later requests, its expiry set from the permanent
+    session lifetime, a session id regenerated, a logout deleting the session."""
+    flask = pytest.importorskip("flask")
+    flask_session = pytest.importorskip("flask_session")
+
+    url = _fresh_db_url(shared_node, FLASK_SESSION_DB, resp)
+    store = shared_node.client(db=FLASK_SESSION_DB)
+    app = flask.Flask(__name__)
+    app.config.update(SESSION_TYPE="redis", SESSION_REDIS=redis.Redis.from_url(url),
+                      SESSION_KEY_PREFIX="sess:", PERMANENT_SESSION_LIFETIME=600)
+    flask_session.Session(app)
+
+    @app.route("/login/<user>")
+    def login(user: str) -> str:
+        flask.session["user"] = user
+        flask.session["visits"] = 0
+        return "in"
+
+    @app.route("/visit")
+    def visit() -> str:
+        flask.session["visits"] += 1
+        return f"{flask.session['user']}:{flask.session['visits']}"
+
+    @app.route("/regenerate")
+    def regenerate() -> str:
+        app.session_interface.regenerate(flask.session)
+        return "new id"
+
+    @app.route("/logout")
+    def logout() -> str:
+        flask.session.clear()
+        return "out"
+
+    browser = app.test_client()
+    assert browser.get("/login/ada").data == b"in"
+    assert [browser.get("/visit").data for _ in range(2)] == [b"ada:1", b"ada:2"]
+    (first_key,) = store.keys("sess:*")
+    assert 0 < store.ttl(first_key) <= 600
+    assert browser.get("/regenerate").data == b"new id"
+    (second_key,) = store.keys("sess:*")
+    assert second_key != first_key
+    assert browser.get("/visit").data == b"ada:3"  # the same session under its new id
+    assert app.test_client().get("/login/bob").data == b"in"  # another browser
+    assert len(store.keys("sess:*")) == 2
+    assert browser.get("/logout").data == b"out"
+    remaining = store.keys("sess:*")
+    assert len(remaining) == 1 and second_key not in remaining  # bob's session stays
+
+
+# -- pottery: Redis-backed Python containers, Redlock, HyperLogLog ----------------------------
+def _pottery_outcome(client: redis.Redis) -> dict:
+    """pottery's containers, HyperLogLog, Bloom filter, Redlock, NextID, queue and cache as an
+    application uses them, against one server (what each call answered)."""
+    import warnings
+
+    import pottery
+
+    client.flushdb()
+    out: dict = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pottery.InefficientAccessWarning)
+        settings = pottery.RedisDict(redis=client, key="settings", theme="dark", size=[1, 2])
+        settings["nested"] = {"x": 1}
+        out["dict"] = (dict(settings), len(settings), "theme" in settings)
+        tags = pottery.RedisSet({"x", "y"}, redis=client, key="tags")
+        tags.add("z")
+        tags.discard("x")
+        out["set"] = sorted(tags)
+        items = pottery.RedisList([1, 2, 3], redis=client, key="items")
+        items.append(4)
+        items.insert(0, 0)
+        del items[2]
+        out["list"] = list(items)
+        out["counter"] = pottery.RedisCounter("abracadabra", redis=client,
+                                              key="letters").most_common(2)
+        recent = pottery.RedisDeque([1, 2], redis=client, key="recent", maxlen=3)
+        recent.appendleft(0)
+        recent.append(9)
+        out["deque"] = list(recent)
+        # HyperLogLog: PFADD, PFCOUNT, PFMERGE (update and union), membership by PFADD's reply
+        seen = pottery.HyperLogLog(["a", "b", "c"], redis=client, key="seen")
+        more = pottery.HyperLogLog(["c", "d"], redis=client, key="more")
+        out["hll"] = len(seen)
+        out["hll_union"] = len(seen.union(more, redis=client))
+        seen.update(more)
+        out["hll_updated"] = (len(seen), "a" in seen, "zz" in seen)
+        bloom = pottery.BloomFilter({"one", "two"}, num_elements=100, false_positives=0.01,
+                                    redis=client, key="bloom")
+        out["bloom"] = ("one" in bloom, "three" in bloom)
+    # Redlock on one master: SET NX PX, its Lua scripts to extend, to read the TTL, to release
+    lock = pottery.Redlock(key="printer", masters={client}, auto_release_time=5)
+    rival = pottery.Redlock(key="printer", masters={client}, auto_release_time=5)
+    out["lock"] = [lock.acquire(), rival.acquire(blocking=False), lock.locked() > 0]
+    lock.extend()
+    lock.release()
+    out["lock"] += [rival.acquire(blocking=False), lock.locked()]
+    rival.release()
+    with pytest.raises(pottery.ReleaseUnlockedLock):
+        rival.release()
+    ids = pottery.NextID(key="ids", masters={client})
+    out["next_id"] = [next(ids), next(ids)]
+    # a queue on a stream: XADD; WATCH, XREAD BLOCK, MULTI XDEL EXEC to take an item
+    jobs = pottery.RedisSimpleQueue(redis=client, key="jobs")
+    jobs.put("job-1")
+    jobs.put("job-2")
+    out["queue"] = [jobs.qsize(), jobs.get(timeout=1), jobs.get_nowait(), jobs.empty()]
+    calls: list[int] = []
+
+    @pottery.redis_cache(redis=client, key="squares")
+    def square(x: int) -> int:
+        calls.append(x)
+        return x * x
+
+    out["cache"] = [square(3), square(3), square.cache_info().hits, calls]
+    return out
+
+
+def test_pottery_containers_locks_and_hyperloglog(shared_node: Node, redis_server: int) -> None:
+    pytest.importorskip("pottery")
+    outcome = _pottery_outcome(shared_node.client(db=POTTERY_DB))
+    assert outcome["dict"] == ({"theme": "dark", "size": [1, 2], "nested": {"x": 1}}, 3, True)
+    assert outcome["list"] == [0, 1, 3, 4] and outcome["deque"] == [1, 2, 9]
+    assert (outcome["hll"], outcome["hll_union"], outcome["hll_updated"]) == (
+        3, 4, (4, True, False))
+    assert outcome["bloom"] == (True, False)
+    assert outcome["lock"] == [True, False, True, True, 0]
+    assert outcome["queue"] == [2, "job-1", "job-2", True]
+    assert outcome["cache"] == [9, 9, 1, [3]]
+    reference = redis.Redis(host="127.0.0.1", port=redis_server, db=POTTERY_DB)
+    try:
+        assert outcome == _pottery_outcome(reference)
+    finally:
+        reference.flushdb()
+        reference.close()
+
