@@ -683,3 +683,132 @@ def test_pottery_containers_locks_and_hyperloglog(shared_node: Node, redis_serve
         reference.flushdb()
         reference.close()
 
+
+
+# -- channels-redis: Django Channels' channel layers -------------------------------------------
+async def _channel_layer_outcome(layer) -> dict:
+    """What consumers do through RedisChannelLayer: a channel's messages (BZPOPMIN), groups
+    (a Lua script sends to every member), a channel at capacity, a receive woken by a send."""
+    from channels.exceptions import ChannelFull
+
+    def receive(channel: str):
+        return asyncio.wait_for(layer.receive(channel), RESULT_TIMEOUT_S)
+
+    await layer.flush()
+    alice, bob = await layer.new_channel(), await layer.new_channel()
+    out: dict = {}
+    await layer.send(alice, {"type": "chat.message", "text": "hi"})
+    out["direct"] = await receive(alice)
+    await layer.group_add("room", alice)
+    await layer.group_add("room", bob)
+    await layer.group_send("room", {"type": "chat.message", "text": "all"})
+    out["group"] = [await receive(alice), await receive(bob)]
+    await layer.group_discard("room", bob)
+    await layer.group_send("room", {"type": "chat.message", "text": "alice only"})
+    out["after_discard"] = await receive(alice)
+    for i in range(3):  # the layer's capacity
+        await layer.send("jobs", {"type": "job", "n": i})
+    with pytest.raises(ChannelFull):
+        await layer.send("jobs", {"type": "job", "n": 3})
+    out["fifo"] = [(await receive("jobs"))["n"] for _ in range(3)]
+    waiting = asyncio.ensure_future(receive(alice))
+    await asyncio.sleep(0.05)  # the receive usually blocks (BZPOPMIN) before the send
+    await layer.send(alice, {"type": "late"})
+    out["woken"] = await waiting
+    await layer.flush()
+    return out
+
+
+def _channels_settings() -> None:
+    pytest.importorskip("channels_redis")
+    _django_configured()
+
+
+def test_channels_redis_layer(shared_node: Node, redis_server: int) -> None:
+    _channels_settings()
+    from channels_redis.core import RedisChannelLayer
+
+    async def run(url: str) -> dict:
+        layer = RedisChannelLayer(hosts=[url], capacity=3, expiry=30)
+        try:
+            return await _channel_layer_outcome(layer)
+        finally:
+            await layer.close_pools()
+
+    outcome = asyncio.run(run(_fresh_db_url(shared_node, CHANNELS_DB)))
+    assert outcome["direct"] == {"type": "chat.message", "text": "hi"}
+    assert outcome["group"] == [{"type": "chat.message", "text": "all"}] * 2
+    assert outcome["after_discard"]["text"] == "alice only"
+    assert outcome["fifo"] == [0, 1, 2] and outcome["woken"] == {"type": "late"}
+    assert outcome == asyncio.run(run(f"redis://127.0.0.1:{redis_server}/{CHANNELS_DB}"))
+
+
+def test_channels_redis_pubsub_layer(shared_node: Node) -> None:
+    _channels_settings()
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    async def scenario() -> None:
+        layer = RedisPubSubChannelLayer(hosts=[_fresh_db_url(shared_node, CHANNELS_DB)])
+        try:
+            channel = await layer.new_channel()
+            await layer.group_add("room", channel)
+            await layer.send(channel, {"type": "direct"})
+            assert await asyncio.wait_for(layer.receive(channel), RESULT_TIMEOUT_S) == {
+                "type": "direct"}
+            await layer.group_send("room", {"type": "to.group"})
+            assert await asyncio.wait_for(layer.receive(channel), RESULT_TIMEOUT_S) == {
+                "type": "to.group"}
+        finally:
+            await layer.flush()
+
+    asyncio.run(scenario())
+
+
+def test_channels_redis_layer_through_a_leader_kill(workers_cluster: LocalCluster) -> None:
+    """The layer finds the leader through the nodes as Sentinels. Messages sent to a channel
+    and a group, then the leader SIGKILLed: the layer reconnects to the new leader, where the
+    messages (committed on a majority) and the group's members still are."""
+    _channels_settings()
+    from channels_redis.core import RedisChannelLayer
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    old_leader = workers_cluster.leader()
+    old_leader.client(db=CHANNELS_DB).flushdb()
+    sentinels = [("127.0.0.1", n.port) for n in workers_cluster.live()]
+    host = {"sentinels": sentinels, "master_name": "mymaster", "db": CHANNELS_DB}
+
+    async def retried(call, what: str):
+        """A call after the kill: the first may meet the dead leader's closed connection."""
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            try:
+                return await call()
+            except (RedisConnectionError, redis.exceptions.TryAgainError,
+                    redis.exceptions.ClusterDownError, redis.exceptions.ReadOnlyError):
+                if asyncio.get_running_loop().time() > deadline:
+                    raise AssertionError(f"no {what} within 30 s") from None
+                await asyncio.sleep(0.2)
+
+    async def scenario() -> None:
+        layer = RedisChannelLayer(hosts=[host], capacity=10, expiry=60)
+        try:
+            inbox = await layer.new_channel()
+            await layer.group_add("room", inbox)
+            await layer.send(inbox, {"type": "before", "n": 1})
+            await layer.group_send("room", {"type": "before", "n": 2})
+            old_leader.kill()
+            workers_cluster.leader()  # an agreed new one
+            first = await retried(lambda: layer.receive(inbox), "receive")
+            assert [first, await layer.receive(inbox)] == [{"type": "before", "n": 1},
+                                                           {"type": "before", "n": 2}]
+            await retried(lambda: layer.group_send("room", {"type": "after"}), "group_send")
+            assert await asyncio.wait_for(layer.receive(inbox), RESULT_TIMEOUT_S) == {
+                "type": "after"}
+        finally:
+            await layer.close_pools()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        old_leader.start()
+        workers_cluster.wait_converged()
