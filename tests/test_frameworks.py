@@ -812,3 +812,58 @@ def test_channels_redis_layer_through_a_leader_kill(workers_cluster: LocalCluste
     finally:
         old_leader.start()
         workers_cluster.wait_converged()
+
+
+# -- aiocache: RedisCache and its locks --------------------------------------------------------
+async def _aiocache_outcome(port: int) -> dict:
+    """aiocache's API on its RedisCache (JSON values, TTLs, a namespace), its RedLock (SET
+    NX PX, released by a Lua script) and OptimisticLock (a compare-and-set Lua script)."""
+    from aiocache import RedisCache
+    from aiocache.lock import OptimisticLock, OptimisticLockError, RedLock
+    from aiocache.serializers import JsonSerializer
+
+    cache = RedisCache(endpoint="127.0.0.1", port=port, db=AIOCACHE_DB, namespace="app",
+                       serializer=JsonSerializer())
+    out: dict = {}
+    try:
+        await cache.clear()
+        await cache.set("user", {"name": "ada"}, ttl=30)
+        out["get"] = [await cache.get("user"), await cache.get("absent", default="none")]
+        out["add"] = await cache.add("fresh", 1)
+        with pytest.raises(ValueError):
+            await cache.add("fresh", 2)
+        await cache.multi_set([("a", 1), ("b", [2])], ttl=30)
+        out["multi_get"] = await cache.multi_get(["a", "b", "absent"])
+        out["increment"] = [await cache.increment("hits"), await cache.increment("hits", 5)]
+        out["exists"] = [await cache.exists("a"), await cache.exists("absent")]
+        out["expire"] = [await cache.expire("a", 100), await cache.expire("absent", 100)]
+        out["delete"] = [await cache.delete("a"), await cache.delete("a")]
+        out["raw_ttl"] = 0 < await cache.raw("ttl", "app:user") <= 30
+        async with RedLock(cache, "report", lease=5):
+            out["redlock_key_held"] = await cache.exists("report-lock")
+        out["redlock_released"] = not await cache.exists("report-lock")
+        async with OptimisticLock(cache, "user") as lock:
+            await lock.cas({"name": "ada", "seen": 1})
+        out["cas"] = await cache.get("user")
+        with pytest.raises(OptimisticLockError):
+            async with OptimisticLock(cache, "user") as lock:
+                await cache.set("user", "changed meanwhile")
+                await lock.cas("lost")
+        out["after_lost_cas"] = await cache.get("user")
+        await cache.clear()
+        out["cleared"] = await cache.exists("user")
+    finally:
+        await cache.close()
+    return out
+
+
+def test_aiocache_redis_cache_and_locks(shared_node: Node, redis_server: int) -> None:
+    pytest.importorskip("aiocache")
+    shared_node.client(db=AIOCACHE_DB).flushdb()
+    outcome = asyncio.run(_aiocache_outcome(shared_node.port))
+    assert outcome["get"] == [{"name": "ada"}, "none"] and outcome["add"] is True
+    assert outcome["multi_get"] == [1, [2], None] and outcome["increment"] == [1, 6]
+    assert outcome["raw_ttl"] and outcome["redlock_key_held"] and outcome["redlock_released"]
+    assert outcome["cas"] == {"name": "ada", "seen": 1}
+    assert outcome["after_lost_cas"] == "changed meanwhile" and outcome["cleared"] is False
+    assert outcome == asyncio.run(_aiocache_outcome(redis_server))
