@@ -233,3 +233,27 @@ def test_bullmq_through_a_leader_change(node_project: Path, node_cluster: LocalC
     assert outcome["completed"] == 40 and outcome["failed"] == 0
     assert outcome["returned"] == list(range(40))
     assert outcome["workerErrors"] == []
+
+
+def test_bull_queue_processor_and_events(node_project: Path, shared_node: Node,
+                                         redis_server: int) -> None:
+    """Bull 4: priorities while paused, a delayed job, retries with backoff, a job failing for
+    good (then retried by hand), progress, a repeatable job, global events, clean."""
+    outcome = run_script(node_project, "bull_queue.mjs", shared_node.port)
+    assert outcome["errors"] == []
+    assert outcome["waitingWhilePaused"] == 4 and outcome["delayedState"] == "delayed"
+    assert outcome["firstFour"] == ["urgent", "a", "b", "c"]  # priority first
+    assert outcome["completed"] == {"a": {"doubled": 2}, "b": {"doubled": 4},
+                                    "c": {"doubled": 6}, "later": {"doubled": 8},
+                                    "flaky": {"doubled": 10}, "urgent": {"doubled": 18}}
+    assert outcome["failed"] == {"broken": "always broken"}
+    assert outcome["flaky"] == [2, 2, "completed"] and outcome["broken"] == [2, "failed"]
+    assert outcome["brokenAfterRetry"] == 3
+    assert outcome["laterWaitedMs"] >= 800  # a delayed job never runs early
+    assert outcome["counts"] == {"waiting": 0, "active": 0, "completed": 8, "failed": 1,
+                                 "delayed": 0, "paused": 0}  # two of them the repeatable's
+    assert outcome["repeatable"] == [200] and outcome["completedAfterClean"] == 0
+    reference = run_script(node_project, "bull_queue.mjs", redis_server)
+    del outcome["laterWaitedMs"], reference["laterWaitedMs"]
+    assert outcome == reference
+
