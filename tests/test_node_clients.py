@@ -257,3 +257,30 @@ def test_bull_queue_processor_and_events(node_project: Path, shared_node: Node,
     del outcome["laterWaitedMs"], reference["laterWaitedMs"]
     assert outcome == reference
 
+
+def _check_rate_limited(outcome: dict) -> None:
+    assert outcome["first"] == [[200, "2"], [200, "1"]]
+    assert outcome["neighbour"] == [200, "2"] and outcome["fetched"] == 2
+    assert outcome["rest"] == [[200, "0"], [429, "0"], [429, "0"]]
+    assert outcome["forgiving"] == [[500, None], [500, None]]
+    assert outcome["afterReset"] == [200, "2"]
+
+
+@pytest.mark.parametrize("client", ["ioredis", "node-redis"])
+def test_rate_limit_redis_store(node_project: Path, shared_node: Node, redis_server: int,
+                                client: str) -> None:
+    """express-rate-limit's Redis store in an Express app: its Lua scripts count the hits."""
+    outcome = run_script(node_project, "rate_limit_redis.mjs", client, shared_node.port)
+    _check_rate_limited(outcome)
+    assert outcome == run_script(node_project, "rate_limit_redis.mjs", client, redis_server)
+
+
+def test_rate_limit_redis_store_on_a_cluster_through_a_leader_change(
+        node_project: Path, node_cluster: LocalCluster) -> None:
+    """With node-redis's cluster client: hits counted before the leader hands over still
+    count after it."""
+    outcome = run_script(node_project, "rate_limit_redis.mjs", "node-redis-cluster",
+                         *(n.port for n in node_cluster.nodes))
+    assert outcome["transfer"] == "OK" and outcome["leaderMoved"] is True
+    _check_rate_limited(outcome)
+
