@@ -284,3 +284,17 @@ def test_rate_limit_redis_store_on_a_cluster_through_a_leader_change(
     assert outcome["transfer"] == "OK" and outcome["leaderMoved"] is True
     _check_rate_limited(outcome)
 
+
+def test_connect_redis_session_store(node_project: Path, shared_node: Node,
+                                     redis_server: int) -> None:
+    """express-session's store: sessions written with their TTL, listed, touched, destroyed."""
+    outcome = run_script(node_project, "connect_redis.mjs", shared_node.port)
+    assert outcome["anonymous"] == "who?" and outcome["login"] == "in"
+    assert outcome["visits"] == ["ada:1", "ada:2"]
+    assert outcome["keys"] == outcome["length"] == 2 and outcome["ttlFromMaxAge"] is True
+    assert outcome["users"] == ["ada", "bob"] and outcome["idsAreKeys"] is True
+    assert outcome["touchedTtl"] is True
+    assert (outcome["logout"], outcome["afterLogout"], outcome["bobStays"]) == (
+        "out", "who?", "bob:1")
+    assert outcome["lengthAfter"] == 1 and outcome["cleared"] == 0
+    assert outcome == run_script(node_project, "connect_redis.mjs", redis_server)
