@@ -2,17 +2,20 @@
 node as its users run it: Celery (broker and result backend, a worker process; a late-acked
 task delivered again after its worker is killed), huey (a consumer process: tasks, a delayed
 task, a periodic task, a task lock and a Lua semaphore), arq (a worker: jobs, results, a
-deferred job), Django's own Redis cache and django-redis (with its lock), Flask-Limiter and
-Flask-Caching.
+deferred job), Django's own Redis cache and django-redis (with its lock), Flask-Limiter,
+Flask-Caching, Flask-Session, pottery (containers, HyperLogLog, Redlock, a stream queue),
+channels-redis (both channel layers) and aiocache (with its locks); pottery, channels-redis and
+aiocache also against a real redis-server, with equal outcomes required.
 
 On a 3-node cluster: Celery and huey against the leader, Celery tasks queued on a leader that
 is then killed run on the new leader, a huey consumer through a change of leader, Django's
 cache reading from the followers as replicas, Flask-Limiter and Flask-Caching with their Redis
-Cluster storages through a change of leader.
+Cluster storages through a change of leader, a channels-redis layer (finding the leader through
+the nodes as Sentinels) through a leader kill.
 
-arq, Django, django-redis, Flask-Limiter and Flask-Caching run on RESP2 and on RESP3. Each test
-uses a database of its own on the shared node (flushed first); every worker process a test
-starts is stopped by it (SIGTERM, then SIGKILL), every wait is bounded."""
+arq, Django, django-redis, Flask-Limiter, Flask-Caching and Flask-Session run on RESP2 and on
+RESP3. Each test uses a database of its own on the shared node (flushed first); every worker
+process a test starts is stopped by it (SIGTERM, then SIGKILL), every wait is bounded."""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
 """Node.js clients and frameworks against real rcache nodes: ioredis (one node, and Cluster
 mode against a 3-node cluster, through a leader change), node-redis 4 and 5 (RESP2 and RESP3,
-client-side caching; its cluster client through a leader change too) and BullMQ (queue,
+client-side caching; its cluster client through a leader change too), BullMQ (queue,
 worker, events, delays, retries, flows, schedulers; over ioredis, node-redis and ioredis
-Cluster).
+Cluster), Bull 4, and two Express middlewares' stores served by a real Express app:
+rate-limit-redis (express-rate-limit; also with node-redis's cluster client through a leader
+change) and connect-redis (express-session).
 
 The scripts live in tests/node/ (exact versions in its package-lock.json); each prints one
 JSON object of what it saw. Where the outcome does not depend on timing, the same script runs
