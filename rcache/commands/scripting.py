@@ -146,6 +146,8 @@ class _Caller:
         try:
             if cmd.full_name in ("xread", "xreadgroup"):
                 _refuse_block(argv)
+            # its reads count in keyspace_hits/misses as Redis's call() of a read does
+            self.ks.stats = None if cmd.is_write else self.ks.read_stats
             if special is not None:
                 reply = special(self, argv)
             else:  # PUBLISH's receivers are counted later, on the event loop: a script sees 0
@@ -740,6 +742,13 @@ def function_list(ctx: Context, argv: list[bytes]):
             entry[b"library_code"] = code
         libraries.append(entry)
     return libraries
+
+
+def function_figures(ctx: Context) -> tuple[int, int, int]:
+    """INFO memory: libraries, functions, and the bytes of the libraries' code."""
+    libraries = [marshal.loads(raw) for _, raw in _records(ctx, LIBRARY_PREFIX)]
+    return (len(libraries), sum(len(functions) for _, functions in libraries),
+            sum(len(code) for code, _ in libraries))
 
 
 @command("dump", 2, "noscript node", group=_G, container="function", since="7.0.0",

@@ -380,6 +380,7 @@ def xread(ctx: Context, found: ReadArgs) -> object:
         targets.append((key, stream, after))
     served = []
     for key, stream, after in targets:
+        ctx.ks.count_again(stream is not None)
         if stream is None or not stream.length or stream.last_entry_id() <= after:
             continue
         served.append((key, [_entry_reply(i, fields) for i, fields in
