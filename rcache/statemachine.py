@@ -259,10 +259,12 @@ class StateMachine:
                     Keyspace(self.store, txn, db, now_ms, limits, events), self.hub,
                     self._script_lines)
                 ctx.count_error = self.count_error
-                ctx.ks.read_stats = self._read_stats
-            # A read's lookups count; a write's do not (Redis's lookupKeyWrite), but for those
-            # its handler reads with ``ks.reads_counted()``.
-            ctx.ks.stats = None if cmd.is_write else ctx.ks.read_stats
+            # A read command's lookups count (Redis's lookupKeyRead), a write's do not
+            # (lookupKeyWrite) but where its handler reads with ``ks.reads_counted()``; a
+            # parked client's wake-up try counts none (Redis serves it with lookupKeyWrite).
+            ks = ctx.ks
+            ks.read_stats = None if woken else self._read_stats
+            ks.stats = ks.read_stats if "readonly" in cmd.flags else None
             ctx.seed, ctx._random, ctx.woken, ctx.script_user = seed, None, woken, user
             ctx.oom_at_start = oom_at_start
             result = cmd.call(ctx, argv, parsed)

@@ -147,7 +147,7 @@ class _Caller:
             if cmd.full_name in ("xread", "xreadgroup"):
                 _refuse_block(argv)
             # its reads count in keyspace_hits/misses as Redis's call() of a read does
-            self.ks.stats = None if cmd.is_write else self.ks.read_stats
+            self.ks.stats = self.ks.read_stats if "readonly" in cmd.flags else None
             if special is not None:
                 reply = special(self, argv)
             else:  # PUBLISH's receivers are counted later, on the event loop: a script sees 0
