@@ -121,6 +121,7 @@ class Client(asyncio.Protocol):
         Client._next_id += 1
         self.id = Client._next_id
         self.server = server
+        self._stats = server.stats  # (one attribute read per socket event)
         self.tls = tls  # came in on the TLS port: redirects name TLS ports
         self.reader = RequestReader(server.config.proto_max_bulk_len)
         self.reader.authenticated = not server.config.requirepass
@@ -215,7 +216,7 @@ class Client(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_active = time.time()
-        stats = self.server.stats
+        stats = self._stats
         stats.reads_processed += 1
         stats.net_input_bytes += len(data)
         commands = self.reader.read(data)
@@ -765,7 +766,7 @@ class Client(asyncio.Protocol):
         if replies.out and transport is not None and not transport.is_closing():
             out = replies.take()
             transport.write(out)
-            stats = self.server.stats
+            stats = self._stats
             stats.writes_processed += 1
             stats.net_output_bytes += len(out)
             if replies.held or transport.get_write_buffer_size():

@@ -376,56 +376,62 @@ def test_commandstats_of_a_command_only_ever_refused(make_node) -> None:
 
 # Keyspace hits and misses, command by command: what one command adds to each on a node and
 # on redis-server, from the same data (None in a case: a DUMP of "s", for RESTORE).
-_HITS_SETUP = [("SET", "s", "hello"), ("SET", "n", "10"), ("HSET", "h", "f", "v", "g", "w"),
-         ("RPUSH", "l", "a", "b", "c"), ("SADD", "a", "1", "2"), ("SADD", "b", "2", "3"),
-         ("ZADD", "z", "1", "m", "2", "o"), ("XADD", "x", "1-1", "f", "v"),
-         ("PFADD", "p", "a", "b"), ("SET", "w_1", "3"), ("SET", "ttl", "v", "PX", "100000")]
+_HITS_SETUP = [
+    ("SET", "s", "hello"), ("SET", "n", "10"), ("HSET", "h", "f", "v", "g", "w"),
+    ("RPUSH", "l", "a", "b", "c"), ("SADD", "a", "1", "2"), ("SADD", "b", "2", "3"),
+    ("ZADD", "z", "1", "m", "2", "o"), ("XADD", "x", "1-1", "f", "v"), ("PFADD", "p", "a", "b"),
+    ("SET", "w_1", "3"), ("SET", "ttl", "v", "PX", "100000"),
+]
 _HITS_CASES = [
     ("GET", "s"), ("GET", "nope"), ("MGET", "s", "nope", "n", "h"), ("EXISTS", "s", "nope", "s"),
     ("TYPE", "s"), ("TYPE", "nope"), ("TOUCH", "s", "nope"), ("TTL", "ttl"), ("PTTL", "nope"),
     ("EXPIRETIME", "s"), ("STRLEN", "s"), ("GETRANGE", "s", "0", "1"), ("SUBSTR", "s", "0", "1"),
     ("GETEX", "s"), ("GETEX", "s", "PERSIST"), ("GETEX", "nope", "EX", "10"), ("GETDEL", "s"),
     ("GETDEL", "nope"), ("GETSET", "s", "x"), ("GETSET", "nope", "x"), ("SET", "s", "x", "GET"),
-    ("SET", "nope", "x", "GET"), ("SET", "s", "x"), ("SET", "s", "x", "NX"), ("SET", "s", "x", "XX"),
-    ("SETNX", "s", "x"), ("INCR", "n"), ("APPEND", "s", "x"), ("SETRANGE", "s", "1", "x"),
-    ("DEL", "s", "nope"), ("UNLINK", "s"), ("EXPIRE", "s", "100"), ("PERSIST", "ttl"),
-    ("RENAME", "s", "s2"), ("COPY", "s", "s3"), ("MOVE", "s", "1"), ("DUMP", "s"), ("DUMP", "nope"),
-    ("OBJECT", "ENCODING", "s"), ("OBJECT", "FREQ", "s"), ("MEMORY", "USAGE", "s"),
-    ("HGET", "h", "f"), ("HGET", "nope", "f"), ("HGETALL", "h"), ("HMGET", "h", "f", "x"),
-    ("HEXISTS", "h", "f"), ("HLEN", "h"), ("HSET", "h", "f", "z"), ("HDEL", "h", "f"),
-    ("HINCRBY", "h", "c", "1"), ("HRANDFIELD", "h"), ("HSTRLEN", "h", "f"), ("HKEYS", "h"),
-    ("LRANGE", "l", "0", "-1"), ("LLEN", "l"), ("LINDEX", "l", "0"), ("LPOS", "l", "a"),
-    ("LPUSH", "l", "x"), ("LPOP", "l"), ("RPOPLPUSH", "l", "l2"), ("LMOVE", "l", "l2", "LEFT", "RIGHT"),
-    ("LMPOP", "2", "nope", "l", "LEFT"), ("BLPOP", "l", "1"),
-    ("SMEMBERS", "a"), ("SISMEMBER", "a", "1"), ("SMISMEMBER", "a", "1", "5"), ("SCARD", "a"),
-    ("SINTER", "a", "b"), ("SINTER", "nope", "b"), ("SUNION", "a", "b", "nope"), ("SDIFF", "a", "b"),
-    ("SINTERSTORE", "d", "a", "b"), ("SUNIONSTORE", "d", "a", "nope"), ("SDIFFSTORE", "d", "a", "b"),
+    ("SET", "nope", "x", "GET"), ("SET", "s", "x"), ("SET", "s", "x", "NX"),
+    ("SET", "s", "x", "XX"), ("SETNX", "s", "x"), ("INCR", "n"), ("APPEND", "s", "x"),
+    ("SETRANGE", "s", "1", "x"), ("DEL", "s", "nope"), ("UNLINK", "s"), ("EXPIRE", "s", "100"),
+    ("PERSIST", "ttl"), ("RENAME", "s", "s2"), ("COPY", "s", "s3"), ("MOVE", "s", "1"),
+    ("DUMP", "s"), ("DUMP", "nope"), ("OBJECT", "ENCODING", "s"), ("OBJECT", "FREQ", "s"),
+    ("MEMORY", "USAGE", "s"), ("HGET", "h", "f"), ("HGET", "nope", "f"), ("HGETALL", "h"),
+    ("HMGET", "h", "f", "x"), ("HEXISTS", "h", "f"), ("HLEN", "h"), ("HSET", "h", "f", "z"),
+    ("HDEL", "h", "f"), ("HINCRBY", "h", "c", "1"), ("HRANDFIELD", "h"), ("HSTRLEN", "h", "f"),
+    ("HKEYS", "h"), ("LRANGE", "l", "0", "-1"), ("LLEN", "l"), ("LINDEX", "l", "0"),
+    ("LPOS", "l", "a"), ("LPUSH", "l", "x"), ("LPOP", "l"), ("RPOPLPUSH", "l", "l2"),
+    ("LMOVE", "l", "l2", "LEFT", "RIGHT"), ("LMPOP", "2", "nope", "l", "LEFT"),
+    ("BLPOP", "l", "1"), ("SMEMBERS", "a"), ("SISMEMBER", "a", "1"),
+    ("SMISMEMBER", "a", "1", "5"), ("SCARD", "a"), ("SINTER", "a", "b"), ("SINTER", "nope", "b"),
+    ("SUNION", "a", "b", "nope"), ("SDIFF", "a", "b"), ("SINTERSTORE", "d", "a", "b"),
+    ("SUNIONSTORE", "d", "a", "nope"), ("SDIFFSTORE", "d", "a", "b"),
     ("SINTERCARD", "2", "a", "b"), ("SMOVE", "a", "b", "1"), ("SRANDMEMBER", "a"), ("SPOP", "a"),
-    ("SADD", "a", "9"), ("SREM", "a", "1"),
-    ("ZSCORE", "z", "m"), ("ZRANGE", "z", "0", "-1"), ("ZCARD", "z"), ("ZRANK", "z", "m"),
-    ("ZMSCORE", "z", "m", "q"), ("ZUNIONSTORE", "d", "2", "z", "nope"), ("ZINTERSTORE", "d", "1", "z"),
-    ("ZUNION", "2", "z", "nope"), ("ZRANGESTORE", "d", "z", "0", "-1"), ("ZINCRBY", "z", "1", "m"),
-    ("ZADD", "z", "5", "k"), ("ZPOPMIN", "z"), ("ZRANDMEMBER", "z"), ("ZDIFFSTORE", "d", "2", "z", "nope"),
-    ("XRANGE", "x", "-", "+"), ("XLEN", "x"), ("XREAD", "STREAMS", "x", "nope", "0", "0"),
-    ("XADD", "x", "*", "f", "v"), ("XINFO", "STREAM", "x"), ("XGROUP", "CREATE", "x", "g", "0"),
-    ("XTRIM", "x", "MAXLEN", "0"), ("XDEL", "x", "1-1"),
-    ("PFCOUNT", "p"), ("PFCOUNT", "p", "nope"), ("PFADD", "p", "c"), ("PFMERGE", "d", "p", "nope"),
-    ("BITCOUNT", "s"), ("BITPOS", "s", "1"), ("GETBIT", "s", "1"), ("SETBIT", "s", "1", "1"),
-    ("BITOP", "AND", "d", "s", "nope"), ("BITFIELD", "s", "GET", "u8", "0"), ("BITFIELD_RO", "s", "GET", "u8", "0"),
+    ("SADD", "a", "9"), ("SREM", "a", "1"), ("ZSCORE", "z", "m"), ("ZRANGE", "z", "0", "-1"),
+    ("ZCARD", "z"), ("ZRANK", "z", "m"), ("ZMSCORE", "z", "m", "q"),
+    ("ZUNIONSTORE", "d", "2", "z", "nope"), ("ZINTERSTORE", "d", "1", "z"),
+    ("ZUNION", "2", "z", "nope"), ("ZRANGESTORE", "d", "z", "0", "-1"),
+    ("ZINCRBY", "z", "1", "m"), ("ZADD", "z", "5", "k"), ("ZPOPMIN", "z"), ("ZRANDMEMBER", "z"),
+    ("ZDIFFSTORE", "d", "2", "z", "nope"), ("XRANGE", "x", "-", "+"), ("XLEN", "x"),
+    ("XREAD", "STREAMS", "x", "nope", "0", "0"), ("XADD", "x", "*", "f", "v"),
+    ("XINFO", "STREAM", "x"), ("XGROUP", "CREATE", "x", "g", "0"), ("XTRIM", "x", "MAXLEN", "0"),
+    ("XDEL", "x", "1-1"), ("PFCOUNT", "p"), ("PFCOUNT", "p", "nope"), ("PFADD", "p", "c"),
+    ("PFMERGE", "d", "p", "nope"), ("BITCOUNT", "s"), ("BITPOS", "s", "1"), ("GETBIT", "s", "1"),
+    ("SETBIT", "s", "1", "1"), ("BITOP", "AND", "d", "s", "nope"),
+    ("BITFIELD", "s", "GET", "u8", "0"), ("BITFIELD_RO", "s", "GET", "u8", "0"),
     ("SORT", "l", "ALPHA"), ("SORT", "l", "ALPHA", "STORE", "d"), ("SORT", "n", "BY", "w_*"),
     ("SORT_RO", "l", "ALPHA"), ("SORT", "a", "BY", "nosort", "GET", "w_*", "GET", "#"),
     ("LCS", "s", "n"), ("GEOADD", "g", "1", "1", "m"), ("INCRBYFLOAT", "n", "1.5"), ("DECR", "n"),
     ("MSET", "s", "1", "k", "2"), ("MSETNX", "s", "1", "k2", "2"), ("RENAMENX", "s", "n"),
-    ("KEYS", "*"), ("SCAN", "0"), ("RANDOMKEY",), ("DBSIZE",), ("HSCAN", "h", "0"), ("SSCAN", "a", "0"),
-    ("ZSCAN", "z", "0"), ("EVAL", "return redis.call('GET', KEYS[1])", "1", "s"),
+    ("KEYS", "*"), ("SCAN", "0"), ("RANDOMKEY",), ("DBSIZE",), ("HSCAN", "h", "0"),
+    ("SSCAN", "a", "0"), ("ZSCAN", "z", "0"),
+    ("EVAL", "return redis.call('GET', KEYS[1])", "1", "s"),
     ("EVAL", "return redis.call('GET', KEYS[1])", "1", "nope"),
     ("EVAL", "redis.call('INCR', KEYS[1]) return redis.call('EXISTS', KEYS[1])", "1", "n"),
     ("EVAL_RO", "return redis.call('MGET', KEYS[1], KEYS[2])", "2", "s", "nope"),
-    ("RESTORE", "nope", "0", None), ("EXPIRE", "nope", "10"), ("PEXPIREAT", "s", "99999999999999"),
-    ("HSETNX", "h", "f", "1"), ("LSET", "l", "0", "q"), ("LINSERT", "l", "BEFORE", "a", "q"),
-    ("LTRIM", "l", "0", "1"), ("LREM", "l", "0", "a"), ("RPUSHX", "l", "q"), ("LPUSHX", "nope", "q"),
-    ("ZREM", "z", "m"), ("ZCOUNT", "z", "0", "10"), ("ZLEXCOUNT", "z", "-", "+"),
-    ("GEOPOS", "g", "m"), ("GEODIST", "g", "m", "m"), ("GEOSEARCH", "g", "FROMLONLAT", "1", "1", "BYRADIUS", "10", "km"),
+    ("RESTORE", "nope", "0", None), ("EXPIRE", "nope", "10"),
+    ("PEXPIREAT", "s", "99999999999999"), ("HSETNX", "h", "f", "1"), ("LSET", "l", "0", "q"),
+    ("LINSERT", "l", "BEFORE", "a", "q"), ("LTRIM", "l", "0", "1"), ("LREM", "l", "0", "a"),
+    ("RPUSHX", "l", "q"), ("LPUSHX", "nope", "q"), ("ZREM", "z", "m"), ("ZCOUNT", "z", "0", "10"),
+    ("ZLEXCOUNT", "z", "-", "+"), ("GEOPOS", "g", "m"), ("GEODIST", "g", "m", "m"),
+    ("GEOSEARCH", "g", "FROMLONLAT", "1", "1", "BYRADIUS", "10", "km"),
     ("GEOSEARCHSTORE", "d", "g", "FROMLONLAT", "1", "1", "BYRADIUS", "10", "km"),
     ("XREAD", "BLOCK", "10", "STREAMS", "x", "0"), ("XREAD", "BLOCK", "10", "STREAMS", "x", "$"),
     ("XREAD", "BLOCK", "10", "STREAMS", "nope", "$"), ("BLPOP", "nope", "0.01"),
@@ -433,12 +439,14 @@ _HITS_CASES = [
     ("XREADGROUP", "GROUP", "g0", "c", "STREAMS", "x", ">"),
     ("XREADGROUP", "GROUP", "g0", "c", "BLOCK", "10", "STREAMS", "x", "0"),
     ("XAUTOCLAIM", "x", "g0", "c", "0", "0"), ("XCLAIM", "x", "g0", "c", "0", "1-1"),
-    ("OBJECT", "IDLETIME", "s"), ("EXPIRE", "s", "10", "NX"), ("TYPE", "ttl"), ("LCS", "s", "nope"),
-    ("FCALL", "nosuch", "0"), ("SPUBLISH", "c", "m"), ("HINCRBYFLOAT", "h", "f", "1"),
-    ("ZREMRANGEBYRANK", "z", "0", "0"), ("ZREVRANGE", "z", "0", "-1"), ("ZRANGEBYSCORE", "z", "0", "1"),
-    ("SMISMEMBER", "nope", "1"), ("SRANDMEMBER", "a", "-3"), ("HVALS", "h"), ("GEOHASH", "g", "m"),
-    ("GEORADIUS", "g", "1", "1", "10", "km", "STORE", "d"), ("GEORADIUS_RO", "g", "1", "1", "10", "km"),
-    ("XREVRANGE", "x", "+", "-"), ("XPENDING", "x", "g"), ("WATCH", "s"),
+    ("OBJECT", "IDLETIME", "s"), ("EXPIRE", "s", "10", "NX"), ("TYPE", "ttl"),
+    ("LCS", "s", "nope"), ("FCALL", "nosuch", "0"), ("SPUBLISH", "c", "m"),
+    ("HINCRBYFLOAT", "h", "f", "1"), ("ZREMRANGEBYRANK", "z", "0", "0"),
+    ("ZREVRANGE", "z", "0", "-1"), ("ZRANGEBYSCORE", "z", "0", "1"), ("SMISMEMBER", "nope", "1"),
+    ("SRANDMEMBER", "a", "-3"), ("HVALS", "h"), ("GEOHASH", "g", "m"),
+    ("GEORADIUS", "g", "1", "1", "10", "km", "STORE", "d"),
+    ("GEORADIUS_RO", "g", "1", "1", "10", "km"), ("XREVRANGE", "x", "+", "-"),
+    ("XPENDING", "x", "g"), ("WATCH", "s"),
 ]
 
 def _hits_and_misses(client: redis.Redis) -> tuple[int, int]:
@@ -531,6 +539,12 @@ def test_keyspace_stats_traffic_and_rates(shared_node: Node) -> None:
         stop.set()
         pinger.join(10)
     assert client.info("stats")["total_commands_processed"] > 10
+    # a script served here whose last command is not a read leaves its connection counting
+    hits = client.info("stats")["keyspace_hits"]
+    client.execute_command("EVAL_RO", "local v = redis.call('GET', KEYS[1]) redis.call('PING') "
+                           "return v", "1", "ks:present")
+    client.get("ks:present")
+    assert client.info("stats")["keyspace_hits"] == hits + 2
     client.config_resetstat()
     stats = client.info("stats")
     assert (stats["keyspace_hits"], stats["keyspace_misses"]) == (0, 0)
@@ -574,7 +588,8 @@ def test_blocked_reads_count_once_as_redis(shared_node: Node, redis_server: int)
     counts none (Redis serves it with lookupKeyWrite); BLPOP counts none at all."""
     blocked = [(("XREAD", "BLOCK", "20000", "STREAMS", "bk:none", "$"), ("XADD", "bk:none", "*",
                                                                          "f", "v")),
-               (("XREAD", "BLOCK", "20000", "STREAMS", "bk:s", "$"), ("XADD", "bk:s", "*", "f", "v")),
+               (("XREAD", "BLOCK", "20000", "STREAMS", "bk:s", "$"),
+                ("XADD", "bk:s", "*", "f", "v")),
                (("XREADGROUP", "GROUP", "g", "c", "BLOCK", "20000", "STREAMS", "bk:g", ">"),
                 ("XADD", "bk:g", "*", "f", "v")),
                (("BLPOP", "bk:l", "20"), ("RPUSH", "bk:l", "x"))]

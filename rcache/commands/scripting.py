@@ -146,12 +146,12 @@ class _Caller:
         try:
             if cmd.full_name in ("xread", "xreadgroup"):
                 _refuse_block(argv)
-            # its reads count in keyspace_hits/misses as Redis's call() of a read does
-            self.ks.stats = self.ks.read_stats if "readonly" in cmd.flags else None
-            if special is not None:
-                reply = special(self, argv)
-            else:  # PUBLISH's receivers are counted later, on the event loop: a script sees 0
-                reply = settle(cmd.call(Context(self.ks, self.rng, hub=self.hub), argv))
+            # a read's lookups count in keyspace_hits/misses as Redis's call() of a read does
+            with self.ks.reads_counted("readonly" in cmd.flags):
+                if special is not None:
+                    reply = special(self, argv)
+                else:  # PUBLISH's receivers are counted later, on the event loop: a script sees 0
+                    reply = settle(cmd.call(Context(self.ks, self.rng, hub=self.hub), argv))
             failed = type(reply) is CommandError
             return reply
         except CommandError:
