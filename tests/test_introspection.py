@@ -17,7 +17,7 @@ from rcache.encodings import DEFAULT_LIMITS, EncodingLimits
 from rcache.statemachine import COMMAND, StateMachine, encode_entry
 from rcache.storage import Store
 
-from .conftest import Node, wait_for
+from .conftest import LocalCluster, Node, wait_for
 from .test_differential import RawConnection, assert_same
 
 # What the tests change, and Redis 7.0's defaults to put back (the servers are shared).
@@ -618,3 +618,29 @@ def test_blocked_reads_count_once_as_redis(shared_node: Node, redis_server: int)
     ours = counted(shared_node.port)
     assert ours == counted(redis_server)
     assert ours[0] == ((0, 2), (0, 0))  # the missing stream: both of Redis's lookups
+
+
+def test_keyspace_hits_count_on_the_node_serving_the_read(cluster: LocalCluster) -> None:
+    """The leader counts the reads it serves, those of scripts and of GETSET too; followers,
+    which apply the same entries, count none of them (as a Redis replica applying its
+    master's effects); a follower counts the stale reads it serves itself."""
+    leader, followers = cluster.leader(), cluster.followers()
+    for node in cluster.live():
+        node.client().config_resetstat()
+    client = leader.client()
+    client.set("hm:k", "v")
+    client.eval("return redis.call('GET', KEYS[1])", 1, "hm:k")
+    client.getset("hm:k", "w")
+    client.get("hm:k")
+    client.get("hm:none")
+    cluster.wait_converged()
+
+    def counted(node: Node) -> tuple[int, int]:
+        return _hits_and_misses(node.client())
+
+    assert counted(leader) == (3, 1)
+    assert [counted(node) for node in followers] == [(0, 0)] * len(followers)
+    stale = followers[0].client()
+    stale.execute_command("READONLY")
+    assert stale.get("hm:k") == b"w" and stale.get("hm:none") is None
+    assert counted(followers[0]) == (1, 1) and counted(leader) == (3, 1)
