@@ -42,6 +42,14 @@ class PeerUnreachable(Exception):
     """A would-be member's Raft port did not answer as an rcache node of this cluster."""
 
 
+class ReplyHold(Protocol):
+    """What a write's reply may have to wait for once applied (blocking.Chain: the clients
+    it woke, served first as Redis serves them)."""
+
+    def hold(self, pending: Pending) -> Pending:
+        """The Pending the log resolves in place of ``pending``."""
+
+
 class Replication(Protocol):
     # rcache's own parts of the Raft node (no PySyncObj object behind them):
     journal: Any  # durability.DurableJournal: INFO persistence, /metrics
@@ -93,8 +101,9 @@ class Replication(Protocol):
         """Followers holding the log up to index (WAIT)."""
 
     def submit(self, item: tuple, on_done: Callable[[Pending], None] | None = None,
-               prepared: Any = None) -> Pending:
-        """``prepared``: the item's commands as the caller found them (statemachine.Prepared)."""
+               prepared: Any = None, shown: Any = None) -> Pending:
+        """``prepared``: the item's commands as the caller found them (statemachine.Prepared);
+        ``shown``: its MONITOR line, shown once applied (monitor.Submitted)."""
 
     def after_submitted(self, callback: Callable[[], None]) -> bool: ...
 
@@ -128,7 +137,8 @@ class Routing(Protocol):
 
     def redirect(self, cmd: Any = None, argv: list[bytes] | None = None,
                  tls: bool = False) -> CommandError:
-        """-MOVED to the leader (or CLUSTERDOWN without one)."""
+        """-MOVED to the leader (or CLUSTERDOWN without one); -READONLY with cluster-enabled
+        no, as a Redis replica."""
 
     # Where a command runs (None: here; PROXY: forwarded to the leader; an error: go there).
     def route_write(self, client: Connection, cmd: Any, argv: list[bytes]) -> Any: ...

@@ -45,7 +45,7 @@ from .durability import DurableJournal, Snapshots
 from .entries import COMMAND, TRANSACTION
 from .errors import NOT_COMMITTED, NOT_LEADER_FOR_READ, OUTCOME_UNKNOWN, READ_TIMEOUT, CommandError
 from .faults import TickFaults
-from .interfaces import PeerUnreachable, RaftStatus
+from .interfaces import PeerUnreachable, RaftStatus, ReplyHold
 from .pending import Pending
 from .pubsub import settle
 from .statemachine import Prepared, StateMachine, encode_entry
@@ -747,8 +747,11 @@ class Replicator:
         self._items: list[tuple] = []
         self._waiters: list[Pending] = []
         self._prepared: list[Prepared] = []  # per item: its commands looked up (and parsed)
-        # Sees every write, with its commands if the caller looked them up.
-        self.on_submit: Callable[[tuple, Prepared], None] = lambda item, prepared: None
+        self._shown: list[object] = []  # per item: a monitored write's line (monitor.Submitted)
+        # Sees every write, with its commands if the caller looked them up; may give what
+        # the write's reply waits for.
+        self.on_submit: Callable[[tuple, Prepared], ReplyHold | None] = (
+            lambda item, prepared: None)
         # After an entry's (or a read round's) replies are resolved: their clients write them
         # now, one write each, instead of one per reply.
         self.on_resolved: Callable[[], None] = lambda: None
@@ -769,6 +772,9 @@ class Replicator:
         # and parses nothing again (a pure function of argv: any node computes the same).
         self._prepared_by_seed: dict[int, list[Prepared]] = {}
         machine.prepared_for = lambda seed: self._prepared_by_seed.pop(seed, None)
+        # And, while this node had monitors, its writes' lines, shown when applied.
+        self._shown_by_seed: dict[int, list[object]] = {}
+        machine.submitted_for = lambda seed: self._shown_by_seed.pop(seed, None)
         self._unresolved: deque[tuple[float, list[Pending]]] = deque()
         self._write_timeout = write_timeout
         self.faults = TickFaults()
@@ -982,11 +988,12 @@ class Replicator:
 
     # -- writes ----------------------------------------------------------------------------
     def submit(self, item: tuple, on_done: Callable[[Pending], None] | None = None,
-               prepared: Prepared = None) -> Pending:
+               prepared: Prepared = None, shown: object = None) -> Pending:
         """Queue one state-machine item for the next entry; its reply resolves the Pending.
-        ``prepared``: the item's commands as the caller found them (statemachine.Prepared)."""
+        ``prepared``: the item's commands as the caller found them (statemachine.Prepared);
+        ``shown``: its MONITOR line, if monitored (monitor.Submitted)."""
         waiter = Pending(on_done)
-        self.on_submit(item, prepared)
+        chain = self.on_submit(item, prepared)
         command = item[0] == COMMAND
         if command:  # a client's command, the common item: weighed here, without a call
             argv = item[2]
@@ -1002,8 +1009,10 @@ class Replicator:
             if not self._returning:
                 self._loop.call_soon(self._flush_unless_busy)
         items.append(item)
-        self._waiters.append(waiter)
+        # (a write that woke parked clients replies once they are served: blocking.Chain)
+        self._waiters.append(waiter if chain is None else chain.hold(waiter))
         self._prepared.append(prepared)
+        self._shown.append(shown)
         self._batch_bytes += size
         self._batch_args += count
         if self._returning and len(items) >= self._returning:
@@ -1048,13 +1057,15 @@ class Replicator:
         if not self._items:
             return
         self._end_return_wait()
-        items, waiters, prepared = self._items, self._waiters, self._prepared
-        self._items, self._waiters, self._prepared = [], [], []
+        items, waiters, prepared, shown = self._items, self._waiters, self._prepared, self._shown
+        self._items, self._waiters, self._prepared, self._shown = [], [], [], []
         seed = random.getrandbits(63)
         payload = encode_entry(int(time.time() * 1000), seed, items, self.config.encoding_limits)
         self._awaited_seeds.add(seed)
         if any(prepared):
             self._prepared_by_seed[seed] = prepared
+        if any(shown):
+            self._shown_by_seed[seed] = shown
         self._unresolved.append((time.monotonic() + self._write_timeout, waiters))
 
         def committed(result: list | None, error: int) -> None:
@@ -1087,6 +1098,7 @@ class Replicator:
                  error: int) -> None:
         self._awaited_seeds.discard(seed)
         self._prepared_by_seed.pop(seed, None)  # applied after all (outcome unknown): looked up
+        self._shown_by_seed.pop(seed, None)
         unresolved = self._unresolved
         if unresolved and unresolved[0][1] is waiters:  # entries resolve in log order
             unresolved.popleft()  # (else _expire_writes drops it, resolving nothing again)

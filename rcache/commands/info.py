@@ -69,8 +69,8 @@ def _server(ctx: Context, now: float) -> dict[str, object]:
     return {
         "redis_version": REDIS_VERSION, "redis_git_sha1": "00000000", "redis_git_dirty": 0,
         "redis_build_id": _BUILD_ID, "rcache_version": __version__,
-        "redis_mode": "cluster", "os": f"{platform.system()} {platform.release()} "
-                                         f"{platform.machine()}",
+        "redis_mode": "cluster" if config.cluster_enabled else "standalone",
+        "os": f"{platform.system()} {platform.release()} {platform.machine()}",
         "arch_bits": 64, "monotonic_clock": _MONOTONIC, "multiplexing_api": "asyncio",
         "atomicvar_api": "python-gil", "gcc_version": _GCC_VERSION,
         "python_version": platform.python_version(), "process_id": os.getpid(),
@@ -335,7 +335,8 @@ _SECTIONS: dict[str, Callable[[Context], dict[str, object]]] = {
     "Commandstats": lambda ctx: _commandstats(),
     "Errorstats": lambda ctx: {f"errorstat_{code}": f"count={count}"
                                for code, count in ctx.server.stats.error_replies.items()},
-    "Latencystats": _latencystats, "Cluster": lambda ctx: {"cluster_enabled": 1},
+    "Latencystats": _latencystats,
+    "Cluster": lambda ctx: {"cluster_enabled": int(ctx.server.config.cluster_enabled)},
     "Raft": _raft, "Keyspace": _keyspace,
 }  # in Redis's order (Raft is rcache's own)
 
