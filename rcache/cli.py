@@ -22,10 +22,13 @@ def _node_parser() -> argparse.ArgumentParser:
     parser.add_argument("config_file", nargs="?", help="Redis-style config file")
     parser.add_argument("--version", action="version", version=f"rcache {__version__}")
     for opt in OPTIONS:
+        # An option whose help says its default itself (derived from another) has no
+        # literal one to print
+        default = "" if "(default: " in opt.help else (
+            f"default: {opt.format(opt.default) or 'none'}; ")
         parser.add_argument(f"--{opt.name}", dest=opt.attr,
                             metavar=opt.name.upper().replace("-", "_"),
-                            help=f"{opt.help} (default: {opt.format(opt.default) or 'none'}; "
-                                 f"env {opt.env})")
+                            help=f"{opt.help} ({default}env {opt.env})")
     return parser
 
 

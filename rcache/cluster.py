@@ -54,6 +54,7 @@ class Cluster:
         self.server = server
         self.config = server.config
         self.node_id = self.config.node_id
+        self.raft_links = ""  # how Raft links are secured, once started
         self.replicator: Replicator | None = None
         self._proxy: LeaderProxy | None = None
         self._proxy_tls = None
@@ -74,10 +75,13 @@ class Cluster:
         partners = [raft for node, (raft, _) in members.items() if node != self.node_id]
         self.replicator = Replicator(self.server.machine, config.raft_address, partners, config)
         self.replicator.on_submit = self.server.submitted
-        log.warning("Raft links: %s", "TLS, peers need a certificate signed by the cluster CA"
-                    + (" (and cluster-secret)" if config.cluster_secret else "")
-                    if config.tls_cluster else "cluster-secret" if config.cluster_secret
-                    else "plaintext, unauthenticated")
+        # (shown in the node's start-up line; a warning when anyone may speak Raft to it)
+        self.raft_links = ("TLS, peers need a certificate signed by the cluster CA"
+                           + (" (and cluster-secret)" if config.cluster_secret else "")
+                           if config.tls_cluster else "cluster-secret" if config.cluster_secret
+                           else "plaintext, unauthenticated")
+        if not (config.tls_cluster or config.cluster_secret):
+            log.warning("Raft links: %s", self.raft_links)
         joining = config.join and self.node_id not in members
         # A joining node waits for the leader's first heartbeat instead of calling elections
         # that would depose it (PySyncObj has no pre-vote).

@@ -396,6 +396,8 @@ OPTIONS: list[Option] = [
 ]
 BY_NAME = {opt.name: opt for opt in OPTIONS}
 BY_NAME.update((opt.alias, opt) for opt in OPTIONS if opt.alias)
+# Options whose unset value stands for one derived from others: the Config property with it.
+_DERIVED = {"id": "node_id", "raft-port": "raft_listen_port"}
 
 
 # Options that decide ``Config.evicting``: maxmemory set, or a policy other than noeviction
@@ -469,8 +471,13 @@ class Config:
         return {**getattr(self, opt.attr), **value} if opt.partial else value
 
     def get(self, name: str) -> str:
+        """An option's value as CONFIG GET shows it; one left unset whose value derives from
+        others (``_DERIVED``) shows what the node uses."""
         opt = BY_NAME[name]
-        return opt.format(getattr(self, opt.attr))
+        value = getattr(self, opt.attr)
+        if not value and name in _DERIVED:
+            value = getattr(self, _DERIVED[name])
+        return opt.format(value)
 
     # -- CONFIG GET / CONFIG SET ------------------------------------------------------------
     def matching(self, pattern: bytes) -> dict[bytes, bytes]:

@@ -1045,7 +1045,8 @@ class Server:
             ports = ", ".join(f"{config.bind}:{port}" + (" (TLS)" if context else "")
                               for port, context in listeners)
             print(f"rcache {self.cluster.node_id} listening on {ports}, raft "
-                  f"{config.raft_address}, data in {os.path.abspath(config.dir)}", flush=True)
+                  f"{config.raft_address} (Raft links: {self.cluster.raft_links}), data in "
+                  f"{os.path.abspath(config.dir)}", flush=True)
             await stopping
         finally:
             stopping.cancel()

@@ -20,6 +20,26 @@ def test_help_explains_every_option() -> None:
         assert flag in out
 
 
+def test_help_prints_one_default_per_option() -> None:
+    out = subprocess.run([sys.executable, "-m", "rcache", "--help"], capture_output=True,
+                         text=True, timeout=30, cwd=ROOT, check=True).stdout
+    flat = " ".join(out.split())
+    assert "Raft port between nodes (default: port + 10000) (env RCACHE_RAFT_PORT)" in flat
+    assert flat.count("(default:") == flat.count("(default: ") > 0
+    assert "(default: none; env RCACHE_CLUSTER_ANNOUNCE_IP)" not in flat
+
+
+def test_config_get_shows_the_derived_id_and_raft_port() -> None:
+    """CONFIG GET of an option left unset whose value derives from others (the node id from
+    the address, the Raft port from the client port) shows what the node uses."""
+    from rcache.config import Config
+
+    config = Config.load(None, {}, {"port": "7400"})
+    assert (config.get("id"), config.get("raft-port")) == ("127.0.0.1:7400", "17400")
+    config = Config.load(None, {}, {"port": "7400", "id": "n1", "raft-port": "9000"})
+    assert (config.get("id"), config.get("raft-port")) == ("n1", "9000")
+
+
 def test_config_file_then_environment_then_flags(tmp_path) -> None:
     conf = tmp_path / "rcache.conf"
     conf.write_text("# a Redis-style file\nrequirepass from-file\ndatabases 4\nhz 5\n")
