@@ -397,3 +397,15 @@ def test_lowering_the_limit_evicts_at_once_and_notifies(node) -> None:
     assert client.dbsize() == 0
     assert client.info("stats")["evicted_keys"] == 1
     pubsub.close()
+
+
+def test_fragmentation_ratio_is_rss_over_used_memory(node) -> None:
+    """As Redis computes it: the process's RSS over used_memory (the dataset's logical size
+    here), not a constant."""
+    client = node.client()
+    client.set("sized", "x" * 10_000)
+    memory = client.info("memory")
+    assert memory["mem_fragmentation_bytes"] == memory["used_memory_rss"] - memory["used_memory"]
+    assert memory["mem_fragmentation_ratio"] == round(
+        memory["used_memory_rss"] / memory["used_memory"], 2)
+    assert memory["mem_fragmentation_ratio"] > 1
