@@ -30,6 +30,7 @@ from .cluster import PROXY, Cluster
 from .commands import table
 from .commands.acl import noperm_reply
 from .commands.acl_rules import AclLog, User, Users, denial, sort_option_refusal
+from .commands.scripting import DEBUGGED_SCRIPT_COMMANDS, SCRIPT_DEBUG_REFUSED
 from .commands.table import COMMANDS, Command, Context, count_rejected, lookup
 from .config import Config
 from .entries import COMMAND, EXPIRE, LEASE_EXPIRY, LEASE_PROMOTE, SCRIPT_COMMANDS, TRANSACTION
@@ -146,6 +147,7 @@ class Client(asyncio.Protocol):
         self.reply_mode: str | None = None  # CLIENT REPLY: None (ON), "off", "skip_next", "skip"
         self.no_evict = False  # CLIENT NO-EVICT
         self.tracking: ClientTracking | None = None  # CLIENT TRACKING ON
+        self.script_debug_asked = False  # SCRIPT DEBUG YES/SYNC, refused: no scripts run
         self.watch_dirty = False
         self.watch_term = 0
         self.created = self.last_active = time.time()
@@ -321,7 +323,7 @@ class Client(asyncio.Protocol):
         return (self.reader.authenticated and self.acl_user is None and self.multi is None
                 and not self.subscriptions
                 and self.reply_mode is None and self.id not in self.server.monitors.clients
-                and self.tracking is None)
+                and self.tracking is None and not self.script_debug_asked)
 
     def _runs_in_order(self, cmd: Command | None, argv: list[bytes]) -> bool:
         """May this command run while earlier replies are pending? Only if it reads nothing
@@ -366,6 +368,9 @@ class Client(asyncio.Protocol):
             return CommandError(f"ERR Can't execute '{cmd.full_name}': only (P|S)SUBSCRIBE / "
                                 "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
                                 "context")
+        if self.script_debug_asked and cmd.full_name in DEBUGGED_SCRIPT_COMMANDS:
+            cmd.rejected_calls += 1
+            return CommandError(SCRIPT_DEBUG_REFUSED)
         if self.server.monitors and self.id in self.server.monitors.clients and (
                 cmd.is_write or "readonly" in cmd.flags):  # Redis's monitors are replicas
             cmd.rejected_calls += 1

@@ -361,6 +361,11 @@ def _body_of(ctx: Context, sha: bytes) -> bytes:
 
 
 _EVAL_FLAGS = "noscript skip_monitor no_mandatory_keys stale"
+SCRIPT_DEBUG_UNSUPPORTED = ("ERR SCRIPT DEBUG is not supported by rcache (scripts run on "
+                            "every node when their Raft entry is applied)")
+SCRIPT_DEBUG_REFUSED = (SCRIPT_DEBUG_UNSUPPORTED + ": this connection asked for a debugging "
+                        "session, so its scripts do not run (SCRIPT DEBUG NO ends that)")
+DEBUGGED_SCRIPT_COMMANDS = frozenset(("eval", "evalsha", "eval_ro", "evalsha_ro"))
 
 
 @command("eval", -3, _EVAL_FLAGS + " replicated touches_any_key script_reads",
@@ -453,11 +458,16 @@ def script_kill(ctx: Context, argv: list[bytes]):
 @command("debug", 3, "noscript node", group=_G, container="script", since="3.2.0",
          summary="Set the debug mode for executed scripts.")
 def script_debug(ctx: Context, argv: list[bytes]):
-    if argv[2].lower() == b"no":
+    """There is no debugger, but the request is remembered: `redis-cli --ldb` ignores this
+    refusal and sends its EVAL anyway, expecting a session whose writes (YES) are rolled
+    back; the connection's scripts are refused (SCRIPT_DEBUG_REFUSED) until SCRIPT DEBUG NO."""
+    mode = argv[2].lower()
+    if mode == b"no":
+        ctx.client.script_debug_asked = False
         return OK
-    if argv[2].lower() in (b"yes", b"sync"):
-        raise CommandError("ERR SCRIPT DEBUG is not supported by rcache (scripts run on "
-                           "every node when their Raft entry is applied)")
+    if mode in (b"yes", b"sync"):
+        ctx.client.script_debug_asked = True
+        raise CommandError(SCRIPT_DEBUG_UNSUPPORTED)
     raise CommandError("ERR Use SCRIPT DEBUG YES/SYNC/NO")
 
 
