@@ -62,6 +62,10 @@ SEQUENCES = [
      ("SADD", "i", "1", "2", "3"), ("SADD", "j", "1", "100000"), ("MEMORY", "USAGE", "i"),
      ("MEMORY", "USAGE", "j"), ("HSET", "big", *[part for n in range(600) for part in (f"f{n}", f"v{n}")]),
      ("MEMORY", "USAGE", "big", "SAMPLES", "0"),
+     # lists: a quicklist of 8 KB listpack nodes, integers in their smallest encoding
+     ("RPUSH", "l", "a", "b c", "1", "100000", "-5000", "9000000000"), ("MEMORY", "USAGE", "l"),
+     ("RPUSH", "lbig", *["v" * 50] * 2000), ("MEMORY", "USAGE", "lbig"),
+     ("RPUSH", "lbig", "z" * 10000, "a"), ("MEMORY", "USAGE", "lbig", "SAMPLES", "0"),
      ("MEMORY", "USAGE", "nope"), ("MEMORY", "USAGE", "a", "SAMPLES", "-1"),
      ("MEMORY", "USAGE", "a", "SAMPLES", "x"), ("MEMORY", "USAGE", "a", "FOO"),
      ("MEMORY", "USAGE", "a", "SAMPLES"), ("MEMORY", "HELP"), ("MEMORY", "NOSUCH"),

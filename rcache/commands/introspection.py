@@ -8,6 +8,7 @@ this node's own, as each Redis instance keeps its own; LATENCY records no events
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 
 from .. import collections_store as cs
 from .. import errors, streams_store
@@ -134,7 +135,7 @@ container("memory", -2, "", group="server", since="4.0.0",
 # sizes of Redis's structures (64-bit): object, dict entry, dict, quicklist, quicklist node,
 # zset, skiplist node (one level on average)
 _ROBJ, _DICT_ENTRY, _DICT, _QUICKLIST, _QUICKLIST_NODE, _ZSET, _SKIPLIST_NODE = (
-    16, 24, 56, 40, 32, 16, 48)
+    16, 24, 56, 40, 40, 16, 48)
 DEFAULT_SAMPLES = 5  # OBJ_COMPUTE_SIZE_DEF_SAMPLES
 
 
@@ -154,12 +155,54 @@ def _sds(length: int) -> int:
     return allocation(header + length + 1)
 
 
+# listpack's integer encodings: smallest and largest value, bytes with the encoding byte
+_LISTPACK_INTS = ((0, 127, 1), (-4096, 4095, 2), (-(1 << 15), (1 << 15) - 1, 3),
+                  (-(1 << 23), (1 << 23) - 1, 4), (-(1 << 31), (1 << 31) - 1, 5))
+_LISTPACK_HEADER = 7  # total bytes, element count, and the end byte
+LIST_NODE_BYTES = 8192  # list-max-listpack-size -2: a quicklist node's listpack limit
+
+
 def _listpack_entry(value: bytes) -> int:
     """Bytes one element takes in a listpack: encoding, data, back-length."""
-    if parse_int(value) is not None:
-        return 10 if len(value) > 4 else 4
+    number = parse_int(value)
+    if number is not None:
+        return next((size for low, high, size in _LISTPACK_INTS if low <= number <= high),
+                    9) + 1
     head = 1 if len(value) < 64 else 2 if len(value) < 4096 else 5
     return head + len(value) + (1 if head + len(value) < 128 else 2)
+
+
+def _quicklist_size(values: Iterator[bytes], count: int, samples: int | None) -> int:
+    """A list as Redis 7.0 holds it: 8 KB listpack nodes (an element past that in a node of
+    its own), each sized by its allocation. Redis averages the first ``samples`` nodes and
+    scales by the node count: only those nodes' elements are read, and the count of the nodes
+    not read is estimated from their elements per node."""
+    nodes: list[tuple[int, int]] = []  # closed nodes: (allocation, elements)
+    packed = held = 0  # the open node's bytes and elements
+
+    def close(size: int, elements: int) -> None:
+        nodes.append((allocation(size), elements))
+
+    for value in values:
+        size = _listpack_entry(value)
+        if packed and (size > LIST_NODE_BYTES
+                       or _LISTPACK_HEADER + packed + size > LIST_NODE_BYTES):
+            close(_LISTPACK_HEADER + packed, held)
+            packed = held = 0
+        if size > LIST_NODE_BYTES:  # a node of its own
+            close(_LISTPACK_HEADER + size, 1)
+        else:
+            packed, held = packed + size, held + 1
+        if samples is not None and len(nodes) >= samples:
+            break
+    else:
+        if held or not nodes:
+            close(_LISTPACK_HEADER + packed, held)
+    sampled = nodes[:samples]
+    read = sum(elements for _, elements in nodes)
+    total_nodes = len(nodes) + -(-(count - read) * len(nodes) // max(read, 1))
+    node_bytes = sum(_QUICKLIST_NODE + size for size, _ in sampled)
+    return _ROBJ + _QUICKLIST + node_bytes * total_nodes // len(sampled)
 
 
 def _string_size(value: bytes) -> int:
@@ -183,12 +226,11 @@ def _extrapolated(per_sample: list[int], count: int) -> int:
 def _collection_size(ks: Keyspace, key: bytes, kind: int, samples: int | None) -> int:
     """objectComputeSize for a collection, from its first ``samples`` elements (None: all)."""
     meta = cs.lookup_any(ks, key)
+    if kind == LIST:
+        return _quicklist_size((value for _, value in cs.iter_elements(meta, ks)), meta.count,
+                               samples)
     elements = cs.iter_zset(ks, meta) if kind == ZSET else cs.iter_elements(meta, ks)
     sampled = list(itertools.islice(elements, samples))
-    if kind == LIST:  # a quicklist of 8 KB listpacks
-        packed = _extrapolated([_listpack_entry(value) for _, value in sampled], meta.count)
-        nodes = packed // 8192 + 1
-        return _ROBJ + _QUICKLIST + nodes * _QUICKLIST_NODE + allocation(7 * nodes + packed)
     if kind == ZSET:
         pairs = [(member, b"%r" % score) for member, score in sampled]
     else:
