@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from .config import Config
 from .errors import CommandError
 from .pending import Pending
-from .storage import Store
+from .storage import KeyspaceStats, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +195,7 @@ class Node(Protocol):
     machine: Any  # statemachine.StateMachine
     clients: Any
     stats: Any
+    keyspace_stats: KeyspaceStats  # the reads this node serves on its event loop
     blocking: Any
 
     def submitted(self, item: tuple, prepared: Any) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from .. import __version__
 from ..config import format_percentiles
+from ..interfaces import Node
 from ..resp import Verbatim
 from ..storage import SCRIPTS_BYTES_KEY, SCRIPTS_COUNT_KEY
 from .connection import REDIS_VERSION
@@ -188,13 +189,20 @@ def _persistence(ctx: Context) -> dict[str, object]:
     }
 
 
+def keyspace_hits_and_misses(server: Node) -> tuple[int, int]:
+    """INFO's keyspace_hits and keyspace_misses (also on /metrics): the reads this node
+    served on its event loop and those inside the entries it applied for its own clients."""
+    served, applied = server.keyspace_stats, server.machine.keyspace_stats
+    return served.hits + applied.hits, served.misses + applied.misses
+
+
 def _stats(ctx: Context) -> dict[str, object]:
     """Redis's order. Replication traffic is Raft's (not counted here: the repl figures are
     0), and what rcache does not have (forks, defrag, I/O threads, reply buffers that
     resize) shows as in a Redis where it never ran."""
     server = ctx.server
     stats = server.stats
-    read_stats, applied_stats = server.keyspace_stats, server.machine.keyspace_stats
+    hits, misses = keyspace_hits_and_misses(server)
     return {"total_connections_received": stats.connections_received,
             "total_commands_processed": stats.commands_processed,
             "instantaneous_ops_per_sec": stats.ops_rate.per_second,
@@ -212,8 +220,7 @@ def _stats(ctx: Context) -> dict[str, object]:
             "evicted_keys": server.eviction.evicted_keys,
             "evicted_clients": 0, "total_eviction_exceeded_time": 0,
             "current_eviction_exceeded_time": 0,
-            "keyspace_hits": read_stats.hits + applied_stats.hits,
-            "keyspace_misses": read_stats.misses + applied_stats.misses,
+            "keyspace_hits": hits, "keyspace_misses": misses,
             "pubsub_channels": len(server.hub.channels),
             "pubsub_patterns": len(server.hub.patterns),
             "pubsubshard_channels": len(server.hub.shard_channels),

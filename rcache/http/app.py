@@ -364,7 +364,9 @@ class HttpService:
         if elsewhere is not None:
             return elsewhere
         ctx = self._context(db)
-        record = ctx.ks.lookup(key)
+        ctx.ks.read_stats = self.server.keyspace_stats
+        with ctx.ks.reads_counted():  # one hit or miss, as GET counts; the elements' reads not
+            record = ctx.ks.lookup(key)
         if record is None:
             raise HttpError(404, "no such key")
         kind = TYPE_NAMES[record[0]].decode()
