@@ -32,6 +32,7 @@ from .slots import key_slot
 from .tls import replication_context
 
 PROXY = "proxy"  # route: forward the command to the leader (follower-proxy yes)
+REPLICA = "replica"  # route: run it here, outside the log, as a Redis replica runs it
 _LEASE = object()  # a read served from local state under the leader's lease
 _ELSEWHERE = object()  # a read this follower sends to the leader (MOVED or proxied)
 SECRET_FILE = "cluster-secret"  # in the data dir: the generated or received cluster secret
@@ -261,17 +262,29 @@ class Cluster:
     # -- routing -----------------------------------------------------------------------------
     def route_write(self, client: Connection, cmd: Command, argv: list[bytes]
                     ) -> CommandError | str | None:
-        """None if this node may take the write; PROXY if it forwards it to the leader; else
-        the reply that sends the client away."""
+        """None if this node may take the write; PROXY if it forwards it to the leader;
+        REPLICA if it runs it itself, as a Redis replica would; else the reply that sends
+        the client away."""
         if self.replicator.is_leader:
             return None
+        if cmd.replica_runs_if is not None and self.acts_as_replica() and (
+                cmd.replica_runs_if(self.server.store, argv)):
+            return REPLICA
         return self._elsewhere(client, cmd, argv)
+
+    def acts_as_replica(self) -> bool:
+        """Does this node run what a Redis replica runs itself (reads, read-only
+        transactions and scripts, PUBLISH, WATCH)? A follower with cluster-enabled no that
+        does not forward to the leader (follower-proxy)."""
+        return not (self.config.cluster_enabled or self.replicator.is_leader or (
+            self.config.follower_proxy and self.leader_client_address()))
 
     def refusal_to_queue(self, client: Connection, cmd: Command, argv: list[bytes]
                          ) -> CommandError | None:
         """A Redis replica refuses a write inside MULTI as it is queued (its EXEC then fails
         with EXECABORT); in cluster mode the transaction is redirected at EXEC, as before."""
-        if self.config.cluster_enabled:
+        if self.config.cluster_enabled or (
+                self.acts_as_replica() and cmd.runs_on_replica(self.server.store, argv)):
             return None
         route = self.route_write(client, cmd, argv)
         return route if isinstance(route, CommandError) else None

@@ -147,6 +147,10 @@ class Routing(Protocol):
 
     def read_needs_barrier(self, client: Connection) -> bool: ...
 
+    def acts_as_replica(self) -> bool:
+        """A follower with cluster-enabled no, not forwarding: runs what a Redis replica
+        runs itself (reads, PUBLISH, scripts without flags, WATCH)."""
+
     def forward(self, client: Connection, commands: list[tuple[int, list[bytes]]],
                 transaction: bool = False) -> Pending | CommandError: ...
 

@@ -26,6 +26,7 @@ Items:
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import logging
 import marshal
@@ -142,11 +143,17 @@ class StateMachine:
         # master only (a replica applies their effects). Node-local: nothing reaches the data.
         self.keyspace_stats = KeyspaceStats()
         self._read_stats: KeyspaceStats | None = None  # for the entry being applied
+        # While a follower's clients WATCH keys (rcache.watch): each applied entry's items,
+        # appended as its writes become visible. Node-local: nothing reaches the data.
+        self.watched_applies: collections.deque | None = None
 
     def reload(self) -> None:
         """After a snapshot replaced the database: tracking clients forget all they cached,
         as a Redis replica's full resync flushes them."""
         self.applied_index = self.store.applied_index
+        watched = self.watched_applies
+        if watched is not None:
+            watched.append(None)  # everything may have changed
         if self.hub is not None:
             self.hub.notify([(FLUSHED, b"flush", b"", 0)])
 
@@ -216,8 +223,12 @@ class StateMachine:
             elif kind == MEMBER:
                 txn.set_member(item[1], item[2], item[3])
                 results.append(None)
-        txn.commit(index)
-        self.applied_index = index
+        with self.store.commit_lock:
+            txn.commit(index)
+            self.applied_index = index
+            watched = self.watched_applies
+            if watched is not None:
+                watched.append(items)
         if lines:  # before the replies, as a script's lines come before the next command's
             self.monitors.show_committed(lines)
         if events:

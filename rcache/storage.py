@@ -37,6 +37,7 @@ import contextlib
 import itertools
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -181,6 +182,9 @@ class Store:
         self.generation = 0
         # Bumped when an entry changes ACL users (commands/acl_rules.py caches them).
         self.acl_version = 0
+        # Held while an applied entry's writes become visible (StateMachine.apply's commit);
+        # the event loop holds it to run a follower's transaction of reads on one state.
+        self.commit_lock = threading.Lock()
         # Called (on the applying thread) after such an entry: the server checks its clients.
         self.on_acl_change: Callable[[], None] | None = None
         # SCAN cursors: opaque integers -> the key to resume from (node-local, bounded).
