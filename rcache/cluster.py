@@ -6,8 +6,9 @@ read, unless the client sent READONLY) with ``-MOVED <slot> <leader>``, so clust
 clients follow the leader by themselves. With ``cluster-enabled no`` the group is a Redis
 master and its replicas instead, as Sentinel clients expect: a follower answers a write with
 ``-READONLY`` (which sends a Sentinel client back to its sentinels) and serves reads from its
-own state, as a Redis replica does (not those asked to be linearizable). ``redirect`` is the
-one place that words the refusal.
+own state, as a Redis replica does (not those asked to be linearizable), as well as what a
+Redis replica runs itself (``acts_as_replica``: PUBLISH, WATCH, scripts without flags...).
+``redirect`` is the one place that words the refusal.
 Member addresses (Raft and client) are replicated through the log, so every node can name the
 leader's client address.
 """
