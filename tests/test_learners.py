@@ -128,6 +128,13 @@ def test_a_learner_counts_in_no_majority_and_never_leads(cluster: LocalCluster) 
     assert _roles(elected)["n4"] == "learner"
     assert cluster.info(learner)["raft_role"] != "leader"
 
+    # Removed, a learner shuts itself down (its link ends where the removal is applied: it
+    # finds out from the members once no leader has reached it for a while).
+    assert elected.client().execute_command("RAFT.NODE", "REMOVE", "n4") == b"OK"
+    wait_for(lambda: learner.proc.poll() is not None, 30, "the removed learner to exit")
+    assert set(_roles(elected)) == {"n1", "n2", "n3"}
+    assert cluster.on_leader("SET", "after-removal", "3") is True
+
 
 def test_a_lone_node_keeps_writing_while_its_learner_is_down(tmp_path) -> None:
     """A 1-node cluster with a learner that is down still commits alone; the learner comes
