@@ -138,8 +138,9 @@ def test_a_learner_counts_in_no_majority_and_never_leads(cluster: LocalCluster) 
 
 def test_a_lone_node_keeps_writing_while_its_learner_is_down(tmp_path) -> None:
     """A 1-node cluster with a learner that is down still commits alone; the learner comes
-    back a learner, catches up, and RAFT.NODE PROMOTE makes it a voter."""
-    cluster = LocalCluster(tmp_path, 1, http=True).start()
+    back a learner, catches up (from a snapshot: the log is compacted meanwhile), and
+    RAFT.NODE PROMOTE makes it a voter."""
+    cluster = LocalCluster(tmp_path, 1, "--raft-log-max-entries", "10", http=True).start()
     try:
         first = cluster.nodes[0]
         learner = cluster.add_node("--join-learner", "yes")
@@ -152,12 +153,14 @@ def test_a_lone_node_keeps_writing_while_its_learner_is_down(tmp_path) -> None:
         assert {m["id"]: m["learner"] for m in view["members"]} == {"n1": False, "n2": True}
 
         learner.kill()
-        for i in range(20):  # each would time out (10 s) if the learner's vote were needed
+        for i in range(30):  # each would time out (10 s) if the learner's vote were needed
             assert admin.set(f"k{i}", i)
+        wait_for(lambda: admin.info("persistence")["raft_snapshot_index"] > 0, 30, "a snapshot")
         assert cluster.info(first)["raft_voters"] == 1
 
         learner.start()  # restarted: still a learner, and it catches up
-        wait_for(lambda: _stale_get(learner, "k19") == b"19", 30, "the restarted learner")
+        wait_for(lambda: _stale_get(learner, "k29") == b"29", 30, "the restarted learner")
+        assert "installed snapshot" in learner.log()
         assert cluster.info(learner)["raft_is_learner"] == 1
         assert _roles(first)["n2"] == "learner" and cluster.info(first)["raft_voters"] == 1
         admin.set("while-learner", "1")
