@@ -642,12 +642,14 @@ class RaftNode(SyncObj):
         self.sync_members()
 
     def learners(self) -> list[str]:
-        return [node.address for node in self._SyncObj__readonlyNodes]
+        """(any thread: a copy of the set is taken at once)"""
+        return [node.address for node in list(self._SyncObj__readonlyNodes)]
 
     def caught_up(self, address: str, max_lag: int) -> bool:
         """Leader: does that learner hold the log up to max_lag entries short of the commit
-        index, linked now and heard from within the election timeout?"""
-        node = next((n for n in self._SyncObj__readonlyNodes if n.address == address), None)
+        index, linked now and heard from within the election timeout? (loop thread)"""
+        node = next((n for n in list(self._SyncObj__readonlyNodes) if n.address == address),
+                    None)
         if node is None or not self._isLeader() or node not in self._SyncObj__connectedNodes:
             return False
         heard = self._SyncObj__lastResponseTime.get(node, float("-inf"))
