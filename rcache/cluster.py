@@ -284,6 +284,7 @@ class Cluster:
     async def promote_learners(self) -> None:
         """Leader, every PROMOTE_CHECK_S: promote the learners that joined to become voters
         (storage.LEARNER, not LEARNER_KEPT) once they are caught up (PROMOTE_MAX_LAG)."""
+        refused: dict[str, str] = {}  # learner -> why its last promotion was refused
         while True:
             await asyncio.sleep(PROMOTE_CHECK_S)
             replicator = self.replicator
@@ -299,7 +300,9 @@ class Cluster:
                         if self.server.store.member_roles().get(node_id) == LEARNER:
                             await self.promote(node_id)
                 except CommandError as err:
-                    log.warning("promoting learner %s: %s", node_id, err)
+                    if refused.get(node_id) != str(err):  # once, not every check
+                        log.warning("promoting learner %s: %s", node_id, err)
+                    refused[node_id] = str(err)
 
     def leader_id(self) -> str | None:
         raft = self.replicator.leader_address if self.replicator else None

@@ -143,7 +143,10 @@ def test_a_lone_node_keeps_writing_while_its_learner_is_down(tmp_path) -> None:
     cluster = LocalCluster(tmp_path, 1, "--raft-log-max-entries", "10", http=True).start()
     try:
         first = cluster.nodes[0]
-        learner = cluster.add_node("--join-learner", "yes")
+        learner = Node(tmp_path / "n2", None, "--id", "n2").start()  # a cluster of its own
+        cluster.nodes.append(learner)  # stopped with the cluster
+        assert learner.client().execute_command(
+            "RAFT.CLUSTER", "JOIN", f"127.0.0.1:{first.port}", "LEARNER") == b"OK"
         wait_for(lambda: _roles(first).get("n2") == "learner", 30, "n2 added as a learner")
         admin = first.client()
         admin.set("seen", "1")
