@@ -5,7 +5,10 @@ ratio of two commits measured in one run (bench/STEPS.md records them); two runs
 apart on this shared machine differ by more than most steps do.
 
 Usage: python bench/ab.py REV [REV ...] [--tests get,set] [--pipelines 1,16] [--clients 50]
-                          [--requests N] [--rounds R]
+                          [--requests N] [--rounds R] [--floor]
+
+--floor adds bench/floor_server.py to the run: uvloop + hiredis + RocksDB and nothing else,
+the floor under any Python server over RocksDB on this machine.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=100_000,
                         help="per -P 1 run; pipelined runs send 3x as many")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--floor", action="store_true",
+                        help="also load bench/floor_server.py (uvloop + hiredis + RocksDB)")
     args = parser.parse_args()
     tests = tuple(args.tests.split(","))
     specs = [BenchSpec(args.clients, pipeline, args.requests * (1 if pipeline == 1 else 3), tests)
@@ -58,6 +63,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="rcache-ab-") as tmp_name:
         tmp = Path(tmp_name)
         targets = [Target("redis-server", redis_server)]
+        if args.floor:
+            targets.append(Target("python-floor", servers.python_floor))
         for revision in args.revisions:
             short = export(revision, tmp / "src" / revision.replace("/", "_"))
             targets.append(Target(f"rcache@{short}",

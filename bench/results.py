@@ -335,7 +335,7 @@ def steps_section() -> list[str]:
 
 def figures_section(main: ThroughputRun, memory: list[MemoryRow] | None) -> list[str]:
     """Issue #14's table: every figure as a ratio to redis-server in this run, its goal, and
-    for the 3-node rows Redis's own replication (a master with two replicas) beside it."""
+    beside it the python floor (one node) or Redis's own replication (3 nodes)."""
     lines = [
         "## Issue #14's figures",
         "",
@@ -343,8 +343,11 @@ def figures_section(main: ThroughputRun, memory: list[MemoryRow] | None) -> list
         f"{RANDOM_KEYSPACE}`, 3-byte values): ops/s for throughput, p50 for latency (there a "
         "ratio above 1 is slower). The 3-node rows also show redis-server as a master with two "
         "replicas (`--replicaof`) on this machine, loaded through the master: what replication "
-        "costs Redis here. 'not measured': the run lacked that target (`--cluster`) or it "
-        "failed.",
+        "costs Redis here. The single-node rows show the python floor (`bench/floor_server.py`: "
+        "uvloop, hiredis and RocksDB with rcache's options, answering GET and SET with no log, "
+        "command table or checks): what any Python server over RocksDB reaches on this "
+        "machine, so a goal above its ratio is out of reach of Python here. 'not measured': "
+        "the run lacked that target (`--cluster`) or it failed.",
         "",
         *FIGURE_HEADER,
         *figure_rows(main),

@@ -144,6 +144,16 @@ def redis_server(workdir: Path, *extra: str) -> ProcessServer:
     return ProcessServer(launch.redis_server(launch.free_port(), workdir, *extra))
 
 
+def python_floor(workdir: Path) -> ProcessServer:
+    """bench/floor_server.py: uvloop + hiredis + RocksDB and nothing else, the floor under
+    any Python server over RocksDB on this machine (it runs this checkout's RocksDB options)."""
+    port = launch.free_port()
+    argv = [sys.executable, str(REPO / "bench" / "floor_server.py"), str(port),
+            str(workdir / "data")]
+    return ProcessServer(launch.ServerProcess(argv, workdir / "floor.log", port),
+                         name="python floor")
+
+
 def redis_server_aof_always(workdir: Path) -> ProcessServer:
     """redis-server that fsyncs its AOF before replying, as `appendfsync always` does."""
     return redis_server(workdir, "--appendonly", "yes", "--appendfsync", "always")

@@ -22,6 +22,7 @@ from .servers import (
     ServerUnderTest,
     load_now,
     log,
+    python_floor,
     raft_term,
     rcache_single_node,
     read_proc_status_kib,
@@ -73,9 +74,11 @@ class Target:
         return dataclasses.replace(spec, tests=tests) if tests else None
 
 
-# The first target is the baseline that every other target's ops/s is divided by.
+# The first target is the baseline that every other target's ops/s is divided by. The
+# python floor (bench/floor_server.py) shows what any Python server over RocksDB reaches here.
 TARGETS = [
     Target("redis-server", redis_server),
+    Target("python-floor", python_floor, tests=("set", "get")),
     Target("rcache", rcache_single_node),
 ]
 # --cluster: the fair comparator first, a redis-server master with two replicas on this machine

@@ -9,12 +9,21 @@ command through the log again, right behind that write, so it pops what the writ
 nobody ordered earlier took it; the clients parked on a key try in the order they came (a
 blocking move's try wakes those of its target once it moved something). Only a
 leader parks clients: one that stops leading unblocks them with Redis's UNBLOCKED error.
+
+Redis serves the clients a write unblocks before it replies to that write, the whole chain
+(a move pushing into a list another client waits on) included. Here the write's reply waits
+for its ``Chain``: the wake-up tries it sent, and those of the moves they made, each a later
+log item; a move's own reply waits for the tries it sent. Only the leader knows the chain
+(the state machine sees plain items): it ends when each try is over, popped or not, or its
+client left, or the leader stops leading. A chain waits only for clients parked before it
+began, each served once, so it is never longer than the clients parked.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 from .commands.args import timeout_arg
 from .commands.streams import block_timeout_ms, resolve_last_ids, woken_reply
@@ -32,12 +41,51 @@ UNBLOCKED_BY_CLIENT = CommandError("UNBLOCKED client unblocked via CLIENT UNBLOC
 LEADERSHIP_CHECK_S = 0.5
 
 
+class Chain:
+    """The wake-up tries one write sent, and the tries their moves sent in turn: replies held
+    until every one is over (``tries`` back to 0), as Redis serves them before replying."""
+
+    __slots__ = ("tries", "horizon", "parents", "held")
+
+    def __init__(self, horizon: int, parents: list[Chain] | None = None) -> None:
+        self.tries = 0  # tries (and chains of moves) not over yet
+        self.horizon = horizon  # waiters that arrived from this one on are not waited for
+        self.parents = parents or []  # chains that wait for this one (a move's, its waker's)
+        self.held: list[Callable[[], None]] = []
+
+    def hold(self, pending: Pending) -> Pending:
+        """The Pending the log resolves in place of ``pending``, whose value then waits for
+        the chain to be over."""
+        return Pending(lambda logged: self.then(lambda: pending.resolve(logged.value)))
+
+    def then(self, action: Callable[[], None]) -> None:
+        if self.tries:
+            self.held.append(action)
+        else:
+            action()
+
+    def join(self) -> None:
+        self.tries += 1
+
+    def leave(self) -> None:
+        self.tries -= 1
+        if not self.tries:
+            held, self.held = self.held, []
+            for action in held:
+                action()
+            for parent in self.parents:
+                parent.leave()
+
+
 class Waiter:
     __slots__ = ("client", "db", "cmd", "argv", "keys", "result", "in_flight", "again",
-                 "expired", "timer", "woken", "ended_with")
+                 "expired", "timer", "woken", "ended_with", "arrival", "chains", "next_chains")
 
     def __init__(self, client: Connection, cmd: Command, argv: list[bytes], keys: list[bytes],
-                 result: Pending) -> None:
+                 result: Pending, arrival: int) -> None:
+        self.arrival = arrival  # (Blocking counts arrivals: a chain's horizon)
+        self.chains: list[Chain] = []  # waiting for the try in the log (or about to be)
+        self.next_chains: list[Chain] = []  # waiting for the try ``again`` sends
         self.client = client
         self.db = client.db
         self.cmd = cmd
@@ -60,6 +108,7 @@ class Blocking:
         self._by_key: dict[tuple[int, bytes], dict[Waiter, None]] = {}
         self._monitor: asyncio.TimerHandle | None = None
         self._own_try: tuple | None = None  # the item of a try being submitted
+        self._arrivals = 0
 
     @property
     def parked(self) -> int:
@@ -85,7 +134,9 @@ class Blocking:
         keys = cmd.keys(argv)
         # A move pushes into its second key: a client parked there may pop, not this one.
         waiter = Waiter(client, cmd, argv,
-                        keys[:1] if "fills_second_key" in cmd.flags else keys, result)
+                        keys[:1] if "fills_second_key" in cmd.flags else keys, result,
+                        self._arrivals)
+        self._arrivals += 1
         if timeout_ms:
             waiter.timer = asyncio.get_running_loop().call_later(
                 timeout_ms / 1000, self._time_out, waiter)
@@ -117,18 +168,37 @@ class Blocking:
             ks = self._server.store.keyspace(waiter.db, int(time.time() * 1000))
             value = woken_reply(ks, waiter.argv, value)
         popped = value is not NULL_ARRAY and value is not None  # or an error
+        if popped and "fills_second_key" in waiter.cmd.flags and (
+                type(value) is not CommandError):
+            self._release(waiter, value, self._moved(waiter))
+            return
         if popped or waiter.expired or waiter.client.closed:
             self._release(waiter, value if popped else waiter.ended_with)
-            if popped and "fills_second_key" in waiter.cmd.flags and (
-                    type(value) is not CommandError):
-                self._wake(dict(self._by_key.get((waiter.db, waiter.argv[2]), {})))
             return
         waiter.woken = True  # Redis would have blocked it here
+        _leave(waiter.chains)
+        waiter.chains, waiter.next_chains = waiter.next_chains, []
         if waiter.again:
             waiter.again = False
             self._attempt(waiter)
         else:
             self._park(waiter)
+
+    def _moved(self, waiter: Waiter) -> Chain | None:
+        """A move pushed into its target: wake who waits there, in a chain of its own that
+        its reply and the chains waiting for this move wait for (None: nobody woken)."""
+        parents = waiter.chains + [chain for chain in waiter.next_chains
+                                   if chain not in waiter.chains]
+        chain = Chain(min((parent.horizon for parent in parents), default=self._arrivals),
+                      parents)
+        woken = dict(self._by_key.get((waiter.db, waiter.argv[2]), {}))
+        woken.pop(waiter, None)  # BLMOVE l l: it is served
+        self._wake(woken, chain)
+        if not chain.tries:
+            return None
+        for parent in parents:
+            parent.join()
+        return chain
 
     def _park(self, waiter: Waiter) -> None:
         self._parked[waiter] = None
@@ -136,7 +206,8 @@ class Blocking:
             self._monitor = asyncio.get_running_loop().call_later(
                 LEADERSHIP_CHECK_S, self._check_leadership)
 
-    def _release(self, waiter: Waiter, reply: object) -> None:
+    def _release(self, waiter: Waiter, reply: object, chain: Chain | None = None) -> None:
+        """The wait is over: ``reply`` goes out (once ``chain`` is, if given)."""
         self._parked.pop(waiter, None)
         for key in waiter.keys:
             watching = self._by_key[key]
@@ -145,7 +216,12 @@ class Blocking:
                 del self._by_key[key]
         if waiter.timer is not None:
             waiter.timer.cancel()
-        waiter.result.resolve(reply)
+        if chain is None:
+            waiter.result.resolve(reply)
+        else:
+            chain.then(lambda: waiter.result.resolve(reply))
+        _leave(waiter.chains + waiter.next_chains)
+        waiter.chains, waiter.next_chains = [], []
 
     def _end(self, waiter: Waiter, reply: object) -> None:
         """The wait is over: reply now, or, if a try is in the log, with whatever it brings
@@ -187,10 +263,20 @@ class Blocking:
         self._monitor = asyncio.get_running_loop().call_later(
             LEADERSHIP_CHECK_S, self._check_leadership)
 
+    def deposed(self) -> None:
+        """This node stopped leading: no reply waits for a chain any more (the tries in the
+        log end as the log decides; parked clients get UNBLOCKED from _check_leadership)."""
+        for watching in list(self._by_key.values()):
+            for waiter in watching:
+                _leave(waiter.chains + waiter.next_chains)
+                waiter.chains, waiter.next_chains = [], []
+
     # -- the write path calls this for every item it submits ---------------------------------
-    def submitted(self, item: tuple, prepared: Prepared = None) -> None:
+    def submitted(self, item: tuple, prepared: Prepared = None) -> Chain | None:
+        """Wake the waiters on the keys ``item`` writes. -> The chain its reply must wait
+        for (``Chain.hold``), None if it woke nobody."""
         if not self._by_key or item is self._own_try:
-            return  # a try wakes the clients parked on its target once it moved something
+            return None  # a try wakes the clients parked on its target once it moved something
         commands = [(item[1], item[2])] if item[0] == COMMAND else (
             item[1] if item[0] == TRANSACTION else [])
         found = ([prepared] if item[0] == COMMAND else prepared) or [None] * len(commands)
@@ -202,16 +288,31 @@ class Blocking:
                     woken.update(watching)
             for key in keys or ():
                 woken.update(self._by_key.get((db, key), {}))
-        self._wake(woken)
+        if not woken:
+            return None
+        chain = Chain(self._arrivals)
+        self._wake(woken, chain)
+        return chain
 
-    def _wake(self, woken: dict[Waiter, None]) -> None:
-        """Try again for these waiters, each behind what the leader submitted so far."""
+    def _wake(self, woken: dict[Waiter, None], chain: Chain) -> None:
+        """Try again for these waiters, each behind what the leader submitted so far; those
+        that arrived before ``chain`` began join it."""
         for waiter in woken:
+            if waiter.arrival < chain.horizon:
+                joined = waiter.next_chains if waiter.in_flight else waiter.chains
+                if chain not in joined:
+                    joined.append(chain)
+                    chain.join()
             if waiter.in_flight:
                 waiter.again = True
             else:  # once the item being submitted is queued: the try is ordered behind it
                 waiter.in_flight = True
                 asyncio.get_running_loop().call_soon(self._attempt, waiter)
+
+
+def _leave(chains: list[Chain]) -> None:
+    for chain in chains:
+        chain.leave()
 
 
 def may_wait(cmd: Command, argv: list[bytes]) -> bool:

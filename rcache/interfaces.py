@@ -42,6 +42,14 @@ class PeerUnreachable(Exception):
     """A would-be member's Raft port did not answer as an rcache node of this cluster."""
 
 
+class ReplyHold(Protocol):
+    """What a write's reply may have to wait for once applied (blocking.Chain: the clients
+    it woke, served first as Redis serves them)."""
+
+    def hold(self, pending: Pending) -> Pending:
+        """The Pending the log resolves in place of ``pending``."""
+
+
 class Replication(Protocol):
     # rcache's own parts of the Raft node (no PySyncObj object behind them):
     journal: Any  # durability.DurableJournal: INFO persistence, /metrics

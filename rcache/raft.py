@@ -46,7 +46,7 @@ from .durability import DurableJournal, Snapshots
 from .entries import COMMAND, MEMBER, TRANSACTION
 from .errors import NOT_COMMITTED, NOT_LEADER_FOR_READ, OUTCOME_UNKNOWN, READ_TIMEOUT, CommandError
 from .faults import TickFaults
-from .interfaces import PeerUnreachable, RaftStatus
+from .interfaces import PeerUnreachable, RaftStatus, ReplyHold
 from .pending import Pending
 from .pubsub import settle
 from .statemachine import Prepared, StateMachine, encode_entry
@@ -847,8 +847,10 @@ class Replicator:
         self._items: list[tuple] = []
         self._waiters: list[Pending] = []
         self._prepared: list[Prepared] = []  # per item: its commands looked up (and parsed)
-        # Sees every write, with its commands if the caller looked them up.
-        self.on_submit: Callable[[tuple, Prepared], None] = lambda item, prepared: None
+        # Sees every write, with its commands if the caller looked them up; may give what
+        # the write's reply waits for.
+        self.on_submit: Callable[[tuple, Prepared], ReplyHold | None] = (
+            lambda item, prepared: None)
         # After an entry's (or a read round's) replies are resolved: their clients write them
         # now, one write each, instead of one per reply.
         self.on_resolved: Callable[[], None] = lambda: None
@@ -1100,7 +1102,7 @@ class Replicator:
         """Queue one state-machine item for the next entry; its reply resolves the Pending.
         ``prepared``: the item's commands as the caller found them (statemachine.Prepared)."""
         waiter = Pending(on_done)
-        self.on_submit(item, prepared)
+        chain = self.on_submit(item, prepared)
         command = item[0] == COMMAND
         if command:  # a client's command, the common item: weighed here, without a call
             argv = item[2]
@@ -1116,7 +1118,8 @@ class Replicator:
             if not self._returning:
                 self._loop.call_soon(self._flush_unless_busy)
         items.append(item)
-        self._waiters.append(waiter)
+        # (a write that woke parked clients replies once they are served: blocking.Chain)
+        self._waiters.append(waiter if chain is None else chain.hold(waiter))
         self._prepared.append(prepared)
         self._batch_bytes += size
         self._batch_args += count

@@ -25,7 +25,7 @@ from time import time_ns
 from typing import TYPE_CHECKING
 
 from . import errors, scripting
-from .blocking import Blocking, may_wait
+from .blocking import Blocking, Chain, may_wait
 from .cluster import PROXY, Cluster
 from .commands import table
 from .commands.acl import noperm_reply
@@ -1050,14 +1050,14 @@ class Server:
             if client._write_due:
                 client.flush()
 
-    def submitted(self, item: tuple, prepared: Prepared) -> None:
+    def submitted(self, item: tuple, prepared: Prepared) -> Chain | None:
         """Every item the write path submits (with its commands if known): WATCH and parked
-        blocking pops look at it."""
+        blocking pops look at it. -> The chain of clients it woke, that its reply waits for."""
         self.watches.submitted(item, prepared)
-        self.blocking.submitted(item, prepared)
         kind = item[0]
         if kind == COMMAND or kind == TRANSACTION:
             self.stats.writes_submitted += 1
+        return self.blocking.submitted(item, prepared)
 
     def shutdown(self) -> None:
         if self._stopping is not None and not self._stopping.is_set():
@@ -1086,6 +1086,7 @@ class Server:
         replies of the commands it sent (a blocked pop's UNBLOCKED, a write's outcome)."""
         if self.replicator.is_leader:  # elected again meanwhile
             return
+        self.blocking.deposed()
         clients = list(self.clients.values())
         log.warning("No longer the leader: closing %d client connections", len(clients))
         for client in clients:

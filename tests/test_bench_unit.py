@@ -32,7 +32,7 @@ def test_throughput_figure_is_a_ratio_with_its_goal() -> None:
     cells = figure_cells(figure, Measurement(70_000, 0.5, 1.0), Measurement(100_000, 0.2, 0.5),
                          None)
     assert cells == ["single node SET, -P 1", "70,000/s", "100,000/s", "0.70x", ">= 0.6x", "yes",
-                     "", ""]
+                     "", "", ""]
     missed = figure_cells(figure, Measurement(50_000, 0.5, 1.0), Measurement(100_000, 0.2, 0.5),
                           None)
     assert missed[3:6] == ["0.50x", ">= 0.6x", "no"]
@@ -42,8 +42,15 @@ def test_latency_figure_judges_p50_and_shows_the_replicated_comparator() -> None
     figure = next(f for f in FIGURES if f.label == "SET, -c 1, p50 latency, 3 nodes")
     cells = figure_cells(figure, Measurement(3_000, 0.30, 0.9), Measurement(60_000, 0.015, 0.02),
                          Measurement(20_000, 0.05, 0.1))
-    assert cells[1:] == ["0.300 ms", "0.015 ms", "20.00x", "<= 0.35 ms", "yes", "0.050 ms",
-                         "6.00x"]
+    assert cells[1:] == ["0.300 ms", "0.015 ms", "20.00x", "<= 0.35 ms", "yes",
+                         "redis master + 2 replicas: 0.050 ms", "3.33x", "6.00x"]
+
+
+def test_single_node_figure_shows_the_python_floor_beside_it() -> None:
+    figure = next(f for f in FIGURES if f.label == "single node GET, -P 16")
+    cells = figure_cells(figure, Measurement(100_000, 1, 2), Measurement(500_000, 1, 2),
+                         Measurement(250_000, 1, 2))
+    assert cells[6:] == ["python floor: 250,000/s", "0.50x", "0.40x"]
 
 
 def test_figure_without_its_target_is_not_measured() -> None:

@@ -1,8 +1,11 @@
 """Blocking pops against real processes: clients parked until a push, in arrival order, timed
-out, gone, moved along a chain, used as a work queue, and unblocked when the leader changes."""
+out, gone, moved along a chain (served before the write that started it replies), used as a
+work queue, and unblocked when the leader changes."""
 
 from __future__ import annotations
 
+import select
+import signal
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -293,3 +296,152 @@ def test_a_stream_removed_under_a_blocked_xreadgroup_unblocks_it(node: Node,
             client.xadd("s", {"f": "v"}, id="1-1")
             assert _received(reader, 4) == b"*1\r\n"
             client.delete("s")
+
+
+_PUSHES = {  # writes that push foo into l1, each as a client sends it
+    "rpush": lambda c: c.rpush("l1", "foo"),
+    "exec": lambda c: c.pipeline(transaction=True).rpush("l1", "foo").execute(),
+    "eval": lambda c: c.eval("return redis.call('rpush', KEYS[1], 'foo')", 1, "l1"),
+    "lmove": lambda c: (c.rpush("l0", "foo"), c.lmove("l0", "l1"))[1],
+    "blmove served at once": lambda c: (c.rpush("l0", "foo"), c.blmove("l0", "l1", 1))[1],
+}
+
+
+def _linked_moves_seen(port: int) -> list:
+    """Two clients parked in BLMOVE l1 -> l2 and l2 -> l3: what each write that pushes into
+    l1 replies and the lists hold right after that reply; what the first mover sees in l3
+    right after its own reply. Then circular BRPOPLPUSH (l1 -> l2 -> l1)."""
+    client = redis.Redis(port=port, socket_timeout=10)
+    seen: list = []
+
+    def first() -> tuple:
+        mover = redis.Redis(port=port, socket_timeout=30)
+        return mover.blmove("l1", "l2", 30, "RIGHT", "LEFT"), mover.lrange("l3", 0, -1)
+
+    with ThreadPoolExecutor(2) as pool:
+        for name, push in _PUSHES.items():
+            client.delete("l0", "l1", "l2", "l3")
+            moved = pool.submit(first)
+            _blocked(client, 1)
+            second = pool.submit(redis.Redis(port=port, socket_timeout=30).blmove,
+                                 "l2", "l3", 30, "RIGHT", "LEFT")
+            _blocked(client, 2)
+            reply = push(client)
+            seen.append((name, reply, [client.lrange(key, 0, -1) for key in ("l1", "l2", "l3")],
+                         moved.result(timeout=30), second.result(timeout=30)))
+        client.delete("l1", "l2")
+        circular = [pool.submit(redis.Redis(port=port, socket_timeout=30).brpoplpush,
+                                source, target, 30) for source, target in (("l1", "l2"),
+                                                                           ("l2", "l1"))]
+        _blocked(client, 2)
+        seen.append((client.rpush("l1", "foo"), client.lrange("l1", 0, -1),
+                     client.lrange("l2", 0, -1), [c.result(timeout=30) for c in circular]))
+    return seen
+
+
+def test_a_chain_of_moves_is_served_before_the_write_that_started_it_replies(
+        node: Node, redis_server: int) -> None:
+    expected = _linked_moves_seen(redis_server)
+    assert expected[0] == ("rpush", 1, [[], [], [b"foo"]], (b"foo", [b"foo"]), b"foo")
+    assert expected[-1] == (1, [b"foo"], [], [b"foo", b"foo"])
+    assert _linked_moves_seen(node.port) == expected
+
+
+def _parked_in_moves(port: int) -> list[socket.socket]:
+    """Two raw connections parked in BLMOVE l1 -> l2 and l2 -> l3 (each sent CLIENT ID
+    first, its reply read)."""
+    movers = []
+    for source, target in ((b"l1", b"l2"), (b"l2", b"l3")):
+        mover = socket.create_connection(("127.0.0.1", port), timeout=30)
+        mover.sendall(encode_command([b"CLIENT", b"ID"]))
+        assert _received(mover, 1) == b":"
+        while not _received(mover, 1) == b"\n":
+            pass
+        mover.sendall(encode_command([b"BLMOVE", source, target, b"RIGHT", b"LEFT", b"0"]))
+        movers.append(mover)
+    return movers
+
+
+def test_a_chain_of_moves_on_a_three_node_leader(cluster: LocalCluster) -> None:
+    leader = cluster.leader()
+    client = leader.client()
+    first, second = _parked_in_moves(leader.port)
+    try:
+        _blocked(client, 2)
+        with client.pipeline(transaction=False) as pipe:  # the reads sent with the push
+            pipe.rpush("l1", "foo")
+            for key in ("l1", "l2", "l3"):
+                pipe.lrange(key, 0, -1)
+            assert pipe.execute() == [1, [], [], [b"foo"]]
+        foo = b"$3\r\nfoo\r\n"
+        assert (_received(first, len(foo)), _received(second, len(foo))) == (foo, foo)
+    finally:
+        first.close()
+        second.close()
+    for follower in cluster.followers():  # applied the same everywhere
+        reader = follower.client()
+        reader.execute_command("READONLY")
+        wait_for(lambda r=reader: [r.lrange(key, 0, -1) for key in ("l1", "l2", "l3")]
+                 == [[], [], [b"foo"]], 10, f"the chain on {follower.name}")
+
+
+def test_a_woken_client_gone_before_it_is_served_holds_up_nothing(tmp_path) -> None:
+    """The push wakes the first mover, whose try is in the log (the followers are stopped,
+    so nothing commits) when its client disconnects. Once the log moves again, the try still
+    moves (as the try was ordered), the second mover is served, and the push replies."""
+    cluster = LocalCluster(tmp_path, 3, "--raft-election-timeout", "3000").start()
+    try:
+        leader = cluster.leader()
+        client = leader.client()
+        first, second = _parked_in_moves(leader.port)
+        _blocked(client, 2)
+        followers = cluster.followers()
+        with socket.create_connection(("127.0.0.1", leader.port), timeout=30) as pusher:
+            for follower in followers:
+                follower.signal(signal.SIGSTOP)
+            try:
+                pusher.sendall(encode_command([b"RPUSH", b"l1", b"foo"]))
+                wait_for(lambda: any(c["cmd"] == "rpush" for c in client.client_list()), 10,
+                         "the push submitted")
+                first.close()  # woken, its try in the log
+                wait_for(lambda: len(client.client_list()) == 3, 10, "the first mover gone")
+            finally:
+                for follower in followers:
+                    follower.signal(signal.SIGCONT)
+            assert _received(pusher, 4) == b":1\r\n"
+            pusher.sendall(encode_command([b"LRANGE", b"l3", b"0", b"-1"]))
+            assert _received(pusher, 13) == b"*1\r\n$3\r\nfoo\r\n"
+        foo = b"$3\r\nfoo\r\n"
+        assert _received(second, len(foo)) == foo
+        second.close()
+        _blocked(client, 0)
+    finally:
+        cluster.stop()
+
+
+def _heard_first(port: int, transaction: bool) -> str:
+    """A client parked in BLPOP, another pushes (alone or in MULTI/EXEC): which of the two
+    connections has its reply first ("both": they came together)."""
+    client = redis.Redis(port=port, socket_timeout=10)
+    client.delete("l1")
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as popper, \
+            socket.create_connection(("127.0.0.1", port), timeout=30) as writer:
+        popper.sendall(encode_command([b"BLPOP", b"l1", b"0"]))
+        _blocked(client, 1)
+        push = encode_command([b"RPUSH", b"l1", b"x"])
+        if transaction:
+            writer.sendall(encode_command([b"MULTI"]) + push)
+            assert _received(writer, 14) == b"+OK\r\n+QUEUED\r\n"
+            push = encode_command([b"EXEC"])
+        writer.sendall(push)
+        readable, _, _ = select.select([popper, writer], [], [], 30)
+        return "both" if len(readable) == 2 else "popper" if popper in readable else "writer"
+
+
+def test_the_woken_client_hears_before_the_writer_as_in_redis(
+        node: Node, redis_server: int) -> None:
+    """Redis writes the served client's reply before the reply of the write that served it
+    (EXEC's too); so does rcache: the writer never hears first."""
+    for port in (redis_server, node.port):
+        for transaction in (False, True, False, True):
+            assert _heard_first(port, transaction) in ("popper", "both"), (port, transaction)

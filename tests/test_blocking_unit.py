@@ -27,11 +27,12 @@ class OneNodeReplication:
 
     def submit(self, item: tuple, on_done=None, prepared=None) -> Pending:
         pending = Pending(on_done)
-        self.blocking.submitted(item, prepared)  # as Server.submitted, before it is queued
+        chain = self.blocking.submitted(item, prepared)  # as Server.submitted, before queued
         self.direct.index += 1
         entry = encode_entry(NOW, self.direct.index, [item])
         reply = self.direct.machine.apply(self.direct.index, entry)[0]
-        asyncio.get_running_loop().call_soon(pending.resolve, reply)
+        logged = pending if chain is None else chain.hold(pending)  # as Replicator.submit
+        asyncio.get_running_loop().call_soon(logged.resolve, reply)
         return pending
 
 
@@ -54,10 +55,14 @@ async def _until(condition, turns: int = 1000) -> None:
     raise AssertionError("condition not reached")
 
 
-def _pop(blocking: Blocking, *args: bytes) -> Pending:
+def _pop(blocking: Blocking, *args: bytes, client: SimpleNamespace | None = None) -> Pending:
     argv = list(args)
-    client = SimpleNamespace(db=0, closed=False)
+    client = client or SimpleNamespace(db=0, closed=False)
     return blocking.run(client, lookup(argv), argv, Pending(None))
+
+
+def _lists(direct: DirectNode, *keys: bytes) -> list:
+    return [direct.call(b"lrange", key, 0, -1) for key in keys]
 
 
 def test_parked_pop_gets_the_next_push(tmp_path) -> None:
@@ -149,3 +154,110 @@ def test_circular_moves_that_find_nothing_stop_trying(tmp_path) -> None:
 async def _wait_done(pending: Pending) -> None:
     while not pending.done:
         await asyncio.sleep(0.001)
+
+
+def _push_seeing(replication: OneNodeReplication, *lists: bytes) -> tuple[Pending, list]:
+    """RPUSH a foo, and what ``lists`` hold when its reply comes."""
+    seen: list = []
+    push = replication.submit((COMMAND, 0, [b"rpush", b"a", b"foo"]),
+                              lambda _: seen.extend(_lists(replication.direct, *lists)))
+    return push, seen
+
+
+def test_a_push_replies_once_the_chain_of_moves_it_started_is_served(tmp_path) -> None:
+    async def scenario(blocking: Blocking, replication: OneNodeReplication) -> None:
+        first = _pop(blocking, b"blmove", b"a", b"b", b"RIGHT", b"LEFT", b"0")
+        second = _pop(blocking, b"brpoplpush", b"b", b"c", b"0")
+        await _until(lambda: blocking.parked == 2)
+        seen_by_first: list = []
+        first.on_done = lambda _: seen_by_first.extend(_lists(replication.direct, b"c"))
+        push, seen = _push_seeing(replication, b"a", b"b", b"c")
+        await _until(lambda: push.done)
+        assert seen == [[], [], [b"foo"]] and second.done
+        assert (first.value, seen_by_first) == (b"foo", [[b"foo"]])  # its move's chain too
+    _run(tmp_path, scenario)
+
+
+def test_a_circular_chain_serves_each_client_once(tmp_path) -> None:
+    async def scenario(blocking: Blocking, replication: OneNodeReplication) -> None:
+        first = _pop(blocking, b"brpoplpush", b"a", b"b", b"0")
+        second = _pop(blocking, b"brpoplpush", b"b", b"a", b"0")
+        same = _pop(blocking, b"blmove", b"b", b"b", b"LEFT", b"RIGHT", b"0")  # b -> b
+        await _until(lambda: blocking.parked == 3)
+        push, seen = _push_seeing(replication, b"a", b"b")
+        await _until(lambda: push.done)
+        # a -> b (first), b -> a (second, parked before same); same finds b empty: parked
+        assert (first.value, second.value, same.done) == (b"foo", b"foo", False)
+        assert seen == [[b"foo"], []] and blocking.parked == 1
+    _run(tmp_path, scenario)
+
+
+def test_a_try_that_finds_nothing_releases_the_reply(tmp_path) -> None:
+    """Two clients parked on one list, one element: the second one's try finds nothing and
+    parks again, and the push replies."""
+    async def scenario(blocking: Blocking, replication: OneNodeReplication) -> None:
+        taker = _pop(blocking, b"blpop", b"a", b"0")
+        late = _pop(blocking, b"blpop", b"a", b"0")
+        await _until(lambda: blocking.parked == 2)
+        push, seen = _push_seeing(replication, b"a")
+        await _until(lambda: push.done)
+        assert (taker.value, late.done, seen, blocking.parked) == ([b"a", b"foo"], False,
+                                                                  [[]], 1)
+    _run(tmp_path, scenario)
+
+
+def test_a_woken_client_gone_before_its_try_releases_the_reply(tmp_path) -> None:
+    async def scenario(blocking: Blocking, replication: OneNodeReplication) -> None:
+        client = SimpleNamespace(db=0, closed=False)
+        _pop(blocking, b"blmove", b"a", b"b", b"RIGHT", b"LEFT", b"0", client=client)
+        second = _pop(blocking, b"blmove", b"b", b"c", b"RIGHT", b"LEFT", b"0")
+        await _until(lambda: blocking.parked == 2)
+        push, seen = _push_seeing(replication, b"a", b"b", b"c")
+        client.closed = True  # woken, its try not yet submitted: it takes nothing
+        await _until(lambda: push.done)
+        assert seen == [[b"foo"], [], []] and not second.done and blocking.parked == 1
+    _run(tmp_path, scenario)
+
+
+def test_a_leader_change_releases_the_reply(tmp_path) -> None:
+    async def scenario(blocking: Blocking, replication: OneNodeReplication) -> None:
+        _pop(blocking, b"blpop", b"a", b"0")
+        await _until(lambda: blocking.parked == 1)
+        submit = replication.submit
+        replication.submit = lambda item, on_done=None, prepared=None: Pending(on_done)
+        push = submit((COMMAND, 0, [b"rpush", b"a", b"foo"]))  # its try never comes back
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not push.done
+        blocking.deposed()
+        await _until(lambda: push.done)
+        assert push.value == 1
+    _run(tmp_path, scenario)
+
+
+def test_a_chain_waits_only_for_clients_parked_before_it(tmp_path) -> None:
+    """A client that parks on the move's target while the chain runs is woken, not waited
+    for: new clients cannot keep a reply waiting for ever."""
+    async def scenario(blocking: Blocking, replication: OneNodeReplication) -> None:
+        _pop(blocking, b"blmove", b"a", b"b", b"RIGHT", b"LEFT", b"0")
+        await _until(lambda: blocking.parked == 1)
+        submit = replication.submit
+        held: list = []
+
+        def hold_tries(item, on_done=None, prepared=None):
+            if item[2][0] == b"blpop" and len(item) > 3:  # the newcomer's wake-up try
+                held.append((item, on_done, prepared))
+                return Pending(on_done)
+            return submit(item, on_done, prepared)
+        replication.submit = hold_tries
+        push = submit((COMMAND, 0, [b"rpush", b"a", b"foo"]))
+        newcomer = _pop(blocking, b"blpop", b"b", b"0")  # its first try runs: b is empty
+        await _until(lambda: held)  # the move woke it, its try is held
+        await _until(lambda: push.done)
+        assert not newcomer.done
+        replication.submit = submit
+        item, on_done, prepared = held[0]
+        submit(item, on_done, prepared)
+        await _until(lambda: newcomer.done)
+        assert newcomer.value == [b"b", b"foo"]
+    _run(tmp_path, scenario)
