@@ -68,6 +68,7 @@ class Cluster:
         self.reads_by_read_index = 0  # reads that waited for a ReadIndex round
         self._explicit_secret = bool(self.config.cluster_secret)
         self.membership_lock = asyncio.Lock()  # one membership change at a time (leader)
+        self._joining = False  # RAFT.CLUSTER JOIN is replacing this node's log and data
 
     async def start(self, loop: asyncio.AbstractEventLoop) -> Replicator:
         """Start Raft with the members recorded in our data dir; else join the cluster named by
@@ -182,6 +183,15 @@ class Cluster:
             raise CommandError("ERR Already cluster member")
         if any(store.key_count(db) for db in range(self.config.databases)):
             raise CommandError("ERR this node holds data: only an empty node can join a cluster")
+        self._joining = True
+        try:
+            await self._join_now(seed, learner)
+        finally:
+            self._joining = False
+        return OK
+
+    async def _join_now(self, seed: str, learner: bool) -> None:
+        store = self.server.store
         self.replicator.stop()
         for name in ("raft.journal", "raft.journal.meta", "raft.snapshot"):
             path = os.path.join(self.config.dir, name)
@@ -194,7 +204,6 @@ class Cluster:
         self.config.join = seed
         self.config.join_learner = learner
         self.server.replicator = await self.start(asyncio.get_running_loop())
-        return OK
 
     async def _bootstrap(self) -> None:
         """A new single-node cluster: lead it, and record our own addresses in the log."""
@@ -215,6 +224,8 @@ class Cluster:
         leaderless_since = None
         while True:
             await asyncio.sleep(0.5)
+            if self._joining:  # the old one-node log's view, over an emptied store
+                continue
             status = self.replicator.status()
             caught_up = (status.leader_commit_index is not None
                          and status.applied_index >= status.leader_commit_index)
