@@ -15,7 +15,8 @@
   itself, while the tick thread sleeps (``RaftNode.append_alone``): no wake-up of either
   thread per entry. The loop is then busy for the entry's apply (bounded by MAX_ENTRY_BYTES
   and MAX_ENTRY_ARGS; scripts still go through the tick thread): no heartbeats to protect on
-  a lone node. Once another voter joins, every entry goes through the tick thread again.
+  a lone node. Once another voter or a learner joins, every entry goes through the tick
+  thread again (which sends it on to them).
 """
 
 from __future__ import annotations
