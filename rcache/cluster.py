@@ -3,8 +3,13 @@
 rcache presents the whole Raft group to clients as one Redis Cluster shard owning slots
 0-16383: the leader is the master, followers are replicas. A follower answers a write (or a
 read, unless the client sent READONLY) with ``-MOVED <slot> <leader>``, so cluster-aware
-clients follow the leader by themselves. Member addresses (Raft and client) and roles are
-replicated through the log, so every node can name the leader's client address.
+clients follow the leader by themselves. With ``cluster-enabled no`` the group is a Redis
+master and its replicas instead, as Sentinel clients expect: a follower answers a write with
+``-READONLY`` (which sends a Sentinel client back to its sentinels) and serves reads from its
+own state, as a Redis replica does (not those asked to be linearizable). ``redirect`` is the
+one place that words the refusal.
+Member addresses (Raft and client) and roles are replicated through the log, so every node
+can name the leader's client address.
 
 A node joins as a learner (storage.LEARNER): it receives the log, but no majority counts it
 until the leader promotes it (``promote_learners``: see PROMOTE_MAX_LAG), so a new member
@@ -347,6 +352,15 @@ class Cluster:
             return None
         return self._elsewhere(client, cmd, argv)
 
+    def refusal_to_queue(self, client: Connection, cmd: Command, argv: list[bytes]
+                         ) -> CommandError | None:
+        """A Redis replica refuses a write inside MULTI as it is queued (its EXEC then fails
+        with EXECABORT); in cluster mode the transaction is redirected at EXEC, as before."""
+        if self.config.cluster_enabled:
+            return None
+        route = self.route_write(client, cmd, argv)
+        return route if isinstance(route, CommandError) else None
+
     def _elsewhere(self, client: Connection, cmd: Command, argv: list[bytes]) -> CommandError | str:
         if self.config.follower_proxy and self.leader_client_address():
             return PROXY
@@ -356,10 +370,17 @@ class Cluster:
                 transaction: bool = False) -> Pending | CommandError:
         leader = self.leader_client_address(tls=self.config.tls_replication)
         if leader is None:
-            return CommandError(errors.CLUSTERDOWN)
+            return self.redirect()
         if self._proxy is None:
-            self._proxy = LeaderProxy(self.config.requirepass, self._proxy_tls)
+            self._proxy = LeaderProxy(self.config.requirepass, self._proxy_tls,
+                                      self._leader_unreachable)
         return self._proxy.forward(leader, client, commands, transaction)
+
+    def _leader_unreachable(self, err: Exception) -> CommandError:
+        """A forwarded command's reply when the link to the leader fails."""
+        if not self.config.cluster_enabled:
+            return CommandError(errors.READONLY_REPLICA)
+        return CommandError(f"CLUSTERDOWN cannot reach the leader: {err}")
 
     def route_read(self, client: Connection, cmd: Command, argv: list[bytes]
                    ) -> CommandError | bool | str | None:
@@ -390,10 +411,20 @@ class Cluster:
         replicator = self.replicator
         if consistency == "default" and replicator.lease_holds():
             return _LEASE
-        return True if replicator.is_leader else _ELSEWHERE
+        if replicator.is_leader:
+            return True
+        if self.config.cluster_enabled or consistency == "linearizable" or (
+                self.config.follower_proxy and self.leader_client_address()):
+            return _ELSEWHERE
+        return None  # a Redis replica (no cluster mode) serves reads from its own data
 
     def redirect(self, cmd: Command | None = None, argv: list[bytes] | None = None,
                  tls: bool = False) -> CommandError:
+        """What a node that is not the leader answers instead of running the command: in
+        cluster mode MOVED to the leader (CLUSTERDOWN without one), else what a Redis replica
+        answers a write."""
+        if not self.config.cluster_enabled:
+            return CommandError(errors.READONLY_REPLICA)
         leader = self.leader_client_address(tls)
         if leader is None:
             return CommandError(errors.CLUSTERDOWN)

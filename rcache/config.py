@@ -289,8 +289,12 @@ OPTIONS: list[Option] = [
     Option("read-consistency", "default", _choice("default", "linearizable", "stale"),
            "consistency of reads: default (leader-local under its lease), linearizable "
            "(leader confirms leadership), stale (any node)", mutable=True),
+    Option("cluster-enabled", True, parse_bool, "yes: the cluster presents itself as one Redis "
+           "Cluster shard (followers answer MOVED); no: as a Redis master and its replicas, "
+           "for Sentinel and plain clients (followers answer writes with READONLY, CLUSTER "
+           "commands are refused)", format=_format_bool),
     Option("follower-proxy", False, parse_bool, "followers forward commands to the leader "
-           "instead of answering MOVED", mutable=True, format=_format_bool),
+           "instead of answering MOVED (READONLY)", mutable=True, format=_format_bool),
     Option("sentinel-master-name", "mymaster", str, "the master name SENTINEL answers for: "
            "Sentinel clients given this node as a sentinel find the leader under it",
            mutable=True),

@@ -57,6 +57,8 @@ EXECABORT = "EXECABORT Transaction discarded because of previous errors."
 EXECABORT_BECAUSE = "EXECABORT Transaction discarded because of: "  # + the refusal's text
 OOM = "OOM command not allowed when used memory > 'maxmemory'."
 CLUSTERDOWN = "CLUSTERDOWN The cluster is down"
+READONLY_REPLICA = "READONLY You can't write against a read only replica."
+CLUSTER_DISABLED = "ERR This instance has cluster support disabled"
 NO_SUCH_MASTER = "ERR No such master with that name"  # SENTINEL, for another master name
 # rcache's own: what a client must know when Raft could not settle its command.
 NOT_COMMITTED = "TRYAGAIN The write was not committed (leadership changed); retrying is safe"

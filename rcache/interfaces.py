@@ -115,8 +115,9 @@ class Replication(Protocol):
         """Followers holding the log up to index (WAIT)."""
 
     def submit(self, item: tuple, on_done: Callable[[Pending], None] | None = None,
-               prepared: Any = None) -> Pending:
-        """``prepared``: the item's commands as the caller found them (statemachine.Prepared)."""
+               prepared: Any = None, shown: Any = None) -> Pending:
+        """``prepared``: the item's commands as the caller found them (statemachine.Prepared);
+        ``shown``: its MONITOR line, shown once applied (monitor.Submitted)."""
 
     def after_submitted(self, callback: Callable[[], None]) -> bool: ...
 
@@ -153,7 +154,8 @@ class Routing(Protocol):
 
     def redirect(self, cmd: Any = None, argv: list[bytes] | None = None,
                  tls: bool = False) -> CommandError:
-        """-MOVED to the leader (or CLUSTERDOWN without one)."""
+        """-MOVED to the leader (or CLUSTERDOWN without one); -READONLY with cluster-enabled
+        no, as a Redis replica."""
 
     # Where a command runs (None: here; PROXY: forwarded to the leader; an error: go there).
     def route_write(self, client: Connection, cmd: Any, argv: list[bytes]) -> Any: ...

@@ -29,6 +29,8 @@ def main(argv: list[str]) -> None:
     start.add_argument("--dir", default="./rcache-cluster", help="node i keeps data in DIR/i")
     start.add_argument("--http-port", type=int, default=0, help="HTTP port (dashboard, API) of "
                        "node 1; node i uses http-port+i-1 (default: no HTTP)")
+    start.add_argument("--cluster-enabled", choices=("yes", "no"), default="yes",
+                       help="no: a Redis master and replicas, for Sentinel clients")
     args = parser.parse_args(argv)
 
     nodes: list[launch.RcacheNode] = []
@@ -38,7 +40,9 @@ def main(argv: list[str]) -> None:
         join_port = args.port if i > 1 and not data_dir.is_dir() else None
         http = ["--http-port", str(args.http_port + i - 1)] if args.http_port else []
         nodes.append(launch.RcacheNode(args.port + i - 1, data_dir,
-                                       *launch.cluster_node_args(f"node{i}", join_port, *http),
+                                       *launch.cluster_node_args(
+                                           f"node{i}", join_port, *http,
+                                           "--cluster-enabled", args.cluster_enabled),
                                        name=f"node{i}"))
     # Ctrl-C stops the cluster even if this process was started with SIGINT ignored (as a
     # background job of a shell without job control).
@@ -54,7 +58,9 @@ def main(argv: list[str]) -> None:
               f"{args.port}-{args.port + args.nodes - 1}, leader "
               f"{leader.get('raft_leader_address', leader.get('raft_leader_id'))}")
         print(f"logs: {Path(args.dir) / '<n>.log'}")
-        print(f"try: redis-cli -c -p {args.port} set hello world   (Ctrl-C stops the cluster)")
+        follow = "-c " if args.cluster_enabled == "yes" else ""
+        print(f"try: redis-cli {follow}-p {args.port} set hello world   (Ctrl-C stops the "
+              "cluster)")
         if args.http_port:
             print(f"dashboard: http://127.0.0.1:{args.http_port}/")
         while True:

@@ -12,14 +12,19 @@ The commands a script runs (``redis.call``/``redis.pcall`` in EVAL, EVALSHA, FCA
 _RO forms) follow the script's own line as ``[<db> lua]`` lines, as in Redis 7.0: those the
 script may not run (unknown, wrong arity, not allowed from scripts, a write in a read-only
 script) are not shown, those that fail on their data are; the db is the script's after a
-SELECT. They are noted, with this node's clock when each ran, only while this node has a
-monitor: by ``_Caller`` in scripting (in apply, on the Raft thread, only on the node that
-awaits the entry's replies; the lines reach the loop once the entry is committed, before its
-replies), or right after the command's own line for a script run here as a read. Unlike
-Redis, a line fed between the script's and the commit (a command pipelined behind it, a
-transaction's next command) comes before them; an EXEC that went to the log is shown once
-its transaction is applied, so after its scripts' lines. A script a follower proxies to
-the leader shows its lines on the leader (the proxy is that node's client).
+SELECT. A script runs when its Raft entry is applied, so the lines of the writes a client of
+this node sends through the log are shown then too, in the entry's order: when a client of
+this node sent a write while it had a monitor, the write's line (its time and address taken
+then: ``Submitted``) travels beside the entry, as its parsed arguments do, and apply notes it,
+then the commands of its script, in ``EntryLines`` (on the Raft thread, only on the node that
+awaits the entry's replies; they reach the loop once the entry is committed, before its
+replies). A command pipelined behind the script, another client's write in the same entry,
+and a transaction's next commands so come after the script's lines, as in Redis; a
+transaction's connection commands (PING, SELECT...) are shown with its data commands, in the
+order queued, and its EXEC after them. Noting lines changes nothing applied. A script run
+here as a read shows its lines right after its own line. A write that a follower proxies to
+the leader shows on the follower when forwarded, its script's lines on the leader (the proxy
+is that node's client); a blocking command's line is shown when it is sent.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import asyncio
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from .interfaces import Connection
 from .resp import SimpleString
@@ -39,8 +45,21 @@ _REPR = [_ESCAPES.get(byte, bytes([byte]) if 32 <= byte <= 126 else b"\\x%02x" %
 REDACTED = b"(redacted)"
 SCRIPT_ADDR = "lua"  # what Redis's lines show for the commands a script runs
 
-# What a script ran, as noted when it ran: (time.time(), db, table entry, argv).
-ScriptLine = tuple[float, int, object, list[bytes]]
+# A line to show, as noted: (time.time(), db, address, table entry, argv).
+Line = tuple[float, int, str, object, list[bytes]]
+# A command noted for a transaction's lines: (db, table entry, argv).
+Queued = tuple[int, object, list[bytes]]
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A write a client of this node sent through the log while monitored: when and from
+    where, for its line when the entry is applied. For a transaction, ``around[i]`` holds
+    the connection commands queued before its i-th data command (the last: after them all),
+    shown in their place."""
+    when: float
+    addr: str
+    around: list[list[Queued]] | None = None
 
 
 _ESCAPED = re.compile(rb'[^\x20-\x7e]|["\\]')  # the bytes _REPR does not keep as they are
@@ -52,11 +71,12 @@ def quoted(arg: bytes) -> bytes:
     return b'"' + _ESCAPED.sub(lambda found: _REPR[found.group()[0]], arg) + b'"'
 
 
-class ScriptLines(list[ScriptLine]):
-    """The commands scripts ran, noted for the monitors up to ``budget`` bytes of arguments
-    (None: no bound). Past it every monitor would be over the replica class's hard output
-    limit, which makes Redis close it: noting stops (memory stays bounded whatever a script
-    sends) and ``overflowed`` has ``show_script`` close them."""
+class EntryLines(list[Line]):
+    """The lines of an entry's writes and of the commands their scripts ran, noted for the
+    monitors up to ``budget`` bytes of arguments (None: no bound). Past it every monitor would
+    be over the replica class's hard output limit, which makes Redis close it: noting stops
+    (memory stays bounded whatever a script sends) and ``overflowed`` has ``show_lines``
+    close them."""
 
     def __init__(self, budget: int | None) -> None:
         super().__init__()
@@ -64,10 +84,10 @@ class ScriptLines(list[ScriptLine]):
         self.overflowed = False
 
     def __bool__(self) -> bool:
-        """Anything for ``show_script`` to do."""
+        """Anything for ``show_lines`` to do."""
         return self.overflowed or len(self) > 0
 
-    def note(self, when: float, db: int, cmd, argv: list[bytes]) -> None:
+    def note(self, when: float, db: int, cmd, argv: list[bytes], addr: str = SCRIPT_ADDR) -> None:
         if self.overflowed:
             return
         if self.left is not None:
@@ -76,7 +96,12 @@ class ScriptLines(list[ScriptLine]):
                 self.overflowed = True
                 self.clear()
                 return
-        self.append((when, db, cmd, argv))
+        self.append((when, db, addr, cmd, argv))
+
+    def note_queued(self, submitted: Submitted, queued: list[Queued]) -> None:
+        """A transaction's connection commands, at their place among its data commands."""
+        for db, cmd, argv in queued:
+            self.note(submitted.when, db, cmd, argv, submitted.addr)
 
 
 class Monitors:
@@ -99,11 +124,16 @@ class Monitors:
     def drop(self, client: Connection) -> None:
         self.clients.pop(client.id, None)
 
-    def new_lines(self) -> ScriptLines:
-        """Where the commands of scripts are noted, bounded by the monitors' output limit."""
-        return ScriptLines(self._hard_limit() or None)
+    def new_lines(self) -> EntryLines:
+        """Where lines are noted, bounded by the monitors' output limit."""
+        return EntryLines(self._hard_limit() or None)
 
-    def script_lines_here(self) -> ScriptLines | None:
+    def submitted(self, client, around: list[list[Queued]] | None = None) -> Submitted | None:
+        """A write ``client`` sends through the log, to show once applied; None while
+        nobody monitors."""
+        return Submitted(time.time(), client.addr, around) if self.clients else None
+
+    def script_lines_here(self) -> EntryLines | None:
         """Where a script starting on the loop notes its commands: None while nobody
         monitors. ``feed`` shows them after the line of the command that ran the script,
         which it stamps with the script's start, as Redis shows a script before it runs."""
@@ -119,20 +149,24 @@ class Monitors:
         self._show(now, client.db, client.addr, cmd, argv)
         if self._ran_here:
             ran, self._ran_here = self._ran_here, self.new_lines()
-            self.show_script(ran)
+            self.show_lines(ran)
 
-    def show_committed(self, lines: ScriptLines) -> None:
-        """Raft thread, once the entry is committed: its scripts' commands, to the loop."""
+    def show(self, db: int, addr: str, cmd, argv: list[bytes]) -> None:
+        """One line, now (a transaction's command that did not go through the log)."""
+        self._show(time.time(), db, addr, cmd, argv)
+
+    def show_committed(self, lines: EntryLines) -> None:
+        """Raft thread, once the entry is committed: its lines, to the loop."""
         if self.loop is not None:
-            self.loop.call_soon_threadsafe(self.show_script, lines)
+            self.loop.call_soon_threadsafe(self.show_lines, lines)
 
-    def show_script(self, lines: ScriptLines) -> None:
+    def show_lines(self, lines: EntryLines) -> None:
         if lines.overflowed:
             for monitor in list(self.clients.values()):
                 monitor.close_over_output_limit("the commands a script ran")
             return
-        for when, db, cmd, argv in lines:
-            self._show(when, db, SCRIPT_ADDR, cmd, argv)
+        for when, db, addr, cmd, argv in lines:
+            self._show(when, db, addr, cmd, argv)
 
     def _show(self, now: float, db: int, addr: str, cmd, argv: list[bytes]) -> None:
         if "admin" in cmd.flags:

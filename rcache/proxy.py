@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
+from collections.abc import Callable
 
 from .entries import SCRIPT_COMMANDS
 from .errors import OUTCOME_UNKNOWN, CommandError
@@ -51,8 +52,10 @@ class LeaderLink(asyncio.Protocol):
 
 
 class LeaderProxy:
-    def __init__(self, password: str, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, password: str, tls: ssl.SSLContext | None,
+                 unreachable: Callable[[Exception], CommandError]) -> None:
         self.password = password
+        self.unreachable = unreachable  # the reply when the leader cannot be reached
         self.tls = tls  # tls-replication yes: the link goes to the leader's TLS port
         self.links: dict[tuple[str, bool, bool], LeaderLink] = {}
         self.connecting: dict[tuple[str, bool, bool], asyncio.Task] = {}
@@ -97,7 +100,7 @@ class LeaderProxy:
             try:
                 link = await self._link(leader, client.resp3, linearizable)
             except (TimeoutError, OSError) as err:
-                result.resolve(CommandError(f"CLUSTERDOWN cannot reach the leader: {err}"))
+                result.resolve(self.unreachable(err))
                 return
             batch: list[list[bytes]] = []
             replies: list[Pending | None] = []

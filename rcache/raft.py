@@ -848,6 +848,7 @@ class Replicator:
         self._items: list[tuple] = []
         self._waiters: list[Pending] = []
         self._prepared: list[Prepared] = []  # per item: its commands looked up (and parsed)
+        self._shown: list[object] = []  # per item: a monitored write's line (monitor.Submitted)
         # Sees every write, with its commands if the caller looked them up; may give what
         # the write's reply waits for.
         self.on_submit: Callable[[tuple, Prepared], ReplyHold | None] = (
@@ -872,6 +873,9 @@ class Replicator:
         # and parses nothing again (a pure function of argv: any node computes the same).
         self._prepared_by_seed: dict[int, list[Prepared]] = {}
         machine.prepared_for = lambda seed: self._prepared_by_seed.pop(seed, None)
+        # And, while this node had monitors, its writes' lines, shown when applied.
+        self._shown_by_seed: dict[int, list[object]] = {}
+        machine.submitted_for = lambda seed: self._shown_by_seed.pop(seed, None)
         self._unresolved: deque[tuple[float, list[Pending]]] = deque()
         self._write_timeout = write_timeout
         self.faults = TickFaults()
@@ -1099,9 +1103,10 @@ class Replicator:
 
     # -- writes ----------------------------------------------------------------------------
     def submit(self, item: tuple, on_done: Callable[[Pending], None] | None = None,
-               prepared: Prepared = None) -> Pending:
+               prepared: Prepared = None, shown: object = None) -> Pending:
         """Queue one state-machine item for the next entry; its reply resolves the Pending.
-        ``prepared``: the item's commands as the caller found them (statemachine.Prepared)."""
+        ``prepared``: the item's commands as the caller found them (statemachine.Prepared);
+        ``shown``: its MONITOR line, if monitored (monitor.Submitted)."""
         waiter = Pending(on_done)
         chain = self.on_submit(item, prepared)
         command = item[0] == COMMAND
@@ -1122,6 +1127,7 @@ class Replicator:
         # (a write that woke parked clients replies once they are served: blocking.Chain)
         self._waiters.append(waiter if chain is None else chain.hold(waiter))
         self._prepared.append(prepared)
+        self._shown.append(shown)
         self._batch_bytes += size
         self._batch_args += count
         if self._returning and len(items) >= self._returning:
@@ -1168,13 +1174,15 @@ class Replicator:
         if not self._items:
             return
         self._end_return_wait()
-        items, waiters, prepared = self._items, self._waiters, self._prepared
-        self._items, self._waiters, self._prepared = [], [], []
+        items, waiters, prepared, shown = self._items, self._waiters, self._prepared, self._shown
+        self._items, self._waiters, self._prepared, self._shown = [], [], [], []
         seed = random.getrandbits(63)
         payload = encode_entry(int(time.time() * 1000), seed, items, self.config.encoding_limits)
         self._awaited_seeds.add(seed)
         if any(prepared):
             self._prepared_by_seed[seed] = prepared
+        if any(shown):
+            self._shown_by_seed[seed] = shown
         self._unresolved.append((time.monotonic() + self._write_timeout, waiters))
 
         def committed(result: list | None, error: int) -> None:
@@ -1207,6 +1215,7 @@ class Replicator:
                  error: int) -> None:
         self._awaited_seeds.discard(seed)
         self._prepared_by_seed.pop(seed, None)  # applied after all (outcome unknown): looked up
+        self._shown_by_seed.pop(seed, None)
         unresolved = self._unresolved
         if unresolved and unresolved[0][1] is waiters:  # entries resolve in log order
             unresolved.popleft()  # (else _expire_writes drops it, resolving nothing again)

@@ -351,6 +351,8 @@ class Client(asyncio.Protocol):
                 return CommandError("ERR Command not allowed inside a transaction")
             # Redis refuses to queue anything while out of memory (the queue grows too)
             refused = self.server.eviction.admit() if self.server.replicator.is_leader else None
+            if refused is None and cmd.is_write:
+                refused = self.server.cluster.refusal_to_queue(self, cmd, argv)
             if refused is not None:
                 self.multi_failed = True
                 cmd.rejected_calls += 1
@@ -397,18 +399,22 @@ class Client(asyncio.Protocol):
                             return refused
                     elif cmd.full_name in _SCRIPT_RUNS:
                         item = self._script_item(argv)
-                    if server.monitors.clients:  # Redis shows a write before parsing it too
-                        server.monitors.feed(self, cmd, argv)
                     parsed = None
                     if cmd.parser is not None:
                         try:
                             parsed = cmd.parser(argv)  # a syntax error never reaches the log
                         except CommandError as err:
                             cmd.record(0, True)  # a failed call, as if it had been applied
+                            if server.monitors.clients:  # as Redis shows a failed call
+                                server.monitors.feed(self, cmd, argv)
                             return err
                     if "blocking" in cmd.flags:
+                        if server.monitors.clients:
+                            server.monitors.feed(self, cmd, argv)
                         return server.blocking.run(self, cmd, argv, Pending(self._reply_ready))
-                    return server.replicator.submit(item, self._reply_ready, (cmd, parsed))
+                    # its MONITOR line is shown when the entry applies it (rcache.monitor)
+                    return server.replicator.submit(item, self._reply_ready, (cmd, parsed),
+                                                    shown=server.monitors.submitted(self))
                 if route is PROXY and "blocking" in cmd.flags and may_wait(cmd, argv):
                     # it would stall the shared link
                     return server.cluster.redirect(cmd, argv, self.tls)
@@ -482,8 +488,10 @@ class Client(asyncio.Protocol):
         if elapsed_us < 0:  # the wall clock stepped back
             elapsed_us = 0
         # After it ran, as Redis: EXEC follows its commands (those of its scripts too: an
-        # EXEC that went to the log is shown once applied, by exec_transaction)
-        if server.monitors.clients and not (type(reply) is Pending and cmd.name == "exec"):
+        # EXEC that went to the log is shown once applied, by exec_transaction, which also
+        # shows the connection commands it runs, in their place among the others)
+        if server.monitors.clients and not self.in_exec and not (
+                type(reply) is Pending and cmd.name == "exec"):
             server.monitors.feed(self, cmd, argv)
         failed = type(reply) is CommandError
         cmd.record(elapsed_us, failed)
@@ -575,6 +583,8 @@ class Client(asyncio.Protocol):
         replies: list = []
         data: list[tuple[int, list[bytes]]] = []
         positions: list[int] = []
+        # MONITOR: the connection commands run before each data command, and after the last
+        around: list[list[tuple[int, Command, list[bytes]]]] = [[]]
         for cmd, argv in queued:
             if "node" in cmd.flags:
                 self.in_exec = True
@@ -585,12 +595,16 @@ class Client(asyncio.Protocol):
                     replies.append(err)
                 finally:
                     self.in_exec = False
+                around[-1].append((self.db, cmd, argv))
             else:
-                if self.server.monitors:
-                    self.server.monitors.feed(self, cmd, argv)
                 positions.append(len(replies))
                 replies.append(None)
                 data.append((self.db, argv))
+                around.append([])
+        route = self.server.cluster.route_write(self, queued[positions[0]][0], data[0][1]) \
+            if data else None
+        if self.server.monitors.clients and (route is not None or not data):
+            self._show_transaction(queued, data, around)  # not through the log: now
         if not data:
             return replies
         def merge(pending: Pending) -> None:
@@ -607,7 +621,6 @@ class Client(asyncio.Protocol):
                 self.server.monitors.feed(self, lookup(exec_argv), exec_argv)
             self._reply_ready(pending)
 
-        route = self.server.cluster.route_write(self, queued[positions[0]][0], data[0][1])
         if route is PROXY:
             relayed = self.server.cluster.forward(self, data, transaction=True)
             if type(relayed) is Pending:
@@ -620,7 +633,21 @@ class Client(asyncio.Protocol):
         if user is not None and any(cmd.full_name in SCRIPT_COMMANDS for cmd, _ in queued):
             item = (TRANSACTION, data, user)  # its scripts' commands are checked
         return self.server.replicator.submit(item, merge, [
-            (cmd, None) for cmd, _ in queued if "node" not in cmd.flags])
+            (cmd, None) for cmd, _ in queued if "node" not in cmd.flags],
+            shown=self.server.monitors.submitted(self, around))
+
+    def _show_transaction(self, queued: list[tuple[Command, list[bytes]]],
+                          data: list[tuple[int, list[bytes]]],
+                          around: list[list[tuple[int, Command, list[bytes]]]]) -> None:
+        """A transaction's lines, in the order queued, for one that does not go through the
+        log here (connection commands only, forwarded, or refused)."""
+        monitors = self.server.monitors
+        data_commands = [cmd for cmd, _ in queued if "node" not in cmd.flags]
+        for i, connection_commands in enumerate(around):
+            for db, cmd, argv in connection_commands:
+                monitors.show(db, self.addr, cmd, argv)
+            if i < len(data):
+                monitors.show(data[i][0], self.addr, data_commands[i], data[i][1])
 
     def _script_item(self, argv: list[bytes]) -> tuple:
         """A script's entry item: with its user and whether the leader found the dataset

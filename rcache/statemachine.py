@@ -133,6 +133,9 @@ class StateMachine:
         # This node's MONITOR clients (rcache.monitor.Monitors; false: none): the commands
         # the scripts of an entry a client here awaits run are noted only while there are.
         self.monitors = None
+        # The lines of this node's monitored writes in an entry (keyed by its seed), one per
+        # item (rcache.monitor.Submitted or None): noted when applied, in the entry's order.
+        self.submitted_for: Callable[[int], list | None] = lambda seed: None
         self._script_lines: list | None = None  # for the entry being applied
         self.count_error: Callable[[CommandError], None] | None = None  # the server's stats
 
@@ -161,11 +164,14 @@ class StateMachine:
         prepared = self.prepared_for(seed) or [None] * len(items)
         self._script_lines = lines = (self.monitors.new_lines()
                                       if self.monitors and self.replies_awaited(seed) else None)
+        submitted = self.submitted_for(seed)
+        if lines is None or submitted is None:
+            submitted = [None] * len(items)
         txn.prefetch(self._first_reads(txn, items, prepared))
         # Each command draws from its own seeded source: skipping one (a read nobody awaits)
         # leaves the others' draws unchanged.
         position = 0
-        for item, found in zip(items, prepared, strict=True):
+        for item, found, shown in zip(items, prepared, submitted, strict=True):
             kind = item[0]
             if kind == COMMAND:
                 position += 1
@@ -173,17 +179,22 @@ class StateMachine:
                                          item[1], item[2], events, found=found,
                                          woken=len(item) > 3 and item[3] is True,
                                          user=item[4] if len(item) > 4 else None,
-                                         oom_at_start=len(item) > 5 and item[5]))
+                                         oom_at_start=len(item) > 5 and item[5], shown=shown))
             elif kind == TRANSACTION:
                 awaited = self.replies_awaited(seed)
                 replies = []
                 for i, (db, argv) in enumerate(item[1]):
                     position += 1
+                    if shown is not None:
+                        lines.note_queued(shown, shown.around[i])
                     replies.append(self._run(txn, contexts, seed + position, now_ms,
                                              limits, db, argv, events,
                                              run_reads=awaited,
                                              found=found[i] if found else None,
-                                             user=item[2] if len(item) > 2 else None))
+                                             user=item[2] if len(item) > 2 else None,
+                                             shown=shown))
+                if shown is not None:
+                    lines.note_queued(shown, shown.around[-1])
                 results.append(replies)
             elif kind == EXPIRE:
                 ks = Keyspace(self.store, txn, item[1], now_ms, events=events)
@@ -235,17 +246,22 @@ class StateMachine:
     def _run(self, txn: Transaction, contexts: dict[int, EntryContext], seed: int, now_ms: int,
              limits: EncodingLimits, db: int, argv: list[bytes], events: list | None,
              run_reads: bool = True, found: tuple[Command, Any] | None = None,
-             woken: bool = False, user: bytes | None = None, oom_at_start: bool = False):
+             woken: bool = False, user: bytes | None = None, oom_at_start: bool = False,
+             shown=None):
         """One command, drawing from ``seed``; ``found``: its command (and parsed arguments)
         if already known; ``woken``: a parked blocking command's wake-up try; ``user``: the
-        ACL user a script runs as; ``oom_at_start``: a script the leader found past maxmemory.
-        ``contexts``: the entry's contexts by db, reused while SWAPDB leaves db's in place."""
+        ACL user a script runs as; ``oom_at_start``: a script the leader found past maxmemory;
+        ``shown``: a monitored write's line (rcache.monitor.Submitted), noted before the lines
+        of the commands its script runs. ``contexts``: the entry's contexts by db, reused while
+        SWAPDB leaves db's in place."""
         try:
             cmd, parsed = found or (lookup(argv), None)
             if not run_reads and not cmd.is_write:
                 return None
         except CommandError as err:
             return err
+        if shown is not None:
+            self._script_lines.note(shown.when, db, cmd, argv, shown.addr)
         start = time.perf_counter_ns()
         try:
             ctx = contexts.get(db)

@@ -138,8 +138,8 @@ redis.register_function{function_name='mon_lua_g', flags={'no-writes'},
 _GET_K = "return redis.call('get', 'mon-lua-k')"
 # Scripts whose commands a monitor sees as "[<db> lua]" lines after the script's own line:
 # those that fail on their data too (a syntax error, an INCR of a string, a bad SELECT), not
-# those a script may not run; the db after a SELECT inside; a transaction's before its EXEC
-# (one script last in it: the lines of a transaction's scripts follow all its commands' own).
+# those a script may not run; the db after a SELECT inside; a transaction's before its EXEC,
+# each script's right after its own line.
 SCRIPTS = [
     ("SET", "mon-lua-str", "abc"),
     ("EVAL", "redis.call('set', KEYS[1], ARGV[1]); return redis.call('get', KEYS[1])", "1",
@@ -163,11 +163,12 @@ SCRIPTS = [
     ("FUNCTION", "LOAD", "REPLACE", _LIBRARY),
     ("FCALL", "mon_lua_f", "1", "mon-lua-f", "fv"), ("FCALL_RO", "mon_lua_g", "1", "mon-lua-f"),
     ("MULTI",), ("SET", "mon-lua-m", "1"), ("EVAL", "return redis.call('get', 'mon-lua-m')", "0"),
-    ("EXEC",), ("MULTI",), ("EVAL_RO", "return redis.call('strlen', 'mon-lua-m')", "0"),
-    ("EXEC",),
+    ("INCR", "mon-lua-n"), ("EXEC",), ("MULTI",),
+    ("EVAL_RO", "return redis.call('strlen', 'mon-lua-m')", "0"), ("EXEC",),
     ("SELECT", "5"), ("EVAL", "return redis.call('set', 'mon-lua-y', 1)", "0"),
     ("DEL", "mon-lua-y"), ("SELECT", "0"), ("FUNCTION", "DELETE", "mon_lua"),
-    ("DEL", "mon-lua-str", "mon-lua-k", "mon-lua-a", "mon-lua-f", "mon-lua-m"), END,
+    ("DEL", "mon-lua-str", "mon-lua-k", "mon-lua-a", "mon-lua-f", "mon-lua-m", "mon-lua-n"),
+    END,
 ]
 
 
@@ -179,6 +180,77 @@ def test_monitor_shows_the_commands_scripts_run_as_redis(shared_node: Node, redi
     assert ours == theirs
     assert b'+T [3 lua] "select" "100"\r\n' in theirs
     assert theirs.count(b'+T [0 lua] "get" "mon-lua-k"\r\n') == 5
+
+
+_INCR_N = "return redis.call('incr', KEYS[1])"
+# Pipelines: commands sent behind a script (a write, a read) and a transaction whose scripts
+# are followed by writes and connection commands (PING, SELECT, ECHO) inside it. Each script's
+# lines come right after its own line, as Redis runs them, though rcache runs the script when
+# its Raft entry is applied.
+PIPELINES = [
+    [("EVAL", "redis.call('set', KEYS[1], 'p'); return redis.call('get', KEYS[1])", "1",
+      "mon-pipe-a"), ("SET", "mon-pipe-b", "1"), ("GET", "mon-pipe-b"),
+     ("EVAL", _INCR_N, "1", "mon-pipe-n"), ("INCR", "mon-pipe-n"), ("PING",)],
+    [("MULTI",), ("SET", "mon-pipe-m", "1"), ("EVAL", _INCR_N, "1", "mon-pipe-n"), ("PING",),
+     ("INCR", "mon-pipe-n"), ("SELECT", "2"), ("EVAL", "return redis.call('set', 'mon-pipe-s', 1)",
+                                               "0"),
+     ("ECHO", "e"), ("SELECT", "0"), ("GET", "mon-pipe-m"), ("EXEC",)],
+    [("MULTI",), ("PING",), ("EXEC",), ("DEL", "mon-pipe-a", "mon-pipe-b", "mon-pipe-n",
+                                        "mon-pipe-m"), ("SELECT", "2"), ("DEL", "mon-pipe-s"),
+     ("SELECT", "0"), END],
+]
+
+
+def _monitored_pipelines(port: int) -> list[bytes]:
+    monitor, client = Connection(port), Connection(port)
+    try:
+        monitor.send("MONITOR")
+        assert monitor.read(1) == b"+OK\r\n"
+        for pipeline in PIPELINES:
+            client.sock.sendall(b"".join(encode_command([a.encode() for a in argv])
+                                         for argv in pipeline))
+            client.read(len(pipeline))
+        return _lines_until(monitor, b'"end-of-conversation"')
+    finally:
+        monitor.close()
+        client.close()
+
+
+def test_monitor_shows_pipelined_scripts_lines_in_redis_order(
+        shared_node: Node, redis_server: int) -> None:
+    ours, theirs = _monitored_pipelines(shared_node.port), _monitored_pipelines(redis_server)
+    assert ours == theirs
+    assert theirs[1:4] == [b'+T [0 lua] "set" "mon-pipe-a" "p"\r\n',
+                           b'+T [0 lua] "get" "mon-pipe-a"\r\n',
+                           b'+T [0 ADDR] "SET" "mon-pipe-b" "1"\r\n']
+
+
+def test_another_clients_write_does_not_come_between_a_script_and_its_commands(
+        cluster: LocalCluster) -> None:
+    """A client's write sent while a script's entry is on its way through the log (on the
+    leader of three, a slow script) shows before the script's line or after its commands'."""
+    leader = cluster.leader()
+    monitor, scripted, other = (Connection(leader.port) for _ in range(3))
+    slow = ("for i = 1, 2000000 do end; redis.call('set', KEYS[1], 'x'); "
+            "return redis.call('get', KEYS[1])")
+    try:
+        monitor.send("MONITOR")
+        assert monitor.read(1) == b"+OK\r\n"
+        for round_ in range(3):
+            scripted.send("EVAL", slow, "1", f"mon-slow-{round_}")
+            other.send("SET", f"mon-other-{round_}", "1")
+            assert scripted.read(1) == b"$1\r\nx\r\n" and other.read(1) == b"+OK\r\n"
+        scripted.send(*END)
+        scripted.read(1)
+        lines = _lines_until(monitor, b'"end-of-conversation"')
+        for round_ in range(3):
+            script = next(i for i, line in enumerate(lines) if b"mon-slow-%d" % round_ in line)
+            assert lines[script + 1:script + 3] == [
+                b'+T [0 lua] "set" "mon-slow-%d" "x"\r\n' % round_,
+                b'+T [0 lua] "get" "mon-slow-%d"\r\n' % round_], lines
+    finally:
+        for conn in (monitor, scripted, other):
+            conn.close()
 
 
 def _lines_until(monitor: Connection, last: bytes) -> list[bytes]:

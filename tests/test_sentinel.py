@@ -61,14 +61,20 @@ def _restart(cluster: LocalCluster, node: Node) -> None:
     cluster.wait_converged()
 
 
-def _write_until_acknowledged(client: redis.Redis, key: str, value: str) -> None:
-    """SET until one is acknowledged: while the leader is being replaced a write may fail
-    (the sentinels know no master yet, or name one a node still believed to lead)."""
+# What a write may meet while the leader is replaced (the sentinels know no master yet, or
+# name one a node still believed to lead); with cluster-enabled no, never MOVED nor CLUSTERDOWN.
+_FAILOVER_ERRORS = (redis.ConnectionError, redis.exceptions.MovedError,
+                    redis.exceptions.TryAgainError, redis.exceptions.ClusterDownError)
+_STANDALONE_FAILOVER_ERRORS = (redis.ConnectionError, redis.exceptions.TryAgainError)
+
+
+def _write_until_acknowledged(client: redis.Redis, key: str, value: str,
+                              transient: tuple[type[Exception], ...] = _FAILOVER_ERRORS) -> None:
+    """SET until one is acknowledged, through the errors a failover may cause."""
     def attempt() -> bool:
         try:
             return client.set(key, value)
-        except (redis.ConnectionError, redis.exceptions.MovedError,
-                redis.exceptions.TryAgainError, redis.exceptions.ClusterDownError):
+        except transient:
             return False
 
     wait_for(attempt, FAILOVER_TIMEOUT_S, f"SET {key} acknowledged")
@@ -147,6 +153,208 @@ def test_a_deposed_leader_closes_its_clients_so_they_ask_the_sentinels_again(
         client.close()
         sentinel.close()
         watcher.close()
+
+
+# -- cluster-enabled no: a Redis master and its replicas, as Sentinel clients expect --------
+@pytest.fixture(scope="module")
+def standalone_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    cluster = LocalCluster(tmp_path_factory.mktemp("standalone-cluster"), 3,
+                           "--cluster-enabled", "no").start()
+    yield cluster
+    cluster.stop()
+
+
+class _LaggingSentinel(Sentinel):
+    """Sentinels that name a given address as the master at their next discovery, as a
+    sentinel that has not heard of an election yet does: what lands a master_for client's
+    write on a node that no longer leads."""
+
+    stale_master: tuple[str, int] | None = None
+
+    def discover_master(self, service_name: str) -> tuple[str, int]:
+        if self.stale_master is not None:
+            address, self.stale_master = self.stale_master, None
+            return address
+        return super().discover_master(service_name)
+
+
+def _readonly_errors(node: Node) -> int:
+    stat = node.client().info("errorstats").get("errorstat_READONLY")
+    return stat["count"] if stat else 0
+
+
+def test_redis_py_sentinel_with_cluster_disabled_gets_readonly_and_follows_the_leader(
+        standalone_cluster: LocalCluster) -> None:
+    """cluster-enabled no: master_for writes through a SIGKILL of the leader without ever
+    meeting MOVED; a write sent to the killed leader once it is back as a follower gets
+    READONLY, on which redis-py asks the sentinels again and writes to the new leader; no
+    acknowledged write is lost, and replica connections read from the followers."""
+    cluster = standalone_cluster
+    sentinel = _LaggingSentinel([("127.0.0.1", node.port) for node in cluster.nodes],
+                                sentinel_kwargs={"socket_timeout": 5,
+                                                 "socket_connect_timeout": 2,
+                                                 "retry": Retry(NoBackoff(), 0)})
+    client = _master_client(sentinel, decode_responses=True)
+    acknowledged: dict[str, str] = {}
+
+    def write(first: int, last: int) -> None:
+        for i in range(first, last):
+            _write_until_acknowledged(client, f"standalone:{i}", str(i),
+                                      _STANDALONE_FAILOVER_ERRORS)
+            acknowledged[f"standalone:{i}"] = str(i)
+
+    try:
+        write(0, 20)
+        old = _kill_leader(cluster)
+        try:
+            write(20, 40)
+        finally:
+            _restart(cluster, old)
+        leader = cluster.leader()
+        assert old is not leader and old.client().role()[0] == b"slave"
+        assert sentinel.discover_master(MASTER) == ("127.0.0.1", leader.port)
+        refused_before = _readonly_errors(old)
+        client.connection_pool.disconnect()  # its next connection asks the sentinels
+        sentinel.stale_master = ("127.0.0.1", old.port)
+        # READONLY makes redis-py close the connection, so the write's next try asks the
+        # sentinels again (redis-py 8.1 raises it to the caller first: its own retries
+        # reconnect to the same address)
+        _write_until_acknowledged(client, "standalone:stale", "retried",
+                                  _STANDALONE_FAILOVER_ERRORS)
+        acknowledged["standalone:stale"] = "retried"
+        assert sentinel.stale_master is None  # the lagging answer was used...
+        assert _readonly_errors(old) > refused_before  # ...refused by the follower...
+        assert client.connection_pool.master_address == ("127.0.0.1", leader.port)
+        write(40, 50)  # ...and the client went on with the leader
+        keys = list(acknowledged)
+        assert dict(zip(keys, client.mget(keys), strict=True)) == acknowledged
+        cluster.wait_converged()
+        for node in cluster.nodes:
+            assert node.client(decode_responses=True).mget(keys) == list(acknowledged.values())
+        replica = sentinel.slave_for(MASTER, socket_timeout=5, decode_responses=True)
+        try:
+            assert replica.get("standalone:stale") == "retried"
+            assert replica.connection_pool.get_master_address() == ("127.0.0.1", leader.port)
+        finally:
+            replica.close()
+    finally:
+        client.close()
+        sentinel.close()
+
+
+@pytest.fixture(scope="module")
+def real_replica_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
+    """A redis-server master and its replica (no cluster mode); -> their ports."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (.ci/run installs it)")
+    workdir = tmp_path_factory.mktemp("real-replica-set")
+    for name in ("master", "replica"):
+        (workdir / name).mkdir()
+    master = launch.redis_server(free_port(), workdir / "master")
+    replica = launch.redis_server(free_port(), workdir / "replica", "--replicaof", "127.0.0.1",
+                                  str(master.port))
+    try:
+        master.start(timeout=10)
+        replica.start(timeout=10)
+        yield master.port, replica.port
+    finally:
+        replica.stop()
+        master.stop()
+
+
+# Commands whose replies a master and a replica without cluster mode give, byte for byte
+_CLUSTER_DISABLED_CASES = [
+    ("CLUSTER", "INFO"), ("CLUSTER", "SLOTS"), ("CLUSTER", "SHARDS"), ("CLUSTER", "NODES"),
+    ("CLUSTER", "MYID"), ("CLUSTER", "KEYSLOT", "k"), ("CLUSTER", "HELP"),
+    ("CLUSTER", "NOSUCH"), ("READONLY",), ("READWRITE",), ("INFO", "cluster"),
+    ("CONFIG", "GET", "cluster-enabled"), ("CONFIG", "SET", "cluster-enabled", "yes"),
+    ("CONFIG", "SET", "cluster-enabled", "no"), ("GET", "standalone:missing"),
+]
+_REPLICA_WRITE_CASES = [
+    ("SET", "standalone:k", "v"), ("FLUSHALL",), ("INCR", "standalone:n"),
+    ("MULTI",), ("SET", "standalone:k", "v"), ("GET", "standalone:k"), ("EXEC",),
+]
+
+
+@pytest.mark.parametrize("protocol", [2, 3], ids=["resp2", "resp3"])
+def test_cluster_disabled_replies_as_a_redis_master_and_replica(
+        standalone_cluster: LocalCluster, real_replica_set: tuple[int, int],
+        protocol: int) -> None:
+    """The leader answers as a redis-server master without cluster mode, a follower as its
+    replica (READONLY to writes, at MULTI's queueing too), byte for byte."""
+    from .test_differential import RawConnection
+
+    leader = standalone_cluster.leader()
+    follower = next(node for node in standalone_cluster.nodes if node is not leader)
+    master_port, replica_port = real_replica_set
+    pairs = [(RawConnection(leader.port), RawConnection(master_port)),
+             (RawConnection(follower.port), RawConnection(replica_port))]
+    try:
+        for ours, theirs in pairs:
+            hellos = [conn.call("HELLO", protocol) for conn in (ours, theirs)]
+            assert all(b"standalone" in hello for hello in hellos)
+            for argv in _CLUSTER_DISABLED_CASES:
+                assert ours.call(*argv) == theirs.call(*argv), argv
+        ours, theirs = pairs[1]
+        for argv in _REPLICA_WRITE_CASES:
+            assert ours.call(*argv) == theirs.call(*argv), argv
+    finally:
+        for pair in pairs:
+            for conn in pair:
+                conn.close()
+
+
+def test_cluster_disabled_followers_read_locally_or_forward_with_follower_proxy(
+        standalone_cluster: LocalCluster) -> None:
+    """A follower serves reads from its own data, as a Redis replica, but not linearizable
+    ones; with follower-proxy yes it sends writes and reads to the leader instead of
+    answering READONLY."""
+    leader = standalone_cluster.leader()
+    follower_node = next(node for node in standalone_cluster.nodes if node is not leader)
+    follower = follower_node.client()
+    linearizable = follower_node.client(single_connection_client=True)
+    try:
+        standalone_cluster.on_leader("SET", "standalone:read", "here")
+        wait_for(lambda: follower.get("standalone:read") == b"here", FAILOVER_TIMEOUT_S,
+                 "the follower to apply the write and serve the read")
+        linearizable.execute_command("RAFT.READ-CONSISTENCY", "linearizable")
+        with pytest.raises(redis.exceptions.ReadOnlyError):
+            linearizable.get("standalone:read")
+        with pytest.raises(redis.exceptions.ReadOnlyError):
+            follower.set("standalone:proxied", "1")
+        follower.config_set("follower-proxy", "yes")
+        assert linearizable.get("standalone:read") == b"here"
+        assert follower.set("standalone:proxied", "2") is True
+        assert follower.get("standalone:proxied") == b"2"
+        assert leader.client().get("standalone:proxied") == b"2"
+    finally:
+        follower.config_set("follower-proxy", "no")
+        follower.close()
+        linearizable.close()
+
+
+def test_cluster_enabled_is_reported_as_redis_cluster_reports_it(
+        node: Node, tmp_path: Path) -> None:
+    """The default, cluster-enabled yes, as a redis-server in cluster mode shows it."""
+    from .test_differential import RawConnection
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (.ci/run installs it)")
+    real = launch.redis_server(free_port(), tmp_path, "--cluster-enabled", "yes")
+    real.start(timeout=10)
+    ours, theirs = RawConnection(node.port), RawConnection(real.port)
+    try:
+        for argv in (("INFO", "cluster"), ("CONFIG", "GET", "cluster-enabled"),
+                     ("CONFIG", "SET", "cluster-enabled", "no"), ("READONLY",)):
+            assert ours.call(*argv) == theirs.call(*argv), argv
+        assert ours.call("CLUSTER", "KEYSLOT", "k") == theirs.call("CLUSTER", "KEYSLOT", "k")
+        for conn in (ours, theirs):
+            assert b"redis_mode:cluster" in conn.call("INFO", "server")
+            assert b"$4\r\nmode\r\n$7\r\ncluster\r\n" in conn.call("HELLO", "3")
+    finally:
+        ours.close()
+        theirs.close()
+        real.stop()
 
 
 # -- the replies, in shape, against a real redis-sentinel ------------------------------------

@@ -70,7 +70,6 @@ class Selector:
 
     def __init__(self) -> None:
         self.all_commands_base = False  # +@all/allcommands came last of the resets
-        self.command_rules: list[str] = []  # '+get', '-@hash'... since the last reset
         self.allowed: set[str] = set()  # full command names ('get', 'client|id')
         # '+select|0': a command not allowed otherwise, allowed with these first arguments
         # (lowercased -> as given), as Redis 7.0 still accepts (deprecated) for SELECT, DEBUG
@@ -138,25 +137,18 @@ class Selector:
         self.all_channels, self.channel_patterns = False, []
 
     def _reset_commands(self, allow: bool) -> None:
-        self.all_commands_base, self.command_rules = allow, []
+        self.all_commands_base = allow
         self.allowed = {cmd.full_name for cmd in all_commands()} if allow else set()
         self.first_args = {}
 
     def _command_rule(self, rule: str) -> None:
-        """'+get', '-@hash'; '+@all'/'-@all' reset. Like Redis 7.0, the rules keep their
-        order, a later rule on the same name replaces the earlier one, and ACL LIST shows
-        only the rules that change something."""
+        """'+get', '-@hash', '+select|0'; '+@all'/'-@all' reset."""
         allow, name = rule[0] == "+", rule[1:].lower()
         if name == "@all":
             self._reset_commands(allow)
-            return
-        if allow and name.count("|") and not name.startswith("@") and self._first_arg(rule):
-            name = rule[1:]
-        else:
+        elif not (allow and "|" in name and not name.startswith("@") and self._first_arg(rule)):
             commands = _commands_in(name[1:]) if name.startswith("@") else _commands_named(name)
             self._set_allowed(commands, allow)
-            rule = rule[0] + name
-        self.command_rules = [r for r in self.command_rules if r[1:] != name] + [rule]
 
     def _first_arg(self, rule: str) -> bool:
         """'+select|0' (a command without subcommands, then an argument): allows that first
@@ -227,21 +219,43 @@ class Selector:
 
     # -- how it is shown --------------------------------------------------------------------
     def describe_commands(self) -> str:
-        """The base (+@all or -@all) and, in order, the rules the result needs: a rule that
-        later ones make redundant is left out, as Redis 7.0 shows them."""
-        kept = list(self.command_rules)
-        for rule in self.command_rules:
-            without = [r for r in kept if r != rule]
-            if self._replay(without) == (self.allowed, self.first_args):
-                kept = without
-        return " ".join(["+@all" if self.all_commands_base else "-@all", *kept])
-
-    def _replay(self, rules: list[str]) -> tuple[set[str], dict[str, dict[str, str]]]:
-        probe = Selector()
-        probe._reset_commands(self.all_commands_base)
-        for rule in rules:
-            probe._command_rule(rule)
-        return probe.allowed, probe.first_args
+        """The rules that give what this selector allows, found as Redis 7.0 finds them
+        (ACLDescribeSelectorCommandRules), whatever rules built it: +@all or -@all, then,
+        greedily, the category that best fits what is left to describe, then single commands
+        and first arguments for the rest. Redis lists those single commands in its command
+        table's hash order, which a random seed per process decides (two redis-servers list
+        them differently); here they come in name order, subcommands after their command."""
+        additive = not self.all_commands_base
+        shown = Selector()  # what the rules described so far allow
+        shown._reset_commands(not additive)
+        unexplained = Selector()  # the allowed commands, each chosen category taken back
+        unexplained.allowed = set(self.allowed)
+        rules = ["-@all" if additive else "+@all"]
+        categories = list(CATEGORIES)
+        while True:
+            best, best_diff, best_same = None, 0, 0
+            for category in categories:
+                names = {cmd.full_name for cmd in _commands_in(category)}
+                on = len(names & unexplained.allowed)
+                diff, same = (len(names) - on, on) if additive else (on, len(names) - on)
+                if same > diff and (best is None or diff < best_diff
+                                    or (diff == best_diff and same > best_same)):
+                    best, best_diff, best_same = category, diff, same
+            if best is None:
+                break
+            categories.remove(best)
+            shown._set_allowed(_commands_in(best), additive)
+            unexplained._set_allowed(_commands_in(best), not additive)
+            rules.append(("+@" if additive else "-@") + best)
+        for cmd in sorted(all_commands(), key=lambda cmd: cmd.full_name.split("|")):
+            allowed = cmd.full_name in self.allowed
+            if allowed != (cmd.full_name in shown.allowed):
+                rules.append(("+" if allowed else "-") + cmd.full_name)
+                shown._set_allowed(_commands_named(cmd.full_name), allowed)
+            if not allowed:
+                rules.extend(f"+{cmd.full_name}|{arg}"
+                             for arg in self.first_args.get(cmd.full_name, {}).values())
+        return " ".join(rules)
 
     def describe_keys(self) -> list[str]:
         return [("~" if perms == "RW" else f"%{perms}~") + pattern.decode(errors="replace")

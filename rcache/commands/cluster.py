@@ -4,11 +4,14 @@ as Redis flags a replica that never takes over). Also READONLY/READWRITE and ROL
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
+from .. import errors
+from ..errors import CommandError
 from ..resp import OK, SimpleString
 from ..slots import SLOTS, key_slot
-from .table import Context, command, container
+from .table import Context, Handler, command, container
 
 _G = "cluster"
 
@@ -30,11 +33,23 @@ def _topology(ctx: Context) -> tuple[str | None, list[tuple[str, str, str]]]:
     return leader, nodes
 
 
+def _cluster_mode(handler: Handler) -> Handler:
+    """Redis refuses CLUSTER's subcommands, READONLY and READWRITE without cluster-enabled;
+    so does a node started with cluster-enabled no (a master and replicas for Sentinel)."""
+    @functools.wraps(handler)
+    def checked(ctx: Context, argv: list[bytes]):
+        if not ctx.server.config.cluster_enabled:
+            raise CommandError(errors.CLUSTER_DISABLED)
+        return handler(ctx, argv)
+    return checked
+
+
 container("cluster", -2, "", group=_G, since="3.0.0", summary="A container for cluster commands")
 
 
 @command("slots", 2, "stale node", group=_G, container="cluster", since="3.0.0",
          summary="Get array of cluster slots to node mappings")
+@_cluster_mode
 def cluster_slots(ctx: Context, argv: list[bytes]):
     leader, nodes = _topology(ctx)
     if leader is None:
@@ -45,6 +60,7 @@ def cluster_slots(ctx: Context, argv: list[bytes]):
 
 @command("shards", 2, "stale node", group=_G, container="cluster", since="7.0.0",
          summary="Get array of cluster slots to node mappings")
+@_cluster_mode
 def cluster_shards(ctx: Context, argv: list[bytes]):
     leader, nodes = _topology(ctx)
     offset = ctx.server.machine.applied_index
@@ -60,6 +76,7 @@ def cluster_shards(ctx: Context, argv: list[bytes]):
 
 @command("nodes", 2, "stale node", group=_G, container="cluster", since="3.0.0",
          summary="Get cluster config for the node")
+@_cluster_mode
 def cluster_nodes(ctx: Context, argv: list[bytes]):
     leader, nodes = _topology(ctx)
     me = ctx.server.cluster.node_id
@@ -78,6 +95,7 @@ def cluster_nodes(ctx: Context, argv: list[bytes]):
 
 @command("info", 2, "stale node", group=_G, container="cluster", since="3.0.0",
          summary="Provides info about Redis Cluster node state")
+@_cluster_mode
 def cluster_info(ctx: Context, argv: list[bytes]):
     leader, nodes = _topology(ctx)
     term = ctx.server.replicator.term
@@ -94,18 +112,21 @@ def cluster_info(ctx: Context, argv: list[bytes]):
 
 @command("myid", 2, "stale node", group=_G, container="cluster", since="3.0.0",
          summary="Return the node id")
+@_cluster_mode
 def cluster_myid(ctx: Context, argv: list[bytes]):
     return hex_id(ctx.server.cluster.node_id).encode()
 
 
 @command("keyslot", 3, "stale node", group=_G, container="cluster", since="3.0.0",
          summary="Returns the hash slot of the specified key")
+@_cluster_mode
 def cluster_keyslot(ctx: Context, argv: list[bytes]):
     return key_slot(argv[2])
 
 
 @command("help", 2, "loading stale node", group=_G, container="cluster", since="5.0.0",
          summary="Show helpful text about the different subcommands")
+@_cluster_mode
 def cluster_help(ctx: Context, argv: list[bytes]):
     return [SimpleString(line) for line in (
         "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -120,6 +141,7 @@ def cluster_help(ctx: Context, argv: list[bytes]):
 
 @command("readonly", 1, "loading stale fast node", group=_G, since="3.0.0",
          summary="Enables read queries for a connection to a cluster replica node")
+@_cluster_mode
 def readonly(ctx: Context, argv: list[bytes]):
     ctx.client.readonly = True
     return OK
@@ -127,6 +149,7 @@ def readonly(ctx: Context, argv: list[bytes]):
 
 @command("readwrite", 1, "loading stale fast node", group=_G, since="3.0.0",
          summary="Disables read queries for a connection to a cluster replica node")
+@_cluster_mode
 def readwrite(ctx: Context, argv: list[bytes]):
     ctx.client.readonly = False
     return OK

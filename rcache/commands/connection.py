@@ -96,7 +96,8 @@ def hello(ctx: Context, argv: list[bytes]):
     return {
         b"server": b"redis", b"version": REDIS_VERSION.encode(),
         b"proto": 3 if client.resp3 else 2, b"id": client.id,
-        b"mode": b"cluster", b"role": b"master" if ctx.server.replicator.is_leader else b"replica",
+        b"mode": b"cluster" if ctx.server.config.cluster_enabled else b"standalone",
+        b"role": b"master" if ctx.server.replicator.is_leader else b"replica",
         b"modules": [],
     }
 

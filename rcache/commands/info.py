@@ -54,8 +54,8 @@ def _server(ctx: Context, now: float) -> dict[str, object]:
     server, config = ctx.server, ctx.server.config
     return {
         "redis_version": REDIS_VERSION, "rcache_version": __version__,
-        "redis_mode": "cluster", "os": f"{platform.system()} {platform.release()} "
-                                         f"{platform.machine()}",
+        "redis_mode": "cluster" if config.cluster_enabled else "standalone",
+        "os": f"{platform.system()} {platform.release()} {platform.machine()}",
         "arch_bits": 64, "multiplexing_api": "asyncio",
         "python_version": platform.python_version(), "process_id": os.getpid(),
         "process_supervised": "no", "run_id": server.cluster.node_id, "tcp_port": config.port,
@@ -256,7 +256,8 @@ _SECTIONS: dict[str, Callable[[Context], dict[str, object]]] = {
     "Commandstats": lambda ctx: _commandstats(),
     "Errorstats": lambda ctx: {f"errorstat_{code}": f"count={count}"
                                for code, count in ctx.server.stats.error_replies.items()},
-    "Latencystats": _latencystats, "Cluster": lambda ctx: {"cluster_enabled": 1},
+    "Latencystats": _latencystats,
+    "Cluster": lambda ctx: {"cluster_enabled": int(ctx.server.config.cluster_enabled)},
     "Raft": _raft, "Keyspace": _keyspace,
 }  # in Redis's order (Raft is rcache's own)
 
