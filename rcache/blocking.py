@@ -126,7 +126,9 @@ class Blocking:
             if "block_option" in cmd.flags:  # XREAD(GROUP) ... BLOCK <milliseconds>
                 timeout_ms = block_timeout_ms(argv) or 0
                 if cmd.name == "xread":  # $: the ids the leader holds now, the same every try
-                    argv = resolve_last_ids(client.context().ks, argv)
+                    ks = client.context().ks
+                    with ks.reads_counted(False):  # the try counts its reads
+                        argv = resolve_last_ids(ks, argv)
             else:
                 timeout_ms = timeout_arg(argv[1] if "timeout_first" in cmd.flags else argv[-1])
         except CommandError:

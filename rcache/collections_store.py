@@ -140,6 +140,11 @@ def lookup(ks: Keyspace, key: bytes, kind: int, woken: bool = False) -> Meta | N
     return _decode(ks, key, kind, record[1], record[2])
 
 
+def from_record(ks: Keyspace, key: bytes, record: tuple[int, int, bytes]) -> Meta:
+    """The collection in a record ``ks.lookup`` returned (its type checked by the caller)."""
+    return _decode(ks, key, *record)
+
+
 def lookup_any(ks: Keyspace, key: bytes) -> Meta | None:
     """The live collection at key whatever its type (None for strings and missing keys)."""
     record = ks.lookup(key)

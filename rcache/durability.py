@@ -312,6 +312,7 @@ class Snapshots:
         self.last_size = 0
         self.last_duration_ms = 0.0
         self.longest_pause_ms = 0.0
+        self.saves = 0  # snapshots written since start (INFO rdb_saves; CONFIG RESETSTAT)
         self._thread: threading.Thread | None = None
         self._flush_requested = False
         self._outcome: tuple[bool, int] | None = None
@@ -388,6 +389,7 @@ class Snapshots:
         _fsync_dir(self.path)
         self.last_index, self.last_time = index, time.time()
         self.last_size = os.path.getsize(self.path)
+        self.saves += 1
         return index
 
     def read_header(self, path: str | None = None) -> dict:

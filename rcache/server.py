@@ -43,6 +43,7 @@ from .pause import ClientPause
 from .pending import Pending
 from .pubsub import Hub
 from .raft import Replicator
+from .rates import SAMPLE_PERIOD_MS, InstantaneousMetric
 from .replies import ReplyQueue, RunWhenDue
 from .resp import (
     NO_REPLY,
@@ -57,7 +58,7 @@ from .resp import (
 )
 from .slowlog import SlowLog
 from .statemachine import Prepared, StateMachine
-from .storage import Store
+from .storage import KeyspaceStats, Store
 from .tls import server_context
 from .tracking import ClientTracking, Tracker
 from .transport import PortUnavailable
@@ -74,12 +75,35 @@ _SCRIPT_RUNS = frozenset(("eval", "evalsha", "fcall"))
 
 class Stats:
     def __init__(self) -> None:
+        self.writes_submitted = 0  # client writes (a MULTI block once): /metrics, dashboard
+        self._sampled_ms = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """What CONFIG RESETSTAT zeroes (Redis's resetServerStats)."""
         self.connections_received = 0
         self.commands_processed = 0
         self.rejected_connections = 0
         self.expired_keys = 0
-        self.writes_submitted = 0  # client writes (a MULTI block once): /metrics, dashboard
         self.error_replies: dict[str, int] = {}  # INFO errorstats: error code -> replies
+        # client traffic: bytes and socket reads/writes (Redis counts per read event and
+        # per write call, not per command)
+        self.expire_cycle_us = 0  # spent finding expired keys (expire_cycle_cpu_milliseconds)
+        self.net_input_bytes = self.net_output_bytes = 0
+        self.reads_processed = self.writes_processed = 0
+        # INFO's instantaneous_*: sampled by the periodic task, as Redis's serverCron does
+        now_ms = int(time.time() * 1000)
+        self.ops_rate, self.input_rate, self.output_rate = (
+            InstantaneousMetric(now_ms), InstantaneousMetric(now_ms), InstantaneousMetric(now_ms))
+
+    def sample_rates(self, now_ms: int) -> None:
+        """Every 100 ms at most (Redis's run_with_period(100)): a sample of each rate."""
+        if now_ms - self._sampled_ms < SAMPLE_PERIOD_MS:
+            return
+        self._sampled_ms = now_ms
+        self.ops_rate.track(self.commands_processed, now_ms)
+        self.input_rate.track(self.net_input_bytes, now_ms)
+        self.output_rate.track(self.net_output_bytes, now_ms)
 
     def count_error(self, error: CommandError) -> None:
         if error.counted:
@@ -97,6 +121,7 @@ class Client(asyncio.Protocol):
         Client._next_id += 1
         self.id = Client._next_id
         self.server = server
+        self._stats = server.stats  # (one attribute read per socket event)
         self.tls = tls  # came in on the TLS port: redirects name TLS ports
         self.reader = RequestReader(server.config.proto_max_bulk_len)
         self.reader.authenticated = not server.config.requirepass
@@ -191,6 +216,9 @@ class Client(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_active = time.time()
+        stats = self._stats
+        stats.reads_processed += 1
+        stats.net_input_bytes += len(data)
         commands = self.reader.read(data)
         replies = self.replies
         if (len(commands) == 1 and not self._inbox and not replies.slots and not self._closing
@@ -561,6 +589,7 @@ class Client(asyncio.Protocol):
                 self._store_generation != self.server.store.generation):
             store = self.server.store
             ks = self._keyspace = store.keyspace(self.db, 0)
+            ks.stats = ks.read_stats = self.server.keyspace_stats  # reads served here
             self._store_generation = store.generation
             self._context = Context(ks, random, self, self.server)
         ks.now_ms = (now_ns or time_ns()) // 1_000_000
@@ -762,7 +791,11 @@ class Client(asyncio.Protocol):
         transport = self.transport
         replies = self.replies
         if replies.out and transport is not None and not transport.is_closing():
-            transport.write(replies.take())
+            out = replies.take()
+            transport.write(out)
+            stats = self._stats
+            stats.writes_processed += 1
+            stats.net_output_bytes += len(out)
             if replies.held or transport.get_write_buffer_size():
                 self._check_output_limit(self.unsent_bytes)
             else:  # all sent: under any limit
@@ -952,6 +985,7 @@ class Server:
             lambda: config.client_output_buffer_limit["slave"].hard)
         self.pause = ClientPause()
         self.stats = Stats()
+        self.keyspace_stats = KeyspaceStats()  # the reads this node serves (event loop)
         self.machine.count_error = self.stats.count_error  # a script's commands' errors
         self.eviction = Eviction(self)
         self.slowlog = SlowLog()
@@ -1138,11 +1172,13 @@ class Server:
         deadline (replicated, so every node agrees); bounded work per cycle, as Redis's
         activeExpireCycle. A leader expires nothing until it holds all its predecessors
         committed, and no lease before it has given leases back the time the cluster spent
-        without a leader."""
+        without a leader. Every node's cycle also samples INFO's instantaneous rates, as
+        Redis's serverCron does."""
         budget = 200
         promoted_term = None
         while True:
             await asyncio.sleep(1 / max(1, self.config.hz))
+            self.stats.sample_rates(int(time.time() * 1000))  # (on every node)
             if not self.replicator.leader_caught_up or self.pause.writes_paused:
                 continue  # (CLIENT PAUSE holds expiry too, as Redis does)
             term = self.replicator.term
@@ -1154,12 +1190,14 @@ class Server:
             due = due_leases(self.store, now_ms, budget)
             if due:
                 await self.replicator.propose((LEASE_EXPIRY, due))
-            for db in range(self.config.databases):
-                keys = self.store.keyspace(db, now_ms).expired_keys(budget)
-                if keys:
-                    deleted = await self.replicator.propose((EXPIRE, db, keys))
-                    if isinstance(deleted, int):
-                        self.stats.expired_keys += deleted
+            started = time.perf_counter_ns()
+            found = [(db, keys) for db in range(self.config.databases)
+                     if (keys := self.store.keyspace(db, now_ms).expired_keys(budget))]
+            self.stats.expire_cycle_us += (time.perf_counter_ns() - started) // 1000
+            for db, keys in found:
+                deleted = await self.replicator.propose((EXPIRE, db, keys))
+                if isinstance(deleted, int):
+                    self.stats.expired_keys += deleted
 
     async def _promote_leases(self, page: int) -> bool:
         """-> False if this node stopped leading meanwhile (its successor does it again)."""

@@ -42,7 +42,7 @@ from .errors import CommandError
 from .leases import Leases
 from .notify import EVICTED, FLUSHED
 from .pubsub import Hub
-from .storage import Keyspace, Store, Transaction, record_prefix
+from .storage import Keyspace, KeyspaceStats, Store, Transaction, record_prefix
 
 # An item's commands as the node that submitted it found them: (Command, parsed arguments or
 # None) for a COMMAND item, a list of those for a TRANSACTION, None when not looked up.
@@ -138,6 +138,11 @@ class StateMachine:
         self.submitted_for: Callable[[int], list | None] = lambda seed: None
         self._script_lines: list | None = None  # for the entry being applied
         self.count_error: Callable[[CommandError], None] | None = None  # the server's stats
+        # INFO keyspace_hits/misses of the reads entries make (scripts', MULTI's, GETSET's...),
+        # counted on the node whose client awaits the entry, as Redis counts them on the
+        # master only (a replica applies their effects). Node-local: nothing reaches the data.
+        self.keyspace_stats = KeyspaceStats()
+        self._read_stats: KeyspaceStats | None = None  # for the entry being applied
 
     def reload(self) -> None:
         """After a snapshot replaced the database: tracking clients forget all they cached,
@@ -162,8 +167,10 @@ class StateMachine:
         events = [] if self.hub is not None and self.hub.collects_events else None
         results = []
         prepared = self.prepared_for(seed) or [None] * len(items)
+        awaited = self.replies_awaited(seed)
+        self._read_stats = self.keyspace_stats if awaited else None
         self._script_lines = lines = (self.monitors.new_lines()
-                                      if self.monitors and self.replies_awaited(seed) else None)
+                                      if self.monitors and awaited else None)
         submitted = self.submitted_for(seed)
         if lines is None or submitted is None:
             submitted = [None] * len(items)
@@ -181,7 +188,6 @@ class StateMachine:
                                          user=item[4] if len(item) > 4 else None,
                                          oom_at_start=len(item) > 5 and item[5], shown=shown))
             elif kind == TRANSACTION:
-                awaited = self.replies_awaited(seed)
                 replies = []
                 for i, (db, argv) in enumerate(item[1]):
                     position += 1
@@ -270,6 +276,12 @@ class StateMachine:
                     Keyspace(self.store, txn, db, now_ms, limits, events), self.hub,
                     self._script_lines)
                 ctx.count_error = self.count_error
+            # A read command's lookups count (Redis's lookupKeyRead), a write's do not
+            # (lookupKeyWrite) but where its handler reads with ``ks.reads_counted()``; a
+            # parked client's wake-up try counts none (Redis serves it with lookupKeyWrite).
+            ks = ctx.ks
+            ks.read_stats = None if woken else self._read_stats
+            ks.stats = ks.read_stats if "readonly" in cmd.flags else None
             ctx.seed, ctx._random, ctx.woken, ctx.script_user = seed, None, woken, user
             ctx.oom_at_start = oom_at_start
             result = cmd.call(ctx, argv, parsed)

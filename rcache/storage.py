@@ -595,6 +595,17 @@ class Transaction:
             self.store.generation += 1
 
 
+class KeyspaceStats:
+    """INFO's keyspace_hits and keyspace_misses: what Redis's read lookups (lookupKeyRead)
+    count, on the node that serves the read. One per thread that counts (the event loop's
+    reads, the apply thread's reads inside writes), so no increment races another."""
+
+    __slots__ = ("hits", "misses")
+
+    def __init__(self) -> None:
+        self.hits = self.misses = 0
+
+
 class Keyspace:
     """One logical database as a command handler sees it, at one instant ``now_ms``.
 
@@ -602,7 +613,8 @@ class Keyspace:
     (only the state machine has one).
     """
 
-    __slots__ = ("store", "txn", "dbnum", "dbid", "prefix", "now_ms", "limits", "_get", "events")
+    __slots__ = ("store", "txn", "dbnum", "dbid", "prefix", "now_ms", "limits", "_get", "events",
+                 "stats", "read_stats")
 
     def __init__(self, store: Store, txn: Transaction | None, dbnum: int, now_ms: int,
                  limits: EncodingLimits = DEFAULT_LIMITS, events: list | None = None) -> None:
@@ -616,9 +628,17 @@ class Keyspace:
         self.prefix = record_prefix(self.dbid)
         self.now_ms = now_ms
         self._get = txn.get if txn else store.db.get
+        # ``lookup`` counts hits and misses in ``stats`` while it is set: a read command's
+        # lookups (or a write's that Redis reads with lookupKeyRead) on the node that serves
+        # it. ``read_stats``: where this node counts this keyspace's reads (None: nowhere,
+        # an entry no client here awaits).
+        self.stats: KeyspaceStats | None = None
+        self.read_stats: KeyspaceStats | None = None
 
     def other(self, dbnum: int) -> Keyspace:
-        return Keyspace(self.store, self.txn, dbnum, self.now_ms, self.limits, self.events)
+        ks = Keyspace(self.store, self.txn, dbnum, self.now_ms, self.limits, self.events)
+        ks.stats, ks.read_stats = self.stats, self.read_stats
+        return ks
 
     def notify(self, kind: int, event: bytes, key: bytes) -> None:
         """Record a keyspace event of class ``kind`` (rcache.notify) for this database."""
@@ -629,15 +649,46 @@ class Keyspace:
     def lookup(self, key: bytes) -> tuple[int, int, bytes] | None:
         """-> (type, expire_at, payload) of a live key, or None."""
         raw = self._get(self.prefix + key)
+        stats = self.stats
         if raw is None:
+            if stats is not None:
+                stats.misses += 1
             return None
         head = raw[0]
         if head & _HAS_EXPIRY:  # decode_record inlined: every read of a key comes here
             expire_at = int.from_bytes(raw[1:9], "big")
             if expire_at and expire_at <= self.now_ms:
+                if stats is not None:
+                    stats.misses += 1
                 return None
+            if stats is not None:
+                stats.hits += 1
             return head & 0x7F, expire_at, raw[9:]
+        if stats is not None:
+            stats.hits += 1
         return head, 0, raw[1:]
+
+    def count_again(self, found: bool) -> None:
+        """Count a lookup Redis makes a second time of a key read here once (XREAD looks each
+        stream up to check its type, then again to serve it)."""
+        stats = self.stats
+        if stats is not None:
+            if found:
+                stats.hits += 1
+            else:
+                stats.misses += 1
+
+    @contextlib.contextmanager
+    def reads_counted(self, counted: bool = True) -> Iterator[None]:
+        """Count the lookups inside as reads (where this node counts them), as Redis's write
+        commands that read a key with lookupKeyRead do (GETSET, SORT ... STORE's source,
+        SINTERSTORE's sets...); or (``counted`` False) not, as a read that Redis makes
+        without lookupKeyRead (MEMORY USAGE)."""
+        before, self.stats = self.stats, self.read_stats if counted else None
+        try:
+            yield
+        finally:
+            self.stats = before
 
     def exists(self, key: bytes) -> bool:
         return self.lookup(key) is not None

@@ -92,6 +92,8 @@ class Watches:
         # Writes whose keys are not (all) in their key positions say so by their flags
         # (commands/table.py).
         flags = cmd.flags
+        if "readonly" in flags and "blocking" in flags:
+            return  # XREAD BLOCK goes through the log to be ordered, but changes nothing
         if "touches_any_key" in flags:
             self._touch(list(self._watchers))
         elif "touches_dbs" in flags:

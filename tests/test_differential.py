@@ -216,6 +216,10 @@ HAND_WRITTEN = [
      ("MULTI",), ("SET", "w", "4"), ("EXEC",), ("GET", "w"), ("WATCH", "gone"), ("FLUSHDB",),
      ("MULTI",), ("PING",), ("EXEC",), ("SET", "w", "5"), ("WATCH", "w"), ("FLUSHALL",),
      ("MULTI",), ("PING",), ("EXEC",)],
+    # pottery's RedisSimpleQueue.get: a blocking XREAD of a watched stream does not touch it
+    [("XADD", "q", "1-1", "item", "x"), ("WATCH", "q"), ("XREAD", "COUNT", "1", "BLOCK", "1", "STREAMS", "q", "0"),
+     ("MULTI",), ("XDEL", "q", "1-1"), ("EXEC",), ("XADD", "q", "2-1", "item", "y"), ("WATCH", "q"),
+     ("XREAD", "BLOCK", "0", "STREAMS", "q", "0"), ("MULTI",), ("XLEN", "q"), ("EXEC",)],
     # sorted-set algebra, ZRANGESTORE, ZMPOP, ZRANDMEMBER (deterministic cases)
     [("ZADD", "a", "1", "x", "2", "y", "3", "z"), ("ZADD", "b", "2", "y", "5", "z", "7", "w"),
      ("SADD", "s", "x", "q"), ("SET", "str", "v"), ("ZUNION", "2", "a", "b"),

@@ -2,17 +2,20 @@
 node as its users run it: Celery (broker and result backend, a worker process; a late-acked
 task delivered again after its worker is killed), huey (a consumer process: tasks, a delayed
 task, a periodic task, a task lock and a Lua semaphore), arq (a worker: jobs, results, a
-deferred job), Django's own Redis cache and django-redis (with its lock), Flask-Limiter and
-Flask-Caching.
+deferred job), Django's own Redis cache and django-redis (with its lock), Flask-Limiter,
+Flask-Caching, Flask-Session, pottery (containers, HyperLogLog, Redlock, a stream queue),
+channels-redis (both channel layers) and aiocache (with its locks); pottery, channels-redis and
+aiocache also against a real redis-server, with equal outcomes required.
 
 On a 3-node cluster: Celery and huey against the leader, Celery tasks queued on a leader that
 is then killed run on the new leader, a huey consumer through a change of leader, Django's
 cache reading from the followers as replicas, Flask-Limiter and Flask-Caching with their Redis
-Cluster storages through a change of leader.
+Cluster storages through a change of leader, a channels-redis layer (finding the leader through
+the nodes as Sentinels) through a leader kill.
 
-arq, Django, django-redis, Flask-Limiter and Flask-Caching run on RESP2 and on RESP3. Each test
-uses a database of its own on the shared node (flushed first); every worker process a test
-starts is stopped by it (SIGTERM, then SIGKILL), every wait is bounded."""
+arq, Django, django-redis, Flask-Limiter, Flask-Caching and Flask-Session run on RESP2 and on
+RESP3. Each test uses a database of its own on the shared node (flushed first); every worker
+process a test starts is stopped by it (SIGTERM, then SIGKILL), every wait is bounded."""
 
 from __future__ import annotations
 
@@ -40,7 +43,8 @@ if TYPE_CHECKING:
 RESULT_TIMEOUT_S = 60  # a task's result under load; it normally comes in milliseconds
 
 # one database per framework on the shared node (the cluster's too), flushed before use
-CELERY_DB, HUEY_DB, ARQ_DB, DJANGO_DB, DJANGO_REDIS_DB, LIMITER_DB, FLASK_CACHE_DB = range(2, 9)
+(CELERY_DB, HUEY_DB, ARQ_DB, DJANGO_DB, DJANGO_REDIS_DB, LIMITER_DB, FLASK_CACHE_DB, CHANNELS_DB,
+ POTTERY_DB, AIOCACHE_DB, FLASK_SESSION_DB) = range(2, 13)
 
 
 def _fresh_db_url(node: Node, db: int, protocol: int | None = None) -> str:
@@ -543,3 +547,347 @@ def test_flask_caching_views_and_memoized_functions(shared_node: Node, resp: int
         assert cache.get("k1") == 1
         cache.clear()
         assert shared_node.client(db=FLASK_CACHE_DB).dbsize() == 0
+
+
+# -- Flask-Session: server-side sessions -------------------------------------------------------
+def test_flask_session_keeps_sessions_in_rcache(shared_node: Node, resp: int) -> None:
+    """A login, the session read back on later requests, its expiry set from the permanent
+    session lifetime, a session id regenerated, a logout deleting the session."""
+    flask = pytest.importorskip("flask")
+    flask_session = pytest.importorskip("flask_session")
+
+    url = _fresh_db_url(shared_node, FLASK_SESSION_DB, resp)
+    store = shared_node.client(db=FLASK_SESSION_DB)
+    app = flask.Flask(__name__)
+    app.config.update(SESSION_TYPE="redis", SESSION_REDIS=redis.Redis.from_url(url),
+                      SESSION_KEY_PREFIX="sess:", PERMANENT_SESSION_LIFETIME=600)
+    flask_session.Session(app)
+
+    @app.route("/login/<user>")
+    def login(user: str) -> str:
+        flask.session["user"] = user
+        flask.session["visits"] = 0
+        return "in"
+
+    @app.route("/visit")
+    def visit() -> str:
+        flask.session["visits"] += 1
+        return f"{flask.session['user']}:{flask.session['visits']}"
+
+    @app.route("/regenerate")
+    def regenerate() -> str:
+        app.session_interface.regenerate(flask.session)
+        return "new id"
+
+    @app.route("/logout")
+    def logout() -> str:
+        flask.session.clear()
+        return "out"
+
+    browser = app.test_client()
+    assert browser.get("/login/ada").data == b"in"
+    assert [browser.get("/visit").data for _ in range(2)] == [b"ada:1", b"ada:2"]
+    (first_key,) = store.keys("sess:*")
+    assert 0 < store.ttl(first_key) <= 600
+    assert browser.get("/regenerate").data == b"new id"
+    (second_key,) = store.keys("sess:*")
+    assert second_key != first_key
+    assert browser.get("/visit").data == b"ada:3"  # the same session under its new id
+    assert app.test_client().get("/login/bob").data == b"in"  # another browser
+    assert len(store.keys("sess:*")) == 2
+    assert browser.get("/logout").data == b"out"
+    remaining = store.keys("sess:*")
+    assert len(remaining) == 1 and second_key not in remaining  # bob's session stays
+
+
+# -- pottery: Redis-backed Python containers, Redlock, HyperLogLog ----------------------------
+def _pottery_outcome(client: redis.Redis) -> dict:
+    """pottery's containers, HyperLogLog, Bloom filter, Redlock, NextID, queue and cache as an
+    application uses them, against one server (what each call answered)."""
+    import warnings
+
+    import pottery
+
+    client.flushdb()
+    out: dict = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pottery.InefficientAccessWarning)
+        settings = pottery.RedisDict(redis=client, key="settings", theme="dark", size=[1, 2])
+        settings["nested"] = {"x": 1}
+        out["dict"] = (dict(settings), len(settings), "theme" in settings)
+        tags = pottery.RedisSet({"x", "y"}, redis=client, key="tags")
+        tags.add("z")
+        tags.discard("x")
+        out["set"] = sorted(tags)
+        items = pottery.RedisList([1, 2, 3], redis=client, key="items")
+        items.append(4)
+        items.insert(0, 0)
+        del items[2]
+        out["list"] = list(items)
+        out["counter"] = pottery.RedisCounter("abracadabra", redis=client,
+                                              key="letters").most_common(2)
+        recent = pottery.RedisDeque([1, 2], redis=client, key="recent", maxlen=3)
+        recent.appendleft(0)
+        recent.append(9)
+        out["deque"] = list(recent)
+        # HyperLogLog: PFADD, PFCOUNT, PFMERGE (update and union), membership by PFADD's reply
+        seen = pottery.HyperLogLog(["a", "b", "c"], redis=client, key="seen")
+        more = pottery.HyperLogLog(["c", "d"], redis=client, key="more")
+        out["hll"] = len(seen)
+        out["hll_union"] = len(seen.union(more, redis=client))
+        seen.update(more)
+        out["hll_updated"] = (len(seen), "a" in seen, "zz" in seen)
+        bloom = pottery.BloomFilter({"one", "two"}, num_elements=100, false_positives=0.01,
+                                    redis=client, key="bloom")
+        out["bloom"] = ("one" in bloom, "three" in bloom)
+    # Redlock on one master: SET NX PX, its Lua scripts to extend, to read the TTL, to release
+    lock = pottery.Redlock(key="printer", masters={client}, auto_release_time=5)
+    rival = pottery.Redlock(key="printer", masters={client}, auto_release_time=5)
+    out["lock"] = [lock.acquire(), rival.acquire(blocking=False), lock.locked() > 0]
+    lock.extend()
+    lock.release()
+    out["lock"] += [rival.acquire(blocking=False), lock.locked()]
+    rival.release()
+    with pytest.raises(pottery.ReleaseUnlockedLock):
+        rival.release()
+    ids = pottery.NextID(key="ids", masters={client})
+    out["next_id"] = [next(ids), next(ids)]
+    # a queue on a stream: XADD; WATCH, XREAD BLOCK, MULTI XDEL EXEC to take an item
+    jobs = pottery.RedisSimpleQueue(redis=client, key="jobs")
+    jobs.put("job-1")
+    jobs.put("job-2")
+    out["queue"] = [jobs.qsize(), jobs.get(timeout=1), jobs.get_nowait(), jobs.empty()]
+    calls: list[int] = []
+
+    @pottery.redis_cache(redis=client, key="squares")
+    def square(x: int) -> int:
+        calls.append(x)
+        return x * x
+
+    out["cache"] = [square(3), square(3), square.cache_info().hits, calls]
+    return out
+
+
+def test_pottery_containers_locks_and_hyperloglog(shared_node: Node, redis_server: int) -> None:
+    pytest.importorskip("pottery")
+    outcome = _pottery_outcome(shared_node.client(db=POTTERY_DB))
+    assert outcome["dict"] == ({"theme": "dark", "size": [1, 2], "nested": {"x": 1}}, 3, True)
+    assert outcome["list"] == [0, 1, 3, 4] and outcome["deque"] == [1, 2, 9]
+    assert (outcome["hll"], outcome["hll_union"], outcome["hll_updated"]) == (
+        3, 4, (4, True, False))
+    assert outcome["bloom"] == (True, False)
+    assert outcome["lock"] == [True, False, True, True, 0]
+    assert outcome["queue"] == [2, "job-1", "job-2", True]
+    assert outcome["cache"] == [9, 9, 1, [3]]
+    reference = redis.Redis(host="127.0.0.1", port=redis_server, db=POTTERY_DB)
+    try:
+        assert outcome == _pottery_outcome(reference)
+    finally:
+        reference.flushdb()
+        reference.close()
+
+
+
+def test_pottery_redlock_across_three_independent_nodes(make_node) -> None:
+    """Redlock's own quorum, over three single nodes (three masters, not one Raft cluster):
+    the lock is refused to a rival while a majority grants it, one of the three gone too."""
+    pottery = pytest.importorskip("pottery")
+    nodes = [make_node(name=f"redlock{i}") for i in range(3)]
+    masters = {n.client() for n in nodes}
+    lock = pottery.Redlock(key="report", masters=masters, auto_release_time=10)
+    rival = pottery.Redlock(key="report", masters=masters, auto_release_time=10)
+    assert lock.acquire(blocking=False) is True
+    assert [n.client().exists("redlock:report") for n in nodes] == [1, 1, 1]
+    nodes[0].kill()
+    assert rival.acquire(blocking=False) is False
+    assert lock.locked() > 0  # two of three still hold it
+    lock.release()
+    assert rival.acquire(blocking=False) is True
+    rival.release()
+    assert [n.client().exists("redlock:report") for n in nodes[1:]] == [0, 0]
+
+
+# -- channels-redis: Django Channels' channel layers -------------------------------------------
+async def _channel_layer_outcome(layer) -> dict:
+    """What consumers do through RedisChannelLayer: a channel's messages (BZPOPMIN), groups
+    (a Lua script sends to every member), a channel at capacity, a receive woken by a send."""
+    from channels.exceptions import ChannelFull
+
+    def receive(channel: str):
+        return asyncio.wait_for(layer.receive(channel), RESULT_TIMEOUT_S)
+
+    await layer.flush()
+    alice, bob = await layer.new_channel(), await layer.new_channel()
+    out: dict = {}
+    await layer.send(alice, {"type": "chat.message", "text": "hi"})
+    out["direct"] = await receive(alice)
+    await layer.group_add("room", alice)
+    await layer.group_add("room", bob)
+    await layer.group_send("room", {"type": "chat.message", "text": "all"})
+    out["group"] = [await receive(alice), await receive(bob)]
+    await layer.group_discard("room", bob)
+    await layer.group_send("room", {"type": "chat.message", "text": "alice only"})
+    out["after_discard"] = await receive(alice)
+    for i in range(3):  # the layer's capacity
+        await layer.send("jobs", {"type": "job", "n": i})
+    with pytest.raises(ChannelFull):
+        await layer.send("jobs", {"type": "job", "n": 3})
+    out["fifo"] = [(await receive("jobs"))["n"] for _ in range(3)]
+    waiting = asyncio.ensure_future(receive(alice))
+    await asyncio.sleep(0.05)  # the receive usually blocks (BZPOPMIN) before the send
+    await layer.send(alice, {"type": "late"})
+    out["woken"] = await waiting
+    await layer.flush()
+    return out
+
+
+def _channels_settings() -> None:
+    pytest.importorskip("channels_redis")
+    _django_configured()
+
+
+def test_channels_redis_layer(shared_node: Node, redis_server: int) -> None:
+    _channels_settings()
+    from channels_redis.core import RedisChannelLayer
+
+    async def run(url: str) -> dict:
+        layer = RedisChannelLayer(hosts=[url], capacity=3, expiry=30)
+        try:
+            return await _channel_layer_outcome(layer)
+        finally:
+            await layer.close_pools()
+
+    outcome = asyncio.run(run(_fresh_db_url(shared_node, CHANNELS_DB)))
+    assert outcome["direct"] == {"type": "chat.message", "text": "hi"}
+    assert outcome["group"] == [{"type": "chat.message", "text": "all"}] * 2
+    assert outcome["after_discard"]["text"] == "alice only"
+    assert outcome["fifo"] == [0, 1, 2] and outcome["woken"] == {"type": "late"}
+    assert outcome == asyncio.run(run(f"redis://127.0.0.1:{redis_server}/{CHANNELS_DB}"))
+
+
+def test_channels_redis_pubsub_layer(shared_node: Node) -> None:
+    _channels_settings()
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    async def scenario() -> None:
+        layer = RedisPubSubChannelLayer(hosts=[_fresh_db_url(shared_node, CHANNELS_DB)])
+        try:
+            channel = await layer.new_channel()
+            await layer.group_add("room", channel)
+            await layer.send(channel, {"type": "direct"})
+            assert await asyncio.wait_for(layer.receive(channel), RESULT_TIMEOUT_S) == {
+                "type": "direct"}
+            await layer.group_send("room", {"type": "to.group"})
+            assert await asyncio.wait_for(layer.receive(channel), RESULT_TIMEOUT_S) == {
+                "type": "to.group"}
+        finally:
+            await layer.flush()
+
+    asyncio.run(scenario())
+
+
+def test_channels_redis_layer_through_a_leader_kill(workers_cluster: LocalCluster) -> None:
+    """The layer finds the leader through the nodes as Sentinels. Messages sent to a channel
+    and a group, then the leader SIGKILLed: the layer reconnects to the new leader, where the
+    messages (committed on a majority) and the group's members still are."""
+    _channels_settings()
+    from channels_redis.core import RedisChannelLayer
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    old_leader = workers_cluster.leader()
+    old_leader.client(db=CHANNELS_DB).flushdb()
+    sentinels = [("127.0.0.1", n.port) for n in workers_cluster.live()]
+    host = {"sentinels": sentinels, "master_name": "mymaster", "db": CHANNELS_DB}
+
+    async def retried(call, what: str):
+        """A call after the kill: the first may meet the dead leader's closed connection."""
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            try:
+                return await call()
+            except (RedisConnectionError, redis.exceptions.TryAgainError,
+                    redis.exceptions.ClusterDownError, redis.exceptions.ReadOnlyError):
+                if asyncio.get_running_loop().time() > deadline:
+                    raise AssertionError(f"no {what} within 30 s") from None
+                await asyncio.sleep(0.2)
+
+    async def scenario() -> None:
+        layer = RedisChannelLayer(hosts=[host], capacity=10, expiry=60)
+        try:
+            inbox = await layer.new_channel()
+            await layer.group_add("room", inbox)
+            await layer.send(inbox, {"type": "before", "n": 1})
+            await layer.group_send("room", {"type": "before", "n": 2})
+            old_leader.kill()
+            workers_cluster.leader()  # an agreed new one
+            first = await retried(lambda: layer.receive(inbox), "receive")
+            assert [first, await layer.receive(inbox)] == [{"type": "before", "n": 1},
+                                                           {"type": "before", "n": 2}]
+            await retried(lambda: layer.group_send("room", {"type": "after"}), "group_send")
+            assert await asyncio.wait_for(layer.receive(inbox), RESULT_TIMEOUT_S) == {
+                "type": "after"}
+        finally:
+            await layer.close_pools()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        old_leader.start()
+        workers_cluster.wait_converged()
+
+
+# -- aiocache: RedisCache and its locks --------------------------------------------------------
+async def _aiocache_outcome(port: int) -> dict:
+    """aiocache's API on its RedisCache (JSON values, TTLs, a namespace), its RedLock (SET
+    NX PX, released by a Lua script) and OptimisticLock (a compare-and-set Lua script)."""
+    from aiocache import RedisCache
+    from aiocache.lock import OptimisticLock, OptimisticLockError, RedLock
+    from aiocache.serializers import JsonSerializer
+
+    cache = RedisCache(endpoint="127.0.0.1", port=port, db=AIOCACHE_DB, namespace="app",
+                       serializer=JsonSerializer())
+    out: dict = {}
+    try:
+        await cache.clear()
+        await cache.set("user", {"name": "ada"}, ttl=30)
+        out["get"] = [await cache.get("user"), await cache.get("absent", default="none")]
+        out["add"] = await cache.add("fresh", 1)
+        with pytest.raises(ValueError):
+            await cache.add("fresh", 2)
+        await cache.multi_set([("a", 1), ("b", [2])], ttl=30)
+        out["multi_get"] = await cache.multi_get(["a", "b", "absent"])
+        out["increment"] = [await cache.increment("hits"), await cache.increment("hits", 5)]
+        out["exists"] = [await cache.exists("a"), await cache.exists("absent")]
+        out["expire"] = [await cache.expire("a", 100), await cache.expire("absent", 100)]
+        out["delete"] = [await cache.delete("a"), await cache.delete("a")]
+        out["raw_ttl"] = 0 < await cache.raw("ttl", "app:user") <= 30
+        async with RedLock(cache, "report", lease=5):
+            out["redlock_key_held"] = await cache.exists("report-lock")
+        out["redlock_released"] = not await cache.exists("report-lock")
+        async with OptimisticLock(cache, "user") as lock:
+            await lock.cas({"name": "ada", "seen": 1})
+        out["cas"] = await cache.get("user")
+        with pytest.raises(OptimisticLockError):
+            async with OptimisticLock(cache, "user") as lock:
+                await cache.set("user", "changed meanwhile")
+                await lock.cas("lost")
+        out["after_lost_cas"] = await cache.get("user")
+        await cache.clear()
+        out["cleared"] = await cache.exists("user")
+    finally:
+        await cache.close()
+    return out
+
+
+# aiocache 0.12 calls redis-py's setex and close, which redis-py 6+ marks as deprecated
+@pytest.mark.filterwarnings("ignore:Call to deprecated:DeprecationWarning")
+def test_aiocache_redis_cache_and_locks(shared_node: Node, redis_server: int) -> None:
+    pytest.importorskip("aiocache")
+    shared_node.client(db=AIOCACHE_DB).flushdb()
+    outcome = asyncio.run(_aiocache_outcome(shared_node.port))
+    assert outcome["get"] == [{"name": "ada"}, "none"] and outcome["add"] is True
+    assert outcome["multi_get"] == [1, [2], None] and outcome["increment"] == [1, 6]
+    assert outcome["raw_ttl"] and outcome["redlock_key_held"] and outcome["redlock_released"]
+    assert outcome["cas"] == {"name": "ada", "seen": 1}
+    assert outcome["after_lost_cas"] == "changed meanwhile" and outcome["cleared"] is False
+    assert outcome == asyncio.run(_aiocache_outcome(redis_server))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import marshal
 import random
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from rcache.encodings import DEFAULT_LIMITS, EncodingLimits
 from rcache.statemachine import COMMAND, StateMachine, encode_entry
 from rcache.storage import Store
 
-from .conftest import Node
+from .conftest import LocalCluster, Node, wait_for
 from .test_differential import RawConnection, assert_same
 
 # What the tests change, and Redis 7.0's defaults to put back (the servers are shared).
@@ -371,3 +372,275 @@ def test_commandstats_of_a_command_only_ever_refused(make_node) -> None:
     conn.close()
     assert b"cmdstat_get:calls=0,usec=0,usec_per_call=0.00,rejected_calls=1,failed_calls=0" \
         in stats, stats
+
+
+# Keyspace hits and misses, command by command: what one command adds to each on a node and
+# on redis-server, from the same data (None in a case: a DUMP of "s", for RESTORE).
+_HITS_SETUP = [
+    ("SET", "s", "hello"), ("SET", "n", "10"), ("HSET", "h", "f", "v", "g", "w"),
+    ("RPUSH", "l", "a", "b", "c"), ("SADD", "a", "1", "2"), ("SADD", "b", "2", "3"),
+    ("ZADD", "z", "1", "m", "2", "o"), ("XADD", "x", "1-1", "f", "v"), ("PFADD", "p", "a", "b"),
+    ("SET", "w_1", "3"), ("SET", "ttl", "v", "PX", "100000"),
+]
+_HITS_CASES = [
+    ("GET", "s"), ("GET", "nope"), ("MGET", "s", "nope", "n", "h"), ("EXISTS", "s", "nope", "s"),
+    ("TYPE", "s"), ("TYPE", "nope"), ("TOUCH", "s", "nope"), ("TTL", "ttl"), ("PTTL", "nope"),
+    ("EXPIRETIME", "s"), ("STRLEN", "s"), ("GETRANGE", "s", "0", "1"), ("SUBSTR", "s", "0", "1"),
+    ("GETEX", "s"), ("GETEX", "s", "PERSIST"), ("GETEX", "nope", "EX", "10"), ("GETDEL", "s"),
+    ("GETDEL", "nope"), ("GETSET", "s", "x"), ("GETSET", "nope", "x"), ("SET", "s", "x", "GET"),
+    ("SET", "nope", "x", "GET"), ("SET", "s", "x"), ("SET", "s", "x", "NX"),
+    ("SET", "s", "x", "XX"), ("SETNX", "s", "x"), ("INCR", "n"), ("APPEND", "s", "x"),
+    ("SETRANGE", "s", "1", "x"), ("DEL", "s", "nope"), ("UNLINK", "s"), ("EXPIRE", "s", "100"),
+    ("PERSIST", "ttl"), ("RENAME", "s", "s2"), ("COPY", "s", "s3"), ("MOVE", "s", "1"),
+    ("DUMP", "s"), ("DUMP", "nope"), ("OBJECT", "ENCODING", "s"), ("OBJECT", "FREQ", "s"),
+    ("MEMORY", "USAGE", "s"), ("HGET", "h", "f"), ("HGET", "nope", "f"), ("HGETALL", "h"),
+    ("HMGET", "h", "f", "x"), ("HEXISTS", "h", "f"), ("HLEN", "h"), ("HSET", "h", "f", "z"),
+    ("HDEL", "h", "f"), ("HINCRBY", "h", "c", "1"), ("HRANDFIELD", "h"), ("HSTRLEN", "h", "f"),
+    ("HKEYS", "h"), ("LRANGE", "l", "0", "-1"), ("LLEN", "l"), ("LINDEX", "l", "0"),
+    ("LPOS", "l", "a"), ("LPUSH", "l", "x"), ("LPOP", "l"), ("RPOPLPUSH", "l", "l2"),
+    ("LMOVE", "l", "l2", "LEFT", "RIGHT"), ("LMPOP", "2", "nope", "l", "LEFT"),
+    ("BLPOP", "l", "1"), ("SMEMBERS", "a"), ("SISMEMBER", "a", "1"),
+    ("SMISMEMBER", "a", "1", "5"), ("SCARD", "a"), ("SINTER", "a", "b"), ("SINTER", "nope", "b"),
+    ("SUNION", "a", "b", "nope"), ("SDIFF", "a", "b"), ("SINTERSTORE", "d", "a", "b"),
+    ("SUNIONSTORE", "d", "a", "nope"), ("SDIFFSTORE", "d", "a", "b"),
+    ("SINTERCARD", "2", "a", "b"), ("SMOVE", "a", "b", "1"), ("SRANDMEMBER", "a"), ("SPOP", "a"),
+    ("SADD", "a", "9"), ("SREM", "a", "1"), ("ZSCORE", "z", "m"), ("ZRANGE", "z", "0", "-1"),
+    ("ZCARD", "z"), ("ZRANK", "z", "m"), ("ZMSCORE", "z", "m", "q"),
+    ("ZUNIONSTORE", "d", "2", "z", "nope"), ("ZINTERSTORE", "d", "1", "z"),
+    ("ZUNION", "2", "z", "nope"), ("ZRANGESTORE", "d", "z", "0", "-1"),
+    ("ZINCRBY", "z", "1", "m"), ("ZADD", "z", "5", "k"), ("ZPOPMIN", "z"), ("ZRANDMEMBER", "z"),
+    ("ZDIFFSTORE", "d", "2", "z", "nope"), ("XRANGE", "x", "-", "+"), ("XLEN", "x"),
+    ("XREAD", "STREAMS", "x", "nope", "0", "0"), ("XADD", "x", "*", "f", "v"),
+    ("XINFO", "STREAM", "x"), ("XGROUP", "CREATE", "x", "g", "0"), ("XTRIM", "x", "MAXLEN", "0"),
+    ("XDEL", "x", "1-1"), ("PFCOUNT", "p"), ("PFCOUNT", "p", "nope"), ("PFADD", "p", "c"),
+    ("PFMERGE", "d", "p", "nope"), ("BITCOUNT", "s"), ("BITPOS", "s", "1"), ("GETBIT", "s", "1"),
+    ("SETBIT", "s", "1", "1"), ("BITOP", "AND", "d", "s", "nope"),
+    ("BITFIELD", "s", "GET", "u8", "0"), ("BITFIELD_RO", "s", "GET", "u8", "0"),
+    ("SORT", "l", "ALPHA"), ("SORT", "l", "ALPHA", "STORE", "d"), ("SORT", "n", "BY", "w_*"),
+    ("SORT_RO", "l", "ALPHA"), ("SORT", "a", "BY", "nosort", "GET", "w_*", "GET", "#"),
+    ("LCS", "s", "n"), ("GEOADD", "g", "1", "1", "m"), ("INCRBYFLOAT", "n", "1.5"), ("DECR", "n"),
+    ("MSET", "s", "1", "k", "2"), ("MSETNX", "s", "1", "k2", "2"), ("RENAMENX", "s", "n"),
+    ("KEYS", "*"), ("SCAN", "0"), ("RANDOMKEY",), ("DBSIZE",), ("HSCAN", "h", "0"),
+    ("SSCAN", "a", "0"), ("ZSCAN", "z", "0"),
+    ("EVAL", "return redis.call('GET', KEYS[1])", "1", "s"),
+    ("EVAL", "return redis.call('GET', KEYS[1])", "1", "nope"),
+    ("EVAL", "redis.call('INCR', KEYS[1]) return redis.call('EXISTS', KEYS[1])", "1", "n"),
+    ("EVAL_RO", "return redis.call('MGET', KEYS[1], KEYS[2])", "2", "s", "nope"),
+    ("RESTORE", "nope", "0", None), ("EXPIRE", "nope", "10"),
+    ("PEXPIREAT", "s", "99999999999999"), ("HSETNX", "h", "f", "1"), ("LSET", "l", "0", "q"),
+    ("LINSERT", "l", "BEFORE", "a", "q"), ("LTRIM", "l", "0", "1"), ("LREM", "l", "0", "a"),
+    ("RPUSHX", "l", "q"), ("LPUSHX", "nope", "q"), ("ZREM", "z", "m"), ("ZCOUNT", "z", "0", "10"),
+    ("ZLEXCOUNT", "z", "-", "+"), ("GEOPOS", "g", "m"), ("GEODIST", "g", "m", "m"),
+    ("GEOSEARCH", "g", "FROMLONLAT", "1", "1", "BYRADIUS", "10", "km"),
+    ("GEOSEARCHSTORE", "d", "g", "FROMLONLAT", "1", "1", "BYRADIUS", "10", "km"),
+    ("XREAD", "BLOCK", "10", "STREAMS", "x", "0"), ("XREAD", "BLOCK", "10", "STREAMS", "x", "$"),
+    ("XREAD", "BLOCK", "10", "STREAMS", "nope", "$"), ("BLPOP", "nope", "0.01"),
+    ("BZPOPMIN", "nope", "0.01"), ("BLMOVE", "l", "l2", "LEFT", "LEFT", "0.01"),
+    ("XREADGROUP", "GROUP", "g0", "c", "STREAMS", "x", ">"),
+    ("XREADGROUP", "GROUP", "g0", "c", "BLOCK", "10", "STREAMS", "x", "0"),
+    ("XAUTOCLAIM", "x", "g0", "c", "0", "0"), ("XCLAIM", "x", "g0", "c", "0", "1-1"),
+    ("OBJECT", "IDLETIME", "s"), ("EXPIRE", "s", "10", "NX"), ("TYPE", "ttl"),
+    ("LCS", "s", "nope"), ("FCALL", "nosuch", "0"), ("SPUBLISH", "c", "m"),
+    ("HINCRBYFLOAT", "h", "f", "1"), ("ZREMRANGEBYRANK", "z", "0", "0"),
+    ("ZREVRANGE", "z", "0", "-1"), ("ZRANGEBYSCORE", "z", "0", "1"), ("SMISMEMBER", "nope", "1"),
+    ("SRANDMEMBER", "a", "-3"), ("HVALS", "h"), ("GEOHASH", "g", "m"),
+    ("GEORADIUS", "g", "1", "1", "10", "km", "STORE", "d"),
+    ("GEORADIUS_RO", "g", "1", "1", "10", "km"), ("XREVRANGE", "x", "+", "-"),
+    ("XPENDING", "x", "g"), ("WATCH", "s"),
+]
+
+def _hits_and_misses(client: redis.Redis) -> tuple[int, int]:
+    stats = client.info("stats")
+    return stats["keyspace_hits"], stats["keyspace_misses"]
+
+
+def _hits_and_misses_of(client: redis.Redis, run) -> tuple[int, int]:
+    client.flushall()
+    for argv in _HITS_SETUP:
+        client.execute_command(*argv)
+    client.execute_command("GEOADD", "g", "1", "1", "m")
+    client.execute_command("XGROUP", "CREATE", "x", "g0", "0")
+    dump = client.dump("s")
+    before = _hits_and_misses(client)
+    try:
+        run(client, dump)
+    except redis.ResponseError:
+        pass  # WRONGTYPE and the like: what the lookups counted before it still counts
+    after = _hits_and_misses(client)
+    client.execute_command("UNWATCH")
+    return after[0] - before[0], after[1] - before[1]
+
+
+def test_keyspace_hits_and_misses_as_redis(shared_node: Node, redis_server: int) -> None:
+    """Each command adds to keyspace_hits/misses what it adds on redis-server: read commands'
+    lookups (each key of MGET, EXISTS, TOUCH...), reads inside writes (GETSET, GETDEL, SET
+    GET, SORT/Z*STORE/SINTERSTORE sources, PFMERGE), scripts' and MULTI's reads; not the
+    lookups of writes (INCR, LPUSH, RENAME...) nor MEMORY USAGE's."""
+    ours, theirs = shared_node.client(), redis.Redis(port=redis_server)
+
+    def command(argv):
+        return lambda client, dump: client.execute_command(
+            *[dump if part is None else part for part in argv])
+
+    def transaction(client, dump):
+        with client.pipeline(transaction=True) as multi:
+            for argv in (("GET", "s"), ("GET", "nope"), ("INCR", "n"), ("EXISTS", "s")):
+                multi.execute_command(*argv)
+            multi.execute(raise_on_error=False)
+
+    cases = [(argv, command(argv)) for argv in _HITS_CASES] + [("MULTI", transaction)]
+    different = {}
+    for name, run in cases:
+        counted = _hits_and_misses_of(ours, run), _hits_and_misses_of(theirs, run)
+        if counted[0] != counted[1]:
+            different[name] = counted
+    ours.flushall()
+    theirs.flushall()
+    assert not different, different  # (ours, redis's) (hits, misses) added, by command
+    assert ("GET", "s") in dict(cases) and len(cases) > 180
+
+
+def test_keyspace_stats_traffic_and_rates(shared_node: Node) -> None:
+    """Hits and misses of GET, MGET, EXISTS (a write adds none), CONFIG RESETSTAT zeroes
+    them with the traffic figures; bytes in and out and socket reads and writes grow;
+    instantaneous_ops_per_sec rises under load (sampled every 100 ms by the node)."""
+    client = shared_node.client()
+    client.set("ks:present", "v")
+    client.config_resetstat()
+    stats = client.info("stats")
+    assert (stats["keyspace_hits"], stats["keyspace_misses"]) == (0, 0)
+    # only RESETSTAT's +OK went out since (written after it ran, as in Redis)
+    assert stats["total_net_output_bytes"] == 5 and stats["total_writes_processed"] == 1
+    client.get("ks:present")
+    client.get("ks:missing")
+    client.mget("ks:present", "ks:missing", "ks:missing2")
+    client.exists("ks:present", "ks:missing")
+    client.set("ks:present", "w")  # a write: its lookup is not a read
+    stats = client.info("stats")
+    assert (stats["keyspace_hits"], stats["keyspace_misses"]) == (3, 4)
+    # RESETSTAT's reply went out, and this INFO came in: 7 commands, each one read and write
+    assert stats["total_reads_processed"] >= 7 and stats["total_writes_processed"] >= 6
+    assert stats["total_net_input_bytes"] > 7 * 14 and stats["total_net_output_bytes"] > 6 * 4
+    load = shared_node.client()
+    stop = threading.Event()
+
+    def ping_until_stopped() -> None:
+        while not stop.is_set():
+            load.ping()
+
+    pinger = threading.Thread(target=ping_until_stopped, daemon=True)
+    pinger.start()
+    try:
+        wait_for(lambda: client.info("stats")["instantaneous_ops_per_sec"] > 0, 30,
+                 "instantaneous_ops_per_sec under load")
+        wait_for(lambda: float(client.info("stats")["instantaneous_input_kbps"]) > 0, 30,
+                 "instantaneous_input_kbps under load")
+    finally:
+        stop.set()
+        pinger.join(10)
+    assert client.info("stats")["total_commands_processed"] > 10
+    # a script served here whose last command is not a read leaves its connection counting
+    hits = client.info("stats")["keyspace_hits"]
+    client.execute_command("EVAL_RO", "local v = redis.call('GET', KEYS[1]) redis.call('PING') "
+                           "return v", "1", "ks:present")
+    client.get("ks:present")
+    assert client.info("stats")["keyspace_hits"] == hits + 2
+    client.config_resetstat()
+    stats = client.info("stats")
+    assert (stats["keyspace_hits"], stats["keyspace_misses"]) == (0, 0)
+    assert stats["total_reads_processed"] == 1  # this INFO's
+    client.delete("ks:present")
+
+
+# The sections whose fields are fixed (the others list commands, errors, databases).
+_FIXED_SECTIONS = ("Server", "Clients", "Memory", "Persistence", "Stats", "Replication", "CPU",
+                   "Cluster")
+
+
+def _fields(raw: bytes) -> dict[str, list[str]]:
+    sections: dict[str, list[str]] = {}
+    section = None
+    for line in raw.decode().splitlines():
+        if line.startswith("# "):
+            section = sections.setdefault(line[2:], [])
+        elif ":" in line and section is not None:
+            section.append(line.split(":", 1)[0])
+    return sections
+
+
+def test_info_has_every_field_redis_has(shared_node: Node, redis_server: int) -> None:
+    """Every field redis-server 7.0 reports in a section is in rcache's, in Redis's order
+    (rcache adds its own: rcache_version, raft_*...), so that parsers find them all."""
+    connections = RawConnection(shared_node.port), RawConnection(redis_server)
+    ours, theirs = (_fields(conn.call("INFO", "everything")) for conn in connections)
+    for conn in connections:
+        conn.close()
+    for section in _FIXED_SECTIONS:
+        missing = [name for name in theirs[section] if name not in ours[section]]
+        assert not missing, (section, missing)
+        shared = [name for name in ours[section] if name in theirs[section]]
+        assert shared == theirs[section], section
+    assert len(theirs["Stats"]) >= 50 and "keyspace_hits" in theirs["Stats"]
+
+
+def test_blocked_reads_count_once_as_redis(shared_node: Node, redis_server: int) -> None:
+    """XREAD and XREADGROUP BLOCK count their lookups when they first run, and a wake-up
+    counts none (Redis serves it with lookupKeyWrite); BLPOP counts none at all."""
+    blocked = [(("XREAD", "BLOCK", "20000", "STREAMS", "bk:none", "$"), ("XADD", "bk:none", "*",
+                                                                         "f", "v")),
+               (("XREAD", "BLOCK", "20000", "STREAMS", "bk:s", "$"),
+                ("XADD", "bk:s", "*", "f", "v")),
+               (("XREADGROUP", "GROUP", "g", "c", "BLOCK", "20000", "STREAMS", "bk:g", ">"),
+                ("XADD", "bk:g", "*", "f", "v")),
+               (("BLPOP", "bk:l", "20"), ("RPUSH", "bk:l", "x"))]
+
+    def counted(port: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+        client, waiting = redis.Redis(port=port), redis.Redis(port=port)
+        client.flushall()
+        client.xadd("bk:s", {"f": "v"}, id="1-1")
+        client.xgroup_create("bk:g", "g", id="0", mkstream=True)
+        figures = []
+        for argv, wake in blocked:
+            before = _hits_and_misses(client)
+            waiter = threading.Thread(target=lambda argv=argv: waiting.execute_command(*argv))
+            waiter.start()
+            wait_for(lambda: client.info("clients")["blocked_clients"] == 1, 20, "a blocked client")
+            parked = _hits_and_misses(client)
+            client.execute_command(*wake)
+            waiter.join(20)
+            assert not waiter.is_alive()
+            after = _hits_and_misses(client)
+            figures.append(((parked[0] - before[0], parked[1] - before[1]),
+                            (after[0] - parked[0], after[1] - parked[1])))
+        client.flushall()
+        return figures
+
+    ours = counted(shared_node.port)
+    assert ours == counted(redis_server)
+    assert ours[0] == ((0, 2), (0, 0))  # the missing stream: both of Redis's lookups
+
+
+def test_keyspace_hits_count_on_the_node_serving_the_read(cluster: LocalCluster) -> None:
+    """The leader counts the reads it serves, those of scripts and of GETSET too; followers,
+    which apply the same entries, count none of them (as a Redis replica applying its
+    master's effects); a follower counts the stale reads it serves itself."""
+    leader, followers = cluster.leader(), cluster.followers()
+    for node in cluster.live():
+        node.client().config_resetstat()
+    client = leader.client()
+    client.set("hm:k", "v")
+    client.eval("return redis.call('GET', KEYS[1])", 1, "hm:k")
+    client.getset("hm:k", "w")
+    client.get("hm:k")
+    client.get("hm:none")
+    cluster.wait_converged()
+
+    def counted(node: Node) -> tuple[int, int]:
+        return _hits_and_misses(node.client())
+
+    assert counted(leader) == (3, 1)
+    assert [counted(node) for node in followers] == [(0, 0)] * len(followers)
+    stale = followers[0].client()
+    stale.execute_command("READONLY")
+    assert stale.get("hm:k") == b"w" and stale.get("hm:none") is None
+    assert counted(followers[0]) == (1, 1) and counted(leader) == (3, 1)

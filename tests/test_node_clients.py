@@ -1,8 +1,10 @@
 """Node.js clients and frameworks against real rcache nodes: ioredis (one node, and Cluster
 mode against a 3-node cluster, through a leader change), node-redis 4 and 5 (RESP2 and RESP3,
-client-side caching; its cluster client through a leader change too) and BullMQ (queue,
+client-side caching; its cluster client through a leader change too), BullMQ (queue,
 worker, events, delays, retries, flows, schedulers; over ioredis, node-redis and ioredis
-Cluster).
+Cluster), Bull 4, and two Express middlewares' stores served by a real Express app:
+rate-limit-redis (express-rate-limit; also with node-redis's cluster client through a leader
+change) and connect-redis (express-session).
 
 The scripts live in tests/node/ (exact versions in its package-lock.json); each prints one
 JSON object of what it saw. Where the outcome does not depend on timing, the same script runs
@@ -233,3 +235,68 @@ def test_bullmq_through_a_leader_change(node_project: Path, node_cluster: LocalC
     assert outcome["completed"] == 40 and outcome["failed"] == 0
     assert outcome["returned"] == list(range(40))
     assert outcome["workerErrors"] == []
+
+
+def test_bull_queue_processor_and_events(node_project: Path, shared_node: Node,
+                                         redis_server: int) -> None:
+    """Bull 4: priorities while paused, a delayed job, retries with backoff, a job failing for
+    good (then retried by hand), progress, a repeatable job, global events, clean."""
+    outcome = run_script(node_project, "bull_queue.mjs", shared_node.port)
+    assert outcome["errors"] == []
+    assert outcome["waitingWhilePaused"] == 4 and outcome["delayedState"] == "delayed"
+    assert outcome["firstFour"] == ["urgent", "a", "b", "c"]  # priority first
+    assert outcome["completed"] == {"a": {"doubled": 2}, "b": {"doubled": 4},
+                                    "c": {"doubled": 6}, "later": {"doubled": 8},
+                                    "flaky": {"doubled": 10}, "urgent": {"doubled": 18}}
+    assert outcome["failed"] == {"broken": "always broken"}
+    assert outcome["flaky"] == [2, 2, "completed"] and outcome["broken"] == [2, "failed"]
+    assert outcome["brokenAfterRetry"] == 3
+    assert outcome["laterWaitedMs"] >= 800  # a delayed job never runs early
+    assert outcome["counts"] == {"waiting": 0, "active": 0, "completed": 8, "failed": 1,
+                                 "delayed": 0, "paused": 0}  # two of them the repeatable's
+    assert outcome["repeatable"] == [200] and outcome["completedAfterClean"] == 0
+    reference = run_script(node_project, "bull_queue.mjs", redis_server)
+    del outcome["laterWaitedMs"], reference["laterWaitedMs"]
+    assert outcome == reference
+
+
+def _check_rate_limited(outcome: dict) -> None:
+    assert outcome["first"] == [[200, "2"], [200, "1"]]
+    assert outcome["neighbour"] == [200, "2"] and outcome["fetched"] == 2
+    assert outcome["rest"] == [[200, "0"], [429, "0"], [429, "0"]]
+    assert outcome["forgiving"] == [[500, None], [500, None]]
+    assert outcome["afterReset"] == [200, "2"]
+
+
+@pytest.mark.parametrize("client", ["ioredis", "node-redis"])
+def test_rate_limit_redis_store(node_project: Path, shared_node: Node, redis_server: int,
+                                client: str) -> None:
+    """express-rate-limit's Redis store in an Express app: its Lua scripts count the hits."""
+    outcome = run_script(node_project, "rate_limit_redis.mjs", client, shared_node.port)
+    _check_rate_limited(outcome)
+    assert outcome == run_script(node_project, "rate_limit_redis.mjs", client, redis_server)
+
+
+def test_rate_limit_redis_store_on_a_cluster_through_a_leader_change(
+        node_project: Path, node_cluster: LocalCluster) -> None:
+    """With node-redis's cluster client: hits counted before the leader hands over still
+    count after it."""
+    outcome = run_script(node_project, "rate_limit_redis.mjs", "node-redis-cluster",
+                         *(n.port for n in node_cluster.nodes))
+    assert outcome["transfer"] == "OK" and outcome["leaderMoved"] is True
+    _check_rate_limited(outcome)
+
+
+def test_connect_redis_session_store(node_project: Path, shared_node: Node,
+                                     redis_server: int) -> None:
+    """express-session's store: sessions written with their TTL, listed, touched, destroyed."""
+    outcome = run_script(node_project, "connect_redis.mjs", shared_node.port)
+    assert outcome["anonymous"] == "who?" and outcome["login"] == "in"
+    assert outcome["visits"] == ["ada:1", "ada:2"]
+    assert outcome["keys"] == outcome["length"] == 2 and outcome["ttlFromMaxAge"] is True
+    assert outcome["users"] == ["ada", "bob"] and outcome["idsAreKeys"] is True
+    assert outcome["touchedTtl"] is True
+    assert (outcome["logout"], outcome["afterLogout"], outcome["bobStays"]) == (
+        "out", "who?", "bob:1")
+    assert outcome["lengthAfter"] == 1 and outcome["cleared"] == 0
+    assert outcome == run_script(node_project, "connect_redis.mjs", redis_server)

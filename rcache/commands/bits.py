@@ -244,7 +244,8 @@ def _bitop_operation(argv: list[bytes]) -> bytes:
          parser=lambda argv: (argv, _bitop_operation(argv)))
 def bitop(ctx: Context, args: tuple[list[bytes], bytes]) -> int:
     argv, operation = args
-    sources = [ss.lookup(ctx.ks, key) for key in argv[3:]]
+    with ctx.ks.reads_counted():  # the sources are reads, as Redis counts them
+        sources = [ss.lookup(ctx.ks, key) for key in argv[3:]]
     size = max(source.length if source else 0 for source in sources)
     if not size:
         if ctx.ks.delete(argv[2]):
@@ -388,8 +389,9 @@ def bitfield(ctx: Context, args: tuple[bytes, tuple]) -> list[int | None]:
     key, parsed = args
     operations = _checked_operations(ctx, parsed)
     writes = [op for op in operations if op[0] != b"get"]
-    if not writes:
-        return _run_bitfield(operations, _reader(ctx.ks, key))[0]
+    if not writes:  # a read, counted as Redis's lookupKeyRead of a GET-only BITFIELD
+        with ctx.ks.reads_counted():
+            return _run_bitfield(operations, _reader(ctx.ks, key))[0]
     highest_bit = max(offset + width - 1 for _, _, width, offset, _, _ in writes)
     (replies, changed), grew = _write_bits(
         ctx, key, highest_bit, lambda editor: _run_bitfield(operations, editor.read, editor))

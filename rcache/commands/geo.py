@@ -477,7 +477,8 @@ def _search(ctx: Context, argv: list[bytes], source: int, flags: int) -> object:
     """georadiusGeneric: parse, then the boxes, the points inside, sorted, replied or
     stored. COUNT without ANY sorts nearest first unless told otherwise."""
     ks = ctx.ks
-    meta = _read(ks, argv[source])
+    with ks.reads_counted():  # a STORE search's source too, as Redis counts reads
+        meta = _read(ks, argv[source])
     search = _parse_search(ks, meta, argv, flags)
     if meta is None:
         if search.store_key is not None:  # deleted, as for an empty result

@@ -562,9 +562,10 @@ def pfcount(ctx: Context, argv: list[bytes]) -> int:
     """One key: the cached cardinality, or a fresh one stored in the header (a write, as in
     Redis). Several keys: the cardinality of their union, nothing stored."""
     ks = ctx.ks
-    if len(argv) > 2:
-        return _as_reply(estimate(histogram(_max_registers(ks, argv[1:])[0])))
-    loaded = _load(ks, argv[1])
+    with ks.reads_counted():  # reads, as Redis counts them (applied or not)
+        if len(argv) > 2:
+            return _as_reply(estimate(histogram(_max_registers(ks, argv[1:])[0])))
+        loaded = _load(ks, argv[1])
     if loaded is None:
         return 0
     hll, expire_at = loaded
@@ -586,7 +587,8 @@ def pfmerge(ctx: Context, argv: list[bytes]) -> SimpleString:
     """The destination is one of the inputs; it turns dense if any input is dense, and the
     maxima are set register by register in index order, as Redis's sparse sets do."""
     ks = ctx.ks
-    maxima, any_dense = _max_registers(ks, argv[1:])
+    with ks.reads_counted():  # every key, the destination too, read as Redis counts reads
+        maxima, any_dense = _max_registers(ks, argv[1:])
     key = argv[1]
     loaded = _load(ks, key)
     hll, expire_at = loaded if loaded is not None else (empty_hll(), 0)

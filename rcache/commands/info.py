@@ -10,9 +10,11 @@ from power-of-two buckets, so they are upper bounds.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import resource
+import sys
 import time
 from collections.abc import Callable
 
@@ -21,6 +23,7 @@ from ..config import format_percentiles
 from ..resp import Verbatim
 from ..storage import SCRIPTS_BYTES_KEY, SCRIPTS_COUNT_KEY
 from .connection import REDIS_VERSION
+from .scripting import function_figures
 from .table import Context, all_commands, command
 
 _DEFAULT_SECTIONS = ("server", "clients", "memory", "persistence", "stats", "replication",
@@ -50,18 +53,32 @@ def human_bytes(n: int) -> str:
     raise AssertionError("unreachable")
 
 
+# Redis's build fields: no git build here (Redis prints these without one), and an id that
+# names this rcache on this Python, as Redis's names its version and build.
+_BUILD_ID = hashlib.blake2b(f"{__version__} {sys.version}".encode(), digest_size=8).hexdigest()
+_COMPILER = platform.python_compiler()  # "GCC 12.2.0": the compiler of this interpreter
+_GCC_VERSION = _COMPILER.split()[1] if _COMPILER.startswith("GCC ") else "0.0.0"
+_MONOTONIC = ("POSIX clock_gettime"
+              if time.get_clock_info("monotonic").implementation.startswith("clock_gettime")
+              else time.get_clock_info("monotonic").implementation)
+_LRU_CLOCK_MAX = (1 << 24) - 1  # Redis's LRU_CLOCK: seconds, in 24 bits
+
+
 def _server(ctx: Context, now: float) -> dict[str, object]:
     server, config = ctx.server, ctx.server.config
     return {
-        "redis_version": REDIS_VERSION, "rcache_version": __version__,
+        "redis_version": REDIS_VERSION, "redis_git_sha1": "00000000", "redis_git_dirty": 0,
+        "redis_build_id": _BUILD_ID, "rcache_version": __version__,
         "redis_mode": "cluster" if config.cluster_enabled else "standalone",
         "os": f"{platform.system()} {platform.release()} {platform.machine()}",
-        "arch_bits": 64, "multiplexing_api": "asyncio",
+        "arch_bits": 64, "monotonic_clock": _MONOTONIC, "multiplexing_api": "asyncio",
+        "atomicvar_api": "python-gil", "gcc_version": _GCC_VERSION,
         "python_version": platform.python_version(), "process_id": os.getpid(),
         "process_supervised": "no", "run_id": server.cluster.node_id, "tcp_port": config.port,
         "server_time_usec": int(now * 1e6), "uptime_in_seconds": int(now - server.started),
         "uptime_in_days": int((now - server.started) // 86400), "hz": config.hz,
-        "configured_hz": config.hz, "executable": os.path.abspath(os.sys.argv[0]),
+        "configured_hz": config.hz, "lru_clock": int(now) & _LRU_CLOCK_MAX,
+        "executable": os.path.abspath(os.sys.argv[0]),
         "config_file": config.config_file or "", "io_threads_active": 0,
     }
 
@@ -79,49 +96,83 @@ def _memory(ctx: Context) -> dict[str, object]:
     """``used_memory`` and ``used_memory_dataset`` are the dataset's logical size, what
     maxmemory bounds, the same on every node at the same index; the process's RSS stands for
     Redis's allocator figures (Python's heap is not one allocator's, and RocksDB's caches
-    are in it)."""
-    config = ctx.server.config
+    are in it), as Redis itself fills them when its allocator reports none (libc malloc).
+    No Lua VM lives between scripts (each run gets a fresh one): the VM figures are 0."""
+    server, config = ctx.server, ctx.server.config
     rss, peak = rss_bytes(), peak_rss_bytes()
-    dataset = ctx.server.store.used_bytes
+    store = server.store
+    dataset = store.used_bytes
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    store = ctx.server.store
     scripts_bytes = store.stored_counter(SCRIPTS_BYTES_KEY)
+    libraries, functions, functions_bytes = function_figures(ctx)
+    clients = {"normal": 0, "slave": 0}
+    for client in server.clients.values():  # query buffer and unsent replies, as Redis's
+        output = client.output_class
+        clients["slave" if output == "slave" else "normal"] += (client.reader.buffered()
+                                                                + client.unsent_bytes)
+    resident = active = rss  # what Redis's serverCron puts in when the allocator has none
     return {
         "used_memory": dataset, "used_memory_human": human_bytes(dataset),
         "used_memory_rss": rss, "used_memory_rss_human": human_bytes(rss),
         "used_memory_peak": peak, "used_memory_peak_human": human_bytes(peak),
         "used_memory_peak_perc": f"{100 * rss / peak:.2f}%", "used_memory_overhead": 0,
         "used_memory_startup": 0, "used_memory_dataset": dataset,
-        "used_memory_dataset_perc": "100.00%", "total_system_memory": total,
-        "total_system_memory_human": human_bytes(total), "used_memory_lua": 0,
+        "used_memory_dataset_perc": "100.00%", "allocator_allocated": dataset,
+        "allocator_active": active, "allocator_resident": resident,
+        "total_system_memory": total, "total_system_memory_human": human_bytes(total),
+        "used_memory_lua": 0, "used_memory_vm_eval": 0, "used_memory_lua_human": human_bytes(0),
         "used_memory_scripts_eval": scripts_bytes,
         "number_of_cached_scripts": store.stored_counter(SCRIPTS_COUNT_KEY),
-        "used_memory_scripts": scripts_bytes,
-        "used_memory_scripts_human": human_bytes(scripts_bytes),
+        "number_of_functions": functions, "number_of_libraries": libraries,
+        "used_memory_vm_functions": 0, "used_memory_vm_total": 0,
+        "used_memory_vm_total_human": human_bytes(0), "used_memory_functions": functions_bytes,
+        "used_memory_scripts": scripts_bytes + functions_bytes,
+        "used_memory_scripts_human": human_bytes(scripts_bytes + functions_bytes),
         "maxmemory": config.maxmemory, "maxmemory_human": human_bytes(config.maxmemory),
-        "maxmemory_policy": config.maxmemory_policy, "mem_not_counted_for_evict": 0,
+        "maxmemory_policy": config.maxmemory_policy,
+        "allocator_frag_ratio": f"{active / dataset if dataset else 0:.2f}",
+        "allocator_frag_bytes": active - dataset,
+        "allocator_rss_ratio": f"{resident / active:.2f}",
+        "allocator_rss_bytes": resident - active,
+        "rss_overhead_ratio": f"{rss / resident:.2f}", "rss_overhead_bytes": rss - resident,
         "mem_fragmentation_ratio": "1.00", "mem_fragmentation_bytes": 0,
+        "mem_not_counted_for_evict": 0, "mem_replication_backlog": 0,
+        "mem_total_replication_buffers": 0, "mem_clients_slaves": clients["slave"],
+        "mem_clients_normal": clients["normal"], "mem_cluster_links": 0, "mem_aof_buffer": 0,
         "mem_allocator": "libc", "active_defrag_running": 0, "lazyfree_pending_objects": 0,
         "lazyfreed_objects": 0,
     }
 
 
 def _persistence(ctx: Context) -> dict[str, object]:
-    """Redis's RDB fields describe rcache's snapshots, its AOF fields the Raft log."""
+    """Redis's RDB fields describe rcache's snapshots, its AOF fields the Raft log (in Redis
+    7's multi-part AOF the base is a snapshot too). Nothing forks: the copy-on-write and
+    fork fields are what Redis shows before its first fork, and no rewrite ever runs."""
     server = ctx.server
     journal = server.replicator.journal
     snapshots = server.replicator.snapshots
     applied = server.machine.applied_index
     return {
-        "loading": 0, "async_loading": 0,
+        "loading": 0, "async_loading": 0, "current_cow_peak": 0, "current_cow_size": 0,
+        "current_cow_size_age": 0, "current_fork_perc": "0.00",
+        "current_save_keys_processed": 0, "current_save_keys_total": 0,
         "rdb_changes_since_last_save": max(0, applied - snapshots.last_index),
         "rdb_bgsave_in_progress": int(snapshots.in_progress),
         "rdb_last_save_time": int(snapshots.last_time or server.started),
         "rdb_last_bgsave_status": "ok",
         "rdb_last_bgsave_time_sec": (round(snapshots.last_duration_ms / 1000)
                                      if snapshots.last_time else -1),
-        "rdb_current_bgsave_time_sec": -1, "aof_enabled": 1, "aof_rewrite_in_progress": 0,
-        "aof_rewrite_scheduled": 0, "aof_last_write_status": "ok",
+        "rdb_current_bgsave_time_sec": -1, "rdb_saves": snapshots.saves,
+        "rdb_last_cow_size": 0,
+        "rdb_last_load_keys_expired": 0, "rdb_last_load_keys_loaded": 0,  # RocksDB opens
+        "aof_enabled": 1, "aof_rewrite_in_progress": 0, "aof_rewrite_scheduled": 0,
+        "aof_last_rewrite_time_sec": -1, "aof_current_rewrite_time_sec": -1,
+        "aof_last_bgrewrite_status": "ok", "aof_rewrites": 0,
+        "aof_rewrites_consecutive_failures": 0, "aof_last_write_status": "ok",
+        "aof_last_cow_size": 0, "module_fork_in_progress": 0, "module_fork_last_cow_size": 0,
+        "aof_current_size": snapshots.last_size + journal.bytes,
+        "aof_base_size": snapshots.last_size, "aof_pending_rewrite": 0,
+        "aof_buffer_length": 0, "aof_pending_bio_fsync": 0, "aof_delayed_fsync": 0,
         "appendfsync": server.config.appendfsync,
         "raft_log_entries": len(journal), "raft_log_bytes": journal.bytes,
         "raft_log_fsyncs": journal.fsyncs, "raft_applied_index": applied,
@@ -135,23 +186,50 @@ def _persistence(ctx: Context) -> dict[str, object]:
 
 
 def _stats(ctx: Context) -> dict[str, object]:
+    """Redis's order. Replication traffic is Raft's (not counted here: the repl figures are
+    0), and what rcache does not have (forks, defrag, I/O threads, reply buffers that
+    resize) shows as in a Redis where it never ran."""
     server = ctx.server
     stats = server.stats
+    read_stats, applied_stats = server.keyspace_stats, server.machine.keyspace_stats
     return {"total_connections_received": stats.connections_received,
             "total_commands_processed": stats.commands_processed,
+            "instantaneous_ops_per_sec": stats.ops_rate.per_second,
+            "total_net_input_bytes": stats.net_input_bytes,
+            "total_net_output_bytes": stats.net_output_bytes,
+            "total_net_repl_input_bytes": 0, "total_net_repl_output_bytes": 0,
+            "instantaneous_input_kbps": f"{stats.input_rate.per_second / 1024:.2f}",
+            "instantaneous_output_kbps": f"{stats.output_rate.per_second / 1024:.2f}",
+            "instantaneous_input_repl_kbps": "0.00", "instantaneous_output_repl_kbps": "0.00",
             "rejected_connections": stats.rejected_connections,
-            "expired_keys": stats.expired_keys, "evicted_keys": server.eviction.evicted_keys,
-            "evicted_clients": 0,
+            "sync_full": 0, "sync_partial_ok": 0, "sync_partial_err": 0,
+            "expired_keys": stats.expired_keys, "expired_stale_perc": "0.00",
+            "expired_time_cap_reached_count": 0,
+            "expire_cycle_cpu_milliseconds": stats.expire_cycle_us // 1000,
+            "evicted_keys": server.eviction.evicted_keys,
+            "evicted_clients": 0, "total_eviction_exceeded_time": 0,
+            "current_eviction_exceeded_time": 0,
+            "keyspace_hits": read_stats.hits + applied_stats.hits,
+            "keyspace_misses": read_stats.misses + applied_stats.misses,
             "pubsub_channels": len(server.hub.channels),
             "pubsub_patterns": len(server.hub.patterns),
             "pubsubshard_channels": len(server.hub.shard_channels),
-            "total_forks": 0,
+            "latest_fork_usec": 0, "total_forks": 0,
             "migrate_cached_sockets": 0,  # MIGRATE opens a connection per call, keeps none
+            "slave_expires_tracked_keys": 0, "active_defrag_hits": 0,
+            "active_defrag_misses": 0, "active_defrag_key_hits": 0,
+            "active_defrag_key_misses": 0, "total_active_defrag_time": 0,
+            "current_active_defrag_time": 0,
             "tracking_total_keys": len(server.tracker.keys),
             "tracking_total_items": server.tracker.items,
             "tracking_total_prefixes": len(server.tracker.prefixes),
+            "unexpected_error_replies": 0,
             "total_error_replies": sum(stats.error_replies.values()),
-            "dump_payload_sanitizations": 0}
+            "dump_payload_sanitizations": 0,
+            "total_reads_processed": stats.reads_processed,
+            "total_writes_processed": stats.writes_processed,
+            "io_threaded_reads_processed": 0, "io_threaded_writes_processed": 0,
+            "reply_buffer_shrinks": 0, "reply_buffer_expands": 0}
 
 
 def _replication(ctx: Context) -> dict[str, object]:
@@ -173,13 +251,20 @@ def _replication(ctx: Context) -> dict[str, object]:
     else:
         leader_client = cluster.leader_client_address()
         host, port = leader_client.rsplit(":", 1) if leader_client else ("", "0")
+        link_up = bool(leader_client)  # (heartbeats come every raft-heartbeat-period)
         replication.update(master_host=host, master_port=port,
-                           master_link_status="up" if leader_client else "down",
-                           slave_repl_offset=applied, slave_read_only=1,
+                           master_link_status="up" if link_up else "down",
+                           master_last_io_seconds_ago=0 if link_up else -1,
+                           master_sync_in_progress=0,
+                           slave_read_repl_offset=server.replicator.status().commit_index,
+                           slave_repl_offset=applied, slave_priority=100, slave_read_only=1,
                            replica_announced=1, connected_slaves=0)
+    # The Raft log is the backlog a follower catches up from; its bound is raft-log-max-bytes.
+    # Offsets are log indexes, not bytes: no byte history to report (as an inactive backlog).
     replication.update(master_replid=cluster.node_id, master_replid2="0" * 40,
                        master_repl_offset=applied, second_repl_offset=-1,
-                       repl_backlog_active=0)
+                       repl_backlog_active=0, repl_backlog_size=server.config.raft_log_max_bytes,
+                       repl_backlog_first_byte_offset=0, repl_backlog_histlen=0)
     return replication
 
 

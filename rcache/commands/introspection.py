@@ -226,7 +226,8 @@ def memory_usage(ctx: Context, argv: list[bytes]) -> int | None:
         else:
             raise CommandError(errors.SYNTAX)
     key = argv[2]
-    record = ctx.ks.lookup(key)
+    with ctx.ks.reads_counted(False):  # Redis finds the key without counting a hit
+        record = ctx.ks.lookup(key)
     if record is None:
         return None
     if record[0] == STRING:

@@ -264,7 +264,8 @@ def copy(ctx: Context, argv: list[bytes]) -> int:
     source, target = argv[1], argv[2]
     if target_db == ks.dbnum and source == target:
         raise CommandError(errors.SAME_OBJECT)
-    record = ks.lookup(source)
+    with ks.reads_counted():  # the source, as Redis reads it
+        record = ks.lookup(source)
     if record is None:
         return 0
     target_ks = ctx.db(target_db)

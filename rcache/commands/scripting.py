@@ -146,10 +146,12 @@ class _Caller:
         try:
             if cmd.full_name in ("xread", "xreadgroup"):
                 _refuse_block(argv)
-            if special is not None:
-                reply = special(self, argv)
-            else:  # PUBLISH's receivers are counted later, on the event loop: a script sees 0
-                reply = settle(cmd.call(Context(self.ks, self.rng, hub=self.hub), argv))
+            # a read's lookups count in keyspace_hits/misses as Redis's call() of a read does
+            with self.ks.reads_counted("readonly" in cmd.flags):
+                if special is not None:
+                    reply = special(self, argv)
+                else:  # PUBLISH's receivers are counted later, on the event loop: a script sees 0
+                    reply = settle(cmd.call(Context(self.ks, self.rng, hub=self.hub), argv))
             failed = type(reply) is CommandError
             return reply
         except CommandError:
@@ -740,6 +742,13 @@ def function_list(ctx: Context, argv: list[bytes]):
             entry[b"library_code"] = code
         libraries.append(entry)
     return libraries
+
+
+def function_figures(ctx: Context) -> tuple[int, int, int]:
+    """INFO memory: libraries, functions, and the bytes of the libraries' code."""
+    libraries = [marshal.loads(raw) for _, raw in _records(ctx, LIBRARY_PREFIX)]
+    return (len(libraries), sum(len(functions) for _, functions in libraries),
+            sum(len(code) for code, _ in libraries))
 
 
 @command("dump", 2, "noscript node", group=_G, container="function", since="7.0.0",

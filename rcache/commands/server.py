@@ -61,10 +61,11 @@ def config_set(ctx: Context, argv: list[bytes]):
 @command("resetstat", 2, "admin noscript loading stale node", group=_G, container="config",
          since="2.0.0", summary="Reset the stats returned by INFO")
 def config_resetstat(ctx: Context, argv: list[bytes]):
-    stats = ctx.server.stats
-    stats.connections_received = stats.commands_processed = 0
-    stats.rejected_connections = stats.expired_keys = 0
-    stats.error_replies.clear()
+    server = ctx.server
+    server.stats.reset()
+    server.eviction.evicted_keys = server.replicator.snapshots.saves = 0
+    for counted in (server.keyspace_stats, server.machine.keyspace_stats):
+        counted.hits = counted.misses = 0
     for cmd in all_commands():
         cmd.reset_stats()
     return OK

@@ -244,21 +244,27 @@ def sdiff(ctx: Context, argv: list[bytes]) -> OrderedSet:
          complexity="O(N*M) worst case where N is the cardinality of the smallest set and M "
                     "is the number of sets.")
 def sinterstore(ctx: Context, argv: list[bytes]) -> int:
-    return _store(ctx, argv[1], _inter(ctx.ks, argv[2:]), b"sinterstore")
+    with ctx.ks.reads_counted():  # the sets are read as SINTER reads them
+        found = _inter(ctx.ks, argv[2:])
+    return _store(ctx, argv[1], found, b"sinterstore")
 
 
 @command("sunionstore", -3, "write denyoom", 1, -1, 1, group=_G,
          summary="Add multiple sets and store the resulting set in a key",
          complexity="O(N) where N is the total number of elements in all given sets.")
 def sunionstore(ctx: Context, argv: list[bytes]) -> int:
-    return _store(ctx, argv[1], _union_or_diff(ctx.ks, argv[2:], diff=False), b"sunionstore")
+    with ctx.ks.reads_counted():
+        found = _union_or_diff(ctx.ks, argv[2:], diff=False)
+    return _store(ctx, argv[1], found, b"sunionstore")
 
 
 @command("sdiffstore", -3, "write denyoom", 1, -1, 1, group=_G,
          summary="Subtract multiple sets and store the resulting set in a key",
          complexity="O(N) where N is the total number of elements in all given sets.")
 def sdiffstore(ctx: Context, argv: list[bytes]) -> int:
-    return _store(ctx, argv[1], _union_or_diff(ctx.ks, argv[2:], diff=True), b"sdiffstore")
+    with ctx.ks.reads_counted():
+        found = _union_or_diff(ctx.ks, argv[2:], diff=True)
+    return _store(ctx, argv[1], found, b"sdiffstore")
 
 
 def numkeys_keys(argv: list[bytes], at: int = 1) -> list[int]:

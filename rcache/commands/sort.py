@@ -156,11 +156,21 @@ def _sort(ctx: Context, args: SortArgs) -> object:
     unless BY a constant), the LIMIT window, GET, then the reply or the stored list."""
     argv, options = args
     ks = ctx.ks
-    record = ks.lookup(argv[1])
+    with ks.reads_counted():  # the key and BY's and GET's keys, as Redis counts reads
+        results = _results(ks, argv[1], options)
+    if options.store is None:
+        return results
+    _store_list(ks, options.store, [b"" if value is None else value for value in results])
+    return len(results)
+
+
+def _results(ks: Keyspace, key: bytes, options: SortOptions) -> list[bytes | None]:
+    """The elements of key, sorted and windowed, or what GET finds for them."""
+    record = ks.lookup(key)
     kind = record[0] if record is not None else LIST
     if kind not in (LIST, SET, ZSET):
         raise CommandError(errors.WRONGTYPE)
-    meta = cs.lookup(ks, argv[1], kind) if record is not None else None
+    meta = cs.from_record(ks, key, record) if record is not None else None
     if options.dont_sort and kind == SET and options.store is not None:
         options.dont_sort, options.alpha, options.by = False, True, None
     elements = _elements(ks, kind, meta)
@@ -173,14 +183,9 @@ def _sort(ctx: Context, args: SortArgs) -> object:
                            options.store is not None)
     window = elements[start:end + 1] if end >= start else []
     if not options.gets:
-        results: list[bytes | None] = window
-    else:
-        results = [lookup_by_pattern(ks, pattern, element)
-                   for element in window for pattern in options.gets]
-    if options.store is None:
-        return results
-    _store_list(ks, options.store, [b"" if value is None else value for value in results])
-    return len(results)
+        return window
+    return [lookup_by_pattern(ks, pattern, element)
+            for element in window for pattern in options.gets]
 
 
 def _sorted(ks: Keyspace, elements: list[bytes], by: bytes | None, alpha: bool, desc: bool,

@@ -47,7 +47,7 @@ from .stream_args import (
     parse_xtrim,
     strict_id,
 )
-from .table import Context, command, container
+from .table import Context, command, container, counts_reads
 
 _G = "stream"
 ID_TOO_SMALL = "ERR The ID specified in XADD is equal or smaller than the target stream top item"
@@ -380,6 +380,7 @@ def xread(ctx: Context, found: ReadArgs) -> object:
         targets.append((key, stream, after))
     served = []
     for key, stream, after in targets:
+        ctx.ks.count_again(stream is not None)
         if stream is None or not stream.length or stream.last_entry_id() <= after:
             continue
         served.append((key, [_entry_reply(i, fields) for i, fields in
@@ -444,6 +445,7 @@ def _history(stream: ss.Stream, group: ss.Group, consumer: ss.Consumer, after: S
          summary="Return new entries from a stream using a consumer group, or access the "
                  "history of the pending entries for a given consumer. Can block.",
          parser=parse_read)
+@counts_reads
 def xreadgroup(ctx: Context, found: ReadArgs) -> object:
     ks = ctx.ks
     targets = []
@@ -578,6 +580,7 @@ def _claim_option(raw: bytes, option: str) -> int:
                     "group.",
          summary="Changes (or acquires) ownership of a message in a consumer group, as if the "
                  "message was delivered to the specified consumer.")
+@counts_reads
 def xclaim(ctx: Context, argv: list[bytes]) -> list:
     stream = _stream(ctx.ks, argv[1])
     group = _group_or_error(stream, argv[1], argv[2])
@@ -658,6 +661,7 @@ def xclaim(ctx: Context, argv: list[bytes]) -> list:
          complexity="O(1) if COUNT is small.",
          summary="Changes (or acquires) ownership of messages in a consumer group, as if the "
                  "messages were delivered to the specified consumer.", parser=parse_xautoclaim)
+@counts_reads
 def xautoclaim(ctx: Context, found: AutoClaimArgs) -> list:
     stream = _stream(ctx.ks, found.key)
     group = _group_or_error(stream, found.key, found.group)

@@ -125,7 +125,8 @@ def _set(ctx: Context, key: bytes, value: bytes, opts: StringOptions, command_na
     """
     ks = ctx.ks
     expire_at = opts.deadline(ctx.now_ms, command_name) or 0
-    record = ks.lookup(key)
+    with ks.reads_counted(opts.get):  # GET reads the old value as Redis's GET does
+        record = ks.lookup(key)
     old = None
     if opts.get and record is not None:
         old = ss.value_of(ks, key, record)  # WRONGTYPE for other types
@@ -273,7 +274,8 @@ def getrange(ctx: Context, argv: list[bytes]) -> bytes:
 @command("getset", 3, "write denyoom fast", 1, 1, 1, group=_G,
          summary="Set the string value of a key and return its old value")
 def getset(ctx: Context, argv: list[bytes]) -> bytes | None:
-    old = ss.get_value(ctx.ks, argv[1])
+    with ctx.ks.reads_counted():  # a read, in INFO's keyspace_hits/misses, as in Redis
+        old = ss.get_value(ctx.ks, argv[1])
     ss.store(ctx.ks, argv[1], argv[2])
     ctx.notify(STRING, b"set", argv[1])
     return old
@@ -282,7 +284,8 @@ def getset(ctx: Context, argv: list[bytes]) -> bytes | None:
 @command("getdel", 2, "write fast", 1, 1, 1, group=_G, since="6.2.0",
          summary="Get the value of a key and delete the key")
 def getdel(ctx: Context, argv: list[bytes]) -> bytes | None:
-    value = ss.get_value(ctx.ks, argv[1])
+    with ctx.ks.reads_counted():
+        value = ss.get_value(ctx.ks, argv[1])
     if value is not None:
         ctx.ks.delete(argv[1])
         ctx.notify(GENERIC, b"del", argv[1])
@@ -300,7 +303,8 @@ def getex(ctx: Context, args: tuple[bytes, StringOptions]) -> bytes | None:
     """A missing key answers nil before the expiry value is even validated, as in Redis."""
     ks = ctx.ks
     key, opts = args
-    current = ss.lookup(ks, key)
+    with ks.reads_counted():
+        current = ss.lookup(ks, key)
     if current is None:
         return None
     value = current.read()

@@ -11,6 +11,7 @@ Flags and arities follow Redis 7.0's ``src/commands/*.json``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -408,3 +409,13 @@ class Context:
     def db(self, dbnum: int):
         """The keyspace of another logical database (COPY ... DB, MOVE, SWAPDB)."""
         return self.ks.other(dbnum)
+
+
+def counts_reads(handler: Callable) -> Callable:
+    """For a write whose key lookups Redis makes with lookupKeyRead (XREADGROUP, XCLAIM...):
+    they count in INFO's keyspace_hits/misses as a read command's do."""
+    @functools.wraps(handler)
+    def counted(ctx: Context, args: Any) -> Any:
+        with ctx.ks.reads_counted():
+            return handler(ctx, args)
+    return counted

@@ -423,7 +423,8 @@ def _zrange(ctx: Context, args: ZrangeArgs) -> object:
     """The range of the source; ZRANGESTORE's replaces its destination."""
     ks = ctx.ks
     by, low, high, reverse = args.by, args.low, args.high, args.reverse
-    meta = _read(ks, args.source)
+    with ks.reads_counted():  # ZRANGESTORE's source too, as Redis counts reads
+        meta = _read(ks, args.source)
     if meta is None:
         items = []
     elif by == RANK:
@@ -723,10 +724,11 @@ def _setop(ctx: Context, argv: list[bytes], op: str, store: bool = False,
     ks = ctx.ks
     metas = []
     for key in argv[at + 1:at + 1 + numkeys]:
-        record = ks.lookup(key)
+        with ks.reads_counted():  # Z*STORE too reads its inputs as Redis counts reads
+            record = ks.lookup(key)
         if record is not None and record[0] not in (SET, ZSET):
             raise CommandError(errors.WRONGTYPE)
-        metas.append(None if record is None else cs.lookup(ks, key, record[0]))
+        metas.append(None if record is None else cs.from_record(ks, key, record))
     weights = [1.0] * numkeys
     how = b"sum"
     withscores = False
