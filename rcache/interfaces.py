@@ -94,6 +94,20 @@ class Replication(Protocol):
     def reachable_voters(self) -> list[str]:
         """Those of them this node is connected to."""
 
+    @property
+    def is_voter(self) -> bool:
+        """This node votes and may lead (not a learner, nor a node still joining)."""
+
+    def learners(self) -> list[str]:
+        """The Raft addresses of the other members that receive the log but do not vote."""
+
+    def reachable_peers(self) -> list[str]:
+        """The other members, voters or learners, this node has a Raft link to."""
+
+    def caught_up(self, raft_address: str, max_lag: int) -> bool:
+        """Leader: that learner is linked, answered lately and holds the log up to max_lag
+        entries short of the commit index."""
+
     def disconnected_since(self, raft_address: str) -> float | None:
         """When (monotonic) this node lost its link to that member, if it is down now."""
 
@@ -111,7 +125,7 @@ class Replication(Protocol):
 
     def read_barrier(self, on_done: Callable[[Pending], None]) -> Pending: ...
 
-    def change_membership(self, add: bool, raft_address: str) -> Awaitable[None]: ...
+    def remove_voter(self, raft_address: str) -> Awaitable[None]: ...
 
     def wait_applied_by(self, raft_address: str, index: int, timeout: float
                         ) -> Awaitable[bool]: ...
@@ -127,6 +141,9 @@ class Routing(Protocol):
 
     def members(self) -> dict[str, tuple[str, str]]:
         """node id -> (Raft address, client address), as the log recorded them."""
+
+    def learner_ids(self) -> set[str]:
+        """The members that are learners, as the log recorded them."""
 
     def leader_id(self) -> str | None: ...
 
@@ -157,7 +174,12 @@ class Routing(Protocol):
     # Membership changes made through the cluster's leader.
     def call_cluster(self, seed: str, *command: str, timeout: float = 60) -> Awaitable[Any]: ...
 
-    def join_now(self, seed: str) -> Awaitable[Any]: ...
+    def join_now(self, seed: str, learner: bool = False) -> Awaitable[Any]: ...
+
+    def promote(self, node_id: str) -> Awaitable[None]:
+        """Leader: make a caught-up learner a voter (RAFT.NODE PROMOTE)."""
+
+    membership_lock: Any  # asyncio.Lock: one membership change at a time, on the leader
 
 
 class Connection(Protocol):

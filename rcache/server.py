@@ -1054,7 +1054,8 @@ class Server:
                 await listener.start_serving()
             self._tasks = [asyncio.create_task(self._active_expiry()),
                            asyncio.create_task(self._close_idle_clients()),
-                           asyncio.create_task(self.cluster.leave_when_removed())]
+                           asyncio.create_task(self.cluster.leave_when_removed()),
+                           asyncio.create_task(self.cluster.promote_learners())]
             ports = ", ".join(f"{config.bind}:{port}" + (" (TLS)" if context else "")
                               for port, context in listeners)
             print(f"rcache {self.cluster.node_id} listening on {ports}, raft "

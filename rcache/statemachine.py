@@ -18,7 +18,8 @@ Items:
     (TRANSACTION, [(db, argv)][, user])  MULTI ... EXEC, atomically -> list of replies
     (user: the ACL user the scripts run as, when the client is not the default user)
     (EXPIRE, db, [keys])         active expiry from leader  -> number of keys deleted
-    (MEMBER, id, raft, client)   cluster member addresses    -> None (raft None: removal)
+    (MEMBER, id, raft, client[, role])  a cluster member's addresses and role (storage.VOTER,
+                                 LEARNER, LEARNER_KEPT; none: VOTER) -> None (raft None: removal)
     (LEASE_EXPIRY, [ids])        due leases, from the leader -> number of leases expired
     (EVICT, db, [keys])          maxmemory eviction, leader  -> number of keys deleted
     (LEASE_PROMOTE, [ids], since_ms, gap_ms)  a new leader's leases -> number of leases moved
@@ -221,7 +222,7 @@ class StateMachine:
                 ks = Keyspace(self.store, txn, 0, now_ms, events=events)
                 results.append(Leases(ks).promote(item[1], item[2], item[3]))
             elif kind == MEMBER:
-                txn.set_member(item[1], item[2], item[3])
+                txn.set_member(*item[1:])
                 results.append(None)
         with self.store.commit_lock:
             txn.commit(index)

@@ -281,13 +281,16 @@ def test_members_join_and_leave_through_http(http_cluster: LocalCluster,
     newcomer.start()
 
     added = http("POST", f"{base(leader)}/v1/cluster/members",
-                 {"address": f"127.0.0.1:{newcomer.port}"}, timeout=120)
+                 {"address": f"127.0.0.1:{newcomer.port}", "learner": True}, timeout=120)
     assert added.status == 201, added.body
-    assert "n4" in {m["id"] for m in added.json()["members"]}
+    assert {m["id"]: m["learner"] for m in added.json()["members"]}["n4"] is True
     reader = newcomer.client()
     reader.execute_command("READONLY")
     wait_for(lambda: reader.get("before") == b"joining", 30, "the new member to hold the data")
     assert http_cluster.info(leader)["raft_num_nodes"] == 4
+    view = http("GET", f"{base(leader)}/v1/cluster").json()
+    assert {m["id"]: m["learner"] for m in view["members"]} == {
+        "n1": False, "n2": False, "n3": False, "n4": True}  # a learner until promoted
 
     removed = http("DELETE", f"{base(leader)}/v1/cluster/members/n4", timeout=60)
     assert removed.status == 200, removed.body

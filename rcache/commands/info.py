@@ -311,6 +311,7 @@ def _raft(ctx: Context) -> dict[str, object]:
     cluster, replicator = server.cluster, server.replicator
     status = replicator.status()
     members = cluster.members()
+    learners = cluster.learner_ids()
     role = ("leader" if replicator.is_leader else "follower" if cluster.leader_id()
             else "candidate")
     return {
@@ -319,7 +320,11 @@ def _raft(ctx: Context) -> dict[str, object]:
         "raft_leader_address": cluster.leader_client_address() or "",
         "raft_commit_index": status.commit_index, "raft_applied_index": status.applied_index,
         "raft_log_entries": status.log_entries, "raft_has_quorum": int(status.has_quorum),
-        "raft_num_nodes": len(members), "raft_voters": len(replicator.voters()) + 1,
+        # voters and learners as Raft counts them now (the member records may run ahead)
+        "raft_num_nodes": len(members),
+        "raft_voters": len(replicator.voters()) + int(replicator.is_voter),
+        "raft_learners": len(replicator.learners()) + int(cluster.node_id in learners),
+        "raft_is_learner": int(cluster.node_id in learners),
         "raft_lease_remaining_ms": status.lease_remaining_ms if role == "leader" else 0,
         "raft_reads_by_lease": cluster.reads_by_lease,
         "raft_reads_by_read_index": cluster.reads_by_read_index,
@@ -327,7 +332,8 @@ def _raft(ctx: Context) -> dict[str, object]:
         # how the Raft links are protected: TLS (tls-cluster), the cluster secret, or both
         "raft_link_tls": int(status.links_tls), "raft_link_secret": int(status.links_secret),
         "raft_proxy_tls": int(server.config.tls_replication),
-        **{f"raft_node{i}": f"id={node},raft={raft},addr={client}"
+        **{f"raft_node{i}": f"id={node},raft={raft},addr={client},"
+                            f"role={'learner' if node in learners else 'voter'}"
            for i, (node, (raft, client)) in enumerate(sorted(members.items()))},
     }
 
