@@ -6,10 +6,16 @@ read, unless the client sent READONLY) with ``-MOVED <slot> <leader>``, so clust
 clients follow the leader by themselves. With ``cluster-enabled no`` the group is a Redis
 master and its replicas instead, as Sentinel clients expect: a follower answers a write with
 ``-READONLY`` (which sends a Sentinel client back to its sentinels) and serves reads from its
-own state, as a Redis replica does (not those asked to be linearizable). ``redirect`` is the
-one place that words the refusal.
-Member addresses (Raft and client) are replicated through the log, so every node can name the
-leader's client address.
+own state, as a Redis replica does (not those asked to be linearizable), as well as what a
+Redis replica runs itself (``acts_as_replica``: PUBLISH, WATCH, scripts without flags...).
+``redirect`` is the one place that words the refusal.
+Member addresses (Raft and client) and roles are replicated through the log, so every node
+can name the leader's client address.
+
+A node joins as a learner (storage.LEARNER): it receives the log, but no majority counts it
+until the leader promotes it (``promote_learners``: see PROMOTE_MAX_LAG), so a new member
+catching up, or one that never does, cannot stall the cluster. One added with RAFT.NODE ADD
+... LEARNER (storage.LEARNER_KEPT) stays a learner until RAFT.NODE PROMOTE.
 """
 
 from __future__ import annotations
@@ -29,12 +35,20 @@ from .proxy import LeaderProxy
 from .raft import Replicator
 from .resp import OK, SimpleString
 from .slots import key_slot
+from .storage import LEARNER, VOTER
 from .tls import replication_context
 
 PROXY = "proxy"  # route: forward the command to the leader (follower-proxy yes)
+REPLICA = "replica"  # route: run it here, outside the log, as a Redis replica runs it
 _LEASE = object()  # a read served from local state under the leader's lease
 _ELSEWHERE = object()  # a read this follower sends to the leader (MOVED or proxied)
 SECRET_FILE = "cluster-secret"  # in the data dir: the generated or received cluster secret
+# The leader promotes a learner added without LEARNER to a voter once the learner is linked,
+# has answered within the election timeout, and holds the log up to at most this many entries
+# short of the leader's commit index (a voter so far behind would only slow commits down while
+# it catches up). Checked every PROMOTE_CHECK_S.
+PROMOTE_MAX_LAG = 32
+PROMOTE_CHECK_S = 0.2
 log = logging.getLogger(__name__)
 
 
@@ -61,18 +75,24 @@ class Cluster:
         self.reads_by_lease = 0  # default reads the leader answered under its lease
         self.reads_by_read_index = 0  # reads that waited for a ReadIndex round
         self._explicit_secret = bool(self.config.cluster_secret)
+        self.membership_lock = asyncio.Lock()  # one membership change at a time (leader)
+        self._joining = False  # RAFT.CLUSTER JOIN is replacing this node's log and data
 
     async def start(self, loop: asyncio.AbstractEventLoop) -> Replicator:
         """Start Raft with the members recorded in our data dir; else join the cluster named by
         --join; else bootstrap a new one-node cluster."""
-        members = self.server.store.members()
+        store = self.server.store
+        roles = store.member_roles()
+        members = {node: (raft, client, roles[node])
+                   for node, (raft, client) in store.members().items()}
         config = self.config
         self._proxy_tls = replication_context(config)  # a bad tls-* file stops the start
         if not members and config.join:
             members = await self.cluster_members(config.join)
         await self._choose_secret(config.join if config.join and self.node_id not in members
                                   else None, bootstrapping=not members)
-        partners = [raft for node, (raft, _) in members.items() if node != self.node_id]
+        partners = [raft for node, (raft, _, role) in members.items()
+                    if node != self.node_id and role == VOTER]
         self.replicator = Replicator(self.server.machine, config.raft_address, partners, config)
         self.replicator.on_submit = self.server.submitted
         # (shown in the node's start-up line; a warning when anyone may speak Raft to it)
@@ -83,16 +103,15 @@ class Cluster:
         if not (config.tls_cluster or config.cluster_secret):
             log.warning("Raft links: %s", self.raft_links)
         joining = config.join and self.node_id not in members
-        # A joining node waits for the leader's first heartbeat instead of calling elections
-        # that would depose it (PySyncObj has no pre-vote).
-        self.replicator.start(loop, first_election_delay=10.0 if joining else 0.0)
+        self.replicator.start(loop)  # a joining node never campaigns (RaftNode.voting)
         if not members:
             await self._bootstrap()
         elif not partners and not await self.replicator.wait_leader(timeout=10):
             raise RuntimeError("a one-node cluster could not elect itself within 10 s")
         elif joining:
             await self.call_cluster(config.join, "RAFT.NODE", "ADD", self.node_id,
-                                    config.raft_address, config.client_address)
+                                    config.raft_address, config.client_address,
+                                    *(["LEARNER"] if config.join_learner else []))
         return self.replicator
 
     async def _choose_secret(self, seed: str | None, bootstrapping: bool) -> None:
@@ -158,18 +177,32 @@ class Cluster:
         return client_options(self.config)
 
     async def cluster_members(self, seed: str, timeout: float = 60
-                              ) -> dict[str, tuple[str, str]]:
+                              ) -> dict[str, tuple[str, str, str]]:
+        """node id -> (Raft address, client address, role) as RAFT.CLUSTER INFO lists them
+        (a member listed without a role, by an older node, votes)."""
         reply = await self.call_cluster(seed, "RAFT.CLUSTER", "INFO", timeout=timeout)
-        return {node.decode(): (raft.decode(), client.decode()) for node, raft, client in reply}
+        return {node.decode(): (raft.decode(), client.decode(),
+                                role[0].decode() if role else VOTER)
+                for node, raft, client, *role in reply}
 
-    async def join_now(self, seed: str) -> SimpleString:
+    async def join_now(self, seed: str, learner: bool = False) -> SimpleString:
         """RAFT.CLUSTER JOIN: a node that leads only itself and holds no data discards its
-        one-node log and joins the cluster at seed, as --join would have at start."""
+        one-node log and joins the cluster at seed, as --join would have at start (learner:
+        as --join-learner yes)."""
         store = self.server.store
         if set(self.members()) != {self.node_id}:
             raise CommandError("ERR Already cluster member")
         if any(store.key_count(db) for db in range(self.config.databases)):
             raise CommandError("ERR this node holds data: only an empty node can join a cluster")
+        self._joining = True
+        try:
+            await self._join_now(seed, learner)
+        finally:
+            self._joining = False
+        return OK
+
+    async def _join_now(self, seed: str, learner: bool) -> None:
+        store = self.server.store
         self.replicator.stop()
         for name in ("raft.journal", "raft.journal.meta", "raft.snapshot"):
             path = os.path.join(self.config.dir, name)
@@ -180,8 +213,8 @@ class Cluster:
         store.replace_with(empty)
         self.server.machine.reload()
         self.config.join = seed
+        self.config.join_learner = learner
         self.server.replicator = await self.start(asyncio.get_running_loop())
-        return OK
 
     async def _bootstrap(self) -> None:
         """A new single-node cluster: lead it, and record our own addresses in the log."""
@@ -202,6 +235,8 @@ class Cluster:
         leaderless_since = None
         while True:
             await asyncio.sleep(0.5)
+            if self._joining:  # the old one-node log's view, over an emptied store
+                continue
             status = self.replicator.status()
             caught_up = (status.leader_commit_index is not None
                          and status.applied_index >= status.leader_commit_index)
@@ -235,6 +270,62 @@ class Cluster:
     def members(self) -> dict[str, tuple[str, str]]:
         return self.server.store.members()
 
+    def learner_ids(self) -> set[str]:
+        return {node for node, role in self.server.store.member_roles().items()
+                if role != VOTER}
+
+    # -- learners ----------------------------------------------------------------------------
+    async def promote(self, node_id: str) -> None:
+        """Leader: make a learner a voter, by a member record through the log. Refused unless
+        the leader has applied its term's first entry (an earlier leader's membership change
+        is then applied too), the learner is caught up (``Replication.caught_up``), and the
+        voters it would join, with it, keep a reachable majority."""
+        replicator = self.replicator
+        members, roles = self.members(), self.server.store.member_roles()
+        if node_id not in members:
+            raise CommandError(f"ERR node {node_id} is not a member")
+        if roles[node_id] == VOTER:
+            raise CommandError(f"ERR node {node_id} is already a voter")
+        raft, client = members[node_id]
+        if not replicator.leader_caught_up:
+            raise CommandError("ERR the leader is still applying its predecessor's entries; "
+                               "try again")
+        if not replicator.caught_up(raft, PROMOTE_MAX_LAG):
+            raise CommandError(f"ERR learner {node_id} is not caught up: it must be linked to "
+                               f"the leader and hold the log to within {PROMOTE_MAX_LAG} "
+                               "entries of the commit index")
+        voters, reachable = 2 + len(replicator.voters()), 2 + len(replicator.reachable_voters())
+        if reachable <= voters // 2:
+            raise CommandError(f"ERR promoting {node_id} would leave {reachable} of {voters} "
+                               "voting members reachable from the leader, not a majority")
+        result = await self.replicator.propose((MEMBER, node_id, raft, client, VOTER))
+        if isinstance(result, CommandError):
+            raise result
+        log.warning("promoted learner %s to voter", node_id)
+
+    async def promote_learners(self) -> None:
+        """Leader, every PROMOTE_CHECK_S: promote the learners that joined to become voters
+        (storage.LEARNER, not LEARNER_KEPT) once they are caught up (PROMOTE_MAX_LAG)."""
+        refused: dict[str, str] = {}  # learner -> why its last promotion was refused
+        while True:
+            await asyncio.sleep(PROMOTE_CHECK_S)
+            replicator = self.replicator
+            if not replicator.is_leader or not replicator.leader_caught_up:
+                continue
+            members = self.members()
+            for node_id, role in self.server.store.member_roles().items():
+                if role != LEARNER or not replicator.caught_up(members[node_id][0],
+                                                               PROMOTE_MAX_LAG):
+                    continue
+                try:
+                    async with self.membership_lock:
+                        if self.server.store.member_roles().get(node_id) == LEARNER:
+                            await self.promote(node_id)
+                except CommandError as err:
+                    if refused.get(node_id) != str(err):  # once, not every check
+                        log.warning("promoting learner %s: %s", node_id, err)
+                    refused[node_id] = str(err)
+
     def leader_id(self) -> str | None:
         raft = self.replicator.leader_address if self.replicator else None
         if raft is None:
@@ -261,17 +352,29 @@ class Cluster:
     # -- routing -----------------------------------------------------------------------------
     def route_write(self, client: Connection, cmd: Command, argv: list[bytes]
                     ) -> CommandError | str | None:
-        """None if this node may take the write; PROXY if it forwards it to the leader; else
-        the reply that sends the client away."""
+        """None if this node may take the write; PROXY if it forwards it to the leader;
+        REPLICA if it runs it itself, as a Redis replica would; else the reply that sends
+        the client away."""
         if self.replicator.is_leader:
             return None
+        if cmd.replica_runs_if is not None and self.acts_as_replica() and (
+                cmd.replica_runs_if(self.server.store, argv)):
+            return REPLICA
         return self._elsewhere(client, cmd, argv)
+
+    def acts_as_replica(self) -> bool:
+        """Does this node run what a Redis replica runs itself (reads, read-only
+        transactions and scripts, PUBLISH, WATCH)? A follower with cluster-enabled no that
+        does not forward to the leader (follower-proxy)."""
+        return not (self.config.cluster_enabled or self.replicator.is_leader or (
+            self.config.follower_proxy and self.leader_client_address()))
 
     def refusal_to_queue(self, client: Connection, cmd: Command, argv: list[bytes]
                          ) -> CommandError | None:
         """A Redis replica refuses a write inside MULTI as it is queued (its EXEC then fails
         with EXECABORT); in cluster mode the transaction is redirected at EXEC, as before."""
-        if self.config.cluster_enabled:
+        if self.config.cluster_enabled or (
+                self.acts_as_replica() and cmd.runs_on_replica(self.server.store, argv)):
             return None
         route = self.route_write(client, cmd, argv)
         return route if isinstance(route, CommandError) else None

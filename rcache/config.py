@@ -266,6 +266,9 @@ OPTIONS: list[Option] = [
     Option("cluster-announce-raft-port", 0, _port(0), "Raft port other nodes connect to, when "
            "something (NAT, a proxy) stands in front of raft-port (default: raft-port)"),
     Option("join", "", str, "host:port (client port) of a member of the cluster to join"),
+    Option("join-learner", False, parse_bool, "a joining node stays a learner (receives the "
+           "log, does not vote) until RAFT.NODE PROMOTE, e.g. a read replica in another zone; "
+           "otherwise the leader promotes it once it has caught up", format=_format_bool),
     Option("cluster-announce-ip", "", str, "IP that other nodes and clients use for this node "
            "(default: bind address)"),
     Option("requirepass", "", str, "password clients must AUTH with (empty: none)", mutable=True),

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from .config import Config
 from .errors import CommandError
 from .pending import Pending
-from .storage import Store
+from .storage import KeyspaceStats, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +94,20 @@ class Replication(Protocol):
     def reachable_voters(self) -> list[str]:
         """Those of them this node is connected to."""
 
+    @property
+    def is_voter(self) -> bool:
+        """This node votes and may lead (not a learner, nor a node still joining)."""
+
+    def learners(self) -> list[str]:
+        """The Raft addresses of the other members that receive the log but do not vote."""
+
+    def reachable_peers(self) -> list[str]:
+        """The other members, voters or learners, this node has a Raft link to."""
+
+    def caught_up(self, raft_address: str, max_lag: int) -> bool:
+        """Leader: that learner is linked, answered lately and holds the log up to max_lag
+        entries short of the commit index."""
+
     def disconnected_since(self, raft_address: str) -> float | None:
         """When (monotonic) this node lost its link to that member, if it is down now."""
 
@@ -111,7 +125,7 @@ class Replication(Protocol):
 
     def read_barrier(self, on_done: Callable[[Pending], None]) -> Pending: ...
 
-    def change_membership(self, add: bool, raft_address: str) -> Awaitable[None]: ...
+    def remove_voter(self, raft_address: str) -> Awaitable[None]: ...
 
     def wait_applied_by(self, raft_address: str, index: int, timeout: float
                         ) -> Awaitable[bool]: ...
@@ -127,6 +141,9 @@ class Routing(Protocol):
 
     def members(self) -> dict[str, tuple[str, str]]:
         """node id -> (Raft address, client address), as the log recorded them."""
+
+    def learner_ids(self) -> set[str]:
+        """The members that are learners, as the log recorded them."""
 
     def leader_id(self) -> str | None: ...
 
@@ -147,13 +164,22 @@ class Routing(Protocol):
 
     def read_needs_barrier(self, client: Connection) -> bool: ...
 
+    def acts_as_replica(self) -> bool:
+        """A follower with cluster-enabled no, not forwarding: runs what a Redis replica
+        runs itself (reads, PUBLISH, scripts without flags, WATCH)."""
+
     def forward(self, client: Connection, commands: list[tuple[int, list[bytes]]],
                 transaction: bool = False) -> Pending | CommandError: ...
 
     # Membership changes made through the cluster's leader.
     def call_cluster(self, seed: str, *command: str, timeout: float = 60) -> Awaitable[Any]: ...
 
-    def join_now(self, seed: str) -> Awaitable[Any]: ...
+    def join_now(self, seed: str, learner: bool = False) -> Awaitable[Any]: ...
+
+    def promote(self, node_id: str) -> Awaitable[None]:
+        """Leader: make a caught-up learner a voter (RAFT.NODE PROMOTE)."""
+
+    membership_lock: Any  # asyncio.Lock: one membership change at a time, on the leader
 
 
 class Connection(Protocol):
@@ -195,6 +221,7 @@ class Node(Protocol):
     machine: Any  # statemachine.StateMachine
     clients: Any
     stats: Any
+    keyspace_stats: KeyspaceStats  # the reads this node serves on its event loop
     blocking: Any
 
     def submitted(self, item: tuple, prepared: Any) -> None:

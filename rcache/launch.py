@@ -7,6 +7,7 @@ it imports nothing of rcache. Every wait has a deadline; stopping is SIGTERM, th
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import socket
@@ -81,6 +82,22 @@ def answers_ping(port: int) -> bool:
             return bool(client.ping())
     except redis.AuthenticationError:
         return True
+    except (redis.RedisError, OSError):
+        return False
+
+
+def counts_voters(size: int, port: int) -> bool:
+    """Does the node on `port` count `size` voters in its Raft configuration? (A node joins as
+    a learner; the leader promotes it once it has caught up.) One that wants a password counts
+    as ready, as in ``answers_ping``."""
+    try:
+        with redis.Redis(host="127.0.0.1", port=port, socket_timeout=2,
+                         socket_connect_timeout=2) as client:
+            return client.info("raft").get("raft_voters") == size
+    except (redis.AuthenticationError, redis.exceptions.NoPermissionError):
+        return True
+    except redis.ResponseError as err:
+        return str(err).startswith("NOAUTH")
     except (redis.RedisError, OSError):
         return False
 
@@ -207,7 +224,8 @@ def cluster_node_args(node_id: str, join_port: int | None, *args: str) -> list[s
 
 def start_cluster(nodes: Sequence[ServerProcess], timeout: float = READY_TIMEOUT_S) -> None:
     """Start the nodes of a new cluster: the first (which bootstraps it) until it answers,
-    then the others, then wait for each to answer. Stops them all if one fails."""
+    then the others, then wait for each to answer and to count them all as voters (once
+    the leader has promoted every joined learner). Stops them all if one fails."""
     first, *others = nodes
     try:
         first.launch()
@@ -216,6 +234,8 @@ def start_cluster(nodes: Sequence[ServerProcess], timeout: float = READY_TIMEOUT
             node.launch()
         for node in others:
             node.wait_ready(timeout)
+        for node in nodes:
+            node.wait_ready(timeout, functools.partial(counts_voters, len(nodes)))
     except BaseException:
         for node in nodes:
             node.stop()

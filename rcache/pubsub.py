@@ -104,6 +104,13 @@ class Hub:
             self.loop.call_soon_threadsafe(deliver, channel, message, delivery)
         return delivery
 
+    def deliver_here(self, channel: bytes, message: bytes, shard: bool = False) -> int:
+        """Event loop: a message published on this node alone (a follower with
+        cluster-enabled no, as a Redis replica's PUBLISH): -> its receivers here."""
+        delivery = Delivery()
+        (self._deliver_shard if shard else self._deliver)(channel, message, delivery)
+        return delivery.receivers
+
     @property
     def notify_flags(self) -> int:
         """Any thread: this node's notify-keyspace-events (0: collect no events)."""

@@ -15,7 +15,8 @@
   itself, while the tick thread sleeps (``RaftNode.append_alone``): no wake-up of either
   thread per entry. The loop is then busy for the entry's apply (bounded by MAX_ENTRY_BYTES
   and MAX_ENTRY_ARGS; scripts still go through the tick thread): no heartbeats to protect on
-  a lone node. Once another voter joins, every entry goes through the tick thread again.
+  a lone node. Once another voter or a learner joins, every entry goes through the tick
+  thread again (which sends it on to them).
 """
 
 from __future__ import annotations
@@ -37,18 +38,20 @@ from collections.abc import Callable
 import pysyncobj.syncobj
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 from pysyncobj.monotonic import monotonic as raft_clock
+from pysyncobj.node import TCPNode
 from pysyncobj.syncobj import _RAFT_STATE
 from pysyncobj.tcp_connection import CONNECTION_STATE
 
 from .config import BY_NAME
 from .durability import DurableJournal, Snapshots
-from .entries import COMMAND, TRANSACTION
+from .entries import COMMAND, MEMBER, TRANSACTION
 from .errors import NOT_COMMITTED, NOT_LEADER_FOR_READ, OUTCOME_UNKNOWN, READ_TIMEOUT, CommandError
 from .faults import TickFaults
 from .interfaces import PeerUnreachable, RaftStatus, ReplyHold
 from .pending import Pending
 from .pubsub import settle
 from .statemachine import Prepared, StateMachine, encode_entry
+from .storage import VOTER
 from .tls import RaftContexts, raft_contexts
 from .transport import (
     REGULAR_COMMAND,
@@ -135,7 +138,14 @@ class RaftNode(SyncObj):
       own state until ``lease_until`` without asking anyone;
     * pre-vote (thesis 9.6) and ignoring vote requests while a leader is heard from (4.2.3):
       a node that was only slow or cut off cannot depose a healthy leader, and no new leader
-      is elected while the old one's lease may still hold.
+      is elected while the old one's lease may still hold;
+    * learners (non-voting members, etcd's name): known, authenticated peers that the leader
+      sends the log and snapshots to, kept in PySyncObj's set of read-only nodes, which no
+      majority counts (commit, elections, ReadIndex, the lease). Who is a learner follows the
+      member records (``storage.member_roles``), applied from the log like any write, so
+      every node changes its view at the same index of the log (etcd applies its membership
+      changes so too); PySyncObj's own membership entries only remove voters. A learner
+      never campaigns; one promoted becomes a voter where its promotion is applied.
     """
 
     # The lease is shorter than the election timeout by this factor: a margin for clocks
@@ -145,9 +155,11 @@ class RaftNode(SyncObj):
     def __init__(self, machine: StateMachine, self_address: str, partners: list[str],
                  conf: SyncObjConf, max_frame: Callable[[], int] | None = None,
                  tls: RaftContexts | None = None, secret: str | None = None) -> None:
-        """secret: the cluster secret, which seals every frame (``FrameCipher``; PySyncObj's
-        own ``password`` would use its slower cipher)."""
+        """partners: the other voters (learners come from the member records). secret: the
+        cluster secret, which seals every frame (``FrameCipher``; PySyncObj's own
+        ``password`` would use its slower cipher)."""
         self._machine = machine
+        self.voting = True  # this node votes and may lead (sync_members)
         self._cipher = FrameCipher(secret) if secret else None  # the transport asks at once
         self._keep_log_tail = False
         self.before_ack: Callable[[], None] = lambda: None
@@ -222,6 +234,8 @@ class RaftNode(SyncObj):
                 self._polling = False
 
         self._poller.poll = poll_unless_queued
+        self.sync_members()
+        machine.store.on_members_change = self.sync_members
 
     @property
     def encryptor(self) -> FrameCipher | None:
@@ -255,10 +269,10 @@ class RaftNode(SyncObj):
         The loop serves no one while it applies: acceptable for a lone node, which has no
         heartbeats to send or answer (an entry's apply is bounded, see MAX_ALONE_ARGS)."""
         lock = self.tick_lock
-        if self.otherNodes or self._queued or not lock.acquire(blocking=False):
+        if self._has_peers() or self._queued or not lock.acquire(blocking=False):
             return False
         try:
-            if self.otherNodes or self._queued \
+            if self._has_peers() or self._queued \
                     or self._SyncObj__raftState != _RAFT_STATE.LEADER:
                 return False
             self._SyncObj__commandsQueue.put_nowait((self._entry_command(payload), callback))
@@ -266,6 +280,10 @@ class RaftNode(SyncObj):
             return True
         finally:
             lock.release()
+
+    def _has_peers(self) -> bool:
+        """Voters or learners: entries go through the tick thread, which sends them on."""
+        return bool(self._SyncObj__otherNodes or self._SyncObj__readonlyNodes)
 
     def _entry_command(self, payload: bytes) -> bytes:
         """The log entry that applies ``payload`` (encoded as PySyncObj's replicated call
@@ -298,9 +316,6 @@ class RaftNode(SyncObj):
     def start_election_now(self) -> None:
         """A lone node need not wait out an election timeout to lead its own cluster."""
         self._SyncObj__raftElectionDeadline = 0
-
-    def delay_election(self, seconds: float) -> None:
-        self._SyncObj__raftElectionDeadline = raft_clock() + seconds
 
     def wake(self) -> None:
         """Interrupt the tick thread's poll (PySyncObj's own pipe notifier)."""
@@ -336,6 +351,8 @@ class RaftNode(SyncObj):
     # -- elections: pre-vote, leader stickiness, lease ------------------------------------------
     def _onTick(self, timeToWait: float = 0.0) -> None:  # noqa: N802 (PySyncObj's name)
         was_leader = self._isLeader()
+        if not self.voting:
+            self._stay_out_of_elections()
         if time.monotonic() >= self.announce_commit_at:
             self.announce_commit_at = _NEVER
             if was_leader:
@@ -366,6 +383,15 @@ class RaftNode(SyncObj):
             if not self.otherNodes:
                 self._renew_lease()
 
+    def _stay_out_of_elections(self) -> None:
+        """A learner (or a joining node not yet recorded) never campaigns: its election
+        deadline only tells it that no leader has reached it for an election timeout, and
+        that it knows no leader then (RAFT.NODE REMOVE's learner so asks who is a member)."""
+        now = raft_clock()
+        if self._SyncObj__raftElectionDeadline < now:
+            self._SyncObj__raftLeader = None
+            self._SyncObj__raftElectionDeadline = now + self._SyncObj__generateRaftTimeout()
+
     def _maybe_pre_vote(self) -> None:
         """Before PySyncObj starts an election (which raises the term and so deposes any
         leader), ask the others whether they would vote at all. Only a majority's yes lets
@@ -373,7 +399,7 @@ class RaftNode(SyncObj):
         if self._prevote_won and self._prevote_term == self.raftCurrentTerm + 1:
             return  # won for this term: PySyncObj's election runs now
         self._prevote_won = False
-        if (self._SyncObj__raftState == _RAFT_STATE.LEADER
+        if (self._SyncObj__raftState == _RAFT_STATE.LEADER or not self.voting
                 or not self.otherNodes or self._SyncObj__transferInProgress
                 or self._SyncObj__raftElectionDeadline >= raft_clock()
                 or not self._SyncObj__connectedToAnyone()):
@@ -557,6 +583,80 @@ class RaftNode(SyncObj):
         if not self._keep_log_tail:
             SyncObj._SyncObj__deleteEntriesFrom(self, from_index)
 
+    # -- learners ------------------------------------------------------------------------------
+    def sync_members(self) -> None:
+        """Applying thread, after an entry changed the member records (and at start): learners
+        whose record is gone are dropped, promoted ones join the voters, new ones are added,
+        and this node learns whether it votes. A node with no record of its own votes only
+        if it is alone (it is starting a new cluster); a joining one waits for its record."""
+        store = self._machine.store
+        addresses, roles = store.members(), store.member_roles()
+        me = self.selfNode.address
+        learners = {raft for node, (raft, _) in addresses.items() if roles[node] != VOTER}
+        voters = {raft for node, (raft, _) in addresses.items() if roles[node] == VOTER}
+        others, readonly = self._SyncObj__otherNodes, self._SyncObj__readonlyNodes
+        self.voting = me in voters if me in voters | learners else not others
+        for node in list(readonly):
+            if node.address in learners and node not in others:
+                continue
+            readonly.discard(node)
+            if node.address in voters or node in others:
+                self._promoted(node)
+            else:
+                self._SyncObj__raftNextIndex.pop(node, None)
+                self._SyncObj__raftMatchIndex.pop(node, None)
+                self._SyncObj__transport.dropNode(node)
+        known = {node.address for node in others | readonly}
+        for address in sorted(learners - known - {me}):
+            self._add_learner(address)
+
+    def _add_learner(self, address: str) -> None:
+        node = TCPNode(address)
+        self._SyncObj__readonlyNodes.add(node)
+        self._SyncObj__raftNextIndex[node] = self._SyncObj__getCurrentLogIndex() + 1
+        self._SyncObj__raftMatchIndex[node] = 0
+        if self._isLeader():
+            self._SyncObj__lastResponseTime[node] = raft_clock()
+        self._SyncObj__transport.addNode(node)
+
+    def _promoted(self, node) -> None:
+        """A learner becomes a voter: its link and its match index stay."""
+        self._SyncObj__otherNodes.add(node)
+        self._SyncObj__raftNextIndex.setdefault(node, self._SyncObj__getCurrentLogIndex() + 1)
+        self._SyncObj__raftMatchIndex.setdefault(node, 0)
+        self._SyncObj__lastResponseTime.setdefault(node, raft_clock())
+
+    def _SyncObj__updateClusterConfiguration(self, newNodes) -> None:  # noqa: N802, N803
+        """A snapshot was loaded (at start, or sent by the leader): its header lists the
+        voters when it was taken, PySyncObj's only record of them; the member records (the
+        snapshot's, or RocksDB's if newer) add the promotions since and list the learners."""
+        me = self.selfNode.address
+        store = self._machine.store
+        roles = store.member_roles()
+        voters = {str(node) for node in newNodes} | {
+            raft for node, (raft, _) in store.members().items() if roles[node] == VOTER}
+        voters.discard(me)
+        readonly = self._SyncObj__readonlyNodes
+        for node in [node for node in readonly if node.address in voters]:
+            readonly.discard(node)  # promoted: PySyncObj adds it to the voters below
+        SyncObj._SyncObj__updateClusterConfiguration(self, sorted(voters))
+        self.sync_members()
+
+    def learners(self) -> list[str]:
+        """(any thread: a copy of the set is taken at once)"""
+        return [node.address for node in list(self._SyncObj__readonlyNodes)]
+
+    def caught_up(self, address: str, max_lag: int) -> bool:
+        """Leader: does that learner hold the log up to max_lag entries short of the commit
+        index, linked now and heard from within the election timeout? (loop thread)"""
+        node = next((n for n in list(self._SyncObj__readonlyNodes) if n.address == address),
+                    None)
+        if node is None or not self._isLeader() or node not in self._SyncObj__connectedNodes:
+            return False
+        heard = self._SyncObj__lastResponseTime.get(node, float("-inf"))
+        return (raft_clock() - heard < self._min_timeout
+                and self._SyncObj__raftMatchIndex.get(node, 0) >= self.raftCommitIndex - max_lag)
+
     def _SyncObj__doChangeCluster(self, request, reverse: bool = False):
         if reverse and self._keep_log_tail:  # the entries are kept, so are their changes
             return False
@@ -613,8 +713,9 @@ class RaftNode(SyncObj):
         acknowledgement count that proves the follower answered one of those sends)."""
         before = dict(self.appends_sent)
         send()
-        return {addr: count for addr, count in self.appends_sent.items()
-                if count > before.get(addr, 0)}
+        voters = {node.address for node in self._SyncObj__otherNodes}  # a learner's answer
+        return {addr: count for addr, count in self.appends_sent.items()  # proves nothing
+                if count > before.get(addr, 0) and addr in voters}
 
     def majority_acknowledged(self, targets: dict[str, int]) -> bool:
         acked = 1 + sum(1 for addr, count in targets.items()
@@ -790,12 +891,10 @@ class Replicator:
         self._snapshot_waiters: list[asyncio.Future] = []  # SAVE/BGSAVE (tick thread only)
         self._thread = threading.Thread(target=self._tick_forever, name="raft-tick", daemon=True)
 
-    def start(self, loop: asyncio.AbstractEventLoop, first_election_delay: float = 0.0) -> None:
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        if not self.node.otherNodes:
+        if not self.node.otherNodes and self.node.voting:
             self.node.start_election_now()
-        elif first_election_delay:
-            self.node.delay_election(first_election_delay)
         self._thread.start()
         self._expiry_task = loop.create_task(self._expire_writes())
 
@@ -956,6 +1055,22 @@ class Replicator:
         node = self.node
         return [other.address for other in node.otherNodes if node.isNodeConnected(other)]
 
+    @property
+    def is_voter(self) -> bool:
+        return self.node.voting
+
+    def learners(self) -> list[str]:
+        return self.node.learners()
+
+    def reachable_peers(self) -> list[str]:
+        """The members, voters or learners, this node has a Raft link to now."""
+        node = self.node
+        return [other.address for other in node.otherNodes | node.readonlyNodes
+                if node.isNodeConnected(other)]
+
+    def caught_up(self, raft_address: str, max_lag: int) -> bool:
+        return self.node.caught_up(raft_address, max_lag)
+
     def disconnected_since(self, raft_address: str) -> float | None:
         """When (monotonic) this node lost its link to that member, if it is down now."""
         return self.node.disconnected_at.get(raft_address)
@@ -1018,8 +1133,10 @@ class Replicator:
         if self._returning and len(items) >= self._returning:
             self._returning = 0  # they are back: out at the end of this loop turn
             self._loop.call_soon(self._flush_returned)
-        if command and argv[0].lower() in _SCRIPTS:
-            self._flush(alone=False)  # the scheduled flush then finds an empty batch
+        if command and argv[0].lower() in _SCRIPTS or item[0] == MEMBER:
+            # the scheduled flush then finds an empty batch. A member record changes Raft's
+            # peers when applied: on the tick thread, which owns them.
+            self._flush(alone=False)
         return waiter
 
     def after_submitted(self, callback: Callable[[], None]) -> bool:
@@ -1262,17 +1379,17 @@ class Replicator:
         self._loop.call_soon_threadsafe(self._resolve_reads, round_.waiters, outcome)
 
     # -- membership --------------------------------------------------------------------------
-    async def change_membership(self, add: bool, raft_address: str, timeout: float = 10) -> None:
-        """Add or remove a voting member through PySyncObj's joint log entry; waits for it to
-        commit."""
+    async def remove_voter(self, raft_address: str, timeout: float = 10) -> None:
+        """Remove a voting member through PySyncObj's membership entry (in effect once
+        appended); waits for it to commit. Members join as learners, and become voters, by
+        their member records instead (``RaftNode.sync_members``)."""
         loop = self._loop
         done = loop.create_future()
 
         def finished(_result, error) -> None:
             loop.call_soon_threadsafe(lambda: done.done() or done.set_result(error))
 
-        change = self.node.addNodeToCluster if add else self.node.removeNodeFromCluster
-        change(raft_address, callback=finished)
+        self.node.removeNodeFromCluster(raft_address, callback=finished)
         error = await asyncio.wait_for(done, timeout)
         if error != FAIL_REASON.SUCCESS:
             raise CommandError(f"ERR membership change failed (reason {error}); another change "

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from . import errors, scripting
 from .blocking import Blocking, Chain, may_wait
-from .cluster import PROXY, Cluster
+from .cluster import PROXY, REPLICA, Cluster
 from .commands import table
 from .commands.acl import noperm_reply
 from .commands.acl_rules import AclLog, User, Users, denial, sort_option_refusal
@@ -448,6 +448,8 @@ class Client(asyncio.Protocol):
                     # its MONITOR line is shown when the entry applies it (rcache.monitor)
                     return server.replicator.submit(item, self._reply_ready, (cmd, parsed),
                                                     shown=server.monitors.submitted(self))
+                if route is REPLICA:
+                    return self.run_here(cmd, argv)
                 if route is PROXY and "blocking" in cmd.flags and may_wait(cmd, argv):
                     # it would stall the shared link
                     return server.cluster.redirect(cmd, argv, self.tls)
@@ -596,13 +598,21 @@ class Client(asyncio.Protocol):
             ks = self._keyspace = store.keyspace(self.db, 0)
             ks.stats = ks.read_stats = self.server.keyspace_stats  # reads served here
             self._store_generation = store.generation
-            self._context = Context(ks, random, self, self.server)
+            self._context = Context(ks, random, self, self.server, self.server.hub)
         ks.now_ms = (now_ns or time_ns()) // 1_000_000
         return self._context
 
     def exec_transaction(self, exec_argv: list[bytes]):
         """EXEC (``exec_argv``): data commands become one atomic entry; connection commands
-        run here, in order."""
+        run here, in order. A follower with cluster-enabled no runs a transaction of what a
+        Redis replica runs (reads, PUBLISH...) itself, while no entry's writes can become
+        visible (``Store.commit_lock``): it sees one state, and its WATCH is decided on it."""
+        if self.server.cluster.acts_as_replica():
+            with self.server.store.commit_lock:
+                return self._exec(exec_argv, on_replica=True)
+        return self._exec(exec_argv, on_replica=False)
+
+    def _exec(self, exec_argv: list[bytes], on_replica: bool):
         queued, self.multi = self.multi or [], None
         failed, self.multi_failed = self.multi_failed, False
         modified = bool(self.watched) and self.server.watches.modified(self)
@@ -614,13 +624,16 @@ class Client(asyncio.Protocol):
         refusal = self._exec_refusal(queued)
         if refusal is not None:  # before anything runs, as Redis checks
             return CommandError(f"{errors.EXECABORT_BECAUSE}{refusal}")
+        store = self.server.store
+        here = on_replica and all("node" in cmd.flags or cmd.runs_on_replica(store, argv)
+                                  for cmd, argv in queued)
         replies: list = []
         data: list[tuple[int, list[bytes]]] = []
         positions: list[int] = []
         # MONITOR: the connection commands run before each data command, and after the last
         around: list[list[tuple[int, Command, list[bytes]]]] = [[]]
         for cmd, argv in queued:
-            if "node" in cmd.flags:
+            if here or "node" in cmd.flags:
                 self.in_exec = True
                 try:
                     replies.append(self.run_here(cmd, argv))
@@ -1046,7 +1059,8 @@ class Server:
                 await listener.start_serving()
             self._tasks = [asyncio.create_task(self._active_expiry()),
                            asyncio.create_task(self._close_idle_clients()),
-                           asyncio.create_task(self.cluster.leave_when_removed())]
+                           asyncio.create_task(self.cluster.leave_when_removed()),
+                           asyncio.create_task(self.cluster.promote_learners())]
             ports = ", ".join(f"{config.bind}:{port}" + (" (TLS)" if context else "")
                               for port, context in listeners)
             print(f"rcache {self.cluster.node_id} listening on {ports}, raft "

@@ -18,7 +18,8 @@ Items:
     (TRANSACTION, [(db, argv)][, user])  MULTI ... EXEC, atomically -> list of replies
     (user: the ACL user the scripts run as, when the client is not the default user)
     (EXPIRE, db, [keys])         active expiry from leader  -> number of keys deleted
-    (MEMBER, id, raft, client)   cluster member addresses    -> None (raft None: removal)
+    (MEMBER, id, raft, client[, role])  a cluster member's addresses and role (storage.VOTER,
+                                 LEARNER, LEARNER_KEPT; none: VOTER) -> None (raft None: removal)
     (LEASE_EXPIRY, [ids])        due leases, from the leader -> number of leases expired
     (EVICT, db, [keys])          maxmemory eviction, leader  -> number of keys deleted
     (LEASE_PROMOTE, [ids], since_ms, gap_ms)  a new leader's leases -> number of leases moved
@@ -26,6 +27,7 @@ Items:
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import logging
 import marshal
@@ -142,11 +144,17 @@ class StateMachine:
         # master only (a replica applies their effects). Node-local: nothing reaches the data.
         self.keyspace_stats = KeyspaceStats()
         self._read_stats: KeyspaceStats | None = None  # for the entry being applied
+        # While a follower's clients WATCH keys (rcache.watch): each applied entry's items,
+        # appended as its writes become visible. Node-local: nothing reaches the data.
+        self.watched_applies: collections.deque | None = None
 
     def reload(self) -> None:
         """After a snapshot replaced the database: tracking clients forget all they cached,
         as a Redis replica's full resync flushes them."""
         self.applied_index = self.store.applied_index
+        watched = self.watched_applies
+        if watched is not None:
+            watched.append(None)  # everything may have changed
         if self.hub is not None:
             self.hub.notify([(FLUSHED, b"flush", b"", 0)])
 
@@ -214,10 +222,14 @@ class StateMachine:
                 ks = Keyspace(self.store, txn, 0, now_ms, events=events)
                 results.append(Leases(ks).promote(item[1], item[2], item[3]))
             elif kind == MEMBER:
-                txn.set_member(item[1], item[2], item[3])
+                txn.set_member(*item[1:])
                 results.append(None)
-        txn.commit(index)
-        self.applied_index = index
+        with self.store.commit_lock:
+            txn.commit(index)
+            self.applied_index = index
+            watched = self.watched_applies
+            if watched is not None:
+                watched.append(items)
         if lines:  # before the replies, as a script's lines come before the next command's
             self.monitors.show_committed(lines)
         if events:

@@ -37,6 +37,7 @@ import contextlib
 import itertools
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -69,6 +70,10 @@ _HAS_EXPIRY = 0x80
 APPLIED_KEY = b"\x00applied"
 DBMAP_KEY = b"\x00dbmap"
 MEMBER_PREFIX = b"\x00node:"
+# A member's role, the third word of its record (a record of two words: a voter, as an older
+# rcache wrote them). A learner receives the log but does not vote: LEARNER is promoted by
+# the leader once caught up, LEARNER_KEPT only by RAFT.NODE PROMOTE (RAFT.NODE ADD LEARNER).
+VOTER, LEARNER, LEARNER_KEPT = "voter", "learner", "learner-kept"
 ACL_PREFIX = b"\x00acl:"  # ACL users: name -> their rules (ACL LIST's form), replicated
 MAX_DATABASES = 256
 RANDOM_KEY_WINDOW = 16  # keys RANDOMKEY walks from its random point, to draw one of
@@ -181,8 +186,14 @@ class Store:
         self.generation = 0
         # Bumped when an entry changes ACL users (commands/acl_rules.py caches them).
         self.acl_version = 0
+        # Held while an applied entry's writes become visible (StateMachine.apply's commit);
+        # the event loop holds it to run a follower's transaction of reads on one state.
+        self.commit_lock = threading.Lock()
         # Called (on the applying thread) after such an entry: the server checks its clients.
         self.on_acl_change: Callable[[], None] | None = None
+        # Called (on the applying thread) after an entry changed the member records: Raft
+        # takes its learners and voters from them (rcache.raft).
+        self.on_members_change: Callable[[], None] | None = None
         # SCAN cursors: opaque integers -> the key to resume from (node-local, bounded).
         self.scan_cursors: dict[int, bytes] = {}
         self._write_error: Exception | None = None  # RocksDB refuses writes since this
@@ -288,8 +299,18 @@ class Store:
         for key, value in self.db.items(from_key=MEMBER_PREFIX):
             if not key.startswith(MEMBER_PREFIX):
                 break
-            raft, client = value.decode().split(" ")
+            raft, client = value.decode().split(" ")[:2]
             found[key[len(MEMBER_PREFIX):].decode()] = (raft, client)
+        return found
+
+    def member_roles(self) -> dict[str, str]:
+        """node id -> VOTER, LEARNER or LEARNER_KEPT, as replicated through the log."""
+        found = {}
+        for key, value in self.db.items(from_key=MEMBER_PREFIX):
+            if not key.startswith(MEMBER_PREFIX):
+                break
+            words = value.decode().split(" ")
+            found[key[len(MEMBER_PREFIX):].decode()] = words[2] if len(words) > 2 else VOTER
         return found
 
     def acl_users(self) -> dict[bytes, bytes]:
@@ -366,6 +387,7 @@ class Transaction:
         # entries leave it alone, and copying or comparing 256 numbers per entry costs ~1 us.
         self.dbmap = store.dbmap
         self.acl_changed = False
+        self.members_changed = False
         # Records read from RocksDB in this entry: the size accounting of a put or delete
         # needs the old record, which the command has almost always just read.
         self.reads: dict[bytes, bytes | None] = {}
@@ -510,9 +532,12 @@ class Transaction:
         dbmap = self.dbmap = list(self.dbmap)
         dbmap[a], dbmap[b] = dbmap[b], dbmap[a]
 
-    def set_member(self, node_id: str, raft: str | None, client: str | None) -> None:
+    def set_member(self, node_id: str, raft: str | None, client: str | None,
+                   role: str = VOTER) -> None:
         key = MEMBER_PREFIX + node_id.encode()
-        self.pending[key] = None if raft is None else f"{raft} {client}".encode()
+        record = f"{raft} {client}" if role == VOTER else f"{raft} {client} {role}"
+        self.pending[key] = None if raft is None else record.encode()
+        self.members_changed = True
 
     def set_acl_user(self, name: bytes, rules: bytes | None) -> None:
         """ACL SETUSER (rules) or DELUSER (None), applied with the rest of the entry."""
@@ -566,6 +591,8 @@ class Transaction:
             self.store.acl_version += 1
             if self.store.on_acl_change is not None:
                 self.store.on_acl_change()
+        if self.members_changed and self.store.on_members_change is not None:
+            self.store.on_members_change()
         self.store._counters.update(totals)
         if self.dbmap is not self.store.dbmap:
             self.store.dbmap = self.dbmap

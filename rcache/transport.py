@@ -654,6 +654,10 @@ class ClusterTransport(TCPTransport):
         self._bindOverEvent.set()
 
     def addNode(self, node) -> None:  # noqa: N802
+        """A member (voter or learner); one already known keeps its link (a learner that a
+        snapshot lists as a voter, say)."""
+        if node in self._nodes:
+            return
         self._nodes.add(node)
         self._nodeAddrToNode[node.address] = node
         if self._shouldConnect(node):

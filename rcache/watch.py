@@ -10,10 +10,18 @@ refuses a dirty client's transaction. Two things complete the picture:
 * a change of Raft term since WATCH makes EXEC fail too: another leader may have written.
 
 A key that expires while watched also fails EXEC, as in Redis 7.
+
+A follower with cluster-enabled no takes WATCH as a Redis replica does (its EXEC then runs
+reads only): there the entries it applies mark their keys' watchers instead, as the writes
+a Redis replica receives from its master do. The applying thread hands each entry's items
+over as its writes become visible (``StateMachine.watched_applies``, under
+``Store.commit_lock``); WATCH and EXEC take them in under that lock, so an entry is either
+seen by both the marking and EXEC's reads or by neither.
 """
 
 from __future__ import annotations
 
+import collections
 import time
 
 from .commands.table import Command, lookup
@@ -32,6 +40,29 @@ class Watches:
     def __init__(self, server: Node) -> None:
         self._server = server
         self._watchers: dict[WatchedKey, set[Connection]] = {}
+        # The items of the entries applied since the last look (None: a snapshot replaced
+        # everything), while a follower's clients watch (see the module's docstring).
+        self._applied: collections.deque = collections.deque()
+        self._observing = False  # the applying thread hands them over (watched_applies)
+
+    def watch_on_replica(self, client: Connection, db: int, keys: list[bytes]) -> None:
+        """WATCH on a follower with cluster-enabled no: from now on, the entries it applies
+        mark the keys they change."""
+        with self._server.store.commit_lock:
+            self._take_applied()  # what applied before marks only the clients that watched
+            self._server.machine.watched_applies = self._applied
+            self._observing = True
+            self.watch(client, db, keys)
+
+    def _take_applied(self) -> None:
+        applied = self._applied
+        while applied:
+            items = applied.popleft()
+            if items is None:
+                self._touch(list(self._watchers))
+                continue
+            for item in items:
+                self.submitted(item, applied=True)
 
     def watch(self, client: Connection, db: int, keys: list[bytes]) -> None:
         if not client.watched:
@@ -51,9 +82,14 @@ class Watches:
                     del self._watchers[watched]
         client.watched.clear()
         client.watch_dirty = False
+        if self._observing and not self._watchers:
+            self._server.machine.watched_applies = None
+            self._observing = False
+            self._applied.clear()
 
     def modified(self, client: Connection) -> bool:
         """EXEC's question: did anything touch the client's watched keys since WATCH?"""
+        self._take_applied()
         if client.watch_dirty or client.watch_term != self._term():
             return True
         now = _now_ms()
@@ -62,15 +98,18 @@ class Watches:
                    for (db, key), expired_then in client.watched.items())
 
     # -- the write path calls this for every item it submits ---------------------------------
-    def submitted(self, item: tuple, prepared: Prepared = None) -> None:
+    def submitted(self, item: tuple, prepared: Prepared = None, applied: bool = False) -> None:
+        """``applied``: the item was applied already (a follower's, see _take_applied)."""
         if not self._watchers:
             return
+        if self._applied and not applied:  # a follower's watchers, now on the leader
+            self._take_applied()
         kind = item[0]
         if kind == COMMAND:
-            self._touch_command(item[1], item[2], prepared[0] if prepared else None)
+            self._touch_command(item[1], item[2], prepared[0] if prepared else None, applied)
         elif kind == TRANSACTION:
             for i, (db, argv) in enumerate(item[1]):
-                self._touch_command(db, argv, prepared[i][0] if prepared else None)
+                self._touch_command(db, argv, prepared[i][0] if prepared else None, applied)
         elif kind == LEASE_EXPIRY:  # its keys are known only when it is applied
             self._touch(list(self._watchers))
         elif kind == EVICT:
@@ -83,7 +122,8 @@ class Watches:
                     if not client.watched.get((item[1], key)):
                         client.watch_dirty = True
 
-    def _touch_command(self, db: int, argv: list[bytes], cmd: Command | None) -> None:
+    def _touch_command(self, db: int, argv: list[bytes], cmd: Command | None,
+                       applied: bool = False) -> None:
         """``cmd``: the command's table entry, if the write path found it already."""
         try:
             cmd = cmd or lookup(argv)
@@ -97,7 +137,11 @@ class Watches:
         if "touches_any_key" in flags:
             self._touch(list(self._watchers))
         elif "touches_dbs" in flags:
-            self._touch_databases(self._databases(cmd, db, argv))
+            dbs = self._databases(cmd, db, argv)
+            if applied and cmd.name != "swapdb":  # flushed: which keys existed is unknown
+                self._touch(watched for watched in self._watchers if watched[0] in dbs)
+            else:
+                self._touch_databases(dbs)
         elif "touches_other_db" in flags:  # MOVE key db, COPY src dst DB db: any db
             keys = set(cmd.keys(argv))
             self._touch(watched for watched in self._watchers if watched[1] in keys)

@@ -141,12 +141,14 @@ class LocalCluster:
         for _ in range(size):
             self.add_node(start=False)
 
-    def add_node(self, start: bool = True) -> Node:
+    def add_node(self, *extra: str, start: bool = True) -> Node:
+        """A node joining the cluster (with --join, as a learner until the leader promotes
+        it; ``extra``: more options); the first one bootstraps it."""
         i = len(self.nodes) + 1
         http = ["--http-port", str(free_port())] if self.http else []
         join_port = self.nodes[0].port if self.nodes else None
         node = Node(self.base / f"n{i}", None,
-                    *launch.cluster_node_args(f"n{i}", join_port, *http, *self.args))
+                    *launch.cluster_node_args(f"n{i}", join_port, *http, *self.args, *extra))
         node.name = f"n{i}"
         node.http_port = int(http[1]) if http else None
         self.nodes.append(node)

@@ -281,13 +281,16 @@ def test_members_join_and_leave_through_http(http_cluster: LocalCluster,
     newcomer.start()
 
     added = http("POST", f"{base(leader)}/v1/cluster/members",
-                 {"address": f"127.0.0.1:{newcomer.port}"}, timeout=120)
+                 {"address": f"127.0.0.1:{newcomer.port}", "learner": True}, timeout=120)
     assert added.status == 201, added.body
-    assert "n4" in {m["id"] for m in added.json()["members"]}
+    assert {m["id"]: m["learner"] for m in added.json()["members"]}["n4"] is True
     reader = newcomer.client()
     reader.execute_command("READONLY")
     wait_for(lambda: reader.get("before") == b"joining", 30, "the new member to hold the data")
     assert http_cluster.info(leader)["raft_num_nodes"] == 4
+    view = http("GET", f"{base(leader)}/v1/cluster").json()
+    assert {m["id"]: m["learner"] for m in view["members"]} == {
+        "n1": False, "n2": False, "n3": False, "n4": True}  # a learner until promoted
 
     removed = http("DELETE", f"{base(leader)}/v1/cluster/members/n4", timeout=60)
     assert removed.status == 200, removed.body
@@ -318,3 +321,59 @@ def test_a_taken_http_port_stops_start_up(make_node) -> None:
         node.start(wait=False)
         assert node.proc.wait(timeout=60) != 0
     assert f"cannot listen for HTTP on 127.0.0.1:{port}" in node.log()
+
+
+def _metrics(node: Node) -> dict[str, float]:
+    """/metrics as {sample name: value} (unlabelled samples only), checking that every
+    counter is exposed with Prometheus's ``_total`` suffix."""
+    samples = {}
+    text = http("GET", f"{base(node)}/metrics").body.decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if family.type == "counter" and sample.name.startswith("rcache_") and (
+                    not sample.name.endswith("_created")):
+                assert sample.name == family.name + "_total", sample.name
+            if not sample.labels:
+                samples[sample.name] = sample.value
+    return samples
+
+
+def test_http_reads_count_as_gets_and_metrics_show_info_stats(make_node) -> None:
+    port = free_port()
+    node = make_node("--http-port", str(port))
+    node.http_port = port
+    r = node.client()
+    r.set("k", "v")
+    r.rpush("list", "a", "b", "c")
+    r.set("short", "lived", px=1)
+    stats = r.info("stats")
+    hits, misses = stats["keyspace_hits"], stats["keyspace_misses"]
+    assert http("GET", f"{base(node)}/v1/keys/k").status == 200
+    assert http("GET", f"{base(node)}/v1/keys/list").json()["length"] == 3  # one hit, as GET
+    assert http("GET", f"{base(node)}/v1/keys/missing").status == 404
+    assert http("GET", f"{base(node)}/v1/keys?prefix=").status == 200  # a listing: as KEYS
+    stats = r.info("stats")
+    assert (stats["keyspace_hits"], stats["keyspace_misses"]) == (hits + 2, misses + 1)
+
+    wait_for(lambda: r.info("stats")["expired_keys"] >= 1, 30, "active expiry of 'short'")
+    before = _metrics(node)
+    stats = r.info("stats")
+    after = _metrics(node)
+    assert before["rcache_keyspace_hits_total"] == stats["keyspace_hits"] == hits + 2
+    assert before["rcache_keyspace_misses_total"] == stats["keyspace_misses"] == misses + 1
+    assert before["rcache_expired_keys_total"] == stats["expired_keys"] >= 1
+    assert before["rcache_evicted_keys_total"] == stats["evicted_keys"] == 0
+    # INFO's own request is counted before it runs, its reply once written
+    assert 0 < before["rcache_net_input_bytes_total"] < stats["total_net_input_bytes"] \
+        == after["rcache_net_input_bytes_total"]
+    assert 0 < before["rcache_net_output_bytes_total"] <= stats["total_net_output_bytes"] \
+        < after["rcache_net_output_bytes_total"]
+
+    def busy() -> float:
+        pipe = r.pipeline(transaction=False)
+        for _ in range(200):
+            pipe.ping()
+        pipe.execute()
+        return _metrics(node)["rcache_instantaneous_ops_per_second"]
+
+    assert wait_for(busy, 30, "instantaneous_ops_per_second to see the pings") > 0

@@ -308,7 +308,8 @@ def test_node_add_refuses_unreachable_or_malformed_members(tmp_path: Path) -> No
         # a real node is still added
         cluster.add_node()
         cluster.wait_converged()
-        assert cluster.info(node)["raft_voters"] == 2
+        wait_for(lambda: cluster.info(node)["raft_voters"] == 2, 30,
+                 "the new node, a learner, to be promoted")
     finally:
         cluster.stop()
 

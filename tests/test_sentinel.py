@@ -304,6 +304,156 @@ def test_cluster_disabled_replies_as_a_redis_master_and_replica(
                 conn.close()
 
 
+_LIBRARY = ("#!lua name=replicalib\n"
+            "redis.register_function('replica_w', function(k) "
+            "return redis.call('set', k[1], 'f') end)\n"
+            "redis.register_function{function_name='replica_r', callback=function(k) "
+            "return redis.call('get', k[1]) end, flags={'no-writes'}}")
+_NO_WRITES = "#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])"
+_WRITE_FLAG = "#!lua\nreturn redis.call('get', KEYS[1])"
+# What a Redis replica runs itself (reads, read-only transactions and scripts, PUBLISH, WATCH)
+# or refuses (writes, scripts flagged as writing, a write inside a script without flags)
+_REPLICA_RUNS_CASES = [
+    ("WATCH", "replica:k"), ("MULTI",), ("GET", "replica:k"), ("EXEC",),
+    ("PUBLISH", "replica:nobody", "hi"), ("SPUBLISH", "replica:nobody", "hi"),
+    ("EVAL", _NO_WRITES, 1, "replica:k"), ("EVAL", _WRITE_FLAG, 1, "replica:k"),
+    ("EVAL", "return redis.call('get', KEYS[1])", 1, "replica:k"),
+    ("EVAL", "return redis.call('set', KEYS[1], 1)", 1, "replica:k"),
+    ("EVAL", "return redis.pcall('set', KEYS[1], 1)", 1, "replica:k"),
+    ("EVAL", "return redis.call('publish', 'replica:nobody', 'x')", 0),
+    ("EVAL", "#!bad\nreturn 1", 0),
+    ("EVAL_RO", "return redis.call('get', KEYS[1])", 1, "replica:k"),
+    ("EVAL_RO", "return redis.call('set', KEYS[1], 1)", 1, "replica:k"),
+    ("EVAL_RO", _WRITE_FLAG, 1, "replica:k"),
+    ("EVAL", "#!lua flags=no-writes\nreturn redis.call('set', KEYS[1], 1)", 1, "replica:k"),
+    ("EVALSHA", "0" * 40, 0),
+    ("FCALL", "replica_w", 1, "replica:k"), ("FCALL", "replica_r", 1, "replica:k"),
+    ("FCALL", "replica_nosuch", 0), ("FCALL_RO", "replica_w", 1, "replica:k"),
+    ("FCALL_RO", "replica_r", 1, "replica:k"), ("PFCOUNT", "replica:hll"),
+    ("MULTI",), ("GET", "replica:k"), ("EVAL", _NO_WRITES, 1, "replica:k"),
+    ("PUBLISH", "replica:nobody", "in multi"), ("FCALL", "replica_r", 1, "replica:k"),
+    ("EVAL", "return redis.call('get', KEYS[1])", 1, "replica:k"), ("PFCOUNT", "replica:hll"),
+    ("EVAL_RO", "return 1", 0), ("EXEC",),
+    ("MULTI",), ("GET", "replica:k"), ("EVAL", _WRITE_FLAG, 1, "replica:k"), ("EXEC",),
+    ("MULTI",), ("FCALL", "replica_w", 1, "replica:k"), ("EXEC",),
+    ("WATCH", "replica:k"), ("MULTI",), ("SET", "replica:k", "x"), ("EXEC",),
+    ("MULTI",), ("EXEC",),
+]
+
+
+def _replica_pairs(cluster: LocalCluster, real: tuple[int, int]) -> tuple[Node, Node, int, int]:
+    """The leader and a follower, the master's and the replica's ports, all holding the same
+    string, HyperLogLog and function library (applied on the follower and the replica)."""
+    leader = cluster.leader()
+    follower = next(node for node in cluster.nodes if node is not leader)
+    master_port, replica_port = real
+    master = redis.Redis(port=master_port)
+    try:
+        for primary in (leader.client(), master):
+            primary.set("replica:k", "v")
+            primary.pfadd("replica:hll", "a", "b", "c")
+            primary.function_load(_LIBRARY, replace=True)
+        master.execute_command("WAIT", 1, 10_000)
+    finally:
+        master.close()
+    cluster.wait_converged()
+    return leader, follower, master_port, replica_port
+
+
+@pytest.mark.parametrize("protocol", [2, 3], ids=["resp2", "resp3"])
+def test_cluster_disabled_follower_runs_what_a_redis_replica_runs(
+        standalone_cluster: LocalCluster, real_replica_set: tuple[int, int],
+        protocol: int) -> None:
+    """A follower with cluster-enabled no answers WATCH, transactions of reads, PUBLISH and
+    scripts as a redis-server replica does, byte for byte: runs them from its own data, or
+    refuses the writes with READONLY (from a script: naming it)."""
+    from .test_differential import RawConnection
+
+    _, follower, _, replica_port = _replica_pairs(standalone_cluster, real_replica_set)
+    ours, theirs = RawConnection(follower.port), RawConnection(replica_port)
+    try:
+        assert all(b"replica" in conn.call("HELLO", protocol) for conn in (ours, theirs))
+        for argv in _REPLICA_RUNS_CASES:
+            assert ours.call(*argv) == theirs.call(*argv), argv
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def _next_message(pubsub: redis.client.PubSub) -> dict:
+    return wait_for(lambda: pubsub.get_message(ignore_subscribe_messages=True, timeout=1),
+                    FAILOVER_TIMEOUT_S, "a published message")
+
+
+def test_cluster_disabled_follower_publishes_to_its_own_subscribers(
+        standalone_cluster: LocalCluster, real_replica_set: tuple[int, int]) -> None:
+    """PUBLISH (also from a script, or inside MULTI) on a follower reaches that node's
+    subscribers only, as on a Redis replica: the leader's subscribers see the next message
+    published through the log first."""
+    leader, follower, master_port, replica_port = _replica_pairs(standalone_cluster,
+                                                                 real_replica_set)
+    seen = {}
+    for name, primary, replica in (("rcache", leader.port, follower.port),
+                                   ("redis", master_port, replica_port)):
+        publisher, primary_client = redis.Redis(port=replica), redis.Redis(port=primary)
+        here, there = redis.Redis(port=replica).pubsub(), redis.Redis(port=primary).pubsub()
+        try:
+            for pubsub in (here, there):
+                pubsub.subscribe("replica:news")
+                pubsub.psubscribe("replica:*")
+                for _ in range(2):  # confirmed: its subscriptions are in place
+                    wait_for(lambda p=pubsub: p.get_message(timeout=1), FAILOVER_TIMEOUT_S,
+                             "a subscription's confirmation")
+            replies = [publisher.publish("replica:news", "one"),
+                       publisher.eval("return redis.call('publish', 'replica:news', 'two')", 0)]
+            transaction = publisher.pipeline()
+            transaction.get("replica:k").publish("replica:news", "three")
+            replies.append(transaction.execute())
+            received = [_next_message(here) for _ in range(6)]
+            primary_client.publish("replica:news", "through the master")
+            seen[name] = (replies, received, _next_message(there))
+        finally:
+            for client in (here, there, publisher, primary_client):
+                client.close()
+    assert seen["rcache"] == seen["redis"]
+    replies, received, elsewhere = seen["rcache"]
+    assert replies == [2, 2, [b"v", 2]]
+    assert [m["data"] for m in received] == [b"one", b"one", b"two", b"two", b"three", b"three"]
+    assert elsewhere["data"] == b"through the master"
+
+
+def test_cluster_disabled_follower_watch_sees_the_writes_it_applies(
+        standalone_cluster: LocalCluster, real_replica_set: tuple[int, int]) -> None:
+    """WATCH on a follower, as on a Redis replica: EXEC (of reads) fails once a write to a
+    watched key was applied there, and runs after writes to other keys."""
+    leader, follower, master_port, replica_port = _replica_pairs(standalone_cluster,
+                                                                 real_replica_set)
+    outcomes = {}
+    for name, primary, replica in (("rcache", leader.port, follower.port),
+                                   ("redis", master_port, replica_port)):
+        writer, reader = redis.Redis(port=primary), redis.Redis(port=replica)
+        watching = redis.Redis(port=replica).pipeline()
+        results = []
+        try:
+            for key, value in (("replica:other", "1"), ("replica:k", "changed"),
+                               ("replica:k", "v")):
+                watching.watch("replica:k")
+                writer.set(key, value)
+                wait_for(lambda k=key, v=value, r=reader: r.get(k) == v.encode(),
+                         FAILOVER_TIMEOUT_S, "the replica to apply the write")
+                watching.multi()
+                watching.get("replica:k")
+                try:
+                    results.append(watching.execute())
+                except redis.exceptions.WatchError:
+                    results.append("aborted")
+            outcomes[name] = results
+        finally:
+            for client in (writer, reader, watching):
+                client.reset() if client is watching else client.close()
+    assert outcomes["rcache"] == outcomes["redis"] == [[b"v"], "aborted", "aborted"]
+
+
 def test_cluster_disabled_followers_read_locally_or_forward_with_follower_proxy(
         standalone_cluster: LocalCluster) -> None:
     """A follower serves reads from its own data, as a Redis replica, but not linearizable

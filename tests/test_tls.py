@@ -146,7 +146,7 @@ def test_redis_cli_and_tls_port_alone(make_node, certs) -> None:
     raft = _tls_client(tls_port, certs, with_cert=False).info("raft")
     assert raft["raft_node_id"] == f"127.0.0.1:{tls_port}"
     assert raft["raft_node0"] == {"id": f"127.0.0.1:{tls_port}", "addr": f"127.0.0.1:{tls_port}",
-                                  "raft": f"127.0.0.1:{tls_port + 10000}"}
+                                  "raft": f"127.0.0.1:{tls_port + 10000}", "role": "voter"}
     with pytest.raises(redis.ConnectionError):  # nothing listens on the plain port
         redis.Redis(host="127.0.0.1", port=node.port, socket_timeout=5).ping()
 

@@ -26,7 +26,7 @@ class Watcher:
 def setup(tmp_path):
     direct = DirectNode(tmp_path / "db")
     replication = SimpleNamespace(term=1)
-    node = SimpleNamespace(store=direct.store, replicator=replication,
+    node = SimpleNamespace(store=direct.store, replicator=replication, machine=direct.machine,
                            config=SimpleNamespace(databases=16))
     yield direct, replication, Watches(node)
     direct.store.close()
@@ -72,3 +72,27 @@ def test_a_new_term_fails_exec(setup) -> None:
     assert not watches.modified(client)
     replication.term = 2  # another leader may have written
     assert watches.modified(client)
+
+
+def test_a_followers_watch_is_marked_by_the_entries_it_applies(setup) -> None:
+    """cluster-enabled no: a follower's WATCH sees what the state machine applies after it
+    (not before), in any form: a command, a transaction, a flush; unwatched, nothing is
+    handed over any more."""
+    direct, _, watches = setup
+    direct.call("SET", "k", "before")
+    client = Watcher()
+    watches.watch_on_replica(client, 0, [b"k"])
+    direct.call("SET", "other", "v")
+    assert not watches.modified(client)
+    direct.call("MSET", "a", "1", "k", "2")
+    assert watches.modified(client)
+    watches.unwatch(client)
+    assert direct.machine.watched_applies is None
+
+    later = Watcher()
+    watches.watch_on_replica(later, 0, [b"missing"])
+    direct.call("FLUSHDB", db=1)
+    assert not watches.modified(later)
+    direct.call("FLUSHALL")  # applied: the flushed keys are gone, so it marks every watcher
+    assert watches.modified(later)
+    watches.unwatch(later)

@@ -1,5 +1,6 @@
 """Redis Cluster's view of an rcache cluster: one shard owning every slot, the Raft leader as
-its master and the followers as replicas. Also READONLY/READWRITE and ROLE."""
+its master and the followers as replicas (learners too: CLUSTER NODES flags them `nofailover`,
+as Redis flags a replica that never takes over). Also READONLY/READWRITE and ROLE."""
 
 from __future__ import annotations
 
@@ -79,9 +80,12 @@ def cluster_shards(ctx: Context, argv: list[bytes]):
 def cluster_nodes(ctx: Context, argv: list[bytes]):
     leader, nodes = _topology(ctx)
     me = ctx.server.cluster.node_id
+    learners = ctx.server.cluster.learner_ids()
     lines = []
     for node, host, port in nodes:
         flags = ("myself," if node == me else "") + ("master" if node == leader else "slave")
+        if node in learners:
+            flags += ",nofailover"
         master = "-" if node == leader or leader is None else hex_id(leader)
         slots = f" 0-{SLOTS - 1}" if node == leader else ""
         lines.append(f"{hex_id(node)} {host}:{port}@{int(port) + 10000} {flags} {master} 0 0 1 "

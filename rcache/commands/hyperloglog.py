@@ -29,7 +29,7 @@ from ..errors import CommandError
 from ..notify import STRING as STRING_EVENTS
 from ..resp import SimpleString
 from ..storage import BIG_STRING, STRING, Keyspace
-from .table import Context, command
+from .table import Context, always, command
 
 _G = "hyperloglog"
 NOT_HLL = "WRONGTYPE Key is not a valid HyperLogLog string value."
@@ -553,6 +553,7 @@ def pfadd(ctx: Context, argv: list[bytes]) -> int:
 
 
 @command("pfcount", -2, "readonly replicated", 1, -1, 1, group=_G, since="2.8.9",
+         replica_runs_if=always,
          summary="Return the approximated cardinality of the set(s) observed by the "
                  "HyperLogLog at key(s).",
          complexity="O(1) with a very small average constant time when called with a single "
@@ -560,7 +561,8 @@ def pfadd(ctx: Context, argv: list[bytes]) -> int:
                     "when called with multiple keys.")
 def pfcount(ctx: Context, argv: list[bytes]) -> int:
     """One key: the cached cardinality, or a fresh one stored in the header (a write, as in
-    Redis). Several keys: the cardinality of their union, nothing stored."""
+    Redis; not on a follower with cluster-enabled no, which runs it outside the log).
+    Several keys: the cardinality of their union, nothing stored."""
     ks = ctx.ks
     with ks.reads_counted():  # reads, as Redis counts them (applied or not)
         if len(argv) > 2:
@@ -575,8 +577,9 @@ def pfcount(ctx: Context, argv: list[bytes]) -> int:
     if registers is None:
         raise CommandError(CORRUPTED)
     card = estimate(histogram(registers))
-    hll[8:16] = card.to_bytes(8, "little")
-    ks.put(argv[1], STRING, bytes(hll), expire_at)
+    if ks.txn is not None:
+        hll[8:16] = card.to_bytes(8, "little")
+        ks.put(argv[1], STRING, bytes(hll), expire_at)
     return _as_reply(card)
 
 

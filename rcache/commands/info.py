@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from .. import __version__
 from ..config import format_percentiles
+from ..interfaces import Node
 from ..resp import Verbatim
 from ..storage import SCRIPTS_BYTES_KEY, SCRIPTS_COUNT_KEY
 from .connection import REDIS_VERSION
@@ -188,13 +189,20 @@ def _persistence(ctx: Context) -> dict[str, object]:
     }
 
 
+def keyspace_hits_and_misses(server: Node) -> tuple[int, int]:
+    """INFO's keyspace_hits and keyspace_misses (also on /metrics): the reads this node
+    served on its event loop and those inside the entries it applied for its own clients."""
+    served, applied = server.keyspace_stats, server.machine.keyspace_stats
+    return served.hits + applied.hits, served.misses + applied.misses
+
+
 def _stats(ctx: Context) -> dict[str, object]:
     """Redis's order. Replication traffic is Raft's (not counted here: the repl figures are
     0), and what rcache does not have (forks, defrag, I/O threads, reply buffers that
     resize) shows as in a Redis where it never ran."""
     server = ctx.server
     stats = server.stats
-    read_stats, applied_stats = server.keyspace_stats, server.machine.keyspace_stats
+    hits, misses = keyspace_hits_and_misses(server)
     return {"total_connections_received": stats.connections_received,
             "total_commands_processed": stats.commands_processed,
             "instantaneous_ops_per_sec": stats.ops_rate.per_second,
@@ -212,8 +220,7 @@ def _stats(ctx: Context) -> dict[str, object]:
             "evicted_keys": server.eviction.evicted_keys,
             "evicted_clients": 0, "total_eviction_exceeded_time": 0,
             "current_eviction_exceeded_time": 0,
-            "keyspace_hits": read_stats.hits + applied_stats.hits,
-            "keyspace_misses": read_stats.misses + applied_stats.misses,
+            "keyspace_hits": hits, "keyspace_misses": misses,
             "pubsub_channels": len(server.hub.channels),
             "pubsub_patterns": len(server.hub.patterns),
             "pubsubshard_channels": len(server.hub.shard_channels),
@@ -304,6 +311,7 @@ def _raft(ctx: Context) -> dict[str, object]:
     cluster, replicator = server.cluster, server.replicator
     status = replicator.status()
     members = cluster.members()
+    learners = cluster.learner_ids()
     role = ("leader" if replicator.is_leader else "follower" if cluster.leader_id()
             else "candidate")
     return {
@@ -312,7 +320,11 @@ def _raft(ctx: Context) -> dict[str, object]:
         "raft_leader_address": cluster.leader_client_address() or "",
         "raft_commit_index": status.commit_index, "raft_applied_index": status.applied_index,
         "raft_log_entries": status.log_entries, "raft_has_quorum": int(status.has_quorum),
-        "raft_num_nodes": len(members), "raft_voters": len(replicator.voters()) + 1,
+        # voters and learners as Raft counts them now (the member records may run ahead)
+        "raft_num_nodes": len(members),
+        "raft_voters": len(replicator.voters()) + int(replicator.is_voter),
+        "raft_learners": len(replicator.learners()) + int(cluster.node_id in learners),
+        "raft_is_learner": int(cluster.node_id in learners),
         "raft_lease_remaining_ms": status.lease_remaining_ms if role == "leader" else 0,
         "raft_reads_by_lease": cluster.reads_by_lease,
         "raft_reads_by_read_index": cluster.reads_by_read_index,
@@ -320,7 +332,8 @@ def _raft(ctx: Context) -> dict[str, object]:
         # how the Raft links are protected: TLS (tls-cluster), the cluster secret, or both
         "raft_link_tls": int(status.links_tls), "raft_link_secret": int(status.links_secret),
         "raft_proxy_tls": int(server.config.tls_replication),
-        **{f"raft_node{i}": f"id={node},raft={raft},addr={client}"
+        **{f"raft_node{i}": f"id={node},raft={raft},addr={client},"
+                            f"role={'learner' if node in learners else 'voter'}"
            for i, (node, (raft, client)) in enumerate(sorted(members.items()))},
     }
 

@@ -15,7 +15,7 @@ from ..errors import CommandError
 from ..glob import matcher
 from ..pubsub import CHANNEL, PATTERN, SHARD, Delivery
 from ..resp import Push, Replies, SimpleString
-from .table import Context, command, container
+from .table import Context, always, command, container
 
 _G = "pubsub"
 _PREFIX = {CHANNEL: b"", PATTERN: b"p", SHARD: b"s"}  # psubscribe, sunsubscribe...
@@ -85,12 +85,18 @@ def punsubscribe(ctx: Context, argv: list[bytes]) -> Replies:
 
 
 @command("publish", 3, "pubsub loading stale fast replicated", group=_G, since="2.0.0",
-         summary="Post a message to a channel",
+         replica_runs_if=always, summary="Post a message to a channel",
          complexity="O(N+M) where N is the number of clients subscribed to the receiving "
                     "channel and M is the total number of subscribed patterns (by any client).")
 def publish(ctx: Context, argv: list[bytes]) -> Delivery | int:
-    """Runs in the state machine, on every node; unit tests run it without a hub."""
-    return ctx.hub.publish(argv[1], argv[2], ctx.ks.events) if ctx.hub is not None else 0
+    """Runs in the state machine, on every node; on a follower with cluster-enabled no, run
+    by that node outside the log, it reaches that node's subscribers only, as a Redis
+    replica's PUBLISH does. Unit tests run it without a hub."""
+    if ctx.hub is None:
+        return 0
+    if ctx.ks.txn is None:
+        return ctx.hub.deliver_here(argv[1], argv[2])
+    return ctx.hub.publish(argv[1], argv[2], ctx.ks.events)
 
 
 @command("ssubscribe", -2, "pubsub noscript loading stale node pubsub_ok not_key", 1, -1, 1,
@@ -113,13 +119,15 @@ def sunsubscribe(ctx: Context, argv: list[bytes]) -> Replies:
 
 
 @command("spublish", 3, "pubsub loading stale fast replicated not_key", 1, 1, 1, group=_G,
-         since="7.0.0", summary="Post a message to a shard channel",
+         since="7.0.0", replica_runs_if=always, summary="Post a message to a shard channel",
          complexity="O(N) where N is the number of clients subscribed to the receiving shard "
                     "channel.")
 def spublish(ctx: Context, argv: list[bytes]) -> Delivery | int:
-    """As PUBLISH: runs in the state machine, on every node."""
+    """As PUBLISH: runs in the state machine, on every node (or on a replica, for its own)."""
     if ctx.hub is None:
         return 0
+    if ctx.ks.txn is None:
+        return ctx.hub.deliver_here(argv[1], argv[2], shard=True)
     return ctx.hub.publish(argv[1], argv[2], ctx.ks.events, shard=True)
 
 

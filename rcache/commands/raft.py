@@ -1,6 +1,7 @@
-"""Cluster administration, named as RedisRaft names it: RAFT.NODE ADD/REMOVE,
+"""Cluster administration, named as RedisRaft names it: RAFT.NODE ADD/REMOVE/PROMOTE,
 RAFT.TRANSFER-LEADER, RAFT.CLUSTER INFO; RAFT.READ-CONSISTENCY (per connection); and
-RAFT.SCRIPT-USER, what a follower's proxy link wraps its users' scripts in."""
+RAFT.SCRIPT-USER, what a follower's proxy link wraps its users' scripts in. A member is added
+as a learner (see rcache.cluster), which the leader promotes once it has caught up."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from ..entries import MEMBER
 from ..errors import CommandError
 from ..interfaces import PeerUnreachable, Replication
 from ..resp import OK, SimpleString
+from ..storage import LEARNER, LEARNER_KEPT
 from .table import Context, command, container
 
 _G = "cluster"
 _LEVELS = (b"default", b"linearizable", b"stale")
 
-container("raft.node", -2, "admin", group=_G, summary="Add or remove cluster members")
+container("raft.node", -2, "admin", group=_G,
+          summary="Add, promote or remove cluster members")
 
 
 def _leader_only(ctx: Context) -> None:
@@ -24,7 +27,10 @@ def _leader_only(ctx: Context) -> None:
 
 
 def _member_list(ctx: Context) -> list[list[bytes]]:
-    return [[node.encode(), raft.encode(), client.encode()]
+    """[id, Raft address, client address, b"voter" or b"learner"] per member."""
+    learners = ctx.server.cluster.learner_ids()
+    return [[node.encode(), raft.encode(), client.encode(),
+             b"learner" if node in learners else b"voter"]
             for node, (raft, client) in sorted(ctx.server.cluster.members().items())]
 
 
@@ -48,31 +54,32 @@ def _require_majority(reachable: int, voters: int, change: str) -> None:
                            "commit anything, not even the change that undoes it")
 
 
-async def _change_membership(replicator: Replication, add: bool, raft: str) -> None:
-    try:
-        await replicator.change_membership(add=add, raft_address=raft)
-    except TimeoutError:
-        raise CommandError(f"ERR {'adding' if add else 'removing'} {raft} did not commit "
-                           "within 10 s") from None
-
-
 async def _check_new_member(replicator: Replication, node_id: str, raft: str) -> None:
-    """Before a node becomes a voter: it must answer on its Raft port as an rcache node that
-    shares our cluster secret, and the cluster must keep a reachable majority with it."""
+    """Before a node receives the log: it must answer on its Raft port as an rcache node that
+    shares our cluster secret. (No majority to check: a learner counts in none.)"""
     try:
         answered = await replicator.probe(raft)
     except PeerUnreachable as err:
         raise CommandError(f"ERR cannot add {node_id}: {err}") from None
     if answered != raft:
         raise CommandError(f"ERR cannot add {node_id}: {raft} answers as Raft node {answered}")
-    voters, reachable = _reachable_voters(replicator)
-    _require_majority(len(reachable) + 2, voters + 1, f"adding {node_id}")
 
 
-@command("add", 5, "admin noscript node", group=_G, container="raft.node",
-         summary="Add a node: RAFT.NODE ADD <id> <raft host:port> <client host:port>")
+async def _proposed(replicator: Replication, item: tuple) -> None:
+    result = await replicator.propose(item)
+    if isinstance(result, CommandError):
+        raise result
+
+
+@command("add", -5, "admin noscript node", group=_G, container="raft.node",
+         summary="Add a node as a learner, promoted to voter once caught up (with LEARNER: "
+         "only by RAFT.NODE PROMOTE): RAFT.NODE ADD <id> <raft host:port> "
+         "<client host:port> [LEARNER]")
 def node_add(ctx: Context, argv: list[bytes]):
     _leader_only(ctx)
+    if len(argv) > 6 or len(argv) == 6 and argv[5].lower() != b"learner":
+        raise CommandError("ERR syntax error")
+    role = LEARNER_KEPT if len(argv) == 6 else LEARNER
     node_id = argv[2].decode(errors="replace")
     if not node_id:
         raise CommandError("ERR node id must not be empty")
@@ -85,18 +92,31 @@ def node_add(ctx: Context, argv: list[bytes]):
     if node_id in members and members[node_id] != (raft, client):
         raise CommandError(f"ERR node {node_id} is already a member with other addresses")
     replicator = ctx.server.replicator
+    cluster = ctx.server.cluster
 
     async def add() -> list:
-        joining = raft not in replicator.voters()
-        if joining:
+        if node_id not in members:  # else added already (a joining node's retry)
             await _check_new_member(replicator, node_id, raft)
-        if node_id not in members:
-            await replicator.propose((MEMBER, node_id, raft, client))
-        if joining:
-            await _change_membership(replicator, True, raft)
+            async with cluster.membership_lock:
+                await _proposed(replicator, (MEMBER, node_id, raft, client, role))
         return _member_list(ctx)
 
     return ctx.client.run_async(add())
+
+
+@command("promote", 3, "admin noscript node", group=_G, container="raft.node",
+         summary="Make a caught-up learner a voter: RAFT.NODE PROMOTE <id>")
+def node_promote(ctx: Context, argv: list[bytes]):
+    _leader_only(ctx)
+    cluster = ctx.server.cluster
+    node_id = argv[2].decode(errors="replace")
+
+    async def promote() -> SimpleString:
+        async with cluster.membership_lock:
+            await cluster.promote(node_id)
+        return OK
+
+    return ctx.client.run_async(promote())
 
 
 @command("remove", 3, "admin noscript node", group=_G, container="raft.node",
@@ -119,12 +139,18 @@ def node_remove(ctx: Context, argv: list[bytes]):
                           f"removing {node_id}")
 
     async def remove() -> SimpleString:
-        # The node learns of its removal from this entry, while it still receives the log:
-        # give it a moment to hear that the entry is committed before cutting it off.
-        await replicator.propose((MEMBER, node_id, None, None))
-        await replicator.wait_applied_by(raft, replicator.commit_index, timeout=3)
-        if voting:
-            await _change_membership(replicator, False, raft)
+        async with cluster.membership_lock:
+            # The node learns of its removal from this entry, while it still receives the
+            # log: give it a moment to hear that the entry is committed before cutting it
+            # off. (A learner's link ends where the entry is applied: it asks the others.)
+            await _proposed(replicator, (MEMBER, node_id, None, None))
+            if not voting:
+                return OK
+            await replicator.wait_applied_by(raft, replicator.commit_index, timeout=3)
+            try:
+                await replicator.remove_voter(raft)
+            except TimeoutError:
+                raise CommandError(f"ERR removing {raft} did not commit within 10 s") from None
         return OK
 
     return ctx.client.run_async(remove())
@@ -168,6 +194,8 @@ def transfer_leader(ctx: Context, argv: list[bytes]):
         node_id = argv[1].decode(errors="replace")
         if node_id not in cluster.members() or node_id == cluster.node_id:
             raise CommandError(f"ERR {node_id} is not another member of this cluster")
+        if node_id in cluster.learner_ids():
+            raise CommandError(f"ERR {node_id} is a learner: it cannot lead until promoted")
         target = cluster.members()[node_id][0]
 
     async def transfer() -> SimpleString:
@@ -189,15 +217,18 @@ def cluster_init(ctx: Context, argv: list[bytes]):
     return SimpleString(f"OK {cluster.node_id}")
 
 
-@command("join", 3, "admin node", group=_G, container="raft.cluster",
-         summary="Make this empty one-node cluster a member of the cluster at host:port")
+@command("join", -3, "admin node", group=_G, container="raft.cluster",
+         summary="Make this empty one-node cluster a member of the cluster at host:port, as a "
+         "learner until caught up (with LEARNER: until RAFT.NODE PROMOTE)")
 def cluster_join(ctx: Context, argv: list[bytes]):
+    if len(argv) > 4 or len(argv) == 4 and argv[3].lower() != b"learner":
+        raise CommandError("ERR syntax error")
     seed = _address(argv[2].decode(errors="replace"), "member's client")
-    return ctx.client.run_async(ctx.server.cluster.join_now(seed))
+    return ctx.client.run_async(ctx.server.cluster.join_now(seed, learner=len(argv) == 4))
 
 
 @command("info", 2, "admin node", group=_G, container="raft.cluster",
-         summary="Members of the cluster: id, raft address, client address")
+         summary="Members of the cluster: id, raft address, client address, voter or learner")
 def cluster_members(ctx: Context, argv: list[bytes]):
     return _member_list(ctx)
 

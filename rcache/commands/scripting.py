@@ -109,7 +109,10 @@ class _Caller:
         self.deny_oom = deny_oom
         self.rng = ctx.rng
         self.hub = ctx.hub
-        self.read_only = read_only or ctx.ks.txn is None  # run as a read: never writes
+        self.read_only = read_only  # EVAL_RO, FCALL_RO, no-writes: refuses writes as such
+        # Outside the log, a script without flags runs on a follower with cluster-enabled no,
+        # which refuses its writes as a Redis replica does (a read-only one never writes).
+        self.on_replica = not read_only and ctx.ks.txn is None
         self.user = _script_user(ctx)  # None: the default user, who may run anything
         self.count_error = ctx.server.stats.count_error if ctx.server else ctx.count_error
         # MONITOR: where the commands it runs are noted (None: nobody here would see them).
@@ -176,6 +179,8 @@ class _Caller:
             return None
         if self.read_only:
             return scripting.WRITE_IN_READ_ONLY
+        if self.on_replica and cmd.replica_runs_if is None:  # PUBLISH: to its own subscribers
+            return errors.READONLY_REPLICA
         if self.deny_oom:
             if "denyoom" in cmd.flags:
                 return errors.OOM
@@ -316,7 +321,7 @@ def _evaluate(ctx: Context, body: bytes, keys_and_args: tuple[list[bytes], list[
     code, flags = _shebang(body)
     read_only = read_only_command or (flags is not None and "no-writes" in flags)
     if read_only_command and flags is not None and "no-writes" not in flags:
-        raise CommandError("ERR Can not execute a script with write flag using *_ro command.")
+        raise CommandError(_write_flag_refusal(ctx))
     sha = sha1hex(body)
     run = _new_run(ctx, sha, read_only, ctx.oom_at_start and flags is None)
     function = run.compile(code, scripting.EVAL_CHUNK)
@@ -326,6 +331,14 @@ def _evaluate(ctx: Context, body: bytes, keys_and_args: tuple[list[bytes], list[
     run.set_global(b"KEYS", run.table(keys))
     run.set_global(b"ARGV", run.table(args))
     return run.run(function)
+
+
+def _write_flag_refusal(ctx: Context) -> str:
+    """EVAL_RO/FCALL_RO of a script flagged as writing: a Redis replica refuses it as a
+    write (READONLY) before the *_ro check."""
+    if ctx.server is not None and ctx.server.cluster.acts_as_replica():
+        return errors.READONLY_REPLICA
+    return "ERR Can not execute a script with write flag using *_ro command."
 
 
 def _no_writes(body: bytes | None) -> bool:
@@ -342,7 +355,32 @@ def _eval_reads(store, argv: list[bytes]) -> bool:
 
 
 def _evalsha_reads(store, argv: list[bytes]) -> bool:
-    return len(argv[1]) == 40 and _no_writes(store.db.get(SCRIPT_PREFIX + argv[1].lower()))
+    return len(argv[1]) == 40 and _no_writes(_stored_script(store, argv[1]))
+
+
+def _stored_script(store, sha: bytes) -> bytes | None:
+    return store.db.get(SCRIPT_PREFIX + sha.lower()) if len(sha) == 40 else None
+
+
+def _without_flags(body: bytes | None) -> bool:
+    """A script a Redis replica runs though it may write (Redis's evalGetCommandFlags): one
+    without a shebang, whose writes it then refuses one by one; an unknown or malformed one,
+    to answer its error."""
+    if body is None or not body.startswith(b"#!"):
+        return True
+    try:
+        _shebang(body)
+    except CommandError:
+        return True
+    return False
+
+
+def _eval_runs_on_replica(store, argv: list[bytes]) -> bool:
+    return _without_flags(argv[1])
+
+
+def _evalsha_runs_on_replica(store, argv: list[bytes]) -> bool:
+    return _without_flags(_stored_script(store, argv[1]))
 
 
 def _cache_script(txn, sha: bytes, body: bytes) -> None:
@@ -371,6 +409,7 @@ DEBUGGED_SCRIPT_COMMANDS = frozenset(("eval", "evalsha", "eval_ro", "evalsha_ro"
 @command("eval", -3, _EVAL_FLAGS + " replicated touches_any_key script_reads",
          group=_G, since="2.6.0",
          key_finder=numkeys_positions, reads_if=_eval_reads,
+         replica_runs_if=_eval_runs_on_replica,
          summary="Execute a Lua script server side",
          complexity="Depends on the script that is executed.")
 def eval_(ctx: Context, argv: list[bytes]):
@@ -380,6 +419,7 @@ def eval_(ctx: Context, argv: list[bytes]):
 @command("evalsha", -3, _EVAL_FLAGS + " replicated touches_any_key script_reads",
          group=_G, since="2.6.0",
          key_finder=numkeys_positions, reads_if=_evalsha_reads,
+         replica_runs_if=_evalsha_runs_on_replica,
          summary="Execute a Lua script server side",
          complexity="Depends on the script that is executed.")
 def evalsha(ctx: Context, argv: list[bytes]):
@@ -881,7 +921,7 @@ def _fcall(ctx: Context, argv: list[bytes], read_only_command: bool):
     keys, args = _keys_and_args(argv)
     library_name, name, flags = marshal.loads(record)
     if read_only_command and "no-writes" not in flags:
-        raise CommandError("ERR Can not execute a script with write flag using *_ro command.")
+        raise CommandError(_write_flag_refusal(ctx))
     code, _ = _stored_library(ctx, library_name)
     _refuse_oom(ctx, flags)
     caller = _Caller(ctx, read_only_command or "no-writes" in flags)
@@ -895,9 +935,15 @@ def _fcall_reads(store, argv: list[bytes]) -> bool:
     return record is not None and "no-writes" in marshal.loads(record)[2]
 
 
+def _fcall_runs_on_replica(store, argv: list[bytes]) -> bool:
+    """A Redis replica runs FCALL of a function it does not know, to answer its error."""
+    return store.db.get(FUNCTION_PREFIX + argv[1].lower()) is None
+
+
 @command("fcall", -3, _EVAL_FLAGS + " replicated touches_any_key script_reads",
          group=_G, since="7.0.0",
-         key_finder=numkeys_positions, reads_if=_fcall_reads, summary="Invoke a function",
+         key_finder=numkeys_positions, reads_if=_fcall_reads,
+         replica_runs_if=_fcall_runs_on_replica, summary="Invoke a function",
          complexity="Depends on the function that is executed.")
 def fcall(ctx: Context, argv: list[bytes]):
     return _fcall(ctx, argv, read_only_command=False)

@@ -1,6 +1,7 @@
 """Redis Sentinel's discovery commands, answered by every node for its own cluster: the Raft
-leader is the master (named by ``sentinel-master-name``), the followers are its replicas, the
-other members are the other sentinels. Sentinel clients (redis-py's ``Sentinel``, kombu's
+leader is the master (named by ``sentinel-master-name``), the followers are its replicas (a
+learner with ``slave-priority`` 0, Sentinel's mark of a replica never promoted), the other
+members are the other sentinels. Sentinel clients (redis-py's ``Sentinel``, kombu's
 ``sentinel://``, ioredis ``sentinels``) given rcache nodes as their sentinels so find the
 leader, with no Sentinel process. Replies as redis-sentinel 7.0's (src/sentinel.c): each
 instance a map of bulk strings, numbers included."""
@@ -31,6 +32,7 @@ class _Member:
     port: int
     linked: bool  # this node, or one it has a Raft link to
     down_ms: int | None  # None: up; else for how long (ms) it has been down
+    learner: bool  # receives the log, does not vote: never the master
 
     @property
     def runid(self) -> bytes:
@@ -47,7 +49,8 @@ class _View:
         self.me = cluster.node_id
         self.term = replicator.term
         now = time.monotonic()
-        reachable = set(replicator.reachable_voters())
+        reachable = set(replicator.reachable_peers())
+        learners = cluster.learner_ids()
         self.members: list[_Member] = []
         for node, (raft, recorded) in sorted(cluster.members().items()):
             host, port = cluster.client_address(recorded, ctx.client.tls).rsplit(":", 1)
@@ -55,7 +58,8 @@ class _View:
             if not linked:
                 since = replicator.disconnected_since(raft)
                 down = int((now - since) * 1000) if since is not None else 0
-            self.members.append(_Member(node, raft, host, int(port), linked, down))
+            self.members.append(_Member(node, raft, host, int(port), linked, down,
+                                        node in learners))
         leader = cluster.leader_id()
         # No leader: the last one known stays the master, down (as Sentinel keeps a master
         # that fails until a failover promotes another); none known yet: this node.
@@ -74,7 +78,7 @@ class _View:
 
     @property
     def quorum(self) -> int:
-        return len(self.members) // 2 + 1
+        return sum(not m.learner for m in self.members) // 2 + 1
 
     def _common(self, name: bytes, member: _Member, role: str) -> dict:
         down = member.down_ms is not None
@@ -116,7 +120,8 @@ class _View:
             b"master-link-down-time": b"%d" % (master.down_ms or 0),
             b"master-link-status": b"err" if master.down_ms is not None else b"ok",
             b"master-host": master.host.encode(), b"master-port": b"%d" % master.port,
-            b"slave-priority": b"%d" % _REPLICA_PRIORITY, b"slave-repl-offset": b"%d" % offset,
+            b"slave-priority": b"%d" % (0 if member.learner else _REPLICA_PRIORITY),
+            b"slave-repl-offset": b"%d" % offset,
             b"replica-announced": b"1"})
         return fields
 

@@ -127,6 +127,10 @@ class Command:
     # For replicated commands that are reads for some arguments (EVAL of a no-writes script):
     # (node's store, argv) -> True to serve it as a read, by the read consistency rules.
     reads_if: Callable[[Any, list[bytes]], bool] | None = None
+    # For replicated commands that a Redis replica runs itself (PUBLISH to its own
+    # subscribers, a script without flags, refusing its writes one by one): (node's store,
+    # argv) -> True to run it on a follower with cluster-enabled no, outside the log.
+    replica_runs_if: Callable[[Any, list[bytes]], bool] | None = None
     # argv -> the handler's arguments, raising Redis's syntax errors (commands/args.py).
     # A pure function of argv: the leader runs it before proposing a write, so a malformed
     # one never reaches the log, and the state machine runs it again to apply the entry.
@@ -220,6 +224,11 @@ class Command:
         """A read (routed by read consistency, run on this node) rather than a write?"""
         return self.reads_keyspace or (self.reads_if is not None and self.reads_if(store, argv))
 
+    def runs_on_replica(self, store, argv: list[bytes]) -> bool:
+        """Would a Redis replica run it itself (a read, PUBLISH, a script without flags)?"""
+        return self.served_as_read(store, argv) or (
+            self.replica_runs_if is not None and self.replica_runs_if(store, argv))
+
     def key_indexes(self, argv: list[bytes]) -> list[int]:
         """Positions of the keys in argv, as COMMAND GETKEYS reports them."""
         if self.key_finder is not None:
@@ -286,6 +295,7 @@ def command(name: str, arity: int, flags: str, first_key: int = 0, last_key: int
             complexity: str = "O(1)", container: str | None = None,
             key_finder: Callable[[list[bytes]], list[int]] | None = None,
             reads_if: Callable[[Any, list[bytes]], bool] | None = None,
+            replica_runs_if: Callable[[Any, list[bytes]], bool] | None = None,
             parser: Parser | None = None,
             redact: Callable[[list[bytes]], list[int]] | None = None,
             access_hint: AccessHint | None = None,
@@ -298,8 +308,8 @@ def command(name: str, arity: int, flags: str, first_key: int = 0, last_key: int
         cmd = Command(name=name, arity=arity, flags=frozenset(flags.split()), first_key=first_key,
                       last_key=last_key, step=step, handler=handler, group=group,
                       summary=summary, since=since, complexity=complexity, container=parent,
-                      key_finder=key_finder, reads_if=reads_if, parser=parser, redact=redact,
-                      access_hint=access_hint)
+                      key_finder=key_finder, reads_if=reads_if, replica_runs_if=replica_runs_if,
+                      parser=parser, redact=redact, access_hint=access_hint)
         table = parent.subcommands if parent else COMMANDS
         key = name.encode()
         if key in table:
@@ -409,6 +419,11 @@ class Context:
     def db(self, dbnum: int):
         """The keyspace of another logical database (COPY ... DB, MOVE, SWAPDB)."""
         return self.ks.other(dbnum)
+
+
+def always(store, argv: list[bytes]) -> bool:
+    """A ``replica_runs_if`` (or ``reads_if``) that holds for any arguments."""
+    return True
 
 
 def counts_reads(handler: Callable) -> Callable:

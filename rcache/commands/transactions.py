@@ -45,10 +45,14 @@ def discard(ctx: Context, argv: list[bytes]):
          since="2.2.0", summary="Monitor changes to keys",
          complexity="O(1) for every key.")
 def watch(ctx: Context, argv: list[bytes]):
-    """Only the leader orders writes, so only the leader can watch them (see rcache.watch)."""
+    """Only the leader orders writes, so only the leader can watch them, and a follower
+    with cluster-enabled no, as a Redis replica (see rcache.watch)."""
     client, server = ctx.client, ctx.server
     if client.multi is not None:
         raise CommandError(errors.WATCH_IN_MULTI)
+    if server.cluster.acts_as_replica():
+        server.watches.watch_on_replica(client, client.db, argv[1:])
+        return OK
     if not server.replicator.is_leader:
         return server.cluster.redirect(lookup(argv), argv, client.tls)
     server.watches.watch(client, client.db, argv[1:])

@@ -364,7 +364,9 @@ class HttpService:
         if elsewhere is not None:
             return elsewhere
         ctx = self._context(db)
-        record = ctx.ks.lookup(key)
+        ctx.ks.read_stats = self.server.keyspace_stats
+        with ctx.ks.reads_counted():  # one hit or miss, as GET counts; the elements' reads not
+            record = ctx.ks.lookup(key)
         if record is None:
             raise HttpError(404, "no such key")
         kind = TYPE_NAMES[record[0]].decode()
@@ -449,10 +451,12 @@ class HttpService:
         leader_state = states.get(leader) if leader else None
         leader_commit = leader_state.commit_index if leader_state else None
         replication_lag = follower_lag(server)
+        learners = cluster.learner_ids()
         members = []
         for node_id, (raft, client) in sorted(cluster.members().items()):
             state = states.get(node_id)
             entry = {"id": node_id, "raft": raft, "client": client,
+                     "learner": node_id in learners,
                      "http": self.peers.known_url(node_id), "reachable": state is not None}
             if state is not None:
                 entry.update(state.as_json())
@@ -485,32 +489,41 @@ class HttpService:
         """Add a node. {"address": "host:port"}: the client address of a node started without
         --join (an empty one-node cluster), which is told to join, as --join would have made it
         do at start (RAFT.CLUSTER JOIN). {"id", "raft", "client"}: record a node that will
-        start with --join (RAFT.NODE ADD)."""
+        start with --join (RAFT.NODE ADD). Either joins as a learner, promoted once caught
+        up; with "learner": true (... LEARNER) it stays one until RAFT.NODE PROMOTE."""
         if not self.server.replicator.is_leader:
             return await self._elsewhere(request)
         body = await self._json_body(request)
         address = body.get("address")
         if isinstance(address, str) and address.rpartition(":")[2].isdigit():
             # what this request makes the joining node run
-            self._permit(request, [b"raft.cluster", b"join", self.config.client_address.encode()])
-            await self._tell_to_join(address)
+            learner = [b"learner"] if body.get("learner") is True else []
+            self._permit(request, [b"raft.cluster", b"join", self.config.client_address.encode(),
+                                   *learner])
+            await self._tell_to_join(address, *learner)
         else:
             fields = [body.get(name) for name in ("id", "raft", "client")]
             if not all(isinstance(field, str) and field for field in fields):
                 raise HttpError(400, 'expected {"address": "host:port"} or {"id": ..., '
                                      '"raft": "host:port", "client": "host:port"}')
-            await self._admin(request, [b"raft.node", b"add", *(f.encode() for f in fields)])
-        members = self.server.cluster.members()
-        return _json({"members": [{"id": node, "raft": raft, "client": client}
-                                  for node, (raft, client) in sorted(members.items())]}, 201)
+            kept = [b"learner"] if body.get("learner") is True else []
+            await self._admin(request, [b"raft.node", b"add", *(f.encode() for f in fields),
+                                        *kept])
+        cluster = self.server.cluster
+        learners = cluster.learner_ids()
+        return _json({"members": [{"id": node, "raft": raft, "client": client,
+                                   "learner": node in learners}
+                                  for node, (raft, client) in sorted(cluster.members().items())]},
+                     201)
 
-    async def _tell_to_join(self, address: str) -> None:
+    async def _tell_to_join(self, address: str, *learner: bytes) -> None:
         host, port = address.rsplit(":", 1)
         conn = redis.asyncio.Redis(host=host, port=int(port), socket_connect_timeout=5,
                                    socket_timeout=90,
                                    password=self.config.requirepass or None)
         try:
-            await conn.execute_command("RAFT.CLUSTER", "JOIN", self.config.client_address)
+            await conn.execute_command("RAFT.CLUSTER", "JOIN", self.config.client_address,
+                                       *learner)
         except redis.exceptions.ResponseError as err:
             raise HttpError(409, f"{address} did not join: {err}") from None
         except (OSError, redis.exceptions.RedisError) as err:

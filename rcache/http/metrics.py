@@ -17,6 +17,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from ..commands.info import keyspace_hits_and_misses
 from ..commands.table import all_commands
 from ..interfaces import Node
 from .state import follower_lag, local_state
@@ -48,6 +49,19 @@ class NodeCollector(Collector):
         yield counter("rejected_connections", "Connections refused (maxclients)",
                       stats.rejected_connections)
         yield counter("expired_keys", "Keys deleted by active expiry", stats.expired_keys)
+        yield counter("evicted_keys", "Keys evicted to stay under maxmemory",
+                      server.eviction.evicted_keys)
+        hits, misses = keyspace_hits_and_misses(server)
+        yield counter("keyspace_hits", "Key lookups by reads served here that found the key "
+                      "(INFO keyspace_hits)", hits)
+        yield counter("keyspace_misses", "Key lookups by reads served here that found no key "
+                      "(INFO keyspace_misses)", misses)
+        yield counter("net_input_bytes", "Bytes read from client connections "
+                      "(INFO total_net_input_bytes)", stats.net_input_bytes)
+        yield counter("net_output_bytes", "Bytes written to client connections "
+                      "(INFO total_net_output_bytes)", stats.net_output_bytes)
+        yield gauge("instantaneous_ops_per_second", "Commands per second over the last "
+                    "samples (INFO instantaneous_ops_per_sec)", stats.ops_rate.per_second)
         yield gauge("connected_clients", "Connected RESP clients", len(server.clients))
         yield gauge("blocked_clients", "Clients parked in a blocking pop",
                     server.blocking.parked)

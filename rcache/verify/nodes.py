@@ -126,7 +126,8 @@ class NodeCluster:
 
     def add_node(self) -> NodeProcess:
         """Start a fresh node that joins through a current member (the first one started
-        bootstraps the cluster)."""
+        bootstraps the cluster), and wait until the leader has promoted it from learner to
+        voter: the faults that follow count on its vote."""
         node = self._new_node()
         if self.members:
             node.join = self.leader().address
@@ -134,6 +135,9 @@ class NodeCluster:
         node.start()
         node.wait_ready()
         self.members.append(node)
+        if len(self.members) > 1:
+            wait_until(lambda: self.member_roles().get(node.name) == b"voter", 60,
+                       f"{node.name} to be promoted to voter", interval=0.2)
         return node
 
     def addresses(self) -> list[str]:
@@ -168,8 +172,12 @@ class NodeCluster:
 
     def member_ids(self) -> set[str]:
         """Node ids in the cluster's replicated member list, as the leader knows it."""
+        return set(self.member_roles())
+
+    def member_roles(self) -> dict[str, bytes]:
+        """Node id -> b"voter" or b"learner", as the leader's RAFT.CLUSTER INFO lists them."""
         with self.leader(timeout=15).client() as client:
-            return {m[0].decode() for m in client.execute_command("RAFT.CLUSTER", "INFO")}
+            return {m[0].decode(): m[3] for m in client.execute_command("RAFT.CLUSTER", "INFO")}
 
     def remove_node(self, node: NodeProcess, timeout: float = 30) -> None:
         """RAFT.NODE REMOVE through the leader; the removed node shuts itself down."""

@@ -138,7 +138,9 @@ function renderMembers(cluster) {
     const row = body.insertRow();
     row.dataset.id = member.id;
     cell(row, member.id);
-    const role = cell(row, member.reachable ? member.role : "unreachable");
+    // a learner receives the log but does not vote (nor lead) until promoted
+    const shown = member.learner && member.role === "follower" ? "learner" : member.role;
+    const role = cell(row, member.reachable ? shown : "unreachable");
     role.className = "role";
     cell(row, member.client);
     const link = row.insertCell();
@@ -156,7 +158,7 @@ function renderMembers(cluster) {
     cell(row, healthy ? "healthy" : member.reachable ? "catching up / no leader" : "down",
          healthy ? "healthy" : "unhealthy");
     const actions = row.insertCell();
-    if (member.role === "follower") {
+    if (member.role === "follower" && !member.learner) {
       actions.append(button("Make leader", () => transferLeader(member.id)));
     }
     actions.append(button("Remove", () => removeMember(member.id), "danger"));
