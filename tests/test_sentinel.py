@@ -242,17 +242,22 @@ def test_redis_py_sentinel_with_cluster_disabled_gets_readonly_and_follows_the_l
         sentinel.close()
 
 
-@pytest.fixture(scope="module")
-def real_replica_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
-    """A redis-server master and its replica (no cluster mode); -> their ports."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (.ci/run installs it)")
-    workdir = tmp_path_factory.mktemp("real-replica-set")
+def _master_and_replica(workdir: Path) -> tuple[ServerProcess, ServerProcess]:
+    """A redis-server master and its replica (not started) in workdir/master, workdir/replica."""
     for name in ("master", "replica"):
         (workdir / name).mkdir()
     master = launch.redis_server(free_port(), workdir / "master")
     replica = launch.redis_server(free_port(), workdir / "replica", "--replicaof", "127.0.0.1",
                                   str(master.port))
+    return master, replica
+
+
+@pytest.fixture(scope="module")
+def real_replica_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
+    """A redis-server master and its replica (no cluster mode); -> their ports."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (.ci/run installs it)")
+    master, replica = _master_and_replica(tmp_path_factory.mktemp("real-replica-set"))
     try:
         master.start(timeout=10)
         replica.start(timeout=10)
@@ -515,11 +520,7 @@ def real_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed (.ci/run installs it)")
     workdir = tmp_path_factory.mktemp("real-sentinel")
-    for name in ("master", "replica"):
-        (workdir / name).mkdir()
-    master = launch.redis_server(free_port(), workdir / "master")
-    replica = launch.redis_server(free_port(), workdir / "replica", "--replicaof", "127.0.0.1",
-                                  str(master.port))
+    master, replica = _master_and_replica(workdir)
     sentinels = []
     for name in ("sentinel-1", "sentinel-2"):
         port = free_port()
