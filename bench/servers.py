@@ -21,6 +21,7 @@ RCACHE_ROOT = REPO  # the checkout whose rcache the nodes run (bench/elections.p
 STARTUP_TIMEOUT_S = 30.0
 CLUSTER_TIMEOUT_S = 60.0  # a cluster's members joining, or a restarted node catching up
 STOP_TIMEOUT_S = 10.0
+PROBE_APPLY_TIMEOUT_S = 5.0  # a healthy cluster's followers apply a write within this
 CLUSTER_SIZE = 3
 
 
@@ -321,6 +322,15 @@ class RcacheCluster:
         if redis_cli(leader.port, "set", "rcache-bench:ready-probe", "1") != "OK":
             return None, f"SET on leader {leader.name} failed"
         redis_cli(leader.port, "del", "rcache-bench:ready-probe")
+        # ...and the followers apply the probe too (its SET left on a follower would count in
+        # a DBSIZE there)
+        commit = int_field(info_fields(leader.port, "raft"), "raft_commit_index")
+        deadline = time.monotonic() + PROBE_APPLY_TIMEOUT_S
+        while any(int_field(info_fields(node.port, "raft"), "raft_applied_index") < commit
+                  for node in self.nodes):
+            if time.monotonic() > deadline:
+                return None, f"the followers did not apply the probe (index {commit})"
+            time.sleep(0.01)
         return leader, ""
 
 
