@@ -65,10 +65,11 @@ def figure_cells(figure: Figure, got: Measurement | None, base: Measurement | No
             return "-"
         return f"{m.p50_ms:.3f} ms" if latency else f"{m.ops_per_s:,.0f}/s"
 
-    def ratio(m: Measurement | None) -> str:
-        if got is None or m is None:
+    def ratio(a: Measurement | None, b: Measurement | None) -> str:
+        """a's figure over b's."""
+        if a is None or b is None:
             return "-"
-        number = got.p50_ms / m.p50_ms if latency else got.ops_per_s / m.ops_per_s
+        number = a.p50_ms / b.p50_ms if latency else a.ops_per_s / b.ops_per_s
         return f"{number:.2f}x"
 
     if latency:
@@ -78,15 +79,12 @@ def figure_cells(figure: Figure, got: Measurement | None, base: Measurement | No
         goal = f">= {figure.min_ratio}x"
         met = None if got is None or base is None else (
             got.ops_per_s / base.ops_per_s >= figure.min_ratio)
-    cells = [figure.label, value(got), value(base), ratio(base), goal,
+    cells = [figure.label, value(got), value(base), ratio(got, base), goal,
              {True: "yes", False: "no", None: "not measured"}[met]]
     if not figure.comparator:
         return cells + ["", "", ""]
-    its_ratio = "-" if other is None or base is None else (
-        f"{other.p50_ms / base.p50_ms:.2f}x" if latency
-        else f"{other.ops_per_s / base.ops_per_s:.2f}x")
-    return cells + [f"{COMPARATOR_NAMES[figure.comparator]}: {value(other)}", its_ratio,
-                    ratio(other)]
+    return cells + [f"{COMPARATOR_NAMES[figure.comparator]}: {value(other)}",
+                    ratio(other, base), ratio(got, other)]
 
 
 def figure_rows(run: ThroughputRun, figures: Sequence[Figure] = tuple(FIGURES)) -> list[str]:
