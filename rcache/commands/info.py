@@ -112,6 +112,10 @@ def _memory(ctx: Context) -> dict[str, object]:
         clients["slave" if output == "slave" else "normal"] += (client.reader.buffered()
                                                                 + client.unsent_bytes)
     resident = active = rss  # what Redis's serverCron puts in when the allocator has none
+    # Redis's RSS over used_memory (and, the allocator reporting nothing, its active over
+    # allocated): here the process (interpreter, RocksDB's caches) over the dataset's logical
+    # size, so well above Redis's for a small dataset
+    fragmentation = f"{rss / dataset if dataset else 0:.2f}"
     return {
         "used_memory": dataset, "used_memory_human": human_bytes(dataset),
         "used_memory_rss": rss, "used_memory_rss_human": human_bytes(rss),
@@ -131,14 +135,12 @@ def _memory(ctx: Context) -> dict[str, object]:
         "used_memory_scripts_human": human_bytes(scripts_bytes + functions_bytes),
         "maxmemory": config.maxmemory, "maxmemory_human": human_bytes(config.maxmemory),
         "maxmemory_policy": config.maxmemory_policy,
-        "allocator_frag_ratio": f"{active / dataset if dataset else 0:.2f}",
+        "allocator_frag_ratio": fragmentation,
         "allocator_frag_bytes": active - dataset,
         "allocator_rss_ratio": f"{resident / active:.2f}",
         "allocator_rss_bytes": resident - active,
         "rss_overhead_ratio": f"{rss / resident:.2f}", "rss_overhead_bytes": rss - resident,
-        # Redis's RSS over used_memory: here the process (interpreter, RocksDB's caches) over
-        # the dataset's logical size, so well above Redis's for a small dataset
-        "mem_fragmentation_ratio": f"{rss / dataset if dataset else 0:.2f}",
+        "mem_fragmentation_ratio": fragmentation,
         "mem_fragmentation_bytes": rss - dataset,
         "mem_not_counted_for_evict": 0, "mem_replication_backlog": 0,
         "mem_total_replication_buffers": 0, "mem_clients_slaves": clients["slave"],
