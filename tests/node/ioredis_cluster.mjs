@@ -3,6 +3,8 @@
 // (seed with a follower to see MOVED followed). Prints one JSON object.
 import Redis from "ioredis";
 
+import { printOnTimeout } from "./deadline.mjs";
+
 const seeds = process.argv.slice(2).map((port) => ({ host: "127.0.0.1", port: Number(port) }));
 const cluster = new Redis.Cluster(seeds, {
   redisOptions: { maxRetriesPerRequest: 3 },
@@ -12,10 +14,7 @@ const cluster = new Redis.Cluster(seeds, {
   slotsRefreshInterval: 600000,
 });
 const out = {};
-const deadline = setTimeout(() => {
-  console.log(JSON.stringify({ ...out, error: "did not finish in time" }));
-  process.exit(0);
-}, 40000);
+const deadline = printOnTimeout(out, 40000);
 try {
   await new Promise((resolve, reject) => {
     cluster.once("ready", resolve);

@@ -1,6 +1,8 @@
 // node-redis's cluster client against an rcache cluster. Usage:
 // node node_redis_cluster.mjs MODULE SEED_PORT [SEED_PORT...]; MODULE: "redis" or "redis-v4".
 // Prints one JSON object.
+import { printOnTimeout } from "./deadline.mjs";
+
 const [moduleName, ...ports] = process.argv.slice(2);
 const { createClient, createCluster } = await import(moduleName);
 
@@ -9,10 +11,7 @@ const cluster = createCluster({
 });
 cluster.on("error", () => {});
 const out = {};
-const deadline = setTimeout(() => {
-  console.log(JSON.stringify({ ...out, error: "did not finish in time" }));
-  process.exit(0);
-}, 40000);
+const deadline = printOnTimeout(out, 40000);
 try {
   await cluster.connect();
   out.masters = cluster.masters.map((node) => node.port);
