@@ -137,6 +137,9 @@ container("memory", -2, "", group="server", since="4.0.0",
 _ROBJ, _DICT_ENTRY, _DICT, _QUICKLIST, _QUICKLIST_NODE, _ZSET, _SKIPLIST_NODE = (
     16, 24, 56, 40, 40, 16, 48)
 DEFAULT_SAMPLES = 5  # OBJ_COMPUTE_SIZE_DEF_SAMPLES
+# Elements one MEMORY USAGE reads at most, whatever SAMPLES says (Redis reads them all for
+# SAMPLES 0): exact up to this size, extrapolated from these past it (README, "Bounded cost").
+MAX_SAMPLED = 10_000
 
 
 def allocation(size: int) -> int:
@@ -176,14 +179,15 @@ def _quicklist_size(values: Iterator[bytes], count: int, samples: int | None) ->
     """A list as Redis 7.0 holds it: 8 KB listpack nodes (an element past that in a node of
     its own), each sized by its allocation. Redis averages the first ``samples`` nodes and
     scales by the node count: only those nodes' elements are read, and the count of the nodes
-    not read is estimated from their elements per node."""
+    not read is estimated from their elements per node. At most MAX_SAMPLED elements are
+    read: past them the nodes filled so far stand for the rest, as with SAMPLES."""
     nodes: list[tuple[int, int]] = []  # closed nodes: (allocation, elements)
     packed = held = 0  # the open node's bytes and elements
 
     def close(size: int, elements: int) -> None:
         nodes.append((allocation(size), elements))
 
-    for value in values:
+    for value in itertools.islice(values, MAX_SAMPLED):
         size = _listpack_entry(value)
         if packed and (size > LIST_NODE_BYTES
                        or _LISTPACK_HEADER + packed + size > LIST_NODE_BYTES):
@@ -195,8 +199,8 @@ def _quicklist_size(values: Iterator[bytes], count: int, samples: int | None) ->
             packed, held = packed + size, held + 1
         if samples is not None and len(nodes) >= samples:
             break
-    else:
-        if held or not nodes:
+    else:  # the last node read is whole only if the list ended there
+        if (held and sum(elements for _, elements in nodes) + held == count) or not nodes:
             close(_LISTPACK_HEADER + packed, held)
     sampled = nodes[:samples]
     read = sum(elements for _, elements in nodes)
@@ -224,13 +228,14 @@ def _extrapolated(per_sample: list[int], count: int) -> int:
 
 
 def _collection_size(ks: Keyspace, key: bytes, kind: int, samples: int | None) -> int:
-    """objectComputeSize for a collection, from its first ``samples`` elements (None: all)."""
+    """objectComputeSize for a collection, from its first ``samples`` elements (None: all),
+    and never more than MAX_SAMPLED."""
     meta = cs.lookup_any(ks, key)
     if kind == LIST:
         return _quicklist_size((value for _, value in cs.iter_elements(meta, ks)), meta.count,
                                samples)
     elements = cs.iter_zset(ks, meta) if kind == ZSET else cs.iter_elements(meta, ks)
-    sampled = list(itertools.islice(elements, samples))
+    sampled = list(itertools.islice(elements, min(samples or MAX_SAMPLED, MAX_SAMPLED)))
     if kind == ZSET:
         pairs = [(member, b"%r" % score) for member, score in sampled]
     else:
@@ -255,7 +260,8 @@ def _collection_size(ks: Keyspace, key: bytes, kind: int, samples: int | None) -
          complexity="O(N) where N is the number of samples.")
 def memory_usage(ctx: Context, argv: list[bytes]) -> int | None:
     """The bytes Redis 7.0 would use for the key (its allocator's size classes): exact for
-    most strings, an estimate from SAMPLES elements (default 5, 0: all) for collections."""
+    most strings, an estimate from SAMPLES elements (default 5, 0: all, at most
+    MAX_SAMPLED) for collections."""
     samples = DEFAULT_SAMPLES
     i = 3
     while i < len(argv):
