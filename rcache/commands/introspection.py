@@ -255,6 +255,84 @@ def _collection_size(ks: Keyspace, key: bytes, kind: int, samples: int | None) -
             + _extrapolated(sizes, meta.count))
 
 
+# Redis 7.0's stream structures (64-bit): stream, streamCG, streamNACK, streamConsumer, a
+# streamID, and a radix-tree node as streamRadixTreeMemoryUsage counts it (4 + 30 longs)
+_STREAM, _STREAM_GROUP, _NACK, _CONSUMER, _STREAM_ID, _RAX_NODE = 80, 40, 24, 24, 16, 244
+STREAM_PREALLOC = 4096  # STREAM_LISTPACK_MAX_PRE_ALLOCATE: a new node's listpack allocation
+
+
+def _rax_size(keys: int, nodes: int) -> int:
+    """streamRadixTreeMemoryUsage (which, as Redis's, leaves out the rax struct itself)."""
+    return keys * _STREAM_ID + nodes * _RAX_NODE
+
+
+class _GroupReads:
+    """The records one MEMORY USAGE of a stream still may read in its consumer groups
+    (MAX_SAMPLED); a radix tree read in part is scaled by the nodes per key it showed."""
+
+    def __init__(self) -> None:
+        self.left = MAX_SAMPLED
+        self.nodes_per_key = 2.0  # until a tree is read: a branch and a leaf per id
+
+    def take(self, items: Iterator, count: int | None = None) -> list:
+        taken = list(itertools.islice(items, self.left if count is None
+                                      else min(count, self.left)))
+        self.left -= len(taken)
+        return taken
+
+    def tree(self, ids: Iterator[streams_store.StreamId], count: int) -> int:
+        """streamRadixTreeMemoryUsage of a PEL holding ``count`` ids."""
+        keys = self.take(ids, count)
+        if len(keys) == count:
+            nodes = streams_store.rax_nodes(keys)
+        else:
+            if keys:
+                self.nodes_per_key = streams_store.rax_nodes(keys) / len(keys)
+            nodes = round(self.nodes_per_key * count)
+        return _rax_size(count, nodes)
+
+
+def _stream_size(stream: streams_store.Stream, samples: int | None, node_max_bytes: int) -> int:
+    """objectComputeSize for a stream: its radix tree, its nodes' listpacks by allocation
+    (the first ``samples`` averaged over all but the last, plus the last), and per group its
+    PEL with NACKs and per consumer its name and PEL. A node holds its listpack's size class
+    (shrunk to fit when the next node opened); the last one at least the 4 KB allocated when
+    it opened, unless a later node closed it (and was deleted since). At most MAX_SAMPLED
+    nodes are read, and MAX_SAMPLED group records."""
+    prealloc = max(min(STREAM_PREALLOC, node_max_bytes or STREAM_PREALLOC), 7)
+
+    def allocated(node: streams_store.Node) -> int:
+        """The last node holds its preallocation unless a later node closed it: an entry
+        past its ids was deleted (XSETID may move the last id past it without closing it)."""
+        still_open = (node.master_id == stream.tail_id
+                      and stream.max_deleted_id <= node.last_id)
+        return allocation(max(node.size, prealloc) if still_open else node.size)
+
+    size = _ROBJ + _STREAM + _rax_size(stream.nodes, stream.tree_nodes)
+    limit = min(samples or MAX_SAMPLED, MAX_SAMPLED)
+    sampled = [allocated(node) for node in itertools.islice(stream.head_nodes(), limit)]
+    if stream.nodes <= len(sampled):
+        size += sum(sampled)
+    else:
+        size += sum(sampled) // len(sampled) * (stream.nodes - 1)
+        size += allocated(next(stream.head_nodes(reverse=True)))
+    reads = _GroupReads()
+    for group in reads.take(stream.groups()):
+        size += _STREAM_GROUP + reads.tree((entry.id for entry in stream.pending_entries(group)),
+                                           group.pending) + _NACK * group.pending
+        consumers = reads.take(stream.consumers(group), group.consumers)
+        for consumer in consumers:
+            size += _CONSUMER + len(consumer.name) + reads.tree(
+                stream.consumer_pending_ids(group, consumer.name), consumer.pending)
+        unread = group.consumers - len(consumers)  # named as those read, holding the rest
+        if unread:
+            pending = group.pending - sum(consumer.pending for consumer in consumers)
+            names = sum(len(consumer.name) for consumer in consumers) // max(len(consumers), 1)
+            size += unread * (_CONSUMER + names + _RAX_NODE) + _rax_size(
+                pending, round(reads.nodes_per_key * pending))
+    return size
+
+
 @command("usage", -3, "readonly", 2, 2, 1, group="server", container="memory", since="4.0.0",
          summary="Estimate the memory usage of a key",
          complexity="O(N) where N is the number of samples.")
@@ -283,7 +361,8 @@ def memory_usage(ctx: Context, argv: list[bytes]) -> int | None:
     elif record[0] == BIG_STRING:
         value = _ROBJ + _sds(ss.from_record(ctx.ks, key, record).length)
     elif record[0] == STREAM:
-        value = _ROBJ + streams_store.memory_estimate(streams_store.lookup(ctx.ks, key))
+        value = _stream_size(streams_store.lookup(ctx.ks, key), samples,
+                             ctx.server.config.stream_node_max_bytes)
     else:
         value = _collection_size(ctx.ks, key, record[0], samples)
     return value + _sds(len(key)) + _DICT_ENTRY
