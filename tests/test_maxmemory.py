@@ -200,6 +200,10 @@ def test_object_freq_of_new_read_and_reloaded_keys_as_redis(node, redis_server: 
         client.set("fresh", "v")
         client.set("read", "v")
         client.get("read")
+        for name in ("TYPE", "EXISTS", "TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME"):
+            client.execute_command(name, "fresh")  # LOOKUP_NOTOUCH: no access counted
+        client.memory_usage("fresh")
+        client.object("encoding", "fresh")
     for key in ("fresh", "read"):
         assert ours.object("freq", key) == theirs.object("freq", key)
     assert ours.object("freq", "fresh") == 5

@@ -59,7 +59,7 @@ def _record(ctx: Context, key: bytes) -> tuple[int, int, bytes] | None:
     return ctx.ks.lookup(key)
 
 
-@command("encoding", 3, "readonly", 2, 2, 1, group=_G, container="object", since="2.2.3",
+@command("encoding", 3, "readonly no_touch", 2, 2, 1, group=_G, container="object", since="2.2.3",
          summary="Inspect the internal encoding of a Redis object")
 def object_encoding(ctx: Context, argv: list[bytes]) -> bytes | None:
     """Collections report the encoding Redis 7.0 would have picked for their history (see
@@ -74,7 +74,7 @@ def object_encoding(ctx: Context, argv: list[bytes]) -> bytes | None:
     return cs.lookup_any(ctx.ks, argv[2]).encoding
 
 
-@command("refcount", 3, "readonly", 2, 2, 1, group=_G, container="object", since="2.2.3",
+@command("refcount", 3, "readonly no_touch", 2, 2, 1, group=_G, container="object", since="2.2.3",
          summary="Get the number of references to the value of the key")
 def object_refcount(ctx: Context, argv: list[bytes]) -> int | None:
     """1, or Redis's shared-object count for the integers 0..9999 it keeps shared."""
@@ -85,7 +85,8 @@ def object_refcount(ctx: Context, argv: list[bytes]) -> int | None:
     return SHARED_REFCOUNT if number is not None and 0 <= number < SHARED_INTEGERS else 1
 
 
-@command("idletime", 3, "readonly node", 2, 2, 1, group=_G, container="object", since="2.2.3",
+@command("idletime", 3, "readonly node no_touch", 2, 2, 1, group=_G, container="object",
+         since="2.2.3",
          summary="Get the time since a Redis object was last accessed")
 def object_idletime(ctx: Context, argv: list[bytes]) -> int | None:
     """Seconds since this node last ran a command on the key (its access clock, which
@@ -97,7 +98,7 @@ def object_idletime(ctx: Context, argv: list[bytes]) -> int | None:
     return ctx.server.eviction.clock.idle_ms(ctx.client.db, argv[2], ctx.now_ms) // 1000
 
 
-@command("freq", 3, "readonly node", 2, 2, 1, group=_G, container="object", since="4.0.0",
+@command("freq", 3, "readonly node no_touch", 2, 2, 1, group=_G, container="object", since="4.0.0",
          summary="Get the logarithmic access frequency counter of a Redis object")
 def object_freq(ctx: Context, argv: list[bytes]) -> int | None:
     """This node's LFU counter of the key; only under an LFU maxmemory-policy, as in Redis."""
@@ -333,7 +334,8 @@ def _stream_size(stream: streams_store.Stream, samples: int | None, node_max_byt
     return size
 
 
-@command("usage", -3, "readonly", 2, 2, 1, group="server", container="memory", since="4.0.0",
+@command("usage", -3, "readonly no_touch", 2, 2, 1, group="server", container="memory",
+         since="4.0.0",
          summary="Estimate the memory usage of a key",
          complexity="O(N) where N is the number of samples.")
 def memory_usage(ctx: Context, argv: list[bytes]) -> int | None:
