@@ -240,11 +240,11 @@ def module_list(ctx: Context, argv: list[bytes]):
 
 
 @command("load", -3, "admin noscript no_async_loading node", group=_G, container="module",
-         since="4.0.0",          summary="Load a module")
+         since="4.0.0", summary="Load a module")
 @command("loadex", -3, "admin noscript no_async_loading node", group=_G, container="module",
-         since="7.0.0",          summary="Load a module with extended parameters")
+         since="7.0.0", summary="Load a module with extended parameters")
 @command("unload", 3, "admin noscript no_async_loading node", group=_G, container="module",
-         since="4.0.0",          summary="Unload a module")
+         since="4.0.0", summary="Unload a module")
 def module_load(ctx: Context, argv: list[bytes]):
     raise CommandError(MODULE_COMMAND_NOT_ALLOWED)
 
