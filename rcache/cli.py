@@ -55,6 +55,7 @@ def configure_logging(config: Config, syslog_address: str = "/dev/log") -> None:
 def _syslog_handler(config: Config, address: str) -> logging.Handler:
     handler = logging.handlers.SysLogHandler(address, config.syslog_facility)
     handler.ident = f"{config.syslog_ident}[{os.getpid()}]: "
+    handler.setFormatter(logging.Formatter("%(message)s"))
     handler.priority_map = {**handler.priority_map, "NOTICE": "notice"}
     return handler
 

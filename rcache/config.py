@@ -21,7 +21,7 @@ from .resp import LLONG_MAX, parse_int, split_args
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2,
           "g": 1000**3, "gb": 1024**3}
-UINT_MAX = 2**32 - 1
+UINT_MAX, ULLONG_MAX = 2**32 - 1, 2**64 - 1
 MIN_HZ, MAX_HZ = 1, 500  # Redis clamps hz into this range
 
 
@@ -31,11 +31,13 @@ INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 
 def parse_memory(text: str) -> int:
-    """Redis's memtoull: '512mb', '1gb', '100' (bytes)."""
-    match = re.fullmatch(r"(\d+)([a-z]*)", text.strip().lower())
+    """Redis's memtoull: '512mb', '1gb', '100' (bytes); as in C, the number saturates at
+    ULLONG_MAX (strtoull) and the product wraps around."""
+    match = re.fullmatch(r"(\d{0,127})([a-z]*)", text.lower())
     if not match or match.group(2) not in _UNITS:
         raise ValueError("argument must be a memory value")
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    number = min(int(match.group(1) or "0"), ULLONG_MAX)  # (no digits: 0, as strtoull)
+    return number * _UNITS[match.group(2)] & ULLONG_MAX
 
 
 def _check_range(value: int, low: int, high: int) -> int:
@@ -233,6 +235,11 @@ def _oom_score_adj_values(text: str) -> tuple[int, ...]:
 
 def _format_numbers(values: tuple[int, ...]) -> str:
     return " ".join(map(str, values))
+
+
+def _backlog_size(text: str) -> int:
+    """Redis raises a repl-backlog-size below 16 KB to 16 KB."""
+    return max(16 * 1024, _memory(1, LLONG_MAX)(text))
 
 
 def _file_name(option: str, kind: str = "filename", empty: bool = True) -> Callable[[str], str]:
@@ -547,7 +554,7 @@ OPTIONS: list[Option] = [
 # help starts with NO_EFFECT concern something rcache does not have (Redis replication, RDB
 # and AOF files, its cluster bus, threads, jemalloc): they are kept and reported only.
 NO_EFFECT = "accepted for Redis compatibility, no effect"
-LONG_MAX, ULLONG_MAX = LLONG_MAX, 2**64 - 1
+LONG_MAX = LLONG_MAX
 _ACCESS = ("no", "yes", "local")  # enable-protected-configs and the like
 
 
@@ -687,7 +694,7 @@ REDIS_OPTIONS: list[Option] = [
     _one_of("repl-diskless-load", ("disabled", "on-empty-db", "swapdb"), "disabled"),
     _yes_no("repl-disable-tcp-nodelay", False),
     _number("repl-timeout", 60, 1, INT_MAX),
-    _bytes("repl-backlog-size", 1024**2, 1, LLONG_MAX),
+    Option("repl-backlog-size", 1024**2, _backlog_size, NO_EFFECT, mutable=True),
     _number("repl-backlog-ttl", 3600, 0, LONG_MAX),
     # Redis Cluster's bus: rcache's members talk Raft instead (see raft-port)
     _text("cluster-config-file", "nodes.conf", mutable=False),
@@ -804,6 +811,11 @@ class Config:
 
     # -- CONFIG GET / CONFIG SET ------------------------------------------------------------
     def matching(self, pattern: bytes) -> dict[bytes, bytes]:
+        """CONFIG GET: a name without glob characters is looked up, and answered under the
+        name as given (as Redis does); a pattern matches names and aliases."""
+        if not any(c in pattern for c in b"[*?"):
+            opt = BY_NAME.get(pattern.decode(errors="replace").lower())
+            return {pattern: self.get(opt.name).encode()} if opt is not None else {}
         match = matcher(pattern, nocase=True)
         return {name.encode(): self.get(opt.name).encode()
                 for name, opt in BY_NAME.items() if match(name.encode())}
