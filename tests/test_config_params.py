@@ -19,7 +19,7 @@ import redis
 
 from rcache.config import REDIS_OPTIONS
 
-from .conftest import ROOT, Node, wait_for
+from .conftest import ROOT, LocalCluster, Node, wait_for
 from .test_differential import RawConnection, assert_same
 
 # Values tried on every added parameter: each is good for some types and bad for others
@@ -232,3 +232,24 @@ def test_protected_configs_follow_enable_protected_configs(make_node) -> None:
     assert client.config_get("dbfilename") == {"dbfilename": "other.rdb"}
     with pytest.raises(redis.ResponseError, match="can't set immutable config"):
         client.config_set("dir", "/tmp")  # rcache's data directory stays where it is
+
+
+def _oom_score(node: Node) -> int:
+    return int(Path(f"/proc/{node.proc.pid}/oom_score_adj").read_text())
+
+
+def test_oom_score_adj_follows_the_role(tmp_path: Path) -> None:
+    """A leader takes the master's value, a follower the replica's, and a follower elected
+    leader changes to the master's."""
+    cluster = LocalCluster(tmp_path, 3, "--oom-score-adj", "absolute",
+                           "--oom-score-adj-values", "100 300 800")
+    try:
+        cluster.start()
+        leader = cluster.leader()
+        wait_for(lambda: [_oom_score(n) for n in cluster.nodes] == [
+            100 if n is leader else 300 for n in cluster.nodes], 30, "scores by role")
+        leader.stop()
+        successor = cluster.leader(timeout=60)
+        wait_for(lambda: _oom_score(successor) == 100, 30, "the new leader's score")
+    finally:
+        cluster.stop()
