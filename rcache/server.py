@@ -1038,6 +1038,7 @@ class Server:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.oom_score_adj = OomScoreAdj()
         self._pidfile_written = False
+        self._unix_socket_open = False  # the socket file is ours to remove
 
     async def serve(self) -> None:
         """Open the client port first (so a port that is taken stops the node before it
@@ -1108,6 +1109,7 @@ class Server:
             self._servers.append(await loop.create_unix_server(
                 functools.partial(Client, self), config.unixsocket, backlog=config.tcp_backlog,
                 start_serving=False))
+            self._unix_socket_open = True
             if config.unixsocketperm:
                 os.chmod(config.unixsocket, config.unixsocketperm)
         except OSError as err:
@@ -1220,7 +1222,7 @@ class Server:
             task.cancel()
         for listener in self._servers:
             listener.close()
-        if self.config.unixsocket and self._servers:
+        if self._unix_socket_open:
             try:  # (Python's unix servers leave their socket file behind)
                 os.unlink(self.config.unixsocket)
             except OSError:
