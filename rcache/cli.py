@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import logging.handlers
 import os
 import sys
 
@@ -32,6 +33,33 @@ def _node_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(config: Config, syslog_address: str = "/dev/log") -> None:
+    """The log goes to logfile (standard error when empty) and, with syslog-enabled, to the
+    system logger too, as Redis's: ``<ident>[<pid>]: <message>`` with syslog-facility."""
+    handler = (logging.FileHandler(config.logfile, encoding="utf-8") if config.logfile
+               else logging.StreamHandler())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handlers: list[logging.Handler] = [handler]
+    unreachable = None
+    if config.syslog_enabled:
+        try:
+            handlers.append(_syslog_handler(config, syslog_address))
+        except OSError as err:  # Redis's syslog() drops the lines silently
+            unreachable = f"syslog-enabled: cannot reach {syslog_address}: {err}"
+    logging.basicConfig(level=python_log_level(config.loglevel), handlers=handlers,
+                        force=True)
+    if unreachable:
+        logging.warning("%s", unreachable)
+
+
+def _syslog_handler(config: Config, address: str) -> logging.Handler:
+    handler = logging.handlers.SysLogHandler(address, config.syslog_facility)
+    handler.ident = f"{config.syslog_ident}[{os.getpid()}]: "
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.priority_map = {**handler.priority_map, "NOTICE": "notice"}
+    return handler
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["cluster"]:
@@ -45,8 +73,10 @@ def main(argv: list[str] | None = None) -> None:
         config = Config.load(args.config_file, dict(os.environ), flags)
     except (OSError, ValueError) as err:
         sys.exit(f"rcache: {err}")
-    logging.basicConfig(level=python_log_level(config.loglevel),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        configure_logging(config)
+    except OSError as err:  # as Redis, a log file that cannot be opened stops the start
+        sys.exit(f"rcache: Can't open the log file: {err.strerror or err}")
     if config.bind not in ("127.0.0.1", "::1", "localhost") and not config.requirepass:
         if config.protected_mode:
             logging.warning("listening on %s without requirepass: protected mode refuses "
