@@ -9,7 +9,7 @@ import os
 import sys
 
 from . import __version__
-from .config import OPTIONS, Config, python_log_level
+from .config import COMPATIBILITY_ONLY, OPTIONS, Config, python_log_level
 
 
 def _node_parser() -> argparse.ArgumentParser:
@@ -19,7 +19,9 @@ def _node_parser() -> argparse.ArgumentParser:
                     "cache. With no flags: a single node on 127.0.0.1:6379, data in ./rcache-data."
                     " Every option can also come from a config file (Redis-style 'name value' "
                     "lines) or from an RCACHE_<NAME> environment variable.",
-        epilog="Local cluster for trying it out: rcache cluster start --nodes 3")
+        epilog="Redis 7.0's other parameters (replication, RDB and AOF files, threads, "
+               "defragmentation...) are accepted too, with no effect: README, Configuration. "
+               "Local cluster for trying it out: rcache cluster start --nodes 3")
     parser.add_argument("config_file", nargs="?", help="Redis-style config file")
     parser.add_argument("--version", action="version", version=f"rcache {__version__}")
     for opt in OPTIONS:
@@ -27,9 +29,11 @@ def _node_parser() -> argparse.ArgumentParser:
         # literal one to print
         default = "" if "(default: " in opt.help else (
             f"default: {opt.format(opt.default) or 'none'}; ")
+        shown = not opt.help.startswith(COMPATIBILITY_ONLY)  # the epilog sums those up
         parser.add_argument(f"--{opt.name}", dest=opt.attr,
                             metavar=opt.name.upper().replace("-", "_"),
-                            help=f"{opt.help} ({default}env {opt.env})")
+                            help=f"{opt.help} ({default}env {opt.env})" if shown
+                            else argparse.SUPPRESS)
     return parser
 
 

@@ -553,7 +553,9 @@ OPTIONS: list[Option] = [
 # Redis does (type, bounds, error texts, aliases, immutable and protected ones). Those whose
 # help starts with NO_EFFECT concern something rcache does not have (Redis replication, RDB
 # and AOF files, its cluster bus, threads, jemalloc): they are kept and reported only.
-NO_EFFECT = "accepted for Redis compatibility, no effect"
+# What the help of every option kept only for Redis's sake starts with (rcache --help hides them)
+COMPATIBILITY_ONLY = "accepted for Redis compatibility"
+NO_EFFECT = COMPATIBILITY_ONLY + ", no effect"
 LONG_MAX = LLONG_MAX
 _ACCESS = ("no", "yes", "local")  # enable-protected-configs and the like
 
