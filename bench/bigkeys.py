@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Big collections: DUMP, RESTORE and XINFO STREAM FULL of one huge key per type, timed on
+redis-server and on one rcache node in the same run, with the slowest PING answered meanwhile
+(a node busy serializing one key serves no other client).
+
+Each server gets the same keys, built with pipelined variadic writes: a list, a hash, a set
+and a sorted set of --size elements, and a stream of --stream-size entries with one consumer
+group holding --pending entries pending. Then, per key: DUMP, RESTORE of that payload into a
+new key, and for the stream XINFO STREAM ... FULL COUNT 0. A thread PINGs the server all along
+(every 10 ms) and each step records the slowest PING that overlapped it.
+
+Prints one table: seconds per step on each server, the ratio rcache / redis-server, and the
+slowest PING during the step on each server.
+
+Usage: python bench/bigkeys.py [--size 300000] [--stream-size 100000] [--pending 30000]
+                               [--only list,hash,set,zset,stream]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.bigstrings import PingWatch  # noqa: E402
+from bench.servers import ProcessServer, rcache_single_node, redis_server  # noqa: E402
+
+CHUNK = 1000  # elements per variadic command
+KINDS = ("list", "hash", "set", "zset", "stream")
+
+
+def build(r: redis.Redis, kind: str, size: int, pending: int) -> None:
+    """The key `big:<kind>`: mixed small integers and short strings, as real data mixes them."""
+    key = f"big:{kind}"
+    pipe = r.pipeline(transaction=False)
+    for start in range(0, size, CHUNK):
+        chunk = range(start, min(start + CHUNK, size))
+        if kind == "list":
+            pipe.rpush(key, *(i if i % 2 else f"item:{i}" for i in chunk))
+        elif kind == "hash":
+            pipe.hset(key, mapping={f"field:{i}": (i if i % 2 else f"value:{i}") for i in chunk})
+        elif kind == "set":
+            pipe.sadd(key, *(f"member:{i}" for i in chunk))
+        elif kind == "zset":
+            pipe.zadd(key, {f"member:{i}": i * 1.5 for i in chunk})
+        else:
+            for i in chunk:
+                pipe.xadd(key, {"n": i, "name": f"entry:{i}"}, id=f"{i + 1}-0")
+        if len(pipe) >= 20 or kind == "stream":
+            pipe.execute()
+    pipe.execute()
+    if kind == "stream" and pending:
+        r.xgroup_create(key, "readers", id="0")
+        for start in range(0, pending, CHUNK):
+            r.xreadgroup("readers", f"c{start // 10000}", {key: ">"},
+                         count=min(CHUNK, pending - start))
+
+
+def timed_step(r: redis.Redis, watch: PingWatch, *command: object) -> tuple[float, float, object]:
+    """(seconds, slowest PING overlapping it, reply) of one command. The PING in flight when
+    the command ends is waited for: it is the one that waited longest."""
+    watch.slowest = 0.0
+    started = time.monotonic()
+    reply = r.execute_command(*command)
+    took = time.monotonic() - started
+    pings, deadline = watch.count, time.monotonic() + 60
+    while watch.count == pings and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return took, watch.slowest, reply
+
+
+def measure(server: ProcessServer, kinds: list[str], size: int, stream_size: int,
+            pending: int) -> dict[str, tuple[float, float]]:
+    r = redis.Redis(port=server.port, socket_timeout=600)
+    results: dict[str, tuple[float, float]] = {}
+    for kind in kinds:
+        n = stream_size if kind == "stream" else size
+        build(r, kind, n, pending)
+        key = f"big:{kind}"
+        with PingWatch(server.port) as watch:
+            took, ping, payload = timed_step(r, watch, "DUMP", key)
+            results[f"DUMP {kind} ({n})"] = (took, ping)
+            took, ping, _ = timed_step(r, watch, "RESTORE", f"copy:{kind}", 0, payload)
+            results[f"RESTORE {kind} ({n})"] = (took, ping)
+            if kind == "stream":
+                took, ping, _ = timed_step(r, watch, "XINFO", "STREAM", key, "FULL",
+                                           "COUNT", 0)
+                results[f"XINFO STREAM FULL COUNT 0 ({n}, {pending} pending)"] = (took, ping)
+        r.delete(key, f"copy:{kind}")
+    r.close()
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=300_000, help="elements per collection")
+    parser.add_argument("--stream-size", type=int, default=100_000, help="stream entries")
+    parser.add_argument("--pending", type=int, default=30_000, help="pending stream entries")
+    parser.add_argument("--only", default=",".join(KINDS), help="comma-separated key types")
+    args = parser.parse_args()
+    kinds = [kind for kind in args.only.split(",") if kind]
+    columns: dict[str, dict[str, tuple[float, float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="rcache-bigkeys-") as tmp:
+        for name, make in (("redis-server", redis_server), ("rcache", rcache_single_node)):
+            workdir = Path(tmp) / name
+            workdir.mkdir()
+            server = make(workdir)
+            server.start()
+            try:
+                print(f"measuring {name}...", file=sys.stderr)
+                columns[name] = measure(server, kinds, args.size, args.stream_size,
+                                        args.pending)
+            finally:
+                server.stop()
+    print(f"{'step':<48} {'redis s':>8} {'rcache s':>9} {'ratio':>6} "
+          f"{'redis PING':>11} {'rcache PING':>12}")
+    for step, (ours, our_ping) in columns["rcache"].items():
+        theirs, their_ping = columns["redis-server"][step]
+        print(f"{step:<48} {theirs:8.3f} {ours:9.3f} {ours / max(theirs, 1e-6):6.1f} "
+              f"{their_ping:11.3f} {our_ping:12.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
