@@ -290,6 +290,11 @@ def put(ks: Keyspace, meta: Meta, suffix: bytes, value: bytes) -> None:
     ks.txn.put(meta.prefix + suffix, value)
 
 
+def insert(ks: Keyspace, meta: Meta, suffix: bytes, value: bytes) -> None:
+    """``put`` of a record the caller knows is absent (a new collection's): no read."""
+    ks.txn.insert(meta.prefix + suffix, value)
+
+
 def delete(ks: Keyspace, meta: Meta, suffix: bytes) -> None:
     ks.txn.delete(meta.prefix + suffix)
 
@@ -375,12 +380,13 @@ def zset_put(ks: Keyspace, meta: Meta, member: bytes, score: float, old: float |
     negative_zero = _is_negative_zero(score)
     if negative_zero and not meta.flags & _BIG:
         score, negative_zero = 0.0, False
-    member_key = prefix + ZMEMBER + member
-    if old_record is None:
-        txn.put(member_key, pack_double(score))
+    member_key, index_key = prefix + ZMEMBER + member, prefix + _index_suffix(score, member)
+    if old_record is None:  # a new member: neither of its records exists, no reads
+        txn.insert(member_key, pack_double(score))
+        txn.insert(index_key, b"-" if negative_zero else b"")
     else:
         txn.replace(member_key, pack_double(score), old_record)
-    put(ks, meta, _index_suffix(score, member), b"-" if negative_zero else b"")
+        txn.put(index_key, b"-" if negative_zero else b"")
 
 
 def _is_negative_zero(score: float) -> bool:

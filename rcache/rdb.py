@@ -529,6 +529,9 @@ def _span(blob: bytes, start: int, size: int, end: int) -> bytes:
 
 
 # -- writing -----------------------------------------------------------------------------------
+# Encoding runs once per element of a collection, on the event loop (DUMP, MIGRATE): the
+# per-element work below is table lookups and at most one int.to_bytes, no per-element calls
+# for the common cases (short strings, small integers).
 def _length(value: int) -> bytes:
     """rdbSaveLen."""
     if value < 1 << 6:
@@ -540,52 +543,112 @@ def _length(value: int) -> bytes:
     return b"\x81" + value.to_bytes(8, "big")
 
 
-def _string(value: bytes) -> bytes:
-    """rdbSaveRawString without compression: small integers in their encoded forms."""
-    if len(value) <= 11:
-        number = _strict_int(value)
-        if number is not None:
-            for enc, width in ((_ENC_INT8, 1), (_ENC_INT16, 2), (_ENC_INT32, 4)):
-                if -(1 << (8 * width - 1)) <= number < 1 << (8 * width - 1):
-                    return bytes((0xC0 | enc,)) + number.to_bytes(width, "little", signed=True)
-    return _length(len(value)) + value
+class _Lengths(dict):
+    """rdbSaveLen of every length below 16384, looked up; longer ones computed."""
+
+    def __missing__(self, value: int) -> bytes:
+        return _length(value)
+
+
+_LENGTHS = _Lengths((size, _length(size)) for size in range(1 << 14))
 
 
 def _strict_int(value: bytes) -> int | None:
     """string2ll: the integer whose decimal form is exactly value."""
-    try:
-        number = int(value)
-    except ValueError:
-        return None
-    return number if b"%d" % number == value else None
+    if value.isdigit():
+        return int(value) if value[0] != 0x30 or len(value) == 1 else None
+    if value[:1] == b"-" and value[1:].isdigit() and value[1] != 0x30:
+        return int(value)
+    return None
+
+
+_PACK_INT16, _PACK_INT32 = struct.Struct("<Bh").pack, struct.Struct("<Bi").pack
+_ENCODED_INT8 = {number: bytes((0xC0 | _ENC_INT8, number & 0xFF)) for number in range(-128, 128)}
+
+
+def _string(value: bytes) -> bytes:
+    """rdbSaveRawString without compression: small integers in their encoded forms."""
+    if len(value) <= 11 and (value[:1] == b"-" or value.isdigit()):
+        number = _strict_int(value)
+        if number is not None:
+            if -128 <= number < 128:
+                return _ENCODED_INT8[number]
+            if -32768 <= number < 32768:
+                return _PACK_INT16(0xC0 | _ENC_INT16, number)
+            if -(1 << 31) <= number < 1 << 31:
+                return _PACK_INT32(0xC0 | _ENC_INT32, number)
+    return _LENGTHS[len(value)] + value
+
+
+def _strings(values) -> list[bytes]:
+    """``_string`` of each value: a call only for those that may read as integers."""
+    lengths = _LENGTHS
+    return [_string(value) if len(value) <= 11 and (value[:1] == b"-" or value.isdigit())
+            else lengths[len(value)] + value for value in values]
+
+
+def _backlen(entry_len: int) -> bytes:
+    """lpEncodeBacklen: 7-bit groups, the highest first, the others flagged."""
+    width = next(width for width, bound in _BACKLEN_SIZES if entry_len < bound)
+    groups = [entry_len >> (7 * i) & 127 for i in range(width)]
+    return bytes([groups[-1], *(group | 128 for group in reversed(groups[:-1]))])
+
+
+def _small_listpack_int(number: int) -> bytes:
+    """lpAppendInteger's entry of a 7-bit unsigned or 13-bit signed integer."""
+    if 0 <= number <= 127:
+        return bytes((number, 1))
+    number &= 0x1FFF
+    return bytes((0xC0 | number >> 8, number & 0xFF, 2))
+
+
+_LP_SMALL_INTS = tuple(_small_listpack_int(number) for number in range(-4096, 4096))
+_PACK_INT64 = struct.Struct("<Bq").pack
+
+
+def _listpack_int(number: int) -> bytes:
+    """lpAppendInteger's entry (an int64), back-length (1 + the integer's bytes) included."""
+    if -4096 <= number <= 4095:
+        return _LP_SMALL_INTS[number + 4096]
+    if -32768 <= number < 32768:
+        return _PACK_INT16(0xF1, number) + b"\x03"
+    if -(1 << 23) <= number < 1 << 23:
+        return b"\xf2" + number.to_bytes(3, "little", signed=True) + b"\x04"
+    if -(1 << 31) <= number < 1 << 31:
+        return _PACK_INT32(0xF3, number) + b"\x05"
+    return _PACK_INT64(0xF4, number) + b"\x09"
+
+
+def _listpack_string_head(size: int) -> bytes:
+    if size < 64:
+        return bytes((0x80 | size,))
+    if size < 4096:
+        return bytes((0xE0 | size >> 8, size & 0xFF))
+    return b"\xf0" + size.to_bytes(4, "little")
+
+
+# a string entry of up to 4095 bytes: its head and its back-length, by the string's size
+_LP_HEADS = tuple(_listpack_string_head(size) for size in range(4096))
+_LP_TAILS = tuple(_backlen(size + len(head)) for size, head in enumerate(_LP_HEADS))
+_INT64 = range(-(1 << 63), 1 << 63)
 
 
 def _listpack_entry(value: bytes | int) -> bytes:
     """lpAppend's encoding of one element (integers as lpAppendInteger, strings that read
     as integers likewise), with its back-length."""
-    number = value if isinstance(value, int) else (
-        _strict_int(value) if len(value) <= 20 else None)
-    if number is not None and 0 <= number <= 127:
-        encoded = bytes((number,))
-    elif number is not None and -4096 <= number <= 4095:
-        number &= 0x1FFF
-        encoded = bytes((0xC0 | number >> 8, number & 0xFF))
-    elif number is not None and -(1 << 63) <= number < 1 << 63:
-        width, tag = next((w, t) for w, t in ((2, 0xF1), (3, 0xF2), (4, 0xF3), (8, 0xF4))
-                          if -(1 << (8 * w - 1)) <= number < 1 << (8 * w - 1))
-        encoded = bytes((tag,)) + number.to_bytes(width, "little", signed=True)
+    if isinstance(value, int):
+        number = value
+    elif len(value) <= 20 and (value[:1] == b"-" or value.isdigit()):
+        number = _strict_int(value)
     else:
-        size = len(value)
-        if size < 64:
-            encoded = bytes((0x80 | size,)) + value
-        elif size < 4096:
-            encoded = bytes((0xE0 | size >> 8, size & 0xFF)) + value
-        else:
-            encoded = b"\xf0" + size.to_bytes(4, "little") + value
-    size = len(encoded)  # lpEncodeBacklen: 7-bit groups, the highest first, the others flagged
-    width = next(width for width, bound in _BACKLEN_SIZES if size < bound)
-    groups = [size >> (7 * i) & 127 for i in range(width)]
-    return encoded + bytes([groups[-1], *(group | 128 for group in reversed(groups[:-1]))])
+        number = None
+    if number is not None and number in _INT64:
+        return _listpack_int(number)
+    size = len(value)
+    if size < 4096:
+        return _LP_HEADS[size] + value + _LP_TAILS[size]
+    head = _listpack_string_head(size)
+    return head + value + _backlen(len(head) + size)
 
 
 def listpack_entry_size(value: bytes | int) -> int:
@@ -604,7 +667,14 @@ def listpack_entry_size(value: bytes | int) -> int:
 
 
 def build_listpack(items: list[bytes | int]) -> bytes:
-    body = b"".join(_listpack_entry(item) for item in items)
+    """A listpack of the items: integers and strings that cannot read as integers take the
+    direct paths (tables), the others ``_listpack_entry``."""
+    heads, tails = _LP_HEADS, _LP_TAILS
+    body = b"".join([
+        _listpack_int(item) if item.__class__ is int
+        else heads[len(item)] + item + tails[len(item)]
+        if len(item) < 4096 and (len(item) > 20 or item[:1] != b"-" and not item.isdigit())
+        else _listpack_entry(item) for item in items])
     count = min(len(items), 65535)
     return (len(body) + 7).to_bytes(4, "little") + count.to_bytes(2, "little") + body + b"\xff"
 
@@ -666,19 +736,16 @@ def dump(kind: str, data) -> bytes:
     if kind == STRING:
         body = bytes((TYPE_STRING,)) + _string(data)
     elif kind in (LIST, SET):
-        parts = [bytes((TYPE_LIST if kind == LIST else TYPE_SET,)), _length(len(data))]
-        parts.extend(_string(element) for element in data)
-        body = b"".join(parts)
+        body = b"".join([bytes((TYPE_LIST if kind == LIST else TYPE_SET,)), _length(len(data)),
+                         *_strings(data)])
     elif kind == ZSET:
-        parts = [bytes((TYPE_ZSET_2,)), _length(len(data))]
-        for member, score in data:
-            parts += (_string(member), _DOUBLE_LE.pack(score))
-        body = b"".join(parts)
+        parts = [b""] * (2 * len(data))
+        parts[0::2] = _strings([member for member, _ in data])
+        parts[1::2] = [_DOUBLE_LE.pack(score) for _, score in data]
+        body = b"".join([bytes((TYPE_ZSET_2,)), _length(len(data)), *parts])
     elif kind == HASH:
-        parts = [bytes((TYPE_HASH,)), _length(len(data))]
-        for field_name, value in data:
-            parts += (_string(field_name), _string(value))
-        body = b"".join(parts)
+        body = b"".join([bytes((TYPE_HASH,)), _length(len(data)),
+                         *_strings(itertools.chain.from_iterable(data))])
     elif kind == STREAM:
         body = _dump_stream(data)
     else:

@@ -34,6 +34,7 @@ adds or takes away (XINFO STREAM's radix-tree-nodes).
 from __future__ import annotations
 
 import itertools
+import operator
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -374,16 +375,24 @@ class Stream:
             self.first_id = stream_id
 
     def load(self, nodes: list[Node], entries: list[tuple[StreamId, list[bytes]]]) -> None:
-        """RESTORE: the payload's nodes as they are (Redis keeps its listpacks), and their
-        live entries."""
+        """RESTORE into this new stream: the payload's nodes as they are (Redis keeps its
+        listpacks), and their live entries (inserted without reads when their ids grow, as
+        a well-formed payload's do)."""
+        ids = [stream_id for stream_id, _ in entries]
+        write = cs.insert if all(map(operator.lt, ids, ids[1:])) else cs.put
         start = 0
         for node in nodes:
-            self._open_node(node)
+            self.save_node(node)
+            master = pack_id(node.master_id)
             for stream_id, fields in entries[start:start + node.live]:
-                cs.put(self.ks, self.meta, ENTRY + pack_id(stream_id),
-                       pack_id(node.master_id) + encode_fields(fields))
+                write(self.ks, self.meta, ENTRY + pack_id(stream_id),
+                      master + encode_fields(fields))
             start += node.live
         self.meta.count += start
+        if nodes:  # the tree counted at once: node by node (_tree_growth) is quadratic here
+            self.nodes += len(nodes)
+            self.tree_nodes = rax_nodes(sorted({node.master_id for node in nodes}))
+            self.tail_id = nodes[-1].master_id
 
     def delete(self, stream_id: StreamId) -> bool:
         """XDEL of one id: True if it was there."""

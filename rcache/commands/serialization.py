@@ -133,15 +133,16 @@ def write_value(ks: Keyspace, key: bytes, kind_name: str, data, expire_at: int) 
     if _is_big(ks.limits, kind, data):
         meta.mark_big()
     cs.save(ks, key, meta)
+    # a new version's records: none exists (rdb.load refused duplicates), inserts read nothing
     if kind == LIST:
         for i, value in enumerate(data):
-            cs.put(ks, meta, cs.list_index(meta.head + i), value)
+            cs.insert(ks, meta, cs.list_index(meta.head + i), value)
     elif kind == SET:
         for member in data:
-            cs.put(ks, meta, member, b"")
+            cs.insert(ks, meta, member, b"")
     elif kind == HASH:
         for field, value in data:
-            cs.put(ks, meta, field, value)
+            cs.insert(ks, meta, field, value)
     else:
         for member, score in data:
             cs.zset_put(ks, meta, member, score, None)
