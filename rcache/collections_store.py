@@ -45,7 +45,7 @@ import itertools
 import math
 import operator
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from rocksdict import Rdict
@@ -290,9 +290,11 @@ def put(ks: Keyspace, meta: Meta, suffix: bytes, value: bytes) -> None:
     ks.txn.put(meta.prefix + suffix, value)
 
 
-def insert(ks: Keyspace, meta: Meta, suffix: bytes, value: bytes) -> None:
-    """``put`` of a record the caller knows is absent (a new collection's): no read."""
-    ks.txn.insert(meta.prefix + suffix, value)
+def insert_all(ks: Keyspace, meta: Meta, records: Iterable[tuple[bytes, bytes]]) -> None:
+    """``put`` of (suffix, value) records the caller knows are absent (a new collection's):
+    no reads, the sizes counted once."""
+    prefix = meta.prefix
+    ks.txn.insert_elements([(prefix + suffix, value) for suffix, value in records])
 
 
 def delete(ks: Keyspace, meta: Meta, suffix: bytes) -> None:
@@ -377,16 +379,25 @@ def zset_put(ks: Keyspace, meta: Meta, member: bytes, score: float, old: float |
     if old is not None:  # its records as zset_score read them: their sizes need no read
         old_record = pack_double(old)
         txn.delete(prefix + _index_suffix(old, member), b"-" if _is_negative_zero(old) else b"")
+    (member_suffix, score_record), (index_suffix, index_record) = zset_records(
+        meta, member, score)
+    if old_record is None:  # a new member: neither of its records exists, no reads
+        txn.insert(prefix + member_suffix, score_record)
+        txn.insert(prefix + index_suffix, index_record)
+    else:
+        txn.replace(prefix + member_suffix, score_record, old_record)
+        txn.put(prefix + index_suffix, index_record)
+
+
+def zset_records(meta: Meta, member: bytes, score: float
+                 ) -> tuple[tuple[bytes, bytes], tuple[bytes, bytes]]:
+    """A member's two (suffix, value) records: its score, and its place in score order
+    (-0.0 kept only in a big zset, as Redis's skiplist keeps it and its listpack does not)."""
     negative_zero = _is_negative_zero(score)
     if negative_zero and not meta.flags & _BIG:
         score, negative_zero = 0.0, False
-    member_key, index_key = prefix + ZMEMBER + member, prefix + _index_suffix(score, member)
-    if old_record is None:  # a new member: neither of its records exists, no reads
-        txn.insert(member_key, pack_double(score))
-        txn.insert(index_key, b"-" if negative_zero else b"")
-    else:
-        txn.replace(member_key, pack_double(score), old_record)
-        txn.put(index_key, b"-" if negative_zero else b"")
+    return ((ZMEMBER + member, pack_double(score)),
+            (_index_suffix(score, member), b"-" if negative_zero else b""))
 
 
 def _is_negative_zero(score: float) -> bool:

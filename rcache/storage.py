@@ -473,6 +473,23 @@ class Transaction:
         """A put of a counted record the caller knows is absent (a new element)."""
         self.replace(key, value, None)
 
+    def insert_elements(self, records: list[tuple[bytes, bytes]]) -> None:
+        """``insert`` of new element records of one collection, its total and the database's
+        size counted once for all of them (RESTORE of a big key)."""
+        if not records:
+            return
+        first = records[0][0]
+        delta = sum(len(key) + len(value) for key, value in records)
+        delta += RECORD_OVERHEAD * len(records)
+        self.sizes[first[1]] = self.sizes.get(first[1], 0) + delta
+        total_key = elements_total_key(first)
+        self.totals[total_key] = self._stored_total(total_key) + delta
+        pending = self.pending
+        self.element_puts.setdefault(total_key, []).extend(
+            [key for key, _ in records if pending.get(key) is None])
+        self.puts_unsorted.add(total_key)
+        pending.update(records)
+
     def replace(self, key: bytes, value: bytes, old: bytes | None) -> None:
         """A put of a counted record whose current value (None: none) the caller has read."""
         delta = len(value) - len(old) if old is not None else record_size(key, value)

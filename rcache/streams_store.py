@@ -379,15 +379,18 @@ class Stream:
         listpacks), and their live entries (inserted without reads when their ids grow, as
         a well-formed payload's do)."""
         ids = [stream_id for stream_id, _ in entries]
-        write = cs.insert if all(map(operator.lt, ids, ids[1:])) else cs.put
-        start = 0
+        records, start = [], 0
         for node in nodes:
             self.save_node(node)
             master = pack_id(node.master_id)
-            for stream_id, fields in entries[start:start + node.live]:
-                write(self.ks, self.meta, ENTRY + pack_id(stream_id),
-                      master + encode_fields(fields))
+            records += [(ENTRY + pack_id(stream_id), master + encode_fields(fields))
+                        for stream_id, fields in entries[start:start + node.live]]
             start += node.live
+        if all(map(operator.lt, ids, ids[1:])):
+            cs.insert_all(self.ks, self.meta, records)
+        else:
+            for suffix, value in records:
+                cs.put(self.ks, self.meta, suffix, value)
         self.meta.count += start
         if nodes:  # the tree counted at once: node by node (_tree_growth) is quadratic here
             self.nodes += len(nodes)

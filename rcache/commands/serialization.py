@@ -8,6 +8,7 @@ node decodes the same value, and a relative TTL counts from the entry's clock.
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import hiredis
 
@@ -135,17 +136,15 @@ def write_value(ks: Keyspace, key: bytes, kind_name: str, data, expire_at: int) 
     cs.save(ks, key, meta)
     # a new version's records: none exists (rdb.load refused duplicates), inserts read nothing
     if kind == LIST:
-        for i, value in enumerate(data):
-            cs.insert(ks, meta, cs.list_index(meta.head + i), value)
+        cs.insert_all(ks, meta, ((cs.list_index(meta.head + i), value)
+                                 for i, value in enumerate(data)))
     elif kind == SET:
-        for member in data:
-            cs.insert(ks, meta, member, b"")
+        cs.insert_all(ks, meta, ((member, b"") for member in data))
     elif kind == HASH:
-        for field, value in data:
-            cs.insert(ks, meta, field, value)
+        cs.insert_all(ks, meta, data)
     else:
-        for member, score in data:
-            cs.zset_put(ks, meta, member, score, None)
+        cs.insert_all(ks, meta, itertools.chain.from_iterable(
+            cs.zset_records(meta, member, score) for member, score in data))
 
 
 @command("dump", 2, "readonly", 1, 1, 1, group=_G, since="2.6.0",
