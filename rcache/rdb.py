@@ -137,6 +137,9 @@ def lzf_decompress(data: bytes, out_len: int) -> bytes:
 
 
 # -- reading -----------------------------------------------------------------------------------
+_INT8_TEXTS = tuple(b"%d" % (byte - 256 if byte > 127 else byte) for byte in range(256))
+
+
 class _Reader:
     __slots__ = ("data", "pos")
 
@@ -192,6 +195,33 @@ class _Reader:
             compressed_len, out_len = self.count(), self.count()
             return lzf_decompress(self.take(compressed_len), out_len)
         raise FormatError("unknown string encoding")
+
+    def strings(self, count: int) -> list[bytes]:
+        """``count`` strings: those with a 6 or 14-bit length and 8-bit integers read here,
+        the others by ``string``."""
+        data, pos, size = self.data, self.pos, len(self.data)
+        values = []
+        for _ in range(count):
+            first = data[pos] if pos < size else 0xFF
+            if first < 0x40:
+                start, end = pos + 1, pos + 1 + first
+            elif first < 0x80 and pos + 1 < size:
+                start, end = pos + 2, pos + 2 + ((first & 0x3F) << 8 | data[pos + 1])
+            elif first == 0xC0 | _ENC_INT8 and pos + 1 < size:
+                values.append(_INT8_TEXTS[data[pos + 1]])
+                pos += 2
+                continue
+            else:
+                self.pos = pos
+                values.append(self.string())
+                pos = self.pos
+                continue
+            if end > size:
+                raise FormatError("truncated payload")
+            values.append(data[start:end])
+            pos = end
+        self.pos = pos
+        return values
 
     def text_double(self) -> float:
         """rdbLoadDoubleValue: a length byte (253 nan, 254 inf, 255 -inf) and text."""
@@ -267,11 +297,11 @@ def _load_string(reader: _Reader) -> tuple[str, object]:
 
 
 def _load_list(reader: _Reader) -> tuple[str, object]:
-    return LIST, [reader.string() for _ in range(reader.count())]
+    return LIST, reader.strings(reader.count())
 
 
 def _load_set(reader: _Reader) -> tuple[str, object]:
-    return SET, [reader.string() for _ in range(reader.count())]
+    return SET, reader.strings(reader.count())
 
 
 def _load_zset(reader: _Reader, binary: bool) -> tuple[str, object]:
@@ -286,7 +316,8 @@ def _load_zset(reader: _Reader, binary: bool) -> tuple[str, object]:
 
 
 def _load_hash(reader: _Reader) -> tuple[str, object]:
-    return HASH, [(reader.string(), reader.string()) for _ in range(reader.count())]
+    items = reader.strings(2 * reader.count())
+    return HASH, list(zip(items[::2], items[1::2], strict=True))
 
 
 def _load_quicklist(reader: _Reader, version: int) -> tuple[str, object]:

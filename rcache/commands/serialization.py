@@ -59,10 +59,12 @@ def read_value(ks: Keyspace, key: bytes) -> tuple[str, object] | None:
     meta = cs.lookup_any(ks, key)
     if record[0] == ZSET:
         return kind, list(cs.iter_zset(ks, meta))
-    elements = cs.iter_elements(meta, ks)
+    records, cut = cs.element_records(meta, ks), len(meta.prefix)
     if record[0] == HASH:
-        return kind, list(elements)
-    return kind, [value if record[0] == LIST else member for member, value in elements]
+        return kind, [(full[cut:], value) for full, value in records]
+    if record[0] == LIST:
+        return kind, [value for _, value in records]
+    return kind, [full[cut:] for full, _ in records]
 
 
 def _is_big(limits: EncodingLimits, kind: int, data: list) -> bool:

@@ -871,13 +871,15 @@ def xinfo_stream(ctx: Context, argv: list[bytes]) -> dict:
                         _counted(stream.entries(), count)]
     groups = []
     for group in stream.groups():
+        listed = list(_counted(stream.pending_entries(group), count))
         pending = [[ss.format_id(entry.id), entry.consumer, entry.delivery_time,
-                    entry.deliveries]
-                   for entry in _counted(stream.pending_entries(group), count)]
+                    entry.deliveries] for entry in listed]
+        # a consumer's entries: from the group's list when it holds them all (no reads)
+        by_id = {entry.id: entry for entry in listed} if len(listed) == group.pending else {}
         consumers = []
         for consumer in stream.consumers(group):
             own = [[ss.format_id(entry.id), entry.delivery_time, entry.deliveries]
-                   for entry in (stream.pending(group, i) for i in _counted(
+                   for entry in (by_id.get(i) or stream.pending(group, i) for i in _counted(
                        stream.consumer_pending_ids(group, consumer.name), count))]
             consumers.append({b"name": consumer.name, b"seen-time": consumer.seen_time,
                               b"pel-count": consumer.pending, b"pending": own})
