@@ -316,3 +316,95 @@ def test_migrate_errors_match_redis(pair, node: Node, resp3: bool) -> None:  # n
                                 for arg in argv])
     finally:
         target.close()
+
+
+# -- the bulk encoders and decoders, around every boundary of their formats ---------------------
+_INTS = [0, 1, 127, 128, -1, -128, -129, 4095, 4096, -4096, -4097, 32767, 32768, -32768, -32769,
+         2**23 - 1, 2**23, -2**23, -2**23 - 1, 2**31 - 1, 2**31, -2**31, -2**31 - 1,
+         2**63 - 1, -2**63]
+_NOT_INTS = [b"-0", b"01", b"+1", b" 1", b"1.5", b"", b"-", b"0x10", b"12345678901234567890123",
+             str(2**63).encode(), str(-2**63 - 1).encode()]
+_LENGTHS = [1, 20, 21, 63, 64, 65, 127, 128, 4095, 4096, 16383, 16384]
+
+
+def _boundary_values() -> list[bytes]:
+    """Integers at each listpack and RDB integer width, strings that look like integers but
+    are not, and strings at each length-header size (listpack, RDB length)."""
+    return ([str(n).encode() for n in _INTS] + _NOT_INTS
+            + [bytes([97 + size % 26]) * size for size in _LENGTHS])
+
+
+def _boundary_keys(client: redis.Redis) -> dict[str, bytes]:
+    """Keys on both sides of Redis's encoding thresholds (128 listpack entries, 64-byte
+    listpack values, 512 intset entries), holding the boundary values; their encodings."""
+    values = _boundary_values()
+    short = [value for value in values if len(value) <= 64]
+    client.rpush("list:edges", *values)
+    client.rpush("list:long", *[values[i % len(values)] for i in range(3000)])
+    client.sadd("set:intset", *_INTS, *range(512 - len(_INTS)))
+    client.sadd("set:ints513", *_INTS, *range(513 - len(_INTS)))
+    client.sadd("set:strings", *values)
+    for size in (127, 128, 129):
+        members = [short[i] if i < len(short) else b"m%d" % i for i in range(size)]
+        client.zadd(f"zset:{size}", {member: i / 7 for i, member in enumerate(members)})
+        client.hset(f"hash:{size}", mapping={member: values[i % len(short)]
+                                             for i, member in enumerate(members)})
+    client.zadd("zset:wide", {b"w" * 65: 1, b"v": float("-inf"), b"7": -0.0})
+    client.hset("hash:wide", mapping={b"f" * 65: b"1", **{value: value for value in values}})
+    return {key.decode(): client.object("encoding", key) for key in client.keys()}
+
+
+def test_boundary_values_cross_from_redis_and_back_unchanged(clients) -> None:
+    """Redis's payload restores here as the same value and encoding; rcache's payload of it
+    restores on Redis, which then dumps the bytes it dumped first (where its encoding keeps
+    an order: a quicklist, an intset, a sorted listpack; else the same content)."""
+    ours, theirs = clients
+    encodings = _boundary_keys(theirs)
+    assert {b"quicklist", b"intset", b"hashtable", b"listpack", b"skiplist"} <= set(
+        encodings.values())
+    for key, encoding in encodings.items():
+        payload = theirs.dump(key)
+        assert ours.restore(key, 0, payload)
+        assert _content(ours, key) == _content(theirs, key), key
+        assert ours.object("encoding", key) == encoding, key
+        assert theirs.restore(f"{key}:back", 0, ours.dump(key))
+        if encoding in (b"quicklist", b"intset") or key.startswith("zset:") and (
+                encoding == b"listpack"):
+            assert theirs.dump(f"{key}:back") == payload, key
+        else:
+            assert _content(theirs, f"{key}:back") == _content(theirs, key), key
+        assert ours.restore(f"{key}:again", 0, ours.dump(key))
+        assert ours.dump(f"{key}:again") == ours.dump(key), key
+
+
+def _boundary_stream(client: redis.Redis, key: str) -> None:
+    """Entries whose values and id deltas cross every listpack integer and string width,
+    with the master's fields and with their own, over several nodes."""
+    values = [value for value in _boundary_values() if len(value) < 4096]
+    stream_id = 1
+    for i, value in enumerate(values * 4):
+        stream_id += (1, 130, 5000, 40000, 2**24, 2**32)[i % 6]
+        fields = {"v": value, "n": i} if i % 5 else {"other": value, "v": -i, "x": b""}
+        client.xadd(key, fields, id=f"{stream_id}-{(i * 37) % 300}")
+
+
+def test_stream_payloads_are_redis_bytes(clients) -> None:
+    """The same XADDs on both servers: rcache's DUMP is Redis's (uncompressed, as rcache
+    writes), byte for byte, and Redis's payload restored here dumps the same bytes again.
+    (Without XDEL: Redis dumps deleted entries' tombstones, rcache does not.)"""
+    ours, theirs = clients
+    for client in (ours, theirs):
+        _boundary_stream(client, "stream:edges")
+    theirs.config_set("rdbcompression", "no")
+    try:
+        payload = theirs.dump("stream:edges")
+    finally:
+        theirs.config_set("rdbcompression", "yes")
+    assert ours.dump("stream:edges") == payload
+    assert theirs.dump("stream:edges") != payload  # compressed: what Redis sends usually
+    assert ours.restore("stream:lzf", 0, theirs.dump("stream:edges"))
+    assert ours.dump("stream:lzf") == payload
+    assert ours.restore("stream:copy", 0, payload)
+    assert ours.dump("stream:copy") == payload
+    assert ours.execute_command("XINFO", "STREAM", "stream:copy", "FULL", "COUNT", "0") == (
+        theirs.execute_command("XINFO", "STREAM", "stream:edges", "FULL", "COUNT", "0"))
