@@ -65,6 +65,8 @@ _GROUP = struct.Struct(">QQqQQ")
 _PENDING = struct.Struct(">QQ")
 _CONSUMER = struct.Struct(">QQ")
 _LEN = struct.Struct(">I")
+_LEN_UNPACK_FROM = _LEN.unpack_from
+_ID_UNPACK = _ID.unpack
 _STATE_SUFFIX, ENTRY, GROUP, PEL, CONSUMER, CONSUMER_PEL = b"\x00", b"e", b"g", b"p", b"c", b"q"
 NODE = b"n"
 _SAME_FIELDS = 2  # STREAM_ITEM_FLAG_SAMEFIELDS
@@ -89,12 +91,13 @@ def encode_fields(fields: list[bytes]) -> bytes:
     return b"".join(_LEN.pack(len(item)) + item for item in fields)
 
 
-def decode_fields(raw: bytes) -> list[bytes]:
-    fields, pos = [], 0
-    while pos < len(raw):
-        (size,) = _LEN.unpack_from(raw, pos)
-        fields.append(raw[pos + 4:pos + 4 + size])
-        pos += 4 + size
+def decode_fields(raw: bytes, pos: int = 0) -> list[bytes]:
+    """The fields encoded from ``pos`` on (an entry record's start past its node id)."""
+    fields, end, unpack = [], len(raw), _LEN_UNPACK_FROM
+    while pos < end:
+        start = pos + 4
+        pos = start + unpack(raw, pos)[0]
+        fields.append(raw[start:pos])
     return fields
 
 
@@ -260,23 +263,25 @@ class Stream:
 
     # -- entries -----------------------------------------------------------------------------
     def _entry_records(self, low: StreamId, high: StreamId, reverse: bool = False
-                       ) -> Iterator[tuple[StreamId, bytes]]:
+                       ) -> Iterator[tuple[bytes, bytes]]:
+        """(record key, value) of the entries with low <= id <= high: the id is the key's
+        last 16 bytes (callers unpack it themselves, one generator less per entry)."""
         if low > high:
-            return
+            return iter(())
         base = self.meta.prefix + ENTRY
         hi = end_of_prefix(base) if high == MAX_ID else base + pack_id(high) + b"\x00"
-        for full, value in cs.iter_range(self.ks, base + pack_id(low), hi, reverse):
-            yield unpack_id(full[-16:]), value
+        return cs.iter_range(self.ks, base + pack_id(low), hi, reverse)
 
     def entries(self, low: StreamId = ZERO_ID, high: StreamId = MAX_ID, reverse: bool = False
                 ) -> Iterator[tuple[StreamId, list[bytes]]]:
         """(id, fields) with low <= id <= high, in id order (or the reverse), lazily."""
-        for found, value in self._entry_records(low, high, reverse):
-            yield found, decode_fields(value[16:])
+        unpack, decode = _ID_UNPACK, decode_fields
+        for full, value in self._entry_records(low, high, reverse):
+            yield unpack(full[-16:]), decode(value, 16)
 
     def entry(self, stream_id: StreamId) -> list[bytes] | None:
         raw = cs.get(self.ks, self.meta.prefix + ENTRY + pack_id(stream_id))
-        return None if raw is None else decode_fields(raw[16:])
+        return None if raw is None else decode_fields(raw, 16)
 
     # -- nodes ---------------------------------------------------------------------------------
     def head_nodes(self, reverse: bool = False) -> Iterator[Node]:
@@ -663,8 +668,8 @@ def upgrade_old_streams(store: Store) -> None:
                 continue
             values = _OLD_STATE.unpack(raw)
             stream = Stream(ks, key, meta, values[0:2], values[2:4], values[4:6], values[6])
-            for stream_id, value in list(stream._entry_records(ZERO_ID, MAX_ID)):
-                fields = decode_fields(value[8:])
+            for full, value in list(stream._entry_records(ZERO_ID, MAX_ID)):
+                stream_id, fields = unpack_id(full[-16:]), decode_fields(value, 8)
                 node = stream._place(stream_id, fields)
                 cs.put(ks, meta, ENTRY + pack_id(stream_id), pack_id(node) + encode_fields(fields))
             stream.save()
