@@ -7,13 +7,16 @@ Each server gets the same keys, built with pipelined variadic writes: a list, a 
 and a sorted set of --size elements, and a stream of --stream-size entries with one consumer
 group holding --pending entries pending. Then, per key: DUMP, RESTORE of that payload into a
 new key, and for the stream XINFO STREAM ... FULL COUNT 0. A thread PINGs the server all along
-(every 10 ms) and each step records the slowest PING that overlapped it.
+(every 10 ms) and each step records the slowest PING that overlapped it. Each step runs
+--repeat times and its fastest run is kept (on a shared machine the minimum is the stable
+figure), with the slowest PING of that run.
 
 Prints one table: seconds per step on each server, the ratio rcache / redis-server, and the
-slowest PING during the step on each server.
+slowest PING during the step on each server. --repo runs another checkout's rcache (e.g. an
+older commit's `git archive`) to compare before and after.
 
 Usage: python bench/bigkeys.py [--size 300000] [--stream-size 100000] [--pending 30000]
-                               [--only list,hash,set,zset,stream]
+                               [--only list,hash,set,zset,stream] [--repeat 3] [--repo DIR]
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import servers  # noqa: E402
 from bench.bigstrings import PingWatch  # noqa: E402
 from bench.servers import ProcessServer, rcache_single_node, redis_server  # noqa: E402
 
@@ -61,21 +65,28 @@ def build(r: redis.Redis, kind: str, size: int, pending: int) -> None:
                          count=min(CHUNK, pending - start))
 
 
-def timed_step(r: redis.Redis, watch: PingWatch, *command: object) -> tuple[float, float, object]:
-    """(seconds, slowest PING overlapping it, reply) of one command. The PING in flight when
-    the command ends is waited for: it is the one that waited longest."""
-    watch.slowest = 0.0
-    started = time.monotonic()
-    reply = r.execute_command(*command)
-    took = time.monotonic() - started
-    pings, deadline = watch.count, time.monotonic() + 60
-    while watch.count == pings and time.monotonic() < deadline:
-        time.sleep(0.005)
-    return took, watch.slowest, reply
+def timed_step(r: redis.Redis, watch: PingWatch, repeat: int, *command: object
+               ) -> tuple[float, float, object]:
+    """(seconds, slowest PING overlapping it, reply) of the fastest of ``repeat`` runs of one
+    command. The PING in flight when the command ends is waited for: it is the one that
+    waited longest. A RESTORE's target is deleted before each run (not timed)."""
+    runs = []
+    for _ in range(repeat):
+        if command[0] == "RESTORE":
+            r.delete(command[1])
+        watch.slowest = 0.0
+        started = time.monotonic()
+        reply = r.execute_command(*command)
+        took = time.monotonic() - started
+        pings, deadline = watch.count, time.monotonic() + 60
+        while watch.count == pings and time.monotonic() < deadline:
+            time.sleep(0.005)
+        runs.append((took, watch.slowest))
+    return *min(runs), reply
 
 
 def measure(server: ProcessServer, kinds: list[str], size: int, stream_size: int,
-            pending: int) -> dict[str, tuple[float, float]]:
+            pending: int, repeat: int) -> dict[str, tuple[float, float]]:
     r = redis.Redis(port=server.port, socket_timeout=600)
     results: dict[str, tuple[float, float]] = {}
     for kind in kinds:
@@ -83,12 +94,12 @@ def measure(server: ProcessServer, kinds: list[str], size: int, stream_size: int
         build(r, kind, n, pending)
         key = f"big:{kind}"
         with PingWatch(server.port) as watch:
-            took, ping, payload = timed_step(r, watch, "DUMP", key)
+            took, ping, payload = timed_step(r, watch, repeat, "DUMP", key)
             results[f"DUMP {kind} ({n})"] = (took, ping)
-            took, ping, _ = timed_step(r, watch, "RESTORE", f"copy:{kind}", 0, payload)
+            took, ping, _ = timed_step(r, watch, repeat, "RESTORE", f"copy:{kind}", 0, payload)
             results[f"RESTORE {kind} ({n})"] = (took, ping)
             if kind == "stream":
-                took, ping, _ = timed_step(r, watch, "XINFO", "STREAM", key, "FULL",
+                took, ping, _ = timed_step(r, watch, repeat, "XINFO", "STREAM", key, "FULL",
                                            "COUNT", 0)
                 results[f"XINFO STREAM FULL COUNT 0 ({n}, {pending} pending)"] = (took, ping)
         r.delete(key, f"copy:{kind}")
@@ -102,7 +113,11 @@ def main() -> int:
     parser.add_argument("--stream-size", type=int, default=100_000, help="stream entries")
     parser.add_argument("--pending", type=int, default=30_000, help="pending stream entries")
     parser.add_argument("--only", default=",".join(KINDS), help="comma-separated key types")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per step (fastest kept)")
+    parser.add_argument("--repo", type=Path, help="the checkout whose rcache to run")
     args = parser.parse_args()
+    if args.repo:
+        servers.RCACHE_ROOT = args.repo.resolve()
     kinds = [kind for kind in args.only.split(",") if kind]
     columns: dict[str, dict[str, tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="rcache-bigkeys-") as tmp:
@@ -114,7 +129,7 @@ def main() -> int:
             try:
                 print(f"measuring {name}...", file=sys.stderr)
                 columns[name] = measure(server, kinds, args.size, args.stream_size,
-                                        args.pending)
+                                        args.pending, args.repeat)
             finally:
                 server.stop()
     print(f"{'step':<48} {'redis s':>8} {'rcache s':>9} {'ratio':>6} "
