@@ -418,6 +418,8 @@ def _load_stream(reader: _Reader, legacy: bool = False) -> tuple[str, object]:
         owned = [stream_id for _, _, ids in consumers for stream_id in ids]
         if sorted(owned) != sorted(entry[0] for entry in pending):
             raise FormatError("a pending entry without its consumer")
+        if len(set(owned)) != len(owned) or len({c[0] for c in consumers}) != len(consumers):
+            raise FormatError("a duplicated pending entry or consumer")  # as Redis refuses
         value.groups.append(StreamGroup(
             name, last_id, _UNKNOWN_READS if reads == _U64 - 1 else reads, pending, consumers))
     return STREAM, value

@@ -544,6 +544,18 @@ class Stream:
         self.save_pending(group, entry)
         cs.put(self.ks, self.meta, self._consumer_pel_suffix(group, owner.name, entry.id), b"")
 
+    def load_pending(self, group: Group, owner: Consumer, entries: list[Pending]) -> None:
+        """RESTORE into this new stream: ``add_pending`` of a consumer's entries (new to the
+        group: rdb refuses duplicates), their records written at once without reads."""
+        group.pending += len(entries)
+        owner.pending += len(entries)
+        pel, own = PEL + _named(group.name), CONSUMER_PEL + _named(group.name) + _named(owner.name)
+        cs.insert_all(self.ks, self.meta, [
+            (pel + pack_id(entry.id), _PENDING.pack(entry.delivery_time, entry.deliveries)
+             + entry.consumer) for entry in entries])
+        cs.insert_all(self.ks, self.meta, [(own + pack_id(entry.id), b"") for entry in entries])
+        self.save_consumer(group, owner)
+
     def move_pending(self, group: Group, entry: Pending, owner: Consumer) -> None:
         """Hand an existing PEL entry to ``owner`` (its old owner's count drops here)."""
         if entry.consumer != owner.name:

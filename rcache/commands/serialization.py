@@ -114,11 +114,8 @@ def _write_stream(ks: Keyspace, key: bytes, value: rdb.StreamValue, expire_at: i
         for name, seen_time, ids in loaded.consumers:
             consumer = streams_store.Consumer(name, seen_time)
             group.consumers += 1
-            for entry_id in ids:
-                time_ms, count = deliveries[entry_id]
-                stream.add_pending(group, streams_store.Pending(entry_id, time_ms, count, name),
-                                   consumer)
-            stream.save_consumer(group, consumer)
+            stream.load_pending(group, consumer, [
+                streams_store.Pending(entry_id, *deliveries[entry_id], name) for entry_id in ids])
         stream.save_group(group)
 
 
