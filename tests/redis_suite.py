@@ -35,7 +35,7 @@ DEFAULT_UNITS = (
     "unit/pubsubshard", "unit/acl", "unit/auth", "unit/introspection", "unit/introspection-2",
     "unit/info-command", "unit/tracking", "unit/slowlog", "unit/pause", "unit/protocol",
     "unit/acl-v2", "unit/info", "unit/maxmemory", "unit/querybuf", "unit/quit",
-    "unit/limits", "unit/latency-monitor",
+    "unit/limits", "unit/latency-monitor", "unit/obuf-limits",
 )
 # Tests tagged so need what an external server cannot give (DEBUG, a replica's stream).
 DENIED_TAGS = "-needs:debug -needs:repl"
