@@ -91,12 +91,13 @@ local function hook(event)
   on_event(event == "count", info.short_src, info.currentline)
 end
 
-local function stopped_level()  -- the stopped script's frame, as the caller sees it
+-- The stopped script's frame, as the caller sees it (+1 below the hook, -1 for the caller);
+-- past the stack's end when the script stopped in a coroutine (this runs on the main thread).
+local function stopped_level()
   local level = 3
   while true do
     local info = getinfo(level, "f")
-    if info == nil then return nil end
-    if info.func == hook then return level end  -- (+1 below the hook, -1 for the caller)
+    if info == nil or info.func == hook then return level end
     level = level + 1
   end
 end
@@ -104,7 +105,7 @@ end
 local function frame_locals()  -- ldbPrintAll: the stopped frame's locals
   local level = stopped_level()
   local names, values, n, i = {}, {}, 0, 1
-  while true do
+  while getinfo(level, "f") do
     local name, value = getlocal(level, i)
     if name == nil then break end
     if not name:find("(*temporary)", 1, true) then
@@ -428,6 +429,8 @@ class Debugger:
             depth, name, line = found[i], found[i + 1], found[i + 2]
             self.log(b"%s %s:" % (b"In" if depth == 0 else b"From", name or b"top level"))
             self.log_source_line(line)
+        if not count:  # stopped in a coroutine: its frames are not on the main stack
+            self.log(b"<error> Can't retrieve Lua stack.")
 
     def set_breakpoints(self, argv: list[bytes]) -> None:
         """ldbBreak: list, add (N), remove (-N) or clear (0) breakpoints."""

@@ -88,6 +88,11 @@ local function hook()
   end
 end
 
+local run_hook, run_mask, run_count = hook, "", step
+if api.debug_hook then  -- under the debugger: its line hook, which counts the budget itself
+  run_hook, run_mask, run_count = api.debug_hook, "l", api.debug_count
+end
+
 local mark = api.error_mark
 local function lua_error(err)  -- a Python function's error: its text, or the table it names
   if type(err) == "userdata" then
@@ -158,7 +163,7 @@ local coroutine_copy = {}
 for name, f in pairs(coroutine) do coroutine_copy[name] = f end
 coroutine_copy.create = function(f)
   local co = co_create(f)
-  sethook(co, hook, "", step)  -- hooks are per thread: a coroutine gets the budget too
+  sethook(co, run_hook, run_mask, run_count)  -- hooks are per thread: a coroutine's too
   return co
 end
 coroutine_copy.wrap = function(f)
@@ -293,11 +298,6 @@ local library_env = setmetatable({}, {__index = function(_, name)
     tostring(name) .. "'", 2) end
   return value
 end, __newindex = readonly_error, __metatable = false})
-
-local run_hook, run_mask, run_count = hook, "", step
-if api.debug_hook then  -- under the debugger: its line hook, which counts the budget itself
-  run_hook, run_mask, run_count = api.debug_hook, "l", api.debug_count
-end
 
 local function run(f, library, ...)
   local n, args = select("#", ...), {...}
