@@ -637,13 +637,14 @@ class DebugSession:
     must hand the bytes to the event loop); ``finish`` gets the EVAL's reply at the end."""
 
     def __init__(self, store: Store, dbnum: int, argv: list[bytes], *, user: bytes | None,
-                 limits, send: Callable[[bytes], None],
-                 finish: Callable[[object], None]) -> None:
+                 limits, send: Callable[[bytes], None], finish: Callable[[object], None],
+                 client_name: str = "") -> None:
         self._input: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self.debugger = Debugger(argv[1], self._input.get, send, scripting.instruction_budget)
         self._store, self._dbnum, self._argv = store, dbnum, argv
         self._user, self._limits = user, limits
         self._finish = finish
+        self._client_name = client_name  # for the node's log
         self.thread = threading.Thread(target=self._main, name="rcache-ldb", daemon=True)
 
     def start(self) -> None:
@@ -656,6 +657,8 @@ class DebugSession:
         self._input.put(None)
 
     def _main(self) -> None:
+        log.warning("Lua debugging session started (client %s): its writes are rolled back",
+                    self._client_name)
         try:
             reply = evaluate_debugged(self._context(), self._argv, self.debugger)
         except CommandError as err:
@@ -665,6 +668,7 @@ class DebugSession:
             reply = CommandError("ERR internal error while debugging the script")
         self.debugger.end()
         self._finish(reply)
+        log.warning("Lua debugging session ended (client %s)", self._client_name)
 
     def _context(self) -> EntryContext:
         """A private view of the data: the node's store under a Transaction nobody commits,

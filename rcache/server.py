@@ -505,7 +505,8 @@ class Client(asyncio.Protocol):
         user = None if self.acl_user is None else self.user_name
         self.debug_session = DebugSession(
             self.server.store, self.db, argv, user=user,
-            limits=self.server.config.encoding_limits, send=send, finish=finish)
+            limits=self.server.config.encoding_limits, send=send, finish=finish,
+            client_name=f"id={self.id} addr={self.addr}")
         self.debug_session.start()
         return reply
 
