@@ -83,30 +83,48 @@ HELP = (
 _LUA = r"""
 local api, debug, G = ...
 local getinfo, getlocal, sethook = debug.getinfo, debug.getlocal, debug.sethook
-local co_create, co_resume, loadstring = coroutine.create, coroutine.resume, loadstring
+local co_create, co_resume, co_running = coroutine.create, coroutine.resume, coroutine.running
+local loadstring = loadstring
 local on_event, eval_charge, count = api.on_event, api.eval_charge, api.count
+local stopped_in  -- the coroutine the script stopped in (nil: the main thread)
 
 local function hook(event)
   local info = getinfo(2, "Sl")
+  if info.source == "@user_script" then stopped_in = co_running() end
   on_event(event == "count", info.short_src, info.currentline)
 end
 
--- The stopped script's frame, as the caller sees it (+1 below the hook, -1 for the caller);
--- past the stack's end when the script stopped in a coroutine (this runs on the main thread).
-local function stopped_level()
-  local level = 3
+-- Frames of the stopped script: (thread, level) of the stopped frame. On the main thread the
+-- level is as the caller of these functions sees it (the frame below the hook's: +1, and -1
+-- for this function's own frame); in a coroutine, in that coroutine's stack.
+local function stopped_frame()
+  local thread, level = stopped_in, 0
   while true do
-    local info = getinfo(level, "f")
-    if info == nil or info.func == hook then return level end
+    local info
+    if thread then info = getinfo(thread, level, "f") else info = getinfo(level + 1, "f") end
+    if info == nil then return thread, level end
+    if info.func == hook then return thread, level + 1 end
     level = level + 1
   end
 end
 
+local function frame_info(thread, level, what)  -- level as the caller sees it
+  if thread then return getinfo(thread, level, what) end
+  local info = getinfo(level + 1, what)
+  return info
+end
+
+local function frame_local(thread, level, i)
+  if thread then return getlocal(thread, level, i) end
+  local name, value = getlocal(level + 1, i)
+  return name, value
+end
+
 local function frame_locals()  -- ldbPrintAll: the stopped frame's locals
-  local level = stopped_level()
+  local thread, level = stopped_frame()
   local names, values, n, i = {}, {}, 0, 1
-  while getinfo(level, "f") do
-    local name, value = getlocal(level, i)
+  while frame_info(thread, level, "f") do
+    local name, value = frame_local(thread, level, i)
     if name == nil then break end
     if not name:find("(*temporary)", 1, true) then
       n = n + 1
@@ -118,13 +136,13 @@ local function frame_locals()  -- ldbPrintAll: the stopped frame's locals
 end
 
 local function find_local(wanted)  -- ldbPrint: from the stopped frame outwards
-  local level = stopped_level()
+  local thread, level = stopped_frame()
   while true do
-    local info = getinfo(level, "S")
+    local info = frame_info(thread, level, "S")
     if info == nil or info.source == "=rcache" then break end
     local i = 1
     while true do
-      local name, value = getlocal(level, i)
+      local name, value = frame_local(thread, level, i)
       if name == nil then break end
       if name == wanted then return true, value end
       i = i + 1
@@ -136,10 +154,10 @@ local function find_local(wanted)  -- ldbPrint: from the stopped frame outwards
 end
 
 local function frames()  -- ldbTrace: {depth, name or false, line} of the script's frames
-  local level = stopped_level()
+  local thread, level = stopped_frame()
   local base, found, n = level, {}, 0
   while true do
-    local info = getinfo(level, "Snl")
+    local info = frame_info(thread, level, "Snl")
     if info == nil or info.source == "=rcache" then break end
     if info.short_src:find("user_script", 1, true) then
       -- the chunk itself is "top level", whatever name its caller (the bootstrap) gives it
@@ -267,10 +285,10 @@ class Debugger:
         """luaLdbLineHook: a new line (or COUNT_STEP instructions) of the script."""
         if is_count:
             self.instructions += COUNT_STEP
+        if b"user_script" not in short_src:
+            return  # (this debugger's own Lua, run from a stop in a coroutine, too)
         self.currentline = line
         at_breakpoint = line in self.breakpoints or self.luabp
-        if b"user_script" not in short_src:
-            return
         timeout = False
         if is_count and not self.step and not at_breakpoint:
             if self.instructions < self.budget:
@@ -429,7 +447,7 @@ class Debugger:
             depth, name, line = found[i], found[i + 1], found[i + 2]
             self.log(b"%s %s:" % (b"In" if depth == 0 else b"From", name or b"top level"))
             self.log_source_line(line)
-        if not count:  # stopped in a coroutine: its frames are not on the main stack
+        if not count:
             self.log(b"<error> Can't retrieve Lua stack.")
 
     def set_breakpoints(self, argv: list[bytes]) -> None:

@@ -337,6 +337,8 @@ RAW_SESSIONS = [  # (script, EVAL's arguments, debugger commands; the last one e
     ("local x = 1\nerror('oops')", ["0"], [["c"]]),
     ("local x = 1\nreturn redis.call('set', KEYS[1], 1)", ["1", "ldb-key"], [["s"], ["s"]]),
     ("local t = {}\nt[1] = t\nreturn 1", ["0"], [["s"], ["s"], ["p"], ["c"]]),
+    ("local f = coroutine.wrap(function(a)\n  local inner = a + 1\n  return inner\nend)\n"
+     "return f(1)", ["0"], [["s"], ["s"], ["s"], ["s"], ["p"], ["t"], ["p", "a"], ["c"]]),
     ("return 1 +", ["0"], []),  # a compile error: <endsession> at once
     ("return 1", ["2", "k"], []),
 ]
