@@ -30,7 +30,12 @@ from .cluster import PROXY, REPLICA, Cluster
 from .commands import table
 from .commands.acl import noperm_reply
 from .commands.acl_rules import AclLog, User, Users, denial, sort_option_refusal
-from .commands.scripting import DEBUGGED_SCRIPT_COMMANDS, NOSCRIPT, SCRIPT_DEBUG_REFUSED
+from .commands.scripting import (
+    DEBUGGED_SCRIPT_COMMANDS,
+    NOSCRIPT,
+    SCRIPT_DEBUG_PIPELINED,
+    SCRIPT_DEBUG_REFUSED,
+)
 from .commands.table import COMMANDS, Command, Context, count_rejected, lookup
 from .config import Config
 from .entries import COMMAND, EXPIRE, LEASE_EXPIRY, LEASE_PROMOTE, SCRIPT_COMMANDS, TRANSACTION
@@ -485,6 +490,9 @@ class Client(asyncio.Protocol):
             if len(argv[1]) != 40:
                 return CommandError(NOSCRIPT)
             return CommandError("ERR Please use EVAL instead of EVALSHA for debugging")
+        if self.replies.slots:  # the session's output would overtake their replies
+            cmd.rejected_calls += 1
+            return CommandError(SCRIPT_DEBUG_PIPELINED)
         return self._start_debug_session(argv)
 
     def _start_debug_session(self, argv: list[bytes]) -> Pending:

@@ -417,6 +417,7 @@ SCRIPT_DEBUG_SYNC_UNSUPPORTED = (
 SCRIPT_DEBUG_REFUSED = ("ERR SCRIPT DEBUG SYNC is not supported by rcache: this connection "
                         "asked for a synchronous debugging session, so its scripts do not run "
                         "(SCRIPT DEBUG NO or YES ends that)")
+SCRIPT_DEBUG_PIPELINED = "ERR SCRIPT DEBUG must be called outside a pipeline"
 DEBUGGED_SCRIPT_COMMANDS = frozenset(("eval", "evalsha", "eval_ro", "evalsha_ro"))
 
 
@@ -516,6 +517,9 @@ def script_debug(ctx: Context, argv: list[bytes]):
     rolled back, as Redis's forked session. SYNC would keep them: refused, and remembered
     so that `redis-cli --ldb-sync-mode`, which ignores the refusal, does not run its script
     for real (SCRIPT_DEBUG_REFUSED) until SCRIPT DEBUG NO or YES."""
+    replies = ctx.client.replies
+    if replies.out or replies.slots:
+        raise CommandError(SCRIPT_DEBUG_PIPELINED)
     mode = argv[2].lower()
     if mode == b"no":
         ctx.client.script_debug = None
