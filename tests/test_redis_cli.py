@@ -339,6 +339,12 @@ RAW_SESSIONS = [  # (script, EVAL's arguments, debugger commands; the last one e
     ("local t = {}\nt[1] = t\nreturn 1", ["0"], [["s"], ["s"], ["p"], ["c"]]),
     ("local f = coroutine.wrap(function(a)\n  local inner = a + 1\n  return inner\nend)\n"
      "return f(1)", ["0"], [["s"], ["s"], ["s"], ["s"], ["p"], ["t"], ["p", "a"], ["c"]]),
+    ("redis.setresp(3)\nreturn 1", ["1", "ldb-hash"],  # replies logged as RESP3 shows them
+     [["s"], ["r", "hset", "ldb-hash", "f", "1.5"], ["r", "hgetall", "ldb-hash"],
+      ["r", "sadd", "ldb-set", "a"], ["r", "smembers", "ldb-set"], ["r", "get", "nokey"],
+      ["r", "zadd", "ldb-zset", "1.5", "m"], ["r", "zscore", "ldb-zset", "m"],
+      ["r", "set", "ldb-key", "a b\x01"], ["r", "get", "ldb-key"], ["r", "echo", 'a"b\\'],
+      ["r", "ping"], ["c"]]),
     ("return 1 +", ["0"], []),  # a compile error: <endsession> at once
     ("return 1", ["2", "k"], []),
 ]
@@ -361,9 +367,24 @@ def test_ldb_protocol_bytes_equal_redis(both, script: str, args: list[str],
         finally:
             session.close()
         transcripts[name] = transcript
-        assert redis.Redis(port=port, db=int(DB)).exists("ldb-key", "ldb-hash") == 0
+        assert redis.Redis(port=port, db=int(DB)).exists(
+            "ldb-key", "ldb-hash", "ldb-set", "ldb-zset") == 0
     assert transcripts["rcache"] == transcripts["redis"]
     assert transcripts["rcache"][-1].startswith(b"*")
+
+
+def test_ldb_protocol_error_ends_the_script_as_redis(both) -> None:
+    """What is not a RESP array (an inline command) ends the script with Redis's error."""
+    for name, port in both.items():
+        session, _ = _debug(port, "local x = 1\nreturn x", "0")
+        try:
+            session.sock.sendall(b"step\r\n")
+            assert session.reply() + session.reply() == (
+                b"*1\r\n+<endsession>\r\n-ERR protocol error script: "
+                b"81d3cc25cd49aae96a424764ed1ee8c44c88ce76, on @user_script:1.\r\n"), name
+            assert session.closed_by_server(), name
+        finally:
+            session.close()
 
 
 def test_ldb_evalsha_and_eval_ro_as_redis(both) -> None:
