@@ -9,8 +9,9 @@ connection and gets each answer as an array of status strings; at the end comes
 ``<endsession>``, the EVAL's reply, and the connection is closed, as Redis does.
 
 What bounds a session: its client. A client that goes away ends the dialogue: the script
-runs on without stopping and a stop that is a timeout (the node's lua-instruction-budget
-spent since the last stop, Redis's busy-reply-threshold) ends it with an error.
+runs on without stopping until it ends, or until it has run the node's lua-instruction-budget
+since its last stop (Redis's busy-reply-threshold; with the client there, that is a stop
+"timeout reached"), which ends it with an error.
 """
 
 from __future__ import annotations
@@ -227,7 +228,9 @@ class Debugger:
         chunk = lua_globals.loadstring(_LUA.encode(), b"=rcache")
         ldb_api = run.runtime.table_from({
             b"on_event": run.guard(self.on_event), b"eval_charge": self.eval_charge,
-            b"count": COUNT_STEP, b"budget_error": api[b"budget_error"]})
+            b"count": COUNT_STEP,
+            b"budget_error": f"ERR Script exceeded the instruction budget of {self.budget} "
+                             "(lua-instruction-budget)".encode()})
         hook, self._frame_locals, self._find_local, self._frames, self._eval = chunk(
             ldb_api, lua_globals.debug, lua_globals)
         api[b"debug_hook"] = hook
@@ -282,20 +285,23 @@ class Debugger:
 
     # -- stopping ----------------------------------------------------------------------------
     def on_event(self, is_count: bool, short_src: bytes, line: int) -> None:
-        """luaLdbLineHook: a new line (or COUNT_STEP instructions) of the script."""
-        if is_count:
-            self.instructions += COUNT_STEP
+        """luaLdbLineHook: a new line (or COUNT_STEP instructions) of the script. A line
+        counts as one instruction: Lua drops the count events that fall due while the hook
+        (Lua here, C in Redis) runs, which most of them do when every line calls it."""
+        self.instructions += COUNT_STEP if is_count else 1
+        timed_out = self.instructions >= self.budget
+        if timed_out and self.client_gone:
+            # nobody will ever stop it, whatever it stops at: it ends rather than run on
+            raise TableError("timeout during Lua debugging with client closing connection")
         if b"user_script" not in short_src:
             return  # (this debugger's own Lua, run from a stop in a coroutine, too)
         self.currentline = line
         at_breakpoint = line in self.breakpoints or self.luabp
         timeout = False
-        if is_count and not self.step and not at_breakpoint:
-            if self.instructions < self.budget:
+        if not self.step and not at_breakpoint:
+            if not timed_out:
                 return
             timeout = self.step = True
-        if not (self.step or at_breakpoint):
-            return
         reason = "step over"
         if at_breakpoint:
             reason = "redis.breakpoint() called" if self.luabp else "break point"
@@ -305,9 +311,8 @@ class Debugger:
         self.log(b"* Stopped at %d, stop reason = %s" % (line, reason.encode()))
         self.log_source_line(line)
         self.send_logs()
-        if not self.repl() and timeout:
-            # nobody will ever stop it: the script ends here rather than run on
-            raise TableError("timeout during Lua debugging with client closing connection")
+        if not self.repl():
+            return  # the clock runs on, to the timeout above
         self.instructions = 0
         if self.keyspace is not None:
             self.keyspace.now_ms = time.time_ns() // 1_000_000

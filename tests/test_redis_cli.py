@@ -462,10 +462,18 @@ def test_ldb_abandoned_sessions_end(make_node) -> None:
     looping.close()
     wait_for(lambda: node.log().count("Lua debugging session ended") == 2, 60,
              "the abandoned endless script to be cut")
+    stopping, _ = _debug(node.port, "while true do redis.breakpoint() end", "0")
+    stopping.send("c")  # each stop finds nobody: the timeout still comes
+    stopping.close()
+    wait_for(lambda: node.log().count("Lua debugging session ended") == 3, 60,
+             "the abandoned script that keeps stopping to be cut")
     kept = _debug(node.port, "local i = 0\nwhile true do i = i + 1 end", "0")[0]
     try:  # while its client is there, a timeout stops the script instead
         assert kept.ask("c") == (b"*2\r\n+* Stopped at 2, stop reason = timeout reached, "
                                  b"infinite loop?\r\n+-> 2   while true do i = i + 1 end\r\n")
+        assert kept.ask("e", "while true do end") == (  # an eval fragment has the budget too
+            b"*1\r\n+<error> ERR Script exceeded the instruction budget of 300000 "
+            b"(lua-instruction-budget)\r\n")
         assert b"-ERR script aborted for user request" in kept.ask("a", replies=2)
     finally:
         kept.close()
