@@ -663,7 +663,9 @@ class DebugSession:
                  limits, send: Callable[[bytes], None], finish: Callable[[object], None],
                  client_name: str = "") -> None:
         self._input: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self.debugger = Debugger(argv[1], self._input.get, send, scripting.instruction_budget)
+        self._queued = 0  # bytes fed and not read yet (bounded: see feed)
+        self._queued_lock = threading.Lock()
+        self.debugger = Debugger(argv[1], self._receive, send, scripting.instruction_budget)
         self._store, self._dbnum, self._argv = store, dbnum, argv
         self._user, self._limits = user, limits
         self._finish = finish
@@ -673,8 +675,22 @@ class DebugSession:
     def start(self) -> None:
         self.thread.start()
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes) -> bool:
+        """The client's bytes, for the debugger; False when more than MAX_INPUT wait unread
+        (a client that sends while the script runs): the caller closes the connection."""
+        with self._queued_lock:
+            self._queued += len(data)
+            if self._queued > MAX_INPUT:
+                return False
         self._input.put(data)
+        return True
+
+    def _receive(self) -> bytes | None:
+        data = self._input.get()
+        if data is not None:
+            with self._queued_lock:
+                self._queued -= len(data)
+        return data
 
     def abandon(self) -> None:
         self._input.put(None)

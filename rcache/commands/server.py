@@ -46,12 +46,13 @@ def config_set(ctx: Context, argv: list[bytes]):
         raise CommandError(errors.wrong_arity("config|set"))
     pairs = [(argv[i], argv[i + 1]) for i in range(2, len(argv), 2)]
     config = ctx.server.config
-    config.set_at_runtime(pairs)
+    config.set_at_runtime(pairs, local=ctx.client.local)
     for client in ctx.server.clients.values():  # as Redis, open connections follow at once
         client.reader.max_bulk_len = config.proto_max_bulk_len
     logging.getLogger().setLevel(python_log_level(config.loglevel))
     table.latency_tracking = config.latency_tracking
     server = ctx.server
+    server.apply_oom_score_adj()
     server.tracker.keep_to_limit()
     if config.maxmemory and server.replicator.is_leader:
         server.eviction.admit()  # as Redis, a lowered limit evicts at once, not at the next write
@@ -220,6 +221,48 @@ def monitor(ctx: Context, argv: list[bytes]):
 def time_(ctx: Context, argv: list[bytes]):
     now_us = time.time_ns() // 1000
     return [str(now_us // 1_000_000).encode(), str(now_us % 1_000_000).encode()]
+
+
+# -- MODULE: rcache loads no modules; it answers as a Redis 7.0 with none loaded and its default
+# enable-module-command no (clients ask MODULE LIST to find out which modules a server has) --
+container("module", -2, "", group=_G, since="4.0.0", summary="A container for module commands")
+
+MODULE_COMMAND_NOT_ALLOWED = (
+    "ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", "
+    "you can run it from a local connection, otherwise you need to set this option in the "
+    "configuration file, and then restart the server.")
+
+
+@command("list", 2, "admin noscript node", group=_G, container="module", since="4.0.0",
+         summary="List all modules loaded by the server", complexity="O(N) where N is the "
+         "number of loaded modules.")
+def module_list(ctx: Context, argv: list[bytes]):
+    return []
+
+
+@command("load", -3, "admin noscript no_async_loading node", group=_G, container="module",
+         since="4.0.0", summary="Load a module")
+@command("loadex", -3, "admin noscript no_async_loading node", group=_G, container="module",
+         since="7.0.0", summary="Load a module with extended parameters")
+@command("unload", 3, "admin noscript no_async_loading node", group=_G, container="module",
+         since="4.0.0", summary="Unload a module")
+def module_load(ctx: Context, argv: list[bytes]):
+    raise CommandError(MODULE_COMMAND_NOT_ALLOWED)
+
+
+@command("help", 2, "loading stale node", group=_G, container="module", since="5.0.0",
+         summary="Show helpful text about the different subcommands")
+def module_help(ctx: Context, argv: list[bytes]):
+    return _help((
+        "MODULE <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "LIST", "    Return a list of loaded modules.",
+        "LOAD <path> [<arg> ...]",
+        "    Load a module library from <path>, passing to it any optional arguments.",
+        "LOADEX <path> [[CONFIG NAME VALUE] [CONFIG NAME VALUE]] [ARGS ...]",
+        "    Load a module library from <path>, while passing it module configurations and "
+        "optional arguments.",
+        "UNLOAD <name>", "    Unload a module.",
+        "HELP", "    Prints this help."))
 
 
 # -- snapshots: the Raft log's compaction, which is what Redis's RDB files are to rcache --------
