@@ -507,3 +507,25 @@ def test_cluster_check_info_and_moved(cluster: LocalCluster) -> None:
     leader = cluster.leader()
     assert f"127.0.0.1:{leader.port} (" in info.stdout
     assert "-> 1 keys | 16384 slots | 2 slaves." in info.stdout, info
+
+
+def test_ldb_refuses_multi_and_pipelines(shared_node: Node) -> None:
+    """A debugging session takes the connection over: SCRIPT DEBUG in a pipeline (as Redis)
+    and a debugged EVAL inside MULTI or behind replies not yet sent are refused."""
+    session = LdbConnection(shared_node.port)
+    try:
+        session.send("PING")
+        session.send("SCRIPT", "DEBUG", "YES")
+        assert session.reply() + session.reply() == (
+            b"+PONG\r\n-ERR SCRIPT DEBUG must be called outside a pipeline\r\n")
+        assert session.ask("SCRIPT", "DEBUG", "YES") + session.ask("MULTI") == b"+OK\r\n" * 2
+        assert session.ask("EVAL", "return 1", "0") == \
+            b"-ERR a debugging session cannot run inside MULTI\r\n"
+        assert session.ask("EXEC").startswith(b"-EXECABORT")
+        session.sock.sendall(encode_command([b"SET", b"ldb-pipelined", b"1"]) +
+                             encode_command([b"EVAL", b"return 1", b"0"]))
+        assert session.reply() + session.reply() == (
+            b"+OK\r\n-ERR SCRIPT DEBUG must be called outside a pipeline\r\n")
+    finally:
+        session.close()
+    redis.Redis(port=shared_node.port).delete("ldb-pipelined")
