@@ -514,8 +514,8 @@ def test_ldb_refuses_multi_and_pipelines(shared_node: Node) -> None:
     and a debugged EVAL inside MULTI or behind replies not yet sent are refused."""
     session = LdbConnection(shared_node.port)
     try:
-        session.send("PING")
-        session.send("SCRIPT", "DEBUG", "YES")
+        session.sock.sendall(encode_command([b"PING"]) +
+                             encode_command([b"SCRIPT", b"DEBUG", b"YES"]))
         assert session.reply() + session.reply() == (
             b"+PONG\r\n-ERR SCRIPT DEBUG must be called outside a pipeline\r\n")
         assert session.ask("SCRIPT", "DEBUG", "YES") + session.ask("MULTI") == b"+OK\r\n" * 2
