@@ -146,7 +146,8 @@ class RaftNode(SyncObj):
       member records (``storage.member_roles``), applied from the log like any write, so
       every node changes its view at the same index of the log (etcd applies its membership
       changes so too); PySyncObj's own membership entries only remove voters. A learner
-      never campaigns; one promoted becomes a voter where its promotion is applied.
+      never campaigns nor votes, and no candidate counts its vote; one promoted becomes a
+      voter where its promotion is applied, a demoted voter a learner where its demotion is.
     """
 
     # The lease is shorter than the election timeout by this factor: a margin for clocks
@@ -504,6 +505,11 @@ class RaftNode(SyncObj):
             self._prevote_won = False  # a leader is back: no election on an old yes
             if message.get("entries") and "transmission" not in message:
                 self._skip_entries_we_hold(message)
+        elif kind in ("pre_vote", "request_vote") and not self.voting:
+            return  # a learner has no vote to give
+        elif kind in ("pre_vote_response", "response_vote") \
+                and node not in self._SyncObj__otherNodes:
+            return  # nor does one count (PySyncObj counts any answer), a demoted voter say
         elif kind == "pre_vote":
             self._on_pre_vote(node, message)
             return
@@ -622,6 +628,8 @@ class RaftNode(SyncObj):
         voters = {raft for node, (raft, _) in addresses.items() if roles[node] == VOTER}
         others, readonly = self._SyncObj__otherNodes, self._SyncObj__readonlyNodes
         self.voting = me in voters if me in voters | learners else not others
+        for node in [node for node in others if node.address in learners]:
+            self._demoted(node)
         for node in list(readonly):
             if node.address in learners and node not in others:
                 continue
@@ -652,15 +660,24 @@ class RaftNode(SyncObj):
         self._SyncObj__raftMatchIndex.setdefault(node, 0)
         self._SyncObj__lastResponseTime.setdefault(node, raft_clock())
 
+    def _demoted(self, node) -> None:
+        """A voter becomes a learner: no majority counts it from here on; its link, its
+        match index and the log it is sent stay."""
+        self._SyncObj__otherNodes.discard(node)
+        self._SyncObj__readonlyNodes.add(node)
+        self._confirmed_at.pop(node.address, None)
+
     def _SyncObj__updateClusterConfiguration(self, newNodes) -> None:  # noqa: N802, N803
         """A snapshot was loaded (at start, or sent by the leader): its header lists the
         voters when it was taken, PySyncObj's only record of them; the member records (the
-        snapshot's, or RocksDB's if newer) add the promotions since and list the learners."""
+        snapshot's, or RocksDB's if newer) add the promotions and demotions since and list
+        the learners: a member's record, where it has one, says whether it votes."""
         me = self.selfNode.address
         store = self._machine.store
         roles = store.member_roles()
-        voters = {str(node) for node in newNodes} | {
-            raft for node, (raft, _) in store.members().items() if roles[node] == VOTER}
+        recorded = {raft: roles[node] == VOTER for node, (raft, _) in store.members().items()}
+        voters = {address for address in map(str, newNodes) if recorded.get(address, True)} | {
+            raft for raft, votes in recorded.items() if votes}
         voters.discard(me)
         readonly = self._SyncObj__readonlyNodes
         for node in [node for node in readonly if node.address in voters]:
