@@ -271,6 +271,7 @@ def real_replica_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
 _CLUSTER_DISABLED_CASES = [
     ("CLUSTER", "INFO"), ("CLUSTER", "SLOTS"), ("CLUSTER", "SHARDS"), ("CLUSTER", "NODES"),
     ("CLUSTER", "MYID"), ("CLUSTER", "KEYSLOT", "k"), ("CLUSTER", "HELP"),
+    ("CLUSTER", "REPLICAS", "x"), ("CLUSTER", "SLAVES", "x"),
     ("CLUSTER", "NOSUCH"), ("READONLY",), ("READWRITE",), ("INFO", "cluster"),
     ("CONFIG", "GET", "cluster-enabled"), ("CONFIG", "SET", "cluster-enabled", "yes"),
     ("CONFIG", "SET", "cluster-enabled", "no"), ("GET", "standalone:missing"),
