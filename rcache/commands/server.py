@@ -240,12 +240,12 @@ def module_list(ctx: Context, argv: list[bytes]):
     return []
 
 
-@command("load", -3, "admin noscript node", group=_G, container="module", since="4.0.0",
-         summary="Load a module")
-@command("loadex", -3, "admin noscript node", group=_G, container="module", since="7.0.0",
-         summary="Load a module with extended parameters")
-@command("unload", 3, "admin noscript node", group=_G, container="module", since="4.0.0",
-         summary="Unload a module")
+@command("load", -3, "admin noscript no_async_loading node", group=_G, container="module",
+         since="4.0.0", summary="Load a module")
+@command("loadex", -3, "admin noscript no_async_loading node", group=_G, container="module",
+         since="7.0.0", summary="Load a module with extended parameters")
+@command("unload", 3, "admin noscript no_async_loading node", group=_G, container="module",
+         since="4.0.0", summary="Unload a module")
 def module_load(ctx: Context, argv: list[bytes]):
     raise CommandError(MODULE_COMMAND_NOT_ALLOWED)
 
