@@ -399,8 +399,7 @@ class Client(asyncio.Protocol):
             return QUEUED
         server = self.server
         config = server.config  # the LRU/LFU clock: only where eviction may read it
-        if config.evicting and cmd.keyed and (
-                cmd.container is None or cmd.container.name != "object"):
+        if config.evicting and cmd.keyed and "no_touch" not in cmd.flags:
             server.eviction.note_access(self.db, cmd, argv)
         return self._route(cmd, argv)
 
