@@ -900,8 +900,9 @@ class Replicator:
         # After an entry's (or a read round's) replies are resolved: their clients write them
         # now, one write each, instead of one per reply.
         self.on_resolved: Callable[[], None] = lambda: None
-        # Called on the event loop when this node stops leading.
+        # Called on the event loop when this node stops leading, and when it starts.
         self.on_deposed: Callable[[], None] = lambda: None
+        self.on_elected: Callable[[], None] = lambda: None
         # The leader this node last knew (Raft address; SENTINEL names it while there is
         # none), since when it knows it and when it last knew one (monotonic; tick thread).
         self.last_leader: str | None = None
@@ -990,15 +991,16 @@ class Replicator:
 
     def _watch_leader(self, was_leading: bool) -> None:
         """Tick thread: note the leader known now, and tell the loop when this node stops
-        leading."""
+        leading or starts."""
         node, now = self.node, time.monotonic()
         leader = node._getLeader()
         if leader is not None:
             if leader.address != self.last_leader:
                 self.last_leader, self.leader_since = leader.address, now
             self.leader_seen_at = now
-        if was_leading and not node._isLeader():
-            self._loop.call_soon_threadsafe(self.on_deposed)
+        leading = node._isLeader()
+        if was_leading != leading:
+            self._loop.call_soon_threadsafe(self.on_deposed if was_leading else self.on_elected)
 
     # -- snapshots -----------------------------------------------------------------------------
     def _compact(self) -> None:

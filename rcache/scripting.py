@@ -24,6 +24,7 @@ from collections.abc import Callable
 import lupa.lua51 as lua51
 
 from . import lualibs
+from .config import NOTICE
 from .errors import CommandError
 from .lualibs import ArgumentError, LibraryError, check_int, is_table, type_name
 from .resp import (
@@ -60,7 +61,7 @@ SCRIPT_NOT_ALLOWED = "ERR This Redis command is not allowed from script"
 WRITE_IN_READ_ONLY = "ERR Write commands are not allowed from read-only scripts."
 UNKNOWN_FROM_SCRIPT = "ERR Unknown Redis command called from script"
 ARITY_FROM_SCRIPT = "ERR Wrong number of args calling Redis command from script"
-LOG_LEVELS = (logging.DEBUG, logging.INFO, logging.INFO, logging.WARNING)
+LOG_LEVELS = (logging.DEBUG, logging.INFO, NOTICE, logging.WARNING)  # redis.LOG_*
 
 _ALLOWED_GLOBALS = (
     b"_VERSION", b"assert", b"error", b"getmetatable", b"ipairs", b"load", b"loadstring",

@@ -32,13 +32,13 @@ from .commands.acl import noperm_reply
 from .commands.acl_rules import AclLog, User, Users, denial, sort_option_refusal
 from .commands.scripting import DEBUGGED_SCRIPT_COMMANDS, SCRIPT_DEBUG_REFUSED
 from .commands.table import COMMANDS, Command, Context, count_rejected, lookup
-from .config import Config
+from .config import NOTICE, Config
 from .entries import COMMAND, EXPIRE, LEASE_EXPIRY, LEASE_PROMOTE, SCRIPT_COMMANDS, TRANSACTION
 from .errors import CommandError
 from .eviction import Eviction
 from .leases import due_leases, lease_ids_after
-from .monitor import Monitors
-from .oslimits import check_maxclients, fit_maxclients, set_keepalive
+from .monitor import Monitors, quoted
+from .oslimits import OomScoreAdj, check_maxclients, fit_maxclients, set_keepalive
 from .outbuf import FLOW_HIGH, FLOW_LOW, FLUSH_AT, LimitWatch
 from .pause import ClientPause
 from .pending import Pending
@@ -158,6 +158,8 @@ class Client(asyncio.Protocol):
         self.created = self.last_active = time.time()
         self.last_command: Command | None = None
         self.addr = self.laddr = ""
+        self.unix = False  # came in on the unix socket
+        self.local = False  # on loopback or the unix socket (enable-protected-configs local)
         self.transport: asyncio.Transport | None = None
         self.replies = ReplyQueue()
         self._barriers = 0  # linearizable reads awaiting their ReadIndex confirmation
@@ -180,10 +182,15 @@ class Client(asyncio.Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:
         self.transport = transport
         peer, local = transport.get_extra_info("peername"), transport.get_extra_info("sockname")
-        self.addr = f"{peer[0]}:{peer[1]}" if peer else "?"
-        self.laddr = f"{local[0]}:{local[1]}" if local else "?"
-        transport.set_write_buffer_limits(high=FLOW_HIGH, low=FLOW_LOW)
         sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family == socket.AF_UNIX:  # as Redis names them
+            self.addr = self.laddr = f"{self.server.config.unixsocket}:0"
+            self.unix = self.local = True
+        else:
+            self.addr = f"{peer[0]}:{peer[1]}" if peer else "?"
+            self.laddr = f"{local[0]}:{local[1]}" if local else "?"
+            self.local = bool(peer) and peer[0] in ("127.0.0.1", "::1")
+        transport.set_write_buffer_limits(high=FLOW_HIGH, low=FLOW_LOW)
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             set_keepalive(sock, self.server.config.tcp_keepalive)
@@ -227,6 +234,9 @@ class Client(asyncio.Protocol):
         stats.reads_processed += 1
         stats.net_input_bytes += len(data)
         commands = self.reader.read(data)
+        if self.reader.buffered() > self.server.config.client_query_buffer_limit:
+            self._close_for_query_buffer()
+            return
         replies = self.replies
         if (len(commands) == 1 and not self._inbox and not replies.slots and not self._closing
                 and not self.write_paused and replies.out_size <= FLUSH_AT
@@ -860,6 +870,15 @@ class Client(asyncio.Protocol):
             self.flush()
             self.transport.close()
 
+    def _close_for_query_buffer(self) -> None:
+        """client-query-buffer-limit: a request still arriving that is longer than this is
+        cut, with Redis's log line (its first 64 bytes as sdscatrepr shows them)."""
+        from .commands.connection import describe
+        start = quoted(self.reader.peek(64)).decode(errors="replace")
+        log.warning("Closing client that reached max query buffer length: %s (qbuf initial "
+                    "bytes: %s)", describe(self, time.time()), start)
+        self.close()
+
     def close(self) -> None:
         self._closing = True
         if self.transport is not None:
@@ -1021,6 +1040,9 @@ class Server:
         self._flush_due: list[Client] = []  # clients with replies resolved, to write
         self._write_due: list[Client] = []  # clients with replies ready, written in one go
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.oom_score_adj = OomScoreAdj()
+        self._pidfile_written = False
+        self._unix_socket_open = False  # the socket file is ours to remove
 
     async def serve(self) -> None:
         """Open the client port first (so a port that is taken stops the node before it
@@ -1043,11 +1065,14 @@ class Server:
             try:
                 self._servers.append(await loop.create_server(
                     functools.partial(Client, self, tls=context is not None), config.bind,
-                    port, reuse_address=True, backlog=511, ssl=context, start_serving=False))
+                    port, reuse_address=True, backlog=config.tcp_backlog, ssl=context,
+                    start_serving=False))
             except OSError as err:
-                reason = os.strerror(err.errno) if err.errno else str(err)
                 raise PortUnavailable(f"cannot listen on client port {config.bind}:{port}: "
-                                      f"{reason}") from None
+                                      f"{_reason(err)}") from None
+        if config.unixsocket:
+            await self._listen_on_unix_socket(loop)
+        self._write_pidfile()
         starting = asyncio.ensure_future(self.cluster.start(loop))
         stopping = asyncio.ensure_future(self._stopping.wait())
         try:
@@ -1058,22 +1083,69 @@ class Server:
                 return
             self.replicator = starting.result()
             self.replicator.on_resolved = self.flush_replies
-            self.replicator.on_deposed = self._close_clients_when_deposed
+            self.replicator.on_deposed = self._deposed
+            self.replicator.on_elected = self.apply_oom_score_adj
+            self.apply_oom_score_adj()
             for listener in self._servers:
                 await listener.start_serving()
             self._tasks = [asyncio.create_task(self._active_expiry()),
                            asyncio.create_task(self._close_idle_clients()),
                            asyncio.create_task(self.cluster.leave_when_removed()),
                            asyncio.create_task(self.cluster.promote_learners())]
-            ports = ", ".join(f"{config.bind}:{port}" + (" (TLS)" if context else "")
-                              for port, context in listeners)
-            print(f"rcache {self.cluster.node_id} listening on {ports}, raft "
-                  f"{config.raft_address} (Raft links: {self.cluster.raft_links}), data in "
-                  f"{os.path.abspath(config.dir)}", flush=True)
+            ports = ", ".join([f"{config.bind}:{port}" + (" (TLS)" if context else "")
+                               for port, context in listeners]
+                              + ([f"unix socket {config.unixsocket}"] if config.unixsocket
+                                 else []))
+            log.log(NOTICE, "rcache %s listening on %s, raft %s (Raft links: %s), data in %s",
+                    self.cluster.node_id, ports, config.raft_address, self.cluster.raft_links,
+                    os.path.abspath(config.dir))
             await stopping
         finally:
             stopping.cancel()
             await self._close()
+            self._remove_pidfile()
+
+    async def _listen_on_unix_socket(self, loop: asyncio.AbstractEventLoop) -> None:
+        """unixsocket: the same clients as the TCP port's, on a unix socket (with
+        unixsocketperm's mode, if set)."""
+        config = self.config
+        try:
+            self._servers.append(await loop.create_unix_server(
+                functools.partial(Client, self), config.unixsocket, backlog=config.tcp_backlog,
+                start_serving=False))
+            self._unix_socket_open = True
+            if config.unixsocketperm:
+                os.chmod(config.unixsocket, config.unixsocketperm)
+        except OSError as err:
+            raise PortUnavailable(f"cannot listen on unix socket {config.unixsocket}: "
+                                  f"{_reason(err)}") from None
+
+    def _write_pidfile(self) -> None:
+        """pidfile: written once the ports are open, removed at a clean shutdown."""
+        if not self.config.pidfile:
+            return
+        try:
+            with open(self.config.pidfile, "w", encoding="ascii") as fh:
+                fh.write(f"{os.getpid()}\n")
+            self._pidfile_written = True
+        except OSError as err:
+            log.warning("Failed to write PID file: %s", _reason(err))
+
+    def _remove_pidfile(self) -> None:
+        if self._pidfile_written:
+            try:
+                os.unlink(self.config.pidfile)
+            except OSError as err:
+                log.warning("Failed to remove PID file: %s", _reason(err))
+
+    def apply_oom_score_adj(self) -> None:
+        config = self.config
+        leading = self.replicator is not None and self.replicator.is_leader
+        self.oom_score_adj.apply(config.oom_score_adj, config.oom_score_adj_values, leading)
+
+    def _deposed(self) -> None:
+        self.apply_oom_score_adj()
+        self._close_clients_when_deposed()
 
     def _drop_refused_clients(self) -> None:
         """After ACL SETUSER or DELUSER, as Redis: a connection whose user is gone closes,
@@ -1154,6 +1226,11 @@ class Server:
             task.cancel()
         for listener in self._servers:
             listener.close()
+        if self._unix_socket_open:
+            try:  # (Python's unix servers leave their socket file behind)
+                os.unlink(self.config.unixsocket)
+            except OSError:
+                pass
         for client in list(self.clients.values()):
             client.close()
         if self.http is not None:
@@ -1234,6 +1311,10 @@ class Server:
                 return False
             after = ids[-1]
         return True
+
+
+def _reason(err: OSError) -> str:
+    return os.strerror(err.errno) if err.errno else str(err)
 
 
 def _exit_if_stuck(grace: float = 8.0) -> None:
