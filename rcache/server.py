@@ -102,15 +102,20 @@ class Stats:
         now_ms = int(time.time() * 1000)
         self.ops_rate, self.input_rate, self.output_rate = (
             InstantaneousMetric(now_ms), InstantaneousMetric(now_ms), InstantaneousMetric(now_ms))
+        self.repl_input_rate, self.repl_output_rate = (
+            InstantaneousMetric(now_ms), InstantaneousMetric(now_ms))
 
-    def sample_rates(self, now_ms: int) -> None:
-        """Every 100 ms at most (Redis's run_with_period(100)): a sample of each rate."""
+    def sample_rates(self, now_ms: int, repl_input_bytes: int, repl_output_bytes: int) -> None:
+        """Every 100 ms at most (Redis's run_with_period(100)): a sample of each rate. As in
+        Redis, the network rates count the replication (Raft) bytes too."""
         if now_ms - self._sampled_ms < SAMPLE_PERIOD_MS:
             return
         self._sampled_ms = now_ms
         self.ops_rate.track(self.commands_processed, now_ms)
-        self.input_rate.track(self.net_input_bytes, now_ms)
-        self.output_rate.track(self.net_output_bytes, now_ms)
+        self.input_rate.track(self.net_input_bytes + repl_input_bytes, now_ms)
+        self.output_rate.track(self.net_output_bytes + repl_output_bytes, now_ms)
+        self.repl_input_rate.track(repl_input_bytes, now_ms)
+        self.repl_output_rate.track(repl_output_bytes, now_ms)
 
     def count_error(self, error: CommandError) -> None:
         if error.counted:
@@ -1348,7 +1353,9 @@ class Server:
         promoted_term = None
         while True:
             await asyncio.sleep(1 / max(1, self.config.hz))
-            self.stats.sample_rates(int(time.time() * 1000))  # (on every node)
+            repl = self.replicator.traffic.counts()
+            self.stats.sample_rates(int(time.time() * 1000), repl["bytes_in"],
+                                    repl["bytes_out"])  # (on every node)
             if not self.replicator.leader_caught_up or self.pause.writes_paused:
                 continue  # (CLIENT PAUSE holds expiry too, as Redis does)
             term = self.replicator.term
