@@ -17,6 +17,7 @@ import os
 import random
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -1122,6 +1123,7 @@ class Server:
         self.machine.slowlog_from_us = lambda: config.slowlog_log_slower_than
         self.started = time.time()
         self._servers: list[asyncio.AbstractServer] = []
+        self.tls_context: ssl.SSLContext | None = None  # the TLS port's (CONFIG SET changes it)
         self._stopping: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
         self.http: HttpService | None = None
@@ -1147,6 +1149,7 @@ class Server:
             await self.http.start()
         config = self.config
         tls_context = server_context(config) if config.tls_port else None  # fail early
+        self.tls_context = tls_context
         listeners = ([(config.port, None)] if config.port else []) + (
             [(config.tls_port, tls_context)] if tls_context is not None else [])
         for port, context in listeners:
