@@ -38,7 +38,7 @@ from .commands.scripting import (
     SCRIPT_DEBUG_REFUSED,
 )
 from .commands.table import COMMANDS, Command, Context, count_rejected, lookup
-from .config import NOTICE, Config
+from .config import NOTICE, Config, OutputLimit
 from .entries import COMMAND, EXPIRE, LEASE_EXPIRY, LEASE_PROMOTE, SCRIPT_COMMANDS, TRANSACTION
 from .errors import CommandError
 from .eviction import Eviction
@@ -893,22 +893,26 @@ class Client(asyncio.Protocol):
         replies = self.replies
         if replies.out and transport is not None and not transport.is_closing():
             out = replies.take()
+            limit = self.server.config.client_output_buffer_limit[self.output_class]
+            limited = limit.hard or limit.soft  # (not a normal client's, by default)
             # Counted before any of it is sent, as Redis counts a reply as it is made: a
             # reply past the hard limit closes the client unanswered.
-            if self.check_output_limit(
-                    len(out) + transport.get_write_buffer_size() + replies.held):
+            if limited and self.check_output_limit(
+                    len(out) + transport.get_write_buffer_size() + replies.held, limit):
                 return
             transport.write(out)
             stats = self._stats
             stats.writes_processed += 1
             stats.net_output_bytes += len(out)
-            self.check_output_limit(self.unsent_bytes)
+            if limited:
+                self.check_output_limit(self.unsent_bytes, limit)
 
-    def check_output_limit(self, unsent: int) -> bool:
+    def check_output_limit(self, unsent: int, limit: OutputLimit | None = None) -> bool:
         """Redis's client-output-buffer-limit, for this client's class: whether it closed the
         client. While the soft-limit clock runs the client is on the server's list that
         Server._output_limits_cron checks again, replies or not."""
-        limit = self.server.config.client_output_buffer_limit[self.output_class]
+        if limit is None:
+            limit = self.server.config.client_output_buffer_limit[self.output_class]
         watch = self._limit_watch
         if watch.exceeded(unsent, limit, time.monotonic()):
             self.close_over_output_limit(f"{unsent} bytes unsent")
