@@ -408,3 +408,28 @@ def test_stream_payloads_are_redis_bytes(clients) -> None:
     assert ours.dump("stream:copy") == payload
     assert ours.execute_command("XINFO", "STREAM", "stream:copy", "FULL", "COUNT", "0") == (
         theirs.execute_command("XINFO", "STREAM", "stream:edges", "FULL", "COUNT", "0"))
+
+
+def test_duplicated_consumers_or_pending_entries_refused_as_redis_does(clients) -> None:
+    """RESTORE writes a consumer's pending entries without reads, trusting them to be new:
+    a payload naming a consumer twice, or a pending entry twice, is refused (as Redis's
+    loader refuses it) rather than miscounted."""
+    ours, theirs = clients
+    theirs.xadd("s", {"f": "v"}, id="1-0")
+    theirs.xadd("s", {"f": "w"}, id="2-0")
+    theirs.xgroup_create("s", "g", id="0")
+    theirs.xreadgroup("g", "alice", {"s": ">"}, count=1)
+    theirs.xreadgroup("g", "bob", {"s": ">"}, count=1)
+    kind, value = rdb.load(theirs.dump("s"))
+    group = value.groups[0]
+    (alice, seen, alice_ids), (_, bob_seen, bob_ids) = group.consumers
+    twice_named = [(alice, seen, alice_ids), (alice, bob_seen, bob_ids)]
+    twice_pending = [(alice, seen, alice_ids * 2), (b"bob", bob_seen, bob_ids)]
+    for consumers, pending in ((twice_named, group.pending),
+                               (twice_pending, group.pending + group.pending[:1])):
+        group.consumers, group.pending = consumers, pending
+        payload = rdb.dump(kind, value)
+        for client in (ours, theirs):
+            with pytest.raises(redis.ResponseError, match="^Bad data format$"):
+                client.restore("copy", 0, payload)
+            assert client.exists("copy") == 0
