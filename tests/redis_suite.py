@@ -35,8 +35,10 @@ DEFAULT_UNITS = (
     "unit/pubsubshard", "unit/acl", "unit/auth", "unit/introspection", "unit/introspection-2",
     "unit/info-command", "unit/tracking", "unit/slowlog", "unit/pause", "unit/protocol",
 )
-# Tests tagged so need what an external server cannot give (DEBUG, a replica's stream).
-DENIED_TAGS = "-needs:debug -needs:repl"
+# Tests tagged so need what an external server cannot give (a replica's stream). The node
+# runs DEBUG (NODE_OPTIONS), so the needs:debug tests run.
+DENIED_TAGS = "-needs:repl"
+NODE_OPTIONS = ("--enable-debug-command", "yes")
 UNIT_TIMEOUT_S = 900
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -44,7 +46,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 def run_unit(redis_src: Path, unit: str, workdir: Path) -> tuple[dict[str, int], list[str]]:
     """One unit file against a fresh node: (count per outcome, the failures' lines)."""
     port = free_port()
-    node = RcacheNode(port, workdir / unit.replace("/", "_"))
+    node = RcacheNode(port, workdir / unit.replace("/", "_"), *NODE_OPTIONS)
     node.start()
     try:
         run = subprocess.run(
