@@ -1213,6 +1213,12 @@ def test_debug_replies_match_redis(debug_pair) -> None:
         assert_same(debug_pair, *argv)
 
 
+def test_debug_command_docs_match_redis(debug_pair) -> None:
+    for name in ("debug", "pfdebug", "restore-asking"):
+        ours, theirs = (_parse(conn.call("COMMAND", "DOCS", name)) for conn in debug_pair)
+        assert ours[1][:10] == theirs[1][:10], name  # summary ... doc_flags
+
+
 def test_debug_help_lists_what_rcache_runs(debug_pair) -> None:
     """Redis's own text for each subcommand rcache has (the other tests run each), and no
     other subcommand."""
