@@ -1301,3 +1301,11 @@ def test_swapdb_bringing_a_stale_key_keeps_watch_clean(debug_pair, stale_in_1: b
     finally:
         for conn in debug_pair:
             conn.call("DEBUG", "SET-ACTIVE-EXPIRE", "1")
+
+
+def test_debug_in_a_transaction(debug_pair) -> None:
+    """Queued with writes, DEBUG runs on the node (not in the log) and EXEC answers for all."""
+    for argv in [("SET", "a", "1"), ("MULTI",), ("DEBUG", "SLEEP", "0"), ("INCR", "a"),
+                 ("DEBUG", "PROTOCOL", "double"), ("EXEC",), ("MULTI",), ("DEBUG", "DIGEST"),
+                 ("EXEC",)]:
+        assert_same(debug_pair, *argv)

@@ -2,7 +2,8 @@
 
 Refused unless enable-debug-command allows it (the server checks, as Redis's processCommand
 does, before authentication). Each subcommand runs on the node the client is connected to,
-outside the Raft log, on that node's data: as Redis runs DEBUG on the one server it reached.
+outside the Raft log, on that node's data: as Redis runs DEBUG on the one server it reached
+(in MULTI, when EXEC starts, before the transaction's writes apply: the "node" flag).
 The ones left out (crashes, RDB/AOF files, allocator and hash-table internals, replication
 streams) answer with why, in _LEFT_OUT.
 """
@@ -62,7 +63,7 @@ _LEFT_OUT = {
 }
 
 
-@command("debug", -2, "admin noscript loading stale", group="server", since="1.0.0",
+@command("debug", -2, "admin noscript loading stale node", group="server", since="1.0.0",
          summary="A container for debugging commands", complexity="Depends on subcommand.")
 def debug(ctx: Context, argv: list[bytes]):
     sub = argv[1].lower()
