@@ -552,8 +552,8 @@ OPTIONS: list[Option] = [
 # Each is shown by CONFIG GET with Redis's default and refused or accepted by CONFIG SET as
 # Redis does (type, bounds, error texts, aliases, immutable and protected ones). Those whose
 # help starts with NO_EFFECT concern something rcache does not have (Redis replication, RDB
-# and AOF files, its cluster bus, threads, jemalloc): they are kept and reported only.
-# What the help of every option kept only for Redis's sake starts with (rcache --help hides them)
+# and AOF files, its cluster bus, threads, jemalloc): they are kept and reported only, and
+# rcache --help leaves out every option whose help starts with COMPATIBILITY_ONLY.
 COMPATIBILITY_ONLY = "accepted for Redis compatibility"
 NO_EFFECT = COMPATIBILITY_ONLY + ", no effect"
 LONG_MAX = LLONG_MAX

@@ -30,12 +30,18 @@ from .cluster import PROXY, REPLICA, Cluster
 from .commands import table
 from .commands.acl import noperm_reply
 from .commands.acl_rules import AclLog, User, Users, denial, sort_option_refusal
-from .commands.scripting import DEBUGGED_SCRIPT_COMMANDS, SCRIPT_DEBUG_REFUSED
+from .commands.scripting import (
+    DEBUGGED_SCRIPT_COMMANDS,
+    NOSCRIPT,
+    SCRIPT_DEBUG_PIPELINED,
+    SCRIPT_DEBUG_REFUSED,
+)
 from .commands.table import COMMANDS, Command, Context, count_rejected, lookup
 from .config import NOTICE, Config
 from .entries import COMMAND, EXPIRE, LEASE_EXPIRY, LEASE_PROMOTE, SCRIPT_COMMANDS, TRANSACTION
 from .errors import CommandError
 from .eviction import Eviction
+from .ldb import DebugSession
 from .leases import due_leases, lease_ids_after
 from .monitor import Monitors, quoted
 from .oslimits import OomScoreAdj, check_maxclients, fit_maxclients, set_keepalive
@@ -96,15 +102,20 @@ class Stats:
         now_ms = int(time.time() * 1000)
         self.ops_rate, self.input_rate, self.output_rate = (
             InstantaneousMetric(now_ms), InstantaneousMetric(now_ms), InstantaneousMetric(now_ms))
+        self.repl_input_rate, self.repl_output_rate = (
+            InstantaneousMetric(now_ms), InstantaneousMetric(now_ms))
 
-    def sample_rates(self, now_ms: int) -> None:
-        """Every 100 ms at most (Redis's run_with_period(100)): a sample of each rate."""
+    def sample_rates(self, now_ms: int, repl_input_bytes: int, repl_output_bytes: int) -> None:
+        """Every 100 ms at most (Redis's run_with_period(100)): a sample of each rate. As in
+        Redis, the network rates count the replication (Raft) bytes too."""
         if now_ms - self._sampled_ms < SAMPLE_PERIOD_MS:
             return
         self._sampled_ms = now_ms
         self.ops_rate.track(self.commands_processed, now_ms)
-        self.input_rate.track(self.net_input_bytes, now_ms)
-        self.output_rate.track(self.net_output_bytes, now_ms)
+        self.input_rate.track(self.net_input_bytes + repl_input_bytes, now_ms)
+        self.output_rate.track(self.net_output_bytes + repl_output_bytes, now_ms)
+        self.repl_input_rate.track(repl_input_bytes, now_ms)
+        self.repl_output_rate.track(repl_output_bytes, now_ms)
 
     def count_error(self, error: CommandError) -> None:
         if error.counted:
@@ -147,7 +158,8 @@ class Client(asyncio.Protocol):
         self.reply_mode: str | None = None  # CLIENT REPLY: None (ON), "off", "skip_next", "skip"
         self.no_evict = False  # CLIENT NO-EVICT
         self.tracking: ClientTracking | None = None  # CLIENT TRACKING ON
-        self.script_debug_asked = False  # SCRIPT DEBUG YES/SYNC, refused: no scripts run
+        self.script_debug: str | None = None  # SCRIPT DEBUG: "yes", "sync" (refused)
+        self.debug_session: DebugSession | None = None  # an EVAL under the debugger
         self.watch_dirty = False
         self.watch_term = 0
         self.created = self.last_active = time.time()
@@ -204,6 +216,8 @@ class Client(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
+        if self.debug_session is not None:
+            self.debug_session.abandon()
         self.server.clients.pop(self.id, None)
         self.server.watches.unwatch(self)
         self.server.hub.drop(self)
@@ -228,6 +242,12 @@ class Client(asyncio.Protocol):
         stats = self._stats
         stats.reads_processed += 1
         stats.net_input_bytes += len(data)
+        if self.debug_session is not None:  # the debugger's dialogue, not commands
+            if not self.debug_session.feed(data):
+                log.warning("Closing client %s: over 1 MB sent to a debugging session that "
+                            "has not read it", self.addr)
+                self.close()
+            return
         commands = self.reader.read(data)
         if self.reader.buffered() > self.server.config.client_query_buffer_limit:
             self._close_for_query_buffer()
@@ -333,7 +353,7 @@ class Client(asyncio.Protocol):
         return (self.reader.authenticated and self.acl_user is None and self.multi is None
                 and not self.subscriptions
                 and self.reply_mode is None and self.id not in self.server.monitors.clients
-                and self.tracking is None and not self.script_debug_asked)
+                and self.tracking is None and self.script_debug is None)
 
     def _runs_in_order(self, cmd: Command | None, argv: list[bytes]) -> bool:
         """May this command run while earlier replies are pending? Only if it reads nothing
@@ -383,9 +403,8 @@ class Client(asyncio.Protocol):
             return CommandError(f"ERR Can't execute '{cmd.full_name}': only (P|S)SUBSCRIBE / "
                                 "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
                                 "context")
-        if self.script_debug_asked and cmd.full_name in DEBUGGED_SCRIPT_COMMANDS:
-            cmd.rejected_calls += 1
-            return CommandError(SCRIPT_DEBUG_REFUSED)
+        if self.script_debug is not None and cmd.full_name in DEBUGGED_SCRIPT_COMMANDS:
+            return self._debugged_script(cmd, argv)
         if self.server.monitors and self.id in self.server.monitors.clients and (
                 cmd.is_write or "readonly" in cmd.flags):  # Redis's monitors are replicas
             cmd.rejected_calls += 1
@@ -479,6 +498,59 @@ class Client(asyncio.Protocol):
         except Exception:  # a bug in one command must not cost the client its connection
             log.exception("command %r failed", argv[:1])
             return CommandError("ERR internal error while running command")
+
+    def _debugged_script(self, cmd: Command, argv: list[bytes]):
+        """EVAL or EVALSHA after SCRIPT DEBUG: a debugging session (rcache.ldb), or why not."""
+        if self.script_debug == "sync" or self.multi is not None:
+            cmd.rejected_calls += 1
+            if self.multi is not None:
+                self.multi_failed = True
+                return CommandError("ERR a debugging session cannot run inside MULTI")
+            return CommandError(SCRIPT_DEBUG_REFUSED)
+        if cmd.name in ("evalsha", "evalsha_ro"):
+            cmd.rejected_calls += 1
+            if len(argv[1]) != 40:
+                return CommandError(NOSCRIPT)
+            return CommandError("ERR Please use EVAL instead of EVALSHA for debugging")
+        if self.replies.slots:  # the session's output would overtake their replies
+            cmd.rejected_calls += 1
+            return CommandError(SCRIPT_DEBUG_PIPELINED)
+        return self._start_debug_session(argv)
+
+    def _start_debug_session(self, argv: list[bytes]) -> Pending:
+        """Hand the connection to a debugging session: what the client sends from now on is
+        the debugger's (commands already read after the EVAL are dropped, as Redis drops
+        them); the session ends with the EVAL's reply, and the connection is closed."""
+        loop = asyncio.get_running_loop()
+        reply = Pending(self._reply_ready)
+        self._inbox.clear()
+        self.flush()
+
+        def send(data: bytes) -> None:
+            _call_soon_threadsafe(loop, self._write_debugger_output, data)
+
+        def finish(value: object) -> None:
+            _call_soon_threadsafe(loop, self._end_debug_session, reply, value)
+
+        user = None if self.acl_user is None else self.user_name
+        self.debug_session = DebugSession(
+            self.server.store, self.db, argv, user=user,
+            limits=self.server.config.encoding_limits, send=send, finish=finish,
+            client_name=f"id={self.id} addr={self.addr}")
+        self.debug_session.start()
+        return reply
+
+    def _write_debugger_output(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            self.flush()
+            transport.write(data)
+            self._stats.net_output_bytes += len(data)
+
+    def _end_debug_session(self, reply: Pending, value: object) -> None:
+        self.debug_session = None
+        reply.resolve(value)
+        self.close_after_reply()
 
     def authenticate(self, user: User) -> None:
         """AUTH, HELLO AUTH: this connection's commands are checked against ``user`` now
@@ -995,6 +1067,14 @@ def _refused_by_protected_mode(config: Config, peer) -> bool:
     return not address.is_loopback
 
 
+def _call_soon_threadsafe(loop: asyncio.AbstractEventLoop, callback, *args) -> None:
+    """From another thread (a debugging session's): nothing to do once the loop is closed."""
+    try:
+        loop.call_soon_threadsafe(callback, *args)
+    except RuntimeError:
+        pass
+
+
 def _lookup_quietly(argv: list[bytes]) -> Command | None:
     try:
         return lookup(argv)
@@ -1279,7 +1359,9 @@ class Server:
         promoted_term = None
         while True:
             await asyncio.sleep(1 / max(1, self.config.hz))
-            self.stats.sample_rates(int(time.time() * 1000))  # (on every node)
+            repl = self.replicator.traffic.counts()
+            self.stats.sample_rates(int(time.time() * 1000), repl["bytes_in"],
+                                    repl["bytes_out"])  # (on every node)
             if not self.replicator.leader_caught_up or self.pause.writes_paused:
                 continue  # (CLIENT PAUSE holds expiry too, as Redis does)
             term = self.replicator.term

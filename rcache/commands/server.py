@@ -63,6 +63,7 @@ def config_set(ctx: Context, argv: list[bytes]):
          since="2.0.0", summary="Reset the stats returned by INFO")
 def config_resetstat(ctx: Context, argv: list[bytes]):
     server = ctx.server
+    server.replicator.traffic.reset()  # before the rates, which restart from its zero
     server.stats.reset()
     server.eviction.evicted_keys = server.replicator.snapshots.saves = 0
     for counted in (server.keyspace_stats, server.machine.keyspace_stats):
