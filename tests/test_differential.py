@@ -1169,6 +1169,7 @@ def debug_pair(debug_servers):
 
 _DATASET = [
     ("SET", "s", "hello"), ("SET", "n", "12345"), ("SET", "big", "x" * 100),
+    ("SET", "fragmented", "y" * 200_000), ("RPUSH", "long", *map(str, range(600))),
     ("SET", "ttl", "v", "EX", "1000"), ("RPUSH", "l", "a", "b", "c", "1", "a"),
     ("SADD", "st", "x", "y", "3"), ("SADD", "si", "1", "2", "300"),
     ("ZADD", "z", "1", "a", "2.5", "b", "-inf", "c", "1e100", "d", "0.1", "e"),
@@ -1188,7 +1189,7 @@ def test_debug_digest_matches_redis(debug_pair) -> None:
     digest = assert_same(debug_pair, "DEBUG", "DIGEST")
     assert digest != b"+" + b"0" * 40 + b"\r\n"
     assert_same(debug_pair, "DEBUG", "DIGEST-VALUE", "s", "n", "big", "ttl", "l", "st", "si",
-                "z", "h", "x", "missing")
+                "z", "h", "x", "missing", "fragmented", "long")
     assert_same(debug_pair, "DEBUG", "DIGEST-VALUE")
     for argv in [("LSET", "l", "0", "z"), ("DEBUG", "DIGEST"), ("PERSIST", "ttl"),
                  ("DEBUG", "DIGEST"), ("SELECT", "3"), ("DEBUG", "DIGEST-VALUE", "big-hash")]:
