@@ -564,6 +564,11 @@ LONG_MAX = LLONG_MAX
 _ACCESS = ("no", "yes", "local")  # enable-protected-configs and the like
 
 
+def _allows(access: str, local: bool) -> bool:
+    """Redis's allowProtectedAction: yes, or local and the connection is local."""
+    return access == "yes" or (access == "local" and local)
+
+
 def _yes_no(name: str, default: bool, help: str = NO_EFFECT, **kwargs: Any) -> Option:
     return Option(name, default, parse_bool, help, format=_format_bool,
                   **{"mutable": True, **kwargs})
@@ -621,7 +626,8 @@ REDIS_OPTIONS: list[Option] = [
     _text("ignore-warnings"),
     _one_of("enable-protected-configs", _ACCESS, "no", "whether CONFIG SET may change the "
             "protected options (dir: immutable all the same, dbfilename)", mutable=False),
-    _one_of("enable-debug-command", _ACCESS, "no", mutable=False),
+    _one_of("enable-debug-command", _ACCESS, "no", "whether DEBUG may run (local: from "
+            "loopback or the unix socket only)", mutable=False),
     _one_of("enable-module-command", _ACCESS, "no", NO_EFFECT + " (no module can be loaded)",
             mutable=False),
     # client connections
@@ -848,7 +854,7 @@ class Config:
             if opt is None:
                 raise CommandError(
                     f"ERR Unknown option or number of arguments for CONFIG SET - '{given}'")
-            if opt.protected and not self._protected_allowed(local):
+            if opt.protected and not _allows(self.enable_protected_configs, local):
                 raise CommandError(set_failed(given, "can't set protected config"))
             if not opt.mutable:
                 raise CommandError(set_failed(given, "can't set immutable config"))
@@ -868,9 +874,9 @@ class Config:
         for opt, value in staged:
             setattr(self, opt.attr, value)
 
-    def _protected_allowed(self, local: bool) -> bool:
-        return self.enable_protected_configs == "yes" or (
-            self.enable_protected_configs == "local" and local)
+    def debug_allowed(self, local: bool) -> bool:
+        """May this connection (on loopback or the unix socket: ``local``) run DEBUG?"""
+        return _allows(self.enable_debug_command, local)
 
     def rewrite(self) -> None:
         if not self.config_file:

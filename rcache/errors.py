@@ -99,6 +99,13 @@ def unknown_subcommand(sub: bytes, container: str) -> str:
     return f"ERR unknown subcommand '{_printable(sub, 128)}'. Try {container.upper()} HELP."
 
 
+# A protected command (DEBUG) that enable-debug-command does not allow this connection.
+DEBUG_NOT_ALLOWED = (
+    "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", "
+    "you can run it from a local connection, otherwise you need to set this option in the "
+    "configuration file, and then restart the server.")
+
+
 def subcommand_syntax(sub: bytes, container: str) -> str:
     """addReplySubcommandSyntaxError: a known subcommand with the wrong arguments."""
     return (f"ERR unknown subcommand or wrong number of arguments for "

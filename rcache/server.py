@@ -384,6 +384,11 @@ class Client(asyncio.Protocol):
                 self.multi_failed = True
             return err
         self.last_command = cmd
+        if cmd.name == "debug" and not self.server.config.debug_allowed(self.local):
+            cmd.rejected_calls += 1  # (checked before authentication, as Redis does)
+            if self.multi is not None:
+                self.multi_failed = True
+            return self._rejected(cmd, errors.DEBUG_NOT_ALLOWED)
         if not self.reader.authenticated and "no_auth" not in cmd.flags:
             cmd.rejected_calls += 1
             return self._rejected(cmd, errors.NOAUTH)
@@ -1123,6 +1128,7 @@ class Server:
         self.machine.count_error = self.stats.count_error  # a script's commands' errors
         self.eviction = Eviction(self)
         self.slowlog = SlowLog()
+        self.active_expire_enabled = True  # DEBUG SET-ACTIVE-EXPIRE: this node's key sweep
         self.machine.observer = self.note_duration
         self.machine.slowlog_from_us = lambda: config.slowlog_log_slower_than
         self.started = time.time()
@@ -1396,6 +1402,8 @@ class Server:
             due = due_leases(self.store, now_ms, budget)
             if due:
                 await self.replicator.propose((LEASE_EXPIRY, due))
+            if not self.active_expire_enabled:
+                continue
             started = time.perf_counter_ns()
             found = [(db, keys) for db in range(self.config.databases)
                      if (keys := self.store.keyspace(db, now_ms).expired_keys(budget))]

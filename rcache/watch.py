@@ -138,7 +138,9 @@ class Watches:
             self._touch(list(self._watchers))
         elif "touches_dbs" in flags:
             dbs = self._databases(cmd, db, argv)
-            if applied and cmd.name != "swapdb":  # flushed: which keys existed is unknown
+            if cmd.name == "swapdb":
+                self._touch_swapped(dbs, applied)
+            elif applied:  # flushed: which keys existed is unknown
                 self._touch(watched for watched in self._watchers if watched[0] in dbs)
             else:
                 self._touch_databases(dbs)
@@ -168,6 +170,36 @@ class Watches:
         self._touch(watched for watched in self._watchers if watched[0] in keyspaces
                     and any(ks.exists(watched[1]) for ks in keyspaces.values()))
 
+    def _touch_swapped(self, dbs: list[int], applied: bool) -> None:
+        """SWAPDB a b, as Redis's touchAllWatchedKeysInDb: a watched key changes if it is
+        stored on either side, except that a key past its TTL leaving, staying past its TTL,
+        or replacing a missing key changes nothing (the last is then watched as expired).
+        ``applied``: the databases hold each other's keys already."""
+        if len(dbs) != 2 or not all(0 <= db < self._server.config.databases for db in dbs):
+            return
+        now = _now_ms()
+        store = self._server.store
+        before = {db: store.keyspace(other if applied else db, now)
+                  for db, other in (dbs, dbs[::-1])}
+        for (db, key), clients in list(self._watchers.items()):
+            if db not in before:
+                continue
+            emptied, replaced_with = before[db], before[dbs[0] if db == dbs[1] else dbs[1]]
+            here, there = _stored(emptied, key), _stored(replaced_with, key)
+            if not (here or there):
+                continue
+            for client in list(clients):
+                if client.watched.get((db, key)):  # past its TTL when watched
+                    if not there:
+                        client.watched[(db, key)] = False
+                        continue
+                    if replaced_with.is_expired(key):
+                        continue
+                elif not here and replaced_with.is_expired(key):
+                    client.watched[(db, key)] = True
+                    continue
+                client.watch_dirty = True
+
     def _touch(self, keys) -> None:
         for watched in list(keys):
             for client in self._watchers.get(watched, ()):
@@ -175,6 +207,11 @@ class Watches:
 
     def _term(self) -> int:
         return self._server.replicator.term
+
+
+def _stored(ks, key: bytes) -> bool:
+    """Held in the database, live or past its TTL (Redis's dictFind)."""
+    return ks.exists(key) or ks.is_expired(key)
 
 
 def _now_ms() -> int:

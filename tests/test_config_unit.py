@@ -54,6 +54,18 @@ def test_protected_options_follow_enable_protected_configs() -> None:
     assert config.matching(b"DBFILENAME") == {b"DBFILENAME": b"x.rdb"}  # the name as given
 
 
+def test_debug_follows_enable_debug_command() -> None:
+    """no: nobody; local: loopback and unix socket connections only; yes: everyone."""
+    config = Config()
+    assert not config.debug_allowed(local=True)
+    config.set("enable-debug-command", "local")
+    assert config.debug_allowed(local=True) and not config.debug_allowed(local=False)
+    config.set("enable-debug-command", "yes")
+    assert config.debug_allowed(local=False)
+    with pytest.raises(CommandError, match="can't set immutable config"):
+        _set(config, "enable-debug-command", "no")
+
+
 def test_flag_enums_and_octal_values_read_back_after_rewrite(tmp_path: Path) -> None:
     path = tmp_path / "rcache.conf"
     path.write_text("unixsocketperm 750\nshutdown-on-sigterm now save\n")

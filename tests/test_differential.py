@@ -4,16 +4,21 @@ compared byte for byte (RESP2 and RESP3), hand-written cases and hypothesis-gene
 
 from __future__ import annotations
 
+import re
+import shutil
 import socket
 
 import hiredis
 import pytest
+import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rcache import launch
+from rcache.launch import free_port
 from rcache.resp import encode_command
 
-from .conftest import Node
+from .conftest import Node, wait_for
 
 
 class RawConnection:
@@ -1102,3 +1107,206 @@ def test_big_strings_hand_written(pair) -> None:
                  ("GETRANGE", "m", "99999", "-1"), ("BITCOUNT", "m"), ("EXEC",)]:
         expected = _normalize(argv, theirs.call(*argv))
         assert _normalize(argv, ours.call(*argv)) == expected, _short(argv)
+
+
+# -- DEBUG ----------------------------------------------------------------------------------------
+def test_debug_refused_by_default(pair) -> None:
+    """enable-debug-command no (both servers' default): refused before it runs, even inside
+    MULTI, whose EXEC then fails."""
+    for argv in [("DEBUG", "HELP"), ("DEBUG", "SLEEP", "0"), ("DEBUG", "NOSUCH"), ("DEBUG",),
+                 ("MULTI",), ("DEBUG", "DIGEST"), ("EXEC",)]:
+        assert_same(pair, *argv)
+
+
+class _Resp3Connection(RawConnection):
+    """A RawConnection after HELLO 3 that reads a given number of replies (a push and the
+    reply after it), and knows a RESP3 false from "not enough data"."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(port)
+        self.call("HELLO", "3")
+
+    def replies(self, count: int, *args: str) -> bytes:
+        self.sock.sendall(encode_command([a.encode() for a in args]))
+        reader, raw, parsed = hiredis.Reader(notEnoughData=Ellipsis), b"", 0
+        while parsed < count:
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("server closed the connection")
+            reader.feed(data)
+            raw += data
+            while parsed < count and reader.gets() is not Ellipsis:
+                parsed += 1
+        return raw
+
+
+@pytest.fixture(scope="module")
+def debug_servers(tmp_path_factory: pytest.TempPathFactory):
+    """An rcache node and a redis-server both started with enable-debug-command yes."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    node = Node(tmp_path_factory.mktemp("debug") / "node", None,
+                "--enable-debug-command", "yes").start()
+    workdir = tmp_path_factory.mktemp("debug-redis")
+    server = launch.redis_server(free_port(), workdir, "--enable-debug-command", "yes")
+    try:
+        server.start(timeout=10)
+        yield node.port, server.port
+    finally:
+        server.stop()
+        node.stop()
+
+
+@pytest.fixture
+def debug_pair(debug_servers):
+    ours, theirs = RawConnection(debug_servers[0]), RawConnection(debug_servers[1])
+    for conn in (ours, theirs):
+        conn.call("FLUSHALL")
+    yield ours, theirs
+    ours.close()
+    theirs.close()
+
+
+_DATASET = [
+    ("SET", "s", "hello"), ("SET", "n", "12345"), ("SET", "big", "x" * 100),
+    ("SET", "fragmented", "y" * 200_000), ("RPUSH", "long", *map(str, range(600))),
+    ("SET", "ttl", "v", "EX", "1000"), ("RPUSH", "l", "a", "b", "c", "1", "a"),
+    ("SADD", "st", "x", "y", "3"), ("SADD", "si", "1", "2", "300"),
+    ("ZADD", "z", "1", "a", "2.5", "b", "-inf", "c", "1e100", "d", "0.1", "e"),
+    ("HSET", "h", "f", "v", "g", "w"), ("XADD", "x", "1-1", "a", "1", "b", "2"),
+    ("XADD", "x", "2-0", "a", "3"), ("XADD", "x", "3-0", "c", "4"), ("XDEL", "x", "2-0"),
+    ("SELECT", "3"), ("SET", "s", "db3"), ("HSET", "big-hash", *[f"f{i}" for i in range(300)]),
+    ("SELECT", "0"),
+]
+
+
+def test_debug_digest_matches_redis(debug_pair) -> None:
+    """Redis's dataset digest: every type, TTLs, several databases; order-free where Redis's
+    is, and changed by any write."""
+    assert_same(debug_pair, "DEBUG", "DIGEST")  # empty: 40 zeros
+    for argv in _DATASET:
+        assert_same(debug_pair, *argv)
+    digest = assert_same(debug_pair, "DEBUG", "DIGEST")
+    assert digest != b"+" + b"0" * 40 + b"\r\n"
+    assert_same(debug_pair, "DEBUG", "DIGEST-VALUE", "s", "n", "big", "ttl", "l", "st", "si",
+                "z", "h", "x", "missing", "fragmented", "long")
+    assert_same(debug_pair, "DEBUG", "DIGEST-VALUE")
+    for argv in [("LSET", "l", "0", "z"), ("DEBUG", "DIGEST"), ("PERSIST", "ttl"),
+                 ("DEBUG", "DIGEST"), ("SELECT", "3"), ("DEBUG", "DIGEST-VALUE", "big-hash")]:
+        assert_same(debug_pair, *argv)
+    assert _parse(debug_pair[0].call("DEBUG", "DIGEST")) != _parse(digest)
+
+
+def test_debug_replies_match_redis(debug_pair) -> None:
+    """Replies and errors of the subcommands rcache has, and Redis's errors for argument
+    counts and unknown subcommands."""
+    for argv in [("SET", "s", "v"), ("RPUSH", "l", "a"), ("DEBUG", "SLEEP", "0"),
+                 ("DEBUG", "SLEEP", "0.01"), ("DEBUG", "SLEEP", "x"), ("DEBUG", "LOG", "hi"),
+                 ("DEBUG", "ERROR", "MYERR some\r\ntext"), ("DEBUG", "ERROR", ""),
+                 ("DEBUG", "OBJECT", "missing"), ("DEBUG", "LISTPACK", "missing"),
+                 ("DEBUG", "LISTPACK", "s"), ("DEBUG", "SET-ACTIVE-EXPIRE", "1"),
+                 ("DEBUG", "QUICKLIST-PACKED-THRESHOLD", "1b"),
+                 ("DEBUG", "QUICKLIST-PACKED-THRESHOLD", "0"),
+                 ("DEBUG", "QUICKLIST-PACKED-THRESHOLD", "4gb"),
+                 ("DEBUG", "QUICKLIST-PACKED-THRESHOLD", "abc"),
+                 ("DEBUG", "NOSUCH"), ("DEBUG", "DIGEST", "x"), ("DEBUG", "SLEEP"),
+                 ("DEBUG", "HELP", "x"), ("DEBUG", "JMAP"), ("DEBUG", "PROTOCOL", "nope")]:
+        assert_same(debug_pair, *argv)
+
+
+def test_debug_command_docs_match_redis(debug_pair) -> None:
+    for name in ("debug", "pfdebug", "restore-asking"):
+        ours, theirs = (_parse(conn.call("COMMAND", "DOCS", name)) for conn in debug_pair)
+        assert ours[1][:10] == theirs[1][:10], name  # summary ... doc_flags
+
+
+def test_debug_help_lists_what_rcache_runs(debug_pair) -> None:
+    """Redis's own text for each subcommand rcache has (the other tests run each), and no
+    other subcommand."""
+    ours, theirs = (_parse(conn.call("DEBUG", "HELP")) for conn in debug_pair)
+    assert ours[0] == theirs[0] and ours[-2:] == theirs[-2:]
+    assert all(line in theirs for line in ours)
+    assert {line.split()[0] for line in ours[1:] if not line.startswith(b" ")} == {
+        b"DIGEST", b"DIGEST-VALUE", b"ERROR", b"LOG", b"OBJECT", b"PROTOCOL",
+        b"SET-ACTIVE-EXPIRE", b"QUICKLIST-PACKED-THRESHOLD", b"SLEEP", b"STRINGMATCH-TEST",
+        b"LISTPACK", b"HELP"}
+
+
+def test_debug_object_line(debug_pair) -> None:
+    """Redis's fields in Redis's order; encoding and refcount as OBJECT's."""
+    ours, theirs = debug_pair
+    for argv in [("SET", "s", "hello"), ("SET", "n", "12"), ("HSET", "h", "f", "v")]:
+        ours.call(*argv)
+    pattern = (rb"\+Value at:0x[0-9a-f]+ refcount:(\d+) encoding:(\w+) serializedlength:\d+ "
+               rb"lru:\d+ lru_seconds_idle:\d+\r\n")
+    for key in ("s", "n", "h"):
+        line = re.fullmatch(pattern, ours.call("DEBUG", "OBJECT", key))
+        assert line is not None, key
+        assert int(line.group(1)) == _parse(ours.call("OBJECT", "REFCOUNT", key))
+        assert line.group(2) == _parse(ours.call("OBJECT", "ENCODING", key))
+    assert b"ERR DEBUG RELOAD is not available in rcache" in ours.call("DEBUG", "RELOAD")
+
+
+@pytest.mark.parametrize("kind", ["string", "integer", "double", "bignum", "null", "array",
+                                  "set", "map", "attrib", "push", "verbatim", "true", "false"])
+def test_debug_protocol_matches_redis(debug_servers, kind: str) -> None:
+    """Every test reply type, RESP2 and RESP3 (a push comes with a reply after it)."""
+    got = []
+    for port in debug_servers:
+        resp2, resp3 = RawConnection(port), _Resp3Connection(port)
+        got.append((resp2.call("DEBUG", "PROTOCOL", kind),
+                    resp3.replies(2 if kind == "push" else 1, "DEBUG", "PROTOCOL", kind)))
+        resp2.close()
+        resp3.close()
+    assert got[0] == got[1]
+
+
+def test_debug_set_active_expire_pauses_the_sweep(debug_servers) -> None:
+    """Off: a key past its TTL stays stored (DBSIZE counts it) while nothing reads it; on
+    again: the sweep deletes it."""
+    client = redis.Redis(port=debug_servers[0])
+    client.flushall()
+    try:
+        assert client.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "0") == b"OK"
+        client.set("k", "v", px=1)
+        wait_for(lambda: client.execute_command("DEBUG", "DIGEST") == b"0" * 40, 10,
+                 "the key to be past its TTL")  # (the digest skips keys past their TTL)
+        assert client.dbsize() == 1 and client.info("stats")["expired_keys"] == 0
+        assert client.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "1") == b"OK"
+        wait_for(lambda: client.dbsize() == 0, 10, "the sweep to delete the key")
+    finally:
+        client.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "1")
+        client.close()
+
+
+def test_debug_local_allows_loopback(make_node) -> None:
+    client = make_node("--enable-debug-command", "local").client()
+    assert client.execute_command("DEBUG", "SLEEP", "0") == b"OK"
+    assert client.config_get("enable-debug-command") == {"enable-debug-command": "local"}
+
+
+@pytest.mark.parametrize("stale_in_1", [False, True])
+def test_swapdb_bringing_a_stale_key_keeps_watch_clean(debug_pair, stale_in_1: bool) -> None:
+    """With the sweep off, SWAPDB that puts a key past its TTL where a missing (or another
+    stale) key was watched changes nothing: EXEC runs; a live key swapped in fails it."""
+    setup = [("DEBUG", "SET-ACTIVE-EXPIRE", "0"), ("SET", "x", "foo", "PX", "1"),
+             ("SET", "live", "v")]
+    if stale_in_1:
+        setup += [("SELECT", "1"), ("SET", "x", "bar", "PX", "1"), ("SELECT", "0")]
+    try:
+        for argv in [*setup, ("DEBUG", "SLEEP", "0.01"), ("SELECT", "1"), ("WATCH", "x"),
+                     ("SWAPDB", "0", "1"), ("MULTI",), ("PING",), ("EXEC",),
+                     ("WATCH", "live"), ("SWAPDB", "0", "1"), ("MULTI",), ("PING",),
+                     ("EXEC",)]:
+            assert_same(debug_pair, *argv)
+    finally:
+        for conn in debug_pair:
+            conn.call("DEBUG", "SET-ACTIVE-EXPIRE", "1")
+
+
+def test_debug_in_a_transaction(debug_pair) -> None:
+    """Queued with writes, DEBUG runs on the node (not in the log) and EXEC answers for all."""
+    for argv in [("SET", "a", "1"), ("MULTI",), ("DEBUG", "SLEEP", "0"), ("INCR", "a"),
+                 ("DEBUG", "PROTOCOL", "double"), ("EXEC",), ("MULTI",), ("DEBUG", "DIGEST"),
+                 ("EXEC",)]:
+        assert_same(debug_pair, *argv)

@@ -12,6 +12,7 @@ from . import (  # noqa: F401  (each family registers its commands when imported
     bits,
     cluster,
     connection,
+    debug,
     expiry,
     geo,
     hashes,

@@ -98,6 +98,8 @@ def _acl_categories(cmd: Command) -> frozenset[str]:
     return frozenset(found)
 
 
+# COMMAND DOCS doc_flags "syscmd": Redis's commands not meant for applications.
+_SYSTEM_COMMANDS = frozenset({"debug", "pfdebug", "restore-asking"})
 _INTERNAL_FLAGS = frozenset({  # rcache's own: not in COMMAND replies
     "node", "replicated", "pubsub_ok", "multi_control", "touches_any_key", "touches_dbs",
     "touches_other_db", "fills_second_key", "timeout_first", "block_option", "not_key",
@@ -283,6 +285,9 @@ class Command:
         doc: dict = {b"summary": self.summary.encode(), b"since": self.since.encode(),
                      b"group": self.group.replace("_", "-").encode(),  # Redis: sorted-set
                      b"complexity": self.complexity.encode()}
+        if self.full_name in _SYSTEM_COMMANDS:
+            from ..resp import SimpleString
+            doc[b"doc_flags"] = {SimpleString("syscmd")}
         if self.subcommands:
             doc[b"subcommands"] = {sub.full_name.encode(): sub.docs()
                                    for sub in self.subcommands.values()}
