@@ -38,6 +38,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.system)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _bytecode_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The processes the tests start (hundreds of nodes) compile rcache once per session, not
+    at each start, also where the environment sets PYTHONDONTWRITEBYTECODE: a node then
+    answered in 0.5 s instead of 1.1 s (0.28 instead of 0.51 s of CPU). The bytecode goes to a
+    directory of the session, not into the checkout."""
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+        env.setenv("PYTHONPYCACHEPREFIX", str(tmp_path_factory.mktemp("pycache")))
+        yield
+
+
 def wait_for(condition: Callable[[], object], timeout: float, what: str,
              interval: float = 0.05) -> object:
     """Poll until condition() is truthy; fail the test after `timeout` seconds."""
