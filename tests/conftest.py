@@ -246,9 +246,10 @@ def _module_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalC
 
 @pytest.fixture
 def steady_cluster(_module_cluster: LocalCluster) -> LocalCluster:
-    """One 3-node cluster for a module's tests that neither stop, pause, remove nor reconfigure
-    its nodes (moving leadership is fine): a cluster start costs seconds. Each test gets it
-    with every node running, every database flushed, and every follower caught up."""
+    """One 3-node cluster for a module's tests that leave its nodes as they found them:
+    running (paused for a while at most), members, configured alike (moving leadership is
+    fine): a cluster start costs seconds. Each test gets it with every node running, every
+    database flushed, and every follower caught up."""
     assert len(_module_cluster.live()) == len(_module_cluster.nodes), "a node has stopped"
     _module_cluster.on_leader("FLUSHALL")
     _module_cluster.wait_converged()
