@@ -244,13 +244,18 @@ def _module_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalC
     c.stop()
 
 
+def steadied(cluster: LocalCluster) -> LocalCluster:
+    """A shared cluster, ready for the next test: every node running, every database
+    flushed, every follower caught up."""
+    assert len(cluster.live()) == len(cluster.nodes), "a node of the shared cluster stopped"
+    cluster.on_leader("FLUSHALL")
+    cluster.wait_converged()
+    return cluster
+
+
 @pytest.fixture
 def steady_cluster(_module_cluster: LocalCluster) -> LocalCluster:
     """One 3-node cluster for a module's tests that leave its nodes as they found them:
     running (paused for a while at most), members, configured alike (moving leadership is
-    fine): a cluster start costs seconds. Each test gets it with every node running, every
-    database flushed, and every follower caught up."""
-    assert len(_module_cluster.live()) == len(_module_cluster.nodes), "a node has stopped"
-    _module_cluster.on_leader("FLUSHALL")
-    _module_cluster.wait_converged()
-    return _module_cluster
+    fine): a cluster start costs seconds."""
+    return steadied(_module_cluster)
