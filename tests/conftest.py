@@ -226,8 +226,7 @@ class LocalCluster:
         wait_for(caught_up, timeout, "followers to catch up")
 
     def stop(self) -> None:
-        for node in self.nodes:
-            node.stop()
+        launch.stop_all(self.nodes)
 
 
 @pytest.fixture
