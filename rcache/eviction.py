@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from . import errors
 from .commands.table import Command
@@ -37,6 +37,7 @@ from .storage import Keyspace, point_between
 
 LFU_INIT_VAL = 5  # Redis's count for a new key
 LFU_MAX = 255
+LFU_MINUTES_MASK = 65535  # LFUGetTimeInMinutes keeps 16 bits of minutes
 MAX_VICTIMS = 1000  # per EVICT item: one round frees at most this many keys
 _SKIP_LIMIT = 64  # keys a sample walks past when they are chosen already
 _TRACKED_KEYS = 100_000  # beyond this the clock forgets the longest-unused keys (~20 MB)
@@ -53,24 +54,33 @@ class AccessClock:
         # is access order (a touched key moves to the end).
         self._keys: dict[tuple[int, bytes], list[int]] = {}
 
-    def touch(self, db: int, keys: list[bytes], log_factor: int | None,
-              decay_minutes: int) -> None:
+    def touch(self, db: int, keys: list[bytes], log_factor: int | None, decay_minutes: int,
+              existed: Callable[[bytes], bool]) -> None:
         """log_factor None: only the access time changes (Redis, too, counts frequencies
-        only under an LFU policy)."""
+        only under an LFU policy). A key the clock has not seen is new if ``existed`` says
+        it is not stored yet (Redis's LFU_INIT_VAL from now on), else it has been there
+        since this node started (as Redis's keys are since it loaded them), so its counter
+        has decayed from then before this access counts."""
         now = int(time.time() * 1000)
         table = self._keys
         for key in keys:
             entry = table.pop((db, key), None)
-            if entry is None:
+            if entry is None and not existed(key):
                 entry = [now, LFU_INIT_VAL, now]
-            elif log_factor is None:
-                entry[0] = now
             else:
-                entry[1] = _incremented(_decayed(entry, now, decay_minutes), log_factor)
-                entry[0] = entry[2] = now
+                entry = entry or self._unseen()
+                if log_factor is None:
+                    entry[0] = now
+                else:
+                    entry[1] = _incremented(_decayed(entry, now, decay_minutes), log_factor)
+                    entry[0] = entry[2] = now
             table[(db, key)] = entry
         while len(table) > self.limit:
             del table[next(iter(table))]
+
+    def _unseen(self) -> list[int]:
+        """The entry of a key this node has not seen used: untouched since it started."""
+        return [self.started_ms, LFU_INIT_VAL, self.started_ms]
 
     def record(self, db: int, key: bytes, idle_seconds: int | None, count: int | None) -> None:
         """What RESTORE's IDLETIME or FREQ give a key, in place of its last use."""
@@ -89,8 +99,7 @@ class AccessClock:
 
     def frequency(self, db: int, key: bytes, now_ms: int, decay_minutes: int) -> int:
         """The LFU counter as OBJECT FREQ reports it (decayed to now, not stored back)."""
-        entry = self._keys.get((db, key))
-        return LFU_INIT_VAL if entry is None else _decayed(entry, now_ms, decay_minutes)
+        return _decayed(self._keys.get((db, key)) or self._unseen(), now_ms, decay_minutes)
 
     def keys(self) -> list[tuple[int, bytes]]:
         """Every tracked key (a copy, to draw from)."""
@@ -108,11 +117,13 @@ class AccessClock:
 
 
 def _decayed(entry: list[int], now_ms: int, decay_minutes: int) -> int:
-    """LFUDecrAndReturn: one step down per lfu-decay-time minutes without access."""
+    """LFUDecrAndReturn: one step down per lfu-decay-time minutes without access, the
+    minutes counted on Redis's 16-bit clock of whole minutes (LFUTimeElapsed)."""
     if not decay_minutes:
         return entry[1]
-    periods = (now_ms - entry[2]) // 60_000 // decay_minutes
-    return max(0, entry[1] - periods)
+    now, then = (now_ms // 60_000) & LFU_MINUTES_MASK, (entry[2] // 60_000) & LFU_MINUTES_MASK
+    elapsed = now - then if now >= then else LFU_MINUTES_MASK - then + now
+    return max(0, entry[1] - elapsed // decay_minutes)
 
 
 def _incremented(counter: int, log_factor: int) -> int:
@@ -136,7 +147,9 @@ class Eviction:
         config = self.server.config
         lfu = config.maxmemory_policy.endswith("-lfu")
         keys = cmd.keys(argv)
-        self.clock.touch(db, keys, config.lfu_log_factor if lfu else None, config.lfu_decay_time)
+        self.clock.touch(db, keys, config.lfu_log_factor if lfu else None, config.lfu_decay_time,
+                         lambda key: self.server.store.keyspace(db, int(time.time() * 1000))
+                         .exists(key))
         if cmd.access_hint is not None and (hint := cmd.access_hint(argv)) is not None:
             idle_seconds, count = hint  # as Redis: the one the policy reads, the other ignored
             self.clock.record(db, keys[0], None if lfu else idle_seconds, count if lfu else None)

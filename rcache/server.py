@@ -394,8 +394,7 @@ class Client(asyncio.Protocol):
             return QUEUED
         server = self.server
         config = server.config  # the LRU/LFU clock: only where eviction may read it
-        if config.evicting and cmd.keyed and (
-                cmd.container is None or cmd.container.name != "object"):
+        if config.evicting and cmd.keyed and "no_touch" not in cmd.flags:
             server.eviction.note_access(self.db, cmd, argv)
         return self._route(cmd, argv)
 
@@ -606,9 +605,9 @@ class Client(asyncio.Protocol):
         """EXEC (``exec_argv``): data commands become one atomic entry; connection commands
         run here, in order. A follower with cluster-enabled no runs a transaction of what a
         Redis replica runs (reads, PUBLISH...) itself, while no entry's writes can become
-        visible (``Store.commit_lock``): it sees one state, and its WATCH is decided on it."""
+        visible (``Store.one_state``): it sees one state, and its WATCH is decided on it."""
         if self.server.cluster.acts_as_replica():
-            with self.server.store.commit_lock:
+            with self.server.store.one_state():
                 return self._exec(exec_argv, on_replica=True)
         return self._exec(exec_argv, on_replica=False)
 

@@ -224,7 +224,7 @@ class StateMachine:
             elif kind == MEMBER:
                 txn.set_member(*item[1:])
                 results.append(None)
-        with self.store.commit_lock:
+        with self.store.committing():
             txn.commit(index)
             self.applied_index = index
             watched = self.watched_applies

@@ -186,9 +186,16 @@ class Store:
         self.generation = 0
         # Bumped when an entry changes ACL users (commands/acl_rules.py caches them).
         self.acl_version = 0
-        # Held while an applied entry's writes become visible (StateMachine.apply's commit);
-        # the event loop holds it to run a follower's transaction of reads on one state.
+        # Held while an applied entry's writes become visible (``committing``); the event loop
+        # holds it (``one_state``) to run a follower's transaction or a script on one state.
         self.commit_lock = threading.Lock()
+        # Passed by the event loop before it takes commit_lock, held by the applying thread
+        # while it waits for it: an entry waits for one run at most, not for a stream of them.
+        self._commit_turn = threading.Lock()
+        self._in_one_state = False  # the event loop holds commit_lock (one_state)
+        # Scripts this node cached as a Redis replica caches them (SCRIPT LOAD, EVAL on a
+        # follower with cluster-enabled no): sha1 -> body. Node-local: apply never reads it.
+        self.local_scripts: dict[bytes, bytes] = {}
         # Called (on the applying thread) after such an entry: the server checks its clients.
         self.on_acl_change: Callable[[], None] | None = None
         # Called (on the applying thread) after an entry changed the member records: Raft
@@ -198,6 +205,35 @@ class Store:
         self.scan_cursors: dict[int, bytes] = {}
         self._write_error: Exception | None = None  # RocksDB refuses writes since this
         self._upgrade()
+
+    @contextlib.contextmanager
+    def committing(self) -> Iterator[None]:
+        """The applying thread, while an entry's writes become visible: after the event
+        loop's current ``one_state`` run, before any run it starts later."""
+        with self._commit_turn:
+            self.commit_lock.acquire()
+        try:
+            yield
+        finally:
+            self.commit_lock.release()
+
+    @contextlib.contextmanager
+    def one_state(self) -> Iterator[None]:
+        """The event loop, to run a follower's transaction or a script outside the log on
+        one state: no entry's writes become visible meanwhile, as none applies while a Redis
+        replica runs one. The applying thread waits for it (a script: its instruction
+        budget at most); inside an outer one (a script in EXEC), nothing more to take."""
+        if self._in_one_state:
+            yield
+            return
+        with self._commit_turn:  # an entry waiting to commit goes first
+            pass
+        with self.commit_lock:
+            self._in_one_state = True
+            try:
+                yield
+            finally:
+                self._in_one_state = False
 
     def _upgrade(self) -> None:
         """Bring records an older rcache stored to today's layout (UPGRADES), once."""

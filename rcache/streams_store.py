@@ -181,6 +181,25 @@ def _common_prefix(one: bytes, other: bytes) -> int:
                 len(one))
 
 
+def rax_nodes(ids: list[StreamId]) -> int:
+    """The nodes of Redis's radix tree (rax.c, kept compressed) keyed by these ids, sorted
+    and distinct (16-byte keys): only the head when empty; else a node where keys branch
+    off, one at each key's end, and one compressed node per run of single-child nodes above
+    those (what ``Stream._tree_growth`` counts one key at a time). A prefix of ``depth``
+    bytes is (depth, the key's value shifted down to it)."""
+    if not ids:
+        return 1
+    keys = [ms << 64 | seq for ms, seq in ids]
+    branching = set()
+    for before, key in itertools.pairwise(keys):
+        depth = (128 - (before ^ key).bit_length()) // 8
+        branching.add((depth, key >> 8 * (_KEY_BYTES - depth)))
+    chains = sum(1 for depth, prefix in branching
+                 if depth and (depth - 1, prefix >> 8) not in branching)
+    chains += sum(1 for key in keys if (_KEY_BYTES - 1, key >> 8) not in branching)
+    return len(keys) + len(branching) + chains
+
+
 @dataclass(slots=True)
 class Group:
     name: bytes
@@ -575,27 +594,6 @@ class Stream:
         group.consumers -= 1
         cs.delete(self.ks, self.meta, CONSUMER + _named(group.name) + consumer.name)
         self.seen.pop((group.name, consumer.name), None)
-
-
-_STREAM_STRUCT, _GROUP_STRUCT, _CONSUMER_STRUCT, _NACK = 96, 56, 48, 32
-_LISTPACK_BYTES = 4096  # stream-node-max-bytes: what Redis allocates for each node
-
-
-def _radix_tree(elements: int) -> int:
-    """Roughly what a Redis radix tree of ``elements`` 16-byte keys takes."""
-    return 48 + 64 * elements
-
-
-def memory_estimate(stream: Stream) -> int:
-    """MEMORY USAGE's value for a stream, counted the way Redis's objectComputeSize does:
-    the stream, its radix tree of listpack nodes (each allocated whole), and per group its
-    PEL, its NACKs and its consumers."""
-    size = _STREAM_STRUCT + _radix_tree(stream.nodes) + stream.nodes * _LISTPACK_BYTES
-    for group in stream.groups():
-        size += _GROUP_STRUCT + _radix_tree(group.pending) + _NACK * group.pending
-        for consumer in stream.consumers(group):
-            size += _CONSUMER_STRUCT + len(consumer.name) + _radix_tree(consumer.pending)
-    return size
 
 
 def _from_meta(ks: Keyspace, key: bytes, meta: cs.Meta) -> Stream:

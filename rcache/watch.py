@@ -14,9 +14,9 @@ A key that expires while watched also fails EXEC, as in Redis 7.
 A follower with cluster-enabled no takes WATCH as a Redis replica does (its EXEC then runs
 reads only): there the entries it applies mark their keys' watchers instead, as the writes
 a Redis replica receives from its master do. The applying thread hands each entry's items
-over as its writes become visible (``StateMachine.watched_applies``, under
-``Store.commit_lock``); WATCH and EXEC take them in under that lock, so an entry is either
-seen by both the marking and EXEC's reads or by neither.
+over as its writes become visible (``StateMachine.watched_applies``, in
+``Store.committing``); WATCH and EXEC take them in ``Store.one_state``, so an entry is
+either seen by both the marking and EXEC's reads or by neither.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class Watches:
     def watch_on_replica(self, client: Connection, db: int, keys: list[bytes]) -> None:
         """WATCH on a follower with cluster-enabled no: from now on, the entries it applies
         mark the keys they change."""
-        with self._server.store.commit_lock:
+        with self._server.store.one_state():
             self._take_applied()  # what applied before marks only the clients that watched
             self._server.machine.watched_applies = self._applied
             self._observing = True

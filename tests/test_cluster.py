@@ -75,6 +75,18 @@ def test_cluster_commands_describe_one_shard(steady_cluster: LocalCluster) -> No
     assert roles == ["master", "slave", "slave"]
     assert leader.client().execute_command("CLUSTER KEYSLOT", "{user}:1") == 5474
     assert steady_cluster.followers()[0].client().execute_command("ROLE")[0] == b"slave"
+    # CLUSTER REPLICAS (SLAVES): the master's replicas' lines of CLUSTER NODES, as Redis
+    follower = steady_cluster.followers()[0].client()
+    lines = follower.execute_command("CLUSTER", "NODES").decode().splitlines()
+    master = next(line.split()[0] for line in lines if "master" in line.split()[2])
+    replica_lines = sorted(line.encode() for line in lines if not line.startswith(master))
+    for sub in ("REPLICAS", "SLAVES"):
+        assert sorted(follower.execute_command("CLUSTER", sub, master)) == replica_lines
+        replica = replica_lines[0].split()[0].decode()
+        with pytest.raises(redis.ResponseError, match="^The specified node is not a master$"):
+            follower.execute_command("CLUSTER", sub, replica)
+        with pytest.raises(redis.ResponseError, match="^Unknown node nosuch$"):
+            follower.execute_command("CLUSTER", sub, "nosuch")
 
 
 def test_leader_sigkill_keeps_acknowledged_writes(cluster: LocalCluster) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from rcache.commands import table
+from rcache.commands import introspection, table
 from rcache.encodings import DEFAULT_LIMITS, EncodingLimits
 from rcache.statemachine import COMMAND, StateMachine, encode_entry
 from rcache.storage import Store
@@ -648,3 +648,69 @@ def test_keyspace_hits_count_on_the_node_serving_the_read(cluster: LocalCluster)
     stale.execute_command("READONLY")
     assert stale.get("hm:k") == b"w" and stale.get("hm:none") is None
     assert counted(followers[0]) == (1, 1) and counted(leader) == (3, 1)
+
+
+def _fill(client: redis.Redis, key: str, kind: str, count: int) -> None:
+    """A collection of ``count`` same-sized elements, pipelined 10,000 at a time."""
+    pipe = client.pipeline(transaction=False)
+    for start in range(0, count, 10_000):
+        elements = [b"e%07d" % n for n in range(start, min(count, start + 10_000))]
+        if kind == "list":
+            pipe.rpush(key, *elements)
+        else:
+            pipe.hset(key, mapping=dict.fromkeys(elements, b"v"))
+    pipe.execute()
+
+
+def test_memory_usage_of_every_element_reads_a_bounded_sample(shared_node: Node,
+                                                               redis_server: int) -> None:
+    """SAMPLES 0 reads at most MAX_SAMPLED elements: Redis's exact answer up to that size, an
+    extrapolation past it (exact again when the elements are alike), while other clients are
+    served (a PING client runs throughout; the stall before the bound is in the report)."""
+    ours, theirs = shared_node.client(), redis.Redis(port=redis_server)
+    for client in (ours, theirs):
+        client.flushall()
+        _fill(client, "small", "list", 5_000)
+        _fill(client, "big", "hash", 200_000)
+        _fill(client, "biglist", "list", 200_000)
+    pongs: list[bool] = []
+    stop = threading.Event()
+
+    def ping() -> None:
+        other = shared_node.client()
+        while not stop.is_set():
+            pongs.append(other.ping())
+
+    pinger = threading.Thread(target=ping)
+    pinger.start()
+    try:
+        for key in ("small", "big"):
+            assert ours.memory_usage(key, samples=0) == theirs.memory_usage(key, samples=0), key
+        # list nodes past the sample are counted from the sampled nodes' elements per node
+        assert ours.memory_usage("biglist", samples=0) == pytest.approx(
+            theirs.memory_usage("biglist", samples=0), rel=0.01)
+    finally:
+        stop.set()
+        pinger.join(timeout=30)
+    assert pongs and all(pongs)
+    for client in (ours, theirs):
+        client.flushall()
+
+
+def test_list_sizing_stops_at_max_sampled_elements() -> None:
+    """The walk behind MEMORY USAGE of a list takes no more than MAX_SAMPLED elements from
+    the store, however long the list, and scales what it read to the whole list."""
+    taken: list[bytes] = []
+
+    def elements():
+        for _ in range(1_000_000):
+            taken.append(b"abcdefgh")
+            yield b"abcdefgh"
+
+    whole = introspection._quicklist_size(elements(), 1_000_000, None)
+    assert len(taken) == introspection.MAX_SAMPLED
+    per_node = (introspection.LIST_NODE_BYTES - 7) // 10  # 10 bytes an element, 7 a header
+    full, rest = divmod(1_000_000, per_node)
+    exact = 16 + 40 + sum(40 + introspection.allocation(7 + 10 * held)
+                          for held in [per_node] * full + [rest])
+    assert whole == pytest.approx(exact, rel=0.001)

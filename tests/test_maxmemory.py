@@ -188,6 +188,36 @@ def test_lfu_and_lru_tracking_answer_object_freq_and_idletime(node) -> None:
         client.object("idletime", "k")
 
 
+def test_object_freq_of_new_read_and_reloaded_keys_as_redis(node, redis_server: int) -> None:
+    """A new key holds LFU_INIT_VAL, a read counts it up (always, from 5), and a key stored
+    before the node started counts as loaded then (Redis's keys after a restart): decayed
+    from the start, not from its first read here (tests/test_lfu_unit.py times the decay)."""
+    ours, theirs = node.client(), redis.Redis(port=redis_server)
+    theirs.flushall()
+    for client in (ours, theirs):
+        client.config_set("maxmemory-policy", "allkeys-lfu")
+        client.config_set("lfu-decay-time", "1000")  # no minute boundary decays it here
+        client.set("fresh", "v")
+        client.set("read", "v")
+        client.get("read")
+        for name in ("TYPE", "EXISTS", "TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME"):
+            client.execute_command(name, "fresh")  # LOOKUP_NOTOUCH: no access counted
+        client.memory_usage("fresh")
+        client.object("encoding", "fresh")
+    for key in ("fresh", "read"):
+        assert ours.object("freq", key) == theirs.object("freq", key)
+    assert ours.object("freq", "fresh") == 5
+    node.restart()
+    ours = node.client()
+    configure([node], maxmemory_policy="allkeys-lfu", lfu_decay_time="1000")
+    assert [ours.object("freq", key) for key in ("fresh", "read")] == [5, 5]
+    ours.get("read")  # known to the store, not to the new clock: 5 counted up
+    assert ours.object("freq", "read") == 6
+    theirs.config_set("maxmemory-policy", "noeviction")
+    theirs.config_set("lfu-decay-time", "1")
+    theirs.flushall()
+
+
 def test_restore_idletime_and_freq_set_the_access_clock(node) -> None:
     """The node RESTORE is sent to records IDLETIME (LRU policies) or FREQ (LFU ones)."""
     client = node.client()

@@ -6,8 +6,11 @@ redis-sentinel monitoring a real redis-server master and its replica."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
+import threading
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -271,6 +274,7 @@ def real_replica_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
 _CLUSTER_DISABLED_CASES = [
     ("CLUSTER", "INFO"), ("CLUSTER", "SLOTS"), ("CLUSTER", "SHARDS"), ("CLUSTER", "NODES"),
     ("CLUSTER", "MYID"), ("CLUSTER", "KEYSLOT", "k"), ("CLUSTER", "HELP"),
+    ("CLUSTER", "REPLICAS", "x"), ("CLUSTER", "SLAVES", "x"),
     ("CLUSTER", "NOSUCH"), ("READONLY",), ("READWRITE",), ("INFO", "cluster"),
     ("CONFIG", "GET", "cluster-enabled"), ("CONFIG", "SET", "cluster-enabled", "yes"),
     ("CONFIG", "SET", "cluster-enabled", "no"), ("GET", "standalone:missing"),
@@ -457,6 +461,189 @@ def test_cluster_disabled_follower_watch_sees_the_writes_it_applies(
             for client in (writer, reader, watching):
                 client.reset() if client is watching else client.close()
     assert outcomes["rcache"] == outcomes["redis"] == [[b"v"], "aborted", "aborted"]
+
+
+def _sha(body: str) -> str:
+    return hashlib.sha1(body.encode()).hexdigest()
+
+
+_OWN_SCRIPT = "return 'own cache 1'"
+_OWN_EVAL = "return 'own cache 2'"
+_OWN_EVAL_RO = "return 'own cache 3'"
+_OWN_NO_WRITES = "#!lua flags=no-writes\nreturn 'own cache 4'"
+_OWN_WRITER = "return redis.call('set', KEYS[1], 'own cache')"
+_OWN_FLAGGED_WRITER = "#!lua\nreturn redis.call('set', KEYS[1], 'own cache')"
+_OWN_IN_MULTI = "return 'own cache in multi'"
+_OWN_REFUSED = "#!lua\nreturn 'refused unrun'"  # flagged as writing: a replica refuses it
+_ALL_OWN = [_sha(body) for body in (_OWN_SCRIPT, _OWN_EVAL, _OWN_EVAL_RO, _OWN_NO_WRITES,
+                                    _OWN_WRITER, _OWN_FLAGGED_WRITER, _OWN_IN_MULTI)]
+# A replica's own script cache: what SCRIPT LOAD, EVAL, EVAL_RO cache there and EVALSHA runs
+_REPLICA_CACHE_CASES = [
+    ("SCRIPT", "FLUSH"), ("SCRIPT", "EXISTS", *_ALL_OWN),
+    ("SCRIPT", "LOAD", _OWN_SCRIPT), ("EVALSHA", _sha(_OWN_SCRIPT), 0),
+    ("EVALSHA_RO", _sha(_OWN_SCRIPT).upper(), 0), ("SCRIPT", "EXISTS", *_ALL_OWN),
+    ("EVAL", _OWN_EVAL, 0), ("EVALSHA", _sha(_OWN_EVAL), 0),
+    ("EVAL_RO", _OWN_EVAL_RO, 0), ("EVALSHA_RO", _sha(_OWN_EVAL_RO), 0),
+    ("EVAL", _OWN_NO_WRITES, 0), ("EVALSHA", _sha(_OWN_NO_WRITES), 0),
+    ("SCRIPT", "LOAD", _OWN_WRITER), ("EVALSHA", _sha(_OWN_WRITER), 1, "replica:k"),
+    ("EVALSHA_RO", _sha(_OWN_WRITER), 1, "replica:k"),
+    ("SCRIPT", "LOAD", _OWN_FLAGGED_WRITER), ("EVALSHA", _sha(_OWN_FLAGGED_WRITER), 1, "replica:k"),
+    ("SCRIPT", "LOAD", "return ("), ("EVAL", "return (", 0),
+    ("EVAL", _OWN_REFUSED, 0), ("EVAL_RO", _OWN_REFUSED, 0),
+    ("SCRIPT", "EXISTS", _sha(_OWN_REFUSED), _sha("return (")),
+    ("MULTI",), ("SCRIPT", "LOAD", _OWN_IN_MULTI), ("EVALSHA", _sha(_OWN_IN_MULTI), 0),
+    ("SCRIPT", "EXISTS", _sha(_OWN_IN_MULTI)), ("EXEC",),
+    ("SCRIPT", "EXISTS", *_ALL_OWN),
+]
+# after the master's SCRIPT FLUSH: the replica's cache stays; then its own empties it
+_REPLICA_CACHE_AFTER_MASTER_FLUSH = [
+    ("SCRIPT", "EXISTS", *_ALL_OWN), ("EVALSHA", _sha(_OWN_SCRIPT), 0),
+    ("SCRIPT", "FLUSH", "SYNC"), ("SCRIPT", "EXISTS", *_ALL_OWN),
+    ("EVALSHA", _sha(_OWN_SCRIPT), 0), ("EVALSHA_RO", _sha(_OWN_EVAL_RO), 0),
+    ("SCRIPT", "FLUSH", "NOW"),
+]
+
+
+@pytest.mark.parametrize("protocol", [2, 3], ids=["resp2", "resp3"])
+def test_cluster_disabled_follower_keeps_its_own_script_cache(
+        standalone_cluster: LocalCluster, real_replica_set: tuple[int, int],
+        protocol: int) -> None:
+    """SCRIPT LOAD, EVAL and EVAL_RO on a follower cache the script there, for its EVALSHA
+    and SCRIPT EXISTS, as on a redis-server replica (byte for byte); the leader's SCRIPT
+    FLUSH leaves that cache, the follower's own empties it."""
+    from .test_differential import RawConnection
+
+    leader, follower, master_port, replica_port = _replica_pairs(standalone_cluster,
+                                                                 real_replica_set)
+    ours, theirs = RawConnection(follower.port), RawConnection(replica_port)
+    try:
+        assert all(b"replica" in conn.call("HELLO", protocol) for conn in (ours, theirs))
+        for argv in _REPLICA_CACHE_CASES:
+            assert ours.call(*argv) == theirs.call(*argv), argv
+        assert ours.call("SCRIPT", "EXISTS", *_ALL_OWN) == b"*7\r\n" + b":1\r\n" * 7
+        for primary in (leader.client(), redis.Redis(port=master_port)):
+            with primary:
+                assert primary.script_flush() is True
+        standalone_cluster.wait_converged()
+        for argv in _REPLICA_CACHE_AFTER_MASTER_FLUSH:
+            assert ours.call(*argv) == theirs.call(*argv), argv
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def test_cluster_disabled_follower_runs_scripts_the_leader_cached(
+        standalone_cluster: LocalCluster) -> None:
+    """rcache's replicated script cache stays visible to a follower beside its own (a Redis
+    replica would answer NOSCRIPT): what the leader loaded, a follower runs by its SHA."""
+    leader = standalone_cluster.leader()
+    follower = next(node for node in standalone_cluster.nodes if node is not leader)
+    body = "return 'loaded on the leader'"
+    with leader.client() as primary, follower.client() as replica:
+        assert primary.script_load(body) == _sha(body)
+        standalone_cluster.wait_converged()
+        assert replica.script_exists(_sha(body)) == [True]
+        assert replica.evalsha(_sha(body), 0) == b"loaded on the leader"
+
+
+# Reads a key, spins (within the instruction budget), reads it again.
+_READ_TWICE = ("local first = redis.call('get', KEYS[1])\n"
+               "for i = 1, tonumber(ARGV[1]) do end\n"
+               "return {first, redis.call('get', KEYS[1])}")
+_SPIN = 300_000  # ~1M Lua instructions: a few ms, a fifth of the default budget
+_ATOMIC_RUNS = 60  # runs that saw the key change since the run before
+_ATOMIC_TIMEOUT_S = 60
+
+
+def _hammer(cluster: LocalCluster, key: str, stop: threading.Event) -> None:
+    """INCR key on the leader, pipelined, until stop is set."""
+    client = cluster.leader().client()
+    try:
+        while not stop.is_set():
+            pipe = client.pipeline(transaction=False)
+            for _ in range(50):
+                pipe.incr(key)
+            pipe.execute(raise_on_error=False)
+    except redis.ConnectionError:
+        pass  # leadership moved: the test has seen what it needed, or times out
+    finally:
+        client.close()
+
+
+def test_cluster_disabled_follower_script_sees_one_state(
+        standalone_cluster: LocalCluster) -> None:
+    """A script (EVAL as a Redis replica runs it, EVAL_RO, one inside EXEC) on a follower
+    sees one state: no entry the follower applies meanwhile becomes visible between two
+    reads of a key the leader keeps incrementing."""
+    leader = standalone_cluster.leader()
+    follower = next(node for node in standalone_cluster.nodes if node is not leader)
+    key = "replica:atomic"
+    leader.client().set(key, 0)
+    stop = threading.Event()
+    writer = threading.Thread(target=_hammer, args=(standalone_cluster, key, stop))
+    writer.start()
+    runs: list[list[bytes]] = []  # each run's reads of the key, in order
+    client = follower.client()
+
+    def changed_enough() -> bool:
+        """One more run; enough once entries applied between _ATOMIC_RUNS pairs of runs
+        (so, as often, while one ran)."""
+        if len(runs) % 3 == 2:  # EXEC: GET, the script's two reads, GET
+            pipe = client.pipeline()
+            pipe.get(key).eval(_READ_TWICE, 1, key, _SPIN).get(key)
+            first, inner, last = pipe.execute()
+            runs.append([first, *inner, last])
+        else:
+            command = ("EVAL", "EVAL_RO")[len(runs) % 3]
+            runs.append(client.execute_command(command, _READ_TWICE, 1, key, _SPIN))
+        changes = sum(before[-1] != after[0] for before, after in pairwise(runs))
+        return changes >= _ATOMIC_RUNS
+
+    try:
+        wait_for(changed_enough, _ATOMIC_TIMEOUT_S, "the key to change between runs",
+                 interval=0)
+    finally:
+        stop.set()
+        writer.join()
+        client.close()
+    assert [reads for reads in runs if len(set(reads)) != 1] == []
+
+
+_OVER_BUDGET = "while true do end"
+
+
+def test_cluster_disabled_follower_applies_while_scripts_run_to_their_budget(
+        standalone_cluster: LocalCluster) -> None:
+    """Scripts cut by the instruction budget, back to back from two connections, delay a
+    follower's apply by one of them at most: it keeps applying the leader's writes."""
+    leader = standalone_cluster.leader()
+    follower = next(node for node in standalone_cluster.nodes if node is not leader)
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def spin() -> None:
+        with follower.client() as client:
+            while not stop.is_set():  # pipelined: the next one waits in the node's buffer
+                pipe = client.pipeline(transaction=False)
+                for _ in range(3):
+                    pipe.execute_command("EVAL_RO", _OVER_BUDGET, 0)
+                errors.extend(str(err) for err in pipe.execute(raise_on_error=False))
+
+    spinners = [threading.Thread(target=spin) for _ in range(2)]
+    for spinner in spinners:
+        spinner.start()
+    try:
+        with follower.client() as replica:
+            for i in range(5):
+                standalone_cluster.on_leader("SET", "replica:applied", i)
+                wait_for(lambda i=i: replica.get("replica:applied") == str(i).encode(),
+                         FAILOVER_TIMEOUT_S, "the follower to apply the write")
+        wait_for(lambda: len(errors) >= 4, FAILOVER_TIMEOUT_S, "scripts cut by the budget")
+    finally:
+        stop.set()
+        for spinner in spinners:
+            spinner.join()
+    assert all(err.startswith("Script exceeded the instruction budget") for err in errors)
 
 
 def test_cluster_disabled_followers_read_locally_or_forward_with_follower_proxy(

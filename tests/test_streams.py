@@ -529,6 +529,80 @@ def test_memory_usage_of_a_stream(shared_node: Node) -> None:
     assert 4096 < small < client.memory_usage("mem")
 
 
+_MS = 1_700_000_000_000  # ids set by the tests, so both servers build the same radix trees
+
+
+def _stream_of(client: redis.Redis, key: str, entries: int, fields: int = 1,
+               same_ms: bool = False) -> list[str]:
+    """XADD ``entries`` entries (pipelined) with ids a few ms apart (or one ms, counted up)."""
+    ids = [f"{_MS}-{n + 1}" if same_ms else f"{_MS + 7 * n}-0" for n in range(entries)]
+    pipe = client.pipeline(transaction=False)
+    for n, stream_id in enumerate(ids):
+        pipe.xadd(key, {f"f{field}": n * 10 + field for field in range(fields)}, id=stream_id)
+    pipe.execute()
+    return ids
+
+
+def _stream_shapes(client: redis.Redis) -> None:
+    for entries, fields in ((1, 1), (10, 2), (100, 3), (1000, 1), (1000, 3), (10_000, 2)):
+        _stream_of(client, f"s{entries}x{fields}", entries, fields)
+    _stream_of(client, "same-ms", 1000, same_ms=True)
+    pipe = client.pipeline(transaction=False)
+    for n in range(500):
+        pipe.xadd("strings", {"f": "v" * (n % 70), "g": "w" * 300 if n % 50 == 0 else "x"},
+                  id=f"{_MS + n}-0")
+    pipe.execute()
+    ids = _stream_of(client, "groups", 2000)
+    client.xgroup_create("groups", "workers", id="0")
+    for consumer in range(20):
+        client.xreadgroup("workers", f"consumer-{consumer}", {"groups": ">"}, count=40)
+    client.xack("groups", "workers", *ids[0:800:3])
+    client.xclaim("groups", "workers", "consumer-0", 0, ids[40:400:4])
+    client.xgroup_create("groups", "idle", id="$")
+    client.xgroup_createconsumer("groups", "idle", "nobody")
+    ids = _stream_of(client, "deleted", 1000)
+    client.xdel("deleted", *ids[0:1000:5])
+    client.xdel("deleted", *ids[900:])  # the last node goes: the one before it was shrunk
+    client.xtrim("deleted", maxlen=600, approximate=False)
+    ids = _stream_of(client, "emptied", 3)
+    client.xdel("emptied", *ids)
+    _stream_of(client, "moved", 150)
+    client.execute_command("XSETID", "moved", f"{2 * _MS}-5")
+
+
+def test_memory_usage_of_streams_as_redis(shared_node: Node, redis_server: int) -> None:
+    """objectComputeSize's stream sizes, exactly: the radix tree, each node's listpack by its
+    allocation (the last one's 4 KB preallocation), the groups' PELs, NACKs and consumers."""
+    ours, theirs = shared_node.client(), redis.Redis(port=redis_server)
+    for client in (ours, theirs):
+        client.flushall()
+        _stream_shapes(client)
+    keys = sorted(theirs.keys())
+    assert sorted(ours.keys()) == keys
+    for key in keys:
+        for samples in (None, 0):
+            assert (ours.memory_usage(key, samples=samples)
+                    == theirs.memory_usage(key, samples=samples)), (key, samples)
+    for client in (ours, theirs):
+        client.flushall()
+
+
+def test_memory_usage_of_a_big_pending_list_is_sampled(shared_node: Node,
+                                                      redis_server: int) -> None:
+    """Past MAX_SAMPLED pending entries the PEL's radix tree is scaled from those read."""
+    ours, theirs = shared_node.client(), redis.Redis(port=redis_server)
+    for client in (ours, theirs):
+        client.flushall()
+        _stream_of(client, "big", 15_000)
+        client.xgroup_create("big", "g", id="0")
+        client.xreadgroup("g", "reader", {"big": ">"}, count=15_000)
+    for samples in (None, 0):
+        assert ours.memory_usage("big", samples=samples) == pytest.approx(
+            theirs.memory_usage("big", samples=samples), rel=0.002)
+    for client in (ours, theirs):
+        client.flushall()
+
+
 # -- blocking reads -------------------------------------------------------------------------------
 def _blocked_clients(port: int) -> int:
     return redis.Redis(port=port, socket_timeout=10).info("clients")["blocked_clients"]

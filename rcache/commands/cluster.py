@@ -74,23 +74,43 @@ def cluster_shards(ctx: Context, argv: list[bytes]):
     }]
 
 
-@command("nodes", 2, "stale node", group=_G, container="cluster", since="3.0.0",
-         summary="Get cluster config for the node")
-@_cluster_mode
-def cluster_nodes(ctx: Context, argv: list[bytes]):
+def _node_lines(ctx: Context) -> tuple[str | None, dict[str, str]]:
+    """-> (leader id, {Redis Cluster node name: its CLUSTER NODES line}), the leader first."""
     leader, nodes = _topology(ctx)
     me = ctx.server.cluster.node_id
     learners = ctx.server.cluster.learner_ids()
-    lines = []
+    lines = {}
     for node, host, port in nodes:
         flags = ("myself," if node == me else "") + ("master" if node == leader else "slave")
         if node in learners:
             flags += ",nofailover"
         master = "-" if node == leader or leader is None else hex_id(leader)
         slots = f" 0-{SLOTS - 1}" if node == leader else ""
-        lines.append(f"{hex_id(node)} {host}:{port}@{int(port) + 10000} {flags} {master} 0 0 1 "
-                     f"connected{slots}")
-    return ("\n".join(lines) + "\n").encode()
+        lines[hex_id(node)] = (f"{hex_id(node)} {host}:{port}@{int(port) + 10000} {flags} "
+                               f"{master} 0 0 1 connected{slots}")
+    return leader, lines
+
+
+@command("nodes", 2, "stale node", group=_G, container="cluster", since="3.0.0",
+         summary="Get cluster config for the node")
+@_cluster_mode
+def cluster_nodes(ctx: Context, argv: list[bytes]):
+    return ("\n".join(_node_lines(ctx)[1].values()) + "\n").encode()
+
+
+@command("replicas", 3, "admin stale node", group=_G, container="cluster", since="5.0.0",
+         summary="List replica nodes of the specified master node")
+@command("slaves", 3, "admin stale node", group=_G, container="cluster", since="3.0.0",
+         summary="List replica nodes of the specified master node")
+@_cluster_mode
+def cluster_replicas(ctx: Context, argv: list[bytes]):
+    leader, lines = _node_lines(ctx)
+    name = argv[2].decode(errors="replace")
+    if name not in lines:
+        raise CommandError(f"ERR Unknown node {name}")
+    if leader is None or name != hex_id(leader):
+        raise CommandError("ERR The specified node is not a master")
+    return [line.encode() for node, line in lines.items() if node != name]
 
 
 @command("info", 2, "stale node", group=_G, container="cluster", since="3.0.0",
@@ -134,6 +154,7 @@ def cluster_help(ctx: Context, argv: list[bytes]):
         "KEYSLOT <key>", "    Return the hash slot for <key>.",
         "MYID", "    Return the node id.",
         "NODES", "    Return cluster configuration seen by node.",
+        "REPLICAS <node-id>", "    Return <node-id> replicas.",
         "SHARDS", "    Return information about slot range mappings and the nodes.",
         "SLOTS", "    Return information about slots range mappings.",
         "HELP", "    Prints this help.")]

@@ -107,25 +107,25 @@ def _ttl(ctx: Context, key: bytes, in_ms: bool, absolute: bool) -> int:
     return remaining if in_ms else (remaining + 500) // 1000
 
 
-@command("ttl", 2, "readonly fast", 1, 1, 1, group=_G,
+@command("ttl", 2, "readonly fast no_touch", 1, 1, 1, group=_G,
          summary="Get the time to live for a key in seconds")
 def ttl(ctx: Context, argv: list[bytes]) -> int:
     return _ttl(ctx, argv[1], in_ms=False, absolute=False)
 
 
-@command("pttl", 2, "readonly fast", 1, 1, 1, group=_G, since="2.6.0",
+@command("pttl", 2, "readonly fast no_touch", 1, 1, 1, group=_G, since="2.6.0",
          summary="Get the time to live for a key in milliseconds")
 def pttl(ctx: Context, argv: list[bytes]) -> int:
     return _ttl(ctx, argv[1], in_ms=True, absolute=False)
 
 
-@command("expiretime", 2, "readonly fast", 1, 1, 1, group=_G, since="7.0.0",
+@command("expiretime", 2, "readonly fast no_touch", 1, 1, 1, group=_G, since="7.0.0",
          summary="Get the expiration Unix timestamp for a key")
 def expiretime(ctx: Context, argv: list[bytes]) -> int:
     return _ttl(ctx, argv[1], in_ms=False, absolute=True)
 
 
-@command("pexpiretime", 2, "readonly fast", 1, 1, 1, group=_G, since="7.0.0",
+@command("pexpiretime", 2, "readonly fast no_touch", 1, 1, 1, group=_G, since="7.0.0",
          summary="Get the expiration Unix timestamp for a key in milliseconds")
 def pexpiretime(ctx: Context, argv: list[bytes]) -> int:
     return _ttl(ctx, argv[1], in_ms=True, absolute=True)

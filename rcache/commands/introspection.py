@@ -59,7 +59,7 @@ def _record(ctx: Context, key: bytes) -> tuple[int, int, bytes] | None:
     return ctx.ks.lookup(key)
 
 
-@command("encoding", 3, "readonly", 2, 2, 1, group=_G, container="object", since="2.2.3",
+@command("encoding", 3, "readonly no_touch", 2, 2, 1, group=_G, container="object", since="2.2.3",
          summary="Inspect the internal encoding of a Redis object")
 def object_encoding(ctx: Context, argv: list[bytes]) -> bytes | None:
     """Collections report the encoding Redis 7.0 would have picked for their history (see
@@ -74,7 +74,7 @@ def object_encoding(ctx: Context, argv: list[bytes]) -> bytes | None:
     return cs.lookup_any(ctx.ks, argv[2]).encoding
 
 
-@command("refcount", 3, "readonly", 2, 2, 1, group=_G, container="object", since="2.2.3",
+@command("refcount", 3, "readonly no_touch", 2, 2, 1, group=_G, container="object", since="2.2.3",
          summary="Get the number of references to the value of the key")
 def object_refcount(ctx: Context, argv: list[bytes]) -> int | None:
     """1, or Redis's shared-object count for the integers 0..9999 it keeps shared."""
@@ -85,7 +85,8 @@ def object_refcount(ctx: Context, argv: list[bytes]) -> int | None:
     return SHARED_REFCOUNT if number is not None and 0 <= number < SHARED_INTEGERS else 1
 
 
-@command("idletime", 3, "readonly node", 2, 2, 1, group=_G, container="object", since="2.2.3",
+@command("idletime", 3, "readonly node no_touch", 2, 2, 1, group=_G, container="object",
+         since="2.2.3",
          summary="Get the time since a Redis object was last accessed")
 def object_idletime(ctx: Context, argv: list[bytes]) -> int | None:
     """Seconds since this node last ran a command on the key (its access clock, which
@@ -97,7 +98,7 @@ def object_idletime(ctx: Context, argv: list[bytes]) -> int | None:
     return ctx.server.eviction.clock.idle_ms(ctx.client.db, argv[2], ctx.now_ms) // 1000
 
 
-@command("freq", 3, "readonly node", 2, 2, 1, group=_G, container="object", since="4.0.0",
+@command("freq", 3, "readonly node no_touch", 2, 2, 1, group=_G, container="object", since="4.0.0",
          summary="Get the logarithmic access frequency counter of a Redis object")
 def object_freq(ctx: Context, argv: list[bytes]) -> int | None:
     """This node's LFU counter of the key; only under an LFU maxmemory-policy, as in Redis."""
@@ -137,6 +138,9 @@ container("memory", -2, "", group="server", since="4.0.0",
 _ROBJ, _DICT_ENTRY, _DICT, _QUICKLIST, _QUICKLIST_NODE, _ZSET, _SKIPLIST_NODE = (
     16, 24, 56, 40, 40, 16, 48)
 DEFAULT_SAMPLES = 5  # OBJ_COMPUTE_SIZE_DEF_SAMPLES
+# Elements one MEMORY USAGE reads at most, whatever SAMPLES says (Redis reads them all for
+# SAMPLES 0): exact up to this size, extrapolated from these past it (README, "Bounded cost").
+MAX_SAMPLED = 10_000
 
 
 def allocation(size: int) -> int:
@@ -176,14 +180,15 @@ def _quicklist_size(values: Iterator[bytes], count: int, samples: int | None) ->
     """A list as Redis 7.0 holds it: 8 KB listpack nodes (an element past that in a node of
     its own), each sized by its allocation. Redis averages the first ``samples`` nodes and
     scales by the node count: only those nodes' elements are read, and the count of the nodes
-    not read is estimated from their elements per node."""
+    not read is estimated from their elements per node. At most MAX_SAMPLED elements are
+    read: past them the nodes filled so far stand for the rest, as with SAMPLES."""
     nodes: list[tuple[int, int]] = []  # closed nodes: (allocation, elements)
     packed = held = 0  # the open node's bytes and elements
 
     def close(size: int, elements: int) -> None:
         nodes.append((allocation(size), elements))
 
-    for value in values:
+    for value in itertools.islice(values, MAX_SAMPLED):
         size = _listpack_entry(value)
         if packed and (size > LIST_NODE_BYTES
                        or _LISTPACK_HEADER + packed + size > LIST_NODE_BYTES):
@@ -195,8 +200,8 @@ def _quicklist_size(values: Iterator[bytes], count: int, samples: int | None) ->
             packed, held = packed + size, held + 1
         if samples is not None and len(nodes) >= samples:
             break
-    else:
-        if held or not nodes:
+    else:  # the last node read is whole only if the list ended there
+        if (held and sum(elements for _, elements in nodes) + held == count) or not nodes:
             close(_LISTPACK_HEADER + packed, held)
     sampled = nodes[:samples]
     read = sum(elements for _, elements in nodes)
@@ -224,13 +229,14 @@ def _extrapolated(per_sample: list[int], count: int) -> int:
 
 
 def _collection_size(ks: Keyspace, key: bytes, kind: int, samples: int | None) -> int:
-    """objectComputeSize for a collection, from its first ``samples`` elements (None: all)."""
+    """objectComputeSize for a collection, from its first ``samples`` elements (None: all),
+    and never more than MAX_SAMPLED."""
     meta = cs.lookup_any(ks, key)
     if kind == LIST:
         return _quicklist_size((value for _, value in cs.iter_elements(meta, ks)), meta.count,
                                samples)
     elements = cs.iter_zset(ks, meta) if kind == ZSET else cs.iter_elements(meta, ks)
-    sampled = list(itertools.islice(elements, samples))
+    sampled = list(itertools.islice(elements, min(samples or MAX_SAMPLED, MAX_SAMPLED)))
     if kind == ZSET:
         pairs = [(member, b"%r" % score) for member, score in sampled]
     else:
@@ -250,12 +256,92 @@ def _collection_size(ks: Keyspace, key: bytes, kind: int, samples: int | None) -
             + _extrapolated(sizes, meta.count))
 
 
-@command("usage", -3, "readonly", 2, 2, 1, group="server", container="memory", since="4.0.0",
+# Redis 7.0's stream structures (64-bit): stream, streamCG, streamNACK, streamConsumer, a
+# streamID, and a radix-tree node as streamRadixTreeMemoryUsage counts it (4 + 30 longs)
+_STREAM, _STREAM_GROUP, _NACK, _CONSUMER, _STREAM_ID, _RAX_NODE = 80, 40, 24, 24, 16, 244
+STREAM_PREALLOC = 4096  # STREAM_LISTPACK_MAX_PRE_ALLOCATE: a new node's listpack allocation
+
+
+def _rax_size(keys: int, nodes: int) -> int:
+    """streamRadixTreeMemoryUsage (which, as Redis's, leaves out the rax struct itself)."""
+    return keys * _STREAM_ID + nodes * _RAX_NODE
+
+
+class _GroupReads:
+    """The records one MEMORY USAGE of a stream still may read in its consumer groups
+    (MAX_SAMPLED); a radix tree read in part is scaled by the nodes per key it showed."""
+
+    def __init__(self) -> None:
+        self.left = MAX_SAMPLED
+        self.nodes_per_key = 2.0  # until a tree is read: a branch and a leaf per id
+
+    def take(self, items: Iterator, count: int | None = None) -> list:
+        taken = list(itertools.islice(items, self.left if count is None
+                                      else min(count, self.left)))
+        self.left -= len(taken)
+        return taken
+
+    def tree(self, ids: Iterator[streams_store.StreamId], count: int) -> int:
+        """streamRadixTreeMemoryUsage of a PEL holding ``count`` ids."""
+        keys = self.take(ids, count)
+        if len(keys) == count:
+            nodes = streams_store.rax_nodes(keys)
+        else:
+            if keys:
+                self.nodes_per_key = streams_store.rax_nodes(keys) / len(keys)
+            nodes = round(self.nodes_per_key * count)
+        return _rax_size(count, nodes)
+
+
+def _stream_size(stream: streams_store.Stream, samples: int | None, node_max_bytes: int) -> int:
+    """objectComputeSize for a stream: its radix tree, its nodes' listpacks by allocation
+    (the first ``samples`` averaged over all but the last, plus the last), and per group its
+    PEL with NACKs and per consumer its name and PEL. A node holds its listpack's size class
+    (shrunk to fit when the next node opened); the last one at least the 4 KB allocated when
+    it opened, unless a later node closed it (and was deleted since). At most MAX_SAMPLED
+    nodes are read, and MAX_SAMPLED group records."""
+    prealloc = max(min(STREAM_PREALLOC, node_max_bytes or STREAM_PREALLOC), 7)
+
+    def allocated(node: streams_store.Node) -> int:
+        """The last node holds its preallocation unless a later node closed it: an entry
+        past its ids was deleted (XSETID may move the last id past it without closing it)."""
+        still_open = (node.master_id == stream.tail_id
+                      and stream.max_deleted_id <= node.last_id)
+        return allocation(max(node.size, prealloc) if still_open else node.size)
+
+    size = _ROBJ + _STREAM + _rax_size(stream.nodes, stream.tree_nodes)
+    limit = min(samples or MAX_SAMPLED, MAX_SAMPLED)
+    sampled = [allocated(node) for node in itertools.islice(stream.head_nodes(), limit)]
+    if stream.nodes <= len(sampled):
+        size += sum(sampled)
+    else:
+        size += sum(sampled) // len(sampled) * (stream.nodes - 1)
+        size += allocated(next(stream.head_nodes(reverse=True)))
+    reads = _GroupReads()
+    for group in reads.take(stream.groups()):
+        size += _STREAM_GROUP + reads.tree((entry.id for entry in stream.pending_entries(group)),
+                                           group.pending) + _NACK * group.pending
+        consumers = reads.take(stream.consumers(group), group.consumers)
+        for consumer in consumers:
+            size += _CONSUMER + len(consumer.name) + reads.tree(
+                stream.consumer_pending_ids(group, consumer.name), consumer.pending)
+        unread = group.consumers - len(consumers)  # named as those read, holding the rest
+        if unread:
+            pending = group.pending - sum(consumer.pending for consumer in consumers)
+            names = sum(len(consumer.name) for consumer in consumers) // max(len(consumers), 1)
+            size += unread * (_CONSUMER + names + _RAX_NODE) + _rax_size(
+                pending, round(reads.nodes_per_key * pending))
+    return size
+
+
+@command("usage", -3, "readonly no_touch", 2, 2, 1, group="server", container="memory",
+         since="4.0.0",
          summary="Estimate the memory usage of a key",
          complexity="O(N) where N is the number of samples.")
 def memory_usage(ctx: Context, argv: list[bytes]) -> int | None:
     """The bytes Redis 7.0 would use for the key (its allocator's size classes): exact for
-    most strings, an estimate from SAMPLES elements (default 5, 0: all) for collections."""
+    most strings, an estimate from SAMPLES elements (default 5, 0: all, at most
+    MAX_SAMPLED) for collections."""
     samples = DEFAULT_SAMPLES
     i = 3
     while i < len(argv):
@@ -277,7 +363,8 @@ def memory_usage(ctx: Context, argv: list[bytes]) -> int | None:
     elif record[0] == BIG_STRING:
         value = _ROBJ + _sds(ss.from_record(ctx.ks, key, record).length)
     elif record[0] == STREAM:
-        value = _ROBJ + streams_store.memory_estimate(streams_store.lookup(ctx.ks, key))
+        value = _stream_size(streams_store.lookup(ctx.ks, key), samples,
+                             ctx.server.config.stream_node_max_bytes)
     else:
         value = _collection_size(ctx.ks, key, record[0], samples)
     return value + _sds(len(key)) + _DICT_ENTRY

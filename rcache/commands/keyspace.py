@@ -72,7 +72,8 @@ def delete(ctx: Context, argv: list[bytes]) -> int:
     return deleted
 
 
-@command("exists", -2, "readonly fast", 1, -1, 1, group=_G, summary="Determine if a key exists",
+@command("exists", -2, "readonly fast no_touch", 1, -1, 1, group=_G,
+         summary="Determine if a key exists",
          complexity="O(N) where N is the number of keys to check.")
 @command("touch", -2, "readonly fast", 1, -1, 1, group=_G, since="3.2.1",
          summary="Alters the last access time of a key(s). Returns the number of existing keys "
@@ -84,7 +85,7 @@ def exists(ctx: Context, argv: list[bytes]) -> int:
     return sum(ks.exists(key) for key in argv[1:])
 
 
-@command("type", 2, "readonly fast", 1, 1, 1, group=_G,
+@command("type", 2, "readonly fast no_touch", 1, 1, 1, group=_G,
          summary="Determine the type stored at key")
 def type_(ctx: Context, argv: list[bytes]) -> SimpleString:
     record = ctx.ks.lookup(argv[1])

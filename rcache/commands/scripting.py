@@ -9,11 +9,14 @@ before an error stay, as in Redis. SCRIPT LOAD/FLUSH and FUNCTION LOAD/DELETE/FL
 go through the log too and keep scripts and libraries in RocksDB (outside any database,
 so FLUSHALL keeps them, as Redis does; snapshots carry them). The *_RO variants, and the
 others when the script or function is flagged no-writes, are reads: they run on the node
-that got them, against its local state, and any write inside is refused.
+that got them, against its local state (on one state: no entry commits meanwhile), and any
+write inside is refused. A follower with cluster-enabled no also keeps a script cache of its
+own, as a Redis replica does (``_replica_cache``), which apply never reads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import marshal
 import re
@@ -33,7 +36,16 @@ from ..storage import SCRIPTS_BYTES_KEY, SCRIPTS_COUNT_KEY, end_of_prefix
 from .acl import stored_user
 from .acl_rules import User, denial
 from .args import int_arg
-from .table import COMMANDS, Command, Context, command, container, count_rejected, lookup
+from .table import (
+    COMMANDS,
+    Command,
+    Context,
+    always,
+    command,
+    container,
+    count_rejected,
+    lookup,
+)
 
 log = logging.getLogger(__name__)
 
@@ -317,6 +329,8 @@ def _shebang(body: bytes) -> tuple[bytes, frozenset[str] | None]:
 
 def _evaluate(ctx: Context, body: bytes, keys_and_args: tuple[list[bytes], list[bytes]],
               read_only_command: bool, cache: bool):
+    """Run a script; ``cache``: EVAL and EVAL_RO, which name its body, cache it as Redis
+    does (EVAL's, applied, in the replicated cache; on a follower, in its own)."""
     keys, args = keys_and_args
     code, flags = _shebang(body)
     read_only = read_only_command or (flags is not None and "no-writes" in flags)
@@ -325,12 +339,34 @@ def _evaluate(ctx: Context, body: bytes, keys_and_args: tuple[list[bytes], list[
     sha = sha1hex(body)
     run = _new_run(ctx, sha, read_only, ctx.oom_at_start and flags is None)
     function = run.compile(code, scripting.EVAL_CHUNK)
-    if cache and ctx.ks.txn is not None:
-        _cache_script(ctx.ks.txn, sha.encode(), body)
+    if cache:
+        own_cache = _replica_cache(ctx)
+        if own_cache is not None:
+            own_cache[sha.encode()] = body
+        elif ctx.ks.txn is not None and not read_only_command:
+            _cache_script(ctx.ks.txn, sha.encode(), body)
     _refuse_oom(ctx, flags)
     run.set_global(b"KEYS", run.table(keys))
     run.set_global(b"ARGV", run.table(args))
-    return run.run(function)
+    with _one_state(ctx):
+        return run.run(function)
+
+
+def _one_state(ctx: Context) -> contextlib.AbstractContextManager:
+    """Where a script reads: applied, the entry's transaction; outside the log (a read-only
+    script, or one a follower runs as a Redis replica), this node's store, no entry's writes
+    becoming visible while it runs (Store.one_state), as none applies while Redis runs one."""
+    return contextlib.nullcontext() if ctx.ks.txn is not None else ctx.ks.store.one_state()
+
+
+def _replica_cache(ctx: Context) -> dict[bytes, bytes] | None:
+    """The script cache of a follower with cluster-enabled no, outside the log: its own, as a
+    Redis replica's is (SCRIPT LOAD and EVAL there cache, SCRIPT FLUSH there empties it, the
+    leader's SCRIPT FLUSH leaves it); the replicated one stays visible beside it. None
+    elsewhere: applied, or on the leader, the cache is the replicated one."""
+    if ctx.ks.txn is None and ctx.server is not None and ctx.server.cluster.acts_as_replica():
+        return ctx.ks.store.local_scripts
+    return None
 
 
 def _write_flag_refusal(ctx: Context) -> str:
@@ -359,7 +395,13 @@ def _evalsha_reads(store, argv: list[bytes]) -> bool:
 
 
 def _stored_script(store, sha: bytes) -> bytes | None:
-    return store.db.get(SCRIPT_PREFIX + sha.lower()) if len(sha) == 40 else None
+    """A script this node may run outside the log: in the replicated cache, or in the one
+    it keeps as a follower (never read by apply)."""
+    if len(sha) != 40:
+        return None
+    sha = sha.lower()
+    body = store.db.get(SCRIPT_PREFIX + sha)
+    return store.local_scripts.get(sha) if body is None else body
 
 
 def _without_flags(body: bytes | None) -> bool:
@@ -392,7 +434,10 @@ def _cache_script(txn, sha: bytes, body: bytes) -> None:
 
 
 def _body_of(ctx: Context, sha: bytes) -> bytes:
-    body = _record(ctx, SCRIPT_PREFIX + sha.lower()) if len(sha) == 40 else None
+    if ctx.ks.txn is None:
+        body = _stored_script(ctx.ks.store, sha)
+    else:  # applied: the replicated cache only, the same on every node
+        body = _record(ctx, SCRIPT_PREFIX + sha.lower()) if len(sha) == 40 else None
     if body is None:
         raise CommandError(NOSCRIPT)
     return body
@@ -432,7 +477,7 @@ def evalsha(ctx: Context, argv: list[bytes]):
          key_finder=numkeys_positions, summary="Execute a read-only Lua script server side",
          complexity="Depends on the script that is executed.")
 def eval_ro(ctx: Context, argv: list[bytes]):
-    return _evaluate(ctx, argv[1], _keys_and_args(argv), read_only_command=True, cache=False)
+    return _evaluate(ctx, argv[1], _keys_and_args(argv), read_only_command=True, cache=True)
 
 
 @command("evalsha_ro", -3, _EVAL_FLAGS + " readonly", group=_G, since="7.0.0",
@@ -450,14 +495,18 @@ container("script", -2, "", group=_G, since="2.6.0",
 
 
 @command("load", 3, "noscript stale replicated", group=_G, container="script", since="2.6.0",
-         summary="Load the specified Lua script into the script cache",
+         replica_runs_if=always, summary="Load the specified Lua script into the script cache",
          complexity="O(N) with N being the length in bytes of the script body.")
 def script_load(ctx: Context, argv: list[bytes]):
     body = argv[2]
     code, _ = _shebang(body)
     _new_run(ctx, "", True).compile(code, scripting.EVAL_CHUNK)
     sha = sha1hex(body).encode()
-    _cache_script(_writable(ctx), sha, body)
+    own_cache = _replica_cache(ctx)
+    if own_cache is not None:
+        own_cache[sha] = body
+    else:
+        _cache_script(_writable(ctx), sha, body)
     return sha
 
 
@@ -466,8 +515,12 @@ def script_load(ctx: Context, argv: list[bytes]):
          complexity="O(N) with N being the number of scripts to check (so checking a single "
                     "script is an O(1) operation).")
 def script_exists(ctx: Context, argv: list[bytes]):
-    db = ctx.server.store.db
-    return [int(len(sha) == 40 and db.get(SCRIPT_PREFIX + sha.lower()) is not None)
+    """The leader answers from the replicated cache alone (what its EVALSHA finds when
+    applied); a follower with cluster-enabled no, from its own cache too."""
+    store = ctx.server.store
+    if ctx.server.cluster.acts_as_replica():
+        return [int(_stored_script(store, sha) is not None) for sha in argv[2:]]
+    return [int(len(sha) == 40 and store.db.get(SCRIPT_PREFIX + sha.lower()) is not None)
             for sha in argv[2:]]
 
 
@@ -477,10 +530,14 @@ def _flush_mode(argv: list[bytes], error: str) -> None:
 
 
 @command("flush", -2, "noscript replicated", group=_G, container="script", since="2.6.0",
-         summary="Remove all the scripts from the script cache.",
+         replica_runs_if=always, summary="Remove all the scripts from the script cache.",
          complexity="O(N) with N being the number of scripts in cache")
 def script_flush(ctx: Context, argv: list[bytes]):
     _flush_mode(argv, "ERR SCRIPT FLUSH only support SYNC|ASYNC option")
+    own_cache = _replica_cache(ctx)
+    if own_cache is not None:
+        own_cache.clear()
+        return OK
     txn = _writable(ctx)
     txn.delete_range(SCRIPT_PREFIX, end_of_prefix(SCRIPT_PREFIX))
     txn.reset_count(SCRIPTS_COUNT_KEY)
@@ -926,7 +983,8 @@ def _fcall(ctx: Context, argv: list[bytes], read_only_command: bool):
     _refuse_oom(ctx, flags)
     caller = _Caller(ctx, read_only_command or "no-writes" in flags)
     library, run = _load(ctx, code, caller, _decode(name))
-    return run.run(library.functions[name][0], run.table(keys), run.table(args))
+    with _one_state(ctx):
+        return run.run(library.functions[name][0], run.table(keys), run.table(args))
 
 
 def _fcall_reads(store, argv: list[bytes]) -> bool:

@@ -222,6 +222,48 @@ def time_(ctx: Context, argv: list[bytes]):
     return [str(now_us // 1_000_000).encode(), str(now_us % 1_000_000).encode()]
 
 
+# -- MODULE: rcache loads no modules; it answers as a Redis 7.0 with none loaded and its default
+# enable-module-command no (clients ask MODULE LIST to find out which modules a server has) --
+container("module", -2, "", group=_G, since="4.0.0", summary="A container for module commands")
+
+MODULE_COMMAND_NOT_ALLOWED = (
+    "ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", "
+    "you can run it from a local connection, otherwise you need to set this option in the "
+    "configuration file, and then restart the server.")
+
+
+@command("list", 2, "admin noscript node", group=_G, container="module", since="4.0.0",
+         summary="List all modules loaded by the server", complexity="O(N) where N is the "
+         "number of loaded modules.")
+def module_list(ctx: Context, argv: list[bytes]):
+    return []
+
+
+@command("load", -3, "admin noscript no_async_loading node", group=_G, container="module",
+         since="4.0.0", summary="Load a module")
+@command("loadex", -3, "admin noscript no_async_loading node", group=_G, container="module",
+         since="7.0.0", summary="Load a module with extended parameters")
+@command("unload", 3, "admin noscript no_async_loading node", group=_G, container="module",
+         since="4.0.0", summary="Unload a module")
+def module_load(ctx: Context, argv: list[bytes]):
+    raise CommandError(MODULE_COMMAND_NOT_ALLOWED)
+
+
+@command("help", 2, "loading stale node", group=_G, container="module", since="5.0.0",
+         summary="Show helpful text about the different subcommands")
+def module_help(ctx: Context, argv: list[bytes]):
+    return _help((
+        "MODULE <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "LIST", "    Return a list of loaded modules.",
+        "LOAD <path> [<arg> ...]",
+        "    Load a module library from <path>, passing to it any optional arguments.",
+        "LOADEX <path> [[CONFIG NAME VALUE] [CONFIG NAME VALUE]] [ARGS ...]",
+        "    Load a module library from <path>, while passing it module configurations and "
+        "optional arguments.",
+        "UNLOAD <name>", "    Unload a module.",
+        "HELP", "    Prints this help."))
+
+
 # -- snapshots: the Raft log's compaction, which is what Redis's RDB files are to rcache --------
 SAVE_TIMEOUT_S = 60
 

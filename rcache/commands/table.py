@@ -49,6 +49,8 @@ AccessHint = Callable[[list[bytes]], tuple[int | None, int | None] | None]
 #   script_reads - runs a script that may read its keys: CLIENT TRACKING remembers them
 #   keeps_caching - (on a container) its subcommands leave CLIENT CACHING's flag for the next
 #                   command, as Redis's resetClient spares CLIENT
+#   no_touch - reads its key without counting an access in the LRU/LFU clock (Redis's
+#              LOOKUP_NOTOUCH: TYPE, EXISTS, TTL and friends, OBJECT, MEMORY USAGE)
 _ACL_BY_GROUP = {
     "string": "string", "generic": "keyspace", "connection": "connection",
     "server": "admin", "transactions": "transaction", "cluster": "admin",
@@ -99,7 +101,7 @@ def _acl_categories(cmd: Command) -> frozenset[str]:
 _INTERNAL_FLAGS = frozenset({  # rcache's own: not in COMMAND replies
     "node", "replicated", "pubsub_ok", "multi_control", "touches_any_key", "touches_dbs",
     "touches_other_db", "fills_second_key", "timeout_first", "block_option", "not_key",
-    "keeps_caching", "script_reads"})
+    "keeps_caching", "script_reads", "no_touch"})
 
 
 # latency-tracking (config): whether calls fill the latency buckets (every command's; the
