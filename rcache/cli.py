@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import logging.handlers
 import os
 import sys
 
 from . import __version__
-from .config import OPTIONS, Config, python_log_level
+from .config import COMPATIBILITY_ONLY, OPTIONS, Config, python_log_level
 
 
 def _node_parser() -> argparse.ArgumentParser:
@@ -18,7 +19,9 @@ def _node_parser() -> argparse.ArgumentParser:
                     "cache. With no flags: a single node on 127.0.0.1:6379, data in ./rcache-data."
                     " Every option can also come from a config file (Redis-style 'name value' "
                     "lines) or from an RCACHE_<NAME> environment variable.",
-        epilog="Local cluster for trying it out: rcache cluster start --nodes 3")
+        epilog="Redis 7.0's other parameters (replication, RDB and AOF files, threads, "
+               "defragmentation...) are accepted too, with no effect: README, Configuration. "
+               "Local cluster for trying it out: rcache cluster start --nodes 3")
     parser.add_argument("config_file", nargs="?", help="Redis-style config file")
     parser.add_argument("--version", action="version", version=f"rcache {__version__}")
     for opt in OPTIONS:
@@ -26,10 +29,39 @@ def _node_parser() -> argparse.ArgumentParser:
         # literal one to print
         default = "" if "(default: " in opt.help else (
             f"default: {opt.format(opt.default) or 'none'}; ")
+        shown = not opt.help.startswith(COMPATIBILITY_ONLY)  # the epilog sums those up
         parser.add_argument(f"--{opt.name}", dest=opt.attr,
                             metavar=opt.name.upper().replace("-", "_"),
-                            help=f"{opt.help} ({default}env {opt.env})")
+                            help=f"{opt.help} ({default}env {opt.env})" if shown
+                            else argparse.SUPPRESS)
     return parser
+
+
+def configure_logging(config: Config, syslog_address: str = "/dev/log") -> None:
+    """The log goes to logfile (standard error when empty) and, with syslog-enabled, to the
+    system logger too, as Redis's: ``<ident>[<pid>]: <message>`` with syslog-facility."""
+    handler = (logging.FileHandler(config.logfile, encoding="utf-8") if config.logfile
+               else logging.StreamHandler())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handlers: list[logging.Handler] = [handler]
+    unreachable = None
+    if config.syslog_enabled:
+        try:
+            handlers.append(_syslog_handler(config, syslog_address))
+        except OSError as err:  # Redis's syslog() drops the lines silently
+            unreachable = f"syslog-enabled: cannot reach {syslog_address}: {err}"
+    logging.basicConfig(level=python_log_level(config.loglevel), handlers=handlers,
+                        force=True)
+    if unreachable:
+        logging.warning("%s", unreachable)
+
+
+def _syslog_handler(config: Config, address: str) -> logging.Handler:
+    handler = logging.handlers.SysLogHandler(address, config.syslog_facility)
+    handler.ident = f"{config.syslog_ident}[{os.getpid()}]: "
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.priority_map = {**handler.priority_map, "NOTICE": "notice"}
+    return handler
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,8 +77,10 @@ def main(argv: list[str] | None = None) -> None:
         config = Config.load(args.config_file, dict(os.environ), flags)
     except (OSError, ValueError) as err:
         sys.exit(f"rcache: {err}")
-    logging.basicConfig(level=python_log_level(config.loglevel),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        configure_logging(config)
+    except OSError as err:  # as Redis, a log file that cannot be opened stops the start
+        sys.exit(f"rcache: Can't open the log file: {err.strerror or err}")
     if config.bind not in ("127.0.0.1", "::1", "localhost") and not config.requirepass:
         if config.protected_mode:
             logging.warning("listening on %s without requirepass: protected mode refuses "

@@ -15,7 +15,8 @@ can name the leader's client address.
 A node joins as a learner (storage.LEARNER): it receives the log, but no majority counts it
 until the leader promotes it (``promote_learners``: see PROMOTE_MAX_LAG), so a new member
 catching up, or one that never does, cannot stall the cluster. One added with RAFT.NODE ADD
-... LEARNER (storage.LEARNER_KEPT) stays a learner until RAFT.NODE PROMOTE.
+... LEARNER (storage.LEARNER_KEPT) stays a learner until RAFT.NODE PROMOTE, and so does a
+voter that RAFT.NODE DEMOTE made a learner.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from .proxy import LeaderProxy
 from .raft import Replicator
 from .resp import OK, SimpleString
 from .slots import key_slot
-from .storage import LEARNER, VOTER
+from .storage import LEARNER, LEARNER_KEPT, VOTER
 from .tls import replication_context
 
 PROXY = "proxy"  # route: forward the command to the leader (follower-proxy yes)
@@ -302,6 +303,36 @@ class Cluster:
         if isinstance(result, CommandError):
             raise result
         log.warning("promoted learner %s to voter", node_id)
+
+    async def demote(self, node_id: str) -> None:
+        """Leader: make a voter a learner (kept: never promoted again by itself), by a
+        member record through the log. As etcd refuses, this leader cannot demote itself
+        (RAFT.TRANSFER-LEADER first), nor the last voter; the voters left must keep a
+        reachable majority."""
+        replicator = self.replicator
+        members, roles = self.members(), self.server.store.member_roles()
+        if node_id not in members:
+            raise CommandError(f"ERR node {node_id} is not a member")
+        if roles[node_id] != VOTER:
+            raise CommandError(f"ERR node {node_id} is already a learner")
+        if node_id == self.node_id:
+            if not replicator.voters():
+                raise CommandError(f"ERR node {node_id} is the last voter: a cluster needs one")
+            raise CommandError(f"ERR node {node_id} is the leader: hand leadership over first "
+                               "(RAFT.TRANSFER-LEADER), then demote it on the new leader")
+        raft, client = members[node_id]
+        if not replicator.leader_caught_up:
+            raise CommandError("ERR the leader is still applying its predecessor's entries; "
+                               "try again")
+        voters = len(replicator.voters())  # after the demotion, counting this node
+        reachable = 1 + len([a for a in replicator.reachable_voters() if a != raft])
+        if reachable <= voters // 2:
+            raise CommandError(f"ERR demoting {node_id} would leave {reachable} of {voters} "
+                               "voting members reachable from the leader, not a majority")
+        result = await replicator.propose((MEMBER, node_id, raft, client, LEARNER_KEPT))
+        if isinstance(result, CommandError):
+            raise result
+        log.warning("demoted voter %s to learner", node_id)
 
     async def promote_learners(self) -> None:
         """Leader, every PROMOTE_CHECK_S: promote the learners that joined to become voters

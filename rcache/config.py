@@ -21,7 +21,7 @@ from .resp import LLONG_MAX, parse_int, split_args
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2,
           "g": 1000**3, "gb": 1024**3}
-UINT_MAX = 2**32 - 1
+UINT_MAX, ULLONG_MAX = 2**32 - 1, 2**64 - 1
 MIN_HZ, MAX_HZ = 1, 500  # Redis clamps hz into this range
 
 
@@ -31,11 +31,13 @@ INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 
 def parse_memory(text: str) -> int:
-    """Redis's memtoull: '512mb', '1gb', '100' (bytes)."""
-    match = re.fullmatch(r"(\d+)([a-z]*)", text.strip().lower())
+    """Redis's memtoull: '512mb', '1gb', '100' (bytes); as in C, the number saturates at
+    ULLONG_MAX (strtoull) and the product wraps around."""
+    match = re.fullmatch(r"(\d{0,127})([a-z]*)", text.lower())
     if not match or match.group(2) not in _UNITS:
         raise ValueError("argument must be a memory value")
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    number = min(int(match.group(1) or "0"), ULLONG_MAX)  # (no digits: 0, as strtoull)
+    return number * _UNITS[match.group(2)] & ULLONG_MAX
 
 
 def _check_range(value: int, low: int, high: int) -> int:
@@ -99,8 +101,11 @@ def _port(lowest: int) -> Callable[[str], int]:
     return parse
 
 
-# loglevel -> the logging level of the root logger (Python has no NOTICE: warnings and up).
-_LOG_LEVELS = {"debug": logging.DEBUG, "verbose": logging.INFO}
+# loglevel -> the logging level of the root logger; Python has no NOTICE, Redis's default
+# level (its start-up line): one between INFO (verbose) and WARNING.
+NOTICE = 25
+logging.addLevelName(NOTICE, "NOTICE")
+_LOG_LEVELS = {"debug": logging.DEBUG, "verbose": logging.INFO, "notice": NOTICE}
 
 
 def python_log_level(loglevel: str) -> int:
@@ -139,6 +144,149 @@ def _percentiles(text: str) -> tuple[float, ...]:
 
 def format_percentiles(values: tuple[float, ...]) -> str:
     return " ".join(f"{value:g}" for value in values)
+
+
+def _octal(low: int, high: int) -> Callable[[str], int]:
+    """An octal option (unixsocketperm) as Redis parses it: strtoll base 8, bounds in octal."""
+    def parse(text: str) -> int:
+        match = re.fullmatch(r"\s*([+-]?[0-7]*)", text)
+        if match is None or match.group(1) in ("+", "-"):
+            raise ValueError("argument couldn't be parsed as an octal number")
+        value = int(match.group(1) or "0", 8)
+        if not low <= value <= high:
+            raise ValueError(f"argument must be between {low:o} and {high:o} inclusive")
+        return value
+    return parse
+
+
+def _memory_or_percent(low: int, high: int) -> Callable[[str], int]:
+    """maxmemory-clients: bytes, or a percentage of maxmemory kept as its negative."""
+    def parse(text: str) -> int:
+        try:
+            return _check_range(parse_memory(text), low, high)
+        except ValueError as err:
+            if "between" in str(err):
+                raise
+        percent = parse_int(text[:-1].encode()) if text.endswith("%") else None
+        if percent is None or percent < 0 or len(text) < 2:
+            raise ValueError("argument must be a memory or percent value")
+        if -percent < low:
+            raise ValueError(f"percentage argument must be less or equal to {-low}")
+        return -percent
+    return parse
+
+
+def _format_percent(value: int) -> str:
+    return f"{-value}%" if value < 0 else str(value)
+
+
+def _format_octal(value: int) -> str:
+    return f"{value:o}"
+
+
+def _flags(allowed: dict[str, int],
+           check: Callable[[int], None] = lambda value: None) -> Callable[[str], int]:
+    """A multi-word enum of bit flags (shutdown-on-sigterm 'save now'), split on single
+    spaces as Redis splits it."""
+    def parse(text: str) -> int:
+        words = text.split(" ") if text else []
+        if not words or any(word.lower() not in allowed for word in words):
+            raise ValueError("argument(s) must be one of the following: " + ", ".join(allowed))
+        value = 0
+        for word in words:
+            value |= allowed[word.lower()]
+        check(value)
+        return value
+    return parse
+
+
+def _flag_names(allowed: dict[str, int]) -> Callable[[int], str]:
+    """Redis's configEnumGetName for bit flags: an exact name, else the flags' names."""
+    def format_(value: int) -> str:
+        exact = [name for name, bits in allowed.items() if bits == value]
+        if exact:
+            return exact[0]
+        return " ".join(name for name, bits in allowed.items() if bits and value & bits == bits)
+    return format_
+
+
+SHUTDOWN_FLAGS = {"default": 0, "save": 1, "nosave": 2, "now": 4, "force": 8}
+
+
+def _shutdown_flags_valid(value: int) -> None:
+    if value & SHUTDOWN_FLAGS["save"] and value & SHUTDOWN_FLAGS["nosave"]:
+        raise ValueError("shutdown options SAVE and NOSAVE can't be used simultaneously")
+
+
+def _oom_score_adj_values(text: str) -> tuple[int, ...]:
+    """Three oom_score_adj values (master, replica, background child), -2000 to 2000."""
+    words = text.split(" ") if text else []
+    if len(words) != 3:
+        raise ValueError("wrong number of arguments")
+    values = []
+    for word in words:
+        if word and not re.fullmatch(r"\s*[+-]?\d+", word) or (
+                word and not -2000 <= int(word) <= 2000):
+            raise ValueError("Invalid oom-score-adj-values, elements must be between -2000 and "
+                             "2000.")
+        values.append(int(word) if word else 0)
+    return tuple(values)
+
+
+def _format_numbers(values: tuple[int, ...]) -> str:
+    return " ".join(map(str, values))
+
+
+def _backlog_size(text: str) -> int:
+    """Redis raises a repl-backlog-size below 16 KB to 16 KB."""
+    return max(16 * 1024, _memory(1, LLONG_MAX)(text))
+
+
+def _file_name(option: str, kind: str = "filename", empty: bool = True) -> Callable[[str], str]:
+    """dbfilename, appendfilename, appenddirname: a name inside dir, not a path."""
+    def parse(text: str) -> str:
+        if not empty and not text:
+            raise ValueError(f"{option} can't be empty")
+        if "/" in text or "\\" in text:
+            raise ValueError(f"{option} can't be a path, just a {kind}")
+        return text
+    return parse
+
+
+def _hostname(text: str) -> str:
+    if len(text) >= 256:
+        raise ValueError("Hostnames must be less than 256 characters")
+    if not re.fullmatch(r"[A-Za-z0-9.-]*", text):
+        raise ValueError("Hostnames may only contain alphanumeric characters, hyphens or dots")
+    return text
+
+
+# What Redis's proc-title-template variables expand to when it validates a template (a
+# server without cluster mode nor unix socket): the expansion must not be empty.
+_TITLE_VARIABLES = {"title": "", "listen-addr": "*:6379", "server-mode": "",
+                    "config-file": "-", "port": "6379", "tls-port": "0", "unixsocket": ""}
+
+
+def _proc_title_template(text: str) -> str:
+    """Redis's sdstemplate: {variable}, '{{' for a brace; unknown variables refused."""
+    expanded, pos = [], 0
+    while (start := text.find("{", pos)) >= 0:
+        expanded.append(text[pos:start])
+        if text[start + 1:start + 2] == "{":
+            expanded.append("{")
+            pos = start + 2
+            continue
+        end = text.find("}", start + 1)
+        if end < 0 or text[start + 1:end] not in _TITLE_VARIABLES:
+            expanded = []
+            break
+        expanded.append(_TITLE_VARIABLES[text[start + 1:end]])
+        pos = end + 1
+    else:
+        expanded.append(text[pos:])
+    if not "".join(expanded).strip(" "):
+        raise ValueError("template format is invalid or contains unknown variables")
+    return text
 
 
 def _format_bool(value: bool) -> str:
@@ -219,6 +367,7 @@ class Option:
     format: Callable[[Any], str] = str
     alias: str = ""  # Redis's older name for it, answered by CONFIG GET/SET too
     partial: bool = False  # parse gives a dict of updates to the current dict
+    protected: bool = False  # CONFIG SET only as enable-protected-configs allows
 
     @property
     def env(self) -> str:
@@ -258,7 +407,8 @@ OPTIONS: list[Option] = [
     Option("tls-replication", False, parse_bool, "follower-proxy links to the leader use TLS "
            "(the leader's tls-port; this node shows tls-cert-file, checks the leader's "
            "against the tls-ca-cert-* CA)", format=_format_bool),
-    Option("dir", "./rcache-data", str, "data directory (RocksDB, Raft log, snapshots)"),
+    Option("dir", "./rcache-data", str, "data directory (RocksDB, Raft log, snapshots)",
+           protected=True),
     Option("id", "", str, "node id, unique in the cluster (default: derived from bind:port)"),
     Option("http-port", 0, _port(0), "HTTP port: JSON API, dashboard, /metrics, /health, on "
            "the bind address (0: off)"),
@@ -397,6 +547,181 @@ OPTIONS: list[Option] = [
     Option("repl-ping-replica-period", 10, _integer(1, INT_MAX), "accepted for Redis "
            "compatibility", mutable=True, alias="repl-ping-slave-period"),
 ]
+
+# -- Redis 7.0's other parameters -----------------------------------------------------------
+# Each is shown by CONFIG GET with Redis's default and refused or accepted by CONFIG SET as
+# Redis does (type, bounds, error texts, aliases, immutable and protected ones). Those whose
+# help starts with NO_EFFECT concern something rcache does not have (Redis replication, RDB
+# and AOF files, its cluster bus, threads, jemalloc): they are kept and reported only, and
+# rcache --help leaves out every option whose help starts with COMPATIBILITY_ONLY.
+COMPATIBILITY_ONLY = "accepted for Redis compatibility"
+NO_EFFECT = COMPATIBILITY_ONLY + ", no effect"
+LONG_MAX = LLONG_MAX
+_ACCESS = ("no", "yes", "local")  # enable-protected-configs and the like
+
+
+def _yes_no(name: str, default: bool, help: str = NO_EFFECT, **kwargs: Any) -> Option:
+    return Option(name, default, parse_bool, help, format=_format_bool,
+                  **{"mutable": True, **kwargs})
+
+
+def _number(name: str, default: int, low: int, high: int, help: str = NO_EFFECT,
+            **kwargs: Any) -> Option:
+    return Option(name, default, _integer(low, high), help, **{"mutable": True, **kwargs})
+
+
+def _bytes(name: str, default: int, low: int, high: int, help: str = NO_EFFECT,
+           **kwargs: Any) -> Option:
+    return Option(name, default, _memory(low, high), help, **{"mutable": True, **kwargs})
+
+
+def _text(name: str, default: str = "", help: str = NO_EFFECT, parse: Callable[[str], str] = str,
+          **kwargs: Any) -> Option:
+    return Option(name, default, parse, help, **{"mutable": True, **kwargs})
+
+
+def _one_of(name: str, choices: tuple[str, ...], default: str, help: str = NO_EFFECT,
+            **kwargs: Any) -> Option:
+    return Option(name, default, _choice(*choices), help, **{"mutable": True, **kwargs})
+
+
+REDIS_OPTIONS: list[Option] = [
+    # the process, its logs and signals
+    _text("pidfile", help="file the node writes its process id to at start and removes at a "
+          "clean shutdown (empty: none)", mutable=False),
+    _text("logfile", help="file the log goes to (empty: standard error)", mutable=False),
+    _yes_no("syslog-enabled", False, "also log to the system logger (/dev/log)", mutable=False),
+    _text("syslog-ident", "redis", "syslog identity of the log lines", mutable=False),
+    _one_of("syslog-facility", ("user", *(f"local{n}" for n in range(8))), "local0",
+            "syslog facility of the log lines", mutable=False),
+    _one_of("oom-score-adj", ("no", "yes", "relative", "absolute"), "no", "set the process's "
+            "/proc/self/oom_score_adj from oom-score-adj-values (relative/yes: added to the "
+            "score the process started with)"),
+    Option("oom-score-adj-values", (0, 200, 800), _oom_score_adj_values, "oom_score_adj of a "
+           "leader, a follower (Redis's replica) and a background child (none in rcache)",
+           mutable=True, format=_format_numbers),
+    _yes_no("daemonize", False, mutable=False),
+    _one_of("supervised", ("upstart", "systemd", "auto", "no"), "no", mutable=False),
+    _yes_no("always-show-logo", False, mutable=False),
+    _yes_no("set-proc-title", True, mutable=False),
+    _text("proc-title-template", "{title} {listen-addr} {server-mode}",
+          parse=_proc_title_template),
+    _yes_no("crash-log-enabled", True),
+    _yes_no("crash-memcheck-enabled", True),
+    _yes_no("disable-thp", True, mutable=False),
+    *(Option(f"shutdown-on-{signal}", 0, _flags(SHUTDOWN_FLAGS, _shutdown_flags_valid),
+             NO_EFFECT + f": SIG{signal.upper()} stops the node at once whatever the choice, "
+             "as SHUTDOWN does (every write is in the Raft log already)", mutable=True,
+             format=_flag_names(SHUTDOWN_FLAGS)) for signal in ("sigint", "sigterm")),
+    _number("shutdown-timeout", 10, 0, INT_MAX),
+    _text("ignore-warnings"),
+    _one_of("enable-protected-configs", _ACCESS, "no", "whether CONFIG SET may change the "
+            "protected options (dir: immutable all the same, dbfilename)", mutable=False),
+    _one_of("enable-debug-command", _ACCESS, "no", mutable=False),
+    _one_of("enable-module-command", _ACCESS, "no", NO_EFFECT + " (no module can be loaded)",
+            mutable=False),
+    # client connections
+    _number("tcp-backlog", 511, 0, INT_MAX, "listen backlog of the client ports and the unix "
+            "socket (the kernel caps it at net.core.somaxconn)", mutable=False),
+    _text("unixsocket", help="also serve clients on this unix socket path (empty: none)",
+          mutable=False),
+    Option("unixsocketperm", 0, _octal(0, 0o777), "permissions of the unix socket, octal (0: "
+           "as the umask leaves them)", format=_format_octal),
+    Option("client-query-buffer-limit", 1024**3, _memory(1024**2, LONG_MAX), "close a client "
+           "whose unparsed input (a request still arriving) passes this size", mutable=True),
+    Option("maxmemory-clients", 0, _memory_or_percent(-100, LONG_MAX), NO_EFFECT,
+           mutable=True, format=_format_percent),
+    _number("socket-mark-id", 0, 0, UINT_MAX, mutable=False),
+    _text("bind-source-addr"),
+    _number("io-threads", 1, 1, 128, mutable=False),
+    _yes_no("io-threads-do-reads", False, mutable=False),
+    *(_text(f"{what}_cpulist", mutable=False) for what in ("server", "bio", "aof_rewrite",
+                                                          "bgsave")),
+    # the keyspace: Redis's hash tables, expiry effort, allocator, defragmentation
+    _yes_no("activerehashing", True),
+    _yes_no("dynamic-hz", True),
+    _number("active-expire-effort", 1, 1, 10),
+    _yes_no("jemalloc-bg-thread", True),
+    _number("active-defrag-cycle-min", 1, 1, 99),
+    _number("active-defrag-cycle-max", 25, 1, 99),
+    _number("active-defrag-threshold-lower", 10, 0, 1000),
+    _number("active-defrag-threshold-upper", 100, 0, 1000),
+    _bytes("active-defrag-ignore-bytes", 100 * 1024**2, 1, LLONG_MAX),
+    _number("active-defrag-max-scan-fields", 1000, 1, LONG_MAX),
+    _one_of("acl-pubsub-default", ("allchannels", "resetchannels"), "resetchannels", NO_EFFECT
+            + ": users start with resetchannels (users are replicated state, the same on every "
+            "node)"),
+    _one_of("sanitize-dump-payload", ("no", "yes", "clients"), "no"),
+    _one_of("propagation-error-behavior", ("ignore", "panic", "panic-on-replicas"), "ignore"),
+    # RDB and AOF files: rcache keeps RocksDB, a Raft log and its snapshots in dir instead
+    Option("dbfilename", "dump.rdb", _file_name("dbfilename"), NO_EFFECT + " (rcache writes "
+           "no RDB file)", mutable=True, protected=True),
+    _text("appendfilename", "appendonly.aof", NO_EFFECT + " (the Raft log is rcache's "
+          "append-only file)", _file_name("appendfilename", empty=False), mutable=False),
+    _text("appenddirname", "appendonlydir", NO_EFFECT, _file_name("appenddirname", "dirname",
+          empty=False), mutable=False),
+    _yes_no("stop-writes-on-bgsave-error", True, NO_EFFECT + ": a failing disk write of the "
+            "Raft log or RocksDB refuses writes with MISCONF whatever its value, as Redis does "
+            "for a failing AOF write"),
+    _yes_no("rdbcompression", True),
+    _yes_no("rdbchecksum", True, mutable=False),
+    _yes_no("rdb-del-sync-files", False),
+    _yes_no("rdb-save-incremental-fsync", True),
+    _yes_no("aof-rewrite-incremental-fsync", True),
+    _yes_no("no-appendfsync-on-rewrite", False),
+    _yes_no("aof-load-truncated", True),
+    _yes_no("aof-use-rdb-preamble", True),
+    _yes_no("aof-timestamp-enabled", False),
+    _yes_no("aof-disable-auto-gc", False),
+    _number("auto-aof-rewrite-percentage", 100, 0, INT_MAX),
+    _bytes("auto-aof-rewrite-min-size", 64 * 1024**2, 0, LLONG_MAX),
+    # Redis replication: rcache's followers replicate through Raft instead
+    _text("replicaof", alias="slaveof", mutable=False),
+    _text("masterauth"),
+    _text("masteruser"),
+    _yes_no("replica-serve-stale-data", True, alias="slave-serve-stale-data"),
+    _yes_no("replica-read-only", True, alias="slave-read-only"),
+    _yes_no("replica-lazy-flush", False, alias="slave-lazy-flush"),
+    _yes_no("replica-ignore-maxmemory", True, alias="slave-ignore-maxmemory"),
+    _yes_no("replica-announced", True),
+    _yes_no("replica-ignore-disk-write-errors", False),
+    _number("replica-priority", 100, 0, INT_MAX, alias="slave-priority"),
+    _text("replica-announce-ip", alias="slave-announce-ip"),
+    _number("replica-announce-port", 0, 0, 65535, alias="slave-announce-port"),
+    _number("min-replicas-to-write", 0, 0, INT_MAX, alias="min-slaves-to-write"),
+    _number("min-replicas-max-lag", 10, 0, INT_MAX, alias="min-slaves-max-lag"),
+    _yes_no("repl-diskless-sync", True),
+    _number("repl-diskless-sync-delay", 5, 0, INT_MAX),
+    _number("repl-diskless-sync-max-replicas", 0, 0, INT_MAX),
+    _one_of("repl-diskless-load", ("disabled", "on-empty-db", "swapdb"), "disabled"),
+    _yes_no("repl-disable-tcp-nodelay", False),
+    _number("repl-timeout", 60, 1, INT_MAX),
+    Option("repl-backlog-size", 1024**2, _backlog_size, NO_EFFECT, mutable=True),
+    _number("repl-backlog-ttl", 3600, 0, LONG_MAX),
+    # Redis Cluster's bus: rcache's members talk Raft instead (see raft-port)
+    _text("cluster-config-file", "nodes.conf", mutable=False),
+    _number("cluster-node-timeout", 15000, 0, LLONG_MAX),
+    _number("cluster-port", 0, 0, 65535, mutable=False),
+    *(_number(f"cluster-announce-{what}port", 0, 0, 65535) for what in ("", "bus-", "tls-")),
+    _text("cluster-announce-hostname", parse=_hostname),
+    _one_of("cluster-preferred-endpoint-type", ("ip", "hostname", "unknown-endpoint"), "ip"),
+    _yes_no("cluster-require-full-coverage", True),
+    _yes_no("cluster-allow-reads-when-down", False),
+    _yes_no("cluster-allow-pubsubshard-when-down", True),
+    _yes_no("cluster-allow-replica-migration", True),
+    _yes_no("cluster-replica-no-failover", False, alias="cluster-slave-no-failover"),
+    _number("cluster-replica-validity-factor", 10, 0, INT_MAX,
+            alias="cluster-slave-validity-factor"),
+    _number("cluster-migration-barrier", 1, 0, INT_MAX),
+    _bytes("cluster-link-sendbuf-limit", 0, 0, ULLONG_MAX),
+    # TLS session details Python's ssl module leaves to OpenSSL's defaults
+    _text("tls-dh-params-file"),
+    _yes_no("tls-prefer-server-ciphers", False),
+    _yes_no("tls-session-caching", True),
+    _number("tls-session-cache-size", 20 * 1024, 0, INT_MAX),
+    _number("tls-session-cache-timeout", 300, 0, INT_MAX),
+]
+OPTIONS += REDIS_OPTIONS
 BY_NAME = {opt.name: opt for opt in OPTIONS}
 BY_NAME.update((opt.alias, opt) for opt in OPTIONS if opt.alias)
 # Options whose unset value stands for one derived from others: the Config property with it.
@@ -405,6 +730,10 @@ _DERIVED = {"id": "node_id", "raft-port": "raft_listen_port"}
 
 # Options that decide ``Config.evicting``: maxmemory set, or a policy other than noeviction
 _EVICTION_OPTIONS = frozenset({"maxmemory", "maxmemory_policy"})
+
+
+def _set_failed(name: str, reason: str) -> str:
+    return f"ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
 
 
 class Config:
@@ -484,6 +813,11 @@ class Config:
 
     # -- CONFIG GET / CONFIG SET ------------------------------------------------------------
     def matching(self, pattern: bytes) -> dict[bytes, bytes]:
+        """CONFIG GET: a name without glob characters is looked up, and answered under the
+        name as given (as Redis does); a pattern matches names and aliases."""
+        if not any(c in pattern for c in b"[*?"):
+            opt = BY_NAME.get(pattern.decode(errors="replace").lower())
+            return {pattern: self.get(opt.name).encode()} if opt is not None else {}
         match = matcher(pattern, nocase=True)
         return {name.encode(): self.get(opt.name).encode()
                 for name, opt in BY_NAME.items() if match(name.encode())}
@@ -497,22 +831,26 @@ class Config:
                               self.stream_node_max_bytes, self.stream_node_max_entries,
                               self.hll_sparse_max_bytes)
 
-    def set_at_runtime(self, pairs: list[tuple[bytes, bytes]]) -> None:
-        """CONFIG SET: all or nothing, with Redis's error texts."""
-        staged = []
-        seen = set()
-        for raw_name, raw_value in pairs:
-            name = raw_name.decode(errors="replace").lower()
-            opt = BY_NAME.get(name)
+    def set_at_runtime(self, pairs: list[tuple[bytes, bytes]], local: bool = False) -> None:
+        """CONFIG SET: all or nothing, with Redis's error texts. As Redis, every name is
+        checked (unknown, immutable, protected, repeated) before any value. ``local``: the
+        client is on loopback or the unix socket (enable-protected-configs local)."""
+        options = []
+        for raw_name, _ in pairs:
+            given = raw_name.decode(errors="replace")
+            opt = BY_NAME.get(given.lower())
             if opt is None:
                 raise CommandError(
-                    f"ERR Unknown option or number of arguments for CONFIG SET - '{name}'")
-            failed = f"ERR CONFIG SET failed (possibly related to argument '{name}') - "
-            if name in seen:
-                raise CommandError(failed + "duplicate parameter")
-            seen.add(name)
+                    f"ERR Unknown option or number of arguments for CONFIG SET - '{given}'")
+            if opt.protected and not self._protected_allowed(local):
+                raise CommandError(_set_failed(given, "can't set protected config"))
             if not opt.mutable:
-                raise CommandError(failed + "can't set immutable config")
+                raise CommandError(_set_failed(given, "can't set immutable config"))
+            if any(given.lower() == name for name, _ in options):
+                raise CommandError(_set_failed(given, "duplicate parameter"))
+            options.append((given.lower(), opt))
+        staged = []
+        for (name, opt), (_, raw_value) in zip(options, pairs, strict=True):
             try:
                 value = self._parsed(opt, raw_value.decode(errors="replace"))
                 check = self.runtime_checks.get(opt.name)
@@ -520,9 +858,13 @@ class Config:
                     check(value)
                 staged.append((opt, value))
             except ValueError as err:
-                raise CommandError(failed + str(err)) from None
+                raise CommandError(_set_failed(name, str(err))) from None
         for opt, value in staged:
             setattr(self, opt.attr, value)
+
+    def _protected_allowed(self, local: bool) -> bool:
+        return self.enable_protected_configs == "yes" or (
+            self.enable_protected_configs == "local" and local)
 
     def rewrite(self) -> None:
         if not self.config_file:

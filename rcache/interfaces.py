@@ -55,6 +55,7 @@ class Replication(Protocol):
     journal: Any  # durability.DurableJournal: INFO persistence, /metrics
     snapshots: Any  # durability.Snapshots: SAVE, BGSAVE, LASTSAVE
     faults: Any  # faults.TickFaults: the write path's injected I/O errors
+    traffic: Any  # transport.RaftTraffic: INFO's replication bytes and resyncs, /metrics
     on_deposed: Callable[[], None]  # run on the loop when this node stops leading
     # The leader this node last knew (Raft address), since when, and when it last knew one
     # (monotonic): SENTINEL's view of its master.

@@ -96,3 +96,36 @@ def set_keepalive(sock: socket.socket, interval: int) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, max(1, idle // 3))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+
+
+class OomScoreAdj:
+    """Redis's oom-score-adj: the kernel's OOM killer reads /proc/self/oom_score_adj; the
+    node sets it from oom-score-adj-values by its role (a leader counts as Redis's master, a
+    follower as its replica), added to the score it started with unless 'absolute', and
+    puts the starting score back when the option returns to 'no' (setOOMScoreAdj)."""
+
+    PATH = "/proc/self/oom_score_adj"
+
+    def __init__(self) -> None:
+        self.base: int | None = None  # the score before the node first set it
+
+    def apply(self, mode: str, values: tuple[int, ...], leading: bool) -> None:
+        if mode == "no":
+            if self.base is None:
+                return
+            score, self.base = self.base, None
+        else:
+            try:
+                if self.base is None:
+                    with open(self.PATH, encoding="ascii") as fh:
+                        self.base = int(fh.read())
+            except (OSError, ValueError) as err:
+                log.warning("Unable to read oom_score_adj: %s", err)
+                return
+            score = values[0 if leading else 1] + (self.base if mode != "absolute" else 0)
+            score = max(-1000, min(1000, score))
+        try:
+            with open(self.PATH, "w", encoding="ascii") as fh:
+                fh.write(f"{score}\n")
+        except OSError as err:
+            log.warning("Unable to write oom_score_adj: %s", err)

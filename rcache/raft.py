@@ -100,6 +100,7 @@ RETURN_WAIT_S = 0.001
 # AppendEntries and its answer per follower besides their own (3 nodes SET -P1 -c50).
 COMMIT_ANNOUNCE_DELAY_S = 0.01
 _NEVER = float("inf")
+_FIRST_ENTRY = 1  # the index of the no-op PySyncObj writes into an empty log
 # A lone leader applies an entry of at most this many arguments on the event loop itself
 # (``RaftNode.append_alone``): no wake-up of either thread, the latency of a lone client's
 # write. A bigger one (many clients' pipelines) goes to the tick thread, which applies it
@@ -145,7 +146,8 @@ class RaftNode(SyncObj):
       member records (``storage.member_roles``), applied from the log like any write, so
       every node changes its view at the same index of the log (etcd applies its membership
       changes so too); PySyncObj's own membership entries only remove voters. A learner
-      never campaigns; one promoted becomes a voter where its promotion is applied.
+      never campaigns nor votes, and no candidate counts its vote; one promoted becomes a
+      voter where its promotion is applied, a demoted voter a learner where its demotion is.
     """
 
     # The lease is shorter than the election timeout by this factor: a margin for clocks
@@ -178,6 +180,7 @@ class RaftNode(SyncObj):
         self._leader_seen = time.monotonic()
         self.leaderless = (0, 0)  # (Unix ms it began, its ms) before this node's term
         self.disconnected_at: dict[str, float] = {}  # peer -> monotonic time its link dropped
+        self._resync_asked: dict[object, int] = {}  # follower -> index it last asked for
         self._prevote_term = 0
         self._prevotes = 0
         self._prevote_won = False
@@ -197,11 +200,15 @@ class RaftNode(SyncObj):
         self.tls = tls
         transport = self._SyncObj__transport
         send = transport.send
+        self.traffic = traffic = transport.traffic
 
         def counting_send(node, message) -> bool:
             kind = message.get("type") if isinstance(message, dict) else None
             if kind == "append_entries":
                 self.announce_commit_at = _NEVER  # it carries the commit index
+                if "serialized" in message and message["serialized"] \
+                        and message["serialized"][1]:  # the first chunk of a snapshot
+                    traffic.full_syncs += 1
                 conn = transport._connections.get(node)
                 if conn is not None and conn.state == CONNECTION_STATE.CONNECTED:
                     address = node.address
@@ -371,6 +378,7 @@ class RaftNode(SyncObj):
             gap = now - self._leader_seen
             self.leaderless = (int((time.time() - gap) * 1000), int(gap * 1000))
             self._confirmed_at.clear()
+            self._resync_asked.clear()
             # The previous leader's lease may hold up to one election timeout after the
             # voters last heard from it; ours starts after that.
             # (A one-node cluster has no other leader to wait out.)
@@ -475,6 +483,8 @@ class RaftNode(SyncObj):
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "next_node_idx":
             self._on_append_answered(node.address)
+            if message.get("reset") and self._isLeader():
+                self._count_resync(node, message.get("next_node_idx"))
         elif kind == "append_entries" and message["term"] < self.raftCurrentTerm:
             # Raft answers a stale leader with the newer term, so that it steps down.
             # PySyncObj ignores it silently, and a live leader's followers ignore our
@@ -495,6 +505,11 @@ class RaftNode(SyncObj):
             self._prevote_won = False  # a leader is back: no election on an old yes
             if message.get("entries") and "transmission" not in message:
                 self._skip_entries_we_hold(message)
+        elif kind in ("pre_vote", "request_vote") and not self.voting:
+            return  # a learner has no vote to give
+        elif kind in ("pre_vote_response", "response_vote") \
+                and node not in self._SyncObj__otherNodes:
+            return  # nor does one count (PySyncObj counts any answer), a demoted voter say
         elif kind == "pre_vote":
             self._on_pre_vote(node, message)
             return
@@ -510,6 +525,23 @@ class RaftNode(SyncObj):
             self._keep_log_tail = False
         if kind == "next_node_idx":
             self.after_append_answered()
+
+    def _count_resync(self, node, asked: object) -> None:
+        """A follower answered that its log lacks or contradicts ours from index ``asked``:
+        Redis's partial resynchronisation request. Served from our log (sync_partial_ok),
+        or, if compaction dropped that entry, only by a snapshot (sync_partial_err; the
+        transfer counts as sync_full). A node whose log is empty (a new member) is not
+        counted (its log holds only PySyncObj's first entry), as Redis does not count a
+        replica's PSYNC ?. Appends already in flight
+        bring the same answer again: one answer per follower and index counts."""
+        if type(asked) is not int or asked <= _FIRST_ENTRY + 1 \
+                or self._resync_asked.get(node) == asked:
+            return
+        self._resync_asked[node] = asked
+        if asked > self._SyncObj__raftLog[0][1]:
+            self.traffic.partial_ok += 1
+        else:
+            self.traffic.partial_err += 1
 
     def _skip_entries_we_hold(self, message: dict) -> None:
         """Raft truncates a follower's log only from the first entry whose term conflicts.
@@ -596,6 +628,8 @@ class RaftNode(SyncObj):
         voters = {raft for node, (raft, _) in addresses.items() if roles[node] == VOTER}
         others, readonly = self._SyncObj__otherNodes, self._SyncObj__readonlyNodes
         self.voting = me in voters if me in voters | learners else not others
+        for node in [node for node in others if node.address in learners]:
+            self._demoted(node)
         for node in list(readonly):
             if node.address in learners and node not in others:
                 continue
@@ -626,15 +660,24 @@ class RaftNode(SyncObj):
         self._SyncObj__raftMatchIndex.setdefault(node, 0)
         self._SyncObj__lastResponseTime.setdefault(node, raft_clock())
 
+    def _demoted(self, node) -> None:
+        """A voter becomes a learner: no majority counts it from here on; its link, its
+        match index and the log it is sent stay."""
+        self._SyncObj__otherNodes.discard(node)
+        self._SyncObj__readonlyNodes.add(node)
+        self._confirmed_at.pop(node.address, None)
+
     def _SyncObj__updateClusterConfiguration(self, newNodes) -> None:  # noqa: N802, N803
         """A snapshot was loaded (at start, or sent by the leader): its header lists the
         voters when it was taken, PySyncObj's only record of them; the member records (the
-        snapshot's, or RocksDB's if newer) add the promotions since and list the learners."""
+        snapshot's, or RocksDB's if newer) add the promotions and demotions since and list
+        the learners: a member's record, where it has one, says whether it votes."""
         me = self.selfNode.address
         store = self._machine.store
         roles = store.member_roles()
-        voters = {str(node) for node in newNodes} | {
-            raft for node, (raft, _) in store.members().items() if roles[node] == VOTER}
+        recorded = {raft: roles[node] == VOTER for node, (raft, _) in store.members().items()}
+        voters = {address for address in map(str, newNodes) if recorded.get(address, True)} | {
+            raft for raft, votes in recorded.items() if votes}
         voters.discard(me)
         readonly = self._SyncObj__readonlyNodes
         for node in [node for node in readonly if node.address in voters]:
@@ -841,6 +884,7 @@ class Replicator:
                                  lambda: frame_limit(MAX_ENTRY_BYTES, config.proto_max_bulk_len),
                                  raft_contexts(config), config.cluster_secret or None)
         self.node.before_ack = self.journal.sync
+        self.traffic = self.node.traffic
         self.lease_holds = self.node.lease_holds  # (Replication.lease_holds: every read asks)
         self.node.after_append_answered = self._read_acknowledged
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -856,8 +900,9 @@ class Replicator:
         # After an entry's (or a read round's) replies are resolved: their clients write them
         # now, one write each, instead of one per reply.
         self.on_resolved: Callable[[], None] = lambda: None
-        # Called on the event loop when this node stops leading.
+        # Called on the event loop when this node stops leading, and when it starts.
         self.on_deposed: Callable[[], None] = lambda: None
+        self.on_elected: Callable[[], None] = lambda: None
         # The leader this node last knew (Raft address; SENTINEL names it while there is
         # none), since when it knows it and when it last knew one (monotonic; tick thread).
         self.last_leader: str | None = None
@@ -946,15 +991,16 @@ class Replicator:
 
     def _watch_leader(self, was_leading: bool) -> None:
         """Tick thread: note the leader known now, and tell the loop when this node stops
-        leading."""
+        leading or starts."""
         node, now = self.node, time.monotonic()
         leader = node._getLeader()
         if leader is not None:
             if leader.address != self.last_leader:
                 self.last_leader, self.leader_since = leader.address, now
             self.leader_seen_at = now
-        if was_leading and not node._isLeader():
-            self._loop.call_soon_threadsafe(self.on_deposed)
+        leading = node._isLeader()
+        if was_leading != leading:
+            self._loop.call_soon_threadsafe(self.on_deposed if was_leading else self.on_elected)
 
     # -- snapshots -----------------------------------------------------------------------------
     def _compact(self) -> None:

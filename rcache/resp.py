@@ -74,6 +74,10 @@ class RequestReader:
     def buffered(self) -> int:
         return len(self._buf)
 
+    def peek(self, size: int) -> bytes:
+        """The first ``size`` bytes buffered (unparsed)."""
+        return bytes(self._buf[:size])
+
     def read(self, data: bytes) -> list[list[bytes]]:
         """``feed`` then ``pop_commands``. Data that starts a request while nothing is
         buffered, the common read, goes to hiredis as it is: only what hiredis leaves is

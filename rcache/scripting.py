@@ -24,6 +24,7 @@ from collections.abc import Callable
 import lupa.lua51 as lua51
 
 from . import lualibs
+from .config import NOTICE
 from .errors import CommandError
 from .lualibs import ArgumentError, LibraryError, check_int, is_table, type_name
 from .resp import (
@@ -60,7 +61,7 @@ SCRIPT_NOT_ALLOWED = "ERR This Redis command is not allowed from script"
 WRITE_IN_READ_ONLY = "ERR Write commands are not allowed from read-only scripts."
 UNKNOWN_FROM_SCRIPT = "ERR Unknown Redis command called from script"
 ARITY_FROM_SCRIPT = "ERR Wrong number of args calling Redis command from script"
-LOG_LEVELS = (logging.DEBUG, logging.INFO, logging.INFO, logging.WARNING)
+LOG_LEVELS = (logging.DEBUG, logging.INFO, NOTICE, logging.WARNING)  # redis.LOG_*
 
 _ALLOWED_GLOBALS = (
     b"_VERSION", b"assert", b"error", b"getmetatable", b"ipairs", b"load", b"loadstring",
@@ -86,6 +87,11 @@ local function hook()
     sethook(hook, "", 1)  -- from now on every instruction fails: pcall cannot hold it
     error(kill_error)
   end
+end
+
+local run_hook, run_mask, run_count = hook, "", step
+if api.debug_hook then  -- under the debugger: its line hook, which counts the budget itself
+  run_hook, run_mask, run_count = api.debug_hook, "l", api.debug_count
 end
 
 local mark = api.error_mark
@@ -137,8 +143,8 @@ local redis = {
   log = api.log, error_reply = api.error_reply, status_reply = api.status_reply,
   set_repl = api.set_repl, acl_check_cmd = api.acl_check_cmd,
   replicate_commands = function() return true end,
-  breakpoint = function() return false end,
-  debug = function() end,
+  breakpoint = api.breakpoint or function() return false end,  -- a debugger's (rcache.ldb)
+  debug = api.debug or function() end,
   LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
   REPL_NONE = 0, REPL_AOF = 1, REPL_SLAVE = 2, REPL_REPLICA = 2, REPL_ALL = 3,
   REDIS_VERSION = api.version, REDIS_VERSION_NUM = api.version_num,
@@ -158,7 +164,7 @@ local coroutine_copy = {}
 for name, f in pairs(coroutine) do coroutine_copy[name] = f end
 coroutine_copy.create = function(f)
   local co = co_create(f)
-  sethook(co, hook, "", step)  -- hooks are per thread: a coroutine gets the budget too
+  sethook(co, run_hook, run_mask, run_count)  -- hooks are per thread: a coroutine's too
   return co
 end
 coroutine_copy.wrap = function(f)
@@ -298,7 +304,7 @@ local function run(f, library, ...)
   local n, args = select("#", ...), {...}
   loading = library
   if library then setfenv(f, library_env) end
-  sethook(hook, "", step)
+  sethook(run_hook, run_mask, run_count)
   local ok, result = xpcall(function() return (f(unpack(args, 1, n))) end, handler)
   sethook()
   loading = false
@@ -389,12 +395,13 @@ class LuaRun:
 
     def __init__(self, call: Callable[[list[bytes]], object], *, seed: int, budget: int,
                  acl_check: Callable[[list[bytes]], bool], name: str = "",
-                 register: Callable | None = None) -> None:
+                 register: Callable | None = None, debugger=None) -> None:
         self.runtime = lua51.LuaRuntime(encoding=None, unpack_returned_tuples=True,
                                         register_eval=False, register_builtins=False,
                                         attribute_filter=_no_attributes,
                                         max_memory=MAX_MEMORY)
-        self.call_command = call
+        # A debugged run (rcache.ldb): its debugger sees each command and its reply.
+        self.call_command = call if debugger is None else debugger.watch(call)
         self.acl_check = acl_check  # redis.acl_check_cmd
         self.name = name
         self.budget = budget
@@ -431,6 +438,8 @@ class LuaRun:
             api[b"register_function"] = self._guard(register)
         self._raised: list = []  # error tables raised from Python, named by _ERROR_MARK + index
         lua_globals = self.runtime.globals()
+        if debugger is not None:  # before the bootstrap hides the debug library
+            debugger.attach(self, api, lua_globals)
         self._rawget = lua_globals.rawget  # a reply's fields, read past any metatable
         bootstrap = lua_globals.loadstring(_bootstrap_bytecode(), b"=rcache")
         self._compile, self._set_global, self._run, self._where = bootstrap(api)
@@ -457,6 +466,25 @@ class LuaRun:
 
     def set_global(self, name: bytes, value) -> None:
         self._set_global(name, value)
+
+    def pcall(self, *args):
+        """redis.pcall from Python (the debugger's `redis` command)."""
+        return self._call(False, *args)
+
+    def error_text(self, error) -> str:
+        """A Lua error value as text: a string, an error table's err, a Python error's."""
+        if type(error) is bytes:
+            return _text(error)
+        if is_table(error):
+            return self._error_text(error)
+        text = str(error)
+        if text.startswith(_ERROR_MARK.decode()):
+            return self._error_text(self._raised_table(text.encode()))
+        return text
+
+    def guard(self, function: Callable) -> Callable:
+        """A Python function made callable from Lua, its errors raised as Lua errors."""
+        return self._guard(function)
 
     def table(self, items: list[bytes]):
         return self.runtime.table_from(items)
@@ -736,6 +764,11 @@ class LuaRun:
 
     def _randomseed(self, *args):
         self.rand.seed(check_int(args, 0))
+
+
+class ScriptRefusal(CommandError):
+    """A command the script may not run (unknown, wrong arity, not allowed, ACL, read-only):
+    refused before it runs, as Redis's scriptCall refuses it."""
 
 
 class TableError(Exception):

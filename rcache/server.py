@@ -30,15 +30,21 @@ from .cluster import PROXY, REPLICA, Cluster
 from .commands import table
 from .commands.acl import noperm_reply
 from .commands.acl_rules import AclLog, User, Users, denial, sort_option_refusal
-from .commands.scripting import DEBUGGED_SCRIPT_COMMANDS, SCRIPT_DEBUG_REFUSED
+from .commands.scripting import (
+    DEBUGGED_SCRIPT_COMMANDS,
+    NOSCRIPT,
+    SCRIPT_DEBUG_PIPELINED,
+    SCRIPT_DEBUG_REFUSED,
+)
 from .commands.table import COMMANDS, Command, Context, count_rejected, lookup
-from .config import Config
+from .config import NOTICE, Config
 from .entries import COMMAND, EXPIRE, LEASE_EXPIRY, LEASE_PROMOTE, SCRIPT_COMMANDS, TRANSACTION
 from .errors import CommandError
 from .eviction import Eviction
+from .ldb import DebugSession
 from .leases import due_leases, lease_ids_after
-from .monitor import Monitors
-from .oslimits import check_maxclients, fit_maxclients, set_keepalive
+from .monitor import Monitors, quoted
+from .oslimits import OomScoreAdj, check_maxclients, fit_maxclients, set_keepalive
 from .outbuf import FLOW_HIGH, FLOW_LOW, FLUSH_AT, LimitWatch
 from .pause import ClientPause
 from .pending import Pending
@@ -96,15 +102,20 @@ class Stats:
         now_ms = int(time.time() * 1000)
         self.ops_rate, self.input_rate, self.output_rate = (
             InstantaneousMetric(now_ms), InstantaneousMetric(now_ms), InstantaneousMetric(now_ms))
+        self.repl_input_rate, self.repl_output_rate = (
+            InstantaneousMetric(now_ms), InstantaneousMetric(now_ms))
 
-    def sample_rates(self, now_ms: int) -> None:
-        """Every 100 ms at most (Redis's run_with_period(100)): a sample of each rate."""
+    def sample_rates(self, now_ms: int, repl_input_bytes: int, repl_output_bytes: int) -> None:
+        """Every 100 ms at most (Redis's run_with_period(100)): a sample of each rate. As in
+        Redis, the network rates count the replication (Raft) bytes too."""
         if now_ms - self._sampled_ms < SAMPLE_PERIOD_MS:
             return
         self._sampled_ms = now_ms
         self.ops_rate.track(self.commands_processed, now_ms)
-        self.input_rate.track(self.net_input_bytes, now_ms)
-        self.output_rate.track(self.net_output_bytes, now_ms)
+        self.input_rate.track(self.net_input_bytes + repl_input_bytes, now_ms)
+        self.output_rate.track(self.net_output_bytes + repl_output_bytes, now_ms)
+        self.repl_input_rate.track(repl_input_bytes, now_ms)
+        self.repl_output_rate.track(repl_output_bytes, now_ms)
 
     def count_error(self, error: CommandError) -> None:
         if error.counted:
@@ -147,12 +158,15 @@ class Client(asyncio.Protocol):
         self.reply_mode: str | None = None  # CLIENT REPLY: None (ON), "off", "skip_next", "skip"
         self.no_evict = False  # CLIENT NO-EVICT
         self.tracking: ClientTracking | None = None  # CLIENT TRACKING ON
-        self.script_debug_asked = False  # SCRIPT DEBUG YES/SYNC, refused: no scripts run
+        self.script_debug: str | None = None  # SCRIPT DEBUG: "yes", "sync" (refused)
+        self.debug_session: DebugSession | None = None  # an EVAL under the debugger
         self.watch_dirty = False
         self.watch_term = 0
         self.created = self.last_active = time.time()
         self.last_command: Command | None = None
         self.addr = self.laddr = ""
+        self.unix = False  # came in on the unix socket
+        self.local = False  # on loopback or the unix socket (enable-protected-configs local)
         self.transport: asyncio.Transport | None = None
         self.replies = ReplyQueue()
         self._barriers = 0  # linearizable reads awaiting their ReadIndex confirmation
@@ -175,10 +189,15 @@ class Client(asyncio.Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:
         self.transport = transport
         peer, local = transport.get_extra_info("peername"), transport.get_extra_info("sockname")
-        self.addr = f"{peer[0]}:{peer[1]}" if peer else "?"
-        self.laddr = f"{local[0]}:{local[1]}" if local else "?"
-        transport.set_write_buffer_limits(high=FLOW_HIGH, low=FLOW_LOW)
         sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family == socket.AF_UNIX:  # as Redis names them
+            self.addr = self.laddr = f"{self.server.config.unixsocket}:0"
+            self.unix = self.local = True
+        else:
+            self.addr = f"{peer[0]}:{peer[1]}" if peer else "?"
+            self.laddr = f"{local[0]}:{local[1]}" if local else "?"
+            self.local = bool(peer) and peer[0] in ("127.0.0.1", "::1")
+        transport.set_write_buffer_limits(high=FLOW_HIGH, low=FLOW_LOW)
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             set_keepalive(sock, self.server.config.tcp_keepalive)
@@ -197,6 +216,8 @@ class Client(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
+        if self.debug_session is not None:
+            self.debug_session.abandon()
         self.server.clients.pop(self.id, None)
         self.server.watches.unwatch(self)
         self.server.hub.drop(self)
@@ -221,7 +242,16 @@ class Client(asyncio.Protocol):
         stats = self._stats
         stats.reads_processed += 1
         stats.net_input_bytes += len(data)
+        if self.debug_session is not None:  # the debugger's dialogue, not commands
+            if not self.debug_session.feed(data):
+                log.warning("Closing client %s: over 1 MB sent to a debugging session that "
+                            "has not read it", self.addr)
+                self.close()
+            return
         commands = self.reader.read(data)
+        if self.reader.buffered() > self.server.config.client_query_buffer_limit:
+            self._close_for_query_buffer()
+            return
         replies = self.replies
         if (len(commands) == 1 and not self._inbox and not replies.slots and not self._closing
                 and not self.write_paused and replies.out_size <= FLUSH_AT
@@ -323,7 +353,7 @@ class Client(asyncio.Protocol):
         return (self.reader.authenticated and self.acl_user is None and self.multi is None
                 and not self.subscriptions
                 and self.reply_mode is None and self.id not in self.server.monitors.clients
-                and self.tracking is None and not self.script_debug_asked)
+                and self.tracking is None and self.script_debug is None)
 
     def _runs_in_order(self, cmd: Command | None, argv: list[bytes]) -> bool:
         """May this command run while earlier replies are pending? Only if it reads nothing
@@ -368,9 +398,8 @@ class Client(asyncio.Protocol):
             return CommandError(f"ERR Can't execute '{cmd.full_name}': only (P|S)SUBSCRIBE / "
                                 "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
                                 "context")
-        if self.script_debug_asked and cmd.full_name in DEBUGGED_SCRIPT_COMMANDS:
-            cmd.rejected_calls += 1
-            return CommandError(SCRIPT_DEBUG_REFUSED)
+        if self.script_debug is not None and cmd.full_name in DEBUGGED_SCRIPT_COMMANDS:
+            return self._debugged_script(cmd, argv)
         if self.server.monitors and self.id in self.server.monitors.clients and (
                 cmd.is_write or "readonly" in cmd.flags):  # Redis's monitors are replicas
             cmd.rejected_calls += 1
@@ -464,6 +493,59 @@ class Client(asyncio.Protocol):
         except Exception:  # a bug in one command must not cost the client its connection
             log.exception("command %r failed", argv[:1])
             return CommandError("ERR internal error while running command")
+
+    def _debugged_script(self, cmd: Command, argv: list[bytes]):
+        """EVAL or EVALSHA after SCRIPT DEBUG: a debugging session (rcache.ldb), or why not."""
+        if self.script_debug == "sync" or self.multi is not None:
+            cmd.rejected_calls += 1
+            if self.multi is not None:
+                self.multi_failed = True
+                return CommandError("ERR a debugging session cannot run inside MULTI")
+            return CommandError(SCRIPT_DEBUG_REFUSED)
+        if cmd.name in ("evalsha", "evalsha_ro"):
+            cmd.rejected_calls += 1
+            if len(argv[1]) != 40:
+                return CommandError(NOSCRIPT)
+            return CommandError("ERR Please use EVAL instead of EVALSHA for debugging")
+        if self.replies.slots:  # the session's output would overtake their replies
+            cmd.rejected_calls += 1
+            return CommandError(SCRIPT_DEBUG_PIPELINED)
+        return self._start_debug_session(argv)
+
+    def _start_debug_session(self, argv: list[bytes]) -> Pending:
+        """Hand the connection to a debugging session: what the client sends from now on is
+        the debugger's (commands already read after the EVAL are dropped, as Redis drops
+        them); the session ends with the EVAL's reply, and the connection is closed."""
+        loop = asyncio.get_running_loop()
+        reply = Pending(self._reply_ready)
+        self._inbox.clear()
+        self.flush()
+
+        def send(data: bytes) -> None:
+            _call_soon_threadsafe(loop, self._write_debugger_output, data)
+
+        def finish(value: object) -> None:
+            _call_soon_threadsafe(loop, self._end_debug_session, reply, value)
+
+        user = None if self.acl_user is None else self.user_name
+        self.debug_session = DebugSession(
+            self.server.store, self.db, argv, user=user,
+            limits=self.server.config.encoding_limits, send=send, finish=finish,
+            client_name=f"id={self.id} addr={self.addr}")
+        self.debug_session.start()
+        return reply
+
+    def _write_debugger_output(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            self.flush()
+            transport.write(data)
+            self._stats.net_output_bytes += len(data)
+
+    def _end_debug_session(self, reply: Pending, value: object) -> None:
+        self.debug_session = None
+        reply.resolve(value)
+        self.close_after_reply()
 
     def authenticate(self, user: User) -> None:
         """AUTH, HELLO AUTH: this connection's commands are checked against ``user`` now
@@ -855,6 +937,15 @@ class Client(asyncio.Protocol):
             self.flush()
             self.transport.close()
 
+    def _close_for_query_buffer(self) -> None:
+        """client-query-buffer-limit: a request still arriving that is longer than this is
+        cut, with Redis's log line (its first 64 bytes as sdscatrepr shows them)."""
+        from .commands.connection import describe
+        start = quoted(self.reader.peek(64)).decode(errors="replace")
+        log.warning("Closing client that reached max query buffer length: %s (qbuf initial "
+                    "bytes: %s)", describe(self, time.time()), start)
+        self.close()
+
     def close(self) -> None:
         self._closing = True
         if self.transport is not None:
@@ -971,6 +1062,14 @@ def _refused_by_protected_mode(config: Config, peer) -> bool:
     return not address.is_loopback
 
 
+def _call_soon_threadsafe(loop: asyncio.AbstractEventLoop, callback, *args) -> None:
+    """From another thread (a debugging session's): nothing to do once the loop is closed."""
+    try:
+        loop.call_soon_threadsafe(callback, *args)
+    except RuntimeError:
+        pass
+
+
 def _lookup_quietly(argv: list[bytes]) -> Command | None:
     try:
         return lookup(argv)
@@ -1016,6 +1115,9 @@ class Server:
         self._flush_due: list[Client] = []  # clients with replies resolved, to write
         self._write_due: list[Client] = []  # clients with replies ready, written in one go
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.oom_score_adj = OomScoreAdj()
+        self._pidfile_written = False
+        self._unix_socket_open = False  # the socket file is ours to remove
 
     async def serve(self) -> None:
         """Open the client port first (so a port that is taken stops the node before it
@@ -1038,11 +1140,14 @@ class Server:
             try:
                 self._servers.append(await loop.create_server(
                     functools.partial(Client, self, tls=context is not None), config.bind,
-                    port, reuse_address=True, backlog=511, ssl=context, start_serving=False))
+                    port, reuse_address=True, backlog=config.tcp_backlog, ssl=context,
+                    start_serving=False))
             except OSError as err:
-                reason = os.strerror(err.errno) if err.errno else str(err)
                 raise PortUnavailable(f"cannot listen on client port {config.bind}:{port}: "
-                                      f"{reason}") from None
+                                      f"{_reason(err)}") from None
+        if config.unixsocket:
+            await self._listen_on_unix_socket(loop)
+        self._write_pidfile()
         starting = asyncio.ensure_future(self.cluster.start(loop))
         stopping = asyncio.ensure_future(self._stopping.wait())
         try:
@@ -1053,22 +1158,69 @@ class Server:
                 return
             self.replicator = starting.result()
             self.replicator.on_resolved = self.flush_replies
-            self.replicator.on_deposed = self._close_clients_when_deposed
+            self.replicator.on_deposed = self._deposed
+            self.replicator.on_elected = self.apply_oom_score_adj
+            self.apply_oom_score_adj()
             for listener in self._servers:
                 await listener.start_serving()
             self._tasks = [asyncio.create_task(self._active_expiry()),
                            asyncio.create_task(self._close_idle_clients()),
                            asyncio.create_task(self.cluster.leave_when_removed()),
                            asyncio.create_task(self.cluster.promote_learners())]
-            ports = ", ".join(f"{config.bind}:{port}" + (" (TLS)" if context else "")
-                              for port, context in listeners)
-            print(f"rcache {self.cluster.node_id} listening on {ports}, raft "
-                  f"{config.raft_address} (Raft links: {self.cluster.raft_links}), data in "
-                  f"{os.path.abspath(config.dir)}", flush=True)
+            ports = ", ".join([f"{config.bind}:{port}" + (" (TLS)" if context else "")
+                               for port, context in listeners]
+                              + ([f"unix socket {config.unixsocket}"] if config.unixsocket
+                                 else []))
+            log.log(NOTICE, "rcache %s listening on %s, raft %s (Raft links: %s), data in %s",
+                    self.cluster.node_id, ports, config.raft_address, self.cluster.raft_links,
+                    os.path.abspath(config.dir))
             await stopping
         finally:
             stopping.cancel()
             await self._close()
+            self._remove_pidfile()
+
+    async def _listen_on_unix_socket(self, loop: asyncio.AbstractEventLoop) -> None:
+        """unixsocket: the same clients as the TCP port's, on a unix socket (with
+        unixsocketperm's mode, if set)."""
+        config = self.config
+        try:
+            self._servers.append(await loop.create_unix_server(
+                functools.partial(Client, self), config.unixsocket, backlog=config.tcp_backlog,
+                start_serving=False))
+            self._unix_socket_open = True
+            if config.unixsocketperm:
+                os.chmod(config.unixsocket, config.unixsocketperm)
+        except OSError as err:
+            raise PortUnavailable(f"cannot listen on unix socket {config.unixsocket}: "
+                                  f"{_reason(err)}") from None
+
+    def _write_pidfile(self) -> None:
+        """pidfile: written once the ports are open, removed at a clean shutdown."""
+        if not self.config.pidfile:
+            return
+        try:
+            with open(self.config.pidfile, "w", encoding="ascii") as fh:
+                fh.write(f"{os.getpid()}\n")
+            self._pidfile_written = True
+        except OSError as err:
+            log.warning("Failed to write PID file: %s", _reason(err))
+
+    def _remove_pidfile(self) -> None:
+        if self._pidfile_written:
+            try:
+                os.unlink(self.config.pidfile)
+            except OSError as err:
+                log.warning("Failed to remove PID file: %s", _reason(err))
+
+    def apply_oom_score_adj(self) -> None:
+        config = self.config
+        leading = self.replicator is not None and self.replicator.is_leader
+        self.oom_score_adj.apply(config.oom_score_adj, config.oom_score_adj_values, leading)
+
+    def _deposed(self) -> None:
+        self.apply_oom_score_adj()
+        self._close_clients_when_deposed()
 
     def _drop_refused_clients(self) -> None:
         """After ACL SETUSER or DELUSER, as Redis: a connection whose user is gone closes,
@@ -1149,6 +1301,11 @@ class Server:
             task.cancel()
         for listener in self._servers:
             listener.close()
+        if self._unix_socket_open:
+            try:  # (Python's unix servers leave their socket file behind)
+                os.unlink(self.config.unixsocket)
+            except OSError:
+                pass
         for client in list(self.clients.values()):
             client.close()
         if self.http is not None:
@@ -1196,7 +1353,9 @@ class Server:
         promoted_term = None
         while True:
             await asyncio.sleep(1 / max(1, self.config.hz))
-            self.stats.sample_rates(int(time.time() * 1000))  # (on every node)
+            repl = self.replicator.traffic.counts()
+            self.stats.sample_rates(int(time.time() * 1000), repl["bytes_in"],
+                                    repl["bytes_out"])  # (on every node)
             if not self.replicator.leader_caught_up or self.pause.writes_paused:
                 continue  # (CLIENT PAUSE holds expiry too, as Redis does)
             term = self.replicator.term
@@ -1227,6 +1386,10 @@ class Server:
                 return False
             after = ids[-1]
         return True
+
+
+def _reason(err: OSError) -> str:
+    return os.strerror(err.errno) if err.errno else str(err)
 
 
 def _exit_if_stuck(grace: float = 8.0) -> None:

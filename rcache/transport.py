@@ -80,6 +80,27 @@ class BadFrame(Exception):
     """A frame that is not a message of ours: its sender is disconnected."""
 
 
+class RaftTraffic:
+    """What INFO says of replication: Raft frame bytes received and sent (header included,
+    before TLS), full snapshots sent, and followers caught up from the log or not. The tick
+    thread adds; CONFIG RESETSTAT (the event loop) moves the zero instead of writing the
+    counters, so that no addition is lost to the race."""
+
+    FIELDS = ("bytes_in", "bytes_out", "full_syncs", "partial_ok", "partial_err")
+
+    def __init__(self) -> None:
+        self.bytes_in = self.bytes_out = 0
+        self.full_syncs = self.partial_ok = self.partial_err = 0
+        self._zero = dict.fromkeys(self.FIELDS, 0)
+
+    def counts(self) -> dict[str, int]:
+        """-> each counter since the last reset."""
+        return {name: getattr(self, name) - self._zero[name] for name in self.FIELDS}
+
+    def reset(self) -> None:
+        self._zero = {name: getattr(self, name) for name in self.FIELDS}
+
+
 # -- the codec -----------------------------------------------------------------------------------
 class PlainUnpickler(pickle.Unpickler):
     """An unpickler that can only build plain data: every global (class, function) is refused,
@@ -295,12 +316,14 @@ class FrameConnection:
 
     def __init__(self, poller, max_frame: Callable[[], int], sock: socket.socket | None = None,
                  timeout: float = 10.0, send_buffer: int = 2**16, recv_buffer: int = 2**16,
-                 keepalive: tuple | None = None, tls: ssl.SSLContext | None = None) -> None:
+                 keepalive: tuple | None = None, tls: ssl.SSLContext | None = None,
+                 traffic: RaftTraffic | None = None) -> None:
         self.sendRandKey = None  # noqa: N815 (PySyncObj's attribute names)
         self.recvRandKey = None  # noqa: N815
         self.recvLastTimestamp = 0  # noqa: N815
         self.encryptor = None
         self.max_frame = max_frame  # read per frame: CONFIG SET proto-max-bulk-len applies
+        self._traffic = traffic or RaftTraffic()
         self._poller = poller
         self._timeout = timeout
         self._send_buffer = send_buffer
@@ -391,6 +414,7 @@ class FrameConnection:
 
     def send(self, message: object) -> None:
         frame = encode_frame(message, self.encryptor, self.sendRandKey)
+        self._traffic.bytes_out += len(frame)
         if self._tls is None:
             self._outbox += frame
         else:
@@ -547,6 +571,7 @@ class FrameConnection:
                 return True
             frame = bytes(inbox[_HEADER.size:end])
             del inbox[:end]
+            self._traffic.bytes_in += end
             try:
                 message = self._decode(frame, limit)
             except BadFrame as err:
@@ -635,6 +660,7 @@ class ClusterTransport(TCPTransport):
                  member_frame_limit: Callable[[], int], tls=None) -> None:
         self.max_frame = member_frame_limit  # before PySyncObj's __init__ adds the members
         self.tls = tls  # tls.RaftContexts (tls-cluster yes) or None
+        self.traffic = RaftTraffic()  # every connection's frames, both ways
         super().__init__(syncObj, selfNode, otherNodes)
 
     def _new_connection(self, sock: socket.socket | None,
@@ -642,7 +668,8 @@ class ClusterTransport(TCPTransport):
         conf = self._syncObj.conf
         tls = None if self.tls is None else self.tls.server if sock else self.tls.client
         return FrameConnection(self._syncObj._poller, max_frame, sock, conf.connectionTimeout,
-                               conf.sendBufferSize, conf.recvBufferSize, conf.tcp_keepalive, tls)
+                               conf.sendBufferSize, conf.recvBufferSize, conf.tcp_keepalive, tls,
+                               self.traffic)
 
     def _createServer(self) -> None:  # noqa: N802 (PySyncObj's name)
         """Bind now: a node that cannot open its Raft port stops with the reason."""

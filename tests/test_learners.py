@@ -173,6 +173,8 @@ def test_a_lone_node_keeps_writing_while_its_learner_is_down(tmp_path) -> None:
 
         with pytest.raises(redis.exceptions.ResponseError, match="already a voter"):
             admin.execute_command("RAFT.NODE", "PROMOTE", "n1")
+        with pytest.raises(redis.exceptions.ResponseError, match="the last voter"):
+            admin.execute_command("RAFT.NODE", "DEMOTE", "n1")
         with pytest.raises(redis.exceptions.ResponseError, match="not a member"):
             admin.execute_command("RAFT.NODE", "PROMOTE", "n9")
         with pytest.raises(redis.exceptions.MovedError):
@@ -185,5 +187,66 @@ def test_a_lone_node_keeps_writing_while_its_learner_is_down(tmp_path) -> None:
         assert cluster.info(first)["raft_voters"] == 2
         assert admin.set("after-promotion", "1")
         wait_for(lambda: _stale_get(learner, "after-promotion") == b"1", 30, "n2 replicating")
+
+        # Demoted, it counts in no majority again: n1 alone commits while n2 is down.
+        assert admin.execute_command("RAFT.NODE", "DEMOTE", "n2") == b"OK"
+        assert _roles(first)["n2"] == "learner" and cluster.info(first)["raft_voters"] == 1
+        learner.kill()
+        assert admin.set("after-demotion", "1")
     finally:
         cluster.stop()
+
+
+def test_a_demoted_voter_counts_in_no_majority_and_keeps_applying(
+        cluster: LocalCluster) -> None:
+    """3 voters; one follower demoted: the 2 voters left commit without it, and with the
+    other follower down the leader and the learner are not a majority of them."""
+    leader = cluster.leader()
+    demoted, voter = cluster.followers()
+    admin = leader.client()
+    with pytest.raises(redis.exceptions.ResponseError, match="is the leader: hand leadership"):
+        admin.execute_command("RAFT.NODE", "DEMOTE", leader.name)
+    with pytest.raises(redis.exceptions.ResponseError, match="not a member"):
+        admin.execute_command("RAFT.NODE", "DEMOTE", "n9")
+    with pytest.raises(redis.exceptions.MovedError):
+        voter.client().execute_command("RAFT.NODE", "DEMOTE", demoted.name)
+    assert admin.execute_command("RAFT.NODE", "DEMOTE", demoted.name) == b"OK"
+    with pytest.raises(redis.exceptions.ResponseError, match="already a learner"):
+        admin.execute_command("RAFT.NODE", "DEMOTE", demoted.name)
+
+    def switched(node: Node) -> bool:
+        info = cluster.info(node)
+        return (_roles(node) == {leader.name: "voter", voter.name: "voter",
+                                 demoted.name: "learner"}
+                and (info["raft_voters"], info["raft_learners"]) == (2, 1))
+    wait_for(lambda: all(switched(node) for node in cluster.nodes), 30,
+             "every node to count 2 voters and 1 learner")
+    assert cluster.info(demoted)["raft_is_learner"] == 1
+    assert cluster.info(leader)["raft_is_learner"] == cluster.info(voter)["raft_is_learner"] == 0
+
+    # The learner down: the 2 voters are the majority.
+    demoted.kill()
+    assert admin.set("learner-down", "1") is True
+    demoted.start()  # still a learner: it catches up and serves stale reads
+    wait_for(lambda: _stale_get(demoted, "learner-down") == b"1", 30, "the learner to catch up")
+    assert cluster.info(demoted)["raft_is_learner"] == 1
+
+    # The other voter down: the leader and the learner alive are not a majority of 2 voters
+    # (as 2 of 3 voters they would be): nothing commits.
+    voter.kill()
+    committed = cluster.info(leader)["raft_commit_index"]
+    with pytest.raises(redis.RedisError):
+        leader.client(socket_timeout=20).set("voter-down", "1")
+    assert cluster.info(leader)["raft_commit_index"] == committed
+    assert cluster.info(demoted)["raft_role"] != "leader"
+
+    voter.start()
+    assert cluster.on_leader("SET", "voter-back", "1") is True
+    wait_for(lambda: _stale_get(demoted, "voter-back") == b"1", 30, "the learner applying")
+    assert cluster.leader() is not demoted
+
+    # PROMOTE makes it a voter again.
+    wait_for(lambda: cluster.on_leader("RAFT.NODE", "PROMOTE", demoted.name) == b"OK", 30,
+             "RAFT.NODE PROMOTE of the demoted node")
+    wait_for(lambda: all(cluster.info(n)["raft_voters"] == 3 for n in cluster.nodes), 30,
+             "3 voters again")

@@ -177,7 +177,7 @@ def _flags(client) -> str:
     tracking = client.tracking
     if tracking is not None:  # Redis's t R B
         flags += "t" + ("R" if tracking.broken_redirect else "") + ("B" if tracking.bcast else "")
-    flags += "e" if client.no_evict else ""
+    flags += ("U" if client.unix else "") + ("e" if client.no_evict else "")
     return flags or "N"
 
 

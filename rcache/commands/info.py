@@ -199,23 +199,28 @@ def keyspace_hits_and_misses(server: Node) -> tuple[int, int]:
 
 
 def _stats(ctx: Context) -> dict[str, object]:
-    """Redis's order. Replication traffic is Raft's (not counted here: the repl figures are
-    0), and what rcache does not have (forks, defrag, I/O threads, reply buffers that
-    resize) shows as in a Redis where it never ran."""
+    """Redis's order. Replication traffic is Raft's (RaftTraffic): its bytes count in the
+    network totals and rates too, as in Redis 7.0; what rcache does not have (forks, defrag,
+    I/O threads, reply buffers that resize) shows as in a Redis where it never ran."""
     server = ctx.server
     stats = server.stats
+    repl = server.replicator.traffic.counts()
     hits, misses = keyspace_hits_and_misses(server)
     return {"total_connections_received": stats.connections_received,
             "total_commands_processed": stats.commands_processed,
             "instantaneous_ops_per_sec": stats.ops_rate.per_second,
-            "total_net_input_bytes": stats.net_input_bytes,
-            "total_net_output_bytes": stats.net_output_bytes,
-            "total_net_repl_input_bytes": 0, "total_net_repl_output_bytes": 0,
+            "total_net_input_bytes": stats.net_input_bytes + repl["bytes_in"],
+            "total_net_output_bytes": stats.net_output_bytes + repl["bytes_out"],
+            "total_net_repl_input_bytes": repl["bytes_in"],
+            "total_net_repl_output_bytes": repl["bytes_out"],
             "instantaneous_input_kbps": f"{stats.input_rate.per_second / 1024:.2f}",
             "instantaneous_output_kbps": f"{stats.output_rate.per_second / 1024:.2f}",
-            "instantaneous_input_repl_kbps": "0.00", "instantaneous_output_repl_kbps": "0.00",
+            "instantaneous_input_repl_kbps": f"{stats.repl_input_rate.per_second / 1024:.2f}",
+            "instantaneous_output_repl_kbps":
+                f"{stats.repl_output_rate.per_second / 1024:.2f}",
             "rejected_connections": stats.rejected_connections,
-            "sync_full": 0, "sync_partial_ok": 0, "sync_partial_err": 0,
+            "sync_full": repl["full_syncs"], "sync_partial_ok": repl["partial_ok"],
+            "sync_partial_err": repl["partial_err"],
             "expired_keys": stats.expired_keys, "expired_stale_perc": "0.00",
             "expired_time_cap_reached_count": 0,
             "expire_cycle_cpu_milliseconds": stats.expire_cycle_us // 1000,
@@ -245,20 +250,23 @@ def _stats(ctx: Context) -> dict[str, object]:
 
 
 def _replication(ctx: Context) -> dict[str, object]:
-    """The leader is the master, the followers its replicas; offsets are Raft indexes."""
+    """The leader is the master, the followers its replicas; offsets are Raft indexes: the
+    master's the index it applied, a replica's the last index it holds as the leader last
+    heard (its match index)."""
     server = ctx.server
     cluster = server.cluster
     applied = server.machine.applied_index
     leader = server.replicator.is_leader
     replication: dict[str, object] = {"role": "master" if leader else "slave"}
     if leader:
-        followers = [client for node, (_, client) in cluster.members().items()
+        matched = server.replicator.status().match_index
+        followers = [(raft, client) for node, (raft, client) in cluster.members().items()
                      if node != cluster.leader_id()]
         replication["connected_slaves"] = len(followers)
-        for i, client in enumerate(followers):
+        for i, (raft, client) in enumerate(followers):
             host, port = client.rsplit(":", 1)
-            replication[f"slave{i}"] = (f"ip={host},port={port},state=online,offset={applied},"
-                                        "lag=0")
+            replication[f"slave{i}"] = (f"ip={host},port={port},state=online,"
+                                        f"offset={matched.get(raft, 0)},lag=0")
         replication["master_failover_state"] = "no-failover"
     else:
         leader_client = cluster.leader_client_address()

@@ -1,4 +1,4 @@
-"""Cluster administration, named as RedisRaft names it: RAFT.NODE ADD/REMOVE/PROMOTE,
+"""Cluster administration, named as RedisRaft names it: RAFT.NODE ADD/REMOVE/PROMOTE/DEMOTE,
 RAFT.TRANSFER-LEADER, RAFT.CLUSTER INFO; RAFT.READ-CONSISTENCY (per connection); and
 RAFT.SCRIPT-USER, what a follower's proxy link wraps its users' scripts in. A member is added
 as a learner (see rcache.cluster), which the leader promotes once it has caught up."""
@@ -18,7 +18,7 @@ _G = "cluster"
 _LEVELS = (b"default", b"linearizable", b"stale")
 
 container("raft.node", -2, "admin", group=_G,
-          summary="Add, promote or remove cluster members")
+          summary="Add, promote, demote or remove cluster members")
 
 
 def _leader_only(ctx: Context) -> None:
@@ -117,6 +117,21 @@ def node_promote(ctx: Context, argv: list[bytes]):
         return OK
 
     return ctx.client.run_async(promote())
+
+
+@command("demote", 3, "admin noscript node", group=_G, container="raft.node",
+         summary="Make a voter (not the leader) a learner: RAFT.NODE DEMOTE <id>")
+def node_demote(ctx: Context, argv: list[bytes]):
+    _leader_only(ctx)
+    cluster = ctx.server.cluster
+    node_id = argv[2].decode(errors="replace")
+
+    async def demote() -> SimpleString:
+        async with cluster.membership_lock:
+            await cluster.demote(node_id)
+        return OK
+
+    return ctx.client.run_async(demote())
 
 
 @command("remove", 3, "admin noscript node", group=_G, container="raft.node",

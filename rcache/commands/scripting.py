@@ -20,6 +20,7 @@ import contextlib
 import logging
 import marshal
 import re
+import sys
 import time
 import zlib
 
@@ -31,7 +32,7 @@ from ..glob import matcher
 from ..lualibs import format_number, is_table
 from ..pubsub import settle
 from ..resp import OK, OrderedSet, SimpleString, parse_int, split_args
-from ..scripting import LuaRun, TableError, sha1hex
+from ..scripting import LuaRun, ScriptRefusal, TableError, sha1hex
 from ..storage import SCRIPTS_BYTES_KEY, SCRIPTS_COUNT_KEY, end_of_prefix
 from .acl import stored_user
 from .acl_rules import User, denial
@@ -149,13 +150,13 @@ class _Caller:
         except CommandError as err:
             if str(err).startswith(errors.WRONG_ARITY_START):
                 count_rejected(argv)
-                raise CommandError(scripting.ARITY_FROM_SCRIPT) from None
-            raise CommandError(scripting.UNKNOWN_FROM_SCRIPT) from None
+                raise ScriptRefusal(scripting.ARITY_FROM_SCRIPT) from None
+            raise ScriptRefusal(scripting.UNKNOWN_FROM_SCRIPT) from None
         special = _IN_SCRIPT.get(cmd.full_name)
         refusal = self._refusal(cmd, argv, special is not None)
         if refusal is not None:
             cmd.rejected_calls += 1  # INFO commandstats counts it, as Redis does
-            raise CommandError(refusal)
+            raise ScriptRefusal(refusal)
         start = time.perf_counter_ns()
         failed = True
         try:
@@ -282,10 +283,13 @@ _IN_SCRIPT = {
 }
 
 
-def _new_run(ctx: Context, name: str, read_only: bool, deny_oom: bool = False) -> LuaRun:
+def _new_run(ctx: Context, name: str, read_only: bool, deny_oom: bool = False,
+             debugger=None) -> LuaRun:
     caller = _Caller(ctx, read_only, deny_oom)
-    return LuaRun(caller, seed=ctx.rng.getrandbits(32), budget=scripting.instruction_budget,
-                  name=name, acl_check=caller.may_run)
+    # A debugged run stops instead of dying when it uses up the budget (rcache.ldb counts it)
+    budget = scripting.instruction_budget if debugger is None else sys.maxsize
+    return LuaRun(caller, seed=ctx.rng.getrandbits(32), budget=budget, name=name,
+                  acl_check=caller.may_run, debugger=debugger)
 
 
 def _refuse_oom(ctx: Context, flags) -> None:
@@ -328,16 +332,17 @@ def _shebang(body: bytes) -> tuple[bytes, frozenset[str] | None]:
 
 
 def _evaluate(ctx: Context, body: bytes, keys_and_args: tuple[list[bytes], list[bytes]],
-              read_only_command: bool, cache: bool):
+              read_only_command: bool, cache: bool, debugger=None):
     """Run a script; ``cache``: EVAL and EVAL_RO, which name its body, cache it as Redis
-    does (EVAL's, applied, in the replicated cache; on a follower, in its own)."""
+    does (EVAL's, applied, in the replicated cache; on a follower, in its own);
+    ``debugger``: rcache.ldb's, for a debugged EVAL."""
     keys, args = keys_and_args
     code, flags = _shebang(body)
     read_only = read_only_command or (flags is not None and "no-writes" in flags)
     if read_only_command and flags is not None and "no-writes" not in flags:
         raise CommandError(_write_flag_refusal(ctx))
     sha = sha1hex(body)
-    run = _new_run(ctx, sha, read_only, ctx.oom_at_start and flags is None)
+    run = _new_run(ctx, sha, read_only, ctx.oom_at_start and flags is None, debugger)
     function = run.compile(code, scripting.EVAL_CHUNK)
     if cache:
         own_cache = _replica_cache(ctx)
@@ -367,6 +372,13 @@ def _replica_cache(ctx: Context) -> dict[bytes, bytes] | None:
     if ctx.ks.txn is None and ctx.server is not None and ctx.server.cluster.acts_as_replica():
         return ctx.ks.store.local_scripts
     return None
+
+
+def evaluate_debugged(ctx: Context, argv: list[bytes], debugger) -> object:
+    """EVAL or EVAL_RO (argv) under the Lua debugger (rcache.ldb), in ``ctx``: its
+    reply, or raises CommandError."""
+    return _evaluate(ctx, argv[1], _keys_and_args(argv), argv[0].lower() == b"eval_ro",
+                     cache=False, debugger=debugger)
 
 
 def _write_flag_refusal(ctx: Context) -> str:
@@ -444,10 +456,14 @@ def _body_of(ctx: Context, sha: bytes) -> bytes:
 
 
 _EVAL_FLAGS = "noscript skip_monitor no_mandatory_keys stale"
-SCRIPT_DEBUG_UNSUPPORTED = ("ERR SCRIPT DEBUG is not supported by rcache (scripts run on "
-                            "every node when their Raft entry is applied)")
-SCRIPT_DEBUG_REFUSED = (SCRIPT_DEBUG_UNSUPPORTED + ": this connection asked for a debugging "
-                        "session, so its scripts do not run (SCRIPT DEBUG NO ends that)")
+SCRIPT_DEBUG_SYNC_UNSUPPORTED = (
+    "ERR SCRIPT DEBUG SYNC is not supported by rcache: a synchronous session keeps the "
+    "script's writes, which would have to go through the Raft log while the debugger holds "
+    "the script; SCRIPT DEBUG YES debugs it with its writes rolled back")
+SCRIPT_DEBUG_REFUSED = ("ERR SCRIPT DEBUG SYNC is not supported by rcache: this connection "
+                        "asked for a synchronous debugging session, so its scripts do not run "
+                        "(SCRIPT DEBUG NO or YES ends that)")
+SCRIPT_DEBUG_PIPELINED = "ERR SCRIPT DEBUG must be called outside a pipeline"
 DEBUGGED_SCRIPT_COMMANDS = frozenset(("eval", "evalsha", "eval_ro", "evalsha_ro"))
 
 
@@ -555,16 +571,23 @@ def script_kill(ctx: Context, argv: list[bytes]):
 @command("debug", 3, "noscript node", group=_G, container="script", since="3.2.0",
          summary="Set the debug mode for executed scripts.")
 def script_debug(ctx: Context, argv: list[bytes]):
-    """There is no debugger, but the request is remembered: `redis-cli --ldb` ignores this
-    refusal and sends its EVAL anyway, expecting a session whose writes (YES) are rolled
-    back; the connection's scripts are refused (SCRIPT_DEBUG_REFUSED) until SCRIPT DEBUG NO."""
+    """YES: the connection's next EVAL runs under the Lua debugger (rcache.ldb), its writes
+    rolled back, as Redis's forked session. SYNC would keep them: refused, and remembered
+    so that `redis-cli --ldb-sync-mode`, which ignores the refusal, does not run its script
+    for real (SCRIPT_DEBUG_REFUSED) until SCRIPT DEBUG NO or YES."""
+    replies = ctx.client.replies
+    if replies.out or replies.slots:
+        raise CommandError(SCRIPT_DEBUG_PIPELINED)
     mode = argv[2].lower()
     if mode == b"no":
-        ctx.client.script_debug_asked = False
+        ctx.client.script_debug = None
         return OK
-    if mode in (b"yes", b"sync"):
-        ctx.client.script_debug_asked = True
-        raise CommandError(SCRIPT_DEBUG_UNSUPPORTED)
+    if mode == b"yes":
+        ctx.client.script_debug = "yes"
+        return OK
+    if mode == b"sync":
+        ctx.client.script_debug = "sync"
+        raise CommandError(SCRIPT_DEBUG_SYNC_UNSUPPORTED)
     raise CommandError("ERR Use SCRIPT DEBUG YES/SYNC/NO")
 
 

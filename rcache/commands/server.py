@@ -46,12 +46,13 @@ def config_set(ctx: Context, argv: list[bytes]):
         raise CommandError(errors.wrong_arity("config|set"))
     pairs = [(argv[i], argv[i + 1]) for i in range(2, len(argv), 2)]
     config = ctx.server.config
-    config.set_at_runtime(pairs)
+    config.set_at_runtime(pairs, local=ctx.client.local)
     for client in ctx.server.clients.values():  # as Redis, open connections follow at once
         client.reader.max_bulk_len = config.proto_max_bulk_len
     logging.getLogger().setLevel(python_log_level(config.loglevel))
     table.latency_tracking = config.latency_tracking
     server = ctx.server
+    server.apply_oom_score_adj()
     server.tracker.keep_to_limit()
     if config.maxmemory and server.replicator.is_leader:
         server.eviction.admit()  # as Redis, a lowered limit evicts at once, not at the next write
@@ -62,6 +63,7 @@ def config_set(ctx: Context, argv: list[bytes]):
          since="2.0.0", summary="Reset the stats returned by INFO")
 def config_resetstat(ctx: Context, argv: list[bytes]):
     server = ctx.server
+    server.replicator.traffic.reset()  # before the rates, which restart from its zero
     server.stats.reset()
     server.eviction.evicted_keys = server.replicator.snapshots.saves = 0
     for counted in (server.keyspace_stats, server.machine.keyspace_stats):

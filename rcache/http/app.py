@@ -63,6 +63,7 @@ class _HttpCaller:
 
     readonly = False
     tls = False  # redirects name plaintext ports
+    local = False  # enable-protected-configs local: not a local connection
 
     def __init__(self, read_consistency: str | None = None) -> None:
         self.read_consistency = read_consistency

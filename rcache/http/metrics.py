@@ -56,10 +56,17 @@ class NodeCollector(Collector):
                       "(INFO keyspace_hits)", hits)
         yield counter("keyspace_misses", "Key lookups by reads served here that found no key "
                       "(INFO keyspace_misses)", misses)
-        yield counter("net_input_bytes", "Bytes read from client connections "
-                      "(INFO total_net_input_bytes)", stats.net_input_bytes)
-        yield counter("net_output_bytes", "Bytes written to client connections "
-                      "(INFO total_net_output_bytes)", stats.net_output_bytes)
+        yield counter("net_input_bytes", "Bytes read from client connections (INFO "
+                      "total_net_input_bytes less total_net_repl_input_bytes)",
+                      stats.net_input_bytes)
+        yield counter("net_output_bytes", "Bytes written to client connections (INFO "
+                      "total_net_output_bytes less total_net_repl_output_bytes)",
+                      stats.net_output_bytes)
+        repl = server.replicator.traffic.counts()
+        yield counter("net_repl_input_bytes", "Raft frame bytes received from the other "
+                      "members (INFO total_net_repl_input_bytes)", repl["bytes_in"])
+        yield counter("net_repl_output_bytes", "Raft frame bytes sent to the other members "
+                      "(INFO total_net_repl_output_bytes)", repl["bytes_out"])
         yield gauge("instantaneous_ops_per_second", "Commands per second over the last "
                     "samples (INFO instantaneous_ops_per_sec)", stats.ops_rate.per_second)
         yield gauge("connected_clients", "Connected RESP clients", len(server.clients))

@@ -1,0 +1,79 @@
+"""INFO's replication figures come from Raft's traffic: the bytes each node's Raft links carry,
+the snapshots a leader sends, the followers' offsets; CONFIG RESETSTAT zeroes the counters."""
+
+from __future__ import annotations
+
+import os
+
+from tests.conftest import LocalCluster, Node, wait_for
+
+_VALUES = 64
+_VALUE_BYTES = 4096  # random: zlib cannot shrink the frames that carry them
+
+
+def _stats(node: Node) -> dict:
+    return node.client(socket_timeout=5).info("stats")
+
+
+def test_raft_bytes_count_on_the_leader_and_its_followers(cluster: LocalCluster) -> None:
+    leader = cluster.leader()
+    followers = cluster.followers()
+    before = {node.name: _stats(node) for node in cluster.nodes}
+    client = leader.client()
+    payload = 0
+    for i in range(_VALUES):
+        value = os.urandom(_VALUE_BYTES)
+        client.set(f"v{i}", value)
+        payload += len(value)
+    cluster.wait_converged()
+    after = {node.name: _stats(node) for node in cluster.nodes}
+
+    def grew(node: Node, field: str) -> int:
+        return after[node.name][field] - before[node.name][field]
+
+    assert grew(leader, "total_net_repl_output_bytes") >= len(followers) * payload
+    for follower in followers:
+        assert grew(follower, "total_net_repl_input_bytes") >= payload
+    for node in cluster.nodes:
+        stats = after[node.name]
+        # As in Redis 7.0, the network totals hold the replication bytes.
+        assert stats["total_net_input_bytes"] >= stats["total_net_repl_input_bytes"] > 0
+        assert stats["total_net_output_bytes"] >= stats["total_net_repl_output_bytes"] > 0
+
+    replication = client.info("replication")
+    index = cluster.info(leader)["raft_commit_index"]
+    offsets = [replication[f"slave{i}"]["offset"] for i in range(len(followers))]
+    assert replication["connected_slaves"] == 2 and all(o <= index for o in offsets)
+    wait_for(lambda: all(client.info("replication")[f"slave{i}"]["offset"] >= index
+                         for i in range(len(followers))), 30, "follower offsets at the commit")
+
+    pipe = client.pipeline(transaction=False)
+    pipe.execute_command("CONFIG", "RESETSTAT")
+    pipe.info("stats")
+    reset = pipe.execute()[1]
+    # Heartbeats flow meanwhile: not zero, but far below what was counted before.
+    assert reset["total_net_repl_output_bytes"] < payload < after[leader.name][
+        "total_net_repl_output_bytes"]
+    assert reset["total_net_repl_input_bytes"] < after[leader.name]["total_net_repl_input_bytes"]
+    assert (reset["sync_full"], reset["sync_partial_ok"], reset["sync_partial_err"]) == (0, 0, 0)
+
+
+def test_a_follower_brought_up_by_snapshot_counts_as_a_full_sync(tmp_path) -> None:
+    cluster = LocalCluster(tmp_path, 1, "--raft-log-max-entries", "200")
+    try:
+        cluster.start()
+        leader = cluster.nodes[0]
+        client = leader.client()
+        for _ in range(300):  # many small entries: the log is compacted past them
+            client.incr("counter")
+        wait_for(lambda: client.info("persistence")["raft_snapshot_index"] > 0, 30,
+                 "a snapshot")
+        assert _stats(leader)["sync_full"] == 0
+        fresh = cluster.add_node()
+        cluster.wait_converged()
+        assert "installed snapshot" in fresh.log()
+        assert _stats(leader)["sync_full"] >= 1
+        client.execute_command("CONFIG", "RESETSTAT")
+        assert _stats(leader)["sync_full"] == 0
+    finally:
+        cluster.stop()
