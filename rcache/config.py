@@ -383,24 +383,28 @@ OPTIONS: list[Option] = [
     Option("port", 6379, _port(0), "client (RESP) port, plaintext (0: none, with tls-port)"),
     Option("tls-port", 0, _port(0), "client (RESP) port over TLS (0: off); in a cluster every node "
            "keeps the same tls-port - port offset, which TLS clients are redirected by"),
-    Option("tls-cert-file", "", str, "server certificate (PEM) of the TLS port"),
-    Option("tls-key-file", "", str, "private key (PEM) of tls-cert-file"),
-    Option("tls-key-file-pass", "", str, "passphrase of tls-key-file, if it is encrypted"),
+    Option("tls-cert-file", "", str, "server certificate (PEM) of the TLS port",
+           mutable=True),
+    Option("tls-key-file", "", str, "private key (PEM) of tls-cert-file", mutable=True),
+    Option("tls-key-file-pass", "", str, "passphrase of tls-key-file, if it is encrypted",
+           mutable=True),
     Option("tls-client-cert-file", "", str, "certificate (PEM) this node shows when it dials "
            "out (Raft links, follower-proxy and join links) if it differs from tls-cert-file, "
            "e.g. one issued for client authentication only"),
     Option("tls-client-key-file", "", str, "private key (PEM) of tls-client-cert-file"),
     Option("tls-client-key-file-pass", "", str, "passphrase of tls-client-key-file"),
     Option("tls-ca-cert-file", "", str, "CA certificates (PEM) that client certificates are "
-           "checked against"),
-    Option("tls-ca-cert-dir", "", str, "directory of CA certificates (c_rehash layout)"),
+           "checked against", mutable=True),
+    Option("tls-ca-cert-dir", "", str, "directory of CA certificates (c_rehash layout)",
+           mutable=True),
     Option("tls-auth-clients", "yes", _choice("yes", "no", "optional"), "TLS clients must "
-           "present a certificate signed by a trusted CA (optional: checked if presented)"),
+           "present a certificate signed by a trusted CA (optional: checked if presented)",
+           mutable=True),
     Option("tls-protocols", "", _tls_protocols, "TLS versions allowed, e.g. 'TLSv1.2 TLSv1.3' "
-           "(default: both)"),
-    Option("tls-ciphers", "", str, "OpenSSL cipher list for TLSv1.2 and below"),
+           "(default: both)", mutable=True),
+    Option("tls-ciphers", "", str, "OpenSSL cipher list for TLSv1.2 and below", mutable=True),
     Option("tls-ciphersuites", "", str, "TLSv1.3 ciphersuites (accepted; Python's ssl keeps "
-           "OpenSSL's TLSv1.3 defaults)"),
+           "OpenSSL's TLSv1.3 defaults)", mutable=True),
     Option("tls-cluster", False, parse_bool, "Raft links between members use TLS, each member "
            "showing tls-cert-file and requiring a peer certificate signed by the tls-ca-cert-* "
            "CA (instead of, or besides, cluster-secret)", format=_format_bool),
@@ -714,9 +718,10 @@ REDIS_OPTIONS: list[Option] = [
             alias="cluster-slave-validity-factor"),
     _number("cluster-migration-barrier", 1, 0, INT_MAX),
     _bytes("cluster-link-sendbuf-limit", 0, 0, ULLONG_MAX),
+    _yes_no("tls-prefer-server-ciphers", False, "the TLS port picks a cipher in its own order, "
+            "not the client's"),
     # TLS session details Python's ssl module leaves to OpenSSL's defaults
     _text("tls-dh-params-file"),
-    _yes_no("tls-prefer-server-ciphers", False),
     _yes_no("tls-session-caching", True),
     _number("tls-session-cache-size", 20 * 1024, 0, INT_MAX),
     _number("tls-session-cache-timeout", 300, 0, INT_MAX),
@@ -732,7 +737,8 @@ _DERIVED = {"id": "node_id", "raft-port": "raft_listen_port"}
 _EVICTION_OPTIONS = frozenset({"maxmemory", "maxmemory_policy"})
 
 
-def _set_failed(name: str, reason: str) -> str:
+def set_failed(name: str, reason: str) -> str:
+    """Redis's CONFIG SET error for a value it refuses."""
     return f"ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
 
 
@@ -843,11 +849,11 @@ class Config:
                 raise CommandError(
                     f"ERR Unknown option or number of arguments for CONFIG SET - '{given}'")
             if opt.protected and not self._protected_allowed(local):
-                raise CommandError(_set_failed(given, "can't set protected config"))
+                raise CommandError(set_failed(given, "can't set protected config"))
             if not opt.mutable:
-                raise CommandError(_set_failed(given, "can't set immutable config"))
+                raise CommandError(set_failed(given, "can't set immutable config"))
             if any(given.lower() == name for name, _ in options):
-                raise CommandError(_set_failed(given, "duplicate parameter"))
+                raise CommandError(set_failed(given, "duplicate parameter"))
             options.append((given.lower(), opt))
         staged = []
         for (name, opt), (_, raw_value) in zip(options, pairs, strict=True):
@@ -858,7 +864,7 @@ class Config:
                     check(value)
                 staged.append((opt, value))
             except ValueError as err:
-                raise CommandError(_set_failed(name, str(err))) from None
+                raise CommandError(set_failed(name, str(err))) from None
         for opt, value in staged:
             setattr(self, opt.attr, value)
 

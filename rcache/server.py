@@ -17,6 +17,7 @@ import os
 import random
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -37,7 +38,7 @@ from .commands.scripting import (
     SCRIPT_DEBUG_REFUSED,
 )
 from .commands.table import COMMANDS, Command, Context, count_rejected, lookup
-from .config import NOTICE, Config
+from .config import NOTICE, Config, OutputLimit
 from .entries import COMMAND, EXPIRE, LEASE_EXPIRY, LEASE_PROMOTE, SCRIPT_COMMANDS, TRANSACTION
 from .errors import CommandError
 from .eviction import Eviction
@@ -219,6 +220,7 @@ class Client(asyncio.Protocol):
         if self.debug_session is not None:
             self.debug_session.abandon()
         self.server.clients.pop(self.id, None)
+        self.server.soft_limited.pop(self.id, None)
         self.server.watches.unwatch(self)
         self.server.hub.drop(self)
         self.server.blocking.drop(self)
@@ -891,20 +893,35 @@ class Client(asyncio.Protocol):
         replies = self.replies
         if replies.out and transport is not None and not transport.is_closing():
             out = replies.take()
+            limit = self.server.config.client_output_buffer_limit[self.output_class]
+            limited = limit.hard or limit.soft  # (not a normal client's, by default)
+            # Counted before any of it is sent, as Redis counts a reply as it is made: a
+            # reply past the hard limit closes the client unanswered.
+            if limited and self.check_output_limit(
+                    len(out) + transport.get_write_buffer_size() + replies.held, limit):
+                return
             transport.write(out)
             stats = self._stats
             stats.writes_processed += 1
             stats.net_output_bytes += len(out)
-            if replies.held or transport.get_write_buffer_size():
-                self._check_output_limit(self.unsent_bytes)
-            else:  # all sent: under any limit
-                self._limit_watch.soft_since = None
+            if limited:
+                self.check_output_limit(self.unsent_bytes, limit)
 
-    def _check_output_limit(self, unsent: int) -> None:
-        """Redis's client-output-buffer-limit, for this client's class."""
-        limit = self.server.config.client_output_buffer_limit[self.output_class]
-        if self._limit_watch.exceeded(unsent, limit, time.monotonic()):
+    def check_output_limit(self, unsent: int, limit: OutputLimit | None = None) -> bool:
+        """Redis's client-output-buffer-limit, for this client's class: whether it closed the
+        client. While the soft-limit clock runs the client is on the server's list that
+        Server._output_limits_cron checks again, replies or not."""
+        if limit is None:
+            limit = self.server.config.client_output_buffer_limit[self.output_class]
+        watch = self._limit_watch
+        if watch.exceeded(unsent, limit, time.monotonic()):
             self.close_over_output_limit(f"{unsent} bytes unsent")
+            return True
+        if watch.soft_since is None:
+            self.server.soft_limited.pop(self.id, None)
+        else:
+            self.server.soft_limited[self.id] = self
+        return False
 
     def close_over_output_limit(self, what: str) -> None:
         log.warning("Client id=%d addr=%s closed for overcoming of output buffer limits "
@@ -1089,6 +1106,7 @@ class Server:
         self.store.databases = config.databases
         self.hub = Hub(config)
         self.clients: dict[int, Client] = {}
+        self.soft_limited: dict[int, Client] = {}  # clients past their soft output limit
         self.tracker = self.hub.tracker = Tracker(self.clients, config)
         self.machine = StateMachine(self.store, self.hub)
         self.users = Users(self.store, lambda: config.requirepass)
@@ -1109,6 +1127,7 @@ class Server:
         self.machine.slowlog_from_us = lambda: config.slowlog_log_slower_than
         self.started = time.time()
         self._servers: list[asyncio.AbstractServer] = []
+        self.tls_context: ssl.SSLContext | None = None  # the TLS port's (CONFIG SET changes it)
         self._stopping: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
         self.http: HttpService | None = None
@@ -1134,6 +1153,7 @@ class Server:
             await self.http.start()
         config = self.config
         tls_context = server_context(config) if config.tls_port else None  # fail early
+        self.tls_context = tls_context
         listeners = ([(config.port, None)] if config.port else []) + (
             [(config.tls_port, tls_context)] if tls_context is not None else [])
         for port, context in listeners:
@@ -1165,6 +1185,7 @@ class Server:
                 await listener.start_serving()
             self._tasks = [asyncio.create_task(self._active_expiry()),
                            asyncio.create_task(self._close_idle_clients()),
+                           asyncio.create_task(self._output_limits_cron()),
                            asyncio.create_task(self.cluster.leave_when_removed()),
                            asyncio.create_task(self.cluster.promote_learners())]
             ports = ", ".join([f"{config.bind}:{port}" + (" (TLS)" if context else "")
@@ -1341,6 +1362,14 @@ class Server:
                 if client.last_active < oldest and client.idle:
                     log.info("Closing idle client id=%d addr=%s", client.id, client.addr)
                     client.close()
+
+    async def _output_limits_cron(self) -> None:
+        """A client past its soft output limit is closed once the soft seconds have passed
+        even when no reply comes meanwhile (Redis 7's clientsCron checks it too)."""
+        while True:
+            await asyncio.sleep(1 / max(1, self.config.hz))
+            for client in list(self.soft_limited.values()):
+                client.check_output_limit(client.unsent_bytes)
 
     async def _active_expiry(self) -> None:
         """The leader proposes deleting keys whose TTL has passed, and leases past their

@@ -51,22 +51,47 @@ def _server_context(config: Config) -> ssl.SSLContext:
                              "(or tls-auth-clients no)")
         _load_trust(context, config)
     _restrict(context, config)
+    if config.tls_prefer_server_ciphers:  # (Python sets it by default; Redis does not)
+        context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
+    else:
+        context.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
     return context
+
+
+# CONFIG SET of these changes the TLS port's context (Redis reconfigures its SSL_CTX).
+RELOADED = frozenset({"tls-cert-file", "tls-key-file", "tls-key-file-pass", "tls-ca-cert-file",
+                      "tls-ca-cert-dir", "tls-auth-clients", "tls-protocols", "tls-ciphers",
+                      "tls-ciphersuites", "tls-prefer-server-ciphers"})
+
+
+def reload_server_context(live: ssl.SSLContext, config: Config) -> None:
+    """The TLS port's listener keeps its context object, so the new settings go into it, for
+    the connections accepted from now on, once a fresh context built from them has shown they
+    work (TlsConfigError, nothing changed, otherwise). A CA loaded before stays trusted:
+    OpenSSL cannot take one out of a context."""
+    fresh = server_context(config)
+    live.load_cert_chain(*identity(config))
+    _load_trust(live, config)
+    live.verify_mode = fresh.verify_mode
+    live.minimum_version, live.maximum_version = fresh.minimum_version, fresh.maximum_version
+    live.set_ciphers(":".join(cipher["name"] for cipher in fresh.get_ciphers()))
+    live.options = fresh.options
 
 
 class Identity(NamedTuple):
     cert_file: str
     key_file: str
-    password: str | None
+    password: str
 
 
 def identity(config: Config, dialing: bool = False) -> Identity:
     """The certificate a node shows: tls-cert-file, or when it dials out tls-client-cert-file
     if set (Redis's option, for certificates issued for one purpose only)."""
+    # (An empty passphrase rather than none: OpenSSL would ask for one on the terminal.)
     if dialing and config.tls_client_cert_file:  # (the config checked its key is there)
         return Identity(config.tls_client_cert_file, config.tls_client_key_file,
-                        config.tls_client_key_file_pass or None)
-    return Identity(config.tls_cert_file, config.tls_key_file, config.tls_key_file_pass or None)
+                        config.tls_client_key_file_pass)
+    return Identity(config.tls_cert_file, config.tls_key_file, config.tls_key_file_pass)
 
 
 def client_options(config: Config) -> dict:

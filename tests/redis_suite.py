@@ -34,6 +34,9 @@ DEFAULT_UNITS = (
     "unit/hyperloglog", "unit/multi", "unit/scripting", "unit/functions", "unit/pubsub",
     "unit/pubsubshard", "unit/acl", "unit/auth", "unit/introspection", "unit/introspection-2",
     "unit/info-command", "unit/tracking", "unit/slowlog", "unit/pause", "unit/protocol",
+    "unit/acl-v2", "unit/info", "unit/maxmemory", "unit/querybuf", "unit/quit",
+    "unit/limits", "unit/latency-monitor", "unit/obuf-limits", "unit/violations",
+    "unit/memefficiency", "unit/printver",
 )
 # Tests tagged so need what an external server cannot give (DEBUG, a replica's stream).
 DENIED_TAGS = "-needs:debug -needs:repl"

@@ -7,6 +7,7 @@ import socket
 
 import hiredis
 import pytest
+import redis
 
 from rcache.config import Config, OutputLimit, parse_output_limits
 from rcache.errors import CommandError
@@ -33,8 +34,8 @@ def _unread_connection(port: int) -> socket.socket:
     return sock
 
 
-def _omem(node: Node, name: bytes) -> int:
-    for line in node.client().client_list():
+def _omem(client: redis.Redis, name: bytes) -> int:
+    for line in client.client_list():
         if line["name"] == name.decode():
             return int(line["omem"])
     raise AssertionError(f"no client named {name!r}")
@@ -48,10 +49,10 @@ def test_unread_pipelined_gets_stop_running(node: Node) -> None:
     with socket.create_connection(("127.0.0.1", node.port), timeout=10) as flood:
         flood.sendall(encode_command([b"CLIENT", b"SETNAME", b"flood"])
                       + encode_command([b"GET", b"big"]) * 300)
-        wait_for(lambda: _omem(node, b"flood") >= FLOW_HIGH, 10, "the replies to back up")
+        wait_for(lambda: _omem(node.client(), b"flood") >= FLOW_HIGH, 10, "the replies to back up")
         for _ in range(5):  # whatever the node still does, it stays bounded
             assert node.client().ping()
-            assert _omem(node, b"flood") < FLOW_HIGH + 2 * MB
+            assert _omem(node.client(), b"flood") < FLOW_HIGH + 2 * MB
             assert rss(node.proc.pid) - before < 100 * MB
         reader = hiredis.Reader()
         replies: list = []
@@ -62,6 +63,63 @@ def test_unread_pipelined_gets_stop_running(node: Node) -> None:
             while (reply := reader.gets()) is not False:
                 replies.append(reply)
     assert replies[0] == b"OK" and all(reply == VALUE for reply in replies[1:])
+
+
+@pytest.fixture(params=["rcache", "redis-server"])
+def server_port(request: pytest.FixtureRequest) -> int:
+    """A fresh rcache node's port, or the reference redis-server's (the same test on both)."""
+    if request.param == "rcache":
+        return request.getfixturevalue("node").port
+    return request.getfixturevalue("redis_server")
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    received = b""
+    try:
+        while chunk := sock.recv(1 << 16):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    return received
+
+
+def test_reply_past_the_hard_limit_closes_the_client_unanswered(server_port: int) -> None:
+    """Redis counts a reply against the limit as it is made, before the socket takes any of
+    it: one reply bigger than the normal class's hard limit closes the client, which reads
+    nothing (the kernel's buffers would have taken all 150 KB at once)."""
+    client = redis.Redis(port=server_port)
+    client.config_set("client-output-buffer-limit", "normal 100000 0 0")
+    try:
+        client.rpush("obuf-hard", *[b"x" * 1000] * 150)
+        with socket.create_connection(("127.0.0.1", server_port), timeout=10) as sock:
+            sock.sendall(encode_command([b"LRANGE", b"obuf-hard", b"0", b"-1"]))
+            assert _read_until_closed(sock) == b""
+        assert client.llen("obuf-hard") == 150
+    finally:
+        client.config_set("client-output-buffer-limit", "normal 0 0 0")
+        client.delete("obuf-hard")
+
+
+def test_soft_limit_cuts_a_subscriber_when_no_message_follows(server_port: int) -> None:
+    """A subscriber past the pubsub soft limit is cut once the soft seconds pass, though
+    nothing is published after (Redis 7's clientsCron checks it, not only a new message)."""
+    client = redis.Redis(port=server_port)
+    client.config_set("client-output-buffer-limit", "pubsub 0 100000 2")
+    try:
+        with _unread_connection(server_port) as silent:
+            silent.sendall(encode_command([b"CLIENT", b"SETNAME", b"obuf-soft"])
+                           + encode_command([b"SUBSCRIBE", b"obuf-soft"]))
+            wait_for(lambda: client.pubsub_numsub("obuf-soft") == [(b"obuf-soft", 1)], 10,
+                     "the subscriber")
+            published = 0  # until the node holds more than the soft limit unsent
+            while _omem(client, b"obuf-soft") <= 100_000:
+                assert published < 200, "the subscriber's replies never backed up"
+                client.publish("obuf-soft", b"m" * 50_000)
+                published += 1
+            wait_for(lambda: client.pubsub_numsub("obuf-soft") == [(b"obuf-soft", 0)], 15,
+                     "the subscriber to be cut after its soft seconds")
+    finally:
+        client.config_set("client-output-buffer-limit", "pubsub 32mb 8mb 60")
 
 
 def test_normal_client_cut_at_its_hard_limit(make_node) -> None:

@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from redis.cluster import RedisCluster
 
+from rcache.config import Config
+from rcache.tls import server_context
 from rcache.transport import PROBE, BadFrame, encode_frame, probe_raft_port
 from rcache.verify.nodes import free_port
 
@@ -439,3 +441,69 @@ def test_tls_link_options_from_file_env_and_flags(make_node, certs, tmp_path) ->
     no_port.start(wait=False)
     assert no_port.proc.wait(timeout=30) != 0
     assert "tls-replication needs a tls-port" in no_port.log()
+
+
+def _answers_ping(port: int, certs: dict[str, str], version: ssl.TLSVersion | None = None,
+                  with_cert: bool = True) -> bool:
+    """A fresh TLS connection (this TLS version only, if given) gets PONG."""
+    context = ssl.create_default_context(cafile=certs["ca"])
+    if with_cert:
+        context.load_cert_chain(certs["client"], certs["client_key"])
+    if version is not None:
+        context.minimum_version = context.maximum_version = version
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+                context.wrap_socket(raw, server_hostname="127.0.0.1") as conn:
+            conn.sendall(b"*1\r\n$4\r\nPING\r\n")
+            return conn.recv(64) == b"+PONG\r\n"
+    except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+        return False
+
+
+def test_tls_settings_change_at_run_time(make_node, certs, tmp_path) -> None:
+    """As Redis: CONFIG SET of tls-auth-clients, tls-protocols, tls-key-file(-pass)... applies
+    to the TLS port's next connections; settings that make no working TLS are refused with
+    Redis's error and the previous ones stay."""
+    tls_port = free_port()
+    node = make_node("--tls-port", str(tls_port), *_tls_args(certs))
+    admin = node.client(decode_responses=True)
+    assert not _answers_ping(tls_port, certs, with_cert=False)
+    assert admin.config_set("tls-auth-clients", "no")
+    assert _answers_ping(tls_port, certs, with_cert=False)
+    assert admin.config_set("tls-auth-clients", "yes")
+    assert not _answers_ping(tls_port, certs, with_cert=False)
+
+    assert admin.config_set("tls-protocols", "TLSv1.2")
+    assert _answers_ping(tls_port, certs, ssl.TLSVersion.TLSv1_2)
+    assert not _answers_ping(tls_port, certs, ssl.TLSVersion.TLSv1_3)
+
+    with pytest.raises(redis.ResponseError) as refused:  # the client's key: no match
+        admin.config_set("tls-key-file", certs["client_key"])
+    assert str(refused.value) == ("CONFIG SET failed (possibly related to argument "
+                                  "'tls-key-file') - Unable to update TLS configuration. "
+                                  "Check server logs.")
+    assert admin.config_get("tls-key-file") == {"tls-key-file": certs["server_key"]}
+    assert _answers_ping(tls_port, certs)
+
+    with open(certs["server_key"], "rb") as plain:
+        key = serialization.load_pem_private_key(plain.read(), password=None)
+    encrypted = tmp_path / "server-encrypted.key"
+    encrypted.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"1234")))
+    with pytest.raises(redis.ResponseError, match="Unable to update TLS configuration"):
+        admin.config_set("tls-key-file", str(encrypted))  # no passphrase (none asked for)
+    assert admin.config_set("tls-key-file-pass", "1234")
+    assert admin.config_set("tls-key-file", str(encrypted))
+    assert _answers_ping(tls_port, certs, ssl.TLSVersion.TLSv1_2)
+
+
+def test_server_cipher_preference_only_when_asked(certs) -> None:
+    """Redis's tls-prefer-server-ciphers (default no: the client's order, where Python's ssl
+    would take the server's)."""
+    config = Config.load(None, {"RCACHE_TLS_CERT_FILE": certs["server"],
+                                "RCACHE_TLS_KEY_FILE": certs["server_key"],
+                                "RCACHE_TLS_CA_CERT_FILE": certs["ca"]}, {})
+    assert not server_context(config).options & ssl.OP_CIPHER_SERVER_PREFERENCE
+    config.tls_prefer_server_ciphers = True
+    assert server_context(config).options & ssl.OP_CIPHER_SERVER_PREFERENCE

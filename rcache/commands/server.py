@@ -7,9 +7,9 @@ import logging
 import time
 from collections.abc import Callable
 
-from .. import errors
+from .. import errors, tls
 from ..acl_keys import key_flags
-from ..config import python_log_level
+from ..config import BY_NAME, python_log_level, set_failed
 from ..errors import CommandError
 from ..glob import matcher
 from ..resp import NO_REPLY, OK, OrderedSet, SimpleString, parse_int
@@ -19,6 +19,7 @@ from .args import int_arg
 from .table import COMMANDS, Command, Context, all_commands, command, container, find, lookup
 
 _G = "server"
+log = logging.getLogger(__name__)
 
 
 def _help(lines: tuple[str, ...]) -> list[SimpleString]:
@@ -46,7 +47,12 @@ def config_set(ctx: Context, argv: list[bytes]):
         raise CommandError(errors.wrong_arity("config|set"))
     pairs = [(argv[i], argv[i + 1]) for i in range(2, len(argv), 2)]
     config = ctx.server.config
+    reloaded = [name for name in (raw.decode(errors="replace").lower() for raw, _ in pairs)
+                if name in tls.RELOADED]
+    previous = {BY_NAME[name].attr: getattr(config, BY_NAME[name].attr) for name in reloaded}
     config.set_at_runtime(pairs, local=ctx.client.local)
+    if reloaded and ctx.server.tls_context is not None:
+        _reload_tls(ctx.server, previous, reloaded[0])
     for client in ctx.server.clients.values():  # as Redis, open connections follow at once
         client.reader.max_bulk_len = config.proto_max_bulk_len
     logging.getLogger().setLevel(python_log_level(config.loglevel))
@@ -57,6 +63,20 @@ def config_set(ctx: Context, argv: list[bytes]):
     if config.maxmemory and server.replicator.is_leader:
         server.eviction.admit()  # as Redis, a lowered limit evicts at once, not at the next write
     return OK
+
+
+def _reload_tls(server, previous: dict[str, object], argument: str) -> None:
+    """The TLS port takes the new tls-* settings; if they do not make a working context, the
+    previous ones are put back, with Redis's log line and error."""
+    try:
+        tls.reload_server_context(server.tls_context, server.config)
+    except tls.TlsConfigError as err:
+        log.warning("Failed applying new configuration. Possibly related to new %s setting. "
+                    "Restoring previous settings. (%s)", argument, err)
+        for attr, value in previous.items():
+            setattr(server.config, attr, value)
+        raise CommandError(set_failed(
+            argument, "Unable to update TLS configuration. Check server logs.")) from None
 
 
 @command("resetstat", 2, "admin noscript loading stale node", group=_G, container="config",
