@@ -179,9 +179,19 @@ class ServerProcess:
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """SIGTERM (after SIGCONT, in case it was paused); SIGKILL if still there after
         `timeout` seconds. Closes the log."""
+        self.ask_to_stop()
+        self.wait_stopped(timeout)
+
+    def ask_to_stop(self) -> None:
+        """SIGTERM (after SIGCONT, in case it was paused), not waiting for the exit."""
         if self.alive:
             self.proc.send_signal(signal.SIGCONT)
             self.proc.terminate()
+
+    def wait_stopped(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """After ask_to_stop: wait for the exit, SIGKILL after `timeout` seconds; close the
+        log."""
+        if self.alive:
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -215,6 +225,15 @@ def redis_server(port: int, workdir: Path, *extra: str) -> ServerProcess:
                          workdir / "redis-server.log", port, name="redis-server")
 
 
+def stop_all(processes: Sequence[ServerProcess], timeout: float = STOP_TIMEOUT_S) -> None:
+    """Stop them together (a cluster's nodes): each is asked first, then each is waited for,
+    instead of one shutdown after the other."""
+    for process in processes:
+        process.ask_to_stop()
+    for process in processes:
+        process.wait_stopped(timeout)
+
+
 def cluster_node_args(node_id: str, join_port: int | None, *args: str) -> list[str]:
     """Options of a node of a local cluster: its id, and --join the node on `join_port`
     unless it bootstraps the cluster (None)."""
@@ -237,6 +256,5 @@ def start_cluster(nodes: Sequence[ServerProcess], timeout: float = READY_TIMEOUT
         for node in nodes:
             node.wait_ready(timeout, functools.partial(counts_voters, len(nodes)))
     except BaseException:
-        for node in nodes:
-            node.stop()
+        stop_all(nodes)
         raise

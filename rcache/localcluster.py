@@ -68,6 +68,5 @@ def main(argv: list[str]) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        for node in nodes:
-            node.stop()
+        launch.stop_all(nodes)
 

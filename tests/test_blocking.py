@@ -222,8 +222,8 @@ def test_work_queue_hands_out_each_job_once(node: Node) -> None:
     assert sorted(taken) == sorted(jobs)
 
 
-def test_only_the_leader_parks_clients(cluster: LocalCluster) -> None:
-    leader, follower = cluster.leader(), cluster.followers()[0]
+def test_only_the_leader_parks_clients(steady_cluster: LocalCluster) -> None:
+    leader, follower = steady_cluster.leader(), steady_cluster.followers()[0]
     with pytest.raises(MovedError):
         follower.client().blpop(["q"], 1)
     client = leader.client()
@@ -362,8 +362,8 @@ def _parked_in_moves(port: int) -> list[socket.socket]:
     return movers
 
 
-def test_a_chain_of_moves_on_a_three_node_leader(cluster: LocalCluster) -> None:
-    leader = cluster.leader()
+def test_a_chain_of_moves_on_a_three_node_leader(steady_cluster: LocalCluster) -> None:
+    leader = steady_cluster.leader()
     client = leader.client()
     first, second = _parked_in_moves(leader.port)
     try:
@@ -378,7 +378,7 @@ def test_a_chain_of_moves_on_a_three_node_leader(cluster: LocalCluster) -> None:
     finally:
         first.close()
         second.close()
-    for follower in cluster.followers():  # applied the same everywhere
+    for follower in steady_cluster.followers():  # applied the same everywhere
         reader = follower.client()
         reader.execute_command("READONLY")
         wait_for(lambda r=reader: [r.lrange(key, 0, -1) for key in ("l1", "l2", "l3")]

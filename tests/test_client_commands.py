@@ -226,10 +226,10 @@ def test_monitor_shows_pipelined_scripts_lines_in_redis_order(
 
 
 def test_another_clients_write_does_not_come_between_a_script_and_its_commands(
-        cluster: LocalCluster) -> None:
+        steady_cluster: LocalCluster) -> None:
     """A client's write sent while a script's entry is on its way through the log (on the
     leader of three, a slow script) shows before the script's line or after its commands'."""
-    leader = cluster.leader()
+    leader = steady_cluster.leader()
     monitor, scripted, other = (Connection(leader.port) for _ in range(3))
     slow = ("for i = 1, 2000000 do end; redis.call('set', KEYS[1], 'x'); "
             "return redis.call('get', KEYS[1])")
@@ -264,11 +264,11 @@ def _lines_until(monitor: Connection, last: bytes) -> list[bytes]:
 
 
 def test_a_followers_monitor_shows_nothing_of_a_script_the_leader_ran(
-        cluster: LocalCluster) -> None:
+        steady_cluster: LocalCluster) -> None:
     """Every node runs the script as it applies the entry; only the node whose client sent
     it shows its commands, as only that node shows a write."""
     monitors = {}
-    for node in cluster.nodes:
+    for node in steady_cluster.nodes:
         monitors[node.name] = Connection(node.port)
         monitors[node.name].send("MONITOR")
         assert monitors[node.name].read(1) == b"+OK\r\n"
@@ -276,7 +276,7 @@ def test_a_followers_monitor_shows_nothing_of_a_script_the_leader_ran(
     ran_on: list[Node] = []
 
     def run_script() -> bool:
-        leader = cluster.leader()
+        leader = steady_cluster.leader()
         try:
             assert leader.client().eval(script, 1, "lua-key", "v") == b"v"
         except redis.exceptions.MovedError:
@@ -289,8 +289,8 @@ def test_a_followers_monitor_shows_nothing_of_a_script_the_leader_ran(
     assert _lines_until(monitors[leader.name], b'"get" "lua-key"')[-3:] == [
         b'+T [0 ADDR] "EVAL" "%s" "1" "lua-key" "v"\r\n' % script.encode(),
         b'+T [0 lua] "set" "lua-key" "v"\r\n', b'+T [0 lua] "get" "lua-key"\r\n']
-    cluster.on_leader("SET", "lua-later", "1")  # applied after the script's entry
-    for follower in (node for node in cluster.nodes if node is not leader):
+    steady_cluster.on_leader("SET", "lua-later", "1")  # applied after the script's entry
+    for follower in (node for node in steady_cluster.nodes if node is not leader):
         reader = follower.client(single_connection_client=True)
         reader.execute_command("READONLY")
         wait_for(lambda reader=reader: reader.get("lua-later") == b"1", 30,

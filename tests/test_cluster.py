@@ -20,20 +20,20 @@ from .conftest import LocalCluster, Node, wait_for
 from .test_differential import RawConnection
 
 
-def test_writes_reach_every_node(cluster: LocalCluster) -> None:
-    leader = cluster.leader()
+def test_writes_reach_every_node(steady_cluster: LocalCluster) -> None:
+    leader = steady_cluster.leader()
     r = leader.client()
     for i in range(100):
         r.set(f"k{i}", i)
-    for node in cluster.followers():
+    for node in steady_cluster.followers():
         follower = node.client()
         follower.execute_command("READONLY")
         wait_for(lambda f=follower: f.get("k99") == b"99", 10, f"replication to {node.name}")
         assert follower.mget([f"k{i}" for i in range(100)]) == [str(i).encode() for i in range(100)]
 
 
-def test_follower_redirects_writes_and_default_reads(cluster: LocalCluster) -> None:
-    leader, follower = cluster.leader(), cluster.followers()[0]
+def test_follower_redirects_writes_and_default_reads(steady_cluster: LocalCluster) -> None:
+    leader, follower = steady_cluster.leader(), steady_cluster.followers()[0]
     r = follower.client()
     with pytest.raises(MovedError) as moved:  # redis-py parsed "-MOVED <slot> <host:port>"
         r.set("foo", "bar")
@@ -54,8 +54,8 @@ def test_follower_redirects_writes_and_default_reads(cluster: LocalCluster) -> N
         r.get("foo")
 
 
-def test_wait_counts_the_followers_that_hold_the_writes(cluster: LocalCluster) -> None:
-    leader, follower = cluster.leader(), cluster.followers()[0]
+def test_wait_counts_the_followers_that_hold_the_writes(steady_cluster: LocalCluster) -> None:
+    leader, follower = steady_cluster.leader(), steady_cluster.followers()[0]
     r = leader.client()
     r.set("k", "v")
     assert r.wait(2, 10_000) == 2
@@ -64,19 +64,19 @@ def test_wait_counts_the_followers_that_hold_the_writes(cluster: LocalCluster) -
         follower.client().wait(1, 100)
 
 
-def test_cluster_commands_describe_one_shard(cluster: LocalCluster) -> None:
-    leader = cluster.leader()
-    slots = cluster.nodes[2].client().execute_command("CLUSTER SLOTS")
+def test_cluster_commands_describe_one_shard(steady_cluster: LocalCluster) -> None:
+    leader = steady_cluster.leader()
+    slots = steady_cluster.nodes[2].client().execute_command("CLUSTER SLOTS")
     assert len(slots) == 1 and slots[0][:2] == [0, 16383]
     assert slots[0][2][1] == leader.port  # the master entry comes first
-    assert sorted(n[1] for n in slots[0][2:]) == sorted(n.port for n in cluster.nodes)
+    assert sorted(n[1] for n in slots[0][2:]) == sorted(n.port for n in steady_cluster.nodes)
     nodes = leader.client().execute_command("CLUSTER NODES")  # parsed by redis-py
     roles = sorted("master" if "master" in n["flags"] else "slave" for n in nodes.values())
     assert roles == ["master", "slave", "slave"]
     assert leader.client().execute_command("CLUSTER KEYSLOT", "{user}:1") == 5474
-    assert cluster.followers()[0].client().execute_command("ROLE")[0] == b"slave"
+    assert steady_cluster.followers()[0].client().execute_command("ROLE")[0] == b"slave"
     # CLUSTER REPLICAS (SLAVES): the master's replicas' lines of CLUSTER NODES, as Redis
-    follower = cluster.followers()[0].client()
+    follower = steady_cluster.followers()[0].client()
     lines = follower.execute_command("CLUSTER", "NODES").decode().splitlines()
     master = next(line.split()[0] for line in lines if "master" in line.split()[2])
     replica_lines = sorted(line.encode() for line in lines if not line.startswith(master))
@@ -111,19 +111,19 @@ def test_leader_sigkill_keeps_acknowledged_writes(cluster: LocalCluster) -> None
     assert caught_up.mget(list(acknowledged)) == list(acknowledged.values())
 
 
-def test_exec_fails_after_a_leader_change_since_watch(cluster: LocalCluster) -> None:
+def test_exec_fails_after_a_leader_change_since_watch(steady_cluster: LocalCluster) -> None:
     """Another leader may have written the watched key: EXEC must not trust the WATCH."""
-    leader = cluster.leader()
+    leader = steady_cluster.leader()
     r = leader.client()
     r.set("w", "1")
     pipe = r.pipeline()
     pipe.watch("w")
     admin = leader.client()
-    other = cluster.followers()[0]
+    other = steady_cluster.followers()[0]
     admin.execute_command("RAFT.TRANSFER-LEADER", other.name)
-    wait_for(lambda: cluster.leader() is other, 15, f"{other.name} to lead")
+    wait_for(lambda: steady_cluster.leader() is other, 15, f"{other.name} to lead")
     other.client().execute_command("RAFT.TRANSFER-LEADER", leader.name)
-    wait_for(lambda: cluster.leader() is leader, 15, f"{leader.name} to lead again")
+    wait_for(lambda: steady_cluster.leader() is leader, 15, f"{leader.name} to lead again")
     pipe.multi()
     pipe.set("w", "2")
     with pytest.raises(redis.WatchError):
@@ -246,20 +246,20 @@ def test_redis_cluster_client_survives_leader_kill(cluster: LocalCluster) -> Non
 
 
 @pytest.mark.skipif(shutil.which("redis-cli") is None, reason="redis-cli not installed")
-def test_redis_cli_follows_moved(cluster: LocalCluster) -> None:
-    follower = cluster.followers()[0]
+def test_redis_cli_follows_moved(steady_cluster: LocalCluster) -> None:
+    follower = steady_cluster.followers()[0]
     out = subprocess.run(["redis-cli", "-c", "-p", str(follower.port), "SET", "cli", "v"],
                          capture_output=True, text=True, timeout=30)
     assert out.stdout.strip() == "OK", out
-    assert cluster.leader().client().get("cli") == b"v"
+    assert steady_cluster.leader().client().get("cli") == b"v"
 
 
 @pytest.mark.skipif(shutil.which("redis-benchmark") is None, reason="redis-benchmark missing")
-def test_redis_benchmark_against_the_leader(cluster: LocalCluster) -> None:
+def test_redis_benchmark_against_the_leader(steady_cluster: LocalCluster) -> None:
     """redis-benchmark 7.0's --cluster mode refuses any cluster with a single master
     ("Invalid cluster: 1 node(s)", as for a one-shard Redis Cluster), so it runs against the
     leader directly."""
-    node: Node = cluster.leader()
+    node: Node = steady_cluster.leader()
     run = subprocess.run(["redis-benchmark", "-p", str(node.port), "-t", "set,get",
                           "-n", "3000", "-c", "10", "-q"], capture_output=True, text=True,
                          timeout=120)

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from rcache.verify.nodes import free_port
 
-from .conftest import LocalCluster, Node, wait_for
+from .conftest import LocalCluster, Node, steadied, wait_for
 
 
 class Reply:
@@ -63,8 +63,22 @@ def http_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
     c.stop()
 
 
-def test_key_crud_seen_from_redis_and_back(http_cluster: LocalCluster) -> None:
-    leader = http_cluster.leader()
+@pytest.fixture(scope="module")
+def _module_http_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    c = LocalCluster(tmp_path_factory.mktemp("http-cluster"), 3, http=True).start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def steady_http_cluster(_module_http_cluster: LocalCluster) -> LocalCluster:
+    """As conftest's steady_cluster, with HTTP ports: for the tests that leave the nodes as
+    they found them (each puts back the options it changes)."""
+    return steadied(_module_http_cluster)
+
+
+def test_key_crud_seen_from_redis_and_back(steady_http_cluster: LocalCluster) -> None:
+    leader = steady_http_cluster.leader()
     url, r = base(leader), leader.client()
 
     put = http("PUT", f"{url}/v1/keys/user%3A1", b"alice")
@@ -109,14 +123,18 @@ def test_key_crud_seen_from_redis_and_back(http_cluster: LocalCluster) -> None:
     big = b"v" * 4096
     assert http("PUT", f"{url}/v1/keys/big", big).status == 200
     assert r.get("big") == big
+    default_limit = r.config_get("proto-max-bulk-len")["proto-max-bulk-len"]
     r.config_set("proto-max-bulk-len", "1mb")  # bodies are bounded as bulk strings are
-    assert http("PUT", f"{url}/v1/keys/big", b"v" * (1024 * 1024 + 1)).status == 413
-    assert r.get("big") == big
+    try:
+        assert http("PUT", f"{url}/v1/keys/big", b"v" * (1024 * 1024 + 1)).status == 413
+        assert r.get("big") == big
+    finally:
+        r.config_set("proto-max-bulk-len", default_limit)
 
 
-def test_follower_redirects_or_relays_and_reads_by_level(http_cluster: LocalCluster) -> None:
-    leader = http_cluster.leader()
-    follower = http_cluster.followers()[0]
+def test_follower_redirects_or_relays_and_reads_by_level(steady_http_cluster: LocalCluster) -> None:
+    leader = steady_http_cluster.leader()
+    follower = steady_http_cluster.followers()[0]
     put = http("PUT", f"{base(follower)}/v1/keys/greeting?ttl=60", b"hi")
     assert put.status == 307
     assert put.headers["Location"] == f"{base(leader)}/v1/keys/greeting?ttl=60"
@@ -134,10 +152,13 @@ def test_follower_redirects_or_relays_and_reads_by_level(http_cluster: LocalClus
 
     # follower-proxy yes: the follower relays to the leader instead.
     follower.client().config_set("follower-proxy", "yes")
-    relayed = http("PUT", f"{base(follower)}/v1/keys/greeting", b"hello")
-    assert relayed.status == 200, relayed.body
-    assert leader.client().get("greeting") == b"hello"
-    assert http("GET", f"{base(follower)}/v1/keys/greeting").json()["value"] == "hello"
+    try:
+        relayed = http("PUT", f"{base(follower)}/v1/keys/greeting", b"hello")
+        assert relayed.status == 200, relayed.body
+        assert leader.client().get("greeting") == b"hello"
+        assert http("GET", f"{base(follower)}/v1/keys/greeting").json()["value"] == "hello"
+    finally:
+        follower.client().config_set("follower-proxy", "no")
 
     # The cluster view, from a follower: three members, one leader, everyone caught up.
     view = wait_for(lambda: (v := http("GET", f"{base(follower)}/v1/cluster").json())
@@ -147,13 +168,13 @@ def test_follower_redirects_or_relays_and_reads_by_level(http_cluster: LocalClus
     assert sorted(m["id"] for m in view["members"]) == ["n1", "n2", "n3"]
     roles = {m["id"]: m["role"] for m in view["members"]}
     assert roles[leader.name] == "leader" and list(roles.values()).count("follower") == 2
-    assert {m["http"] for m in view["members"]} == {base(n) for n in http_cluster.nodes}
+    assert {m["http"] for m in view["members"]} == {base(n) for n in steady_http_cluster.nodes}
 
 
-def test_health_and_metrics(http_cluster: LocalCluster) -> None:
-    leader = http_cluster.leader()
-    http_cluster.wait_converged()
-    follower, other = http_cluster.followers()
+def test_health_and_metrics(steady_http_cluster: LocalCluster) -> None:
+    leader = steady_http_cluster.leader()
+    steady_http_cluster.wait_converged()
+    follower, other = steady_http_cluster.followers()
     assert http("GET", f"{base(follower)}/health").status == 200
     assert http("GET", f"{base(follower)}/health?role=leader").status == 503
     health = http("GET", f"{base(leader)}/health?role=leader")
@@ -202,8 +223,8 @@ def test_health_and_metrics(http_cluster: LocalCluster) -> None:
              "the node to be healthy again")
 
 
-def test_password_is_required_when_set(http_cluster: LocalCluster) -> None:
-    leader = http_cluster.leader()
+def test_password_is_required_when_set(steady_http_cluster: LocalCluster) -> None:
+    leader = steady_http_cluster.leader()
     url = base(leader)
     leader.client().config_set("requirepass", "s3cret")
     try:
@@ -234,11 +255,11 @@ def _as(method: str, url: str, authorization: str, body: bytes | None = None) ->
         return Reply(err.code, err.headers, err.read())
 
 
-def test_acl_users_guard_the_http_api(http_cluster: LocalCluster) -> None:
+def test_acl_users_guard_the_http_api(steady_http_cluster: LocalCluster) -> None:
     """Basic or Bearer with user:password of an ACL user (replicated: any node knows it);
     what the user may do is what it may do on RESP, with the same NOPERM text."""
-    leader = http_cluster.leader()
-    follower = http_cluster.followers()[0]
+    leader = steady_http_cluster.leader()
+    follower = steady_http_cluster.followers()[0]
     admin = leader.client()
     admin.execute_command("ACL", "SETUSER", "web", "on", ">pw", "+get", "+set", "~app:*")
     admin.config_set("requirepass", "s3cret")

@@ -64,8 +64,9 @@ def test_a_paused_leader_never_answers_a_stale_read(cluster: LocalCluster) -> No
     wait_for(lambda: cluster.info(old)["raft_role"] == "follower", 15, "old leader to follow")
 
 
-def test_default_reads_use_the_lease_and_linearizable_ones_do_not(cluster: LocalCluster) -> None:
-    leader = cluster.leader()
+def test_default_reads_use_the_lease_and_linearizable_ones_do_not(
+        steady_cluster: LocalCluster) -> None:
+    leader = steady_cluster.leader()
     client = leader.client()
     client.set("x", "1")
     before = client.info("raft")
@@ -80,11 +81,12 @@ def test_default_reads_use_the_lease_and_linearizable_ones_do_not(cluster: Local
     assert final["raft_reads_by_read_index"] - after["raft_reads_by_read_index"] == 5
 
 
-def test_pipelined_linearizable_reads_see_every_write_before_them(cluster: LocalCluster) -> None:
+def test_pipelined_linearizable_reads_see_every_write_before_them(
+        steady_cluster: LocalCluster) -> None:
     """Many connections each pipeline INCRs and linearizable GETs: the reads of one loop turn
     share a ReadIndex round, join the waiting one while others are in flight, and each must
     still see its own connection's writes before it, in order."""
-    leader = cluster.leader()
+    leader = steady_cluster.leader()
     connections, steps = 8, 60
     failures: list[str] = []
     reads_before = leader.client().info("raft")["raft_reads_by_read_index"]
@@ -120,12 +122,13 @@ def test_pipelined_linearizable_reads_see_every_write_before_them(cluster: Local
     assert reads == connections * steps * 3  # each read counted once, pipelined or not
 
 
-def test_a_cut_off_follower_does_not_depose_the_leader(cluster: LocalCluster) -> None:
+def test_a_cut_off_follower_does_not_depose_the_leader(
+        steady_cluster: LocalCluster) -> None:
     """The follower's election timer fires while it is paused; back, it must not force an
     election (pre-vote: the others still hear the leader, so it gets no votes)."""
-    leader = cluster.leader()
-    term = cluster.info(leader)["raft_term"]
-    follower = next(n for n in cluster.nodes if n is not leader)
+    leader = steady_cluster.leader()
+    term = steady_cluster.info(leader)["raft_term"]
+    follower = next(n for n in steady_cluster.nodes if n is not leader)
     for round_ in range(3):
         follower.signal(signal.SIGSTOP)
         try:
@@ -135,20 +138,21 @@ def test_a_cut_off_follower_does_not_depose_the_leader(cluster: LocalCluster) ->
             time.sleep(1.5)  # the fault itself: longer than the 300-600 ms election timeout
         finally:
             follower.signal(signal.SIGCONT)
-        cluster.wait_converged()
-    assert cluster.leader() is leader
-    assert cluster.info(leader)["raft_term"] == term
+        steady_cluster.wait_converged()
+    assert steady_cluster.leader() is leader
+    assert steady_cluster.info(leader)["raft_term"] == term
 
 
-def test_linearizable_reads_go_on_while_a_follower_is_paused(cluster: LocalCluster) -> None:
+def test_linearizable_reads_go_on_while_a_follower_is_paused(
+        steady_cluster: LocalCluster) -> None:
     """A ReadIndex round asks one follower (with the leader, a majority of three); if that
     one is paused, the round must ask the other instead of waiting for its timeout."""
-    leader = cluster.leader()
+    leader = steady_cluster.leader()
     client = leader.client(socket_timeout=10)
     client.execute_command("RAFT.READ-CONSISTENCY", "linearizable")
     rounds_before = client.info("raft")["raft_read_rounds"]
     reads = 0
-    for follower in (n for n in cluster.nodes if n is not leader):
+    for follower in (n for n in steady_cluster.nodes if n is not leader):
         for _ in range(20):  # rounds in flight: one follower is the one asked
             client.get("paused-follower")
             reads += 1

@@ -147,8 +147,8 @@ def test_redis_py_pubsub(shared_node: Node) -> None:
     wait_for(lambda: client.pubsub_numsub("news") == [(b"news", 0)], 5, "the close to count")
 
 
-def test_messages_cross_the_cluster(cluster: LocalCluster) -> None:
-    leader, followers = cluster.leader(), cluster.followers()
+def test_messages_cross_the_cluster(steady_cluster: LocalCluster) -> None:
+    leader, followers = steady_cluster.leader(), steady_cluster.followers()
     listeners = []
     for node in [leader, *followers]:
         pubsub = node.client().pubsub()
@@ -164,9 +164,9 @@ def test_messages_cross_the_cluster(cluster: LocalCluster) -> None:
         pubsub.close()
 
 
-def test_shard_messages_cross_the_cluster(cluster: LocalCluster) -> None:
+def test_shard_messages_cross_the_cluster(steady_cluster: LocalCluster) -> None:
     """SPUBLISH goes through the log as PUBLISH does: a follower's shard subscriber hears it."""
-    leader, follower = cluster.leader(), cluster.followers()[0]
+    leader, follower = steady_cluster.leader(), steady_cluster.followers()[0]
     listener = follower.client().pubsub()
     listener.ssubscribe("orders")
     assert listener.get_sharded_message(timeout=5)["type"] == "ssubscribe"

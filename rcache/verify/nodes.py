@@ -18,7 +18,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ..launch import RcacheNode, free_port
+from ..launch import RcacheNode, free_port, stop_all
 from .netproxy import Network
 
 __all__ = ["NodeCluster", "NodeProcess", "Timeout", "free_port", "wait_until"]
@@ -222,7 +222,6 @@ class NodeCluster:
 
     def stop(self) -> None:
         try:
-            for node in self._started:
-                node.stop()
+            stop_all(self._started)
         finally:
             self.network.stop()
