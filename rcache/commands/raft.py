@@ -6,6 +6,8 @@ as a learner (see rcache.cluster), which the leader promotes once it has caught 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from ..entries import MEMBER
 from ..errors import CommandError
@@ -104,34 +106,31 @@ def node_add(ctx: Context, argv: list[bytes]):
     return ctx.client.run_async(add())
 
 
-@command("promote", 3, "admin noscript node", group=_G, container="raft.node",
-         summary="Make a caught-up learner a voter: RAFT.NODE PROMOTE <id>")
-def node_promote(ctx: Context, argv: list[bytes]):
+def _change_role(ctx: Context, argv: list[bytes],
+                 change: Callable[[Any, str], Awaitable[None]]):
+    """RAFT.NODE PROMOTE / DEMOTE: one member record through the log, one change at a time."""
     _leader_only(ctx)
     cluster = ctx.server.cluster
     node_id = argv[2].decode(errors="replace")
 
-    async def promote() -> SimpleString:
+    async def changed() -> SimpleString:
         async with cluster.membership_lock:
-            await cluster.promote(node_id)
+            await change(cluster, node_id)
         return OK
 
-    return ctx.client.run_async(promote())
+    return ctx.client.run_async(changed())
+
+
+@command("promote", 3, "admin noscript node", group=_G, container="raft.node",
+         summary="Make a caught-up learner a voter: RAFT.NODE PROMOTE <id>")
+def node_promote(ctx: Context, argv: list[bytes]):
+    return _change_role(ctx, argv, lambda cluster, node_id: cluster.promote(node_id))
 
 
 @command("demote", 3, "admin noscript node", group=_G, container="raft.node",
          summary="Make a voter (not the leader) a learner: RAFT.NODE DEMOTE <id>")
 def node_demote(ctx: Context, argv: list[bytes]):
-    _leader_only(ctx)
-    cluster = ctx.server.cluster
-    node_id = argv[2].decode(errors="replace")
-
-    async def demote() -> SimpleString:
-        async with cluster.membership_lock:
-            await cluster.demote(node_id)
-        return OK
-
-    return ctx.client.run_async(demote())
+    return _change_role(ctx, argv, lambda cluster, node_id: cluster.demote(node_id))
 
 
 @command("remove", 3, "admin noscript node", group=_G, container="raft.node",
