@@ -384,7 +384,7 @@ class Client(asyncio.Protocol):
                 self.multi_failed = True
             return err
         self.last_command = cmd
-        if cmd.name == "debug" and not self.server.config.debug_allowed(self.local):
+        if cmd.full_name == "debug" and not self.server.config.debug_allowed(self.local):
             cmd.rejected_calls += 1  # (checked before authentication, as Redis does)
             if self.multi is not None:
                 self.multi_failed = True
