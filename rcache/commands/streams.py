@@ -27,6 +27,7 @@ from ..resp import NULL_ARRAY, OK, KeyedReplies, SimpleString, parse_int
 from ..storage import Keyspace
 from ..streams_store import MAX_ID, ZERO_ID, StreamId
 from .args import int_arg
+from .introspection import _help
 from .stream_args import (
     U64_MAX,
     AddArgs,
@@ -807,12 +808,6 @@ _XGROUP_HELP = (
     "    Remove the specified group.",
     "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
     "    Set the current group ID and entries_read counter.")
-
-
-def _help(name: str, lines: tuple[str, ...]) -> list[SimpleString]:
-    return [SimpleString(line) for line in (
-        f"{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", *lines,
-        "HELP", "    Prints this help.")]
 
 
 @command("help", 2, "loading stale", group=_G, container="xgroup", since="5.0.0",
