@@ -83,7 +83,9 @@ class DurableJournal:
         self._entries: list[tuple[bytes, int, int]] = []
         self._offsets: list[int] = []
         self._dirty = False  # appended or truncated since the last fsync
-        self._unflushed = False  # appended records still in the file object's buffer
+        # Records appended since the last sync, written to the file with one write there.
+        # The file is unbuffered: a buffered one's flush costs an lseek besides the write.
+        self._unwritten: list[bytes] = []
         # The header names the node: a journal copied from another node is refused.
         name = node_id.encode()
         self._header = JOURNAL_MAGIC + struct.pack("<H", len(name)) + name
@@ -111,8 +113,8 @@ class DurableJournal:
                 fh.write(self._header)
                 fh.flush()
                 os.fsync(fh.fileno())
-        fh = open(self.path, "r+b")
-        data = fh.read()
+        fh = open(self.path, "r+b", buffering=0)
+        data = fh.readall()
         if not data.startswith(JOURNAL_MAGIC):
             raise CorruptFile(self.path, "not an rcache Raft journal (bad header)")
         if not data.startswith(self._header):
@@ -179,9 +181,9 @@ class DurableJournal:
         self._offsets.append(self.bytes)
         self._entries.append((command, index, term))
         record = self._record(command, index, term)
-        self._file.write(record)
+        self._unwritten.append(record)
         self.bytes += len(record)
-        self._dirty = self._unflushed = True
+        self._dirty = True
 
     def clear(self) -> None:
         self._entries, self._offsets = [], []
@@ -212,18 +214,18 @@ class DurableJournal:
         self._file.close()
         os.replace(self.path + ".tmp", self.path)
         _fsync_dir(self.path)
-        self._file = open(self.path, "r+b")
+        self._file = open(self.path, "r+b", buffering=0)
         self._file.seek(position)
         self._entries, self._offsets, self.bytes = kept, offsets, position
-        self._dirty = self._unflushed = False
+        self._unwritten = []
+        self._dirty = False
         self.fsyncs += 1
         self._synced_index = kept[-1][1] if kept else 0
 
     def _truncate(self, offset: int) -> None:
         """Entries at the end are gone (a conflicting tail, or the whole log when PySyncObj
         loads a snapshot): the recorded commit index must not claim them."""
-        self._file.flush()
-        self._unflushed = False
+        self._write_out()
         self._file.truncate(offset)
         self._file.seek(offset)
         self.bytes = offset
@@ -271,18 +273,25 @@ class DurableJournal:
     # -- durability ----------------------------------------------------------------------------
     def sync(self, force: bool = False) -> None:
         """Make every appended record durable if the policy asks for it now. Called every
-        tick and before every answer to AppendEntries: the file object is flushed only when
-        it holds records (a flush of ``r+b`` costs a system call, lseek, even when empty)."""
+        tick and before every answer to AppendEntries: the records appended since are
+        written with one system call, none if there are none."""
         if not self._dirty:
             return
-        if self._unflushed:
-            self._file.flush()
-            self._unflushed = False
+        self._write_out()
         if force or self.policy() == "always":
             os.fsync(self._file.fileno())
             self.fsyncs += 1
             self._dirty = False
             self._synced_index = self._entries[-1][1] if self._entries else 0
+
+    def _write_out(self) -> None:
+        if not self._unwritten:
+            return
+        data = self._unwritten[0] if len(self._unwritten) == 1 else b"".join(self._unwritten)
+        self._unwritten = []
+        view = memoryview(data)
+        while view:
+            view = view[self._file.write(view):]
 
     def _store_meta(self) -> None:
         """The commit index is recorded only up to the last fsynced entry: after a power
