@@ -9,7 +9,7 @@ from ..errors import CommandError
 from ..resp import NO_REPLY, OK, PONG, SimpleString, Verbatim, encode_command, parse_int
 from .args import int_arg
 from .keyspace import db_index_arg
-from .table import Context, command, container
+from .table import Context, command, container, help_reply
 
 REDIS_VERSION = "7.0.15"  # the Redis release whose commands and replies we follow
 
@@ -290,8 +290,7 @@ def _kill(ctx: Context, victim) -> None:
 @command("help", 2, "loading stale node", group=_G, container="client", since="5.0.0",
          summary="Show helpful text about the different subcommands")
 def client_help(ctx: Context, argv: list[bytes]):
-    return [SimpleString(line) for line in (
-        "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    return help_reply("CLIENT", (
         "CACHING (YES|NO)",
         "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
         "GETREDIR", "    Return the client ID we are redirecting to when tracking is enabled.",
@@ -311,8 +310,7 @@ def client_help(ctx: Context, argv: list[bytes]):
         "         [OPTIN] [OPTOUT] [NOLOOP]", "    Control server assisted client side caching.",
         "TRACKINGINFO", "    Report tracking status for the current connection.",
         "NO-EVICT (ON|OFF)", "    Protect current client connection from eviction.",
-        "HELP", "    Print this help.",
-    )]
+    ))
 
 
 
