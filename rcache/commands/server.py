@@ -219,8 +219,13 @@ def command_help(ctx: Context, argv: list[bytes]):
         "COUNT", "    Return the total number of commands in this Redis server.",
         "LIST", "    Return a list of all commands in this Redis server.",
         "INFO [<command-name> ...]", "    Return details about multiple Redis commands.",
-        "DOCS [<command-name> ...]", "    Return documentation details about multiple Redis "
-        "commands.", "GETKEYS <full-command>", "    Return the keys from a full Redis command.",
+        "    If no command names are given, documentation details for all",
+        "    commands are returned.",
+        "DOCS [<command-name> ...]",
+        "    Return documentation details about multiple Redis commands.",
+        "    If no command names are given, documentation details for all",
+        "    commands are returned.",
+        "GETKEYS <full-command>", "    Return the keys from a full Redis command.",
         "GETKEYSANDFLAGS <full-command>",
         "    Return the keys and the access flags from a full Redis command."))
 
