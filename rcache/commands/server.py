@@ -65,6 +65,7 @@ def config_set(ctx: Context, argv: list[bytes]):
     table.latency_tracking = config.latency_tracking
     server = ctx.server
     server.apply_oom_score_adj()
+    server.busy_poll.set_limit(config.busy_poll_us)
     server.tracker.keep_to_limit()
     if config.maxmemory and server.replicator.is_leader:
         server.eviction.admit()  # as Redis, a lowered limit evicts at once, not at the next write
