@@ -50,6 +50,7 @@ from .faults import TickFaults
 from .interfaces import PeerUnreachable, RaftStatus, ReplyHold
 from .pending import Pending
 from .pubsub import settle
+from .resp import SimpleString
 from .statemachine import Prepared, StateMachine, encode_entry
 from .storage import VOTER
 from .tls import RaftContexts, raft_contexts
@@ -834,6 +835,9 @@ def _weight(item: tuple) -> tuple[int, int]:
     return 0, 0
 
 
+_SETTLED = frozenset((SimpleString, int, bytes))  # replies settle returns as they are
+
+
 def _resolve_all(waiters: list[Pending], value: object) -> None:
     for waiter in waiters:
         waiter.resolve(value)
@@ -1185,6 +1189,38 @@ class Replicator:
             self._flush(alone=False)
         return waiter
 
+    def submit_commands(self, db: int, commands: list[tuple[list[bytes], Prepared]],
+                        on_done: Callable[[Pending], None]) -> list[Pending]:
+        """``submit`` of a connection's run of commands, each (argv, prepared), that are
+        neither scripts nor monitored (``Client._run_plain``), weighed and queued in one
+        call: -> their Pendings, in order (none resolved yet: replies come from ``_resolve``)."""
+        on_submit = self.on_submit
+        waiters = []
+        for argv, prepared in commands:
+            item = (COMMAND, db, argv)
+            waiter = Pending(on_done)
+            waiters.append(waiter)
+            chain = on_submit(item, prepared)
+            size = sum(map(len, argv))
+            if self._items and (self._batch_bytes + size > MAX_ENTRY_BYTES
+                                or self._batch_args + len(argv) > MAX_ENTRY_ARGS):
+                self._flush()  # this item starts the next entry
+            items = self._items
+            if not items:
+                self._batch_bytes = self._batch_args = 0
+                if not self._returning:
+                    self._loop.call_soon(self._flush_unless_busy)
+            items.append(item)
+            self._waiters.append(waiter if chain is None else chain.hold(waiter))
+            self._prepared.append(prepared)
+            self._shown.append(None)
+            self._batch_bytes += size
+            self._batch_args += len(argv)
+            if self._returning and len(items) >= self._returning:
+                self._returning = 0  # they are back: out at the end of this loop turn
+                self._loop.call_soon(self._flush_returned)
+        return waiters
+
     def after_submitted(self, callback: Callable[[], None]) -> bool:
         """Call back once every item submitted so far has its outcome (they resolve in log
         order, so the last one's is enough). -> True if that is already so (no callback)."""
@@ -1271,7 +1307,8 @@ class Replicator:
             self._flush_unless_busy()
         if error == FAIL_REASON.SUCCESS and result is not None:
             for waiter, value in zip(waiters, result, strict=True):
-                waiter.resolve(settle(value))
+                # (settle has nothing to fill in in most replies: +OK, an integer, bytes)
+                waiter.resolve(value if type(value) in _SETTLED else settle(value))
         else:
             _resolve_all(waiters, CommandError(
                 NOT_COMMITTED if error in _DEFINITE_FAILURES else OUTCOME_UNKNOWN))

@@ -302,6 +302,7 @@ class Client(asyncio.Protocol):
         local = None  # reads served here: True under the lease, False without one
         decided = 0  # when local was decided (time_ns)
         leading = None  # writes submitted here
+        writes: list[tuple[list[bytes], tuple]] = []  # (argv, (cmd, parsed)) to submit
         lease_reads = ran = 0
         last = None
         try:
@@ -313,7 +314,7 @@ class Client(asyncio.Protocol):
                         cmd.arity > 0 and argc != cmd.arity):
                     break
                 if cmd.reads_keyspace:
-                    if slots:
+                    if slots or writes:
                         break  # it waits for the writes before it: deferred
                     start = time_ns()
                     if local is None or not 0 <= start - decided < ROUTE_REUSE_NS:
@@ -365,21 +366,16 @@ class Client(asyncio.Protocol):
                         parsed = cmd.parser(argv)  # a syntax error never reaches the log
                     except CommandError:
                         break  # _route replies with it
-                try:
-                    reply = replicator.submit((COMMAND, self.db, argv), self._reply_ready,
-                                              (cmd, parsed))
-                except Exception:  # as _route: the client gets an error, the connection stays
-                    log.exception("command %r failed", argv[:1])
-                    reply = CommandError("ERR internal error while running command")
+                writes.append((argv, (cmd, parsed)))
                 ran += 1
                 last = cmd
-                if type(reply) is Pending and not reply.done:
-                    slots.append(reply)
-                else:
-                    self._emit(reply)
-                    if replies.held > FLOW_HIGH:
-                        break
         finally:
+            if writes:  # submitted together, their replies awaited in order
+                try:
+                    slots.extend(replicator.submit_commands(self.db, writes, self._reply_ready))
+                except Exception:  # a bug: which of them went to the log is not known
+                    log.exception("submitting %d commands failed", len(writes))
+                    self.close()
             if ran:
                 self._stats.commands_processed += ran
                 server.cluster.reads_by_lease += lease_reads
@@ -969,7 +965,8 @@ class Client(asyncio.Protocol):
         awaited, with nothing ready behind it and no command waiting, goes out as is;
         anything else is drained (deferred commands run, the close after QUIT...)."""
         if self.replies.resolved(pending, self) and not self._inbox:
-            self._write_at_turn_end()
+            if not self._write_due:  # (an entry's replies to a client: the first one)
+                self._write_at_turn_end()
         elif not self._flush_due:
             self._flush_due = True
             self.server.flush_soon(self)

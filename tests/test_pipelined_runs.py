@@ -202,3 +202,29 @@ def _parse(raw: bytes):
     reader = hiredis.Reader()
     reader.feed(raw)
     return reader.gets()
+
+
+def test_pipelined_writes_touch_watches_and_wake_blocked_clients(
+        shared_node: Node, redis_server: int) -> None:
+    """A run of pipelined writes dirties another connection's WATCH and serves a client
+    blocked on one of its keys at that write, as in Redis."""
+    outcomes = []
+    for port in (redis_server, shared_node.port):
+        watcher, blocked, writer = (PipelineConnection(port) for _ in range(3))
+        try:
+            writer.pipeline([("DEL", "w", "q", "x")])
+            watcher.pipeline([("WATCH", "w")])
+            blocked.send([("BLPOP", "q", "10")])
+            writer.pipeline([("CLIENT", "LIST")])  # once BLPOP is parked (it ran before)
+            # (one push: a client served behind a run of pushes to its key pops after all
+            # of them here, after the first in Redis: main had that difference already)
+            written = writer.pipeline([("SET", "x", 1), ("SET", "w", 2), ("LPUSH", "q", "a"),
+                                       ("SET", "x", 3), ("LRANGE", "q", 0, -1), ("GET", "w")])
+            popped = blocked.receive(1)
+            aborted = watcher.pipeline([("MULTI",), ("GET", "w"), ("EXEC",)])
+            outcomes.append((written, popped, aborted))
+        finally:
+            for conn in (watcher, blocked, writer):
+                conn.close()
+    assert outcomes[1] == outcomes[0]
+    assert outcomes[0][2][-1] == b"*-1\r\n"
