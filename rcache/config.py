@@ -461,6 +461,10 @@ OPTIONS: list[Option] = [
            "snapshot past this many entries", mutable=True),
     Option("raft-log-max-bytes", 16 * 1024 * 1024, _memory(1, LLONG_MAX), "compact the log into a "
            "snapshot past this size", mutable=True),
+    Option("busy-poll-us", 100, _integer(0, 1_000_000), "after answering, keep polling for "
+           "the next request up to this many microseconds instead of sleeping at once (a "
+           "sleeping vCPU wakes slowly); adapts to the traffic, as Linux's haltpoll: 0 turns "
+           "it off", mutable=True),
     Option("hz", 10, _hz, "active expiry cycles per second (kept within 1-500)", mutable=True),
     Option("maxclients", 10000, _integer(1, UINT_MAX), "maximum number of connected clients "
            "(lowered at start to what the open-files limit allows)", mutable=True),

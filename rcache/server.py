@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from . import errors, scripting
 from .blocking import Blocking, Chain, may_wait
+from .busypoll import PollWindow
 from .cluster import PROXY, REPLICA, Cluster
 from .commands import table
 from .commands.acl import noperm_reply
@@ -137,6 +138,7 @@ class Client(asyncio.Protocol):
         self.id = Client._next_id
         self.server = server
         self._stats = server.stats  # (one attribute read per socket event)
+        self._busy_poll = server.busy_poll
         self.tls = tls  # came in on the TLS port: redirects name TLS ports
         self.reader = RequestReader(server.config.proto_max_bulk_len)
         self.reader.authenticated = not server.config.requirepass
@@ -243,6 +245,8 @@ class Client(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_active = time.time()
+        if self._busy_poll.awaiting:
+            self._busy_poll.woke()
         stats = self._stats
         stats.reads_processed += 1
         stats.net_input_bytes += len(data)
@@ -1252,6 +1256,8 @@ class Server:
         self.http: HttpService | None = None
         self._flush_due: list[Client] = []  # clients with replies resolved, to write
         self._write_due: list[Client] = []  # clients with replies ready, written in one go
+        self.busy_poll = PollWindow(config.busy_poll_us)  # after writing replies (busypoll)
+        self._polling_until = 0  # perf_counter_ns; 0: not polling
         self._loop: asyncio.AbstractEventLoop | None = None
         self.oom_score_adj = OomScoreAdj()
         self._pidfile_written = False
@@ -1420,6 +1426,19 @@ class Server:
         for client in due:
             if client._write_due:
                 client.flush()
+        until = self.busy_poll.begin()
+        if until:
+            if not self._polling_until:
+                self._loop.call_soon(self._poll)
+            self._polling_until = until
+
+    def _poll(self) -> None:
+        """Keep the loop polling (a ready callback makes its wait time 0) until a request
+        comes or the window ends (rcache.busypoll)."""
+        if self.busy_poll.awaiting and time.perf_counter_ns() < self._polling_until:
+            self._loop.call_soon(self._poll)
+        else:
+            self._polling_until = 0
 
     def submitted(self, item: tuple, prepared: Prepared) -> Chain | None:
         """Every item the write path submits (with its commands if known): WATCH and parked

@@ -597,7 +597,7 @@ HAND_WRITTEN = [
      ("LASTSAVE", "x"), ("WAIT", "0", "0"), ("WAIT", "x", "0"), ("WAIT", "0", "x"), ("WAIT", "0", "-1"),
      ("WAIT", "1", "10"), ("WAIT", "1"), ("MULTI",), ("WAIT", "5", "0"), ("EXEC",)],
     # MODULE: no module loaded, and Redis's default enable-module-command no
-    [("MODULE", "LIST"), ("MODULE", "HELP"), ("MODULE", "LOAD", "/nosuch.so"),
+    [("CLIENT", "HELP"), ("COMMAND", "HELP"), ("MODULE", "LIST"), ("MODULE", "HELP"), ("MODULE", "LOAD", "/nosuch.so"),
      ("MODULE", "LOADEX", "/nosuch.so", "CONFIG", "a", "b"), ("MODULE", "UNLOAD", "m"),
      ("MODULE",), ("MODULE", "LIST", "x"), ("MODULE", "NOSUCH"), ("MODULE", "UNLOAD")],
     # COMMAND LIST FILTERBY: lists whose members both servers have (the full lists differ)

@@ -10,7 +10,7 @@ import time
 from .. import errors
 from ..entries import TRANSACTION
 from ..errors import CommandError
-from ..resp import OK, OrderedSet, SimpleString, parse_int
+from ..resp import OK, OrderedSet, parse_int
 from ..storage import ACL_PREFIX
 from .acl_rules import (
     CATEGORIES,
@@ -22,7 +22,7 @@ from .acl_rules import (
     user_from_rules,
 )
 from .args import int_arg
-from .table import Context, all_commands, command, container, lookup
+from .table import Context, all_commands, command, container, help_reply, lookup
 
 _G = "server"
 
@@ -192,8 +192,7 @@ def acl_log(ctx: Context, argv: list[bytes]):
 @command("help", 2, "loading stale node", group=_G, container="acl", since="6.0.0",
          summary="Show helpful text about the different subcommands")
 def acl_help(ctx: Context, argv: list[bytes]):
-    return [SimpleString(line) for line in (
-        "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    return help_reply("ACL", (
         "CAT [<category>]",
         "    List all commands that belong to <category>, or all command categories",
         "    when no category is specified.",
@@ -220,9 +219,7 @@ def acl_help(ctx: Context, argv: list[bytes]):
         "USERS",
         "    List all the registered usernames.",
         "WHOAMI",
-        "    Return the current connection username.",
-        "HELP",
-        "    Prints this help.")]
+        "    Return the current connection username."))
 
 
 _NO_ACL_FILE = ("ERR This Redis instance is not configured to use an ACL file. You may want to "

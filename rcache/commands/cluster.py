@@ -9,9 +9,9 @@ import hashlib
 
 from .. import errors
 from ..errors import CommandError
-from ..resp import OK, SimpleString
+from ..resp import OK
 from ..slots import SLOTS, key_slot
-from .table import Context, Handler, command, container
+from .table import Context, Handler, command, container, help_reply
 
 _G = "cluster"
 
@@ -148,16 +148,14 @@ def cluster_keyslot(ctx: Context, argv: list[bytes]):
          summary="Show helpful text about the different subcommands")
 @_cluster_mode
 def cluster_help(ctx: Context, argv: list[bytes]):
-    return [SimpleString(line) for line in (
-        "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    return help_reply("CLUSTER", (
         "INFO", "    Return information about the cluster.",
         "KEYSLOT <key>", "    Return the hash slot for <key>.",
         "MYID", "    Return the node id.",
         "NODES", "    Return cluster configuration seen by node.",
         "REPLICAS <node-id>", "    Return <node-id> replicas.",
         "SHARDS", "    Return information about slot range mappings and the nodes.",
-        "SLOTS", "    Return information about slots range mappings.",
-        "HELP", "    Prints this help.")]
+        "SLOTS", "    Return information about slots range mappings."))
 
 
 @command("readonly", 1, "loading stale fast node", group=_G, since="3.0.0",

@@ -9,7 +9,7 @@ from ..errors import CommandError
 from ..resp import NO_REPLY, OK, PONG, SimpleString, Verbatim, encode_command, parse_int
 from .args import int_arg
 from .keyspace import db_index_arg
-from .table import Context, command, container
+from .table import Context, command, container, help_reply
 
 REDIS_VERSION = "7.0.15"  # the Redis release whose commands and replies we follow
 
@@ -290,29 +290,35 @@ def _kill(ctx: Context, victim) -> None:
 @command("help", 2, "loading stale node", group=_G, container="client", since="5.0.0",
          summary="Show helpful text about the different subcommands")
 def client_help(ctx: Context, argv: list[bytes]):
-    return [SimpleString(line) for line in (
-        "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    return help_reply("CLIENT", (  # Redis 7.0's text
         "CACHING (YES|NO)",
         "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
         "GETREDIR", "    Return the client ID we are redirecting to when tracking is enabled.",
         "GETNAME", "    Return the name of the current connection.",
         "ID", "    Return the ID of the current connection.",
         "INFO", "    Return information about the current client connection.",
-        "KILL <option> <value> [<option> <value> [...]]", "    Kill connections.",
-        "LIST [TYPE <type>] [ID <id> [<id> ...]]", "    Return information about connections.",
-        "SETNAME <name>", "    Assign the name <name> to the current connection.",
-        "SETINFO <option> <value>", "    Set client meta attributes (LIB-NAME, LIB-VER).",
+        "KILL <ip:port>", "    Kill connection made from <ip:port>.",
+        "KILL <option> <value> [<option> <value> [...]]", "    Kill connections. Options are:",
+        "    * ADDR (<ip:port>|<unixsocket>:0)",
+        "      Kill connections made from the specified address",
+        "    * LADDR (<ip:port>|<unixsocket>:0)",
+        "      Kill connections made to specified local address",
+        "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)", "      Kill connections by type.",
+        "    * USER <username>", "      Kill connections authenticated by <username>.",
+        "    * SKIPME (YES|NO)", "      Skip killing current connection (default: yes).",
+        "LIST [options ...]", "    Return information about client connections. Options:",
+        "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)", "      Return clients of specified type.",
         "UNPAUSE", "    Stop the current client pause, resuming traffic.",
         "PAUSE <timeout> [WRITE|ALL]",
         "    Suspend all, or just write, clients for <timeout> milliseconds.",
         "REPLY (ON|OFF|SKIP)", "    Control the replies sent to the current connection.",
+        "SETNAME <name>", "    Assign the name <name> to the current connection.",
         "UNBLOCK <clientid> [TIMEOUT|ERROR]", "    Unblock the specified blocked client.",
         "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
         "         [OPTIN] [OPTOUT] [NOLOOP]", "    Control server assisted client side caching.",
         "TRACKINGINFO", "    Report tracking status for the current connection.",
         "NO-EVICT (ON|OFF)", "    Protect current client connection from eviction.",
-        "HELP", "    Print this help.",
-    )]
+    ))
 
 
 

@@ -23,9 +23,9 @@ from ..glob import matcher
 from ..resp import OK, BigNumber, OrderedSet, Push, RawReply, Replies, SimpleString, Verbatim
 from ..resp import encode as encode_reply
 from ..storage import BIG_STRING, HASH, LIST, SET, STREAM, STRING, ZSET, Keyspace
-from .introspection import _help, object_encoding, object_refcount
+from .introspection import object_encoding, object_refcount
 from .serialization import read_value
-from .table import Context, command
+from .table import Context, command, help_reply
 
 log = logging.getLogger("rcache")
 
@@ -77,7 +77,7 @@ def debug(ctx: Context, argv: list[bytes]):
 
 
 def _help_reply(ctx: Context, argv: list[bytes]) -> list[SimpleString]:
-    return _help("DEBUG", (
+    return help_reply("DEBUG", (
         "DIGEST",
         "    Output a hex signature representing the current DB content.",
         "DIGEST-VALUE <key> [<key> ...]",

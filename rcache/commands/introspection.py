@@ -18,7 +18,7 @@ from ..resp import OK, SimpleString, Verbatim, parse_int
 from ..storage import BIG_STRING, HASH, LIST, SET, STREAM, STRING, ZSET, Keyspace
 from .args import int_arg
 from .info import peak_rss_bytes, rss_bytes
-from .table import Context, all_commands, command, container, find
+from .table import Context, all_commands, command, container, find, help_reply
 
 _G = "generic"
 EMBSTR_SIZE_LIMIT = 44  # OBJ_ENCODING_EMBSTR_SIZE_LIMIT
@@ -30,13 +30,6 @@ LFU_NOT_SELECTED = ("ERR An LFU maxmemory policy is not selected, access frequen
 LFU_SELECTED = ("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note "
                 "that when switching between policies at runtime LRU and LFU data will take "
                 "some time to adjust.")
-
-
-def _help(name: str, lines: tuple[str, ...]) -> list[SimpleString]:
-    """addReplyHelp: a header, the subcommands, and HELP."""
-    return [SimpleString(line) for line in (
-        f"{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", *lines,
-        "HELP", "    Prints this help.")]
 
 
 # -- OBJECT ---------------------------------------------------------------------------------------
@@ -114,7 +107,7 @@ def object_freq(ctx: Context, argv: list[bytes]) -> int | None:
 @command("help", 2, "loading stale", group=_G, container="object", since="6.2.0",
          summary="Show helpful text about the different subcommands")
 def object_help(ctx: Context, argv: list[bytes]) -> list[SimpleString]:
-    return _help("OBJECT", (
+    return help_reply("OBJECT", (
         "ENCODING <key>",
         "    Return the kind of internal representation used in order to store the value",
         "    associated with a <key>.",
@@ -426,7 +419,7 @@ def memory_purge(ctx: Context, argv: list[bytes]) -> SimpleString:
 @command("help", 2, "loading stale", group="server", container="memory", since="4.0.0",
          summary="Show helpful text about the different subcommands")
 def memory_help(ctx: Context, argv: list[bytes]) -> list[SimpleString]:
-    return _help("MEMORY", (
+    return help_reply("MEMORY", (
         "DOCTOR",
         "    Return memory problems reports.",
         "MALLOC-STATS",
@@ -478,7 +471,7 @@ def slowlog_reset(ctx: Context, argv: list[bytes]) -> SimpleString:
 @command("help", 2, "loading stale", group="server", container="slowlog", since="6.2.0",
          summary="Show helpful text about the different subcommands")
 def slowlog_help(ctx: Context, argv: list[bytes]) -> list[SimpleString]:
-    return _help("SLOWLOG", (
+    return help_reply("SLOWLOG", (
         "GET [<count>]",
         "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
         "    Entries are made of:",
@@ -557,7 +550,7 @@ def latency_doctor(ctx: Context, argv: list[bytes]) -> Verbatim:
 @command("help", 2, "loading stale", group="server", container="latency", since="2.8.13",
          summary="Show helpful text about the different subcommands")
 def latency_help(ctx: Context, argv: list[bytes]) -> list[SimpleString]:
-    return _help("LATENCY", (
+    return help_reply("LATENCY", (
         "DOCTOR",
         "    Return a human readable latency analysis report.",
         "GRAPH <event>",

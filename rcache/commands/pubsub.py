@@ -14,8 +14,8 @@ from __future__ import annotations
 from ..errors import CommandError
 from ..glob import matcher
 from ..pubsub import CHANNEL, PATTERN, SHARD, Delivery
-from ..resp import Push, Replies, SimpleString
-from .table import Context, always, command, container
+from ..resp import Push, Replies
+from .table import Context, always, command, container, help_reply
 
 _G = "pubsub"
 _PREFIX = {CHANNEL: b"", PATTERN: b"p", SHARD: b"s"}  # psubscribe, sunsubscribe...
@@ -188,8 +188,7 @@ def pubsub_shardnumsub(ctx: Context, argv: list[bytes]) -> list:
 @command("help", 2, "loading stale node", group=_G, since="6.2.0", container="pubsub",
          summary="Show helpful text about the different subcommands")
 def pubsub_help(ctx: Context, argv: list[bytes]) -> list:
-    return [SimpleString(line) for line in (
-        "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    return help_reply("PUBSUB", (
         "CHANNELS [<pattern>]",
         "    Return the currently active channels matching a <pattern> (default: '*').",
         "NUMPAT", "    Return number of subscriptions to patterns.",
@@ -200,5 +199,4 @@ def pubsub_help(ctx: Context, argv: list[bytes]) -> list:
         "    Return the currently active shard level channels matching a <pattern> (default: '*').",
         "SHARDNUMSUB [<shardchannel> ...]",
         "    Return the number of subscribers for the specified shard level channel(s)",
-        "HELP", "    Prints this help.",
-    )]
+    ))

@@ -45,6 +45,7 @@ from .table import (
     command,
     container,
     count_rejected,
+    help_reply,
     lookup,
 )
 
@@ -594,8 +595,7 @@ def script_debug(ctx: Context, argv: list[bytes]):
 @command("help", 2, "loading stale node", group=_G, container="script", since="5.0.0",
          summary="Show helpful text about the different subcommands")
 def script_help(ctx: Context, argv: list[bytes]):
-    return [SimpleString(line) for line in (
-        "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    return help_reply("SCRIPT", (
         "DEBUG (YES|SYNC|NO)", "    Set the debug mode for subsequent scripts executed.",
         "EXISTS <sha1> [<sha1> ...]",
         "    Return information about the existence of the scripts in the script cache.",
@@ -605,8 +605,7 @@ def script_help(ctx: Context, argv: list[bytes]):
         "    * ASYNC: Asynchronously flush the scripts cache.",
         "    * SYNC: Synchronously flush the scripts cache.",
         "KILL", "    Kill the currently executing Lua script.",
-        "LOAD <script>", "    Load a script into the scripts cache without executing it.",
-        "HELP", "    Prints this help.")]
+        "LOAD <script>", "    Load a script into the scripts cache without executing it."))
 
 
 # -- FUNCTION / FCALL ---------------------------------------------------------------------
@@ -951,11 +950,10 @@ def function_kill(ctx: Context, argv: list[bytes]):
 @command("help", 2, "loading stale node", group=_G, container="function", since="7.0.0",
          summary="Show helpful text about the different subcommands")
 def function_help(ctx: Context, argv: list[bytes]):
-    return [SimpleString(line) for line in _FUNCTION_HELP]
+    return help_reply("FUNCTION", _FUNCTION_HELP)
 
 
 _FUNCTION_HELP = (
-    "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "LOAD [REPLACE] <FUNCTION CODE>",
     "    Create a new library with the given library name and code.",
     "DELETE <LIBRARY NAME>", "    Delete the given library.",
@@ -988,8 +986,7 @@ _FUNCTION_HELP = (
     "replace the old",
     "      libraries with the new libraries (notice that even on this option there is a "
     "chance of failure",
-    "      in case of functions name collision with another library).",
-    "HELP", "    Prints this help.")
+    "      in case of functions name collision with another library).")
 
 
 def _fcall(ctx: Context, argv: list[bytes], read_only_command: bool):

@@ -15,7 +15,7 @@ from .. import errors
 from ..errors import CommandError
 from ..resp import NULL_ARRAY, SimpleString
 from .cluster import hex_id
-from .table import Context, command, container
+from .table import Context, command, container, help_reply
 
 _G = "sentinel"
 _FLAGS = "admin loading stale node"
@@ -205,8 +205,7 @@ def sentinel_ckquorum(ctx: Context, argv: list[bytes]):
 @command("help", 2, "loading stale node", group=_G, container="sentinel", since="6.2.0",
          summary="Show helpful text about the different subcommands")
 def sentinel_help(ctx: Context, argv: list[bytes]):
-    return [SimpleString(line) for line in (
-        "SENTINEL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    return help_reply("SENTINEL", (
         "CKQUORUM <master-name>",
         "    Check if the current Sentinel configuration is able to reach the quorum",
         "    needed to failover a master and the majority needed to authorize the",
@@ -219,5 +218,4 @@ def sentinel_help(ctx: Context, argv: list[bytes]):
         "REPLICAS <master-name>",
         "    Show a list of replicas for this master and their state.",
         "SENTINELS <master-name>",
-        "    Show a list of Sentinel instances for this master and their state.",
-        "HELP", "    Prints this help.")]
+        "    Show a list of Sentinel instances for this master and their state."))

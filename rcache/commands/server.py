@@ -16,14 +16,20 @@ from ..resp import NO_REPLY, OK, OrderedSet, SimpleString, parse_int
 from . import table
 from .acl_rules import CATEGORIES
 from .args import int_arg
-from .table import COMMANDS, Command, Context, all_commands, command, container, find, lookup
+from .table import (
+    COMMANDS,
+    Command,
+    Context,
+    all_commands,
+    command,
+    container,
+    find,
+    help_reply,
+    lookup,
+)
 
 _G = "server"
 log = logging.getLogger(__name__)
-
-
-def _help(lines: tuple[str, ...]) -> list[SimpleString]:
-    return [SimpleString(line) for line in lines]
 
 
 # -- CONFIG -----------------------------------------------------------------------------------
@@ -59,6 +65,7 @@ def config_set(ctx: Context, argv: list[bytes]):
     table.latency_tracking = config.latency_tracking
     server = ctx.server
     server.apply_oom_score_adj()
+    server.busy_poll.set_limit(config.busy_poll_us)
     server.tracker.keep_to_limit()
     if config.maxmemory and server.replicator.is_leader:
         server.eviction.admit()  # as Redis, a lowered limit evicts at once, not at the next write
@@ -103,13 +110,11 @@ def config_rewrite(ctx: Context, argv: list[bytes]):
 @command("help", 2, "loading stale node", group=_G, container="config", since="5.0.0",
          summary="Show helpful text about the different subcommands")
 def config_help(ctx: Context, argv: list[bytes]):
-    return _help((
-        "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    return help_reply("CONFIG", (
         "GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values.",
         "SET <directive> <value>", "    Set the configuration <directive> to <value>.",
         "RESETSTAT", "    Reset statistics reported by the INFO command.",
-        "REWRITE", "    Rewrite the configuration file.",
-        "HELP", "    Prints this help."))
+        "REWRITE", "    Rewrite the configuration file."))
 
 
 # -- COMMAND ----------------------------------------------------------------------------------
@@ -210,17 +215,20 @@ def command_getkeysandflags(ctx: Context, argv: list[bytes]):
 @command("help", 2, "loading stale node", group=_G, container="command", since="5.0.0",
          summary="Show helpful text about the different subcommands")
 def command_help(ctx: Context, argv: list[bytes]):
-    return _help((
-        "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    return help_reply("COMMAND", (
         "(no subcommand)", "    Return details about all Redis commands.",
         "COUNT", "    Return the total number of commands in this Redis server.",
         "LIST", "    Return a list of all commands in this Redis server.",
         "INFO [<command-name> ...]", "    Return details about multiple Redis commands.",
-        "DOCS [<command-name> ...]", "    Return documentation details about multiple Redis "
-        "commands.", "GETKEYS <full-command>", "    Return the keys from a full Redis command.",
+        "    If no command names are given, documentation details for all",
+        "    commands are returned.",
+        "DOCS [<command-name> ...]",
+        "    Return documentation details about multiple Redis commands.",
+        "    If no command names are given, documentation details for all",
+        "    commands are returned.",
+        "GETKEYS <full-command>", "    Return the keys from a full Redis command.",
         "GETKEYSANDFLAGS <full-command>",
-        "    Return the keys and the access flags from a full Redis command.",
-        "HELP", "    Prints this help."))
+        "    Return the keys and the access flags from a full Redis command."))
 
 
 # -- misc ---------------------------------------------------------------------------------------
@@ -274,16 +282,14 @@ def module_load(ctx: Context, argv: list[bytes]):
 @command("help", 2, "loading stale node", group=_G, container="module", since="5.0.0",
          summary="Show helpful text about the different subcommands")
 def module_help(ctx: Context, argv: list[bytes]):
-    return _help((
-        "MODULE <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    return help_reply("MODULE", (
         "LIST", "    Return a list of loaded modules.",
         "LOAD <path> [<arg> ...]",
         "    Load a module library from <path>, passing to it any optional arguments.",
         "LOADEX <path> [[CONFIG NAME VALUE] [CONFIG NAME VALUE]] [ARGS ...]",
         "    Load a module library from <path>, while passing it module configurations and "
         "optional arguments.",
-        "UNLOAD <name>", "    Unload a module.",
-        "HELP", "    Prints this help."))
+        "UNLOAD <name>", "    Unload a module."))
 
 
 # -- snapshots: the Raft log's compaction, which is what Redis's RDB files are to rcache --------

@@ -27,7 +27,6 @@ from ..resp import NULL_ARRAY, OK, KeyedReplies, SimpleString, parse_int
 from ..storage import Keyspace
 from ..streams_store import MAX_ID, ZERO_ID, StreamId
 from .args import int_arg
-from .introspection import _help
 from .stream_args import (
     U64_MAX,
     AddArgs,
@@ -48,7 +47,7 @@ from .stream_args import (
     parse_xtrim,
     strict_id,
 )
-from .table import Context, command, container, counts_reads
+from .table import Context, command, container, counts_reads, help_reply
 
 _G = "stream"
 ID_TOO_SMALL = "ERR The ID specified in XADD is equal or smaller than the target stream top item"
@@ -813,7 +812,7 @@ _XGROUP_HELP = (
 @command("help", 2, "loading stale", group=_G, container="xgroup", since="5.0.0",
          summary="Show helpful text about the different subcommands")
 def xgroup_help(ctx: Context, argv: list[bytes]) -> list[SimpleString]:
-    return _help("XGROUP", _XGROUP_HELP)
+    return help_reply("XGROUP", _XGROUP_HELP)
 
 
 # -- XINFO ----------------------------------------------------------------------------------------
@@ -920,5 +919,5 @@ _XINFO_HELP = (
 @command("help", 2, "loading stale", group=_G, container="xinfo", since="5.0.0",
          summary="Show helpful text about the different subcommands")
 def xinfo_help(ctx: Context, argv: list[bytes]) -> list[SimpleString]:
-    return _help("XINFO", _XINFO_HELP)
+    return help_reply("XINFO", _XINFO_HELP)
 

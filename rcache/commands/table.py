@@ -19,6 +19,7 @@ from typing import Any
 from .. import errors
 from ..acl_keys import FLAGS as KEY_FLAGS
 from ..errors import CommandError
+from ..resp import OrderedSet, SimpleString
 
 Handler = Callable[[Any, Any], Any]  # (Context, argv or the parser's result) -> reply
 Parser = Callable[[list[bytes]], Any]  # argv -> parsed arguments, or CommandError
@@ -254,7 +255,6 @@ class Command:
         flags = sorted(self.redis_flags)
         if self.key_finder is not None:
             flags.append("movablekeys")
-        from ..resp import OrderedSet, SimpleString
         key_specs = []
         if self.first_key > 0:
             last_key = self.last_key - self.first_key if self.last_key >= 0 else self.last_key
@@ -286,7 +286,6 @@ class Command:
                      b"group": self.group.replace("_", "-").encode(),  # Redis: sorted-set
                      b"complexity": self.complexity.encode()}
         if self.full_name in _SYSTEM_COMMANDS:
-            from ..resp import SimpleString
             doc[b"doc_flags"] = {SimpleString("syscmd")}
         if self.subcommands:
             doc[b"subcommands"] = {sub.full_name.encode(): sub.docs()
@@ -334,6 +333,14 @@ def container(name: str, arity: int, flags: str, *, group: str, summary: str,
         name=name, arity=arity, flags=frozenset(flags.split()), first_key=0, last_key=0, step=0,
         handler=None, group=group, summary=summary, since=since,
         complexity="Depends on subcommand.")
+
+
+def help_reply(name: str, lines: tuple[str, ...]) -> list[SimpleString]:
+    """``<NAME> HELP``'s reply as Redis's addReplyHelp builds it: a header, the subcommands'
+    lines, then HELP's own two lines, each a simple string."""
+    return [SimpleString(line) for line in (
+        f"{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", *lines,
+        "HELP", "    Prints this help.")]
 
 
 def all_commands() -> list[Command]:
