@@ -354,7 +354,7 @@ class Client(asyncio.Protocol):
                     if replies.out_size > FLUSH_AT:
                         self.flush()
                         out = replies.out  # (a new list)
-                        if self.write_paused:
+                        if self.write_paused or self._closing:  # (output limit: closed)
                             break
                     continue
                 if self._barriers:
