@@ -1158,13 +1158,36 @@ class Replicator:
         ``prepared``: the item's commands as the caller found them (statemachine.Prepared);
         ``shown``: its MONITOR line, if monitored (monitor.Submitted)."""
         waiter = Pending(on_done)
-        chain = self.on_submit(item, prepared)
         command = item[0] == COMMAND
         if command:  # a client's command, the common item: weighed here, without a call
             argv = item[2]
             size, count = sum(map(len, argv)), len(argv)
         else:
             size, count = _weight(item)
+        self._enqueue(item, waiter, prepared, shown, size, count)
+        if command and argv[0].lower() in _SCRIPTS or item[0] == MEMBER:
+            # the scheduled flush then finds an empty batch. A member record changes Raft's
+            # peers when applied: on the tick thread, which owns them.
+            self._flush(alone=False)
+        return waiter
+
+    def submit_commands(self, db: int, commands: list[tuple[list[bytes], Prepared]],
+                        on_done: Callable[[Pending], None]) -> list[Pending]:
+        """``submit`` of a connection's run of commands, each (argv, prepared), that are
+        neither scripts nor monitored (``Client._run_plain``), in one call: -> their
+        Pendings, in order (none resolved yet: replies come from ``_resolve``)."""
+        waiters = []
+        for argv, prepared in commands:
+            waiter = Pending(on_done)
+            waiters.append(waiter)
+            self._enqueue((COMMAND, db, argv), waiter, prepared, None, sum(map(len, argv)),
+                          len(argv))
+        return waiters
+
+    def _enqueue(self, item: tuple, waiter: Pending, prepared: Prepared, shown: object,
+                 size: int, count: int) -> None:
+        """Queue ``item`` (``size`` bytes and ``count`` arguments) in the batch."""
+        chain = self.on_submit(item, prepared)
         if self._items and (self._batch_bytes + size > MAX_ENTRY_BYTES
                             or self._batch_args + count > MAX_ENTRY_ARGS):
             self._flush()  # this item starts the next entry
@@ -1183,43 +1206,6 @@ class Replicator:
         if self._returning and len(items) >= self._returning:
             self._returning = 0  # they are back: out at the end of this loop turn
             self._loop.call_soon(self._flush_returned)
-        if command and argv[0].lower() in _SCRIPTS or item[0] == MEMBER:
-            # the scheduled flush then finds an empty batch. A member record changes Raft's
-            # peers when applied: on the tick thread, which owns them.
-            self._flush(alone=False)
-        return waiter
-
-    def submit_commands(self, db: int, commands: list[tuple[list[bytes], Prepared]],
-                        on_done: Callable[[Pending], None]) -> list[Pending]:
-        """``submit`` of a connection's run of commands, each (argv, prepared), that are
-        neither scripts nor monitored (``Client._run_plain``), weighed and queued in one
-        call: -> their Pendings, in order (none resolved yet: replies come from ``_resolve``)."""
-        on_submit = self.on_submit
-        waiters = []
-        for argv, prepared in commands:
-            item = (COMMAND, db, argv)
-            waiter = Pending(on_done)
-            waiters.append(waiter)
-            chain = on_submit(item, prepared)
-            size = sum(map(len, argv))
-            if self._items and (self._batch_bytes + size > MAX_ENTRY_BYTES
-                                or self._batch_args + len(argv) > MAX_ENTRY_ARGS):
-                self._flush()  # this item starts the next entry
-            items = self._items
-            if not items:
-                self._batch_bytes = self._batch_args = 0
-                if not self._returning:
-                    self._loop.call_soon(self._flush_unless_busy)
-            items.append(item)
-            self._waiters.append(waiter if chain is None else chain.hold(waiter))
-            self._prepared.append(prepared)
-            self._shown.append(None)
-            self._batch_bytes += size
-            self._batch_args += len(argv)
-            if self._returning and len(items) >= self._returning:
-                self._returning = 0  # they are back: out at the end of this loop turn
-                self._loop.call_soon(self._flush_returned)
-        return waiters
 
     def after_submitted(self, callback: Callable[[], None]) -> bool:
         """Call back once every item submitted so far has its outcome (they resolve in log

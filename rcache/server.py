@@ -300,7 +300,6 @@ class Client(asyncio.Protocol):
         slots, out = replies.slots, replies.out
         store = server.store
         replicator = server.replicator
-        slower_than = server.config.slowlog_log_slower_than
         ctx = ks = None
         generation = -1
         local = None  # reads served here: True under the lease, False without one
@@ -330,21 +329,7 @@ class Client(asyncio.Protocol):
                         ctx = self.context(start)
                         ks, generation = ctx.ks, self._store_generation
                     ks.now_ms = start // 1_000_000
-                    # run_here, inlined (monitors aside: nobody monitors)
-                    try:
-                        reply = cmd.handler(ctx, argv) if cmd.parser is None \
-                            else cmd.call(ctx, argv)
-                    except CommandError as err:
-                        reply = err
-                    except Exception:  # a bug: the client gets an error, the connection stays
-                        log.exception("command %r failed", argv[:1])
-                        reply = CommandError("ERR internal error while running the command")
-                    elapsed_us = (time_ns() - start) // 1000
-                    if elapsed_us < 0:  # the wall clock stepped back
-                        elapsed_us = 0
-                    cmd.record(elapsed_us, type(reply) is CommandError)
-                    if elapsed_us >= slower_than >= 0:
-                        server.note_duration(cmd, argv, elapsed_us, self)
+                    reply = self._call_timed(cmd, argv, start, ctx)  # (nobody monitors)
                     encoded = b"$%d\r\n%b\r\n" % (len(reply), reply) if type(reply) is bytes \
                         else self.encode(reply)
                     out.append(encoded)
@@ -714,9 +699,25 @@ class Client(asyncio.Protocol):
         server = self.server
         # One clock read is the command's "now" and its timer's start, as Redis's call() times
         # a command from the cached clock its expiry checks use.
-        start = time_ns()
+        reply = self._call_timed(cmd, argv, time_ns())
+        # After it ran, as Redis: EXEC follows its commands (those of its scripts too: an
+        # EXEC that went to the log is shown once applied, by exec_transaction, which also
+        # shows the connection commands it runs, in their place among the others)
+        if server.monitors.clients and not self.in_exec and not (
+                type(reply) is Pending and cmd.name == "exec"):
+            server.monitors.feed(self, cmd, argv)
+        if type(reply) is CommandError:
+            raise reply
+        return reply
+
+    def _call_timed(self, cmd: Command, argv: list[bytes], start: int,
+                    ctx: Context | None = None):
+        """The handler's reply (an error as its value), the call counted for INFO
+        commandstats and SLOWLOG from ``start`` (time_ns: also the command's now, unless
+        ``ctx`` is given with it set already)."""
         try:
-            ctx = self.context(start)
+            if ctx is None:
+                ctx = self.context(start)
             reply = cmd.handler(ctx, argv) if cmd.parser is None else cmd.call(ctx, argv)
         except CommandError as err:
             reply = err
@@ -726,18 +727,9 @@ class Client(asyncio.Protocol):
         elapsed_us = (time_ns() - start) // 1000
         if elapsed_us < 0:  # the wall clock stepped back
             elapsed_us = 0
-        # After it ran, as Redis: EXEC follows its commands (those of its scripts too: an
-        # EXEC that went to the log is shown once applied, by exec_transaction, which also
-        # shows the connection commands it runs, in their place among the others)
-        if server.monitors.clients and not self.in_exec and not (
-                type(reply) is Pending and cmd.name == "exec"):
-            server.monitors.feed(self, cmd, argv)
-        failed = type(reply) is CommandError
-        cmd.record(elapsed_us, failed)
-        if elapsed_us >= server.config.slowlog_log_slower_than >= 0:
-            server.note_duration(cmd, argv, elapsed_us, self)
-        if failed:
-            raise reply
+        cmd.record(elapsed_us, type(reply) is CommandError)
+        if elapsed_us >= self.server.config.slowlog_log_slower_than >= 0:
+            self.server.note_duration(cmd, argv, elapsed_us, self)
         return reply
 
     def _read_after_barrier(self, cmd: Command, argv: list[bytes]) -> Pending:
