@@ -445,6 +445,15 @@ class Cluster:
             return self._elsewhere(client, cmd, argv)
         return route
 
+    def serves_here(self, client: Connection) -> bool | None:
+        """``route_read``'s None without counting, for a run of reads: True if served here
+        under the leader's lease (the caller adds them to ``reads_by_lease``), False if
+        served here without one (stale, READONLY, a replica), None if not served here now."""
+        route = self._read_route(client)
+        if route is _LEASE:
+            return True
+        return False if route is None else None
+
     def read_needs_barrier(self, client: Connection) -> bool:
         """Would this client's read wait for a ReadIndex round here? (counts nothing)"""
         return self._read_route(client) is True

@@ -50,6 +50,7 @@ from .faults import TickFaults
 from .interfaces import PeerUnreachable, RaftStatus, ReplyHold
 from .pending import Pending
 from .pubsub import settle
+from .resp import SimpleString
 from .statemachine import Prepared, StateMachine, encode_entry
 from .storage import VOTER
 from .tls import RaftContexts, raft_contexts
@@ -943,6 +944,9 @@ def _weight(item: tuple) -> tuple[int, int]:
     return 0, 0
 
 
+_SETTLED = frozenset((SimpleString, int, bytes))  # replies settle returns as they are
+
+
 def _resolve_all(waiters: list[Pending], value: object) -> None:
     for waiter in waiters:
         waiter.resolve(value)
@@ -1264,13 +1268,36 @@ class Replicator:
         ``prepared``: the item's commands as the caller found them (statemachine.Prepared);
         ``shown``: its MONITOR line, if monitored (monitor.Submitted)."""
         waiter = Pending(on_done)
-        chain = self.on_submit(item, prepared)
         command = item[0] == COMMAND
         if command:  # a client's command, the common item: weighed here, without a call
             argv = item[2]
             size, count = sum(map(len, argv)), len(argv)
         else:
             size, count = _weight(item)
+        self._enqueue(item, waiter, prepared, shown, size, count)
+        if command and argv[0].lower() in _SCRIPTS or item[0] == MEMBER:
+            # the scheduled flush then finds an empty batch. A member record changes Raft's
+            # peers when applied: on the tick thread, which owns them.
+            self._flush(alone=False)
+        return waiter
+
+    def submit_commands(self, db: int, commands: list[tuple[list[bytes], Prepared]],
+                        on_done: Callable[[Pending], None]) -> list[Pending]:
+        """``submit`` of a connection's run of commands, each (argv, prepared), that are
+        neither scripts nor monitored (``Client._run_plain``), in one call: -> their
+        Pendings, in order (none resolved yet: replies come from ``_resolve``)."""
+        waiters = []
+        for argv, prepared in commands:
+            waiter = Pending(on_done)
+            waiters.append(waiter)
+            self._enqueue((COMMAND, db, argv), waiter, prepared, None, sum(map(len, argv)),
+                          len(argv))
+        return waiters
+
+    def _enqueue(self, item: tuple, waiter: Pending, prepared: Prepared, shown: object,
+                 size: int, count: int) -> None:
+        """Queue ``item`` (``size`` bytes and ``count`` arguments) in the batch."""
+        chain = self.on_submit(item, prepared)
         if self._items and (self._batch_bytes + size > MAX_ENTRY_BYTES
                             or self._batch_args + count > MAX_ENTRY_ARGS):
             self._flush()  # this item starts the next entry
@@ -1289,11 +1316,6 @@ class Replicator:
         if self._returning and len(items) >= self._returning:
             self._returning = 0  # they are back: out at the end of this loop turn
             self._loop.call_soon(self._flush_returned)
-        if command and argv[0].lower() in _SCRIPTS or item[0] == MEMBER:
-            # the scheduled flush then finds an empty batch. A member record changes Raft's
-            # peers when applied: on the tick thread, which owns them.
-            self._flush(alone=False)
-        return waiter
 
     def after_submitted(self, callback: Callable[[], None]) -> bool:
         """Call back once every item submitted so far has its outcome (they resolve in log
@@ -1381,7 +1403,8 @@ class Replicator:
             self._flush_unless_busy()
         if error == FAIL_REASON.SUCCESS and result is not None:
             for waiter, value in zip(waiters, result, strict=True):
-                waiter.resolve(settle(value))
+                # (settle has nothing to fill in in most replies: +OK, an integer, bytes)
+                waiter.resolve(value if type(value) in _SETTLED else settle(value))
         else:
             _resolve_all(waiters, CommandError(
                 NOT_COMMITTED if error in _DEFINITE_FAILURES else OUTCOME_UNKNOWN))

@@ -80,6 +80,8 @@ log = logging.getLogger("rcache")
 # Scripts that may write: their entries tell apply whether the leader found the dataset past
 # maxmemory and which user runs them (rcache.entries).
 _SCRIPT_RUNS = frozenset(("eval", "evalsha", "fcall"))
+# How long a run of pipelined reads (Client._run_plain) may go on under one routing decision.
+ROUTE_REUSE_NS = 50_000
 
 
 class Stats:
@@ -271,8 +273,103 @@ class Client(asyncio.Protocol):
             if self.write_paused or not self._reading:
                 self._update_reading()
             return
+        if (len(commands) > 1 and not self._inbox and not self._closing
+                and not self.write_paused and not replies.deferred
+                and self.server.pause.mode is None and not self.server.monitors.clients):
+            self._plain = self._plain_connection and not self.server.config.evicting
+            if self._plain:
+                ran = self._run_plain(commands)
+                if ran:
+                    commands = commands[ran:]
         self._inbox.extend(commands)
         self._consume()
+
+    def _run_plain(self, commands: list[list[bytes]]) -> int:
+        """Run the plain commands (``_plain_command``) at the start of a read event's
+        ``commands`` as ``_on_command`` runs them one by one, with what they share looked at
+        once: a pipeline of GETs or SETs is most of a busy node's work. -> How many ran: the
+        first command not run (not plain, a read behind a write, past the flow bound...)
+        and those after it go through the inbox. The caller checked what no plain command
+        changes: the connection is plain, nobody monitors, no CLIENT PAUSE, nothing queued.
+        A read is served here only while the read route allows it without a barrier, as
+        decided at most ROUTE_REUSE_NS ago (the lease's margin is a fifth of the election
+        timeout); a write is submitted while this node leads (its entry commits only if it
+        still does)."""
+        server = self.server
+        replies = self.replies
+        slots, out = replies.slots, replies.out
+        store = server.store
+        replicator = server.replicator
+        ctx = ks = None
+        generation = -1
+        local = None  # reads served here: True under the lease, False without one
+        decided = 0  # when local was decided (time_ns)
+        leading = None  # writes submitted here
+        writes: list[tuple[list[bytes], tuple]] = []  # (argv, (cmd, parsed)) to submit
+        lease_reads = ran = 0
+        last = None
+        try:
+            for argv in commands:
+                cmd = _PLAIN.get(argv[0], _UNSEEN)
+                if cmd is _UNSEEN:
+                    cmd = _plain_command(argv[0])
+                if cmd is None or (argc := len(argv)) < -cmd.arity or (
+                        cmd.arity > 0 and argc != cmd.arity):
+                    break
+                if cmd.reads_keyspace:
+                    if slots or writes:
+                        break  # it waits for the writes before it: deferred
+                    start = time_ns()
+                    if local is None or not 0 <= start - decided < ROUTE_REUSE_NS:
+                        local, decided = server.cluster.serves_here(self), start
+                        if local is None:
+                            break
+                    lease_reads += local
+                    if store.generation != generation:
+                        ctx = self.context(start)
+                        ks, generation = ctx.ks, self._store_generation
+                    ks.now_ms = start // 1_000_000
+                    reply = self._call_timed(cmd, argv, start, ctx)  # (nobody monitors)
+                    encoded = b"$%d\r\n%b\r\n" % (len(reply), reply) if type(reply) is bytes \
+                        else self.encode(reply)
+                    out.append(encoded)
+                    replies.out_size += len(encoded)
+                    ran += 1
+                    last = cmd
+                    if replies.out_size > FLUSH_AT:
+                        self.flush()
+                        out = replies.out  # (a new list)
+                        if self.write_paused or self._closing:  # (output limit: closed)
+                            break
+                    continue
+                if self._barriers:
+                    break  # behind a linearizable read: _runs_in_order decides
+                if leading is None:
+                    leading = (replicator.is_leader and replicator.faults.io_error is None
+                               and not server.config.maxmemory)
+                if not leading:
+                    break
+                parsed = None
+                if cmd.parser is not None:
+                    try:
+                        parsed = cmd.parser(argv)  # a syntax error never reaches the log
+                    except CommandError:
+                        break  # _route replies with it
+                writes.append((argv, (cmd, parsed)))
+                ran += 1
+                last = cmd
+        finally:
+            if writes:  # submitted together, their replies awaited in order
+                try:
+                    slots.extend(replicator.submit_commands(self.db, writes, self._reply_ready))
+                except Exception:  # a bug: which of them went to the log is not known
+                    log.exception("submitting %d commands failed", len(writes))
+                    self.close()
+            if ran:
+                self._stats.commands_processed += ran
+                server.cluster.reads_by_lease += lease_reads
+                self.last_command = last
+        return ran
 
     def _consume(self) -> None:
         """Run the parsed commands, in order, while the unsent replies stay below the flow
@@ -602,9 +699,25 @@ class Client(asyncio.Protocol):
         server = self.server
         # One clock read is the command's "now" and its timer's start, as Redis's call() times
         # a command from the cached clock its expiry checks use.
-        start = time_ns()
+        reply = self._call_timed(cmd, argv, time_ns())
+        # After it ran, as Redis: EXEC follows its commands (those of its scripts too: an
+        # EXEC that went to the log is shown once applied, by exec_transaction, which also
+        # shows the connection commands it runs, in their place among the others)
+        if server.monitors.clients and not self.in_exec and not (
+                type(reply) is Pending and cmd.name == "exec"):
+            server.monitors.feed(self, cmd, argv)
+        if type(reply) is CommandError:
+            raise reply
+        return reply
+
+    def _call_timed(self, cmd: Command, argv: list[bytes], start: int,
+                    ctx: Context | None = None):
+        """The handler's reply (an error as its value), the call counted for INFO
+        commandstats and SLOWLOG from ``start`` (time_ns: also the command's now, unless
+        ``ctx`` is given with it set already)."""
         try:
-            ctx = self.context(start)
+            if ctx is None:
+                ctx = self.context(start)
             reply = cmd.handler(ctx, argv) if cmd.parser is None else cmd.call(ctx, argv)
         except CommandError as err:
             reply = err
@@ -614,18 +727,9 @@ class Client(asyncio.Protocol):
         elapsed_us = (time_ns() - start) // 1000
         if elapsed_us < 0:  # the wall clock stepped back
             elapsed_us = 0
-        # After it ran, as Redis: EXEC follows its commands (those of its scripts too: an
-        # EXEC that went to the log is shown once applied, by exec_transaction, which also
-        # shows the connection commands it runs, in their place among the others)
-        if server.monitors.clients and not self.in_exec and not (
-                type(reply) is Pending and cmd.name == "exec"):
-            server.monitors.feed(self, cmd, argv)
-        failed = type(reply) is CommandError
-        cmd.record(elapsed_us, failed)
-        if elapsed_us >= server.config.slowlog_log_slower_than >= 0:
-            server.note_duration(cmd, argv, elapsed_us, self)
-        if failed:
-            raise reply
+        cmd.record(elapsed_us, type(reply) is CommandError)
+        if elapsed_us >= self.server.config.slowlog_log_slower_than >= 0:
+            self.server.note_duration(cmd, argv, elapsed_us, self)
         return reply
 
     def _read_after_barrier(self, cmd: Command, argv: list[bytes]) -> Pending:
@@ -857,7 +961,8 @@ class Client(asyncio.Protocol):
         awaited, with nothing ready behind it and no command waiting, goes out as is;
         anything else is drained (deferred commands run, the close after QUIT...)."""
         if self.replies.resolved(pending, self) and not self._inbox:
-            self._write_at_turn_end()
+            if not self._write_due:  # (an entry's replies to a client: the first one)
+                self._write_at_turn_end()
         elif not self._flush_due:
             self._flush_due = True
             self.server.flush_soon(self)
