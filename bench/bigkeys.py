@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,7 +31,7 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import servers  # noqa: E402
 from bench.bigstrings import PingWatch  # noqa: E402
-from bench.servers import ProcessServer, rcache_single_node, redis_server  # noqa: E402
+from bench.servers import ProcessServer, redis_then_rcache  # noqa: E402
 
 CHUNK = 1000  # elements per variadic command
 KINDS = ("list", "hash", "set", "zset", "stream")
@@ -120,18 +119,9 @@ def main() -> int:
         servers.RCACHE_ROOT = args.repo.resolve()
     kinds = [kind for kind in args.only.split(",") if kind]
     columns: dict[str, dict[str, tuple[float, float]]] = {}
-    with tempfile.TemporaryDirectory(prefix="rcache-bigkeys-") as tmp:
-        for name, make in (("redis-server", redis_server), ("rcache", rcache_single_node)):
-            workdir = Path(tmp) / name
-            workdir.mkdir()
-            server = make(workdir)
-            server.start()
-            try:
-                print(f"measuring {name}...", file=sys.stderr)
-                columns[name] = measure(server, kinds, args.size, args.stream_size,
-                                        args.pending, args.repeat)
-            finally:
-                server.stop()
+    for name, server in redis_then_rcache("rcache-bigkeys-"):
+        columns[name] = measure(server, kinds, args.size, args.stream_size, args.pending,
+                                args.repeat)
     print(f"{'step':<48} {'redis s':>8} {'rcache s':>9} {'ratio':>6} "
           f"{'redis PING':>11} {'rcache PING':>12}")
     for step, (ours, our_ping) in columns["rcache"].items():

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from pathlib import Path
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.servers import ProcessServer, rcache_single_node, redis_server  # noqa: E402
+from bench.servers import ProcessServer, redis_then_rcache  # noqa: E402
 
 LAST_BIT = 2**32 - 1
 FULL_SIZE = 64 * 1024 * 1024
@@ -113,19 +112,10 @@ def main() -> int:
     parser.add_argument("--edits", type=int, default=20, help="SETBITs per string (default 20)")
     args = parser.parse_args()
     columns: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory(prefix="rcache-bigstrings-") as tmp:
-        for name, make in (("redis-server", redis_server), ("rcache", rcache_single_node)):
-            workdir = Path(tmp) / name
-            workdir.mkdir()
-            server = make(workdir)
-            server.start()
-            try:
-                print(f"measuring {name}...", file=sys.stderr)
-                columns[name] = measure(server, args.edits)
-                if name == "rcache":
-                    columns[name]["restart to first PING"] = restart_to_first_ping(server)
-            finally:
-                server.stop()
+    for name, server in redis_then_rcache("rcache-bigstrings-"):
+        columns[name] = measure(server, args.edits)
+        if name == "rcache":
+            columns[name]["restart to first PING"] = restart_to_first_ping(server)
     print(f"{'step':<46} {'redis-server s':>15} {'rcache s':>10} {'ratio':>8}")
     for step, ours in columns["rcache"].items():
         theirs = columns["redis-server"].get(step)

@@ -9,8 +9,9 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -177,6 +178,22 @@ def rcache_node(data_dir: Path, log_path: Path, *args: str, name: str = "rcache"
 def rcache_single_node(workdir: Path, *extra: str) -> ProcessServer:
     """One rcache node, fresh data dir, default durability settings (what a user gets)."""
     return rcache_node(workdir / "data", workdir / "rcache.log", *extra)
+
+
+def redis_then_rcache(prefix: str) -> Iterator[tuple[str, ProcessServer]]:
+    """A fresh redis-server, then a fresh rcache node, each in its own folder under a temporary
+    directory: each is started, handed over, and stopped once the caller asks for the next."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        for name, make in (("redis-server", redis_server), ("rcache", rcache_single_node)):
+            workdir = Path(tmp) / name
+            workdir.mkdir()
+            server = make(workdir)
+            server.start()
+            try:
+                print(f"measuring {name}...", file=sys.stderr)
+                yield name, server
+            finally:
+                server.stop()
 
 
 class RedisWithReplicas:
