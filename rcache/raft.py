@@ -275,7 +275,7 @@ class RaftNode(SyncObj):
         return self._apply_next(payload)
 
     def _apply_next(self, payload: bytes) -> list | None:
-        return self._machine.apply(self.raftLastApplied + 1, payload)
+        return self._machine.apply(self._SyncObj__raftLastApplied + 1, payload)  # no property
 
     def propose(self, payload: bytes, callback: Callable[[list | None, int], None]) -> None:
         """Loop thread: queue an entry that applies ``payload`` (``apply_entry``'s, encoded
