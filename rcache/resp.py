@@ -157,7 +157,7 @@ class RequestReader:
         # the marks are at most a ninth of the bytes, they fit, which translate, find and
         # count tell at a fraction of the regex's cost per byte.
         marked = (buf if pos == 0 and end == len(buf) else buf[pos:end]).translate(_MARKS)
-        if (9 * marked.count(b"*") > end - pos or b"*00" in marked) and not _counts_fit(
+        if (9 * marked.count(b"*") > end - pos or marked.find(b"*00") >= 0) and not _counts_fit(
                 buf, pos, end):
             return pos
         reader = self._native
