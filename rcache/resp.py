@@ -452,6 +452,8 @@ def encode(value: object, resp3: bool = False) -> bytes:
     kind = type(value)  # the common single-value replies first: no list to join
     if kind is bytes:
         return b"$%d\r\n%b\r\n" % (len(value), value)
+    if value is None:
+        return b"_\r\n" if resp3 else b"$-1\r\n"
     if value is OK:
         return b"+OK\r\n"
     if kind is int:

@@ -330,8 +330,12 @@ class Client(asyncio.Protocol):
                         ks, generation = ctx.ks, self._store_generation
                     ks.now_ms = start // 1_000_000
                     reply = self._call_timed(cmd, argv, start, ctx)  # (nobody monitors)
-                    encoded = b"$%d\r\n%b\r\n" % (len(reply), reply) if type(reply) is bytes \
-                        else self.encode(reply)
+                    if type(reply) is bytes:
+                        encoded = b"$%d\r\n%b\r\n" % (len(reply), reply)
+                    elif reply is None:  # a missing key
+                        encoded = b"_\r\n" if self.resp3 else b"$-1\r\n"
+                    else:
+                        encoded = self.encode(reply)
                     out.append(encoded)
                     replies.out_size += len(encoded)
                     ran += 1
