@@ -1011,7 +1011,9 @@ class Client(asyncio.Protocol):
         replies = self.replies
         if replies.out and transport is not None and not transport.is_closing():
             out = replies.take()
-            limit = self.server.config.client_output_buffer_limit[self.output_class]
+            # (a plain connection neither monitors nor subscribes: its class is normal)
+            limit = self.server.config.client_output_buffer_limit[
+                "normal" if self._plain_connection else self.output_class]
             limited = limit.hard or limit.soft  # (not a normal client's, by default)
             # Counted before any of it is sent, as Redis counts a reply as it is made: a
             # reply past the hard limit closes the client unanswered.
