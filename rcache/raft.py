@@ -284,34 +284,48 @@ class RaftNode(SyncObj):
 
     def append_alone(self, payload: bytes, callback: Callable[[list | None, int], None]) -> bool:
         """Loop thread: as ``propose``, but a leader without other voters appends, commits and
-        applies the entry here and now (``callback`` is called before this returns, unless
-        the apply budget ran out first), instead of waking the tick thread, which would then
-        have to wake the loop: two wake-ups and two hand-overs of the GIL per entry. -> False,
-        having done nothing, if other voters exist, entries wait in the queue (a membership
-        change, say: they go first, on the tick thread) or the tick thread is busy.
+        applies the entry here and now (``callback`` is called before this returns), instead
+        of waking the tick thread, which would then have to wake the loop: two wake-ups and
+        two hand-overs of the GIL per entry. The entry skips PySyncObj's command queue and
+        apply loop (their bookkeeping is for entries that wait for followers). -> False,
+        having done nothing, if other voters exist, entries wait in the queue or to be
+        applied (a membership change, say, or a big entry: they go first, on the tick
+        thread) or the tick thread is busy.
         The loop serves no one while it applies: acceptable for a lone node, which has no
         heartbeats to send or answer (an entry's apply is bounded, see MAX_ALONE_ARGS)."""
         lock = self.tick_lock
         if self._has_peers() or self._queued or not lock.acquire(blocking=False):
             return False
         try:
-            if self._has_peers() or self._queued \
+            index = self._SyncObj__raftCommitIndex
+            if self._has_peers() or self._queued or self.raftLastApplied != index \
                     or self._SyncObj__raftState != _RAFT_STATE.LEADER:
                 return False
-            self._SyncObj__commandsQueue.put_nowait((self._entry_command(payload), callback))
-            self._checkCommandsToApply()
-            return True
+            log = self._SyncObj__raftLog
+            index += 1
+            log.add(self._encode_command(payload), index, self._SyncObj__raftCurrentTerm)
+            self.before_ack()  # appendfsync always: on disk before it counts as committed
+            self._SyncObj__raftCommitIndex = self._SyncObj__leaderCommitIndex = index
+            log.setRaftCommitIndex(index)
+            result = self._machine.apply(index, payload)
+            self._SyncObj__raftLastApplied = index
         finally:
             lock.release()
+        callback(result, FAIL_REASON.SUCCESS)
+        return True
 
     def _has_peers(self) -> bool:
         """Voters or learners: entries go through the tick thread, which sends them on."""
         return bool(self._SyncObj__otherNodes or self._SyncObj__readonlyNodes)
 
-    def _entry_command(self, payload: bytes) -> bytes:
+    def _encode_command(self, payload: bytes) -> bytes:
         """The log entry that applies ``payload`` (encoded as PySyncObj's replicated call
-        would be); remembered so that this node applies it without decoding it."""
-        command = REGULAR_COMMAND + pickle.dumps((self._apply_entry_id, (payload,)), protocol=5)
+        would be)."""
+        return REGULAR_COMMAND + pickle.dumps((self._apply_entry_id, (payload,)), protocol=5)
+
+    def _entry_command(self, payload: bytes) -> bytes:
+        """``_encode_command``, remembered so that this node applies it without decoding."""
+        command = self._encode_command(payload)
         self._own_payloads[command] = payload
         return command
 
