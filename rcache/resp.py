@@ -143,7 +143,8 @@ class RequestReader:
         hiredis also accepts what Redis refuses in a request (a '+status' or a nested array
         as an argument, a bulk over proto-max-bulk-len), so a request counts only if every
         part of it starts where its canonical encoding would put it: '*' at the request,
-        '$' at each argument, each argument a bulk within bounds. Then Redis's parser reads
+        '$' at each argument, each argument a bulk (within bounds: it is no longer than the
+        bytes given, which are no more than proto-max-bulk-len). Then Redis's parser reads
         the same bytes as the same arguments (hiredis takes only canonical numbers and
         "\r\n" line ends, and skips the two bytes after a bulk unread, as Redis does).
         hiredis allocates an aggregate's list when it reads its count, and frees it item by
@@ -151,18 +152,17 @@ class RequestReader:
         spends 4 bytes or more per element) are not given to it. Nor are large reads: that
         check costs per byte, our reader per argument.
         """
-        if end - pos > NATIVE_MAX:
+        if end - pos > NATIVE_MAX or end - pos > self.max_bulk_len:
             return pos
         # A request counts its arguments with one digit: when no count has two digits and
         # the marks are at most a ninth of the bytes, they fit, which translate, find and
         # count tell at a fraction of the regex's cost per byte.
         marked = (buf if pos == 0 and end == len(buf) else buf[pos:end]).translate(_MARKS)
-        if (9 * marked.count(b"*") > end - pos or b"*00" in marked) and not _counts_fit(
+        if (9 * marked.count(b"*") > end - pos or marked.find(b"*00") >= 0) and not _counts_fit(
                 buf, pos, end):
             return pos
         reader = self._native
         reader.feed(buf, pos, end - pos)
-        max_bulk = self.max_bulk_len
         try:
             while True:
                 request = reader.gets()
@@ -174,8 +174,6 @@ class RequestReader:
                     if type(arg) is not bytes or buf[at] != 36:  # '$'
                         break
                     size = len(arg)
-                    if size > max_bulk:
-                        break
                     at += size + (6 if size < 10 else 7 if size < 100 else 5 + len(b"%d" % size))
                 else:
                     commands.append(request)
@@ -454,6 +452,8 @@ def encode(value: object, resp3: bool = False) -> bytes:
     kind = type(value)  # the common single-value replies first: no list to join
     if kind is bytes:
         return b"$%d\r\n%b\r\n" % (len(value), value)
+    if value is None:
+        return b"_\r\n" if resp3 else b"$-1\r\n"
     if value is OK:
         return b"+OK\r\n"
     if kind is int:

@@ -256,31 +256,38 @@ class Client(asyncio.Protocol):
                             "has not read it", self.addr)
                 self.close()
             return
-        commands = self.reader.read(data)
-        if self.reader.buffered() > self.server.config.client_query_buffer_limit:
+        reader = self.reader
+        commands = reader.read(data)
+        if reader.buffered() > self.server.config.client_query_buffer_limit:
             self._close_for_query_buffer()
             return
         replies = self.replies
-        if (len(commands) == 1 and not self._inbox and not replies.slots and not self._closing
-                and not self.write_paused and replies.out_size <= FLUSH_AT
-                and self.server.pause.mode is None and self.reader.error is None):
-            # One command and nothing before it waits (every read at -P 1): what _consume
-            # does for it, without the inbox.
-            self._plain = self._plain_connection and not self.server.config.evicting
-            self._on_command(commands[0])
-            if replies.out:
-                self._write_at_turn_end()
-            if self.write_paused or not self._reading:
-                self._update_reading()
-            return
-        if (len(commands) > 1 and not self._inbox and not self._closing
-                and not self.write_paused and not replies.deferred
-                and self.server.pause.mode is None and not self.server.monitors.clients):
-            self._plain = self._plain_connection and not self.server.config.evicting
-            if self._plain:
+        server = self.server
+        if (commands and not self._inbox and not self._closing and not self.write_paused
+                and not replies.deferred and server.pause.mode is None):
+            self._plain = self._plain_connection and not server.config.evicting
+            if self._plain and not server.monitors.clients:
                 ran = self._run_plain(commands)
+                if ran == len(commands) and reader.error is None:
+                    # All ran (a read of GETs or SETs, one or a pipeline): no inbox.
+                    if replies.out:
+                        self._write_at_turn_end()
+                    if self.write_paused or not self._reading:
+                        self._update_reading()
+                    return
                 if ran:
                     commands = commands[ran:]
+            if (len(commands) == 1 and not replies.slots and not self._closing
+                    and not self.write_paused and replies.out_size <= FLUSH_AT
+                    and reader.error is None):
+                # One command and nothing before it waits: what _consume does for it,
+                # without the inbox.
+                self._on_command(commands[0])
+                if replies.out:
+                    self._write_at_turn_end()
+                if self.write_paused or not self._reading:
+                    self._update_reading()
+                return
         self._inbox.extend(commands)
         self._consume()
 
@@ -330,8 +337,12 @@ class Client(asyncio.Protocol):
                         ks, generation = ctx.ks, self._store_generation
                     ks.now_ms = start // 1_000_000
                     reply = self._call_timed(cmd, argv, start, ctx)  # (nobody monitors)
-                    encoded = b"$%d\r\n%b\r\n" % (len(reply), reply) if type(reply) is bytes \
-                        else self.encode(reply)
+                    if type(reply) is bytes:
+                        encoded = b"$%d\r\n%b\r\n" % (len(reply), reply)
+                    elif reply is None:  # a missing key
+                        encoded = b"_\r\n" if self.resp3 else b"$-1\r\n"
+                    else:
+                        encoded = self.encode(reply)
                     out.append(encoded)
                     replies.out_size += len(encoded)
                     ran += 1
@@ -1007,7 +1018,9 @@ class Client(asyncio.Protocol):
         replies = self.replies
         if replies.out and transport is not None and not transport.is_closing():
             out = replies.take()
-            limit = self.server.config.client_output_buffer_limit[self.output_class]
+            # (a plain connection neither monitors nor subscribes: its class is normal)
+            limit = self.server.config.client_output_buffer_limit[
+                "normal" if self._plain_connection else self.output_class]
             limited = limit.hard or limit.soft  # (not a normal client's, by default)
             # Counted before any of it is sent, as Redis counts a reply as it is made: a
             # reply past the hard limit closes the client unanswered.
