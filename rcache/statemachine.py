@@ -50,6 +50,7 @@ from .storage import RECORD_PREFIXES, Keyspace, KeyspaceStats, Store, Transactio
 Prepared = tuple[Command, Any] | list[tuple[Command, Any]] | None
 
 log = logging.getLogger(__name__)
+_UNSEEN = object()
 
 
 class EntryRandom:
@@ -178,7 +179,8 @@ class StateMachine:
         events = [] if hub is not None and hub.collects_events else None
         results = []
         none = [None] * len(items)
-        prepared = self.prepared_for(seed) or none
+        prepared = self.prepared_for(seed) or (self._looked_up(items) if len(items) > 1
+                                               else none)
         awaited = self.replies_awaited(seed)
         self._read_stats = self.keyspace_stats if awaited else None
         self._script_lines = lines = (self.monitors.new_lines()
@@ -252,6 +254,30 @@ class StateMachine:
             # tracking client forgets all (as after a flush) rather than keep a stale key.
             self.hub.notify([(FLUSHED, b"flush", b"", 0)])
         return results
+
+    @staticmethod
+    def _looked_up(items: list[tuple]) -> list[Prepared]:
+        """A follower's lookups of an entry's commands, one per name and argument count (an
+        entry of SETs looks SET up once): (Command, None), or None for an item that ``_run``
+        looks up itself (not a command, a subcommand, or an error to reply)."""
+        seen: dict[tuple[bytes, int], Prepared] = {}
+        found: list[Prepared] = []
+        for item in items:
+            if item[0] != COMMAND:
+                found.append(None)
+                continue
+            argv = item[2]
+            shape = (argv[0], len(argv))
+            hit = seen.get(shape, _UNSEEN)
+            if hit is _UNSEEN:
+                try:
+                    cmd = lookup(argv)
+                except CommandError:
+                    cmd = None
+                shared = cmd is not None and cmd.container is None  # a subcommand: argv[1]'s
+                hit = seen[shape] = (cmd, None) if shared else None
+            found.append(hit)
+        return found
 
     @staticmethod
     def _first_reads(txn: Transaction, items: list[tuple], prepared: list[Prepared]
