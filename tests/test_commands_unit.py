@@ -629,6 +629,31 @@ def test_apply_takes_the_submitting_nodes_parse(kv: DirectNode) -> None:
     assert kv.call("exists", "j") == 0
 
 
+def test_a_follower_looks_an_entrys_commands_up_as_each_alone(tmp_path: Path) -> None:
+    """A follower looks each command name and argument count of an entry up once: shapes
+    repeated, unknown commands, wrong arities and subcommands (whose argv[1] decides) still
+    reply as each command applied in an entry of its own."""
+    argvs = [[b"set", b"a", b"1"], [b"SET", b"b", b"2"], [b"set", b"a", b"3"], [b"set", b"a"],
+             [b"set", b"a"], [b"nosuch", b"a"], [b"nosuch", b"a"], [b"set", b"c", b"4", b"NX"],
+             [b"set", b"c", b"5", b"NX"], [b"set", b"c", b"6", b"bad"],
+             [b"object", b"encoding", b"a"], [b"object", b"freq", b"a"],
+             [b"object", b"encoding", b"a"], [b"incr", b"a"], [b"get", b"a"]]
+    whole, separate = DirectNode(tmp_path / "whole"), DirectNode(tmp_path / "separate")
+    try:
+        replies = whole.machine.apply(1, encode_entry(NOW, 1, [(COMMAND, 0, argv)
+                                                               for argv in argvs]))
+        alone = [separate.machine.apply(i, encode_entry(NOW, i, [(COMMAND, 0, argv)]))[0]
+                 for i, argv in enumerate(argvs, 1)]
+        assert replies == alone
+        assert replies[:6] == [OK, OK, OK, err(errors.wrong_arity("set")),
+                               err(errors.wrong_arity("set")),
+                               err(errors.unknown_command(b"nosuch", [b"a"]))]
+        assert replies[13:] == [4, b"4"]
+    finally:
+        whole.store.close()
+        separate.store.close()
+
+
 # Commands whose records an entry reads ahead (their first keys), then changes and reads
 # again in the same entry, across two dbs and a SWAPDB.
 _ONE_ENTRY = [(0, ["set", "a", "1"]), (0, ["del", "a"]), (0, ["get", "a"]),
