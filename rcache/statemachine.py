@@ -195,7 +195,7 @@ class StateMachine:
         # item (built here, or by the submitting node with its items): no zip(strict=True),
         # whose check costs ~0.4 us an entry.
         position = 0
-        for item, found, shown in zip(items, prepared, submitted):
+        for item, found, shown in zip(items, prepared, submitted, strict=False):
             kind = item[0]
             if kind == COMMAND:
                 position += 1
@@ -286,7 +286,7 @@ class StateMachine:
         command it names wrongly, as an unknown one, only costs a read nobody uses)."""
         keys = []
         prefixes: dict[int, bytes] = {}
-        for item, found in zip(items, prepared):
+        for item, found in zip(items, prepared, strict=False):
             if item[0] != COMMAND:
                 continue
             argv = item[2]
