@@ -121,9 +121,9 @@ class Hub:
         """Any thread: does an entry's apply collect its keyspace events (for notifications or
         for client tracking: while a client tracks, or the table holds keys, which writes and
         flushes drop even when nobody tracks any more, as in Redis)?"""
-        tracker, config = self.tracker, self.config  # notify_flags inlined: twice an entry
-        return bool((config is not None and config.notify_keyspace_events)
-                    or (tracker is not None and (tracker.tracking_clients or tracker.keys)))
+        tracker = self.tracker
+        return bool(self.notify_flags or (tracker is not None
+                                          and (tracker.tracking_clients or tracker.keys)))
 
     def notify(self, events: list[tuple[int, bytes, bytes, int]]) -> None:
         """Raft thread, after the entry is committed: publish its keyspace events in order."""

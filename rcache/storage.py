@@ -608,12 +608,10 @@ class Transaction:
         self.acl_changed = True
     def _count_sizes(self) -> None:
         """Fold the size changes gathered per put into the counters."""
-        counts = self.counts
         for dbid, delta in self.sizes.items():
             if delta:  # a value replaced by one as long (SET of a counter, say) changes none
-                size_key = _SIZE_KEYS[dbid]
-                counts[size_key] = counts.get(size_key, 0) + delta
-                counts[USED_KEY] = counts.get(USED_KEY, 0) + delta
+                self.add_count(_SIZE_KEYS[dbid], delta)
+                self.add_count(USED_KEY, delta)
         self.sizes.clear()
 
     def flush_db(self, dbid: int) -> None:
@@ -650,15 +648,9 @@ class Transaction:
                 batch.delete(key)
         if self.sizes:
             self._count_sizes()
-        totals = {}
-        if self.counts:
-            stored, zeroed = store._counters, self.zeroed
-            for counter, delta in self.counts.items():
-                base = 0 if counter in zeroed else stored.get(counter)
-                if base is None:
-                    base = store.stored_counter(counter)
-                totals[counter] = total = base + delta
-                put(counter, total.to_bytes(8, "big", signed=True))
+        totals = {counter: self.counter(counter) for counter in self.counts}
+        for counter, total in totals.items():
+            put(counter, total.to_bytes(8, "big", signed=True))
         dbmap = self.dbmap
         if dbmap is not store.dbmap:
             put(DBMAP_KEY, bytes(dbmap))
