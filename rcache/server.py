@@ -268,28 +268,30 @@ class Client(asyncio.Protocol):
             self._plain = self._plain_connection and not server.config.evicting
             if self._plain and not server.monitors.clients:
                 ran = self._run_plain(commands)
-                if ran == len(commands) and reader.error is None:
-                    # All ran (a read of GETs or SETs, one or a pipeline): no inbox.
-                    if replies.out:
-                        self._write_at_turn_end()
-                    if self.write_paused or not self._reading:
-                        self._update_reading()
-                    return
                 if ran:
                     commands = commands[ran:]
+            if not commands and reader.error is None:
+                # All ran (a read of GETs or SETs, one or a pipeline): no inbox.
+                self._read_done()
+                return
             if (len(commands) == 1 and not replies.slots and not self._closing
                     and not self.write_paused and replies.out_size <= FLUSH_AT
                     and reader.error is None):
                 # One command and nothing before it waits: what _consume does for it,
                 # without the inbox.
                 self._on_command(commands[0])
-                if replies.out:
-                    self._write_at_turn_end()
-                if self.write_paused or not self._reading:
-                    self._update_reading()
+                self._read_done()
                 return
         self._inbox.extend(commands)
         self._consume()
+
+    def _read_done(self) -> None:
+        """A read event's commands ran without the inbox: their replies go out at the loop
+        turn's end, and reading pauses or resumes as the flow bound says."""
+        if self.replies.out:
+            self._write_at_turn_end()
+        if self.write_paused or not self._reading:
+            self._update_reading()
 
     def _run_plain(self, commands: list[list[bytes]]) -> int:
         """Run the plain commands (``_plain_command``) at the start of a read event's
