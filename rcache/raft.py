@@ -301,12 +301,10 @@ class RaftNode(SyncObj):
             if self._has_peers() or self._queued or self.raftLastApplied != index \
                     or self._SyncObj__raftState != _RAFT_STATE.LEADER:
                 return False
-            log = self._SyncObj__raftLog
             index += 1
-            log.add(self._encode_command(payload), index, self._SyncObj__raftCurrentTerm)
-            self.before_ack()  # appendfsync always: on disk before it counts as committed
-            self._SyncObj__raftCommitIndex = self._SyncObj__leaderCommitIndex = index
-            log.setRaftCommitIndex(index)
+            self._SyncObj__raftLog.add(self._encode_command(payload), index,
+                                       self._SyncObj__raftCurrentTerm)
+            self._commit_alone(index)
             result = self._machine.apply(index, payload)
             self._SyncObj__raftLastApplied = index
         finally:
@@ -642,10 +640,15 @@ class RaftNode(SyncObj):
         _, last_index, last_term = self._SyncObj__raftLog[-1]
         if last_index <= self._SyncObj__raftCommitIndex or last_term != self.raftCurrentTerm:
             return
-        self.before_ack()
-        self._SyncObj__raftCommitIndex = self._SyncObj__leaderCommitIndex = last_index
-        self._SyncObj__raftLog.setRaftCommitIndex(last_index)
+        self._commit_alone(last_index)
         self._SyncObj__applyLogEntries()
+
+    def _commit_alone(self, index: int) -> None:
+        """A lone leader is its own majority: the log up to ``index`` is committed once it
+        is on disk (appendfsync always: before_ack syncs it first)."""
+        self.before_ack()
+        self._SyncObj__raftCommitIndex = self._SyncObj__leaderCommitIndex = index
+        self._SyncObj__raftLog.setRaftCommitIndex(index)
 
     def _SyncObj__sendAppendEntries(self) -> None:
         """A new entry goes at once only to a majority's worth of followers, where it can
