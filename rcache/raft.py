@@ -42,7 +42,7 @@ from pysyncobj.node import TCPNode
 from pysyncobj.syncobj import _RAFT_STATE
 from pysyncobj.tcp_connection import CONNECTION_STATE
 
-from .config import BY_NAME
+from .config import BY_NAME, NOTICE
 from .durability import DurableJournal, Snapshots
 from .entries import COMMAND, MEMBER, TRANSACTION
 from .errors import NOT_COMMITTED, NOT_LEADER_FOR_READ, OUTCOME_UNKNOWN, READ_TIMEOUT, CommandError
@@ -195,6 +195,7 @@ class RaftNode(SyncObj):
         self._prevote_term = 0
         self._prevotes = 0
         self._prevote_won = False
+        self._role_logged: tuple = ()  # (state, leader, term) last written to the log
         self._campaign_transfer = False  # this tick's election was asked for by the leader
         self.commands_left = False  # writes the last tick left queued (too many to append)
         # This leader's own entries, command -> payload: applied without decoding the
@@ -424,6 +425,17 @@ class RaftNode(SyncObj):
             self._leader_seen = now
             if not self.otherNodes:
                 self._renew_lease()
+        role = (self._SyncObj__raftState, self._SyncObj__raftLeader, self.raftCurrentTerm)
+        if role != self._role_logged:
+            self._role_logged = role
+            self._log_role(*role)
+
+    def _log_role(self, state: int, leader, term: int) -> None:
+        """One line per change of this node's role, leader or term: an election's story."""
+        name = {_RAFT_STATE.LEADER: "leader", _RAFT_STATE.CANDIDATE: "candidate"}.get(
+            state, "follower")
+        held = getattr(leader, "address", None) or "none"
+        log.log(NOTICE, "%s in term %d, leader %s", name, term, held)
 
     def _stay_out_of_elections(self) -> None:
         """A learner (or a joining node not yet recorded) never campaigns: its election

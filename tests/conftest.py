@@ -38,6 +38,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.system)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Keep each phase's report on the item, so a fixture can tell that its test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _bytecode_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The processes the tests start (hundreds of nodes) compile rcache once per session, not
@@ -230,10 +238,14 @@ class LocalCluster:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
+def cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LocalCluster]:
     c = LocalCluster(tmp_path, 3).start()
     yield c
     c.stop()
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:  # CI keeps no files: the logs go in its output
+        for n in c.nodes:
+            print(f"--- {n.name}'s log ends:\n{n.log_tail(60)}")
 
 
 @pytest.fixture(scope="module")
