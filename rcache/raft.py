@@ -150,7 +150,9 @@ class RaftNode(SyncObj):
       own state until ``lease_until`` without asking anyone;
     * pre-vote (thesis 9.6) and ignoring vote requests while a leader is heard from (4.2.3):
       a node that was only slow or cut off cannot depose a healthy leader, and no new leader
-      is elected while the old one's lease may still hold;
+      is elected while the old one's lease may still hold; a refused pre-vote carries the
+      refuser's term (etcd's rule), or a voter behind a candidate it ignored would ask for
+      that same term forever;
     * learners (non-voting members, etcd's name): known, authenticated peers that the leader
       sends the log and snapshots to, kept in PySyncObj's set of read-only nodes, which no
       majority counts (commit, elections, ReadIndex, the lease). Who is a learner follows the
@@ -474,17 +476,34 @@ class RaftNode(SyncObj):
             my_term, self._SyncObj__getCurrentLogIndex())
         granted = (message["term"] > self.raftCurrentTerm and log_ok
                    and not self._leader_heard_recently())
-        self._SyncObj__transport.send(node, {"type": "pre_vote_response",
-                                             "term": message["term"], "granted": granted})
+        self._SyncObj__transport.send(node, {"type": "pre_vote_response", "term": message["term"],
+                                             "granted": granted,
+                                             "current_term": self.raftCurrentTerm})
 
     def _on_pre_vote_response(self, message: dict) -> None:
-        if not message.get("granted") or message["term"] != self._prevote_term \
-                or self._prevote_won or self._isLeader():
+        if self._isLeader():
+            return
+        if not message.get("granted"):
+            # Refused, maybe for a term we are behind: a candidate whose campaign we never
+            # heard (ignored while we heard a leader) refuses every pre-vote of ours at its
+            # term, while our longer log refuses all of its own: we would never elect
+            # anyone. Its term, adopted, lets our next pre-vote ask for one above it.
+            self._adopt_newer_term(message.get("current_term"))
+            return
+        if message["term"] != self._prevote_term or self._prevote_won:
             return
         self._prevotes += 1
         if self._prevotes > (len(self.otherNodes) + 1) / 2:
             self._prevote_won = True
             self._SyncObj__raftElectionDeadline = 0  # the next tick runs the election
+
+    def _adopt_newer_term(self, term: object) -> None:
+        """Raft's rule for any message of a newer term: take the term, as a follower."""
+        if type(term) is int and term > self.raftCurrentTerm:
+            self.lease_until = 0.0
+            self._SyncObj__setCurrentTerm(term, None)
+            self._SyncObj__setState(_RAFT_STATE.FOLLOWER)
+            self._SyncObj__raftLeader = None
 
     def _leader_heard_recently(self) -> bool:
         """A leader (maybe us) was in touch within the election timeout: its lease may hold."""
@@ -539,12 +558,7 @@ class RaftNode(SyncObj):
             self._SyncObj__transport.send(node, {"type": "newer_term",
                                                  "term": self.raftCurrentTerm})
         elif kind == "newer_term":
-            term = message.get("term")
-            if type(term) is int and term > self.raftCurrentTerm:
-                self.lease_until = 0.0
-                self._SyncObj__setCurrentTerm(term, None)
-                self._SyncObj__setState(_RAFT_STATE.FOLLOWER)
-                self._SyncObj__raftLeader = None
+            self._adopt_newer_term(message.get("term"))
             return
         elif kind == "append_entries":
             self._leader_heard = self._leader_seen = time.monotonic()
