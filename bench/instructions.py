@@ -6,7 +6,8 @@ Instruction counts do not depend on what else the machine runs, so a hot-path st
 shows where ops/s on this shared 2-core machine swing by more than the step (bench/ab.py).
 They still vary by a few percent: timers and the Raft tick run per second, not per request,
 and batching follows timing. Rounds alternate the commits; compare medians. Busy-polling is
-off (its spinning is time, not work). Needs valgrind; a node under callgrind runs ~50x
+off (its spinning is time, not work). A test other than SET runs on a keyspace SET filled
+first, as bench/run.py's do (GETs find their keys). Needs valgrind; a node under callgrind runs ~50x
 slower, so keep --requests small.
 
 Usage: python bench/instructions.py REV [REV ...] [--test set] [--pipeline 1] [--clients 1]
@@ -34,6 +35,7 @@ from rcache.launch import free_port  # noqa: E402
 
 START_TIMEOUT_S = 240.0  # importing rcache under callgrind takes ~40 s here
 WARMUP_REQUESTS = 300
+FILL = ["-t", "set", "-n", "100000", "-P", "16", "-r", "100000", "-q"]  # (not counted)
 
 
 def measure(root: Path, workdir: Path, args: argparse.Namespace) -> dict[int, float]:
@@ -53,6 +55,9 @@ def measure(root: Path, workdir: Path, args: argparse.Namespace) -> dict[int, fl
             if time.monotonic() > deadline or node.poll() is not None:
                 raise RuntimeError(f"the node under callgrind did not answer PING ({root})")
             time.sleep(1)
+        if args.test != "set":
+            subprocess.run(["redis-benchmark", "-p", str(port), *FILL], capture_output=True,
+                           check=True, timeout=START_TIMEOUT_S * 4)
         load = ["redis-benchmark", "-p", str(port), "-t", args.test, "-P", str(args.pipeline),
                 "-c", str(args.clients), "-r", "100000", "-q"]
         subprocess.run(load + ["-n", str(WARMUP_REQUESTS)], capture_output=True, check=True,
