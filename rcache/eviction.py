@@ -39,6 +39,7 @@ LFU_INIT_VAL = 5  # Redis's count for a new key
 LFU_MAX = 255
 LFU_MINUTES_MASK = 65535  # LFUGetTimeInMinutes keeps 16 bits of minutes
 MAX_VICTIMS = 1000  # per EVICT item: one round frees at most this many keys
+DRAW_TRIES = 4  # tracked keys drawn per sample wanted, for those that cannot go
 _SKIP_LIMIT = 64  # keys a sample walks past when they are chosen already
 _TRACKED_KEYS = 100_000  # beyond this the clock forgets the longest-unused keys (~20 MB)
 
@@ -208,10 +209,14 @@ class Eviction:
                                      if _evictable(keyspaces.get(d), key, volatile)), None)
                 candidates = [least_recent] if least_recent else candidates
             elif tracked:
-                drawn = random.sample(tracked, min(draws, len(tracked)))
-                candidates += [candidate for candidate in drawn if candidate not in taken
-                               and _evictable(keyspaces.get(candidate[0]), candidate[1],
-                                              volatile)]
+                # Up to `draws` that can go: a tracked key may not be stored yet (its write
+                # is still on its way through the log) or be taken already; a probe left
+                # alone would go whatever its frequency, a hot key too.
+                drawn = random.sample(tracked, min(draws * DRAW_TRIES, len(tracked)))
+                candidates += itertools.islice(
+                    (candidate for candidate in drawn if candidate not in taken
+                     and _evictable(keyspaces.get(candidate[0]), candidate[1], volatile)),
+                    draws)
                 random.shuffle(candidates)  # random policies: any of them
             if not candidates:
                 misses += 1
