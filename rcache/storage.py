@@ -87,6 +87,12 @@ SCRIPTS_BYTES_KEY = b"\x00cached-script-bytes"
 RECORD_OVERHEAD = 32  # bytes counted per record besides its key and value (RocksDB's own)
 BLOCK_CACHE_BYTES = 32 * 1024 * 1024  # RocksDB's default size
 BLOCK_BYTES = 4096  # RocksDB's default data block size: what a cached block weighs
+RECORD_CACHE_BYTES = 16 * 1024 * 1024  # RecordCache's bound, Python's overhead included
+RECORD_CACHE_MAX_VALUE = 4096  # a longer record is read from RocksDB each time
+_RECORD_TAG = 0x6B  # b"k": what every user key's record starts with
+# What a cached record costs besides its key and value: two bytes objects' headers and the
+# dict's slot (tracemalloc, 100k records: ~118 bytes each).
+_CACHED_OVERHEAD = 120
 
 # type -> function(keyspace, key, old payload) that drops the elements of a collection stored
 # under key; called whenever such a key is deleted or replaced (filled by collections_store).
@@ -104,6 +110,7 @@ _SIZE_KEYS = [b"\x00bytes" + bytes((dbid,)) for dbid in range(MAX_DATABASES)]
 # What the key of every user key's record in database dbid starts with: RECORD_PREFIXES[dbid].
 RECORD_PREFIXES = [b"k" + bytes((dbid,)) for dbid in range(MAX_DATABASES)]
 _MISSING = object()
+_NOTHING_CACHED: dict[bytes, bytes] = {}
 
 
 def _count_key(dbid: int) -> bytes:
@@ -180,6 +187,54 @@ class _Committing:
 
     def __exit__(self, *exc_info) -> None:
         self._lock.release()
+
+
+class RecordCache(dict):
+    """Key records (b"k"...) as the latest applied entries wrote them, up to
+    RECORD_CACHE_BYTES (the least recently written leave first): a read of a key written
+    lately finds it without RocksDB, whose point read costs several times the rest of a
+    GET. Only the applying thread changes it, inside the commit lock: an entry's keys leave
+    it before the entry's WriteBatch is written and come back after, so it never holds a
+    record RocksDB does not. A read that misses goes to RocksDB and does not fill it: a
+    read-then-fill racing the applying thread could put back a record an entry just
+    replaced."""
+
+    __slots__ = ("size",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.size = 0  # bytes held, as _CACHED_OVERHEAD counts them
+
+    def forget(self, pending: dict[bytes, bytes | None]) -> None:
+        """An entry's writes, about to be written to RocksDB: until ``remember``, reads of
+        those keys go to RocksDB, which shows the entry all at once (a record served from
+        here meanwhile could be older than what a read of RocksDB just returned)."""
+        size = self.size
+        pop = self.pop
+        for key in pending:
+            if key[0] == _RECORD_TAG:
+                old = pop(key, None)
+                if old is not None:
+                    size -= len(key) + len(old) + _CACHED_OVERHEAD
+        self.size = size
+
+    def remember(self, pending: dict[bytes, bytes | None]) -> None:
+        """An entry's writes, just written to RocksDB (``forget`` came first)."""
+        size = self.size
+        for key, value in pending.items():
+            if key[0] == _RECORD_TAG and value is not None \
+                    and len(value) <= RECORD_CACHE_MAX_VALUE:
+                self[key] = value  # (last in the dict's order: the last to leave)
+                size += len(key) + len(value) + _CACHED_OVERHEAD
+        pop = self.pop
+        while size > RECORD_CACHE_BYTES:
+            key = next(iter(self))
+            size -= len(key) + len(pop(key)) + _CACHED_OVERHEAD
+        self.size = size
+
+    def forget_all(self) -> None:
+        self.clear()
+        self.size = 0
 
 
 class Store:
@@ -288,6 +343,7 @@ class Store:
             from .durability import CorruptFile
             raise CorruptFile(directory, f"RocksDB cannot open it: {err}") from None
         self.directory = directory
+        self.records = RecordCache()  # (a new database: what the old one held goes)
         # Counters (sizes, key counts) as last written: every entry updates some, and a
         # RocksDB read of each costs more than the rest of a small entry's commit. Read
         # again from the database this now holds.
@@ -460,7 +516,8 @@ class Transaction:
             return None
         value = self.reads.get(key, _MISSING)
         if value is _MISSING:
-            value = self.reads[key] = self.store.db.get(key)
+            store = self.store
+            value = self.reads[key] = store.records.get(key) or store.db.get(key)
         return value
 
     def prefetch(self, keys: list[bytes]) -> None:
@@ -468,6 +525,8 @@ class Transaction:
         them: between two commands the CPU's caches lose RocksDB's memtable and blocks, so
         reads made together cost less than the same reads made one by one. Called before
         anything is written: the records are as the database holds them."""
+        records = self.store.records
+        keys = [key for key in keys if key not in records]  # (those are read from it)
         if len(keys) > 1:
             self.reads.update(zip(keys, self.store.db.get(keys), strict=True))
         elif keys:  # a multi-get of one key costs ~0.5 us more than a get
@@ -655,7 +714,13 @@ class Transaction:
         if dbmap is not store.dbmap:
             put(DBMAP_KEY, bytes(dbmap))
         put(APPLIED_KEY, index.to_bytes(8, "big"))
+        if self.flushed or self.ranges and any(start[0] == _RECORD_TAG
+                                               for start, _ in self.ranges):
+            store.records.forget_all()
+        else:
+            store.records.forget(self.pending)
         store.write(batch)
+        store.records.remember(self.pending)  # (a reopen in write made a new RecordCache)
         if self.acl_changed:
             store.acl_version += 1
             if store.on_acl_change is not None:
@@ -687,8 +752,8 @@ class Keyspace:
     (only the state machine has one).
     """
 
-    __slots__ = ("store", "txn", "dbnum", "dbid", "prefix", "now_ms", "limits", "_get", "events",
-                 "stats", "read_stats")
+    __slots__ = ("store", "txn", "dbnum", "dbid", "prefix", "now_ms", "limits", "_get",
+                 "_cached", "events", "stats", "read_stats")
 
     def __init__(self, store: Store, txn: Transaction | None, dbnum: int, now_ms: int,
                  limits: EncodingLimits = DEFAULT_LIMITS, events: list | None = None) -> None:
@@ -702,6 +767,9 @@ class Keyspace:
         self.prefix = RECORD_PREFIXES[self.dbid]
         self.now_ms = now_ms
         self._get = txn.get if txn else store.db.get
+        # A read outside an entry looks in the store's RecordCache first (the entry's
+        # transaction does so itself).
+        self._cached = _NOTHING_CACHED.get if txn else store.records.get
         # ``lookup`` counts hits and misses in ``stats`` while it is set: a read command's
         # lookups (or a write's that Redis reads with lookupKeyRead) on the node that serves
         # it. ``read_stats``: where this node counts this keyspace's reads (None: nowhere,
@@ -722,7 +790,8 @@ class Keyspace:
     # -- reading -----------------------------------------------------------------------
     def lookup(self, key: bytes) -> tuple[int, int, bytes] | None:
         """-> (type, expire_at, payload) of a live key, or None."""
-        raw = self._get(self.prefix + key)
+        full = self.prefix + key
+        raw = self._cached(full) or self._get(full)
         stats = self.stats
         if raw is None:
             if stats is not None:
