@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .commands.strings import set_plain
 from .commands.table import COMMANDS, Command, Context, lookup
 from .encodings import DEFAULT_LIMITS, EncodingLimits
 from .entries import COMMAND, EVICT, EXPIRE, LEASE_EXPIRY, LEASE_PROMOTE, MEMBER, TRANSACTION
@@ -51,6 +52,7 @@ Prepared = tuple[Command, Any] | list[tuple[Command, Any]] | None
 
 log = logging.getLogger(__name__)
 _UNSEEN = object()
+_SET = COMMANDS[b"set"]
 
 
 class EntryRandom:
@@ -199,6 +201,11 @@ class StateMachine:
             kind = item[0]
             if kind == COMMAND:
                 position += 1
+                if (found is not None and found[0] is _SET and len(item[2]) == 3
+                        and len(item) == 3 and shown is None):
+                    results.append(self._set_plain(txn, contexts, now_ms, limits, item[1],
+                                                   item[2], events))
+                    continue
                 # (positional: keyword arguments cost every applied command ~1%)
                 results.append(self._run(txn, contexts, seed + position, now_ms, limits,
                                          item[1], item[2], events, True, found,
@@ -318,10 +325,7 @@ class StateMachine:
         try:
             ctx = contexts.get(db)
             if ctx is None or ctx.ks.dbid != txn.dbmap[db]:
-                ctx = contexts[db] = EntryContext(
-                    Keyspace(self.store, txn, db, now_ms, limits, events), self.hub,
-                    self._script_lines)
-                ctx.count_error = self.count_error
+                ctx = self._context(txn, contexts, db, now_ms, limits, events)
             # A read command's lookups count (Redis's lookupKeyRead), a write's do not
             # (lookupKeyWrite) but where its handler reads with ``ks.reads_counted()``; a
             # parked client's wake-up try counts none (Redis serves it with lookupKeyWrite).
@@ -336,12 +340,44 @@ class StateMachine:
         except Exception:  # a bug must not stop the log: every node fails the same way
             log.exception("command %r failed in apply", argv[:1])
             result = CommandError("ERR internal error while applying command")
-        # Node-local statistics only (INFO commandstats, SLOWLOG): nothing here reaches the
-        # database, so the apply stays a function of the entry.
-        elapsed_us = (time.perf_counter_ns() - start) // 1000
-        cmd.record(elapsed_us, type(result) is CommandError, call=not woken)
+        self._account(cmd, argv, start, type(result) is CommandError, not woken)
+        return result
+
+    def _context(self, txn: Transaction, contexts: dict[int, EntryContext], db: int,
+                 now_ms: int, limits: EncodingLimits, events: list | None) -> EntryContext:
+        """A new context for the entry's commands on ``db`` (after a SWAPDB moved its
+        database, or for its first command there)."""
+        ctx = contexts[db] = EntryContext(Keyspace(self.store, txn, db, now_ms, limits, events),
+                                          self.hub, self._script_lines)
+        ctx.count_error = self.count_error
+        return ctx
+
+    def _account(self, cmd: Command, argv: list[bytes], start_ns: int, failed: bool,
+                 call: bool = True) -> None:
+        """Node-local statistics only (INFO commandstats, SLOWLOG): nothing here reaches the
+        database, so the apply stays a function of the entry."""
+        elapsed_us = (time.perf_counter_ns() - start_ns) // 1000
+        cmd.record(elapsed_us, failed, call)
         if 0 <= self._slow_us <= elapsed_us:
             self.observer(cmd, argv, elapsed_us)
+
+    def _set_plain(self, txn: Transaction, contexts: dict[int, EntryContext], now_ms: int,
+                   limits: EncodingLimits, db: int, argv: list[bytes], events: list | None):
+        """``_run`` of ``SET key value`` (no options; not a script's, not monitored), the
+        write most entries are made of, without what other commands need: their context's
+        fields, a parser, a handler's call."""
+        start = time.perf_counter_ns()
+        ctx = contexts.get(db)
+        if ctx is None or ctx.ks.dbid != txn.dbmap[db]:
+            ctx = self._context(txn, contexts, db, now_ms, limits, events)
+        ks = ctx.ks
+        ks.stats = None  # (as _run sets it for a command that is not read-only)
+        try:
+            result = set_plain(ks, argv[1], argv[2])
+        except Exception:  # as in _run
+            log.exception("command %r failed in apply", argv[:1])
+            result = CommandError("ERR internal error while applying command")
+        self._account(_SET, argv, start, type(result) is CommandError)
         return result
 
     @staticmethod

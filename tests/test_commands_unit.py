@@ -616,10 +616,11 @@ def test_scan_cursors_stay_bounded(kv: DirectNode, monkeypatch: pytest.MonkeyPat
 def test_apply_takes_the_submitting_nodes_parse(kv: DirectNode) -> None:
     """The node that parsed a write before proposing it hands the Command and the parsed
     arguments to its apply (the seed identifies its entry), which parses nothing again;
-    an item without them is parsed from the entry."""
-    cmd = table.lookup([b"set", b"k", b"v"])
-    parsed_elsewhere = cmd.parser([b"set", b"k", b"w"])  # differs from the entry, to tell
-    entry = encode_entry(NOW, 7, [(COMMAND, 0, [b"set", b"k", b"v"]),
+    an item without them is parsed from the entry. (A SET with an option: a plain one has
+    nothing to parse, its key and value are argv's.)"""
+    cmd = table.lookup([b"set", b"k", b"v", b"KEEPTTL"])
+    parsed_elsewhere = cmd.parser([b"set", b"k", b"w", b"KEEPTTL"])  # differs, to tell
+    entry = encode_entry(NOW, 7, [(COMMAND, 0, [b"set", b"k", b"v", b"KEEPTTL"]),
                                   (COMMAND, 0, [b"set", b"j", b"v", b"XX"])])
     seen: list[int] = []
     kv.machine.prepared_for = lambda seed: seen.append(seed) or [(cmd, parsed_elsewhere), None]

@@ -169,10 +169,16 @@ def _expiring_set(unit: bytes, command_name: str) -> Callable[[list[bytes]], Set
 def set_(ctx: Context, args: SetArgs) -> object:
     key, value, opts = args
     if opts is None:
-        ss.store(ctx.ks, key, value)
-        ctx.notify(STRING, b"set", key)
-        return OK
+        return set_plain(ctx.ks, key, value)
     return _set(ctx, key, value, opts, "set")
+
+
+def set_plain(ks: Keyspace, key: bytes, value: bytes) -> SimpleString:
+    """SET key value, no options: needs no Context, so the state machine runs an entry's
+    plain SETs without one (``StateMachine._set_plain``)."""
+    ss.store(ks, key, value)
+    ks.notify(STRING, b"set", key)
+    return OK
 
 
 @command("setnx", 3, "write denyoom fast", 1, 1, 1, group=_G,
