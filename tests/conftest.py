@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import redis
@@ -19,6 +20,7 @@ from rcache import launch
 from rcache.launch import RcacheNode, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+LOG_TAIL_LINES = 60  # of each node's log, in a failed test's report
 
 
 # Test tiers (pytest -m unit | system | chaos); the README's command runs them all.
@@ -39,10 +41,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
-    """Keep each phase's report on the item, so a fixture can tell that its test failed."""
+def pytest_runtest_makereport(item: pytest.Item):
+    """A failed test's report ends with the last lines of the log of every node it ran on:
+    those launched since it began, and those of shared fixtures still running. CI keeps no
+    files, only its output."""
     report = yield
-    setattr(item, f"report_{report.when}", report)
+    if report.failed:
+        for node in Node.launched:
+            report.sections.append((f"{node.name}'s log ends", node.log_tail(LOG_TAIL_LINES)))
+    if report.when == "teardown":
+        Node.launched[:] = [node for node in Node.launched if node.alive]
     return report
 
 
@@ -78,11 +86,18 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str,
 class Node(RcacheNode):
     """One rcache process, started with `python -m rcache`, as a user would run it."""
 
+    launched: ClassVar[list[Node]] = []  # for failure reports (pytest_runtest_makereport)
+
     def __init__(self, data_dir: Path, port: int | None = None, *args: str,
                  env: dict[str, str] | None = None,
                  preexec_fn: Callable[[], None] | None = None) -> None:
         super().__init__(port or free_port(), data_dir, *args, root=ROOT, env=env,
                          preexec_fn=preexec_fn)
+
+    def launch(self, argv: Sequence[str] | None = None) -> None:
+        if self not in Node.launched:
+            Node.launched.append(self)
+        super().launch(argv)
 
     def start(self, wait: bool = True) -> Node:
         self.launch()
@@ -238,14 +253,10 @@ class LocalCluster:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LocalCluster]:
+def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
     c = LocalCluster(tmp_path, 3).start()
     yield c
     c.stop()
-    report = getattr(request.node, "report_call", None)
-    if report is not None and report.failed:  # CI keeps no files: the logs go in its output
-        for n in c.nodes:
-            print(f"--- {n.name}'s log ends:\n{n.log_tail(60)}")
 
 
 @pytest.fixture(scope="module")
