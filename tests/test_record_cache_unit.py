@@ -91,6 +91,22 @@ def test_it_stays_within_its_bound_and_keeps_the_latest(
     assert cached(kv, b"big") is None and kv.call("GET", "big") == b"y" * 4097
 
 
+def test_a_full_cache_sheds_many_records_per_walk(
+        kv: DirectNode, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each walk from the dict's start passes every dead slot its deleted keys left: one
+    walk per written record, once full, cost more than the rest of a SET."""
+    monkeypatch.setattr(storage, "RECORD_CACHE_BYTES", 20_000)  # ~140 of these records
+    walks = []
+    evict = storage.RecordCache._evict
+    monkeypatch.setattr(storage.RecordCache, "_evict",
+                        lambda cache, size: walks.append(size) or evict(cache, size))
+    for n in range(1000):
+        kv.call("SET", f"key:{n}", "x" * 10)
+    shed = 20_000 // storage.RECORD_CACHE_SHED
+    assert 0 < len(walks) <= 1000 // 8  # ~9 records per walk (one per SET: ~860 walks)
+    assert 20_000 - shed - 200 <= kv.store.records.size <= 20_000
+
+
 def test_a_new_database_comes_with_an_empty_cache(kv: DirectNode, tmp_path: Path) -> None:
     kv.call("SET", "k", "old")
     Store(str(tmp_path / "snapshot")).close()  # an empty database, as a snapshot installs
