@@ -232,11 +232,10 @@ class RecordCache(dict):
         self.size = size
 
     def _evict(self, size: int) -> int:
-        """The least recently written records out, 1/RECORD_CACHE_SHED of the bound's bytes:
-        one walk from the dict's start per many records. (A deleted key leaves a dead slot where it
-        was until the dict is next resized, and every walk from the start passes them all:
-        one walk per record, with ~100k records held, cost ~40 us per SET.) -> the size
-        left."""
+        """The least recently written records out, 1/RECORD_CACHE_SHED of the bound's bytes,
+        in one walk from the dict's start. (A deleted key leaves a dead slot where it was
+        until the dict is next resized, and every walk from the start passes them all: one
+        walk per record, with ~100k records held, cost ~40 us per SET.) -> the size left."""
         keep = RECORD_CACHE_BYTES - RECORD_CACHE_BYTES // RECORD_CACHE_SHED
         leaving = []
         for key, value in self.items():
