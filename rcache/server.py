@@ -494,28 +494,29 @@ class Client(asyncio.Protocol):
         except CommandError as err:
             if str(err).startswith(errors.WRONG_ARITY_START):
                 count_rejected(argv)
+            self.server.stats.commands_processed -= 1  # (as _reject: it never ran)
             if self.multi is not None:
                 self.multi_failed = True
             return err
         self.last_command = cmd
         if cmd.full_name == "debug" and not self.server.config.debug_allowed(self.local):
-            cmd.rejected_calls += 1  # (checked before authentication, as Redis does)
+            self._reject(cmd)  # (checked before authentication, as Redis does)
             if self.multi is not None:
                 self.multi_failed = True
             return self._rejected(cmd, errors.DEBUG_NOT_ALLOWED)
         if not self.reader.authenticated and "no_auth" not in cmd.flags:
-            cmd.rejected_calls += 1
+            self._reject(cmd)
             return self._rejected(cmd, errors.NOAUTH)
         if self.acl_user is not None:
             refused = self._acl_refusal(cmd, argv)
             if refused is not None:
-                cmd.rejected_calls += 1
+                self._reject(cmd)
                 if self.multi is not None:
                     self.multi_failed = True
                 return self._rejected(cmd, str(refused))
         if self.subscriptions and not self.resp3 and (
                 "pubsub_ok" not in cmd.flags):
-            cmd.rejected_calls += 1
+            self._reject(cmd)
             return CommandError(f"ERR Can't execute '{cmd.full_name}': only (P|S)SUBSCRIBE / "
                                 "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
                                 "context")
@@ -523,14 +524,14 @@ class Client(asyncio.Protocol):
             return self._debugged_script(cmd, argv)
         if self.server.monitors and self.id in self.server.monitors.clients and (
                 cmd.is_write or "readonly" in cmd.flags):  # Redis's monitors are replicas
-            cmd.rejected_calls += 1
+            self._reject(cmd)
             return CommandError("ERR Replica can't interact with the keyspace")
         if self.tracking is not None:
             self.server.tracker.on_command(self, cmd, argv)
         if self.multi is not None and "multi_control" not in cmd.flags:
             if "no_multi" in cmd.flags:
                 self.multi_failed = True
-                cmd.rejected_calls += 1
+                self._reject(cmd)
                 return CommandError("ERR Command not allowed inside a transaction")
             # Redis refuses to queue anything while out of memory (the queue grows too)
             refused = self.server.eviction.admit() if self.server.replicator.is_leader else None
@@ -538,7 +539,7 @@ class Client(asyncio.Protocol):
                 refused = self.server.cluster.refusal_to_queue(self, cmd, argv)
             if refused is not None:
                 self.multi_failed = True
-                cmd.rejected_calls += 1
+                self._reject(cmd)
                 return refused
             self.multi.append((cmd, argv))
             return QUEUED
@@ -564,7 +565,7 @@ class Client(asyncio.Protocol):
                     if server.monitors:
                         server.monitors.feed(self, cmd, argv)
                     return server.cluster.forward(self, [(self.db, argv)])
-                cmd.rejected_calls += 1
+                self._reject(cmd)
                 return route
             if cmd.is_write:
                 route = server.cluster.route_write(self, cmd, argv)
@@ -577,7 +578,7 @@ class Client(asyncio.Protocol):
                     if server.config.maxmemory and "denyoom" in cmd.flags:
                         refused = server.eviction.admit()
                         if refused is not None:
-                            cmd.rejected_calls += 1
+                            self._reject(cmd)
                             return refused
                     elif cmd.full_name in _SCRIPT_RUNS:
                         item = self._script_item(argv)
@@ -606,7 +607,7 @@ class Client(asyncio.Protocol):
                     if server.monitors:
                         server.monitors.feed(self, cmd, argv)
                     return server.cluster.forward(self, [(self.db, argv)])
-                cmd.rejected_calls += 1  # -MOVED, -CLUSTERDOWN
+                self._reject(cmd)  # -MOVED, -CLUSTERDOWN
                 return route
             return self.run_here(cmd, argv)
         except CommandError as err:
@@ -618,18 +619,18 @@ class Client(asyncio.Protocol):
     def _debugged_script(self, cmd: Command, argv: list[bytes]):
         """EVAL or EVALSHA after SCRIPT DEBUG: a debugging session (rcache.ldb), or why not."""
         if self.script_debug == "sync" or self.multi is not None:
-            cmd.rejected_calls += 1
+            self._reject(cmd)
             if self.multi is not None:
                 self.multi_failed = True
                 return CommandError("ERR a debugging session cannot run inside MULTI")
             return CommandError(SCRIPT_DEBUG_REFUSED)
         if cmd.name in ("evalsha", "evalsha_ro"):
-            cmd.rejected_calls += 1
+            self._reject(cmd)
             if len(argv[1]) != 40:
                 return CommandError(NOSCRIPT)
             return CommandError("ERR Please use EVAL instead of EVALSHA for debugging")
         if self.replies.slots:  # the session's output would overtake their replies
-            cmd.rejected_calls += 1
+            self._reject(cmd)
             return CommandError(SCRIPT_DEBUG_PIPELINED)
         return self._start_debug_session(argv)
 
@@ -675,6 +676,13 @@ class Client(asyncio.Protocol):
         self.user_name = user.name
         self.acl_user = None if user.name == b"default" else user
         self._acl_seen = ()
+
+    def _reject(self, cmd: Command) -> None:
+        """``cmd`` is refused before it runs: INFO commandstats counts it in rejected_calls,
+        total_commands_processed leaves it out (counted as it arrived: Redis counts only the
+        commands its call() runs)."""
+        cmd.rejected_calls += 1
+        self.server.stats.commands_processed -= 1
 
     def _rejected(self, cmd: Command, reason: str) -> CommandError:
         """A command refused before it runs; EXEC refused discards the transaction and says
