@@ -587,7 +587,11 @@ class Client(asyncio.Protocol):
                         try:
                             parsed = cmd.parser(argv)  # a syntax error never reaches the log
                         except CommandError as err:
-                            cmd.record(0, True)  # a failed call, as if it had been applied
+                            # a failed call, as if it had been applied (its cost: the parse,
+                            # well under a microsecond)
+                            cmd.record(0, True)
+                            if server.config.slowlog_log_slower_than == 0:
+                                server.note_duration(cmd, argv, 0, self)
                             if server.monitors.clients:  # as Redis shows a failed call
                                 server.monitors.feed(self, cmd, argv)
                             return err

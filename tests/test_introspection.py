@@ -143,9 +143,11 @@ def test_slowlog_records(shared_node: Node) -> None:
         client.set("key", "x" * 200)  # a write: logged where it is applied
         client.get("key")  # a read: logged with its client
         client.exists(*["a"] * 40)
+        with pytest.raises(redis.ResponseError, match="syntax error"):
+            client.execute_command("SET", "key", "v", "NX", "XX")  # refused before the log
         entries = client.slowlog_get(10)
         commands = [entry["command"] for entry in entries]
-        assert b"GET key" in commands
+        assert b"GET key" in commands and b"SET key v NX XX" in commands
         assert any(c.startswith(b"SET key " + b"x" * 128 + b"... (72 more bytes)")
                    for c in commands)
         exists = next(c for c in commands if c.startswith(b"EXISTS"))
