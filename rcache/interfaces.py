@@ -36,6 +36,8 @@ class RaftStatus:
     links_secret: bool  # and/or are authenticated by the cluster secret
     read_rounds: int = 0  # ReadIndex rounds this node started as leader (reads share them)
     match_index: dict[str, int] = field(default_factory=dict)  # leader: Raft address -> index
+    # leader: Raft address -> seconds since that member last answered an AppendEntries
+    answered_ago_s: dict[str, float] = field(default_factory=dict)
 
 
 class PeerUnreachable(Exception):

@@ -1239,17 +1239,21 @@ class Replicator:
         node = self.node
         status = node.getStatus()
         match_prefix = "match_idx_server_"
+        leader = self.is_leader
+        answered = dict(node._SyncObj__lastResponseTime) if leader else {}  # (a copy:
+        now = raft_clock()  # the tick thread changes it)
         return RaftStatus(
             term=status["raft_term"], commit_index=status["commit_idx"],
             applied_index=status["last_applied"],
             leader_commit_index=status["leader_commit_idx"], log_entries=status["log_len"],
             last_log_index=node.last_log_index(), has_quorum=bool(status["has_quorum"]),
             lease_remaining_ms=max(0, round((node.lease_until - time.monotonic()) * 1000))
-            if self.is_leader else 0,
+            if leader else 0,
             links_tls=node.tls is not None, links_secret=node.encryptor is not None,
             read_rounds=self.read_rounds,
             match_index={key[len(match_prefix):]: value for key, value in status.items()
-                         if key.startswith(match_prefix)})
+                         if key.startswith(match_prefix)},
+            answered_ago_s={member.address: now - at for member, at in answered.items()})
 
     def voters(self) -> list[str]:
         return [other.address for other in self.node.otherNodes]

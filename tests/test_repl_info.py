@@ -4,6 +4,8 @@ the snapshots a leader sends, the followers' offsets; CONFIG RESETSTAT zeroes th
 from __future__ import annotations
 
 import os
+import signal
+import time
 
 from tests.conftest import LocalCluster, Node, wait_for
 
@@ -56,6 +58,33 @@ def test_raft_bytes_count_on_the_leader_and_its_followers(cluster: LocalCluster)
         "total_net_repl_output_bytes"]
     assert reset["total_net_repl_input_bytes"] < after[leader.name]["total_net_repl_input_bytes"]
     assert (reset["sync_full"], reset["sync_partial_ok"], reset["sync_partial_err"]) == (0, 0, 0)
+
+
+def test_a_paused_followers_lag_grows_and_comes_back(tmp_path) -> None:
+    """slaveN's lag: the whole seconds since that follower last answered the leader. (1 s
+    election timeouts: a follower resumed after a pause past the default 300 ms may start a
+    campaign, c735aea.)"""
+    cluster = LocalCluster(tmp_path, 3, "--raft-election-timeout", "1000").start()
+    try:
+        client = cluster.leader().client()
+        paused, running = cluster.followers()
+
+        def lags() -> dict[int, int]:
+            """client port -> lag, from the leader's INFO replication."""
+            replication = client.info("replication")
+            return {replication[f"slave{i}"]["port"]: replication[f"slave{i}"]["lag"]
+                    for i in range(replication["connected_slaves"])}
+
+        paused.signal(signal.SIGSTOP)
+        try:
+            time.sleep(2.5)
+            lag = lags()
+            assert lag[paused.port] >= 2 and lag[running.port] <= 1, lag
+        finally:
+            paused.signal(signal.SIGCONT)
+        wait_for(lambda: lags()[paused.port] <= 1, 30, "the resumed follower to answer")
+    finally:
+        cluster.stop()
 
 
 def test_a_follower_brought_up_by_snapshot_counts_as_a_full_sync(tmp_path) -> None:

@@ -252,21 +252,24 @@ def _stats(ctx: Context) -> dict[str, object]:
 def _replication(ctx: Context) -> dict[str, object]:
     """The leader is the master, the followers its replicas; offsets are Raft indexes: the
     master's the index it applied, a replica's the last index it holds as the leader last
-    heard (its match index)."""
+    heard (its match index); a replica's lag, the whole seconds since it last answered the
+    leader (Redis's: since its last REPLCONF ACK, sent every second)."""
     server = ctx.server
     cluster = server.cluster
     applied = server.machine.applied_index
     leader = server.replicator.is_leader
     replication: dict[str, object] = {"role": "master" if leader else "slave"}
     if leader:
-        matched = server.replicator.status().match_index
+        status = server.replicator.status()
+        matched, answered = status.match_index, status.answered_ago_s
         followers = [(raft, client) for node, (raft, client) in cluster.members().items()
                      if node != cluster.leader_id()]
         replication["connected_slaves"] = len(followers)
         for i, (raft, client) in enumerate(followers):
             host, port = client.rsplit(":", 1)
             replication[f"slave{i}"] = (f"ip={host},port={port},state=online,"
-                                        f"offset={matched.get(raft, 0)},lag=0")
+                                        f"offset={matched.get(raft, 0)},"
+                                        f"lag={int(answered.get(raft, 0))}")
         replication["master_failover_state"] = "no-failover"
     else:
         leader_client = cluster.leader_client_address()
