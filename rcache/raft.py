@@ -1240,8 +1240,9 @@ class Replicator:
         status = node.getStatus()
         match_prefix = "match_idx_server_"
         leader = self.is_leader
-        answered = dict(node._SyncObj__lastResponseTime) if leader else {}  # (a copy:
-        now = raft_clock()  # the tick thread changes it)
+        # (a copy: the tick thread changes it)
+        answered = dict(node._SyncObj__lastResponseTime) if leader else {}
+        now = raft_clock()
         return RaftStatus(
             term=status["raft_term"], commit_index=status["commit_idx"],
             applied_index=status["last_applied"],
