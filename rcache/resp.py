@@ -149,8 +149,9 @@ class RequestReader:
         "\r\n" line ends, and skips the two bytes after a bulk unread, as Redis does).
         hiredis allocates an aggregate's list when it reads its count, and frees it item by
         item: bytes whose counts add up to more than their length (a canonical request
-        spends 4 bytes or more per element) are not given to it. Nor are large reads: that
-        check costs per byte, our reader per argument.
+        spends 4 bytes or more per element) are not given to it. Nor are more bytes than a
+        socket read brings (NATIVE_MAX): that check copies them, and what a long buffer
+        holds is mostly one large argument, which our reader takes as cheaply.
         """
         if end - pos > NATIVE_MAX or end - pos > self.max_bulk_len:
             return pos
@@ -255,7 +256,7 @@ class RequestReader:
         return args, nl + 1
 
 
-NATIVE_MAX = 8192  # bytes read at once that hiredis may read
+NATIVE_MAX = 256 * 1024  # bytes read at once that hiredis may read (uvloop reads 256 KiB)
 # What may start a hiredis aggregate ('*' array, '~' set, '>' push, '|' attribute, '%' map),
 # with its count: hiredis allocates that many slots on reading it.
 _AGGREGATE_COUNT = re.compile(rb"[*~>|%](\d+)\r")

@@ -47,7 +47,7 @@ from .ldb import DebugSession
 from .leases import due_leases, lease_ids_after
 from .monitor import Monitors, quoted
 from .oslimits import OomScoreAdj, check_maxclients, fit_maxclients, set_keepalive
-from .outbuf import FLOW_HIGH, FLOW_LOW, FLUSH_AT, LimitWatch
+from .outbuf import FLOW_HIGH, FLOW_LOW, FLUSH_AT, MAX_IN_FLIGHT, TURN_ARGS, TURN_READ, LimitWatch
 from .pause import ClientPause
 from .pending import Pending
 from .pubsub import Hub
@@ -182,6 +182,8 @@ class Client(asyncio.Protocol):
         self.write_paused = False  # the transport holds more than FLOW_HIGH unsent bytes
         self._reading = True
         self._consuming = False
+        self._turn_left = TURN_ARGS  # what _run_plain left of its turn's budget
+        self._next_turn_due = False  # used its turn: runs and reads again at the next
         self._limit_watch = LimitWatch()
         self._flush_due = False  # in the server's list of clients with replies resolved
         self._write_due = False  # in the server's list of clients with replies to write
@@ -266,32 +268,55 @@ class Client(asyncio.Protocol):
         if (commands and not self._inbox and not self._closing and not self.write_paused
                 and not replies.deferred and server.pause.mode is None):
             self._plain = self._plain_connection and not server.config.evicting
+            budget = TURN_ARGS
             if self._plain and not server.monitors.clients:
                 ran = self._run_plain(commands)
+                budget = self._turn_left
                 if ran:
                     commands = commands[ran:]
             if not commands and reader.error is None:
                 # All ran (a read of GETs or SETs, one or a pipeline): no inbox.
-                self._read_done()
+                self._read_done(len(data))
                 return
             if (len(commands) == 1 and not replies.slots and not self._closing
                     and not self.write_paused and replies.out_size <= FLUSH_AT
-                    and reader.error is None):
+                    and reader.error is None and budget > 0):
                 # One command and nothing before it waits: what _consume does for it,
                 # without the inbox.
                 self._on_command(commands[0])
-                self._read_done()
+                self._read_done(len(data))
                 return
-        self._inbox.extend(commands)
-        self._consume()
+            self._inbox.extend(commands)
+            self._consume(budget)
+        else:
+            self._inbox.extend(commands)
+            self._consume()
+        if len(data) >= TURN_READ:
+            self._end_turn()
 
-    def _read_done(self) -> None:
+    def _read_done(self, size: int) -> None:
         """A read event's commands ran without the inbox: their replies go out at the loop
-        turn's end, and reading pauses or resumes as the flow bound says."""
+        turn's end, and reading pauses or resumes as the flow bound says (after a large
+        read, until the next turn: ``_end_turn``)."""
         if self.replies.out:
             self._write_at_turn_end()
-        if self.write_paused or not self._reading:
+        if size >= TURN_READ:
+            self._end_turn()
+        elif self.write_paused or not self._reading:
             self._update_reading()
+
+    def _end_turn(self) -> None:
+        """Run and read nothing more of this connection until the loop's next turn: the
+        other connections' events come first (outbuf: fairness)."""
+        if not self._next_turn_due:
+            self._next_turn_due = True
+            self.server.loop.call_soon(self._next_turn)
+        self._update_reading()
+
+    def _next_turn(self) -> None:
+        self._next_turn_due = False
+        if self.transport is not None and not self.transport.is_closing():
+            self._consume()
 
     def _run_plain(self, commands: list[list[bytes]]) -> int:
         """Run the plain commands (``_plain_command``) at the start of a read event's
@@ -317,14 +342,19 @@ class Client(asyncio.Protocol):
         writes: list[tuple[list[bytes], tuple]] = []  # (argv, (cmd, parsed)) to submit
         lease_reads = ran = 0
         last = None
+        left = TURN_ARGS  # of the turn's budget (outbuf: fairness)
+        room = MAX_IN_FLIGHT - len(slots)  # for writes
         try:
             for argv in commands:
+                if left <= 0:
+                    break
                 cmd = _PLAIN.get(argv[0], _UNSEEN)
                 if cmd is _UNSEEN:
                     cmd = _plain_command(argv[0])
                 if cmd is None or (argc := len(argv)) < -cmd.arity or (
                         cmd.arity > 0 and argc != cmd.arity):
                     break
+                left -= argc
                 if cmd.reads_keyspace:
                     if slots or writes:
                         break  # it waits for the writes before it: deferred
@@ -360,7 +390,7 @@ class Client(asyncio.Protocol):
                 if leading is None:
                     leading = (replicator.is_leader and replicator.faults.io_error is None
                                and not server.config.maxmemory)
-                if not leading:
+                if not leading or len(writes) >= room:
                     break
                 parsed = None
                 if cmd.parser is not None:
@@ -382,11 +412,14 @@ class Client(asyncio.Protocol):
                 self._stats.commands_processed += ran
                 server.cluster.reads_by_lease += lease_reads
                 self.last_command = last
+            self._turn_left = left
         return ran
 
-    def _consume(self) -> None:
+    def _consume(self, budget: int = TURN_ARGS) -> None:
         """Run the parsed commands, in order, while the unsent replies stay below the flow
-        bound; past it the rest wait (and reading stops) until the client reads."""
+        bound; past it the rest wait (and reading stops) until the client reads. Past the
+        turn's ``budget`` (arguments) or MAX_IN_FLIGHT awaited replies, the rest wait for
+        the next turn or for replies (outbuf: fairness)."""
         if self._consuming:
             return  # a reply resolved while a command ran: the running loop goes on
         inbox = self._inbox
@@ -396,14 +429,20 @@ class Client(asyncio.Protocol):
         self._plain = self._plain_connection and not server.config.evicting
         pause = server.pause
         try:
-            while inbox and not self._closing:
+            while inbox and not self._closing and not self._next_turn_due:
                 if replies.out_size > FLUSH_AT:
                     self.flush()
-                if self.write_paused or replies.held > FLOW_HIGH:
+                if (self.write_paused or replies.held > FLOW_HIGH
+                        or len(replies.slots) >= MAX_IN_FLIGHT):
+                    break
+                if budget <= 0:
+                    self._end_turn()
                     break
                 if pause.mode is not None and pause.holds(self, inbox[0], self.multi):
                     break  # CLIENT PAUSE: run_inbox goes on once it ends
-                self._on_command(inbox.popleft())
+                argv = inbox.popleft()
+                budget -= len(argv)
+                self._on_command(argv)
         finally:
             self._consuming = False
         reader = self.reader
@@ -415,7 +454,7 @@ class Client(asyncio.Protocol):
         self._update_reading()
 
     def _update_reading(self) -> None:
-        wanted = not (self.write_paused or self._inbox)
+        wanted = not (self.write_paused or self._inbox or self._next_turn_due)
         if wanted == self._reading:
             return
         transport = self.transport
@@ -1277,7 +1316,7 @@ class Server:
         self._write_due: list[Client] = []  # clients with replies ready, written in one go
         self.busy_poll = PollWindow(config.busy_poll_us)  # after writing replies (busypoll)
         self._polling_until = 0  # perf_counter_ns; 0: not polling
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.oom_score_adj = OomScoreAdj()
         self._pidfile_written = False
         self._unix_socket_open = False  # the socket file is ours to remove
@@ -1285,7 +1324,7 @@ class Server:
     async def serve(self) -> None:
         """Open the client port first (so a port that is taken stops the node before it
         joins anything), start Raft, then serve. SIGTERM stops the node at any point."""
-        loop = self._loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
         self.hub.loop = self.monitors.loop = loop
         self.store.on_acl_change = lambda: loop.call_soon_threadsafe(self._drop_refused_clients)
         self._stopping = asyncio.Event()
@@ -1418,7 +1457,7 @@ class Server:
         """``client`` has replies resolved: it writes them at the end of what resolves
         them (an applied entry, a read round) or, for anything else, later in this turn."""
         if not self._flush_due:
-            self._loop.call_soon(self.flush_replies)
+            self.loop.call_soon(self.flush_replies)
         self._flush_due.append(client)
 
     def flush_replies(self) -> None:
@@ -1437,7 +1476,7 @@ class Server:
         wakes a waiting client once per reply, and a wake-up costs the kernel more than the
         reply: one burst of writes wakes it once for all its connections."""
         if not self._write_due:
-            self._loop.call_soon(self.write_replies)
+            self.loop.call_soon(self.write_replies)
         self._write_due.append(client)
 
     def write_replies(self) -> None:
@@ -1448,14 +1487,14 @@ class Server:
         until = self.busy_poll.begin()
         if until:
             if not self._polling_until:
-                self._loop.call_soon(self._poll)
+                self.loop.call_soon(self._poll)
             self._polling_until = until
 
     def _poll(self) -> None:
         """Keep the loop polling (a ready callback makes its wait time 0) until a request
         comes or the window ends (rcache.busypoll)."""
         if self.busy_poll.awaiting and time.perf_counter_ns() < self._polling_until:
-            self._loop.call_soon(self._poll)
+            self.loop.call_soon(self._poll)
         else:
             self._polling_until = 0
 
