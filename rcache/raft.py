@@ -1177,7 +1177,10 @@ class Replicator:
             return
         index = node.raftLastApplied
         entries = node._SyncObj__getEntries(index - 1, 2)
-        if len(entries) < 2:  # nothing the last snapshot does not hold already
+        # Nothing the last snapshot does not hold already. (The log keeps the two entries
+        # a snapshot ends with: if they alone outweigh raft-log-max-bytes, one large
+        # write, the log stays over it until more entries are applied.)
+        if len(entries) < 2 or index <= self.snapshots.last_index:
             self._snapshot_done(False)
             return
         cluster = sorted(n.address for n in node.otherNodes | {node.selfNode})

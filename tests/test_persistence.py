@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -30,6 +31,25 @@ def test_log_is_compacted_and_restart_replays_only_the_rest(make_node) -> None:
     r = node.client()
     assert r.mget([f"k{i}" for i in range(1500)]) == [str(i).encode() for i in range(1500)]
     assert r.get("counter") == b"1500"
+
+
+def test_one_write_larger_than_the_log_bound_is_snapshotted_once(make_node) -> None:
+    """A value larger than raft-log-max-bytes: the log keeps the entries its snapshot ends
+    with, so it stays over the bound; the node must not snapshot the same state again and
+    again while nothing new is applied (it did, at full CPU, for as long as it stayed idle)."""
+    node = make_node("--raft-log-max-bytes", "1mb")
+    r = node.client()
+    r.set("big", b"x" * (2 * 1024 * 1024))
+    wait_for(lambda: persistence(node)["rdb_saves"] >= 1, 20, "the snapshot the write asks for")
+    wait_for(lambda: not persistence(node)["rdb_bgsave_in_progress"], 20, "the snapshot to end")
+    saves = persistence(node)["rdb_saves"]
+    time.sleep(1)  # idle (the fault snapshotted several times a second)
+    assert persistence(node)["rdb_saves"] == saves <= 2
+    r.set("small", "1")  # the next entries take the big one out of the log
+    r.set("small", "2")
+    wait_for(lambda: persistence(node)["raft_log_bytes"] < 1024 * 1024, 20,
+             "the big entry compacted away")
+    assert r.get("big") == b"x" * (2 * 1024 * 1024)
 
 
 def test_save_and_bgsave_snapshot_on_demand(node) -> None:
