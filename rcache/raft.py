@@ -118,8 +118,11 @@ _FIRST_ENTRY = 1  # the index of the no-op PySyncObj writes into an empty log
 # while the loop reads and parses the next one: the two threads' overlap is then worth more
 # than the wake-ups. Measured (SET, 50 clients): at -P 1 (entries of ~20-50 SETs) applying
 # on the loop took ~25% less CPU per SET; at -P 16 (~800 SETs) applying every entry there
-# lost ~10% of the throughput, this bound none.
+# lost ~10% of the throughput, this bound none. Nor is a large entry applied there: the loop
+# would serve no one while its bytes are copied into the log and RocksDB (a 50 MB SET held
+# other clients ~0.7 s).
 MAX_ALONE_ARGS = 512
+MAX_ALONE_BYTES = 1024 * 1024
 # ReadIndex rounds whose heartbeats are out at once: a loop turn's reads start a round of
 # their own while fewer are in flight, else wait (with the reads of later turns) for one.
 READ_ROUNDS_IN_FLIGHT = 2
@@ -295,7 +298,8 @@ class RaftNode(SyncObj):
         applied (a membership change, say, or a big entry: they go first, on the tick
         thread) or the tick thread is busy.
         The loop serves no one while it applies: acceptable for a lone node, which has no
-        heartbeats to send or answer (an entry's apply is bounded, see MAX_ALONE_ARGS)."""
+        heartbeats to send or answer (an entry's apply is bounded: MAX_ALONE_ARGS and
+        MAX_ALONE_BYTES)."""
         lock = self.tick_lock
         if self._has_peers() or self._queued or not lock.acquire(blocking=False):
             return False
@@ -1418,7 +1422,7 @@ class Replicator:
             self._committed(seed, waiters, result, error)
 
         node = self.node
-        if alone and self._batch_args <= MAX_ALONE_ARGS:
+        if alone and self._batch_args <= MAX_ALONE_ARGS and self._batch_bytes <= MAX_ALONE_BYTES:
             self._applying_alone = True
             try:
                 if node.append_alone(payload, committed):

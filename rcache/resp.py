@@ -235,7 +235,9 @@ class RequestReader:
             if stop + 2 > end:
                 self._need = stop + 2
                 return pos  # the '$<len>' line is read again with the data: it is short
-            args.append(bytes(buf[start:stop]))
+            # (a large argument is copied once, not through a bytearray slice)
+            args.append(bytes(buf[start:stop]) if size < 65536 else
+                        bytes(memoryview(buf)[start:stop]))
             pos = stop + 2  # the two bytes after the data are skipped unread, as in Redis
             self._left -= 1
         return pos
