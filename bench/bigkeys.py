@@ -30,7 +30,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import servers  # noqa: E402
-from bench.bigstrings import PingWatch  # noqa: E402
+from bench.bigstrings import PingWatch, print_steps_with_pings  # noqa: E402
 from bench.servers import ProcessServer, redis_then_rcache  # noqa: E402
 
 CHUNK = 1000  # elements per variadic command
@@ -122,12 +122,7 @@ def main() -> int:
     for name, server in redis_then_rcache("rcache-bigkeys-"):
         columns[name] = measure(server, kinds, args.size, args.stream_size, args.pending,
                                 args.repeat)
-    print(f"{'step':<48} {'redis s':>8} {'rcache s':>9} {'ratio':>6} "
-          f"{'redis PING':>11} {'rcache PING':>12}")
-    for step, (ours, our_ping) in columns["rcache"].items():
-        theirs, their_ping = columns["redis-server"][step]
-        print(f"{step:<48} {theirs:8.3f} {ours:9.3f} {ours / max(theirs, 1e-6):6.1f} "
-              f"{their_ping:11.3f} {our_ping:12.3f}")
+    print_steps_with_pings(columns, 48)
     return 0
 
 

@@ -57,6 +57,18 @@ class PingWatch:
         self._thread.join(timeout=600)
 
 
+def print_steps_with_pings(columns: dict[str, dict[str, tuple[float, float]]],
+                           width: int) -> None:
+    """One row per step: (seconds, slowest PING) on redis-server and on rcache, and the
+    ratio of the seconds."""
+    print(f"{'step':<{width}} {'redis s':>8} {'rcache s':>9} {'ratio':>6} "
+          f"{'redis PING ms':>14} {'rcache PING ms':>15}")
+    for step, (ours, our_ping) in columns["rcache"].items():
+        theirs, their_ping = columns["redis-server"][step]
+        print(f"{step:<{width}} {theirs:8.3f} {ours:9.3f} {ours / max(theirs, 1e-6):6.1f} "
+              f"{their_ping * 1000:14.1f} {our_ping * 1000:15.1f}")
+
+
 def timed(action: Callable[[], object]) -> float:
     started = time.monotonic()
     action()

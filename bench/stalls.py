@@ -30,7 +30,7 @@ import hiredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import servers  # noqa: E402
-from bench.bigstrings import PingWatch  # noqa: E402
+from bench.bigstrings import PingWatch, print_steps_with_pings  # noqa: E402
 from bench.servers import ProcessServer, redis_then_rcache  # noqa: E402
 
 
@@ -99,12 +99,7 @@ def main() -> int:
         servers.RCACHE_ROOT = args.repo.resolve()
     columns = {name: measure(server, args.commands, args.big_mb, args.repeat)
                for name, server in redis_then_rcache("rcache-stalls-")}
-    print(f"{'step':<40} {'redis s':>8} {'rcache s':>9} {'redis PING ms':>14} "
-          f"{'rcache PING ms':>15}")
-    for step, (ours, our_ping) in columns["rcache"].items():
-        theirs, their_ping = columns["redis-server"][step]
-        print(f"{step:<40} {theirs:8.3f} {ours:9.3f} {their_ping * 1000:14.1f} "
-              f"{our_ping * 1000:15.1f}")
+    print_steps_with_pings(columns, 40)
     return 0
 
 
