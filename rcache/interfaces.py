@@ -38,6 +38,8 @@ class RaftStatus:
     match_index: dict[str, int] = field(default_factory=dict)  # leader: Raft address -> index
     # leader: Raft address -> seconds since that member last answered an AppendEntries
     answered_ago_s: dict[str, float] = field(default_factory=dict)
+    # follower: seconds since a leader's AppendEntries last reached it (None: none yet)
+    leader_heard_ago_s: float | None = None
 
 
 class PeerUnreachable(Exception):

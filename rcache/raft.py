@@ -190,7 +190,7 @@ class RaftNode(SyncObj):
         self._sent_at: dict[str, deque[float]] = {}  # AppendEntries not answered yet
         self._confirmed_at: dict[str, float] = {}  # follower -> send time it last answered
         self._lease_from = float("inf")  # no lease before this (a new leader waits)
-        self._leader_heard = float("-inf")  # when a leader last reached us (follower)
+        self.leader_heard = float("-inf")  # when a leader last reached us (follower)
         # When this node last knew a leader (one reached it, or it led; its start counts):
         # how long the cluster went without one is what a new leader's leases are owed.
         self._leader_seen = time.monotonic()
@@ -513,7 +513,7 @@ class RaftNode(SyncObj):
         """A leader (maybe us) was in touch within the election timeout: its lease may hold."""
         if self._isLeader():
             return self.lease_until > time.monotonic() or not self.otherNodes
-        return time.monotonic() - self._leader_heard < self._min_timeout
+        return time.monotonic() - self.leader_heard < self._min_timeout
 
     def _on_append_answered(self, address: str) -> None:
         self.appends_acked[address] = self.appends_acked.get(address, 0) + 1
@@ -565,7 +565,7 @@ class RaftNode(SyncObj):
             self._adopt_newer_term(message.get("term"))
             return
         elif kind == "append_entries":
-            self._leader_heard = self._leader_seen = time.monotonic()
+            self.leader_heard = self._leader_seen = time.monotonic()
             self._prevote_won = False  # a leader is back: no election on an old yes
             if message.get("entries") and "transmission" not in message:
                 self._skip_entries_we_hold(message)
@@ -1261,7 +1261,9 @@ class Replicator:
             read_rounds=self.read_rounds,
             match_index={key[len(match_prefix):]: value for key, value in status.items()
                          if key.startswith(match_prefix)},
-            answered_ago_s={member.address: now - at for member, at in answered.items()})
+            answered_ago_s={member.address: now - at for member, at in answered.items()},
+            leader_heard_ago_s=None if leader or node.leader_heard == float("-inf")
+            else time.monotonic() - node.leader_heard)
 
     def voters(self) -> list[str]:
         return [other.address for other in self.node.otherNodes]

@@ -49,7 +49,7 @@ class Voter:
 
     def pre_vote(self) -> None:
         """Its election timeout has passed and no leader was heard: it asks for a pre-vote."""
-        self.node._leader_heard = float("-inf")
+        self.node.leader_heard = float("-inf")
         self.node._SyncObj__raftElectionDeadline = 0
         self.node._maybe_pre_vote()
 

@@ -87,6 +87,31 @@ def test_a_paused_followers_lag_grows_and_comes_back(tmp_path) -> None:
         cluster.stop()
 
 
+def test_a_followers_last_io_grows_while_the_leader_is_paused(tmp_path) -> None:
+    """A replica's master_last_io_seconds_ago: the whole seconds since the leader last
+    reached it (heartbeats keep it at 0). The leader is paused for less than the 3 s
+    election timeout, so it stays the leader."""
+    cluster = LocalCluster(tmp_path, 3, "--raft-election-timeout", "3000").start()
+    try:
+        leader = cluster.leader()
+        follower = cluster.followers()[0].client()
+
+        def last_io() -> int:
+            return follower.info("replication")["master_last_io_seconds_ago"]
+
+        assert last_io() == 0
+        leader.signal(signal.SIGSTOP)
+        try:
+            time.sleep(2)
+            assert last_io() >= 1
+        finally:
+            leader.signal(signal.SIGCONT)
+        wait_for(lambda: last_io() == 0, 30, "the leader's heartbeats again")
+        assert cluster.leader() is leader
+    finally:
+        cluster.stop()
+
+
 def test_a_follower_brought_up_by_snapshot_counts_as_a_full_sync(tmp_path) -> None:
     cluster = LocalCluster(tmp_path, 1, "--raft-log-max-entries", "200")
     try:

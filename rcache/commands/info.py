@@ -253,7 +253,8 @@ def _replication(ctx: Context) -> dict[str, object]:
     """The leader is the master, the followers its replicas; offsets are Raft indexes: the
     master's the index it applied, a replica's the last index it holds as the leader last
     heard (its match index); a replica's lag, the whole seconds since it last answered the
-    leader (Redis's: since its last REPLCONF ACK, sent every second)."""
+    leader (Redis's: since its last REPLCONF ACK, sent every second); a replica's
+    master_last_io_seconds_ago, the whole seconds since the leader last reached it."""
     server = ctx.server
     cluster = server.cluster
     applied = server.machine.applied_index
@@ -274,12 +275,15 @@ def _replication(ctx: Context) -> dict[str, object]:
     else:
         leader_client = cluster.leader_client_address()
         host, port = leader_client.rsplit(":", 1) if leader_client else ("", "0")
-        link_up = bool(leader_client)  # (heartbeats come every raft-heartbeat-period)
+        link_up = bool(leader_client)
+        status = server.replicator.status()
+        heard = status.leader_heard_ago_s  # (heartbeats come every raft-heartbeat-period)
         replication.update(master_host=host, master_port=port,
                            master_link_status="up" if link_up else "down",
-                           master_last_io_seconds_ago=0 if link_up else -1,
+                           master_last_io_seconds_ago=int(heard) if link_up and heard is not None
+                           else -1,
                            master_sync_in_progress=0,
-                           slave_read_repl_offset=server.replicator.status().commit_index,
+                           slave_read_repl_offset=status.commit_index,
                            slave_repl_offset=applied, slave_priority=100, slave_read_only=1,
                            replica_announced=1, connected_slaves=0)
     # The Raft log is the backlog a follower catches up from; its bound is raft-log-max-bytes.
