@@ -251,6 +251,17 @@ class LocalCluster:
     def stop(self) -> None:
         launch.stop_all(self.nodes)
 
+    def __enter__(self) -> LocalCluster:
+        """Started (stopped again if it fails to start); stopped when the block ends."""
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[LocalCluster]:

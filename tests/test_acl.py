@@ -182,9 +182,7 @@ def test_read_and_write_key_permissions_match_redis(make_node, redis_server, res
 
 def test_selector_users_replicate(tmp_path) -> None:
     """A user's selectors are stored with it: a follower applies the same permissions."""
-    cluster = LocalCluster(tmp_path, 2)
-    try:
-        cluster.start()
+    with LocalCluster(tmp_path, 2) as cluster:
         leader, follower = cluster.leader(), cluster.followers()[0]
         leader.client().execute_command("ACL", "SETUSER", "sel", "on", ">pw", "+get",
                                         "+readonly", "~a*", "(+get %R~r*)")
@@ -195,8 +193,6 @@ def test_selector_users_replicate(tmp_path) -> None:
         assert (reader.get("a1"), reader.get("r1")) == (b"1", b"2")
         with pytest.raises(redis.exceptions.NoPermissionError, match="access one of the keys"):
             reader.get("z1")
-    finally:
-        cluster.stop()
 
 
 def test_noperm_in_multi_aborts_exec_and_hello_auth(make_node) -> None:
@@ -315,9 +311,7 @@ def test_acl_log_matches_redis(make_node, redis_server) -> None:
 
 def test_users_travel_in_snapshots_and_survive_restart(tmp_path) -> None:
     """A node that joins after the log was compacted gets the users from the snapshot."""
-    cluster = LocalCluster(tmp_path, 1)
-    try:
-        cluster.start()
+    with LocalCluster(tmp_path, 1) as cluster:
         leader = cluster.nodes[0]
         admin = leader.client()
         admin.execute_command("ACL", "SETUSER", "app", "on", ">s3cret", "+@read", "+readonly",
@@ -336,15 +330,11 @@ def test_users_travel_in_snapshots_and_survive_restart(tmp_path) -> None:
             with pytest.raises(redis.exceptions.NoPermissionError):
                 reader.get("other")
         assert b"user app on" in b"\n".join(fresh.client().execute_command("ACL", "LIST"))
-    finally:
-        cluster.stop()
 
 
 def test_acl_save_and_load_through_the_log(tmp_path) -> None:
     acl_file = tmp_path / "users.acl"
-    cluster = LocalCluster(tmp_path, 2, "--aclfile", str(acl_file))
-    try:
-        cluster.start()
+    with LocalCluster(tmp_path, 2, "--aclfile", str(acl_file)) as cluster:
         leader = cluster.leader()
         follower = cluster.followers()[0]
         admin = leader.client()
@@ -365,8 +355,6 @@ def test_acl_save_and_load_through_the_log(tmp_path) -> None:
             assert node.client().execute_command("ACL", "USERS") == [b"app", b"default",
                                                                      b"extra"]
             assert _auth_client(node, password="n3w").ping() is True
-    finally:
-        cluster.stop()
 
 
 def test_acl_cat_matches_redis_for_the_commands_rcache_has(make_node, redis_server) -> None:

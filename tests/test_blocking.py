@@ -238,16 +238,13 @@ def test_only_the_leader_parks_clients(steady_cluster: LocalCluster) -> None:
 def test_a_proxying_follower_redirects_blocking_pops(tmp_path) -> None:
     """A proxying follower shares one pipelined link to the leader: a pop waiting on it
     would hold up every other client's writes, so it answers MOVED instead."""
-    cluster = LocalCluster(tmp_path, 3, "--follower-proxy", "yes").start()
-    try:
+    with LocalCluster(tmp_path, 3, "--follower-proxy", "yes") as cluster:
         follower = cluster.followers()[0]
         client = follower.client()
         assert client.rpush("q", "x") == 1  # proxied
         with pytest.raises(MovedError):
             client.blpop(["q"], 1)
         assert client.lpop("q") == b"x"
-    finally:
-        cluster.stop()
 
 
 def _received(sock: socket.socket, size: int) -> bytes:
@@ -389,8 +386,7 @@ def test_a_woken_client_gone_before_it_is_served_holds_up_nothing(tmp_path) -> N
     """The push wakes the first mover, whose try is in the log (the followers are stopped,
     so nothing commits) when its client disconnects. Once the log moves again, the try still
     moves (as the try was ordered), the second mover is served, and the push replies."""
-    cluster = LocalCluster(tmp_path, 3, "--raft-election-timeout", "3000").start()
-    try:
+    with LocalCluster(tmp_path, 3, "--raft-election-timeout", "3000") as cluster:
         leader = cluster.leader()
         client = leader.client()
         first, second = _parked_in_moves(leader.port)
@@ -415,8 +411,6 @@ def test_a_woken_client_gone_before_it_is_served_holds_up_nothing(tmp_path) -> N
         assert _received(second, len(foo)) == foo
         second.close()
         _blocked(client, 0)
-    finally:
-        cluster.stop()
 
 
 def _heard_first(port: int, transaction: bool) -> str:

@@ -292,8 +292,7 @@ def test_redis_benchmark_against_the_leader(steady_cluster: LocalCluster) -> Non
 
 
 def test_follower_proxy_forwards_to_the_leader(tmp_path) -> None:
-    proxied = LocalCluster(tmp_path, 3, "--follower-proxy", "yes").start()
-    try:
+    with LocalCluster(tmp_path, 3, "--follower-proxy", "yes") as proxied:
         follower = proxied.followers()[0]
         r = follower.client(decode_responses=True)
         assert r.set("p", "1") is True
@@ -312,8 +311,6 @@ def test_follower_proxy_forwards_to_the_leader(tmp_path) -> None:
         assert raw.call("GET", "missing") == b"_\r\n"  # the leader answered in RESP3
         assert raw.call("GET", "p") == b"$1\r\n2\r\n"  # db 0 on this connection
         raw.close()
-    finally:
-        proxied.stop()
 
 
 def test_raft_cluster_init_and_join_at_run_time(make_node) -> None:

@@ -241,15 +241,11 @@ def _oom_score(node: Node) -> int:
 def test_oom_score_adj_follows_the_role(tmp_path: Path) -> None:
     """A leader takes the master's value, a follower the replica's, and a follower elected
     leader changes to the master's."""
-    cluster = LocalCluster(tmp_path, 3, "--oom-score-adj", "absolute",
-                           "--oom-score-adj-values", "100 300 800")
-    try:
-        cluster.start()
+    with LocalCluster(tmp_path, 3, "--oom-score-adj", "absolute",
+                      "--oom-score-adj-values", "100 300 800") as cluster:
         leader = cluster.leader()
         wait_for(lambda: [_oom_score(n) for n in cluster.nodes] == [
             100 if n is leader else 300 for n in cluster.nodes], 30, "scores by role")
         leader.stop()
         successor = cluster.leader(timeout=60)
         wait_for(lambda: _oom_score(successor) == 100, 30, "the new leader's score")
-    finally:
-        cluster.stop()

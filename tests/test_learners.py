@@ -140,8 +140,7 @@ def test_a_lone_node_keeps_writing_while_its_learner_is_down(tmp_path) -> None:
     """A 1-node cluster with a learner that is down still commits alone; the learner comes
     back a learner, catches up (from a snapshot: the log is compacted meanwhile), and
     RAFT.NODE PROMOTE makes it a voter."""
-    cluster = LocalCluster(tmp_path, 1, "--raft-log-max-entries", "10", http=True).start()
-    try:
+    with LocalCluster(tmp_path, 1, "--raft-log-max-entries", "10", http=True) as cluster:
         first = cluster.nodes[0]
         learner = Node(tmp_path / "n2", None, "--id", "n2").start()  # a cluster of its own
         cluster.nodes.append(learner)  # stopped with the cluster
@@ -193,8 +192,6 @@ def test_a_lone_node_keeps_writing_while_its_learner_is_down(tmp_path) -> None:
         assert _roles(first)["n2"] == "learner" and cluster.info(first)["raft_voters"] == 1
         learner.kill()
         assert admin.set("after-demotion", "1")
-    finally:
-        cluster.stop()
 
 
 def test_a_demoted_voter_counts_in_no_majority_and_keeps_applying(

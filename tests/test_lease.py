@@ -127,8 +127,7 @@ def test_a_cut_off_follower_does_not_depose_the_leader(tmp_path) -> None:
     election (pre-vote: the others still hear the leader, so it gets no votes). With 1-2 s
     election timeouts: at the default 300 ms, a loaded machine's CI run once kept the other
     follower from hearing the leader that long, and its yes let the paused one campaign."""
-    cluster = LocalCluster(tmp_path, 3, "--raft-election-timeout", "1000").start()
-    try:
+    with LocalCluster(tmp_path, 3, "--raft-election-timeout", "1000") as cluster:
         leader = cluster.leader()
         term = cluster.info(leader)["raft_term"]
         follower = next(n for n in cluster.nodes if n is not leader)
@@ -144,8 +143,6 @@ def test_a_cut_off_follower_does_not_depose_the_leader(tmp_path) -> None:
             cluster.wait_converged()
         assert cluster.leader() is leader
         assert cluster.info(leader)["raft_term"] == term
-    finally:
-        cluster.stop()
 
 
 def test_linearizable_reads_go_on_while_a_follower_is_paused(

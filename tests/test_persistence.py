@@ -85,9 +85,7 @@ def test_appendfsync_always_syncs_before_acknowledging(make_node) -> None:
 
 
 def test_new_node_installs_snapshot_and_the_rest_of_the_log(tmp_path) -> None:
-    cluster = LocalCluster(tmp_path, 1, "--raft-log-max-entries", "200")
-    try:
-        cluster.start()
+    with LocalCluster(tmp_path, 1, "--raft-log-max-entries", "200") as cluster:
         leader = cluster.nodes[0]
         r = leader.client()
         pipe = r.pipeline(transaction=False)
@@ -108,8 +106,6 @@ def test_new_node_installs_snapshot_and_the_rest_of_the_log(tmp_path) -> None:
         assert reader.mget([f"k{i}" for i in range(0, 20000, 997)]) == \
             [str(i).encode() for i in range(0, 20000, 997)]
         assert "installed snapshot" in fresh.log()
-    finally:
-        cluster.stop()
 
 
 def test_whole_cluster_restart_keeps_acknowledged_writes(cluster: LocalCluster) -> None:
@@ -128,10 +124,9 @@ def test_whole_cluster_restart_keeps_acknowledged_writes(cluster: LocalCluster) 
 
 
 def test_incr_exact_across_kill_cycles_of_random_nodes(tmp_path) -> None:
-    cluster = LocalCluster(tmp_path, 3, "--raft-log-max-entries", "300").start()
     rng = random.Random(7)
     acknowledged = 0
-    try:
+    with LocalCluster(tmp_path, 3, "--raft-log-max-entries", "300") as cluster:
         for _ in range(20):
             leader = cluster.leader()
             r = leader.client()
@@ -143,8 +138,6 @@ def test_incr_exact_across_kill_cycles_of_random_nodes(tmp_path) -> None:
             victim.start()
             cluster.wait_converged()
             assert int(cluster.leader().client().get("counter")) == acknowledged
-    finally:
-        cluster.stop()
 
 
 def _start_fails(node: Node) -> str:

@@ -161,8 +161,7 @@ def test_sealed_frames_never_share_a_nonce() -> None:
 @pytest.mark.parametrize("secret", [None, "the-secret"])
 def test_malicious_pickle_frames_create_nothing(tmp_path: Path, secret: str | None) -> None:
     args = ("--cluster-secret", secret) if secret else ("--cluster-secret-generate", "no")
-    cluster = LocalCluster(tmp_path, 1, *args).start()
-    try:
+    with LocalCluster(tmp_path, 1, *args) as cluster:
         node = cluster.nodes[0]
         raft_port = node.port + 10000
         created = tmp_path / "created"
@@ -183,8 +182,6 @@ def test_malicious_pickle_frames_create_nothing(tmp_path: Path, secret: str | No
         assert r.get("still") == b"serving"
         assert not created.exists()
         assert cluster.info(node)["raft_role"] == "leader"
-    finally:
-        cluster.stop()
 
 
 def test_a_fake_leaders_entry_is_never_unpickled(tmp_path: Path) -> None:
@@ -194,9 +191,7 @@ def test_a_fake_leaders_entry_is_never_unpickled(tmp_path: Path) -> None:
     keeps it and cannot apply past it (and, calling elections with the longer log, may hand
     it to the others): an unauthenticated channel cannot protect the log, only the process.
     That is why the channel is authenticated by default."""
-    cluster = LocalCluster(tmp_path, 3, "--cluster-secret-generate", "no",
-                           *_RARE_ELECTIONS).start()
-    try:
+    with LocalCluster(tmp_path, 3, "--cluster-secret-generate", "no", *_RARE_ELECTIONS) as cluster:
         leader = cluster.leader()
         leader.client().set("k", "v")
         cluster.wait_converged()
@@ -226,15 +221,12 @@ def test_a_fake_leaders_entry_is_never_unpickled(tmp_path: Path) -> None:
         wait_for(forge, 30, "the forged entry to be refused when applied", interval=0.5)
         assert not created.exists()
         assert all(n.proc.poll() is None for n in cluster.nodes)  # refused, nothing crashed
-    finally:
-        cluster.stop()
 
 
 @pytest.mark.parametrize("secret", [None, "the-secret"])
 def test_huge_declared_length_is_refused_at_once(tmp_path: Path, secret: str | None) -> None:
     args = ("--cluster-secret", secret) if secret else ("--cluster-secret-generate", "no")
-    cluster = LocalCluster(tmp_path, 3, *args, *_RARE_ELECTIONS).start()
-    try:
+    with LocalCluster(tmp_path, 3, *args, *_RARE_ELECTIONS) as cluster:
         leader = cluster.leader()
         term = cluster.info(leader)["raft_term"]
         rss_before = _rss_kb(leader.proc.pid)
@@ -251,14 +243,11 @@ def test_huge_declared_length_is_refused_at_once(tmp_path: Path, secret: str | N
         assert cluster.info(leader)["raft_term"] == term
         leader.client().set("after", "ok")
         cluster.wait_converged()
-    finally:
-        cluster.stop()
 
 
 def test_raft_channel_is_authenticated_by_default(tmp_path: Path) -> None:
     """Without flags, the first node generates a secret and joiners receive it."""
-    cluster = LocalCluster(tmp_path, 3).start()
-    try:
+    with LocalCluster(tmp_path, 3) as cluster:
         secrets = {(n.dir / "cluster-secret").read_text() for n in cluster.nodes}
         assert len(secrets) == 1 and len(secrets.pop()) >= 32
         assert all((n.dir / "cluster-secret").stat().st_mode & 0o077 == 0 for n in cluster.nodes)
@@ -272,13 +261,10 @@ def test_raft_channel_is_authenticated_by_default(tmp_path: Path) -> None:
         follower.restart()  # a member reads its secret back from its data dir
         cluster.wait_converged()
         assert cluster.info(leader)["raft_voters"] == 3
-    finally:
-        cluster.stop()
 
 
 def test_node_add_refuses_unreachable_or_malformed_members(tmp_path: Path) -> None:
-    cluster = LocalCluster(tmp_path, 1).start()
-    try:
+    with LocalCluster(tmp_path, 1) as cluster:
         node = cluster.nodes[0]
         r = node.client()
         before = r.execute_command("RAFT.CLUSTER", "INFO")
@@ -310,8 +296,6 @@ def test_node_add_refuses_unreachable_or_malformed_members(tmp_path: Path) -> No
         cluster.wait_converged()
         wait_for(lambda: cluster.info(node)["raft_voters"] == 2, 30,
                  "the new node, a learner, to be promoted")
-    finally:
-        cluster.stop()
 
 
 @pytest.mark.parametrize("snapshot", [False, True])

@@ -64,8 +64,7 @@ def test_a_paused_followers_lag_grows_and_comes_back(tmp_path) -> None:
     """slaveN's lag: the whole seconds since that follower last answered the leader. (1 s
     election timeouts: a follower resumed after a pause past the default 300 ms may start a
     campaign, c735aea.)"""
-    cluster = LocalCluster(tmp_path, 3, "--raft-election-timeout", "1000").start()
-    try:
+    with LocalCluster(tmp_path, 3, "--raft-election-timeout", "1000") as cluster:
         client = cluster.leader().client()
         paused, running = cluster.followers()
 
@@ -83,16 +82,13 @@ def test_a_paused_followers_lag_grows_and_comes_back(tmp_path) -> None:
         finally:
             paused.signal(signal.SIGCONT)
         wait_for(lambda: lags()[paused.port] <= 1, 30, "the resumed follower to answer")
-    finally:
-        cluster.stop()
 
 
 def test_a_followers_last_io_grows_while_the_leader_is_paused(tmp_path) -> None:
     """A replica's master_last_io_seconds_ago: the whole seconds since the leader last
     reached it (heartbeats keep it at 0). The leader is paused for less than the 3 s
     election timeout, so it stays the leader."""
-    cluster = LocalCluster(tmp_path, 3, "--raft-election-timeout", "3000").start()
-    try:
+    with LocalCluster(tmp_path, 3, "--raft-election-timeout", "3000") as cluster:
         leader = cluster.leader()
         follower = cluster.followers()[0].client()
 
@@ -108,14 +104,10 @@ def test_a_followers_last_io_grows_while_the_leader_is_paused(tmp_path) -> None:
             leader.signal(signal.SIGCONT)
         wait_for(lambda: last_io() == 0, 30, "the leader's heartbeats again")
         assert cluster.leader() is leader
-    finally:
-        cluster.stop()
 
 
 def test_a_follower_brought_up_by_snapshot_counts_as_a_full_sync(tmp_path) -> None:
-    cluster = LocalCluster(tmp_path, 1, "--raft-log-max-entries", "200")
-    try:
-        cluster.start()
+    with LocalCluster(tmp_path, 1, "--raft-log-max-entries", "200") as cluster:
         leader = cluster.nodes[0]
         client = leader.client()
         for _ in range(300):  # many small entries: the log is compacted past them
@@ -129,5 +121,3 @@ def test_a_follower_brought_up_by_snapshot_counts_as_a_full_sync(tmp_path) -> No
         assert _stats(leader)["sync_full"] >= 1
         client.execute_command("CONFIG", "RESETSTAT")
         assert _stats(leader)["sync_full"] == 0
-    finally:
-        cluster.stop()

@@ -664,8 +664,7 @@ def test_commands_scripts_run_count_in_commandstats(pair) -> None:  # noqa: F811
 def test_a_followers_forwarded_scripts_keep_their_users_permissions(tmp_path) -> None:
     """follower-proxy: a non-default user's script the follower forwards is wrapped in
     RAFT.SCRIPT-USER, so on the leader its commands still need that user's permissions."""
-    proxied = LocalCluster(tmp_path, 3, "--follower-proxy", "yes").start()
-    try:
+    with LocalCluster(tmp_path, 3, "--follower-proxy", "yes") as proxied:
         admin = proxied.leader().client()
         admin.acl_setuser("limited", enabled=True, passwords=["+pw"], keys=["x*"],
                           commands=["+@scripting", "+set", "+multi", "+exec"])
@@ -686,8 +685,6 @@ def test_a_followers_forwarded_scripts_keep_their_users_permissions(tmp_path) ->
         wide = proxied.leader().client(username="wide", password="pw")
         with pytest.raises(redis.ResponseError, match="only the default user"):
             wide.execute_command("RAFT.SCRIPT-USER", "limited", "EVAL", "return 1", "0")
-    finally:
-        proxied.stop()
 
 
 def test_writes_before_an_error_stay(shared_node: Node) -> None:
@@ -908,9 +905,7 @@ def test_functions_replicate_and_survive_failover(cluster: LocalCluster) -> None
 
 
 def test_scripts_and_functions_reach_a_node_by_snapshot(tmp_path) -> None:
-    cluster = LocalCluster(tmp_path, 1, "--raft-log-max-entries", "50")
-    try:
-        cluster.start()
+    with LocalCluster(tmp_path, 1, "--raft-log-max-entries", "50") as cluster:
         leader = cluster.nodes[0]
         client = leader.client()
         sha = client.script_load("return redis.call('get', KEYS[1])")
@@ -930,5 +925,3 @@ def test_scripts_and_functions_reach_a_node_by_snapshot(tmp_path) -> None:
         assert reader.script_exists(sha) == [True]
         assert reader.evalsha_ro(sha, 1, "k") == b"v"
         assert reader.fcall_ro("get_key", 1, "k") == b"v"
-    finally:
-        cluster.stop()

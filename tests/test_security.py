@@ -67,8 +67,7 @@ def test_protected_mode_warning(make_node) -> None:
 
 
 def test_process_without_the_secret_cannot_join_vote_or_append(tmp_path) -> None:
-    cluster = LocalCluster(tmp_path, 3, "--cluster-secret", "the-secret").start()
-    try:
+    with LocalCluster(tmp_path, 3, "--cluster-secret", "the-secret") as cluster:
         leader = cluster.leader()
         r = leader.client()
         for i in range(50):
@@ -94,15 +93,12 @@ def test_process_without_the_secret_cannot_join_vote_or_append(tmp_path) -> None
         assert cluster.leader() is leader
         assert r.mget([f"k{i}" for i in range(50)]) == [str(i).encode() for i in range(50)]
         r.set("still", "writable")
-    finally:
-        cluster.stop()
 
 
 def test_raft_port_refuses_read_only_and_utility_connections(tmp_path) -> None:
     """Even without a secret, nobody can stream the log through PySyncObj's read-only door
     (nor add members through its utility commands, refused by the same check)."""
-    cluster = LocalCluster(tmp_path, 1, "--cluster-secret-generate", "no").start()
-    try:
+    with LocalCluster(tmp_path, 1, "--cluster-secret-generate", "no") as cluster:
         node = cluster.nodes[0]
         raft_port = node.port + 10000
         voters = cluster.info(node)["raft_voters"]
@@ -114,8 +110,6 @@ def test_raft_port_refuses_read_only_and_utility_connections(tmp_path) -> None:
                          f"the connection that {refusal} to be refused")
         assert cluster.info(node)["raft_voters"] == voters
         assert node.client().set("ok", 1)
-    finally:
-        cluster.stop()
 
 
 def _outward_address() -> str | None:

@@ -818,8 +818,7 @@ def test_sentinel_replies_have_redis_sentinels_shape(
 def test_sentinel_with_no_leader_reports_the_master_down(tmp_path: Path) -> None:
     """A lone survivor of three knows no leader: the last one stays the master, down
     (s_down,o_down as Sentinel flags a master that fails), which clients skip."""
-    cluster = LocalCluster(tmp_path, 3).start()
-    try:
+    with LocalCluster(tmp_path, 3) as cluster:
         leader = cluster.leader()
         survivor = next(node for node in cluster.nodes if node is not leader)
         for node in cluster.nodes:
@@ -844,8 +843,6 @@ def test_sentinel_with_no_leader_reports_the_master_down(tmp_path: Path) -> None
                 sentinel.discover_master(MASTER)
         finally:
             sentinel.close()
-    finally:
-        cluster.stop()
 
 
 def test_sentinel_master_name_is_an_option(make_node) -> None:

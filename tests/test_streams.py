@@ -767,8 +767,7 @@ def test_streams_replicate_and_blocked_reads_unblock_on_leader_change(
 
 def test_a_proxying_follower_forwards_group_reads_and_redirects_blocking_ones(
         tmp_path: Path) -> None:
-    cluster = LocalCluster(tmp_path, 3, "--follower-proxy", "yes").start()
-    try:
+    with LocalCluster(tmp_path, 3, "--follower-proxy", "yes") as cluster:
         client = cluster.followers()[0].client()
         assert client.xadd("q", {"job": "1"}, id="1-1") == b"1-1"  # proxied
         assert client.xgroup_create("q", "g", id="0") is True
@@ -776,8 +775,6 @@ def test_a_proxying_follower_forwards_group_reads_and_redirects_blocking_ones(
         with pytest.raises(MovedError):  # it may wait: that would stall the shared link
             client.xreadgroup("g", "c", {"q": ">"}, block=100)
         assert client.xack("q", "g", "1-1") == 1
-    finally:
-        cluster.stop()
 
 
 # -- rq, which stores job results with XADD inside MULTI ------------------------------------------

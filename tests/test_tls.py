@@ -186,9 +186,7 @@ def _tls_port_cluster(tmp_path, certs, size: int, *args: str) -> LocalCluster:
 
 
 def test_tls_cluster_client_follows_moved_after_leader_kill(tmp_path, certs) -> None:
-    cluster = _tls_port_cluster(tmp_path, certs, 3)
-    try:
-        cluster.start()
+    with _tls_port_cluster(tmp_path, certs, 3) as cluster:
         follower = cluster.followers()[0]
         tls_follower = _tls_client(follower.port + TLS_OFFSET, certs)
         with pytest.raises(redis.exceptions.ResponseError) as moved:
@@ -210,8 +208,6 @@ def test_tls_cluster_client_follows_moved_after_leader_kill(tmp_path, certs) -> 
                  "the TLS RedisCluster client to write through the new leader")
         assert rc.get("c19") == b"19" and rc.get("after") == b"kill"
         rc.close()
-    finally:
-        cluster.stop()
 
 
 def test_plain_ssl_module_handshake_needs_the_client_certificate(make_node, certs) -> None:
@@ -282,8 +278,7 @@ def _raft_port(node: Node) -> int:
 
 
 def test_raft_links_over_tls_survive_a_leader_kill(tmp_path, certs) -> None:
-    cluster = _raft_tls_cluster(tmp_path, certs).start()
-    try:
+    with _raft_tls_cluster(tmp_path, certs) as cluster:
         leader = cluster.leader()
         info = leader.client().info("raft")
         assert (info["raft_link_tls"], info["raft_link_secret"]) == (1, 0)
@@ -309,8 +304,6 @@ def test_raft_links_over_tls_survive_a_leader_kill(tmp_path, certs) -> None:
         other = next(n for n in survivors if n is not new_leader).client()
         other.execute_command("READONLY")
         wait_for(lambda: other.get("after") == b"kill", 30, "the write to replicate over TLS")
-    finally:
-        cluster.stop()
 
 
 def test_a_peer_without_a_cluster_ca_certificate_is_refused(tmp_path, certs, rogue) -> None:
@@ -349,10 +342,9 @@ def test_members_dial_with_tls_client_cert_file(tmp_path, certs) -> None:
     dials with a client-only one (tls-client-cert-file), which the others accept."""
     server_only = {**certs, "server": certs["only_server"],
                    "server_key": certs["only_server_key"]}
-    cluster = _raft_tls_cluster(tmp_path, server_only, "--tls-client-cert-file",
-                                certs["only_client"], "--tls-client-key-file",
-                                certs["only_client_key"]).start()
-    try:
+    with _raft_tls_cluster(tmp_path, server_only, "--tls-client-cert-file",
+                           certs["only_client"], "--tls-client-key-file",
+                           certs["only_client_key"]) as cluster:
         leader = cluster.leader()
         assert leader.client().set("k", "v") is True  # committed over the members' links
         cluster.wait_converged()
@@ -369,8 +361,6 @@ def test_members_dial_with_tls_client_cert_file(tmp_path, certs) -> None:
             == f"127.0.0.1:{_raft_port(leader)}"
         with pytest.raises((ssl.SSLError, ConnectionError, BadFrame)):
             asyncio.run(ask(_member_tls(server_only)))
-    finally:
-        cluster.stop()
 
 
 def test_tls_client_cert_file_without_its_key_stops_startup(make_node, certs) -> None:
@@ -382,8 +372,7 @@ def test_tls_client_cert_file_without_its_key_stops_startup(make_node, certs) ->
 
 
 def test_a_plaintext_peer_on_a_tls_raft_port_is_refused(tmp_path, certs) -> None:
-    cluster = _raft_tls_cluster(tmp_path, certs).start()
-    try:
+    with _raft_tls_cluster(tmp_path, certs) as cluster:
         leader = cluster.leader()
         with socket.create_connection(("127.0.0.1", _raft_port(leader)), timeout=10) as plain:
             plain.sendall(encode_frame(PROBE))  # what a member without TLS would say
@@ -398,17 +387,13 @@ def test_a_plaintext_peer_on_a_tls_raft_port_is_refused(tmp_path, certs) -> None
         assert leader.client().set("k", "v") is True
         cluster.wait_converged()
         assert cluster.leader() is leader
-    finally:
-        cluster.stop()
 
 
 def test_follower_proxy_link_over_tls(tmp_path, certs) -> None:
     """tls-replication yes: a follower forwards to the leader's TLS port, showing its
     certificate (tls-auth-clients yes there)."""
-    cluster = _tls_port_cluster(tmp_path, certs, 2, "--follower-proxy", "yes",
-                                "--tls-replication", "yes", "--tls-cluster", "yes")
-    try:
-        cluster.start()
+    with _tls_port_cluster(tmp_path, certs, 2, "--follower-proxy", "yes",
+                           "--tls-replication", "yes", "--tls-cluster", "yes") as cluster:
         follower = cluster.followers()[0]
         assert follower.client().info("raft")["raft_proxy_tls"] == 1
         assert follower.client().set("proxied", "over tls") is True
@@ -417,8 +402,6 @@ def test_follower_proxy_link_over_tls(tmp_path, certs) -> None:
         proxy_links = [c for c in leader.client().client_list()
                        if c["laddr"].endswith(f":{leader.port + TLS_OFFSET}")]
         assert proxy_links, "the follower's proxy link did not come in on the TLS port"
-    finally:
-        cluster.stop()
 
 
 def test_tls_link_options_from_file_env_and_flags(make_node, certs, tmp_path) -> None:
