@@ -41,6 +41,12 @@ def rows(browser, css: str) -> list:
     return browser.find_elements(By.CSS_SELECTOR, css)
 
 
+def click(browser, css: str) -> None:
+    """Click the element, found again if the page re-rendered it in between (its tables are
+    redrawn as they refresh, leaving a found row stale)."""
+    wait_for(lambda: find(browser, css).click() or True, 10, f"a click on {css}")
+
+
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[object]:
     chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
@@ -63,8 +69,7 @@ def browser(tmp_path: Path) -> Iterator[object]:
 
 
 def test_dashboard_follows_the_leader_and_edits_keys(browser, tmp_path: Path) -> None:
-    cluster = LocalCluster(tmp_path, 3, http=True).start()
-    try:
+    with LocalCluster(tmp_path, 3, http=True) as cluster:
         leader = cluster.leader()
         follower = cluster.followers()[0]
         r = leader.client()
@@ -74,10 +79,12 @@ def test_dashboard_follows_the_leader_and_edits_keys(browser, tmp_path: Path) ->
         r.rpush("queue:jobs", "resize", "mail")
 
         browser.get(f"http://127.0.0.1:{follower.http_port}/")
-        members = wait_for(lambda: len(rows(browser, "#members tbody tr")) == 3
-                           and rows(browser, "#members tbody tr"), 30, "three members")
-        roles = {row.get_attribute("data-id"): row.find_element(By.CSS_SELECTOR, ".role").text
-                 for row in members}
+
+        def member_roles() -> dict[str, str]:
+            return {row.get_attribute("data-id"): row.find_element(By.CSS_SELECTOR, ".role").text
+                    for row in rows(browser, "#members tbody tr")}
+        roles = wait_for(lambda: len(found := member_roles()) == 3 and found, 30,
+                         "three members")
         assert roles[leader.name] == "leader"
         assert sorted(roles.values()) == ["follower", "follower", "leader"]
         assert text(browser, "#node-role") == "follower"
@@ -87,15 +94,15 @@ def test_dashboard_follows_the_leader_and_edits_keys(browser, tmp_path: Path) ->
 
         # Existing keys are listed with their types, read through the leader.
         wait_for(lambda: text(browser, "#keys tbody").count("\n") >= 3, 15, "the key list")
-        find(browser, '#keys tr[data-key="user:2"]').click()
+        click(browser, '#keys tr[data-key="user:2"]')
         wait_for(lambda: '"plan": "pro"' in value(browser, "#key-value"), 15,
                  "the hash's fields")
 
         # Create.
-        find(browser, "#new-key").click()
+        click(browser, "#new-key")
         find(browser, "#key-name").send_keys("web:greeting")
         find(browser, "#key-value").send_keys("hello from the browser")
-        find(browser, "#save-key").click()
+        click(browser, "#save-key")
         wait_for(lambda: r.get("web:greeting") == b"hello from the browser", 15,
                  "the new key in redis-py")
         wait_for(lambda: rows(browser, GREETING_ROW),
@@ -107,7 +114,7 @@ def test_dashboard_follows_the_leader_and_edits_keys(browser, tmp_path: Path) ->
         find(browser, "#key-value").clear()
         find(browser, "#key-value").send_keys("edited")
         find(browser, "#key-ttl").send_keys("300")
-        find(browser, "#save-key").click()
+        click(browser, "#save-key")
         wait_for(lambda: r.get("web:greeting") == b"edited", 15, "the edit in redis-py")
         assert 0 < r.ttl("web:greeting") <= 300
 
@@ -124,9 +131,9 @@ def test_dashboard_follows_the_leader_and_edits_keys(browser, tmp_path: Path) ->
             wait_for(lambda seen=seen: samples() > seen, 15, "a new rate sample")
         assert "writes/s" in text(browser, "#rates-now")
         find(browser, "#prefix").send_keys("user")
-        find(browser, "#browse button[type=submit]").click()
+        click(browser, "#browse button[type=submit]")
         wait_for(lambda: "queue:jobs" not in text(browser, "#keys tbody"), 15, "the prefix filter")
-        find(browser, '#keys tr[data-key="user:1"]').click()
+        click(browser, '#keys tr[data-key="user:1"]')
         wait_for(lambda: value(browser, "#key-value") == "alice", 15, "user:1")
         screenshot = Path(os.environ.get("RCACHE_SCREENSHOT") or tmp_path / "dashboard.png")
         if not screenshot.is_absolute():
@@ -139,34 +146,32 @@ def test_dashboard_follows_the_leader_and_edits_keys(browser, tmp_path: Path) ->
         # Delete, after confirming.
         find(browser, "#prefix").clear()
         find(browser, "#prefix").send_keys("web:")
-        find(browser, "#browse button[type=submit]").click()
+        click(browser, "#browse button[type=submit]")
         wait_for(lambda: rows(browser, GREETING_ROW),
                  15, "the key in the full list")
-        find(browser, GREETING_ROW).click()
+        click(browser, GREETING_ROW)
         wait_for(lambda: value(browser, "#key-value") == "edited", 15, "the key")
-        find(browser, "#delete-key").click()
+        click(browser, "#delete-key")
         wait_for(lambda: find(browser, "#confirm").is_displayed(), 10, "the confirmation")
         assert "web:greeting" in text(browser, "#confirm-text")
-        find(browser, "#confirm-ok").click()
+        click(browser, "#confirm-ok")
         wait_for(lambda: r.exists("web:greeting") == 0, 15, "the deletion in redis-py")
         wait_for(lambda: not browser.find_elements(
             By.CSS_SELECTOR, GREETING_ROW), 15, "the row to go")
 
         # Leadership handed to the node the page is on, after a confirmation.
-        make_leader = find(browser, f'#members tr[data-id="{follower.name}"] button')
-        assert make_leader.text == "Make leader"
-        make_leader.click()
+        make_leader = f'#members tr[data-id="{follower.name}"] button'
+        assert wait_for(lambda: text(browser, make_leader), 10, "the button") == "Make leader"
+        click(browser, make_leader)
         wait_for(lambda: find(browser, "#confirm").is_displayed(), 10, "the confirmation")
         assert follower.name in text(browser, "#confirm-text")
-        find(browser, "#confirm-ok").click()
+        click(browser, "#confirm-ok")
         wait_for(lambda: cluster.leader(timeout=5) is follower, 30, "the new leader")
         wait_for(lambda: text(browser, "#node-role") == "leader", 15, "the page to say so")
         assert find(browser, "#follower-banner").get_attribute("hidden") is not None
 
         errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
         assert errors == []
-    finally:
-        cluster.stop()
 
 
 def test_dashboard_asks_for_the_password_once(browser, make_node) -> None:
@@ -177,7 +182,7 @@ def test_dashboard_asks_for_the_password_once(browser, make_node) -> None:
     browser.get(f"http://127.0.0.1:{http_port}/")
     wait_for(lambda: find(browser, "#login").is_displayed(), 30, "the password prompt")
     find(browser, "#password").send_keys("s3cret")
-    find(browser, "#login-form button").click()
+    click(browser, "#login-form button")
     wait_for(lambda: rows(browser, '#keys tr[data-key="user:1"]'), 30,
              "the keys, once signed in")
     assert find(browser, "#node-role").text == "leader"
