@@ -271,6 +271,9 @@ class Store:
         self.generation = 0
         # Bumped when an entry changes ACL users (commands/acl_rules.py caches them).
         self.acl_version = 0
+        # Bumped when an entry changes member records; with generation, keys _member_view.
+        self.members_version = 0
+        self._member_view: tuple[int, int, dict, dict] | None = None
         # Held while an applied entry's writes become visible (``committing``); the event loop
         # holds it (``one_state``) to run a follower's transaction or a script on one state.
         self.commit_lock = threading.Lock()
@@ -412,23 +415,33 @@ class Store:
 
     def members(self) -> dict[str, tuple[str, str]]:
         """node id -> (raft address, client address), as replicated through the log."""
-        found = {}
-        for key, value in self.db.items(from_key=MEMBER_PREFIX):
-            if not key.startswith(MEMBER_PREFIX):
-                break
-            raft, client = value.decode().split(" ")[:2]
-            found[key[len(MEMBER_PREFIX):].decode()] = (raft, client)
-        return found
+        return dict(self._members()[2])
 
     def member_roles(self) -> dict[str, str]:
         """node id -> VOTER, LEARNER or LEARNER_KEPT, as replicated through the log."""
-        found = {}
+        return dict(self._members()[3])
+
+    def _members(self) -> tuple[int, int, dict, dict]:
+        """The member records, read from RocksDB once per change: a follower routing a
+        client's command (MOVED, a proxied write) looks up the leader's address each time.
+        Read on the loop while the applying thread may change them: a view is kept only if
+        no change was counted while it was read (the count follows the write)."""
+        view = self._member_view
+        generation, version = self.generation, self.members_version
+        if view is not None and view[0] == generation and view[1] == version:
+            return view
+        addresses, roles = {}, {}
         for key, value in self.db.items(from_key=MEMBER_PREFIX):
             if not key.startswith(MEMBER_PREFIX):
                 break
             words = value.decode().split(" ")
-            found[key[len(MEMBER_PREFIX):].decode()] = words[2] if len(words) > 2 else VOTER
-        return found
+            node = key[len(MEMBER_PREFIX):].decode()
+            addresses[node] = (words[0], words[1])
+            roles[node] = words[2] if len(words) > 2 else VOTER
+        view = (generation, version, addresses, roles)
+        if self.generation == generation and self.members_version == version:
+            self._member_view = view
+        return view
 
     def acl_users(self) -> dict[bytes, bytes]:
         """user name -> rules, as ACL SETUSER/DELUSER left them through the log."""
@@ -740,8 +753,10 @@ class Transaction:
             store.acl_version += 1
             if store.on_acl_change is not None:
                 store.on_acl_change()
-        if self.members_changed and store.on_members_change is not None:
-            store.on_members_change()
+        if self.members_changed:
+            store.members_version += 1
+            if store.on_members_change is not None:
+                store.on_members_change()
         if totals:
             store._counters.update(totals)
         if dbmap is not store.dbmap:
