@@ -25,6 +25,7 @@ class LeaderLink(asyncio.Protocol):
         self.waiting: deque[Pending | None] = deque()  # None: a reply we sent for ourselves
         self.db = 0
         self.lost = False
+        self._unsent: list[bytes] = []  # written at the end of the loop turn, in one write
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         self.transport = transport
@@ -47,8 +48,16 @@ class LeaderLink(asyncio.Protocol):
                 waiter.resolve(CommandError(OUTCOME_UNKNOWN))
 
     def send(self, commands: list[list[bytes]], replies: list[Pending | None]) -> None:
-        self.transport.write(b"".join(encode_command(argv) for argv in commands))
+        """Queue the commands: a turn's commands (a client's pipeline) go out in one write."""
+        if not self._unsent:
+            asyncio.get_running_loop().call_soon(self._write)
+        self._unsent.extend(map(encode_command, commands))
         self.waiting.extend(replies)
+
+    def _write(self) -> None:
+        unsent, self._unsent = self._unsent, []
+        if not self.transport.is_closing():
+            self.transport.write(b"".join(unsent))
 
 
 class LeaderProxy:
@@ -59,6 +68,8 @@ class LeaderProxy:
         self.tls = tls  # tls-replication yes: the link goes to the leader's TLS port
         self.links: dict[tuple[str, bool, bool], LeaderLink] = {}
         self.connecting: dict[tuple[str, bool, bool], asyncio.Task] = {}
+        # Forwards waiting for their link, per link: later ones wait too (request order)
+        self.waiting: dict[tuple[str, bool, bool], int] = {}
 
     async def _link(self, leader: str, resp3: bool, linearizable: bool) -> LeaderLink:
         key = (leader, resp3, linearizable)
@@ -91,10 +102,17 @@ class LeaderProxy:
     def forward(self, leader: str, client, commands: list[tuple[int, list[bytes]]],
                 transaction: bool = False) -> Pending:
         """Send (db, argv) commands; the Pending gets the last reply (EXEC's for a
-        transaction), relayed as is."""
+        transaction), relayed as is. Sent at once over a link that is up and that no
+        earlier forward waits for; else once the link is."""
         result = Pending(client._reply_ready)
         linearizable = (client.read_consistency or client.server.config.read_consistency) \
             == "linearizable"
+        key = (leader, client.resp3, linearizable)
+        link = self.links.get(key)
+        if link is not None and not link.lost and not self.waiting.get(key):
+            self._send(link, client, commands, transaction, result)
+            return result
+        self.waiting[key] = self.waiting.get(key, 0) + 1
 
         async def go() -> None:
             try:
@@ -102,34 +120,41 @@ class LeaderProxy:
             except (TimeoutError, OSError) as err:
                 result.resolve(self.unreachable(err))
                 return
-            batch: list[list[bytes]] = []
-            replies: list[Pending | None] = []
-            dbs = {db for db, _ in commands}
-            if len(dbs) > 1:
-                result.resolve(CommandError("ERR follower-proxy cannot forward a transaction "
-                                            "that spans databases: send it to the leader"))
-                return
-            (db,) = dbs
-            if db != link.db:
-                batch.append([b"SELECT", str(db).encode()])
-                replies.append(None)
-                link.db = db
-            # A non-default user's scripts: their commands need that user's permissions
-            user = None if client.acl_user is None else client.user_name
-            scripts = user is not None and any(
-                argv[0].lower().decode(errors="replace") in SCRIPT_COMMANDS
-                for _, argv in commands)
-            as_user = [b"RAFT.SCRIPT-USER", user] if scripts else []
-            if transaction:
-                batch.append([b"MULTI"])
-                replies.append(None)
-            for _, argv in commands:
-                batch.append(argv if transaction else as_user + argv)
-                replies.append(None if transaction else result)
-            if transaction:
-                batch.append(as_user + [b"EXEC"])
-                replies.append(result)
-            link.send(batch, replies)
+            finally:
+                self.waiting[key] -= 1
+            self._send(link, client, commands, transaction, result)
 
         asyncio.ensure_future(go())
         return result
+
+    @staticmethod
+    def _send(link: LeaderLink, client, commands: list[tuple[int, list[bytes]]],
+              transaction: bool, result: Pending) -> None:
+        batch: list[list[bytes]] = []
+        replies: list[Pending | None] = []
+        dbs = {db for db, _ in commands}
+        if len(dbs) > 1:
+            result.resolve(CommandError("ERR follower-proxy cannot forward a transaction "
+                                        "that spans databases: send it to the leader"))
+            return
+        (db,) = dbs
+        if db != link.db:
+            batch.append([b"SELECT", str(db).encode()])
+            replies.append(None)
+            link.db = db
+        # A non-default user's scripts: their commands need that user's permissions
+        user = None if client.acl_user is None else client.user_name
+        scripts = user is not None and any(
+            argv[0].lower().decode(errors="replace") in SCRIPT_COMMANDS
+            for _, argv in commands)
+        as_user = [b"RAFT.SCRIPT-USER", user] if scripts else []
+        if transaction:
+            batch.append([b"MULTI"])
+            replies.append(None)
+        for _, argv in commands:
+            batch.append(argv if transaction else as_user + argv)
+            replies.append(None if transaction else result)
+        if transaction:
+            batch.append(as_user + [b"EXEC"])
+            replies.append(result)
+        link.send(batch, replies)
