@@ -41,6 +41,20 @@ def test_lease_life_cycle(node: Node) -> None:
     assert client.execute_command("LEASE", "LIST") == []
 
 
+def test_lease_help_has_redis_help_shape(shared_node: Node, redis_server: int) -> None:
+    """As Redis's addReplyHelp: a header naming the command, a line per subcommand (its
+    description indented below it), HELP's two lines last (compared with OBJECT HELP's)."""
+    ours = shared_node.client(decode_responses=True).execute_command("LEASE", "HELP")
+    theirs = redis.Redis(port=redis_server, decode_responses=True).execute_command(
+        "OBJECT", "HELP")
+    assert ours[0] == theirs[0].replace("OBJECT", "LEASE") and ours[-2:] == theirs[-2:]
+    names = [line.split()[0] for line in ours[1:-2] if not line.startswith(" ")]
+    assert names == ["GRANT", "ATTACH", "DETACH", "KEEPALIVE", "REVOKE", "TTL", "LIST"]
+    infos = shared_node.client().execute_command("COMMAND", "INFO",
+                                                 *(f"lease|{name.lower()}" for name in names))
+    assert len(infos) == len(names) and None not in infos  # every one is a real subcommand
+
+
 def test_lease_errors(node: Node) -> None:
     client = node.client()
     assert client.execute_command("LEASE", "GRANT", 5, "ID", 42) == 42

@@ -17,7 +17,7 @@ from ..errors import CommandError
 from ..leases import Leases
 from ..resp import SimpleString
 from .args import int_arg
-from .table import Context, command, container
+from .table import Context, command, container, help_reply
 
 _G = "lease"
 # A lease must outlive an election (300-600 ms by default), or a failover alone expires it.
@@ -147,4 +147,20 @@ def lease_list(ctx: Context, argv: list[bytes]) -> list[int]:
 @command("help", 2, "loading stale", group=_G, container="lease", since="0.1.0",
          summary="Show helpful text about the different subcommands")
 def lease_help(ctx: Context, argv: list[bytes]) -> list[SimpleString]:
-    return [SimpleString(line) for line in (__doc__ or "").splitlines()[2:11]]
+    return help_reply("LEASE", (
+        "GRANT <ttl-seconds> [ID <id>]",
+        "    Grant a lease that lives <ttl-seconds> unless kept alive. Returns its id.",
+        "ATTACH <id> <key> [<key> ...]",
+        "    Attach keys to the lease (a key leaves its previous lease). Returns how many",
+        "    were newly attached.",
+        "DETACH <id> <key> [<key> ...]",
+        "    Detach keys from the lease. Returns how many were detached.",
+        "KEEPALIVE <id>",
+        "    Renew the lease for its granted TTL. Returns that TTL in seconds.",
+        "REVOKE <id>",
+        "    Revoke the lease and delete its keys. Returns how many keys were deleted.",
+        "TTL <id> [KEYS]",
+        "    Return the lease's id, granted TTL and remaining TTL (-1: unknown), and with",
+        "    KEYS its keys.",
+        "LIST",
+        "    Return the ids of the live leases."))
