@@ -581,6 +581,7 @@ class Client(asyncio.Protocol):
                 self._reject(cmd)
                 return refused
             self.multi.append((cmd, argv))
+            self.server.stats.commands_processed -= 1  # counted if EXEC runs it (Redis's call)
             return QUEUED
         server = self.server
         config = server.config  # the LRU/LFU clock: only where eviction may read it
@@ -887,6 +888,7 @@ class Client(asyncio.Protocol):
         store = self.server.store
         here = on_replica and all("node" in cmd.flags or cmd.runs_on_replica(store, argv)
                                   for cmd, argv in queued)
+        self.server.stats.commands_processed += len(queued)  # they run now (or a redirect)
         replies: list = []
         data: list[tuple[int, list[bytes]]] = []
         positions: list[int] = []

@@ -118,6 +118,21 @@ def test_transactions_and_reply_modes_inside_a_pipeline(both) -> None:
         ("CLIENT", "REPLY", "ON"), ("GET", "a"), ("GET", "a")], replies=10)
 
 
+def test_transactions_counted_as_redis_counts_them(both) -> None:
+    """total_commands_processed counts a queued command when EXEC runs it (Redis's call()),
+    not when MULTI queues it: a discarded or aborted transaction's commands never ran."""
+    before = {conn: int(_info_fields(conn, "stats")["total_commands_processed"])
+              for conn in both}
+    assert_same_replies(both, [
+        ("MULTI",), ("SET", "t", 1), ("GET", "t"), ("DISCARD",),
+        ("MULTI",), ("SET", "t", 2), ("INCR", "t"), ("GET", "t"), ("EXEC",),
+        ("MULTI",), ("SET", "t", 3), ("NOSUCH",), ("EXEC",), ("GET", "t")])
+    processed = {conn: int(_info_fields(conn, "stats")["total_commands_processed"]) - before[conn]
+                 for conn in both}
+    ours, theirs = both
+    assert processed[ours] == processed[theirs]
+
+
 def _info_fields(conn: PipelineConnection, section: str) -> dict[str, str]:
     raw = conn.pipeline([("INFO", section)])[0]
     text = raw[raw.index(b"\r\n") + 2:].decode()
