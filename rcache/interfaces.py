@@ -46,6 +46,15 @@ class PeerUnreachable(Exception):
     """A would-be member's Raft port did not answer as an rcache node of this cluster."""
 
 
+class CommandStats(Protocol):
+    """The node's INFO stats that the commands a script calls count in, wherever it runs
+    (``server.Stats``)."""
+
+    commands_processed: int
+
+    def count_error(self, error: CommandError) -> None: ...
+
+
 class ReplyHold(Protocol):
     """What a write's reply may have to wait for once applied (blocking.Chain: the clients
     it woke, served first as Redis serves them)."""

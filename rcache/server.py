@@ -1302,7 +1302,7 @@ class Server:
         self.pause = ClientPause()
         self.stats = Stats()
         self.keyspace_stats = KeyspaceStats()  # the reads this node serves (event loop)
-        self.machine.count_error = self.stats.count_error  # a script's commands' errors
+        self.machine.stats = self.stats  # a script's commands count in it
         self.eviction = Eviction(self)
         self.slowlog = SlowLog()
         self.active_expire_enabled = True  # DEBUG SET-ACTIVE-EXPIRE: this node's key sweep

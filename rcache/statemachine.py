@@ -41,6 +41,7 @@ from .commands.table import COMMANDS, Command, Context, lookup
 from .encodings import DEFAULT_LIMITS, EncodingLimits
 from .entries import COMMAND, EVICT, EXPIRE, LEASE_EXPIRY, LEASE_PROMOTE, MEMBER, TRANSACTION
 from .errors import CommandError
+from .interfaces import CommandStats
 from .leases import Leases
 from .notify import EVICTED, FLUSHED
 from .pubsub import Hub
@@ -93,15 +94,15 @@ class EntryContext(Context):
     only if the command draws (few do). One per database and entry, not one per command."""
 
     __slots__ = ("seed", "_random", "script_lines", "notify", "woken", "script_user",
-                 "count_error", "oom_at_start")
+                 "stats", "oom_at_start")
 
     def __init__(self, ks: Keyspace, hub: Hub | None, script_lines: list | None) -> None:
         self.ks, self.hub, self.client, self.server = ks, hub, None, None
         self.seed, self._random, self.script_lines = 0, None, script_lines
         self.woken, self.oom_at_start = False, False
         self.script_user: bytes | None = None
-        # INFO errorstats of this node, for the errors of the commands a script calls
-        self.count_error: Callable[[CommandError], None] | None = None
+        # This node's INFO stats, for the commands a script calls (and their errors)
+        self.stats: CommandStats | None = None
         self.notify = ks.notify  # Context.notify without its call: every write notifies
 
     @property
@@ -148,7 +149,7 @@ class StateMachine:
         # item (rcache.monitor.Submitted or None): noted when applied, in the entry's order.
         self.submitted_for: Callable[[int], list | None] = lambda seed: None
         self._script_lines: list | None = None  # for the entry being applied
-        self.count_error: Callable[[CommandError], None] | None = None  # the server's stats
+        self.stats: CommandStats | None = None  # the server's (a script's commands count)
         # INFO keyspace_hits/misses of the reads entries make (scripts', MULTI's, GETSET's...),
         # counted on the node whose client awaits the entry, as Redis counts them on the
         # master only (a replica applies their effects). Node-local: nothing reaches the data.
@@ -356,7 +357,7 @@ class StateMachine:
         inline: a call per command cost a plain SET ~1.5% more."""
         ctx = contexts[db] = EntryContext(Keyspace(self.store, txn, db, now_ms, limits, events),
                                           self.hub, self._script_lines)
-        ctx.count_error = self.count_error
+        ctx.stats = self.stats
         return ctx
 
     def _account(self, cmd: Command, argv: list[bytes], start_ns: int, failed: bool,

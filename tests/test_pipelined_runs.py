@@ -118,15 +118,20 @@ def test_transactions_and_reply_modes_inside_a_pipeline(both) -> None:
         ("CLIENT", "REPLY", "ON"), ("GET", "a"), ("GET", "a")], replies=10)
 
 
-def test_transactions_counted_as_redis_counts_them(both) -> None:
+def test_transactions_and_scripts_counted_as_redis_counts_them(both) -> None:
     """total_commands_processed counts a queued command when EXEC runs it (Redis's call()),
-    not when MULTI queues it: a discarded or aborted transaction's commands never ran."""
+    not when MULTI queues it: a discarded or aborted transaction's commands never ran; and
+    it counts the commands a script runs (not those refused to it)."""
     before = {conn: int(_info_fields(conn, "stats")["total_commands_processed"])
               for conn in both}
     assert_same_replies(both, [
         ("MULTI",), ("SET", "t", 1), ("GET", "t"), ("DISCARD",),
         ("MULTI",), ("SET", "t", 2), ("INCR", "t"), ("GET", "t"), ("EXEC",),
-        ("MULTI",), ("SET", "t", 3), ("NOSUCH",), ("EXEC",), ("GET", "t")])
+        ("MULTI",), ("SET", "t", 3), ("NOSUCH",), ("EXEC",), ("GET", "t"),
+        ("EVAL", "redis.call('set', 's', 1) return redis.call('get', 's')", 0),
+        ("EVAL", "return redis.pcall('incr', 't')", 0),
+        ("EVAL", "return redis.pcall('nosuch')", 0),
+        ("EVAL_RO", "return redis.call('get', 's')", 0)])
     processed = {conn: int(_info_fields(conn, "stats")["total_commands_processed"]) - before[conn]
                  for conn in both}
     ours, theirs = both

@@ -128,7 +128,7 @@ class _Caller:
         # which refuses its writes as a Redis replica does (a read-only one never writes).
         self.on_replica = not read_only and ctx.ks.txn is None
         self.user = _script_user(ctx)  # None: the default user, who may run anything
-        self.count_error = ctx.server.stats.count_error if ctx.server else ctx.count_error
+        self.stats = ctx.server.stats if ctx.server else ctx.stats
         # MONITOR: where the commands it runs are noted (None: nobody here would see them).
         # Noting them changes nothing the script or the database sees.
         self.shown = (ctx.script_lines if ctx.server is None
@@ -141,8 +141,8 @@ class _Caller:
         try:
             return self._run(argv)
         except CommandError as err:
-            if self.count_error is not None:
-                self.count_error(err)
+            if self.stats is not None:
+                self.stats.count_error(err)
             raise
 
     def _run(self, argv: list[bytes]):
@@ -178,6 +178,8 @@ class _Caller:
             raise CommandError("ERR internal error while running a command") from None
         finally:  # it ran (failed on its data or not): counted, and shown after it, as Redis
             cmd.record((time.perf_counter_ns() - start) // 1000, failed)
+            if self.stats is not None:
+                self.stats.commands_processed += 1  # (Redis's call() counts it)
             if self.shown is not None:
                 self.shown.note(time.time(), self.ks.dbnum, cmd, argv)
 

@@ -409,8 +409,8 @@ class Context:
     # In apply, the ACL user (name) whose script the entry runs: its commands are checked
     # against that user's replicated rules (None: the default user, who may run anything).
     script_user: bytes | None = None
-    # In apply, where the errors of the commands a script calls are counted (INFO errorstats).
-    count_error = None
+    # In apply, the INFO stats the commands a script calls count in (and their errors).
+    stats = None
     # In apply, whether the command is a parked blocking command's wake-up try (not its
     # first): it then waits on, rather than fails, where Redis would not have woken it.
     woken: bool = False
