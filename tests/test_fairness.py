@@ -68,8 +68,7 @@ def test_a_long_pipeline_shares_the_node(node: Node, command: str) -> None:
         samples.append((processed - base - len(samples) - 1, calls))
     flood.join(60)
     assert not failures, failures
-    processed, calls = _counts(sampler, command)
-    assert calls == COMMANDS
+    assert _counts(sampler, command)[1] == COMMANDS  # every one applied (SET) or run (GET)
     ran = [0] + [count for count, _ in samples] + [COMMANDS]
     during = [count for count in ran if 0 < count < COMMANDS]
     assert len(during) >= 3, f"the sampler was answered only {len(during)} times meanwhile"
