@@ -6,6 +6,8 @@
 * ``Node`` and ``Connection``: what the node's services (blocking pops, WATCH, pub/sub,
   eviction, the HTTP port) use of the server and of one client connection, so that they
   depend on these shapes and not on ``rcache.server``.
+* ``CommandStats``: the node's INFO stats, which the commands a script calls count in (the
+  state machine applies scripts without knowing the server).
 """
 
 from __future__ import annotations
