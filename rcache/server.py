@@ -265,10 +265,10 @@ class Client(asyncio.Protocol):
             return
         replies = self.replies
         server = self.server
+        budget = TURN_ARGS  # (what _run_plain leaves of it)
         if (commands and not self._inbox and not self._closing and not self.write_paused
                 and not replies.deferred and server.pause.mode is None):
             self._plain = self._plain_connection and not server.config.evicting
-            budget = TURN_ARGS
             if self._plain and not server.monitors.clients:
                 ran = self._run_plain(commands)
                 budget = self._turn_left
@@ -286,11 +286,8 @@ class Client(asyncio.Protocol):
                 self._on_command(commands[0])
                 self._read_done(len(data))
                 return
-            self._inbox.extend(commands)
-            self._consume(budget)
-        else:
-            self._inbox.extend(commands)
-            self._consume()
+        self._inbox.extend(commands)
+        self._consume(budget)
         if len(data) >= TURN_READ:
             self._end_turn()
 
