@@ -69,12 +69,17 @@ class LeaderProxy:
         self.links: dict[tuple[str, bool, bool], LeaderLink] = {}
         self.connecting: dict[tuple[str, bool, bool], asyncio.Task] = {}
         # Forwards waiting for their link, per link: later ones wait too (request order)
-        self.waiting: dict[tuple[str, bool, bool], int] = {}
+        self.forwards_waiting: dict[tuple[str, bool, bool], int] = {}
+
+    def _up(self, key: tuple[str, bool, bool]) -> LeaderLink | None:
+        """The link for ``key``, if it is connected."""
+        link = self.links.get(key)
+        return link if link is not None and not link.lost else None
 
     async def _link(self, leader: str, resp3: bool, linearizable: bool) -> LeaderLink:
         key = (leader, resp3, linearizable)
-        link = self.links.get(key)
-        if link is not None and not link.lost:
+        link = self._up(key)
+        if link is not None:
             return link
         task = self.connecting.get(key)
         if task is None:
@@ -108,11 +113,11 @@ class LeaderProxy:
         linearizable = (client.read_consistency or client.server.config.read_consistency) \
             == "linearizable"
         key = (leader, client.resp3, linearizable)
-        link = self.links.get(key)
-        if link is not None and not link.lost and not self.waiting.get(key):
+        link = self._up(key)
+        if link is not None and not self.forwards_waiting.get(key):
             self._send(link, client, commands, transaction, result)
             return result
-        self.waiting[key] = self.waiting.get(key, 0) + 1
+        self.forwards_waiting[key] = self.forwards_waiting.get(key, 0) + 1
 
         async def go() -> None:
             try:
@@ -121,7 +126,7 @@ class LeaderProxy:
                 result.resolve(self.unreachable(err))
                 return
             finally:
-                self.waiting[key] -= 1
+                self.forwards_waiting[key] -= 1
             self._send(link, client, commands, transaction, result)
 
         asyncio.ensure_future(go())
