@@ -265,16 +265,14 @@ class LocalCluster:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
-    c = LocalCluster(tmp_path, 3).start()
-    yield c
-    c.stop()
+    with LocalCluster(tmp_path, 3) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
 def _module_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    c = LocalCluster(tmp_path_factory.mktemp("steady-cluster"), 3).start()
-    yield c
-    c.stop()
+    with LocalCluster(tmp_path_factory.mktemp("steady-cluster"), 3) as c:
+        yield c
 
 
 def steadied(cluster: LocalCluster) -> LocalCluster:

@@ -79,9 +79,8 @@ def _worker_process(tmp_path: Path, name: str, argv: list[str],
 @pytest.fixture(scope="module")
 def workers_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """One 3-node cluster for this module's cluster runs (started only if one is selected)."""
-    cluster = LocalCluster(tmp_path_factory.mktemp("frameworks-cluster"), 3).start()
-    yield cluster
-    cluster.stop()
+    with LocalCluster(tmp_path_factory.mktemp("frameworks-cluster"), 3) as cluster:
+        yield cluster
 
 
 @pytest.fixture(params=["single-node", "cluster-leader"])

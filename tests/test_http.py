@@ -58,16 +58,14 @@ def base(node: Node) -> str:
 
 @pytest.fixture
 def http_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
-    c = LocalCluster(tmp_path, 3, http=True).start()
-    yield c
-    c.stop()
+    with LocalCluster(tmp_path, 3, http=True) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
 def _module_http_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    c = LocalCluster(tmp_path_factory.mktemp("http-cluster"), 3, http=True).start()
-    yield c
-    c.stop()
+    with LocalCluster(tmp_path_factory.mktemp("http-cluster"), 3, http=True) as c:
+        yield c
 
 
 @pytest.fixture

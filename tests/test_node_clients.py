@@ -63,9 +63,8 @@ def run_script(project: Path, script: str, *args: object) -> dict:
 @pytest.fixture(scope="module")
 def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """One 3-node rcache cluster for this module's cluster-mode scripts."""
-    cluster = LocalCluster(tmp_path_factory.mktemp("node-cluster"), 3).start()
-    yield cluster
-    cluster.stop()
+    with LocalCluster(tmp_path_factory.mktemp("node-cluster"), 3) as cluster:
+        yield cluster
 
 
 def test_ioredis_single_node(node_project: Path, shared_node: Node, redis_server: int) -> None:

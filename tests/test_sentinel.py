@@ -46,9 +46,8 @@ def _master_client(sentinel: Sentinel, **kwargs) -> redis.Redis:
 
 @pytest.fixture(scope="module")
 def sentinel_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    cluster = LocalCluster(tmp_path_factory.mktemp("sentinel-cluster"), 3).start()
-    yield cluster
-    cluster.stop()
+    with LocalCluster(tmp_path_factory.mktemp("sentinel-cluster"), 3) as cluster:
+        yield cluster
 
 
 def _kill_leader(cluster: LocalCluster) -> Node:
@@ -161,10 +160,9 @@ def test_a_deposed_leader_closes_its_clients_so_they_ask_the_sentinels_again(
 # -- cluster-enabled no: a Redis master and its replicas, as Sentinel clients expect --------
 @pytest.fixture(scope="module")
 def standalone_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    cluster = LocalCluster(tmp_path_factory.mktemp("standalone-cluster"), 3,
-                           "--cluster-enabled", "no").start()
-    yield cluster
-    cluster.stop()
+    with LocalCluster(tmp_path_factory.mktemp("standalone-cluster"), 3,
+                      "--cluster-enabled", "no") as cluster:
+        yield cluster
 
 
 class _LaggingSentinel(Sentinel):
