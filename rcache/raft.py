@@ -112,16 +112,13 @@ COMMIT_ANNOUNCE_DELAY_S = 0.01
 FOLLOWER_BATCH_S = 0.005
 _NEVER = float("inf")
 _FIRST_ENTRY = 1  # the index of the no-op PySyncObj writes into an empty log
-# A lone leader applies an entry of at most this many arguments on the event loop itself
-# (``RaftNode.append_alone``): no wake-up of either thread, the latency of a lone client's
-# write. A bigger one (many clients' pipelines) goes to the tick thread, which applies it
-# while the loop reads and parses the next one: the two threads' overlap is then worth more
-# than the wake-ups. Measured (SET, 50 clients): at -P 1 (entries of ~20-50 SETs) applying
-# on the loop took ~25% less CPU per SET; at -P 16 (~800 SETs) applying every entry there
-# lost ~10% of the throughput, this bound none. Nor is a large entry applied there: the loop
-# would serve no one while its bytes are copied into the log and RocksDB (a 50 MB SET held
-# other clients ~0.7 s).
-MAX_ALONE_ARGS = 512
+# A lone leader appends, commits and applies an entry on the event loop itself
+# (``RaftNode.append_alone``): no wake-up of either thread, no hand-over of the GIL. Entries
+# are bounded (MAX_ENTRY_ARGS), so the loop's pause for one is too. Measured (SET -P 16,
+# 50 clients, entries of ~2400 arguments): on the loop ~5% less CPU per SET than handing
+# them to the tick thread, which only ever ran while the loop waited for the GIL. But not
+# an entry whose bytes exceed MAX_ALONE_BYTES (one huge SET): the loop would serve no one
+# while they are copied into the log and RocksDB (a 50 MB SET held other clients ~0.7 s).
 MAX_ALONE_BYTES = 1024 * 1024
 # ReadIndex rounds whose heartbeats are out at once: a loop turn's reads start a round of
 # their own while fewer are in flight, else wait (with the reads of later turns) for one.
@@ -298,7 +295,7 @@ class RaftNode(SyncObj):
         applied (a membership change, say, or a big entry: they go first, on the tick
         thread) or the tick thread is busy.
         The loop serves no one while it applies: acceptable for a lone node, which has no
-        heartbeats to send or answer (an entry's apply is bounded: MAX_ALONE_ARGS and
+        heartbeats to send or answer (an entry's apply is bounded: MAX_ENTRY_ARGS and
         MAX_ALONE_BYTES)."""
         lock = self.tick_lock
         if self._has_peers() or self._queued or not lock.acquire(blocking=False):
@@ -1424,7 +1421,7 @@ class Replicator:
             self._committed(seed, waiters, result, error)
 
         node = self.node
-        if alone and self._batch_args <= MAX_ALONE_ARGS and self._batch_bytes <= MAX_ALONE_BYTES:
+        if alone and self._batch_bytes <= MAX_ALONE_BYTES:
             self._applying_alone = True
             try:
                 if node.append_alone(payload, committed):
