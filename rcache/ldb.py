@@ -712,7 +712,7 @@ class DebugSession:
     def _context(self) -> EntryContext:
         """A private view of the data: the node's store under a Transaction nobody commits,
         at this node's clock, commands checked against the client's ACL user."""
-        keyspace = Keyspace(self._store, Transaction(self._store), self._dbnum,
+        keyspace = Keyspace(self._store, Transaction(self._store, commits=False), self._dbnum,
                             time.time_ns() // 1_000_000, self._limits)
         self.debugger.keyspace = keyspace
         ctx = EntryContext(keyspace, None, None)

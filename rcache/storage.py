@@ -85,6 +85,7 @@ USED_KEY = b"\x00used"
 SCRIPTS_COUNT_KEY = b"\x00cached-scripts"
 SCRIPTS_BYTES_KEY = b"\x00cached-script-bytes"
 RECORD_OVERHEAD = 32  # bytes counted per record besides its key and value (RocksDB's own)
+SPILL_BYTES = 4 * 1024 * 1024  # Transaction.put_unseen: written ahead in steps of this size
 BLOCK_CACHE_BYTES = 32 * 1024 * 1024  # RocksDB's default size
 BLOCK_BYTES = 4096  # RocksDB's default data block size: what a cached block weighs
 RECORD_CACHE_BYTES = 16 * 1024 * 1024  # RecordCache's bound, Python's overhead included
@@ -506,8 +507,11 @@ def _count_sizes_of(db: Rdict) -> None:
 class Transaction:
     """Pending writes of one Raft entry: read-your-writes overlay, then one WriteBatch."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, commits: bool = True) -> None:
+        """commits False: a private view nobody commits (the Lua debugger's), which must
+        never write ahead (``put_unseen``)."""
         self.store = store
+        self.commits = commits
         self.pending: dict[bytes, bytes | None] = {}
         self.counts: dict[bytes, int] = {}  # counter key -> change in this entry
         self.flushed: set[int] = set()  # physical dbids emptied earlier in this entry
@@ -533,6 +537,8 @@ class Transaction:
         # put made a 20000-member ZADD quadratic.
         self.element_puts: dict[bytes, list[bytes]] = {}
         self.puts_unsorted: set[bytes] = set()
+        self.unseen: list[bytes] = []  # put_unseen's keys not written ahead yet
+        self.unseen_bytes = 0
 
     def get(self, key: bytes) -> bytes | None:
         value = self.pending.get(key, _MISSING)
@@ -565,6 +571,33 @@ class Transaction:
             self.replace(key, value, self.get(key))
         else:
             self.pending[key] = value
+
+    def put_unseen(self, key: bytes, value: bytes) -> None:
+        """``put`` of a record that nothing refers to until this entry commits (a fragment
+        of a new version). Once SPILL_BYTES of them are pending they are written ahead, in a
+        WriteBatch of their own: rocksdict holds the GIL while it writes, and one write of a
+        50 MB SET's fragments held every client of the node 0.1-0.3 s; between smaller
+        writes the event loop runs. No reader reaches them before the entry's own batch
+        refers to them, and applying the entry again (after a crash) writes the same ones."""
+        self.put(key, value)
+        self.unseen.append(key)
+        self.unseen_bytes += len(value)
+        if self.unseen_bytes >= SPILL_BYTES and self.commits:
+            self._write_ahead()
+
+    def _write_ahead(self) -> None:
+        """Write put_unseen's pending records now; reads in this entry then find them as
+        RocksDB's (``reads``), and a later delete or put of one goes in the entry's batch."""
+        pending, reads = self.pending, self.reads
+        batch = WriteBatch(raw_mode=True)
+        for key in self.unseen:
+            value = pending.get(key)
+            if value is not None:  # (None: deleted since: the entry's batch deletes it)
+                batch.put(key, value)
+                del pending[key]
+                reads[key] = value
+        self.unseen, self.unseen_bytes = [], 0
+        self.store.write(batch)
 
     def insert(self, key: bytes, value: bytes) -> None:
         """A put of a counted record the caller knows is absent (a new element)."""

@@ -147,7 +147,7 @@ def store(ks: Keyspace, key: bytes, value: bytes, expire_at: int = 0) -> None:
     for index, at in enumerate(range(0, len(value), FRAGMENT_SIZE)):
         stored = bytes(view[at:at + FRAGMENT_SIZE]).rstrip(b"\0")
         if stored:
-            ks.txn.put(prefix + _INDEX.pack(index), stored)
+            ks.txn.put_unseen(prefix + _INDEX.pack(index), stored)
 
 
 def copy_to(source: StoredString, target: Keyspace, key: bytes) -> None:
@@ -161,7 +161,7 @@ def copy_to(source: StoredString, target: Keyspace, key: bytes) -> None:
     target.put(key, BIG_STRING, _META.pack(version, source.length), source.expire_at)
     prefix = cs.element_prefix(target, key, version)
     for index, data in records:
-        target.txn.put(prefix + _INDEX.pack(index), data)
+        target.txn.put_unseen(prefix + _INDEX.pack(index), data)
 
 
 class StringEditor:

@@ -19,8 +19,9 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rcache import strings_store
+from rcache import storage, strings_store
 from rcache.encodings import DEFAULT_LIMITS, EncodingLimits
+from rcache.resp import OK
 from rcache.statemachine import COMMAND, encode_entry
 from rcache.storage import STRING, Keyspace, Transaction
 
@@ -208,6 +209,41 @@ def test_a_long_value_stored_whole_is_split_at_its_first_edit(tmp_path: Path) ->
     assert fragment_records(kv) == -(-len(PATTERN) // FRAGMENT)
     assert kv.call("GET", "old") == PATTERN
     kv.store.close()
+
+
+def test_a_big_value_is_written_ahead_in_steps_and_seen_only_at_commit(
+        tmp_path: Path, monkeypatch) -> None:
+    """A new big string's fragments reach RocksDB in steps of SPILL_BYTES while the entry
+    applies (Transaction.put_unseen), invisible until the entry's batch refers to them;
+    a private view (the Lua debugger's) writes nothing ahead."""
+    monkeypatch.setattr(storage, "SPILL_BYTES", 3 * FRAGMENT)
+    kv = DirectNode(tmp_path / "db")
+    value = (PATTERN * 3)[:10 * FRAGMENT]
+    try:
+        private = Transaction(kv.store, commits=False)
+        strings_store.store(Keyspace(kv.store, private, 0, NOW), b"big", value)
+        assert fragment_records(kv) == 0
+        txn = Transaction(kv.store)
+        strings_store.store(Keyspace(kv.store, txn, 0, NOW), b"big", value)
+        assert fragment_records(kv) == 9  # three steps of 3; the tenth waits for commit
+        assert kv.call("GET", "big") is None  # nothing refers to them yet
+        assert strings_store.get_value(Keyspace(kv.store, txn, 0, NOW), b"big") == value
+        txn.commit(kv.index)
+        assert fragment_records(kv) == 10 and kv.call("GET", "big") == value
+        # Written ahead, then replaced, edited or deleted later in the same entry:
+        kv.index += 1
+        entry = encode_entry(NOW, kv.index, [
+            (COMMAND, 0, [b"SET", b"gone", value]), (COMMAND, 0, [b"DEL", b"gone"]),
+            (COMMAND, 0, [b"SET", b"edited", value]),
+            (COMMAND, 0, [b"SETRANGE", b"edited", b"5", b"zz"]),
+            (COMMAND, 0, [b"SET", b"big", b"small"])])
+        assert kv.machine.apply(kv.index, entry) == [OK, 1, OK, len(value), OK]
+        assert kv.call("GET", "gone") is None and kv.call("GET", "big") == b"small"
+        assert kv.call("GET", "edited") == value[:5] + b"zz" + value[7:]
+        assert fragment_records(kv) == 10  # "edited"'s alone
+        assert kv.call("DBSIZE") == 2
+    finally:
+        kv.store.close()
 
 
 EDITS = st.one_of(

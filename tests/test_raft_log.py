@@ -10,6 +10,7 @@ These tests feed crafted AppendEntries to a real follower object.
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,11 @@ from pysyncobj import SyncObj, SyncObjConf
 from pysyncobj.node import TCPNode
 
 from rcache.raft import RaftNode
-from rcache.statemachine import StateMachine
+from rcache.resp import OK
+from rcache.statemachine import COMMAND, StateMachine, encode_entry
 from rcache.storage import Store
+from rcache.strings_store import get_value
+from rcache.transport import REGULAR_COMMAND
 
 from .conftest import free_port
 
@@ -84,5 +88,26 @@ def test_conflicting_entries_are_still_replaced(tmp_path: Path, leader) -> None:
         append(node, leader, (1, 0), [(2, 1), (3, 1), (4, 1)])
         append(node, leader, (1, 0), [(2, 1), (3, 2)])  # a new leader's entry 3, term 2
         assert log_of(node) == [(1, 0), (2, 1), (3, 2)]
+    finally:
+        node._destroy()
+
+
+@pytest.mark.parametrize("size", [0, 300, 70_000])
+def test_an_entry_encoded_once_decodes_as_pysyncobj_pickles_it(tmp_path: Path, leader,
+                                                                size: int) -> None:
+    """RaftNode._encode_command builds PySyncObj's replicated call by hand (one copy of a
+    big payload): pickle reads it back as the pickle PySyncObj would make, and a node that
+    did not encode it (a follower) decodes and applies it."""
+    node = make_follower(RaftNode, tmp_path, leader)
+    try:
+        value = bytes(range(256)) * (size // 256) + b"v" * (size % 256)
+        payload = encode_entry(1_000, 7, [(COMMAND, 0, [b"SET", b"k", value])])
+        command = node._encode_command(payload)
+        apply_id = node._methodToID[node._getFuncName("apply_entry")]
+        assert command[:1] == REGULAR_COMMAND
+        assert pickle.loads(command[1:]) == pickle.loads(
+            pickle.dumps((apply_id, (payload,)), protocol=5)) == (apply_id, (payload,))
+        assert node._SyncObj__doApplyCommand(command) == [OK]
+        assert get_value(node._machine.store.keyspace(0, 1_000), b"k") == value
     finally:
         node._destroy()
