@@ -59,6 +59,9 @@ OOM = "OOM command not allowed when used memory > 'maxmemory'."
 CLUSTERDOWN = "CLUSTERDOWN The cluster is down"
 READONLY_REPLICA = "READONLY You can't write against a read only replica."
 CLUSTER_DISABLED = "ERR This instance has cluster support disabled"
+# REPLICAOF and FAILOVER with cluster-enabled no: rcache's replicas follow the Raft leader.
+REPLICATION_BY_RAFT = ("ERR replicas follow the Raft leader: choose the master with "
+                       "RAFT.TRANSFER-LEADER, add replicas with RAFT.NODE ADD")
 NO_SUCH_MASTER = "ERR No such master with that name"  # SENTINEL, for another master name
 # rcache's own: what a client must know when Raft could not settle its command.
 NOT_COMMITTED = "TRYAGAIN The write was not committed (leadership changed); retrying is safe"

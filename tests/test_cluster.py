@@ -3,6 +3,7 @@ and unchanged Redis Cluster clients."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
@@ -110,6 +111,34 @@ def test_cluster_commands_describe_one_shard(steady_cluster: LocalCluster) -> No
             follower.execute_command("CLUSTER", sub, replica)
         with pytest.raises(redis.ResponseError, match="^Unknown node nosuch$"):
             follower.execute_command("CLUSTER", sub, "nosuch")
+
+
+def test_cluster_failover_on_a_replica_makes_it_the_master(steady_cluster: LocalCluster
+                                                            ) -> None:
+    """CLUSTER FAILOVER, as a Redis Cluster operator runs it on a replica: that node leads
+    once it answers; the master refuses it as Redis does. ASKING, REPLICAOF and FAILOVER
+    answer as redis-server 7.0.15 with cluster-enabled yes does (texts taken from it)."""
+    leader = steady_cluster.leader()
+    with pytest.raises(redis.ResponseError,
+                       match="^You should send CLUSTER FAILOVER to a replica$"):
+        leader.client().execute_command("CLUSTER", "FAILOVER")
+    follower = steady_cluster.followers()[0]
+    client = follower.client(socket_timeout=30)
+    with pytest.raises(redis.ResponseError, match="^syntax error$"):
+        client.execute_command("CLUSTER", "FAILOVER", "NOW")
+    assert client.execute_command("CLUSTER", "FAILOVER") == b"OK"
+    assert steady_cluster.leader() is follower
+    assert client.execute_command("ROLE")[0] == b"master"
+    assert leader.client(socket_timeout=30).execute_command(
+        "CLUSTER", "FAILOVER", "TAKEOVER") == b"OK"  # leadership back, for the next tests
+    assert steady_cluster.leader() is leader
+    assert client.execute_command("ASKING") is True  # (redis-py reads +OK so)
+    for command, text in (("REPLICAOF NO ONE", "REPLICAOF not allowed in cluster mode."),
+                          ("SLAVEOF 127.0.0.1 6379", "REPLICAOF not allowed in cluster mode."),
+                          ("FAILOVER", "FAILOVER not allowed in cluster mode. Use CLUSTER "
+                                       "FAILOVER command instead.")):
+        with pytest.raises(redis.ResponseError, match=f"^{re.escape(text)}$"):
+            client.execute_command(*command.split())
 
 
 def test_leader_sigkill_keeps_acknowledged_writes(cluster: LocalCluster) -> None:

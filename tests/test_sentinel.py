@@ -273,7 +273,8 @@ _CLUSTER_DISABLED_CASES = [
     ("CLUSTER", "INFO"), ("CLUSTER", "SLOTS"), ("CLUSTER", "SHARDS"), ("CLUSTER", "NODES"),
     ("CLUSTER", "MYID"), ("CLUSTER", "KEYSLOT", "k"), ("CLUSTER", "HELP"),
     ("CLUSTER", "REPLICAS", "x"), ("CLUSTER", "SLAVES", "x"),
-    ("CLUSTER", "NOSUCH"), ("READONLY",), ("READWRITE",), ("INFO", "cluster"),
+    ("CLUSTER", "NOSUCH"), ("CLUSTER", "FAILOVER"), ("READONLY",), ("READWRITE",),
+    ("ASKING",), ("INFO", "cluster"),
     ("CONFIG", "GET", "cluster-enabled"), ("CONFIG", "SET", "cluster-enabled", "yes"),
     ("CONFIG", "SET", "cluster-enabled", "no"), ("GET", "standalone:missing"),
 ]

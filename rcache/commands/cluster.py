@@ -144,11 +144,42 @@ def cluster_keyslot(ctx: Context, argv: list[bytes]):
     return key_slot(argv[2])
 
 
+@command("failover", -2, "admin stale no_async_loading node", group=_G, container="cluster",
+         since="3.0.0", summary="Forces a replica to perform a manual failover of its master")
+@_cluster_mode
+def cluster_failover(ctx: Context, argv: list[bytes]):
+    """Run on a follower: the leader hands leadership to it (RAFT.TRANSFER-LEADER), and the
+    reply comes once it leads, where Redis replies at once and fails over meanwhile. FORCE
+    and TAKEOVER are accepted as Redis accepts them; a Raft leader is elected either way."""
+    if len(argv) > 3:
+        raise CommandError(errors.subcommand_syntax(argv[1], "cluster"))
+    if len(argv) == 3 and argv[2].lower() not in (b"force", b"takeover"):
+        raise CommandError(errors.SYNTAX)
+    server = ctx.server
+    cluster = server.cluster
+    leader = cluster.leader_id()
+    if server.replicator.is_leader:
+        raise CommandError("ERR You should send CLUSTER FAILOVER to a replica")
+    if leader is None:
+        raise CommandError("ERR I'm a replica but my master is unknown to me")
+    if cluster.node_id in cluster.learner_ids():
+        raise CommandError("ERR this node is a learner: it cannot lead until promoted "
+                           "(RAFT.NODE PROMOTE)")
+
+    async def take_over() -> object:
+        reply = await cluster.call_cluster(cluster.members()[leader][1],
+                                           "RAFT.TRANSFER-LEADER", cluster.node_id, timeout=15)
+        return OK if reply == b"OK" else reply
+
+    return ctx.client.run_async(take_over())
+
+
 @command("help", 2, "loading stale node", group=_G, container="cluster", since="5.0.0",
          summary="Show helpful text about the different subcommands")
 @_cluster_mode
 def cluster_help(ctx: Context, argv: list[bytes]):
     return help_reply("CLUSTER", (
+        "FAILOVER [FORCE|TAKEOVER]", "    Promote current replica node to being a master.",
         "INFO", "    Return information about the cluster.",
         "KEYSLOT <key>", "    Return the hash slot for <key>.",
         "MYID", "    Return the node id.",
@@ -172,6 +203,41 @@ def readonly(ctx: Context, argv: list[bytes]):
 def readwrite(ctx: Context, argv: list[bytes]):
     ctx.client.readonly = False
     return OK
+
+
+@command("asking", 1, "fast node", group=_G, since="3.0.0",
+         summary="Sent by cluster clients after an -ASK redirect")
+@_cluster_mode
+def asking(ctx: Context, argv: list[bytes]):
+    """Every slot lives on one shard here, so no -ASK is ever sent; a client may still send
+    ASKING, and gets Redis's OK."""
+    return OK
+
+
+@command("replicaof", 3, "admin noscript stale no_async_loading node", group="server",
+         since="5.0.0", summary="Make the server a replica of another instance, or promote "
+         "it as master")
+@command("slaveof", 3, "admin noscript stale no_async_loading node", group="server",
+         since="1.0.0", summary="Make the server a replica of another instance, or promote "
+         "it as master")
+def replicaof(ctx: Context, argv: list[bytes]):
+    """Replicas follow the Raft leader, chosen by election: Redis's own refusal in cluster
+    mode; with cluster-enabled no (a master and replicas for Sentinel) NO ONE is accepted
+    where it already holds (the leader is the master), the rest is refused."""
+    if ctx.server.config.cluster_enabled:
+        raise CommandError("ERR REPLICAOF not allowed in cluster mode.")
+    if [arg.lower() for arg in argv[1:]] == [b"no", b"one"] and ctx.server.replicator.is_leader:
+        return OK
+    raise CommandError(errors.REPLICATION_BY_RAFT)
+
+
+@command("failover", -1, "admin noscript stale node", group="server", since="6.2.0",
+         summary="Start a coordinated failover between this server and one of its replicas")
+def failover(ctx: Context, argv: list[bytes]):
+    if ctx.server.config.cluster_enabled:
+        raise CommandError("ERR FAILOVER not allowed in cluster mode. Use CLUSTER FAILOVER "
+                           "command instead.")
+    raise CommandError(errors.REPLICATION_BY_RAFT)
 
 
 @command("role", 1, "noscript loading stale fast node", group="server", since="2.8.12",

@@ -68,7 +68,7 @@ _ACL_DECLARED = {
     "lastsave": "admin dangerous", "info": "dangerous",
     "client|list": "admin dangerous", "client|kill": "admin dangerous",
     "pfdebug": "admin dangerous", "wait": "connection", "readonly": "connection",
-    "readwrite": "connection", "command": "connection",
+    "readwrite": "connection", "command": "connection", "asking": "connection",
 }
 # Server and cluster commands: the flags decide (@admin comes with the admin flag). Neither
 # containers nor these commands take their family's category in Redis.
