@@ -388,6 +388,23 @@ def test_cluster_disabled_follower_runs_what_a_redis_replica_runs(
         theirs.close()
 
 
+def test_cluster_disabled_replicaof_holds_only_where_raft_agrees(
+        standalone_cluster: LocalCluster) -> None:
+    """REPLICAOF NO ONE on the master answers OK, as on a Redis master; a replica is not
+    promoted by it nor made to follow another server, nor does FAILOVER run: the Raft
+    leader is elected (RAFT.TRANSFER-LEADER chooses it)."""
+    leader = standalone_cluster.leader()
+    follower = next(node for node in standalone_cluster.nodes if node is not leader)
+    assert leader.client().execute_command("REPLICAOF", "NO", "ONE") == b"OK"
+    for node, argv in ((follower, ("REPLICAOF", "no", "one")),
+                       (follower, ("SLAVEOF", "127.0.0.1", str(leader.port))),
+                       (leader, ("REPLICAOF", "127.0.0.1", str(follower.port))),
+                       (leader, ("FAILOVER",))):
+        with pytest.raises(redis.ResponseError, match="^replicas follow the Raft leader"):
+            node.client().execute_command(*argv)
+    assert standalone_cluster.leader() is leader
+
+
 def _next_message(pubsub: redis.client.PubSub) -> dict:
     return wait_for(lambda: pubsub.get_message(ignore_subscribe_messages=True, timeout=1),
                     FAILOVER_TIMEOUT_S, "a published message")
