@@ -357,9 +357,11 @@ class RaftNode(SyncObj):
 
     def _SyncObj__doApplyCommand(self, command: bytes):
         own = self._own_payloads.pop(id(command), None) if self._own_payloads else None
-        if own is None:
-            return SyncObj._SyncObj__doApplyCommand(self, command)
-        return self._apply_next(own[1])
+        if own is not None:
+            return self._apply_next(own[1])
+        if command.startswith(self._command_head):  # _encode_command's: sliced out, once
+            return self._apply_next(command[len(self._command_head) + 8:-len(_CALL_TAIL)])
+        return SyncObj._SyncObj__doApplyCommand(self, command)  # (written by PySyncObj)
 
     def start_election_now(self) -> None:
         """A lone node need not wait out an election timeout to lead its own cluster."""

@@ -109,5 +109,11 @@ def test_an_entry_encoded_once_decodes_as_pysyncobj_pickles_it(tmp_path: Path, l
             pickle.dumps((apply_id, (payload,)), protocol=5)) == (apply_id, (payload,))
         assert node._SyncObj__doApplyCommand(command) == [OK]
         assert get_value(node._machine.store.keyspace(0, 1_000), b"k") == value
+        # An entry PySyncObj pickled itself (as earlier versions wrote them) applies too.
+        node._SyncObj__raftLastApplied += 1  # (PySyncObj's apply loop counts each entry)
+        payload = encode_entry(1_000, 8, [(COMMAND, 0, [b"SET", b"k", b"old"])])
+        assert node._SyncObj__doApplyCommand(REGULAR_COMMAND + pickle.dumps(
+            (apply_id, (payload,)), protocol=5)) == [OK]
+        assert get_value(node._machine.store.keyspace(0, 1_000), b"k") == b"old"
     finally:
         node._destroy()
