@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 JOURNAL_MAGIC = b"RCJOURN1"
 SNAPSHOT_MAGIC = b"RCSNAP01"
 _RECORD = struct.Struct("<IIQQ")  # payload length, crc32, index, term
+_IOV_MAX = os.sysconf("SC_IOV_MAX")  # buffers one writev takes
 
 
 class CorruptFile(Exception):
@@ -83,8 +84,9 @@ class DurableJournal:
         self._entries: list[tuple[bytes, int, int]] = []
         self._offsets: list[int] = []
         self._dirty = False  # appended or truncated since the last fsync
-        # Records appended since the last sync, written to the file with one write there.
-        # The file is unbuffered: a buffered one's flush costs an lseek besides the write.
+        # Records appended since the last sync (each its head, then its command), written to
+        # the file with one writev there. The file is unbuffered: a buffered one's flush
+        # costs an lseek besides the write.
         self._unwritten: list[bytes] = []
         # The header names the node: a journal copied from another node is refused.
         name = node_id.encode()
@@ -172,17 +174,18 @@ class DurableJournal:
 
     # -- the Journal interface PySyncObj uses -------------------------------------------------
     @staticmethod
-    def _record(command: bytes, index: int, term: int) -> bytes:
-        head = struct.pack("<QQ", index, term)
-        crc = zlib.crc32(command, zlib.crc32(head))
-        return struct.pack("<II", len(command), crc) + head + command
+    def _record_head(command: bytes, index: int, term: int) -> bytes:
+        """What precedes ``command`` in its record: written beside it, not joined to it
+        (a copy of every entry: ~35 ms of a 50 MB one, holding the GIL)."""
+        crc = zlib.crc32(command, zlib.crc32(struct.pack("<QQ", index, term)))
+        return _RECORD.pack(len(command), crc, index, term)
 
     def add(self, command: bytes, index: int, term: int) -> None:
         self._offsets.append(self.bytes)
         self._entries.append((command, index, term))
-        record = self._record(command, index, term)
-        self._unwritten.append(record)
-        self.bytes += len(record)
+        head = self._record_head(command, index, term)
+        self._unwritten += (head, command)
+        self.bytes += len(head) + len(command)
         self._dirty = True
 
     def clear(self) -> None:
@@ -205,10 +208,11 @@ class DurableJournal:
         with open(self.path + ".tmp", "wb") as fh:
             fh.write(self._header)
             for entry in kept:
-                record = self._record(*entry)
+                head = self._record_head(*entry)
                 offsets.append(position)
-                fh.write(record)
-                position += len(record)
+                fh.write(head)
+                fh.write(entry[0])
+                position += len(head) + len(entry[0])
             fh.flush()
             os.fsync(fh.fileno())
         self._file.close()
@@ -285,13 +289,23 @@ class DurableJournal:
             self._synced_index = self._entries[-1][1] if self._entries else 0
 
     def _write_out(self) -> None:
-        if not self._unwritten:
+        """The records appended since, with as few system calls as writev allows."""
+        parts = self._unwritten
+        if not parts:
             return
-        data = self._unwritten[0] if len(self._unwritten) == 1 else b"".join(self._unwritten)
         self._unwritten = []
-        view = memoryview(data)
-        while view:
-            view = view[self._file.write(view):]
+        fd = self._file.fileno()
+        while parts:
+            written = os.writev(fd, parts[:_IOV_MAX])
+            done = 0
+            for part in parts:  # (a short write leaves the rest of a part for the next)
+                if written < len(part):
+                    break
+                written -= len(part)
+                done += 1
+            parts = parts[done:]
+            if written:
+                parts[0] = memoryview(parts[0])[written:]
 
     def _store_meta(self) -> None:
         """The commit index is recorded only up to the last fsynced entry: after a power
