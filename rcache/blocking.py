@@ -109,6 +109,7 @@ class Blocking:
         self._monitor: asyncio.TimerHandle | None = None
         self._own_try: tuple | None = None  # the item of a try being submitted
         self._arrivals = 0
+        self._woken: list[Waiter] = []  # to try right behind the item that woke them
 
     @property
     def parked(self) -> int:
@@ -196,6 +197,7 @@ class Blocking:
         woken = dict(self._by_key.get((waiter.db, waiter.argv[2]), {}))
         woken.pop(waiter, None)  # BLMOVE l l: it is served
         self._wake(woken, chain)
+        self.try_woken()
         if not chain.tries:
             return None
         for parent in parents:
@@ -297,8 +299,8 @@ class Blocking:
         return chain
 
     def _wake(self, woken: dict[Waiter, None], chain: Chain) -> None:
-        """Try again for these waiters, each behind what the leader submitted so far; those
-        that arrived before ``chain`` began join it."""
+        """Try again for these waiters (``try_woken`` sends the tries); those that arrived
+        before ``chain`` began join it."""
         for waiter in woken:
             if waiter.arrival < chain.horizon:
                 joined = waiter.next_chains if waiter.in_flight else waiter.chains
@@ -307,9 +309,18 @@ class Blocking:
                     chain.join()
             if waiter.in_flight:
                 waiter.again = True
-            else:  # once the item being submitted is queued: the try is ordered behind it
+            else:
                 waiter.in_flight = True
-                asyncio.get_running_loop().call_soon(self._attempt, waiter)
+                self._woken.append(waiter)
+
+    def try_woken(self) -> None:
+        """Send the tries of the waiters just woken. The write path calls it once the item
+        that woke them is queued, before the next one: Redis serves the clients a command
+        unblocks before it runs the next command, of a pipeline too (LPUSH k a, LPUSH k b:
+        a client parked on BLPOP k gets a)."""
+        woken, self._woken = self._woken, []
+        for waiter in woken:
+            self._attempt(waiter)
 
 
 def _leave(chains: list[Chain]) -> None:

@@ -96,6 +96,7 @@ class Cluster:
                     if node != self.node_id and role == VOTER]
         self.replicator = Replicator(self.server.machine, config.raft_address, partners, config)
         self.replicator.on_submit = self.server.submitted
+        self.replicator.on_woken = self.server.blocking.try_woken
         # (shown in the node's start-up line; a warning when anyone may speak Raft to it)
         self.raft_links = ("TLS, peers need a certificate signed by the cluster CA"
                            + (" (and cluster-secret)" if config.cluster_secret else "")

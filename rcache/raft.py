@@ -1065,6 +1065,9 @@ class Replicator:
         # the write's reply waits for.
         self.on_submit: Callable[[tuple, Prepared], ReplyHold | None] = (
             lambda item, prepared: None)
+        # Once a write on_submit gave a hold for is queued: what it woke goes in right
+        # behind it (blocking.Blocking.try_woken).
+        self.on_woken: Callable[[], None] = lambda: None
         # After an entry's (or a read round's) replies are resolved: their clients write them
         # now, one write each, instead of one per reply.
         self.on_resolved: Callable[[], None] = lambda: None
@@ -1381,6 +1384,8 @@ class Replicator:
         if self._returning and len(items) >= self._returning:
             self._returning = 0  # they are back: out at the end of this loop turn
             self._loop.call_soon(self._flush_returned)
+        if chain is not None:
+            self.on_woken()
 
     def after_submitted(self, callback: Callable[[], None]) -> bool:
         """Call back once every item submitted so far has its outcome (they resolve in log

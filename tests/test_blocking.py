@@ -439,3 +439,39 @@ def test_the_woken_client_hears_before_the_writer_as_in_redis(
     for port in (redis_server, node.port):
         for transaction in (False, True, False, True):
             assert _heard_first(port, transaction) in ("popper", "both"), (port, transaction)
+
+
+_PIPELINED_RUNS = [
+    [("LPUSH", "k", "a"), ("LPUSH", "k", "b")],
+    [("RPUSH", "k", "a", "b"), ("LPOP", "k")],
+    [("LPUSH", "k", "a"), ("DEL", "k"), ("LPUSH", "k", "c")],
+    [("MULTI",), ("LPUSH", "k", "a"), ("LPUSH", "k", "b"), ("EXEC",)],
+]
+
+
+def _served_within_a_pipeline(port: int) -> list:
+    """A client parked on BLPOP k, then one pipeline of writes from another: what it pops,
+    the pipeline's replies, and what is left."""
+    client = redis.Redis(port=port, db=8, socket_timeout=10)
+    seen: list = []
+    with ThreadPoolExecutor(1) as pool:
+        for run in _PIPELINED_RUNS:
+            client.delete("k")
+            popped = pool.submit(redis.Redis(port=port, db=8).blpop, ["k"], 30)
+            _blocked(client, 1)
+            pipe = client.pipeline(transaction=False)
+            for argv in run:
+                pipe.execute_command(*argv)
+            replies = pipe.execute()
+            seen.append((popped.result(timeout=30), replies, client.lrange("k", 0, -1)))
+    return seen
+
+
+def test_a_parked_client_is_served_between_pipelined_commands_as_redis(
+        node: Node, redis_server: int) -> None:
+    """Redis serves a client a command unblocks before the next command of the pipeline
+    runs (LPUSH k a, LPUSH k b: BLPOP k gets a): its try goes in the log right behind the
+    write that woke it."""
+    expected = _served_within_a_pipeline(redis_server)
+    assert expected[0][0] == (b"k", b"a")  # (what Redis 7.0 does)
+    assert _served_within_a_pipeline(node.port) == expected

@@ -33,6 +33,8 @@ class OneNodeReplication:
         reply = self.direct.machine.apply(self.direct.index, entry)[0]
         logged = pending if chain is None else chain.hold(pending)  # as Replicator.submit
         asyncio.get_running_loop().call_soon(logged.resolve, reply)
+        if chain is not None:  # as Replicator's on_woken: the tries right behind the write
+            self.blocking.try_woken()
         return pending
 
 
@@ -212,8 +214,8 @@ def test_a_woken_client_gone_before_its_try_releases_the_reply(tmp_path) -> None
         _pop(blocking, b"blmove", b"a", b"b", b"RIGHT", b"LEFT", b"0", client=client)
         second = _pop(blocking, b"blmove", b"b", b"c", b"RIGHT", b"LEFT", b"0")
         await _until(lambda: blocking.parked == 2)
+        client.closed = True  # gone, its waits not dropped yet: when woken it takes nothing
         push, seen = _push_seeing(replication, b"a", b"b", b"c")
-        client.closed = True  # woken, its try not yet submitted: it takes nothing
         await _until(lambda: push.done)
         assert seen == [[b"foo"], [], []] and not second.done and blocking.parked == 1
     _run(tmp_path, scenario)
@@ -236,11 +238,12 @@ def test_a_leader_change_releases_the_reply(tmp_path) -> None:
 
 
 def test_a_chain_waits_only_for_clients_parked_before_it(tmp_path) -> None:
-    """A client that parks on the move's target while the chain runs is woken, not waited
-    for: new clients cannot keep a reply waiting for ever."""
+    """A client that parks on a move's target while the chain runs (behind its first move)
+    is woken, not waited for: new clients cannot keep a reply waiting for ever."""
     async def scenario(blocking: Blocking, replication: OneNodeReplication) -> None:
         _pop(blocking, b"blmove", b"a", b"b", b"RIGHT", b"LEFT", b"0")
-        await _until(lambda: blocking.parked == 1)
+        _pop(blocking, b"blmove", b"b", b"c", b"RIGHT", b"LEFT", b"0")
+        await _until(lambda: blocking.parked == 2)
         submit = replication.submit
         held: list = []
 
@@ -250,14 +253,14 @@ def test_a_chain_waits_only_for_clients_parked_before_it(tmp_path) -> None:
                 return Pending(on_done)
             return submit(item, on_done, prepared)
         replication.submit = hold_tries
-        push = submit((COMMAND, 0, [b"rpush", b"a", b"foo"]))
-        newcomer = _pop(blocking, b"blpop", b"b", b"0")  # its first try runs: b is empty
-        await _until(lambda: held)  # the move woke it, its try is held
+        push = submit((COMMAND, 0, [b"rpush", b"a", b"foo"]))  # the first move right behind
+        newcomer = _pop(blocking, b"blpop", b"c", b"0")  # its first try runs: c is empty
+        await _until(lambda: held)  # the second move woke it, its try is held
         await _until(lambda: push.done)
         assert not newcomer.done
         replication.submit = submit
         item, on_done, prepared = held[0]
         submit(item, on_done, prepared)
         await _until(lambda: newcomer.done)
-        assert newcomer.value == [b"b", b"foo"]
+        assert newcomer.value == [b"c", b"foo"]
     _run(tmp_path, scenario)
