@@ -4,13 +4,17 @@ in commands, not timed: another client samples INFO while the pipeline runs."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import socket
 import threading
 
 import pytest
 
-from rcache.outbuf import MAX_IN_FLIGHT
+from rcache.errors import OUTCOME_UNKNOWN
+from rcache.outbuf import MAX_IN_FLIGHT, TURN_ARGS
+from rcache.pending import Pending
+from rcache.proxy import LeaderLink
 from rcache.resp import encode_command
 
 from .conftest import Node
@@ -76,3 +80,45 @@ def test_a_long_pipeline_shares_the_node(node: Node, command: str) -> None:
     assert max(jumps) <= MOST_BETWEEN_SAMPLES, jumps
     if command == "set":  # submitted, not yet applied
         assert max(count - applied for count, applied in samples) <= MAX_IN_FLIGHT
+
+
+class _Transport:
+    """What LeaderLink uses of an asyncio transport, recording pause and resume."""
+
+    def __init__(self) -> None:
+        self.reading, self.closing = True, False
+
+    def pause_reading(self) -> None:
+        assert self.reading
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        assert not self.reading
+        self.reading = True
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+
+def test_a_proxying_follower_relays_a_bounded_share_of_replies_a_turn() -> None:
+    """The leader's replies to a forwarded pipeline arrive ~50,000 to a read: the link hands
+    TURN_ARGS of them to their clients a loop turn, reading nothing more meanwhile; a link
+    lost with replies still buffered delivers them before the others' unknown outcome."""
+    async def scenario() -> None:
+        link, transport = LeaderLink(), _Transport()
+        link.connection_made(transport)
+        waiters = [Pending(None) for _ in range(3 * TURN_ARGS + 10)]
+        link.waiting.extend(waiters)
+        link.data_received(b"+OK\r\n" * len(waiters))
+        assert sum(w.done for w in waiters) == TURN_ARGS and not transport.reading
+        for turn in range(2, 5):
+            await asyncio.sleep(0)
+            assert sum(w.done for w in waiters) == min(turn * TURN_ARGS, len(waiters))
+        assert transport.reading and all(w.value == b"+OK\r\n" for w in waiters)
+        cut = [Pending(None) for _ in range(TURN_ARGS + 2)]
+        link.waiting.extend(cut)
+        link.data_received(b"+OK\r\n" * (TURN_ARGS + 1) + b"+O")
+        transport.closing = True
+        link.connection_lost(None)
+        assert cut[-2].value == b"+OK\r\n" and str(cut[-1].value) == OUTCOME_UNKNOWN
+    asyncio.run(scenario())
