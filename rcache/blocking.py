@@ -311,6 +311,8 @@ class Blocking:
                 waiter.again = True
             else:
                 waiter.in_flight = True
+                if not self._woken:  # should the write path fail before it sends them
+                    asyncio.get_running_loop().call_soon(self.try_woken)
                 self._woken.append(waiter)
 
     def try_woken(self) -> None:

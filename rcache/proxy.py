@@ -50,7 +50,7 @@ class LeaderLink(asyncio.Protocol):
             if budget is not None:
                 budget -= 1
         del buffer[:pos]
-        more = budget == 0 and waiting and reply_end(buffer, 0) >= 0
+        more = budget == 0 and bool(waiting) and reply_end(buffer, 0) >= 0
         if more:
             asyncio.get_running_loop().call_soon(self._relay, TURN_ARGS)
         if more != self._paused and not self.transport.is_closing():

@@ -539,6 +539,7 @@ class Transaction:
         self.puts_unsorted: set[bytes] = set()
         self.unseen: list[bytes] = []  # put_unseen's keys not written ahead yet
         self.unseen_bytes = 0
+        self.write_error: Exception | None = None  # a write ahead failed: so does commit
 
     def get(self, key: bytes) -> bytes | None:
         value = self.pending.get(key, _MISSING)
@@ -573,13 +574,14 @@ class Transaction:
             self.pending[key] = value
 
     def put_unseen(self, key: bytes, value: bytes) -> None:
-        """``put`` of a record that nothing refers to until this entry commits (a fragment
-        of a new version). Once SPILL_BYTES of them are pending they are written ahead, in a
-        WriteBatch of their own: rocksdict holds the GIL while it writes, and one write of a
-        50 MB SET's fragments held every client of the node 0.1-0.3 s; between smaller
-        writes the event loop runs. No reader reaches them before the entry's own batch
-        refers to them, and applying the entry again (after a crash) writes the same ones."""
-        self.put(key, value)
+        """``insert`` of a record of a version nothing refers to until this entry commits (a
+        fragment of a new big string). Once SPILL_BYTES of them are pending they are written
+        ahead, in a WriteBatch of their own: rocksdict holds the GIL while it writes, and one
+        write of a 50 MB SET's fragments held every client of the node 0.1-0.3 s; between
+        smaller writes the event loop runs. No reader reaches them before the entry's own
+        batch refers to them. Applying the entry again (after a crash) hands out the same
+        version and writes the same records; counted as new, whatever the first try left."""
+        self.replace(key, value, None)
         self.unseen.append(key)
         self.unseen_bytes += len(value)
         if self.unseen_bytes >= SPILL_BYTES and self.commits:
@@ -587,17 +589,31 @@ class Transaction:
 
     def _write_ahead(self) -> None:
         """Write put_unseen's pending records now; reads in this entry then find them as
-        RocksDB's (``reads``), and a later delete or put of one goes in the entry's batch."""
-        pending, reads = self.pending, self.reads
+        RocksDB's (``reads``), and a later delete or put of one goes in the entry's batch.
+        Not one the entry's batch would delete before its puts (a database this entry
+        flushed, a range it deleted). If the write fails, the entry fails at commit: a
+        command of it must not reply as if this node's I/O error were its outcome."""
+        pending = self.pending
+        written = []
         batch = WriteBatch(raw_mode=True)
         for key in self.unseen:
             value = pending.get(key)
-            if value is not None:  # (None: deleted since: the entry's batch deletes it)
+            if value is not None and not self._deleted_in_entry(key):
                 batch.put(key, value)
-                del pending[key]
-                reads[key] = value
+                written.append((key, value))
         self.unseen, self.unseen_bytes = [], 0
-        self.store.write(batch)
+        try:
+            self.store.write(batch)
+        except Exception as err:
+            self.write_error = err
+            raise
+        for key, value in written:
+            del pending[key]
+            self.reads[key] = value
+
+    def _deleted_in_entry(self, key: bytes) -> bool:
+        return bool(self.flushed and key[1] in self.flushed
+                    or self.ranges and any(start <= key < end for start, end in self.ranges))
 
     def insert(self, key: bytes, value: bytes) -> None:
         """A put of a counted record the caller knows is absent (a new element)."""
@@ -748,6 +764,8 @@ class Transaction:
     def commit(self, index: int) -> None:
         """Write the entry's records, counters and index in one WriteBatch. Runs once per
         entry, an entry of one SET included: what it skips or inlines counts in every one."""
+        if self.write_error is not None:
+            raise self.write_error
         store = self.store
         batch = WriteBatch(raw_mode=True)
         put = batch.put

@@ -246,6 +246,41 @@ def test_a_big_value_is_written_ahead_in_steps_and_seen_only_at_commit(
         kv.store.close()
 
 
+def test_a_big_value_written_ahead_survives_a_flush_and_a_failed_write(
+        tmp_path: Path, monkeypatch) -> None:
+    """Written-ahead fragments are never ones the entry's batch deletes first (a FLUSHDB
+    earlier in the entry); a failed write ahead fails the whole entry, and applying it again
+    counts the value's bytes as a node that never failed does."""
+    monkeypatch.setattr(storage, "SPILL_BYTES", 3 * FRAGMENT)
+    value = (PATTERN * 3)[:10 * FRAGMENT]
+    entry = encode_entry(NOW, 1, [(COMMAND, 0, [b"FLUSHDB"]),
+                                  (COMMAND, 0, [b"SET", b"big", value])])
+    clean, failing = DirectNode(tmp_path / "clean"), DirectNode(tmp_path / "failing")
+    try:
+        assert clean.machine.apply(1, entry) == [OK, OK]
+        assert clean.call("GET", "big") == value
+        write, writes = failing.store.write, []
+
+        def fail_second(batch) -> None:
+            writes.append(batch)
+            if len(writes) == 2:
+                raise OSError("No space left on device")
+            write(batch)
+        monkeypatch.setattr(failing.store, "write", fail_second)
+        with pytest.raises(OSError):
+            failing.machine.apply(1, entry)
+        assert failing.store.applied_index == 0
+        monkeypatch.setattr(failing.store, "write", write)
+        assert failing.machine.apply(1, entry) == [OK, OK]
+        assert failing.call("GET", "big") == value
+        sizes = [(node.store.used_bytes, node.store.keyspace(0, NOW).logical_size(b"big"))
+                 for node in (failing, clean)]
+        assert sizes[0] == sizes[1] and sizes[0][1] > len(value)
+    finally:
+        clean.store.close()
+        failing.store.close()
+
+
 EDITS = st.one_of(
     st.tuples(st.just("SETRANGE"), st.integers(0, 90), st.binary(min_size=0, max_size=30)),
     st.tuples(st.just("APPEND"), st.binary(min_size=0, max_size=30)),

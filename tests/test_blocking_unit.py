@@ -264,3 +264,17 @@ def test_a_chain_waits_only_for_clients_parked_before_it(tmp_path) -> None:
         await _until(lambda: newcomer.done)
         assert newcomer.value == [b"c", b"foo"]
     _run(tmp_path, scenario)
+
+
+def test_a_woken_waiter_is_tried_even_if_the_write_path_fails_to_send_it(tmp_path) -> None:
+    """The write path sends a woken waiter's try right behind the write (on_woken); should
+    it fail before it does, the try still goes out on the next loop turn instead of leaving
+    the waiter in flight for ever."""
+    async def scenario(blocking: Blocking, replication: OneNodeReplication) -> None:
+        waiter = _pop(blocking, b"blpop", b"q", b"0")
+        await _until(lambda: blocking.parked == 1)
+        replication.direct.call(b"rpush", b"q", b"x")  # applied without the write path
+        assert blocking.submitted((COMMAND, 0, [b"rpush", b"q", b"x"])) is not None
+        await _until(lambda: waiter.done)
+        assert waiter.value == [b"q", b"x"]
+    _run(tmp_path, scenario)
