@@ -545,9 +545,7 @@ class Transaction:
         value = self.pending.get(key, _MISSING)
         if value is not _MISSING:
             return value
-        if self.flushed and key[0] in _PER_DB and key[1] in self.flushed:
-            return None
-        if self.ranges and any(start <= key < end for start, end in self.ranges):
+        if (self.flushed or self.ranges) and self._deleted_in_entry(key):
             return None
         value = self.reads.get(key, _MISSING)
         if value is _MISSING:
@@ -612,7 +610,9 @@ class Transaction:
             self.reads[key] = value
 
     def _deleted_in_entry(self, key: bytes) -> bool:
-        return bool(self.flushed and key[1] in self.flushed
+        """Whether the entry's batch deletes ``key`` before its puts: in a database this
+        entry flushed, or a range it deleted."""
+        return bool(self.flushed and key[0] in _PER_DB and key[1] in self.flushed
                     or self.ranges and any(start <= key < end for start, end in self.ranges))
 
     def insert(self, key: bytes, value: bytes) -> None:
