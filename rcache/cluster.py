@@ -53,6 +53,12 @@ PROMOTE_CHECK_S = 0.2
 log = logging.getLogger(__name__)
 
 
+def _retried_refusals() -> tuple[type, ...]:
+    """Error replies that ask a client to try again (no leader yet, say): redis-py's types."""
+    import redis.exceptions as e
+    return e.TryAgainError, e.ClusterDownError, e.BusyLoadingError, e.MasterDownError
+
+
 def _write_private(path: str, text: str) -> None:
     """Readable by this user only, replaced atomically."""
     tmp = path + ".tmp"
@@ -142,9 +148,11 @@ class Cluster:
             os.remove(path)
         config.cluster_secret = secret
 
-    async def call_cluster(self, seed: str, *command: str, timeout: float = 60) -> object:
+    async def call_cluster(self, seed: str, *command: str, timeout: float = 60,
+                           refusal_final: bool = False) -> object:
         """Send an admin command to the cluster through any member, following MOVED to the
-        leader and retrying while there is none."""
+        leader and retrying while there is none. refusal_final: an error reply other than
+        TRYAGAIN, CLUSTERDOWN or LOADING is the answer (raised as it came), not retried."""
         import redis.asyncio
         import redis.exceptions
         target = seed
@@ -162,6 +170,9 @@ class Cluster:
                 last_error, target = err, f"{err.host}:{err.port}"
                 continue
             except (OSError, redis.exceptions.RedisError) as err:
+                if refusal_final and isinstance(err, redis.exceptions.ResponseError) \
+                        and not isinstance(err, _retried_refusals()):
+                    raise CommandError(f"ERR {err}") from None
                 if last_error is None:
                     log.warning("%s through %s failed (%s); retrying for up to %d s",
                                 " ".join(command[:2]), target, err, timeout)

@@ -113,6 +113,28 @@ def test_cluster_commands_describe_one_shard(steady_cluster: LocalCluster) -> No
             follower.execute_command("CLUSTER", sub, "nosuch")
 
 
+def test_an_admin_call_takes_a_refusal_as_its_answer(redis_server: int) -> None:
+    """CLUSTER FAILOVER asks the leader through ``call_cluster``, which retries while no
+    leader answers: a refusal is the answer, at once, not retried for the call's 15 s.
+    A real redis-server refuses here (it knows no RAFT.TRANSFER-LEADER)."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from rcache.cluster import Cluster
+    from rcache.config import Config
+    from rcache.errors import CommandError
+
+    cluster = Cluster(SimpleNamespace(config=Config.load(None, {}, {})))
+    seed = f"127.0.0.1:{redis_server}"
+    started = time.monotonic()
+    with pytest.raises(CommandError, match="^ERR unknown command 'RAFT.TRANSFER-LEADER'"):
+        asyncio.run(cluster.call_cluster(seed, "RAFT.TRANSFER-LEADER", "n2", timeout=15,
+                                         refusal_final=True))
+    assert time.monotonic() - started < 5  # no retry: one round trip
+    with pytest.raises(RuntimeError, match="unknown command"):  # other calls retry
+        asyncio.run(cluster.call_cluster(seed, "RAFT.TRANSFER-LEADER", "n2", timeout=1))
+
+
 def test_cluster_failover_on_a_replica_makes_it_the_master(steady_cluster: LocalCluster
                                                             ) -> None:
     """CLUSTER FAILOVER, as a Redis Cluster operator runs it on a replica: that node leads

@@ -168,7 +168,8 @@ def cluster_failover(ctx: Context, argv: list[bytes]):
 
     async def take_over() -> object:
         reply = await cluster.call_cluster(cluster.members()[leader][1],
-                                           "RAFT.TRANSFER-LEADER", cluster.node_id, timeout=15)
+                                           "RAFT.TRANSFER-LEADER", cluster.node_id, timeout=15,
+                                           refusal_final=True)
         return OK if reply == b"OK" else reply
 
     return ctx.client.run_async(take_over())
