@@ -214,6 +214,9 @@ class RaftNode(SyncObj):
         self.batch_followers_at = _NEVER
         self._appending = False
         self._answered = False  # a follower's answer came in the poll just ended
+        self._tick_needed = False  # and something else that PySyncObj's tick must see
+        # Nothing but a tick deals with what the owner of the tick thread has waiting.
+        self.may_sleep_again: Callable[[], bool] = lambda: True
         self._chosen: list = []  # the followers the last new entry went to at once
         if max_frame is None:
             max_frame = functools.partial(frame_limit, MAX_ENTRY_BYTES,
@@ -259,14 +262,23 @@ class RaftNode(SyncObj):
 
         def poll_unless_queued(timeout: float) -> None:
             """Writes queued while the tick thread was busy sent no wake-up (``_applyCommand``):
-            it looks for them itself before it sleeps."""
-            self._polling = True
-            try:
-                poll(0 if queued else timeout)
-            finally:
-                self._polling = False
-            if self._SyncObj__raftState == _RAFT_STATE.LEADER:
-                self._act_on_wake()
+            it looks for them itself before it sleeps. A leader woken only by followers'
+            answers and new writes deals with them (``_act_on_wake``) and sleeps again until
+            the tick's time is up: a whole tick per wake-up (two per entry) cost its CPU and
+            held the GIL while the event loop waited to send the replies."""
+            deadline = time.monotonic() + timeout
+            while True:
+                self._polling = True
+                try:
+                    poll(0 if queued else timeout)
+                finally:
+                    self._polling = False
+                if self._SyncObj__raftState != _RAFT_STATE.LEADER or not self._act_on_wake():
+                    return
+                timeout = min(deadline, self.announce_commit_at,
+                              self.batch_followers_at) - time.monotonic()
+                if timeout <= 0 or not self.may_sleep_again():
+                    return
 
         self._poller.poll = poll_unless_queued
         self.sync_members()
@@ -325,16 +337,21 @@ class RaftNode(SyncObj):
         callback(result, FAIL_REASON.SUCCESS)
         return True
 
-    def _act_on_wake(self) -> None:
+    def _act_on_wake(self) -> bool:
         """Leader, tick thread, the poll that ends PySyncObj's tick just returned: commit
         and apply what a follower's answer made a majority's, and append and send the
         writes that woke it, now. PySyncObj does both in its next tick, after the tick
         thread's round (~40-70 us of Python each): both are on a write's path."""
-        if self._answered:
+        handled = self._answered
+        if handled:
             self._answered = False
             self._commit_answered()
         if self._queued and self._has_peers():
+            handled = True
             self._checkCommandsToApply()
+        if self._tick_needed:
+            self._tick_needed = handled = False
+        return handled and not self.commands_left and not self.behind()
 
     def _commit_answered(self) -> None:
         """PySyncObj's commit rule, as its tick applies it: the highest index a majority
@@ -593,6 +610,8 @@ class RaftNode(SyncObj):
     # -- PySyncObj overrides (its private names, mangled) --------------------------------------
     def _SyncObj__onMessageReceived(self, node, message) -> None:
         kind = message.get("type") if isinstance(message, dict) else None
+        if kind != "next_node_idx":
+            self._tick_needed = True
         if kind == "next_node_idx":
             self._on_append_answered(node.address)
             if message.get("reset") and self._isLeader():
@@ -631,7 +650,10 @@ class RaftNode(SyncObj):
         finally:
             self._keep_log_tail = False
         if kind == "next_node_idx":
-            self._answered = True
+            if message.get("success") and not message.get("reset"):
+                self._answered = True
+            else:
+                self._tick_needed = True
             self.after_append_answered()
 
     def _count_resync(self, node, asked: object) -> None:
@@ -1091,6 +1113,7 @@ class Replicator:
         self.traffic = self.node.traffic
         self.lease_holds = self.node.lease_holds  # (Replication.lease_holds: every read asks)
         self.node.after_append_answered = self._read_acknowledged
+        self.node.may_sleep_again = self._nothing_for_the_tick
         self._loop: asyncio.AbstractEventLoop | None = None
         self._expiry_task: asyncio.Task | None = None
         self._items: list[tuple] = []
@@ -1575,6 +1598,11 @@ class Replicator:
         self._read_requests.append(reads)
         if len(self._reads_in_flight) < READ_ROUNDS_IN_FLIGHT:
             self.node.wake()
+
+    def _nothing_for_the_tick(self) -> bool:
+        """Tick thread: no call and no read waits for the tick loop (a leader that was woken
+        by answers and writes may sleep again without a tick)."""
+        return not self._tick_calls and not self._reads_pending()
 
     def _reads_pending(self) -> bool:
         return bool(self._read_requests or self._reads_in_flight) or self._read_next is not None
