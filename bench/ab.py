@@ -5,7 +5,7 @@ ratio of two commits measured in one run (bench/STEPS.md records them); two runs
 apart on this shared machine differ by more than most steps do.
 
 Usage: python bench/ab.py REV [REV ...] [--tests get,set] [--pipelines 1,16] [--clients 50]
-                          [--requests N] [--rounds R] [--floor]
+                          [--requests N] [--rounds R] [--floor] [--nodes 3]
 
 --floor adds bench/floor_server.py to the run: uvloop + hiredis + RocksDB and nothing else,
 the floor under any Python server over RocksDB on this machine.
@@ -39,9 +39,11 @@ def export(revision: str, into: Path) -> str:
     return short
 
 
-def node_of(root: Path, workdir: Path) -> servers.ProcessServer:
-    servers.RCACHE_ROOT = root  # read when the node's command line is built, just below
-    return servers.rcache_single_node(workdir)
+def node_of(root: Path, nodes: int, workdir: Path) -> servers.ProcessServer | servers.RcacheCluster:
+    servers.RCACHE_ROOT = root  # read when the nodes' command lines are built, just below
+    if nodes == 1:
+        return servers.rcache_single_node(workdir)
+    return servers.RcacheCluster(workdir, size=nodes)
 
 
 def main() -> int:
@@ -53,6 +55,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=100_000,
                         help="per -P 1 run; pipelined runs send 3x as many")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--nodes", type=int, default=1,
+                        help="rcache nodes per commit (3: a cluster, measured through its leader)")
     parser.add_argument("--floor", action="store_true",
                         help="also load bench/floor_server.py (uvloop + hiredis + RocksDB)")
     args = parser.parse_args()
@@ -68,7 +72,8 @@ def main() -> int:
         for revision in args.revisions:
             short = export(revision, tmp / "src" / revision.replace("/", "_"))
             targets.append(Target(f"rcache@{short}",
-                                  partial(node_of, tmp / "src" / revision.replace("/", "_"))))
+                                  partial(node_of, tmp / "src" / revision.replace("/", "_"),
+                                          args.nodes)))
         (tmp / "run").mkdir()
         load = load_now()
         run = run_throughput(targets, specs, args.rounds, args.clients, tmp / "run", problems)

@@ -8,7 +8,10 @@
 * PySyncObj runs with ``autoTick=False``: our own thread ticks it, and PySyncObj's pipe
   notifier wakes it when an entry is queued while it sleeps; a one-node cluster commits and
   applies an entry in the tick that appends it, a leader sends it to followers at once.
-  Commit latency is then network latency, not PySyncObj's timers.
+  Commit latency is then network latency, not PySyncObj's timers. The tick thread acts on
+  a follower's answer (leader: commit, apply) or on AppendEntries (follower: apply) the
+  moment its poll returns, and sleeps again if nothing else came: PySyncObj's whole tick
+  runs on its timer, not once or twice per message (``poll_unless_queued``).
 * Replies cross from the tick thread to asyncio with ``call_soon_threadsafe``; the event loop
   never waits for the tick thread.
 * A lone voter (no other node) appends, commits and applies its entries on the event loop
@@ -215,7 +218,9 @@ class RaftNode(SyncObj):
         self._appending = False
         self._answered = False  # a follower's answer came in the poll just ended
         self._tick_needed = False  # and something else that PySyncObj's tick must see
-        # Nothing but a tick deals with what the owner of the tick thread has waiting.
+        self._appended = False  # (follower) AppendEntries were answered in that poll
+        # False while the owner of the tick thread has calls or reads waiting for a tick:
+        # a leader or follower woken for its fast path must not sleep again then.
         self.may_sleep_again: Callable[[], bool] = lambda: True
         self._chosen: list = []  # the followers the last new entry went to at once
         if max_frame is None:
@@ -263,17 +268,26 @@ class RaftNode(SyncObj):
         def poll_unless_queued(timeout: float) -> None:
             """Writes queued while the tick thread was busy sent no wake-up (``_applyCommand``):
             it looks for them itself before it sleeps. A leader woken only by followers'
-            answers and new writes deals with them (``_act_on_wake``) and sleeps again until
-            the tick's time is up: a whole tick per wake-up (two per entry) cost its CPU and
-            held the GIL while the event loop waited to send the replies."""
+            answers and new writes (``_act_on_wake``), or a follower only by AppendEntries
+            (``_apply_on_wake``), deals with them and sleeps again until the tick's time is
+            up: a whole tick per wake-up (two per entry) cost CPU, and on a leader held the
+            GIL while the event loop waited to send the replies."""
             deadline = time.monotonic() + timeout
             while True:
+                role = (self._SyncObj__raftState, self._SyncObj__raftLeader, self.raftCurrentTerm)
                 self._polling = True
                 try:
                     poll(0 if queued else timeout)
                 finally:
                     self._polling = False
-                if self._SyncObj__raftState != _RAFT_STATE.LEADER or not self._act_on_wake():
+                state = self._SyncObj__raftState
+                if state == _RAFT_STATE.LEADER:
+                    handled = self._act_on_wake()
+                elif state == _RAFT_STATE.FOLLOWER:
+                    handled = self._apply_on_wake()
+                else:
+                    return
+                if not handled or role != (state, self._SyncObj__raftLeader, self.raftCurrentTerm):
                     return
                 timeout = min(deadline, self.announce_commit_at,
                               self.batch_followers_at) - time.monotonic()
@@ -342,16 +356,32 @@ class RaftNode(SyncObj):
         and apply what a follower's answer made a majority's, and append and send the
         writes that woke it, now. PySyncObj does both in its next tick, after the tick
         thread's round (~40-70 us of Python each): both are on a write's path."""
+        if self._tick_needed or not self._SyncObj__otherNodes:
+            # A vote, a new term...: the tick's bookkeeping comes first (a new leader's
+            # lease, say). A lone leader (learners only) commits in its tick.
+            self._tick_needed = self._answered = False
+            return False
         handled = self._answered
         if handled:
             self._answered = False
             self._commit_answered()
-        if self._queued and self._has_peers():
+        if self._queued:
             handled = True
             self._checkCommandsToApply()
+        return handled and not self.commands_left and not self.behind() \
+            and bool(self._SyncObj__otherNodes)  # (an apply may have removed the last)
+
+    def _apply_on_wake(self) -> bool:
+        """Follower, the same moment: the poll answered AppendEntries (in their handler);
+        apply what they committed now, and sleep again if that was all (a whole tick
+        after each, and one more as the apply left it behind, cost ~100 us a message)."""
+        handled = self._appended
+        self._appended = False
         if self._tick_needed:
             self._tick_needed = handled = False
-        return handled and not self.commands_left and not self.behind()
+        if handled and self.behind():
+            self._SyncObj__applyLogEntries()
+        return handled and not self.behind()
 
     def _commit_answered(self) -> None:
         """PySyncObj's commit rule, as its tick applies it: the highest index a majority
@@ -363,7 +393,7 @@ class RaftNode(SyncObj):
         others = self._SyncObj__otherNodes
         matched = self._SyncObj__raftMatchIndex
         held = sorted((min(matched.get(node, 0), last) for node in others), reverse=True)
-        index = held[_followers_for_majority(len(others)) - 1] if others else last
+        index = held[_followers_for_majority(len(others)) - 1]  # (others: _act_on_wake)
         if index <= self._SyncObj__raftCommitIndex:
             return
         entries = self._SyncObj__getEntries(index, 1)
@@ -610,7 +640,7 @@ class RaftNode(SyncObj):
     # -- PySyncObj overrides (its private names, mangled) --------------------------------------
     def _SyncObj__onMessageReceived(self, node, message) -> None:
         kind = message.get("type") if isinstance(message, dict) else None
-        if kind != "next_node_idx":
+        if kind != "next_node_idx" and kind != "append_entries":
             self._tick_needed = True
         if kind == "next_node_idx":
             self._on_append_answered(node.address)
@@ -623,10 +653,15 @@ class RaftNode(SyncObj):
             # a candidate of a newer term forever, the leader never learning of it.
             self._SyncObj__transport.send(node, {"type": "newer_term",
                                                  "term": self.raftCurrentTerm})
+            self._tick_needed = True
         elif kind == "newer_term":
             self._adopt_newer_term(message.get("term"))
             return
         elif kind == "append_entries":
+            if "serialized" in message or "transmission" in message:
+                self._tick_needed = True  # a snapshot, or an entry sent in pieces
+            else:
+                self._appended = True
             self.leader_heard = self._leader_seen = time.monotonic()
             self._prevote_won = False  # a leader is back: no election on an old yes
             if message.get("entries") and "transmission" not in message:
