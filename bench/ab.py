@@ -6,6 +6,7 @@ apart on this shared machine differ by more than most steps do.
 
 Usage: python bench/ab.py REV [REV ...] [--tests get,set] [--pipelines 1,16] [--clients 50]
                           [--requests N] [--rounds R] [--floor] [--nodes 3]
+                          [--node-args '--read-consistency linearizable']
 
 --floor adds bench/floor_server.py to the run: uvloop + hiredis + RocksDB and nothing else,
 the floor under any Python server over RocksDB on this machine.
@@ -39,11 +40,12 @@ def export(revision: str, into: Path) -> str:
     return short
 
 
-def node_of(root: Path, nodes: int, workdir: Path) -> servers.ProcessServer | servers.RcacheCluster:
+def node_of(root: Path, nodes: int, extra: list[str], workdir: Path
+            ) -> servers.ProcessServer | servers.RcacheCluster:
     servers.RCACHE_ROOT = root  # read when the nodes' command lines are built, just below
     if nodes == 1:
-        return servers.rcache_single_node(workdir)
-    return servers.RcacheCluster(workdir, size=nodes)
+        return servers.rcache_single_node(workdir, *extra)
+    return servers.RcacheCluster(workdir, size=nodes, extra=extra)
 
 
 def main() -> int:
@@ -57,6 +59,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--nodes", type=int, default=1,
                         help="rcache nodes per commit (3: a cluster, measured through its leader)")
+    parser.add_argument("--node-args", default="",
+                        help="rcache flags, e.g. '--read-consistency linearizable'")
     parser.add_argument("--floor", action="store_true",
                         help="also load bench/floor_server.py (uvloop + hiredis + RocksDB)")
     args = parser.parse_args()
@@ -73,7 +77,7 @@ def main() -> int:
             short = export(revision, tmp / "src" / revision.replace("/", "_"))
             targets.append(Target(f"rcache@{short}",
                                   partial(node_of, tmp / "src" / revision.replace("/", "_"),
-                                          args.nodes)))
+                                          args.nodes, args.node_args.split())))
         (tmp / "run").mkdir()
         load = load_now()
         run = run_throughput(targets, specs, args.rounds, args.clients, tmp / "run", problems)
