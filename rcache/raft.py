@@ -219,9 +219,9 @@ class RaftNode(SyncObj):
         self._answered = False  # a follower's answer came in the poll just ended
         self._tick_needed = False  # and something else that PySyncObj's tick must see
         self._appended = False  # (follower) AppendEntries were answered in that poll
-        # False while the owner of the tick thread has calls or reads waiting for a tick:
-        # a leader or follower woken for its fast path must not sleep again then.
-        self.may_sleep_again: Callable[[], bool] = lambda: True
+        # The latest time (monotonic) a leader or follower that dealt with its wake-up may
+        # sleep again until; 0: the owner of the tick thread has a call waiting for a tick.
+        self.sleep_until: Callable[[], float] = lambda: _NEVER
         self._chosen: list = []  # the followers the last new entry went to at once
         if max_frame is None:
             max_frame = functools.partial(frame_limit, MAX_ENTRY_BYTES,
@@ -267,11 +267,12 @@ class RaftNode(SyncObj):
 
         def poll_unless_queued(timeout: float) -> None:
             """Writes queued while the tick thread was busy sent no wake-up (``_applyCommand``):
-            it looks for them itself before it sleeps. A leader woken only by followers'
-            answers and new writes (``_act_on_wake``), or a follower only by AppendEntries
-            (``_apply_on_wake``), deals with them and sleeps again until the tick's time is
-            up: a whole tick per wake-up (two per entry) cost CPU, and on a leader held the
-            GIL while the event loop waited to send the replies."""
+            it looks for them itself before it sleeps. A leader woken by followers' answers,
+            new writes or reads (``_act_on_wake``, ``sleep_until``), or a follower by
+            AppendEntries (``_apply_on_wake``), deals with them and sleeps again until the
+            tick's time is up: a whole tick per wake-up (two per entry) cost CPU, and on a
+            leader held the GIL while the event loop waited to send the replies. Votes, new
+            terms and anything the tick loop must see end the sleep."""
             deadline = time.monotonic() + timeout
             while True:
                 role = (self._SyncObj__raftState, self._SyncObj__raftLeader, self.raftCurrentTerm)
@@ -289,9 +290,9 @@ class RaftNode(SyncObj):
                     return
                 if not handled or role != (state, self._SyncObj__raftLeader, self.raftCurrentTerm):
                     return
-                timeout = min(deadline, self.announce_commit_at,
-                              self.batch_followers_at) - time.monotonic()
-                if timeout <= 0 or not self.may_sleep_again():
+                timeout = min(deadline, self.announce_commit_at, self.batch_followers_at,
+                              self.sleep_until()) - time.monotonic()
+                if timeout <= 0:
                     return
 
         self._poller.poll = poll_unless_queued
@@ -361,14 +362,14 @@ class RaftNode(SyncObj):
             # lease, say). A lone leader (learners only) commits in its tick.
             self._tick_needed = self._answered = False
             return False
-        handled = self._answered
-        if handled:
+        if self._answered:
             self._answered = False
             self._commit_answered()
         if self._queued:
-            handled = True
             self._checkCommandsToApply()
-        return handled and not self.commands_left and not self.behind() \
+        # Anything else that woke it (reads or a call handed over: sleep_until) or a poll
+        # with nothing but part of a frame needs no tick either.
+        return not self.commands_left and not self.behind() \
             and bool(self._SyncObj__otherNodes)  # (an apply may have removed the last)
 
     def _apply_on_wake(self) -> bool:
@@ -1148,7 +1149,7 @@ class Replicator:
         self.traffic = self.node.traffic
         self.lease_holds = self.node.lease_holds  # (Replication.lease_holds: every read asks)
         self.node.after_append_answered = self._read_acknowledged
-        self.node.may_sleep_again = self._nothing_for_the_tick
+        self.node.sleep_until = self._sleep_until
         self._loop: asyncio.AbstractEventLoop | None = None
         self._expiry_task: asyncio.Task | None = None
         self._items: list[tuple] = []
@@ -1234,7 +1235,8 @@ class Replicator:
             else:
                 wait = 0.001 if self._reads_await_commit() else self._tick_wait
                 if self._reads_in_flight:  # wake to ask every follower (_advance_reads)
-                    wait = min(wait, self._reads_in_flight[0].ask_all_at - time.monotonic())
+                    wait = min(wait, min(round_.ask_all_at for round_ in self._reads_in_flight)
+                               - time.monotonic())
                 wait = max(0.0, min(wait, node.announce_commit_at - time.monotonic(),
                                     node.batch_followers_at - time.monotonic()))
             try:
@@ -1634,10 +1636,22 @@ class Replicator:
         if len(self._reads_in_flight) < READ_ROUNDS_IN_FLIGHT:
             self.node.wake()
 
-    def _nothing_for_the_tick(self) -> bool:
-        """Tick thread: no call and no read waits for the tick loop (a leader that was woken
-        by answers and writes may sleep again without a tick)."""
-        return not self._tick_calls and not self._reads_pending()
+    def _sleep_until(self) -> float:
+        """Tick thread, woken and done without a tick: until when it may sleep again (0:
+        not at all, a call waits for the tick loop). Linearizable reads handed over are
+        served here; a round waits to ask every follower at ``ask_all_at``."""
+        if self._tick_calls:
+            return 0.0
+        if not self._reads_pending():
+            return _NEVER
+        try:
+            self._serve_reads()
+        except Exception:
+            log.exception("serving linearizable reads failed")
+            return 0.0
+        if self._reads_await_commit():
+            return 0.0  # waiting for a new leader's first commit: as the tick loop does
+        return min((round_.ask_all_at for round_ in self._reads_in_flight), default=_NEVER)
 
     def _reads_pending(self) -> bool:
         return bool(self._read_requests or self._reads_in_flight) or self._read_next is not None
@@ -1713,9 +1727,9 @@ class Replicator:
         waiting = self._read_next
         if waiting is None or len(flight) >= READ_ROUNDS_IN_FLIGHT or not node.term_committed():
             return
-        self._read_next = None
         waiting.index = node.raftCommitIndex
         waiting.targets, asked_all = node.send_read_heartbeats()
+        self._read_next = None  # (after the send: should it fail, the round times out)
         if not asked_all:
             waiting.ask_all_at = now + READ_ASK_ALL_AFTER_S
         flight.append(waiting)
